@@ -1,0 +1,720 @@
+/* coinfer-bench-kernels: single-thread throughput of the conv and fc kernels on the
+ * model's layer shapes, against the measured FMA peak of this core and, when built
+ * with oneDNN, against oneDNN on the same shapes. Prints one JSON document.
+ *
+ * Timing: each measurement runs rounds of back-to-back calls (a round lasts >= ~2 ms
+ * so clock reads do not distort microsecond calls) until >= --min-time seconds have
+ * passed; "gflops" is from the best round, "gflops_median" from the median round.
+ * Best-of is the figure to compare: on a shared machine it is the least disturbed.
+ *
+ * Peaks: independent vector FMA chains per ISA. "scalar" is the ceiling of the code a
+ * flag-less build may contain: SSE2 4-lane mul + add on x86-64 (compilers vectorise
+ * the reference with it), NEON FMA on aarch64. "pct_of_peak" is against the layer's
+ * own ISA; the conv summary also gives it against the best ISA's peak (the project's
+ * acceptance figure). */
+#include <errno.h>
+#include <math.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+
+#ifdef CK_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+#include "coinfer/kernels.h"
+
+struct layer {
+	const char *name;
+	int fc;
+	int cin, cout, h, w; /* conv: 3x3, stride 1, pad 1 */
+};
+
+static const struct layer layers[] = {
+	{"conv1", 0, 3, 32, 32, 32},    {"conv2", 0, 32, 64, 16, 16}, {"conv3", 0, 64, 192, 8, 8},
+	{"conv4", 0, 192, 256, 8, 8},   {"conv5", 0, 256, 256, 4, 4}, {"b1_conv", 0, 64, 128, 8, 8},
+	{"b2_conv", 0, 192, 128, 4, 4}, {"fc6", 1, 1024, 512, 0, 0},  {"fc7", 1, 512, 10, 0, 0},
+	{"b1_fc", 1, 2048, 10, 0, 0},   {"b2_fc", 1, 2048, 10, 0, 0},
+};
+#define NLAYERS (sizeof layers / sizeof layers[0])
+static const int batches[] = {1, 8, 32};
+#define NBATCH (sizeof batches / sizeof batches[0])
+
+static double min_time = 0.2;
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	const double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+struct timing {
+	double best, median; /* seconds per call */
+};
+
+#define MAX_ROUNDS 4096
+
+static struct timing time_calls(void (*fn)(void *), void *ctx)
+{
+	static double rounds[MAX_ROUNDS];
+	fn(ctx); /* warm caches, page in buffers */
+	const double t0 = now();
+	fn(ctx);
+	double one = now() - t0;
+	long per_round = one > 2e-3 ? 1 : (long)(2e-3 / (one > 1e-9 ? one : 1e-9)) + 1;
+	int nr = 0;
+	const double start = now();
+	while (nr < MAX_ROUNDS && (nr < 10 || now() - start < min_time)) {
+		const double a = now();
+		for (long i = 0; i < per_round; i++)
+			fn(ctx);
+		rounds[nr++] = (now() - a) / (double)per_round;
+	}
+	qsort(rounds, (size_t)nr, sizeof rounds[0], cmp_double);
+	return (struct timing){rounds[0], rounds[nr / 2]};
+}
+
+/* ---- FMA peak: independent accumulator chains in registers, one thread ---- */
+
+/* Independent chains per loop: >= FMA latency (4) x pipes (2) with margin, and few
+ * enough to stay in registers (16 ymm on AVX2). Each chain is one vector FMA. The
+ * empty asm makes the multiplier opaque once per iteration so the compiler cannot
+ * reason about (and fold or reshape) the converging chains. */
+#if defined(__x86_64__)
+#define OPAQUE(v) __asm__("" : "+v"(v))
+#elif defined(__aarch64__)
+#define OPAQUE(v) __asm__("" : "+w"(v))
+#endif
+#define PEAK_ITERS 2000000L
+
+struct peak_ctx {
+	double (*fn)(long);
+	int chains;
+	double sink;
+};
+
+static void peak_call(void *p)
+{
+	struct peak_ctx *c = p;
+	c->sink += c->fn(PEAK_ITERS);
+}
+
+#if defined(__x86_64__)
+#define CHAINS_AVX512 16
+#define CHAINS_AVX2 12
+#define CHAINS_SCALAR 12
+__attribute__((target("avx512f"))) static double peak_avx512(long iters)
+{
+	__m512 acc[CHAINS_AVX512];
+	__m512 m = _mm512_set1_ps(0.5f);
+	const __m512 a = _mm512_set1_ps(0.5f);
+	for (int j = 0; j < CHAINS_AVX512; j++)
+		acc[j] = _mm512_set1_ps((float)j);
+	for (long i = 0; i < iters; i++) {
+		for (int j = 0; j < CHAINS_AVX512; j++)
+			acc[j] = _mm512_fmadd_ps(acc[j], m, a);
+		OPAQUE(m);
+	}
+	float s = 0;
+	for (int j = 0; j < CHAINS_AVX512; j++)
+		s += _mm512_reduce_add_ps(acc[j]);
+	return s;
+}
+
+__attribute__((target("avx2,fma"))) static double peak_avx2(long iters)
+{
+	__m256 acc[CHAINS_AVX2];
+	__m256 m = _mm256_set1_ps(0.5f);
+	for (int j = 0; j < CHAINS_AVX2; j++)
+		acc[j] = _mm256_set1_ps((float)j);
+	for (long i = 0; i < iters; i++) {
+		for (int j = 0; j < CHAINS_AVX2; j++)
+			acc[j] = _mm256_fmadd_ps(acc[j], m, m);
+		OPAQUE(m);
+	}
+	float t[8], s = 0;
+	for (int j = 0; j < CHAINS_AVX2; j++) {
+		_mm256_storeu_ps(t, acc[j]);
+		for (int l = 0; l < 8; l++)
+			s += t[l];
+	}
+	return s;
+}
+
+/* The scalar level is built without ISA flags, but x86-64's baseline includes SSE2
+ * and compilers vectorise its loops with it: its ceiling is 4-lane mul + add, not
+ * scalar FMA. Written in asm so the compiler can neither fuse nor reshape it. */
+#define MULADD(i) "mulps %[m], %[x" #i "]\n\taddps %[m], %[x" #i "]\n\t"
+static double peak_scalar(long iters)
+{
+	__m128 x0 = _mm_set1_ps(0.f), x1 = _mm_set1_ps(1.f), x2 = _mm_set1_ps(2.f);
+	__m128 x3 = _mm_set1_ps(3.f), x4 = _mm_set1_ps(4.f), x5 = _mm_set1_ps(5.f);
+	__m128 x6 = _mm_set1_ps(6.f), x7 = _mm_set1_ps(7.f), x8 = _mm_set1_ps(8.f);
+	__m128 x9 = _mm_set1_ps(9.f), x10 = _mm_set1_ps(10.f), x11 = _mm_set1_ps(11.f);
+	const __m128 m = _mm_set1_ps(0.5f);
+	for (long i = 0; i < iters; i++)
+		__asm__(MULADD(0) MULADD(1) MULADD(2) MULADD(3) MULADD(4) MULADD(5) MULADD(6)
+				MULADD(7) MULADD(8) MULADD(9) MULADD(10) MULADD(11)
+			: [x0] "+x"(x0), [x1] "+x"(x1), [x2] "+x"(x2), [x3] "+x"(x3), [x4] "+x"(x4),
+			  [x5] "+x"(x5), [x6] "+x"(x6), [x7] "+x"(x7), [x8] "+x"(x8), [x9] "+x"(x9),
+			  [x10] "+x"(x10), [x11] "+x"(x11)
+			: [m] "x"(m));
+	__m128 s = _mm_add_ps(_mm_add_ps(_mm_add_ps(x0, x1), _mm_add_ps(x2, x3)),
+			      _mm_add_ps(_mm_add_ps(x4, x5), _mm_add_ps(x6, x7)));
+	s = _mm_add_ps(s, _mm_add_ps(_mm_add_ps(x8, x9), _mm_add_ps(x10, x11)));
+	return _mm_cvtss_f32(s);
+}
+#elif defined(__aarch64__)
+#define CHAINS_NEON 16
+static double peak_neon(long iters)
+{
+	float32x4_t acc[CHAINS_NEON];
+	float32x4_t m = vdupq_n_f32(0.5f);
+	for (int j = 0; j < CHAINS_NEON; j++)
+		acc[j] = vdupq_n_f32((float)j);
+	for (long i = 0; i < iters; i++) {
+		for (int j = 0; j < CHAINS_NEON; j++)
+			acc[j] = vfmaq_f32(m, acc[j], m);
+		OPAQUE(m);
+	}
+	float s = 0;
+	for (int j = 0; j < CHAINS_NEON; j++)
+		s += vaddvq_f32(acc[j]);
+	return s;
+}
+
+#endif
+
+/* GFLOP/s of one ISA's FMA loop; 0 where this CPU or build cannot run it. */
+static double measure_peak(enum ck_isa isa)
+{
+	struct peak_ctx c = {0};
+	int lanes = 0;
+	switch (isa) {
+#if defined(__x86_64__)
+	case CK_ISA_SCALAR:
+		c.fn = peak_scalar;
+		c.chains = CHAINS_SCALAR;
+		lanes = 4;
+		break;
+	case CK_ISA_AVX2:
+		c.fn = peak_avx2;
+		c.chains = CHAINS_AVX2;
+		lanes = 8;
+		break;
+	case CK_ISA_AVX512:
+		c.fn = peak_avx512;
+		c.chains = CHAINS_AVX512;
+		lanes = 16;
+		break;
+#elif defined(__aarch64__)
+	case CK_ISA_SCALAR: /* NEON is baseline: the scalar build gets vectorised too */
+	case CK_ISA_NEON:
+		c.fn = peak_neon;
+		c.chains = CHAINS_NEON;
+		lanes = 4;
+		break;
+#endif
+	default:
+		return 0;
+	}
+	if (isa != CK_ISA_SCALAR && !ck_kernels_for(isa))
+		return 0;
+	const struct timing t = time_calls(peak_call, &c);
+	if (c.sink == 12345.678) /* keep the result live */
+		putchar(' ');
+	return 2.0 * lanes * c.chains * (double)PEAK_ITERS / t.best * 1e-9;
+}
+
+/* ---- our kernels ---- */
+
+struct run_ctx {
+	const struct ck_kernels *k;
+	struct ck_conv_desc cd;
+	struct ck_fc_desc fd;
+	int fc, n;
+	float *packed, *in, *out;
+	void *ws;
+};
+
+static void run_call(void *p)
+{
+	struct run_ctx *c = p;
+	if (c->fc)
+		c->k->fc_run(&c->fd, c->packed, c->in, c->out, c->n, c->ws);
+	else
+		c->k->conv_run(&c->cd, c->packed, c->in, c->out, c->n, c->ws);
+}
+
+static void *xalloc(size_t bytes)
+{
+	void *p = NULL;
+	if (posix_memalign(&p, 64, bytes ? bytes : 64)) {
+		fprintf(stderr, "bench: out of memory (%zu bytes)\n", bytes);
+		exit(1);
+	}
+	return p;
+}
+
+static void fill(float *x, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1664525u + 1013904223u;
+		x[i] = (float)(seed >> 8) * (1.0f / 8388608.0f) - 1.0f;
+	}
+}
+
+static double layer_flops(const struct layer *l, int n)
+{
+	if (l->fc)
+		return 2.0 * n * l->cin * l->cout;
+	return 2.0 * n * l->cout * l->h * l->w * l->cin * 9.0;
+}
+
+static struct timing bench_ours(const struct ck_kernels *k, const struct layer *l, int n)
+{
+	struct run_ctx c = {.k = k, .fc = l->fc, .n = n};
+	size_t nw, nin, nout, pf, wsb;
+	if (l->fc) {
+		c.fd = (struct ck_fc_desc){.cin = l->cin, .cout = l->cout};
+		nw = (size_t)l->cin * l->cout;
+		nin = (size_t)n * l->cin;
+		nout = (size_t)n * l->cout;
+		pf = k->fc_packed_floats(&c.fd);
+		wsb = k->fc_workspace_bytes(&c.fd, n);
+	} else {
+		c.cd = (struct ck_conv_desc){.cin = l->cin,
+					     .cout = l->cout,
+					     .h = l->h,
+					     .w = l->w,
+					     .kh = 3,
+					     .kw = 3,
+					     .sh = 1,
+					     .sw = 1,
+					     .ph = 1,
+					     .pw = 1,
+					     .groups = 1};
+		if (ck_conv_desc_init(&c.cd)) {
+			fprintf(stderr, "bench: bad shape %s\n", l->name);
+			exit(1);
+		}
+		nw = (size_t)l->cout * l->cin * 9;
+		nin = (size_t)n * l->cin * l->h * l->w;
+		nout = (size_t)n * l->cout * c.cd.oh * c.cd.ow;
+		pf = k->conv_packed_floats(&c.cd);
+		wsb = k->conv_workspace_bytes(&c.cd, n);
+	}
+	float *w = xalloc(nw * sizeof(float)), *b = xalloc((size_t)l->cout * sizeof(float));
+	fill(w, nw, 1);
+	fill(b, (size_t)l->cout, 2);
+	c.packed = xalloc(pf * sizeof(float));
+	c.in = xalloc(nin * sizeof(float));
+	c.out = xalloc(nout * sizeof(float));
+	c.ws = xalloc(wsb);
+	fill(c.in, nin, 3);
+	if (l->fc)
+		k->fc_pack(&c.fd, w, b, c.packed);
+	else
+		k->conv_pack(&c.cd, w, b, c.packed);
+	const struct timing t = time_calls(run_call, &c);
+	free(w);
+	free(b);
+	free(c.packed);
+	free(c.in);
+	free(c.out);
+	free(c.ws);
+	return t;
+}
+
+/* ---- oneDNN peer ---- */
+
+#ifdef CK_HAVE_DNNL
+/* Debian's libdnnl uses OpenMP; libgomp (loaded with it) reads OMP_NUM_THREADS at
+ * load time, so the thread count is set through the API. Weak: resolved at run time
+ * from libdnnl's libgomp without linking it directly. */
+extern void omp_set_num_threads(int) __attribute__((weak));
+extern int omp_get_max_threads(void) __attribute__((weak));
+
+#define DNNL_OK(call)                                                                              \
+	do {                                                                                       \
+		dnnl_status_t st_ = (call);                                                        \
+		if (st_ != dnnl_success) {                                                         \
+			fprintf(stderr, "bench: %s failed: %d\n", #call, (int)st_);                \
+			exit(1);                                                                   \
+		}                                                                                  \
+	} while (0)
+
+struct dnnl_ctx {
+	dnnl_stream_t stream;
+	dnnl_primitive_t prim, src_reorder, dst_reorder; /* reorders may be NULL */
+	dnnl_memory_t user_src, src, w, b, dst, user_dst;
+	int with_reorders;
+};
+
+static void dnnl_call(void *p)
+{
+	struct dnnl_ctx *c = p;
+	if (c->with_reorders && c->src_reorder) {
+		dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, c->user_src}, {DNNL_ARG_TO, c->src}};
+		dnnl_primitive_execute(c->src_reorder, c->stream, 2, ra);
+	}
+	dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, c->src},
+				   {DNNL_ARG_WEIGHTS, c->w},
+				   {DNNL_ARG_BIAS, c->b},
+				   {DNNL_ARG_DST, c->dst}};
+	dnnl_primitive_execute(c->prim, c->stream, 4, args);
+	if (c->with_reorders && c->dst_reorder) {
+		dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, c->dst}, {DNNL_ARG_TO, c->user_dst}};
+		dnnl_primitive_execute(c->dst_reorder, c->stream, 2, ra);
+	}
+	dnnl_stream_wait(c->stream);
+}
+
+/* A memory in the primitive's chosen format for user data in `user_md`: the user
+ * memory itself when the formats agree, else a new memory plus a reorder primitive. */
+static dnnl_memory_t dnnl_prepare(dnnl_engine_t eng, const dnnl_memory_desc_t *want,
+				  dnnl_memory_t user, const dnnl_memory_desc_t *user_md,
+				  int to_user, dnnl_primitive_t *reorder)
+{
+	*reorder = NULL;
+	if (dnnl_memory_desc_equal(want, user_md))
+		return user;
+	dnnl_memory_t m;
+	DNNL_OK(dnnl_memory_create(&m, want, eng, DNNL_MEMORY_ALLOCATE));
+	dnnl_primitive_desc_t rpd;
+	if (to_user)
+		DNNL_OK(dnnl_reorder_primitive_desc_create(&rpd, want, eng, user_md, eng, NULL));
+	else
+		DNNL_OK(dnnl_reorder_primitive_desc_create(&rpd, user_md, eng, want, eng, NULL));
+	DNNL_OK(dnnl_primitive_create(reorder, rpd));
+	dnnl_primitive_desc_destroy(rpd);
+	return m;
+}
+
+static void dnnl_fill(dnnl_memory_t m, const dnnl_memory_desc_t *md, uint32_t seed)
+{
+	void *h;
+	DNNL_OK(dnnl_memory_get_data_handle(m, &h));
+	fill(h, dnnl_memory_desc_get_size(md) / sizeof(float), seed);
+}
+
+/* Returns seconds per call: primitive only (t_prim) and with src/dst reorders from and
+ * to NCHW (t_nchw), as a NCHW pipeline would pay them. */
+static void bench_dnnl(dnnl_engine_t eng, dnnl_stream_t stream, const struct layer *l, int n,
+		       struct timing *t_prim, struct timing *t_nchw, char *impl, size_t impl_len)
+{
+	dnnl_memory_desc_t src_any, w_any, b_md, dst_any, src_user, w_user, dst_user;
+	dnnl_primitive_desc_t pd;
+	dnnl_memory_desc_init_by_tag(&b_md, 1, (dnnl_dims_t){l->cout}, dnnl_f32, dnnl_a);
+	if (l->fc) {
+		const dnnl_dims_t sd = {n, l->cin}, wd = {l->cout, l->cin}, dd = {n, l->cout};
+		DNNL_OK(dnnl_memory_desc_init_by_tag(&src_any, 2, sd, dnnl_f32,
+						     dnnl_format_tag_any));
+		DNNL_OK(dnnl_memory_desc_init_by_tag(&w_any, 2, wd, dnnl_f32, dnnl_format_tag_any));
+		DNNL_OK(dnnl_memory_desc_init_by_tag(&dst_any, 2, dd, dnnl_f32,
+						     dnnl_format_tag_any));
+		DNNL_OK(dnnl_memory_desc_init_by_tag(&src_user, 2, sd, dnnl_f32, dnnl_nc));
+		DNNL_OK(dnnl_memory_desc_init_by_tag(&w_user, 2, wd, dnnl_f32, dnnl_oi));
+		DNNL_OK(dnnl_memory_desc_init_by_tag(&dst_user, 2, dd, dnnl_f32, dnnl_nc));
+		dnnl_inner_product_desc_t ipd;
+		DNNL_OK(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src_any,
+							     &w_any, &b_md, &dst_any));
+		DNNL_OK(dnnl_primitive_desc_create(&pd, &ipd, NULL, eng, NULL));
+	} else {
+		const dnnl_dims_t sd = {n, l->cin, l->h, l->w}, wd = {l->cout, l->cin, 3, 3};
+		const dnnl_dims_t dd = {n, l->cout, l->h, l->w};
+		DNNL_OK(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32,
+						     dnnl_format_tag_any));
+		DNNL_OK(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any));
+		DNNL_OK(dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32,
+						     dnnl_format_tag_any));
+		DNNL_OK(dnnl_memory_desc_init_by_tag(&src_user, 4, sd, dnnl_f32, dnnl_nchw));
+		DNNL_OK(dnnl_memory_desc_init_by_tag(&w_user, 4, wd, dnnl_f32, dnnl_oihw));
+		DNNL_OK(dnnl_memory_desc_init_by_tag(&dst_user, 4, dd, dnnl_f32, dnnl_nchw));
+		dnnl_convolution_desc_t cdesc;
+		DNNL_OK(dnnl_convolution_forward_desc_init(
+			&cdesc, dnnl_forward_inference, dnnl_convolution_auto, &src_any, &w_any,
+			&b_md, &dst_any, (dnnl_dims_t){1, 1}, (dnnl_dims_t){1, 1},
+			(dnnl_dims_t){1, 1}));
+		DNNL_OK(dnnl_primitive_desc_create(&pd, &cdesc, NULL, eng, NULL));
+	}
+	const char *info = NULL;
+	if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &info) != dnnl_success ||
+	    !info)
+		info = "?";
+	snprintf(impl, impl_len, "%s", info);
+	struct dnnl_ctx c = {.stream = stream};
+	DNNL_OK(dnnl_memory_create(&c.user_src, &src_user, eng, DNNL_MEMORY_ALLOCATE));
+	DNNL_OK(dnnl_memory_create(&c.user_dst, &dst_user, eng, DNNL_MEMORY_ALLOCATE));
+	dnnl_memory_t user_w;
+	DNNL_OK(dnnl_memory_create(&user_w, &w_user, eng, DNNL_MEMORY_ALLOCATE));
+	DNNL_OK(dnnl_memory_create(&c.b, &b_md, eng, DNNL_MEMORY_ALLOCATE));
+	dnnl_fill(c.user_src, &src_user, 3);
+	dnnl_fill(user_w, &w_user, 1);
+	dnnl_fill(c.b, &b_md, 2);
+
+	const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+	const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+	const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+	dnnl_primitive_t w_reorder;
+	c.src = dnnl_prepare(eng, src_md, c.user_src, &src_user, 0, &c.src_reorder);
+	c.w = dnnl_prepare(eng, w_md, user_w, &w_user, 0, &w_reorder);
+	c.dst = dnnl_prepare(eng, dst_md, c.user_dst, &dst_user, 1, &c.dst_reorder);
+	if (c.src_reorder) {
+		dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, c.user_src}, {DNNL_ARG_TO, c.src}};
+		DNNL_OK(dnnl_primitive_execute(c.src_reorder, stream, 2, ra));
+	}
+	if (w_reorder) {
+		dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, user_w}, {DNNL_ARG_TO, c.w}};
+		DNNL_OK(dnnl_primitive_execute(w_reorder, stream, 2, ra));
+		dnnl_primitive_destroy(w_reorder);
+	}
+	DNNL_OK(dnnl_stream_wait(stream));
+	DNNL_OK(dnnl_primitive_create(&c.prim, pd));
+
+	c.with_reorders = 0;
+	*t_prim = time_calls(dnnl_call, &c);
+	c.with_reorders = 1;
+	*t_nchw = time_calls(dnnl_call, &c);
+
+	dnnl_primitive_destroy(c.prim);
+	if (c.src_reorder) {
+		dnnl_primitive_destroy(c.src_reorder);
+		dnnl_memory_destroy(c.src);
+	}
+	if (c.dst_reorder) {
+		dnnl_primitive_destroy(c.dst_reorder);
+		dnnl_memory_destroy(c.dst);
+	}
+	if (c.w != user_w)
+		dnnl_memory_destroy(c.w);
+	dnnl_memory_destroy(user_w);
+	dnnl_memory_destroy(c.user_src);
+	dnnl_memory_destroy(c.user_dst);
+	dnnl_memory_destroy(c.b);
+	dnnl_primitive_desc_destroy(pd);
+}
+#endif
+
+static void usage(FILE *f)
+{
+	fputs("usage: coinfer-bench-kernels [--isa scalar|avx2|avx512|neon] [--batch N]\n"
+	      "                             [--quick] [--min-time SECONDS] [--cpu N]\n"
+	      "                             [--no-onednn] [--help]\n"
+	      "Times the conv and fc kernels on the model's layer shapes (single thread)\n"
+	      "and prints one JSON document: per-ISA FMA peak, per layer/batch/ISA GFLOP/s\n"
+	      "and % of that ISA's peak, the oneDNN peer (when built with it), and the\n"
+	      "FLOP-weighted % of peak of the conv layers at batch 32.\n"
+	      "  --isa       only this ISA (default: every ISA this build and CPU have)\n"
+	      "  --batch     only this batch size (default: 1, 8 and 32)\n"
+	      "  --quick     0.03 s per measurement instead of 0.2 s\n"
+	      "  --min-time  seconds per measurement\n"
+	      "  --cpu       pin to this CPU first (the numbers are per core)\n"
+	      "  --no-onednn skip the oneDNN peer\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	int only_isa = -1, only_batch = 0, cpu = -1, onednn = 1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--quick")) {
+			min_time = 0.03;
+		} else if (!strcmp(a, "--no-onednn")) {
+			onednn = 0;
+		} else if (i + 1 < argc && !strcmp(a, "--isa")) {
+			enum ck_isa isa;
+			if (ck_isa_parse(argv[++i], &isa)) {
+				fprintf(stderr, "bench: unknown ISA '%s'\n", argv[i]);
+				return 2;
+			}
+			if (!ck_kernels_for(isa)) {
+				fprintf(stderr, "bench: ISA %s not available here\n", argv[i]);
+				return 2;
+			}
+			only_isa = (int)isa;
+		} else if (i + 1 < argc && !strcmp(a, "--batch")) {
+			only_batch = atoi(argv[++i]);
+			if (only_batch < 1) {
+				fprintf(stderr, "bench: bad batch '%s'\n", argv[i]);
+				return 2;
+			}
+		} else if (i + 1 < argc && !strcmp(a, "--min-time")) {
+			min_time = atof(argv[++i]);
+			if (!(min_time > 0)) {
+				fprintf(stderr, "bench: bad time '%s'\n", argv[i]);
+				return 2;
+			}
+		} else if (i + 1 < argc && !strcmp(a, "--cpu")) {
+			cpu = atoi(argv[++i]);
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		if (sched_setaffinity(0, sizeof set, &set)) {
+			fprintf(stderr, "bench: cannot pin to cpu %d: %s\n", cpu, strerror(errno));
+			return 1;
+		}
+	}
+	int bl[NBATCH + 1], nb = 0;
+	if (only_batch)
+		bl[nb++] = only_batch;
+	else
+		for (size_t i = 0; i < NBATCH; i++)
+			bl[nb++] = batches[i];
+	int have[CK_ISA_COUNT] = {0};
+	for (int i = 0; i < CK_ISA_COUNT; i++)
+		have[i] = ck_kernels_for((enum ck_isa)i) && (only_isa < 0 || only_isa == i);
+
+	double peak[CK_ISA_COUNT] = {0};
+	printf("{\n  \"fma_peak_gflops\": {");
+	int first = 1;
+	for (int i = 0; i < CK_ISA_COUNT; i++) {
+		if (!ck_kernels_for((enum ck_isa)i))
+			continue;
+		peak[i] = measure_peak((enum ck_isa)i);
+		if (peak[i] <= 0)
+			continue;
+		printf("%s\"%s\": %.1f", first ? "" : ", ", ck_isa_name((enum ck_isa)i), peak[i]);
+		first = 0;
+	}
+	printf("},\n");
+	double best_peak = 0;
+	for (int i = 0; i < CK_ISA_COUNT; i++)
+		if (peak[i] > best_peak)
+			best_peak = peak[i];
+	printf("  \"best_isa\": \"%s\",\n", ck_kernels()->name);
+	fflush(stdout);
+
+	double conv_flops[CK_ISA_COUNT] = {0}, conv_time[CK_ISA_COUNT] = {0};
+	printf("  \"layers\": [");
+	first = 1;
+	for (int i = 0; i < CK_ISA_COUNT; i++) {
+		if (!have[i])
+			continue;
+		const struct ck_kernels *k = ck_kernels_for((enum ck_isa)i);
+		for (size_t li = 0; li < NLAYERS; li++)
+			for (int bi = 0; bi < nb; bi++) {
+				const struct layer *l = &layers[li];
+				const struct timing t = bench_ours(k, l, bl[bi]);
+				const double fl = layer_flops(l, bl[bi]);
+				const double g = fl / t.best * 1e-9, gm = fl / t.median * 1e-9;
+				if (!l->fc && bl[bi] == 32) {
+					conv_flops[i] += fl;
+					conv_time[i] += t.best;
+				}
+				printf("%s\n    {\"name\": \"%s\", \"type\": \"%s\", \"batch\": "
+				       "%d, "
+				       "\"isa\": \"%s\", \"gflops\": %.2f, \"gflops_median\": "
+				       "%.2f, "
+				       "\"us\": %.1f, \"pct_of_peak\": %.1f}",
+				       first ? "" : ",", l->name, l->fc ? "fc" : "conv", bl[bi],
+				       k->name, g, gm, t.best * 1e6,
+				       peak[i] > 0 ? 100.0 * g / peak[i] : 0.0);
+				first = 0;
+				fflush(stdout);
+			}
+	}
+	printf("\n  ],\n");
+
+	printf("  \"onednn\": [");
+#ifdef CK_HAVE_DNNL
+	if (onednn) {
+		if (omp_set_num_threads)
+			omp_set_num_threads(1);
+		dnnl_engine_t eng;
+		dnnl_stream_t stream;
+		DNNL_OK(dnnl_engine_create(&eng, dnnl_cpu, 0));
+		DNNL_OK(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags));
+		first = 1;
+		for (size_t li = 0; li < NLAYERS; li++)
+			for (int bi = 0; bi < nb; bi++) {
+				const struct layer *l = &layers[li];
+				struct timing tp, tn;
+				char impl[64];
+				/* ours again right before, so a load change on a shared
+				 * machine hits both sides of the ratio alike */
+				const struct timing to = bench_ours(ck_kernels(), l, bl[bi]);
+				bench_dnnl(eng, stream, l, bl[bi], &tp, &tn, impl, sizeof impl);
+				const double fl = layer_flops(l, bl[bi]);
+				const double g = fl / tp.best * 1e-9, gn = fl / tn.best * 1e-9;
+				const double go = fl / to.best * 1e-9;
+				printf("%s\n    {\"name\": \"%s\", \"batch\": %d, \"impl\": "
+				       "\"%s\", "
+				       "\"gflops\": %.2f, \"gflops_with_nchw_reorders\": %.2f, "
+				       "\"ours_isa\": \"%s\", \"ours_gflops\": %.2f, "
+				       "\"ratio_ours_over_onednn\": %.2f}",
+				       first ? "" : ",", l->name, bl[bi], impl, g, gn,
+				       ck_kernels()->name, go, go / g);
+				first = 0;
+				fflush(stdout);
+			}
+		dnnl_stream_destroy(stream);
+		dnnl_engine_destroy(eng);
+		printf("\n  ],\n  \"onednn_threads\": %d,\n",
+		       omp_get_max_threads ? omp_get_max_threads() : -1);
+	} else {
+		printf("],\n");
+	}
+#else
+	(void)onednn;
+	printf("],\n");
+#endif
+
+	/* Total conv FLOPs over total conv time: the per-layer times weight by FLOPs. */
+	printf("  \"conv_b32_flop_weighted_pct_of_peak\": {");
+	first = 1;
+	for (int i = 0; i < CK_ISA_COUNT; i++) {
+		if (!have[i] || conv_time[i] <= 0 || peak[i] <= 0)
+			continue;
+		printf("%s\"%s\": %.1f", first ? "" : ", ", ck_isa_name((enum ck_isa)i),
+		       100.0 * conv_flops[i] / conv_time[i] * 1e-9 / peak[i]);
+		first = 0;
+	}
+	printf("},\n  \"conv_b32_flop_weighted_pct_of_best_isa_peak\": {");
+	first = 1;
+	for (int i = 0; i < CK_ISA_COUNT; i++) {
+		if (!have[i] || conv_time[i] <= 0 || best_peak <= 0)
+			continue;
+		printf("%s\"%s\": %.1f", first ? "" : ", ", ck_isa_name((enum ck_isa)i),
+		       100.0 * conv_flops[i] / conv_time[i] * 1e-9 / best_peak);
+		first = 0;
+	}
+	printf("},\n  \"conv_b32_gflops\": {");
+	first = 1;
+	for (int i = 0; i < CK_ISA_COUNT; i++) {
+		if (!have[i] || conv_time[i] <= 0)
+			continue;
+		printf("%s\"%s\": %.2f", first ? "" : ", ", ck_isa_name((enum ck_isa)i),
+		       conv_flops[i] / conv_time[i] * 1e-9);
+		first = 0;
+	}
+	printf("}\n}\n");
+	return 0;
+}

@@ -1,0 +1,147 @@
+/* Whole-model throughput: images/s of each exit at batch 1 and 32 for every kernel
+ * level of this machine (single thread), and PyTorch on the same weights, same
+ * thread count, in the same run (bench/torch_model.py), with the ratio. JSON out. */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "coinfer/dataset.h"
+#include "coinfer/exec.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Best of `reps` measurements, each at least `secs` long. */
+static double images_per_s(struct cf_exec *x, const struct cf_model *m, int e, const float *in,
+			   int batch, double secs, int reps)
+{
+	const float *out;
+	for (int i = 0; i < 3; i++)
+		cf_exec_run(x, e, 0, m->exit_len[e], in, batch, &out);
+	double best = 0;
+	for (int r = 0; r < reps; r++) {
+		long n = 0;
+		double t0 = now_s(), dt;
+		do {
+			cf_exec_run(x, e, 0, m->exit_len[e], in, batch, &out);
+			n++;
+		} while ((dt = now_s() - t0) < secs);
+		double ips = (double)n * batch / dt;
+		best = ips > best ? ips : best;
+	}
+	return best;
+}
+
+static double torch_peer(const char *model, int exit, int batch, double secs, cJSON *into)
+{
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 '%s/bench/torch_model.py' '%s' --exit %d --batch %d --threads 1 --seconds %g",
+		 COINFER_SOURCE_ROOT, model, exit, batch, secs);
+	FILE *p = popen(cmd, "r");
+	if (!p)
+		return 0;
+	char line[4096] = "";
+	if (!fgets(line, sizeof(line), p))
+		line[0] = 0;
+	if (pclose(p) != 0)
+		return 0;
+	cJSON *j = cJSON_Parse(line);
+	if (!j)
+		return 0;
+	cJSON *v = cJSON_GetObjectItem(j, "images_per_s");
+	double r = cJSON_IsNumber(v) ? v->valuedouble : 0;
+	cJSON_AddItemToObject(into, "torch", j);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	const char *model = NULL;
+	double secs = 1.0;
+	int no_torch = 0;
+	static const struct option opts[] = {
+		{"model", required_argument, 0, 'm'}, {"seconds", required_argument, 0, 's'},
+		{"no-torch", no_argument, 0, 'n'},   {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': model = optarg; break;
+		case 's': secs = atof(optarg); break;
+		case 'n': no_torch = 1; break;
+		case 'h':
+			printf("usage: coinfer-bench-model [--model PATH] [--seconds S] [--no-torch]\n"
+			       "Images/s of every exit at batch 1 and 32 per kernel level (1 thread), and\n"
+			       "PyTorch (Debian python3-torch, 1 thread) on exit 3 at batch 32, as JSON.\n");
+			return 0;
+		default: return 2;
+		}
+	}
+	if (!model && !(model = cf_default_model_path())) {
+		fprintf(stderr, "coinfer-bench-model: no model found\n");
+		return 1;
+	}
+	char err[512];
+	struct cf_model *m;
+	if (cf_model_load(model, &m, err, sizeof(err))) {
+		fprintf(stderr, "coinfer-bench-model: %s\n", err);
+		return 1;
+	}
+	size_t per = cf_model_boundary_floats(m, 0, 0);
+	float *in = malloc(32 * per * sizeof(float));
+	for (size_t i = 0; i < 32 * per; i++)
+		in[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+	cJSON *root = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(root, "runs");
+	cJSON_AddStringToObject(root, "model", m->name);
+	double best_final = 0;
+	const char *best_isa = "";
+	for (int isa = 0; isa < CK_ISA_COUNT; isa++) {
+		const struct ck_kernels *k = ck_kernels_for((enum ck_isa)isa);
+		struct cf_exec *x;
+		if (!k || cf_exec_create(m, k, 32, &x))
+			continue;
+		for (int e = 0; e < m->n_exits; e++) {
+			for (int b = 1; b <= 32; b += 31) {
+				double ips = images_per_s(x, m, e, in, b, secs, 3);
+				cJSON *o = cJSON_CreateObject();
+				cJSON_AddStringToObject(o, "isa", k->name);
+				cJSON_AddNumberToObject(o, "exit", e + 1);
+				cJSON_AddNumberToObject(o, "batch", b);
+				cJSON_AddNumberToObject(o, "images_per_s", ips);
+				cJSON_AddNumberToObject(o, "gflops",
+							ips * (double)cf_model_exit_flops(m, e, m->exit_len[e]) * 1e-9);
+				cJSON_AddItemToArray(rows, o);
+				if (e == m->n_exits - 1 && b == 32 && ips > best_final) {
+					best_final = ips;
+					best_isa = k->name;
+				}
+			}
+		}
+		cf_exec_destroy(x);
+	}
+	cJSON *cmp = cJSON_AddObjectToObject(root, "final_exit_b32");
+	cJSON_AddStringToObject(cmp, "isa", best_isa);
+	cJSON_AddNumberToObject(cmp, "images_per_s", best_final);
+	if (!no_torch) {
+		double t = torch_peer(model, m->n_exits, 32, secs * 3, cmp);
+		if (t > 0)
+			cJSON_AddNumberToObject(cmp, "ratio_ours_over_torch", best_final / t);
+		else
+			cJSON_AddStringToObject(cmp, "torch_error", "bench/torch_model.py failed");
+	}
+	char *s = cJSON_Print(root);
+	puts(s);
+	free(s);
+	cJSON_Delete(root);
+	free(in);
+	cf_model_free(m);
+	return 0;
+}

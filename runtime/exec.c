@@ -1,0 +1,162 @@
+/* Executor: weights are packed once for the chosen kernel table; activations
+ * ping-pong between two buffers sized for the largest layer boundary of any exit
+ * at max_batch, and one workspace serves every conv/fc. A run allocates nothing. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "coinfer/exec.h"
+
+struct cf_exec {
+	const struct cf_model *m;
+	const struct ck_kernels *k;
+	int max_batch;
+	float **packed;         /* per layer, NULL where the layer has no weights */
+	float *buf[2];
+	size_t buf_floats;
+	void *ws;
+	uint64_t *timing;
+};
+
+static void *aligned(size_t bytes)
+{
+	void *p = NULL;
+	return posix_memalign(&p, 64, bytes ? bytes : 64) ? NULL : p;
+}
+
+int cf_exec_create(const struct cf_model *m, const struct ck_kernels *k, int max_batch,
+		   struct cf_exec **out)
+{
+	struct cf_exec *x;
+	*out = NULL;
+	if (!m || max_batch < 1 || max_batch > 4096)
+		return -EINVAL;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	x->m = m;
+	x->k = k ? k : ck_kernels();
+	x->max_batch = max_batch;
+	x->packed = calloc((size_t)m->n_layers, sizeof(*x->packed));
+	if (!x->packed)
+		goto err;
+
+	size_t ws = 0, most = 0;
+	for (int i = 0; i < m->n_layers; i++) {
+		const struct cf_layer *L = &m->layers[i];
+		size_t outf = (size_t)L->out_c * L->out_h * L->out_w;
+		if (outf > most)
+			most = outf;
+		size_t w = 0, np = 0;
+		if (L->type == CF_LAYER_CONV) {
+			np = x->k->conv_packed_floats(&L->d.conv);
+			w = x->k->conv_workspace_bytes(&L->d.conv, max_batch);
+		} else if (L->type == CF_LAYER_FC) {
+			np = x->k->fc_packed_floats(&L->d.fc);
+			w = x->k->fc_workspace_bytes(&L->d.fc, max_batch);
+		}
+		if (w > ws)
+			ws = w;
+		if (np) {
+			x->packed[i] = aligned(np * sizeof(float));
+			if (!x->packed[i])
+				goto err;
+			if (L->type == CF_LAYER_CONV)
+				x->k->conv_pack(&L->d.conv, L->w, L->b, x->packed[i]);
+			else
+				x->k->fc_pack(&L->d.fc, L->w, L->b, x->packed[i]);
+		}
+	}
+	x->buf_floats = most * (size_t)max_batch;
+	for (int j = 0; j < 2; j++)
+		if (!(x->buf[j] = aligned(x->buf_floats * sizeof(float))))
+			goto err;
+	if (!(x->ws = aligned(ws)))
+		goto err;
+	*out = x;
+	return 0;
+err:
+	cf_exec_destroy(x);
+	return -ENOMEM;
+}
+
+void cf_exec_destroy(struct cf_exec *x)
+{
+	if (!x)
+		return;
+	if (x->packed)
+		for (int i = 0; i < x->m->n_layers; i++)
+			free(x->packed[i]);
+	free(x->packed);
+	free(x->buf[0]);
+	free(x->buf[1]);
+	free(x->ws);
+	free(x);
+}
+
+void cf_exec_set_timing(struct cf_exec *x, uint64_t *ns)
+{
+	x->timing = ns;
+}
+
+const struct ck_kernels *cf_exec_kernels(const struct cf_exec *x)
+{
+	return x->k;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int cf_exec_run(struct cf_exec *x, int e, int from, int to, const float *in, int n,
+		const float **out)
+{
+	const struct cf_model *m = x->m;
+	if (e < 0 || e >= m->n_exits || from < 0 || to < from || to > m->exit_len[e] || n < 1 ||
+	    n > x->max_batch || !in)
+		return -EINVAL;
+	const float *cur = in;
+	for (int pos = from; pos < to; pos++) {
+		int li = m->exit_layers[e][pos];
+		const struct cf_layer *L = &m->layers[li];
+		uint64_t t0 = x->timing ? now_ns() : 0;
+		size_t count = (size_t)n * L->in_c * L->in_h * L->in_w;
+		int ours = cur == x->buf[0] || cur == x->buf[1];
+		/* ReLU runs in place on our own buffers (never on the caller's); flatten
+		 * is a no-op on NCHW and exists only as a partition point. */
+		float *dst = x->buf[cur == x->buf[0]];
+		if (L->type == CF_LAYER_FLATTEN || (L->type == CF_LAYER_RELU && ours))
+			dst = (float *)cur;
+		switch (L->type) {
+		case CF_LAYER_CONV:
+			x->k->conv_run(&L->d.conv, x->packed[li], cur, dst, n, x->ws);
+			break;
+		case CF_LAYER_FC:
+			x->k->fc_run(&L->d.fc, x->packed[li], cur, dst, n, x->ws);
+			break;
+		case CF_LAYER_RELU:
+			x->k->relu(cur, dst, count);
+			break;
+		case CF_LAYER_MAXPOOL:
+			x->k->maxpool(&L->d.pool, cur, dst, n);
+			break;
+		case CF_LAYER_AVGPOOL:
+			x->k->avgpool(&L->d.pool, cur, dst, n);
+			break;
+		case CF_LAYER_LRN:
+			x->k->lrn(&L->d.lrn, cur, dst, n);
+			break;
+		case CF_LAYER_FLATTEN:
+			break;
+		}
+		cur = dst;
+		if (x->timing)
+			x->timing[pos] += now_ns() - t0;
+	}
+	*out = cur;
+	return 0;
+}

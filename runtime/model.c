@@ -1,0 +1,453 @@
+/* Model file loader. Every field is checked against the file size and the limits
+ * in model.h before it is used; sizes are computed in 64-bit with explicit
+ * overflow bounds, so no hostile value can make us read outside the file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "coinfer/model.h"
+
+#define HDR_BYTES 128
+#define LAYER_BYTES 128
+#define TRAILER_BYTES 8
+#define NO_PARENT 0xFFFFFFFFu
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+static float rdf(const uint8_t *p)
+{
+	uint32_t u = rd32(p);
+	float f;
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+const char *cf_layer_type_name(enum cf_layer_type t)
+{
+	switch (t) {
+	case CF_LAYER_CONV: return "conv";
+	case CF_LAYER_FC: return "fc";
+	case CF_LAYER_RELU: return "relu";
+	case CF_LAYER_MAXPOOL: return "maxpool";
+	case CF_LAYER_AVGPOOL: return "avgpool";
+	case CF_LAYER_LRN: return "lrn";
+	case CF_LAYER_FLATTEN: return "flatten";
+	}
+	return "unknown";
+}
+
+/* A fixed-size name field must be NUL-terminated, non-empty and printable. */
+static int name_ok(const uint8_t *p, size_t cap)
+{
+	size_t i;
+	for (i = 0; i < cap && p[i]; i++)
+		if (p[i] < 0x20 || p[i] > 0x7e)
+			return 0;
+	return i > 0 && i < cap;
+}
+
+static int finite_all(const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!(x[i] - x[i] == 0.0f))
+			return 0;
+	return 1;
+}
+
+/* Shape inference and parameter checks for one layer whose input shape is set. */
+static int layer_shape(struct cf_layer *L, const uint8_t *rec, int idx, char *err, size_t el)
+{
+	const uint8_t *p = rec + 40;
+	uint32_t v[10];
+	for (int i = 0; i < 10; i++)
+		v[i] = rd32(p + 4 * i);
+	uint64_t in_elems = (uint64_t)L->in_c * L->in_h * L->in_w;
+	for (int i = 0; i < 8; i++)
+		if (v[i] > CF_MODEL_MAX_CHANNELS)
+			return fail(err, el, "layer %d (%s): parameter %d = %u out of range", idx,
+				    L->name, i, v[i]);
+
+	switch (L->type) {
+	case CF_LAYER_CONV: {
+		struct ck_conv_desc *d = &L->d.conv;
+		*d = (struct ck_conv_desc){.cin = L->in_c, .cout = (int)v[0], .h = L->in_h,
+					   .w = L->in_w, .kh = (int)v[1], .kw = (int)v[2],
+					   .sh = (int)v[3], .sw = (int)v[4], .ph = (int)v[5],
+					   .pw = (int)v[6], .groups = (int)v[7]};
+		if (v[1] > CF_MODEL_MAX_KERNEL || v[2] > CF_MODEL_MAX_KERNEL)
+			return fail(err, el, "layer %d (%s): kernel %ux%u exceeds %d", idx, L->name,
+				    v[1], v[2], CF_MODEL_MAX_KERNEL);
+		if (ck_conv_desc_init(d))
+			return fail(err, el,
+				    "layer %d (%s): impossible conv (cin %d cout %u k %ux%u s %ux%u p %ux%u g %u on %dx%d)",
+				    idx, L->name, L->in_c, v[0], v[1], v[2], v[3], v[4], v[5], v[6],
+				    v[7], L->in_h, L->in_w);
+		L->out_c = d->cout, L->out_h = d->oh, L->out_w = d->ow;
+		L->w_count = (size_t)d->cout * (d->cin / d->groups) * d->kh * d->kw;
+		L->b_count = (size_t)d->cout;
+		L->flops = 2ull * L->w_count * d->oh * d->ow;
+		break;
+	}
+	case CF_LAYER_FC:
+		if (in_elems != (uint64_t)L->in_c || L->in_h != 1 || L->in_w != 1)
+			return fail(err, el, "layer %d (%s): fc input must be flat, got %dx%dx%d", idx,
+				    L->name, L->in_c, L->in_h, L->in_w);
+		if (v[0] < 1)
+			return fail(err, el, "layer %d (%s): fc with 0 outputs", idx, L->name);
+		L->d.fc = (struct ck_fc_desc){.cin = L->in_c, .cout = (int)v[0]};
+		L->out_c = (int)v[0], L->out_h = 1, L->out_w = 1;
+		L->w_count = (size_t)L->in_c * v[0];
+		L->b_count = v[0];
+		L->flops = 2ull * L->w_count;
+		break;
+	case CF_LAYER_MAXPOOL:
+	case CF_LAYER_AVGPOOL: {
+		struct ck_pool_desc *d = &L->d.pool;
+		*d = (struct ck_pool_desc){.c = L->in_c, .h = L->in_h, .w = L->in_w,
+					   .kh = (int)v[0], .kw = (int)v[1], .sh = (int)v[2],
+					   .sw = (int)v[3], .ph = (int)v[4], .pw = (int)v[5]};
+		if (v[0] > CF_MODEL_MAX_KERNEL || v[1] > CF_MODEL_MAX_KERNEL || ck_pool_desc_init(d))
+			return fail(err, el, "layer %d (%s): impossible pool (k %ux%u s %ux%u p %ux%u on %dx%d)",
+				    idx, L->name, v[0], v[1], v[2], v[3], v[4], v[5], L->in_h, L->in_w);
+		L->out_c = L->in_c, L->out_h = d->oh, L->out_w = d->ow;
+		L->flops = (uint64_t)L->out_c * d->oh * d->ow * d->kh * d->kw;
+		break;
+	}
+	case CF_LAYER_LRN: {
+		float alpha = rdf(rec + 80), beta = rdf(rec + 84), k = rdf(rec + 88);
+		if (v[0] < 1 || v[0] > 64)
+			return fail(err, el, "layer %d (%s): LRN size %u not in 1..64", idx, L->name, v[0]);
+		if (!finite_all(&alpha, 1) || !finite_all(&beta, 1) || !finite_all(&k, 1) ||
+		    alpha < 0 || k <= 0)
+			return fail(err, el, "layer %d (%s): LRN needs finite alpha >= 0 and k > 0", idx,
+				    L->name);
+		L->d.lrn = (struct ck_lrn_desc){.c = L->in_c, .h = L->in_h, .w = L->in_w,
+						.size = (int)v[0], .alpha = alpha, .beta = beta, .k = k};
+		L->out_c = L->in_c, L->out_h = L->in_h, L->out_w = L->in_w;
+		L->flops = in_elems * (v[0] + 4);
+		break;
+	}
+	case CF_LAYER_RELU:
+		L->out_c = L->in_c, L->out_h = L->in_h, L->out_w = L->in_w;
+		L->flops = in_elems;
+		break;
+	case CF_LAYER_FLATTEN:
+		L->out_c = (int)in_elems, L->out_h = 1, L->out_w = 1;
+		break;
+	default:
+		return fail(err, el, "layer %d (%s): unknown type %u", idx, L->name, (unsigned)L->type);
+	}
+	uint64_t out_elems = (uint64_t)L->out_c * L->out_h * L->out_w;
+	if (out_elems > CF_MODEL_MAX_TENSOR || L->out_c > CF_MODEL_MAX_CHANNELS * 64)
+		return fail(err, el, "layer %d (%s): output of %llu floats per image exceeds %u", idx,
+			    L->name, (unsigned long long)out_elems, CF_MODEL_MAX_TENSOR);
+	return 0;
+}
+
+/* A weight array: within the weight section, 4-byte aligned, exact count, finite. */
+static int weights_at(const uint8_t *blob, uint64_t woff, uint64_t wbytes, const uint8_t *rec,
+		      int which, size_t want, const float **out, const struct cf_layer *L, int idx,
+		      char *err, size_t el)
+{
+	uint64_t off = rd64(rec + 96 + 16 * which), cnt = rd64(rec + 104 + 16 * which);
+	const char *what = which ? "bias" : "weights";
+	*out = NULL;
+	if (want == 0) {
+		if (cnt)
+			return fail(err, el, "layer %d (%s): has %s but takes none", idx, L->name, what);
+		return 0;
+	}
+	if (cnt != want)
+		return fail(err, el, "layer %d (%s): %s count %llu, expected %zu", idx, L->name, what,
+			    (unsigned long long)cnt, want);
+	if (off % 64 || off > wbytes || cnt > (wbytes - off) / 4)
+		return fail(err, el, "layer %d (%s): %s at offset %llu (+%llu floats) outside the %llu-byte weight section or misaligned",
+			    idx, L->name, what, (unsigned long long)off, (unsigned long long)cnt,
+			    (unsigned long long)wbytes);
+	*out = (const float *)(blob + woff + off);
+	if (!finite_all(*out, want))
+		return fail(err, el, "layer %d (%s): %s hold NaN or infinity", idx, L->name, what);
+	return 0;
+}
+
+int cf_model_parse(const void *buf, size_t len, struct cf_model **out, char *err, size_t el)
+{
+	struct cf_model *m = NULL;
+	uint8_t *blob = NULL;
+	int ret;
+	*out = NULL;
+
+	if (len < HDR_BYTES + TRAILER_BYTES)
+		return fail(err, el, "file of %zu bytes is shorter than the %d-byte header and trailer",
+			    len, HDR_BYTES + TRAILER_BYTES);
+	if (len > CF_MODEL_MAX_BYTES)
+		return fail(err, el, "file of %zu bytes exceeds the %u-byte limit", len,
+			    CF_MODEL_MAX_BYTES);
+	const uint8_t *h = buf;
+	if (memcmp(h, CF_MODEL_MAGIC, 8))
+		return fail(err, el, "bad magic: not a coinfer model file");
+	uint32_t version = rd32(h + 8);
+	if (version != CF_MODEL_VERSION)
+		return fail(err, el, "format version %u is not supported (this build reads %d)", version,
+			    CF_MODEL_VERSION);
+	if (rd32(h + 12) != HDR_BYTES)
+		return fail(err, el, "header size %u, expected %d", rd32(h + 12), HDR_BYTES);
+	uint64_t file_bytes = rd64(h + 16);
+	if (file_bytes != len)
+		return fail(err, el, "header says %llu bytes but the file has %zu (truncated or padded)",
+			    (unsigned long long)file_bytes, len);
+	uint64_t sum = XXH64(h, len - TRAILER_BYTES, 0);
+	if (sum != rd64(h + len - TRAILER_BYTES))
+		return fail(err, el, "checksum mismatch: file is corrupt (xxh64 %016llx, trailer says %016llx)",
+			    (unsigned long long)sum, (unsigned long long)rd64(h + len - TRAILER_BYTES));
+
+	uint32_t nl = rd32(h + 24), ne = rd32(h + 28), ncls = rd32(h + 32);
+	uint32_t ic = rd32(h + 36), ih = rd32(h + 40), iw = rd32(h + 44);
+	uint32_t lt_off = rd32(h + 48), et_off = rd32(h + 52);
+	uint64_t woff = rd64(h + 56), wbytes = rd64(h + 64);
+	if (nl < 1 || nl > CF_MODEL_MAX_LAYERS)
+		return fail(err, el, "layer count %u not in 1..%d", nl, CF_MODEL_MAX_LAYERS);
+	if (ne < 1 || ne > CF_MODEL_MAX_EXITS)
+		return fail(err, el, "exit count %u not in 1..%d", ne, CF_MODEL_MAX_EXITS);
+	if (ncls < 1 || ncls > CF_MODEL_MAX_CHANNELS)
+		return fail(err, el, "class count %u not in 1..%d", ncls, CF_MODEL_MAX_CHANNELS);
+	if (ic < 1 || ic > 4 || ih < 1 || ih > CF_MODEL_MAX_DIM || iw < 1 || iw > CF_MODEL_MAX_DIM)
+		return fail(err, el, "input shape %ux%ux%u out of range (channels 1..4, sides 1..%d)",
+			    ic, ih, iw, CF_MODEL_MAX_DIM);
+	uint64_t body = len - TRAILER_BYTES;
+	if (lt_off != HDR_BYTES || (uint64_t)nl * LAYER_BYTES > body - lt_off)
+		return fail(err, el, "layer table (offset %u, %u layers) does not fit the file", lt_off, nl);
+	if (et_off < lt_off + (uint64_t)nl * LAYER_BYTES || et_off > body || et_off % 4)
+		return fail(err, el, "exit table offset %u overlaps the layer table or lies outside the file",
+			    et_off);
+	if (woff % 64 || woff < et_off || woff > body || wbytes > body - woff)
+		return fail(err, el, "weight section (offset %llu, %llu bytes) misaligned or outside the file",
+			    (unsigned long long)woff, (unsigned long long)wbytes);
+	if (!name_ok(h + 104, 24))
+		return fail(err, el, "model name is not a terminated printable string");
+
+	m = calloc(1, sizeof(*m));
+	if (!m || posix_memalign((void **)&blob, 64, len)) {
+		ret = -ENOMEM;
+		fail(err, el, "out of memory loading %zu bytes", len);
+		goto err;
+	}
+	memcpy(blob, buf, len);
+	m->blob = blob;
+	m->file_bytes = len;
+	m->checksum = sum;
+	memcpy(m->name, h + 104, 24);
+	m->n_layers = (int)nl, m->n_exits = (int)ne, m->n_classes = (int)ncls;
+	m->in_c = (int)ic, m->in_h = (int)ih, m->in_w = (int)iw;
+	for (uint32_t c = 0; c < 4; c++) {
+		m->mean[c] = rdf(h + 72 + 4 * c);
+		m->std[c] = rdf(h + 88 + 4 * c);
+		if (c < ic && (!finite_all(&m->mean[c], 1) || !finite_all(&m->std[c], 1) ||
+			       !(m->std[c] > 0))) {
+			ret = fail(err, el, "input normalisation of channel %u is not finite with std > 0", c);
+			goto err;
+		}
+	}
+	m->layers = calloc(nl, sizeof(*m->layers));
+	if (!m->layers) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	for (uint32_t i = 0; i < nl; i++) {
+		const uint8_t *rec = blob + lt_off + (size_t)i * LAYER_BYTES;
+		struct cf_layer *L = &m->layers[i];
+		if (!name_ok(rec, CF_NAME_LEN)) {
+			ret = fail(err, el, "layer %u: name is not a terminated printable string", i);
+			goto err;
+		}
+		memcpy(L->name, rec, CF_NAME_LEN);
+		for (uint32_t j = 0; j < i; j++)
+			if (!strcmp(m->layers[j].name, L->name)) {
+				ret = fail(err, el, "layer %u: duplicate name '%s'", i, L->name);
+				goto err;
+			}
+		L->type = (enum cf_layer_type)rd32(rec + 32);
+		uint32_t parent = rd32(rec + 36);
+		if (parent != NO_PARENT && parent >= i) {
+			ret = fail(err, el, "layer %u (%s): parent %u is not an earlier layer", i, L->name,
+				   parent);
+			goto err;
+		}
+		L->parent = parent == NO_PARENT ? -1 : (int)parent;
+		if (L->parent < 0) {
+			L->in_c = (int)ic, L->in_h = (int)ih, L->in_w = (int)iw;
+		} else {
+			const struct cf_layer *P = &m->layers[L->parent];
+			L->in_c = P->out_c, L->in_h = P->out_h, L->in_w = P->out_w;
+		}
+		if ((ret = layer_shape(L, rec, (int)i, err, el)))
+			goto err;
+		if ((ret = weights_at(blob, woff, wbytes, rec, 0, L->w_count, &L->w, L, (int)i, err, el)) ||
+		    (ret = weights_at(blob, woff, wbytes, rec, 1, L->b_count, &L->b, L, (int)i, err, el)))
+			goto err;
+	}
+
+	/* Exits: chains from the input through parents, ending in n_classes logits. */
+	uint64_t pos = et_off;
+	for (uint32_t e = 0; e < ne; e++) {
+		if (pos + 4 > woff) {
+			ret = fail(err, el, "exit %u: table runs into the weight section", e + 1);
+			goto err;
+		}
+		uint32_t n = rd32(blob + pos);
+		pos += 4;
+		if (n < 1 || n > nl || pos + 4ull * n > woff) {
+			ret = fail(err, el, "exit %u: length %u invalid or beyond the exit table", e + 1, n);
+			goto err;
+		}
+		m->exit_layers[e] = calloc(n, sizeof(int));
+		if (!m->exit_layers[e]) {
+			ret = -ENOMEM;
+			goto err;
+		}
+		m->exit_len[e] = (int)n;
+		for (uint32_t j = 0; j < n; j++) {
+			uint32_t li = rd32(blob + pos + 4 * j);
+			if (li >= nl) {
+				ret = fail(err, el, "exit %u position %u: layer %u does not exist", e + 1, j, li);
+				goto err;
+			}
+			int want_parent = j ? m->exit_layers[e][j - 1] : -1;
+			if (m->layers[li].parent != want_parent) {
+				ret = fail(err, el, "exit %u position %u: layer %s does not follow %s", e + 1,
+					   j, m->layers[li].name,
+					   want_parent < 0 ? "the input" : m->layers[want_parent].name);
+				goto err;
+			}
+			m->exit_layers[e][j] = (int)li;
+		}
+		pos += 4ull * n;
+		const struct cf_layer *last = &m->layers[m->exit_layers[e][n - 1]];
+		if ((uint64_t)last->out_c * last->out_h * last->out_w != ncls) {
+			ret = fail(err, el, "exit %u ends in layer %s with %d outputs, not %u classes", e + 1,
+				   last->name, last->out_c * last->out_h * last->out_w, ncls);
+			goto err;
+		}
+	}
+	*out = m;
+	return 0;
+err:
+	cf_model_free(m);
+	if (!m)
+		free(blob);
+	return ret;
+}
+
+int cf_model_load(const char *path, struct cf_model **out, char *err, size_t el)
+{
+	struct stat st;
+	void *buf = NULL;
+	int ret, fd = open(path, O_RDONLY | O_CLOEXEC);
+	*out = NULL;
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, el, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (fstat(fd, &st)) {
+		ret = -errno;
+		snprintf(err, el, "%s: %s", path, strerror(-ret));
+		goto err;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > CF_MODEL_MAX_BYTES) {
+		ret = -EINVAL;
+		snprintf(err, el, "%s: not a regular file of at most %u bytes", path, CF_MODEL_MAX_BYTES);
+		goto err;
+	}
+	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!buf) {
+		ret = -ENOMEM;
+		snprintf(err, el, "%s: out of memory", path);
+		goto err;
+	}
+	size_t got = 0;
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, (char *)buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			ret = r < 0 ? -errno : -EIO;
+			snprintf(err, el, "%s: read failed: %s", path, strerror(-ret));
+			goto err;
+		}
+		got += (size_t)r;
+	}
+	char inner[200] = "";
+	ret = cf_model_parse(buf, got, out, inner, sizeof(inner));
+	if (ret)
+		snprintf(err, el, "%s: %s", path, inner);
+err:
+	free(buf);
+	close(fd);
+	return ret;
+}
+
+void cf_model_free(struct cf_model *m)
+{
+	if (!m)
+		return;
+	for (int e = 0; e < CF_MODEL_MAX_EXITS; e++)
+		free(m->exit_layers[e]);
+	free(m->layers);
+	free(m->blob);
+	free(m);
+}
+
+size_t cf_model_boundary_floats(const struct cf_model *m, int e, int p)
+{
+	if (p == 0)
+		return (size_t)m->in_c * m->in_h * m->in_w;
+	const struct cf_layer *L = cf_model_exit_layer(m, e, p - 1);
+	return (size_t)L->out_c * L->out_h * L->out_w;
+}
+
+uint64_t cf_model_exit_flops(const struct cf_model *m, int e, int p)
+{
+	uint64_t f = 0;
+	for (int i = 0; i < p; i++)
+		f += cf_model_exit_layer(m, e, i)->flops;
+	return f;
+}
+
+void cf_model_normalize(const struct cf_model *m, const uint8_t *img, float *out, int n)
+{
+	size_t plane = (size_t)m->in_h * m->in_w;
+	for (int i = 0; i < n; i++)
+		for (int c = 0; c < m->in_c; c++) {
+			const uint8_t *src = img + ((size_t)i * m->in_c + c) * plane;
+			float *dst = out + ((size_t)i * m->in_c + c) * plane;
+			float mean = m->mean[c], std = m->std[c];
+			for (size_t j = 0; j < plane; j++)
+				dst[j] = ((float)src[j] / 255.0f - mean) / std;
+		}
+}

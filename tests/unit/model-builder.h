@@ -1,0 +1,132 @@
+/* Builds small model files in memory for the loader and executor tests, and
+ * reseals (re-checksums) mutated ones so a test can aim past the checksum at the
+ * field checks behind it. Layout as docs/model-format.md. */
+#ifndef COINFER_TEST_MODEL_BUILDER_H
+#define COINFER_TEST_MODEL_BUILDER_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "coinfer/model.h"
+
+#define MB_HDR 128
+#define MB_LREC 128
+
+struct mb_layer {
+	const char *name;
+	int type, parent;
+	uint32_t p[10];
+	float f[4];
+	size_t nw, nb;          /* weight and bias counts written */
+};
+
+static inline void mb_put32(uint8_t *b, size_t off, uint32_t v)
+{
+	memcpy(b + off, &v, 4);
+}
+
+static inline void mb_put64(uint8_t *b, size_t off, uint64_t v)
+{
+	memcpy(b + off, &v, 8);
+}
+
+static inline void mb_reseal(uint8_t *b, size_t len)
+{
+	mb_put64(b, len - 8, XXH64(b, len - 8, 0));
+}
+
+/* exits: n_exits arrays of layer indices, lengths in elen. Weights are a
+ * deterministic pattern in [-0.5, 0.5). Caller frees *out. */
+static inline size_t mb_build(const struct mb_layer *L, int nl, const int *const *exits,
+			      const int *elen, int ne, int ncls, int c, int h, int w, uint8_t **out)
+{
+	size_t et_off = MB_HDR + (size_t)nl * MB_LREC, et = 0;
+	for (int e = 0; e < ne; e++)
+		et += 4 + 4 * (size_t)elen[e];
+	size_t woff = (et_off + et + 63) / 64 * 64, wb = 0;
+	for (int i = 0; i < nl; i++)
+		wb += (L[i].nw + 15) / 16 * 64 + (L[i].nb + 15) / 16 * 64;
+	size_t len = woff + wb + 8;
+	uint8_t *b = calloc(1, len);
+	memcpy(b, "CFMODEL", 8);
+	mb_put32(b, 8, 1);
+	mb_put32(b, 12, MB_HDR);
+	mb_put64(b, 16, len);
+	mb_put32(b, 24, (uint32_t)nl);
+	mb_put32(b, 28, (uint32_t)ne);
+	mb_put32(b, 32, (uint32_t)ncls);
+	mb_put32(b, 36, (uint32_t)c);
+	mb_put32(b, 40, (uint32_t)h);
+	mb_put32(b, 44, (uint32_t)w);
+	mb_put32(b, 48, MB_HDR);
+	mb_put32(b, 52, (uint32_t)et_off);
+	mb_put64(b, 56, woff);
+	mb_put64(b, 64, wb);
+	float mean[4] = {0.5f, 0.4f, 0.3f, 0}, std[4] = {0.25f, 0.2f, 0.3f, 1};
+	memcpy(b + 72, mean, 16);
+	memcpy(b + 88, std, 16);
+	memcpy(b + 104, "tiny", 5);
+	size_t wpos = 0;
+	uint32_t seed = 12345;
+	for (int i = 0; i < nl; i++) {
+		uint8_t *r = b + MB_HDR + (size_t)i * MB_LREC;
+		strncpy((char *)r, L[i].name, 31);
+		mb_put32(r, 32, (uint32_t)L[i].type);
+		mb_put32(r, 36, L[i].parent < 0 ? 0xFFFFFFFFu : (uint32_t)L[i].parent);
+		for (int j = 0; j < 10; j++)
+			mb_put32(r, 40 + 4 * (size_t)j, L[i].p[j]);
+		memcpy(r + 80, L[i].f, 16);
+		size_t counts[2] = {L[i].nw, L[i].nb};
+		for (int k = 0; k < 2; k++) {
+			if (!counts[k])
+				continue;
+			mb_put64(r, 96 + 16 * (size_t)k, wpos);
+			mb_put64(r, 104 + 16 * (size_t)k, counts[k]);
+			for (size_t j = 0; j < counts[k]; j++) {
+				seed = seed * 1103515245u + 12345u;
+				float v = (float)((seed >> 8) & 0xFFFF) / 65536.0f - 0.5f;
+				memcpy(b + woff + wpos + 4 * j, &v, 4);
+			}
+			wpos += (counts[k] + 15) / 16 * 64;
+		}
+	}
+	size_t pos = et_off;
+	for (int e = 0; e < ne; e++) {
+		mb_put32(b, pos, (uint32_t)elen[e]);
+		for (int j = 0; j < elen[e]; j++)
+			mb_put32(b, pos + 4 + 4 * (size_t)j, (uint32_t)exits[e][j]);
+		pos += 4 + 4 * (size_t)elen[e];
+	}
+	mb_reseal(b, len);
+	*out = b;
+	return len;
+}
+
+/* A two-exit network on 3x8x8 input that uses every layer type:
+ * conv(3->4, 3x3 p1) relu maxpool(2) lrn(3) | exit 1: flatten fc(64->5)
+ *                                           | exit 2: conv(4->6, 3x3 s2 p1, groups 2)
+ *                                             relu avgpool(2) flatten fc(6->5) */
+static inline size_t mb_tiny(uint8_t **out)
+{
+	static const struct mb_layer L[] = {
+		{"conv1", CF_LAYER_CONV, -1, {4, 3, 3, 1, 1, 1, 1, 1}, {0}, 4 * 3 * 9, 4},
+		{"relu1", CF_LAYER_RELU, 0, {0}, {0}, 0, 0},
+		{"pool1", CF_LAYER_MAXPOOL, 1, {2, 2, 2, 2, 0, 0}, {0}, 0, 0},
+		{"lrn1", CF_LAYER_LRN, 2, {3}, {1e-2f, 0.75f, 2.0f}, 0, 0},
+		{"b1_flat", CF_LAYER_FLATTEN, 3, {0}, {0}, 0, 0},
+		{"b1_fc", CF_LAYER_FC, 4, {5}, {0}, 64 * 5, 5},
+		{"conv2", CF_LAYER_CONV, 3, {6, 3, 3, 2, 2, 1, 1, 2}, {0}, 6 * 2 * 9, 6},
+		{"relu2", CF_LAYER_RELU, 6, {0}, {0}, 0, 0},
+		{"pool2", CF_LAYER_AVGPOOL, 7, {2, 2, 2, 2, 0, 0}, {0}, 0, 0},
+		{"flat2", CF_LAYER_FLATTEN, 8, {0}, {0}, 0, 0},
+		{"fc2", CF_LAYER_FC, 9, {5}, {0}, 6 * 5, 5},
+	};
+	static const int e1[] = {0, 1, 2, 3, 4, 5}, e2[] = {0, 1, 2, 3, 6, 7, 8, 9, 10};
+	static const int *const ex[] = {e1, e2};
+	static const int el[] = {6, 9};
+	return mb_build(L, 11, ex, el, 2, 5, 3, 8, 8, out);
+}
+
+#endif

@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""Export a trained checkpoint to the coinfer model format, fold batch norm into the
+convs, measure PyTorch's per-exit accuracy on the exported weights and write the
+golden fixture the C tests compare against.
+
+    /usr/bin/python3 tools/train/export.py --ckpt /work/train/ckpt.pt \
+        --out models/branchy-alexnet.cfm --golden tests/golden/branchy-alexnet.golden \
+        --data ../shared/data/cifar10
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import modelfile  # noqa: E402
+import net  # noqa: E402
+
+GOLDEN_TAPS = ["lrn2", "pool4", "pool5", "b2_pool"]
+GOLDEN_N = 32
+
+
+def fold(model):
+    """Layer list in file order (trunk, then branches) with BN folded into conv."""
+    sd = model.state_dict()
+    index = {}
+    layers = []
+
+    def add(name, typ, p, parent):
+        L = {"name": name, "type": typ, "parent": parent, "p": [], "f": [], "w": None, "b": None}
+        if typ == "conv":
+            cin, cout, k, s, pad = p
+            w = sd[f"mods.{name}.0.weight"].double()
+            g = sd[f"mods.{name}.1.weight"].double()
+            beta = sd[f"mods.{name}.1.bias"].double()
+            mu = sd[f"mods.{name}.1.running_mean"].double()
+            var = sd[f"mods.{name}.1.running_var"].double()
+            eps = model.mods[name][1].eps
+            sc = g / torch.sqrt(var + eps)
+            L["w"] = (w * sc[:, None, None, None]).float().numpy()
+            L["b"] = (beta - mu * sc).float().numpy()
+            L["p"] = [cout, k, k, s, s, pad, pad, 1]
+        elif typ == "fc":
+            L["w"] = sd[f"mods.{name}.weight"].float().numpy()
+            L["b"] = sd[f"mods.{name}.bias"].float().numpy()
+            L["p"] = [p[1]]
+        elif typ in ("maxpool", "avgpool"):
+            k, s, pad = p
+            L["p"] = [k, k, s, s, pad, pad]
+        elif typ == "lrn":
+            L["p"] = [p[0]]
+            L["f"] = [p[1], p[2], p[3]]
+        index[name] = len(layers)
+        layers.append(L)
+
+    prev = -1
+    for name, typ, p in net.TRUNK:
+        add(name, typ, p, prev)
+        prev = index[name]
+    for attach, blayers in net.BRANCHES:
+        prev = index[attach]
+        for name, typ, p in blayers:
+            add(name, typ, p, prev)
+            prev = index[name]
+    exits = [[index[n] for n, _, _ in e] for e in net.exits()]
+    return layers, exits
+
+
+def torch_forward(mf, x, e, upto=None, taps=None):
+    """Run exit e (0-based) of a model read by modelfile.read on a float batch,
+    independently of the training code (torch's own LRN)."""
+    seq = mf["exits"][e]
+    if upto is None:
+        upto = len(seq)
+    for pos in range(upto):
+        L = mf["layers"][seq[pos]]
+        p = L["p"]
+        t = L["type"]
+        if t == "conv":
+            cout, kh, kw, sh, sw, ph, pw, g = p[:8]
+            cin = x.shape[1]
+            w = torch.from_numpy(L["w"]).reshape(cout, cin // g, kh, kw)
+            x = F.conv2d(x, w, torch.from_numpy(L["b"]), (sh, sw), (ph, pw), 1, g)
+        elif t == "fc":
+            w = torch.from_numpy(L["w"]).reshape(p[0], -1)
+            x = F.linear(x.reshape(x.shape[0], -1), w, torch.from_numpy(L["b"]))
+        elif t == "relu":
+            x = F.relu(x)
+        elif t == "maxpool":
+            x = F.max_pool2d(x, (p[0], p[1]), (p[2], p[3]), (p[4], p[5]))
+        elif t == "avgpool":
+            x = F.avg_pool2d(x, (p[0], p[1]), (p[2], p[3]), (p[4], p[5]), count_include_pad=True)
+        elif t == "lrn":
+            x = F.local_response_norm(x, p[0], L["f"][0], L["f"][1], L["f"][2])
+        elif t == "flatten":
+            x = x.reshape(x.shape[0], -1)
+        if taps is not None and L["name"] in taps:
+            taps[L["name"]] = (pos + 1, x.clone())
+    return x
+
+
+def normalize(mf, xb):
+    mean = torch.tensor(mf["mean"], dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(mf["std"], dtype=torch.float32).view(1, -1, 1, 1)
+    return ((xb.float() / 255.0) - mean) / std
+
+
+def load_test(data):
+    raw = np.fromfile(os.path.join(data, "test_batch.bin"), dtype=np.uint8).reshape(-1, 3073)
+    return raw[:, 1:].reshape(-1, 3, 32, 32), raw[:, 0].astype(np.int64)
+
+
+def accuracy(mf, imgs, labels, bs=500):
+    correct = np.zeros(len(mf["exits"]))
+    with torch.no_grad():
+        for i in range(0, len(labels), bs):
+            x = normalize(mf, torch.from_numpy(imgs[i:i + bs]))
+            for e in range(len(mf["exits"])):
+                correct[e] += (torch_forward(mf, x, e).argmax(1).numpy() == labels[i:i + bs]).sum()
+    return (correct / len(labels)).tolist()
+
+
+def write_golden(path, mf, checksum, imgs, labels):
+    x = normalize(mf, torch.from_numpy(imgs))
+    tensors = []
+    with torch.no_grad():
+        for e in range(len(mf["exits"])):
+            taps = {n: None for n in GOLDEN_TAPS}
+            out = torch_forward(mf, x, e, taps=taps)
+            for n, v in taps.items():
+                if v is not None and not any(t[0] == n for t in tensors):
+                    tensors.append((n, e, v[0], v[1]))
+            tensors.append((f"exit{e + 1}", e, len(mf["exits"][e]), out))
+    with open(path, "wb") as f:
+        f.write(b"CFGOLD1\0" + struct.pack("<IIQ", len(labels), len(tensors), checksum))
+        f.write(imgs.astype(np.uint8).tobytes())
+        f.write(labels.astype(np.uint8).tobytes())
+        for name, e, pos, t in tensors:
+            t = t.reshape(len(labels), -1).contiguous().numpy().astype("<f4")
+            f.write(name.encode().ljust(32, b"\0") + struct.pack("<III", e, pos, t.shape[1]))
+            f.write(t.tobytes())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--out", default="models/branchy-alexnet.cfm")
+    ap.add_argument("--golden", default="tests/golden/branchy-alexnet.golden")
+    ap.add_argument("--data", default="../shared/data/cifar10")
+    ap.add_argument("--name", default="branchy-alexnet")
+    ap.add_argument("--random", action="store_true", help="export an untrained model (tests)")
+    a = ap.parse_args()
+    torch.set_num_threads(2)
+    model = net.BranchyAlexNet()
+    if not a.random:
+        model.load_state_dict(torch.load(a.ckpt)["model"])
+    else:
+        torch.manual_seed(0)
+        for m_ in model.modules():  # non-trivial BN statistics so folding is exercised
+            if isinstance(m_, torch.nn.BatchNorm2d):
+                m_.running_mean.uniform_(-0.5, 0.5)
+                m_.running_var.uniform_(0.5, 2.0)
+                m_.weight.data.uniform_(0.5, 1.5)
+                m_.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    layers, exits = fold(model)
+    size = modelfile.write(a.out, a.name, (3, 32, 32), 10, net.MEAN, net.STD, layers, exits)
+    mf = modelfile.read(a.out)
+    checksum = struct.unpack("<Q", open(a.out, "rb").read()[-8:])[0]
+    imgs, labels = load_test(a.data)
+    # the folded export must agree with the training graph
+    with torch.no_grad():
+        x = normalize(mf, torch.from_numpy(imgs[:64]))
+        ref = model(x)
+        for e in range(len(exits)):
+            d = (ref[e] - torch_forward(mf, x, e)).abs().max().item()
+            assert d <= 1e-3 * ref[e].abs().max().item(), f"fold mismatch exit {e + 1}: {d}"
+    os.makedirs(os.path.dirname(a.golden) or ".", exist_ok=True)
+    write_golden(a.golden, mf, checksum, imgs[:GOLDEN_N], labels[:GOLDEN_N])
+    res = {"model": a.out, "bytes": size, "checksum": f"{checksum:016x}"}
+    if not a.random:
+        res["torch_accuracy"] = accuracy(mf, imgs, labels)
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()

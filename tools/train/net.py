@@ -1,0 +1,184 @@
+"""The branchy AlexNet: one explicit layer table shared by training and export.
+
+Every entry is one runtime layer (a potential partition point). Batch norm lives
+inside the conv entries during training and is folded into the conv weights at
+export, so the C runtime never sees it. Dropout is training-only and has no entry.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# (name, type, params). conv: (cin, cout, k, stride, pad); pool: (k, stride, pad);
+# lrn: (size, alpha, beta, k); fc: (cin, cout).
+LRN = (5, 1e-4, 0.75, 2.0)
+TRUNK = [
+    ("conv1", "conv", (3, 32, 3, 1, 1)), ("relu1", "relu", ()),
+    ("pool1", "maxpool", (3, 2, 1)), ("lrn1", "lrn", LRN),
+    ("conv2", "conv", (32, 64, 3, 1, 1)), ("relu2", "relu", ()),
+    ("pool2", "maxpool", (3, 2, 1)), ("lrn2", "lrn", LRN),
+    ("conv3", "conv", (64, 192, 3, 1, 1)), ("relu3", "relu", ()),
+    ("conv4", "conv", (192, 256, 3, 1, 1)), ("relu4", "relu", ()),
+    ("pool4", "maxpool", (3, 2, 1)),
+    ("conv5", "conv", (256, 256, 3, 1, 1)), ("relu5", "relu", ()),
+    ("pool5", "maxpool", (3, 2, 1)),
+    ("flatten5", "flatten", ()),
+    ("fc6", "fc", (1024, 512)), ("relu6", "relu", ()),
+    ("fc7", "fc", (512, 10)),
+]
+# Side branches: (attach after this trunk layer, layers)
+BRANCHES = [
+    ("lrn2", [
+        ("b1_conv", "conv", (64, 128, 3, 1, 1)), ("b1_relu", "relu", ()),
+        ("b1_pool", "maxpool", (3, 2, 1)), ("b1_flatten", "flatten", ()),
+        ("b1_fc", "fc", (2048, 10)),
+    ]),
+    ("relu3", [
+        ("b2_pool", "avgpool", (2, 2, 0)),
+        ("b2_conv", "conv", (192, 128, 3, 1, 1)), ("b2_relu", "relu", ()),
+        ("b2_flatten", "flatten", ()),
+        ("b2_fc", "fc", (2048, 10)),
+    ]),
+]
+MEAN = (0.49139968, 0.48215841, 0.44653091)
+STD = (0.24703223, 0.24348513, 0.26158784)
+DROPOUT_BEFORE = {"fc6": 0.3, "fc7": 0.3}
+
+
+def exits():
+    """Each exit as a list of (name, type, params): the trunk prefix + its branch."""
+    out = []
+    for attach, layers in BRANCHES:
+        idx = [n for n, _, _ in TRUNK].index(attach)
+        out.append(TRUNK[: idx + 1] + layers)
+    out.append(list(TRUNK))
+    return out
+
+
+class LRNFn(torch.autograd.Function):
+    """Cross-channel LRN, b = a / (k + alpha/n * sum_window a^2)^beta, window
+    [c - n/2, c + (n-1)/2] as torch's nn.LocalResponseNorm. Hand-written backward:
+    torch's own module is several times slower on this CPU build."""
+
+    @staticmethod
+    def window_sum(t, n):
+        c = t.shape[1]
+        p = F.pad(t, (0, 0, 0, 0, n // 2, (n - 1) // 2))
+        acc = p[:, 0:c]
+        for i in range(1, n):
+            acc = acc + p[:, i:i + c]
+        return acc
+
+    @staticmethod
+    def forward(ctx, x, n, alpha, beta, k):
+        s = k + (alpha / n) * LRNFn.window_sum(x * x, n)
+        y = x * s.pow(-beta)
+        ctx.save_for_backward(x, s)
+        ctx.p = (n, alpha, beta)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, s = ctx.saved_tensors
+        n, alpha, beta = ctx.p
+        sb = s.pow(-beta)
+        t = g * x * sb / s
+        # the transpose of the window sum is the window mirrored
+        c = t.shape[1]
+        p = F.pad(t, (0, 0, 0, 0, (n - 1) // 2, n // 2))
+        acc = p[:, 0:c]
+        for i in range(1, n):
+            acc = acc + p[:, i:i + c]
+        return g * sb - (2.0 * alpha * beta / n) * x * acc, None, None, None, None
+
+
+def make_layer(typ, p):
+    if typ == "conv":
+        cin, cout, k, s, pad = p
+        return nn.Sequential(nn.Conv2d(cin, cout, k, s, pad, bias=False), nn.BatchNorm2d(cout))
+    if typ == "fc":
+        return nn.Linear(*p)
+    return None
+
+
+class BranchyAlexNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mods = nn.ModuleDict()
+        for _, layers in [(None, TRUNK)] + BRANCHES:
+            for name, typ, p in layers:
+                m = make_layer(typ, p)
+                if m is not None:
+                    self.mods[name] = m
+        self.drop = nn.Dropout(0.3)
+
+    def run(self, x, name, typ, p):
+        if typ in ("conv",):
+            return self.mods[name](x)
+        if typ == "fc":
+            if self.training and name in DROPOUT_BEFORE:
+                x = self.drop(x)
+            # fc as a 1x1 "valid" conv: torch's CPU matmul here is reference BLAS
+            w = self.mods[name].weight
+            b = self.mods[name].bias
+            y = F.conv2d(x.reshape(x.shape[0], -1, 1, 1), w[:, :, None, None], b)
+            return y.reshape(y.shape[0], -1)
+        if typ == "relu":
+            return F.relu(x)
+        if typ == "maxpool":
+            return F.max_pool2d(x, p[0], p[1], p[2])
+        if typ == "avgpool":
+            return F.avg_pool2d(x, p[0], p[1], p[2], count_include_pad=True)
+        if typ == "lrn":
+            return LRNFn.apply(x, *p)
+        if typ == "flatten":
+            # NCHW flatten order, as the C runtime stores tensors
+            return x.contiguous().reshape(x.shape[0], -1)
+        raise ValueError(typ)
+
+    def forward(self, x, taps=None):
+        outs = []
+        feats = {}
+        for name, typ, p in TRUNK:
+            x = self.run(x, name, typ, p)
+            feats[name] = x
+            if taps is not None and name in taps:
+                taps[name] = x
+        for attach, layers in BRANCHES:
+            y = feats[attach]
+            for name, typ, p in layers:
+                y = self.run(y, name, typ, p)
+                if taps is not None and name in taps:
+                    taps[name] = y
+            outs.append(y)
+        outs.append(x)
+        return outs
+
+
+def flops(layers, shape=(3, 32, 32)):
+    """Per layer (name, type, out_shape, flops); a multiply-add counts 2."""
+    c, h, w = shape
+    res = []
+    for name, typ, p in layers:
+        f = 0
+        if typ == "conv":
+            cin, cout, k, s, pad = p
+            h = (h + 2 * pad - k) // s + 1
+            w = (w + 2 * pad - k) // s + 1
+            f = 2 * cout * h * w * cin * k * k
+            c = cout
+        elif typ in ("maxpool", "avgpool"):
+            k, s, pad = p
+            h = (h + 2 * pad - k) // s + 1
+            w = (w + 2 * pad - k) // s + 1
+            f = c * h * w * k * k
+        elif typ == "fc":
+            f = 2 * p[0] * p[1]
+            c, h, w = p[1], 1, 1
+        elif typ == "flatten":
+            c, h, w = c * h * w, 1, 1
+        elif typ == "relu":
+            f = c * h * w
+        elif typ == "lrn":
+            f = c * h * w * (p[0] + 4)
+        res.append((name, typ, (c, h, w), f))
+    return res
