@@ -32,21 +32,47 @@
 #include <oneapi/dnnl/dnnl.h>
 #endif
 
+#include "coinfer/dataset.h"
 #include "coinfer/kernels.h"
+#include "coinfer/model.h"
 
+/* The model's conv and fc layers (loaded from the model file at start-up). */
 struct layer {
-	const char *name;
+	char name[CF_NAME_LEN];
 	int fc;
-	int cin, cout, h, w; /* conv: 3x3, stride 1, pad 1 */
+	int cin, cout, h, w;
+	struct ck_conv_desc cd;
 };
 
-static const struct layer layers[] = {
-	{"conv1", 0, 3, 32, 32, 32},    {"conv2", 0, 32, 64, 16, 16}, {"conv3", 0, 64, 192, 8, 8},
-	{"conv4", 0, 192, 256, 8, 8},   {"conv5", 0, 256, 256, 4, 4}, {"b1_conv", 0, 64, 128, 8, 8},
-	{"b2_conv", 0, 192, 128, 4, 4}, {"fc6", 1, 1024, 512, 0, 0},  {"fc7", 1, 512, 10, 0, 0},
-	{"b1_fc", 1, 2048, 10, 0, 0},   {"b2_fc", 1, 2048, 10, 0, 0},
-};
-#define NLAYERS (sizeof layers / sizeof layers[0])
+static struct layer layers[CF_MODEL_MAX_LAYERS];
+static size_t NLAYERS;
+
+static int load_layers(const char *path)
+{
+	char err[512];
+	struct cf_model *m;
+	if (!path && !(path = cf_default_model_path())) {
+		fprintf(stderr, "bench: no model found (give --model)\n");
+		return -1;
+	}
+	if (cf_model_load(path, &m, err, sizeof err)) {
+		fprintf(stderr, "bench: %s\n", err);
+		return -1;
+	}
+	for (int i = 0; i < m->n_layers; i++) {
+		const struct cf_layer *L = &m->layers[i];
+		if (L->type != CF_LAYER_CONV && L->type != CF_LAYER_FC)
+			continue;
+		struct layer *l = &layers[NLAYERS++];
+		snprintf(l->name, sizeof l->name, "%s", L->name);
+		l->fc = L->type == CF_LAYER_FC;
+		l->cin = L->in_c, l->cout = L->out_c, l->h = L->in_h, l->w = L->in_w;
+		if (!l->fc)
+			l->cd = L->d.conv;
+	}
+	cf_model_free(m);
+	return 0;
+}
 static const int batches[] = {1, 8, 32};
 #define NBATCH (sizeof batches / sizeof batches[0])
 
@@ -285,7 +311,7 @@ static double layer_flops(const struct layer *l, int n)
 {
 	if (l->fc)
 		return 2.0 * n * l->cin * l->cout;
-	return 2.0 * n * l->cout * l->h * l->w * l->cin * 9.0;
+	return 2.0 * n * l->cout * l->cd.oh * l->cd.ow * (l->cin / l->cd.groups) * l->cd.kh * l->cd.kw;
 }
 
 static struct timing bench_ours(const struct ck_kernels *k, const struct layer *l, int n)
@@ -300,22 +326,8 @@ static struct timing bench_ours(const struct ck_kernels *k, const struct layer *
 		pf = k->fc_packed_floats(&c.fd);
 		wsb = k->fc_workspace_bytes(&c.fd, n);
 	} else {
-		c.cd = (struct ck_conv_desc){.cin = l->cin,
-					     .cout = l->cout,
-					     .h = l->h,
-					     .w = l->w,
-					     .kh = 3,
-					     .kw = 3,
-					     .sh = 1,
-					     .sw = 1,
-					     .ph = 1,
-					     .pw = 1,
-					     .groups = 1};
-		if (ck_conv_desc_init(&c.cd)) {
-			fprintf(stderr, "bench: bad shape %s\n", l->name);
-			exit(1);
-		}
-		nw = (size_t)l->cout * l->cin * 9;
+		c.cd = l->cd;
+		nw = (size_t)l->cout * (l->cin / l->cd.groups) * l->cd.kh * l->cd.kw;
 		nin = (size_t)n * l->cin * l->h * l->w;
 		nout = (size_t)n * l->cout * c.cd.oh * c.cd.ow;
 		pf = k->conv_packed_floats(&c.cd);
@@ -438,8 +450,8 @@ static void bench_dnnl(dnnl_engine_t eng, dnnl_stream_t stream, const struct lay
 							     &w_any, &b_md, &dst_any));
 		DNNL_OK(dnnl_primitive_desc_create(&pd, &ipd, NULL, eng, NULL));
 	} else {
-		const dnnl_dims_t sd = {n, l->cin, l->h, l->w}, wd = {l->cout, l->cin, 3, 3};
-		const dnnl_dims_t dd = {n, l->cout, l->h, l->w};
+		const dnnl_dims_t sd = {n, l->cin, l->h, l->w}, wd = {l->cout, l->cin, l->cd.kh, l->cd.kw};
+		const dnnl_dims_t dd = {n, l->cout, l->cd.oh, l->cd.ow};
 		DNNL_OK(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32,
 						     dnnl_format_tag_any));
 		DNNL_OK(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any));
@@ -451,8 +463,8 @@ static void bench_dnnl(dnnl_engine_t eng, dnnl_stream_t stream, const struct lay
 		dnnl_convolution_desc_t cdesc;
 		DNNL_OK(dnnl_convolution_forward_desc_init(
 			&cdesc, dnnl_forward_inference, dnnl_convolution_auto, &src_any, &w_any,
-			&b_md, &dst_any, (dnnl_dims_t){1, 1}, (dnnl_dims_t){1, 1},
-			(dnnl_dims_t){1, 1}));
+			&b_md, &dst_any, (dnnl_dims_t){l->cd.sh, l->cd.sw}, (dnnl_dims_t){l->cd.ph, l->cd.pw},
+			(dnnl_dims_t){l->cd.ph, l->cd.pw}));
 		DNNL_OK(dnnl_primitive_desc_create(&pd, &cdesc, NULL, eng, NULL));
 	}
 	const char *info = NULL;
@@ -517,7 +529,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: coinfer-bench-kernels [--isa scalar|avx2|avx512|neon] [--batch N]\n"
 	      "                             [--quick] [--min-time SECONDS] [--cpu N]\n"
-	      "                             [--no-onednn] [--help]\n"
+	      "                             [--no-onednn] [--model PATH] [--help]\n"
 	      "Times the conv and fc kernels on the model's layer shapes (single thread)\n"
 	      "and prints one JSON document: per-ISA FMA peak, per layer/batch/ISA GFLOP/s\n"
 	      "and % of that ISA's peak, the oneDNN peer (when built with it), and the\n"
@@ -527,13 +539,15 @@ static void usage(FILE *f)
 	      "  --quick     0.03 s per measurement instead of 0.2 s\n"
 	      "  --min-time  seconds per measurement\n"
 	      "  --cpu       pin to this CPU first (the numbers are per core)\n"
-	      "  --no-onednn skip the oneDNN peer\n",
+	      "  --no-onednn skip the oneDNN peer\n"
+	      "  --model     model whose conv/fc layers to time (default: the bundled one)\n",
 	      f);
 }
 
 int main(int argc, char **argv)
 {
 	int only_isa = -1, only_batch = 0, cpu = -1, onednn = 1;
+	const char *model = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -566,6 +580,8 @@ int main(int argc, char **argv)
 				fprintf(stderr, "bench: bad time '%s'\n", argv[i]);
 				return 2;
 			}
+		} else if (i + 1 < argc && !strcmp(a, "--model")) {
+			model = argv[++i];
 		} else if (i + 1 < argc && !strcmp(a, "--cpu")) {
 			cpu = atoi(argv[++i]);
 		} else {
@@ -573,6 +589,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (load_layers(model))
+		return 1;
 	if (cpu >= 0) {
 		cpu_set_t set;
 		CPU_ZERO(&set);
@@ -658,6 +676,8 @@ int main(int argc, char **argv)
 				const struct layer *l = &layers[li];
 				struct timing tp, tn;
 				char impl[64];
+				if (!l->fc && l->cd.groups != 1)
+					continue; /* grouped convs would need goihw weights: not in this peer */
 				/* ours again right before, so a load change on a shared
 				 * machine hits both sides of the ratio alike */
 				const struct timing to = bench_ours(ck_kernels(), l, bl[bi]);
