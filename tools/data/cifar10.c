@@ -80,15 +80,15 @@ void cf_dataset_free(struct cf_dataset *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/* The first candidate c for which c + suffix is readable; candidates are string
+ * literals, so the result stays valid. */
 static const char *first_existing(const char *const *cands, size_t n, const char *suffix)
 {
-	static char buf[4096];
+	char buf[4096];
 	for (size_t i = 0; i < n; i++) {
 		snprintf(buf, sizeof(buf), "%s%s", cands[i], suffix);
-		if (access(buf, R_OK) == 0) {
-			snprintf(buf, sizeof(buf), "%s", cands[i]);
-			return buf;
-		}
+		if (access(buf, R_OK) == 0)
+			return cands[i];
 	}
 	return NULL;
 }
