@@ -1,0 +1,482 @@
+/* The codec frame (docs/codec-frame.md): encode one fp32 tensor with a codec id,
+ * decode it back into caller buffers under caller limits.
+ *
+ * Decoding parses hostile bytes: lengths are checked in 64-bit against the frame
+ * size before any offset is formed, the checksum is verified before the payload is
+ * interpreted, and the payload is decoded in fixed chunks of symbols through the
+ * caller's scratch, so memory use does not grow with what the frame claims. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "coinfer/codec-frame.h"
+#include "coinfer/codec.h"
+#include "huffman.h"
+
+#define CHUNK 4096 /* symbols per decode step; a multiple of 8 keeps packing byte-aligned */
+#define PAIR_BYTES 8
+static const uint8_t magic[4] = {'C', 'C', 'F', 'R'};
+
+static int failv(int ret, char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+static float rdf(const uint8_t *p)
+{
+	uint32_t u = rd32(p);
+	float f;
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> 8 * i);
+}
+
+static void wr64(uint8_t *p, uint64_t v)
+{
+	wr32(p, (uint32_t)v);
+	wr32(p + 4, (uint32_t)(v >> 32));
+}
+
+static void wrf(uint8_t *p, float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof(u));
+	wr32(p, u);
+}
+
+const char *cc_codec_name(enum cc_codec c)
+{
+	switch (c) {
+	case CC_CODEC_RAW32: return "raw32";
+	case CC_CODEC_RAW16: return "raw16";
+	case CC_CODEC_PACKED: return "packed";
+	case CC_CODEC_HUFFMAN: return "huffman";
+	case CC_CODEC_HUFFMAN_ZRUN: return "huffman-zrun";
+	case CC_CODEC_COUNT: break;
+	}
+	return "unknown";
+}
+
+static int quantized(enum cc_codec c)
+{
+	return c == CC_CODEC_PACKED || c == CC_CODEC_HUFFMAN || c == CC_CODEC_HUFFMAN_ZRUN;
+}
+
+/* ---- fp16 ---------------------------------------------------------------- */
+
+uint16_t cc_f32_to_f16(float f)
+{
+	uint32_t x, r, rem, half;
+	memcpy(&x, &f, sizeof(x));
+	uint16_t sign = (uint16_t)(x >> 16 & 0x8000);
+	uint32_t ax = x & 0x7fffffff;
+
+	if (ax > 0x7f800000) /* NaN: stays quiet, keeps the top payload bits */
+		return sign | 0x7e00 | (uint16_t)(ax >> 13 & 0x3ff);
+	if (ax >= 0x477ff000) /* >= 65520 rounds to infinity */
+		return sign | 0x7c00;
+	if (ax >= 0x38800000) { /* normal half */
+		r = (ax - 0x38000000) >> 13;
+		rem = ax & 0x1fff;
+		if (rem > 0x1000 || (rem == 0x1000 && (r & 1)))
+			r++; /* a carry into the exponent is the right answer */
+		return sign | (uint16_t)r;
+	}
+	uint32_t e = ax >> 23;
+	if (e < 102) /* below 2^-25: rounds to zero */
+		return sign;
+	uint32_t mant = (ax & 0x7fffff) | 0x800000, shift = 126 - e;
+	r = mant >> shift;
+	rem = mant & ((1u << shift) - 1);
+	half = 1u << (shift - 1);
+	if (rem > half || (rem == half && (r & 1)))
+		r++;
+	return sign | (uint16_t)r;
+}
+
+float cc_f16_to_f32(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = h >> 10 & 0x1f, m = h & 0x3ff, x;
+	if (e == 0x1f) {
+		x = sign | 0x7f800000 | m << 13;
+	} else if (e) {
+		x = sign | (e + 112) << 23 | m << 13;
+	} else if (!m) {
+		x = sign;
+	} else {
+		e = 113;
+		while (!(m & 0x400)) {
+			m <<= 1;
+			e--;
+		}
+		x = sign | e << 23 | (m & 0x3ff) << 13;
+	}
+	float f;
+	memcpy(&f, &x, sizeof(f));
+	return f;
+}
+
+/* ---- sizes --------------------------------------------------------------- */
+
+/* Elements of a shape, or -1 when invalid or past 2^32-1. */
+static int64_t shape_elems(int ndim, const uint32_t *dims)
+{
+	if (ndim < 1 || ndim > CC_FRAME_MAX_DIMS || !dims)
+		return -1;
+	uint64_t n = 1;
+	for (int i = 0; i < ndim; i++) {
+		n *= dims[i]; /* each factor < 2^32 and n <= 2^32 before: no overflow */
+		if (n > HUF_MAX_ELEMS)
+			return -1;
+	}
+	return (int64_t)n;
+}
+
+static size_t pairs_for(enum cc_codec c, uint64_t n, int per_channel, const uint32_t *dims)
+{
+	if (!quantized(c) || n == 0)
+		return 0;
+	return per_channel ? dims[0] : 1;
+}
+
+size_t cc_frame_bound(enum cc_codec codec, int ndim, const uint32_t *dims, int per_channel)
+{
+	int64_t n = shape_elems(ndim, dims);
+	if (n < 0 || (unsigned)codec >= CC_CODEC_COUNT)
+		return 0;
+	uint64_t p, un = (uint64_t)n;
+	switch (codec) {
+	case CC_CODEC_RAW32: p = 4 * un; break;
+	case CC_CODEC_RAW16:
+	case CC_CODEC_PACKED: p = 2 * un; break;
+	default: /* table: <= 15 bits per symbol; codes + run bits: <= 20 per element */
+		p = (1 + 15ull * HUF_MAX_SYMS + 20 * un + 7) / 8;
+		break;
+	}
+	return (size_t)(CC_FRAME_HEADER_BYTES + PAIR_BYTES * pairs_for(codec, un, per_channel, dims) +
+			p + CC_FRAME_TRAILER_BYTES);
+}
+
+size_t cc_frame_scratch_bytes(const struct cc_frame_info *info)
+{
+	switch (info->codec) {
+	case CC_CODEC_PACKED: return CHUNK * sizeof(uint16_t);
+	case CC_CODEC_HUFFMAN:
+	case CC_CODEC_HUFFMAN_ZRUN:
+		return CHUNK * sizeof(uint16_t) +
+		       huf_decode_scratch(info->bits, info->codec == CC_CODEC_HUFFMAN_ZRUN);
+	default: return 0;
+	}
+}
+
+size_t cc_frame_scratch_max(void)
+{
+	return CHUNK * sizeof(uint16_t) + huf_decode_scratch(16, 1);
+}
+
+/* ---- encode -------------------------------------------------------------- */
+
+int cc_frame_encode(const float *x, int ndim, const uint32_t *dims, enum cc_codec codec,
+		    int bits, int per_channel, uint8_t *out, size_t cap, size_t *len, char *err,
+		    size_t errlen)
+{
+	uint16_t *q = NULL;
+	float *mn = NULL, *mx = NULL;
+	int ret = 0;
+
+	*len = 0;
+	if ((unsigned)codec >= CC_CODEC_COUNT)
+		return failv(-EINVAL, err, errlen, "codec id %d unknown", (int)codec);
+	int64_t sn = shape_elems(ndim, dims);
+	if (sn < 0)
+		return failv(ndim < 1 || ndim > CC_FRAME_MAX_DIMS ? -EINVAL : -E2BIG, err, errlen,
+			     "shape: ndim %d or element count invalid (max 2^32-1)", ndim);
+	size_t n = (size_t)sn;
+	if (!quantized(codec)) {
+		bits = 0;
+		per_channel = 0;
+	} else if (bits < CC_BITS_MIN || bits > CC_BITS_MAX) {
+		return failv(-EINVAL, err, errlen, "bits %d outside %d..%d", bits, CC_BITS_MIN,
+			     CC_BITS_MAX);
+	}
+	per_channel = !!per_channel;
+	if (n && !x)
+		return failv(-EINVAL, err, errlen, "no data");
+	size_t pairs = pairs_for(codec, n, per_channel, dims);
+	size_t hdr = CC_FRAME_HEADER_BYTES + PAIR_BYTES * pairs;
+	if (cap < hdr + CC_FRAME_TRAILER_BYTES) {
+		*len = hdr + CC_FRAME_TRAILER_BYTES;
+		return failv(-ENOSPC, err, errlen, "output of %zu bytes too small", cap);
+	}
+	size_t room = cap - hdr - CC_FRAME_TRAILER_BYTES, payload = 0;
+	uint8_t *pl = out + hdr;
+
+	if (codec == CC_CODEC_RAW32 || codec == CC_CODEC_RAW16) {
+		payload = n * (codec == CC_CODEC_RAW32 ? 4 : 2);
+		if (payload > room)
+			goto nospace;
+		for (size_t i = 0; i < n; i++) {
+			if (codec == CC_CODEC_RAW32) {
+				wrf(pl + 4 * i, x[i]);
+			} else {
+				uint16_t h = cc_f32_to_f16(x[i]);
+				pl[2 * i] = (uint8_t)h;
+				pl[2 * i + 1] = (uint8_t)(h >> 8);
+			}
+		}
+	} else if (n) {
+		const struct cc_kernels *k = cc_kernels();
+		size_t channels = per_channel ? dims[0] : 1, plane = n / channels;
+		q = malloc(n * sizeof(*q));
+		mn = malloc(pairs * sizeof(*mn));
+		mx = malloc(pairs * sizeof(*mx));
+		if (!q || !mn || !mx) {
+			ret = failv(-ENOMEM, err, errlen, "out of memory for %zu symbols", n);
+			goto err;
+		}
+		k->minmax(x, channels, plane, per_channel, mn, mx);
+		k->quantize(x, channels, plane, per_channel, mn, mx, bits, q);
+		for (size_t g = 0; g < pairs; g++) {
+			wrf(out + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g, mn[g]);
+			wrf(out + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4, mx[g]);
+		}
+		if (codec == CC_CODEC_PACKED) {
+			payload = cc_packed_bytes(n, bits);
+			if (payload > room)
+				goto nospace;
+			k->pack(q, n, bits, pl);
+		} else {
+			ret = huf_encode(q, n, bits, codec == CC_CODEC_HUFFMAN_ZRUN, pl, room, &payload);
+			if (ret == -ENOSPC)
+				goto nospace;
+			if (ret) {
+				failv(ret, err, errlen, "huffman encoding failed (%d)", ret);
+				goto err;
+			}
+		}
+	}
+
+	memcpy(out, magic, 4);
+	out[4] = CC_FRAME_VERSION;
+	out[5] = (uint8_t)codec;
+	out[6] = CC_ELEM_FP32;
+	out[7] = (uint8_t)per_channel;
+	out[8] = (uint8_t)ndim;
+	out[9] = (uint8_t)bits;
+	out[10] = out[11] = 0;
+	for (int i = 0; i < CC_FRAME_MAX_DIMS; i++)
+		wr32(out + 12 + 4 * i, i < ndim ? dims[i] : 0);
+	wr32(out + 28, (uint32_t)pairs);
+	wr64(out + 32, (uint64_t)n * 4);
+	wr64(out + 40, payload);
+	wr64(out + hdr + payload, XXH64(out, hdr + payload, 0));
+	*len = hdr + payload + CC_FRAME_TRAILER_BYTES;
+	goto err;
+nospace:
+	*len = hdr + payload + CC_FRAME_TRAILER_BYTES;
+	ret = failv(-ENOSPC, err, errlen, "output of %zu bytes too small (%zu needed)", cap, *len);
+err:
+	free(q);
+	free(mn);
+	free(mx);
+	return ret;
+}
+
+/* ---- decode -------------------------------------------------------------- */
+
+int cc_frame_info(const uint8_t *f, size_t len, const struct cc_limits *lim,
+		  struct cc_frame_info *info, char *err, size_t errlen)
+{
+	memset(info, 0, sizeof(*info));
+	if (!f || !lim)
+		return failv(-EINVAL, err, errlen, "no frame or limits");
+	if (len > lim->max_frame_bytes)
+		return failv(-E2BIG, err, errlen, "frame of %zu bytes exceeds the limit %zu", len,
+			     lim->max_frame_bytes);
+	if (len < CC_FRAME_HEADER_BYTES + CC_FRAME_TRAILER_BYTES)
+		return failv(-EINVAL, err, errlen, "frame of %zu bytes shorter than a header", len);
+	if (memcmp(f, magic, 4))
+		return failv(-EINVAL, err, errlen, "magic: not a coinfer codec frame");
+	if (f[4] != CC_FRAME_VERSION)
+		return failv(-EINVAL, err, errlen, "version %u unsupported", f[4]);
+	if (f[5] >= CC_CODEC_COUNT)
+		return failv(-EINVAL, err, errlen, "codec id %u unknown", f[5]);
+	if (f[6] != CC_ELEM_FP32)
+		return failv(-EINVAL, err, errlen, "element type %u unsupported", f[6]);
+	if (f[7] & ~1u)
+		return failv(-EINVAL, err, errlen, "flags 0x%02x: unknown bits", f[7]);
+	if (f[8] < 1 || f[8] > CC_FRAME_MAX_DIMS)
+		return failv(-EINVAL, err, errlen, "ndim %u outside 1..%d", f[8], CC_FRAME_MAX_DIMS);
+	if (f[10] || f[11])
+		return failv(-EINVAL, err, errlen, "reserved bytes not zero");
+	info->codec = (enum cc_codec)f[5];
+	info->elem_type = f[6];
+	info->per_channel = f[7] & 1;
+	info->ndim = f[8];
+	info->bits = f[9];
+	for (int i = 0; i < CC_FRAME_MAX_DIMS; i++) {
+		info->dims[i] = rd32(f + 12 + 4 * i);
+		if (i >= info->ndim && info->dims[i])
+			return failv(-EINVAL, err, errlen, "dims[%d] = %u past ndim %d", i,
+				     info->dims[i], info->ndim);
+	}
+	int64_t n = shape_elems(info->ndim, info->dims);
+	if (n < 0)
+		return failv(-E2BIG, err, errlen, "dims: element count overflows 2^32-1");
+	if ((uint64_t)n > lim->max_elems)
+		return failv(-E2BIG, err, errlen, "dims: %lld elements exceed the limit %zu",
+			     (long long)n, lim->max_elems);
+	info->elems = (size_t)n;
+	if (quantized(info->codec)) {
+		if (info->bits < CC_BITS_MIN || info->bits > CC_BITS_MAX)
+			return failv(-EINVAL, err, errlen, "bits %d outside %d..%d", info->bits,
+				     CC_BITS_MIN, CC_BITS_MAX);
+	} else if (info->bits || info->per_channel) {
+		return failv(-EINVAL, err, errlen, "bits %d / per-channel flag set on codec %s",
+			     info->bits, cc_codec_name(info->codec));
+	}
+	uint32_t pairs = rd32(f + 28);
+	size_t want = pairs_for(info->codec, info->elems, info->per_channel, info->dims);
+	if (pairs != want)
+		return failv(-EINVAL, err, errlen, "pairs %u, expected %zu", pairs, want);
+	info->pairs = want;
+	if (rd64(f + 32) != (uint64_t)info->elems * 4)
+		return failv(-EINVAL, err, errlen, "raw size %llu, expected %zu",
+			     (unsigned long long)rd64(f + 32), info->elems * 4);
+	/* All in 64-bit: pairs < 2^32 and len fits, so nothing below can wrap. */
+	uint64_t fixed = CC_FRAME_HEADER_BYTES + (uint64_t)PAIR_BYTES * pairs + CC_FRAME_TRAILER_BYTES;
+	uint64_t payload = rd64(f + 40);
+	if (fixed > len || payload != len - fixed)
+		return failv(-EINVAL, err, errlen,
+			     "payload size %llu does not match the frame (%zu bytes, %llu fixed)",
+			     (unsigned long long)payload, len, (unsigned long long)fixed);
+	info->payload_bytes = (size_t)payload;
+	info->frame_bytes = len;
+	uint64_t sum = XXH64(f, len - CC_FRAME_TRAILER_BYTES, 0);
+	if (sum != rd64(f + len - CC_FRAME_TRAILER_BYTES))
+		return failv(-EBADMSG, err, errlen, "checksum mismatch");
+
+	uint64_t n4 = (uint64_t)info->elems;
+	uint64_t expect;
+	switch (info->codec) {
+	case CC_CODEC_RAW32: expect = 4 * n4; break;
+	case CC_CODEC_RAW16: expect = 2 * n4; break;
+	case CC_CODEC_PACKED: expect = (n4 * (uint64_t)info->bits + 7) / 8; break;
+	default: expect = payload; /* variable; n == 0 means empty, checked below */
+		if ((n4 == 0) != (payload == 0))
+			return failv(-EINVAL, err, errlen, "payload size %llu for %zu elements",
+				     (unsigned long long)payload, info->elems);
+		break;
+	}
+	if (payload != expect)
+		return failv(-EINVAL, err, errlen, "payload size %llu, codec %s needs %llu",
+			     (unsigned long long)payload, cc_codec_name(info->codec),
+			     (unsigned long long)expect);
+	for (size_t g = 0; g < info->pairs; g++) {
+		float lo = rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g);
+		float hi = rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4);
+		if (!isfinite(lo) || !isfinite(hi) || !(lo <= hi))
+			return failv(-EINVAL, err, errlen, "pair %zu: min %g max %g invalid", g,
+				     (double)lo, (double)hi);
+	}
+	return 0;
+}
+
+int cc_frame_decode(const uint8_t *f, size_t len, const struct cc_limits *lim, float *out,
+		    size_t out_elems, void *scratch, size_t scratch_bytes,
+		    struct cc_frame_info *infop, char *err, size_t errlen)
+{
+	struct cc_frame_info local, *info = infop ? infop : &local;
+	struct huf_dec hd;
+	int ret = cc_frame_info(f, len, lim, info, err, errlen);
+	if (ret)
+		return ret;
+	size_t n = info->elems;
+	const uint8_t *pl = f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * info->pairs;
+	if (out_elems < n)
+		return failv(-ENOSPC, err, errlen, "output of %zu elements, frame has %zu",
+			     out_elems, n);
+	if (n && !out)
+		return failv(-EINVAL, err, errlen, "no output buffer");
+	if (info->codec == CC_CODEC_RAW32) {
+		for (size_t i = 0; i < n; i++)
+			out[i] = rdf(pl + 4 * i);
+		return 0;
+	}
+	if (info->codec == CC_CODEC_RAW16) {
+		for (size_t i = 0; i < n; i++)
+			out[i] = cc_f16_to_f32((uint16_t)(pl[2 * i] | pl[2 * i + 1] << 8));
+		return 0;
+	}
+	if (n == 0)
+		return 0;
+	if (scratch_bytes < cc_frame_scratch_bytes(info) || !scratch ||
+	    ((uintptr_t)scratch & 3))
+		return failv(-ENOSPC, err, errlen, "scratch of %zu bytes, %zu (4-aligned) needed",
+			     scratch_bytes, cc_frame_scratch_bytes(info));
+
+	uint16_t *q = scratch;
+	const int bits = info->bits, huf = info->codec != CC_CODEC_PACKED;
+	if (huf) {
+		ret = huf_dec_init(&hd, pl, info->payload_bytes, n, bits,
+				   info->codec == CC_CODEC_HUFFMAN_ZRUN, (uint8_t *)scratch + CHUNK * 2,
+				   scratch_bytes - CHUNK * 2, err, errlen);
+		if (ret)
+			return ret;
+	} else if (bits * n % 8) {
+		/* canonical padding: a frame has one encoding */
+		if (pl[info->payload_bytes - 1] >> (bits * n % 8))
+			return failv(-EBADMSG, err, errlen, "packed payload: nonzero padding bits");
+	}
+	const struct cc_kernels *k = cc_kernels();
+	const size_t plane = info->per_channel ? n / info->dims[0] : n;
+	for (size_t done = 0; done < n;) {
+		size_t m = n - done < CHUNK ? n - done : CHUNK;
+		if (huf) {
+			ret = huf_dec_symbols(&hd, q, m, err, errlen);
+			if (ret)
+				return ret;
+		} else {
+			k->unpack(pl + done / 8 * (size_t)bits, m, bits, q);
+		}
+		/* Dequantize per (min, max) group: elementwise, so splitting the call
+		 * at chunk edges gives the same bits as one whole-tensor call. */
+		for (size_t j = 0; j < m;) {
+			size_t g = (done + j) / plane, gend = (g + 1) * plane;
+			size_t c = gend - (done + j) < m - j ? gend - (done + j) : m - j;
+			float lo = rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g);
+			float hi = rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4);
+			k->dequantize(q + j, 1, c, 0, &lo, &hi, bits, out + done + j);
+			j += c;
+		}
+		done += m;
+	}
+	if (huf)
+		return huf_dec_finish(&hd, err, errlen);
+	return 0;
+}

@@ -1,0 +1,382 @@
+/* Codec frame: round trips of every codec over bits 2..16 and awkward shapes,
+ * bit-exact against the whole-tensor quantize/dequantize reference; fp16
+ * conversion; limits; and malformed frames (every truncation, a bit flip in every
+ * byte, and re-checksummed frames with lying fields). */
+#include <errno.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "coinfer/codec-frame.h"
+#include "coinfer/codec.h"
+#include "harness.h"
+
+static const struct cc_limits big = {1u << 24, 1u << 28};
+static void *scratch;
+
+static void resum(uint8_t *f, size_t len)
+{
+	uint64_t s = XXH64(f, len - 8, 0);
+	for (int i = 0; i < 8; i++)
+		f[len - 8 + i] = (uint8_t)(s >> 8 * i);
+}
+
+static size_t elems_of(int ndim, const uint32_t *d)
+{
+	size_t n = 1;
+	for (int i = 0; i < ndim; i++)
+		n *= d[i];
+	return n;
+}
+
+/* Reference: what a decoder must return, from the kernels on the whole tensor. */
+static void reference(const float *x, int ndim, const uint32_t *dims, enum cc_codec c, int bits,
+		      int pc, float *ref)
+{
+	size_t n = elems_of(ndim, dims);
+	if (c == CC_CODEC_RAW32) {
+		memcpy(ref, x, n * 4);
+		return;
+	}
+	if (c == CC_CODEC_RAW16) {
+		for (size_t i = 0; i < n; i++)
+			ref[i] = cc_f16_to_f32(cc_f32_to_f16(x[i]));
+		return;
+	}
+	if (!n)
+		return;
+	const struct cc_kernels *k = cc_kernels();
+	size_t ch = pc ? dims[0] : 1, plane = n / ch;
+	float *mn = th_alloc(ch * 4), *mx = th_alloc(ch * 4);
+	uint16_t *q = th_alloc(n * 2);
+	k->minmax(x, ch, plane, pc, mn, mx);
+	k->quantize(x, ch, plane, pc, mn, mx, bits, q);
+	k->dequantize(q, ch, plane, pc, mn, mx, bits, ref);
+	free(mn);
+	free(mx);
+	free(q);
+}
+
+static int decode(const uint8_t *f, size_t len, float *out, size_t cap, char *err)
+{
+	return cc_frame_decode(f, len, &big, out, cap, scratch, cc_frame_scratch_max(), NULL, err,
+			       256);
+}
+
+static void malformed(const uint8_t *f0, size_t len, size_t n)
+{
+	uint8_t *f = th_alloc(len + 16);
+	float *out = th_alloc(n * 4 + 4);
+	char err[256];
+	for (size_t t = 0; t < len; t++)
+		TH_CHECK(decode(f0, t, out, n, err) < 0, "truncation to %zu of %zu accepted", t, len);
+	for (size_t i = 0; i < len; i++) {
+		memcpy(f, f0, len);
+		f[i] ^= (uint8_t)(1u << (i % 8));
+		TH_CHECK(decode(f, len, out, n, err) < 0, "flip at byte %zu of %zu accepted", i, len);
+	}
+	/* extended with a byte, size fields patched and re-checksummed: the payload
+	 * decoder itself must notice the extra byte */
+	memcpy(f, f0, len - 8);
+	f[len - 8] = 0;
+	uint64_t pl = 0;
+	for (int i = 0; i < 8; i++)
+		pl |= (uint64_t)f[40 + i] << 8 * i;
+	pl++;
+	for (int i = 0; i < 8; i++)
+		f[40 + i] = (uint8_t)(pl >> 8 * i);
+	resum(f, len + 1);
+	TH_CHECK(decode(f, len + 1, out, n, err) < 0, "payload + 1 byte accepted");
+	free(f);
+	free(out);
+}
+
+static void test_roundtrips(void)
+{
+	static const struct {
+		int ndim;
+		uint32_t d[4];
+	} shapes[] = {{1, {1}}, {1, {0}}, {3, {3, 0, 5}}, {1, {7}}, {3, {3, 5, 7}},
+		      {4, {2, 3, 4, 5}}, {3, {16, 13, 11}}, {2, {1, 9000}}, {3, {5, 1, 1}}};
+	for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+		int nd = shapes[si].ndim;
+		const uint32_t *d = shapes[si].d;
+		size_t n = elems_of(nd, d);
+		float *x = th_alloc(n * 4 + 4), *ref = th_alloc(n * 4 + 4), *out = th_alloc(n * 4 + 4);
+		th_fill(x, n, si + 1);
+		for (size_t i = 0; i < n; i++)
+			if (si % 2 && x[i] < 0.2f)
+				x[i] = 0.0f; /* post-ReLU: over half zeros */
+		if (n > 3)
+			x[2] = -3e-41f; /* a subnormal */
+		if (si == 6)
+			x[5] = 1e30f; /* one wide value: most levels collapse to 0 */
+		for (int c = 0; c < CC_CODEC_COUNT; c++)
+			for (int bits = 2; bits <= 16; bits++)
+				for (int pc = 0; pc < 2; pc++) {
+					if (c <= CC_CODEC_RAW16 && (bits > 2 || pc))
+						continue;
+					size_t cap = cc_frame_bound((enum cc_codec)c, nd, d, pc), len;
+					uint8_t *f = th_alloc(cap);
+					char err[256] = "";
+					int ret = cc_frame_encode(x, nd, d, (enum cc_codec)c, bits, pc, f,
+								  cap, &len, err, sizeof(err));
+					TH_CHECK(ret == 0, "encode %s bits %d pc %d shape %zu: %s",
+						 cc_codec_name((enum cc_codec)c), bits, pc, si, err);
+					if (ret) {
+						free(f);
+						continue;
+					}
+					reference(x, nd, d, (enum cc_codec)c, bits, pc, ref);
+					memset(out, 0xAB, n * 4 + 4);
+					struct cc_frame_info info;
+					ret = cc_frame_decode(f, len, &big, out, n, scratch,
+							      cc_frame_scratch_max(), &info, err,
+							      sizeof(err));
+					TH_CHECK(ret == 0, "decode %s bits %d pc %d shape %zu: %s",
+						 cc_codec_name((enum cc_codec)c), bits, pc, si, err);
+					TH_CHECK(ret || !memcmp(out, ref, n * 4),
+						 "%s bits %d pc %d shape %zu: not bit-exact",
+						 cc_codec_name((enum cc_codec)c), bits, pc, si);
+					TH_CHECK(ret || (info.elems == n && info.frame_bytes == len &&
+							 (int)info.codec == c),
+						 "info");
+					/* no write past the caller's n elements */
+					uint32_t canary;
+					memcpy(&canary, out + n, 4);
+					TH_CHECK(canary == 0xABABABABu, "wrote past the output");
+					if (len < 160 || (bits == 5 && si == 4))
+						malformed(f, len, n);
+					free(f);
+				}
+		free(x);
+		free(ref);
+		free(out);
+	}
+}
+
+static void test_fp16(void)
+{
+	for (uint32_t h = 0; h < 65536; h++) {
+		float f = cc_f16_to_f32((uint16_t)h);
+		uint16_t back = cc_f32_to_f16(f);
+		if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff))
+			TH_CHECK(f != f && (back & 0x7c00) == 0x7c00 && (back & 0x3ff),
+				 "NaN %04x", h);
+		else
+			TH_CHECK(back == h, "half %04x -> %g -> %04x", h, (double)f, back);
+	}
+#if defined(__FLT16_MAX__)
+	uint64_t s = 12345;
+	int bad = 0;
+	for (int i = 0; i < 4000000; i++) {
+		s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+		uint32_t u = (uint32_t)s;
+		if (i & 1) /* focus on the half range, rounding boundaries included */
+			u = (u & 0x80000000u) | ((0x33000000u + (u & 0x0fffffffu)) & 0x7fffffffu);
+		float f;
+		memcpy(&f, &u, 4);
+		if (f != f)
+			continue;
+		_Float16 g = (_Float16)f;
+		uint16_t want;
+		memcpy(&want, &g, 2);
+		if (cc_f32_to_f16(f) != want && bad++ < 5)
+			fprintf(stderr, "f32 %08x: got %04x want %04x\n", u, cc_f32_to_f16(f), want);
+	}
+	TH_CHECK(bad == 0, "%d fp16 conversions differ from _Float16", bad);
+#else
+	printf("fp16: no _Float16 here; checked the 65536 round trips only\n");
+#endif
+}
+
+/* A valid small frame to lie about: 3x4 per-channel Huffman at 6 bits. */
+static size_t base_frame(uint8_t *f, size_t cap, enum cc_codec c)
+{
+	float x[12];
+	uint32_t d[2] = {3, 4};
+	size_t len;
+	th_fill(x, 12, 7);
+	int ret = cc_frame_encode(x, 2, d, c, c <= CC_CODEC_RAW16 ? 0 : 6,
+				  c <= CC_CODEC_RAW16 ? 0 : 1, f, cap, &len, NULL, 0);
+	if (ret) {
+		fprintf(stderr, "base frame: %d\n", ret);
+		exit(1);
+	}
+	return len;
+}
+
+static void expect_err(uint8_t *f, size_t len, int want, const char *what)
+{
+	float out[64];
+	char err[256] = "";
+	resum(f, len);
+	int ret = cc_frame_decode(f, len, &big, out, 64, scratch, cc_frame_scratch_max(), NULL, err,
+				  sizeof(err));
+	TH_CHECK(ret < 0 && (!want || ret == want), "%s: got %d (%s)", what, ret, err);
+	TH_CHECK(ret == 0 || err[0], "%s: no message", what);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> 8 * i);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static void test_hostile(void)
+{
+	uint8_t f0[512], f[520];
+	for (int c = 0; c < CC_CODEC_COUNT; c++) {
+		size_t len = base_frame(f0, sizeof(f0), (enum cc_codec)c);
+		int q = c >= CC_CODEC_PACKED;
+#define MUT(what, want, stmt)                                                  \
+	do {                                                                   \
+		memcpy(f, f0, len);                                            \
+		stmt;                                                          \
+		expect_err(f, len, want, what);                                \
+	} while (0)
+		MUT("magic", -EINVAL, f[0] = 'X');
+		MUT("version", -EINVAL, f[4] = 2);
+		MUT("codec 5", -EINVAL, f[5] = 5);
+		MUT("codec 255", -EINVAL, f[5] = 255);
+		MUT("elem type", -EINVAL, f[6] = 2);
+		MUT("flags", -EINVAL, f[7] |= 2);
+		MUT("ndim 0", -EINVAL, f[8] = 0);
+		MUT("ndim 5", -EINVAL, f[8] = 5);
+		MUT("reserved", -EINVAL, f[11] = 1);
+		MUT("dims overflow", -E2BIG, (put32(f + 12, 0x10000), put32(f + 16, 0x10000)));
+		MUT("dims huge", -E2BIG, put32(f + 12, 0xFFFFFFFFu));
+		MUT("dims past ndim", -EINVAL, put32(f + 24, 1));
+		MUT("dims lie small", 0, put32(f + 16, 3));
+		MUT("dims lie big", 0, put32(f + 16, 5));
+		MUT("dims zero", -EINVAL, put32(f + 16, 0));
+		if (q)
+			MUT("bits 0", -EINVAL, f[9] = 0);
+		MUT("bits 1", -EINVAL, f[9] = 1);
+		MUT("bits 17", -EINVAL, f[9] = 17);
+		MUT("bits 255", -EINVAL, f[9] = 255);
+		MUT("pairs huge", -EINVAL, put32(f + 28, 0xFFFFFFFFu));
+		MUT("pairs +1", -EINVAL, put32(f + 28, q ? 4 : 1));
+		MUT("raw size", -EINVAL, put64(f + 32, 12 * 4 + 4));
+		MUT("payload beyond frame", -EINVAL, put64(f + 40, len));
+		MUT("payload huge", -EINVAL, put64(f + 40, ~0ull));
+		MUT("payload -1", -EINVAL, put64(f + 40, len - 48 - 8 - (q ? 24 : 0) - 1));
+		if (q) {
+			MUT("min NaN", -EINVAL, put32(f + 48, 0x7fc00000));
+			MUT("max inf", -EINVAL, put32(f + 52, 0x7f800000));
+			MUT("min > max", -EINVAL, (put32(f + 48, 0x40000000), put32(f + 52, 0x3f800000)));
+			MUT("per-tensor flag", -EINVAL, f[7] = 0);
+		} else {
+			MUT("bits on raw", -EINVAL, f[9] = 8);
+			MUT("per-channel on raw", -EINVAL, f[7] = 1);
+		}
+		if (c == CC_CODEC_HUFFMAN || c == CC_CODEC_HUFFMAN_ZRUN) {
+			size_t pl = 48 + 24;
+			/* table mode with every length 21 */
+			MUT("table length 21", -EBADMSG, (f[pl] = 0x2a, f[pl + 1] = 0xff));
+			/* single-symbol mode, symbol past the alphabet */
+			MUT("single symbol oob", -EBADMSG,
+			    (f[pl] = 1 | 0xfe, f[pl + 1] = 0xff, f[pl + 2] = 0x03));
+			/* all-zero payload: table mode, a run token... of lengths 0 */
+			MUT("zeroed payload", -EBADMSG, memset(f + pl, 0, len - pl - 8));
+			MUT("ones payload", -EBADMSG, memset(f + pl, 0xff, len - pl - 8));
+			/* every single bit flip of the payload, re-checksummed: never a
+			 * crash (asserted by the sanitizers); count the rejections */
+			int rej = 0, tot = 0;
+			for (size_t b = pl * 8; b < (len - 8) * 8; b++, tot++) {
+				float out[16];
+				memcpy(f, f0, len);
+				f[b / 8] ^= (uint8_t)(1u << (b % 8));
+				resum(f, len);
+				rej += cc_frame_decode(f, len, &big, out, 16, scratch,
+						       cc_frame_scratch_max(), NULL, NULL, 0) < 0;
+			}
+			printf("%s: %d of %d re-checksummed payload bit flips rejected\n",
+			       cc_codec_name((enum cc_codec)c), rej, tot);
+		}
+		/* limits and caller buffers */
+		float out[16];
+		char err[256];
+		struct cc_limits lim = {11, 1 << 20};
+		TH_CHECK(cc_frame_decode(f0, len, &lim, out, 16, scratch, cc_frame_scratch_max(), NULL,
+					 err, 256) == -E2BIG, "max_elems");
+		lim = (struct cc_limits){100, len - 1};
+		TH_CHECK(cc_frame_decode(f0, len, &lim, out, 16, scratch, cc_frame_scratch_max(), NULL,
+					 err, 256) == -E2BIG, "max_frame_bytes");
+		TH_CHECK(cc_frame_decode(f0, len, &big, out, 11, scratch, cc_frame_scratch_max(), NULL,
+					 err, 256) == -ENOSPC, "out too small");
+		if (q)
+			TH_CHECK(cc_frame_decode(f0, len, &big, out, 16, scratch, 100, NULL, err, 256) ==
+					 -ENOSPC, "scratch too small");
+	}
+	/* encoder arguments */
+	float x[4] = {0};
+	uint32_t d[4] = {2, 2, 0, 0}, huge[2] = {0x10000, 0x10000};
+	uint8_t buf[256];
+	size_t len;
+	TH_CHECK(cc_frame_encode(x, 2, d, CC_CODEC_PACKED, 1, 0, buf, 256, &len, NULL, 0) == -EINVAL,
+		 "bits 1");
+	TH_CHECK(cc_frame_encode(x, 2, d, CC_CODEC_PACKED, 17, 0, buf, 256, &len, NULL, 0) == -EINVAL,
+		 "bits 17");
+	TH_CHECK(cc_frame_encode(x, 2, d, (enum cc_codec)9, 8, 0, buf, 256, &len, NULL, 0) == -EINVAL,
+		 "codec 9");
+	TH_CHECK(cc_frame_encode(x, 5, d, CC_CODEC_RAW32, 0, 0, buf, 256, &len, NULL, 0) == -EINVAL,
+		 "ndim 5");
+	TH_CHECK(cc_frame_encode(x, 2, huge, CC_CODEC_RAW32, 0, 0, buf, 256, &len, NULL, 0) == -E2BIG,
+		 "2^32 elements");
+	TH_CHECK(cc_frame_encode(x, 2, d, CC_CODEC_RAW32, 0, 0, buf, 60, &len, NULL, 0) == -ENOSPC &&
+			 len == 48 + 16 + 8,
+		 "ENOSPC with the size needed");
+}
+
+/* Sizes on feature-map-like tensors, 64 x 28 x 28 post-ReLU with ~60% zeros:
+ * independent zeros, and zeros clustered in whole rows (dead regions), which is
+ * where coding runs of zeros should pay. */
+static void report_sizes(void)
+{
+	uint32_t d[3] = {64, 28, 28};
+	size_t n = 64 * 28 * 28;
+	float *x = th_alloc(n * 4);
+	size_t cap = cc_frame_bound(CC_CODEC_HUFFMAN_ZRUN, 3, d, 1);
+	uint8_t *f = th_alloc(cap);
+	for (int clustered = 0; clustered < 2; clustered++) {
+		uint64_t s = 99;
+		int dead = 0;
+		for (size_t i = 0; i < n; i++) {
+			float u = th_rand(&s), v = th_rand(&s);
+			if (i % 28 == 0)
+				dead = th_rand(&s) < 0.0f; /* half the rows */
+			float pz = clustered ? (dead ? 2.0f : -0.6f) : 0.2f;
+			x[i] = u < pz ? 0.0f : -logf(0.5f * (v + 1.0f) + 1e-7f) * 0.7f;
+		}
+		for (int bits = 2; bits <= 16; bits += 2) {
+			printf("sizes 64x28x28 relu %s bits %2d:", clustered ? "clustered" : "iid", bits);
+			for (int c = 0; c < CC_CODEC_COUNT; c++) {
+				size_t len;
+				if (cc_frame_encode(x, 3, d, (enum cc_codec)c, bits, 0, f, cap, &len,
+						    NULL, 0))
+					continue;
+				printf(" %s %.4f", cc_codec_name((enum cc_codec)c), (double)len / (n * 4.0));
+			}
+			printf("  (of fp32)\n");
+		}
+	}
+	free(x);
+	free(f);
+}
+
+int main(void)
+{
+	scratch = th_alloc(cc_frame_scratch_max());
+	test_fp16();
+	test_roundtrips();
+	test_hostile();
+	report_sizes();
+	free(scratch);
+	return th_finish("frame");
+}
