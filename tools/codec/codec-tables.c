@@ -1,0 +1,238 @@
+/* coinfer-codec-tables: the codec measured on the real model. For every exit e,
+ * every partition point p with something to send (0 <= p < N_e) and bits b in
+ * {4, 8, 12, 16}, over CIFAR-10 test images with the codec in the loop (head
+ * [0,p), Huffman-coded frame, decode, tail [p,N_e)): mean frame bytes per image,
+ * ratio to fp32, the Shannon bound of the quantized symbols, top-1 accuracy and its
+ * loss against fp32. JSON as DESIGN.md's "Interfaces" (models/<model>.codec.json);
+ * --tsv also writes rows for tools/codec/plot-codec.gp. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coinfer/codec-frame.h"
+#include "coinfer/codec.h"
+#include "coinfer/dataset.h"
+#include "coinfer/exec.h"
+
+static const int bits_set[] = {4, 8, 12, 16};
+#define NB (int)(sizeof(bits_set) / sizeof(bits_set[0]))
+#define CHUNK 100
+
+struct acc {
+	long correct;
+	double bytes, entropy_bytes;
+};
+
+static int argmax(const float *x, int n)
+{
+	int b = 0;
+	for (int i = 1; i < n; i++)
+		if (x[i] > x[b])
+			b = i;
+	return b;
+}
+
+/* Shannon bound in bytes of n symbols, from their histogram. hist (2^16 zeroed
+ * counters) is left zeroed again; each symbol's term is taken once, when its
+ * counter is cleared, so the cost follows n and not the alphabet. */
+static double entropy_bytes(const uint16_t *q, size_t n, uint32_t *hist)
+{
+	for (size_t i = 0; i < n; i++)
+		hist[q[i]]++;
+	double h = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t c = hist[q[i]];
+		if (c) {
+			h -= (double)c * log2((double)c / (double)n);
+			hist[q[i]] = 0;
+		}
+	}
+	return h / 8.0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: coinfer-codec-tables [--model PATH] [--data DIR] [--limit N] [--tsv FILE]\n"
+		   "Size and accuracy of the Huffman codec at every exit, partition point and bits\n"
+		   "4/8/12/16 over the CIFAR-10 test set, as JSON on stdout.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *model_path = NULL, *data_dir = NULL, *tsv_path = NULL;
+	long limit = 0;
+	static const struct option opts[] = {
+		{"model", required_argument, 0, 'm'}, {"data", required_argument, 0, 'd'},
+		{"limit", required_argument, 0, 'l'}, {"tsv", required_argument, 0, 't'},
+		{"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': model_path = optarg; break;
+		case 'd': data_dir = optarg; break;
+		case 't': tsv_path = optarg; break;
+		case 'l':
+			limit = strtol(optarg, NULL, 10);
+			if (limit < 1) {
+				fprintf(stderr, "coinfer-codec-tables: --limit needs a positive integer\n");
+				return 2;
+			}
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!model_path && !(model_path = cf_default_model_path())) {
+		fprintf(stderr, "coinfer-codec-tables: no model found\n");
+		return 1;
+	}
+	if (!data_dir && !(data_dir = cf_cifar10_default_dir())) {
+		fprintf(stderr, "coinfer-codec-tables: CIFAR-10 not found; run scripts/fetch-cifar10.sh\n");
+		return 1;
+	}
+	char err[512];
+	struct cf_model *m;
+	struct cf_dataset ds;
+	struct cf_exec *x;
+	if (cf_model_load(model_path, &m, err, sizeof(err)) ||
+	    cf_cifar10_load(data_dir, "test_batch.bin", &ds, err, sizeof(err))) {
+		fprintf(stderr, "coinfer-codec-tables: %s\n", err);
+		return 1;
+	}
+	int n = limit && limit < ds.n ? (int)limit : ds.n;
+	if (cf_exec_create(m, NULL, CHUNK, &x)) {
+		fprintf(stderr, "coinfer-codec-tables: cannot create the executor\n");
+		return 1;
+	}
+	size_t most = 0;
+	for (int e = 0; e < m->n_exits; e++)
+		for (int p = 0; p <= m->exit_len[e]; p++)
+			if (cf_model_boundary_floats(m, e, p) > most)
+				most = cf_model_boundary_floats(m, e, p);
+	size_t per_in = cf_model_boundary_floats(m, 0, 0);
+	float *input = malloc((size_t)CHUNK * per_in * sizeof(float));
+	float *sent = malloc((size_t)CHUNK * most * sizeof(float));
+	float *recv = malloc((size_t)CHUNK * most * sizeof(float));
+	uint16_t *q = malloc(most * sizeof(uint16_t));
+	uint32_t *hist = calloc((size_t)1 << 16, sizeof(uint32_t));
+	uint32_t dims_max[3] = {(uint32_t)most, 1, 1};
+	size_t cap = cc_frame_bound(CC_CODEC_HUFFMAN, 3, dims_max, 0);
+	uint8_t *frame = malloc(cap);
+	size_t scratch_bytes = cc_frame_scratch_max();
+	void *scratch = malloc(scratch_bytes);
+	if (!input || !sent || !recv || !q || !hist || !frame || !scratch) {
+		fprintf(stderr, "coinfer-codec-tables: out of memory\n");
+		return 1;
+	}
+	const struct cc_kernels *ck = cc_kernels();
+	struct cc_limits lim = {.max_elems = most, .max_frame_bytes = cap};
+
+	cJSON *root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "model", m->name);
+	cJSON_AddStringToObject(root, "codec", cc_codec_name(CC_CODEC_HUFFMAN));
+	cJSON_AddNumberToObject(root, "images", n);
+	cJSON *fp32 = cJSON_AddArrayToObject(root, "fp32_accuracy");
+	cJSON *entries = cJSON_AddArrayToObject(root, "entries");
+	FILE *tsv = tsv_path ? fopen(tsv_path, "w") : NULL;
+	if (tsv_path && !tsv) {
+		fprintf(stderr, "coinfer-codec-tables: %s: %s\n", tsv_path, strerror(errno));
+		return 1;
+	}
+	if (tsv)
+		fprintf(tsv, "# exit\tpartition\tlayer\ttype\tbits\tbytes\tratio_fp32\tentropy_bytes\taccuracy\taccuracy_loss\n");
+
+	for (int e = 0; e < m->n_exits; e++) {
+		int len = m->exit_len[e];
+		long fp_correct = 0;
+		struct acc *a = calloc((size_t)len * NB, sizeof(*a));
+		for (int i0 = 0; i0 < n; i0 += CHUNK) {
+			int nb = n - i0 < CHUNK ? n - i0 : CHUNK;
+			const float *out;
+			cf_model_normalize(m, ds.images + (size_t)i0 * per_in, input, nb);
+			cf_exec_run(x, e, 0, len, input, nb, &out);
+			for (int j = 0; j < nb; j++)
+				fp_correct += argmax(out + (size_t)j * m->n_classes, m->n_classes) == ds.labels[i0 + j];
+			for (int p = 0; p < len; p++) {
+				const struct cf_layer *L = p ? cf_model_exit_layer(m, e, p - 1) : NULL;
+				uint32_t dims[3] = {(uint32_t)(L ? L->out_c : m->in_c),
+						    (uint32_t)(L ? L->out_h : m->in_h),
+						    (uint32_t)(L ? L->out_w : m->in_w)};
+				size_t per = cf_model_boundary_floats(m, e, p);
+				const float *mid;
+				cf_exec_run(x, e, 0, p, input, nb, &mid);
+				memcpy(sent, mid, (size_t)nb * per * sizeof(float));
+				for (int bi = 0; bi < NB; bi++) {
+					struct acc *ac = &a[(size_t)p * NB + bi];
+					for (int j = 0; j < nb; j++) {
+						const float *t = sent + (size_t)j * per;
+						size_t flen;
+						int r = cc_frame_encode(t, 3, dims, CC_CODEC_HUFFMAN, bits_set[bi], 0,
+									frame, cap, &flen, err, sizeof(err));
+						if (!r)
+							r = cc_frame_decode(frame, flen, &lim, recv + (size_t)j * per, per,
+									    scratch, scratch_bytes, NULL, err, sizeof(err));
+						if (r) {
+							fprintf(stderr, "coinfer-codec-tables: exit %d partition %d bits %d: %s\n",
+								e + 1, p, bits_set[bi], err);
+							return 1;
+						}
+						float mn, mx;
+						ck->minmax(t, 1, per, 0, &mn, &mx);
+						ck->quantize(t, 1, per, 0, &mn, &mx, bits_set[bi], q);
+						ac->bytes += (double)flen;
+						ac->entropy_bytes += entropy_bytes(q, per, hist);
+					}
+					cf_exec_run(x, e, p, len, recv, nb, &out);
+					for (int j = 0; j < nb; j++)
+						ac->correct += argmax(out + (size_t)j * m->n_classes, m->n_classes) ==
+							       ds.labels[i0 + j];
+				}
+			}
+		}
+		double fp_acc = (double)fp_correct / n;
+		cJSON_AddItemToArray(fp32, cJSON_CreateNumber(fp_acc));
+		for (int p = 0; p < len; p++) {
+			const struct cf_layer *L = p ? cf_model_exit_layer(m, e, p - 1) : NULL;
+			double raw = 4.0 * (double)cf_model_boundary_floats(m, e, p);
+			for (int bi = 0; bi < NB; bi++) {
+				const struct acc *ac = &a[(size_t)p * NB + bi];
+				double acc = (double)ac->correct / n, bytes = ac->bytes / n;
+				cJSON *o = cJSON_CreateObject();
+				cJSON_AddNumberToObject(o, "exit", e + 1);
+				cJSON_AddNumberToObject(o, "partition", p);
+				cJSON_AddStringToObject(o, "layer", L ? L->name : "input");
+				cJSON_AddStringToObject(o, "type", L ? cf_layer_type_name(L->type) : "input");
+				cJSON_AddNumberToObject(o, "bits", bits_set[bi]);
+				cJSON_AddNumberToObject(o, "bytes", bytes);
+				cJSON_AddNumberToObject(o, "ratio_fp32", bytes / raw);
+				cJSON_AddNumberToObject(o, "entropy_bytes", ac->entropy_bytes / n);
+				cJSON_AddNumberToObject(o, "accuracy", acc);
+				cJSON_AddNumberToObject(o, "accuracy_loss", fp_acc - acc);
+				cJSON_AddItemToArray(entries, o);
+				if (tsv)
+					fprintf(tsv, "%d\t%d\t%s\t%s\t%d\t%.1f\t%.5f\t%.1f\t%.4f\t%.4f\n", e + 1, p,
+						L ? L->name : "input", L ? cf_layer_type_name(L->type) : "input",
+						bits_set[bi], bytes, bytes / raw, ac->entropy_bytes / n, acc,
+						fp_acc - acc);
+			}
+		}
+		free(a);
+		fprintf(stderr, "coinfer-codec-tables: exit %d done (fp32 accuracy %.4f)\n", e + 1, fp_acc);
+	}
+	if (tsv)
+		fclose(tsv);
+	char *s = cJSON_Print(root);
+	puts(s);
+	free(s);
+	cJSON_Delete(root);
+	free(input), free(sent), free(recv), free(q), free(hist), free(frame), free(scratch);
+	cf_exec_destroy(x);
+	cf_dataset_free(&ds);
+	cf_model_free(m);
+	return 0;
+}
