@@ -8,7 +8,7 @@ build=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
        liburing-dev libjemalloc-dev libcriterion-dev dpdk-dev libdpdk-dev
        libxxhash-dev libzstd-dev libcjson-dev)
 cross=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
-bench=(libdnnl-dev)
+bench=(libdnnl-dev gnuplot-nox)
 train=(python3-torch python3-numpy python3-xxhash)
 data=(python3-numpy)
 
