@@ -56,7 +56,7 @@ static double entropy_bytes(const uint16_t *q, size_t n, uint32_t *hist)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: coinfer-codec-tables [--model PATH] [--data DIR] [--limit N] [--tsv FILE]\n"
+	fprintf(f, "usage: coinfer-codec-tables [--model PATH] [--data DIR] [--limit N] [--exit E] [--tsv FILE]\n"
 		   "Size and accuracy of the Huffman codec at every exit, partition point and bits\n"
 		   "4/8/12/16 over the CIFAR-10 test set, as JSON on stdout.\n");
 }
@@ -64,11 +64,12 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	const char *model_path = NULL, *data_dir = NULL, *tsv_path = NULL;
-	long limit = 0;
+	long limit = 0, only_exit = 0;
 	static const struct option opts[] = {
 		{"model", required_argument, 0, 'm'}, {"data", required_argument, 0, 'd'},
 		{"limit", required_argument, 0, 'l'}, {"tsv", required_argument, 0, 't'},
-		{"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
+		{"exit", required_argument, 0, 'e'},  {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -77,9 +78,11 @@ int main(int argc, char **argv)
 		case 'd': data_dir = optarg; break;
 		case 't': tsv_path = optarg; break;
 		case 'l':
-			limit = strtol(optarg, NULL, 10);
-			if (limit < 1) {
-				fprintf(stderr, "coinfer-codec-tables: --limit needs a positive integer\n");
+		case 'e':
+			*(c == 'l' ? &limit : &only_exit) = strtol(optarg, NULL, 10);
+			if ((c == 'l' ? limit : only_exit) < 1) {
+				fprintf(stderr, "coinfer-codec-tables: --%s needs a positive integer\n",
+					c == 'l' ? "limit" : "exit");
 				return 2;
 			}
 			break;
@@ -146,7 +149,14 @@ int main(int argc, char **argv)
 	if (tsv)
 		fprintf(tsv, "# exit\tpartition\tlayer\ttype\tbits\tbytes\tratio_fp32\tentropy_bytes\taccuracy\taccuracy_loss\n");
 
+	if (only_exit > m->n_exits) {
+		fprintf(stderr, "coinfer-codec-tables: --exit %ld: the model has %d exits\n", only_exit,
+			m->n_exits);
+		return 2;
+	}
 	for (int e = 0; e < m->n_exits; e++) {
+		if (only_exit && e != only_exit - 1)
+			continue;
 		int len = m->exit_len[e];
 		long fp_correct = 0;
 		struct acc *a = calloc((size_t)len * NB, sizeof(*a));
@@ -195,7 +205,10 @@ int main(int argc, char **argv)
 			}
 		}
 		double fp_acc = (double)fp_correct / n;
-		cJSON_AddItemToArray(fp32, cJSON_CreateNumber(fp_acc));
+		cJSON *fo = cJSON_CreateObject();
+		cJSON_AddNumberToObject(fo, "exit", e + 1);
+		cJSON_AddNumberToObject(fo, "accuracy", fp_acc);
+		cJSON_AddItemToArray(fp32, fo);
 		for (int p = 0; p < len; p++) {
 			const struct cf_layer *L = p ? cf_model_exit_layer(m, e, p - 1) : NULL;
 			double raw = 4.0 * (double)cf_model_boundary_floats(m, e, p);
@@ -222,6 +235,8 @@ int main(int argc, char **argv)
 			}
 		}
 		free(a);
+		if (tsv)
+			fflush(tsv); /* a long run keeps what it finished */
 		fprintf(stderr, "coinfer-codec-tables: exit %d done (fp32 accuracy %.4f)\n", e + 1, fp_acc);
 	}
 	if (tsv)
