@@ -62,6 +62,7 @@ struct ctx {
 	void *scratch;
 	size_t scratch_bytes;
 	struct cc_limits lim;
+	struct cc_encoder *enc; /* made once, as the device agent holds one */
 };
 
 struct result {
@@ -75,8 +76,8 @@ static int bench_codec(struct ctx *c, enum cc_codec codec, int bits, struct resu
 	char err[256];
 	double total = 0;
 	for (int i = 0; i < c->n; i++) {
-		int rc = cc_frame_encode(c->maps + (size_t)i * c->elems, 3, c->dims, codec, bits, 0,
-					 c->frames + (size_t)i * c->slot, c->slot, &c->len[i], err,
+		int rc = cc_encoder_encode(c->enc, c->maps + (size_t)i * c->elems, 3, c->dims, codec,
+					   bits, 0, c->frames + (size_t)i * c->slot, c->slot, &c->len[i], err,
 					 sizeof(err));
 		if (rc) {
 			fprintf(stderr, "coinfer-bench-codec: encode %s/%d: %s\n",
@@ -102,8 +103,8 @@ static int bench_codec(struct ctx *c, enum cc_codec codec, int bits, struct resu
 	double t0 = now_s(), dt;
 	do {
 		int i = (int)(k % c->n);
-		cc_frame_encode(c->maps + (size_t)i * c->elems, 3, c->dims, codec, bits, 0,
-				c->frames + (size_t)i * c->slot, c->slot, &len, NULL, 0);
+		cc_encoder_encode(c->enc, c->maps + (size_t)i * c->elems, 3, c->dims, codec, bits, 0,
+				  c->frames + (size_t)i * c->slot, c->slot, &len, NULL, 0);
 		k++;
 	} while ((dt = now_s() - t0) < c->secs || k < c->n);
 	r->enc_mbs = (double)k * 4.0 * (double)c->elems / dt * 1e-6;
@@ -302,6 +303,10 @@ int main(int argc, char **argv)
 		.lim = {.max_elems = max_elems, .max_frame_bytes = slot},
 	};
 	cx.scratch = xmalloc(cx.scratch_bytes);
+	if (cc_encoder_create(max_elems, 1, CC_BITS_MAX, &cx.enc)) {
+		fprintf(stderr, "coinfer-bench-codec: out of memory\n");
+		return 1;
+	}
 	float *maps = xmalloc((size_t)n_img * max_elems * sizeof(float));
 	uint16_t *q16 = xmalloc(max_elems * sizeof(uint16_t));
 	uint8_t *q8 = xmalloc((size_t)n_img * max_elems);
@@ -474,6 +479,7 @@ int main(int argc, char **argv)
 	free(q16);
 	free(maps);
 	free(cx.scratch);
+	cc_encoder_destroy(cx.enc);
 	free(cx.out);
 	free(cx.len);
 	free(cx.frames);

@@ -201,15 +201,61 @@ size_t cc_frame_scratch_max(void)
 
 /* ---- encode -------------------------------------------------------------- */
 
-int cc_frame_encode(const float *x, int ndim, const uint32_t *dims, enum cc_codec codec,
-		    int bits, int per_channel, uint8_t *out, size_t cap, size_t *len, char *err,
-		    size_t errlen)
+struct cc_encoder {
+	size_t max_elems, max_pairs;
+	int max_bits;
+	uint16_t *q;
+	float *mn, *mx;
+	struct huf_work huf;
+};
+
+void cc_encoder_destroy(struct cc_encoder *e)
 {
-	uint16_t *q = NULL;
-	float *mn = NULL, *mx = NULL;
+	if (!e)
+		return;
+	free(e->q);
+	free(e->mn);
+	free(e->mx);
+	huf_work_free(&e->huf);
+	free(e);
+}
+
+int cc_encoder_create(size_t max_elems, size_t max_pairs, int max_bits, struct cc_encoder **out)
+{
+	struct cc_encoder *e;
+	int ret = -ENOMEM;
+
+	*out = NULL;
+	if (max_elems > HUF_MAX_ELEMS || max_bits < CC_BITS_MIN || max_bits > CC_BITS_MAX)
+		return -EINVAL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->max_elems = max_elems;
+	e->max_pairs = max_pairs ? max_pairs : 1;
+	e->max_bits = max_bits;
+	e->q = malloc((max_elems ? max_elems : 1) * sizeof(*e->q));
+	e->mn = malloc(e->max_pairs * sizeof(*e->mn));
+	e->mx = malloc(e->max_pairs * sizeof(*e->mx));
+	if (!e->q || !e->mn || !e->mx)
+		goto err;
+	if ((ret = huf_work_init(&e->huf, max_bits)))
+		goto err;
+	*out = e;
+	return 0;
+err:
+	cc_encoder_destroy(e);
+	return ret;
+}
+
+int cc_encoder_encode(struct cc_encoder *e, const float *x, int ndim, const uint32_t *dims,
+		      enum cc_codec codec, int bits, int per_channel, uint8_t *out, size_t cap,
+		      size_t *len, char *err, size_t errlen)
+{
 	int ret = 0;
 
 	*len = 0;
+	e->huf.table_bits = e->huf.code_bits = 0;
 	if ((unsigned)codec >= CC_CODEC_COUNT)
 		return failv(-EINVAL, err, errlen, "codec id %d unknown", (int)codec);
 	int64_t sn = shape_elems(ndim, dims);
@@ -228,6 +274,10 @@ int cc_frame_encode(const float *x, int ndim, const uint32_t *dims, enum cc_code
 	if (n && !x)
 		return failv(-EINVAL, err, errlen, "no data");
 	size_t pairs = pairs_for(codec, n, per_channel, dims);
+	if (quantized(codec) && (n > e->max_elems || pairs > e->max_pairs || bits > e->max_bits))
+		return failv(-E2BIG, err, errlen,
+			     "%zu elements, %zu pairs, %d bits: encoder made for %zu, %zu, %d", n,
+			     pairs, bits, e->max_elems, e->max_pairs, e->max_bits);
 	size_t hdr = CC_FRAME_HEADER_BYTES + PAIR_BYTES * pairs;
 	if (cap < hdr + CC_FRAME_TRAILER_BYTES) {
 		*len = hdr + CC_FRAME_TRAILER_BYTES;
@@ -252,32 +302,24 @@ int cc_frame_encode(const float *x, int ndim, const uint32_t *dims, enum cc_code
 	} else if (n) {
 		const struct cc_kernels *k = cc_kernels();
 		size_t channels = per_channel ? dims[0] : 1, plane = n / channels;
-		q = malloc(n * sizeof(*q));
-		mn = malloc(pairs * sizeof(*mn));
-		mx = malloc(pairs * sizeof(*mx));
-		if (!q || !mn || !mx) {
-			ret = failv(-ENOMEM, err, errlen, "out of memory for %zu symbols", n);
-			goto err;
-		}
-		k->minmax(x, channels, plane, per_channel, mn, mx);
-		k->quantize(x, channels, plane, per_channel, mn, mx, bits, q);
+		k->minmax(x, channels, plane, per_channel, e->mn, e->mx);
+		k->quantize(x, channels, plane, per_channel, e->mn, e->mx, bits, e->q);
 		for (size_t g = 0; g < pairs; g++) {
-			wrf(out + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g, mn[g]);
-			wrf(out + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4, mx[g]);
+			wrf(out + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g, e->mn[g]);
+			wrf(out + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4, e->mx[g]);
 		}
 		if (codec == CC_CODEC_PACKED) {
 			payload = cc_packed_bytes(n, bits);
 			if (payload > room)
 				goto nospace;
-			k->pack(q, n, bits, pl);
+			k->pack(e->q, n, bits, pl);
 		} else {
-			ret = huf_encode(q, n, bits, codec == CC_CODEC_HUFFMAN_ZRUN, pl, room, &payload);
+			ret = huf_encode(&e->huf, e->q, n, bits, codec == CC_CODEC_HUFFMAN_ZRUN, pl,
+					 room, &payload);
 			if (ret == -ENOSPC)
 				goto nospace;
-			if (ret) {
-				failv(ret, err, errlen, "huffman encoding failed (%d)", ret);
-				goto err;
-			}
+			if (ret)
+				return failv(ret, err, errlen, "huffman encoding failed (%d)", ret);
 		}
 	}
 
@@ -296,14 +338,43 @@ int cc_frame_encode(const float *x, int ndim, const uint32_t *dims, enum cc_code
 	wr64(out + 40, payload);
 	wr64(out + hdr + payload, XXH64(out, hdr + payload, 0));
 	*len = hdr + payload + CC_FRAME_TRAILER_BYTES;
-	goto err;
+	return 0;
 nospace:
 	*len = hdr + payload + CC_FRAME_TRAILER_BYTES;
-	ret = failv(-ENOSPC, err, errlen, "output of %zu bytes too small (%zu needed)", cap, *len);
-err:
-	free(q);
-	free(mn);
-	free(mx);
+	return failv(-ENOSPC, err, errlen, "output of %zu bytes too small (%zu needed)", cap, *len);
+}
+
+const uint16_t *cc_encoder_symbols(const struct cc_encoder *e)
+{
+	return e->q;
+}
+
+void cc_encoder_stats(const struct cc_encoder *e, struct cc_encode_stats *st)
+{
+	st->table_bits = e->huf.table_bits;
+	st->code_bits = e->huf.code_bits;
+}
+
+int cc_frame_encode(const float *x, int ndim, const uint32_t *dims, enum cc_codec codec,
+		    int bits, int per_channel, uint8_t *out, size_t cap, size_t *len, char *err,
+		    size_t errlen)
+{
+	struct cc_encoder *e = NULL;
+	int64_t n = shape_elems(ndim, dims);
+	int ret;
+
+	*len = 0;
+	if (n < 0 || (unsigned)codec >= CC_CODEC_COUNT)
+		return cc_encoder_encode(&(struct cc_encoder){0}, x, ndim, dims, codec, bits,
+					 per_channel, out, cap, len, err, errlen);
+	size_t pairs = quantized(codec) ? pairs_for(codec, (uint64_t)n, !!per_channel, dims) : 0;
+	int b = quantized(codec) && bits >= CC_BITS_MIN && bits <= CC_BITS_MAX ? bits : CC_BITS_MIN;
+	ret = cc_encoder_create(quantized(codec) ? (size_t)n : 0, pairs, b, &e);
+	if (ret)
+		return failv(ret, err, errlen, "out of memory for %lld symbols", (long long)n);
+	ret = cc_encoder_encode(e, x, ndim, dims, codec, bits, per_channel, out, cap, len, err,
+				errlen);
+	cc_encoder_destroy(e);
 	return ret;
 }
 
@@ -407,6 +478,24 @@ int cc_frame_info(const uint8_t *f, size_t len, const struct cc_limits *lim,
 	return 0;
 }
 
+/* Dequantizes q[0..m), the elements [at, at + m) of the tensor, per (min, max)
+ * group: elementwise, so splitting at chunk and segment edges gives the same bits
+ * as one whole-tensor call. */
+static void dequant_range(const uint8_t *f, const struct cc_frame_info *info, const uint16_t *q,
+			  size_t at, size_t m, float *out)
+{
+	const struct cc_kernels *k = cc_kernels();
+	const size_t plane = info->per_channel ? info->elems / info->dims[0] : info->elems;
+	for (size_t j = 0; j < m;) {
+		size_t g = (at + j) / plane, gend = (g + 1) * plane;
+		size_t c = gend - (at + j) < m - j ? gend - (at + j) : m - j;
+		float lo = rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g);
+		float hi = rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4);
+		k->dequantize(q + j, 1, c, 0, &lo, &hi, info->bits, out + at + j);
+		j += c;
+	}
+}
+
 int cc_frame_decode(const uint8_t *f, size_t len, const struct cc_limits *lim, float *out,
 		    size_t out_elems, void *scratch, size_t scratch_bytes,
 		    struct cc_frame_info *infop, char *err, size_t errlen)
@@ -441,42 +530,47 @@ int cc_frame_decode(const uint8_t *f, size_t len, const struct cc_limits *lim, f
 			     scratch_bytes, cc_frame_scratch_bytes(info));
 
 	uint16_t *q = scratch;
-	const int bits = info->bits, huf = info->codec != CC_CODEC_PACKED;
-	if (huf) {
+	const int bits = info->bits;
+	if (info->codec != CC_CODEC_PACKED) {
 		ret = huf_dec_init(&hd, pl, info->payload_bytes, n, bits,
 				   info->codec == CC_CODEC_HUFFMAN_ZRUN, (uint8_t *)scratch + CHUNK * 2,
 				   scratch_bytes - CHUNK * 2, err, errlen);
 		if (ret)
 			return ret;
-	} else if (bits * n % 8) {
+		/* Segments decode side by side, CHUNK / streams symbols each per round. */
+		const unsigned ns = hd.nstreams;
+		const size_t per = CHUNK / ns;
+		size_t start[HUF_STREAMS], cnt[HUF_STREAMS], done[HUF_STREAMS] = {0}, k[HUF_STREAMS];
+		for (unsigned s = 0; s < ns; s++)
+			cnt[s] = ns == 1 ? (start[s] = 0, n) : huf_segment(n, s, &start[s]);
+		for (;;) {
+			size_t more = 0;
+			for (unsigned s = 0; s < ns; s++) {
+				k[s] = cnt[s] - done[s] < per ? cnt[s] - done[s] : per;
+				more += k[s];
+			}
+			if (!more)
+				break;
+			if ((ret = huf_dec_symbols(&hd, q, per, k, err, errlen)))
+				return ret;
+			for (unsigned s = 0; s < ns; s++) {
+				dequant_range(f, info, q + s * per, start[s] + done[s], k[s], out);
+				done[s] += k[s];
+			}
+		}
+		return huf_dec_finish(&hd, err, errlen);
+	}
+	if (bits * n % 8) {
 		/* canonical padding: a frame has one encoding */
 		if (pl[info->payload_bytes - 1] >> (bits * n % 8))
 			return failv(-EBADMSG, err, errlen, "packed payload: nonzero padding bits");
 	}
 	const struct cc_kernels *k = cc_kernels();
-	const size_t plane = info->per_channel ? n / info->dims[0] : n;
 	for (size_t done = 0; done < n;) {
 		size_t m = n - done < CHUNK ? n - done : CHUNK;
-		if (huf) {
-			ret = huf_dec_symbols(&hd, q, m, err, errlen);
-			if (ret)
-				return ret;
-		} else {
-			k->unpack(pl + done / 8 * (size_t)bits, m, bits, q);
-		}
-		/* Dequantize per (min, max) group: elementwise, so splitting the call
-		 * at chunk edges gives the same bits as one whole-tensor call. */
-		for (size_t j = 0; j < m;) {
-			size_t g = (done + j) / plane, gend = (g + 1) * plane;
-			size_t c = gend - (done + j) < m - j ? gend - (done + j) : m - j;
-			float lo = rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g);
-			float hi = rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4);
-			k->dequantize(q + j, 1, c, 0, &lo, &hi, bits, out + done + j);
-			j += c;
-		}
+		k->unpack(pl + done / 8 * (size_t)bits, m, bits, q);
+		dequant_range(f, info, q, done, m, out);
 		done += m;
 	}
-	if (huf)
-		return huf_dec_finish(&hd, err, errlen);
 	return 0;
 }

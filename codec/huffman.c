@@ -20,6 +20,7 @@
  * the canonical bit-serial path of zlib's puff over the (length, symbol) list. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,12 +52,6 @@ static uint32_t reverse_bits(uint32_t c, int len)
 }
 
 /* ---- lengths ------------------------------------------------------------- */
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
 
 /* Moffat & Katajainen, "In-place calculation of minimum-redundancy codes" (1995):
  * a[0..n) ascending weights in, code lengths out (a[0] gets the longest). */
@@ -104,32 +99,82 @@ static void mk_lengths(uint64_t *a, size_t n)
 	}
 }
 
-int huf_build_lengths(const uint32_t *freq, unsigned nsym, int maxlen, uint8_t *lens)
+int huf_work_init(struct huf_work *w, int max_bits)
 {
-	uint64_t *key = NULL, *a = NULL;
-	size_t used = 0;
-	int ret = 0;
+	memset(w, 0, sizeof(*w));
+	if (max_bits < 2 || max_bits > 16)
+		return -EINVAL;
+	unsigned n = huf_alphabet(max_bits, 1);
+	w->nsym_max = n;
+	w->freq = malloc(4 * (size_t)n * sizeof(*w->freq)); /* 4 interleaved histograms */
+	w->code = malloc(n * sizeof(*w->code));
+	w->lens = malloc(n);
+	w->key = malloc(n * sizeof(*w->key));
+	w->tmp = malloc(n * sizeof(*w->tmp));
+	w->a = malloc(n * sizeof(*w->a));
+	if (!w->freq || !w->code || !w->lens || !w->key || !w->tmp || !w->a) {
+		huf_work_free(w);
+		return -ENOMEM;
+	}
+	return 0;
+}
 
-	if (nsym > HUF_MAX_SYMS || maxlen < 1 || maxlen > HUF_MAX_LEN)
+void huf_work_free(struct huf_work *w)
+{
+	free(w->freq);
+	free(w->code);
+	free(w->lens);
+	free(w->key);
+	free(w->tmp);
+	free(w->a);
+	memset(w, 0, sizeof(*w));
+}
+
+/* Stable LSD radix sort of (freq << 32 | sym) keys by freq, a byte a pass and only
+ * as many passes as the largest count has bytes: keys arrive in symbol order, so
+ * ties stay in symbol order as a full-key sort would leave them, and a 512-element
+ * map sorts in two short passes where qsort or a fixed 33-bit radix cost more
+ * than the coding itself. */
+static uint64_t *sort_by_freq(uint64_t *key, uint64_t *tmp, size_t n)
+{
+	uint32_t cnt[256], maxf = 0;
+	for (size_t i = 0; i < n; i++)
+		maxf = (uint32_t)(key[i] >> 32) > maxf ? (uint32_t)(key[i] >> 32) : maxf;
+	for (int shift = 32; shift < 64 && (shift == 32 || (maxf >> (shift - 32)) != 0); shift += 8) {
+		memset(cnt, 0, sizeof(cnt));
+		for (size_t i = 0; i < n; i++)
+			cnt[key[i] >> shift & 255]++;
+		uint32_t sum = 0;
+		for (unsigned b = 0; b < 256; b++) {
+			uint32_t c = cnt[b];
+			cnt[b] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			tmp[cnt[key[i] >> shift & 255]++] = key[i];
+		uint64_t *t = key;
+		key = tmp;
+		tmp = t;
+	}
+	return key;
+}
+
+int huf_build_lengths(struct huf_work *w, const uint32_t *freq, unsigned nsym, int maxlen,
+		      uint8_t *lens)
+{
+	size_t used = 0;
+
+	if (nsym > w->nsym_max || maxlen < 1 || maxlen > HUF_MAX_LEN)
 		return -EINVAL;
 	memset(lens, 0, nsym);
 	for (unsigned s = 0; s < nsym; s++)
-		used += freq[s] != 0;
+		if (freq[s])
+			w->key[used++] = (uint64_t)freq[s] << 32 | s;
 	if (used <= 1)
 		return (int)used; /* nothing to code, or a zero-length code */
 	if (used > (1u << maxlen))
 		return -EINVAL;
-	key = malloc(used * sizeof(*key));
-	a = calloc(used, sizeof(*a)); /* calloc: gcc cannot see that the loops below fill it */
-	if (!key || !a) {
-		ret = -ENOMEM;
-		goto err;
-	}
-	used = 0;
-	for (unsigned s = 0; s < nsym; s++)
-		if (freq[s])
-			key[used++] = (uint64_t)freq[s] << 32 | s;
-	qsort(key, used, sizeof(*key), cmp_u64);
+	uint64_t *key = sort_by_freq(w->key, w->tmp, used), *a = w->a;
 	for (size_t i = 0; i < used; i++)
 		a[i] = key[i] >> 32;
 	mk_lengths(a, used);
@@ -149,10 +194,8 @@ int huf_build_lengths(const uint32_t *freq, unsigned nsym, int maxlen, uint8_t *
 			int j = i - 2;
 			while (j > 0 && bl[j] == 0)
 				j--;
-			if (j <= 0) {
-				ret = -EINVAL;
-				goto err;
-			}
+			if (j <= 0)
+				return -EINVAL;
 			bl[i] -= 2;
 			bl[i - 1] += 1;
 			bl[j + 1] += 2;
@@ -164,29 +207,39 @@ int huf_build_lengths(const uint32_t *freq, unsigned nsym, int maxlen, uint8_t *
 	for (int l = 1; l <= maxlen; l++)
 		for (uint32_t c = 0; c < bl[l]; c++)
 			lens[(uint32_t)key[--k]] = (uint8_t)l;
-	ret = (int)used;
-err:
-	free(key);
-	free(a);
-	return ret;
+	return (int)used;
 }
 
 /* ---- bit writer ---------------------------------------------------------- */
 
+/* LSB-first writer over a buffer whose exact final size is known beforehand.
+ * While 8 bytes of room remain it stores the whole accumulator and advances by
+ * the complete bytes, so a put is a shift, an or and one unaligned store; the
+ * bytes past the valid bits that the store touches are zeros inside the buffer. */
 struct bw {
 	uint8_t *p, *end;
 	uint64_t acc;
-	unsigned n;
-	size_t bits; /* total written, also when counting only (p == NULL) */
+	unsigned n; /* valid bits in acc, < 8 between puts */
 };
 
-static inline void bw_put(struct bw *w, uint32_t v, unsigned n)
+static inline void st64le(uint8_t *p, uint64_t v)
 {
-	w->bits += n;
-	if (!w->p)
-		return;
-	w->acc |= (uint64_t)v << w->n;
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> 8 * i); /* folded to one store on little-endian */
+}
+
+/* n + 7 <= 57: a code (<= 20 bits) plus run bits (<= 31) fits with the leftover. */
+static inline void bw_put(struct bw *w, uint64_t v, unsigned n)
+{
+	w->acc |= v << w->n;
 	w->n += n;
+	if (w->end - w->p >= 8) {
+		st64le(w->p, w->acc);
+		w->p += w->n >> 3;
+		w->acc >>= w->n & ~7u;
+		w->n &= 7;
+		return;
+	}
 	while (w->n >= 8) {
 		if (w->p < w->end)
 			*w->p++ = (uint8_t)w->acc;
@@ -197,7 +250,7 @@ static inline void bw_put(struct bw *w, uint32_t v, unsigned n)
 
 static void bw_flush(struct bw *w)
 {
-	if (w->p && w->n && w->p < w->end)
+	if (w->n && w->p < w->end)
 		*w->p++ = (uint8_t)w->acc;
 	w->acc = 0;
 	w->n = 0;
@@ -215,122 +268,223 @@ static void put_table(struct bw *w, const uint8_t *lens, unsigned nsym)
 		while (s + r < nsym && !lens[s + r])
 			r++;
 		unsigned k = ilog2_32(r);
-		bw_put(w, 0, 5);
-		bw_put(w, k, 5);
-		bw_put(w, r - (1u << k), k);
+		bw_put(w, (uint64_t)k << 5 | (uint64_t)(r - (1u << k)) << 10, 10 + k);
 		s += r;
 	}
 }
 
 size_t huf_table_bits(const uint8_t *lens, unsigned nsym)
 {
-	struct bw w = {0};
-	put_table(&w, lens, nsym);
-	return w.bits + 1;
+	size_t bits = 1;
+	for (unsigned s = 0; s < nsym;) {
+		if (lens[s]) {
+			bits += 5;
+			s++;
+			continue;
+		}
+		uint32_t r = 0;
+		while (s + r < nsym && !lens[s + r])
+			r++;
+		bits += 10 + ilog2_32(r);
+		s += r;
+	}
+	return bits;
 }
 
-/* Calls emit(sym, extra, kbits) for each token of the stream: levels as they are,
- * or with zrun every maximal run of level 0 as one escape plus its extra bits. */
-#define FOR_EACH_TOKEN(q, n, bits, zrun, BODY)                                       \
-	do {                                                                         \
-		for (size_t i_ = 0; i_ < (n);) {                                     \
-			uint32_t sym, extra = 0;                                     \
-			unsigned kb = 0;                                             \
-			if ((zrun) && (q)[i_] == 0) {                                \
-				size_t r_ = 1;                                       \
-				while (i_ + r_ < (n) && (q)[i_ + r_] == 0 && r_ < 0xFFFFFFFFu) \
-					r_++;                                        \
-				kb = ilog2_32((uint32_t)r_);                         \
-				sym = (1u << (bits)) + kb;                           \
-				extra = (uint32_t)r_ - (1u << kb);                   \
-				i_ += r_;                                            \
-			} else {                                                     \
-				sym = (q)[i_++] & ((1u << (bits)) - 1);              \
-			}                                                            \
-			BODY;                                                        \
-		}                                                                    \
-	} while (0)
-
-int huf_encode(const uint16_t *q, size_t n, int bits, int zrun, uint8_t *out, size_t cap,
-	       size_t *len)
+/* Length of the run of level 0 starting at q[i] (at least 1), capped at 2^32-1. */
+static inline size_t zero_run(const uint16_t *q, size_t i, size_t n, uint16_t mask)
 {
-	uint32_t *freq = NULL, *code = NULL;
-	uint8_t *lens = NULL;
-	int ret = 0, used;
+	size_t r = 1;
+	while (i + r < n && !(q[i + r] & mask) && r < 0xFFFFFFFFu)
+		r++;
+	return r;
+}
 
+/* Adds the tokens of q[0..n) to freq; returns their run bits. Plain levels count
+ * into `ways` interleaved tables (freq + w * nsym, zeroed by the caller) so that a
+ * repeated level does not wait on its own counter's last store. */
+static uint64_t count_tokens(const uint16_t *q, size_t n, int zrun, unsigned lit, unsigned nsym,
+			     unsigned ways, uint32_t *freq)
+{
+	const uint16_t mask = (uint16_t)(lit - 1);
+	uint64_t extra = 0;
+	if (!zrun) {
+		size_t i = 0;
+		if (ways == 4) {
+			uint32_t *f1 = freq + nsym, *f2 = f1 + nsym, *f3 = f2 + nsym;
+			for (; i + 4 <= n; i += 4) {
+				freq[q[i] & mask]++;
+				f1[q[i + 1] & mask]++;
+				f2[q[i + 2] & mask]++;
+				f3[q[i + 3] & mask]++;
+			}
+		}
+		for (; i < n; i++)
+			freq[q[i] & mask]++;
+		return 0;
+	}
+	for (size_t i = 0; i < n;) {
+		uint16_t v = q[i] & mask;
+		if (v) {
+			freq[(i & (ways - 1)) * nsym + v]++;
+			i++;
+			continue;
+		}
+		size_t r = zero_run(q, i, n, mask);
+		unsigned kb = ilog2_32((uint32_t)r);
+		freq[lit + kb]++;
+		extra += kb;
+		i += r;
+	}
+	return extra;
+}
+
+/* Bits the codes (and run bits) of q[0..n) take with these lengths. */
+static uint64_t segment_bits(const uint16_t *q, size_t n, int zrun, unsigned lit,
+			     const uint8_t *lens)
+{
+	const uint16_t mask = (uint16_t)(lit - 1);
+	uint64_t bits = 0;
+	if (!zrun) {
+		for (size_t i = 0; i < n; i++)
+			bits += lens[q[i] & mask];
+		return bits;
+	}
+	for (size_t i = 0; i < n;) {
+		uint16_t v = q[i] & mask;
+		if (v) {
+			bits += lens[v];
+			i++;
+			continue;
+		}
+		size_t r = zero_run(q, i, n, mask);
+		unsigned kb = ilog2_32((uint32_t)r);
+		bits += lens[lit + kb] + kb;
+		i += r;
+	}
+	return bits;
+}
+
+/* Writes the codes of q[0..n); coded == 0 is the single-symbol mode, where only
+ * run bits are written. */
+static void put_segment(struct bw *bw, const uint16_t *q, size_t n, int zrun, unsigned lit,
+			const uint32_t *code, const uint8_t *lens, int coded)
+{
+	const uint16_t mask = (uint16_t)(lit - 1);
+	if (!zrun) {
+		if (coded)
+			for (size_t i = 0; i < n; i++) {
+				uint16_t v = q[i] & mask;
+				bw_put(bw, code[v], lens[v]);
+			}
+		return;
+	}
+	for (size_t i = 0; i < n;) {
+		uint16_t v = q[i] & mask;
+		if (v) {
+			if (coded) /* else the one symbol is implied */
+				bw_put(bw, code[v], lens[v]);
+			i++;
+			continue;
+		}
+		size_t r = zero_run(q, i, n, mask);
+		unsigned kb = ilog2_32((uint32_t)r), s = lit + kb;
+		uint64_t ex = (uint64_t)(r - ((size_t)1 << kb));
+		if (coded)
+			bw_put(bw, code[s] | ex << lens[s], lens[s] + kb);
+		else
+			bw_put(bw, ex, kb);
+		i += r;
+	}
+}
+
+int huf_encode(struct huf_work *w, const uint16_t *q, size_t n, int bits, int zrun,
+	       uint8_t *out, size_t cap, size_t *len)
+{
 	*len = 0;
+	w->table_bits = w->code_bits = 0;
 	if (bits < 2 || bits > 16 || (uint64_t)n > HUF_MAX_ELEMS)
 		return -EINVAL;
 	if (n == 0)
 		return 0;
-	unsigned nsym = huf_alphabet(bits, zrun);
-	freq = calloc(nsym, sizeof(*freq));
-	code = calloc(nsym, sizeof(*code));
-	lens = calloc(nsym, 1);
-	if (!freq || !code || !lens) {
-		ret = -ENOMEM;
-		goto err;
-	}
+	const unsigned nsym = huf_alphabet(bits, zrun), lit = 1u << bits;
+	if (nsym > w->nsym_max)
+		return -EINVAL;
+	uint32_t *freq = w->freq, *code = w->code;
+	uint8_t *lens = w->lens;
+
+	/* Histogram per segment, so that runs stop at segment edges as the streams do;
+	 * four interleaved tables where the alphabet is small against n. */
+	const unsigned ways = (size_t)nsym * 16 <= n ? 4 : 1;
+	memset(freq, 0, (size_t)ways * nsym * sizeof(*freq));
+	unsigned ns = huf_nstreams(n);
+	size_t seg_a[HUF_STREAMS], seg_n[HUF_STREAMS];
+	for (unsigned s = 0; s < ns; s++)
+		seg_n[s] = huf_segment(n, s, &seg_a[s]);
 	uint64_t extra_bits = 0;
-	FOR_EACH_TOKEN(q, n, bits, zrun, {
-		freq[sym]++;
-		extra_bits += kb;
-		(void)extra;
-	});
-	used = huf_build_lengths(freq, nsym, HUF_MAX_LEN, lens);
-	if (used < 0) {
-		ret = used;
-		goto err;
-	}
+	for (unsigned s = 0; s < ns; s++)
+		extra_bits += count_tokens(q + seg_a[s], seg_n[s], zrun, lit, nsym, ways, freq);
+	for (unsigned w = 1; w < ways; w++)
+		for (unsigned s = 0; s < nsym; s++)
+			freq[s] += freq[w * nsym + s];
+	int used = huf_build_lengths(w, freq, nsym, HUF_MAX_LEN, lens);
+	if (used < 0)
+		return used;
+
+	/* The single-symbol mode is one stream: nothing but run bits per element. */
 	uint32_t single = 0;
-	uint64_t total = 1 + extra_bits;
+	uint64_t seg_bytes[HUF_STREAMS] = {0}, total;
 	if (used == 1) {
 		for (unsigned s = 0; s < nsym; s++)
 			if (freq[s])
 				single = s;
-		total += 17;
+		w->table_bits = 18;
+		w->code_bits = extra_bits;
+		total = (18 + extra_bits + 7) / 8;
 	} else {
-		total += huf_table_bits(lens, nsym) - 1;
 		uint32_t count[HUF_MAX_LEN + 2] = {0}, next[HUF_MAX_LEN + 2] = {0};
-		for (unsigned s = 0; s < nsym; s++) {
+		for (unsigned s = 0; s < nsym; s++)
 			count[lens[s]]++;
-			total += (uint64_t)freq[s] * lens[s];
-		}
 		count[0] = 0;
 		for (int l = 1; l <= HUF_MAX_LEN; l++)
 			next[l] = (next[l - 1] + count[l - 1]) << 1;
 		for (unsigned s = 0; s < nsym; s++)
 			if (lens[s])
 				code[s] = reverse_bits(next[lens[s]]++, lens[s]);
+		w->table_bits = huf_table_bits(lens, nsym);
+		total = (w->table_bits + 7) / 8 + (ns > 1 ? 4 * (HUF_STREAMS - 1) : 0);
+		for (unsigned s = 0; s < ns; s++) {
+			uint64_t b = segment_bits(q + seg_a[s], seg_n[s], zrun, lit, lens);
+			w->code_bits += b;
+			seg_bytes[s] = (b + 7) / 8;
+			total += seg_bytes[s];
+		}
 	}
-	*len = (size_t)((total + 7) / 8);
-	if (*len > cap) {
-		ret = -ENOSPC;
-		goto err;
-	}
-	struct bw w = {.p = out, .end = out + cap};
+	*len = (size_t)total;
+	if (*len > cap)
+		return -ENOSPC;
+	struct bw bw = {.p = out, .end = out + *len};
 	if (used == 1) {
-		bw_put(&w, 1, 1);
-		bw_put(&w, single, 17);
-		if (zrun)
-			FOR_EACH_TOKEN(q, n, bits, zrun, {
-				(void)sym;
-				bw_put(&w, extra, kb);
-			});
-	} else {
-		bw_put(&w, 0, 1);
-		put_table(&w, lens, nsym);
-		FOR_EACH_TOKEN(q, n, bits, zrun, {
-			bw_put(&w, code[sym], lens[sym]);
-			bw_put(&w, extra, kb);
-		});
+		/* one bit string, but tokens still per segment, as counted */
+		bw_put(&bw, 1 | (uint64_t)single << 1, 18);
+		for (unsigned s = 0; s < ns; s++)
+			put_segment(&bw, q + seg_a[s], seg_n[s], zrun, lit, code, lens, 0);
+		bw_flush(&bw);
+		return 0;
 	}
-	bw_flush(&w);
-err:
-	free(freq);
-	free(code);
-	free(lens);
-	return ret;
+	bw_put(&bw, 0, 1);
+	put_table(&bw, lens, nsym);
+	bw_flush(&bw);
+	if (ns > 1) {
+		for (unsigned s = 0; s + 1 < HUF_STREAMS; s++)
+			for (int i = 0; i < 4; i++)
+				*bw.p++ = (uint8_t)(seg_bytes[s] >> 8 * i);
+	}
+	for (unsigned s = 0; s < ns; s++) {
+		put_segment(&bw, q + seg_a[s], seg_n[s], zrun, lit, code, lens, 1);
+		bw_flush(&bw);
+	}
+	return 0;
 }
 
 /* ---- decoder ------------------------------------------------------------- */
@@ -352,35 +506,54 @@ static inline uint64_t ld64le(const uint8_t *p)
 }
 
 /* Leaves at least 56 valid bits; past the end it feeds zero bytes, counted so that
- * reading beyond the payload is detected rather than silently accepted. */
-static inline void refill(struct huf_dec *d)
+ * reading beyond the stream is detected rather than silently accepted. */
+static inline void refill(struct huf_stream *t)
 {
-	if (d->end - d->p >= 8) {
-		d->acc |= ld64le(d->p) << d->nbits;
-		d->p += (63 - d->nbits) >> 3;
-		d->nbits |= 56;
+	if (t->end - t->p >= 8) {
+		t->acc |= ld64le(t->p) << t->nbits;
+		t->p += (63 - t->nbits) >> 3;
+		t->nbits |= 56;
 		return;
 	}
-	while (d->nbits <= 56) {
-		if (d->p < d->end)
-			d->acc |= (uint64_t)*d->p++ << d->nbits;
+	while (t->nbits <= 56) {
+		if (t->p < t->end)
+			t->acc |= (uint64_t)*t->p++ << t->nbits;
 		else
-			d->phantom++;
-		d->nbits += 8;
+			t->phantom++;
+		t->nbits += 8;
 	}
 }
 
-static inline uint32_t take(struct huf_dec *d, unsigned n)
+static inline uint32_t take(struct huf_stream *t, unsigned n)
 {
-	uint32_t v = (uint32_t)(d->acc & ((1ull << n) - 1));
-	d->acc >>= n;
-	d->nbits -= n;
+	uint32_t v = (uint32_t)(t->acc & ((1ull << n) - 1));
+	t->acc >>= n;
+	t->nbits -= n;
 	return v;
 }
 
-static inline int overrun(const struct huf_dec *d)
+static inline int overrun(const struct huf_stream *t)
 {
-	return d->phantom && d->phantom * 8 > d->nbits;
+	return t->phantom && t->phantom * 8 > t->nbits;
+}
+
+/* Bits consumed from the stream so far. */
+static inline uint64_t consumed(const struct huf_stream *t)
+{
+	return ((uint64_t)(t->p - t->start) + t->phantom) * 8 - t->nbits;
+}
+
+static void stream_init(struct huf_stream *t, const uint8_t *a, const uint8_t *b, uint64_t n)
+{
+	memset(t, 0, sizeof(*t));
+	t->start = t->p = a;
+	t->end = b;
+	t->left = n;
+}
+
+static inline uint32_t rd32le(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 int huf_dec_init(struct huf_dec *d, const uint8_t *in, size_t len, size_t n, int bits, int zrun,
@@ -389,59 +562,89 @@ int huf_dec_init(struct huf_dec *d, const uint8_t *in, size_t len, size_t n, int
 	memset(d, 0, sizeof(*d));
 	if (bits < 2 || bits > 16 || !scratch || scratch_bytes < huf_decode_scratch(bits, zrun))
 		return -EINVAL;
-	d->start = d->p = in;
-	d->end = in + len;
+	struct huf_stream *t = &d->s[0];
+	stream_init(t, in, in + len, n);
+	d->nstreams = 1;
 	d->bits = (unsigned)bits;
 	d->zrun = !!zrun;
 	d->nsym = huf_alphabet(bits, zrun);
-	d->left = n;
 	d->primary = scratch;
 	d->sorted = d->primary + ((size_t)1 << HUF_PRIMARY_BITS);
 	uint8_t *lens = (uint8_t *)(d->sorted + d->nsym);
 
-	refill(d);
-	if (take(d, 1)) {
+	refill(t);
+	if (take(t, 1)) {
 		d->single = 1;
-		d->single_sym = take(d, 17);
+		d->single_sym = take(t, 17);
 		if (d->single_sym >= d->nsym)
 			return fail(err, errlen, "huffman: single symbol %u >= alphabet %u",
 				    d->single_sym, d->nsym);
-		if (overrun(d))
+		if (overrun(t))
 			return fail(err, errlen, "huffman: table truncated");
 		return 0;
 	}
 	for (unsigned s = 0; s < d->nsym;) {
-		refill(d);
-		if (overrun(d))
+		refill(t);
+		if (overrun(t))
 			return fail(err, errlen, "huffman: table truncated at symbol %u", s);
-		uint32_t v = take(d, 5);
+		uint32_t v = take(t, 5);
 		if (v > HUF_MAX_LEN)
 			return fail(err, errlen, "huffman: symbol %u length %u > %d", s, v,
 				    HUF_MAX_LEN);
 		if (v) {
+			d->count[v]++;
 			lens[s++] = (uint8_t)v;
 			continue;
 		}
-		uint32_t k = take(d, 5);
+		uint32_t k = take(t, 5);
 		if (k > 16)
 			return fail(err, errlen, "huffman: zero run exponent %u at symbol %u", k, s);
-		uint32_t r = (1u << k) + take(d, k);
+		uint32_t r = (1u << k) + take(t, k);
 		if (r > d->nsym - s)
 			return fail(err, errlen, "huffman: zero run %u at symbol %u passes alphabet %u",
 				    r, s, d->nsym);
 		memset(lens + s, 0, r);
 		s += r;
 	}
-	if (overrun(d))
+	if (overrun(t))
 		return fail(err, errlen, "huffman: table truncated");
+	/* The table ends at a byte edge: the pad bits must be zero, then the streams. */
+	uint64_t used = consumed(t), pad = (8 - used % 8) % 8;
+	if (take(t, (unsigned)pad))
+		return fail(err, errlen, "huffman: nonzero padding after the table");
+	uint64_t at = (used + pad) / 8;
+	if (at > len)
+		return fail(err, errlen, "huffman: table truncated");
+	d->nstreams = huf_nstreams(n);
+	if (d->nstreams == 1) {
+		stream_init(t, in + at, in + len, n);
+	} else {
+		uint64_t sz[HUF_STREAMS], sum = 0;
+		if (len - at < 4 * (HUF_STREAMS - 1))
+			return fail(err, errlen, "huffman: stream lengths truncated");
+		for (unsigned s = 0; s + 1 < HUF_STREAMS; s++) {
+			sz[s] = rd32le(in + at + 4 * s);
+			sum += sz[s];
+		}
+		at += 4 * (HUF_STREAMS - 1);
+		if (sum > len - at)
+			return fail(err, errlen,
+				    "huffman: stream lengths %llu+%llu+%llu pass the payload (%llu left)",
+				    (unsigned long long)sz[0], (unsigned long long)sz[1],
+				    (unsigned long long)sz[2], (unsigned long long)(len - at));
+		sz[HUF_STREAMS - 1] = len - at - sum;
+		for (unsigned s = 0; s < HUF_STREAMS; s++) {
+			size_t a;
+			size_t cnt = huf_segment(n, s, &a);
+			stream_init(&d->s[s], in + at, in + at + sz[s], cnt);
+			at += sz[s];
+		}
+	}
 
 	/* Only complete codes are valid: an incomplete one would leave table holes,
 	 * an over-subscribed one is ambiguous. Single symbols use the flag above. */
 	uint64_t kraft = 0;
 	uint32_t offs[HUF_MAX_LEN + 2], next[HUF_MAX_LEN + 2];
-	for (unsigned s = 0; s < d->nsym; s++)
-		d->count[lens[s]]++;
-	d->count[0] = 0;
 	for (int l = 1; l <= HUF_MAX_LEN; l++) {
 		kraft += (uint64_t)d->count[l] << (HUF_MAX_LEN - l);
 		if (d->count[l])
@@ -458,7 +661,13 @@ int huf_dec_init(struct huf_dec *d, const uint8_t *in, size_t len, size_t n, int
 			offs[l] = offs[l - 1] + d->count[l - 1];
 		next[l] = (next[l - 1] + (l > 1 ? d->count[l - 1] : 0)) << 1;
 	}
-	memset(d->primary, 0, ((size_t)1 << HUF_PRIMARY_BITS) * 4);
+	/* Entries: sym << 6 | len, with HUF_SLOW set for what the fast loops hand to
+	 * dec_token (escapes; and prefixes of codes longer than the table index,
+	 * which have len 0). A complete code with no code longer than the index
+	 * fills every entry. */
+	if (d->maxlen > HUF_PRIMARY_BITS)
+		for (uint32_t j = 0; j < (1u << HUF_PRIMARY_BITS); j++)
+			d->primary[j] = HUF_SLOW;
 	for (unsigned s = 0; s < d->nsym; s++) {
 		int l = lens[s];
 		if (!l)
@@ -467,7 +676,7 @@ int huf_dec_init(struct huf_dec *d, const uint8_t *in, size_t len, size_t n, int
 		uint32_t c = next[l]++;
 		if (l > HUF_PRIMARY_BITS)
 			continue;
-		uint32_t e = s << 5 | (uint32_t)l;
+		uint32_t e = s << 6 | (s >= (1u << d->bits) ? HUF_SLOW : 0) | (uint32_t)l;
 		for (uint32_t j = reverse_bits(c, l); j < (1u << HUF_PRIMARY_BITS); j += 1u << l)
 			d->primary[j] = e;
 	}
@@ -476,17 +685,17 @@ int huf_dec_init(struct huf_dec *d, const uint8_t *in, size_t len, size_t n, int
 
 /* Canonical bit-serial decode (puff): codes of length l are the integers
  * [first, first + count[l]) read MSB first, i.e. in stream order here. */
-static inline int slow_symbol(struct huf_dec *d, uint32_t *sym)
+static inline int slow_symbol(const struct huf_dec *d, struct huf_stream *t, uint32_t *sym)
 {
 	uint32_t code = 0, first = 0, index = 0;
-	uint64_t a = d->acc;
+	uint64_t a = t->acc;
 	for (int l = 1; l <= d->maxlen; l++) {
 		code |= (uint32_t)(a & 1);
 		a >>= 1;
 		uint32_t cnt = d->count[l];
 		if (code - first < cnt) {
 			*sym = d->sorted[index + code - first];
-			take(d, (unsigned)l);
+			take(t, (unsigned)l);
 			return 0;
 		}
 		index += cnt;
@@ -496,69 +705,228 @@ static inline int slow_symbol(struct huf_dec *d, uint32_t *sym)
 	return -1;
 }
 
-int huf_dec_symbols(struct huf_dec *d, uint16_t *q, size_t k, char *err, size_t errlen)
+/* Emits a run of r zeros at q[i..k): the part that fits, the rest is owed to the
+ * next call. The run may not pass the segment. */
+static inline int put_run(struct huf_stream *t, uint16_t *q, size_t *i, size_t k, uint64_t r,
+			  char *err, size_t errlen)
+{
+	if (r > t->left - *i)
+		return fail(err, errlen, "huffman: zero run of %llu passes the end (%llu left)",
+			    (unsigned long long)r, (unsigned long long)(t->left - *i));
+	size_t m = r < k - *i ? (size_t)r : k - *i;
+	memset(q + *i, 0, m * sizeof(*q));
+	*i += m;
+	t->pending = r - m;
+	return 0;
+}
+
+/* One token of stream t (refilled: >= 56 bits) into q[*i..k). Returns 1 for an
+ * escape (a run), 0 for a level, or an error. */
+static inline int dec_token(const struct huf_dec *d, struct huf_stream *t, uint16_t *q,
+			    size_t *i, size_t k, char *err, size_t errlen)
 {
 	const uint32_t lit = 1u << d->bits;
-	size_t i = 0;
+	uint32_t sym;
+	if (d->single) {
+		sym = d->single_sym;
+	} else {
+		uint32_t e = d->primary[t->acc & ((1u << HUF_PRIMARY_BITS) - 1)];
+		if (e & 31) {
+			sym = e >> 6;
+			t->acc >>= e & 31;
+			t->nbits -= e & 31;
+		} else if (slow_symbol(d, t, &sym)) {
+			return fail(err, errlen, "huffman: invalid code");
+		}
+	}
+	if (sym < lit) {
+		q[(*i)++] = (uint16_t)sym;
+		return 0;
+	}
+	/* An escape: <= 20 code bits taken from >= 56 leave >= 36 for the <= 31 run bits. */
+	unsigned kb = sym - lit;
+	int ret = put_run(t, q, i, k, (1ull << kb) + take(t, kb), err, errlen);
+	return ret ? ret : 1;
+}
 
-	if (k > d->left)
-		return -EINVAL;
-	if (d->pending) {
-		size_t m = d->pending < k ? (size_t)d->pending : k;
-		memset(q, 0, m * sizeof(*q));
-		d->pending -= m;
-		i = m;
+/* Careful decoding of stream t up to k symbols: refills may run past the end, so
+ * every token is checked for overrun. */
+static int dec_tail(const struct huf_dec *d, struct huf_stream *t, uint16_t *q, size_t i,
+		    size_t k, char *err, size_t errlen)
+{
+	int ret;
+	if (d->single && d->single_sym < (1u << d->bits)) {
+		/* a constant tensor: its one symbol takes no bits */
+		for (; i < k; i++)
+			q[i] = (uint16_t)d->single_sym;
+		return 0;
 	}
 	while (i < k) {
-		uint32_t sym;
-		refill(d);
-		if (d->single) {
-			sym = d->single_sym;
-		} else {
-			uint32_t e = d->primary[d->acc & ((1u << HUF_PRIMARY_BITS) - 1)];
-			if (e) {
-				sym = e >> 5;
-				take(d, e & 31);
-			} else if (slow_symbol(d, &sym)) {
-				return fail(err, errlen, "huffman: invalid code");
-			}
-		}
-		if (sym < lit) {
-			q[i++] = (uint16_t)sym;
-		} else {
-			unsigned kb = sym - lit;
-			uint64_t r = (1ull << kb) + take(d, kb);
-			if (r > d->left - i)
-				return fail(err, errlen,
-					    "huffman: zero run of %llu passes the end (%llu left)",
-					    (unsigned long long)r, (unsigned long long)(d->left - i));
-			size_t m = r < k - i ? (size_t)r : k - i;
-			memset(q + i, 0, m * sizeof(*q));
-			i += m;
-			d->pending = r - m;
-		}
-		if (overrun(d))
+		refill(t);
+		if ((ret = dec_token(d, t, q, &i, k, err, errlen)) < 0)
+			return ret;
+		if (overrun(t))
 			return fail(err, errlen, "huffman: payload truncated (%llu elements short)",
-				    (unsigned long long)(d->left - i));
+				    (unsigned long long)(t->left - i));
 	}
-	d->left -= k;
+	return 0;
+}
+
+/* Owed zeros of a run begun in the last call. */
+static size_t drain(struct huf_stream *t, uint16_t *q, size_t k)
+{
+	size_t m = t->pending < k ? (size_t)t->pending : k;
+	memset(q, 0, m * sizeof(*q));
+	t->pending -= m;
+	return m;
+}
+
+/* The fast loop over four streams keeps each stream's bit state in locals
+ * (registers) and runs blocks of m rounds with no bounds test inside: a token
+ * that is not an escape takes <= 20 bits, so after a block's first refill each
+ * refill advances <= 3 bytes, and m rounds read below p + 15 + 3m; every stream
+ * has >= m symbols to give. A long code goes through dec_token on the spilled
+ * state; an escape (a run, of any length) also ends the block after its round.
+ * The four serial chains (lookup, shift, lookup) overlap in the out-of-order core,
+ * which one stream's chain cannot. */
+#define HD_LOAD(S)                 \
+	p##S = t[S].p;             \
+	a##S = t[S].acc;           \
+	n##S = t[S].nbits
+#define HD_SPILL(S)                \
+	t[S].p = p##S;             \
+	t[S].acc = a##S;           \
+	t[S].nbits = n##S
+#define HD_REFILL(S)                             \
+	a##S |= ld64le(p##S) << n##S;            \
+	p##S += (63 - n##S) >> 3;                \
+	n##S |= 56
+#define HD_TOKEN(S)                                                                   \
+	do {                                                                          \
+		uint32_t e_ = pt[a##S & pmask];                                      \
+		if (__builtin_expect(!(e_ & HUF_SLOW), 1)) {                         \
+			a##S >>= e_ & 31;                                            \
+			n##S -= e_ & 31;                                             \
+			q##S[i[S]++] = (uint16_t)(e_ >> 6);                          \
+		} else {                                                             \
+			HD_SPILL(S);                                                 \
+			ret = dec_token(d, &t[S], q##S, &i[S], k[S], err, errlen);   \
+			if (ret < 0)                                                 \
+				return ret;                                          \
+			esc |= ret;                                                  \
+			HD_LOAD(S);                                                  \
+		}                                                                    \
+	} while (0)
+
+static int dec_fast4(struct huf_dec *d, uint16_t *q, size_t stride, const size_t *k, size_t *i,
+		     char *err, size_t errlen)
+{
+	struct huf_stream *t = d->s;
+	const uint32_t *pt = d->primary, pmask = (1u << HUF_PRIMARY_BITS) - 1;
+	uint16_t *q0 = q, *q1 = q + stride, *q2 = q + 2 * stride, *q3 = q + 3 * stride;
+	const uint8_t *p0, *p1, *p2, *p3;
+	uint64_t a0, a1, a2, a3;
+	unsigned n0, n1, n2, n3;
+	int ret;
+
+	for (;;) {
+		size_t m = SIZE_MAX;
+		for (unsigned s = 0; s < HUF_STREAMS; s++) {
+			size_t r = k[s] - i[s], b = (size_t)(t[s].end - t[s].p);
+			size_t safe = b >= 18 ? (b - 15) / 3 : 0;
+			m = r < m ? r : m;
+			m = safe < m ? safe : m;
+		}
+		if (!m)
+			return 0;
+		HD_LOAD(0);
+		HD_LOAD(1);
+		HD_LOAD(2);
+		HD_LOAD(3);
+		int esc = 0;
+		for (size_t j = 0; j < m && !esc; j++) {
+			HD_REFILL(0);
+			HD_REFILL(1);
+			HD_REFILL(2);
+			HD_REFILL(3);
+			HD_TOKEN(0);
+			HD_TOKEN(1);
+			HD_TOKEN(2);
+			HD_TOKEN(3);
+		}
+		HD_SPILL(0);
+		HD_SPILL(1);
+		HD_SPILL(2);
+		HD_SPILL(3);
+	}
+}
+
+static int dec_fast1(struct huf_dec *d, uint16_t *q0, const size_t *k, size_t *i, char *err,
+		     size_t errlen)
+{
+	struct huf_stream *t = d->s;
+	const uint32_t *pt = d->primary, pmask = (1u << HUF_PRIMARY_BITS) - 1;
+	const uint8_t *p0;
+	uint64_t a0;
+	unsigned n0;
+	int ret, esc = 0;
+
+	HD_LOAD(0);
+	while (i[0] < k[0] && t[0].end - p0 >= 8) {
+		HD_REFILL(0);
+		HD_TOKEN(0);
+	}
+	HD_SPILL(0);
+	(void)esc;
+	return 0;
+}
+#undef HD_LOAD
+#undef HD_SPILL
+#undef HD_REFILL
+#undef HD_TOKEN
+
+int huf_dec_symbols(struct huf_dec *d, uint16_t *q, size_t stride, const size_t *k, char *err,
+		    size_t errlen)
+{
+	const unsigned ns = d->nstreams;
+	size_t i[HUF_STREAMS] = {0};
+	int ret;
+
+	for (unsigned s = 0; s < ns; s++) {
+		if (k[s] > d->s[s].left)
+			return -EINVAL;
+		i[s] = drain(&d->s[s], q + s * stride, k[s]);
+	}
+	if (!d->single) {
+		ret = ns == HUF_STREAMS ? dec_fast4(d, q, stride, k, i, err, errlen)
+					: dec_fast1(d, q, k, i, err, errlen);
+		if (ret)
+			return ret;
+	}
+	for (unsigned s = 0; s < ns; s++) {
+		if ((ret = dec_tail(d, &d->s[s], q + s * stride, i[s], k[s], err, errlen)))
+			return ret;
+		d->s[s].left -= k[s];
+	}
 	return 0;
 }
 
 int huf_dec_finish(struct huf_dec *d, char *err, size_t errlen)
 {
-	if (d->left || d->pending)
-		return fail(err, errlen, "huffman: %llu elements not decoded",
-			    (unsigned long long)(d->left + d->pending));
-	uint64_t loaded = ((uint64_t)(d->p - d->start) + d->phantom) * 8;
-	uint64_t used = loaded - d->nbits, have = (uint64_t)(d->end - d->start) * 8;
-	if (used > have)
-		return fail(err, errlen, "huffman: payload truncated");
-	uint64_t rest = have - used;
-	if (rest >= 8)
-		return fail(err, errlen, "huffman: %llu bytes after the last symbol",
-			    (unsigned long long)(rest / 8));
-	if (d->acc & ((1ull << rest) - 1))
-		return fail(err, errlen, "huffman: nonzero padding bits");
+	for (unsigned s = 0; s < d->nstreams; s++) {
+		struct huf_stream *t = &d->s[s];
+		if (t->left || t->pending)
+			return fail(err, errlen, "huffman: stream %u: %llu elements not decoded", s,
+				    (unsigned long long)(t->left + t->pending));
+		uint64_t used = consumed(t), have = (uint64_t)(t->end - t->start) * 8;
+		if (used > have)
+			return fail(err, errlen, "huffman: stream %u truncated", s);
+		uint64_t rest = have - used;
+		if (rest >= 8)
+			return fail(err, errlen, "huffman: stream %u: %llu bytes after the last symbol",
+				    s, (unsigned long long)(rest / 8));
+		if (t->acc & ((1ull << rest) - 1))
+			return fail(err, errlen, "huffman: stream %u: nonzero padding bits", s);
+	}
 	return 0;
 }

@@ -52,9 +52,32 @@ const char *cc_codec_name(enum cc_codec c);
 /* Upper bound on the encoded size of such a tensor (for sizing `out`). */
 size_t cc_frame_bound(enum cc_codec codec, int ndim, const uint32_t *dims, int per_channel);
 
+/* An encoder owns the work space for tensors up to a size (symbols, (min, max)
+ * pairs, Huffman tables for up to max_bits), allocated once, so that encoding on
+ * the device's hot path allocates nothing. Not thread-safe: one per thread. */
+struct cc_encoder;
+int cc_encoder_create(size_t max_elems, size_t max_pairs, int max_bits,
+		      struct cc_encoder **out);
+void cc_encoder_destroy(struct cc_encoder *e);
+
 /* Encodes x (elems = product of dims, fp32) into out[0..cap); *len gets the frame
  * size. bits and per_channel are ignored (must be 0) for the raw codecs.
- * -ENOSPC when cap is short, -EINVAL on bad arguments, -E2BIG for > 2^32-1 elements. */
+ * -ENOSPC when cap is short (*len: the size needed), -EINVAL on bad arguments,
+ * -E2BIG for > 2^32-1 elements or a tensor larger than the encoder was made for. */
+int cc_encoder_encode(struct cc_encoder *e, const float *x, int ndim, const uint32_t *dims,
+		      enum cc_codec codec, int bits, int per_channel, uint8_t *out, size_t cap,
+		      size_t *len, char *err, size_t errlen);
+/* The quantized symbols of the last quantized frame encoded (tables, tests). */
+const uint16_t *cc_encoder_symbols(const struct cc_encoder *e);
+/* Where the bits of the last Huffman payload went (0 for other codecs): the code
+ * table (with its one flag bit) and the codes with their run bits. */
+struct cc_encode_stats {
+	uint64_t table_bits, code_bits;
+};
+void cc_encoder_stats(const struct cc_encoder *e, struct cc_encode_stats *st);
+
+/* One-off cc_encoder_encode with an encoder made for just this tensor (allocates;
+ * tools and tests). */
 int cc_frame_encode(const float *x, int ndim, const uint32_t *dims, enum cc_codec codec,
 		    int bits, int per_channel, uint8_t *out, size_t cap, size_t *len, char *err,
 		    size_t errlen);

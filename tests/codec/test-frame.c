@@ -3,6 +3,7 @@
  * conversion; limits; and malformed frames (every truncation, a bit flip in every
  * byte, and re-checksummed frames with lying fields). */
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -370,11 +371,73 @@ static void report_sizes(void)
 	free(f);
 }
 
+/* One long-lived encoder gives the same bytes as the one-off path for every shape,
+ * codec and width (its work space is reused, never stale), the heap does not move
+ * while it encodes, and a tensor past its size is refused, not overrun. */
+static void test_encoder_reuse(void)
+{
+	static const uint32_t shapes[][3] = {{16, 13, 11}, {1, 1, 1}, {3, 5, 7}, {64, 8, 8},
+					      {5, 1, 1}, {16, 13, 11}};
+	const size_t max = 64 * 8 * 8;
+	struct cc_encoder *e;
+	TH_CHECK(cc_encoder_create(max, 64, 16, &e) == 0, "create");
+	size_t cap = cc_frame_bound(CC_CODEC_HUFFMAN_ZRUN, 3, shapes[3], 1), len, len1;
+	uint8_t *f = th_alloc(cap), *f1 = th_alloc(cap);
+	float *x = th_alloc(max * 4);
+	char err[256] = "";
+	/* warm-up so that lazily allocated library state (dispatch, stdio) is in place */
+	th_fill(x, max, 1);
+	cc_encoder_encode(e, x, 3, shapes[3], CC_CODEC_HUFFMAN, 8, 0, f, cap, &len, err, 256);
+	struct mallinfo2 before = mallinfo2();
+	int same = 1, calls = 0;
+	for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+		size_t n = elems_of(3, shapes[si]);
+		th_fill(x, n, 7 + si);
+		for (size_t i = 0; i < n; i++)
+			if (si % 2 && x[i] < 0.1f)
+				x[i] = 0.0f;
+		for (int c = 0; c < CC_CODEC_COUNT; c++)
+			for (int bits = 2; bits <= 16; bits += 1 + (c <= CC_CODEC_RAW16) * 20)
+				for (int pc = 0; pc < 2 - (c <= CC_CODEC_RAW16); pc++) {
+					int b = c <= CC_CODEC_RAW16 ? 0 : bits;
+					int r = cc_encoder_encode(e, x, 3, shapes[si], (enum cc_codec)c, b, pc,
+								  f, cap, &len, err, 256);
+					struct mallinfo2 mid = mallinfo2();
+					int r1 = cc_frame_encode(x, 3, shapes[si], (enum cc_codec)c, b, pc, f1,
+								 cap, &len1, err, 256);
+					same &= r == 0 && r1 == 0 && len == len1 && !memcmp(f, f1, len);
+					/* the one-off path allocates and frees: rebase the heap figure */
+					struct mallinfo2 now = mallinfo2();
+					before.uordblks += now.uordblks - mid.uordblks;
+					calls++;
+				}
+	}
+	struct mallinfo2 after = mallinfo2();
+	TH_CHECK(same, "encoder frames differ from one-off frames");
+	TH_CHECK(after.uordblks == before.uordblks, "heap moved by %zd bytes over %d encodes",
+		 (ssize_t)(after.uordblks - before.uordblks), calls);
+	uint32_t big_shape[3] = {65, 8, 8};
+	float *xb = th_alloc(65 * 64 * 4);
+	th_fill(xb, 65 * 64, 3);
+	TH_CHECK(cc_encoder_encode(e, xb, 3, big_shape, CC_CODEC_PACKED, 8, 0, f, cap, &len, err,
+				   256) == -E2BIG,
+		 "oversized tensor accepted");
+	TH_CHECK(cc_encoder_encode(e, x, 3, shapes[4], CC_CODEC_HUFFMAN, 8, 0, f, 60, &len, err,
+				   256) == -ENOSPC && len > 60,
+		 "short output not reported");
+	cc_encoder_destroy(e);
+	free(xb);
+	free(x);
+	free(f);
+	free(f1);
+}
+
 int main(void)
 {
 	scratch = th_alloc(cc_frame_scratch_max());
 	test_fp16();
 	test_roundtrips();
+	test_encoder_reuse();
 	test_hostile();
 	report_sizes();
 	free(scratch);

@@ -1,6 +1,7 @@
 /* Writes the seed corpus of fuzz-frame: small valid frames of every codec, both
  * quantization modes, a few widths and shapes (empty, one element, odd sizes,
- * post-ReLU zeros). usage: make-frame-corpus DIR */
+ * post-ReLU zeros, and two past the four-stream threshold of the Huffman codecs).
+ * usage: make-frame-corpus DIR */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -11,17 +12,18 @@ int main(int argc, char **argv)
 	static const struct {
 		int ndim;
 		uint32_t d[4];
-	} shapes[] = {{1, {0}}, {1, {1}}, {2, {3, 5}}, {3, {4, 3, 3}}, {4, {1, 2, 3, 7}}};
+	} shapes[] = {{1, {0}},	    {1, {1}},	    {2, {3, 5}}, {3, {4, 3, 3}},
+		      {4, {1, 2, 3, 7}}, {2, {1, 2048}}, {3, {3, 29, 29}}};
 	static const int widths[] = {2, 5, 8, 13, 16};
-	float x[64];
-	uint8_t buf[4096];
+	static float x[4096];
+	static uint8_t buf[65536];
 	int files = 0;
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s DIR\n", argv[0]);
 		return 2;
 	}
 	uint64_t s = 1;
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; i < 4096; i++) {
 		s = s * 6364136223846793005ull + 1442695040888963407ull;
 		float v = (float)(s >> 40) / 16777216.0f * 4.0f - 2.0f;
 		x[i] = v < 0 ? 0 : v; /* post-ReLU */
