@@ -1,0 +1,286 @@
+/* Tail execution (design in tail.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "coinfer/proto.h"
+#include "tail.h"
+
+static const int steps[AP_BATCH_STEPS] = {1, 2, 4, 8, 16, 32};
+
+struct ap_tail {
+	struct ap_tail_config cfg;
+	const struct cf_model *m;
+	struct cf_exec *x;
+	size_t max_floats;
+	float *stage[2];
+	void *scratch;
+	size_t scratch_bytes;
+	/* ns of layer pos of exit e at batch steps[k]: layer_ns[(e * AP_MAX_POSITIONS + pos) * STEPS + k] */
+	uint64_t *layer_ns;
+	/* order of a batch by partition, and row -> batch position */
+	int *order, *row_of;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+size_t ap_tail_floats(const struct ap_tail *t, int e, int p)
+{
+	return cf_model_boundary_floats(t->m, e, p);
+}
+
+void ap_tail_destroy(struct ap_tail *t)
+{
+	if (!t)
+		return;
+	cf_exec_destroy(t->x);
+	free(t->stage[0]);
+	free(t->stage[1]);
+	free(t->scratch);
+	free(t->layer_ns);
+	free(t->order);
+	free(t->row_of);
+	free(t);
+}
+
+int ap_tail_create(const struct ap_tail_config *cfg, struct ap_tail **out, char *err,
+		   size_t errlen)
+{
+	struct ap_tail *t;
+	int ret = -ENOMEM;
+
+	*out = NULL;
+	if (!cfg->model || cfg->max_batch < 1 || cfg->model->n_exits > AP_MAX_EXITS) {
+		snprintf(err, errlen, "tail: no model, or max_batch %d < 1", cfg->max_batch);
+		return -EINVAL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->cfg = *cfg;
+	t->m = cfg->model;
+	for (int e = 0; e < t->m->n_exits; e++) {
+		if (t->m->exit_len[e] > AP_MAX_POSITIONS) {
+			snprintf(err, errlen, "tail: exit %d has %d layers (max %d)", e + 1,
+				 t->m->exit_len[e], AP_MAX_POSITIONS);
+			ret = -EINVAL;
+			goto err;
+		}
+		for (int p = 0; p <= t->m->exit_len[e]; p++) {
+			size_t f = cf_model_boundary_floats(t->m, e, p);
+			t->max_floats = f > t->max_floats ? f : t->max_floats;
+		}
+	}
+	size_t stage = (size_t)cfg->max_batch * t->max_floats * sizeof(float);
+	t->stage[0] = malloc(stage);
+	t->stage[1] = malloc(stage);
+	t->scratch_bytes = cc_frame_scratch_max();
+	t->scratch = malloc(t->scratch_bytes);
+	t->layer_ns = calloc((size_t)t->m->n_exits * AP_MAX_POSITIONS * AP_BATCH_STEPS,
+			     sizeof(*t->layer_ns));
+	t->order = malloc((size_t)cfg->max_batch * sizeof(int));
+	t->row_of = malloc((size_t)cfg->max_batch * sizeof(int));
+	if (!t->stage[0] || !t->stage[1] || !t->scratch || !t->layer_ns || !t->order || !t->row_of) {
+		snprintf(err, errlen, "tail: out of memory for batches of %d", cfg->max_batch);
+		goto err;
+	}
+	if ((ret = cf_exec_create(t->m, NULL, cfg->max_batch, &t->x))) {
+		snprintf(err, errlen, "tail: executor for batches of %d: %d", cfg->max_batch, ret);
+		goto err;
+	}
+	/* Until calibrated: FLOPs at 100 GFLOP/s, a floor of 2 us per layer. */
+	for (int e = 0; e < t->m->n_exits; e++)
+		for (int pos = 0; pos < t->m->exit_len[e]; pos++)
+			for (int k = 0; k < AP_BATCH_STEPS; k++) {
+				const struct cf_layer *L = cf_model_exit_layer(t->m, e, pos);
+				t->layer_ns[((size_t)e * AP_MAX_POSITIONS + pos) * AP_BATCH_STEPS + k] =
+					2000 + L->flops * (uint64_t)steps[k] / 100;
+			}
+	*out = t;
+	return 0;
+err:
+	ap_tail_destroy(t);
+	return ret;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int ap_tail_calibrate(struct ap_tail *t, int runs)
+{
+	uint64_t sample[64];
+	if (runs < 1 || runs > 64)
+		return -EINVAL;
+	for (int k = 0; k < AP_BATCH_STEPS; k++) {
+		int n = steps[k];
+		if (n > t->cfg.max_batch)
+			n = t->cfg.max_batch;
+		for (int e = 0; e < t->m->n_exits; e++)
+			for (int pos = 0; pos < t->m->exit_len[e]; pos++) {
+				size_t f = cf_model_boundary_floats(t->m, e, pos);
+				/* a plausible activation: what the layer sees matters little
+				 * to dense kernels, but keep it finite and varied */
+				for (size_t i = 0; i < (size_t)n * f; i++)
+					t->stage[0][i] = (float)((i * 2654435761u) % 1000) * 1e-3f;
+				const float *o;
+				cf_exec_run(t->x, e, pos, pos + 1, t->stage[0], n, &o); /* warm */
+				for (int r = 0; r < runs; r++) {
+					uint64_t t0 = now_ns();
+					cf_exec_run(t->x, e, pos, pos + 1, t->stage[0], n, &o);
+					sample[r] = now_ns() - t0;
+				}
+				qsort(sample, (size_t)runs, sizeof(sample[0]), cmp_u64);
+				uint64_t med = sample[runs / 2];
+				/* per step, scaled to the step's size when max_batch caps it */
+				t->layer_ns[((size_t)e * AP_MAX_POSITIONS + pos) * AP_BATCH_STEPS + k] =
+					med * (uint64_t)steps[k] / (uint64_t)n;
+			}
+	}
+	return 0;
+}
+
+uint64_t ap_tail_estimate(void *ctx, int e, int p, int n)
+{
+	const struct ap_tail *t = ctx;
+	if (t->cfg.null_model)
+		return 0;
+	/* piecewise linear in n between calibrated sizes */
+	int k = 0;
+	while (k + 1 < AP_BATCH_STEPS && steps[k + 1] < n)
+		k++;
+	int k1 = k + 1 < AP_BATCH_STEPS ? k + 1 : k;
+	uint64_t a = 0, b = 0;
+	for (int pos = p; pos < t->m->exit_len[e]; pos++) {
+		const uint64_t *row = &t->layer_ns[((size_t)e * AP_MAX_POSITIONS + pos) * AP_BATCH_STEPS];
+		a += row[k];
+		b += row[k1];
+	}
+	if (k1 == k || n <= steps[k])
+		return n <= steps[k] ? a : a * (uint64_t)n / (uint64_t)steps[k];
+	return a + (b - a) * (uint64_t)(n - steps[k]) / (uint64_t)(steps[k1] - steps[k]);
+}
+
+static void fail_outcome(struct ap_outcome *o, int code, const char *msg)
+{
+	o->code = code;
+	snprintf(o->msg, sizeof(o->msg), "%s", msg);
+}
+
+/* Decodes request r's frame into row; 0, or the outcome says why not. */
+static int decode_into(struct ap_tail *t, struct ap_req *r, float *row, struct ap_outcome *o)
+{
+	struct cc_frame_info info;
+	char err[160];
+	size_t want = cf_model_boundary_floats(t->m, r->exit, r->partition);
+	uint64_t t0 = now_ns();
+	int ret = cc_frame_info(r->frame, r->frame_len, &t->cfg.limits, &info, err, sizeof(err));
+	if (!ret && info.elems != want) {
+		snprintf(err, sizeof(err), "frame of %zu elements, partition %u of exit %u takes %zu",
+			 info.elems, r->partition, r->exit + 1u, want);
+		ret = -EINVAL;
+	}
+	if (!ret && !t->cfg.null_model)
+		ret = cc_frame_decode(r->frame, r->frame_len, &t->cfg.limits, row, want, t->scratch,
+				      t->scratch_bytes, NULL, err, sizeof(err));
+	o->decode_us = (uint32_t)((now_ns() - t0) / 1000);
+	if (ret)
+		fail_outcome(o, CW_ERR_BAD_FRAME, err);
+	return ret;
+}
+
+static void finish_row(const struct ap_tail *t, const float *logits, struct ap_outcome *o)
+{
+	int c = t->m->n_classes, best = 0;
+	for (int i = 1; i < c; i++)
+		if (logits[i] > logits[best])
+			best = i;
+	double sum = 0;
+	for (int i = 0; i < c; i++)
+		sum += exp((double)(logits[i] - logits[best]));
+	o->label = (uint16_t)best;
+	o->confidence = (float)(1.0 / sum);
+}
+
+int ap_tail_run(struct ap_tail *t, struct ap_sched *s, const struct ap_batch *b,
+		struct ap_outcome *out)
+{
+	const int e = b->exit, len = t->m->exit_len[e];
+	int n_ok = 0;
+
+	/* Stable order by partition (insertion sort: batches are small). */
+	for (int k = 0; k < b->n; k++) {
+		memset(&out[k], 0, sizeof(out[k]));
+		out[k].exit = (uint8_t)e;
+		int j = k;
+		while (j > 0 && ap_sched_req(s, b->idx[t->order[j - 1]])->partition >
+					ap_sched_req(s, b->idx[k])->partition) {
+			t->order[j] = t->order[j - 1];
+			j--;
+		}
+		t->order[j] = k;
+	}
+	if (t->cfg.null_model) {
+		for (int k = 0; k < b->n; k++) {
+			struct ap_req *r = ap_sched_req(s, b->idx[k]);
+			if (!decode_into(t, r, NULL, &out[k]))
+				n_ok++;
+		}
+		for (int k = 0; k < b->n; k++)
+			out[k].batch = (uint16_t)n_ok;
+		return 0;
+	}
+
+	/* Rows so far live in stage[cur] at partition p; each later partition's
+	 * requests are decoded after them and the batch grows. */
+	int cur = 0, rows = 0, p = -1, k = 0;
+	uint64_t compute_ns = 0;
+	const float *o = NULL;
+	while (k < b->n) {
+		int q = ap_sched_req(s, b->idx[t->order[k]])->partition;
+		size_t f = cf_model_boundary_floats(t->m, e, q);
+		float *dst = t->stage[cur];
+		if (rows) {
+			/* advance the rows so far to partition q, then join */
+			uint64_t t0 = now_ns();
+			cf_exec_run(t->x, e, p, q, t->stage[cur], rows, &o);
+			compute_ns += now_ns() - t0;
+			cur ^= 1;
+			dst = t->stage[cur];
+			if (o != dst)
+				memcpy(dst, o, (size_t)rows * f * sizeof(float));
+		}
+		p = q;
+		for (; k < b->n && ap_sched_req(s, b->idx[t->order[k]])->partition == q; k++) {
+			int bk = t->order[k];
+			struct ap_req *r = ap_sched_req(s, b->idx[bk]);
+			if (decode_into(t, r, dst + (size_t)rows * f, &out[bk]))
+				continue;
+			t->row_of[rows++] = bk;
+		}
+	}
+	if (rows) {
+		uint64_t t0 = now_ns();
+		cf_exec_run(t->x, e, p, len, t->stage[cur], rows, &o);
+		compute_ns += now_ns() - t0;
+		for (int i = 0; i < rows; i++)
+			finish_row(t, o + (size_t)i * t->m->n_classes, &out[t->row_of[i]]);
+	}
+	n_ok = rows;
+	for (int k2 = 0; k2 < b->n; k2++) {
+		out[k2].batch = (uint16_t)n_ok;
+		if (!out[k2].code)
+			out[k2].compute_us = (uint32_t)(compute_ns / 1000);
+	}
+	return 0;
+}
