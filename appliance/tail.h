@@ -16,7 +16,7 @@
 #include "coinfer/exec.h"
 #include "coinfer/model.h"
 #include "coinfer/proto.h"
-#include "sched.h"
+#include "scheduler.h"
 
 #define AP_BATCH_STEPS 6 /* calibrated batch sizes: 1, 2, 4, 8, 16, 32 */
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../appliance/sched.h"
+#include "../../appliance/scheduler.h"
 
 #define MS 1000000ull
 

@@ -17,8 +17,8 @@
  *
  * Everything is preallocated at creation; nothing here allocates, locks or makes
  * a system call. One scheduler per worker thread. */
-#ifndef COINFER_APPLIANCE_SCHED_H
-#define COINFER_APPLIANCE_SCHED_H
+#ifndef COINFER_APPLIANCE_SCHEDULER_H
+#define COINFER_APPLIANCE_SCHEDULER_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,9 +1,9 @@
-/* Scheduler (design in sched.h). */
+/* Scheduler (design in scheduler.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched.h"
+#include "scheduler.h"
 
 #define FREE_LANE (-1)
 #define NO_SLOT (-1)

@@ -1,0 +1,944 @@
+/* io_uring event loops of the appliance (design in server.h).
+ *
+ * Receive: a multishot recv per connection picking buffers from a provided
+ * buffer ring (one per worker); a message that lies whole in a buffer is decoded
+ * in place and its frame copied once into a request slot. A message split across
+ * buffers is reassembled in a small inline area (control messages) or a buffer
+ * from a bounded pool (INFER frames); when the pool is empty the message is read
+ * and dropped and the device gets ERROR busy, so memory stays bounded whatever
+ * the peers send. Without buffer rings (older kernels, or forced) each connection
+ * gets a single-shot recv into its own buffer; both paths feed the same parser.
+ *
+ * Send: each connection has a bounded reply buffer; replies are appended while
+ * a loop turn runs and flushed with one send per connection at its end. A peer
+ * that does not read its replies fills its buffer and is dropped.
+ *
+ * A connection slot is reused only when no operation of its old life is in
+ * flight, and completions carry the slot's generation, so a late completion
+ * never touches a new peer. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coinfer/proto.h"
+#include "server.h"
+#include "tail.h"
+
+enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
+#define UD(op, idx, gen) ((uint64_t)(op) << 56 | (uint64_t)(uint32_t)(idx) << 24 | ((gen) & 0xFFFFFFu))
+#define UD_OP(u) ((int)((u) >> 56))
+#define UD_IDX(u) ((int)(((u) >> 24) & 0xFFFFFFFFu))
+#define UD_GEN(u) ((uint32_t)((u) & 0xFFFFFFu))
+#define BGID 1
+#define INLINE_RX 256 /* holds any control message whole */
+
+enum { C_FREE = 0, C_HELLO, C_READY, C_CLOSING, C_DEAD };
+
+struct conn {
+	int fd, state;
+	uint32_t gen;
+	int ops;                 /* operations in flight */
+	int recv_armed, send_busy, dirty;
+	int inflight;
+	uint64_t device_id, since_ns;
+	/* reassembly: have bytes of a message of need bytes (0: header not yet whole) */
+	uint8_t head[INLINE_RX];
+	uint8_t *rx;             /* head, or a pool buffer */
+	int pool;                /* pool buffer index or -1 */
+	size_t have, need, discard;
+	uint64_t discard_id;     /* request id of a message being dropped */
+	uint8_t *fb;             /* fallback receive buffer */
+	uint8_t *tx;
+	size_t tx_len, tx_sending;
+	int next_dirty;
+};
+
+struct worker {
+	struct ap_server *srv;
+	int id;
+	pthread_t th;
+	struct io_uring ring;
+	int ring_ok, lfd, accept_armed;
+	struct io_uring_buf_ring *br;
+	size_t br_bytes;
+	uint8_t *bufs;
+	struct conn *conns;
+	int *free_conns, n_free;
+	uint8_t *tx_mem, *fb_mem, *pool_mem;
+	int *pool_free, n_pool;
+	struct ap_sched sched;
+	struct ap_batch batch;
+	struct ap_tail *tail;
+	struct ap_outcome *outc;
+	struct ap_stats st;
+	int dirty_head;
+	int *rearm, n_rearm;
+	uint64_t next_sweep_ns, session_seq;
+	uint8_t msgbuf[512];
+};
+
+struct ap_server {
+	struct ap_server_config cfg;
+	const struct cf_model *m;
+	struct cw_limits lim;
+	struct cc_limits clim;
+	struct worker *w;
+	int port, use_br;
+	_Atomic int stop;
+};
+
+void ap_server_defaults(struct ap_server_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->host = "127.0.0.1";
+	c->port = 7878;
+	c->workers = 2;
+	c->max_conns = 1024;
+	c->max_inflight = 16;
+	c->max_requests = 2048;
+	c->max_batch = 32;
+	c->max_delay_us = 2000;
+	c->join = 1;
+	c->max_frame = 160u << 10; /* conv1's map as raw32 is 131 KB */
+	c->small_frame = 4096;
+	c->big_frames = 128;
+	c->rx_buffers = 1024;
+	c->rx_buffer_bytes = 16384;
+	c->tx_bytes = 16384;
+	c->reassembly_buffers = 64;
+	c->idle_timeout_ms = 10000;
+	c->calibrate_runs = 5;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline void stat_add(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+			      memory_order_relaxed);
+}
+
+static struct io_uring_sqe *sqe_get(struct worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	if (!sqe) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	return sqe;
+}
+
+/* ---- replies ------------------------------------------------------------- */
+
+static void conn_close(struct worker *w, struct conn *c);
+
+static void mark_dirty(struct worker *w, struct conn *c)
+{
+	if (!c->dirty) {
+		c->dirty = 1;
+		c->next_dirty = w->dirty_head;
+		w->dirty_head = (int)(c - w->conns);
+	}
+}
+
+/* Appends msg to c's replies; a peer whose buffer is full is not reading them. */
+static void reply(struct worker *w, struct conn *c, const uint8_t *msg, size_t len)
+{
+	if (c->state == C_FREE || c->state == C_DEAD)
+		return;
+	if (c->tx_len + len > (size_t)w->srv->cfg.tx_bytes) {
+		conn_close(w, c);
+		return;
+	}
+	memcpy(c->tx + c->tx_len, msg, len);
+	c->tx_len += len;
+	mark_dirty(w, c);
+}
+
+static void reply_error(struct worker *w, struct conn *c, uint64_t id, int code, const char *msg)
+{
+	struct cw_error e = {.request_id = id, .code = (uint16_t)code};
+	size_t len;
+	snprintf(e.msg, sizeof(e.msg), "%s", msg);
+	/* messages from the decoders may hold bytes the wire refuses: keep printable */
+	for (char *p = e.msg; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?';
+	if (!cw_encode_error(w->msgbuf, sizeof(w->msgbuf), &e, &len, NULL, 0))
+		reply(w, c, w->msgbuf, len);
+	stat_add(&w->st.errors, 1);
+}
+
+/* Framing is lost: say why, then close once the reply is out. */
+static void protocol_error(struct worker *w, struct conn *c, int ret, const char *why)
+{
+	stat_add(&w->st.protocol_errors, 1);
+	reply_error(w, c, 0, cw_error_for(ret), why);
+	if (c->state != C_FREE && c->state != C_DEAD)
+		c->state = C_CLOSING;
+}
+
+/* ---- messages ------------------------------------------------------------ */
+
+static void on_infer(struct worker *w, struct conn *c, const struct cw_infer *m)
+{
+	const struct cf_model *mod = w->srv->m;
+	struct ap_sched *s = &w->sched;
+	if (c->inflight >= w->srv->cfg.max_inflight) {
+		stat_add(&w->st.busy, 1);
+		reply_error(w, c, m->request_id, CW_ERR_BUSY, "in-flight limit of the device reached");
+		return;
+	}
+	if (m->action.exit >= mod->n_exits || m->action.partition >= mod->exit_len[m->action.exit]) {
+		char why[96];
+		snprintf(why, sizeof(why), "exit %u partition %u: the model has no such split",
+			 m->action.exit + 1u, m->action.partition);
+		reply_error(w, c, m->request_id, CW_ERR_BAD_REQUEST, why);
+		return;
+	}
+	int i = ap_sched_alloc(s, m->frame_len);
+	if (i < 0) {
+		stat_add(&w->st.busy, 1);
+		reply_error(w, c, m->request_id, i == -EMSGSIZE ? CW_ERR_TOO_LARGE : CW_ERR_BUSY,
+			    i == -EMSGSIZE ? "frame above the limit" : "appliance queue full");
+		return;
+	}
+	struct ap_req *r = ap_sched_req(s, i);
+	uint64_t now = now_ns();
+	r->request_id = m->request_id;
+	r->owner = c;
+	r->owner_gen = c->gen;
+	r->arrival_ns = now;
+	r->deadline_ns = now + (uint64_t)m->deadline_us * 1000;
+	r->device_us = m->device_us;
+	r->exit = m->action.exit;
+	r->partition = m->action.partition;
+	r->bits = m->action.bits;
+	r->flags = m->flags;
+	memcpy(r->frame, m->frame, m->frame_len);
+	r->frame_len = m->frame_len;
+	ap_sched_push(s, i);
+	c->inflight++;
+	stat_add(&w->st.requests, 1);
+}
+
+static void handle_msg(struct worker *w, struct conn *c, const uint8_t *msg, size_t len)
+{
+	struct cw_msg m;
+	char err[160];
+	size_t olen;
+	int ret = cw_decode(msg, len, &w->srv->lim, &m, err, sizeof(err));
+	if (ret) {
+		/* a malformed body with whole framing: refuse it, keep the peer */
+		reply_error(w, c, m.request_id, cw_error_for(ret), err);
+		return;
+	}
+	if (c->state == C_HELLO && m.type != CW_HELLO && m.type != CW_PING) {
+		reply_error(w, c, m.request_id, CW_ERR_NO_SESSION, "HELLO first");
+		return;
+	}
+	switch (m.type) {
+	case CW_HELLO: {
+		if (c->state != C_HELLO) {
+			reply_error(w, c, 0, CW_ERR_NO_SESSION, "second HELLO");
+			return;
+		}
+		if (m.hello.model_checksum != w->srv->m->checksum) {
+			snprintf(err, sizeof(err), "model checksum %016llx, this appliance serves %016llx",
+				 (unsigned long long)m.hello.model_checksum,
+				 (unsigned long long)w->srv->m->checksum);
+			reply_error(w, c, 0, CW_ERR_MODEL_MISMATCH, err);
+			c->state = C_CLOSING;
+			return;
+		}
+		c->device_id = m.hello.device_id;
+		c->state = C_READY;
+		struct cw_welcome wm = {
+			.session_id = (uint64_t)w->id << 48 | ++w->session_seq,
+			.model_checksum = w->srv->m->checksum,
+			.max_frame = w->srv->lim.max_frame,
+			.max_padding = w->srv->lim.max_padding,
+			.max_inflight = (uint16_t)w->srv->cfg.max_inflight,
+		};
+		if (!cw_encode_welcome(w->msgbuf, sizeof(w->msgbuf), &wm, &olen, NULL, 0))
+			reply(w, c, w->msgbuf, olen);
+		return;
+	}
+	case CW_INFER:
+		on_infer(w, c, &m.infer);
+		return;
+	case CW_PING: {
+		/* answered in the turn that read it: the hold is below the loop's
+		 * granularity, so 0 (the device measures the round trip itself) */
+		struct cw_pong p = {.nonce = m.ping.nonce, .timestamp = m.ping.timestamp,
+				    .padding_len = m.ping.padding_len, .hold_us = 0};
+		if (!cw_encode_pong(w->msgbuf, sizeof(w->msgbuf), &p, &olen, NULL, 0))
+			reply(w, c, w->msgbuf, olen);
+		return;
+	}
+	case CW_DECIDE:
+		reply_error(w, c, m.request_id, CW_ERR_UNSUPPORTED, "no policy loaded");
+		return;
+	default:
+		snprintf(err, sizeof(err), "%s is not a request", cw_type_name(m.type));
+		reply_error(w, c, m.request_id, CW_ERR_BAD_REQUEST, err);
+		return;
+	}
+}
+
+static void pool_release(struct worker *w, struct conn *c)
+{
+	if (c->pool >= 0)
+		w->pool_free[w->n_pool++] = c->pool;
+	c->pool = -1;
+	c->rx = c->head;
+	c->have = c->need = 0;
+}
+
+static uint64_t rd64le(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Parses received bytes into messages (see the top of the file). */
+static void feed(struct worker *w, struct conn *c, const uint8_t *d, size_t n)
+{
+	const struct cw_limits *lim = &w->srv->lim;
+	char err[160];
+	struct cw_header h;
+
+	stat_add(&w->st.bytes_in, n);
+	while (n && (c->state == C_HELLO || c->state == C_READY)) {
+		if (c->discard) {
+			size_t k = n < c->discard ? n : c->discard;
+			c->discard -= k;
+			d += k;
+			n -= k;
+			if (!c->discard)
+				reply_error(w, c, c->discard_id, CW_ERR_BUSY,
+					    "appliance reassembly buffers full");
+			continue;
+		}
+		if (!c->have) {
+			int r = cw_parse_header(d, n, lim, &h, err, sizeof(err));
+			if (r == 0 && h.msg_len <= n) {
+				handle_msg(w, c, d, h.msg_len);
+				d += h.msg_len;
+				n -= h.msg_len;
+				continue;
+			}
+			if (r && r != -EAGAIN) {
+				protocol_error(w, c, r, err);
+				return;
+			}
+			c->since_ns = now_ns();
+		}
+		if (!c->need) {
+			/* complete the header in the inline area */
+			size_t k = CW_HEADER_BYTES - c->have < n ? CW_HEADER_BYTES - c->have : n;
+			memcpy(c->head + c->have, d, k);
+			c->have += k;
+			d += k;
+			n -= k;
+			int r = cw_parse_header(c->head, c->have, lim, &h, err, sizeof(err));
+			if (r == -EAGAIN)
+				continue;
+			if (r) {
+				protocol_error(w, c, r, err);
+				return;
+			}
+			c->need = h.msg_len;
+			if (c->need > INLINE_RX) {
+				if (!w->n_pool) {
+					/* no room to hold it: read it through, answer busy */
+					c->discard = c->need - c->have;
+					c->discard_id = 0;
+					if (n >= 8 && h.type == CW_INFER)
+						c->discard_id = rd64le(d);
+					stat_add(&w->st.busy, 1);
+					c->have = c->need = 0;
+					continue;
+				}
+				c->pool = w->pool_free[--w->n_pool];
+				c->rx = w->pool_mem + (size_t)c->pool * (CW_HEADER_BYTES + lim->max_body);
+				memcpy(c->rx, c->head, c->have);
+			}
+		}
+		size_t k = c->need - c->have < n ? c->need - c->have : n;
+		memcpy(c->rx + c->have, d, k);
+		c->have += k;
+		d += k;
+		n -= k;
+		if (c->have == c->need) {
+			handle_msg(w, c, c->rx, c->need);
+			pool_release(w, c);
+		}
+	}
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static void arm_recv(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe = sqe_get(w);
+	int idx = (int)(c - w->conns);
+	if (!sqe)
+		return;
+	if (w->srv->use_br) {
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = BGID;
+	} else {
+		io_uring_prep_recv(sqe, c->fd, c->fb, (size_t)w->srv->cfg.rx_buffer_bytes, 0);
+	}
+	io_uring_sqe_set_data64(sqe, UD(OP_RECV, idx, c->gen));
+	c->recv_armed = 1;
+	c->ops++;
+}
+
+static void conn_free_if_idle(struct worker *w, struct conn *c)
+{
+	if (c->state == C_DEAD && !c->ops) {
+		c->state = C_FREE;
+		c->gen++;
+		w->free_conns[w->n_free++] = (int)(c - w->conns);
+	}
+}
+
+static void conn_close(struct worker *w, struct conn *c)
+{
+	if (c->state == C_FREE || c->state == C_DEAD)
+		return;
+	/* pending operations on the socket end with an error or 0; the slot waits
+	 * for them before it is reused */
+	shutdown(c->fd, SHUT_RDWR);
+	close(c->fd);
+	c->fd = -1;
+	c->state = C_DEAD;
+	ap_sched_drop_owner(&w->sched, c);
+	pool_release(w, c);
+	c->discard = 0;
+	c->tx_len = c->tx_sending = 0;
+	c->inflight = 0;
+	stat_add(&w->st.closed, 1);
+	conn_free_if_idle(w, c);
+}
+
+static void on_accept(struct worker *w, int fd)
+{
+	if (!w->n_free || atomic_load(&w->srv->stop)) {
+		close(fd); /* at capacity: the device retries with backoff */
+		return;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	int idx = w->free_conns[--w->n_free];
+	struct conn *c = &w->conns[idx];
+	uint32_t gen = c->gen;
+	uint8_t *tx = c->tx, *fb = c->fb;
+	memset(c, 0, sizeof(*c));
+	c->gen = gen;
+	c->tx = tx;
+	c->fb = fb;
+	c->fd = fd;
+	c->state = C_HELLO;
+	c->pool = -1;
+	c->rx = c->head;
+	c->since_ns = now_ns();
+	stat_add(&w->st.accepted, 1);
+	arm_recv(w, c);
+}
+
+static void arm_accept(struct worker *w)
+{
+	struct io_uring_sqe *sqe = sqe_get(w);
+	if (!sqe)
+		return;
+	io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, 0);
+	io_uring_sqe_set_data64(sqe, UD(OP_ACCEPT, 0, 0));
+	w->accept_armed = 1;
+}
+
+static void recycle(struct worker *w, int bid)
+{
+	io_uring_buf_ring_add(w->br, w->bufs + (size_t)bid * (size_t)w->srv->cfg.rx_buffer_bytes,
+			      (unsigned)w->srv->cfg.rx_buffer_bytes, (unsigned short)bid,
+			      io_uring_buf_ring_mask((unsigned)w->srv->cfg.rx_buffers), 0);
+	io_uring_buf_ring_advance(w->br, 1);
+}
+
+static void on_cqe(struct worker *w, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	int op = UD_OP(ud), res = cqe->res;
+	if (op == OP_ACCEPT) {
+		if (res >= 0)
+			on_accept(w, res);
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			w->accept_armed = 0;
+		return;
+	}
+	struct conn *c = &w->conns[UD_IDX(ud)];
+	int stale = (c->gen & 0xFFFFFFu) != UD_GEN(ud) || c->state == C_FREE;
+	if (op == OP_RECV) {
+		int bid = cqe->flags & IORING_CQE_F_BUFFER ? (int)(cqe->flags >> IORING_CQE_BUFFER_SHIFT) : -1;
+		int more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+		if (!stale && res > 0 && c->state != C_DEAD)
+			feed(w, c, bid >= 0 ? w->bufs + (size_t)bid * (size_t)w->srv->cfg.rx_buffer_bytes
+					    : c->fb, (size_t)res);
+		if (bid >= 0)
+			recycle(w, bid);
+		if (!more && !stale) {
+			c->ops--;
+			c->recv_armed = 0;
+			if (res == 0 || (res < 0 && res != -ENOBUFS)) {
+				conn_close(w, c);
+			} else if (c->state == C_HELLO || c->state == C_READY) {
+				if (res == -ENOBUFS)
+					w->rearm[w->n_rearm++] = (int)(c - w->conns);
+				else
+					arm_recv(w, c);
+			}
+			conn_free_if_idle(w, c);
+		}
+		return;
+	}
+	if (op == OP_SEND) {
+		if (stale)
+			return;
+		c->ops--;
+		c->send_busy = 0;
+		if (res < 0 || c->state == C_DEAD) {
+			conn_close(w, c);
+			conn_free_if_idle(w, c);
+			return;
+		}
+		stat_add(&w->st.bytes_out, (uint64_t)res);
+		memmove(c->tx, c->tx + res, c->tx_len - (size_t)res);
+		c->tx_len -= (size_t)res;
+		if (c->tx_len)
+			mark_dirty(w, c);
+		else if (c->state == C_CLOSING)
+			conn_close(w, c);
+		conn_free_if_idle(w, c);
+	}
+}
+
+static void flush(struct worker *w)
+{
+	while (w->dirty_head >= 0) {
+		struct conn *c = &w->conns[w->dirty_head];
+		w->dirty_head = c->next_dirty;
+		c->dirty = 0;
+		if (c->state == C_FREE || c->state == C_DEAD || c->send_busy || !c->tx_len)
+			continue;
+		struct io_uring_sqe *sqe = sqe_get(w);
+		if (!sqe)
+			continue;
+		io_uring_prep_send(sqe, c->fd, c->tx, c->tx_len, MSG_NOSIGNAL);
+		io_uring_sqe_set_data64(sqe, UD(OP_SEND, (int)(c - w->conns), c->gen));
+		c->send_busy = 1;
+		c->tx_sending = c->tx_len;
+		c->ops++;
+	}
+	for (int k = 0; k < w->n_rearm; k++) {
+		struct conn *c = &w->conns[w->rearm[k]];
+		if ((c->state == C_HELLO || c->state == C_READY) && !c->recv_armed)
+			arm_recv(w, c);
+	}
+	w->n_rearm = 0;
+}
+
+/* ---- batches ------------------------------------------------------------- */
+
+static void answer(struct worker *w, struct ap_req *r, const struct ap_outcome *o, uint64_t now)
+{
+	struct conn *c = r->owner;
+	size_t len;
+	if (c->gen != r->owner_gen || (c->state != C_READY && c->state != C_CLOSING))
+		return; /* the device went away */
+	c->inflight--;
+	if (o->code) {
+		if (o->code == CW_ERR_BAD_FRAME)
+			stat_add(&w->st.bad_frames, 1);
+		reply_error(w, c, r->request_id, o->code, o->msg);
+		return;
+	}
+	uint64_t total_us = (now - r->arrival_ns) / 1000;
+	uint64_t work_us = (uint64_t)o->decode_us + o->compute_us;
+	struct cw_result res = {
+		.request_id = r->request_id,
+		.confidence = o->confidence,
+		.label = o->label,
+		.batch = o->batch ? o->batch : 1,
+		.queue_us = (uint32_t)(total_us > work_us ? total_us - work_us : 0),
+		.decode_us = o->decode_us,
+		.compute_us = o->compute_us,
+		.queue_delay_us = (uint32_t)((now - r->arrival_ns) / 1000),
+		.exit = o->exit,
+	};
+	if (!cw_encode_result(w->msgbuf, sizeof(w->msgbuf), &res, &len, NULL, 0))
+		reply(w, c, w->msgbuf, len);
+	stat_add(&w->st.results, 1);
+}
+
+static uint64_t run_due(struct worker *w)
+{
+	uint64_t wake = UINT64_MAX;
+	for (;;) {
+		uint64_t now = now_ns();
+		if (!ap_sched_next(&w->sched, now, &w->batch, &wake))
+			return wake;
+		struct ap_batch *b = &w->batch;
+		for (int k = 0; k < b->n_expired; k++) {
+			struct ap_req *r = ap_sched_req(&w->sched, b->expired[k]);
+			struct ap_outcome o = {.code = CW_ERR_DEADLINE};
+			snprintf(o.msg, sizeof(o.msg), "deadline cannot be met (queued %llu us)",
+				 (unsigned long long)((now - r->arrival_ns) / 1000));
+			answer(w, r, &o, now);
+			ap_sched_release(&w->sched, b->expired[k]);
+		}
+		stat_add(&w->st.expired, (uint64_t)b->n_expired);
+		if (!b->n)
+			continue;
+		ap_tail_run(w->tail, &w->sched, b, w->outc);
+		now = now_ns();
+		for (int k = 0; k < b->n; k++) {
+			answer(w, ap_sched_req(&w->sched, b->idx[k]), &w->outc[k], now);
+			ap_sched_release(&w->sched, b->idx[k]);
+		}
+		stat_add(&w->st.batches, 1);
+		stat_add(&w->st.batch_images, (uint64_t)b->n);
+	}
+}
+
+/* Closes peers that left a message half sent for longer than the idle timeout,
+ * or never said HELLO. */
+static void sweep(struct worker *w, uint64_t now)
+{
+	uint64_t limit = (uint64_t)w->srv->cfg.idle_timeout_ms * 1000000ull;
+	for (int i = 0; i < w->srv->cfg.max_conns; i++) {
+		struct conn *c = &w->conns[i];
+		if ((c->state == C_HELLO || c->have || c->discard) && c->state != C_FREE &&
+		    c->state != C_DEAD && now - c->since_ns > limit)
+			conn_close(w, c);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct ap_server *s = w->srv;
+	struct io_uring_cqe *cqe;
+
+	arm_accept(w);
+	while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
+		uint64_t wake = run_due(w);
+		flush(w);
+		if (!w->accept_armed)
+			arm_accept(w);
+		uint64_t now = now_ns();
+		uint64_t wait_ns = 100000000ull; /* look at the stop flag 10 times a second */
+		if (wake != UINT64_MAX)
+			wait_ns = wake > now ? (wake - now < wait_ns ? wake - now : wait_ns) : 0;
+		struct __kernel_timespec ts = {.tv_sec = (long long)(wait_ns / 1000000000ull),
+					       .tv_nsec = (long long)(wait_ns % 1000000000ull)};
+		int ret;
+		if (wait_ns)
+			ret = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		else
+			ret = io_uring_submit(&w->ring);
+		(void)ret;
+		unsigned head, n = 0;
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			on_cqe(w, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+		now = now_ns();
+		if (now >= w->next_sweep_ns) {
+			sweep(w, now);
+			w->next_sweep_ns = now + 500000000ull;
+		}
+	}
+	for (int i = 0; i < s->cfg.max_conns; i++)
+		conn_close(w, &w->conns[i]);
+	return NULL;
+}
+
+/* ---- setup --------------------------------------------------------------- */
+
+static int listen_socket(const struct ap_server_config *cfg, int port, char *err, size_t errlen)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -errno;
+	}
+	if (inet_pton(AF_INET, cfg->host, &a.sin_addr) != 1) {
+		snprintf(err, errlen, "listen address '%s' is not a numeric IPv4 address", cfg->host);
+		close(fd);
+		return -EINVAL;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4096)) {
+		int e = errno;
+		snprintf(err, errlen, "bind/listen %s:%d: %s", cfg->host, port, strerror(e));
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static void worker_free(struct worker *w)
+{
+	if (w->ring_ok) {
+		if (w->br)
+			io_uring_unregister_buf_ring(&w->ring, BGID);
+		io_uring_queue_exit(&w->ring);
+	}
+	if (w->br)
+		munmap(w->br, w->br_bytes);
+	if (w->lfd > 0)
+		close(w->lfd);
+	free(w->bufs);
+	free(w->conns);
+	free(w->free_conns);
+	free(w->tx_mem);
+	free(w->fb_mem);
+	free(w->pool_mem);
+	free(w->pool_free);
+	free(w->rearm);
+	free(w->outc);
+	ap_batch_free(&w->batch);
+	ap_sched_free(&w->sched);
+	ap_tail_destroy(w->tail);
+}
+
+static int worker_init(struct ap_server *s, struct worker *w, int id, char *err, size_t errlen)
+{
+	const struct ap_server_config *cfg = &s->cfg;
+	int ret;
+
+	w->srv = s;
+	w->id = id;
+	w->dirty_head = -1;
+	w->lfd = -1;
+	/* COOP_TASKRUN: completions are reaped by this loop only, so the kernel need
+	 * not interrupt it. (SINGLE_ISSUER would bind the ring to the thread that
+	 * creates it, which is the starting thread here, not the worker.) */
+	struct io_uring_params p = {.flags = IORING_SETUP_COOP_TASKRUN, .cq_entries = 16384};
+	p.flags |= IORING_SETUP_CQSIZE;
+	if ((ret = io_uring_queue_init_params(4096, &w->ring, &p)) < 0) {
+		p.flags = IORING_SETUP_CQSIZE; /* older kernels: without the hints */
+		if ((ret = io_uring_queue_init_params(4096, &w->ring, &p)) < 0) {
+			snprintf(err, errlen, "io_uring_queue_init: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	w->ring_ok = 1;
+	size_t nconn = (size_t)cfg->max_conns;
+	w->conns = calloc(nconn, sizeof(*w->conns));
+	w->free_conns = malloc(nconn * sizeof(int));
+	w->rearm = malloc(nconn * sizeof(int));
+	w->tx_mem = malloc(nconn * (size_t)cfg->tx_bytes);
+	size_t pool_buf = CW_HEADER_BYTES + s->lim.max_body;
+	w->pool_mem = malloc((size_t)cfg->reassembly_buffers * pool_buf);
+	w->pool_free = malloc((size_t)cfg->reassembly_buffers * sizeof(int));
+	w->outc = malloc((size_t)cfg->max_batch * sizeof(*w->outc));
+	if (!w->conns || !w->free_conns || !w->rearm || !w->tx_mem || !w->pool_mem || !w->pool_free ||
+	    !w->outc) {
+		snprintf(err, errlen, "out of memory for %d connections", cfg->max_conns);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < cfg->max_conns; i++) {
+		w->conns[i].tx = w->tx_mem + (size_t)i * (size_t)cfg->tx_bytes;
+		w->free_conns[i] = cfg->max_conns - 1 - i;
+	}
+	w->n_free = cfg->max_conns;
+	for (int i = 0; i < cfg->reassembly_buffers; i++)
+		w->pool_free[i] = i;
+	w->n_pool = cfg->reassembly_buffers;
+
+	/* Provided buffers when the kernel has them; otherwise a buffer per peer. */
+	if (s->use_br) {
+		w->bufs = malloc((size_t)cfg->rx_buffers * (size_t)cfg->rx_buffer_bytes);
+		if (!w->bufs)
+			return -ENOMEM;
+		w->br_bytes = (size_t)cfg->rx_buffers * sizeof(struct io_uring_buf);
+		w->br = mmap(NULL, w->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
+			     -1, 0);
+		if (w->br == MAP_FAILED) {
+			w->br = NULL;
+			return -ENOMEM;
+		}
+		struct io_uring_buf_reg reg = {.ring_addr = (unsigned long)w->br,
+					       .ring_entries = (unsigned)cfg->rx_buffers,
+					       .bgid = BGID};
+		io_uring_buf_ring_init(w->br);
+		if (io_uring_register_buf_ring(&w->ring, &reg, 0) < 0) {
+			munmap(w->br, w->br_bytes);
+			w->br = NULL;
+			free(w->bufs);
+			w->bufs = NULL;
+			s->use_br = 0;
+		} else {
+			for (int b = 0; b < cfg->rx_buffers; b++)
+				io_uring_buf_ring_add(w->br, w->bufs + (size_t)b * cfg->rx_buffer_bytes,
+						      (unsigned)cfg->rx_buffer_bytes, (unsigned short)b,
+						      io_uring_buf_ring_mask((unsigned)cfg->rx_buffers), b);
+			io_uring_buf_ring_advance(w->br, cfg->rx_buffers);
+		}
+	}
+	if (!s->use_br) {
+		w->fb_mem = malloc(nconn * (size_t)cfg->rx_buffer_bytes);
+		if (!w->fb_mem)
+			return -ENOMEM;
+		for (int i = 0; i < cfg->max_conns; i++)
+			w->conns[i].fb = w->fb_mem + (size_t)i * (size_t)cfg->rx_buffer_bytes;
+	}
+
+	struct ap_tail_config tc = {.model = s->m, .max_batch = cfg->max_batch,
+				    .null_model = cfg->null_model, .limits = s->clim};
+	if ((ret = ap_tail_create(&tc, &w->tail, err, errlen)))
+		return ret;
+	if (cfg->calibrate_runs && !cfg->null_model && (ret = ap_tail_calibrate(w->tail, cfg->calibrate_runs))) {
+		snprintf(err, errlen, "calibration failed: %d", ret);
+		return ret;
+	}
+	struct ap_sched_config sc = {
+		.max_requests = cfg->max_requests,
+		.max_batch = cfg->max_batch,
+		.max_delay_ns = cfg->max_delay_us * 1000,
+		.small_frame = (size_t)cfg->small_frame,
+		.big_frame = cfg->max_frame,
+		.big_frames = cfg->big_frames,
+		.join = cfg->join,
+		.run_late = cfg->run_late,
+		.margin_ns = 200000,
+		.n_exits = s->m->n_exits,
+		.estimate = ap_tail_estimate,
+		.estimate_ctx = w->tail,
+	};
+	for (int e = 0; e < s->m->n_exits; e++)
+		sc.exit_len[e] = s->m->exit_len[e];
+	if ((ret = ap_sched_init(&w->sched, &sc)) || (ret = ap_batch_init(&w->batch, &w->sched))) {
+		snprintf(err, errlen, "scheduler: %s", strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+void ap_server_stop(struct ap_server *s)
+{
+	if (!s)
+		return;
+	atomic_store(&s->stop, 1);
+	for (int i = 0; i < s->cfg.workers; i++)
+		if (s->w[i].th)
+			pthread_join(s->w[i].th, NULL);
+	for (int i = 0; i < s->cfg.workers; i++)
+		worker_free(&s->w[i]);
+	free(s->w);
+	free(s);
+}
+
+int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m,
+		    struct ap_server **out, char *err, size_t errlen)
+{
+	struct ap_server *s;
+	int ret;
+
+	*out = NULL;
+	if (cfg->workers < 1 || cfg->max_conns < 1 || cfg->max_conns > (1 << 24) ||
+	    cfg->max_inflight < 1 || cfg->max_inflight > 65535 || cfg->rx_buffers < 1 ||
+	    (cfg->rx_buffers & (cfg->rx_buffers - 1)) || cfg->rx_buffers > 32768 ||
+	    cfg->tx_bytes < 512 || cfg->small_frame < 0 || (uint32_t)cfg->small_frame > cfg->max_frame) {
+		snprintf(err, errlen, "server configuration out of range (workers, max_conns, "
+				      "max_inflight, rx_buffers a power of two <= 32768, tx_bytes >= 512)");
+		return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	s->m = m;
+	s->lim = cw_limits_make(cfg->max_frame, CW_DEFAULT_MAX_PADDING);
+	s->clim.max_elems = 1u << 24;
+	s->clim.max_frame_bytes = cfg->max_frame;
+	s->use_br = !cfg->no_buf_ring;
+	s->w = calloc((size_t)cfg->workers, sizeof(*s->w));
+	if (!s->w) {
+		free(s);
+		return -ENOMEM;
+	}
+	int port = cfg->port;
+	for (int i = 0; i < cfg->workers; i++) {
+		struct worker *w = &s->w[i];
+		if ((ret = worker_init(s, w, i, err, errlen)))
+			goto err;
+		if ((ret = w->lfd = listen_socket(cfg, port, err, errlen)) < 0)
+			goto err;
+		if (!port) {
+			/* port 0: the first worker picks one, the others share it */
+			struct sockaddr_in a;
+			socklen_t al = sizeof(a);
+			getsockname(w->lfd, (struct sockaddr *)&a, &al);
+			port = ntohs(a.sin_port);
+		}
+	}
+	s->port = port;
+	for (int i = 0; i < cfg->workers; i++)
+		if ((ret = -pthread_create(&s->w[i].th, NULL, worker_main, &s->w[i]))) {
+			snprintf(err, errlen, "pthread_create: %s", strerror(-ret));
+			goto err;
+		}
+	*out = s;
+	return 0;
+err:
+	ap_server_stop(s);
+	return ret;
+}
+
+void ap_server_stats(const struct ap_server *s, struct ap_stats *o)
+{
+	memset(o, 0, sizeof(*o));
+	for (int i = 0; i < s->cfg.workers; i++) {
+		const struct ap_stats *t = &s->w[i].st;
+#define SUM(f) atomic_store(&o->f, atomic_load(&o->f) + atomic_load(&t->f))
+		SUM(accepted), SUM(closed), SUM(requests), SUM(results), SUM(errors), SUM(busy);
+		SUM(expired), SUM(bad_frames), SUM(batches), SUM(batch_images), SUM(bytes_in);
+		SUM(bytes_out), SUM(protocol_errors);
+#undef SUM
+	}
+}
+
+int ap_server_port(const struct ap_server *s)
+{
+	return s->port;
+}
+
+const char *ap_server_rx_mode(const struct ap_server *s)
+{
+	return s->use_br ? "multishot recv with provided buffer ring" : "recv into per-connection buffers";
+}

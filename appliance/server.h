@@ -1,0 +1,61 @@
+/* The appliance's network side: one io_uring event loop per worker thread, each
+ * with its own listening socket (SO_REUSEPORT spreads devices over workers), its
+ * own scheduler and tail executor: run to completion, nothing shared on the hot
+ * path but the read-only model.
+ *
+ * A loop turn: wait for completions (or the scheduler's next due time), handle
+ * them (accepts, received bytes -> messages, sends done), run the batches that
+ * are due, then flush every connection's pending replies in one submission. */
+#ifndef COINFER_APPLIANCE_SERVER_H
+#define COINFER_APPLIANCE_SERVER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "coinfer/model.h"
+
+struct ap_server_config {
+	const char *host;            /* numeric IPv4 address to listen on */
+	int port;
+	int workers;                 /* event loops (threads) */
+	int max_conns;               /* per worker */
+	int max_inflight;            /* per device */
+	int max_requests;            /* queued requests per worker (global bound) */
+	int max_batch;
+	uint64_t max_delay_us;
+	int join;                    /* batch requests of one exit across partitions */
+	int run_late;                /* run expired requests instead of refusing them */
+	int null_model;              /* validate frames, compute nothing */
+	uint32_t max_frame;          /* largest INFER frame accepted */
+	int small_frame;             /* frame bytes held inline per request slot */
+	int big_frames;              /* buffers of max_frame bytes per worker */
+	int rx_buffers, rx_buffer_bytes; /* provided buffer ring per worker */
+	int tx_bytes;                /* reply buffer per connection */
+	int reassembly_buffers;      /* per worker, for messages split across receives */
+	int idle_timeout_ms;         /* a half-received message older than this closes the peer */
+	int calibrate_runs;          /* 0: FLOP estimates only */
+	int no_buf_ring;             /* force the fallback receive path (tests) */
+	int quiet;
+};
+
+void ap_server_defaults(struct ap_server_config *c);
+
+struct ap_stats {
+	_Atomic uint64_t accepted, closed, requests, results, errors, busy, expired, bad_frames,
+		batches, batch_images, bytes_in, bytes_out, protocol_errors;
+};
+
+struct ap_server;
+
+/* Listens and starts the workers. Errors name what failed (bind, io_uring). */
+int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m,
+		    struct ap_server **out, char *err, size_t errlen);
+/* Stops: answers nothing more, closes every connection, joins the workers. */
+void ap_server_stop(struct ap_server *s);
+/* Sums of every worker's counters (racy reads of monotonic counters). */
+void ap_server_stats(const struct ap_server *s, struct ap_stats *out);
+/* The port bound (useful with port 0) and the receive path in use. */
+int ap_server_port(const struct ap_server *s);
+const char *ap_server_rx_mode(const struct ap_server *s);
+
+#endif

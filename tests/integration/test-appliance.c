@@ -1,0 +1,336 @@
+/* The appliance over loopback, in-process (port 0, both receive paths): HELLO and
+ * WELCOME, INFER answered with the class the C runtime gives locally, PING, the
+ * refusals (model mismatch, no session, bad split, broken frame, in-flight limit),
+ * and hostile peers — garbage, a half message then silence, a 4 GB length
+ * prefix — dropped without harm to a well-behaved device served meanwhile. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coinfer/codec-frame.h"
+#include "coinfer/exec.h"
+#include "coinfer/proto.h"
+#include "server.h"
+
+static struct cf_model *model;
+static struct cf_exec *local;
+static struct ap_server *srv;
+
+struct client {
+	int fd;
+	struct cw_reader rd;
+	uint8_t *rbuf;
+};
+
+static void start(int no_buf_ring, int idle_ms)
+{
+	char err[256];
+	cr_assert_eq(cf_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &model, err,
+				   sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(cf_exec_create(model, NULL, 1, &local), 0);
+	struct ap_server_config cfg;
+	ap_server_defaults(&cfg);
+	cfg.port = 0;
+	cfg.workers = 2;
+	cfg.max_conns = 64;
+	cfg.max_inflight = 4;
+	cfg.max_batch = 8;
+	cfg.max_delay_us = 1000;
+	cfg.calibrate_runs = 0;
+	cfg.idle_timeout_ms = idle_ms;
+	cfg.no_buf_ring = no_buf_ring;
+	cfg.rx_buffers = 64;
+	cfg.quiet = 1;
+	cr_assert_eq(ap_server_start(&cfg, model, &srv, err, sizeof(err)), 0, "%s", err);
+}
+
+static void stop(void)
+{
+	ap_server_stop(srv);
+	cf_exec_destroy(local);
+	cf_model_free(model);
+}
+
+static void connect_client(struct client *c)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)ap_server_port(srv))};
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(c->fd >= 0);
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	cr_assert_eq(connect(c->fd, (struct sockaddr *)&a, sizeof(a)), 0, "connect: %s", strerror(errno));
+	struct cw_limits lim = cw_limits_default();
+	size_t n = cw_reader_bytes(&lim);
+	c->rbuf = malloc(n);
+	cr_assert_eq(cw_reader_init(&c->rd, c->rbuf, n, &lim), 0);
+}
+
+static void close_client(struct client *c)
+{
+	close(c->fd);
+	free(c->rbuf);
+}
+
+static void send_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		cr_assert(k > 0, "send: %s", strerror(errno));
+		p += k;
+		n -= (size_t)k;
+	}
+}
+
+/* Next message within ms; 0, or -ETIMEDOUT / -ECONNRESET (peer closed). */
+static int recv_msg(struct client *c, struct cw_msg *m, int ms)
+{
+	char err[256];
+	for (;;) {
+		int r = cw_reader_next(&c->rd, m, err, sizeof(err));
+		if (r != -EAGAIN) {
+			cr_assert_eq(r, 0, "reader: %s", err);
+			return 0;
+		}
+		struct pollfd p = {.fd = c->fd, .events = POLLIN};
+		if (poll(&p, 1, ms) <= 0)
+			return -ETIMEDOUT;
+		size_t avail;
+		uint8_t *dst = cw_reader_space(&c->rd, &avail);
+		ssize_t k = recv(c->fd, dst, avail, 0);
+		if (k <= 0)
+			return -ECONNRESET;
+		cw_reader_commit(&c->rd, (size_t)k);
+	}
+}
+
+static void hello(struct client *c, uint64_t checksum)
+{
+	struct cw_hello h = {.device_id = 42, .model_checksum = checksum, .max_inflight = 4};
+	strcpy(h.device_class, "test");
+	strcpy(h.model, model->name);
+	strcpy(h.app, "tests");
+	uint8_t buf[512];
+	size_t len;
+	cr_assert_eq(cw_encode_hello(buf, sizeof(buf), &h, &len, NULL, 0), 0);
+	send_all(c->fd, buf, len);
+}
+
+static uint64_t rng = 7;
+static float gauss(void)
+{
+	rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+	double u = ((rng >> 11) + 1.0) / 9007199254740993.0;
+	rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+	double v = (rng >> 11) / 9007199254740992.0;
+	return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
+}
+
+/* An INFER for exit e split at p with a random image; *label gets what the C
+ * runtime answers locally for the same (exit, bits). */
+static size_t make_infer(uint8_t *buf, size_t cap, uint64_t id, int e, int p, int bits,
+			 uint16_t *label)
+{
+	static float img[3 * 32 * 32], back[32 * 32 * 32];
+	static uint8_t scratch[1 << 20];
+	for (int i = 0; i < 3 * 32 * 32; i++)
+		img[i] = gauss();
+	const float *x;
+	cr_assert_eq(cf_exec_run(local, e, 0, p, img, 1, &x), 0);
+	const struct cf_layer *L = p ? cf_model_exit_layer(model, e, p - 1) : NULL;
+	uint32_t dims[3] = {(uint32_t)(L ? L->out_c : 3), (uint32_t)(L ? L->out_h : 32),
+			    (uint32_t)(L ? L->out_w : 32)};
+	size_t flen;
+	char err[256];
+	uint8_t *frame = buf + CW_INFER_PREFIX_BYTES;
+	cr_assert_eq(cc_frame_encode(x, 3, dims, CC_CODEC_HUFFMAN_ZRUN, bits, 0, frame,
+				     cap - CW_INFER_PREFIX_BYTES, &flen, err, sizeof(err)),
+		     0, "%s", err);
+	struct cc_limits lim = {1u << 20, 1u << 22};
+	cr_assert_eq(cc_frame_decode(frame, flen, &lim, back, sizeof(back) / 4, scratch,
+				     sizeof(scratch), NULL, err, sizeof(err)),
+		     0);
+	const float *o;
+	cr_assert_eq(cf_exec_run(local, e, p, model->exit_len[e], back, 1, &o), 0);
+	int best = 0;
+	for (int i = 1; i < model->n_classes; i++)
+		if (o[i] > o[best])
+			best = i;
+	*label = (uint16_t)best;
+	struct cw_infer in = {.request_id = id, .deadline_us = 5000000, .frame_len = flen,
+			      .action = {.exit = (uint8_t)e, .partition = (uint16_t)p, .bits = (uint8_t)bits}};
+	size_t len;
+	cr_assert_eq(cw_encode_infer_header(buf, cap, &in, &len, err, sizeof(err)), 0, "%s", err);
+	return len;
+}
+
+static void serve_one_device(int requests)
+{
+	struct client c;
+	struct cw_msg m;
+	static uint8_t buf[1 << 18];
+	connect_client(&c);
+	hello(&c, model->checksum);
+	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_WELCOME, "got %s", cw_type_name(m.type));
+	cr_assert_eq(m.welcome.model_checksum, model->checksum);
+	uint16_t want[64];
+	for (int k = 0; k < requests; k++) {
+		int e = k % 3, p = (k * 7) % model->exit_len[e];
+		size_t len = make_infer(buf, sizeof(buf), 1000 + (uint64_t)k, e, p, 8, &want[k]);
+		send_all(c.fd, buf, len);
+		cr_assert_eq(recv_msg(&c, &m, 10000), 0, "request %d unanswered", k);
+		cr_assert_eq(m.type, CW_RESULT, "request %d: %s %s", k, cw_type_name(m.type),
+			     m.type == CW_ERROR ? m.error.msg : "");
+		cr_assert_eq(m.result.request_id, 1000 + (uint64_t)k);
+		cr_assert_eq(m.result.label, want[k], "request %d (exit %d, partition %d)", k, e + 1, p);
+		cr_assert_eq(m.result.exit, e);
+	}
+	close_client(&c);
+}
+
+static void served(int no_buf_ring)
+{
+	start(no_buf_ring, 10000);
+	serve_one_device(24);
+	struct client c;
+	struct cw_msg m;
+	uint8_t buf[512];
+	size_t len;
+	/* PING before HELLO is fine */
+	connect_client(&c);
+	struct cw_ping pg = {.nonce = 5, .timestamp = 77, .padding_len = 1000};
+	static uint8_t pbuf[4096];
+	cr_assert_eq(cw_encode_ping(pbuf, sizeof(pbuf), &pg, &len, NULL, 0), 0);
+	send_all(c.fd, pbuf, len);
+	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_PONG);
+	cr_assert_eq(m.pong.nonce, 5);
+	cr_assert_eq(m.pong.padding_len, 1000);
+	/* INFER before HELLO */
+	uint16_t lbl;
+	static uint8_t ibuf[1 << 18];
+	len = make_infer(ibuf, sizeof(ibuf), 9, 0, 3, 8, &lbl);
+	send_all(c.fd, ibuf, len);
+	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_ERROR);
+	cr_assert_eq(m.error.code, CW_ERR_NO_SESSION);
+	hello(&c, model->checksum);
+	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_WELCOME);
+	/* a split the model does not have */
+	len = make_infer(ibuf, sizeof(ibuf), 10, 0, 3, 8, &lbl);
+	ibuf[CW_HEADER_BYTES + 22] = 99; /* the partition field, see docs/protocol.md */
+	ibuf[CW_HEADER_BYTES + 23] = 0;
+	send_all(c.fd, ibuf, len);
+	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_ERROR);
+	cr_assert(m.error.code == CW_ERR_BAD_REQUEST, "code %u: %s", m.error.code, m.error.msg);
+	/* a frame broken inside: answered BAD_FRAME, the session goes on */
+	len = make_infer(ibuf, sizeof(ibuf), 11, 1, 4, 8, &lbl);
+	ibuf[len - 20] ^= 0x40;
+	send_all(c.fd, ibuf, len);
+	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_ERROR);
+	cr_assert_eq(m.error.code, CW_ERR_BAD_FRAME, "code %u: %s", m.error.code, m.error.msg);
+	cr_assert_eq(m.error.request_id, 11);
+	len = make_infer(ibuf, sizeof(ibuf), 12, 1, 4, 8, &lbl);
+	send_all(c.fd, ibuf, len);
+	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_RESULT);
+	cr_assert_eq(m.result.label, lbl);
+	/* more than max_inflight (4) at once: the rest are refused busy, none lost */
+	int results = 0, busy = 0;
+	/* in one send, so that they arrive together whatever the receive path */
+	size_t at = 0;
+	for (int k = 0; k < 10; k++)
+		at += make_infer(ibuf + at, sizeof(ibuf) - at, 100 + (uint64_t)k, 2, 0, 8, &lbl);
+	send_all(c.fd, ibuf, at);
+	for (int k = 0; k < 10; k++) {
+		cr_assert_eq(recv_msg(&c, &m, 10000), 0);
+		if (m.type == CW_RESULT)
+			results++;
+		else if (m.type == CW_ERROR && m.error.code == CW_ERR_BUSY)
+			busy++;
+	}
+	cr_assert_eq(results + busy, 10);
+	cr_assert_geq(busy, 1);
+	close_client(&c);
+	/* wrong model: refused and closed */
+	connect_client(&c);
+	hello(&c, model->checksum ^ 1);
+	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_ERROR);
+	cr_assert_eq(m.error.code, CW_ERR_MODEL_MISMATCH);
+	cr_assert_eq(recv_msg(&c, &m, 5000), -ECONNRESET);
+	close_client(&c);
+	(void)buf;
+	stop();
+}
+
+Test(appliance, served_with_buffer_ring, .timeout = 120)
+{
+	served(0);
+}
+
+Test(appliance, served_with_plain_recv, .timeout = 120)
+{
+	served(1);
+}
+
+Test(appliance, hostile_peers_dropped_others_served, .timeout = 120)
+{
+	start(0, 1500);
+	struct client g, h, b;
+	struct cw_msg m;
+	/* garbage: refused at its first byte, closed */
+	connect_client(&g);
+	send_all(g.fd, (const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18);
+	cr_assert_eq(recv_msg(&g, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_ERROR);
+	cr_assert_eq(recv_msg(&g, &m, 5000), -ECONNRESET);
+	/* a 4 GB length prefix: refused as soon as the length is in */
+	connect_client(&b);
+	hello(&b, model->checksum);
+	cr_assert_eq(recv_msg(&b, &m, 5000), 0);
+	uint8_t hdr[CW_HEADER_BYTES];
+	struct cw_ping pg = {.nonce = 1};
+	size_t len;
+	uint8_t tmp[256];
+	cr_assert_eq(cw_encode_ping(tmp, sizeof(tmp), &pg, &len, NULL, 0), 0);
+	memcpy(hdr, tmp, CW_HEADER_BYTES);
+	hdr[8] = hdr[9] = hdr[10] = hdr[11] = 0xFF; /* body length, docs/protocol.md */
+	send_all(b.fd, hdr, sizeof(hdr));
+	cr_assert_eq(recv_msg(&b, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_ERROR);
+	cr_assert_eq(m.error.code, CW_ERR_TOO_LARGE, "code %u: %s", m.error.code, m.error.msg);
+	cr_assert_eq(recv_msg(&b, &m, 5000), -ECONNRESET);
+	/* half a message, then silence: closed after the idle timeout */
+	connect_client(&h);
+	hello(&h, model->checksum);
+	cr_assert_eq(recv_msg(&h, &m, 5000), 0);
+	static uint8_t ibuf[1 << 18];
+	uint16_t lbl;
+	len = make_infer(ibuf, sizeof(ibuf), 1, 2, 5, 8, &lbl);
+	send_all(h.fd, ibuf, len / 2);
+	/* meanwhile a good device is served */
+	serve_one_device(6);
+	cr_assert_eq(recv_msg(&h, &m, 8000), -ECONNRESET, "half-sent peer not dropped");
+	struct ap_stats st;
+	ap_server_stats(srv, &st);
+	cr_assert_geq(st.protocol_errors, 2);
+	close_client(&g);
+	close_client(&b);
+	close_client(&h);
+	stop();
+}
