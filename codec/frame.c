@@ -256,6 +256,7 @@ int cc_encoder_encode(struct cc_encoder *e, const float *x, int ndim, const uint
 
 	*len = 0;
 	e->huf.table_bits = e->huf.code_bits = 0;
+	e->huf.last_nsym = 0;
 	if ((unsigned)codec >= CC_CODEC_COUNT)
 		return failv(-EINVAL, err, errlen, "codec id %d unknown", (int)codec);
 	int64_t sn = shape_elems(ndim, dims);
@@ -353,6 +354,7 @@ void cc_encoder_stats(const struct cc_encoder *e, struct cc_encode_stats *st)
 {
 	st->table_bits = e->huf.table_bits;
 	st->code_bits = e->huf.code_bits;
+	st->entropy_bits = e->huf.last_nsym ? huf_token_entropy_bits(&e->huf) : 0.0;
 }
 
 int cc_frame_encode(const float *x, int ndim, const uint32_t *dims, enum cc_codec codec,

@@ -19,6 +19,7 @@
  * bits; longer codes (rare by construction: each has probability < 2^-11) take
  * the canonical bit-serial path of zlib's puff over the (length, symbol) list. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -97,6 +98,17 @@ static void mk_lengths(uint64_t *a, size_t n)
 		dpth++;
 		used = 0;
 	}
+}
+
+double huf_token_entropy_bits(const struct huf_work *w)
+{
+	double total = 0, h = 0;
+	for (unsigned s = 0; s < w->last_nsym; s++)
+		total += w->freq[s];
+	for (unsigned s = 0; s < w->last_nsym; s++)
+		if (w->freq[s])
+			h -= (double)w->freq[s] * log2((double)w->freq[s] / total);
+	return h + (double)w->extra_bits;
 }
 
 int huf_work_init(struct huf_work *w, int max_bits)
@@ -402,7 +414,8 @@ int huf_encode(struct huf_work *w, const uint16_t *q, size_t n, int bits, int zr
 	       uint8_t *out, size_t cap, size_t *len)
 {
 	*len = 0;
-	w->table_bits = w->code_bits = 0;
+	w->table_bits = w->code_bits = w->extra_bits = 0;
+	w->last_nsym = 0;
 	if (bits < 2 || bits > 16 || (uint64_t)n > HUF_MAX_ELEMS)
 		return -EINVAL;
 	if (n == 0)
@@ -427,6 +440,8 @@ int huf_encode(struct huf_work *w, const uint16_t *q, size_t n, int bits, int zr
 	for (unsigned w = 1; w < ways; w++)
 		for (unsigned s = 0; s < nsym; s++)
 			freq[s] += freq[w * nsym + s];
+	w->extra_bits = extra_bits;
+	w->last_nsym = nsym;
 	int used = huf_build_lengths(w, freq, nsym, HUF_MAX_LEN, lens);
 	if (used < 0)
 		return used;

@@ -37,7 +37,13 @@ struct huf_work {
 	uint8_t *lens;
 	uint64_t *key, *tmp, *a;
 	uint64_t table_bits, code_bits; /* of the last stream: table (with its flag), codes + run bits */
+	uint64_t extra_bits;            /* run bits of the last stream */
+	unsigned last_nsym;             /* freq[0..last_nsym) is the last stream's token histogram */
 };
+
+/* Order-0 entropy in bits of the tokens the last stream coded, plus its raw run
+ * bits: the bound its codes are measured against. */
+double huf_token_entropy_bits(const struct huf_work *w);
 
 int huf_work_init(struct huf_work *w, int max_bits);
 void huf_work_free(struct huf_work *w);

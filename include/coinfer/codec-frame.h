@@ -70,9 +70,13 @@ int cc_encoder_encode(struct cc_encoder *e, const float *x, int ndim, const uint
 /* The quantized symbols of the last quantized frame encoded (tables, tests). */
 const uint16_t *cc_encoder_symbols(const struct cc_encoder *e);
 /* Where the bits of the last Huffman payload went (0 for other codecs): the code
- * table (with its one flag bit) and the codes with their run bits. */
+ * table (with its one flag bit) and the codes with their run bits; and the bound
+ * those codes are held to: the order-0 entropy of the tokens they code (levels,
+ * and zero-run escapes for huffman-zrun) plus the raw run bits. Computed on
+ * request, from the histogram the encoder kept. */
 struct cc_encode_stats {
 	uint64_t table_bits, code_bits;
+	double entropy_bits;
 };
 void cc_encoder_stats(const struct cc_encoder *e, struct cc_encode_stats *st);
 

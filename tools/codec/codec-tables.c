@@ -27,6 +27,7 @@ static const int bits_set[] = {4, 8, 12, 16};
 struct acc {
 	long correct;
 	double bytes, bytes_zrun, entropy_bytes, code_bytes;
+	double zrun_code_bytes, zrun_token_entropy_bytes;
 };
 
 static int argmax(const float *x, int n)
@@ -152,7 +153,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (tsv)
-		fprintf(tsv, "# exit\tpartition\tlayer\ttype\tbits\tbytes\tratio_fp32\tentropy_bytes\taccuracy\taccuracy_loss\tbytes_huffman\tbytes_zrun\thuffman_code_bytes\n");
+		fprintf(tsv, "# exit\tpartition\tlayer\ttype\tbits\tbytes\tratio_fp32\tentropy_bytes\taccuracy\taccuracy_loss\tbytes_huffman\tbytes_zrun\thuffman_code_bytes\tzrun_code_bytes\tzrun_token_entropy_bytes\n");
 
 	if (only_exit > m->n_exits) {
 		fprintf(stderr, "coinfer-codec-tables: --exit %ld: the model has %d exits\n", only_exit,
@@ -187,14 +188,18 @@ int main(int argc, char **argv)
 						const float *t = sent + (size_t)j * per;
 						size_t flen, zlen;
 						struct cc_encode_stats st;
+						struct cc_encode_stats zst;
 						int r = cc_encoder_encode(enc, t, 3, dims, CC_CODEC_HUFFMAN_ZRUN,
 									  bits_set[bi], 0, frame, cap, &zlen,
 									  err, sizeof(err));
+						cc_encoder_stats(enc, &zst);
 						if (!r)
 							r = cc_encoder_encode(enc, t, 3, dims, CC_CODEC_HUFFMAN,
 									      bits_set[bi], 0, frame, cap,
 									      &flen, err, sizeof(err));
 						cc_encoder_stats(enc, &st);
+						ac->zrun_code_bytes += (double)zst.code_bits / 8.0;
+						ac->zrun_token_entropy_bytes += zst.entropy_bits / 8.0;
 						if (!r)
 							r = cc_frame_decode(frame, flen, &lim, recv + (size_t)j * per, per,
 									    scratch, scratch_bytes, NULL, err, sizeof(err));
@@ -247,14 +252,23 @@ int main(int argc, char **argv)
 				 * bound of the symbols they code */
 				cJSON_AddNumberToObject(o, "huffman_code_bytes", code);
 				cJSON_AddNumberToObject(o, "huffman_vs_entropy", ent > 0 ? code / ent : 1.0);
+				/* the zero-run codec against the entropy of the tokens it codes */
+				double zc = ac->zrun_code_bytes / n, ze = ac->zrun_token_entropy_bytes / n;
+				cJSON_AddNumberToObject(o, "zrun_code_bytes", zc);
+				cJSON_AddNumberToObject(o, "zrun_token_entropy_bytes", ze);
+				cJSON_AddNumberToObject(o, "zrun_vs_entropy", ze > 0 ? zc / ze : 1.0);
+				cJSON_AddNumberToObject(o, "coded_vs_entropy",
+							bytes_z < bytes_h ? (ze > 0 ? zc / ze : 1.0)
+									  : (ent > 0 ? code / ent : 1.0));
 				cJSON_AddNumberToObject(o, "accuracy", acc);
 				cJSON_AddNumberToObject(o, "accuracy_loss", fp_acc - acc);
 				cJSON_AddItemToArray(entries, o);
 				if (tsv)
-					fprintf(tsv, "%d\t%d\t%s\t%s\t%d\t%.1f\t%.5f\t%.1f\t%.4f\t%.4f\t%.1f\t%.1f\t%.1f\n",
+					fprintf(tsv, "%d\t%d\t%s\t%s\t%d\t%.1f\t%.5f\t%.1f\t%.4f\t%.4f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\n",
 						e + 1, p, L ? L->name : "input",
 						L ? cf_layer_type_name(L->type) : "input", bits_set[bi], bytes,
-						bytes / raw, ent, acc, fp_acc - acc, bytes_h, bytes_z, code);
+						bytes / raw, ent, acc, fp_acc - acc, bytes_h, bytes_z, code,
+						ac->zrun_code_bytes / n, ac->zrun_token_entropy_bytes / n);
 			}
 		}
 		free(a);
