@@ -6,7 +6,7 @@ set -euo pipefail
 
 build=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
        liburing-dev libjemalloc-dev libcriterion-dev dpdk-dev libdpdk-dev
-       libxxhash-dev libzstd-dev libcjson-dev)
+       libxxhash-dev libzstd-dev libcjson-dev libcyaml-dev libmicrohttpd-dev)
 cross=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
 bench=(libdnnl-dev gnuplot-nox)
 train=(python3-torch python3-numpy python3-xxhash)

@@ -1,0 +1,236 @@
+/* JSON output of the agents: one line per answer and the summary. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* JSON has no NaN or infinity: print null for them. */
+static int num(char *buf, size_t cap, const char *key, double v)
+{
+	if (!isfinite(v))
+		return snprintf(buf, cap, "\"%s\": null", key);
+	return snprintf(buf, cap, "\"%s\": %.6g", key, v);
+}
+
+#define ADD(...)                                                                       \
+	do {                                                                           \
+		int k_ = snprintf(buf + n, n < cap ? cap - n : 0, __VA_ARGS__);        \
+		n += k_ > 0 ? (size_t)k_ : 0;                                          \
+	} while (0)
+#define NUM(key, v)                                                                    \
+	do {                                                                           \
+		int k_ = num(buf + n, n < cap ? cap - n : 0, key, v);                  \
+		n += k_ > 0 ? (size_t)k_ : 0;                                          \
+	} while (0)
+
+int ag_record_json(const struct ag_record *r, char *buf, size_t cap)
+{
+	size_t n = 0;
+	int dev_only = r->where == AG_DEVICE && r->reason == AG_FB_NONE;
+	ADD("{\"agent\": %d, \"device_id\": %llu, \"id\": %llu, \"image\": %d, \"label\": %d, "
+	    "\"true_label\": %d, \"correct\": %s, ",
+	    r->agent, (unsigned long long)r->device_id, (unsigned long long)r->id, r->image, r->label,
+	    r->true_label, r->label == r->true_label ? "true" : "false");
+	NUM("confidence", r->confidence);
+	ADD(", \"where\": \"%s\", ", r->where == AG_EDGE ? "edge" : "device");
+	if (r->reason == AG_FB_NONE)
+		ADD("\"fallback\": null, ");
+	else
+		ADD("\"fallback\": \"%s\", ", ag_reason_name(r->reason));
+	if (r->error_code)
+		ADD("\"edge_error\": \"%s\", ", cw_error_name((enum cw_error_code)r->error_code));
+	ADD("\"exit\": %d, \"action\": {\"exit\": %d, \"partition\": %d, \"bits\": %d, "
+	    "\"codec\": %s%s%s}, ",
+	    r->exit + 1, r->action.exit + 1, r->action.partition, dev_only ? 0 : r->action.bits,
+	    dev_only ? "" : "\"", dev_only ? "null" : cc_codec_name(r->action.codec),
+	    dev_only ? "" : "\"");
+	if (r->where == AG_DEVICE)
+		ADD("\"resumed_at\": %d, ", r->from);
+	else
+		ADD("\"resumed_at\": null, ");
+	NUM("deadline_ms", r->deadline_ms);
+	ADD(", \"deadline_met\": %s, ", r->deadline_met ? "true" : "false");
+	NUM("latency_ms", r->latency_ms);
+	ADD(", ");
+	NUM("latency_ms_real", r->latency_real_ms);
+	ADD(", ");
+	NUM("head_ms", r->head_ms);
+	ADD(", ");
+	NUM("head_ms_real", r->head_real_ms);
+	ADD(", ");
+	NUM("encode_ms", r->encode_ms);
+	ADD(", ");
+	NUM("encode_ms_real", r->encode_real_ms);
+	ADD(", ");
+	NUM("local_ms", r->local_ms);
+	ADD(", ");
+	NUM("local_ms_real", r->local_real_ms);
+	ADD(", \"bytes\": %zu, ", r->bytes);
+	if (r->where == AG_EDGE)
+		ADD("\"queue_us\": %u, \"decode_us\": %u, \"compute_us\": %u, \"batch\": %u, ",
+		    r->queue_us, r->decode_us, r->compute_us, r->batch);
+	else
+		ADD("\"queue_us\": null, \"decode_us\": null, \"compute_us\": null, \"batch\": null, ");
+	NUM("rtt_ms", r->rtt_ms);
+	ADD(", ");
+	NUM("bandwidth_bps", r->bw_bps);
+	ADD(", ");
+	if (r->verify_label >= 0)
+		ADD("\"verify_label\": %d, ", r->verify_label);
+	NUM("t_ms", r->t_ms);
+	ADD("}\n");
+	return n < cap ? (int)n : -1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest rank. */
+static void latency_stats(double *v, size_t n, struct ag_latency *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!n) {
+		out->mean = out->p50 = out->p99 = out->max = NAN;
+		return;
+	}
+	qsort(v, n, sizeof(*v), cmp_double);
+	double s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += v[i];
+	out->mean = s / (double)n;
+	size_t r50 = (size_t)ceil(0.50 * (double)n), r99 = (size_t)ceil(0.99 * (double)n);
+	out->p50 = v[(r50 ? r50 : 1) - 1];
+	out->p99 = v[(r99 ? r99 : 1) - 1];
+	out->max = v[n - 1];
+}
+
+void ag_fleet_summary(const struct ag_fleet *f, struct ag_summary *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->agents = f->cfg.agents;
+	s->requests = (uint64_t)f->cfg.agents * (uint64_t)f->cfg.requests;
+	s->wall_s = f->wall_s;
+	s->device_class = f->cfg.device_class;
+	s->slowdown = f->cfg.slowdown;
+	s->profile = f->cfg.profile != NULL;
+	s->n_exits = f->m->n_exits;
+	for (int e = 0; e < f->m->n_exits; e++) {
+		double meas = ag_times_range_ms(&f->measured, e, 0, f->m->exit_len[e]);
+		double emu = ag_times_range_ms(&f->emulated, e, 0, f->m->exit_len[e]);
+		s->exit_ms_measured[e] = meas;
+		s->exit_ms_emulated[e] = emu > meas ? emu : meas;
+	}
+	double *lat = malloc((f->nrec ? f->nrec : 1) * sizeof(double));
+	double *real = malloc((f->nrec ? f->nrec : 1) * sizeof(double));
+	for (size_t i = 0; i < f->nrec; i++) {
+		const struct ag_record *r = &f->records[i];
+		s->answered++;
+		if (r->where == AG_EDGE)
+			s->edge++;
+		else
+			s->device++;
+		s->fallbacks[r->reason]++;
+		s->correct += r->label == r->true_label;
+		s->deadline_met += (uint64_t)r->deadline_met;
+		s->bytes_sent += r->bytes;
+		if (r->verify_label >= 0) {
+			s->verified++;
+			s->verify_mismatches += r->verify_label != r->label;
+		}
+		if (lat && real) {
+			lat[i] = r->latency_ms;
+			real[i] = r->latency_real_ms;
+		}
+	}
+	s->accuracy = s->answered ? (double)s->correct / (double)s->answered : NAN;
+	if (lat && real) {
+		latency_stats(lat, f->nrec, &s->latency_ms);
+		latency_stats(real, f->nrec, &s->latency_real_ms);
+	}
+	free(lat);
+	free(real);
+	int nbw = 0, nrtt = 0;
+	for (int t = 0; t < f->nth; t++)
+		if (f->th[t].late_ms > s->timer_late_ms)
+			s->timer_late_ms = f->th[t].late_ms;
+	for (int t = 0; t < f->nth; t++)
+		for (int i = 0; i < f->th[t].n; i++) {
+			const struct ag_agent *a = &f->th[t].agents[i];
+			s->late_replies += a->late;
+			s->reconnects += a->reconnects;
+			s->connects += a->connects;
+			s->drops += a->drops;
+			if (a->bw.bps > 0) {
+				s->bandwidth_bps_mean += a->bw.bps;
+				nbw++;
+			}
+			if (a->bw.srtt_us > 0) {
+				s->rtt_ms_mean += a->bw.srtt_us / 1000.0;
+				nrtt++;
+			}
+		}
+	s->bandwidth_bps_mean = nbw ? s->bandwidth_bps_mean / nbw : NAN;
+	s->rtt_ms_mean = nrtt ? s->rtt_ms_mean / nrtt : NAN;
+}
+
+static void lat_json(FILE *f, const char *key, const struct ag_latency *l)
+{
+	char a[64], b[64], c[64], d[64];
+	num(a, sizeof(a), "mean", l->mean);
+	num(b, sizeof(b), "p50", l->p50);
+	num(c, sizeof(c), "p99", l->p99);
+	num(d, sizeof(d), "max", l->max);
+	fprintf(f, "\"%s\": {%s, %s, %s, %s}", key, a, b, c, d);
+}
+
+void ag_summary_json(const struct ag_summary *s, FILE *f)
+{
+	char acc[64], bw[64], rtt[64], wall[64], late[64];
+	num(late, sizeof(late), "timer_late_ms", s->timer_late_ms);
+	num(acc, sizeof(acc), "accuracy", s->accuracy);
+	num(bw, sizeof(bw), "bandwidth_bps_mean", s->bandwidth_bps_mean);
+	num(rtt, sizeof(rtt), "rtt_ms_mean", s->rtt_ms_mean);
+	num(wall, sizeof(wall), "wall_s", s->wall_s);
+	fprintf(f,
+		"{\"summary\": {\"agents\": %d, \"requests\": %llu, \"answered\": %llu, \"lost\": %llu, "
+		"\"edge\": %llu, \"device\": %llu, \"fallbacks\": {",
+		s->agents, (unsigned long long)s->requests, (unsigned long long)s->answered,
+		(unsigned long long)(s->requests > s->answered ? s->requests - s->answered : 0),
+		(unsigned long long)s->edge, (unsigned long long)s->device);
+	uint64_t total = 0;
+	for (int r = AG_FB_NONE + 1; r < AG_FB_COUNT; r++) {
+		fprintf(f, "%s\"%s\": %llu", r > 1 ? ", " : "", ag_reason_name((enum ag_reason)r),
+			(unsigned long long)s->fallbacks[r]);
+		total += s->fallbacks[r];
+	}
+	fprintf(f, ", \"total\": %llu}, %s, \"correct\": %llu, \"deadline_met\": %llu, ",
+		(unsigned long long)total, acc, (unsigned long long)s->correct,
+		(unsigned long long)s->deadline_met);
+	lat_json(f, "latency_ms", &s->latency_ms);
+	fprintf(f, ", ");
+	lat_json(f, "latency_ms_real", &s->latency_real_ms);
+	fprintf(f,
+		", \"bytes_sent\": %llu, \"late_replies\": %llu, \"connects\": %llu, "
+		"\"reconnects\": %llu, \"drops\": %llu, \"verify\": {\"checked\": %llu, "
+		"\"mismatches\": %llu}, %s, %s, %s, %s, ",
+		(unsigned long long)s->bytes_sent, (unsigned long long)s->late_replies,
+		(unsigned long long)s->connects, (unsigned long long)s->reconnects,
+		(unsigned long long)s->drops, (unsigned long long)s->verified,
+		(unsigned long long)s->verify_mismatches, bw, rtt, late, wall);
+	fprintf(f, "\"emulation\": {\"class\": \"%s\", \"mode\": \"%s\", ",
+		s->device_class ? s->device_class : "", s->profile ? "profile" : "slowdown");
+	char k[64];
+	num(k, sizeof(k), "slowdown", s->slowdown);
+	fprintf(f, "%s, \"exits\": [", k);
+	for (int e = 0; e < s->n_exits; e++) {
+		char a[64], b[64];
+		num(a, sizeof(a), "ms_measured", s->exit_ms_measured[e]);
+		num(b, sizeof(b), "ms_emulated", s->exit_ms_emulated[e]);
+		fprintf(f, "%s{\"exit\": %d, %s, %s}", e ? ", " : "", e + 1, a, b);
+	}
+	fprintf(f, "]}}}\n");
+}

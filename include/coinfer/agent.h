@@ -1,0 +1,258 @@
+/* coinfer device agent: runs the head layers of a request on the device, encodes
+ * the tensor, sends it to the edge appliance and returns the answer; when the
+ * edge is slow, unreachable or refuses, it finishes on the device at the deepest
+ * exit that still meets the deadline. A fleet runs many independent agents (one
+ * connection each) in a few threads, each thread one poll loop over its agents.
+ * docs/agent.md describes the request path, the estimators and the output.
+ *
+ * Plain POSIX sockets and poll: the same code runs on aarch64 (qemu-user in the
+ * tests). Exits and partitions are 0-based here, 1-based exits in the JSON. */
+#ifndef COINFER_AGENT_H
+#define COINFER_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "coinfer/codec-frame.h"
+#include "coinfer/dataset.h"
+#include "coinfer/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- bandwidth and RTT estimation ---------------------------------------------- */
+
+#define AG_RTT_WINDOW 16
+
+struct ag_bw_config {
+	double alpha;           /* EWMA weight of a new bandwidth sample (0.25) */
+	double rtt_alpha;       /* EWMA weight of a new RTT sample (0.125) */
+	double min_transfer_us; /* a sample whose transfer time is below this is skipped (200) */
+	double max_bps;         /* samples are clamped to this (10e9) */
+};
+
+struct ag_bw {
+	struct ag_bw_config cfg;
+	double bps;      /* EWMA of the samples, bit/s; 0 until the first one */
+	double last_bps; /* the last sample used */
+	double srtt_us;  /* EWMA RTT; 0 until the first sample */
+	double rtt_win[AG_RTT_WINDOW];
+	int rtt_n, rtt_next;
+	uint64_t uploads, probes, skipped, rtt_samples;
+};
+
+void ag_bw_defaults(struct ag_bw_config *c);
+/* c NULL: the defaults. */
+void ag_bw_init(struct ag_bw *b, const struct ag_bw_config *c);
+/* An RTT sample of a small message (PING without padding), µs. */
+void ag_bw_rtt(struct ag_bw *b, double rtt_us);
+/* The base RTT: the least of the last AG_RTT_WINDOW samples (0 before any). */
+double ag_bw_rtt_base_us(const struct ag_bw *b);
+/* An upload: a message of `bytes` answered total_us after its send began, of
+ * which the server reports server_us (queue + decode + compute). Transfer time =
+ * total - server - base RTT. Returns 1 when the sample was used, 0 when skipped. */
+int ag_bw_upload(struct ag_bw *b, double bytes, double total_us, double server_us);
+/* A probe: a PING carrying extra_bytes of padding took rtt_us (hold time already
+ * subtracted). Transfer time = rtt - base RTT. Returns 1 when used. */
+int ag_bw_probe(struct ag_bw *b, double extra_bytes, double rtt_us);
+
+/* ---- reconnect backoff ------------------------------------------------------------ */
+
+struct ag_backoff {
+	uint64_t base_us, cap_us;
+	unsigned attempt;
+	uint64_t rng;
+};
+
+void ag_backoff_init(struct ag_backoff *b, uint64_t base_us, uint64_t cap_us, uint64_t seed);
+/* The wait before the next attempt: d = min(cap, base * 2^attempt), drawn
+ * uniformly from [d/2, d] ("equal jitter"); then attempt++. */
+uint64_t ag_backoff_next(struct ag_backoff *b);
+void ag_backoff_reset(struct ag_backoff *b);
+
+/* ---- per-layer times and the fallback exit ------------------------------------------ */
+
+#define AG_MAX_EXITS CF_MODEL_MAX_EXITS
+#define AG_MAX_POS 64
+
+struct ag_times {
+	int n_exits;
+	int len[AG_MAX_EXITS];                  /* N_e */
+	int common[AG_MAX_EXITS][AG_MAX_EXITS]; /* leading layer positions two exits share */
+	double ms[AG_MAX_EXITS][AG_MAX_POS];    /* per layer position, one image */
+};
+
+/* Shapes from model m, times zero. -EINVAL when m exceeds the limits. */
+int ag_times_init(struct ag_times *t, const struct cf_model *m);
+/* Sum of ms[e][from..to). */
+double ag_times_range_ms(const struct ag_times *t, int e, int from, int to);
+/* Where exit e2 resumes when the head of exit e ran to p: min(p, common[e][e2]). */
+int ag_resume_pos(const struct ag_times *t, int e, int p, int e2);
+
+struct ag_choice {
+	int exit;       /* 0-based */
+	int from;       /* the position it resumes at */
+	double need_ms; /* the remaining layers' time */
+	int fits;       /* need_ms <= the time left */
+};
+/* The head of exit e ran to p_done (0: nothing computed). Chooses the deepest
+ * exit whose remaining layers fit in left_ms, else the one that finishes soonest
+ * (the shallowest on ties). */
+void ag_fallback_choose(const struct ag_times *t, int e, int p_done, double left_ms,
+			struct ag_choice *out);
+/* Time the quickest fallback needs from there (what the reply timeout keeps back). */
+double ag_fallback_reserve_ms(const struct ag_times *t, int e, int p_done);
+
+/* ---- the agents ---------------------------------------------------------------------- */
+
+struct ag_action {
+	int exit;          /* 0-based */
+	int partition;     /* 0..N_e; N_e runs everything on the device */
+	int bits;          /* 2..16 for the quantized codecs, 0 for raw32/raw16 */
+	enum cc_codec codec;
+	int per_channel;
+};
+
+/* What a decide callback sees for each request. */
+struct ag_state {
+	double bandwidth_bps; /* the estimate (0: none yet) */
+	double rtt_ms;        /* smoothed (0: none yet) */
+	double queue_ms;      /* the edge's last reported queueing delay */
+	double deadline_ms;
+	int connected;
+};
+
+enum ag_where { AG_EDGE = 1, AG_DEVICE = 2 };
+
+enum ag_reason {
+	AG_FB_NONE = 0,     /* not a fallback (an edge answer, or a device-only action) */
+	AG_FB_TIMEOUT,      /* no reply by deadline - reserve */
+	AG_FB_BUSY,         /* ERROR busy */
+	AG_FB_DEADLINE,     /* ERROR deadline */
+	AG_FB_SHUTDOWN,     /* ERROR shutdown */
+	AG_FB_ERROR,        /* another ERROR tied to the request */
+	AG_FB_DISCONNECTED, /* the connection went down with the request outstanding */
+	AG_FB_UNREACHABLE,  /* no connection when the request was to be sent */
+	AG_FB_LIMIT,        /* the edge's in-flight limit (WELCOME) was reached */
+	AG_FB_NO_TIME,      /* the budget left could not cover the fallback reserve */
+	AG_FB_COUNT
+};
+const char *ag_reason_name(enum ag_reason r);
+
+struct ag_config {
+	const char *host; /* numeric IPv4/IPv6 address or name */
+	int port;
+	int agents, threads;
+	int requests;      /* per agent */
+	int inflight;      /* outstanding requests per agent */
+	int first_image;   /* agent k, request j: image (first + k * requests + j) mod n */
+	double deadline_ms;
+	double interval_ms;  /* 0: closed loop (next request when one is answered) */
+	double stagger_ms;   /* first request of each agent at a random offset in [0, this) */
+	double margin_ms;    /* kept back besides the fallback reserve */
+	struct ag_action action;
+	/* per request action (NULL: always `action`); may be called from several
+	 * threads at once. Returns 0, or non-zero to use `action`. */
+	int (*decide)(void *ctx, const struct ag_state *s, struct ag_action *a);
+	void *decide_ctx;
+	/* time dilation: emulated = measured * slowdown, or the profile's per-layer
+	 * times (ms of a device class; NULL: none), whichever is longer */
+	double slowdown;
+	const struct ag_times *profile;
+	double encode_slowdown; /* 0: slowdown (or the profile's ratio to measured) */
+	/* the device class's encode time of a tensor of elems floats (ms; <= 0: no
+	 * model, use encode_slowdown); NULL: none */
+	double (*encode_model)(void *ctx, const struct ag_action *a, size_t elems);
+	void *encode_ctx;
+	uint64_t device_id_base; /* agent k is device_id_base + k */
+	const char *device_class, *app;
+	uint64_t backoff_base_us, backoff_cap_us;
+	int connect_timeout_ms; /* connect + HELLO -> WELCOME */
+	int connect_wait_ms;    /* the first request waits this long for a connection */
+	int ping_ms;            /* 0: no PINGs */
+	uint32_t ping_pad;      /* every other PING carries this padding (0: none) */
+	struct ag_bw_config bw;
+	int verify;             /* decode the frame sent and run the tail here too */
+	int calib_runs;         /* whole-exit runs timed per exit at creation */
+	uint64_t seed;
+	FILE *out;              /* JSON line per request (NULL: none) */
+	FILE *log;              /* connection events (NULL: none) */
+};
+
+void ag_config_defaults(struct ag_config *c);
+
+struct ag_record {
+	int agent;
+	uint64_t device_id, id;
+	int image, label, true_label;
+	float confidence;
+	struct ag_action action;
+	int exit;              /* that answered, 0-based */
+	int from;              /* device answers: the position the device resumed at */
+	enum ag_where where;
+	enum ag_reason reason;
+	uint16_t error_code;   /* the edge's ERROR code, 0 when none */
+	int deadline_met;
+	double deadline_ms;
+	double latency_ms, latency_real_ms; /* emulated (wall clock) and without dilation */
+	double head_ms, head_real_ms, encode_ms, encode_real_ms, local_ms, local_real_ms;
+	size_t bytes;          /* INFER message bytes sent (0: none) */
+	uint32_t queue_us, decode_us, compute_us;
+	uint16_t batch;
+	double rtt_ms, bw_bps; /* estimates when answered */
+	int verify_label;      /* -1: not verified */
+	double t_ms;           /* when answered, ms since the fleet started */
+};
+
+struct ag_latency {
+	double mean, p50, p99, max;
+};
+
+struct ag_summary {
+	int agents;
+	uint64_t requests, answered, edge, device, fallbacks[AG_FB_COUNT];
+	uint64_t correct, deadline_met, bytes_sent;
+	double accuracy;
+	struct ag_latency latency_ms, latency_real_ms;
+	uint64_t late_replies, reconnects, connects, drops; /* drops: connections lost or refused */
+	uint64_t verified, verify_mismatches;
+	double bandwidth_bps_mean; /* over agents with an estimate */
+	double rtt_ms_mean;
+	double timer_late_ms; /* the threads' decaying maximum of timer lateness, at the end */
+	double wall_s;
+	/* device emulation: each exit run whole, measured here and emulated */
+	const char *device_class;
+	double slowdown;
+	int profile, n_exits;
+	double exit_ms_measured[AG_MAX_EXITS], exit_ms_emulated[AG_MAX_EXITS];
+};
+
+struct ag_fleet;
+
+/* Checks the configuration against the model, measures this machine's per-layer
+ * times (calib_runs) and allocates everything the agents need. */
+int ag_fleet_create(const struct ag_config *cfg, const struct cf_model *m,
+		    const struct cf_dataset *ds, struct ag_fleet **out, char *err, size_t errlen);
+/* Runs until every request of every agent is answered. */
+int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen);
+void ag_fleet_destroy(struct ag_fleet *f);
+/* Measured per-layer times (ms) and the emulated ones the agents use. */
+const struct ag_times *ag_fleet_measured(const struct ag_fleet *f);
+const struct ag_times *ag_fleet_emulated(const struct ag_fleet *f);
+/* Every answer, in the order answered. */
+const struct ag_record *ag_fleet_records(const struct ag_fleet *f, size_t *n);
+void ag_fleet_summary(const struct ag_fleet *f, struct ag_summary *s);
+
+/* JSON: one line per record (with its newline), the summary as one line. */
+int ag_record_json(const struct ag_record *r, char *buf, size_t cap);
+void ag_summary_json(const struct ag_summary *s, FILE *f);
+
+/* "raw32", "raw16", "packed", "huffman", "huffman-zrun" to a codec; -1 unknown. */
+int ag_codec_parse(const char *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

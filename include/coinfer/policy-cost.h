@@ -1,0 +1,148 @@
+/* coinfer cost model and optimizers: what every decision-maker and the simulator
+ * share (DESIGN.md, "Cost model"; docs/cost-model.md).
+ *
+ *   latency = T_dev_head(e,p) + T_encode(p,b) + bytes(e,p,b)*8/B + RTT + T_queue_edge
+ *             + T_edge_tail(e,p,batch) + T_decode(p,b)
+ *   energy  = kappa f^2 sum_{i<p} C_i D_i  (+ the encode's cycles)      seed 000 eq. 1
+ *             + P * 8 bytes / (B log2(1 + SINR))                          eq. 2, W = B
+ *
+ * p = 0 sends the encoded input; p = N_e runs the whole exit on the device and has
+ * no network, edge or codec terms. The model is a plain struct built once;
+ * evaluation and the optimizers allocate nothing. Builds everywhere. */
+#ifndef COINFER_POLICY_COST_H
+#define COINFER_POLICY_COST_H
+
+#include "coinfer/policy-profile.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pol_cost_exit {
+	int n;                                        /* N_e: partitions 0..n */
+	double fp32_accuracy;
+	double dev_ms[POL_MAX_POS + 1];               /* head [0,p), one image, nominal f, load 1 */
+	double dev_cycles[POL_MAX_POS + 1];           /* sum of C_i D_i over [0,p) */
+	double edge_ms[POL_MAX_POS + 1][POL_MAX_BATCHES]; /* tail [p,n), whole batch */
+	double elems[POL_MAX_POS + 1];                /* floats per image at p */
+	double bytes[POL_MAX_POS + 1][POL_NBITS];     /* frame bytes per image; 0 at p = n */
+	double accuracy[POL_MAX_POS + 1][POL_NBITS];  /* at p = n: fp32 accuracy, every b */
+	char layer[POL_MAX_POS + 1][CF_NAME_LEN];     /* what is sent: "input" or a layer */
+};
+
+struct pol_cost_model {
+	char model[24];
+	char device[POL_NAME_LEN], edge[POL_NAME_LEN];
+	int n_exits;
+	int n_batches, batches[POL_MAX_BATCHES];      /* of the edge profile */
+	struct pol_cost_exit ex[POL_MAX_EXITS];
+	/* device energy and speed (seed 000 eqs. 1-2) */
+	double f_hz, kappa, tx_power_w, sinr_db;
+	double enc_ns_per_elem[POL_NBITS], enc_us_per_frame[POL_NBITS]; /* device, nominal f */
+	double dec_ns_per_elem[POL_NBITS], dec_us_per_frame[POL_NBITS]; /* edge */
+};
+
+struct pol_state {
+	double bandwidth_bps;   /* uplink, bit/s (0: no uplink) */
+	double rtt_ms;
+	double queue_ms;        /* edge queueing delay */
+	double batch;           /* expected batch size at the edge (>= 1; 0 means 1) */
+	double load;            /* device load factor, multiplies device time (0 means 1) */
+	double freq_hz;         /* device CPU frequency (0: the class's nominal) */
+	double energy_budget_j; /* <= 0: no budget */
+	double deadline_ms;
+};
+
+struct pol_action {
+	int exit;      /* 1..n_exits */
+	int partition; /* 0..N_e */
+	int bits;      /* 4, 8, 12, 16; ignored (reported as 0) when partition == N_e */
+};
+
+struct pol_cost {
+	double latency_ms, energy_j, accuracy, bytes;
+	/* the terms, for reports */
+	double dev_ms, encode_ms, tx_ms, net_ms, edge_ms, decode_ms;
+	double energy_comp_j, energy_tx_j;
+};
+
+/* Builds cm from the device's and the edge's profiles and classes and a codec
+ * table. The profiles must agree on the exits and layers, the device profile is
+ * read at batch 1, and the codec table must hold every (exit, p < N_e, bits). */
+int pol_cost_build(struct pol_cost_model *cm, const struct pol_profile *dev,
+		   const struct pol_device_class *dc, const struct pol_profile *edge,
+		   const struct pol_device_class *ec, const struct pol_codec_table *ct, char *err,
+		   size_t errlen);
+
+/* -EINVAL for an action outside the model or bits outside {4,8,12,16} (when
+ * p < N_e). A bandwidth of 0 (or below) when something is sent gives an infinite
+ * transmit time, latency and energy: the frame never arrives. */
+int pol_cost_eval(const struct pol_cost_model *cm, const struct pol_state *s,
+		  const struct pol_action *a, struct pol_cost *out);
+
+/* Edge tail time of [p, N_e) for a batch of n images (interpolated as
+ * pol_profile_layer_ms). */
+double pol_cost_edge_ms(const struct pol_cost_model *cm, int exit, int p, double n);
+
+/* Every action allowed by bits_mask, exits and partitions ascending, one action
+ * (bits 0) at p = N_e. Returns how many there are; at most max are written. */
+int pol_cost_actions(const struct pol_cost_model *cm, unsigned bits_mask, struct pol_action *a,
+		     int max);
+
+/* ---- optimizers ---------------------------------------------------------------- */
+
+/* Seed 002 Algorithm 1: exits from the most accurate (fp32) down; for each, the
+ * (p, b) of least latency among those within the energy budget; the first exit
+ * whose best latency meets the deadline wins. If none does, the fastest action
+ * within the budget (the fastest overall when nothing is). */
+int pol_search_edgent(const struct pol_cost_model *cm, const struct pol_state *s,
+		      unsigned bits_mask, struct pol_action *a);
+/* Exhaustive: the highest accuracy with latency <= deadline and energy <= budget,
+ * ties to the lower latency; otherwise as Edgent's fallback. */
+int pol_search_oracle(const struct pol_cost_model *cm, const struct pol_state *s,
+		      unsigned bits_mask, struct pol_action *a);
+/* The deepest exit whose whole run on the device meets the deadline, else exit 1. */
+int pol_search_device_only(const struct pol_cost_model *cm, const struct pol_state *s,
+			   struct pol_action *a);
+/* p = 0 on the deepest exit; bits 8 when allowed (the input is 8-bit to begin
+ * with), else the smallest allowed above 8, else the largest allowed. */
+int pol_search_edge_only(const struct pol_cost_model *cm, const struct pol_state *s,
+			 unsigned bits_mask, struct pol_action *a);
+
+struct pol_optimizer {
+	const char *name;
+	int (*decide)(struct pol_optimizer *o, const struct pol_state *s, struct pol_action *a);
+	void (*destroy)(struct pol_optimizer *o);
+	void *data;
+};
+
+struct pol_opt_cfg {
+	const struct pol_cost_model *cm; /* must outlive the optimizer */
+	unsigned bits_mask;              /* 0 means POL_BITS_ALL */
+	struct pol_action fixed;         /* for "fixed" */
+};
+
+/* name: "edgent", "oracle", "device-only", "edge-only", "fixed". -ENOENT for an
+ * unknown name, -EINVAL for a bad configuration (message in err). */
+int pol_optimizer_create(const char *name, const struct pol_opt_cfg *cfg, struct pol_optimizer **out,
+			 char *err, size_t errlen);
+void pol_optimizer_free(struct pol_optimizer *o);
+static inline int pol_decide(struct pol_optimizer *o, const struct pol_state *s,
+			     struct pol_action *a)
+{
+	return o->decide(o, s, a);
+}
+/* "edgent,oracle,device-only,edge-only,fixed" */
+extern const char *const pol_optimizer_names;
+
+/* ---- loader (native builds only) ------------------------------------------------ */
+
+/* conf/devices classes under root, for model m, with the codec table at codec_path
+ * (NULL: ROOT/models/<model name>.codec.json). *out is malloc'd (free()). */
+int pol_cost_load(const struct cf_model *m, const char *root, const char *device, const char *edge,
+		  const char *codec_path, struct pol_cost_model **out, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,397 @@
+/* Deployable policies and their file (docs/policy-file.md): one network, the
+ * state normalisation in front of it, an XXH64 trailer.
+ *
+ * Parsing treats the bytes as hostile: every count is range-checked and every
+ * size computed in 64-bit and compared with the buffer length before an offset
+ * is formed; nothing is allocated until the whole file has been validated. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "coinfer/policy-rl.h"
+#include "internal.h"
+
+#define HDR_BYTES 64
+#define TRAILER_BYTES 8
+static const uint8_t magic[8] = {'C', 'F', 'P', 'O', 'L', 'I', 'C', 'Y'};
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> 8 * i);
+}
+
+static void wr64(uint8_t *p, uint64_t v)
+{
+	wr32(p, (uint32_t)v);
+	wr32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* floats travel as their little-endian bit patterns */
+static void rdf_n(const uint8_t *p, float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u = rd32(p + 4 * i);
+		memcpy(&x[i], &u, sizeof(u));
+	}
+}
+
+static void wrf_n(uint8_t *p, const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		memcpy(&u, &x[i], sizeof(u));
+		wr32(p + 4 * i, u);
+	}
+}
+
+void pol_normalize(const float *mean, const float *std, int n, const float *x, float *out)
+{
+	for (int i = 0; i < n; i++)
+		out[i] = (x[i] - mean[i]) / std[i];
+}
+
+void pol_policy_free(struct pol_policy *p)
+{
+	if (!p)
+		return;
+	free(p->mean);
+	free(p->std);
+	free(p->x);
+	pol_mlp_free(p->net);
+	free(p);
+}
+
+/* A policy around net (taken over, freed on failure), identity normalisation. */
+static int policy_new(enum pol_algo algo, struct pol_mlp *net, struct pol_policy **out)
+{
+	int sd = net->sizes[0];
+	struct pol_policy *p = calloc(1, sizeof(*p));
+	*out = NULL;
+	if (!p) {
+		pol_mlp_free(net);
+		return -ENOMEM;
+	}
+	p->algo = algo;
+	p->net = net;
+	p->state_dim = sd;
+	p->n_actions = net->sizes[net->n_layers];
+	p->mean = calloc((size_t)sd, sizeof(float));
+	p->std = malloc((size_t)sd * sizeof(float));
+	p->x = malloc((size_t)sd * sizeof(float));
+	if (!p->mean || !p->std || !p->x) {
+		pol_policy_free(p);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < sd; i++)
+		p->std[i] = 1.0f;
+	*out = p;
+	return 0;
+}
+
+static int export(enum pol_algo algo, const struct pol_mlp *net, uint64_t updates,
+		  const float *mean, const float *std, struct pol_policy **out)
+{
+	struct pol_mlp *copy;
+	int ret = pol_mlp_clone(net, 1, &copy);
+	if (ret || (ret = policy_new(algo, copy, out)))
+		return ret;
+	for (int i = 0; i < (*out)->state_dim; i++)
+		if ((mean && !pol_finite(mean[i])) || (std && !(std[i] > 0.0f && pol_finite(std[i])))) {
+			pol_policy_free(*out);
+			*out = NULL;
+			return -EINVAL;
+		}
+	if (mean)
+		memcpy((*out)->mean, mean, (size_t)(*out)->state_dim * sizeof(float));
+	if (std)
+		memcpy((*out)->std, std, (size_t)(*out)->state_dim * sizeof(float));
+	(*out)->updates = updates;
+	return 0;
+}
+
+int pol_sacd_export(struct pol_sacd *ag, const float *mean, const float *std,
+		    struct pol_policy **out)
+{
+	return export(POL_ALGO_SACD, pol_sacd_net(ag, POL_SACD_ACTOR), pol_sacd_updates(ag), mean,
+		      std, out);
+}
+
+int pol_dqn_export(struct pol_dqn *ag, const float *mean, const float *std,
+		   struct pol_policy **out)
+{
+	return export(POL_ALGO_DQN, pol_dqn_net(ag, 0), pol_dqn_updates(ag), mean, std, out);
+}
+
+int pol_act(struct pol_policy *p, const float *state, const uint8_t *mask, int *action)
+{
+	const float *y;
+	pol_normalize(p->mean, p->std, p->state_dim, state, p->x);
+	int ret = pol_mlp_forward(p->net, p->x, 1, &y);
+	return ret ? ret : pol_argmax_masked(y, mask, p->n_actions, action);
+}
+
+/* Bytes of a file with this shape. */
+static uint64_t file_bytes(int n_layers, uint64_t state_dim, uint64_t n_params)
+{
+	return HDR_BYTES + 4ull * (n_layers + 1) + 8 * state_dim + 4 * n_params + TRAILER_BYTES;
+}
+
+int pol_encode(const struct pol_policy *p, uint8_t **buf, size_t *len, char *err, size_t errlen)
+{
+	const struct pol_mlp *m = p->net;
+	*buf = NULL;
+	if (p->algo != POL_ALGO_SACD && p->algo != POL_ALGO_DQN)
+		return pol_fail(-EINVAL, err, errlen, "unknown algorithm %d", (int)p->algo);
+	uint64_t n = file_bytes(m->n_layers, (uint64_t)p->state_dim, m->n_params);
+	if (n > POL_FILE_MAX_BYTES)
+		return pol_fail(-E2BIG, err, errlen, "policy of %llu bytes exceeds the file limit",
+				(unsigned long long)n);
+	uint8_t *b = calloc(1, (size_t)n), *o = b + HDR_BYTES;
+	if (!b)
+		return pol_fail(-ENOMEM, err, errlen, "out of memory (%llu bytes)",
+				(unsigned long long)n);
+	memcpy(b, magic, sizeof(magic));
+	wr32(b + 8, POL_FILE_VERSION);
+	wr32(b + 12, HDR_BYTES);
+	wr64(b + 16, n);
+	wr32(b + 24, (uint32_t)p->algo);
+	wr32(b + 28, (uint32_t)p->state_dim);
+	wr32(b + 32, (uint32_t)p->n_actions);
+	wr32(b + 36, (uint32_t)m->n_layers);
+	wr64(b + 48, p->updates);
+	wr64(b + 56, m->n_params);
+	for (int l = 0; l <= m->n_layers; l++, o += 4)
+		wr32(o, (uint32_t)m->sizes[l]);
+	wrf_n(o, p->mean, (size_t)p->state_dim), o += 4 * (size_t)p->state_dim;
+	wrf_n(o, p->std, (size_t)p->state_dim), o += 4 * (size_t)p->state_dim;
+	wrf_n(o, m->params, m->n_params), o += 4 * m->n_params;
+	wr64(o, XXH64(b, (size_t)n - TRAILER_BYTES, 0));
+	*buf = b;
+	*len = (size_t)n;
+	return 0;
+}
+
+/* Index of the first non-finite float among n at p, or -1. */
+static long nonfinite_at(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((rd32(p + 4 * i) & 0x7f800000u) == 0x7f800000u)
+			return (long)i;
+	return -1;
+}
+
+int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, size_t errlen)
+{
+	int ret = -EINVAL;
+	struct pol_policy *p = NULL;
+	*out = NULL;
+	if (len < HDR_BYTES + TRAILER_BYTES)
+		return pol_fail(-EINVAL, err, errlen,
+				"policy file of %zu bytes is shorter than header and trailer (%d)", len,
+				HDR_BYTES + TRAILER_BYTES);
+	if (memcmp(b, magic, sizeof(magic)))
+		return pol_fail(-EINVAL, err, errlen, "bad magic: not a coinfer policy file");
+	uint32_t version = rd32(b + 8), hdr = rd32(b + 12);
+	if (version != POL_FILE_VERSION)
+		return pol_fail(-EINVAL, err, errlen, "policy file version %u, expected %d", version,
+				POL_FILE_VERSION);
+	if (hdr != HDR_BYTES)
+		return pol_fail(-EINVAL, err, errlen, "header size %u, expected %d", hdr, HDR_BYTES);
+	uint64_t fsize = rd64(b + 16);
+	if (fsize != len)
+		return pol_fail(-EINVAL, err, errlen,
+				"file size field says %llu bytes but %zu are present (truncated?)",
+				(unsigned long long)fsize, len);
+	if (len > POL_FILE_MAX_BYTES)
+		return pol_fail(-E2BIG, err, errlen, "policy file of %zu bytes exceeds the limit %zu",
+				len, POL_FILE_MAX_BYTES);
+	if (XXH64(b, len - TRAILER_BYTES, 0) != rd64(b + len - TRAILER_BYTES))
+		return pol_fail(-EBADMSG, err, errlen, "checksum mismatch: policy file is corrupt");
+	uint32_t algo = rd32(b + 24), sd = rd32(b + 28), na = rd32(b + 32), nl = rd32(b + 36);
+	uint64_t np = rd64(b + 56);
+	if (algo != POL_ALGO_SACD && algo != POL_ALGO_DQN)
+		return pol_fail(-EINVAL, err, errlen, "unknown algorithm id %u", algo);
+	if (sd < 1 || sd > POL_FILE_MAX_STATE)
+		return pol_fail(-EINVAL, err, errlen, "state_dim %u outside 1..%d", sd,
+				POL_FILE_MAX_STATE);
+	if (na < 1 || na > POL_FILE_MAX_ACTIONS)
+		return pol_fail(-EINVAL, err, errlen, "n_actions %u outside 1..%d", na,
+				POL_FILE_MAX_ACTIONS);
+	if (nl < 1 || nl > POL_MLP_MAX_LAYERS)
+		return pol_fail(-EINVAL, err, errlen, "n_layers %u outside 1..%d", nl,
+				POL_MLP_MAX_LAYERS);
+	if (rd32(b + 40) || rd32(b + 44))
+		return pol_fail(-EINVAL, err, errlen, "reserved header words are not zero");
+	if (HDR_BYTES + 4ull * (nl + 1) > len - TRAILER_BYTES)
+		return pol_fail(-EINVAL, err, errlen, "layer sizes run past the end of the file");
+	int sizes[POL_MLP_MAX_LAYERS + 1];
+	uint64_t want = 0;
+	for (uint32_t l = 0; l <= nl; l++) {
+		uint32_t s = rd32(b + HDR_BYTES + 4 * l);
+		if (s < 1 || s > POL_MLP_MAX_WIDTH)
+			return pol_fail(-EINVAL, err, errlen, "layer size %u = %u outside 1..%d", l, s,
+					POL_MLP_MAX_WIDTH);
+		sizes[l] = (int)s;
+		if (l)
+			want += (uint64_t)sizes[l - 1] * s + s;
+	}
+	if ((uint32_t)sizes[0] != sd || (uint32_t)sizes[nl] != na)
+		return pol_fail(-EINVAL, err, errlen,
+				"network maps %d inputs to %d outputs, header says %u states, %u actions",
+				sizes[0], sizes[nl], sd, na);
+	if (np != want)
+		return pol_fail(-EINVAL, err, errlen,
+				"parameter count field %llu, the layer sizes give %llu",
+				(unsigned long long)np, (unsigned long long)want);
+	if (np > POL_MLP_MAX_PARAMS)
+		return pol_fail(-E2BIG, err, errlen, "%llu parameters exceed the limit %u",
+				(unsigned long long)np, POL_MLP_MAX_PARAMS);
+	if (file_bytes((int)nl, sd, np) != len)
+		return pol_fail(-EINVAL, err, errlen,
+				"sections add up to %llu bytes, file has %zu",
+				(unsigned long long)file_bytes((int)nl, sd, np), len);
+	const uint8_t *pm = b + HDR_BYTES + 4 * ((size_t)nl + 1), *ps = pm + 4 * (size_t)sd,
+		      *pw = ps + 4 * (size_t)sd;
+	long bad;
+	if ((bad = nonfinite_at(pm, sd)) >= 0)
+		return pol_fail(-EINVAL, err, errlen, "state mean[%ld] is not finite", bad);
+	if ((bad = nonfinite_at(ps, sd)) >= 0)
+		return pol_fail(-EINVAL, err, errlen, "state std[%ld] is not finite", bad);
+	for (uint32_t i = 0; i < sd; i++) {
+		float s;
+		rdf_n(ps + 4 * i, &s, 1);
+		if (!(s > 0.0f))
+			return pol_fail(-EINVAL, err, errlen, "state std[%u] = %g is not positive", i, s);
+	}
+	if ((bad = nonfinite_at(pw, (size_t)np)) >= 0)
+		return pol_fail(-EINVAL, err, errlen, "weight %ld is not finite", bad);
+
+	struct pol_mlp *net;
+	if ((ret = pol_mlp_alloc(sizes, (int)nl + 1, 1, &net)) ||
+	    (ret = policy_new((enum pol_algo)algo, net, &p)))
+		goto err;
+	rdf_n(pm, p->mean, sd);
+	rdf_n(ps, p->std, sd);
+	rdf_n(pw, net->params, (size_t)np);
+	p->updates = rd64(b + 48);
+	*out = p;
+	return 0;
+err:
+	pol_policy_free(p);
+	return pol_fail(ret, err, errlen, "out of memory for the policy network");
+}
+
+int pol_save(const struct pol_policy *p, const char *path, char *err, size_t errlen)
+{
+	uint8_t *buf = NULL;
+	size_t len, done = 0;
+	char tmp[4096];
+	int fd = -1, ret = pol_encode(p, &buf, &len, err, errlen);
+	if (ret)
+		return ret;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+		ret = pol_fail(-ENAMETOOLONG, err, errlen, "%s: path too long", path);
+		goto err;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		ret = -errno;
+		pol_fail(ret, err, errlen, "%s: %s", tmp, strerror(-ret));
+		goto err;
+	}
+	while (done < len) {
+		ssize_t w = write(fd, buf + done, len - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			ret = w < 0 ? -errno : -EIO;
+			pol_fail(ret, err, errlen, "%s: write failed: %s", tmp, strerror(-ret));
+			goto err;
+		}
+		done += (size_t)w;
+	}
+	if (fsync(fd) || close(fd)) {
+		ret = -errno;
+		fd = -1;
+		pol_fail(ret, err, errlen, "%s: %s", tmp, strerror(-ret));
+		goto err;
+	}
+	fd = -1;
+	if (rename(tmp, path)) {
+		ret = -errno;
+		pol_fail(ret, err, errlen, "rename %s to %s: %s", tmp, path, strerror(-ret));
+		goto err;
+	}
+	free(buf);
+	return 0;
+err:
+	if (fd >= 0)
+		close(fd);
+	if (tmp[0] && ret != -ENAMETOOLONG)
+		unlink(tmp);
+	free(buf);
+	return ret;
+}
+
+int pol_load(const char *path, struct pol_policy **out, char *err, size_t errlen)
+{
+	struct stat st;
+	uint8_t *buf = NULL;
+	int ret, fd = open(path, O_RDONLY | O_CLOEXEC);
+	*out = NULL;
+	if (fd < 0) {
+		ret = -errno;
+		return pol_fail(ret, err, errlen, "%s: %s", path, strerror(-ret));
+	}
+	if (fstat(fd, &st)) {
+		ret = -errno;
+		pol_fail(ret, err, errlen, "%s: %s", path, strerror(-ret));
+		goto err;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > POL_FILE_MAX_BYTES) {
+		ret = pol_fail(-EINVAL, err, errlen, "%s: not a regular file of at most %zu bytes", path,
+			       POL_FILE_MAX_BYTES);
+		goto err;
+	}
+	size_t n = (size_t)st.st_size, got = 0;
+	if (!(buf = malloc(n ? n : 1))) {
+		ret = pol_fail(-ENOMEM, err, errlen, "%s: out of memory", path);
+		goto err;
+	}
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			ret = r < 0 ? -errno : -EIO;
+			pol_fail(ret, err, errlen, "%s: read failed: %s", path, strerror(-ret));
+			goto err;
+		}
+		got += (size_t)r;
+	}
+	ret = pol_parse(buf, n, out, err, errlen);
+	if (ret && err && errlen) { /* name the file in front of the parser's message */
+		char m[512];
+		snprintf(m, sizeof(m), "%s", err);
+		snprintf(err, errlen, "%s: %s", path, m);
+	}
+err:
+	free(buf);
+	close(fd);
+	return ret;
+}

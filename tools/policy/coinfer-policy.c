@@ -1,0 +1,744 @@
+/* coinfer-policy: the offline side of the policy. `profile` measures this
+ * machine's per-layer latency table, `fit` fits seed 002's per-layer-type
+ * regressions to a profile, `search` runs an optimizer (Edgent's Algorithm 1 by
+ * default) over the cost model of a device class and an edge class and prints the
+ * chosen action with its predicted latency, energy, accuracy and bytes, or sweeps
+ * bandwidth or deadline (seed 002 Fig. 6 a/c). Everything prints JSON on stdout.
+ * docs/cost-model.md has the formulas and file formats. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "coinfer/dataset.h"
+#include "coinfer/exec.h"
+#include "coinfer/policy-cost.h"
+#include "coinfer/profile.h"
+
+#define PROG "coinfer-policy"
+
+static double clock_s(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double now_s(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
+}
+
+static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
+{
+	char *end = NULL;
+	double v = strtod(s, &end);
+	if (!*s || *end || !(v >= lo && v <= hi)) {
+		fprintf(stderr, PROG ": --%s needs a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+/* "1,2,4" into at most max ints within [lo, hi]. */
+static int parse_list(const char *opt, const char *s, int lo, int hi, int *out, int max, int *n)
+{
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", s);
+	*n = 0;
+	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		double v;
+		if (*n >= max || parse_num(opt, t, lo, hi, &v) || v != floor(v)) {
+			fprintf(stderr, PROG ": --%s takes up to %d comma-separated integers in [%d, %d]\n",
+				opt, max, lo, hi);
+			return -EINVAL;
+		}
+		out[(*n)++] = (int)v;
+	}
+	return *n ? 0 : -EINVAL;
+}
+
+/* "a:b:n": n values from a to b inclusive. */
+static int parse_sweep(const char *opt, const char *s, double *a, double *b, int *n)
+{
+	char buf[128], *p1, *p2;
+	snprintf(buf, sizeof(buf), "%s", s);
+	double nn;
+	if (!(p1 = strchr(buf, ':')) || !(p2 = strchr(p1 + 1, ':')))
+		goto bad;
+	*p1 = *p2 = 0;
+	if (parse_num(opt, buf, 0, 1e12, a) || parse_num(opt, p1 + 1, 0, 1e12, b) ||
+	    parse_num(opt, p2 + 1, 1, 10000, &nn) || nn != floor(nn))
+		goto bad;
+	*n = (int)nn;
+	return 0;
+bad:
+	fprintf(stderr, PROG ": --%s takes FROM:TO:COUNT, got '%s'\n", opt, s);
+	return -EINVAL;
+}
+
+static const char *default_root(void)
+{
+	struct stat st;
+	if (!stat("conf/devices", &st) && S_ISDIR(st.st_mode))
+		return ".";
+	return COINFER_SOURCE_ROOT;
+}
+
+static int print_json(cJSON *root)
+{
+	char *s = cJSON_Print(root);
+	if (!s) {
+		fprintf(stderr, PROG ": out of memory printing JSON\n");
+		return 1;
+	}
+	puts(s);
+	free(s);
+	return 0;
+}
+
+static struct cf_model *load_model(const char *path)
+{
+	char err[512];
+	struct cf_model *m = NULL;
+	if (!path && !(path = cf_default_model_path())) {
+		fprintf(stderr, PROG ": no model given and models/branchy-alexnet.cfm not found\n");
+		return NULL;
+	}
+	if (cf_model_load(path, &m, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return NULL;
+	}
+	return m;
+}
+
+/* ---- profile ------------------------------------------------------------------------ */
+
+static void usage_profile(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " profile [options]\n"
+		"Measure this machine's per-layer latency table (seed 000 III-A): every layer of\n"
+		"every exit runs alone on the real tensor of a CIFAR-10 test batch, warm-up runs\n"
+		"untimed, then RUNS timed runs; mean and p95 per batch size. Prints the profile\n"
+		"JSON (docs/cost-model.md) to stdout or --out; a summary to stderr.\n\n"
+		"  --class NAME     device_class recorded in the file (default: local-ISA)\n"
+		"  --exit E         measure exit E only (a partial profile, for inspection)\n"
+		"  --batches LIST   batch sizes, ascending (default: 1,2,4,8,16,32)\n"
+		"  --runs N         timed runs per layer and batch, >= %d (default: 100)\n"
+		"  --warmup N       untimed runs first (default: 10)\n"
+		"  --isa NAME       kernels: scalar, avx2, avx512, neon (default: the best here)\n"
+		"  --clock C        wall (default) or cpu: the thread's CPU time, for a shared\n"
+		"                   machine (time others hold the core is not counted)\n"
+		"  --out FILE       write the profile there (atomically) instead of stdout\n"
+		"  --model PATH     model file (default: the bundled models/branchy-alexnet.cfm)\n"
+		"  --data DIR       CIFAR-10 binary directory (default: ../shared/data/cifar10)\n"
+		"  --help           this text\n",
+		CF_PROFILE_MIN_RUNS);
+}
+
+static int cmd_profile(int argc, char **argv)
+{
+	const char *model_path = NULL, *data_dir = NULL, *isa = NULL, *out_path = NULL, *cls = NULL;
+	int cpu_clock = 0;
+	int batches[POL_MAX_BATCHES] = {1, 2, 4, 8, 16, 32}, nb = 6, only_exit = 0;
+	double runs = 100, warmup = 10, v;
+	static const struct option opts[] = {
+		{"class", required_argument, 0, 'c'}, {"exit", required_argument, 0, 'e'},
+		{"batches", required_argument, 0, 'b'}, {"runs", required_argument, 0, 'r'},
+		{"warmup", required_argument, 0, 'w'}, {"isa", required_argument, 0, 'i'},
+		{"out", required_argument, 0, 'o'}, {"model", required_argument, 0, 'm'},
+		{"data", required_argument, 0, 'd'}, {"clock", required_argument, 0, 'k'},
+		{"help", no_argument, 0, 'h'},       {0, 0, 0, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': cls = optarg; break;
+		case 'k':
+			if (strcmp(optarg, "wall") && strcmp(optarg, "cpu")) {
+				fprintf(stderr, PROG ": --clock is wall or cpu, got '%s'\n", optarg);
+				return 2;
+			}
+			cpu_clock = !strcmp(optarg, "cpu");
+			break;
+		case 'e':
+			if (parse_num("exit", optarg, 1, POL_MAX_EXITS, &v) || v != floor(v))
+				return 2;
+			only_exit = (int)v;
+			break;
+		case 'b':
+			if (parse_list("batches", optarg, 1, 4096, batches, POL_MAX_BATCHES, &nb))
+				return 2;
+			break;
+		case 'r':
+			if (parse_num("runs", optarg, CF_PROFILE_MIN_RUNS, CF_PROFILE_MAX_RUNS, &runs))
+				return 2;
+			break;
+		case 'w':
+			if (parse_num("warmup", optarg, 0, 100000, &warmup))
+				return 2;
+			break;
+		case 'i': isa = optarg; break;
+		case 'o': out_path = optarg; break;
+		case 'm': model_path = optarg; break;
+		case 'd': data_dir = optarg; break;
+		case 'h': usage_profile(stdout); return 0;
+		default: usage_profile(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG " profile: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	const struct ck_kernels *k = ck_kernels();
+	if (isa) {
+		enum ck_isa want;
+		if (ck_isa_parse(isa, &want) || !(k = ck_kernels_for(want))) {
+			fprintf(stderr, PROG ": ISA '%s' is not available on this machine/build\n", isa);
+			return 2;
+		}
+	}
+	if (!data_dir && !(data_dir = cf_cifar10_default_dir())) {
+		fprintf(stderr, PROG ": CIFAR-10 not found; run scripts/fetch-cifar10.sh or pass --data\n");
+		return 1;
+	}
+	char err[512], name[POL_NAME_LEN];
+	struct cf_model *m = load_model(model_path);
+	struct cf_exec *x = NULL;
+	struct cf_profiler *pr = NULL;
+	struct cf_dataset ds = {0};
+	struct pol_profile *p = malloc(sizeof(*p));
+	struct cf_layer_time *lt = malloc(sizeof(*lt) * POL_MAX_POS);
+	float *input = NULL;
+	int ret = 1, r, maxb = batches[nb - 1];
+	if (!m || !p || !lt)
+		goto out;
+	if (only_exit > m->n_exits) {
+		fprintf(stderr, PROG ": --exit %d: the model has %d exits\n", only_exit, m->n_exits);
+		goto out;
+	}
+	snprintf(name, sizeof(name), "local-%s", k->name);
+	if ((r = pol_profile_init(p, m, cls ? cls : name, batches, nb, err, sizeof(err)))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		goto out;
+	}
+	snprintf(p->isa, sizeof(p->isa), "%s", k->name);
+	if ((r = cf_cifar10_load(data_dir, "test_batch.bin", &ds, err, sizeof(err)))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		goto out;
+	}
+	if (ds.n < maxb || ds.c != m->in_c || ds.h != m->in_h || ds.w != m->in_w) {
+		fprintf(stderr, PROG ": the data has %d images of %dx%dx%d; need %d of the model's %dx%dx%d\n",
+			ds.n, ds.c, ds.h, ds.w, maxb, m->in_c, m->in_h, m->in_w);
+		goto out;
+	}
+	size_t per = cf_model_boundary_floats(m, 0, 0);
+	if (!(input = malloc((size_t)maxb * per * sizeof(float)))) {
+		fprintf(stderr, PROG ": out of memory\n");
+		goto out;
+	}
+	cf_model_normalize(m, ds.images, input, maxb);
+	if ((r = cf_exec_create(m, k, maxb, &x)) ||
+	    (r = cf_profiler_create(m, x, maxb, (int)runs, &pr))) {
+		fprintf(stderr, PROG ": cannot set up the executor/profiler: %s\n", strerror(-r));
+		goto out;
+	}
+	if (cpu_clock)
+		cf_profiler_set_clock(pr, CF_PROFILE_THREAD_CPU);
+	snprintf(p->clock, sizeof(p->clock), "%s", cpu_clock ? "thread-cpu" : "wall");
+	double t0 = now_s();
+	for (int e = 0; e < m->n_exits; e++) {
+		if (only_exit && e != only_exit - 1)
+			continue;
+		for (int b = 0; b < nb; b++) {
+			if ((r = cf_profiler_run(pr, e, input, batches[b], (int)warmup, (int)runs, lt))) {
+				fprintf(stderr, PROG ": profiling exit %d batch %d: %s\n", e + 1, batches[b],
+					strerror(-r));
+				goto out;
+			}
+			double sum = 0;
+			for (int pos = 0; pos < m->exit_len[e]; pos++) {
+				p->exits[e].layers[pos].mean_ms[b] = lt[pos].mean_ms;
+				p->exits[e].layers[pos].p95_ms[b] = lt[pos].p95_ms;
+				sum += lt[pos].mean_ms;
+			}
+			/* the same exit run whole: how far the isolated layers' sum is from a
+			 * pipeline whose activations stay in cache */
+			const float *o;
+			clockid_t ck = cpu_clock ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
+			double w0 = clock_s(ck);
+			for (int i = 0; i < (int)runs; i++)
+				cf_exec_run(x, e, 0, m->exit_len[e], input, batches[b], &o);
+			double whole = (clock_s(ck) - w0) / runs * 1e3;
+			fprintf(stderr, "exit %d batch %2d: layers sum %8.3f ms (%.3f ms/image), whole exit %8.3f ms, ratio %.3f\n",
+				e + 1, batches[b], sum, sum / batches[b], whole, sum / whole);
+		}
+	}
+	if (only_exit) {
+		/* a partial profile lists only the exit measured */
+		p->exits[0] = p->exits[only_exit - 1];
+		p->n_exits = 1;
+	}
+	fprintf(stderr, "profiled in %.1f s (%s, %d runs, %d warm-up, %s clock, %.3f us reading cost subtracted)\n",
+		now_s() - t0, k->name, (int)runs, (int)warmup, p->clock,
+		cf_profiler_clock_overhead_ms(pr) * 1e3);
+	r = out_path ? pol_profile_save(p, out_path, err, sizeof(err))
+		     : pol_profile_write(p, stdout, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, PROG ": %s\n", err);
+		goto out;
+	}
+	ret = 0;
+out:
+	cf_profiler_destroy(pr);
+	cf_exec_destroy(x);
+	cf_dataset_free(&ds);
+	free(input);
+	free(lt);
+	free(p);
+	cf_model_free(m);
+	return ret;
+}
+
+/* ---- fit ---------------------------------------------------------------------------- */
+
+static void usage_fit(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " fit (--profile FILE | --class NAME) [options]\n"
+		"Fit seed 002's per-layer-type linear regressions (Table I variables: conv x1 =\n"
+		"input bytes, x2 = (filter/stride)^2 * filters; relu, lrn, dropout/flatten: input\n"
+		"bytes; pooling, fc: input and output bytes) to a profile, at every batch size\n"
+		"(data sizes of the whole batch). Prints coefficients, R^2 and the points per layer\n"
+		"type, and each distinct layer's measured and predicted time, as JSON.\n\n"
+		"  --profile FILE   a profile file (checked against the model)\n"
+		"  --class NAME     the profile of a device class in ROOT/conf/devices\n"
+		"  --batch B        fit only this batch size\n"
+		"  --root DIR       repository root for classes (default: . or the source tree)\n"
+		"  --model PATH     model file (default: the bundled one)\n"
+		"  --help           this text\n");
+}
+
+static int cmd_fit(int argc, char **argv)
+{
+	const char *profile_path = NULL, *cls = NULL, *root = NULL, *model_path = NULL;
+	double only_batch = 0;
+	static const struct option opts[] = {
+		{"profile", required_argument, 0, 'p'}, {"class", required_argument, 0, 'c'},
+		{"batch", required_argument, 0, 'b'},   {"root", required_argument, 0, 'R'},
+		{"model", required_argument, 0, 'm'},   {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': profile_path = optarg; break;
+		case 'c': cls = optarg; break;
+		case 'b':
+			if (parse_num("batch", optarg, 1, 4096, &only_batch))
+				return 2;
+			break;
+		case 'R': root = optarg; break;
+		case 'm': model_path = optarg; break;
+		case 'h': usage_fit(stdout); return 0;
+		default: usage_fit(stderr); return 2;
+		}
+	}
+	if (optind < argc || !profile_path == !cls) {
+		fprintf(stderr, PROG " fit: give exactly one of --profile and --class\n");
+		return 2;
+	}
+	if (!root)
+		root = default_root();
+	char err[512], note[1024];
+	struct cf_model *m = load_model(model_path);
+	struct pol_profile *p = malloc(sizeof(*p));
+	struct pol_device_class *dc = malloc(sizeof(*dc));
+	struct pol_regression rg;
+	cJSON *out = NULL;
+	int ret = 1, r;
+	if (!m || !p || !dc)
+		goto done;
+	if (profile_path)
+		r = pol_profile_load(profile_path, m, p, err, sizeof(err));
+	else if (!(r = pol_class_load(root, cls, dc, err, sizeof(err))))
+		r = pol_class_profile(root, dc, m, p, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, PROG ": %s\n", err);
+		goto done;
+	}
+	out = cJSON_CreateObject();
+	cJSON_AddStringToObject(out, "device_class", p->device_class);
+	cJSON_AddStringToObject(out, "source", pol_profile_source_name(p->source));
+	cJSON_AddStringToObject(out, "isa", p->isa);
+	cJSON_AddStringToObject(out, "units", "ms; x1, x2 in bytes of the whole batch (conv x2: (k/s)^2 * filters)");
+	cJSON *fits = cJSON_AddArrayToObject(out, "fits");
+	int fitted = 0;
+	for (int bi = 0; bi < p->n_batches; bi++) {
+		if (only_batch && p->batches[bi] != (int)only_batch)
+			continue;
+		if ((r = pol_regress_fit(p, bi, &rg, note, sizeof(note), err, sizeof(err)))) {
+			fprintf(stderr, PROG ": %s\n", err);
+			goto done;
+		}
+		fitted++;
+		cJSON *fo = cJSON_CreateObject(), *types, *layers;
+		cJSON_AddItemToArray(fits, fo);
+		cJSON_AddNumberToObject(fo, "batch", p->batches[bi]);
+		types = cJSON_AddArrayToObject(fo, "types");
+		for (int k = 0; k < POL_REG_KINDS; k++) {
+			const struct pol_reg_line *ln = &rg.line[k];
+			if (!ln->present)
+				continue;
+			cJSON *t = cJSON_CreateObject();
+			cJSON_AddStringToObject(t, "type", pol_reg_kind_name((enum pol_reg_kind)k));
+			cJSON_AddNumberToObject(t, "vars", ln->nvar);
+			cJSON_AddNumberToObject(t, "c1", ln->c1);
+			cJSON_AddNumberToObject(t, "c2", ln->c2);
+			cJSON_AddNumberToObject(t, "c0", ln->c0);
+			cJSON_AddNumberToObject(t, "r2", ln->r2);
+			cJSON_AddNumberToObject(t, "n", ln->n);
+			cJSON_AddItemToArray(types, t);
+		}
+		cJSON_AddStringToObject(fo, "note", note);
+		layers = cJSON_AddArrayToObject(fo, "layers");
+		for (int e = 0; e < p->n_exits; e++)
+			for (int pos = 0; pos < p->exits[e].n_layers; pos++) {
+				const struct pol_profile_layer *L = &p->exits[e].layers[pos];
+				int dup = 0;
+				for (int e2 = 0; e2 < e && !dup; e2++)
+					for (int q = 0; q < p->exits[e2].n_layers && !dup; q++)
+						dup = !strcmp(p->exits[e2].layers[q].name, L->name);
+				if (dup || !rg.line[pol_reg_kind_of(L->type)].present)
+					continue;
+				cJSON *lo = cJSON_CreateObject();
+				cJSON_AddStringToObject(lo, "name", L->name);
+				cJSON_AddStringToObject(lo, "type", pol_layer_type_name(L->type));
+				cJSON_AddNumberToObject(lo, "measured_ms", L->mean_ms[bi]);
+				cJSON_AddNumberToObject(lo, "predicted_ms",
+							pol_regress_predict(&rg, L, p->batches[bi]));
+				cJSON_AddItemToArray(layers, lo);
+			}
+	}
+	if (!fitted) {
+		fprintf(stderr, PROG ": --batch %g is not in the profile\n", only_batch);
+		goto done;
+	}
+	ret = print_json(out);
+done:
+	cJSON_Delete(out);
+	free(dc);
+	free(p);
+	cf_model_free(m);
+	return ret;
+}
+
+/* ---- search ------------------------------------------------------------------------- */
+
+static void usage_search(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " search --device CLASS --edge CLASS --bandwidth BPS --deadline MS [options]\n"
+		"Choose (exit, partition, bits) with an optimizer over the cost model of a device\n"
+		"class and an edge class (ROOT/conf/devices) and the codec table; print the action\n"
+		"and its predicted latency, energy, accuracy and bytes as JSON, with the decision\n"
+		"time in microseconds. Sweeps print one row per point (seed 002 Fig. 6 a/c).\n\n"
+		"  --device CLASS, --edge CLASS\n"
+		"  --bandwidth BPS        uplink bandwidth in bit/s (e.g. 1e6)\n"
+		"  --deadline MS          latency requirement (0: none)\n"
+		"  --bits LIST            allowed bits, e.g. 8 or 4,8 (default: 4,8,12,16)\n"
+		"  --rtt MS               round-trip time (default 0)\n"
+		"  --queue MS             edge queueing delay (default 0)\n"
+		"  --batch N              expected batch size at the edge (default 1)\n"
+		"  --load X               device load factor, multiplies device time (default 1)\n"
+		"  --freq HZ              device CPU frequency (default: the class's)\n"
+		"  --energy J             device energy budget per request (default: none)\n"
+		"  --algo NAME            edgent (default), oracle, device-only, edge-only\n"
+		"  --sweep-bandwidth A:B:N  N bandwidths from A to B bit/s\n"
+		"  --sweep-deadline A:B:N   N deadlines from A to B ms\n"
+		"  --codec FILE           codec table (default: ROOT/models/<model>.codec.json)\n"
+		"  --root DIR             repository root (default: . or the source tree)\n"
+		"  --model PATH           model file (default: the bundled one)\n"
+		"  --help                 this text\n");
+}
+
+static cJSON *action_json(const struct pol_cost_model *cm, const struct pol_action *a,
+			  const struct pol_cost *c, const struct pol_state *s)
+{
+	const struct pol_cost_exit *x = &cm->ex[a->exit - 1];
+	int b = pol_bits_index(a->bits), p = a->partition;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "exit", a->exit);
+	cJSON_AddNumberToObject(o, "partition", p);
+	cJSON_AddNumberToObject(o, "n_layers", x->n);
+	cJSON_AddStringToObject(o, "where", p == 0 ? "edge-only" : p == x->n ? "device-only" : "split");
+	cJSON_AddStringToObject(o, "sent", p == x->n ? "nothing" : x->layer[p]);
+	cJSON_AddNumberToObject(o, "bits", p == x->n ? 0 : a->bits);
+	cJSON_AddNumberToObject(o, "latency_ms", c->latency_ms);
+	cJSON_AddNumberToObject(o, "energy_j", c->energy_j);
+	cJSON_AddNumberToObject(o, "accuracy", c->accuracy);
+	cJSON_AddNumberToObject(o, "bytes", c->bytes);
+	cJSON_AddBoolToObject(o, "meets_deadline", s->deadline_ms <= 0 || c->latency_ms <= s->deadline_ms);
+	cJSON_AddBoolToObject(o, "within_energy", s->energy_budget_j <= 0 || c->energy_j <= s->energy_budget_j);
+	cJSON *t = cJSON_AddObjectToObject(o, "terms_ms");
+	cJSON_AddNumberToObject(t, "device", c->dev_ms);
+	cJSON_AddNumberToObject(t, "encode", c->encode_ms);
+	cJSON_AddNumberToObject(t, "transmit", c->tx_ms);
+	cJSON_AddNumberToObject(t, "rtt_queue", c->net_ms);
+	cJSON_AddNumberToObject(t, "edge", c->edge_ms);
+	cJSON_AddNumberToObject(t, "decode", c->decode_ms);
+	cJSON *en = cJSON_AddObjectToObject(o, "energy_terms_j");
+	cJSON_AddNumberToObject(en, "computation", c->energy_comp_j);
+	cJSON_AddNumberToObject(en, "transmission", c->energy_tx_j);
+	if (p < x->n && b >= 0) {
+		cJSON *cd = cJSON_AddObjectToObject(o, "codec");
+		cJSON_AddNumberToObject(cd, "ratio_fp32", x->bytes[p][b] / (4.0 * x->elems[p]));
+		cJSON_AddNumberToObject(cd, "accuracy_loss", x->fp32_accuracy - x->accuracy[p][b]);
+		cJSON_AddNumberToObject(cd, "fp32_bytes", 4.0 * x->elems[p]);
+	}
+	return o;
+}
+
+/* Mean microseconds per decision over enough repetitions to fill ~20 ms. */
+static double decision_us(struct pol_optimizer *o, const struct pol_state *s)
+{
+	struct pol_action a;
+	int reps = 0;
+	double t0 = now_s(), t;
+	do {
+		for (int i = 0; i < 16; i++)
+			pol_decide(o, s, &a);
+		reps += 16;
+	} while ((t = now_s() - t0) < 0.02);
+	return t / reps * 1e6;
+}
+
+static int cmd_search(int argc, char **argv)
+{
+	const char *device = NULL, *edge = NULL, *root = NULL, *model_path = NULL, *codec = NULL;
+	const char *algo = "edgent";
+	struct pol_state st = {.batch = 1, .load = 1};
+	double sw_a = 0, sw_b = 0;
+	int sw_n = 0, sweep = 0, have_bw = 0, have_dl = 0; /* sweep: 1 bandwidth, 2 deadline */
+	unsigned mask = POL_BITS_ALL;
+	static const struct option opts[] = {
+		{"device", required_argument, 0, 'D'}, {"edge", required_argument, 0, 'E'},
+		{"bandwidth", required_argument, 0, 'B'}, {"deadline", required_argument, 0, 'L'},
+		{"bits", required_argument, 0, 'b'}, {"rtt", required_argument, 0, 'r'},
+		{"queue", required_argument, 0, 'q'}, {"batch", required_argument, 0, 'n'},
+		{"load", required_argument, 0, 'l'}, {"freq", required_argument, 0, 'f'},
+		{"energy", required_argument, 0, 'j'}, {"algo", required_argument, 0, 'a'},
+		{"sweep-bandwidth", required_argument, 0, 'S'}, {"sweep-deadline", required_argument, 0, 'T'},
+		{"codec", required_argument, 0, 'c'}, {"root", required_argument, 0, 'R'},
+		{"model", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	int c, bl[POL_NBITS], nbits;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		int bad = 0;
+		switch (c) {
+		case 'D': device = optarg; break;
+		case 'E': edge = optarg; break;
+		case 'B': bad = parse_num("bandwidth", optarg, 1, 1e12, &st.bandwidth_bps); have_bw = 1; break;
+		case 'L': bad = parse_num("deadline", optarg, 0, 1e9, &st.deadline_ms); have_dl = 1; break;
+		case 'b':
+			mask = 0;
+			if (!(bad = parse_list("bits", optarg, 4, 16, bl, POL_NBITS, &nbits)))
+				for (int i = 0; i < nbits; i++) {
+					int k = pol_bits_index(bl[i]);
+					if (k < 0) {
+						fprintf(stderr, PROG ": --bits: %d is not 4, 8, 12 or 16\n", bl[i]);
+						bad = 1;
+					} else {
+						mask |= 1u << k;
+					}
+				}
+			break;
+		case 'r': bad = parse_num("rtt", optarg, 0, 1e7, &st.rtt_ms); break;
+		case 'q': bad = parse_num("queue", optarg, 0, 1e7, &st.queue_ms); break;
+		case 'n': bad = parse_num("batch", optarg, 1, 4096, &st.batch); break;
+		case 'l': bad = parse_num("load", optarg, 0.01, 1000, &st.load); break;
+		case 'f': bad = parse_num("freq", optarg, 1e6, 1e11, &st.freq_hz); break;
+		case 'j': bad = parse_num("energy", optarg, 0, 1e9, &st.energy_budget_j); break;
+		case 'a': algo = optarg; break;
+		case 'S':
+		case 'T':
+			if (sweep) {
+				fprintf(stderr, PROG ": one sweep at a time\n");
+				return 2;
+			}
+			sweep = c == 'S' ? 1 : 2;
+			bad = parse_sweep(c == 'S' ? "sweep-bandwidth" : "sweep-deadline", optarg, &sw_a,
+					  &sw_b, &sw_n);
+			break;
+		case 'c': codec = optarg; break;
+		case 'R': root = optarg; break;
+		case 'm': model_path = optarg; break;
+		case 'h': usage_search(stdout); return 0;
+		default: usage_search(stderr); return 2;
+		}
+		if (bad)
+			return 2;
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG " search: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (!device || !edge || (!have_bw && sweep != 1) || (!have_dl && sweep != 2)) {
+		fprintf(stderr, PROG " search: --device, --edge, --bandwidth and --deadline are needed (see --help)\n");
+		return 2;
+	}
+	if (sweep == 1 && !(sw_a >= 1)) {
+		fprintf(stderr, PROG " search: swept bandwidths must be >= 1 bit/s\n");
+		return 2;
+	}
+	if (!root)
+		root = default_root();
+	char err[512];
+	struct cf_model *m = load_model(model_path);
+	struct pol_cost_model *cm = NULL;
+	struct pol_optimizer *opt = NULL;
+	cJSON *out = NULL;
+	int ret = 1, r;
+	if (!m)
+		return 1;
+	if ((r = pol_cost_load(m, root, device, edge, codec, &cm, err, sizeof(err)))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		goto done;
+	}
+	struct pol_opt_cfg cfg = {.cm = cm, .bits_mask = mask};
+	if ((r = pol_optimizer_create(algo, &cfg, &opt, err, sizeof(err)))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		ret = 2;
+		goto done;
+	}
+	out = cJSON_CreateObject();
+	cJSON_AddStringToObject(out, "model", cm->model);
+	cJSON_AddStringToObject(out, "device", cm->device);
+	cJSON_AddStringToObject(out, "edge", cm->edge);
+	cJSON_AddStringToObject(out, "algo", opt->name);
+	cJSON *ba = cJSON_AddArrayToObject(out, "bits");
+	for (int b = 0; b < POL_NBITS; b++)
+		if (mask & (1u << b))
+			cJSON_AddItemToArray(ba, cJSON_CreateNumber(pol_bits[b]));
+	cJSON *so = cJSON_AddObjectToObject(out, "state");
+	cJSON_AddNumberToObject(so, "bandwidth_bps", st.bandwidth_bps);
+	cJSON_AddNumberToObject(so, "deadline_ms", st.deadline_ms);
+	cJSON_AddNumberToObject(so, "rtt_ms", st.rtt_ms);
+	cJSON_AddNumberToObject(so, "queue_ms", st.queue_ms);
+	cJSON_AddNumberToObject(so, "batch", st.batch);
+	cJSON_AddNumberToObject(so, "load", st.load);
+	cJSON_AddNumberToObject(so, "freq_hz", st.freq_hz > 0 ? st.freq_hz : cm->f_hz);
+	cJSON_AddNumberToObject(so, "energy_budget_j", st.energy_budget_j);
+	int points = sweep ? sw_n : 1;
+	cJSON *rows = sweep ? cJSON_AddArrayToObject(out, "rows") : NULL;
+	double us_sum = 0;
+	for (int i = 0; i < points; i++) {
+		struct pol_state s = st;
+		double v = points > 1 ? sw_a + (sw_b - sw_a) * i / (points - 1) : sw_a;
+		if (sweep == 1)
+			s.bandwidth_bps = v;
+		else if (sweep == 2)
+			s.deadline_ms = v;
+		struct pol_action a;
+		struct pol_cost cost;
+		if ((r = pol_decide(opt, &s, &a)) || (r = pol_cost_eval(cm, &s, &a, &cost))) {
+			fprintf(stderr, PROG ": decision failed: %s\n", strerror(-r));
+			goto done;
+		}
+		double us = decision_us(opt, &s);
+		us_sum += us;
+		cJSON *ao = action_json(cm, &a, &cost, &s);
+		if (sweep) {
+			cJSON *row = cJSON_CreateObject();
+			cJSON_AddNumberToObject(row, "bandwidth_bps", s.bandwidth_bps);
+			cJSON_AddNumberToObject(row, "deadline_ms", s.deadline_ms);
+			cJSON_AddItemToObject(row, "action", ao);
+			cJSON_AddNumberToObject(row, "decision_us", us);
+			cJSON_AddItemToArray(rows, row);
+			continue;
+		}
+		cJSON_AddItemToObject(out, "action", ao);
+		cJSON_AddNumberToObject(out, "decision_us", us);
+		/* Algorithm 1's inner step per exit: the fastest (p, b) within the energy
+		 * budget, whether or not it meets the deadline */
+		cJSON *ex = cJSON_AddArrayToObject(out, "fastest_per_exit");
+		for (int e = 1; e <= cm->n_exits; e++) {
+			struct pol_action best = {0}, t;
+			struct pol_cost bc = {0}, tc;
+			for (int p = 0; p <= cm->ex[e - 1].n; p++)
+				for (int b = 0; b < POL_NBITS; b++) {
+					int last = p == cm->ex[e - 1].n;
+					if (last ? b != 0 : !(mask & (1u << b)))
+						continue;
+					t = (struct pol_action){e, p, last ? 0 : pol_bits[b]};
+					if (pol_cost_eval(cm, &s, &t, &tc) ||
+					    (s.energy_budget_j > 0 && tc.energy_j > s.energy_budget_j))
+						continue;
+					if (!best.exit || tc.latency_ms < bc.latency_ms) {
+						best = t;
+						bc = tc;
+					}
+				}
+			if (best.exit)
+				cJSON_AddItemToArray(ex, action_json(cm, &best, &bc, &s));
+		}
+	}
+	if (sweep)
+		cJSON_AddNumberToObject(out, "decision_us_mean", us_sum / points);
+	ret = print_json(out);
+done:
+	cJSON_Delete(out);
+	pol_optimizer_free(opt);
+	free(cm);
+	cf_model_free(m);
+	return ret;
+}
+
+/* ---- dispatch ----------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " COMMAND [options]   (" PROG " COMMAND --help for each)\n"
+		"  profile   measure this machine's per-layer latency table -> profile JSON\n"
+		"  fit       seed 002 per-layer-type regressions of a profile, with R^2\n"
+		"  search    choose (exit, partition, bits) for a state; sweeps of bandwidth/deadline\n"
+		"  eval      learners and baselines over bandwidth traces (not built yet)\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	/* getopt sees the subcommand as argv[0] */
+	argc--;
+	argv++;
+	if (!strcmp(cmd, "profile"))
+		return cmd_profile(argc, argv);
+	if (!strcmp(cmd, "fit"))
+		return cmd_fit(argc, argv);
+	if (!strcmp(cmd, "search"))
+		return cmd_search(argc, argv);
+	if (!strcmp(cmd, "eval")) {
+		fprintf(stderr, PROG " eval: not built yet (it comes with the learners)\n");
+		return 2;
+	}
+	fprintf(stderr, PROG ": unknown command '%s'\n", cmd);
+	usage(stderr);
+	return 2;
+}
