@@ -34,6 +34,8 @@ static void usage(FILE *f)
 		"  --run-late            run requests that cannot meet their deadline\n"
 		"  --null-model          validate frames, compute nothing (I/O path alone)\n"
 		"  --max-frame BYTES     largest codec frame accepted (163840)\n"
+		"  --small-frame BYTES   frame bytes held inline in each request slot (8192)\n"
+		"  --big-frames N        buffers of max-frame bytes per worker for larger frames (256)\n"
 		"  --idle-timeout-ms N   close peers that stall mid-message (10000)\n"
 		"  --no-buf-ring         receive into per-connection buffers\n"
 		"  --calibrate-runs N    timing runs per layer at start, 0 = FLOP estimate (5)\n"
@@ -65,7 +67,8 @@ int main(int argc, char **argv)
 	double run_seconds = 0;
 	ap_server_defaults(&cfg);
 	enum { O_MODEL = 256, O_HOST, O_PORT, O_WORKERS, O_CONNS, O_INFL, O_REQS, O_BATCH, O_DELAY,
-	       O_NOJOIN, O_LATE, O_NULL, O_FRAME, O_IDLE, O_NOBR, O_CAL, O_RUN, O_QUIET };
+	       O_NOJOIN, O_LATE, O_NULL, O_FRAME, O_IDLE, O_NOBR, O_CAL, O_RUN, O_QUIET, O_SMALL,
+	       O_BIG };
 	static const struct option opts[] = {
 		{"model", required_argument, 0, O_MODEL}, {"host", required_argument, 0, O_HOST},
 		{"port", required_argument, 0, O_PORT}, {"workers", required_argument, 0, O_WORKERS},
@@ -80,6 +83,8 @@ int main(int argc, char **argv)
 		{"no-buf-ring", no_argument, 0, O_NOBR},
 		{"calibrate-runs", required_argument, 0, O_CAL},
 		{"run-seconds", required_argument, 0, O_RUN}, {"quiet", no_argument, 0, O_QUIET},
+		{"small-frame", required_argument, 0, O_SMALL},
+		{"big-frames", required_argument, 0, O_BIG},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	int c;
@@ -122,6 +127,8 @@ int main(int argc, char **argv)
 		case O_FRAME: cfg.max_frame = (uint32_t)v; break;
 		case O_IDLE: cfg.idle_timeout_ms = (int)v; break;
 		case O_CAL: cfg.calibrate_runs = (int)v; break;
+		case O_SMALL: cfg.small_frame = (int)v; break;
+		case O_BIG: cfg.big_frames = (int)v; break;
 		}
 	}
 	if (optind < argc) {

@@ -297,7 +297,7 @@ int ap_sched_next(struct ap_sched *s, uint64_t now_ns, struct ap_batch *b, uint6
 		uint64_t est = s->cfg.estimate(s->cfg.estimate_ctx, ln->exit, p, b->n + 1) +
 			       s->cfg.margin_ns;
 		lane_remove(s, i);
-		if (!s->cfg.run_late && now_ns + est > r->deadline_ns) {
+		if (!s->cfg.run_late && (est > r->deadline_ns || now_ns > r->deadline_ns - est)) {
 			b->expired[b->n_expired++] = i;
 			s->expired++;
 			continue;

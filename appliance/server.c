@@ -110,8 +110,8 @@ void ap_server_defaults(struct ap_server_config *c)
 	c->max_delay_us = 2000;
 	c->join = 1;
 	c->max_frame = 160u << 10; /* conv1's map as raw32 is 131 KB */
-	c->small_frame = 4096;
-	c->big_frames = 128;
+	c->small_frame = 8192;  /* 8-bit frames of every relu/pool point fit inline */
+	c->big_frames = 256;
 	c->rx_buffers = 1024;
 	c->rx_buffer_bytes = 16384;
 	c->tx_bytes = 16384;

@@ -147,6 +147,14 @@ int ap_tail_calibrate(struct ap_tail *t, int runs)
 					med * (uint64_t)steps[k] / (uint64_t)n;
 			}
 	}
+	/* A bigger batch never takes less time: timing noise can say otherwise, and
+	 * the interpolation below relies on rows that do not decrease. */
+	for (int e = 0; e < t->m->n_exits; e++)
+		for (int pos = 0; pos < t->m->exit_len[e]; pos++) {
+			uint64_t *row = &t->layer_ns[((size_t)e * AP_MAX_POSITIONS + pos) * AP_BATCH_STEPS];
+			for (int k = 1; k < AP_BATCH_STEPS; k++)
+				row[k] = row[k] > row[k - 1] ? row[k] : row[k - 1];
+		}
 	return 0;
 }
 
@@ -166,8 +174,12 @@ uint64_t ap_tail_estimate(void *ctx, int e, int p, int n)
 		a += row[k];
 		b += row[k1];
 	}
-	if (k1 == k || n <= steps[k])
-		return n <= steps[k] ? a : a * (uint64_t)n / (uint64_t)steps[k];
+	if (n <= steps[k])
+		return a;
+	if (k1 == k) /* past the largest calibrated size: linear in n */
+		return a * (uint64_t)n / (uint64_t)steps[k];
+	if (b < a) /* rows are non-decreasing after calibration; never wrap */
+		b = a;
 	return a + (b - a) * (uint64_t)(n - steps[k]) / (uint64_t)(steps[k1] - steps[k]);
 }
 

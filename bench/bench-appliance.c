@@ -1,0 +1,1045 @@
+/* coinfer-bench-appliance: the edge appliance under load over loopback, as JSON
+ * (what and how: docs/bench-appliance.md).
+ *
+ * - null model (frames validated, nothing computed: the I/O path alone):
+ *   requests/s and p50/p99/p99.9 at 1, 16, 256 and 1024 devices, for the
+ *   appliance's io_uring loop and for an epoll loop of the same protocol built
+ *   into this binary, each per second of wall time and per second of the
+ *   server's own CPU time, with their ratio;
+ * - real tail at partition points of the model: the appliance batched against
+ *   unbatched (batch 1 swept over load to match the batched p99), against the
+ *   epoll loop, and against the kernels alone (the same layers in-process);
+ * - 1024 devices connected: the appliance's peak RSS and jemalloc bytes.
+ *
+ * Servers run as separate processes (coinfer-appliance; this binary with
+ * --serve-epoll) so that their CPU time is theirs alone; the load generator
+ * (appliance-load.c) shares the machine. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "appliance-epoll.h"
+#include "appliance-load.h"
+#include "coinfer/codec-frame.h"
+#include "coinfer/dataset.h"
+#include "coinfer/exec.h"
+#include "coinfer/model.h"
+#include "coinfer/proto.h"
+
+#define N_FRAMES 32         /* distinct images a run cycles through */
+#define DEADLINE_US 10000000u /* 10 s: throughput runs must not expire */
+#define SMALL_FRAME 4096    /* the appliance's inline frame bytes per request slot */
+#define BIG_FRAMES 128      /* and its buffers per worker for larger frames */
+
+struct opts {
+	int quick, workers, load_threads, null_depth, tail_devices, tail_depth, calibrate_runs;
+	int no_null, no_tail, no_epoll, repeat, no_load_cap;
+	double seconds, warmup, kernel_seconds;
+	int devices[16], n_devices;
+	const char *appliance, *model_path, *data_dir, *points;
+	char self[PATH_MAX];
+};
+
+static struct opts O;
+static struct cf_model *M;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double thread_cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double loadavg_1m(void)
+{
+	double l[3];
+	return getloadavg(l, 1) == 1 ? l[0] : -1;
+}
+
+static void die(const char *fmt, const char *a)
+{
+	fprintf(stderr, "coinfer-bench-appliance: ");
+	fprintf(stderr, fmt, a);
+	fprintf(stderr, "\n");
+	exit(1);
+}
+
+/* ---- frames and messages ------------------------------------------------------ */
+
+struct point {
+	int exit, partition; /* 0-based exit; partition p: layers [0,p) ran on the device */
+	const char *layer;   /* the layer the device ran last ("input" at p = 0) */
+};
+
+struct frames {
+	struct point pt;
+	uint8_t *frame[N_FRAMES];
+	size_t len[N_FRAMES];
+	float *decoded;      /* N_FRAMES x floats: what the tail sees */
+	uint16_t label[N_FRAMES]; /* the class of each from the decoded tensor, batch 1 */
+	size_t floats;
+	double mean_bytes;
+};
+
+static const uint8_t *dataset_images(void)
+{
+	static struct cf_dataset ds;
+	static int loaded;
+	if (!loaded) {
+		char err[512];
+		const char *dir = O.data_dir ? O.data_dir : cf_cifar10_default_dir();
+		if (!dir)
+			die("%s", "no CIFAR-10 directory (--data DIR or COINFER_CIFAR10)");
+		if (cf_cifar10_load(dir, "test_batch.bin", &ds, err, sizeof(err)))
+			die("%s", err);
+		if (ds.n < N_FRAMES)
+			die("%s", "CIFAR-10 test batch too small");
+		loaded = 1;
+	}
+	return ds.images;
+}
+
+/* Real frames: N_FRAMES test images through the head [0,p) of the exit, each
+ * quantized to 8 bits and Huffman(zero-run) coded, as the device agent sends them. */
+static void make_frames(struct point pt, struct frames *f)
+{
+	static struct cf_exec *x;
+	char err[256];
+	memset(f, 0, sizeof(*f));
+	f->pt = pt;
+	if (!x && cf_exec_create(M, NULL, N_FRAMES, &x))
+		die("%s", "executor for the head");
+	size_t in = cf_model_boundary_floats(M, 0, 0);
+	float *img = malloc(N_FRAMES * in * sizeof(float));
+	cf_model_normalize(M, dataset_images(), img, N_FRAMES);
+	const float *out;
+	if (cf_exec_run(x, pt.exit, 0, pt.partition, img, N_FRAMES, &out))
+		die("%s", "head run failed");
+	f->floats = cf_model_boundary_floats(M, pt.exit, pt.partition);
+	const struct cf_layer *L = pt.partition ? cf_model_exit_layer(M, pt.exit, pt.partition - 1) : NULL;
+	uint32_t dims[3] = {(uint32_t)(L ? L->out_c : M->in_c), (uint32_t)(L ? L->out_h : M->in_h),
+			    (uint32_t)(L ? L->out_w : M->in_w)};
+	size_t cap = cc_frame_bound(CC_CODEC_HUFFMAN_ZRUN, 3, dims, 0);
+	f->decoded = malloc(N_FRAMES * f->floats * sizeof(float));
+	void *scratch = malloc(cc_frame_scratch_max());
+	struct cc_limits lim = {1u << 24, 1u << 24};
+	double sum = 0;
+	for (int k = 0; k < N_FRAMES; k++) {
+		f->frame[k] = malloc(cap);
+		if (cc_frame_encode(out + (size_t)k * f->floats, 3, dims, CC_CODEC_HUFFMAN_ZRUN, 8, 0,
+				    f->frame[k], cap, &f->len[k], err, sizeof(err)))
+			die("encode: %s", err);
+		if (cc_frame_decode(f->frame[k], f->len[k], &lim, f->decoded + (size_t)k * f->floats,
+				    f->floats, scratch, cc_frame_scratch_max(), NULL, err, sizeof(err)))
+			die("decode: %s", err);
+		sum += (double)f->len[k];
+	}
+	f->mean_bytes = sum / N_FRAMES;
+	for (int k = 0; k < N_FRAMES; k++) {
+		const float *o;
+		if (cf_exec_run(x, pt.exit, pt.partition, M->exit_len[pt.exit],
+				f->decoded + (size_t)k * f->floats, 1, &o))
+			die("%s", "tail run failed");
+		int best = 0;
+		for (int i = 1; i < M->n_classes; i++)
+			if (o[i] > o[best])
+				best = i;
+		f->label[k] = (uint16_t)best;
+	}
+	free(scratch);
+	free(img);
+}
+
+static void free_frames(struct frames *f)
+{
+	for (int k = 0; k < N_FRAMES; k++)
+		free(f->frame[k]);
+	free(f->decoded);
+}
+
+static void make_msgset(const struct frames *f, int depth, struct ab_msgset *ms)
+{
+	ms->n_frames = N_FRAMES;
+	ms->depth = depth;
+	ms->msg = calloc((size_t)N_FRAMES * (size_t)depth, sizeof(*ms->msg));
+	ms->len = calloc((size_t)N_FRAMES * (size_t)depth, sizeof(*ms->len));
+	ms->frame_bytes_mean = (size_t)f->mean_bytes;
+	ms->label = f->label;
+	for (int k = 0; k < N_FRAMES; k++)
+		for (int s = 0; s < depth; s++) {
+			size_t i = (size_t)k * (size_t)depth + (size_t)s, cap = CW_INFER_PREFIX_BYTES + f->len[k];
+			ms->msg[i] = malloc(cap);
+			memcpy(ms->msg[i] + CW_INFER_PREFIX_BYTES, f->frame[k], f->len[k]);
+			struct cw_infer in = {.request_id = (uint64_t)s + 1, .deadline_us = DEADLINE_US,
+					      .frame_len = f->len[k],
+					      .action = {.exit = (uint8_t)f->pt.exit, .bits = 8,
+							 .partition = (uint16_t)f->pt.partition}};
+			char err[160];
+			if (cw_encode_infer_header(ms->msg[i], cap, &in, &ms->len[i], err, sizeof(err)))
+				die("INFER: %s", err);
+		}
+}
+
+static void free_msgset(struct ab_msgset *ms)
+{
+	for (int i = 0; i < ms->n_frames * ms->depth; i++)
+		free(ms->msg[i]);
+	free(ms->msg);
+	free(ms->len);
+}
+
+/* ---- server processes ---------------------------------------------------------- */
+
+struct server {
+	pid_t pid;
+	int out; /* its stdout */
+	int port;
+	cJSON *listening, *stopped;
+};
+
+/* One line from fd within ms (byte at a time: lines are few and short). */
+static int read_line(int fd, char *buf, size_t cap, int ms)
+{
+	size_t n = 0;
+	double end = now_s() + ms / 1000.0;
+	while (n + 1 < cap) {
+		int left = (int)((end - now_s()) * 1000);
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			return -ETIMEDOUT;
+		char ch;
+		ssize_t k = read(fd, &ch, 1);
+		if (k <= 0)
+			return -EPIPE;
+		if (ch == '\n')
+			break;
+		buf[n++] = ch;
+	}
+	buf[n] = 0;
+	return 0;
+}
+
+static int server_start(struct server *s, char **argv)
+{
+	int p[2];
+	memset(s, 0, sizeof(*s));
+	if (pipe2(p, O_CLOEXEC))
+		return -1;
+	fflush(stdout);
+	s->pid = fork();
+	if (s->pid < 0)
+		return -1;
+	if (s->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM); /* no orphans if the bench dies */
+		dup2(p[1], 1);
+		execv(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	s->out = p[0];
+	char line[4096];
+	/* calibration at start takes a few seconds on a busy machine */
+	while (read_line(s->out, line, sizeof(line), 180000) == 0) {
+		cJSON *j = cJSON_Parse(line);
+		cJSON *ev = j ? cJSON_GetObjectItem(j, "event") : NULL;
+		if (cJSON_IsString(ev) && !strcmp(ev->valuestring, "listening")) {
+			s->listening = j;
+			s->port = cJSON_GetObjectItem(j, "port")->valueint;
+			return 0;
+		}
+		cJSON_Delete(j);
+	}
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+	close(s->out);
+	return -1;
+}
+
+static void server_stop(struct server *s)
+{
+	char line[4096];
+	kill(s->pid, SIGTERM);
+	while (read_line(s->out, line, sizeof(line), 30000) == 0) {
+		cJSON *j = cJSON_Parse(line);
+		cJSON *ev = j ? cJSON_GetObjectItem(j, "event") : NULL;
+		if (cJSON_IsString(ev) && !strcmp(ev->valuestring, "stopped")) {
+			s->stopped = j;
+			break;
+		}
+		cJSON_Delete(j);
+	}
+	if (!s->stopped)
+		kill(s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+	close(s->out);
+}
+
+enum kind { K_URING, K_EPOLL };
+
+struct srv_opts {
+	int null_model, max_batch, max_delay_us, max_requests, max_conns;
+};
+
+static int spawn(enum kind k, const struct srv_opts *so, struct server *s)
+{
+	char a[16][64];
+	char *argv[40];
+	int n = 0;
+#define ARG(...) (snprintf(a[n], sizeof(a[n]), __VA_ARGS__), argv[n] = a[n], n++)
+	argv[n++] = (char *)(k == K_URING ? O.appliance : O.self);
+	if (k == K_EPOLL)
+		argv[n++] = "--serve-epoll";
+	argv[n++] = "--port";
+	argv[n++] = "0";
+	ARG("--workers=%d", O.workers);
+	ARG("--max-conns=%d", so->max_conns);
+	ARG("--max-requests=%d", so->max_requests);
+	ARG("--max-batch=%d", so->max_batch);
+	ARG("--max-delay-us=%d", so->max_delay_us);
+	ARG("--calibrate-runs=%d", O.calibrate_runs);
+	ARG("--max-inflight=%d", 256);
+	if (so->null_model)
+		argv[n++] = "--null-model";
+	if (O.model_path) {
+		argv[n++] = "--model";
+		argv[n++] = (char *)O.model_path;
+	}
+	argv[n] = NULL;
+#undef ARG
+	return server_start(s, argv);
+}
+
+/* ---- one measured run ------------------------------------------------------------ */
+
+struct run {
+	int ok;
+	double rps, per_cpu, p50_us, p99_us, p999_us;
+	cJSON *json;
+};
+
+static double jnum(const cJSON *o, const char *k)
+{
+	const cJSON *v = o ? cJSON_GetObjectItem(o, k) : NULL;
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static struct run measure(enum kind k, const struct srv_opts *so, const struct ab_msgset *ms,
+			  int devices, int depth)
+{
+	struct run r = {0};
+	struct server s;
+	cJSON *o = cJSON_CreateObject();
+	r.json = o;
+	cJSON_AddStringToObject(o, "server", k == K_URING ? "io_uring" : "epoll");
+	cJSON_AddNumberToObject(o, "devices", devices);
+	cJSON_AddNumberToObject(o, "depth", depth);
+	cJSON_AddNumberToObject(o, "max_batch", so->max_batch);
+	cJSON_AddNumberToObject(o, "max_delay_us", so->max_delay_us);
+	if (spawn(k, so, &s)) {
+		cJSON_AddStringToObject(o, "error", "server did not start");
+		fprintf(stderr, "coinfer-bench-appliance: %s server did not start\n",
+			k == K_URING ? "io_uring" : "epoll");
+		return r;
+	}
+	struct ab_load_config lc = {.port = s.port, .devices = devices, .depth = depth,
+				    .threads = O.load_threads, .warmup_s = O.warmup,
+				    .seconds = O.seconds, .msgs = ms,
+				    .model_checksum = M->checksum, .model_name = M->name,
+				    .server_pid = s.pid};
+	struct ab_load_result *lr = calloc(1, sizeof(*lr));
+	int ret = ab_load_run(&lc, lr);
+	server_stop(&s);
+	if (ret) {
+		cJSON_AddStringToObject(o, "error", lr->err);
+		fprintf(stderr, "coinfer-bench-appliance: load: %s\n", lr->err);
+	} else {
+		r.ok = 1;
+		r.rps = (double)lr->results / lr->window_s;
+		r.per_cpu = lr->server_cpu_s > 0 ? (double)lr->results / lr->server_cpu_s : 0;
+		r.p50_us = ab_hist_quantile_ns(&lr->lat, 0.50) / 1000;
+		r.p99_us = ab_hist_quantile_ns(&lr->lat, 0.99) / 1000;
+		r.p999_us = ab_hist_quantile_ns(&lr->lat, 0.999) / 1000;
+		cJSON_AddNumberToObject(o, "window_s", lr->window_s);
+		cJSON_AddNumberToObject(o, "results", (double)lr->results);
+		cJSON_AddNumberToObject(o, "requests_per_s", r.rps);
+		cJSON_AddNumberToObject(o, "server_cpu_s", lr->server_cpu_s);
+		cJSON_AddNumberToObject(o, "server_cores_busy", lr->server_cpu_s / lr->window_s);
+		cJSON_AddNumberToObject(o, "requests_per_server_cpu_s", r.per_cpu);
+		cJSON_AddNumberToObject(o, "load_generator_cpu_s", lr->load_cpu_s);
+		cJSON *lat = cJSON_AddObjectToObject(o, "latency_us");
+		cJSON_AddNumberToObject(lat, "p50", r.p50_us);
+		cJSON_AddNumberToObject(lat, "p99", r.p99_us);
+		cJSON_AddNumberToObject(lat, "p99.9", r.p999_us);
+		cJSON_AddNumberToObject(lat, "mean",
+					lr->lat.n ? (double)(lr->lat.sum_ns / lr->lat.n) / 1000 : 0);
+		cJSON_AddNumberToObject(lat, "max", (double)lr->lat.max_ns / 1000);
+		cJSON_AddNumberToObject(o, "mean_batch",
+					lr->batch_inv_sum > 0 ? (double)lr->results / lr->batch_inv_sum : 0);
+		cJSON *er = cJSON_AddObjectToObject(o, "errors");
+		cJSON_AddNumberToObject(er, "total", (double)lr->errors);
+		for (int c = 1; c < CW_ERR_END; c++)
+			if (lr->errors_by_code[c])
+				cJSON_AddNumberToObject(er, cw_error_name((enum cw_error_code)c),
+							(double)lr->errors_by_code[c]);
+		cJSON *em = NULL;
+		for (int c = 1; c < CW_ERR_END; c++)
+			if (lr->error_msg[c][0]) {
+				if (!em)
+					em = cJSON_AddObjectToObject(o, "first_error_message");
+				cJSON_AddStringToObject(em, cw_error_name((enum cw_error_code)c),
+							lr->error_msg[c]);
+			}
+		cJSON_AddNumberToObject(o, "connections_closed_by_server", (double)lr->closed_by_server);
+		if (!so->null_model)
+			cJSON_AddNumberToObject(o, "wrong_labels", (double)lr->wrong_labels);
+		cJSON_AddNumberToObject(o, "load_avg_1m", lr->load_avg_1m);
+	}
+	if (s.stopped)
+		cJSON_AddItemToObject(o, "server_stopped", s.stopped);
+	cJSON_Delete(s.listening);
+	fprintf(stderr, "  %-8s %4d dev x %2d, batch %2d: %9.0f req/s, %9.0f req/cpu-s, p50 %8.0f p99 %8.0f us%s\n",
+		k == K_URING ? "io_uring" : "epoll", devices, depth, so->max_batch, r.rps, r.per_cpu,
+		r.p50_us, r.p99_us, lr->errors ? " (errors)" : "");
+	free(lr);
+	return r;
+}
+
+/* ---- kernels alone ------------------------------------------------------------------ */
+
+/* One of `workers` threads running the tail at batch 32 at once, as the
+ * appliance's workers do (they share caches and memory bandwidth). */
+struct kthread {
+	pthread_t th;
+	const struct frames *f;
+	const float *in;
+	double secs, wall_ips, cpu_ips;
+};
+
+static void *kthread_main(void *arg)
+{
+	struct kthread *k = arg;
+	struct cf_exec *x;
+	if (cf_exec_create(M, NULL, 32, &x))
+		return NULL;
+	const int e = k->f->pt.exit, p = k->f->pt.partition, len = M->exit_len[e];
+	const float *out;
+	cf_exec_run(x, e, p, len, k->in, 32, &out);
+	for (int rep = 0; rep < 3; rep++) { /* best of 3 windows */
+		long n = 0;
+		double t0 = now_s(), c0 = thread_cpu_s(), dt;
+		do {
+			cf_exec_run(x, e, p, len, k->in, 32, &out);
+			n++;
+		} while ((dt = now_s() - t0) < k->secs / 3);
+		double w = (double)n * 32 / dt, c = (double)n * 32 / (thread_cpu_s() - c0);
+		k->wall_ips = w > k->wall_ips ? w : k->wall_ips;
+		k->cpu_ips = c > k->cpu_ips ? c : k->cpu_ips;
+	}
+	cf_exec_destroy(x);
+	return NULL;
+}
+
+/* The same tail layers [p, N_e) in-process on one thread: images/s at batch 32
+ * (best of 6 windows, wall and per CPU-second of this thread) and at batch 1,
+ * and the frame decode time. */
+static cJSON *kernels_only(const struct frames *f, double *ips_cpu32, double *ips_wall32,
+			   double *ips_cpu32_conc, double *decode_s)
+{
+	struct cf_exec *x;
+	if (cf_exec_create(M, NULL, 32, &x))
+		die("%s", "executor for the tail");
+	const int e = f->pt.exit, p = f->pt.partition, len = M->exit_len[e];
+	float *in = malloc(32 * f->floats * sizeof(float));
+	for (int i = 0; i < 32; i++)
+		memcpy(in + (size_t)i * f->floats, f->decoded + (size_t)(i % N_FRAMES) * f->floats,
+		       f->floats * sizeof(float));
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "what", "cf_exec_run of layers [p, N_e) on one thread, decoded real frames as input, no decode, no I/O");
+	const float *out;
+	for (int b = 32; b >= 1; b -= 31) {
+		double best_wall = 0, best_cpu = 0;
+		for (int rep = 0; rep < 6; rep++) {
+			cf_exec_run(x, e, p, len, in, b, &out);
+			long n = 0;
+			double t0 = now_s(), c0 = thread_cpu_s(), dt;
+			do {
+				cf_exec_run(x, e, p, len, in, b, &out);
+				n++;
+			} while ((dt = now_s() - t0) < O.kernel_seconds / 6);
+			double dc = thread_cpu_s() - c0;
+			double w = (double)n * b / dt, c = (double)n * b / dc;
+			best_wall = w > best_wall ? w : best_wall;
+			best_cpu = c > best_cpu ? c : best_cpu;
+		}
+		char key[64];
+		snprintf(key, sizeof(key), "batch%d_images_per_s", b);
+		cJSON_AddNumberToObject(o, key, best_wall);
+		snprintf(key, sizeof(key), "batch%d_images_per_cpu_s", b);
+		cJSON_AddNumberToObject(o, key, best_cpu);
+		if (b == 32) {
+			*ips_cpu32 = best_cpu;
+			*ips_wall32 = best_wall;
+			cJSON_AddNumberToObject(o, "batch32_images_per_s_x_workers", best_wall * O.workers);
+		}
+	}
+	/* workers threads at once, each its own executor */
+	struct kthread kt[16];
+	int nk = O.workers < 16 ? O.workers : 16;
+	for (int i = 0; i < nk; i++) {
+		kt[i] = (struct kthread){.f = f, .in = in, .secs = O.kernel_seconds / 2};
+		pthread_create(&kt[i].th, NULL, kthread_main, &kt[i]);
+	}
+	double sum_wall = 0, sum_cpu = 0;
+	for (int i = 0; i < nk; i++) {
+		pthread_join(kt[i].th, NULL);
+		sum_wall += kt[i].wall_ips;
+		sum_cpu += kt[i].cpu_ips;
+	}
+	cJSON_AddNumberToObject(o, "concurrent_threads", nk);
+	cJSON_AddNumberToObject(o, "concurrent_batch32_images_per_s", sum_wall);
+	cJSON_AddNumberToObject(o, "concurrent_batch32_images_per_cpu_s", sum_cpu / nk);
+	*ips_cpu32_conc = sum_cpu / nk;
+	/* decode (cc_frame_decode: Huffman + dequantize) per frame, which the server
+	 * does and the kernels-only figure does not */
+	void *scratch = malloc(cc_frame_scratch_max());
+	struct cc_limits lim = {1u << 24, 1u << 24};
+	long n = 0;
+	double c0 = thread_cpu_s(), dc;
+	do {
+		int k = (int)(n % N_FRAMES);
+		cc_frame_decode(f->frame[k], f->len[k], &lim, in, f->floats, scratch, cc_frame_scratch_max(),
+				NULL, NULL, 0);
+		n++;
+	} while ((dc = thread_cpu_s() - c0) < 0.2);
+	cJSON_AddNumberToObject(o, "decode_us_per_frame", dc / (double)n * 1e6);
+	*decode_s = dc / (double)n;
+	cJSON_AddNumberToObject(o, "decode_plus_batch32_images_per_cpu_s",
+				1 / (1 / *ips_cpu32 + *decode_s));
+	free(scratch);
+	free(in);
+	cf_exec_destroy(x);
+	return o;
+}
+
+/* ---- the sections ------------------------------------------------------------------- */
+
+static int find_point(int e, const char *name, struct point *pt)
+{
+	pt->exit = e;
+	pt->layer = name;
+	if (!strcmp(name, "input")) {
+		pt->partition = 0;
+		return 0;
+	}
+	for (int pos = 0; pos < M->exit_len[e]; pos++)
+		if (!strcmp(cf_model_exit_layer(M, e, pos)->name, name)) {
+			pt->partition = pos + 1;
+			return 0;
+		}
+	return -1;
+}
+
+static cJSON *point_json(const struct frames *f)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "exit", f->pt.exit + 1);
+	cJSON_AddNumberToObject(o, "partition", f->pt.partition);
+	cJSON_AddStringToObject(o, "after_layer", f->pt.layer);
+	cJSON_AddNumberToObject(o, "tail_layers", M->exit_len[f->pt.exit] - f->pt.partition);
+	cJSON_AddNumberToObject(o, "tensor_floats", (double)f->floats);
+	cJSON_AddStringToObject(o, "codec", "huffman-zrun, 8 bits");
+	cJSON_AddNumberToObject(o, "frame_bytes_mean", f->mean_bytes);
+	return o;
+}
+
+static cJSON *J_1024;
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	if (n < 1)
+		return 0;
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+static double null_256_per_cpu, null_256_ratio = -1;
+
+static cJSON *null_section(void)
+{
+	cJSON *sec = cJSON_CreateObject();
+	struct point pt;
+	find_point(M->n_exits - 1, "input", &pt);
+	struct frames f;
+	make_frames(pt, &f);
+	struct ab_msgset ms;
+	make_msgset(&f, O.null_depth, &ms);
+	ms.label = NULL; /* the null model answers no class */
+	cJSON_AddItemToObject(sec, "frame", point_json(&f));
+	cJSON_AddStringToObject(sec, "epoll_server", "this binary with --serve-epoll: 2 threads, each an edge-triggered epoll loop with its own SO_REUSEPORT socket, recv() into 16 KiB per-connection buffers, messages parsed in place, INFERs through the appliance's own scheduler and tail library, replies queued per connection and sent once per wakeup");
+	cJSON_AddStringToObject(sec, "server_options", "--null-model --max-delay-us 0 (answered in the loop turn that read them); both servers: 2 workers, same scheduler and frame validation (cc_frame_info + element count)");
+	cJSON *pts = cJSON_AddArrayToObject(sec, "points");
+	fprintf(stderr, "null model (%0.f-byte frames, depth %d):\n", f.mean_bytes, O.null_depth);
+	for (int i = 0; i < O.n_devices; i++) {
+		int dev = O.devices[i];
+		struct srv_opts so = {.null_model = 1, .max_batch = 32, .max_delay_us = 0,
+				      .max_requests = dev * O.null_depth > 2048 ? dev * O.null_depth : 2048,
+				      .max_conns = dev > 1024 ? dev : 1024};
+		cJSON *p = cJSON_CreateObject();
+		cJSON_AddNumberToObject(p, "devices", dev);
+		cJSON_AddNumberToObject(p, "depth", O.null_depth);
+		/* repeats alternate the two servers, so that drift in the machine's
+		 * load (other jobs share it) falls on both alike; medians compared */
+		struct run u = {0}, ep = {0};
+		double u_cpu[16], u_rps[16], e_cpu[16], e_rps[16];
+		int nu = 0, ne = 0;
+		cJSON *ua = cJSON_CreateArray(), *ea = cJSON_CreateArray();
+		for (int rep = 0; rep < O.repeat; rep++) {
+			struct run r = measure(K_URING, &so, &ms, dev, O.null_depth);
+			cJSON_AddItemToArray(ua, r.json);
+			if (r.ok)
+				u_cpu[nu] = r.per_cpu, u_rps[nu++] = r.rps, u = r;
+			if (O.no_epoll)
+				continue;
+			r = measure(K_EPOLL, &so, &ms, dev, O.null_depth);
+			cJSON_AddItemToArray(ea, r.json);
+			if (r.ok)
+				e_cpu[ne] = r.per_cpu, e_rps[ne++] = r.rps, ep = r;
+		}
+		u.ok = nu > 0;
+		u.per_cpu = median(u_cpu, nu);
+		u.rps = median(u_rps, nu);
+		cJSON *uo = cJSON_AddObjectToObject(p, "io_uring");
+		cJSON_AddNumberToObject(uo, "median_requests_per_s", u.rps);
+		cJSON_AddNumberToObject(uo, "median_requests_per_server_cpu_s", u.per_cpu);
+		cJSON_AddItemToObject(uo, "runs", ua);
+		if (!O.no_epoll) {
+			ep.ok = ne > 0;
+			ep.per_cpu = median(e_cpu, ne);
+			ep.rps = median(e_rps, ne);
+			cJSON *eo = cJSON_AddObjectToObject(p, "epoll");
+			cJSON_AddNumberToObject(eo, "median_requests_per_s", ep.rps);
+			cJSON_AddNumberToObject(eo, "median_requests_per_server_cpu_s", ep.per_cpu);
+			cJSON_AddItemToObject(eo, "runs", ea);
+			if (u.ok && ep.ok && ep.per_cpu > 0) {
+				cJSON_AddNumberToObject(p, "ratio_io_uring_over_epoll_per_cpu_s",
+							u.per_cpu / ep.per_cpu);
+				cJSON_AddNumberToObject(p, "ratio_io_uring_over_epoll_wall", u.rps / ep.rps);
+				if (dev == 256)
+					null_256_ratio = u.per_cpu / ep.per_cpu;
+			}
+		} else {
+			cJSON_Delete(ea);
+		}
+		if (dev == 256)
+			null_256_per_cpu = u.per_cpu;
+		if (dev == 1024 && u.ok && u.json) {
+			cJSON *st = cJSON_GetObjectItem(u.json, "server_stopped");
+			J_1024 = cJSON_CreateObject();
+			cJSON_AddNumberToObject(J_1024, "devices", dev);
+			cJSON_AddNumberToObject(J_1024, "connected_and_welcomed",
+						jnum(st, "accepted"));
+			cJSON_AddNumberToObject(J_1024, "peak_rss_kb", jnum(st, "peak_rss_kb"));
+			cJSON *je = cJSON_GetObjectItem(st, "jemalloc_allocated_bytes");
+			if (je)
+				cJSON_AddItemToObject(J_1024, "jemalloc_allocated_bytes",
+						      cJSON_Duplicate(je, 1));
+			cJSON_AddNumberToObject(J_1024, "requests_per_server_cpu_s", u.per_cpu);
+			cJSON_AddStringToObject(J_1024, "source", "the stopped line of the last io_uring run at 1024 devices in null_model.points");
+		}
+		cJSON_AddItemToArray(pts, p);
+	}
+	free_msgset(&ms);
+	free_frames(&f);
+	return sec;
+}
+
+struct tail_summary {
+	double worst_e2e_cpu, worst_e2e_wall, worst_gain, worst_e2e_dec, worst_gain_cpu;
+};
+
+static void keep_min(double *m, double v)
+{
+	if (*m < 0 || v < *m)
+		*m = v;
+}
+
+static cJSON *tail_point(struct point pt, struct tail_summary *sum)
+{
+	struct frames f;
+	make_frames(pt, &f);
+	cJSON *o = point_json(&f);
+	fprintf(stderr, "real tail: exit %d after %s (p=%d, %.0f-byte frames):\n", pt.exit + 1,
+		pt.layer, pt.partition, f.mean_bytes);
+	double k_cpu = 0, k_wall = 0, k_conc = 0, dec_s = 0;
+	cJSON_AddItemToObject(o, "kernels_only", kernels_only(&f, &k_cpu, &k_wall, &k_conc, &dec_s));
+	int devices = O.tail_devices, depth = O.tail_depth;
+	/* frames above the appliance's inline slot size need one of its BIG_FRAMES
+	 * buffers per queued request and worker, and it has no option to raise them */
+	int capped = 0;
+	if (f.mean_bytes > SMALL_FRAME * 0.9 && !O.no_load_cap) {
+		int limit = BIG_FRAMES * O.workers * 3 / 4;
+		if (devices * depth > limit) {
+			devices = limit / depth > 1 ? limit / depth : 1;
+			capped = 1;
+		}
+	}
+	cJSON *load = cJSON_AddObjectToObject(o, "load");
+	cJSON_AddNumberToObject(load, "devices", devices);
+	cJSON_AddNumberToObject(load, "depth", depth);
+	cJSON_AddBoolToObject(load, "capped_by_big_frame_buffers", capped);
+	struct ab_msgset ms;
+	make_msgset(&f, depth, &ms);
+	struct srv_opts sb = {.max_batch = 32, .max_delay_us = 2000, .max_requests = 2048,
+			      .max_conns = 1024};
+	struct run b = measure(K_URING, &sb, &ms, devices, depth);
+	cJSON_AddItemToObject(o, "batched", b.json);
+	if (!O.no_epoll) {
+		struct run be = measure(K_EPOLL, &sb, &ms, devices, depth);
+		cJSON_AddItemToObject(o, "batched_epoll", be.json);
+		if (b.ok && be.ok && be.per_cpu > 0) {
+			cJSON_AddNumberToObject(o, "ratio_io_uring_over_epoll_per_cpu_s", b.per_cpu / be.per_cpu);
+			cJSON_AddNumberToObject(o, "ratio_io_uring_over_epoll_wall", b.rps / be.rps);
+		}
+	}
+	free_msgset(&ms);
+	/* batch 1, swept over the load: the best images/s whose p99 is within the batched p99 */
+	static const int sweep_full[][2] = {{1, 1}, {4, 1}, {16, 1}, {64, 1}, {256, 1}, {256, 2}};
+	static const int sweep_quick[][2] = {{16, 1}, {256, 2}};
+	const int (*sw)[2] = O.quick ? sweep_quick : sweep_full;
+	int n_sw = O.quick ? 2 : 6;
+	cJSON *arr = cJSON_AddArrayToObject(o, "unbatched_sweep");
+	struct srv_opts s1 = {.max_batch = 1, .max_delay_us = 0, .max_requests = 2048, .max_conns = 1024};
+	struct run best = {0}, tightest = {0};
+	int best_i = -1, tight_i = -1;
+	for (int i = 0; i < n_sw; i++) {
+		int dv = sw[i][0], dp = sw[i][1];
+		if (capped && dv * dp > devices * depth)
+			continue;
+		struct ab_msgset m1;
+		make_msgset(&f, dp, &m1);
+		struct run r = measure(K_URING, &s1, &m1, dv, dp);
+		free_msgset(&m1);
+		cJSON_AddItemToArray(arr, r.json);
+		if (!r.ok)
+			continue;
+		if (b.ok && r.p99_us <= b.p99_us && r.rps > best.rps) {
+			best = r;
+			best_i = cJSON_GetArraySize(arr) - 1;
+		}
+		if (tight_i < 0 || r.p99_us < tightest.p99_us) {
+			tightest = r;
+			tight_i = cJSON_GetArraySize(arr) - 1;
+		}
+	}
+	cJSON *cmp = cJSON_AddObjectToObject(o, "batching_gain");
+	cJSON_AddStringToObject(cmp, "rule", "images/s of the batched run over the highest images/s of the batch-1 sweep whose p99 <= the batched p99");
+	cJSON_AddNumberToObject(cmp, "batched_images_per_s", b.rps);
+	cJSON_AddNumberToObject(cmp, "batched_p99_us", b.p99_us);
+	if (best_i >= 0) {
+		cJSON_AddNumberToObject(cmp, "unbatched_sweep_index", best_i);
+		cJSON_AddNumberToObject(cmp, "unbatched_images_per_s", best.rps);
+		cJSON_AddNumberToObject(cmp, "unbatched_p99_us", best.p99_us);
+		cJSON_AddNumberToObject(cmp, "ratio", b.rps / best.rps);
+		cJSON_AddNumberToObject(cmp, "ratio_per_server_cpu_s",
+					best.per_cpu > 0 ? b.per_cpu / best.per_cpu : 0);
+		keep_min(&sum->worst_gain, b.rps / best.rps);
+		if (best.per_cpu > 0)
+			keep_min(&sum->worst_gain_cpu, b.per_cpu / best.per_cpu);
+	} else {
+		cJSON_AddStringToObject(cmp, "note", "no batch-1 load reached a p99 within the batched p99");
+		if (tight_i >= 0) {
+			cJSON_AddNumberToObject(cmp, "tightest_unbatched_p99_us", tightest.p99_us);
+			cJSON_AddNumberToObject(cmp, "tightest_unbatched_images_per_s", tightest.rps);
+		}
+	}
+	if (b.ok) {
+		cJSON *e2e = cJSON_AddObjectToObject(o, "e2e_over_kernels");
+		cJSON_AddStringToObject(e2e, "wall_rule", "batched images/s end to end (2 workers, load generator on the same 2 cores) / (kernels-only batch-32 images/s on one thread x workers)");
+		cJSON_AddStringToObject(e2e, "cpu_rule", "batched images per second of the appliance's own CPU (user+sys, all threads: I/O, decode, scheduling, kernels) / kernels-only batch-32 images per CPU-second of one thread");
+		double rw = k_wall > 0 ? b.rps / (k_wall * O.workers) : 0, rc = k_cpu > 0 ? b.per_cpu / k_cpu : 0;
+		cJSON_AddStringToObject(e2e, "cpu_vs_decode_plus_kernels_rule", "as cpu, against kernels-only plus the in-process frame decode (what is left is network, protocol and scheduling)");
+		cJSON_AddNumberToObject(e2e, "wall", rw);
+		cJSON_AddNumberToObject(e2e, "cpu", rc);
+		cJSON_AddNumberToObject(e2e, "cpu_vs_decode_plus_kernels",
+					k_cpu > 0 ? b.per_cpu * (1 / k_cpu + dec_s) : 0);
+		cJSON_AddStringToObject(e2e, "cpu_vs_concurrent_rule", "as cpu and cpu_vs_decode_plus_kernels, against the kernels run by `workers` threads at once (sharing caches and memory bandwidth as the appliance's workers do)");
+		cJSON_AddNumberToObject(e2e, "cpu_vs_concurrent_kernels", k_conc > 0 ? b.per_cpu / k_conc : 0);
+		cJSON_AddNumberToObject(e2e, "cpu_vs_concurrent_decode_plus_kernels",
+					k_conc > 0 ? b.per_cpu * (1 / k_conc + dec_s) : 0);
+		keep_min(&sum->worst_e2e_cpu, rc);
+		keep_min(&sum->worst_e2e_wall, rw);
+		if (k_cpu > 0)
+			keep_min(&sum->worst_e2e_dec, b.per_cpu * (1 / k_cpu + dec_s));
+	}
+	free_frames(&f);
+	return o;
+}
+
+/* ---- main ---------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: coinfer-bench-appliance [options]\n"
+		"The edge appliance under load over loopback (JSON on stdout, progress on stderr):\n"
+		"null model and real tail, io_uring against an epoll loop of the same protocol,\n"
+		"batched against batch 1, against the kernels alone. See docs/bench-appliance.md.\n"
+		"  --quick              short windows, fewer points (< 60 s)\n"
+		"  --seconds S          measured window per point (5; quick 1)\n"
+		"  --warmup S           warm-up before each window (1; quick 0.5)\n"
+		"  --devices LIST       device counts of the null model (1,16,256,1024)\n"
+		"  --depth N            requests outstanding per device, null model (4)\n"
+		"  --repeat N           null-model runs per server and device count, alternating\n"
+		"                       the servers; medians compared (3; quick 1)\n"
+		"  --points LIST        real-tail points, EXIT:LAYER (last layer on the device, or\n"
+		"                       input), default 3:input,3:relu2,3:relu4,1:b1_relu (quick 3:relu4)\n"
+		"  --tail-devices N     devices of the real-tail batched runs (256)\n"
+		"  --tail-depth N       requests outstanding per device there (2)\n"
+		"  --no-load-cap        keep the tail load even where frames above the appliance's\n"
+		"                       4 KiB request slots would exhaust its 128 big buffers\n"
+		"  --load-threads N     load generator threads (2)\n"
+		"  --workers N          server workers (2)\n"
+		"  --calibrate-runs N   the servers' start-up calibration runs (0: FLOP estimates;\n"
+		"                       see docs/bench-appliance.md for why not more)\n"
+		"  --no-null / --no-tail / --no-epoll   skip a section or the epoll peer\n"
+		"  --appliance PATH     coinfer-appliance (default: next to this binary's folder)\n"
+		"  --model PATH         model file (default: the bundled one)\n"
+		"  --data DIR           CIFAR-10 binary directory\n");
+}
+
+static int parse_list(const char *s, int *out, int max)
+{
+	int n = 0;
+	while (*s && n < max) {
+		char *end;
+		long v = strtol(s, &end, 10);
+		if (end == s || v < 1 || v > 100000)
+			return -1;
+		out[n++] = (int)v;
+		s = *end == ',' ? end + 1 : end;
+		if (*end && *end != ',')
+			return -1;
+	}
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "--serve-epoll"))
+		return ab_serve_epoll(argc - 1, argv + 1);
+
+	O = (struct opts){.workers = 2, .load_threads = 2, .null_depth = 4, .tail_devices = 256,
+			  .tail_depth = 2, .calibrate_runs = 0, .seconds = -1, .warmup = -1,
+			  .devices = {1, 16, 256, 1024}, .n_devices = 4};
+	enum { O_QUICK = 256, O_SEC, O_WARM, O_DEV, O_DEPTH, O_TDEV, O_TDEPTH, O_LT, O_WORK, O_CAL,
+	       O_NONULL, O_NOTAIL, O_NOEPOLL, O_APP, O_MODEL, O_DATA, O_POINTS, O_REP, O_NOCAP };
+	static const struct option opts[] = {
+		{"quick", no_argument, 0, O_QUICK}, {"seconds", required_argument, 0, O_SEC},
+		{"warmup", required_argument, 0, O_WARM}, {"devices", required_argument, 0, O_DEV},
+		{"depth", required_argument, 0, O_DEPTH},
+		{"tail-devices", required_argument, 0, O_TDEV},
+		{"tail-depth", required_argument, 0, O_TDEPTH},
+		{"load-threads", required_argument, 0, O_LT}, {"workers", required_argument, 0, O_WORK},
+		{"calibrate-runs", required_argument, 0, O_CAL},
+		{"no-null", no_argument, 0, O_NONULL}, {"no-tail", no_argument, 0, O_NOTAIL},
+		{"no-epoll", no_argument, 0, O_NOEPOLL}, {"appliance", required_argument, 0, O_APP},
+		{"model", required_argument, 0, O_MODEL}, {"data", required_argument, 0, O_DATA},
+		{"points", required_argument, 0, O_POINTS}, {"repeat", required_argument, 0, O_REP},
+		{"no-load-cap", no_argument, 0, O_NOCAP},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	int c, devices_given = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_QUICK: O.quick = 1; break;
+		case O_SEC: O.seconds = atof(optarg); break;
+		case O_WARM: O.warmup = atof(optarg); break;
+		case O_DEV:
+			if ((O.n_devices = parse_list(optarg, O.devices, 16)) < 1)
+				die("--devices wants a list like 1,16,256 (got %s)", optarg);
+			devices_given = 1;
+			break;
+		case O_DEPTH: O.null_depth = atoi(optarg); break;
+		case O_TDEV: O.tail_devices = atoi(optarg); break;
+		case O_TDEPTH: O.tail_depth = atoi(optarg); break;
+		case O_LT: O.load_threads = atoi(optarg); break;
+		case O_WORK: O.workers = atoi(optarg); break;
+		case O_CAL: O.calibrate_runs = atoi(optarg); break;
+		case O_NONULL: O.no_null = 1; break;
+		case O_NOTAIL: O.no_tail = 1; break;
+		case O_NOEPOLL: O.no_epoll = 1; break;
+		case O_APP: O.appliance = optarg; break;
+		case O_MODEL: O.model_path = optarg; break;
+		case O_DATA: O.data_dir = optarg; break;
+		case O_POINTS: O.points = optarg; break;
+		case O_REP: O.repeat = atoi(optarg); break;
+		case O_NOCAP: O.no_load_cap = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (O.null_depth < 1 || O.null_depth > 256 || O.tail_depth < 1 || O.tail_depth > 256 ||
+	    O.tail_devices < 1 || O.workers < 1 || O.load_threads < 1 || O.calibrate_runs < 0)
+		die("%s", "an option is out of range (depths 1..256)");
+	if (O.repeat == 0)
+		O.repeat = O.quick ? 1 : 3;
+	if (O.repeat < 1 || O.repeat > 16)
+		die("%s", "--repeat wants 1..16");
+	if (O.seconds <= 0)
+		O.seconds = O.quick ? 1 : 5;
+	if (O.warmup < 0)
+		O.warmup = O.quick ? 0.5 : 1;
+	O.kernel_seconds = O.quick ? 0.6 : 3;
+	if (O.quick && !devices_given) {
+		O.devices[0] = 16, O.devices[1] = 256, O.devices[2] = 1024;
+		O.n_devices = 3;
+	}
+	ssize_t n = readlink("/proc/self/exe", O.self, sizeof(O.self) - 1);
+	if (n <= 0)
+		die("%s", "readlink /proc/self/exe");
+	O.self[n] = 0;
+	static char app[PATH_MAX + 32];
+	if (!O.appliance) {
+		/* build/bench/coinfer-bench-appliance -> build/coinfer-appliance */
+		snprintf(app, sizeof(app), "%s", O.self);
+		char *slash = strrchr(app, '/');
+		*slash = 0;
+		slash = strrchr(app, '/');
+		snprintf(slash ? slash + 1 : app, sizeof(app) - (size_t)(slash ? slash + 1 - app : 0),
+			 "coinfer-appliance");
+		O.appliance = app;
+	}
+	if (access(O.appliance, X_OK))
+		die("no appliance at %s (--appliance PATH)", O.appliance);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* descriptors: every device here, and the servers inherit the limit */
+	int maxdev = O.tail_devices;
+	for (int i = 0; i < O.n_devices; i++)
+		maxdev = O.devices[i] > maxdev ? O.devices[i] : maxdev;
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rlim_t want = (rlim_t)maxdev * 2 + 256;
+	int raised = 0, nofile_ok = 1;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		raised = setrlimit(RLIMIT_NOFILE, &rl) == 0;
+		getrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur < want) {
+			nofile_ok = 0;
+			fprintf(stderr, "coinfer-bench-appliance: RLIMIT_NOFILE is %llu, below the %llu "
+					"descriptors %d devices need (hard limit %llu)\n",
+				(unsigned long long)rl.rlim_cur, (unsigned long long)want, maxdev,
+				(unsigned long long)rl.rlim_max);
+		}
+	}
+
+	char err[512];
+	const char *mp = O.model_path ? O.model_path : cf_default_model_path();
+	if (!mp || cf_model_load(mp, &M, err, sizeof(err)))
+		die("model: %s", mp ? err : "none found (--model PATH)");
+
+	double t_start = now_s();
+	cJSON *root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "bench", "appliance");
+	cJSON_AddStringToObject(root, "model", M->name);
+	cJSON *mach = cJSON_AddObjectToObject(root, "machine");
+	cJSON_AddNumberToObject(mach, "cpus_online", (double)sysconf(_SC_NPROCESSORS_ONLN));
+	cJSON_AddNumberToObject(mach, "load_avg_1m_start", loadavg_1m());
+	cJSON_AddNumberToObject(mach, "rlimit_nofile", (double)rl.rlim_cur);
+	cJSON_AddBoolToObject(mach, "rlimit_nofile_raised", raised);
+	cJSON_AddBoolToObject(mach, "rlimit_nofile_enough", nofile_ok);
+	cJSON *cf = cJSON_AddObjectToObject(root, "config");
+	cJSON_AddBoolToObject(cf, "quick", O.quick);
+	cJSON_AddNumberToObject(cf, "seconds", O.seconds);
+	cJSON_AddNumberToObject(cf, "warmup_s", O.warmup);
+	cJSON_AddNumberToObject(cf, "server_workers", O.workers);
+	cJSON_AddNumberToObject(cf, "load_threads", O.load_threads);
+	cJSON_AddNumberToObject(cf, "null_depth", O.null_depth);
+	cJSON_AddNumberToObject(cf, "null_repeat", O.repeat);
+	cJSON_AddNumberToObject(cf, "calibrate_runs", O.calibrate_runs);
+	cJSON_AddNumberToObject(cf, "tail_devices", O.tail_devices);
+	cJSON_AddNumberToObject(cf, "tail_depth", O.tail_depth);
+	cJSON_AddNumberToObject(cf, "deadline_us", DEADLINE_US);
+	cJSON_AddStringToObject(cf, "appliance", O.appliance);
+	cJSON_AddStringToObject(cf, "transport", "TCP over loopback 127.0.0.1");
+
+	if (!O.no_null)
+		cJSON_AddItemToObject(root, "null_model", null_section());
+	struct tail_summary ts = {-1, -1, -1, -1, -1};
+	if (!O.no_tail) {
+		cJSON *sec = cJSON_AddObjectToObject(root, "real_tail");
+		cJSON_AddStringToObject(sec, "server_options", "batched: --max-batch 32 --max-delay-us 2000; unbatched: --max-batch 1; both 2 workers");
+		cJSON *pts = cJSON_AddArrayToObject(sec, "points");
+		/* "EXIT:LAYER,...": EXIT 1-based, LAYER the last one the device runs */
+		char list[1024];
+		snprintf(list, sizeof(list), "%s",
+			 O.points ? O.points : O.quick ? "3:relu4" : "3:input,3:relu2,3:relu4,1:b1_relu");
+		for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
+		     tok = strtok_r(NULL, ",", &save)) {
+			struct point pt;
+			char *colon = strchr(tok, ':');
+			int e = colon ? atoi(tok) - 1 : M->n_exits - 1;
+			const char *layer = colon ? colon + 1 : tok;
+			if (e < 0 || e >= M->n_exits || find_point(e, layer, &pt)) {
+				fprintf(stderr, "coinfer-bench-appliance: no point %s (EXIT:LAYER)\n", tok);
+				continue;
+			}
+			pt.layer = strdup(layer);
+			cJSON_AddItemToArray(pts, tail_point(pt, &ts));
+		}
+	}
+	if (J_1024)
+		cJSON_AddItemToObject(root, "devices_1024", J_1024);
+
+	cJSON *acc = cJSON_AddObjectToObject(root, "acceptance");
+	if (!O.no_null) {
+		cJSON_AddNumberToObject(acc, "null_256_requests_per_appliance_cpu_s", null_256_per_cpu);
+		cJSON_AddBoolToObject(acc, "null_256_ge_200000", null_256_per_cpu >= 200000);
+		cJSON_AddNumberToObject(acc, "null_256_ratio_io_uring_over_epoll", null_256_ratio);
+		cJSON_AddBoolToObject(acc, "null_256_ratio_ge_1.2", null_256_ratio >= 1.2);
+	}
+	if (!O.no_tail) {
+		cJSON_AddNumberToObject(acc, "tail_min_e2e_over_kernels_cpu", ts.worst_e2e_cpu);
+		cJSON_AddNumberToObject(acc, "tail_min_e2e_over_kernels_wall", ts.worst_e2e_wall);
+		cJSON_AddBoolToObject(acc, "tail_e2e_cpu_ge_0.9", ts.worst_e2e_cpu >= 0.9);
+		cJSON_AddNumberToObject(acc, "tail_min_e2e_over_decode_plus_kernels_cpu", ts.worst_e2e_dec);
+		cJSON_AddNumberToObject(acc, "tail_min_batching_gain", ts.worst_gain);
+		cJSON_AddNumberToObject(acc, "tail_min_batching_gain_per_server_cpu_s", ts.worst_gain_cpu);
+		cJSON_AddBoolToObject(acc, "tail_batching_gain_ge_3", ts.worst_gain >= 3);
+	}
+	cJSON_AddNumberToObject(mach, "load_avg_1m_end", loadavg_1m());
+	cJSON_AddNumberToObject(root, "elapsed_s", now_s() - t_start);
+	char *s = cJSON_Print(root);
+	puts(s);
+	free(s);
+	cJSON_Delete(root);
+	cf_model_free(M);
+	return 0;
+}
