@@ -1,6 +1,7 @@
 # Seed 000 Fig. 5 for our model: (a) coded size by partition point, (b) accuracy
 # loss by partition point and bits, for one exit. Input: coinfer-codec-tables --tsv.
-#   gnuplot -e "in='build/codec.tsv'; out='models/branchy-alexnet.codec.png'" tools/codec/plot-codec.gp
+#   gnuplot -e "in='models/branchy-alexnet.codec.tsv'; out='models/branchy-alexnet.codec.png'" tools/codec/plot-codec.gp
+# (ex=1 or ex=2 for the other exits; the default is exit 3)
 if (!exists("in")) in = 'codec.tsv'
 if (!exists("out")) out = 'codec.png'
 if (!exists("ex")) ex = 3
@@ -16,10 +17,12 @@ set logscale y
 set ylabel "bytes per image"
 set title "(a) transmitted size by partition point"
 plot rows(4) using 2:($6 / $7):xtic(3) with linespoints lw 2 title "fp32", \
-     for [b in "4 8 12 16"] rows(b + 0) using 2:6 with linespoints title sprintf("%s bits", b)
+     for [i=1:4] rows(word("4 8 12 16", i) + 0) using 2:6 with linespoints lc i + 1 \
+       title sprintf("%s bits", word("4 8 12 16", i))
 unset logscale y
 set ylabel "accuracy loss (percentage points)"
 set title "(b) accuracy loss against fp32 by partition point (layer type in the label)"
-plot for [b in "4 8 12 16"] rows(b + 0) using 2:($10 * 100):xtic(stringcolumn(3) . " (" . stringcolumn(4) . ")") \
-     with linespoints title sprintf("%s bits", b)
+plot for [i=1:4] rows(word("4 8 12 16", i) + 0) \
+       using 2:($10 * 100):xtic(stringcolumn(3) . " (" . stringcolumn(4) . ")") \
+       with linespoints lc i + 1 title sprintf("%s bits", word("4 8 12 16", i))
 unset multiplot
