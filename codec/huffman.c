@@ -680,8 +680,12 @@ int huf_dec_init(struct huf_dec *d, const uint8_t *in, size_t len, size_t n, int
 	 * dec_token (escapes; and prefixes of codes longer than the table index,
 	 * which have len 0). A complete code with no code longer than the index
 	 * fills every entry. */
-	if (d->maxlen > HUF_PRIMARY_BITS)
-		for (uint32_t j = 0; j < (1u << HUF_PRIMARY_BITS); j++)
+	/* A small tensor decodes few symbols: a smaller table costs less to fill
+	 * than the codes past it cost on the slow path. */
+	d->pbits = n >= 4096 ? HUF_PRIMARY_BITS : n >= 1024 ? HUF_PRIMARY_BITS - 1 : HUF_PRIMARY_BITS - 2;
+	const uint32_t pn = 1u << d->pbits;
+	if (d->maxlen > (int)d->pbits)
+		for (uint32_t j = 0; j < pn; j++)
 			d->primary[j] = HUF_SLOW;
 	for (unsigned s = 0; s < d->nsym; s++) {
 		int l = lens[s];
@@ -689,10 +693,10 @@ int huf_dec_init(struct huf_dec *d, const uint8_t *in, size_t len, size_t n, int
 			continue;
 		d->sorted[offs[l]++] = s;
 		uint32_t c = next[l]++;
-		if (l > HUF_PRIMARY_BITS)
+		if (l > (int)d->pbits)
 			continue;
 		uint32_t e = s << 6 | (s >= (1u << d->bits) ? HUF_SLOW : 0) | (uint32_t)l;
-		for (uint32_t j = reverse_bits(c, l); j < (1u << HUF_PRIMARY_BITS); j += 1u << l)
+		for (uint32_t j = reverse_bits(c, l); j < pn; j += 1u << l)
 			d->primary[j] = e;
 	}
 	return 0;
@@ -745,7 +749,7 @@ static inline int dec_token(const struct huf_dec *d, struct huf_stream *t, uint1
 	if (d->single) {
 		sym = d->single_sym;
 	} else {
-		uint32_t e = d->primary[t->acc & ((1u << HUF_PRIMARY_BITS) - 1)];
+		uint32_t e = d->primary[t->acc & ((1u << d->pbits) - 1)];
 		if (e & 31) {
 			sym = e >> 6;
 			t->acc >>= e & 31;
@@ -797,11 +801,12 @@ static size_t drain(struct huf_stream *t, uint16_t *q, size_t k)
 }
 
 /* The fast loop over four streams keeps each stream's bit state in locals
- * (registers) and runs blocks of m rounds with no bounds test inside: a token
- * that is not an escape takes <= 20 bits, so after a block's first refill each
- * refill advances <= 3 bytes, and m rounds read below p + 15 + 3m; every stream
- * has >= m symbols to give. A long code goes through dec_token on the spilled
- * state; an escape (a run, of any length) also ends the block after its round.
+ * (registers) and runs blocks of m rounds with no bounds test on the input: a
+ * token takes <= 51 bits (a 20-bit code and 31 run bits), so after a block's
+ * first refill each refill advances <= 7 bytes, and m rounds read below
+ * p + 15 + 7m. Every stream gives >= 1 symbol a round; a run can give more, so a
+ * round that fills a stream's share ends the block. A long code goes through
+ * dec_token on the spilled state (and, if it is an escape, ends the block).
  * The four serial chains (lookup, shift, lookup) overlap in the out-of-order core,
  * which one stream's chain cannot. */
 #define HD_LOAD(S)                 \
@@ -823,6 +828,20 @@ static size_t drain(struct huf_stream *t, uint16_t *q, size_t k)
 			a##S >>= e_ & 31;                                            \
 			n##S -= e_ & 31;                                             \
 			q##S[i[S]++] = (uint16_t)(e_ >> 6);                          \
+		} else if (e_ & 31) {                                                \
+			/* an escape with a short code: its run, inline */           \
+			unsigned kb_ = (e_ >> 6) - lit;                              \
+			a##S >>= e_ & 31;                                            \
+			n##S -= e_ & 31;                                             \
+			uint64_t r_ = (1ull << kb_) + (a##S & ((1ull << kb_) - 1));  \
+			a##S >>= kb_;                                                \
+			n##S -= kb_;                                                 \
+			if (r_ <= k[S] - i[S] && r_ <= t[S].left - i[S]) {           \
+				memset(q##S + i[S], 0, (size_t)r_ * 2);              \
+				i[S] += (size_t)r_;                                  \
+			} else if ((ret = put_run(&t[S], q##S, &i[S], k[S], r_, err, errlen))) { \
+				return ret;                                          \
+			}                                                            \
 		} else {                                                             \
 			HD_SPILL(S);                                                 \
 			ret = dec_token(d, &t[S], q##S, &i[S], k[S], err, errlen);   \
@@ -837,7 +856,7 @@ static int dec_fast4(struct huf_dec *d, uint16_t *q, size_t stride, const size_t
 		     char *err, size_t errlen)
 {
 	struct huf_stream *t = d->s;
-	const uint32_t *pt = d->primary, pmask = (1u << HUF_PRIMARY_BITS) - 1;
+	const uint32_t *pt = d->primary, pmask = (1u << d->pbits) - 1, lit = 1u << d->bits;
 	uint16_t *q0 = q, *q1 = q + stride, *q2 = q + 2 * stride, *q3 = q + 3 * stride;
 	const uint8_t *p0, *p1, *p2, *p3;
 	uint64_t a0, a1, a2, a3;
@@ -848,7 +867,7 @@ static int dec_fast4(struct huf_dec *d, uint16_t *q, size_t stride, const size_t
 		size_t m = SIZE_MAX;
 		for (unsigned s = 0; s < HUF_STREAMS; s++) {
 			size_t r = k[s] - i[s], b = (size_t)(t[s].end - t[s].p);
-			size_t safe = b >= 18 ? (b - 15) / 3 : 0;
+			size_t safe = b >= 22 ? (b - 15) / 7 : 0;
 			m = r < m ? r : m;
 			m = safe < m ? safe : m;
 		}
@@ -868,6 +887,8 @@ static int dec_fast4(struct huf_dec *d, uint16_t *q, size_t stride, const size_t
 			HD_TOKEN(1);
 			HD_TOKEN(2);
 			HD_TOKEN(3);
+			/* a run may have filled a stream's share: stop before it overflows */
+			esc |= (i[0] >= k[0]) | (i[1] >= k[1]) | (i[2] >= k[2]) | (i[3] >= k[3]);
 		}
 		HD_SPILL(0);
 		HD_SPILL(1);
@@ -880,7 +901,7 @@ static int dec_fast1(struct huf_dec *d, uint16_t *q0, const size_t *k, size_t *i
 		     size_t errlen)
 {
 	struct huf_stream *t = d->s;
-	const uint32_t *pt = d->primary, pmask = (1u << HUF_PRIMARY_BITS) - 1;
+	const uint32_t *pt = d->primary, pmask = (1u << d->pbits) - 1, lit = 1u << d->bits;
 	const uint8_t *p0;
 	uint64_t a0;
 	unsigned n0;

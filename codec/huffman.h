@@ -102,6 +102,7 @@ struct huf_dec {
 	uint32_t *sorted;   /* symbols ordered by (length, symbol) */
 	uint32_t count[HUF_MAX_LEN + 1];
 	int maxlen;
+	unsigned pbits;     /* primary table index bits in use, <= HUF_PRIMARY_BITS */
 };
 
 size_t huf_decode_scratch(int bits, int zrun);
