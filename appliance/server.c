@@ -199,6 +199,10 @@ static void on_infer(struct worker *w, struct conn *c, const struct cw_infer *m)
 {
 	const struct cf_model *mod = w->srv->m;
 	struct ap_sched *s = &w->sched;
+	if (atomic_load_explicit(&w->srv->stop, memory_order_relaxed)) {
+		reply_error(w, c, m->request_id, CW_ERR_SHUTDOWN, "the appliance is stopping");
+		return;
+	}
 	if (c->inflight >= w->srv->cfg.max_inflight) {
 		stat_add(&w->st.busy, 1);
 		reply_error(w, c, m->request_id, CW_ERR_BUSY, "in-flight limit of the device reached");
@@ -643,6 +647,49 @@ static void sweep(struct worker *w, uint64_t now)
 	}
 }
 
+/* Stopping: every queued request is answered ERROR shutdown (the devices finish
+ * them locally at once instead of waiting for a timeout), and the replies get up
+ * to 200 ms to leave before the connections close. */
+static void shutdown_gracefully(struct worker *w)
+{
+	struct ap_sched *s = &w->sched;
+	struct ap_outcome o = {.code = CW_ERR_SHUTDOWN};
+	snprintf(o.msg, sizeof(o.msg), "the appliance is stopping");
+	uint64_t now = now_ns();
+	for (int i = 0; i < s->cfg.max_requests; i++) {
+		struct ap_req *r = ap_sched_req(s, i);
+		if (r->lane < 0)
+			continue;
+		answer(w, r, &o, now);
+	}
+	for (int i = 0; i < w->srv->cfg.max_conns; i++) {
+		struct conn *c = &w->conns[i];
+		if (c->state == C_HELLO || c->state == C_READY)
+			reply_error(w, c, 0, CW_ERR_SHUTDOWN, "the appliance is stopping");
+	}
+	uint64_t until = now_ns() + 200000000ull;
+	for (;;) {
+		flush(w);
+		int pending = 0;
+		for (int i = 0; i < w->srv->cfg.max_conns; i++) {
+			struct conn *c = &w->conns[i];
+			pending += (c->state == C_HELLO || c->state == C_READY) && (c->tx_len || c->send_busy);
+		}
+		uint64_t now2 = now_ns();
+		if (!pending || now2 >= until)
+			break;
+		struct io_uring_cqe *cqe;
+		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 10000000};
+		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		unsigned head, n = 0;
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			on_cqe(w, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -679,6 +726,7 @@ static void *worker_main(void *arg)
 			w->next_sweep_ns = now + 500000000ull;
 		}
 	}
+	shutdown_gracefully(w);
 	for (int i = 0; i < s->cfg.max_conns; i++)
 		conn_close(w, &w->conns[i]);
 	return NULL;

@@ -5,6 +5,8 @@
 #           C runtime gives locally for the same (exit, bits) (--verify).
 #   killed: the appliance is killed (SIGKILL) a second into the run: every
 #           request still gets exactly one answer, by on-device fallback.
+#   stopped: the appliance is stopped (SIGTERM) a second into the run: it answers
+#           what it holds with ERROR shutdown, and the agents finish those locally.
 # Skips (77) without CIFAR-10.
 set -eu
 build=$1 mode=$2
@@ -31,17 +33,17 @@ served)
 	rc=$?
 	set -e
 	;;
-killed)
+killed | stopped)
 	set +e
 	"$build/coinfer-agent" $common --interval-ms 50 --deadline-ms 300 --backoff-ms 20,500 >"$work/agents.out" 2>"$work/agents.err" &
 	agents=$!
 	sleep 1
-	kill -9 $app
+	if [ "$mode" = killed ]; then kill -9 $app; else kill -TERM $app; fi
 	wait $agents
 	rc=$?
 	set -e
 	;;
-*) echo "mode served|killed"; exit 2 ;;
+*) echo "mode served|killed|stopped"; exit 2 ;;
 esac
 if grep -q "CIFAR-10 not found" "$work/agents.err"; then
 	echo "CIFAR-10 not found: skipping"
@@ -67,8 +69,11 @@ if mode == "served":
     bad = [a for a in answers if a["label"] != a["verify_label"]]
     if bad: fail(f"{len(bad)} labels differ: {bad[0]}")
     print(f"served: 1280/1280 by the edge, classes equal to the local runtime, accuracy {s['accuracy']:.4f}")
-else:
+if mode != "served":
     dev = [a for a in answers if a["where"] == "device"]
-    if not dev: fail("no request finished on the device after the kill")
-    print(f"killed: 1280/1280 answered, {len(dev)} on the device after the kill, none lost")
+    if not dev: fail("no request finished on the device after the stop")
+    if mode == "stopped" and s["fallbacks"]["shutdown"] + s["fallbacks"]["disconnected"] == 0:
+        fail("no request was answered shutdown")
+    print(f"{mode}: 1280/1280 answered, {len(dev)} on the device after the stop, none lost, "
+          f"fallbacks {s['fallbacks']}")
 PY
