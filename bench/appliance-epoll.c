@@ -29,8 +29,8 @@
 #define RX_BYTES 16384      /* its rx_buffer_bytes */
 #define TX_BYTES 16384      /* its tx_bytes */
 #define POOL_BUFS 64        /* its reassembly_buffers */
-#define SMALL_FRAME 4096
-#define BIG_FRAMES 128
+#define SMALL_FRAME 8192 /* defaults, as the appliance */
+#define BIG_FRAMES 256
 #define MAX_FRAME (160u << 10)
 #define LISTEN_TAG UINT64_MAX
 
@@ -39,7 +39,7 @@ enum { C_FREE = 0, C_HELLO, C_READY, C_CLOSING };
 struct econf {
 	const char *model;
 	int port, workers, max_conns, max_inflight, max_requests, max_batch, null_model;
-	int calibrate_runs;
+	int calibrate_runs, small_frame, big_frames;
 	uint64_t max_delay_us;
 };
 
@@ -601,9 +601,9 @@ static int worker_init(struct eserver *s, struct eworker *w, int id, char *err, 
 		.max_requests = cfg->max_requests,
 		.max_batch = cfg->max_batch,
 		.max_delay_ns = cfg->max_delay_us * 1000,
-		.small_frame = SMALL_FRAME,
+		.small_frame = (size_t)s->cfg.small_frame,
 		.big_frame = MAX_FRAME,
-		.big_frames = BIG_FRAMES,
+		.big_frames = s->cfg.big_frames,
 		.join = 1,
 		.margin_ns = 200000,
 		.n_exits = s->m->n_exits,
@@ -651,9 +651,9 @@ int ab_serve_epoll(int argc, char **argv)
 	struct econf *cfg = &s.cfg;
 	*cfg = (struct econf){.port = 0, .workers = 2, .max_conns = 1024, .max_inflight = 16,
 			      .max_requests = 2048, .max_batch = 32, .max_delay_us = 2000,
-			      .calibrate_runs = 5};
+			      .calibrate_runs = 5, .small_frame = SMALL_FRAME, .big_frames = BIG_FRAMES};
 	enum { O_PORT = 256, O_WORKERS, O_CONNS, O_INFL, O_REQS, O_BATCH, O_DELAY, O_NULL, O_CAL,
-	       O_MODEL };
+	       O_MODEL, O_SMALL, O_BIG };
 	static const struct option opts[] = {
 		{"port", required_argument, 0, O_PORT}, {"workers", required_argument, 0, O_WORKERS},
 		{"max-conns", required_argument, 0, O_CONNS},
@@ -663,7 +663,9 @@ int ab_serve_epoll(int argc, char **argv)
 		{"max-delay-us", required_argument, 0, O_DELAY},
 		{"null-model", no_argument, 0, O_NULL},
 		{"calibrate-runs", required_argument, 0, O_CAL},
-		{"model", required_argument, 0, O_MODEL}, {0, 0, 0, 0},
+		{"model", required_argument, 0, O_MODEL},
+		{"small-frame", required_argument, 0, O_SMALL},
+		{"big-frames", required_argument, 0, O_BIG}, {0, 0, 0, 0},
 	};
 	int c;
 	optind = 1;
@@ -680,6 +682,8 @@ int ab_serve_epoll(int argc, char **argv)
 		case O_NULL: cfg->null_model = 1; break;
 		case O_CAL: cfg->calibrate_runs = (int)v; break;
 		case O_MODEL: cfg->model = optarg; break;
+		case O_SMALL: cfg->small_frame = (int)v; break;
+		case O_BIG: cfg->big_frames = (int)v; break;
 		default: return 2;
 		}
 	}

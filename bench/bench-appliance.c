@@ -41,8 +41,8 @@
 
 #define N_FRAMES 32         /* distinct images a run cycles through */
 #define DEADLINE_US 10000000u /* 10 s: throughput runs must not expire */
-#define SMALL_FRAME 4096    /* the appliance's inline frame bytes per request slot */
-#define BIG_FRAMES 128      /* and its buffers per worker for larger frames */
+#define SMALL_FRAME 8192    /* the appliance's inline frame bytes per request slot (passed) */
+#define BIG_FRAMES 256      /* and its buffers per worker for larger frames (passed) */
 
 struct opts {
 	int quick, workers, load_threads, null_depth, tail_devices, tail_depth, calibrate_runs;
@@ -318,6 +318,8 @@ static int spawn(enum kind k, const struct srv_opts *so, struct server *s)
 	ARG("--max-batch=%d", so->max_batch);
 	ARG("--max-delay-us=%d", so->max_delay_us);
 	ARG("--calibrate-runs=%d", O.calibrate_runs);
+	ARG("--small-frame=%d", SMALL_FRAME);
+	ARG("--big-frames=%d", BIG_FRAMES);
 	ARG("--max-inflight=%d", 256);
 	if (so->null_model)
 		argv[n++] = "--null-model";
@@ -700,7 +702,7 @@ static cJSON *tail_point(struct point pt, struct tail_summary *sum)
 	cJSON_AddItemToObject(o, "kernels_only", kernels_only(&f, &k_cpu, &k_wall, &k_conc, &dec_s));
 	int devices = O.tail_devices, depth = O.tail_depth;
 	/* frames above the appliance's inline slot size need one of its BIG_FRAMES
-	 * buffers per queued request and worker, and it has no option to raise them */
+	 * buffers per queued request and worker */
 	int capped = 0;
 	if (f.mean_bytes > SMALL_FRAME * 0.9 && !O.no_load_cap) {
 		int limit = BIG_FRAMES * O.workers * 3 / 4;
@@ -822,7 +824,7 @@ static void usage(FILE *f)
 		"  --tail-devices N     devices of the real-tail batched runs (256)\n"
 		"  --tail-depth N       requests outstanding per device there (2)\n"
 		"  --no-load-cap        keep the tail load even where frames above the appliance's\n"
-		"                       4 KiB request slots would exhaust its 128 big buffers\n"
+		"                       8 KiB request slots would exhaust its 256 big buffers\n"
 		"  --load-threads N     load generator threads (2)\n"
 		"  --workers N          server workers (2)\n"
 		"  --calibrate-runs N   the servers' start-up calibration runs (0: FLOP estimates;\n"
