@@ -336,7 +336,13 @@ static void slot_send(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	double left = r->deadline_ms - ns_to_ms(now - s->t_start);
 	double reserve = 1.1 * ag_fallback_reserve_ms(&f->emulated, r->action.exit, s->p_done) +
 			 f->cfg.margin_ms + fmin(a->th->late_ms, 0.25 * r->deadline_ms);
-	if (left - reserve <= 0 || left * 1000 >= (double)UINT32_MAX) {
+	/* Wait for the edge while a local answer could still make the deadline. When
+	 * none can (a slow device, a tight deadline), the edge is the only way to
+	 * meet it: wait for it until the deadline, then finish here, late. */
+	double wait_ms = r->deadline_ms - reserve;
+	if (left - reserve <= 0)
+		wait_ms = r->deadline_ms - f->cfg.margin_ms;
+	if (wait_ms <= r->deadline_ms - left || left * 1000 >= (double)UINT32_MAX) {
 		go_local(a, s, AG_FB_NO_TIME, now);
 		return;
 	}
@@ -360,7 +366,7 @@ static void slot_send(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	s->msg_len = len;
 	r->bytes = len;
 	s->t_sent = now;
-	s->t_timeout = s->t_start + ms_to_ns(r->deadline_ms - reserve);
+	s->t_timeout = s->t_start + ms_to_ns(wait_ms);
 	s->st = S_SENT;
 	s->tx_pending = 1;
 	a->sent_outstanding++;
