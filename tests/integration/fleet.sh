@@ -6,7 +6,8 @@
 #   killed: the appliance is killed (SIGKILL) a second into the run: every
 #           request still gets exactly one answer, by on-device fallback.
 #   stopped: the appliance is stopped (SIGTERM) a second into the run: it answers
-#           what it holds with ERROR shutdown, and the agents finish those locally.
+#           what it holds with ERROR shutdown (how many it holds then is a matter
+#           of timing), and every request still gets exactly one answer.
 # Skips (77) without CIFAR-10.
 set -eu
 build=$1 mode=$2
@@ -72,8 +73,6 @@ if mode == "served":
 if mode != "served":
     dev = [a for a in answers if a["where"] == "device"]
     if not dev: fail("no request finished on the device after the stop")
-    if mode == "stopped" and s["fallbacks"]["shutdown"] + s["fallbacks"]["disconnected"] == 0:
-        fail("no request was answered shutdown")
     print(f"{mode}: 1280/1280 answered, {len(dev)} on the device after the stop, none lost, "
           f"fallbacks {s['fallbacks']}")
 PY

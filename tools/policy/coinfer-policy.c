@@ -18,6 +18,7 @@
 #include "coinfer/dataset.h"
 #include "coinfer/exec.h"
 #include "coinfer/policy-cost.h"
+#include "coinfer/policy-eval.h"
 #include "coinfer/profile.h"
 
 #define PROG "coinfer-policy"
@@ -702,6 +703,172 @@ done:
 	return ret;
 }
 
+/* ---- eval --------------------------------------------------------------------------- */
+
+static void usage_eval(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " eval [--traces DIR] [--algos a,b,...] [--slo FILE] [options]\n"
+		"Run decision-makers over the trace-driven environment (docs/policy-env.md, its\n"
+		"default settings): for each algo a fresh environment with the same seed, STEPS\n"
+		"requests. edgent, device-only and edge-only decide from the state a device\n"
+		"estimates (EWMA bandwidth, last reported queue); oracle from the true state.\n"
+		"Prints {\"results\": [{\"algo\", \"slo_attainment\", \"mean_accuracy\",\n"
+		"\"mean_latency_ms\", \"p99_latency_ms\", \"energy_j\", \"decision_us\", ...}]}.\n\n"
+		"  --traces DIR     bandwidth traces (default: $COINFER_TRACES, else\n"
+		"                   ../shared/data/traces next to the source tree)\n"
+		"  --algos LIST     edgent,oracle,device-only,edge-only (default: all four;\n"
+		"                   sacd and dqn are refused: not trained yet)\n"
+		"  --slo FILE       SLO file (one app drawn per episode); default: deadline\n"
+		"                   100 ms, no energy budget\n"
+		"  --steps N        requests per algo (default 20000)\n"
+		"  --seed N         environment seed (default 1)\n"
+		"  --device CLASS   device class (default pi4-est)\n"
+		"  --edge CLASS     edge class (default edge-x86)\n"
+		"  --codec FILE     codec table (default: ROOT/models/<model>.codec.json)\n"
+		"  --root DIR       repository root (default: . or the source tree)\n"
+		"  --model PATH     model file (default: the bundled one)\n"
+		"  --help           this text\n");
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+	const char *traces_dir = getenv("COINFER_TRACES"), *algos = "edgent,oracle,device-only,edge-only";
+	const char *slo_path = NULL, *device = "pi4-est", *edge = "edge-x86", *root = NULL;
+	const char *model_path = NULL, *codec = NULL;
+	double steps = 20000, seed = 1;
+	static const struct option opts[] = {
+		{"traces", required_argument, 0, 't'}, {"algos", required_argument, 0, 'a'},
+		{"slo", required_argument, 0, 's'}, {"steps", required_argument, 0, 'n'},
+		{"seed", required_argument, 0, 'S'}, {"device", required_argument, 0, 'D'},
+		{"edge", required_argument, 0, 'E'}, {"codec", required_argument, 0, 'c'},
+		{"root", required_argument, 0, 'R'}, {"model", required_argument, 0, 'm'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		int bad = 0;
+		switch (c) {
+		case 't': traces_dir = optarg; break;
+		case 'a': algos = optarg; break;
+		case 's': slo_path = optarg; break;
+		case 'n': bad = parse_num("steps", optarg, 1, 1e8, &steps) || steps != floor(steps); break;
+		case 'S': bad = parse_num("seed", optarg, 0, 9007199254740992.0, &seed) || seed != floor(seed); break;
+		case 'D': device = optarg; break;
+		case 'E': edge = optarg; break;
+		case 'c': codec = optarg; break;
+		case 'R': root = optarg; break;
+		case 'm': model_path = optarg; break;
+		case 'h': usage_eval(stdout); return 0;
+		default: usage_eval(stderr); return 2;
+		}
+		if (bad) {
+			fprintf(stderr, PROG " eval: --steps and --seed take integers\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG " eval: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	/* the algos first: refuse before loading anything */
+	char list[256];
+	const char *names[16];
+	int na = 0;
+	snprintf(list, sizeof(list), "%s", algos);
+	for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(t, "sacd") || !strcmp(t, "dqn")) {
+			fprintf(stderr, PROG " eval: %s: not trained yet (the learners are not built)\n", t);
+			return 2;
+		}
+		if (strcmp(t, "edgent") && strcmp(t, "oracle") && strcmp(t, "device-only") &&
+		    strcmp(t, "edge-only")) {
+			fprintf(stderr, PROG " eval: unknown algo '%s' (edgent, oracle, device-only, edge-only)\n", t);
+			return 2;
+		}
+		if (na == 16) {
+			fprintf(stderr, PROG " eval: at most 16 algos\n");
+			return 2;
+		}
+		names[na++] = t;
+	}
+	if (!na) {
+		fprintf(stderr, PROG " eval: --algos is empty\n");
+		return 2;
+	}
+	if (!traces_dir || !*traces_dir)
+		traces_dir = COINFER_SOURCE_ROOT "/../shared/data/traces";
+	if (!root)
+		root = default_root();
+	char err[512];
+	struct pol_slo slo[POL_SLO_MAX];
+	int n_slo = 0, ret = 1, r;
+	struct pol_trace_set ts = {0};
+	struct pol_cost_model *cm = NULL;
+	cJSON *out = NULL;
+	struct cf_model *m = NULL;
+	if (slo_path && pol_slo_load(slo_path, slo, &n_slo, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return 1;
+	}
+	if (pol_trace_dir_load(traces_dir, &ts, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return 1;
+	}
+	if (!(m = load_model(model_path)))
+		goto done;
+	if ((r = pol_cost_load(m, root, device, edge, codec, &cm, err, sizeof(err)))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		goto done;
+	}
+	struct pol_env_cfg cfg = pol_env_defaults();
+	if (n_slo) {
+		cfg.slo = slo;
+		cfg.n_slo = n_slo;
+	}
+	out = cJSON_CreateObject();
+	cJSON_AddStringToObject(out, "model", cm->model);
+	cJSON_AddStringToObject(out, "device", cm->device);
+	cJSON_AddStringToObject(out, "edge", cm->edge);
+	cJSON_AddStringToObject(out, "traces_dir", traces_dir);
+	cJSON_AddNumberToObject(out, "traces", ts.n);
+	cJSON_AddNumberToObject(out, "steps", steps);
+	cJSON_AddNumberToObject(out, "seed", seed);
+	if (slo_path)
+		cJSON_AddStringToObject(out, "slo", slo_path);
+	else
+		cJSON_AddNumberToObject(out, "deadline_ms", cfg.deadline_ms);
+	cJSON *arr = cJSON_AddArrayToObject(out, "results");
+	for (int i = 0; i < na; i++) {
+		struct pol_eval_result res;
+		if ((r = pol_eval_run(cm, &ts, &cfg, (uint64_t)seed, names[i], (int)steps, &res, err,
+				      sizeof(err)))) {
+			fprintf(stderr, PROG ": %s\n", err);
+			goto done;
+		}
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "algo", res.algo);
+		cJSON_AddNumberToObject(o, "slo_attainment", res.slo_attainment);
+		cJSON_AddNumberToObject(o, "mean_accuracy", res.mean_accuracy);
+		cJSON_AddNumberToObject(o, "mean_latency_ms", res.mean_latency_ms);
+		cJSON_AddNumberToObject(o, "p99_latency_ms", res.p99_latency_ms);
+		cJSON_AddNumberToObject(o, "energy_j", res.energy_j);
+		cJSON_AddNumberToObject(o, "decision_us", res.decision_us);
+		cJSON_AddNumberToObject(o, "deadline_attainment", res.deadline_attainment);
+		cJSON_AddNumberToObject(o, "energy_attainment", res.energy_attainment);
+		cJSON_AddNumberToObject(o, "mean_bytes", res.mean_bytes);
+		cJSON_AddNumberToObject(o, "masked_decisions", res.masked);
+		cJSON_AddItemToArray(arr, o);
+	}
+	ret = print_json(out);
+done:
+	cJSON_Delete(out);
+	free(cm);
+	cf_model_free(m);
+	pol_trace_set_free(&ts);
+	return ret;
+}
+
 /* ---- dispatch ----------------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -711,7 +878,7 @@ static void usage(FILE *f)
 		"  profile   measure this machine's per-layer latency table -> profile JSON\n"
 		"  fit       seed 002 per-layer-type regressions of a profile, with R^2\n"
 		"  search    choose (exit, partition, bits) for a state; sweeps of bandwidth/deadline\n"
-		"  eval      learners and baselines over bandwidth traces (not built yet)\n");
+		"  eval      baselines over bandwidth traces (SLO attainment, accuracy, latency)\n");
 }
 
 int main(int argc, char **argv)
@@ -734,10 +901,8 @@ int main(int argc, char **argv)
 		return cmd_fit(argc, argv);
 	if (!strcmp(cmd, "search"))
 		return cmd_search(argc, argv);
-	if (!strcmp(cmd, "eval")) {
-		fprintf(stderr, PROG " eval: not built yet (it comes with the learners)\n");
-		return 2;
-	}
+	if (!strcmp(cmd, "eval"))
+		return cmd_eval(argc, argv);
 	fprintf(stderr, PROG ": unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;
