@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coinfer/bytes.h"
 #include "coinfer/proto.h"
 #include "server.h"
 #include "tail.h"
@@ -314,13 +315,6 @@ static void pool_release(struct worker *w, struct conn *c)
 	c->have = c->need = 0;
 }
 
-static uint64_t rd64le(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 /* Parses received bytes into messages (see the top of the file). */
 static void feed(struct worker *w, struct conn *c, const uint8_t *d, size_t n)
@@ -376,7 +370,7 @@ static void feed(struct worker *w, struct conn *c, const uint8_t *d, size_t n)
 					c->discard = c->need - c->have;
 					c->discard_id = 0;
 					if (n >= 8 && h.type == CW_INFER)
-						c->discard_id = rd64le(d);
+						c->discard_id = le_rd64(d);
 					stat_add(&w->st.busy, 1);
 					c->have = c->need = 0;
 					continue;

@@ -16,6 +16,7 @@
 #include "coinfer/codec-frame.h"
 #include "coinfer/codec.h"
 #include "huffman.h"
+#include "coinfer/bytes.h"
 
 #define CHUNK 4096 /* symbols per decode step; a multiple of 8 keeps packing byte-aligned */
 #define PAIR_BYTES 8
@@ -30,43 +31,6 @@ static int failv(int ret, char *err, size_t errlen, const char *fmt, ...)
 		va_end(ap);
 	}
 	return ret;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
-static float rdf(const uint8_t *p)
-{
-	uint32_t u = rd32(p);
-	float f;
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> 8 * i);
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-	wr32(p, (uint32_t)v);
-	wr32(p + 4, (uint32_t)(v >> 32));
-}
-
-static void wrf(uint8_t *p, float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, sizeof(u));
-	wr32(p, u);
 }
 
 const char *cc_codec_name(enum cc_codec c)
@@ -293,7 +257,7 @@ int cc_encoder_encode(struct cc_encoder *e, const float *x, int ndim, const uint
 			goto nospace;
 		for (size_t i = 0; i < n; i++) {
 			if (codec == CC_CODEC_RAW32) {
-				wrf(pl + 4 * i, x[i]);
+				le_wrf(pl + 4 * i, x[i]);
 			} else {
 				uint16_t h = cc_f32_to_f16(x[i]);
 				pl[2 * i] = (uint8_t)h;
@@ -306,8 +270,8 @@ int cc_encoder_encode(struct cc_encoder *e, const float *x, int ndim, const uint
 		k->minmax(x, channels, plane, per_channel, e->mn, e->mx);
 		k->quantize(x, channels, plane, per_channel, e->mn, e->mx, bits, e->q);
 		for (size_t g = 0; g < pairs; g++) {
-			wrf(out + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g, e->mn[g]);
-			wrf(out + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4, e->mx[g]);
+			le_wrf(out + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g, e->mn[g]);
+			le_wrf(out + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4, e->mx[g]);
 		}
 		if (codec == CC_CODEC_PACKED) {
 			payload = cc_packed_bytes(n, bits);
@@ -333,11 +297,11 @@ int cc_encoder_encode(struct cc_encoder *e, const float *x, int ndim, const uint
 	out[9] = (uint8_t)bits;
 	out[10] = out[11] = 0;
 	for (int i = 0; i < CC_FRAME_MAX_DIMS; i++)
-		wr32(out + 12 + 4 * i, i < ndim ? dims[i] : 0);
-	wr32(out + 28, (uint32_t)pairs);
-	wr64(out + 32, (uint64_t)n * 4);
-	wr64(out + 40, payload);
-	wr64(out + hdr + payload, XXH64(out, hdr + payload, 0));
+		le_wr32(out + 12 + 4 * i, i < ndim ? dims[i] : 0);
+	le_wr32(out + 28, (uint32_t)pairs);
+	le_wr64(out + 32, (uint64_t)n * 4);
+	le_wr64(out + 40, payload);
+	le_wr64(out + hdr + payload, XXH64(out, hdr + payload, 0));
 	*len = hdr + payload + CC_FRAME_TRAILER_BYTES;
 	return 0;
 nospace:
@@ -413,7 +377,7 @@ int cc_frame_info(const uint8_t *f, size_t len, const struct cc_limits *lim,
 	info->ndim = f[8];
 	info->bits = f[9];
 	for (int i = 0; i < CC_FRAME_MAX_DIMS; i++) {
-		info->dims[i] = rd32(f + 12 + 4 * i);
+		info->dims[i] = le_rd32(f + 12 + 4 * i);
 		if (i >= info->ndim && info->dims[i])
 			return failv(-EINVAL, err, errlen, "dims[%d] = %u past ndim %d", i,
 				     info->dims[i], info->ndim);
@@ -433,17 +397,17 @@ int cc_frame_info(const uint8_t *f, size_t len, const struct cc_limits *lim,
 		return failv(-EINVAL, err, errlen, "bits %d / per-channel flag set on codec %s",
 			     info->bits, cc_codec_name(info->codec));
 	}
-	uint32_t pairs = rd32(f + 28);
+	uint32_t pairs = le_rd32(f + 28);
 	size_t want = pairs_for(info->codec, info->elems, info->per_channel, info->dims);
 	if (pairs != want)
 		return failv(-EINVAL, err, errlen, "pairs %u, expected %zu", pairs, want);
 	info->pairs = want;
-	if (rd64(f + 32) != (uint64_t)info->elems * 4)
+	if (le_rd64(f + 32) != (uint64_t)info->elems * 4)
 		return failv(-EINVAL, err, errlen, "raw size %llu, expected %zu",
-			     (unsigned long long)rd64(f + 32), info->elems * 4);
+			     (unsigned long long)le_rd64(f + 32), info->elems * 4);
 	/* All in 64-bit: pairs < 2^32 and len fits, so nothing below can wrap. */
 	uint64_t fixed = CC_FRAME_HEADER_BYTES + (uint64_t)PAIR_BYTES * pairs + CC_FRAME_TRAILER_BYTES;
-	uint64_t payload = rd64(f + 40);
+	uint64_t payload = le_rd64(f + 40);
 	if (fixed > len || payload != len - fixed)
 		return failv(-EINVAL, err, errlen,
 			     "payload size %llu does not match the frame (%zu bytes, %llu fixed)",
@@ -451,7 +415,7 @@ int cc_frame_info(const uint8_t *f, size_t len, const struct cc_limits *lim,
 	info->payload_bytes = (size_t)payload;
 	info->frame_bytes = len;
 	uint64_t sum = XXH64(f, len - CC_FRAME_TRAILER_BYTES, 0);
-	if (sum != rd64(f + len - CC_FRAME_TRAILER_BYTES))
+	if (sum != le_rd64(f + len - CC_FRAME_TRAILER_BYTES))
 		return failv(-EBADMSG, err, errlen, "checksum mismatch");
 
 	uint64_t n4 = (uint64_t)info->elems;
@@ -471,8 +435,8 @@ int cc_frame_info(const uint8_t *f, size_t len, const struct cc_limits *lim,
 			     (unsigned long long)payload, cc_codec_name(info->codec),
 			     (unsigned long long)expect);
 	for (size_t g = 0; g < info->pairs; g++) {
-		float lo = rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g);
-		float hi = rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4);
+		float lo = le_rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g);
+		float hi = le_rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4);
 		if (!isfinite(lo) || !isfinite(hi) || !(lo <= hi))
 			return failv(-EINVAL, err, errlen, "pair %zu: min %g max %g invalid", g,
 				     (double)lo, (double)hi);
@@ -491,8 +455,8 @@ static void dequant_range(const uint8_t *f, const struct cc_frame_info *info, co
 	for (size_t j = 0; j < m;) {
 		size_t g = (at + j) / plane, gend = (g + 1) * plane;
 		size_t c = gend - (at + j) < m - j ? gend - (at + j) : m - j;
-		float lo = rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g);
-		float hi = rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4);
+		float lo = le_rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g);
+		float hi = le_rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4);
 		k->dequantize(q + j, 1, c, 0, &lo, &hi, info->bits, out + at + j);
 		j += c;
 	}
@@ -516,7 +480,7 @@ int cc_frame_decode(const uint8_t *f, size_t len, const struct cc_limits *lim, f
 		return failv(-EINVAL, err, errlen, "no output buffer");
 	if (info->codec == CC_CODEC_RAW32) {
 		for (size_t i = 0; i < n; i++)
-			out[i] = rdf(pl + 4 * i);
+			out[i] = le_rdf(pl + 4 * i);
 		return 0;
 	}
 	if (info->codec == CC_CODEC_RAW16) {

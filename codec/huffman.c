@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coinfer/bytes.h"
 #include "huffman.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -512,20 +513,13 @@ size_t huf_decode_scratch(int bits, int zrun)
 	return ((size_t)1 << HUF_PRIMARY_BITS) * 4 + nsym * 4 + nsym;
 }
 
-static inline uint64_t ld64le(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i]; /* compilers fold this to one load on little-endian */
-	return v;
-}
 
 /* Leaves at least 56 valid bits; past the end it feeds zero bytes, counted so that
  * reading beyond the stream is detected rather than silently accepted. */
 static inline void refill(struct huf_stream *t)
 {
 	if (t->end - t->p >= 8) {
-		t->acc |= ld64le(t->p) << t->nbits;
+		t->acc |= le_rd64(t->p) << t->nbits;
 		t->p += (63 - t->nbits) >> 3;
 		t->nbits |= 56;
 		return;
@@ -566,10 +560,6 @@ static void stream_init(struct huf_stream *t, const uint8_t *a, const uint8_t *b
 	t->left = n;
 }
 
-static inline uint32_t rd32le(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 int huf_dec_init(struct huf_dec *d, const uint8_t *in, size_t len, size_t n, int bits, int zrun,
 		 void *scratch, size_t scratch_bytes, char *err, size_t errlen)
@@ -638,7 +628,7 @@ int huf_dec_init(struct huf_dec *d, const uint8_t *in, size_t len, size_t n, int
 		if (len - at < 4 * (HUF_STREAMS - 1))
 			return fail(err, errlen, "huffman: stream lengths truncated");
 		for (unsigned s = 0; s + 1 < HUF_STREAMS; s++) {
-			sz[s] = rd32le(in + at + 4 * s);
+			sz[s] = le_rd32(in + at + 4 * s);
 			sum += sz[s];
 		}
 		at += 4 * (HUF_STREAMS - 1);
@@ -818,7 +808,7 @@ static size_t drain(struct huf_stream *t, uint16_t *q, size_t k)
 	t[S].acc = a##S;           \
 	t[S].nbits = n##S
 #define HD_REFILL(S)                             \
-	a##S |= ld64le(p##S) << n##S;            \
+	a##S |= le_rd64(p##S) << n##S;            \
 	p##S += (63 - n##S) >> 3;                \
 	n##S |= 56
 #define HD_TOKEN(S)                                                                   \

@@ -14,38 +14,17 @@
 
 #include "coinfer/policy-rl.h"
 #include "internal.h"
+#include "coinfer/bytes.h"
 
 #define HDR_BYTES 64
 #define TRAILER_BYTES 8
 static const uint8_t magic[8] = {'C', 'F', 'P', 'O', 'L', 'I', 'C', 'Y'};
 
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> 8 * i);
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-	wr32(p, (uint32_t)v);
-	wr32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* floats travel as their little-endian bit patterns */
 static void rdf_n(const uint8_t *p, float *x, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		uint32_t u = rd32(p + 4 * i);
+		uint32_t u = le_rd32(p + 4 * i);
 		memcpy(&x[i], &u, sizeof(u));
 	}
 }
@@ -55,7 +34,7 @@ static void wrf_n(uint8_t *p, const float *x, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		uint32_t u;
 		memcpy(&u, &x[i], sizeof(u));
-		wr32(p + 4 * i, u);
+		le_wr32(p + 4 * i, u);
 	}
 }
 
@@ -166,21 +145,21 @@ int pol_encode(const struct pol_policy *p, uint8_t **buf, size_t *len, char *err
 		return pol_fail(-ENOMEM, err, errlen, "out of memory (%llu bytes)",
 				(unsigned long long)n);
 	memcpy(b, magic, sizeof(magic));
-	wr32(b + 8, POL_FILE_VERSION);
-	wr32(b + 12, HDR_BYTES);
-	wr64(b + 16, n);
-	wr32(b + 24, (uint32_t)p->algo);
-	wr32(b + 28, (uint32_t)p->state_dim);
-	wr32(b + 32, (uint32_t)p->n_actions);
-	wr32(b + 36, (uint32_t)m->n_layers);
-	wr64(b + 48, p->updates);
-	wr64(b + 56, m->n_params);
+	le_wr32(b + 8, POL_FILE_VERSION);
+	le_wr32(b + 12, HDR_BYTES);
+	le_wr64(b + 16, n);
+	le_wr32(b + 24, (uint32_t)p->algo);
+	le_wr32(b + 28, (uint32_t)p->state_dim);
+	le_wr32(b + 32, (uint32_t)p->n_actions);
+	le_wr32(b + 36, (uint32_t)m->n_layers);
+	le_wr64(b + 48, p->updates);
+	le_wr64(b + 56, m->n_params);
 	for (int l = 0; l <= m->n_layers; l++, o += 4)
-		wr32(o, (uint32_t)m->sizes[l]);
+		le_wr32(o, (uint32_t)m->sizes[l]);
 	wrf_n(o, p->mean, (size_t)p->state_dim), o += 4 * (size_t)p->state_dim;
 	wrf_n(o, p->std, (size_t)p->state_dim), o += 4 * (size_t)p->state_dim;
 	wrf_n(o, m->params, m->n_params), o += 4 * m->n_params;
-	wr64(o, XXH64(b, (size_t)n - TRAILER_BYTES, 0));
+	le_wr64(o, XXH64(b, (size_t)n - TRAILER_BYTES, 0));
 	*buf = b;
 	*len = (size_t)n;
 	return 0;
@@ -190,7 +169,7 @@ int pol_encode(const struct pol_policy *p, uint8_t **buf, size_t *len, char *err
 static long nonfinite_at(const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if ((rd32(p + 4 * i) & 0x7f800000u) == 0x7f800000u)
+		if ((le_rd32(p + 4 * i) & 0x7f800000u) == 0x7f800000u)
 			return (long)i;
 	return -1;
 }
@@ -206,13 +185,13 @@ int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, 
 				HDR_BYTES + TRAILER_BYTES);
 	if (memcmp(b, magic, sizeof(magic)))
 		return pol_fail(-EINVAL, err, errlen, "bad magic: not a coinfer policy file");
-	uint32_t version = rd32(b + 8), hdr = rd32(b + 12);
+	uint32_t version = le_rd32(b + 8), hdr = le_rd32(b + 12);
 	if (version != POL_FILE_VERSION)
 		return pol_fail(-EINVAL, err, errlen, "policy file version %u, expected %d", version,
 				POL_FILE_VERSION);
 	if (hdr != HDR_BYTES)
 		return pol_fail(-EINVAL, err, errlen, "header size %u, expected %d", hdr, HDR_BYTES);
-	uint64_t fsize = rd64(b + 16);
+	uint64_t fsize = le_rd64(b + 16);
 	if (fsize != len)
 		return pol_fail(-EINVAL, err, errlen,
 				"file size field says %llu bytes but %zu are present (truncated?)",
@@ -220,10 +199,10 @@ int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, 
 	if (len > POL_FILE_MAX_BYTES)
 		return pol_fail(-E2BIG, err, errlen, "policy file of %zu bytes exceeds the limit %zu",
 				len, POL_FILE_MAX_BYTES);
-	if (XXH64(b, len - TRAILER_BYTES, 0) != rd64(b + len - TRAILER_BYTES))
+	if (XXH64(b, len - TRAILER_BYTES, 0) != le_rd64(b + len - TRAILER_BYTES))
 		return pol_fail(-EBADMSG, err, errlen, "checksum mismatch: policy file is corrupt");
-	uint32_t algo = rd32(b + 24), sd = rd32(b + 28), na = rd32(b + 32), nl = rd32(b + 36);
-	uint64_t np = rd64(b + 56);
+	uint32_t algo = le_rd32(b + 24), sd = le_rd32(b + 28), na = le_rd32(b + 32), nl = le_rd32(b + 36);
+	uint64_t np = le_rd64(b + 56);
 	if (algo != POL_ALGO_SACD && algo != POL_ALGO_DQN)
 		return pol_fail(-EINVAL, err, errlen, "unknown algorithm id %u", algo);
 	if (sd < 1 || sd > POL_FILE_MAX_STATE)
@@ -235,14 +214,14 @@ int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, 
 	if (nl < 1 || nl > POL_MLP_MAX_LAYERS)
 		return pol_fail(-EINVAL, err, errlen, "n_layers %u outside 1..%d", nl,
 				POL_MLP_MAX_LAYERS);
-	if (rd32(b + 40) || rd32(b + 44))
+	if (le_rd32(b + 40) || le_rd32(b + 44))
 		return pol_fail(-EINVAL, err, errlen, "reserved header words are not zero");
 	if (HDR_BYTES + 4ull * (nl + 1) > len - TRAILER_BYTES)
 		return pol_fail(-EINVAL, err, errlen, "layer sizes run past the end of the file");
 	int sizes[POL_MLP_MAX_LAYERS + 1];
 	uint64_t want = 0;
 	for (uint32_t l = 0; l <= nl; l++) {
-		uint32_t s = rd32(b + HDR_BYTES + 4 * l);
+		uint32_t s = le_rd32(b + HDR_BYTES + 4 * l);
 		if (s < 1 || s > POL_MLP_MAX_WIDTH)
 			return pol_fail(-EINVAL, err, errlen, "layer size %u = %u outside 1..%d", l, s,
 					POL_MLP_MAX_WIDTH);
@@ -288,7 +267,7 @@ int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, 
 	rdf_n(pm, p->mean, sd);
 	rdf_n(ps, p->std, sd);
 	rdf_n(pw, net->params, (size_t)np);
-	p->updates = rd64(b + 48);
+	p->updates = le_rd64(b + 48);
 	*out = p;
 	return 0;
 err:

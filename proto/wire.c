@@ -15,6 +15,7 @@
 #include "coinfer/codec.h"
 #include "coinfer/proto.h"
 #include "wire.h"
+#include "coinfer/bytes.h"
 
 static const uint8_t magic[4] = {'C', 'F', 'W', 'P'};
 
@@ -47,54 +48,6 @@ int cw_failv(int ret, char *err, size_t errlen, const char *fmt, ...)
 	return ret;
 }
 #define fail cw_failv
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
-static float rdf(const uint8_t *p)
-{
-	uint32_t u = rd32(p);
-	float f;
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> 8 * i);
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-	wr32(p, (uint32_t)v);
-	wr32(p + 4, (uint32_t)(v >> 32));
-}
-
-static void wrf(uint8_t *p, float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, sizeof(u));
-	wr32(p, u);
-}
 
 const char *cw_type_name(enum cw_type t)
 {
@@ -203,11 +156,11 @@ int cw_parse_header(const uint8_t *buf, size_t len, const struct cw_limits *lim,
 		return fail(-EBADMSG, err, errlen, "header.type: %u unknown", buf[5]);
 	if (len < 8)
 		return fail(-EAGAIN, err, errlen, "header: %zu of %d bytes", len, CW_HEADER_BYTES);
-	if (rd16(buf + 6))
-		return fail(-EBADMSG, err, errlen, "header.flags: 0x%04x, must be 0", rd16(buf + 6));
+	if (le_rd16(buf + 6))
+		return fail(-EBADMSG, err, errlen, "header.flags: 0x%04x, must be 0", le_rd16(buf + 6));
 	if (len < 12)
 		return fail(-EAGAIN, err, errlen, "header: %zu of %d bytes", len, CW_HEADER_BYTES);
-	uint32_t body = rd32(buf + 8);
+	uint32_t body = le_rd32(buf + 8);
 	uint64_t min, max;
 	body_bounds(type, lim, &min, &max);
 	if (body < min)
@@ -220,9 +173,9 @@ int cw_parse_header(const uint8_t *buf, size_t len, const struct cw_limits *lim,
 			    (unsigned long long)max, cw_type_name(type));
 	if (len < CW_HEADER_BYTES)
 		return fail(-EAGAIN, err, errlen, "header: %zu of %d bytes", len, CW_HEADER_BYTES);
-	if (rd32(buf + 12))
+	if (le_rd32(buf + 12))
 		return fail(-EBADMSG, err, errlen, "header.reserved: 0x%08x, must be 0",
-			    rd32(buf + 12));
+			    le_rd32(buf + 12));
 	h->version = buf[4];
 	h->type = type;
 	h->flags = 0;
@@ -338,9 +291,9 @@ static int put_header(uint8_t *buf, size_t cap, enum cw_type t, uint64_t body, s
 	memcpy(buf, magic, 4);
 	buf[4] = CW_VERSION;
 	buf[5] = (uint8_t)t;
-	wr16(buf + 6, 0);
-	wr32(buf + 8, (uint32_t)body);
-	wr32(buf + 12, 0);
+	le_wr16(buf + 6, 0);
+	le_wr32(buf + 8, (uint32_t)body);
+	le_wr32(buf + 12, 0);
 	*len = need;
 	return 0;
 }
@@ -372,9 +325,9 @@ int cw_encode_hello(uint8_t *buf, size_t cap, const struct cw_hello *m, size_t *
 	    (ret = put_header(buf, cap, CW_HELLO, HELLO_FIXED + cl + ml + al, len, err, errlen)))
 		return ret;
 	uint8_t *b = buf + CW_HEADER_BYTES;
-	wr64(b, m->device_id);
-	wr64(b + 8, m->model_checksum);
-	wr16(b + 16, m->max_inflight);
+	le_wr64(b, m->device_id);
+	le_wr64(b + 8, m->model_checksum);
+	le_wr16(b + 16, m->max_inflight);
 	b[18] = (uint8_t)cl;
 	b[19] = (uint8_t)ml;
 	b[20] = (uint8_t)al;
@@ -393,11 +346,11 @@ int cw_encode_welcome(uint8_t *buf, size_t cap, const struct cw_welcome *m, size
 	    (ret = put_header(buf, cap, CW_WELCOME, WELCOME_BYTES, len, err, errlen)))
 		return ret;
 	uint8_t *b = buf + CW_HEADER_BYTES;
-	wr64(b, m->session_id);
-	wr64(b + 8, m->model_checksum);
-	wr32(b + 16, m->max_frame);
-	wr32(b + 20, m->max_padding);
-	wr16(b + 24, m->max_inflight);
+	le_wr64(b, m->session_id);
+	le_wr64(b + 8, m->model_checksum);
+	le_wr32(b + 16, m->max_frame);
+	le_wr32(b + 20, m->max_padding);
+	le_wr16(b + 24, m->max_inflight);
 	return 0;
 }
 
@@ -418,13 +371,13 @@ int cw_encode_infer_header(uint8_t *buf, size_t cap, const struct cw_infer *m, s
 			      err, errlen)))
 		return ret;
 	uint8_t *b = buf + CW_HEADER_BYTES;
-	wr64(b, m->request_id);
-	wr32(b + 8, m->deadline_us);
-	wr32(b + 12, m->device_us);
-	wr32(b + 16, m->flags);
+	le_wr64(b, m->request_id);
+	le_wr32(b + 8, m->deadline_us);
+	le_wr32(b + 12, m->device_us);
+	le_wr32(b + 16, m->flags);
 	b[20] = m->action.exit;
 	b[21] = m->action.bits;
-	wr16(b + 22, m->action.partition);
+	le_wr16(b + 22, m->action.partition);
 	return 0;
 }
 
@@ -452,19 +405,19 @@ int cw_encode_result(uint8_t *buf, size_t cap, const struct cw_result *m, size_t
 	    (ret = put_header(buf, cap, CW_RESULT, RESULT_BYTES, len, err, errlen)))
 		return ret;
 	uint8_t *b = buf + CW_HEADER_BYTES;
-	wr64(b, m->request_id);
-	wrf(b + 8, m->confidence);
-	wr16(b + 12, m->label);
-	wr16(b + 14, m->batch);
-	wr32(b + 16, m->queue_us);
-	wr32(b + 20, m->decode_us);
-	wr32(b + 24, m->compute_us);
-	wr32(b + 28, m->queue_delay_us);
+	le_wr64(b, m->request_id);
+	le_wrf(b + 8, m->confidence);
+	le_wr16(b + 12, m->label);
+	le_wr16(b + 14, m->batch);
+	le_wr32(b + 16, m->queue_us);
+	le_wr32(b + 20, m->decode_us);
+	le_wr32(b + 24, m->compute_us);
+	le_wr32(b + 28, m->queue_delay_us);
 	b[32] = m->exit;
 	b[33] = m->flags;
 	b[34] = m->next.exit;
 	b[35] = m->next.bits;
-	wr16(b + 36, m->next.partition);
+	le_wr16(b + 36, m->next.partition);
 	return 0;
 }
 
@@ -479,8 +432,8 @@ int cw_encode_error(uint8_t *buf, size_t cap, const struct cw_error *m, size_t *
 	    (ret = put_header(buf, cap, CW_ERROR, ERROR_FIXED + n, len, err, errlen)))
 		return ret;
 	uint8_t *b = buf + CW_HEADER_BYTES;
-	wr64(b, m->request_id);
-	wr16(b + 8, m->code);
+	le_wr64(b, m->request_id);
+	le_wr16(b + 8, m->code);
 	b[10] = (uint8_t)n;
 	memcpy(b + ERROR_FIXED, m->msg, n);
 	return 0;
@@ -495,8 +448,8 @@ int cw_encode_ping(uint8_t *buf, size_t cap, const struct cw_ping *m, size_t *le
 			      errlen)))
 		return ret;
 	uint8_t *b = buf + CW_HEADER_BYTES;
-	wr64(b, m->nonce);
-	wr64(b + 8, m->timestamp);
+	le_wr64(b, m->nonce);
+	le_wr64(b + 8, m->timestamp);
 	memset(b + PING_FIXED, 0, m->padding_len);
 	return 0;
 }
@@ -509,10 +462,10 @@ int cw_encode_pong(uint8_t *buf, size_t cap, const struct cw_pong *m, size_t *le
 	if ((ret = put_header(buf, cap, CW_PONG, PONG_BYTES, len, err, errlen)))
 		return ret;
 	uint8_t *b = buf + CW_HEADER_BYTES;
-	wr64(b, m->nonce);
-	wr64(b + 8, m->timestamp);
-	wr32(b + 16, m->padding_len);
-	wr32(b + 20, m->hold_us);
+	le_wr64(b, m->nonce);
+	le_wr64(b + 8, m->timestamp);
+	le_wr32(b + 16, m->padding_len);
+	le_wr32(b + 20, m->hold_us);
 	return 0;
 }
 
@@ -525,12 +478,12 @@ int cw_encode_decide(uint8_t *buf, size_t cap, const struct cw_decide *m, size_t
 	    (ret = put_header(buf, cap, CW_DECIDE, DECIDE_BYTES, len, err, errlen)))
 		return ret;
 	uint8_t *b = buf + CW_HEADER_BYTES;
-	wr64(b, m->request_id);
-	wr64(b + 8, m->bandwidth_bps);
-	wr32(b + 16, m->deadline_us);
-	wr32(b + 20, m->energy_uj);
-	wr16(b + 24, m->class_id);
-	wr16(b + 26, m->load_permille);
+	le_wr64(b, m->request_id);
+	le_wr64(b + 8, m->bandwidth_bps);
+	le_wr32(b + 16, m->deadline_us);
+	le_wr32(b + 20, m->energy_uj);
+	le_wr16(b + 24, m->class_id);
+	le_wr16(b + 26, m->load_permille);
 	return 0;
 }
 
@@ -543,11 +496,11 @@ int cw_encode_decision(uint8_t *buf, size_t cap, const struct cw_decision *m, si
 	    (ret = put_header(buf, cap, CW_DECISION, DECISION_BYTES, len, err, errlen)))
 		return ret;
 	uint8_t *b = buf + CW_HEADER_BYTES;
-	wr64(b, m->request_id);
-	wr32(b + 8, m->queue_delay_us);
+	le_wr64(b, m->request_id);
+	le_wr32(b + 8, m->queue_delay_us);
 	b[12] = m->action.exit;
 	b[13] = m->action.bits;
-	wr16(b + 14, m->action.partition);
+	le_wr16(b + 14, m->action.partition);
 	return 0;
 }
 
@@ -588,9 +541,9 @@ static int dec_hello(const uint8_t *b, size_t n, struct cw_hello *m, char *err, 
 {
 	size_t cl = b[18], ml = b[19], al = b[20];
 	int ret;
-	m->device_id = rd64(b);
-	m->model_checksum = rd64(b + 8);
-	m->max_inflight = rd16(b + 16);
+	m->device_id = le_rd64(b);
+	m->model_checksum = le_rd64(b + 8);
+	m->max_inflight = le_rd16(b + 16);
 	if (HELLO_FIXED + cl + ml + al != n)
 		return fail(-EBADMSG, err, errlen,
 			    "hello: string lengths %zu + %zu + %zu do not match the body of %zu bytes",
@@ -607,23 +560,23 @@ static int dec_hello(const uint8_t *b, size_t n, struct cw_hello *m, char *err, 
 
 static int dec_welcome(const uint8_t *b, struct cw_welcome *m, char *err, size_t errlen)
 {
-	m->session_id = rd64(b);
-	m->model_checksum = rd64(b + 8);
-	m->max_frame = rd32(b + 16);
-	m->max_padding = rd32(b + 20);
-	m->max_inflight = rd16(b + 24);
+	m->session_id = le_rd64(b);
+	m->model_checksum = le_rd64(b + 8);
+	m->max_frame = le_rd32(b + 16);
+	m->max_padding = le_rd32(b + 20);
+	m->max_inflight = le_rd16(b + 24);
 	return v_welcome(m, err, errlen);
 }
 
 static int dec_infer(const uint8_t *b, size_t n, struct cw_infer *m, char *err, size_t errlen)
 {
-	m->request_id = rd64(b);
-	m->deadline_us = rd32(b + 8);
-	m->device_us = rd32(b + 12);
-	m->flags = rd32(b + 16);
+	m->request_id = le_rd64(b);
+	m->deadline_us = le_rd32(b + 8);
+	m->device_us = le_rd32(b + 12);
+	m->flags = le_rd32(b + 16);
 	m->action.exit = b[20];
 	m->action.bits = b[21];
-	m->action.partition = rd16(b + 22);
+	m->action.partition = le_rd16(b + 22);
 	m->frame = b + INFER_FIXED;
 	m->frame_len = n - INFER_FIXED;
 	return v_infer(m, err, errlen);
@@ -631,26 +584,26 @@ static int dec_infer(const uint8_t *b, size_t n, struct cw_infer *m, char *err, 
 
 static int dec_result(const uint8_t *b, struct cw_result *m, char *err, size_t errlen)
 {
-	m->request_id = rd64(b);
-	m->confidence = rdf(b + 8);
-	m->label = rd16(b + 12);
-	m->batch = rd16(b + 14);
-	m->queue_us = rd32(b + 16);
-	m->decode_us = rd32(b + 20);
-	m->compute_us = rd32(b + 24);
-	m->queue_delay_us = rd32(b + 28);
+	m->request_id = le_rd64(b);
+	m->confidence = le_rdf(b + 8);
+	m->label = le_rd16(b + 12);
+	m->batch = le_rd16(b + 14);
+	m->queue_us = le_rd32(b + 16);
+	m->decode_us = le_rd32(b + 20);
+	m->compute_us = le_rd32(b + 24);
+	m->queue_delay_us = le_rd32(b + 28);
 	m->exit = b[32];
 	m->flags = b[33];
 	m->next.exit = b[34];
 	m->next.bits = b[35];
-	m->next.partition = rd16(b + 36);
+	m->next.partition = le_rd16(b + 36);
 	return v_result(m, err, errlen);
 }
 
 static int dec_error(const uint8_t *b, size_t n, struct cw_error *m, char *err, size_t errlen)
 {
-	m->request_id = rd64(b);
-	m->code = rd16(b + 8);
+	m->request_id = le_rd64(b);
+	m->code = le_rd16(b + 8);
 	if ((size_t)ERROR_FIXED + b[10] != n)
 		return fail(-EBADMSG, err, errlen,
 			    "error.msg_len: %u does not match the body of %zu bytes", b[10], n);
@@ -660,37 +613,37 @@ static int dec_error(const uint8_t *b, size_t n, struct cw_error *m, char *err, 
 
 static void dec_ping(const uint8_t *b, size_t n, struct cw_ping *m)
 {
-	m->nonce = rd64(b);
-	m->timestamp = rd64(b + 8);
+	m->nonce = le_rd64(b);
+	m->timestamp = le_rd64(b + 8);
 	m->padding_len = (uint32_t)(n - PING_FIXED);
 }
 
 static void dec_pong(const uint8_t *b, struct cw_pong *m)
 {
-	m->nonce = rd64(b);
-	m->timestamp = rd64(b + 8);
-	m->padding_len = rd32(b + 16);
-	m->hold_us = rd32(b + 20);
+	m->nonce = le_rd64(b);
+	m->timestamp = le_rd64(b + 8);
+	m->padding_len = le_rd32(b + 16);
+	m->hold_us = le_rd32(b + 20);
 }
 
 static int dec_decide(const uint8_t *b, struct cw_decide *m, char *err, size_t errlen)
 {
-	m->request_id = rd64(b);
-	m->bandwidth_bps = rd64(b + 8);
-	m->deadline_us = rd32(b + 16);
-	m->energy_uj = rd32(b + 20);
-	m->class_id = rd16(b + 24);
-	m->load_permille = rd16(b + 26);
+	m->request_id = le_rd64(b);
+	m->bandwidth_bps = le_rd64(b + 8);
+	m->deadline_us = le_rd32(b + 16);
+	m->energy_uj = le_rd32(b + 20);
+	m->class_id = le_rd16(b + 24);
+	m->load_permille = le_rd16(b + 26);
 	return v_decide(m, err, errlen);
 }
 
 static int dec_decision(const uint8_t *b, struct cw_decision *m, char *err, size_t errlen)
 {
-	m->request_id = rd64(b);
-	m->queue_delay_us = rd32(b + 8);
+	m->request_id = le_rd64(b);
+	m->queue_delay_us = le_rd32(b + 8);
 	m->action.exit = b[12];
 	m->action.bits = b[13];
-	m->action.partition = rd16(b + 14);
+	m->action.partition = le_rd16(b + 14);
 	return v_decision(m, err, errlen);
 }
 
@@ -717,7 +670,7 @@ int cw_decode(const uint8_t *msg, size_t len, const struct cw_limits *lim, struc
 	case CW_ERROR:
 	case CW_DECIDE:
 	case CW_DECISION:
-		out->request_id = rd64(b); /* every such body is >= 8 bytes (body_bounds) */
+		out->request_id = le_rd64(b); /* every such body is >= 8 bytes (body_bounds) */
 		break;
 	default: break;
 	}

@@ -12,29 +12,12 @@
 #include <xxhash.h>
 
 #include "coinfer/model.h"
+#include "coinfer/bytes.h"
 
 #define HDR_BYTES 128
 #define LAYER_BYTES 128
 #define TRAILER_BYTES 8
 #define NO_PARENT 0xFFFFFFFFu
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
-static float rdf(const uint8_t *p)
-{
-	uint32_t u = rd32(p);
-	float f;
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -85,7 +68,7 @@ static int layer_shape(struct cf_layer *L, const uint8_t *rec, int idx, char *er
 	const uint8_t *p = rec + 40;
 	uint32_t v[10];
 	for (int i = 0; i < 10; i++)
-		v[i] = rd32(p + 4 * i);
+		v[i] = le_rd32(p + 4 * i);
 	uint64_t in_elems = (uint64_t)L->in_c * L->in_h * L->in_w;
 	for (int i = 0; i < 8; i++)
 		if (v[i] > CF_MODEL_MAX_CHANNELS)
@@ -139,7 +122,7 @@ static int layer_shape(struct cf_layer *L, const uint8_t *rec, int idx, char *er
 		break;
 	}
 	case CF_LAYER_LRN: {
-		float alpha = rdf(rec + 80), beta = rdf(rec + 84), k = rdf(rec + 88);
+		float alpha = le_rdf(rec + 80), beta = le_rdf(rec + 84), k = le_rdf(rec + 88);
 		if (v[0] < 1 || v[0] > 64)
 			return fail(err, el, "layer %d (%s): LRN size %u not in 1..64", idx, L->name, v[0]);
 		if (!finite_all(&alpha, 1) || !finite_all(&beta, 1) || !finite_all(&k, 1) ||
@@ -174,7 +157,7 @@ static int weights_at(const uint8_t *blob, uint64_t woff, uint64_t wbytes, const
 		      int which, size_t want, const float **out, const struct cf_layer *L, int idx,
 		      char *err, size_t el)
 {
-	uint64_t off = rd64(rec + 96 + 16 * which), cnt = rd64(rec + 104 + 16 * which);
+	uint64_t off = le_rd64(rec + 96 + 16 * which), cnt = le_rd64(rec + 104 + 16 * which);
 	const char *what = which ? "bias" : "weights";
 	*out = NULL;
 	if (want == 0) {
@@ -211,25 +194,25 @@ int cf_model_parse(const void *buf, size_t len, struct cf_model **out, char *err
 	const uint8_t *h = buf;
 	if (memcmp(h, CF_MODEL_MAGIC, 8))
 		return fail(err, el, "bad magic: not a coinfer model file");
-	uint32_t version = rd32(h + 8);
+	uint32_t version = le_rd32(h + 8);
 	if (version != CF_MODEL_VERSION)
 		return fail(err, el, "format version %u is not supported (this build reads %d)", version,
 			    CF_MODEL_VERSION);
-	if (rd32(h + 12) != HDR_BYTES)
-		return fail(err, el, "header size %u, expected %d", rd32(h + 12), HDR_BYTES);
-	uint64_t file_bytes = rd64(h + 16);
+	if (le_rd32(h + 12) != HDR_BYTES)
+		return fail(err, el, "header size %u, expected %d", le_rd32(h + 12), HDR_BYTES);
+	uint64_t file_bytes = le_rd64(h + 16);
 	if (file_bytes != len)
 		return fail(err, el, "header says %llu bytes but the file has %zu (truncated or padded)",
 			    (unsigned long long)file_bytes, len);
 	uint64_t sum = XXH64(h, len - TRAILER_BYTES, 0);
-	if (sum != rd64(h + len - TRAILER_BYTES))
+	if (sum != le_rd64(h + len - TRAILER_BYTES))
 		return fail(err, el, "checksum mismatch: file is corrupt (xxh64 %016llx, trailer says %016llx)",
-			    (unsigned long long)sum, (unsigned long long)rd64(h + len - TRAILER_BYTES));
+			    (unsigned long long)sum, (unsigned long long)le_rd64(h + len - TRAILER_BYTES));
 
-	uint32_t nl = rd32(h + 24), ne = rd32(h + 28), ncls = rd32(h + 32);
-	uint32_t ic = rd32(h + 36), ih = rd32(h + 40), iw = rd32(h + 44);
-	uint32_t lt_off = rd32(h + 48), et_off = rd32(h + 52);
-	uint64_t woff = rd64(h + 56), wbytes = rd64(h + 64);
+	uint32_t nl = le_rd32(h + 24), ne = le_rd32(h + 28), ncls = le_rd32(h + 32);
+	uint32_t ic = le_rd32(h + 36), ih = le_rd32(h + 40), iw = le_rd32(h + 44);
+	uint32_t lt_off = le_rd32(h + 48), et_off = le_rd32(h + 52);
+	uint64_t woff = le_rd64(h + 56), wbytes = le_rd64(h + 64);
 	if (nl < 1 || nl > CF_MODEL_MAX_LAYERS)
 		return fail(err, el, "layer count %u not in 1..%d", nl, CF_MODEL_MAX_LAYERS);
 	if (ne < 1 || ne > CF_MODEL_MAX_EXITS)
@@ -265,8 +248,8 @@ int cf_model_parse(const void *buf, size_t len, struct cf_model **out, char *err
 	m->n_layers = (int)nl, m->n_exits = (int)ne, m->n_classes = (int)ncls;
 	m->in_c = (int)ic, m->in_h = (int)ih, m->in_w = (int)iw;
 	for (uint32_t c = 0; c < 4; c++) {
-		m->mean[c] = rdf(h + 72 + 4 * c);
-		m->std[c] = rdf(h + 88 + 4 * c);
+		m->mean[c] = le_rdf(h + 72 + 4 * c);
+		m->std[c] = le_rdf(h + 88 + 4 * c);
 		if (c < ic && (!finite_all(&m->mean[c], 1) || !finite_all(&m->std[c], 1) ||
 			       !(m->std[c] > 0))) {
 			ret = fail(err, el, "input normalisation of channel %u is not finite with std > 0", c);
@@ -291,8 +274,8 @@ int cf_model_parse(const void *buf, size_t len, struct cf_model **out, char *err
 				ret = fail(err, el, "layer %u: duplicate name '%s'", i, L->name);
 				goto err;
 			}
-		L->type = (enum cf_layer_type)rd32(rec + 32);
-		uint32_t parent = rd32(rec + 36);
+		L->type = (enum cf_layer_type)le_rd32(rec + 32);
+		uint32_t parent = le_rd32(rec + 36);
 		if (parent != NO_PARENT && parent >= i) {
 			ret = fail(err, el, "layer %u (%s): parent %u is not an earlier layer", i, L->name,
 				   parent);
@@ -319,7 +302,7 @@ int cf_model_parse(const void *buf, size_t len, struct cf_model **out, char *err
 			ret = fail(err, el, "exit %u: table runs into the weight section", e + 1);
 			goto err;
 		}
-		uint32_t n = rd32(blob + pos);
+		uint32_t n = le_rd32(blob + pos);
 		pos += 4;
 		if (n < 1 || n > nl || pos + 4ull * n > woff) {
 			ret = fail(err, el, "exit %u: length %u invalid or beyond the exit table", e + 1, n);
@@ -332,7 +315,7 @@ int cf_model_parse(const void *buf, size_t len, struct cf_model **out, char *err
 		}
 		m->exit_len[e] = (int)n;
 		for (uint32_t j = 0; j < n; j++) {
-			uint32_t li = rd32(blob + pos + 4 * j);
+			uint32_t li = le_rd32(blob + pos + 4 * j);
 			if (li >= nl) {
 				ret = fail(err, el, "exit %u position %u: layer %u does not exist", e + 1, j, li);
 				goto err;
