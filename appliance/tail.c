@@ -196,15 +196,17 @@ static int decode_into(struct ap_tail *t, struct ap_req *r, float *row, struct a
 	char err[160];
 	size_t want = cf_model_boundary_floats(t->m, r->exit, r->partition);
 	uint64_t t0 = now_ns();
-	int ret = cc_frame_info(r->frame, r->frame_len, &t->cfg.limits, &info, err, sizeof(err));
-	if (!ret && info.elems != want) {
+	/* cc_frame_decode validates the header and checksum itself (and fills info
+	 * before refusing a frame larger than the row): one pass over the bytes */
+	int ret = t->cfg.null_model
+			  ? cc_frame_info(r->frame, r->frame_len, &t->cfg.limits, &info, err, sizeof(err))
+			  : cc_frame_decode(r->frame, r->frame_len, &t->cfg.limits, row, want, t->scratch,
+					    t->scratch_bytes, &info, err, sizeof(err));
+	if ((!ret || ret == -ENOSPC) && info.elems != want) {
 		snprintf(err, sizeof(err), "frame of %zu elements, partition %u of exit %u takes %zu",
 			 info.elems, r->partition, r->exit + 1u, want);
 		ret = -EINVAL;
 	}
-	if (!ret && !t->cfg.null_model)
-		ret = cc_frame_decode(r->frame, r->frame_len, &t->cfg.limits, row, want, t->scratch,
-				      t->scratch_bytes, NULL, err, sizeof(err));
 	o->decode_us = (uint32_t)((now_ns() - t0) / 1000);
 	if (ret)
 		fail_outcome(o, CW_ERR_BAD_FRAME, err);
