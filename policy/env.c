@@ -264,24 +264,52 @@ int pol_env_action_index(const struct pol_env *env, const struct pol_action *a)
 
 static float bw_obs(double mbps)
 {
-	return (float)(log2(1 + mbps) / 4);
+	return (float)(log2(1 + (mbps > 0 ? mbps : 0)) / 4);
+}
+
+int pol_obs_make(const struct pol_obs_in *in, float *s, int n)
+{
+	if (n < POL_ENV_STATE_DIM)
+		return -EINVAL;
+	s[POL_OBS_BW_EWMA] = bw_obs(in->bw_ewma_mbps);
+	s[POL_OBS_BW_LAST] = bw_obs(in->bw_last_mbps);
+	s[POL_OBS_DEADLINE] = (float)(in->deadline_ms / 100);
+	s[POL_OBS_ENERGY] = (float)(in->energy_j / POL_ENV_ENERGY_SCALE_J);
+	s[POL_OBS_HAS_BUDGET] = in->energy_j > 0 ? 1.0f : 0.0f;
+	s[POL_OBS_LOAD] = (float)(in->load > 0 ? in->load : 1);
+	s[POL_OBS_FREQ] = (float)(in->freq_ratio > 0 ? in->freq_ratio : 1);
+	s[POL_OBS_DEV_MS] = (float)(in->dev_class_ms / 100);
+	s[POL_OBS_QUEUE] = (float)(in->queue_ms / 100);
+	return POL_ENV_STATE_DIM;
+}
+
+void pol_obs_from_state(const struct pol_cost_model *cm, const struct pol_state *st,
+			struct pol_obs_in *in)
+{
+	const struct pol_cost_exit *deep = &cm->ex[cm->n_exits - 1];
+	memset(in, 0, sizeof(*in));
+	in->bw_ewma_mbps = in->bw_last_mbps = st->bandwidth_bps / 1e6;
+	in->deadline_ms = st->deadline_ms > 0 ? st->deadline_ms : 0;
+	in->energy_j = st->energy_budget_j > 0 ? st->energy_budget_j : 0;
+	in->load = st->load > 0 ? st->load : 1;
+	in->freq_ratio = st->freq_hz > 0 && cm->f_hz > 0 ? st->freq_hz / cm->f_hz : 1;
+	in->dev_class_ms = deep->dev_ms[deep->n];
+	in->queue_ms = st->queue_ms;
 }
 
 int pol_env_state(const struct pol_env *env, float *s, int n)
 {
-	if (n < POL_ENV_STATE_DIM)
-		return -EINVAL;
-	const struct pol_env_cfg *c = &env->cfg;
-	s[POL_OBS_BW_EWMA] = bw_obs(env->bw_est);
-	s[POL_OBS_BW_LAST] = bw_obs(env->bw_last);
-	s[POL_OBS_DEADLINE] = (float)(env->deadline_ms / 100);
-	s[POL_OBS_ENERGY] = (float)(env->energy_j / POL_ENV_ENERGY_SCALE_J);
-	s[POL_OBS_HAS_BUDGET] = env->energy_j > 0 ? 1.0f : 0.0f;
-	s[POL_OBS_LOAD] = (float)env->load;
-	s[POL_OBS_FREQ] = (float)c->freq_levels[env->freq_level];
-	s[POL_OBS_DEV_MS] = (float)(env->dev_class_ms / 100);
-	s[POL_OBS_QUEUE] = (float)(env->last_queue_ms / 100);
-	return POL_ENV_STATE_DIM;
+	struct pol_obs_in in = {
+		.bw_ewma_mbps = env->bw_est,
+		.bw_last_mbps = env->bw_last,
+		.deadline_ms = env->deadline_ms,
+		.energy_j = env->energy_j,
+		.load = env->load,
+		.freq_ratio = env->cfg.freq_levels[env->freq_level],
+		.dev_class_ms = env->dev_class_ms,
+		.queue_ms = env->last_queue_ms,
+	};
+	return pol_obs_make(&in, s, n);
 }
 
 int pol_env_mask(const struct pol_env *env, uint8_t *mask)

@@ -51,6 +51,8 @@ void pol_policy_free(struct pol_policy *p)
 	free(p->mean);
 	free(p->std);
 	free(p->x);
+	free(p->actions);
+	free(p->mask);
 	pol_mlp_free(p->net);
 	free(p);
 }

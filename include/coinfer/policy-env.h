@@ -106,6 +106,28 @@ enum pol_env_obs {
 };
 
 #define POL_ENV_ENERGY_SCALE_J 0.01
+/* The layout above, as recorded in policy files: bump when it changes. */
+#define POL_OBS_SPEC 1
+
+/* What a device (or the appliance on its behalf) knows when it decides: the
+ * source of an observation outside the environment. */
+struct pol_obs_in {
+	double bw_ewma_mbps, bw_last_mbps; /* measured uplink (0: link down) */
+	double deadline_ms, energy_j;      /* 0: none */
+	double load;                       /* device load factor (0 means 1) */
+	double freq_ratio;                 /* CPU frequency / nominal (0 means 1) */
+	double dev_class_ms;               /* the deepest exit whole on the device at
+					      nominal frequency and load 1, ms */
+	double queue_ms;                   /* the edge's queueing delay */
+};
+
+/* The observation (POL_ENV_STATE_DIM floats, n at least that) of in; the
+ * environment builds its own with this too. Returns the dimension or -EINVAL. */
+int pol_obs_make(const struct pol_obs_in *in, float *s, int n);
+/* in from a cost-model state (the bandwidth as both the EWMA and the last
+ * sample), for decisions at a given state: sweeps and figures. */
+void pol_obs_from_state(const struct pol_cost_model *cm, const struct pol_state *st,
+			struct pol_obs_in *in);
 
 enum pol_reward_mode {
 	POL_REWARD_LAMBDA = 0, /* seed 000 eqs. 12-13 style, see pol_env_cfg */

@@ -11,6 +11,7 @@
 #ifndef COINFER_POLICY_RL_H
 #define COINFER_POLICY_RL_H
 
+#include "coinfer/policy-env.h"
 #include "coinfer/policy-nn.h"
 
 #ifdef __cplusplus
@@ -130,7 +131,7 @@ void pol_dqn_state(const struct pol_dqn *ag, uint8_t *out);
 
 enum pol_algo { POL_ALGO_SACD = 1, POL_ALGO_DQN = 2 };
 
-#define POL_FILE_VERSION 1
+#define POL_FILE_VERSION 2
 #define POL_FILE_MAX_STATE 1024
 #define POL_FILE_MAX_ACTIONS 4096
 #define POL_FILE_MAX_BYTES ((size_t)80 << 20)
@@ -138,6 +139,8 @@ enum pol_algo { POL_ALGO_SACD = 1, POL_ALGO_DQN = 2 };
 /* A trained network ready to act: the input is (state - mean) / std, the output
  * is logits (SAC-d actor) or Q-values (DQN); either way the action is the best
  * valid output. */
+#define POL_POLICY_NAME_LEN 32
+
 struct pol_policy {
 	enum pol_algo algo;
 	int state_dim, n_actions;
@@ -145,6 +148,14 @@ struct pol_policy {
 	float *mean, *std;
 	struct pol_mlp *net; /* max_batch 1 */
 	float *x;            /* normalised-state scratch */
+	/* What the outputs mean and what the policy was trained for (set by
+	 * pol_policy_set_meta; a file always has them). actions[i] is output i; a
+	 * device-only action has bits 0. */
+	struct pol_action *actions;       /* n_actions entries, NULL until set */
+	uint32_t obs_spec;                /* POL_OBS_SPEC of the training states */
+	float dev_class_ms;               /* the device class's pol_obs_in.dev_class_ms */
+	char device_class[POL_POLICY_NAME_LEN], model[POL_POLICY_NAME_LEN];
+	uint8_t *mask;                    /* n_actions scratch for pol_policy_decide */
 };
 
 /* out[i] = (x[i] - mean[i]) / std[i]. */
@@ -157,6 +168,21 @@ int pol_dqn_export(struct pol_dqn *ag, const float *mean, const float *std,
 		   struct pol_policy **out);
 void pol_policy_free(struct pol_policy *p);
 int pol_act(struct pol_policy *p, const float *state, const uint8_t *mask, int *action);
+
+/* Copies the action table (n == p->n_actions; exits 1..255, partitions 0..255,
+ * bits 4/8/12/16, or 0 for a device-only action) and names (1..31 characters of
+ * [A-Za-z0-9_.-]); obs_spec becomes POL_OBS_SPEC. -EINVAL otherwise. */
+int pol_policy_set_meta(struct pol_policy *p, const struct pol_action *a, int n,
+			const char *device_class, const char *model, double dev_class_ms);
+/* mask[i] = 1 for the actions a device may take: device-only ones always,
+ * offloading ones when link_up and their bits are in bits_mask (0: all). Returns
+ * the number of valid actions; -EINVAL without an action table. */
+int pol_policy_mask(const struct pol_policy *p, unsigned bits_mask, int link_up, uint8_t *mask);
+/* One decision: the observation of in (dev_class_ms 0: the policy's own), the
+ * mask of pol_policy_mask (link up when bw_last_mbps > 0), pol_act, the action.
+ * index may be NULL. Allocates nothing. */
+int pol_policy_decide(struct pol_policy *p, const struct pol_obs_in *in, unsigned bits_mask,
+		      struct pol_action *a, int *index);
 
 /* Serialises into a malloc'd buffer (caller frees). */
 int pol_encode(const struct pol_policy *p, uint8_t **buf, size_t *len, char *err, size_t errlen);

@@ -1,0 +1,90 @@
+/* Acting with a deployed policy: its action table, the device's mask and one
+ * decision from what a device knows (policy-rl.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coinfer/policy-rl.h"
+
+static int name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n < 1 || n >= POL_POLICY_NAME_LEN)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int pol_policy_set_meta(struct pol_policy *p, const struct pol_action *a, int n,
+			const char *device_class, const char *model, double dev_class_ms)
+{
+	if (!p || !a || n != p->n_actions || !name_ok(device_class) || !name_ok(model) ||
+	    !(dev_class_ms >= 0 && dev_class_ms < 1e9))
+		return -EINVAL;
+	for (int i = 0; i < n; i++)
+		if (a[i].exit < 1 || a[i].exit > 255 || a[i].partition < 0 || a[i].partition > 255 ||
+		    (a[i].bits != 0 && a[i].bits != 4 && a[i].bits != 8 && a[i].bits != 12 &&
+		     a[i].bits != 16))
+			return -EINVAL;
+	struct pol_action *t = malloc((size_t)n * sizeof(*t));
+	uint8_t *m = malloc((size_t)n);
+	if (!t || !m) {
+		free(t);
+		free(m);
+		return -ENOMEM;
+	}
+	memcpy(t, a, (size_t)n * sizeof(*t));
+	free(p->actions);
+	free(p->mask);
+	p->actions = t;
+	p->mask = m;
+	p->obs_spec = POL_OBS_SPEC;
+	p->dev_class_ms = (float)dev_class_ms;
+	snprintf(p->device_class, sizeof(p->device_class), "%s", device_class);
+	snprintf(p->model, sizeof(p->model), "%s", model);
+	return 0;
+}
+
+int pol_policy_mask(const struct pol_policy *p, unsigned bits_mask, int link_up, uint8_t *mask)
+{
+	if (!p->actions)
+		return -EINVAL;
+	if (!bits_mask)
+		bits_mask = POL_BITS_ALL;
+	int valid = 0;
+	for (int i = 0; i < p->n_actions; i++) {
+		int b = p->actions[i].bits, ok = b == 0;
+		for (int k = 0; !ok && link_up && k < POL_NBITS; k++)
+			ok = pol_bits[k] == b && (bits_mask >> k & 1);
+		mask[i] = (uint8_t)ok;
+		valid += ok;
+	}
+	return valid;
+}
+
+int pol_policy_decide(struct pol_policy *p, const struct pol_obs_in *in, unsigned bits_mask,
+		      struct pol_action *a, int *index)
+{
+	float s[POL_ENV_STATE_DIM];
+	struct pol_obs_in o = *in;
+	int idx, rc;
+	if (!p->actions || !p->mask || p->state_dim != POL_ENV_STATE_DIM)
+		return -EINVAL;
+	if (!(o.dev_class_ms > 0))
+		o.dev_class_ms = p->dev_class_ms;
+	pol_obs_make(&o, s, POL_ENV_STATE_DIM);
+	if ((rc = pol_policy_mask(p, bits_mask, in->bw_last_mbps > 0, p->mask)) < 0)
+		return rc;
+	if ((rc = pol_act(p, s, p->mask, &idx)))
+		return rc;
+	*a = p->actions[idx];
+	if (index)
+		*index = idx;
+	return 0;
+}
