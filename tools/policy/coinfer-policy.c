@@ -20,104 +20,8 @@
 #include "coinfer/policy-cost.h"
 #include "coinfer/policy-eval.h"
 #include "coinfer/profile.h"
+#include "cli.h"
 
-#define PROG "coinfer-policy"
-
-static double clock_s(clockid_t c)
-{
-	struct timespec ts;
-	clock_gettime(c, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double now_s(void)
-{
-	return clock_s(CLOCK_MONOTONIC);
-}
-
-static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
-{
-	char *end = NULL;
-	double v = strtod(s, &end);
-	if (!*s || *end || !(v >= lo && v <= hi)) {
-		fprintf(stderr, PROG ": --%s needs a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
-
-/* "1,2,4" into at most max ints within [lo, hi]. */
-static int parse_list(const char *opt, const char *s, int lo, int hi, int *out, int max, int *n)
-{
-	char buf[256];
-	snprintf(buf, sizeof(buf), "%s", s);
-	*n = 0;
-	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		double v;
-		if (*n >= max || parse_num(opt, t, lo, hi, &v) || v != floor(v)) {
-			fprintf(stderr, PROG ": --%s takes up to %d comma-separated integers in [%d, %d]\n",
-				opt, max, lo, hi);
-			return -EINVAL;
-		}
-		out[(*n)++] = (int)v;
-	}
-	return *n ? 0 : -EINVAL;
-}
-
-/* "a:b:n": n values from a to b inclusive. */
-static int parse_sweep(const char *opt, const char *s, double *a, double *b, int *n)
-{
-	char buf[128], *p1, *p2;
-	snprintf(buf, sizeof(buf), "%s", s);
-	double nn;
-	if (!(p1 = strchr(buf, ':')) || !(p2 = strchr(p1 + 1, ':')))
-		goto bad;
-	*p1 = *p2 = 0;
-	if (parse_num(opt, buf, 0, 1e12, a) || parse_num(opt, p1 + 1, 0, 1e12, b) ||
-	    parse_num(opt, p2 + 1, 1, 10000, &nn) || nn != floor(nn))
-		goto bad;
-	*n = (int)nn;
-	return 0;
-bad:
-	fprintf(stderr, PROG ": --%s takes FROM:TO:COUNT, got '%s'\n", opt, s);
-	return -EINVAL;
-}
-
-static const char *default_root(void)
-{
-	struct stat st;
-	if (!stat("conf/devices", &st) && S_ISDIR(st.st_mode))
-		return ".";
-	return COINFER_SOURCE_ROOT;
-}
-
-static int print_json(cJSON *root)
-{
-	char *s = cJSON_Print(root);
-	if (!s) {
-		fprintf(stderr, PROG ": out of memory printing JSON\n");
-		return 1;
-	}
-	puts(s);
-	free(s);
-	return 0;
-}
-
-static struct cf_model *load_model(const char *path)
-{
-	char err[512];
-	struct cf_model *m = NULL;
-	if (!path && !(path = cf_default_model_path())) {
-		fprintf(stderr, PROG ": no model given and models/branchy-alexnet.cfm not found\n");
-		return NULL;
-	}
-	if (cf_model_load(path, &m, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
-		return NULL;
-	}
-	return m;
-}
 
 /* ---- profile ------------------------------------------------------------------------ */
 
@@ -170,20 +74,20 @@ static int cmd_profile(int argc, char **argv)
 			cpu_clock = !strcmp(optarg, "cpu");
 			break;
 		case 'e':
-			if (parse_num("exit", optarg, 1, POL_MAX_EXITS, &v) || v != floor(v))
+			if (cli_parse_num("exit", optarg, 1, POL_MAX_EXITS, &v) || v != floor(v))
 				return 2;
 			only_exit = (int)v;
 			break;
 		case 'b':
-			if (parse_list("batches", optarg, 1, 4096, batches, POL_MAX_BATCHES, &nb))
+			if (cli_parse_list("batches", optarg, 1, 4096, batches, POL_MAX_BATCHES, &nb))
 				return 2;
 			break;
 		case 'r':
-			if (parse_num("runs", optarg, CF_PROFILE_MIN_RUNS, CF_PROFILE_MAX_RUNS, &runs))
+			if (cli_parse_num("runs", optarg, CF_PROFILE_MIN_RUNS, CF_PROFILE_MAX_RUNS, &runs))
 				return 2;
 			break;
 		case 'w':
-			if (parse_num("warmup", optarg, 0, 100000, &warmup))
+			if (cli_parse_num("warmup", optarg, 0, 100000, &warmup))
 				return 2;
 			break;
 		case 'i': isa = optarg; break;
@@ -211,7 +115,7 @@ static int cmd_profile(int argc, char **argv)
 		return 1;
 	}
 	char err[512], name[POL_NAME_LEN];
-	struct cf_model *m = load_model(model_path);
+	struct cf_model *m = cli_load_model(model_path);
 	struct cf_exec *x = NULL;
 	struct cf_profiler *pr = NULL;
 	struct cf_dataset ds = {0};
@@ -254,7 +158,7 @@ static int cmd_profile(int argc, char **argv)
 	if (cpu_clock)
 		cf_profiler_set_clock(pr, CF_PROFILE_THREAD_CPU);
 	snprintf(p->clock, sizeof(p->clock), "%s", cpu_clock ? "thread-cpu" : "wall");
-	double t0 = now_s();
+	double t0 = cli_now_s();
 	for (int e = 0; e < m->n_exits; e++) {
 		if (only_exit && e != only_exit - 1)
 			continue;
@@ -274,10 +178,10 @@ static int cmd_profile(int argc, char **argv)
 			 * pipeline whose activations stay in cache */
 			const float *o;
 			clockid_t ck = cpu_clock ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
-			double w0 = clock_s(ck);
+			double w0 = cli_clock_s(ck);
 			for (int i = 0; i < (int)runs; i++)
 				cf_exec_run(x, e, 0, m->exit_len[e], input, batches[b], &o);
-			double whole = (clock_s(ck) - w0) / runs * 1e3;
+			double whole = (cli_clock_s(ck) - w0) / runs * 1e3;
 			fprintf(stderr, "exit %d batch %2d: layers sum %8.3f ms (%.3f ms/image), whole exit %8.3f ms, ratio %.3f\n",
 				e + 1, batches[b], sum, sum / batches[b], whole, sum / whole);
 		}
@@ -288,7 +192,7 @@ static int cmd_profile(int argc, char **argv)
 		p->n_exits = 1;
 	}
 	fprintf(stderr, "profiled in %.1f s (%s, %d runs, %d warm-up, %s clock, %.3f us reading cost subtracted)\n",
-		now_s() - t0, k->name, (int)runs, (int)warmup, p->clock,
+		cli_now_s() - t0, k->name, (int)runs, (int)warmup, p->clock,
 		cf_profiler_clock_overhead_ms(pr) * 1e3);
 	r = out_path ? pol_profile_save(p, out_path, err, sizeof(err))
 		     : pol_profile_write(p, stdout, err, sizeof(err));
@@ -343,7 +247,7 @@ static int cmd_fit(int argc, char **argv)
 		case 'p': profile_path = optarg; break;
 		case 'c': cls = optarg; break;
 		case 'b':
-			if (parse_num("batch", optarg, 1, 4096, &only_batch))
+			if (cli_parse_num("batch", optarg, 1, 4096, &only_batch))
 				return 2;
 			break;
 		case 'R': root = optarg; break;
@@ -357,9 +261,9 @@ static int cmd_fit(int argc, char **argv)
 		return 2;
 	}
 	if (!root)
-		root = default_root();
+		root = cli_default_root();
 	char err[512], note[1024];
-	struct cf_model *m = load_model(model_path);
+	struct cf_model *m = cli_load_model(model_path);
 	struct pol_profile *p = malloc(sizeof(*p));
 	struct pol_device_class *dc = malloc(sizeof(*dc));
 	struct pol_regression rg;
@@ -432,7 +336,7 @@ static int cmd_fit(int argc, char **argv)
 		fprintf(stderr, PROG ": --batch %g is not in the profile\n", only_batch);
 		goto done;
 	}
-	ret = print_json(out);
+	ret = cli_print_json(out);
 done:
 	cJSON_Delete(out);
 	free(dc);
@@ -512,12 +416,12 @@ static double decision_us(struct pol_optimizer *o, const struct pol_state *s)
 {
 	struct pol_action a;
 	int reps = 0;
-	double t0 = now_s(), t;
+	double t0 = cli_now_s(), t;
 	do {
 		for (int i = 0; i < 16; i++)
 			pol_decide(o, s, &a);
 		reps += 16;
-	} while ((t = now_s() - t0) < 0.02);
+	} while ((t = cli_now_s() - t0) < 0.02);
 	return t / reps * 1e6;
 }
 
@@ -547,11 +451,11 @@ static int cmd_search(int argc, char **argv)
 		switch (c) {
 		case 'D': device = optarg; break;
 		case 'E': edge = optarg; break;
-		case 'B': bad = parse_num("bandwidth", optarg, 1, 1e12, &st.bandwidth_bps); have_bw = 1; break;
-		case 'L': bad = parse_num("deadline", optarg, 0, 1e9, &st.deadline_ms); have_dl = 1; break;
+		case 'B': bad = cli_parse_num("bandwidth", optarg, 1, 1e12, &st.bandwidth_bps); have_bw = 1; break;
+		case 'L': bad = cli_parse_num("deadline", optarg, 0, 1e9, &st.deadline_ms); have_dl = 1; break;
 		case 'b':
 			mask = 0;
-			if (!(bad = parse_list("bits", optarg, 4, 16, bl, POL_NBITS, &nbits)))
+			if (!(bad = cli_parse_list("bits", optarg, 4, 16, bl, POL_NBITS, &nbits)))
 				for (int i = 0; i < nbits; i++) {
 					int k = pol_bits_index(bl[i]);
 					if (k < 0) {
@@ -562,12 +466,12 @@ static int cmd_search(int argc, char **argv)
 					}
 				}
 			break;
-		case 'r': bad = parse_num("rtt", optarg, 0, 1e7, &st.rtt_ms); break;
-		case 'q': bad = parse_num("queue", optarg, 0, 1e7, &st.queue_ms); break;
-		case 'n': bad = parse_num("batch", optarg, 1, 4096, &st.batch); break;
-		case 'l': bad = parse_num("load", optarg, 0.01, 1000, &st.load); break;
-		case 'f': bad = parse_num("freq", optarg, 1e6, 1e11, &st.freq_hz); break;
-		case 'j': bad = parse_num("energy", optarg, 0, 1e9, &st.energy_budget_j); break;
+		case 'r': bad = cli_parse_num("rtt", optarg, 0, 1e7, &st.rtt_ms); break;
+		case 'q': bad = cli_parse_num("queue", optarg, 0, 1e7, &st.queue_ms); break;
+		case 'n': bad = cli_parse_num("batch", optarg, 1, 4096, &st.batch); break;
+		case 'l': bad = cli_parse_num("load", optarg, 0.01, 1000, &st.load); break;
+		case 'f': bad = cli_parse_num("freq", optarg, 1e6, 1e11, &st.freq_hz); break;
+		case 'j': bad = cli_parse_num("energy", optarg, 0, 1e9, &st.energy_budget_j); break;
 		case 'a': algo = optarg; break;
 		case 'S':
 		case 'T':
@@ -576,7 +480,7 @@ static int cmd_search(int argc, char **argv)
 				return 2;
 			}
 			sweep = c == 'S' ? 1 : 2;
-			bad = parse_sweep(c == 'S' ? "sweep-bandwidth" : "sweep-deadline", optarg, &sw_a,
+			bad = cli_parse_sweep(c == 'S' ? "sweep-bandwidth" : "sweep-deadline", optarg, &sw_a,
 					  &sw_b, &sw_n);
 			break;
 		case 'c': codec = optarg; break;
@@ -601,9 +505,9 @@ static int cmd_search(int argc, char **argv)
 		return 2;
 	}
 	if (!root)
-		root = default_root();
+		root = cli_default_root();
 	char err[512];
-	struct cf_model *m = load_model(model_path);
+	struct cf_model *m = cli_load_model(model_path);
 	struct pol_cost_model *cm = NULL;
 	struct pol_optimizer *opt = NULL;
 	cJSON *out = NULL;
@@ -694,7 +598,7 @@ static int cmd_search(int argc, char **argv)
 	}
 	if (sweep)
 		cJSON_AddNumberToObject(out, "decision_us_mean", us_sum / points);
-	ret = print_json(out);
+	ret = cli_print_json(out);
 done:
 	cJSON_Delete(out);
 	pol_optimizer_free(opt);
@@ -752,8 +656,8 @@ static int cmd_eval(int argc, char **argv)
 		case 't': traces_dir = optarg; break;
 		case 'a': algos = optarg; break;
 		case 's': slo_path = optarg; break;
-		case 'n': bad = parse_num("steps", optarg, 1, 1e8, &steps) || steps != floor(steps); break;
-		case 'S': bad = parse_num("seed", optarg, 0, 9007199254740992.0, &seed) || seed != floor(seed); break;
+		case 'n': bad = cli_parse_num("steps", optarg, 1, 1e8, &steps) || steps != floor(steps); break;
+		case 'S': bad = cli_parse_num("seed", optarg, 0, 9007199254740992.0, &seed) || seed != floor(seed); break;
 		case 'D': device = optarg; break;
 		case 'E': edge = optarg; break;
 		case 'c': codec = optarg; break;
@@ -799,7 +703,7 @@ static int cmd_eval(int argc, char **argv)
 	if (!traces_dir || !*traces_dir)
 		traces_dir = COINFER_SOURCE_ROOT "/../shared/data/traces";
 	if (!root)
-		root = default_root();
+		root = cli_default_root();
 	char err[512];
 	struct pol_slo slo[POL_SLO_MAX];
 	int n_slo = 0, ret = 1, r;
@@ -815,7 +719,7 @@ static int cmd_eval(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err);
 		return 1;
 	}
-	if (!(m = load_model(model_path)))
+	if (!(m = cli_load_model(model_path)))
 		goto done;
 	if ((r = pol_cost_load(m, root, device, edge, codec, &cm, err, sizeof(err)))) {
 		fprintf(stderr, PROG ": %s\n", err);
@@ -860,7 +764,7 @@ static int cmd_eval(int argc, char **argv)
 		cJSON_AddNumberToObject(o, "masked_decisions", res.masked);
 		cJSON_AddItemToArray(arr, o);
 	}
-	ret = print_json(out);
+	ret = cli_print_json(out);
 done:
 	cJSON_Delete(out);
 	free(cm);

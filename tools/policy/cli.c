@@ -1,0 +1,107 @@
+/* Shared command-line pieces of coinfer-policy (cli.h). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "coinfer/dataset.h"
+#include "coinfer/exec.h"
+#include "cli.h"
+
+double cli_clock_s(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double cli_now_s(void)
+{
+	return cli_clock_s(CLOCK_MONOTONIC);
+}
+
+int cli_parse_num(const char *opt, const char *s, double lo, double hi, double *out)
+{
+	char *end = NULL;
+	double v = strtod(s, &end);
+	if (!*s || *end || !(v >= lo && v <= hi)) {
+		fprintf(stderr, PROG ": --%s needs a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+int cli_parse_list(const char *opt, const char *s, int lo, int hi, int *out, int max, int *n)
+{
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", s);
+	*n = 0;
+	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		double v;
+		if (*n >= max || cli_parse_num(opt, t, lo, hi, &v) || v != floor(v)) {
+			fprintf(stderr, PROG ": --%s takes up to %d comma-separated integers in [%d, %d]\n",
+				opt, max, lo, hi);
+			return -EINVAL;
+		}
+		out[(*n)++] = (int)v;
+	}
+	return *n ? 0 : -EINVAL;
+}
+
+int cli_parse_sweep(const char *opt, const char *s, double *a, double *b, int *n)
+{
+	char buf[128], *p1, *p2;
+	snprintf(buf, sizeof(buf), "%s", s);
+	double nn;
+	if (!(p1 = strchr(buf, ':')) || !(p2 = strchr(p1 + 1, ':')))
+		goto bad;
+	*p1 = *p2 = 0;
+	if (cli_parse_num(opt, buf, 0, 1e12, a) || cli_parse_num(opt, p1 + 1, 0, 1e12, b) ||
+	    cli_parse_num(opt, p2 + 1, 1, 10000, &nn) || nn != floor(nn))
+		goto bad;
+	*n = (int)nn;
+	return 0;
+bad:
+	fprintf(stderr, PROG ": --%s takes FROM:TO:COUNT, got '%s'\n", opt, s);
+	return -EINVAL;
+}
+
+const char *cli_default_root(void)
+{
+	struct stat st;
+	if (!stat("conf/devices", &st) && S_ISDIR(st.st_mode))
+		return ".";
+	return COINFER_SOURCE_ROOT;
+}
+
+int cli_print_json(cJSON *root)
+{
+	char *s = cJSON_Print(root);
+	if (!s) {
+		fprintf(stderr, PROG ": out of memory printing JSON\n");
+		return 1;
+	}
+	puts(s);
+	free(s);
+	return 0;
+}
+
+struct cf_model *cli_load_model(const char *path)
+{
+	char err[512];
+	struct cf_model *m = NULL;
+	if (!path && !(path = cf_default_model_path())) {
+		fprintf(stderr, PROG ": no model given and models/branchy-alexnet.cfm not found\n");
+		return NULL;
+	}
+	if (cf_model_load(path, &m, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return NULL;
+	}
+	return m;
+}
+

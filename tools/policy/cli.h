@@ -1,0 +1,28 @@
+/* Shared command-line pieces of coinfer-policy's subcommands: number and list
+ * parsing with messages naming the option, the repository root, JSON printing,
+ * model loading. Each prints its own error to stderr. */
+#ifndef COINFER_TOOLS_POLICY_CLI_H
+#define COINFER_TOOLS_POLICY_CLI_H
+
+#include <cjson/cJSON.h>
+#include <time.h>
+
+#include "coinfer/model.h"
+
+#define PROG "coinfer-policy"
+
+double cli_clock_s(clockid_t c);
+double cli_now_s(void);
+/* A number in [lo, hi]; -EINVAL with a message otherwise. */
+int cli_parse_num(const char *opt, const char *s, double lo, double hi, double *out);
+/* "1,2,4" into at most max ints within [lo, hi]. */
+int cli_parse_list(const char *opt, const char *s, int lo, int hi, int *out, int max, int *n);
+/* "a:b:n": n values from a to b inclusive. */
+int cli_parse_sweep(const char *opt, const char *s, double *a, double *b, int *n);
+/* "." when run from the source tree, else the tree this was built from. */
+const char *cli_default_root(void);
+/* Prints root to stdout; 0, or 1 when out of memory. */
+int cli_print_json(cJSON *root);
+/* path NULL: the bundled model. NULL on failure (message printed). */
+struct cf_model *cli_load_model(const char *path);
+#endif
