@@ -88,3 +88,17 @@ int pol_policy_decide(struct pol_policy *p, const struct pol_obs_in *in, unsigne
 		*index = idx;
 	return 0;
 }
+
+int pol_policy_dup(const struct pol_policy *p, struct pol_policy **out, char *err, size_t errlen)
+{
+	uint8_t *buf;
+	size_t len;
+	int ret;
+
+	*out = NULL;
+	if ((ret = pol_encode(p, &buf, &len, err, errlen)))
+		return ret;
+	ret = pol_parse(buf, len, out, err, errlen);
+	free(buf);
+	return ret;
+}

@@ -1,5 +1,6 @@
 /* Deployable policies and their file (docs/policy-file.md): one network, the
- * state normalisation in front of it, an XXH64 trailer.
+ * state normalisation in front of it, what its outputs mean (the action table)
+ * and what it was trained for, an XXH64 trailer.
  *
  * Parsing treats the bytes as hostile: every count is range-checked and every
  * size computed in 64-bit and compared with the buffer length before an offset
@@ -16,7 +17,11 @@
 #include "internal.h"
 #include "coinfer/bytes.h"
 
-#define HDR_BYTES 64
+#define ID_BYTES 12 /* magic and version */
+#define HDR_BYTES 128
+#define CLASS_OFF 64
+#define MODEL_OFF 96
+#define ACTION_BYTES 4
 #define TRAILER_BYTES 8
 static const uint8_t magic[8] = {'C', 'F', 'P', 'O', 'L', 'I', 'C', 'Y'};
 
@@ -127,18 +132,92 @@ int pol_act(struct pol_policy *p, const float *state, const uint8_t *mask, int *
 }
 
 /* Bytes of a file with this shape. */
-static uint64_t file_bytes(int n_layers, uint64_t state_dim, uint64_t n_params)
+static uint64_t file_bytes(int n_layers, uint64_t state_dim, uint64_t n_actions, uint64_t n_params)
 {
-	return HDR_BYTES + 4ull * (n_layers + 1) + 8 * state_dim + 4 * n_params + TRAILER_BYTES;
+	return HDR_BYTES + 4ull * (n_layers + 1) + 8 * state_dim + ACTION_BYTES * n_actions +
+	       4 * n_params + TRAILER_BYTES;
+}
+
+/* dev_class_ms becomes an observation component; a bound far above any real
+ * device keeps the float and the observation ordinary. */
+static int class_ms_ok(float ms)
+{
+	return ms >= 0.0f && ms < 1e9f;
+}
+
+static int name_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '.' || c == '-';
+}
+
+/* What is wrong with the name in a POL_POLICY_NAME_LEN field (NULL: nothing);
+ * its length into *n. */
+static const char *name_problem(const char *f, size_t *n)
+{
+	const char *nul = memchr(f, 0, POL_POLICY_NAME_LEN);
+	if (!nul)
+		return "has no terminating NUL";
+	*n = (size_t)(nul - f);
+	if (!*n)
+		return "is empty";
+	for (size_t i = 0; i < *n; i++)
+		if (!name_char(f[i]))
+			return "has a character outside [A-Za-z0-9_.-]";
+	return NULL;
+}
+
+static const char *action_problem(int exit, int partition, int bits)
+{
+	if (exit < 1 || exit > 255)
+		return "exit outside 1..255";
+	if (partition < 0 || partition > 255)
+		return "partition outside 0..255";
+	if (bits != 0 && bits != 4 && bits != 8 && bits != 12 && bits != 16)
+		return "bits not one of 0, 4, 8, 12, 16";
+	return NULL;
+}
+
+/* The metadata as pol_parse will check it: whatever pol_encode writes, pol_parse
+ * reads back, and nothing is silently cut to fit a byte. */
+static int meta_check(const struct pol_policy *p, char *err, size_t errlen)
+{
+	const char *why;
+	size_t n;
+	if (!p->actions)
+		return pol_fail(-EINVAL, err, errlen,
+				"policy has no action table (pol_policy_set_meta): a file must say what its outputs mean");
+	if (p->obs_spec != POL_OBS_SPEC)
+		return pol_fail(-EINVAL, err, errlen, "obs_spec %u, this build makes spec %d",
+				p->obs_spec, POL_OBS_SPEC);
+	if (!class_ms_ok(p->dev_class_ms))
+		return pol_fail(-EINVAL, err, errlen, "dev_class_ms %g outside [0, 1e9)",
+				p->dev_class_ms);
+	if ((why = name_problem(p->device_class, &n)))
+		return pol_fail(-EINVAL, err, errlen, "device_class %s", why);
+	if ((why = name_problem(p->model, &n)))
+		return pol_fail(-EINVAL, err, errlen, "model %s", why);
+	for (int i = 0; i < p->n_actions; i++) {
+		const struct pol_action *a = &p->actions[i];
+		if ((why = action_problem(a->exit, a->partition, a->bits)))
+			return pol_fail(-EINVAL, err, errlen,
+					"action %d (exit %d, partition %d, bits %d): %s", i, a->exit,
+					a->partition, a->bits, why);
+	}
+	return 0;
 }
 
 int pol_encode(const struct pol_policy *p, uint8_t **buf, size_t *len, char *err, size_t errlen)
 {
 	const struct pol_mlp *m = p->net;
+	int ret;
 	*buf = NULL;
 	if (p->algo != POL_ALGO_SACD && p->algo != POL_ALGO_DQN)
 		return pol_fail(-EINVAL, err, errlen, "unknown algorithm %d", (int)p->algo);
-	uint64_t n = file_bytes(m->n_layers, (uint64_t)p->state_dim, m->n_params);
+	if ((ret = meta_check(p, err, errlen)))
+		return ret;
+	uint64_t n = file_bytes(m->n_layers, (uint64_t)p->state_dim, (uint64_t)p->n_actions,
+				m->n_params);
 	if (n > POL_FILE_MAX_BYTES)
 		return pol_fail(-E2BIG, err, errlen, "policy of %llu bytes exceeds the file limit",
 				(unsigned long long)n);
@@ -154,12 +233,23 @@ int pol_encode(const struct pol_policy *p, uint8_t **buf, size_t *len, char *err
 	le_wr32(b + 28, (uint32_t)p->state_dim);
 	le_wr32(b + 32, (uint32_t)p->n_actions);
 	le_wr32(b + 36, (uint32_t)m->n_layers);
+	le_wr32(b + 40, p->obs_spec);
+	wrf_n(b + 44, &p->dev_class_ms, 1);
 	le_wr64(b + 48, p->updates);
 	le_wr64(b + 56, m->n_params);
+	/* the padding after the NUL stays zero (calloc): stale bytes behind a
+	 * shorter name never reach the file */
+	memcpy(b + CLASS_OFF, p->device_class, strlen(p->device_class));
+	memcpy(b + MODEL_OFF, p->model, strlen(p->model));
 	for (int l = 0; l <= m->n_layers; l++, o += 4)
 		le_wr32(o, (uint32_t)m->sizes[l]);
 	wrf_n(o, p->mean, (size_t)p->state_dim), o += 4 * (size_t)p->state_dim;
 	wrf_n(o, p->std, (size_t)p->state_dim), o += 4 * (size_t)p->state_dim;
+	for (int i = 0; i < p->n_actions; i++, o += ACTION_BYTES) {
+		o[0] = (uint8_t)p->actions[i].exit;
+		o[1] = (uint8_t)p->actions[i].partition;
+		o[2] = (uint8_t)p->actions[i].bits;
+	}
 	wrf_n(o, m->params, m->n_params), o += 4 * m->n_params;
 	le_wr64(o, XXH64(b, (size_t)n - TRAILER_BYTES, 0));
 	*buf = b;
@@ -176,21 +266,48 @@ static long nonfinite_at(const uint8_t *p, size_t n)
 	return -1;
 }
 
+/* A name field of the file: a valid name, then zeros to the end of the field
+ * (so that the policy re-encodes to the same bytes). */
+static int name_field_check(const uint8_t *f, const char *field, char *err, size_t errlen)
+{
+	size_t n;
+	const char *why = name_problem((const char *)f, &n);
+	if (why)
+		return pol_fail(-EINVAL, err, errlen, "%s %s", field, why);
+	for (size_t i = n + 1; i < POL_POLICY_NAME_LEN; i++)
+		if (f[i])
+			return pol_fail(-EINVAL, err, errlen,
+					"%s has nonzero byte 0x%02x at %zu, after its NUL", field, f[i],
+					i);
+	return 0;
+}
+
 int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, size_t errlen)
 {
 	int ret = -EINVAL;
 	struct pol_policy *p = NULL;
 	*out = NULL;
+	/* magic and version first, whatever the length: an old file is named as
+	 * such rather than as a short one */
+	if (len < ID_BYTES)
+		return pol_fail(-EINVAL, err, errlen,
+				"policy file of %zu bytes is shorter than its magic and version (%d)",
+				len, ID_BYTES);
+	if (memcmp(b, magic, sizeof(magic)))
+		return pol_fail(-EINVAL, err, errlen, "bad magic: not a coinfer policy file");
+	uint32_t version = le_rd32(b + 8);
+	if (version == 1)
+		return pol_fail(-EINVAL, err, errlen,
+				"policy file version 1 has no action table or device metadata: retrain or re-export it as version %d",
+				POL_FILE_VERSION);
+	if (version != POL_FILE_VERSION)
+		return pol_fail(-EINVAL, err, errlen, "policy file version %u, expected %d", version,
+				POL_FILE_VERSION);
 	if (len < HDR_BYTES + TRAILER_BYTES)
 		return pol_fail(-EINVAL, err, errlen,
 				"policy file of %zu bytes is shorter than header and trailer (%d)", len,
 				HDR_BYTES + TRAILER_BYTES);
-	if (memcmp(b, magic, sizeof(magic)))
-		return pol_fail(-EINVAL, err, errlen, "bad magic: not a coinfer policy file");
-	uint32_t version = le_rd32(b + 8), hdr = le_rd32(b + 12);
-	if (version != POL_FILE_VERSION)
-		return pol_fail(-EINVAL, err, errlen, "policy file version %u, expected %d", version,
-				POL_FILE_VERSION);
+	uint32_t hdr = le_rd32(b + 12);
 	if (hdr != HDR_BYTES)
 		return pol_fail(-EINVAL, err, errlen, "header size %u, expected %d", hdr, HDR_BYTES);
 	uint64_t fsize = le_rd64(b + 16);
@@ -204,7 +321,10 @@ int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, 
 	if (XXH64(b, len - TRAILER_BYTES, 0) != le_rd64(b + len - TRAILER_BYTES))
 		return pol_fail(-EBADMSG, err, errlen, "checksum mismatch: policy file is corrupt");
 	uint32_t algo = le_rd32(b + 24), sd = le_rd32(b + 28), na = le_rd32(b + 32), nl = le_rd32(b + 36);
+	uint32_t spec = le_rd32(b + 40);
 	uint64_t np = le_rd64(b + 56);
+	float class_ms;
+	rdf_n(b + 44, &class_ms, 1);
 	if (algo != POL_ALGO_SACD && algo != POL_ALGO_DQN)
 		return pol_fail(-EINVAL, err, errlen, "unknown algorithm id %u", algo);
 	if (sd < 1 || sd > POL_FILE_MAX_STATE)
@@ -216,8 +336,16 @@ int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, 
 	if (nl < 1 || nl > POL_MLP_MAX_LAYERS)
 		return pol_fail(-EINVAL, err, errlen, "n_layers %u outside 1..%d", nl,
 				POL_MLP_MAX_LAYERS);
-	if (le_rd32(b + 40) || le_rd32(b + 44))
-		return pol_fail(-EINVAL, err, errlen, "reserved header words are not zero");
+	/* a policy trained on other observations would act on misread inputs */
+	if (spec != POL_OBS_SPEC)
+		return pol_fail(-EINVAL, err, errlen,
+				"obs_spec %u: trained on other observations than this build's spec %d; retrain",
+				spec, POL_OBS_SPEC);
+	if (!class_ms_ok(class_ms))
+		return pol_fail(-EINVAL, err, errlen, "dev_class_ms %g outside [0, 1e9)", class_ms);
+	if ((ret = name_field_check(b + CLASS_OFF, "device_class", err, errlen)) ||
+	    (ret = name_field_check(b + MODEL_OFF, "model", err, errlen)))
+		return ret;
 	if (HDR_BYTES + 4ull * (nl + 1) > len - TRAILER_BYTES)
 		return pol_fail(-EINVAL, err, errlen, "layer sizes run past the end of the file");
 	int sizes[POL_MLP_MAX_LAYERS + 1];
@@ -242,12 +370,12 @@ int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, 
 	if (np > POL_MLP_MAX_PARAMS)
 		return pol_fail(-E2BIG, err, errlen, "%llu parameters exceed the limit %u",
 				(unsigned long long)np, POL_MLP_MAX_PARAMS);
-	if (file_bytes((int)nl, sd, np) != len)
+	if (file_bytes((int)nl, sd, na, np) != len)
 		return pol_fail(-EINVAL, err, errlen,
 				"sections add up to %llu bytes, file has %zu",
-				(unsigned long long)file_bytes((int)nl, sd, np), len);
+				(unsigned long long)file_bytes((int)nl, sd, na, np), len);
 	const uint8_t *pm = b + HDR_BYTES + 4 * ((size_t)nl + 1), *ps = pm + 4 * (size_t)sd,
-		      *pw = ps + 4 * (size_t)sd;
+		      *pa = ps + 4 * (size_t)sd, *pw = pa + ACTION_BYTES * (size_t)na;
 	long bad;
 	if ((bad = nonfinite_at(pm, sd)) >= 0)
 		return pol_fail(-EINVAL, err, errlen, "state mean[%ld] is not finite", bad);
@@ -259,6 +387,17 @@ int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, 
 		if (!(s > 0.0f))
 			return pol_fail(-EINVAL, err, errlen, "state std[%u] = %g is not positive", i, s);
 	}
+	for (uint32_t i = 0; i < na; i++) {
+		const uint8_t *e = pa + ACTION_BYTES * (size_t)i;
+		const char *why = action_problem(e[0], e[1], e[2]);
+		if (why)
+			return pol_fail(-EINVAL, err, errlen,
+					"action %u (exit %u, partition %u, bits %u): %s", i, e[0], e[1],
+					e[2], why);
+		if (e[3])
+			return pol_fail(-EINVAL, err, errlen, "action %u: reserved byte %u is not zero",
+					i, e[3]);
+	}
 	if ((bad = nonfinite_at(pw, (size_t)np)) >= 0)
 		return pol_fail(-EINVAL, err, errlen, "weight %ld is not finite", bad);
 
@@ -266,15 +405,28 @@ int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, 
 	if ((ret = pol_mlp_alloc(sizes, (int)nl + 1, 1, &net)) ||
 	    (ret = policy_new((enum pol_algo)algo, net, &p)))
 		goto err;
+	if (!(p->actions = malloc((size_t)na * sizeof(*p->actions))) ||
+	    !(p->mask = malloc((size_t)na))) {
+		ret = -ENOMEM;
+		goto err;
+	}
 	rdf_n(pm, p->mean, sd);
 	rdf_n(ps, p->std, sd);
 	rdf_n(pw, net->params, (size_t)np);
+	for (uint32_t i = 0; i < na; i++) {
+		const uint8_t *e = pa + ACTION_BYTES * (size_t)i;
+		p->actions[i] = (struct pol_action){.exit = e[0], .partition = e[1], .bits = e[2]};
+	}
 	p->updates = le_rd64(b + 48);
+	p->obs_spec = spec;
+	p->dev_class_ms = class_ms;
+	memcpy(p->device_class, b + CLASS_OFF, POL_POLICY_NAME_LEN);
+	memcpy(p->model, b + MODEL_OFF, POL_POLICY_NAME_LEN);
 	*out = p;
 	return 0;
 err:
 	pol_policy_free(p);
-	return pol_fail(ret, err, errlen, "out of memory for the policy network");
+	return pol_fail(ret, err, errlen, "out of memory for the policy");
 }
 
 int pol_save(const struct pol_policy *p, const char *path, char *err, size_t errlen)

@@ -83,6 +83,8 @@ struct pol_mlp *pol_sacd_net(struct pol_sacd *ag, enum pol_sacd_net which);
 float pol_sacd_log_alpha(const struct pol_sacd *ag);
 void pol_sacd_set_log_alpha(struct pol_sacd *ag, float log_alpha);
 uint64_t pol_sacd_updates(const struct pol_sacd *ag);
+/* Every learning rate becomes scale x its configured value (schedules). */
+void pol_sacd_set_lr_scale(struct pol_sacd *ag, float scale);
 /* Every learned value, serialised in a fixed order (networks, log alpha, Adam
  * moments): two agents are in the same state iff these bytes are equal. */
 size_t pol_sacd_state_bytes(const struct pol_sacd *ag);
@@ -124,6 +126,7 @@ int pol_dqn_greedy(struct pol_dqn *ag, const float *s, const uint8_t *mask, int 
 float pol_dqn_epsilon(const struct pol_dqn *ag);
 struct pol_mlp *pol_dqn_net(struct pol_dqn *ag, int target);
 uint64_t pol_dqn_updates(const struct pol_dqn *ag);
+void pol_dqn_set_lr_scale(struct pol_dqn *ag, float scale);
 size_t pol_dqn_state_bytes(const struct pol_dqn *ag);
 void pol_dqn_state(const struct pol_dqn *ag, uint8_t *out);
 
@@ -183,6 +186,9 @@ int pol_policy_mask(const struct pol_policy *p, unsigned bits_mask, int link_up,
  * index may be NULL. Allocates nothing. */
 int pol_policy_decide(struct pol_policy *p, const struct pol_obs_in *in, unsigned bits_mask,
 		      struct pol_action *a, int *index);
+/* An independent copy with its own scratch (one per thread that decides), made
+ * through pol_encode/pol_parse: exactly what a saved and loaded file gives. */
+int pol_policy_dup(const struct pol_policy *p, struct pol_policy **out, char *err, size_t errlen);
 
 /* Serialises into a malloc'd buffer (caller frees). */
 int pol_encode(const struct pol_policy *p, uint8_t **buf, size_t *len, char *err, size_t errlen);

@@ -38,6 +38,15 @@ struct trained {
 	size_t state_len, file_len;
 };
 
+/* A file needs an action table; any valid one will do for comparing files. */
+static void set_meta(struct pol_policy *p)
+{
+	struct pol_action a[ENV_NA];
+	for (int i = 0; i < ENV_NA; i++)
+		a[i] = (struct pol_action){1 + i / 4, i % 4, i % 4 == 3 ? 0 : 4 * (i % 4 + 1)};
+	cr_assert_eq(pol_policy_set_meta(p, a, ENV_NA, "toy", "toy", 1), 0);
+}
+
 static struct trained train_sacd(uint64_t seed, uint64_t env_seed)
 {
 	struct pol_sacd_cfg c = pol_sacd_defaults(ENV_SD, ENV_NA);
@@ -54,6 +63,7 @@ static struct trained train_sacd(uint64_t seed, uint64_t env_seed)
 	t.state = malloc(t.state_len);
 	pol_sacd_state(ag, t.state);
 	cr_assert_eq(pol_sacd_export(ag, NULL, NULL, &p), 0);
+	set_meta(p);
 	cr_assert_eq(pol_encode(p, &t.file, &t.file_len, err, sizeof(err)), 0, "%s", err);
 	pol_policy_free(p);
 	pol_sacd_free(ag);
@@ -77,6 +87,7 @@ static struct trained train_dqn(uint64_t seed, uint64_t env_seed)
 	t.state = malloc(t.state_len);
 	pol_dqn_state(ag, t.state);
 	cr_assert_eq(pol_dqn_export(ag, NULL, NULL, &p), 0);
+	set_meta(p);
 	cr_assert_eq(pol_encode(p, &t.file, &t.file_len, err, sizeof(err)), 0, "%s", err);
 	pol_policy_free(p);
 	pol_dqn_free(ag);
