@@ -104,6 +104,11 @@ struct pol_mlp *pol_dqn_net(struct pol_dqn *ag, int target)
 	return target ? ag->qt : ag->q;
 }
 
+void pol_dqn_set_lr_scale(struct pol_dqn *ag, float scale)
+{
+	ag->opt.cfg.lr = ag->cfg.lr * scale;
+}
+
 uint64_t pol_dqn_updates(const struct pol_dqn *ag)
 {
 	return ag->updates;

@@ -114,6 +114,8 @@ static int check_cfg(const struct pol_env_cfg *c, char *err, size_t errlen)
 	REQ(isfinite(c->lat_ref_ms) && c->lat_ref_ms > 0, "lat_ref_ms must be > 0");
 	REQ(isfinite(c->energy_penalty) && c->energy_penalty >= 0, "energy_penalty must be >= 0");
 	REQ(isfinite(c->slo_penalty) && c->slo_penalty >= 0, "slo_penalty must be >= 0");
+	REQ(isfinite(c->slo_latency_weight) && c->slo_latency_weight >= 0,
+	    "slo_latency_weight must be >= 0");
 #undef REQ
 	return 0;
 }
@@ -250,6 +252,15 @@ int pol_env_action(const struct pol_env *env, int index, struct pol_action *a)
 	return 0;
 }
 
+void pol_env_action_table(const struct pol_env *env, struct pol_action *a)
+{
+	for (int i = 0; i < env->n_actions; i++) {
+		a[i] = env->act[i];
+		if (a[i].partition == env->cm->ex[a[i].exit - 1].n)
+			a[i].bits = 0;
+	}
+}
+
 int pol_env_action_index(const struct pol_env *env, const struct pol_action *a)
 {
 	for (int i = 0; i < env->n_actions; i++) {
@@ -382,7 +393,12 @@ float pol_env_reward(const struct pol_env *env, double bandwidth_bps, const stru
 	out->lambda = lam;
 	double r;
 	if (cf->reward == POL_REWARD_SLO) {
-		r = out->deadline_met && out->energy_met ? c->accuracy : -cf->slo_penalty;
+		if (out->deadline_met && out->energy_met) {
+			double ref = env->deadline_ms > 0 ? env->deadline_ms : cf->lat_ref_ms;
+			r = c->accuracy - cf->slo_latency_weight * lat / ref;
+		} else {
+			r = -cf->slo_penalty;
+		}
 	} else {
 		double ref = env->deadline_ms > 0 ? env->deadline_ms : cf->lat_ref_ms;
 		double ln = lat / ref;

@@ -44,34 +44,62 @@ static double now_us(void)
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
 }
 
-int pol_eval_run(const struct pol_cost_model *cm, const struct pol_trace_set *traces,
-		 const struct pol_env_cfg *cfg, uint64_t seed, const char *algo, int steps,
-		 struct pol_eval_result *out, char *err, size_t errlen)
+/* One decision: the action index to step with (valid in mask). */
+typedef int (*decide_fn)(void *ctx, struct pol_env *env, const uint8_t *mask, int *idx,
+			 int *masked);
+
+struct opt_ctx {
+	const struct pol_cost_model *cm;
+	struct pol_optimizer *opt;
+	int oracle;
+};
+
+static int opt_decide(void *ctx, struct pol_env *env, const uint8_t *mask, int *idx, int *masked)
 {
-	if (!cm || !traces || traces->n < 1 || !algo || !out || steps < 1)
-		return fail(err, errlen, -EINVAL, "eval: needs a cost model, traces and steps >= 1");
-	if (!strcmp(algo, "sacd") || !strcmp(algo, "dqn"))
-		return fail(err, errlen, -ENOENT, "eval: %s: not trained yet", algo);
-	if (strcmp(algo, "edgent") && strcmp(algo, "oracle") && strcmp(algo, "device-only") &&
-	    strcmp(algo, "edge-only"))
-		return fail(err, errlen, -ENOENT,
-			    "eval: unknown algo '%s' (edgent, oracle, device-only, edge-only)", algo);
-	int oracle = !strcmp(algo, "oracle");
-	struct pol_env_cfg c = cfg ? *cfg : pol_env_defaults();
-	struct pol_env *env = NULL;
-	struct pol_optimizer *opt = NULL;
-	uint8_t *mask = NULL;
+	struct opt_ctx *c = ctx;
+	struct pol_state s;
+	struct pol_action a;
+	if (c->oracle)
+		pol_env_true_state(env, &s);
+	else
+		pol_env_est_state(env, &s);
+	int rc = pol_decide(c->opt, &s, &a);
+	if (rc)
+		return rc;
+	*idx = pol_env_action_index(env, &a);
+	if (*idx >= 0 && mask[*idx])
+		return 0;
+	/* offloading is masked (the link was down): decide with no uplink, and run
+	 * on the device when the optimizer still offloads */
+	(*masked)++;
+	s.bandwidth_bps = 0;
+	if (!pol_decide(c->opt, &s, &a) && (*idx = pol_env_action_index(env, &a)) >= 0 && mask[*idx])
+		return 0;
+	if (!pol_search_device_only(c->cm, &s, &a) && (*idx = pol_env_action_index(env, &a)) >= 0 &&
+	    mask[*idx])
+		return 0;
+	return -EINVAL;
+}
+
+static int policy_decide(void *ctx, struct pol_env *env, const uint8_t *mask, int *idx,
+			 int *masked)
+{
+	struct pol_policy *p = ctx;
+	float s[POL_ENV_STATE_DIM];
+	(void)masked;
+	pol_env_state(env, s, POL_ENV_STATE_DIM);
+	return pol_act(p, s, mask, idx);
+}
+
+static int run(struct pol_env *env, const char *algo, decide_fn decide, void *ctx, int steps,
+	       struct pol_eval_result *out, char *err, size_t errlen)
+{
+	int na = pol_env_n_actions(env), rc;
+	uint8_t *mask = malloc((size_t)na);
 	double *lat = malloc((size_t)steps * sizeof(double));
-	int rc;
-	if (!lat)
-		return fail(err, errlen, -ENOMEM, "eval: out of memory");
-	if ((rc = pol_env_create(cm, traces, &c, seed, &env, err, errlen)))
-		goto done;
-	struct pol_opt_cfg oc = {.cm = cm, .bits_mask = c.bits_mask ? c.bits_mask : POL_BITS_ALL};
-	if ((rc = pol_optimizer_create(algo, &oc, &opt, err, errlen)))
-		goto done;
-	int na = pol_env_n_actions(env);
-	if (!(mask = malloc((size_t)na))) {
+	int *count = calloc((size_t)na, sizeof(int));
+	struct pol_action *table = malloc((size_t)na * sizeof(*table));
+	if (!mask || !lat || !count || !table) {
 		rc = fail(err, errlen, -ENOMEM, "eval: out of memory");
 		goto done;
 	}
@@ -80,41 +108,21 @@ int pol_eval_run(const struct pol_cost_model *cm, const struct pol_trace_set *tr
 	out->steps = steps;
 	double slo = 0, dl = 0, en = 0, acc = 0, lsum = 0, esum = 0, bsum = 0, dus = 0;
 	for (int i = 0; i < steps; i++) {
-		struct pol_state s;
-		struct pol_action a;
 		struct pol_env_outcome o;
-		if (oracle)
-			pol_env_true_state(env, &s);
-		else
-			pol_env_est_state(env, &s);
+		int idx = -1;
 		pol_env_mask(env, mask);
 		double t0 = now_us();
-		rc = pol_decide(opt, &s, &a);
+		rc = decide(ctx, env, mask, &idx, &out->masked);
 		dus += now_us() - t0;
 		if (rc) {
-			fail(err, errlen, rc, "eval: %s: decision failed at step %d", algo, i);
+			fail(err, errlen, rc, "eval: %s: no valid decision at step %d", algo, i);
 			goto done;
-		}
-		int idx = pol_env_action_index(env, &a);
-		if (idx < 0 || !mask[idx]) {
-			/* offloading is masked (the link was down): decide with no uplink,
-			 * and run on the device when the optimizer still offloads */
-			out->masked++;
-			s.bandwidth_bps = 0;
-			if (pol_decide(opt, &s, &a) || (idx = pol_env_action_index(env, &a)) < 0 ||
-			    !mask[idx]) {
-				if (pol_search_device_only(cm, &s, &a) ||
-				    (idx = pol_env_action_index(env, &a)) < 0 || !mask[idx]) {
-					rc = fail(err, errlen, -EINVAL,
-						  "eval: %s: no valid action at step %d", algo, i);
-					goto done;
-				}
-			}
 		}
 		if ((rc = pol_env_step(env, idx, &o))) {
 			fail(err, errlen, rc, "eval: %s: step %d failed", algo, i);
 			goto done;
 		}
+		count[idx]++;
 		slo += o.deadline_met && o.energy_met;
 		dl += o.deadline_met;
 		en += o.energy_met;
@@ -123,6 +131,17 @@ int pol_eval_run(const struct pol_cost_model *cm, const struct pol_trace_set *tr
 		lsum += o.cost.latency_ms;
 		esum += o.cost.energy_j;
 		bsum += o.cost.bytes;
+		if (o.bandwidth_bps >= POL_EVAL_FAST_BPS) {
+			out->fast.steps++;
+			out->fast.mean_latency_ms += o.cost.latency_ms;
+			out->fast.mean_accuracy += o.cost.accuracy;
+			out->fast.slo_attainment += o.deadline_met && o.energy_met;
+		}
+	}
+	if (out->fast.steps) {
+		out->fast.mean_latency_ms /= out->fast.steps;
+		out->fast.mean_accuracy /= out->fast.steps;
+		out->fast.slo_attainment /= out->fast.steps;
 	}
 	out->slo_attainment = slo / steps;
 	out->deadline_attainment = dl / steps;
@@ -132,6 +151,18 @@ int pol_eval_run(const struct pol_cost_model *cm, const struct pol_trace_set *tr
 	out->energy_j = esum / steps;
 	out->mean_bytes = bsum / steps;
 	out->decision_us = dus / steps;
+	pol_env_action_table(env, table);
+	for (out->n_top = 0; out->n_top < POL_EVAL_TOP; out->n_top++) {
+		int best = -1;
+		for (int i = 0; i < na; i++)
+			if (count[i] > 0 && (best < 0 || count[i] > count[best]))
+				best = i;
+		if (best < 0)
+			break;
+		out->top[out->n_top].action = table[best];
+		out->top[out->n_top].count = count[best];
+		count[best] = 0;
+	}
 	qsort(lat, (size_t)steps, sizeof(double), cmp_double);
 	/* nearest rank */
 	int k = (int)ceil(0.99 * steps) - 1;
@@ -140,7 +171,75 @@ int pol_eval_run(const struct pol_cost_model *cm, const struct pol_trace_set *tr
 done:
 	free(mask);
 	free(lat);
-	pol_optimizer_free(opt);
+	free(count);
+	free(table);
+	return rc;
+}
+
+int pol_eval_run(const struct pol_cost_model *cm, const struct pol_trace_set *traces,
+		 const struct pol_env_cfg *cfg, uint64_t seed, const char *algo, int steps,
+		 struct pol_eval_result *out, char *err, size_t errlen)
+{
+	if (!cm || !traces || traces->n < 1 || !algo || !out || steps < 1)
+		return fail(err, errlen, -EINVAL, "eval: needs a cost model, traces and steps >= 1");
+	if (!strcmp(algo, "sacd") || !strcmp(algo, "dqn"))
+		return fail(err, errlen, -ENOENT, "eval: %s: needs a trained policy (pol_eval_run_policy)",
+			    algo);
+	struct pol_env_cfg c = cfg ? *cfg : pol_env_defaults();
+	struct pol_env *env = NULL;
+	struct opt_ctx oc = {.cm = cm, .oracle = !strcmp(algo, "oracle")};
+	struct pol_opt_cfg ocfg = {.cm = cm, .bits_mask = c.bits_mask ? c.bits_mask : POL_BITS_ALL};
+	int rc = pol_optimizer_create(algo, &ocfg, &oc.opt, err, errlen);
+	if (rc)
+		return rc;
+	if (!(rc = pol_env_create(cm, traces, &c, seed, &env, err, errlen)))
+		rc = run(env, algo, opt_decide, &oc, steps, out, err, errlen);
+	pol_optimizer_free(oc.opt);
+	pol_env_free(env);
+	return rc;
+}
+
+int pol_eval_run_policy(const struct pol_cost_model *cm, const struct pol_trace_set *traces,
+			const struct pol_env_cfg *cfg, uint64_t seed, const char *name,
+			struct pol_policy *p, int steps, struct pol_eval_result *out, char *err,
+			size_t errlen)
+{
+	if (!cm || !traces || traces->n < 1 || !name || !p || !out || steps < 1)
+		return fail(err, errlen, -EINVAL, "eval: needs a cost model, traces, a policy and steps >= 1");
+	struct pol_env_cfg c = cfg ? *cfg : pol_env_defaults();
+	struct pol_env *env = NULL;
+	struct pol_action *table = NULL;
+	int rc = pol_env_create(cm, traces, &c, seed, &env, err, errlen);
+	if (rc)
+		return rc;
+	int na = pol_env_n_actions(env);
+	if (p->state_dim != POL_ENV_STATE_DIM || p->obs_spec != POL_OBS_SPEC || p->n_actions != na ||
+	    !p->actions) {
+		rc = fail(err, errlen, -EINVAL,
+			  "eval: %s: the policy (%d inputs, observation spec %u, %d actions) does not "
+			  "fit this environment (%d, %u, %d)",
+			  name, p->state_dim, p->obs_spec, p->n_actions, POL_ENV_STATE_DIM,
+			  POL_OBS_SPEC, na);
+		goto done;
+	}
+	if (!(table = malloc((size_t)na * sizeof(*table)))) {
+		rc = fail(err, errlen, -ENOMEM, "eval: out of memory");
+		goto done;
+	}
+	pol_env_action_table(env, table);
+	for (int i = 0; i < na; i++)
+		if (table[i].exit != p->actions[i].exit ||
+		    table[i].partition != p->actions[i].partition || table[i].bits != p->actions[i].bits) {
+			rc = fail(err, errlen, -EINVAL,
+				  "eval: %s: action %d of the policy is (%d, %d, %d), the model's is "
+				  "(%d, %d, %d): trained for another model",
+				  name, i, p->actions[i].exit, p->actions[i].partition,
+				  p->actions[i].bits, table[i].exit, table[i].partition, table[i].bits);
+			goto done;
+		}
+	rc = run(env, name, policy_decide, p, steps, out, err, errlen);
+done:
+	free(table);
 	pol_env_free(env);
 	return rc;
 }

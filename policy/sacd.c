@@ -157,6 +157,13 @@ void pol_sacd_set_log_alpha(struct pol_sacd *ag, float log_alpha)
 	ag->log_alpha = log_alpha;
 }
 
+void pol_sacd_set_lr_scale(struct pol_sacd *ag, float scale)
+{
+	ag->opt[ACTOR].cfg.lr = ag->cfg.lr_actor * scale;
+	ag->opt[1].cfg.lr = ag->opt[2].cfg.lr = ag->cfg.lr_critic * scale;
+	ag->opt_alpha.cfg.lr = ag->cfg.lr_alpha * scale;
+}
+
 uint64_t pol_sacd_updates(const struct pol_sacd *ag)
 {
 	return ag->updates;

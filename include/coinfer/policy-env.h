@@ -170,6 +170,8 @@ struct pol_env_cfg {
 	double lat_ref_ms;         /* the latency scale when there is no deadline */
 	double energy_penalty;     /* subtracted when the energy budget is exceeded */
 	double slo_penalty;        /* SLO mode: reward of a missed SLO is -slo_penalty */
+	double slo_latency_weight; /* SLO mode: a met SLO earns accuracy - this x
+				      latency / deadline (0: accuracy alone) */
 	int mask_offload_when_down;/* mask p < N_e while the last measured bandwidth is 0 */
 };
 
@@ -218,6 +220,9 @@ void pol_env_reset(struct pol_env *env, uint64_t seed);
  * for a model whatever bits_mask says; the mask does the restricting. */
 int pol_env_n_actions(const struct pol_env *env);
 int pol_env_action(const struct pol_env *env, int index, struct pol_action *a);
+/* The whole list with the policy-file convention: bits 0 for a device-only
+ * action; n_actions entries. */
+void pol_env_action_table(const struct pol_env *env, struct pol_action *a);
 /* -ENOENT when a is not in the list (bits ignored at p = N_e). */
 int pol_env_action_index(const struct pol_env *env, const struct pol_action *a);
 

@@ -1,9 +1,10 @@
 /* coinfer policy evaluation: runs a decision-maker over the trace-driven
  * environment (policy-env.h) and aggregates what `coinfer-policy eval` prints
- * (DESIGN.md, "Interfaces"). Non-learned optimizers only for now: "edgent",
+ * (DESIGN.md, "Interfaces"). Optimizers: "edgent",
  * "device-only" and "edge-only" decide from the state a device can estimate (its
  * EWMA of measured bandwidth, the last reported edge queue, its own load, frequency
  * and SLO); "oracle" decides from the true state the step is evaluated under.
+ * Learned policies ("sacd", "dqn") act on the observation they were trained on.
  * Plain C, builds everywhere. */
 #ifndef COINFER_POLICY_EVAL_H
 #define COINFER_POLICY_EVAL_H
@@ -12,10 +13,13 @@
 #include <stdint.h>
 
 #include "coinfer/policy-env.h"
+#include "coinfer/policy-rl.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#define POL_EVAL_TOP 6
 
 struct pol_eval_result {
 	char algo[32];
@@ -29,7 +33,21 @@ struct pol_eval_result {
 	double decision_us;         /* mean time of one decision (clock_gettime) */
 	int masked;                 /* decisions the env's mask refused: re-decided
 				       with no uplink (device-only) */
+	/* the steps whose true bandwidth was at least POL_EVAL_FAST_BPS (seed 000's
+	 * headline compares latency there) */
+	struct {
+		int steps;
+		double mean_latency_ms, mean_accuracy, slo_attainment;
+	} fast;
+	/* the most frequent choices, most frequent first (bits 0: device-only) */
+	int n_top;
+	struct {
+		struct pol_action action;
+		int count;
+	} top[POL_EVAL_TOP];
 };
+
+#define POL_EVAL_FAST_BPS 8e6 /* 1 MB/s */
 
 /* The estimated state: the true state's rtt, load, frequency, SLO and batch with
  * the device's bandwidth estimate (0 when offloading is masked because the last
@@ -37,11 +55,20 @@ struct pol_eval_result {
 void pol_env_est_state(const struct pol_env *env, struct pol_state *s);
 
 /* A fresh environment (cfg NULL: pol_env_defaults(); seed) over traces, steps
- * steps of algo. -ENOENT for an unknown algo (or "sacd"/"dqn": not trained yet),
+ * steps of algo. -ENOENT for an unknown algo (and for "sacd"/"dqn": see pol_eval_run_policy),
  * -EINVAL for bad arguments, -ENOMEM; message in err. */
 int pol_eval_run(const struct pol_cost_model *cm, const struct pol_trace_set *traces,
 		 const struct pol_env_cfg *cfg, uint64_t seed, const char *algo, int steps,
 		 struct pol_eval_result *out, char *err, size_t errlen);
+
+/* A trained policy (named name in the result) over a fresh environment like
+ * pol_eval_run's: it decides from the environment's observation and mask, as in
+ * training. -EINVAL when its inputs, observation spec or action table do not
+ * match this cost model's environment. */
+int pol_eval_run_policy(const struct pol_cost_model *cm, const struct pol_trace_set *traces,
+			const struct pol_env_cfg *cfg, uint64_t seed, const char *name,
+			struct pol_policy *p, int steps, struct pol_eval_result *out, char *err,
+			size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -19,8 +19,11 @@
 #include "coinfer/exec.h"
 #include "coinfer/policy-cost.h"
 #include "coinfer/policy-eval.h"
+#include "coinfer/policy-rl.h"
 #include "coinfer/profile.h"
 #include "cli.h"
+#include "figures.h"
+#include "train-cmd.h"
 
 
 /* ---- profile ------------------------------------------------------------------------ */
@@ -616,13 +619,16 @@ static void usage_eval(FILE *f)
 		"Run decision-makers over the trace-driven environment (docs/policy-env.md, its\n"
 		"default settings): for each algo a fresh environment with the same seed, STEPS\n"
 		"requests. edgent, device-only and edge-only decide from the state a device\n"
-		"estimates (EWMA bandwidth, last reported queue); oracle from the true state.\n"
+		"estimates (EWMA bandwidth, last reported queue); oracle from the true state;\n"
+		"sacd and dqn are trained policy files acting on the device's observation.\n"
 		"Prints {\"results\": [{\"algo\", \"slo_attainment\", \"mean_accuracy\",\n"
 		"\"mean_latency_ms\", \"p99_latency_ms\", \"energy_j\", \"decision_us\", ...}]}.\n\n"
 		"  --traces DIR     bandwidth traces (default: $COINFER_TRACES, else\n"
 		"                   ../shared/data/traces next to the source tree)\n"
-		"  --algos LIST     edgent,oracle,device-only,edge-only (default: all four;\n"
-		"                   sacd and dqn are refused: not trained yet)\n"
+		"  --algos LIST     sacd,dqn,edgent,oracle,device-only,edge-only (default:\n"
+		"                   sacd and dqn when their files exist, and the other four)\n"
+		"  --sacd FILE      SAC-d policy (default: ROOT/models/<model>.<device>.sacd.policy)\n"
+		"  --dqn FILE       DQN policy (default: ROOT/models/<model>.<device>.dqn.policy)\n"
 		"  --slo FILE       SLO file (one app drawn per episode); default: deadline\n"
 		"                   100 ms, no energy budget\n"
 		"  --steps N        requests per algo (default 20000)\n"
@@ -637,7 +643,8 @@ static void usage_eval(FILE *f)
 
 static int cmd_eval(int argc, char **argv)
 {
-	const char *traces_dir = getenv("COINFER_TRACES"), *algos = "edgent,oracle,device-only,edge-only";
+	const char *traces_dir = getenv("COINFER_TRACES"), *algos = NULL;
+	const char *sacd_path = NULL, *dqn_path = NULL;
 	const char *slo_path = NULL, *device = "pi4-est", *edge = "edge-x86", *root = NULL;
 	const char *model_path = NULL, *codec = NULL;
 	double steps = 20000, seed = 1;
@@ -647,6 +654,7 @@ static int cmd_eval(int argc, char **argv)
 		{"seed", required_argument, 0, 'S'}, {"device", required_argument, 0, 'D'},
 		{"edge", required_argument, 0, 'E'}, {"codec", required_argument, 0, 'c'},
 		{"root", required_argument, 0, 'R'}, {"model", required_argument, 0, 'm'},
+		{"sacd", required_argument, 0, 'Q'}, {"dqn", required_argument, 0, 'N'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	int c;
@@ -655,6 +663,8 @@ static int cmd_eval(int argc, char **argv)
 		switch (c) {
 		case 't': traces_dir = optarg; break;
 		case 'a': algos = optarg; break;
+		case 'Q': sacd_path = optarg; break;
+		case 'N': dqn_path = optarg; break;
 		case 's': slo_path = optarg; break;
 		case 'n': bad = cli_parse_num("steps", optarg, 1, 1e8, &steps) || steps != floor(steps); break;
 		case 'S': bad = cli_parse_num("seed", optarg, 0, 9007199254740992.0, &seed) || seed != floor(seed); break;
@@ -675,31 +685,6 @@ static int cmd_eval(int argc, char **argv)
 		fprintf(stderr, PROG " eval: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	/* the algos first: refuse before loading anything */
-	char list[256];
-	const char *names[16];
-	int na = 0;
-	snprintf(list, sizeof(list), "%s", algos);
-	for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (!strcmp(t, "sacd") || !strcmp(t, "dqn")) {
-			fprintf(stderr, PROG " eval: %s: not trained yet (the learners are not built)\n", t);
-			return 2;
-		}
-		if (strcmp(t, "edgent") && strcmp(t, "oracle") && strcmp(t, "device-only") &&
-		    strcmp(t, "edge-only")) {
-			fprintf(stderr, PROG " eval: unknown algo '%s' (edgent, oracle, device-only, edge-only)\n", t);
-			return 2;
-		}
-		if (na == 16) {
-			fprintf(stderr, PROG " eval: at most 16 algos\n");
-			return 2;
-		}
-		names[na++] = t;
-	}
-	if (!na) {
-		fprintf(stderr, PROG " eval: --algos is empty\n");
-		return 2;
-	}
 	if (!traces_dir || !*traces_dir)
 		traces_dir = COINFER_SOURCE_ROOT "/../shared/data/traces";
 	if (!root)
@@ -711,6 +696,10 @@ static int cmd_eval(int argc, char **argv)
 	struct pol_cost_model *cm = NULL;
 	cJSON *out = NULL;
 	struct cf_model *m = NULL;
+	char list[256], algo_buf[128];
+	const char *names[16], *paths[16];
+	struct pol_policy *pols[16] = {0};
+	int na = 0;
 	if (slo_path && pol_slo_load(slo_path, slo, &n_slo, err, sizeof(err))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		return 1;
@@ -723,6 +712,44 @@ static int cmd_eval(int argc, char **argv)
 		goto done;
 	if ((r = pol_cost_load(m, root, device, edge, codec, &cm, err, sizeof(err)))) {
 		fprintf(stderr, PROG ": %s\n", err);
+		goto done;
+	}
+	/* learned policies: given, or the model's files for this class when present */
+	char def_sacd[1024], def_dqn[1024];
+	snprintf(def_sacd, sizeof(def_sacd), "%s/models/%s.%s.sacd.policy", root, cm->model, device);
+	snprintf(def_dqn, sizeof(def_dqn), "%s/models/%s.%s.dqn.policy", root, cm->model, device);
+	if (!algos) {
+		struct stat st;
+		int hs = sacd_path || !stat(def_sacd, &st), hd = dqn_path || !stat(def_dqn, &st);
+		snprintf(algo_buf, sizeof(algo_buf), "%s%sedgent,oracle,device-only,edge-only",
+			 hs ? "sacd," : "", hd ? "dqn," : "");
+		algos = algo_buf;
+	}
+	snprintf(list, sizeof(list), "%s", algos);
+	for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (strcmp(t, "sacd") && strcmp(t, "dqn") && strcmp(t, "edgent") && strcmp(t, "oracle") &&
+		    strcmp(t, "device-only") && strcmp(t, "edge-only")) {
+			fprintf(stderr, PROG " eval: unknown algo '%s' (sacd, dqn, edgent, oracle, device-only, edge-only)\n", t);
+			goto done;
+		}
+		if (na == 16) {
+			fprintf(stderr, PROG " eval: at most 16 algos\n");
+			goto done;
+		}
+		const char *path = !strcmp(t, "sacd") ? (sacd_path ? sacd_path : def_sacd)
+				 : !strcmp(t, "dqn") ? (dqn_path ? dqn_path : def_dqn) : NULL;
+		pols[na] = NULL;
+		if (path) {
+			if (pol_load(path, &pols[na], err, sizeof(err))) {
+				fprintf(stderr, PROG " eval: %s: %s\n", t, err);
+				goto done;
+			}
+			paths[na] = path;
+		}
+		names[na++] = t;
+	}
+	if (!na) {
+		fprintf(stderr, PROG " eval: --algos is empty\n");
 		goto done;
 	}
 	struct pol_env_cfg cfg = pol_env_defaults();
@@ -745,8 +772,13 @@ static int cmd_eval(int argc, char **argv)
 	cJSON *arr = cJSON_AddArrayToObject(out, "results");
 	for (int i = 0; i < na; i++) {
 		struct pol_eval_result res;
-		if ((r = pol_eval_run(cm, &ts, &cfg, (uint64_t)seed, names[i], (int)steps, &res, err,
-				      sizeof(err)))) {
+		if (pols[i])
+			r = pol_eval_run_policy(cm, &ts, &cfg, (uint64_t)seed, names[i], pols[i],
+						(int)steps, &res, err, sizeof(err));
+		else
+			r = pol_eval_run(cm, &ts, &cfg, (uint64_t)seed, names[i], (int)steps, &res, err,
+					 sizeof(err));
+		if (r) {
 			fprintf(stderr, PROG ": %s\n", err);
 			goto done;
 		}
@@ -762,10 +794,30 @@ static int cmd_eval(int argc, char **argv)
 		cJSON_AddNumberToObject(o, "energy_attainment", res.energy_attainment);
 		cJSON_AddNumberToObject(o, "mean_bytes", res.mean_bytes);
 		cJSON_AddNumberToObject(o, "masked_decisions", res.masked);
+		cJSON *top = cJSON_AddArrayToObject(o, "top_actions");
+		for (int k = 0; k < res.n_top; k++) {
+			cJSON *t = cJSON_CreateObject();
+			cJSON_AddNumberToObject(t, "exit", res.top[k].action.exit);
+			cJSON_AddNumberToObject(t, "partition", res.top[k].action.partition);
+			cJSON_AddNumberToObject(t, "bits", res.top[k].action.bits);
+			cJSON_AddNumberToObject(t, "share", (double)res.top[k].count / res.steps);
+			cJSON_AddItemToArray(top, t);
+		}
+		cJSON *fast = cJSON_AddObjectToObject(o, "at_1MBps");
+		cJSON_AddNumberToObject(fast, "steps", res.fast.steps);
+		cJSON_AddNumberToObject(fast, "mean_latency_ms", res.fast.mean_latency_ms);
+		cJSON_AddNumberToObject(fast, "mean_accuracy", res.fast.mean_accuracy);
+		cJSON_AddNumberToObject(fast, "slo_attainment", res.fast.slo_attainment);
+		if (pols[i]) {
+			cJSON_AddStringToObject(o, "policy", paths[i]);
+			cJSON_AddStringToObject(o, "trained_for", pols[i]->device_class);
+		}
 		cJSON_AddItemToArray(arr, o);
 	}
 	ret = cli_print_json(out);
 done:
+	for (int i = 0; i < na; i++)
+		pol_policy_free(pols[i]);
 	cJSON_Delete(out);
 	free(cm);
 	cf_model_free(m);
@@ -782,7 +834,9 @@ static void usage(FILE *f)
 		"  profile   measure this machine's per-layer latency table -> profile JSON\n"
 		"  fit       seed 002 per-layer-type regressions of a profile, with R^2\n"
 		"  search    choose (exit, partition, bits) for a state; sweeps of bandwidth/deadline\n"
-		"  eval      baselines over bandwidth traces (SLO attainment, accuracy, latency)\n");
+		"  eval      baselines over bandwidth traces (SLO attainment, accuracy, latency)\n"
+		"  figures   seed 000 Fig. 6 and seed 002 Figs. 6-7 on our model -> JSON and PNG\n"
+		"  train     SAC-d or double DQN in the trace-driven environment -> policy file\n");
 }
 
 int main(int argc, char **argv)
@@ -807,6 +861,10 @@ int main(int argc, char **argv)
 		return cmd_search(argc, argv);
 	if (!strcmp(cmd, "eval"))
 		return cmd_eval(argc, argv);
+	if (!strcmp(cmd, "train"))
+		return cmd_train(argc, argv);
+	if (!strcmp(cmd, "figures"))
+		return cmd_figures(argc, argv);
 	fprintf(stderr, PROG ": unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;
