@@ -1,5 +1,6 @@
 /* Optimizers over the cost model: Edgent's search (seed 002 Algorithm 1), the
- * exhaustive oracle and the fixed baselines. A few hundred evaluations of a
+ * exhaustive oracle, the fixed baselines and the ablations of seed 002 Fig. 7
+ * (partitioning alone, right-sizing alone). A few hundred evaluations of a
  * closed formula per decision; nothing is allocated after creation. */
 #include <errno.h>
 #include <math.h>
@@ -9,7 +10,8 @@
 #include "coinfer/policy-cost.h"
 #include "internal.h"
 
-const char *const pol_optimizer_names = "edgent,oracle,device-only,edge-only,fixed";
+const char *const pol_optimizer_names =
+	"edgent,oracle,device-only,edge-only,partition-only,right-sizing-only,fixed";
 
 static int within_deadline(const struct pol_state *s, double lat)
 {
@@ -69,13 +71,12 @@ static int fallback(const struct best *fast_ok, const struct best *fast_any, str
 	return 0;
 }
 
-int pol_search_edgent(const struct pol_cost_model *cm, const struct pol_state *s,
-		      unsigned bits_mask, struct pol_action *a)
+/* Exits 1..n_exits into order[], the most accurate (fp32) first; ties to the
+ * deeper exit. Right-sizing means "the most accurate that fits", and the exit
+ * index need not rank accuracy. */
+static void exits_by_accuracy(const struct pol_cost_model *cm, int *order)
 {
-	if (!bits_mask)
-		bits_mask = POL_BITS_ALL;
-	/* exits from the most accurate down; ties to the deeper one */
-	int order[POL_MAX_EXITS], n = cm->n_exits;
+	int n = cm->n_exits;
 	for (int i = 0; i < n; i++)
 		order[i] = n - i;
 	for (int i = 1; i < n; i++)
@@ -85,6 +86,15 @@ int pol_search_edgent(const struct pol_cost_model *cm, const struct pol_state *s
 			order[j] = order[j - 1];
 			order[j - 1] = t;
 		}
+}
+
+int pol_search_edgent(const struct pol_cost_model *cm, const struct pol_state *s,
+		      unsigned bits_mask, struct pol_action *a)
+{
+	if (!bits_mask)
+		bits_mask = POL_BITS_ALL;
+	int order[POL_MAX_EXITS], n = cm->n_exits;
+	exits_by_accuracy(cm, order);
 	struct best fast_ok = {0}, fast_any = {0};
 	for (int i = 0; i < n; i++) {
 		int e = order[i];
@@ -191,6 +201,58 @@ int pol_search_edge_only(const struct pol_cost_model *cm, const struct pol_state
 	return 0;
 }
 
+int pol_search_partition_only(const struct pol_cost_model *cm, const struct pol_state *s,
+			      unsigned bits_mask, struct pol_action *a)
+{
+	if (!bits_mask)
+		bits_mask = POL_BITS_ALL;
+	if (cm->n_exits < 1)
+		return -EINVAL;
+	/* no early exit: only the deepest exit, whatever the deadline says */
+	int e = cm->n_exits;
+	struct best fast_ok = {0}, fast_any = {0};
+	for (int p = 0; p <= cm->ex[e - 1].n; p++)
+		for (int b = 0; b < POL_NBITS; b++) {
+			struct pol_action act;
+			struct pol_cost c;
+			if (!action_at(cm, e, p, b, bits_mask, &act))
+				continue;
+			int r = pol_cost_eval(cm, s, &act, &c);
+			if (r)
+				return r;
+			keep_faster(&fast_any, &act, &c);
+			if (within_budget(s, c.energy_j))
+				keep_faster(&fast_ok, &act, &c);
+		}
+	return fallback(&fast_ok, &fast_any, a);
+}
+
+int pol_search_right_sizing_only(const struct pol_cost_model *cm, const struct pol_state *s,
+				 struct pol_action *a)
+{
+	if (cm->n_exits < 1)
+		return -EINVAL;
+	int order[POL_MAX_EXITS];
+	exits_by_accuracy(cm, order);
+	struct best fast_ok = {0}, fast_any = {0};
+	for (int i = 0; i < cm->n_exits; i++) {
+		int e = order[i];
+		struct pol_action act = {e, cm->ex[e - 1].n, 0};
+		struct pol_cost c;
+		int r = pol_cost_eval(cm, s, &act, &c);
+		if (r)
+			return r;
+		if (within_budget(s, c.energy_j) && within_deadline(s, c.latency_ms)) {
+			*a = act;
+			return 0;
+		}
+		keep_faster(&fast_any, &act, &c);
+		if (within_budget(s, c.energy_j))
+			keep_faster(&fast_ok, &act, &c);
+	}
+	return fallback(&fast_ok, &fast_any, a);
+}
+
 /* ---- the optimizer interface -------------------------------------------------- */
 
 struct opt_data {
@@ -222,6 +284,20 @@ static int decide_edge_only(struct pol_optimizer *o, const struct pol_state *s, 
 	return pol_search_edge_only(d->cfg.cm, s, d->cfg.bits_mask, a);
 }
 
+static int decide_partition_only(struct pol_optimizer *o, const struct pol_state *s,
+				 struct pol_action *a)
+{
+	const struct opt_data *d = o->data;
+	return pol_search_partition_only(d->cfg.cm, s, d->cfg.bits_mask, a);
+}
+
+static int decide_right_sizing_only(struct pol_optimizer *o, const struct pol_state *s,
+				    struct pol_action *a)
+{
+	const struct opt_data *d = o->data;
+	return pol_search_right_sizing_only(d->cfg.cm, s, a);
+}
+
 static int decide_fixed(struct pol_optimizer *o, const struct pol_state *s, struct pol_action *a)
 {
 	(void)s;
@@ -245,6 +321,8 @@ int pol_optimizer_create(const char *name, const struct pol_opt_cfg *cfg, struct
 	} impl[] = {
 		{"edgent", decide_edgent},       {"oracle", decide_oracle},
 		{"device-only", decide_device_only}, {"edge-only", decide_edge_only},
+		{"partition-only", decide_partition_only},
+		{"right-sizing-only", decide_right_sizing_only},
 		{"fixed", decide_fixed},
 	};
 	struct pol_optimizer *o = NULL;

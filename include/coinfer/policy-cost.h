@@ -109,6 +109,21 @@ int pol_search_device_only(const struct pol_cost_model *cm, const struct pol_sta
 int pol_search_edge_only(const struct pol_cost_model *cm, const struct pol_state *s,
 			 unsigned bits_mask, struct pol_action *a);
 
+/* Seed 002 Fig. 7's ablations. Partitioning alone: no early exit, so the deepest
+ * exit always; its (p, b) of least latency within the energy budget (the fastest
+ * overall when nothing is), whether or not that meets the deadline. */
+int pol_search_partition_only(const struct pol_cost_model *cm, const struct pol_state *s,
+			      unsigned bits_mask, struct pol_action *a);
+/* Right-sizing alone: no partitioning, the chosen exit runs whole on the device
+ * (seed 002 does not say where; on the edge it would differ from edge-only only
+ * by the edge's compute, small beside the input's upload). Exits from the most
+ * accurate (fp32) down, the first that meets the deadline and the energy budget;
+ * else the fastest within the budget (the fastest overall when nothing is). With
+ * exits ranked by accuracy and no budget it agrees with device-only whenever an
+ * exit fits. */
+int pol_search_right_sizing_only(const struct pol_cost_model *cm, const struct pol_state *s,
+				 struct pol_action *a);
+
 struct pol_optimizer {
 	const char *name;
 	int (*decide)(struct pol_optimizer *o, const struct pol_state *s, struct pol_action *a);
@@ -122,8 +137,9 @@ struct pol_opt_cfg {
 	struct pol_action fixed;         /* for "fixed" */
 };
 
-/* name: "edgent", "oracle", "device-only", "edge-only", "fixed". -ENOENT for an
- * unknown name, -EINVAL for a bad configuration (message in err). */
+/* name: "edgent", "oracle", "device-only", "edge-only", "partition-only",
+ * "right-sizing-only", "fixed". -ENOENT for an unknown name, -EINVAL for a bad
+ * configuration (message in err). */
 int pol_optimizer_create(const char *name, const struct pol_opt_cfg *cfg, struct pol_optimizer **out,
 			 char *err, size_t errlen);
 void pol_optimizer_free(struct pol_optimizer *o);
@@ -132,7 +148,7 @@ static inline int pol_decide(struct pol_optimizer *o, const struct pol_state *s,
 {
 	return o->decide(o, s, a);
 }
-/* "edgent,oracle,device-only,edge-only,fixed" */
+/* "edgent,oracle,device-only,edge-only,partition-only,right-sizing-only,fixed" */
 extern const char *const pol_optimizer_names;
 
 /* ---- loader (native builds only) ------------------------------------------------ */

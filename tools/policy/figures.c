@@ -1,0 +1,745 @@
+/* coinfer-policy figures: seed 000 Fig. 6 and seed 002 Figs. 6 and 7 redrawn on
+ * our model. Every point is a decision over the cost model at a given state, so
+ * the figures show what each algorithm would choose and what the cost model
+ * predicts for it, not measurements of runs. Writes DIR/<figure>.json, the
+ * tab-separated series in DIR/data/ and, with gnuplot, DIR/<figure>.png drawn by
+ * tools/policy/fig-*.gp. docs/figures.md says what each figure shows. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "coinfer/policy-cost.h"
+#include "coinfer/policy-env.h"
+#include "coinfer/policy-rl.h"
+#include "cli.h"
+#include "figures.h"
+
+extern char **environ;
+
+#define MAX_ALGOS 8
+#define BPS_PER_MBYTE 8e6 /* seed 000's bandwidth axis is in megabytes per second */
+
+/* Seed 000 Fig. 6 sweeps 0-10 MB/s; its SAC-d changes its choice below 0.1 MB/s
+ * and at 7, 8 and 9 MB/s, and on our model the offloading threshold sits near
+ * 0.25-0.5 MB/s: denser there. */
+static const double s000_mbyte[] = {0,   0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1,   1.5, 2,  3,
+				    4,   5,    6,   7,   7.5, 8,   8.5,  9,   9.5, 10};
+/* Seed 002 Fig. 6: 50 kbps to 1.5 Mbps at a 1000 ms deadline; 100 to 1000 ms at
+ * 500 kbps. Fig. 7: the same deadlines at 400 kbps. */
+static const double s002_kbps[] = {50,  100, 200, 300,  400,  500,  600,  700,
+				   800, 900, 1000, 1100, 1200, 1300, 1400, 1500};
+static const double s002_deadlines[] = {100, 200, 300, 400, 500, 600, 700, 800, 900, 1000};
+
+struct algo {
+	const char *name;        /* JSON key and data file name */
+	const char *what;        /* how it decides, for the JSON */
+	struct pol_optimizer *opt;
+	struct pol_policy *pol;  /* or a learned policy (borrowed) */
+	const char *source;      /* the policy's file, or "random weights" */
+};
+
+struct fig {
+	const char *name;        /* file stem: "seed000-fig6" */
+	const char *title;
+	const char *reproduces;
+	const char *classes;     /* why these device and edge classes */
+	const struct pol_cost_model *cm;
+	unsigned mask;
+	int n_algos;
+	struct algo al[MAX_ALGOS];
+};
+
+enum sweep_var { SWEEP_BANDWIDTH, SWEEP_DEADLINE };
+
+struct sweep {
+	const char *name;        /* "bandwidth" or "deadline" */
+	enum sweep_var var;
+	const char *unit;        /* of x */
+	double per_unit;         /* bit/s per unit of x (bandwidth sweeps) */
+	const double *x;
+	int n;
+	struct pol_state base;   /* the fixed parameters */
+};
+
+static void usage_figures(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " figures [--out DIR] [--sacd FILE] [--dqn FILE] [options]\n"
+		"Seed 000 Fig. 6 and seed 002 Figs. 6 and 7 on our model: for every sweep point\n"
+		"and algorithm the chosen (exit, partition, bits) with the cost model's predicted\n"
+		"latency, accuracy, energy and bytes. Writes DIR/seed000-fig6.json,\n"
+		"DIR/seed002-fig6.json, DIR/seed002-fig7.json, their series in DIR/data/ and,\n"
+		"with gnuplot, the PNGs of the same names; prints the list of files as JSON.\n"
+		"docs/figures.md describes each figure.\n\n"
+		"  --out DIR              output directory, created (default: build/figures)\n"
+		"  --sacd FILE, --dqn FILE  trained policies for seed 000 Fig. 6 (rows left out\n"
+		"                         when not given)\n"
+		"  --random-policies      random-weight SAC-d and DQN instead of files, to\n"
+		"                         exercise the plumbing (their choices mean nothing)\n"
+		"  --device CLASS         seed 000 device (default pi4-est: its Raspberry Pi 4)\n"
+		"  --edge CLASS           seed 000 edge (default edge-x86)\n"
+		"  --deadline MS          seed 000 state's deadline (default: the environment's,\n"
+		"                         what the learners train with)\n"
+		"  --edgent-device CLASS  seed 002 device (default rpi3-edgent: its Raspberry Pi 3)\n"
+		"  --edgent-edge CLASS    seed 002 edge (default pc-edgent: its desktop PC)\n"
+		"  --edgent-bits LIST     bits allowed in the seed 002 figures (default 16: seed\n"
+		"                         002 sends tensors unquantized; 16 is the least lossy)\n"
+		"  --no-plot              write JSON and data only\n"
+		"  --codec FILE           codec table (default: ROOT/models/<model>.codec.json)\n"
+		"  --root DIR             repository root (default: . or the source tree)\n"
+		"  --model PATH           model file (default: the bundled one)\n"
+		"  --help                 this text\n");
+}
+
+/* ---- files ------------------------------------------------------------------ */
+
+static int mkdirs(const char *path)
+{
+	char buf[4096];
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1;; p++) {
+		if (*p != '/' && *p)
+			continue;
+		char c = *p;
+		*p = 0;
+		if (mkdir(buf, 0777) && errno != EEXIST)
+			return -errno;
+		*p = c;
+		if (!c)
+			break;
+	}
+	struct stat st;
+	if (stat(path, &st))
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static int write_json(const char *path, cJSON *o)
+{
+	char *s = cJSON_Print(o);
+	if (!s)
+		return -ENOMEM;
+	FILE *f = fopen(path, "w");
+	int rc = 0;
+	if (!f) {
+		rc = -errno;
+	} else {
+		if (fputs(s, f) < 0 || fputc('\n', f) < 0)
+			rc = -EIO;
+		if (fclose(f) && !rc)
+			rc = -errno;
+	}
+	free(s);
+	return rc;
+}
+
+/* gnuplot reads "NaN" as a missing point; printf's "inf" would be an error */
+static void put_num(FILE *f, double v, const char *sep)
+{
+	if (isfinite(v))
+		fprintf(f, "%.9g%s", v, sep);
+	else
+		fprintf(f, "NaN%s", sep);
+}
+
+/* ---- decisions -------------------------------------------------------------- */
+
+static int algo_decide(const struct fig *fg, const struct algo *al, const struct pol_state *s,
+		       struct pol_action *a)
+{
+	if (al->opt)
+		return pol_decide(al->opt, s, a);
+	/* a learned policy sees what a device would: the bandwidth as its estimate and
+	 * last sample, with offloading masked when that is 0 */
+	struct pol_obs_in in;
+	pol_obs_from_state(fg->cm, s, &in);
+	return pol_policy_decide(al->pol, &in, fg->mask, a, NULL);
+}
+
+static int meets(const struct pol_state *s, const struct pol_cost *c)
+{
+	return (s->deadline_ms <= 0 || c->latency_ms <= s->deadline_ms) &&
+	       (s->energy_budget_j <= 0 || c->energy_j <= s->energy_budget_j);
+}
+
+/* Seed 002 Fig. 7 plots a negative accuracy for a missed deadline. */
+static double plotted_accuracy(const struct pol_state *s, const struct pol_cost *c)
+{
+	return meets(s, c) ? c->accuracy : -c->accuracy;
+}
+
+static cJSON *choice_json(const struct pol_cost_model *cm, const struct pol_state *s,
+			  const struct pol_action *a, const struct pol_cost *c)
+{
+	const struct pol_cost_exit *x = &cm->ex[a->exit - 1];
+	int p = a->partition;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "exit", a->exit);
+	cJSON_AddNumberToObject(o, "partition", p);
+	cJSON_AddNumberToObject(o, "n_layers", x->n);
+	/* the last layer run on the device: what is sent, unless p = N_e */
+	cJSON_AddStringToObject(o, "layer", x->layer[p]);
+	cJSON_AddStringToObject(o, "where", p == 0 ? "edge-only" : p == x->n ? "device-only" : "split");
+	cJSON_AddNumberToObject(o, "bits", p == x->n ? 0 : a->bits);
+	/* cJSON writes the infinities of a frame sent over no uplink as null */
+	cJSON_AddNumberToObject(o, "latency_ms", c->latency_ms);
+	cJSON_AddNumberToObject(o, "accuracy", c->accuracy);
+	cJSON_AddNumberToObject(o, "energy_j", c->energy_j);
+	cJSON_AddNumberToObject(o, "bytes", c->bytes);
+	cJSON_AddBoolToObject(o, "meets_deadline", s->deadline_ms <= 0 || c->latency_ms <= s->deadline_ms);
+	cJSON_AddNumberToObject(o, "plotted_accuracy", plotted_accuracy(s, c));
+	return o;
+}
+
+static cJSON *state_json(const struct pol_cost_model *cm, const struct pol_state *s,
+			 const struct sweep *sw)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (sw && sw->var == SWEEP_BANDWIDTH)
+		cJSON_AddStringToObject(o, "bandwidth_bps", "swept");
+	else
+		cJSON_AddNumberToObject(o, "bandwidth_bps", s->bandwidth_bps);
+	if (sw && sw->var == SWEEP_DEADLINE)
+		cJSON_AddStringToObject(o, "deadline_ms", "swept");
+	else
+		cJSON_AddNumberToObject(o, "deadline_ms", s->deadline_ms);
+	cJSON_AddNumberToObject(o, "rtt_ms", s->rtt_ms);
+	cJSON_AddNumberToObject(o, "queue_ms", s->queue_ms);
+	cJSON_AddNumberToObject(o, "batch", s->batch);
+	cJSON_AddNumberToObject(o, "load", s->load);
+	cJSON_AddNumberToObject(o, "freq_hz", s->freq_hz > 0 ? s->freq_hz : cm->f_hz);
+	cJSON_AddNumberToObject(o, "energy_budget_j", s->energy_budget_j);
+	return o;
+}
+
+static int run_sweep(const struct fig *fg, const struct sweep *sw, const char *data_dir,
+		     cJSON *sweeps)
+{
+	const struct pol_cost_model *cm = fg->cm;
+	FILE *f[MAX_ALGOS] = {0};
+	char path[4096];
+	int rc = 0;
+	cJSON *so = cJSON_CreateObject();
+	cJSON_AddItemToArray(sweeps, so);
+	cJSON_AddStringToObject(so, "variable", sw->name);
+	cJSON_AddStringToObject(so, "unit", sw->unit);
+	cJSON_AddItemToObject(so, "fixed", state_json(cm, &sw->base, sw));
+	cJSON *pts = cJSON_AddArrayToObject(so, "points");
+	for (int k = 0; k < fg->n_algos; k++) {
+		snprintf(path, sizeof(path), "%s/%s-%s-%s.tsv", data_dir, fg->name, sw->name,
+			 fg->al[k].name);
+		if (!(f[k] = fopen(path, "w"))) {
+			rc = -errno;
+			fprintf(stderr, PROG " figures: cannot write %s: %s\n", path, strerror(errno));
+			goto out;
+		}
+		fprintf(f[k], "# %s, %s, %s sweep (%s); device %s, edge %s\n"
+			      "# x\texit\tpartition\tbits\tlatency_ms\taccuracy\tenergy_j\tbytes\tmeets\tplotted_accuracy\tn_layers\n",
+			fg->title, fg->al[k].name, sw->name, sw->unit, cm->device, cm->edge);
+	}
+	for (int i = 0; i < sw->n; i++) {
+		struct pol_state s = sw->base;
+		if (sw->var == SWEEP_BANDWIDTH)
+			s.bandwidth_bps = sw->x[i] * sw->per_unit;
+		else
+			s.deadline_ms = sw->x[i];
+		cJSON *po = cJSON_CreateObject(), *ch;
+		cJSON_AddItemToArray(pts, po);
+		cJSON_AddNumberToObject(po, "x", sw->x[i]);
+		cJSON_AddNumberToObject(po, "bandwidth_bps", s.bandwidth_bps);
+		cJSON_AddNumberToObject(po, "deadline_ms", s.deadline_ms);
+		ch = cJSON_AddObjectToObject(po, "choices");
+		for (int k = 0; k < fg->n_algos; k++) {
+			struct pol_action a;
+			struct pol_cost c;
+			if ((rc = algo_decide(fg, &fg->al[k], &s, &a)) || (rc = pol_cost_eval(cm, &s, &a, &c))) {
+				fprintf(stderr, PROG " figures: %s: %s at %s %g %s: %s\n", fg->title,
+					fg->al[k].name, sw->name, sw->x[i], sw->unit, strerror(-rc));
+				goto out;
+			}
+			int bits = a.partition == cm->ex[a.exit - 1].n ? 0 : a.bits;
+			cJSON_AddItemToObject(ch, fg->al[k].name, choice_json(cm, &s, &a, &c));
+			fprintf(f[k], "%.9g\t%d\t%d\t%d\t", sw->x[i], a.exit, a.partition, bits);
+			put_num(f[k], c.latency_ms, "\t");
+			put_num(f[k], c.accuracy, "\t");
+			put_num(f[k], c.energy_j, "\t");
+			put_num(f[k], c.bytes, "\t");
+			fprintf(f[k], "%d\t", meets(&s, &c));
+			put_num(f[k], plotted_accuracy(&s, &c), "\t");
+			fprintf(f[k], "%d\n", cm->ex[a.exit - 1].n);
+		}
+	}
+out:
+	for (int k = 0; k < fg->n_algos; k++)
+		if (f[k] && fclose(f[k]) && !rc) {
+			rc = -errno;
+			fprintf(stderr, PROG " figures: writing %s's data: %s\n", fg->name, strerror(errno));
+		}
+	return rc;
+}
+
+static cJSON *fig_json(const struct fig *fg)
+{
+	const struct pol_cost_model *cm = fg->cm;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "figure", fg->title);
+	cJSON_AddStringToObject(o, "reproduces", fg->reproduces);
+	cJSON_AddStringToObject(o, "model", cm->model);
+	cJSON_AddStringToObject(o, "device", cm->device);
+	cJSON_AddStringToObject(o, "edge", cm->edge);
+	cJSON_AddStringToObject(o, "classes", fg->classes);
+	cJSON_AddStringToObject(o, "predicted_by", "the cost model (docs/cost-model.md): no run is measured");
+	const struct pol_cost_exit *deep = &cm->ex[cm->n_exits - 1];
+	cJSON_AddNumberToObject(o, "device_deepest_exit_ms", deep->dev_ms[deep->n]);
+	cJSON *ba = cJSON_AddArrayToObject(o, "bits");
+	for (int b = 0; b < POL_NBITS; b++)
+		if (fg->mask & (1u << b))
+			cJSON_AddItemToArray(ba, cJSON_CreateNumber(pol_bits[b]));
+	cJSON *ex = cJSON_AddArrayToObject(o, "exits");
+	for (int e = 0; e < cm->n_exits; e++) {
+		cJSON *eo = cJSON_CreateObject();
+		cJSON_AddNumberToObject(eo, "exit", e + 1);
+		cJSON_AddNumberToObject(eo, "n_layers", cm->ex[e].n);
+		cJSON_AddNumberToObject(eo, "fp32_accuracy", cm->ex[e].fp32_accuracy);
+		cJSON_AddNumberToObject(eo, "device_ms", cm->ex[e].dev_ms[cm->ex[e].n]);
+		cJSON_AddItemToArray(ex, eo);
+	}
+	cJSON *al = cJSON_AddArrayToObject(o, "algorithms");
+	for (int k = 0; k < fg->n_algos; k++) {
+		const struct algo *a = &fg->al[k];
+		cJSON *ao = cJSON_CreateObject();
+		cJSON_AddStringToObject(ao, "name", a->name);
+		cJSON_AddStringToObject(ao, "decides", a->what);
+		if (a->pol) {
+			cJSON_AddStringToObject(ao, "policy", a->source);
+			cJSON_AddStringToObject(ao, "policy_device_class", a->pol->device_class);
+			cJSON_AddNumberToObject(ao, "policy_updates", (double)a->pol->updates);
+		}
+		cJSON_AddItemToArray(al, ao);
+	}
+	return o;
+}
+
+/* ---- learned policies ------------------------------------------------------- */
+
+/* A policy decides by index into its own action table: every entry must be an
+ * action of this cost model, or a decision could not be evaluated. */
+static int check_policy(const struct pol_cost_model *cm, const struct pol_policy *p, const char *what)
+{
+	if (p->state_dim != POL_ENV_STATE_DIM || !p->actions) {
+		fprintf(stderr, PROG " figures: %s: %s (state dimension %d, want %d)\n", what,
+			p->actions ? "not an observation of the environment" : "no action table",
+			p->state_dim, POL_ENV_STATE_DIM);
+		return -EINVAL;
+	}
+	if (p->obs_spec != POL_OBS_SPEC) {
+		fprintf(stderr, PROG " figures: %s: observation layout %u, this build's is %d\n", what,
+			(unsigned)p->obs_spec, POL_OBS_SPEC);
+		return -EINVAL;
+	}
+	struct pol_state probe = {.bandwidth_bps = 1e6};
+	for (int i = 0; i < p->n_actions; i++) {
+		struct pol_cost c;
+		const struct pol_action *a = &p->actions[i];
+		if (pol_cost_eval(cm, &probe, a, &c)) {
+			fprintf(stderr, PROG " figures: %s: output %d is (exit %d, partition %d, bits %d), not an action of %s\n",
+				what, i, a->exit, a->partition, a->bits, cm->model);
+			return -EINVAL;
+		}
+	}
+	if (strcmp(p->device_class, cm->device))
+		fprintf(stderr, PROG " figures: warning: %s was trained for device class %s, the figure uses %s\n",
+			what, p->device_class, cm->device);
+	return 0;
+}
+
+static int random_policy(const struct pol_cost_model *cm, enum pol_algo kind, struct pol_policy **out)
+{
+	int n = pol_cost_actions(cm, POL_BITS_ALL, NULL, 0), rc;
+	struct pol_action *acts = malloc((size_t)n * sizeof(*acts));
+	char err[256] = "";
+	*out = NULL;
+	if (!acts)
+		return -ENOMEM;
+	pol_cost_actions(cm, POL_BITS_ALL, acts, n);
+	if (kind == POL_ALGO_SACD) {
+		struct pol_sacd_cfg c = pol_sacd_defaults(POL_ENV_STATE_DIM, n);
+		struct pol_sacd *ag = NULL;
+		c.seed = 1;
+		if (!(rc = pol_sacd_create(&c, &ag, err, sizeof(err))))
+			rc = pol_sacd_export(ag, NULL, NULL, out);
+		pol_sacd_free(ag);
+	} else {
+		struct pol_dqn_cfg c = pol_dqn_defaults(POL_ENV_STATE_DIM, n);
+		struct pol_dqn *ag = NULL;
+		c.seed = 2;
+		if (!(rc = pol_dqn_create(&c, &ag, err, sizeof(err))))
+			rc = pol_dqn_export(ag, NULL, NULL, out);
+		pol_dqn_free(ag);
+	}
+	const struct pol_cost_exit *deep = &cm->ex[cm->n_exits - 1];
+	if (!rc)
+		rc = pol_policy_set_meta(*out, acts, n, cm->device, cm->model, deep->dev_ms[deep->n]);
+	if (rc) {
+		fprintf(stderr, PROG " figures: random %s policy: %s\n", kind == POL_ALGO_SACD ? "SAC-d" : "DQN",
+			*err ? err : strerror(-rc));
+		pol_policy_free(*out);
+		*out = NULL;
+	}
+	free(acts);
+	return rc;
+}
+
+/* ---- plots ------------------------------------------------------------------ */
+
+/* gnuplot's single-quoted strings double an embedded quote */
+static int gp_quote(char *dst, size_t len, const char *s)
+{
+	size_t j = 0;
+	for (; *s; s++) {
+		if (j + 3 >= len)
+			return -ENAMETOOLONG;
+		if (*s == '\'')
+			dst[j++] = '\'';
+		dst[j++] = *s;
+	}
+	dst[j] = 0;
+	return 0;
+}
+
+static int find_script(const char *root, const char *name, char *path, size_t len)
+{
+	snprintf(path, len, "%s/tools/policy/%s", root, name);
+	if (!access(path, R_OK))
+		return 0;
+	snprintf(path, len, "%s/tools/policy/%s", COINFER_SOURCE_ROOT, name);
+	return access(path, R_OK) ? -ENOENT : 0;
+}
+
+/* 0 when drawn; -ENOENT when gnuplot is not installed (message printed). */
+static int gnuplot(const char *script, const char *assign)
+{
+	char *argv[] = {"gnuplot", "-e", (char *)assign, (char *)script, NULL};
+	pid_t pid;
+	int st, rc = posix_spawnp(&pid, "gnuplot", NULL, NULL, argv, environ);
+	if (rc) {
+		if (rc == ENOENT)
+			fprintf(stderr, PROG " figures: gnuplot not found (Debian: apt-get install gnuplot-nox, or scripts/install-deps.sh): PNGs not drawn, JSON and data written\n");
+		else
+			fprintf(stderr, PROG " figures: cannot run gnuplot: %s\n", strerror(rc));
+		return -rc;
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 127) {
+		fprintf(stderr, PROG " figures: gnuplot not found (Debian: apt-get install gnuplot-nox, or scripts/install-deps.sh): PNGs not drawn, JSON and data written\n");
+		return -ENOENT;
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		fprintf(stderr, PROG " figures: gnuplot failed on %s\n", script);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int plot(const char *root, const char *script_name, const char *out, const struct fig *fg,
+		const char *extra)
+{
+	char script[4096], q_out[4096], assign[8192], algos[256] = "";
+	if (find_script(root, script_name, script, sizeof(script))) {
+		fprintf(stderr, PROG " figures: %s not found under %s/tools/policy or the source tree\n",
+			script_name, root);
+		return -ENOENT;
+	}
+	if (gp_quote(q_out, sizeof(q_out), out))
+		return -ENAMETOOLONG;
+	for (int k = 0; k < fg->n_algos; k++)
+		snprintf(algos + strlen(algos), sizeof(algos) - strlen(algos), "%s%s", k ? " " : "",
+			 fg->al[k].name);
+	int n = snprintf(assign, sizeof(assign),
+			 "data='%s/data/%s'; out='%s/%s.png'; algos='%s'; device='%s'; edge='%s'; %s",
+			 q_out, fg->name, q_out, fg->name, algos, fg->cm->device, fg->cm->edge,
+			 extra ? extra : "");
+	if (n < 0 || n >= (int)sizeof(assign)) {
+		fprintf(stderr, PROG " figures: output path too long for gnuplot: %s\n", out);
+		return -ENAMETOOLONG;
+	}
+	return gnuplot(script, assign);
+}
+
+/* ---- the command ------------------------------------------------------------ */
+
+static int parse_bits(const char *s, unsigned *mask)
+{
+	int bl[POL_NBITS], n;
+	if (cli_parse_list("edgent-bits", s, 4, 16, bl, POL_NBITS, &n))
+		return -EINVAL;
+	*mask = 0;
+	for (int i = 0; i < n; i++) {
+		int k = pol_bits_index(bl[i]);
+		if (k < 0) {
+			fprintf(stderr, PROG ": --edgent-bits: %d is not 4, 8, 12 or 16\n", bl[i]);
+			return -EINVAL;
+		}
+		*mask |= 1u << k;
+	}
+	return 0;
+}
+
+static int add_opt(struct fig *fg, const char *name, const char *optname, const char *what,
+		   const struct pol_action *fixed)
+{
+	char err[512];
+	struct algo *a = &fg->al[fg->n_algos];
+	struct pol_opt_cfg cfg = {.cm = fg->cm, .bits_mask = fg->mask};
+	if (fixed)
+		cfg.fixed = *fixed;
+	int rc = pol_optimizer_create(optname, &cfg, &a->opt, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, PROG " figures: %s\n", err);
+		return rc;
+	}
+	a->name = name;
+	a->what = what;
+	fg->n_algos++;
+	return 0;
+}
+
+static void free_fig(struct fig *fg)
+{
+	for (int k = 0; k < fg->n_algos; k++)
+		pol_optimizer_free(fg->al[k].opt);
+	fg->n_algos = 0;
+}
+
+int cmd_figures(int argc, char **argv)
+{
+	const char *out_dir = "build/figures", *sacd_path = NULL, *dqn_path = NULL;
+	const char *device = "pi4-est", *edge = "edge-x86", *dev002 = "rpi3-edgent", *edge002 = "pc-edgent";
+	const char *root = NULL, *model_path = NULL, *codec = NULL;
+	double deadline = pol_env_defaults().deadline_ms;
+	unsigned mask002 = 1u << pol_bits_index(16);
+	int random_pols = 0, no_plot = 0;
+	static const struct option opts[] = {
+		{"out", required_argument, 0, 'o'}, {"sacd", required_argument, 0, 's'},
+		{"dqn", required_argument, 0, 'q'}, {"random-policies", no_argument, 0, 'r'},
+		{"device", required_argument, 0, 'D'}, {"edge", required_argument, 0, 'E'},
+		{"deadline", required_argument, 0, 'L'}, {"edgent-device", required_argument, 0, 'd'},
+		{"edgent-edge", required_argument, 0, 'e'}, {"edgent-bits", required_argument, 0, 'b'},
+		{"no-plot", no_argument, 0, 'n'}, {"codec", required_argument, 0, 'c'},
+		{"root", required_argument, 0, 'R'}, {"model", required_argument, 0, 'm'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		int bad = 0;
+		switch (c) {
+		case 'o': out_dir = optarg; break;
+		case 's': sacd_path = optarg; break;
+		case 'q': dqn_path = optarg; break;
+		case 'r': random_pols = 1; break;
+		case 'D': device = optarg; break;
+		case 'E': edge = optarg; break;
+		case 'L': bad = cli_parse_num("deadline", optarg, 0, 1e9, &deadline); break;
+		case 'd': dev002 = optarg; break;
+		case 'e': edge002 = optarg; break;
+		case 'b': bad = parse_bits(optarg, &mask002); break;
+		case 'n': no_plot = 1; break;
+		case 'c': codec = optarg; break;
+		case 'R': root = optarg; break;
+		case 'm': model_path = optarg; break;
+		case 'h': usage_figures(stdout); return 0;
+		default: usage_figures(stderr); return 2;
+		}
+		if (bad)
+			return 2;
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG " figures: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (random_pols && (sacd_path || dqn_path)) {
+		fprintf(stderr, PROG " figures: --random-policies replaces --sacd and --dqn; give one or the other\n");
+		return 2;
+	}
+	if (!root)
+		root = cli_default_root();
+
+	char err[512], data_dir[4096];
+	struct cf_model *m = cli_load_model(model_path);
+	struct pol_cost_model *cm000 = NULL, *cm002 = NULL;
+	struct pol_policy *sacd = NULL, *dqn = NULL;
+	struct fig f000 = {0}, f6 = {0}, f7 = {0};
+	cJSON *summary = NULL, *js[3] = {NULL, NULL, NULL};
+	int ret = 1, rc;
+	if (!m)
+		return 1;
+	if ((rc = pol_cost_load(m, root, device, edge, codec, &cm000, err, sizeof(err))) ||
+	    (rc = pol_cost_load(m, root, dev002, edge002, codec, &cm002, err, sizeof(err)))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		goto done;
+	}
+	if (random_pols) {
+		if (random_policy(cm000, POL_ALGO_SACD, &sacd) || random_policy(cm000, POL_ALGO_DQN, &dqn))
+			goto done;
+	}
+	if (sacd_path && ((rc = pol_load(sacd_path, &sacd, err, sizeof(err))) ||
+			  check_policy(cm000, sacd, sacd_path))) {
+		if (rc)
+			fprintf(stderr, PROG " figures: --sacd: %s\n", err);
+		goto done;
+	}
+	if (dqn_path && ((rc = pol_load(dqn_path, &dqn, err, sizeof(err))) ||
+			 check_policy(cm000, dqn, dqn_path))) {
+		if (rc)
+			fprintf(stderr, PROG " figures: --dqn: %s\n", err);
+		goto done;
+	}
+	snprintf(data_dir, sizeof(data_dir), "%s/data", out_dir);
+	if ((rc = mkdirs(data_dir))) {
+		fprintf(stderr, PROG " figures: cannot create %s: %s\n", data_dir, strerror(-rc));
+		goto done;
+	}
+
+	/* seed 000 Fig. 6: the learned policies against the network run whole on the
+	 * device, with Edgent and the oracle for reference, at the state the
+	 * learners train in with only the bandwidth moving */
+	struct pol_env_cfg env = pol_env_defaults();
+	const struct pol_cost_exit *deep000 = &cm000->ex[cm000->n_exits - 1];
+	const struct pol_action whole000 = {cm000->n_exits, deep000->n, 0};
+	f000 = (struct fig){
+		.name = "seed000-fig6", .title = "seed 000 Fig. 6",
+		.reproduces = "(a) latency and (b) accuracy against the uplink bandwidth, 0-10 MB/s, for SAC-d, DQN and the network run whole on the device; (c) the exit, partition and bits SAC-d chooses",
+		.classes = "seed 000 ran a Raspberry Pi 4 against a laptop (i7-10710U): device pi4-est (our Pi 4 estimate), edge edge-x86 (this machine's measured profile, the nearest class to a laptop core)",
+		.cm = cm000, .mask = POL_BITS_ALL,
+	};
+	if (sacd) {
+		f000.al[f000.n_algos++] = (struct algo){"sacd", "the SAC-d actor's most probable valid action",
+							 NULL, sacd, sacd_path ? sacd_path : "random weights"};
+	}
+	if (dqn) {
+		f000.al[f000.n_algos++] = (struct algo){"dqn", "the double DQN's highest valid Q-value",
+							 NULL, dqn, dqn_path ? dqn_path : "random weights"};
+	}
+	if (add_opt(&f000, "on-device", "fixed", "the deepest exit whole on the device, no early exit (seed 000's \"On Device\")", &whole000) ||
+	    add_opt(&f000, "edgent", "edgent", "seed 002 Algorithm 1 over the cost model", NULL) ||
+	    add_opt(&f000, "oracle", "oracle", "the most accurate action within the deadline (exhaustive)", NULL))
+		goto done;
+	struct sweep s000 = {
+		.name = "bandwidth", .var = SWEEP_BANDWIDTH, .unit = "MB/s", .per_unit = BPS_PER_MBYTE,
+		.x = s000_mbyte, .n = (int)(sizeof(s000_mbyte) / sizeof(s000_mbyte[0])),
+		.base = {.deadline_ms = deadline, .rtt_ms = env.rtt_ms, .batch = 1, .load = 1},
+	};
+	js[0] = fig_json(&f000);
+	cJSON_AddNumberToObject(js[0], "bytes_per_MB", 1e6);
+	if (run_sweep(&f000, &s000, data_dir, cJSON_AddArrayToObject(js[0], "sweeps")))
+		goto done;
+
+	/* seed 002 Fig. 6: Edgent's choices over bandwidth and over deadlines. Its
+	 * Algorithm 1 has no round trip or queue term: both 0. */
+	f6 = (struct fig){
+		.name = "seed002-fig6", .title = "seed 002 Fig. 6",
+		.reproduces = "Edgent's chosen exit and partition (a) against the bandwidth, 50 kbps-1.5 Mbps, at a 1000 ms deadline and (c) against the deadline, 100-1000 ms, at 500 kbps; (b) the predicted latency",
+		.classes = "seed 002 ran a Raspberry Pi 3 against a desktop PC (quad-core Intel, 3.4 GHz): device rpi3-edgent and edge pc-edgent, its Table II regressions applied to our layers",
+		.cm = cm002, .mask = mask002,
+	};
+	if (add_opt(&f6, "edgent", "edgent", "seed 002 Algorithm 1 over the cost model", NULL))
+		goto done;
+	struct sweep s6bw = {
+		.name = "bandwidth", .var = SWEEP_BANDWIDTH, .unit = "kbps", .per_unit = 1e3,
+		.x = s002_kbps, .n = (int)(sizeof(s002_kbps) / sizeof(s002_kbps[0])),
+		.base = {.deadline_ms = 1000, .batch = 1, .load = 1},
+	};
+	struct sweep s6dl = {
+		.name = "deadline", .var = SWEEP_DEADLINE, .unit = "ms", .per_unit = 1,
+		.x = s002_deadlines, .n = (int)(sizeof(s002_deadlines) / sizeof(s002_deadlines[0])),
+		.base = {.bandwidth_bps = 500e3, .batch = 1, .load = 1},
+	};
+	js[1] = fig_json(&f6);
+	cJSON *sw6 = cJSON_AddArrayToObject(js[1], "sweeps");
+	if (run_sweep(&f6, &s6bw, data_dir, sw6) || run_sweep(&f6, &s6dl, data_dir, sw6))
+		goto done;
+
+	/* seed 002 Fig. 7: accuracy under deadlines at 400 kbps, Edgent against its
+	 * two knobs alone and the two extremes */
+	const struct pol_cost_exit *deep002 = &cm002->ex[cm002->n_exits - 1];
+	const struct pol_action whole002 = {cm002->n_exits, deep002->n, 0};
+	f7 = (struct fig){
+		.name = "seed002-fig7", .title = "seed 002 Fig. 7",
+		.reproduces = "accuracy under deadlines of 100-1000 ms at 400 kbps for Edgent, device-only, edge-only, partition-only and right-sizing-only; negative when the deadline is missed",
+		.classes = f6.classes, .cm = cm002, .mask = mask002,
+	};
+	if (add_opt(&f7, "edgent", "edgent", "seed 002 Algorithm 1 over the cost model", NULL) ||
+	    add_opt(&f7, "device-only", "fixed", "the deepest exit whole on the device, no early exit", &whole002) ||
+	    add_opt(&f7, "edge-only", "edge-only", "the deepest exit whole on the edge, the input sent", NULL) ||
+	    add_opt(&f7, "partition-only", "partition-only", "the deepest exit at its fastest partition (no early exit)", NULL) ||
+	    add_opt(&f7, "right-sizing-only", "right-sizing-only", "the most accurate exit whose whole run on the device meets the deadline (no partitioning)", NULL))
+		goto done;
+	struct sweep s7 = {
+		.name = "deadline", .var = SWEEP_DEADLINE, .unit = "ms", .per_unit = 1,
+		.x = s002_deadlines, .n = (int)(sizeof(s002_deadlines) / sizeof(s002_deadlines[0])),
+		.base = {.bandwidth_bps = 400e3, .batch = 1, .load = 1},
+	};
+	js[2] = fig_json(&f7);
+	if (run_sweep(&f7, &s7, data_dir, cJSON_AddArrayToObject(js[2], "sweeps")))
+		goto done;
+
+	const struct fig *figs[3] = {&f000, &f6, &f7};
+	summary = cJSON_CreateObject();
+	cJSON_AddStringToObject(summary, "out", out_dir);
+	cJSON *files = cJSON_AddArrayToObject(summary, "files");
+	for (int i = 0; i < 3; i++) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s.json", out_dir, figs[i]->name);
+		if ((rc = write_json(path, js[i]))) {
+			fprintf(stderr, PROG " figures: cannot write %s: %s\n", path, strerror(-rc));
+			goto done;
+		}
+		cJSON_AddItemToArray(files, cJSON_CreateString(path));
+	}
+	int plotted = 0;
+	if (!no_plot) {
+		/* panels (c) and (d) of seed 000's figure show one algorithm's choices
+		 * each: the learners when given, else the oracle and Edgent */
+		char extra[128];
+		snprintf(extra, sizeof(extra), "featured1='%s'; featured2='%s'", sacd ? "sacd" : "oracle",
+			 dqn ? "dqn" : "edgent");
+		static const char *const scripts[3] = {"fig-seed000-6.gp", "fig-seed002-6.gp", "fig-seed002-7.gp"};
+		for (int i = 0; i < 3; i++) {
+			if ((rc = plot(root, scripts[i], out_dir, figs[i], i ? NULL : extra)))
+				goto plots_done;
+			char path[4096];
+			snprintf(path, sizeof(path), "%s/%s.png", out_dir, figs[i]->name);
+			cJSON_AddItemToArray(files, cJSON_CreateString(path));
+		}
+		plotted = 1;
+	}
+plots_done:
+	cJSON_AddBoolToObject(summary, "plotted", plotted);
+	if (cli_print_json(summary))
+		goto done;
+	ret = no_plot || plotted ? 0 : 1;
+done:
+	cJSON_Delete(summary);
+	for (int i = 0; i < 3; i++)
+		cJSON_Delete(js[i]);
+	free_fig(&f000);
+	free_fig(&f6);
+	free_fig(&f7);
+	pol_policy_free(sacd);
+	pol_policy_free(dqn);
+	free(cm000);
+	free(cm002);
+	cf_model_free(m);
+	return ret;
+}
