@@ -14,7 +14,10 @@
 
 #include "coinfer/dataset.h"
 #include "coinfer/model.h"
+#include "coinfer/policy-rl.h"
 #include "server.h"
+
+#define MAX_POLICIES 64
 
 static void usage(FILE *f)
 {
@@ -39,8 +42,12 @@ static void usage(FILE *f)
 		"  --idle-timeout-ms N   close peers that stall mid-message (10000)\n"
 		"  --no-buf-ring         receive into per-connection buffers\n"
 		"  --calibrate-runs N    timing runs per layer at start, 0 = FLOP estimate (5)\n"
+		"  --policy FILE         serve this trained policy (coinfer-policy train) to devices\n"
+		"                        of its class: DECISION for DECIDE, RESULT's next action for\n"
+		"                        INFERs that ask; repeat for more classes, one per class\n"
 		"  --run-seconds S       stop after S seconds (default: at SIGINT/SIGTERM)\n"
-		"  --quiet               no start-up line\n");
+		"  --quiet               no start-up line\n"
+		"Without a policy for its class, a device's DECIDE is answered ERROR unsupported.\n");
 }
 
 static size_t je_allocated(void)
@@ -64,11 +71,14 @@ int main(int argc, char **argv)
 {
 	struct ap_server_config cfg;
 	const char *model_path = NULL;
+	const char *policy_path[MAX_POLICIES];
+	struct pol_policy *policy[MAX_POLICIES];
+	int n_policy = 0, ret = 1;
 	double run_seconds = 0;
 	ap_server_defaults(&cfg);
 	enum { O_MODEL = 256, O_HOST, O_PORT, O_WORKERS, O_CONNS, O_INFL, O_REQS, O_BATCH, O_DELAY,
 	       O_NOJOIN, O_LATE, O_NULL, O_FRAME, O_IDLE, O_NOBR, O_CAL, O_RUN, O_QUIET, O_SMALL,
-	       O_BIG };
+	       O_BIG, O_POLICY };
 	static const struct option opts[] = {
 		{"model", required_argument, 0, O_MODEL}, {"host", required_argument, 0, O_HOST},
 		{"port", required_argument, 0, O_PORT}, {"workers", required_argument, 0, O_WORKERS},
@@ -85,6 +95,7 @@ int main(int argc, char **argv)
 		{"run-seconds", required_argument, 0, O_RUN}, {"quiet", no_argument, 0, O_QUIET},
 		{"small-frame", required_argument, 0, O_SMALL},
 		{"big-frames", required_argument, 0, O_BIG},
+		{"policy", required_argument, 0, O_POLICY},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	int c;
@@ -100,6 +111,14 @@ int main(int argc, char **argv)
 		case O_NULL: cfg.null_model = 1; continue;
 		case O_NOBR: cfg.no_buf_ring = 1; continue;
 		case O_QUIET: cfg.quiet = 1; continue;
+		case O_POLICY:
+			if (n_policy == MAX_POLICIES) {
+				fprintf(stderr, "coinfer-appliance: more than %d --policy files\n",
+					MAX_POLICIES);
+				return 2;
+			}
+			policy_path[n_policy++] = optarg;
+			continue;
 		case O_RUN:
 			run_seconds = strtod(optarg, &end);
 			if (!*optarg || *end || run_seconds <= 0) {
@@ -145,6 +164,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "coinfer-appliance: %s: %s\n", model_path, err);
 		return 1;
 	}
+	int loaded = 0;
+	for (; loaded < n_policy; loaded++) {
+		const char *path = policy_path[loaded];
+		if (pol_load(path, &policy[loaded], err, sizeof(err))) {
+			fprintf(stderr, "coinfer-appliance: --policy %s: %s\n", path, err);
+			goto out;
+		}
+		for (int j = 0; j < loaded; j++)
+			if (!strcmp(policy[j]->device_class, policy[loaded]->device_class)) {
+				fprintf(stderr, "coinfer-appliance: --policy %s: a second policy for device "
+						"class %s (--policy %s is one); give one per class\n",
+					path, policy[loaded]->device_class, policy_path[j]);
+				loaded++;
+				goto out;
+			}
+	}
+	cfg.policies = policy;
+	cfg.n_policies = n_policy;
 	/* Signals go to sigwait here, not to the workers (they inherit the mask). */
 	sigset_t set;
 	sigemptyset(&set);
@@ -158,18 +195,29 @@ int main(int argc, char **argv)
 	struct ap_server *s;
 	if (ap_server_start(&cfg, m, &s, err, sizeof(err))) {
 		fprintf(stderr, "coinfer-appliance: %s\n", err);
-		cf_model_free(m);
-		return 1;
+		goto out;
 	}
 	size_t je_started = je_allocated();
 	if (!cfg.quiet) {
 		printf("{\"event\": \"listening\", \"host\": \"%s\", \"port\": %d, \"workers\": %d, "
 		       "\"rx\": \"%s\", \"model\": \"%s\", \"null_model\": %s, \"join\": %s, "
 		       "\"max_batch\": %d, \"max_delay_us\": %llu, \"jemalloc_allocated_bytes\": %zu, "
-		       "\"peak_rss_kb\": %ld}\n",
+		       "\"peak_rss_kb\": %ld, \"policies\": [",
 		       cfg.host, ap_server_port(s), cfg.workers, ap_server_rx_mode(s), m->name,
 		       cfg.null_model ? "true" : "false", cfg.join ? "true" : "false", cfg.max_batch,
 		       (unsigned long long)cfg.max_delay_us, je_started, peak_rss_kb());
+		/* file paths are the user's own words: printed only when JSON-safe */
+		for (int i = 0; i < n_policy; i++) {
+			const char *f = policy_path[i];
+			int plain = !strpbrk(f, "\"\\");
+			for (const char *q = f; plain && *q; q++)
+				plain = *q >= 0x20 && *q < 0x7f;
+			printf("%s{\"class\": \"%s\", \"algo\": \"%s\", \"actions\": %d, \"file\": %s%s%s}",
+			       i ? ", " : "", policy[i]->device_class,
+			       policy[i]->algo == POL_ALGO_SACD ? "sacd" : "dqn", policy[i]->n_actions,
+			       plain ? "\"" : "", plain ? f : "null", plain ? "\"" : "");
+		}
+		printf("]}\n");
 		fflush(stdout);
 	}
 	if (run_seconds > 0) {
@@ -190,7 +238,8 @@ int main(int argc, char **argv)
 	printf("{\"event\": \"stopped\", \"signal\": \"%s\", \"accepted\": %llu, \"closed\": %llu, "
 	       "\"requests\": %llu, \"results\": %llu, \"errors\": %llu, \"busy\": %llu, "
 	       "\"expired\": %llu, \"bad_frames\": %llu, \"protocol_errors\": %llu, \"batches\": %llu, "
-	       "\"mean_batch\": %.2f, \"bytes_in\": %llu, \"bytes_out\": %llu, \"cpu_s\": %.3f, "
+	       "\"mean_batch\": %.2f, \"decisions\": %llu, \"suggestions\": %llu, "
+	       "\"bytes_in\": %llu, \"bytes_out\": %llu, \"cpu_s\": %.3f, "
 	       "\"jemalloc_allocated_bytes\": {\"before_start\": %zu, \"started\": %zu, "
 	       "\"at_stop\": %zu, \"after_stop\": %zu}, \"peak_rss_kb\": %ld}\n",
 	       sig == SIGALRM ? "timer" : strsignal(sig), (unsigned long long)st.accepted,
@@ -200,8 +249,13 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.bad_frames, (unsigned long long)st.protocol_errors,
 	       (unsigned long long)st.batches,
 	       st.batches ? (double)st.batch_images / (double)st.batches : 0.0,
+	       (unsigned long long)st.decisions, (unsigned long long)st.suggestions,
 	       (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out, cpu, je_before,
 	       je_started, je_peak, je_allocated(), peak_rss_kb());
+	ret = 0;
+out:
+	for (int i = 0; i < loaded; i++)
+		pol_policy_free(policy[i]);
 	cf_model_free(m);
-	return 0;
+	return ret;
 }

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "coinfer/bytes.h"
+#include "coinfer/policy-rl.h"
 #include "coinfer/proto.h"
 #include "server.h"
 #include "tail.h"
@@ -62,6 +63,12 @@ struct conn {
 	uint8_t *tx;
 	size_t tx_len, tx_sending;
 	int next_dirty;
+	/* policy serving: the worker's policy for the class of HELLO (-1: none)
+	 * and the state the device sent with its last DECIDE */
+	int pol;
+	int have_state;
+	struct pol_obs_in decided;
+	char dev_class[CW_CLASS_MAX + 1];
 };
 
 struct worker {
@@ -85,6 +92,8 @@ struct worker {
 	int dirty_head;
 	int *rearm, n_rearm;
 	uint64_t next_sweep_ns, session_seq;
+	struct pol_policy **pol;  /* this worker's copies of the served policies */
+	uint32_t qdelay_us;       /* queueing-delay estimate: the last answer's */
 	uint8_t msgbuf[512];
 };
 
@@ -242,6 +251,86 @@ static void on_infer(struct worker *w, struct conn *c, const struct cw_infer *m)
 	stat_add(&w->st.requests, 1);
 }
 
+/* ---- policy serving ------------------------------------------------------- */
+
+static int policy_for(const struct worker *w, const char *device_class)
+{
+	for (int i = 0; i < w->srv->cfg.n_policies; i++)
+		if (!strcmp(w->pol[i]->device_class, device_class))
+			return i;
+	return -1;
+}
+
+/* DECIDE's CPU in use as the policy's load factor, the multiplier of device
+ * time: a core busy u of the time leaves the request 1 - u of it. Capped at
+ * 90 % (10x), beyond which the figure says more about the sampling than the
+ * device. */
+static double load_factor(uint16_t permille)
+{
+	unsigned u = permille < 900 ? permille : 900;
+	return 1.0 / (1.0 - u / 1000.0);
+}
+
+/* exits are 1-based in a policy and 0-based on the wire; a device-only action
+ * (partition N_e) keeps bits 0 */
+static struct cw_action wire_action(const struct pol_action *a)
+{
+	return (struct cw_action){.exit = (uint8_t)(a->exit - 1), .bits = (uint8_t)a->bits,
+				  .partition = (uint16_t)a->partition};
+}
+
+static void on_decide(struct worker *w, struct conn *c, const struct cw_decide *m)
+{
+	char why[96];
+	size_t len;
+	if (c->pol < 0) {
+		snprintf(why, sizeof(why), "no policy for device class %s", c->dev_class);
+		reply_error(w, c, m->request_id, CW_ERR_UNSUPPORTED, why);
+		return;
+	}
+	double mbps = (double)m->bandwidth_bps / 1e6;
+	c->decided = (struct pol_obs_in){
+		.bw_ewma_mbps = mbps,
+		.bw_last_mbps = mbps,
+		.deadline_ms = m->deadline_us / 1e3,
+		.energy_j = m->energy_uj / 1e6,
+		.load = load_factor(m->load_permille),
+	};
+	c->have_state = 1;
+	struct pol_obs_in in = c->decided;
+	in.queue_ms = w->qdelay_us / 1e3;
+	struct pol_action a;
+	int ret = pol_policy_decide(w->pol[c->pol], &in, 0, &a, NULL);
+	if (ret) {
+		snprintf(why, sizeof(why), "policy for %s failed: %s", c->dev_class, strerror(-ret));
+		reply_error(w, c, m->request_id, CW_ERR_INTERNAL, why);
+		return;
+	}
+	struct cw_decision d = {.request_id = m->request_id, .queue_delay_us = w->qdelay_us,
+				.action = wire_action(&a)};
+	if (!cw_encode_decision(w->msgbuf, sizeof(w->msgbuf), &d, &len, NULL, 0))
+		reply(w, c, w->msgbuf, len);
+	stat_add(&w->st.decisions, 1);
+}
+
+/* RESULT's next action for a request that asked for one: the connection's last
+ * DECIDE state with this request's budget and the worker's queue now. */
+static void suggest(struct worker *w, struct conn *c, const struct ap_req *r, struct cw_result *res)
+{
+	if (!(r->flags & CW_INFER_SUGGEST) || c->pol < 0 || !c->have_state)
+		return;
+	struct pol_obs_in in = c->decided;
+	struct pol_action a;
+	/* the budget the request had when the device started it */
+	in.deadline_ms = (double)(r->deadline_ns - r->arrival_ns) / 1e6 + r->device_us / 1e3;
+	in.queue_ms = w->qdelay_us / 1e3;
+	if (pol_policy_decide(w->pol[c->pol], &in, 0, &a, NULL))
+		return;
+	res->flags |= CW_RESULT_NEXT_VALID;
+	res->next = wire_action(&a);
+	stat_add(&w->st.suggestions, 1);
+}
+
 static void handle_msg(struct worker *w, struct conn *c, const uint8_t *msg, size_t len)
 {
 	struct cw_msg m;
@@ -273,6 +362,8 @@ static void handle_msg(struct worker *w, struct conn *c, const uint8_t *msg, siz
 		}
 		c->device_id = m.hello.device_id;
 		c->state = C_READY;
+		snprintf(c->dev_class, sizeof(c->dev_class), "%s", m.hello.device_class);
+		c->pol = policy_for(w, c->dev_class);
 		struct cw_welcome wm = {
 			.session_id = (uint64_t)w->id << 48 | ++w->session_seq,
 			.model_checksum = w->srv->m->checksum,
@@ -297,7 +388,7 @@ static void handle_msg(struct worker *w, struct conn *c, const uint8_t *msg, siz
 		return;
 	}
 	case CW_DECIDE:
-		reply_error(w, c, m.request_id, CW_ERR_UNSUPPORTED, "no policy loaded");
+		on_decide(w, c, &m.decide);
 		return;
 	default:
 		snprintf(err, sizeof(err), "%s is not a request", cw_type_name(m.type));
@@ -459,6 +550,7 @@ static void on_accept(struct worker *w, int fd)
 	c->fd = fd;
 	c->state = C_HELLO;
 	c->pool = -1;
+	c->pol = -1;
 	c->rx = c->head;
 	c->since_ns = now_ns();
 	stat_add(&w->st.accepted, 1);
@@ -593,6 +685,8 @@ static void answer(struct worker *w, struct ap_req *r, const struct ap_outcome *
 		.queue_delay_us = (uint32_t)((now - r->arrival_ns) / 1000),
 		.exit = o->exit,
 	};
+	w->qdelay_us = res.queue_delay_us;
+	suggest(w, c, r, &res);
 	if (!cw_encode_result(w->msgbuf, sizeof(w->msgbuf), &res, &len, NULL, 0))
 		reply(w, c, w->msgbuf, len);
 	stat_add(&w->st.results, 1);
@@ -772,6 +866,9 @@ static void worker_free(struct worker *w)
 	free(w->pool_free);
 	free(w->rearm);
 	free(w->outc);
+	for (int i = 0; w->pol && i < w->srv->cfg.n_policies; i++)
+		pol_policy_free(w->pol[i]);
+	free(w->pol);
 	ap_batch_free(&w->batch);
 	ap_sched_free(&w->sched);
 	ap_tail_destroy(w->tail);
@@ -860,6 +957,15 @@ static int worker_init(struct ap_server *s, struct worker *w, int id, char *err,
 			w->conns[i].fb = w->fb_mem + (size_t)i * (size_t)cfg->rx_buffer_bytes;
 	}
 
+	if (cfg->n_policies) {
+		w->pol = calloc((size_t)cfg->n_policies, sizeof(*w->pol));
+		if (!w->pol)
+			return -ENOMEM;
+		for (int i = 0; i < cfg->n_policies; i++)
+			if ((ret = pol_policy_dup(cfg->policies[i], &w->pol[i], err, errlen)))
+				return ret;
+	}
+
 	struct ap_tail_config tc = {.model = s->m, .max_batch = cfg->max_batch,
 				    .null_model = cfg->null_model, .limits = s->clim};
 	if ((ret = ap_tail_create(&tc, &w->tail, err, errlen)))
@@ -887,6 +993,56 @@ static int worker_init(struct ap_server *s, struct worker *w, int id, char *err,
 	if ((ret = ap_sched_init(&w->sched, &sc)) || (ret = ap_batch_init(&w->batch, &w->sched))) {
 		snprintf(err, errlen, "scheduler: %s", strerror(-ret));
 		return ret;
+	}
+	return 0;
+}
+
+/* Every policy fits the model served and says what its outputs are; a class
+ * has one policy. */
+static int check_policies(const struct ap_server_config *cfg, const struct cf_model *m, char *err,
+			  size_t errlen)
+{
+	if (cfg->n_policies < 0 || (cfg->n_policies && !cfg->policies)) {
+		snprintf(err, errlen, "policies: %d given without a list", cfg->n_policies);
+		return -EINVAL;
+	}
+	for (int i = 0; i < cfg->n_policies; i++) {
+		const struct pol_policy *p = cfg->policies[i];
+		const char *dc = p->device_class;
+		if (!p->actions) {
+			snprintf(err, errlen, "policy %d has no action table: it cannot say what its "
+					      "outputs mean", i + 1);
+			return -EINVAL;
+		}
+		if (p->state_dim != POL_ENV_STATE_DIM || p->obs_spec != POL_OBS_SPEC) {
+			snprintf(err, errlen, "policy for %s takes observation layout %u of %d values, "
+					      "the appliance builds layout %d of %d",
+				 dc, p->obs_spec, p->state_dim, POL_OBS_SPEC, POL_ENV_STATE_DIM);
+			return -EINVAL;
+		}
+		if (strcmp(p->model, m->name)) {
+			snprintf(err, errlen, "policy for %s was trained for model %s, the appliance "
+					      "serves %s", dc, p->model, m->name);
+			return -EINVAL;
+		}
+		for (int j = 0; j < i; j++)
+			if (!strcmp(cfg->policies[j]->device_class, dc)) {
+				snprintf(err, errlen, "policies %d and %d are both for device class %s",
+					 j + 1, i + 1, dc);
+				return -EINVAL;
+			}
+		for (int k = 0; k < p->n_actions; k++) {
+			const struct pol_action *a = &p->actions[k];
+			int ok = a->exit >= 1 && a->exit <= m->n_exits && a->partition >= 0 &&
+				 a->partition <= m->exit_len[a->exit - 1] &&
+				 (a->bits == 0) == (a->partition == m->exit_len[a->exit - 1]);
+			if (!ok) {
+				snprintf(err, errlen, "policy for %s: action %d (exit %d, partition %d, "
+						      "bits %d) does not fit model %s", dc, k, a->exit,
+					 a->partition, a->bits, m->name);
+				return -EINVAL;
+			}
+		}
 	}
 	return 0;
 }
@@ -920,6 +1076,8 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m
 				      "max_inflight, rx_buffers a power of two <= 32768, tx_bytes >= 512)");
 		return -EINVAL;
 	}
+	if ((ret = check_policies(cfg, m, err, errlen)))
+		return ret;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -950,6 +1108,7 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m
 		}
 	}
 	s->port = port;
+	s->cfg.policies = NULL; /* borrowed: the workers hold their copies */
 	for (int i = 0; i < cfg->workers; i++)
 		if ((ret = -pthread_create(&s->w[i].th, NULL, worker_main, &s->w[i]))) {
 			snprintf(err, errlen, "pthread_create: %s", strerror(-ret));
@@ -970,7 +1129,7 @@ void ap_server_stats(const struct ap_server *s, struct ap_stats *o)
 #define SUM(f) atomic_store(&o->f, atomic_load(&o->f) + atomic_load(&t->f))
 		SUM(accepted), SUM(closed), SUM(requests), SUM(results), SUM(errors), SUM(busy);
 		SUM(expired), SUM(bad_frames), SUM(batches), SUM(batch_images), SUM(bytes_in);
-		SUM(bytes_out), SUM(protocol_errors);
+		SUM(bytes_out), SUM(protocol_errors), SUM(decisions), SUM(suggestions);
 #undef SUM
 	}
 }

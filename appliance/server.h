@@ -14,6 +14,8 @@
 
 #include "coinfer/model.h"
 
+struct pol_policy;
+
 struct ap_server_config {
 	const char *host;            /* numeric IPv4 address to listen on */
 	int port;
@@ -36,18 +38,26 @@ struct ap_server_config {
 	int calibrate_runs;          /* 0: FLOP estimates only */
 	int no_buf_ring;             /* force the fallback receive path (tests) */
 	int quiet;
+	/* Served policies, at most one per device class (p->device_class), each with
+	 * its action table. Borrowed until ap_server_start returns: every worker
+	 * decides with its own copy (a policy's scratch is not shareable). */
+	struct pol_policy *const *policies;
+	int n_policies;
 };
 
 void ap_server_defaults(struct ap_server_config *c);
 
 struct ap_stats {
 	_Atomic uint64_t accepted, closed, requests, results, errors, busy, expired, bad_frames,
-		batches, batch_images, bytes_in, bytes_out, protocol_errors;
+		batches, batch_images, bytes_in, bytes_out, protocol_errors,
+		decisions,   /* DECIDEs answered with a DECISION */
+		suggestions; /* RESULTs sent with a next action */
 };
 
 struct ap_server;
 
-/* Listens and starts the workers. Errors name what failed (bind, io_uring). */
+/* Listens and starts the workers. Errors name what failed (bind, io_uring, a
+ * policy that does not fit the model or a second one for a class). */
 int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m,
 		    struct ap_server **out, char *err, size_t errlen);
 /* Stops: answers nothing more, closes every connection, joins the workers. */

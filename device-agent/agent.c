@@ -18,6 +18,10 @@
 
 #define MS 1000000ull /* ns */
 #define NEVER UINT64_MAX
+/* DECIDE ids: the request's id with this bit, so that a late ERROR to a DECIDE
+ * is never taken for one to the request's INFER */
+#define DECIDE_ID (1ull << 63)
+#define NEXT_MAX_AGE (1000 * MS)
 
 uint64_t ag_now_ns(void)
 {
@@ -188,7 +192,7 @@ static void emit(struct ag_thread *th, struct ag_record *r)
 	th->recs[th->nrec++] = *r;
 	if (f->cfg.out) {
 		char line[2048];
-		ag_record_json(r, line, sizeof(line));
+		ag_record_json_named(r, f->cfg.decide_name, line, sizeof(line));
 		pthread_mutex_lock(&f->out_mu);
 		fputs(line, f->cfg.out);
 		fflush(f->cfg.out);
@@ -309,7 +313,8 @@ static void go_local(struct ag_agent *a, struct ag_slot *s, enum ag_reason why, 
 	s->t_event = t0 + ms_to_ns(emu);
 }
 
-static void tx_push(struct ag_agent *a, const uint8_t *p, size_t len, int slot, int kind)
+static void tx_push(struct ag_agent *a, const uint8_t *p, size_t len, int slot,
+		    enum ag_tx_kind kind)
 {
 	struct ag_tx *t = &a->tx[(a->tx_head + a->tx_n) % AG_TX_MAX];
 	*t = (struct ag_tx){.p = p, .len = len, .off = 0, .slot = slot, .kind = kind};
@@ -350,7 +355,7 @@ static void slot_send(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 		.request_id = r->id,
 		.deadline_us = (uint32_t)(left * 1000),
 		.device_us = (uint32_t)((r->head_ms + r->encode_ms) * 1000),
-		.flags = 0,
+		.flags = f->cfg.edge_decides ? CW_INFER_SUGGEST : 0,
 		.action = {.exit = (uint8_t)r->action.exit, .bits = (uint8_t)r->action.bits,
 			   .partition = (uint16_t)r->action.partition},
 		.frame_len = s->frame_len,
@@ -370,15 +375,88 @@ static void slot_send(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	s->st = S_SENT;
 	s->tx_pending = 1;
 	a->sent_outstanding++;
-	tx_push(a, s->msg, len, (int)(s - a->slots), 0);
+	tx_push(a, s->msg, len, (int)(s - a->slots), TX_INFER);
 	tx_flush(a, now);
 }
 
-/* Starts a request in slot s: action, head, encode; or all on the device. */
+/* What decide callbacks see of an agent. */
+static void agent_state(const struct ag_agent *a, struct ag_state *st)
+{
+	*st = (struct ag_state){.bandwidth_bps = a->bw.bps, .bw_last_bps = a->bw.last_bps,
+				.rtt_ms = a->bw.srtt_us / 1000.0, .queue_ms = a->queue_ms,
+				.deadline_ms = a->th->f->cfg.deadline_ms,
+				.connected = a->cs == C_READY, .thread = a->th->idx};
+}
+
+/* The action without the edge's help: the callback's, else the configured one. */
+static void decide_here(struct ag_agent *a, struct ag_record *r)
+{
+	struct ag_fleet *f = a->th->f;
+	r->action = f->cfg.action;
+	r->decided_by = AG_BY_FLAGS;
+	if (f->cfg.decide) {
+		struct ag_state st;
+		struct ag_action act;
+		char err[160];
+		agent_state(a, &st);
+		if (!f->cfg.decide(f->cfg.decide_ctx, &st, &act) && action_ok(f->m, &act, err, sizeof(err))) {
+			r->action = act;
+			r->decided_by = AG_BY_LOCAL;
+		}
+	}
+}
+
+/* An action from the wire (0-based exit; partition N_e: on the device only; bits
+ * 0 elsewhere: unquantized) with the configured codec, or raw32 for bits 0. 0
+ * when the model has it. */
+static int action_from_wire(const struct ag_fleet *f, const struct cw_action *w,
+			    struct ag_action *out)
+{
+	const struct ag_action *cfg = &f->cfg.action;
+	int raw_cfg = cfg->codec == CC_CODEC_RAW32 || cfg->codec == CC_CODEC_RAW16;
+	char err[160];
+	*out = (struct ag_action){.exit = w->exit, .partition = w->partition, .bits = w->bits,
+				  .codec = raw_cfg ? CC_CODEC_HUFFMAN : cfg->codec,
+				  .per_channel = raw_cfg ? 0 : cfg->per_channel};
+	if (!w->bits) {
+		out->codec = CC_CODEC_RAW32;
+		out->per_channel = 0;
+	}
+	return action_ok(f->m, out, err, sizeof(err)) ? 0 : -EINVAL;
+}
+
+/* Sends the DECIDE of slot s's request; 0 when it went out (or is queued). */
+static int send_decide(struct ag_agent *a, struct ag_slot *s, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	if (a->cs != C_READY || a->edge_no_policy || s->decide_busy || a->tx_n >= AG_TX_MAX - 2)
+		return -EAGAIN;
+	double bps = a->bw.bps > 0 ? a->bw.bps : f->cfg.bw_prior_bps;
+	struct cw_decide m = {
+		.request_id = s->rec.id | DECIDE_ID,
+		.bandwidth_bps = (uint64_t)bps,
+		.deadline_us = (uint32_t)fmin(s->rec.deadline_ms * 1000, (double)UINT32_MAX),
+	};
+	size_t len;
+	int ret = cw_encode_decide(s->decide_msg, sizeof(s->decide_msg), &m, &len, NULL, 0);
+	if (ret)
+		return ret;
+	s->st = S_DECIDE;
+	s->t_event = now + ms_to_ns(fmin(0.2 * s->rec.deadline_ms, 50));
+	s->rec.decide = AG_DECIDE_TIMEOUT; /* until a DECISION says otherwise */
+	s->decide_busy = 1;
+	tx_push(a, s->decide_msg, len, (int)(s - a->slots), TX_DECIDE);
+	tx_flush(a, now);
+	return 0;
+}
+
+static void slot_run(struct ag_agent *a, struct ag_slot *s, uint64_t now);
+
+/* Starts a request in slot s: its action (asking the edge first with
+ * --edge-decides), then slot_run. */
 static void slot_start(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 {
 	struct ag_fleet *f = a->th->f;
-	const struct cf_model *m = f->m;
 	struct ag_record *r = &s->rec;
 	memset(r, 0, sizeof(*r));
 	memset(s->store_of, 0, sizeof(s->store_of));
@@ -395,19 +473,46 @@ static void slot_start(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	r->true_label = f->ds->labels[r->image];
 	r->deadline_ms = f->cfg.deadline_ms;
 	r->verify_label = -1;
-	r->action = f->cfg.action;
-	if (f->cfg.decide) {
-		struct ag_state st = {.bandwidth_bps = a->bw.bps, .rtt_ms = a->bw.srtt_us / 1000.0,
-				      .queue_ms = a->queue_ms, .deadline_ms = f->cfg.deadline_ms,
-				      .connected = a->cs == C_READY};
-		struct ag_action act;
-		char err[160];
-		if (!f->cfg.decide(f->cfg.decide_ctx, &st, &act) && action_ok(m, &act, err, sizeof(err)))
-			r->action = act;
-	}
-	const int e = r->action.exit, p = r->action.partition, n = m->exit_len[e];
 	if (f->cfg.interval_ms > 0)
 		a->t_next_start += ms_to_ns(f->cfg.interval_ms);
+	if (f->cfg.edge_decides) {
+		int fresh = a->have_next && now - a->t_next <= NEXT_MAX_AGE;
+		a->have_next = 0; /* one suggestion, one request */
+		if (fresh && a->cs == C_READY) {
+			r->action = a->next;
+			r->decided_by = AG_BY_EDGE_NEXT;
+			slot_run(a, s, now);
+			return;
+		}
+		if (!send_decide(a, s, now))
+			return;
+	}
+	decide_here(a, r);
+	slot_run(a, s, now);
+}
+
+/* The DECIDE of slot s is answered, refused, dropped or out of time. */
+static void slot_decided(struct ag_agent *a, struct ag_slot *s, uint64_t now)
+{
+	struct ag_record *r = &s->rec;
+	r->decide_ms = ns_to_ms(now - s->t_start);
+	if (r->decide == AG_DECIDE_ANSWERED) {
+		r->action = s->decision;
+		r->decided_by = AG_BY_EDGE_DECISION;
+	} else {
+		decide_here(a, r);
+	}
+	slot_run(a, s, now);
+}
+
+/* Runs the request's action: head and encode (sent when their emulated time has
+ * passed), or all on the device. */
+static void slot_run(struct ag_agent *a, struct ag_slot *s, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	const struct cf_model *m = f->m;
+	struct ag_record *r = &s->rec;
+	const int e = r->action.exit, p = r->action.partition, n = m->exit_len[e];
 
 	if (p == n) { /* device only */
 		float *in = slot_input(a, s);
@@ -506,6 +611,11 @@ static void on_result(struct ag_agent *a, struct ag_slot *s, const struct cw_res
 	r->compute_us = res->compute_us;
 	r->batch = res->batch;
 	a->queue_ms = res->queue_delay_us / 1000.0;
+	if (f->cfg.edge_decides && (res->flags & CW_RESULT_NEXT_VALID) &&
+	    !action_from_wire(f, &res->next, &a->next)) {
+		a->have_next = 1;
+		a->t_next = now;
+	}
 	double total_us = (double)(now - s->t_sent) / 1000.0;
 	ag_bw_upload(&a->bw, (double)s->msg_len, total_us,
 		     (double)res->queue_us + res->decode_us + res->compute_us);
@@ -534,7 +644,9 @@ static void conn_close(struct ag_agent *a)
 	cw_reader_reset(&a->rd);
 	for (int i = 0; i < a->tx_n; i++) {
 		struct ag_tx *t = &a->tx[(a->tx_head + i) % AG_TX_MAX];
-		if (t->slot >= 0)
+		if (t->kind == TX_DECIDE)
+			a->slots[t->slot].decide_busy = 0;
+		else if (t->slot >= 0)
 			a->slots[t->slot].tx_pending = 0;
 	}
 	a->tx_head = a->tx_n = 0;
@@ -554,9 +666,16 @@ static void conn_drop(struct ag_agent *a, const char *why, uint64_t now)
 		logf_(f, "agent %d: connection %s: %s%s", a->idx, was_ready ? "lost" : "failed", why,
 		      was_ready ? "" : " (retrying with backoff)");
 	a->cs = C_DOWN;
-	for (int i = 0; i < a->nslots; i++)
-		if (a->slots[i].st == S_SENT)
-			go_local(a, &a->slots[i], AG_FB_DISCONNECTED, now);
+	a->have_next = 0;
+	for (int i = 0; i < a->nslots; i++) {
+		struct ag_slot *s = &a->slots[i];
+		if (s->st == S_SENT)
+			go_local(a, s, AG_FB_DISCONNECTED, now);
+		else if (s->st == S_DECIDE) {
+			s->rec.decide = AG_DECIDE_DROPPED;
+			s->t_event = now;
+		}
+	}
 	a->sent_outstanding = 0;
 	a->t_reconnect = now + ag_backoff_next(&a->bo) * 1000;
 }
@@ -576,7 +695,7 @@ static void conn_connected(struct ag_agent *a, uint64_t now)
 		return;
 	}
 	a->cs = C_HELLO;
-	tx_push(a, a->hello, len, -1, 1);
+	tx_push(a, a->hello, len, -1, TX_HELLO);
 	tx_flush(a, now);
 }
 
@@ -624,11 +743,13 @@ static int tx_flush(struct ag_agent *a, uint64_t now)
 		t->off += (size_t)n;
 		if (t->off < t->len)
 			continue;
-		if (t->slot >= 0)
+		if (t->kind == TX_DECIDE)
+			a->slots[t->slot].decide_busy = 0;
+		else if (t->slot >= 0)
 			a->slots[t->slot].tx_pending = 0;
-		else if (t->kind == 2)
+		else if (t->kind == TX_PING)
 			a->ping_busy = 0;
-		else if (t->kind == 3)
+		else if (t->kind == TX_PONG)
 			a->pong_busy = 0;
 		a->tx_head = (a->tx_head + 1) % AG_TX_MAX;
 		a->tx_n--;
@@ -652,8 +773,45 @@ static void send_ping(struct ag_agent *a, uint64_t now)
 	a->ping_busy = 1;
 	a->ping_outstanding = 1;
 	a->ping_pad_sent = pad;
-	tx_push(a, a->ping, len, -1, 2);
+	tx_push(a, a->ping, len, -1, TX_PING);
 	tx_flush(a, now);
+}
+
+/* A DECISION, or an ERROR to a DECIDE: the waiting slot goes on at once. 0, or
+ * -1 when the connection was dropped. */
+static int on_decide_reply(struct ag_agent *a, const struct cw_msg *msg, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	uint64_t id = msg->request_id & ~DECIDE_ID;
+	if (!(msg->request_id & DECIDE_ID) || !id || id >= a->next_id) {
+		char why[96];
+		snprintf(why, sizeof(why), "%s for a DECIDE never sent (id %llu)",
+			 cw_type_name(msg->type), (unsigned long long)msg->request_id);
+		conn_drop(a, why, now);
+		return -1;
+	}
+	if (msg->type == CW_DECISION) {
+		a->queue_ms = msg->decision.queue_delay_us / 1000.0;
+	} else if (msg->error.code == CW_ERR_UNSUPPORTED && !a->edge_no_policy) {
+		/* no policy there for this class: it will not change this session */
+		a->edge_no_policy = 1;
+		if (!a->decide_logged++)
+			logf_(f, "agent %d: the edge does not decide: %s", a->idx, msg->error.msg);
+	}
+	struct ag_slot *s = NULL;
+	for (int i = 0; i < a->nslots && !s; i++)
+		if (a->slots[i].st == S_DECIDE && a->slots[i].rec.id == id)
+			s = &a->slots[i];
+	if (!s) {
+		a->late++; /* decided without it already */
+		return 0;
+	}
+	if (msg->type == CW_DECISION && !action_from_wire(f, &msg->decision.action, &s->decision))
+		s->rec.decide = AG_DECIDE_ANSWERED;
+	else
+		s->rec.decide = AG_DECIDE_REFUSED;
+	s->t_event = now;
+	return 0;
 }
 
 /* One message from the edge; 0, or -1 when the connection was dropped. */
@@ -673,6 +831,7 @@ static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now
 		}
 		a->welcome = msg->welcome;
 		a->cs = C_READY;
+		a->edge_no_policy = 0;
 		a->connects++;
 		a->fail_logged = 0;
 		ag_backoff_reset(&a->bo);
@@ -699,6 +858,8 @@ static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now
 			conn_drop(a, "a reply before WELCOME", now);
 			return -1;
 		}
+		if (msg->type == CW_ERROR && (id & DECIDE_ID))
+			return on_decide_reply(a, msg, now);
 		struct ag_slot *s = find_sent(a, id);
 		if (!s) {
 			if (id >= a->next_id || id == 0) {
@@ -723,6 +884,12 @@ static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now
 		}
 		return 0;
 	}
+	case CW_DECISION:
+		if (a->cs != C_READY) {
+			conn_drop(a, "DECISION before WELCOME", now);
+			return -1;
+		}
+		return on_decide_reply(a, msg, now);
 	case CW_PONG:
 		if (a->cs != C_READY) {
 			conn_drop(a, "PONG before WELCOME", now);
@@ -749,7 +916,7 @@ static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now
 			size_t len;
 			if (!cw_encode_pong(a->pong, sizeof(a->pong), &p, &len, NULL, 0)) {
 				a->pong_busy = 1;
-				tx_push(a, a->pong, len, -1, 3);
+				tx_push(a, a->pong, len, -1, TX_PONG);
 			}
 		}
 		return 0;
@@ -829,7 +996,7 @@ static void on_writable(struct ag_agent *a, uint64_t now)
 
 static int needs_network(const struct ag_fleet *f)
 {
-	return f->cfg.decide ||
+	return f->cfg.decide || f->cfg.edge_decides ||
 	       f->cfg.action.partition < f->m->exit_len[f->cfg.action.exit];
 }
 
@@ -863,6 +1030,8 @@ static void agent_timers(struct ag_agent *a, uint64_t now)
 		} else if (s->st == S_SENT && now >= s->t_timeout) {
 			note_late(a->th, now, s->t_timeout);
 			go_local(a, s, AG_FB_TIMEOUT, now);
+		} else if (s->st == S_DECIDE && now >= s->t_event) {
+			slot_decided(a, s, now);
 		}
 		if (s->st == S_LOCAL && ag_now_ns() >= s->t_event)
 			slot_finish(a, s, ag_now_ns());
@@ -914,7 +1083,7 @@ static uint64_t agent_next(const struct ag_agent *a)
 	int free_slot = 0;
 	for (int i = 0; i < a->nslots; i++) {
 		const struct ag_slot *s = &a->slots[i];
-		if (s->st == S_HEAD || s->st == S_LOCAL)
+		if (s->st == S_HEAD || s->st == S_LOCAL || s->st == S_DECIDE)
 			AT(s->t_event);
 		else if (s->st == S_SENT)
 			AT(s->t_timeout);
@@ -1313,6 +1482,11 @@ void ag_fleet_destroy(struct ag_fleet *f)
 	free(f->records);
 	pthread_mutex_destroy(&f->out_mu);
 	free(f);
+}
+
+int ag_fleet_threads(const struct ag_fleet *f)
+{
+	return f->nth;
 }
 
 const struct ag_times *ag_fleet_measured(const struct ag_fleet *f)

@@ -16,13 +16,15 @@
 #define AG_SERVER_PAD_MAX 4096 /* padding accepted in the edge's own PINGs */
 
 enum ag_conn_state { C_DOWN, C_CONNECTING, C_HELLO, C_READY, C_CLOSED };
-enum ag_slot_state { S_FREE, S_HEAD, S_SENT, S_LOCAL };
+enum ag_slot_state { S_FREE, S_DECIDE, S_HEAD, S_SENT, S_LOCAL };
+enum ag_tx_kind { TX_INFER, TX_HELLO, TX_PING, TX_PONG, TX_DECIDE };
+#define AG_DECIDE_BYTES (CW_HEADER_BYTES + 28)
 
 struct ag_tx {
 	const uint8_t *p;
 	size_t len, off;
-	int slot; /* -1: HELLO, PING or PONG */
-	int kind; /* 0 infer, 1 hello, 2 ping, 3 pong */
+	int slot; /* INFER and DECIDE: the slot; -1: HELLO, PING or PONG */
+	enum ag_tx_kind kind;
 };
 
 struct ag_slot {
@@ -41,6 +43,10 @@ struct ag_slot {
 	/* a local answer waiting for its emulated time */
 	int local_label;
 	float local_conf;
+	/* S_DECIDE: t_event is when to stop waiting for the DECISION */
+	struct ag_action decision;
+	uint8_t decide_msg[AG_DECIDE_BYTES];
+	int decide_busy; /* decide_msg is queued for sending */
 };
 
 struct ag_thread;
@@ -68,6 +74,12 @@ struct ag_agent {
 	struct ag_bw bw;
 	int sent_outstanding;
 	double queue_ms;
+	/* the edge's suggestion for the next request (--edge-decides) */
+	int have_next;
+	struct ag_action next;
+	uint64_t t_next;
+	int edge_no_policy; /* the edge refused a DECIDE: ask no more this session */
+	int decide_logged;
 	int started, answered;
 	uint64_t next_id;
 	uint64_t t_next_start, t_gate;

@@ -12,6 +12,7 @@
 #include "coinfer/agent.h"
 #include "coinfer/dataset.h"
 #include "coinfer/model.h"
+#include "coinfer/policy-rl.h"
 #if AG_HAVE_COST
 #include "coinfer/policy-cost.h"
 #include "coinfer/policy-profile.h"
@@ -44,12 +45,19 @@ static void usage(FILE *f)
 		"  --codec NAME            huffman, huffman-zrun, packed, raw32, raw16 (huffman)\n"
 		"  --per-channel           min-max per channel instead of per tensor\n"
 		"  --device-only           p = N_e: no network at all\n"
+		"  --policy FILE           per request, the action of this trained policy (coinfer-policy\n"
+		"                          train) for the agent's state; while the edge is unreachable,\n"
+		"                          with the link down: the best exit on the device\n"
+		"  --edge-decides          ask the edge's policy: take RESULT's next action (<= 1 s old),\n"
+		"                          else send DECIDE and wait min(20%% of the deadline, 50 ms) for\n"
+		"                          the DECISION; without one, decide as otherwise (--policy,\n"
+		"                          --auto or the flags)\n"
+		"  --bw-prior-mbps X       bandwidth assumed before the first estimate (10)\n"
 #if AG_HAVE_COST
 		"  --auto                  per request, Edgent's search (seed 002 Alg. 1) over the cost\n"
 		"                          model of --device-class and --edge-class (policy-cost.h)\n"
 		"  --edge-class NAME       edge class for --auto (edge-x86)\n"
 		"  --codec-table PATH      codec table for --auto (ROOT/models/<model>.codec.json)\n"
-		"  --bw-prior-mbps X       bandwidth --auto assumes before the first estimate (10)\n"
 		"  --root DIR              where conf/ and models/ are (the source tree)\n"
 #endif
 		"device emulation (time dilation):\n"
@@ -89,7 +97,8 @@ enum {
 	O_EXIT, O_PART, O_BITS, O_CODEC, O_PERCH, O_DEVONLY, O_AUTO, O_EDGE_CLASS, O_CODEC_TABLE,
 	O_BW_PRIOR, O_ROOT, O_SLOWDOWN, O_DEVCLASS, O_ENC_SLOWDOWN, O_CLASS, O_FLEET, O_THREADS,
 	O_STAGGER, O_DEVID, O_APP, O_BACKOFF, O_CONN_TIMEOUT, O_CONN_WAIT, O_MARGIN, O_PING,
-	O_PINGPAD, O_BWALPHA, O_VERIFY, O_CALIB, O_SEED, O_QUIET, O_NOSUMMARY, O_HELP
+	O_PINGPAD, O_BWALPHA, O_VERIFY, O_CALIB, O_SEED, O_QUIET, O_NOSUMMARY, O_HELP, O_POLICY,
+	O_EDGE_DECIDES
 };
 
 static int num_arg(const char *opt, const char *s, double lo, double hi, double *out)
@@ -103,6 +112,76 @@ static int num_arg(const char *opt, const char *s, double lo, double hi, double 
 	}
 	*out = v;
 	return 0;
+}
+
+/* --policy: the actor, one copy per agent thread (deciding uses the policy's
+ * scratch). */
+struct policy_ctx {
+	struct pol_policy **p;
+	int n;
+	enum cc_codec codec;
+	double bw_prior_bps;
+};
+
+static int policy_decide(void *ctx, const struct ag_state *s, struct ag_action *a)
+{
+	struct policy_ctx *c = ctx;
+	double ewma = s->bandwidth_bps, last = s->bw_last_bps > 0 ? s->bw_last_bps : ewma;
+	struct pol_action pa;
+	if (s->thread < 0 || s->thread >= c->n)
+		return -EINVAL;
+	if (!s->connected)
+		last = 0; /* link down: the policy's mask leaves the on-device actions */
+	else if (!(ewma > 0))
+		ewma = last = c->bw_prior_bps;
+	struct pol_obs_in in = {.bw_ewma_mbps = ewma / 1e6, .bw_last_mbps = last / 1e6,
+				.deadline_ms = s->deadline_ms, .load = 1, .queue_ms = s->queue_ms};
+	int ret = pol_policy_decide(c->p[s->thread], &in, 0, &pa, NULL);
+	if (ret)
+		return ret;
+	*a = (struct ag_action){.exit = pa.exit - 1, .partition = pa.partition, .bits = pa.bits,
+				.codec = c->codec};
+	return 0;
+}
+
+/* Loads the policy of --policy and checks it against the model. */
+static int policy_load(const char *path, const struct cf_model *m, struct pol_policy **out,
+		       char *err, size_t errlen)
+{
+	struct pol_policy *p;
+	int ret = pol_load(path, &p, err, errlen);
+	if (ret)
+		return ret;
+	ret = -EINVAL;
+	if (!p->actions) {
+		snprintf(err, errlen, "the policy has no action table");
+		goto err;
+	}
+	if (p->state_dim != POL_ENV_STATE_DIM || p->obs_spec != POL_OBS_SPEC) {
+		snprintf(err, errlen, "the policy takes observation layout %u of %d values, the agent "
+				      "builds layout %d of %d", p->obs_spec, p->state_dim, POL_OBS_SPEC,
+			 POL_ENV_STATE_DIM);
+		goto err;
+	}
+	if (strcmp(p->model, m->name)) {
+		snprintf(err, errlen, "the policy was trained for model %s, the agent runs %s", p->model,
+			 m->name);
+		goto err;
+	}
+	for (int k = 0; k < p->n_actions; k++) {
+		const struct pol_action *a = &p->actions[k];
+		if (a->exit < 1 || a->exit > m->n_exits || a->partition < 0 ||
+		    a->partition > m->exit_len[a->exit - 1]) {
+			snprintf(err, errlen, "action %d (exit %d, partition %d) is not in model %s", k,
+				 a->exit, a->partition, m->name);
+			goto err;
+		}
+	}
+	*out = p;
+	return 0;
+err:
+	pol_policy_free(p);
+	return ret;
 }
 
 #if AG_HAVE_COST
@@ -210,10 +289,12 @@ int main(int argc, char **argv)
 		{"partition", required_argument, 0, O_PART}, {"bits", required_argument, 0, O_BITS},
 		{"codec", required_argument, 0, O_CODEC}, {"per-channel", no_argument, 0, O_PERCH},
 		{"device-only", no_argument, 0, O_DEVONLY},
+		{"policy", required_argument, 0, O_POLICY},
+		{"edge-decides", no_argument, 0, O_EDGE_DECIDES},
+		{"bw-prior-mbps", required_argument, 0, O_BW_PRIOR},
 #if AG_HAVE_COST
 		{"auto", no_argument, 0, O_AUTO}, {"edge-class", required_argument, 0, O_EDGE_CLASS},
 		{"codec-table", required_argument, 0, O_CODEC_TABLE},
-		{"bw-prior-mbps", required_argument, 0, O_BW_PRIOR},
 		{"root", required_argument, 0, O_ROOT},
 		{"device-class", required_argument, 0, O_DEVCLASS},
 #endif
@@ -239,11 +320,11 @@ int main(int argc, char **argv)
 	static char host[256];
 	const char *root = COINFER_SOURCE_ROOT;
 	const char *devclass = NULL, *edge_class = "edge-x86", *codec_table = NULL;
+	const char *policy_path = NULL;
 	double bw_prior_mbps = 10;
 	(void)devclass;
 	(void)edge_class;
 	(void)codec_table;
-	(void)bw_prior_mbps;
 	(void)root;
 	int c;
 	double v;
@@ -315,6 +396,8 @@ int main(int argc, char **argv)
 		}
 		case O_PERCH: cfg.action.per_channel = 1; break;
 		case O_DEVONLY: device_only = 1; break;
+		case O_POLICY: policy_path = optarg; break;
+		case O_EDGE_DECIDES: cfg.edge_decides = 1; break;
 		case O_AUTO: use_auto = 1; break;
 		case O_EDGE_CLASS: edge_class = optarg; break;
 		case O_CODEC_TABLE: codec_table = optarg; break;
@@ -408,6 +491,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (policy_path && use_auto) {
+		fprintf(stderr, "coinfer-agent: --policy and --auto both decide on the device: "
+				"choose one\n");
+		return 2;
+	}
+	cfg.bw_prior_bps = bw_prior_mbps * 1e6;
 
 	char err[512];
 	if (!model_path && !(model_path = cf_default_model_path())) {
@@ -497,11 +586,45 @@ int main(int argc, char **argv)
 		cfg.device_class = class_name;
 	cfg.out = quiet ? NULL : stdout;
 	cfg.log = quiet ? NULL : stderr;
+	if (use_auto)
+		cfg.decide_name = "auto";
+
+	struct pol_policy *policy = NULL;
+	struct policy_ctx pctx = {.bw_prior_bps = bw_prior_mbps * 1e6};
+	if (policy_path) {
+		if (policy_load(policy_path, m, &policy, err, sizeof(err))) {
+			fprintf(stderr, "coinfer-agent: --policy %s: %s\n", policy_path, err);
+			return 1;
+		}
+		if (strcmp(policy->device_class, cfg.device_class))
+			fprintf(stderr, "coinfer-agent: warning: --policy %s was trained for device class "
+					"%s, the agent announces %s\n",
+				policy_path, policy->device_class, cfg.device_class);
+		pctx.codec = cfg.action.codec == CC_CODEC_RAW32 || cfg.action.codec == CC_CODEC_RAW16
+				     ? CC_CODEC_HUFFMAN
+				     : cfg.action.codec;
+		cfg.decide = policy_decide;
+		cfg.decide_ctx = &pctx;
+		cfg.decide_name = "policy";
+	}
 
 	struct ag_fleet *f;
 	if (ag_fleet_create(&cfg, m, &ds, &f, err, sizeof(err))) {
 		fprintf(stderr, "coinfer-agent: %s\n", err);
 		return 2;
+	}
+	if (policy) {
+		pctx.n = ag_fleet_threads(f);
+		pctx.p = calloc((size_t)pctx.n, sizeof(*pctx.p));
+		for (int t = 0; pctx.p && t < pctx.n; t++)
+			if (pol_policy_dup(policy, &pctx.p[t], err, sizeof(err))) {
+				fprintf(stderr, "coinfer-agent: --policy %s: %s\n", policy_path, err);
+				return 1;
+			}
+		if (!pctx.p) {
+			fprintf(stderr, "coinfer-agent: out of memory\n");
+			return 1;
+		}
 	}
 	int ret = ag_fleet_run(f, err, sizeof(err));
 	if (ret)
@@ -515,6 +638,10 @@ int main(int argc, char **argv)
 	}
 	fflush(stdout);
 	ag_fleet_destroy(f);
+	for (int t = 0; pctx.p && t < pctx.n; t++)
+		pol_policy_free(pctx.p[t]);
+	free(pctx.p);
+	pol_policy_free(policy);
 	cf_dataset_free(&ds);
 	cf_model_free(m);
 #if AG_HAVE_COST

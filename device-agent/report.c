@@ -24,7 +24,35 @@ static int num(char *buf, size_t cap, const char *key, double v)
 		n += k_ > 0 ? (size_t)k_ : 0;                                          \
 	} while (0)
 
+const char *ag_decide_name(enum ag_decide_outcome o)
+{
+	switch (o) {
+	case AG_DECIDE_NONE: return "none";
+	case AG_DECIDE_ANSWERED: return "answered";
+	case AG_DECIDE_TIMEOUT: return "timeout";
+	case AG_DECIDE_REFUSED: return "refused";
+	case AG_DECIDE_DROPPED: return "dropped";
+	default: return "?";
+	}
+}
+
+static const char *decider_name(enum ag_decider d, const char *local)
+{
+	switch (d) {
+	case AG_BY_FLAGS: return "flags";
+	case AG_BY_LOCAL: return local ? local : "local";
+	case AG_BY_EDGE_NEXT: return "edge-next";
+	case AG_BY_EDGE_DECISION: return "edge-decision";
+	default: return "?";
+	}
+}
+
 int ag_record_json(const struct ag_record *r, char *buf, size_t cap)
+{
+	return ag_record_json_named(r, NULL, buf, cap);
+}
+
+int ag_record_json_named(const struct ag_record *r, const char *local, char *buf, size_t cap)
 {
 	size_t n = 0;
 	int dev_only = r->where == AG_DEVICE && r->reason == AG_FB_NONE;
@@ -49,6 +77,12 @@ int ag_record_json(const struct ag_record *r, char *buf, size_t cap)
 		ADD("\"resumed_at\": %d, ", r->from);
 	else
 		ADD("\"resumed_at\": null, ");
+	ADD("\"decided_by\": \"%s\", ", decider_name(r->decided_by, local));
+	if (r->decide) {
+		ADD("\"decide\": \"%s\", ", ag_decide_name(r->decide));
+		NUM("decide_ms", r->decide_ms);
+		ADD(", ");
+	}
 	NUM("deadline_ms", r->deadline_ms);
 	ADD(", \"deadline_met\": %s, ", r->deadline_met ? "true" : "false");
 	NUM("latency_ms", r->latency_ms);
@@ -115,6 +149,7 @@ void ag_fleet_summary(const struct ag_fleet *f, struct ag_summary *s)
 	s->requests = (uint64_t)f->cfg.agents * (uint64_t)f->cfg.requests;
 	s->wall_s = f->wall_s;
 	s->device_class = f->cfg.device_class;
+	s->decide_name = f->cfg.decide_name;
 	s->slowdown = f->cfg.slowdown;
 	s->profile = f->cfg.profile != NULL;
 	s->n_exits = f->m->n_exits;
@@ -134,6 +169,8 @@ void ag_fleet_summary(const struct ag_fleet *f, struct ag_summary *s)
 		else
 			s->device++;
 		s->fallbacks[r->reason]++;
+		s->decided_by[r->decided_by]++;
+		s->decide[r->decide]++;
 		s->correct += r->label == r->true_label;
 		s->deadline_met += (uint64_t)r->deadline_met;
 		s->bytes_sent += r->bytes;
@@ -207,9 +244,17 @@ void ag_summary_json(const struct ag_summary *s, FILE *f)
 			(unsigned long long)s->fallbacks[r]);
 		total += s->fallbacks[r];
 	}
-	fprintf(f, ", \"total\": %llu}, %s, \"correct\": %llu, \"deadline_met\": %llu, ",
-		(unsigned long long)total, acc, (unsigned long long)s->correct,
-		(unsigned long long)s->deadline_met);
+	fprintf(f, ", \"total\": %llu}, \"decided_by\": {", (unsigned long long)total);
+	for (int d = 0; d < AG_BY_COUNT; d++)
+		fprintf(f, "%s\"%s\": %llu", d ? ", " : "",
+			decider_name((enum ag_decider)d, s->decide_name),
+			(unsigned long long)s->decided_by[d]);
+	fprintf(f, "}, \"decide\": {");
+	for (int o = AG_DECIDE_NONE + 1; o < AG_DECIDE_COUNT; o++)
+		fprintf(f, "%s\"%s\": %llu", o > 1 ? ", " : "",
+			ag_decide_name((enum ag_decide_outcome)o), (unsigned long long)s->decide[o]);
+	fprintf(f, "}, %s, \"correct\": %llu, \"deadline_met\": %llu, ", acc,
+		(unsigned long long)s->correct, (unsigned long long)s->deadline_met);
 	lat_json(f, "latency_ms", &s->latency_ms);
 	fprintf(f, ", ");
 	lat_json(f, "latency_ms_real", &s->latency_real_ms);

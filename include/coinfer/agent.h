@@ -118,11 +118,34 @@ struct ag_action {
 /* What a decide callback sees for each request. */
 struct ag_state {
 	double bandwidth_bps; /* the estimate (0: none yet) */
+	double bw_last_bps;   /* the last sample behind it (0: none yet) */
 	double rtt_ms;        /* smoothed (0: none yet) */
 	double queue_ms;      /* the edge's last reported queueing delay */
 	double deadline_ms;
 	int connected;
+	int thread;           /* the calling thread, 0..ag_fleet_threads() - 1: a
+				 callback with per-thread scratch indexes it */
 };
+
+/* Who chose a request's action. */
+enum ag_decider {
+	AG_BY_FLAGS = 0,     /* the configured action */
+	AG_BY_LOCAL,         /* the decide callback (--auto, --policy) */
+	AG_BY_EDGE_NEXT,     /* the next action of the previous RESULT */
+	AG_BY_EDGE_DECISION, /* the DECISION to this request's DECIDE */
+	AG_BY_COUNT
+};
+
+/* What became of a request's DECIDE. */
+enum ag_decide_outcome {
+	AG_DECIDE_NONE = 0, /* none sent */
+	AG_DECIDE_ANSWERED, /* DECISION in time */
+	AG_DECIDE_TIMEOUT,  /* no DECISION in time */
+	AG_DECIDE_REFUSED,  /* ERROR (e.g. no policy for the class), or an unusable action */
+	AG_DECIDE_DROPPED,  /* the connection went down meanwhile */
+	AG_DECIDE_COUNT
+};
+const char *ag_decide_name(enum ag_decide_outcome o);
 
 enum ag_where { AG_EDGE = 1, AG_DEVICE = 2 };
 
@@ -157,6 +180,13 @@ struct ag_config {
 	 * threads at once. Returns 0, or non-zero to use `action`. */
 	int (*decide)(void *ctx, const struct ag_state *s, struct ag_action *a);
 	void *decide_ctx;
+	const char *decide_name; /* how records name the callback ("local" when NULL) */
+	/* Ask the edge's policy: INFERs carry CW_INFER_SUGGEST and a RESULT's next
+	 * action (at most 1 s old) is taken for the next request; without one, a
+	 * DECIDE goes out and its DECISION is awaited min(20 % of the deadline,
+	 * 50 ms). Otherwise (or while down) decide/action as without it. */
+	int edge_decides;
+	double bw_prior_bps; /* DECIDE's bandwidth before the first estimate (0: 0) */
 	/* time dilation: emulated = measured * slowdown, or the profile's per-layer
 	 * times (ms of a device class; NULL: none), whichever is longer */
 	double slowdown;
@@ -194,6 +224,9 @@ struct ag_record {
 	enum ag_where where;
 	enum ag_reason reason;
 	uint16_t error_code;   /* the edge's ERROR code, 0 when none */
+	enum ag_decider decided_by;
+	enum ag_decide_outcome decide;
+	double decide_ms;      /* from the request's start to its decision, with a DECIDE */
 	int deadline_met;
 	double deadline_ms;
 	double latency_ms, latency_real_ms; /* emulated (wall clock) and without dilation */
@@ -218,6 +251,8 @@ struct ag_summary {
 	struct ag_latency latency_ms, latency_real_ms;
 	uint64_t late_replies, reconnects, connects, drops; /* drops: connections lost or refused */
 	uint64_t verified, verify_mismatches;
+	uint64_t decided_by[AG_BY_COUNT], decide[AG_DECIDE_COUNT];
+	const char *decide_name;
 	double bandwidth_bps_mean; /* over agents with an estimate */
 	double rtt_ms_mean;
 	double timer_late_ms; /* the threads' decaying maximum of timer lateness, at the end */
@@ -238,6 +273,8 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cf_model *m,
 /* Runs until every request of every agent is answered. */
 int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen);
 void ag_fleet_destroy(struct ag_fleet *f);
+/* Threads that run agents (and call decide): min(threads, agents). */
+int ag_fleet_threads(const struct ag_fleet *f);
 /* Measured per-layer times (ms) and the emulated ones the agents use. */
 const struct ag_times *ag_fleet_measured(const struct ag_fleet *f);
 const struct ag_times *ag_fleet_emulated(const struct ag_fleet *f);
@@ -245,8 +282,10 @@ const struct ag_times *ag_fleet_emulated(const struct ag_fleet *f);
 const struct ag_record *ag_fleet_records(const struct ag_fleet *f, size_t *n);
 void ag_fleet_summary(const struct ag_fleet *f, struct ag_summary *s);
 
-/* JSON: one line per record (with its newline), the summary as one line. */
+/* JSON: one line per record (with its newline), the summary as one line.
+ * local names AG_BY_LOCAL decisions (ag_config.decide_name; NULL: "local"). */
 int ag_record_json(const struct ag_record *r, char *buf, size_t cap);
+int ag_record_json_named(const struct ag_record *r, const char *local, char *buf, size_t cap);
 void ag_summary_json(const struct ag_summary *s, FILE *f);
 
 /* "raw32", "raw16", "packed", "huffman", "huffman-zrun" to a codec; -1 unknown. */

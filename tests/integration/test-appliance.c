@@ -2,7 +2,11 @@
  * WELCOME, INFER answered with the class the C runtime gives locally, PING, the
  * refusals (model mismatch, no session, bad split, broken frame, in-flight limit),
  * and hostile peers — garbage, a half message then silence, a 4 GB length
- * prefix — dropped without harm to a well-behaved device served meanwhile. */
+ * prefix — dropped without harm to a well-behaved device served meanwhile.
+ * Policy serving: DECISION is the class's policy's own choice for the DECIDE
+ * state (checked against a copy loaded from a file), per class; DECIDE without
+ * a policy for the class is refused; RESULT's next action only after a DECIDE
+ * and only when asked for; policies that do not fit are refused at start. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -20,6 +24,7 @@
 #include "coinfer/exec.h"
 #include "coinfer/proto.h"
 #include "server.h"
+#include "test-policy.h"
 
 static struct cf_model *model;
 static struct cf_exec *local;
@@ -31,26 +36,47 @@ struct client {
 	uint8_t *rbuf;
 };
 
-static void start(int no_buf_ring, int idle_ms)
+static void load_model(void)
 {
 	char err[256];
 	cr_assert_eq(cf_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &model, err,
 				   sizeof(err)),
 		     0, "%s", err);
 	cr_assert_eq(cf_exec_create(model, NULL, 1, &local), 0);
+}
+
+static void config(struct ap_server_config *cfg, int no_buf_ring, int idle_ms)
+{
+	ap_server_defaults(cfg);
+	cfg->port = 0;
+	cfg->workers = 2;
+	cfg->max_conns = 64;
+	cfg->max_inflight = 4;
+	cfg->max_batch = 8;
+	cfg->max_delay_us = 1000;
+	cfg->calibrate_runs = 0;
+	cfg->idle_timeout_ms = idle_ms;
+	cfg->no_buf_ring = no_buf_ring;
+	cfg->rx_buffers = 64;
+	cfg->quiet = 1;
+}
+
+static void start_serving(struct pol_policy *const *pols, int n)
+{
+	char err[256];
 	struct ap_server_config cfg;
-	ap_server_defaults(&cfg);
-	cfg.port = 0;
-	cfg.workers = 2;
-	cfg.max_conns = 64;
-	cfg.max_inflight = 4;
-	cfg.max_batch = 8;
-	cfg.max_delay_us = 1000;
-	cfg.calibrate_runs = 0;
-	cfg.idle_timeout_ms = idle_ms;
-	cfg.no_buf_ring = no_buf_ring;
-	cfg.rx_buffers = 64;
-	cfg.quiet = 1;
+	config(&cfg, 0, 10000);
+	cfg.policies = pols;
+	cfg.n_policies = n;
+	cr_assert_eq(ap_server_start(&cfg, model, &srv, err, sizeof(err)), 0, "%s", err);
+}
+
+static void start(int no_buf_ring, int idle_ms)
+{
+	char err[256];
+	load_model();
+	struct ap_server_config cfg;
+	config(&cfg, no_buf_ring, idle_ms);
 	cr_assert_eq(ap_server_start(&cfg, model, &srv, err, sizeof(err)), 0, "%s", err);
 }
 
@@ -114,16 +140,21 @@ static int recv_msg(struct client *c, struct cw_msg *m, int ms)
 	}
 }
 
-static void hello(struct client *c, uint64_t checksum)
+static void hello_as(struct client *c, uint64_t checksum, const char *device_class)
 {
 	struct cw_hello h = {.device_id = 42, .model_checksum = checksum, .max_inflight = 4};
-	strcpy(h.device_class, "test");
+	snprintf(h.device_class, sizeof(h.device_class), "%s", device_class);
 	strcpy(h.model, model->name);
 	strcpy(h.app, "tests");
 	uint8_t buf[512];
 	size_t len;
 	cr_assert_eq(cw_encode_hello(buf, sizeof(buf), &h, &len, NULL, 0), 0);
 	send_all(c->fd, buf, len);
+}
+
+static void hello(struct client *c, uint64_t checksum)
+{
+	hello_as(c, checksum, "test");
 }
 
 static uint64_t rng = 7;
@@ -138,8 +169,8 @@ static float gauss(void)
 
 /* An INFER for exit e split at p with a random image; *label gets what the C
  * runtime answers locally for the same (exit, bits). */
-static size_t make_infer(uint8_t *buf, size_t cap, uint64_t id, int e, int p, int bits,
-			 uint16_t *label)
+static size_t make_infer_as(uint8_t *buf, size_t cap, uint64_t id, int e, int p, int bits,
+			    uint16_t *label, uint32_t flags, uint32_t deadline_us, uint32_t device_us)
 {
 	static float img[3 * 32 * 32], back[32 * 32 * 32];
 	static uint8_t scratch[1 << 20];
@@ -167,11 +198,18 @@ static size_t make_infer(uint8_t *buf, size_t cap, uint64_t id, int e, int p, in
 		if (o[i] > o[best])
 			best = i;
 	*label = (uint16_t)best;
-	struct cw_infer in = {.request_id = id, .deadline_us = 5000000, .frame_len = flen,
+	struct cw_infer in = {.request_id = id, .deadline_us = deadline_us, .device_us = device_us,
+			      .flags = flags, .frame_len = flen,
 			      .action = {.exit = (uint8_t)e, .partition = (uint16_t)p, .bits = (uint8_t)bits}};
 	size_t len;
 	cr_assert_eq(cw_encode_infer_header(buf, cap, &in, &len, err, sizeof(err)), 0, "%s", err);
 	return len;
+}
+
+static size_t make_infer(uint8_t *buf, size_t cap, uint64_t id, int e, int p, int bits,
+			 uint16_t *label)
+{
+	return make_infer_as(buf, cap, id, e, p, bits, label, 0, 5000000, 0);
 }
 
 static void serve_one_device(int requests)
@@ -333,4 +371,260 @@ Test(appliance, hostile_peers_dropped_others_served, .timeout = 120)
 	close_client(&b);
 	close_client(&h);
 	stop();
+}
+
+/* ---- policy serving ------------------------------------------------------- */
+
+static struct pol_policy *serving_pols[2];
+
+/* Two policies (pi4-est and "other") served, and a copy of each loaded back
+ * from a file: what the appliance answers must be what that copy decides. */
+static void start_policies(struct pol_policy *copy[2])
+{
+	char err[512], path[] = "/tmp/coinfer-serving-XXXXXX";
+	load_model();
+	cr_assert_eq(test_policy_make(model, "pi4-est", "pi4-est", 11, &serving_pols[0], err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(test_policy_make(model, "pi4-est", "other", 12, &serving_pols[1], err, sizeof(err)), 0,
+		     "%s", err);
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	close(fd);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(pol_save(serving_pols[i], path, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(pol_load(path, &copy[i], err, sizeof(err)), 0, "%s", err);
+	}
+	unlink(path);
+	start_serving(serving_pols, 2);
+}
+
+static void stop_policies(struct pol_policy *copy[2])
+{
+	stop();
+	for (int i = 0; i < 2; i++) {
+		pol_policy_free(serving_pols[i]);
+		pol_policy_free(copy[i]);
+	}
+}
+
+static void send_decide(struct client *c, const struct cw_decide *d)
+{
+	uint8_t buf[128];
+	size_t len;
+	cr_assert_eq(cw_encode_decide(buf, sizeof(buf), d, &len, NULL, 0), 0);
+	send_all(c->fd, buf, len);
+}
+
+/* The observation docs/protocol.md promises for a DECIDE. */
+static struct pol_obs_in decide_obs(const struct cw_decide *d, uint32_t queue_delay_us)
+{
+	unsigned u = d->load_permille < 900 ? d->load_permille : 900;
+	return (struct pol_obs_in){.bw_ewma_mbps = d->bandwidth_bps / 1e6,
+				   .bw_last_mbps = d->bandwidth_bps / 1e6,
+				   .deadline_ms = d->deadline_us / 1e3,
+				   .energy_j = d->energy_uj / 1e6,
+				   .load = 1.0 / (1.0 - u / 1000.0),
+				   .queue_ms = queue_delay_us / 1e3};
+}
+
+static void session(struct client *c, const char *device_class)
+{
+	struct cw_msg m;
+	connect_client(c);
+	hello_as(c, model->checksum, device_class);
+	cr_assert_eq(recv_msg(c, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_WELCOME, "got %s", cw_type_name(m.type));
+}
+
+Test(serving, decision_is_the_class_policys_choice, .timeout = 120)
+{
+	static const uint64_t bw[] = {0, 300000, 2000000, 50000000};
+	static const uint32_t deadline[] = {30000, 100000, 400000};
+	static const uint16_t load[] = {0, 500, 950};
+	struct pol_policy *copy[2];
+	struct client c[2];
+	struct cw_msg m;
+	int distinct = 0, differ = 0;
+	struct pol_action seen[64];
+	start_policies(copy);
+	session(&c[0], "pi4-est");
+	session(&c[1], "other");
+	uint64_t id = 1;
+	for (size_t b = 0; b < 4; b++)
+		for (size_t d = 0; d < 3; d++)
+			for (size_t l = 0; l < 3; l++) {
+				struct cw_decide q = {.bandwidth_bps = bw[b], .deadline_us = deadline[d],
+						      .energy_uj = l == 1 ? 5000 : 0,
+						      .load_permille = load[l]};
+				struct pol_action want[2];
+				for (int k = 0; k < 2; k++) {
+					q.request_id = id++;
+					send_decide(&c[k], &q);
+					cr_assert_eq(recv_msg(&c[k], &m, 5000), 0);
+					cr_assert_eq(m.type, CW_DECISION, "got %s: %s", cw_type_name(m.type),
+						     m.type == CW_ERROR ? m.error.msg : "");
+					cr_assert_eq(m.decision.request_id, q.request_id);
+					struct pol_obs_in in = decide_obs(&q, m.decision.queue_delay_us);
+					cr_assert_eq(pol_policy_decide(copy[k], &in, 0, &want[k], NULL), 0);
+					const struct cw_action *a = &m.decision.action;
+					cr_assert(a->exit + 1 == want[k].exit &&
+							  a->partition == want[k].partition &&
+							  a->bits == want[k].bits,
+						  "class %d, bw %llu deadline %u load %u: served exit %u "
+						  "partition %u bits %u, the policy says %d/%d/%d",
+						  k, (unsigned long long)q.bandwidth_bps, q.deadline_us,
+						  q.load_permille, a->exit + 1, a->partition, a->bits,
+						  want[k].exit, want[k].partition, want[k].bits);
+					if (!q.bandwidth_bps)
+						cr_assert_eq(a->partition, model->exit_len[a->exit],
+							     "link down, yet an offloading action");
+				}
+				differ += memcmp(&want[0], &want[1], sizeof(want[0])) != 0;
+				int k = 0;
+				while (k < distinct && memcmp(&seen[k], &want[0], sizeof(seen[0])))
+					k++;
+				if (k == distinct)
+					seen[distinct++] = want[0];
+			}
+	/* a test that a constant answer would pass proves nothing */
+	cr_assert_geq(distinct, 3, "the policy chose only %d actions over 36 states", distinct);
+	cr_assert_geq(differ, 1, "the two classes' policies never differed");
+	struct ap_stats st;
+	ap_server_stats(srv, &st);
+	cr_assert_eq(st.decisions, 72);
+	close_client(&c[0]);
+	close_client(&c[1]);
+	stop_policies(copy);
+}
+
+Test(serving, decide_without_a_policy_for_the_class_is_refused, .timeout = 120)
+{
+	struct pol_policy *copy[2];
+	struct client c;
+	struct cw_msg m;
+	static uint8_t ibuf[1 << 18];
+	uint16_t lbl;
+	start_policies(copy);
+	session(&c, "rpi3-edgent");
+	struct cw_decide q = {.request_id = 5, .bandwidth_bps = 1000000, .deadline_us = 100000};
+	send_decide(&c, &q);
+	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_ERROR, "got %s", cw_type_name(m.type));
+	cr_assert_eq(m.error.code, CW_ERR_UNSUPPORTED, "code %u: %s", m.error.code, m.error.msg);
+	cr_assert_eq(m.error.request_id, 5);
+	cr_assert_str_eq(m.error.msg, "no policy for device class rpi3-edgent");
+	/* the session goes on, and asking for a next action gets none */
+	size_t len = make_infer_as(ibuf, sizeof(ibuf), 6, 1, 4, 8, &lbl, CW_INFER_SUGGEST, 5000000, 0);
+	send_all(c.fd, ibuf, len);
+	cr_assert_eq(recv_msg(&c, &m, 10000), 0);
+	cr_assert_eq(m.type, CW_RESULT, "got %s", cw_type_name(m.type));
+	cr_assert_eq(m.result.label, lbl);
+	cr_assert_eq(m.result.flags & CW_RESULT_NEXT_VALID, 0);
+	close_client(&c);
+	stop_policies(copy);
+	/* an appliance without policies refuses the same way */
+	start(0, 10000);
+	session(&c, "pi4-est");
+	send_decide(&c, &q);
+	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_ERROR);
+	cr_assert_eq(m.error.code, CW_ERR_UNSUPPORTED);
+	cr_assert_str_eq(m.error.msg, "no policy for device class pi4-est");
+	close_client(&c);
+	stop();
+}
+
+Test(serving, result_suggests_the_next_action_after_a_decide, .timeout = 120)
+{
+	struct pol_policy *copy[2];
+	struct client c;
+	struct cw_msg m;
+	static uint8_t ibuf[1 << 18];
+	uint16_t lbl;
+	size_t len;
+	start_policies(copy);
+	session(&c, "pi4-est");
+	/* asked for, but no DECIDE state yet: nothing to suggest from */
+	len = make_infer_as(ibuf, sizeof(ibuf), 1, 2, 5, 8, &lbl, CW_INFER_SUGGEST, 5000000, 0);
+	send_all(c.fd, ibuf, len);
+	cr_assert_eq(recv_msg(&c, &m, 10000), 0);
+	cr_assert_eq(m.type, CW_RESULT, "got %s", cw_type_name(m.type));
+	cr_assert_eq(m.result.flags & CW_RESULT_NEXT_VALID, 0);
+	struct cw_decide q = {.request_id = 2, .bandwidth_bps = 4000000, .deadline_us = 150000,
+			      .load_permille = 300};
+	send_decide(&c, &q);
+	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_DECISION);
+	/* a state now, but not asked for */
+	len = make_infer_as(ibuf, sizeof(ibuf), 3, 2, 5, 8, &lbl, 0, 5000000, 0);
+	send_all(c.fd, ibuf, len);
+	cr_assert_eq(recv_msg(&c, &m, 10000), 0);
+	cr_assert_eq(m.type, CW_RESULT);
+	cr_assert_eq(m.result.flags & CW_RESULT_NEXT_VALID, 0);
+	/* asked for with a state: the policy's action for it, with this request's
+	 * budget (deadline_us + device_us) and the queue delay the RESULT reports */
+	for (int k = 0; k < 6; k++) {
+		uint32_t dl = 40000 + 60000 * (uint32_t)k, dev = 3000 * (uint32_t)k;
+		len = make_infer_as(ibuf, sizeof(ibuf), 10 + (uint64_t)k, k % 3, 2, 8, &lbl,
+				    CW_INFER_SUGGEST, dl, dev);
+		send_all(c.fd, ibuf, len);
+		cr_assert_eq(recv_msg(&c, &m, 10000), 0);
+		cr_assert_eq(m.type, CW_RESULT, "got %s: %s", cw_type_name(m.type),
+			     m.type == CW_ERROR ? m.error.msg : "");
+		cr_assert_eq(m.result.label, lbl);
+		cr_assert(m.result.flags & CW_RESULT_NEXT_VALID, "request %d: no next action", k);
+		const struct cw_action *a = &m.result.next;
+		int in_table = 0;
+		for (int i = 0; i < copy[0]->n_actions; i++)
+			in_table |= copy[0]->actions[i].exit == a->exit + 1 &&
+				    copy[0]->actions[i].partition == a->partition &&
+				    copy[0]->actions[i].bits == a->bits;
+		cr_assert(in_table, "next exit %u partition %u bits %u is not in the table",
+			  a->exit + 1, a->partition, a->bits);
+		struct pol_obs_in in = decide_obs(&q, m.result.queue_delay_us);
+		in.deadline_ms = (dl + dev) / 1e3;
+		struct pol_action want;
+		cr_assert_eq(pol_policy_decide(copy[0], &in, 0, &want, NULL), 0);
+		cr_assert(a->exit + 1 == want.exit && a->partition == want.partition &&
+				  a->bits == want.bits,
+			  "request %d: next %u/%u/%u, the policy says %d/%d/%d", k, a->exit + 1,
+			  a->partition, a->bits, want.exit, want.partition, want.bits);
+	}
+	struct ap_stats st;
+	ap_server_stats(srv, &st);
+	cr_assert_eq(st.suggestions, 6);
+	close_client(&c);
+	stop_policies(copy);
+}
+
+Test(serving, policies_that_do_not_fit_are_refused_at_start, .timeout = 120)
+{
+	char err[512];
+	struct pol_policy *p[2];
+	struct ap_server_config cfg;
+	load_model();
+	cr_assert_eq(test_policy_make(model, "pi4-est", "pi4-est", 1, &p[0], err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(test_policy_make(model, "pi4-est", "pi4-est", 2, &p[1], err, sizeof(err)), 0,
+		     "%s", err);
+	config(&cfg, 0, 10000);
+	cfg.policies = p;
+	cfg.n_policies = 2;
+	cr_assert_neq(ap_server_start(&cfg, model, &srv, err, sizeof(err)), 0);
+	cr_assert(strstr(err, "both for device class pi4-est"), "%s", err);
+	/* trained for another model */
+	cr_assert_eq(pol_policy_set_meta(p[1], p[1]->actions, p[1]->n_actions, "pi4-other",
+					 "other-model", 0), 0);
+	cr_assert_neq(ap_server_start(&cfg, model, &srv, err, sizeof(err)), 0);
+	cr_assert(strstr(err, "model other-model"), "%s", err);
+	/* an action the model does not have */
+	p[1]->actions[0].partition = 200;
+	cr_assert_eq(pol_policy_set_meta(p[1], p[1]->actions, p[1]->n_actions, "pi4-other",
+					 model->name, 0), 0);
+	cr_assert_neq(ap_server_start(&cfg, model, &srv, err, sizeof(err)), 0);
+	cr_assert(strstr(err, "does not fit model"), "%s", err);
+	pol_policy_free(p[0]);
+	pol_policy_free(p[1]);
+	cf_exec_destroy(local);
+	cf_model_free(model);
 }
