@@ -191,7 +191,14 @@ int pol_sacd_critic_loss(struct pol_sacd *ag, const struct pol_batch *b, float *
 	int ret = pol_batch_check(b, ag->cfg.state_dim, na, ag->cfg.batch);
 	if (ret)
 		return ret;
-	/* y = r + gamma (1 - done) sum_a pi(a|s2) [min Qtarg(s2, a) - alpha log pi(a|s2)] */
+	/* y = r + gamma (1 - done) sum_a pi(a|s2) [min Qtarg(s2, a) - alpha log pi(a|s2)];
+	 * with gamma 0 that is r, and the three passes over s2 would be a quarter of
+	 * the update's work for nothing */
+	if (gamma == 0.0f) {
+		for (int i = 0; i < n; i++)
+			ag->y[i] = b->r[i];
+		goto critics;
+	}
 	pol_mlp_forward(ag->net[ACTOR], b->s2, n, &logits);
 	for (int i = 0; i < n; i++) {
 		size_t o = (size_t)i * na;
@@ -211,6 +218,7 @@ int pol_sacd_critic_loss(struct pol_sacd *ag, const struct pol_batch *b, float *
 				}
 		ag->y[i] = b->r[i] + gamma * (float)v;
 	}
+critics:;
 	double total = 0;
 	for (int k = Q1; k <= Q2; k++) {
 		struct pol_mlp *q = ag->net[k];

@@ -33,7 +33,7 @@ struct pol_train_cfg pol_train_defaults(enum pol_algo algo)
 	struct pol_train_cfg c;
 	memset(&c, 0, sizeof(c));
 	c.algo = algo;
-	c.env_steps = 200000;
+	c.env_steps = 150000;
 	c.warmup_steps = 5000;
 	c.update_every = 4;
 	c.updates_per_round = 1;

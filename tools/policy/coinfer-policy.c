@@ -631,7 +631,8 @@ static void usage_eval(FILE *f)
 		"  --dqn FILE       DQN policy (default: ROOT/models/<model>.<device>.dqn.policy)\n"
 		"  --slo FILE       SLO file (one app drawn per episode); default: deadline\n"
 		"                   100 ms, no energy budget\n"
-		"  --steps N        requests per algo (default 20000)\n"
+		"  --steps N        requests per algo, episodes drawn at random (default:\n"
+		"                   every trace once, in order: one episode of 200 each)\n"
 		"  --seed N         environment seed (default 1)\n"
 		"  --device CLASS   device class (default pi4-est)\n"
 		"  --edge CLASS     edge class (default edge-x86)\n"
@@ -647,7 +648,7 @@ static int cmd_eval(int argc, char **argv)
 	const char *sacd_path = NULL, *dqn_path = NULL;
 	const char *slo_path = NULL, *device = "pi4-est", *edge = "edge-x86", *root = NULL;
 	const char *model_path = NULL, *codec = NULL;
-	double steps = 20000, seed = 1;
+	double steps = 0, seed = 1;
 	static const struct option opts[] = {
 		{"traces", required_argument, 0, 't'}, {"algos", required_argument, 0, 'a'},
 		{"slo", required_argument, 0, 's'}, {"steps", required_argument, 0, 'n'},
@@ -757,6 +758,11 @@ static int cmd_eval(int argc, char **argv)
 		cfg.slo = slo;
 		cfg.n_slo = n_slo;
 	}
+	if (steps == 0) {
+		/* all traces: each one episode, in path order */
+		cfg.random_traces = 0;
+		steps = (double)ts.n * cfg.episode_steps;
+	}
 	out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "model", cm->model);
 	cJSON_AddStringToObject(out, "device", cm->device);
@@ -764,6 +770,7 @@ static int cmd_eval(int argc, char **argv)
 	cJSON_AddStringToObject(out, "traces_dir", traces_dir);
 	cJSON_AddNumberToObject(out, "traces", ts.n);
 	cJSON_AddNumberToObject(out, "steps", steps);
+	cJSON_AddStringToObject(out, "episodes", cfg.random_traces ? "random traces" : "every trace once, in order");
 	cJSON_AddNumberToObject(out, "seed", seed);
 	if (slo_path)
 		cJSON_AddStringToObject(out, "slo", slo_path);

@@ -35,7 +35,7 @@ static void usage_train(FILE *f)
 		"                      deadline (default 0.01: the faster of equals)\n"
 		"  --device CLASS      device class (default pi4-est)\n"
 		"  --edge CLASS        edge class (default edge-x86)\n"
-		"  --steps N           environment steps (default 200000)\n"
+		"  --steps N           environment steps (default 150000)\n"
 		"  --warmup N          random steps first (default 5000)\n"
 		"  --update-every N    environment steps per update round (default 4)\n"
 		"  --updates N         updates per round (default 1)\n"
@@ -68,7 +68,7 @@ int cmd_train(int argc, char **argv)
 	const char *traces_dir = getenv("COINFER_TRACES"), *slo_path = NULL, *out_path = NULL;
 	const char *device = "pi4-est", *edge = "edge-x86", *root = NULL, *model_path = NULL;
 	const char *codec = NULL, *algo = NULL, *reward = "slo";
-	double steps = 200000, warmup = 5000, every = 4, upd = 1, batch = 64, hidden = 128;
+	double steps = 150000, warmup = 5000, every = 4, upd = 1, batch = 64, hidden = 128;
 	double penalty = 1, lat_w = 0.01, lr = 1e-3, lr_final = 0.1, gamma = 0, ratio = 0.3, eval_every = 10000, eval_steps = 5000, seed = 1;
 	int quiet = 0;
 	static const struct option opts[] = {
