@@ -88,6 +88,32 @@ static void exits_by_accuracy(const struct pol_cost_model *cm, int *order)
 		}
 }
 
+/* Every action of exit e the mask allows: the fastest overall into fast_any,
+ * the fastest within the energy budget into fast_ok and in_exit (in_exit may be
+ * NULL). */
+static int scan_exit(const struct pol_cost_model *cm, const struct pol_state *s, int e,
+		     unsigned bits_mask, struct best *fast_ok, struct best *fast_any,
+		     struct best *in_exit)
+{
+	for (int p = 0; p <= cm->ex[e - 1].n; p++)
+		for (int b = 0; b < POL_NBITS; b++) {
+			struct pol_action act;
+			struct pol_cost c;
+			if (!action_at(cm, e, p, b, bits_mask, &act))
+				continue;
+			int r = pol_cost_eval(cm, s, &act, &c);
+			if (r)
+				return r;
+			keep_faster(fast_any, &act, &c);
+			if (within_budget(s, c.energy_j)) {
+				keep_faster(fast_ok, &act, &c);
+				if (in_exit)
+					keep_faster(in_exit, &act, &c);
+			}
+		}
+	return 0;
+}
+
 int pol_search_edgent(const struct pol_cost_model *cm, const struct pol_state *s,
 		      unsigned bits_mask, struct pol_action *a)
 {
@@ -97,23 +123,10 @@ int pol_search_edgent(const struct pol_cost_model *cm, const struct pol_state *s
 	exits_by_accuracy(cm, order);
 	struct best fast_ok = {0}, fast_any = {0};
 	for (int i = 0; i < n; i++) {
-		int e = order[i];
 		struct best in_exit = {0};
-		for (int p = 0; p <= cm->ex[e - 1].n; p++)
-			for (int b = 0; b < POL_NBITS; b++) {
-				struct pol_action act;
-				struct pol_cost c;
-				if (!action_at(cm, e, p, b, bits_mask, &act))
-					continue;
-				int r = pol_cost_eval(cm, s, &act, &c);
-				if (r)
-					return r;
-				keep_faster(&fast_any, &act, &c);
-				if (within_budget(s, c.energy_j)) {
-					keep_faster(&fast_ok, &act, &c);
-					keep_faster(&in_exit, &act, &c);
-				}
-			}
+		int r = scan_exit(cm, s, order[i], bits_mask, &fast_ok, &fast_any, &in_exit);
+		if (r)
+			return r;
 		if (in_exit.have && within_deadline(s, in_exit.c.latency_ms)) {
 			*a = in_exit.a;
 			return 0;
@@ -209,21 +222,10 @@ int pol_search_partition_only(const struct pol_cost_model *cm, const struct pol_
 	if (cm->n_exits < 1)
 		return -EINVAL;
 	/* no early exit: only the deepest exit, whatever the deadline says */
-	int e = cm->n_exits;
 	struct best fast_ok = {0}, fast_any = {0};
-	for (int p = 0; p <= cm->ex[e - 1].n; p++)
-		for (int b = 0; b < POL_NBITS; b++) {
-			struct pol_action act;
-			struct pol_cost c;
-			if (!action_at(cm, e, p, b, bits_mask, &act))
-				continue;
-			int r = pol_cost_eval(cm, s, &act, &c);
-			if (r)
-				return r;
-			keep_faster(&fast_any, &act, &c);
-			if (within_budget(s, c.energy_j))
-				keep_faster(&fast_ok, &act, &c);
-		}
+	int r = scan_exit(cm, s, cm->n_exits, bits_mask, &fast_ok, &fast_any, NULL);
+	if (r)
+		return r;
 	return fallback(&fast_ok, &fast_any, a);
 }
 

@@ -16,15 +16,8 @@ trap 'kill -9 $app 2>/dev/null || true; rm -rf "$work"' EXIT
 "$build/coinfer-agent" --help >/dev/null
 if ! "$build/coinfer-eval" --help >/dev/null 2>&1; then :; fi
 
-"$build/coinfer-appliance" --port 0 --workers 2 --calibrate-runs 1 >"$work/app.out" 2>"$work/app.err" &
-app=$!
-for i in $(seq 1 100); do
-	grep -q '"listening"' "$work/app.out" 2>/dev/null && break
-	kill -0 $app 2>/dev/null || { cat "$work/app.err"; exit 1; }
-	sleep 0.1
-done
-port=$(sed -n 's/.*"port": \([0-9]*\).*/\1/p' "$work/app.out" | head -1)
-[ -n "$port" ] || { echo "appliance did not start"; cat "$work/app.err"; exit 1; }
+. "$(dirname "$0")/lib.sh"
+start_appliance "$build" "$work"
 
 common="--edge 127.0.0.1:$port --fleet 64 --threads 2 --requests 20 --exit 3 --partition 6 --bits 8 --codec huffman-zrun"
 case $mode in

@@ -21,17 +21,7 @@ trap '[ -n "$app" ] && kill -9 $app 2>/dev/null; rm -rf "$work"' EXIT
 deadline=150
 "$make_policy" "$work/p.policy" pi4-est 3 $deadline >"$work/policy.json"
 
-start_appliance() {
-	"$build/coinfer-appliance" --port 0 --workers 2 --calibrate-runs 1 "$@" >"$work/app.out" 2>"$work/app.err" &
-	app=$!
-	for i in $(seq 1 100); do
-		grep -q '"listening"' "$work/app.out" 2>/dev/null && break
-		kill -0 $app 2>/dev/null || { cat "$work/app.err"; exit 1; }
-		sleep 0.1
-	done
-	port=$(sed -n 's/.*"port": \([0-9]*\).*/\1/p' "$work/app.out" | head -1)
-	[ -n "$port" ] || { echo "appliance did not start"; cat "$work/app.err"; exit 1; }
-}
+. "$(dirname "$0")/lib.sh"
 
 stop_appliance() {
 	kill -TERM $app
@@ -55,7 +45,7 @@ policy-alone)
 		{ echo "FAIL: no warning for another class"; cat "$work/other.err"; exit 1; }
 	;;
 edge-decides)
-	start_appliance --policy "$work/p.policy"
+	start_appliance "$build" "$work" --policy "$work/p.policy"
 	grep -q '"policies": \[{"class": "pi4-est", "algo": "sacd"' "$work/app.out" ||
 		{ echo "FAIL: the start-up line does not list the policy"; cat "$work/app.out"; exit 1; }
 	set +e
@@ -67,7 +57,7 @@ edge-decides)
 	stop_appliance
 	;;
 edge-refuses)
-	start_appliance
+	start_appliance "$build" "$work"
 	set +e
 	"$build/coinfer-agent" --edge 127.0.0.1:$port $common --deadline-ms 2000 --class pi4-est \
 		--edge-decides --exit 3 --partition 6 --bits 8 --connect-wait-ms 5000 >"$work/agents.out" 2>"$work/agents.err"

@@ -105,3 +105,47 @@ struct cf_model *cli_load_model(const char *path)
 	return m;
 }
 
+
+int cli_world_load(struct cli_world *w, const char *traces_dir, const char *slo_path,
+		   const char *model_path, const char *root, const char *device, const char *edge,
+		   const char *codec)
+{
+	char err[512];
+	memset(w, 0, sizeof(*w));
+	if (!traces_dir || !*traces_dir)
+		traces_dir = getenv("COINFER_TRACES");
+	if (!traces_dir || !*traces_dir)
+		traces_dir = COINFER_SOURCE_ROOT "/../shared/data/traces";
+	w->traces_dir = traces_dir;
+	w->root = root ? root : cli_default_root();
+	if ((slo_path && pol_slo_load(slo_path, w->slo, &w->n_slo, err, sizeof(err))) ||
+	    pol_trace_dir_load(traces_dir, &w->ts, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return -1;
+	}
+	if (!(w->m = cli_load_model(model_path)))
+		return -1;
+	if (pol_cost_load(w->m, w->root, device, edge, codec, &w->cm, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+void cli_world_free(struct cli_world *w)
+{
+	free(w->cm);
+	cf_model_free(w->m);
+	pol_trace_set_free(&w->ts);
+	memset(w, 0, sizeof(*w));
+}
+
+struct pol_env_cfg cli_world_env(const struct cli_world *w)
+{
+	struct pol_env_cfg c = pol_env_defaults();
+	if (w->n_slo) {
+		c.slo = w->slo;
+		c.n_slo = w->n_slo;
+	}
+	return c;
+}

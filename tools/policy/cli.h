@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "coinfer/model.h"
+#include "coinfer/policy-cost.h"
+#include "coinfer/policy-env.h"
 
 #define PROG "coinfer-policy"
 
@@ -25,4 +27,26 @@ const char *cli_default_root(void);
 int cli_print_json(cJSON *root);
 /* path NULL: the bundled model. NULL on failure (message printed). */
 struct cf_model *cli_load_model(const char *path);
+
+/* What eval and train run on: the SLO file (optional), the traces, the model and
+ * its cost model for a device and an edge class. */
+struct cli_world {
+	struct pol_slo slo[POL_SLO_MAX];
+	int n_slo;
+	struct pol_trace_set ts;
+	struct cf_model *m;
+	struct pol_cost_model *cm;
+	const char *traces_dir; /* as loaded (the default filled in) */
+	const char *root;
+};
+
+/* traces_dir NULL or empty: $COINFER_TRACES, else ../shared/data/traces beside
+ * the source tree; root NULL: cli_default_root(). Prints what failed; 0 or -1.
+ * Free with cli_world_free whatever it returned. */
+int cli_world_load(struct cli_world *w, const char *traces_dir, const char *slo_path,
+		   const char *model_path, const char *root, const char *device, const char *edge,
+		   const char *codec);
+void cli_world_free(struct cli_world *w);
+/* pol_env_defaults() with the world's SLO list (when there is one). */
+struct pol_env_cfg cli_world_env(const struct cli_world *w);
 #endif

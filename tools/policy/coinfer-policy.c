@@ -644,7 +644,7 @@ static void usage_eval(FILE *f)
 
 static int cmd_eval(int argc, char **argv)
 {
-	const char *traces_dir = getenv("COINFER_TRACES"), *algos = NULL;
+	const char *traces_dir = NULL, *algos = NULL;
 	const char *sacd_path = NULL, *dqn_path = NULL;
 	const char *slo_path = NULL, *device = "pi4-est", *edge = "edge-x86", *root = NULL;
 	const char *model_path = NULL, *codec = NULL;
@@ -686,35 +686,24 @@ static int cmd_eval(int argc, char **argv)
 		fprintf(stderr, PROG " eval: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (!traces_dir || !*traces_dir)
-		traces_dir = COINFER_SOURCE_ROOT "/../shared/data/traces";
-	if (!root)
-		root = cli_default_root();
 	char err[512];
-	struct pol_slo slo[POL_SLO_MAX];
-	int n_slo = 0, ret = 1, r;
-	struct pol_trace_set ts = {0};
-	struct pol_cost_model *cm = NULL;
+	int ret = 1, r;
 	cJSON *out = NULL;
-	struct cf_model *m = NULL;
 	char list[256], algo_buf[128];
 	const char *names[16], *paths[16];
 	struct pol_policy *pols[16] = {0};
 	int na = 0;
-	if (slo_path && pol_slo_load(slo_path, slo, &n_slo, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
+	struct cli_world *w = malloc(sizeof(*w));
+	if (!w) {
+		fprintf(stderr, PROG " eval: out of memory\n");
 		return 1;
 	}
-	if (pol_trace_dir_load(traces_dir, &ts, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
-		return 1;
-	}
-	if (!(m = cli_load_model(model_path)))
+	if (cli_world_load(w, traces_dir, slo_path, model_path, root, device, edge, codec))
 		goto done;
-	if ((r = pol_cost_load(m, root, device, edge, codec, &cm, err, sizeof(err)))) {
-		fprintf(stderr, PROG ": %s\n", err);
-		goto done;
-	}
+	struct pol_cost_model *cm = w->cm;
+	struct pol_trace_set ts = w->ts;
+	root = w->root;
+	traces_dir = w->traces_dir;
 	/* learned policies: given, or the model's files for this class when present */
 	char def_sacd[1024], def_dqn[1024];
 	snprintf(def_sacd, sizeof(def_sacd), "%s/models/%s.%s.sacd.policy", root, cm->model, device);
@@ -753,11 +742,7 @@ static int cmd_eval(int argc, char **argv)
 		fprintf(stderr, PROG " eval: --algos is empty\n");
 		goto done;
 	}
-	struct pol_env_cfg cfg = pol_env_defaults();
-	if (n_slo) {
-		cfg.slo = slo;
-		cfg.n_slo = n_slo;
-	}
+	struct pol_env_cfg cfg = cli_world_env(w);
 	if (steps == 0) {
 		/* all traces: each one episode, in path order */
 		cfg.random_traces = 0;
@@ -826,9 +811,8 @@ done:
 	for (int i = 0; i < na; i++)
 		pol_policy_free(pols[i]);
 	cJSON_Delete(out);
-	free(cm);
-	cf_model_free(m);
-	pol_trace_set_free(&ts);
+	cli_world_free(w);
+	free(w);
 	return ret;
 }
 

@@ -65,7 +65,7 @@ static void on_point(void *ctx, const struct pol_train_point *p)
 
 int cmd_train(int argc, char **argv)
 {
-	const char *traces_dir = getenv("COINFER_TRACES"), *slo_path = NULL, *out_path = NULL;
+	const char *traces_dir = NULL, *slo_path = NULL, *out_path = NULL;
 	const char *device = "pi4-est", *edge = "edge-x86", *root = NULL, *model_path = NULL;
 	const char *codec = NULL, *algo = NULL, *reward = "slo";
 	double steps = 150000, warmup = 5000, every = 4, upd = 1, batch = 64, hidden = 128;
@@ -133,46 +133,25 @@ int cmd_train(int argc, char **argv)
 		fprintf(stderr, PROG " train: --reward is slo or lambda, not '%s'\n", reward);
 		return 2;
 	}
-	if (!traces_dir || !*traces_dir)
-		traces_dir = COINFER_SOURCE_ROOT "/../shared/data/traces";
-	if (!root)
-		root = cli_default_root();
-
 	char err[512];
-	struct pol_slo slo[POL_SLO_MAX];
-	int n_slo = 0, ret = 1;
-	struct pol_trace_set ts = {0};
-	struct pol_cost_model *cm = NULL;
-	struct cf_model *m = NULL;
+	int ret = 1;
+	struct cli_world *w = malloc(sizeof(*w));
 	struct pol_policy *pol = NULL;
 	struct pol_train_report *rep = malloc(sizeof(*rep));
 	cJSON *out = NULL;
-	if (!rep) {
+	if (!rep || !w) {
 		fprintf(stderr, PROG " train: out of memory\n");
+		free(rep);
+		free(w);
 		return 1;
 	}
-	if (slo_path && pol_slo_load(slo_path, slo, &n_slo, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
+	if (cli_world_load(w, traces_dir, slo_path, model_path, root, device, edge, codec))
 		goto done;
-	}
-	if (pol_trace_dir_load(traces_dir, &ts, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
-		goto done;
-	}
-	if (!(m = cli_load_model(model_path)))
-		goto done;
-	if (pol_cost_load(m, root, device, edge, codec, &cm, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
-		goto done;
-	}
-	struct pol_env_cfg ec = pol_env_defaults();
+	struct pol_cost_model *cm = w->cm;
+	struct pol_env_cfg ec = cli_world_env(w);
 	ec.reward = !strcmp(reward, "slo") ? POL_REWARD_SLO : POL_REWARD_LAMBDA;
 	ec.slo_penalty = penalty;
 	ec.slo_latency_weight = lat_w;
-	if (n_slo) {
-		ec.slo = slo;
-		ec.n_slo = n_slo;
-	}
 	struct pol_train_cfg tc = pol_train_defaults(!strcmp(algo, "sacd") ? POL_ALGO_SACD : POL_ALGO_DQN);
 	tc.env_steps = (int)steps;
 	tc.warmup_steps = (int)warmup;
@@ -193,7 +172,7 @@ int cmd_train(int argc, char **argv)
 	tc.sacd.gamma = tc.dqn.gamma = (float)gamma;
 	tc.lr_final = (float)lr_final;
 	tc.sacd.target_entropy_ratio = (float)ratio;
-	if (pol_train(cm, &ts, &ec, &tc, device, cm->model, on_point, &quiet, &pol, rep, err,
+	if (pol_train(cm, &w->ts, &ec, &tc, device, cm->model, on_point, &quiet, &pol, rep, err,
 		      sizeof(err))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		goto done;
@@ -212,7 +191,7 @@ int cmd_train(int argc, char **argv)
 	cJSON_AddNumberToObject(out, "latency_weight", lat_w);
 	if (slo_path)
 		cJSON_AddStringToObject(out, "slo", slo_path);
-	cJSON_AddNumberToObject(out, "traces", ts.n);
+	cJSON_AddNumberToObject(out, "traces", w->ts.n);
 	cJSON_AddNumberToObject(out, "env_steps", tc.env_steps);
 	cJSON_AddNumberToObject(out, "hidden", hidden);
 	cJSON_AddNumberToObject(out, "batch", batch);
@@ -234,7 +213,7 @@ int cmd_train(int argc, char **argv)
 	static const char *const ref_algos[] = {"oracle", "edgent", "device-only"};
 	for (int i = 0; i < 3; i++) {
 		struct pol_eval_result r;
-		if (pol_eval_run(cm, &ts, &ec, tc.eval_seed, ref_algos[i], tc.eval_steps, &r, err,
+		if (pol_eval_run(cm, &w->ts, &ec, tc.eval_seed, ref_algos[i], tc.eval_steps, &r, err,
 				 sizeof(err))) {
 			fprintf(stderr, PROG ": %s\n", err);
 			goto done;
@@ -273,8 +252,7 @@ done:
 	cJSON_Delete(out);
 	pol_policy_free(pol);
 	free(rep);
-	free(cm);
-	cf_model_free(m);
-	pol_trace_set_free(&ts);
+	cli_world_free(w);
+	free(w);
 	return ret;
 }
