@@ -88,12 +88,28 @@ static void exits_by_accuracy(const struct pol_cost_model *cm, int *order)
 		}
 }
 
+/* The most accurate action within the deadline and the budget; ties to the
+ * faster. */
+static void keep_top(struct best *top, const struct pol_state *s, const struct pol_action *a,
+		     const struct pol_cost *c)
+{
+	if (!within_deadline(s, c->latency_ms))
+		return;
+	if (!top->have || c->accuracy > top->c.accuracy ||
+	    (c->accuracy == top->c.accuracy && faster(c, &top->c))) {
+		top->have = 1;
+		top->a = *a;
+		top->c = *c;
+	}
+}
+
 /* Every action of exit e the mask allows: the fastest overall into fast_any,
- * the fastest within the energy budget into fast_ok and in_exit (in_exit may be
+ * the fastest within the energy budget into fast_ok and in_exit, the most
+ * accurate within the budget and the deadline into top (in_exit and top may be
  * NULL). */
 static int scan_exit(const struct pol_cost_model *cm, const struct pol_state *s, int e,
 		     unsigned bits_mask, struct best *fast_ok, struct best *fast_any,
-		     struct best *in_exit)
+		     struct best *in_exit, struct best *top)
 {
 	for (int p = 0; p <= cm->ex[e - 1].n; p++)
 		for (int b = 0; b < POL_NBITS; b++) {
@@ -109,6 +125,8 @@ static int scan_exit(const struct pol_cost_model *cm, const struct pol_state *s,
 				keep_faster(fast_ok, &act, &c);
 				if (in_exit)
 					keep_faster(in_exit, &act, &c);
+				if (top)
+					keep_top(top, s, &act, &c);
 			}
 		}
 	return 0;
@@ -124,7 +142,7 @@ int pol_search_edgent(const struct pol_cost_model *cm, const struct pol_state *s
 	struct best fast_ok = {0}, fast_any = {0};
 	for (int i = 0; i < n; i++) {
 		struct best in_exit = {0};
-		int r = scan_exit(cm, s, order[i], bits_mask, &fast_ok, &fast_any, &in_exit);
+		int r = scan_exit(cm, s, order[i], bits_mask, &fast_ok, &fast_any, &in_exit, NULL);
 		if (r)
 			return r;
 		if (in_exit.have && within_deadline(s, in_exit.c.latency_ms)) {
@@ -142,28 +160,9 @@ int pol_search_oracle(const struct pol_cost_model *cm, const struct pol_state *s
 		bits_mask = POL_BITS_ALL;
 	struct best top = {0}, fast_ok = {0}, fast_any = {0};
 	for (int e = 1; e <= cm->n_exits; e++) {
-		for (int p = 0; p <= cm->ex[e - 1].n; p++)
-			for (int b = 0; b < POL_NBITS; b++) {
-				struct pol_action act;
-				struct pol_cost c;
-				if (!action_at(cm, e, p, b, bits_mask, &act))
-					continue;
-				int r = pol_cost_eval(cm, s, &act, &c);
-				if (r)
-					return r;
-				keep_faster(&fast_any, &act, &c);
-				if (!within_budget(s, c.energy_j))
-					continue;
-				keep_faster(&fast_ok, &act, &c);
-				if (!within_deadline(s, c.latency_ms))
-					continue;
-				if (!top.have || c.accuracy > top.c.accuracy ||
-				    (c.accuracy == top.c.accuracy && faster(&c, &top.c))) {
-					top.have = 1;
-					top.a = act;
-					top.c = c;
-				}
-			}
+		int r = scan_exit(cm, s, e, bits_mask, &fast_ok, &fast_any, NULL, &top);
+		if (r)
+			return r;
 	}
 	if (top.have) {
 		*a = top.a;
@@ -223,7 +222,7 @@ int pol_search_partition_only(const struct pol_cost_model *cm, const struct pol_
 		return -EINVAL;
 	/* no early exit: only the deepest exit, whatever the deadline says */
 	struct best fast_ok = {0}, fast_any = {0};
-	int r = scan_exit(cm, s, cm->n_exits, bits_mask, &fast_ok, &fast_any, NULL);
+	int r = scan_exit(cm, s, cm->n_exits, bits_mask, &fast_ok, &fast_any, NULL, NULL);
 	if (r)
 		return r;
 	return fallback(&fast_ok, &fast_any, a);
