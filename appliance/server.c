@@ -682,9 +682,11 @@ static void answer(struct worker *w, struct ap_req *r, const struct ap_outcome *
 		.queue_us = (uint32_t)(total_us > work_us ? total_us - work_us : 0),
 		.decode_us = o->decode_us,
 		.compute_us = o->compute_us,
-		.queue_delay_us = (uint32_t)((now - r->arrival_ns) / 1000),
 		.exit = o->exit,
 	};
+	/* waiting alone: the cost model and the policy's state add the edge's
+	 * compute themselves, so counting it here would count it twice */
+	res.queue_delay_us = res.queue_us;
 	w->qdelay_us = res.queue_delay_us;
 	suggest(w, c, r, &res);
 	if (!cw_encode_result(w->msgbuf, sizeof(w->msgbuf), &res, &len, NULL, 0))
