@@ -132,8 +132,10 @@ Test(net, silence_times_out_within_the_deadline)
 	struct ag_config c;
 	tc_config(&c, P.port);
 	c.requests = 4;
-	c.deadline_ms = 40;
-	c.margin_ms = 2;
+	/* a 20 ms reserve: the local finish must survive a stall of this shared
+	 * 2-core machine while CI runs other suites beside it */
+	c.deadline_ms = 80;
+	c.margin_ms = 20;
 	c.action = (struct ag_action){.exit = 2, .partition = 4, .bits = 8, .codec = CC_CODEC_HUFFMAN};
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
@@ -142,7 +144,7 @@ Test(net, silence_times_out_within_the_deadline)
 	int met = 0;
 	for (size_t i = 0; i < r.n; i++) {
 		/* it waited for the edge until close to the deadline */
-		cr_expect_gt(r.r[i].latency_ms, 25.0, "latency %g", r.r[i].latency_ms);
+		cr_expect_gt(r.r[i].latency_ms, 50.0, "latency %g", r.r[i].latency_ms);
 		met += r.r[i].deadline_met;
 		cr_expect_eq(r.r[i].from, 4); /* every exit shares the first 4 layers */
 	}
