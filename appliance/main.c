@@ -14,6 +14,7 @@
 
 #include "coinfer/dataset.h"
 #include "coinfer/model.h"
+#include "coinfer/policy-profile.h"
 #include "coinfer/policy-rl.h"
 #include "server.h"
 
@@ -23,7 +24,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: coinfer-appliance [options]\n"
+		"       coinfer-appliance profile [options]   (coinfer-appliance profile --help)\n"
 		"Serves split inference requests of device agents over TCP (io_uring).\n"
+		"`profile` measures the edge's per-layer latency table at batches 1..32 and\n"
+		"prints the profile JSON of its class (docs/cost-model.md).\n"
 		"  --model PATH          model file (default: the bundled one)\n"
 		"  --host ADDR           IPv4 address to listen on (127.0.0.1)\n"
 		"  --port N              TCP port, 0 = any (7878); the port is printed at start\n"
@@ -67,8 +71,18 @@ static long peak_rss_kb(void)
 	return ru.ru_maxrss;
 }
 
+/* The edge batches requests: its profile covers the scheduler's batch sizes. */
+static int profile_main(int argc, char **argv)
+{
+	static const int batches[] = {1, 2, 4, 8, 16, 32};
+	const struct pol_profile_cmd c = {"coinfer-appliance", "the edge's", batches, 6};
+	return pol_profile_main(argc, argv, &c);
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "profile"))
+		return profile_main(argc - 1, argv + 1);
 	struct ap_server_config cfg;
 	const char *model_path = NULL;
 	const char *policy_path[MAX_POLICIES];

@@ -12,10 +12,10 @@
 #include "coinfer/agent.h"
 #include "coinfer/dataset.h"
 #include "coinfer/model.h"
+#include "coinfer/policy-profile.h"
 #include "coinfer/policy-rl.h"
 #if AG_HAVE_COST
 #include "coinfer/policy-cost.h"
-#include "coinfer/policy-profile.h"
 #endif
 
 #ifndef COINFER_SOURCE_ROOT
@@ -26,9 +26,12 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: coinfer-agent [options]\n"
+		"       coinfer-agent profile [options]   (coinfer-agent profile --help)\n"
 		"Device agent(s): run the head layers of CIFAR-10 test images, send the encoded\n"
 		"tensor to the edge appliance, print each answer as a JSON line and a JSON summary;\n"
 		"finish on the device when the edge is slow, unreachable or refuses.\n"
+		"`profile` measures this device's per-layer latency table (batch 1) and prints\n"
+		"the profile JSON of its device class (docs/cost-model.md).\n"
 		"\n"
 		"  --edge HOST:PORT        appliance address (127.0.0.1:7878)\n"
 		"  --model PATH            model file (default: the bundled models/branchy-alexnet.cfm)\n"
@@ -277,8 +280,19 @@ static int load_profile(const char *root, const char *arg, const struct cf_model
 }
 #endif
 
+/* A device serves one request at a time: its profile needs batch 1 only. */
+static int profile_main(int argc, char **argv)
+{
+	static const int batches[] = {1};
+	const struct pol_profile_cmd c = {"coinfer-agent", "this device's", batches, 1};
+	return pol_profile_main(argc, argv, &c);
+}
+
 int main(int argc, char **argv)
 {
+	/* the agent's own options would refuse profile's (--exit means another thing) */
+	if (argc > 1 && !strcmp(argv[1], "profile"))
+		return profile_main(argc - 1, argv + 1);
 	static const struct option opts[] = {
 		{"edge", required_argument, 0, O_EDGE}, {"model", required_argument, 0, O_MODEL},
 		{"data", required_argument, 0, O_DATA}, {"requests", required_argument, 0, O_REQUESTS},

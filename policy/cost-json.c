@@ -1,8 +1,9 @@
-/* JSON files of the cost model: profiles, device classes, codec tables
- * (docs/cost-model.md), and the loader that builds a cost model from them. Native
- * builds only (libcjson). Every field is checked for presence, type and range
- * before use, and errors name the file and the field, so a hand-edited device
- * class or a truncated profile is refused with a message rather than half-read. */
+/* Reading the JSON files of the cost model: profiles, device classes, codec
+ * tables (docs/cost-model.md), and the loader that builds a cost model from them.
+ * Native builds only (libcjson); profiles are written by profile-write.c, which
+ * builds everywhere. Every field is checked for presence, type and range before
+ * use, and errors name the file and the field, so a hand-edited device class or a
+ * truncated profile is refused with a message rather than half-read. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -224,42 +225,6 @@ static int need_obj(const struct jc *c, const cJSON *v, const char *path)
 
 /* ---- profiles ------------------------------------------------------------------- */
 
-/* cJSON prints 15 significant digits whenever they read back within a relative
- * epsilon, which drops the last bits; a saved profile must read back exactly (a
- * fit of the file equals a fit of the measurement), so numbers are written with
- * the fewest digits that read back bit for bit. */
-static cJSON *exact_num(double v)
-{
-	char buf[40];
-	if (!isfinite(v))
-		return cJSON_CreateNull();
-	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(buf, sizeof(buf), "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			break;
-	}
-	return cJSON_CreateRaw(buf);
-}
-
-static int add_num(cJSON *o, const char *key, double v)
-{
-	cJSON *n = exact_num(v);
-	return n && cJSON_AddItemToObject(o, key, n) ? 0 : -ENOMEM;
-}
-
-static int add_nums(cJSON *o, const char *key, const double *v, int count)
-{
-	cJSON *a = cJSON_CreateArray();
-	if (!a || !cJSON_AddItemToObject(o, key, a))
-		return -ENOMEM;
-	for (int i = 0; i < count; i++) {
-		cJSON *n = exact_num(v[i]);
-		if (!n || !cJSON_AddItemToArray(a, n))
-			return -ENOMEM;
-	}
-	return 0;
-}
-
 int pol_profile_parse(const char *text, size_t len, const char *what, const struct cf_model *m,
 		      struct pol_profile *p, char *err, size_t errlen)
 {
@@ -391,84 +356,6 @@ int pol_profile_load(const char *path, const struct cf_model *m, struct pol_prof
 		return r;
 	r = pol_profile_parse(buf, len, path, m, out, err, errlen);
 	free(buf);
-	return r;
-}
-
-int pol_profile_write(const struct pol_profile *p, FILE *f, char *err, size_t errlen)
-{
-	cJSON *root = cJSON_CreateObject(), *exits, *bs;
-	char sum[17], *s = NULL;
-	int ret = -ENOMEM;
-	if (!root)
-		goto err;
-	snprintf(sum, sizeof(sum), "%016llx", (unsigned long long)p->model_checksum);
-	cJSON_AddStringToObject(root, "device_class", p->device_class);
-	cJSON_AddStringToObject(root, "model", p->model);
-	cJSON_AddStringToObject(root, "model_checksum", sum);
-	cJSON_AddStringToObject(root, "isa", p->isa);
-	cJSON_AddStringToObject(root, "clock", p->clock);
-	cJSON_AddNumberToObject(root, "threads", p->threads);
-	cJSON_AddStringToObject(root, "source", pol_profile_source_name(p->source));
-	if (!(bs = cJSON_CreateIntArray(p->batches, p->n_batches)))
-		goto err;
-	cJSON_AddItemToObject(root, "batches", bs);
-	if (!(exits = cJSON_AddArrayToObject(root, "exits")))
-		goto err;
-	for (int e = 0; e < p->n_exits; e++) {
-		cJSON *eo = cJSON_CreateObject(), *layers;
-		if (!eo)
-			goto err;
-		cJSON_AddItemToArray(exits, eo);
-		cJSON_AddNumberToObject(eo, "exit", e + 1);
-		if (!(layers = cJSON_AddArrayToObject(eo, "layers")))
-			goto err;
-		for (int pos = 0; pos < p->exits[e].n_layers; pos++) {
-			const struct pol_profile_layer *L = &p->exits[e].layers[pos];
-			cJSON *lo = cJSON_CreateObject();
-			if (!lo)
-				goto err;
-			cJSON_AddItemToArray(layers, lo);
-			cJSON_AddNumberToObject(lo, "pos", L->pos);
-			cJSON_AddStringToObject(lo, "name", L->name);
-			cJSON_AddStringToObject(lo, "type", pol_layer_type_name(L->type));
-			if (add_num(lo, "in_bytes", L->in_bytes) || add_num(lo, "out_bytes", L->out_bytes) ||
-			    add_num(lo, "flops", L->flops) || add_num(lo, "x1", L->x1) ||
-			    add_num(lo, "x2", L->x2) || add_nums(lo, "mean_ms", L->mean_ms, p->n_batches) ||
-			    add_nums(lo, "p95_ms", L->p95_ms, p->n_batches))
-				goto err;
-		}
-	}
-	if (!(s = cJSON_Print(root)))
-		goto err;
-	if (fputs(s, f) == EOF || fputc('\n', f) == EOF) {
-		ret = pol_fail(-EIO, err, errlen, "cannot write the profile");
-		goto out;
-	}
-	ret = 0;
-	goto out;
-err:
-	pol_fail(ret, err, errlen, "out of memory writing the profile");
-out:
-	free(s);
-	cJSON_Delete(root);
-	return ret;
-}
-
-int pol_profile_save(const struct pol_profile *p, const char *path, char *err, size_t errlen)
-{
-	char tmp[POL_PATH_LEN + 8];
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return pol_fail(-ENAMETOOLONG, err, errlen, "%s: path too long", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return pol_fail(-errno, err, errlen, "%s: %s", tmp, strerror(errno));
-	int r = pol_profile_write(p, f, err, errlen);
-	if (fclose(f) && !r)
-		r = pol_fail(-EIO, err, errlen, "%s: write failed", tmp);
-	if (!r && rename(tmp, path))
-		r = pol_fail(-errno, err, errlen, "%s: %s", path, strerror(errno));
-	if (r)
-		remove(tmp);
 	return r;
 }
 

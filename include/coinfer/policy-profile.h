@@ -2,10 +2,12 @@
  * (Edgent) per-layer-type regression models, device classes and the codec table.
  * docs/cost-model.md documents the formulas and the file formats.
  *
- * Everything here is plain data and pure computation (it builds in the aarch64
- * cross build); reading and writing the JSON files is in policy-cost-io (native
- * builds only), declared at the end. Functions return 0 or -errno and write what
- * was wrong, naming the file and the field, into err. */
+ * Everything here is plain data, pure computation and the profile writer (it
+ * builds in the aarch64 cross build); reading the JSON files is in policy-cost-io
+ * (native builds only), declared at the end. Measuring a profile on this machine
+ * is in coinfer_profile_run (runtime and CIFAR-10 reader; builds everywhere).
+ * Functions return 0 or -errno and write what was wrong, naming the file and the
+ * field, into err. */
 #ifndef COINFER_POLICY_PROFILE_H
 #define COINFER_POLICY_PROFILE_H
 
@@ -86,6 +88,50 @@ int pol_profile_scale(struct pol_profile *p, double factor);
  * largest listed batch's time per image times n above it. */
 double pol_profile_layer_ms(const struct pol_profile *p, const struct pol_profile_layer *L,
 			    double n);
+
+/* The profile file (docs/cost-model.md) with stdio alone; pol_profile_parse
+ * reads it back to the same values, bit for bit. */
+int pol_profile_write(const struct pol_profile *p, FILE *f, char *err, size_t errlen);
+/* Writes PATH.tmp then renames it over PATH. */
+int pol_profile_save(const struct pol_profile *p, const char *path, char *err, size_t errlen);
+
+/* ---- measuring a profile (coinfer_profile_run) ------------------------------------ */
+
+struct ck_kernels;
+
+struct pol_profile_opts {
+	const char *device_class;      /* NULL: "local-ISA" */
+	int batches[POL_MAX_BATCHES];  /* ascending */
+	int n_batches;
+	int runs;                      /* timed runs, CF_PROFILE_MIN_RUNS..CF_PROFILE_MAX_RUNS */
+	int warmup;                    /* untimed runs first, >= 0 */
+	int cpu_clock;                 /* the thread's CPU time instead of wall time */
+	int only_exit;                 /* 1-based: that exit alone (a partial profile); 0: all */
+	const char *data_dir;          /* CIFAR-10 binary directory; NULL: cf_cifar10_default_dir() */
+	FILE *progress;                /* per exit and batch, layers' sum against the whole exit; NULL: quiet */
+};
+
+/* Measures every layer of every exit of model m with kernels k (NULL: the best
+ * here) on a normalised CIFAR-10 test batch (coinfer/profile.h) into out: the
+ * mean and p95 of o->runs timed runs per layer and batch size. With only_exit the
+ * profile lists that exit alone (as exit 1). -ENOENT without CIFAR-10, -EINVAL
+ * for options out of range, -ENOMEM. */
+int pol_profile_measure(const struct cf_model *m, const struct ck_kernels *k,
+			const struct pol_profile_opts *o, struct pol_profile *out, char *err,
+			size_t errlen);
+
+/* The `profile` command of coinfer-policy, coinfer-agent and coinfer-appliance:
+ * one set of options (--help), one measurement, one file format; the programs
+ * differ in their default batch sizes. */
+struct pol_profile_cmd {
+	const char *prog;              /* program name, for usage and messages */
+	const char *what;              /* whose table, in the usage: "this device's" */
+	const int *batches;            /* default batch sizes */
+	int n_batches;
+};
+/* argv[0] is the command word ("profile"). Returns the exit status: 0, 1 when the
+ * measurement or the writing failed, 2 for bad usage. */
+int pol_profile_main(int argc, char **argv, const struct pol_profile_cmd *c);
 
 /* ---- seed 002 regression models --------------------------------------------- */
 
@@ -197,9 +243,6 @@ int pol_profile_parse(const char *text, size_t len, const char *what, const stru
 		      struct pol_profile *out, char *err, size_t errlen);
 int pol_profile_load(const char *path, const struct cf_model *m, struct pol_profile *out, char *err,
 		     size_t errlen);
-int pol_profile_write(const struct pol_profile *p, FILE *f, char *err, size_t errlen);
-/* Writes PATH.tmp then renames it over PATH. */
-int pol_profile_save(const struct pol_profile *p, const char *path, char *err, size_t errlen);
 
 /* Device class files: ROOT/conf/devices/NAME.json. */
 int pol_class_parse(const char *text, size_t len, const char *what, struct pol_device_class *out,

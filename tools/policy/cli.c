@@ -11,16 +11,11 @@
 #include "coinfer/exec.h"
 #include "cli.h"
 
-double cli_clock_s(clockid_t c)
-{
-	struct timespec ts;
-	clock_gettime(c, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 double cli_now_s(void)
 {
-	return cli_clock_s(CLOCK_MONOTONIC);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 int cli_parse_num(const char *opt, const char *s, double lo, double hi, double *out)

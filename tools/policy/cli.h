@@ -13,7 +13,6 @@
 
 #define PROG "coinfer-policy"
 
-double cli_clock_s(clockid_t c);
 double cli_now_s(void);
 /* A number in [lo, hi]; -EINVAL with a message otherwise. */
 int cli_parse_num(const char *opt, const char *s, double lo, double hi, double *out);

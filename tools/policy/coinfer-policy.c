@@ -1,26 +1,23 @@
 /* coinfer-policy: the offline side of the policy. `profile` measures this
- * machine's per-layer latency table, `fit` fits seed 002's per-layer-type
+ * machine's per-layer latency table (policy/profile-run.c: the agent's and the
+ * appliance's `profile` too), `fit` fits seed 002's per-layer-type
  * regressions to a profile, `search` runs an optimizer (Edgent's Algorithm 1 by
  * default) over the cost model of a device class and an edge class and prints the
  * chosen action with its predicted latency, energy, accuracy and bytes, or sweeps
  * bandwidth or deadline (seed 002 Fig. 6 a/c). Everything prints JSON on stdout.
  * docs/cost-model.md has the formulas and file formats. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
-#include "coinfer/dataset.h"
-#include "coinfer/exec.h"
 #include "coinfer/policy-cost.h"
 #include "coinfer/policy-eval.h"
+#include "coinfer/policy-profile.h"
 #include "coinfer/policy-rl.h"
-#include "coinfer/profile.h"
 #include "cli.h"
 #include "figures.h"
 #include "train-cmd.h"
@@ -28,191 +25,11 @@
 
 /* ---- profile ------------------------------------------------------------------------ */
 
-static void usage_profile(FILE *f)
-{
-	fprintf(f,
-		"usage: " PROG " profile [options]\n"
-		"Measure this machine's per-layer latency table (seed 000 III-A): every layer of\n"
-		"every exit runs alone on the real tensor of a CIFAR-10 test batch, warm-up runs\n"
-		"untimed, then RUNS timed runs; mean and p95 per batch size. Prints the profile\n"
-		"JSON (docs/cost-model.md) to stdout or --out; a summary to stderr.\n\n"
-		"  --class NAME     device_class recorded in the file (default: local-ISA)\n"
-		"  --exit E         measure exit E only (a partial profile, for inspection)\n"
-		"  --batches LIST   batch sizes, ascending (default: 1,2,4,8,16,32)\n"
-		"  --runs N         timed runs per layer and batch, >= %d (default: 100)\n"
-		"  --warmup N       untimed runs first (default: 10)\n"
-		"  --isa NAME       kernels: scalar, avx2, avx512, neon (default: the best here)\n"
-		"  --clock C        wall (default) or cpu: the thread's CPU time, for a shared\n"
-		"                   machine (time others hold the core is not counted)\n"
-		"  --out FILE       write the profile there (atomically) instead of stdout\n"
-		"  --model PATH     model file (default: the bundled models/branchy-alexnet.cfm)\n"
-		"  --data DIR       CIFAR-10 binary directory (default: ../shared/data/cifar10)\n"
-		"  --help           this text\n",
-		CF_PROFILE_MIN_RUNS);
-}
-
 static int cmd_profile(int argc, char **argv)
 {
-	const char *model_path = NULL, *data_dir = NULL, *isa = NULL, *out_path = NULL, *cls = NULL;
-	int cpu_clock = 0;
-	int batches[POL_MAX_BATCHES] = {1, 2, 4, 8, 16, 32}, nb = 6, only_exit = 0;
-	double runs = 100, warmup = 10, v;
-	static const struct option opts[] = {
-		{"class", required_argument, 0, 'c'}, {"exit", required_argument, 0, 'e'},
-		{"batches", required_argument, 0, 'b'}, {"runs", required_argument, 0, 'r'},
-		{"warmup", required_argument, 0, 'w'}, {"isa", required_argument, 0, 'i'},
-		{"out", required_argument, 0, 'o'}, {"model", required_argument, 0, 'm'},
-		{"data", required_argument, 0, 'd'}, {"clock", required_argument, 0, 'k'},
-		{"help", no_argument, 0, 'h'},       {0, 0, 0, 0},
-	};
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': cls = optarg; break;
-		case 'k':
-			if (strcmp(optarg, "wall") && strcmp(optarg, "cpu")) {
-				fprintf(stderr, PROG ": --clock is wall or cpu, got '%s'\n", optarg);
-				return 2;
-			}
-			cpu_clock = !strcmp(optarg, "cpu");
-			break;
-		case 'e':
-			if (cli_parse_num("exit", optarg, 1, POL_MAX_EXITS, &v) || v != floor(v))
-				return 2;
-			only_exit = (int)v;
-			break;
-		case 'b':
-			if (cli_parse_list("batches", optarg, 1, 4096, batches, POL_MAX_BATCHES, &nb))
-				return 2;
-			break;
-		case 'r':
-			if (cli_parse_num("runs", optarg, CF_PROFILE_MIN_RUNS, CF_PROFILE_MAX_RUNS, &runs))
-				return 2;
-			break;
-		case 'w':
-			if (cli_parse_num("warmup", optarg, 0, 100000, &warmup))
-				return 2;
-			break;
-		case 'i': isa = optarg; break;
-		case 'o': out_path = optarg; break;
-		case 'm': model_path = optarg; break;
-		case 'd': data_dir = optarg; break;
-		case 'h': usage_profile(stdout); return 0;
-		default: usage_profile(stderr); return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, PROG " profile: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
-	const struct ck_kernels *k = ck_kernels();
-	if (isa) {
-		enum ck_isa want;
-		if (ck_isa_parse(isa, &want) || !(k = ck_kernels_for(want))) {
-			fprintf(stderr, PROG ": ISA '%s' is not available on this machine/build\n", isa);
-			return 2;
-		}
-	}
-	if (!data_dir && !(data_dir = cf_cifar10_default_dir())) {
-		fprintf(stderr, PROG ": CIFAR-10 not found; run scripts/fetch-cifar10.sh or pass --data\n");
-		return 1;
-	}
-	char err[512], name[POL_NAME_LEN];
-	struct cf_model *m = cli_load_model(model_path);
-	struct cf_exec *x = NULL;
-	struct cf_profiler *pr = NULL;
-	struct cf_dataset ds = {0};
-	struct pol_profile *p = malloc(sizeof(*p));
-	struct cf_layer_time *lt = malloc(sizeof(*lt) * POL_MAX_POS);
-	float *input = NULL;
-	int ret = 1, r, maxb = batches[nb - 1];
-	if (!m || !p || !lt)
-		goto out;
-	if (only_exit > m->n_exits) {
-		fprintf(stderr, PROG ": --exit %d: the model has %d exits\n", only_exit, m->n_exits);
-		goto out;
-	}
-	snprintf(name, sizeof(name), "local-%s", k->name);
-	if ((r = pol_profile_init(p, m, cls ? cls : name, batches, nb, err, sizeof(err)))) {
-		fprintf(stderr, PROG ": %s\n", err);
-		goto out;
-	}
-	snprintf(p->isa, sizeof(p->isa), "%s", k->name);
-	if ((r = cf_cifar10_load(data_dir, "test_batch.bin", &ds, err, sizeof(err)))) {
-		fprintf(stderr, PROG ": %s\n", err);
-		goto out;
-	}
-	if (ds.n < maxb || ds.c != m->in_c || ds.h != m->in_h || ds.w != m->in_w) {
-		fprintf(stderr, PROG ": the data has %d images of %dx%dx%d; need %d of the model's %dx%dx%d\n",
-			ds.n, ds.c, ds.h, ds.w, maxb, m->in_c, m->in_h, m->in_w);
-		goto out;
-	}
-	size_t per = cf_model_boundary_floats(m, 0, 0);
-	if (!(input = malloc((size_t)maxb * per * sizeof(float)))) {
-		fprintf(stderr, PROG ": out of memory\n");
-		goto out;
-	}
-	cf_model_normalize(m, ds.images, input, maxb);
-	if ((r = cf_exec_create(m, k, maxb, &x)) ||
-	    (r = cf_profiler_create(m, x, maxb, (int)runs, &pr))) {
-		fprintf(stderr, PROG ": cannot set up the executor/profiler: %s\n", strerror(-r));
-		goto out;
-	}
-	if (cpu_clock)
-		cf_profiler_set_clock(pr, CF_PROFILE_THREAD_CPU);
-	snprintf(p->clock, sizeof(p->clock), "%s", cpu_clock ? "thread-cpu" : "wall");
-	double t0 = cli_now_s();
-	for (int e = 0; e < m->n_exits; e++) {
-		if (only_exit && e != only_exit - 1)
-			continue;
-		for (int b = 0; b < nb; b++) {
-			if ((r = cf_profiler_run(pr, e, input, batches[b], (int)warmup, (int)runs, lt))) {
-				fprintf(stderr, PROG ": profiling exit %d batch %d: %s\n", e + 1, batches[b],
-					strerror(-r));
-				goto out;
-			}
-			double sum = 0;
-			for (int pos = 0; pos < m->exit_len[e]; pos++) {
-				p->exits[e].layers[pos].mean_ms[b] = lt[pos].mean_ms;
-				p->exits[e].layers[pos].p95_ms[b] = lt[pos].p95_ms;
-				sum += lt[pos].mean_ms;
-			}
-			/* the same exit run whole: how far the isolated layers' sum is from a
-			 * pipeline whose activations stay in cache */
-			const float *o;
-			clockid_t ck = cpu_clock ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
-			double w0 = cli_clock_s(ck);
-			for (int i = 0; i < (int)runs; i++)
-				cf_exec_run(x, e, 0, m->exit_len[e], input, batches[b], &o);
-			double whole = (cli_clock_s(ck) - w0) / runs * 1e3;
-			fprintf(stderr, "exit %d batch %2d: layers sum %8.3f ms (%.3f ms/image), whole exit %8.3f ms, ratio %.3f\n",
-				e + 1, batches[b], sum, sum / batches[b], whole, sum / whole);
-		}
-	}
-	if (only_exit) {
-		/* a partial profile lists only the exit measured */
-		p->exits[0] = p->exits[only_exit - 1];
-		p->n_exits = 1;
-	}
-	fprintf(stderr, "profiled in %.1f s (%s, %d runs, %d warm-up, %s clock, %.3f us reading cost subtracted)\n",
-		cli_now_s() - t0, k->name, (int)runs, (int)warmup, p->clock,
-		cf_profiler_clock_overhead_ms(pr) * 1e3);
-	r = out_path ? pol_profile_save(p, out_path, err, sizeof(err))
-		     : pol_profile_write(p, stdout, err, sizeof(err));
-	if (r) {
-		fprintf(stderr, PROG ": %s\n", err);
-		goto out;
-	}
-	ret = 0;
-out:
-	cf_profiler_destroy(pr);
-	cf_exec_destroy(x);
-	cf_dataset_free(&ds);
-	free(input);
-	free(lt);
-	free(p);
-	cf_model_free(m);
-	return ret;
+	static const int batches[] = {1, 2, 4, 8, 16, 32};
+	const struct pol_profile_cmd c = {PROG, "this machine's", batches, 6};
+	return pol_profile_main(argc, argv, &c);
 }
 
 /* ---- fit ---------------------------------------------------------------------------- */
