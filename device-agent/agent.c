@@ -445,6 +445,7 @@ static int send_decide(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	s->t_event = now + ms_to_ns(fmin(0.2 * s->rec.deadline_ms, 50));
 	s->rec.decide = AG_DECIDE_TIMEOUT; /* until a DECISION says otherwise */
 	s->decide_busy = 1;
+	a->t_decide = now;
 	tx_push(a, s->decide_msg, len, (int)(s - a->slots), TX_DECIDE);
 	tx_flush(a, now);
 	return 0;
@@ -476,7 +477,10 @@ static void slot_start(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	if (f->cfg.interval_ms > 0)
 		a->t_next_start += ms_to_ns(f->cfg.interval_ms);
 	if (f->cfg.edge_decides) {
-		int fresh = a->have_next && now - a->t_next <= NEXT_MAX_AGE;
+		/* a suggestion is made from the state of our last DECIDE: take it
+		 * while that state is recent, else send a DECIDE to refresh it */
+		int fresh = a->have_next && now - a->t_next <= NEXT_MAX_AGE &&
+			    now - a->t_decide <= NEXT_MAX_AGE;
 		a->have_next = 0; /* one suggestion, one request */
 		if (fresh && a->cs == C_READY) {
 			r->action = a->next;

@@ -78,6 +78,7 @@ struct ag_agent {
 	int have_next;
 	struct ag_action next;
 	uint64_t t_next;
+	uint64_t t_decide; /* when the last DECIDE went out: the edge's copy of our state */
 	int edge_no_policy; /* the edge refused a DECIDE: ask no more this session */
 	int decide_logged;
 	int started, answered;
