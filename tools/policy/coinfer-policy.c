@@ -459,6 +459,52 @@ static void usage_eval(FILE *f)
 		"  --help           this text\n");
 }
 
+/* One algo over traces: its JSON result, or NULL (message printed). */
+static cJSON *eval_json(const struct pol_cost_model *cm, const struct pol_trace_set *ts,
+			const struct pol_env_cfg *cfg, uint64_t seed, const char *name,
+			struct pol_policy *pol, const char *path, int steps)
+{
+	char err[512];
+	struct pol_eval_result res;
+	int r = pol ? pol_eval_run_policy(cm, ts, cfg, seed, name, pol, steps, &res, err, sizeof(err))
+		    : pol_eval_run(cm, ts, cfg, seed, name, steps, &res, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return NULL;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "algo", res.algo);
+	cJSON_AddNumberToObject(o, "slo_attainment", res.slo_attainment);
+	cJSON_AddNumberToObject(o, "mean_accuracy", res.mean_accuracy);
+	cJSON_AddNumberToObject(o, "mean_latency_ms", res.mean_latency_ms);
+	cJSON_AddNumberToObject(o, "p99_latency_ms", res.p99_latency_ms);
+	cJSON_AddNumberToObject(o, "energy_j", res.energy_j);
+	cJSON_AddNumberToObject(o, "decision_us", res.decision_us);
+	cJSON_AddNumberToObject(o, "deadline_attainment", res.deadline_attainment);
+	cJSON_AddNumberToObject(o, "energy_attainment", res.energy_attainment);
+	cJSON_AddNumberToObject(o, "mean_bytes", res.mean_bytes);
+	cJSON_AddNumberToObject(o, "masked_decisions", res.masked);
+	cJSON *top = cJSON_AddArrayToObject(o, "top_actions");
+	for (int k = 0; k < res.n_top; k++) {
+		cJSON *t = cJSON_CreateObject();
+		cJSON_AddNumberToObject(t, "exit", res.top[k].action.exit);
+		cJSON_AddNumberToObject(t, "partition", res.top[k].action.partition);
+		cJSON_AddNumberToObject(t, "bits", res.top[k].action.bits);
+		cJSON_AddNumberToObject(t, "share", (double)res.top[k].count / res.steps);
+		cJSON_AddItemToArray(top, t);
+	}
+	cJSON *fast = cJSON_AddObjectToObject(o, "at_1MBps");
+	cJSON_AddNumberToObject(fast, "steps", res.fast.steps);
+	cJSON_AddNumberToObject(fast, "mean_latency_ms", res.fast.mean_latency_ms);
+	cJSON_AddNumberToObject(fast, "mean_accuracy", res.fast.mean_accuracy);
+	cJSON_AddNumberToObject(fast, "slo_attainment", res.fast.slo_attainment);
+	if (pol) {
+		cJSON_AddStringToObject(o, "policy", path);
+		cJSON_AddStringToObject(o, "trained_for", pol->device_class);
+	}
+	return o;
+}
+
 static int cmd_eval(int argc, char **argv)
 {
 	const char *traces_dir = NULL, *algos = NULL;
@@ -504,10 +550,10 @@ static int cmd_eval(int argc, char **argv)
 		return 2;
 	}
 	char err[512];
-	int ret = 1, r;
+	int ret = 1;
 	cJSON *out = NULL;
 	char list[256], algo_buf[128];
-	const char *names[16], *paths[16];
+	const char *names[16], *paths[16] = {0};
 	struct pol_policy *pols[16] = {0};
 	int na = 0;
 	struct cli_world *w = malloc(sizeof(*w));
@@ -580,48 +626,44 @@ static int cmd_eval(int argc, char **argv)
 		cJSON_AddNumberToObject(out, "deadline_ms", cfg.deadline_ms);
 	cJSON *arr = cJSON_AddArrayToObject(out, "results");
 	for (int i = 0; i < na; i++) {
-		struct pol_eval_result res;
-		if (pols[i])
-			r = pol_eval_run_policy(cm, &ts, &cfg, (uint64_t)seed, names[i], pols[i],
-						(int)steps, &res, err, sizeof(err));
-		else
-			r = pol_eval_run(cm, &ts, &cfg, (uint64_t)seed, names[i], (int)steps, &res, err,
-					 sizeof(err));
-		if (r) {
-			fprintf(stderr, PROG ": %s\n", err);
+		cJSON *o = eval_json(cm, &ts, &cfg, (uint64_t)seed, names[i], pols[i], paths[i],
+				     (int)steps);
+		if (!o)
 			goto done;
-		}
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "algo", res.algo);
-		cJSON_AddNumberToObject(o, "slo_attainment", res.slo_attainment);
-		cJSON_AddNumberToObject(o, "mean_accuracy", res.mean_accuracy);
-		cJSON_AddNumberToObject(o, "mean_latency_ms", res.mean_latency_ms);
-		cJSON_AddNumberToObject(o, "p99_latency_ms", res.p99_latency_ms);
-		cJSON_AddNumberToObject(o, "energy_j", res.energy_j);
-		cJSON_AddNumberToObject(o, "decision_us", res.decision_us);
-		cJSON_AddNumberToObject(o, "deadline_attainment", res.deadline_attainment);
-		cJSON_AddNumberToObject(o, "energy_attainment", res.energy_attainment);
-		cJSON_AddNumberToObject(o, "mean_bytes", res.mean_bytes);
-		cJSON_AddNumberToObject(o, "masked_decisions", res.masked);
-		cJSON *top = cJSON_AddArrayToObject(o, "top_actions");
-		for (int k = 0; k < res.n_top; k++) {
-			cJSON *t = cJSON_CreateObject();
-			cJSON_AddNumberToObject(t, "exit", res.top[k].action.exit);
-			cJSON_AddNumberToObject(t, "partition", res.top[k].action.partition);
-			cJSON_AddNumberToObject(t, "bits", res.top[k].action.bits);
-			cJSON_AddNumberToObject(t, "share", (double)res.top[k].count / res.steps);
-			cJSON_AddItemToArray(top, t);
-		}
-		cJSON *fast = cJSON_AddObjectToObject(o, "at_1MBps");
-		cJSON_AddNumberToObject(fast, "steps", res.fast.steps);
-		cJSON_AddNumberToObject(fast, "mean_latency_ms", res.fast.mean_latency_ms);
-		cJSON_AddNumberToObject(fast, "mean_accuracy", res.fast.mean_accuracy);
-		cJSON_AddNumberToObject(fast, "slo_attainment", res.fast.slo_attainment);
-		if (pols[i]) {
-			cJSON_AddStringToObject(o, "policy", paths[i]);
-			cJSON_AddStringToObject(o, "trained_for", pols[i]->device_class);
-		}
 		cJSON_AddItemToArray(arr, o);
+	}
+	/* the same per trace set (the first folder under DIR: fcc, oboe), every
+	 * trace once; the paths are sorted, so each set is a contiguous run */
+	if (!cfg.random_traces) {
+		cJSON *sets = cJSON_AddArrayToObject(out, "by_trace_set");
+		size_t skip = strlen(traces_dir) + 1;
+		for (int lo = 0, hi; lo < ts.n; lo = hi) {
+			const char *n0 = ts.tr[lo].name + (strlen(ts.tr[lo].name) > skip ? skip : 0);
+			size_t len = strcspn(n0, "/");
+			for (hi = lo + 1; hi < ts.n; hi++) {
+				const char *n1 = ts.tr[hi].name + (strlen(ts.tr[hi].name) > skip ? skip : 0);
+				if (strncmp(n0, n1, len) || n1[len] != n0[len])
+					break;
+			}
+			if (lo == 0 && hi == ts.n)
+				break; /* one set: the results above */
+			struct pol_trace_set sub = {.n = hi - lo, .tr = ts.tr + lo};
+			cJSON *so = cJSON_CreateObject(), *sr;
+			cJSON_AddItemToArray(sets, so);
+			char set[64];
+			snprintf(set, sizeof(set), "%.*s", (int)(len < 63 ? len : 63), n0);
+			cJSON_AddStringToObject(so, "set", set);
+			cJSON_AddNumberToObject(so, "traces", sub.n);
+			cJSON_AddNumberToObject(so, "steps", sub.n * cfg.episode_steps);
+			sr = cJSON_AddArrayToObject(so, "results");
+			for (int i = 0; i < na; i++) {
+				cJSON *o = eval_json(cm, &sub, &cfg, (uint64_t)seed, names[i], pols[i],
+						     paths[i], sub.n * cfg.episode_steps);
+				if (!o)
+					goto done;
+				cJSON_AddItemToArray(sr, o);
+			}
+		}
 	}
 	ret = cli_print_json(out);
 done:
