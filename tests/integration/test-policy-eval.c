@@ -1,0 +1,142 @@
+/* `coinfer-policy eval` end to end (path in $COINFER_POLICY) on the committed
+ * policies and every trace of ../shared/data/traces with conf/slo/apps.slo: the
+ * JSON holds the six algos and the per-set breakdown, and the committed SAC-d
+ * keeps what issue 6 asks of it on this replay (SLO attainment >= 0.99, within
+ * one point of the oracle's accuracy, more accurate than DQN and Edgent at equal
+ * or better attainment) — a change to the cost model, the environment or the
+ * learners that breaks this shows here, and the policies are to be retrained.
+ * A corrupt policy file is refused with a message. Skips without the traces. */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ROOT COINFER_SOURCE_ROOT
+#define TRACES ROOT "/../shared/data/traces"
+
+/* Runs the command, returns its stdout (malloc'd) and exit status. */
+static char *run(const char *cmd, int *status)
+{
+	FILE *p = popen(cmd, "r");
+	cr_assert(p, "cannot run %s", cmd);
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+	cr_assert(buf);
+	size_t k;
+	while ((k = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+		n += k;
+		if (cap - n < 4096) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			cr_assert(buf);
+		}
+	}
+	buf[n] = 0;
+	int st = pclose(p);
+	*status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return buf;
+}
+
+static const char *prog(void)
+{
+	const char *p = getenv("COINFER_POLICY");
+	cr_assert(p && *p, "COINFER_POLICY is not set");
+	return p;
+}
+
+static void need_traces(void)
+{
+	struct stat st;
+	if (stat(TRACES "/fcc", &st) || stat(TRACES "/oboe", &st)) {
+		cr_log_warn("no traces at %s: skipped\n", TRACES);
+		exit(77);
+	}
+}
+
+static const cJSON *algo(const cJSON *results, const char *name)
+{
+	const cJSON *r;
+	cJSON_ArrayForEach(r, results) {
+		const cJSON *a = cJSON_GetObjectItem(r, "algo");
+		if (cJSON_IsString(a) && !strcmp(a->valuestring, name))
+			return r;
+	}
+	cr_assert_fail("no result for %s", name);
+	return NULL;
+}
+
+static double num(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, key);
+	cr_assert(cJSON_IsNumber(v), "no number %s", key);
+	return v->valuedouble;
+}
+
+Test(policy_eval, committed_sacd_on_every_trace, .timeout = 120)
+{
+	need_traces();
+	char cmd[2048];
+	int st;
+	snprintf(cmd, sizeof(cmd), "cd %s && %s eval --slo conf/slo/apps.slo", ROOT, prog());
+	char *out = run(cmd, &st);
+	cr_assert_eq(st, 0, "eval failed");
+	cJSON *j = cJSON_Parse(out);
+	cr_assert(j, "not JSON: %.200s", out);
+	cr_expect_eq(num(j, "traces"), 414);
+	cr_expect_eq(num(j, "steps"), 414 * 200);
+	const cJSON *res = cJSON_GetObjectItem(j, "results");
+	cr_assert_eq(cJSON_GetArraySize(res), 6, "sacd, dqn and the four baselines");
+	const cJSON *s = algo(res, "sacd"), *d = algo(res, "dqn"), *e = algo(res, "edgent"),
+		    *o = algo(res, "oracle");
+	algo(res, "device-only");
+	algo(res, "edge-only");
+	double s_slo = num(s, "slo_attainment"), s_acc = num(s, "mean_accuracy");
+	cr_log_info("sacd %.4f/%.4f dqn %.4f/%.4f edgent %.4f/%.4f oracle %.4f/%.4f\n", s_slo, s_acc,
+		    num(d, "slo_attainment"), num(d, "mean_accuracy"), num(e, "slo_attainment"),
+		    num(e, "mean_accuracy"), num(o, "slo_attainment"), num(o, "mean_accuracy"));
+	cr_expect_geq(s_slo, 0.99);
+	cr_expect_geq(s_acc, num(o, "mean_accuracy") - 0.01);
+	cr_expect_gt(s_acc, num(d, "mean_accuracy"));
+	cr_expect_geq(s_slo, num(d, "slo_attainment"));
+	cr_expect_gt(s_acc, num(e, "mean_accuracy"));
+	cr_expect_geq(s_slo, num(e, "slo_attainment"));
+	cr_expect_lt(num(s, "decision_us"), 50, "one decision in microseconds");
+	cr_expect_str_eq(cJSON_GetObjectItem(s, "trained_for")->valuestring, "pi4-est");
+	const cJSON *sets = cJSON_GetObjectItem(j, "by_trace_set");
+	cr_assert_eq(cJSON_GetArraySize(sets), 2);
+	cr_expect_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(sets, 0), "set")->valuestring, "fcc");
+	cr_expect_eq(num(cJSON_GetArrayItem(sets, 0), "traces"), 71);
+	cr_expect_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(sets, 1), "set")->valuestring, "oboe");
+	cr_expect_eq(num(cJSON_GetArrayItem(sets, 1), "traces"), 343);
+	cJSON_Delete(j);
+	free(out);
+}
+
+Test(policy_eval, corrupt_policy_refused)
+{
+	need_traces();
+	char path[] = "/tmp/coinfer-bad-policy-XXXXXX", cmd[2048];
+	int fd = mkstemp(path), st;
+	cr_assert(fd >= 0);
+	/* the committed file with one byte of its weights flipped */
+	FILE *in = fopen(ROOT "/models/branchy-alexnet.pi4-est.sacd.policy", "rb");
+	cr_assert(in);
+	static unsigned char buf[1 << 20];
+	size_t n = fread(buf, 1, sizeof(buf), in);
+	fclose(in);
+	cr_assert(n > 4096);
+	buf[n / 2] ^= 0x40;
+	cr_assert_eq(write(fd, buf, n), (ssize_t)n);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "cd %s && %s eval --slo conf/slo/apps.slo --steps 100 --sacd %s 2>&1",
+		 ROOT, prog(), path);
+	char *out = run(cmd, &st);
+	unlink(path);
+	cr_expect_eq(st, 1, "status %d: %s", st, out);
+	cr_expect(strstr(out, "sacd") && strstr(out, "checksum"), "message: %s", out);
+	free(out);
+}
