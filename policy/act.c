@@ -6,19 +6,11 @@
 #include <string.h>
 
 #include "coinfer/policy-rl.h"
+#include "internal.h"
 
 static int name_ok(const char *s)
 {
-	size_t n = s ? strlen(s) : 0;
-	if (n < 1 || n >= POL_POLICY_NAME_LEN)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '-'))
-			return 0;
-	}
-	return 1;
+	return s && pol_name_ok(s, POL_POLICY_NAME_LEN);
 }
 
 int pol_policy_set_meta(struct pol_policy *p, const struct pol_action *a, int n,

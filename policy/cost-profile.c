@@ -56,16 +56,7 @@ const char *pol_profile_source_name(enum pol_profile_source s)
 
 int pol_class_name_ok(const char *name)
 {
-	size_t n = strlen(name);
-	if (n < 1 || n >= POL_NAME_LEN || name[0] == '.')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
+	return name[0] != '.' && pol_name_ok(name, POL_NAME_LEN);
 }
 
 static double tensor_bytes(int c, int h, int w)

@@ -145,12 +145,6 @@ static int class_ms_ok(float ms)
 	return ms >= 0.0f && ms < 1e9f;
 }
 
-static int name_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '_' || c == '.' || c == '-';
-}
-
 /* What is wrong with the name in a POL_POLICY_NAME_LEN field (NULL: nothing);
  * its length into *n. */
 static const char *name_problem(const char *f, size_t *n)
@@ -162,7 +156,7 @@ static const char *name_problem(const char *f, size_t *n)
 	if (!*n)
 		return "is empty";
 	for (size_t i = 0; i < *n; i++)
-		if (!name_char(f[i]))
+		if (!pol_name_char(f[i]))
 			return "has a character outside [A-Za-z0-9_.-]";
 	return NULL;
 }

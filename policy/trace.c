@@ -1,6 +1,5 @@
 /* Bandwidth traces and SLO files (include/coinfer/policy-env.h,
  * docs/policy-env.md). Plain C with stdio and POSIX directory reading. */
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -280,17 +279,6 @@ int pol_trace_dir_load(const char *dir, struct pol_trace_set *set, char *err, si
 
 /* ---- SLO files --------------------------------------------------------------- */
 
-static int valid_name(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n >= POL_SLO_NAME_LEN)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
-			return 0;
-	return 1;
-}
-
 int pol_slo_parse(const char *text, const char *src, struct pol_slo *slo, int *n, char *err,
 		  size_t errlen)
 {
@@ -326,7 +314,7 @@ int pol_slo_parse(const char *text, const char *src, struct pol_slo *slo, int *n
 			return pol_fail(-EINVAL, err, errlen,
 				    "%s:%ld: expected 'app NAME deadline_ms X energy_j Y' (6 fields, got %d)",
 				    src, line, nt);
-		if (!valid_name(tok[1]))
+		if (!pol_name_ok(tok[1], POL_SLO_NAME_LEN))
 			return pol_fail(-EINVAL, err, errlen,
 				    "%s:%ld: app name '%s' must be 1..%d of [A-Za-z0-9_.-]", src, line,
 				    tok[1], POL_SLO_NAME_LEN - 1);
