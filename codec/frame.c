@@ -7,7 +7,6 @@
  * caller's scratch, so memory use does not grow with what the frame claims. */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 
 #include "coinfer/codec-frame.h"
 #include "coinfer/codec.h"
+#include "coinfer/errmsg.h"
 #include "huffman.h"
 #include "coinfer/bytes.h"
 
@@ -22,16 +22,6 @@
 #define PAIR_BYTES 8
 static const uint8_t magic[4] = {'C', 'C', 'F', 'R'};
 
-static int failv(int ret, char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 const char *cc_codec_name(enum cc_codec c)
 {
@@ -222,31 +212,31 @@ int cc_encoder_encode(struct cc_encoder *e, const float *x, int ndim, const uint
 	e->huf.table_bits = e->huf.code_bits = 0;
 	e->huf.last_nsym = 0;
 	if ((unsigned)codec >= CC_CODEC_COUNT)
-		return failv(-EINVAL, err, errlen, "codec id %d unknown", (int)codec);
+		return cf_fail(-EINVAL, err, errlen, "codec id %d unknown", (int)codec);
 	int64_t sn = shape_elems(ndim, dims);
 	if (sn < 0)
-		return failv(ndim < 1 || ndim > CC_FRAME_MAX_DIMS ? -EINVAL : -E2BIG, err, errlen,
+		return cf_fail(ndim < 1 || ndim > CC_FRAME_MAX_DIMS ? -EINVAL : -E2BIG, err, errlen,
 			     "shape: ndim %d or element count invalid (max 2^32-1)", ndim);
 	size_t n = (size_t)sn;
 	if (!quantized(codec)) {
 		bits = 0;
 		per_channel = 0;
 	} else if (bits < CC_BITS_MIN || bits > CC_BITS_MAX) {
-		return failv(-EINVAL, err, errlen, "bits %d outside %d..%d", bits, CC_BITS_MIN,
+		return cf_fail(-EINVAL, err, errlen, "bits %d outside %d..%d", bits, CC_BITS_MIN,
 			     CC_BITS_MAX);
 	}
 	per_channel = !!per_channel;
 	if (n && !x)
-		return failv(-EINVAL, err, errlen, "no data");
+		return cf_fail(-EINVAL, err, errlen, "no data");
 	size_t pairs = pairs_for(codec, n, per_channel, dims);
 	if (quantized(codec) && (n > e->max_elems || pairs > e->max_pairs || bits > e->max_bits))
-		return failv(-E2BIG, err, errlen,
+		return cf_fail(-E2BIG, err, errlen,
 			     "%zu elements, %zu pairs, %d bits: encoder made for %zu, %zu, %d", n,
 			     pairs, bits, e->max_elems, e->max_pairs, e->max_bits);
 	size_t hdr = CC_FRAME_HEADER_BYTES + PAIR_BYTES * pairs;
 	if (cap < hdr + CC_FRAME_TRAILER_BYTES) {
 		*len = hdr + CC_FRAME_TRAILER_BYTES;
-		return failv(-ENOSPC, err, errlen, "output of %zu bytes too small", cap);
+		return cf_fail(-ENOSPC, err, errlen, "output of %zu bytes too small", cap);
 	}
 	size_t room = cap - hdr - CC_FRAME_TRAILER_BYTES, payload = 0;
 	uint8_t *pl = out + hdr;
@@ -284,7 +274,7 @@ int cc_encoder_encode(struct cc_encoder *e, const float *x, int ndim, const uint
 			if (ret == -ENOSPC)
 				goto nospace;
 			if (ret)
-				return failv(ret, err, errlen, "huffman encoding failed (%d)", ret);
+				return cf_fail(ret, err, errlen, "huffman encoding failed (%d)", ret);
 		}
 	}
 
@@ -306,7 +296,7 @@ int cc_encoder_encode(struct cc_encoder *e, const float *x, int ndim, const uint
 	return 0;
 nospace:
 	*len = hdr + payload + CC_FRAME_TRAILER_BYTES;
-	return failv(-ENOSPC, err, errlen, "output of %zu bytes too small (%zu needed)", cap, *len);
+	return cf_fail(-ENOSPC, err, errlen, "output of %zu bytes too small (%zu needed)", cap, *len);
 }
 
 const uint16_t *cc_encoder_symbols(const struct cc_encoder *e)
@@ -337,7 +327,7 @@ int cc_frame_encode(const float *x, int ndim, const uint32_t *dims, enum cc_code
 	int b = quantized(codec) && bits >= CC_BITS_MIN && bits <= CC_BITS_MAX ? bits : CC_BITS_MIN;
 	ret = cc_encoder_create(quantized(codec) ? (size_t)n : 0, pairs, b, &e);
 	if (ret)
-		return failv(ret, err, errlen, "out of memory for %lld symbols", (long long)n);
+		return cf_fail(ret, err, errlen, "out of memory for %lld symbols", (long long)n);
 	ret = cc_encoder_encode(e, x, ndim, dims, codec, bits, per_channel, out, cap, len, err,
 				errlen);
 	cc_encoder_destroy(e);
@@ -351,26 +341,26 @@ int cc_frame_info(const uint8_t *f, size_t len, const struct cc_limits *lim,
 {
 	memset(info, 0, sizeof(*info));
 	if (!f || !lim)
-		return failv(-EINVAL, err, errlen, "no frame or limits");
+		return cf_fail(-EINVAL, err, errlen, "no frame or limits");
 	if (len > lim->max_frame_bytes)
-		return failv(-E2BIG, err, errlen, "frame of %zu bytes exceeds the limit %zu", len,
+		return cf_fail(-E2BIG, err, errlen, "frame of %zu bytes exceeds the limit %zu", len,
 			     lim->max_frame_bytes);
 	if (len < CC_FRAME_HEADER_BYTES + CC_FRAME_TRAILER_BYTES)
-		return failv(-EINVAL, err, errlen, "frame of %zu bytes shorter than a header", len);
+		return cf_fail(-EINVAL, err, errlen, "frame of %zu bytes shorter than a header", len);
 	if (memcmp(f, magic, 4))
-		return failv(-EINVAL, err, errlen, "magic: not a coinfer codec frame");
+		return cf_fail(-EINVAL, err, errlen, "magic: not a coinfer codec frame");
 	if (f[4] != CC_FRAME_VERSION)
-		return failv(-EINVAL, err, errlen, "version %u unsupported", f[4]);
+		return cf_fail(-EINVAL, err, errlen, "version %u unsupported", f[4]);
 	if (f[5] >= CC_CODEC_COUNT)
-		return failv(-EINVAL, err, errlen, "codec id %u unknown", f[5]);
+		return cf_fail(-EINVAL, err, errlen, "codec id %u unknown", f[5]);
 	if (f[6] != CC_ELEM_FP32)
-		return failv(-EINVAL, err, errlen, "element type %u unsupported", f[6]);
+		return cf_fail(-EINVAL, err, errlen, "element type %u unsupported", f[6]);
 	if (f[7] & ~1u)
-		return failv(-EINVAL, err, errlen, "flags 0x%02x: unknown bits", f[7]);
+		return cf_fail(-EINVAL, err, errlen, "flags 0x%02x: unknown bits", f[7]);
 	if (f[8] < 1 || f[8] > CC_FRAME_MAX_DIMS)
-		return failv(-EINVAL, err, errlen, "ndim %u outside 1..%d", f[8], CC_FRAME_MAX_DIMS);
+		return cf_fail(-EINVAL, err, errlen, "ndim %u outside 1..%d", f[8], CC_FRAME_MAX_DIMS);
 	if (f[10] || f[11])
-		return failv(-EINVAL, err, errlen, "reserved bytes not zero");
+		return cf_fail(-EINVAL, err, errlen, "reserved bytes not zero");
 	info->codec = (enum cc_codec)f[5];
 	info->elem_type = f[6];
 	info->per_channel = f[7] & 1;
@@ -379,44 +369,44 @@ int cc_frame_info(const uint8_t *f, size_t len, const struct cc_limits *lim,
 	for (int i = 0; i < CC_FRAME_MAX_DIMS; i++) {
 		info->dims[i] = le_rd32(f + 12 + 4 * i);
 		if (i >= info->ndim && info->dims[i])
-			return failv(-EINVAL, err, errlen, "dims[%d] = %u past ndim %d", i,
+			return cf_fail(-EINVAL, err, errlen, "dims[%d] = %u past ndim %d", i,
 				     info->dims[i], info->ndim);
 	}
 	int64_t n = shape_elems(info->ndim, info->dims);
 	if (n < 0)
-		return failv(-E2BIG, err, errlen, "dims: element count overflows 2^32-1");
+		return cf_fail(-E2BIG, err, errlen, "dims: element count overflows 2^32-1");
 	if ((uint64_t)n > lim->max_elems)
-		return failv(-E2BIG, err, errlen, "dims: %lld elements exceed the limit %zu",
+		return cf_fail(-E2BIG, err, errlen, "dims: %lld elements exceed the limit %zu",
 			     (long long)n, lim->max_elems);
 	info->elems = (size_t)n;
 	if (quantized(info->codec)) {
 		if (info->bits < CC_BITS_MIN || info->bits > CC_BITS_MAX)
-			return failv(-EINVAL, err, errlen, "bits %d outside %d..%d", info->bits,
+			return cf_fail(-EINVAL, err, errlen, "bits %d outside %d..%d", info->bits,
 				     CC_BITS_MIN, CC_BITS_MAX);
 	} else if (info->bits || info->per_channel) {
-		return failv(-EINVAL, err, errlen, "bits %d / per-channel flag set on codec %s",
+		return cf_fail(-EINVAL, err, errlen, "bits %d / per-channel flag set on codec %s",
 			     info->bits, cc_codec_name(info->codec));
 	}
 	uint32_t pairs = le_rd32(f + 28);
 	size_t want = pairs_for(info->codec, info->elems, info->per_channel, info->dims);
 	if (pairs != want)
-		return failv(-EINVAL, err, errlen, "pairs %u, expected %zu", pairs, want);
+		return cf_fail(-EINVAL, err, errlen, "pairs %u, expected %zu", pairs, want);
 	info->pairs = want;
 	if (le_rd64(f + 32) != (uint64_t)info->elems * 4)
-		return failv(-EINVAL, err, errlen, "raw size %llu, expected %zu",
+		return cf_fail(-EINVAL, err, errlen, "raw size %llu, expected %zu",
 			     (unsigned long long)le_rd64(f + 32), info->elems * 4);
 	/* All in 64-bit: pairs < 2^32 and len fits, so nothing below can wrap. */
 	uint64_t fixed = CC_FRAME_HEADER_BYTES + (uint64_t)PAIR_BYTES * pairs + CC_FRAME_TRAILER_BYTES;
 	uint64_t payload = le_rd64(f + 40);
 	if (fixed > len || payload != len - fixed)
-		return failv(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 			     "payload size %llu does not match the frame (%zu bytes, %llu fixed)",
 			     (unsigned long long)payload, len, (unsigned long long)fixed);
 	info->payload_bytes = (size_t)payload;
 	info->frame_bytes = len;
 	uint64_t sum = XXH64(f, len - CC_FRAME_TRAILER_BYTES, 0);
 	if (sum != le_rd64(f + len - CC_FRAME_TRAILER_BYTES))
-		return failv(-EBADMSG, err, errlen, "checksum mismatch");
+		return cf_fail(-EBADMSG, err, errlen, "checksum mismatch");
 
 	uint64_t n4 = (uint64_t)info->elems;
 	uint64_t expect;
@@ -426,19 +416,19 @@ int cc_frame_info(const uint8_t *f, size_t len, const struct cc_limits *lim,
 	case CC_CODEC_PACKED: expect = (n4 * (uint64_t)info->bits + 7) / 8; break;
 	default: expect = payload; /* variable; n == 0 means empty, checked below */
 		if ((n4 == 0) != (payload == 0))
-			return failv(-EINVAL, err, errlen, "payload size %llu for %zu elements",
+			return cf_fail(-EINVAL, err, errlen, "payload size %llu for %zu elements",
 				     (unsigned long long)payload, info->elems);
 		break;
 	}
 	if (payload != expect)
-		return failv(-EINVAL, err, errlen, "payload size %llu, codec %s needs %llu",
+		return cf_fail(-EINVAL, err, errlen, "payload size %llu, codec %s needs %llu",
 			     (unsigned long long)payload, cc_codec_name(info->codec),
 			     (unsigned long long)expect);
 	for (size_t g = 0; g < info->pairs; g++) {
 		float lo = le_rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g);
 		float hi = le_rdf(f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4);
 		if (!isfinite(lo) || !isfinite(hi) || !(lo <= hi))
-			return failv(-EINVAL, err, errlen, "pair %zu: min %g max %g invalid", g,
+			return cf_fail(-EINVAL, err, errlen, "pair %zu: min %g max %g invalid", g,
 				     (double)lo, (double)hi);
 	}
 	return 0;
@@ -474,10 +464,10 @@ int cc_frame_decode(const uint8_t *f, size_t len, const struct cc_limits *lim, f
 	size_t n = info->elems;
 	const uint8_t *pl = f + CC_FRAME_HEADER_BYTES + PAIR_BYTES * info->pairs;
 	if (out_elems < n)
-		return failv(-ENOSPC, err, errlen, "output of %zu elements, frame has %zu",
+		return cf_fail(-ENOSPC, err, errlen, "output of %zu elements, frame has %zu",
 			     out_elems, n);
 	if (n && !out)
-		return failv(-EINVAL, err, errlen, "no output buffer");
+		return cf_fail(-EINVAL, err, errlen, "no output buffer");
 	if (info->codec == CC_CODEC_RAW32) {
 		for (size_t i = 0; i < n; i++)
 			out[i] = le_rdf(pl + 4 * i);
@@ -492,7 +482,7 @@ int cc_frame_decode(const uint8_t *f, size_t len, const struct cc_limits *lim, f
 		return 0;
 	if (scratch_bytes < cc_frame_scratch_bytes(info) || !scratch ||
 	    ((uintptr_t)scratch & 3))
-		return failv(-ENOSPC, err, errlen, "scratch of %zu bytes, %zu (4-aligned) needed",
+		return cf_fail(-ENOSPC, err, errlen, "scratch of %zu bytes, %zu (4-aligned) needed",
 			     scratch_bytes, cc_frame_scratch_bytes(info));
 
 	uint16_t *q = scratch;
@@ -529,7 +519,7 @@ int cc_frame_decode(const uint8_t *f, size_t len, const struct cc_limits *lim, f
 	if (bits * n % 8) {
 		/* canonical padding: a frame has one encoding */
 		if (pl[info->payload_bytes - 1] >> (bits * n % 8))
-			return failv(-EBADMSG, err, errlen, "packed payload: nonzero padding bits");
+			return cf_fail(-EBADMSG, err, errlen, "packed payload: nonzero padding bits");
 	}
 	const struct cc_kernels *k = cc_kernels();
 	for (size_t done = 0; done < n;) {

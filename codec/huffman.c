@@ -20,25 +20,17 @@
  * the canonical bit-serial path of zlib's puff over the (length, symbol) list. */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "coinfer/bytes.h"
+#include "coinfer/errmsg.h"
 #include "huffman.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EBADMSG;
-}
+/* every failure here is a malformed stream */
+#define fail(err, errlen, ...) cf_fail(-EBADMSG, err, errlen, __VA_ARGS__)
 
 static unsigned ilog2_32(uint32_t v)
 {

@@ -30,25 +30,25 @@ static int read_all(const char *path, char **out, size_t *len, char *err, size_t
 	int ret;
 	*out = NULL;
 	if (!f)
-		return pol_fail(-errno, err, errlen, "%s: %s", path, strerror(errno));
+		return cf_fail(-errno, err, errlen, "%s: %s", path, strerror(errno));
 	if (fseek(f, 0, SEEK_END)) {
-		ret = pol_fail(-EIO, err, errlen, "%s: cannot seek", path);
+		ret = cf_fail(-EIO, err, errlen, "%s: cannot seek", path);
 		goto err;
 	}
 	long n = ftell(f);
 	if (n < 0 || (unsigned long)n > MAX_FILE_BYTES) {
-		ret = pol_fail(-EFBIG, err, errlen, "%s: size %ld outside 0..%u bytes", path, n,
+		ret = cf_fail(-EFBIG, err, errlen, "%s: size %ld outside 0..%u bytes", path, n,
 			       MAX_FILE_BYTES);
 		goto err;
 	}
 	rewind(f);
 	buf = malloc((size_t)n + 1);
 	if (!buf) {
-		ret = pol_fail(-ENOMEM, err, errlen, "%s: out of memory", path);
+		ret = cf_fail(-ENOMEM, err, errlen, "%s: out of memory", path);
 		goto err;
 	}
 	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		ret = pol_fail(-EIO, err, errlen, "%s: short read", path);
+		ret = cf_fail(-EIO, err, errlen, "%s: short read", path);
 		goto err;
 	}
 	buf[n] = 0;
@@ -105,7 +105,7 @@ static int parse_json(const char *text, size_t len, const struct jc *c, cJSON **
 	int line = 1;
 	for (size_t i = 0; i < off; i++)
 		line += text[i] == '\n';
-	return pol_fail(-EINVAL, c->err, c->errlen, "%s: not valid JSON (%s at line %d, byte %zu)",
+	return cf_fail(-EINVAL, c->err, c->errlen, "%s: not valid JSON (%s at line %d, byte %zu)",
 			c->what, truncated(text, len) ? "truncated" : "syntax error", line, off);
 }
 
@@ -114,14 +114,14 @@ static const cJSON *field(const struct jc *c, const cJSON *obj, const char *path
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 	if (!v)
-		*ret = pol_fail(-EINVAL, c->err, c->errlen, "%s: field %s%s%s missing", c->what, path,
+		*ret = cf_fail(-EINVAL, c->err, c->errlen, "%s: field %s%s%s missing", c->what, path,
 				*path ? "." : "", key);
 	return v;
 }
 
 static int bad(const struct jc *c, const char *path, const char *key, const char *why)
 {
-	return pol_fail(-EINVAL, c->err, c->errlen, "%s: field %s%s%s %s", c->what, path,
+	return cf_fail(-EINVAL, c->err, c->errlen, "%s: field %s%s%s %s", c->what, path,
 			*path ? "." : "", key, why);
 }
 
@@ -218,7 +218,7 @@ static int get_nums(const struct jc *c, const cJSON *obj, const char *path, cons
 static int need_obj(const struct jc *c, const cJSON *v, const char *path)
 {
 	if (!cJSON_IsObject(v))
-		return pol_fail(-EINVAL, c->err, c->errlen, "%s: %s is not an object", c->what,
+		return cf_fail(-EINVAL, c->err, c->errlen, "%s: %s is not an object", c->what,
 				*path ? path : "the top level");
 	return 0;
 }
@@ -387,7 +387,7 @@ int pol_class_parse(const char *text, size_t len, const char *what, struct pol_d
 	const cJSON *rg = cJSON_GetObjectItemCaseSensitive(root, "regression");
 	const cJSON *sc = cJSON_GetObjectItemCaseSensitive(root, "scale");
 	if (!!pf + !!rg + !!sc != 1) {
-		r = pol_fail(-EINVAL, err, errlen,
+		r = cf_fail(-EINVAL, err, errlen,
 			     "%s: exactly one of the fields profile, regression and scale is needed (%d given)",
 			     what, !!pf + !!rg + !!sc);
 		goto err;
@@ -484,10 +484,10 @@ int pol_class_load(const char *root, const char *name, struct pol_device_class *
 {
 	char dir[POL_PATH_LEN], path[POL_PATH_LEN + POL_NAME_LEN + 8];
 	if (!pol_class_name_ok(name))
-		return pol_fail(-EINVAL, err, errlen, "device class name '%s' is not [A-Za-z0-9._-]{1,63}",
+		return cf_fail(-EINVAL, err, errlen, "device class name '%s' is not [A-Za-z0-9._-]{1,63}",
 				name);
 	if (snprintf(dir, sizeof(dir), "%s/conf/devices", root) >= (int)sizeof(dir))
-		return pol_fail(-ENAMETOOLONG, err, errlen, "%s: path too long", root);
+		return cf_fail(-ENAMETOOLONG, err, errlen, "%s: path too long", root);
 	snprintf(path, sizeof(path), "%s/%s.json", dir, name);
 	char *buf;
 	size_t len;
@@ -495,7 +495,7 @@ int pol_class_load(const char *root, const char *name, struct pol_device_class *
 	if (r == -ENOENT) {
 		char known[400];
 		known_classes(dir, known, sizeof(known));
-		return pol_fail(r, err, errlen, "unknown device class '%s': no %s (known: %s)", name, path,
+		return cf_fail(r, err, errlen, "unknown device class '%s': no %s (known: %s)", name, path,
 				*known ? known : "none");
 	}
 	if (r)
@@ -503,7 +503,7 @@ int pol_class_load(const char *root, const char *name, struct pol_device_class *
 	r = pol_class_parse(buf, len, path, out, err, errlen);
 	free(buf);
 	if (!r && strcmp(out->name, name))
-		r = pol_fail(-EINVAL, err, errlen, "%s: field name is '%s', the file says '%s'", path,
+		r = cf_fail(-EINVAL, err, errlen, "%s: field name is '%s', the file says '%s'", path,
 			     out->name, name);
 	return r;
 }
@@ -526,7 +526,7 @@ static int class_profile(const char *root, const struct pol_device_class *c, con
 	case POL_CLASS_REGRESSION: {
 		const struct pol_regression *rg = pol_regression_builtin(c->regression);
 		if (!rg)
-			return pol_fail(-EINVAL, err, errlen, "device class %s: unknown regression %s",
+			return cf_fail(-EINVAL, err, errlen, "device class %s: unknown regression %s",
 					c->name, c->regression);
 		if ((r = pol_profile_init(out, m, c->name, default_batches,
 					  (int)(sizeof(default_batches) / sizeof(default_batches[0])),
@@ -538,9 +538,9 @@ static int class_profile(const char *root, const struct pol_device_class *c, con
 	case POL_CLASS_SCALE: {
 		struct pol_device_class *of = malloc(sizeof(*of));
 		if (!of)
-			return pol_fail(-ENOMEM, err, errlen, "out of memory");
+			return cf_fail(-ENOMEM, err, errlen, "out of memory");
 		if (depth >= 4)
-			r = pol_fail(-ELOOP, err, errlen, "device class %s: scale chain deeper than 4 (a cycle?)",
+			r = cf_fail(-ELOOP, err, errlen, "device class %s: scale chain deeper than 4 (a cycle?)",
 				     c->name);
 		else if (!(r = pol_class_load(root, c->scale_of, of, err, errlen)) &&
 			 !(r = class_profile(root, of, m, out, depth + 1, err, errlen))) {
@@ -551,7 +551,7 @@ static int class_profile(const char *root, const struct pol_device_class *c, con
 		return r;
 	}
 	}
-	return pol_fail(-EINVAL, err, errlen, "device class %s: no profile source", c->name);
+	return cf_fail(-EINVAL, err, errlen, "device class %s: no profile source", c->name);
 }
 
 int pol_class_profile(const char *root, const struct pol_device_class *c, const struct cf_model *m,
@@ -580,7 +580,7 @@ int pol_codec_table_parse(const char *text, size_t len, const char *what, const 
 	if ((r = need_obj(&c, root, "")) || (r = get_str(&c, root, "", "model", t->model, sizeof(t->model))))
 		goto err;
 	if (m && strcmp(t->model, m->name)) {
-		r = pol_fail(-EINVAL, err, errlen, "%s: field model is %s, the loaded model is %s", what,
+		r = cf_fail(-EINVAL, err, errlen, "%s: field model is %s, the loaded model is %s", what,
 			     t->model, m->name);
 		goto err;
 	}
@@ -603,12 +603,12 @@ int pol_codec_table_parse(const char *text, size_t len, const char *what, const 
 	}
 	for (int e = 0; e < t->n_exits; e++)
 		if (!seen[e]) {
-			r = pol_fail(-EINVAL, err, errlen, "%s: fp32_accuracy has no entry for exit %d", what,
+			r = cf_fail(-EINVAL, err, errlen, "%s: fp32_accuracy has no entry for exit %d", what,
 				     e + 1);
 			goto err;
 		}
 	if (m && t->n_exits != m->n_exits) {
-		r = pol_fail(-EINVAL, err, errlen, "%s: %d exits, the model has %d", what, t->n_exits,
+		r = cf_fail(-EINVAL, err, errlen, "%s: %d exits, the model has %d", what, t->n_exits,
 			     m->n_exits);
 		goto err;
 	}
@@ -635,7 +635,7 @@ int pol_codec_table_parse(const char *text, size_t len, const char *what, const 
 			goto err;
 		}
 		if (m && p >= m->exit_len[e - 1]) {
-			r = pol_fail(-EINVAL, err, errlen,
+			r = cf_fail(-EINVAL, err, errlen,
 				     "%s: %s: exit %d has no partition %d with data to send (the model's exit has %d layers)",
 				     what, path, e, p, m->exit_len[e - 1]);
 			goto err;
@@ -643,14 +643,14 @@ int pol_codec_table_parse(const char *text, size_t len, const char *what, const 
 		if (m) {
 			const char *want = p ? cf_model_exit_layer(m, e - 1, p - 1)->name : "input";
 			if (strcmp(layer, want)) {
-				r = pol_fail(-EINVAL, err, errlen,
+				r = cf_fail(-EINVAL, err, errlen,
 					     "%s: %s: exit %d partition %d is layer %s, the model's is %s", what,
 					     path, e, p, layer, want);
 				goto err;
 			}
 		}
 		if (t->bytes[e - 1][p][b] >= 0) {
-			r = pol_fail(-EINVAL, err, errlen, "%s: %s repeats exit %d partition %d bits %d", what,
+			r = cf_fail(-EINVAL, err, errlen, "%s: %s repeats exit %d partition %d bits %d", what,
 				     path, e, p, bits);
 			goto err;
 		}
@@ -693,7 +693,7 @@ int pol_cost_load(const struct cf_model *m, const char *root, const char *device
 	int r;
 	*out = NULL;
 	if (!dc || !ec || !dp || !ep || !ct || !cm) {
-		r = pol_fail(-ENOMEM, err, errlen, "out of memory");
+		r = cf_fail(-ENOMEM, err, errlen, "out of memory");
 		goto err;
 	}
 	if (!codec_path) {

@@ -13,20 +13,20 @@ static int same_layers(const struct pol_profile *a, const struct pol_profile *b,
 		       size_t errlen)
 {
 	if (a->model_checksum != b->model_checksum)
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 				"profiles of %s (%016llx) and %s (%016llx) are of different models",
 				a->device_class, (unsigned long long)a->model_checksum, b->device_class,
 				(unsigned long long)b->model_checksum);
 	if (a->n_exits != b->n_exits)
-		return pol_fail(-EINVAL, err, errlen, "profiles of %s and %s differ in exits (%d, %d)",
+		return cf_fail(-EINVAL, err, errlen, "profiles of %s and %s differ in exits (%d, %d)",
 				a->device_class, b->device_class, a->n_exits, b->n_exits);
 	for (int e = 0; e < a->n_exits; e++) {
 		if (a->exits[e].n_layers != b->exits[e].n_layers)
-			return pol_fail(-EINVAL, err, errlen, "profiles of %s and %s differ in exit %d's layers",
+			return cf_fail(-EINVAL, err, errlen, "profiles of %s and %s differ in exit %d's layers",
 					a->device_class, b->device_class, e + 1);
 		for (int pos = 0; pos < a->exits[e].n_layers; pos++)
 			if (strcmp(a->exits[e].layers[pos].name, b->exits[e].layers[pos].name))
-				return pol_fail(-EINVAL, err, errlen,
+				return cf_fail(-EINVAL, err, errlen,
 						"profiles of %s and %s differ at exit %d layer %d (%s, %s)",
 						a->device_class, b->device_class, e + 1, pos,
 						a->exits[e].layers[pos].name, b->exits[e].layers[pos].name);
@@ -44,13 +44,13 @@ int pol_cost_build(struct pol_cost_model *cm, const struct pol_profile *dev,
 	if ((r = same_layers(dev, edge, err, errlen)))
 		return r;
 	if (!(dc->f_hz > 0) || !(dc->kappa >= 0) || !(dc->tx_power_w >= 0) || !isfinite(dc->sinr_db))
-		return pol_fail(-EINVAL, err, errlen, "device class %s: energy parameters out of range",
+		return cf_fail(-EINVAL, err, errlen, "device class %s: energy parameters out of range",
 				dc->name);
 	if (strcmp(ct->model, dev->model))
-		return pol_fail(-EINVAL, err, errlen, "codec table is of model %s, profiles of %s",
+		return cf_fail(-EINVAL, err, errlen, "codec table is of model %s, profiles of %s",
 				ct->model, dev->model);
 	if (ct->n_exits != dev->n_exits)
-		return pol_fail(-EINVAL, err, errlen, "codec table has %d exits, the model %d",
+		return cf_fail(-EINVAL, err, errlen, "codec table has %d exits, the model %d",
 				ct->n_exits, dev->n_exits);
 	snprintf(cm->model, sizeof(cm->model), "%s", dev->model);
 	snprintf(cm->device, sizeof(cm->device), "%s", dc->name);
@@ -75,7 +75,7 @@ int pol_cost_build(struct pol_cost_model *cm, const struct pol_profile *dev,
 		x->n = n;
 		x->fp32_accuracy = ct->fp32_accuracy[e];
 		if (ct->n_part[e] != n)
-			return pol_fail(-EINVAL, err, errlen,
+			return cf_fail(-EINVAL, err, errlen,
 					"codec table: exit %d has partitions 0..%d, the model 0..%d",
 					e + 1, ct->n_part[e] - 1, n - 1);
 		for (int p = 0; p < n; p++) {
@@ -88,13 +88,13 @@ int pol_cost_build(struct pol_cost_model *cm, const struct pol_profile *dev,
 			x->elems[p] = L->in_bytes / 4;
 			const char *want = p ? de->layers[p - 1].name : "input";
 			if (strcmp(ct->layer[e][p], want))
-				return pol_fail(-EINVAL, err, errlen,
+				return cf_fail(-EINVAL, err, errlen,
 						"codec table: exit %d partition %d is layer %s, the model's is %s",
 						e + 1, p, ct->layer[e][p], want);
 			snprintf(x->layer[p], sizeof(x->layer[p]), "%s", want);
 			for (int b = 0; b < POL_NBITS; b++) {
 				if (ct->bytes[e][p][b] < 0)
-					return pol_fail(-EINVAL, err, errlen,
+					return cf_fail(-EINVAL, err, errlen,
 							"codec table: no entry for exit %d partition %d bits %d",
 							e + 1, p, pol_bits[b]);
 				x->bytes[p][b] = ct->bytes[e][p][b];

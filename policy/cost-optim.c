@@ -335,11 +335,11 @@ int pol_optimizer_create(const char *name, const struct pol_opt_cfg *cfg, struct
 		if (!strcmp(impl[i].name, name))
 			break;
 	if (i == sizeof(impl) / sizeof(impl[0])) {
-		pol_fail(ret, err, errlen, "unknown optimizer '%s' (known: %s)", name, pol_optimizer_names);
+		cf_fail(ret, err, errlen, "unknown optimizer '%s' (known: %s)", name, pol_optimizer_names);
 		goto err;
 	}
 	if (!cfg || !cfg->cm || (cfg->bits_mask & ~POL_BITS_ALL)) {
-		ret = pol_fail(-EINVAL, err, errlen, "optimizer %s: needs a cost model and a bits mask within 0x%x",
+		ret = cf_fail(-EINVAL, err, errlen, "optimizer %s: needs a cost model and a bits mask within 0x%x",
 			       name, POL_BITS_ALL);
 		goto err;
 	}
@@ -348,7 +348,7 @@ int pol_optimizer_create(const char *name, const struct pol_opt_cfg *cfg, struct
 		struct pol_cost c;
 		const struct pol_action *a = &cfg->fixed;
 		if (pol_cost_eval(cfg->cm, &probe, a, &c)) {
-			ret = pol_fail(-EINVAL, err, errlen,
+			ret = cf_fail(-EINVAL, err, errlen,
 				       "optimizer fixed: action exit %d partition %d bits %d is not in the model",
 				       a->exit, a->partition, a->bits);
 			goto err;
@@ -357,7 +357,7 @@ int pol_optimizer_create(const char *name, const struct pol_opt_cfg *cfg, struct
 	o = calloc(1, sizeof(*o));
 	d = calloc(1, sizeof(*d));
 	if (!o || !d) {
-		ret = pol_fail(-ENOMEM, err, errlen, "out of memory");
+		ret = cf_fail(-ENOMEM, err, errlen, "out of memory");
 		goto err;
 	}
 	d->cfg = *cfg;

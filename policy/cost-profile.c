@@ -90,18 +90,18 @@ int pol_profile_init(struct pol_profile *p, const struct cf_model *m, const char
 {
 	memset(p, 0, sizeof(*p));
 	if (m->n_exits > POL_MAX_EXITS)
-		return pol_fail(-EINVAL, err, errlen, "model %s: %d exits, at most %d supported",
+		return cf_fail(-EINVAL, err, errlen, "model %s: %d exits, at most %d supported",
 				m->name, m->n_exits, POL_MAX_EXITS);
 	if (n_batches < 1 || n_batches > POL_MAX_BATCHES)
-		return pol_fail(-EINVAL, err, errlen, "%d batch sizes given, 1..%d supported", n_batches,
+		return cf_fail(-EINVAL, err, errlen, "%d batch sizes given, 1..%d supported", n_batches,
 				POL_MAX_BATCHES);
 	for (int i = 0; i < n_batches; i++)
 		if (batches[i] < 1 || batches[i] > 4096 || (i && batches[i] <= batches[i - 1]))
-			return pol_fail(-EINVAL, err, errlen,
+			return cf_fail(-EINVAL, err, errlen,
 					"batch sizes must ascend within 1..4096 (entry %d is %d)", i,
 					batches[i]);
 	if (!pol_class_name_ok(device_class))
-		return pol_fail(-EINVAL, err, errlen, "device class name '%s' is not [A-Za-z0-9._-]{1,63}",
+		return cf_fail(-EINVAL, err, errlen, "device class name '%s' is not [A-Za-z0-9._-]{1,63}",
 				device_class);
 	snprintf(p->device_class, sizeof(p->device_class), "%s", device_class);
 	snprintf(p->model, sizeof(p->model), "%s", m->name);
@@ -115,7 +115,7 @@ int pol_profile_init(struct pol_profile *p, const struct cf_model *m, const char
 	p->n_exits = m->n_exits;
 	for (int e = 0; e < m->n_exits; e++) {
 		if (m->exit_len[e] > POL_MAX_POS)
-			return pol_fail(-EINVAL, err, errlen, "model %s: exit %d has %d layers, at most %d supported",
+			return cf_fail(-EINVAL, err, errlen, "model %s: exit %d has %d layers, at most %d supported",
 					m->name, e + 1, m->exit_len[e], POL_MAX_POS);
 		p->exits[e].n_layers = m->exit_len[e];
 		for (int pos = 0; pos < m->exit_len[e]; pos++) {
@@ -137,16 +137,16 @@ int pol_profile_check_model(const struct pol_profile *p, const struct cf_model *
 			    char *err, size_t errlen)
 {
 	if (p->model_checksum != m->checksum)
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 				"%s: model_checksum %016llx is not the loaded model's %016llx (%s): profile of another model",
 				what, (unsigned long long)p->model_checksum,
 				(unsigned long long)m->checksum, m->name);
 	if (p->n_exits != m->n_exits)
-		return pol_fail(-EINVAL, err, errlen, "%s: %d exits, model %s has %d", what, p->n_exits,
+		return cf_fail(-EINVAL, err, errlen, "%s: %d exits, model %s has %d", what, p->n_exits,
 				m->name, m->n_exits);
 	for (int e = 0; e < m->n_exits; e++) {
 		if (p->exits[e].n_layers != m->exit_len[e])
-			return pol_fail(-EINVAL, err, errlen, "%s: exit %d has %d layers, model has %d", what,
+			return cf_fail(-EINVAL, err, errlen, "%s: exit %d has %d layers, model has %d", what,
 					e + 1, p->exits[e].n_layers, m->exit_len[e]);
 		for (int pos = 0; pos < m->exit_len[e]; pos++) {
 			const struct cf_layer *L = cf_model_exit_layer(m, e, pos);
@@ -154,7 +154,7 @@ int pol_profile_check_model(const struct pol_profile *p, const struct cf_model *
 			if (strcmp(o->name, L->name) || o->type != L->type ||
 			    o->in_bytes != tensor_bytes(L->in_c, L->in_h, L->in_w) ||
 			    o->out_bytes != tensor_bytes(L->out_c, L->out_h, L->out_w))
-				return pol_fail(-EINVAL, err, errlen,
+				return cf_fail(-EINVAL, err, errlen,
 						"%s: exit %d layer %d is %s (%s, %.0f -> %.0f bytes), model has %s (%s)",
 						what, e + 1, pos, o->name, pol_layer_type_name(o->type),
 						o->in_bytes, o->out_bytes, L->name,
@@ -284,7 +284,7 @@ int pol_profile_from_regression(struct pol_profile *p, const struct pol_regressi
 			struct pol_profile_layer *L = &p->exits[e].layers[pos];
 			enum pol_reg_kind k = pol_reg_kind_of(L->type);
 			if (!r->line[k].present)
-				return pol_fail(-EINVAL, err, errlen,
+				return cf_fail(-EINVAL, err, errlen,
 						"regression %s has no %s model for layer %s (%s)", r->name,
 						pol_reg_kind_name(k), L->name, pol_layer_type_name(L->type));
 			for (int b = 0; b < p->n_batches; b++)

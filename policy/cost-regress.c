@@ -98,7 +98,7 @@ int pol_regress_fit(const struct pol_profile *p, int bi, struct pol_regression *
 		    size_t notelen, char *err, size_t errlen)
 {
 	if (bi < 0 || bi >= p->n_batches)
-		return pol_fail(-EINVAL, err, errlen, "batch index %d outside the profile's %d batches",
+		return cf_fail(-EINVAL, err, errlen, "batch index %d outside the profile's %d batches",
 				bi, p->n_batches);
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "fit:%.40s:b%d", p->device_class, p->batches[bi]);

@@ -52,20 +52,20 @@ int pol_dqn_create(const struct pol_dqn_cfg *cfg, struct pol_dqn **out, char *er
 	if (ns < 0)
 		return ns;
 	if (cfg->batch < 1 || cfg->batch > POL_MLP_MAX_BATCH)
-		return pol_fail(-EINVAL, err, errlen, "batch %d outside 1..%d", cfg->batch,
+		return cf_fail(-EINVAL, err, errlen, "batch %d outside 1..%d", cfg->batch,
 				POL_MLP_MAX_BATCH);
 	if (!(cfg->gamma >= 0.0f && cfg->gamma <= 1.0f) || !(cfg->lr > 0.0f) ||
 	    !(cfg->clip_norm >= 0.0f) || !(cfg->huber_delta > 0.0f))
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 				"gamma %g must be in [0,1], lr %g and huber_delta %g > 0, clip_norm >= 0",
 				cfg->gamma, cfg->lr, cfg->huber_delta);
 	if (cfg->target_period < 0 || (cfg->target_period == 0 && !(cfg->tau > 0.0f && cfg->tau <= 1.0f)))
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 				"need target_period > 0 or tau in (0,1] (got %d, %g)",
 				cfg->target_period, cfg->tau);
 	if (!(cfg->eps_start >= 0.0f && cfg->eps_start <= 1.0f) ||
 	    !(cfg->eps_end >= 0.0f && cfg->eps_end <= 1.0f) || cfg->eps_decay_steps < 0)
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 				"epsilons %g, %g must be in [0,1], eps_decay_steps >= 0",
 				cfg->eps_start, cfg->eps_end);
 	ag = calloc(1, sizeof(*ag));
@@ -93,7 +93,7 @@ int pol_dqn_create(const struct pol_dqn_cfg *cfg, struct pol_dqn **out, char *er
 	*out = ag;
 	return 0;
 err:
-	pol_fail(ret, err, errlen, "cannot create the agent: %s",
+	cf_fail(ret, err, errlen, "cannot create the agent: %s",
 		 ret == -E2BIG ? "network exceeds the parameter limit" : "out of memory");
 	pol_dqn_free(ag);
 	return ret;

@@ -3,12 +3,12 @@
  * order, so a seed fixes the whole sequence of states, masks and rewards. */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "coinfer/policy-env.h"
+#include "coinfer/errmsg.h"
 
 #define MAX_ACTIONS (POL_MAX_EXITS * (POL_MAX_POS * POL_NBITS + 1))
 
@@ -30,16 +30,9 @@ struct pol_env {
 	double last_queue_ms;
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
+
+/* every failure here is a bad configuration */
+#define fail(err, errlen, ...) cf_fail(-EINVAL, err, errlen, __VA_ARGS__)
 
 struct pol_env_cfg pol_env_defaults(void)
 {

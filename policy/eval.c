@@ -90,7 +90,7 @@ static int run(struct pol_env *env, const char *algo, decide_fn decide, void *ct
 	int *count = calloc((size_t)na, sizeof(int));
 	struct pol_action *table = malloc((size_t)na * sizeof(*table));
 	if (!mask || !lat || !count || !table) {
-		rc = pol_fail(-ENOMEM, err, errlen, "eval: out of memory");
+		rc = cf_fail(-ENOMEM, err, errlen, "eval: out of memory");
 		goto done;
 	}
 	memset(out, 0, sizeof(*out));
@@ -105,11 +105,11 @@ static int run(struct pol_env *env, const char *algo, decide_fn decide, void *ct
 		rc = decide(ctx, env, mask, &idx, &out->masked);
 		dus += now_us() - t0;
 		if (rc) {
-			pol_fail(rc, err, errlen, "eval: %s: no valid decision at step %d", algo, i);
+			cf_fail(rc, err, errlen, "eval: %s: no valid decision at step %d", algo, i);
 			goto done;
 		}
 		if ((rc = pol_env_step(env, idx, &o))) {
-			pol_fail(rc, err, errlen, "eval: %s: step %d failed", algo, i);
+			cf_fail(rc, err, errlen, "eval: %s: step %d failed", algo, i);
 			goto done;
 		}
 		count[idx]++;
@@ -171,9 +171,9 @@ int pol_eval_run(const struct pol_cost_model *cm, const struct pol_trace_set *tr
 		 struct pol_eval_result *out, char *err, size_t errlen)
 {
 	if (!cm || !traces || traces->n < 1 || !algo || !out || steps < 1)
-		return pol_fail(-EINVAL, err, errlen, "eval: needs a cost model, traces and steps >= 1");
+		return cf_fail(-EINVAL, err, errlen, "eval: needs a cost model, traces and steps >= 1");
 	if (!strcmp(algo, "sacd") || !strcmp(algo, "dqn"))
-		return pol_fail(-ENOENT, err, errlen, "eval: %s: needs a trained policy (pol_eval_run_policy)",
+		return cf_fail(-ENOENT, err, errlen, "eval: %s: needs a trained policy (pol_eval_run_policy)",
 			    algo);
 	struct pol_env_cfg c = cfg ? *cfg : pol_env_defaults();
 	struct pol_env *env = NULL;
@@ -195,7 +195,7 @@ int pol_eval_run_policy(const struct pol_cost_model *cm, const struct pol_trace_
 			size_t errlen)
 {
 	if (!cm || !traces || traces->n < 1 || !name || !p || !out || steps < 1)
-		return pol_fail(-EINVAL, err, errlen, "eval: needs a cost model, traces, a policy and steps >= 1");
+		return cf_fail(-EINVAL, err, errlen, "eval: needs a cost model, traces, a policy and steps >= 1");
 	struct pol_env_cfg c = cfg ? *cfg : pol_env_defaults();
 	struct pol_env *env = NULL;
 	struct pol_action *table = NULL;
@@ -205,7 +205,7 @@ int pol_eval_run_policy(const struct pol_cost_model *cm, const struct pol_trace_
 	int na = pol_env_n_actions(env);
 	if (p->state_dim != POL_ENV_STATE_DIM || p->obs_spec != POL_OBS_SPEC || p->n_actions != na ||
 	    !p->actions) {
-		rc = pol_fail(-EINVAL, err, errlen,
+		rc = cf_fail(-EINVAL, err, errlen,
 			  "eval: %s: the policy (%d inputs, observation spec %u, %d actions) does not "
 			  "fit this environment (%d, %u, %d)",
 			  name, p->state_dim, p->obs_spec, p->n_actions, POL_ENV_STATE_DIM,
@@ -213,14 +213,14 @@ int pol_eval_run_policy(const struct pol_cost_model *cm, const struct pol_trace_
 		goto done;
 	}
 	if (!(table = malloc((size_t)na * sizeof(*table)))) {
-		rc = pol_fail(-ENOMEM, err, errlen, "eval: out of memory");
+		rc = cf_fail(-ENOMEM, err, errlen, "eval: out of memory");
 		goto done;
 	}
 	pol_env_action_table(env, table);
 	for (int i = 0; i < na; i++)
 		if (table[i].exit != p->actions[i].exit ||
 		    table[i].partition != p->actions[i].partition || table[i].bits != p->actions[i].bits) {
-			rc = pol_fail(-EINVAL, err, errlen,
+			rc = cf_fail(-EINVAL, err, errlen,
 				  "eval: %s: action %d of the policy is (%d, %d, %d), the model's is "
 				  "(%d, %d, %d): trained for another model",
 				  name, i, p->actions[i].exit, p->actions[i].partition,

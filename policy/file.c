@@ -179,22 +179,22 @@ static int meta_check(const struct pol_policy *p, char *err, size_t errlen)
 	const char *why;
 	size_t n;
 	if (!p->actions)
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 				"policy has no action table (pol_policy_set_meta): a file must say what its outputs mean");
 	if (p->obs_spec != POL_OBS_SPEC)
-		return pol_fail(-EINVAL, err, errlen, "obs_spec %u, this build makes spec %d",
+		return cf_fail(-EINVAL, err, errlen, "obs_spec %u, this build makes spec %d",
 				p->obs_spec, POL_OBS_SPEC);
 	if (!class_ms_ok(p->dev_class_ms))
-		return pol_fail(-EINVAL, err, errlen, "dev_class_ms %g outside [0, 1e9)",
+		return cf_fail(-EINVAL, err, errlen, "dev_class_ms %g outside [0, 1e9)",
 				p->dev_class_ms);
 	if ((why = name_problem(p->device_class, &n)))
-		return pol_fail(-EINVAL, err, errlen, "device_class %s", why);
+		return cf_fail(-EINVAL, err, errlen, "device_class %s", why);
 	if ((why = name_problem(p->model, &n)))
-		return pol_fail(-EINVAL, err, errlen, "model %s", why);
+		return cf_fail(-EINVAL, err, errlen, "model %s", why);
 	for (int i = 0; i < p->n_actions; i++) {
 		const struct pol_action *a = &p->actions[i];
 		if ((why = action_problem(a->exit, a->partition, a->bits)))
-			return pol_fail(-EINVAL, err, errlen,
+			return cf_fail(-EINVAL, err, errlen,
 					"action %d (exit %d, partition %d, bits %d): %s", i, a->exit,
 					a->partition, a->bits, why);
 	}
@@ -207,17 +207,17 @@ int pol_encode(const struct pol_policy *p, uint8_t **buf, size_t *len, char *err
 	int ret;
 	*buf = NULL;
 	if (p->algo != POL_ALGO_SACD && p->algo != POL_ALGO_DQN)
-		return pol_fail(-EINVAL, err, errlen, "unknown algorithm %d", (int)p->algo);
+		return cf_fail(-EINVAL, err, errlen, "unknown algorithm %d", (int)p->algo);
 	if ((ret = meta_check(p, err, errlen)))
 		return ret;
 	uint64_t n = file_bytes(m->n_layers, (uint64_t)p->state_dim, (uint64_t)p->n_actions,
 				m->n_params);
 	if (n > POL_FILE_MAX_BYTES)
-		return pol_fail(-E2BIG, err, errlen, "policy of %llu bytes exceeds the file limit",
+		return cf_fail(-E2BIG, err, errlen, "policy of %llu bytes exceeds the file limit",
 				(unsigned long long)n);
 	uint8_t *b = calloc(1, (size_t)n), *o = b + HDR_BYTES;
 	if (!b)
-		return pol_fail(-ENOMEM, err, errlen, "out of memory (%llu bytes)",
+		return cf_fail(-ENOMEM, err, errlen, "out of memory (%llu bytes)",
 				(unsigned long long)n);
 	memcpy(b, magic, sizeof(magic));
 	le_wr32(b + 8, POL_FILE_VERSION);
@@ -267,10 +267,10 @@ static int name_field_check(const uint8_t *f, const char *field, char *err, size
 	size_t n;
 	const char *why = name_problem((const char *)f, &n);
 	if (why)
-		return pol_fail(-EINVAL, err, errlen, "%s %s", field, why);
+		return cf_fail(-EINVAL, err, errlen, "%s %s", field, why);
 	for (size_t i = n + 1; i < POL_POLICY_NAME_LEN; i++)
 		if (f[i])
-			return pol_fail(-EINVAL, err, errlen,
+			return cf_fail(-EINVAL, err, errlen,
 					"%s has nonzero byte 0x%02x at %zu, after its NUL", field, f[i],
 					i);
 	return 0;
@@ -284,116 +284,116 @@ int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, 
 	/* magic and version first, whatever the length: an old file is named as
 	 * such rather than as a short one */
 	if (len < ID_BYTES)
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 				"policy file of %zu bytes is shorter than its magic and version (%d)",
 				len, ID_BYTES);
 	if (memcmp(b, magic, sizeof(magic)))
-		return pol_fail(-EINVAL, err, errlen, "bad magic: not a coinfer policy file");
+		return cf_fail(-EINVAL, err, errlen, "bad magic: not a coinfer policy file");
 	uint32_t version = le_rd32(b + 8);
 	if (version == 1)
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 				"policy file version 1 has no action table or device metadata: retrain or re-export it as version %d",
 				POL_FILE_VERSION);
 	if (version != POL_FILE_VERSION)
-		return pol_fail(-EINVAL, err, errlen, "policy file version %u, expected %d", version,
+		return cf_fail(-EINVAL, err, errlen, "policy file version %u, expected %d", version,
 				POL_FILE_VERSION);
 	if (len < HDR_BYTES + TRAILER_BYTES)
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 				"policy file of %zu bytes is shorter than header and trailer (%d)", len,
 				HDR_BYTES + TRAILER_BYTES);
 	uint32_t hdr = le_rd32(b + 12);
 	if (hdr != HDR_BYTES)
-		return pol_fail(-EINVAL, err, errlen, "header size %u, expected %d", hdr, HDR_BYTES);
+		return cf_fail(-EINVAL, err, errlen, "header size %u, expected %d", hdr, HDR_BYTES);
 	uint64_t fsize = le_rd64(b + 16);
 	if (fsize != len)
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 				"file size field says %llu bytes but %zu are present (truncated?)",
 				(unsigned long long)fsize, len);
 	if (len > POL_FILE_MAX_BYTES)
-		return pol_fail(-E2BIG, err, errlen, "policy file of %zu bytes exceeds the limit %zu",
+		return cf_fail(-E2BIG, err, errlen, "policy file of %zu bytes exceeds the limit %zu",
 				len, POL_FILE_MAX_BYTES);
 	if (XXH64(b, len - TRAILER_BYTES, 0) != le_rd64(b + len - TRAILER_BYTES))
-		return pol_fail(-EBADMSG, err, errlen, "checksum mismatch: policy file is corrupt");
+		return cf_fail(-EBADMSG, err, errlen, "checksum mismatch: policy file is corrupt");
 	uint32_t algo = le_rd32(b + 24), sd = le_rd32(b + 28), na = le_rd32(b + 32), nl = le_rd32(b + 36);
 	uint32_t spec = le_rd32(b + 40);
 	uint64_t np = le_rd64(b + 56);
 	float class_ms;
 	rdf_n(b + 44, &class_ms, 1);
 	if (algo != POL_ALGO_SACD && algo != POL_ALGO_DQN)
-		return pol_fail(-EINVAL, err, errlen, "unknown algorithm id %u", algo);
+		return cf_fail(-EINVAL, err, errlen, "unknown algorithm id %u", algo);
 	if (sd < 1 || sd > POL_FILE_MAX_STATE)
-		return pol_fail(-EINVAL, err, errlen, "state_dim %u outside 1..%d", sd,
+		return cf_fail(-EINVAL, err, errlen, "state_dim %u outside 1..%d", sd,
 				POL_FILE_MAX_STATE);
 	if (na < 1 || na > POL_FILE_MAX_ACTIONS)
-		return pol_fail(-EINVAL, err, errlen, "n_actions %u outside 1..%d", na,
+		return cf_fail(-EINVAL, err, errlen, "n_actions %u outside 1..%d", na,
 				POL_FILE_MAX_ACTIONS);
 	if (nl < 1 || nl > POL_MLP_MAX_LAYERS)
-		return pol_fail(-EINVAL, err, errlen, "n_layers %u outside 1..%d", nl,
+		return cf_fail(-EINVAL, err, errlen, "n_layers %u outside 1..%d", nl,
 				POL_MLP_MAX_LAYERS);
 	/* a policy trained on other observations would act on misread inputs */
 	if (spec != POL_OBS_SPEC)
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 				"obs_spec %u: trained on other observations than this build's spec %d; retrain",
 				spec, POL_OBS_SPEC);
 	if (!class_ms_ok(class_ms))
-		return pol_fail(-EINVAL, err, errlen, "dev_class_ms %g outside [0, 1e9)", class_ms);
+		return cf_fail(-EINVAL, err, errlen, "dev_class_ms %g outside [0, 1e9)", class_ms);
 	if ((ret = name_field_check(b + CLASS_OFF, "device_class", err, errlen)) ||
 	    (ret = name_field_check(b + MODEL_OFF, "model", err, errlen)))
 		return ret;
 	if (HDR_BYTES + 4ull * (nl + 1) > len - TRAILER_BYTES)
-		return pol_fail(-EINVAL, err, errlen, "layer sizes run past the end of the file");
+		return cf_fail(-EINVAL, err, errlen, "layer sizes run past the end of the file");
 	int sizes[POL_MLP_MAX_LAYERS + 1];
 	uint64_t want = 0;
 	for (uint32_t l = 0; l <= nl; l++) {
 		uint32_t s = le_rd32(b + HDR_BYTES + 4 * l);
 		if (s < 1 || s > POL_MLP_MAX_WIDTH)
-			return pol_fail(-EINVAL, err, errlen, "layer size %u = %u outside 1..%d", l, s,
+			return cf_fail(-EINVAL, err, errlen, "layer size %u = %u outside 1..%d", l, s,
 					POL_MLP_MAX_WIDTH);
 		sizes[l] = (int)s;
 		if (l)
 			want += (uint64_t)sizes[l - 1] * s + s;
 	}
 	if ((uint32_t)sizes[0] != sd || (uint32_t)sizes[nl] != na)
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 				"network maps %d inputs to %d outputs, header says %u states, %u actions",
 				sizes[0], sizes[nl], sd, na);
 	if (np != want)
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 				"parameter count field %llu, the layer sizes give %llu",
 				(unsigned long long)np, (unsigned long long)want);
 	if (np > POL_MLP_MAX_PARAMS)
-		return pol_fail(-E2BIG, err, errlen, "%llu parameters exceed the limit %u",
+		return cf_fail(-E2BIG, err, errlen, "%llu parameters exceed the limit %u",
 				(unsigned long long)np, POL_MLP_MAX_PARAMS);
 	if (file_bytes((int)nl, sd, na, np) != len)
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 				"sections add up to %llu bytes, file has %zu",
 				(unsigned long long)file_bytes((int)nl, sd, na, np), len);
 	const uint8_t *pm = b + HDR_BYTES + 4 * ((size_t)nl + 1), *ps = pm + 4 * (size_t)sd,
 		      *pa = ps + 4 * (size_t)sd, *pw = pa + ACTION_BYTES * (size_t)na;
 	long bad;
 	if ((bad = nonfinite_at(pm, sd)) >= 0)
-		return pol_fail(-EINVAL, err, errlen, "state mean[%ld] is not finite", bad);
+		return cf_fail(-EINVAL, err, errlen, "state mean[%ld] is not finite", bad);
 	if ((bad = nonfinite_at(ps, sd)) >= 0)
-		return pol_fail(-EINVAL, err, errlen, "state std[%ld] is not finite", bad);
+		return cf_fail(-EINVAL, err, errlen, "state std[%ld] is not finite", bad);
 	for (uint32_t i = 0; i < sd; i++) {
 		float s;
 		rdf_n(ps + 4 * i, &s, 1);
 		if (!(s > 0.0f))
-			return pol_fail(-EINVAL, err, errlen, "state std[%u] = %g is not positive", i, s);
+			return cf_fail(-EINVAL, err, errlen, "state std[%u] = %g is not positive", i, s);
 	}
 	for (uint32_t i = 0; i < na; i++) {
 		const uint8_t *e = pa + ACTION_BYTES * (size_t)i;
 		const char *why = action_problem(e[0], e[1], e[2]);
 		if (why)
-			return pol_fail(-EINVAL, err, errlen,
+			return cf_fail(-EINVAL, err, errlen,
 					"action %u (exit %u, partition %u, bits %u): %s", i, e[0], e[1],
 					e[2], why);
 		if (e[3])
-			return pol_fail(-EINVAL, err, errlen, "action %u: reserved byte %u is not zero",
+			return cf_fail(-EINVAL, err, errlen, "action %u: reserved byte %u is not zero",
 					i, e[3]);
 	}
 	if ((bad = nonfinite_at(pw, (size_t)np)) >= 0)
-		return pol_fail(-EINVAL, err, errlen, "weight %ld is not finite", bad);
+		return cf_fail(-EINVAL, err, errlen, "weight %ld is not finite", bad);
 
 	struct pol_mlp *net;
 	if ((ret = pol_mlp_alloc(sizes, (int)nl + 1, 1, &net)) ||
@@ -420,7 +420,7 @@ int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, 
 	return 0;
 err:
 	pol_policy_free(p);
-	return pol_fail(ret, err, errlen, "out of memory for the policy");
+	return cf_fail(ret, err, errlen, "out of memory for the policy");
 }
 
 int pol_save(const struct pol_policy *p, const char *path, char *err, size_t errlen)
@@ -432,13 +432,13 @@ int pol_save(const struct pol_policy *p, const char *path, char *err, size_t err
 	if (ret)
 		return ret;
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-		ret = pol_fail(-ENAMETOOLONG, err, errlen, "%s: path too long", path);
+		ret = cf_fail(-ENAMETOOLONG, err, errlen, "%s: path too long", path);
 		goto err;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		ret = -errno;
-		pol_fail(ret, err, errlen, "%s: %s", tmp, strerror(-ret));
+		cf_fail(ret, err, errlen, "%s: %s", tmp, strerror(-ret));
 		goto err;
 	}
 	while (done < len) {
@@ -447,7 +447,7 @@ int pol_save(const struct pol_policy *p, const char *path, char *err, size_t err
 			continue;
 		if (w <= 0) {
 			ret = w < 0 ? -errno : -EIO;
-			pol_fail(ret, err, errlen, "%s: write failed: %s", tmp, strerror(-ret));
+			cf_fail(ret, err, errlen, "%s: write failed: %s", tmp, strerror(-ret));
 			goto err;
 		}
 		done += (size_t)w;
@@ -455,13 +455,13 @@ int pol_save(const struct pol_policy *p, const char *path, char *err, size_t err
 	if (fsync(fd) || close(fd)) {
 		ret = -errno;
 		fd = -1;
-		pol_fail(ret, err, errlen, "%s: %s", tmp, strerror(-ret));
+		cf_fail(ret, err, errlen, "%s: %s", tmp, strerror(-ret));
 		goto err;
 	}
 	fd = -1;
 	if (rename(tmp, path)) {
 		ret = -errno;
-		pol_fail(ret, err, errlen, "rename %s to %s: %s", tmp, path, strerror(-ret));
+		cf_fail(ret, err, errlen, "rename %s to %s: %s", tmp, path, strerror(-ret));
 		goto err;
 	}
 	free(buf);
@@ -483,21 +483,21 @@ int pol_load(const char *path, struct pol_policy **out, char *err, size_t errlen
 	*out = NULL;
 	if (fd < 0) {
 		ret = -errno;
-		return pol_fail(ret, err, errlen, "%s: %s", path, strerror(-ret));
+		return cf_fail(ret, err, errlen, "%s: %s", path, strerror(-ret));
 	}
 	if (fstat(fd, &st)) {
 		ret = -errno;
-		pol_fail(ret, err, errlen, "%s: %s", path, strerror(-ret));
+		cf_fail(ret, err, errlen, "%s: %s", path, strerror(-ret));
 		goto err;
 	}
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > POL_FILE_MAX_BYTES) {
-		ret = pol_fail(-EINVAL, err, errlen, "%s: not a regular file of at most %zu bytes", path,
+		ret = cf_fail(-EINVAL, err, errlen, "%s: not a regular file of at most %zu bytes", path,
 			       POL_FILE_MAX_BYTES);
 		goto err;
 	}
 	size_t n = (size_t)st.st_size, got = 0;
 	if (!(buf = malloc(n ? n : 1))) {
-		ret = pol_fail(-ENOMEM, err, errlen, "%s: out of memory", path);
+		ret = cf_fail(-ENOMEM, err, errlen, "%s: out of memory", path);
 		goto err;
 	}
 	while (got < n) {
@@ -506,7 +506,7 @@ int pol_load(const char *path, struct pol_policy **out, char *err, size_t errlen
 			continue;
 		if (r <= 0) {
 			ret = r < 0 ? -errno : -EIO;
-			pol_fail(ret, err, errlen, "%s: read failed: %s", path, strerror(-ret));
+			cf_fail(ret, err, errlen, "%s: read failed: %s", path, strerror(-ret));
 			goto err;
 		}
 		got += (size_t)r;

@@ -2,23 +2,9 @@
 #ifndef COINFER_POLICY_INTERNAL_H
 #define COINFER_POLICY_INTERNAL_H
 
-#include <stdarg.h>
 #include <stddef.h>
-#include <stdio.h>
 
-static inline int pol_fail(int ret, char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static inline int pol_fail(int ret, char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
+#include "coinfer/errmsg.h"
 
 /* Names (device classes, models, SLO apps): [A-Za-z0-9_.-], 1..max_len-1 long. */
 static inline int pol_name_char(char c)

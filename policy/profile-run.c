@@ -59,12 +59,12 @@ int pol_profile_measure(const struct cf_model *m, const struct ck_kernels *k,
 	if (!k)
 		k = ck_kernels();
 	if (o->runs < CF_PROFILE_MIN_RUNS || o->runs > CF_PROFILE_MAX_RUNS)
-		return pol_fail(-EINVAL, err, errlen, "%d timed runs: %d..%d make a p95", o->runs,
+		return cf_fail(-EINVAL, err, errlen, "%d timed runs: %d..%d make a p95", o->runs,
 				CF_PROFILE_MIN_RUNS, CF_PROFILE_MAX_RUNS);
 	if (o->warmup < 0)
-		return pol_fail(-EINVAL, err, errlen, "%d warm-up runs: not a count", o->warmup);
+		return cf_fail(-EINVAL, err, errlen, "%d warm-up runs: not a count", o->warmup);
 	if (o->only_exit < 0 || o->only_exit > m->n_exits)
-		return pol_fail(-EINVAL, err, errlen, "exit %d: model %s has exits 1..%d", o->only_exit,
+		return cf_fail(-EINVAL, err, errlen, "exit %d: model %s has exits 1..%d", o->only_exit,
 				m->name, m->n_exits);
 	snprintf(name, sizeof(name), "local-%s", k->name);
 	if ((r = pol_profile_init(p, m, o->device_class ? o->device_class : name, o->batches,
@@ -73,13 +73,13 @@ int pol_profile_measure(const struct cf_model *m, const struct ck_kernels *k,
 	snprintf(p->isa, sizeof(p->isa), "%s", k->name);
 	snprintf(p->clock, sizeof(p->clock), "%s", o->cpu_clock ? "thread-cpu" : "wall");
 	if (!dir && !(dir = cf_cifar10_default_dir()))
-		return pol_fail(-ENOENT, err, errlen,
+		return cf_fail(-ENOENT, err, errlen,
 				"CIFAR-10 not found; run scripts/fetch-cifar10.sh or pass --data");
 	if ((r = cf_cifar10_load(dir, "test_batch.bin", &ds, err, errlen)))
 		return r;
 	int maxb = o->batches[o->n_batches - 1];
 	if (ds.n < maxb || ds.c != m->in_c || ds.h != m->in_h || ds.w != m->in_w) {
-		r = pol_fail(-EINVAL, err, errlen,
+		r = cf_fail(-EINVAL, err, errlen,
 			     "%s: %d images of %dx%dx%d; the largest batch needs %d of the model's %dx%dx%d",
 			     dir, ds.n, ds.c, ds.h, ds.w, maxb, m->in_c, m->in_h, m->in_w);
 		goto out;
@@ -88,17 +88,17 @@ int pol_profile_measure(const struct cf_model *m, const struct ck_kernels *k,
 	input = malloc((size_t)maxb * per * sizeof(float));
 	lt = malloc(sizeof(*lt) * POL_MAX_POS);
 	if (!input || !lt) {
-		r = pol_fail(-ENOMEM, err, errlen, "out of memory for a batch of %d images", maxb);
+		r = cf_fail(-ENOMEM, err, errlen, "out of memory for a batch of %d images", maxb);
 		goto out;
 	}
 	cf_model_normalize(m, ds.images, input, maxb);
 	if ((r = cf_exec_create(m, k, maxb, &x)) || (r = cf_profiler_create(m, x, maxb, o->runs, &pr))) {
-		pol_fail(r, err, errlen, "cannot set up the executor and profiler for batch %d: %s", maxb,
+		cf_fail(r, err, errlen, "cannot set up the executor and profiler for batch %d: %s", maxb,
 			 strerror(-r));
 		goto out;
 	}
 	if (o->cpu_clock && (r = cf_profiler_set_clock(pr, CF_PROFILE_THREAD_CPU))) {
-		pol_fail(r, err, errlen, "cannot time with the thread's CPU clock");
+		cf_fail(r, err, errlen, "cannot time with the thread's CPU clock");
 		goto out;
 	}
 	double t0 = clock_s(CLOCK_MONOTONIC);
@@ -108,7 +108,7 @@ int pol_profile_measure(const struct cf_model *m, const struct ck_kernels *k,
 		for (int b = 0; b < o->n_batches; b++) {
 			int n = o->batches[b];
 			if ((r = cf_profiler_run(pr, e, input, n, o->warmup, o->runs, lt))) {
-				pol_fail(r, err, errlen, "profiling exit %d batch %d: %s", e + 1, n, strerror(-r));
+				cf_fail(r, err, errlen, "profiling exit %d batch %d: %s", e + 1, n, strerror(-r));
 				goto out;
 			}
 			double sum = 0;
@@ -118,7 +118,7 @@ int pol_profile_measure(const struct cf_model *m, const struct ck_kernels *k,
 				sum += lt[pos].mean_ms;
 			}
 			if (o->progress && (r = report_whole(o, x, m, e, input, n, sum))) {
-				pol_fail(r, err, errlen, "running exit %d whole at batch %d: %s", e + 1, n,
+				cf_fail(r, err, errlen, "running exit %d whole at batch %d: %s", e + 1, n,
 					 strerror(-r));
 				goto out;
 			}

@@ -137,7 +137,7 @@ int pol_profile_write(const struct pol_profile *p, FILE *f, char *err, size_t er
 	}
 	fputs("}\n", f);
 	if (ferror(f) || fflush(f))
-		return pol_fail(-EIO, err, errlen, "cannot write the profile");
+		return cf_fail(-EIO, err, errlen, "cannot write the profile");
 	return 0;
 }
 
@@ -145,15 +145,15 @@ int pol_profile_save(const struct pol_profile *p, const char *path, char *err, s
 {
 	char tmp[POL_PATH_LEN + 8];
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return pol_fail(-ENAMETOOLONG, err, errlen, "%s: path too long", path);
+		return cf_fail(-ENAMETOOLONG, err, errlen, "%s: path too long", path);
 	FILE *f = fopen(tmp, "w");
 	if (!f)
-		return pol_fail(-errno, err, errlen, "%s: %s", tmp, strerror(errno));
+		return cf_fail(-errno, err, errlen, "%s: %s", tmp, strerror(errno));
 	int r = pol_profile_write(p, f, err, errlen);
 	if (fclose(f) && !r)
-		r = pol_fail(-EIO, err, errlen, "%s: write failed", tmp);
+		r = cf_fail(-EIO, err, errlen, "%s: write failed", tmp);
 	if (!r && rename(tmp, path))
-		r = pol_fail(-errno, err, errlen, "%s: %s", path, strerror(errno));
+		r = cf_fail(-errno, err, errlen, "%s: %s", path, strerror(errno));
 	if (r)
 		remove(tmp);
 	return r;

@@ -56,18 +56,18 @@ int pol_net_sizes(int state_dim, int n_actions, int n_hidden, const int *hidden,
 		  char *err, size_t errlen)
 {
 	if (state_dim < 1 || state_dim > POL_FILE_MAX_STATE)
-		return pol_fail(-EINVAL, err, errlen, "state_dim %d outside 1..%d", state_dim,
+		return cf_fail(-EINVAL, err, errlen, "state_dim %d outside 1..%d", state_dim,
 				POL_FILE_MAX_STATE);
 	if (n_actions < 1 || n_actions > POL_FILE_MAX_ACTIONS)
-		return pol_fail(-EINVAL, err, errlen, "n_actions %d outside 1..%d", n_actions,
+		return cf_fail(-EINVAL, err, errlen, "n_actions %d outside 1..%d", n_actions,
 				POL_FILE_MAX_ACTIONS);
 	if (n_hidden < 0 || n_hidden > POL_MAX_HIDDEN)
-		return pol_fail(-EINVAL, err, errlen, "n_hidden %d outside 0..%d", n_hidden,
+		return cf_fail(-EINVAL, err, errlen, "n_hidden %d outside 0..%d", n_hidden,
 				POL_MAX_HIDDEN);
 	sizes[0] = state_dim;
 	for (int i = 0; i < n_hidden; i++) {
 		if (hidden[i] < 1 || hidden[i] > POL_MLP_MAX_WIDTH)
-			return pol_fail(-EINVAL, err, errlen, "hidden[%d] = %d outside 1..%d", i,
+			return cf_fail(-EINVAL, err, errlen, "hidden[%d] = %d outside 1..%d", i,
 					hidden[i], POL_MLP_MAX_WIDTH);
 		sizes[i + 1] = hidden[i];
 	}
@@ -86,19 +86,19 @@ int pol_sacd_create(const struct pol_sacd_cfg *cfg, struct pol_sacd **out, char 
 	if (ns < 0)
 		return ns;
 	if (cfg->batch < 1 || cfg->batch > POL_MLP_MAX_BATCH)
-		return pol_fail(-EINVAL, err, errlen, "batch %d outside 1..%d", cfg->batch,
+		return cf_fail(-EINVAL, err, errlen, "batch %d outside 1..%d", cfg->batch,
 				POL_MLP_MAX_BATCH);
 	if (!(cfg->gamma >= 0.0f && cfg->gamma <= 1.0f) || !(cfg->tau > 0.0f && cfg->tau <= 1.0f))
-		return pol_fail(-EINVAL, err, errlen, "gamma %g must be in [0,1], tau %g in (0,1]",
+		return cf_fail(-EINVAL, err, errlen, "gamma %g must be in [0,1], tau %g in (0,1]",
 				cfg->gamma, cfg->tau);
 	if (!(cfg->init_alpha > 0.0f) || !pol_finite(cfg->init_alpha) ||
 	    !(cfg->target_entropy_ratio >= 0.0f && cfg->target_entropy_ratio <= 1.0f))
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 				"init_alpha %g must be > 0, target_entropy_ratio %g in [0,1]",
 				cfg->init_alpha, cfg->target_entropy_ratio);
 	if (!(cfg->lr_actor > 0.0f) || !(cfg->lr_critic > 0.0f) || !(cfg->lr_alpha > 0.0f) ||
 	    !(cfg->clip_norm >= 0.0f))
-		return pol_fail(-EINVAL, err, errlen, "learning rates must be > 0, clip_norm >= 0");
+		return cf_fail(-EINVAL, err, errlen, "learning rates must be > 0, clip_norm >= 0");
 	ag = calloc(1, sizeof(*ag));
 	if (!ag) {
 		ret = -ENOMEM;
@@ -136,7 +136,7 @@ int pol_sacd_create(const struct pol_sacd_cfg *cfg, struct pol_sacd **out, char 
 	*out = ag;
 	return 0;
 err:
-	pol_fail(ret, err, errlen, "cannot create the agent: %s",
+	cf_fail(ret, err, errlen, "cannot create the agent: %s",
 		 ret == -E2BIG ? "networks exceed the parameter limit" : "out of memory");
 	pol_sacd_free(ag);
 	return ret;

@@ -38,7 +38,7 @@ int pol_trace_load(const char *path, struct pol_trace *t, char *err, size_t errl
 	memset(t, 0, sizeof(*t));
 	FILE *f = fopen(path, "r");
 	if (!f)
-		return pol_fail(errno == ENOENT ? -ENOENT : -EIO, err, errlen, "%s: %s", path,
+		return cf_fail(errno == ENOENT ? -ENOENT : -EIO, err, errlen, "%s: %s", path,
 			    strerror(errno));
 	snprintf(t->name, sizeof(t->name), "%s", path);
 	int cap = 0, rc = 0;
@@ -49,7 +49,7 @@ int pol_trace_load(const char *path, struct pol_trace *t, char *err, size_t errl
 		line++;
 		size_t len = strlen(buf);
 		if (len == sizeof(buf) - 1 && buf[len - 1] != '\n' && !feof(f)) {
-			rc = pol_fail(-EINVAL, err, errlen, "%s:%ld: line longer than %d characters",
+			rc = cf_fail(-EINVAL, err, errlen, "%s:%ld: line longer than %d characters",
 				  path, line, POL_TRACE_MAX_LINE);
 			goto out;
 		}
@@ -61,36 +61,36 @@ int pol_trace_load(const char *path, struct pol_trace *t, char *err, size_t errl
 		if (nt == 0 || tok[0][0] == '#')
 			continue;
 		if (nt != 2) {
-			rc = pol_fail(-EINVAL, err, errlen,
+			rc = cf_fail(-EINVAL, err, errlen,
 				  "%s:%ld: expected two columns (time in s, throughput in Mbit/s), got %s",
 				  path, line, nt < 2 ? "one" : "more");
 			goto out;
 		}
 		double ts, r;
 		if (parse_num(tok[0], &ts)) {
-			rc = pol_fail(-EINVAL, err, errlen, "%s:%ld: time '%s' is not a finite number",
+			rc = cf_fail(-EINVAL, err, errlen, "%s:%ld: time '%s' is not a finite number",
 				  path, line, tok[0]);
 			goto out;
 		}
 		if (parse_num(tok[1], &r)) {
-			rc = pol_fail(-EINVAL, err, errlen,
+			rc = cf_fail(-EINVAL, err, errlen,
 				  "%s:%ld: throughput '%s' is not a finite number", path, line, tok[1]);
 			goto out;
 		}
 		if (r < 0) {
-			rc = pol_fail(-EINVAL, err, errlen, "%s:%ld: negative throughput %g", path, line, r);
+			rc = cf_fail(-EINVAL, err, errlen, "%s:%ld: negative throughput %g", path, line, r);
 			goto out;
 		}
 		if (t->n == 0)
 			t0 = ts;
 		else if (!(ts - t0 > t->t[t->n - 1])) {
-			rc = pol_fail(-EINVAL, err, errlen,
+			rc = cf_fail(-EINVAL, err, errlen,
 				  "%s:%ld: time %g does not increase (previous %g)", path, line, ts,
 				  t->t[t->n - 1] + t0);
 			goto out;
 		}
 		if (t->n == POL_TRACE_MAX_SAMPLES) {
-			rc = pol_fail(-E2BIG, err, errlen, "%s:%ld: more than %d samples", path, line,
+			rc = cf_fail(-E2BIG, err, errlen, "%s:%ld: more than %d samples", path, line,
 				  POL_TRACE_MAX_SAMPLES);
 			goto out;
 		}
@@ -101,7 +101,7 @@ int pol_trace_load(const char *path, struct pol_trace *t, char *err, size_t errl
 				t->t = a;
 			double *b = a ? realloc(t->mbps, nc * sizeof(*b)) : NULL;
 			if (!a || !b) {
-				rc = pol_fail(-ENOMEM, err, errlen, "%s: out of memory", path);
+				rc = cf_fail(-ENOMEM, err, errlen, "%s: out of memory", path);
 				goto out;
 			}
 			t->mbps = b;
@@ -112,11 +112,11 @@ int pol_trace_load(const char *path, struct pol_trace *t, char *err, size_t errl
 		t->n++;
 	}
 	if (ferror(f)) {
-		rc = pol_fail(-EIO, err, errlen, "%s: read error", path);
+		rc = cf_fail(-EIO, err, errlen, "%s: read error", path);
 		goto out;
 	}
 	if (t->n == 0) {
-		rc = pol_fail(-EINVAL, err, errlen, "%s: no samples", path);
+		rc = cf_fail(-EINVAL, err, errlen, "%s: no samples", path);
 		goto out;
 	}
 	int n = t->n;
@@ -177,10 +177,10 @@ static int skipped_name(const char *s)
 static int collect(const char *dir, struct paths *ps, int depth, char *err, size_t errlen)
 {
 	if (depth > 16)
-		return pol_fail(-ELOOP, err, errlen, "%s: directories nested too deep", dir);
+		return cf_fail(-ELOOP, err, errlen, "%s: directories nested too deep", dir);
 	DIR *d = opendir(dir);
 	if (!d)
-		return pol_fail(errno == ENOENT ? -ENOENT : -EIO, err, errlen, "%s: %s", dir,
+		return cf_fail(errno == ENOENT ? -ENOENT : -EIO, err, errlen, "%s: %s", dir,
 			    strerror(errno));
 	int rc = 0;
 	struct dirent *de;
@@ -190,13 +190,13 @@ static int collect(const char *dir, struct paths *ps, int depth, char *err, size
 		size_t len = strlen(dir) + strlen(de->d_name) + 2;
 		char *p = malloc(len);
 		if (!p) {
-			rc = pol_fail(-ENOMEM, err, errlen, "out of memory");
+			rc = cf_fail(-ENOMEM, err, errlen, "out of memory");
 			break;
 		}
 		snprintf(p, len, "%s/%s", dir, de->d_name);
 		struct stat st;
 		if (stat(p, &st)) {
-			rc = pol_fail(-EIO, err, errlen, "%s: %s", p, strerror(errno));
+			rc = cf_fail(-EIO, err, errlen, "%s: %s", p, strerror(errno));
 			free(p);
 			break;
 		}
@@ -213,7 +213,7 @@ static int collect(const char *dir, struct paths *ps, int depth, char *err, size
 		}
 		if (ps->n == POL_TRACE_MAX_FILES) {
 			free(p);
-			rc = pol_fail(-E2BIG, err, errlen, "%s: more than %d trace files", dir,
+			rc = cf_fail(-E2BIG, err, errlen, "%s: more than %d trace files", dir,
 				  POL_TRACE_MAX_FILES);
 			break;
 		}
@@ -222,7 +222,7 @@ static int collect(const char *dir, struct paths *ps, int depth, char *err, size
 			char **a = realloc(ps->p, nc * sizeof(*a));
 			if (!a) {
 				free(p);
-				rc = pol_fail(-ENOMEM, err, errlen, "out of memory");
+				rc = cf_fail(-ENOMEM, err, errlen, "out of memory");
 				break;
 			}
 			ps->p = a;
@@ -257,12 +257,12 @@ int pol_trace_dir_load(const char *dir, struct pol_trace_set *set, char *err, si
 	struct paths ps = {0};
 	int rc = collect(dir, &ps, 0, err, errlen);
 	if (!rc && ps.n == 0)
-		rc = pol_fail(-ENOENT, err, errlen, "%s: no trace files", dir);
+		rc = cf_fail(-ENOENT, err, errlen, "%s: no trace files", dir);
 	if (!rc) {
 		qsort(ps.p, ps.n, sizeof(*ps.p), cmp_str);
 		set->tr = calloc(ps.n, sizeof(*set->tr));
 		if (!set->tr)
-			rc = pol_fail(-ENOMEM, err, errlen, "out of memory");
+			rc = cf_fail(-ENOMEM, err, errlen, "out of memory");
 	}
 	for (int i = 0; !rc && i < ps.n; i++) {
 		rc = pol_trace_load(ps.p[i], &set->tr[i], err, errlen);
@@ -291,7 +291,7 @@ int pol_slo_parse(const char *text, const char *src, struct pol_slo *slo, int *n
 		line++;
 		char buf[512];
 		if (len >= sizeof(buf))
-			return pol_fail(-EINVAL, err, errlen, "%s:%ld: line too long", src, line);
+			return cf_fail(-EINVAL, err, errlen, "%s:%ld: line too long", src, line);
 		memcpy(buf, p, len);
 		buf[len] = 0;
 		p += len + (eol ? 1 : 0);
@@ -302,24 +302,24 @@ int pol_slo_parse(const char *text, const char *src, struct pol_slo *slo, int *n
 		int nt = 0;
 		for (char *q = strtok_r(buf, " \t\r\v\f", &save); q; q = strtok_r(NULL, " \t\r\v\f", &save)) {
 			if (nt == 8)
-				return pol_fail(-EINVAL, err, errlen, "%s:%ld: too many fields", src, line);
+				return cf_fail(-EINVAL, err, errlen, "%s:%ld: too many fields", src, line);
 			tok[nt++] = q;
 		}
 		if (nt == 0)
 			continue;
 		if (strcmp(tok[0], "app"))
-			return pol_fail(-EINVAL, err, errlen, "%s:%ld: expected 'app NAME deadline_ms X energy_j Y', got '%s'",
+			return cf_fail(-EINVAL, err, errlen, "%s:%ld: expected 'app NAME deadline_ms X energy_j Y', got '%s'",
 				    src, line, tok[0]);
 		if (nt != 6)
-			return pol_fail(-EINVAL, err, errlen,
+			return cf_fail(-EINVAL, err, errlen,
 				    "%s:%ld: expected 'app NAME deadline_ms X energy_j Y' (6 fields, got %d)",
 				    src, line, nt);
 		if (!pol_name_ok(tok[1], POL_SLO_NAME_LEN))
-			return pol_fail(-EINVAL, err, errlen,
+			return cf_fail(-EINVAL, err, errlen,
 				    "%s:%ld: app name '%s' must be 1..%d of [A-Za-z0-9_.-]", src, line,
 				    tok[1], POL_SLO_NAME_LEN - 1);
 		if (*n == POL_SLO_MAX)
-			return pol_fail(-EINVAL, err, errlen, "%s:%ld: more than %d apps", src, line,
+			return cf_fail(-EINVAL, err, errlen, "%s:%ld: more than %d apps", src, line,
 				    POL_SLO_MAX);
 		struct pol_slo s = {0};
 		snprintf(s.app, sizeof(s.app), "%s", tok[1]);
@@ -332,36 +332,36 @@ int pol_slo_parse(const char *text, const char *src, struct pol_slo *slo, int *n
 			else if (!strcmp(tok[k], "energy_j"))
 				have = &have_e;
 			else
-				return pol_fail(-EINVAL, err, errlen,
+				return cf_fail(-EINVAL, err, errlen,
 					    "%s:%ld: unknown key '%s' (deadline_ms, energy_j)", src, line,
 					    tok[k]);
 			if (*have)
-				return pol_fail(-EINVAL, err, errlen, "%s:%ld: '%s' given twice", src, line,
+				return cf_fail(-EINVAL, err, errlen, "%s:%ld: '%s' given twice", src, line,
 					    tok[k]);
 			*have = 1;
 			if (parse_num(tok[k + 1], &v))
-				return pol_fail(-EINVAL, err, errlen, "%s:%ld: %s '%s' is not a finite number",
+				return cf_fail(-EINVAL, err, errlen, "%s:%ld: %s '%s' is not a finite number",
 					    src, line, tok[k], tok[k + 1]);
 			if (have == &have_d) {
 				if (v <= 0)
-					return pol_fail(-EINVAL, err, errlen,
+					return cf_fail(-EINVAL, err, errlen,
 						    "%s:%ld: deadline_ms must be > 0 (got %g)", src, line, v);
 				s.deadline_ms = v;
 			} else {
 				if (v < 0)
-					return pol_fail(-EINVAL, err, errlen,
+					return cf_fail(-EINVAL, err, errlen,
 						    "%s:%ld: energy_j must be >= 0 (got %g)", src, line, v);
 				s.energy_j = v;
 			}
 		}
 		for (int i = 0; i < *n; i++)
 			if (!strcmp(slo[i].app, s.app))
-				return pol_fail(-EINVAL, err, errlen, "%s:%ld: app '%s' defined twice", src,
+				return cf_fail(-EINVAL, err, errlen, "%s:%ld: app '%s' defined twice", src,
 					    line, s.app);
 		slo[(*n)++] = s;
 	}
 	if (*n == 0)
-		return pol_fail(-EINVAL, err, errlen, "%s: no app lines", src);
+		return cf_fail(-EINVAL, err, errlen, "%s: no app lines", src);
 	return 0;
 }
 
@@ -370,24 +370,24 @@ int pol_slo_load(const char *path, struct pol_slo *slo, int *n, char *err, size_
 	*n = 0;
 	FILE *f = fopen(path, "r");
 	if (!f)
-		return pol_fail(errno == ENOENT ? -ENOENT : -EIO, err, errlen, "%s: %s", path,
+		return cf_fail(errno == ENOENT ? -ENOENT : -EIO, err, errlen, "%s: %s", path,
 			    strerror(errno));
 	enum { MAX = 1 << 16 };
 	char *text = malloc(MAX + 1);
 	if (!text) {
 		fclose(f);
-		return pol_fail(-ENOMEM, err, errlen, "out of memory");
+		return cf_fail(-ENOMEM, err, errlen, "out of memory");
 	}
 	size_t len = fread(text, 1, MAX + 1, f);
 	int bad = ferror(f);
 	fclose(f);
 	int rc;
 	if (bad)
-		rc = pol_fail(-EIO, err, errlen, "%s: read error", path);
+		rc = cf_fail(-EIO, err, errlen, "%s: read error", path);
 	else if (len > MAX)
-		rc = pol_fail(-E2BIG, err, errlen, "%s: larger than %d bytes", path, MAX);
+		rc = cf_fail(-E2BIG, err, errlen, "%s: larger than %d bytes", path, MAX);
 	else if (memchr(text, 0, len))
-		rc = pol_fail(-EINVAL, err, errlen, "%s: contains a NUL byte", path);
+		rc = cf_fail(-EINVAL, err, errlen, "%s: contains a NUL byte", path);
 	else {
 		text[len] = 0;
 		rc = pol_slo_parse(text, path, slo, n, err, errlen);

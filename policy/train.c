@@ -164,16 +164,16 @@ int pol_train(const struct pol_cost_model *cm, const struct pol_trace_set *trace
 	memset(rep, 0, sizeof(*rep));
 	t.cfg = c;
 	if (!cm || !traces || !cfg || (c->algo != POL_ALGO_SACD && c->algo != POL_ALGO_DQN))
-		return pol_fail(-EINVAL, err, errlen, "train: needs a cost model, traces and algo sacd or dqn");
+		return cf_fail(-EINVAL, err, errlen, "train: needs a cost model, traces and algo sacd or dqn");
 	if (c->env_steps < 1 || c->warmup_steps < 1 || c->warmup_steps > c->env_steps ||
 	    c->update_every < 1 || c->updates_per_round < 1 || c->replay_cap < c->warmup_steps ||
 	    c->eval_every < 0 || c->eval_steps < 1 || !(c->lr_final > 0 && c->lr_final <= 1))
-		return pol_fail(-EINVAL, err, errlen,
+		return cf_fail(-EINVAL, err, errlen,
 			    "train: need 1 <= warmup_steps <= env_steps, replay_cap >= warmup_steps, "
 			    "update_every, updates_per_round, eval_steps >= 1, eval_every >= 0, "
 			    "0 < lr_final <= 1");
 	if (c->eval_every > 0 && c->env_steps / c->eval_every + 1 > POL_TRAIN_MAX_POINTS)
-		return pol_fail(-EINVAL, err, errlen, "train: more than %d evaluation points",
+		return cf_fail(-EINVAL, err, errlen, "train: more than %d evaluation points",
 			    POL_TRAIN_MAX_POINTS);
 	if ((rc = pol_env_create(cm, traces, env_cfg, c->env_seed, &t.env, err, errlen)) ||
 	    (rc = pol_env_create(cm, traces, env_cfg, c->eval_seed, &t.eval_env, err, errlen)))
@@ -194,7 +194,7 @@ int pol_train(const struct pol_cost_model *cm, const struct pol_trace_set *trace
 	int bcap = c->algo == POL_ALGO_SACD ? c->sacd.batch : c->dqn.batch;
 	if ((rc = pol_replay_create(c->replay_cap, sd, na, &t.rb)) ||
 	    (rc = pol_batch_create(bcap, sd, na, &t.batch))) {
-		pol_fail(rc, err, errlen, "train: replay buffer of %d: %s", c->replay_cap, strerror(-rc));
+		cf_fail(rc, err, errlen, "train: replay buffer of %d: %s", c->replay_cap, strerror(-rc));
 		goto out;
 	}
 	t.mask = malloc((size_t)na);
@@ -209,7 +209,7 @@ int pol_train(const struct pol_cost_model *cm, const struct pol_trace_set *trace
 	table = malloc((size_t)na * sizeof(*table));
 	if (!t.mask || !t.mask2 || !warm || !warm2 || !warm_r || !warm_a || !warm_m || !warm_m2 ||
 	    !warm_d || !table) {
-		rc = pol_fail(-ENOMEM, err, errlen, "train: out of memory");
+		rc = cf_fail(-ENOMEM, err, errlen, "train: out of memory");
 		goto out;
 	}
 	pol_rng_seed(&t.rng_warm, c->warmup_seed);
@@ -233,12 +233,12 @@ int pol_train(const struct pol_cost_model *cm, const struct pol_trace_set *trace
 			rc = t.sacd ? pol_sacd_sample(t.sacd, s, t.mask, &t.rng_sample, &a)
 				    : pol_dqn_sample(t.dqn, s, t.mask, &t.rng_sample, &a);
 			if (rc) {
-				pol_fail(rc, err, errlen, "train: acting failed at step %d", step);
+				cf_fail(rc, err, errlen, "train: acting failed at step %d", step);
 				goto out;
 			}
 		}
 		if ((rc = pol_env_step(t.env, a, &o))) {
-			pol_fail(rc, err, errlen, "train: environment step %d failed", step);
+			cf_fail(rc, err, errlen, "train: environment step %d failed", step);
 			goto out;
 		}
 		pol_env_state(t.env, raw, sd);
@@ -259,7 +259,7 @@ int pol_train(const struct pol_cost_model *cm, const struct pol_trace_set *trace
 						.mask2 = warm_m2 + (size_t)i * na, .a = warm_a[i],
 						.r = warm_r[i], .done = warm_d[i]};
 					if ((rc = pol_replay_push(t.rb, &tr))) {
-						pol_fail(rc, err, errlen, "train: bad warm-up transition %d", i);
+						cf_fail(rc, err, errlen, "train: bad warm-up transition %d", i);
 						goto out;
 					}
 				}
@@ -269,7 +269,7 @@ int pol_train(const struct pol_cost_model *cm, const struct pol_trace_set *trace
 			struct pol_transition tr = {.s = s, .s2 = s2, .mask = t.mask, .mask2 = t.mask2,
 						    .a = a, .r = o.reward, .done = o.done};
 			if ((rc = pol_replay_push(t.rb, &tr))) {
-				pol_fail(rc, err, errlen, "train: bad transition at step %d", step);
+				cf_fail(rc, err, errlen, "train: bad transition at step %d", step);
 				goto out;
 			}
 		}
@@ -284,7 +284,7 @@ int pol_train(const struct pol_cost_model *cm, const struct pol_trace_set *trace
 				if ((rc = pol_replay_sample(t.rb, &t.rng_sample, bcap, t.batch)) ||
 				    (rc = t.sacd ? pol_sacd_update(t.sacd, t.batch, &t.sst)
 						 : pol_dqn_update(t.dqn, t.batch, &t.dst))) {
-					pol_fail(rc, err, errlen, "train: update failed at step %d", step);
+					cf_fail(rc, err, errlen, "train: update failed at step %d", step);
 					goto out;
 				}
 			}
@@ -295,7 +295,7 @@ int pol_train(const struct pol_cost_model *cm, const struct pol_trace_set *trace
 			pt->env_steps = step + 1;
 			pt->updates = t.sacd ? pol_sacd_updates(t.sacd) : pol_dqn_updates(t.dqn);
 			if ((rc = evaluate(&t, pt))) {
-				pol_fail(rc, err, errlen, "train: evaluation failed at step %d", step);
+				cf_fail(rc, err, errlen, "train: evaluation failed at step %d", step);
 				goto out;
 			}
 			pt->wall_s = wall_s() - t0;
@@ -330,13 +330,13 @@ int pol_train(const struct pol_cost_model *cm, const struct pol_trace_set *trace
 	rc = t.sacd ? pol_sacd_export(t.sacd, t.mean, t.std, &pol)
 		    : pol_dqn_export(t.dqn, t.mean, t.std, &pol);
 	if (rc) {
-		pol_fail(rc, err, errlen, "train: export failed");
+		cf_fail(rc, err, errlen, "train: export failed");
 		goto out;
 	}
 	pol_env_action_table(t.env, table);
 	const struct pol_cost_exit *deep = &cm->ex[cm->n_exits - 1];
 	if ((rc = pol_policy_set_meta(pol, table, na, device_class, model, deep->dev_ms[deep->n]))) {
-		pol_fail(rc, err, errlen, "train: bad device class '%s' or model '%s' name",
+		cf_fail(rc, err, errlen, "train: bad device class '%s' or model '%s' name",
 		     device_class ? device_class : "", model ? model : "");
 		goto out;
 	}

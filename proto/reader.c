@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "coinfer/proto.h"
-#include "wire.h"
+#include "coinfer/errmsg.h"
 
 size_t cw_reader_bytes(const struct cw_limits *lim)
 {
@@ -74,7 +74,7 @@ int cw_reader_commit(struct cw_reader *r, size_t n)
 
 static int failed(const struct cw_reader *r, char *err, size_t errlen)
 {
-	return cw_failv(r->failed, err, errlen, "stream already failed (error %d)", -r->failed);
+	return cf_fail(r->failed, err, errlen, "stream already failed (error %d)", -r->failed);
 }
 
 int cw_reader_next(struct cw_reader *r, struct cw_msg *out, char *err, size_t errlen)
@@ -93,7 +93,7 @@ int cw_reader_next(struct cw_reader *r, struct cw_msg *out, char *err, size_t er
 		return ret;
 	}
 	if (have < h.msg_len)
-		return cw_failv(-EAGAIN, err, errlen, "%s: %zu of %zu bytes", cw_type_name(h.type),
+		return cf_fail(-EAGAIN, err, errlen, "%s: %zu of %zu bytes", cw_type_name(h.type),
 				have, h.msg_len);
 	r->start += h.msg_len;
 	if (r->start == r->end) /* moves nothing: returned messages stay put */
@@ -143,7 +143,7 @@ int cw_reader_take(struct cw_reader *r, const uint8_t **data, size_t *len, struc
 			want = h.msg_len - have;
 		}
 		if (!*len)
-			return cw_failv(-EAGAIN, err, errlen, "%zu bytes of a message held", have);
+			return cf_fail(-EAGAIN, err, errlen, "%zu bytes of a message held", have);
 		size_t n = want < *len ? want : *len;
 		if (r->cap - r->end < n)
 			compact(r); /* then it fits: the message is at most cap bytes */

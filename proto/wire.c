@@ -7,14 +7,13 @@
  * any body byte is read: the header says the type, and the type fixes the body
  * size or its range. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "coinfer/codec-frame.h"
 #include "coinfer/codec.h"
 #include "coinfer/proto.h"
-#include "wire.h"
+#include "coinfer/errmsg.h"
 #include "coinfer/bytes.h"
 
 static const uint8_t magic[4] = {'C', 'F', 'W', 'P'};
@@ -37,17 +36,7 @@ _Static_assert(HELLO_FIXED + CW_CLASS_MAX + CW_MODEL_MAX + CW_APP_MAX <= CW_SMAL
 _Static_assert(ERROR_FIXED + CW_ERRMSG_MAX == CW_SMALL_BODY_MAX, "CW_SMALL_BODY_MAX is ERROR's");
 _Static_assert(CW_ERRMSG_MAX <= 255 && CW_MODEL_MAX <= 255, "string lengths are one byte");
 
-int cw_failv(int ret, char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
-#define fail cw_failv
+#define fail cf_fail
 
 const char *cw_type_name(enum cw_type t)
 {

@@ -3,7 +3,6 @@
  * overflow bounds, so no hostile value can make us read outside the file. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,22 +12,15 @@
 
 #include "coinfer/model.h"
 #include "coinfer/bytes.h"
+#include "coinfer/errmsg.h"
 
 #define HDR_BYTES 128
 #define LAYER_BYTES 128
 #define TRAILER_BYTES 8
 #define NO_PARENT 0xFFFFFFFFu
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
+/* every failure here is a malformed file or a bad argument */
+#define fail(err, errlen, ...) cf_fail(-EINVAL, err, errlen, __VA_ARGS__)
 
 const char *cf_layer_type_name(enum cf_layer_type t)
 {
