@@ -47,13 +47,10 @@ int pol_dqn_create(const struct pol_dqn_cfg *cfg, struct pol_dqn **out, char *er
 	int sizes[POL_MLP_MAX_LAYERS + 1], ret;
 	struct pol_dqn *ag = NULL;
 	*out = NULL;
-	int ns = pol_net_sizes(cfg->state_dim, cfg->n_actions, cfg->n_hidden, cfg->hidden, sizes,
-			       err, errlen);
+	int ns = pol_net_sizes(cfg->state_dim, cfg->n_actions, cfg->n_hidden, cfg->hidden,
+			       cfg->batch, sizes, err, errlen);
 	if (ns < 0)
 		return ns;
-	if (cfg->batch < 1 || cfg->batch > POL_MLP_MAX_BATCH)
-		return cf_fail(-EINVAL, err, errlen, "batch %d outside 1..%d", cfg->batch,
-				POL_MLP_MAX_BATCH);
 	if (!(cfg->gamma >= 0.0f && cfg->gamma <= 1.0f) || !(cfg->lr > 0.0f) ||
 	    !(cfg->clip_norm >= 0.0f) || !(cfg->huber_delta > 0.0f))
 		return cf_fail(-EINVAL, err, errlen,

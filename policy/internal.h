@@ -50,10 +50,11 @@ struct pol_mlp;
  * initialisation, for loaders that overwrite every parameter). */
 int pol_mlp_alloc(const int *sizes, int n_sizes, int max_batch, struct pol_mlp **out);
 
-/* Layer sizes of an agent's networks (inputs, hidden..., outputs) into sizes;
- * returns their count or -EINVAL with a message. Shared by SAC-d and DQN. */
-int pol_net_sizes(int state_dim, int n_actions, int n_hidden, const int *hidden, int *sizes,
-		  char *err, size_t errlen);
+/* Checks an agent's network shape and minibatch size and writes the layer sizes
+ * (inputs, hidden..., outputs) into sizes; returns their count or -EINVAL with a
+ * message. Shared by SAC-d and DQN. */
+int pol_net_sizes(int state_dim, int n_actions, int n_hidden, const int *hidden, int batch,
+		  int *sizes, char *err, size_t errlen);
 /* A batch an update can trust: its shape, actions valid where taken, and at least
  * one valid action in every next state it bootstraps from. */
 int pol_batch_check(const struct pol_batch *b, int state_dim, int n_actions, int max_rows);

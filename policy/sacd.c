@@ -52,9 +52,11 @@ void pol_sacd_free(struct pol_sacd *ag)
 	free(ag);
 }
 
-int pol_net_sizes(int state_dim, int n_actions, int n_hidden, const int *hidden, int *sizes,
-		  char *err, size_t errlen)
+int pol_net_sizes(int state_dim, int n_actions, int n_hidden, const int *hidden, int batch,
+		  int *sizes, char *err, size_t errlen)
 {
+	if (batch < 1 || batch > POL_MLP_MAX_BATCH)
+		return cf_fail(-EINVAL, err, errlen, "batch %d outside 1..%d", batch, POL_MLP_MAX_BATCH);
 	if (state_dim < 1 || state_dim > POL_FILE_MAX_STATE)
 		return cf_fail(-EINVAL, err, errlen, "state_dim %d outside 1..%d", state_dim,
 				POL_FILE_MAX_STATE);
@@ -81,13 +83,10 @@ int pol_sacd_create(const struct pol_sacd_cfg *cfg, struct pol_sacd **out, char 
 	int sizes[POL_MLP_MAX_LAYERS + 1], ret;
 	struct pol_sacd *ag = NULL;
 	*out = NULL;
-	int ns = pol_net_sizes(cfg->state_dim, cfg->n_actions, cfg->n_hidden, cfg->hidden, sizes,
-			       err, errlen);
+	int ns = pol_net_sizes(cfg->state_dim, cfg->n_actions, cfg->n_hidden, cfg->hidden,
+			       cfg->batch, sizes, err, errlen);
 	if (ns < 0)
 		return ns;
-	if (cfg->batch < 1 || cfg->batch > POL_MLP_MAX_BATCH)
-		return cf_fail(-EINVAL, err, errlen, "batch %d outside 1..%d", cfg->batch,
-				POL_MLP_MAX_BATCH);
 	if (!(cfg->gamma >= 0.0f && cfg->gamma <= 1.0f) || !(cfg->tau > 0.0f && cfg->tau <= 1.0f))
 		return cf_fail(-EINVAL, err, errlen, "gamma %g must be in [0,1], tau %g in (0,1]",
 				cfg->gamma, cfg->tau);
