@@ -33,6 +33,23 @@ void pol_trace_free(struct pol_trace *t)
 	memset(t, 0, sizeof(*t));
 }
 
+void pol_trace_finish(struct pol_trace *t)
+{
+	int n = t->n;
+	t->duration_s = n == 1 ? 1.0 : t->t[n - 1] + t->t[n - 1] / (n - 1);
+	double sum = 0;
+	t->min_mbps = t->max_mbps = t->mbps[0];
+	for (int i = 0; i < n; i++) {
+		double next = i + 1 < n ? t->t[i + 1] : t->duration_s;
+		sum += t->mbps[i] * (next - t->t[i]);
+		if (t->mbps[i] < t->min_mbps)
+			t->min_mbps = t->mbps[i];
+		if (t->mbps[i] > t->max_mbps)
+			t->max_mbps = t->mbps[i];
+	}
+	t->mean_mbps = sum / t->duration_s;
+}
+
 int pol_trace_load(const char *path, struct pol_trace *t, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof(*t));
@@ -119,19 +136,7 @@ int pol_trace_load(const char *path, struct pol_trace *t, char *err, size_t errl
 		rc = cf_fail(-EINVAL, err, errlen, "%s: no samples", path);
 		goto out;
 	}
-	int n = t->n;
-	t->duration_s = n == 1 ? 1.0 : t->t[n - 1] + t->t[n - 1] / (n - 1);
-	double sum = 0;
-	t->min_mbps = t->max_mbps = t->mbps[0];
-	for (int i = 0; i < n; i++) {
-		double next = i + 1 < n ? t->t[i + 1] : t->duration_s;
-		sum += t->mbps[i] * (next - t->t[i]);
-		if (t->mbps[i] < t->min_mbps)
-			t->min_mbps = t->mbps[i];
-		if (t->mbps[i] > t->max_mbps)
-			t->max_mbps = t->mbps[i];
-	}
-	t->mean_mbps = sum / t->duration_s;
+	pol_trace_finish(t);
 out:
 	fclose(f);
 	if (rc)

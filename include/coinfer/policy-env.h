@@ -57,6 +57,9 @@ struct pol_trace_set {
  * file, -EINVAL for a malformed one, -E2BIG for too many lines, -ENOMEM. */
 int pol_trace_load(const char *path, struct pol_trace *t, char *err, size_t errlen);
 void pol_trace_free(struct pol_trace *t);
+/* duration_s and the statistics of t's n >= 1 samples (t->t[0] = 0, increasing):
+ * what the loader computes, for traces built in memory. */
+void pol_trace_finish(struct pol_trace *t);
 /* Every regular file under dir (recursively), sorted by path (byte order), except
  * hidden names and LICENSE*, README*, SOURCE*, *.md. Any bad file fails the whole
  * load. -ENOENT when there is no trace file. */

@@ -11,6 +11,7 @@
 
 #include "coinfer/model.h"
 #include "coinfer/policy-env.h"
+#include "traces.h"
 
 #define MODEL COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm"
 #define TRACES COINFER_SOURCE_ROOT "/../shared/data/traces"
@@ -21,24 +22,6 @@ static struct cf_model *m;
 static struct pol_cost_model *cm;
 static struct pol_trace_set syn; /* synthetic: two traces */
 
-static void synth(struct pol_trace *t, const double *mbps, int n, double dt)
-{
-	memset(t, 0, sizeof(*t));
-	t->n = n;
-	t->t = malloc(n * sizeof(double));
-	t->mbps = malloc(n * sizeof(double));
-	cr_assert(t->t && t->mbps);
-	t->min_mbps = t->max_mbps = mbps[0];
-	for (int i = 0; i < n; i++) {
-		t->t[i] = i * dt;
-		t->mbps[i] = mbps[i];
-		t->mean_mbps += mbps[i] / n;
-		t->min_mbps = fmin(t->min_mbps, mbps[i]);
-		t->max_mbps = fmax(t->max_mbps, mbps[i]);
-	}
-	t->duration_s = n * dt;
-	snprintf(t->name, sizeof(t->name), "synthetic-%d", n);
-}
 
 static void setup(void)
 {
@@ -49,8 +32,8 @@ static void setup(void)
 	static const double b[] = {1.5, 0.3, 6, 25, 2.5, 0.1, 9};
 	syn.n = 2;
 	syn.tr = calloc(2, sizeof(*syn.tr));
-	synth(&syn.tr[0], a, 10, 1.0);
-	synth(&syn.tr[1], b, 7, 0.7);
+	synth_trace(&syn.tr[0], a, 10, 1.0);
+	synth_trace(&syn.tr[1], b, 7, 0.7);
 }
 
 static void teardown(void)
@@ -239,7 +222,7 @@ Test(env, masks)
 	/* a dead link: the device saw 0 Mbit/s, only device-only actions remain */
 	struct pol_trace_set dead = {1, calloc(1, sizeof(struct pol_trace))};
 	static const double z[] = {0, 0, 0};
-	synth(&dead.tr[0], z, 3, 1);
+	synth_trace(&dead.tr[0], z, 3, 1);
 	cr_assert_eq(pol_env_create(cm, &dead, NULL, 1, &e, err, sizeof(err)), 0, "%s", err);
 	cr_expect_eq(pol_env_mask(e, mask), 3);
 	struct pol_state s;

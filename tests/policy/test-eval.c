@@ -11,6 +11,7 @@
 
 #include "coinfer/model.h"
 #include "coinfer/policy-eval.h"
+#include "traces.h"
 
 #define MODEL COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm"
 
@@ -38,22 +39,8 @@ static void synth(struct pol_trace_set *set, const double *mbps, int n, double d
 {
 	set->n = 1;
 	set->tr = calloc(1, sizeof(*set->tr));
-	struct pol_trace *t = set->tr;
-	cr_assert(t);
-	t->n = n;
-	t->t = malloc(n * sizeof(double));
-	t->mbps = malloc(n * sizeof(double));
-	cr_assert(t->t && t->mbps);
-	t->min_mbps = t->max_mbps = mbps[0];
-	for (int i = 0; i < n; i++) {
-		t->t[i] = i * dt;
-		t->mbps[i] = mbps[i];
-		t->mean_mbps += mbps[i] / n;
-		t->min_mbps = fmin(t->min_mbps, mbps[i]);
-		t->max_mbps = fmax(t->max_mbps, mbps[i]);
-	}
-	t->duration_s = n * dt;
-	snprintf(t->name, sizeof(t->name), "synthetic-%d", n);
+	cr_assert(set->tr);
+	synth_trace(set->tr, mbps, n, dt);
 }
 
 static struct pol_eval_result run(const struct pol_trace_set *ts, const struct pol_env_cfg *c,

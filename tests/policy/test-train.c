@@ -16,6 +16,7 @@
 #include "coinfer/model.h"
 #include "coinfer/policy-eval.h"
 #include "coinfer/policy-train.h"
+#include "traces.h"
 
 #define MODEL COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm"
 
@@ -30,22 +31,13 @@ static void setup(void)
 	cr_assert_eq(cf_model_load(MODEL, &m, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(pol_cost_load(m, COINFER_SOURCE_ROOT, "pi4-est", "edge-x86", NULL, &cm, err,
 				   sizeof(err)), 0, "%s", err);
-	static const double rate[3] = {20, 0.3, 3};
+	double rate[30];
+	for (int i = 0; i < 30; i++)
+		rate[i] = i < 10 ? 20 : i < 20 ? 0.3 : 3;
 	ts.n = 1;
 	ts.tr = calloc(1, sizeof(*ts.tr));
-	struct pol_trace *t = ts.tr;
-	cr_assert(t);
-	t->n = 30;
-	t->t = malloc(30 * sizeof(double));
-	t->mbps = malloc(30 * sizeof(double));
-	cr_assert(t->t && t->mbps);
-	for (int i = 0; i < 30; i++) {
-		t->t[i] = i;
-		t->mbps[i] = rate[i / 10];
-	}
-	t->duration_s = 30;
-	t->min_mbps = 0.3, t->max_mbps = 20, t->mean_mbps = 23.3 / 3;
-	snprintf(t->name, sizeof(t->name), "synthetic");
+	cr_assert(ts.tr);
+	synth_trace(ts.tr, rate, 30, 1.0);
 }
 
 static void teardown(void)
