@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "coinfer/policy-rl.h"
+#include "coinfer/fileio.h"
 #include "internal.h"
 #include "coinfer/bytes.h"
 
@@ -477,48 +478,18 @@ err:
 
 int pol_load(const char *path, struct pol_policy **out, char *err, size_t errlen)
 {
-	struct stat st;
-	uint8_t *buf = NULL;
-	int ret, fd = open(path, O_RDONLY | O_CLOEXEC);
+	void *buf;
+	size_t n;
 	*out = NULL;
-	if (fd < 0) {
-		ret = -errno;
-		return cf_fail(ret, err, errlen, "%s: %s", path, strerror(-ret));
-	}
-	if (fstat(fd, &st)) {
-		ret = -errno;
-		cf_fail(ret, err, errlen, "%s: %s", path, strerror(-ret));
-		goto err;
-	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > POL_FILE_MAX_BYTES) {
-		ret = cf_fail(-EINVAL, err, errlen, "%s: not a regular file of at most %zu bytes", path,
-			       POL_FILE_MAX_BYTES);
-		goto err;
-	}
-	size_t n = (size_t)st.st_size, got = 0;
-	if (!(buf = malloc(n ? n : 1))) {
-		ret = cf_fail(-ENOMEM, err, errlen, "%s: out of memory", path);
-		goto err;
-	}
-	while (got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			ret = r < 0 ? -errno : -EIO;
-			cf_fail(ret, err, errlen, "%s: read failed: %s", path, strerror(-ret));
-			goto err;
-		}
-		got += (size_t)r;
-	}
+	int ret = cf_read_file(path, POL_FILE_MAX_BYTES, &buf, &n, err, errlen);
+	if (ret)
+		return ret;
 	ret = pol_parse(buf, n, out, err, errlen);
 	if (ret && err && errlen) { /* name the file in front of the parser's message */
 		char m[512];
 		snprintf(m, sizeof(m), "%s", err);
 		snprintf(err, errlen, "%s: %s", path, m);
 	}
-err:
 	free(buf);
-	close(fd);
 	return ret;
 }

@@ -2,17 +2,15 @@
  * in model.h before it is used; sizes are computed in 64-bit with explicit
  * overflow bounds, so no hostile value can make us read outside the file. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <xxhash.h>
 
 #include "coinfer/model.h"
 #include "coinfer/bytes.h"
 #include "coinfer/errmsg.h"
+#include "coinfer/fileio.h"
 
 #define HDR_BYTES 128
 #define LAYER_BYTES 128
@@ -340,50 +338,17 @@ err:
 
 int cf_model_load(const char *path, struct cf_model **out, char *err, size_t el)
 {
-	struct stat st;
-	void *buf = NULL;
-	int ret, fd = open(path, O_RDONLY | O_CLOEXEC);
+	void *buf;
+	size_t n;
 	*out = NULL;
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, el, "%s: %s", path, strerror(-ret));
+	int ret = cf_read_file(path, CF_MODEL_MAX_BYTES, &buf, &n, err, el);
+	if (ret)
 		return ret;
-	}
-	if (fstat(fd, &st)) {
-		ret = -errno;
-		snprintf(err, el, "%s: %s", path, strerror(-ret));
-		goto err;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > CF_MODEL_MAX_BYTES) {
-		ret = -EINVAL;
-		snprintf(err, el, "%s: not a regular file of at most %u bytes", path, CF_MODEL_MAX_BYTES);
-		goto err;
-	}
-	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!buf) {
-		ret = -ENOMEM;
-		snprintf(err, el, "%s: out of memory", path);
-		goto err;
-	}
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, (char *)buf + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			ret = r < 0 ? -errno : -EIO;
-			snprintf(err, el, "%s: read failed: %s", path, strerror(-ret));
-			goto err;
-		}
-		got += (size_t)r;
-	}
 	char inner[200] = "";
-	ret = cf_model_parse(buf, got, out, inner, sizeof(inner));
+	ret = cf_model_parse(buf, n, out, inner, sizeof(inner));
 	if (ret)
 		snprintf(err, el, "%s: %s", path, inner);
-err:
 	free(buf);
-	close(fd);
 	return ret;
 }
 

@@ -1,0 +1,64 @@
+/* Reading a whole file that a parser then validates (model, policy): a regular
+ * file of at most max bytes into one malloc'd buffer, errors naming the path.
+ * Header-only so that every module, the cross-built ones included, can use it. */
+#ifndef COINFER_FILEIO_H
+#define COINFER_FILEIO_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "coinfer/errmsg.h"
+
+/* 0 with *buf (free it) and *len, or -errno with a message in err. */
+static inline int cf_read_file(const char *path, size_t max, void **buf, size_t *len, char *err,
+			       size_t errlen)
+{
+	struct stat st;
+	char *b = NULL;
+	int ret = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+	*buf = NULL;
+	*len = 0;
+	if (fd < 0) {
+		ret = -errno;
+		return cf_fail(ret, err, errlen, "%s: %s", path, strerror(-ret));
+	}
+	if (fstat(fd, &st)) {
+		ret = -errno;
+		cf_fail(ret, err, errlen, "%s: %s", path, strerror(-ret));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || (unsigned long long)st.st_size > max) {
+		ret = cf_fail(-EINVAL, err, errlen, "%s: not a regular file of at most %zu bytes", path,
+			      max);
+		goto out;
+	}
+	size_t n = (size_t)st.st_size, got = 0;
+	if (!(b = malloc(n ? n : 1))) {
+		ret = cf_fail(-ENOMEM, err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	while (got < n) {
+		ssize_t r = read(fd, b + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			ret = r < 0 ? -errno : -EIO;
+			cf_fail(ret, err, errlen, "%s: read failed: %s", path, strerror(-ret));
+			goto out;
+		}
+		got += (size_t)r;
+	}
+	*buf = b;
+	*len = n;
+	b = NULL;
+out:
+	free(b);
+	close(fd);
+	return ret;
+}
+
+#endif
