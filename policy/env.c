@@ -109,6 +109,7 @@ static int check_cfg(const struct pol_env_cfg *c, char *err, size_t errlen)
 	REQ(isfinite(c->slo_penalty) && c->slo_penalty >= 0, "slo_penalty must be >= 0");
 	REQ(isfinite(c->slo_latency_weight) && c->slo_latency_weight >= 0,
 	    "slo_latency_weight must be >= 0");
+	REQ(isfinite(c->slo_late_weight) && c->slo_late_weight >= 0, "slo_late_weight must be >= 0");
 #undef REQ
 	return 0;
 }
@@ -391,6 +392,12 @@ float pol_env_reward(const struct pol_env *env, double bandwidth_bps, const stru
 			r = c->accuracy - cf->slo_latency_weight * lat / ref;
 		} else {
 			r = -cf->slo_penalty;
+			if (!out->deadline_met) {
+				double late = lat / env->deadline_ms - 1;
+				if (!(late <= cf->lat_cap)) /* NaN or infinite too */
+					late = cf->lat_cap;
+				r -= cf->slo_late_weight * late;
+			}
 		}
 	} else {
 		double ref = env->deadline_ms > 0 ? env->deadline_ms : cf->lat_ref_ms;

@@ -175,6 +175,9 @@ struct pol_env_cfg {
 	double slo_penalty;        /* SLO mode: reward of a missed SLO is -slo_penalty */
 	double slo_latency_weight; /* SLO mode: a met SLO earns accuracy - this x
 				      latency / deadline (0: accuracy alone) */
+	double slo_late_weight;    /* SLO mode: a missed deadline also costs this x
+				      min(latency / deadline - 1, lat_cap): without
+				      it a miss by 1 ms and by 2 s are equal */
 	int mask_offload_when_down;/* mask p < N_e while the last measured bandwidth is 0 */
 };
 

@@ -5,6 +5,7 @@
  * one point of the oracle's accuracy, more accurate than DQN and Edgent at equal
  * or better attainment) — a change to the cost model, the environment or the
  * learners that breaks this shows here, and the policies are to be retrained.
+ * The same on the Pi 3 class with conf/slo/pi3.slo, with seed 000's headline.
  * A corrupt policy file is refused with a message. Skips without the traces. */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -112,6 +113,50 @@ Test(policy_eval, committed_sacd_on_every_trace, .timeout = 120)
 	cr_expect_eq(num(cJSON_GetArrayItem(sets, 0), "traces"), 71);
 	cr_expect_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(sets, 1), "set")->valuestring, "oboe");
 	cr_expect_eq(num(cJSON_GetArrayItem(sets, 1), "traces"), 343);
+	cJSON_Delete(j);
+	free(out);
+}
+
+/* The Pi 3 class (seed 002 Table II) with its fleet's apps: the whole model takes
+ * about 1.2 s on the device, so seed 000's headline holds here (the Pi 4
+ * estimate runs it in 10 ms, which no offload beats 4x: docs/policy-train.md). */
+Test(policy_eval, committed_sacd_rpi3, .timeout = 120)
+{
+	need_traces();
+	char cmd[2048];
+	int st;
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && %s eval --slo conf/slo/pi3.slo --device rpi3-edgent "
+		 "--algos sacd,dqn,edgent,oracle,device-only",
+		 ROOT, prog());
+	char *out = run(cmd, &st);
+	cr_assert_eq(st, 0, "eval failed");
+	cJSON *j = cJSON_Parse(out);
+	cr_assert(j, "not JSON: %.200s", out);
+	const cJSON *res = cJSON_GetObjectItem(j, "results");
+	const cJSON *s = algo(res, "sacd"), *d = algo(res, "dqn"), *e = algo(res, "edgent"),
+		    *o = algo(res, "oracle"), *dev = algo(res, "device-only");
+	double s_slo = num(s, "slo_attainment"), s_acc = num(s, "mean_accuracy");
+	const cJSON *sf = cJSON_GetObjectItem(s, "at_1MBps"), *df = cJSON_GetObjectItem(dev, "at_1MBps");
+	cr_assert(sf && df, "no at_1MBps slice");
+	cr_log_info("rpi3 sacd %.4f/%.4f dqn %.4f/%.4f edgent %.4f/%.4f oracle %.4f/%.4f; "
+		    ">= 1 MB/s sacd %.1f ms %.4f, device-only %.1f ms %.4f\n",
+		    s_slo, s_acc, num(d, "slo_attainment"), num(d, "mean_accuracy"),
+		    num(e, "slo_attainment"), num(e, "mean_accuracy"), num(o, "slo_attainment"),
+		    num(o, "mean_accuracy"), num(sf, "mean_latency_ms"), num(sf, "mean_accuracy"),
+		    num(df, "mean_latency_ms"), num(df, "mean_accuracy"));
+	cr_expect_geq(s_slo, 0.99);
+	cr_expect_geq(s_acc, num(o, "mean_accuracy") - 0.01);
+	cr_expect_gt(s_acc, num(d, "mean_accuracy"));
+	cr_expect_geq(s_slo, num(d, "slo_attainment"));
+	cr_expect_gt(s_acc, num(e, "mean_accuracy"));
+	/* Edgent meets every SLO the oracle does here: its misses are the requests no
+	 * action could serve. SAC-d's richer choices lose a few to sudden bandwidth
+	 * drops (17 of 82,800 at this writing); more would be a regression. */
+	cr_expect_geq(s_slo, num(e, "slo_attainment") - 0.0005);
+	cr_expect_gt(num(sf, "steps"), 0);
+	cr_expect_geq(num(df, "mean_latency_ms"), 4 * num(sf, "mean_latency_ms"), "seed 000's headline");
+	cr_expect_geq(num(sf, "mean_accuracy"), num(df, "mean_accuracy") - 0.01);
 	cJSON_Delete(j);
 	free(out);
 }

@@ -300,6 +300,24 @@ Test(env, slo_mode)
 	cr_expect(o.deadline_met && !o.energy_met);
 	pol_env_free(e);
 
+	/* the late weight: a slow miss costs more than a near one, capped at lat_cap,
+	 * and an energy-only miss is not late */
+	c.slo_late_weight = 0.5;
+	e = make(&c, 5);
+	k.energy_j = 0.1, k.latency_ms = 75; /* 0.5 of the deadline late */
+	cr_expect_float_eq(pol_env_reward(e, 1e6, &k, &o), -1.25, 1e-6);
+	k.latency_ms = 1e9;
+	cr_expect_float_eq(pol_env_reward(e, 1e6, &k, &o), -1 - 0.5 * c.lat_cap, 1e-6);
+	k.latency_ms = INFINITY;
+	cr_expect_float_eq(pol_env_reward(e, 1e6, &k, &o), -1 - 0.5 * c.lat_cap, 1e-6);
+	k.latency_ms = 40, k.energy_j = 0.3;
+	cr_expect_eq(pol_env_reward(e, 1e6, &k, &o), -1.0f);
+	pol_env_free(e);
+	c.slo_late_weight = -1;
+	cr_expect_eq(pol_env_create(cm, &syn, &c, 1, &e, err, sizeof(err)), -EINVAL);
+	cr_expect(strstr(err, "slo_late_weight"), "%s", err);
+	c.slo_late_weight = 0;
+
 	/* through steps: a deadline no action meets is missed every time */
 	c.deadline_ms = 0.001;
 	c.energy_j = 0;

@@ -33,6 +33,9 @@ static void usage_train(FILE *f)
 		"  --slo-penalty X     SLO mode: the reward of a missed SLO is -X (default 1)\n"
 		"  --latency-weight W  SLO mode: a met SLO earns accuracy - W x latency /\n"
 		"                      deadline (default 0.01: the faster of equals)\n"
+		"  --late-weight W     SLO mode: a missed deadline also costs W x (latency /\n"
+		"                      deadline - 1), capped at 4 (default 1: a slow miss\n"
+		"                      costs more than a near one)\n"
 		"  --device CLASS      device class (default pi4-est)\n"
 		"  --edge CLASS        edge class (default edge-x86)\n"
 		"  --steps N           environment steps (default 150000)\n"
@@ -69,7 +72,7 @@ int cmd_train(int argc, char **argv)
 	const char *device = "pi4-est", *edge = "edge-x86", *root = NULL, *model_path = NULL;
 	const char *codec = NULL, *algo = NULL, *reward = "slo";
 	double steps = 150000, warmup = 5000, every = 4, upd = 1, batch = 64, hidden = 128;
-	double penalty = 1, lat_w = 0.01, lr = 1e-3, lr_final = 0.1, gamma = 0, ratio = 0.3, eval_every = 10000, eval_steps = 5000, seed = 1;
+	double penalty = 1, lat_w = 0.01, late_w = 1, lr = 1e-3, lr_final = 0.1, gamma = 0, ratio = 0.3, eval_every = 10000, eval_steps = 5000, seed = 1;
 	int quiet = 0;
 	static const struct option opts[] = {
 		{"algo", required_argument, 0, 'A'}, {"out", required_argument, 0, 'o'},
@@ -79,7 +82,8 @@ int cmd_train(int argc, char **argv)
 		{"warmup", required_argument, 0, 'w'}, {"update-every", required_argument, 0, 'u'},
 		{"updates", required_argument, 0, 'U'}, {"batch", required_argument, 0, 'b'},
 		{"hidden", required_argument, 0, 'H'}, {"lr", required_argument, 0, 'l'},
-		{"slo-penalty", required_argument, 0, 'P'}, {"latency-weight", required_argument, 0, 'W'}, {"lr-final", required_argument, 0, 'L'}, {"gamma", required_argument, 0, 'g'}, {"target-entropy", required_argument, 0, 'T'},
+		{"slo-penalty", required_argument, 0, 'P'}, {"latency-weight", required_argument, 0, 'W'},
+		{"late-weight", required_argument, 0, 'Y'}, {"lr-final", required_argument, 0, 'L'}, {"gamma", required_argument, 0, 'g'}, {"target-entropy", required_argument, 0, 'T'},
 		{"eval-every", required_argument, 0, 'e'}, {"eval-steps", required_argument, 0, 'x'},
 		{"seed", required_argument, 0, 'S'}, {"codec", required_argument, 0, 'c'},
 		{"root", required_argument, 0, 'R'}, {"model", required_argument, 0, 'm'},
@@ -105,6 +109,7 @@ int cmd_train(int argc, char **argv)
 		case 'l': bad = cli_parse_num("lr", optarg, 1e-7, 1, &lr); break;
 		case 'P': bad = cli_parse_num("slo-penalty", optarg, 0, 1e3, &penalty); break;
 		case 'W': bad = cli_parse_num("latency-weight", optarg, 0, 10, &lat_w); break;
+		case 'Y': bad = cli_parse_num("late-weight", optarg, 0, 100, &late_w); break;
 		case 'L': bad = cli_parse_num("lr-final", optarg, 1e-6, 1, &lr_final); break;
 		case 'g': bad = cli_parse_num("gamma", optarg, 0, 1, &gamma); break;
 		case 'T': bad = cli_parse_num("target-entropy", optarg, 0, 1, &ratio); break;
@@ -152,6 +157,7 @@ int cmd_train(int argc, char **argv)
 	ec.reward = !strcmp(reward, "slo") ? POL_REWARD_SLO : POL_REWARD_LAMBDA;
 	ec.slo_penalty = penalty;
 	ec.slo_latency_weight = lat_w;
+	ec.slo_late_weight = late_w;
 	struct pol_train_cfg tc = pol_train_defaults(!strcmp(algo, "sacd") ? POL_ALGO_SACD : POL_ALGO_DQN);
 	tc.env_steps = (int)steps;
 	tc.warmup_steps = (int)warmup;
@@ -189,6 +195,7 @@ int cmd_train(int argc, char **argv)
 	cJSON_AddStringToObject(out, "reward", reward);
 	cJSON_AddNumberToObject(out, "slo_penalty", penalty);
 	cJSON_AddNumberToObject(out, "latency_weight", lat_w);
+	cJSON_AddNumberToObject(out, "late_weight", late_w);
 	if (slo_path)
 		cJSON_AddStringToObject(out, "slo", slo_path);
 	cJSON_AddNumberToObject(out, "traces", w->ts.n);
