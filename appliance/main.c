@@ -1,7 +1,5 @@
 /* coinfer-appliance: the edge server. Loads the model, listens, serves devices
  * until SIGINT/SIGTERM, then prints its counters as JSON. */
-#include <errno.h>
-#include <getopt.h>
 #include <jemalloc/jemalloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,9 +14,11 @@
 #include "coinfer/model.h"
 #include "coinfer/policy-profile.h"
 #include "coinfer/policy-rl.h"
+#include "config.h"
 #include "server.h"
-
-#define MAX_POLICIES 64
+#if COINFER_METRICS
+#include "metrics.h"
+#endif
 
 static void usage(FILE *f)
 {
@@ -49,8 +49,18 @@ static void usage(FILE *f)
 		"  --policy FILE         serve this trained policy (coinfer-policy train) to devices\n"
 		"                        of its class: DECISION for DECIDE, RESULT's next action for\n"
 		"                        INFERs that ask; repeat for more classes, one per class\n"
-		"  --run-seconds S       stop after S seconds (default: at SIGINT/SIGTERM)\n"
+		"  --run-seconds S       stop after S seconds (default, 0: at SIGINT/SIGTERM)\n"
 		"  --quiet               no start-up line\n"
+		"  --metrics-port N      serve GET /metrics (Prometheus text) on this port, 0 = any;\n"
+		"                        the URL is printed at start (default -1: off)\n"
+		"  --metrics-host ADDR   IPv4 address of the metrics endpoint (127.0.0.1)\n"
+		"  --rx-buffers N        provided receive buffers per worker, a power of two (1024)\n"
+		"  --rx-buffer-bytes N   bytes of each (16384)\n"
+		"  --tx-bytes N          reply buffer per connection (16384)\n"
+		"  --reassembly-buffers N  buffers per worker for messages split across receives (64)\n"
+		"  --config FILE         YAML settings, keys as the options above with '_' for '-'\n"
+		"                        (conf/appliance.yaml); options given as well override it\n"
+		"Every on/off option has its opposite: --join, --buf-ring, --no-run-late, ...\n"
 		"Without a policy for its class, a device's DECIDE is answered ERROR unsupported.\n");
 }
 
@@ -83,102 +93,42 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "profile"))
 		return profile_main(argc - 1, argv + 1);
+	struct ap_config conf;
 	struct ap_server_config cfg;
-	const char *model_path = NULL;
-	const char *policy_path[MAX_POLICIES];
-	struct pol_policy *policy[MAX_POLICIES];
-	int n_policy = 0, ret = 1;
-	double run_seconds = 0;
-	ap_server_defaults(&cfg);
-	enum { O_MODEL = 256, O_HOST, O_PORT, O_WORKERS, O_CONNS, O_INFL, O_REQS, O_BATCH, O_DELAY,
-	       O_NOJOIN, O_LATE, O_NULL, O_FRAME, O_IDLE, O_NOBR, O_CAL, O_RUN, O_QUIET, O_SMALL,
-	       O_BIG, O_POLICY };
-	static const struct option opts[] = {
-		{"model", required_argument, 0, O_MODEL}, {"host", required_argument, 0, O_HOST},
-		{"port", required_argument, 0, O_PORT}, {"workers", required_argument, 0, O_WORKERS},
-		{"max-conns", required_argument, 0, O_CONNS},
-		{"max-inflight", required_argument, 0, O_INFL},
-		{"max-requests", required_argument, 0, O_REQS},
-		{"max-batch", required_argument, 0, O_BATCH},
-		{"max-delay-us", required_argument, 0, O_DELAY}, {"no-join", no_argument, 0, O_NOJOIN},
-		{"run-late", no_argument, 0, O_LATE}, {"null-model", no_argument, 0, O_NULL},
-		{"max-frame", required_argument, 0, O_FRAME},
-		{"idle-timeout-ms", required_argument, 0, O_IDLE},
-		{"no-buf-ring", no_argument, 0, O_NOBR},
-		{"calibrate-runs", required_argument, 0, O_CAL},
-		{"run-seconds", required_argument, 0, O_RUN}, {"quiet", no_argument, 0, O_QUIET},
-		{"small-frame", required_argument, 0, O_SMALL},
-		{"big-frames", required_argument, 0, O_BIG},
-		{"policy", required_argument, 0, O_POLICY},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
-	};
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end = NULL;
-		long v = optarg ? strtol(optarg, &end, 10) : 0;
-		int bad_num = optarg && (!*optarg || *end || v < 0);
-		switch (c) {
-		case O_MODEL: model_path = optarg; continue;
-		case O_HOST: cfg.host = optarg; continue;
-		case O_NOJOIN: cfg.join = 0; continue;
-		case O_LATE: cfg.run_late = 1; continue;
-		case O_NULL: cfg.null_model = 1; continue;
-		case O_NOBR: cfg.no_buf_ring = 1; continue;
-		case O_QUIET: cfg.quiet = 1; continue;
-		case O_POLICY:
-			if (n_policy == MAX_POLICIES) {
-				fprintf(stderr, "coinfer-appliance: more than %d --policy files\n",
-					MAX_POLICIES);
-				return 2;
-			}
-			policy_path[n_policy++] = optarg;
-			continue;
-		case O_RUN:
-			run_seconds = strtod(optarg, &end);
-			if (!*optarg || *end || run_seconds <= 0) {
-				fprintf(stderr, "coinfer-appliance: --run-seconds needs a positive number\n");
-				return 2;
-			}
-			continue;
-		case 'h': usage(stdout); return 0;
-		case '?': usage(stderr); return 2;
-		default: break;
-		}
-		if (bad_num || v > 0x7fffffff) {
-			fprintf(stderr, "coinfer-appliance: --%s needs a non-negative integer, got '%s'\n",
-				opts[c - O_MODEL].name, optarg);
-			return 2;
-		}
-		switch (c) {
-		case O_PORT: cfg.port = (int)v; break;
-		case O_WORKERS: cfg.workers = (int)v; break;
-		case O_CONNS: cfg.max_conns = (int)v; break;
-		case O_INFL: cfg.max_inflight = (int)v; break;
-		case O_REQS: cfg.max_requests = (int)v; break;
-		case O_BATCH: cfg.max_batch = (int)v; break;
-		case O_DELAY: cfg.max_delay_us = (uint64_t)v; break;
-		case O_FRAME: cfg.max_frame = (uint32_t)v; break;
-		case O_IDLE: cfg.idle_timeout_ms = (int)v; break;
-		case O_CAL: cfg.calibrate_runs = (int)v; break;
-		case O_SMALL: cfg.small_frame = (int)v; break;
-		case O_BIG: cfg.big_frames = (int)v; break;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "coinfer-appliance: unexpected argument '%s'\n", argv[optind]);
+	struct pol_policy *policy[AP_CONFIG_MAX_POLICIES];
+#if COINFER_METRICS
+	struct ap_metrics *metrics = NULL;
+#endif
+	char err[512], metrics_url[96] = "";
+	int ret = 1, loaded = 0;
+	ap_config_defaults(&conf);
+	switch (ap_config_args(&conf, argc, argv, err, sizeof(err))) {
+	case 0:
+		break;
+	case AP_CONFIG_HELP:
+		usage(stdout);
+		ap_config_free(&conf);
+		return 0;
+	default:
+		fprintf(stderr, "coinfer-appliance: %s\n", err);
+		ap_config_free(&conf);
 		return 2;
 	}
-	char err[512];
-	struct cf_model *m;
+	cfg = conf.server;
+	const char *model_path = conf.model;
+	const char *const *policy_path = conf.policy;
+	int n_policy = conf.n_policy;
+	double run_seconds = conf.run_seconds;
+	struct cf_model *m = NULL;
 	if (!model_path && !(model_path = cf_default_model_path())) {
 		fprintf(stderr, "coinfer-appliance: no model found (--model PATH)\n");
-		return 1;
+		goto out;
 	}
 	if (cf_model_load(model_path, &m, err, sizeof(err))) {
 		fprintf(stderr, "coinfer-appliance: %s: %s\n", model_path, err);
-		return 1;
+		m = NULL;
+		goto out;
 	}
-	int loaded = 0;
 	for (; loaded < n_policy; loaded++) {
 		const char *path = policy_path[loaded];
 		if (pol_load(path, &policy[loaded], err, sizeof(err))) {
@@ -211,15 +161,28 @@ int main(int argc, char **argv)
 		fprintf(stderr, "coinfer-appliance: %s\n", err);
 		goto out;
 	}
+#if COINFER_METRICS
+	if (conf.metrics_port >= 0) {
+		if (ap_metrics_start(s, conf.metrics_host, conf.metrics_port, &metrics, err,
+				     sizeof(err))) {
+			fprintf(stderr, "coinfer-appliance: %s\n", err);
+			ap_server_stop(s);
+			goto out;
+		}
+		snprintf(metrics_url, sizeof(metrics_url), "\"http://%s:%d/metrics\"",
+			 conf.metrics_host, ap_metrics_port(metrics));
+	}
+#endif
 	size_t je_started = je_allocated();
 	if (!cfg.quiet) {
 		printf("{\"event\": \"listening\", \"host\": \"%s\", \"port\": %d, \"workers\": %d, "
 		       "\"rx\": \"%s\", \"model\": \"%s\", \"null_model\": %s, \"join\": %s, "
 		       "\"max_batch\": %d, \"max_delay_us\": %llu, \"jemalloc_allocated_bytes\": %zu, "
-		       "\"peak_rss_kb\": %ld, \"policies\": [",
+		       "\"peak_rss_kb\": %ld, \"metrics\": %s, \"policies\": [",
 		       cfg.host, ap_server_port(s), cfg.workers, ap_server_rx_mode(s), m->name,
 		       cfg.null_model ? "true" : "false", cfg.join ? "true" : "false", cfg.max_batch,
-		       (unsigned long long)cfg.max_delay_us, je_started, peak_rss_kb());
+		       (unsigned long long)cfg.max_delay_us, je_started, peak_rss_kb(),
+		       *metrics_url ? metrics_url : "null");
 		/* file paths are the user's own words: printed only when JSON-safe */
 		for (int i = 0; i < n_policy; i++) {
 			const char *f = policy_path[i];
@@ -248,6 +211,9 @@ int main(int argc, char **argv)
 	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
 		     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
 	size_t je_peak = je_allocated();
+#if COINFER_METRICS
+	ap_metrics_stop(metrics); /* it reads the server's counters */
+#endif
 	ap_server_stop(s);
 	printf("{\"event\": \"stopped\", \"signal\": \"%s\", \"accepted\": %llu, \"closed\": %llu, "
 	       "\"requests\": %llu, \"results\": %llu, \"errors\": %llu, \"busy\": %llu, "
@@ -271,5 +237,6 @@ out:
 	for (int i = 0; i < loaded; i++)
 		pol_policy_free(policy[i]);
 	cf_model_free(m);
+	ap_config_free(&conf);
 	return ret;
 }

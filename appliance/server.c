@@ -94,6 +94,7 @@ struct worker {
 	uint64_t next_sweep_ns, session_seq;
 	struct pol_policy **pol;  /* this worker's copies of the served policies */
 	uint32_t qdelay_us;       /* queueing-delay estimate: the last answer's */
+	_Atomic uint32_t queued;  /* requests in the scheduler, for the metrics thread */
 	uint8_t msgbuf[512];
 };
 
@@ -141,6 +142,18 @@ static inline void stat_add(_Atomic uint64_t *c, uint64_t v)
 {
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
 			      memory_order_relaxed);
+}
+
+const uint32_t ap_latency_bounds_us[AP_LATENCY_BUCKETS - 1] = {
+	250, 500, 1000, 2000, 3000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000};
+
+static void latency_add(struct ap_stats *st, uint64_t us)
+{
+	int b = 0;
+	while (b < AP_LATENCY_BUCKETS - 1 && us > ap_latency_bounds_us[b])
+		b++;
+	stat_add(&st->latency[b], 1);
+	stat_add(&st->latency_sum_us, us);
 }
 
 static struct io_uring_sqe *sqe_get(struct worker *w)
@@ -692,6 +705,7 @@ static void answer(struct worker *w, struct ap_req *r, const struct ap_outcome *
 	if (!cw_encode_result(w->msgbuf, sizeof(w->msgbuf), &res, &len, NULL, 0))
 		reply(w, c, w->msgbuf, len);
 	stat_add(&w->st.results, 1);
+	latency_add(&w->st, total_us);
 }
 
 static uint64_t run_due(struct worker *w)
@@ -810,6 +824,8 @@ static void *worker_main(void *arg)
 			n++;
 		}
 		io_uring_cq_advance(&w->ring, n);
+		atomic_store_explicit(&w->queued, (uint32_t)ap_sched_queued(&w->sched),
+				      memory_order_relaxed);
 		now = now_ns();
 		if (now >= w->next_sweep_ns) {
 			sweep(w, now);
@@ -1132,8 +1148,21 @@ void ap_server_stats(const struct ap_server *s, struct ap_stats *o)
 		SUM(accepted), SUM(closed), SUM(requests), SUM(results), SUM(errors), SUM(busy);
 		SUM(expired), SUM(bad_frames), SUM(batches), SUM(batch_images), SUM(bytes_in);
 		SUM(bytes_out), SUM(protocol_errors), SUM(decisions), SUM(suggestions);
+		SUM(latency_sum_us);
+		for (int b = 0; b < AP_LATENCY_BUCKETS; b++)
+			SUM(latency[b]);
 #undef SUM
 	}
+}
+
+int ap_server_workers(const struct ap_server *s)
+{
+	return s->cfg.workers;
+}
+
+uint32_t ap_server_queued(const struct ap_server *s, int worker)
+{
+	return atomic_load_explicit(&s->w[worker].queued, memory_order_relaxed);
 }
 
 int ap_server_port(const struct ap_server *s)

@@ -47,11 +47,18 @@ struct ap_server_config {
 
 void ap_server_defaults(struct ap_server_config *c);
 
+/* Server time of each RESULT, from its INFER parsed to its reply queued, counted
+ * in buckets with these upper bounds in microseconds (the last is unbounded):
+ * per worker, one relaxed add per answer, no lock. */
+#define AP_LATENCY_BUCKETS 14
+extern const uint32_t ap_latency_bounds_us[AP_LATENCY_BUCKETS - 1];
+
 struct ap_stats {
 	_Atomic uint64_t accepted, closed, requests, results, errors, busy, expired, bad_frames,
 		batches, batch_images, bytes_in, bytes_out, protocol_errors,
 		decisions,   /* DECIDEs answered with a DECISION */
 		suggestions; /* RESULTs sent with a next action */
+	_Atomic uint64_t latency_sum_us, latency[AP_LATENCY_BUCKETS];
 };
 
 struct ap_server;
@@ -64,6 +71,10 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m
 void ap_server_stop(struct ap_server *s);
 /* Sums of every worker's counters (racy reads of monotonic counters). */
 void ap_server_stats(const struct ap_server *s, struct ap_stats *out);
+/* Requests waiting in worker i's scheduler, as the worker stored it at the end
+ * of its last loop turn (at least 10 times a second). */
+int ap_server_workers(const struct ap_server *s);
+uint32_t ap_server_queued(const struct ap_server *s, int worker);
 /* The port bound (useful with port 0) and the receive path in use. */
 int ap_server_port(const struct ap_server *s);
 const char *ap_server_rx_mode(const struct ap_server *s);

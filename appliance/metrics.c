@@ -1,0 +1,237 @@
+/* The metrics endpoint (design in metrics.h).
+ *
+ * libmicrohttpd runs one internal thread, so one request is answered at a
+ * time: the text is rendered into one buffer sized at start for the worker
+ * count, and handed over with MHD_RESPMEM_MUST_COPY so the next request may
+ * reuse it while the previous answer is still being sent. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coinfer/errmsg.h"
+#include "metrics.h"
+
+#define PREFIX "coinfer_appliance_"
+
+struct ap_metrics {
+	const struct ap_server *srv;
+	struct MHD_Daemon *d;
+	int port;
+	char *buf;
+	size_t cap;
+	/* libmicrohttpd says why it could not start only through its logger */
+	_Atomic int starting;
+	char log[160];
+};
+
+/* Every counter of struct ap_stats, in its order. */
+static const struct counter {
+	const char *name, *help;
+	size_t off;
+} counters[] = {
+#define C(f, n, h) {n, h, offsetof(struct ap_stats, f)}
+	C(accepted, "connections_accepted_total", "TCP connections accepted."),
+	C(closed, "connections_closed_total", "Connections closed, by either side."),
+	C(requests, "requests_total", "INFER requests queued for the tail layers."),
+	C(results, "results_total", "RESULT answers sent."),
+	C(errors, "errors_total", "ERROR answers sent, whatever the reason."),
+	C(busy, "busy_total", "Requests refused busy: the device's in-flight limit, or the "
+			      "worker's request slots or buffers full."),
+	C(expired, "expired_total", "Requests answered ERROR deadline."),
+	C(bad_frames, "bad_frames_total", "INFER frames that failed validation or decoding."),
+	C(batches, "batches_total", "Batches of tail layers run."),
+	C(batch_images, "batch_images_total", "Images in those batches (mean batch size: this "
+					      "over batches_total)."),
+	C(bytes_in, "received_bytes_total", "Bytes received from devices."),
+	C(bytes_out, "sent_bytes_total", "Bytes sent to devices."),
+	C(protocol_errors, "protocol_errors_total", "Connections closed because their framing "
+						    "broke."),
+	C(decisions, "decisions_total", "DECIDEs answered with a policy's DECISION."),
+	C(suggestions, "suggestions_total", "RESULTs that carried a policy's next action."),
+#undef C
+};
+#define N_COUNTERS (sizeof(counters) / sizeof(counters[0]))
+
+/* Fixed text (every HELP and TYPE, the histogram) is well under 16 KiB; a
+ * worker's gauge line under 80 bytes. */
+size_t ap_metrics_max_bytes(int workers)
+{
+	return 16384 + 80 * (size_t)(workers > 0 ? workers : 0);
+}
+
+struct out {
+	char *p;
+	size_t cap, len;
+	int full;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	if (o->full)
+		return;
+	va_start(ap, fmt);
+	int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->cap - o->len)
+		o->full = 1;
+	else
+		o->len += (size_t)n;
+}
+
+static void head(struct out *o, const char *name, const char *type, const char *help)
+{
+	put(o, "# HELP " PREFIX "%s %s\n# TYPE " PREFIX "%s %s\n", name, help, name, type);
+}
+
+size_t ap_metrics_render(const struct ap_server *s, char *buf, size_t cap)
+{
+	struct out o = {buf, cap, 0, cap == 0};
+	struct ap_stats st;
+	ap_server_stats(s, &st);
+	for (size_t i = 0; i < N_COUNTERS; i++) {
+		const _Atomic uint64_t *v = (const _Atomic uint64_t *)((const char *)&st + counters[i].off);
+		head(&o, counters[i].name, "counter", counters[i].help);
+		put(&o, PREFIX "%s %llu\n", counters[i].name, (unsigned long long)atomic_load(v));
+	}
+	/* accepted is read before closed: a close in between could make it look
+	 * negative for one scrape */
+	uint64_t acc = atomic_load(&st.accepted), clo = atomic_load(&st.closed);
+	head(&o, "connected_devices", "gauge", "Open device connections (accepted minus closed).");
+	put(&o, PREFIX "connected_devices %llu\n", (unsigned long long)(acc > clo ? acc - clo : 0));
+	head(&o, "queued_requests", "gauge", "Requests waiting in a worker's scheduler at the end "
+					     "of its last loop turn.");
+	for (int w = 0; w < ap_server_workers(s); w++)
+		put(&o, PREFIX "queued_requests{worker=\"%d\"} %u\n", w, ap_server_queued(s, w));
+	head(&o, "request_duration_seconds", "histogram", "Server time of each RESULT: from its "
+		 "INFER parsed to its reply queued (queue, decode, batch compute).");
+	uint64_t cum = 0;
+	for (int b = 0; b < AP_LATENCY_BUCKETS; b++) {
+		cum += atomic_load(&st.latency[b]);
+		if (b < AP_LATENCY_BUCKETS - 1)
+			put(&o, PREFIX "request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			    ap_latency_bounds_us[b] / 1e6, (unsigned long long)cum);
+		else
+			put(&o, PREFIX "request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+			    (unsigned long long)cum);
+	}
+	put(&o, PREFIX "request_duration_seconds_sum %.6f\n",
+	    (double)atomic_load(&st.latency_sum_us) / 1e6);
+	put(&o, PREFIX "request_duration_seconds_count %llu\n", (unsigned long long)cum);
+	return o.full ? 0 : o.len;
+}
+
+static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, const char *type,
+			      const char *body, size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
+								 MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	enum MHD_Result ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Answered at the first call, before any request body: nothing here reads one. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_len, void **req)
+{
+	static const char text[] = "text/plain; charset=utf-8";
+	struct ap_metrics *m = cls;
+	(void)version, (void)upload, (void)upload_len, (void)req;
+	/* HEAD is GET without the body (RFC 9110: a server supports both) */
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
+		static const char msg[] = "only GET /metrics here\n";
+		return answer(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, msg, sizeof(msg) - 1);
+	}
+	if (strcmp(url, "/metrics")) {
+		static const char msg[] = "not found: the counters are at /metrics\n";
+		return answer(conn, MHD_HTTP_NOT_FOUND, text, msg, sizeof(msg) - 1);
+	}
+	size_t len = ap_metrics_render(m->srv, m->buf, m->cap);
+	if (!len) {
+		static const char msg[] = "the metrics outgrew their buffer\n";
+		return answer(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, text, msg, sizeof(msg) - 1);
+	}
+	return answer(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", m->buf, len);
+}
+
+static void on_log(void *cls, const char *fmt, va_list ap)
+{
+	struct ap_metrics *m = cls;
+	if (!atomic_load(&m->starting) || *m->log)
+		return;
+	vsnprintf(m->log, sizeof(m->log), fmt, ap);
+	m->log[strcspn(m->log, "\n")] = 0;
+}
+
+int ap_metrics_start(const struct ap_server *s, const char *host, int port,
+		     struct ap_metrics **out, char *err, size_t errlen)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct ap_metrics *m;
+	int ret;
+
+	*out = NULL;
+	if (port < 0 || port > 65535 || !host || inet_pton(AF_INET, host, &a.sin_addr) != 1)
+		return cf_fail(-EINVAL, err, errlen, "metrics: '%s:%d' is not a numeric IPv4 address "
+				      "and port", host ? host : "", port);
+	if (!(m = calloc(1, sizeof(*m))))
+		return cf_fail(-ENOMEM, err, errlen, "metrics: out of memory");
+	m->srv = s;
+	m->cap = ap_metrics_max_bytes(ap_server_workers(s));
+	if (!(m->buf = malloc(m->cap))) {
+		ret = cf_fail(-ENOMEM, err, errlen, "metrics: out of memory for %zu bytes", m->cap);
+		goto err;
+	}
+	atomic_store(&m->starting, 1);
+	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG,
+				(uint16_t)port, NULL, NULL, on_request, m,
+				MHD_OPTION_EXTERNAL_LOGGER, on_log, m, /* first, or it warns */
+				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
+				MHD_OPTION_CONNECTION_LIMIT, 16u,
+				MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+				MHD_OPTION_END);
+	atomic_store(&m->starting, 0);
+	if (!m->d) {
+		ret = cf_fail(-EIO, err, errlen, "metrics: cannot serve on %s:%d: %s", host, port,
+			      *m->log ? m->log : "libmicrohttpd did not start");
+		goto err;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_BIND_PORT);
+	m->port = info && info->port ? info->port : port;
+	*out = m;
+	return 0;
+err:
+	ap_metrics_stop(m);
+	return ret;
+}
+
+void ap_metrics_stop(struct ap_metrics *m)
+{
+	if (!m)
+		return;
+	if (m->d)
+		MHD_stop_daemon(m->d);
+	free(m->buf);
+	free(m);
+}
+
+int ap_metrics_port(const struct ap_metrics *m)
+{
+	return m->port;
+}
