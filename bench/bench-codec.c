@@ -1,7 +1,8 @@
 /* Codec throughput and size on real feature maps: the bundled model runs CIFAR-10
  * test images to a set of partition points; at each, every image's C x H x W map
- * (dims {C, H, W}, per-tensor quantization) is framed with raw16, and with packed,
- * huffman and huffman-zrun at 4, 8, 12 and 16 bits, and compressed by zstd levels
+ * (dims {C, H, W}, per-tensor quantization; "input" is the normalized image) is
+ * framed with raw16, and with packed, huffman, huffman-zrun and pred-huffman at 4,
+ * 8, 12 and 16 bits, and compressed by zstd levels
  * 1 and 3 as raw fp32 bytes and as 8-bit quantized symbols, in the same run.
  * Speeds are MB (1e6 bytes) of fp32 per second on one core: encode counts the
  * fp32 input (4 * elems bytes), decode the fp32 output; zstd speeds use the same
@@ -37,18 +38,20 @@ static void *xmalloc(size_t n)
 	return p;
 }
 
-/* Partition points: (exit, layer name); the tensor after that layer. */
+/* Partition points: (exit, layer name); the tensor after that layer ("input":
+ * partition 0, the image itself, what the policies send most). */
 static const struct {
 	int exit; /* 1-based */
 	const char *layer;
 } points[] = {
-	{3, "conv1"}, {3, "relu1"}, {3, "pool1"}, {3, "lrn1"},  {3, "relu2"},
+	{3, "input"}, {3, "conv1"}, {3, "relu1"}, {3, "pool1"}, {3, "lrn1"},  {3, "relu2"},
 	{3, "lrn2"},  {3, "relu4"}, {3, "pool5"}, {3, "relu6"}, {1, "b1_relu"},
 };
 
 static const int bits_set[] = {4, 8, 12, 16};
 static const enum cc_codec quant_codecs[] = {CC_CODEC_PACKED, CC_CODEC_HUFFMAN,
-					     CC_CODEC_HUFFMAN_ZRUN};
+					     CC_CODEC_HUFFMAN_ZRUN, CC_CODEC_PRED};
+#define NQ (int)(sizeof(quant_codecs) / sizeof(quant_codecs[0]))
 
 struct ctx {
 	int n;             /* images */
@@ -180,7 +183,8 @@ static void usage(FILE *f)
 		"                           [--quick]\n"
 		"Codec size and encode/decode MB/s (fp32 MB, one core) on the bundled model's\n"
 		"feature maps of N CIFAR-10 test images (default 256) at several partition\n"
-		"points: raw16, packed/huffman/huffman-zrun at 4/8/12/16 bits (per-tensor), and\n"
+		"points: raw16, packed/huffman/huffman-zrun/pred-huffman at 4/8/12/16 bits\n"
+		"(per-tensor), and\n"
 		"zstd levels 1 and 3 on the raw fp32 bytes and on the 8-bit symbols, as JSON.\n"
 		"Each timing runs at least S seconds (default 0.2); --quick: 32 images, 0.05 s.\n");
 }
@@ -258,6 +262,8 @@ int main(int argc, char **argv)
 		pp[i] = -1;
 		if (e >= m->n_exits)
 			continue;
+		if (!strcmp(points[i].layer, "input"))
+			pp[i] = 0;
 		for (int p = 0; p < m->exit_len[e]; p++)
 			if (!strcmp(cf_model_exit_layer(m, e, p)->name, points[i].layer))
 				pp[i] = p + 1;
@@ -335,7 +341,8 @@ int main(int argc, char **argv)
 		if (pp[i] < 0)
 			continue;
 		int e = pe[i], p = pp[i];
-		const struct cf_layer *L = cf_model_exit_layer(m, e, p - 1);
+		const struct cf_layer *L = p ? cf_model_exit_layer(m, e, p - 1) : NULL;
+		const char *name = L ? L->name : "input";
 		size_t elems = cf_model_boundary_floats(m, e, p);
 		for (int b0 = 0; b0 < n_img; b0 += batch) {
 			int nb = n_img - b0 < batch ? n_img - b0 : batch;
@@ -351,10 +358,10 @@ int main(int argc, char **argv)
 			break;
 		cx.elems = elems;
 		cx.maps = maps;
-		cx.dims[0] = (uint32_t)L->out_c;
-		cx.dims[1] = (uint32_t)L->out_h;
-		cx.dims[2] = (uint32_t)L->out_w;
-		if ((size_t)L->out_c * L->out_h * L->out_w != elems) {
+		cx.dims[0] = (uint32_t)(L ? L->out_c : m->in_c);
+		cx.dims[1] = (uint32_t)(L ? L->out_h : m->in_h);
+		cx.dims[2] = (uint32_t)(L ? L->out_w : m->in_w);
+		if ((size_t)cx.dims[0] * cx.dims[1] * cx.dims[2] != elems) {
 			cx.dims[0] = (uint32_t)elems; /* flattened: treat as {elems, 1, 1} */
 			cx.dims[1] = cx.dims[2] = 1;
 		}
@@ -362,8 +369,8 @@ int main(int argc, char **argv)
 		cJSON_AddItemToArray(jpoints, jp);
 		cJSON_AddNumberToObject(jp, "exit", e + 1);
 		cJSON_AddNumberToObject(jp, "partition", p);
-		cJSON_AddStringToObject(jp, "layer", L->name);
-		cJSON_AddStringToObject(jp, "type", cf_layer_type_name(L->type));
+		cJSON_AddStringToObject(jp, "layer", name);
+		cJSON_AddStringToObject(jp, "type", L ? cf_layer_type_name(L->type) : "input");
 		cJSON *jd = cJSON_AddArrayToObject(jp, "dims");
 		for (int d = 0; d < 3; d++)
 			cJSON_AddItemToArray(jd, cJSON_CreateNumber(cx.dims[d]));
@@ -373,14 +380,14 @@ int main(int argc, char **argv)
 			zeros += maps[j] == 0.0f;
 		cJSON_AddNumberToObject(jp, "zero_fraction", (double)zeros / ((double)n_img * elems));
 		cJSON *jc = cJSON_AddArrayToObject(jp, "codecs");
-		struct result r, r_p8 = {0}, r_h8 = {0}, r_z8 = {0};
+		struct result r, r_p8 = {0}, r_h8 = {0}, r_z8 = {0}, r_d8 = {0};
 		if ((rc = bench_codec(&cx, CC_CODEC_RAW16, 0, &r)))
 			break;
 		cJSON *o = result_json(&r, elems);
 		cJSON_AddStringToObject(o, "codec", cc_codec_name(CC_CODEC_RAW16));
 		cJSON_AddNumberToObject(o, "bits", 16);
 		cJSON_AddItemToArray(jc, o);
-		for (int ci = 0; ci < 3 && !rc; ci++)
+		for (int ci = 0; ci < NQ && !rc; ci++)
 			for (int bi = 0; bi < 4; bi++) {
 				enum cc_codec codec = quant_codecs[ci];
 				int bits = bits_set[bi];
@@ -396,6 +403,8 @@ int main(int argc, char **argv)
 					r_h8 = r;
 				if (bits == 8 && codec == CC_CODEC_HUFFMAN_ZRUN)
 					r_z8 = r;
+				if (bits == 8 && codec == CC_CODEC_PRED)
+					r_d8 = r;
 			}
 		if (rc)
 			break;
@@ -421,12 +430,10 @@ int main(int argc, char **argv)
 				cJSON_AddStringToObject(o, "input", in ? "q8" : "fp32");
 				cJSON_AddNumberToObject(o, "level", level);
 				cJSON_AddItemToArray(jz, o);
-				const struct result *ours[3] = {&r_p8, &r_h8, &r_z8};
-				const enum cc_codec oc[3] = {CC_CODEC_PACKED, CC_CODEC_HUFFMAN,
-							     CC_CODEC_HUFFMAN_ZRUN};
-				for (int t = 0; t < 3; t++) {
+				const struct result *ours[NQ] = {&r_p8, &r_h8, &r_z8, &r_d8};
+				for (int t = 0; t < NQ; t++) {
 					cJSON *v = cJSON_CreateObject();
-					cJSON_AddStringToObject(v, "ours", cc_codec_name(oc[t]));
+					cJSON_AddStringToObject(v, "ours", cc_codec_name(quant_codecs[t]));
 					cJSON_AddNumberToObject(v, "bits", 8);
 					cJSON_AddStringToObject(v, "zstd_input", in ? "q8" : "fp32");
 					cJSON_AddNumberToObject(v, "zstd_level", level);
@@ -448,13 +455,15 @@ int main(int argc, char **argv)
 		h8_sum += h8;
 		n_done++;
 		cJSON *sp = cJSON_CreateObject();
-		cJSON_AddStringToObject(sp, "layer", L->name);
+		cJSON_AddStringToObject(sp, "layer", name);
 		cJSON_AddNumberToObject(sp, "elems", (double)elems);
 		cJSON_AddNumberToObject(sp, "packed8_decode_gb_s", p8);
 		cJSON_AddNumberToObject(sp, "huffman8_decode_gb_s", h8);
 		cJSON_AddNumberToObject(sp, "packed8_encode_gb_s", r_p8.enc_mbs * 1e-3);
 		cJSON_AddNumberToObject(sp, "huffman8_encode_gb_s", r_h8.enc_mbs * 1e-3);
 		cJSON_AddNumberToObject(sp, "huffman8_ratio_fp32", r_h8.bytes / (4.0 * elems));
+		cJSON_AddNumberToObject(sp, "pred8_decode_gb_s", r_d8.dec_mbs * 1e-3);
+		cJSON_AddNumberToObject(sp, "pred8_ratio_fp32", r_d8.bytes / (4.0 * elems));
 		cJSON_AddItemToArray(sum_points, sp);
 	}
 	if (!rc) {

@@ -4,7 +4,9 @@
  * Decoding parses hostile bytes: lengths are checked in 64-bit against the frame
  * size before any offset is formed, the checksum is verified before the payload is
  * interpreted, and the payload is decoded in fixed chunks of symbols through the
- * caller's scratch, so memory use does not grow with what the frame claims. */
+ * caller's scratch, so memory use does not grow with what the frame claims
+ * (pred-huffman also works inside the caller's output, sized by the validated
+ * element count: decode_pred). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include "coinfer/codec.h"
 #include "coinfer/errmsg.h"
 #include "huffman.h"
+#include "pred.h"
 #include "coinfer/bytes.h"
 
 #define CHUNK 4096 /* symbols per decode step; a multiple of 8 keeps packing byte-aligned */
@@ -31,6 +34,7 @@ const char *cc_codec_name(enum cc_codec c)
 	case CC_CODEC_PACKED: return "packed";
 	case CC_CODEC_HUFFMAN: return "huffman";
 	case CC_CODEC_HUFFMAN_ZRUN: return "huffman-zrun";
+	case CC_CODEC_PRED: return "pred-huffman";
 	case CC_CODEC_COUNT: break;
 	}
 	return "unknown";
@@ -38,8 +42,14 @@ const char *cc_codec_name(enum cc_codec c)
 
 static int quantized(enum cc_codec c)
 {
-	return c == CC_CODEC_PACKED || c == CC_CODEC_HUFFMAN || c == CC_CODEC_HUFFMAN_ZRUN;
+	return c == CC_CODEC_PACKED || c == CC_CODEC_HUFFMAN || c == CC_CODEC_HUFFMAN_ZRUN ||
+	       c == CC_CODEC_PRED;
 }
+
+/* pred-huffman predicts within H x W planes, so it needs to know them: a tensor
+ * is {C, H, W} (H or W may be 1) and nothing else, which also keeps the planes
+ * the per-channel quantization groups. */
+#define PRED_NDIM 3
 
 /* ---- fp16 ---------------------------------------------------------------- */
 
@@ -142,6 +152,7 @@ size_t cc_frame_scratch_bytes(const struct cc_frame_info *info)
 	case CC_CODEC_PACKED: return CHUNK * sizeof(uint16_t);
 	case CC_CODEC_HUFFMAN:
 	case CC_CODEC_HUFFMAN_ZRUN:
+	case CC_CODEC_PRED:
 		return CHUNK * sizeof(uint16_t) +
 		       huf_decode_scratch(info->bits, info->codec == CC_CODEC_HUFFMAN_ZRUN);
 	default: return 0;
@@ -159,6 +170,7 @@ struct cc_encoder {
 	size_t max_elems, max_pairs;
 	int max_bits;
 	uint16_t *q;
+	uint16_t *r; /* pred-huffman residuals: q stays the symbols (cc_encoder_symbols) */
 	float *mn, *mx;
 	struct huf_work huf;
 };
@@ -168,6 +180,7 @@ void cc_encoder_destroy(struct cc_encoder *e)
 	if (!e)
 		return;
 	free(e->q);
+	free(e->r);
 	free(e->mn);
 	free(e->mx);
 	huf_work_free(&e->huf);
@@ -189,9 +202,10 @@ int cc_encoder_create(size_t max_elems, size_t max_pairs, int max_bits, struct c
 	e->max_pairs = max_pairs ? max_pairs : 1;
 	e->max_bits = max_bits;
 	e->q = malloc((max_elems ? max_elems : 1) * sizeof(*e->q));
+	e->r = malloc((max_elems ? max_elems : 1) * sizeof(*e->r));
 	e->mn = malloc(e->max_pairs * sizeof(*e->mn));
 	e->mx = malloc(e->max_pairs * sizeof(*e->mx));
-	if (!e->q || !e->mn || !e->mx)
+	if (!e->q || !e->r || !e->mn || !e->mx)
 		goto err;
 	if ((ret = huf_work_init(&e->huf, max_bits)))
 		goto err;
@@ -218,6 +232,10 @@ int cc_encoder_encode(struct cc_encoder *e, const float *x, int ndim, const uint
 		return cf_fail(ndim < 1 || ndim > CC_FRAME_MAX_DIMS ? -EINVAL : -E2BIG, err, errlen,
 			     "shape: ndim %d or element count invalid (max 2^32-1)", ndim);
 	size_t n = (size_t)sn;
+	if (codec == CC_CODEC_PRED && ndim != PRED_NDIM)
+		return cf_fail(-EINVAL, err, errlen,
+			       "codec %s needs a {C, H, W} tensor (ndim 3), not ndim %d",
+			       cc_codec_name(codec), ndim);
 	if (!quantized(codec)) {
 		bits = 0;
 		per_channel = 0;
@@ -269,7 +287,12 @@ int cc_encoder_encode(struct cc_encoder *e, const float *x, int ndim, const uint
 				goto nospace;
 			k->pack(e->q, n, bits, pl);
 		} else {
-			ret = huf_encode(&e->huf, e->q, n, bits, codec == CC_CODEC_HUFFMAN_ZRUN, pl,
+			const uint16_t *sym = e->q;
+			if (codec == CC_CODEC_PRED) {
+				cc_pred_residuals(e->q, e->r, dims[0], dims[1], dims[2], bits);
+				sym = e->r;
+			}
+			ret = huf_encode(&e->huf, sym, n, bits, codec == CC_CODEC_HUFFMAN_ZRUN, pl,
 					 room, &payload);
 			if (ret == -ENOSPC)
 				goto nospace;
@@ -359,6 +382,9 @@ int cc_frame_info(const uint8_t *f, size_t len, const struct cc_limits *lim,
 		return cf_fail(-EINVAL, err, errlen, "flags 0x%02x: unknown bits", f[7]);
 	if (f[8] < 1 || f[8] > CC_FRAME_MAX_DIMS)
 		return cf_fail(-EINVAL, err, errlen, "ndim %u outside 1..%d", f[8], CC_FRAME_MAX_DIMS);
+	if (f[5] == CC_CODEC_PRED && f[8] != PRED_NDIM)
+		return cf_fail(-EINVAL, err, errlen, "ndim %u: codec %s needs ndim %d", f[8],
+			       cc_codec_name(CC_CODEC_PRED), PRED_NDIM);
 	if (f[10] || f[11])
 		return cf_fail(-EINVAL, err, errlen, "reserved bytes not zero");
 	info->codec = (enum cc_codec)f[5];
@@ -452,6 +478,41 @@ static void dequant_range(const uint8_t *f, const struct cc_frame_info *info, co
 	}
 }
 
+/* pred-huffman: prediction runs along rows and planes, but the four Huffman
+ * streams deliver quarters of the tensor side by side, so the symbols cannot be
+ * unpredicted chunk by chunk in the bounded scratch. They are decoded whole into
+ * the upper half of the caller's output instead (n floats hold 2n symbols at
+ * byte 2n), unpredicted there in place, then dequantized chunk by chunk through
+ * the scratch: writing out[0..at + m) stops at byte 4(at + m) <= 2n + 2(at + m),
+ * where the symbols not yet copied begin, so no unread symbol is overwritten.
+ * The scratch stays what plain Huffman needs and nothing grows with the frame. */
+static int decode_pred(const uint8_t *f, const struct cc_frame_info *info, const uint8_t *pl,
+		       float *out, void *scratch, size_t scratch_bytes, char *err, size_t errlen)
+{
+	const size_t n = info->elems;
+	uint16_t *q = scratch, *sym = (uint16_t *)(void *)out + n;
+	struct huf_dec hd;
+	int ret = huf_dec_init(&hd, pl, info->payload_bytes, n, info->bits, 0,
+			       (uint8_t *)scratch + CHUNK * 2, scratch_bytes - CHUNK * 2, err, errlen);
+	if (ret)
+		return ret;
+	size_t start, cnt[HUF_STREAMS] = {0};
+	for (unsigned s = 0; s < hd.nstreams; s++)
+		cnt[s] = hd.nstreams == 1 ? n : huf_segment(n, s, &start);
+	/* segment s starts at s * cnt[0] (huf_segment), so cnt[0] is the stride */
+	if ((ret = huf_dec_symbols(&hd, sym, cnt[0], cnt, err, errlen)) ||
+	    (ret = huf_dec_finish(&hd, err, errlen)))
+		return ret;
+	cc_pred_undo(sym, info->dims[0], info->dims[1], info->dims[2], info->bits);
+	for (size_t at = 0; at < n;) {
+		size_t m = n - at < CHUNK ? n - at : CHUNK;
+		memcpy(q, sym + at, m * sizeof(*q));
+		dequant_range(f, info, q, at, m, out);
+		at += m;
+	}
+	return 0;
+}
+
 int cc_frame_decode(const uint8_t *f, size_t len, const struct cc_limits *lim, float *out,
 		    size_t out_elems, void *scratch, size_t scratch_bytes,
 		    struct cc_frame_info *infop, char *err, size_t errlen)
@@ -487,6 +548,8 @@ int cc_frame_decode(const uint8_t *f, size_t len, const struct cc_limits *lim, f
 
 	uint16_t *q = scratch;
 	const int bits = info->bits;
+	if (info->codec == CC_CODEC_PRED)
+		return decode_pred(f, info, pl, out, scratch, scratch_bytes, err, errlen);
 	if (info->codec != CC_CODEC_PACKED) {
 		ret = huf_dec_init(&hd, pl, info->payload_bytes, n, bits,
 				   info->codec == CC_CODEC_HUFFMAN_ZRUN, (uint8_t *)scratch + CHUNK * 2,

@@ -45,7 +45,8 @@ static void usage(FILE *f)
 		"  --exit E                (3)\n"
 		"  --partition P           (8)\n"
 		"  --bits B                2..16 for the quantized codecs, ignored for raw32/raw16 (8)\n"
-		"  --codec NAME            huffman, huffman-zrun, packed, raw32, raw16 (huffman)\n"
+		"  --codec NAME            huffman, huffman-zrun, pred-huffman, packed, raw32, raw16\n"
+		"                          (huffman)\n"
 		"  --per-channel           min-max per channel instead of per tensor\n"
 		"  --device-only           p = N_e: no network at all\n"
 		"  --policy FILE           per request, the action of this trained policy (coinfer-policy\n"
@@ -402,7 +403,7 @@ int main(int argc, char **argv)
 			int k = ag_codec_parse(optarg);
 			if (k < 0) {
 				fprintf(stderr, "coinfer-agent: --codec %s: expected huffman, huffman-zrun, "
-						"packed, raw32 or raw16\n", optarg);
+						"pred-huffman, packed, raw32 or raw16\n", optarg);
 				return 2;
 			}
 			cfg.action.codec = (enum cc_codec)k;

@@ -22,6 +22,8 @@ enum cc_codec {
 	CC_CODEC_PACKED = 2,       /* min-max quantized, dense `bits`-bit packing */
 	CC_CODEC_HUFFMAN = 3,      /* quantized, canonical Huffman */
 	CC_CODEC_HUFFMAN_ZRUN = 4, /* quantized, Huffman with escapes for runs of level 0 */
+	CC_CODEC_PRED = 5,         /* quantized, MED-predicted per H x W plane (ndim 3 only),
+				    * Huffman over the residuals mod 2^bits */
 	CC_CODEC_COUNT
 };
 
@@ -96,7 +98,8 @@ size_t cc_frame_scratch_bytes(const struct cc_frame_info *info);
 size_t cc_frame_scratch_max(void);
 
 /* Decodes into out[0..out_elems). scratch must hold cc_frame_scratch_bytes(info)
- * bytes. info (may be NULL) receives the header. -EINVAL/-EBADMSG on malformed
+ * bytes. pred-huffman also uses out[0..elems) as work space for the symbols
+ * before it writes the values. info (may be NULL) receives the header. -EINVAL/-EBADMSG on malformed
  * frames, -E2BIG past the limits, -ENOSPC when out or scratch is too small. */
 int cc_frame_decode(const uint8_t *frame, size_t len, const struct cc_limits *lim, float *out,
 		    size_t out_elems, void *scratch, size_t scratch_bytes,

@@ -1,7 +1,9 @@
 /* Codec frame: round trips of every codec over bits 2..16 and awkward shapes,
  * bit-exact against the whole-tensor quantize/dequantize reference; fp16
  * conversion; limits; and malformed frames (every truncation, a bit flip in every
- * byte, and re-checksummed frames with lying fields). */
+ * byte, and re-checksummed frames with lying fields). pred-huffman: its residual
+ * map against a naive MED, round trips on its {C, H, W} shapes and data kinds,
+ * smaller frames than plain Huffman on a smooth image, and its ndim rule. */
 #include <errno.h>
 #include <malloc.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 
 #include "coinfer/codec-frame.h"
 #include "coinfer/codec.h"
+#include "../../codec/pred.h"
 #include "harness.h"
 
 static const struct cc_limits big = {1u << 24, 1u << 28};
@@ -91,6 +94,42 @@ static void malformed(const uint8_t *f0, size_t len, size_t n)
 	free(out);
 }
 
+/* Encodes, decodes bit-exact against the reference, no write past n elements;
+ * malformed() on frames shorter than `malformed_below` bytes. Returns the size. */
+static size_t roundtrip(const float *x, int nd, const uint32_t *d, enum cc_codec c, int bits,
+			int pc, float *ref, float *out, size_t si, size_t malformed_below)
+{
+	size_t n = elems_of(nd, d);
+	size_t cap = cc_frame_bound(c, nd, d, pc), len = 0;
+	uint8_t *f = th_alloc(cap);
+	char err[256] = "";
+	int ret = cc_frame_encode(x, nd, d, c, bits, pc, f, cap, &len, err, sizeof(err));
+	TH_CHECK(ret == 0, "encode %s bits %d pc %d shape %zu: %s", cc_codec_name(c), bits, pc, si,
+		 err);
+	if (ret) {
+		free(f);
+		return 0;
+	}
+	reference(x, nd, d, c, bits, pc, ref);
+	memset(out, 0xAB, n * 4 + 4);
+	struct cc_frame_info info;
+	ret = cc_frame_decode(f, len, &big, out, n, scratch, cc_frame_scratch_max(), &info, err,
+			      sizeof(err));
+	TH_CHECK(ret == 0, "decode %s bits %d pc %d shape %zu: %s", cc_codec_name(c), bits, pc, si,
+		 err);
+	TH_CHECK(ret || !memcmp(out, ref, n * 4), "%s bits %d pc %d shape %zu: not bit-exact",
+		 cc_codec_name(c), bits, pc, si);
+	TH_CHECK(ret || (info.elems == n && info.frame_bytes == len && info.codec == c), "info");
+	/* no write past the caller's n elements */
+	uint32_t canary;
+	memcpy(&canary, out + n, 4);
+	TH_CHECK(canary == 0xABABABABu, "wrote past the output");
+	if (len < malformed_below)
+		malformed(f, len, n);
+	free(f);
+	return len;
+}
+
 static void test_roundtrips(void)
 {
 	static const struct {
@@ -116,38 +155,10 @@ static void test_roundtrips(void)
 				for (int pc = 0; pc < 2; pc++) {
 					if (c <= CC_CODEC_RAW16 && (bits > 2 || pc))
 						continue;
-					size_t cap = cc_frame_bound((enum cc_codec)c, nd, d, pc), len;
-					uint8_t *f = th_alloc(cap);
-					char err[256] = "";
-					int ret = cc_frame_encode(x, nd, d, (enum cc_codec)c, bits, pc, f,
-								  cap, &len, err, sizeof(err));
-					TH_CHECK(ret == 0, "encode %s bits %d pc %d shape %zu: %s",
-						 cc_codec_name((enum cc_codec)c), bits, pc, si, err);
-					if (ret) {
-						free(f);
-						continue;
-					}
-					reference(x, nd, d, (enum cc_codec)c, bits, pc, ref);
-					memset(out, 0xAB, n * 4 + 4);
-					struct cc_frame_info info;
-					ret = cc_frame_decode(f, len, &big, out, n, scratch,
-							      cc_frame_scratch_max(), &info, err,
-							      sizeof(err));
-					TH_CHECK(ret == 0, "decode %s bits %d pc %d shape %zu: %s",
-						 cc_codec_name((enum cc_codec)c), bits, pc, si, err);
-					TH_CHECK(ret || !memcmp(out, ref, n * 4),
-						 "%s bits %d pc %d shape %zu: not bit-exact",
-						 cc_codec_name((enum cc_codec)c), bits, pc, si);
-					TH_CHECK(ret || (info.elems == n && info.frame_bytes == len &&
-							 (int)info.codec == c),
-						 "info");
-					/* no write past the caller's n elements */
-					uint32_t canary;
-					memcpy(&canary, out + n, 4);
-					TH_CHECK(canary == 0xABABABABu, "wrote past the output");
-					if (len < 160 || (bits == 5 && si == 4))
-						malformed(f, len, n);
-					free(f);
+					if (c == CC_CODEC_PRED && nd != 3)
+						continue; /* refused: test_pred_ndim */
+					roundtrip(x, nd, d, (enum cc_codec)c, bits, pc, ref, out, si,
+						  bits == 5 && si == 4 ? SIZE_MAX : 160);
 				}
 		free(x);
 		free(ref);
@@ -190,14 +201,18 @@ static void test_fp16(void)
 #endif
 }
 
-/* A valid small frame to lie about: 3x4 per-channel Huffman at 6 bits. */
+/* A valid small frame to lie about: 3x4 per-channel Huffman at 6 bits (3x2x2 for
+ * pred-huffman, which takes {C, H, W} only: dims[1] at the same offset). */
 static size_t base_frame(uint8_t *f, size_t cap, enum cc_codec c)
 {
 	float x[12];
-	uint32_t d[2] = {3, 4};
+	uint32_t d[3] = {3, 4, 0};
+	int nd = 2;
 	size_t len;
+	if (c == CC_CODEC_PRED)
+		d[1] = d[2] = 2, nd = 3;
 	th_fill(x, 12, 7);
-	int ret = cc_frame_encode(x, 2, d, c, c <= CC_CODEC_RAW16 ? 0 : 6,
+	int ret = cc_frame_encode(x, nd, d, c, c <= CC_CODEC_RAW16 ? 0 : 6,
 				  c <= CC_CODEC_RAW16 ? 0 : 1, f, cap, &len, NULL, 0);
 	if (ret) {
 		fprintf(stderr, "base frame: %d\n", ret);
@@ -243,7 +258,7 @@ static void test_hostile(void)
 	} while (0)
 		MUT("magic", -EINVAL, f[0] = 'X');
 		MUT("version", -EINVAL, f[4] = 2);
-		MUT("codec 5", -EINVAL, f[5] = 5);
+		MUT("codec past the last", -EINVAL, f[5] = CC_CODEC_COUNT);
 		MUT("codec 255", -EINVAL, f[5] = 255);
 		MUT("elem type", -EINVAL, f[6] = 2);
 		MUT("flags", -EINVAL, f[7] |= 2);
@@ -276,7 +291,7 @@ static void test_hostile(void)
 			MUT("bits on raw", -EINVAL, f[9] = 8);
 			MUT("per-channel on raw", -EINVAL, f[7] = 1);
 		}
-		if (c == CC_CODEC_HUFFMAN || c == CC_CODEC_HUFFMAN_ZRUN) {
+		if (c == CC_CODEC_HUFFMAN || c == CC_CODEC_HUFFMAN_ZRUN || c == CC_CODEC_PRED) {
 			size_t pl = 48 + 24;
 			/* table mode with every length 21 */
 			MUT("table length 21", -EBADMSG, (f[pl] = 0x2a, f[pl + 1] = 0xff));
@@ -432,6 +447,164 @@ static void test_encoder_reuse(void)
 	free(f1);
 }
 
+
+/* ---- pred-huffman ---------------------------------------------------------- */
+
+/* MED and the border rule of docs/codec-frame.md, written out naively. */
+static unsigned naive_pred(const uint16_t *pl, size_t w, size_t y, size_t x)
+{
+	if (!y && !x)
+		return 0;
+	if (!y)
+		return pl[x - 1];
+	if (!x)
+		return pl[(y - 1) * w];
+	int a = pl[y * w + x - 1], b = pl[(y - 1) * w + x], c = pl[(y - 1) * w + x - 1];
+	int mn = a < b ? a : b, mx = a < b ? b : a;
+	if (c >= mx)
+		return (unsigned)mn;
+	if (c <= mn)
+		return (unsigned)mx;
+	return (unsigned)(a + b - c);
+}
+
+static void test_pred_residuals(void)
+{
+	static const uint32_t shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {1, 33, 31}, {2, 1, 9},
+					      {2, 9, 1},  {3, 32, 32}};
+	uint64_t s = 5;
+	for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+		size_t C = shapes[si][0], H = shapes[si][1], W = shapes[si][2], n = C * H * W;
+		uint16_t *q = th_alloc(n * 2), *r = th_alloc(n * 2);
+		for (int bits = 2; bits <= 16; bits++) {
+			unsigned m = (1u << bits) - 1;
+			/* a random walk (small residuals) with jumps and both range ends */
+			unsigned v = m / 2;
+			for (size_t i = 0; i < n; i++) {
+				float u = th_rand(&s);
+				v = u > 0.9f ? m : u < -0.9f ? 0 : (v + (unsigned)(int)(u * 4)) & m;
+				q[i] = (uint16_t)v;
+			}
+			cc_pred_residuals(q, r, C, H, W, bits);
+			int bad = 0;
+			for (size_t c = 0; c < C; c++)
+				for (size_t y = 0; y < H; y++)
+					for (size_t x = 0; x < W; x++) {
+						size_t i = c * H * W + y * W + x;
+						unsigned want = (q[i] - naive_pred(q + c * H * W, W, y, x)) & m;
+						bad += r[i] != want;
+					}
+			TH_CHECK(!bad, "residuals %zux%zux%zu bits %d: %d differ from naive MED", C, H,
+				 W, bits, bad);
+			cc_pred_undo(r, C, H, W, bits);
+			TH_CHECK(!memcmp(q, r, n * 2), "undo %zux%zux%zu bits %d", C, H, W, bits);
+		}
+		free(q);
+		free(r);
+	}
+}
+
+enum { DATA_RANDOM, DATA_SMOOTH, DATA_CONSTANT, DATA_RELU, DATA_KINDS };
+
+/* An image-like plane: smooth gradients and blobs per channel, a little noise. */
+static void fill(float *x, const uint32_t *d, int kind, uint64_t seed)
+{
+	size_t n = elems_of(3, d);
+	uint64_t s = seed;
+	th_fill(x, n, seed);
+	for (size_t c = 0; c < d[0]; c++)
+		for (size_t y = 0; y < d[1]; y++)
+			for (size_t xx = 0; xx < d[2]; xx++) {
+				size_t i = (c * d[1] + y) * d[2] + xx;
+				float sm = 0.5f + 0.3f * sinf(0.11f * (float)xx + 0.7f * (float)c) *
+							 cosf(0.07f * (float)y) +
+					   0.15f * (float)y / (float)(d[1] + 1) + 0.004f * th_rand(&s);
+				if (kind == DATA_SMOOTH)
+					x[i] = sm;
+				else if (kind == DATA_CONSTANT)
+					x[i] = 0.25f;
+				else if (kind == DATA_RELU)
+					x[i] = x[i] < 0.3f ? 0.0f : sm;
+			}
+}
+
+static void test_pred_roundtrips(void)
+{
+	static const uint32_t shapes[][3] = {{1, 1, 1},  {3, 5, 7},   {1, 33, 31}, {0, 4, 4},
+					      {3, 0, 5},  {2, 1, 9},   {2, 9, 1},   {3, 32, 32},
+					      {4, 40, 40}, {64, 8, 8}};
+	for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+		const uint32_t *d = shapes[si];
+		size_t n = elems_of(3, d);
+		float *x = th_alloc(n * 4 + 4), *ref = th_alloc(n * 4 + 4), *out = th_alloc(n * 4 + 4);
+		for (int kind = 0; kind < DATA_KINDS; kind++) {
+			fill(x, d, kind, 11 + si);
+			for (int bits = 2; bits <= 16; bits++)
+				for (int pc = 0; pc < 2; pc++)
+					roundtrip(x, 3, d, CC_CODEC_PRED, bits, pc, ref, out, si,
+						  (bits == 8 && si == 7 && kind == DATA_SMOOTH) ? SIZE_MAX
+												   : 160);
+		}
+		free(x);
+		free(ref);
+		free(out);
+	}
+}
+
+/* What the codec is for: on a smooth image MED residuals are peaked where the
+ * levels are flat, so the frame must come out smaller than plain Huffman's. */
+static void test_pred_smaller(void)
+{
+	static const uint32_t d[3] = {3, 32, 32};
+	size_t n = elems_of(3, d);
+	float *x = th_alloc(n * 4), *ref = th_alloc(n * 4 + 4), *out = th_alloc(n * 4 + 4);
+	fill(x, d, DATA_SMOOTH, 3);
+	for (int bits = 4; bits <= 8; bits += 4)
+		for (int pc = 0; pc < 2; pc++) {
+			size_t h = roundtrip(x, 3, d, CC_CODEC_HUFFMAN, bits, pc, ref, out, 0, 0);
+			size_t p = roundtrip(x, 3, d, CC_CODEC_PRED, bits, pc, ref, out, 0, 0);
+			printf("smooth 3x32x32 bits %d pc %d: huffman %zu B, pred-huffman %zu B\n", bits,
+			       pc, h, p);
+			TH_CHECK(p && p < h * 9 / 10,
+				 "bits %d pc %d: pred-huffman %zu B not 10%% under huffman %zu B", bits,
+				 pc, p, h);
+		}
+	free(x);
+	free(ref);
+	free(out);
+}
+
+/* pred-huffman is {C, H, W} only: the encoder refuses other ranks, and the
+ * decoder refuses a frame that claims another rank even with every other field
+ * (element count, raw size, pairs, checksum) consistent. */
+static void test_pred_ndim(void)
+{
+	float x[12] = {0};
+	uint32_t d2[2] = {3, 4}, d4[4] = {3, 2, 2, 1}, d1[1] = {12};
+	uint8_t buf[512], f[512];
+	size_t len;
+	TH_CHECK(cc_frame_encode(x, 2, d2, CC_CODEC_PRED, 8, 0, buf, 512, &len, NULL, 0) == -EINVAL,
+		 "pred ndim 2 encoded");
+	TH_CHECK(cc_frame_encode(x, 4, d4, CC_CODEC_PRED, 8, 0, buf, 512, &len, NULL, 0) == -EINVAL,
+		 "pred ndim 4 encoded");
+	TH_CHECK(cc_frame_encode(x, 1, d1, CC_CODEC_PRED, 8, 1, buf, 512, &len, NULL, 0) == -EINVAL,
+		 "pred ndim 1 encoded");
+	len = base_frame(buf, sizeof(buf), CC_CODEC_PRED);
+	memcpy(f, buf, len);
+	f[8] = 4;
+	put32(f + 24, 1);
+	expect_err(f, len, -EINVAL, "pred frame as ndim 4 x 1");
+	memcpy(f, buf, len);
+	f[8] = 2;
+	put32(f + 16, 4), put32(f + 20, 0);
+	expect_err(f, len, -EINVAL, "pred frame as ndim 2");
+	/* a plain Huffman frame of ndim 2 relabelled pred-huffman */
+	len = base_frame(buf, sizeof(buf), CC_CODEC_HUFFMAN);
+	memcpy(f, buf, len);
+	f[5] = CC_CODEC_PRED;
+	expect_err(f, len, -EINVAL, "ndim-2 huffman frame relabelled pred");
+}
+
 int main(void)
 {
 	scratch = th_alloc(cc_frame_scratch_max());
@@ -439,6 +612,10 @@ int main(void)
 	test_roundtrips();
 	test_encoder_reuse();
 	test_hostile();
+	test_pred_residuals();
+	test_pred_roundtrips();
+	test_pred_smaller();
+	test_pred_ndim();
 	report_sizes();
 	free(scratch);
 	return th_finish("frame");

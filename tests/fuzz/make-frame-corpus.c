@@ -1,6 +1,7 @@
 /* Writes the seed corpus of fuzz-frame: small valid frames of every codec, both
  * quantization modes, a few widths and shapes (empty, one element, odd sizes,
  * post-ReLU zeros, and two past the four-stream threshold of the Huffman codecs).
+ * pred-huffman takes {C, H, W} only: its frames come from the ndim-3 shapes.
  * usage: make-frame-corpus DIR */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,8 @@ int main(int argc, char **argv)
 		int ndim;
 		uint32_t d[4];
 	} shapes[] = {{1, {0}},	    {1, {1}},	    {2, {3, 5}}, {3, {4, 3, 3}},
-		      {4, {1, 2, 3, 7}}, {2, {1, 2048}}, {3, {3, 29, 29}}};
+		      {4, {1, 2, 3, 7}}, {2, {1, 2048}}, {3, {3, 29, 29}}, {3, {2, 0, 4}},
+		      {3, {1, 33, 31}}};
 	static const int widths[] = {2, 5, 8, 13, 16};
 	static float x[4096];
 	static uint8_t buf[65536];
@@ -33,6 +35,8 @@ int main(int argc, char **argv)
 			for (size_t wi = 0; wi < sizeof(widths) / sizeof(widths[0]); wi++)
 				for (int pc = 0; pc < 2; pc++) {
 					if (c <= CC_CODEC_RAW16 && (wi || pc))
+						continue;
+					if (c == CC_CODEC_PRED && shapes[si].ndim != 3)
 						continue;
 					if (c > CC_CODEC_RAW16 && (si + wi + (size_t)pc) % 2)
 						continue; /* half of the grid is plenty */

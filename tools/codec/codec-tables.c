@@ -3,9 +3,9 @@
  * {4, 8, 12, 16}, over CIFAR-10 test images with the codec in the loop (head
  * [0,p), Huffman-coded frame, decode, tail [p,N_e)): mean frame bytes per image,
  * ratio to fp32, the Shannon bound of the quantized symbols, top-1 accuracy and its
- * loss against fp32. Both Huffman codecs are measured (they are lossless over the
- * same symbols, so accuracy is shared); "codec" and "bytes" name the smaller one,
- * which is what the device sends at that point. JSON as DESIGN.md's "Interfaces"
+ * loss against fp32. Both Huffman codecs and pred-huffman are measured (they are
+ * lossless over the same symbols, so accuracy is shared); "codec" and "bytes" name
+ * the smallest, which is what the device sends at that point. JSON as DESIGN.md's "Interfaces"
  * (models/<model>.codec.json); --tsv also writes rows for tools/codec/plot-codec.gp. */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -26,8 +26,9 @@ static const int bits_set[] = {4, 8, 12, 16};
 
 struct acc {
 	long correct;
-	double bytes, bytes_zrun, entropy_bytes, code_bytes;
+	double bytes, bytes_zrun, bytes_pred, entropy_bytes, code_bytes;
 	double zrun_code_bytes, zrun_token_entropy_bytes;
+	double pred_code_bytes, pred_token_entropy_bytes;
 };
 
 static int argmax(const float *x, int n)
@@ -60,8 +61,9 @@ static double entropy_bytes(const uint16_t *q, size_t n, uint32_t *hist)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: coinfer-codec-tables [--model PATH] [--data DIR] [--limit N] [--exit E] [--tsv FILE]\n"
-		   "Size and accuracy of the Huffman codec at every exit, partition point and bits\n"
-		   "4/8/12/16 over the CIFAR-10 test set, as JSON on stdout.\n");
+		   "Size and accuracy of the Huffman codecs (huffman, huffman-zrun, pred-huffman;\n"
+		   "per entry the smallest) at every exit, partition point and bits 4/8/12/16\n"
+		   "over the CIFAR-10 test set, as JSON on stdout.\n");
 }
 
 int main(int argc, char **argv)
@@ -143,7 +145,8 @@ int main(int argc, char **argv)
 
 	cJSON *root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "model", m->name);
-	cJSON_AddStringToObject(root, "codecs", "huffman, huffman-zrun (per entry: the smaller)");
+	cJSON_AddStringToObject(root, "codecs",
+				"huffman, huffman-zrun, pred-huffman (per entry: the smallest)");
 	cJSON_AddNumberToObject(root, "images", n);
 	cJSON *fp32 = cJSON_AddArrayToObject(root, "fp32_accuracy");
 	cJSON *entries = cJSON_AddArrayToObject(root, "entries");
@@ -153,7 +156,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (tsv)
-		fprintf(tsv, "# exit\tpartition\tlayer\ttype\tbits\tbytes\tratio_fp32\tentropy_bytes\taccuracy\taccuracy_loss\tbytes_huffman\tbytes_zrun\thuffman_code_bytes\tzrun_code_bytes\tzrun_token_entropy_bytes\n");
+		fprintf(tsv, "# exit\tpartition\tlayer\ttype\tbits\tbytes\tratio_fp32\tentropy_bytes\taccuracy\taccuracy_loss\tbytes_huffman\tbytes_zrun\tbytes_pred\thuffman_code_bytes\tzrun_code_bytes\tzrun_token_entropy_bytes\tpred_code_bytes\tpred_token_entropy_bytes\n");
 
 	if (only_exit > m->n_exits) {
 		fprintf(stderr, "coinfer-codec-tables: --exit %ld: the model has %d exits\n", only_exit,
@@ -186,12 +189,17 @@ int main(int argc, char **argv)
 					struct acc *ac = &a[(size_t)p * NB + bi];
 					for (int j = 0; j < nb; j++) {
 						const float *t = sent + (size_t)j * per;
-						size_t flen, zlen;
-						struct cc_encode_stats st;
-						struct cc_encode_stats zst;
-						int r = cc_encoder_encode(enc, t, 3, dims, CC_CODEC_HUFFMAN_ZRUN,
-									  bits_set[bi], 0, frame, cap, &zlen,
+						size_t flen, zlen, plen;
+						struct cc_encode_stats st, zst, pst;
+						/* plain Huffman last: its frame is the one decoded */
+						int r = cc_encoder_encode(enc, t, 3, dims, CC_CODEC_PRED,
+									  bits_set[bi], 0, frame, cap, &plen,
 									  err, sizeof(err));
+						cc_encoder_stats(enc, &pst);
+						if (!r)
+							r = cc_encoder_encode(enc, t, 3, dims, CC_CODEC_HUFFMAN_ZRUN,
+									      bits_set[bi], 0, frame, cap, &zlen,
+									      err, sizeof(err));
 						cc_encoder_stats(enc, &zst);
 						if (!r)
 							r = cc_encoder_encode(enc, t, 3, dims, CC_CODEC_HUFFMAN,
@@ -200,6 +208,8 @@ int main(int argc, char **argv)
 						cc_encoder_stats(enc, &st);
 						ac->zrun_code_bytes += (double)zst.code_bits / 8.0;
 						ac->zrun_token_entropy_bytes += zst.entropy_bits / 8.0;
+						ac->pred_code_bytes += (double)pst.code_bits / 8.0;
+						ac->pred_token_entropy_bytes += pst.entropy_bits / 8.0;
 						if (!r)
 							r = cc_frame_decode(frame, flen, &lim, recv + (size_t)j * per, per,
 									    scratch, scratch_bytes, NULL, err, sizeof(err));
@@ -210,6 +220,7 @@ int main(int argc, char **argv)
 						}
 						ac->bytes += (double)flen;
 						ac->bytes_zrun += (double)zlen;
+						ac->bytes_pred += (double)plen;
 						ac->code_bytes += (double)st.code_bits / 8.0;
 						ac->entropy_bytes +=
 							entropy_bytes(cc_encoder_symbols(enc), per, hist);
@@ -232,7 +243,11 @@ int main(int argc, char **argv)
 			for (int bi = 0; bi < NB; bi++) {
 				const struct acc *ac = &a[(size_t)p * NB + bi];
 				double acc = (double)ac->correct / n, bytes_h = ac->bytes / n;
-				double bytes_z = ac->bytes_zrun / n, bytes = bytes_z < bytes_h ? bytes_z : bytes_h;
+				double bytes_z = ac->bytes_zrun / n, bytes_p = ac->bytes_pred / n;
+				enum cc_codec best = bytes_z < bytes_h ? CC_CODEC_HUFFMAN_ZRUN : CC_CODEC_HUFFMAN;
+				double bytes = bytes_z < bytes_h ? bytes_z : bytes_h;
+				if (bytes_p < bytes)
+					best = CC_CODEC_PRED, bytes = bytes_p;
 				double ent = ac->entropy_bytes / n, code = ac->code_bytes / n;
 				cJSON *o = cJSON_CreateObject();
 				cJSON_AddNumberToObject(o, "exit", e + 1);
@@ -240,13 +255,13 @@ int main(int argc, char **argv)
 				cJSON_AddStringToObject(o, "layer", L ? L->name : "input");
 				cJSON_AddStringToObject(o, "type", L ? cf_layer_type_name(L->type) : "input");
 				cJSON_AddNumberToObject(o, "bits", bits_set[bi]);
-				cJSON_AddStringToObject(o, "codec", cc_codec_name(bytes_z < bytes_h ?
-					CC_CODEC_HUFFMAN_ZRUN : CC_CODEC_HUFFMAN));
+				cJSON_AddStringToObject(o, "codec", cc_codec_name(best));
 				cJSON_AddNumberToObject(o, "bytes", bytes);
 				cJSON_AddNumberToObject(o, "ratio_fp32", bytes / raw);
 				cJSON_AddNumberToObject(o, "fp32_bytes", raw);
 				cJSON_AddNumberToObject(o, "bytes_huffman", bytes_h);
 				cJSON_AddNumberToObject(o, "bytes_zrun", bytes_z);
+				cJSON_AddNumberToObject(o, "bytes_pred", bytes_p);
 				cJSON_AddNumberToObject(o, "entropy_bytes", ent);
 				/* plain Huffman's codes alone (no header, pairs or table) against the
 				 * bound of the symbols they code */
@@ -257,18 +272,24 @@ int main(int argc, char **argv)
 				cJSON_AddNumberToObject(o, "zrun_code_bytes", zc);
 				cJSON_AddNumberToObject(o, "zrun_token_entropy_bytes", ze);
 				cJSON_AddNumberToObject(o, "zrun_vs_entropy", ze > 0 ? zc / ze : 1.0);
+				/* pred-huffman against the entropy of its residuals */
+				double pc = ac->pred_code_bytes / n, pe = ac->pred_token_entropy_bytes / n;
+				cJSON_AddNumberToObject(o, "pred_code_bytes", pc);
+				cJSON_AddNumberToObject(o, "pred_token_entropy_bytes", pe);
+				cJSON_AddNumberToObject(o, "pred_vs_entropy", pe > 0 ? pc / pe : 1.0);
 				cJSON_AddNumberToObject(o, "coded_vs_entropy",
-							bytes_z < bytes_h ? (ze > 0 ? zc / ze : 1.0)
-									  : (ent > 0 ? code / ent : 1.0));
+							best == CC_CODEC_PRED ? (pe > 0 ? pc / pe : 1.0)
+							: best == CC_CODEC_HUFFMAN_ZRUN ? (ze > 0 ? zc / ze : 1.0)
+							: (ent > 0 ? code / ent : 1.0));
 				cJSON_AddNumberToObject(o, "accuracy", acc);
 				cJSON_AddNumberToObject(o, "accuracy_loss", fp_acc - acc);
 				cJSON_AddItemToArray(entries, o);
 				if (tsv)
-					fprintf(tsv, "%d\t%d\t%s\t%s\t%d\t%.1f\t%.5f\t%.1f\t%.4f\t%.4f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\n",
+					fprintf(tsv, "%d\t%d\t%s\t%s\t%d\t%.1f\t%.5f\t%.1f\t%.4f\t%.4f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\n",
 						e + 1, p, L ? L->name : "input",
 						L ? cf_layer_type_name(L->type) : "input", bits_set[bi], bytes,
-						bytes / raw, ent, acc, fp_acc - acc, bytes_h, bytes_z, code,
-						ac->zrun_code_bytes / n, ac->zrun_token_entropy_bytes / n);
+						bytes / raw, ent, acc, fp_acc - acc, bytes_h, bytes_z, bytes_p,
+						code, zc, ze, pc, pe);
 			}
 		}
 		free(a);
