@@ -152,7 +152,7 @@ Test(policy_eval, committed_sacd_rpi3, .timeout = 120)
 	cr_expect_gt(s_acc, num(e, "mean_accuracy"));
 	/* Edgent meets every SLO the oracle does here: its misses are the requests no
 	 * action could serve. SAC-d's richer choices lose a few to sudden bandwidth
-	 * drops (17 of 82,800 at this writing); more would be a regression. */
+	 * drops (12 of 82,800 at this writing); more would be a regression. */
 	cr_expect_geq(s_slo, num(e, "slo_attainment") - 0.0005);
 	cr_expect_gt(num(sf, "steps"), 0);
 	cr_expect_geq(num(df, "mean_latency_ms"), 4 * num(sf, "mean_latency_ms"), "seed 000's headline");

@@ -9,7 +9,7 @@ rows(b) = sprintf("< awk -F'\t' '$1 == %d && $5 == %d' '%s'", ex, b, in)
 set terminal pngcairo size 1400,900 font ",10"
 set output out
 set datafile separator "\t"
-set multiplot layout 2,1 title sprintf("coinfer codec on branchy-alexnet, exit %d: min-max quantization + Huffman, CIFAR-10 test set", ex)
+set multiplot layout 2,1 title sprintf("coinfer codec on branchy-alexnet, exit %d: min-max quantization + Huffman (per point the smallest of huffman, huffman-zrun, pred-huffman), CIFAR-10 test set", ex)
 set grid ytics
 set xtics rotate by -45 nomirror
 set key outside right top
