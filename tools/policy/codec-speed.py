@@ -2,9 +2,10 @@
 """Codec speed block of a device class (conf/devices/*.json, "codec") from a
 coinfer-bench-codec run: per bits 4/8/12/16, time per frame = us_per_frame +
 ns_per_elem * elements, fitted by least squares over the benchmark's partition
-points (one image per frame). Both Huffman codecs are fitted and the slower of
-the two is kept for each coefficient, since the codec table picks whichever is
-smaller per entry. Given several runs, each point takes its fastest: on a shared
+points (one image per frame). The three entropy coders (huffman, huffman-zrun,
+pred-huffman) are fitted and the slowest is kept for each coefficient, since the
+codec table picks whichever is smallest per entry. Points are matched across
+runs by (exit, partition), so runs of bench builds with other point lists mix. Given several runs, each point takes its fastest: on a shared
 machine other tenants only ever make a run slower. --scale multiplies everything
 (an estimate for a slower CPU).
 
@@ -40,15 +41,19 @@ def main():
         ns, us = [], []
         for bits in (4, 8, 12, 16):
             worst_a, worst_b = 0.0, 0.0
-            for codec in ("huffman", "huffman-zrun"):
+            for codec in ("huffman", "huffman-zrun", "pred-huffman"):
                 xs, ys = [], []
-                for i, p in enumerate(bench["points"]):
-                    speeds = [c[key] for run in runs for c in run["points"][i]["codecs"]
-                              if c["codec"] == codec and c["bits"] == bits]
+                for p in bench["points"]:
+                    where = (p["exit"], p["partition"])
+                    speeds = [c[key] for run in runs for q in run["points"]
+                              if (q["exit"], q["partition"]) == where
+                              for c in q["codecs"] if c["codec"] == codec and c["bits"] == bits]
                     if speeds:
                         xs.append(p["elems"])
                         # MB/s of fp32 -> ns per frame
                         ys.append(p["elems"] * 4e3 / max(speeds))
+                if len(xs) < 2:  # a bench build without this codec
+                    continue
                 a, b = fit(xs, ys)
                 worst_a, worst_b = max(worst_a, a), max(worst_b, b)
             ns.append(round(worst_b * scale, 3))
