@@ -77,34 +77,52 @@ static double num(const cJSON *o, const char *key)
 	return v->valuedouble;
 }
 
+/* `coinfer-policy eval ARGS` from the source root: its JSON, which must parse. */
+static cJSON *eval_json(const char *args)
+{
+	char cmd[2048];
+	int st;
+	snprintf(cmd, sizeof(cmd), "cd %s && %s eval %s", ROOT, prog(), args);
+	char *out = run(cmd, &st);
+	cr_assert_eq(st, 0, "eval %s failed", args);
+	cJSON *j = cJSON_Parse(out);
+	cr_assert(j, "not JSON: %.200s", out);
+	free(out);
+	return j;
+}
+
+/* Issue 6's relations on one replay: SAC-d meets >= 99% of the SLOs, is within
+ * a point of the oracle's accuracy, more accurate than DQN and Edgent, and at
+ * least as punctual as DQN and as Edgent less edgent_slack. */
+static const cJSON *expect_sacd_leads(const cJSON *res, const char *label, double edgent_slack)
+{
+	const cJSON *s = algo(res, "sacd"), *d = algo(res, "dqn"), *e = algo(res, "edgent"),
+		    *o = algo(res, "oracle");
+	double s_slo = num(s, "slo_attainment"), s_acc = num(s, "mean_accuracy");
+	cr_log_info("%s: sacd %.4f/%.4f dqn %.4f/%.4f edgent %.4f/%.4f oracle %.4f/%.4f\n", label,
+		    s_slo, s_acc, num(d, "slo_attainment"), num(d, "mean_accuracy"),
+		    num(e, "slo_attainment"), num(e, "mean_accuracy"), num(o, "slo_attainment"),
+		    num(o, "mean_accuracy"));
+	cr_expect_geq(s_slo, 0.99, "%s", label);
+	cr_expect_geq(s_acc, num(o, "mean_accuracy") - 0.01, "%s", label);
+	cr_expect_gt(s_acc, num(d, "mean_accuracy"), "%s", label);
+	cr_expect_geq(s_slo, num(d, "slo_attainment"), "%s", label);
+	cr_expect_gt(s_acc, num(e, "mean_accuracy"), "%s", label);
+	cr_expect_geq(s_slo, num(e, "slo_attainment") - edgent_slack, "%s", label);
+	return s;
+}
+
 Test(policy_eval, committed_sacd_on_every_trace, .timeout = 120)
 {
 	need_traces();
-	char cmd[2048];
-	int st;
-	snprintf(cmd, sizeof(cmd), "cd %s && %s eval --slo conf/slo/apps.slo", ROOT, prog());
-	char *out = run(cmd, &st);
-	cr_assert_eq(st, 0, "eval failed");
-	cJSON *j = cJSON_Parse(out);
-	cr_assert(j, "not JSON: %.200s", out);
+	cJSON *j = eval_json("--slo conf/slo/apps.slo");
 	cr_expect_eq(num(j, "traces"), 414);
 	cr_expect_eq(num(j, "steps"), 414 * 200);
 	const cJSON *res = cJSON_GetObjectItem(j, "results");
 	cr_assert_eq(cJSON_GetArraySize(res), 6, "sacd, dqn and the four baselines");
-	const cJSON *s = algo(res, "sacd"), *d = algo(res, "dqn"), *e = algo(res, "edgent"),
-		    *o = algo(res, "oracle");
 	algo(res, "device-only");
 	algo(res, "edge-only");
-	double s_slo = num(s, "slo_attainment"), s_acc = num(s, "mean_accuracy");
-	cr_log_info("sacd %.4f/%.4f dqn %.4f/%.4f edgent %.4f/%.4f oracle %.4f/%.4f\n", s_slo, s_acc,
-		    num(d, "slo_attainment"), num(d, "mean_accuracy"), num(e, "slo_attainment"),
-		    num(e, "mean_accuracy"), num(o, "slo_attainment"), num(o, "mean_accuracy"));
-	cr_expect_geq(s_slo, 0.99);
-	cr_expect_geq(s_acc, num(o, "mean_accuracy") - 0.01);
-	cr_expect_gt(s_acc, num(d, "mean_accuracy"));
-	cr_expect_geq(s_slo, num(d, "slo_attainment"));
-	cr_expect_gt(s_acc, num(e, "mean_accuracy"));
-	cr_expect_geq(s_slo, num(e, "slo_attainment"));
+	const cJSON *s = expect_sacd_leads(res, "pi4-est", 0);
 	cr_expect_lt(num(s, "decision_us"), 50, "one decision in microseconds");
 	cr_expect_str_eq(cJSON_GetObjectItem(s, "trained_for")->valuestring, "pi4-est");
 	const cJSON *sets = cJSON_GetObjectItem(j, "by_trace_set");
@@ -114,7 +132,6 @@ Test(policy_eval, committed_sacd_on_every_trace, .timeout = 120)
 	cr_expect_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(sets, 1), "set")->valuestring, "oboe");
 	cr_expect_eq(num(cJSON_GetArrayItem(sets, 1), "traces"), 343);
 	cJSON_Delete(j);
-	free(out);
 }
 
 /* The Pi 3 class (seed 002 Table II) with its fleet's apps: the whole model takes
@@ -123,42 +140,23 @@ Test(policy_eval, committed_sacd_on_every_trace, .timeout = 120)
 Test(policy_eval, committed_sacd_rpi3, .timeout = 120)
 {
 	need_traces();
-	char cmd[2048];
-	int st;
-	snprintf(cmd, sizeof(cmd),
-		 "cd %s && %s eval --slo conf/slo/pi3.slo --device rpi3-edgent "
-		 "--algos sacd,dqn,edgent,oracle,device-only",
-		 ROOT, prog());
-	char *out = run(cmd, &st);
-	cr_assert_eq(st, 0, "eval failed");
-	cJSON *j = cJSON_Parse(out);
-	cr_assert(j, "not JSON: %.200s", out);
+	cJSON *j = eval_json("--slo conf/slo/pi3.slo --device rpi3-edgent "
+			     "--algos sacd,dqn,edgent,oracle,device-only");
 	const cJSON *res = cJSON_GetObjectItem(j, "results");
-	const cJSON *s = algo(res, "sacd"), *d = algo(res, "dqn"), *e = algo(res, "edgent"),
-		    *o = algo(res, "oracle"), *dev = algo(res, "device-only");
-	double s_slo = num(s, "slo_attainment"), s_acc = num(s, "mean_accuracy");
-	const cJSON *sf = cJSON_GetObjectItem(s, "at_1MBps"), *df = cJSON_GetObjectItem(dev, "at_1MBps");
-	cr_assert(sf && df, "no at_1MBps slice");
-	cr_log_info("rpi3 sacd %.4f/%.4f dqn %.4f/%.4f edgent %.4f/%.4f oracle %.4f/%.4f; "
-		    ">= 1 MB/s sacd %.1f ms %.4f, device-only %.1f ms %.4f\n",
-		    s_slo, s_acc, num(d, "slo_attainment"), num(d, "mean_accuracy"),
-		    num(e, "slo_attainment"), num(e, "mean_accuracy"), num(o, "slo_attainment"),
-		    num(o, "mean_accuracy"), num(sf, "mean_latency_ms"), num(sf, "mean_accuracy"),
-		    num(df, "mean_latency_ms"), num(df, "mean_accuracy"));
-	cr_expect_geq(s_slo, 0.99);
-	cr_expect_geq(s_acc, num(o, "mean_accuracy") - 0.01);
-	cr_expect_gt(s_acc, num(d, "mean_accuracy"));
-	cr_expect_geq(s_slo, num(d, "slo_attainment"));
-	cr_expect_gt(s_acc, num(e, "mean_accuracy"));
-	/* Edgent meets every SLO the oracle does here: its misses are the requests no
-	 * action could serve. SAC-d's richer choices lose a few to sudden bandwidth
+	/* Edgent's misses here are all but one the oracle's: the requests no action
+	 * could serve. SAC-d's richer choices lose a few more to sudden bandwidth
 	 * drops (12 of 82,800 at this writing); more would be a regression. */
-	cr_expect_geq(s_slo, num(e, "slo_attainment") - 0.0005);
+	const cJSON *s = expect_sacd_leads(res, "rpi3-edgent", 0.0005);
+	const cJSON *sf = cJSON_GetObjectItem(s, "at_1MBps");
+	const cJSON *df = cJSON_GetObjectItem(algo(res, "device-only"), "at_1MBps");
+	cr_assert(sf && df, "no at_1MBps slice");
+	cr_log_info(">= 1 MB/s: sacd %.1f ms %.4f, device-only %.1f ms %.4f\n",
+		    num(sf, "mean_latency_ms"), num(sf, "mean_accuracy"), num(df, "mean_latency_ms"),
+		    num(df, "mean_accuracy"));
 	cr_expect_gt(num(sf, "steps"), 0);
 	cr_expect_geq(num(df, "mean_latency_ms"), 4 * num(sf, "mean_latency_ms"), "seed 000's headline");
 	cr_expect_geq(num(sf, "mean_accuracy"), num(df, "mean_accuracy") - 0.01);
 	cJSON_Delete(j);
-	free(out);
 }
 
 Test(policy_eval, corrupt_policy_refused)
