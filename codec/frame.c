@@ -25,7 +25,6 @@
 #define PAIR_BYTES 8
 static const uint8_t magic[4] = {'C', 'C', 'F', 'R'};
 
-
 const char *cc_codec_name(enum cc_codec c)
 {
 	switch (c) {

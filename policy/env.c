@@ -30,7 +30,6 @@ struct pol_env {
 	double last_queue_ms;
 };
 
-
 /* every failure here is a bad configuration */
 #define fail(err, errlen, ...) cf_fail(-EINVAL, err, errlen, __VA_ARGS__)
 

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-
 void pol_env_est_state(const struct pol_env *env, struct pol_state *s)
 {
 	struct pol_env_info in;

@@ -11,7 +11,6 @@
 #include "coinfer/policy-env.h"
 #include "internal.h"
 
-
 /* Parses one finite double token; 0 on success. */
 static int parse_num(const char *tok, double *v)
 {

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-
 static double wall_s(void)
 {
 	struct timespec ts;

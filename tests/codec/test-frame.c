@@ -447,7 +447,6 @@ static void test_encoder_reuse(void)
 	free(f1);
 }
 
-
 /* ---- pred-huffman ---------------------------------------------------------- */
 
 /* MED and the border rule of docs/codec-frame.md, written out naively. */

@@ -22,7 +22,6 @@ static struct cf_model *m;
 static struct pol_cost_model *cm;
 static struct pol_trace_set syn; /* synthetic: two traces */
 
-
 static void setup(void)
 {
 	cr_assert_eq(cf_model_load(MODEL, &m, err, sizeof(err)), 0, "%s", err);

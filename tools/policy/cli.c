@@ -100,7 +100,6 @@ struct cf_model *cli_load_model(const char *path)
 	return m;
 }
 
-
 int cli_world_load(struct cli_world *w, const char *traces_dir, const char *slo_path,
 		   const char *model_path, const char *root, const char *device, const char *edge,
 		   const char *codec)

@@ -22,7 +22,6 @@
 #include "figures.h"
 #include "train-cmd.h"
 
-
 /* ---- profile ------------------------------------------------------------------------ */
 
 static int cmd_profile(int argc, char **argv)
