@@ -48,6 +48,7 @@
 #include "conns.h"
 #include "server.h"
 #include "tail.h"
+#include "watchdog.h"
 
 enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
 #define UD(op, idx, gen) ((uint64_t)(op) << 56 | (uint64_t)(uint32_t)(idx) << 24 | ((gen) & 0xFFFFFFu))
@@ -105,6 +106,8 @@ struct worker {
 	struct pol_policy **pol;  /* this worker's copies of the served policies */
 	uint32_t qdelay_us;       /* queueing-delay estimate: the last answer's */
 	_Atomic uint32_t queued;  /* requests in the scheduler, for the metrics thread */
+	_Atomic uint64_t turns;   /* loop turns: the watchdog's sign of progress */
+	_Atomic int stalled;      /* set and cleared by the watchdog */
 	uint8_t msgbuf[512];
 };
 
@@ -116,6 +119,8 @@ struct ap_server {
 	struct worker *w;
 	int port, use_br;
 	_Atomic int stop;
+	pthread_t watchdog;
+	int watchdog_started;
 };
 
 void ap_server_defaults(struct ap_server_config *c)
@@ -139,6 +144,8 @@ void ap_server_defaults(struct ap_server_config *c)
 	c->reassembly_buffers = 64;
 	c->idle_timeout_ms = 10000;
 	c->calibrate_runs = 5;
+	c->drain_ms = 500;
+	c->watchdog_ms = 2000;
 }
 
 static uint64_t now_ns(void)
@@ -769,12 +776,19 @@ static void sweep(struct worker *w, uint64_t now)
 	}
 }
 
-/* Stopping: every queued request is answered ERROR shutdown (the devices finish
- * them locally at once instead of waiting for a timeout), and the replies get up
- * to 200 ms to leave before the connections close. */
+/* Stopping: the listening socket goes first, so new devices are refused at once
+ * rather than left in the backlog; every queued request is answered ERROR
+ * shutdown (the devices finish them locally at once instead of waiting for a
+ * timeout), and the replies get up to drain_ms to leave before the connections
+ * close. */
 static void shutdown_gracefully(struct worker *w)
 {
 	struct ap_sched *s = &w->sched;
+	if (w->lfd >= 0) {
+		shutdown(w->lfd, SHUT_RDWR); /* ends the multishot accept */
+		close(w->lfd);
+		w->lfd = -1;
+	}
 	struct ap_outcome o = {.code = CW_ERR_SHUTDOWN};
 	snprintf(o.msg, sizeof(o.msg), "the appliance is stopping");
 	uint64_t now = now_ns();
@@ -789,7 +803,7 @@ static void shutdown_gracefully(struct worker *w)
 		if (c->state == C_HELLO || c->state == C_READY)
 			reply_error(w, c, 0, CW_ERR_SHUTDOWN, "the appliance is stopping");
 	}
-	uint64_t until = now_ns() + 200000000ull;
+	uint64_t until = now_ns() + (uint64_t)w->srv->cfg.drain_ms * 1000000ull;
 	for (;;) {
 		flush(w);
 		int pending = 0;
@@ -820,6 +834,7 @@ static void *worker_main(void *arg)
 
 	arm_accept(w);
 	while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
+		atomic_fetch_add_explicit(&w->turns, 1, memory_order_relaxed);
 		uint64_t wake = run_due(w);
 		flush(w);
 		if (!w->accept_armed)
@@ -891,7 +906,7 @@ static void worker_free(struct worker *w)
 	}
 	if (w->br)
 		munmap(w->br, w->br_bytes);
-	if (w->lfd > 0)
+	if (w->lfd >= 0)
 		close(w->lfd);
 	free(w->bufs);
 	free(w->conns);
@@ -1077,18 +1092,102 @@ static int check_policies(const struct ap_server_config *cfg, const struct cf_mo
 	return 0;
 }
 
-void ap_server_stop(struct ap_server *s)
+/* ---- watchdog ------------------------------------------------------------ */
+
+/* A worker whose loop has not turned for watchdog_ms is stuck (a loop turn
+ * waits at most 100 ms for completions, and a batch's compute is milliseconds):
+ * it is said on stderr and counted, once per stall, and said again when it
+ * recovers (the rule: watchdog.c). The watchdog reads counters only; it never
+ * touches a worker. */
+static void watch_once(struct ap_server *s, struct ap_watch *wd, uint64_t now)
+{
+	for (int i = 0; i < s->cfg.workers; i++) {
+		struct worker *w = &s->w[i];
+		uint64_t quiet_ns;
+		switch (ap_watch_step(wd, i, atomic_load_explicit(&w->turns, memory_order_relaxed),
+				      now, &quiet_ns)) {
+		case AP_WATCH_STALLED:
+			atomic_store_explicit(&w->stalled, 1, memory_order_relaxed);
+			stat_add(&w->st.stalls, 1);
+			fprintf(stderr, "{\"event\": \"worker_stalled\", \"worker\": %d, "
+					"\"no_progress_ms\": %llu, \"queued\": %u}\n", i,
+				(unsigned long long)(quiet_ns / 1000000ull),
+				atomic_load_explicit(&w->queued, memory_order_relaxed));
+			break;
+		case AP_WATCH_RECOVERED:
+			atomic_store_explicit(&w->stalled, 0, memory_order_relaxed);
+			fprintf(stderr, "{\"event\": \"worker_recovered\", \"worker\": %d, "
+					"\"stalled_ms\": %llu}\n", i,
+				(unsigned long long)(quiet_ns / 1000000ull));
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct ap_server *s = arg;
+	struct ap_watch wd;
+	if (ap_watch_init(&wd, s->cfg.workers, (uint64_t)s->cfg.watchdog_ms * 1000000ull, now_ns())) {
+		fprintf(stderr, "{\"event\": \"watchdog_failed\", \"error\": \"out of memory\"}\n");
+		return NULL;
+	}
+	long step_ms = s->cfg.watchdog_ms / 4 < 100 ? s->cfg.watchdog_ms / 4 + 1 : 100;
+	/* runs through the stop too: a worker stuck in its drain is reported */
+	while (atomic_load(&s->stop) < 2) {
+		struct timespec ts = {.tv_sec = step_ms / 1000, .tv_nsec = step_ms % 1000 * 1000000L};
+		nanosleep(&ts, NULL);
+		watch_once(s, &wd, now_ns());
+	}
+	ap_watch_free(&wd);
+	return NULL;
+}
+
+int ap_server_stalled(const struct ap_server *s, int worker)
+{
+	return atomic_load_explicit(&s->w[worker].stalled, memory_order_relaxed);
+}
+
+/* Joins every worker by drain_ms + 1 s after the stop; a worker still running
+ * then is stuck, and freeing what it uses would turn a hang into a crash. */
+static int join_workers(struct ap_server *s)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until); /* pthread_timedjoin_np's clock */
+	uint64_t ns = (uint64_t)until.tv_nsec + ((uint64_t)s->cfg.drain_ms + 1000) * 1000000ull;
+	until.tv_sec += (time_t)(ns / 1000000000ull);
+	until.tv_nsec = (long)(ns % 1000000000ull);
+	int stuck = 0;
+	for (int i = 0; i < s->cfg.workers; i++) {
+		if (!s->w[i].th)
+			continue;
+		if (pthread_timedjoin_np(s->w[i].th, NULL, &until)) {
+			fprintf(stderr, "{\"event\": \"stop_timeout\", \"worker\": %d}\n", i);
+			stuck = 1;
+			continue;
+		}
+		s->w[i].th = 0;
+	}
+	return stuck ? -ETIMEDOUT : 0;
+}
+
+int ap_server_stop(struct ap_server *s)
 {
 	if (!s)
-		return;
+		return 0;
 	atomic_store(&s->stop, 1);
-	for (int i = 0; i < s->cfg.workers; i++)
-		if (s->w[i].th)
-			pthread_join(s->w[i].th, NULL);
+	if (join_workers(s))
+		return -ETIMEDOUT;
+	atomic_store(&s->stop, 2);
+	if (s->watchdog_started)
+		pthread_join(s->watchdog, NULL);
 	for (int i = 0; i < s->cfg.workers; i++)
 		worker_free(&s->w[i]);
 	free(s->w);
 	free(s);
+	return 0;
 }
 
 int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m,
@@ -1101,9 +1200,11 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m
 	if (cfg->workers < 1 || cfg->max_conns < 1 || cfg->max_conns > (1 << 24) ||
 	    cfg->max_inflight < 1 || cfg->max_inflight > 65535 || cfg->rx_buffers < 1 ||
 	    (cfg->rx_buffers & (cfg->rx_buffers - 1)) || cfg->rx_buffers > 32768 ||
-	    cfg->tx_bytes < 512 || cfg->small_frame < 0 || (uint32_t)cfg->small_frame > cfg->max_frame) {
+	    cfg->tx_bytes < 512 || cfg->small_frame < 0 || (uint32_t)cfg->small_frame > cfg->max_frame ||
+	    cfg->drain_ms < 0 || cfg->watchdog_ms < 0) {
 		snprintf(err, errlen, "server configuration out of range (workers, max_conns, "
-				      "max_inflight, rx_buffers a power of two <= 32768, tx_bytes >= 512)");
+				      "max_inflight, rx_buffers a power of two <= 32768, tx_bytes >= 512, "
+				      "drain_ms and watchdog_ms >= 0)");
 		return -EINVAL;
 	}
 	if ((ret = check_policies(cfg, m, err, errlen)))
@@ -1144,6 +1245,13 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m
 			snprintf(err, errlen, "pthread_create: %s", strerror(-ret));
 			goto err;
 		}
+	if (cfg->watchdog_ms > 0) {
+		if ((ret = -pthread_create(&s->watchdog, NULL, watchdog_main, s))) {
+			snprintf(err, errlen, "pthread_create (watchdog): %s", strerror(-ret));
+			goto err;
+		}
+		s->watchdog_started = 1;
+	}
 	*out = s;
 	return 0;
 err:
@@ -1159,7 +1267,7 @@ void ap_server_stats(const struct ap_server *s, struct ap_stats *o)
 #define SUM(f) atomic_store(&o->f, atomic_load(&o->f) + atomic_load(&t->f))
 		SUM(accepted), SUM(closed), SUM(requests), SUM(results), SUM(errors), SUM(busy);
 		SUM(expired), SUM(bad_frames), SUM(batches), SUM(batch_images), SUM(bytes_in);
-		SUM(bytes_out), SUM(protocol_errors), SUM(decisions), SUM(suggestions);
+		SUM(bytes_out), SUM(protocol_errors), SUM(decisions), SUM(suggestions), SUM(stalls);
 		SUM(latency_sum_us);
 		for (int b = 0; b < AP_LATENCY_BUCKETS; b++)
 			SUM(latency[b]);
