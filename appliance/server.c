@@ -45,6 +45,7 @@
 #include "coinfer/bytes.h"
 #include "coinfer/policy-rl.h"
 #include "coinfer/proto.h"
+#include "admit.h"
 #include "conns.h"
 #include "server.h"
 #include "tail.h"
@@ -254,11 +255,12 @@ static void on_infer(struct worker *w, struct conn *c, const struct cw_infer *m)
 		reply_error(w, c, m->request_id, CW_ERR_BUSY, "in-flight limit of the device reached");
 		return;
 	}
-	if (m->action.exit >= mod->n_exits || m->action.partition >= mod->exit_len[m->action.exit]) {
-		char why[96];
-		snprintf(why, sizeof(why), "exit %u partition %u: the model has no such split",
-			 m->action.exit + 1u, m->action.partition);
-		reply_error(w, c, m->request_id, CW_ERR_BAD_REQUEST, why);
+	char why[CW_ERRMSG_MAX + 1];
+	int code = ap_admit_infer(mod, m, why, sizeof(why));
+	if (code) {
+		if (code == CW_ERR_BAD_FRAME)
+			stat_add(&w->st.bad_frames, 1);
+		reply_error(w, c, m->request_id, code, why);
 		return;
 	}
 	int i = ap_sched_alloc(s, m->frame_len);
@@ -392,11 +394,8 @@ static void handle_msg(struct worker *w, struct conn *c, const uint8_t *msg, siz
 			reply_error(w, c, 0, CW_ERR_NO_SESSION, "second HELLO");
 			return;
 		}
-		if (m.hello.model_checksum != w->srv->m->checksum) {
-			snprintf(err, sizeof(err), "model checksum %016llx, this appliance serves %016llx",
-				 (unsigned long long)m.hello.model_checksum,
-				 (unsigned long long)w->srv->m->checksum);
-			reply_error(w, c, 0, CW_ERR_MODEL_MISMATCH, err);
+		if ((ret = ap_admit_hello(w->srv->m, &m.hello, err, sizeof(err)))) {
+			reply_error(w, c, 0, ret, err);
 			c->state = C_CLOSING;
 			return;
 		}
@@ -728,8 +727,12 @@ static void answer(struct worker *w, struct ap_req *r, const struct ap_outcome *
 	res.queue_delay_us = res.queue_us;
 	w->qdelay_us = res.queue_delay_us;
 	suggest(w, c, r, &res);
-	if (!cw_encode_result(w->msgbuf, sizeof(w->msgbuf), &res, &len, NULL, 0))
-		reply(w, c, w->msgbuf, len);
+	char why[CW_ERRMSG_MAX + 1];
+	if (cw_encode_result(w->msgbuf, sizeof(w->msgbuf), &res, &len, why, sizeof(why))) {
+		reply_error(w, c, r->request_id, CW_ERR_INTERNAL, why);
+		return;
+	}
+	reply(w, c, w->msgbuf, len);
 	stat_add(&w->st.results, 1);
 	latency_add(&w->st, total_us);
 }

@@ -69,7 +69,7 @@ int ap_tail_create(const struct ap_tail_config *cfg, struct ap_tail **out, char 
 	t->m = cfg->model;
 	for (int e = 0; e < t->m->n_exits; e++) {
 		if (t->m->exit_len[e] > AP_MAX_POSITIONS) {
-			snprintf(err, errlen, "tail: exit %d has %d layers (max %d)", e + 1,
+			snprintf(err, errlen, "tail: exit index %d has %d layers (max %d)", e,
 				 t->m->exit_len[e], AP_MAX_POSITIONS);
 			ret = -EINVAL;
 			goto err;
@@ -189,6 +189,28 @@ static void fail_outcome(struct ap_outcome *o, int code, const char *msg)
 	snprintf(o->msg, sizeof(o->msg), "%s", msg);
 }
 
+/* A NaN or an infinity has no meaning as an activation: the tail would turn it
+ * into a NaN confidence. Refused per request, whatever codec carried it (raw32
+ * and raw16 carry any value; a quantized frame's extreme range can overflow).
+ * One pass over the row just written, while it is in cache. */
+static int check_finite(const float *x, size_t n, char *err, size_t errlen)
+{
+	uint32_t all = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		memcpy(&u, &x[i], 4);
+		all |= (u & 0x7f800000u) == 0x7f800000u;
+	}
+	if (!all)
+		return 0;
+	size_t i = 0;
+	while (isfinite(x[i]))
+		i++;
+	snprintf(err, errlen, "frame element %zu is %s", i,
+		 isnan(x[i]) ? "NaN" : x[i] > 0 ? "+Inf" : "-Inf");
+	return -EDOM;
+}
+
 /* Decodes request r's frame into row; 0, or the outcome says why not. */
 static int decode_into(struct ap_tail *t, struct ap_req *r, float *row, struct ap_outcome *o)
 {
@@ -203,10 +225,12 @@ static int decode_into(struct ap_tail *t, struct ap_req *r, float *row, struct a
 			  : cc_frame_decode(r->frame, r->frame_len, &t->cfg.limits, row, want, t->scratch,
 					    t->scratch_bytes, &info, err, sizeof(err));
 	if ((!ret || ret == -ENOSPC) && info.elems != want) {
-		snprintf(err, sizeof(err), "frame of %zu elements, partition %u of exit %u takes %zu",
-			 info.elems, r->partition, r->exit + 1u, want);
+		snprintf(err, sizeof(err), "frame of %zu elements, exit index %u partition %u takes %zu",
+			 info.elems, r->exit, r->partition, want);
 		ret = -EINVAL;
 	}
+	if (!ret && !t->cfg.null_model)
+		ret = check_finite(row, want, err, sizeof(err));
 	o->decode_us = (uint32_t)((now_ns() - t0) / 1000);
 	if (ret)
 		fail_outcome(o, CW_ERR_BAD_FRAME, err);
@@ -216,6 +240,14 @@ static int decode_into(struct ap_tail *t, struct ap_req *r, float *row, struct a
 static void finish_row(const struct ap_tail *t, const float *logits, struct ap_outcome *o)
 {
 	int c = t->m->n_classes, best = 0;
+	/* finite inputs can still overflow in the layers (values near FLT_MAX):
+	 * there is then no confidence to report */
+	for (int i = 0; i < c; i++)
+		if (!isfinite(logits[i])) {
+			fail_outcome(o, CW_ERR_BAD_FRAME, "the frame's values overflow in the tail: "
+							  "the logits are not finite");
+			return;
+		}
 	for (int i = 1; i < c; i++)
 		if (logits[i] > logits[best])
 			best = i;

@@ -358,7 +358,9 @@ int cc_frame_encode(const float *x, int ndim, const uint32_t *dims, enum cc_code
 
 /* ---- decode -------------------------------------------------------------- */
 
-int cc_frame_info(const uint8_t *f, size_t len, const struct cc_limits *lim,
+/* The fixed header's fields, in their order in the frame (cc_frame_info goes on
+ * from here). */
+int cc_frame_peek(const uint8_t *f, size_t len, const struct cc_limits *lim,
 		  struct cc_frame_info *info, char *err, size_t errlen)
 {
 	memset(info, 0, sizeof(*info));
@@ -429,6 +431,16 @@ int cc_frame_info(const uint8_t *f, size_t len, const struct cc_limits *lim,
 			     (unsigned long long)payload, len, (unsigned long long)fixed);
 	info->payload_bytes = (size_t)payload;
 	info->frame_bytes = len;
+	return 0;
+}
+
+int cc_frame_info(const uint8_t *f, size_t len, const struct cc_limits *lim,
+		  struct cc_frame_info *info, char *err, size_t errlen)
+{
+	int ret = cc_frame_peek(f, len, lim, info, err, errlen);
+	if (ret)
+		return ret;
+	uint64_t payload = info->payload_bytes;
 	uint64_t sum = XXH64(f, len - CC_FRAME_TRAILER_BYTES, 0);
 	if (sum != le_rd64(f + len - CC_FRAME_TRAILER_BYTES))
 		return cf_fail(-EBADMSG, err, errlen, "checksum mismatch");

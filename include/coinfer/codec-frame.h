@@ -88,6 +88,13 @@ int cc_frame_encode(const float *x, int ndim, const uint32_t *dims, enum cc_code
 		    int bits, int per_channel, uint8_t *out, size_t cap, size_t *len, char *err,
 		    size_t errlen);
 
+/* Validates the fixed header alone (codec, bits, dims against lim, pairs and
+ * payload counts against len): neither the checksum nor the (min, max) pairs
+ * nor the payload are read. What a frame claims to be, cheaply, for refusing a
+ * request before it is queued; the decoder checks everything again. */
+int cc_frame_peek(const uint8_t *frame, size_t len, const struct cc_limits *lim,
+		  struct cc_frame_info *info, char *err, size_t errlen);
+
 /* Validates the header, lengths and checksum without decoding the payload. */
 int cc_frame_info(const uint8_t *frame, size_t len, const struct cc_limits *lim,
 		  struct cc_frame_info *info, char *err, size_t errlen);

@@ -32,7 +32,8 @@ struct cc_kernels {
 	void (*minmax)(const float *x, size_t channels, size_t plane, int per_channel, float *mn,
 		       float *mx);
 	/* q = clamp(floor((x - mn) * s + 0.5), 0, 2^bits - 1), s = (2^bits - 1) / (mx - mn)
-	 * computed in float once per pair (s = 0 when mx == mn); symbols as uint16. */
+	 * computed in float once per pair (s = 0 when mx == mn); symbols as uint16.
+	 * Round half up; exact definition in docs/codec-frame.md, "Quantization". */
 	void (*quantize)(const float *x, size_t channels, size_t plane, int per_channel,
 			 const float *mn, const float *mx, int bits, uint16_t *q);
 	/* x = mn + q * ((mx - mn) / (2^bits - 1)), as one fused multiply-add. */

@@ -63,11 +63,11 @@ enum cw_error_code {
 	CW_ERR_BAD_FRAME = 3,      /* the codec frame failed validation or decoding */
 	CW_ERR_BAD_REQUEST = 4,    /* a malformed message or values this model cannot serve */
 	CW_ERR_VERSION = 5,        /* unsupported protocol version: the sender closes */
-	CW_ERR_MODEL_MISMATCH = 6, /* HELLO's model checksum is not the server's */
+	CW_ERR_MODEL_MISMATCH = 6, /* HELLO's model name or checksum is not the server's */
 	CW_ERR_SHUTDOWN = 7,       /* the server is stopping */
 	CW_ERR_INTERNAL = 8,       /* the server failed; not the device's fault */
 	CW_ERR_TOO_LARGE = 9,      /* a length above the limits of WELCOME */
-	CW_ERR_NO_SESSION = 10,    /* a message before HELLO, or a second HELLO */
+	CW_ERR_NO_SESSION = 10,    /* a message other than PING before HELLO, or a second HELLO */
 	CW_ERR_UNSUPPORTED = 11,   /* a valid message the receiver does not serve */
 	CW_ERR_END
 };
@@ -99,14 +99,14 @@ struct cw_header {
 /* exit and partition are model-dependent and not checked here; bits is 0
  * (unquantized: raw32/raw16 frame) or CC_BITS_MIN..CC_BITS_MAX. */
 struct cw_action {
-	uint8_t exit; /* 0-based */
+	uint8_t exit; /* exit index, from 0 ("exit N" for people is index N - 1) */
 	uint8_t bits;
-	uint16_t partition;
+	uint16_t partition; /* 0 = the input, N_e = the whole exit on the device */
 };
 
 struct cw_hello {
 	uint64_t device_id;
-	uint64_t model_checksum; /* cf_model.checksum */
+	uint64_t model_checksum; /* cf_model.checksum: the model file's XXH64 trailer */
 	uint16_t max_inflight;   /* >= 1 */
 	char device_class[CW_CLASS_MAX + 1];
 	char model[CW_MODEL_MAX + 1];

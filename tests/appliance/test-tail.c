@@ -2,7 +2,8 @@
  * several partitions, some frames broken) gives every valid request the class
  * that running it alone gives, and its confidence to 1e-5, broken frames are refused
  * without disturbing the others, the null model computes nothing, and the
- * calibrated estimate behaves (grows with the batch, shrinks with the partition). */
+ * calibrated estimate behaves (grows with the batch, shrinks with the partition).
+ * NaN, Inf and overflowing values are refused per request, naming the element. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -253,6 +254,63 @@ Test(tail, calibrated_estimate)
 				last = v;
 			}
 		}
+	}
+	teardown_fixture(&f);
+}
+
+/* The input (partition 0) of exit e as a raw frame, with element at set to v. */
+static size_t raw_input(struct fixture *f, enum cc_codec codec, size_t at, float v)
+{
+	for (int i = 0; i < 3 * 32 * 32; i++)
+		f->in[i] = gauss();
+	f->in[at] = v;
+	uint32_t dims[3] = {3, 32, 32};
+	size_t len;
+	char err[256];
+	cr_assert_eq(cc_frame_encode(f->in, 3, dims, codec, 0, 0, f->frame, f->cap, &len, err,
+				     sizeof(err)),
+		     0, "%s", err);
+	return len;
+}
+
+/* NaN and Inf have no meaning as activations (they made a NaN confidence that
+ * no RESULT could carry): each is refused naming the element, and so is a frame
+ * of finite values that overflow in the layers; the others in the batch run. */
+Test(tail, non_finite_values_refused_per_request)
+{
+	struct fixture f;
+	setup_fixture(&f, 0);
+	queue(&f, 1, 0, 0, raw_input(&f, CC_CODEC_RAW32, 17, NAN));
+	queue(&f, 2, 0, 0, raw_input(&f, CC_CODEC_RAW16, 0, INFINITY));
+	queue(&f, 3, 0, 0, raw_input(&f, CC_CODEC_RAW32, 3071, -INFINITY));
+	size_t len = raw_input(&f, CC_CODEC_RAW32, 0, 0);
+	for (size_t i = 0; i < 3 * 32 * 32; i++) /* finite, but conv1 overflows */
+		f.in[i] = 3e38f;
+	uint32_t dims[3] = {3, 32, 32};
+	cr_assert_eq(cc_frame_encode(f.in, 3, dims, CC_CODEC_RAW32, 0, 0, f.frame, f.cap, &len,
+				     NULL, 0),
+		     0);
+	queue(&f, 4, 0, 0, len);
+	queue(&f, 5, 0, 0, raw_input(&f, CC_CODEC_RAW16, 5, 1.0f));
+	const char *want[6] = {"", "frame element 17 is NaN", "frame element 0 is +Inf",
+			       "frame element 3071 is -Inf", "overflow", NULL};
+	uint64_t wake;
+	cr_assert_eq(ap_sched_next(&f.s, 1, &f.b, &wake), 1);
+	cr_assert_eq(f.b.n, 5);
+	struct ap_outcome out[8];
+	cr_assert_eq(ap_tail_run(f.t, &f.s, &f.b, out), 0);
+	for (int k = 0; k < f.b.n; k++) {
+		uint64_t id = ap_sched_req(&f.s, f.b.idx[k])->request_id;
+		if (!want[id]) {
+			cr_assert_eq(out[k].code, 0, "%s", out[k].msg);
+			cr_assert(out[k].confidence > 0 && out[k].confidence <= 1);
+		} else {
+			cr_assert_eq(out[k].code, CW_ERR_BAD_FRAME, "request %llu",
+				     (unsigned long long)id);
+			cr_assert(strstr(out[k].msg, want[id]), "request %llu: %s",
+				  (unsigned long long)id, out[k].msg);
+		}
+		ap_sched_release(&f.s, f.b.idx[k]);
 	}
 	teardown_fixture(&f);
 }

@@ -3,7 +3,8 @@
  * XXH64 trailer made consistent, so that mutations reach the field and payload
  * checks instead of stopping at the checksum. A frame that decodes is encoded
  * again with its own codec and decoded once more, which drives the encoder with
- * whatever values (NaN, inf, subnormals) the fuzzer produced. */
+ * whatever values (NaN, inf, subnormals) the fuzzer produced. cc_frame_peek must
+ * accept, and agree with, every frame cc_frame_info accepts. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +17,18 @@ static const struct cc_limits lim = {1u << 20, 1u << 20};
 static void decode(const uint8_t *data, size_t size)
 {
 	static void *scratch;
-	struct cc_frame_info info;
+	struct cc_frame_info info, peek;
 	char err[256];
 	if (!scratch && !(scratch = malloc(cc_frame_scratch_max())))
 		return;
+	int peeked = cc_frame_peek(data, size, &lim, &peek, err, sizeof(err));
 	if (cc_frame_info(data, size, &lim, &info, err, sizeof(err)))
 		return;
+	/* the header alone is a prefix of the checks: a valid frame passes it alike */
+	if (peeked || peek.codec != info.codec || peek.bits != info.bits ||
+	    peek.elems != info.elems || peek.pairs != info.pairs ||
+	    peek.payload_bytes != info.payload_bytes)
+		abort();
 	float *out = malloc(info.elems * sizeof(float) + 4);
 	if (!out)
 		return;

@@ -628,3 +628,84 @@ Test(serving, policies_that_do_not_fit_are_refused_at_start, .timeout = 120)
 	cf_exec_destroy(local);
 	cf_model_free(model);
 }
+
+/* An INFER of exit index 0's input (3 x 32 x 32) as a raw frame (bits 0) with
+ * element `at` set to v. */
+static size_t raw_infer(uint8_t *buf, size_t cap, uint64_t id, enum cc_codec codec, size_t at,
+			float v)
+{
+	static float img[3 * 32 * 32];
+	for (int i = 0; i < 3 * 32 * 32; i++)
+		img[i] = gauss();
+	img[at] = v;
+	uint32_t dims[3] = {3, 32, 32};
+	size_t flen, len;
+	char err[256];
+	cr_assert_eq(cc_frame_encode(img, 3, dims, codec, 0, 0, buf + CW_INFER_PREFIX_BYTES,
+				     cap - CW_INFER_PREFIX_BYTES, &flen, err, sizeof(err)),
+		     0, "%s", err);
+	struct cw_infer in = {.request_id = id, .deadline_us = 5000000, .frame_len = flen};
+	cr_assert_eq(cw_encode_infer_header(buf, cap, &in, &len, err, sizeof(err)), 0, "%s", err);
+	return len;
+}
+
+static void expect_error(struct client *c, uint64_t id, int code, const char *part)
+{
+	struct cw_msg m;
+	cr_assert_eq(recv_msg(c, &m, 10000), 0, "request %llu unanswered", (unsigned long long)id);
+	cr_assert_eq(m.type, CW_ERROR, "request %llu: %s", (unsigned long long)id,
+		     cw_type_name(m.type));
+	cr_assert_eq(m.error.request_id, id);
+	cr_assert_eq(m.error.code, code, "request %llu: code %u: %s", (unsigned long long)id,
+		     m.error.code, m.error.msg);
+	cr_assert(strstr(m.error.msg, part), "request %llu: %s", (unsigned long long)id,
+		  m.error.msg);
+}
+
+/* docs/protocol.md, "What the appliance accepts": a NaN or Inf in a frame is
+ * ERROR bad-frame naming the element (it once got no reply at all), counted; an
+ * INFER whose bits are not its frame's is bad-request; the session goes on. A
+ * HELLO naming another model is refused even with the right checksum. */
+Test(appliance, non_finite_frames_and_disagreeing_bits_refused, .timeout = 120)
+{
+	start(0, 10000);
+	struct client c;
+	struct cw_msg m;
+	static uint8_t buf[1 << 18];
+	struct ap_stats before, after;
+	ap_server_stats(srv, &before);
+	connect_client(&c);
+	hello(&c, model->checksum);
+	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_WELCOME);
+	send_all(c.fd, buf, raw_infer(buf, sizeof(buf), 1, CC_CODEC_RAW32, 17, NAN));
+	expect_error(&c, 1, CW_ERR_BAD_FRAME, "frame element 17 is NaN");
+	send_all(c.fd, buf, raw_infer(buf, sizeof(buf), 2, CC_CODEC_RAW16, 4, -INFINITY));
+	expect_error(&c, 2, CW_ERR_BAD_FRAME, "frame element 4 is -Inf");
+	size_t len = raw_infer(buf, sizeof(buf), 3, CC_CODEC_RAW32, 0, 0.5f);
+	buf[CW_HEADER_BYTES + 21] = 8; /* INFER's bits: the frame is raw */
+	send_all(c.fd, buf, len);
+	expect_error(&c, 3, CW_ERR_BAD_REQUEST, "INFER bits 8, its frame's bits 0");
+	send_all(c.fd, buf, raw_infer(buf, sizeof(buf), 4, CC_CODEC_RAW16, 0, 0.5f));
+	cr_assert_eq(recv_msg(&c, &m, 10000), 0);
+	cr_assert_eq(m.type, CW_RESULT, "%s %s", cw_type_name(m.type),
+		     m.type == CW_ERROR ? m.error.msg : "");
+	cr_assert_eq(m.result.request_id, 4);
+	close_client(&c);
+	ap_server_stats(srv, &after);
+	cr_assert_eq(after.bad_frames - before.bad_frames, 2);
+	/* the right checksum under another model's name */
+	connect_client(&c);
+	struct cw_hello h = {.device_id = 7, .model_checksum = model->checksum, .max_inflight = 1};
+	strcpy(h.model, "resnet18");
+	cr_assert_eq(cw_encode_hello(buf, sizeof(buf), &h, &len, NULL, 0), 0);
+	send_all(c.fd, buf, len);
+	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(m.type, CW_ERROR);
+	cr_assert_eq(m.error.code, CW_ERR_MODEL_MISMATCH);
+	cr_assert(strstr(m.error.msg, "resnet18") && strstr(m.error.msg, model->name), "%s",
+		  m.error.msg);
+	cr_assert_eq(recv_msg(&c, &m, 5000), -ECONNRESET);
+	close_client(&c);
+	stop();
+}
