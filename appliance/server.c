@@ -1,33 +1,29 @@
-/* io_uring event loops of the appliance (design in server.h).
+/* The appliance's io_uring TCP transport and its workers (design in server.h;
+ * the protocol itself is the session layer's, session.h).
  *
  * Receive: a multishot recv per connection picking buffers from a provided
- * buffer ring (one per worker); a message that lies whole in a buffer is decoded
- * in place and its frame copied once into a request slot. A message split across
- * buffers is reassembled in a small inline area (control messages) or a buffer
- * from a bounded pool (INFER frames); when the pool is empty the message is read
- * and dropped and the device gets ERROR busy, so memory stays bounded whatever
- * the peers send. Without buffer rings (older kernels, or forced) each connection
- * gets a single-shot recv into its own buffer; both paths feed the same parser.
+ * buffer ring (one per worker); each completion's bytes go to the session where
+ * they lie (ap_sess_input), and the buffer goes back to the ring. Without buffer
+ * rings (older kernels, or forced) each connection gets a single-shot recv into
+ * its own buffer; both paths feed the same session.
  *
- * Send: each connection has a bounded reply buffer; replies are appended while
- * a loop turn runs and flushed with one send per connection at its end. A peer
- * that does not read its replies fills its buffer and is dropped.
+ * Send: at the end of a loop turn, one send per connection the session queued
+ * for the flush, all in one submission; a completion tells the session how many
+ * bytes left (ap_sess_sent), which queues the rest again.
  *
  * Ownership of what is reused here:
- *   - conns[i] and its reply buffer, receive buffer and reassembly state: the
- *     slot's lifetime is w->slots (conns.h). It is handed to a new peer only once
- *     nothing of its old life refers to it: no receive or send in flight (a send
- *     in flight reads the reply buffer), not queued for the flush or a re-arm.
- *     Completions carry the slot's generation, so a late one never touches a
- *     new peer; on_accept may wipe the session fields because the links are not
- *     among them.
- *   - request slots: the scheduler's (scheduler.h); a queued request keeps its
- *     connection's generation and answer() checks it.
- *   - reassembly pool buffers: held by one connection from a message's header
- *     to its last byte (c->pool), given back by pool_release, which is
- *     idempotent, on completion or close.
+ *   - the per-connection transport state uc[i] (socket, receive armed, send in
+ *     flight, fallback receive buffer) shares its slot with the session's
+ *     conns[i]; its lifetime is the session's slot table (conns.h). Every
+ *     receive or send in flight is counted there (ap_conns_op_begin/_end), so a
+ *     slot, and the reply bytes a send in flight reads, are not handed to a new
+ *     peer before its completion; completions carry the slot's generation, so a
+ *     late one never touches a new peer. on_accept may reset uc[i] because the
+ *     slot's links are not in it.
  *   - provided receive buffers: the kernel's until a completion names one; fed
- *     and recycled within that completion's handling. */
+ *     and recycled within that completion's handling.
+ *   - a receive that could not be armed (no submission entry, or -ENOBUFS) is
+ *     on the slot table's re-arm queue, armed at the end of the turn. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <liburing.h>
@@ -42,13 +38,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "coinfer/bytes.h"
 #include "coinfer/policy-rl.h"
-#include "coinfer/proto.h"
-#include "admit.h"
 #include "conns.h"
 #include "server.h"
-#include "tail.h"
+#include "session.h"
 #include "watchdog.h"
 
 enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
@@ -57,32 +50,11 @@ enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
 #define UD_IDX(u) ((int)(((u) >> 24) & 0xFFFFFFFFu))
 #define UD_GEN(u) ((uint32_t)((u) & 0xFFFFFFu))
 #define BGID 1
-#define INLINE_RX 256 /* holds any control message whole */
 
-/* A connection's protocol state; whether its slot may be reused is conns.h's
- * business (C_DEAD: no live peer, whatever the slot still waits for). */
-enum { C_DEAD = 0, C_HELLO, C_READY, C_CLOSING };
-
-struct conn {
-	int fd, state;
+struct uconn {
+	int fd;
 	int recv_armed, send_busy;
-	int inflight;
-	uint64_t device_id, since_ns;
-	/* reassembly: have bytes of a message of need bytes (0: header not yet whole) */
-	uint8_t head[INLINE_RX];
-	uint8_t *rx;             /* head, or a pool buffer */
-	int pool;                /* pool buffer index or -1 */
-	size_t have, need, discard;
-	uint64_t discard_id;     /* request id of a message being dropped */
 	uint8_t *fb;             /* fallback receive buffer */
-	uint8_t *tx;
-	size_t tx_len, tx_sending;
-	/* policy serving: the worker's policy for the class of HELLO (-1: none)
-	 * and the state the device sent with its last DECIDE */
-	int pol;
-	int have_state;
-	struct pol_obs_in decided;
-	char dev_class[CW_CLASS_MAX + 1];
 };
 
 struct worker {
@@ -93,30 +65,20 @@ struct worker {
 	int ring_ok, lfd, accept_armed;
 	struct io_uring_buf_ring *br;
 	size_t br_bytes;
-	uint8_t *bufs;
-	struct conn *conns;
-	struct ap_conns slots;   /* lifetimes of conns[i] (conns.h) */
-	uint8_t *tx_mem, *fb_mem, *pool_mem;
-	int *pool_free, n_pool;
-	struct ap_sched sched;
-	struct ap_batch batch;
-	struct ap_tail *tail;
-	struct ap_outcome *outc;
-	struct ap_stats st;
-	uint64_t next_sweep_ns, session_seq;
-	struct pol_policy **pol;  /* this worker's copies of the served policies */
-	uint32_t qdelay_us;       /* queueing-delay estimate: the last answer's */
+	uint8_t *bufs, *fb_mem;
+	struct uconn *uc;
+	struct ap_sess *sess;
+	struct ap_conns *slots;  /* the session's */
+	uint64_t next_sweep_ns;
 	_Atomic uint32_t queued;  /* requests in the scheduler, for the metrics thread */
 	_Atomic uint64_t turns;   /* loop turns: the watchdog's sign of progress */
 	_Atomic int stalled;      /* set and cleared by the watchdog */
-	uint8_t msgbuf[512];
+	_Atomic uint64_t stalls;
 };
 
 struct ap_server {
 	struct ap_server_config cfg;
 	const struct cf_model *m;
-	struct cw_limits lim;
-	struct cc_limits clim;
 	struct worker *w;
 	int port, use_br;
 	_Atomic int stop;
@@ -156,24 +118,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static inline void stat_add(_Atomic uint64_t *c, uint64_t v)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
-			      memory_order_relaxed);
-}
-
-const uint32_t ap_latency_bounds_us[AP_LATENCY_BUCKETS - 1] = {
-	250, 500, 1000, 2000, 3000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000};
-
-static void latency_add(struct ap_stats *st, uint64_t us)
-{
-	int b = 0;
-	while (b < AP_LATENCY_BUCKETS - 1 && us > ap_latency_bounds_us[b])
-		b++;
-	stat_add(&st->latency[b], 1);
-	stat_add(&st->latency_sum_us, us);
-}
-
 static struct io_uring_sqe *sqe_get(struct worker *w)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
@@ -184,418 +128,63 @@ static struct io_uring_sqe *sqe_get(struct worker *w)
 	return sqe;
 }
 
-/* ---- replies ------------------------------------------------------------- */
-
-static void conn_close(struct worker *w, struct conn *c);
-
-static int conn_idx(const struct worker *w, const struct conn *c)
-{
-	return (int)(c - w->conns);
-}
-
-static uint32_t conn_gen(const struct worker *w, const struct conn *c)
-{
-	return w->slots.slot[conn_idx(w, c)].gen;
-}
-
-static void mark_dirty(struct worker *w, struct conn *c)
-{
-	ap_conns_want(&w->slots, AP_Q_FLUSH, conn_idx(w, c));
-}
-
-/* Appends msg to c's replies; a peer whose buffer is full is not reading them. */
-static void reply(struct worker *w, struct conn *c, const uint8_t *msg, size_t len)
-{
-	if (c->state == C_DEAD)
-		return;
-	if (c->tx_len + len > (size_t)w->srv->cfg.tx_bytes) {
-		conn_close(w, c);
-		return;
-	}
-	memcpy(c->tx + c->tx_len, msg, len);
-	c->tx_len += len;
-	mark_dirty(w, c);
-}
-
-static void reply_error(struct worker *w, struct conn *c, uint64_t id, int code, const char *msg)
-{
-	struct cw_error e = {.request_id = id, .code = (uint16_t)code};
-	size_t len;
-	snprintf(e.msg, sizeof(e.msg), "%s", msg);
-	/* messages from the decoders may hold bytes the wire refuses: keep printable */
-	for (char *p = e.msg; *p; p++)
-		if (*p < 0x20 || *p > 0x7e)
-			*p = '?';
-	if (!cw_encode_error(w->msgbuf, sizeof(w->msgbuf), &e, &len, NULL, 0))
-		reply(w, c, w->msgbuf, len);
-	stat_add(&w->st.errors, 1);
-}
-
-/* Framing is lost: say why, then close once the reply is out. */
-static void protocol_error(struct worker *w, struct conn *c, int ret, const char *why)
-{
-	stat_add(&w->st.protocol_errors, 1);
-	reply_error(w, c, 0, cw_error_for(ret), why);
-	if (c->state != C_DEAD)
-		c->state = C_CLOSING;
-}
-
-/* ---- messages ------------------------------------------------------------ */
-
-static void on_infer(struct worker *w, struct conn *c, const struct cw_infer *m)
-{
-	const struct cf_model *mod = w->srv->m;
-	struct ap_sched *s = &w->sched;
-	if (atomic_load_explicit(&w->srv->stop, memory_order_relaxed)) {
-		reply_error(w, c, m->request_id, CW_ERR_SHUTDOWN, "the appliance is stopping");
-		return;
-	}
-	if (c->inflight >= w->srv->cfg.max_inflight) {
-		stat_add(&w->st.busy, 1);
-		reply_error(w, c, m->request_id, CW_ERR_BUSY, "in-flight limit of the device reached");
-		return;
-	}
-	char why[CW_ERRMSG_MAX + 1];
-	int code = ap_admit_infer(mod, m, why, sizeof(why));
-	if (code) {
-		if (code == CW_ERR_BAD_FRAME)
-			stat_add(&w->st.bad_frames, 1);
-		reply_error(w, c, m->request_id, code, why);
-		return;
-	}
-	int i = ap_sched_alloc(s, m->frame_len);
-	if (i < 0) {
-		stat_add(&w->st.busy, 1);
-		reply_error(w, c, m->request_id, i == -EMSGSIZE ? CW_ERR_TOO_LARGE : CW_ERR_BUSY,
-			    i == -EMSGSIZE ? "frame above the limit" : "appliance queue full");
-		return;
-	}
-	struct ap_req *r = ap_sched_req(s, i);
-	uint64_t now = now_ns();
-	r->request_id = m->request_id;
-	r->owner = c;
-	r->owner_gen = conn_gen(w, c);
-	r->arrival_ns = now;
-	r->deadline_ns = now + (uint64_t)m->deadline_us * 1000;
-	r->device_us = m->device_us;
-	r->exit = m->action.exit;
-	r->partition = m->action.partition;
-	r->bits = m->action.bits;
-	r->flags = m->flags;
-	memcpy(r->frame, m->frame, m->frame_len);
-	r->frame_len = m->frame_len;
-	if (ap_sched_push(s, i)) {
-		ap_sched_release(s, i);
-		reply_error(w, c, m->request_id, CW_ERR_INTERNAL, "scheduler refused the request");
-		return;
-	}
-	c->inflight++;
-	stat_add(&w->st.requests, 1);
-}
-
-/* ---- policy serving ------------------------------------------------------- */
-
-static int policy_for(const struct worker *w, const char *device_class)
-{
-	for (int i = 0; i < w->srv->cfg.n_policies; i++)
-		if (!strcmp(w->pol[i]->device_class, device_class))
-			return i;
-	return -1;
-}
-
-/* DECIDE's CPU in use as the policy's load factor, the multiplier of device
- * time: a core busy u of the time leaves the request 1 - u of it. Capped at
- * 90 % (10x), beyond which the figure says more about the sampling than the
- * device. */
-static double load_factor(uint16_t permille)
-{
-	unsigned u = permille < 900 ? permille : 900;
-	return 1.0 / (1.0 - u / 1000.0);
-}
-
-/* exits are 1-based in a policy and 0-based on the wire; a device-only action
- * (partition N_e) keeps bits 0 */
-static struct cw_action wire_action(const struct pol_action *a)
-{
-	return (struct cw_action){.exit = (uint8_t)(a->exit - 1), .bits = (uint8_t)a->bits,
-				  .partition = (uint16_t)a->partition};
-}
-
-static void on_decide(struct worker *w, struct conn *c, const struct cw_decide *m)
-{
-	char why[96];
-	size_t len;
-	if (c->pol < 0) {
-		snprintf(why, sizeof(why), "no policy for device class %s", c->dev_class);
-		reply_error(w, c, m->request_id, CW_ERR_UNSUPPORTED, why);
-		return;
-	}
-	double mbps = (double)m->bandwidth_bps / 1e6;
-	c->decided = (struct pol_obs_in){
-		.bw_ewma_mbps = mbps,
-		.bw_last_mbps = mbps,
-		.deadline_ms = m->deadline_us / 1e3,
-		.energy_j = m->energy_uj / 1e6,
-		.load = load_factor(m->load_permille),
-	};
-	c->have_state = 1;
-	struct pol_obs_in in = c->decided;
-	in.queue_ms = w->qdelay_us / 1e3;
-	struct pol_action a;
-	int ret = pol_policy_decide(w->pol[c->pol], &in, 0, &a, NULL);
-	if (ret) {
-		snprintf(why, sizeof(why), "policy for %s failed: %s", c->dev_class, strerror(-ret));
-		reply_error(w, c, m->request_id, CW_ERR_INTERNAL, why);
-		return;
-	}
-	struct cw_decision d = {.request_id = m->request_id, .queue_delay_us = w->qdelay_us,
-				.action = wire_action(&a)};
-	if (!cw_encode_decision(w->msgbuf, sizeof(w->msgbuf), &d, &len, NULL, 0))
-		reply(w, c, w->msgbuf, len);
-	stat_add(&w->st.decisions, 1);
-}
-
-/* RESULT's next action for a request that asked for one: the connection's last
- * DECIDE state with this request's budget and the worker's queue now. */
-static void suggest(struct worker *w, struct conn *c, const struct ap_req *r, struct cw_result *res)
-{
-	if (!(r->flags & CW_INFER_SUGGEST) || c->pol < 0 || !c->have_state)
-		return;
-	struct pol_obs_in in = c->decided;
-	struct pol_action a;
-	/* the budget the request had when the device started it */
-	in.deadline_ms = (double)(r->deadline_ns - r->arrival_ns) / 1e6 + r->device_us / 1e3;
-	in.queue_ms = w->qdelay_us / 1e3;
-	if (pol_policy_decide(w->pol[c->pol], &in, 0, &a, NULL))
-		return;
-	res->flags |= CW_RESULT_NEXT_VALID;
-	res->next = wire_action(&a);
-	stat_add(&w->st.suggestions, 1);
-}
-
-static void handle_msg(struct worker *w, struct conn *c, const uint8_t *msg, size_t len)
-{
-	struct cw_msg m;
-	char err[160];
-	size_t olen;
-	int ret = cw_decode(msg, len, &w->srv->lim, &m, err, sizeof(err));
-	if (ret) {
-		/* a malformed body with whole framing: refuse it, keep the peer */
-		reply_error(w, c, m.request_id, cw_error_for(ret), err);
-		return;
-	}
-	if (c->state == C_HELLO && m.type != CW_HELLO && m.type != CW_PING) {
-		reply_error(w, c, m.request_id, CW_ERR_NO_SESSION, "HELLO first");
-		return;
-	}
-	switch (m.type) {
-	case CW_HELLO: {
-		if (c->state != C_HELLO) {
-			reply_error(w, c, 0, CW_ERR_NO_SESSION, "second HELLO");
-			return;
-		}
-		if ((ret = ap_admit_hello(w->srv->m, &m.hello, err, sizeof(err)))) {
-			reply_error(w, c, 0, ret, err);
-			c->state = C_CLOSING;
-			return;
-		}
-		c->device_id = m.hello.device_id;
-		c->state = C_READY;
-		snprintf(c->dev_class, sizeof(c->dev_class), "%s", m.hello.device_class);
-		c->pol = policy_for(w, c->dev_class);
-		struct cw_welcome wm = {
-			.session_id = (uint64_t)w->id << 48 | ++w->session_seq,
-			.model_checksum = w->srv->m->checksum,
-			.max_frame = w->srv->lim.max_frame,
-			.max_padding = w->srv->lim.max_padding,
-			.max_inflight = (uint16_t)w->srv->cfg.max_inflight,
-		};
-		if (!cw_encode_welcome(w->msgbuf, sizeof(w->msgbuf), &wm, &olen, NULL, 0))
-			reply(w, c, w->msgbuf, olen);
-		return;
-	}
-	case CW_INFER:
-		on_infer(w, c, &m.infer);
-		return;
-	case CW_PING: {
-		/* answered in the turn that read it: the hold is below the loop's
-		 * granularity, so 0 (the device measures the round trip itself) */
-		struct cw_pong p = {.nonce = m.ping.nonce, .timestamp = m.ping.timestamp,
-				    .padding_len = m.ping.padding_len, .hold_us = 0};
-		if (!cw_encode_pong(w->msgbuf, sizeof(w->msgbuf), &p, &olen, NULL, 0))
-			reply(w, c, w->msgbuf, olen);
-		return;
-	}
-	case CW_DECIDE:
-		on_decide(w, c, &m.decide);
-		return;
-	default:
-		snprintf(err, sizeof(err), "%s is not a request", cw_type_name(m.type));
-		reply_error(w, c, m.request_id, CW_ERR_BAD_REQUEST, err);
-		return;
-	}
-}
-
-static void pool_release(struct worker *w, struct conn *c)
-{
-	if (c->pool >= 0)
-		w->pool_free[w->n_pool++] = c->pool;
-	c->pool = -1;
-	c->rx = c->head;
-	c->have = c->need = 0;
-}
-
-
-/* Parses received bytes into messages (see the top of the file). */
-static void feed(struct worker *w, struct conn *c, const uint8_t *d, size_t n)
-{
-	const struct cw_limits *lim = &w->srv->lim;
-	char err[160];
-	struct cw_header h;
-
-	stat_add(&w->st.bytes_in, n);
-	while (n && (c->state == C_HELLO || c->state == C_READY)) {
-		if (c->discard) {
-			size_t k = n < c->discard ? n : c->discard;
-			c->discard -= k;
-			d += k;
-			n -= k;
-			if (!c->discard)
-				reply_error(w, c, c->discard_id, CW_ERR_BUSY,
-					    "appliance reassembly buffers full");
-			continue;
-		}
-		if (!c->have) {
-			int r = cw_parse_header(d, n, lim, &h, err, sizeof(err));
-			if (r == 0 && h.msg_len <= n) {
-				handle_msg(w, c, d, h.msg_len);
-				d += h.msg_len;
-				n -= h.msg_len;
-				continue;
-			}
-			if (r && r != -EAGAIN) {
-				protocol_error(w, c, r, err);
-				return;
-			}
-			c->since_ns = now_ns();
-		}
-		if (!c->need) {
-			/* complete the header in the inline area */
-			size_t k = CW_HEADER_BYTES - c->have < n ? CW_HEADER_BYTES - c->have : n;
-			memcpy(c->head + c->have, d, k);
-			c->have += k;
-			d += k;
-			n -= k;
-			int r = cw_parse_header(c->head, c->have, lim, &h, err, sizeof(err));
-			if (r == -EAGAIN)
-				continue;
-			if (r) {
-				protocol_error(w, c, r, err);
-				return;
-			}
-			c->need = h.msg_len;
-			if (c->need > INLINE_RX) {
-				if (!w->n_pool) {
-					/* no room to hold it: read it through, answer busy */
-					c->discard = c->need - c->have;
-					c->discard_id = 0;
-					if (n >= 8 && h.type == CW_INFER)
-						c->discard_id = le_rd64(d);
-					stat_add(&w->st.busy, 1);
-					c->have = c->need = 0;
-					continue;
-				}
-				c->pool = w->pool_free[--w->n_pool];
-				c->rx = w->pool_mem + (size_t)c->pool * (CW_HEADER_BYTES + lim->max_body);
-				memcpy(c->rx, c->head, c->have);
-			}
-		}
-		size_t k = c->need - c->have < n ? c->need - c->have : n;
-		memcpy(c->rx + c->have, d, k);
-		c->have += k;
-		d += k;
-		n -= k;
-		if (c->have == c->need) {
-			handle_msg(w, c, c->rx, c->need);
-			pool_release(w, c);
-		}
-	}
-}
-
 /* ---- connections --------------------------------------------------------- */
+
+/* The session is done with peer i: the socket goes; operations still in flight
+ * on it end with an error or 0, and the slot waits for them (conns.h). */
+static void transport_close(void *ctx, int i)
+{
+	struct worker *w = ctx;
+	struct uconn *u = &w->uc[i];
+	if (u->fd < 0)
+		return;
+	shutdown(u->fd, SHUT_RDWR);
+	close(u->fd);
+	u->fd = -1;
+}
 
 /* Without a submission entry (the ring full even after a submit) the receive
  * is queued to be armed at the end of the turn, never forgotten. */
-static int arm_recv(struct worker *w, struct conn *c)
+static int arm_recv(struct worker *w, int i)
 {
+	struct uconn *u = &w->uc[i];
 	struct io_uring_sqe *sqe = sqe_get(w);
-	int idx = conn_idx(w, c);
 	if (!sqe) {
-		ap_conns_want(&w->slots, AP_Q_REARM, idx);
+		ap_conns_want(w->slots, AP_Q_REARM, i);
 		return -EBUSY;
 	}
 	if (w->srv->use_br) {
-		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+		io_uring_prep_recv_multishot(sqe, u->fd, NULL, 0, 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = BGID;
 	} else {
-		io_uring_prep_recv(sqe, c->fd, c->fb, (size_t)w->srv->cfg.rx_buffer_bytes, 0);
+		io_uring_prep_recv(sqe, u->fd, u->fb, (size_t)w->srv->cfg.rx_buffer_bytes, 0);
 	}
-	io_uring_sqe_set_data64(sqe, UD(OP_RECV, idx, conn_gen(w, c)));
-	c->recv_armed = 1;
-	ap_conns_op_begin(&w->slots, idx);
+	io_uring_sqe_set_data64(sqe, UD(OP_RECV, i, w->slots->slot[i].gen));
+	u->recv_armed = 1;
+	ap_conns_op_begin(w->slots, i);
 	return 0;
-}
-
-static void conn_close(struct worker *w, struct conn *c)
-{
-	if (c->state == C_DEAD)
-		return;
-	/* pending operations on the socket end with an error or 0; the slot waits
-	 * for them before it is reused */
-	shutdown(c->fd, SHUT_RDWR);
-	close(c->fd);
-	c->fd = -1;
-	c->state = C_DEAD;
-	ap_sched_drop_owner(&w->sched, c);
-	pool_release(w, c);
-	c->discard = 0;
-	c->tx_len = c->tx_sending = 0;
-	c->inflight = 0;
-	stat_add(&w->st.closed, 1);
-	ap_conns_kill(&w->slots, conn_idx(w, c));
 }
 
 static void on_accept(struct worker *w, int fd)
 {
-	int idx = atomic_load(&w->srv->stop) ? -ESHUTDOWN : ap_conns_take(&w->slots);
-	if (idx < 0) {
+	int i = atomic_load(&w->srv->stop) ? -ESHUTDOWN : ap_sess_open(w->sess);
+	if (i < 0) {
 		close(fd); /* at capacity: the device retries with backoff */
 		return;
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* the slot's lifetime fields live in w->slots, so wiping the session's
-	 * fields here cannot unlink anything (conns.h) */
-	struct conn *c = &w->conns[idx];
-	uint8_t *tx = c->tx, *fb = c->fb;
-	memset(c, 0, sizeof(*c));
-	c->tx = tx;
-	c->fb = fb;
-	c->fd = fd;
-	c->state = C_HELLO;
-	c->pool = -1;
-	c->pol = -1;
-	c->rx = c->head;
-	c->since_ns = now_ns();
-	stat_add(&w->st.accepted, 1);
-	arm_recv(w, c);
+	struct uconn *u = &w->uc[i];
+	u->fd = fd;
+	u->recv_armed = u->send_busy = 0;
+	arm_recv(w, i);
 }
 
 static void arm_accept(struct worker *w)
 {
 	struct io_uring_sqe *sqe = sqe_get(w);
-	if (!sqe)
+	if (!sqe || w->lfd < 0)
 		return;
 	io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, 0);
 	io_uring_sqe_set_data64(sqe, UD(OP_ACCEPT, 0, 0));
@@ -610,235 +199,138 @@ static void recycle(struct worker *w, int bid)
 	io_uring_buf_ring_advance(w->br, 1);
 }
 
+static void on_recv(struct worker *w, int i, int stale, struct io_uring_cqe *cqe)
+{
+	int res = cqe->res;
+	int bid = cqe->flags & IORING_CQE_F_BUFFER ? (int)(cqe->flags >> IORING_CQE_BUFFER_SHIFT) : -1;
+	if (!stale && res > 0 && ap_conns_live(w->slots, i))
+		ap_sess_input(w->sess, i,
+			      bid >= 0 ? w->bufs + (size_t)bid * (size_t)w->srv->cfg.rx_buffer_bytes
+				       : w->uc[i].fb, (size_t)res);
+	if (bid >= 0)
+		recycle(w, bid);
+	if ((cqe->flags & IORING_CQE_F_MORE) || stale)
+		return;
+	w->uc[i].recv_armed = 0;
+	if (res == 0 || (res < 0 && res != -ENOBUFS))
+		ap_sess_close(w->sess, i);
+	else if (ap_sess_reading(w->sess, i)) {
+		if (res == -ENOBUFS)
+			ap_conns_want(w->slots, AP_Q_REARM, i);
+		else
+			arm_recv(w, i);
+	}
+	ap_conns_op_end(w->slots, i);
+}
+
+static void on_send(struct worker *w, int i, int res)
+{
+	w->uc[i].send_busy = 0;
+	if (res < 0 || !ap_conns_live(w->slots, i))
+		ap_sess_close(w->sess, i);
+	else
+		ap_sess_sent(w->sess, i, (size_t)res);
+	ap_conns_op_end(w->slots, i);
+}
+
 static void on_cqe(struct worker *w, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
-	int op = UD_OP(ud), res = cqe->res;
+	int op = UD_OP(ud), i = UD_IDX(ud);
 	if (op == OP_ACCEPT) {
-		if (res >= 0)
-			on_accept(w, res);
+		if (cqe->res >= 0)
+			on_accept(w, cqe->res);
 		if (!(cqe->flags & IORING_CQE_F_MORE))
 			w->accept_armed = 0;
 		return;
 	}
-	int idx = UD_IDX(ud);
-	if (idx < 0 || idx >= w->slots.n)
+	if (i < 0 || i >= w->slots->n)
 		return;
-	struct conn *c = &w->conns[idx];
-	int stale = !ap_conns_current(&w->slots, idx, UD_GEN(ud));
-	if (op == OP_RECV) {
-		int bid = cqe->flags & IORING_CQE_F_BUFFER ? (int)(cqe->flags >> IORING_CQE_BUFFER_SHIFT) : -1;
-		int more = (cqe->flags & IORING_CQE_F_MORE) != 0;
-		if (!stale && res > 0 && c->state != C_DEAD)
-			feed(w, c, bid >= 0 ? w->bufs + (size_t)bid * (size_t)w->srv->cfg.rx_buffer_bytes
-					    : c->fb, (size_t)res);
-		if (bid >= 0)
-			recycle(w, bid);
-		if (!more && !stale) {
-			c->recv_armed = 0;
-			if (res == 0 || (res < 0 && res != -ENOBUFS)) {
-				conn_close(w, c);
-			} else if (c->state == C_HELLO || c->state == C_READY) {
-				if (res == -ENOBUFS)
-					ap_conns_want(&w->slots, AP_Q_REARM, idx);
-				else
-					arm_recv(w, c);
-			}
-			ap_conns_op_end(&w->slots, idx);
-		}
-		return;
-	}
-	if (op == OP_SEND) {
-		if (stale)
-			return;
-		c->send_busy = 0;
-		if (res < 0 || c->state == C_DEAD) {
-			conn_close(w, c);
-			ap_conns_op_end(&w->slots, idx);
-			return;
-		}
-		stat_add(&w->st.bytes_out, (uint64_t)res);
-		memmove(c->tx, c->tx + res, c->tx_len - (size_t)res);
-		c->tx_len -= (size_t)res;
-		if (c->tx_len)
-			mark_dirty(w, c);
-		else if (c->state == C_CLOSING)
-			conn_close(w, c);
-		ap_conns_op_end(&w->slots, idx);
-	}
+	int stale = !ap_conns_current(w->slots, i, UD_GEN(ud));
+	if (op == OP_RECV)
+		on_recv(w, i, stale, cqe);
+	else if (op == OP_SEND && !stale)
+		on_send(w, i, cqe->res);
 }
 
+/* One send per connection with replies, then the receives to re-arm. */
 static void flush(struct worker *w)
 {
 	int i;
-	while ((i = ap_conns_pop(&w->slots, AP_Q_FLUSH)) >= 0) {
-		struct conn *c = &w->conns[i];
-		if (c->state == C_DEAD || c->send_busy || !c->tx_len)
-			continue;
+	while ((i = ap_conns_pop(w->slots, AP_Q_FLUSH)) >= 0) {
+		const uint8_t *p;
+		size_t len;
+		if (w->uc[i].send_busy || !ap_sess_tx(w->sess, i, &p, &len))
+			continue; /* a send in flight: its completion queues the rest */
 		struct io_uring_sqe *sqe = sqe_get(w);
 		if (!sqe) {
 			/* the ring is full: the rest waits for the next turn */
-			ap_conns_want(&w->slots, AP_Q_FLUSH, i);
+			ap_conns_want(w->slots, AP_Q_FLUSH, i);
 			break;
 		}
-		io_uring_prep_send(sqe, c->fd, c->tx, c->tx_len, MSG_NOSIGNAL);
-		io_uring_sqe_set_data64(sqe, UD(OP_SEND, i, conn_gen(w, c)));
-		c->send_busy = 1;
-		c->tx_sending = c->tx_len;
-		ap_conns_op_begin(&w->slots, i);
+		io_uring_prep_send(sqe, w->uc[i].fd, p, len, MSG_NOSIGNAL);
+		io_uring_sqe_set_data64(sqe, UD(OP_SEND, i, w->slots->slot[i].gen));
+		w->uc[i].send_busy = 1;
+		ap_conns_op_begin(w->slots, i);
 	}
-	while ((i = ap_conns_pop(&w->slots, AP_Q_REARM)) >= 0) {
-		struct conn *c = &w->conns[i];
-		if ((c->state == C_HELLO || c->state == C_READY) && !c->recv_armed &&
-		    arm_recv(w, c))
+	while ((i = ap_conns_pop(w->slots, AP_Q_REARM)) >= 0)
+		if (ap_sess_reading(w->sess, i) && !w->uc[i].recv_armed && arm_recv(w, i))
 			break; /* queued again for the next turn */
-	}
 }
 
-/* ---- batches ------------------------------------------------------------- */
+/* ---- the loop ------------------------------------------------------------ */
 
-static void answer(struct worker *w, struct ap_req *r, const struct ap_outcome *o, uint64_t now)
+/* Waits up to wait_ns for completions (0: only submits) and handles them. */
+static void turn(struct worker *w, uint64_t wait_ns)
 {
-	struct conn *c = r->owner;
-	size_t len;
-	if (conn_gen(w, c) != r->owner_gen || (c->state != C_READY && c->state != C_CLOSING))
-		return; /* the device went away */
-	c->inflight--;
-	if (o->code) {
-		if (o->code == CW_ERR_BAD_FRAME)
-			stat_add(&w->st.bad_frames, 1);
-		reply_error(w, c, r->request_id, o->code, o->msg);
-		return;
+	struct io_uring_cqe *cqe;
+	struct __kernel_timespec ts = {.tv_sec = (long long)(wait_ns / 1000000000ull),
+				       .tv_nsec = (long long)(wait_ns % 1000000000ull)};
+	if (wait_ns)
+		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+	else
+		io_uring_submit(&w->ring);
+	unsigned head, n = 0;
+	io_uring_for_each_cqe(&w->ring, head, cqe) {
+		on_cqe(w, cqe);
+		n++;
 	}
-	uint64_t total_us = (now - r->arrival_ns) / 1000;
-	uint64_t work_us = (uint64_t)o->decode_us + o->compute_us;
-	struct cw_result res = {
-		.request_id = r->request_id,
-		.confidence = o->confidence,
-		.label = o->label,
-		.batch = o->batch ? o->batch : 1,
-		.queue_us = (uint32_t)(total_us > work_us ? total_us - work_us : 0),
-		.decode_us = o->decode_us,
-		.compute_us = o->compute_us,
-		.exit = o->exit,
-	};
-	/* waiting alone: the cost model and the policy's state add the edge's
-	 * compute themselves, so counting it here would count it twice */
-	res.queue_delay_us = res.queue_us;
-	w->qdelay_us = res.queue_delay_us;
-	suggest(w, c, r, &res);
-	char why[CW_ERRMSG_MAX + 1];
-	if (cw_encode_result(w->msgbuf, sizeof(w->msgbuf), &res, &len, why, sizeof(why))) {
-		reply_error(w, c, r->request_id, CW_ERR_INTERNAL, why);
-		return;
-	}
-	reply(w, c, w->msgbuf, len);
-	stat_add(&w->st.results, 1);
-	latency_add(&w->st, total_us);
-}
-
-static uint64_t run_due(struct worker *w)
-{
-	uint64_t wake = UINT64_MAX;
-	for (;;) {
-		uint64_t now = now_ns();
-		if (!ap_sched_next(&w->sched, now, &w->batch, &wake))
-			return wake;
-		struct ap_batch *b = &w->batch;
-		for (int k = 0; k < b->n_expired; k++) {
-			struct ap_req *r = ap_sched_req(&w->sched, b->expired[k]);
-			struct ap_outcome o = {.code = CW_ERR_DEADLINE};
-			snprintf(o.msg, sizeof(o.msg), "deadline cannot be met (queued %llu us)",
-				 (unsigned long long)((now - r->arrival_ns) / 1000));
-			answer(w, r, &o, now);
-			ap_sched_release(&w->sched, b->expired[k]);
-		}
-		stat_add(&w->st.expired, (uint64_t)b->n_expired);
-		if (!b->n)
-			continue;
-		ap_tail_run(w->tail, &w->sched, b, w->outc);
-		now = now_ns();
-		for (int k = 0; k < b->n; k++) {
-			answer(w, ap_sched_req(&w->sched, b->idx[k]), &w->outc[k], now);
-			ap_sched_release(&w->sched, b->idx[k]);
-		}
-		stat_add(&w->st.batches, 1);
-		stat_add(&w->st.batch_images, (uint64_t)b->n);
-	}
-}
-
-/* Closes peers that left a message half sent for longer than the idle timeout,
- * or never said HELLO. */
-static void sweep(struct worker *w, uint64_t now)
-{
-	uint64_t limit = (uint64_t)w->srv->cfg.idle_timeout_ms * 1000000ull;
-	for (int i = 0; i < w->srv->cfg.max_conns; i++) {
-		struct conn *c = &w->conns[i];
-		if ((c->state == C_HELLO || c->have || c->discard) && c->state != C_DEAD && now - c->since_ns > limit)
-			conn_close(w, c);
-	}
+	io_uring_cq_advance(&w->ring, n);
 }
 
 /* Stopping: the listening socket goes first, so new devices are refused at once
- * rather than left in the backlog; every queued request is answered ERROR
- * shutdown (the devices finish them locally at once instead of waiting for a
- * timeout), and the replies get up to drain_ms to leave before the connections
- * close. */
+ * rather than left in the backlog; the session answers every queued request and
+ * connection ERROR shutdown (the devices finish them locally at once instead of
+ * waiting for a timeout), and the replies get up to drain_ms to leave before the
+ * connections close. */
 static void shutdown_gracefully(struct worker *w)
 {
-	struct ap_sched *s = &w->sched;
 	if (w->lfd >= 0) {
 		shutdown(w->lfd, SHUT_RDWR); /* ends the multishot accept */
 		close(w->lfd);
 		w->lfd = -1;
 	}
-	struct ap_outcome o = {.code = CW_ERR_SHUTDOWN};
-	snprintf(o.msg, sizeof(o.msg), "the appliance is stopping");
-	uint64_t now = now_ns();
-	for (int i = 0; i < s->cfg.max_requests; i++) {
-		struct ap_req *r = ap_sched_req(s, i);
-		if (r->lane < 0)
-			continue;
-		answer(w, r, &o, now);
-	}
-	for (int i = 0; i < w->srv->cfg.max_conns; i++) {
-		struct conn *c = &w->conns[i];
-		if (c->state == C_HELLO || c->state == C_READY)
-			reply_error(w, c, 0, CW_ERR_SHUTDOWN, "the appliance is stopping");
-	}
+	ap_sess_stopping(w->sess);
 	uint64_t until = now_ns() + (uint64_t)w->srv->cfg.drain_ms * 1000000ull;
 	for (;;) {
 		flush(w);
-		int pending = 0;
-		for (int i = 0; i < w->srv->cfg.max_conns; i++) {
-			struct conn *c = &w->conns[i];
-			pending += (c->state == C_HELLO || c->state == C_READY) && (c->tx_len || c->send_busy);
-		}
-		uint64_t now2 = now_ns();
-		if (!pending || now2 >= until)
+		if (!ap_sess_pending(w->sess) || now_ns() >= until)
 			break;
-		struct io_uring_cqe *cqe;
-		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 10000000};
-		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
-		unsigned head, n = 0;
-		io_uring_for_each_cqe(&w->ring, head, cqe) {
-			on_cqe(w, cqe);
-			n++;
-		}
-		io_uring_cq_advance(&w->ring, n);
+		turn(w, 10000000ull);
 	}
+	ap_sess_close_all(w->sess);
+	turn(w, 0); /* submit nothing new; reap what ended */
 }
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct ap_server *s = w->srv;
-	struct io_uring_cqe *cqe;
 
 	arm_accept(w);
 	while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
 		atomic_fetch_add_explicit(&w->turns, 1, memory_order_relaxed);
-		uint64_t wake = run_due(w);
+		uint64_t wake = ap_sess_run(w->sess);
 		flush(w);
 		if (!w->accept_armed)
 			arm_accept(w);
@@ -846,31 +338,16 @@ static void *worker_main(void *arg)
 		uint64_t wait_ns = 100000000ull; /* look at the stop flag 10 times a second */
 		if (wake != UINT64_MAX)
 			wait_ns = wake > now ? (wake - now < wait_ns ? wake - now : wait_ns) : 0;
-		struct __kernel_timespec ts = {.tv_sec = (long long)(wait_ns / 1000000000ull),
-					       .tv_nsec = (long long)(wait_ns % 1000000000ull)};
-		int ret;
-		if (wait_ns)
-			ret = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
-		else
-			ret = io_uring_submit(&w->ring);
-		(void)ret;
-		unsigned head, n = 0;
-		io_uring_for_each_cqe(&w->ring, head, cqe) {
-			on_cqe(w, cqe);
-			n++;
-		}
-		io_uring_cq_advance(&w->ring, n);
-		atomic_store_explicit(&w->queued, (uint32_t)ap_sched_queued(&w->sched),
+		turn(w, wait_ns);
+		atomic_store_explicit(&w->queued, (uint32_t)ap_sess_queued(w->sess),
 				      memory_order_relaxed);
 		now = now_ns();
 		if (now >= w->next_sweep_ns) {
-			sweep(w, now);
+			ap_sess_sweep(w->sess);
 			w->next_sweep_ns = now + 500000000ull;
 		}
 	}
 	shutdown_gracefully(w);
-	for (int i = 0; i < s->cfg.max_conns; i++)
-		conn_close(w, &w->conns[i]);
 	return NULL;
 }
 
@@ -911,36 +388,56 @@ static void worker_free(struct worker *w)
 		munmap(w->br, w->br_bytes);
 	if (w->lfd >= 0)
 		close(w->lfd);
+	for (int i = 0; w->uc && i < w->srv->cfg.max_conns; i++)
+		if (w->uc[i].fd >= 0)
+			close(w->uc[i].fd);
 	free(w->bufs);
-	free(w->conns);
-	ap_conns_free(&w->slots);
-	free(w->tx_mem);
 	free(w->fb_mem);
-	free(w->pool_mem);
-	free(w->pool_free);
-	free(w->outc);
-	for (int i = 0; w->pol && i < w->srv->cfg.n_policies; i++)
-		pol_policy_free(w->pol[i]);
-	free(w->pol);
-	ap_batch_free(&w->batch);
-	ap_sched_free(&w->sched);
-	ap_tail_destroy(w->tail);
+	free(w->uc);
+	ap_sess_destroy(w->sess);
 }
 
-static int worker_init(struct ap_server *s, struct worker *w, int id, char *err, size_t errlen)
+/* Provided buffers when the kernel has them; otherwise a buffer per peer. */
+static int setup_buf_ring(struct ap_server *s, struct worker *w)
 {
 	const struct ap_server_config *cfg = &s->cfg;
-	int ret;
+	w->bufs = malloc((size_t)cfg->rx_buffers * (size_t)cfg->rx_buffer_bytes);
+	if (!w->bufs)
+		return -ENOMEM;
+	w->br_bytes = (size_t)cfg->rx_buffers * sizeof(struct io_uring_buf);
+	w->br = mmap(NULL, w->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (w->br == MAP_FAILED) {
+		w->br = NULL;
+		return -ENOMEM;
+	}
+	struct io_uring_buf_reg reg = {.ring_addr = (unsigned long)w->br,
+				       .ring_entries = (unsigned)cfg->rx_buffers, .bgid = BGID};
+	io_uring_buf_ring_init(w->br);
+	if (io_uring_register_buf_ring(&w->ring, &reg, 0) < 0) {
+		munmap(w->br, w->br_bytes);
+		w->br = NULL;
+		free(w->bufs);
+		w->bufs = NULL;
+		s->use_br = 0;
+		return 0;
+	}
+	for (int b = 0; b < cfg->rx_buffers; b++)
+		io_uring_buf_ring_add(w->br, w->bufs + (size_t)b * cfg->rx_buffer_bytes,
+				      (unsigned)cfg->rx_buffer_bytes, (unsigned short)b,
+				      io_uring_buf_ring_mask((unsigned)cfg->rx_buffers), b);
+	io_uring_buf_ring_advance(w->br, cfg->rx_buffers);
+	return 0;
+}
 
-	w->srv = s;
-	w->id = id;
-	w->lfd = -1;
+static int setup_ring(struct worker *w, char *err, size_t errlen)
+{
 	/* COOP_TASKRUN: completions are reaped by this loop only, so the kernel need
 	 * not interrupt it. (SINGLE_ISSUER would bind the ring to the thread that
 	 * creates it, which is the starting thread here, not the worker.) */
-	struct io_uring_params p = {.flags = IORING_SETUP_COOP_TASKRUN, .cq_entries = 16384};
-	p.flags |= IORING_SETUP_CQSIZE;
-	if ((ret = io_uring_queue_init_params(4096, &w->ring, &p)) < 0) {
+	struct io_uring_params p = {.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE,
+				    .cq_entries = 16384};
+	int ret = io_uring_queue_init_params(4096, &w->ring, &p);
+	if (ret < 0) {
 		p.flags = IORING_SETUP_CQSIZE; /* older kernels: without the hints */
 		if ((ret = io_uring_queue_init_params(4096, &w->ring, &p)) < 0) {
 			snprintf(err, errlen, "io_uring_queue_init: %s", strerror(-ret));
@@ -948,100 +445,38 @@ static int worker_init(struct ap_server *s, struct worker *w, int id, char *err,
 		}
 	}
 	w->ring_ok = 1;
+	return 0;
+}
+
+static int worker_init(struct ap_server *s, struct worker *w, int id, char *err, size_t errlen)
+{
+	const struct ap_server_config *cfg = &s->cfg;
 	size_t nconn = (size_t)cfg->max_conns;
-	w->conns = calloc(nconn, sizeof(*w->conns));
-	w->tx_mem = malloc(nconn * (size_t)cfg->tx_bytes);
-	size_t pool_buf = CW_HEADER_BYTES + s->lim.max_body;
-	w->pool_mem = malloc((size_t)cfg->reassembly_buffers * pool_buf);
-	w->pool_free = malloc((size_t)cfg->reassembly_buffers * sizeof(int));
-	w->outc = malloc((size_t)cfg->max_batch * sizeof(*w->outc));
-	if (!w->conns || ap_conns_init(&w->slots, cfg->max_conns) || !w->tx_mem || !w->pool_mem || !w->pool_free ||
-	    !w->outc) {
-		snprintf(err, errlen, "out of memory for %d connections", cfg->max_conns);
+	int ret;
+
+	w->srv = s;
+	w->id = id;
+	w->lfd = -1;
+	if ((ret = setup_ring(w, err, errlen)))
+		return ret;
+	w->uc = calloc(nconn, sizeof(*w->uc));
+	if (!w->uc)
 		return -ENOMEM;
-	}
-	for (int i = 0; i < cfg->max_conns; i++) {
-		w->conns[i].tx = w->tx_mem + (size_t)i * (size_t)cfg->tx_bytes;
-	}
-	for (int i = 0; i < cfg->reassembly_buffers; i++)
-		w->pool_free[i] = i;
-	w->n_pool = cfg->reassembly_buffers;
-
-	/* Provided buffers when the kernel has them; otherwise a buffer per peer. */
-	if (s->use_br) {
-		w->bufs = malloc((size_t)cfg->rx_buffers * (size_t)cfg->rx_buffer_bytes);
-		if (!w->bufs)
-			return -ENOMEM;
-		w->br_bytes = (size_t)cfg->rx_buffers * sizeof(struct io_uring_buf);
-		w->br = mmap(NULL, w->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
-			     -1, 0);
-		if (w->br == MAP_FAILED) {
-			w->br = NULL;
-			return -ENOMEM;
-		}
-		struct io_uring_buf_reg reg = {.ring_addr = (unsigned long)w->br,
-					       .ring_entries = (unsigned)cfg->rx_buffers,
-					       .bgid = BGID};
-		io_uring_buf_ring_init(w->br);
-		if (io_uring_register_buf_ring(&w->ring, &reg, 0) < 0) {
-			munmap(w->br, w->br_bytes);
-			w->br = NULL;
-			free(w->bufs);
-			w->bufs = NULL;
-			s->use_br = 0;
-		} else {
-			for (int b = 0; b < cfg->rx_buffers; b++)
-				io_uring_buf_ring_add(w->br, w->bufs + (size_t)b * cfg->rx_buffer_bytes,
-						      (unsigned)cfg->rx_buffer_bytes, (unsigned short)b,
-						      io_uring_buf_ring_mask((unsigned)cfg->rx_buffers), b);
-			io_uring_buf_ring_advance(w->br, cfg->rx_buffers);
-		}
-	}
+	for (size_t i = 0; i < nconn; i++)
+		w->uc[i].fd = -1;
+	if (s->use_br && (ret = setup_buf_ring(s, w)))
+		return ret;
 	if (!s->use_br) {
-		w->fb_mem = malloc(nconn * (size_t)cfg->rx_buffer_bytes);
-		if (!w->fb_mem)
+		if (!(w->fb_mem = malloc(nconn * (size_t)cfg->rx_buffer_bytes)))
 			return -ENOMEM;
-		for (int i = 0; i < cfg->max_conns; i++)
-			w->conns[i].fb = w->fb_mem + (size_t)i * (size_t)cfg->rx_buffer_bytes;
+		for (size_t i = 0; i < nconn; i++)
+			w->uc[i].fb = w->fb_mem + i * (size_t)cfg->rx_buffer_bytes;
 	}
-
-	if (cfg->n_policies) {
-		w->pol = calloc((size_t)cfg->n_policies, sizeof(*w->pol));
-		if (!w->pol)
-			return -ENOMEM;
-		for (int i = 0; i < cfg->n_policies; i++)
-			if ((ret = pol_policy_dup(cfg->policies[i], &w->pol[i], err, errlen)))
-				return ret;
-	}
-
-	struct ap_tail_config tc = {.model = s->m, .max_batch = cfg->max_batch,
-				    .null_model = cfg->null_model, .limits = s->clim};
-	if ((ret = ap_tail_create(&tc, &w->tail, err, errlen)))
+	struct ap_sess_config sc = {.cfg = &s->cfg, .model = s->m, .id = id, .stop = &s->stop,
+				    .transport = {.ctx = w, .close = transport_close}};
+	if ((ret = ap_sess_create(&sc, &w->sess, err, errlen)))
 		return ret;
-	if (cfg->calibrate_runs && !cfg->null_model && (ret = ap_tail_calibrate(w->tail, cfg->calibrate_runs))) {
-		snprintf(err, errlen, "calibration failed: %d", ret);
-		return ret;
-	}
-	struct ap_sched_config sc = {
-		.max_requests = cfg->max_requests,
-		.max_batch = cfg->max_batch,
-		.max_delay_ns = cfg->max_delay_us * 1000,
-		.small_frame = (size_t)cfg->small_frame,
-		.big_frame = cfg->max_frame,
-		.big_frames = cfg->big_frames,
-		.join = cfg->join,
-		.run_late = cfg->run_late,
-		.margin_ns = 200000,
-		.n_exits = s->m->n_exits,
-		.estimate = ap_tail_estimate,
-		.estimate_ctx = w->tail,
-	};
-	for (int e = 0; e < s->m->n_exits; e++)
-		sc.exit_len[e] = s->m->exit_len[e];
-	if ((ret = ap_sched_init(&w->sched, &sc)) || (ret = ap_batch_init(&w->batch, &w->sched))) {
-		snprintf(err, errlen, "scheduler: %s", strerror(-ret));
-		return ret;
-	}
+	w->slots = ap_sess_slots(w->sess);
 	return 0;
 }
 
@@ -1111,7 +546,7 @@ static void watch_once(struct ap_server *s, struct ap_watch *wd, uint64_t now)
 				      now, &quiet_ns)) {
 		case AP_WATCH_STALLED:
 			atomic_store_explicit(&w->stalled, 1, memory_order_relaxed);
-			stat_add(&w->st.stalls, 1);
+			atomic_fetch_add_explicit(&w->stalls, 1, memory_order_relaxed);
 			fprintf(stderr, "{\"event\": \"worker_stalled\", \"worker\": %d, "
 					"\"no_progress_ms\": %llu, \"queued\": %u}\n", i,
 				(unsigned long long)(quiet_ns / 1000000ull),
@@ -1217,9 +652,6 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m
 		return -ENOMEM;
 	s->cfg = *cfg;
 	s->m = m;
-	s->lim = cw_limits_make(cfg->max_frame, CW_DEFAULT_MAX_PADDING);
-	s->clim.max_elems = 1u << 24;
-	s->clim.max_frame_bytes = cfg->max_frame;
 	s->use_br = !cfg->no_buf_ring;
 	s->w = calloc((size_t)cfg->workers, sizeof(*s->w));
 	if (!s->w) {
@@ -1266,12 +698,13 @@ void ap_server_stats(const struct ap_server *s, struct ap_stats *o)
 {
 	memset(o, 0, sizeof(*o));
 	for (int i = 0; i < s->cfg.workers; i++) {
-		const struct ap_stats *t = &s->w[i].st;
+		const struct ap_stats *t = ap_sess_stats(s->w[i].sess);
 #define SUM(f) atomic_store(&o->f, atomic_load(&o->f) + atomic_load(&t->f))
 		SUM(accepted), SUM(closed), SUM(requests), SUM(results), SUM(errors), SUM(busy);
 		SUM(expired), SUM(bad_frames), SUM(batches), SUM(batch_images), SUM(bytes_in);
-		SUM(bytes_out), SUM(protocol_errors), SUM(decisions), SUM(suggestions), SUM(stalls);
+		SUM(bytes_out), SUM(protocol_errors), SUM(decisions), SUM(suggestions);
 		SUM(latency_sum_us);
+		atomic_store(&o->stalls, atomic_load(&o->stalls) + atomic_load(&s->w[i].stalls));
 		for (int b = 0; b < AP_LATENCY_BUCKETS; b++)
 			SUM(latency[b]);
 #undef SUM
