@@ -244,12 +244,14 @@ Test(tail, calibrated_estimate)
 			cr_assert_gt(a, 0);
 			cr_assert_leq(a, prev, "exit %d: estimate grows from partition %d", e, p);
 			prev = a;
-			/* non-decreasing in n and never wrapped, whatever the timing noise */
+			/* non-decreasing in n and never wrapped, whatever the timing noise:
+			 * a wrapped difference is near 2^64 ns, while the bound (an hour)
+			 * is one no calibration on however loaded a host comes near */
 			uint64_t last = 0;
 			for (int n = 1; n <= 40; n++) {
 				uint64_t v = ap_tail_estimate(f.t, e, p, n);
 				cr_assert_geq(v, last, "exit %d partition %d: n %d below n %d", e, p, n, n - 1);
-				cr_assert_lt(v, 10000000000ull, "exit %d partition %d n %d: %llu ns", e, p, n,
+				cr_assert_lt(v, 3600000000000ull, "exit %d partition %d n %d: %llu ns", e, p, n,
 					     (unsigned long long)v);
 				last = v;
 			}

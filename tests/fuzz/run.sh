@@ -17,6 +17,8 @@ corpus="$work/corpus-$target"
 mkdir -p "$corpus"
 cp "$src/tests/fuzz/corpus/$target/"* "$corpus/"
 cd "$work"
-# libFuzzer leaves any crash input in WORK and exits non-zero: that fails the test
-exec "$build/tests/fuzz/fuzz-$target" -max_total_time="$secs" -max_len=65536 -timeout=10 \
+# libFuzzer leaves any crash input in WORK and exits non-zero: that fails the test.
+# -timeout is per input and only catches a hang (an input that loops): a loaded
+# host running the sanitized build must not turn a slow input into a failure.
+exec "$build/tests/fuzz/fuzz-$target" -max_total_time="$secs" -max_len=65536 -timeout=60 \
 	-rss_limit_mb=2048 -print_final_stats=1 "$corpus"

@@ -49,9 +49,12 @@ edge-decides)
 	grep -q '"policies": \[{"class": "pi4-est", "algo": "sacd"' "$work/app.out" ||
 		{ echo "FAIL: the start-up line does not list the policy"; cat "$work/app.out"; exit 1; }
 	set +e
-	# 250 ms: DECIDE waits the full 50 ms, which a loaded machine needs
+	# 250 ms: a state this policy offloads in, and DECIDE waits its full 50 ms;
+	# whether the replies make it in time is the host's business, so the checks
+	# below count what the appliance sent, and hold the agents to what arrived.
+	# The connect wait only guards against a hung start.
 	"$build/coinfer-agent" --edge 127.0.0.1:$port $common --deadline-ms 250 --class pi4-est \
-		--edge-decides --connect-wait-ms 5000 >"$work/agents.out" 2>"$work/agents.err"
+		--edge-decides --connect-wait-ms 60000 >"$work/agents.out" 2>"$work/agents.err"
 	rc=$?
 	set -e
 	stop_appliance
@@ -59,8 +62,10 @@ edge-decides)
 edge-refuses)
 	start_appliance "$build" "$work"
 	set +e
-	"$build/coinfer-agent" --edge 127.0.0.1:$port $common --deadline-ms 2000 --class pi4-est \
-		--edge-decides --exit 3 --partition 6 --bits 8 --connect-wait-ms 5000 >"$work/agents.out" 2>"$work/agents.err"
+	# every request is to be answered by the edge: the deadline and the connect
+	# wait are hang guards, so long that no stall of a loaded host reaches them
+	"$build/coinfer-agent" --edge 127.0.0.1:$port $common --deadline-ms 60000 --class pi4-est \
+		--edge-decides --exit 3 --partition 6 --bits 8 --connect-wait-ms 60000 >"$work/agents.out" 2>"$work/agents.err"
 	rc=$?
 	set -e
 	stop_appliance
@@ -72,9 +77,9 @@ if grep -q "CIFAR-10" "$work/agents.err"; then
 	exit 77
 fi
 tail -n 1 "$work/agents.out"
-python3 - "$mode" "$rc" "$work/agents.out" "$work/policy.json" "$work/app.out" <<'PY'
+python3 - "$mode" "$rc" "$work/agents.out" "$work/policy.json" "$work/app.out" "$work/agents.err" <<'PY'
 import json, sys
-mode, rc, path, ppath, apath = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+mode, rc, path, ppath, apath, epath = sys.argv[1], int(sys.argv[2]), *sys.argv[3:7]
 pol = json.load(open(ppath))
 table = {tuple(a) for a in pol["actions"]}
 lines = [json.loads(l) for l in open(path) if l.strip()]
@@ -101,22 +106,38 @@ elif mode == "edge-decides":
     d, by = s["decide"], s["decided_by"]
     stop = [json.loads(l) for l in open(apath) if '"stopped"' in l][0]
     if sum(d.values()) < s["agents"]: fail(f"DECIDEs {d}: not one per agent")
-    if d["answered"] < s["agents"] // 2: fail(f"only {d['answered']} DECIDEs answered in time")
+    # every agent's first request asks; the appliance answers each, in time or not
+    if stop["decisions"] < s["agents"]: fail(f"appliance answered {stop['decisions']} DECIDEs")
     if stop["decisions"] < d["answered"]: fail(f"appliance counted {stop['decisions']} decisions")
     edge = [a for a in answers if a["decided_by"] in ("edge-next", "edge-decision")]
-    if by["edge-next"] + by["edge-decision"] != len(edge) or not edge:
+    if by["edge-next"] + by["edge-decision"] != len(edge):
         fail("decided_by counts disagree with the records")
-    if by["edge-next"] > stop["suggestions"]: fail("more next actions used than the appliance sent")
+    if by["edge-decision"] != d["answered"]: fail(f"DECISIONs in time {d}, yet used {by}")
     # this policy (seed 3) offloads on loopback: RESULTs carry next actions
-    if not by["edge-next"]: fail(f"no RESULT's next action used ({stop['suggestions']} sent)")
+    if not stop["suggestions"]: fail("the appliance sent no next action")
+    if by["edge-next"] > stop["suggestions"]: fail("more next actions used than the appliance sent")
+    # A RESULT in time for a request that sent a DECIDE carries a next action
+    # the agent's following request takes while fresh (1 s since that DECIDE;
+    # half of it left for the agent's loop). Late RESULTs give none to take.
+    runs = {}
+    for a in sorted(answers, key=lambda a: a["id"]): runs.setdefault(a["agent"], []).append(a)
+    usable = [(r, n) for rs in runs.values() for r, n in zip(rs, rs[1:])
+              if r.get("decide") in ("answered", "timeout") and r["where"] == "edge"
+              and r["latency_ms_real"] < 500]
+    if usable and not any(n["decided_by"] == "edge-next" for _, n in usable):
+        fail(f"{len(usable)} next actions arrived in time, none used ({stop['suggestions']} sent)")
     bad = [a for a in edge if act(a) not in table]
     if bad: fail(f"{len(bad)} edge-chosen actions are not in the policy's table: {bad[0]}")
     print(f"edge-decides: {len(answers)} answered, decided by {by}, DECIDEs {d}, appliance "
-          f"decisions {stop['decisions']} suggestions {stop['suggestions']}")
+          f"decisions {stop['decisions']} suggestions {stop['suggestions']}, "
+          f"{len(usable)} usable in time")
 else:
     d, by = s["decide"], s["decided_by"]
-    if d["refused"] < 1 or d["refused"] > s["connects"]:
-        fail(f"{d['refused']} DECIDEs refused over {s['connects']} sessions (one each expected)")
+    # each agent logs the refusal once, whether it came in DECIDE's 50 ms or later
+    told = sum("the edge does not decide: no policy for device class pi4-est" in l for l in open(epath))
+    if told != s["agents"]: fail(f"{told} of {s['agents']} agents told the edge does not decide")
+    if d["refused"] > s["connects"] or d["refused"] + d["timeout"] < 1:
+        fail(f"DECIDEs {d} over {s['connects']} sessions (one each expected)")
     if d["answered"] or by["flags"] != len(answers):
         fail(f"decided by {by}, DECIDEs {d}: all by the flags expected")
     bad = [a for a in answers if act(a) != (3, 6, 8) or a["where"] != "edge"]

@@ -26,6 +26,11 @@
 #include "server.h"
 #include "test-policy.h"
 
+/* How long a reply may take before the test gives up: a guard against a hung
+ * appliance, not a speed check (a loaded 2-core host can stall a worker for
+ * seconds), so far above any real answer time and below the test's timeout. */
+#define HANG_MS 60000
+
 static struct cf_model *model;
 static struct cf_exec *local;
 static struct ap_server *srv;
@@ -59,6 +64,11 @@ static void config(struct ap_server_config *cfg, int no_buf_ring, int idle_ms)
 	cfg->no_buf_ring = no_buf_ring;
 	cfg->rx_buffers = 64;
 	cfg->quiet = 1;
+	/* Requests carry budgets down to 40 ms: a worker preempted that long would
+	 * refuse them (ERROR deadline) and fail a test about something else. The
+	 * refusal rule itself is the scheduler's, tested with an injected clock in
+	 * tests/appliance/test-sched.c. */
+	cfg->run_late = 1;
 }
 
 static void start_serving(struct pol_policy *const *pols, int n)
@@ -118,7 +128,8 @@ static void send_all(int fd, const uint8_t *p, size_t n)
 	}
 }
 
-/* Next message within ms; 0, or -ETIMEDOUT / -ECONNRESET (peer closed). */
+/* Next message within ms (a hang guard); 0, or -ETIMEDOUT / -ECONNRESET (peer
+ * closed). */
 static int recv_msg(struct client *c, struct cw_msg *m, int ms)
 {
 	char err[256];
@@ -219,7 +230,7 @@ static void serve_one_device(int requests)
 	static uint8_t buf[1 << 18];
 	connect_client(&c);
 	hello(&c, model->checksum);
-	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_WELCOME, "got %s", cw_type_name(m.type));
 	cr_assert_eq(m.welcome.model_checksum, model->checksum);
 	uint16_t want[64];
@@ -227,7 +238,7 @@ static void serve_one_device(int requests)
 		int e = k % 3, p = (k * 7) % model->exit_len[e];
 		size_t len = make_infer(buf, sizeof(buf), 1000 + (uint64_t)k, e, p, 8, &want[k]);
 		send_all(c.fd, buf, len);
-		cr_assert_eq(recv_msg(&c, &m, 10000), 0, "request %d unanswered", k);
+		cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0, "request %d unanswered", k);
 		cr_assert_eq(m.type, CW_RESULT, "request %d: %s %s", k, cw_type_name(m.type),
 			     m.type == CW_ERROR ? m.error.msg : "");
 		cr_assert_eq(m.result.request_id, 1000 + (uint64_t)k);
@@ -251,7 +262,7 @@ static void served(int no_buf_ring)
 	static uint8_t pbuf[4096];
 	cr_assert_eq(cw_encode_ping(pbuf, sizeof(pbuf), &pg, &len, NULL, 0), 0);
 	send_all(c.fd, pbuf, len);
-	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_PONG);
 	cr_assert_eq(m.pong.nonce, 5);
 	cr_assert_eq(m.pong.padding_len, 1000);
@@ -260,31 +271,31 @@ static void served(int no_buf_ring)
 	static uint8_t ibuf[1 << 18];
 	len = make_infer(ibuf, sizeof(ibuf), 9, 0, 3, 8, &lbl);
 	send_all(c.fd, ibuf, len);
-	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_ERROR);
 	cr_assert_eq(m.error.code, CW_ERR_NO_SESSION);
 	hello(&c, model->checksum);
-	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_WELCOME);
 	/* a split the model does not have */
 	len = make_infer(ibuf, sizeof(ibuf), 10, 0, 3, 8, &lbl);
 	ibuf[CW_HEADER_BYTES + 22] = 99; /* the partition field, see docs/protocol.md */
 	ibuf[CW_HEADER_BYTES + 23] = 0;
 	send_all(c.fd, ibuf, len);
-	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_ERROR);
 	cr_assert(m.error.code == CW_ERR_BAD_REQUEST, "code %u: %s", m.error.code, m.error.msg);
 	/* a frame broken inside: answered BAD_FRAME, the session goes on */
 	len = make_infer(ibuf, sizeof(ibuf), 11, 1, 4, 8, &lbl);
 	ibuf[len - 20] ^= 0x40;
 	send_all(c.fd, ibuf, len);
-	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_ERROR);
 	cr_assert_eq(m.error.code, CW_ERR_BAD_FRAME, "code %u: %s", m.error.code, m.error.msg);
 	cr_assert_eq(m.error.request_id, 11);
 	len = make_infer(ibuf, sizeof(ibuf), 12, 1, 4, 8, &lbl);
 	send_all(c.fd, ibuf, len);
-	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_RESULT);
 	cr_assert_eq(m.result.label, lbl);
 	/* more than max_inflight (4) at once: the rest are refused busy, none lost */
@@ -295,7 +306,7 @@ static void served(int no_buf_ring)
 		at += make_infer(ibuf + at, sizeof(ibuf) - at, 100 + (uint64_t)k, 2, 0, 8, &lbl);
 	send_all(c.fd, ibuf, at);
 	for (int k = 0; k < 10; k++) {
-		cr_assert_eq(recv_msg(&c, &m, 10000), 0);
+		cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 		if (m.type == CW_RESULT)
 			results++;
 		else if (m.type == CW_ERROR && m.error.code == CW_ERR_BUSY)
@@ -307,10 +318,10 @@ static void served(int no_buf_ring)
 	/* wrong model: refused and closed */
 	connect_client(&c);
 	hello(&c, model->checksum ^ 1);
-	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_ERROR);
 	cr_assert_eq(m.error.code, CW_ERR_MODEL_MISMATCH);
-	cr_assert_eq(recv_msg(&c, &m, 5000), -ECONNRESET);
+	cr_assert_eq(recv_msg(&c, &m, HANG_MS), -ECONNRESET);
 	close_client(&c);
 	(void)buf;
 	stop();
@@ -334,13 +345,13 @@ Test(appliance, hostile_peers_dropped_others_served, .timeout = 120)
 	/* garbage: refused at its first byte, closed */
 	connect_client(&g);
 	send_all(g.fd, (const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18);
-	cr_assert_eq(recv_msg(&g, &m, 5000), 0);
+	cr_assert_eq(recv_msg(&g, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_ERROR);
-	cr_assert_eq(recv_msg(&g, &m, 5000), -ECONNRESET);
+	cr_assert_eq(recv_msg(&g, &m, HANG_MS), -ECONNRESET);
 	/* a 4 GB length prefix: refused as soon as the length is in */
 	connect_client(&b);
 	hello(&b, model->checksum);
-	cr_assert_eq(recv_msg(&b, &m, 5000), 0);
+	cr_assert_eq(recv_msg(&b, &m, HANG_MS), 0);
 	uint8_t hdr[CW_HEADER_BYTES];
 	struct cw_ping pg = {.nonce = 1};
 	size_t len;
@@ -349,21 +360,21 @@ Test(appliance, hostile_peers_dropped_others_served, .timeout = 120)
 	memcpy(hdr, tmp, CW_HEADER_BYTES);
 	hdr[8] = hdr[9] = hdr[10] = hdr[11] = 0xFF; /* body length, docs/protocol.md */
 	send_all(b.fd, hdr, sizeof(hdr));
-	cr_assert_eq(recv_msg(&b, &m, 5000), 0);
+	cr_assert_eq(recv_msg(&b, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_ERROR);
 	cr_assert_eq(m.error.code, CW_ERR_TOO_LARGE, "code %u: %s", m.error.code, m.error.msg);
-	cr_assert_eq(recv_msg(&b, &m, 5000), -ECONNRESET);
+	cr_assert_eq(recv_msg(&b, &m, HANG_MS), -ECONNRESET);
 	/* half a message, then silence: closed after the idle timeout */
 	connect_client(&h);
 	hello(&h, model->checksum);
-	cr_assert_eq(recv_msg(&h, &m, 5000), 0);
+	cr_assert_eq(recv_msg(&h, &m, HANG_MS), 0);
 	static uint8_t ibuf[1 << 18];
 	uint16_t lbl;
 	len = make_infer(ibuf, sizeof(ibuf), 1, 2, 5, 8, &lbl);
 	send_all(h.fd, ibuf, len / 2);
 	/* meanwhile a good device is served */
 	serve_one_device(6);
-	cr_assert_eq(recv_msg(&h, &m, 8000), -ECONNRESET, "half-sent peer not dropped");
+	cr_assert_eq(recv_msg(&h, &m, HANG_MS), -ECONNRESET, "half-sent peer not dropped");
 	struct ap_stats st;
 	ap_server_stats(srv, &st);
 	cr_assert_geq(st.protocol_errors, 2);
@@ -432,7 +443,7 @@ static void session(struct client *c, const char *device_class)
 	struct cw_msg m;
 	connect_client(c);
 	hello_as(c, model->checksum, device_class);
-	cr_assert_eq(recv_msg(c, &m, 5000), 0);
+	cr_assert_eq(recv_msg(c, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_WELCOME, "got %s", cw_type_name(m.type));
 }
 
@@ -460,7 +471,7 @@ Test(serving, decision_is_the_class_policys_choice, .timeout = 120)
 				for (int k = 0; k < 2; k++) {
 					q.request_id = id++;
 					send_decide(&c[k], &q);
-					cr_assert_eq(recv_msg(&c[k], &m, 5000), 0);
+					cr_assert_eq(recv_msg(&c[k], &m, HANG_MS), 0);
 					cr_assert_eq(m.type, CW_DECISION, "got %s: %s", cw_type_name(m.type),
 						     m.type == CW_ERROR ? m.error.msg : "");
 					cr_assert_eq(m.decision.request_id, q.request_id);
@@ -508,7 +519,7 @@ Test(serving, decide_without_a_policy_for_the_class_is_refused, .timeout = 120)
 	session(&c, "rpi3-edgent");
 	struct cw_decide q = {.request_id = 5, .bandwidth_bps = 1000000, .deadline_us = 100000};
 	send_decide(&c, &q);
-	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_ERROR, "got %s", cw_type_name(m.type));
 	cr_assert_eq(m.error.code, CW_ERR_UNSUPPORTED, "code %u: %s", m.error.code, m.error.msg);
 	cr_assert_eq(m.error.request_id, 5);
@@ -516,7 +527,7 @@ Test(serving, decide_without_a_policy_for_the_class_is_refused, .timeout = 120)
 	/* the session goes on, and asking for a next action gets none */
 	size_t len = make_infer_as(ibuf, sizeof(ibuf), 6, 1, 4, 8, &lbl, CW_INFER_SUGGEST, 5000000, 0);
 	send_all(c.fd, ibuf, len);
-	cr_assert_eq(recv_msg(&c, &m, 10000), 0);
+	cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_RESULT, "got %s", cw_type_name(m.type));
 	cr_assert_eq(m.result.label, lbl);
 	cr_assert_eq(m.result.flags & CW_RESULT_NEXT_VALID, 0);
@@ -526,7 +537,7 @@ Test(serving, decide_without_a_policy_for_the_class_is_refused, .timeout = 120)
 	start(0, 10000);
 	session(&c, "pi4-est");
 	send_decide(&c, &q);
-	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_ERROR);
 	cr_assert_eq(m.error.code, CW_ERR_UNSUPPORTED);
 	cr_assert_str_eq(m.error.msg, "no policy for device class pi4-est");
@@ -547,18 +558,18 @@ Test(serving, result_suggests_the_next_action_after_a_decide, .timeout = 120)
 	/* asked for, but no DECIDE state yet: nothing to suggest from */
 	len = make_infer_as(ibuf, sizeof(ibuf), 1, 2, 5, 8, &lbl, CW_INFER_SUGGEST, 5000000, 0);
 	send_all(c.fd, ibuf, len);
-	cr_assert_eq(recv_msg(&c, &m, 10000), 0);
+	cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_RESULT, "got %s", cw_type_name(m.type));
 	cr_assert_eq(m.result.flags & CW_RESULT_NEXT_VALID, 0);
 	struct cw_decide q = {.request_id = 2, .bandwidth_bps = 4000000, .deadline_us = 150000,
 			      .load_permille = 300};
 	send_decide(&c, &q);
-	cr_assert_eq(recv_msg(&c, &m, 5000), 0);
+	cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_DECISION);
 	/* a state now, but not asked for */
 	len = make_infer_as(ibuf, sizeof(ibuf), 3, 2, 5, 8, &lbl, 0, 5000000, 0);
 	send_all(c.fd, ibuf, len);
-	cr_assert_eq(recv_msg(&c, &m, 10000), 0);
+	cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 	cr_assert_eq(m.type, CW_RESULT);
 	cr_assert_eq(m.result.flags & CW_RESULT_NEXT_VALID, 0);
 	/* asked for with a state: the policy's action for it, with this request's
@@ -568,7 +579,7 @@ Test(serving, result_suggests_the_next_action_after_a_decide, .timeout = 120)
 		len = make_infer_as(ibuf, sizeof(ibuf), 10 + (uint64_t)k, k % 3, 2, 8, &lbl,
 				    CW_INFER_SUGGEST, dl, dev);
 		send_all(c.fd, ibuf, len);
-		cr_assert_eq(recv_msg(&c, &m, 10000), 0);
+		cr_assert_eq(recv_msg(&c, &m, HANG_MS), 0);
 		cr_assert_eq(m.type, CW_RESULT, "got %s: %s", cw_type_name(m.type),
 			     m.type == CW_ERROR ? m.error.msg : "");
 		cr_assert_eq(m.result.label, lbl);

@@ -152,12 +152,13 @@ static void learns(enum pol_algo algo, int steps, double tol)
 	pol_policy_free(p);
 }
 
-Test(train, sacd_learns, .timeout = 300)
+/* timeouts guard against a hang: sanitized on a loaded host these take minutes */
+Test(train, sacd_learns, .timeout = 600)
 {
 	learns(POL_ALGO_SACD, 16000, 0.03);
 }
 
-Test(train, dqn_learns, .timeout = 300)
+Test(train, dqn_learns, .timeout = 600)
 {
 	learns(POL_ALGO_DQN, 16000, 0.05);
 }
