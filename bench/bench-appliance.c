@@ -603,7 +603,7 @@ static cJSON *null_section(void)
 	make_msgset(&f, O.null_depth, &ms);
 	ms.label = NULL; /* the null model answers no class */
 	cJSON_AddItemToObject(sec, "frame", point_json(&f));
-	cJSON_AddStringToObject(sec, "epoll_server", "this binary with --serve-epoll: 2 threads, each an edge-triggered epoll loop with its own SO_REUSEPORT socket, recv() into 16 KiB per-connection buffers, messages parsed in place, INFERs through the appliance's own scheduler and tail library, replies queued per connection and sent once per wakeup");
+	cJSON_AddStringToObject(sec, "epoll_server", "this binary with --serve-epoll: 2 threads, each an edge-triggered epoll loop with its own SO_REUSEPORT socket, recv() into a 16 KiB per-worker buffer, the appliance's own session layer (appliance/session.c: parsing, reassembly, scheduler, tail, replies), one send() per connection with replies per wakeup");
 	cJSON_AddStringToObject(sec, "server_options", "--null-model --max-delay-us 0 (answered in the loop turn that read them); both servers: 2 workers, same scheduler and frame validation (cc_frame_info + element count)");
 	cJSON *pts = cJSON_AddArrayToObject(sec, "points");
 	fprintf(stderr, "null model (%0.f-byte frames, depth %d):\n", f.mean_bytes, O.null_depth);
