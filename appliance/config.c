@@ -56,6 +56,8 @@ static const struct ap_config_opt opts[] = {
 	INT("tx_bytes", server.tx_bytes, 512, 1 << 24),
 	INT("reassembly_buffers", server.reassembly_buffers, 0, 1 << 16),
 	INT("calibrate_runs", server.calibrate_runs, 0, 1000),
+	INT("drain_ms", server.drain_ms, 0, 60000),
+	INT("watchdog_ms", server.watchdog_ms, 0, 3600000),
 	{.key = "policies", .flag = "policy", .type = AP_CFG_STRS, FIELD(policy),
 	 .count_off = offsetof(struct ap_config, n_policy)},
 	{.key = "run_seconds", .type = AP_CFG_SECONDS, FIELD(run_seconds), .lo = 0, .hi = 1000000000},

@@ -46,6 +46,10 @@ static void usage(FILE *f)
 		"  --idle-timeout-ms N   close peers that stall mid-message (10000)\n"
 		"  --no-buf-ring         receive into per-connection buffers\n"
 		"  --calibrate-runs N    timing runs per layer at start, 0 = FLOP estimate (5)\n"
+		"  --drain-ms N          at SIGTERM: queued requests are answered ERROR shutdown and\n"
+		"                        replies get this long to leave before the sockets close (500)\n"
+		"  --watchdog-ms N       report a worker whose loop has not turned for this long\n"
+		"                        (stderr and the metric worker_stalls_total), 0 = off (2000)\n"
 		"  --policy FILE         serve this trained policy (coinfer-policy train) to devices\n"
 		"                        of its class: DECISION for DECIDE, RESULT's next action for\n"
 		"                        INFERs that ask; repeat for more classes, one per class\n"
@@ -214,15 +218,16 @@ int main(int argc, char **argv)
 #if COINFER_METRICS
 	ap_metrics_stop(metrics); /* it reads the server's counters */
 #endif
-	ap_server_stop(s);
-	printf("{\"event\": \"stopped\", \"signal\": \"%s\", \"accepted\": %llu, \"closed\": %llu, "
+	int stuck = ap_server_stop(s);
+	printf("{\"event\": \"stopped\", \"signal\": \"%s\", \"clean\": %s, \"accepted\": %llu, \"closed\": %llu, "
 	       "\"requests\": %llu, \"results\": %llu, \"errors\": %llu, \"busy\": %llu, "
 	       "\"expired\": %llu, \"bad_frames\": %llu, \"protocol_errors\": %llu, \"batches\": %llu, "
 	       "\"mean_batch\": %.2f, \"decisions\": %llu, \"suggestions\": %llu, "
 	       "\"bytes_in\": %llu, \"bytes_out\": %llu, \"cpu_s\": %.3f, "
 	       "\"jemalloc_allocated_bytes\": {\"before_start\": %zu, \"started\": %zu, "
 	       "\"at_stop\": %zu, \"after_stop\": %zu}, \"peak_rss_kb\": %ld}\n",
-	       sig == SIGALRM ? "timer" : strsignal(sig), (unsigned long long)st.accepted,
+	       sig == SIGALRM ? "timer" : strsignal(sig), stuck ? "false" : "true",
+	       (unsigned long long)st.accepted,
 	       (unsigned long long)st.closed, (unsigned long long)st.requests,
 	       (unsigned long long)st.results, (unsigned long long)st.errors,
 	       (unsigned long long)st.busy, (unsigned long long)st.expired,
@@ -232,6 +237,11 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.decisions, (unsigned long long)st.suggestions,
 	       (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out, cpu, je_before,
 	       je_started, je_peak, je_allocated(), peak_rss_kb());
+	if (stuck) {
+		/* a worker still runs: freeing the model under it would crash it */
+		fflush(stdout);
+		_exit(3);
+	}
 	ret = 0;
 out:
 	for (int i = 0; i < loaded; i++)

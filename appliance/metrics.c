@@ -63,6 +63,8 @@ static const struct counter {
 						    "broke."),
 	C(decisions, "decisions_total", "DECIDEs answered with a policy's DECISION."),
 	C(suggestions, "suggestions_total", "RESULTs that carried a policy's next action."),
+	C(stalls, "worker_stalls_total", "Times the watchdog found a worker whose loop had not "
+					 "turned for watchdog_ms."),
 #undef C
 };
 #define N_COUNTERS (sizeof(counters) / sizeof(counters[0]))

@@ -5,7 +5,8 @@
 
 #include "scheduler.h"
 
-#define FREE_LANE (-1)
+#define FREE_LANE (-1) /* on the free list */
+#define HELD (-2)      /* the caller's: allocated, or taken out of its lane */
 #define NO_SLOT (-1)
 
 void ap_sched_free(struct ap_sched *s)
@@ -114,7 +115,7 @@ int ap_sched_alloc(struct ap_sched *s, size_t frame_len)
 	s->free_head = r->next;
 	s->n_free--;
 	memset(r, 0, sizeof(*r));
-	r->lane = FREE_LANE;
+	r->lane = HELD;
 	r->heap_pos = -1;
 	r->prev = r->next = NO_SLOT;
 	r->big = big;
@@ -123,9 +124,15 @@ int ap_sched_alloc(struct ap_sched *s, size_t frame_len)
 	return i;
 }
 
+static void lane_remove(struct ap_sched *s, int i);
+
 void ap_sched_release(struct ap_sched *s, int i)
 {
 	struct ap_req *r = &s->slots[i];
+	if (r->lane == FREE_LANE)
+		return; /* released already: a second push would share the slot */
+	if (r->lane >= 0)
+		lane_remove(s, i);
 	if (r->big >= 0)
 		s->big_free[s->n_big_free++] = r->big;
 	r->big = -1;
@@ -204,14 +211,14 @@ static void lane_remove(struct ap_sched *s, int i)
 		ln->newest = r->prev;
 	r->prev = r->next = NO_SLOT;
 	r->heap_pos = -1;
-	r->lane = FREE_LANE;
+	r->lane = HELD;
 }
 
 int ap_sched_push(struct ap_sched *s, int i)
 {
 	struct ap_req *r = &s->slots[i];
 	int l = lane_of(s, r->exit, r->partition);
-	if (l < 0)
+	if (l < 0 || r->lane != HELD)
 		return -EINVAL;
 	struct ap_lane *ln = &s->lanes[l];
 	r->lane = l;
@@ -317,8 +324,7 @@ int ap_sched_drop_owner(struct ap_sched *s, const void *owner)
 	int dropped = 0;
 	for (int i = 0; i < s->cfg.max_requests; i++) {
 		struct ap_req *r = &s->slots[i];
-		if (r->lane != FREE_LANE && r->owner == owner) {
-			lane_remove(s, i);
+		if (r->lane >= 0 && r->owner == owner) {
 			ap_sched_release(s, i);
 			dropped++;
 		}

@@ -16,7 +16,19 @@
  * run anyway when run_late is set.
  *
  * Everything is preallocated at creation; nothing here allocates, locks or makes
- * a system call. One scheduler per worker thread. */
+ * a system call. One scheduler per worker thread.
+ *
+ * Ownership of a request slot (r->lane says which):
+ *   free (FREE_LANE)  on the free list, referred to by nothing;
+ *   held (HELD)       the caller's: between ap_sched_alloc and ap_sched_push,
+ *                     and from ap_sched_next handing it out in a batch or as
+ *                     expired until the caller's ap_sched_release;
+ *   queued (lane >= 0) in a lane's heap and arrival list.
+ * ap_sched_drop_owner frees queued slots only, so a batch being answered is
+ * never pulled from under its caller when an answer closes a connection; a
+ * second release of a slot is ignored, so the free list cannot hold a slot
+ * twice. A request's owner is opaque here: the caller keeps its generation in
+ * owner_gen and checks it before use (a connection slot is reused once closed). */
 #ifndef COINFER_APPLIANCE_SCHEDULER_H
 #define COINFER_APPLIANCE_SCHEDULER_H
 
@@ -107,7 +119,8 @@ static inline struct ap_req *ap_sched_req(struct ap_sched *s, int i)
 {
 	return &s->slots[i];
 }
-/* Queues slot i. -EINVAL when its exit or partition is outside the model. */
+/* Queues held slot i. -EINVAL when its exit or partition is outside the model,
+ * or when the slot is not held. */
 int ap_sched_push(struct ap_sched *s, int i);
 /* Fills b with the batch to run now (b->n > 0) and/or the expired requests
  * (b->n_expired > 0); returns 1 when it did, 0 when nothing is due, and sets

@@ -13,9 +13,21 @@
  * a loop turn runs and flushed with one send per connection at its end. A peer
  * that does not read its replies fills its buffer and is dropped.
  *
- * A connection slot is reused only when no operation of its old life is in
- * flight, and completions carry the slot's generation, so a late completion
- * never touches a new peer. */
+ * Ownership of what is reused here:
+ *   - conns[i] and its reply buffer, receive buffer and reassembly state: the
+ *     slot's lifetime is w->slots (conns.h). It is handed to a new peer only once
+ *     nothing of its old life refers to it: no receive or send in flight (a send
+ *     in flight reads the reply buffer), not queued for the flush or a re-arm.
+ *     Completions carry the slot's generation, so a late one never touches a
+ *     new peer; on_accept may wipe the session fields because the links are not
+ *     among them.
+ *   - request slots: the scheduler's (scheduler.h); a queued request keeps its
+ *     connection's generation and answer() checks it.
+ *   - reassembly pool buffers: held by one connection from a message's header
+ *     to its last byte (c->pool), given back by pool_release, which is
+ *     idempotent, on completion or close.
+ *   - provided receive buffers: the kernel's until a completion names one; fed
+ *     and recycled within that completion's handling. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <liburing.h>
@@ -33,8 +45,10 @@
 #include "coinfer/bytes.h"
 #include "coinfer/policy-rl.h"
 #include "coinfer/proto.h"
+#include "conns.h"
 #include "server.h"
 #include "tail.h"
+#include "watchdog.h"
 
 enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
 #define UD(op, idx, gen) ((uint64_t)(op) << 56 | (uint64_t)(uint32_t)(idx) << 24 | ((gen) & 0xFFFFFFu))
@@ -44,13 +58,13 @@ enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
 #define BGID 1
 #define INLINE_RX 256 /* holds any control message whole */
 
-enum { C_FREE = 0, C_HELLO, C_READY, C_CLOSING, C_DEAD };
+/* A connection's protocol state; whether its slot may be reused is conns.h's
+ * business (C_DEAD: no live peer, whatever the slot still waits for). */
+enum { C_DEAD = 0, C_HELLO, C_READY, C_CLOSING };
 
 struct conn {
 	int fd, state;
-	uint32_t gen;
-	int ops;                 /* operations in flight */
-	int recv_armed, send_busy, dirty;
+	int recv_armed, send_busy;
 	int inflight;
 	uint64_t device_id, since_ns;
 	/* reassembly: have bytes of a message of need bytes (0: header not yet whole) */
@@ -62,7 +76,6 @@ struct conn {
 	uint8_t *fb;             /* fallback receive buffer */
 	uint8_t *tx;
 	size_t tx_len, tx_sending;
-	int next_dirty;
 	/* policy serving: the worker's policy for the class of HELLO (-1: none)
 	 * and the state the device sent with its last DECIDE */
 	int pol;
@@ -81,7 +94,7 @@ struct worker {
 	size_t br_bytes;
 	uint8_t *bufs;
 	struct conn *conns;
-	int *free_conns, n_free;
+	struct ap_conns slots;   /* lifetimes of conns[i] (conns.h) */
 	uint8_t *tx_mem, *fb_mem, *pool_mem;
 	int *pool_free, n_pool;
 	struct ap_sched sched;
@@ -89,12 +102,12 @@ struct worker {
 	struct ap_tail *tail;
 	struct ap_outcome *outc;
 	struct ap_stats st;
-	int dirty_head;
-	int *rearm, n_rearm;
 	uint64_t next_sweep_ns, session_seq;
 	struct pol_policy **pol;  /* this worker's copies of the served policies */
 	uint32_t qdelay_us;       /* queueing-delay estimate: the last answer's */
 	_Atomic uint32_t queued;  /* requests in the scheduler, for the metrics thread */
+	_Atomic uint64_t turns;   /* loop turns: the watchdog's sign of progress */
+	_Atomic int stalled;      /* set and cleared by the watchdog */
 	uint8_t msgbuf[512];
 };
 
@@ -106,6 +119,8 @@ struct ap_server {
 	struct worker *w;
 	int port, use_br;
 	_Atomic int stop;
+	pthread_t watchdog;
+	int watchdog_started;
 };
 
 void ap_server_defaults(struct ap_server_config *c)
@@ -129,6 +144,8 @@ void ap_server_defaults(struct ap_server_config *c)
 	c->reassembly_buffers = 64;
 	c->idle_timeout_ms = 10000;
 	c->calibrate_runs = 5;
+	c->drain_ms = 500;
+	c->watchdog_ms = 2000;
 }
 
 static uint64_t now_ns(void)
@@ -170,19 +187,25 @@ static struct io_uring_sqe *sqe_get(struct worker *w)
 
 static void conn_close(struct worker *w, struct conn *c);
 
+static int conn_idx(const struct worker *w, const struct conn *c)
+{
+	return (int)(c - w->conns);
+}
+
+static uint32_t conn_gen(const struct worker *w, const struct conn *c)
+{
+	return w->slots.slot[conn_idx(w, c)].gen;
+}
+
 static void mark_dirty(struct worker *w, struct conn *c)
 {
-	if (!c->dirty) {
-		c->dirty = 1;
-		c->next_dirty = w->dirty_head;
-		w->dirty_head = (int)(c - w->conns);
-	}
+	ap_conns_want(&w->slots, AP_Q_FLUSH, conn_idx(w, c));
 }
 
 /* Appends msg to c's replies; a peer whose buffer is full is not reading them. */
 static void reply(struct worker *w, struct conn *c, const uint8_t *msg, size_t len)
 {
-	if (c->state == C_FREE || c->state == C_DEAD)
+	if (c->state == C_DEAD)
 		return;
 	if (c->tx_len + len > (size_t)w->srv->cfg.tx_bytes) {
 		conn_close(w, c);
@@ -212,7 +235,7 @@ static void protocol_error(struct worker *w, struct conn *c, int ret, const char
 {
 	stat_add(&w->st.protocol_errors, 1);
 	reply_error(w, c, 0, cw_error_for(ret), why);
-	if (c->state != C_FREE && c->state != C_DEAD)
+	if (c->state != C_DEAD)
 		c->state = C_CLOSING;
 }
 
@@ -249,7 +272,7 @@ static void on_infer(struct worker *w, struct conn *c, const struct cw_infer *m)
 	uint64_t now = now_ns();
 	r->request_id = m->request_id;
 	r->owner = c;
-	r->owner_gen = c->gen;
+	r->owner_gen = conn_gen(w, c);
 	r->arrival_ns = now;
 	r->deadline_ns = now + (uint64_t)m->deadline_us * 1000;
 	r->device_us = m->device_us;
@@ -259,7 +282,11 @@ static void on_infer(struct worker *w, struct conn *c, const struct cw_infer *m)
 	r->flags = m->flags;
 	memcpy(r->frame, m->frame, m->frame_len);
 	r->frame_len = m->frame_len;
-	ap_sched_push(s, i);
+	if (ap_sched_push(s, i)) {
+		ap_sched_release(s, i);
+		reply_error(w, c, m->request_id, CW_ERR_INTERNAL, "scheduler refused the request");
+		return;
+	}
 	c->inflight++;
 	stat_add(&w->st.requests, 1);
 }
@@ -498,12 +525,16 @@ static void feed(struct worker *w, struct conn *c, const uint8_t *d, size_t n)
 
 /* ---- connections --------------------------------------------------------- */
 
-static void arm_recv(struct worker *w, struct conn *c)
+/* Without a submission entry (the ring full even after a submit) the receive
+ * is queued to be armed at the end of the turn, never forgotten. */
+static int arm_recv(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe = sqe_get(w);
-	int idx = (int)(c - w->conns);
-	if (!sqe)
-		return;
+	int idx = conn_idx(w, c);
+	if (!sqe) {
+		ap_conns_want(&w->slots, AP_Q_REARM, idx);
+		return -EBUSY;
+	}
 	if (w->srv->use_br) {
 		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -511,23 +542,15 @@ static void arm_recv(struct worker *w, struct conn *c)
 	} else {
 		io_uring_prep_recv(sqe, c->fd, c->fb, (size_t)w->srv->cfg.rx_buffer_bytes, 0);
 	}
-	io_uring_sqe_set_data64(sqe, UD(OP_RECV, idx, c->gen));
+	io_uring_sqe_set_data64(sqe, UD(OP_RECV, idx, conn_gen(w, c)));
 	c->recv_armed = 1;
-	c->ops++;
-}
-
-static void conn_free_if_idle(struct worker *w, struct conn *c)
-{
-	if (c->state == C_DEAD && !c->ops) {
-		c->state = C_FREE;
-		c->gen++;
-		w->free_conns[w->n_free++] = (int)(c - w->conns);
-	}
+	ap_conns_op_begin(&w->slots, idx);
+	return 0;
 }
 
 static void conn_close(struct worker *w, struct conn *c)
 {
-	if (c->state == C_FREE || c->state == C_DEAD)
+	if (c->state == C_DEAD)
 		return;
 	/* pending operations on the socket end with an error or 0; the slot waits
 	 * for them before it is reused */
@@ -541,23 +564,23 @@ static void conn_close(struct worker *w, struct conn *c)
 	c->tx_len = c->tx_sending = 0;
 	c->inflight = 0;
 	stat_add(&w->st.closed, 1);
-	conn_free_if_idle(w, c);
+	ap_conns_kill(&w->slots, conn_idx(w, c));
 }
 
 static void on_accept(struct worker *w, int fd)
 {
-	if (!w->n_free || atomic_load(&w->srv->stop)) {
+	int idx = atomic_load(&w->srv->stop) ? -ESHUTDOWN : ap_conns_take(&w->slots);
+	if (idx < 0) {
 		close(fd); /* at capacity: the device retries with backoff */
 		return;
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	int idx = w->free_conns[--w->n_free];
+	/* the slot's lifetime fields live in w->slots, so wiping the session's
+	 * fields here cannot unlink anything (conns.h) */
 	struct conn *c = &w->conns[idx];
-	uint32_t gen = c->gen;
 	uint8_t *tx = c->tx, *fb = c->fb;
 	memset(c, 0, sizeof(*c));
-	c->gen = gen;
 	c->tx = tx;
 	c->fb = fb;
 	c->fd = fd;
@@ -599,8 +622,11 @@ static void on_cqe(struct worker *w, struct io_uring_cqe *cqe)
 			w->accept_armed = 0;
 		return;
 	}
-	struct conn *c = &w->conns[UD_IDX(ud)];
-	int stale = (c->gen & 0xFFFFFFu) != UD_GEN(ud) || c->state == C_FREE;
+	int idx = UD_IDX(ud);
+	if (idx < 0 || idx >= w->slots.n)
+		return;
+	struct conn *c = &w->conns[idx];
+	int stale = !ap_conns_current(&w->slots, idx, UD_GEN(ud));
 	if (op == OP_RECV) {
 		int bid = cqe->flags & IORING_CQE_F_BUFFER ? (int)(cqe->flags >> IORING_CQE_BUFFER_SHIFT) : -1;
 		int more = (cqe->flags & IORING_CQE_F_MORE) != 0;
@@ -610,28 +636,26 @@ static void on_cqe(struct worker *w, struct io_uring_cqe *cqe)
 		if (bid >= 0)
 			recycle(w, bid);
 		if (!more && !stale) {
-			c->ops--;
 			c->recv_armed = 0;
 			if (res == 0 || (res < 0 && res != -ENOBUFS)) {
 				conn_close(w, c);
 			} else if (c->state == C_HELLO || c->state == C_READY) {
 				if (res == -ENOBUFS)
-					w->rearm[w->n_rearm++] = (int)(c - w->conns);
+					ap_conns_want(&w->slots, AP_Q_REARM, idx);
 				else
 					arm_recv(w, c);
 			}
-			conn_free_if_idle(w, c);
+			ap_conns_op_end(&w->slots, idx);
 		}
 		return;
 	}
 	if (op == OP_SEND) {
 		if (stale)
 			return;
-		c->ops--;
 		c->send_busy = 0;
 		if (res < 0 || c->state == C_DEAD) {
 			conn_close(w, c);
-			conn_free_if_idle(w, c);
+			ap_conns_op_end(&w->slots, idx);
 			return;
 		}
 		stat_add(&w->st.bytes_out, (uint64_t)res);
@@ -641,33 +665,35 @@ static void on_cqe(struct worker *w, struct io_uring_cqe *cqe)
 			mark_dirty(w, c);
 		else if (c->state == C_CLOSING)
 			conn_close(w, c);
-		conn_free_if_idle(w, c);
+		ap_conns_op_end(&w->slots, idx);
 	}
 }
 
 static void flush(struct worker *w)
 {
-	while (w->dirty_head >= 0) {
-		struct conn *c = &w->conns[w->dirty_head];
-		w->dirty_head = c->next_dirty;
-		c->dirty = 0;
-		if (c->state == C_FREE || c->state == C_DEAD || c->send_busy || !c->tx_len)
+	int i;
+	while ((i = ap_conns_pop(&w->slots, AP_Q_FLUSH)) >= 0) {
+		struct conn *c = &w->conns[i];
+		if (c->state == C_DEAD || c->send_busy || !c->tx_len)
 			continue;
 		struct io_uring_sqe *sqe = sqe_get(w);
-		if (!sqe)
-			continue;
+		if (!sqe) {
+			/* the ring is full: the rest waits for the next turn */
+			ap_conns_want(&w->slots, AP_Q_FLUSH, i);
+			break;
+		}
 		io_uring_prep_send(sqe, c->fd, c->tx, c->tx_len, MSG_NOSIGNAL);
-		io_uring_sqe_set_data64(sqe, UD(OP_SEND, (int)(c - w->conns), c->gen));
+		io_uring_sqe_set_data64(sqe, UD(OP_SEND, i, conn_gen(w, c)));
 		c->send_busy = 1;
 		c->tx_sending = c->tx_len;
-		c->ops++;
+		ap_conns_op_begin(&w->slots, i);
 	}
-	for (int k = 0; k < w->n_rearm; k++) {
-		struct conn *c = &w->conns[w->rearm[k]];
-		if ((c->state == C_HELLO || c->state == C_READY) && !c->recv_armed)
-			arm_recv(w, c);
+	while ((i = ap_conns_pop(&w->slots, AP_Q_REARM)) >= 0) {
+		struct conn *c = &w->conns[i];
+		if ((c->state == C_HELLO || c->state == C_READY) && !c->recv_armed &&
+		    arm_recv(w, c))
+			break; /* queued again for the next turn */
 	}
-	w->n_rearm = 0;
 }
 
 /* ---- batches ------------------------------------------------------------- */
@@ -676,7 +702,7 @@ static void answer(struct worker *w, struct ap_req *r, const struct ap_outcome *
 {
 	struct conn *c = r->owner;
 	size_t len;
-	if (c->gen != r->owner_gen || (c->state != C_READY && c->state != C_CLOSING))
+	if (conn_gen(w, c) != r->owner_gen || (c->state != C_READY && c->state != C_CLOSING))
 		return; /* the device went away */
 	c->inflight--;
 	if (o->code) {
@@ -745,18 +771,24 @@ static void sweep(struct worker *w, uint64_t now)
 	uint64_t limit = (uint64_t)w->srv->cfg.idle_timeout_ms * 1000000ull;
 	for (int i = 0; i < w->srv->cfg.max_conns; i++) {
 		struct conn *c = &w->conns[i];
-		if ((c->state == C_HELLO || c->have || c->discard) && c->state != C_FREE &&
-		    c->state != C_DEAD && now - c->since_ns > limit)
+		if ((c->state == C_HELLO || c->have || c->discard) && c->state != C_DEAD && now - c->since_ns > limit)
 			conn_close(w, c);
 	}
 }
 
-/* Stopping: every queued request is answered ERROR shutdown (the devices finish
- * them locally at once instead of waiting for a timeout), and the replies get up
- * to 200 ms to leave before the connections close. */
+/* Stopping: the listening socket goes first, so new devices are refused at once
+ * rather than left in the backlog; every queued request is answered ERROR
+ * shutdown (the devices finish them locally at once instead of waiting for a
+ * timeout), and the replies get up to drain_ms to leave before the connections
+ * close. */
 static void shutdown_gracefully(struct worker *w)
 {
 	struct ap_sched *s = &w->sched;
+	if (w->lfd >= 0) {
+		shutdown(w->lfd, SHUT_RDWR); /* ends the multishot accept */
+		close(w->lfd);
+		w->lfd = -1;
+	}
 	struct ap_outcome o = {.code = CW_ERR_SHUTDOWN};
 	snprintf(o.msg, sizeof(o.msg), "the appliance is stopping");
 	uint64_t now = now_ns();
@@ -771,7 +803,7 @@ static void shutdown_gracefully(struct worker *w)
 		if (c->state == C_HELLO || c->state == C_READY)
 			reply_error(w, c, 0, CW_ERR_SHUTDOWN, "the appliance is stopping");
 	}
-	uint64_t until = now_ns() + 200000000ull;
+	uint64_t until = now_ns() + (uint64_t)w->srv->cfg.drain_ms * 1000000ull;
 	for (;;) {
 		flush(w);
 		int pending = 0;
@@ -802,6 +834,7 @@ static void *worker_main(void *arg)
 
 	arm_accept(w);
 	while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
+		atomic_fetch_add_explicit(&w->turns, 1, memory_order_relaxed);
 		uint64_t wake = run_due(w);
 		flush(w);
 		if (!w->accept_armed)
@@ -873,16 +906,15 @@ static void worker_free(struct worker *w)
 	}
 	if (w->br)
 		munmap(w->br, w->br_bytes);
-	if (w->lfd > 0)
+	if (w->lfd >= 0)
 		close(w->lfd);
 	free(w->bufs);
 	free(w->conns);
-	free(w->free_conns);
+	ap_conns_free(&w->slots);
 	free(w->tx_mem);
 	free(w->fb_mem);
 	free(w->pool_mem);
 	free(w->pool_free);
-	free(w->rearm);
 	free(w->outc);
 	for (int i = 0; w->pol && i < w->srv->cfg.n_policies; i++)
 		pol_policy_free(w->pol[i]);
@@ -899,7 +931,6 @@ static int worker_init(struct ap_server *s, struct worker *w, int id, char *err,
 
 	w->srv = s;
 	w->id = id;
-	w->dirty_head = -1;
 	w->lfd = -1;
 	/* COOP_TASKRUN: completions are reaped by this loop only, so the kernel need
 	 * not interrupt it. (SINGLE_ISSUER would bind the ring to the thread that
@@ -916,23 +947,19 @@ static int worker_init(struct ap_server *s, struct worker *w, int id, char *err,
 	w->ring_ok = 1;
 	size_t nconn = (size_t)cfg->max_conns;
 	w->conns = calloc(nconn, sizeof(*w->conns));
-	w->free_conns = malloc(nconn * sizeof(int));
-	w->rearm = malloc(nconn * sizeof(int));
 	w->tx_mem = malloc(nconn * (size_t)cfg->tx_bytes);
 	size_t pool_buf = CW_HEADER_BYTES + s->lim.max_body;
 	w->pool_mem = malloc((size_t)cfg->reassembly_buffers * pool_buf);
 	w->pool_free = malloc((size_t)cfg->reassembly_buffers * sizeof(int));
 	w->outc = malloc((size_t)cfg->max_batch * sizeof(*w->outc));
-	if (!w->conns || !w->free_conns || !w->rearm || !w->tx_mem || !w->pool_mem || !w->pool_free ||
+	if (!w->conns || ap_conns_init(&w->slots, cfg->max_conns) || !w->tx_mem || !w->pool_mem || !w->pool_free ||
 	    !w->outc) {
 		snprintf(err, errlen, "out of memory for %d connections", cfg->max_conns);
 		return -ENOMEM;
 	}
 	for (int i = 0; i < cfg->max_conns; i++) {
 		w->conns[i].tx = w->tx_mem + (size_t)i * (size_t)cfg->tx_bytes;
-		w->free_conns[i] = cfg->max_conns - 1 - i;
 	}
-	w->n_free = cfg->max_conns;
 	for (int i = 0; i < cfg->reassembly_buffers; i++)
 		w->pool_free[i] = i;
 	w->n_pool = cfg->reassembly_buffers;
@@ -1065,18 +1092,102 @@ static int check_policies(const struct ap_server_config *cfg, const struct cf_mo
 	return 0;
 }
 
-void ap_server_stop(struct ap_server *s)
+/* ---- watchdog ------------------------------------------------------------ */
+
+/* A worker whose loop has not turned for watchdog_ms is stuck (a loop turn
+ * waits at most 100 ms for completions, and a batch's compute is milliseconds):
+ * it is said on stderr and counted, once per stall, and said again when it
+ * recovers (the rule: watchdog.c). The watchdog reads counters only; it never
+ * touches a worker. */
+static void watch_once(struct ap_server *s, struct ap_watch *wd, uint64_t now)
+{
+	for (int i = 0; i < s->cfg.workers; i++) {
+		struct worker *w = &s->w[i];
+		uint64_t quiet_ns;
+		switch (ap_watch_step(wd, i, atomic_load_explicit(&w->turns, memory_order_relaxed),
+				      now, &quiet_ns)) {
+		case AP_WATCH_STALLED:
+			atomic_store_explicit(&w->stalled, 1, memory_order_relaxed);
+			stat_add(&w->st.stalls, 1);
+			fprintf(stderr, "{\"event\": \"worker_stalled\", \"worker\": %d, "
+					"\"no_progress_ms\": %llu, \"queued\": %u}\n", i,
+				(unsigned long long)(quiet_ns / 1000000ull),
+				atomic_load_explicit(&w->queued, memory_order_relaxed));
+			break;
+		case AP_WATCH_RECOVERED:
+			atomic_store_explicit(&w->stalled, 0, memory_order_relaxed);
+			fprintf(stderr, "{\"event\": \"worker_recovered\", \"worker\": %d, "
+					"\"stalled_ms\": %llu}\n", i,
+				(unsigned long long)(quiet_ns / 1000000ull));
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct ap_server *s = arg;
+	struct ap_watch wd;
+	if (ap_watch_init(&wd, s->cfg.workers, (uint64_t)s->cfg.watchdog_ms * 1000000ull, now_ns())) {
+		fprintf(stderr, "{\"event\": \"watchdog_failed\", \"error\": \"out of memory\"}\n");
+		return NULL;
+	}
+	long step_ms = s->cfg.watchdog_ms / 4 < 100 ? s->cfg.watchdog_ms / 4 + 1 : 100;
+	/* runs through the stop too: a worker stuck in its drain is reported */
+	while (atomic_load(&s->stop) < 2) {
+		struct timespec ts = {.tv_sec = step_ms / 1000, .tv_nsec = step_ms % 1000 * 1000000L};
+		nanosleep(&ts, NULL);
+		watch_once(s, &wd, now_ns());
+	}
+	ap_watch_free(&wd);
+	return NULL;
+}
+
+int ap_server_stalled(const struct ap_server *s, int worker)
+{
+	return atomic_load_explicit(&s->w[worker].stalled, memory_order_relaxed);
+}
+
+/* Joins every worker by drain_ms + 1 s after the stop; a worker still running
+ * then is stuck, and freeing what it uses would turn a hang into a crash. */
+static int join_workers(struct ap_server *s)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until); /* pthread_timedjoin_np's clock */
+	uint64_t ns = (uint64_t)until.tv_nsec + ((uint64_t)s->cfg.drain_ms + 1000) * 1000000ull;
+	until.tv_sec += (time_t)(ns / 1000000000ull);
+	until.tv_nsec = (long)(ns % 1000000000ull);
+	int stuck = 0;
+	for (int i = 0; i < s->cfg.workers; i++) {
+		if (!s->w[i].th)
+			continue;
+		if (pthread_timedjoin_np(s->w[i].th, NULL, &until)) {
+			fprintf(stderr, "{\"event\": \"stop_timeout\", \"worker\": %d}\n", i);
+			stuck = 1;
+			continue;
+		}
+		s->w[i].th = 0;
+	}
+	return stuck ? -ETIMEDOUT : 0;
+}
+
+int ap_server_stop(struct ap_server *s)
 {
 	if (!s)
-		return;
+		return 0;
 	atomic_store(&s->stop, 1);
-	for (int i = 0; i < s->cfg.workers; i++)
-		if (s->w[i].th)
-			pthread_join(s->w[i].th, NULL);
+	if (join_workers(s))
+		return -ETIMEDOUT;
+	atomic_store(&s->stop, 2);
+	if (s->watchdog_started)
+		pthread_join(s->watchdog, NULL);
 	for (int i = 0; i < s->cfg.workers; i++)
 		worker_free(&s->w[i]);
 	free(s->w);
 	free(s);
+	return 0;
 }
 
 int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m,
@@ -1089,9 +1200,11 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m
 	if (cfg->workers < 1 || cfg->max_conns < 1 || cfg->max_conns > (1 << 24) ||
 	    cfg->max_inflight < 1 || cfg->max_inflight > 65535 || cfg->rx_buffers < 1 ||
 	    (cfg->rx_buffers & (cfg->rx_buffers - 1)) || cfg->rx_buffers > 32768 ||
-	    cfg->tx_bytes < 512 || cfg->small_frame < 0 || (uint32_t)cfg->small_frame > cfg->max_frame) {
+	    cfg->tx_bytes < 512 || cfg->small_frame < 0 || (uint32_t)cfg->small_frame > cfg->max_frame ||
+	    cfg->drain_ms < 0 || cfg->watchdog_ms < 0) {
 		snprintf(err, errlen, "server configuration out of range (workers, max_conns, "
-				      "max_inflight, rx_buffers a power of two <= 32768, tx_bytes >= 512)");
+				      "max_inflight, rx_buffers a power of two <= 32768, tx_bytes >= 512, "
+				      "drain_ms and watchdog_ms >= 0)");
 		return -EINVAL;
 	}
 	if ((ret = check_policies(cfg, m, err, errlen)))
@@ -1132,6 +1245,13 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m
 			snprintf(err, errlen, "pthread_create: %s", strerror(-ret));
 			goto err;
 		}
+	if (cfg->watchdog_ms > 0) {
+		if ((ret = -pthread_create(&s->watchdog, NULL, watchdog_main, s))) {
+			snprintf(err, errlen, "pthread_create (watchdog): %s", strerror(-ret));
+			goto err;
+		}
+		s->watchdog_started = 1;
+	}
 	*out = s;
 	return 0;
 err:
@@ -1147,7 +1267,7 @@ void ap_server_stats(const struct ap_server *s, struct ap_stats *o)
 #define SUM(f) atomic_store(&o->f, atomic_load(&o->f) + atomic_load(&t->f))
 		SUM(accepted), SUM(closed), SUM(requests), SUM(results), SUM(errors), SUM(busy);
 		SUM(expired), SUM(bad_frames), SUM(batches), SUM(batch_images), SUM(bytes_in);
-		SUM(bytes_out), SUM(protocol_errors), SUM(decisions), SUM(suggestions);
+		SUM(bytes_out), SUM(protocol_errors), SUM(decisions), SUM(suggestions), SUM(stalls);
 		SUM(latency_sum_us);
 		for (int b = 0; b < AP_LATENCY_BUCKETS; b++)
 			SUM(latency[b]);

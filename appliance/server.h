@@ -36,6 +36,8 @@ struct ap_server_config {
 	int reassembly_buffers;      /* per worker, for messages split across receives */
 	int idle_timeout_ms;         /* a half-received message older than this closes the peer */
 	int calibrate_runs;          /* 0: FLOP estimates only */
+	int drain_ms;                /* at stop: how long replies may take to leave */
+	int watchdog_ms;             /* a worker without a loop turn for this long is reported */
 	int no_buf_ring;             /* force the fallback receive path (tests) */
 	int quiet;
 	/* Served policies, at most one per device class (p->device_class), each with
@@ -57,7 +59,8 @@ struct ap_stats {
 	_Atomic uint64_t accepted, closed, requests, results, errors, busy, expired, bad_frames,
 		batches, batch_images, bytes_in, bytes_out, protocol_errors,
 		decisions,   /* DECIDEs answered with a DECISION */
-		suggestions; /* RESULTs sent with a next action */
+		suggestions, /* RESULTs sent with a next action */
+		stalls;      /* times the watchdog found a worker without progress */
 	_Atomic uint64_t latency_sum_us, latency[AP_LATENCY_BUCKETS];
 };
 
@@ -67,8 +70,13 @@ struct ap_server;
  * policy that does not fit the model or a second one for a class). */
 int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m,
 		    struct ap_server **out, char *err, size_t errlen);
-/* Stops: answers nothing more, closes every connection, joins the workers. */
-void ap_server_stop(struct ap_server *s);
+/* Stops: closes the listening sockets, answers every queued request and every
+ * connection ERROR shutdown, gives the replies drain_ms to leave, closes, joins
+ * the workers. -ETIMEDOUT when a worker has not returned drain_ms + 1 s after the
+ * stop: it is stuck, and the server is left as it is (the caller should exit). */
+int ap_server_stop(struct ap_server *s);
+/* Workers stalled now (no loop turn for watchdog_ms), as the watchdog saw them. */
+int ap_server_stalled(const struct ap_server *s, int worker);
 /* Sums of every worker's counters (racy reads of monotonic counters). */
 void ap_server_stats(const struct ap_server *s, struct ap_stats *out);
 /* Requests waiting in worker i's scheduler, as the worker stored it at the end

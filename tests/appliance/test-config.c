@@ -96,6 +96,8 @@ static const struct {
 	{"tx_bytes", "32768", {"--tx-bytes", "32768"}},
 	{"reassembly_buffers", "16", {"--reassembly-buffers", "16"}},
 	{"calibrate_runs", "2", {"--calibrate-runs", "2"}},
+	{"drain_ms", "250", {"--drain-ms", "250"}},
+	{"watchdog_ms", "0", {"--watchdog-ms", "0"}},
 	{"policies", "[a.policy, b.policy]", {"--policy", "a.policy", "--policy", "b.policy"}},
 	{"run_seconds", "2.5", {"--run-seconds", "2.5"}},
 	{"quiet", "true", {"--quiet"}},
