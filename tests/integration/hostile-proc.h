@@ -179,7 +179,8 @@ static inline long long hp_app_ticks(pid_t pid)
 	return hp_cpu_ticks(path);
 }
 
-/* "name:ticks name:ticks ..." of the threads of pid: which ones spin. */
+/* "name/tid:ticks:state:wchan ..." of the threads of pid: which ones spin,
+ * which ones sleep and where. */
 static void hp_thread_cpu(pid_t pid, char *out, size_t cap)
 {
 	char path[320], comm[64];
@@ -189,7 +190,7 @@ static void hp_thread_cpu(pid_t pid, char *out, size_t cap)
 	out[0] = 0;
 	if (!d)
 		return;
-	for (struct dirent *e; (e = readdir(d)) && len + 96 < cap;) {
+	for (struct dirent *e; (e = readdir(d)) && len + 160 < cap;) {
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
@@ -199,9 +200,25 @@ static void hp_thread_cpu(pid_t pid, char *out, size_t cap)
 		if (f)
 			fclose(f);
 		comm[strcspn(comm, "\n")] = 0;
+		char state = '?', wchan[64] = "?";
 		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid, e->d_name);
-		len += (size_t)snprintf(out + len, cap - len, "%s%s/%s:%lld", len ? " " : "",
-					comm, e->d_name, hp_cpu_ticks(path));
+		long long ticks = hp_cpu_ticks(path);
+		if ((f = fopen(path, "r"))) {
+			char st[512];
+			size_t k = fread(st, 1, sizeof(st) - 1, f);
+			st[k] = 0;
+			char *p = strrchr(st, ')');
+			state = p && p[1] ? p[2] : '?';
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/wchan", (int)pid, e->d_name);
+		if ((f = fopen(path, "r"))) {
+			if (!fgets(wchan, sizeof(wchan), f))
+				snprintf(wchan, sizeof(wchan), "?");
+			fclose(f);
+		}
+		len += (size_t)snprintf(out + len, cap - len, "%s%s/%s:%lld:%c:%s", len ? " " : "",
+					comm, e->d_name, ticks, state, wchan);
 	}
 	closedir(d);
 }
