@@ -72,16 +72,14 @@ static int hp_read_line(struct hp_app *a, const char *want, int timeout_ms)
 
 /* The child: killed with its parent (a test that dies must not leave a
  * spinning appliance behind on a shared host), stdout to the pipe. */
-static void hp_exec(const char *exe, int out, int port, int idle_ms, pid_t parent)
+static void hp_exec(const char *exe, int out, const char *p, const char *idle, pid_t parent)
 {
-	char p[16], idle[16];
+	/* only async-signal-safe calls here: the parent has other threads */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(127);
 	dup2(out, STDOUT_FILENO);
 	close(out);
-	snprintf(p, sizeof(p), "%d", port);
-	snprintf(idle, sizeof(idle), "%d", idle_ms);
 	execl(exe, "coinfer-appliance", "--host", "127.0.0.1", "--port", p, "--workers", "2",
 	      "--calibrate-runs", "1", "--idle-timeout-ms", idle, "--metrics-host", "127.0.0.1",
 	      "--metrics-port", "0", (char *)NULL);
@@ -92,6 +90,9 @@ static void hp_exec(const char *exe, int out, int port, int idle_ms, pid_t paren
 static int hp_app_start(struct hp_app *a, const char *exe, int port, int idle_ms)
 {
 	int fd[2], ret;
+	char p_arg[16], idle_arg[16];
+	snprintf(p_arg, sizeof(p_arg), "%d", port);
+	snprintf(idle_arg, sizeof(idle_arg), "%d", idle_ms);
 	memset(a, 0, sizeof(*a));
 	a->out = -1;
 	if (pipe2(fd, O_CLOEXEC))
@@ -104,7 +105,7 @@ static int hp_app_start(struct hp_app *a, const char *exe, int port, int idle_ms
 		return ret;
 	}
 	if (a->pid == 0)
-		hp_exec(exe, fd[1], port, idle_ms, parent);
+		hp_exec(exe, fd[1], p_arg, idle_arg, parent);
 	close(fd[1]);
 	a->out = fd[0];
 	/* calibration and the model load come first: generous on a loaded host */

@@ -78,7 +78,8 @@ struct run {
 	int port, failed;
 	struct hx_mix mix;
 	struct totals tot;
-	_Atomic int fleet_running, restarting, dog_stop;
+	_Atomic int fleet_running, restarting, restart_req, dog_quiet, dog_stop;
+	uint64_t reasons[AG_FB_COUNT];
 	pthread_t dog;
 };
 
@@ -132,6 +133,7 @@ static void give_up(struct run *r, const char *why, double cpu_rate)
 struct dog_state {
 	double last_t, last_answers, change_t, last_line;
 	long long last_ticks;
+	pid_t pid; /* whose ticks: a restart starts the count over */
 };
 
 static void dog_turn(struct run *r, struct dog_state *d)
@@ -142,6 +144,8 @@ static void dog_turn(struct run *r, struct dog_state *d)
 	int ok = !atomic_load(&r->restarting) && !hp_gauges(r->app.metrics_port, &g);
 	long long ticks = ok ? hp_app_ticks(r->app.pid) : -1;
 	pthread_mutex_unlock(&r->lock);
+	if (ok && r->app.pid != d->pid)
+		d->pid = r->app.pid, d->last_ticks = -1;
 	if (!ok || ticks < 0) {
 		d->change_t = now; /* a restart is not a stall */
 		d->last_ticks = -1;
@@ -170,13 +174,47 @@ static void dog_turn(struct run *r, struct dog_state *d)
 		give_up(r, "the run overran its budget", rate);
 }
 
+/* The appliance restart (soak), run by the hang guard's thread: a child dies
+ * with the thread that forked it (PR_SET_PDEATHSIG), so it must be one that
+ * lives as long as the appliance. */
+static void restart(struct run *r)
+{
+	int status;
+	double took;
+	pthread_mutex_lock(&r->lock);
+	atomic_store(&r->restarting, 1);
+	int ret = hp_app_stop(&r->app, 2000, &status, &took);
+	if (ret || !WIFEXITED(status) || WEXITSTATUS(status))
+		fail(r, "restart: SIGTERM did not stop the appliance cleanly within 2 s (%.0f ms, "
+			"exit status %d)", took, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	else
+		say(r, "restart: SIGTERM stopped it in %.0f ms", took);
+	hp_sleep_ms(500); /* the agents meanwhile: refused, down, on the device */
+	if ((ret = hp_app_start(&r->app, r->exe, r->port, 2000)))
+		fail(r, "restart on port %d: %s", r->port, strerror(-ret));
+	else
+		say(r, "restart: listening again on port %d", r->app.port);
+	atomic_store(&r->restarting, 0);
+	pthread_mutex_unlock(&r->lock);
+}
+
 static void *dog_main(void *arg)
 {
 	struct run *r = arg;
 	struct dog_state d = {.last_t = hp_now(), .change_t = hp_now(), .last_ticks = -1};
+	double asked = 0;
 	/* bounded by the soak's minutes (and a day) */
 	for (int i = 0; i < 2 * 86400 && !atomic_load(&r->dog_stop); i++) {
-		dog_turn(r, &d);
+		if (atomic_load(&r->restart_req) && !asked)
+			asked = hp_now();
+		/* a second into the round: the agents are mid-flight */
+		if (asked && hp_now() - asked >= 1) {
+			restart(r);
+			asked = 0;
+			atomic_store(&r->restart_req, 0);
+		}
+		if (!atomic_load(&r->dog_quiet))
+			dog_turn(r, &d);
 		hp_sleep_ms(500);
 	}
 	return NULL;
@@ -210,6 +248,8 @@ static void tally(struct run *r, const struct ag_record *rec, size_t n, struct t
 	for (size_t i = 0; i < n; i++) {
 		const struct ag_record *x = &rec[i];
 		int want = x->where == AG_EDGE ? x->verify_label : local_label(r, x->image, x->exit);
+		if (x->where != AG_EDGE && x->reason < AG_FB_COUNT)
+			r->reasons[x->reason]++;
 		if (x->where == AG_EDGE)
 			t->edge++;
 		else if (x->reason == AG_FB_BUSY || x->reason == AG_FB_DEADLINE ||
@@ -256,33 +296,6 @@ static void fleet_config(struct run *r, int round, int requests, struct ag_confi
 	c->seed = (uint64_t)round + 1;
 }
 
-/* ---- the appliance restart (soak) ---------------------------------------------- */
-
-static void *restarter(void *arg)
-{
-	struct run *r = arg;
-	int status;
-	double took;
-	for (int i = 0; i < 40 && atomic_load(&r->fleet_running); i++)
-		hp_sleep_ms(50);
-	pthread_mutex_lock(&r->lock);
-	atomic_store(&r->restarting, 1);
-	int ret = hp_app_stop(&r->app, 2000, &status, &took);
-	say(r, "restart: SIGTERM %s in %.0f ms (status %d)", ret ? "failed" : "stopped it", took,
-	    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	if (ret)
-		r->failed = 1;
-	hp_sleep_ms(500); /* the agents meanwhile: refused, down, on the device */
-	if ((ret = hp_app_start(&r->app, r->exe, r->port, 2000))) {
-		fail(r, "restart on port %d: %s", r->port, strerror(-ret));
-	} else {
-		say(r, "restart: listening again on port %d", r->app.port);
-	}
-	atomic_store(&r->restarting, 0);
-	pthread_mutex_unlock(&r->lock);
-	return NULL;
-}
-
 /* ---- a round: the mix, and a fleet under it --------------------------------------- */
 
 static int round_run(struct run *r, int round, int requests, int restart)
@@ -290,7 +303,6 @@ static int round_run(struct run *r, int round, int requests, int restart)
 	struct ag_config c;
 	struct ag_fleet *f = NULL;
 	struct totals t = {0};
-	pthread_t rs;
 	char err[256];
 	size_t n;
 	int ret;
@@ -306,12 +318,12 @@ static int round_run(struct run *r, int round, int requests, int restart)
 		goto out;
 	}
 	atomic_store(&r->fleet_running, 1);
-	if (restart && pthread_create(&rs, NULL, restarter, r))
-		restart = 0;
+	atomic_store(&r->restart_req, restart);
 	ret = ag_fleet_run(f, err, sizeof(err));
 	atomic_store(&r->fleet_running, 0);
-	if (restart)
-		pthread_join(rs, NULL);
+	/* a restart asked for happens, fleet done or not (bounded wait) */
+	for (int i = 0; i < 1200 && atomic_load(&r->restart_req); i++)
+		hp_sleep_ms(50);
 	hx_stop(&r->mix);
 	if (ret) {
 		fail(r, "fleet run: %s", err);
@@ -454,22 +466,27 @@ static int args(struct run *r, int argc, char **argv)
 	return r->minutes > 0 ? 0 : 2;
 }
 
+/* Rounds until the minutes are up, the appliance restarted in the first round
+ * past half time. The end checks compare with the (re)started appliance at
+ * rest (base) and after its first round (warm). */
 static void soak(struct run *r, const struct hp_gauges *start)
 {
-	struct hp_gauges base = *start, warm;
+	struct hp_gauges base = *start, warm = {0};
 	double end = r->t0 + r->minutes * 60;
-	int restarted = 0;
+	int restarted = 0, need_warm = 1;
 	for (int round = 1; round < 100000 && hp_now() < end; round++) {
 		int restart = !restarted && hp_now() > r->t0 + r->minutes * 30;
-		round_run(r, round, 100, restart);
+		round_run(r, round, 20, restart);
 		if (restart) {
-			restarted = 1;
-			settle(r, -1, &base); /* the new process's own counts */
+			restarted = 1, need_warm = 1;
+			settle(r, -1, &base);
+		} else if (need_warm) {
+			need_warm = settle(r, base.fds, &warm) != 0;
 		}
 	}
-	settle(r, base.fds, &warm);
-	atomic_store(&r->dog_stop, 1);
-	pthread_join(r->dog, NULL);
+	if (need_warm)
+		settle(r, base.fds, &warm);
+	atomic_store(&r->dog_quiet, 1);
 	end_checks(r, &base, &warm);
 }
 
@@ -479,8 +496,7 @@ static void test(struct run *r, const struct hp_gauges *start)
 	round_run(r, 1, 4, 0);
 	settle(r, start->fds, &warm);
 	round_run(r, 2, 16, 0);
-	atomic_store(&r->dog_stop, 1);
-	pthread_join(r->dog, NULL);
+	atomic_store(&r->dog_quiet, 1);
 	end_checks(r, start, &warm);
 }
 
@@ -511,6 +527,14 @@ int main(int argc, char **argv)
 	else
 		test(&r, &start);
 	stop_check(&r);
+	atomic_store(&r.dog_stop, 1);
+	pthread_join(r.dog, NULL);
+	printf("fallback reasons:");
+	for (int k = 1; k < AG_FB_COUNT; k++)
+		if (r.reasons[k])
+			printf(" %s %llu", ag_reason_name((enum ag_reason)k),
+			       (unsigned long long)r.reasons[k]);
+	printf("\n");
 	printf("%s: sent %llu, by the edge %llu, by fallback %llu (refused %llu, other %llu), "
 	       "lost %llu, wrong %llu; hostile connections:", r.failed ? "FAIL" : "PASS",
 	       (unsigned long long)r.tot.sent, (unsigned long long)r.tot.edge,
