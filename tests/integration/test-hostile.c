@@ -47,9 +47,10 @@
 #define BUDGET_S 55.0
 /* The appliance allocates its buffers at start and nothing per connection or
  * request; the first load adds a little once (about 170 KiB: scratch sized by
- * the first batches, thread caches). So jemalloc's allocated bytes after the
- * main round must be within JE_SLACK of the warm-up's end (the scrape in
- * flight, allocator bookkeeping) and within JE_FIRST_LOAD of start-up, where a
+ * the first batches, thread caches; sometimes given back later). So jemalloc's
+ * allocated bytes after the main round may exceed the warm-up's end by at most
+ * JE_SLACK (the scrape in flight, allocator bookkeeping) and start-up by at
+ * most JE_FIRST_LOAD, where a
  * leak of a few bytes per connection over the ~30,000 connections of the main
  * round would already break the first. */
 #define JE_SLACK (64.0 * 1024)
@@ -401,7 +402,8 @@ static void end_checks(struct run *r, const struct hp_gauges *start, const struc
 	}
 	if (g.fds != start->fds)
 		fail(r, "open fds %.0f, %.0f at start-up", g.fds, start->fds);
-	if (fabs(g.je - warm->je) > JE_SLACK || fabs(g.je - start->je) > JE_FIRST_LOAD)
+	/* one-sided: the first load's extra may be given back, which is no leak */
+	if (g.je > warm->je + JE_SLACK || g.je > start->je + JE_FIRST_LOAD)
 		fail(r, "jemalloc allocated %.0f bytes, %.0f after the warm-up (slack %.0f), %.0f at "
 			"start-up (slack %.0f)", g.je, warm->je, JE_SLACK, start->je, JE_FIRST_LOAD);
 	if (g.rss > warm->rss + RSS_SLACK)
