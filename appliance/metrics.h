@@ -1,6 +1,9 @@
 /* The appliance's counters over HTTP: GET /metrics answers Prometheus text
  * (exposition format 0.0.4) built from ap_server_stats, the per-worker queue
- * gauges and the server-time histogram. One libmicrohttpd thread, off the
+ * gauges, the server-time histogram, and the process's open descriptors,
+ * resident bytes and jemalloc allocated bytes (what a leak would move; the
+ * jemalloc gauge only when the program links jemalloc). One libmicrohttpd
+ * thread, off the
  * request path: it reads relaxed atomics that the workers keep anyway, and
  * takes no lock the workers take. Any other path is 404, any method but GET
  * (and HEAD) 405. */

@@ -3,10 +3,14 @@
  * parses (name, optional labels, a number), every counter of struct ap_stats is
  * there, and they move when a device sends INFERs (null model: the frames are
  * validated, nothing computed); other paths are 404, other methods 405; the
- * text fits the bound the endpoint allocates; a port in use is a clear error. */
+ * text fits the bound the endpoint allocates; a port in use is a clear error.
+ * The process gauges (descriptors, resident bytes, jemalloc's allocated bytes)
+ * are there and plausible; built with TEST_JEMALLOC (linked with jemalloc, as
+ * the appliance is) the jemalloc gauge must be there, without it it may not be. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -16,6 +20,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#if TEST_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 
 #include "coinfer/codec-frame.h"
 #include "coinfer/proto.h"
@@ -282,4 +290,42 @@ Test(metrics, a_port_in_use_is_a_clear_error, .init = start, .fini = stop, .time
 	cr_assert_not_null(strstr(err, "in use"), "libmicrohttpd's reason: %s", err);
 	cr_assert_lt(ap_metrics_start(srv, "localhost", 0, &again, err, sizeof(err)), 0);
 	cr_assert_not_null(strstr(err, "not a numeric IPv4 address"), "%s", err);
+}
+
+Test(metrics, process_gauges_are_there, .init = start, .fini = stop, .timeout = 30)
+{
+	const char *body = scrape();
+	static const char *const gauges[] = {"process_open_fds", "process_resident_memory_bytes"};
+	for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
+		char type[128];
+		snprintf(type, sizeof(type), "# TYPE coinfer_appliance_%s gauge\n", gauges[i]);
+		cr_assert_not_null(strstr(body, type), "%s missing", type);
+	}
+	/* this process: stdio, the two listeners, the rings, the scrape's two ends */
+	double fds = sample(body, "coinfer_appliance_process_open_fds");
+	cr_assert_geq(fds, 6, "open fds %g", fds);
+	cr_assert_lt(fds, 1024, "open fds %g", fds);
+	/* the model alone is megabytes */
+	double rss = sample(body, "coinfer_appliance_process_resident_memory_bytes");
+	cr_assert_gt(rss, 1 << 20, "resident %g", rss);
+	double je = sample(body, "coinfer_appliance_jemalloc_allocated_bytes");
+#if TEST_JEMALLOC
+	cr_assert_not_null(strstr(body, "# TYPE coinfer_appliance_jemalloc_allocated_bytes gauge\n"));
+	/* the model and the server's preallocated slots are on jemalloc's heap */
+	cr_assert_gt(je, 1 << 20, "jemalloc allocated %g", je);
+	uint64_t epoch = 1;
+	size_t now = 0, sz = sizeof(epoch);
+	mallctl("epoch", &epoch, &sz, &epoch, sz);
+	sz = sizeof(now);
+	cr_assert_eq(mallctl("stats.allocated", &now, &sz, NULL, 0), 0);
+	/* the same heap seen a moment later: within the scrape's own buffers */
+	cr_assert_lt(fabs(je - (double)now), 4 << 20, "gauge %g, mallctl %zu", je, now);
+#else
+	cr_assert(je == -1 || je > 0, "jemalloc allocated %g", je);
+#endif
+	/* a descriptor opened here shows in the next scrape */
+	int fd = connect_to(ap_server_port(srv));
+	double more = sample(scrape(), "coinfer_appliance_process_open_fds");
+	close(fd);
+	cr_assert_gt(more, fds, "open fds %g with a connection more, %g before", more, fds);
 }
