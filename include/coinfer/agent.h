@@ -72,6 +72,57 @@ void ag_backoff_init(struct ag_backoff *b, uint64_t base_us, uint64_t cap_us, ui
 uint64_t ag_backoff_next(struct ag_backoff *b);
 void ag_backoff_reset(struct ag_backoff *b);
 
+/* ---- circuit breaker ------------------------------------------------------------------- */
+
+/* Whether the edge is worth a request (device-agent/breaker.c). UP: requests go
+ * to the edge. A few consecutive reply timeouts, or a PING unanswered too long,
+ * open it: DOWN, every new request is decided on the device at once and the
+ * edge is probed (a PING, or the reconnect when the connection is gone) under a
+ * jittered exponential backoff. A probe out: HALF_OPEN, still on the device;
+ * any answer from the edge closes it (UP), an unanswered probe reopens it with a
+ * longer wait. Pure logic: every time is passed in (ns), so tests drive it with
+ * their own clock. */
+enum ag_breaker_state { AG_BRK_UP, AG_BRK_DOWN, AG_BRK_HALF_OPEN };
+
+struct ag_breaker_config {
+	int threshold;            /* consecutive failures that open it (3); 0: never opens */
+	uint64_t base_us, cap_us; /* probe backoff: the ag_backoff of these bounds (50 ms, 1 s) */
+	uint64_t timeout_us;      /* a probe unanswered this long failed (1 s) */
+};
+
+struct ag_breaker {
+	struct ag_breaker_config cfg;
+	enum ag_breaker_state st;
+	int fails;            /* consecutive failures while UP */
+	struct ag_backoff bo; /* the probe schedule; reset when the edge answers */
+	uint64_t t_probe;     /* DOWN: when the next probe is due */
+	uint64_t t_expire;    /* HALF_OPEN: when the probe out counts as unanswered */
+	uint64_t downs, ups, probes; /* transitions UP -> DOWN, to UP; probes sent */
+};
+
+void ag_breaker_defaults(struct ag_breaker_config *c);
+/* seed: the probe backoff's jitter (the agent's RNG). */
+void ag_breaker_init(struct ag_breaker *b, const struct ag_breaker_config *c, uint64_t seed);
+/* A request waited out its reply timeout (UP: counts toward the threshold;
+ * HALF_OPEN: the probe failed; DOWN: nothing new). */
+void ag_breaker_failure(struct ag_breaker *b, uint64_t now_ns);
+/* Evidence enough on its own (a PING unanswered for the timeout): UP or
+ * HALF_OPEN -> DOWN, unless the threshold is 0. */
+void ag_breaker_trip(struct ag_breaker *b, uint64_t now_ns);
+/* The edge answered something: -> UP, the count and the backoff start over. */
+void ag_breaker_success(struct ag_breaker *b, uint64_t now_ns);
+/* 1 when a new request may go to the edge (UP). */
+int ag_breaker_allows(const struct ag_breaker *b);
+/* 1 when DOWN and its probe is due. */
+int ag_breaker_probe_due(const struct ag_breaker *b, uint64_t now_ns);
+/* A probe went out: HALF_OPEN until expire_ns (0: now + the timeout). */
+void ag_breaker_probe_sent(struct ag_breaker *b, uint64_t now_ns, uint64_t expire_ns);
+/* HALF_OPEN past its expiry: the probe failed, DOWN with the next wait. */
+void ag_breaker_tick(struct ag_breaker *b, uint64_t now_ns);
+/* When tick or the next probe is due; UINT64_MAX while UP. */
+uint64_t ag_breaker_next_ns(const struct ag_breaker *b);
+const char *ag_breaker_state_name(enum ag_breaker_state s);
+
 /* ---- per-layer times and the fallback exit ------------------------------------------ */
 
 #define AG_MAX_EXITS CF_MODEL_MAX_EXITS

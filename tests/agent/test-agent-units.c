@@ -1,5 +1,5 @@
 /* Agent pieces without a network: the bandwidth/RTT estimator, the reconnect
- * backoff, the fallback exit choice, time dilation and device-only requests. */
+ * backoff, the circuit breaker, the fallback exit choice, time dilation and device-only requests. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <math.h>
@@ -148,6 +148,162 @@ Test(backoff, cap_below_base)
 		uint64_t d = ag_backoff_next(&b);
 		cr_expect(d >= 150000 && d <= 300000);
 	}
+}
+
+/* ---- circuit breaker (the test's clock: plain ns values) ---------------------------------- */
+
+#define BMS 1000000ull /* ns */
+
+static struct ag_breaker breaker(int threshold)
+{
+	struct ag_breaker_config c = {.threshold = threshold, .base_us = 100000,
+				      .cap_us = 800000, .timeout_us = 250000};
+	struct ag_breaker b;
+	ag_breaker_init(&b, &c, 42);
+	return b;
+}
+
+Test(breaker, defaults)
+{
+	struct ag_breaker_config c;
+	ag_breaker_defaults(&c);
+	cr_expect_eq(c.threshold, 3);
+	cr_expect_eq(c.base_us, 50000);
+	cr_expect_eq(c.cap_us, 1000000);
+	cr_expect_eq(c.timeout_us, 1000000);
+	struct ag_breaker b;
+	ag_breaker_init(&b, NULL, 1);
+	cr_expect_eq(b.st, AG_BRK_UP);
+	cr_expect(ag_breaker_allows(&b));
+	cr_expect_eq(ag_breaker_next_ns(&b), UINT64_MAX);
+}
+
+Test(breaker, consecutive_failures_open_it)
+{
+	struct ag_breaker b = breaker(3);
+	uint64_t t = 5 * BMS;
+	ag_breaker_failure(&b, t);
+	ag_breaker_failure(&b, t);
+	ag_breaker_success(&b, t); /* not consecutive: the count starts over */
+	cr_expect_eq(b.fails, 0);
+	ag_breaker_failure(&b, t);
+	ag_breaker_failure(&b, t);
+	cr_expect(ag_breaker_allows(&b));
+	cr_expect_eq(b.ups, 0, "a success while up is no transition");
+	ag_breaker_failure(&b, t);
+	cr_expect_eq(b.st, AG_BRK_DOWN);
+	cr_expect(!ag_breaker_allows(&b));
+	cr_expect_eq(b.downs, 1);
+	/* the first probe after the first backoff step: [base/2, base] */
+	cr_expect(b.t_probe >= t + 50 * BMS && b.t_probe <= t + 100 * BMS, "probe at +%llu ns",
+		  (unsigned long long)(b.t_probe - t));
+	cr_expect_eq(ag_breaker_next_ns(&b), b.t_probe);
+	/* requests sent before it opened time out later: still one transition */
+	ag_breaker_failure(&b, t + BMS);
+	cr_expect_eq(b.downs, 1);
+	cr_expect_eq(b.st, AG_BRK_DOWN);
+}
+
+Test(breaker, probe_schedule_backs_off_to_the_cap)
+{
+	struct ag_breaker b = breaker(1);
+	uint64_t t = 0;
+	ag_breaker_failure(&b, t);
+	/* nominal waits 100, 200, 400, 800, 800 ms, each drawn from [d/2, d] */
+	uint64_t nominal[] = {100, 200, 400, 800, 800, 800};
+	for (int i = 0; i < 6; i++) {
+		uint64_t wait = b.t_probe - t;
+		cr_expect(wait >= nominal[i] / 2 * BMS && wait <= nominal[i] * BMS,
+			  "probe %d after %llu ns, nominal %llu ms", i, (unsigned long long)wait,
+			  (unsigned long long)nominal[i]);
+		cr_expect(!ag_breaker_probe_due(&b, b.t_probe - 1));
+		t = b.t_probe;
+		cr_assert(ag_breaker_probe_due(&b, t));
+		ag_breaker_probe_sent(&b, t, 0);
+		cr_expect_eq(b.st, AG_BRK_HALF_OPEN);
+		cr_expect(!ag_breaker_allows(&b), "half-open: requests stay on the device");
+		cr_expect_eq(ag_breaker_next_ns(&b), t + 250 * BMS);
+		ag_breaker_tick(&b, t + 250 * BMS - 1);
+		cr_expect_eq(b.st, AG_BRK_HALF_OPEN);
+		t += 250 * BMS; /* unanswered: down again, a longer wait */
+		ag_breaker_tick(&b, t);
+		cr_expect_eq(b.st, AG_BRK_DOWN);
+	}
+	cr_expect_eq(b.probes, 6);
+	cr_expect_eq(b.downs, 1, "half-open -> down is no new edge-down transition");
+}
+
+Test(breaker, an_answer_closes_it_and_resets_the_backoff)
+{
+	struct ag_breaker b = breaker(2);
+	uint64_t t = 0;
+	ag_breaker_failure(&b, t), ag_breaker_failure(&b, t);
+	for (int i = 0; i < 3; i++) { /* three unanswered probes: the wait has grown */
+		t = b.t_probe;
+		ag_breaker_probe_sent(&b, t, 0);
+		ag_breaker_tick(&b, t + 250 * BMS);
+	}
+	t = b.t_probe;
+	ag_breaker_probe_sent(&b, t, t + 10 * BMS); /* a reconnect: its own expiry */
+	cr_expect_eq(ag_breaker_next_ns(&b), t + 10 * BMS);
+	ag_breaker_success(&b, t + BMS);
+	cr_expect_eq(b.st, AG_BRK_UP);
+	cr_expect(ag_breaker_allows(&b));
+	cr_expect_eq(b.ups, 1);
+	cr_expect_eq(b.probes, 4);
+	/* open again: the schedule starts at the base */
+	t += 2 * BMS;
+	ag_breaker_failure(&b, t), ag_breaker_failure(&b, t);
+	cr_expect_eq(b.downs, 2);
+	cr_expect(b.t_probe - t <= 100 * BMS, "after a reset, %llu ns", (unsigned long long)(b.t_probe - t));
+	/* an answer while down (a late RESULT) closes it as well as the probe's */
+	ag_breaker_success(&b, t + 1);
+	cr_expect_eq(b.st, AG_BRK_UP);
+	cr_expect_eq(b.ups, 2);
+}
+
+Test(breaker, trip_and_failure_while_half_open)
+{
+	struct ag_breaker b = breaker(5);
+	ag_breaker_trip(&b, 0); /* an unanswered PING: at once */
+	cr_expect_eq(b.st, AG_BRK_DOWN);
+	cr_expect_eq(b.downs, 1);
+	ag_breaker_probe_sent(&b, b.t_probe, 0);
+	uint64_t t = b.t_probe + BMS;
+	ag_breaker_failure(&b, t); /* the reconnect that was the probe failed */
+	cr_expect_eq(b.st, AG_BRK_DOWN);
+	cr_expect_gt(b.t_probe, t);
+	ag_breaker_trip(&b, t); /* down already: the schedule stands */
+	cr_expect_eq(b.downs, 1);
+}
+
+Test(breaker, threshold_zero_never_opens)
+{
+	struct ag_breaker b = breaker(0);
+	for (int i = 0; i < 100; i++)
+		ag_breaker_failure(&b, (uint64_t)i * BMS);
+	ag_breaker_trip(&b, 200 * BMS);
+	cr_expect(ag_breaker_allows(&b));
+	cr_expect_eq(b.downs, 0);
+	ag_breaker_probe_sent(&b, 0, 0); /* nothing to probe while up */
+	cr_expect_eq(b.probes, 0);
+	cr_expect_str_eq(ag_breaker_state_name(AG_BRK_HALF_OPEN), "half-open");
+}
+
+Test(breaker, jitter_is_the_seeds)
+{
+	uint64_t first[2];
+	for (int k = 0; k < 2; k++) {
+		struct ag_breaker_config c = {.threshold = 1, .base_us = 100000, .cap_us = 800000,
+					      .timeout_us = 1000};
+		struct ag_breaker b, same;
+		ag_breaker_init(&b, &c, 7 + (uint64_t)k);
+		ag_breaker_init(&same, &c, 7 + (uint64_t)k);
+		ag_breaker_failure(&b, 0), ag_breaker_failure(&same, 0);
+		cr_expect_eq(b.t_probe, same.t_probe);
+		first[k] = b.t_probe;
+	}
+	cr_expect_neq(first[0], first[1], "two seeds, two schedules");
 }
 
 /* ---- fallback choice -------------------------------------------------------------------- */
