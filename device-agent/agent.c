@@ -2,7 +2,20 @@
  * a connection state machine (down -> connecting -> HELLO sent -> ready) and a
  * few request slots (head computed and dilating -> sent -> answered, or local
  * fallback computed and dilating -> answered). Compute runs inline in the loop;
- * every wait (time dilation, reply timeouts, backoff) is a timer of the loop. */
+ * every wait (time dilation, reply timeouts, backoff, the breaker's probes) is a
+ * timer of the loop.
+ *
+ * Ownership of the reused buffers (all allocated at creation, none per request):
+ * - a slot's msg belongs to its request from slot_run until the slot is S_FREE
+ *   and !tx_pending; while tx_pending the tx queue reads it, so a slot is not
+ *   restarted before the socket took (or conn_close dropped) the whole message.
+ * - a slot's decide_msg likewise while decide_busy.
+ * - the agent's ping (keepalives and the breaker's probes alike), pong and hello
+ *   belong to the tx queue while ping_busy / pong_busy / cs == C_HELLO with the
+ *   HELLO queued; a PING or PONG due while its buffer is queued is not written
+ *   (the queued one stands for it).
+ * - tx entries point into those buffers and never own them; conn_close empties
+ *   the queue and hands every buffer back by clearing the flags above. */
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
@@ -88,6 +101,7 @@ void ag_config_defaults(struct ag_config *c)
 	c->app = "default";
 	c->backoff_base_us = 50000;
 	c->backoff_cap_us = 2000000;
+	ag_breaker_defaults(&c->breaker);
 	c->connect_timeout_ms = 1000;
 	c->connect_wait_ms = 2000;
 	c->ping_ms = 500;
@@ -198,6 +212,33 @@ static void emit(struct ag_thread *th, struct ag_record *r)
 		fflush(f->cfg.out);
 		pthread_mutex_unlock(&f->out_mu);
 	}
+}
+
+/* ---- the circuit breaker ----------------------------------------------------------------- */
+
+/* The edge answered in time (a reply to an outstanding request or DECIDE, a
+ * PONG, WELCOME): alive, whatever the breaker thought. */
+static void edge_answered(struct ag_agent *a, uint64_t now)
+{
+	int was_up = ag_breaker_allows(&a->brk);
+	a->t_ping_wait = 0;
+	ag_breaker_success(&a->brk, now);
+	if (!was_up)
+		logf_(a->th->f, "agent %d: edge up again after %llu probes: requests go to it", a->idx,
+		      (unsigned long long)a->brk.probes);
+}
+
+/* A reply timeout (trip 0), or silence after a PING (trip 1). */
+static void edge_failed(struct ag_agent *a, uint64_t now, int trip)
+{
+	int was_up = ag_breaker_allows(&a->brk);
+	if (trip)
+		ag_breaker_trip(&a->brk, now);
+	else
+		ag_breaker_failure(&a->brk, now);
+	if (was_up && !ag_breaker_allows(&a->brk))
+		logf_(a->th->f, "agent %d: edge down (%s): new requests stay on the device, probing",
+		      a->idx, trip ? "a PING unanswered" : "consecutive reply timeouts");
 }
 
 /* ---- requests ------------------------------------------------------------------------------ */
@@ -329,6 +370,10 @@ static void slot_send(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 {
 	struct ag_fleet *f = a->th->f;
 	struct ag_record *r = &s->rec;
+	if (!ag_breaker_allows(&a->brk)) { /* it opened while the head dilated */
+		go_local(a, s, AG_FB_EDGE_DOWN, now);
+		return;
+	}
 	if (a->cs != C_READY) {
 		go_local(a, s, AG_FB_UNREACHABLE, now);
 		return;
@@ -385,7 +430,8 @@ static void agent_state(const struct ag_agent *a, struct ag_state *st)
 	*st = (struct ag_state){.bandwidth_bps = a->bw.bps, .bw_last_bps = a->bw.last_bps,
 				.rtt_ms = a->bw.srtt_us / 1000.0, .queue_ms = a->queue_ms,
 				.deadline_ms = a->th->f->cfg.deadline_ms,
-				.connected = a->cs == C_READY, .thread = a->th->idx};
+				.connected = a->cs == C_READY && ag_breaker_allows(&a->brk),
+				.thread = a->th->idx};
 }
 
 /* The action without the edge's help: the callback's, else the configured one. */
@@ -429,7 +475,8 @@ static int action_from_wire(const struct ag_fleet *f, const struct cw_action *w,
 static int send_decide(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 {
 	struct ag_fleet *f = a->th->f;
-	if (a->cs != C_READY || a->edge_no_policy || s->decide_busy || a->tx_n >= AG_TX_MAX - 2)
+	if (a->cs != C_READY || !ag_breaker_allows(&a->brk) || a->edge_no_policy || s->decide_busy ||
+	    a->tx_n >= AG_TX_MAX - 2)
 		return -EAGAIN;
 	double bps = a->bw.bps > 0 ? a->bw.bps : f->cfg.bw_prior_bps;
 	struct cw_decide m = {
@@ -482,7 +529,7 @@ static void slot_start(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 		int fresh = a->have_next && now - a->t_next <= NEXT_MAX_AGE &&
 			    now - a->t_decide <= NEXT_MAX_AGE;
 		a->have_next = 0; /* one suggestion, one request */
-		if (fresh && a->cs == C_READY) {
+		if (fresh && a->cs == C_READY && ag_breaker_allows(&a->brk)) {
 			r->action = a->next;
 			r->decided_by = AG_BY_EDGE_NEXT;
 			slot_run(a, s, now);
@@ -539,7 +586,12 @@ static void slot_run(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 		s->t_event = t0 + ms_to_ns(emu);
 		return;
 	}
-	if (a->cs != C_READY) { /* no head: answer locally at once */
+	/* no head: answer locally at once, the best exit that fits from the input */
+	if (!ag_breaker_allows(&a->brk)) {
+		go_local(a, s, AG_FB_EDGE_DOWN, now);
+		return;
+	}
+	if (a->cs != C_READY) {
 		go_local(a, s, AG_FB_UNREACHABLE, now);
 		return;
 	}
@@ -604,6 +656,7 @@ static void on_result(struct ag_agent *a, struct ag_slot *s, const struct cw_res
 	struct ag_fleet *f = a->th->f;
 	struct ag_record *r = &s->rec;
 	a->sent_outstanding--;
+	edge_answered(a, now);
 	r->where = AG_EDGE;
 	r->reason = AG_FB_NONE;
 	r->label = res->label;
@@ -655,6 +708,7 @@ static void conn_close(struct ag_agent *a)
 	}
 	a->tx_head = a->tx_n = 0;
 	a->ping_busy = a->pong_busy = a->ping_outstanding = 0;
+	a->t_ping_wait = 0;
 }
 
 /* Drops the connection: every request waiting for the edge finishes locally, and
@@ -681,7 +735,15 @@ static void conn_drop(struct ag_agent *a, const char *why, uint64_t now)
 		}
 	}
 	a->sent_outstanding = 0;
-	a->t_reconnect = now + ag_backoff_next(&a->bo) * 1000;
+	if (ag_breaker_allows(&a->brk)) {
+		a->t_reconnect = now + ag_backoff_next(&a->bo) * 1000;
+		return;
+	}
+	/* the edge is down: the next attempt is the breaker's next probe, under its
+	 * backoff, so a dead edge sees one schedule whether the connection lasts */
+	if (a->brk.st == AG_BRK_HALF_OPEN)
+		ag_breaker_failure(&a->brk, now);
+	a->t_reconnect = a->brk.t_probe;
 }
 
 static void conn_connected(struct ag_agent *a, uint64_t now)
@@ -707,6 +769,8 @@ static void conn_start(struct ag_agent *a, uint64_t now)
 {
 	struct ag_fleet *f = a->th->f;
 	a->reconnects += a->drops > 0 || a->connects > 0;
+	if (a->brk.st == AG_BRK_DOWN) /* this attempt is the probe: WELCOME answers it */
+		ag_breaker_probe_sent(&a->brk, now, now + ms_to_ns(f->cfg.connect_timeout_ms));
 	int fd = socket(f->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		conn_drop(a, strerror(errno), now);
@@ -761,10 +825,12 @@ static int tx_flush(struct ag_agent *a, uint64_t now)
 	return 0;
 }
 
-static void send_ping(struct ag_agent *a, uint64_t now)
+/* padded: every other PING carries --ping-pad (the uplink probe); the breaker's
+ * probes never do, a frozen edge's buffers need no more bytes. */
+static void send_ping(struct ag_agent *a, uint64_t now, int padded)
 {
 	struct ag_fleet *f = a->th->f;
-	uint32_t pad = (a->ping_count & 1) ? f->cfg.ping_pad : 0;
+	uint32_t pad = padded && (a->ping_count & 1) ? f->cfg.ping_pad : 0;
 	if (pad > a->welcome.max_padding)
 		pad = a->welcome.max_padding;
 	struct cw_ping p = {.nonce = ++a->ping_nonce, .timestamp = now, .padding_len = pad};
@@ -776,6 +842,8 @@ static void send_ping(struct ag_agent *a, uint64_t now)
 		return;
 	a->ping_busy = 1;
 	a->ping_outstanding = 1;
+	if (!a->t_ping_wait)
+		a->t_ping_wait = now;
 	a->ping_pad_sent = pad;
 	tx_push(a, a->ping, len, -1, TX_PING);
 	tx_flush(a, now);
@@ -810,12 +878,33 @@ static int on_decide_reply(struct ag_agent *a, const struct cw_msg *msg, uint64_
 		a->late++; /* decided without it already */
 		return 0;
 	}
+	edge_answered(a, now);
 	if (msg->type == CW_DECISION && !action_from_wire(f, &msg->decision.action, &s->decision))
 		s->rec.decide = AG_DECIDE_ANSWERED;
 	else
 		s->rec.decide = AG_DECIDE_REFUSED;
 	s->t_event = now;
 	return 0;
+}
+
+/* Any PONG, even to an older PING, shows the edge reads and answers; the one to
+ * the latest PING is also an RTT or bandwidth sample. */
+static void on_pong(struct ag_agent *a, const struct cw_pong *p, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	int was_up = ag_breaker_allows(&a->brk);
+	edge_answered(a, now);
+	if (!a->ping_outstanding || p->nonce != a->ping_nonce || p->timestamp > now)
+		return;
+	double rtt = (double)(now - p->timestamp) / 1000.0 - p->hold_us;
+	a->ping_outstanding = 0;
+	/* a probe's PONG, or one long awaited, measures the outage, not the link */
+	if (!was_up || rtt > (double)f->cfg.breaker.timeout_us)
+		return;
+	if (p->padding_len == 0)
+		ag_bw_rtt(&a->bw, rtt);
+	else
+		ag_bw_probe(&a->bw, p->padding_len, rtt);
 }
 
 /* One message from the edge; 0, or -1 when the connection was dropped. */
@@ -839,6 +928,7 @@ static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now
 		a->connects++;
 		a->fail_logged = 0;
 		ag_backoff_reset(&a->bo);
+		edge_answered(a, now);
 		a->t_next_ping = now;
 		return 0;
 	case CW_RESULT:
@@ -883,6 +973,7 @@ static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now
 			}
 			on_result(a, s, &msg->result, now);
 		} else {
+			edge_answered(a, now); /* refused, but alive */
 			s->rec.error_code = msg->error.code;
 			go_local(a, s, reason_of(msg->error.code), now);
 		}
@@ -899,15 +990,7 @@ static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now
 			conn_drop(a, "PONG before WELCOME", now);
 			return -1;
 		}
-		if (a->ping_outstanding && msg->pong.nonce == a->ping_nonce &&
-		    msg->pong.timestamp <= now) {
-			double rtt = (double)(now - msg->pong.timestamp) / 1000.0 - msg->pong.hold_us;
-			a->ping_outstanding = 0;
-			if (msg->pong.padding_len == 0)
-				ag_bw_rtt(&a->bw, rtt);
-			else
-				ag_bw_probe(&a->bw, msg->pong.padding_len, rtt);
-		}
+		on_pong(a, &msg->pong, now);
 		return 0;
 	case CW_PING:
 		if (a->cs != C_READY) {
@@ -1014,6 +1097,27 @@ static void note_late(struct ag_thread *th, uint64_t now, uint64_t due)
 		th->late_ms = late;
 }
 
+/* The breaker's timers: an unanswered probe, a PING met by silence, the next
+ * probe. Without a connection the reconnect is the probe (conn_drop schedules
+ * it at the probe's time, conn_start marks it sent). */
+static void breaker_timers(struct ag_agent *a, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	ag_breaker_tick(&a->brk, now);
+	if (a->cs != C_READY || a->started >= f->cfg.requests)
+		return;
+	if (ag_breaker_allows(&a->brk) && a->t_ping_wait &&
+	    now - a->t_ping_wait >= f->cfg.breaker.timeout_us * 1000) {
+		a->t_ping_wait = 0;
+		edge_failed(a, now, 1);
+	}
+	if (ag_breaker_probe_due(&a->brk, now)) {
+		ag_breaker_probe_sent(&a->brk, now, 0);
+		if (!a->ping_busy && a->tx_n < AG_TX_MAX)
+			send_ping(a, now, 0);
+	}
+}
+
 static void agent_timers(struct ag_agent *a, uint64_t now)
 {
 	struct ag_fleet *f = a->th->f;
@@ -1024,6 +1128,7 @@ static void agent_timers(struct ag_agent *a, uint64_t now)
 		conn_start(a, now);
 	if ((a->cs == C_CONNECTING || a->cs == C_HELLO) && now >= a->t_handshake)
 		conn_drop(a, a->cs == C_CONNECTING ? "connect timed out" : "no WELCOME in time", now);
+	breaker_timers(a, now);
 
 	for (int i = 0; i < a->nslots; i++) {
 		struct ag_slot *s = &a->slots[i];
@@ -1033,6 +1138,7 @@ static void agent_timers(struct ag_agent *a, uint64_t now)
 			slot_send(a, s, now);
 		} else if (s->st == S_SENT && now >= s->t_timeout) {
 			note_late(a->th, now, s->t_timeout);
+			edge_failed(a, now, 0);
 			go_local(a, s, AG_FB_TIMEOUT, now);
 		} else if (s->st == S_DECIDE && now >= s->t_event) {
 			slot_decided(a, s, now);
@@ -1042,8 +1148,13 @@ static void agent_timers(struct ag_agent *a, uint64_t now)
 	}
 
 	now = ag_now_ns();
-	while (a->started < f->cfg.requests && now >= a->t_next_start &&
-	       (a->cs == C_READY || now >= a->t_gate || !needs_network(f))) {
+	/* one start per slot a pass: a device answer can finish within the pass and
+	 * free its slot at once, and the loop must still see sockets and timers (the
+	 * breaker's probes) between such answers */
+	for (int starts = 0; starts < a->nslots && a->started < f->cfg.requests &&
+			     now >= a->t_next_start &&
+			     (a->cs == C_READY || now >= a->t_gate || !needs_network(f));
+	     starts++) {
 		struct ag_slot *s = NULL;
 		for (int i = 0; i < a->nslots && !s; i++)
 			if (a->slots[i].st == S_FREE && !a->slots[i].tx_pending)
@@ -1056,8 +1167,9 @@ static void agent_timers(struct ag_agent *a, uint64_t now)
 		now = ag_now_ns();
 	}
 
-	if (a->cs == C_READY && f->cfg.ping_ms > 0 && !a->tx_n && now >= a->t_next_ping) {
-		send_ping(a, now);
+	if (a->cs == C_READY && ag_breaker_allows(&a->brk) && f->cfg.ping_ms > 0 && !a->tx_n &&
+	    now >= a->t_next_ping) {
+		send_ping(a, now, 1);
 		a->t_next_ping = now + ms_to_ns(f->cfg.ping_ms);
 	}
 
@@ -1099,8 +1211,13 @@ static uint64_t agent_next(const struct ag_agent *a)
 			st = a->t_gate;
 		AT(st);
 	}
-	if (a->cs == C_READY && f->cfg.ping_ms > 0 && !a->tx_n)
+	if (a->cs == C_READY && ag_breaker_allows(&a->brk) && f->cfg.ping_ms > 0 && !a->tx_n)
 		AT(a->t_next_ping);
+	if (a->brk.st == AG_BRK_HALF_OPEN || (a->cs == C_READY && a->started < f->cfg.requests))
+		AT(ag_breaker_next_ns(&a->brk));
+	if (a->cs == C_READY && a->started < f->cfg.requests && ag_breaker_allows(&a->brk) &&
+	    a->t_ping_wait)
+		AT(a->t_ping_wait + f->cfg.breaker.timeout_us * 1000);
 #undef AT
 	return t;
 }
@@ -1243,6 +1360,10 @@ static int thread_init(struct ag_fleet *f, struct ag_thread *th, char *err, size
 		a->next_id = 1;
 		a->rng = f->cfg.seed * 0x9E3779B97F4A7C15ull + (uint64_t)a->idx * 7919 + 1;
 		ag_backoff_init(&a->bo, f->cfg.backoff_base_us, f->cfg.backoff_cap_us, rng_next(&a->rng));
+		/* from the agent's RNG without drawing from it: the stagger of a seed
+		 * stays what it was before the breaker */
+		uint64_t brk_seed = a->rng ^ 0xD1B54A32D192ED03ull;
+		ag_breaker_init(&a->brk, &f->cfg.breaker, rng_next(&brk_seed));
 		ag_bw_init(&a->bw, &f->cfg.bw);
 		a->rdbuf = malloc(rdbytes);
 		a->ping = calloc(1, CW_HEADER_BYTES + CW_PING_FIXED_BYTES + f->cfg.ping_pad);
@@ -1288,6 +1409,15 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cf_model *m,
 	    cfg->encode_slowdown < 0) {
 		snprintf(err, errlen, "bad configuration (agents, threads, inflight >= 1; deadline > 0; "
 				      "slowdown >= 1; ping padding <= 1 MiB)");
+		return -EINVAL;
+	}
+	const struct ag_breaker_config *bc = &cfg->breaker;
+	if (bc->threshold < 0 ||
+	    (bc->threshold > 0 && (!bc->base_us || bc->cap_us < bc->base_us || !bc->timeout_us))) {
+		snprintf(err, errlen, "bad breaker (threshold %d >= 0; probe backoff %llu..%llu us, "
+				      "0 < base <= cap; timeout %llu us > 0)", bc->threshold,
+			 (unsigned long long)bc->base_us, (unsigned long long)bc->cap_us,
+			 (unsigned long long)bc->timeout_us);
 		return -EINVAL;
 	}
 	if (!action_ok(m, &cfg->action, err, errlen))

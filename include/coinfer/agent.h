@@ -211,6 +211,7 @@ enum ag_reason {
 	AG_FB_UNREACHABLE,  /* no connection when the request was to be sent */
 	AG_FB_LIMIT,        /* the edge's in-flight limit (WELCOME) was reached */
 	AG_FB_NO_TIME,      /* the budget left could not cover the fallback reserve */
+	AG_FB_EDGE_DOWN,    /* the circuit breaker was open: not sent (ag_breaker) */
 	AG_FB_COUNT
 };
 const char *ag_reason_name(enum ag_reason r);
@@ -250,6 +251,9 @@ struct ag_config {
 	uint64_t device_id_base; /* agent k is device_id_base + k */
 	const char *device_class, *app;
 	uint64_t backoff_base_us, backoff_cap_us;
+	/* when the edge counts as down and how it is probed; timeout_us is also
+	 * how long the edge may leave every PING unanswered */
+	struct ag_breaker_config breaker;
 	int connect_timeout_ms; /* connect + HELLO -> WELCOME */
 	int connect_wait_ms;    /* the first request waits this long for a connection */
 	int ping_ms;            /* 0: no PINGs */
@@ -301,6 +305,9 @@ struct ag_summary {
 	double accuracy;
 	struct ag_latency latency_ms, latency_real_ms;
 	uint64_t late_replies, reconnects, connects, drops; /* drops: connections lost or refused */
+	/* the breakers: UP -> DOWN and -> UP transitions, probes sent, requests
+	 * decided on the device because it was open (fallbacks[AG_FB_EDGE_DOWN]) */
+	uint64_t edge_downs, edge_ups, probes, edge_down_requests;
 	uint64_t verified, verify_mismatches;
 	uint64_t decided_by[AG_BY_COUNT], decide[AG_DECIDE_COUNT];
 	const char *decide_name;

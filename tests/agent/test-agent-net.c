@@ -136,6 +136,7 @@ Test(net, silence_times_out_within_the_deadline)
 	 * 2-core machine while CI runs other suites beside it */
 	c.deadline_ms = 80;
 	c.margin_ms = 20;
+	c.breaker.threshold = 0; /* the timeout itself, every time */
 	c.action = (struct ag_action){.exit = 2, .partition = 4, .bits = 8, .codec = CC_CODEC_HUFFMAN};
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
@@ -314,6 +315,137 @@ Test(net, edge_killed_mid_run_loses_nothing, .timeout = 60)
 	expect_device_labels(&r);
 	tc_done(&r);
 	peer_free(&P);
+}
+
+/* ---- a frozen edge: the circuit breaker ------------------------------------------------------ */
+
+/* Freezes the peer after `after` INFERs; thaws it once the agent has decided
+ * `down_decisions` requests with the edge marked down (seen through the decide
+ * callback, which hears connected = 0 while the breaker is open). Everything is
+ * sequenced by events, none by elapsed time. */
+struct freezer {
+	struct peer *p;
+	uint64_t after;
+	int down_decisions, close_all;
+	atomic_int decided_down, frozen, thawed;
+};
+
+static int note_decision(void *ctx, const struct ag_state *s, struct ag_action *a)
+{
+	struct freezer *z = ctx;
+	(void)a;
+	if (!s->connected && atomic_load(&z->frozen))
+		atomic_fetch_add(&z->decided_down, 1);
+	return 1; /* the configured action */
+}
+
+static void *freeze_then_thaw(void *arg)
+{
+	struct freezer *z = arg;
+	while (atomic_load(&z->p->infers) < z->after)
+		usleep(200);
+	peer_freeze(z->p);
+	atomic_store(&z->frozen, 1);
+	while (atomic_load(&z->decided_down) < z->down_decisions)
+		usleep(200);
+	peer_thaw(z->p, z->close_all);
+	atomic_store(&z->thawed, 1);
+	return NULL;
+}
+
+/* One agent, two in flight, closed loop (an open one would have a backlog from
+ * the timeouts that the device clears at once); the breaker opens after 3
+ * timeouts and probes every 5..40 ms. */
+static void frozen_config(struct ag_config *c, struct freezer *z)
+{
+	tc_config(c, P.port);
+	c->requests = 300;
+	c->inflight = 2;
+	/* a long deadline: a stall of this loaded machine never passes for a
+	 * timeout of a live edge */
+	c->deadline_ms = 400;
+	c->breaker.threshold = 3;
+	c->breaker.base_us = 5000;
+	c->breaker.cap_us = 40000;
+	c->breaker.timeout_us = 50000;
+	c->action = (struct ag_action){.exit = 0, .partition = 4, .bits = 8, .codec = CC_CODEC_HUFFMAN};
+	c->decide = note_decision;
+	c->decide_ctx = z;
+}
+
+/* The counts of a run whose edge froze: bounded timeouts, the rest on the device
+ * at once without an upload, and the edge back once it answers again. */
+static void expect_breaker_run(const struct tc_run *r, const struct ag_config *c)
+{
+	expect_all_answered(r, c->requests);
+	cr_expect_leq(r->s.fallbacks[AG_FB_TIMEOUT], (uint64_t)(c->breaker.threshold + c->inflight),
+		      "%llu requests waited out their timeout",
+		      (unsigned long long)r->s.fallbacks[AG_FB_TIMEOUT]);
+	cr_expect_geq(r->s.fallbacks[AG_FB_TIMEOUT], (uint64_t)c->breaker.threshold,
+		      "the breaker opened before %d timeouts", c->breaker.threshold);
+	cr_expect_geq(r->s.edge_downs, 1);
+	cr_expect_geq(r->s.edge_ups, 1);
+	cr_expect_geq(r->s.probes, 1);
+	cr_expect_gt(r->s.edge_down_requests, 0);
+	cr_expect_eq(r->s.edge_down_requests, r->s.fallbacks[AG_FB_EDGE_DOWN]);
+	size_t first_down = r->n;
+	uint64_t edge_after = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct ag_record *x = &r->r[i];
+		if (x->reason == AG_FB_EDGE_DOWN) {
+			cr_expect_eq(x->bytes, 0, "request %llu: uploaded while the edge was down",
+				     (unsigned long long)x->id);
+			cr_expect_eq(x->from, 0, "nothing computed for the edge");
+			first_down = first_down < i ? first_down : i;
+		}
+		if (i > first_down && x->where == AG_EDGE)
+			edge_after++;
+	}
+	cr_expect_gt(edge_after, 0, "no edge answer after the breaker opened");
+	expect_device_labels(r);
+}
+
+Test(net, frozen_edge_opens_the_breaker_and_it_closes_again, .timeout = 120)
+{
+	start_peer(NULL);
+	struct freezer z = {.p = &P, .after = 10, .down_decisions = 20};
+	struct ag_config c;
+	frozen_config(&c, &z);
+	pthread_t t;
+	pthread_create(&t, NULL, freeze_then_thaw, &z);
+	struct tc_run r;
+	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
+	pthread_join(t, NULL);
+	cr_assert(atomic_load(&z.thawed));
+	if (getenv("AG_TEST_LOG"))
+		ag_summary_json(&r.s, stderr);
+	expect_breaker_run(&r, &c);
+	cr_expect_eq(r.s.drops, 0, "the connection outlived the freeze");
+	cr_expect_eq(r.s.connects, 1);
+	tc_done(&r);
+	stop_peer();
+}
+
+Test(net, edge_restarted_while_down_reconnects_under_the_probe_backoff, .timeout = 120)
+{
+	start_peer(NULL);
+	struct freezer z = {.p = &P, .after = 10, .down_decisions = 20, .close_all = 1};
+	struct ag_config c;
+	frozen_config(&c, &z);
+	pthread_t t;
+	pthread_create(&t, NULL, freeze_then_thaw, &z);
+	struct tc_run r;
+	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
+	pthread_join(t, NULL);
+	cr_assert(atomic_load(&z.thawed));
+	if (getenv("AG_TEST_LOG"))
+		ag_summary_json(&r.s, stderr);
+	expect_breaker_run(&r, &c);
+	cr_expect_geq(r.s.drops, 1);
+	cr_expect_geq(r.s.connects, 2, "reconnected after the restart");
+	cr_expect_geq(atomic_load(&P.hellos), 2);
+	tc_done(&r);
+	stop_peer();
 }
 
 Test(net, fleet_of_64, .timeout = 60)
