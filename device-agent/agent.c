@@ -43,6 +43,20 @@ uint64_t ag_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The fleet's clock (ag_clock): the injected one, or CLOCK_MONOTONIC. */
+static uint64_t fnow(const struct ag_fleet *f)
+{
+	return f->cfg.clock.now_ns ? f->cfg.clock.now_ns(f->cfg.clock.ctx) : ag_now_ns();
+}
+
+static int fwait(const struct ag_fleet *f, struct pollfd *fds, nfds_t n, uint64_t ns)
+{
+	if (f->cfg.clock.wait)
+		return f->cfg.clock.wait(f->cfg.clock.ctx, fds, n, ns);
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
+	return ppoll(fds, n, &ts, NULL);
+}
+
 static uint64_t ms_to_ns(double ms)
 {
 	return ms <= 0 ? 0 : (uint64_t)(ms * 1e6 + 0.5);
@@ -334,12 +348,12 @@ static void go_local(struct ag_agent *a, struct ag_slot *s, enum ag_reason why, 
 		slot_input(a, s);
 	/* the emulated per-layer times decide what fits */
 	ag_fallback_choose(&f->emulated, e, s->p_done, left - f->cfg.margin_ms, &c);
-	uint64_t t0 = ag_now_ns();
+	uint64_t t0 = fnow(f);
 	const float *o;
 	cf_exec_run(a->th->x, c.exit, c.from, f->m->exit_len[c.exit], s->store[s->store_of[c.exit]], 1,
 		    &o);
 	s->local_label = argmax_conf(o, f->m->n_classes, &s->local_conf);
-	double real = ns_to_ms(ag_now_ns() - t0);
+	double real = ns_to_ms(fnow(f) - t0);
 	double emu = emu_compute_ms(f, c.exit, c.from, f->m->exit_len[c.exit], real);
 	s->dilation_ms += emu - real;
 	r->where = AG_DEVICE;
@@ -567,11 +581,11 @@ static void slot_run(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 
 	if (p == n) { /* device only */
 		float *in = slot_input(a, s);
-		uint64_t t0 = ag_now_ns();
+		uint64_t t0 = fnow(f);
 		const float *o;
 		cf_exec_run(a->th->x, e, 0, n, in, 1, &o);
 		s->local_label = argmax_conf(o, m->n_classes, &s->local_conf);
-		double real = ns_to_ms(ag_now_ns() - t0);
+		double real = ns_to_ms(fnow(f) - t0);
 		double emu = emu_compute_ms(f, e, 0, n, real);
 		s->dilation_ms = emu - real;
 		r->where = AG_DEVICE;
@@ -595,9 +609,9 @@ static void slot_run(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 		go_local(a, s, AG_FB_UNREACHABLE, now);
 		return;
 	}
-	uint64_t t0 = ag_now_ns();
+	uint64_t t0 = fnow(f);
 	run_head(a, s, e, p);
-	uint64_t t1 = ag_now_ns();
+	uint64_t t1 = fnow(f);
 	s->p_done = p;
 	uint32_t dims[3];
 	boundary_dims(m, e, p, dims);
@@ -606,7 +620,7 @@ static void slot_run(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	int ret = cc_encoder_encode(a->th->enc, head, 3, dims, r->action.codec, r->action.bits,
 				    r->action.per_channel, s->msg + CW_INFER_PREFIX_BYTES,
 				    f->msg_cap - CW_INFER_PREFIX_BYTES, &s->frame_len, err, sizeof(err));
-	uint64_t t2 = ag_now_ns();
+	uint64_t t2 = fnow(f);
 	r->head_real_ms = ns_to_ms(t1 - t0);
 	r->head_ms = emu_compute_ms(f, e, 0, p, r->head_real_ms);
 	r->encode_real_ms = ns_to_ms(t2 - t1);
@@ -1132,7 +1146,7 @@ static void agent_timers(struct ag_agent *a, uint64_t now)
 
 	for (int i = 0; i < a->nslots; i++) {
 		struct ag_slot *s = &a->slots[i];
-		now = ag_now_ns();
+		now = fnow(f);
 		if (s->st == S_HEAD && now >= s->t_event) {
 			note_late(a->th, now, s->t_event);
 			slot_send(a, s, now);
@@ -1143,11 +1157,11 @@ static void agent_timers(struct ag_agent *a, uint64_t now)
 		} else if (s->st == S_DECIDE && now >= s->t_event) {
 			slot_decided(a, s, now);
 		}
-		if (s->st == S_LOCAL && ag_now_ns() >= s->t_event)
-			slot_finish(a, s, ag_now_ns());
+		if (s->st == S_LOCAL && fnow(f) >= s->t_event)
+			slot_finish(a, s, fnow(f));
 	}
 
-	now = ag_now_ns();
+	now = fnow(f);
 	/* one start per slot a pass: a device answer can finish within the pass and
 	 * free its slot at once, and the loop must still see sockets and timers (the
 	 * breaker's probes) between such answers */
@@ -1162,9 +1176,9 @@ static void agent_timers(struct ag_agent *a, uint64_t now)
 		if (!s)
 			break;
 		slot_start(a, s, now);
-		if (s->st == S_LOCAL && ag_now_ns() >= s->t_event)
-			slot_finish(a, s, ag_now_ns());
-		now = ag_now_ns();
+		if (s->st == S_LOCAL && fnow(f) >= s->t_event)
+			slot_finish(a, s, fnow(f));
+		now = fnow(f);
 	}
 
 	if (a->cs == C_READY && ag_breaker_allows(&a->brk) && f->cfg.ping_ms > 0 && !a->tx_n &&
@@ -1225,15 +1239,16 @@ static uint64_t agent_next(const struct ag_agent *a)
 static void *thread_main(void *arg)
 {
 	struct ag_thread *th = arg;
+	const struct ag_fleet *f = th->f;
 	int left = th->n;
 	while (left > 0 && !th->failed) {
-		uint64_t now = ag_now_ns();
+		uint64_t now = fnow(f);
 		uint64_t next = NEVER;
 		int np = 0;
 		left = 0;
 		for (int i = 0; i < th->n; i++) {
 			struct ag_agent *a = &th->agents[i];
-			agent_timers(a, ag_now_ns());
+			agent_timers(a, fnow(f));
 			if (a->finished)
 				continue;
 			left++;
@@ -1252,16 +1267,14 @@ static void *thread_main(void *arg)
 		}
 		if (!left)
 			break;
-		now = ag_now_ns();
+		now = fnow(f);
 		uint64_t wait = next == NEVER ? 1000 * MS : next > now ? next - now : 0;
 		if (wait > 1000 * MS)
 			wait = 1000 * MS;
-		struct timespec ts = {.tv_sec = (time_t)(wait / 1000000000ull),
-				      .tv_nsec = (long)(wait % 1000000000ull)};
-		int r = ppoll(th->pfd, (nfds_t)np, &ts, NULL);
+		int r = fwait(f, th->pfd, (nfds_t)np, wait);
 		if (r < 0 && errno != EINTR) {
 			th->failed = 1;
-			snprintf(th->err, sizeof(th->err), "ppoll: %s", strerror(errno));
+			snprintf(th->err, sizeof(th->err), "poll: %s", strerror(errno));
 			break;
 		}
 		for (int k = 0; r > 0 && k < np; k++) {
@@ -1269,7 +1282,7 @@ static void *thread_main(void *arg)
 			short re = th->pfd[k].revents;
 			if (!re || a->fd != th->pfd[k].fd)
 				continue;
-			now = ag_now_ns();
+			now = fnow(f);
 			if (a->cs == C_CONNECTING) {
 				if (re & (POLLOUT | POLLERR | POLLHUP))
 					on_writable(a, now);
@@ -1278,7 +1291,7 @@ static void *thread_main(void *arg)
 			if (re & (POLLIN | POLLERR | POLLHUP))
 				on_readable(a, now);
 			if (a->fd >= 0 && (re & POLLOUT))
-				on_writable(a, ag_now_ns());
+				on_writable(a, fnow(f));
 		}
 	}
 	return NULL;
@@ -1390,6 +1403,23 @@ nomem:
 	return -ENOMEM;
 }
 
+/* 0 when per-layer times t (what names them) have the model's exits and layers. */
+static int same_shape(const struct ag_times *t, const struct cf_model *m, const char *what,
+		      char *err, size_t errlen)
+{
+	if (t->n_exits != m->n_exits) {
+		snprintf(err, errlen, "the %s has %d exits, the model %d", what, t->n_exits, m->n_exits);
+		return -EINVAL;
+	}
+	for (int e = 0; e < m->n_exits; e++)
+		if (t->len[e] != m->exit_len[e]) {
+			snprintf(err, errlen, "the %s's exit %d has %d layers, the model's %d", what, e + 1,
+				 t->len[e], m->exit_len[e]);
+			return -EINVAL;
+		}
+	return 0;
+}
+
 int ag_fleet_create(const struct ag_config *cfg, const struct cf_model *m,
 		    const struct cf_dataset *ds, struct ag_fleet **out, char *err, size_t errlen)
 {
@@ -1438,21 +1468,10 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cf_model *m,
 		goto fail;
 	}
 	f->emulated = f->measured;
-	if (cfg->profile) {
-		if (cfg->profile->n_exits != m->n_exits) {
-			snprintf(err, errlen, "the device profile has %d exits, the model %d",
-				 cfg->profile->n_exits, m->n_exits);
-			ret = -EINVAL;
-			goto fail;
-		}
-		for (int e = 0; e < m->n_exits; e++)
-			if (cfg->profile->len[e] != m->exit_len[e]) {
-				snprintf(err, errlen, "the device profile's exit %d has %d layers, the model's %d",
-					 e + 1, cfg->profile->len[e], m->exit_len[e]);
-				ret = -EINVAL;
-				goto fail;
-			}
-	}
+	if (cfg->profile && (ret = same_shape(cfg->profile, m, "device profile", err, errlen)))
+		goto fail;
+	if (cfg->calibration && (ret = same_shape(cfg->calibration, m, "calibration", err, errlen)))
+		goto fail;
 	if (cfg->host && needs_network(f) && (ret = resolve(f, err, errlen)))
 		goto fail;
 	if (!f->have_addr && needs_network(f)) {
@@ -1495,7 +1514,10 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cf_model *m,
 		if ((ret = thread_init(f, th, err, errlen)))
 			goto fail;
 	}
-	calibrate(f, f->th[0].x, f->th[0].input);
+	if (cfg->calibration)
+		memcpy(f->measured.ms, cfg->calibration->ms, sizeof(f->measured.ms));
+	else
+		calibrate(f, f->th[0].x, f->th[0].input);
 	/* emulated per-layer times: the profile's, or the measured ones stretched */
 	for (int e = 0; e < m->n_exits; e++)
 		for (int p = 0; p < m->exit_len[e]; p++) {
@@ -1528,7 +1550,7 @@ int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	f->ran = 1;
-	f->t0 = ag_now_ns();
+	f->t0 = fnow(f);
 	for (int t = 0; t < f->nth; t++)
 		for (int i = 0; i < f->th[t].n; i++) {
 			struct ag_agent *a = &f->th[t].agents[i];
@@ -1550,7 +1572,7 @@ int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
 	thread_main(&f->th[0]);
 	for (int t = 1; t <= started; t++)
 		pthread_join(f->th[t].tid, NULL);
-	f->wall_s = (double)(ag_now_ns() - f->t0) / 1e9;
+	f->wall_s = (double)(fnow(f) - f->t0) / 1e9;
 	size_t n = 0;
 	for (int t = 0; t < f->nth; t++) {
 		n += f->th[t].nrec;

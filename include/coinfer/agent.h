@@ -10,6 +10,7 @@
 #ifndef COINFER_AGENT_H
 #define COINFER_AGENT_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -216,6 +217,18 @@ enum ag_reason {
 };
 const char *ag_reason_name(enum ag_reason r);
 
+/* The agents' clock and their loop's wait. Everything the emulation times (the
+ * real compute, the dilation, latencies, reply timeouts, backoff) reads now_ns,
+ * and every wait of a thread's loop is one call of wait, so a test that injects
+ * both runs the device emulation on a clock of its own, deterministic on any
+ * machine. NULL members: CLOCK_MONOTONIC and ppoll. */
+struct ag_clock {
+	uint64_t (*now_ns)(void *ctx);
+	/* as ppoll: ready fds, 0 when timeout_ns passed, -1 and errno */
+	int (*wait)(void *ctx, struct pollfd *fds, nfds_t n, uint64_t timeout_ns);
+	void *ctx;
+};
+
 struct ag_config {
 	const char *host; /* numeric IPv4/IPv6 address or name */
 	int port;
@@ -261,6 +274,10 @@ struct ag_config {
 	struct ag_bw_config bw;
 	int verify;             /* decode the frame sent and run the tail here too */
 	int calib_runs;         /* whole-exit runs timed per exit at creation */
+	/* this machine's per-layer times, given instead of measured (NULL: measure
+	 * calib_runs); the model's shape */
+	const struct ag_times *calibration;
+	struct ag_clock clock;
 	uint64_t seed;
 	FILE *out;              /* JSON line per request (NULL: none) */
 	FILE *log;              /* connection events (NULL: none) */

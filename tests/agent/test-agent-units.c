@@ -460,38 +460,103 @@ Test(device, dilation_stretches_compute)
 	tc_done(&r);
 }
 
+/* The test's clock for the device emulation: every reading costs `tick` ns and a
+ * wait passes exactly its timeout, so what the agent measures and how long it
+ * dilates are fixed numbers on any machine, loaded or not. No sockets: the
+ * device-only runs below have none to wait for. */
+struct fake_clock {
+	uint64_t t, tick, waits;
+};
+
+static uint64_t fake_now(void *ctx)
+{
+	struct fake_clock *k = ctx;
+	k->t += k->tick;
+	return k->t;
+}
+
+static int fake_wait(void *ctx, struct pollfd *fds, nfds_t n, uint64_t timeout_ns)
+{
+	struct fake_clock *k = ctx;
+	(void)fds;
+	k->t += timeout_ns;
+	k->waits++;
+	return n ? -1 : 0; /* no sockets here; one would be a bug of the test */
+}
+
+static void use_fake_clock(struct ag_config *c, struct fake_clock *k, uint64_t tick_ns)
+{
+	*k = (struct fake_clock){.t = 1000000000ull, .tick = tick_ns};
+	c->clock = (struct ag_clock){.now_ns = fake_now, .wait = fake_wait, .ctx = k};
+}
+
+/* Each layer takes max(profile, this machine's time): with the machine's times
+ * given (calibration) and the compute timed by the test's clock, the emulated
+ * times are exact. (Timed by the wall clock, a calibration run preempted on a
+ * loaded host once made a layer 4 ms "measured", and head 18.4 ms.) */
 Test(device, profile_times_are_a_floor)
 {
 	cr_assert_eq(tc_load(), 0);
-	static struct ag_times prof;
+	static struct ag_times prof, cal;
 	cr_assert_eq(ag_times_init(&prof, tc_model), 0);
+	cr_assert_eq(ag_times_init(&cal, tc_model), 0);
 	for (int e = 0; e < 3; e++)
-		for (int p = 0; p < prof.len[e]; p++)
+		for (int p = 0; p < prof.len[e]; p++) {
 			prof.ms[e][p] = 1.0; /* a slow device: 1 ms per layer */
+			cal.ms[e][p] = 0.01; /* this machine: faster ... */
+		}
+	cal.ms[1][3] = 3.0; /* ... but for one layer slower than the device */
 	struct ag_config c;
 	tc_config(&c, 1);
 	c.action.exit = 1;
 	c.action.partition = tc_model->exit_len[1];
 	c.requests = 3;
 	c.profile = &prof;
+	c.calibration = &cal;
+	struct fake_clock k;
+	use_fake_clock(&c, &k, 10000); /* a reading: 10 us */
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
-	/* each layer takes max(profile, measured): 15 ms of profile on an idle
-	 * machine, more when a layer is preempted past its 1 ms (a loaded CI host),
-	 * never more than profile + measured */
+	const struct ag_times *em = ag_fleet_emulated(r.f), *me = ag_fleet_measured(r.f);
+	for (int e = 0; e < 3; e++)
+		for (int p = 0; p < prof.len[e]; p++) {
+			cr_expect_eq(me->ms[e][p], cal.ms[e][p]);
+			cr_expect_eq(em->ms[e][p], e == 1 && p == 3 ? 3.0 : 1.0, "exit %d layer %d: %g", e + 1,
+				     p, em->ms[e][p]);
+		}
+	cr_assert_eq(r.n, 3);
 	for (size_t i = 0; i < r.n; i++) {
-		cr_expect_geq(r.r[i].head_ms, 15.0 - 1e-9);
-		cr_expect_leq(r.r[i].head_ms, 15.0 + r.r[i].head_real_ms + 1e-9, "head %g ms, measured %g ms",
-			      r.r[i].head_ms, r.r[i].head_real_ms);
-		cr_expect_geq(r.r[i].latency_ms, 15.0);
+		/* exit 2's 15 layers: 14 x 1 ms of profile + 3 ms measured; the
+		 * compute read one tick of the clock */
+		cr_expect_float_eq(r.r[i].head_real_ms, 0.01, 1e-9);
+		cr_expect_float_eq(r.r[i].head_ms, 17.0, 1e-9, "head %g ms", r.r[i].head_ms);
+		/* answered once the emulated time passed, plus a few readings */
+		cr_expect_geq(r.r[i].latency_ms, 17.0);
+		cr_expect_lt(r.r[i].latency_ms, 17.0 + 100 * 0.01, "latency %g ms", r.r[i].latency_ms);
+		cr_expect_float_eq(r.r[i].latency_ms - r.r[i].latency_real_ms, 17.0 - 0.01, 1e-6);
 	}
-	cr_expect_float_eq(ag_fleet_emulated(r.f)->ms[2][19], 1.0, 1e-12);
+	cr_expect_gt(k.waits, 0, "the dilation waited through the injected clock");
 	tc_done(&r);
-	/* a profile of another shape is refused */
-	prof.len[0] = 12;
+
+	/* compute slower than the profile (a reading of 30 ms): the measured time */
+	use_fake_clock(&c, &k, 30000000);
+	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
+	for (size_t i = 0; i < r.n; i++) {
+		cr_expect_float_eq(r.r[i].head_real_ms, 30.0, 1e-9);
+		cr_expect_float_eq(r.r[i].head_ms, 30.0, 1e-9, "head %g ms", r.r[i].head_ms);
+	}
+	tc_done(&r);
+
+	/* a profile or a calibration of another shape is refused */
 	struct ag_fleet *f;
 	char err[256];
-	cr_expect_neq(ag_fleet_create(&c, tc_model, &tc_ds, &f, err, sizeof(err)), 0);
+	cal.len[2] = 19;
+	cr_expect_eq(ag_fleet_create(&c, tc_model, &tc_ds, &f, err, sizeof(err)), -EINVAL);
+	cr_expect(strstr(err, "calibration's exit 3 has 19 layers"), "%s", err);
+	cal.len[2] = 20;
+	prof.len[0] = 12;
+	cr_expect_eq(ag_fleet_create(&c, tc_model, &tc_ds, &f, err, sizeof(err)), -EINVAL);
+	cr_expect(strstr(err, "device profile's exit 1 has 12 layers"), "%s", err);
 }
 
 Test(device, bad_actions_are_refused)
