@@ -230,13 +230,17 @@ static void emit(struct ag_thread *th, struct ag_record *r)
 
 /* ---- the circuit breaker ----------------------------------------------------------------- */
 
-/* The edge answered in time (a reply to an outstanding request or DECIDE, a
- * PONG, WELCOME): alive, whatever the breaker thought. */
-static void edge_answered(struct ag_agent *a, uint64_t now)
+/* The edge answered in time: a reply to an outstanding request or DECIDE
+ * (probe 0), or a PONG or WELCOME (probe 1): alive, whatever the breaker
+ * thought. */
+static void edge_answered(struct ag_agent *a, uint64_t now, int probe)
 {
 	int was_up = ag_breaker_allows(&a->brk);
 	a->t_ping_wait = 0;
-	ag_breaker_success(&a->brk, now);
+	if (probe)
+		ag_breaker_probe_answered(&a->brk, now);
+	else
+		ag_breaker_success(&a->brk, now);
 	if (!was_up)
 		logf_(a->th->f, "agent %d: edge up again after %llu probes: requests go to it", a->idx,
 		      (unsigned long long)a->brk.probes);
@@ -670,7 +674,7 @@ static void on_result(struct ag_agent *a, struct ag_slot *s, const struct cw_res
 	struct ag_fleet *f = a->th->f;
 	struct ag_record *r = &s->rec;
 	a->sent_outstanding--;
-	edge_answered(a, now);
+	edge_answered(a, now, 0);
 	r->where = AG_EDGE;
 	r->reason = AG_FB_NONE;
 	r->label = res->label;
@@ -892,7 +896,7 @@ static int on_decide_reply(struct ag_agent *a, const struct cw_msg *msg, uint64_
 		a->late++; /* decided without it already */
 		return 0;
 	}
-	edge_answered(a, now);
+	edge_answered(a, now, 0);
 	if (msg->type == CW_DECISION && !action_from_wire(f, &msg->decision.action, &s->decision))
 		s->rec.decide = AG_DECIDE_ANSWERED;
 	else
@@ -907,7 +911,7 @@ static void on_pong(struct ag_agent *a, const struct cw_pong *p, uint64_t now)
 {
 	struct ag_fleet *f = a->th->f;
 	int was_up = ag_breaker_allows(&a->brk);
-	edge_answered(a, now);
+	edge_answered(a, now, 1);
 	if (!a->ping_outstanding || p->nonce != a->ping_nonce || p->timestamp > now)
 		return;
 	double rtt = (double)(now - p->timestamp) / 1000.0 - p->hold_us;
@@ -942,7 +946,7 @@ static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now
 		a->connects++;
 		a->fail_logged = 0;
 		ag_backoff_reset(&a->bo);
-		edge_answered(a, now);
+		edge_answered(a, now, 1);
 		a->t_next_ping = now;
 		return 0;
 	case CW_RESULT:
@@ -987,7 +991,7 @@ static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now
 			}
 			on_result(a, s, &msg->result, now);
 		} else {
-			edge_answered(a, now); /* refused, but alive */
+			edge_answered(a, now, 0); /* refused, but alive */
 			s->rec.error_code = msg->error.code;
 			go_local(a, s, reason_of(msg->error.code), now);
 		}

@@ -66,13 +66,26 @@ void ag_breaker_success(struct ag_breaker *b, uint64_t now_ns)
 {
 	(void)now_ns;
 	b->fails = 0;
+	ag_backoff_reset(&b->bo);
 	if (b->st == AG_BRK_UP)
 		return;
-	/* any answer, not only the probe's: a late RESULT proves the edge is back
-	 * as well as a PONG does */
+	/* a late RESULT proves the edge is back as well as anything */
 	b->st = AG_BRK_UP;
 	b->ups++;
-	ag_backoff_reset(&b->bo);
+}
+
+void ag_breaker_probe_answered(struct ag_breaker *b, uint64_t now_ns)
+{
+	(void)now_ns;
+	if (b->st == AG_BRK_UP)
+		return;
+	/* A PONG shows the edge reads, not that it serves in time: an overloaded
+	 * one answers PINGs at once and INFERs late. On probation, one more
+	 * timeout reopens it with the next (longer) wait, instead of the threshold
+	 * of them at the base wait each time round. */
+	b->st = AG_BRK_UP;
+	b->ups++;
+	b->fails = b->cfg.threshold > 0 ? b->cfg.threshold - 1 : 0;
 }
 
 int ag_breaker_allows(const struct ag_breaker *b)

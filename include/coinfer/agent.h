@@ -80,8 +80,8 @@ void ag_backoff_reset(struct ag_backoff *b);
  * open it: DOWN, every new request is decided on the device at once and the
  * edge is probed (a PING, or the reconnect when the connection is gone) under a
  * jittered exponential backoff. A probe out: HALF_OPEN, still on the device;
- * any answer from the edge closes it (UP), an unanswered probe reopens it with a
- * longer wait. Pure logic: every time is passed in (ns), so tests drive it with
+ * any answer from the edge closes it (UP; after a mere PONG on probation), an
+ * unanswered probe reopens it with a longer wait. Pure logic: every time is passed in (ns), so tests drive it with
  * their own clock. */
 enum ag_breaker_state { AG_BRK_UP, AG_BRK_DOWN, AG_BRK_HALF_OPEN };
 
@@ -110,8 +110,12 @@ void ag_breaker_failure(struct ag_breaker *b, uint64_t now_ns);
 /* Evidence enough on its own (a PING unanswered for the timeout): UP or
  * HALF_OPEN -> DOWN, unless the threshold is 0. */
 void ag_breaker_trip(struct ag_breaker *b, uint64_t now_ns);
-/* The edge answered something: -> UP, the count and the backoff start over. */
+/* The edge answered a request (RESULT, ERROR, DECISION): -> UP, the count and
+ * the backoff start over. */
 void ag_breaker_success(struct ag_breaker *b, uint64_t now_ns);
+/* A probe answered (a PONG, WELCOME): -> UP on probation: the next failure
+ * reopens it, with the backoff where it was, until a request is answered. */
+void ag_breaker_probe_answered(struct ag_breaker *b, uint64_t now_ns);
 /* 1 when a new request may go to the edge (UP). */
 int ag_breaker_allows(const struct ag_breaker *b);
 /* 1 when DOWN and its probe is due. */

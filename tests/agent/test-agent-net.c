@@ -66,6 +66,9 @@ Test(net, edge_answers_match_the_runtime)
 		c.agents = 2;
 		c.requests = 4;
 		c.first_image = (int)k * 8;
+		/* every answer from the edge is the point: a deadline only a hung
+		 * peer misses, not a slow (sanitized, loaded) one */
+		c.deadline_ms = 10000;
 		c.action = (struct ag_action){.exit = acts[k].e, .partition = acts[k].p,
 					      .bits = acts[k].bits, .codec = acts[k].codec};
 		c.verify = 1;
@@ -101,6 +104,9 @@ Test(net, busy_and_deadline_fall_back_reusing_the_head)
 	struct ag_config c;
 	tc_config(&c, P.port);
 	c.requests = 6;
+	/* the deepest exit fits, and the deadline is met, unless the fallback of
+	 * one image takes seconds: a defect, not a loaded host */
+	c.deadline_ms = 10000;
 	c.action = (struct ag_action){.exit = 2, .partition = 12, .bits = 8, .codec = CC_CODEC_HUFFMAN};
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
@@ -109,7 +115,7 @@ Test(net, busy_and_deadline_fall_back_reusing_the_head)
 	cr_expect_eq(r.s.fallbacks[AG_FB_BUSY], 3);
 	cr_expect_eq(r.s.fallbacks[AG_FB_DEADLINE], 3);
 	for (size_t i = 0; i < r.n; i++) {
-		cr_expect_eq(r.r[i].exit, 2); /* 200 ms: the deepest fits */
+		cr_expect_eq(r.r[i].exit, 2); /* 10 s: the deepest fits */
 		cr_expect_eq(r.r[i].from, 12); /* resumed where the head stopped */
 		cr_expect(r.r[i].error_code == CW_ERR_BUSY || r.r[i].error_code == CW_ERR_DEADLINE);
 		cr_expect(r.r[i].deadline_met);
@@ -132,25 +138,29 @@ Test(net, silence_times_out_within_the_deadline)
 	struct ag_config c;
 	tc_config(&c, P.port);
 	c.requests = 4;
-	/* a 20 ms reserve: the local finish must survive a stall of this shared
-	 * 2-core machine while CI runs other suites beside it */
-	c.deadline_ms = 80;
-	c.margin_ms = 20;
+	/* a 200 ms reserve: only a stall of 200 ms between the timeout and the
+	 * local answer (not a loaded host, a defect) makes it late */
+	c.deadline_ms = 400;
+	c.margin_ms = 200;
 	c.breaker.threshold = 0; /* the timeout itself, every time */
 	c.action = (struct ag_action){.exit = 2, .partition = 4, .bits = 8, .codec = CC_CODEC_HUFFMAN};
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
 	expect_all_answered(&r, 4);
 	cr_expect_eq(r.s.fallbacks[AG_FB_TIMEOUT], 4);
+	/* the reply timeout is start + deadline - reserve, the reserve at most 1.1 x
+	 * the quickest fallback + margin + a quarter of the deadline (timer
+	 * lateness): timers never fire early, so no latency is below that */
+	double reserve = 1.1 * ag_fallback_reserve_ms(ag_fleet_emulated(r.f), 2, 4) + c.margin_ms +
+			 0.25 * c.deadline_ms;
 	int met = 0;
 	for (size_t i = 0; i < r.n; i++) {
-		/* it waited for the edge until close to the deadline */
-		cr_expect_gt(r.r[i].latency_ms, 50.0, "latency %g", r.r[i].latency_ms);
+		cr_expect_geq(r.r[i].latency_ms, c.deadline_ms - reserve, "latency %g, timeout at %g",
+			      r.r[i].latency_ms, c.deadline_ms - reserve);
 		met += r.r[i].deadline_met;
 		cr_expect_eq(r.r[i].from, 4); /* every exit shares the first 4 layers */
 	}
-	/* within the deadline; a stall of this shared 2-core machine may spoil one */
-	cr_expect_geq(met, 3, "%d of 4 within the deadline", met);
+	cr_expect_eq(met, 4, "%d of 4 within the deadline", met);
 	expect_device_labels(&r);
 	tc_done(&r);
 	stop_peer();
@@ -167,11 +177,17 @@ Test(net, malformed_input_drops_and_reconnects)
 	start_peer(garbage_first);
 	struct ag_config c;
 	tc_config(&c, P.port);
-	c.requests = 8;
+	c.requests = 12;
 	c.verify = 1;
+	/* requests 30 ms apart, reconnects after 2.5..5 ms: a request goes
+	 * unreachable only while a connection is being remade, however fast this
+	 * machine answers locally (closed loop, a fast one ran out of requests
+	 * before it reconnected) */
+	c.interval_ms = 30;
+	c.deadline_ms = 10000;
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
-	expect_all_answered(&r, 8);
+	expect_all_answered(&r, 12);
 	cr_expect_eq(r.r[0].where, AG_DEVICE);
 	cr_expect_eq(r.r[0].reason, AG_FB_DISCONNECTED);
 	cr_expect_geq(r.s.drops, 2);
@@ -200,7 +216,9 @@ Test(net, shutdown_and_close)
 	struct ag_config c;
 	tc_config(&c, P.port);
 	c.requests = 10;
-	c.interval_ms = 15; /* leaves time to reconnect */
+	/* reconnecting takes 2.5..5 ms: 40 ms leaves it time on a loaded host */
+	c.interval_ms = 40;
+	c.deadline_ms = 10000;
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
 	expect_all_answered(&r, 10);
@@ -228,7 +246,9 @@ Test(net, model_mismatch_is_refused)
 	cr_expect_eq(r.s.device, 5);
 	cr_expect_eq(r.s.fallbacks[AG_FB_UNREACHABLE], 5);
 	cr_expect_eq(r.s.connects, 0);
-	cr_expect_geq(atomic_load(&P.hellos), 2); /* it kept trying, with backoff */
+	/* it kept trying, with backoff: the second attempt comes 2.5..5 ms after
+	 * the first, the run lasts 200 ms and more */
+	cr_expect_geq(atomic_load(&P.hellos), 2);
 	expect_device_labels(&r);
 	tc_done(&r);
 	stop_peer();
@@ -249,7 +269,8 @@ Test(net, unreachable_edge)
 	c.requests = 5;
 	c.connect_wait_ms = 50;
 	c.interval_ms = 20;
-	c.deadline_ms = 30;
+	/* answered locally at once: met unless one image takes a second here */
+	c.deadline_ms = 1000;
 	c.action = (struct ag_action){.exit = 2, .partition = 8, .bits = 8, .codec = CC_CODEC_HUFFMAN};
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
@@ -363,7 +384,7 @@ static void frozen_config(struct ag_config *c, struct freezer *z)
 	c->inflight = 2;
 	/* a long deadline: a stall of this loaded machine never passes for a
 	 * timeout of a live edge */
-	c->deadline_ms = 400;
+	c->deadline_ms = 1000;
 	c->breaker.threshold = 3;
 	c->breaker.base_us = 5000;
 	c->breaker.cap_us = 40000;
@@ -456,7 +477,9 @@ Test(net, fleet_of_64, .timeout = 60)
 	c.agents = 64;
 	c.threads = 2;
 	c.requests = 5;
-	c.deadline_ms = 2000;
+	/* one scripted peer computes 64 agents' tails in turn (sanitized: slowly):
+	 * a deadline it misses only when hung */
+	c.deadline_ms = 20000;
 	c.verify = 1;
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
@@ -488,12 +511,16 @@ Test(net, pipelined_requests_and_pings)
 	c.interval_ms = 2;
 	c.ping_ms = 5;
 	c.ping_pad = 2048;
+	c.deadline_ms = 10000; /* every answer from the edge, however loaded the host */
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
 	expect_all_answered(&r, 30);
 	cr_expect_eq(r.s.edge, 30);
 	cr_expect_gt(atomic_load(&P.pings), 2);
-	cr_expect(r.s.rtt_ms_mean > 0 && r.s.rtt_ms_mean < 50, "rtt %g", r.s.rtt_ms_mean);
+	/* RTT samples were taken; how large they are is this host's load. Samples
+	 * above the breaker's timeout are not taken, so that bounds the mean */
+	cr_expect(r.s.rtt_ms_mean > 0 && r.s.rtt_ms_mean <= c.breaker.timeout_us / 1000.0, "rtt %g",
+		  r.s.rtt_ms_mean);
 	cr_expect_eq(r.s.late_replies, 0);
 	tc_done(&r);
 	stop_peer();
@@ -533,7 +560,7 @@ Test(appliance, requests_match_the_runtime, .timeout = 120)
 	tc_config(&c, port);
 	c.agents = 4;
 	c.requests = 10;
-	c.deadline_ms = 2000;
+	c.deadline_ms = 20000; /* every answer from the appliance, even sanitized and loaded */
 	c.verify = 1;
 	c.ping_ms = 20;
 	c.action = (struct ag_action){.exit = 2, .partition = 8, .bits = 8, .codec = CC_CODEC_HUFFMAN};

@@ -246,7 +246,7 @@ Test(breaker, an_answer_closes_it_and_resets_the_backoff)
 	t = b.t_probe;
 	ag_breaker_probe_sent(&b, t, t + 10 * BMS); /* a reconnect: its own expiry */
 	cr_expect_eq(ag_breaker_next_ns(&b), t + 10 * BMS);
-	ag_breaker_success(&b, t + BMS);
+	ag_breaker_success(&b, t + BMS); /* a request answered */
 	cr_expect_eq(b.st, AG_BRK_UP);
 	cr_expect(ag_breaker_allows(&b));
 	cr_expect_eq(b.ups, 1);
@@ -260,6 +260,41 @@ Test(breaker, an_answer_closes_it_and_resets_the_backoff)
 	ag_breaker_success(&b, t + 1);
 	cr_expect_eq(b.st, AG_BRK_UP);
 	cr_expect_eq(b.ups, 2);
+}
+
+Test(breaker, a_pong_closes_it_on_probation)
+{
+	struct ag_breaker b = breaker(3);
+	uint64_t t = 0;
+	for (int i = 0; i < 3; i++)
+		ag_breaker_failure(&b, t);
+	uint64_t nominal = 100; /* ms: the first wait */
+	for (int round = 0; round < 4; round++) {
+		t = b.t_probe;
+		ag_breaker_probe_sent(&b, t, 0);
+		ag_breaker_probe_answered(&b, t + BMS); /* a PONG: the edge reads */
+		cr_expect_eq(b.st, AG_BRK_UP);
+		cr_expect_eq(b.ups, (uint64_t)round + 1);
+		/* an overloaded edge: PINGs answered, requests not. One timeout
+		 * reopens it, and each round waits longer */
+		t += 2 * BMS;
+		ag_breaker_failure(&b, t);
+		cr_expect_eq(b.st, AG_BRK_DOWN, "round %d", round);
+		nominal = nominal * 2 > 800 ? 800 : nominal * 2;
+		cr_expect(b.t_probe - t >= nominal / 2 * BMS && b.t_probe - t <= nominal * BMS,
+			  "round %d: %llu ns, nominal %llu ms", round,
+			  (unsigned long long)(b.t_probe - t), (unsigned long long)nominal);
+	}
+	cr_expect_eq(b.downs, 5);
+	/* a request answered ends the probation: the threshold counts again */
+	t = b.t_probe;
+	ag_breaker_probe_sent(&b, t, 0);
+	ag_breaker_probe_answered(&b, t);
+	ag_breaker_success(&b, t);
+	ag_breaker_failure(&b, t), ag_breaker_failure(&b, t);
+	cr_expect_eq(b.st, AG_BRK_UP);
+	ag_breaker_probe_answered(&b, t); /* a PONG while up changes nothing */
+	cr_expect_eq(b.fails, 2);
 }
 
 Test(breaker, trip_and_failure_while_half_open)
