@@ -2,7 +2,20 @@
  * a connection state machine (down -> connecting -> HELLO sent -> ready) and a
  * few request slots (head computed and dilating -> sent -> answered, or local
  * fallback computed and dilating -> answered). Compute runs inline in the loop;
- * every wait (time dilation, reply timeouts, backoff) is a timer of the loop. */
+ * every wait (time dilation, reply timeouts, backoff, the breaker's probes) is a
+ * timer of the loop.
+ *
+ * Ownership of the reused buffers (all allocated at creation, none per request):
+ * - a slot's msg belongs to its request from slot_run until the slot is S_FREE
+ *   and !tx_pending; while tx_pending the tx queue reads it, so a slot is not
+ *   restarted before the socket took (or conn_close dropped) the whole message.
+ * - a slot's decide_msg likewise while decide_busy.
+ * - the agent's ping (keepalives and the breaker's probes alike), pong and hello
+ *   belong to the tx queue while ping_busy / pong_busy / cs == C_HELLO with the
+ *   HELLO queued; a PING or PONG due while its buffer is queued is not written
+ *   (the queued one stands for it).
+ * - tx entries point into those buffers and never own them; conn_close empties
+ *   the queue and hands every buffer back by clearing the flags above. */
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
@@ -28,6 +41,20 @@ uint64_t ag_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The fleet's clock (ag_clock): the injected one, or CLOCK_MONOTONIC. */
+static uint64_t fnow(const struct ag_fleet *f)
+{
+	return f->cfg.clock.now_ns ? f->cfg.clock.now_ns(f->cfg.clock.ctx) : ag_now_ns();
+}
+
+static int fwait(const struct ag_fleet *f, struct pollfd *fds, nfds_t n, uint64_t ns)
+{
+	if (f->cfg.clock.wait)
+		return f->cfg.clock.wait(f->cfg.clock.ctx, fds, n, ns);
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
+	return ppoll(fds, n, &ts, NULL);
 }
 
 static uint64_t ms_to_ns(double ms)
@@ -88,6 +115,7 @@ void ag_config_defaults(struct ag_config *c)
 	c->app = "default";
 	c->backoff_base_us = 50000;
 	c->backoff_cap_us = 2000000;
+	ag_breaker_defaults(&c->breaker);
 	c->connect_timeout_ms = 1000;
 	c->connect_wait_ms = 2000;
 	c->ping_ms = 500;
@@ -200,6 +228,37 @@ static void emit(struct ag_thread *th, struct ag_record *r)
 	}
 }
 
+/* ---- the circuit breaker ----------------------------------------------------------------- */
+
+/* The edge answered in time: a reply to an outstanding request or DECIDE
+ * (probe 0), or a PONG or WELCOME (probe 1): alive, whatever the breaker
+ * thought. */
+static void edge_answered(struct ag_agent *a, uint64_t now, int probe)
+{
+	int was_up = ag_breaker_allows(&a->brk);
+	a->t_ping_wait = 0;
+	if (probe)
+		ag_breaker_probe_answered(&a->brk, now);
+	else
+		ag_breaker_success(&a->brk, now);
+	if (!was_up)
+		logf_(a->th->f, "agent %d: edge up again after %llu probes: requests go to it", a->idx,
+		      (unsigned long long)a->brk.probes);
+}
+
+/* A reply timeout (trip 0), or silence after a PING (trip 1). */
+static void edge_failed(struct ag_agent *a, uint64_t now, int trip)
+{
+	int was_up = ag_breaker_allows(&a->brk);
+	if (trip)
+		ag_breaker_trip(&a->brk, now);
+	else
+		ag_breaker_failure(&a->brk, now);
+	if (was_up && !ag_breaker_allows(&a->brk))
+		logf_(a->th->f, "agent %d: edge down (%s): new requests stay on the device, probing",
+		      a->idx, trip ? "a PING unanswered" : "consecutive reply timeouts");
+}
+
 /* ---- requests ------------------------------------------------------------------------------ */
 
 static void slot_finish(struct ag_agent *a, struct ag_slot *s, uint64_t now)
@@ -293,12 +352,12 @@ static void go_local(struct ag_agent *a, struct ag_slot *s, enum ag_reason why, 
 		slot_input(a, s);
 	/* the emulated per-layer times decide what fits */
 	ag_fallback_choose(&f->emulated, e, s->p_done, left - f->cfg.margin_ms, &c);
-	uint64_t t0 = ag_now_ns();
+	uint64_t t0 = fnow(f);
 	const float *o;
 	cf_exec_run(a->th->x, c.exit, c.from, f->m->exit_len[c.exit], s->store[s->store_of[c.exit]], 1,
 		    &o);
 	s->local_label = argmax_conf(o, f->m->n_classes, &s->local_conf);
-	double real = ns_to_ms(ag_now_ns() - t0);
+	double real = ns_to_ms(fnow(f) - t0);
 	double emu = emu_compute_ms(f, c.exit, c.from, f->m->exit_len[c.exit], real);
 	s->dilation_ms += emu - real;
 	r->where = AG_DEVICE;
@@ -329,6 +388,10 @@ static void slot_send(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 {
 	struct ag_fleet *f = a->th->f;
 	struct ag_record *r = &s->rec;
+	if (!ag_breaker_allows(&a->brk)) { /* it opened while the head dilated */
+		go_local(a, s, AG_FB_EDGE_DOWN, now);
+		return;
+	}
 	if (a->cs != C_READY) {
 		go_local(a, s, AG_FB_UNREACHABLE, now);
 		return;
@@ -385,7 +448,8 @@ static void agent_state(const struct ag_agent *a, struct ag_state *st)
 	*st = (struct ag_state){.bandwidth_bps = a->bw.bps, .bw_last_bps = a->bw.last_bps,
 				.rtt_ms = a->bw.srtt_us / 1000.0, .queue_ms = a->queue_ms,
 				.deadline_ms = a->th->f->cfg.deadline_ms,
-				.connected = a->cs == C_READY, .thread = a->th->idx};
+				.connected = a->cs == C_READY && ag_breaker_allows(&a->brk),
+				.thread = a->th->idx};
 }
 
 /* The action without the edge's help: the callback's, else the configured one. */
@@ -429,7 +493,8 @@ static int action_from_wire(const struct ag_fleet *f, const struct cw_action *w,
 static int send_decide(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 {
 	struct ag_fleet *f = a->th->f;
-	if (a->cs != C_READY || a->edge_no_policy || s->decide_busy || a->tx_n >= AG_TX_MAX - 2)
+	if (a->cs != C_READY || !ag_breaker_allows(&a->brk) || a->edge_no_policy || s->decide_busy ||
+	    a->tx_n >= AG_TX_MAX - 2)
 		return -EAGAIN;
 	double bps = a->bw.bps > 0 ? a->bw.bps : f->cfg.bw_prior_bps;
 	struct cw_decide m = {
@@ -482,7 +547,7 @@ static void slot_start(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 		int fresh = a->have_next && now - a->t_next <= NEXT_MAX_AGE &&
 			    now - a->t_decide <= NEXT_MAX_AGE;
 		a->have_next = 0; /* one suggestion, one request */
-		if (fresh && a->cs == C_READY) {
+		if (fresh && a->cs == C_READY && ag_breaker_allows(&a->brk)) {
 			r->action = a->next;
 			r->decided_by = AG_BY_EDGE_NEXT;
 			slot_run(a, s, now);
@@ -520,11 +585,11 @@ static void slot_run(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 
 	if (p == n) { /* device only */
 		float *in = slot_input(a, s);
-		uint64_t t0 = ag_now_ns();
+		uint64_t t0 = fnow(f);
 		const float *o;
 		cf_exec_run(a->th->x, e, 0, n, in, 1, &o);
 		s->local_label = argmax_conf(o, m->n_classes, &s->local_conf);
-		double real = ns_to_ms(ag_now_ns() - t0);
+		double real = ns_to_ms(fnow(f) - t0);
 		double emu = emu_compute_ms(f, e, 0, n, real);
 		s->dilation_ms = emu - real;
 		r->where = AG_DEVICE;
@@ -539,13 +604,18 @@ static void slot_run(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 		s->t_event = t0 + ms_to_ns(emu);
 		return;
 	}
-	if (a->cs != C_READY) { /* no head: answer locally at once */
+	/* no head: answer locally at once, the best exit that fits from the input */
+	if (!ag_breaker_allows(&a->brk)) {
+		go_local(a, s, AG_FB_EDGE_DOWN, now);
+		return;
+	}
+	if (a->cs != C_READY) {
 		go_local(a, s, AG_FB_UNREACHABLE, now);
 		return;
 	}
-	uint64_t t0 = ag_now_ns();
+	uint64_t t0 = fnow(f);
 	run_head(a, s, e, p);
-	uint64_t t1 = ag_now_ns();
+	uint64_t t1 = fnow(f);
 	s->p_done = p;
 	uint32_t dims[3];
 	boundary_dims(m, e, p, dims);
@@ -554,7 +624,7 @@ static void slot_run(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	int ret = cc_encoder_encode(a->th->enc, head, 3, dims, r->action.codec, r->action.bits,
 				    r->action.per_channel, s->msg + CW_INFER_PREFIX_BYTES,
 				    f->msg_cap - CW_INFER_PREFIX_BYTES, &s->frame_len, err, sizeof(err));
-	uint64_t t2 = ag_now_ns();
+	uint64_t t2 = fnow(f);
 	r->head_real_ms = ns_to_ms(t1 - t0);
 	r->head_ms = emu_compute_ms(f, e, 0, p, r->head_real_ms);
 	r->encode_real_ms = ns_to_ms(t2 - t1);
@@ -604,6 +674,7 @@ static void on_result(struct ag_agent *a, struct ag_slot *s, const struct cw_res
 	struct ag_fleet *f = a->th->f;
 	struct ag_record *r = &s->rec;
 	a->sent_outstanding--;
+	edge_answered(a, now, 0);
 	r->where = AG_EDGE;
 	r->reason = AG_FB_NONE;
 	r->label = res->label;
@@ -655,6 +726,7 @@ static void conn_close(struct ag_agent *a)
 	}
 	a->tx_head = a->tx_n = 0;
 	a->ping_busy = a->pong_busy = a->ping_outstanding = 0;
+	a->t_ping_wait = 0;
 }
 
 /* Drops the connection: every request waiting for the edge finishes locally, and
@@ -681,7 +753,15 @@ static void conn_drop(struct ag_agent *a, const char *why, uint64_t now)
 		}
 	}
 	a->sent_outstanding = 0;
-	a->t_reconnect = now + ag_backoff_next(&a->bo) * 1000;
+	if (ag_breaker_allows(&a->brk)) {
+		a->t_reconnect = now + ag_backoff_next(&a->bo) * 1000;
+		return;
+	}
+	/* the edge is down: the next attempt is the breaker's next probe, under its
+	 * backoff, so a dead edge sees one schedule whether the connection lasts */
+	if (a->brk.st == AG_BRK_HALF_OPEN)
+		ag_breaker_failure(&a->brk, now);
+	a->t_reconnect = a->brk.t_probe;
 }
 
 static void conn_connected(struct ag_agent *a, uint64_t now)
@@ -707,6 +787,8 @@ static void conn_start(struct ag_agent *a, uint64_t now)
 {
 	struct ag_fleet *f = a->th->f;
 	a->reconnects += a->drops > 0 || a->connects > 0;
+	if (a->brk.st == AG_BRK_DOWN) /* this attempt is the probe: WELCOME answers it */
+		ag_breaker_probe_sent(&a->brk, now, now + ms_to_ns(f->cfg.connect_timeout_ms));
 	int fd = socket(f->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		conn_drop(a, strerror(errno), now);
@@ -761,10 +843,12 @@ static int tx_flush(struct ag_agent *a, uint64_t now)
 	return 0;
 }
 
-static void send_ping(struct ag_agent *a, uint64_t now)
+/* padded: every other PING carries --ping-pad (the uplink probe); the breaker's
+ * probes never do, a frozen edge's buffers need no more bytes. */
+static void send_ping(struct ag_agent *a, uint64_t now, int padded)
 {
 	struct ag_fleet *f = a->th->f;
-	uint32_t pad = (a->ping_count & 1) ? f->cfg.ping_pad : 0;
+	uint32_t pad = padded && (a->ping_count & 1) ? f->cfg.ping_pad : 0;
 	if (pad > a->welcome.max_padding)
 		pad = a->welcome.max_padding;
 	struct cw_ping p = {.nonce = ++a->ping_nonce, .timestamp = now, .padding_len = pad};
@@ -776,6 +860,8 @@ static void send_ping(struct ag_agent *a, uint64_t now)
 		return;
 	a->ping_busy = 1;
 	a->ping_outstanding = 1;
+	if (!a->t_ping_wait)
+		a->t_ping_wait = now;
 	a->ping_pad_sent = pad;
 	tx_push(a, a->ping, len, -1, TX_PING);
 	tx_flush(a, now);
@@ -810,12 +896,33 @@ static int on_decide_reply(struct ag_agent *a, const struct cw_msg *msg, uint64_
 		a->late++; /* decided without it already */
 		return 0;
 	}
+	edge_answered(a, now, 0);
 	if (msg->type == CW_DECISION && !action_from_wire(f, &msg->decision.action, &s->decision))
 		s->rec.decide = AG_DECIDE_ANSWERED;
 	else
 		s->rec.decide = AG_DECIDE_REFUSED;
 	s->t_event = now;
 	return 0;
+}
+
+/* Any PONG, even to an older PING, shows the edge reads and answers; the one to
+ * the latest PING is also an RTT or bandwidth sample. */
+static void on_pong(struct ag_agent *a, const struct cw_pong *p, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	int was_up = ag_breaker_allows(&a->brk);
+	edge_answered(a, now, 1);
+	if (!a->ping_outstanding || p->nonce != a->ping_nonce || p->timestamp > now)
+		return;
+	double rtt = (double)(now - p->timestamp) / 1000.0 - p->hold_us;
+	a->ping_outstanding = 0;
+	/* a probe's PONG, or one long awaited, measures the outage, not the link */
+	if (!was_up || rtt > (double)f->cfg.breaker.timeout_us)
+		return;
+	if (p->padding_len == 0)
+		ag_bw_rtt(&a->bw, rtt);
+	else
+		ag_bw_probe(&a->bw, p->padding_len, rtt);
 }
 
 /* One message from the edge; 0, or -1 when the connection was dropped. */
@@ -839,6 +946,7 @@ static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now
 		a->connects++;
 		a->fail_logged = 0;
 		ag_backoff_reset(&a->bo);
+		edge_answered(a, now, 1);
 		a->t_next_ping = now;
 		return 0;
 	case CW_RESULT:
@@ -883,6 +991,7 @@ static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now
 			}
 			on_result(a, s, &msg->result, now);
 		} else {
+			edge_answered(a, now, 0); /* refused, but alive */
 			s->rec.error_code = msg->error.code;
 			go_local(a, s, reason_of(msg->error.code), now);
 		}
@@ -899,15 +1008,7 @@ static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now
 			conn_drop(a, "PONG before WELCOME", now);
 			return -1;
 		}
-		if (a->ping_outstanding && msg->pong.nonce == a->ping_nonce &&
-		    msg->pong.timestamp <= now) {
-			double rtt = (double)(now - msg->pong.timestamp) / 1000.0 - msg->pong.hold_us;
-			a->ping_outstanding = 0;
-			if (msg->pong.padding_len == 0)
-				ag_bw_rtt(&a->bw, rtt);
-			else
-				ag_bw_probe(&a->bw, msg->pong.padding_len, rtt);
-		}
+		on_pong(a, &msg->pong, now);
 		return 0;
 	case CW_PING:
 		if (a->cs != C_READY) {
@@ -1014,6 +1115,27 @@ static void note_late(struct ag_thread *th, uint64_t now, uint64_t due)
 		th->late_ms = late;
 }
 
+/* The breaker's timers: an unanswered probe, a PING met by silence, the next
+ * probe. Without a connection the reconnect is the probe (conn_drop schedules
+ * it at the probe's time, conn_start marks it sent). */
+static void breaker_timers(struct ag_agent *a, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	ag_breaker_tick(&a->brk, now);
+	if (a->cs != C_READY || a->started >= f->cfg.requests)
+		return;
+	if (ag_breaker_allows(&a->brk) && a->t_ping_wait &&
+	    now - a->t_ping_wait >= f->cfg.breaker.timeout_us * 1000) {
+		a->t_ping_wait = 0;
+		edge_failed(a, now, 1);
+	}
+	if (ag_breaker_probe_due(&a->brk, now)) {
+		ag_breaker_probe_sent(&a->brk, now, 0);
+		if (!a->ping_busy && a->tx_n < AG_TX_MAX)
+			send_ping(a, now, 0);
+	}
+}
+
 static void agent_timers(struct ag_agent *a, uint64_t now)
 {
 	struct ag_fleet *f = a->th->f;
@@ -1024,26 +1146,33 @@ static void agent_timers(struct ag_agent *a, uint64_t now)
 		conn_start(a, now);
 	if ((a->cs == C_CONNECTING || a->cs == C_HELLO) && now >= a->t_handshake)
 		conn_drop(a, a->cs == C_CONNECTING ? "connect timed out" : "no WELCOME in time", now);
+	breaker_timers(a, now);
 
 	for (int i = 0; i < a->nslots; i++) {
 		struct ag_slot *s = &a->slots[i];
-		now = ag_now_ns();
+		now = fnow(f);
 		if (s->st == S_HEAD && now >= s->t_event) {
 			note_late(a->th, now, s->t_event);
 			slot_send(a, s, now);
 		} else if (s->st == S_SENT && now >= s->t_timeout) {
 			note_late(a->th, now, s->t_timeout);
+			edge_failed(a, now, 0);
 			go_local(a, s, AG_FB_TIMEOUT, now);
 		} else if (s->st == S_DECIDE && now >= s->t_event) {
 			slot_decided(a, s, now);
 		}
-		if (s->st == S_LOCAL && ag_now_ns() >= s->t_event)
-			slot_finish(a, s, ag_now_ns());
+		if (s->st == S_LOCAL && fnow(f) >= s->t_event)
+			slot_finish(a, s, fnow(f));
 	}
 
-	now = ag_now_ns();
-	while (a->started < f->cfg.requests && now >= a->t_next_start &&
-	       (a->cs == C_READY || now >= a->t_gate || !needs_network(f))) {
+	now = fnow(f);
+	/* one start per slot a pass: a device answer can finish within the pass and
+	 * free its slot at once, and the loop must still see sockets and timers (the
+	 * breaker's probes) between such answers */
+	for (int starts = 0; starts < a->nslots && a->started < f->cfg.requests &&
+			     now >= a->t_next_start &&
+			     (a->cs == C_READY || now >= a->t_gate || !needs_network(f));
+	     starts++) {
 		struct ag_slot *s = NULL;
 		for (int i = 0; i < a->nslots && !s; i++)
 			if (a->slots[i].st == S_FREE && !a->slots[i].tx_pending)
@@ -1051,13 +1180,14 @@ static void agent_timers(struct ag_agent *a, uint64_t now)
 		if (!s)
 			break;
 		slot_start(a, s, now);
-		if (s->st == S_LOCAL && ag_now_ns() >= s->t_event)
-			slot_finish(a, s, ag_now_ns());
-		now = ag_now_ns();
+		if (s->st == S_LOCAL && fnow(f) >= s->t_event)
+			slot_finish(a, s, fnow(f));
+		now = fnow(f);
 	}
 
-	if (a->cs == C_READY && f->cfg.ping_ms > 0 && !a->tx_n && now >= a->t_next_ping) {
-		send_ping(a, now);
+	if (a->cs == C_READY && ag_breaker_allows(&a->brk) && f->cfg.ping_ms > 0 && !a->tx_n &&
+	    now >= a->t_next_ping) {
+		send_ping(a, now, 1);
 		a->t_next_ping = now + ms_to_ns(f->cfg.ping_ms);
 	}
 
@@ -1099,8 +1229,13 @@ static uint64_t agent_next(const struct ag_agent *a)
 			st = a->t_gate;
 		AT(st);
 	}
-	if (a->cs == C_READY && f->cfg.ping_ms > 0 && !a->tx_n)
+	if (a->cs == C_READY && ag_breaker_allows(&a->brk) && f->cfg.ping_ms > 0 && !a->tx_n)
 		AT(a->t_next_ping);
+	if (a->brk.st == AG_BRK_HALF_OPEN || (a->cs == C_READY && a->started < f->cfg.requests))
+		AT(ag_breaker_next_ns(&a->brk));
+	if (a->cs == C_READY && a->started < f->cfg.requests && ag_breaker_allows(&a->brk) &&
+	    a->t_ping_wait)
+		AT(a->t_ping_wait + f->cfg.breaker.timeout_us * 1000);
 #undef AT
 	return t;
 }
@@ -1108,15 +1243,16 @@ static uint64_t agent_next(const struct ag_agent *a)
 static void *thread_main(void *arg)
 {
 	struct ag_thread *th = arg;
+	const struct ag_fleet *f = th->f;
 	int left = th->n;
 	while (left > 0 && !th->failed) {
-		uint64_t now = ag_now_ns();
+		uint64_t now = fnow(f);
 		uint64_t next = NEVER;
 		int np = 0;
 		left = 0;
 		for (int i = 0; i < th->n; i++) {
 			struct ag_agent *a = &th->agents[i];
-			agent_timers(a, ag_now_ns());
+			agent_timers(a, fnow(f));
 			if (a->finished)
 				continue;
 			left++;
@@ -1135,16 +1271,14 @@ static void *thread_main(void *arg)
 		}
 		if (!left)
 			break;
-		now = ag_now_ns();
+		now = fnow(f);
 		uint64_t wait = next == NEVER ? 1000 * MS : next > now ? next - now : 0;
 		if (wait > 1000 * MS)
 			wait = 1000 * MS;
-		struct timespec ts = {.tv_sec = (time_t)(wait / 1000000000ull),
-				      .tv_nsec = (long)(wait % 1000000000ull)};
-		int r = ppoll(th->pfd, (nfds_t)np, &ts, NULL);
+		int r = fwait(f, th->pfd, (nfds_t)np, wait);
 		if (r < 0 && errno != EINTR) {
 			th->failed = 1;
-			snprintf(th->err, sizeof(th->err), "ppoll: %s", strerror(errno));
+			snprintf(th->err, sizeof(th->err), "poll: %s", strerror(errno));
 			break;
 		}
 		for (int k = 0; r > 0 && k < np; k++) {
@@ -1152,7 +1286,7 @@ static void *thread_main(void *arg)
 			short re = th->pfd[k].revents;
 			if (!re || a->fd != th->pfd[k].fd)
 				continue;
-			now = ag_now_ns();
+			now = fnow(f);
 			if (a->cs == C_CONNECTING) {
 				if (re & (POLLOUT | POLLERR | POLLHUP))
 					on_writable(a, now);
@@ -1161,7 +1295,7 @@ static void *thread_main(void *arg)
 			if (re & (POLLIN | POLLERR | POLLHUP))
 				on_readable(a, now);
 			if (a->fd >= 0 && (re & POLLOUT))
-				on_writable(a, ag_now_ns());
+				on_writable(a, fnow(f));
 		}
 	}
 	return NULL;
@@ -1243,6 +1377,10 @@ static int thread_init(struct ag_fleet *f, struct ag_thread *th, char *err, size
 		a->next_id = 1;
 		a->rng = f->cfg.seed * 0x9E3779B97F4A7C15ull + (uint64_t)a->idx * 7919 + 1;
 		ag_backoff_init(&a->bo, f->cfg.backoff_base_us, f->cfg.backoff_cap_us, rng_next(&a->rng));
+		/* from the agent's RNG without drawing from it: the stagger of a seed
+		 * stays what it was before the breaker */
+		uint64_t brk_seed = a->rng ^ 0xD1B54A32D192ED03ull;
+		ag_breaker_init(&a->brk, &f->cfg.breaker, rng_next(&brk_seed));
 		ag_bw_init(&a->bw, &f->cfg.bw);
 		a->rdbuf = malloc(rdbytes);
 		a->ping = calloc(1, CW_HEADER_BYTES + CW_PING_FIXED_BYTES + f->cfg.ping_pad);
@@ -1269,6 +1407,23 @@ nomem:
 	return -ENOMEM;
 }
 
+/* 0 when per-layer times t (what names them) have the model's exits and layers. */
+static int same_shape(const struct ag_times *t, const struct cf_model *m, const char *what,
+		      char *err, size_t errlen)
+{
+	if (t->n_exits != m->n_exits) {
+		snprintf(err, errlen, "the %s has %d exits, the model %d", what, t->n_exits, m->n_exits);
+		return -EINVAL;
+	}
+	for (int e = 0; e < m->n_exits; e++)
+		if (t->len[e] != m->exit_len[e]) {
+			snprintf(err, errlen, "the %s's exit %d has %d layers, the model's %d", what, e + 1,
+				 t->len[e], m->exit_len[e]);
+			return -EINVAL;
+		}
+	return 0;
+}
+
 int ag_fleet_create(const struct ag_config *cfg, const struct cf_model *m,
 		    const struct cf_dataset *ds, struct ag_fleet **out, char *err, size_t errlen)
 {
@@ -1290,6 +1445,15 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cf_model *m,
 				      "slowdown >= 1; ping padding <= 1 MiB)");
 		return -EINVAL;
 	}
+	const struct ag_breaker_config *bc = &cfg->breaker;
+	if (bc->threshold < 0 ||
+	    (bc->threshold > 0 && (!bc->base_us || bc->cap_us < bc->base_us || !bc->timeout_us))) {
+		snprintf(err, errlen, "bad breaker (threshold %d >= 0; probe backoff %llu..%llu us, "
+				      "0 < base <= cap; timeout %llu us > 0)", bc->threshold,
+			 (unsigned long long)bc->base_us, (unsigned long long)bc->cap_us,
+			 (unsigned long long)bc->timeout_us);
+		return -EINVAL;
+	}
 	if (!action_ok(m, &cfg->action, err, errlen))
 		return -EINVAL;
 	struct ag_fleet *f = calloc(1, sizeof(*f));
@@ -1308,21 +1472,10 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cf_model *m,
 		goto fail;
 	}
 	f->emulated = f->measured;
-	if (cfg->profile) {
-		if (cfg->profile->n_exits != m->n_exits) {
-			snprintf(err, errlen, "the device profile has %d exits, the model %d",
-				 cfg->profile->n_exits, m->n_exits);
-			ret = -EINVAL;
-			goto fail;
-		}
-		for (int e = 0; e < m->n_exits; e++)
-			if (cfg->profile->len[e] != m->exit_len[e]) {
-				snprintf(err, errlen, "the device profile's exit %d has %d layers, the model's %d",
-					 e + 1, cfg->profile->len[e], m->exit_len[e]);
-				ret = -EINVAL;
-				goto fail;
-			}
-	}
+	if (cfg->profile && (ret = same_shape(cfg->profile, m, "device profile", err, errlen)))
+		goto fail;
+	if (cfg->calibration && (ret = same_shape(cfg->calibration, m, "calibration", err, errlen)))
+		goto fail;
 	if (cfg->host && needs_network(f) && (ret = resolve(f, err, errlen)))
 		goto fail;
 	if (!f->have_addr && needs_network(f)) {
@@ -1365,7 +1518,10 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cf_model *m,
 		if ((ret = thread_init(f, th, err, errlen)))
 			goto fail;
 	}
-	calibrate(f, f->th[0].x, f->th[0].input);
+	if (cfg->calibration)
+		memcpy(f->measured.ms, cfg->calibration->ms, sizeof(f->measured.ms));
+	else
+		calibrate(f, f->th[0].x, f->th[0].input);
 	/* emulated per-layer times: the profile's, or the measured ones stretched */
 	for (int e = 0; e < m->n_exits; e++)
 		for (int p = 0; p < m->exit_len[e]; p++) {
@@ -1398,7 +1554,7 @@ int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	f->ran = 1;
-	f->t0 = ag_now_ns();
+	f->t0 = fnow(f);
 	for (int t = 0; t < f->nth; t++)
 		for (int i = 0; i < f->th[t].n; i++) {
 			struct ag_agent *a = &f->th[t].agents[i];
@@ -1420,7 +1576,7 @@ int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
 	thread_main(&f->th[0]);
 	for (int t = 1; t <= started; t++)
 		pthread_join(f->th[t].tid, NULL);
-	f->wall_s = (double)(ag_now_ns() - f->t0) / 1e9;
+	f->wall_s = (double)(fnow(f) - f->t0) / 1e9;
 	size_t n = 0;
 	for (int t = 0; t < f->nth; t++) {
 		n += f->th[t].nrec;

@@ -190,6 +190,7 @@ const char *ag_reason_name(enum ag_reason r)
 	case AG_FB_UNREACHABLE: return "unreachable";
 	case AG_FB_LIMIT: return "limit";
 	case AG_FB_NO_TIME: return "no-time";
+	case AG_FB_EDGE_DOWN: return "edge-down";
 	case AG_FB_COUNT: break;
 	}
 	return "unknown";

@@ -71,6 +71,8 @@ struct ag_agent {
 	uint32_t ping_pad_sent;
 	struct cw_welcome welcome;
 	struct ag_backoff bo;
+	struct ag_breaker brk;
+	uint64_t t_ping_wait; /* when a PING went out into silence: nothing from the edge since (0: none) */
 	struct ag_bw bw;
 	int sent_outstanding;
 	double queue_ms;

@@ -81,6 +81,12 @@ static void usage(FILE *f)
 		"  --app NAME              application name in HELLO (default)\n"
 		"network:\n"
 		"  --backoff-ms BASE,CAP   reconnect backoff, doubled per attempt, jittered (50,2000)\n"
+		"  --breaker-threshold N   consecutive reply timeouts that mark the edge down: new requests\n"
+		"                          then run on the device at once, and the edge is probed; 0: never (3)\n"
+		"  --breaker-backoff-ms BASE,CAP  probe schedule while down, doubled per unanswered\n"
+		"                          probe, jittered (50,1000)\n"
+		"  --breaker-timeout-ms T  a probe unanswered this long failed; every PING unanswered this\n"
+		"                          long marks the edge down (1000)\n"
 		"  --connect-timeout-ms T  connect + WELCOME (1000)\n"
 		"  --connect-wait-ms T     the first request waits this long for a connection (2000)\n"
 		"  --margin-ms M           kept back besides the fallback's own time and timer lateness (2)\n"
@@ -102,7 +108,7 @@ enum {
 	O_BW_PRIOR, O_ROOT, O_SLOWDOWN, O_DEVCLASS, O_ENC_SLOWDOWN, O_CLASS, O_FLEET, O_THREADS,
 	O_STAGGER, O_DEVID, O_APP, O_BACKOFF, O_CONN_TIMEOUT, O_CONN_WAIT, O_MARGIN, O_PING,
 	O_PINGPAD, O_BWALPHA, O_VERIFY, O_CALIB, O_SEED, O_QUIET, O_NOSUMMARY, O_HELP, O_POLICY,
-	O_EDGE_DECIDES
+	O_EDGE_DECIDES, O_BRK_THRESHOLD, O_BRK_BACKOFF, O_BRK_TIMEOUT
 };
 
 static int num_arg(const char *opt, const char *s, double lo, double hi, double *out)
@@ -115,6 +121,23 @@ static int num_arg(const char *opt, const char *s, double lo, double hi, double 
 		return -1;
 	}
 	*out = v;
+	return 0;
+}
+
+/* BASE,CAP in ms, 0 < BASE <= CAP <= 1 h, into microseconds. */
+static int backoff_arg(const char *opt, const char *s, uint64_t *base_us, uint64_t *cap_us)
+{
+	char *end;
+	double base = strtod(s, &end), cap;
+	if (*end != ',' || !(base > 0) || base > 3.6e6) {
+		fprintf(stderr, "coinfer-agent: --%s %s: expected BASE,CAP (ms, 0 < BASE <= CAP)\n", opt,
+			s);
+		return -1;
+	}
+	if (num_arg(opt, end + 1, base, 3.6e6, &cap))
+		return -1;
+	*base_us = (uint64_t)(base * 1000);
+	*cap_us = (uint64_t)(cap * 1000);
 	return 0;
 }
 
@@ -320,6 +343,9 @@ int main(int argc, char **argv)
 		{"stagger-ms", required_argument, 0, O_STAGGER},
 		{"device-id", required_argument, 0, O_DEVID}, {"app", required_argument, 0, O_APP},
 		{"backoff-ms", required_argument, 0, O_BACKOFF},
+		{"breaker-threshold", required_argument, 0, O_BRK_THRESHOLD},
+		{"breaker-backoff-ms", required_argument, 0, O_BRK_BACKOFF},
+		{"breaker-timeout-ms", required_argument, 0, O_BRK_TIMEOUT},
 		{"connect-timeout-ms", required_argument, 0, O_CONN_TIMEOUT},
 		{"connect-wait-ms", required_argument, 0, O_CONN_WAIT},
 		{"margin-ms", required_argument, 0, O_MARGIN}, {"ping-ms", required_argument, 0, O_PING},
@@ -448,20 +474,23 @@ int main(int argc, char **argv)
 			cfg.device_id_base = (uint64_t)v;
 			break;
 		case O_APP: cfg.app = optarg; break;
-		case O_BACKOFF: {
-			double base, cap;
-			char *end;
-			base = strtod(optarg, &end);
-			if (*end != ',' || !(base > 0)) {
-				fprintf(stderr, "coinfer-agent: --backoff-ms %s: expected BASE,CAP\n", optarg);
+		case O_BACKOFF:
+			if (backoff_arg("backoff-ms", optarg, &cfg.backoff_base_us, &cfg.backoff_cap_us))
 				return 2;
-			}
-			if (num_arg("backoff-ms", end + 1, base, 3.6e6, &cap))
-				return 2;
-			cfg.backoff_base_us = (uint64_t)(base * 1000);
-			cfg.backoff_cap_us = (uint64_t)(cap * 1000);
 			break;
-		}
+		case O_BRK_THRESHOLD:
+			if (num_arg("breaker-threshold", optarg, 0, 1e6, &v)) return 2;
+			cfg.breaker.threshold = (int)v;
+			break;
+		case O_BRK_BACKOFF:
+			if (backoff_arg("breaker-backoff-ms", optarg, &cfg.breaker.base_us,
+					&cfg.breaker.cap_us))
+				return 2;
+			break;
+		case O_BRK_TIMEOUT:
+			if (num_arg("breaker-timeout-ms", optarg, 1, 3.6e6, &v)) return 2;
+			cfg.breaker.timeout_us = (uint64_t)(v * 1000);
+			break;
 		case O_CONN_TIMEOUT:
 			if (num_arg("connect-timeout-ms", optarg, 1, 3.6e6, &v)) return 2;
 			cfg.connect_timeout_ms = (int)v;

@@ -183,6 +183,7 @@ void ag_fleet_summary(const struct ag_fleet *f, struct ag_summary *s)
 			real[i] = r->latency_real_ms;
 		}
 	}
+	s->edge_down_requests = s->fallbacks[AG_FB_EDGE_DOWN];
 	s->accuracy = s->answered ? (double)s->correct / (double)s->answered : NAN;
 	if (lat && real) {
 		latency_stats(lat, f->nrec, &s->latency_ms);
@@ -201,6 +202,9 @@ void ag_fleet_summary(const struct ag_fleet *f, struct ag_summary *s)
 			s->reconnects += a->reconnects;
 			s->connects += a->connects;
 			s->drops += a->drops;
+			s->edge_downs += a->brk.downs;
+			s->edge_ups += a->brk.ups;
+			s->probes += a->brk.probes;
 			if (a->bw.bps > 0) {
 				s->bandwidth_bps_mean += a->bw.bps;
 				nbw++;
@@ -260,11 +264,14 @@ void ag_summary_json(const struct ag_summary *s, FILE *f)
 	lat_json(f, "latency_ms_real", &s->latency_real_ms);
 	fprintf(f,
 		", \"bytes_sent\": %llu, \"late_replies\": %llu, \"connects\": %llu, "
-		"\"reconnects\": %llu, \"drops\": %llu, \"verify\": {\"checked\": %llu, "
-		"\"mismatches\": %llu}, %s, %s, %s, %s, ",
+		"\"reconnects\": %llu, \"drops\": %llu, \"breaker\": {\"edge_down\": %llu, "
+		"\"edge_up\": %llu, \"probes\": %llu, \"device_while_down\": %llu}, "
+		"\"verify\": {\"checked\": %llu, \"mismatches\": %llu}, %s, %s, %s, %s, ",
 		(unsigned long long)s->bytes_sent, (unsigned long long)s->late_replies,
 		(unsigned long long)s->connects, (unsigned long long)s->reconnects,
-		(unsigned long long)s->drops, (unsigned long long)s->verified,
+		(unsigned long long)s->drops, (unsigned long long)s->edge_downs,
+		(unsigned long long)s->edge_ups, (unsigned long long)s->probes,
+		(unsigned long long)s->edge_down_requests, (unsigned long long)s->verified,
 		(unsigned long long)s->verify_mismatches, bw, rtt, late, wall);
 	fprintf(f, "\"emulation\": {\"class\": \"%s\", \"mode\": \"%s\", ",
 		s->device_class ? s->device_class : "", s->profile ? "profile" : "slowdown");

@@ -10,6 +10,7 @@
 #ifndef COINFER_AGENT_H
 #define COINFER_AGENT_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -71,6 +72,61 @@ void ag_backoff_init(struct ag_backoff *b, uint64_t base_us, uint64_t cap_us, ui
  * uniformly from [d/2, d] ("equal jitter"); then attempt++. */
 uint64_t ag_backoff_next(struct ag_backoff *b);
 void ag_backoff_reset(struct ag_backoff *b);
+
+/* ---- circuit breaker ------------------------------------------------------------------- */
+
+/* Whether the edge is worth a request (device-agent/breaker.c). UP: requests go
+ * to the edge. A few consecutive reply timeouts, or a PING unanswered too long,
+ * open it: DOWN, every new request is decided on the device at once and the
+ * edge is probed (a PING, or the reconnect when the connection is gone) under a
+ * jittered exponential backoff. A probe out: HALF_OPEN, still on the device;
+ * any answer from the edge closes it (UP; after a mere PONG on probation), an
+ * unanswered probe reopens it with a longer wait. Pure logic: every time is passed in (ns), so tests drive it with
+ * their own clock. */
+enum ag_breaker_state { AG_BRK_UP, AG_BRK_DOWN, AG_BRK_HALF_OPEN };
+
+struct ag_breaker_config {
+	int threshold;            /* consecutive failures that open it (3); 0: never opens */
+	uint64_t base_us, cap_us; /* probe backoff: the ag_backoff of these bounds (50 ms, 1 s) */
+	uint64_t timeout_us;      /* a probe unanswered this long failed (1 s) */
+};
+
+struct ag_breaker {
+	struct ag_breaker_config cfg;
+	enum ag_breaker_state st;
+	int fails;            /* consecutive failures while UP */
+	struct ag_backoff bo; /* the probe schedule; reset when the edge answers */
+	uint64_t t_probe;     /* DOWN: when the next probe is due */
+	uint64_t t_expire;    /* HALF_OPEN: when the probe out counts as unanswered */
+	uint64_t downs, ups, probes; /* transitions UP -> DOWN, to UP; probes sent */
+};
+
+void ag_breaker_defaults(struct ag_breaker_config *c);
+/* seed: the probe backoff's jitter (the agent's RNG). */
+void ag_breaker_init(struct ag_breaker *b, const struct ag_breaker_config *c, uint64_t seed);
+/* A request waited out its reply timeout (UP: counts toward the threshold;
+ * HALF_OPEN: the probe failed; DOWN: nothing new). */
+void ag_breaker_failure(struct ag_breaker *b, uint64_t now_ns);
+/* Evidence enough on its own (a PING unanswered for the timeout): UP or
+ * HALF_OPEN -> DOWN, unless the threshold is 0. */
+void ag_breaker_trip(struct ag_breaker *b, uint64_t now_ns);
+/* The edge answered a request (RESULT, ERROR, DECISION): -> UP, the count and
+ * the backoff start over. */
+void ag_breaker_success(struct ag_breaker *b, uint64_t now_ns);
+/* A probe answered (a PONG, WELCOME): -> UP on probation: the next failure
+ * reopens it, with the backoff where it was, until a request is answered. */
+void ag_breaker_probe_answered(struct ag_breaker *b, uint64_t now_ns);
+/* 1 when a new request may go to the edge (UP). */
+int ag_breaker_allows(const struct ag_breaker *b);
+/* 1 when DOWN and its probe is due. */
+int ag_breaker_probe_due(const struct ag_breaker *b, uint64_t now_ns);
+/* A probe went out: HALF_OPEN until expire_ns (0: now + the timeout). */
+void ag_breaker_probe_sent(struct ag_breaker *b, uint64_t now_ns, uint64_t expire_ns);
+/* HALF_OPEN past its expiry: the probe failed, DOWN with the next wait. */
+void ag_breaker_tick(struct ag_breaker *b, uint64_t now_ns);
+/* When tick or the next probe is due; UINT64_MAX while UP. */
+uint64_t ag_breaker_next_ns(const struct ag_breaker *b);
+const char *ag_breaker_state_name(enum ag_breaker_state s);
 
 /* ---- per-layer times and the fallback exit ------------------------------------------ */
 
@@ -160,9 +216,22 @@ enum ag_reason {
 	AG_FB_UNREACHABLE,  /* no connection when the request was to be sent */
 	AG_FB_LIMIT,        /* the edge's in-flight limit (WELCOME) was reached */
 	AG_FB_NO_TIME,      /* the budget left could not cover the fallback reserve */
+	AG_FB_EDGE_DOWN,    /* the circuit breaker was open: not sent (ag_breaker) */
 	AG_FB_COUNT
 };
 const char *ag_reason_name(enum ag_reason r);
+
+/* The agents' clock and their loop's wait. Everything the emulation times (the
+ * real compute, the dilation, latencies, reply timeouts, backoff) reads now_ns,
+ * and every wait of a thread's loop is one call of wait, so a test that injects
+ * both runs the device emulation on a clock of its own, deterministic on any
+ * machine. NULL members: CLOCK_MONOTONIC and ppoll. */
+struct ag_clock {
+	uint64_t (*now_ns)(void *ctx);
+	/* as ppoll: ready fds, 0 when timeout_ns passed, -1 and errno */
+	int (*wait)(void *ctx, struct pollfd *fds, nfds_t n, uint64_t timeout_ns);
+	void *ctx;
+};
 
 struct ag_config {
 	const char *host; /* numeric IPv4/IPv6 address or name */
@@ -199,6 +268,9 @@ struct ag_config {
 	uint64_t device_id_base; /* agent k is device_id_base + k */
 	const char *device_class, *app;
 	uint64_t backoff_base_us, backoff_cap_us;
+	/* when the edge counts as down and how it is probed; timeout_us is also
+	 * how long the edge may leave every PING unanswered */
+	struct ag_breaker_config breaker;
 	int connect_timeout_ms; /* connect + HELLO -> WELCOME */
 	int connect_wait_ms;    /* the first request waits this long for a connection */
 	int ping_ms;            /* 0: no PINGs */
@@ -206,6 +278,10 @@ struct ag_config {
 	struct ag_bw_config bw;
 	int verify;             /* decode the frame sent and run the tail here too */
 	int calib_runs;         /* whole-exit runs timed per exit at creation */
+	/* this machine's per-layer times, given instead of measured (NULL: measure
+	 * calib_runs); the model's shape */
+	const struct ag_times *calibration;
+	struct ag_clock clock;
 	uint64_t seed;
 	FILE *out;              /* JSON line per request (NULL: none) */
 	FILE *log;              /* connection events (NULL: none) */
@@ -250,6 +326,9 @@ struct ag_summary {
 	double accuracy;
 	struct ag_latency latency_ms, latency_real_ms;
 	uint64_t late_replies, reconnects, connects, drops; /* drops: connections lost or refused */
+	/* the breakers: UP -> DOWN and -> UP transitions, probes sent, requests
+	 * decided on the device because it was open (fallbacks[AG_FB_EDGE_DOWN]) */
+	uint64_t edge_downs, edge_ups, probes, edge_down_requests;
 	uint64_t verified, verify_mismatches;
 	uint64_t decided_by[AG_BY_COUNT], decide[AG_DECIDE_COUNT];
 	const char *decide_name;

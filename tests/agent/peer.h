@@ -2,7 +2,10 @@
  * speaks the real protocol through proto's encoders and reader. For each INFER it
  * asks the test's script what to do: answer (decoding the frame and running the
  * tail with the real runtime, so the label is what the edge would say), refuse
- * with an ERROR, stay silent, send garbage, or close. A test fixture, not a
+ * with an ERROR, stay silent, send garbage, or close. peer_freeze stops it as
+ * SIGSTOP stops a process (the kernel still completes connections and buffers
+ * what the agents send; nothing is read or answered until peer_thaw). A test
+ * fixture, not a
  * shipped mock: header-only, used by the criterion tests and by the plain-C
  * aarch64 test. */
 #ifndef COINFER_TEST_AGENT_PEER_H
@@ -69,6 +72,8 @@ struct peer {
 	int lfd, port;
 	pthread_t tid;
 	atomic_int stop;
+	atomic_int frozen;    /* peer_freeze: the thread does nothing */
+	atomic_int close_all; /* on thaw, every connection is closed before anything is read */
 	atomic_uint_fast64_t conns, hellos, infers, pings, results, errors;
 	struct peer_conn c[PEER_MAX_CONNS];
 	struct peer_delayed d[PEER_MAX_DELAYED];
@@ -242,6 +247,14 @@ static inline void *peer_main(void *arg)
 	struct pollfd pfd[PEER_MAX_CONNS + 1];
 	int idx[PEER_MAX_CONNS + 1];
 	while (!atomic_load(&p->stop)) {
+		if (atomic_load(&p->frozen)) {
+			poll(NULL, 0, 1);
+			continue;
+		}
+		if (atomic_exchange(&p->close_all, 0))
+			for (int i = 0; i < PEER_MAX_CONNS; i++)
+				if (p->c[i].fd >= 0)
+					peer_close(p, i);
 		int n = 0;
 		pfd[n] = (struct pollfd){.fd = p->lfd, .events = POLLIN};
 		idx[n++] = -1;
@@ -349,6 +362,18 @@ static inline int peer_start(struct peer *p, const struct cf_model *m, peer_scri
 static inline int peer_run(struct peer *p)
 {
 	return pthread_create(&p->tid, NULL, peer_main, p) ? -1 : 0;
+}
+
+/* As SIGSTOP and SIGCONT (close_all: as an edge restarted while stopped). */
+static inline void peer_freeze(struct peer *p)
+{
+	atomic_store(&p->frozen, 1);
+}
+
+static inline void peer_thaw(struct peer *p, int close_all)
+{
+	atomic_store(&p->close_all, close_all);
+	atomic_store(&p->frozen, 0);
 }
 
 /* Stops the thread and closes everything: to the agents, the edge is gone. */

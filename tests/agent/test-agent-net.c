@@ -66,6 +66,9 @@ Test(net, edge_answers_match_the_runtime)
 		c.agents = 2;
 		c.requests = 4;
 		c.first_image = (int)k * 8;
+		/* every answer from the edge is the point: a deadline only a hung
+		 * peer misses, not a slow (sanitized, loaded) one */
+		c.deadline_ms = 10000;
 		c.action = (struct ag_action){.exit = acts[k].e, .partition = acts[k].p,
 					      .bits = acts[k].bits, .codec = acts[k].codec};
 		c.verify = 1;
@@ -101,6 +104,9 @@ Test(net, busy_and_deadline_fall_back_reusing_the_head)
 	struct ag_config c;
 	tc_config(&c, P.port);
 	c.requests = 6;
+	/* the deepest exit fits, and the deadline is met, unless the fallback of
+	 * one image takes seconds: a defect, not a loaded host */
+	c.deadline_ms = 10000;
 	c.action = (struct ag_action){.exit = 2, .partition = 12, .bits = 8, .codec = CC_CODEC_HUFFMAN};
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
@@ -109,7 +115,7 @@ Test(net, busy_and_deadline_fall_back_reusing_the_head)
 	cr_expect_eq(r.s.fallbacks[AG_FB_BUSY], 3);
 	cr_expect_eq(r.s.fallbacks[AG_FB_DEADLINE], 3);
 	for (size_t i = 0; i < r.n; i++) {
-		cr_expect_eq(r.r[i].exit, 2); /* 200 ms: the deepest fits */
+		cr_expect_eq(r.r[i].exit, 2); /* 10 s: the deepest fits */
 		cr_expect_eq(r.r[i].from, 12); /* resumed where the head stopped */
 		cr_expect(r.r[i].error_code == CW_ERR_BUSY || r.r[i].error_code == CW_ERR_DEADLINE);
 		cr_expect(r.r[i].deadline_met);
@@ -132,24 +138,29 @@ Test(net, silence_times_out_within_the_deadline)
 	struct ag_config c;
 	tc_config(&c, P.port);
 	c.requests = 4;
-	/* a 20 ms reserve: the local finish must survive a stall of this shared
-	 * 2-core machine while CI runs other suites beside it */
-	c.deadline_ms = 80;
-	c.margin_ms = 20;
+	/* a 200 ms reserve: only a stall of 200 ms between the timeout and the
+	 * local answer (not a loaded host, a defect) makes it late */
+	c.deadline_ms = 400;
+	c.margin_ms = 200;
+	c.breaker.threshold = 0; /* the timeout itself, every time */
 	c.action = (struct ag_action){.exit = 2, .partition = 4, .bits = 8, .codec = CC_CODEC_HUFFMAN};
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
 	expect_all_answered(&r, 4);
 	cr_expect_eq(r.s.fallbacks[AG_FB_TIMEOUT], 4);
+	/* the reply timeout is start + deadline - reserve, the reserve at most 1.1 x
+	 * the quickest fallback + margin + a quarter of the deadline (timer
+	 * lateness): timers never fire early, so no latency is below that */
+	double reserve = 1.1 * ag_fallback_reserve_ms(ag_fleet_emulated(r.f), 2, 4) + c.margin_ms +
+			 0.25 * c.deadline_ms;
 	int met = 0;
 	for (size_t i = 0; i < r.n; i++) {
-		/* it waited for the edge until close to the deadline */
-		cr_expect_gt(r.r[i].latency_ms, 50.0, "latency %g", r.r[i].latency_ms);
+		cr_expect_geq(r.r[i].latency_ms, c.deadline_ms - reserve, "latency %g, timeout at %g",
+			      r.r[i].latency_ms, c.deadline_ms - reserve);
 		met += r.r[i].deadline_met;
 		cr_expect_eq(r.r[i].from, 4); /* every exit shares the first 4 layers */
 	}
-	/* within the deadline; a stall of this shared 2-core machine may spoil one */
-	cr_expect_geq(met, 3, "%d of 4 within the deadline", met);
+	cr_expect_eq(met, 4, "%d of 4 within the deadline", met);
 	expect_device_labels(&r);
 	tc_done(&r);
 	stop_peer();
@@ -166,11 +177,17 @@ Test(net, malformed_input_drops_and_reconnects)
 	start_peer(garbage_first);
 	struct ag_config c;
 	tc_config(&c, P.port);
-	c.requests = 8;
+	c.requests = 12;
 	c.verify = 1;
+	/* requests 30 ms apart, reconnects after 2.5..5 ms: a request goes
+	 * unreachable only while a connection is being remade, however fast this
+	 * machine answers locally (closed loop, a fast one ran out of requests
+	 * before it reconnected) */
+	c.interval_ms = 30;
+	c.deadline_ms = 10000;
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
-	expect_all_answered(&r, 8);
+	expect_all_answered(&r, 12);
 	cr_expect_eq(r.r[0].where, AG_DEVICE);
 	cr_expect_eq(r.r[0].reason, AG_FB_DISCONNECTED);
 	cr_expect_geq(r.s.drops, 2);
@@ -199,7 +216,9 @@ Test(net, shutdown_and_close)
 	struct ag_config c;
 	tc_config(&c, P.port);
 	c.requests = 10;
-	c.interval_ms = 15; /* leaves time to reconnect */
+	/* reconnecting takes 2.5..5 ms: 40 ms leaves it time on a loaded host */
+	c.interval_ms = 40;
+	c.deadline_ms = 10000;
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
 	expect_all_answered(&r, 10);
@@ -227,7 +246,9 @@ Test(net, model_mismatch_is_refused)
 	cr_expect_eq(r.s.device, 5);
 	cr_expect_eq(r.s.fallbacks[AG_FB_UNREACHABLE], 5);
 	cr_expect_eq(r.s.connects, 0);
-	cr_expect_geq(atomic_load(&P.hellos), 2); /* it kept trying, with backoff */
+	/* it kept trying, with backoff: the second attempt comes 2.5..5 ms after
+	 * the first, the run lasts 200 ms and more */
+	cr_expect_geq(atomic_load(&P.hellos), 2);
 	expect_device_labels(&r);
 	tc_done(&r);
 	stop_peer();
@@ -248,7 +269,8 @@ Test(net, unreachable_edge)
 	c.requests = 5;
 	c.connect_wait_ms = 50;
 	c.interval_ms = 20;
-	c.deadline_ms = 30;
+	/* answered locally at once: met unless one image takes a second here */
+	c.deadline_ms = 1000;
 	c.action = (struct ag_action){.exit = 2, .partition = 8, .bits = 8, .codec = CC_CODEC_HUFFMAN};
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
@@ -316,6 +338,137 @@ Test(net, edge_killed_mid_run_loses_nothing, .timeout = 60)
 	peer_free(&P);
 }
 
+/* ---- a frozen edge: the circuit breaker ------------------------------------------------------ */
+
+/* Freezes the peer after `after` INFERs; thaws it once the agent has decided
+ * `down_decisions` requests with the edge marked down (seen through the decide
+ * callback, which hears connected = 0 while the breaker is open). Everything is
+ * sequenced by events, none by elapsed time. */
+struct freezer {
+	struct peer *p;
+	uint64_t after;
+	int down_decisions, close_all;
+	atomic_int decided_down, frozen, thawed;
+};
+
+static int note_decision(void *ctx, const struct ag_state *s, struct ag_action *a)
+{
+	struct freezer *z = ctx;
+	(void)a;
+	if (!s->connected && atomic_load(&z->frozen))
+		atomic_fetch_add(&z->decided_down, 1);
+	return 1; /* the configured action */
+}
+
+static void *freeze_then_thaw(void *arg)
+{
+	struct freezer *z = arg;
+	while (atomic_load(&z->p->infers) < z->after)
+		usleep(200);
+	peer_freeze(z->p);
+	atomic_store(&z->frozen, 1);
+	while (atomic_load(&z->decided_down) < z->down_decisions)
+		usleep(200);
+	peer_thaw(z->p, z->close_all);
+	atomic_store(&z->thawed, 1);
+	return NULL;
+}
+
+/* One agent, two in flight, closed loop (an open one would have a backlog from
+ * the timeouts that the device clears at once); the breaker opens after 3
+ * timeouts and probes every 5..40 ms. */
+static void frozen_config(struct ag_config *c, struct freezer *z)
+{
+	tc_config(c, P.port);
+	c->requests = 300;
+	c->inflight = 2;
+	/* a long deadline: a stall of this loaded machine never passes for a
+	 * timeout of a live edge */
+	c->deadline_ms = 1000;
+	c->breaker.threshold = 3;
+	c->breaker.base_us = 5000;
+	c->breaker.cap_us = 40000;
+	c->breaker.timeout_us = 50000;
+	c->action = (struct ag_action){.exit = 0, .partition = 4, .bits = 8, .codec = CC_CODEC_HUFFMAN};
+	c->decide = note_decision;
+	c->decide_ctx = z;
+}
+
+/* The counts of a run whose edge froze: bounded timeouts, the rest on the device
+ * at once without an upload, and the edge back once it answers again. */
+static void expect_breaker_run(const struct tc_run *r, const struct ag_config *c)
+{
+	expect_all_answered(r, c->requests);
+	cr_expect_leq(r->s.fallbacks[AG_FB_TIMEOUT], (uint64_t)(c->breaker.threshold + c->inflight),
+		      "%llu requests waited out their timeout",
+		      (unsigned long long)r->s.fallbacks[AG_FB_TIMEOUT]);
+	cr_expect_geq(r->s.fallbacks[AG_FB_TIMEOUT], (uint64_t)c->breaker.threshold,
+		      "the breaker opened before %d timeouts", c->breaker.threshold);
+	cr_expect_geq(r->s.edge_downs, 1);
+	cr_expect_geq(r->s.edge_ups, 1);
+	cr_expect_geq(r->s.probes, 1);
+	cr_expect_gt(r->s.edge_down_requests, 0);
+	cr_expect_eq(r->s.edge_down_requests, r->s.fallbacks[AG_FB_EDGE_DOWN]);
+	size_t first_down = r->n;
+	uint64_t edge_after = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct ag_record *x = &r->r[i];
+		if (x->reason == AG_FB_EDGE_DOWN) {
+			cr_expect_eq(x->bytes, 0, "request %llu: uploaded while the edge was down",
+				     (unsigned long long)x->id);
+			cr_expect_eq(x->from, 0, "nothing computed for the edge");
+			first_down = first_down < i ? first_down : i;
+		}
+		if (i > first_down && x->where == AG_EDGE)
+			edge_after++;
+	}
+	cr_expect_gt(edge_after, 0, "no edge answer after the breaker opened");
+	expect_device_labels(r);
+}
+
+Test(net, frozen_edge_opens_the_breaker_and_it_closes_again, .timeout = 120)
+{
+	start_peer(NULL);
+	struct freezer z = {.p = &P, .after = 10, .down_decisions = 20};
+	struct ag_config c;
+	frozen_config(&c, &z);
+	pthread_t t;
+	pthread_create(&t, NULL, freeze_then_thaw, &z);
+	struct tc_run r;
+	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
+	pthread_join(t, NULL);
+	cr_assert(atomic_load(&z.thawed));
+	if (getenv("AG_TEST_LOG"))
+		ag_summary_json(&r.s, stderr);
+	expect_breaker_run(&r, &c);
+	cr_expect_eq(r.s.drops, 0, "the connection outlived the freeze");
+	cr_expect_eq(r.s.connects, 1);
+	tc_done(&r);
+	stop_peer();
+}
+
+Test(net, edge_restarted_while_down_reconnects_under_the_probe_backoff, .timeout = 120)
+{
+	start_peer(NULL);
+	struct freezer z = {.p = &P, .after = 10, .down_decisions = 20, .close_all = 1};
+	struct ag_config c;
+	frozen_config(&c, &z);
+	pthread_t t;
+	pthread_create(&t, NULL, freeze_then_thaw, &z);
+	struct tc_run r;
+	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
+	pthread_join(t, NULL);
+	cr_assert(atomic_load(&z.thawed));
+	if (getenv("AG_TEST_LOG"))
+		ag_summary_json(&r.s, stderr);
+	expect_breaker_run(&r, &c);
+	cr_expect_geq(r.s.drops, 1);
+	cr_expect_geq(r.s.connects, 2, "reconnected after the restart");
+	cr_expect_geq(atomic_load(&P.hellos), 2);
+	tc_done(&r);
+	stop_peer();
+}
+
 Test(net, fleet_of_64, .timeout = 60)
 {
 	start_peer(NULL);
@@ -324,7 +477,9 @@ Test(net, fleet_of_64, .timeout = 60)
 	c.agents = 64;
 	c.threads = 2;
 	c.requests = 5;
-	c.deadline_ms = 2000;
+	/* one scripted peer computes 64 agents' tails in turn (sanitized: slowly):
+	 * a deadline it misses only when hung */
+	c.deadline_ms = 20000;
 	c.verify = 1;
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
@@ -356,12 +511,16 @@ Test(net, pipelined_requests_and_pings)
 	c.interval_ms = 2;
 	c.ping_ms = 5;
 	c.ping_pad = 2048;
+	c.deadline_ms = 10000; /* every answer from the edge, however loaded the host */
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
 	expect_all_answered(&r, 30);
 	cr_expect_eq(r.s.edge, 30);
 	cr_expect_gt(atomic_load(&P.pings), 2);
-	cr_expect(r.s.rtt_ms_mean > 0 && r.s.rtt_ms_mean < 50, "rtt %g", r.s.rtt_ms_mean);
+	/* RTT samples were taken; how large they are is this host's load. Samples
+	 * above the breaker's timeout are not taken, so that bounds the mean */
+	cr_expect(r.s.rtt_ms_mean > 0 && r.s.rtt_ms_mean <= c.breaker.timeout_us / 1000.0, "rtt %g",
+		  r.s.rtt_ms_mean);
 	cr_expect_eq(r.s.late_replies, 0);
 	tc_done(&r);
 	stop_peer();
@@ -401,7 +560,7 @@ Test(appliance, requests_match_the_runtime, .timeout = 120)
 	tc_config(&c, port);
 	c.agents = 4;
 	c.requests = 10;
-	c.deadline_ms = 2000;
+	c.deadline_ms = 20000; /* every answer from the appliance, even sanitized and loaded */
 	c.verify = 1;
 	c.ping_ms = 20;
 	c.action = (struct ag_action){.exit = 2, .partition = 8, .bits = 8, .codec = CC_CODEC_HUFFMAN};

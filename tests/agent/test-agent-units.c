@@ -1,5 +1,5 @@
 /* Agent pieces without a network: the bandwidth/RTT estimator, the reconnect
- * backoff, the fallback exit choice, time dilation and device-only requests. */
+ * backoff, the circuit breaker, the fallback exit choice, time dilation and device-only requests. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <math.h>
@@ -148,6 +148,197 @@ Test(backoff, cap_below_base)
 		uint64_t d = ag_backoff_next(&b);
 		cr_expect(d >= 150000 && d <= 300000);
 	}
+}
+
+/* ---- circuit breaker (the test's clock: plain ns values) ---------------------------------- */
+
+#define BMS 1000000ull /* ns */
+
+static struct ag_breaker breaker(int threshold)
+{
+	struct ag_breaker_config c = {.threshold = threshold, .base_us = 100000,
+				      .cap_us = 800000, .timeout_us = 250000};
+	struct ag_breaker b;
+	ag_breaker_init(&b, &c, 42);
+	return b;
+}
+
+Test(breaker, defaults)
+{
+	struct ag_breaker_config c;
+	ag_breaker_defaults(&c);
+	cr_expect_eq(c.threshold, 3);
+	cr_expect_eq(c.base_us, 50000);
+	cr_expect_eq(c.cap_us, 1000000);
+	cr_expect_eq(c.timeout_us, 1000000);
+	struct ag_breaker b;
+	ag_breaker_init(&b, NULL, 1);
+	cr_expect_eq(b.st, AG_BRK_UP);
+	cr_expect(ag_breaker_allows(&b));
+	cr_expect_eq(ag_breaker_next_ns(&b), UINT64_MAX);
+}
+
+Test(breaker, consecutive_failures_open_it)
+{
+	struct ag_breaker b = breaker(3);
+	uint64_t t = 5 * BMS;
+	ag_breaker_failure(&b, t);
+	ag_breaker_failure(&b, t);
+	ag_breaker_success(&b, t); /* not consecutive: the count starts over */
+	cr_expect_eq(b.fails, 0);
+	ag_breaker_failure(&b, t);
+	ag_breaker_failure(&b, t);
+	cr_expect(ag_breaker_allows(&b));
+	cr_expect_eq(b.ups, 0, "a success while up is no transition");
+	ag_breaker_failure(&b, t);
+	cr_expect_eq(b.st, AG_BRK_DOWN);
+	cr_expect(!ag_breaker_allows(&b));
+	cr_expect_eq(b.downs, 1);
+	/* the first probe after the first backoff step: [base/2, base] */
+	cr_expect(b.t_probe >= t + 50 * BMS && b.t_probe <= t + 100 * BMS, "probe at +%llu ns",
+		  (unsigned long long)(b.t_probe - t));
+	cr_expect_eq(ag_breaker_next_ns(&b), b.t_probe);
+	/* requests sent before it opened time out later: still one transition */
+	ag_breaker_failure(&b, t + BMS);
+	cr_expect_eq(b.downs, 1);
+	cr_expect_eq(b.st, AG_BRK_DOWN);
+}
+
+Test(breaker, probe_schedule_backs_off_to_the_cap)
+{
+	struct ag_breaker b = breaker(1);
+	uint64_t t = 0;
+	ag_breaker_failure(&b, t);
+	/* nominal waits 100, 200, 400, 800, 800 ms, each drawn from [d/2, d] */
+	uint64_t nominal[] = {100, 200, 400, 800, 800, 800};
+	for (int i = 0; i < 6; i++) {
+		uint64_t wait = b.t_probe - t;
+		cr_expect(wait >= nominal[i] / 2 * BMS && wait <= nominal[i] * BMS,
+			  "probe %d after %llu ns, nominal %llu ms", i, (unsigned long long)wait,
+			  (unsigned long long)nominal[i]);
+		cr_expect(!ag_breaker_probe_due(&b, b.t_probe - 1));
+		t = b.t_probe;
+		cr_assert(ag_breaker_probe_due(&b, t));
+		ag_breaker_probe_sent(&b, t, 0);
+		cr_expect_eq(b.st, AG_BRK_HALF_OPEN);
+		cr_expect(!ag_breaker_allows(&b), "half-open: requests stay on the device");
+		cr_expect_eq(ag_breaker_next_ns(&b), t + 250 * BMS);
+		ag_breaker_tick(&b, t + 250 * BMS - 1);
+		cr_expect_eq(b.st, AG_BRK_HALF_OPEN);
+		t += 250 * BMS; /* unanswered: down again, a longer wait */
+		ag_breaker_tick(&b, t);
+		cr_expect_eq(b.st, AG_BRK_DOWN);
+	}
+	cr_expect_eq(b.probes, 6);
+	cr_expect_eq(b.downs, 1, "half-open -> down is no new edge-down transition");
+}
+
+Test(breaker, an_answer_closes_it_and_resets_the_backoff)
+{
+	struct ag_breaker b = breaker(2);
+	uint64_t t = 0;
+	ag_breaker_failure(&b, t), ag_breaker_failure(&b, t);
+	for (int i = 0; i < 3; i++) { /* three unanswered probes: the wait has grown */
+		t = b.t_probe;
+		ag_breaker_probe_sent(&b, t, 0);
+		ag_breaker_tick(&b, t + 250 * BMS);
+	}
+	t = b.t_probe;
+	ag_breaker_probe_sent(&b, t, t + 10 * BMS); /* a reconnect: its own expiry */
+	cr_expect_eq(ag_breaker_next_ns(&b), t + 10 * BMS);
+	ag_breaker_success(&b, t + BMS); /* a request answered */
+	cr_expect_eq(b.st, AG_BRK_UP);
+	cr_expect(ag_breaker_allows(&b));
+	cr_expect_eq(b.ups, 1);
+	cr_expect_eq(b.probes, 4);
+	/* open again: the schedule starts at the base */
+	t += 2 * BMS;
+	ag_breaker_failure(&b, t), ag_breaker_failure(&b, t);
+	cr_expect_eq(b.downs, 2);
+	cr_expect(b.t_probe - t <= 100 * BMS, "after a reset, %llu ns", (unsigned long long)(b.t_probe - t));
+	/* an answer while down (a late RESULT) closes it as well as the probe's */
+	ag_breaker_success(&b, t + 1);
+	cr_expect_eq(b.st, AG_BRK_UP);
+	cr_expect_eq(b.ups, 2);
+}
+
+Test(breaker, a_pong_closes_it_on_probation)
+{
+	struct ag_breaker b = breaker(3);
+	uint64_t t = 0;
+	for (int i = 0; i < 3; i++)
+		ag_breaker_failure(&b, t);
+	uint64_t nominal = 100; /* ms: the first wait */
+	for (int round = 0; round < 4; round++) {
+		t = b.t_probe;
+		ag_breaker_probe_sent(&b, t, 0);
+		ag_breaker_probe_answered(&b, t + BMS); /* a PONG: the edge reads */
+		cr_expect_eq(b.st, AG_BRK_UP);
+		cr_expect_eq(b.ups, (uint64_t)round + 1);
+		/* an overloaded edge: PINGs answered, requests not. One timeout
+		 * reopens it, and each round waits longer */
+		t += 2 * BMS;
+		ag_breaker_failure(&b, t);
+		cr_expect_eq(b.st, AG_BRK_DOWN, "round %d", round);
+		nominal = nominal * 2 > 800 ? 800 : nominal * 2;
+		cr_expect(b.t_probe - t >= nominal / 2 * BMS && b.t_probe - t <= nominal * BMS,
+			  "round %d: %llu ns, nominal %llu ms", round,
+			  (unsigned long long)(b.t_probe - t), (unsigned long long)nominal);
+	}
+	cr_expect_eq(b.downs, 5);
+	/* a request answered ends the probation: the threshold counts again */
+	t = b.t_probe;
+	ag_breaker_probe_sent(&b, t, 0);
+	ag_breaker_probe_answered(&b, t);
+	ag_breaker_success(&b, t);
+	ag_breaker_failure(&b, t), ag_breaker_failure(&b, t);
+	cr_expect_eq(b.st, AG_BRK_UP);
+	ag_breaker_probe_answered(&b, t); /* a PONG while up changes nothing */
+	cr_expect_eq(b.fails, 2);
+}
+
+Test(breaker, trip_and_failure_while_half_open)
+{
+	struct ag_breaker b = breaker(5);
+	ag_breaker_trip(&b, 0); /* an unanswered PING: at once */
+	cr_expect_eq(b.st, AG_BRK_DOWN);
+	cr_expect_eq(b.downs, 1);
+	ag_breaker_probe_sent(&b, b.t_probe, 0);
+	uint64_t t = b.t_probe + BMS;
+	ag_breaker_failure(&b, t); /* the reconnect that was the probe failed */
+	cr_expect_eq(b.st, AG_BRK_DOWN);
+	cr_expect_gt(b.t_probe, t);
+	ag_breaker_trip(&b, t); /* down already: the schedule stands */
+	cr_expect_eq(b.downs, 1);
+}
+
+Test(breaker, threshold_zero_never_opens)
+{
+	struct ag_breaker b = breaker(0);
+	for (int i = 0; i < 100; i++)
+		ag_breaker_failure(&b, (uint64_t)i * BMS);
+	ag_breaker_trip(&b, 200 * BMS);
+	cr_expect(ag_breaker_allows(&b));
+	cr_expect_eq(b.downs, 0);
+	ag_breaker_probe_sent(&b, 0, 0); /* nothing to probe while up */
+	cr_expect_eq(b.probes, 0);
+	cr_expect_str_eq(ag_breaker_state_name(AG_BRK_HALF_OPEN), "half-open");
+}
+
+Test(breaker, jitter_is_the_seeds)
+{
+	uint64_t first[2];
+	for (int k = 0; k < 2; k++) {
+		struct ag_breaker_config c = {.threshold = 1, .base_us = 100000, .cap_us = 800000,
+					      .timeout_us = 1000};
+		struct ag_breaker b, same;
+		ag_breaker_init(&b, &c, 7 + (uint64_t)k);
+		ag_breaker_init(&same, &c, 7 + (uint64_t)k);
+		ag_breaker_failure(&b, 0), ag_breaker_failure(&same, 0);
+		cr_expect_eq(b.t_probe, same.t_probe);
+		first[k] = b.t_probe;
+	}
+	cr_expect_neq(first[0], first[1], "two seeds, two schedules");
 }
 
 /* ---- fallback choice -------------------------------------------------------------------- */
@@ -304,38 +495,103 @@ Test(device, dilation_stretches_compute)
 	tc_done(&r);
 }
 
+/* The test's clock for the device emulation: every reading costs `tick` ns and a
+ * wait passes exactly its timeout, so what the agent measures and how long it
+ * dilates are fixed numbers on any machine, loaded or not. No sockets: the
+ * device-only runs below have none to wait for. */
+struct fake_clock {
+	uint64_t t, tick, waits;
+};
+
+static uint64_t fake_now(void *ctx)
+{
+	struct fake_clock *k = ctx;
+	k->t += k->tick;
+	return k->t;
+}
+
+static int fake_wait(void *ctx, struct pollfd *fds, nfds_t n, uint64_t timeout_ns)
+{
+	struct fake_clock *k = ctx;
+	(void)fds;
+	k->t += timeout_ns;
+	k->waits++;
+	return n ? -1 : 0; /* no sockets here; one would be a bug of the test */
+}
+
+static void use_fake_clock(struct ag_config *c, struct fake_clock *k, uint64_t tick_ns)
+{
+	*k = (struct fake_clock){.t = 1000000000ull, .tick = tick_ns};
+	c->clock = (struct ag_clock){.now_ns = fake_now, .wait = fake_wait, .ctx = k};
+}
+
+/* Each layer takes max(profile, this machine's time): with the machine's times
+ * given (calibration) and the compute timed by the test's clock, the emulated
+ * times are exact. (Timed by the wall clock, a calibration run preempted on a
+ * loaded host once made a layer 4 ms "measured", and head 18.4 ms.) */
 Test(device, profile_times_are_a_floor)
 {
 	cr_assert_eq(tc_load(), 0);
-	static struct ag_times prof;
+	static struct ag_times prof, cal;
 	cr_assert_eq(ag_times_init(&prof, tc_model), 0);
+	cr_assert_eq(ag_times_init(&cal, tc_model), 0);
 	for (int e = 0; e < 3; e++)
-		for (int p = 0; p < prof.len[e]; p++)
+		for (int p = 0; p < prof.len[e]; p++) {
 			prof.ms[e][p] = 1.0; /* a slow device: 1 ms per layer */
+			cal.ms[e][p] = 0.01; /* this machine: faster ... */
+		}
+	cal.ms[1][3] = 3.0; /* ... but for one layer slower than the device */
 	struct ag_config c;
 	tc_config(&c, 1);
 	c.action.exit = 1;
 	c.action.partition = tc_model->exit_len[1];
 	c.requests = 3;
 	c.profile = &prof;
+	c.calibration = &cal;
+	struct fake_clock k;
+	use_fake_clock(&c, &k, 10000); /* a reading: 10 us */
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
-	/* each layer takes max(profile, measured): 15 ms of profile on an idle
-	 * machine, more when a layer is preempted past its 1 ms (a loaded CI host),
-	 * never more than profile + measured */
+	const struct ag_times *em = ag_fleet_emulated(r.f), *me = ag_fleet_measured(r.f);
+	for (int e = 0; e < 3; e++)
+		for (int p = 0; p < prof.len[e]; p++) {
+			cr_expect_eq(me->ms[e][p], cal.ms[e][p]);
+			cr_expect_eq(em->ms[e][p], e == 1 && p == 3 ? 3.0 : 1.0, "exit %d layer %d: %g", e + 1,
+				     p, em->ms[e][p]);
+		}
+	cr_assert_eq(r.n, 3);
 	for (size_t i = 0; i < r.n; i++) {
-		cr_expect_geq(r.r[i].head_ms, 15.0 - 1e-9);
-		cr_expect_leq(r.r[i].head_ms, 15.0 + r.r[i].head_real_ms + 1e-9, "head %g ms, measured %g ms",
-			      r.r[i].head_ms, r.r[i].head_real_ms);
-		cr_expect_geq(r.r[i].latency_ms, 15.0);
+		/* exit 2's 15 layers: 14 x 1 ms of profile + 3 ms measured; the
+		 * compute read one tick of the clock */
+		cr_expect_float_eq(r.r[i].head_real_ms, 0.01, 1e-9);
+		cr_expect_float_eq(r.r[i].head_ms, 17.0, 1e-9, "head %g ms", r.r[i].head_ms);
+		/* answered once the emulated time passed, plus a few readings */
+		cr_expect_geq(r.r[i].latency_ms, 17.0);
+		cr_expect_lt(r.r[i].latency_ms, 17.0 + 100 * 0.01, "latency %g ms", r.r[i].latency_ms);
+		cr_expect_float_eq(r.r[i].latency_ms - r.r[i].latency_real_ms, 17.0 - 0.01, 1e-6);
 	}
-	cr_expect_float_eq(ag_fleet_emulated(r.f)->ms[2][19], 1.0, 1e-12);
+	cr_expect_gt(k.waits, 0, "the dilation waited through the injected clock");
 	tc_done(&r);
-	/* a profile of another shape is refused */
-	prof.len[0] = 12;
+
+	/* compute slower than the profile (a reading of 30 ms): the measured time */
+	use_fake_clock(&c, &k, 30000000);
+	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
+	for (size_t i = 0; i < r.n; i++) {
+		cr_expect_float_eq(r.r[i].head_real_ms, 30.0, 1e-9);
+		cr_expect_float_eq(r.r[i].head_ms, 30.0, 1e-9, "head %g ms", r.r[i].head_ms);
+	}
+	tc_done(&r);
+
+	/* a profile or a calibration of another shape is refused */
 	struct ag_fleet *f;
 	char err[256];
-	cr_expect_neq(ag_fleet_create(&c, tc_model, &tc_ds, &f, err, sizeof(err)), 0);
+	cal.len[2] = 19;
+	cr_expect_eq(ag_fleet_create(&c, tc_model, &tc_ds, &f, err, sizeof(err)), -EINVAL);
+	cr_expect(strstr(err, "calibration's exit 3 has 19 layers"), "%s", err);
+	cal.len[2] = 20;
+	prof.len[0] = 12;
+	cr_expect_eq(ag_fleet_create(&c, tc_model, &tc_ds, &f, err, sizeof(err)), -EINVAL);
+	cr_expect(strstr(err, "device profile's exit 1 has 12 layers"), "%s", err);
 }
 
 Test(device, bad_actions_are_refused)
