@@ -480,7 +480,10 @@ static void conn_close(struct ap_sess *s, struct conn *c)
 		return;
 	int i = conn_idx(s, c);
 	c->state = C_DEAD;
-	ap_sched_drop_owner(&s->sched, c);
+	/* the scan is over every request slot: most peers that go (and every
+	 * hostile one) have none queued */
+	if (c->inflight)
+		ap_sched_drop_owner(&s->sched, c);
 	pool_release(s, c);
 	c->discard = 0;
 	c->tx_len = 0;
