@@ -426,21 +426,29 @@ static void expect_breaker_run(const struct tc_run *r, const struct ag_config *c
 	expect_device_labels(r);
 }
 
-Test(net, frozen_edge_opens_the_breaker_and_it_closes_again, .timeout = 120)
+/* A run of frozen_config whose edge freezes after 10 INFERs and thaws once 20
+ * requests were decided with it down (close_all: every connection is closed at
+ * the thaw, as a restarted edge would), checked by expect_breaker_run. */
+static void run_frozen(int close_all, struct tc_run *r)
 {
 	start_peer(NULL);
-	struct freezer z = {.p = &P, .after = 10, .down_decisions = 20};
+	struct freezer z = {.p = &P, .after = 10, .down_decisions = 20, .close_all = close_all};
 	struct ag_config c;
 	frozen_config(&c, &z);
 	pthread_t t;
 	pthread_create(&t, NULL, freeze_then_thaw, &z);
-	struct tc_run r;
-	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
+	cr_assert_eq(tc_run(&c, r), 0, "%s", r->err);
 	pthread_join(t, NULL);
 	cr_assert(atomic_load(&z.thawed));
 	if (getenv("AG_TEST_LOG"))
-		ag_summary_json(&r.s, stderr);
-	expect_breaker_run(&r, &c);
+		ag_summary_json(&r->s, stderr);
+	expect_breaker_run(r, &c);
+}
+
+Test(net, frozen_edge_opens_the_breaker_and_it_closes_again, .timeout = 120)
+{
+	struct tc_run r;
+	run_frozen(0, &r);
 	cr_expect_eq(r.s.drops, 0, "the connection outlived the freeze");
 	cr_expect_eq(r.s.connects, 1);
 	tc_done(&r);
@@ -449,19 +457,8 @@ Test(net, frozen_edge_opens_the_breaker_and_it_closes_again, .timeout = 120)
 
 Test(net, edge_restarted_while_down_reconnects_under_the_probe_backoff, .timeout = 120)
 {
-	start_peer(NULL);
-	struct freezer z = {.p = &P, .after = 10, .down_decisions = 20, .close_all = 1};
-	struct ag_config c;
-	frozen_config(&c, &z);
-	pthread_t t;
-	pthread_create(&t, NULL, freeze_then_thaw, &z);
 	struct tc_run r;
-	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
-	pthread_join(t, NULL);
-	cr_assert(atomic_load(&z.thawed));
-	if (getenv("AG_TEST_LOG"))
-		ag_summary_json(&r.s, stderr);
-	expect_breaker_run(&r, &c);
+	run_frozen(1, &r);
 	cr_expect_geq(r.s.drops, 1);
 	cr_expect_geq(r.s.connects, 2, "reconnected after the restart");
 	cr_expect_geq(atomic_load(&P.hellos), 2);
