@@ -1,6 +1,5 @@
 /* coinfer-appliance: the edge server. Loads the model, listens, serves devices
  * until SIGINT/SIGTERM, then prints its counters as JSON. */
-#include <jemalloc/jemalloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "coinfer/policy-profile.h"
 #include "coinfer/policy-rl.h"
 #include "config.h"
+#include "procstat.h"
 #include "server.h"
 #if COINFER_METRICS
 #include "metrics.h"
@@ -66,16 +66,6 @@ static void usage(FILE *f)
 		"                        (conf/appliance.yaml); options given as well override it\n"
 		"Every on/off option has its opposite: --join, --buf-ring, --no-run-late, ...\n"
 		"Without a policy for its class, a device's DECIDE is answered ERROR unsupported.\n");
-}
-
-static size_t je_allocated(void)
-{
-	uint64_t epoch = 1;
-	size_t sz = sizeof(epoch), allocated = 0;
-	mallctl("epoch", &epoch, &sz, &epoch, sz);
-	sz = sizeof(allocated);
-	mallctl("stats.allocated", &allocated, &sz, NULL, 0);
-	return allocated;
 }
 
 static long peak_rss_kb(void)
@@ -159,7 +149,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	size_t je_before = je_allocated();
+	long long je_before = ap_proc_jemalloc_bytes();
 	struct ap_server *s;
 	if (ap_server_start(&cfg, m, &s, err, sizeof(err))) {
 		fprintf(stderr, "coinfer-appliance: %s\n", err);
@@ -177,11 +167,11 @@ int main(int argc, char **argv)
 			 conf.metrics_host, ap_metrics_port(metrics));
 	}
 #endif
-	size_t je_started = je_allocated();
+	long long je_started = ap_proc_jemalloc_bytes();
 	if (!cfg.quiet) {
 		printf("{\"event\": \"listening\", \"host\": \"%s\", \"port\": %d, \"workers\": %d, "
 		       "\"rx\": \"%s\", \"model\": \"%s\", \"null_model\": %s, \"join\": %s, "
-		       "\"max_batch\": %d, \"max_delay_us\": %llu, \"jemalloc_allocated_bytes\": %zu, "
+		       "\"max_batch\": %d, \"max_delay_us\": %llu, \"jemalloc_allocated_bytes\": %lld, "
 		       "\"peak_rss_kb\": %ld, \"metrics\": %s, \"policies\": [",
 		       cfg.host, ap_server_port(s), cfg.workers, ap_server_rx_mode(s), m->name,
 		       cfg.null_model ? "true" : "false", cfg.join ? "true" : "false", cfg.max_batch,
@@ -214,7 +204,7 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru);
 	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
 		     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
-	size_t je_peak = je_allocated();
+	long long je_peak = ap_proc_jemalloc_bytes();
 #if COINFER_METRICS
 	ap_metrics_stop(metrics); /* it reads the server's counters */
 #endif
@@ -224,8 +214,8 @@ int main(int argc, char **argv)
 	       "\"expired\": %llu, \"bad_frames\": %llu, \"protocol_errors\": %llu, \"batches\": %llu, "
 	       "\"mean_batch\": %.2f, \"decisions\": %llu, \"suggestions\": %llu, "
 	       "\"bytes_in\": %llu, \"bytes_out\": %llu, \"cpu_s\": %.3f, "
-	       "\"jemalloc_allocated_bytes\": {\"before_start\": %zu, \"started\": %zu, "
-	       "\"at_stop\": %zu, \"after_stop\": %zu}, \"peak_rss_kb\": %ld}\n",
+	       "\"jemalloc_allocated_bytes\": {\"before_start\": %lld, \"started\": %lld, "
+	       "\"at_stop\": %lld, \"after_stop\": %lld}, \"peak_rss_kb\": %ld}\n",
 	       sig == SIGALRM ? "timer" : strsignal(sig), stuck ? "false" : "true",
 	       (unsigned long long)st.accepted,
 	       (unsigned long long)st.closed, (unsigned long long)st.requests,
@@ -236,7 +226,7 @@ int main(int argc, char **argv)
 	       st.batches ? (double)st.batch_images / (double)st.batches : 0.0,
 	       (unsigned long long)st.decisions, (unsigned long long)st.suggestions,
 	       (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out, cpu, je_before,
-	       je_started, je_peak, je_allocated(), peak_rss_kb());
+	       je_started, je_peak, ap_proc_jemalloc_bytes(), peak_rss_kb());
 	if (stuck) {
 		/* a worker still runs: freeing the model under it would crash it */
 		fflush(stdout);

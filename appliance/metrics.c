@@ -5,7 +5,6 @@
  * count, and handed over with MHD_RESPMEM_MUST_COPY so the next request may
  * reuse it while the previous answer is still being sent. */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -19,14 +18,9 @@
 
 #include "coinfer/errmsg.h"
 #include "metrics.h"
+#include "procstat.h"
 
 #define PREFIX "coinfer_appliance_"
-
-/* jemalloc's control interface, declared weak: the appliance links jemalloc,
- * a test that runs this endpoint in-process may not, and then the gauge is
- * left out rather than the library made to need jemalloc. */
-extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
-	__attribute__((weak));
 
 struct ap_metrics {
 	const struct ap_server *srv;
@@ -103,53 +97,12 @@ static void head(struct out *o, const char *name, const char *type, const char *
 	put(o, "# HELP " PREFIX "%s %s\n# TYPE " PREFIX "%s %s\n", name, help, name, type);
 }
 
-/* Open descriptors of this process (the directory's own aside); -1 unknown. */
-static long open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	long n = 0;
-	if (!d)
-		return -1;
-	/* bounded by the descriptor table, which the kernel caps */
-	for (struct dirent *e; (e = readdir(d));)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1;
-}
-
-/* Resident set, bytes (statm's second field, in pages); -1 unknown. */
-static long long resident_bytes(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	long long size, pages = -1;
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld %lld", &size, &pages) != 2)
-		pages = -1;
-	fclose(f);
-	return pages < 0 ? -1 : pages * sysconf(_SC_PAGESIZE);
-}
-
-/* jemalloc's stats.allocated, refreshed by an epoch bump (its statistics are
- * otherwise a snapshot from the last one); -1 without jemalloc. */
-static long long jemalloc_allocated(void)
-{
-	uint64_t epoch = 1;
-	size_t allocated = 0, sz = sizeof(epoch);
-	if (!mallctl || mallctl("epoch", &epoch, &sz, &epoch, sz))
-		return -1;
-	sz = sizeof(allocated);
-	if (mallctl("stats.allocated", &allocated, &sz, NULL, 0))
-		return -1;
-	return (long long)allocated;
-}
-
 /* What a leak would show as: descriptors, resident memory, heap bytes. An
  * unknown value is left out rather than reported as 0. */
 static void process_gauges(struct out *o)
 {
-	long fds = open_fds();
-	long long rss = resident_bytes(), je = jemalloc_allocated();
+	long fds = ap_proc_open_fds();
+	long long rss = ap_proc_resident_bytes(), je = ap_proc_jemalloc_bytes();
 	if (fds >= 0) {
 		head(o, "process_open_fds", "gauge", "Open file descriptors of the appliance process.");
 		put(o, PREFIX "process_open_fds %ld\n", fds);
