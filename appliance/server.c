@@ -360,16 +360,16 @@ static void *worker_main(void *arg)
 
 /* ---- setup --------------------------------------------------------------- */
 
-static int listen_socket(const struct ap_server_config *cfg, int port, char *err, size_t errlen)
+int ap_listen_socket(const char *host, int port, int type_flags, char *err, size_t errlen)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | type_flags, 0), one = 1;
 	if (fd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -errno;
 	}
-	if (inet_pton(AF_INET, cfg->host, &a.sin_addr) != 1) {
-		snprintf(err, errlen, "listen address '%s' is not a numeric IPv4 address", cfg->host);
+	if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+		snprintf(err, errlen, "listen address '%s' is not a numeric IPv4 address", host);
 		close(fd);
 		return -EINVAL;
 	}
@@ -377,7 +377,7 @@ static int listen_socket(const struct ap_server_config *cfg, int port, char *err
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4096)) {
 		int e = errno;
-		snprintf(err, errlen, "bind/listen %s:%d: %s", cfg->host, port, strerror(e));
+		snprintf(err, errlen, "bind/listen %s:%d: %s", host, port, strerror(e));
 		close(fd);
 		return -e;
 	}
@@ -670,7 +670,7 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m
 		struct worker *w = &s->w[i];
 		if ((ret = worker_init(s, w, i, err, errlen)))
 			goto err;
-		if ((ret = w->lfd = listen_socket(cfg, port, err, errlen)) < 0)
+		if ((ret = w->lfd = ap_listen_socket(cfg->host, port, 0, err, errlen)) < 0)
 			goto err;
 		if (!port) {
 			/* port 0: the first worker picks one, the others share it */

@@ -83,6 +83,10 @@ void ap_server_stats(const struct ap_server *s, struct ap_stats *out);
  * of its last loop turn (at least 10 times a second). */
 int ap_server_workers(const struct ap_server *s);
 uint32_t ap_server_queued(const struct ap_server *s, int worker);
+/* A listening TCP socket on host:port (numeric IPv4; SO_REUSEPORT, so every
+ * worker of a transport can have its own), with extra socket type flags
+ * (SOCK_NONBLOCK); the descriptor or -errno, err saying what failed. */
+int ap_listen_socket(const char *host, int port, int type_flags, char *err, size_t errlen);
 /* The port bound (useful with port 0) and the receive path in use. */
 int ap_server_port(const struct ap_server *s);
 const char *ap_server_rx_mode(const struct ap_server *s);

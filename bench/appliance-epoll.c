@@ -188,25 +188,6 @@ static void *worker_main(void *arg)
 
 /* ---- setup ------------------------------------------------------------------------ */
 
-static int listen_socket(int port, char *err, size_t errlen)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4096)) {
-		snprintf(err, errlen, "bind/listen 127.0.0.1:%d: %s", port, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static int worker_init(struct eserver *s, struct eworker *w, int id, char *err, size_t errlen)
 {
 	const struct ap_server_config *cfg = &s->cfg;
@@ -301,7 +282,8 @@ static int start_workers(struct eserver *s, char *err, size_t errlen)
 	for (int i = 0; i < s->cfg.workers; i++) {
 		struct eworker *w = &s->w[i];
 		w->ep = w->lfd = -1;
-		if (worker_init(s, w, i, err, errlen) || (w->lfd = listen_socket(port, err, errlen)) < 0)
+		if (worker_init(s, w, i, err, errlen) ||
+		    (w->lfd = ap_listen_socket(s->cfg.host, port, SOCK_NONBLOCK, err, errlen)) < 0)
 			return -1;
 		if (!port) {
 			struct sockaddr_in a;
