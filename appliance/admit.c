@@ -6,15 +6,15 @@
 #include "admit.h"
 #include "coinfer/codec-frame.h"
 
-void ap_boundary_shape(const struct cf_model *m, int e, int p, int chw[3])
+void ap_boundary_shape(const struct cr_model *m, int e, int p, int chw[3])
 {
-	const struct cf_layer *L = p ? cf_model_exit_layer(m, e, p - 1) : NULL;
+	const struct cr_layer *L = p ? cr_model_exit_layer(m, e, p - 1) : NULL;
 	chw[0] = L ? L->out_c : m->in_c;
 	chw[1] = L ? L->out_h : m->in_h;
 	chw[2] = L ? L->out_w : m->in_w;
 }
 
-int ap_admit_hello(const struct cf_model *m, const struct cw_hello *h, char *why, size_t n)
+int ap_admit_hello(const struct cr_model *m, const struct cw_hello *h, char *why, size_t n)
 {
 	if (strcmp(h->model, m->name)) {
 		snprintf(why, n, "model '%s', this appliance serves '%s'", h->model, m->name);
@@ -31,7 +31,7 @@ int ap_admit_hello(const struct cf_model *m, const struct cw_hello *h, char *why
 
 /* The exit index and partition name a split the tail can run: partition
  * N_e (the whole exit on the device) is a DECISION, never an INFER. */
-static int admit_split(const struct cf_model *m, const struct cw_action *a, char *why, size_t n)
+static int admit_split(const struct cr_model *m, const struct cw_action *a, char *why, size_t n)
 {
 	if (a->exit >= m->n_exits) {
 		snprintf(why, n, "exit index %u: model %s has exit indices 0..%d", a->exit, m->name,
@@ -46,7 +46,7 @@ static int admit_split(const struct cf_model *m, const struct cw_action *a, char
 	return 0;
 }
 
-int ap_admit_infer(const struct cf_model *m, const struct cw_infer *r, char *why, size_t n)
+int ap_admit_infer(const struct cr_model *m, const struct cw_infer *r, char *why, size_t n)
 {
 	const struct cw_action *a = &r->action;
 	struct cc_frame_info info;
@@ -65,7 +65,7 @@ int ap_admit_infer(const struct cf_model *m, const struct cw_infer *r, char *why
 			 cc_codec_name(info.codec));
 		return CW_ERR_BAD_REQUEST;
 	}
-	size_t want = cf_model_boundary_floats(m, a->exit, a->partition);
+	size_t want = cr_model_boundary_floats(m, a->exit, a->partition);
 	if (info.elems != want) {
 		int chw[3];
 		ap_boundary_shape(m, a->exit, a->partition, chw);

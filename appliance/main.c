@@ -9,10 +9,11 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "coinfer/cli.h"
 #include "coinfer/dataset.h"
 #include "coinfer/model.h"
-#include "coinfer/policy-profile.h"
-#include "coinfer/policy-rl.h"
+#include "coinfer/cost-profile.h"
+#include "coinfer/policy.h"
 #include "config.h"
 #include "procstat.h"
 #include "server.h"
@@ -79,8 +80,8 @@ static long peak_rss_kb(void)
 static int profile_main(int argc, char **argv)
 {
 	static const int batches[] = {1, 2, 4, 8, 16, 32};
-	const struct pol_profile_cmd c = {"coinfer-appliance", "the edge's", batches, 6};
-	return pol_profile_main(argc, argv, &c);
+	const struct cli_profile_cmd c = {"coinfer-appliance", "the edge's", batches, 6};
+	return cli_profile_main(argc, argv, &c);
 }
 
 int main(int argc, char **argv)
@@ -113,12 +114,12 @@ int main(int argc, char **argv)
 	const char *const *policy_path = conf.policy;
 	int n_policy = conf.n_policy;
 	double run_seconds = conf.run_seconds;
-	struct cf_model *m = NULL;
-	if (!model_path && !(model_path = cf_default_model_path())) {
+	struct cr_model *m = NULL;
+	if (!model_path && !(model_path = cli_default_model_path())) {
 		fprintf(stderr, "coinfer-appliance: no model found (--model PATH)\n");
 		goto out;
 	}
-	if (cf_model_load(model_path, &m, err, sizeof(err))) {
+	if (cr_model_load(model_path, &m, err, sizeof(err))) {
 		fprintf(stderr, "coinfer-appliance: %s: %s\n", model_path, err);
 		m = NULL;
 		goto out;
@@ -236,7 +237,7 @@ int main(int argc, char **argv)
 out:
 	for (int i = 0; i < loaded; i++)
 		pol_policy_free(policy[i]);
-	cf_model_free(m);
+	cr_model_free(m);
 	ap_config_free(&conf);
 	return ret;
 }

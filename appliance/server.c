@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "coinfer/policy-rl.h"
+#include "coinfer/policy.h"
 #include "conns.h"
 #include "server.h"
 #include "session.h"
@@ -78,7 +78,7 @@ struct worker {
 
 struct ap_server {
 	struct ap_server_config cfg;
-	const struct cf_model *m;
+	const struct cr_model *m;
 	struct worker *w;
 	int port, use_br;
 	_Atomic int stop;
@@ -489,7 +489,7 @@ static int worker_init(struct ap_server *s, struct worker *w, int id, char *err,
 
 /* Every policy fits the model served and says what its outputs are; a class
  * has one policy. */
-static int check_policies(const struct ap_server_config *cfg, const struct cf_model *m, char *err,
+static int check_policies(const struct ap_server_config *cfg, const struct cr_model *m, char *err,
 			  size_t errlen)
 {
 	if (cfg->n_policies < 0 || (cfg->n_policies && !cfg->policies)) {
@@ -635,7 +635,7 @@ int ap_server_stop(struct ap_server *s)
 	return 0;
 }
 
-int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m,
+int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m,
 		    struct ap_server **out, char *err, size_t errlen)
 {
 	struct ap_server *s;

@@ -68,7 +68,7 @@ struct ap_server;
 
 /* Listens and starts the workers. Errors name what failed (bind, io_uring, a
  * policy that does not fit the model or a second one for a class). */
-int ap_server_start(const struct ap_server_config *cfg, const struct cf_model *m,
+int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m,
 		    struct ap_server **out, char *err, size_t errlen);
 /* Stops: closes the listening sockets, answers every queued request and every
  * connection ERROR shutdown, gives the replies drain_ms to leave, closes, joins

@@ -30,8 +30,8 @@
 
 #include "admit.h"
 #include "coinfer/bytes.h"
-#include "coinfer/policy-rl.h"
-#include "coinfer/proto.h"
+#include "coinfer/policy.h"
+#include "coinfer/wire.h"
 #include "scheduler.h"
 #include "session.h"
 #include "tail.h"
@@ -732,7 +732,7 @@ static int alloc_buffers(struct ap_sess *s)
 static int start_tail(struct ap_sess *s, char *err, size_t errlen)
 {
 	const struct ap_server_config *cfg = s->cfg;
-	const struct cf_model *m = s->c.model;
+	const struct cr_model *m = s->c.model;
 	struct cc_limits clim = {.max_elems = 1u << 24, .max_frame_bytes = cfg->max_frame};
 	struct ap_tail_config tc = {.model = m, .max_batch = cfg->max_batch,
 				    .null_model = cfg->null_model, .limits = clim};

@@ -36,7 +36,7 @@
 #include "conns.h"
 #include "server.h"
 
-struct cf_model;
+struct cr_model;
 struct ap_sess;
 
 struct ap_sess_transport {
@@ -48,7 +48,7 @@ struct ap_sess_transport {
 
 struct ap_sess_config {
 	const struct ap_server_config *cfg; /* outlives the session */
-	const struct cf_model *model;
+	const struct cr_model *model;
 	int id;                             /* worker index, in session ids */
 	const _Atomic int *stop;            /* nonzero: INFERs are refused ERROR shutdown */
 	struct ap_sess_transport transport;

@@ -6,15 +6,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "coinfer/proto.h"
+#include "coinfer/wire.h"
 #include "tail.h"
 
 static const int steps[AP_BATCH_STEPS] = {1, 2, 4, 8, 16, 32};
 
 struct ap_tail {
 	struct ap_tail_config cfg;
-	const struct cf_model *m;
-	struct cf_exec *x;
+	const struct cr_model *m;
+	struct cr_exec *x;
 	size_t max_floats;
 	float *stage[2];
 	void *scratch;
@@ -34,14 +34,14 @@ static uint64_t now_ns(void)
 
 size_t ap_tail_floats(const struct ap_tail *t, int e, int p)
 {
-	return cf_model_boundary_floats(t->m, e, p);
+	return cr_model_boundary_floats(t->m, e, p);
 }
 
 void ap_tail_destroy(struct ap_tail *t)
 {
 	if (!t)
 		return;
-	cf_exec_destroy(t->x);
+	cr_exec_destroy(t->x);
 	free(t->stage[0]);
 	free(t->stage[1]);
 	free(t->scratch);
@@ -75,7 +75,7 @@ int ap_tail_create(const struct ap_tail_config *cfg, struct ap_tail **out, char 
 			goto err;
 		}
 		for (int p = 0; p <= t->m->exit_len[e]; p++) {
-			size_t f = cf_model_boundary_floats(t->m, e, p);
+			size_t f = cr_model_boundary_floats(t->m, e, p);
 			t->max_floats = f > t->max_floats ? f : t->max_floats;
 		}
 	}
@@ -92,7 +92,7 @@ int ap_tail_create(const struct ap_tail_config *cfg, struct ap_tail **out, char 
 		snprintf(err, errlen, "tail: out of memory for batches of %d", cfg->max_batch);
 		goto err;
 	}
-	if ((ret = cf_exec_create(t->m, NULL, cfg->max_batch, &t->x))) {
+	if ((ret = cr_exec_create(t->m, NULL, cfg->max_batch, &t->x))) {
 		snprintf(err, errlen, "tail: executor for batches of %d: %d", cfg->max_batch, ret);
 		goto err;
 	}
@@ -100,7 +100,7 @@ int ap_tail_create(const struct ap_tail_config *cfg, struct ap_tail **out, char 
 	for (int e = 0; e < t->m->n_exits; e++)
 		for (int pos = 0; pos < t->m->exit_len[e]; pos++)
 			for (int k = 0; k < AP_BATCH_STEPS; k++) {
-				const struct cf_layer *L = cf_model_exit_layer(t->m, e, pos);
+				const struct cr_layer *L = cr_model_exit_layer(t->m, e, pos);
 				t->layer_ns[((size_t)e * AP_MAX_POSITIONS + pos) * AP_BATCH_STEPS + k] =
 					2000 + L->flops * (uint64_t)steps[k] / 100;
 			}
@@ -128,16 +128,16 @@ int ap_tail_calibrate(struct ap_tail *t, int runs)
 			n = t->cfg.max_batch;
 		for (int e = 0; e < t->m->n_exits; e++)
 			for (int pos = 0; pos < t->m->exit_len[e]; pos++) {
-				size_t f = cf_model_boundary_floats(t->m, e, pos);
+				size_t f = cr_model_boundary_floats(t->m, e, pos);
 				/* a plausible activation: what the layer sees matters little
 				 * to dense kernels, but keep it finite and varied */
 				for (size_t i = 0; i < (size_t)n * f; i++)
 					t->stage[0][i] = (float)((i * 2654435761u) % 1000) * 1e-3f;
 				const float *o;
-				cf_exec_run(t->x, e, pos, pos + 1, t->stage[0], n, &o); /* warm */
+				cr_exec_run(t->x, e, pos, pos + 1, t->stage[0], n, &o); /* warm */
 				for (int r = 0; r < runs; r++) {
 					uint64_t t0 = now_ns();
-					cf_exec_run(t->x, e, pos, pos + 1, t->stage[0], n, &o);
+					cr_exec_run(t->x, e, pos, pos + 1, t->stage[0], n, &o);
 					sample[r] = now_ns() - t0;
 				}
 				qsort(sample, (size_t)runs, sizeof(sample[0]), cmp_u64);
@@ -216,7 +216,7 @@ static int decode_into(struct ap_tail *t, struct ap_req *r, float *row, struct a
 {
 	struct cc_frame_info info;
 	char err[160];
-	size_t want = cf_model_boundary_floats(t->m, r->exit, r->partition);
+	size_t want = cr_model_boundary_floats(t->m, r->exit, r->partition);
 	uint64_t t0 = now_ns();
 	/* cc_frame_decode validates the header and checksum itself (and fills info
 	 * before refusing a frame larger than the row): one pass over the bytes */
@@ -294,12 +294,12 @@ int ap_tail_run(struct ap_tail *t, struct ap_sched *s, const struct ap_batch *b,
 	const float *o = NULL;
 	while (k < b->n) {
 		int q = ap_sched_req(s, b->idx[t->order[k]])->partition;
-		size_t f = cf_model_boundary_floats(t->m, e, q);
+		size_t f = cr_model_boundary_floats(t->m, e, q);
 		float *dst = t->stage[cur];
 		if (rows) {
 			/* advance the rows so far to partition q, then join */
 			uint64_t t0 = now_ns();
-			cf_exec_run(t->x, e, p, q, t->stage[cur], rows, &o);
+			cr_exec_run(t->x, e, p, q, t->stage[cur], rows, &o);
 			compute_ns += now_ns() - t0;
 			cur ^= 1;
 			dst = t->stage[cur];
@@ -317,7 +317,7 @@ int ap_tail_run(struct ap_tail *t, struct ap_sched *s, const struct ap_batch *b,
 	}
 	if (rows) {
 		uint64_t t0 = now_ns();
-		cf_exec_run(t->x, e, p, len, t->stage[cur], rows, &o);
+		cr_exec_run(t->x, e, p, len, t->stage[cur], rows, &o);
 		compute_ns += now_ns() - t0;
 		for (int i = 0; i < rows; i++)
 			finish_row(t, o + (size_t)i * t->m->n_classes, &out[t->row_of[i]]);

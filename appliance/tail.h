@@ -15,13 +15,13 @@
 #include "coinfer/codec-frame.h"
 #include "coinfer/exec.h"
 #include "coinfer/model.h"
-#include "coinfer/proto.h"
+#include "coinfer/wire.h"
 #include "scheduler.h"
 
 #define AP_BATCH_STEPS 6 /* calibrated batch sizes: 1, 2, 4, 8, 16, 32 */
 
 struct ap_tail_config {
-	const struct cf_model *model;
+	const struct cr_model *model;
 	int max_batch;
 	int null_model;          /* validate frames but compute nothing: the I/O path alone */
 	struct cc_limits limits; /* for the frames */

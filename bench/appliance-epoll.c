@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "appliance-epoll.h"
+#include "coinfer/cli.h"
 #include "coinfer/dataset.h"
 #include "coinfer/model.h"
 #include "server.h"
@@ -49,7 +50,7 @@ struct eworker {
 struct eserver {
 	struct ap_server_config cfg;
 	const char *model;
-	const struct cf_model *m;
+	const struct cr_model *m;
 	struct eworker *w;
 	int port;
 	_Atomic int stop;
@@ -343,9 +344,9 @@ int ab_serve_epoll(int argc, char **argv)
 	if (ret)
 		return ret;
 	char err[512];
-	struct cf_model *m;
-	const char *path = s.model ? s.model : cf_default_model_path();
-	if (!path || cf_model_load(path, &m, err, sizeof(err))) {
+	struct cr_model *m;
+	const char *path = s.model ? s.model : cli_default_model_path();
+	if (!path || cr_model_load(path, &m, err, sizeof(err))) {
 		fprintf(stderr, "serve-epoll: model: %s\n", path ? err : "none found");
 		return 1;
 	}
@@ -385,6 +386,6 @@ join:
 		worker_free(&s.w[i]);
 out:
 	free(s.w);
-	cf_model_free(m);
+	cr_model_free(m);
 	return ret;
 }

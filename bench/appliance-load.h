@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "coinfer/proto.h"
+#include "coinfer/wire.h"
 
 /* ---- latency histogram: 32 linear sub-buckets per power of two (<= 3.1% error) */
 #define AB_HIST_SUB 32

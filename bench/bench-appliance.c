@@ -33,11 +33,12 @@
 
 #include "appliance-epoll.h"
 #include "appliance-load.h"
+#include "coinfer/cli.h"
 #include "coinfer/codec-frame.h"
 #include "coinfer/dataset.h"
 #include "coinfer/exec.h"
 #include "coinfer/model.h"
-#include "coinfer/proto.h"
+#include "coinfer/wire.h"
 
 #define N_FRAMES 32         /* distinct images a run cycles through */
 #define DEADLINE_US 10000000u /* 10 s: throughput runs must not expire */
@@ -54,7 +55,7 @@ struct opts {
 };
 
 static struct opts O;
-static struct cf_model *M;
+static struct cr_model *M;
 
 static double now_s(void)
 {
@@ -103,14 +104,14 @@ struct frames {
 
 static const uint8_t *dataset_images(void)
 {
-	static struct cf_dataset ds;
+	static struct ds_dataset ds;
 	static int loaded;
 	if (!loaded) {
 		char err[512];
-		const char *dir = O.data_dir ? O.data_dir : cf_cifar10_default_dir();
+		const char *dir = O.data_dir ? O.data_dir : cli_cifar10_default_dir();
 		if (!dir)
 			die("%s", "no CIFAR-10 directory (--data DIR or COINFER_CIFAR10)");
-		if (cf_cifar10_load(dir, "test_batch.bin", &ds, err, sizeof(err)))
+		if (ds_cifar10_load(dir, "test_batch.bin", &ds, err, sizeof(err)))
 			die("%s", err);
 		if (ds.n < N_FRAMES)
 			die("%s", "CIFAR-10 test batch too small");
@@ -123,20 +124,20 @@ static const uint8_t *dataset_images(void)
  * quantized to 8 bits and Huffman(zero-run) coded, as the device agent sends them. */
 static void make_frames(struct point pt, struct frames *f)
 {
-	static struct cf_exec *x;
+	static struct cr_exec *x;
 	char err[256];
 	memset(f, 0, sizeof(*f));
 	f->pt = pt;
-	if (!x && cf_exec_create(M, NULL, N_FRAMES, &x))
+	if (!x && cr_exec_create(M, NULL, N_FRAMES, &x))
 		die("%s", "executor for the head");
-	size_t in = cf_model_boundary_floats(M, 0, 0);
+	size_t in = cr_model_boundary_floats(M, 0, 0);
 	float *img = malloc(N_FRAMES * in * sizeof(float));
-	cf_model_normalize(M, dataset_images(), img, N_FRAMES);
+	cr_model_normalize(M, dataset_images(), img, N_FRAMES);
 	const float *out;
-	if (cf_exec_run(x, pt.exit, 0, pt.partition, img, N_FRAMES, &out))
+	if (cr_exec_run(x, pt.exit, 0, pt.partition, img, N_FRAMES, &out))
 		die("%s", "head run failed");
-	f->floats = cf_model_boundary_floats(M, pt.exit, pt.partition);
-	const struct cf_layer *L = pt.partition ? cf_model_exit_layer(M, pt.exit, pt.partition - 1) : NULL;
+	f->floats = cr_model_boundary_floats(M, pt.exit, pt.partition);
+	const struct cr_layer *L = pt.partition ? cr_model_exit_layer(M, pt.exit, pt.partition - 1) : NULL;
 	uint32_t dims[3] = {(uint32_t)(L ? L->out_c : M->in_c), (uint32_t)(L ? L->out_h : M->in_h),
 			    (uint32_t)(L ? L->out_w : M->in_w)};
 	size_t cap = cc_frame_bound(CC_CODEC_HUFFMAN_ZRUN, 3, dims, 0);
@@ -157,7 +158,7 @@ static void make_frames(struct point pt, struct frames *f)
 	f->mean_bytes = sum / N_FRAMES;
 	for (int k = 0; k < N_FRAMES; k++) {
 		const float *o;
-		if (cf_exec_run(x, pt.exit, pt.partition, M->exit_len[pt.exit],
+		if (cr_exec_run(x, pt.exit, pt.partition, M->exit_len[pt.exit],
 				f->decoded + (size_t)k * f->floats, 1, &o))
 			die("%s", "tail run failed");
 		int best = 0;
@@ -441,24 +442,24 @@ struct kthread {
 static void *kthread_main(void *arg)
 {
 	struct kthread *k = arg;
-	struct cf_exec *x;
-	if (cf_exec_create(M, NULL, 32, &x))
+	struct cr_exec *x;
+	if (cr_exec_create(M, NULL, 32, &x))
 		return NULL;
 	const int e = k->f->pt.exit, p = k->f->pt.partition, len = M->exit_len[e];
 	const float *out;
-	cf_exec_run(x, e, p, len, k->in, 32, &out);
+	cr_exec_run(x, e, p, len, k->in, 32, &out);
 	for (int rep = 0; rep < 3; rep++) { /* best of 3 windows */
 		long n = 0;
 		double t0 = now_s(), c0 = thread_cpu_s(), dt;
 		do {
-			cf_exec_run(x, e, p, len, k->in, 32, &out);
+			cr_exec_run(x, e, p, len, k->in, 32, &out);
 			n++;
 		} while ((dt = now_s() - t0) < k->secs / 3);
 		double w = (double)n * 32 / dt, c = (double)n * 32 / (thread_cpu_s() - c0);
 		k->wall_ips = w > k->wall_ips ? w : k->wall_ips;
 		k->cpu_ips = c > k->cpu_ips ? c : k->cpu_ips;
 	}
-	cf_exec_destroy(x);
+	cr_exec_destroy(x);
 	return NULL;
 }
 
@@ -468,8 +469,8 @@ static void *kthread_main(void *arg)
 static cJSON *kernels_only(const struct frames *f, double *ips_cpu32, double *ips_wall32,
 			   double *ips_cpu32_conc, double *decode_s)
 {
-	struct cf_exec *x;
-	if (cf_exec_create(M, NULL, 32, &x))
+	struct cr_exec *x;
+	if (cr_exec_create(M, NULL, 32, &x))
 		die("%s", "executor for the tail");
 	const int e = f->pt.exit, p = f->pt.partition, len = M->exit_len[e];
 	float *in = malloc(32 * f->floats * sizeof(float));
@@ -477,16 +478,16 @@ static cJSON *kernels_only(const struct frames *f, double *ips_cpu32, double *ip
 		memcpy(in + (size_t)i * f->floats, f->decoded + (size_t)(i % N_FRAMES) * f->floats,
 		       f->floats * sizeof(float));
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "what", "cf_exec_run of layers [p, N_e) on one thread, decoded real frames as input, no decode, no I/O");
+	cJSON_AddStringToObject(o, "what", "cr_exec_run of layers [p, N_e) on one thread, decoded real frames as input, no decode, no I/O");
 	const float *out;
 	for (int b = 32; b >= 1; b -= 31) {
 		double best_wall = 0, best_cpu = 0;
 		for (int rep = 0; rep < 6; rep++) {
-			cf_exec_run(x, e, p, len, in, b, &out);
+			cr_exec_run(x, e, p, len, in, b, &out);
 			long n = 0;
 			double t0 = now_s(), c0 = thread_cpu_s(), dt;
 			do {
-				cf_exec_run(x, e, p, len, in, b, &out);
+				cr_exec_run(x, e, p, len, in, b, &out);
 				n++;
 			} while ((dt = now_s() - t0) < O.kernel_seconds / 6);
 			double dc = thread_cpu_s() - c0;
@@ -540,7 +541,7 @@ static cJSON *kernels_only(const struct frames *f, double *ips_cpu32, double *ip
 				1 / (1 / *ips_cpu32 + *decode_s));
 	free(scratch);
 	free(in);
-	cf_exec_destroy(x);
+	cr_exec_destroy(x);
 	return o;
 }
 
@@ -555,7 +556,7 @@ static int find_point(int e, const char *name, struct point *pt)
 		return 0;
 	}
 	for (int pos = 0; pos < M->exit_len[e]; pos++)
-		if (!strcmp(cf_model_exit_layer(M, e, pos)->name, name)) {
+		if (!strcmp(cr_model_exit_layer(M, e, pos)->name, name)) {
 			pt->partition = pos + 1;
 			return 0;
 		}
@@ -963,8 +964,8 @@ int main(int argc, char **argv)
 	}
 
 	char err[512];
-	const char *mp = O.model_path ? O.model_path : cf_default_model_path();
-	if (!mp || cf_model_load(mp, &M, err, sizeof(err)))
+	const char *mp = O.model_path ? O.model_path : cli_default_model_path();
+	if (!mp || cr_model_load(mp, &M, err, sizeof(err)))
 		die("model: %s", mp ? err : "none found (--model PATH)");
 
 	double t_start = now_s();
@@ -1042,6 +1043,6 @@ int main(int argc, char **argv)
 	puts(s);
 	free(s);
 	cJSON_Delete(root);
-	cf_model_free(M);
+	cr_model_free(M);
 	return 0;
 }

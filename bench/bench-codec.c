@@ -16,6 +16,7 @@
 #include <time.h>
 #include <zstd.h>
 
+#include "coinfer/cli.h"
 #include "coinfer/codec-frame.h"
 #include "coinfer/codec.h"
 #include "coinfer/dataset.h"
@@ -222,26 +223,26 @@ int main(int argc, char **argv)
 		fprintf(stderr, "coinfer-bench-codec: --images must be >= 1 and --seconds > 0\n");
 		return 2;
 	}
-	if (!model && !(model = cf_default_model_path())) {
+	if (!model && !(model = cli_default_model_path())) {
 		fprintf(stderr, "coinfer-bench-codec: no model found (give --model or set "
 				"COINFER_MODEL)\n");
 		return 1;
 	}
-	if (!data && !(data = cf_cifar10_default_dir())) {
+	if (!data && !(data = cli_cifar10_default_dir())) {
 		fprintf(stderr, "coinfer-bench-codec: no CIFAR-10 directory found (give --data DIR "
 				"holding test_batch.bin, or set COINFER_CIFAR10)\n");
 		return 1;
 	}
 	char err[512];
-	struct cf_model *m;
-	if (cf_model_load(model, &m, err, sizeof(err))) {
+	struct cr_model *m;
+	if (cr_model_load(model, &m, err, sizeof(err))) {
 		fprintf(stderr, "coinfer-bench-codec: %s\n", err);
 		return 1;
 	}
-	struct cf_dataset ds;
-	if (cf_cifar10_load(data, "test_batch.bin", &ds, err, sizeof(err))) {
+	struct ds_dataset ds;
+	if (ds_cifar10_load(data, "test_batch.bin", &ds, err, sizeof(err))) {
 		fprintf(stderr, "coinfer-bench-codec: %s\n", err);
-		cf_model_free(m);
+		cr_model_free(m);
 		return 1;
 	}
 	if (ds.c != m->in_c || ds.h != m->in_h || ds.w != m->in_w) {
@@ -265,14 +266,14 @@ int main(int argc, char **argv)
 		if (!strcmp(points[i].layer, "input"))
 			pp[i] = 0;
 		for (int p = 0; p < m->exit_len[e]; p++)
-			if (!strcmp(cf_model_exit_layer(m, e, p)->name, points[i].layer))
+			if (!strcmp(cr_model_exit_layer(m, e, p)->name, points[i].layer))
 				pp[i] = p + 1;
 		if (pp[i] < 0) {
 			fprintf(stderr, "coinfer-bench-codec: warning: exit %d has no layer %s; skipped\n",
 				points[i].exit, points[i].layer);
 			continue;
 		}
-		size_t f = cf_model_boundary_floats(m, e, pp[i]);
+		size_t f = cr_model_boundary_floats(m, e, pp[i]);
 		max_elems = f > max_elems ? f : max_elems;
 	}
 	if (!max_elems) {
@@ -281,14 +282,14 @@ int main(int argc, char **argv)
 	}
 
 	const int batch = 32;
-	struct cf_exec *x;
-	if (cf_exec_create(m, NULL, batch, &x)) {
+	struct cr_exec *x;
+	if (cr_exec_create(m, NULL, batch, &x)) {
 		fprintf(stderr, "coinfer-bench-codec: cannot create the executor\n");
 		return 1;
 	}
-	size_t in_per = cf_model_boundary_floats(m, 0, 0);
+	size_t in_per = cr_model_boundary_floats(m, 0, 0);
 	float *input = xmalloc((size_t)n_img * in_per * sizeof(float));
-	cf_model_normalize(m, ds.images, input, n_img);
+	cr_model_normalize(m, ds.images, input, n_img);
 
 	/* Largest frame / zstd bound over everything at the largest point. */
 	uint32_t bd[3] = {(uint32_t)max_elems, 1, 1};
@@ -323,7 +324,7 @@ int main(int argc, char **argv)
 
 	cJSON *root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "isa", k->name);
-	cJSON_AddStringToObject(root, "exec_isa", cf_exec_kernels(x)->name);
+	cJSON_AddStringToObject(root, "exec_isa", cr_exec_kernels(x)->name);
 	cJSON_AddStringToObject(root, "model", m->name);
 	cJSON_AddNumberToObject(root, "images", n_img);
 	cJSON_AddNumberToObject(root, "seconds", secs);
@@ -341,13 +342,13 @@ int main(int argc, char **argv)
 		if (pp[i] < 0)
 			continue;
 		int e = pe[i], p = pp[i];
-		const struct cf_layer *L = p ? cf_model_exit_layer(m, e, p - 1) : NULL;
+		const struct cr_layer *L = p ? cr_model_exit_layer(m, e, p - 1) : NULL;
 		const char *name = L ? L->name : "input";
-		size_t elems = cf_model_boundary_floats(m, e, p);
+		size_t elems = cr_model_boundary_floats(m, e, p);
 		for (int b0 = 0; b0 < n_img; b0 += batch) {
 			int nb = n_img - b0 < batch ? n_img - b0 : batch;
 			const float *o;
-			if (cf_exec_run(x, e, 0, p, input + (size_t)b0 * in_per, nb, &o)) {
+			if (cr_exec_run(x, e, 0, p, input + (size_t)b0 * in_per, nb, &o)) {
 				fprintf(stderr, "coinfer-bench-codec: executor failed\n");
 				rc = 1;
 				break;
@@ -370,7 +371,7 @@ int main(int argc, char **argv)
 		cJSON_AddNumberToObject(jp, "exit", e + 1);
 		cJSON_AddNumberToObject(jp, "partition", p);
 		cJSON_AddStringToObject(jp, "layer", name);
-		cJSON_AddStringToObject(jp, "type", L ? cf_layer_type_name(L->type) : "input");
+		cJSON_AddStringToObject(jp, "type", L ? cr_layer_type_name(L->type) : "input");
 		cJSON *jd = cJSON_AddArrayToObject(jp, "dims");
 		for (int d = 0; d < 3; d++)
 			cJSON_AddItemToArray(jd, cJSON_CreateNumber(cx.dims[d]));
@@ -493,8 +494,8 @@ int main(int argc, char **argv)
 	free(cx.len);
 	free(cx.frames);
 	free(input);
-	cf_exec_destroy(x);
-	cf_dataset_free(&ds);
-	cf_model_free(m);
+	cr_exec_destroy(x);
+	ds_dataset_free(&ds);
+	cr_model_free(m);
 	return rc ? 1 : 0;
 }

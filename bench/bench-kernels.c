@@ -32,45 +32,46 @@
 #include <oneapi/dnnl/dnnl.h>
 #endif
 
+#include "coinfer/cli.h"
 #include "coinfer/dataset.h"
 #include "coinfer/kernels.h"
 #include "coinfer/model.h"
 
 /* The model's conv and fc layers (loaded from the model file at start-up). */
 struct layer {
-	char name[CF_NAME_LEN];
+	char name[CR_NAME_LEN];
 	int fc;
 	int cin, cout, h, w;
 	struct ck_conv_desc cd;
 };
 
-static struct layer layers[CF_MODEL_MAX_LAYERS];
+static struct layer layers[CR_MODEL_MAX_LAYERS];
 static size_t NLAYERS;
 
 static int load_layers(const char *path)
 {
 	char err[512];
-	struct cf_model *m;
-	if (!path && !(path = cf_default_model_path())) {
+	struct cr_model *m;
+	if (!path && !(path = cli_default_model_path())) {
 		fprintf(stderr, "bench: no model found (give --model)\n");
 		return -1;
 	}
-	if (cf_model_load(path, &m, err, sizeof err)) {
+	if (cr_model_load(path, &m, err, sizeof err)) {
 		fprintf(stderr, "bench: %s\n", err);
 		return -1;
 	}
 	for (int i = 0; i < m->n_layers; i++) {
-		const struct cf_layer *L = &m->layers[i];
-		if (L->type != CF_LAYER_CONV && L->type != CF_LAYER_FC)
+		const struct cr_layer *L = &m->layers[i];
+		if (L->type != CR_LAYER_CONV && L->type != CR_LAYER_FC)
 			continue;
 		struct layer *l = &layers[NLAYERS++];
 		snprintf(l->name, sizeof l->name, "%s", L->name);
-		l->fc = L->type == CF_LAYER_FC;
+		l->fc = L->type == CR_LAYER_FC;
 		l->cin = L->in_c, l->cout = L->out_c, l->h = L->in_h, l->w = L->in_w;
 		if (!l->fc)
 			l->cd = L->d.conv;
 	}
-	cf_model_free(m);
+	cr_model_free(m);
 	return 0;
 }
 static const int batches[] = {1, 8, 32};

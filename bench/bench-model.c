@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "coinfer/cli.h"
 #include "coinfer/dataset.h"
 #include "coinfer/exec.h"
 
@@ -19,18 +20,18 @@ static double now_s(void)
 }
 
 /* Best of `reps` measurements, each at least `secs` long. */
-static double images_per_s(struct cf_exec *x, const struct cf_model *m, int e, const float *in,
+static double images_per_s(struct cr_exec *x, const struct cr_model *m, int e, const float *in,
 			   int batch, double secs, int reps)
 {
 	const float *out;
 	for (int i = 0; i < 3; i++)
-		cf_exec_run(x, e, 0, m->exit_len[e], in, batch, &out);
+		cr_exec_run(x, e, 0, m->exit_len[e], in, batch, &out);
 	double best = 0;
 	for (int r = 0; r < reps; r++) {
 		long n = 0;
 		double t0 = now_s(), dt;
 		do {
-			cf_exec_run(x, e, 0, m->exit_len[e], in, batch, &out);
+			cr_exec_run(x, e, 0, m->exit_len[e], in, batch, &out);
 			n++;
 		} while ((dt = now_s() - t0) < secs);
 		double ips = (double)n * batch / dt;
@@ -43,7 +44,7 @@ static double torch_peer(const char *model, int exit, int batch, double secs, cJ
 {
 	char cmd[8192];
 	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 '%s/bench/torch_model.py' '%s' --exit %d --batch %d --threads 1 --seconds %g",
-		 COINFER_SOURCE_ROOT, model, exit, batch, secs);
+		 cli_source_root(), model, exit, batch, secs);
 	FILE *p = popen(cmd, "r");
 	if (!p)
 		return 0;
@@ -85,17 +86,17 @@ int main(int argc, char **argv)
 		default: return 2;
 		}
 	}
-	if (!model && !(model = cf_default_model_path())) {
+	if (!model && !(model = cli_default_model_path())) {
 		fprintf(stderr, "coinfer-bench-model: no model found\n");
 		return 1;
 	}
 	char err[512];
-	struct cf_model *m;
-	if (cf_model_load(model, &m, err, sizeof(err))) {
+	struct cr_model *m;
+	if (cr_model_load(model, &m, err, sizeof(err))) {
 		fprintf(stderr, "coinfer-bench-model: %s\n", err);
 		return 1;
 	}
-	size_t per = cf_model_boundary_floats(m, 0, 0);
+	size_t per = cr_model_boundary_floats(m, 0, 0);
 	float *in = malloc(32 * per * sizeof(float));
 	for (size_t i = 0; i < 32 * per; i++)
 		in[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
@@ -105,8 +106,8 @@ int main(int argc, char **argv)
 	const char *best_isa = "";
 	for (int isa = 0; isa < CK_ISA_COUNT; isa++) {
 		const struct ck_kernels *k = ck_kernels_for((enum ck_isa)isa);
-		struct cf_exec *x;
-		if (!k || cf_exec_create(m, k, 32, &x))
+		struct cr_exec *x;
+		if (!k || cr_exec_create(m, k, 32, &x))
 			continue;
 		for (int e = 0; e < m->n_exits; e++) {
 			for (int b = 1; b <= 32; b += 31) {
@@ -117,7 +118,7 @@ int main(int argc, char **argv)
 				cJSON_AddNumberToObject(o, "batch", b);
 				cJSON_AddNumberToObject(o, "images_per_s", ips);
 				cJSON_AddNumberToObject(o, "gflops",
-							ips * (double)cf_model_exit_flops(m, e, m->exit_len[e]) * 1e-9);
+							ips * (double)cr_model_exit_flops(m, e, m->exit_len[e]) * 1e-9);
 				cJSON_AddItemToArray(rows, o);
 				if (e == m->n_exits - 1 && b == 32 && ips > best_final) {
 					best_final = ips;
@@ -125,7 +126,7 @@ int main(int argc, char **argv)
 				}
 			}
 		}
-		cf_exec_destroy(x);
+		cr_exec_destroy(x);
 	}
 	cJSON *cmp = cJSON_AddObjectToObject(root, "final_exit_b32");
 	cJSON_AddStringToObject(cmp, "isa", best_isa);
@@ -142,6 +143,6 @@ int main(int argc, char **argv)
 	free(s);
 	cJSON_Delete(root);
 	free(in);
-	cf_model_free(m);
+	cr_model_free(m);
 	return 0;
 }

@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coinfer/policy-rl.h"
+#include "coinfer/policy-learn.h"
 #include "internal.h"
 
 static int name_ok(const char *s)
 {
-	return s && pol_name_ok(s, POL_POLICY_NAME_LEN);
+	return s && cf_name_ok(s, POL_POLICY_NAME_LEN);
 }
 
 int pol_policy_set_meta(struct pol_policy *p, const struct pol_action *a, int n,
@@ -48,12 +48,12 @@ int pol_policy_mask(const struct pol_policy *p, unsigned bits_mask, int link_up,
 	if (!p->actions)
 		return -EINVAL;
 	if (!bits_mask)
-		bits_mask = POL_BITS_ALL;
+		bits_mask = CF_ACTION_BITS_ALL;
 	int valid = 0;
 	for (int i = 0; i < p->n_actions; i++) {
 		int b = p->actions[i].bits, ok = b == 0;
-		for (int k = 0; !ok && link_up && k < POL_NBITS; k++)
-			ok = pol_bits[k] == b && (bits_mask >> k & 1);
+		for (int k = 0; !ok && link_up && k < CF_ACTION_NBITS; k++)
+			ok = cf_action_bits[k] == b && (bits_mask >> k & 1);
 		mask[i] = (uint8_t)ok;
 		valid += ok;
 	}

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coinfer/policy-rl.h"
+#include "coinfer/policy-learn.h"
 #include "internal.h"
 
 struct pol_dqn {

@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "coinfer/policy-rl.h"
+#include "coinfer/policy-learn.h"
 #include "coinfer/fileio.h"
 #include "internal.h"
 #include "coinfer/bytes.h"
@@ -157,7 +157,7 @@ static const char *name_problem(const char *f, size_t *n)
 	if (!*n)
 		return "is empty";
 	for (size_t i = 0; i < *n; i++)
-		if (!pol_name_char(f[i]))
+		if (!cf_name_char(f[i]))
 			return "has a character outside [A-Za-z0-9_.-]";
 	return NULL;
 }

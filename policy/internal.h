@@ -5,22 +5,7 @@
 #include <stddef.h>
 
 #include "coinfer/errmsg.h"
-
-/* Names (device classes, models, SLO apps): [A-Za-z0-9_.-], 1..max_len-1 long. */
-static inline int pol_name_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '_' || c == '.' || c == '-';
-}
-
-static inline int pol_name_ok(const char *s, size_t max_len)
-{
-	size_t n = 0;
-	while (s[n] && n < max_len)
-		if (!pol_name_char(s[n++]))
-			return 0;
-	return n >= 1 && n < max_len;
-}
+#include "coinfer/names.h"
 
 static inline int pol_finite(float x)
 {

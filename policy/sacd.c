@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coinfer/policy-rl.h"
+#include "coinfer/policy-learn.h"
 #include "internal.h"
 
 enum { ACTOR, Q1, Q2, Q1T, Q2T, NETS };

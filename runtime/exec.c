@@ -8,8 +8,8 @@
 
 #include "coinfer/exec.h"
 
-struct cf_exec {
-	const struct cf_model *m;
+struct cr_exec {
+	const struct cr_model *m;
 	const struct ck_kernels *k;
 	int max_batch;
 	float **packed;         /* per layer, NULL where the layer has no weights */
@@ -25,10 +25,10 @@ static void *aligned(size_t bytes)
 	return posix_memalign(&p, 64, bytes ? bytes : 64) ? NULL : p;
 }
 
-int cf_exec_create(const struct cf_model *m, const struct ck_kernels *k, int max_batch,
-		   struct cf_exec **out)
+int cr_exec_create(const struct cr_model *m, const struct ck_kernels *k, int max_batch,
+		   struct cr_exec **out)
 {
-	struct cf_exec *x;
+	struct cr_exec *x;
 	*out = NULL;
 	if (!m || max_batch < 1 || max_batch > 4096)
 		return -EINVAL;
@@ -44,15 +44,15 @@ int cf_exec_create(const struct cf_model *m, const struct ck_kernels *k, int max
 
 	size_t ws = 0, most = 0;
 	for (int i = 0; i < m->n_layers; i++) {
-		const struct cf_layer *L = &m->layers[i];
+		const struct cr_layer *L = &m->layers[i];
 		size_t outf = (size_t)L->out_c * L->out_h * L->out_w;
 		if (outf > most)
 			most = outf;
 		size_t w = 0, np = 0;
-		if (L->type == CF_LAYER_CONV) {
+		if (L->type == CR_LAYER_CONV) {
 			np = x->k->conv_packed_floats(&L->d.conv);
 			w = x->k->conv_workspace_bytes(&L->d.conv, max_batch);
-		} else if (L->type == CF_LAYER_FC) {
+		} else if (L->type == CR_LAYER_FC) {
 			np = x->k->fc_packed_floats(&L->d.fc);
 			w = x->k->fc_workspace_bytes(&L->d.fc, max_batch);
 		}
@@ -62,7 +62,7 @@ int cf_exec_create(const struct cf_model *m, const struct ck_kernels *k, int max
 			x->packed[i] = aligned(np * sizeof(float));
 			if (!x->packed[i])
 				goto err;
-			if (L->type == CF_LAYER_CONV)
+			if (L->type == CR_LAYER_CONV)
 				x->k->conv_pack(&L->d.conv, L->w, L->b, x->packed[i]);
 			else
 				x->k->fc_pack(&L->d.fc, L->w, L->b, x->packed[i]);
@@ -77,11 +77,11 @@ int cf_exec_create(const struct cf_model *m, const struct ck_kernels *k, int max
 	*out = x;
 	return 0;
 err:
-	cf_exec_destroy(x);
+	cr_exec_destroy(x);
 	return -ENOMEM;
 }
 
-void cf_exec_destroy(struct cf_exec *x)
+void cr_exec_destroy(struct cr_exec *x)
 {
 	if (!x)
 		return;
@@ -95,12 +95,12 @@ void cf_exec_destroy(struct cf_exec *x)
 	free(x);
 }
 
-void cf_exec_set_timing(struct cf_exec *x, uint64_t *ns)
+void cr_exec_set_timing(struct cr_exec *x, uint64_t *ns)
 {
 	x->timing = ns;
 }
 
-const struct ck_kernels *cf_exec_kernels(const struct cf_exec *x)
+const struct ck_kernels *cr_exec_kernels(const struct cr_exec *x)
 {
 	return x->k;
 }
@@ -112,45 +112,45 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int cf_exec_run(struct cf_exec *x, int e, int from, int to, const float *in, int n,
+int cr_exec_run(struct cr_exec *x, int e, int from, int to, const float *in, int n,
 		const float **out)
 {
-	const struct cf_model *m = x->m;
+	const struct cr_model *m = x->m;
 	if (e < 0 || e >= m->n_exits || from < 0 || to < from || to > m->exit_len[e] || n < 1 ||
 	    n > x->max_batch || !in)
 		return -EINVAL;
 	const float *cur = in;
 	for (int pos = from; pos < to; pos++) {
 		int li = m->exit_layers[e][pos];
-		const struct cf_layer *L = &m->layers[li];
+		const struct cr_layer *L = &m->layers[li];
 		uint64_t t0 = x->timing ? now_ns() : 0;
 		size_t count = (size_t)n * L->in_c * L->in_h * L->in_w;
 		int ours = cur == x->buf[0] || cur == x->buf[1];
 		/* ReLU runs in place on our own buffers (never on the caller's); flatten
 		 * is a no-op on NCHW and exists only as a partition point. */
 		float *dst = x->buf[cur == x->buf[0]];
-		if (L->type == CF_LAYER_FLATTEN || (L->type == CF_LAYER_RELU && ours))
+		if (L->type == CR_LAYER_FLATTEN || (L->type == CR_LAYER_RELU && ours))
 			dst = (float *)cur;
 		switch (L->type) {
-		case CF_LAYER_CONV:
+		case CR_LAYER_CONV:
 			x->k->conv_run(&L->d.conv, x->packed[li], cur, dst, n, x->ws);
 			break;
-		case CF_LAYER_FC:
+		case CR_LAYER_FC:
 			x->k->fc_run(&L->d.fc, x->packed[li], cur, dst, n, x->ws);
 			break;
-		case CF_LAYER_RELU:
+		case CR_LAYER_RELU:
 			x->k->relu(cur, dst, count);
 			break;
-		case CF_LAYER_MAXPOOL:
+		case CR_LAYER_MAXPOOL:
 			x->k->maxpool(&L->d.pool, cur, dst, n);
 			break;
-		case CF_LAYER_AVGPOOL:
+		case CR_LAYER_AVGPOOL:
 			x->k->avgpool(&L->d.pool, cur, dst, n);
 			break;
-		case CF_LAYER_LRN:
+		case CR_LAYER_LRN:
 			x->k->lrn(&L->d.lrn, cur, dst, n);
 			break;
-		case CF_LAYER_FLATTEN:
+		case CR_LAYER_FLATTEN:
 			break;
 		}
 		cur = dst;

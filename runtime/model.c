@@ -20,16 +20,16 @@
 /* every failure here is a malformed file or a bad argument */
 #define fail(err, errlen, ...) cf_fail(-EINVAL, err, errlen, __VA_ARGS__)
 
-const char *cf_layer_type_name(enum cf_layer_type t)
+const char *cr_layer_type_name(enum cr_layer_type t)
 {
 	switch (t) {
-	case CF_LAYER_CONV: return "conv";
-	case CF_LAYER_FC: return "fc";
-	case CF_LAYER_RELU: return "relu";
-	case CF_LAYER_MAXPOOL: return "maxpool";
-	case CF_LAYER_AVGPOOL: return "avgpool";
-	case CF_LAYER_LRN: return "lrn";
-	case CF_LAYER_FLATTEN: return "flatten";
+	case CR_LAYER_CONV: return "conv";
+	case CR_LAYER_FC: return "fc";
+	case CR_LAYER_RELU: return "relu";
+	case CR_LAYER_MAXPOOL: return "maxpool";
+	case CR_LAYER_AVGPOOL: return "avgpool";
+	case CR_LAYER_LRN: return "lrn";
+	case CR_LAYER_FLATTEN: return "flatten";
 	}
 	return "unknown";
 }
@@ -53,7 +53,7 @@ static int finite_all(const float *x, size_t n)
 }
 
 /* Shape inference and parameter checks for one layer whose input shape is set. */
-static int layer_shape(struct cf_layer *L, const uint8_t *rec, int idx, char *err, size_t el)
+static int layer_shape(struct cr_layer *L, const uint8_t *rec, int idx, char *err, size_t el)
 {
 	const uint8_t *p = rec + 40;
 	uint32_t v[10];
@@ -61,20 +61,20 @@ static int layer_shape(struct cf_layer *L, const uint8_t *rec, int idx, char *er
 		v[i] = le_rd32(p + 4 * i);
 	uint64_t in_elems = (uint64_t)L->in_c * L->in_h * L->in_w;
 	for (int i = 0; i < 8; i++)
-		if (v[i] > CF_MODEL_MAX_CHANNELS)
+		if (v[i] > CR_MODEL_MAX_CHANNELS)
 			return fail(err, el, "layer %d (%s): parameter %d = %u out of range", idx,
 				    L->name, i, v[i]);
 
 	switch (L->type) {
-	case CF_LAYER_CONV: {
+	case CR_LAYER_CONV: {
 		struct ck_conv_desc *d = &L->d.conv;
 		*d = (struct ck_conv_desc){.cin = L->in_c, .cout = (int)v[0], .h = L->in_h,
 					   .w = L->in_w, .kh = (int)v[1], .kw = (int)v[2],
 					   .sh = (int)v[3], .sw = (int)v[4], .ph = (int)v[5],
 					   .pw = (int)v[6], .groups = (int)v[7]};
-		if (v[1] > CF_MODEL_MAX_KERNEL || v[2] > CF_MODEL_MAX_KERNEL)
+		if (v[1] > CR_MODEL_MAX_KERNEL || v[2] > CR_MODEL_MAX_KERNEL)
 			return fail(err, el, "layer %d (%s): kernel %ux%u exceeds %d", idx, L->name,
-				    v[1], v[2], CF_MODEL_MAX_KERNEL);
+				    v[1], v[2], CR_MODEL_MAX_KERNEL);
 		if (ck_conv_desc_init(d))
 			return fail(err, el,
 				    "layer %d (%s): impossible conv (cin %d cout %u k %ux%u s %ux%u p %ux%u g %u on %dx%d)",
@@ -86,7 +86,7 @@ static int layer_shape(struct cf_layer *L, const uint8_t *rec, int idx, char *er
 		L->flops = 2ull * L->w_count * d->oh * d->ow;
 		break;
 	}
-	case CF_LAYER_FC:
+	case CR_LAYER_FC:
 		if (in_elems != (uint64_t)L->in_c || L->in_h != 1 || L->in_w != 1)
 			return fail(err, el, "layer %d (%s): fc input must be flat, got %dx%dx%d", idx,
 				    L->name, L->in_c, L->in_h, L->in_w);
@@ -98,20 +98,20 @@ static int layer_shape(struct cf_layer *L, const uint8_t *rec, int idx, char *er
 		L->b_count = v[0];
 		L->flops = 2ull * L->w_count;
 		break;
-	case CF_LAYER_MAXPOOL:
-	case CF_LAYER_AVGPOOL: {
+	case CR_LAYER_MAXPOOL:
+	case CR_LAYER_AVGPOOL: {
 		struct ck_pool_desc *d = &L->d.pool;
 		*d = (struct ck_pool_desc){.c = L->in_c, .h = L->in_h, .w = L->in_w,
 					   .kh = (int)v[0], .kw = (int)v[1], .sh = (int)v[2],
 					   .sw = (int)v[3], .ph = (int)v[4], .pw = (int)v[5]};
-		if (v[0] > CF_MODEL_MAX_KERNEL || v[1] > CF_MODEL_MAX_KERNEL || ck_pool_desc_init(d))
+		if (v[0] > CR_MODEL_MAX_KERNEL || v[1] > CR_MODEL_MAX_KERNEL || ck_pool_desc_init(d))
 			return fail(err, el, "layer %d (%s): impossible pool (k %ux%u s %ux%u p %ux%u on %dx%d)",
 				    idx, L->name, v[0], v[1], v[2], v[3], v[4], v[5], L->in_h, L->in_w);
 		L->out_c = L->in_c, L->out_h = d->oh, L->out_w = d->ow;
 		L->flops = (uint64_t)L->out_c * d->oh * d->ow * d->kh * d->kw;
 		break;
 	}
-	case CF_LAYER_LRN: {
+	case CR_LAYER_LRN: {
 		float alpha = le_rdf(rec + 80), beta = le_rdf(rec + 84), k = le_rdf(rec + 88);
 		if (v[0] < 1 || v[0] > 64)
 			return fail(err, el, "layer %d (%s): LRN size %u not in 1..64", idx, L->name, v[0]);
@@ -125,26 +125,26 @@ static int layer_shape(struct cf_layer *L, const uint8_t *rec, int idx, char *er
 		L->flops = in_elems * (v[0] + 4);
 		break;
 	}
-	case CF_LAYER_RELU:
+	case CR_LAYER_RELU:
 		L->out_c = L->in_c, L->out_h = L->in_h, L->out_w = L->in_w;
 		L->flops = in_elems;
 		break;
-	case CF_LAYER_FLATTEN:
+	case CR_LAYER_FLATTEN:
 		L->out_c = (int)in_elems, L->out_h = 1, L->out_w = 1;
 		break;
 	default:
 		return fail(err, el, "layer %d (%s): unknown type %u", idx, L->name, (unsigned)L->type);
 	}
 	uint64_t out_elems = (uint64_t)L->out_c * L->out_h * L->out_w;
-	if (out_elems > CF_MODEL_MAX_TENSOR || L->out_c > CF_MODEL_MAX_CHANNELS * 64)
+	if (out_elems > CR_MODEL_MAX_TENSOR || L->out_c > CR_MODEL_MAX_CHANNELS * 64)
 		return fail(err, el, "layer %d (%s): output of %llu floats per image exceeds %u", idx,
-			    L->name, (unsigned long long)out_elems, CF_MODEL_MAX_TENSOR);
+			    L->name, (unsigned long long)out_elems, CR_MODEL_MAX_TENSOR);
 	return 0;
 }
 
 /* A weight array: within the weight section, 4-byte aligned, exact count, finite. */
 static int weights_at(const uint8_t *blob, uint64_t woff, uint64_t wbytes, const uint8_t *rec,
-		      int which, size_t want, const float **out, const struct cf_layer *L, int idx,
+		      int which, size_t want, const float **out, const struct cr_layer *L, int idx,
 		      char *err, size_t el)
 {
 	uint64_t off = le_rd64(rec + 96 + 16 * which), cnt = le_rd64(rec + 104 + 16 * which);
@@ -168,9 +168,9 @@ static int weights_at(const uint8_t *blob, uint64_t woff, uint64_t wbytes, const
 	return 0;
 }
 
-int cf_model_parse(const void *buf, size_t len, struct cf_model **out, char *err, size_t el)
+int cr_model_parse(const void *buf, size_t len, struct cr_model **out, char *err, size_t el)
 {
-	struct cf_model *m = NULL;
+	struct cr_model *m = NULL;
 	uint8_t *blob = NULL;
 	int ret;
 	*out = NULL;
@@ -178,16 +178,16 @@ int cf_model_parse(const void *buf, size_t len, struct cf_model **out, char *err
 	if (len < HDR_BYTES + TRAILER_BYTES)
 		return fail(err, el, "file of %zu bytes is shorter than the %d-byte header and trailer",
 			    len, HDR_BYTES + TRAILER_BYTES);
-	if (len > CF_MODEL_MAX_BYTES)
+	if (len > CR_MODEL_MAX_BYTES)
 		return fail(err, el, "file of %zu bytes exceeds the %u-byte limit", len,
-			    CF_MODEL_MAX_BYTES);
+			    CR_MODEL_MAX_BYTES);
 	const uint8_t *h = buf;
-	if (memcmp(h, CF_MODEL_MAGIC, 8))
+	if (memcmp(h, CR_MODEL_MAGIC, 8))
 		return fail(err, el, "bad magic: not a coinfer model file");
 	uint32_t version = le_rd32(h + 8);
-	if (version != CF_MODEL_VERSION)
+	if (version != CR_MODEL_VERSION)
 		return fail(err, el, "format version %u is not supported (this build reads %d)", version,
-			    CF_MODEL_VERSION);
+			    CR_MODEL_VERSION);
 	if (le_rd32(h + 12) != HDR_BYTES)
 		return fail(err, el, "header size %u, expected %d", le_rd32(h + 12), HDR_BYTES);
 	uint64_t file_bytes = le_rd64(h + 16);
@@ -203,15 +203,15 @@ int cf_model_parse(const void *buf, size_t len, struct cf_model **out, char *err
 	uint32_t ic = le_rd32(h + 36), ih = le_rd32(h + 40), iw = le_rd32(h + 44);
 	uint32_t lt_off = le_rd32(h + 48), et_off = le_rd32(h + 52);
 	uint64_t woff = le_rd64(h + 56), wbytes = le_rd64(h + 64);
-	if (nl < 1 || nl > CF_MODEL_MAX_LAYERS)
-		return fail(err, el, "layer count %u not in 1..%d", nl, CF_MODEL_MAX_LAYERS);
-	if (ne < 1 || ne > CF_MODEL_MAX_EXITS)
-		return fail(err, el, "exit count %u not in 1..%d", ne, CF_MODEL_MAX_EXITS);
-	if (ncls < 1 || ncls > CF_MODEL_MAX_CHANNELS)
-		return fail(err, el, "class count %u not in 1..%d", ncls, CF_MODEL_MAX_CHANNELS);
-	if (ic < 1 || ic > 4 || ih < 1 || ih > CF_MODEL_MAX_DIM || iw < 1 || iw > CF_MODEL_MAX_DIM)
+	if (nl < 1 || nl > CR_MODEL_MAX_LAYERS)
+		return fail(err, el, "layer count %u not in 1..%d", nl, CR_MODEL_MAX_LAYERS);
+	if (ne < 1 || ne > CR_MODEL_MAX_EXITS)
+		return fail(err, el, "exit count %u not in 1..%d", ne, CR_MODEL_MAX_EXITS);
+	if (ncls < 1 || ncls > CR_MODEL_MAX_CHANNELS)
+		return fail(err, el, "class count %u not in 1..%d", ncls, CR_MODEL_MAX_CHANNELS);
+	if (ic < 1 || ic > 4 || ih < 1 || ih > CR_MODEL_MAX_DIM || iw < 1 || iw > CR_MODEL_MAX_DIM)
 		return fail(err, el, "input shape %ux%ux%u out of range (channels 1..4, sides 1..%d)",
-			    ic, ih, iw, CF_MODEL_MAX_DIM);
+			    ic, ih, iw, CR_MODEL_MAX_DIM);
 	uint64_t body = len - TRAILER_BYTES;
 	if (lt_off != HDR_BYTES || (uint64_t)nl * LAYER_BYTES > body - lt_off)
 		return fail(err, el, "layer table (offset %u, %u layers) does not fit the file", lt_off, nl);
@@ -253,18 +253,18 @@ int cf_model_parse(const void *buf, size_t len, struct cf_model **out, char *err
 	}
 	for (uint32_t i = 0; i < nl; i++) {
 		const uint8_t *rec = blob + lt_off + (size_t)i * LAYER_BYTES;
-		struct cf_layer *L = &m->layers[i];
-		if (!name_ok(rec, CF_NAME_LEN)) {
+		struct cr_layer *L = &m->layers[i];
+		if (!name_ok(rec, CR_NAME_LEN)) {
 			ret = fail(err, el, "layer %u: name is not a terminated printable string", i);
 			goto err;
 		}
-		memcpy(L->name, rec, CF_NAME_LEN);
+		memcpy(L->name, rec, CR_NAME_LEN);
 		for (uint32_t j = 0; j < i; j++)
 			if (!strcmp(m->layers[j].name, L->name)) {
 				ret = fail(err, el, "layer %u: duplicate name '%s'", i, L->name);
 				goto err;
 			}
-		L->type = (enum cf_layer_type)le_rd32(rec + 32);
+		L->type = (enum cr_layer_type)le_rd32(rec + 32);
 		uint32_t parent = le_rd32(rec + 36);
 		if (parent != NO_PARENT && parent >= i) {
 			ret = fail(err, el, "layer %u (%s): parent %u is not an earlier layer", i, L->name,
@@ -275,7 +275,7 @@ int cf_model_parse(const void *buf, size_t len, struct cf_model **out, char *err
 		if (L->parent < 0) {
 			L->in_c = (int)ic, L->in_h = (int)ih, L->in_w = (int)iw;
 		} else {
-			const struct cf_layer *P = &m->layers[L->parent];
+			const struct cr_layer *P = &m->layers[L->parent];
 			L->in_c = P->out_c, L->in_h = P->out_h, L->in_w = P->out_w;
 		}
 		if ((ret = layer_shape(L, rec, (int)i, err, el)))
@@ -320,7 +320,7 @@ int cf_model_parse(const void *buf, size_t len, struct cf_model **out, char *err
 			m->exit_layers[e][j] = (int)li;
 		}
 		pos += 4ull * n;
-		const struct cf_layer *last = &m->layers[m->exit_layers[e][n - 1]];
+		const struct cr_layer *last = &m->layers[m->exit_layers[e][n - 1]];
 		if ((uint64_t)last->out_c * last->out_h * last->out_w != ncls) {
 			ret = fail(err, el, "exit %u ends in layer %s with %d outputs, not %u classes", e + 1,
 				   last->name, last->out_c * last->out_h * last->out_w, ncls);
@@ -330,56 +330,56 @@ int cf_model_parse(const void *buf, size_t len, struct cf_model **out, char *err
 	*out = m;
 	return 0;
 err:
-	cf_model_free(m);
+	cr_model_free(m);
 	if (!m)
 		free(blob);
 	return ret;
 }
 
-int cf_model_load(const char *path, struct cf_model **out, char *err, size_t el)
+int cr_model_load(const char *path, struct cr_model **out, char *err, size_t el)
 {
 	void *buf;
 	size_t n;
 	*out = NULL;
-	int ret = cf_read_file(path, CF_MODEL_MAX_BYTES, &buf, &n, err, el);
+	int ret = cf_read_file(path, CR_MODEL_MAX_BYTES, &buf, &n, err, el);
 	if (ret)
 		return ret;
 	char inner[200] = "";
-	ret = cf_model_parse(buf, n, out, inner, sizeof(inner));
+	ret = cr_model_parse(buf, n, out, inner, sizeof(inner));
 	if (ret)
 		snprintf(err, el, "%s: %s", path, inner);
 	free(buf);
 	return ret;
 }
 
-void cf_model_free(struct cf_model *m)
+void cr_model_free(struct cr_model *m)
 {
 	if (!m)
 		return;
-	for (int e = 0; e < CF_MODEL_MAX_EXITS; e++)
+	for (int e = 0; e < CR_MODEL_MAX_EXITS; e++)
 		free(m->exit_layers[e]);
 	free(m->layers);
 	free(m->blob);
 	free(m);
 }
 
-size_t cf_model_boundary_floats(const struct cf_model *m, int e, int p)
+size_t cr_model_boundary_floats(const struct cr_model *m, int e, int p)
 {
 	if (p == 0)
 		return (size_t)m->in_c * m->in_h * m->in_w;
-	const struct cf_layer *L = cf_model_exit_layer(m, e, p - 1);
+	const struct cr_layer *L = cr_model_exit_layer(m, e, p - 1);
 	return (size_t)L->out_c * L->out_h * L->out_w;
 }
 
-uint64_t cf_model_exit_flops(const struct cf_model *m, int e, int p)
+uint64_t cr_model_exit_flops(const struct cr_model *m, int e, int p)
 {
 	uint64_t f = 0;
 	for (int i = 0; i < p; i++)
-		f += cf_model_exit_layer(m, e, i)->flops;
+		f += cr_model_exit_layer(m, e, i)->flops;
 	return f;
 }
 
-void cf_model_normalize(const struct cf_model *m, const uint8_t *img, float *out, int n)
+void cr_model_normalize(const struct cr_model *m, const uint8_t *img, float *out, int n)
 {
 	size_t plane = (size_t)m->in_h * m->in_w;
 	for (int i = 0; i < n; i++)

@@ -75,7 +75,7 @@ void ag_backoff_reset(struct ag_backoff *b);
 
 /* ---- circuit breaker ------------------------------------------------------------------- */
 
-/* Whether the edge is worth a request (device-agent/breaker.c). UP: requests go
+/* Whether the edge is worth a request (agent/breaker.c). UP: requests go
  * to the edge. A few consecutive reply timeouts, or a PING unanswered too long,
  * open it: DOWN, every new request is decided on the device at once and the
  * edge is probed (a PING, or the reconnect when the connection is gone) under a
@@ -130,7 +130,7 @@ const char *ag_breaker_state_name(enum ag_breaker_state s);
 
 /* ---- per-layer times and the fallback exit ------------------------------------------ */
 
-#define AG_MAX_EXITS CF_MODEL_MAX_EXITS
+#define AG_MAX_EXITS CR_MODEL_MAX_EXITS
 #define AG_MAX_POS 64
 
 struct ag_times {
@@ -141,7 +141,7 @@ struct ag_times {
 };
 
 /* Shapes from model m, times zero. -EINVAL when m exceeds the limits. */
-int ag_times_init(struct ag_times *t, const struct cf_model *m);
+int ag_times_init(struct ag_times *t, const struct cr_model *m);
 /* Sum of ms[e][from..to). */
 double ag_times_range_ms(const struct ag_times *t, int e, int from, int to);
 /* Where exit e2 resumes when the head of exit e ran to p: min(p, common[e][e2]). */
@@ -347,8 +347,8 @@ struct ag_fleet;
 
 /* Checks the configuration against the model, measures this machine's per-layer
  * times (calib_runs) and allocates everything the agents need. */
-int ag_fleet_create(const struct ag_config *cfg, const struct cf_model *m,
-		    const struct cf_dataset *ds, struct ag_fleet **out, char *err, size_t errlen);
+int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
+		    const struct ds_dataset *ds, struct ag_fleet **out, char *err, size_t errlen);
 /* Runs until every request of every agent is answered. */
 int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen);
 void ag_fleet_destroy(struct ag_fleet *f);

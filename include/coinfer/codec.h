@@ -1,5 +1,5 @@
 /* coinfer codec: compresses the intermediate tensor at a partition point for the
- * uplink. Min-max quantization to b bits (seed 000, eq. 4), per tensor or per
+ * uplink. Min-max quantization to b bits (Niu et al. (2022), eq. 4), per tensor or per
  * channel; dense bit packing; canonical length-limited Huffman with table-driven
  * decoding; and a self-describing, checksummed frame (docs/codec-frame.md).
  *

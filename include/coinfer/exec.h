@@ -11,27 +11,27 @@
 extern "C" {
 #endif
 
-struct cf_exec;
+struct cr_exec;
 
 /* Packs the model's weights for kernel table k (NULL: ck_kernels()) and sizes the
  * activation buffers and workspace for batches of up to max_batch images.
  * Returns 0, -EINVAL or -ENOMEM. The model must outlive the executor. */
-int cf_exec_create(const struct cf_model *m, const struct ck_kernels *k, int max_batch,
-		   struct cf_exec **out);
-void cf_exec_destroy(struct cf_exec *x);
+int cr_exec_create(const struct cr_model *m, const struct ck_kernels *k, int max_batch,
+		   struct cr_exec **out);
+void cr_exec_destroy(struct cr_exec *x);
 
 /* Run positions [from, to) of exit e (0-based) on n images. `in` holds the tensor
- * at partition point `from` (n * cf_model_boundary_floats(m, e, from) floats).
+ * at partition point `from` (n * cr_model_boundary_floats(m, e, from) floats).
  * *out points to the result inside the executor, valid until the next run.
  * Returns 0 or -EINVAL (bad exit, range or batch). from == to returns in. */
-int cf_exec_run(struct cf_exec *x, int e, int from, int to, const float *in, int n,
+int cr_exec_run(struct cr_exec *x, int e, int from, int to, const float *in, int n,
 		const float **out);
 
 /* Optional per-layer timing: when set, ns[pos] accumulates the time spent in each
  * layer position of exit e across runs (profiling; off the hot path when NULL). */
-void cf_exec_set_timing(struct cf_exec *x, uint64_t *ns);
+void cr_exec_set_timing(struct cr_exec *x, uint64_t *ns);
 
-const struct ck_kernels *cf_exec_kernels(const struct cf_exec *x);
+const struct ck_kernels *cr_exec_kernels(const struct cr_exec *x);
 
 #ifdef __cplusplus
 }

@@ -7,25 +7,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coinfer/cli.h"
 #include "coinfer/agent.h"
 #include "coinfer/dataset.h"
 #include "coinfer/model.h"
 
-static struct cf_model *tc_model;
-static struct cf_dataset tc_ds;
+static struct cr_model *tc_model;
+static struct ds_dataset tc_ds;
 
 static inline int tc_load(void)
 {
 	char err[256];
 	if (tc_model)
 		return 0;
-	const char *path = cf_default_model_path();
-	if (!path || cf_model_load(path, &tc_model, err, sizeof(err))) {
+	const char *path = cli_default_model_path();
+	if (!path || cr_model_load(path, &tc_model, err, sizeof(err))) {
 		fprintf(stderr, "no model: %s\n", path ? err : "models/branchy-alexnet.cfm not found");
 		return -1;
 	}
-	const char *dir = cf_cifar10_default_dir();
-	if (dir && !cf_cifar10_load(dir, "test_batch.bin", &tc_ds, err, sizeof(err)))
+	const char *dir = cli_cifar10_default_dir();
+	if (dir && !ds_cifar10_load(dir, "test_batch.bin", &tc_ds, err, sizeof(err)))
 		return 0;
 	/* no CIFAR-10: 64 images of noise */
 	tc_ds.n = 64;
@@ -90,22 +91,22 @@ static inline void tc_done(struct tc_run *r)
 #include "coinfer/exec.h"
 static inline int tc_local_label(int i, int e, int p, enum cc_codec codec, int bits)
 {
-	const struct cf_model *m = tc_model;
-	static struct cf_exec *x;
-	if (!x && cf_exec_create(m, NULL, 1, &x))
+	const struct cr_model *m = tc_model;
+	static struct cr_exec *x;
+	if (!x && cr_exec_create(m, NULL, 1, &x))
 		return -1;
-	size_t in_f = cf_model_boundary_floats(m, e, 0);
+	size_t in_f = cr_model_boundary_floats(m, e, 0);
 	float *in = malloc(in_f * sizeof(float));
-	cf_model_normalize(m, tc_ds.images + (size_t)i * in_f, in, 1);
+	cr_model_normalize(m, tc_ds.images + (size_t)i * in_f, in, 1);
 	const float *o;
-	cf_exec_run(x, e, 0, p, in, 1, &o);
-	size_t pf = cf_model_boundary_floats(m, e, p);
+	cr_exec_run(x, e, 0, p, in, 1, &o);
+	size_t pf = cr_model_boundary_floats(m, e, p);
 	float *mid = malloc(pf * sizeof(float));
 	memcpy(mid, o, pf * sizeof(float));
 	if (p < m->exit_len[e]) {
 		uint32_t dims[3] = {(uint32_t)pf, 1, 1};
 		if (p) {
-			const struct cf_layer *L = cf_model_exit_layer(m, e, p - 1);
+			const struct cr_layer *L = cr_model_exit_layer(m, e, p - 1);
 			dims[0] = (uint32_t)L->out_c, dims[1] = (uint32_t)L->out_h, dims[2] = (uint32_t)L->out_w;
 		} else {
 			dims[0] = (uint32_t)m->in_c, dims[1] = (uint32_t)m->in_h, dims[2] = (uint32_t)m->in_w;
@@ -123,7 +124,7 @@ static inline int tc_local_label(int i, int e, int p, enum cc_codec codec, int b
 		free(fr);
 		free(scratch);
 	}
-	cf_exec_run(x, e, p, m->exit_len[e], mid, 1, &o);
+	cr_exec_run(x, e, p, m->exit_len[e], mid, 1, &o);
 	int best = 0;
 	for (int k = 1; k < m->n_classes; k++)
 		if (o[k] > o[best])

@@ -29,7 +29,7 @@
 #include "coinfer/codec-frame.h"
 #include "coinfer/exec.h"
 #include "coinfer/model.h"
-#include "coinfer/proto.h"
+#include "coinfer/wire.h"
 
 enum peer_act {
 	PEER_ANSWER,   /* RESULT with the tail computed here */
@@ -63,7 +63,7 @@ struct peer_delayed {
 };
 
 struct peer {
-	const struct cf_model *m;
+	const struct cr_model *m;
 	peer_script script;
 	void *ctx;
 	uint64_t checksum; /* announced in WELCOME (the model's unless a test changes it) */
@@ -79,7 +79,7 @@ struct peer {
 	struct peer_delayed d[PEER_MAX_DELAYED];
 	int nd;
 	struct cw_limits lim;
-	struct cf_exec *x;
+	struct cr_exec *x;
 	float *row;
 	void *scratch;
 	size_t scratch_bytes, max_floats;
@@ -130,11 +130,11 @@ static inline void peer_error(int fd, uint64_t id, uint16_t code)
 /* The tail of the INFER's exit from its partition: label and confidence. */
 static inline int peer_tail(struct peer *p, const struct cw_infer *in, struct cw_result *r)
 {
-	const struct cf_model *m = p->m;
+	const struct cr_model *m = p->m;
 	int e = in->action.exit, q = in->action.partition;
 	if (e >= m->n_exits || q >= m->exit_len[e])
 		return -1;
-	size_t want = cf_model_boundary_floats(m, e, q);
+	size_t want = cr_model_boundary_floats(m, e, q);
 	struct cc_limits lim = {.max_elems = p->max_floats, .max_frame_bytes = 1u << 22};
 	uint64_t t0 = peer_now_ns();
 	if (cc_frame_decode(in->frame, in->frame_len, &lim, p->row, want, p->scratch, p->scratch_bytes,
@@ -142,7 +142,7 @@ static inline int peer_tail(struct peer *p, const struct cw_infer *in, struct cw
 		return -1;
 	uint64_t t1 = peer_now_ns();
 	const float *o;
-	cf_exec_run(p->x, e, q, m->exit_len[e], p->row, 1, &o);
+	cr_exec_run(p->x, e, q, m->exit_len[e], p->row, 1, &o);
 	uint64_t t2 = peer_now_ns();
 	int best = 0;
 	for (int i = 1; i < m->n_classes; i++)
@@ -326,7 +326,7 @@ static inline void *peer_main(void *arg)
 }
 
 /* Starts listening on 127.0.0.1 (port in p->port). 0 or -1. */
-static inline int peer_start(struct peer *p, const struct cf_model *m, peer_script script, void *ctx)
+static inline int peer_start(struct peer *p, const struct cr_model *m, peer_script script, void *ctx)
 {
 	memset(p, 0, sizeof(*p));
 	p->m = m;
@@ -339,12 +339,12 @@ static inline int peer_start(struct peer *p, const struct cf_model *m, peer_scri
 		p->c[i].fd = -1;
 	for (int e = 0; e < m->n_exits; e++)
 		for (int q = 0; q <= m->exit_len[e]; q++)
-			if (cf_model_boundary_floats(m, e, q) > p->max_floats)
-				p->max_floats = cf_model_boundary_floats(m, e, q);
+			if (cr_model_boundary_floats(m, e, q) > p->max_floats)
+				p->max_floats = cr_model_boundary_floats(m, e, q);
 	p->row = malloc(p->max_floats * sizeof(float));
 	p->scratch_bytes = cc_frame_scratch_max();
 	p->scratch = malloc(p->scratch_bytes ? p->scratch_bytes : 1);
-	if (!p->row || !p->scratch || cf_exec_create(m, NULL, 1, &p->x))
+	if (!p->row || !p->scratch || cr_exec_create(m, NULL, 1, &p->x))
 		return -1;
 	p->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0,
@@ -392,7 +392,7 @@ static inline void peer_stop(struct peer *p)
 static inline void peer_free(struct peer *p)
 {
 	if (p->x)
-		cf_exec_destroy(p->x);
+		cr_exec_destroy(p->x);
 	p->x = NULL;
 	free(p->row);
 	free(p->scratch);

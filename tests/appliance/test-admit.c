@@ -11,21 +11,21 @@
 #include "../../appliance/admit.h"
 #include "coinfer/codec-frame.h"
 
-static struct cf_model *m;
+static struct cr_model *m;
 static uint8_t frame[1 << 18];
 static float zeros[32 * 32 * 32];
 
 static void load(void)
 {
 	char err[256];
-	cr_assert_eq(cf_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &m, err,
+	cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &m, err,
 				   sizeof(err)),
 		     0, "%s", err);
 }
 
 static void unload(void)
 {
-	cf_model_free(m);
+	cr_model_free(m);
 }
 
 TestSuite(admit, .init = load, .fini = unload);
@@ -79,7 +79,7 @@ Test(admit, every_split_of_the_model_accepted_with_its_shape)
 		for (int p = 0; p < m->exit_len[e]; p++) {
 			int chw[3];
 			ap_boundary_shape(m, e, p, chw);
-			size_t n = cf_model_boundary_floats(m, e, p);
+			size_t n = cr_model_boundary_floats(m, e, p);
 			cr_assert_eq((size_t)chw[0] * chw[1] * chw[2], n);
 			struct cw_infer r = infer(e, p, CC_CODEC_RAW16, 0, n);
 			cr_assert_eq(ap_admit_infer(m, &r, why, sizeof(why)), 0,

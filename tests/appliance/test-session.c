@@ -17,11 +17,11 @@
 
 #include "../../appliance/session.h"
 #include "coinfer/model.h"
-#include "coinfer/proto.h"
+#include "coinfer/wire.h"
 
 #define MS 1000000ull
 
-static struct cf_model *model;
+static struct cr_model *model;
 static struct ap_server_config cfg;
 static _Atomic int stop;
 static uint64_t clock_ns;
@@ -43,7 +43,7 @@ static struct ap_sess *setup(void)
 {
 	char err[256];
 	if (!model)
-		cr_assert_eq(cf_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &model,
+		cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &model,
 					   err, sizeof(err)), 0, "%s", err);
 	ap_server_defaults(&cfg);
 	cfg.max_conns = 4;

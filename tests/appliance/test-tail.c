@@ -10,13 +10,13 @@
 #include <string.h>
 
 #include "../../appliance/tail.h"
-#include "coinfer/proto.h"
+#include "coinfer/wire.h"
 
-static struct cf_model *load(void)
+static struct cr_model *load(void)
 {
-	struct cf_model *m;
+	struct cr_model *m;
 	char err[256];
-	cr_assert_eq(cf_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &m, err,
+	cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &m, err,
 				   sizeof(err)),
 		     0, "%s", err);
 	return m;
@@ -33,8 +33,8 @@ static float gauss(void)
 }
 
 struct fixture {
-	struct cf_model *m;
-	struct cf_exec *head, *alone;
+	struct cr_model *m;
+	struct cr_exec *head, *alone;
 	struct ap_sched s;
 	struct ap_batch b;
 	struct ap_tail *t;
@@ -53,8 +53,8 @@ static void setup_fixture(struct fixture *f, int null_model)
 	char err[256];
 	memset(f, 0, sizeof(*f));
 	f->m = load();
-	cr_assert_eq(cf_exec_create(f->m, NULL, 1, &f->head), 0);
-	cr_assert_eq(cf_exec_create(f->m, NULL, 1, &f->alone), 0);
+	cr_assert_eq(cr_exec_create(f->m, NULL, 1, &f->head), 0);
+	cr_assert_eq(cr_exec_create(f->m, NULL, 1, &f->alone), 0);
 	struct ap_tail_config tc = {.model = f->m, .max_batch = 8, .null_model = null_model,
 				    .limits = {1u << 20, 1u << 22}};
 	cr_assert_eq(ap_tail_create(&tc, &f->t, err, sizeof(err)), 0, "%s", err);
@@ -77,9 +77,9 @@ static void teardown_fixture(struct fixture *f)
 	ap_batch_free(&f->b);
 	ap_sched_free(&f->s);
 	ap_tail_destroy(f->t);
-	cf_exec_destroy(f->head);
-	cf_exec_destroy(f->alone);
-	cf_model_free(f->m);
+	cr_exec_destroy(f->head);
+	cr_exec_destroy(f->alone);
+	cr_model_free(f->m);
 	free(f->in);
 	free(f->frame);
 }
@@ -90,8 +90,8 @@ static size_t make_frame(struct fixture *f, int e, int p, enum cc_codec codec, i
 	for (int i = 0; i < 3 * 32 * 32; i++)
 		f->in[i] = gauss();
 	const float *x;
-	cr_assert_eq(cf_exec_run(f->head, e, 0, p, f->in, 1, &x), 0);
-	const struct cf_layer *L = p ? cf_model_exit_layer(f->m, e, p - 1) : NULL;
+	cr_assert_eq(cr_exec_run(f->head, e, 0, p, f->in, 1, &x), 0);
+	const struct cr_layer *L = p ? cr_model_exit_layer(f->m, e, p - 1) : NULL;
 	uint32_t dims[3] = {(uint32_t)(L ? L->out_c : 3), (uint32_t)(L ? L->out_h : 32),
 			    (uint32_t)(L ? L->out_w : 32)};
 	size_t len;
@@ -112,7 +112,7 @@ static void reference(struct fixture *f, int e, int p, size_t len, uint16_t *lab
 				     sizeof(scratch), NULL, err, sizeof(err)),
 		     0, "%s", err);
 	const float *o;
-	cr_assert_eq(cf_exec_run(f->alone, e, p, f->m->exit_len[e], buf, 1, &o), 0);
+	cr_assert_eq(cr_exec_run(f->alone, e, p, f->m->exit_len[e], buf, 1, &o), 0);
 	int best = 0;
 	for (int i = 1; i < f->m->n_classes; i++)
 		if (o[i] > o[best])

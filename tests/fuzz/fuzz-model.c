@@ -34,14 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 static void parse_and_run(const uint8_t *data, size_t size)
 {
 	char err[256];
-	struct cf_model *m;
-	if (cf_model_parse(data, size, &m, err, sizeof(err)))
+	struct cr_model *m;
+	if (cr_model_parse(data, size, &m, err, sizeof(err)))
 		return;
-	struct cf_exec *x;
+	struct cr_exec *x;
 	size_t most = 0;
 	for (int e = 0; e < m->n_exits; e++)
 		for (int p = 0; p <= m->exit_len[e]; p++) {
-			size_t f = cf_model_boundary_floats(m, e, p);
+			size_t f = cr_model_boundary_floats(m, e, p);
 			most = f > most ? f : most;
 		}
 	/* keep each run cheap: skip giant (valid) models instead of timing out */
@@ -49,13 +49,13 @@ static void parse_and_run(const uint8_t *data, size_t size)
 	for (int i = 0; i < m->n_layers; i++)
 		flops += m->layers[i].flops;
 	if (most <= (1u << 20) && flops <= (1ull << 26) &&
-	    cf_exec_create(m, ck_kernels_for(CK_ISA_SCALAR), 1, &x) == 0) {
-		float *in = calloc(cf_model_boundary_floats(m, 0, 0), sizeof(float));
+	    cr_exec_create(m, ck_kernels_for(CK_ISA_SCALAR), 1, &x) == 0) {
+		float *in = calloc(cr_model_boundary_floats(m, 0, 0), sizeof(float));
 		const float *out;
 		for (int e = 0; in && e < m->n_exits; e++)
-			cf_exec_run(x, e, 0, m->exit_len[e], in, 1, &out);
+			cr_exec_run(x, e, 0, m->exit_len[e], in, 1, &out);
 		free(in);
-		cf_exec_destroy(x);
+		cr_exec_destroy(x);
 	}
-	cf_model_free(m);
+	cr_model_free(m);
 }

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "coinfer/policy-rl.h"
+#include "coinfer/policy-learn.h"
 
 #define HDR_BYTES 128
 

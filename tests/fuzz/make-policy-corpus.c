@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "coinfer/policy-rl.h"
+#include "coinfer/policy-learn.h"
 
 /* Action i of a table: exits in turn, five per exit: partitions 0..3 at 4, 8,
  * 12 and 16 bits, then the device-only one (all offloading when offload_only). */

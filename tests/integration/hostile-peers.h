@@ -13,7 +13,7 @@
 
 #include "coinfer/codec-frame.h"
 #include "coinfer/model.h"
-#include "coinfer/proto.h"
+#include "coinfer/wire.h"
 #include "hostile-proc.h"
 
 enum hx_kind {
@@ -335,19 +335,19 @@ static void *hx_slow(void *arg)
 
 /* The messages the peers abuse: this model's HELLO, and an INFER of exit 1
  * split just before its classifier (a small frame, little work to answer). */
-static int hx_messages(struct hx_mix *x, const struct cf_model *m)
+static int hx_messages(struct hx_mix *x, const struct cr_model *m)
 {
 	static float t[4096];
 	struct cw_hello h = {.device_id = 0xBAD, .model_checksum = m->checksum, .max_inflight = 16};
 	size_t flen, len;
 	int p = m->exit_len[0] - 1;
-	const struct cf_layer *L = cf_model_exit_layer(m, 0, p - 1);
+	const struct cr_layer *L = cr_model_exit_layer(m, 0, p - 1);
 	uint32_t dims[3] = {(uint32_t)L->out_c, (uint32_t)L->out_h, (uint32_t)L->out_w};
 	snprintf(h.device_class, sizeof(h.device_class), "hostile");
 	snprintf(h.model, sizeof(h.model), "%s", m->name);
 	snprintf(h.app, sizeof(h.app), "stress");
 	if (cw_encode_hello(x->hello, sizeof(x->hello), &h, &x->hello_len, NULL, 0) ||
-	    cf_model_boundary_floats(m, 0, p) > sizeof(t) / sizeof(t[0]))
+	    cr_model_boundary_floats(m, 0, p) > sizeof(t) / sizeof(t[0]))
 		return -EINVAL;
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		t[i] = (float)(i % 13) / 13.0f;

@@ -13,7 +13,7 @@
 int main(int argc, char **argv)
 {
 	char err[512];
-	struct cf_model *m = NULL;
+	struct cr_model *m = NULL;
 	struct pol_policy *p = NULL, *q = NULL;
 	int ret = 1;
 
@@ -24,7 +24,7 @@ int main(int argc, char **argv)
 	const char *out = argv[1], *cls = argv[2];
 	uint64_t seed = strtoull(argv[3], NULL, 10);
 	double deadline_ms = strtod(argv[4], NULL);
-	if (cf_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &m, err, sizeof(err)) ||
+	if (cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &m, err, sizeof(err)) ||
 	    test_policy_make(m, "pi4-est", cls, seed, &p, err, sizeof(err)) ||
 	    pol_save(p, out, err, sizeof(err)) || pol_load(out, &q, err, sizeof(err))) {
 		fprintf(stderr, "make-policy: %s\n", err);
@@ -45,6 +45,6 @@ int main(int argc, char **argv)
 out:
 	pol_policy_free(p);
 	pol_policy_free(q);
-	cf_model_free(m);
+	cr_model_free(m);
 	return ret;
 }

@@ -22,7 +22,7 @@
 
 #include "coinfer/codec-frame.h"
 #include "coinfer/exec.h"
-#include "coinfer/proto.h"
+#include "coinfer/wire.h"
 #include "server.h"
 #include "test-policy.h"
 
@@ -31,8 +31,8 @@
  * seconds), so far above any real answer time and below the test's timeout. */
 #define HANG_MS 60000
 
-static struct cf_model *model;
-static struct cf_exec *local;
+static struct cr_model *model;
+static struct cr_exec *local;
 static struct ap_server *srv;
 
 struct client {
@@ -44,10 +44,10 @@ struct client {
 static void load_model(void)
 {
 	char err[256];
-	cr_assert_eq(cf_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &model, err,
+	cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &model, err,
 				   sizeof(err)),
 		     0, "%s", err);
-	cr_assert_eq(cf_exec_create(model, NULL, 1, &local), 0);
+	cr_assert_eq(cr_exec_create(model, NULL, 1, &local), 0);
 }
 
 static void config(struct ap_server_config *cfg, int no_buf_ring, int idle_ms)
@@ -93,8 +93,8 @@ static void start(int no_buf_ring, int idle_ms)
 static void stop(void)
 {
 	ap_server_stop(srv);
-	cf_exec_destroy(local);
-	cf_model_free(model);
+	cr_exec_destroy(local);
+	cr_model_free(model);
 }
 
 static void connect_client(struct client *c)
@@ -188,8 +188,8 @@ static size_t make_infer_as(uint8_t *buf, size_t cap, uint64_t id, int e, int p,
 	for (int i = 0; i < 3 * 32 * 32; i++)
 		img[i] = gauss();
 	const float *x;
-	cr_assert_eq(cf_exec_run(local, e, 0, p, img, 1, &x), 0);
-	const struct cf_layer *L = p ? cf_model_exit_layer(model, e, p - 1) : NULL;
+	cr_assert_eq(cr_exec_run(local, e, 0, p, img, 1, &x), 0);
+	const struct cr_layer *L = p ? cr_model_exit_layer(model, e, p - 1) : NULL;
 	uint32_t dims[3] = {(uint32_t)(L ? L->out_c : 3), (uint32_t)(L ? L->out_h : 32),
 			    (uint32_t)(L ? L->out_w : 32)};
 	size_t flen;
@@ -203,7 +203,7 @@ static size_t make_infer_as(uint8_t *buf, size_t cap, uint64_t id, int e, int p,
 				     sizeof(scratch), NULL, err, sizeof(err)),
 		     0);
 	const float *o;
-	cr_assert_eq(cf_exec_run(local, e, p, model->exit_len[e], back, 1, &o), 0);
+	cr_assert_eq(cr_exec_run(local, e, p, model->exit_len[e], back, 1, &o), 0);
 	int best = 0;
 	for (int i = 1; i < model->n_classes; i++)
 		if (o[i] > o[best])
@@ -636,8 +636,8 @@ Test(serving, policies_that_do_not_fit_are_refused_at_start, .timeout = 120)
 	cr_assert(strstr(err, "does not fit model"), "%s", err);
 	pol_policy_free(p[0]);
 	pol_policy_free(p[1]);
-	cf_exec_destroy(local);
-	cf_model_free(model);
+	cr_exec_destroy(local);
+	cr_model_free(model);
 }
 
 /* An INFER of exit index 0's input (3 x 32 x 32) as a raw frame (bits 0) with

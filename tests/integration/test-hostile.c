@@ -36,6 +36,7 @@
 #include <math.h>
 #include <stdarg.h>
 
+#include "coinfer/cli.h"
 #include "coinfer/agent.h"
 #include "coinfer/dataset.h"
 #include "coinfer/exec.h"
@@ -71,9 +72,9 @@ struct run {
 	const char *exe;
 	int soak;
 	double minutes, t0;
-	struct cf_model *m;
-	struct cf_dataset ds;
-	struct cf_exec *local;
+	struct cr_model *m;
+	struct ds_dataset ds;
+	struct cr_exec *local;
 	pthread_mutex_t lock; /* app, across a restart */
 	struct hp_app app;
 	int port, failed;
@@ -231,8 +232,8 @@ static int local_label(struct run *r, int i, int e)
 	size_t per = (size_t)r->ds.c * r->ds.h * r->ds.w;
 	if (per > sizeof(in) / sizeof(in[0]))
 		return -1;
-	cf_model_normalize(r->m, r->ds.images + (size_t)i * per, in, 1);
-	if (cf_exec_run(r->local, e, 0, r->m->exit_len[e], in, 1, &o))
+	cr_model_normalize(r->m, r->ds.images + (size_t)i * per, in, 1);
+	if (cr_exec_run(r->local, e, 0, r->m->exit_len[e], in, 1, &o))
 		return -1;
 	int best = 0;
 	for (int k = 1; k < r->m->n_classes; k++)
@@ -433,16 +434,16 @@ static void stop_check(struct run *r)
 static int load(struct run *r)
 {
 	char err[256];
-	const char *path = cf_default_model_path(), *dir = cf_cifar10_default_dir();
-	if (!path || cf_model_load(path, &r->m, err, sizeof(err))) {
+	const char *path = cli_default_model_path(), *dir = cli_cifar10_default_dir();
+	if (!path || cr_model_load(path, &r->m, err, sizeof(err))) {
 		fprintf(stderr, "test-hostile: no model: %s\n", path ? err : "none found");
 		return 1;
 	}
-	if (!dir || cf_cifar10_load(dir, "test_batch.bin", &r->ds, err, sizeof(err))) {
+	if (!dir || ds_cifar10_load(dir, "test_batch.bin", &r->ds, err, sizeof(err))) {
 		printf("CIFAR-10 not found: skipping\n");
 		return 77;
 	}
-	if (cf_exec_create(r->m, NULL, 1, &r->local) || hx_messages(&r->mix, r->m)) {
+	if (cr_exec_create(r->m, NULL, 1, &r->local) || hx_messages(&r->mix, r->m)) {
 		fprintf(stderr, "test-hostile: cannot set up the local runtime or messages\n");
 		return 1;
 	}

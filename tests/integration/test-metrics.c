@@ -26,7 +26,7 @@
 #endif
 
 #include "coinfer/codec-frame.h"
-#include "coinfer/proto.h"
+#include "coinfer/wire.h"
 #include "metrics.h"
 #include "server.h"
 
@@ -34,14 +34,14 @@
  * a loaded host needs, below the tests' timeouts. */
 #define HANG_S 40
 
-static struct cf_model *model;
+static struct cr_model *model;
 static struct ap_server *srv;
 static struct ap_metrics *met;
 
 static void start(void)
 {
 	char err[256];
-	cr_assert_eq(cf_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &model, err,
+	cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &model, err,
 				   sizeof(err)),
 		     0, "%s", err);
 	struct ap_server_config cfg;
@@ -63,7 +63,7 @@ static void stop(void)
 {
 	ap_metrics_stop(met);
 	ap_server_stop(srv);
-	cf_model_free(model);
+	cr_model_free(model);
 }
 
 static int connect_to(int port)

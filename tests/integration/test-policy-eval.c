@@ -5,7 +5,7 @@
  * one point of the oracle's accuracy, more accurate than DQN and Edgent at equal
  * or better attainment) — a change to the cost model, the environment or the
  * learners that breaks this shows here, and the policies are to be retrained.
- * The same on the Pi 3 class with conf/slo/pi3.slo, with seed 000's headline.
+ * The same on the Pi 3 class with conf/slo/pi3.slo, with Niu et al.'s headline.
  * A corrupt policy file is refused with a message. Skips without the traces. */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -136,8 +136,8 @@ Test(policy_eval, committed_sacd_on_every_trace, .timeout = 120)
 	cJSON_Delete(j);
 }
 
-/* The Pi 3 class (seed 002 Table II) with its fleet's apps: the whole model takes
- * about 1.2 s on the device, so seed 000's headline holds here (the Pi 4
+/* The Pi 3 class (Edgent (Li et al. 2018) Table II) with its fleet's apps: the whole model takes
+ * about 1.2 s on the device, so Niu et al.'s headline holds here (the Pi 4
  * estimate runs it in 10 ms, which no offload beats 4x: docs/policy-train.md). */
 Test(policy_eval, committed_sacd_rpi3, .timeout = 120)
 {

@@ -11,36 +11,36 @@
 #include <stdlib.h>
 
 #include "coinfer/model.h"
-#include "coinfer/policy-cost.h"
-#include "coinfer/policy-rl.h"
+#include "coinfer/cost.h"
+#include "coinfer/policy-learn.h"
 
 /* For model m, the cost model of device class cost_class (conf/devices) and
  * edge-x86; the policy says it was trained for device class name. */
-static int test_policy_make(const struct cf_model *m, const char *cost_class, const char *name,
+static int test_policy_make(const struct cr_model *m, const char *cost_class, const char *name,
 			    uint64_t seed, struct pol_policy **out, char *err, size_t errlen)
 {
-	struct pol_cost_model *cm = NULL;
+	struct cost_model *cm = NULL;
 	struct pol_sacd *ag = NULL;
 	struct pol_action *acts = NULL;
 	float mean[POL_ENV_STATE_DIM], std[POL_ENV_STATE_DIM];
 	int n, ret;
 
 	*out = NULL;
-	if ((ret = pol_cost_load(m, COINFER_SOURCE_ROOT, cost_class, "edge-x86", NULL, &cm, err,
+	if ((ret = cost_load(m, COINFER_SOURCE_ROOT, cost_class, "edge-x86", NULL, &cm, err,
 				 errlen)))
 		goto err;
-	n = pol_cost_actions(cm, POL_BITS_ALL, NULL, 0);
+	n = cost_actions(cm, CF_ACTION_BITS_ALL, NULL, 0);
 	acts = malloc((size_t)n * sizeof(*acts));
 	if (!acts) {
 		ret = -ENOMEM;
 		goto err;
 	}
-	pol_cost_actions(cm, POL_BITS_ALL, acts, n);
+	cost_actions(cm, CF_ACTION_BITS_ALL, acts, n);
 	struct pol_sacd_cfg c = pol_sacd_defaults(POL_ENV_STATE_DIM, n);
 	c.seed = seed;
 	if ((ret = pol_sacd_create(&c, &ag, err, errlen)))
 		goto err;
-	const struct pol_cost_exit *deep = &cm->ex[cm->n_exits - 1];
+	const struct cost_exit *deep = &cm->ex[cm->n_exits - 1];
 	struct pol_obs_in mid = {.bw_ewma_mbps = 2, .bw_last_mbps = 2, .deadline_ms = 120,
 				 .energy_j = 0.002, .load = 1.6, .freq_ratio = 1,
 				 .dev_class_ms = deep->dev_ms[deep->n], .queue_ms = 2};

@@ -12,9 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "coinfer/cli.h"
 #include "coinfer/dataset.h"
 #include "coinfer/kernels.h"
-#include "coinfer/policy-cost.h"
+#include "coinfer/cost.h"
 
 static char dir[] = "/tmp/coinfer-profile-cmd-XXXXXX";
 static char err[512];
@@ -44,18 +45,18 @@ static int file_has(const char *name, const char *needle)
 
 /* DIR/NAME loads (against m when given) and holds exits 1..n_exits of the model
  * with every time positive, at these batch sizes. */
-static void check(const char *name, const struct cf_model *m, int check_model, int n_exits,
+static void check(const char *name, const struct cr_model *m, int check_model, int n_exits,
 		  const int *batches, int nb, const char *cls)
 {
 	char path[600];
-	struct pol_profile *p = malloc(sizeof(*p));
+	struct cost_profile *p = malloc(sizeof(*p));
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	int r = pol_profile_load(path, check_model ? m : NULL, p, err, sizeof(err));
+	int r = cost_profile_load(path, check_model ? m : NULL, p, err, sizeof(err));
 	TH_CHECK(r == 0, "%s: %s", name, err);
 	if (r)
 		goto out;
 	TH_CHECK(!strcmp(p->device_class, cls), "%s: class %s, expected %s", name, p->device_class, cls);
-	TH_CHECK(p->model_checksum == m->checksum && p->source == POL_SOURCE_MEASURED,
+	TH_CHECK(p->model_checksum == m->checksum && p->source == COST_SOURCE_MEASURED,
 		 "%s: checksum or source", name);
 	TH_CHECK(p->n_batches == nb, "%s: %d batch sizes, expected %d", name, p->n_batches, nb);
 	for (int b = 0; b < nb && b < p->n_batches; b++)
@@ -65,8 +66,8 @@ static void check(const char *name, const struct cf_model *m, int check_model, i
 		TH_CHECK(p->exits[e].n_layers == m->exit_len[e], "%s: exit %d has %d layers, the model %d",
 			 name, e + 1, p->exits[e].n_layers, m->exit_len[e]);
 		for (int i = 0; i < p->exits[e].n_layers; i++) {
-			const struct pol_profile_layer *L = &p->exits[e].layers[i];
-			TH_CHECK(!strcmp(L->name, cf_model_exit_layer(m, e, i)->name), "%s: layer %s", name,
+			const struct cost_profile_layer *L = &p->exits[e].layers[i];
+			TH_CHECK(!strcmp(L->name, cr_model_exit_layer(m, e, i)->name), "%s: layer %s", name,
 				 L->name);
 			for (int b = 0; b < p->n_batches; b++)
 				TH_CHECK(L->mean_ms[b] > 0 && L->p95_ms[b] > 0,
@@ -93,13 +94,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *agent = argv[1], *appliance = argv[2];
-	const char *model = cf_default_model_path();
-	struct cf_model *m = NULL;
-	if (!cf_cifar10_default_dir()) {
+	const char *model = cli_default_model_path();
+	struct cr_model *m = NULL;
+	if (!cli_cifar10_default_dir()) {
 		printf("CIFAR-10 not found: skipping\n");
 		return 77;
 	}
-	if (!model || cf_model_load(model, &m, err, sizeof(err))) {
+	if (!model || cr_model_load(model, &m, err, sizeof(err))) {
 		fprintf(stderr, "no model: %s\n", model ? err : "models/branchy-alexnet.cfm not found");
 		return 1;
 	}
@@ -107,7 +108,7 @@ int main(int argc, char **argv)
 		perror("mkdtemp");
 		return 1;
 	}
-	char cls[POL_NAME_LEN];
+	char cls[COST_NAME_LEN];
 	snprintf(cls, sizeof(cls), "local-%s", ck_kernels()->name);
 	static const int b1[] = {1}, b12[] = {1, 2};
 
@@ -116,7 +117,7 @@ int main(int argc, char **argv)
 		/* $COINFER_CIFAR10 names a directory without it */
 		printf("CIFAR-10 not readable: skipping\n");
 		remove_dir();
-		cf_model_free(m);
+		cr_model_free(m);
 		return 77;
 	}
 	TH_CHECK(st == 0, "agent --exit 1: status %d", st);
@@ -137,6 +138,6 @@ int main(int argc, char **argv)
 	TH_CHECK(access(path, F_OK) != 0, "a failed run left %s", path);
 
 	remove_dir();
-	cf_model_free(m);
+	cr_model_free(m);
 	return th_finish("profile-cmd");
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "coinfer/policy-rl.h"
+#include "coinfer/policy-learn.h"
 
 static double now(void)
 {

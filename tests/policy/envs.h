@@ -26,7 +26,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "coinfer/policy-rl.h"
+#include "coinfer/policy-learn.h"
 
 #define ENV_NA 12
 #define ENV_SD 5 /* b, c, distractor, step, budget */

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "coinfer/policy-rl.h"
+#include "coinfer/policy-learn.h"
 #include "gradcheck.h"
 
 static void expect_grad(const char *what, const float *analytic, const double *numeric, size_t n)

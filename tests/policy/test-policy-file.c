@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "coinfer/policy-rl.h"
+#include "coinfer/policy-learn.h"
 
 static char err[512];
 
@@ -571,23 +571,23 @@ Test(policy_act, mask)
 	struct pol_policy *p = env_policy(POL_ALGO_DQN, 2);
 	uint8_t m[ENV_N];
 	/* link down: only the device-only actions, whatever bits_mask says */
-	for (unsigned bm = 0; bm <= POL_BITS_ALL; bm++) {
+	for (unsigned bm = 0; bm <= CF_ACTION_BITS_ALL; bm++) {
 		cr_expect_eq(pol_policy_mask(p, bm, 0, m), 2);
 		for (int i = 0; i < ENV_N; i++)
 			cr_expect_eq(m[i], env_actions[i].bits == 0, "link down, action %d", i);
 	}
 	/* link up: 0 means every width */
 	cr_expect_eq(pol_policy_mask(p, 0, 1, m), ENV_N);
-	cr_expect_eq(pol_policy_mask(p, POL_BITS_ALL, 1, m), ENV_N);
+	cr_expect_eq(pol_policy_mask(p, CF_ACTION_BITS_ALL, 1, m), ENV_N);
 	/* each single width: it and the device-only actions */
-	for (int k = 0; k < POL_NBITS; k++) {
+	for (int k = 0; k < CF_ACTION_NBITS; k++) {
 		int want = 0;
 		for (int i = 0; i < ENV_N; i++)
-			want += env_actions[i].bits == 0 || env_actions[i].bits == pol_bits[k];
-		cr_expect_eq(pol_policy_mask(p, 1u << k, 1, m), want, "bits %d", pol_bits[k]);
+			want += env_actions[i].bits == 0 || env_actions[i].bits == cf_action_bits[k];
+		cr_expect_eq(pol_policy_mask(p, 1u << k, 1, m), want, "bits %d", cf_action_bits[k]);
 		for (int i = 0; i < ENV_N; i++)
-			cr_expect_eq(m[i], env_actions[i].bits == 0 || env_actions[i].bits == pol_bits[k],
-				     "bits %d, action %d", pol_bits[k], i);
+			cr_expect_eq(m[i], env_actions[i].bits == 0 || env_actions[i].bits == cf_action_bits[k],
+				     "bits %d, action %d", cf_action_bits[k], i);
 	}
 	pol_policy_free(p);
 }
@@ -628,7 +628,7 @@ Test(policy_act, decide)
 		int seen[ENV_N] = {0};
 		for (int i = 0; i < 400; i++) {
 			struct pol_obs_in in;
-			unsigned bm = (unsigned)i % (POL_BITS_ALL + 1);
+			unsigned bm = (unsigned)i % (CF_ACTION_BITS_ALL + 1);
 			int ip, iq;
 			struct pol_action ap, aq;
 			random_obs(&r, &in);

@@ -51,8 +51,8 @@ int main(int argc, char **argv)
 	const char *gpath = argc > 2 ? argv[2] : COINFER_SOURCE_ROOT "/tests/golden/branchy-alexnet.golden";
 	int want_n = argc > 3 ? atoi(argv[3]) : 32;
 	char err[512];
-	struct cf_model *m;
-	if (cf_model_load(mpath, &m, err, sizeof(err))) {
+	struct cr_model *m;
+	if (cr_model_load(mpath, &m, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
@@ -67,7 +67,7 @@ int main(int argc, char **argv)
 	memcpy(&sum, g + 16, 8);
 	TH_CHECK(sum == m->checksum, "golden file was made for model %016llx, this is %016llx",
 		 (unsigned long long)sum, (unsigned long long)m->checksum);
-	size_t per = cf_model_boundary_floats(m, 0, 0);
+	size_t per = cr_model_boundary_floats(m, 0, 0);
 	const uint8_t *imgs = g + 24, *labels = imgs + (size_t)n * per;
 	const uint8_t *p = labels + n;
 	struct tensor *ts = calloc((size_t)nt, sizeof(*ts));
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
 		memcpy(ts[i].data, p + 44, (size_t)n * ts[i].fpi * sizeof(float));
 		p += 44 + (size_t)n * ts[i].fpi * sizeof(float);
 		if ((size_t)(p - g) > glen || ts[i].exit >= m->n_exits || ts[i].pos > m->exit_len[ts[i].exit] ||
-		    (size_t)ts[i].fpi != cf_model_boundary_floats(m, ts[i].exit, ts[i].pos)) {
+		    (size_t)ts[i].fpi != cr_model_boundary_floats(m, ts[i].exit, ts[i].pos)) {
 			fprintf(stderr, "%s: tensor %d does not fit the model\n", gpath, i);
 			return 1;
 		}
@@ -86,15 +86,15 @@ int main(int argc, char **argv)
 	if (want_n > 0 && want_n < n)
 		n = want_n;
 	float *input = th_alloc((size_t)n * per * sizeof(float));
-	cf_model_normalize(m, imgs, input, n);
+	cr_model_normalize(m, imgs, input, n);
 
-	int correct_ref[CF_MODEL_MAX_EXITS] = {0};
+	int correct_ref[CR_MODEL_MAX_EXITS] = {0};
 	for (int isa = 0; isa < CK_ISA_COUNT; isa++) {
 		const struct ck_kernels *k = ck_kernels_for((enum ck_isa)isa);
 		if (!k)
 			continue;
-		struct cf_exec *x;
-		TH_CHECK(cf_exec_create(m, k, n, &x) == 0, "executor for %s", k->name);
+		struct cr_exec *x;
+		TH_CHECK(cr_exec_create(m, k, n, &x) == 0, "executor for %s", k->name);
 		for (int e = 0; e < m->n_exits; e++) {
 			/* walk the exit's taps in order, each run continuing from the last */
 			const float *cur = input;
@@ -107,7 +107,7 @@ int main(int argc, char **argv)
 				if (!t)
 					break;
 				const float *out;
-				TH_CHECK(cf_exec_run(x, e, at, t->pos, cur, n, &out) == 0, "run");
+				TH_CHECK(cr_exec_run(x, e, at, t->pos, cur, n, &out) == 0, "run");
 				size_t cnt = (size_t)n * t->fpi;
 				double ne = th_nerr(t->data, out, cnt);
 				int is_logits = t->pos == m->exit_len[e];
@@ -132,7 +132,7 @@ int main(int argc, char **argv)
 				at = t->pos;
 			}
 		}
-		cf_exec_destroy(x);
+		cr_exec_destroy(x);
 	}
 	for (int e = 0; e < m->n_exits; e++)
 		printf("exit %d: %d/%d of the golden images correct\n", e + 1, correct_ref[e], n);
@@ -141,6 +141,6 @@ int main(int argc, char **argv)
 	free(ts);
 	free(input);
 	free(g);
-	cf_model_free(m);
+	cr_model_free(m);
 	return th_finish("golden");
 }

@@ -111,17 +111,17 @@ static inline size_t mb_build(const struct mb_layer *L, int nl, const int *const
 static inline size_t mb_tiny(uint8_t **out)
 {
 	static const struct mb_layer L[] = {
-		{"conv1", CF_LAYER_CONV, -1, {4, 3, 3, 1, 1, 1, 1, 1}, {0}, 4 * 3 * 9, 4},
-		{"relu1", CF_LAYER_RELU, 0, {0}, {0}, 0, 0},
-		{"pool1", CF_LAYER_MAXPOOL, 1, {2, 2, 2, 2, 0, 0}, {0}, 0, 0},
-		{"lrn1", CF_LAYER_LRN, 2, {3}, {1e-2f, 0.75f, 2.0f}, 0, 0},
-		{"b1_flat", CF_LAYER_FLATTEN, 3, {0}, {0}, 0, 0},
-		{"b1_fc", CF_LAYER_FC, 4, {5}, {0}, 64 * 5, 5},
-		{"conv2", CF_LAYER_CONV, 3, {6, 3, 3, 2, 2, 1, 1, 2}, {0}, 6 * 2 * 9, 6},
-		{"relu2", CF_LAYER_RELU, 6, {0}, {0}, 0, 0},
-		{"pool2", CF_LAYER_AVGPOOL, 7, {2, 2, 2, 2, 0, 0}, {0}, 0, 0},
-		{"flat2", CF_LAYER_FLATTEN, 8, {0}, {0}, 0, 0},
-		{"fc2", CF_LAYER_FC, 9, {5}, {0}, 6 * 5, 5},
+		{"conv1", CR_LAYER_CONV, -1, {4, 3, 3, 1, 1, 1, 1, 1}, {0}, 4 * 3 * 9, 4},
+		{"relu1", CR_LAYER_RELU, 0, {0}, {0}, 0, 0},
+		{"pool1", CR_LAYER_MAXPOOL, 1, {2, 2, 2, 2, 0, 0}, {0}, 0, 0},
+		{"lrn1", CR_LAYER_LRN, 2, {3}, {1e-2f, 0.75f, 2.0f}, 0, 0},
+		{"b1_flat", CR_LAYER_FLATTEN, 3, {0}, {0}, 0, 0},
+		{"b1_fc", CR_LAYER_FC, 4, {5}, {0}, 64 * 5, 5},
+		{"conv2", CR_LAYER_CONV, 3, {6, 3, 3, 2, 2, 1, 1, 2}, {0}, 6 * 2 * 9, 6},
+		{"relu2", CR_LAYER_RELU, 6, {0}, {0}, 0, 0},
+		{"pool2", CR_LAYER_AVGPOOL, 7, {2, 2, 2, 2, 0, 0}, {0}, 0, 0},
+		{"flat2", CR_LAYER_FLATTEN, 8, {0}, {0}, 0, 0},
+		{"fc2", CR_LAYER_FC, 9, {5}, {0}, 6 * 5, 5},
 	};
 	static const int e1[] = {0, 1, 2, 3, 4, 5}, e2[] = {0, 1, 2, 3, 6, 7, 8, 9, 10};
 	static const int *const ex[] = {e1, e2};

@@ -11,9 +11,9 @@
 
 static char err[512];
 
-static float *inputs(const struct cf_model *m, int n)
+static float *inputs(const struct cr_model *m, int n)
 {
-	size_t per = cf_model_boundary_floats(m, 0, 0);
+	size_t per = cr_model_boundary_floats(m, 0, 0);
 	float *x = malloc((size_t)n * per * sizeof(float));
 	uint32_t s = 7;
 	for (size_t i = 0; i < (size_t)n * per; i++) {
@@ -23,42 +23,42 @@ static float *inputs(const struct cf_model *m, int n)
 	return x;
 }
 
-static void check_splits(const struct cf_model *m, int n)
+static void check_splits(const struct cr_model *m, int n)
 {
 	float *in = inputs(m, n);
 	for (int isa = 0; isa < CK_ISA_COUNT; isa++) {
 		const struct ck_kernels *k = ck_kernels_for((enum ck_isa)isa);
 		if (!k)
 			continue;
-		struct cf_exec *x;
-		cr_assert_eq(cf_exec_create(m, k, n, &x), 0);
+		struct cr_exec *x;
+		cr_assert_eq(cr_exec_create(m, k, n, &x), 0);
 		for (int e = 0; e < m->n_exits; e++) {
 			int len = m->exit_len[e];
 			size_t nout = (size_t)n * m->n_classes;
 			const float *out;
-			cr_assert_eq(cf_exec_run(x, e, 0, len, in, n, &out), 0);
+			cr_assert_eq(cr_exec_run(x, e, 0, len, in, n, &out), 0);
 			float *full = malloc(nout * sizeof(float));
 			memcpy(full, out, nout * sizeof(float));
 			for (int p = 0; p <= len; p++) {
 				const float *mid;
-				cr_assert_eq(cf_exec_run(x, e, 0, p, in, n, &mid), 0);
+				cr_assert_eq(cr_exec_run(x, e, 0, p, in, n, &mid), 0);
 				/* the head's output travels: copy it out like a device would */
-				size_t nmid = (size_t)n * cf_model_boundary_floats(m, e, p);
+				size_t nmid = (size_t)n * cr_model_boundary_floats(m, e, p);
 				float *sent = malloc(nmid * sizeof(float));
 				memcpy(sent, mid, nmid * sizeof(float));
-				cr_assert_eq(cf_exec_run(x, e, p, len, sent, n, &out), 0);
+				cr_assert_eq(cr_exec_run(x, e, p, len, sent, n, &out), 0);
 				cr_expect(memcmp(out, full, nout * sizeof(float)) == 0,
 					  "%s exit %d split at %d differs from the whole run", k->name, e + 1, p);
 				/* and continuing straight from the executor's own buffer */
-				cr_assert_eq(cf_exec_run(x, e, 0, p, in, n, &mid), 0);
-				cr_assert_eq(cf_exec_run(x, e, p, len, mid, n, &out), 0);
+				cr_assert_eq(cr_exec_run(x, e, 0, p, in, n, &mid), 0);
+				cr_assert_eq(cr_exec_run(x, e, p, len, mid, n, &out), 0);
 				cr_expect(memcmp(out, full, nout * sizeof(float)) == 0,
 					  "%s exit %d in-buffer split at %d differs", k->name, e + 1, p);
 				free(sent);
 			}
 			free(full);
 		}
-		cf_exec_destroy(x);
+		cr_exec_destroy(x);
 	}
 	free(in);
 }
@@ -67,10 +67,10 @@ Test(exec, tiny_splits_bit_exact)
 {
 	uint8_t *b;
 	size_t len = mb_tiny(&b);
-	struct cf_model *m;
-	cr_assert_eq(cf_model_parse(b, len, &m, err, sizeof(err)), 0, "%s", err);
+	struct cr_model *m;
+	cr_assert_eq(cr_model_parse(b, len, &m, err, sizeof(err)), 0, "%s", err);
 	check_splits(m, 5);
-	cf_model_free(m);
+	cr_model_free(m);
 	free(b);
 }
 
@@ -78,84 +78,84 @@ Test(exec, tiny_splits_bit_exact)
  * over 100 s */
 Test(exec, bundled_splits_bit_exact, .timeout = 600)
 {
-	struct cf_model *m;
-	cr_assert_eq(cf_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &m, err,
+	struct cr_model *m;
+	cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &m, err,
 				   sizeof(err)), 0, "%s", err);
 	check_splits(m, 3);
-	cf_model_free(m);
+	cr_model_free(m);
 }
 
 Test(exec, batch_matches_single_images)
 {
-	struct cf_model *m;
-	cr_assert_eq(cf_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &m, err,
+	struct cr_model *m;
+	cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &m, err,
 				   sizeof(err)), 0, "%s", err);
 	const int n = 9;
 	float *in = inputs(m, n);
-	size_t per = cf_model_boundary_floats(m, 0, 0);
-	struct cf_exec *x;
-	cr_assert_eq(cf_exec_create(m, NULL, n, &x), 0);
+	size_t per = cr_model_boundary_floats(m, 0, 0);
+	struct cr_exec *x;
+	cr_assert_eq(cr_exec_create(m, NULL, n, &x), 0);
 	for (int e = 0; e < m->n_exits; e++) {
 		const float *out;
 		float batch[9 * 10];
-		cr_assert_eq(cf_exec_run(x, e, 0, m->exit_len[e], in, n, &out), 0);
+		cr_assert_eq(cr_exec_run(x, e, 0, m->exit_len[e], in, n, &out), 0);
 		memcpy(batch, out, sizeof(batch));
 		for (int i = 0; i < n; i++) {
-			cr_assert_eq(cf_exec_run(x, e, 0, m->exit_len[e], in + i * per, 1, &out), 0);
+			cr_assert_eq(cr_exec_run(x, e, 0, m->exit_len[e], in + i * per, 1, &out), 0);
 			for (int c = 0; c < 10; c++)
 				cr_expect(fabsf(out[c] - batch[i * 10 + c]) <= 1e-5f * (1 + fabsf(out[c])),
 					  "exit %d image %d class %d: %g alone vs %g in batch", e + 1, i, c,
 					  out[c], batch[i * 10 + c]);
 		}
 	}
-	cf_exec_destroy(x);
+	cr_exec_destroy(x);
 	free(in);
-	cf_model_free(m);
+	cr_model_free(m);
 }
 
 Test(exec, refuses_bad_arguments)
 {
 	uint8_t *b;
 	size_t len = mb_tiny(&b);
-	struct cf_model *m;
-	struct cf_exec *x;
-	cr_assert_eq(cf_model_parse(b, len, &m, err, sizeof(err)), 0);
-	cr_expect_eq(cf_exec_create(m, NULL, 0, &x), -EINVAL);
-	cr_assert_eq(cf_exec_create(m, NULL, 4, &x), 0);
+	struct cr_model *m;
+	struct cr_exec *x;
+	cr_assert_eq(cr_model_parse(b, len, &m, err, sizeof(err)), 0);
+	cr_expect_eq(cr_exec_create(m, NULL, 0, &x), -EINVAL);
+	cr_assert_eq(cr_exec_create(m, NULL, 4, &x), 0);
 	float in[4 * 192] = {0};
 	const float *out;
-	cr_expect_eq(cf_exec_run(x, -1, 0, 1, in, 1, &out), -EINVAL);
-	cr_expect_eq(cf_exec_run(x, 2, 0, 1, in, 1, &out), -EINVAL);
-	cr_expect_eq(cf_exec_run(x, 0, 3, 2, in, 1, &out), -EINVAL);
-	cr_expect_eq(cf_exec_run(x, 0, 0, 7, in, 1, &out), -EINVAL);
-	cr_expect_eq(cf_exec_run(x, 0, 0, 6, in, 5, &out), -EINVAL);
-	cr_expect_eq(cf_exec_run(x, 0, 0, 6, in, 0, &out), -EINVAL);
-	cr_expect_eq(cf_exec_run(x, 0, 0, 6, NULL, 1, &out), -EINVAL);
-	cr_expect_eq(cf_exec_run(x, 0, 2, 2, in, 1, &out), 0);
+	cr_expect_eq(cr_exec_run(x, -1, 0, 1, in, 1, &out), -EINVAL);
+	cr_expect_eq(cr_exec_run(x, 2, 0, 1, in, 1, &out), -EINVAL);
+	cr_expect_eq(cr_exec_run(x, 0, 3, 2, in, 1, &out), -EINVAL);
+	cr_expect_eq(cr_exec_run(x, 0, 0, 7, in, 1, &out), -EINVAL);
+	cr_expect_eq(cr_exec_run(x, 0, 0, 6, in, 5, &out), -EINVAL);
+	cr_expect_eq(cr_exec_run(x, 0, 0, 6, in, 0, &out), -EINVAL);
+	cr_expect_eq(cr_exec_run(x, 0, 0, 6, NULL, 1, &out), -EINVAL);
+	cr_expect_eq(cr_exec_run(x, 0, 2, 2, in, 1, &out), 0);
 	cr_expect_eq(out, in);
-	cf_exec_destroy(x);
-	cf_model_free(m);
+	cr_exec_destroy(x);
+	cr_model_free(m);
 	free(b);
 }
 
 Test(exec, runs_allocate_nothing)
 {
-	struct cf_model *m;
-	cr_assert_eq(cf_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &m, err,
+	struct cr_model *m;
+	cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &m, err,
 				   sizeof(err)), 0, "%s", err);
-	struct cf_exec *x;
+	struct cr_exec *x;
 	float *in = inputs(m, 8);
-	cr_assert_eq(cf_exec_create(m, NULL, 8, &x), 0);
+	cr_assert_eq(cr_exec_create(m, NULL, 8, &x), 0);
 	const float *out;
-	cf_exec_run(x, 2, 0, m->exit_len[2], in, 8, &out);
+	cr_exec_run(x, 2, 0, m->exit_len[2], in, 8, &out);
 	struct mallinfo2 before = mallinfo2();
 	for (int i = 0; i < 20; i++)
 		for (int e = 0; e < m->n_exits; e++)
-			cf_exec_run(x, e, 0, m->exit_len[e], in, 1 + i % 8, &out);
+			cr_exec_run(x, e, 0, m->exit_len[e], in, 1 + i % 8, &out);
 	struct mallinfo2 after = mallinfo2();
 	cr_expect_eq(after.uordblks, before.uordblks, "runs changed the heap: %zu -> %zu bytes",
 		     before.uordblks, after.uordblks);
-	cf_exec_destroy(x);
+	cr_exec_destroy(x);
 	free(in);
-	cf_model_free(m);
+	cr_model_free(m);
 }

@@ -11,11 +11,11 @@ static char err[512];
 
 static int parse(const uint8_t *b, size_t len)
 {
-	struct cf_model *m = NULL;
+	struct cr_model *m = NULL;
 	err[0] = 0;
-	int r = cf_model_parse(b, len, &m, err, sizeof(err));
+	int r = cr_model_parse(b, len, &m, err, sizeof(err));
 	if (!r)
-		cf_model_free(m);
+		cr_model_free(m);
 	else
 		cr_expect(m == NULL);
 	return r;
@@ -25,36 +25,36 @@ Test(model, tiny_valid)
 {
 	uint8_t *b;
 	size_t len = mb_tiny(&b);
-	struct cf_model *m;
-	cr_assert_eq(cf_model_parse(b, len, &m, err, sizeof(err)), 0, "%s", err);
+	struct cr_model *m;
+	cr_assert_eq(cr_model_parse(b, len, &m, err, sizeof(err)), 0, "%s", err);
 	cr_expect_eq(m->n_layers, 11);
 	cr_expect_eq(m->n_exits, 2);
 	cr_expect_eq(m->exit_len[0], 6);
 	cr_expect_eq(m->exit_len[1], 9);
 	cr_expect_str_eq(m->name, "tiny");
-	cr_expect_eq(cf_model_boundary_floats(m, 0, 0), 3 * 8 * 8);
-	cr_expect_eq(cf_model_boundary_floats(m, 0, 4), 64);
-	cr_expect_eq(cf_model_boundary_floats(m, 1, 5), 6 * 2 * 2);
+	cr_expect_eq(cr_model_boundary_floats(m, 0, 0), 3 * 8 * 8);
+	cr_expect_eq(cr_model_boundary_floats(m, 0, 4), 64);
+	cr_expect_eq(cr_model_boundary_floats(m, 1, 5), 6 * 2 * 2);
 	cr_expect_eq(m->layers[0].flops, 2ull * 4 * 27 * 64);
 	cr_expect_eq(m->layers[6].out_h, 2);
-	cr_expect_eq(cf_model_exit_flops(m, 0, 1), m->layers[0].flops);
-	cf_model_free(m);
+	cr_expect_eq(cr_model_exit_flops(m, 0, 1), m->layers[0].flops);
+	cr_model_free(m);
 	free(b);
 }
 
 Test(model, bundled_model)
 {
-	struct cf_model *m;
-	int r = cf_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &m, err, sizeof(err));
+	struct cr_model *m;
+	int r = cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &m, err, sizeof(err));
 	cr_assert_eq(r, 0, "%s", err);
 	cr_expect_eq(m->n_exits, 3);
 	cr_expect_eq(m->n_classes, 10);
 	/* exit 1 within the 25% FLOP budget of the final exit */
-	uint64_t f1 = cf_model_exit_flops(m, 0, m->exit_len[0]);
-	uint64_t f3 = cf_model_exit_flops(m, 2, m->exit_len[2]);
+	uint64_t f1 = cr_model_exit_flops(m, 0, m->exit_len[0]);
+	uint64_t f3 = cr_model_exit_flops(m, 2, m->exit_len[2]);
 	cr_expect(f1 * 4 <= f3, "exit 1 %llu FLOPs vs exit 3 %llu", (unsigned long long)f1,
 		  (unsigned long long)f3);
-	cf_model_free(m);
+	cr_model_free(m);
 }
 
 Test(model, every_truncation_fails)
@@ -227,16 +227,16 @@ Test(model, random_resealed_stomps)
 
 Test(model, load_errors_name_the_file)
 {
-	struct cf_model *m;
-	cr_expect_eq(cf_model_load("/nonexistent/x.cfm", &m, err, sizeof(err)), -ENOENT);
+	struct cr_model *m;
+	cr_expect_eq(cr_model_load("/nonexistent/x.cfm", &m, err, sizeof(err)), -ENOENT);
 	cr_expect(strstr(err, "/nonexistent/x.cfm"), "%s", err);
-	cr_expect_eq(cf_model_load("/", &m, err, sizeof(err)), -EINVAL);
+	cr_expect_eq(cr_model_load("/", &m, err, sizeof(err)), -EINVAL);
 	char path[] = "/tmp/coinfer-test-XXXXXX";
 	int fd = mkstemp(path);
 	cr_assert(fd >= 0);
 	cr_assert_eq(write(fd, "CFMODEL", 7), 7);
 	close(fd);
-	cr_expect_eq(cf_model_load(path, &m, err, sizeof(err)), -EINVAL);
+	cr_expect_eq(cr_model_load(path, &m, err, sizeof(err)), -EINVAL);
 	cr_expect(strstr(err, path) && strstr(err, "shorter"), "%s", err);
 	unlink(path);
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coinfer/cli.h"
 #include "coinfer/codec-frame.h"
 #include "coinfer/codec.h"
 #include "coinfer/dataset.h"
@@ -148,20 +149,20 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!model_path && !(model_path = cf_default_model_path())) {
+	if (!model_path && !(model_path = cli_default_model_path())) {
 		fprintf(stderr, "coinfer-codec-tables: no model found\n");
 		return 1;
 	}
-	if (!data_dir && !(data_dir = cf_cifar10_default_dir())) {
+	if (!data_dir && !(data_dir = cli_cifar10_default_dir())) {
 		fprintf(stderr, "coinfer-codec-tables: CIFAR-10 not found; run scripts/fetch-cifar10.sh\n");
 		return 1;
 	}
 	char err[512];
-	struct cf_model *m;
-	struct cf_dataset ds;
-	struct cf_exec *x;
-	if (cf_model_load(model_path, &m, err, sizeof(err)) ||
-	    cf_cifar10_load(data_dir, "test_batch.bin", &ds, err, sizeof(err))) {
+	struct cr_model *m;
+	struct ds_dataset ds;
+	struct cr_exec *x;
+	if (cr_model_load(model_path, &m, err, sizeof(err)) ||
+	    ds_cifar10_load(data_dir, "test_batch.bin", &ds, err, sizeof(err))) {
 		fprintf(stderr, "coinfer-codec-tables: %s\n", err);
 		return 1;
 	}
@@ -169,16 +170,16 @@ int main(int argc, char **argv)
 	cJSON *known = NULL;
 	if (acc_path && load_known(acc_path, m->name, n, &known))
 		return 1;
-	if (cf_exec_create(m, NULL, CHUNK, &x)) {
+	if (cr_exec_create(m, NULL, CHUNK, &x)) {
 		fprintf(stderr, "coinfer-codec-tables: cannot create the executor\n");
 		return 1;
 	}
 	size_t most = 0;
 	for (int e = 0; e < m->n_exits; e++)
 		for (int p = 0; p <= m->exit_len[e]; p++)
-			if (cf_model_boundary_floats(m, e, p) > most)
-				most = cf_model_boundary_floats(m, e, p);
-	size_t per_in = cf_model_boundary_floats(m, 0, 0);
+			if (cr_model_boundary_floats(m, e, p) > most)
+				most = cr_model_boundary_floats(m, e, p);
+	size_t per_in = cr_model_boundary_floats(m, 0, 0);
 	float *input = malloc((size_t)CHUNK * per_in * sizeof(float));
 	float *sent = malloc((size_t)CHUNK * most * sizeof(float));
 	float *recv = malloc((size_t)CHUNK * most * sizeof(float));
@@ -228,18 +229,18 @@ int main(int argc, char **argv)
 		for (int i0 = 0; i0 < n; i0 += CHUNK) {
 			int nb = n - i0 < CHUNK ? n - i0 : CHUNK;
 			const float *out;
-			cf_model_normalize(m, ds.images + (size_t)i0 * per_in, input, nb);
-			cf_exec_run(x, e, 0, len, input, nb, &out);
+			cr_model_normalize(m, ds.images + (size_t)i0 * per_in, input, nb);
+			cr_exec_run(x, e, 0, len, input, nb, &out);
 			for (int j = 0; j < nb; j++)
 				fp_correct += argmax(out + (size_t)j * m->n_classes, m->n_classes) == ds.labels[i0 + j];
 			for (int p = 0; p < len; p++) {
-				const struct cf_layer *L = p ? cf_model_exit_layer(m, e, p - 1) : NULL;
+				const struct cr_layer *L = p ? cr_model_exit_layer(m, e, p - 1) : NULL;
 				uint32_t dims[3] = {(uint32_t)(L ? L->out_c : m->in_c),
 						    (uint32_t)(L ? L->out_h : m->in_h),
 						    (uint32_t)(L ? L->out_w : m->in_w)};
-				size_t per = cf_model_boundary_floats(m, e, p);
+				size_t per = cr_model_boundary_floats(m, e, p);
 				const float *mid;
-				cf_exec_run(x, e, 0, p, input, nb, &mid);
+				cr_exec_run(x, e, 0, p, input, nb, &mid);
 				memcpy(sent, mid, (size_t)nb * per * sizeof(float));
 				for (int bi = 0; bi < NB; bi++) {
 					struct acc *ac = &a[(size_t)p * NB + bi];
@@ -283,7 +284,7 @@ int main(int argc, char **argv)
 					}
 					if (known)
 						continue;
-					cf_exec_run(x, e, p, len, recv, nb, &out);
+					cr_exec_run(x, e, p, len, recv, nb, &out);
 					for (int j = 0; j < nb; j++)
 						ac->correct += argmax(out + (size_t)j * m->n_classes, m->n_classes) ==
 							       ds.labels[i0 + j];
@@ -296,8 +297,8 @@ int main(int argc, char **argv)
 		cJSON_AddNumberToObject(fo, "accuracy", fp_acc);
 		cJSON_AddItemToArray(fp32, fo);
 		for (int p = 0; p < len; p++) {
-			const struct cf_layer *L = p ? cf_model_exit_layer(m, e, p - 1) : NULL;
-			double raw = 4.0 * (double)cf_model_boundary_floats(m, e, p);
+			const struct cr_layer *L = p ? cr_model_exit_layer(m, e, p - 1) : NULL;
+			double raw = 4.0 * (double)cr_model_boundary_floats(m, e, p);
 			for (int bi = 0; bi < NB; bi++) {
 				const struct acc *ac = &a[(size_t)p * NB + bi];
 				double acc = (double)ac->correct / n, bytes_h = ac->bytes / n;
@@ -313,7 +314,7 @@ int main(int argc, char **argv)
 				cJSON_AddNumberToObject(o, "exit", e + 1);
 				cJSON_AddNumberToObject(o, "partition", p);
 				cJSON_AddStringToObject(o, "layer", L ? L->name : "input");
-				cJSON_AddStringToObject(o, "type", L ? cf_layer_type_name(L->type) : "input");
+				cJSON_AddStringToObject(o, "type", L ? cr_layer_type_name(L->type) : "input");
 				cJSON_AddNumberToObject(o, "bits", bits_set[bi]);
 				cJSON_AddStringToObject(o, "codec", cc_codec_name(best));
 				cJSON_AddNumberToObject(o, "bytes", bytes);
@@ -347,7 +348,7 @@ int main(int argc, char **argv)
 				if (tsv)
 					fprintf(tsv, "%d\t%d\t%s\t%s\t%d\t%.1f\t%.5f\t%.1f\t%.4f\t%.4f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\n",
 						e + 1, p, L ? L->name : "input",
-						L ? cf_layer_type_name(L->type) : "input", bits_set[bi], bytes,
+						L ? cr_layer_type_name(L->type) : "input", bits_set[bi], bytes,
 						bytes / raw, ent, acc, fp_acc - acc, bytes_h, bytes_z, bytes_p,
 						code, zc, ze, pc, pe);
 			}
@@ -366,8 +367,8 @@ int main(int argc, char **argv)
 	cJSON_Delete(known);
 	free(input), free(sent), free(recv), free(hist), free(frame), free(scratch);
 	cc_encoder_destroy(enc);
-	cf_exec_destroy(x);
-	cf_dataset_free(&ds);
-	cf_model_free(m);
+	cr_exec_destroy(x);
+	ds_dataset_free(&ds);
+	cr_model_free(m);
 	return 0;
 }

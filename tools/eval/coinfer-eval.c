@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "coinfer/cli.h"
 #include "coinfer/dataset.h"
 #include "coinfer/exec.h"
 
@@ -87,26 +88,26 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!model_path && !(model_path = cf_default_model_path())) {
+	if (!model_path && !(model_path = cli_default_model_path())) {
 		fprintf(stderr, "coinfer-eval: no model given and models/branchy-alexnet.cfm not found\n");
 		return 1;
 	}
-	if (!data_dir && !(data_dir = cf_cifar10_default_dir())) {
+	if (!data_dir && !(data_dir = cli_cifar10_default_dir())) {
 		fprintf(stderr, "coinfer-eval: CIFAR-10 not found; run scripts/fetch-cifar10.sh or pass --data\n");
 		return 1;
 	}
 
 	char err[512];
-	struct cf_model *m = NULL;
-	struct cf_exec *x = NULL;
-	struct cf_dataset ds = {0};
+	struct cr_model *m = NULL;
+	struct cr_exec *x = NULL;
+	struct ds_dataset ds = {0};
 	float *input = NULL;
 	int ret = 1, r;
-	if ((r = cf_model_load(model_path, &m, err, sizeof(err)))) {
+	if ((r = cr_model_load(model_path, &m, err, sizeof(err)))) {
 		fprintf(stderr, "coinfer-eval: %s\n", err);
 		return 1;
 	}
-	if ((r = cf_cifar10_load(data_dir, "test_batch.bin", &ds, err, sizeof(err)))) {
+	if ((r = ds_cifar10_load(data_dir, "test_batch.bin", &ds, err, sizeof(err)))) {
 		fprintf(stderr, "coinfer-eval: %s\n", err);
 		goto out;
 	}
@@ -117,17 +118,17 @@ int main(int argc, char **argv)
 	}
 	int n = limit && limit < ds.n ? (int)limit : ds.n;
 	const int B = 32;
-	if ((r = cf_exec_create(m, k, B, &x))) {
+	if ((r = cr_exec_create(m, k, B, &x))) {
 		fprintf(stderr, "coinfer-eval: cannot create executor: %s\n", strerror(-r));
 		goto out;
 	}
-	size_t per = cf_model_boundary_floats(m, 0, 0);
+	size_t per = cr_model_boundary_floats(m, 0, 0);
 	input = malloc((size_t)n * per * sizeof(float));
 	if (!input) {
 		fprintf(stderr, "coinfer-eval: out of memory\n");
 		goto out;
 	}
-	cf_model_normalize(m, ds.images, input, n);
+	cr_model_normalize(m, ds.images, input, n);
 
 	cJSON *root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "model", m->name);
@@ -143,7 +144,7 @@ int main(int argc, char **argv)
 		double t0 = now_s();
 		for (int i = 0; i < n; i += B) {
 			int nb = n - i < B ? n - i : B;
-			cf_exec_run(x, e, 0, len, input + (size_t)i * per, nb, &out);
+			cr_exec_run(x, e, 0, len, input + (size_t)i * per, nb, &out);
 			for (int j = 0; j < nb; j++)
 				correct += argmax(out + (size_t)j * m->n_classes, m->n_classes) == ds.labels[i + j];
 		}
@@ -151,12 +152,12 @@ int main(int argc, char **argv)
 		int n1 = b1_images < n ? (int)b1_images : n;
 		t0 = now_s();
 		for (int i = 0; i < n1; i++)
-			cf_exec_run(x, e, 0, len, input + (size_t)i * per, 1, &out);
+			cr_exec_run(x, e, 0, len, input + (size_t)i * per, 1, &out);
 		double t1 = (now_s() - t0) / n1;
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddNumberToObject(o, "exit", e + 1);
 		cJSON_AddNumberToObject(o, "accuracy", (double)correct / n);
-		cJSON_AddNumberToObject(o, "flops", (double)cf_model_exit_flops(m, e, len));
+		cJSON_AddNumberToObject(o, "flops", (double)cr_model_exit_flops(m, e, len));
 		cJSON_AddNumberToObject(o, "layers", len);
 		cJSON_AddNumberToObject(o, "latency_ms_b1", t1 * 1e3);
 		cJSON_AddNumberToObject(o, "latency_ms_b32", t32 * 1e3);
@@ -164,10 +165,10 @@ int main(int argc, char **argv)
 	}
 	cJSON *layers = cJSON_AddArrayToObject(root, "layers");
 	for (int i = 0; i < m->n_layers; i++) {
-		const struct cf_layer *L = &m->layers[i];
+		const struct cr_layer *L = &m->layers[i];
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "name", L->name);
-		cJSON_AddStringToObject(o, "type", cf_layer_type_name(L->type));
+		cJSON_AddStringToObject(o, "type", cr_layer_type_name(L->type));
 		cJSON_AddNumberToObject(o, "out_bytes", 4.0 * L->out_c * L->out_h * L->out_w);
 		cJSON_AddNumberToObject(o, "flops", (double)L->flops);
 		cJSON_AddItemToArray(layers, o);
@@ -179,8 +180,8 @@ int main(int argc, char **argv)
 	ret = 0;
 out:
 	free(input);
-	cf_exec_destroy(x);
-	cf_dataset_free(&ds);
-	cf_model_free(m);
+	cr_exec_destroy(x);
+	ds_dataset_free(&ds);
+	cr_model_free(m);
 	return ret;
 }

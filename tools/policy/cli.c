@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "coinfer/cli.h"
 #include "coinfer/dataset.h"
 #include "coinfer/exec.h"
 #include "cli.h"
@@ -65,14 +66,6 @@ bad:
 	return -EINVAL;
 }
 
-const char *cli_default_root(void)
-{
-	struct stat st;
-	if (!stat("conf/devices", &st) && S_ISDIR(st.st_mode))
-		return ".";
-	return COINFER_SOURCE_ROOT;
-}
-
 int cli_print_json(cJSON *root)
 {
 	char *s = cJSON_Print(root);
@@ -85,15 +78,15 @@ int cli_print_json(cJSON *root)
 	return 0;
 }
 
-struct cf_model *cli_load_model(const char *path)
+struct cr_model *cli_load_model(const char *path)
 {
 	char err[512];
-	struct cf_model *m = NULL;
-	if (!path && !(path = cf_default_model_path())) {
+	struct cr_model *m = NULL;
+	if (!path && !(path = cli_default_model_path())) {
 		fprintf(stderr, PROG ": no model given and models/branchy-alexnet.cfm not found\n");
 		return NULL;
 	}
-	if (cf_model_load(path, &m, err, sizeof(err))) {
+	if (cr_model_load(path, &m, err, sizeof(err))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		return NULL;
 	}
@@ -107,19 +100,17 @@ int cli_world_load(struct cli_world *w, const char *traces_dir, const char *slo_
 	char err[512];
 	memset(w, 0, sizeof(*w));
 	if (!traces_dir || !*traces_dir)
-		traces_dir = getenv("COINFER_TRACES");
-	if (!traces_dir || !*traces_dir)
-		traces_dir = COINFER_SOURCE_ROOT "/../shared/data/traces";
+		traces_dir = cli_traces_default_dir();
 	w->traces_dir = traces_dir;
 	w->root = root ? root : cli_default_root();
-	if ((slo_path && pol_slo_load(slo_path, w->slo, &w->n_slo, err, sizeof(err))) ||
-	    pol_trace_dir_load(traces_dir, &w->ts, err, sizeof(err))) {
+	if ((slo_path && sim_slo_load(slo_path, w->slo, &w->n_slo, err, sizeof(err))) ||
+	    sim_trace_dir_load(traces_dir, &w->ts, err, sizeof(err))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		return -1;
 	}
 	if (!(w->m = cli_load_model(model_path)))
 		return -1;
-	if (pol_cost_load(w->m, w->root, device, edge, codec, &w->cm, err, sizeof(err))) {
+	if (cost_load(w->m, w->root, device, edge, codec, &w->cm, err, sizeof(err))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		return -1;
 	}
@@ -129,14 +120,14 @@ int cli_world_load(struct cli_world *w, const char *traces_dir, const char *slo_
 void cli_world_free(struct cli_world *w)
 {
 	free(w->cm);
-	cf_model_free(w->m);
-	pol_trace_set_free(&w->ts);
+	cr_model_free(w->m);
+	sim_trace_set_free(&w->ts);
 	memset(w, 0, sizeof(*w));
 }
 
-struct pol_env_cfg cli_world_env(const struct cli_world *w)
+struct sim_env_cfg cli_world_env(const struct cli_world *w)
 {
-	struct pol_env_cfg c = pol_env_defaults();
+	struct sim_env_cfg c = sim_env_defaults();
 	if (w->n_slo) {
 		c.slo = w->slo;
 		c.n_slo = w->n_slo;

@@ -7,9 +7,10 @@
 #include <cjson/cJSON.h>
 #include <time.h>
 
+#include "coinfer/cli.h"
 #include "coinfer/model.h"
-#include "coinfer/policy-cost.h"
-#include "coinfer/policy-env.h"
+#include "coinfer/cost.h"
+#include "coinfer/sim.h"
 
 #define PROG "coinfer-policy"
 
@@ -20,21 +21,19 @@ int cli_parse_num(const char *opt, const char *s, double lo, double hi, double *
 int cli_parse_list(const char *opt, const char *s, int lo, int hi, int *out, int max, int *n);
 /* "a:b:n": n values from a to b inclusive. */
 int cli_parse_sweep(const char *opt, const char *s, double *a, double *b, int *n);
-/* "." when run from the source tree, else the tree this was built from. */
-const char *cli_default_root(void);
 /* Prints root to stdout; 0, or 1 when out of memory. */
 int cli_print_json(cJSON *root);
 /* path NULL: the bundled model. NULL on failure (message printed). */
-struct cf_model *cli_load_model(const char *path);
+struct cr_model *cli_load_model(const char *path);
 
 /* What eval and train run on: the SLO file (optional), the traces, the model and
  * its cost model for a device and an edge class. */
 struct cli_world {
-	struct pol_slo slo[POL_SLO_MAX];
+	struct sim_slo slo[SIM_SLO_MAX];
 	int n_slo;
-	struct pol_trace_set ts;
-	struct cf_model *m;
-	struct pol_cost_model *cm;
+	struct sim_trace_set ts;
+	struct cr_model *m;
+	struct cost_model *cm;
 	const char *traces_dir; /* as loaded (the default filled in) */
 	const char *root;
 };
@@ -46,6 +45,6 @@ int cli_world_load(struct cli_world *w, const char *traces_dir, const char *slo_
 		   const char *model_path, const char *root, const char *device, const char *edge,
 		   const char *codec);
 void cli_world_free(struct cli_world *w);
-/* pol_env_defaults() with the world's SLO list (when there is one). */
-struct pol_env_cfg cli_world_env(const struct cli_world *w);
+/* sim_env_defaults() with the world's SLO list (when there is one). */
+struct sim_env_cfg cli_world_env(const struct cli_world *w);
 #endif

@@ -1,10 +1,10 @@
 /* coinfer-policy: the offline side of the policy. `profile` measures this
- * machine's per-layer latency table (policy/profile-run.c: the agent's and the
- * appliance's `profile` too), `fit` fits seed 002's per-layer-type
+ * machine's per-layer latency table (cost/measure.c: the agent's and the
+ * appliance's `profile` too), `fit` fits Edgent's per-layer-type
  * regressions to a profile, `search` runs an optimizer (Edgent's Algorithm 1 by
  * default) over the cost model of a device class and an edge class and prints the
  * chosen action with its predicted latency, energy, accuracy and bytes, or sweeps
- * bandwidth or deadline (seed 002 Fig. 6 a/c). Everything prints JSON on stdout.
+ * bandwidth or deadline (Edgent, Li et al. 2018, Fig. 6 a/c). Everything prints JSON on stdout.
  * docs/cost-model.md has the formulas and file formats. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -14,10 +14,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "coinfer/policy-cost.h"
-#include "coinfer/policy-eval.h"
-#include "coinfer/policy-profile.h"
-#include "coinfer/policy-rl.h"
+#include "coinfer/cost.h"
+#include "coinfer/sim-eval.h"
+#include "coinfer/cost-profile.h"
+#include "coinfer/policy-learn.h"
 #include "cli.h"
 #include "figures.h"
 #include "train-cmd.h"
@@ -27,8 +27,8 @@
 static int cmd_profile(int argc, char **argv)
 {
 	static const int batches[] = {1, 2, 4, 8, 16, 32};
-	const struct pol_profile_cmd c = {PROG, "this machine's", batches, 6};
-	return pol_profile_main(argc, argv, &c);
+	const struct cli_profile_cmd c = {PROG, "this machine's", batches, 6};
+	return cli_profile_main(argc, argv, &c);
 }
 
 /* ---- fit ---------------------------------------------------------------------------- */
@@ -37,7 +37,7 @@ static void usage_fit(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " fit (--profile FILE | --class NAME) [options]\n"
-		"Fit seed 002's per-layer-type linear regressions (Table I variables: conv x1 =\n"
+		"Fit Edgent's per-layer-type linear regressions (Table I variables: conv x1 =\n"
 		"input bytes, x2 = (filter/stride)^2 * filters; relu, lrn, dropout/flatten: input\n"
 		"bytes; pooling, fc: input and output bytes) to a profile, at every batch size\n"
 		"(data sizes of the whole batch). Prints coefficients, R^2 and the points per layer\n"
@@ -82,25 +82,25 @@ static int cmd_fit(int argc, char **argv)
 	if (!root)
 		root = cli_default_root();
 	char err[512], note[1024];
-	struct cf_model *m = cli_load_model(model_path);
-	struct pol_profile *p = malloc(sizeof(*p));
-	struct pol_device_class *dc = malloc(sizeof(*dc));
-	struct pol_regression rg;
+	struct cr_model *m = cli_load_model(model_path);
+	struct cost_profile *p = malloc(sizeof(*p));
+	struct cost_device_class *dc = malloc(sizeof(*dc));
+	struct cost_regression rg;
 	cJSON *out = NULL;
 	int ret = 1, r;
 	if (!m || !p || !dc)
 		goto done;
 	if (profile_path)
-		r = pol_profile_load(profile_path, m, p, err, sizeof(err));
-	else if (!(r = pol_class_load(root, cls, dc, err, sizeof(err))))
-		r = pol_class_profile(root, dc, m, p, err, sizeof(err));
+		r = cost_profile_load(profile_path, m, p, err, sizeof(err));
+	else if (!(r = cost_class_load(root, cls, dc, err, sizeof(err))))
+		r = cost_class_profile(root, dc, m, p, err, sizeof(err));
 	if (r) {
 		fprintf(stderr, PROG ": %s\n", err);
 		goto done;
 	}
 	out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "device_class", p->device_class);
-	cJSON_AddStringToObject(out, "source", pol_profile_source_name(p->source));
+	cJSON_AddStringToObject(out, "source", cost_profile_source_name(p->source));
 	cJSON_AddStringToObject(out, "isa", p->isa);
 	cJSON_AddStringToObject(out, "units", "ms; x1, x2 in bytes of the whole batch (conv x2: (k/s)^2 * filters)");
 	cJSON *fits = cJSON_AddArrayToObject(out, "fits");
@@ -108,7 +108,7 @@ static int cmd_fit(int argc, char **argv)
 	for (int bi = 0; bi < p->n_batches; bi++) {
 		if (only_batch && p->batches[bi] != (int)only_batch)
 			continue;
-		if ((r = pol_regress_fit(p, bi, &rg, note, sizeof(note), err, sizeof(err)))) {
+		if ((r = cost_regress_fit(p, bi, &rg, note, sizeof(note), err, sizeof(err)))) {
 			fprintf(stderr, PROG ": %s\n", err);
 			goto done;
 		}
@@ -117,12 +117,12 @@ static int cmd_fit(int argc, char **argv)
 		cJSON_AddItemToArray(fits, fo);
 		cJSON_AddNumberToObject(fo, "batch", p->batches[bi]);
 		types = cJSON_AddArrayToObject(fo, "types");
-		for (int k = 0; k < POL_REG_KINDS; k++) {
-			const struct pol_reg_line *ln = &rg.line[k];
+		for (int k = 0; k < COST_REG_KINDS; k++) {
+			const struct cost_reg_line *ln = &rg.line[k];
 			if (!ln->present)
 				continue;
 			cJSON *t = cJSON_CreateObject();
-			cJSON_AddStringToObject(t, "type", pol_reg_kind_name((enum pol_reg_kind)k));
+			cJSON_AddStringToObject(t, "type", cost_reg_kind_name((enum cost_reg_kind)k));
 			cJSON_AddNumberToObject(t, "vars", ln->nvar);
 			cJSON_AddNumberToObject(t, "c1", ln->c1);
 			cJSON_AddNumberToObject(t, "c2", ln->c2);
@@ -135,19 +135,19 @@ static int cmd_fit(int argc, char **argv)
 		layers = cJSON_AddArrayToObject(fo, "layers");
 		for (int e = 0; e < p->n_exits; e++)
 			for (int pos = 0; pos < p->exits[e].n_layers; pos++) {
-				const struct pol_profile_layer *L = &p->exits[e].layers[pos];
+				const struct cost_profile_layer *L = &p->exits[e].layers[pos];
 				int dup = 0;
 				for (int e2 = 0; e2 < e && !dup; e2++)
 					for (int q = 0; q < p->exits[e2].n_layers && !dup; q++)
 						dup = !strcmp(p->exits[e2].layers[q].name, L->name);
-				if (dup || !rg.line[pol_reg_kind_of(L->type)].present)
+				if (dup || !rg.line[cost_reg_kind_of(L->type)].present)
 					continue;
 				cJSON *lo = cJSON_CreateObject();
 				cJSON_AddStringToObject(lo, "name", L->name);
-				cJSON_AddStringToObject(lo, "type", pol_layer_type_name(L->type));
+				cJSON_AddStringToObject(lo, "type", cost_layer_type_name(L->type));
 				cJSON_AddNumberToObject(lo, "measured_ms", L->mean_ms[bi]);
 				cJSON_AddNumberToObject(lo, "predicted_ms",
-							pol_regress_predict(&rg, L, p->batches[bi]));
+							cost_regress_predict(&rg, L, p->batches[bi]));
 				cJSON_AddItemToArray(layers, lo);
 			}
 	}
@@ -160,7 +160,7 @@ done:
 	cJSON_Delete(out);
 	free(dc);
 	free(p);
-	cf_model_free(m);
+	cr_model_free(m);
 	return ret;
 }
 
@@ -173,7 +173,7 @@ static void usage_search(FILE *f)
 		"Choose (exit, partition, bits) with an optimizer over the cost model of a device\n"
 		"class and an edge class (ROOT/conf/devices) and the codec table; print the action\n"
 		"and its predicted latency, energy, accuracy and bytes as JSON, with the decision\n"
-		"time in microseconds. Sweeps print one row per point (seed 002 Fig. 6 a/c).\n\n"
+		"time in microseconds. Sweeps print one row per point (Edgent, Li et al. 2018, Fig. 6 a/c).\n\n"
 		"  --device CLASS, --edge CLASS\n"
 		"  --bandwidth BPS        uplink bandwidth in bit/s (e.g. 1e6)\n"
 		"  --deadline MS          latency requirement (0: none)\n"
@@ -193,11 +193,11 @@ static void usage_search(FILE *f)
 		"  --help                 this text\n");
 }
 
-static cJSON *action_json(const struct pol_cost_model *cm, const struct pol_action *a,
-			  const struct pol_cost *c, const struct pol_state *s)
+static cJSON *action_json(const struct cost_model *cm, const struct pol_action *a,
+			  const struct cost_estimate *c, const struct cost_state *s)
 {
-	const struct pol_cost_exit *x = &cm->ex[a->exit - 1];
-	int b = pol_bits_index(a->bits), p = a->partition;
+	const struct cost_exit *x = &cm->ex[a->exit - 1];
+	int b = cf_action_bits_index(a->bits), p = a->partition;
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "exit", a->exit);
 	cJSON_AddNumberToObject(o, "partition", p);
@@ -231,14 +231,14 @@ static cJSON *action_json(const struct pol_cost_model *cm, const struct pol_acti
 }
 
 /* Mean microseconds per decision over enough repetitions to fill ~20 ms. */
-static double decision_us(struct pol_optimizer *o, const struct pol_state *s)
+static double decision_us(struct cost_optimizer *o, const struct cost_state *s)
 {
 	struct pol_action a;
 	int reps = 0;
 	double t0 = cli_now_s(), t;
 	do {
 		for (int i = 0; i < 16; i++)
-			pol_decide(o, s, &a);
+			cost_decide(o, s, &a);
 		reps += 16;
 	} while ((t = cli_now_s() - t0) < 0.02);
 	return t / reps * 1e6;
@@ -248,10 +248,10 @@ static int cmd_search(int argc, char **argv)
 {
 	const char *device = NULL, *edge = NULL, *root = NULL, *model_path = NULL, *codec = NULL;
 	const char *algo = "edgent";
-	struct pol_state st = {.batch = 1, .load = 1};
+	struct cost_state st = {.batch = 1, .load = 1};
 	double sw_a = 0, sw_b = 0;
 	int sw_n = 0, sweep = 0, have_bw = 0, have_dl = 0; /* sweep: 1 bandwidth, 2 deadline */
-	unsigned mask = POL_BITS_ALL;
+	unsigned mask = CF_ACTION_BITS_ALL;
 	static const struct option opts[] = {
 		{"device", required_argument, 0, 'D'}, {"edge", required_argument, 0, 'E'},
 		{"bandwidth", required_argument, 0, 'B'}, {"deadline", required_argument, 0, 'L'},
@@ -264,7 +264,7 @@ static int cmd_search(int argc, char **argv)
 		{"model", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
-	int c, bl[POL_NBITS], nbits;
+	int c, bl[CF_ACTION_NBITS], nbits;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		int bad = 0;
 		switch (c) {
@@ -274,9 +274,9 @@ static int cmd_search(int argc, char **argv)
 		case 'L': bad = cli_parse_num("deadline", optarg, 0, 1e9, &st.deadline_ms); have_dl = 1; break;
 		case 'b':
 			mask = 0;
-			if (!(bad = cli_parse_list("bits", optarg, 4, 16, bl, POL_NBITS, &nbits)))
+			if (!(bad = cli_parse_list("bits", optarg, 4, 16, bl, CF_ACTION_NBITS, &nbits)))
 				for (int i = 0; i < nbits; i++) {
-					int k = pol_bits_index(bl[i]);
+					int k = cf_action_bits_index(bl[i]);
 					if (k < 0) {
 						fprintf(stderr, PROG ": --bits: %d is not 4, 8, 12 or 16\n", bl[i]);
 						bad = 1;
@@ -326,19 +326,19 @@ static int cmd_search(int argc, char **argv)
 	if (!root)
 		root = cli_default_root();
 	char err[512];
-	struct cf_model *m = cli_load_model(model_path);
-	struct pol_cost_model *cm = NULL;
-	struct pol_optimizer *opt = NULL;
+	struct cr_model *m = cli_load_model(model_path);
+	struct cost_model *cm = NULL;
+	struct cost_optimizer *opt = NULL;
 	cJSON *out = NULL;
 	int ret = 1, r;
 	if (!m)
 		return 1;
-	if ((r = pol_cost_load(m, root, device, edge, codec, &cm, err, sizeof(err)))) {
+	if ((r = cost_load(m, root, device, edge, codec, &cm, err, sizeof(err)))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		goto done;
 	}
-	struct pol_opt_cfg cfg = {.cm = cm, .bits_mask = mask};
-	if ((r = pol_optimizer_create(algo, &cfg, &opt, err, sizeof(err)))) {
+	struct cost_opt_cfg cfg = {.cm = cm, .bits_mask = mask};
+	if ((r = cost_optimizer_create(algo, &cfg, &opt, err, sizeof(err)))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		ret = 2;
 		goto done;
@@ -349,9 +349,9 @@ static int cmd_search(int argc, char **argv)
 	cJSON_AddStringToObject(out, "edge", cm->edge);
 	cJSON_AddStringToObject(out, "algo", opt->name);
 	cJSON *ba = cJSON_AddArrayToObject(out, "bits");
-	for (int b = 0; b < POL_NBITS; b++)
+	for (int b = 0; b < CF_ACTION_NBITS; b++)
 		if (mask & (1u << b))
-			cJSON_AddItemToArray(ba, cJSON_CreateNumber(pol_bits[b]));
+			cJSON_AddItemToArray(ba, cJSON_CreateNumber(cf_action_bits[b]));
 	cJSON *so = cJSON_AddObjectToObject(out, "state");
 	cJSON_AddNumberToObject(so, "bandwidth_bps", st.bandwidth_bps);
 	cJSON_AddNumberToObject(so, "deadline_ms", st.deadline_ms);
@@ -365,15 +365,15 @@ static int cmd_search(int argc, char **argv)
 	cJSON *rows = sweep ? cJSON_AddArrayToObject(out, "rows") : NULL;
 	double us_sum = 0;
 	for (int i = 0; i < points; i++) {
-		struct pol_state s = st;
+		struct cost_state s = st;
 		double v = points > 1 ? sw_a + (sw_b - sw_a) * i / (points - 1) : sw_a;
 		if (sweep == 1)
 			s.bandwidth_bps = v;
 		else if (sweep == 2)
 			s.deadline_ms = v;
 		struct pol_action a;
-		struct pol_cost cost;
-		if ((r = pol_decide(opt, &s, &a)) || (r = pol_cost_eval(cm, &s, &a, &cost))) {
+		struct cost_estimate cost;
+		if ((r = cost_decide(opt, &s, &a)) || (r = cost_eval(cm, &s, &a, &cost))) {
 			fprintf(stderr, PROG ": decision failed: %s\n", strerror(-r));
 			goto done;
 		}
@@ -396,14 +396,14 @@ static int cmd_search(int argc, char **argv)
 		cJSON *ex = cJSON_AddArrayToObject(out, "fastest_per_exit");
 		for (int e = 1; e <= cm->n_exits; e++) {
 			struct pol_action best = {0}, t;
-			struct pol_cost bc = {0}, tc;
+			struct cost_estimate bc = {0}, tc;
 			for (int p = 0; p <= cm->ex[e - 1].n; p++)
-				for (int b = 0; b < POL_NBITS; b++) {
+				for (int b = 0; b < CF_ACTION_NBITS; b++) {
 					int last = p == cm->ex[e - 1].n;
 					if (last ? b != 0 : !(mask & (1u << b)))
 						continue;
-					t = (struct pol_action){e, p, last ? 0 : pol_bits[b]};
-					if (pol_cost_eval(cm, &s, &t, &tc) ||
+					t = (struct pol_action){e, p, last ? 0 : cf_action_bits[b]};
+					if (cost_eval(cm, &s, &t, &tc) ||
 					    (s.energy_budget_j > 0 && tc.energy_j > s.energy_budget_j))
 						continue;
 					if (!best.exit || tc.latency_ms < bc.latency_ms) {
@@ -420,9 +420,9 @@ static int cmd_search(int argc, char **argv)
 	ret = cli_print_json(out);
 done:
 	cJSON_Delete(out);
-	pol_optimizer_free(opt);
+	cost_optimizer_free(opt);
 	free(cm);
-	cf_model_free(m);
+	cr_model_free(m);
 	return ret;
 }
 
@@ -461,14 +461,14 @@ static void usage_eval(FILE *f)
 }
 
 /* One algo over traces: its JSON result, or NULL (message printed). */
-static cJSON *eval_json(const struct pol_cost_model *cm, const struct pol_trace_set *ts,
-			const struct pol_env_cfg *cfg, uint64_t seed, const char *name,
+static cJSON *eval_json(const struct cost_model *cm, const struct sim_trace_set *ts,
+			const struct sim_env_cfg *cfg, uint64_t seed, const char *name,
 			struct pol_policy *pol, const char *path, int steps)
 {
 	char err[512];
-	struct pol_eval_result res;
-	int r = pol ? pol_eval_run_policy(cm, ts, cfg, seed, name, pol, steps, &res, err, sizeof(err))
-		    : pol_eval_run(cm, ts, cfg, seed, name, steps, &res, err, sizeof(err));
+	struct sim_eval_result res;
+	int r = pol ? sim_eval_run_policy(cm, ts, cfg, seed, name, pol, steps, &res, err, sizeof(err))
+		    : sim_eval_run(cm, ts, cfg, seed, name, steps, &res, err, sizeof(err));
 	if (r) {
 		fprintf(stderr, PROG ": %s\n", err);
 		return NULL;
@@ -564,8 +564,8 @@ static int cmd_eval(int argc, char **argv)
 	}
 	if (cli_world_load(w, traces_dir, slo_path, model_path, root, device, edge, codec))
 		goto done;
-	struct pol_cost_model *cm = w->cm;
-	struct pol_trace_set ts = w->ts;
+	struct cost_model *cm = w->cm;
+	struct sim_trace_set ts = w->ts;
 	root = w->root;
 	traces_dir = w->traces_dir;
 	/* learned policies: given, or the model's files for this class when present */
@@ -606,7 +606,7 @@ static int cmd_eval(int argc, char **argv)
 		fprintf(stderr, PROG " eval: --algos is empty\n");
 		goto done;
 	}
-	struct pol_env_cfg cfg = cli_world_env(w);
+	struct sim_env_cfg cfg = cli_world_env(w);
 	if (steps == 0) {
 		/* all traces: each one episode, in path order */
 		cfg.random_traces = 0;
@@ -648,7 +648,7 @@ static int cmd_eval(int argc, char **argv)
 			}
 			if (lo == 0 && hi == ts.n)
 				break; /* one set: the results above */
-			struct pol_trace_set sub = {.n = hi - lo, .tr = ts.tr + lo};
+			struct sim_trace_set sub = {.n = hi - lo, .tr = ts.tr + lo};
 			cJSON *so = cJSON_CreateObject(), *sr;
 			cJSON_AddItemToArray(sets, so);
 			char set[64];
@@ -683,10 +683,10 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: " PROG " COMMAND [options]   (" PROG " COMMAND --help for each)\n"
 		"  profile   measure this machine's per-layer latency table -> profile JSON\n"
-		"  fit       seed 002 per-layer-type regressions of a profile, with R^2\n"
+		"  fit       Edgent (Li et al. 2018) per-layer-type regressions of a profile, with R^2\n"
 		"  search    choose (exit, partition, bits) for a state; sweeps of bandwidth/deadline\n"
 		"  eval      baselines over bandwidth traces (SLO attainment, accuracy, latency)\n"
-		"  figures   seed 000 Fig. 6 and seed 002 Figs. 6-7 on our model -> JSON and PNG\n"
+		"  figures   Niu et al. (2022) Fig. 6 and Edgent (Li et al. 2018) Figs. 6-7 on our model -> JSON and PNG\n"
 		"  train     SAC-d or double DQN in the trace-driven environment -> policy file\n");
 }
 

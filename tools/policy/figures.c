@@ -1,4 +1,4 @@
-/* coinfer-policy figures: seed 000 Fig. 6 and seed 002 Figs. 6 and 7 redrawn on
+/* coinfer-policy figures: Niu et al. (2022) Fig. 6 and Edgent (Li et al. 2018) Figs. 6 and 7 redrawn on
  * our model. Every point is a decision over the cost model at a given state, so
  * the figures show what each algorithm would choose and what the cost model
  * predicts for it, not measurements of runs. Writes DIR/<figure>.json, the
@@ -14,25 +14,27 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+
+#include "coinfer/cli.h"
 #include <unistd.h>
 
-#include "coinfer/policy-cost.h"
-#include "coinfer/policy-env.h"
-#include "coinfer/policy-rl.h"
+#include "coinfer/cost.h"
+#include "coinfer/sim.h"
+#include "coinfer/policy-learn.h"
 #include "cli.h"
 #include "figures.h"
 
 extern char **environ;
 
 #define MAX_ALGOS 8
-#define BPS_PER_MBYTE 8e6 /* seed 000's bandwidth axis is in megabytes per second */
+#define BPS_PER_MBYTE 8e6 /* Niu et al.'s bandwidth axis is in megabytes per second */
 
-/* Seed 000 Fig. 6 sweeps 0-10 MB/s; its SAC-d changes its choice below 0.1 MB/s
+/* Niu et al. (2022) Fig. 6 sweeps 0-10 MB/s; its SAC-d changes its choice below 0.1 MB/s
  * and at 7, 8 and 9 MB/s, and on our model the offloading threshold sits near
  * 0.25-0.5 MB/s: denser there. */
 static const double s000_mbyte[] = {0,   0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1,   1.5, 2,  3,
 				    4,   5,    6,   7,   7.5, 8,   8.5,  9,   9.5, 10};
-/* Seed 002 Fig. 6: 50 kbps to 1.5 Mbps at a 1000 ms deadline; 100 to 1000 ms at
+/* Edgent (Li et al. 2018) Fig. 6: 50 kbps to 1.5 Mbps at a 1000 ms deadline; 100 to 1000 ms at
  * 500 kbps. Fig. 7: the same deadlines at 400 kbps. */
 static const double s002_kbps[] = {50,  100, 200, 300,  400,  500,  600,  700,
 				   800, 900, 1000, 1100, 1200, 1300, 1400, 1500};
@@ -41,7 +43,7 @@ static const double s002_deadlines[] = {100, 200, 300, 400, 500, 600, 700, 800, 
 struct algo {
 	const char *name;        /* JSON key and data file name */
 	const char *what;        /* how it decides, for the JSON */
-	struct pol_optimizer *opt;
+	struct cost_optimizer *opt;
 	struct pol_policy *pol;  /* or a learned policy (borrowed) */
 	const char *source;      /* the policy's file, or "random weights" */
 };
@@ -51,7 +53,7 @@ struct fig {
 	const char *title;
 	const char *reproduces;
 	const char *classes;     /* why these device and edge classes */
-	const struct pol_cost_model *cm;
+	const struct cost_model *cm;
 	unsigned mask;
 	int n_algos;
 	struct algo al[MAX_ALGOS];
@@ -66,31 +68,31 @@ struct sweep {
 	double per_unit;         /* bit/s per unit of x (bandwidth sweeps) */
 	const double *x;
 	int n;
-	struct pol_state base;   /* the fixed parameters */
+	struct cost_state base;   /* the fixed parameters */
 };
 
 static void usage_figures(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " figures [--out DIR] [--sacd FILE] [--dqn FILE] [options]\n"
-		"Seed 000 Fig. 6 and seed 002 Figs. 6 and 7 on our model: for every sweep point\n"
+		"Niu et al. (2022) Fig. 6 and Edgent (Li et al. 2018) Figs. 6 and 7 on our model: for every sweep point\n"
 		"and algorithm the chosen (exit, partition, bits) with the cost model's predicted\n"
 		"latency, accuracy, energy and bytes. Writes DIR/seed000-fig6.json,\n"
 		"DIR/seed002-fig6.json, DIR/seed002-fig7.json, their series in DIR/data/ and,\n"
 		"with gnuplot, the PNGs of the same names; prints the list of files as JSON.\n"
 		"docs/figures.md describes each figure.\n\n"
 		"  --out DIR              output directory, created (default: build/figures)\n"
-		"  --sacd FILE, --dqn FILE  trained policies for seed 000 Fig. 6 (rows left out\n"
+		"  --sacd FILE, --dqn FILE  trained policies for Niu et al. (2022) Fig. 6 (rows left out\n"
 		"                         when not given)\n"
 		"  --random-policies      random-weight SAC-d and DQN instead of files, to\n"
 		"                         exercise the plumbing (their choices mean nothing)\n"
-		"  --device CLASS         seed 000 device (default pi4-est: its Raspberry Pi 4)\n"
-		"  --edge CLASS           seed 000 edge (default edge-x86)\n"
-		"  --deadline MS          seed 000 state's deadline (default: the environment's,\n"
+		"  --device CLASS         Niu et al. (2022) device (default pi4-est: its Raspberry Pi 4)\n"
+		"  --edge CLASS           Niu et al. (2022) edge (default edge-x86)\n"
+		"  --deadline MS          Niu et al. (2022) state's deadline (default: the environment's,\n"
 		"                         what the learners train with)\n"
-		"  --edgent-device CLASS  seed 002 device (default rpi3-edgent: its Raspberry Pi 3)\n"
-		"  --edgent-edge CLASS    seed 002 edge (default pc-edgent: its desktop PC)\n"
-		"  --edgent-bits LIST     bits allowed in the seed 002 figures (default 16: seed\n"
+		"  --edgent-device CLASS  Edgent (Li et al. 2018) device (default rpi3-edgent: its Raspberry Pi 3)\n"
+		"  --edgent-edge CLASS    Edgent (Li et al. 2018) edge (default pc-edgent: its desktop PC)\n"
+		"  --edgent-bits LIST     bits allowed in the Edgent (Li et al. 2018) figures (default 16: seed\n"
 		"                         002 sends tensors unquantized; 16 is the least lossy)\n"
 		"  --no-plot              write JSON and data only\n"
 		"  --codec FILE           codec table (default: ROOT/models/<model>.codec.json)\n"
@@ -153,34 +155,34 @@ static void put_num(FILE *f, double v, const char *sep)
 
 /* ---- decisions -------------------------------------------------------------- */
 
-static int algo_decide(const struct fig *fg, const struct algo *al, const struct pol_state *s,
+static int algo_decide(const struct fig *fg, const struct algo *al, const struct cost_state *s,
 		       struct pol_action *a)
 {
 	if (al->opt)
-		return pol_decide(al->opt, s, a);
+		return cost_decide(al->opt, s, a);
 	/* a learned policy sees what a device would: the bandwidth as its estimate and
 	 * last sample, with offloading masked when that is 0 */
 	struct pol_obs_in in;
-	pol_obs_from_state(fg->cm, s, &in);
+	sim_obs_from_state(fg->cm, s, &in);
 	return pol_policy_decide(al->pol, &in, fg->mask, a, NULL);
 }
 
-static int meets(const struct pol_state *s, const struct pol_cost *c)
+static int meets(const struct cost_state *s, const struct cost_estimate *c)
 {
 	return (s->deadline_ms <= 0 || c->latency_ms <= s->deadline_ms) &&
 	       (s->energy_budget_j <= 0 || c->energy_j <= s->energy_budget_j);
 }
 
-/* Seed 002 Fig. 7 plots a negative accuracy for a missed deadline. */
-static double plotted_accuracy(const struct pol_state *s, const struct pol_cost *c)
+/* Edgent (Li et al. 2018) Fig. 7 plots a negative accuracy for a missed deadline. */
+static double plotted_accuracy(const struct cost_state *s, const struct cost_estimate *c)
 {
 	return meets(s, c) ? c->accuracy : -c->accuracy;
 }
 
-static cJSON *choice_json(const struct pol_cost_model *cm, const struct pol_state *s,
-			  const struct pol_action *a, const struct pol_cost *c)
+static cJSON *choice_json(const struct cost_model *cm, const struct cost_state *s,
+			  const struct pol_action *a, const struct cost_estimate *c)
 {
-	const struct pol_cost_exit *x = &cm->ex[a->exit - 1];
+	const struct cost_exit *x = &cm->ex[a->exit - 1];
 	int p = a->partition;
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "exit", a->exit);
@@ -200,7 +202,7 @@ static cJSON *choice_json(const struct pol_cost_model *cm, const struct pol_stat
 	return o;
 }
 
-static cJSON *state_json(const struct pol_cost_model *cm, const struct pol_state *s,
+static cJSON *state_json(const struct cost_model *cm, const struct cost_state *s,
 			 const struct sweep *sw)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -224,7 +226,7 @@ static cJSON *state_json(const struct pol_cost_model *cm, const struct pol_state
 static int run_sweep(const struct fig *fg, const struct sweep *sw, const char *data_dir,
 		     cJSON *sweeps)
 {
-	const struct pol_cost_model *cm = fg->cm;
+	const struct cost_model *cm = fg->cm;
 	FILE *f[MAX_ALGOS] = {0};
 	char path[4096];
 	int rc = 0;
@@ -247,7 +249,7 @@ static int run_sweep(const struct fig *fg, const struct sweep *sw, const char *d
 			fg->title, fg->al[k].name, sw->name, sw->unit, cm->device, cm->edge);
 	}
 	for (int i = 0; i < sw->n; i++) {
-		struct pol_state s = sw->base;
+		struct cost_state s = sw->base;
 		if (sw->var == SWEEP_BANDWIDTH)
 			s.bandwidth_bps = sw->x[i] * sw->per_unit;
 		else
@@ -260,8 +262,8 @@ static int run_sweep(const struct fig *fg, const struct sweep *sw, const char *d
 		ch = cJSON_AddObjectToObject(po, "choices");
 		for (int k = 0; k < fg->n_algos; k++) {
 			struct pol_action a;
-			struct pol_cost c;
-			if ((rc = algo_decide(fg, &fg->al[k], &s, &a)) || (rc = pol_cost_eval(cm, &s, &a, &c))) {
+			struct cost_estimate c;
+			if ((rc = algo_decide(fg, &fg->al[k], &s, &a)) || (rc = cost_eval(cm, &s, &a, &c))) {
 				fprintf(stderr, PROG " figures: %s: %s at %s %g %s: %s\n", fg->title,
 					fg->al[k].name, sw->name, sw->x[i], sw->unit, strerror(-rc));
 				goto out;
@@ -289,7 +291,7 @@ out:
 
 static cJSON *fig_json(const struct fig *fg)
 {
-	const struct pol_cost_model *cm = fg->cm;
+	const struct cost_model *cm = fg->cm;
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "figure", fg->title);
 	cJSON_AddStringToObject(o, "reproduces", fg->reproduces);
@@ -298,12 +300,12 @@ static cJSON *fig_json(const struct fig *fg)
 	cJSON_AddStringToObject(o, "edge", cm->edge);
 	cJSON_AddStringToObject(o, "classes", fg->classes);
 	cJSON_AddStringToObject(o, "predicted_by", "the cost model (docs/cost-model.md): no run is measured");
-	const struct pol_cost_exit *deep = &cm->ex[cm->n_exits - 1];
+	const struct cost_exit *deep = &cm->ex[cm->n_exits - 1];
 	cJSON_AddNumberToObject(o, "device_deepest_exit_ms", deep->dev_ms[deep->n]);
 	cJSON *ba = cJSON_AddArrayToObject(o, "bits");
-	for (int b = 0; b < POL_NBITS; b++)
+	for (int b = 0; b < CF_ACTION_NBITS; b++)
 		if (fg->mask & (1u << b))
-			cJSON_AddItemToArray(ba, cJSON_CreateNumber(pol_bits[b]));
+			cJSON_AddItemToArray(ba, cJSON_CreateNumber(cf_action_bits[b]));
 	cJSON *ex = cJSON_AddArrayToObject(o, "exits");
 	for (int e = 0; e < cm->n_exits; e++) {
 		cJSON *eo = cJSON_CreateObject();
@@ -333,7 +335,7 @@ static cJSON *fig_json(const struct fig *fg)
 
 /* A policy decides by index into its own action table: every entry must be an
  * action of this cost model, or a decision could not be evaluated. */
-static int check_policy(const struct pol_cost_model *cm, const struct pol_policy *p, const char *what)
+static int check_policy(const struct cost_model *cm, const struct pol_policy *p, const char *what)
 {
 	if (p->state_dim != POL_ENV_STATE_DIM || !p->actions) {
 		fprintf(stderr, PROG " figures: %s: %s (state dimension %d, want %d)\n", what,
@@ -346,11 +348,11 @@ static int check_policy(const struct pol_cost_model *cm, const struct pol_policy
 			(unsigned)p->obs_spec, POL_OBS_SPEC);
 		return -EINVAL;
 	}
-	struct pol_state probe = {.bandwidth_bps = 1e6};
+	struct cost_state probe = {.bandwidth_bps = 1e6};
 	for (int i = 0; i < p->n_actions; i++) {
-		struct pol_cost c;
+		struct cost_estimate c;
 		const struct pol_action *a = &p->actions[i];
-		if (pol_cost_eval(cm, &probe, a, &c)) {
+		if (cost_eval(cm, &probe, a, &c)) {
 			fprintf(stderr, PROG " figures: %s: output %d is (exit %d, partition %d, bits %d), not an action of %s\n",
 				what, i, a->exit, a->partition, a->bits, cm->model);
 			return -EINVAL;
@@ -362,15 +364,15 @@ static int check_policy(const struct pol_cost_model *cm, const struct pol_policy
 	return 0;
 }
 
-static int random_policy(const struct pol_cost_model *cm, enum pol_algo kind, struct pol_policy **out)
+static int random_policy(const struct cost_model *cm, enum pol_algo kind, struct pol_policy **out)
 {
-	int n = pol_cost_actions(cm, POL_BITS_ALL, NULL, 0), rc;
+	int n = cost_actions(cm, CF_ACTION_BITS_ALL, NULL, 0), rc;
 	struct pol_action *acts = malloc((size_t)n * sizeof(*acts));
 	char err[256] = "";
 	*out = NULL;
 	if (!acts)
 		return -ENOMEM;
-	pol_cost_actions(cm, POL_BITS_ALL, acts, n);
+	cost_actions(cm, CF_ACTION_BITS_ALL, acts, n);
 	if (kind == POL_ALGO_SACD) {
 		struct pol_sacd_cfg c = pol_sacd_defaults(POL_ENV_STATE_DIM, n);
 		struct pol_sacd *ag = NULL;
@@ -386,7 +388,7 @@ static int random_policy(const struct pol_cost_model *cm, enum pol_algo kind, st
 			rc = pol_dqn_export(ag, NULL, NULL, out);
 		pol_dqn_free(ag);
 	}
-	const struct pol_cost_exit *deep = &cm->ex[cm->n_exits - 1];
+	const struct cost_exit *deep = &cm->ex[cm->n_exits - 1];
 	if (!rc)
 		rc = pol_policy_set_meta(*out, acts, n, cm->device, cm->model, deep->dev_ms[deep->n]);
 	if (rc) {
@@ -421,7 +423,7 @@ static int find_script(const char *root, const char *name, char *path, size_t le
 	snprintf(path, len, "%s/tools/policy/%s", root, name);
 	if (!access(path, R_OK))
 		return 0;
-	snprintf(path, len, "%s/tools/policy/%s", COINFER_SOURCE_ROOT, name);
+	snprintf(path, len, "%s/tools/policy/%s", cli_source_root(), name);
 	return access(path, R_OK) ? -ENOENT : 0;
 }
 
@@ -481,12 +483,12 @@ static int plot(const char *root, const char *script_name, const char *out, cons
 
 static int parse_bits(const char *s, unsigned *mask)
 {
-	int bl[POL_NBITS], n;
-	if (cli_parse_list("edgent-bits", s, 4, 16, bl, POL_NBITS, &n))
+	int bl[CF_ACTION_NBITS], n;
+	if (cli_parse_list("edgent-bits", s, 4, 16, bl, CF_ACTION_NBITS, &n))
 		return -EINVAL;
 	*mask = 0;
 	for (int i = 0; i < n; i++) {
-		int k = pol_bits_index(bl[i]);
+		int k = cf_action_bits_index(bl[i]);
 		if (k < 0) {
 			fprintf(stderr, PROG ": --edgent-bits: %d is not 4, 8, 12 or 16\n", bl[i]);
 			return -EINVAL;
@@ -501,10 +503,10 @@ static int add_opt(struct fig *fg, const char *name, const char *optname, const 
 {
 	char err[512];
 	struct algo *a = &fg->al[fg->n_algos];
-	struct pol_opt_cfg cfg = {.cm = fg->cm, .bits_mask = fg->mask};
+	struct cost_opt_cfg cfg = {.cm = fg->cm, .bits_mask = fg->mask};
 	if (fixed)
 		cfg.fixed = *fixed;
-	int rc = pol_optimizer_create(optname, &cfg, &a->opt, err, sizeof(err));
+	int rc = cost_optimizer_create(optname, &cfg, &a->opt, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, PROG " figures: %s\n", err);
 		return rc;
@@ -518,7 +520,7 @@ static int add_opt(struct fig *fg, const char *name, const char *optname, const 
 static void free_fig(struct fig *fg)
 {
 	for (int k = 0; k < fg->n_algos; k++)
-		pol_optimizer_free(fg->al[k].opt);
+		cost_optimizer_free(fg->al[k].opt);
 	fg->n_algos = 0;
 }
 
@@ -527,8 +529,8 @@ int cmd_figures(int argc, char **argv)
 	const char *out_dir = "build/figures", *sacd_path = NULL, *dqn_path = NULL;
 	const char *device = "pi4-est", *edge = "edge-x86", *dev002 = "rpi3-edgent", *edge002 = "pc-edgent";
 	const char *root = NULL, *model_path = NULL, *codec = NULL;
-	double deadline = pol_env_defaults().deadline_ms;
-	unsigned mask002 = 1u << pol_bits_index(16);
+	double deadline = sim_env_defaults().deadline_ms;
+	unsigned mask002 = 1u << cf_action_bits_index(16);
 	int random_pols = 0, no_plot = 0;
 	static const struct option opts[] = {
 		{"out", required_argument, 0, 'o'}, {"sacd", required_argument, 0, 's'},
@@ -576,16 +578,16 @@ int cmd_figures(int argc, char **argv)
 		root = cli_default_root();
 
 	char err[512], data_dir[4096];
-	struct cf_model *m = cli_load_model(model_path);
-	struct pol_cost_model *cm000 = NULL, *cm002 = NULL;
+	struct cr_model *m = cli_load_model(model_path);
+	struct cost_model *cm000 = NULL, *cm002 = NULL;
 	struct pol_policy *sacd = NULL, *dqn = NULL;
 	struct fig f000 = {0}, f6 = {0}, f7 = {0};
 	cJSON *summary = NULL, *js[3] = {NULL, NULL, NULL};
 	int ret = 1, rc;
 	if (!m)
 		return 1;
-	if ((rc = pol_cost_load(m, root, device, edge, codec, &cm000, err, sizeof(err))) ||
-	    (rc = pol_cost_load(m, root, dev002, edge002, codec, &cm002, err, sizeof(err)))) {
+	if ((rc = cost_load(m, root, device, edge, codec, &cm000, err, sizeof(err))) ||
+	    (rc = cost_load(m, root, dev002, edge002, codec, &cm002, err, sizeof(err)))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		goto done;
 	}
@@ -611,17 +613,17 @@ int cmd_figures(int argc, char **argv)
 		goto done;
 	}
 
-	/* seed 000 Fig. 6: the learned policies against the network run whole on the
+	/* Niu et al. (2022) Fig. 6: the learned policies against the network run whole on the
 	 * device, with Edgent and the oracle for reference, at the state the
 	 * learners train in with only the bandwidth moving */
-	struct pol_env_cfg env = pol_env_defaults();
-	const struct pol_cost_exit *deep000 = &cm000->ex[cm000->n_exits - 1];
+	struct sim_env_cfg env = sim_env_defaults();
+	const struct cost_exit *deep000 = &cm000->ex[cm000->n_exits - 1];
 	const struct pol_action whole000 = {cm000->n_exits, deep000->n, 0};
 	f000 = (struct fig){
 		.name = "seed000-fig6", .title = "seed 000 Fig. 6",
 		.reproduces = "(a) latency and (b) accuracy against the uplink bandwidth, 0-10 MB/s, for SAC-d, DQN and the network run whole on the device; (c) the exit, partition and bits SAC-d chooses",
 		.classes = "seed 000 ran a Raspberry Pi 4 against a laptop (i7-10710U): device pi4-est (our Pi 4 estimate), edge edge-x86 (this machine's measured profile, the nearest class to a laptop core)",
-		.cm = cm000, .mask = POL_BITS_ALL,
+		.cm = cm000, .mask = CF_ACTION_BITS_ALL,
 	};
 	if (sacd) {
 		f000.al[f000.n_algos++] = (struct algo){"sacd", "the SAC-d actor's most probable valid action",
@@ -645,7 +647,7 @@ int cmd_figures(int argc, char **argv)
 	if (run_sweep(&f000, &s000, data_dir, cJSON_AddArrayToObject(js[0], "sweeps")))
 		goto done;
 
-	/* seed 002 Fig. 6: Edgent's choices over bandwidth and over deadlines. Its
+	/* Edgent (Li et al. 2018) Fig. 6: Edgent's choices over bandwidth and over deadlines. Its
 	 * Algorithm 1 has no round trip or queue term: both 0. */
 	f6 = (struct fig){
 		.name = "seed002-fig6", .title = "seed 002 Fig. 6",
@@ -670,9 +672,9 @@ int cmd_figures(int argc, char **argv)
 	if (run_sweep(&f6, &s6bw, data_dir, sw6) || run_sweep(&f6, &s6dl, data_dir, sw6))
 		goto done;
 
-	/* seed 002 Fig. 7: accuracy under deadlines at 400 kbps, Edgent against its
+	/* Edgent (Li et al. 2018) Fig. 7: accuracy under deadlines at 400 kbps, Edgent against its
 	 * two knobs alone and the two extremes */
-	const struct pol_cost_exit *deep002 = &cm002->ex[cm002->n_exits - 1];
+	const struct cost_exit *deep002 = &cm002->ex[cm002->n_exits - 1];
 	const struct pol_action whole002 = {cm002->n_exits, deep002->n, 0};
 	f7 = (struct fig){
 		.name = "seed002-fig7", .title = "seed 002 Fig. 7",
@@ -709,7 +711,7 @@ int cmd_figures(int argc, char **argv)
 	}
 	int plotted = 0;
 	if (!no_plot) {
-		/* panels (c) and (d) of seed 000's figure show one algorithm's choices
+		/* panels (c) and (d) of Niu et al.'s figure show one algorithm's choices
 		 * each: the learners when given, else the oracle and Edgent */
 		char extra[128];
 		snprintf(extra, sizeof(extra), "featured1='%s'; featured2='%s'", sacd ? "sacd" : "oracle",
@@ -740,6 +742,6 @@ done:
 	pol_policy_free(dqn);
 	free(cm000);
 	free(cm002);
-	cf_model_free(m);
+	cr_model_free(m);
 	return ret;
 }

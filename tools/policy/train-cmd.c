@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "coinfer/exec.h"
-#include "coinfer/policy-cost.h"
-#include "coinfer/policy-eval.h"
-#include "coinfer/policy-train.h"
+#include "coinfer/cost.h"
+#include "coinfer/sim-eval.h"
+#include "coinfer/sim-train.h"
 #include "cli.h"
 #include "train-cmd.h"
 
@@ -29,7 +29,7 @@ static void usage_train(FILE *f)
 		"                      ../shared/data/traces next to the source tree)\n"
 		"  --slo FILE          SLO file (one app drawn per episode); default: 100 ms\n"
 		"  --reward MODE       slo (accuracy when the SLO is met, else -1; default) or\n"
-		"                      lambda (seed 000 eqs. 12-13)\n"
+		"                      lambda (Niu et al. 2022, eqs. 12-13)\n"
 		"  --slo-penalty X     SLO mode: the reward of a missed SLO is -X (default 1)\n"
 		"  --latency-weight W  SLO mode: a met SLO earns accuracy - W x latency /\n"
 		"                      deadline (default 0.01: the faster of equals)\n"
@@ -55,7 +55,7 @@ static void usage_train(FILE *f)
 		"  --quiet             no progress lines on stderr\n");
 }
 
-static void on_point(void *ctx, const struct pol_train_point *p)
+static void on_point(void *ctx, const struct sim_train_point *p)
 {
 	if (!*(int *)ctx)
 		fprintf(stderr,
@@ -142,7 +142,7 @@ int cmd_train(int argc, char **argv)
 	int ret = 1;
 	struct cli_world *w = malloc(sizeof(*w));
 	struct pol_policy *pol = NULL;
-	struct pol_train_report *rep = malloc(sizeof(*rep));
+	struct sim_train_report *rep = malloc(sizeof(*rep));
 	cJSON *out = NULL;
 	if (!rep || !w) {
 		fprintf(stderr, PROG " train: out of memory\n");
@@ -152,13 +152,13 @@ int cmd_train(int argc, char **argv)
 	}
 	if (cli_world_load(w, traces_dir, slo_path, model_path, root, device, edge, codec))
 		goto done;
-	struct pol_cost_model *cm = w->cm;
-	struct pol_env_cfg ec = cli_world_env(w);
-	ec.reward = !strcmp(reward, "slo") ? POL_REWARD_SLO : POL_REWARD_LAMBDA;
+	struct cost_model *cm = w->cm;
+	struct sim_env_cfg ec = cli_world_env(w);
+	ec.reward = !strcmp(reward, "slo") ? SIM_REWARD_SLO : SIM_REWARD_LAMBDA;
 	ec.slo_penalty = penalty;
 	ec.slo_latency_weight = lat_w;
 	ec.slo_late_weight = late_w;
-	struct pol_train_cfg tc = pol_train_defaults(!strcmp(algo, "sacd") ? POL_ALGO_SACD : POL_ALGO_DQN);
+	struct sim_train_cfg tc = sim_train_defaults(!strcmp(algo, "sacd") ? POL_ALGO_SACD : POL_ALGO_DQN);
 	tc.env_steps = (int)steps;
 	tc.warmup_steps = (int)warmup;
 	tc.update_every = (int)every;
@@ -178,7 +178,7 @@ int cmd_train(int argc, char **argv)
 	tc.sacd.gamma = tc.dqn.gamma = (float)gamma;
 	tc.lr_final = (float)lr_final;
 	tc.sacd.target_entropy_ratio = (float)ratio;
-	if (pol_train(cm, &w->ts, &ec, &tc, device, cm->model, on_point, &quiet, &pol, rep, err,
+	if (sim_train(cm, &w->ts, &ec, &tc, device, cm->model, on_point, &quiet, &pol, rep, err,
 		      sizeof(err))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		goto done;
@@ -209,7 +209,7 @@ int cmd_train(int argc, char **argv)
 		cJSON_AddNumberToObject(out, "target_entropy_ratio", ratio);
 	cJSON_AddNumberToObject(out, "seed", seed);
 	cJSON_AddNumberToObject(out, "wall_s", rep->wall_s);
-	const struct pol_train_point *cp = &rep->pt[rep->converged_point];
+	const struct sim_train_point *cp = &rep->pt[rep->converged_point];
 	cJSON_AddNumberToObject(out, "converged_s", cp->wall_s);
 	cJSON_AddNumberToObject(out, "converged_env_steps", cp->env_steps);
 	cJSON_AddNumberToObject(out, "converge_tol", rep->converge_tol);
@@ -219,8 +219,8 @@ int cmd_train(int argc, char **argv)
 	cJSON *refs = cJSON_AddObjectToObject(out, "held_out_reference");
 	static const char *const ref_algos[] = {"oracle", "edgent", "device-only"};
 	for (int i = 0; i < 3; i++) {
-		struct pol_eval_result r;
-		if (pol_eval_run(cm, &w->ts, &ec, tc.eval_seed, ref_algos[i], tc.eval_steps, &r, err,
+		struct sim_eval_result r;
+		if (sim_eval_run(cm, &w->ts, &ec, tc.eval_seed, ref_algos[i], tc.eval_steps, &r, err,
 				 sizeof(err))) {
 			fprintf(stderr, PROG ": %s\n", err);
 			goto done;
@@ -235,7 +235,7 @@ int cmd_train(int argc, char **argv)
 	}
 	cJSON *arr = cJSON_AddArrayToObject(out, "curve");
 	for (int i = 0; i < rep->n_points; i++) {
-		const struct pol_train_point *p = &rep->pt[i];
+		const struct sim_train_point *p = &rep->pt[i];
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddNumberToObject(o, "env_steps", p->env_steps);
 		cJSON_AddNumberToObject(o, "updates", (double)p->updates);

@@ -1,0 +1,1666 @@
+/* The device agents: each thread runs one poll loop over its agents. An agent is
+ * a connection state machine (down -> connecting -> HELLO sent -> ready) and a
+ * few request slots (head computed and dilating -> sent -> answered, or local
+ * fallback computed and dilating -> answered). Compute runs inline in the loop;
+ * every wait (time dilation, reply timeouts, backoff, the breaker's probes) is a
+ * timer of the loop.
+ *
+ * Ownership of the reused buffers (all allocated at creation, none per request):
+ * - a slot's msg belongs to its request from slot_run until the slot is S_FREE
+ *   and !tx_pending; while tx_pending the tx queue reads it, so a slot is not
+ *   restarted before the socket took (or conn_close dropped) the whole message.
+ * - a slot's decide_msg likewise while decide_busy.
+ * - the agent's ping (keepalives and the breaker's probes alike), pong and hello
+ *   belong to the tx queue while ping_busy / pong_busy / cs == C_HELLO with the
+ *   HELLO queued; a PING or PONG due while its buffer is queued is not written
+ *   (the queued one stands for it).
+ * - tx entries point into those buffers and never own them; conn_close empties
+ *   the queue and hands every buffer back by clearing the flags above. */
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MS 1000000ull /* ns */
+#define NEVER UINT64_MAX
+/* DECIDE ids: the request's id with this bit, so that a late ERROR to a DECIDE
+ * is never taken for one to the request's INFER */
+#define DECIDE_ID (1ull << 63)
+#define NEXT_MAX_AGE (1000 * MS)
+
+uint64_t ag_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The fleet's clock (ag_clock): the injected one, or CLOCK_MONOTONIC. */
+static uint64_t fnow(const struct ag_fleet *f)
+{
+	return f->cfg.clock.now_ns ? f->cfg.clock.now_ns(f->cfg.clock.ctx) : ag_now_ns();
+}
+
+static int fwait(const struct ag_fleet *f, struct pollfd *fds, nfds_t n, uint64_t ns)
+{
+	if (f->cfg.clock.wait)
+		return f->cfg.clock.wait(f->cfg.clock.ctx, fds, n, ns);
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
+	return ppoll(fds, n, &ts, NULL);
+}
+
+static uint64_t ms_to_ns(double ms)
+{
+	return ms <= 0 ? 0 : (uint64_t)(ms * 1e6 + 0.5);
+}
+
+static double ns_to_ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ull;
+}
+
+static double rng_unit(uint64_t *s)
+{
+	return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static void logf_(struct ag_fleet *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(struct ag_fleet *f, const char *fmt, ...)
+{
+	if (!f->cfg.log)
+		return;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&f->out_mu);
+	fprintf(f->cfg.log, "coinfer-agent: %s\n", line);
+	fflush(f->cfg.log);
+	pthread_mutex_unlock(&f->out_mu);
+}
+
+void ag_config_defaults(struct ag_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->host = "127.0.0.1";
+	c->port = 7878;
+	c->agents = 1;
+	c->threads = 1;
+	c->requests = 20;
+	c->inflight = 1;
+	c->deadline_ms = 100;
+	c->margin_ms = 2;
+	c->action = (struct ag_action){.exit = 2, .partition = 8, .bits = 8,
+				       .codec = CC_CODEC_HUFFMAN, .per_channel = 0};
+	c->slowdown = 1;
+	c->device_id_base = 1;
+	c->device_class = "host";
+	c->app = "default";
+	c->backoff_base_us = 50000;
+	c->backoff_cap_us = 2000000;
+	ag_breaker_defaults(&c->breaker);
+	c->connect_timeout_ms = 1000;
+	c->connect_wait_ms = 2000;
+	c->ping_ms = 500;
+	c->ping_pad = 16384;
+	ag_bw_defaults(&c->bw);
+	c->calib_runs = 5;
+	c->seed = 1;
+}
+
+/* ---- model geometry --------------------------------------------------------------- */
+
+static void boundary_dims(const struct cr_model *m, int e, int p, uint32_t dims[3])
+{
+	if (p == 0) {
+		dims[0] = (uint32_t)m->in_c, dims[1] = (uint32_t)m->in_h, dims[2] = (uint32_t)m->in_w;
+	} else {
+		const struct cr_layer *L = cr_model_exit_layer(m, e, p - 1);
+		dims[0] = (uint32_t)L->out_c, dims[1] = (uint32_t)L->out_h, dims[2] = (uint32_t)L->out_w;
+	}
+}
+
+static int action_ok(const struct cr_model *m, const struct ag_action *a, char *err, size_t errlen)
+{
+	if (a->exit < 0 || a->exit >= m->n_exits) {
+		snprintf(err, errlen, "exit %d: the model has exits 1..%d", a->exit + 1, m->n_exits);
+		return 0;
+	}
+	if (a->partition < 0 || a->partition > m->exit_len[a->exit]) {
+		snprintf(err, errlen, "partition %d: exit %d has partitions 0..%d", a->partition,
+			 a->exit + 1, m->exit_len[a->exit]);
+		return 0;
+	}
+	if (a->partition == m->exit_len[a->exit])
+		return 1; /* device only: no codec */
+	if ((int)a->codec < 0 || a->codec >= CC_CODEC_COUNT) {
+		snprintf(err, errlen, "unknown codec %d", (int)a->codec);
+		return 0;
+	}
+	int raw = a->codec == CC_CODEC_RAW32 || a->codec == CC_CODEC_RAW16;
+	if (raw ? a->bits != 0 || a->per_channel : a->bits < 2 || a->bits > 16) {
+		snprintf(err, errlen, "bits %d with codec %s (raw codecs take 0, the others 2..16)",
+			 a->bits, cc_codec_name(a->codec));
+		return 0;
+	}
+	return 1;
+}
+
+/* ---- time dilation --------------------------------------------------------------------- */
+
+/* The emulated time of layers [from, to) of exit e that took real_ms here. */
+static double emu_compute_ms(const struct ag_fleet *f, int e, int from, int to, double real_ms)
+{
+	double emu = real_ms * f->cfg.slowdown;
+	if (f->cfg.profile) {
+		double p = ag_times_range_ms(&f->emulated, e, from, to);
+		emu = p > real_ms ? p : real_ms;
+	}
+	return emu > real_ms ? emu : real_ms;
+}
+
+static double emu_encode_ms(const struct ag_fleet *f, const struct ag_action *a, size_t elems,
+			    double real_ms)
+{
+	double emu = real_ms * f->enc_scale;
+	if (f->cfg.encode_model) {
+		double model = f->cfg.encode_model(f->cfg.encode_ctx, a, elems);
+		if (model > 0)
+			emu = model;
+	}
+	return emu > real_ms ? emu : real_ms;
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+static int argmax_conf(const float *logits, int n, float *conf)
+{
+	int best = 0;
+	for (int i = 1; i < n; i++)
+		if (logits[i] > logits[best])
+			best = i;
+	double sum = 0;
+	for (int i = 0; i < n; i++)
+		sum += exp((double)(logits[i] - logits[best]));
+	*conf = (float)(1.0 / sum);
+	return best;
+}
+
+static void emit(struct ag_thread *th, struct ag_record *r)
+{
+	struct ag_fleet *f = th->f;
+	if (th->nrec == th->caprec) {
+		size_t cap = th->caprec ? th->caprec * 2 : 64;
+		struct ag_record *n = realloc(th->recs, cap * sizeof(*n));
+		if (!n) {
+			th->failed = 1;
+			snprintf(th->err, sizeof(th->err), "out of memory for records");
+			return;
+		}
+		th->recs = n;
+		th->caprec = cap;
+	}
+	th->recs[th->nrec++] = *r;
+	if (f->cfg.out) {
+		char line[2048];
+		ag_record_json_named(r, f->cfg.decide_name, line, sizeof(line));
+		pthread_mutex_lock(&f->out_mu);
+		fputs(line, f->cfg.out);
+		fflush(f->cfg.out);
+		pthread_mutex_unlock(&f->out_mu);
+	}
+}
+
+/* ---- the circuit breaker ----------------------------------------------------------------- */
+
+/* The edge answered in time: a reply to an outstanding request or DECIDE
+ * (probe 0), or a PONG or WELCOME (probe 1): alive, whatever the breaker
+ * thought. */
+static void edge_answered(struct ag_agent *a, uint64_t now, int probe)
+{
+	int was_up = ag_breaker_allows(&a->brk);
+	a->t_ping_wait = 0;
+	if (probe)
+		ag_breaker_probe_answered(&a->brk, now);
+	else
+		ag_breaker_success(&a->brk, now);
+	if (!was_up)
+		logf_(a->th->f, "agent %d: edge up again after %llu probes: requests go to it", a->idx,
+		      (unsigned long long)a->brk.probes);
+}
+
+/* A reply timeout (trip 0), or silence after a PING (trip 1). */
+static void edge_failed(struct ag_agent *a, uint64_t now, int trip)
+{
+	int was_up = ag_breaker_allows(&a->brk);
+	if (trip)
+		ag_breaker_trip(&a->brk, now);
+	else
+		ag_breaker_failure(&a->brk, now);
+	if (was_up && !ag_breaker_allows(&a->brk))
+		logf_(a->th->f, "agent %d: edge down (%s): new requests stay on the device, probing",
+		      a->idx, trip ? "a PING unanswered" : "consecutive reply timeouts");
+}
+
+/* ---- requests ------------------------------------------------------------------------------ */
+
+static void slot_finish(struct ag_agent *a, struct ag_slot *s, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	struct ag_record *r = &s->rec;
+	r->latency_ms = ns_to_ms(now - s->t_start);
+	r->latency_real_ms = r->latency_ms - s->dilation_ms;
+	if (r->latency_real_ms < 0)
+		r->latency_real_ms = 0;
+	r->deadline_met = r->latency_ms <= r->deadline_ms;
+	r->rtt_ms = a->bw.srtt_us / 1000.0;
+	r->bw_bps = a->bw.bps;
+	r->t_ms = ns_to_ms(now - f->t0);
+	emit(a->th, r);
+	s->st = S_FREE;
+	a->answered++;
+	if (f->cfg.interval_ms <= 0 && a->t_next_start < now)
+		a->t_next_start = now; /* closed loop: the next one starts now */
+}
+
+/* Normalised input of the slot's image into store 0, every exit resuming at 0. */
+static float *slot_input(struct ag_agent *a, struct ag_slot *s)
+{
+	struct ag_fleet *f = a->th->f;
+	cr_model_normalize(f->m, f->ds->images + (size_t)s->rec.image * f->ds->c * f->ds->h * f->ds->w,
+			   s->store[0], 1);
+	s->n_store = 1;
+	s->store_pos[0] = 0;
+	for (int x = 0; x < f->m->n_exits; x++)
+		s->store_of[x] = 0;
+	return s->store[0];
+}
+
+/* Runs layers [0, p) of exit e, keeping the tensor at every position another exit
+ * would resume from (they share the trunk up to there). */
+static void run_head(struct ag_agent *a, struct ag_slot *s, int e, int p)
+{
+	struct ag_fleet *f = a->th->f;
+	const struct ag_times *t = &f->measured;
+	int q[AG_MAX_EXITS], nq = 0;
+	slot_input(a, s);
+	for (int x = 0; x < t->n_exits; x++) {
+		int r = ag_resume_pos(t, e, p, x), k = 0;
+		while (k < nq && q[k] != r)
+			k++;
+		if (k == nq)
+			q[nq++] = r;
+	}
+	for (int i = 1; i < nq; i++) /* ascending */
+		for (int j = i; j > 0 && q[j - 1] > q[j]; j--) {
+			int tmp = q[j];
+			q[j] = q[j - 1];
+			q[j - 1] = tmp;
+		}
+	/* store 0 holds the input (position 0); q[0] may be 0 or larger */
+	int at = 0, cur = 0;
+	s->n_store = 0;
+	for (int i = 0; i < nq; i++) {
+		int dst = i;
+		if (q[i] > at) {
+			const float *o;
+			cr_exec_run(a->th->x, e, at, q[i], s->store[cur], 1, &o);
+			memcpy(s->store[dst], o, cr_model_boundary_floats(f->m, e, q[i]) * sizeof(float));
+			at = q[i];
+		}
+		/* q[0] == 0: store 0 already holds the input */
+		s->store_pos[dst] = q[i];
+		cur = dst;
+	}
+	s->n_store = nq;
+	for (int x = 0; x < t->n_exits; x++) {
+		int r = ag_resume_pos(t, e, p, x);
+		for (int k = 0; k < nq; k++)
+			if (s->store_pos[k] == r)
+				s->store_of[x] = k;
+	}
+}
+
+/* Local answer from what the slot holds (p_done: the head position computed). */
+static void go_local(struct ag_agent *a, struct ag_slot *s, enum ag_reason why, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	struct ag_record *r = &s->rec;
+	const int e = r->action.exit;
+	double left = r->deadline_ms - ns_to_ms(now - s->t_start);
+	if (a->sent_outstanding > 0 && s->st == S_SENT)
+		a->sent_outstanding--;
+	struct ag_choice c;
+	if (s->p_done == 0)
+		slot_input(a, s);
+	/* the emulated per-layer times decide what fits */
+	ag_fallback_choose(&f->emulated, e, s->p_done, left - f->cfg.margin_ms, &c);
+	uint64_t t0 = fnow(f);
+	const float *o;
+	cr_exec_run(a->th->x, c.exit, c.from, f->m->exit_len[c.exit], s->store[s->store_of[c.exit]], 1,
+		    &o);
+	s->local_label = argmax_conf(o, f->m->n_classes, &s->local_conf);
+	double real = ns_to_ms(fnow(f) - t0);
+	double emu = emu_compute_ms(f, c.exit, c.from, f->m->exit_len[c.exit], real);
+	s->dilation_ms += emu - real;
+	r->where = AG_DEVICE;
+	r->reason = why;
+	r->exit = c.exit;
+	r->from = c.from;
+	r->label = s->local_label;
+	r->confidence = s->local_conf;
+	r->local_ms = emu;
+	r->local_real_ms = real;
+	s->st = S_LOCAL;
+	s->t_event = t0 + ms_to_ns(emu);
+}
+
+static void tx_push(struct ag_agent *a, const uint8_t *p, size_t len, int slot,
+		    enum ag_tx_kind kind)
+{
+	struct ag_tx *t = &a->tx[(a->tx_head + a->tx_n) % AG_TX_MAX];
+	*t = (struct ag_tx){.p = p, .len = len, .off = 0, .slot = slot, .kind = kind};
+	a->tx_n++;
+}
+
+static void conn_drop(struct ag_agent *a, const char *why, uint64_t now);
+static int tx_flush(struct ag_agent *a, uint64_t now);
+
+/* The head is done and its emulated time has passed: send, or answer locally. */
+static void slot_send(struct ag_agent *a, struct ag_slot *s, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	struct ag_record *r = &s->rec;
+	if (!ag_breaker_allows(&a->brk)) { /* it opened while the head dilated */
+		go_local(a, s, AG_FB_EDGE_DOWN, now);
+		return;
+	}
+	if (a->cs != C_READY) {
+		go_local(a, s, AG_FB_UNREACHABLE, now);
+		return;
+	}
+	if (a->sent_outstanding >= a->welcome.max_inflight || s->frame_len > a->welcome.max_frame ||
+	    a->tx_n >= AG_TX_MAX - 2) {
+		go_local(a, s, AG_FB_LIMIT, now);
+		return;
+	}
+	double left = r->deadline_ms - ns_to_ms(now - s->t_start);
+	double reserve = 1.1 * ag_fallback_reserve_ms(&f->emulated, r->action.exit, s->p_done) +
+			 f->cfg.margin_ms + fmin(a->th->late_ms, 0.25 * r->deadline_ms);
+	/* Wait for the edge while a local answer could still make the deadline. When
+	 * none can (a slow device, a tight deadline), the edge is the only way to
+	 * meet it: wait for it until the deadline, then finish here, late. */
+	double wait_ms = r->deadline_ms - reserve;
+	if (left - reserve <= 0)
+		wait_ms = r->deadline_ms - f->cfg.margin_ms;
+	if (wait_ms <= r->deadline_ms - left || left * 1000 >= (double)UINT32_MAX) {
+		go_local(a, s, AG_FB_NO_TIME, now);
+		return;
+	}
+	struct cw_infer m = {
+		.request_id = r->id,
+		.deadline_us = (uint32_t)(left * 1000),
+		.device_us = (uint32_t)((r->head_ms + r->encode_ms) * 1000),
+		.flags = f->cfg.edge_decides ? CW_INFER_SUGGEST : 0,
+		.action = {.exit = (uint8_t)r->action.exit, .bits = (uint8_t)r->action.bits,
+			   .partition = (uint16_t)r->action.partition},
+		.frame_len = s->frame_len,
+	};
+	char err[160];
+	size_t len;
+	int ret = cw_encode_infer_header(s->msg, f->msg_cap, &m, &len, err, sizeof(err));
+	if (ret) {
+		logf_(f, "agent %d: INFER not encoded: %s", a->idx, err);
+		go_local(a, s, AG_FB_ERROR, now);
+		return;
+	}
+	s->msg_len = len;
+	r->bytes = len;
+	s->t_sent = now;
+	s->t_timeout = s->t_start + ms_to_ns(wait_ms);
+	s->st = S_SENT;
+	s->tx_pending = 1;
+	a->sent_outstanding++;
+	tx_push(a, s->msg, len, (int)(s - a->slots), TX_INFER);
+	tx_flush(a, now);
+}
+
+/* What decide callbacks see of an agent. */
+static void agent_state(const struct ag_agent *a, struct ag_state *st)
+{
+	*st = (struct ag_state){.bandwidth_bps = a->bw.bps, .bw_last_bps = a->bw.last_bps,
+				.rtt_ms = a->bw.srtt_us / 1000.0, .queue_ms = a->queue_ms,
+				.deadline_ms = a->th->f->cfg.deadline_ms,
+				.connected = a->cs == C_READY && ag_breaker_allows(&a->brk),
+				.thread = a->th->idx};
+}
+
+/* The action without the edge's help: the callback's, else the configured one. */
+static void decide_here(struct ag_agent *a, struct ag_record *r)
+{
+	struct ag_fleet *f = a->th->f;
+	r->action = f->cfg.action;
+	r->decided_by = AG_BY_FLAGS;
+	if (f->cfg.decide) {
+		struct ag_state st;
+		struct ag_action act;
+		char err[160];
+		agent_state(a, &st);
+		if (!f->cfg.decide(f->cfg.decide_ctx, &st, &act) && action_ok(f->m, &act, err, sizeof(err))) {
+			r->action = act;
+			r->decided_by = AG_BY_LOCAL;
+		}
+	}
+}
+
+/* An action from the wire (0-based exit; partition N_e: on the device only; bits
+ * 0 elsewhere: unquantized) with the configured codec, or raw32 for bits 0. 0
+ * when the model has it. */
+static int action_from_wire(const struct ag_fleet *f, const struct cw_action *w,
+			    struct ag_action *out)
+{
+	const struct ag_action *cfg = &f->cfg.action;
+	int raw_cfg = cfg->codec == CC_CODEC_RAW32 || cfg->codec == CC_CODEC_RAW16;
+	char err[160];
+	*out = (struct ag_action){.exit = w->exit, .partition = w->partition, .bits = w->bits,
+				  .codec = raw_cfg ? CC_CODEC_HUFFMAN : cfg->codec,
+				  .per_channel = raw_cfg ? 0 : cfg->per_channel};
+	if (!w->bits) {
+		out->codec = CC_CODEC_RAW32;
+		out->per_channel = 0;
+	}
+	return action_ok(f->m, out, err, sizeof(err)) ? 0 : -EINVAL;
+}
+
+/* Sends the DECIDE of slot s's request; 0 when it went out (or is queued). */
+static int send_decide(struct ag_agent *a, struct ag_slot *s, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	if (a->cs != C_READY || !ag_breaker_allows(&a->brk) || a->edge_no_policy || s->decide_busy ||
+	    a->tx_n >= AG_TX_MAX - 2)
+		return -EAGAIN;
+	double bps = a->bw.bps > 0 ? a->bw.bps : f->cfg.bw_prior_bps;
+	struct cw_decide m = {
+		.request_id = s->rec.id | DECIDE_ID,
+		.bandwidth_bps = (uint64_t)bps,
+		.deadline_us = (uint32_t)fmin(s->rec.deadline_ms * 1000, (double)UINT32_MAX),
+	};
+	size_t len;
+	int ret = cw_encode_decide(s->decide_msg, sizeof(s->decide_msg), &m, &len, NULL, 0);
+	if (ret)
+		return ret;
+	s->st = S_DECIDE;
+	s->t_event = now + ms_to_ns(fmin(0.2 * s->rec.deadline_ms, 50));
+	s->rec.decide = AG_DECIDE_TIMEOUT; /* until a DECISION says otherwise */
+	s->decide_busy = 1;
+	a->t_decide = now;
+	tx_push(a, s->decide_msg, len, (int)(s - a->slots), TX_DECIDE);
+	tx_flush(a, now);
+	return 0;
+}
+
+static void slot_run(struct ag_agent *a, struct ag_slot *s, uint64_t now);
+
+/* Starts a request in slot s: its action (asking the edge first with
+ * --edge-decides), then slot_run. */
+static void slot_start(struct ag_agent *a, struct ag_slot *s, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	struct ag_record *r = &s->rec;
+	memset(r, 0, sizeof(*r));
+	memset(s->store_of, 0, sizeof(s->store_of));
+	s->dilation_ms = 0;
+	s->p_done = 0;
+	s->frame_len = s->msg_len = 0;
+	s->t_start = now;
+	r->agent = a->idx;
+	r->device_id = a->device_id;
+	r->id = a->next_id++;
+	int j = a->started++;
+	r->image = (int)(((long long)f->cfg.first_image + (long long)a->idx * f->cfg.requests + j) %
+			 f->ds->n);
+	r->true_label = f->ds->labels[r->image];
+	r->deadline_ms = f->cfg.deadline_ms;
+	r->verify_label = -1;
+	if (f->cfg.interval_ms > 0)
+		a->t_next_start += ms_to_ns(f->cfg.interval_ms);
+	if (f->cfg.edge_decides) {
+		/* a suggestion is made from the state of our last DECIDE: take it
+		 * while that state is recent, else send a DECIDE to refresh it */
+		int fresh = a->have_next && now - a->t_next <= NEXT_MAX_AGE &&
+			    now - a->t_decide <= NEXT_MAX_AGE;
+		a->have_next = 0; /* one suggestion, one request */
+		if (fresh && a->cs == C_READY && ag_breaker_allows(&a->brk)) {
+			r->action = a->next;
+			r->decided_by = AG_BY_EDGE_NEXT;
+			slot_run(a, s, now);
+			return;
+		}
+		if (!send_decide(a, s, now))
+			return;
+	}
+	decide_here(a, r);
+	slot_run(a, s, now);
+}
+
+/* The DECIDE of slot s is answered, refused, dropped or out of time. */
+static void slot_decided(struct ag_agent *a, struct ag_slot *s, uint64_t now)
+{
+	struct ag_record *r = &s->rec;
+	r->decide_ms = ns_to_ms(now - s->t_start);
+	if (r->decide == AG_DECIDE_ANSWERED) {
+		r->action = s->decision;
+		r->decided_by = AG_BY_EDGE_DECISION;
+	} else {
+		decide_here(a, r);
+	}
+	slot_run(a, s, now);
+}
+
+/* Runs the request's action: head and encode (sent when their emulated time has
+ * passed), or all on the device. */
+static void slot_run(struct ag_agent *a, struct ag_slot *s, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	const struct cr_model *m = f->m;
+	struct ag_record *r = &s->rec;
+	const int e = r->action.exit, p = r->action.partition, n = m->exit_len[e];
+
+	if (p == n) { /* device only */
+		float *in = slot_input(a, s);
+		uint64_t t0 = fnow(f);
+		const float *o;
+		cr_exec_run(a->th->x, e, 0, n, in, 1, &o);
+		s->local_label = argmax_conf(o, m->n_classes, &s->local_conf);
+		double real = ns_to_ms(fnow(f) - t0);
+		double emu = emu_compute_ms(f, e, 0, n, real);
+		s->dilation_ms = emu - real;
+		r->where = AG_DEVICE;
+		r->reason = AG_FB_NONE;
+		r->exit = e;
+		r->from = 0;
+		r->label = s->local_label;
+		r->confidence = s->local_conf;
+		r->head_ms = r->local_ms = emu;
+		r->head_real_ms = r->local_real_ms = real;
+		s->st = S_LOCAL;
+		s->t_event = t0 + ms_to_ns(emu);
+		return;
+	}
+	/* no head: answer locally at once, the best exit that fits from the input */
+	if (!ag_breaker_allows(&a->brk)) {
+		go_local(a, s, AG_FB_EDGE_DOWN, now);
+		return;
+	}
+	if (a->cs != C_READY) {
+		go_local(a, s, AG_FB_UNREACHABLE, now);
+		return;
+	}
+	uint64_t t0 = fnow(f);
+	run_head(a, s, e, p);
+	uint64_t t1 = fnow(f);
+	s->p_done = p;
+	uint32_t dims[3];
+	boundary_dims(m, e, p, dims);
+	char err[160];
+	const float *head = s->store[s->store_of[e]];
+	int ret = cc_encoder_encode(a->th->enc, head, 3, dims, r->action.codec, r->action.bits,
+				    r->action.per_channel, s->msg + CW_INFER_PREFIX_BYTES,
+				    f->msg_cap - CW_INFER_PREFIX_BYTES, &s->frame_len, err, sizeof(err));
+	uint64_t t2 = fnow(f);
+	r->head_real_ms = ns_to_ms(t1 - t0);
+	r->head_ms = emu_compute_ms(f, e, 0, p, r->head_real_ms);
+	r->encode_real_ms = ns_to_ms(t2 - t1);
+	r->encode_ms = emu_encode_ms(f, &r->action, cr_model_boundary_floats(m, e, p),
+				     r->encode_real_ms);
+	s->dilation_ms = (r->head_ms - r->head_real_ms) + (r->encode_ms - r->encode_real_ms);
+	if (ret) {
+		logf_(f, "agent %d: encode failed: %s", a->idx, err);
+		go_local(a, s, AG_FB_ERROR, now);
+		return;
+	}
+	s->st = S_HEAD;
+	s->t_event = t0 + ms_to_ns(r->head_ms + r->encode_ms);
+}
+
+static struct ag_slot *find_sent(struct ag_agent *a, uint64_t id)
+{
+	for (int i = 0; i < a->nslots; i++)
+		if (a->slots[i].st == S_SENT && a->slots[i].rec.id == id)
+			return &a->slots[i];
+	return NULL;
+}
+
+/* Decodes the frame that was sent and runs the tail here, as the edge should. */
+static void verify(struct ag_agent *a, struct ag_slot *s)
+{
+	struct ag_fleet *f = a->th->f;
+	struct ag_record *r = &s->rec;
+	const int e = r->action.exit, p = r->action.partition;
+	size_t want = cr_model_boundary_floats(f->m, e, p);
+	struct cc_limits lim = {.max_elems = f->max_floats, .max_frame_bytes = f->msg_cap};
+	char err[160];
+	if (cc_frame_decode(s->msg + CW_INFER_PREFIX_BYTES, s->frame_len, &lim, a->th->verify_buf, want,
+			    a->th->scratch, a->th->scratch_bytes, NULL, err, sizeof(err))) {
+		logf_(f, "agent %d: verify: %s", a->idx, err);
+		return;
+	}
+	const float *o;
+	cr_exec_run(a->th->x, e, p, f->m->exit_len[e], a->th->verify_buf, 1, &o);
+	float conf;
+	r->verify_label = argmax_conf(o, f->m->n_classes, &conf);
+}
+
+static void on_result(struct ag_agent *a, struct ag_slot *s, const struct cw_result *res,
+		      uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	struct ag_record *r = &s->rec;
+	a->sent_outstanding--;
+	edge_answered(a, now, 0);
+	r->where = AG_EDGE;
+	r->reason = AG_FB_NONE;
+	r->label = res->label;
+	r->confidence = res->confidence;
+	r->exit = res->exit;
+	r->from = -1;
+	r->queue_us = res->queue_us;
+	r->decode_us = res->decode_us;
+	r->compute_us = res->compute_us;
+	r->batch = res->batch;
+	a->queue_ms = res->queue_delay_us / 1000.0;
+	if (f->cfg.edge_decides && (res->flags & CW_RESULT_NEXT_VALID) &&
+	    !action_from_wire(f, &res->next, &a->next)) {
+		a->have_next = 1;
+		a->t_next = now;
+	}
+	double total_us = (double)(now - s->t_sent) / 1000.0;
+	ag_bw_upload(&a->bw, (double)s->msg_len, total_us,
+		     (double)res->queue_us + res->decode_us + res->compute_us);
+	if (f->cfg.verify)
+		verify(a, s);
+	slot_finish(a, s, now);
+}
+
+static enum ag_reason reason_of(uint16_t code)
+{
+	switch (code) {
+	case CW_ERR_BUSY: return AG_FB_BUSY;
+	case CW_ERR_DEADLINE: return AG_FB_DEADLINE;
+	case CW_ERR_SHUTDOWN: return AG_FB_SHUTDOWN;
+	default: return AG_FB_ERROR;
+	}
+}
+
+/* ---- the connection ---------------------------------------------------------------------- */
+
+static void conn_close(struct ag_agent *a)
+{
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+	cw_reader_reset(&a->rd);
+	for (int i = 0; i < a->tx_n; i++) {
+		struct ag_tx *t = &a->tx[(a->tx_head + i) % AG_TX_MAX];
+		if (t->kind == TX_DECIDE)
+			a->slots[t->slot].decide_busy = 0;
+		else if (t->slot >= 0)
+			a->slots[t->slot].tx_pending = 0;
+	}
+	a->tx_head = a->tx_n = 0;
+	a->ping_busy = a->pong_busy = a->ping_outstanding = 0;
+	a->t_ping_wait = 0;
+}
+
+/* Drops the connection: every request waiting for the edge finishes locally, and
+ * the next attempt waits a jittered, growing backoff. */
+static void conn_drop(struct ag_agent *a, const char *why, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	int was_ready = a->cs == C_READY;
+	conn_close(a);
+	a->drops++;
+	/* a failing connect is logged once until a connection succeeds */
+	if (why && (was_ready || !a->fail_logged++))
+		logf_(f, "agent %d: connection %s: %s%s", a->idx, was_ready ? "lost" : "failed", why,
+		      was_ready ? "" : " (retrying with backoff)");
+	a->cs = C_DOWN;
+	a->have_next = 0;
+	for (int i = 0; i < a->nslots; i++) {
+		struct ag_slot *s = &a->slots[i];
+		if (s->st == S_SENT)
+			go_local(a, s, AG_FB_DISCONNECTED, now);
+		else if (s->st == S_DECIDE) {
+			s->rec.decide = AG_DECIDE_DROPPED;
+			s->t_event = now;
+		}
+	}
+	a->sent_outstanding = 0;
+	if (ag_breaker_allows(&a->brk)) {
+		a->t_reconnect = now + ag_backoff_next(&a->bo) * 1000;
+		return;
+	}
+	/* the edge is down: the next attempt is the breaker's next probe, under its
+	 * backoff, so a dead edge sees one schedule whether the connection lasts */
+	if (a->brk.st == AG_BRK_HALF_OPEN)
+		ag_breaker_failure(&a->brk, now);
+	a->t_reconnect = a->brk.t_probe;
+}
+
+static void conn_connected(struct ag_agent *a, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	struct cw_hello h = {.device_id = a->device_id, .model_checksum = f->m->checksum,
+			     .max_inflight = (uint16_t)f->cfg.inflight};
+	snprintf(h.device_class, sizeof(h.device_class), "%s", f->cfg.device_class);
+	snprintf(h.model, sizeof(h.model), "%s", f->m->name);
+	snprintf(h.app, sizeof(h.app), "%s", f->cfg.app);
+	size_t len;
+	char err[160];
+	if (cw_encode_hello(a->hello, sizeof(a->hello), &h, &len, err, sizeof(err))) {
+		conn_drop(a, err, now);
+		return;
+	}
+	a->cs = C_HELLO;
+	tx_push(a, a->hello, len, -1, TX_HELLO);
+	tx_flush(a, now);
+}
+
+static void conn_start(struct ag_agent *a, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	a->reconnects += a->drops > 0 || a->connects > 0;
+	if (a->brk.st == AG_BRK_DOWN) /* this attempt is the probe: WELCOME answers it */
+		ag_breaker_probe_sent(&a->brk, now, now + ms_to_ns(f->cfg.connect_timeout_ms));
+	int fd = socket(f->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		conn_drop(a, strerror(errno), now);
+		return;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	a->fd = fd;
+	a->t_handshake = now + ms_to_ns(f->cfg.connect_timeout_ms);
+	if (connect(fd, (const struct sockaddr *)&f->addr, f->addrlen) == 0) {
+		conn_connected(a, now);
+	} else if (errno == EINPROGRESS) {
+		a->cs = C_CONNECTING;
+	} else {
+		char why[96];
+		snprintf(why, sizeof(why), "connect: %s", strerror(errno));
+		a->cs = C_CONNECTING;
+		conn_drop(a, why, now);
+	}
+}
+
+/* Writes what the socket takes; 0, or -1 when the connection was dropped. */
+static int tx_flush(struct ag_agent *a, uint64_t now)
+{
+	while (a->tx_n) {
+		struct ag_tx *t = &a->tx[a->tx_head];
+		ssize_t n = send(a->fd, t->p + t->off, t->len - t->off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			char why[96];
+			snprintf(why, sizeof(why), "send: %s", strerror(errno));
+			conn_drop(a, why, now);
+			return -1;
+		}
+		t->off += (size_t)n;
+		if (t->off < t->len)
+			continue;
+		if (t->kind == TX_DECIDE)
+			a->slots[t->slot].decide_busy = 0;
+		else if (t->slot >= 0)
+			a->slots[t->slot].tx_pending = 0;
+		else if (t->kind == TX_PING)
+			a->ping_busy = 0;
+		else if (t->kind == TX_PONG)
+			a->pong_busy = 0;
+		a->tx_head = (a->tx_head + 1) % AG_TX_MAX;
+		a->tx_n--;
+	}
+	return 0;
+}
+
+/* padded: every other PING carries --ping-pad (the uplink probe); the breaker's
+ * probes never do, a frozen edge's buffers need no more bytes. */
+static void send_ping(struct ag_agent *a, uint64_t now, int padded)
+{
+	struct ag_fleet *f = a->th->f;
+	uint32_t pad = padded && (a->ping_count & 1) ? f->cfg.ping_pad : 0;
+	if (pad > a->welcome.max_padding)
+		pad = a->welcome.max_padding;
+	struct cw_ping p = {.nonce = ++a->ping_nonce, .timestamp = now, .padding_len = pad};
+	size_t len;
+	char err[160];
+	a->ping_count++;
+	if (cw_encode_ping(a->ping, CW_HEADER_BYTES + CW_PING_FIXED_BYTES + f->cfg.ping_pad, &p, &len,
+			   err, sizeof(err)))
+		return;
+	a->ping_busy = 1;
+	a->ping_outstanding = 1;
+	if (!a->t_ping_wait)
+		a->t_ping_wait = now;
+	a->ping_pad_sent = pad;
+	tx_push(a, a->ping, len, -1, TX_PING);
+	tx_flush(a, now);
+}
+
+/* A DECISION, or an ERROR to a DECIDE: the waiting slot goes on at once. 0, or
+ * -1 when the connection was dropped. */
+static int on_decide_reply(struct ag_agent *a, const struct cw_msg *msg, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	uint64_t id = msg->request_id & ~DECIDE_ID;
+	if (!(msg->request_id & DECIDE_ID) || !id || id >= a->next_id) {
+		char why[96];
+		snprintf(why, sizeof(why), "%s for a DECIDE never sent (id %llu)",
+			 cw_type_name(msg->type), (unsigned long long)msg->request_id);
+		conn_drop(a, why, now);
+		return -1;
+	}
+	if (msg->type == CW_DECISION) {
+		a->queue_ms = msg->decision.queue_delay_us / 1000.0;
+	} else if (msg->error.code == CW_ERR_UNSUPPORTED && !a->edge_no_policy) {
+		/* no policy there for this class: it will not change this session */
+		a->edge_no_policy = 1;
+		if (!a->decide_logged++)
+			logf_(f, "agent %d: the edge does not decide: %s", a->idx, msg->error.msg);
+	}
+	struct ag_slot *s = NULL;
+	for (int i = 0; i < a->nslots && !s; i++)
+		if (a->slots[i].st == S_DECIDE && a->slots[i].rec.id == id)
+			s = &a->slots[i];
+	if (!s) {
+		a->late++; /* decided without it already */
+		return 0;
+	}
+	edge_answered(a, now, 0);
+	if (msg->type == CW_DECISION && !action_from_wire(f, &msg->decision.action, &s->decision))
+		s->rec.decide = AG_DECIDE_ANSWERED;
+	else
+		s->rec.decide = AG_DECIDE_REFUSED;
+	s->t_event = now;
+	return 0;
+}
+
+/* Any PONG, even to an older PING, shows the edge reads and answers; the one to
+ * the latest PING is also an RTT or bandwidth sample. */
+static void on_pong(struct ag_agent *a, const struct cw_pong *p, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	int was_up = ag_breaker_allows(&a->brk);
+	edge_answered(a, now, 1);
+	if (!a->ping_outstanding || p->nonce != a->ping_nonce || p->timestamp > now)
+		return;
+	double rtt = (double)(now - p->timestamp) / 1000.0 - p->hold_us;
+	a->ping_outstanding = 0;
+	/* a probe's PONG, or one long awaited, measures the outage, not the link */
+	if (!was_up || rtt > (double)f->cfg.breaker.timeout_us)
+		return;
+	if (p->padding_len == 0)
+		ag_bw_rtt(&a->bw, rtt);
+	else
+		ag_bw_probe(&a->bw, p->padding_len, rtt);
+}
+
+/* One message from the edge; 0, or -1 when the connection was dropped. */
+static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	char why[CW_ERRMSG_MAX + 64];
+	switch (msg->type) {
+	case CW_WELCOME:
+		if (a->cs != C_HELLO) {
+			conn_drop(a, "WELCOME out of turn", now);
+			return -1;
+		}
+		if (msg->welcome.model_checksum != f->m->checksum) {
+			conn_drop(a, "WELCOME names another model", now);
+			return -1;
+		}
+		a->welcome = msg->welcome;
+		a->cs = C_READY;
+		a->edge_no_policy = 0;
+		a->connects++;
+		a->fail_logged = 0;
+		ag_backoff_reset(&a->bo);
+		edge_answered(a, now, 1);
+		a->t_next_ping = now;
+		return 0;
+	case CW_RESULT:
+	case CW_ERROR: {
+		uint64_t id = msg->request_id;
+		if (msg->type == CW_ERROR && id == 0) {
+			uint16_t c = msg->error.code;
+			if (a->cs != C_READY || c == CW_ERR_SHUTDOWN || c == CW_ERR_VERSION ||
+			    c == CW_ERR_MODEL_MISMATCH || c == CW_ERR_TOO_LARGE ||
+			    c == CW_ERR_NO_SESSION || c == CW_ERR_BAD_REQUEST) {
+				snprintf(why, sizeof(why), "edge says %s: %s",
+					 cw_error_name((enum cw_error_code)c), msg->error.msg);
+				if (a->refusal_logged++)
+					why[0] = 0;
+				conn_drop(a, why[0] ? why : NULL, now);
+				return -1;
+			}
+			return 0;
+		}
+		if (a->cs != C_READY) {
+			conn_drop(a, "a reply before WELCOME", now);
+			return -1;
+		}
+		if (msg->type == CW_ERROR && (id & DECIDE_ID))
+			return on_decide_reply(a, msg, now);
+		struct ag_slot *s = find_sent(a, id);
+		if (!s) {
+			if (id >= a->next_id || id == 0) {
+				snprintf(why, sizeof(why), "%s for request %llu never sent",
+					 cw_type_name(msg->type), (unsigned long long)id);
+				conn_drop(a, why, now);
+				return -1;
+			}
+			a->late++; /* answered locally already */
+			return 0;
+		}
+		if (msg->type == CW_RESULT) {
+			if (msg->result.label >= f->m->n_classes ||
+			    msg->result.exit >= f->m->n_exits) {
+				conn_drop(a, "RESULT with a label or exit outside the model", now);
+				return -1;
+			}
+			on_result(a, s, &msg->result, now);
+		} else {
+			edge_answered(a, now, 0); /* refused, but alive */
+			s->rec.error_code = msg->error.code;
+			go_local(a, s, reason_of(msg->error.code), now);
+		}
+		return 0;
+	}
+	case CW_DECISION:
+		if (a->cs != C_READY) {
+			conn_drop(a, "DECISION before WELCOME", now);
+			return -1;
+		}
+		return on_decide_reply(a, msg, now);
+	case CW_PONG:
+		if (a->cs != C_READY) {
+			conn_drop(a, "PONG before WELCOME", now);
+			return -1;
+		}
+		on_pong(a, &msg->pong, now);
+		return 0;
+	case CW_PING:
+		if (a->cs != C_READY) {
+			conn_drop(a, "PING before WELCOME", now);
+			return -1;
+		}
+		if (!a->pong_busy) {
+			struct cw_pong p = {.nonce = msg->ping.nonce, .timestamp = msg->ping.timestamp,
+					    .padding_len = msg->ping.padding_len, .hold_us = 0};
+			size_t len;
+			if (!cw_encode_pong(a->pong, sizeof(a->pong), &p, &len, NULL, 0)) {
+				a->pong_busy = 1;
+				tx_push(a, a->pong, len, -1, TX_PONG);
+			}
+		}
+		return 0;
+	default:
+		snprintf(why, sizeof(why), "unexpected %s from the edge", cw_type_name(msg->type));
+		conn_drop(a, why, now);
+		return -1;
+	}
+}
+
+static void on_readable(struct ag_agent *a, uint64_t now)
+{
+	for (int rounds = 0; rounds < 16 && a->fd >= 0; rounds++) {
+		size_t avail;
+		uint8_t *p = cw_reader_space(&a->rd, &avail);
+		if (!p) {
+			conn_drop(a, "stream unusable", now);
+			return;
+		}
+		ssize_t n = avail ? recv(a->fd, p, avail, MSG_DONTWAIT) : 0;
+		if (avail && n == 0) {
+			conn_drop(a, cw_reader_buffered(&a->rd) ? "closed by the edge mid-message"
+								 : "closed by the edge",
+				  now);
+			return;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				char why[96];
+				snprintf(why, sizeof(why), "recv: %s", strerror(errno));
+				conn_drop(a, why, now);
+			}
+			return;
+		}
+		if (n > 0)
+			cw_reader_commit(&a->rd, (size_t)n);
+		for (;;) {
+			struct cw_msg msg;
+			char err[160];
+			int ret = cw_reader_next(&a->rd, &msg, err, sizeof(err));
+			if (ret == -EAGAIN)
+				break;
+			if (ret) {
+				char why[200];
+				snprintf(why, sizeof(why), "malformed input: %s", err);
+				conn_drop(a, why, now);
+				return;
+			}
+			if (on_message(a, &msg, now))
+				return;
+		}
+		if ((size_t)n < avail)
+			return; /* drained */
+	}
+}
+
+static void on_writable(struct ag_agent *a, uint64_t now)
+{
+	if (a->cs == C_CONNECTING) {
+		int e = 0;
+		socklen_t l = sizeof(e);
+		if (getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &e, &l) || e) {
+			char why[96];
+			snprintf(why, sizeof(why), "connect: %s", strerror(e ? e : errno));
+			conn_drop(a, why, now);
+			return;
+		}
+		conn_connected(a, now);
+		return;
+	}
+	tx_flush(a, now);
+}
+
+/* ---- timers ------------------------------------------------------------------------------ */
+
+static int needs_network(const struct ag_fleet *f)
+{
+	return f->cfg.decide || f->cfg.edge_decides ||
+	       f->cfg.action.partition < f->m->exit_len[f->cfg.action.exit];
+}
+
+/* Timers fire late on a busy machine (and when many fire at once, each waits for
+ * the others' compute): the reply timeout keeps that much more back. */
+static void note_late(struct ag_thread *th, uint64_t now, uint64_t due)
+{
+	double late = ns_to_ms(now - due);
+	th->late_ms *= 0.98;
+	if (late > th->late_ms)
+		th->late_ms = late;
+}
+
+/* The breaker's timers: an unanswered probe, a PING met by silence, the next
+ * probe. Without a connection the reconnect is the probe (conn_drop schedules
+ * it at the probe's time, conn_start marks it sent). */
+static void breaker_timers(struct ag_agent *a, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	ag_breaker_tick(&a->brk, now);
+	if (a->cs != C_READY || a->started >= f->cfg.requests)
+		return;
+	if (ag_breaker_allows(&a->brk) && a->t_ping_wait &&
+	    now - a->t_ping_wait >= f->cfg.breaker.timeout_us * 1000) {
+		a->t_ping_wait = 0;
+		edge_failed(a, now, 1);
+	}
+	if (ag_breaker_probe_due(&a->brk, now)) {
+		ag_breaker_probe_sent(&a->brk, now, 0);
+		if (!a->ping_busy && a->tx_n < AG_TX_MAX)
+			send_ping(a, now, 0);
+	}
+}
+
+static void agent_timers(struct ag_agent *a, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	if (a->finished)
+		return;
+	int all_started = a->started >= f->cfg.requests;
+	if (a->cs == C_DOWN && !all_started && needs_network(f) && now >= a->t_reconnect)
+		conn_start(a, now);
+	if ((a->cs == C_CONNECTING || a->cs == C_HELLO) && now >= a->t_handshake)
+		conn_drop(a, a->cs == C_CONNECTING ? "connect timed out" : "no WELCOME in time", now);
+	breaker_timers(a, now);
+
+	for (int i = 0; i < a->nslots; i++) {
+		struct ag_slot *s = &a->slots[i];
+		now = fnow(f);
+		if (s->st == S_HEAD && now >= s->t_event) {
+			note_late(a->th, now, s->t_event);
+			slot_send(a, s, now);
+		} else if (s->st == S_SENT && now >= s->t_timeout) {
+			note_late(a->th, now, s->t_timeout);
+			edge_failed(a, now, 0);
+			go_local(a, s, AG_FB_TIMEOUT, now);
+		} else if (s->st == S_DECIDE && now >= s->t_event) {
+			slot_decided(a, s, now);
+		}
+		if (s->st == S_LOCAL && fnow(f) >= s->t_event)
+			slot_finish(a, s, fnow(f));
+	}
+
+	now = fnow(f);
+	/* one start per slot a pass: a device answer can finish within the pass and
+	 * free its slot at once, and the loop must still see sockets and timers (the
+	 * breaker's probes) between such answers */
+	for (int starts = 0; starts < a->nslots && a->started < f->cfg.requests &&
+			     now >= a->t_next_start &&
+			     (a->cs == C_READY || now >= a->t_gate || !needs_network(f));
+	     starts++) {
+		struct ag_slot *s = NULL;
+		for (int i = 0; i < a->nslots && !s; i++)
+			if (a->slots[i].st == S_FREE && !a->slots[i].tx_pending)
+				s = &a->slots[i];
+		if (!s)
+			break;
+		slot_start(a, s, now);
+		if (s->st == S_LOCAL && fnow(f) >= s->t_event)
+			slot_finish(a, s, fnow(f));
+		now = fnow(f);
+	}
+
+	if (a->cs == C_READY && ag_breaker_allows(&a->brk) && f->cfg.ping_ms > 0 && !a->tx_n &&
+	    now >= a->t_next_ping) {
+		send_ping(a, now, 1);
+		a->t_next_ping = now + ms_to_ns(f->cfg.ping_ms);
+	}
+
+	if (a->answered >= f->cfg.requests) {
+		int busy = 0;
+		for (int i = 0; i < a->nslots; i++)
+			busy |= a->slots[i].st != S_FREE;
+		if (!busy) {
+			conn_close(a);
+			a->cs = C_CLOSED;
+			a->finished = 1;
+		}
+	}
+}
+
+static uint64_t agent_next(const struct ag_agent *a)
+{
+	const struct ag_fleet *f = a->th->f;
+	uint64_t t = NEVER;
+#define AT(x) do { if ((x) < t) t = (x); } while (0)
+	if (a->finished)
+		return t;
+	if (a->cs == C_DOWN && a->started < f->cfg.requests && needs_network(f))
+		AT(a->t_reconnect);
+	if (a->cs == C_CONNECTING || a->cs == C_HELLO)
+		AT(a->t_handshake);
+	int free_slot = 0;
+	for (int i = 0; i < a->nslots; i++) {
+		const struct ag_slot *s = &a->slots[i];
+		if (s->st == S_HEAD || s->st == S_LOCAL || s->st == S_DECIDE)
+			AT(s->t_event);
+		else if (s->st == S_SENT)
+			AT(s->t_timeout);
+		free_slot |= s->st == S_FREE && !s->tx_pending;
+	}
+	if (a->started < f->cfg.requests && free_slot) {
+		uint64_t st = a->t_next_start;
+		if (a->cs != C_READY && needs_network(f) && a->t_gate > st)
+			st = a->t_gate;
+		AT(st);
+	}
+	if (a->cs == C_READY && ag_breaker_allows(&a->brk) && f->cfg.ping_ms > 0 && !a->tx_n)
+		AT(a->t_next_ping);
+	if (a->brk.st == AG_BRK_HALF_OPEN || (a->cs == C_READY && a->started < f->cfg.requests))
+		AT(ag_breaker_next_ns(&a->brk));
+	if (a->cs == C_READY && a->started < f->cfg.requests && ag_breaker_allows(&a->brk) &&
+	    a->t_ping_wait)
+		AT(a->t_ping_wait + f->cfg.breaker.timeout_us * 1000);
+#undef AT
+	return t;
+}
+
+static void *thread_main(void *arg)
+{
+	struct ag_thread *th = arg;
+	const struct ag_fleet *f = th->f;
+	int left = th->n;
+	while (left > 0 && !th->failed) {
+		uint64_t now = fnow(f);
+		uint64_t next = NEVER;
+		int np = 0;
+		left = 0;
+		for (int i = 0; i < th->n; i++) {
+			struct ag_agent *a = &th->agents[i];
+			agent_timers(a, fnow(f));
+			if (a->finished)
+				continue;
+			left++;
+			uint64_t t = agent_next(a);
+			if (t < next)
+				next = t;
+			if (a->fd >= 0) {
+				short ev = POLLIN;
+				if (a->cs == C_CONNECTING || a->tx_n)
+					ev |= POLLOUT;
+				if (a->cs == C_CONNECTING)
+					ev = POLLOUT;
+				th->pfd[np] = (struct pollfd){.fd = a->fd, .events = ev};
+				th->pfd_agent[np++] = i;
+			}
+		}
+		if (!left)
+			break;
+		now = fnow(f);
+		uint64_t wait = next == NEVER ? 1000 * MS : next > now ? next - now : 0;
+		if (wait > 1000 * MS)
+			wait = 1000 * MS;
+		int r = fwait(f, th->pfd, (nfds_t)np, wait);
+		if (r < 0 && errno != EINTR) {
+			th->failed = 1;
+			snprintf(th->err, sizeof(th->err), "poll: %s", strerror(errno));
+			break;
+		}
+		for (int k = 0; r > 0 && k < np; k++) {
+			struct ag_agent *a = &th->agents[th->pfd_agent[k]];
+			short re = th->pfd[k].revents;
+			if (!re || a->fd != th->pfd[k].fd)
+				continue;
+			now = fnow(f);
+			if (a->cs == C_CONNECTING) {
+				if (re & (POLLOUT | POLLERR | POLLHUP))
+					on_writable(a, now);
+				continue;
+			}
+			if (re & (POLLIN | POLLERR | POLLHUP))
+				on_readable(a, now);
+			if (a->fd >= 0 && (re & POLLOUT))
+				on_writable(a, fnow(f));
+		}
+	}
+	return NULL;
+}
+
+/* ---- the fleet --------------------------------------------------------------------------- */
+
+static int resolve(struct ag_fleet *f, char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+	char port[16];
+	snprintf(port, sizeof(port), "%d", f->cfg.port);
+	int r = getaddrinfo(f->cfg.host, port, &hints, &res);
+	if (r || !res) {
+		snprintf(err, errlen, "edge address %s:%d: %s", f->cfg.host, f->cfg.port,
+			 r ? gai_strerror(r) : "no address");
+		return -EINVAL;
+	}
+	memcpy(&f->addr, res->ai_addr, res->ai_addrlen);
+	f->addrlen = res->ai_addrlen;
+	freeaddrinfo(res);
+	f->have_addr = 1;
+	return 0;
+}
+
+static int calibrate(struct ag_fleet *f, struct cr_exec *x, float *input)
+{
+	const struct cr_model *m = f->m;
+	int runs = f->cfg.calib_runs > 0 ? f->cfg.calib_runs : 1;
+	uint64_t ns[AG_MAX_POS];
+	if (f->ds && f->ds->n > 0)
+		cr_model_normalize(m, f->ds->images, input, 1);
+	for (int e = 0; e < m->n_exits; e++) {
+		const float *o;
+		cr_exec_run(x, e, 0, m->exit_len[e], input, 1, &o); /* warm-up */
+		memset(ns, 0, sizeof(ns));
+		cr_exec_set_timing(x, ns);
+		for (int r = 0; r < runs; r++)
+			cr_exec_run(x, e, 0, m->exit_len[e], input, 1, &o);
+		cr_exec_set_timing(x, NULL);
+		for (int p = 0; p < m->exit_len[e]; p++)
+			f->measured.ms[e][p] = (double)ns[p] / runs / 1e6;
+	}
+	return 0;
+}
+
+static int thread_init(struct ag_fleet *f, struct ag_thread *th, char *err, size_t errlen)
+{
+	const struct cr_model *m = f->m;
+	th->f = f;
+	if (cr_exec_create(m, NULL, 1, &th->x)) {
+		snprintf(err, errlen, "executor: out of memory");
+		return -ENOMEM;
+	}
+	if (cc_encoder_create(f->max_floats, f->max_pairs, 16, &th->enc)) {
+		snprintf(err, errlen, "encoder: out of memory");
+		return -ENOMEM;
+	}
+	th->input = malloc(f->max_floats * sizeof(float));
+	th->pfd = calloc((size_t)th->n + 1, sizeof(*th->pfd));
+	th->pfd_agent = calloc((size_t)th->n + 1, sizeof(int));
+	if (!th->input || !th->pfd || !th->pfd_agent)
+		goto nomem;
+	if (f->cfg.verify) {
+		th->verify_buf = malloc(f->max_floats * sizeof(float));
+		th->scratch_bytes = cc_frame_scratch_max();
+		th->scratch = malloc(th->scratch_bytes ? th->scratch_bytes : 1);
+		if (!th->verify_buf || !th->scratch)
+			goto nomem;
+	}
+	struct cw_limits lim = cw_limits_make(0, AG_SERVER_PAD_MAX);
+	size_t rdbytes = cw_reader_bytes(&lim);
+	for (int i = 0; i < th->n; i++) {
+		struct ag_agent *a = &th->agents[i];
+		a->th = th;
+		a->fd = -1;
+		a->cs = C_DOWN;
+		a->device_id = f->cfg.device_id_base + (uint64_t)a->idx;
+		a->next_id = 1;
+		a->rng = f->cfg.seed * 0x9E3779B97F4A7C15ull + (uint64_t)a->idx * 7919 + 1;
+		ag_backoff_init(&a->bo, f->cfg.backoff_base_us, f->cfg.backoff_cap_us, rng_next(&a->rng));
+		/* from the agent's RNG without drawing from it: the stagger of a seed
+		 * stays what it was before the breaker */
+		uint64_t brk_seed = a->rng ^ 0xD1B54A32D192ED03ull;
+		ag_breaker_init(&a->brk, &f->cfg.breaker, rng_next(&brk_seed));
+		ag_bw_init(&a->bw, &f->cfg.bw);
+		a->rdbuf = malloc(rdbytes);
+		a->ping = calloc(1, CW_HEADER_BYTES + CW_PING_FIXED_BYTES + f->cfg.ping_pad);
+		a->nslots = f->cfg.inflight;
+		a->slots = calloc((size_t)a->nslots, sizeof(*a->slots));
+		if (!a->rdbuf || !a->ping || !a->slots)
+			goto nomem;
+		if (cw_reader_init(&a->rd, a->rdbuf, rdbytes, &lim)) {
+			snprintf(err, errlen, "reader: bad limits");
+			return -EINVAL;
+		}
+		for (int k = 0; k < a->nslots; k++) {
+			struct ag_slot *s = &a->slots[k];
+			if (posix_memalign((void **)&s->msg, 64, f->msg_cap))
+				goto nomem;
+			for (int x = 0; x < m->n_exits; x++)
+				if (posix_memalign((void **)&s->store[x], 64, f->max_floats * sizeof(float)))
+					goto nomem;
+		}
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
+/* 0 when per-layer times t (what names them) have the model's exits and layers. */
+static int same_shape(const struct ag_times *t, const struct cr_model *m, const char *what,
+		      char *err, size_t errlen)
+{
+	if (t->n_exits != m->n_exits) {
+		snprintf(err, errlen, "the %s has %d exits, the model %d", what, t->n_exits, m->n_exits);
+		return -EINVAL;
+	}
+	for (int e = 0; e < m->n_exits; e++)
+		if (t->len[e] != m->exit_len[e]) {
+			snprintf(err, errlen, "the %s's exit %d has %d layers, the model's %d", what, e + 1,
+				 t->len[e], m->exit_len[e]);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
+		    const struct ds_dataset *ds, struct ag_fleet **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (!cfg || !m || !ds || ds->n < 1) {
+		snprintf(err, errlen, "a configuration, a model and images are needed");
+		return -EINVAL;
+	}
+	if ((size_t)ds->c * ds->h * ds->w != (size_t)m->in_c * m->in_h * m->in_w) {
+		snprintf(err, errlen, "images of %dx%dx%d, the model takes %dx%dx%d", ds->c, ds->h, ds->w,
+			 m->in_c, m->in_h, m->in_w);
+		return -EINVAL;
+	}
+	if (cfg->agents < 1 || cfg->threads < 1 || cfg->requests < 0 || cfg->inflight < 1 ||
+	    cfg->inflight > 1024 || !(cfg->deadline_ms > 0) || !(cfg->slowdown >= 1) ||
+	    cfg->interval_ms < 0 || cfg->margin_ms < 0 || cfg->ping_pad > (1u << 20) ||
+	    cfg->encode_slowdown < 0) {
+		snprintf(err, errlen, "bad configuration (agents, threads, inflight >= 1; deadline > 0; "
+				      "slowdown >= 1; ping padding <= 1 MiB)");
+		return -EINVAL;
+	}
+	const struct ag_breaker_config *bc = &cfg->breaker;
+	if (bc->threshold < 0 ||
+	    (bc->threshold > 0 && (!bc->base_us || bc->cap_us < bc->base_us || !bc->timeout_us))) {
+		snprintf(err, errlen, "bad breaker (threshold %d >= 0; probe backoff %llu..%llu us, "
+				      "0 < base <= cap; timeout %llu us > 0)", bc->threshold,
+			 (unsigned long long)bc->base_us, (unsigned long long)bc->cap_us,
+			 (unsigned long long)bc->timeout_us);
+		return -EINVAL;
+	}
+	if (!action_ok(m, &cfg->action, err, errlen))
+		return -EINVAL;
+	struct ag_fleet *f = calloc(1, sizeof(*f));
+	if (!f) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	f->cfg = *cfg;
+	f->m = m;
+	f->ds = ds;
+	pthread_mutex_init(&f->out_mu, NULL);
+	int ret = ag_times_init(&f->measured, m);
+	if (ret) {
+		snprintf(err, errlen, "model too large for the agent (%d exits, %d positions max)",
+			 AG_MAX_EXITS, AG_MAX_POS);
+		goto fail;
+	}
+	f->emulated = f->measured;
+	if (cfg->profile && (ret = same_shape(cfg->profile, m, "device profile", err, errlen)))
+		goto fail;
+	if (cfg->calibration && (ret = same_shape(cfg->calibration, m, "calibration", err, errlen)))
+		goto fail;
+	if (cfg->host && needs_network(f) && (ret = resolve(f, err, errlen)))
+		goto fail;
+	if (!f->have_addr && needs_network(f)) {
+		snprintf(err, errlen, "no edge address");
+		ret = -EINVAL;
+		goto fail;
+	}
+	/* sizes: the largest tensor at any partition point and its largest frame */
+	for (int e = 0; e < m->n_exits; e++)
+		for (int p = 0; p < m->exit_len[e]; p++) {
+			uint32_t d[3];
+			boundary_dims(m, e, p, d);
+			size_t fl = cr_model_boundary_floats(m, e, p);
+			if (fl > f->max_floats)
+				f->max_floats = fl;
+			if (d[0] > f->max_pairs)
+				f->max_pairs = d[0];
+			for (int c = 0; c < CC_CODEC_COUNT; c++)
+				for (int pc = 0; pc < 2; pc++) {
+					size_t b = cc_frame_bound((enum cc_codec)c, 3, d, pc);
+					if (b + CW_INFER_PREFIX_BYTES > f->msg_cap)
+						f->msg_cap = b + CW_INFER_PREFIX_BYTES;
+				}
+		}
+	f->msg_cap = (f->msg_cap + 63) & ~(size_t)63;
+
+	f->nth = cfg->threads < cfg->agents ? cfg->threads : cfg->agents;
+	f->th = calloc((size_t)f->nth, sizeof(*f->th));
+	if (!f->th)
+		goto nomem;
+	for (int t = 0; t < f->nth; t++) {
+		struct ag_thread *th = &f->th[t];
+		th->idx = t;
+		th->n = cfg->agents / f->nth + (t < cfg->agents % f->nth);
+		th->agents = calloc((size_t)th->n, sizeof(*th->agents));
+		if (!th->agents)
+			goto nomem;
+		for (int i = 0; i < th->n; i++)
+			th->agents[i].idx = t + i * f->nth; /* round robin */
+		if ((ret = thread_init(f, th, err, errlen)))
+			goto fail;
+	}
+	if (cfg->calibration)
+		memcpy(f->measured.ms, cfg->calibration->ms, sizeof(f->measured.ms));
+	else
+		calibrate(f, f->th[0].x, f->th[0].input);
+	/* emulated per-layer times: the profile's, or the measured ones stretched */
+	for (int e = 0; e < m->n_exits; e++)
+		for (int p = 0; p < m->exit_len[e]; p++) {
+			/* never faster than this machine: qemu is slower than a Pi */
+			double meas = f->measured.ms[e][p] * cfg->slowdown;
+			f->emulated.ms[e][p] =
+				cfg->profile && cfg->profile->ms[e][p] > meas ? cfg->profile->ms[e][p] : meas;
+		}
+	f->enc_scale = cfg->encode_slowdown > 0 ? cfg->encode_slowdown : cfg->slowdown;
+	if (cfg->profile && !(cfg->encode_slowdown > 0)) {
+		int d = m->n_exits - 1;
+		double meas = ag_times_range_ms(&f->measured, d, 0, m->exit_len[d]);
+		double prof = ag_times_range_ms(&f->emulated, d, 0, m->exit_len[d]);
+		f->enc_scale = meas > 0 && prof > meas ? prof / meas : 1;
+	}
+	*out = f;
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	ret = -ENOMEM;
+fail:
+	ag_fleet_destroy(f);
+	return ret;
+}
+
+int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
+{
+	if (f->ran) {
+		snprintf(err, errlen, "a fleet runs once");
+		return -EINVAL;
+	}
+	f->ran = 1;
+	f->t0 = fnow(f);
+	for (int t = 0; t < f->nth; t++)
+		for (int i = 0; i < f->th[t].n; i++) {
+			struct ag_agent *a = &f->th[t].agents[i];
+			a->t_gate = f->t0 + ms_to_ns(f->cfg.connect_wait_ms);
+			a->t_next_start = f->t0 + ms_to_ns(rng_unit(&a->rng) * f->cfg.stagger_ms);
+			a->t_reconnect = f->t0;
+		}
+	int started = 0, ret = 0;
+	for (int t = 1; t < f->nth; t++) {
+		if (pthread_create(&f->th[t].tid, NULL, thread_main, &f->th[t])) {
+			snprintf(err, errlen, "pthread_create failed");
+			ret = -EAGAIN;
+			for (int u = t; u < f->nth; u++)
+				f->th[u].failed = 1;
+			break;
+		}
+		started = t;
+	}
+	thread_main(&f->th[0]);
+	for (int t = 1; t <= started; t++)
+		pthread_join(f->th[t].tid, NULL);
+	f->wall_s = (double)(fnow(f) - f->t0) / 1e9;
+	size_t n = 0;
+	for (int t = 0; t < f->nth; t++) {
+		n += f->th[t].nrec;
+		if (f->th[t].failed && !ret) {
+			snprintf(err, errlen, "%s", f->th[t].err[0] ? f->th[t].err : "thread failed");
+			ret = -EIO;
+		}
+	}
+	f->records = malloc((n ? n : 1) * sizeof(*f->records));
+	if (!f->records) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	f->nrec = 0;
+	for (int t = 0; t < f->nth; t++) {
+		memcpy(f->records + f->nrec, f->th[t].recs, f->th[t].nrec * sizeof(*f->records));
+		f->nrec += f->th[t].nrec;
+	}
+	/* in the order answered */
+	for (size_t i = 1; i < f->nrec; i++) {
+		struct ag_record r = f->records[i];
+		size_t j = i;
+		while (j > 0 && f->records[j - 1].t_ms > r.t_ms) {
+			f->records[j] = f->records[j - 1];
+			j--;
+		}
+		f->records[j] = r;
+	}
+	return ret;
+}
+
+void ag_fleet_destroy(struct ag_fleet *f)
+{
+	if (!f)
+		return;
+	for (int t = 0; f->th && t < f->nth; t++) {
+		struct ag_thread *th = &f->th[t];
+		for (int i = 0; th->agents && i < th->n; i++) {
+			struct ag_agent *a = &th->agents[i];
+			if (a->fd >= 0)
+				close(a->fd);
+			free(a->rdbuf);
+			free(a->ping);
+			for (int k = 0; a->slots && k < a->nslots; k++) {
+				free(a->slots[k].msg);
+				for (int x = 0; x < AG_MAX_EXITS; x++)
+					free(a->slots[k].store[x]);
+			}
+			free(a->slots);
+		}
+		free(th->agents);
+		if (th->x)
+			cr_exec_destroy(th->x);
+		cc_encoder_destroy(th->enc);
+		free(th->input);
+		free(th->verify_buf);
+		free(th->scratch);
+		free(th->pfd);
+		free(th->pfd_agent);
+		free(th->recs);
+	}
+	free(f->th);
+	free(f->records);
+	pthread_mutex_destroy(&f->out_mu);
+	free(f);
+}
+
+int ag_fleet_threads(const struct ag_fleet *f)
+{
+	return f->nth;
+}
+
+const struct ag_times *ag_fleet_measured(const struct ag_fleet *f)
+{
+	return &f->measured;
+}
+
+const struct ag_times *ag_fleet_emulated(const struct ag_fleet *f)
+{
+	return &f->emulated;
+}
+
+const struct ag_record *ag_fleet_records(const struct ag_fleet *f, size_t *n)
+{
+	*n = f->nrec;
+	return f->records;
+}

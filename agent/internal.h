@@ -1,0 +1,140 @@
+/* Device agent internals shared by agent.c and report.c. */
+#ifndef COINFER_AGENT_INTERNAL_H
+#define COINFER_AGENT_INTERNAL_H
+
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include "coinfer/agent.h"
+#include "coinfer/exec.h"
+#include "coinfer/wire.h"
+
+#define AG_TX_MAX 32
+#define AG_PONG_BYTES (CW_HEADER_BYTES + 24)
+#define AG_HELLO_BYTES (CW_HEADER_BYTES + CW_SMALL_BODY_MAX)
+#define AG_SERVER_PAD_MAX 4096 /* padding accepted in the edge's own PINGs */
+
+enum ag_conn_state { C_DOWN, C_CONNECTING, C_HELLO, C_READY, C_CLOSED };
+enum ag_slot_state { S_FREE, S_DECIDE, S_HEAD, S_SENT, S_LOCAL };
+enum ag_tx_kind { TX_INFER, TX_HELLO, TX_PING, TX_PONG, TX_DECIDE };
+#define AG_DECIDE_BYTES (CW_HEADER_BYTES + 28)
+
+struct ag_tx {
+	const uint8_t *p;
+	size_t len, off;
+	int slot; /* INFER and DECIDE: the slot; -1: HELLO, PING or PONG */
+	enum ag_tx_kind kind;
+};
+
+struct ag_slot {
+	enum ag_slot_state st;
+	int tx_pending;
+	uint64_t t_start, t_event, t_timeout, t_sent;
+	double dilation_ms;
+	int p_done;
+	struct ag_record rec;
+	uint8_t *msg;
+	size_t msg_len, frame_len;
+	float *store[AG_MAX_EXITS];  /* tensors kept for a fallback ... */
+	int store_of[AG_MAX_EXITS];  /* ... exit x resumes from store[store_of[x]] */
+	int store_pos[AG_MAX_EXITS]; /* the position each store holds */
+	int n_store;
+	/* a local answer waiting for its emulated time */
+	int local_label;
+	float local_conf;
+	/* S_DECIDE: t_event is when to stop waiting for the DECISION */
+	struct ag_action decision;
+	uint8_t decide_msg[AG_DECIDE_BYTES];
+	int decide_busy; /* decide_msg is queued for sending */
+};
+
+struct ag_thread;
+
+struct ag_agent {
+	int idx;
+	uint64_t device_id;
+	struct ag_thread *th;
+	enum ag_conn_state cs;
+	int fd;
+	uint64_t t_reconnect, t_handshake;
+	struct cw_reader rd;
+	uint8_t *rdbuf;
+	struct ag_tx tx[AG_TX_MAX];
+	int tx_head, tx_n;
+	uint8_t hello[AG_HELLO_BYTES];
+	uint8_t pong[AG_PONG_BYTES];
+	int pong_busy;
+	uint8_t *ping;
+	int ping_busy, ping_outstanding;
+	uint64_t ping_nonce, ping_count, t_next_ping;
+	uint32_t ping_pad_sent;
+	struct cw_welcome welcome;
+	struct ag_backoff bo;
+	struct ag_breaker brk;
+	uint64_t t_ping_wait; /* when a PING went out into silence: nothing from the edge since (0: none) */
+	struct ag_bw bw;
+	int sent_outstanding;
+	double queue_ms;
+	/* the edge's suggestion for the next request (--edge-decides) */
+	int have_next;
+	struct ag_action next;
+	uint64_t t_next;
+	uint64_t t_decide; /* when the last DECIDE went out: the edge's copy of our state */
+	int edge_no_policy; /* the edge refused a DECIDE: ask no more this session */
+	int decide_logged;
+	int started, answered;
+	uint64_t next_id;
+	uint64_t t_next_start, t_gate;
+	struct ag_slot *slots;
+	int nslots;
+	int finished;
+	uint64_t late, reconnects, connects, drops;
+	int refusal_logged, fail_logged;
+	uint64_t rng;
+};
+
+struct ag_thread {
+	struct ag_fleet *f;
+	int idx;
+	pthread_t tid;
+	struct cr_exec *x;
+	struct cc_encoder *enc;
+	float *input, *verify_buf;
+	void *scratch;
+	size_t scratch_bytes;
+	struct ag_agent *agents;
+	int n;
+	struct pollfd *pfd;
+	int *pfd_agent;
+	struct ag_record *recs;
+	size_t nrec, caprec;
+	double late_ms; /* how late timers fire here: decaying maximum */
+	int failed;
+	char err[256];
+};
+
+struct ag_fleet {
+	struct ag_config cfg;
+	const struct cr_model *m;
+	const struct ds_dataset *ds;
+	struct ag_times measured, emulated;
+	double enc_scale;
+	struct ag_thread *th;
+	int nth;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	int have_addr;
+	size_t max_floats, msg_cap;
+	uint32_t max_pairs;
+	struct ag_record *records;
+	size_t nrec;
+	pthread_mutex_t out_mu;
+	uint64_t t0;
+	double wall_s;
+	int ran;
+};
+
+uint64_t ag_now_ns(void);
+
+#endif

@@ -1,0 +1,721 @@
+/* Reading the JSON files of the cost model: profiles, device classes, codec
+ * tables (docs/cost-model.md), and the loader that builds a cost model from them.
+ * Native builds only (libcjson); profiles are written by profile-write.c, which
+ * builds everywhere. Every field is checked for presence, type and range before
+ * use, and errors name the file and the field, so a hand-edited device class or a
+ * truncated profile is refused with a message rather than half-read. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coinfer/cost.h"
+#include "coinfer/errmsg.h"
+#include "coinfer/names.h"
+
+#define MAX_FILE_BYTES (64u << 20)
+
+struct jc {
+	const char *what; /* the file, for messages */
+	char *err;
+	size_t errlen;
+};
+
+static int read_all(const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	int ret;
+	*out = NULL;
+	if (!f)
+		return cf_fail(-errno, err, errlen, "%s: %s", path, strerror(errno));
+	if (fseek(f, 0, SEEK_END)) {
+		ret = cf_fail(-EIO, err, errlen, "%s: cannot seek", path);
+		goto err;
+	}
+	long n = ftell(f);
+	if (n < 0 || (unsigned long)n > MAX_FILE_BYTES) {
+		ret = cf_fail(-EFBIG, err, errlen, "%s: size %ld outside 0..%u bytes", path, n,
+			       MAX_FILE_BYTES);
+		goto err;
+	}
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	if (!buf) {
+		ret = cf_fail(-ENOMEM, err, errlen, "%s: out of memory", path);
+		goto err;
+	}
+	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		ret = cf_fail(-EIO, err, errlen, "%s: short read", path);
+		goto err;
+	}
+	buf[n] = 0;
+	fclose(f);
+	*out = buf;
+	*len = (size_t)n;
+	return 0;
+err:
+	free(buf);
+	fclose(f);
+	return ret;
+}
+
+/* The text ends inside a string, object or array (or holds nothing): what a cut
+ * file looks like, as opposed to a malformed one. */
+static int truncated(const char *text, size_t len)
+{
+	int depth = 0, in_str = 0, esc = 0, any = 0;
+	for (size_t i = 0; i < len; i++) {
+		char ch = text[i];
+		any |= !(ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t');
+		if (in_str) {
+			if (esc)
+				esc = 0;
+			else if (ch == '\\')
+				esc = 1;
+			else if (ch == '"')
+				in_str = 0;
+		} else if (ch == '"') {
+			in_str = 1;
+		} else if (ch == '{' || ch == '[') {
+			depth++;
+		} else if (ch == '}' || ch == ']') {
+			depth--;
+		}
+	}
+	return !any || in_str || depth > 0;
+}
+
+/* Parses the whole text as one JSON value; trailing non-space is an error. */
+static int parse_json(const char *text, size_t len, const struct jc *c, cJSON **out)
+{
+	const char *end = NULL;
+	*out = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (*out) {
+		while (end < text + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
+			end++;
+		if (end == text + len)
+			return 0;
+		cJSON_Delete(*out);
+		*out = NULL;
+	}
+	size_t off = end && end >= text && end <= text + len ? (size_t)(end - text) : len;
+	int line = 1;
+	for (size_t i = 0; i < off; i++)
+		line += text[i] == '\n';
+	return cf_fail(-EINVAL, c->err, c->errlen, "%s: not valid JSON (%s at line %d, byte %zu)",
+			c->what, truncated(text, len) ? "truncated" : "syntax error", line, off);
+}
+
+static const cJSON *field(const struct jc *c, const cJSON *obj, const char *path, const char *key,
+			  int *ret)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!v)
+		*ret = cf_fail(-EINVAL, c->err, c->errlen, "%s: field %s%s%s missing", c->what, path,
+				*path ? "." : "", key);
+	return v;
+}
+
+static int bad(const struct jc *c, const char *path, const char *key, const char *why)
+{
+	return cf_fail(-EINVAL, c->err, c->errlen, "%s: field %s%s%s %s", c->what, path,
+			*path ? "." : "", key, why);
+}
+
+static int get_num(const struct jc *c, const cJSON *obj, const char *path, const char *key,
+		   double lo, double hi, double *out)
+{
+	int ret = 0;
+	const cJSON *v = field(c, obj, path, key, &ret);
+	if (!v)
+		return ret;
+	if (!cJSON_IsNumber(v))
+		return bad(c, path, key, "is not a number");
+	if (!(v->valuedouble >= lo && v->valuedouble <= hi)) {
+		char why[96];
+		snprintf(why, sizeof(why), "= %g is outside [%g, %g]", v->valuedouble, lo, hi);
+		return bad(c, path, key, why);
+	}
+	*out = v->valuedouble;
+	return 0;
+}
+
+static int get_int(const struct jc *c, const cJSON *obj, const char *path, const char *key, int lo,
+		   int hi, int *out)
+{
+	double d = 0;
+	int r = get_num(c, obj, path, key, lo, hi, &d);
+	if (r)
+		return r;
+	if (d != floor(d))
+		return bad(c, path, key, "is not an integer");
+	*out = (int)d;
+	return 0;
+}
+
+static int get_str(const struct jc *c, const cJSON *obj, const char *path, const char *key, char *out,
+		   size_t cap)
+{
+	int ret = 0;
+	const cJSON *v = field(c, obj, path, key, &ret);
+	if (!v)
+		return ret;
+	if (!cJSON_IsString(v) || !v->valuestring)
+		return bad(c, path, key, "is not a string");
+	size_t n = strlen(v->valuestring);
+	if (n == 0 || n >= cap) {
+		char why[64];
+		snprintf(why, sizeof(why), "must hold 1..%zu characters", cap - 1);
+		return bad(c, path, key, why);
+	}
+	memcpy(out, v->valuestring, n + 1);
+	return 0;
+}
+
+static int get_arr(const struct jc *c, const cJSON *obj, const char *path, const char *key, int lo,
+		   int hi, const cJSON **out, int *n)
+{
+	int ret = 0;
+	const cJSON *v = field(c, obj, path, key, &ret);
+	if (!v)
+		return ret;
+	if (!cJSON_IsArray(v))
+		return bad(c, path, key, "is not an array");
+	*n = cJSON_GetArraySize(v);
+	if (*n < lo || *n > hi) {
+		char why[96];
+		snprintf(why, sizeof(why), "has %d entries, expected %d..%d", *n, lo, hi);
+		return bad(c, path, key, why);
+	}
+	*out = v;
+	return 0;
+}
+
+/* An array of exactly n numbers in [lo, hi]. */
+static int get_nums(const struct jc *c, const cJSON *obj, const char *path, const char *key, int n,
+		    double lo, double hi, double *out)
+{
+	const cJSON *a;
+	int cnt, i = 0, r;
+	if ((r = get_arr(c, obj, path, key, n, n, &a, &cnt)))
+		return r;
+	const cJSON *v;
+	cJSON_ArrayForEach(v, a)
+	{
+		if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi)) {
+			char why[96];
+			snprintf(why, sizeof(why), "[%d] is not a number in [%g, %g]", i, lo, hi);
+			return bad(c, path, key, why);
+		}
+		out[i++] = v->valuedouble;
+	}
+	return 0;
+}
+
+static int need_obj(const struct jc *c, const cJSON *v, const char *path)
+{
+	if (!cJSON_IsObject(v))
+		return cf_fail(-EINVAL, c->err, c->errlen, "%s: %s is not an object", c->what,
+				*path ? path : "the top level");
+	return 0;
+}
+
+/* ---- profiles ------------------------------------------------------------------- */
+
+int cost_profile_parse(const char *text, size_t len, const char *what, const struct cr_model *m,
+		      struct cost_profile *p, char *err, size_t errlen)
+{
+	struct jc c = {what, err, errlen};
+	cJSON *root = NULL;
+	int r;
+	char path[96], s[64];
+	memset(p, 0, sizeof(*p));
+	if ((r = parse_json(text, len, &c, &root)))
+		return r;
+	if ((r = need_obj(&c, root, "")))
+		goto err;
+	if ((r = get_str(&c, root, "", "device_class", p->device_class, sizeof(p->device_class))))
+		goto err;
+	if (!cost_class_name_ok(p->device_class)) {
+		r = bad(&c, "", "device_class", "is not [A-Za-z0-9._-]{1,63}");
+		goto err;
+	}
+	if ((r = get_str(&c, root, "", "model", p->model, sizeof(p->model))) ||
+	    (r = get_str(&c, root, "", "model_checksum", s, sizeof(s))))
+		goto err;
+	char *end = NULL;
+	p->model_checksum = strtoull(s, &end, 16);
+	if (strlen(s) != 16 || *end) {
+		r = bad(&c, "", "model_checksum", "is not 16 hex digits");
+		goto err;
+	}
+	snprintf(p->clock, sizeof(p->clock), "wall");
+	if (cJSON_GetObjectItemCaseSensitive(root, "clock")) {
+		if ((r = get_str(&c, root, "", "clock", p->clock, sizeof(p->clock))))
+			goto err;
+		if (strcmp(p->clock, "wall") && strcmp(p->clock, "thread-cpu")) {
+			r = bad(&c, "", "clock", "is not wall or thread-cpu");
+			goto err;
+		}
+	}
+	if ((r = get_str(&c, root, "", "isa", p->isa, sizeof(p->isa))) ||
+	    (r = get_int(&c, root, "", "threads", 1, 1024, &p->threads)) ||
+	    (r = get_str(&c, root, "", "source", s, sizeof(s))))
+		goto err;
+	if (!strcmp(s, "measured"))
+		p->source = COST_SOURCE_MEASURED;
+	else if (!strcmp(s, "regression"))
+		p->source = COST_SOURCE_REGRESSION;
+	else if (!strcmp(s, "scaled"))
+		p->source = COST_SOURCE_SCALED;
+	else {
+		r = bad(&c, "", "source", "is not measured, regression or scaled");
+		goto err;
+	}
+	double bd[COST_MAX_BATCHES];
+	const cJSON *arr, *ex;
+	if ((r = get_arr(&c, root, "", "batches", 1, COST_MAX_BATCHES, &arr, &p->n_batches)) ||
+	    (r = get_nums(&c, root, "", "batches", p->n_batches, 1, 4096, bd)))
+		goto err;
+	for (int i = 0; i < p->n_batches; i++) {
+		p->batches[i] = (int)bd[i];
+		if (bd[i] != floor(bd[i]) || (i && p->batches[i] <= p->batches[i - 1])) {
+			r = bad(&c, "", "batches", "must be ascending integers");
+			goto err;
+		}
+	}
+	if ((r = get_arr(&c, root, "", "exits", 1, COST_MAX_EXITS, &arr, &p->n_exits)))
+		goto err;
+	int e = 0;
+	cJSON_ArrayForEach(ex, arr)
+	{
+		int num, nl;
+		const cJSON *layers, *ly;
+		snprintf(path, sizeof(path), "exits[%d]", e);
+		if ((r = need_obj(&c, ex, path)) || (r = get_int(&c, ex, path, "exit", 1, COST_MAX_EXITS, &num)))
+			goto err;
+		if (num != e + 1) {
+			r = bad(&c, path, "exit", "must number the exits 1, 2, ... in order");
+			goto err;
+		}
+		if ((r = get_arr(&c, ex, path, "layers", 1, COST_MAX_POS, &layers, &nl)))
+			goto err;
+		p->exits[e].n_layers = nl;
+		int pos = 0;
+		cJSON_ArrayForEach(ly, layers)
+		{
+			struct cost_profile_layer *L = &p->exits[e].layers[pos];
+			snprintf(path, sizeof(path), "exits[%d].layers[%d]", e, pos);
+			if ((r = need_obj(&c, ly, path)) ||
+			    (r = get_int(&c, ly, path, "pos", 0, COST_MAX_POS - 1, &L->pos)))
+				goto err;
+			if (L->pos != pos) {
+				r = bad(&c, path, "pos", "must number the layers 0, 1, ... in order");
+				goto err;
+			}
+			if ((r = get_str(&c, ly, path, "name", L->name, sizeof(L->name))) ||
+			    (r = get_str(&c, ly, path, "type", s, sizeof(s))))
+				goto err;
+			if (cost_layer_type_parse(s, &L->type)) {
+				r = bad(&c, path, "type", "is not a layer type (conv, fc, relu, maxpool, avgpool, lrn, flatten)");
+				goto err;
+			}
+			const double big = 1e18;
+			if ((r = get_num(&c, ly, path, "in_bytes", 0, big, &L->in_bytes)) ||
+			    (r = get_num(&c, ly, path, "out_bytes", 0, big, &L->out_bytes)) ||
+			    (r = get_num(&c, ly, path, "flops", 0, big, &L->flops)) ||
+			    (r = get_num(&c, ly, path, "x1", 0, big, &L->x1)) ||
+			    (r = get_num(&c, ly, path, "x2", 0, big, &L->x2)) ||
+			    (r = get_nums(&c, ly, path, "mean_ms", p->n_batches, 0, 1e9, L->mean_ms)) ||
+			    (r = get_nums(&c, ly, path, "p95_ms", p->n_batches, 0, 1e9, L->p95_ms)))
+				goto err;
+			pos++;
+		}
+		e++;
+	}
+	cJSON_Delete(root);
+	root = NULL;
+	if (m && (r = cost_profile_check_model(p, m, what, err, errlen)))
+		goto err;
+	return 0;
+err:
+	cJSON_Delete(root);
+	return r;
+}
+
+int cost_profile_load(const char *path, const struct cr_model *m, struct cost_profile *out, char *err,
+		     size_t errlen)
+{
+	char *buf;
+	size_t len;
+	int r = read_all(path, &buf, &len, err, errlen);
+	if (r)
+		return r;
+	r = cost_profile_parse(buf, len, path, m, out, err, errlen);
+	free(buf);
+	return r;
+}
+
+/* ---- device classes -------------------------------------------------------------- */
+
+int cost_class_parse(const char *text, size_t len, const char *what, struct cost_device_class *d,
+		    char *err, size_t errlen)
+{
+	struct jc c = {what, err, errlen};
+	cJSON *root = NULL;
+	int r;
+	memset(d, 0, sizeof(*d));
+	if ((r = parse_json(text, len, &c, &root)))
+		return r;
+	if ((r = need_obj(&c, root, "")) ||
+	    (r = get_str(&c, root, "", "name", d->name, sizeof(d->name))))
+		goto err;
+	if (!cost_class_name_ok(d->name)) {
+		r = bad(&c, "", "name", "is not [A-Za-z0-9._-]{1,63}");
+		goto err;
+	}
+	if ((r = get_str(&c, root, "", "role", d->role, sizeof(d->role))))
+		goto err;
+	if (strcmp(d->role, "device") && strcmp(d->role, "edge") && strcmp(d->role, "any")) {
+		r = bad(&c, "", "role", "is not device, edge or any");
+		goto err;
+	}
+	const cJSON *pf = cJSON_GetObjectItemCaseSensitive(root, "profile");
+	const cJSON *rg = cJSON_GetObjectItemCaseSensitive(root, "regression");
+	const cJSON *sc = cJSON_GetObjectItemCaseSensitive(root, "scale");
+	if (!!pf + !!rg + !!sc != 1) {
+		r = cf_fail(-EINVAL, err, errlen,
+			     "%s: exactly one of the fields profile, regression and scale is needed (%d given)",
+			     what, !!pf + !!rg + !!sc);
+		goto err;
+	}
+	if (pf) {
+		d->source = COST_CLASS_FILE;
+		if ((r = get_str(&c, root, "", "profile", d->profile_path, sizeof(d->profile_path))))
+			goto err;
+	} else if (rg) {
+		d->source = COST_CLASS_REGRESSION;
+		if ((r = get_str(&c, root, "", "regression", d->regression, sizeof(d->regression))))
+			goto err;
+		if (!cost_regression_builtin(d->regression)) {
+			r = bad(&c, "", "regression",
+				"is not a built-in model (rpi3-edgent, pc-edgent, table2-mobile-column, table2-server-column)");
+			goto err;
+		}
+	} else {
+		d->source = COST_CLASS_SCALE;
+		if ((r = need_obj(&c, sc, "scale")) ||
+		    (r = get_str(&c, sc, "scale", "of", d->scale_of, sizeof(d->scale_of))) ||
+		    (r = get_num(&c, sc, "scale", "factor", 1e-6, 1e6, &d->scale_factor)))
+			goto err;
+		if (!cost_class_name_ok(d->scale_of)) {
+			r = bad(&c, "scale", "of", "is not a class name");
+			goto err;
+		}
+	}
+	int ret = 0;
+	const cJSON *en = field(&c, root, "", "energy", &ret), *cd, *cy;
+	if (!en) {
+		r = ret;
+		goto err;
+	}
+	if ((r = need_obj(&c, en, "energy")) ||
+	    (r = get_num(&c, en, "energy", "kappa", 0, 1e-20, &d->kappa)) ||
+	    (r = get_num(&c, en, "energy", "f_hz", 1e6, 1e11, &d->f_hz)) ||
+	    (r = get_num(&c, en, "energy", "tx_power_w", 0, 100, &d->tx_power_w)) ||
+	    (r = get_num(&c, en, "energy", "sinr_db", -30, 60, &d->sinr_db)))
+		goto err;
+	if (!(cy = field(&c, en, "energy", "cycles_per_flop", &r)))
+		goto err;
+	if (cJSON_IsString(cy) && !strcmp(cy->valuestring, "profile")) {
+		d->cycles_from_profile = 1;
+	} else if (cJSON_IsObject(cy)) {
+		for (int t = CR_LAYER_CONV; t <= CR_LAYER_FLATTEN; t++)
+			if ((r = get_num(&c, cy, "energy.cycles_per_flop",
+					 cost_layer_type_name((enum cr_layer_type)t), 0, 1e6,
+					 &d->cycles_per_flop[t])))
+				goto err;
+	} else {
+		r = bad(&c, "energy", "cycles_per_flop", "is neither \"profile\" nor an object of layer types");
+		goto err;
+	}
+	if (!(cd = field(&c, root, "", "codec", &r)))
+		goto err;
+	struct cost_codec_speed *k = &d->codec;
+	if ((r = need_obj(&c, cd, "codec")) ||
+	    (r = get_nums(&c, cd, "codec", "encode_ns_per_elem", CF_ACTION_NBITS, 0, 1e6, k->enc_ns_per_elem)) ||
+	    (r = get_nums(&c, cd, "codec", "encode_us_per_frame", CF_ACTION_NBITS, 0, 1e9, k->enc_us_per_frame)) ||
+	    (r = get_nums(&c, cd, "codec", "decode_ns_per_elem", CF_ACTION_NBITS, 0, 1e6, k->dec_ns_per_elem)) ||
+	    (r = get_nums(&c, cd, "codec", "decode_us_per_frame", CF_ACTION_NBITS, 0, 1e9, k->dec_us_per_frame)))
+		goto err;
+	cJSON_Delete(root);
+	return 0;
+err:
+	cJSON_Delete(root);
+	return r;
+}
+
+static void known_classes(const char *dir, char *out, size_t cap)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t used = 0;
+	out[0] = 0;
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (n < 6 || strcmp(de->d_name + n - 5, ".json") || de->d_name[0] == '.')
+			continue;
+		int w = snprintf(out + used, cap - used, "%s%.*s", used ? ", " : "", (int)(n - 5),
+				 de->d_name);
+		if (w < 0 || (size_t)w >= cap - used)
+			break;
+		used += (size_t)w;
+	}
+	closedir(d);
+}
+
+int cost_class_load(const char *root, const char *name, struct cost_device_class *out, char *err,
+		   size_t errlen)
+{
+	char dir[COST_PATH_LEN], path[COST_PATH_LEN + COST_NAME_LEN + 8];
+	if (!cost_class_name_ok(name))
+		return cf_fail(-EINVAL, err, errlen, "device class name '%s' is not [A-Za-z0-9._-]{1,63}",
+				name);
+	if (snprintf(dir, sizeof(dir), "%s/conf/devices", root) >= (int)sizeof(dir))
+		return cf_fail(-ENAMETOOLONG, err, errlen, "%s: path too long", root);
+	snprintf(path, sizeof(path), "%s/%s.json", dir, name);
+	char *buf;
+	size_t len;
+	int r = read_all(path, &buf, &len, err, errlen);
+	if (r == -ENOENT) {
+		char known[400];
+		known_classes(dir, known, sizeof(known));
+		return cf_fail(r, err, errlen, "unknown device class '%s': no %s (known: %s)", name, path,
+				*known ? known : "none");
+	}
+	if (r)
+		return r;
+	r = cost_class_parse(buf, len, path, out, err, errlen);
+	free(buf);
+	if (!r && strcmp(out->name, name))
+		r = cf_fail(-EINVAL, err, errlen, "%s: field name is '%s', the file says '%s'", path,
+			     out->name, name);
+	return r;
+}
+
+static const int default_batches[] = {1, 2, 4, 8, 16, 32};
+
+static int class_profile(const char *root, const struct cost_device_class *c, const struct cr_model *m,
+			 struct cost_profile *out, int depth, char *err, size_t errlen)
+{
+	int r;
+	switch (c->source) {
+	case COST_CLASS_FILE: {
+		char path[2 * COST_PATH_LEN + 2];
+		if (c->profile_path[0] == '/')
+			snprintf(path, sizeof(path), "%s", c->profile_path);
+		else
+			snprintf(path, sizeof(path), "%s/%s", root, c->profile_path);
+		return cost_profile_load(path, m, out, err, errlen);
+	}
+	case COST_CLASS_REGRESSION: {
+		const struct cost_regression *rg = cost_regression_builtin(c->regression);
+		if (!rg)
+			return cf_fail(-EINVAL, err, errlen, "device class %s: unknown regression %s",
+					c->name, c->regression);
+		if ((r = cost_profile_init(out, m, c->name, default_batches,
+					  (int)(sizeof(default_batches) / sizeof(default_batches[0])),
+					  err, errlen)))
+			return r;
+		snprintf(out->isa, sizeof(out->isa), "n/a");
+		return cost_profile_from_regression(out, rg, err, errlen);
+	}
+	case COST_CLASS_SCALE: {
+		struct cost_device_class *of = malloc(sizeof(*of));
+		if (!of)
+			return cf_fail(-ENOMEM, err, errlen, "out of memory");
+		if (depth >= 4)
+			r = cf_fail(-ELOOP, err, errlen, "device class %s: scale chain deeper than 4 (a cycle?)",
+				     c->name);
+		else if (!(r = cost_class_load(root, c->scale_of, of, err, errlen)) &&
+			 !(r = class_profile(root, of, m, out, depth + 1, err, errlen))) {
+			r = cost_profile_scale(out, c->scale_factor);
+			snprintf(out->device_class, sizeof(out->device_class), "%s", c->name);
+		}
+		free(of);
+		return r;
+	}
+	}
+	return cf_fail(-EINVAL, err, errlen, "device class %s: no profile source", c->name);
+}
+
+int cost_class_profile(const char *root, const struct cost_device_class *c, const struct cr_model *m,
+		      struct cost_profile *out, char *err, size_t errlen)
+{
+	return class_profile(root, c, m, out, 0, err, errlen);
+}
+
+/* ---- codec tables ------------------------------------------------------------------- */
+
+int cost_codec_table_parse(const char *text, size_t len, const char *what, const struct cr_model *m,
+			  struct cost_codec_table *t, char *err, size_t errlen)
+{
+	struct jc c = {what, err, errlen};
+	cJSON *root = NULL;
+	const cJSON *arr, *v;
+	int r, n;
+	char path[64];
+	memset(t, 0, sizeof(*t));
+	for (int e = 0; e < COST_MAX_EXITS; e++)
+		for (int p = 0; p < COST_MAX_POS; p++)
+			for (int b = 0; b < CF_ACTION_NBITS; b++)
+				t->bytes[e][p][b] = -1;
+	if ((r = parse_json(text, len, &c, &root)))
+		return r;
+	if ((r = need_obj(&c, root, "")) || (r = get_str(&c, root, "", "model", t->model, sizeof(t->model))))
+		goto err;
+	if (m && strcmp(t->model, m->name)) {
+		r = cf_fail(-EINVAL, err, errlen, "%s: field model is %s, the loaded model is %s", what,
+			     t->model, m->name);
+		goto err;
+	}
+	if ((r = get_int(&c, root, "", "images", 1, 1 << 30, &t->images)) ||
+	    (r = get_arr(&c, root, "", "fp32_accuracy", 1, COST_MAX_EXITS, &arr, &n)))
+		goto err;
+	int i = 0, seen[COST_MAX_EXITS] = {0};
+	cJSON_ArrayForEach(v, arr)
+	{
+		int e = 0;
+		double a = 0;
+		snprintf(path, sizeof(path), "fp32_accuracy[%d]", i++);
+		if ((r = need_obj(&c, v, path)) || (r = get_int(&c, v, path, "exit", 1, COST_MAX_EXITS, &e)) ||
+		    (r = get_num(&c, v, path, "accuracy", 0, 1, &a)))
+			goto err;
+		t->fp32_accuracy[e - 1] = a;
+		seen[e - 1] = 1;
+		if (e > t->n_exits)
+			t->n_exits = e;
+	}
+	for (int e = 0; e < t->n_exits; e++)
+		if (!seen[e]) {
+			r = cf_fail(-EINVAL, err, errlen, "%s: fp32_accuracy has no entry for exit %d", what,
+				     e + 1);
+			goto err;
+		}
+	if (m && t->n_exits != m->n_exits) {
+		r = cf_fail(-EINVAL, err, errlen, "%s: %d exits, the model has %d", what, t->n_exits,
+			     m->n_exits);
+		goto err;
+	}
+	if ((r = get_arr(&c, root, "", "entries", 1, COST_MAX_EXITS * COST_MAX_POS * CF_ACTION_NBITS, &arr, &n)))
+		goto err;
+	i = 0;
+	cJSON_ArrayForEach(v, arr)
+	{
+		int e = 0, p = 0, bits = 0;
+		double bytes = 0, acc = 0;
+		char layer[CR_NAME_LEN];
+		snprintf(path, sizeof(path), "entries[%d]", i++);
+		if ((r = need_obj(&c, v, path)) ||
+		    (r = get_int(&c, v, path, "exit", 1, t->n_exits, &e)) ||
+		    (r = get_int(&c, v, path, "partition", 0, COST_MAX_POS - 1, &p)) ||
+		    (r = get_int(&c, v, path, "bits", 1, 32, &bits)) ||
+		    (r = get_str(&c, v, path, "layer", layer, sizeof(layer))) ||
+		    (r = get_num(&c, v, path, "bytes", 0, 1e12, &bytes)) ||
+		    (r = get_num(&c, v, path, "accuracy", 0, 1, &acc)))
+			goto err;
+		int b = cf_action_bits_index(bits);
+		if (b < 0) {
+			r = bad(&c, path, "bits", "is not 4, 8, 12 or 16");
+			goto err;
+		}
+		if (m && p >= m->exit_len[e - 1]) {
+			r = cf_fail(-EINVAL, err, errlen,
+				     "%s: %s: exit %d has no partition %d with data to send (the model's exit has %d layers)",
+				     what, path, e, p, m->exit_len[e - 1]);
+			goto err;
+		}
+		if (m) {
+			const char *want = p ? cr_model_exit_layer(m, e - 1, p - 1)->name : "input";
+			if (strcmp(layer, want)) {
+				r = cf_fail(-EINVAL, err, errlen,
+					     "%s: %s: exit %d partition %d is layer %s, the model's is %s", what,
+					     path, e, p, layer, want);
+				goto err;
+			}
+		}
+		if (t->bytes[e - 1][p][b] >= 0) {
+			r = cf_fail(-EINVAL, err, errlen, "%s: %s repeats exit %d partition %d bits %d", what,
+				     path, e, p, bits);
+			goto err;
+		}
+		t->bytes[e - 1][p][b] = bytes;
+		t->accuracy[e - 1][p][b] = acc;
+		snprintf(t->layer[e - 1][p], sizeof(t->layer[e - 1][p]), "%s", layer);
+		if (p + 1 > t->n_part[e - 1])
+			t->n_part[e - 1] = p + 1;
+	}
+	cJSON_Delete(root);
+	return 0;
+err:
+	cJSON_Delete(root);
+	return r;
+}
+
+int cost_codec_table_load(const char *path, const struct cr_model *m, struct cost_codec_table *out,
+			 char *err, size_t errlen)
+{
+	char *buf;
+	size_t len;
+	int r = read_all(path, &buf, &len, err, errlen);
+	if (r)
+		return r;
+	r = cost_codec_table_parse(buf, len, path, m, out, err, errlen);
+	free(buf);
+	return r;
+}
+
+/* ---- the cost model from files -------------------------------------------------------- */
+
+int cost_load(const struct cr_model *m, const char *root, const char *device, const char *edge,
+		  const char *codec_path, struct cost_model **out, char *err, size_t errlen)
+{
+	struct cost_device_class *dc = malloc(sizeof(*dc)), *ec = malloc(sizeof(*ec));
+	struct cost_profile *dp = malloc(sizeof(*dp)), *ep = malloc(sizeof(*ep));
+	struct cost_codec_table *ct = malloc(sizeof(*ct));
+	struct cost_model *cm = malloc(sizeof(*cm));
+	char path[COST_PATH_LEN + 64];
+	int r;
+	*out = NULL;
+	if (!dc || !ec || !dp || !ep || !ct || !cm) {
+		r = cf_fail(-ENOMEM, err, errlen, "out of memory");
+		goto err;
+	}
+	if (!codec_path) {
+		snprintf(path, sizeof(path), "%s/models/%s.codec.json", root, m->name);
+		codec_path = path;
+	}
+	if ((r = cost_class_load(root, device, dc, err, errlen)) ||
+	    (r = cost_class_load(root, edge, ec, err, errlen)) ||
+	    (r = cost_class_profile(root, dc, m, dp, err, errlen)) ||
+	    (r = cost_class_profile(root, ec, m, ep, err, errlen)) ||
+	    (r = cost_codec_table_load(codec_path, m, ct, err, errlen)) ||
+	    (r = cost_build(cm, dp, dc, ep, ec, ct, err, errlen)))
+		goto err;
+	*out = cm;
+	cm = NULL;
+err:
+	free(dc);
+	free(ec);
+	free(dp);
+	free(ep);
+	free(ct);
+	free(cm);
+	return r;
+}

@@ -1,0 +1,135 @@
+/* Layer profiler. One activation buffer of our own carries the real tensor from
+ * layer to layer: each position is timed on it, then its output (inside the
+ * executor) is copied back in as the next position's input. The executor never
+ * writes into a caller's buffer (ReLU is in place only on its own buffers), so
+ * every timed run sees the same input. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "coinfer/layer-timer.h"
+
+struct cr_timer {
+	const struct cr_model *m;
+	struct cr_exec *x;
+	int max_batch, max_runs;
+	float *cur;
+	double *samples;
+	clockid_t clock;
+	double overhead_ms;
+};
+
+int cr_timer_create(const struct cr_model *m, struct cr_exec *x, int max_batch, int max_runs,
+		       struct cr_timer **out)
+{
+	struct cr_timer *p = NULL;
+	*out = NULL;
+	if (!m || !x || max_batch < 1 || max_batch > 4096 || max_runs < CR_TIMER_MIN_RUNS ||
+	    max_runs > CR_TIMER_MAX_RUNS)
+		return -EINVAL;
+	size_t most = 0;
+	for (int e = 0; e < m->n_exits; e++)
+		for (int pos = 0; pos <= m->exit_len[e]; pos++) {
+			size_t f = cr_model_boundary_floats(m, e, pos);
+			if (f > most)
+				most = f;
+		}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->m = m;
+	p->x = x;
+	p->max_batch = max_batch;
+	p->max_runs = max_runs;
+	if (posix_memalign((void **)&p->cur, 64, most * (size_t)max_batch * sizeof(float)))
+		p->cur = NULL;
+	p->samples = malloc((size_t)max_runs * sizeof(double));
+	if (!p->cur || !p->samples)
+		goto err;
+	cr_timer_set_clock(p, CR_TIMER_WALL);
+	*out = p;
+	return 0;
+err:
+	cr_timer_destroy(p);
+	return -ENOMEM;
+}
+
+void cr_timer_destroy(struct cr_timer *p)
+{
+	if (!p)
+		return;
+	free(p->cur);
+	free(p->samples);
+	free(p);
+}
+
+static double now_ms(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+int cr_timer_set_clock(struct cr_timer *p, enum cr_timer_clock clock)
+{
+	if (clock != CR_TIMER_WALL && clock != CR_TIMER_THREAD_CPU)
+		return -EINVAL;
+	p->clock = clock == CR_TIMER_WALL ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID;
+	double least = 1e9;
+	for (int i = 0; i < 2000; i++) {
+		double t0 = now_ms(p->clock), t = now_ms(p->clock) - t0;
+		if (t < least)
+			least = t;
+	}
+	p->overhead_ms = least;
+	return 0;
+}
+
+double cr_timer_clock_overhead_ms(const struct cr_timer *p)
+{
+	return p->overhead_ms;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+int cr_timer_run(struct cr_timer *p, int e, const float *input, int batch, int warmup,
+		    int runs, struct cr_layer_time *out)
+{
+	const struct cr_model *m = p->m;
+	if (e < 0 || e >= m->n_exits || batch < 1 || batch > p->max_batch || warmup < 0 ||
+	    runs < CR_TIMER_MIN_RUNS || runs > p->max_runs || !input || !out)
+		return -EINVAL;
+	memcpy(p->cur, input, (size_t)batch * cr_model_boundary_floats(m, e, 0) * sizeof(float));
+	for (int pos = 0; pos < m->exit_len[e]; pos++) {
+		const float *o = NULL;
+		double sum = 0;
+		for (int i = 0; i < warmup + runs; i++) {
+			double t0 = now_ms(p->clock);
+			int r = cr_exec_run(p->x, e, pos, pos + 1, p->cur, batch, &o);
+			double t = now_ms(p->clock) - t0 - p->overhead_ms;
+			if (r)
+				return r;
+			if (i >= warmup) {
+				t = t > 0 ? t : 0;
+				p->samples[i - warmup] = t;
+				sum += t;
+			}
+		}
+		qsort(p->samples, (size_t)runs, sizeof(double), cmp_double);
+		/* nearest-rank p95: the smallest sample at or above 95% of them */
+		int k = (95 * runs + 99) / 100 - 1;
+		out[pos].mean_ms = sum / runs;
+		out[pos].p95_ms = p->samples[k];
+		out[pos].mean_ms_image = out[pos].mean_ms / batch;
+		out[pos].p95_ms_image = out[pos].p95_ms / batch;
+		if (o != p->cur)
+			memcpy(p->cur, o,
+			       (size_t)batch * cr_model_boundary_floats(m, e, pos + 1) * sizeof(float));
+	}
+	return 0;
+}

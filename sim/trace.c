@@ -1,0 +1,402 @@
+/* Bandwidth traces and SLO files (include/coinfer/sim.h,
+ * docs/policy-env.md). Plain C with stdio and POSIX directory reading. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "coinfer/sim.h"
+#include "coinfer/errmsg.h"
+#include "coinfer/names.h"
+
+/* Parses one finite double token; 0 on success. */
+static int parse_num(const char *tok, double *v)
+{
+	char *end;
+	errno = 0;
+	double x = strtod(tok, &end);
+	if (end == tok || *end || errno == ERANGE || !isfinite(x))
+		return -1;
+	*v = x;
+	return 0;
+}
+
+void sim_trace_free(struct sim_trace *t)
+{
+	if (!t)
+		return;
+	free(t->t);
+	free(t->mbps);
+	memset(t, 0, sizeof(*t));
+}
+
+void sim_trace_finish(struct sim_trace *t)
+{
+	int n = t->n;
+	t->duration_s = n == 1 ? 1.0 : t->t[n - 1] + t->t[n - 1] / (n - 1);
+	double sum = 0;
+	t->min_mbps = t->max_mbps = t->mbps[0];
+	for (int i = 0; i < n; i++) {
+		double next = i + 1 < n ? t->t[i + 1] : t->duration_s;
+		sum += t->mbps[i] * (next - t->t[i]);
+		if (t->mbps[i] < t->min_mbps)
+			t->min_mbps = t->mbps[i];
+		if (t->mbps[i] > t->max_mbps)
+			t->max_mbps = t->mbps[i];
+	}
+	t->mean_mbps = sum / t->duration_s;
+}
+
+int sim_trace_load(const char *path, struct sim_trace *t, char *err, size_t errlen)
+{
+	memset(t, 0, sizeof(*t));
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return cf_fail(errno == ENOENT ? -ENOENT : -EIO, err, errlen, "%s: %s", path,
+			    strerror(errno));
+	snprintf(t->name, sizeof(t->name), "%s", path);
+	int cap = 0, rc = 0;
+	long line = 0;
+	double t0 = 0;
+	char buf[SIM_TRACE_MAX_LINE + 2];
+	while (fgets(buf, sizeof(buf), f)) {
+		line++;
+		size_t len = strlen(buf);
+		if (len == sizeof(buf) - 1 && buf[len - 1] != '\n' && !feof(f)) {
+			rc = cf_fail(-EINVAL, err, errlen, "%s:%ld: line longer than %d characters",
+				  path, line, SIM_TRACE_MAX_LINE);
+			goto out;
+		}
+		char *tok[3], *save = NULL;
+		int nt = 0;
+		for (char *p = strtok_r(buf, " \t\r\n\v\f", &save); p && nt < 3;
+		     p = strtok_r(NULL, " \t\r\n\v\f", &save))
+			tok[nt++] = p;
+		if (nt == 0 || tok[0][0] == '#')
+			continue;
+		if (nt != 2) {
+			rc = cf_fail(-EINVAL, err, errlen,
+				  "%s:%ld: expected two columns (time in s, throughput in Mbit/s), got %s",
+				  path, line, nt < 2 ? "one" : "more");
+			goto out;
+		}
+		double ts, r;
+		if (parse_num(tok[0], &ts)) {
+			rc = cf_fail(-EINVAL, err, errlen, "%s:%ld: time '%s' is not a finite number",
+				  path, line, tok[0]);
+			goto out;
+		}
+		if (parse_num(tok[1], &r)) {
+			rc = cf_fail(-EINVAL, err, errlen,
+				  "%s:%ld: throughput '%s' is not a finite number", path, line, tok[1]);
+			goto out;
+		}
+		if (r < 0) {
+			rc = cf_fail(-EINVAL, err, errlen, "%s:%ld: negative throughput %g", path, line, r);
+			goto out;
+		}
+		if (t->n == 0)
+			t0 = ts;
+		else if (!(ts - t0 > t->t[t->n - 1])) {
+			rc = cf_fail(-EINVAL, err, errlen,
+				  "%s:%ld: time %g does not increase (previous %g)", path, line, ts,
+				  t->t[t->n - 1] + t0);
+			goto out;
+		}
+		if (t->n == SIM_TRACE_MAX_SAMPLES) {
+			rc = cf_fail(-E2BIG, err, errlen, "%s:%ld: more than %d samples", path, line,
+				  SIM_TRACE_MAX_SAMPLES);
+			goto out;
+		}
+		if (t->n == cap) {
+			int nc = cap ? 2 * cap : 256;
+			double *a = realloc(t->t, nc * sizeof(*a));
+			if (a)
+				t->t = a;
+			double *b = a ? realloc(t->mbps, nc * sizeof(*b)) : NULL;
+			if (!a || !b) {
+				rc = cf_fail(-ENOMEM, err, errlen, "%s: out of memory", path);
+				goto out;
+			}
+			t->mbps = b;
+			cap = nc;
+		}
+		t->t[t->n] = ts - t0;
+		t->mbps[t->n] = r;
+		t->n++;
+	}
+	if (ferror(f)) {
+		rc = cf_fail(-EIO, err, errlen, "%s: read error", path);
+		goto out;
+	}
+	if (t->n == 0) {
+		rc = cf_fail(-EINVAL, err, errlen, "%s: no samples", path);
+		goto out;
+	}
+	sim_trace_finish(t);
+out:
+	fclose(f);
+	if (rc)
+		sim_trace_free(t);
+	return rc;
+}
+
+double sim_trace_bw(const struct sim_trace *t, double time_s)
+{
+	if (!t || t->n <= 0)
+		return 0;
+	double x = fmod(time_s, t->duration_s);
+	if (x < 0)
+		x += t->duration_s;
+	if (x >= t->duration_s)
+		x = 0;
+	/* the last i with t[i] <= x */
+	int lo = 0, hi = t->n - 1;
+	while (lo < hi) {
+		int mid = lo + (hi - lo + 1) / 2;
+		if (t->t[mid] <= x)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return t->mbps[lo];
+}
+
+/* ---- directory trees --------------------------------------------------------- */
+
+struct paths {
+	int n, cap;
+	char **p;
+};
+
+static int skipped_name(const char *s)
+{
+	size_t n = strlen(s);
+	return s[0] == '.' || !strncmp(s, "LICENSE", 7) || !strncmp(s, "README", 6) ||
+	       !strncmp(s, "SOURCE", 6) || (n >= 3 && !strcmp(s + n - 3, ".md"));
+}
+
+static int collect(const char *dir, struct paths *ps, int depth, char *err, size_t errlen)
+{
+	if (depth > 16)
+		return cf_fail(-ELOOP, err, errlen, "%s: directories nested too deep", dir);
+	DIR *d = opendir(dir);
+	if (!d)
+		return cf_fail(errno == ENOENT ? -ENOENT : -EIO, err, errlen, "%s: %s", dir,
+			    strerror(errno));
+	int rc = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (skipped_name(de->d_name))
+			continue;
+		size_t len = strlen(dir) + strlen(de->d_name) + 2;
+		char *p = malloc(len);
+		if (!p) {
+			rc = cf_fail(-ENOMEM, err, errlen, "out of memory");
+			break;
+		}
+		snprintf(p, len, "%s/%s", dir, de->d_name);
+		struct stat st;
+		if (stat(p, &st)) {
+			rc = cf_fail(-EIO, err, errlen, "%s: %s", p, strerror(errno));
+			free(p);
+			break;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			rc = collect(p, ps, depth + 1, err, errlen);
+			free(p);
+			if (rc)
+				break;
+			continue;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			free(p);
+			continue;
+		}
+		if (ps->n == SIM_TRACE_MAX_FILES) {
+			free(p);
+			rc = cf_fail(-E2BIG, err, errlen, "%s: more than %d trace files", dir,
+				  SIM_TRACE_MAX_FILES);
+			break;
+		}
+		if (ps->n == ps->cap) {
+			int nc = ps->cap ? 2 * ps->cap : 64;
+			char **a = realloc(ps->p, nc * sizeof(*a));
+			if (!a) {
+				free(p);
+				rc = cf_fail(-ENOMEM, err, errlen, "out of memory");
+				break;
+			}
+			ps->p = a;
+			ps->cap = nc;
+		}
+		ps->p[ps->n++] = p;
+	}
+	closedir(d);
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void sim_trace_set_free(struct sim_trace_set *set)
+{
+	if (!set)
+		return;
+	for (int i = 0; i < set->n; i++)
+		sim_trace_free(&set->tr[i]);
+	free(set->tr);
+	set->tr = NULL;
+	set->n = 0;
+}
+
+int sim_trace_dir_load(const char *dir, struct sim_trace_set *set, char *err, size_t errlen)
+{
+	set->n = 0;
+	set->tr = NULL;
+	struct paths ps = {0};
+	int rc = collect(dir, &ps, 0, err, errlen);
+	if (!rc && ps.n == 0)
+		rc = cf_fail(-ENOENT, err, errlen, "%s: no trace files", dir);
+	if (!rc) {
+		qsort(ps.p, ps.n, sizeof(*ps.p), cmp_str);
+		set->tr = calloc(ps.n, sizeof(*set->tr));
+		if (!set->tr)
+			rc = cf_fail(-ENOMEM, err, errlen, "out of memory");
+	}
+	for (int i = 0; !rc && i < ps.n; i++) {
+		rc = sim_trace_load(ps.p[i], &set->tr[i], err, errlen);
+		if (!rc)
+			set->n = i + 1;
+	}
+	for (int i = 0; i < ps.n; i++)
+		free(ps.p[i]);
+	free(ps.p);
+	if (rc)
+		sim_trace_set_free(set);
+	return rc;
+}
+
+/* ---- SLO files --------------------------------------------------------------- */
+
+int sim_slo_parse(const char *text, const char *src, struct sim_slo *slo, int *n, char *err,
+		  size_t errlen)
+{
+	*n = 0;
+	long line = 0;
+	const char *p = text;
+	while (*p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		line++;
+		char buf[512];
+		if (len >= sizeof(buf))
+			return cf_fail(-EINVAL, err, errlen, "%s:%ld: line too long", src, line);
+		memcpy(buf, p, len);
+		buf[len] = 0;
+		p += len + (eol ? 1 : 0);
+		char *hash = strchr(buf, '#');
+		if (hash)
+			*hash = 0;
+		char *tok[8], *save = NULL;
+		int nt = 0;
+		for (char *q = strtok_r(buf, " \t\r\v\f", &save); q; q = strtok_r(NULL, " \t\r\v\f", &save)) {
+			if (nt == 8)
+				return cf_fail(-EINVAL, err, errlen, "%s:%ld: too many fields", src, line);
+			tok[nt++] = q;
+		}
+		if (nt == 0)
+			continue;
+		if (strcmp(tok[0], "app"))
+			return cf_fail(-EINVAL, err, errlen, "%s:%ld: expected 'app NAME deadline_ms X energy_j Y', got '%s'",
+				    src, line, tok[0]);
+		if (nt != 6)
+			return cf_fail(-EINVAL, err, errlen,
+				    "%s:%ld: expected 'app NAME deadline_ms X energy_j Y' (6 fields, got %d)",
+				    src, line, nt);
+		if (!cf_name_ok(tok[1], SIM_SLO_NAME_LEN))
+			return cf_fail(-EINVAL, err, errlen,
+				    "%s:%ld: app name '%s' must be 1..%d of [A-Za-z0-9_.-]", src, line,
+				    tok[1], SIM_SLO_NAME_LEN - 1);
+		if (*n == SIM_SLO_MAX)
+			return cf_fail(-EINVAL, err, errlen, "%s:%ld: more than %d apps", src, line,
+				    SIM_SLO_MAX);
+		struct sim_slo s = {0};
+		snprintf(s.app, sizeof(s.app), "%s", tok[1]);
+		int have_d = 0, have_e = 0;
+		for (int k = 2; k < 6; k += 2) {
+			double v;
+			int *have;
+			if (!strcmp(tok[k], "deadline_ms"))
+				have = &have_d;
+			else if (!strcmp(tok[k], "energy_j"))
+				have = &have_e;
+			else
+				return cf_fail(-EINVAL, err, errlen,
+					    "%s:%ld: unknown key '%s' (deadline_ms, energy_j)", src, line,
+					    tok[k]);
+			if (*have)
+				return cf_fail(-EINVAL, err, errlen, "%s:%ld: '%s' given twice", src, line,
+					    tok[k]);
+			*have = 1;
+			if (parse_num(tok[k + 1], &v))
+				return cf_fail(-EINVAL, err, errlen, "%s:%ld: %s '%s' is not a finite number",
+					    src, line, tok[k], tok[k + 1]);
+			if (have == &have_d) {
+				if (v <= 0)
+					return cf_fail(-EINVAL, err, errlen,
+						    "%s:%ld: deadline_ms must be > 0 (got %g)", src, line, v);
+				s.deadline_ms = v;
+			} else {
+				if (v < 0)
+					return cf_fail(-EINVAL, err, errlen,
+						    "%s:%ld: energy_j must be >= 0 (got %g)", src, line, v);
+				s.energy_j = v;
+			}
+		}
+		for (int i = 0; i < *n; i++)
+			if (!strcmp(slo[i].app, s.app))
+				return cf_fail(-EINVAL, err, errlen, "%s:%ld: app '%s' defined twice", src,
+					    line, s.app);
+		slo[(*n)++] = s;
+	}
+	if (*n == 0)
+		return cf_fail(-EINVAL, err, errlen, "%s: no app lines", src);
+	return 0;
+}
+
+int sim_slo_load(const char *path, struct sim_slo *slo, int *n, char *err, size_t errlen)
+{
+	*n = 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return cf_fail(errno == ENOENT ? -ENOENT : -EIO, err, errlen, "%s: %s", path,
+			    strerror(errno));
+	enum { MAX = 1 << 16 };
+	char *text = malloc(MAX + 1);
+	if (!text) {
+		fclose(f);
+		return cf_fail(-ENOMEM, err, errlen, "out of memory");
+	}
+	size_t len = fread(text, 1, MAX + 1, f);
+	int bad = ferror(f);
+	fclose(f);
+	int rc;
+	if (bad)
+		rc = cf_fail(-EIO, err, errlen, "%s: read error", path);
+	else if (len > MAX)
+		rc = cf_fail(-E2BIG, err, errlen, "%s: larger than %d bytes", path, MAX);
+	else if (memchr(text, 0, len))
+		rc = cf_fail(-EINVAL, err, errlen, "%s: contains a NUL byte", path);
+	else {
+		text[len] = 0;
+		rc = sim_slo_parse(text, path, slo, n, err, errlen);
+	}
+	free(text);
+	return rc;
+}
