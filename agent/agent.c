@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coinfer/clock.h"
 #include "internal.h"
 
 #define MS 1000000ull /* ns */
@@ -36,17 +37,10 @@
 #define DECIDE_ID (1ull << 63)
 #define NEXT_MAX_AGE (1000 * MS)
 
-uint64_t ag_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* The fleet's clock (ag_clock): the injected one, or CLOCK_MONOTONIC. */
 static uint64_t fnow(const struct ag_fleet *f)
 {
-	return f->cfg.clock.now_ns ? f->cfg.clock.now_ns(f->cfg.clock.ctx) : ag_now_ns();
+	return f->cfg.clock.now_ns ? f->cfg.clock.now_ns(f->cfg.clock.ctx) : cf_now_ns();
 }
 
 static int fwait(const struct ag_fleet *f, struct pollfd *fds, nfds_t n, uint64_t ns)
