@@ -1,6 +1,7 @@
-/* Reading a whole file that a parser then validates (model, policy): a regular
- * file of at most max bytes into one malloc'd buffer, errors naming the path.
- * Header-only so that every module, the cross-built ones included, can use it. */
+/* Reading a whole file that a parser then validates (model, policy, JSON and
+ * text files, the data set): a regular file of at most max bytes into one
+ * malloc'd buffer, errors naming the path. Header-only so that every module, the
+ * cross-built ones included, can use it. */
 #ifndef COINFER_FILEIO_H
 #define COINFER_FILEIO_H
 
@@ -13,7 +14,9 @@
 
 #include "coinfer/errmsg.h"
 
-/* 0 with *buf (free it) and *len, or -errno with a message in err. */
+/* 0 with *buf (free it) and *len, or -errno with a message in err: -EINVAL for
+ * a directory or device, -EFBIG past max. A NUL follows the len bytes, so that
+ * a text parser may take *buf as a string. */
 static inline int cf_read_file(const char *path, size_t max, void **buf, size_t *len, char *err,
 			       size_t errlen)
 {
@@ -31,13 +34,16 @@ static inline int cf_read_file(const char *path, size_t max, void **buf, size_t 
 		cf_fail(ret, err, errlen, "%s: %s", path, strerror(-ret));
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode) || (unsigned long long)st.st_size > max) {
-		ret = cf_fail(-EINVAL, err, errlen, "%s: not a regular file of at most %zu bytes", path,
-			      max);
+	if (!S_ISREG(st.st_mode)) {
+		ret = cf_fail(-EINVAL, err, errlen, "%s: not a regular file", path);
+		goto out;
+	}
+	if ((unsigned long long)st.st_size > max) {
+		ret = cf_fail(-EFBIG, err, errlen, "%s: larger than %zu bytes", path, max);
 		goto out;
 	}
 	size_t n = (size_t)st.st_size, got = 0;
-	if (!(b = malloc(n ? n : 1))) {
+	if (!(b = malloc(n + 1))) {
 		ret = cf_fail(-ENOMEM, err, errlen, "%s: out of memory", path);
 		goto out;
 	}
@@ -52,6 +58,7 @@ static inline int cf_read_file(const char *path, size_t max, void **buf, size_t 
 		}
 		got += (size_t)r;
 	}
+	b[n] = 0;
 	*buf = b;
 	*len = n;
 	b = NULL;
