@@ -269,9 +269,9 @@ static int load_profile(const char *root, const char *arg, const struct cr_model
 	if (!dc)
 		return -ENOMEM;
 	if (!stat(arg, &st) && S_ISREG(st.st_mode)) {
-		void *text;
+		char *text;
 		size_t len;
-		if ((r = cf_read_file(arg, PROFILE_MAX_BYTES, &text, &len, err, errlen))) {
+		if ((r = cf_read_text(arg, PROFILE_MAX_BYTES, &text, &len, err, errlen))) {
 			free(dc);
 			return r;
 		}

@@ -312,9 +312,9 @@ err:
 int cost_profile_load(const char *path, const struct cr_model *m, struct cost_profile *out, char *err,
 		     size_t errlen)
 {
-	void *buf;
+	char *buf;
 	size_t len;
-	int r = cf_read_file(path, MAX_FILE_BYTES, &buf, &len, err, errlen);
+	int r = cf_read_text(path, MAX_FILE_BYTES, &buf, &len, err, errlen);
 	if (r)
 		return r;
 	r = cost_profile_parse(buf, len, path, m, out, err, errlen);
@@ -452,9 +452,9 @@ int cost_class_load(const char *root, const char *name, struct cost_device_class
 	if (snprintf(dir, sizeof(dir), "%s/conf/devices", root) >= (int)sizeof(dir))
 		return cf_fail(-ENAMETOOLONG, err, errlen, "%s: path too long", root);
 	snprintf(path, sizeof(path), "%s/%s.json", dir, name);
-	void *buf;
+	char *buf;
 	size_t len;
-	int r = cf_read_file(path, MAX_FILE_BYTES, &buf, &len, err, errlen);
+	int r = cf_read_text(path, MAX_FILE_BYTES, &buf, &len, err, errlen);
 	if (r == -ENOENT) {
 		char known[400];
 		known_classes(dir, known, sizeof(known));
@@ -633,9 +633,9 @@ err:
 int cost_codec_table_load(const char *path, const struct cr_model *m, struct cost_codec_table *out,
 			 char *err, size_t errlen)
 {
-	void *buf;
+	char *buf;
 	size_t len;
-	int r = cf_read_file(path, MAX_FILE_BYTES, &buf, &len, err, errlen);
+	int r = cf_read_text(path, MAX_FILE_BYTES, &buf, &len, err, errlen);
 	if (r)
 		return r;
 	r = cost_codec_table_parse(buf, len, path, m, out, err, errlen);

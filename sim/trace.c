@@ -373,10 +373,10 @@ int sim_slo_parse(const char *text, const char *src, struct sim_slo *slo, int *n
 
 int sim_slo_load(const char *path, struct sim_slo *slo, int *n, char *err, size_t errlen)
 {
-	void *text;
+	char *text;
 	size_t len;
 	*n = 0;
-	int rc = cf_read_file(path, 1 << 16, &text, &len, err, errlen);
+	int rc = cf_read_text(path, 1 << 16, &text, &len, err, errlen);
 	if (rc)
 		return rc;
 	if (memchr(text, 0, len)) /* the parser would stop there */
