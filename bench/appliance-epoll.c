@@ -310,10 +310,7 @@ static void print_stopped(const struct eserver *s, int sig)
 		for (int k = 0; k < 13; k++)
 			t[k] += atomic_load(f[k]);
 	}
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
-		     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+	double cpu = cf_process_cpu_s();
 	printf("{\"event\": \"stopped\", \"signal\": \"%s\", \"accepted\": %llu, \"closed\": %llu, "
 	       "\"requests\": %llu, \"results\": %llu, \"errors\": %llu, \"busy\": %llu, "
 	       "\"expired\": %llu, \"bad_frames\": %llu, \"protocol_errors\": %llu, \"batches\": %llu, "

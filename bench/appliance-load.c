@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -101,14 +100,6 @@ double ab_proc_cpu_s(pid_t pid)
 	if (sscanf(p, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return -1;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double self_cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
-	       ru.ru_stime.tv_usec * 1e-6;
 }
 
 static void sleep_s(double s)
@@ -398,7 +389,7 @@ static int await_welcome(struct dev *d, char *err, size_t errlen)
 	}
 }
 
-static double loadavg_1m(void)
+double ab_loadavg_1m(void)
 {
 	double l[3];
 	return getloadavg(l, 1) == 1 ? l[0] : -1;
@@ -471,14 +462,14 @@ int ab_load_run(const struct ab_load_config *cfg, struct ab_load_result *res)
 		}
 	started = 1;
 	sleep_s(cfg->warmup_s);
-	double scpu0 = ab_proc_cpu_s(cfg->server_pid), lcpu0 = self_cpu_s();
+	double scpu0 = ab_proc_cpu_s(cfg->server_pid), lcpu0 = cf_process_cpu_s();
 	uint64_t t0 = cf_now_ns();
 	atomic_store_explicit(&phase, 1, memory_order_release);
 	sleep_s(cfg->seconds);
 	atomic_store_explicit(&phase, 2, memory_order_release);
 	uint64_t t1 = cf_now_ns();
-	double scpu1 = ab_proc_cpu_s(cfg->server_pid), lcpu1 = self_cpu_s();
-	res->load_avg_1m = loadavg_1m();
+	double scpu1 = ab_proc_cpu_s(cfg->server_pid), lcpu1 = cf_process_cpu_s();
+	res->load_avg_1m = ab_loadavg_1m();
 	for (int k = 0; k < nt; k++)
 		pthread_join(th[k].th, NULL);
 	res->window_s = (double)(t1 - t0) * 1e-9;

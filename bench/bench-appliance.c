@@ -57,12 +57,6 @@ struct opts {
 static struct opts O;
 static struct cr_model *M;
 
-static double loadavg_1m(void)
-{
-	double l[3];
-	return getloadavg(l, 1) == 1 ? l[0] : -1;
-}
-
 static void die(const char *fmt, const char *a)
 {
 	fprintf(stderr, "coinfer-bench-appliance: ");
@@ -960,7 +954,7 @@ int main(int argc, char **argv)
 	cJSON_AddStringToObject(root, "model", M->name);
 	cJSON *mach = cJSON_AddObjectToObject(root, "machine");
 	cJSON_AddNumberToObject(mach, "cpus_online", (double)sysconf(_SC_NPROCESSORS_ONLN));
-	cJSON_AddNumberToObject(mach, "load_avg_1m_start", loadavg_1m());
+	cJSON_AddNumberToObject(mach, "load_avg_1m_start", ab_loadavg_1m());
 	cJSON_AddNumberToObject(mach, "rlimit_nofile", (double)rl.rlim_cur);
 	cJSON_AddBoolToObject(mach, "rlimit_nofile_raised", raised);
 	cJSON_AddBoolToObject(mach, "rlimit_nofile_enough", nofile_ok);
@@ -1023,7 +1017,7 @@ int main(int argc, char **argv)
 		cJSON_AddNumberToObject(acc, "tail_min_batching_gain_per_server_cpu_s", ts.worst_gain_cpu);
 		cJSON_AddBoolToObject(acc, "tail_batching_gain_ge_3", ts.worst_gain >= 3);
 	}
-	cJSON_AddNumberToObject(mach, "load_avg_1m_end", loadavg_1m());
+	cJSON_AddNumberToObject(mach, "load_avg_1m_end", ab_loadavg_1m());
 	cJSON_AddNumberToObject(root, "elapsed_s", cf_now_s() - t_start);
 	char *s = cJSON_Print(root);
 	puts(s);

@@ -51,6 +51,13 @@ static inline double cf_thread_cpu_s(void)
 	return cf_clock_s(CLOCK_THREAD_CPUTIME_ID);
 }
 
+/* CPU time of the whole process, every thread, user and system: the sum of
+ * getrusage(RUSAGE_SELF)'s ru_utime and ru_stime, to the ns */
+static inline double cf_process_cpu_s(void)
+{
+	return cf_clock_s(CLOCK_PROCESS_CPUTIME_ID);
+}
+
 /* cf_now_ns as a cf_clock_fn: the default of the injectable clocks */
 static inline uint64_t cf_clock_monotonic(void *ctx)
 {

@@ -2,6 +2,7 @@
  * they name, and the thread CPU clock stands still while the thread sleeps
  * (what cost profiles on a loaded host rely on). */
 #include <criterion/criterion.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "coinfer/clock.h"
@@ -11,6 +12,14 @@ static uint64_t raw_ns(clockid_t c)
 	struct timespec ts;
 	cr_assert_eq(clock_gettime(c, &ts), 0);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static double rusage_cpu_s(void)
+{
+	struct rusage ru;
+	cr_assert_eq(getrusage(RUSAGE_SELF, &ru), 0);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
+	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
 }
 
 static void sleep_ms(int ms)
@@ -67,4 +76,15 @@ Test(clock, thread_cpu_time_stands_still_while_asleep)
 	while (cf_now_ns() - w0 < 20000000ull)
 		x++;
 	cr_expect_gt(cf_thread_cpu_ns(), c0, "no CPU time after 20 ms of spinning");
+}
+
+/* what the appliance's and the bench's cpu_s lines printed from getrusage */
+Test(clock, process_cpu_time_is_getrusages)
+{
+	volatile unsigned x = 0;
+	for (uint64_t w0 = cf_now_ns(); cf_now_ns() - w0 < 20000000ull;)
+		x++;
+	double a = rusage_cpu_s(), p = cf_process_cpu_s(), b = rusage_cpu_s();
+	/* getrusage truncates to the microsecond */
+	cr_expect(p >= a - 1e-5 && p <= b + 1e-5, "%.6f not in [%.6f, %.6f]", p, a, b);
 }
