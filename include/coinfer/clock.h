@@ -1,8 +1,9 @@
 /* The one way to read time. Intervals are measured on CLOCK_MONOTONIC (never
- * stepped by NTP or the admin) or on the calling thread's CPU time; a wall-clock
- * date is nobody's business here except pthread_timedjoin_np's deadline, which
- * only takes CLOCK_REALTIME. Header-only like errmsg.h: every module, the
- * cross-built ones included, can use it without a link dependency. */
+ * stepped by NTP or the admin) or on CPU time (the calling thread's, the
+ * process's); a wall-clock date is nobody's business here except
+ * pthread_timedjoin_np's deadline, which only takes CLOCK_REALTIME. Header-only
+ * like errmsg.h: every module, the cross-built ones included, can use it
+ * without a link dependency. */
 #ifndef COINFER_CLOCK_H
 #define COINFER_CLOCK_H
 
