@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coinfer/clock.h"
+#include "coinfer/errmsg.h"
 #include "internal.h"
 
 #define MS 1000000ull /* ns */
@@ -36,17 +38,10 @@
 #define DECIDE_ID (1ull << 63)
 #define NEXT_MAX_AGE (1000 * MS)
 
-uint64_t ag_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* The fleet's clock (ag_clock): the injected one, or CLOCK_MONOTONIC. */
 static uint64_t fnow(const struct ag_fleet *f)
 {
-	return f->cfg.clock.now_ns ? f->cfg.clock.now_ns(f->cfg.clock.ctx) : ag_now_ns();
+	return f->cfg.clock.now_ns ? f->cfg.clock.now_ns(f->cfg.clock.ctx) : cf_now_ns();
 }
 
 static int fwait(const struct ag_fleet *f, struct pollfd *fds, nfds_t n, uint64_t ns)
@@ -139,27 +134,21 @@ static void boundary_dims(const struct cr_model *m, int e, int p, uint32_t dims[
 
 static int action_ok(const struct cr_model *m, const struct ag_action *a, char *err, size_t errlen)
 {
-	if (a->exit < 0 || a->exit >= m->n_exits) {
-		snprintf(err, errlen, "exit %d: the model has exits 1..%d", a->exit + 1, m->n_exits);
-		return 0;
-	}
-	if (a->partition < 0 || a->partition > m->exit_len[a->exit]) {
-		snprintf(err, errlen, "partition %d: exit %d has partitions 0..%d", a->partition,
-			 a->exit + 1, m->exit_len[a->exit]);
-		return 0;
-	}
+	if (a->exit < 0 || a->exit >= m->n_exits)
+		return cf_fail(0, err, errlen, "exit %d: the model has exits 1..%d", a->exit + 1,
+			       m->n_exits);
+	if (a->partition < 0 || a->partition > m->exit_len[a->exit])
+		return cf_fail(0, err, errlen, "partition %d: exit %d has partitions 0..%d",
+			       a->partition, a->exit + 1, m->exit_len[a->exit]);
 	if (a->partition == m->exit_len[a->exit])
 		return 1; /* device only: no codec */
-	if ((int)a->codec < 0 || a->codec >= CC_CODEC_COUNT) {
-		snprintf(err, errlen, "unknown codec %d", (int)a->codec);
-		return 0;
-	}
+	if ((int)a->codec < 0 || a->codec >= CC_CODEC_COUNT)
+		return cf_fail(0, err, errlen, "unknown codec %d", (int)a->codec);
 	int raw = a->codec == CC_CODEC_RAW32 || a->codec == CC_CODEC_RAW16;
-	if (raw ? a->bits != 0 || a->per_channel : a->bits < 2 || a->bits > 16) {
-		snprintf(err, errlen, "bits %d with codec %s (raw codecs take 0, the others 2..16)",
-			 a->bits, cc_codec_name(a->codec));
-		return 0;
-	}
+	if (raw ? a->bits != 0 || a->per_channel : a->bits < 2 || a->bits > 16)
+		return cf_fail(0, err, errlen,
+			       "bits %d with codec %s (raw codecs take 0, the others 2..16)",
+			       a->bits, cc_codec_name(a->codec));
 	return 1;
 }
 
@@ -1309,11 +1298,9 @@ static int resolve(struct ag_fleet *f, char *err, size_t errlen)
 	char port[16];
 	snprintf(port, sizeof(port), "%d", f->cfg.port);
 	int r = getaddrinfo(f->cfg.host, port, &hints, &res);
-	if (r || !res) {
-		snprintf(err, errlen, "edge address %s:%d: %s", f->cfg.host, f->cfg.port,
-			 r ? gai_strerror(r) : "no address");
-		return -EINVAL;
-	}
+	if (r || !res)
+		return cf_fail(-EINVAL, err, errlen, "edge address %s:%d: %s", f->cfg.host,
+			       f->cfg.port, r ? gai_strerror(r) : "no address");
 	memcpy(&f->addr, res->ai_addr, res->ai_addrlen);
 	f->addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
@@ -1346,14 +1333,10 @@ static int thread_init(struct ag_fleet *f, struct ag_thread *th, char *err, size
 {
 	const struct cr_model *m = f->m;
 	th->f = f;
-	if (cr_exec_create(m, NULL, 1, &th->x)) {
-		snprintf(err, errlen, "executor: out of memory");
-		return -ENOMEM;
-	}
-	if (cc_encoder_create(f->max_floats, f->max_pairs, 16, &th->enc)) {
-		snprintf(err, errlen, "encoder: out of memory");
-		return -ENOMEM;
-	}
+	if (cr_exec_create(m, NULL, 1, &th->x))
+		return cf_fail(-ENOMEM, err, errlen, "executor: out of memory");
+	if (cc_encoder_create(f->max_floats, f->max_pairs, 16, &th->enc))
+		return cf_fail(-ENOMEM, err, errlen, "encoder: out of memory");
 	th->input = malloc(f->max_floats * sizeof(float));
 	th->pfd = calloc((size_t)th->n + 1, sizeof(*th->pfd));
 	th->pfd_agent = calloc((size_t)th->n + 1, sizeof(int));
@@ -1388,10 +1371,8 @@ static int thread_init(struct ag_fleet *f, struct ag_thread *th, char *err, size
 		a->slots = calloc((size_t)a->nslots, sizeof(*a->slots));
 		if (!a->rdbuf || !a->ping || !a->slots)
 			goto nomem;
-		if (cw_reader_init(&a->rd, a->rdbuf, rdbytes, &lim)) {
-			snprintf(err, errlen, "reader: bad limits");
-			return -EINVAL;
-		}
+		if (cw_reader_init(&a->rd, a->rdbuf, rdbytes, &lim))
+			return cf_fail(-EINVAL, err, errlen, "reader: bad limits");
 		for (int k = 0; k < a->nslots; k++) {
 			struct ag_slot *s = &a->slots[k];
 			if (posix_memalign((void **)&s->msg, 64, f->msg_cap))
@@ -1403,24 +1384,21 @@ static int thread_init(struct ag_fleet *f, struct ag_thread *th, char *err, size
 	}
 	return 0;
 nomem:
-	snprintf(err, errlen, "out of memory");
-	return -ENOMEM;
+	return cf_fail(-ENOMEM, err, errlen, "out of memory");
 }
 
 /* 0 when per-layer times t (what names them) have the model's exits and layers. */
 static int same_shape(const struct ag_times *t, const struct cr_model *m, const char *what,
 		      char *err, size_t errlen)
 {
-	if (t->n_exits != m->n_exits) {
-		snprintf(err, errlen, "the %s has %d exits, the model %d", what, t->n_exits, m->n_exits);
-		return -EINVAL;
-	}
+	if (t->n_exits != m->n_exits)
+		return cf_fail(-EINVAL, err, errlen, "the %s has %d exits, the model %d", what,
+			       t->n_exits, m->n_exits);
 	for (int e = 0; e < m->n_exits; e++)
-		if (t->len[e] != m->exit_len[e]) {
-			snprintf(err, errlen, "the %s's exit %d has %d layers, the model's %d", what, e + 1,
-				 t->len[e], m->exit_len[e]);
-			return -EINVAL;
-		}
+		if (t->len[e] != m->exit_len[e])
+			return cf_fail(-EINVAL, err, errlen,
+				       "the %s's exit %d has %d layers, the model's %d", what, e + 1,
+				       t->len[e], m->exit_len[e]);
 	return 0;
 }
 
@@ -1428,47 +1406,41 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
 		    const struct ds_dataset *ds, struct ag_fleet **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	if (!cfg || !m || !ds || ds->n < 1) {
-		snprintf(err, errlen, "a configuration, a model and images are needed");
-		return -EINVAL;
-	}
-	if ((size_t)ds->c * ds->h * ds->w != (size_t)m->in_c * m->in_h * m->in_w) {
-		snprintf(err, errlen, "images of %dx%dx%d, the model takes %dx%dx%d", ds->c, ds->h, ds->w,
-			 m->in_c, m->in_h, m->in_w);
-		return -EINVAL;
-	}
+	if (!cfg || !m || !ds || ds->n < 1)
+		return cf_fail(-EINVAL, err, errlen,
+			       "a configuration, a model and images are needed");
+	if ((size_t)ds->c * ds->h * ds->w != (size_t)m->in_c * m->in_h * m->in_w)
+		return cf_fail(-EINVAL, err, errlen, "images of %dx%dx%d, the model takes %dx%dx%d",
+			       ds->c, ds->h, ds->w, m->in_c, m->in_h, m->in_w);
 	if (cfg->agents < 1 || cfg->threads < 1 || cfg->requests < 0 || cfg->inflight < 1 ||
 	    cfg->inflight > 1024 || !(cfg->deadline_ms > 0) || !(cfg->slowdown >= 1) ||
 	    cfg->interval_ms < 0 || cfg->margin_ms < 0 || cfg->ping_pad > (1u << 20) ||
-	    cfg->encode_slowdown < 0) {
-		snprintf(err, errlen, "bad configuration (agents, threads, inflight >= 1; deadline > 0; "
-				      "slowdown >= 1; ping padding <= 1 MiB)");
-		return -EINVAL;
-	}
+	    cfg->encode_slowdown < 0)
+		return cf_fail(-EINVAL, err, errlen,
+			       "bad configuration (agents, threads, inflight >= 1; deadline > 0; "
+			       "slowdown >= 1; ping padding <= 1 MiB)");
 	const struct ag_breaker_config *bc = &cfg->breaker;
 	if (bc->threshold < 0 ||
-	    (bc->threshold > 0 && (!bc->base_us || bc->cap_us < bc->base_us || !bc->timeout_us))) {
-		snprintf(err, errlen, "bad breaker (threshold %d >= 0; probe backoff %llu..%llu us, "
-				      "0 < base <= cap; timeout %llu us > 0)", bc->threshold,
-			 (unsigned long long)bc->base_us, (unsigned long long)bc->cap_us,
-			 (unsigned long long)bc->timeout_us);
-		return -EINVAL;
-	}
+	    (bc->threshold > 0 && (!bc->base_us || bc->cap_us < bc->base_us || !bc->timeout_us)))
+		return cf_fail(-EINVAL, err, errlen,
+			       "bad breaker (threshold %d >= 0; probe backoff %llu..%llu us, "
+			       "0 < base <= cap; timeout %llu us > 0)", bc->threshold,
+			       (unsigned long long)bc->base_us, (unsigned long long)bc->cap_us,
+			       (unsigned long long)bc->timeout_us);
 	if (!action_ok(m, &cfg->action, err, errlen))
 		return -EINVAL;
 	struct ag_fleet *f = calloc(1, sizeof(*f));
-	if (!f) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!f)
+		return cf_fail(-ENOMEM, err, errlen, "out of memory");
 	f->cfg = *cfg;
 	f->m = m;
 	f->ds = ds;
 	pthread_mutex_init(&f->out_mu, NULL);
 	int ret = ag_times_init(&f->measured, m);
 	if (ret) {
-		snprintf(err, errlen, "model too large for the agent (%d exits, %d positions max)",
-			 AG_MAX_EXITS, AG_MAX_POS);
+		cf_fail(ret, err, errlen,
+			"model too large for the agent (%d exits, %d positions max)", AG_MAX_EXITS,
+			AG_MAX_POS);
 		goto fail;
 	}
 	f->emulated = f->measured;
@@ -1479,8 +1451,7 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
 	if (cfg->host && needs_network(f) && (ret = resolve(f, err, errlen)))
 		goto fail;
 	if (!f->have_addr && needs_network(f)) {
-		snprintf(err, errlen, "no edge address");
-		ret = -EINVAL;
+		ret = cf_fail(-EINVAL, err, errlen, "no edge address");
 		goto fail;
 	}
 	/* sizes: the largest tensor at any partition point and its largest frame */
@@ -1540,8 +1511,7 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
 	*out = f;
 	return 0;
 nomem:
-	snprintf(err, errlen, "out of memory");
-	ret = -ENOMEM;
+	ret = cf_fail(-ENOMEM, err, errlen, "out of memory");
 fail:
 	ag_fleet_destroy(f);
 	return ret;
@@ -1549,10 +1519,8 @@ fail:
 
 int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
 {
-	if (f->ran) {
-		snprintf(err, errlen, "a fleet runs once");
-		return -EINVAL;
-	}
+	if (f->ran)
+		return cf_fail(-EINVAL, err, errlen, "a fleet runs once");
 	f->ran = 1;
 	f->t0 = fnow(f);
 	for (int t = 0; t < f->nth; t++)
@@ -1565,8 +1533,7 @@ int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
 	int started = 0, ret = 0;
 	for (int t = 1; t < f->nth; t++) {
 		if (pthread_create(&f->th[t].tid, NULL, thread_main, &f->th[t])) {
-			snprintf(err, errlen, "pthread_create failed");
-			ret = -EAGAIN;
+			ret = cf_fail(-EAGAIN, err, errlen, "pthread_create failed");
 			for (int u = t; u < f->nth; u++)
 				f->th[u].failed = 1;
 			break;
@@ -1581,15 +1548,13 @@ int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
 	for (int t = 0; t < f->nth; t++) {
 		n += f->th[t].nrec;
 		if (f->th[t].failed && !ret) {
-			snprintf(err, errlen, "%s", f->th[t].err[0] ? f->th[t].err : "thread failed");
-			ret = -EIO;
+			ret = cf_fail(-EIO, err, errlen, "%s",
+				      f->th[t].err[0] ? f->th[t].err : "thread failed");
 		}
 	}
 	f->records = malloc((n ? n : 1) * sizeof(*f->records));
-	if (!f->records) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!f->records)
+		return cf_fail(-ENOMEM, err, errlen, "out of memory");
 	f->nrec = 0;
 	for (int t = 0; t < f->nth; t++) {
 		memcpy(f->records + f->nrec, f->th[t].recs, f->th[t].nrec * sizeof(*f->records));

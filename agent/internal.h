@@ -135,6 +135,4 @@ struct ag_fleet {
 	int ran;
 };
 
-uint64_t ag_now_ns(void);
-
 #endif

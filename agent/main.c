@@ -12,6 +12,8 @@
 #include "coinfer/cli.h"
 #include "coinfer/agent.h"
 #include "coinfer/dataset.h"
+#include "coinfer/errmsg.h"
+#include "coinfer/fileio.h"
 #include "coinfer/model.h"
 #include "coinfer/cost-profile.h"
 #include "coinfer/policy.h"
@@ -177,28 +179,30 @@ static int policy_load(const char *path, const struct cr_model *m, struct pol_po
 	int ret = pol_load(path, &p, err, errlen);
 	if (ret)
 		return ret;
-	ret = -EINVAL;
 	if (!p->actions) {
-		snprintf(err, errlen, "the policy has no action table");
+		ret = cf_fail(-EINVAL, err, errlen, "the policy has no action table");
 		goto err;
 	}
 	if (p->state_dim != POL_ENV_STATE_DIM || p->obs_spec != POL_OBS_SPEC) {
-		snprintf(err, errlen, "the policy takes observation layout %u of %d values, the agent "
-				      "builds layout %d of %d", p->obs_spec, p->state_dim, POL_OBS_SPEC,
-			 POL_ENV_STATE_DIM);
+		ret = cf_fail(-EINVAL, err, errlen,
+			      "the policy takes observation layout %u of %d values, the agent "
+			      "builds layout %d of %d", p->obs_spec, p->state_dim, POL_OBS_SPEC,
+			      POL_ENV_STATE_DIM);
 		goto err;
 	}
 	if (strcmp(p->model, m->name)) {
-		snprintf(err, errlen, "the policy was trained for model %s, the agent runs %s", p->model,
-			 m->name);
+		ret = cf_fail(-EINVAL, err, errlen,
+			      "the policy was trained for model %s, the agent runs %s", p->model,
+			      m->name);
 		goto err;
 	}
 	for (int k = 0; k < p->n_actions; k++) {
 		const struct pol_action *a = &p->actions[k];
 		if (a->exit < 1 || a->exit > m->n_exits || a->partition < 0 ||
 		    a->partition > m->exit_len[a->exit - 1]) {
-			snprintf(err, errlen, "action %d (exit %d, partition %d) is not in model %s", k,
-				 a->exit, a->partition, m->name);
+			ret = cf_fail(-EINVAL, err, errlen,
+				      "action %d (exit %d, partition %d) is not in model %s", k,
+				      a->exit, a->partition, m->name);
 			goto err;
 		}
 	}
@@ -250,6 +254,8 @@ static double class_encode_ms(void *ctx, const struct ag_action *a, size_t elems
 	       1000.0;
 }
 
+#define PROFILE_MAX_BYTES (64u << 20) /* what cost/json.c reads of a profile or class */
+
 /* A class name of ROOT/conf/devices, or a JSON file holding a profile or a class.
  * *dcp gets the class (NULL for a bare profile). */
 static int load_profile(const char *root, const char *arg, const struct cr_model *m,
@@ -263,17 +269,12 @@ static int load_profile(const char *root, const char *arg, const struct cr_model
 	if (!dc)
 		return -ENOMEM;
 	if (!stat(arg, &st) && S_ISREG(st.st_mode)) {
-		FILE *f = fopen(arg, "rb");
-		char *text = f ? malloc((size_t)st.st_size + 1) : NULL;
-		size_t len = text ? fread(text, 1, (size_t)st.st_size, f) : 0;
-		if (f)
-			fclose(f);
-		if (!text) {
+		char *text;
+		size_t len;
+		if ((r = cf_read_text(arg, PROFILE_MAX_BYTES, &text, &len, err, errlen))) {
 			free(dc);
-			snprintf(err, errlen, "%s: cannot read", arg);
-			return -EIO;
+			return r;
 		}
-		text[len] = 0;
 		char perr[200];
 		r = cost_profile_parse(text, len, arg, m, prof, perr, sizeof(perr));
 		is_class = r != 0;
@@ -283,8 +284,9 @@ static int load_profile(const char *root, const char *arg, const struct cr_model
 			if (!rc)
 				r = cost_class_profile(root, dc, m, prof, err, errlen);
 			else
-				snprintf(err, errlen, "%s is neither a profile (%s) nor a device class (%s)",
-					 arg, perr, cerr);
+				r = cf_fail(r, err, errlen,
+					    "%s is neither a profile (%s) nor a device class (%s)",
+					    arg, perr, cerr);
 		}
 		free(text);
 	} else {

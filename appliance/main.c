@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "coinfer/cli.h"
+#include "coinfer/clock.h"
 #include "coinfer/dataset.h"
 #include "coinfer/model.h"
 #include "coinfer/cost-profile.h"
@@ -201,10 +202,7 @@ int main(int argc, char **argv)
 	sigwait(&set, &sig);
 	struct ap_stats st;
 	ap_server_stats(s, &st);
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
-		     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+	double cpu = cf_process_cpu_s();
 	long long je_peak = ap_proc_jemalloc_bytes();
 #if COINFER_METRICS
 	ap_metrics_stop(metrics); /* it reads the server's counters */

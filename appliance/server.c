@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coinfer/clock.h"
 #include "coinfer/policy.h"
 #include "conns.h"
 #include "server.h"
@@ -109,13 +110,6 @@ void ap_server_defaults(struct ap_server_config *c)
 	c->calibrate_runs = 5;
 	c->drain_ms = 500;
 	c->watchdog_ms = 2000;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static struct io_uring_sqe *sqe_get(struct worker *w)
@@ -318,10 +312,10 @@ static void shutdown_gracefully(struct worker *w)
 		w->lfd = -1;
 	}
 	ap_sess_stopping(w->sess);
-	uint64_t until = now_ns() + (uint64_t)w->srv->cfg.drain_ms * 1000000ull;
+	uint64_t until = cf_now_ns() + (uint64_t)w->srv->cfg.drain_ms * 1000000ull;
 	for (;;) {
 		flush(w);
-		if (!ap_sess_pending(w->sess) || now_ns() >= until)
+		if (!ap_sess_pending(w->sess) || cf_now_ns() >= until)
 			break;
 		turn(w, 10000000ull);
 	}
@@ -341,14 +335,14 @@ static void *worker_main(void *arg)
 		flush(w);
 		if (!w->accept_armed)
 			arm_accept(w);
-		uint64_t now = now_ns();
+		uint64_t now = cf_now_ns();
 		uint64_t wait_ns = 100000000ull; /* look at the stop flag 10 times a second */
 		if (wake != UINT64_MAX)
 			wait_ns = wake > now ? (wake - now < wait_ns ? wake - now : wait_ns) : 0;
 		turn(w, wait_ns);
 		atomic_store_explicit(&w->queued, (uint32_t)ap_sess_queued(w->sess),
 				      memory_order_relaxed);
-		now = now_ns();
+		now = cf_now_ns();
 		if (now >= w->next_sweep_ns) {
 			ap_sess_sweep(w->sess);
 			w->next_sweep_ns = now + 500000000ull;
@@ -575,7 +569,8 @@ static void *watchdog_main(void *arg)
 {
 	struct ap_server *s = arg;
 	struct ap_watch wd;
-	if (ap_watch_init(&wd, s->cfg.workers, (uint64_t)s->cfg.watchdog_ms * 1000000ull, now_ns())) {
+	if (ap_watch_init(&wd, s->cfg.workers, (uint64_t)s->cfg.watchdog_ms * 1000000ull,
+			  cf_now_ns())) {
 		fprintf(stderr, "{\"event\": \"watchdog_failed\", \"error\": \"out of memory\"}\n");
 		return NULL;
 	}
@@ -584,7 +579,7 @@ static void *watchdog_main(void *arg)
 	while (atomic_load(&s->stop) < 2) {
 		struct timespec ts = {.tv_sec = step_ms / 1000, .tv_nsec = step_ms % 1000 * 1000000L};
 		nanosleep(&ts, NULL);
-		watch_once(s, &wd, now_ns());
+		watch_once(s, &wd, cf_now_ns());
 	}
 	ap_watch_free(&wd);
 	return NULL;
@@ -600,7 +595,8 @@ int ap_server_stalled(const struct ap_server *s, int worker)
 static int join_workers(struct ap_server *s)
 {
 	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until); /* pthread_timedjoin_np's clock */
+	/* not cf_now_ns: pthread_timedjoin_np takes a CLOCK_REALTIME deadline */
+	clock_gettime(CLOCK_REALTIME, &until);
 	uint64_t ns = (uint64_t)until.tv_nsec + ((uint64_t)s->cfg.drain_ms + 1000) * 1000000ull;
 	until.tv_sec += (time_t)(ns / 1000000000ull);
 	until.tv_nsec = (long)(ns % 1000000000ull);

@@ -26,10 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "admit.h"
 #include "coinfer/bytes.h"
+#include "coinfer/clock.h"
 #include "coinfer/policy.h"
 #include "coinfer/wire.h"
 #include "scheduler.h"
@@ -80,14 +80,6 @@ struct ap_sess {
 	uint32_t qdelay_us;      /* queueing-delay estimate: the last answer's */
 	uint8_t msgbuf[512];
 };
-
-static uint64_t monotonic_ns(void *ctx)
-{
-	struct timespec ts;
-	(void)ctx;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 uint64_t ap_sess_now(const struct ap_sess *s)
 {
@@ -775,7 +767,7 @@ int ap_sess_create(const struct ap_sess_config *c, struct ap_sess **out, char *e
 		return -ENOMEM;
 	s->c = *c;
 	if (!s->c.clock)
-		s->c.clock = monotonic_ns;
+		s->c.clock = cf_clock_monotonic;
 	s->cfg = cfg;
 	s->lim = cw_limits_make(cfg->max_frame, CW_DEFAULT_MAX_PADDING);
 	if (alloc_buffers(s)) {

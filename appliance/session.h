@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coinfer/clock.h"
 #include "conns.h"
 #include "server.h"
 
@@ -52,7 +53,7 @@ struct ap_sess_config {
 	int id;                             /* worker index, in session ids */
 	const _Atomic int *stop;            /* nonzero: INFERs are refused ERROR shutdown */
 	struct ap_sess_transport transport;
-	uint64_t (*clock)(void *ctx);       /* ns; NULL: CLOCK_MONOTONIC */
+	cf_clock_fn clock;                  /* NULL: CLOCK_MONOTONIC */
 	void *clock_ctx;
 };
 

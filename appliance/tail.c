@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "coinfer/clock.h"
 #include "coinfer/wire.h"
 #include "tail.h"
 
@@ -24,13 +24,6 @@ struct ap_tail {
 	/* order of a batch by partition, and row -> batch position */
 	int *order, *row_of;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 size_t ap_tail_floats(const struct ap_tail *t, int e, int p)
 {
@@ -136,9 +129,9 @@ int ap_tail_calibrate(struct ap_tail *t, int runs)
 				const float *o;
 				cr_exec_run(t->x, e, pos, pos + 1, t->stage[0], n, &o); /* warm */
 				for (int r = 0; r < runs; r++) {
-					uint64_t t0 = now_ns();
+					uint64_t t0 = cf_now_ns();
 					cr_exec_run(t->x, e, pos, pos + 1, t->stage[0], n, &o);
-					sample[r] = now_ns() - t0;
+					sample[r] = cf_now_ns() - t0;
 				}
 				qsort(sample, (size_t)runs, sizeof(sample[0]), cmp_u64);
 				uint64_t med = sample[runs / 2];
@@ -217,7 +210,7 @@ static int decode_into(struct ap_tail *t, struct ap_req *r, float *row, struct a
 	struct cc_frame_info info;
 	char err[160];
 	size_t want = cr_model_boundary_floats(t->m, r->exit, r->partition);
-	uint64_t t0 = now_ns();
+	uint64_t t0 = cf_now_ns();
 	/* cc_frame_decode validates the header and checksum itself (and fills info
 	 * before refusing a frame larger than the row): one pass over the bytes */
 	int ret = t->cfg.null_model
@@ -231,7 +224,7 @@ static int decode_into(struct ap_tail *t, struct ap_req *r, float *row, struct a
 	}
 	if (!ret && !t->cfg.null_model)
 		ret = check_finite(row, want, err, sizeof(err));
-	o->decode_us = (uint32_t)((now_ns() - t0) / 1000);
+	o->decode_us = (uint32_t)((cf_now_ns() - t0) / 1000);
 	if (ret)
 		fail_outcome(o, CW_ERR_BAD_FRAME, err);
 	return ret;
@@ -298,9 +291,9 @@ int ap_tail_run(struct ap_tail *t, struct ap_sched *s, const struct ap_batch *b,
 		float *dst = t->stage[cur];
 		if (rows) {
 			/* advance the rows so far to partition q, then join */
-			uint64_t t0 = now_ns();
+			uint64_t t0 = cf_now_ns();
 			cr_exec_run(t->x, e, p, q, t->stage[cur], rows, &o);
-			compute_ns += now_ns() - t0;
+			compute_ns += cf_now_ns() - t0;
 			cur ^= 1;
 			dst = t->stage[cur];
 			if (o != dst)
@@ -316,9 +309,9 @@ int ap_tail_run(struct ap_tail *t, struct ap_sched *s, const struct ap_batch *b,
 		}
 	}
 	if (rows) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = cf_now_ns();
 		cr_exec_run(t->x, e, p, len, t->stage[cur], rows, &o);
-		compute_ns += now_ns() - t0;
+		compute_ns += cf_now_ns() - t0;
 		for (int i = 0; i < rows; i++)
 			finish_row(t, o + (size_t)i * t->m->n_classes, &out[t->row_of[i]]);
 	}

@@ -26,6 +26,7 @@
 
 #include "appliance-epoll.h"
 #include "coinfer/cli.h"
+#include "coinfer/clock.h"
 #include "coinfer/dataset.h"
 #include "coinfer/model.h"
 #include "server.h"
@@ -55,13 +56,6 @@ struct eserver {
 	int port;
 	_Atomic int stop;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t ev_tag(const struct eworker *w, int i)
 {
@@ -170,13 +164,13 @@ static void *worker_main(void *arg)
 	while (!atomic_load_explicit(&w->srv->stop, memory_order_relaxed)) {
 		uint64_t wake = ap_sess_run(w->sess);
 		flush(w);
-		uint64_t now = now_ns(), wait_ns = 100000000ull;
+		uint64_t now = cf_now_ns(), wait_ns = 100000000ull;
 		if (wake != UINT64_MAX)
 			wait_ns = wake > now ? (wake - now < wait_ns ? wake - now : wait_ns) : 0;
 		struct timespec ts = {.tv_sec = (time_t)(wait_ns / 1000000000ull),
 				      .tv_nsec = (long)(wait_ns % 1000000000ull)};
 		on_events(w, epoll_pwait2(w->ep, w->ev, N_EVENTS, &ts, NULL));
-		if ((now = now_ns()) >= next_sweep) {
+		if ((now = cf_now_ns()) >= next_sweep) {
 			ap_sess_sweep(w->sess);
 			next_sweep = now + 500000000ull;
 		}
@@ -316,10 +310,7 @@ static void print_stopped(const struct eserver *s, int sig)
 		for (int k = 0; k < 13; k++)
 			t[k] += atomic_load(f[k]);
 	}
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
-		     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+	double cpu = cf_process_cpu_s();
 	printf("{\"event\": \"stopped\", \"signal\": \"%s\", \"accepted\": %llu, \"closed\": %llu, "
 	       "\"requests\": %llu, \"results\": %llu, \"errors\": %llu, \"busy\": %llu, "
 	       "\"expired\": %llu, \"bad_frames\": %llu, \"protocol_errors\": %llu, \"batches\": %llu, "

@@ -10,13 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "appliance-load.h"
+#include "coinfer/clock.h"
 
 /* ---- histogram -------------------------------------------------------------- */
 
@@ -102,21 +102,6 @@ double ab_proc_cpu_s(pid_t pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static double self_cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
-	       ru.ru_stime.tv_usec * 1e-6;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void sleep_s(double s)
 {
 	struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
@@ -181,7 +166,7 @@ static void dev_flush(struct lthread *t, struct dev *d)
 	struct iovec iov[64];
 	while (d->q_len && !d->closed) {
 		int n = d->q_len < 64 ? d->q_len : 64;
-		uint64_t now = now_ns();
+		uint64_t now = cf_now_ns();
 		for (int k = 0; k < n; k++) {
 			int slot = d->q[(d->q_head + k) % MAX_DEPTH];
 			/* next_frame advances only when a message is wholly sent, so a
@@ -266,7 +251,7 @@ static void dev_read(struct lthread *t, struct dev *d, int phase, int hup)
 			return;
 		}
 		d->rlen += (size_t)r;
-		uint64_t now = now_ns();
+		uint64_t now = cf_now_ns();
 		size_t off = 0;
 		for (;;) {
 			struct cw_header h;
@@ -404,7 +389,7 @@ static int await_welcome(struct dev *d, char *err, size_t errlen)
 	}
 }
 
-static double loadavg_1m(void)
+double ab_loadavg_1m(void)
 {
 	double l[3];
 	return getloadavg(l, 1) == 1 ? l[0] : -1;
@@ -477,14 +462,14 @@ int ab_load_run(const struct ab_load_config *cfg, struct ab_load_result *res)
 		}
 	started = 1;
 	sleep_s(cfg->warmup_s);
-	double scpu0 = ab_proc_cpu_s(cfg->server_pid), lcpu0 = self_cpu_s();
-	uint64_t t0 = now_ns();
+	double scpu0 = ab_proc_cpu_s(cfg->server_pid), lcpu0 = cf_process_cpu_s();
+	uint64_t t0 = cf_now_ns();
 	atomic_store_explicit(&phase, 1, memory_order_release);
 	sleep_s(cfg->seconds);
 	atomic_store_explicit(&phase, 2, memory_order_release);
-	uint64_t t1 = now_ns();
-	double scpu1 = ab_proc_cpu_s(cfg->server_pid), lcpu1 = self_cpu_s();
-	res->load_avg_1m = loadavg_1m();
+	uint64_t t1 = cf_now_ns();
+	double scpu1 = ab_proc_cpu_s(cfg->server_pid), lcpu1 = cf_process_cpu_s();
+	res->load_avg_1m = ab_loadavg_1m();
 	for (int k = 0; k < nt; k++)
 		pthread_join(th[k].th, NULL);
 	res->window_s = (double)(t1 - t0) * 1e-9;

@@ -73,5 +73,7 @@ int ab_load_run(const struct ab_load_config *cfg, struct ab_load_result *res);
 
 /* user+sys seconds of a process from /proc/PID/stat (all its threads); < 0 on error. */
 double ab_proc_cpu_s(pid_t pid);
+/* The 1-minute load average; -1 when unknown. */
+double ab_loadavg_1m(void);
 
 #endif

@@ -28,12 +28,12 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "appliance-epoll.h"
 #include "appliance-load.h"
 #include "coinfer/cli.h"
+#include "coinfer/clock.h"
 #include "coinfer/codec-frame.h"
 #include "coinfer/dataset.h"
 #include "coinfer/exec.h"
@@ -56,26 +56,6 @@ struct opts {
 
 static struct opts O;
 static struct cr_model *M;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double thread_cpu_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double loadavg_1m(void)
-{
-	double l[3];
-	return getloadavg(l, 1) == 1 ? l[0] : -1;
-}
 
 static void die(const char *fmt, const char *a)
 {
@@ -222,9 +202,9 @@ struct server {
 static int read_line(int fd, char *buf, size_t cap, int ms)
 {
 	size_t n = 0;
-	double end = now_s() + ms / 1000.0;
+	double end = cf_now_s() + ms / 1000.0;
 	while (n + 1 < cap) {
-		int left = (int)((end - now_s()) * 1000);
+		int left = (int)((end - cf_now_s()) * 1000);
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (left <= 0 || poll(&p, 1, left) <= 0)
 			return -ETIMEDOUT;
@@ -450,12 +430,12 @@ static void *kthread_main(void *arg)
 	cr_exec_run(x, e, p, len, k->in, 32, &out);
 	for (int rep = 0; rep < 3; rep++) { /* best of 3 windows */
 		long n = 0;
-		double t0 = now_s(), c0 = thread_cpu_s(), dt;
+		double t0 = cf_now_s(), c0 = cf_thread_cpu_s(), dt;
 		do {
 			cr_exec_run(x, e, p, len, k->in, 32, &out);
 			n++;
-		} while ((dt = now_s() - t0) < k->secs / 3);
-		double w = (double)n * 32 / dt, c = (double)n * 32 / (thread_cpu_s() - c0);
+		} while ((dt = cf_now_s() - t0) < k->secs / 3);
+		double w = (double)n * 32 / dt, c = (double)n * 32 / (cf_thread_cpu_s() - c0);
 		k->wall_ips = w > k->wall_ips ? w : k->wall_ips;
 		k->cpu_ips = c > k->cpu_ips ? c : k->cpu_ips;
 	}
@@ -485,12 +465,12 @@ static cJSON *kernels_only(const struct frames *f, double *ips_cpu32, double *ip
 		for (int rep = 0; rep < 6; rep++) {
 			cr_exec_run(x, e, p, len, in, b, &out);
 			long n = 0;
-			double t0 = now_s(), c0 = thread_cpu_s(), dt;
+			double t0 = cf_now_s(), c0 = cf_thread_cpu_s(), dt;
 			do {
 				cr_exec_run(x, e, p, len, in, b, &out);
 				n++;
-			} while ((dt = now_s() - t0) < O.kernel_seconds / 6);
-			double dc = thread_cpu_s() - c0;
+			} while ((dt = cf_now_s() - t0) < O.kernel_seconds / 6);
+			double dc = cf_thread_cpu_s() - c0;
 			double w = (double)n * b / dt, c = (double)n * b / dc;
 			best_wall = w > best_wall ? w : best_wall;
 			best_cpu = c > best_cpu ? c : best_cpu;
@@ -528,13 +508,13 @@ static cJSON *kernels_only(const struct frames *f, double *ips_cpu32, double *ip
 	void *scratch = malloc(cc_frame_scratch_max());
 	struct cc_limits lim = {1u << 24, 1u << 24};
 	long n = 0;
-	double c0 = thread_cpu_s(), dc;
+	double c0 = cf_thread_cpu_s(), dc;
 	do {
 		int k = (int)(n % N_FRAMES);
 		cc_frame_decode(f->frame[k], f->len[k], &lim, in, f->floats, scratch, cc_frame_scratch_max(),
 				NULL, NULL, 0);
 		n++;
-	} while ((dc = thread_cpu_s() - c0) < 0.2);
+	} while ((dc = cf_thread_cpu_s() - c0) < 0.2);
 	cJSON_AddNumberToObject(o, "decode_us_per_frame", dc / (double)n * 1e6);
 	*decode_s = dc / (double)n;
 	cJSON_AddNumberToObject(o, "decode_plus_batch32_images_per_cpu_s",
@@ -968,13 +948,13 @@ int main(int argc, char **argv)
 	if (!mp || cr_model_load(mp, &M, err, sizeof(err)))
 		die("model: %s", mp ? err : "none found (--model PATH)");
 
-	double t_start = now_s();
+	double t_start = cf_now_s();
 	cJSON *root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "bench", "appliance");
 	cJSON_AddStringToObject(root, "model", M->name);
 	cJSON *mach = cJSON_AddObjectToObject(root, "machine");
 	cJSON_AddNumberToObject(mach, "cpus_online", (double)sysconf(_SC_NPROCESSORS_ONLN));
-	cJSON_AddNumberToObject(mach, "load_avg_1m_start", loadavg_1m());
+	cJSON_AddNumberToObject(mach, "load_avg_1m_start", ab_loadavg_1m());
 	cJSON_AddNumberToObject(mach, "rlimit_nofile", (double)rl.rlim_cur);
 	cJSON_AddBoolToObject(mach, "rlimit_nofile_raised", raised);
 	cJSON_AddBoolToObject(mach, "rlimit_nofile_enough", nofile_ok);
@@ -1037,8 +1017,8 @@ int main(int argc, char **argv)
 		cJSON_AddNumberToObject(acc, "tail_min_batching_gain_per_server_cpu_s", ts.worst_gain_cpu);
 		cJSON_AddBoolToObject(acc, "tail_batching_gain_ge_3", ts.worst_gain >= 3);
 	}
-	cJSON_AddNumberToObject(mach, "load_avg_1m_end", loadavg_1m());
-	cJSON_AddNumberToObject(root, "elapsed_s", now_s() - t_start);
+	cJSON_AddNumberToObject(mach, "load_avg_1m_end", ab_loadavg_1m());
+	cJSON_AddNumberToObject(root, "elapsed_s", cf_now_s() - t_start);
 	char *s = cJSON_Print(root);
 	puts(s);
 	free(s);

@@ -13,21 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zstd.h>
 
 #include "coinfer/cli.h"
+#include "coinfer/clock.h"
 #include "coinfer/codec-frame.h"
 #include "coinfer/codec.h"
 #include "coinfer/dataset.h"
 #include "coinfer/exec.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void *xmalloc(size_t n)
 {
@@ -104,22 +97,22 @@ static int bench_codec(struct ctx *c, enum cc_codec codec, int bits, struct resu
 	}
 	long k = 0;
 	size_t len;
-	double t0 = now_s(), dt;
+	double t0 = cf_now_s(), dt;
 	do {
 		int i = (int)(k % c->n);
 		cc_encoder_encode(c->enc, c->maps + (size_t)i * c->elems, 3, c->dims, codec, bits, 0,
 				  c->frames + (size_t)i * c->slot, c->slot, &len, NULL, 0);
 		k++;
-	} while ((dt = now_s() - t0) < c->secs || k < c->n);
+	} while ((dt = cf_now_s() - t0) < c->secs || k < c->n);
 	r->enc_mbs = (double)k * 4.0 * (double)c->elems / dt * 1e-6;
 	k = 0;
-	t0 = now_s();
+	t0 = cf_now_s();
 	do {
 		int i = (int)(k % c->n);
 		cc_frame_decode(c->frames + (size_t)i * c->slot, c->len[i], &c->lim, c->out, c->elems,
 				c->scratch, c->scratch_bytes, NULL, NULL, 0);
 		k++;
-	} while ((dt = now_s() - t0) < c->secs || k < c->n);
+	} while ((dt = cf_now_s() - t0) < c->secs || k < c->n);
 	r->dec_mbs = (double)k * 4.0 * (double)c->elems / dt * 1e-6;
 	return 0;
 }
@@ -148,21 +141,21 @@ static int bench_zstd(struct ctx *c, ZSTD_CCtx *cc, ZSTD_DCtx *dc, const uint8_t
 	}
 	r->bytes = total / c->n;
 	long k = 0;
-	double t0 = now_s(), dt;
+	double t0 = cf_now_s(), dt;
 	do {
 		int i = (int)(k % c->n);
 		ZSTD_compressCCtx(cc, c->frames + (size_t)i * c->slot, cap, src + (size_t)i * in_bytes,
 				  in_bytes, level);
 		k++;
-	} while ((dt = now_s() - t0) < c->secs || k < c->n);
+	} while ((dt = cf_now_s() - t0) < c->secs || k < c->n);
 	r->enc_mbs = (double)k * 4.0 * (double)c->elems / dt * 1e-6;
 	k = 0;
-	t0 = now_s();
+	t0 = cf_now_s();
 	do {
 		int i = (int)(k % c->n);
 		ZSTD_decompressDCtx(dc, dec, in_bytes, c->frames + (size_t)i * c->slot, c->len[i]);
 		k++;
-	} while ((dt = now_s() - t0) < c->secs || k < c->n);
+	} while ((dt = cf_now_s() - t0) < c->secs || k < c->n);
 	r->dec_mbs = (double)k * 4.0 * (double)c->elems / dt * 1e-6;
 	return 0;
 }

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -33,6 +32,7 @@
 #endif
 
 #include "coinfer/cli.h"
+#include "coinfer/clock.h"
 #include "coinfer/dataset.h"
 #include "coinfer/kernels.h"
 #include "coinfer/model.h"
@@ -79,13 +79,6 @@ static const int batches[] = {1, 8, 32};
 
 static double min_time = 0.2;
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
 	const double x = *(const double *)a, y = *(const double *)b;
@@ -102,17 +95,17 @@ static struct timing time_calls(void (*fn)(void *), void *ctx)
 {
 	static double rounds[MAX_ROUNDS];
 	fn(ctx); /* warm caches, page in buffers */
-	const double t0 = now();
+	const double t0 = cf_now_s();
 	fn(ctx);
-	double one = now() - t0;
+	double one = cf_now_s() - t0;
 	long per_round = one > 2e-3 ? 1 : (long)(2e-3 / (one > 1e-9 ? one : 1e-9)) + 1;
 	int nr = 0;
-	const double start = now();
-	while (nr < MAX_ROUNDS && (nr < 10 || now() - start < min_time)) {
-		const double a = now();
+	const double start = cf_now_s();
+	while (nr < MAX_ROUNDS && (nr < 10 || cf_now_s() - start < min_time)) {
+		const double a = cf_now_s();
 		for (long i = 0; i < per_round; i++)
 			fn(ctx);
-		rounds[nr++] = (now() - a) / (double)per_round;
+		rounds[nr++] = (cf_now_s() - a) / (double)per_round;
 	}
 	qsort(rounds, (size_t)nr, sizeof rounds[0], cmp_double);
 	return (struct timing){rounds[0], rounds[nr / 2]};

@@ -6,18 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "coinfer/cli.h"
+#include "coinfer/clock.h"
 #include "coinfer/dataset.h"
 #include "coinfer/exec.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Best of `reps` measurements, each at least `secs` long. */
 static double images_per_s(struct cr_exec *x, const struct cr_model *m, int e, const float *in,
@@ -29,11 +22,11 @@ static double images_per_s(struct cr_exec *x, const struct cr_model *m, int e, c
 	double best = 0;
 	for (int r = 0; r < reps; r++) {
 		long n = 0;
-		double t0 = now_s(), dt;
+		double t0 = cf_now_s(), dt;
 		do {
 			cr_exec_run(x, e, 0, m->exit_len[e], in, batch, &out);
 			n++;
-		} while ((dt = now_s() - t0) < secs);
+		} while ((dt = cf_now_s() - t0) < secs);
 		double ips = (double)n * batch / dt;
 		best = ips > best ? ips : best;
 	}

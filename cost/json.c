@@ -14,6 +14,7 @@
 
 #include "coinfer/cost.h"
 #include "coinfer/errmsg.h"
+#include "coinfer/fileio.h"
 #include "coinfer/names.h"
 
 #define MAX_FILE_BYTES (64u << 20)
@@ -23,45 +24,6 @@ struct jc {
 	char *err;
 	size_t errlen;
 };
-
-static int read_all(const char *path, char **out, size_t *len, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	int ret;
-	*out = NULL;
-	if (!f)
-		return cf_fail(-errno, err, errlen, "%s: %s", path, strerror(errno));
-	if (fseek(f, 0, SEEK_END)) {
-		ret = cf_fail(-EIO, err, errlen, "%s: cannot seek", path);
-		goto err;
-	}
-	long n = ftell(f);
-	if (n < 0 || (unsigned long)n > MAX_FILE_BYTES) {
-		ret = cf_fail(-EFBIG, err, errlen, "%s: size %ld outside 0..%u bytes", path, n,
-			       MAX_FILE_BYTES);
-		goto err;
-	}
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	if (!buf) {
-		ret = cf_fail(-ENOMEM, err, errlen, "%s: out of memory", path);
-		goto err;
-	}
-	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		ret = cf_fail(-EIO, err, errlen, "%s: short read", path);
-		goto err;
-	}
-	buf[n] = 0;
-	fclose(f);
-	*out = buf;
-	*len = (size_t)n;
-	return 0;
-err:
-	free(buf);
-	fclose(f);
-	return ret;
-}
 
 /* The text ends inside a string, object or array (or holds nothing): what a cut
  * file looks like, as opposed to a malformed one. */
@@ -352,7 +314,7 @@ int cost_profile_load(const char *path, const struct cr_model *m, struct cost_pr
 {
 	char *buf;
 	size_t len;
-	int r = read_all(path, &buf, &len, err, errlen);
+	int r = cf_read_text(path, MAX_FILE_BYTES, &buf, &len, err, errlen);
 	if (r)
 		return r;
 	r = cost_profile_parse(buf, len, path, m, out, err, errlen);
@@ -492,7 +454,7 @@ int cost_class_load(const char *root, const char *name, struct cost_device_class
 	snprintf(path, sizeof(path), "%s/%s.json", dir, name);
 	char *buf;
 	size_t len;
-	int r = read_all(path, &buf, &len, err, errlen);
+	int r = cf_read_text(path, MAX_FILE_BYTES, &buf, &len, err, errlen);
 	if (r == -ENOENT) {
 		char known[400];
 		known_classes(dir, known, sizeof(known));
@@ -673,7 +635,7 @@ int cost_codec_table_load(const char *path, const struct cr_model *m, struct cos
 {
 	char *buf;
 	size_t len;
-	int r = read_all(path, &buf, &len, err, errlen);
+	int r = cf_read_text(path, MAX_FILE_BYTES, &buf, &len, err, errlen);
 	if (r)
 		return r;
 	r = cost_codec_table_parse(buf, len, path, m, out, err, errlen);

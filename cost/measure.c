@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "coinfer/clock.h"
 #include "coinfer/dataset.h"
 #include "coinfer/exec.h"
 #include "coinfer/kernels.h"
@@ -18,13 +19,6 @@
 #include "coinfer/errmsg.h"
 #include "coinfer/names.h"
 
-static double clock_s(clockid_t c)
-{
-	struct timespec ts;
-	clock_gettime(c, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* The same exit run whole after its layers one by one: how far the isolated
  * layers' sum is from a pipeline whose activations stay in cache. */
 static int report_whole(const struct cost_profile_opts *o, struct cr_exec *x,
@@ -32,13 +26,13 @@ static int report_whole(const struct cost_profile_opts *o, struct cr_exec *x,
 {
 	clockid_t ck = o->cpu_clock ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
 	const float *out;
-	double w0 = clock_s(ck);
+	double w0 = cf_clock_s(ck);
 	for (int i = 0; i < o->runs; i++) {
 		int r = cr_exec_run(x, e, 0, m->exit_len[e], input, batch, &out);
 		if (r)
 			return r;
 	}
-	double whole = (clock_s(ck) - w0) / o->runs * 1e3;
+	double whole = (cf_clock_s(ck) - w0) / o->runs * 1e3;
 	fprintf(o->progress,
 		"exit %d batch %2d: layers sum %8.3f ms (%.3f ms/image), whole exit %8.3f ms, ratio %.3f\n",
 		e + 1, batch, sum, sum / batch, whole, sum / whole);
@@ -103,7 +97,7 @@ int cost_profile_measure(const struct cr_model *m, const struct ck_kernels *k,
 		cf_fail(r, err, errlen, "cannot time with the thread's CPU clock");
 		goto out;
 	}
-	double t0 = clock_s(CLOCK_MONOTONIC);
+	double t0 = cf_clock_s(CLOCK_MONOTONIC);
 	for (int e = 0; e < m->n_exits; e++) {
 		if (o->only_exit && e != o->only_exit - 1)
 			continue;
@@ -133,7 +127,7 @@ int cost_profile_measure(const struct cr_model *m, const struct ck_kernels *k,
 	if (o->progress)
 		fprintf(o->progress,
 			"profiled in %.1f s (%s, %d runs, %d warm-up, %s clock, %.3f us reading cost subtracted)\n",
-			clock_s(CLOCK_MONOTONIC) - t0, k->name, o->runs, o->warmup, p->clock,
+			cf_clock_s(CLOCK_MONOTONIC) - t0, k->name, o->runs, o->warmup, p->clock,
 			cr_timer_clock_overhead_ms(pr) * 1e3);
 	r = 0;
 out:

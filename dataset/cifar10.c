@@ -2,9 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "coinfer/dataset.h"
+#include "coinfer/errmsg.h"
+#include "coinfer/fileio.h"
 
 #define REC 3073
 #define MAX_RECORDS 60000
@@ -12,64 +13,48 @@
 int ds_cifar10_load(const char *dir, const char *file, struct ds_dataset *out, char *err,
 		    size_t el)
 {
-	char path[4096];
-	uint8_t *raw = NULL;
-	int ret = 0;
+	char path[4096], why[sizeof(path) + 128];
+	void *buf;
+	size_t size;
 	memset(out, 0, sizeof(*out));
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		ret = -errno;
-		snprintf(err, el, "%s: %s (fetch CIFAR-10 with scripts/fetch-cifar10.sh)", path,
-			 strerror(errno));
-		return ret;
-	}
-	if (fseek(f, 0, SEEK_END) || ftell(f) < 0) {
-		ret = -EIO;
-		snprintf(err, el, "%s: cannot size the file", path);
-		goto err;
-	}
-	long size = ftell(f);
-	rewind(f);
-	if (size == 0 || size % REC || size / REC > MAX_RECORDS) {
-		ret = -EINVAL;
-		snprintf(err, el, "%s: %ld bytes is not a whole number of %d-byte CIFAR-10 records (at most %d)",
-			 path, size, REC, MAX_RECORDS);
+	int ret = cf_read_file(path, (size_t)MAX_RECORDS * REC, &buf, &size, why, sizeof(why));
+	if (ret == -ENOENT)
+		return cf_fail(ret, err, el, "%s (fetch CIFAR-10 with scripts/fetch-cifar10.sh)",
+			       why);
+	if (ret)
+		return cf_fail(ret, err, el, "%s", why);
+	const uint8_t *raw = buf;
+	if (size == 0 || size % REC) {
+		ret = cf_fail(-EINVAL, err, el,
+			      "%s: %zu bytes is not a whole number of %d-byte CIFAR-10 records "
+			      "(at most %d)", path, size, REC, MAX_RECORDS);
 		goto err;
 	}
 	int n = (int)(size / REC);
-	raw = malloc((size_t)size);
 	out->images = malloc((size_t)n * (REC - 1));
 	out->labels = malloc((size_t)n);
-	if (!raw || !out->images || !out->labels) {
-		ret = -ENOMEM;
-		snprintf(err, el, "%s: out of memory", path);
-		goto err;
-	}
-	if (fread(raw, 1, (size_t)size, f) != (size_t)size) {
-		ret = -EIO;
-		snprintf(err, el, "%s: short read", path);
+	if (!out->images || !out->labels) {
+		ret = cf_fail(-ENOMEM, err, el, "%s: out of memory", path);
 		goto err;
 	}
 	for (int i = 0; i < n; i++) {
 		const uint8_t *r = raw + (size_t)i * REC;
 		if (r[0] > 9) {
-			ret = -EINVAL;
-			snprintf(err, el, "%s: record %d has label %u (CIFAR-10 labels are 0..9)", path, i,
-				 r[0]);
+			ret = cf_fail(-EINVAL, err, el,
+				      "%s: record %d has label %u (CIFAR-10 labels are 0..9)", path,
+				      i, r[0]);
 			goto err;
 		}
 		out->labels[i] = r[0];
 		memcpy(out->images + (size_t)i * (REC - 1), r + 1, REC - 1);
 	}
 	out->n = n, out->c = 3, out->h = 32, out->w = 32;
-	free(raw);
-	fclose(f);
+	free(buf);
 	return 0;
 err:
-	free(raw);
+	free(buf);
 	ds_dataset_free(out);
-	fclose(f);
 	return ret;
 }
 

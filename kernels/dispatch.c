@@ -1,12 +1,15 @@
 /* Run-time ISA dispatch: the best level this CPU and build support is chosen once
- * (first call of ck_kernels()); COINFER_ISA forces a level for tests and benches. */
-#include <errno.h>
+ * (first call of ck_kernels()); COINFER_ISA forces a level for tests and benches.
+ * The CPU half and the override are coinfer/cpu.h's, shared with codec/. */
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
+#include "coinfer/cpu.h"
 #include "internal.h"
+
+_Static_assert(CK_ISA_SCALAR == (int)CF_ISA_SCALAR && CK_ISA_AVX2 == (int)CF_ISA_AVX2 &&
+		       CK_ISA_AVX512 == (int)CF_ISA_AVX512 && CK_ISA_NEON == (int)CF_ISA_NEON &&
+		       CK_ISA_COUNT == (int)CF_ISA_COUNT,
+	       "enum ck_isa numbers the levels as enum cf_isa");
 
 #define CK_TABLE(isa_enum, sfx, label)                                                    \
 	{                                                                                 \
@@ -36,72 +39,37 @@ static const struct ck_kernels tables[CK_ISA_COUNT] = {
 #endif
 };
 
-static const char *const names[CK_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
-
 const char *ck_isa_name(enum ck_isa isa)
 {
-	return (unsigned)isa < CK_ISA_COUNT ? names[isa] : "unknown";
+	return cf_isa_name((enum cf_isa)isa);
 }
 
 int ck_isa_parse(const char *s, enum ck_isa *out)
 {
-	for (int i = 0; i < CK_ISA_COUNT; i++) {
-		if (s && !strcmp(s, names[i])) {
-			*out = (enum ck_isa)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-static int cpu_has(enum ck_isa isa)
-{
-	switch (isa) {
-	case CK_ISA_SCALAR:
-		return 1;
-#if defined(__x86_64__) || defined(__i386__)
-	case CK_ISA_AVX2:
-		__builtin_cpu_init();
-		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-	case CK_ISA_AVX512:
-		__builtin_cpu_init();
-		return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-#endif
-#if defined(__aarch64__)
-	case CK_ISA_NEON:
-		return 1; /* Advanced SIMD is mandatory in ARMv8-A */
-#endif
-	default:
-		return 0;
-	}
+	enum cf_isa isa;
+	int ret = cf_isa_parse(s, &isa);
+	if (!ret)
+		*out = (enum ck_isa)isa;
+	return ret;
 }
 
 const struct ck_kernels *ck_kernels_for(enum ck_isa isa)
 {
-	if ((unsigned)isa >= CK_ISA_COUNT || !tables[isa].name || !cpu_has(isa))
+	if ((unsigned)isa >= CK_ISA_COUNT || !tables[isa].name || !cf_cpu_has((enum cf_isa)isa))
 		return NULL;
 	return &tables[isa];
+}
+
+static int usable(enum cf_isa isa)
+{
+	return ck_kernels_for((enum ck_isa)isa) != NULL;
 }
 
 static const struct ck_kernels *chosen;
 
 static void choose(void)
 {
-	for (int i = CK_ISA_COUNT - 1; i >= 0 && !chosen; i--)
-		chosen = ck_kernels_for((enum ck_isa)i);
-	const char *env = getenv("COINFER_ISA");
-	if (env && *env) {
-		enum ck_isa want;
-		const struct ck_kernels *t = NULL;
-		if (!ck_isa_parse(env, &want))
-			t = ck_kernels_for(want);
-		if (t)
-			chosen = t;
-		else
-			fprintf(stderr, "coinfer: COINFER_ISA=%s is not available here; using %s\n",
-				env, chosen->name);
-	}
+	chosen = &tables[cf_isa_choose(usable)];
 }
 
 const struct ck_kernels *ck_kernels(void)

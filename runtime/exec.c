@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "coinfer/clock.h"
 #include "coinfer/exec.h"
 
 struct cr_exec {
@@ -105,13 +105,6 @@ const struct ck_kernels *cr_exec_kernels(const struct cr_exec *x)
 	return x->k;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int cr_exec_run(struct cr_exec *x, int e, int from, int to, const float *in, int n,
 		const float **out)
 {
@@ -123,7 +116,7 @@ int cr_exec_run(struct cr_exec *x, int e, int from, int to, const float *in, int
 	for (int pos = from; pos < to; pos++) {
 		int li = m->exit_layers[e][pos];
 		const struct cr_layer *L = &m->layers[li];
-		uint64_t t0 = x->timing ? now_ns() : 0;
+		uint64_t t0 = x->timing ? cf_now_ns() : 0;
 		size_t count = (size_t)n * L->in_c * L->in_h * L->in_w;
 		int ours = cur == x->buf[0] || cur == x->buf[1];
 		/* ReLU runs in place on our own buffers (never on the caller's); flatten
@@ -155,7 +148,7 @@ int cr_exec_run(struct cr_exec *x, int e, int from, int to, const float *in, int
 		}
 		cur = dst;
 		if (x->timing)
-			x->timing[pos] += now_ns() - t0;
+			x->timing[pos] += cf_now_ns() - t0;
 	}
 	*out = cur;
 	return 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "coinfer/clock.h"
 #include "coinfer/layer-timer.h"
 
 struct cr_timer {
@@ -64,13 +65,6 @@ void cr_timer_destroy(struct cr_timer *p)
 	free(p);
 }
 
-static double now_ms(clockid_t c)
-{
-	struct timespec ts;
-	clock_gettime(c, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
 int cr_timer_set_clock(struct cr_timer *p, enum cr_timer_clock clock)
 {
 	if (clock != CR_TIMER_WALL && clock != CR_TIMER_THREAD_CPU)
@@ -78,7 +72,8 @@ int cr_timer_set_clock(struct cr_timer *p, enum cr_timer_clock clock)
 	p->clock = clock == CR_TIMER_WALL ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID;
 	double least = 1e9;
 	for (int i = 0; i < 2000; i++) {
-		double t0 = now_ms(p->clock), t = now_ms(p->clock) - t0;
+		uint64_t t0 = cf_clock_ns(p->clock);
+		double t = (double)(cf_clock_ns(p->clock) - t0) * 1e-6;
 		if (t < least)
 			least = t;
 	}
@@ -109,9 +104,9 @@ int cr_timer_run(struct cr_timer *p, int e, const float *input, int batch, int w
 		const float *o = NULL;
 		double sum = 0;
 		for (int i = 0; i < warmup + runs; i++) {
-			double t0 = now_ms(p->clock);
+			uint64_t t0 = cf_clock_ns(p->clock);
 			int r = cr_exec_run(p->x, e, pos, pos + 1, p->cur, batch, &o);
-			double t = now_ms(p->clock) - t0 - p->overhead_ms;
+			double t = (double)(cf_clock_ns(p->clock) - t0) * 1e-6 - p->overhead_ms;
 			if (r)
 				return r;
 			if (i >= warmup) {

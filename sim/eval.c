@@ -2,6 +2,7 @@
  * (policy-eval.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "coinfer/sim-eval.h"
+#include "coinfer/clock.h"
 #include "coinfer/errmsg.h"
 #include "coinfer/names.h"
 
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 void sim_env_est_state(const struct pol_env *env, struct cost_state *s)
 {
@@ -25,13 +25,6 @@ static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return (x > y) - (x < y);
-}
-
-static double now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
 }
 
 /* One decision: the action index to step with (valid in mask). */
@@ -101,9 +94,9 @@ static int run(struct pol_env *env, const char *algo, decide_fn decide, void *ct
 		struct sim_env_outcome o;
 		int idx = -1;
 		sim_env_mask(env, mask);
-		double t0 = now_us();
+		uint64_t t0 = cf_now_ns();
 		rc = decide(ctx, env, mask, &idx, &out->masked);
-		dus += now_us() - t0;
+		dus += (double)(cf_now_ns() - t0) * 1e-3;
 		if (rc) {
 			cf_fail(rc, err, errlen, "eval: %s: no valid decision at step %d", algo, i);
 			goto done;

@@ -10,6 +10,7 @@
 
 #include "coinfer/sim.h"
 #include "coinfer/errmsg.h"
+#include "coinfer/fileio.h"
 #include "coinfer/names.h"
 
 /* Parses one finite double token; 0 on success. */
@@ -372,31 +373,16 @@ int sim_slo_parse(const char *text, const char *src, struct sim_slo *slo, int *n
 
 int sim_slo_load(const char *path, struct sim_slo *slo, int *n, char *err, size_t errlen)
 {
+	char *text;
+	size_t len;
 	*n = 0;
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return cf_fail(errno == ENOENT ? -ENOENT : -EIO, err, errlen, "%s: %s", path,
-			    strerror(errno));
-	enum { MAX = 1 << 16 };
-	char *text = malloc(MAX + 1);
-	if (!text) {
-		fclose(f);
-		return cf_fail(-ENOMEM, err, errlen, "out of memory");
-	}
-	size_t len = fread(text, 1, MAX + 1, f);
-	int bad = ferror(f);
-	fclose(f);
-	int rc;
-	if (bad)
-		rc = cf_fail(-EIO, err, errlen, "%s: read error", path);
-	else if (len > MAX)
-		rc = cf_fail(-E2BIG, err, errlen, "%s: larger than %d bytes", path, MAX);
-	else if (memchr(text, 0, len))
+	int rc = cf_read_text(path, 1 << 16, &text, &len, err, errlen);
+	if (rc)
+		return rc;
+	if (memchr(text, 0, len)) /* the parser would stop there */
 		rc = cf_fail(-EINVAL, err, errlen, "%s: contains a NUL byte", path);
-	else {
-		text[len] = 0;
+	else
 		rc = sim_slo_parse(text, path, slo, n, err, errlen);
-	}
 	free(text);
 	return rc;
 }

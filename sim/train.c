@@ -1,6 +1,7 @@
 /* sim_train: a learner in the trace-driven environment (policy-train.h,
  * docs/policy-train.md). */
 #include "coinfer/sim-train.h"
+#include "coinfer/clock.h"
 #include "coinfer/errmsg.h"
 #include "coinfer/names.h"
 
@@ -9,14 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double wall_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 struct sim_train_cfg sim_train_defaults(enum pol_algo algo)
 {
@@ -215,7 +208,7 @@ int sim_train(const struct cost_model *cm, const struct sim_trace_set *traces,
 	pol_rng_seed(&t.rng_warm, c->warmup_seed);
 	pol_rng_seed(&t.rng_sample, c->warmup_seed ^ 0x9e3779b97f4a7c15ull);
 
-	double t0 = wall_s();
+	double t0 = cf_now_s();
 	float raw[POL_ENV_STATE_DIM], s[POL_ENV_STATE_DIM], s2[POL_ENV_STATE_DIM];
 	int next_eval = c->eval_every > 0 ? W : c->env_steps;
 	for (int step = 0; step < c->env_steps; step++) {
@@ -298,7 +291,7 @@ int sim_train(const struct cost_model *cm, const struct sim_trace_set *traces,
 				cf_fail(rc, err, errlen, "train: evaluation failed at step %d", step);
 				goto out;
 			}
-			pt->wall_s = wall_s() - t0;
+			pt->wall_s = cf_now_s() - t0;
 			if (t.sacd) {
 				pt->alpha = t.sst.alpha;
 				pt->entropy = t.sst.entropy;
@@ -318,7 +311,7 @@ int sim_train(const struct cost_model *cm, const struct sim_trace_set *traces,
 				next_eval = c->env_steps;
 		}
 	}
-	rep->wall_s = wall_s() - t0;
+	rep->wall_s = cf_now_s() - t0;
 	/* converged: from this point on the reward stays within tol of the last */
 	const struct sim_train_point *last = &rep->pt[rep->n_points - 1];
 	rep->converge_tol = 0.01 * (fabs(last->reward) > 0.1 ? fabs(last->reward) : 0.1);

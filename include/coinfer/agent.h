@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "coinfer/clock.h"
 #include "coinfer/codec-frame.h"
 #include "coinfer/dataset.h"
 #include "coinfer/model.h"
@@ -227,7 +228,7 @@ const char *ag_reason_name(enum ag_reason r);
  * both runs the device emulation on a clock of its own, deterministic on any
  * machine. NULL members: CLOCK_MONOTONIC and ppoll. */
 struct ag_clock {
-	uint64_t (*now_ns)(void *ctx);
+	cf_clock_fn now_ns;
 	/* as ppoll: ready fds, 0 when timeout_ns passed, -1 and errno */
 	int (*wait)(void *ctx, struct pollfd *fds, nfds_t n, uint64_t timeout_ns);
 	void *ctx;

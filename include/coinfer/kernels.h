@@ -17,7 +17,7 @@ extern "C" {
 
 enum ck_isa {
 	CK_ISA_SCALAR = 0,
-	CK_ISA_AVX2 = 1,   /* AVX2 + FMA */
+	CK_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
 	CK_ISA_AVX512 = 2, /* AVX-512 F/BW/DQ/VL */
 	CK_ISA_NEON = 3,   /* aarch64 Advanced SIMD */
 	CK_ISA_COUNT

@@ -23,9 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "coinfer/clock.h"
 #include "coinfer/codec-frame.h"
 #include "coinfer/exec.h"
 #include "coinfer/model.h"
@@ -85,13 +85,6 @@ struct peer {
 	size_t scratch_bytes, max_floats;
 };
 
-static inline uint64_t peer_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static inline void peer_send(int fd, const uint8_t *b, size_t n)
 {
 	while (n) {
@@ -136,14 +129,14 @@ static inline int peer_tail(struct peer *p, const struct cw_infer *in, struct cw
 		return -1;
 	size_t want = cr_model_boundary_floats(m, e, q);
 	struct cc_limits lim = {.max_elems = p->max_floats, .max_frame_bytes = 1u << 22};
-	uint64_t t0 = peer_now_ns();
+	uint64_t t0 = cf_now_ns();
 	if (cc_frame_decode(in->frame, in->frame_len, &lim, p->row, want, p->scratch, p->scratch_bytes,
 			    NULL, NULL, 0))
 		return -1;
-	uint64_t t1 = peer_now_ns();
+	uint64_t t1 = cf_now_ns();
 	const float *o;
 	cr_exec_run(p->x, e, q, m->exit_len[e], p->row, 1, &o);
-	uint64_t t2 = peer_now_ns();
+	uint64_t t2 = cf_now_ns();
 	int best = 0;
 	for (int i = 1; i < m->n_classes; i++)
 		if (o[i] > o[best])
@@ -208,7 +201,7 @@ static inline int peer_on_msg(struct peer *p, int i, const struct cw_msg *msg)
 			struct peer_delayed *d = &p->d[p->nd++];
 			d->conn = i;
 			d->fd = fd;
-			d->due_ns = peer_now_ns() + (uint64_t)p->delay_ms * 1000000ull;
+			d->due_ns = cf_now_ns() + (uint64_t)p->delay_ms * 1000000ull;
 			memcpy(d->msg, b, len);
 			d->len = len;
 		} else {
@@ -267,7 +260,7 @@ static inline void *peer_main(void *arg)
 		if (p->nd)
 			timeout = 1;
 		poll(pfd, (nfds_t)n, timeout);
-		uint64_t now = peer_now_ns();
+		uint64_t now = cf_now_ns();
 		for (int k = 0; k < p->nd;) {
 			if (p->d[k].due_ns <= now) {
 				if (p->d[k].fd >= 0)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "coinfer/cost.h"
+#include "coinfer/fileio.h"
 
 #define MODEL COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm"
 
@@ -40,16 +41,9 @@ static char *write_text(const struct cost_profile *p)
 
 static char *slurp(const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	cr_assert(f, "%s: %s", path, strerror(errno));
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *o = open_memstream(&buf, &len);
-	int ch;
-	while ((ch = fgetc(f)) != EOF)
-		fputc(ch, o);
-	fclose(o);
-	fclose(f);
+	char *buf;
+	size_t len;
+	cr_assert_eq(cf_read_text(path, 64u << 20, &buf, &len, err, sizeof(err)), 0, "%s", err);
 	return buf;
 }
 

@@ -45,7 +45,7 @@ struct hx_mix {
 	int port;
 	int n_idle;
 	_Atomic int stop;
-	double end;                 /* hp_now() bound, whatever stop says */
+	double end;                 /* cf_now_s() bound, whatever stop says */
 	uint8_t hello[256];
 	size_t hello_len;
 	uint8_t infer[4096];        /* a valid small INFER (exit 1, before its classifier) */
@@ -64,7 +64,7 @@ static inline uint64_t hx_rand(uint64_t *s)
 
 static inline int hx_over(struct hx_mix *x)
 {
-	return atomic_load(&x->stop) || hp_now() >= x->end;
+	return atomic_load(&x->stop) || cf_now_s() >= x->end;
 }
 
 /* A loopback connection, non-blocking once connected; rcvbuf > 0 shrinks its
@@ -367,7 +367,7 @@ static int hx_messages(struct hx_mix *x, const struct cr_model *m)
 static int hx_start(struct hx_mix *x, int port, int n_idle, double seconds)
 {
 	x->port = port;
-	x->end = hp_now() + seconds;
+	x->end = cf_now_s() + seconds;
 	atomic_store(&x->stop, 0);
 	x->n_idle = n_idle < HX_MAX_IDLE ? n_idle : HX_MAX_IDLE;
 	for (int i = 0; i < x->n_idle; i++) {

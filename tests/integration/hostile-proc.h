@@ -21,19 +21,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coinfer/clock.h"
+
 struct hp_app {
 	pid_t pid;
 	int port, metrics_port;
 	int out;        /* read end of its stdout */
 	char line[2048]; /* its last line */
 };
-
-static inline double hp_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static inline void hp_sleep_ms(int ms)
 {
@@ -46,9 +41,9 @@ static inline void hp_sleep_ms(int ms)
 static int hp_read_line(struct hp_app *a, const char *want, int timeout_ms)
 {
 	size_t len = 0;
-	double end = hp_now() + timeout_ms / 1000.0;
+	double end = cf_now_s() + timeout_ms / 1000.0;
 	a->line[0] = 0;
-	while (hp_now() < end && len < sizeof(a->line) - 1) {
+	while (cf_now_s() < end && len < sizeof(a->line) - 1) {
 		struct pollfd p = {.fd = a->out, .events = POLLIN};
 		if (poll(&p, 1, 100) <= 0)
 			continue;
@@ -131,7 +126,7 @@ fail:
 static int hp_app_stop(struct hp_app *a, int limit_ms, int *status, double *took_ms)
 {
 	int ret = -ETIMEDOUT;
-	double t0 = hp_now();
+	double t0 = cf_now_s();
 	*status = -1;
 	kill(a->pid, SIGTERM);
 	for (int i = 0; i < limit_ms / 5 + 1; i++) {
@@ -139,11 +134,11 @@ static int hp_app_stop(struct hp_app *a, int limit_ms, int *status, double *took
 			ret = 0;
 			break;
 		}
-		if (hp_now() - t0 > limit_ms / 1000.0)
+		if (cf_now_s() - t0 > limit_ms / 1000.0)
 			break;
 		hp_sleep_ms(5);
 	}
-	*took_ms = (hp_now() - t0) * 1000;
+	*took_ms = (cf_now_s() - t0) * 1000;
 	if (ret) {
 		kill(a->pid, SIGKILL);
 		waitpid(a->pid, status, 0);

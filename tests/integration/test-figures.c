@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "coinfer/fileio.h"
+
 static char dir[] = "/tmp/coinfer-figures-XXXXXX";
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -22,23 +24,12 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return remove(path);
 }
 
+/* The whole file as a string, NULL when it cannot be read. */
 static char *slurp(const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *s = malloc((size_t)n + 1);
-	if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-		free(s);
-		s = NULL;
-	}
-	if (s)
-		s[n] = 0;
-	fclose(f);
-	return s;
+	char *s;
+	size_t n;
+	return cf_read_text(path, 64u << 20, &s, &n, NULL, 0) ? NULL : s;
 }
 
 static cJSON *load(const char *name)

@@ -90,7 +90,7 @@ static void say(struct run *r, const char *fmt, ...) __attribute__((format(print
 static void say(struct run *r, const char *fmt, ...)
 {
 	va_list ap;
-	printf("[%6.1f s] ", hp_now() - r->t0);
+	printf("[%6.1f s] ", cf_now_s() - r->t0);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -103,7 +103,7 @@ static void fail(struct run *r, const char *fmt, ...) __attribute__((format(prin
 static void fail(struct run *r, const char *fmt, ...)
 {
 	va_list ap;
-	printf("[%6.1f s] FAIL: ", hp_now() - r->t0);
+	printf("[%6.1f s] FAIL: ", cf_now_s() - r->t0);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -141,7 +141,7 @@ struct dog_state {
 static void dog_turn(struct run *r, struct dog_state *d)
 {
 	struct hp_gauges g;
-	double now = hp_now();
+	double now = cf_now_s();
 	pthread_mutex_lock(&r->lock);
 	int ok = !atomic_load(&r->restarting) && !hp_gauges(r->app.metrics_port, &g);
 	long long ticks = ok ? hp_app_ticks(r->app.pid) : -1;
@@ -203,14 +203,14 @@ static void restart(struct run *r)
 static void *dog_main(void *arg)
 {
 	struct run *r = arg;
-	struct dog_state d = {.last_t = hp_now(), .change_t = hp_now(), .last_ticks = -1};
+	struct dog_state d = {.last_t = cf_now_s(), .change_t = cf_now_s(), .last_ticks = -1};
 	double asked = 0;
 	/* bounded by the soak's minutes (and a day) */
 	for (int i = 0; i < 2 * 86400 && !atomic_load(&r->dog_stop); i++) {
 		if (atomic_load(&r->restart_req) && !asked)
-			asked = hp_now();
+			asked = cf_now_s();
 		/* a second into the round: the agents are mid-flight */
-		if (asked && hp_now() - asked >= 1) {
+		if (asked && cf_now_s() - asked >= 1) {
 			restart(r);
 			asked = 0;
 			atomic_store(&r->restart_req, 0);
@@ -308,7 +308,7 @@ static int round_run(struct run *r, int round, int requests, int restart)
 	char err[256];
 	size_t n;
 	int ret;
-	double t0 = hp_now();
+	double t0 = cf_now_s();
 
 	fleet_config(r, round, requests, &c);
 	if ((ret = ag_fleet_create(&c, r->m, &r->ds, &f, err, sizeof(err)))) {
@@ -342,7 +342,7 @@ static int round_run(struct run *r, int round, int requests, int restart)
 	    (unsigned long long)t.sent, (unsigned long long)t.edge,
 	    (unsigned long long)(t.refused + t.other), (unsigned long long)t.refused,
 	    (unsigned long long)t.other, (unsigned long long)t.lost, (unsigned long long)t.wrong,
-	    hp_now() - t0, (unsigned long long)r->tot.sent, (unsigned long long)r->tot.edge,
+	    cf_now_s() - t0, (unsigned long long)r->tot.sent, (unsigned long long)r->tot.edge,
 	    (unsigned long long)(r->tot.refused + r->tot.other), (unsigned long long)r->tot.lost);
 	if (t.lost)
 		fail(r, "round %d: %llu requests lost", round, (unsigned long long)t.lost);
@@ -477,8 +477,8 @@ static void soak(struct run *r, const struct hp_gauges *start)
 	struct hp_gauges base = *start, warm = {0};
 	double end = r->t0 + r->minutes * 60;
 	int restarted = 0, need_warm = 1;
-	for (int round = 1; round < 100000 && hp_now() < end; round++) {
-		int restart = !restarted && hp_now() > r->t0 + r->minutes * 30;
+	for (int round = 1; round < 100000 && cf_now_s() < end; round++) {
+		int restart = !restarted && cf_now_s() > r->t0 + r->minutes * 30;
 		round_run(r, round, 20, restart);
 		if (restart) {
 			restarted = 1, need_warm = 1;
@@ -510,7 +510,7 @@ int main(int argc, char **argv)
 	int ret;
 	if ((ret = args(&r, argc, argv)) || (ret = load(&r)))
 		return ret;
-	r.t0 = hp_now();
+	r.t0 = cf_now_s();
 	pthread_mutex_init(&r.lock, NULL);
 	if ((ret = hp_app_start(&r.app, r.exe, 0, 2000))) {
 		fprintf(stderr, "test-hostile: %s did not start: %s\n", r.exe, strerror(-ret));

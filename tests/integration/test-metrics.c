@@ -25,6 +25,7 @@
 #include <jemalloc/jemalloc.h>
 #endif
 
+#include "coinfer/clock.h"
 #include "coinfer/codec-frame.h"
 #include "coinfer/wire.h"
 #include "metrics.h"
@@ -147,27 +148,20 @@ static double sample(const char *body, const char *name)
 	return -1;
 }
 
-static double seconds_now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 /* Polls until name reaches want (the workers update counters as they go). The
  * bound only keeps a broken counter from hanging the test: a loaded host may
  * take seconds to run the workers, and waiting longer costs nothing when the
  * value arrives. */
 static double wait_for(const char *name, double want)
 {
-	double v = -1, give_up = seconds_now() + HANG_S;
+	double v = -1, give_up = cf_now_s() + HANG_S;
 	do {
 		v = sample(scrape(), name);
 		if (v == want)
 			break;
 		struct timespec ts = {0, 20000000};
 		nanosleep(&ts, NULL);
-	} while (seconds_now() < give_up);
+	} while (cf_now_s() < give_up);
 	return v;
 }
 

@@ -5,16 +5,9 @@
  * usage: policy-bench [ITERS] */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "coinfer/clock.h"
 #include "coinfer/policy-learn.h"
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static int cmp(const void *a, const void *b)
 {
@@ -30,11 +23,11 @@ static volatile float sink;
 	do {                                                                 \
 		double t_[RUNS];                                             \
 		for (int r_ = 0; r_ < RUNS; r_++) {                          \
-			double t0_ = now();                                  \
+			double t0_ = cf_now_s();                                  \
 			for (int i_ = 0; i_ < (iters); i_++) {               \
 				body;                                        \
 			}                                                    \
-			t_[r_] = (now() - t0_) * 1e6 / (iters);              \
+			t_[r_] = (cf_now_s() - t0_) * 1e6 / (iters);              \
 		}                                                            \
 		qsort(t_, RUNS, sizeof(double), cmp);                        \
 		med = t_[RUNS / 2], mn = t_[0];                              \

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "coinfer/exec.h"
+#include "coinfer/fileio.h"
 #include "harness.h"
 
 #define LOGIT_TOL 1e-3
@@ -27,24 +28,6 @@ static uint32_t rd32(const uint8_t *p)
 	return v;
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	rewind(f);
-	uint8_t *b = malloc((size_t)n);
-	if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-		free(b);
-		b = NULL;
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
-
 int main(int argc, char **argv)
 {
 	const char *mpath = argc > 2 ? argv[1] : COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm";
@@ -57,7 +40,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	size_t glen;
-	uint8_t *g = slurp(gpath, &glen);
+	void *gbuf;
+	uint8_t *g = cf_read_file(gpath, 1u << 30, &gbuf, &glen, NULL, 0) ? NULL : gbuf;
 	if (!g || glen < 24 || memcmp(g, "CFGOLD1", 8)) {
 		fprintf(stderr, "%s: missing or not a golden file\n", gpath);
 		return 1;

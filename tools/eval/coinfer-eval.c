@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "coinfer/cli.h"
+#include "coinfer/clock.h"
 #include "coinfer/dataset.h"
 #include "coinfer/exec.h"
 
@@ -26,13 +26,6 @@ static void usage(FILE *f)
 		"  --b1-images N    images timed at batch 1 per exit (default: 500)\n"
 		"  --isa NAME       force a kernel level: scalar, avx2, avx512, neon\n"
 		"  --help           this text\n");
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static int argmax(const float *x, int n)
@@ -141,19 +134,19 @@ int main(int argc, char **argv)
 	for (int e = 0; e < m->n_exits; e++) {
 		int len = m->exit_len[e], correct = 0;
 		const float *out;
-		double t0 = now_s();
+		double t0 = cf_now_s();
 		for (int i = 0; i < n; i += B) {
 			int nb = n - i < B ? n - i : B;
 			cr_exec_run(x, e, 0, len, input + (size_t)i * per, nb, &out);
 			for (int j = 0; j < nb; j++)
 				correct += argmax(out + (size_t)j * m->n_classes, m->n_classes) == ds.labels[i + j];
 		}
-		double t32 = (now_s() - t0) / n;
+		double t32 = (cf_now_s() - t0) / n;
 		int n1 = b1_images < n ? (int)b1_images : n;
-		t0 = now_s();
+		t0 = cf_now_s();
 		for (int i = 0; i < n1; i++)
 			cr_exec_run(x, e, 0, len, input + (size_t)i * per, 1, &out);
-		double t1 = (now_s() - t0) / n1;
+		double t1 = (cf_now_s() - t0) / n1;
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddNumberToObject(o, "exit", e + 1);
 		cJSON_AddNumberToObject(o, "accuracy", (double)correct / n);

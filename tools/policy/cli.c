@@ -12,13 +12,6 @@
 #include "coinfer/exec.h"
 #include "cli.h"
 
-double cli_now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int cli_parse_num(const char *opt, const char *s, double lo, double hi, double *out)
 {
 	char *end = NULL;

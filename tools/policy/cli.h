@@ -5,7 +5,6 @@
 #define COINFER_TOOLS_POLICY_CLI_H
 
 #include <cjson/cJSON.h>
-#include <time.h>
 
 #include "coinfer/cli.h"
 #include "coinfer/model.h"
@@ -14,7 +13,6 @@
 
 #define PROG "coinfer-policy"
 
-double cli_now_s(void);
 /* A number in [lo, hi]; -EINVAL with a message otherwise. */
 int cli_parse_num(const char *opt, const char *s, double lo, double hi, double *out);
 /* "1,2,4" into at most max ints within [lo, hi]. */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "coinfer/clock.h"
 #include "coinfer/cost.h"
 #include "coinfer/sim-eval.h"
 #include "coinfer/cost-profile.h"
@@ -235,12 +236,12 @@ static double decision_us(struct cost_optimizer *o, const struct cost_state *s)
 {
 	struct pol_action a;
 	int reps = 0;
-	double t0 = cli_now_s(), t;
+	double t0 = cf_now_s(), t;
 	do {
 		for (int i = 0; i < 16; i++)
 			cost_decide(o, s, &a);
 		reps += 16;
-	} while ((t = cli_now_s() - t0) < 0.02);
+	} while ((t = cf_now_s() - t0) < 0.02);
 	return t / reps * 1e6;
 }
 
