@@ -395,6 +395,105 @@ double ab_loadavg_1m(void)
 	return getloadavg(l, 1) == 1 ? l[0] : -1;
 }
 
+/* Connects and says HELLO for every device first, then collects the WELCOMEs;
+ * the sockets end non-blocking. */
+static int connect_all(const struct ab_load_config *cfg, struct dev *devs,
+		       struct ab_load_result *res)
+{
+	for (int i = 0; i < cfg->devices; i++) {
+		devs[i].fd = -1;
+		devs[i].id = i;
+		devs[i].next_frame = (i * 7) % cfg->msgs->n_frames;
+	}
+	for (int i = 0; i < cfg->devices; i++) {
+		if (connect_dev(cfg->port, &devs[i], cfg, res->err, sizeof(res->err)))
+			return -1;
+		res->connected++;
+	}
+	for (int i = 0; i < cfg->devices; i++) {
+		if (await_welcome(&devs[i], res->err, sizeof(res->err)))
+			return -1;
+		res->welcomed++;
+		fcntl(devs[i].fd, F_SETFL, fcntl(devs[i].fd, F_GETFL) | O_NONBLOCK);
+	}
+	return 0;
+}
+
+/* Splits the devices into nt contiguous shares, each with its thread's epoll set. */
+static void assign_devices(const struct ab_load_config *cfg, struct dev *devs, struct dev **dp,
+			   struct lthread *th, int nt, _Atomic int *phase)
+{
+	for (int k = 0; k < nt; k++) {
+		th[k].ep = epoll_create1(EPOLL_CLOEXEC);
+		th[k].cfg = cfg;
+		th[k].phase = phase;
+		size_t from = (size_t)k * (size_t)cfg->devices / (size_t)nt,
+		       to = (size_t)(k + 1) * (size_t)cfg->devices / (size_t)nt;
+		th[k].devs = dp + from;
+		th[k].n_devs = (int)(to - from);
+	}
+	for (int i = 0; i < cfg->devices; i++) {
+		/* devices [from, to) of the split above go to thread k */
+		int k = 0;
+		while ((size_t)(k + 1) * (size_t)cfg->devices / (size_t)nt <= (size_t)i)
+			k++;
+		dp[i] = &devs[i];
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+					 .data.ptr = &devs[i]};
+		epoll_ctl(th[k].ep, EPOLL_CTL_ADD, devs[i].fd, &ev);
+	}
+}
+
+/* The load threads run through warm-up, the timed window, and stop; the
+ * server's and our CPU time and the wall time of the window go into res. */
+static int run_window(const struct ab_load_config *cfg, struct lthread *th, int nt,
+		      _Atomic int *phase, struct ab_load_result *res)
+{
+	for (int k = 0; k < nt; k++)
+		if (pthread_create(&th[k].th, NULL, lthread_main, &th[k])) {
+			snprintf(res->err, sizeof(res->err), "pthread_create failed");
+			atomic_store(phase, 2);
+			for (int j = 0; j < k; j++)
+				pthread_join(th[j].th, NULL);
+			return -1;
+		}
+	sleep_s(cfg->warmup_s);
+	double scpu0 = ab_proc_cpu_s(cfg->server_pid), lcpu0 = cf_process_cpu_s();
+	uint64_t t0 = cf_now_ns();
+	atomic_store_explicit(phase, 1, memory_order_release);
+	sleep_s(cfg->seconds);
+	atomic_store_explicit(phase, 2, memory_order_release);
+	uint64_t t1 = cf_now_ns();
+	double scpu1 = ab_proc_cpu_s(cfg->server_pid), lcpu1 = cf_process_cpu_s();
+	res->load_avg_1m = ab_loadavg_1m();
+	for (int k = 0; k < nt; k++)
+		pthread_join(th[k].th, NULL);
+	res->window_s = (double)(t1 - t0) * 1e-9;
+	res->server_cpu_s = scpu0 >= 0 && scpu1 >= 0 ? scpu1 - scpu0 : -1;
+	res->load_cpu_s = lcpu1 - lcpu0;
+	return 0;
+}
+
+/* The threads' window counters summed into res. */
+static void merge_counts(const struct lthread *th, int nt, struct ab_load_result *res)
+{
+	for (int k = 0; k < nt; k++) {
+		res->results += th[k].results;
+		res->errors += th[k].errors;
+		res->sent += th[k].sent;
+		res->closed_by_server += th[k].closed;
+		res->wrong_labels += th[k].wrong;
+		for (int c = 0; c < CW_ERR_END; c++) {
+			res->errors_by_code[c] += th[k].by_code[c];
+			if (!res->error_msg[c][0])
+				memcpy(res->error_msg[c], th[k].msg[c], sizeof(res->error_msg[c]));
+		}
+		ab_hist_merge(&res->lat, &th[k].lat);
+		res->batch_inv_sum += th[k].batch_inv_sum;
+		res->batch_sum += th[k].batch_sum;
+	}
+}
+
 int ab_load_run(const struct ab_load_config *cfg, struct ab_load_result *res)
 {
 	memset(res, 0, sizeof(*res));
@@ -411,88 +510,19 @@ int ab_load_run(const struct ab_load_config *cfg, struct ab_load_result *res)
 	struct dev **dp = calloc((size_t)cfg->devices, sizeof(*dp));
 	struct lthread *th = calloc((size_t)nt, sizeof(*th));
 	_Atomic int phase = 0;
-	int ret = -1, started = 0;
+	int ret = -1;
 	if (!devs || !dp || !th) {
 		snprintf(res->err, sizeof(res->err), "out of memory for %d devices", cfg->devices);
 		goto out;
 	}
-	for (int i = 0; i < cfg->devices; i++) {
-		devs[i].fd = -1;
-		devs[i].id = i;
-		devs[i].next_frame = (i * 7) % cfg->msgs->n_frames;
-	}
-	/* connect and HELLO everyone first, then collect the WELCOMEs */
-	for (int i = 0; i < cfg->devices; i++) {
-		if (connect_dev(cfg->port, &devs[i], cfg, res->err, sizeof(res->err)))
-			goto out;
-		res->connected++;
-	}
-	for (int i = 0; i < cfg->devices; i++) {
-		if (await_welcome(&devs[i], res->err, sizeof(res->err)))
-			goto out;
-		res->welcomed++;
-		fcntl(devs[i].fd, F_SETFL, fcntl(devs[i].fd, F_GETFL) | O_NONBLOCK);
-	}
-	for (int k = 0; k < nt; k++) {
-		th[k].ep = epoll_create1(EPOLL_CLOEXEC);
-		th[k].cfg = cfg;
-		th[k].phase = &phase;
-		size_t from = (size_t)k * (size_t)cfg->devices / (size_t)nt,
-		       to = (size_t)(k + 1) * (size_t)cfg->devices / (size_t)nt;
-		th[k].devs = dp + from;
-		th[k].n_devs = (int)(to - from);
-	}
-	for (int i = 0; i < cfg->devices; i++) {
-		/* devices [from, to) of the split above go to thread k */
-		int k = 0;
-		while ((size_t)(k + 1) * (size_t)cfg->devices / (size_t)nt <= (size_t)i)
-			k++;
-		dp[i] = &devs[i];
-		struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-					 .data.ptr = &devs[i]};
-		epoll_ctl(th[k].ep, EPOLL_CTL_ADD, devs[i].fd, &ev);
-	}
-	for (int k = 0; k < nt; k++)
-		if (pthread_create(&th[k].th, NULL, lthread_main, &th[k])) {
-			snprintf(res->err, sizeof(res->err), "pthread_create failed");
-			atomic_store(&phase, 2);
-			for (int j = 0; j < k; j++)
-				pthread_join(th[j].th, NULL);
-			goto out;
-		}
-	started = 1;
-	sleep_s(cfg->warmup_s);
-	double scpu0 = ab_proc_cpu_s(cfg->server_pid), lcpu0 = cf_process_cpu_s();
-	uint64_t t0 = cf_now_ns();
-	atomic_store_explicit(&phase, 1, memory_order_release);
-	sleep_s(cfg->seconds);
-	atomic_store_explicit(&phase, 2, memory_order_release);
-	uint64_t t1 = cf_now_ns();
-	double scpu1 = ab_proc_cpu_s(cfg->server_pid), lcpu1 = cf_process_cpu_s();
-	res->load_avg_1m = ab_loadavg_1m();
-	for (int k = 0; k < nt; k++)
-		pthread_join(th[k].th, NULL);
-	res->window_s = (double)(t1 - t0) * 1e-9;
-	res->server_cpu_s = scpu0 >= 0 && scpu1 >= 0 ? scpu1 - scpu0 : -1;
-	res->load_cpu_s = lcpu1 - lcpu0;
-	for (int k = 0; k < nt; k++) {
-		res->results += th[k].results;
-		res->errors += th[k].errors;
-		res->sent += th[k].sent;
-		res->closed_by_server += th[k].closed;
-		res->wrong_labels += th[k].wrong;
-		for (int c = 0; c < CW_ERR_END; c++) {
-			res->errors_by_code[c] += th[k].by_code[c];
-			if (!res->error_msg[c][0])
-				memcpy(res->error_msg[c], th[k].msg[c], sizeof(res->error_msg[c]));
-		}
-		ab_hist_merge(&res->lat, &th[k].lat);
-		res->batch_inv_sum += th[k].batch_inv_sum;
-		res->batch_sum += th[k].batch_sum;
-	}
+	if (connect_all(cfg, devs, res))
+		goto out;
+	assign_devices(cfg, devs, dp, th, nt, &phase);
+	if (run_window(cfg, th, nt, &phase, res))
+		goto out;
+	merge_counts(th, nt, res);
 	ret = 0;
 out:
-	(void)started;
 	if (th)
 		for (int k = 0; k < nt; k++)
 			if (th[k].ep > 0)

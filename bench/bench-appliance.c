@@ -672,32 +672,37 @@ static void keep_min(double *m, double v)
 		*m = v;
 }
 
-static cJSON *tail_point(struct point pt, struct tail_summary *sum)
+/* What the kernels alone did at a tail point (kernels_only). */
+struct kernel_rates {
+	double cpu, wall, conc, dec_s;
+};
+
+/* The load of a tail point's batched runs, into o: depth x O.tail_devices, but
+ * frames above the appliance's inline slot size need one of its BIG_FRAMES
+ * buffers per queued request and worker. Returns whether that capped *devices. */
+static int tail_load(const struct frames *f, cJSON *o, int *devices, int depth)
 {
-	struct frames f;
-	make_frames(pt, &f);
-	cJSON *o = point_json(&f);
-	fprintf(stderr, "real tail: exit %d after %s (p=%d, %.0f-byte frames):\n", pt.exit + 1,
-		pt.layer, pt.partition, f.mean_bytes);
-	double k_cpu = 0, k_wall = 0, k_conc = 0, dec_s = 0;
-	cJSON_AddItemToObject(o, "kernels_only", kernels_only(&f, &k_cpu, &k_wall, &k_conc, &dec_s));
-	int devices = O.tail_devices, depth = O.tail_depth;
-	/* frames above the appliance's inline slot size need one of its BIG_FRAMES
-	 * buffers per queued request and worker */
 	int capped = 0;
-	if (f.mean_bytes > SMALL_FRAME * 0.9 && !O.no_load_cap) {
+	*devices = O.tail_devices;
+	if (f->mean_bytes > SMALL_FRAME * 0.9 && !O.no_load_cap) {
 		int limit = BIG_FRAMES * O.workers * 3 / 4;
-		if (devices * depth > limit) {
-			devices = limit / depth > 1 ? limit / depth : 1;
+		if (*devices * depth > limit) {
+			*devices = limit / depth > 1 ? limit / depth : 1;
 			capped = 1;
 		}
 	}
 	cJSON *load = cJSON_AddObjectToObject(o, "load");
-	cJSON_AddNumberToObject(load, "devices", devices);
+	cJSON_AddNumberToObject(load, "devices", *devices);
 	cJSON_AddNumberToObject(load, "depth", depth);
 	cJSON_AddBoolToObject(load, "capped_by_big_frame_buffers", capped);
+	return capped;
+}
+
+/* The appliance batching at that load, and the epoll loop likewise. */
+static struct run tail_batched(const struct frames *f, cJSON *o, int devices, int depth)
+{
 	struct ab_msgset ms;
-	make_msgset(&f, depth, &ms);
+	make_msgset(f, depth, &ms);
 	struct srv_opts sb = {.max_batch = 32, .max_delay_us = 2000, .max_requests = 2048,
 			      .max_conns = 1024};
 	struct run b = measure(K_URING, &sb, &ms, devices, depth);
@@ -711,75 +716,117 @@ static cJSON *tail_point(struct point pt, struct tail_summary *sum)
 		}
 	}
 	free_msgset(&ms);
-	/* batch 1, swept over the load: the best images/s whose p99 is within the batched p99 */
+	return b;
+}
+
+/* Of the batch-1 sweep: the best images/s whose p99 is within the batched p99,
+ * and the tightest p99; their indices in the sweep's array, or -1. */
+struct sweep_pick {
+	struct run best, tightest;
+	int best_i, tight_i;
+};
+
+/* Batch 1, swept over the load (never past a capped load of `load` requests). */
+static struct sweep_pick unbatched_sweep(const struct frames *f, cJSON *o, const struct run *b,
+					 int capped, int load)
+{
 	static const int sweep_full[][2] = {{1, 1}, {4, 1}, {16, 1}, {64, 1}, {256, 1}, {256, 2}};
 	static const int sweep_quick[][2] = {{16, 1}, {256, 2}};
 	const int (*sw)[2] = O.quick ? sweep_quick : sweep_full;
 	int n_sw = O.quick ? 2 : 6;
 	cJSON *arr = cJSON_AddArrayToObject(o, "unbatched_sweep");
 	struct srv_opts s1 = {.max_batch = 1, .max_delay_us = 0, .max_requests = 2048, .max_conns = 1024};
-	struct run best = {0}, tightest = {0};
-	int best_i = -1, tight_i = -1;
+	struct sweep_pick s = {.best_i = -1, .tight_i = -1};
 	for (int i = 0; i < n_sw; i++) {
 		int dv = sw[i][0], dp = sw[i][1];
-		if (capped && dv * dp > devices * depth)
+		if (capped && dv * dp > load)
 			continue;
 		struct ab_msgset m1;
-		make_msgset(&f, dp, &m1);
+		make_msgset(f, dp, &m1);
 		struct run r = measure(K_URING, &s1, &m1, dv, dp);
 		free_msgset(&m1);
 		cJSON_AddItemToArray(arr, r.json);
 		if (!r.ok)
 			continue;
-		if (b.ok && r.p99_us <= b.p99_us && r.rps > best.rps) {
-			best = r;
-			best_i = cJSON_GetArraySize(arr) - 1;
+		if (b->ok && r.p99_us <= b->p99_us && r.rps > s.best.rps) {
+			s.best = r;
+			s.best_i = cJSON_GetArraySize(arr) - 1;
 		}
-		if (tight_i < 0 || r.p99_us < tightest.p99_us) {
-			tightest = r;
-			tight_i = cJSON_GetArraySize(arr) - 1;
+		if (s.tight_i < 0 || r.p99_us < s.tightest.p99_us) {
+			s.tightest = r;
+			s.tight_i = cJSON_GetArraySize(arr) - 1;
 		}
 	}
+	return s;
+}
+
+static void batching_gain(cJSON *o, const struct run *b, const struct sweep_pick *s,
+			  struct tail_summary *sum)
+{
+	const struct run *best = &s->best;
 	cJSON *cmp = cJSON_AddObjectToObject(o, "batching_gain");
 	cJSON_AddStringToObject(cmp, "rule", "images/s of the batched run over the highest images/s of the batch-1 sweep whose p99 <= the batched p99");
-	cJSON_AddNumberToObject(cmp, "batched_images_per_s", b.rps);
-	cJSON_AddNumberToObject(cmp, "batched_p99_us", b.p99_us);
-	if (best_i >= 0) {
-		cJSON_AddNumberToObject(cmp, "unbatched_sweep_index", best_i);
-		cJSON_AddNumberToObject(cmp, "unbatched_images_per_s", best.rps);
-		cJSON_AddNumberToObject(cmp, "unbatched_p99_us", best.p99_us);
-		cJSON_AddNumberToObject(cmp, "ratio", b.rps / best.rps);
+	cJSON_AddNumberToObject(cmp, "batched_images_per_s", b->rps);
+	cJSON_AddNumberToObject(cmp, "batched_p99_us", b->p99_us);
+	if (s->best_i >= 0) {
+		cJSON_AddNumberToObject(cmp, "unbatched_sweep_index", s->best_i);
+		cJSON_AddNumberToObject(cmp, "unbatched_images_per_s", best->rps);
+		cJSON_AddNumberToObject(cmp, "unbatched_p99_us", best->p99_us);
+		cJSON_AddNumberToObject(cmp, "ratio", b->rps / best->rps);
 		cJSON_AddNumberToObject(cmp, "ratio_per_server_cpu_s",
-					best.per_cpu > 0 ? b.per_cpu / best.per_cpu : 0);
-		keep_min(&sum->worst_gain, b.rps / best.rps);
-		if (best.per_cpu > 0)
-			keep_min(&sum->worst_gain_cpu, b.per_cpu / best.per_cpu);
+					best->per_cpu > 0 ? b->per_cpu / best->per_cpu : 0);
+		keep_min(&sum->worst_gain, b->rps / best->rps);
+		if (best->per_cpu > 0)
+			keep_min(&sum->worst_gain_cpu, b->per_cpu / best->per_cpu);
 	} else {
 		cJSON_AddStringToObject(cmp, "note", "no batch-1 load reached a p99 within the batched p99");
-		if (tight_i >= 0) {
-			cJSON_AddNumberToObject(cmp, "tightest_unbatched_p99_us", tightest.p99_us);
-			cJSON_AddNumberToObject(cmp, "tightest_unbatched_images_per_s", tightest.rps);
+		if (s->tight_i >= 0) {
+			cJSON_AddNumberToObject(cmp, "tightest_unbatched_p99_us", s->tightest.p99_us);
+			cJSON_AddNumberToObject(cmp, "tightest_unbatched_images_per_s", s->tightest.rps);
 		}
 	}
-	if (b.ok) {
-		cJSON *e2e = cJSON_AddObjectToObject(o, "e2e_over_kernels");
-		cJSON_AddStringToObject(e2e, "wall_rule", "batched images/s end to end (2 workers, load generator on the same 2 cores) / (kernels-only batch-32 images/s on one thread x workers)");
-		cJSON_AddStringToObject(e2e, "cpu_rule", "batched images per second of the appliance's own CPU (user+sys, all threads: I/O, decode, scheduling, kernels) / kernels-only batch-32 images per CPU-second of one thread");
-		double rw = k_wall > 0 ? b.rps / (k_wall * O.workers) : 0, rc = k_cpu > 0 ? b.per_cpu / k_cpu : 0;
-		cJSON_AddStringToObject(e2e, "cpu_vs_decode_plus_kernels_rule", "as cpu, against kernels-only plus the in-process frame decode (what is left is network, protocol and scheduling)");
-		cJSON_AddNumberToObject(e2e, "wall", rw);
-		cJSON_AddNumberToObject(e2e, "cpu", rc);
-		cJSON_AddNumberToObject(e2e, "cpu_vs_decode_plus_kernels",
-					k_cpu > 0 ? b.per_cpu * (1 / k_cpu + dec_s) : 0);
-		cJSON_AddStringToObject(e2e, "cpu_vs_concurrent_rule", "as cpu and cpu_vs_decode_plus_kernels, against the kernels run by `workers` threads at once (sharing caches and memory bandwidth as the appliance's workers do)");
-		cJSON_AddNumberToObject(e2e, "cpu_vs_concurrent_kernels", k_conc > 0 ? b.per_cpu / k_conc : 0);
-		cJSON_AddNumberToObject(e2e, "cpu_vs_concurrent_decode_plus_kernels",
-					k_conc > 0 ? b.per_cpu * (1 / k_conc + dec_s) : 0);
-		keep_min(&sum->worst_e2e_cpu, rc);
-		keep_min(&sum->worst_e2e_wall, rw);
-		if (k_cpu > 0)
-			keep_min(&sum->worst_e2e_dec, b.per_cpu * (1 / k_cpu + dec_s));
-	}
+}
+
+/* The batched run against the kernels alone (b->ok). */
+static void e2e_over_kernels(cJSON *o, const struct run *b, const struct kernel_rates *k,
+			     struct tail_summary *sum)
+{
+	const double k_cpu = k->cpu, k_wall = k->wall, k_conc = k->conc, dec_s = k->dec_s;
+	cJSON *e2e = cJSON_AddObjectToObject(o, "e2e_over_kernels");
+	cJSON_AddStringToObject(e2e, "wall_rule", "batched images/s end to end (2 workers, load generator on the same 2 cores) / (kernels-only batch-32 images/s on one thread x workers)");
+	cJSON_AddStringToObject(e2e, "cpu_rule", "batched images per second of the appliance's own CPU (user+sys, all threads: I/O, decode, scheduling, kernels) / kernels-only batch-32 images per CPU-second of one thread");
+	double rw = k_wall > 0 ? b->rps / (k_wall * O.workers) : 0, rc = k_cpu > 0 ? b->per_cpu / k_cpu : 0;
+	cJSON_AddStringToObject(e2e, "cpu_vs_decode_plus_kernels_rule", "as cpu, against kernels-only plus the in-process frame decode (what is left is network, protocol and scheduling)");
+	cJSON_AddNumberToObject(e2e, "wall", rw);
+	cJSON_AddNumberToObject(e2e, "cpu", rc);
+	cJSON_AddNumberToObject(e2e, "cpu_vs_decode_plus_kernels",
+				k_cpu > 0 ? b->per_cpu * (1 / k_cpu + dec_s) : 0);
+	cJSON_AddStringToObject(e2e, "cpu_vs_concurrent_rule", "as cpu and cpu_vs_decode_plus_kernels, against the kernels run by `workers` threads at once (sharing caches and memory bandwidth as the appliance's workers do)");
+	cJSON_AddNumberToObject(e2e, "cpu_vs_concurrent_kernels", k_conc > 0 ? b->per_cpu / k_conc : 0);
+	cJSON_AddNumberToObject(e2e, "cpu_vs_concurrent_decode_plus_kernels",
+				k_conc > 0 ? b->per_cpu * (1 / k_conc + dec_s) : 0);
+	keep_min(&sum->worst_e2e_cpu, rc);
+	keep_min(&sum->worst_e2e_wall, rw);
+	if (k_cpu > 0)
+		keep_min(&sum->worst_e2e_dec, b->per_cpu * (1 / k_cpu + dec_s));
+}
+
+static cJSON *tail_point(struct point pt, struct tail_summary *sum)
+{
+	struct frames f;
+	struct kernel_rates k = {0};
+	int devices, depth = O.tail_depth;
+	make_frames(pt, &f);
+	cJSON *o = point_json(&f);
+	fprintf(stderr, "real tail: exit %d after %s (p=%d, %.0f-byte frames):\n", pt.exit + 1,
+		pt.layer, pt.partition, f.mean_bytes);
+	cJSON_AddItemToObject(o, "kernels_only", kernels_only(&f, &k.cpu, &k.wall, &k.conc, &k.dec_s));
+	int capped = tail_load(&f, o, &devices, depth);
+	struct run b = tail_batched(&f, o, devices, depth);
+	struct sweep_pick s = unbatched_sweep(&f, o, &b, capped, devices * depth);
+	batching_gain(o, &b, &s, sum);
+	if (b.ok)
+		e2e_over_kernels(o, &b, &k, sum);
 	free_frames(&f);
 	return o;
 }

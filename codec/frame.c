@@ -215,110 +215,152 @@ err:
 	return ret;
 }
 
+/* One encode call's request, checked: the codec, shape and quantization it asks
+ * for, and the element and (min, max) pair counts they give. */
+struct enc_req {
+	enum cc_codec codec;
+	int ndim, bits, per_channel;
+	const uint32_t *dims;
+	size_t n, pairs;
+};
+
+static int check_request(const struct cc_encoder *e, const float *x, struct enc_req *r,
+			 char *err, size_t errlen)
+{
+	if ((unsigned)r->codec >= CC_CODEC_COUNT)
+		return cf_fail(-EINVAL, err, errlen, "codec id %d unknown", (int)r->codec);
+	int64_t sn = shape_elems(r->ndim, r->dims);
+	if (sn < 0)
+		return cf_fail(r->ndim < 1 || r->ndim > CC_FRAME_MAX_DIMS ? -EINVAL : -E2BIG, err,
+			       errlen, "shape: ndim %d or element count invalid (max 2^32-1)",
+			       r->ndim);
+	r->n = (size_t)sn;
+	if (r->codec == CC_CODEC_PRED && r->ndim != PRED_NDIM)
+		return cf_fail(-EINVAL, err, errlen,
+			       "codec %s needs a {C, H, W} tensor (ndim 3), not ndim %d",
+			       cc_codec_name(r->codec), r->ndim);
+	if (!quantized(r->codec)) {
+		r->bits = 0;
+		r->per_channel = 0;
+	} else if (r->bits < CC_BITS_MIN || r->bits > CC_BITS_MAX) {
+		return cf_fail(-EINVAL, err, errlen, "bits %d outside %d..%d", r->bits, CC_BITS_MIN,
+			       CC_BITS_MAX);
+	}
+	r->per_channel = !!r->per_channel;
+	if (r->n && !x)
+		return cf_fail(-EINVAL, err, errlen, "no data");
+	r->pairs = pairs_for(r->codec, r->n, r->per_channel, r->dims);
+	if (quantized(r->codec) &&
+	    (r->n > e->max_elems || r->pairs > e->max_pairs || r->bits > e->max_bits))
+		return cf_fail(-E2BIG, err, errlen,
+			       "%zu elements, %zu pairs, %d bits: encoder made for %zu, %zu, %d",
+			       r->n, r->pairs, r->bits, e->max_elems, e->max_pairs, e->max_bits);
+	return 0;
+}
+
+/* raw32 or raw16: little-endian values. */
+static void put_raw(const float *x, size_t n, enum cc_codec codec, uint8_t *pl)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (codec == CC_CODEC_RAW32) {
+			le_wrf(pl + 4 * i, x[i]);
+		} else {
+			uint16_t h = cc_f32_to_f16(x[i]);
+			pl[2 * i] = (uint8_t)h;
+			pl[2 * i + 1] = (uint8_t)(h >> 8);
+		}
+	}
+}
+
+/* A quantized codec of n > 0 elements: the (min, max) pairs after the header, the
+ * payload at out + hdr in room bytes and its size in *payload (also when it
+ * does not fit: -ENOSPC), or huf_encode's error. */
+static int put_quantized(struct cc_encoder *e, const float *x, const struct enc_req *r,
+			 uint8_t *out, size_t hdr, size_t room, size_t *payload)
+{
+	const struct cc_kernels *k = cc_kernels();
+	const int bits = r->bits;
+	size_t channels = r->per_channel ? r->dims[0] : 1, plane = r->n / channels;
+	uint8_t *pl = out + hdr;
+	k->minmax(x, channels, plane, r->per_channel, e->mn, e->mx);
+	k->quantize(x, channels, plane, r->per_channel, e->mn, e->mx, bits, e->q);
+	for (size_t g = 0; g < r->pairs; g++) {
+		le_wrf(out + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g, e->mn[g]);
+		le_wrf(out + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4, e->mx[g]);
+	}
+	if (r->codec == CC_CODEC_PACKED) {
+		*payload = cc_packed_bytes(r->n, bits);
+		if (*payload > room)
+			return -ENOSPC;
+		k->pack(e->q, r->n, bits, pl);
+		return 0;
+	}
+	const uint16_t *sym = e->q;
+	if (r->codec == CC_CODEC_PRED) {
+		cc_pred_residuals(e->q, e->r, r->dims[0], r->dims[1], r->dims[2], bits);
+		sym = e->r;
+	}
+	return huf_encode(&e->huf, sym, r->n, bits, r->codec == CC_CODEC_HUFFMAN_ZRUN, pl, room,
+			  payload);
+}
+
+/* The fixed header before the pairs, and the checksum after the payload. */
+static void put_frame(uint8_t *out, const struct enc_req *r, size_t hdr, size_t payload)
+{
+	memcpy(out, magic, 4);
+	out[4] = CC_FRAME_VERSION;
+	out[5] = (uint8_t)r->codec;
+	out[6] = CC_ELEM_FP32;
+	out[7] = (uint8_t)r->per_channel;
+	out[8] = (uint8_t)r->ndim;
+	out[9] = (uint8_t)r->bits;
+	out[10] = out[11] = 0;
+	for (int i = 0; i < CC_FRAME_MAX_DIMS; i++)
+		le_wr32(out + 12 + 4 * i, i < r->ndim ? r->dims[i] : 0);
+	le_wr32(out + 28, (uint32_t)r->pairs);
+	le_wr64(out + 32, (uint64_t)r->n * 4);
+	le_wr64(out + 40, payload);
+	le_wr64(out + hdr + payload, XXH64(out, hdr + payload, 0));
+}
+
 int cc_encoder_encode(struct cc_encoder *e, const float *x, int ndim, const uint32_t *dims,
 		      enum cc_codec codec, int bits, int per_channel, uint8_t *out, size_t cap,
 		      size_t *len, char *err, size_t errlen)
 {
+	struct enc_req r = {.codec = codec, .ndim = ndim, .bits = bits,
+			    .per_channel = per_channel, .dims = dims};
 	int ret = 0;
 
 	*len = 0;
 	e->huf.table_bits = e->huf.code_bits = 0;
 	e->huf.last_nsym = 0;
-	if ((unsigned)codec >= CC_CODEC_COUNT)
-		return cf_fail(-EINVAL, err, errlen, "codec id %d unknown", (int)codec);
-	int64_t sn = shape_elems(ndim, dims);
-	if (sn < 0)
-		return cf_fail(ndim < 1 || ndim > CC_FRAME_MAX_DIMS ? -EINVAL : -E2BIG, err, errlen,
-			     "shape: ndim %d or element count invalid (max 2^32-1)", ndim);
-	size_t n = (size_t)sn;
-	if (codec == CC_CODEC_PRED && ndim != PRED_NDIM)
-		return cf_fail(-EINVAL, err, errlen,
-			       "codec %s needs a {C, H, W} tensor (ndim 3), not ndim %d",
-			       cc_codec_name(codec), ndim);
-	if (!quantized(codec)) {
-		bits = 0;
-		per_channel = 0;
-	} else if (bits < CC_BITS_MIN || bits > CC_BITS_MAX) {
-		return cf_fail(-EINVAL, err, errlen, "bits %d outside %d..%d", bits, CC_BITS_MIN,
-			     CC_BITS_MAX);
-	}
-	per_channel = !!per_channel;
-	if (n && !x)
-		return cf_fail(-EINVAL, err, errlen, "no data");
-	size_t pairs = pairs_for(codec, n, per_channel, dims);
-	if (quantized(codec) && (n > e->max_elems || pairs > e->max_pairs || bits > e->max_bits))
-		return cf_fail(-E2BIG, err, errlen,
-			     "%zu elements, %zu pairs, %d bits: encoder made for %zu, %zu, %d", n,
-			     pairs, bits, e->max_elems, e->max_pairs, e->max_bits);
-	size_t hdr = CC_FRAME_HEADER_BYTES + PAIR_BYTES * pairs;
+	if ((ret = check_request(e, x, &r, err, errlen)))
+		return ret;
+	size_t hdr = CC_FRAME_HEADER_BYTES + PAIR_BYTES * r.pairs;
 	if (cap < hdr + CC_FRAME_TRAILER_BYTES) {
 		*len = hdr + CC_FRAME_TRAILER_BYTES;
 		return cf_fail(-ENOSPC, err, errlen, "output of %zu bytes too small", cap);
 	}
 	size_t room = cap - hdr - CC_FRAME_TRAILER_BYTES, payload = 0;
-	uint8_t *pl = out + hdr;
-
 	if (codec == CC_CODEC_RAW32 || codec == CC_CODEC_RAW16) {
-		payload = n * (codec == CC_CODEC_RAW32 ? 4 : 2);
+		payload = r.n * (codec == CC_CODEC_RAW32 ? 4 : 2);
 		if (payload > room)
-			goto nospace;
-		for (size_t i = 0; i < n; i++) {
-			if (codec == CC_CODEC_RAW32) {
-				le_wrf(pl + 4 * i, x[i]);
-			} else {
-				uint16_t h = cc_f32_to_f16(x[i]);
-				pl[2 * i] = (uint8_t)h;
-				pl[2 * i + 1] = (uint8_t)(h >> 8);
-			}
-		}
-	} else if (n) {
-		const struct cc_kernels *k = cc_kernels();
-		size_t channels = per_channel ? dims[0] : 1, plane = n / channels;
-		k->minmax(x, channels, plane, per_channel, e->mn, e->mx);
-		k->quantize(x, channels, plane, per_channel, e->mn, e->mx, bits, e->q);
-		for (size_t g = 0; g < pairs; g++) {
-			le_wrf(out + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g, e->mn[g]);
-			le_wrf(out + CC_FRAME_HEADER_BYTES + PAIR_BYTES * g + 4, e->mx[g]);
-		}
-		if (codec == CC_CODEC_PACKED) {
-			payload = cc_packed_bytes(n, bits);
-			if (payload > room)
-				goto nospace;
-			k->pack(e->q, n, bits, pl);
-		} else {
-			const uint16_t *sym = e->q;
-			if (codec == CC_CODEC_PRED) {
-				cc_pred_residuals(e->q, e->r, dims[0], dims[1], dims[2], bits);
-				sym = e->r;
-			}
-			ret = huf_encode(&e->huf, sym, n, bits, codec == CC_CODEC_HUFFMAN_ZRUN, pl,
-					 room, &payload);
-			if (ret == -ENOSPC)
-				goto nospace;
-			if (ret)
-				return cf_fail(ret, err, errlen, "huffman encoding failed (%d)", ret);
-		}
+			ret = -ENOSPC;
+		else
+			put_raw(x, r.n, codec, out + hdr);
+	} else if (r.n) {
+		ret = put_quantized(e, x, &r, out, hdr, room, &payload);
 	}
-
-	memcpy(out, magic, 4);
-	out[4] = CC_FRAME_VERSION;
-	out[5] = (uint8_t)codec;
-	out[6] = CC_ELEM_FP32;
-	out[7] = (uint8_t)per_channel;
-	out[8] = (uint8_t)ndim;
-	out[9] = (uint8_t)bits;
-	out[10] = out[11] = 0;
-	for (int i = 0; i < CC_FRAME_MAX_DIMS; i++)
-		le_wr32(out + 12 + 4 * i, i < ndim ? dims[i] : 0);
-	le_wr32(out + 28, (uint32_t)pairs);
-	le_wr64(out + 32, (uint64_t)n * 4);
-	le_wr64(out + 40, payload);
-	le_wr64(out + hdr + payload, XXH64(out, hdr + payload, 0));
+	if (ret == -ENOSPC) {
+		*len = hdr + payload + CC_FRAME_TRAILER_BYTES;
+		return cf_fail(-ENOSPC, err, errlen, "output of %zu bytes too small (%zu needed)",
+			       cap, *len);
+	}
+	if (ret)
+		return cf_fail(ret, err, errlen, "huffman encoding failed (%d)", ret);
+	put_frame(out, &r, hdr, payload);
 	*len = hdr + payload + CC_FRAME_TRAILER_BYTES;
 	return 0;
-nospace:
-	*len = hdr + payload + CC_FRAME_TRAILER_BYTES;
-	return cf_fail(-ENOSPC, err, errlen, "output of %zu bytes too small (%zu needed)", cap, *len);
 }
 
 const uint16_t *cc_encoder_symbols(const struct cc_encoder *e)
@@ -524,12 +566,69 @@ static int decode_pred(const uint8_t *f, const struct cc_frame_info *info, const
 	return 0;
 }
 
+/* huffman and huffman-zrun: the segments decode side by side, CHUNK / streams
+ * symbols each per round, dequantized through the scratch. */
+static int decode_huffman(const uint8_t *f, const struct cc_frame_info *info, const uint8_t *pl,
+			  float *out, void *scratch, size_t scratch_bytes, char *err,
+			  size_t errlen)
+{
+	const size_t n = info->elems;
+	uint16_t *q = scratch;
+	struct huf_dec hd;
+	int ret = huf_dec_init(&hd, pl, info->payload_bytes, n, info->bits,
+			       info->codec == CC_CODEC_HUFFMAN_ZRUN, (uint8_t *)scratch + CHUNK * 2,
+			       scratch_bytes - CHUNK * 2, err, errlen);
+	if (ret)
+		return ret;
+	const unsigned ns = hd.nstreams;
+	const size_t per = CHUNK / ns;
+	size_t start[HUF_STREAMS], cnt[HUF_STREAMS], done[HUF_STREAMS] = {0}, k[HUF_STREAMS];
+	for (unsigned s = 0; s < ns; s++)
+		cnt[s] = ns == 1 ? (start[s] = 0, n) : huf_segment(n, s, &start[s]);
+	for (;;) {
+		size_t more = 0;
+		for (unsigned s = 0; s < ns; s++) {
+			k[s] = cnt[s] - done[s] < per ? cnt[s] - done[s] : per;
+			more += k[s];
+		}
+		if (!more)
+			break;
+		if ((ret = huf_dec_symbols(&hd, q, per, k, err, errlen)))
+			return ret;
+		for (unsigned s = 0; s < ns; s++) {
+			dequant_range(f, info, q + s * per, start[s] + done[s], k[s], out);
+			done[s] += k[s];
+		}
+	}
+	return huf_dec_finish(&hd, err, errlen);
+}
+
+/* packed: unpacked and dequantized a chunk at a time through the scratch. */
+static int decode_packed(const uint8_t *f, const struct cc_frame_info *info, const uint8_t *pl,
+			 float *out, uint16_t *q, char *err, size_t errlen)
+{
+	const size_t n = info->elems;
+	const int bits = info->bits;
+	if (bits * n % 8) {
+		/* canonical padding: a frame has one encoding */
+		if (pl[info->payload_bytes - 1] >> (bits * n % 8))
+			return cf_fail(-EBADMSG, err, errlen, "packed payload: nonzero padding bits");
+	}
+	const struct cc_kernels *k = cc_kernels();
+	for (size_t done = 0; done < n;) {
+		size_t m = n - done < CHUNK ? n - done : CHUNK;
+		k->unpack(pl + done / 8 * (size_t)bits, m, bits, q);
+		dequant_range(f, info, q, done, m, out);
+		done += m;
+	}
+	return 0;
+}
+
 int cc_frame_decode(const uint8_t *f, size_t len, const struct cc_limits *lim, float *out,
 		    size_t out_elems, void *scratch, size_t scratch_bytes,
 		    struct cc_frame_info *infop, char *err, size_t errlen)
 {
 	struct cc_frame_info local, *info = infop ? infop : &local;
-	struct huf_dec hd;
 	int ret = cc_frame_info(f, len, lim, info, err, errlen);
 	if (ret)
 		return ret;
@@ -557,50 +656,9 @@ int cc_frame_decode(const uint8_t *f, size_t len, const struct cc_limits *lim, f
 		return cf_fail(-ENOSPC, err, errlen, "scratch of %zu bytes, %zu (4-aligned) needed",
 			     scratch_bytes, cc_frame_scratch_bytes(info));
 
-	uint16_t *q = scratch;
-	const int bits = info->bits;
 	if (info->codec == CC_CODEC_PRED)
 		return decode_pred(f, info, pl, out, scratch, scratch_bytes, err, errlen);
-	if (info->codec != CC_CODEC_PACKED) {
-		ret = huf_dec_init(&hd, pl, info->payload_bytes, n, bits,
-				   info->codec == CC_CODEC_HUFFMAN_ZRUN, (uint8_t *)scratch + CHUNK * 2,
-				   scratch_bytes - CHUNK * 2, err, errlen);
-		if (ret)
-			return ret;
-		/* Segments decode side by side, CHUNK / streams symbols each per round. */
-		const unsigned ns = hd.nstreams;
-		const size_t per = CHUNK / ns;
-		size_t start[HUF_STREAMS], cnt[HUF_STREAMS], done[HUF_STREAMS] = {0}, k[HUF_STREAMS];
-		for (unsigned s = 0; s < ns; s++)
-			cnt[s] = ns == 1 ? (start[s] = 0, n) : huf_segment(n, s, &start[s]);
-		for (;;) {
-			size_t more = 0;
-			for (unsigned s = 0; s < ns; s++) {
-				k[s] = cnt[s] - done[s] < per ? cnt[s] - done[s] : per;
-				more += k[s];
-			}
-			if (!more)
-				break;
-			if ((ret = huf_dec_symbols(&hd, q, per, k, err, errlen)))
-				return ret;
-			for (unsigned s = 0; s < ns; s++) {
-				dequant_range(f, info, q + s * per, start[s] + done[s], k[s], out);
-				done[s] += k[s];
-			}
-		}
-		return huf_dec_finish(&hd, err, errlen);
-	}
-	if (bits * n % 8) {
-		/* canonical padding: a frame has one encoding */
-		if (pl[info->payload_bytes - 1] >> (bits * n % 8))
-			return cf_fail(-EBADMSG, err, errlen, "packed payload: nonzero padding bits");
-	}
-	const struct cc_kernels *k = cc_kernels();
-	for (size_t done = 0; done < n;) {
-		size_t m = n - done < CHUNK ? n - done : CHUNK;
-		k->unpack(pl + done / 8 * (size_t)bits, m, bits, q);
-		dequant_range(f, info, q, done, m, out);
-		done += m;
-	}
-	return 0;
+	if (info->codec != CC_CODEC_PACKED)
+		return decode_huffman(f, info, pl, out, scratch, scratch_bytes, err, errlen);
+	return decode_packed(f, info, pl, out, scratch, err, errlen);
 }

@@ -403,6 +403,74 @@ static void put_segment(struct bw *bw, const uint16_t *q, size_t n, int zrun, un
 	}
 }
 
+/* Where the streams' segments of the n elements start, and their lengths. */
+struct segs {
+	unsigned ns;
+	size_t a[HUF_STREAMS], n[HUF_STREAMS];
+};
+
+/* Histogram per segment, so that runs stop at segment edges as the streams do;
+ * four interleaved tables where the alphabet is small against n. Returns the run
+ * bits. */
+static uint64_t histogram(uint32_t *freq, const uint16_t *q, size_t n, const struct segs *sg,
+			  int zrun, unsigned lit, unsigned nsym)
+{
+	const unsigned ways = (size_t)nsym * 16 <= n ? 4 : 1;
+	memset(freq, 0, (size_t)ways * nsym * sizeof(*freq));
+	uint64_t extra_bits = 0;
+	for (unsigned s = 0; s < sg->ns; s++)
+		extra_bits += count_tokens(q + sg->a[s], sg->n[s], zrun, lit, nsym, ways, freq);
+	for (unsigned w = 1; w < ways; w++)
+		for (unsigned s = 0; s < nsym; s++)
+			freq[s] += freq[w * nsym + s];
+	return extra_bits;
+}
+
+/* The canonical codes of w->lens (bit-reversed for the LSB-first writer) and the
+ * bytes of each segment's codes; returns the payload size. */
+static uint64_t assign_codes(struct huf_work *w, const uint16_t *q, const struct segs *sg,
+			     int zrun, unsigned lit, unsigned nsym, uint64_t *seg_bytes)
+{
+	uint32_t count[HUF_MAX_LEN + 2] = {0}, next[HUF_MAX_LEN + 2] = {0};
+	const uint8_t *lens = w->lens;
+	for (unsigned s = 0; s < nsym; s++)
+		count[lens[s]]++;
+	count[0] = 0;
+	for (int l = 1; l <= HUF_MAX_LEN; l++)
+		next[l] = (next[l - 1] + count[l - 1]) << 1;
+	for (unsigned s = 0; s < nsym; s++)
+		if (lens[s])
+			w->code[s] = reverse_bits(next[lens[s]]++, lens[s]);
+	w->table_bits = huf_table_bits(lens, nsym);
+	uint64_t total = (w->table_bits + 7) / 8 + (sg->ns > 1 ? 4 * (HUF_STREAMS - 1) : 0);
+	for (unsigned s = 0; s < sg->ns; s++) {
+		uint64_t b = segment_bits(q + sg->a[s], sg->n[s], zrun, lit, lens);
+		w->code_bits += b;
+		seg_bytes[s] = (b + 7) / 8;
+		total += seg_bytes[s];
+	}
+	return total;
+}
+
+/* The table, the stream lengths (of all streams but the last) and the streams. */
+static void put_coded(struct bw *bw, const struct huf_work *w, const uint16_t *q,
+		      const struct segs *sg, int zrun, unsigned lit, unsigned nsym,
+		      const uint64_t *seg_bytes)
+{
+	bw_put(bw, 0, 1);
+	put_table(bw, w->lens, nsym);
+	bw_flush(bw);
+	if (sg->ns > 1) {
+		for (unsigned s = 0; s + 1 < HUF_STREAMS; s++)
+			for (int i = 0; i < 4; i++)
+				*bw->p++ = (uint8_t)(seg_bytes[s] >> 8 * i);
+	}
+	for (unsigned s = 0; s < sg->ns; s++) {
+		put_segment(bw, q + sg->a[s], sg->n[s], zrun, lit, w->code, w->lens, 1);
+		bw_flush(bw);
+	}
+}
+
 int huf_encode(struct huf_work *w, const uint16_t *q, size_t n, int bits, int zrun,
 	       uint8_t *out, size_t cap, size_t *len)
 {
@@ -416,26 +484,13 @@ int huf_encode(struct huf_work *w, const uint16_t *q, size_t n, int bits, int zr
 	const unsigned nsym = huf_alphabet(bits, zrun), lit = 1u << bits;
 	if (nsym > w->nsym_max)
 		return -EINVAL;
-	uint32_t *freq = w->freq, *code = w->code;
-	uint8_t *lens = w->lens;
-
-	/* Histogram per segment, so that runs stop at segment edges as the streams do;
-	 * four interleaved tables where the alphabet is small against n. */
-	const unsigned ways = (size_t)nsym * 16 <= n ? 4 : 1;
-	memset(freq, 0, (size_t)ways * nsym * sizeof(*freq));
-	unsigned ns = huf_nstreams(n);
-	size_t seg_a[HUF_STREAMS], seg_n[HUF_STREAMS];
-	for (unsigned s = 0; s < ns; s++)
-		seg_n[s] = huf_segment(n, s, &seg_a[s]);
-	uint64_t extra_bits = 0;
-	for (unsigned s = 0; s < ns; s++)
-		extra_bits += count_tokens(q + seg_a[s], seg_n[s], zrun, lit, nsym, ways, freq);
-	for (unsigned w = 1; w < ways; w++)
-		for (unsigned s = 0; s < nsym; s++)
-			freq[s] += freq[w * nsym + s];
+	struct segs sg = {.ns = huf_nstreams(n)};
+	for (unsigned s = 0; s < sg.ns; s++)
+		sg.n[s] = huf_segment(n, s, &sg.a[s]);
+	uint64_t extra_bits = histogram(w->freq, q, n, &sg, zrun, lit, nsym);
 	w->extra_bits = extra_bits;
 	w->last_nsym = nsym;
-	int used = huf_build_lengths(w, freq, nsym, HUF_MAX_LEN, lens);
+	int used = huf_build_lengths(w, w->freq, nsym, HUF_MAX_LEN, w->lens);
 	if (used < 0)
 		return used;
 
@@ -444,29 +499,13 @@ int huf_encode(struct huf_work *w, const uint16_t *q, size_t n, int bits, int zr
 	uint64_t seg_bytes[HUF_STREAMS] = {0}, total;
 	if (used == 1) {
 		for (unsigned s = 0; s < nsym; s++)
-			if (freq[s])
+			if (w->freq[s])
 				single = s;
 		w->table_bits = 18;
 		w->code_bits = extra_bits;
 		total = (18 + extra_bits + 7) / 8;
 	} else {
-		uint32_t count[HUF_MAX_LEN + 2] = {0}, next[HUF_MAX_LEN + 2] = {0};
-		for (unsigned s = 0; s < nsym; s++)
-			count[lens[s]]++;
-		count[0] = 0;
-		for (int l = 1; l <= HUF_MAX_LEN; l++)
-			next[l] = (next[l - 1] + count[l - 1]) << 1;
-		for (unsigned s = 0; s < nsym; s++)
-			if (lens[s])
-				code[s] = reverse_bits(next[lens[s]]++, lens[s]);
-		w->table_bits = huf_table_bits(lens, nsym);
-		total = (w->table_bits + 7) / 8 + (ns > 1 ? 4 * (HUF_STREAMS - 1) : 0);
-		for (unsigned s = 0; s < ns; s++) {
-			uint64_t b = segment_bits(q + seg_a[s], seg_n[s], zrun, lit, lens);
-			w->code_bits += b;
-			seg_bytes[s] = (b + 7) / 8;
-			total += seg_bytes[s];
-		}
+		total = assign_codes(w, q, &sg, zrun, lit, nsym, seg_bytes);
 	}
 	*len = (size_t)total;
 	if (*len > cap)
@@ -475,23 +514,12 @@ int huf_encode(struct huf_work *w, const uint16_t *q, size_t n, int bits, int zr
 	if (used == 1) {
 		/* one bit string, but tokens still per segment, as counted */
 		bw_put(&bw, 1 | (uint64_t)single << 1, 18);
-		for (unsigned s = 0; s < ns; s++)
-			put_segment(&bw, q + seg_a[s], seg_n[s], zrun, lit, code, lens, 0);
+		for (unsigned s = 0; s < sg.ns; s++)
+			put_segment(&bw, q + sg.a[s], sg.n[s], zrun, lit, w->code, w->lens, 0);
 		bw_flush(&bw);
 		return 0;
 	}
-	bw_put(&bw, 0, 1);
-	put_table(&bw, lens, nsym);
-	bw_flush(&bw);
-	if (ns > 1) {
-		for (unsigned s = 0; s + 1 < HUF_STREAMS; s++)
-			for (int i = 0; i < 4; i++)
-				*bw.p++ = (uint8_t)(seg_bytes[s] >> 8 * i);
-	}
-	for (unsigned s = 0; s < ns; s++) {
-		put_segment(&bw, q + seg_a[s], seg_n[s], zrun, lit, code, lens, 1);
-		bw_flush(&bw);
-	}
+	put_coded(&bw, w, q, &sg, zrun, lit, nsym, seg_bytes);
 	return 0;
 }
 
@@ -553,33 +581,11 @@ static void stream_init(struct huf_stream *t, const uint8_t *a, const uint8_t *b
 }
 
 
-int huf_dec_init(struct huf_dec *d, const uint8_t *in, size_t len, size_t n, int bits, int zrun,
-		 void *scratch, size_t scratch_bytes, char *err, size_t errlen)
+/* The code lengths of the table (after its mode bit) into lens and d->count, and
+ * in *at the byte where the streams begin. */
+static int read_table(struct huf_dec *d, struct huf_stream *t, uint8_t *lens, size_t len,
+		      uint64_t *at, char *err, size_t errlen)
 {
-	memset(d, 0, sizeof(*d));
-	if (bits < 2 || bits > 16 || !scratch || scratch_bytes < huf_decode_scratch(bits, zrun))
-		return -EINVAL;
-	struct huf_stream *t = &d->s[0];
-	stream_init(t, in, in + len, n);
-	d->nstreams = 1;
-	d->bits = (unsigned)bits;
-	d->zrun = !!zrun;
-	d->nsym = huf_alphabet(bits, zrun);
-	d->primary = scratch;
-	d->sorted = d->primary + ((size_t)1 << HUF_PRIMARY_BITS);
-	uint8_t *lens = (uint8_t *)(d->sorted + d->nsym);
-
-	refill(t);
-	if (take(t, 1)) {
-		d->single = 1;
-		d->single_sym = take(t, 17);
-		if (d->single_sym >= d->nsym)
-			return fail(err, errlen, "huffman: single symbol %u >= alphabet %u",
-				    d->single_sym, d->nsym);
-		if (overrun(t))
-			return fail(err, errlen, "huffman: table truncated");
-		return 0;
-	}
 	for (unsigned s = 0; s < d->nsym;) {
 		refill(t);
 		if (overrun(t))
@@ -609,39 +615,50 @@ int huf_dec_init(struct huf_dec *d, const uint8_t *in, size_t len, size_t n, int
 	uint64_t used = consumed(t), pad = (8 - used % 8) % 8;
 	if (take(t, (unsigned)pad))
 		return fail(err, errlen, "huffman: nonzero padding after the table");
-	uint64_t at = (used + pad) / 8;
-	if (at > len)
+	*at = (used + pad) / 8;
+	if (*at > len)
 		return fail(err, errlen, "huffman: table truncated");
+	return 0;
+}
+
+/* The streams of the n elements from in[at..len): one, or HUF_STREAMS whose
+ * lengths but the last's precede them. */
+static int open_streams(struct huf_dec *d, const uint8_t *in, size_t len, uint64_t at, size_t n,
+			char *err, size_t errlen)
+{
 	d->nstreams = huf_nstreams(n);
 	if (d->nstreams == 1) {
-		stream_init(t, in + at, in + len, n);
-	} else {
-		uint64_t sz[HUF_STREAMS], sum = 0;
-		if (len - at < 4 * (HUF_STREAMS - 1))
-			return fail(err, errlen, "huffman: stream lengths truncated");
-		for (unsigned s = 0; s + 1 < HUF_STREAMS; s++) {
-			sz[s] = le_rd32(in + at + 4 * s);
-			sum += sz[s];
-		}
-		at += 4 * (HUF_STREAMS - 1);
-		if (sum > len - at)
-			return fail(err, errlen,
-				    "huffman: stream lengths %llu+%llu+%llu pass the payload (%llu left)",
-				    (unsigned long long)sz[0], (unsigned long long)sz[1],
-				    (unsigned long long)sz[2], (unsigned long long)(len - at));
-		sz[HUF_STREAMS - 1] = len - at - sum;
-		for (unsigned s = 0; s < HUF_STREAMS; s++) {
-			size_t a;
-			size_t cnt = huf_segment(n, s, &a);
-			stream_init(&d->s[s], in + at, in + at + sz[s], cnt);
-			at += sz[s];
-		}
+		stream_init(&d->s[0], in + at, in + len, n);
+		return 0;
 	}
+	uint64_t sz[HUF_STREAMS], sum = 0;
+	if (len - at < 4 * (HUF_STREAMS - 1))
+		return fail(err, errlen, "huffman: stream lengths truncated");
+	for (unsigned s = 0; s + 1 < HUF_STREAMS; s++) {
+		sz[s] = le_rd32(in + at + 4 * s);
+		sum += sz[s];
+	}
+	at += 4 * (HUF_STREAMS - 1);
+	if (sum > len - at)
+		return fail(err, errlen,
+			    "huffman: stream lengths %llu+%llu+%llu pass the payload (%llu left)",
+			    (unsigned long long)sz[0], (unsigned long long)sz[1],
+			    (unsigned long long)sz[2], (unsigned long long)(len - at));
+	sz[HUF_STREAMS - 1] = len - at - sum;
+	for (unsigned s = 0; s < HUF_STREAMS; s++) {
+		size_t a;
+		size_t cnt = huf_segment(n, s, &a);
+		stream_init(&d->s[s], in + at, in + at + sz[s], cnt);
+		at += sz[s];
+	}
+	return 0;
+}
 
-	/* Only complete codes are valid: an incomplete one would leave table holes,
-	 * an over-subscribed one is ambiguous. Single symbols use the flag above. */
+/* Only complete codes are valid: an incomplete one would leave table holes,
+ * an over-subscribed one is ambiguous. Single symbols use the flag above. */
+static int check_kraft(struct huf_dec *d, char *err, size_t errlen)
+{
 	uint64_t kraft = 0;
-	uint32_t offs[HUF_MAX_LEN + 2], next[HUF_MAX_LEN + 2];
 	for (int l = 1; l <= HUF_MAX_LEN; l++) {
 		kraft += (uint64_t)d->count[l] << (HUF_MAX_LEN - l);
 		if (d->count[l])
@@ -651,6 +668,14 @@ int huf_dec_init(struct huf_dec *d, const uint8_t *in, size_t len, size_t n, int
 		return fail(err, errlen, "huffman: %s code (Kraft sum %llu/%llu)",
 			    kraft > 1ull << HUF_MAX_LEN ? "over-subscribed" : "incomplete",
 			    (unsigned long long)kraft, 1ull << HUF_MAX_LEN);
+	return 0;
+}
+
+/* The symbols by (length, symbol) and the primary table of a complete code over
+ * n elements. */
+static void fill_tables(struct huf_dec *d, const uint8_t *lens, size_t n)
+{
+	uint32_t offs[HUF_MAX_LEN + 2], next[HUF_MAX_LEN + 2];
 	offs[1] = 0;
 	next[0] = 0;
 	for (int l = 1; l <= HUF_MAX_LEN; l++) {
@@ -664,7 +689,8 @@ int huf_dec_init(struct huf_dec *d, const uint8_t *in, size_t len, size_t n, int
 	 * fills every entry. */
 	/* A small tensor decodes few symbols: a smaller table costs less to fill
 	 * than the codes past it cost on the slow path. */
-	d->pbits = n >= 4096 ? HUF_PRIMARY_BITS : n >= 1024 ? HUF_PRIMARY_BITS - 1 : HUF_PRIMARY_BITS - 2;
+	d->pbits = n >= 4096 ? HUF_PRIMARY_BITS
+		 : n >= 1024 ? HUF_PRIMARY_BITS - 1 : HUF_PRIMARY_BITS - 2;
 	const uint32_t pn = 1u << d->pbits;
 	if (d->maxlen > (int)d->pbits)
 		for (uint32_t j = 0; j < pn; j++)
@@ -681,6 +707,42 @@ int huf_dec_init(struct huf_dec *d, const uint8_t *in, size_t len, size_t n, int
 		for (uint32_t j = reverse_bits(c, l); j < pn; j += 1u << l)
 			d->primary[j] = e;
 	}
+}
+
+int huf_dec_init(struct huf_dec *d, const uint8_t *in, size_t len, size_t n, int bits, int zrun,
+		 void *scratch, size_t scratch_bytes, char *err, size_t errlen)
+{
+	memset(d, 0, sizeof(*d));
+	if (bits < 2 || bits > 16 || !scratch || scratch_bytes < huf_decode_scratch(bits, zrun))
+		return -EINVAL;
+	struct huf_stream *t = &d->s[0];
+	stream_init(t, in, in + len, n);
+	d->nstreams = 1;
+	d->bits = (unsigned)bits;
+	d->zrun = !!zrun;
+	d->nsym = huf_alphabet(bits, zrun);
+	d->primary = scratch;
+	d->sorted = d->primary + ((size_t)1 << HUF_PRIMARY_BITS);
+	uint8_t *lens = (uint8_t *)(d->sorted + d->nsym);
+
+	refill(t);
+	if (take(t, 1)) {
+		d->single = 1;
+		d->single_sym = take(t, 17);
+		if (d->single_sym >= d->nsym)
+			return fail(err, errlen, "huffman: single symbol %u >= alphabet %u",
+				    d->single_sym, d->nsym);
+		if (overrun(t))
+			return fail(err, errlen, "huffman: table truncated");
+		return 0;
+	}
+	uint64_t at = 0;
+	int ret;
+	if ((ret = read_table(d, t, lens, len, &at, err, errlen)) ||
+	    (ret = open_streams(d, in, len, at, n, err, errlen)) ||
+	    (ret = check_kraft(d, err, errlen)))
+		return ret;
+	fill_tables(d, lens, n);
 	return 0;
 }
 

@@ -188,116 +188,133 @@ static int need_obj(const struct jc *c, const cJSON *v, const char *path)
 
 /* ---- profiles ------------------------------------------------------------------- */
 
-int cost_profile_parse(const char *text, size_t len, const char *what, const struct cr_model *m,
-		      struct cost_profile *p, char *err, size_t errlen)
+/* A profile's device_class, model, model_checksum and optional clock. */
+static int profile_ids(const struct jc *c, const cJSON *root, struct cost_profile *p)
 {
-	struct jc c = {what, err, errlen};
-	cJSON *root = NULL;
+	char s[64];
 	int r;
-	char path[96], s[64];
-	memset(p, 0, sizeof(*p));
-	if ((r = parse_json(text, len, &c, &root)))
+	if ((r = get_str(c, root, "", "device_class", p->device_class, sizeof(p->device_class))))
 		return r;
-	if ((r = need_obj(&c, root, "")))
-		goto err;
-	if ((r = get_str(&c, root, "", "device_class", p->device_class, sizeof(p->device_class))))
-		goto err;
-	if (!cost_class_name_ok(p->device_class)) {
-		r = bad(&c, "", "device_class", "is not [A-Za-z0-9._-]{1,63}");
-		goto err;
-	}
-	if ((r = get_str(&c, root, "", "model", p->model, sizeof(p->model))) ||
-	    (r = get_str(&c, root, "", "model_checksum", s, sizeof(s))))
-		goto err;
+	if (!cost_class_name_ok(p->device_class))
+		return bad(c, "", "device_class", "is not [A-Za-z0-9._-]{1,63}");
+	if ((r = get_str(c, root, "", "model", p->model, sizeof(p->model))) ||
+	    (r = get_str(c, root, "", "model_checksum", s, sizeof(s))))
+		return r;
 	char *end = NULL;
 	p->model_checksum = strtoull(s, &end, 16);
-	if (strlen(s) != 16 || *end) {
-		r = bad(&c, "", "model_checksum", "is not 16 hex digits");
-		goto err;
-	}
+	if (strlen(s) != 16 || *end)
+		return bad(c, "", "model_checksum", "is not 16 hex digits");
 	snprintf(p->clock, sizeof(p->clock), "wall");
 	if (cJSON_GetObjectItemCaseSensitive(root, "clock")) {
-		if ((r = get_str(&c, root, "", "clock", p->clock, sizeof(p->clock))))
-			goto err;
-		if (strcmp(p->clock, "wall") && strcmp(p->clock, "thread-cpu")) {
-			r = bad(&c, "", "clock", "is not wall or thread-cpu");
-			goto err;
-		}
+		if ((r = get_str(c, root, "", "clock", p->clock, sizeof(p->clock))))
+			return r;
+		if (strcmp(p->clock, "wall") && strcmp(p->clock, "thread-cpu"))
+			return bad(c, "", "clock", "is not wall or thread-cpu");
 	}
-	if ((r = get_str(&c, root, "", "isa", p->isa, sizeof(p->isa))) ||
-	    (r = get_int(&c, root, "", "threads", 1, 1024, &p->threads)) ||
-	    (r = get_str(&c, root, "", "source", s, sizeof(s))))
-		goto err;
+	return 0;
+}
+
+/* How a profile was taken: isa, threads, source and the batch sizes. */
+static int profile_run(const struct jc *c, const cJSON *root, struct cost_profile *p)
+{
+	char s[64];
+	double bd[COST_MAX_BATCHES];
+	const cJSON *arr;
+	int r;
+	if ((r = get_str(c, root, "", "isa", p->isa, sizeof(p->isa))) ||
+	    (r = get_int(c, root, "", "threads", 1, 1024, &p->threads)) ||
+	    (r = get_str(c, root, "", "source", s, sizeof(s))))
+		return r;
 	if (!strcmp(s, "measured"))
 		p->source = COST_SOURCE_MEASURED;
 	else if (!strcmp(s, "regression"))
 		p->source = COST_SOURCE_REGRESSION;
 	else if (!strcmp(s, "scaled"))
 		p->source = COST_SOURCE_SCALED;
-	else {
-		r = bad(&c, "", "source", "is not measured, regression or scaled");
-		goto err;
-	}
-	double bd[COST_MAX_BATCHES];
-	const cJSON *arr, *ex;
-	if ((r = get_arr(&c, root, "", "batches", 1, COST_MAX_BATCHES, &arr, &p->n_batches)) ||
-	    (r = get_nums(&c, root, "", "batches", p->n_batches, 1, 4096, bd)))
-		goto err;
+	else
+		return bad(c, "", "source", "is not measured, regression or scaled");
+	if ((r = get_arr(c, root, "", "batches", 1, COST_MAX_BATCHES, &arr, &p->n_batches)) ||
+	    (r = get_nums(c, root, "", "batches", p->n_batches, 1, 4096, bd)))
+		return r;
 	for (int i = 0; i < p->n_batches; i++) {
 		p->batches[i] = (int)bd[i];
-		if (bd[i] != floor(bd[i]) || (i && p->batches[i] <= p->batches[i - 1])) {
-			r = bad(&c, "", "batches", "must be ascending integers");
-			goto err;
-		}
+		if (bd[i] != floor(bd[i]) || (i && p->batches[i] <= p->batches[i - 1]))
+			return bad(c, "", "batches", "must be ascending integers");
 	}
-	if ((r = get_arr(&c, root, "", "exits", 1, COST_MAX_EXITS, &arr, &p->n_exits)))
+	return 0;
+}
+
+/* The layer at position pos of an exit (path names it), timed at n_batches batch sizes. */
+static int profile_layer(const struct jc *c, const cJSON *ly, const char *path, int pos,
+			 int n_batches, struct cost_profile_layer *L)
+{
+	char s[64];
+	int r;
+	if ((r = need_obj(c, ly, path)) ||
+	    (r = get_int(c, ly, path, "pos", 0, COST_MAX_POS - 1, &L->pos)))
+		return r;
+	if (L->pos != pos)
+		return bad(c, path, "pos", "must number the layers 0, 1, ... in order");
+	if ((r = get_str(c, ly, path, "name", L->name, sizeof(L->name))) ||
+	    (r = get_str(c, ly, path, "type", s, sizeof(s))))
+		return r;
+	if (cost_layer_type_parse(s, &L->type))
+		return bad(c, path, "type", "is not a layer type (conv, fc, relu, maxpool, avgpool, lrn, flatten)");
+	const double big = 1e18;
+	if ((r = get_num(c, ly, path, "in_bytes", 0, big, &L->in_bytes)) ||
+	    (r = get_num(c, ly, path, "out_bytes", 0, big, &L->out_bytes)) ||
+	    (r = get_num(c, ly, path, "flops", 0, big, &L->flops)) ||
+	    (r = get_num(c, ly, path, "x1", 0, big, &L->x1)) ||
+	    (r = get_num(c, ly, path, "x2", 0, big, &L->x2)) ||
+	    (r = get_nums(c, ly, path, "mean_ms", n_batches, 0, 1e9, L->mean_ms)) ||
+	    (r = get_nums(c, ly, path, "p95_ms", n_batches, 0, 1e9, L->p95_ms)))
+		return r;
+	return 0;
+}
+
+/* exits[e] of a profile: its number and its layers. */
+static int profile_exit(const struct jc *c, const cJSON *ex, int e, struct cost_profile *p)
+{
+	char path[96];
+	int num = 0, nl = 0, r, pos = 0;
+	const cJSON *layers, *ly;
+	snprintf(path, sizeof(path), "exits[%d]", e);
+	if ((r = need_obj(c, ex, path)) ||
+	    (r = get_int(c, ex, path, "exit", 1, COST_MAX_EXITS, &num)))
+		return r;
+	if (num != e + 1)
+		return bad(c, path, "exit", "must number the exits 1, 2, ... in order");
+	if ((r = get_arr(c, ex, path, "layers", 1, COST_MAX_POS, &layers, &nl)))
+		return r;
+	p->exits[e].n_layers = nl;
+	cJSON_ArrayForEach(ly, layers)
+	{
+		snprintf(path, sizeof(path), "exits[%d].layers[%d]", e, pos);
+		if ((r = profile_layer(c, ly, path, pos, p->n_batches, &p->exits[e].layers[pos])))
+			return r;
+		pos++;
+	}
+	return 0;
+}
+
+int cost_profile_parse(const char *text, size_t len, const char *what, const struct cr_model *m,
+		      struct cost_profile *p, char *err, size_t errlen)
+{
+	struct jc c = {what, err, errlen};
+	cJSON *root = NULL;
+	const cJSON *arr, *ex;
+	int r, e = 0;
+	memset(p, 0, sizeof(*p));
+	if ((r = parse_json(text, len, &c, &root)))
+		return r;
+	if ((r = need_obj(&c, root, "")) || (r = profile_ids(&c, root, p)) ||
+	    (r = profile_run(&c, root, p)) ||
+	    (r = get_arr(&c, root, "", "exits", 1, COST_MAX_EXITS, &arr, &p->n_exits)))
 		goto err;
-	int e = 0;
 	cJSON_ArrayForEach(ex, arr)
 	{
-		int num, nl;
-		const cJSON *layers, *ly;
-		snprintf(path, sizeof(path), "exits[%d]", e);
-		if ((r = need_obj(&c, ex, path)) || (r = get_int(&c, ex, path, "exit", 1, COST_MAX_EXITS, &num)))
+		if ((r = profile_exit(&c, ex, e++, p)))
 			goto err;
-		if (num != e + 1) {
-			r = bad(&c, path, "exit", "must number the exits 1, 2, ... in order");
-			goto err;
-		}
-		if ((r = get_arr(&c, ex, path, "layers", 1, COST_MAX_POS, &layers, &nl)))
-			goto err;
-		p->exits[e].n_layers = nl;
-		int pos = 0;
-		cJSON_ArrayForEach(ly, layers)
-		{
-			struct cost_profile_layer *L = &p->exits[e].layers[pos];
-			snprintf(path, sizeof(path), "exits[%d].layers[%d]", e, pos);
-			if ((r = need_obj(&c, ly, path)) ||
-			    (r = get_int(&c, ly, path, "pos", 0, COST_MAX_POS - 1, &L->pos)))
-				goto err;
-			if (L->pos != pos) {
-				r = bad(&c, path, "pos", "must number the layers 0, 1, ... in order");
-				goto err;
-			}
-			if ((r = get_str(&c, ly, path, "name", L->name, sizeof(L->name))) ||
-			    (r = get_str(&c, ly, path, "type", s, sizeof(s))))
-				goto err;
-			if (cost_layer_type_parse(s, &L->type)) {
-				r = bad(&c, path, "type", "is not a layer type (conv, fc, relu, maxpool, avgpool, lrn, flatten)");
-				goto err;
-			}
-			const double big = 1e18;
-			if ((r = get_num(&c, ly, path, "in_bytes", 0, big, &L->in_bytes)) ||
-			    (r = get_num(&c, ly, path, "out_bytes", 0, big, &L->out_bytes)) ||
-			    (r = get_num(&c, ly, path, "flops", 0, big, &L->flops)) ||
-			    (r = get_num(&c, ly, path, "x1", 0, big, &L->x1)) ||
-			    (r = get_num(&c, ly, path, "x2", 0, big, &L->x2)) ||
-			    (r = get_nums(&c, ly, path, "mean_ms", p->n_batches, 0, 1e9, L->mean_ms)) ||
-			    (r = get_nums(&c, ly, path, "p95_ms", p->n_batches, 0, 1e9, L->p95_ms)))
-				goto err;
-			pos++;
-		}
-		e++;
 	}
 	cJSON_Delete(root);
 	root = NULL;
@@ -525,13 +542,89 @@ int cost_class_profile(const char *root, const struct cost_device_class *c, cons
 
 /* ---- codec tables ------------------------------------------------------------------- */
 
+/* fp32_accuracy: one entry per exit, which also sets the table's exit count. */
+static int codec_accuracy(const struct jc *c, const cJSON *root, const struct cr_model *m,
+			  struct cost_codec_table *t)
+{
+	const cJSON *arr, *v;
+	int r, n, i = 0, seen[COST_MAX_EXITS] = {0};
+	char path[64];
+	if ((r = get_arr(c, root, "", "fp32_accuracy", 1, COST_MAX_EXITS, &arr, &n)))
+		return r;
+	cJSON_ArrayForEach(v, arr)
+	{
+		int e = 0;
+		double a = 0;
+		snprintf(path, sizeof(path), "fp32_accuracy[%d]", i++);
+		if ((r = need_obj(c, v, path)) || (r = get_int(c, v, path, "exit", 1, COST_MAX_EXITS, &e)) ||
+		    (r = get_num(c, v, path, "accuracy", 0, 1, &a)))
+			return r;
+		t->fp32_accuracy[e - 1] = a;
+		seen[e - 1] = 1;
+		if (e > t->n_exits)
+			t->n_exits = e;
+	}
+	for (int e = 0; e < t->n_exits; e++)
+		if (!seen[e])
+			return cf_fail(-EINVAL, c->err, c->errlen,
+				       "%s: fp32_accuracy has no entry for exit %d", c->what,
+				       e + 1);
+	if (m && t->n_exits != m->n_exits)
+		return cf_fail(-EINVAL, c->err, c->errlen, "%s: %d exits, the model has %d",
+			       c->what, t->n_exits, m->n_exits);
+	return 0;
+}
+
+/* One of the entries (path names it): the size and accuracy of an (exit,
+ * partition, bits), at a partition the model has, given once. */
+static int codec_entry(const struct jc *c, const cJSON *v, const char *path,
+		       const struct cr_model *m, struct cost_codec_table *t)
+{
+	const char *what = c->what;
+	int e = 0, p = 0, bits = 0, r;
+	double bytes = 0, acc = 0;
+	char layer[CR_NAME_LEN];
+	if ((r = need_obj(c, v, path)) ||
+	    (r = get_int(c, v, path, "exit", 1, t->n_exits, &e)) ||
+	    (r = get_int(c, v, path, "partition", 0, COST_MAX_POS - 1, &p)) ||
+	    (r = get_int(c, v, path, "bits", 1, 32, &bits)) ||
+	    (r = get_str(c, v, path, "layer", layer, sizeof(layer))) ||
+	    (r = get_num(c, v, path, "bytes", 0, 1e12, &bytes)) ||
+	    (r = get_num(c, v, path, "accuracy", 0, 1, &acc)))
+		return r;
+	int b = cf_action_bits_index(bits);
+	if (b < 0)
+		return bad(c, path, "bits", "is not 4, 8, 12 or 16");
+	if (m && p >= m->exit_len[e - 1])
+		return cf_fail(-EINVAL, c->err, c->errlen,
+			       "%s: %s: exit %d has no partition %d with data to send (the model's exit has %d layers)",
+			       what, path, e, p, m->exit_len[e - 1]);
+	if (m) {
+		const char *want = p ? cr_model_exit_layer(m, e - 1, p - 1)->name : "input";
+		if (strcmp(layer, want))
+			return cf_fail(-EINVAL, c->err, c->errlen,
+				       "%s: %s: exit %d partition %d is layer %s, the model's is %s",
+				       what, path, e, p, layer, want);
+	}
+	if (t->bytes[e - 1][p][b] >= 0)
+		return cf_fail(-EINVAL, c->err, c->errlen,
+			       "%s: %s repeats exit %d partition %d bits %d", what, path, e, p,
+			       bits);
+	t->bytes[e - 1][p][b] = bytes;
+	t->accuracy[e - 1][p][b] = acc;
+	snprintf(t->layer[e - 1][p], sizeof(t->layer[e - 1][p]), "%s", layer);
+	if (p + 1 > t->n_part[e - 1])
+		t->n_part[e - 1] = p + 1;
+	return 0;
+}
+
 int cost_codec_table_parse(const char *text, size_t len, const char *what, const struct cr_model *m,
 			  struct cost_codec_table *t, char *err, size_t errlen)
 {
 	struct jc c = {what, err, errlen};
 	cJSON *root = NULL;
 	const cJSON *arr, *v;
-	int r, n;
+	int r, n, i = 0;
 	char path[64];
 	memset(t, 0, sizeof(*t));
 	for (int e = 0; e < COST_MAX_EXITS; e++)
@@ -548,80 +641,15 @@ int cost_codec_table_parse(const char *text, size_t len, const char *what, const
 		goto err;
 	}
 	if ((r = get_int(&c, root, "", "images", 1, 1 << 30, &t->images)) ||
-	    (r = get_arr(&c, root, "", "fp32_accuracy", 1, COST_MAX_EXITS, &arr, &n)))
+	    (r = codec_accuracy(&c, root, m, t)))
 		goto err;
-	int i = 0, seen[COST_MAX_EXITS] = {0};
-	cJSON_ArrayForEach(v, arr)
-	{
-		int e = 0;
-		double a = 0;
-		snprintf(path, sizeof(path), "fp32_accuracy[%d]", i++);
-		if ((r = need_obj(&c, v, path)) || (r = get_int(&c, v, path, "exit", 1, COST_MAX_EXITS, &e)) ||
-		    (r = get_num(&c, v, path, "accuracy", 0, 1, &a)))
-			goto err;
-		t->fp32_accuracy[e - 1] = a;
-		seen[e - 1] = 1;
-		if (e > t->n_exits)
-			t->n_exits = e;
-	}
-	for (int e = 0; e < t->n_exits; e++)
-		if (!seen[e]) {
-			r = cf_fail(-EINVAL, err, errlen, "%s: fp32_accuracy has no entry for exit %d", what,
-				     e + 1);
-			goto err;
-		}
-	if (m && t->n_exits != m->n_exits) {
-		r = cf_fail(-EINVAL, err, errlen, "%s: %d exits, the model has %d", what, t->n_exits,
-			     m->n_exits);
-		goto err;
-	}
 	if ((r = get_arr(&c, root, "", "entries", 1, COST_MAX_EXITS * COST_MAX_POS * CF_ACTION_NBITS, &arr, &n)))
 		goto err;
-	i = 0;
 	cJSON_ArrayForEach(v, arr)
 	{
-		int e = 0, p = 0, bits = 0;
-		double bytes = 0, acc = 0;
-		char layer[CR_NAME_LEN];
 		snprintf(path, sizeof(path), "entries[%d]", i++);
-		if ((r = need_obj(&c, v, path)) ||
-		    (r = get_int(&c, v, path, "exit", 1, t->n_exits, &e)) ||
-		    (r = get_int(&c, v, path, "partition", 0, COST_MAX_POS - 1, &p)) ||
-		    (r = get_int(&c, v, path, "bits", 1, 32, &bits)) ||
-		    (r = get_str(&c, v, path, "layer", layer, sizeof(layer))) ||
-		    (r = get_num(&c, v, path, "bytes", 0, 1e12, &bytes)) ||
-		    (r = get_num(&c, v, path, "accuracy", 0, 1, &acc)))
+		if ((r = codec_entry(&c, v, path, m, t)))
 			goto err;
-		int b = cf_action_bits_index(bits);
-		if (b < 0) {
-			r = bad(&c, path, "bits", "is not 4, 8, 12 or 16");
-			goto err;
-		}
-		if (m && p >= m->exit_len[e - 1]) {
-			r = cf_fail(-EINVAL, err, errlen,
-				     "%s: %s: exit %d has no partition %d with data to send (the model's exit has %d layers)",
-				     what, path, e, p, m->exit_len[e - 1]);
-			goto err;
-		}
-		if (m) {
-			const char *want = p ? cr_model_exit_layer(m, e - 1, p - 1)->name : "input";
-			if (strcmp(layer, want)) {
-				r = cf_fail(-EINVAL, err, errlen,
-					     "%s: %s: exit %d partition %d is layer %s, the model's is %s", what,
-					     path, e, p, layer, want);
-				goto err;
-			}
-		}
-		if (t->bytes[e - 1][p][b] >= 0) {
-			r = cf_fail(-EINVAL, err, errlen, "%s: %s repeats exit %d partition %d bits %d", what,
-				     path, e, p, bits);
-			goto err;
-		}
-		t->bytes[e - 1][p][b] = bytes;
-		t->accuracy[e - 1][p][b] = acc;
-		snprintf(t->layer[e - 1][p], sizeof(t->layer[e - 1][p]), "%s", layer);
-		if (p + 1 > t->n_part[e - 1])
-			t->n_part[e - 1] = p + 1;
 	}
 	cJSON_Delete(root);
 	return 0;

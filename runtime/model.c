@@ -52,11 +52,81 @@ static int finite_all(const float *x, size_t n)
 	return 1;
 }
 
+static int conv_shape(struct cr_layer *L, const uint32_t *v, int idx, char *err, size_t el)
+{
+	struct ck_conv_desc *d = &L->d.conv;
+	*d = (struct ck_conv_desc){.cin = L->in_c, .cout = (int)v[0], .h = L->in_h,
+				   .w = L->in_w, .kh = (int)v[1], .kw = (int)v[2],
+				   .sh = (int)v[3], .sw = (int)v[4], .ph = (int)v[5],
+				   .pw = (int)v[6], .groups = (int)v[7]};
+	if (v[1] > CR_MODEL_MAX_KERNEL || v[2] > CR_MODEL_MAX_KERNEL)
+		return fail(err, el, "layer %d (%s): kernel %ux%u exceeds %d", idx, L->name,
+			    v[1], v[2], CR_MODEL_MAX_KERNEL);
+	if (ck_conv_desc_init(d))
+		return fail(err, el,
+			    "layer %d (%s): impossible conv (cin %d cout %u k %ux%u s %ux%u p %ux%u g %u on %dx%d)",
+			    idx, L->name, L->in_c, v[0], v[1], v[2], v[3], v[4], v[5], v[6],
+			    v[7], L->in_h, L->in_w);
+	L->out_c = d->cout, L->out_h = d->oh, L->out_w = d->ow;
+	L->w_count = (size_t)d->cout * (d->cin / d->groups) * d->kh * d->kw;
+	L->b_count = (size_t)d->cout;
+	L->flops = 2ull * L->w_count * d->oh * d->ow;
+	return 0;
+}
+
+static int fc_shape(struct cr_layer *L, const uint32_t *v, int idx, char *err, size_t el)
+{
+	uint64_t in_elems = (uint64_t)L->in_c * L->in_h * L->in_w;
+	if (in_elems != (uint64_t)L->in_c || L->in_h != 1 || L->in_w != 1)
+		return fail(err, el, "layer %d (%s): fc input must be flat, got %dx%dx%d", idx,
+			    L->name, L->in_c, L->in_h, L->in_w);
+	if (v[0] < 1)
+		return fail(err, el, "layer %d (%s): fc with 0 outputs", idx, L->name);
+	L->d.fc = (struct ck_fc_desc){.cin = L->in_c, .cout = (int)v[0]};
+	L->out_c = (int)v[0], L->out_h = 1, L->out_w = 1;
+	L->w_count = (size_t)L->in_c * v[0];
+	L->b_count = v[0];
+	L->flops = 2ull * L->w_count;
+	return 0;
+}
+
+static int pool_shape(struct cr_layer *L, const uint32_t *v, int idx, char *err, size_t el)
+{
+	struct ck_pool_desc *d = &L->d.pool;
+	*d = (struct ck_pool_desc){.c = L->in_c, .h = L->in_h, .w = L->in_w,
+				   .kh = (int)v[0], .kw = (int)v[1], .sh = (int)v[2],
+				   .sw = (int)v[3], .ph = (int)v[4], .pw = (int)v[5]};
+	if (v[0] > CR_MODEL_MAX_KERNEL || v[1] > CR_MODEL_MAX_KERNEL || ck_pool_desc_init(d))
+		return fail(err, el, "layer %d (%s): impossible pool (k %ux%u s %ux%u p %ux%u on %dx%d)",
+			    idx, L->name, v[0], v[1], v[2], v[3], v[4], v[5], L->in_h, L->in_w);
+	L->out_c = L->in_c, L->out_h = d->oh, L->out_w = d->ow;
+	L->flops = (uint64_t)L->out_c * d->oh * d->ow * d->kh * d->kw;
+	return 0;
+}
+
+static int lrn_shape(struct cr_layer *L, const uint8_t *rec, const uint32_t *v, int idx,
+		     char *err, size_t el)
+{
+	float alpha = le_rdf(rec + 80), beta = le_rdf(rec + 84), k = le_rdf(rec + 88);
+	if (v[0] < 1 || v[0] > 64)
+		return fail(err, el, "layer %d (%s): LRN size %u not in 1..64", idx, L->name, v[0]);
+	if (!finite_all(&alpha, 1) || !finite_all(&beta, 1) || !finite_all(&k, 1) ||
+	    alpha < 0 || k <= 0)
+		return fail(err, el, "layer %d (%s): LRN needs finite alpha >= 0 and k > 0", idx,
+			    L->name);
+	L->d.lrn = (struct ck_lrn_desc){.c = L->in_c, .h = L->in_h, .w = L->in_w,
+					.size = (int)v[0], .alpha = alpha, .beta = beta, .k = k};
+	L->out_c = L->in_c, L->out_h = L->in_h, L->out_w = L->in_w;
+	L->flops = (uint64_t)L->in_c * L->in_h * L->in_w * (v[0] + 4);
+	return 0;
+}
+
 /* Shape inference and parameter checks for one layer whose input shape is set. */
 static int layer_shape(struct cr_layer *L, const uint8_t *rec, int idx, char *err, size_t el)
 {
 	const uint8_t *p = rec + 40;
 	uint32_t v[10];
+	int ret = 0;
 	for (int i = 0; i < 10; i++)
 		v[i] = le_rd32(p + 4 * i);
 	uint64_t in_elems = (uint64_t)L->in_c * L->in_h * L->in_w;
@@ -66,65 +136,19 @@ static int layer_shape(struct cr_layer *L, const uint8_t *rec, int idx, char *er
 				    L->name, i, v[i]);
 
 	switch (L->type) {
-	case CR_LAYER_CONV: {
-		struct ck_conv_desc *d = &L->d.conv;
-		*d = (struct ck_conv_desc){.cin = L->in_c, .cout = (int)v[0], .h = L->in_h,
-					   .w = L->in_w, .kh = (int)v[1], .kw = (int)v[2],
-					   .sh = (int)v[3], .sw = (int)v[4], .ph = (int)v[5],
-					   .pw = (int)v[6], .groups = (int)v[7]};
-		if (v[1] > CR_MODEL_MAX_KERNEL || v[2] > CR_MODEL_MAX_KERNEL)
-			return fail(err, el, "layer %d (%s): kernel %ux%u exceeds %d", idx, L->name,
-				    v[1], v[2], CR_MODEL_MAX_KERNEL);
-		if (ck_conv_desc_init(d))
-			return fail(err, el,
-				    "layer %d (%s): impossible conv (cin %d cout %u k %ux%u s %ux%u p %ux%u g %u on %dx%d)",
-				    idx, L->name, L->in_c, v[0], v[1], v[2], v[3], v[4], v[5], v[6],
-				    v[7], L->in_h, L->in_w);
-		L->out_c = d->cout, L->out_h = d->oh, L->out_w = d->ow;
-		L->w_count = (size_t)d->cout * (d->cin / d->groups) * d->kh * d->kw;
-		L->b_count = (size_t)d->cout;
-		L->flops = 2ull * L->w_count * d->oh * d->ow;
+	case CR_LAYER_CONV:
+		ret = conv_shape(L, v, idx, err, el);
 		break;
-	}
 	case CR_LAYER_FC:
-		if (in_elems != (uint64_t)L->in_c || L->in_h != 1 || L->in_w != 1)
-			return fail(err, el, "layer %d (%s): fc input must be flat, got %dx%dx%d", idx,
-				    L->name, L->in_c, L->in_h, L->in_w);
-		if (v[0] < 1)
-			return fail(err, el, "layer %d (%s): fc with 0 outputs", idx, L->name);
-		L->d.fc = (struct ck_fc_desc){.cin = L->in_c, .cout = (int)v[0]};
-		L->out_c = (int)v[0], L->out_h = 1, L->out_w = 1;
-		L->w_count = (size_t)L->in_c * v[0];
-		L->b_count = v[0];
-		L->flops = 2ull * L->w_count;
+		ret = fc_shape(L, v, idx, err, el);
 		break;
 	case CR_LAYER_MAXPOOL:
-	case CR_LAYER_AVGPOOL: {
-		struct ck_pool_desc *d = &L->d.pool;
-		*d = (struct ck_pool_desc){.c = L->in_c, .h = L->in_h, .w = L->in_w,
-					   .kh = (int)v[0], .kw = (int)v[1], .sh = (int)v[2],
-					   .sw = (int)v[3], .ph = (int)v[4], .pw = (int)v[5]};
-		if (v[0] > CR_MODEL_MAX_KERNEL || v[1] > CR_MODEL_MAX_KERNEL || ck_pool_desc_init(d))
-			return fail(err, el, "layer %d (%s): impossible pool (k %ux%u s %ux%u p %ux%u on %dx%d)",
-				    idx, L->name, v[0], v[1], v[2], v[3], v[4], v[5], L->in_h, L->in_w);
-		L->out_c = L->in_c, L->out_h = d->oh, L->out_w = d->ow;
-		L->flops = (uint64_t)L->out_c * d->oh * d->ow * d->kh * d->kw;
+	case CR_LAYER_AVGPOOL:
+		ret = pool_shape(L, v, idx, err, el);
 		break;
-	}
-	case CR_LAYER_LRN: {
-		float alpha = le_rdf(rec + 80), beta = le_rdf(rec + 84), k = le_rdf(rec + 88);
-		if (v[0] < 1 || v[0] > 64)
-			return fail(err, el, "layer %d (%s): LRN size %u not in 1..64", idx, L->name, v[0]);
-		if (!finite_all(&alpha, 1) || !finite_all(&beta, 1) || !finite_all(&k, 1) ||
-		    alpha < 0 || k <= 0)
-			return fail(err, el, "layer %d (%s): LRN needs finite alpha >= 0 and k > 0", idx,
-				    L->name);
-		L->d.lrn = (struct ck_lrn_desc){.c = L->in_c, .h = L->in_h, .w = L->in_w,
-						.size = (int)v[0], .alpha = alpha, .beta = beta, .k = k};
-		L->out_c = L->in_c, L->out_h = L->in_h, L->out_w = L->in_w;
-		L->flops = in_elems * (v[0] + 4);
+	case CR_LAYER_LRN:
+		ret = lrn_shape(L, rec, v, idx, err, el);
 		break;
-	}
 	case CR_LAYER_RELU:
 		L->out_c = L->in_c, L->out_h = L->in_h, L->out_w = L->in_w;
 		L->flops = in_elems;
@@ -135,6 +159,8 @@ static int layer_shape(struct cr_layer *L, const uint8_t *rec, int idx, char *er
 	default:
 		return fail(err, el, "layer %d (%s): unknown type %u", idx, L->name, (unsigned)L->type);
 	}
+	if (ret)
+		return ret;
 	uint64_t out_elems = (uint64_t)L->out_c * L->out_h * L->out_w;
 	if (out_elems > CR_MODEL_MAX_TENSOR || L->out_c > CR_MODEL_MAX_CHANNELS * 64)
 		return fail(err, el, "layer %d (%s): output of %llu floats per image exceeds %u", idx,
@@ -168,20 +194,21 @@ static int weights_at(const uint8_t *blob, uint64_t woff, uint64_t wbytes, const
 	return 0;
 }
 
-int cr_model_parse(const void *buf, size_t len, struct cr_model **out, char *err, size_t el)
-{
-	struct cr_model *m = NULL;
-	uint8_t *blob = NULL;
-	int ret;
-	*out = NULL;
+/* The header fields the tables are found by. */
+struct hdr {
+	uint32_t nl, ne, ncls, ic, ih, iw, lt_off, et_off;
+	uint64_t woff, wbytes, sum;
+};
 
+/* Size, magic, version and checksum: is this a whole coinfer model file. */
+static int check_file(const uint8_t *h, size_t len, uint64_t *sum, char *err, size_t el)
+{
 	if (len < HDR_BYTES + TRAILER_BYTES)
 		return fail(err, el, "file of %zu bytes is shorter than the %d-byte header and trailer",
 			    len, HDR_BYTES + TRAILER_BYTES);
 	if (len > CR_MODEL_MAX_BYTES)
 		return fail(err, el, "file of %zu bytes exceeds the %u-byte limit", len,
 			    CR_MODEL_MAX_BYTES);
-	const uint8_t *h = buf;
 	if (memcmp(h, CR_MODEL_MAGIC, 8))
 		return fail(err, el, "bad magic: not a coinfer model file");
 	uint32_t version = le_rd32(h + 8);
@@ -194,24 +221,32 @@ int cr_model_parse(const void *buf, size_t len, struct cr_model **out, char *err
 	if (file_bytes != len)
 		return fail(err, el, "header says %llu bytes but the file has %zu (truncated or padded)",
 			    (unsigned long long)file_bytes, len);
-	uint64_t sum = XXH64(h, len - TRAILER_BYTES, 0);
-	if (sum != le_rd64(h + len - TRAILER_BYTES))
+	*sum = XXH64(h, len - TRAILER_BYTES, 0);
+	if (*sum != le_rd64(h + len - TRAILER_BYTES))
 		return fail(err, el, "checksum mismatch: file is corrupt (xxh64 %016llx, trailer says %016llx)",
-			    (unsigned long long)sum, (unsigned long long)le_rd64(h + len - TRAILER_BYTES));
+			    (unsigned long long)*sum, (unsigned long long)le_rd64(h + len - TRAILER_BYTES));
+	return 0;
+}
 
-	uint32_t nl = le_rd32(h + 24), ne = le_rd32(h + 28), ncls = le_rd32(h + 32);
-	uint32_t ic = le_rd32(h + 36), ih = le_rd32(h + 40), iw = le_rd32(h + 44);
-	uint32_t lt_off = le_rd32(h + 48), et_off = le_rd32(h + 52);
-	uint64_t woff = le_rd64(h + 56), wbytes = le_rd64(h + 64);
+/* The counts, the input shape and where the tables and weights lie, all in range. */
+static int read_header(const uint8_t *h, size_t len, struct hdr *hd, char *err, size_t el)
+{
+	hd->nl = le_rd32(h + 24), hd->ne = le_rd32(h + 28), hd->ncls = le_rd32(h + 32);
+	hd->ic = le_rd32(h + 36), hd->ih = le_rd32(h + 40), hd->iw = le_rd32(h + 44);
+	hd->lt_off = le_rd32(h + 48), hd->et_off = le_rd32(h + 52);
+	hd->woff = le_rd64(h + 56), hd->wbytes = le_rd64(h + 64);
+	const uint32_t nl = hd->nl, lt_off = hd->lt_off, et_off = hd->et_off;
+	const uint64_t woff = hd->woff, wbytes = hd->wbytes;
 	if (nl < 1 || nl > CR_MODEL_MAX_LAYERS)
 		return fail(err, el, "layer count %u not in 1..%d", nl, CR_MODEL_MAX_LAYERS);
-	if (ne < 1 || ne > CR_MODEL_MAX_EXITS)
-		return fail(err, el, "exit count %u not in 1..%d", ne, CR_MODEL_MAX_EXITS);
-	if (ncls < 1 || ncls > CR_MODEL_MAX_CHANNELS)
-		return fail(err, el, "class count %u not in 1..%d", ncls, CR_MODEL_MAX_CHANNELS);
-	if (ic < 1 || ic > 4 || ih < 1 || ih > CR_MODEL_MAX_DIM || iw < 1 || iw > CR_MODEL_MAX_DIM)
+	if (hd->ne < 1 || hd->ne > CR_MODEL_MAX_EXITS)
+		return fail(err, el, "exit count %u not in 1..%d", hd->ne, CR_MODEL_MAX_EXITS);
+	if (hd->ncls < 1 || hd->ncls > CR_MODEL_MAX_CHANNELS)
+		return fail(err, el, "class count %u not in 1..%d", hd->ncls, CR_MODEL_MAX_CHANNELS);
+	if (hd->ic < 1 || hd->ic > 4 || hd->ih < 1 || hd->ih > CR_MODEL_MAX_DIM || hd->iw < 1 ||
+	    hd->iw > CR_MODEL_MAX_DIM)
 		return fail(err, el, "input shape %ux%ux%u out of range (channels 1..4, sides 1..%d)",
-			    ic, ih, iw, CR_MODEL_MAX_DIM);
+			    hd->ic, hd->ih, hd->iw, CR_MODEL_MAX_DIM);
 	uint64_t body = len - TRAILER_BYTES;
 	if (lt_off != HDR_BYTES || (uint64_t)nl * LAYER_BYTES > body - lt_off)
 		return fail(err, el, "layer table (offset %u, %u layers) does not fit the file", lt_off, nl);
@@ -223,7 +258,103 @@ int cr_model_parse(const void *buf, size_t len, struct cr_model **out, char *err
 			    (unsigned long long)woff, (unsigned long long)wbytes);
 	if (!name_ok(h + 104, 24))
 		return fail(err, el, "model name is not a terminated printable string");
+	return 0;
+}
 
+/* The input normalisation of the channels in use: finite, std > 0. */
+static int read_norm(struct cr_model *m, const uint8_t *h, char *err, size_t el)
+{
+	for (uint32_t c = 0; c < 4; c++) {
+		m->mean[c] = le_rdf(h + 72 + 4 * c);
+		m->std[c] = le_rdf(h + 88 + 4 * c);
+		if (c < (uint32_t)m->in_c && (!finite_all(&m->mean[c], 1) ||
+					      !finite_all(&m->std[c], 1) || !(m->std[c] > 0)))
+			return fail(err, el,
+				    "input normalisation of channel %u is not finite with std > 0", c);
+	}
+	return 0;
+}
+
+/* Layer i from its record: a unique name, an earlier parent (or the input) whose
+ * output is its input, its shape and its weights. */
+static int read_layer(struct cr_model *m, const struct hdr *hd, uint32_t i, char *err, size_t el)
+{
+	const uint8_t *blob = m->blob, *rec = blob + hd->lt_off + (size_t)i * LAYER_BYTES;
+	struct cr_layer *L = &m->layers[i];
+	int ret;
+	if (!name_ok(rec, CR_NAME_LEN))
+		return fail(err, el, "layer %u: name is not a terminated printable string", i);
+	memcpy(L->name, rec, CR_NAME_LEN);
+	for (uint32_t j = 0; j < i; j++)
+		if (!strcmp(m->layers[j].name, L->name))
+			return fail(err, el, "layer %u: duplicate name '%s'", i, L->name);
+	L->type = (enum cr_layer_type)le_rd32(rec + 32);
+	uint32_t parent = le_rd32(rec + 36);
+	if (parent != NO_PARENT && parent >= i)
+		return fail(err, el, "layer %u (%s): parent %u is not an earlier layer", i, L->name,
+			    parent);
+	L->parent = parent == NO_PARENT ? -1 : (int)parent;
+	if (L->parent < 0) {
+		L->in_c = (int)hd->ic, L->in_h = (int)hd->ih, L->in_w = (int)hd->iw;
+	} else {
+		const struct cr_layer *P = &m->layers[L->parent];
+		L->in_c = P->out_c, L->in_h = P->out_h, L->in_w = P->out_w;
+	}
+	if ((ret = layer_shape(L, rec, (int)i, err, el)) ||
+	    (ret = weights_at(blob, hd->woff, hd->wbytes, rec, 0, L->w_count, &L->w, L, (int)i, err,
+			      el)) ||
+	    (ret = weights_at(blob, hd->woff, hd->wbytes, rec, 1, L->b_count, &L->b, L, (int)i, err,
+			      el)))
+		return ret;
+	return 0;
+}
+
+/* Exit e at *pos of the exit table (moved past it): a chain from the input
+ * through parents, ending in n_classes logits. */
+static int read_exit(struct cr_model *m, const struct hdr *hd, uint32_t e, uint64_t *pos,
+		     char *err, size_t el)
+{
+	const uint8_t *blob = m->blob;
+	if (*pos + 4 > hd->woff)
+		return fail(err, el, "exit %u: table runs into the weight section", e + 1);
+	uint32_t n = le_rd32(blob + *pos);
+	*pos += 4;
+	if (n < 1 || n > hd->nl || *pos + 4ull * n > hd->woff)
+		return fail(err, el, "exit %u: length %u invalid or beyond the exit table", e + 1, n);
+	m->exit_layers[e] = calloc(n, sizeof(int));
+	if (!m->exit_layers[e])
+		return -ENOMEM;
+	m->exit_len[e] = (int)n;
+	for (uint32_t j = 0; j < n; j++) {
+		uint32_t li = le_rd32(blob + *pos + 4 * j);
+		if (li >= hd->nl)
+			return fail(err, el, "exit %u position %u: layer %u does not exist", e + 1, j, li);
+		int want_parent = j ? m->exit_layers[e][j - 1] : -1;
+		if (m->layers[li].parent != want_parent)
+			return fail(err, el, "exit %u position %u: layer %s does not follow %s", e + 1,
+				    j, m->layers[li].name,
+				    want_parent < 0 ? "the input" : m->layers[want_parent].name);
+		m->exit_layers[e][j] = (int)li;
+	}
+	*pos += 4ull * n;
+	const struct cr_layer *last = &m->layers[m->exit_layers[e][n - 1]];
+	if ((uint64_t)last->out_c * last->out_h * last->out_w != hd->ncls)
+		return fail(err, el, "exit %u ends in layer %s with %d outputs, not %u classes", e + 1,
+			    last->name, last->out_c * last->out_h * last->out_w, hd->ncls);
+	return 0;
+}
+
+int cr_model_parse(const void *buf, size_t len, struct cr_model **out, char *err, size_t el)
+{
+	struct cr_model *m = NULL;
+	uint8_t *blob = NULL;
+	const uint8_t *h = buf;
+	struct hdr hd = {0};
+	int ret;
+	*out = NULL;
+
+	if ((ret = check_file(h, len, &hd.sum, err, el)) || (ret = read_header(h, len, &hd, err, el)))
+		return ret;
 	m = calloc(1, sizeof(*m));
 	if (!m || posix_memalign((void **)&blob, 64, len)) {
 		ret = -ENOMEM;
@@ -233,100 +364,24 @@ int cr_model_parse(const void *buf, size_t len, struct cr_model **out, char *err
 	memcpy(blob, buf, len);
 	m->blob = blob;
 	m->file_bytes = len;
-	m->checksum = sum;
+	m->checksum = hd.sum;
 	memcpy(m->name, h + 104, 24);
-	m->n_layers = (int)nl, m->n_exits = (int)ne, m->n_classes = (int)ncls;
-	m->in_c = (int)ic, m->in_h = (int)ih, m->in_w = (int)iw;
-	for (uint32_t c = 0; c < 4; c++) {
-		m->mean[c] = le_rdf(h + 72 + 4 * c);
-		m->std[c] = le_rdf(h + 88 + 4 * c);
-		if (c < ic && (!finite_all(&m->mean[c], 1) || !finite_all(&m->std[c], 1) ||
-			       !(m->std[c] > 0))) {
-			ret = fail(err, el, "input normalisation of channel %u is not finite with std > 0", c);
-			goto err;
-		}
-	}
-	m->layers = calloc(nl, sizeof(*m->layers));
+	m->n_layers = (int)hd.nl, m->n_exits = (int)hd.ne, m->n_classes = (int)hd.ncls;
+	m->in_c = (int)hd.ic, m->in_h = (int)hd.ih, m->in_w = (int)hd.iw;
+	if ((ret = read_norm(m, h, err, el)))
+		goto err;
+	m->layers = calloc(hd.nl, sizeof(*m->layers));
 	if (!m->layers) {
 		ret = -ENOMEM;
 		goto err;
 	}
-	for (uint32_t i = 0; i < nl; i++) {
-		const uint8_t *rec = blob + lt_off + (size_t)i * LAYER_BYTES;
-		struct cr_layer *L = &m->layers[i];
-		if (!name_ok(rec, CR_NAME_LEN)) {
-			ret = fail(err, el, "layer %u: name is not a terminated printable string", i);
+	for (uint32_t i = 0; i < hd.nl; i++)
+		if ((ret = read_layer(m, &hd, i, err, el)))
 			goto err;
-		}
-		memcpy(L->name, rec, CR_NAME_LEN);
-		for (uint32_t j = 0; j < i; j++)
-			if (!strcmp(m->layers[j].name, L->name)) {
-				ret = fail(err, el, "layer %u: duplicate name '%s'", i, L->name);
-				goto err;
-			}
-		L->type = (enum cr_layer_type)le_rd32(rec + 32);
-		uint32_t parent = le_rd32(rec + 36);
-		if (parent != NO_PARENT && parent >= i) {
-			ret = fail(err, el, "layer %u (%s): parent %u is not an earlier layer", i, L->name,
-				   parent);
+	uint64_t pos = hd.et_off;
+	for (uint32_t e = 0; e < hd.ne; e++)
+		if ((ret = read_exit(m, &hd, e, &pos, err, el)))
 			goto err;
-		}
-		L->parent = parent == NO_PARENT ? -1 : (int)parent;
-		if (L->parent < 0) {
-			L->in_c = (int)ic, L->in_h = (int)ih, L->in_w = (int)iw;
-		} else {
-			const struct cr_layer *P = &m->layers[L->parent];
-			L->in_c = P->out_c, L->in_h = P->out_h, L->in_w = P->out_w;
-		}
-		if ((ret = layer_shape(L, rec, (int)i, err, el)))
-			goto err;
-		if ((ret = weights_at(blob, woff, wbytes, rec, 0, L->w_count, &L->w, L, (int)i, err, el)) ||
-		    (ret = weights_at(blob, woff, wbytes, rec, 1, L->b_count, &L->b, L, (int)i, err, el)))
-			goto err;
-	}
-
-	/* Exits: chains from the input through parents, ending in n_classes logits. */
-	uint64_t pos = et_off;
-	for (uint32_t e = 0; e < ne; e++) {
-		if (pos + 4 > woff) {
-			ret = fail(err, el, "exit %u: table runs into the weight section", e + 1);
-			goto err;
-		}
-		uint32_t n = le_rd32(blob + pos);
-		pos += 4;
-		if (n < 1 || n > nl || pos + 4ull * n > woff) {
-			ret = fail(err, el, "exit %u: length %u invalid or beyond the exit table", e + 1, n);
-			goto err;
-		}
-		m->exit_layers[e] = calloc(n, sizeof(int));
-		if (!m->exit_layers[e]) {
-			ret = -ENOMEM;
-			goto err;
-		}
-		m->exit_len[e] = (int)n;
-		for (uint32_t j = 0; j < n; j++) {
-			uint32_t li = le_rd32(blob + pos + 4 * j);
-			if (li >= nl) {
-				ret = fail(err, el, "exit %u position %u: layer %u does not exist", e + 1, j, li);
-				goto err;
-			}
-			int want_parent = j ? m->exit_layers[e][j - 1] : -1;
-			if (m->layers[li].parent != want_parent) {
-				ret = fail(err, el, "exit %u position %u: layer %s does not follow %s", e + 1,
-					   j, m->layers[li].name,
-					   want_parent < 0 ? "the input" : m->layers[want_parent].name);
-				goto err;
-			}
-			m->exit_layers[e][j] = (int)li;
-		}
-		pos += 4ull * n;
-		const struct cr_layer *last = &m->layers[m->exit_layers[e][n - 1]];
-		if ((uint64_t)last->out_c * last->out_h * last->out_w != ncls) {
-			ret = fail(err, el, "exit %u ends in layer %s with %d outputs, not %u classes", e + 1,
-				   last->name, last->out_c * last->out_h * last->out_w, ncls);
-			goto err;
-		}
-	}
 	*out = m;
 	return 0;
 err:

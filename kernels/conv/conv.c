@@ -226,6 +226,93 @@ static void tile_copy(float *tile, float *outg, size_t jb, size_t P, size_t cstr
 		}
 }
 
+/* One conv_run call: the geometry, the workspace parts, and the N chunk being
+ * computed (first column, columns, panels). */
+struct run {
+	const struct ck_gemm_ops *o;
+	struct geom g;
+	struct ws_layout l;
+	float *bbuf, *tile;
+	struct ck_im2col_run *runs;
+	int *nruns;
+	ptrdiff_t *voff;
+	size_t P, N, cstride; /* output pixels per plane, columns, floats per output image */
+	size_t j0, ncb, npan;
+};
+
+/* Where each column vector of the chunk lands in the output, or -1 if it straddles
+ * two images (only when P is not a multiple of VL); and the runs of each panel. */
+static void chunk_plan(struct run *r, const struct ck_conv_desc *d, size_t pos[3])
+{
+	const size_t nr = (size_t)r->o->nr, vl = (size_t)r->o->vl, P = r->P, N = r->N;
+	for (size_t v = 0; v < div_up(r->ncb, vl); v++) {
+		const size_t j = r->j0 + v * vl;
+		const size_t jl = (j + vl < N ? j + vl : N) - 1;
+		const size_t img = j / P;
+		r->voff[v] = jl / P == img ? (ptrdiff_t)(img * r->cstride + j % P) : -1;
+	}
+	for (size_t pi = 0; pi < r->npan; pi++) {
+		const size_t cols = r->ncb - pi * nr < nr ? r->ncb - pi * nr : nr;
+		r->nruns[pi] = build_runs(d, &r->g, r->o->nr, cols, pos, r->runs + pi * (nr + 1));
+	}
+}
+
+/* Rows [row0, row0 + mr) of the group's output over panel pi of the chunk: A (a)
+ * times the packed B block (kcb deep), added to what earlier K blocks left when
+ * k0 > 0. Straight into the output when every vector lies in one image, else
+ * through the tile. */
+static void panel_gemm(const struct run *r, float *outg, const float *a, size_t row0, size_t mr,
+		       size_t pi, size_t k0, size_t kcb)
+{
+	const size_t nr = (size_t)r->o->nr, vl = (size_t)r->o->vl, nv = nr / vl, P = r->P;
+	const size_t nvalid = r->ncb - pi * nr < nr ? r->ncb - pi * nr : nr;
+	const ptrdiff_t *pv = r->voff + pi * nv;
+	const size_t nvv = div_up(nvalid, vl);
+	const float *b = r->bbuf + pi * kcb * nr;
+	const ck_f32_gemm_ukernel_fn uk = ck_gemm_pick(r->o, mr, nvalid);
+	float *c[CK_GEMM_MAX_NV];
+	int direct = 1;
+	for (size_t v = 0; v < nvv; v++)
+		direct &= pv[v] >= 0;
+	if (direct) {
+		for (size_t v = 0; v < nv; v++)
+			c[v] = outg + pv[v < nvv ? v : 0] + row0 * P;
+		uk(kcb, a, b, c, P, nvalid, k0 > 0);
+		return;
+	}
+	const size_t jb = r->j0 + pi * nr;
+	for (size_t v = 0; v < nv; v++)
+		c[v] = r->tile + v * vl;
+	if (k0 > 0)
+		tile_copy(r->tile, outg, jb, P, r->cstride, row0, mr, nr, nvalid, 0);
+	uk(kcb, a, b, c, nr, nvalid, k0 > 0);
+	tile_copy(r->tile, outg, jb, P, r->cstride, row0, mr, nr, nvalid, 1);
+}
+
+/* K block kb of one group (packed weights ag, output outg) over the chunk: the B
+ * panels are packed, then every MR-row panel of A runs over all of them. */
+static void block_gemm(const struct run *r, struct ck_im2col_panel *panel, const float *ag,
+		       float *outg, size_t kb)
+{
+	const struct geom *g = &r->g;
+	const size_t mr_full = (size_t)r->o->mr, nr = (size_t)r->o->nr;
+	const size_t k0 = kb * g->kc;
+	const size_t kcb = g->k1 - k0 < g->kc ? g->k1 - k0 : g->kc;
+	for (size_t pi = 0; pi < r->npan; pi++) {
+		panel->runs = r->runs + pi * (nr + 1);
+		panel->nruns = r->nruns[pi];
+		r->o->im2col_pack(panel, k0, kcb, r->bbuf + pi * kcb * nr);
+	}
+	for (size_t ip = 0; ip < g->mpanels; ip++) {
+		const size_t row0 = ip * mr_full;
+		const size_t mr = (size_t)g->cout_g - row0 < mr_full ? (size_t)g->cout_g - row0
+								      : mr_full;
+		const float *a = ag + ip * mr_full * g->k1 + k0 * mr_full;
+		for (size_t pi = 0; pi < r->npan; pi++)
+			panel_gemm(r, outg, a, row0, mr, pi, k0, kcb);
+	}
+}
+
 static void conv_run(const struct ck_gemm_ops *o, const struct ck_conv_desc *d, const float *packed,
 		     const float *in, float *out, int n, void *ws)
 {
@@ -235,24 +322,22 @@ static void conv_run(const struct ck_gemm_ops *o, const struct ck_conv_desc *d, 
 		conv_dw(o, d, packed, in, out, n);
 		return;
 	}
-	struct geom g;
-	struct ws_layout l;
-	geom_init(o, d, &g);
-	ws_layout_init(o, &g, n, &l);
+	struct run r = {.o = o};
+	geom_init(o, d, &r.g);
+	ws_layout_init(o, &r.g, n, &r.l);
 	char *wsb = ws;
-	float *bbuf = (float *)(wsb + l.b_off);
-	struct ck_im2col_run *runs = (struct ck_im2col_run *)(wsb + l.runs_off);
-	int *nruns = (int *)(wsb + l.nruns_off);
-	ptrdiff_t *voff = (ptrdiff_t *)(wsb + l.voff_off);
-	float *tile = (float *)(wsb + l.tile_off);
-
-	const size_t mr_full = (size_t)o->mr, nr = (size_t)o->nr, vl = (size_t)o->vl;
-	const size_t nv = nr / vl, P = g.p, N = (size_t)n * P;
-	const size_t cstride = (size_t)d->cout * P; /* one image of output */
+	r.bbuf = (float *)(wsb + r.l.b_off);
+	r.runs = (struct ck_im2col_run *)(wsb + r.l.runs_off);
+	r.nruns = (int *)(wsb + r.l.nruns_off);
+	r.voff = (ptrdiff_t *)(wsb + r.l.voff_off);
+	r.tile = (float *)(wsb + r.l.tile_off);
+	r.P = r.g.p;
+	r.N = (size_t)n * r.P;
+	r.cstride = (size_t)d->cout * r.P; /* one image of output */
 	struct ck_im2col_panel panel = {
-		.chan_stride = g.hw,
-		.kdata = g.k,
-		.taps = g.taps,
+		.chan_stride = r.g.hw,
+		.kdata = r.g.k,
+		.taps = r.g.taps,
 		.kw = d->kw,
 		.h = d->h,
 		.w = d->w,
@@ -264,70 +349,16 @@ static void conv_run(const struct ck_gemm_ops *o, const struct ck_conv_desc *d, 
 	};
 	size_t pos[3] = {0, 0, 0}; /* (img, oy, ox) of the next chunk's first column */
 
-	for (size_t j0 = 0; j0 < N; j0 += l.nc) {
-		const size_t ncb = N - j0 < l.nc ? N - j0 : l.nc;
-		const size_t npan = div_up(ncb, nr);
-		/* Where each column vector lands in the output, or -1 if it straddles two
-		 * images (only when P is not a multiple of VL). */
-		for (size_t v = 0; v < div_up(ncb, vl); v++) {
-			const size_t j = j0 + v * vl;
-			const size_t jl = (j + vl < N ? j + vl : N) - 1;
-			const size_t img = j / P;
-			voff[v] = jl / P == img ? (ptrdiff_t)(img * cstride + j % P) : -1;
-		}
-		for (size_t pi = 0; pi < npan; pi++) {
-			const size_t cols = ncb - pi * nr < nr ? ncb - pi * nr : nr;
-			nruns[pi] = build_runs(d, &g, o->nr, cols, pos, runs + pi * (nr + 1));
-		}
-		for (int gi = 0; gi < g.groups; gi++) {
-			const float *ag = packed + (size_t)gi * g.mpanels * mr_full * g.k1;
-			float *outg = out + (size_t)gi * (size_t)g.cout_g * P;
-			panel.in = in + (size_t)gi * (size_t)g.cin_g * g.hw;
-			for (size_t kb = 0; kb < g.nkb; kb++) {
-				const size_t k0 = kb * g.kc;
-				const size_t kcb = g.k1 - k0 < g.kc ? g.k1 - k0 : g.kc;
-				for (size_t pi = 0; pi < npan; pi++) {
-					panel.runs = runs + pi * (nr + 1);
-					panel.nruns = nruns[pi];
-					o->im2col_pack(&panel, k0, kcb, bbuf + pi * kcb * nr);
-				}
-				for (size_t ip = 0; ip < g.mpanels; ip++) {
-					const size_t row0 = ip * mr_full;
-					const size_t mr = (size_t)g.cout_g - row0 < mr_full
-								  ? (size_t)g.cout_g - row0
-								  : mr_full;
-					const float *a = ag + ip * mr_full * g.k1 + k0 * mr_full;
-					for (size_t pi = 0; pi < npan; pi++) {
-						const size_t nvalid =
-							ncb - pi * nr < nr ? ncb - pi * nr : nr;
-						const ptrdiff_t *pv = voff + pi * nv;
-						const size_t nvv = div_up(nvalid, vl);
-						const float *b = bbuf + pi * kcb * nr;
-						const ck_f32_gemm_ukernel_fn uk =
-							ck_gemm_pick(o, mr, nvalid);
-						float *c[CK_GEMM_MAX_NV];
-						int direct = 1;
-						for (size_t v = 0; v < nvv; v++)
-							direct &= pv[v] >= 0;
-						if (direct) {
-							for (size_t v = 0; v < nv; v++)
-								c[v] = outg + pv[v < nvv ? v : 0] +
-								       row0 * P;
-							uk(kcb, a, b, c, P, nvalid, k0 > 0);
-							continue;
-						}
-						const size_t jb = j0 + pi * nr;
-						for (size_t v = 0; v < nv; v++)
-							c[v] = tile + v * vl;
-						if (k0 > 0)
-							tile_copy(tile, outg, jb, P, cstride, row0,
-								  mr, nr, nvalid, 0);
-						uk(kcb, a, b, c, nr, nvalid, k0 > 0);
-						tile_copy(tile, outg, jb, P, cstride, row0, mr, nr,
-							  nvalid, 1);
-					}
-				}
-			}
+	for (r.j0 = 0; r.j0 < r.N; r.j0 += r.l.nc) {
+		r.ncb = r.N - r.j0 < r.l.nc ? r.N - r.j0 : r.l.nc;
+		r.npan = div_up(r.ncb, (size_t)o->nr);
+		chunk_plan(&r, d, pos);
+		for (int gi = 0; gi < r.g.groups; gi++) {
+			const float *ag = packed + (size_t)gi * r.g.mpanels * (size_t)o->mr * r.g.k1;
+			float *outg = out + (size_t)gi * (size_t)r.g.cout_g * r.P;
+			panel.in = in + (size_t)gi * (size_t)r.g.cin_g * r.g.hw;
+			for (size_t kb = 0; kb < r.g.nkb; kb++)
+				block_gemm(&r, &panel, ag, outg, kb);
 		}
 	}
 }

@@ -244,93 +244,104 @@ static void put64(uint8_t *p, uint64_t v)
 	put32(p + 4, (uint32_t)(v >> 32));
 }
 
-static void test_hostile(void)
-{
-	uint8_t f0[512], f[520];
-	for (int c = 0; c < CC_CODEC_COUNT; c++) {
-		size_t len = base_frame(f0, sizeof(f0), (enum cc_codec)c);
-		int q = c >= CC_CODEC_PACKED;
+/* f = f0 (len bytes) with stmt applied must be refused with want (0: any error). */
 #define MUT(what, want, stmt)                                                  \
 	do {                                                                   \
 		memcpy(f, f0, len);                                            \
 		stmt;                                                          \
 		expect_err(f, len, want, what);                                \
 	} while (0)
-		MUT("magic", -EINVAL, f[0] = 'X');
-		MUT("version", -EINVAL, f[4] = 2);
-		MUT("codec past the last", -EINVAL, f[5] = CC_CODEC_COUNT);
-		MUT("codec 255", -EINVAL, f[5] = 255);
-		MUT("elem type", -EINVAL, f[6] = 2);
-		MUT("flags", -EINVAL, f[7] |= 2);
-		MUT("ndim 0", -EINVAL, f[8] = 0);
-		MUT("ndim 5", -EINVAL, f[8] = 5);
-		MUT("reserved", -EINVAL, f[11] = 1);
-		MUT("dims overflow", -E2BIG, (put32(f + 12, 0x10000), put32(f + 16, 0x10000)));
-		MUT("dims huge", -E2BIG, put32(f + 12, 0xFFFFFFFFu));
-		MUT("dims past ndim", -EINVAL, put32(f + 24, 1));
-		MUT("dims lie small", 0, put32(f + 16, 3));
-		MUT("dims lie big", 0, put32(f + 16, 5));
-		MUT("dims zero", -EINVAL, put32(f + 16, 0));
-		if (q)
-			MUT("bits 0", -EINVAL, f[9] = 0);
-		MUT("bits 1", -EINVAL, f[9] = 1);
-		MUT("bits 17", -EINVAL, f[9] = 17);
-		MUT("bits 255", -EINVAL, f[9] = 255);
-		MUT("pairs huge", -EINVAL, put32(f + 28, 0xFFFFFFFFu));
-		MUT("pairs +1", -EINVAL, put32(f + 28, q ? 4 : 1));
-		MUT("raw size", -EINVAL, put64(f + 32, 12 * 4 + 4));
-		MUT("payload beyond frame", -EINVAL, put64(f + 40, len));
-		MUT("payload huge", -EINVAL, put64(f + 40, ~0ull));
-		MUT("payload -1", -EINVAL, put64(f + 40, len - 48 - 8 - (q ? 24 : 0) - 1));
-		if (q) {
-			MUT("min NaN", -EINVAL, put32(f + 48, 0x7fc00000));
-			MUT("max inf", -EINVAL, put32(f + 52, 0x7f800000));
-			MUT("min > max", -EINVAL, (put32(f + 48, 0x40000000), put32(f + 52, 0x3f800000)));
-			MUT("per-tensor flag", -EINVAL, f[7] = 0);
-		} else {
-			MUT("bits on raw", -EINVAL, f[9] = 8);
-			MUT("per-channel on raw", -EINVAL, f[7] = 1);
-		}
-		if (c == CC_CODEC_HUFFMAN || c == CC_CODEC_HUFFMAN_ZRUN || c == CC_CODEC_PRED) {
-			size_t pl = 48 + 24;
-			/* table mode with every length 21 */
-			MUT("table length 21", -EBADMSG, (f[pl] = 0x2a, f[pl + 1] = 0xff));
-			/* single-symbol mode, symbol past the alphabet */
-			MUT("single symbol oob", -EBADMSG,
-			    (f[pl] = 1 | 0xfe, f[pl + 1] = 0xff, f[pl + 2] = 0x03));
-			/* all-zero payload: table mode, a run token... of lengths 0 */
-			MUT("zeroed payload", -EBADMSG, memset(f + pl, 0, len - pl - 8));
-			MUT("ones payload", -EBADMSG, memset(f + pl, 0xff, len - pl - 8));
-			/* every single bit flip of the payload, re-checksummed: never a
-			 * crash (asserted by the sanitizers); count the rejections */
-			int rej = 0, tot = 0;
-			for (size_t b = pl * 8; b < (len - 8) * 8; b++, tot++) {
-				float out[16];
-				memcpy(f, f0, len);
-				f[b / 8] ^= (uint8_t)(1u << (b % 8));
-				resum(f, len);
-				rej += cc_frame_decode(f, len, &big, out, 16, scratch,
-						       cc_frame_scratch_max(), NULL, NULL, 0) < 0;
-			}
-			printf("%s: %d of %d re-checksummed payload bit flips rejected\n",
-			       cc_codec_name((enum cc_codec)c), rej, tot);
-		}
-		/* limits and caller buffers */
-		float out[16];
-		char err[256];
-		struct cc_limits lim = {11, 1 << 20};
-		TH_CHECK(cc_frame_decode(f0, len, &lim, out, 16, scratch, cc_frame_scratch_max(), NULL,
-					 err, 256) == -E2BIG, "max_elems");
-		lim = (struct cc_limits){100, len - 1};
-		TH_CHECK(cc_frame_decode(f0, len, &lim, out, 16, scratch, cc_frame_scratch_max(), NULL,
-					 err, 256) == -E2BIG, "max_frame_bytes");
-		TH_CHECK(cc_frame_decode(f0, len, &big, out, 11, scratch, cc_frame_scratch_max(), NULL,
-					 err, 256) == -ENOSPC, "out too small");
-		if (q)
-			TH_CHECK(cc_frame_decode(f0, len, &big, out, 16, scratch, 100, NULL, err, 256) ==
-					 -ENOSPC, "scratch too small");
+
+/* Lies in the fixed header and the (min, max) pairs of a frame of a quantized
+ * codec (q) or a raw one. */
+static void hostile_header(const uint8_t *f0, uint8_t *f, size_t len, int q)
+{
+	MUT("magic", -EINVAL, f[0] = 'X');
+	MUT("version", -EINVAL, f[4] = 2);
+	MUT("codec past the last", -EINVAL, f[5] = CC_CODEC_COUNT);
+	MUT("codec 255", -EINVAL, f[5] = 255);
+	MUT("elem type", -EINVAL, f[6] = 2);
+	MUT("flags", -EINVAL, f[7] |= 2);
+	MUT("ndim 0", -EINVAL, f[8] = 0);
+	MUT("ndim 5", -EINVAL, f[8] = 5);
+	MUT("reserved", -EINVAL, f[11] = 1);
+	MUT("dims overflow", -E2BIG, (put32(f + 12, 0x10000), put32(f + 16, 0x10000)));
+	MUT("dims huge", -E2BIG, put32(f + 12, 0xFFFFFFFFu));
+	MUT("dims past ndim", -EINVAL, put32(f + 24, 1));
+	MUT("dims lie small", 0, put32(f + 16, 3));
+	MUT("dims lie big", 0, put32(f + 16, 5));
+	MUT("dims zero", -EINVAL, put32(f + 16, 0));
+	if (q)
+		MUT("bits 0", -EINVAL, f[9] = 0);
+	MUT("bits 1", -EINVAL, f[9] = 1);
+	MUT("bits 17", -EINVAL, f[9] = 17);
+	MUT("bits 255", -EINVAL, f[9] = 255);
+	MUT("pairs huge", -EINVAL, put32(f + 28, 0xFFFFFFFFu));
+	MUT("pairs +1", -EINVAL, put32(f + 28, q ? 4 : 1));
+	MUT("raw size", -EINVAL, put64(f + 32, 12 * 4 + 4));
+	MUT("payload beyond frame", -EINVAL, put64(f + 40, len));
+	MUT("payload huge", -EINVAL, put64(f + 40, ~0ull));
+	MUT("payload -1", -EINVAL, put64(f + 40, len - 48 - 8 - (q ? 24 : 0) - 1));
+	if (q) {
+		MUT("min NaN", -EINVAL, put32(f + 48, 0x7fc00000));
+		MUT("max inf", -EINVAL, put32(f + 52, 0x7f800000));
+		MUT("min > max", -EINVAL, (put32(f + 48, 0x40000000), put32(f + 52, 0x3f800000)));
+		MUT("per-tensor flag", -EINVAL, f[7] = 0);
+	} else {
+		MUT("bits on raw", -EINVAL, f[9] = 8);
+		MUT("per-channel on raw", -EINVAL, f[7] = 1);
 	}
-	/* encoder arguments */
+}
+
+/* Bad Huffman payloads of codec c: a bad table, a bad single symbol, all zeros or
+ * ones, and every single bit flip. */
+static void hostile_payload(const uint8_t *f0, uint8_t *f, size_t len, enum cc_codec c)
+{
+	size_t pl = 48 + 24;
+	/* table mode with every length 21 */
+	MUT("table length 21", -EBADMSG, (f[pl] = 0x2a, f[pl + 1] = 0xff));
+	/* single-symbol mode, symbol past the alphabet */
+	MUT("single symbol oob", -EBADMSG,
+	    (f[pl] = 1 | 0xfe, f[pl + 1] = 0xff, f[pl + 2] = 0x03));
+	/* all-zero payload: table mode, a run token... of lengths 0 */
+	MUT("zeroed payload", -EBADMSG, memset(f + pl, 0, len - pl - 8));
+	MUT("ones payload", -EBADMSG, memset(f + pl, 0xff, len - pl - 8));
+	/* every single bit flip of the payload, re-checksummed: never a
+	 * crash (asserted by the sanitizers); count the rejections */
+	int rej = 0, tot = 0;
+	for (size_t b = pl * 8; b < (len - 8) * 8; b++, tot++) {
+		float out[16];
+		memcpy(f, f0, len);
+		f[b / 8] ^= (uint8_t)(1u << (b % 8));
+		resum(f, len);
+		rej += cc_frame_decode(f, len, &big, out, 16, scratch,
+				       cc_frame_scratch_max(), NULL, NULL, 0) < 0;
+	}
+	printf("%s: %d of %d re-checksummed payload bit flips rejected\n", cc_codec_name(c), rej,
+	       tot);
+}
+#undef MUT
+
+/* The caller's limits and buffers too small for a valid frame. */
+static void hostile_limits(const uint8_t *f0, size_t len, int q)
+{
+	float out[16];
+	char err[256];
+	struct cc_limits lim = {11, 1 << 20};
+	TH_CHECK(cc_frame_decode(f0, len, &lim, out, 16, scratch, cc_frame_scratch_max(), NULL,
+				 err, 256) == -E2BIG, "max_elems");
+	lim = (struct cc_limits){100, len - 1};
+	TH_CHECK(cc_frame_decode(f0, len, &lim, out, 16, scratch, cc_frame_scratch_max(), NULL,
+				 err, 256) == -E2BIG, "max_frame_bytes");
+	TH_CHECK(cc_frame_decode(f0, len, &big, out, 11, scratch, cc_frame_scratch_max(), NULL,
+				 err, 256) == -ENOSPC, "out too small");
+	if (q)
+		TH_CHECK(cc_frame_decode(f0, len, &big, out, 16, scratch, 100, NULL, err, 256) ==
+				 -ENOSPC, "scratch too small");
+}
+
+static void hostile_encoder_args(void)
+{
 	float x[4] = {0};
 	uint32_t d[4] = {2, 2, 0, 0}, huge[2] = {0x10000, 0x10000};
 	uint8_t buf[256];
@@ -348,6 +359,20 @@ static void test_hostile(void)
 	TH_CHECK(cc_frame_encode(x, 2, d, CC_CODEC_RAW32, 0, 0, buf, 60, &len, NULL, 0) == -ENOSPC &&
 			 len == 48 + 16 + 8,
 		 "ENOSPC with the size needed");
+}
+
+static void test_hostile(void)
+{
+	uint8_t f0[512], f[520];
+	for (int c = 0; c < CC_CODEC_COUNT; c++) {
+		size_t len = base_frame(f0, sizeof(f0), (enum cc_codec)c);
+		int q = c >= CC_CODEC_PACKED;
+		hostile_header(f0, f, len, q);
+		if (c == CC_CODEC_HUFFMAN || c == CC_CODEC_HUFFMAN_ZRUN || c == CC_CODEC_PRED)
+			hostile_payload(f0, f, len, (enum cc_codec)c);
+		hostile_limits(f0, len, q);
+	}
+	hostile_encoder_args();
 }
 
 /* Sizes on feature-map-like tensors, 64 x 28 x 28 post-ReLU with ~60% zeros:
