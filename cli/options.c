@@ -10,7 +10,7 @@
 #include "coinfer/errmsg.h"
 
 #define HELP_AT_MOST 24 /* a longer option puts its help on the next line */
-#define LINE_AT_MOST 100
+#define LINE_AT_MOST 90
 
 /* getopt_long's values: option i is V_FIRST + 2i, its --no- form V_FIRST + 2i + 1 */
 enum { V_HELP = 1, V_FIRST = 256 };
