@@ -258,11 +258,11 @@ static const struct cli_opt opts[] = {
 	 .help = "buffers of max-frame bytes per worker for larger frames"},
 };
 static const struct cli_prog prog = {
-	"serve-epoll",
-	"usage: coinfer-bench-appliance --serve-epoll [options]\n"
-	"The epoll peer of coinfer-appliance that coinfer-bench-appliance runs: the same\n"
-	"session layer under an edge-triggered epoll loop per worker.\n",
-	NULL, opts, CLI_N(opts), sizeof(struct eserver)};
+	.name = "serve-epoll",
+	.head = "usage: coinfer-bench-appliance --serve-epoll [options]\n"
+		"The epoll peer of coinfer-appliance that coinfer-bench-appliance runs: the same\n"
+		"session layer under an edge-triggered epoll loop per worker.\n",
+	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct eserver)};
 
 /* CLI_GO, or the status to exit with. */
 static int parse_opts(struct eserver *s, int argc, char **argv)

@@ -859,12 +859,12 @@ static const struct cli_opt opts[] = {
 	 .dflt = "../shared/data/cifar10 or data/cifar10"},
 };
 static const struct cli_prog prog = {
-	"coinfer-bench-appliance",
-	"usage: coinfer-bench-appliance [options]\n"
-	"The edge appliance under load over loopback (JSON on stdout, progress on stderr):\n"
-	"null model and real tail, io_uring against an epoll loop of the same protocol,\n"
-	"batched against batch 1, against the kernels alone. See docs/bench-appliance.md.\n",
-	NULL, opts, CLI_N(opts), sizeof(struct opts)};
+	.name = "coinfer-bench-appliance",
+	.head = "usage: coinfer-bench-appliance [options]\n"
+		"The edge appliance under load over loopback (JSON on stdout, progress on stderr):\n"
+		"null model and real tail, io_uring against an epoll loop of the same protocol,\n"
+		"batched against batch 1, against the kernels alone. See docs/bench-appliance.md.\n",
+	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct opts)};
 
 /* This binary (the epoll server), and the appliance: --appliance, else
  * build/coinfer-appliance for build/bench/coinfer-bench-appliance. */

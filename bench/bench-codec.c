@@ -209,13 +209,13 @@ static const struct cli_opt opts[] = {
 	 .help = "32 images, 0.05 s (unless --images, --seconds say otherwise)"},
 };
 static const struct cli_prog prog = {
-	"coinfer-bench-codec",
-	"usage: coinfer-bench-codec [options]\n"
-	"Codec size and encode/decode MB/s (fp32 MB, one core) on the bundled model's\n"
-	"feature maps of N CIFAR-10 test images at several partition points: raw16,\n"
-	"packed/huffman/huffman-zrun/pred-huffman at 4/8/12/16 bits (per-tensor), and\n"
-	"zstd levels 1 and 3 on the raw fp32 bytes and on the 8-bit symbols, as JSON.\n",
-	NULL, opts, CLI_N(opts), sizeof(struct bc_opts)};
+	.name = "coinfer-bench-codec",
+	.head = "usage: coinfer-bench-codec [options]\n"
+		"Codec size and encode/decode MB/s (fp32 MB, one core) on the bundled model's\n"
+		"feature maps of N CIFAR-10 test images at several partition points: raw16,\n"
+		"packed/huffman/huffman-zrun/pred-huffman at 4/8/12/16 bits (per-tensor), and\n"
+		"zstd levels 1 and 3 on the raw fp32 bytes and on the 8-bit symbols, as JSON.\n",
+	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct bc_opts)};
 
 /* ---- the points ----------------------------------------------------------------------- */
 

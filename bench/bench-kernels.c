@@ -576,13 +576,13 @@ static const struct cli_opt opts[] = {
 	 .help = "model whose conv/fc layers to time", .dflt = "the bundled one"},
 };
 static const struct cli_prog prog = {
-	"coinfer-bench-kernels",
-	"usage: coinfer-bench-kernels [options]\n"
-	"Times the conv and fc kernels on the model's layer shapes (single thread)\n"
-	"and prints one JSON document: per-ISA FMA peak, per layer/batch/ISA GFLOP/s\n"
-	"and % of that ISA's peak, the oneDNN peer (when built with it), and the\n"
-	"FLOP-weighted % of peak of the conv layers at batch 32.\n",
-	NULL, opts, CLI_N(opts), sizeof(struct bk_opts)};
+	.name = "coinfer-bench-kernels",
+	.head = "usage: coinfer-bench-kernels [options]\n"
+		"Times the conv and fc kernels on the model's layer shapes (single thread)\n"
+		"and prints one JSON document: per-ISA FMA peak, per layer/batch/ISA GFLOP/s\n"
+		"and % of that ISA's peak, the oneDNN peer (when built with it), and the\n"
+		"FLOP-weighted % of peak of the conv layers at batch 32.\n",
+	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct bk_opts)};
 
 /* ---- the report ----------------------------------------------------------------------- */
 

@@ -76,11 +76,11 @@ static const struct cli_opt opts[] = {
 	{.name = "no-torch", .kind = CLI_FLAG, F(no_torch), .help = "skip the PyTorch peer"},
 };
 static const struct cli_prog prog = {
-	"coinfer-bench-model",
-	"usage: coinfer-bench-model [options]\n"
-	"Images/s of every exit at batch 1 and 32 per kernel level (1 thread), and\n"
-	"PyTorch (Debian python3-torch, 1 thread) on exit 3 at batch 32, as JSON.\n",
-	NULL, opts, CLI_N(opts), sizeof(struct bm_opts)};
+	.name = "coinfer-bench-model",
+	.head = "usage: coinfer-bench-model [options]\n"
+		"Images/s of every exit at batch 1 and 32 per kernel level (1 thread), and\n"
+		"PyTorch (Debian python3-torch, 1 thread) on exit 3 at batch 32, as JSON.\n",
+	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct bm_opts)};
 
 /* Every exit at batch 1 and 32 for every kernel level here, rows into `rows`; the
  * best of the final exit at batch 32 into cmp. */

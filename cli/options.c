@@ -222,7 +222,8 @@ int cli_parse(const struct cli_prog *p, void *opts, int argc, char **argv, char 
 		return ret;
 	for (int i = 0; i < p->n_opts; i++)
 		early |= p->opts[i].early;
-	if (early && (ret = pass(p, &L, opts, argc, argv, 1, uses, err, errlen)))
+	if ((early && (ret = pass(p, &L, opts, argc, argv, 1, uses, err, errlen))) ||
+	    (p->early_done && (ret = p->early_done(opts, err, errlen))))
 		return ret;
 	return pass(p, &L, opts, argc, argv, 0, uses, err, errlen);
 }

@@ -115,7 +115,8 @@ int cli_profile_main(int argc, char **argv, const struct cli_profile_cmd *c)
 {
 	struct profile_args a = {.o = {.runs = 100, .warmup = 10, .progress = stderr}};
 	char name[64], text[1024];
-	const struct cli_prog prog = {name, text, NULL, opts, CLI_N(opts), sizeof(a)};
+	const struct cli_prog prog = {.name = name, .head = text, .opts = opts, .n_opts = CLI_N(opts),
+				      .size = sizeof(a)};
 	const struct ck_kernels *k;
 	memcpy(a.o.batches, c->batches, (size_t)c->n_batches * sizeof(int));
 	a.o.n_batches = c->n_batches;

@@ -81,11 +81,16 @@ struct cli_prog {
 	int n_opts;
 	size_t size;                 /* of the option struct (its defaults are kept for
 				      * --help) */
+	/* Called between the early options and the others, or NULL: what the early
+	 * ones named can be read there (a --config file, once a second --config has
+	 * been refused, before the flags that override it). 0 or -errno with a
+	 * message. */
+	int (*early_done)(void *opts, char *err, size_t errlen);
 };
 
 #define CLI_HELP 1
 /* Parses argv[1..argc) (argv[0] is the program or the command word) into opts:
- * early options first, then the others in order. 0; CLI_HELP at --help or -h
+ * early options first, then early_done, then the others in order. 0; CLI_HELP at --help or -h
  * (nothing printed); -EINVAL for an unknown option, a missing or bad value, a
  * stray argument, with a message naming it (or the parse callback's error).
  * opts may be half-set after an error. */

@@ -70,8 +70,9 @@ static const struct cli_opt opts[] = {
 	 .help = "settings"},
 	{.name = "alias", .kind = CLI_INT, F(runs), .lo = 3, .hi = 10000},
 };
-static const struct cli_prog prog = {"t-prog", "usage: t-prog [options]\n", "the end\n", opts,
-				     CLI_N(opts), sizeof(struct t_opts)};
+static const struct cli_prog prog = {.name = "t-prog", .head = "usage: t-prog [options]\n",
+				     .tail = "the end\n", .opts = opts, .n_opts = CLI_N(opts),
+				     .size = sizeof(struct t_opts)};
 
 static struct t_opts defaults(void)
 {
@@ -202,6 +203,33 @@ Test(cli_options, early_options_come_first)
 	cr_assert_eq(t.runs, 7, "the early option ran before the others");
 	cr_assert_eq(PARSE(&t, "--bogus", "--config", "c.yaml"), -EINVAL);
 	cr_assert_str_eq(err, "'--bogus' is not an option (t-prog --help lists them)");
+}
+
+/* early_done runs between the early options and the others */
+static int config_read(void *opts, char *err, size_t errlen)
+{
+	struct t_opts *t = opts;
+	if (t->config && !strcmp(t->config, "missing.yaml"))
+		return snprintf(err, errlen, "config file missing.yaml: not there"), -ENOENT;
+	t->seconds = t->config ? 9 : t->seconds;
+	return 0;
+}
+
+Test(cli_options, early_done_runs_between_the_passes)
+{
+	struct cli_prog p = prog;
+	struct t_opts t = defaults();
+	char *argv[] = {"t-prog", "--seconds", "2", "--config", "c.yaml", NULL};
+	char *missing[] = {"t-prog", "--bogus", "--config", "missing.yaml", NULL};
+	p.early_done = config_read;
+	cr_assert_eq(cli_parse(&p, &t, 5, argv, err, sizeof(err)), 0, "%s", err);
+	cr_assert_float_eq(t.seconds, 2, 0, "the flag overrides what early_done set");
+	t = defaults();
+	cr_assert_eq(cli_parse(&p, &t, 3, argv, err, sizeof(err)), 0, "%s", err);
+	cr_assert_float_eq(t.seconds, 2, 0);
+	t = defaults();
+	cr_assert_eq(cli_parse(&p, &t, 4, missing, err, sizeof(err)), -ENOENT);
+	cr_assert_str_eq(err, "config file missing.yaml: not there");
 }
 
 static const char usage_text[] =

@@ -131,12 +131,12 @@ static const struct cli_opt opts[] = {
 	 .dflt = ""},
 };
 static const struct cli_prog prog = {
-	"coinfer-codec-tables",
-	"usage: coinfer-codec-tables [options]\n"
-	"Size and accuracy of the Huffman codecs (huffman, huffman-zrun, pred-huffman;\n"
-	"per entry the smallest) at every exit, partition point and bits 4/8/12/16\n"
-	"over the CIFAR-10 test set, as JSON on stdout.\n",
-	NULL, opts, CLI_N(opts), sizeof(struct ct_opts)};
+	.name = "coinfer-codec-tables",
+	.head = "usage: coinfer-codec-tables [options]\n"
+		"Size and accuracy of the Huffman codecs (huffman, huffman-zrun, pred-huffman;\n"
+		"per entry the smallest) at every exit, partition point and bits 4/8/12/16\n"
+		"over the CIFAR-10 test set, as JSON on stdout.\n",
+	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct ct_opts)};
 
 /* What the measurement of every exit shares: the images, the executor, the
  * encoder and the buffers sized for the model's largest boundary, the output. */

@@ -32,12 +32,12 @@ static const struct cli_opt opts[] = {
 	 .help = "force a kernel level: scalar, avx2, avx512, neon", .dflt = "the best here"},
 };
 static const struct cli_prog prog = {
-	"coinfer-eval",
-	"usage: coinfer-eval [options]\n"
-	"Evaluate every exit of a coinfer model on the CIFAR-10 test set with the C runtime\n"
-	"and print JSON: per exit accuracy, flops, latency_ms_b1, latency_ms_b32; per layer\n"
-	"name, type, out_bytes, flops.\n\n",
-	NULL, opts, CLI_N(opts), sizeof(struct eval_opts)};
+	.name = "coinfer-eval",
+	.head = "usage: coinfer-eval [options]\n"
+		"Evaluate every exit of a coinfer model on the CIFAR-10 test set with the C runtime\n"
+		"and print JSON: per exit accuracy, flops, latency_ms_b1, latency_ms_b32; per layer\n"
+		"name, type, out_bytes, flops.\n\n",
+	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct eval_opts)};
 
 static double now_s(void)
 {
