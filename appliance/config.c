@@ -80,8 +80,7 @@ static const struct ap_config_opt opts[] = {
 	 .count_off = offsetof(struct ap_config, n_policy), .arg = "FILE",
 	 .help = "serve this trained policy (coinfer-policy train) to devices\n"
 		 "of its class: DECISION for DECIDE, RESULT's next action for\n"
-		 "INFERs that ask; repeat for more classes, one per class",
-	 .dflt = "none"},
+		 "INFERs that ask; repeat for more classes, one per class"},
 	{.key = "run_seconds", .type = AP_CFG_SECONDS, FIELD(run_seconds), .lo = 0, .hi = 1000000000,
 	 .arg = "S", .help = "stop after S seconds; 0: at SIGINT/SIGTERM"},
 	{BOOL("quiet", server.quiet, 0), .help = "no start-up line"},
@@ -563,6 +562,17 @@ static int set_flag(void *opts, const struct cli_opt *cl, const char *arg, int u
 	return ap_config_set(opts, o, arg, where, err, errlen);
 }
 
+/* A list's default in the usage: its names, or none. */
+static void show_list(const void *opts, const struct cli_opt *cl, char *buf, size_t len)
+{
+	const struct ap_config_opt *o = cl->data;
+	const char *const *v = (const char *const *)((const char *)opts + o->off);
+	int n = *(const int *)((const char *)opts + o->count_off);
+	size_t used = (size_t)snprintf(buf, len, "%s", n ? "" : "none");
+	for (int i = 0; i < n && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", v[i]);
+}
+
 /* --config: the file is read once every --config has been seen */
 static int config_flag(void *opts, const struct cli_opt *cl, const char *arg, int use, char *err,
 		       size_t errlen)
@@ -601,6 +611,7 @@ static void flags_init(struct flags *f, const char *head, const char *tail)
 			.name = f->names[i], .kind = kinds[o->type], .off = o->off, .size = o->size,
 			.lo = (double)o->lo, .hi = (double)o->hi, .invert = o->invert,
 			.negatable = o->type == AP_CFG_BOOL, .parse = set_flag, .data = o,
+			.show = o->type == AP_CFG_STRS ? show_list : NULL,
 			.arg = o->arg, .help = o->help, .dflt = o->dflt};
 	}
 	f->cl[N_OPTS] = (struct cli_opt){

@@ -274,8 +274,11 @@ static void default_text(const struct cli_opt *o, const void *d, char *buf, size
 	const char *f = (const char *)d + o->off, *s;
 	size_t used = 0;
 	buf[0] = 0;
-	if (o->dflt) {
-		snprintf(buf, len, "%s", o->dflt);
+	if (o->dflt || o->show) {
+		if (o->dflt)
+			snprintf(buf, len, "%s", o->dflt);
+		else
+			o->show(d, o, buf, len);
 		return;
 	}
 	switch (o->kind) {

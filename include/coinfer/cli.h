@@ -43,6 +43,8 @@ struct cli_opt;
  * 0 or -EINVAL (any -errno) with a message that names the option. */
 typedef int (*cli_parse_fn)(void *opts, const struct cli_opt *o, const char *arg, int use,
 			    char *err, size_t errlen);
+/* Writes the default, as the values in opts hold it, for the usage ("" for none). */
+typedef void (*cli_show_fn)(const void *opts, const struct cli_opt *o, char *buf, size_t len);
 
 struct cli_opt {
 	const char *name;            /* long option without "--" */
@@ -57,15 +59,16 @@ struct cli_opt {
 	const char *const *choices;  /* CLI_CHOICE: the names, NULL-terminated */
 	cli_parse_fn parse;          /* takes the argument instead of the kind's parser; the
 				      * kind still says what the field holds, for the usage */
-	const void *data;            /* for parse */
+	cli_show_fn show;            /* the default from the values where the kind cannot say
+				      * it (a CLI_CUSTOM's: HOST:PORT from a host and a port) */
+	const void *data;            /* for parse and show */
 	int early;                   /* applied before every other option, wherever it stands
 				      * (--config FILE, which the other flags override) */
 	const char *arg;             /* the argument's name in the usage ("N", "PATH") */
 	const char *help;            /* the usage's text, '\n' continuing it; NULL: not listed
 				      * (an alias that another option's text names) */
-	const char *dflt;            /* the default as the usage says it, where the field's
-				      * value does not (a NULL path: "the bundled model");
-				      * "": none shown */
+	const char *dflt;            /* the default as the usage says it, where the values do
+				      * not (a NULL path: "the bundled model"); "": none shown */
 };
 
 #define CLI_FIELD(type, f) .off = offsetof(type, f), .size = sizeof(((type *)0)->f)

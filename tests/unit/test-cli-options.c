@@ -22,6 +22,8 @@ struct t_opts {
 	const char *config;
 	int custom_uses[2];
 	const char *custom_last;
+	char host[64];
+	int port;
 };
 
 static const char *const clocks[] = {"wall", "cpu", NULL};
@@ -35,6 +37,19 @@ static int custom(void *opts, const struct cli_opt *o, const char *arg, int use,
 	t->custom_uses[use > 1 ? 1 : use]++;
 	t->custom_last = arg;
 	return 0;
+}
+
+static int edge(void *opts, const struct cli_opt *o, const char *arg, int use, char *err,
+		size_t errlen)
+{
+	struct t_opts *t = opts;
+	return cli_arg_hostport(o->name, arg, t->host, sizeof(t->host), &t->port, err, errlen);
+}
+
+static void show_edge(const void *opts, const struct cli_opt *o, char *buf, size_t len)
+{
+	const struct t_opts *t = opts;
+	snprintf(buf, len, "%s:%d", t->host, t->port);
 }
 
 /* the early option sees the other options' values still at their defaults */
@@ -66,6 +81,8 @@ static const struct cli_opt opts[] = {
 	{.name = "clock", .kind = CLI_CHOICE, F(clock), .choices = clocks, .arg = "C",
 	 .help = "wall or cpu"},
 	{.name = "thing", .kind = CLI_CUSTOM, .parse = custom, .help = "anything", .dflt = "none"},
+	{.name = "edge-address", .kind = CLI_CUSTOM, .parse = edge, .show = show_edge, .arg = "HOST:PORT",
+	 .help = "the appliance"},
 	{.name = "config", .kind = CLI_STRING, F(config), .parse = config, .early = 1, .arg = "FILE",
 	 .help = "settings"},
 	{.name = "alias", .kind = CLI_INT, F(runs), .lo = 3, .hi = 10000},
@@ -77,7 +94,7 @@ static const struct cli_prog prog = {.name = "t-prog", .head = "usage: t-prog [o
 static struct t_opts defaults(void)
 {
 	return (struct t_opts){.torch = 1, .join = 1, .runs = 100, .seed = 1, .seconds = 0.5,
-			       .batches = {1, 8}, .n_batches = 2};
+			       .batches = {1, 8}, .n_batches = 2, .host = "127.0.0.1", .port = 7878};
 }
 
 static char err[512];
@@ -118,6 +135,11 @@ Test(cli_options, every_kind)
 	cr_assert_eq(t.custom_uses[0], 1, "the first use is use 0");
 	cr_assert_eq(t.custom_uses[1], 2);
 	cr_assert_str_eq(t.custom_last, "c");
+	cr_assert_eq(PARSE(&t, "--edge-address", "10.0.0.2:80"), 0, "%s", err);
+	cr_assert(!strcmp(t.host, "10.0.0.2") && t.port == 80);
+	cr_assert_eq(PARSE(&t, "--edge-address", "10.0.0.2"), -EINVAL);
+	cr_assert_str_eq(err, "--edge-address needs HOST:PORT with PORT in [1, 65535], got "
+			      "'10.0.0.2'");
 	/* short names, the positive form of a negatable flag, an alias, abbreviations */
 	cr_assert_eq(PARSE(&t, "-q", "-n", "7", "--join", "--alias", "9", "--sec", "1"), 0, "%s",
 		     err);
@@ -247,6 +269,8 @@ static const char usage_text[] =
 	"      --batches LIST  batch sizes (default: 1,8)\n"
 	"      --clock C       wall or cpu (default: wall)\n"
 	"      --thing ARG     anything (default: none)\n"
+	"      --edge-address HOST:PORT\n"
+	"                      the appliance (default: 127.0.0.1:7878)\n"
 	"      --config FILE   settings\n"
 	"  -h, --help          this text\n"
 	"the end\n";
@@ -276,6 +300,10 @@ Test(cli_options, usage_prints_the_defaults_from_the_values)
 	cr_assert_not_null(strstr(text, "batch sizes (default: 1,16)\n"), "%s", text);
 	cr_assert_not_null(strstr(text, "wall or cpu (default: cpu)\n"), "%s", text);
 	cr_assert_not_null(strstr(text, "instead of stdout (default: o.json)\n"), "%s", text);
+	t.port = 9000;
+	free(text);
+	text = usage_of(&t);
+	cr_assert_not_null(strstr(text, "the appliance (default: 127.0.0.1:9000)\n"), "%s", text);
 	free(text);
 }
 
