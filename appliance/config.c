@@ -36,7 +36,8 @@
 static const struct ap_config_opt opts[] = {
 	{STR("model", model, 1), .arg = "PATH", .help = "model file", .dflt = "the bundled one"},
 	{STR("host", server.host, 0), .arg = "ADDR", .help = "IPv4 address to listen on"},
-	{INT("port", server.port, 0, 65535), .help = "TCP port, 0 = any; the port is printed at start"},
+	{INT("port", server.port, 0, 65535),
+	 .help = "TCP port, 0 = any; the port is printed at start"},
 	{INT("workers", server.workers, 1, 1024), .help = "event loops, one per core"},
 	{INT("max_conns", server.max_conns, 1, 1 << 24), .help = "connections per worker"},
 	{INT("max_inflight", server.max_inflight, 1, 65535),
@@ -48,7 +49,8 @@ static const struct ap_config_opt opts[] = {
 	 .help = "longest wait for a batch to fill"},
 	{BOOL("join", server.join, 0), .help = "batch requests of different partitions together;\n"
 					       "--no-join: only requests of the same partition"},
-	{BOOL("run_late", server.run_late, 0), .help = "run requests that cannot meet their deadline"},
+	{BOOL("run_late", server.run_late, 0),
+	 .help = "run requests that cannot meet their deadline"},
 	{BOOL("null_model", server.null_model, 0),
 	 .help = "validate frames, compute nothing (I/O path alone)"},
 	{INT("max_frame", server.max_frame, 64, 1 << 28), .arg = "BYTES",
@@ -81,8 +83,8 @@ static const struct ap_config_opt opts[] = {
 	 .help = "serve this trained policy (coinfer-policy train) to devices\n"
 		 "of its class: DECISION for DECIDE, RESULT's next action for\n"
 		 "INFERs that ask; repeat for more classes, one per class"},
-	{.key = "run_seconds", .type = AP_CFG_SECONDS, FIELD(run_seconds), .lo = 0, .hi = 1000000000,
-	 .arg = "S", .help = "stop after S seconds; 0: at SIGINT/SIGTERM"},
+	{.key = "run_seconds", .type = AP_CFG_SECONDS, FIELD(run_seconds), .lo = 0,
+	 .hi = 1000000000, .arg = "S", .help = "stop after S seconds; 0: at SIGINT/SIGTERM"},
 	{BOOL("quiet", server.quiet, 0), .help = "no start-up line"},
 	{STR("metrics_host", metrics_host, 0), .arg = "ADDR",
 	 .help = "IPv4 address of the metrics endpoint"},
@@ -615,7 +617,8 @@ static void flags_init(struct flags *f, const char *head, const char *tail)
 			.arg = o->arg, .help = o->help, .dflt = o->dflt};
 	}
 	f->cl[N_OPTS] = (struct cli_opt){
-		.name = "config", .kind = CLI_CUSTOM, .parse = config_flag, .early = 1, .arg = "FILE",
+		.name = "config", .kind = CLI_CUSTOM, .parse = config_flag, .early = 1,
+		.arg = "FILE",
 		.help = "YAML settings, keys as the options above with '_' for '-'\n"
 			"(conf/appliance.yaml); options given as well override it",
 		.dflt = ""};

@@ -844,7 +844,8 @@ static const struct cli_opt opts[] = {
 		 "8 KiB request slots would exhaust its 256 big buffers"},
 	{.name = "load-threads", .kind = CLI_INT, F(load_threads), .lo = 1, .hi = 1024,
 	 .help = "load generator threads"},
-	{.name = "workers", .kind = CLI_INT, F(workers), .lo = 1, .hi = 1024, .help = "server workers"},
+	{.name = "workers", .kind = CLI_INT, F(workers), .lo = 1, .hi = 1024,
+	 .help = "server workers"},
 	{.name = "calibrate-runs", .kind = CLI_INT, F(calibrate_runs), .lo = 0, .hi = 1000,
 	 .help = "the servers' start-up calibration runs (0: FLOP estimates;\n"
 		 "see docs/bench-appliance.md for why not more)"},
@@ -853,10 +854,8 @@ static const struct cli_opt opts[] = {
 	{.name = "no-epoll", .kind = CLI_FLAG, F(no_epoll), .help = "skip the epoll peer"},
 	{.name = "appliance", .kind = CLI_STRING, F(appliance), .arg = "PATH",
 	 .help = "coinfer-appliance", .dflt = "next to this binary's folder"},
-	{.name = "model", .kind = CLI_STRING, F(model_path), .arg = "PATH", .help = "model file",
-	 .dflt = "the bundled one"},
-	{.name = "data", .kind = CLI_STRING, F(data_dir), .arg = "DIR", .help = "CIFAR-10 binary directory",
-	 .dflt = "../shared/data/cifar10 or data/cifar10"},
+	CLI_OPT_MODEL(struct opts, model_path),
+	CLI_OPT_DATA(struct opts, data_dir),
 };
 static const struct cli_prog prog = {
 	.name = "coinfer-bench-appliance",

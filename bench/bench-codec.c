@@ -197,10 +197,8 @@ static int quick_arg(void *opts, const struct cli_opt *o, const char *arg, int u
 
 #define F(f) CLI_FIELD(struct bc_opts, f)
 static const struct cli_opt opts[] = {
-	{.name = "model", .kind = CLI_STRING, F(model), .arg = "PATH", .help = "model file",
-	 .dflt = "the bundled one"},
-	{.name = "data", .kind = CLI_STRING, F(data), .arg = "DIR", .help = "CIFAR-10 binary directory",
-	 .dflt = "../shared/data/cifar10 or data/cifar10"},
+	CLI_OPT_MODEL(struct bc_opts, model),
+	CLI_OPT_DATA(struct bc_opts, data),
 	{.name = "images", .kind = CLI_INT, F(n_img), .lo = 1, .hi = INT_MAX,
 	 .help = "feature maps of the first N test images"},
 	{.name = "seconds", .kind = CLI_DOUBLE, F(secs), .lo = 1e-6, .hi = 1e6, .arg = "S",

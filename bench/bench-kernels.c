@@ -567,13 +567,12 @@ static const struct cli_opt opts[] = {
 	 .help = "only this batch size", .dflt = "1, 8 and 32"},
 	{.name = "quick", .kind = CLI_FLAG, .parse = quick_arg,
 	 .help = "0.03 s per measurement instead of 0.2 s"},
-	{.name = "min-time", .kind = CLI_DOUBLE, F(min_time), .lo = 1e-6, .hi = 1e6, .arg = "SECONDS",
-	 .help = "seconds per measurement"},
+	{.name = "min-time", .kind = CLI_DOUBLE, F(min_time), .lo = 1e-6, .hi = 1e6,
+	 .arg = "SECONDS", .help = "seconds per measurement"},
 	{.name = "cpu", .kind = CLI_INT, F(cpu), .lo = -1, .hi = CPU_SETSIZE - 1,
 	 .help = "pin to this CPU first (the numbers are per core)", .dflt = "-1: no pinning"},
 	{.name = "no-onednn", .kind = CLI_FLAG, F(no_onednn), .help = "skip the oneDNN peer"},
-	{.name = "model", .kind = CLI_STRING, F(model), .arg = "PATH",
-	 .help = "model whose conv/fc layers to time", .dflt = "the bundled one"},
+	CLI_OPT_MODEL(struct bk_opts, model),
 };
 static const struct cli_prog prog = {
 	.name = "coinfer-bench-kernels",

@@ -69,8 +69,7 @@ struct bm_opts {
 
 #define F(f) CLI_FIELD(struct bm_opts, f)
 static const struct cli_opt opts[] = {
-	{.name = "model", .kind = CLI_STRING, F(model), .arg = "PATH", .help = "model file",
-	 .dflt = "the bundled one"},
+	CLI_OPT_MODEL(struct bm_opts, model),
 	{.name = "seconds", .kind = CLI_DOUBLE, F(secs), .lo = 0, .hi = 1e6, .arg = "S",
 	 .help = "each measurement at least this long, best of 3 (PyTorch: 3 S)"},
 	{.name = "no-torch", .kind = CLI_FLAG, F(no_torch), .help = "skip the PyTorch peer"},

@@ -33,8 +33,8 @@ int cli_arg_int(const char *opt, const char *s, long long lo, long long hi, long
 {
 	long long v;
 	if (whole_ll(s, &v) || v < lo || v > hi)
-		return cf_fail(-EINVAL, err, errlen, "--%s needs an integer in [%lld, %lld], got '%s'",
-			       opt, lo, hi, s);
+		return cf_fail(-EINVAL, err, errlen,
+			       "--%s needs an integer in [%lld, %lld], got '%s'", opt, lo, hi, s);
 	*out = v;
 	return 0;
 }
@@ -51,8 +51,8 @@ int cli_arg_uint(const char *opt, const char *s, unsigned long long lo, unsigned
 		bad = *end || errno;
 	}
 	if (bad || v < lo || v > hi)
-		return cf_fail(-EINVAL, err, errlen, "--%s needs an integer in [%llu, %llu], got '%s'",
-			       opt, lo, hi, s);
+		return cf_fail(-EINVAL, err, errlen,
+			       "--%s needs an integer in [%llu, %llu], got '%s'", opt, lo, hi, s);
 	*out = v;
 	return 0;
 }
@@ -69,8 +69,8 @@ int cli_arg_double(const char *opt, const char *s, double lo, double hi, double 
 		bad = *end || errno || !isfinite(v);
 	}
 	if (bad || !(v >= lo && v <= hi))
-		return cf_fail(-EINVAL, err, errlen, "--%s needs a number in [%g, %g], got '%s'", opt,
-			       lo, hi, s);
+		return cf_fail(-EINVAL, err, errlen, "--%s needs a number in [%g, %g], got '%s'",
+			       opt, lo, hi, s);
 	*out = v;
 	return 0;
 }
@@ -107,8 +107,8 @@ int cli_arg_sweep(const char *opt, const char *s, double lo, double hi, int max_
 	char buf[128], *p1, *p2;
 	double a, b;
 	long long c;
-	if ((size_t)snprintf(buf, sizeof(buf), "%s", s) >= sizeof(buf) || !(p1 = strchr(buf, ':')) ||
-	    !(p2 = strchr(p1 + 1, ':')))
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", s) >= sizeof(buf) ||
+	    !(p1 = strchr(buf, ':')) || !(p2 = strchr(p1 + 1, ':')))
 		goto bad;
 	*p1 = *p2 = 0;
 	if (cli_arg_double(opt, buf, lo, hi, &a, NULL, 0) ||
@@ -130,8 +130,8 @@ int cli_arg_hostport(const char *opt, const char *s, char *host, size_t hostlen,
 	if (len > 2 && s[0] == '[' && s[len - 1] == ']') /* [v6]:port */
 		name++, len -= 2;
 	if (!len || len >= hostlen || whole_ll(colon + 1, &p) || p < 1 || p > 65535)
-		return cf_fail(-EINVAL, err, errlen, "--%s needs HOST:PORT with PORT in [1, 65535], "
-				      "got '%s'", opt, s);
+		return cf_fail(-EINVAL, err, errlen,
+			       "--%s needs HOST:PORT with PORT in [1, 65535], got '%s'", opt, s);
 	memcpy(host, name, len);
 	host[len] = 0;
 	*port = (int)p;

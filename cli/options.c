@@ -26,7 +26,8 @@ static int build(const struct cli_prog *p, struct longopts *L, char *err, size_t
 	char *sh = L->shorts;
 	int n = 0;
 	if (p->n_opts > CLI_MAX_OPTS)
-		return cf_fail(-E2BIG, err, errlen, "%d options: at most %d", p->n_opts, CLI_MAX_OPTS);
+		return cf_fail(-E2BIG, err, errlen, "%d options: at most %d", p->n_opts,
+			       CLI_MAX_OPTS);
 	*sh++ = ':'; /* a missing value is ':', not '?' */
 	for (int i = 0; i < p->n_opts; i++) {
 		const struct cli_opt *o = &p->opts[i];
@@ -36,7 +37,8 @@ static int build(const struct cli_prog *p, struct longopts *L, char *err, size_t
 		L->lo[n++] = (struct option){o->name, has_arg, NULL, V_FIRST + 2 * i};
 		if (o->negatable) {
 			snprintf(L->no[i], sizeof(L->no[i]), "no-%s", o->name);
-			L->lo[n++] = (struct option){L->no[i], no_argument, NULL, V_FIRST + 2 * i + 1};
+			L->lo[n++] = (struct option){L->no[i], no_argument, NULL,
+						     V_FIRST + 2 * i + 1};
 		}
 		if (o->short_name) {
 			*sh++ = o->short_name;
@@ -160,8 +162,8 @@ static int bad_option(const struct cli_prog *p, const struct longopts *L, const 
 		return cf_fail(-EINVAL, err, errlen, "--%s%s takes no value", neg ? "no-" : "",
 			       p->opts[i].name);
 	if (optopt)
-		return cf_fail(-EINVAL, err, errlen, "'-%c' is not an option (%s --help lists them)",
-			       optopt, p->name);
+		return cf_fail(-EINVAL, err, errlen,
+			       "'-%c' is not an option (%s --help lists them)", optopt, p->name);
 	len = strncmp(word, "--", 2) ? 0 : strcspn(word + 2, "=");
 	for (const struct option *o = L->lo; len && o->name; o++) {
 		if (strncmp(o->name, word + 2, len))
@@ -273,6 +275,7 @@ static void default_text(const struct cli_opt *o, const void *d, char *buf, size
 {
 	const char *f = (const char *)d + o->off, *s;
 	size_t used = 0;
+	int n;
 	buf[0] = 0;
 	if (o->dflt || o->show) {
 		if (o->dflt)
@@ -293,7 +296,8 @@ static void default_text(const struct cli_opt *o, const void *d, char *buf, size
 			snprintf(buf, len, "%s", s);
 		break;
 	case CLI_LIST:
-		for (int i = 0; i < *(const int *)((const char *)d + o->count_off) && used < len; i++)
+		n = *(const int *)((const char *)d + o->count_off);
+		for (int i = 0; i < n && used < len; i++)
 			used += (size_t)snprintf(buf + used, len - used, "%s%d", i ? "," : "",
 						 ((const int *)f)[i]);
 		break;

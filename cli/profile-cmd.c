@@ -36,7 +36,8 @@ static const struct cli_opt opts[] = {
 	 .hi = 4096, .count_off = offsetof(struct profile_args, o.n_batches),
 	 .help = "batch sizes, ascending"},
 	{.name = "runs", .kind = CLI_INT, F(o.runs), .lo = CR_TIMER_MIN_RUNS,
-	 .hi = CR_TIMER_MAX_RUNS, .help = "timed runs per layer and batch, >= " STR(CR_TIMER_MIN_RUNS)},
+	 .hi = CR_TIMER_MAX_RUNS,
+	 .help = "timed runs per layer and batch, >= " STR(CR_TIMER_MIN_RUNS)},
 	{.name = "warmup", .kind = CLI_INT, F(o.warmup), .lo = 0, .hi = 100000,
 	 .help = "untimed runs first"},
 	{.name = "isa", .kind = CLI_STRING, F(isa), .help = "kernels: scalar, avx2, avx512, neon",
@@ -46,10 +47,8 @@ static const struct cli_opt opts[] = {
 		 "machine (time others hold the core is not counted)"},
 	{.name = "out", .kind = CLI_STRING, F(out), .arg = "FILE",
 	 .help = "write the profile there (atomically) instead of stdout", .dflt = ""},
-	{.name = "model", .kind = CLI_STRING, F(model), .arg = "PATH", .help = "model file",
-	 .dflt = "the bundled models/branchy-alexnet.cfm"},
-	{.name = "data", .kind = CLI_STRING, F(o.data_dir), .arg = "DIR",
-	 .help = "CIFAR-10 binary directory", .dflt = "../shared/data/cifar10"},
+	CLI_OPT_MODEL(struct profile_args, model),
+	CLI_OPT_DATA(struct profile_args, o.data_dir),
 };
 
 static const char head[] =
@@ -68,8 +67,8 @@ static const struct ck_kernels *pick_isa(const char *prog, const char *isa)
 	if (!isa)
 		return ck_kernels();
 	if (ck_isa_parse(isa, &want) || !(k = ck_kernels_for(want)))
-		fprintf(stderr, "%s profile: ISA '%s' is not available on this machine/build\n", prog,
-			isa);
+		fprintf(stderr, "%s profile: ISA '%s' is not available on this machine/build\n",
+			prog, isa);
 	return k;
 }
 
@@ -115,8 +114,8 @@ int cli_profile_main(int argc, char **argv, const struct cli_profile_cmd *c)
 {
 	struct profile_args a = {.o = {.runs = 100, .warmup = 10, .progress = stderr}};
 	char name[64], text[1024];
-	const struct cli_prog prog = {.name = name, .head = text, .opts = opts, .n_opts = CLI_N(opts),
-				      .size = sizeof(a)};
+	const struct cli_prog prog = {.name = name, .head = text, .opts = opts,
+				      .n_opts = CLI_N(opts), .size = sizeof(a)};
 	const struct ck_kernels *k;
 	memcpy(a.o.batches, c->batches, (size_t)c->n_batches * sizeof(int));
 	a.o.n_batches = c->n_batches;

@@ -72,6 +72,14 @@ struct cli_opt {
 };
 
 #define CLI_FIELD(type, f) .off = offsetof(type, f), .size = sizeof(((type *)0)->f)
+/* --model PATH and --data DIR, which most programs take, into const char * fields
+ * left NULL for cli_default_model_path() and cli_cifar10_default_dir(). */
+#define CLI_OPT_MODEL(type, f)                                                             \
+	{.name = "model", .kind = CLI_STRING, CLI_FIELD(type, f), .arg = "PATH",             \
+	 .help = "model file", .dflt = "the bundled models/branchy-alexnet.cfm"}
+#define CLI_OPT_DATA(type, f)                                                              \
+	{.name = "data", .kind = CLI_STRING, CLI_FIELD(type, f), .arg = "DIR",               \
+	 .help = "CIFAR-10 binary directory", .dflt = "../shared/data/cifar10 or data/cifar10"}
 #define CLI_N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define CLI_MAX_OPTS 128
 

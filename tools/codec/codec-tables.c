@@ -112,10 +112,8 @@ struct ct_opts {
 
 #define F(f) CLI_FIELD(struct ct_opts, f)
 static const struct cli_opt opts[] = {
-	{.name = "model", .kind = CLI_STRING, F(model), .arg = "PATH", .help = "model file",
-	 .dflt = "the bundled models/branchy-alexnet.cfm"},
-	{.name = "data", .kind = CLI_STRING, F(data), .arg = "DIR", .help = "CIFAR-10 binary directory",
-	 .dflt = "../shared/data/cifar10 or data/cifar10"},
+	CLI_OPT_MODEL(struct ct_opts, model),
+	CLI_OPT_DATA(struct ct_opts, data),
 	{.name = "limit", .kind = CLI_INT, F(limit), .lo = 1, .hi = INT_MAX,
 	 .help = "the first N test images only", .dflt = "all 10000"},
 	{.name = "exit", .kind = CLI_INT, F(exit), .lo = 1, .hi = INT_MAX, .arg = "E",
