@@ -105,8 +105,8 @@ int cli_arg_sweep(const char *opt, const char *s, double lo, double hi, int max_
 		  double *from, double *to, int *count, char *err, size_t errlen)
 {
 	char buf[128], *p1, *p2;
-	double a, b;
-	long long c;
+	double a = 0, b = 0;
+	long long c = 0;
 	if ((size_t)snprintf(buf, sizeof(buf), "%s", s) >= sizeof(buf) ||
 	    !(p1 = strchr(buf, ':')) || !(p2 = strchr(p1 + 1, ':')))
 		goto bad;
