@@ -38,9 +38,10 @@ enum cli_kind {
 };
 
 struct cli_opt;
-/* Parses arg into the option struct opts. use counts the option's earlier uses on
- * this command line (a repeated option's first use can replace what a file set).
- * 0 or -EINVAL (any -errno) with a message that names the option. */
+/* Parses arg into the option struct opts (a CLI_FLAG's arg is "true", or "false"
+ * for its --no- form). use counts the option's earlier uses on this command line
+ * (a repeated option's first use can replace what a file set). 0 or -EINVAL (any
+ * -errno) with a message that names the option. */
 typedef int (*cli_parse_fn)(void *opts, const struct cli_opt *o, const char *arg, int use,
 			    char *err, size_t errlen);
 /* Writes the default, as the values in opts hold it, for the usage ("" for none). */
@@ -101,9 +102,10 @@ struct cli_prog {
 
 #define CLI_HELP 1
 /* Parses argv[1..argc) (argv[0] is the program or the command word) into opts:
- * early options first, then early_done, then the others in order. 0; CLI_HELP at --help or -h
- * (nothing printed); -EINVAL for an unknown option, a missing or bad value, a
- * stray argument, with a message naming it (or the parse callback's error).
+ * the early options first, then early_done, then the others in order. Every
+ * table has --help and -h besides its own. 0; CLI_HELP at --help (nothing
+ * printed); -EINVAL for an unknown or ambiguous option, a missing or bad value,
+ * a stray argument, with a message naming it (or the parse callback's error).
  * opts may be half-set after an error. */
 int cli_parse(const struct cli_prog *p, void *opts, int argc, char **argv, char *err,
 	      size_t errlen);
