@@ -95,7 +95,7 @@ void ag_config_defaults(struct ag_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->host = "127.0.0.1";
-	c->port = 7878;
+	c->port = CW_DEFAULT_PORT;
 	c->agents = 1;
 	c->threads = 1;
 	c->requests = 20;

@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 #include <cyaml/cyaml.h>
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -18,6 +17,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "coinfer/cli.h"
 #include "coinfer/errmsg.h"
 #include "coinfer/fileio.h"
 #include "config.h"
@@ -27,43 +27,70 @@
 #endif
 
 #define FIELD(f) .off = offsetof(struct ap_config, f), .size = sizeof(((struct ap_config *)0)->f)
-#define INT(k, f, l, h) {.key = k, .type = AP_CFG_INT, FIELD(f), .lo = l, .hi = h}
-#define BOOL(k, f, inv) {.key = k, .type = AP_CFG_BOOL, FIELD(f), .invert = inv}
-#define STR(k, f, null) {.key = k, .type = AP_CFG_STR, FIELD(f), .nullable = null}
+#define INT(k, f, l, h) .key = k, .type = AP_CFG_INT, FIELD(f), .lo = l, .hi = h
+#define BOOL(k, f, inv) .key = k, .type = AP_CFG_BOOL, FIELD(f), .invert = inv
+#define STR(k, f, null) .key = k, .type = AP_CFG_STR, FIELD(f), .nullable = null
 
 /* Ranges: what the server can be built with, not what is wise; the server's
  * allocations fail with a message beyond what the machine holds. */
 static const struct ap_config_opt opts[] = {
-	STR("model", model, 1),
-	STR("host", server.host, 0),
-	INT("port", server.port, 0, 65535),
-	INT("workers", server.workers, 1, 1024),
-	INT("max_conns", server.max_conns, 1, 1 << 24),
-	INT("max_inflight", server.max_inflight, 1, 65535),
-	INT("max_requests", server.max_requests, 1, 1 << 24),
-	INT("max_batch", server.max_batch, 1, 1024),
-	INT("max_delay_us", server.max_delay_us, 0, 60000000),
-	BOOL("join", server.join, 0),
-	BOOL("run_late", server.run_late, 0),
-	BOOL("null_model", server.null_model, 0),
-	INT("max_frame", server.max_frame, 64, 1 << 28),
-	INT("small_frame", server.small_frame, 0, 1 << 28),
-	INT("big_frames", server.big_frames, 0, 1 << 16),
-	INT("idle_timeout_ms", server.idle_timeout_ms, 1, 86400000),
-	BOOL("buf_ring", server.no_buf_ring, 1),
-	INT("rx_buffers", server.rx_buffers, 1, 32768),
-	INT("rx_buffer_bytes", server.rx_buffer_bytes, 256, 1 << 24),
-	INT("tx_bytes", server.tx_bytes, 512, 1 << 24),
-	INT("reassembly_buffers", server.reassembly_buffers, 0, 1 << 16),
-	INT("calibrate_runs", server.calibrate_runs, 0, 1000),
-	INT("drain_ms", server.drain_ms, 0, 60000),
-	INT("watchdog_ms", server.watchdog_ms, 0, 3600000),
+	{STR("model", model, 1), .arg = "PATH", .help = "model file", .dflt = "the bundled one"},
+	{STR("host", server.host, 0), .arg = "ADDR", .help = "IPv4 address to listen on"},
+	{INT("port", server.port, 0, 65535),
+	 .help = "TCP port, 0 = any; the port is printed at start"},
+	{INT("workers", server.workers, 1, 1024), .help = "event loops, one per core"},
+	{INT("max_conns", server.max_conns, 1, 1 << 24), .help = "connections per worker"},
+	{INT("max_inflight", server.max_inflight, 1, 65535),
+	 .help = "requests per device before ERROR busy"},
+	{INT("max_requests", server.max_requests, 1, 1 << 24),
+	 .help = "queued requests per worker before ERROR busy"},
+	{INT("max_batch", server.max_batch, 1, 1024), .help = "images per batch"},
+	{INT("max_delay_us", server.max_delay_us, 0, 60000000),
+	 .help = "longest wait for a batch to fill"},
+	{BOOL("join", server.join, 0), .help = "batch requests of different partitions together;\n"
+					       "--no-join: only requests of the same partition"},
+	{BOOL("run_late", server.run_late, 0),
+	 .help = "run requests that cannot meet their deadline"},
+	{BOOL("null_model", server.null_model, 0),
+	 .help = "validate frames, compute nothing (I/O path alone)"},
+	{INT("max_frame", server.max_frame, 64, 1 << 28), .arg = "BYTES",
+	 .help = "largest codec frame accepted"},
+	{INT("small_frame", server.small_frame, 0, 1 << 28), .arg = "BYTES",
+	 .help = "frame bytes held inline in each request slot"},
+	{INT("big_frames", server.big_frames, 0, 1 << 16),
+	 .help = "buffers of max-frame bytes per worker for larger frames"},
+	{INT("idle_timeout_ms", server.idle_timeout_ms, 1, 86400000),
+	 .help = "close peers that stall mid-message"},
+	{BOOL("buf_ring", server.no_buf_ring, 1),
+	 .help = "receive into the kernel's provided buffer ring;\n"
+		 "--no-buf-ring: into per-connection buffers"},
+	{INT("rx_buffers", server.rx_buffers, 1, 32768),
+	 .help = "provided receive buffers per worker, a power of two"},
+	{INT("rx_buffer_bytes", server.rx_buffer_bytes, 256, 1 << 24), .help = "bytes of each"},
+	{INT("tx_bytes", server.tx_bytes, 512, 1 << 24), .help = "reply buffer per connection"},
+	{INT("reassembly_buffers", server.reassembly_buffers, 0, 1 << 16),
+	 .help = "buffers per worker for messages split across receives"},
+	{INT("calibrate_runs", server.calibrate_runs, 0, 1000),
+	 .help = "timing runs per layer at start, 0 = FLOP estimate"},
+	{INT("drain_ms", server.drain_ms, 0, 60000),
+	 .help = "at SIGTERM: queued requests are answered ERROR shutdown and\n"
+		 "replies get this long to leave before the sockets close"},
+	{INT("watchdog_ms", server.watchdog_ms, 0, 3600000),
+	 .help = "report a worker whose loop has not turned for this long\n"
+		 "(stderr and the metric worker_stalls_total), 0 = off"},
 	{.key = "policies", .flag = "policy", .type = AP_CFG_STRS, FIELD(policy),
-	 .count_off = offsetof(struct ap_config, n_policy)},
-	{.key = "run_seconds", .type = AP_CFG_SECONDS, FIELD(run_seconds), .lo = 0, .hi = 1000000000},
-	BOOL("quiet", server.quiet, 0),
-	STR("metrics_host", metrics_host, 0),
-	INT("metrics_port", metrics_port, -1, 65535),
+	 .count_off = offsetof(struct ap_config, n_policy), .arg = "FILE",
+	 .help = "serve this trained policy (coinfer-policy train) to devices\n"
+		 "of its class: DECISION for DECIDE, RESULT's next action for\n"
+		 "INFERs that ask; repeat for more classes, one per class"},
+	{.key = "run_seconds", .type = AP_CFG_SECONDS, FIELD(run_seconds), .lo = 0,
+	 .hi = 1000000000, .arg = "S", .help = "stop after S seconds; 0: at SIGINT/SIGTERM"},
+	{BOOL("quiet", server.quiet, 0), .help = "no start-up line"},
+	{STR("metrics_host", metrics_host, 0), .arg = "ADDR",
+	 .help = "IPv4 address of the metrics endpoint"},
+	{INT("metrics_port", metrics_port, -1, 65535),
+	 .help = "serve GET /metrics (Prometheus text) on this port, 0 = any,\n"
+		 "-1 = off; the URL is printed at start"},
 };
 #define N_OPTS ((int)(sizeof(opts) / sizeof(opts[0])))
 
@@ -523,71 +550,98 @@ int ap_config_load(struct ap_config *c, const char *path, char *err, size_t errl
 	return ret;
 }
 
-/* ---- the command line ----------------------------------------------------- */
+/* ---- the command line ----------------------------------------------------------------- */
 
-enum { O_CONFIG = 1, O_FIRST = 256 }; /* option i: O_FIRST + 2i, its "no-" form + 1 */
+/* A flag's value goes through ap_config_set, as a file's does. */
+static int set_flag(void *opts, const struct cli_opt *cl, const char *arg, int use, char *err,
+		    size_t errlen)
+{
+	const struct ap_config_opt *o = cl->data;
+	char where[64];
+	snprintf(where, sizeof(where), "--%s", cl->name);
+	if (o->type == AP_CFG_STRS && !use)
+		*(int *)((char *)opts + o->count_off) = 0; /* the flags' list replaces the file's */
+	return ap_config_set(opts, o, arg, where, err, errlen);
+}
+
+/* A list's default in the usage: its names, or none. */
+static void show_list(const void *opts, const struct cli_opt *cl, char *buf, size_t len)
+{
+	const struct ap_config_opt *o = cl->data;
+	const char *const *v = (const char *const *)((const char *)opts + o->off);
+	int n = *(const int *)((const char *)opts + o->count_off);
+	size_t used = (size_t)snprintf(buf, len, "%s", n ? "" : "none");
+	for (int i = 0; i < n && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", v[i]);
+}
+
+/* --config: the file is read once every --config has been seen */
+static int config_flag(void *opts, const struct cli_opt *cl, const char *arg, int use, char *err,
+		       size_t errlen)
+{
+	struct ap_config *c = opts;
+	if (use)
+		return cf_fail(-EINVAL, err, errlen, "--config given twice ('%s', '%s')", c->config,
+			       arg);
+	c->config = arg;
+	return 0;
+}
+
+static int load_config(void *opts, char *err, size_t errlen)
+{
+	struct ap_config *c = opts;
+	return c->config ? ap_config_load(c, c->config, err, errlen) : 0;
+}
+
+/* The option parser's table, made from the settings': one flag per setting,
+ * --config, and the program around them. */
+struct flags {
+	struct cli_opt cl[N_OPTS + 1];
+	char names[N_OPTS][48];
+	struct cli_prog prog;
+};
+
+static void flags_init(struct flags *f, const char *head, const char *tail)
+{
+	static const enum cli_kind kinds[] = {
+		[AP_CFG_INT] = CLI_INT, [AP_CFG_BOOL] = CLI_FLAG, [AP_CFG_STR] = CLI_STRING,
+		[AP_CFG_STRS] = CLI_CUSTOM, [AP_CFG_SECONDS] = CLI_DOUBLE};
+	for (int i = 0; i < N_OPTS; i++) {
+		const struct ap_config_opt *o = &opts[i];
+		flag_name(o, f->names[i], sizeof(f->names[i]));
+		f->cl[i] = (struct cli_opt){
+			.name = f->names[i], .kind = kinds[o->type], .off = o->off, .size = o->size,
+			.lo = (double)o->lo, .hi = (double)o->hi, .invert = o->invert,
+			.negatable = o->type == AP_CFG_BOOL, .parse = set_flag, .data = o,
+			.show = o->type == AP_CFG_STRS ? show_list : NULL,
+			.arg = o->arg, .help = o->help, .dflt = o->dflt};
+	}
+	f->cl[N_OPTS] = (struct cli_opt){
+		.name = "config", .kind = CLI_CUSTOM, .parse = config_flag, .early = 1,
+		.arg = "FILE",
+		.help = "YAML settings, keys as the options above with '_' for '-'\n"
+			"(conf/appliance.yaml); options given as well override it",
+		.dflt = ""};
+	f->prog = (struct cli_prog){.name = "coinfer-appliance", .head = head, .tail = tail,
+				    .opts = f->cl, .n_opts = N_OPTS + 1,
+				    .size = sizeof(struct ap_config), .early_done = load_config};
+}
 
 int ap_config_args(struct ap_config *c, int argc, char **argv, char *err, size_t errlen)
 {
-	struct option lo[2 * N_OPTS + 3];
-	char names[2 * N_OPTS][48], where[64];
-	const char *config = NULL;
-	char listed[N_OPTS] = {0};
-	int n = 0, ch, ret = 0;
+	struct flags f;
+	flags_init(&f, "", NULL);
+	int ret = cli_parse(&f.prog, c, argc, argv, err, errlen);
+	if (ret == CLI_HELP)
+		return AP_CONFIG_HELP;
+	return ret ? ret : ap_config_check(c, err, errlen);
+}
 
-	for (int i = 0; i < N_OPTS; i++) {
-		const struct ap_config_opt *o = &opts[i];
-		flag_name(o, names[2 * i], sizeof(names[0]));
-		lo[n++] = (struct option){names[2 * i],
-					  o->type == AP_CFG_BOOL ? no_argument : required_argument,
-					  NULL, O_FIRST + 2 * i};
-		if (o->type == AP_CFG_BOOL) {
-			snprintf(names[2 * i + 1], sizeof(names[0]), "no-%.44s", names[2 * i]);
-			lo[n++] = (struct option){names[2 * i + 1], no_argument, NULL, O_FIRST + 2 * i + 1};
-		}
-	}
-	lo[n++] = (struct option){"config", required_argument, NULL, O_CONFIG};
-	lo[n++] = (struct option){"help", no_argument, NULL, 'h'};
-	lo[n] = (struct option){0, 0, 0, 0};
-
-	/* the file first, wherever --config stands, so that every flag overrides it */
-	opterr = 0;
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":h", lo, NULL)) != -1)
-		if (ch == O_CONFIG) {
-			if (config)
-				return cf_fail(-EINVAL, err, errlen, "--config given twice ('%s', '%s')",
-					       config, optarg);
-			config = optarg;
-		}
-	if (config && (ret = ap_config_load(c, config, err, errlen)))
-		return ret;
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
-		if (ch == 'h')
-			return AP_CONFIG_HELP;
-		if (ch == O_CONFIG)
-			continue;
-		if (ch == ':')
-			return cf_fail(-EINVAL, err, errlen, "%s needs a value", argv[optind - 1]);
-		if (ch < O_FIRST)
-			return cf_fail(-EINVAL, err, errlen, "'%s' is not an option (coinfer-appliance "
-					      "--help lists them)", argv[optind - 1]);
-		int i = (ch - O_FIRST) / 2;
-		const struct ap_config_opt *o = &opts[i];
-		snprintf(where, sizeof(where), "--%s", names[ch - O_FIRST]);
-		if (o->type == AP_CFG_BOOL) {
-			ret = ap_config_set(c, o, (ch - O_FIRST) % 2 ? "false" : "true", where, err,
-					    errlen);
-		} else {
-			if (o->type == AP_CFG_STRS && !listed[i]++)
-				*(int *)((char *)c + o->count_off) = 0; /* the flags' list replaces */
-			ret = ap_config_set(c, o, optarg, where, err, errlen);
-		}
-		if (ret)
-			return ret;
-	}
-	if (optind < argc)
-		return cf_fail(-EINVAL, err, errlen, "unexpected argument '%s'", argv[optind]);
-	return ap_config_check(c, err, errlen);
+void ap_config_usage(FILE *out, const char *head, const char *tail)
+{
+	struct flags f;
+	struct ap_config d;
+	flags_init(&f, head, tail);
+	ap_config_defaults(&d);
+	cli_usage(&f.prog, &d, out);
 }

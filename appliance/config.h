@@ -2,14 +2,19 @@
  * then command-line flags, each step overriding the one before.
  *
  * One table (ap_config_opts) names every setting once: its YAML key, its flag
- * (the key with '-' for '_'), its type and its range. The file and the flags
- * both hand their values to the same setter as text, so a value is parsed and
- * range-checked by one piece of code wherever it came from, and an error names
- * where it came from (file:line: key, or --flag). */
+ * (the key with '-' for '_'), its type, its range and its line in the usage. The
+ * file and the flags both hand their values to the same setter as text, so a
+ * value is parsed and range-checked by one piece of code wherever it came from,
+ * and an error names where it came from (file:line: key, or --flag). The flags
+ * go through the programs' option parser (coinfer/cli.h), given a table made
+ * from this one, which also prints the usage with the built-in defaults. This
+ * table stays the appliance's own: the YAML schema is built from it, and its
+ * messages (file:line: key: 0 is out of range (1..1024)) name a file's lines. */
 #ifndef COINFER_APPLIANCE_CONFIG_H
 #define COINFER_APPLIANCE_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "server.h"
 
@@ -26,6 +31,7 @@ struct ap_config {
 	double run_seconds;          /* 0: until SIGINT/SIGTERM */
 	const char *metrics_host;
 	int metrics_port;            /* -1: no metrics endpoint; 0: any free port */
+	const char *config;          /* the --config file applied, NULL: none */
 	/* strings read from files, owned until ap_config_free */
 	char **owned;
 	int n_owned;
@@ -49,6 +55,9 @@ struct ap_config_opt {
 	long long lo, hi;  /* inclusive range of an AP_CFG_INT or AP_CFG_SECONDS */
 	int invert;        /* AP_CFG_BOOL stored negated (buf_ring sets no_buf_ring) */
 	int nullable;      /* AP_CFG_STR: `null` gives NULL (the default) */
+	const char *arg;   /* the flag's argument in the usage ("N" when NULL) */
+	const char *help;  /* the flag's text in the usage */
+	const char *dflt;  /* the default in the usage, where the value does not say it */
 };
 
 /* The settings table, n entries. */
@@ -80,5 +89,7 @@ int ap_config_check(const struct ap_config *c, char *err, size_t errlen);
  * on top, then ap_config_check. 0, AP_CONFIG_HELP for --help, or -EINVAL with a
  * message. argv's strings are borrowed, not copied. */
 int ap_config_args(struct ap_config *c, int argc, char **argv, char *err, size_t errlen);
+/* The usage: head, every flag with its built-in default, --config, --help, tail. */
+void ap_config_usage(FILE *f, const char *head, const char *tail);
 
 #endif

@@ -40,6 +40,7 @@
 
 #include "coinfer/clock.h"
 #include "coinfer/policy.h"
+#include "coinfer/wire.h"
 #include "conns.h"
 #include "server.h"
 #include "session.h"
@@ -91,7 +92,7 @@ void ap_server_defaults(struct ap_server_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->host = "127.0.0.1";
-	c->port = 7878;
+	c->port = CW_DEFAULT_PORT;
 	c->workers = 2;
 	c->max_conns = 1024;
 	c->max_inflight = 16;

@@ -9,7 +9,6 @@
  * generation in their tag and are dropped when it no longer matches. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -223,52 +222,51 @@ static long peak_rss_kb(void)
 	return ru.ru_maxrss;
 }
 
-/* The options the bench passes, onto the appliance's own defaults. */
+/* The options the bench passes, onto the appliance's own defaults (the same
+ * ranges as the appliance's). */
+#define F(f) CLI_FIELD(struct eserver, f)
+static const struct cli_opt opts[] = {
+	{.name = "port", .kind = CLI_INT, F(cfg.port), .lo = 0, .hi = 65535,
+	 .help = "TCP port, 0 = any"},
+	{.name = "workers", .kind = CLI_INT, F(cfg.workers), .lo = 1, .hi = 1024,
+	 .help = "event loops"},
+	{.name = "max-conns", .kind = CLI_INT, F(cfg.max_conns), .lo = 1, .hi = 1 << 24,
+	 .help = "connections per worker"},
+	{.name = "max-inflight", .kind = CLI_INT, F(cfg.max_inflight), .lo = 1, .hi = 65535,
+	 .help = "requests per device before ERROR busy"},
+	{.name = "max-requests", .kind = CLI_INT, F(cfg.max_requests), .lo = 1, .hi = 1 << 24,
+	 .help = "queued requests per worker before ERROR busy"},
+	{.name = "max-batch", .kind = CLI_INT, F(cfg.max_batch), .lo = 1, .hi = 1024,
+	 .help = "images per batch"},
+	{.name = "max-delay-us", .kind = CLI_INT, F(cfg.max_delay_us), .lo = 0, .hi = 60000000,
+	 .help = "longest wait for a batch to fill"},
+	{.name = "null-model", .kind = CLI_FLAG, F(cfg.null_model),
+	 .help = "validate frames, compute nothing"},
+	{.name = "calibrate-runs", .kind = CLI_INT, F(cfg.calibrate_runs), .lo = 0, .hi = 1000,
+	 .help = "timing runs per layer at start, 0 = FLOP estimate"},
+	CLI_OPT_MODEL(struct eserver, model),
+	{.name = "small-frame", .kind = CLI_INT, F(cfg.small_frame), .lo = 0, .hi = 1 << 28,
+	 .arg = "BYTES", .help = "frame bytes held inline in each request slot"},
+	{.name = "big-frames", .kind = CLI_INT, F(cfg.big_frames), .lo = 0, .hi = 1 << 16,
+	 .help = "buffers of max-frame bytes per worker for larger frames"},
+};
+static const struct cli_prog prog = {
+	.name = "serve-epoll",
+	.head = "usage: coinfer-bench-appliance --serve-epoll [options]\n"
+		"The epoll peer of coinfer-appliance that coinfer-bench-appliance runs: the same\n"
+		"session layer under an edge-triggered epoll loop per worker.\n",
+	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct eserver)};
+
+/* CLI_GO, or the status to exit with. */
 static int parse_opts(struct eserver *s, int argc, char **argv)
 {
-	struct ap_server_config *cfg = &s->cfg;
-	enum { O_PORT = 256, O_WORKERS, O_CONNS, O_INFL, O_REQS, O_BATCH, O_DELAY, O_NULL, O_CAL,
-	       O_MODEL, O_SMALL, O_BIG };
-	static const struct option opts[] = {
-		{"port", required_argument, 0, O_PORT}, {"workers", required_argument, 0, O_WORKERS},
-		{"max-conns", required_argument, 0, O_CONNS},
-		{"max-inflight", required_argument, 0, O_INFL},
-		{"max-requests", required_argument, 0, O_REQS},
-		{"max-batch", required_argument, 0, O_BATCH},
-		{"max-delay-us", required_argument, 0, O_DELAY},
-		{"null-model", no_argument, 0, O_NULL},
-		{"calibrate-runs", required_argument, 0, O_CAL},
-		{"model", required_argument, 0, O_MODEL},
-		{"small-frame", required_argument, 0, O_SMALL},
-		{"big-frames", required_argument, 0, O_BIG}, {0, 0, 0, 0},
-	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		long v = optarg ? strtol(optarg, NULL, 10) : 0;
-		switch (c) {
-		case O_PORT: cfg->port = (int)v; break;
-		case O_WORKERS: cfg->workers = (int)v; break;
-		case O_CONNS: cfg->max_conns = (int)v; break;
-		case O_INFL: cfg->max_inflight = (int)v; break;
-		case O_REQS: cfg->max_requests = (int)v; break;
-		case O_BATCH: cfg->max_batch = (int)v; break;
-		case O_DELAY: cfg->max_delay_us = (uint64_t)v; break;
-		case O_NULL: cfg->null_model = 1; break;
-		case O_CAL: cfg->calibrate_runs = (int)v; break;
-		case O_MODEL: s->model = optarg; break;
-		case O_SMALL: cfg->small_frame = (int)v; break;
-		case O_BIG: cfg->big_frames = (int)v; break;
-		default: return 2;
-		}
-	}
-	if (cfg->workers < 1 || cfg->max_conns < 1 || cfg->max_inflight < 1 ||
-	    cfg->max_inflight > 65535 || cfg->max_requests < 1 || cfg->max_batch < 1 ||
-	    cfg->small_frame < 0 || (uint32_t)cfg->small_frame > cfg->max_frame) {
-		fprintf(stderr, "serve-epoll: option out of range\n");
+	int st = cli_args(&prog, s, argc, argv);
+	if (st == CLI_GO && (uint32_t)s->cfg.small_frame > s->cfg.max_frame) {
+		fprintf(stderr, "serve-epoll: --small-frame %d is above the max frame %u\n",
+			s->cfg.small_frame, s->cfg.max_frame);
 		return 2;
 	}
-	return 0;
+	return st;
 }
 
 static int start_workers(struct eserver *s, char *err, size_t errlen)
@@ -332,7 +330,7 @@ int ab_serve_epoll(int argc, char **argv)
 	ap_server_defaults(&s.cfg);
 	s.cfg.port = 0;
 	int ret = parse_opts(&s, argc, argv);
-	if (ret)
+	if (ret != CLI_GO)
 		return ret;
 	char err[512];
 	struct cr_model *m;

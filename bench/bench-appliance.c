@@ -17,7 +17,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -833,130 +832,76 @@ static cJSON *tail_point(struct point pt, struct tail_summary *sum)
 
 /* ---- main ---------------------------------------------------------------------------- */
 
-static void usage(FILE *f)
+/* --quick goes first wherever it stands: the values given as well win */
+static int quick_arg(void *opts, const struct cli_opt *o, const char *arg, int use, char *err,
+		     size_t errlen)
 {
-	fprintf(f,
-		"usage: coinfer-bench-appliance [options]\n"
+	struct opts *q = opts;
+	q->quick = 1;
+	q->seconds = 1, q->warmup = 0.5, q->repeat = 1, q->points = "3:relu4";
+	q->devices[0] = 16, q->devices[1] = 256, q->devices[2] = 1024;
+	q->n_devices = 3;
+	return 0;
+}
+
+#define F(f) CLI_FIELD(struct opts, f)
+static const struct cli_opt opts[] = {
+	{.name = "quick", .kind = CLI_FLAG, F(quick), .parse = quick_arg, .early = 1,
+	 .help = "short windows, fewer points (< 60 s): --seconds 1, --warmup 0.5,\n"
+		 "--repeat 1, --devices 16,256,1024, --points 3:relu4, unless given"},
+	{.name = "seconds", .kind = CLI_DOUBLE, F(seconds), .lo = 1e-3, .hi = 1e6, .arg = "S",
+	 .help = "measured window per point"},
+	{.name = "warmup", .kind = CLI_DOUBLE, F(warmup), .lo = 0, .hi = 1e6, .arg = "S",
+	 .help = "warm-up before each window"},
+	{.name = "devices", .kind = CLI_LIST, F(devices), .max = 16, .lo = 1, .hi = 100000,
+	 .count_off = offsetof(struct opts, n_devices), .help = "device counts of the null model"},
+	{.name = "depth", .kind = CLI_INT, F(null_depth), .lo = 1, .hi = 256,
+	 .help = "requests outstanding per device, null model"},
+	{.name = "repeat", .kind = CLI_INT, F(repeat), .lo = 1, .hi = 16,
+	 .help = "null-model runs per server and device count, alternating\n"
+		 "the servers; medians compared"},
+	{.name = "points", .kind = CLI_STRING, F(points), .arg = "LIST",
+	 .help = "real-tail points, EXIT:LAYER (last layer on the device, or\ninput)"},
+	{.name = "tail-devices", .kind = CLI_INT, F(tail_devices), .lo = 1, .hi = 100000,
+	 .help = "devices of the real-tail batched runs"},
+	{.name = "tail-depth", .kind = CLI_INT, F(tail_depth), .lo = 1, .hi = 256,
+	 .help = "requests outstanding per device there"},
+	{.name = "no-load-cap", .kind = CLI_FLAG, F(no_load_cap),
+	 .help = "keep the tail load even where frames above the appliance's\n"
+		 "8 KiB request slots would exhaust its 256 big buffers"},
+	{.name = "load-threads", .kind = CLI_INT, F(load_threads), .lo = 1, .hi = 1024,
+	 .help = "load generator threads"},
+	{.name = "workers", .kind = CLI_INT, F(workers), .lo = 1, .hi = 1024,
+	 .help = "server workers"},
+	{.name = "calibrate-runs", .kind = CLI_INT, F(calibrate_runs), .lo = 0, .hi = 1000,
+	 .help = "the servers' start-up calibration runs (0: FLOP estimates;\n"
+		 "see docs/bench-appliance.md for why not more)"},
+	{.name = "no-null", .kind = CLI_FLAG, F(no_null), .help = "skip the null-model section"},
+	{.name = "no-tail", .kind = CLI_FLAG, F(no_tail), .help = "skip the real-tail section"},
+	{.name = "no-epoll", .kind = CLI_FLAG, F(no_epoll), .help = "skip the epoll peer"},
+	{.name = "appliance", .kind = CLI_STRING, F(appliance), .arg = "PATH",
+	 .help = "coinfer-appliance", .dflt = "next to this binary's folder"},
+	CLI_OPT_MODEL(struct opts, model_path),
+	CLI_OPT_DATA(struct opts, data_dir),
+};
+static const struct cli_prog prog = {
+	.name = "coinfer-bench-appliance",
+	.head = "usage: coinfer-bench-appliance [options]\n"
 		"The edge appliance under load over loopback (JSON on stdout, progress on stderr):\n"
 		"null model and real tail, io_uring against an epoll loop of the same protocol,\n"
-		"batched against batch 1, against the kernels alone. See docs/bench-appliance.md.\n"
-		"  --quick              short windows, fewer points (< 60 s)\n"
-		"  --seconds S          measured window per point (5; quick 1)\n"
-		"  --warmup S           warm-up before each window (1; quick 0.5)\n"
-		"  --devices LIST       device counts of the null model (1,16,256,1024)\n"
-		"  --depth N            requests outstanding per device, null model (4)\n"
-		"  --repeat N           null-model runs per server and device count, alternating\n"
-		"                       the servers; medians compared (3; quick 1)\n"
-		"  --points LIST        real-tail points, EXIT:LAYER (last layer on the device, or\n"
-		"                       input), default 3:input,3:relu2,3:relu4,1:b1_relu (quick 3:relu4)\n"
-		"  --tail-devices N     devices of the real-tail batched runs (256)\n"
-		"  --tail-depth N       requests outstanding per device there (2)\n"
-		"  --no-load-cap        keep the tail load even where frames above the appliance's\n"
-		"                       8 KiB request slots would exhaust its 256 big buffers\n"
-		"  --load-threads N     load generator threads (2)\n"
-		"  --workers N          server workers (2)\n"
-		"  --calibrate-runs N   the servers' start-up calibration runs (0: FLOP estimates;\n"
-		"                       see docs/bench-appliance.md for why not more)\n"
-		"  --no-null / --no-tail / --no-epoll   skip a section or the epoll peer\n"
-		"  --appliance PATH     coinfer-appliance (default: next to this binary's folder)\n"
-		"  --model PATH         model file (default: the bundled one)\n"
-		"  --data DIR           CIFAR-10 binary directory\n");
-}
+		"batched against batch 1, against the kernels alone. See docs/bench-appliance.md.\n",
+	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct opts)};
 
-static int parse_list(const char *s, int *out, int max)
+/* This binary (the epoll server), and the appliance: --appliance, else
+ * build/coinfer-appliance for build/bench/coinfer-bench-appliance. */
+static void find_binaries(void)
 {
-	int n = 0;
-	while (*s && n < max) {
-		char *end;
-		long v = strtol(s, &end, 10);
-		if (end == s || v < 1 || v > 100000)
-			return -1;
-		out[n++] = (int)v;
-		s = *end == ',' ? end + 1 : end;
-		if (*end && *end != ',')
-			return -1;
-	}
-	return n;
-}
-
-int main(int argc, char **argv)
-{
-	if (argc > 1 && !strcmp(argv[1], "--serve-epoll"))
-		return ab_serve_epoll(argc - 1, argv + 1);
-
-	O = (struct opts){.workers = 2, .load_threads = 2, .null_depth = 4, .tail_devices = 256,
-			  .tail_depth = 2, .calibrate_runs = 0, .seconds = -1, .warmup = -1,
-			  .devices = {1, 16, 256, 1024}, .n_devices = 4};
-	enum { O_QUICK = 256, O_SEC, O_WARM, O_DEV, O_DEPTH, O_TDEV, O_TDEPTH, O_LT, O_WORK, O_CAL,
-	       O_NONULL, O_NOTAIL, O_NOEPOLL, O_APP, O_MODEL, O_DATA, O_POINTS, O_REP, O_NOCAP };
-	static const struct option opts[] = {
-		{"quick", no_argument, 0, O_QUICK}, {"seconds", required_argument, 0, O_SEC},
-		{"warmup", required_argument, 0, O_WARM}, {"devices", required_argument, 0, O_DEV},
-		{"depth", required_argument, 0, O_DEPTH},
-		{"tail-devices", required_argument, 0, O_TDEV},
-		{"tail-depth", required_argument, 0, O_TDEPTH},
-		{"load-threads", required_argument, 0, O_LT}, {"workers", required_argument, 0, O_WORK},
-		{"calibrate-runs", required_argument, 0, O_CAL},
-		{"no-null", no_argument, 0, O_NONULL}, {"no-tail", no_argument, 0, O_NOTAIL},
-		{"no-epoll", no_argument, 0, O_NOEPOLL}, {"appliance", required_argument, 0, O_APP},
-		{"model", required_argument, 0, O_MODEL}, {"data", required_argument, 0, O_DATA},
-		{"points", required_argument, 0, O_POINTS}, {"repeat", required_argument, 0, O_REP},
-		{"no-load-cap", no_argument, 0, O_NOCAP},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
-	};
-	int c, devices_given = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_QUICK: O.quick = 1; break;
-		case O_SEC: O.seconds = atof(optarg); break;
-		case O_WARM: O.warmup = atof(optarg); break;
-		case O_DEV:
-			if ((O.n_devices = parse_list(optarg, O.devices, 16)) < 1)
-				die("--devices wants a list like 1,16,256 (got %s)", optarg);
-			devices_given = 1;
-			break;
-		case O_DEPTH: O.null_depth = atoi(optarg); break;
-		case O_TDEV: O.tail_devices = atoi(optarg); break;
-		case O_TDEPTH: O.tail_depth = atoi(optarg); break;
-		case O_LT: O.load_threads = atoi(optarg); break;
-		case O_WORK: O.workers = atoi(optarg); break;
-		case O_CAL: O.calibrate_runs = atoi(optarg); break;
-		case O_NONULL: O.no_null = 1; break;
-		case O_NOTAIL: O.no_tail = 1; break;
-		case O_NOEPOLL: O.no_epoll = 1; break;
-		case O_APP: O.appliance = optarg; break;
-		case O_MODEL: O.model_path = optarg; break;
-		case O_DATA: O.data_dir = optarg; break;
-		case O_POINTS: O.points = optarg; break;
-		case O_REP: O.repeat = atoi(optarg); break;
-		case O_NOCAP: O.no_load_cap = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (O.null_depth < 1 || O.null_depth > 256 || O.tail_depth < 1 || O.tail_depth > 256 ||
-	    O.tail_devices < 1 || O.workers < 1 || O.load_threads < 1 || O.calibrate_runs < 0)
-		die("%s", "an option is out of range (depths 1..256)");
-	if (O.repeat == 0)
-		O.repeat = O.quick ? 1 : 3;
-	if (O.repeat < 1 || O.repeat > 16)
-		die("%s", "--repeat wants 1..16");
-	if (O.seconds <= 0)
-		O.seconds = O.quick ? 1 : 5;
-	if (O.warmup < 0)
-		O.warmup = O.quick ? 0.5 : 1;
-	O.kernel_seconds = O.quick ? 0.6 : 3;
-	if (O.quick && !devices_given) {
-		O.devices[0] = 16, O.devices[1] = 256, O.devices[2] = 1024;
-		O.n_devices = 3;
-	}
+	static char app[PATH_MAX + 32];
 	ssize_t n = readlink("/proc/self/exe", O.self, sizeof(O.self) - 1);
 	if (n <= 0)
 		die("%s", "readlink /proc/self/exe");
 	O.self[n] = 0;
-	static char app[PATH_MAX + 32];
 	if (!O.appliance) {
-		/* build/bench/coinfer-bench-appliance -> build/coinfer-appliance */
 		snprintf(app, sizeof(app), "%s", O.self);
 		char *slash = strrchr(app, '/');
 		*slash = 0;
@@ -967,16 +912,18 @@ int main(int argc, char **argv)
 	}
 	if (access(O.appliance, X_OK))
 		die("no appliance at %s (--appliance PATH)", O.appliance);
-	signal(SIGPIPE, SIG_IGN);
+}
 
-	/* descriptors: every device here, and the servers inherit the limit */
-	int maxdev = O.tail_devices;
+/* Descriptors for every device here (the servers inherit the limit): raised when
+ * short, into the machine section. */
+static void raise_nofile(cJSON *mach)
+{
+	int maxdev = O.tail_devices, raised = 0, nofile_ok = 1;
 	for (int i = 0; i < O.n_devices; i++)
 		maxdev = O.devices[i] > maxdev ? O.devices[i] : maxdev;
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
 	rlim_t want = (rlim_t)maxdev * 2 + 256;
-	int raised = 0, nofile_ok = 1;
 	if (rl.rlim_cur < want) {
 		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
 		raised = setrlimit(RLIMIT_NOFILE, &rl) == 0;
@@ -989,22 +936,13 @@ int main(int argc, char **argv)
 				(unsigned long long)rl.rlim_max);
 		}
 	}
-
-	char err[512];
-	const char *mp = O.model_path ? O.model_path : cli_default_model_path();
-	if (!mp || cr_model_load(mp, &M, err, sizeof(err)))
-		die("model: %s", mp ? err : "none found (--model PATH)");
-
-	double t_start = cf_now_s();
-	cJSON *root = cJSON_CreateObject();
-	cJSON_AddStringToObject(root, "bench", "appliance");
-	cJSON_AddStringToObject(root, "model", M->name);
-	cJSON *mach = cJSON_AddObjectToObject(root, "machine");
-	cJSON_AddNumberToObject(mach, "cpus_online", (double)sysconf(_SC_NPROCESSORS_ONLN));
-	cJSON_AddNumberToObject(mach, "load_avg_1m_start", ab_loadavg_1m());
 	cJSON_AddNumberToObject(mach, "rlimit_nofile", (double)rl.rlim_cur);
 	cJSON_AddBoolToObject(mach, "rlimit_nofile_raised", raised);
 	cJSON_AddBoolToObject(mach, "rlimit_nofile_enough", nofile_ok);
+}
+
+static void config_json(cJSON *root)
+{
 	cJSON *cf = cJSON_AddObjectToObject(root, "config");
 	cJSON_AddBoolToObject(cf, "quick", O.quick);
 	cJSON_AddNumberToObject(cf, "seconds", O.seconds);
@@ -1019,35 +957,34 @@ int main(int argc, char **argv)
 	cJSON_AddNumberToObject(cf, "deadline_us", DEADLINE_US);
 	cJSON_AddStringToObject(cf, "appliance", O.appliance);
 	cJSON_AddStringToObject(cf, "transport", "TCP over loopback 127.0.0.1");
+}
 
-	if (!O.no_null)
-		cJSON_AddItemToObject(root, "null_model", null_section());
-	struct tail_summary ts = {-1, -1, -1, -1, -1};
-	if (!O.no_tail) {
-		cJSON *sec = cJSON_AddObjectToObject(root, "real_tail");
-		cJSON_AddStringToObject(sec, "server_options", "batched: --max-batch 32 --max-delay-us 2000; unbatched: --max-batch 1; both 2 workers");
-		cJSON *pts = cJSON_AddArrayToObject(sec, "points");
-		/* "EXIT:LAYER,...": EXIT 1-based, LAYER the last one the device runs */
-		char list[1024];
-		snprintf(list, sizeof(list), "%s",
-			 O.points ? O.points : O.quick ? "3:relu4" : "3:input,3:relu2,3:relu4,1:b1_relu");
-		for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
-		     tok = strtok_r(NULL, ",", &save)) {
-			struct point pt;
-			char *colon = strchr(tok, ':');
-			int e = colon ? atoi(tok) - 1 : M->n_exits - 1;
-			const char *layer = colon ? colon + 1 : tok;
-			if (e < 0 || e >= M->n_exits || find_point(e, layer, &pt)) {
-				fprintf(stderr, "coinfer-bench-appliance: no point %s (EXIT:LAYER)\n", tok);
-				continue;
-			}
-			pt.layer = strdup(layer);
-			cJSON_AddItemToArray(pts, tail_point(pt, &ts));
+/* The real tail at every point of --points ("EXIT:LAYER,...": EXIT 1-based,
+ * LAYER the last one the device runs). */
+static void tail_section(cJSON *root, struct tail_summary *ts)
+{
+	cJSON *sec = cJSON_AddObjectToObject(root, "real_tail");
+	cJSON_AddStringToObject(sec, "server_options", "batched: --max-batch 32 --max-delay-us 2000; unbatched: --max-batch 1; both 2 workers");
+	cJSON *pts = cJSON_AddArrayToObject(sec, "points");
+	char list[1024];
+	snprintf(list, sizeof(list), "%s", O.points);
+	for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		struct point pt;
+		char *colon = strchr(tok, ':');
+		int e = colon ? atoi(tok) - 1 : M->n_exits - 1;
+		const char *layer = colon ? colon + 1 : tok;
+		if (e < 0 || e >= M->n_exits || find_point(e, layer, &pt)) {
+			fprintf(stderr, "coinfer-bench-appliance: no point %s (EXIT:LAYER)\n", tok);
+			continue;
 		}
+		pt.layer = strdup(layer);
+		cJSON_AddItemToArray(pts, tail_point(pt, ts));
 	}
-	if (J_1024)
-		cJSON_AddItemToObject(root, "devices_1024", J_1024);
+}
 
+static void acceptance_json(cJSON *root, const struct tail_summary *ts)
+{
 	cJSON *acc = cJSON_AddObjectToObject(root, "acceptance");
 	if (!O.no_null) {
 		cJSON_AddNumberToObject(acc, "null_256_requests_per_appliance_cpu_s", null_256_per_cpu);
@@ -1056,14 +993,54 @@ int main(int argc, char **argv)
 		cJSON_AddBoolToObject(acc, "null_256_ratio_ge_1.2", null_256_ratio >= 1.2);
 	}
 	if (!O.no_tail) {
-		cJSON_AddNumberToObject(acc, "tail_min_e2e_over_kernels_cpu", ts.worst_e2e_cpu);
-		cJSON_AddNumberToObject(acc, "tail_min_e2e_over_kernels_wall", ts.worst_e2e_wall);
-		cJSON_AddBoolToObject(acc, "tail_e2e_cpu_ge_0.9", ts.worst_e2e_cpu >= 0.9);
-		cJSON_AddNumberToObject(acc, "tail_min_e2e_over_decode_plus_kernels_cpu", ts.worst_e2e_dec);
-		cJSON_AddNumberToObject(acc, "tail_min_batching_gain", ts.worst_gain);
-		cJSON_AddNumberToObject(acc, "tail_min_batching_gain_per_server_cpu_s", ts.worst_gain_cpu);
-		cJSON_AddBoolToObject(acc, "tail_batching_gain_ge_3", ts.worst_gain >= 3);
+		cJSON_AddNumberToObject(acc, "tail_min_e2e_over_kernels_cpu", ts->worst_e2e_cpu);
+		cJSON_AddNumberToObject(acc, "tail_min_e2e_over_kernels_wall", ts->worst_e2e_wall);
+		cJSON_AddBoolToObject(acc, "tail_e2e_cpu_ge_0.9", ts->worst_e2e_cpu >= 0.9);
+		cJSON_AddNumberToObject(acc, "tail_min_e2e_over_decode_plus_kernels_cpu", ts->worst_e2e_dec);
+		cJSON_AddNumberToObject(acc, "tail_min_batching_gain", ts->worst_gain);
+		cJSON_AddNumberToObject(acc, "tail_min_batching_gain_per_server_cpu_s", ts->worst_gain_cpu);
+		cJSON_AddBoolToObject(acc, "tail_batching_gain_ge_3", ts->worst_gain >= 3);
 	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "--serve-epoll"))
+		return ab_serve_epoll(argc - 1, argv + 1);
+
+	O = (struct opts){.workers = 2, .load_threads = 2, .null_depth = 4, .tail_devices = 256,
+			  .tail_depth = 2, .calibrate_runs = 0, .seconds = 5, .warmup = 1, .repeat = 3,
+			  .points = "3:input,3:relu2,3:relu4,1:b1_relu",
+			  .devices = {1, 16, 256, 1024}, .n_devices = 4};
+	int st = cli_args(&prog, &O, argc, argv);
+	if (st != CLI_GO)
+		return st;
+	O.kernel_seconds = O.quick ? 0.6 : 3;
+	find_binaries();
+	signal(SIGPIPE, SIG_IGN);
+
+	char err[512];
+	const char *mp = O.model_path ? O.model_path : cli_default_model_path();
+	if (!mp || cr_model_load(mp, &M, err, sizeof(err)))
+		die("model: %s", mp ? err : "none found (--model PATH)");
+
+	double t_start = cf_now_s();
+	cJSON *root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "bench", "appliance");
+	cJSON_AddStringToObject(root, "model", M->name);
+	cJSON *mach = cJSON_AddObjectToObject(root, "machine");
+	cJSON_AddNumberToObject(mach, "cpus_online", (double)sysconf(_SC_NPROCESSORS_ONLN));
+	cJSON_AddNumberToObject(mach, "load_avg_1m_start", ab_loadavg_1m());
+	raise_nofile(mach);
+	config_json(root);
+	if (!O.no_null)
+		cJSON_AddItemToObject(root, "null_model", null_section());
+	struct tail_summary ts = {-1, -1, -1, -1, -1};
+	if (!O.no_tail)
+		tail_section(root, &ts);
+	if (J_1024)
+		cJSON_AddItemToObject(root, "devices_1024", J_1024);
+	acceptance_json(root, &ts);
 	cJSON_AddNumberToObject(mach, "load_avg_1m_end", ab_loadavg_1m());
 	cJSON_AddNumberToObject(root, "elapsed_s", cf_now_s() - t_start);
 	char *s = cJSON_Print(root);

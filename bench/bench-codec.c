@@ -9,7 +9,7 @@
  * fp32-equivalent basis (for q8 the quantization itself is not timed). JSON out. */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +46,7 @@ static const int bits_set[] = {4, 8, 12, 16};
 static const enum cc_codec quant_codecs[] = {CC_CODEC_PACKED, CC_CODEC_HUFFMAN,
 					     CC_CODEC_HUFFMAN_ZRUN, CC_CODEC_PRED};
 #define NQ (int)(sizeof(quant_codecs) / sizeof(quant_codecs[0]))
+#define BATCH 32 /* the executor's, for the heads */
 
 struct ctx {
 	int n;             /* images */
@@ -170,87 +171,74 @@ static cJSON *result_json(const struct result *r, size_t elems)
 	return o;
 }
 
-static void usage(FILE *f)
+/* ---- the command line ------------------------------------------------------------------ */
+
+struct bc_opts {
+	const char *model, *data;
+	int n_img, quick;
+	double secs;
+};
+
+/* --quick goes first wherever it stands: --images and --seconds given as well win */
+static int quick_arg(void *opts, const struct cli_opt *o, const char *arg, int use, char *err,
+		     size_t errlen)
 {
-	fprintf(f,
-		"usage: coinfer-bench-codec [--model PATH] [--data DIR] [--images N] [--seconds S]\n"
-		"                           [--quick]\n"
-		"Codec size and encode/decode MB/s (fp32 MB, one core) on the bundled model's\n"
-		"feature maps of N CIFAR-10 test images (default 256) at several partition\n"
-		"points: raw16, packed/huffman/huffman-zrun/pred-huffman at 4/8/12/16 bits\n"
-		"(per-tensor), and\n"
-		"zstd levels 1 and 3 on the raw fp32 bytes and on the 8-bit symbols, as JSON.\n"
-		"Each timing runs at least S seconds (default 0.2); --quick: 32 images, 0.05 s.\n");
+	struct bc_opts *b = opts;
+	b->quick = 1, b->n_img = 32, b->secs = 0.05;
+	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	const char *model = NULL, *data = NULL;
-	double secs = 0.2;
-	int n_img = 256, quick = 0, images_set = 0, secs_set = 0;
-	static const struct option opts[] = {
-		{"model", required_argument, 0, 'm'},  {"data", required_argument, 0, 'd'},
-		{"images", required_argument, 0, 'n'}, {"seconds", required_argument, 0, 's'},
-		{"quick", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
-	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'm': model = optarg; break;
-		case 'd': data = optarg; break;
-		case 'n': n_img = atoi(optarg); images_set = 1; break;
-		case 's': secs = atof(optarg); secs_set = 1; break;
-		case 'q': quick = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (quick) {
-		if (!images_set)
-			n_img = 32;
-		if (!secs_set)
-			secs = 0.05;
-	}
-	if (n_img < 1 || !(secs > 0)) {
-		fprintf(stderr, "coinfer-bench-codec: --images must be >= 1 and --seconds > 0\n");
-		return 2;
-	}
-	if (!model && !(model = cli_default_model_path())) {
-		fprintf(stderr, "coinfer-bench-codec: no model found (give --model or set "
-				"COINFER_MODEL)\n");
-		return 1;
-	}
-	if (!data && !(data = cli_cifar10_default_dir())) {
-		fprintf(stderr, "coinfer-bench-codec: no CIFAR-10 directory found (give --data DIR "
-				"holding test_batch.bin, or set COINFER_CIFAR10)\n");
-		return 1;
-	}
-	char err[512];
-	struct cr_model *m;
-	if (cr_model_load(model, &m, err, sizeof(err))) {
-		fprintf(stderr, "coinfer-bench-codec: %s\n", err);
-		return 1;
-	}
-	struct ds_dataset ds;
-	if (ds_cifar10_load(data, "test_batch.bin", &ds, err, sizeof(err))) {
-		fprintf(stderr, "coinfer-bench-codec: %s\n", err);
-		cr_model_free(m);
-		return 1;
-	}
-	if (ds.c != m->in_c || ds.h != m->in_h || ds.w != m->in_w) {
-		fprintf(stderr, "coinfer-bench-codec: dataset images are %dx%dx%d, model wants %dx%dx%d\n",
-			ds.c, ds.h, ds.w, m->in_c, m->in_h, m->in_w);
-		return 1;
-	}
-	if (n_img > ds.n)
-		n_img = ds.n;
+#define F(f) CLI_FIELD(struct bc_opts, f)
+static const struct cli_opt opts[] = {
+	CLI_OPT_MODEL(struct bc_opts, model),
+	CLI_OPT_DATA(struct bc_opts, data),
+	{.name = "images", .kind = CLI_INT, F(n_img), .lo = 1, .hi = INT_MAX,
+	 .help = "feature maps of the first N test images"},
+	{.name = "seconds", .kind = CLI_DOUBLE, F(secs), .lo = 1e-6, .hi = 1e6, .arg = "S",
+	 .help = "each timing runs at least S seconds"},
+	{.name = "quick", .kind = CLI_FLAG, F(quick), .parse = quick_arg, .early = 1,
+	 .help = "32 images, 0.05 s (unless --images, --seconds say otherwise)"},
+};
+static const struct cli_prog prog = {
+	.name = "coinfer-bench-codec",
+	.head = "usage: coinfer-bench-codec [options]\n"
+		"Codec size and encode/decode MB/s (fp32 MB, one core) on the bundled model's\n"
+		"feature maps of N CIFAR-10 test images at several partition points: raw16,\n"
+		"packed/huffman/huffman-zrun/pred-huffman at 4/8/12/16 bits (per-tensor), and\n"
+		"zstd levels 1 and 3 on the raw fp32 bytes and on the 8-bit symbols, as JSON.\n",
+	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct bc_opts)};
 
-	/* Resolve the points; size buffers for the largest. */
-	enum { NP = sizeof(points) / sizeof(points[0]) };
-	int pe[NP], pp[NP];
+/* ---- the points ----------------------------------------------------------------------- */
+
+/* What every point shares: the model and its executor, the normalised images,
+ * the codec context, the buffers sized for the largest point, zstd. */
+struct bench {
+	const struct cr_model *m;
+	struct cr_exec *x;
+	float *input;
+	size_t in_per;
+	struct ctx cx;
+	float *maps;
+	uint16_t *q16;
+	uint8_t *q8, *zdec;
+	ZSTD_CCtx *zc;
+	ZSTD_DCtx *zd;
+	const struct cc_kernels *k;
+};
+
+/* Per-point figures over the points done, for the summary. */
+struct totals {
+	double p8_min, p8_sum, h8_min, h8_sum;
+	int n_done;
+	cJSON *per_point;
+};
+
+/* The points' exits (0-based) and partitions (-1: not in this model), and the
+ * largest point's floats; 0 when there is none. */
+static size_t resolve_points(const struct cr_model *m, int *pe, int *pp, int np)
+{
 	size_t max_elems = 0;
-	for (int i = 0; i < NP; i++) {
+	for (int i = 0; i < np; i++) {
 		int e = points[i].exit - 1;
 		pe[i] = e;
 		pp[i] = -1;
@@ -269,226 +257,326 @@ int main(int argc, char **argv)
 		size_t f = cr_model_boundary_floats(m, e, pp[i]);
 		max_elems = f > max_elems ? f : max_elems;
 	}
-	if (!max_elems) {
-		fprintf(stderr, "coinfer-bench-codec: no partition point found in the model\n");
-		return 1;
-	}
+	return max_elems;
+}
 
-	const int batch = 32;
-	struct cr_exec *x;
-	if (cr_exec_create(m, NULL, batch, &x)) {
+/* The head of exit e up to partition p over every image, into b->maps; its dims
+ * ({elems, 1, 1} where the layer's shape is not the boundary's). */
+static int head_maps(struct bench *b, int e, int p, size_t elems, const struct cr_layer *L)
+{
+	const struct cr_model *m = b->m;
+	struct ctx *cx = &b->cx;
+	for (int b0 = 0; b0 < cx->n; b0 += BATCH) {
+		int nb = cx->n - b0 < BATCH ? cx->n - b0 : BATCH;
+		const float *o;
+		if (cr_exec_run(b->x, e, 0, p, b->input + (size_t)b0 * b->in_per, nb, &o)) {
+			fprintf(stderr, "coinfer-bench-codec: executor failed\n");
+			return -EIO;
+		}
+		memcpy(b->maps + (size_t)b0 * elems, o, (size_t)nb * elems * sizeof(float));
+	}
+	cx->elems = elems;
+	cx->maps = b->maps;
+	cx->dims[0] = (uint32_t)(L ? L->out_c : m->in_c);
+	cx->dims[1] = (uint32_t)(L ? L->out_h : m->in_h);
+	cx->dims[2] = (uint32_t)(L ? L->out_w : m->in_w);
+	if ((size_t)cx->dims[0] * cx->dims[1] * cx->dims[2] != elems) {
+		cx->dims[0] = (uint32_t)elems; /* flattened: treat as {elems, 1, 1} */
+		cx->dims[1] = cx->dims[2] = 1;
+	}
+	return 0;
+}
+
+static cJSON *point_json(const struct bench *b, int e, int p, const struct cr_layer *L)
+{
+	size_t elems = b->cx.elems, zeros = 0;
+	cJSON *jp = cJSON_CreateObject();
+	cJSON_AddNumberToObject(jp, "exit", e + 1);
+	cJSON_AddNumberToObject(jp, "partition", p);
+	cJSON_AddStringToObject(jp, "layer", L ? L->name : "input");
+	cJSON_AddStringToObject(jp, "type", L ? cr_layer_type_name(L->type) : "input");
+	cJSON *jd = cJSON_AddArrayToObject(jp, "dims");
+	for (int d = 0; d < 3; d++)
+		cJSON_AddItemToArray(jd, cJSON_CreateNumber(b->cx.dims[d]));
+	cJSON_AddNumberToObject(jp, "elems", (double)elems);
+	for (size_t j = 0; j < (size_t)b->cx.n * elems; j++)
+		zeros += b->maps[j] == 0.0f;
+	cJSON_AddNumberToObject(jp, "zero_fraction", (double)zeros / ((double)b->cx.n * elems));
+	return jp;
+}
+
+/* raw16, then every quantizing codec at every bits: into jc; the 8-bit results
+ * per codec (quant_codecs' order) into ours8. */
+static int bench_codecs(struct bench *b, cJSON *jc, struct result ours8[NQ])
+{
+	struct result r;
+	int rc;
+	if ((rc = bench_codec(&b->cx, CC_CODEC_RAW16, 0, &r)))
+		return rc;
+	cJSON *o = result_json(&r, b->cx.elems);
+	cJSON_AddStringToObject(o, "codec", cc_codec_name(CC_CODEC_RAW16));
+	cJSON_AddNumberToObject(o, "bits", 16);
+	cJSON_AddItemToArray(jc, o);
+	for (int ci = 0; ci < NQ; ci++)
+		for (int bi = 0; bi < 4; bi++) {
+			enum cc_codec codec = quant_codecs[ci];
+			int bits = bits_set[bi];
+			if ((rc = bench_codec(&b->cx, codec, bits, &r)))
+				return rc;
+			o = result_json(&r, b->cx.elems);
+			cJSON_AddStringToObject(o, "codec", cc_codec_name(codec));
+			cJSON_AddNumberToObject(o, "bits", bits);
+			cJSON_AddItemToArray(jc, o);
+			if (bits == 8)
+				ours8[ci] = r;
+		}
+	return 0;
+}
+
+/* 8-bit symbols as bytes, quantized exactly as the codec does. */
+static void quantize_q8(struct bench *b)
+{
+	size_t elems = b->cx.elems;
+	for (int j = 0; j < b->cx.n; j++) {
+		const float *xm = b->maps + (size_t)j * elems;
+		float mn, mx;
+		b->k->minmax(xm, 1, elems, 0, &mn, &mx);
+		b->k->quantize(xm, 1, elems, 0, &mn, &mx, 8, b->q16);
+		for (size_t t = 0; t < elems; t++)
+			b->q8[(size_t)j * elems + t] = (uint8_t)b->q16[t];
+	}
+}
+
+/* Ours at 8 bits against one zstd run. */
+static void vs_zstd(cJSON *jv, const struct result ours8[NQ], const struct result *z, int q8,
+		    int level)
+{
+	for (int t = 0; t < NQ; t++) {
+		cJSON *v = cJSON_CreateObject();
+		cJSON_AddStringToObject(v, "ours", cc_codec_name(quant_codecs[t]));
+		cJSON_AddNumberToObject(v, "bits", 8);
+		cJSON_AddStringToObject(v, "zstd_input", q8 ? "q8" : "fp32");
+		cJSON_AddNumberToObject(v, "zstd_level", level);
+		cJSON_AddNumberToObject(v, "size_ratio", ours8[t].bytes / z->bytes);
+		cJSON_AddNumberToObject(v, "encode_speed_ratio", ours8[t].enc_mbs / z->enc_mbs);
+		cJSON_AddNumberToObject(v, "decode_speed_ratio", ours8[t].dec_mbs / z->dec_mbs);
+		cJSON_AddItemToArray(jv, v);
+	}
+}
+
+/* zstd levels 1 and 3 on the fp32 bytes, then on the 8-bit symbols. */
+static int bench_zstds(struct bench *b, cJSON *jp, const struct result ours8[NQ])
+{
+	size_t elems = b->cx.elems;
+	cJSON *jz = cJSON_AddArrayToObject(jp, "zstd");
+	cJSON *jv = cJSON_AddArrayToObject(jp, "vs_zstd");
+	struct result r;
+	int rc;
+	quantize_q8(b);
+	for (int in = 0; in < 2; in++)
+		for (int level = 1; level <= 3; level += 2) {
+			const uint8_t *src = in ? b->q8 : (const uint8_t *)b->maps;
+			size_t in_bytes = in ? elems : elems * 4;
+			if ((rc = bench_zstd(&b->cx, b->zc, b->zd, src, in_bytes, level, b->zdec, &r)))
+				return rc;
+			cJSON *o = result_json(&r, elems);
+			cJSON_AddStringToObject(o, "input", in ? "q8" : "fp32");
+			cJSON_AddNumberToObject(o, "level", level);
+			cJSON_AddItemToArray(jz, o);
+			vs_zstd(jv, ours8, &r, in, level);
+		}
+	return 0;
+}
+
+static void add_to_totals(struct totals *t, const char *name, size_t elems,
+			  const struct result ours8[NQ])
+{
+	const struct result *p8 = &ours8[0], *h8 = &ours8[1], *d8 = &ours8[3];
+	double p = p8->dec_mbs * 1e-3, h = h8->dec_mbs * 1e-3;
+	t->p8_min = p < t->p8_min ? p : t->p8_min;
+	t->h8_min = h < t->h8_min ? h : t->h8_min;
+	t->p8_sum += p;
+	t->h8_sum += h;
+	t->n_done++;
+	cJSON *sp = cJSON_CreateObject();
+	cJSON_AddStringToObject(sp, "layer", name);
+	cJSON_AddNumberToObject(sp, "elems", (double)elems);
+	cJSON_AddNumberToObject(sp, "packed8_decode_gb_s", p);
+	cJSON_AddNumberToObject(sp, "huffman8_decode_gb_s", h);
+	cJSON_AddNumberToObject(sp, "packed8_encode_gb_s", p8->enc_mbs * 1e-3);
+	cJSON_AddNumberToObject(sp, "huffman8_encode_gb_s", h8->enc_mbs * 1e-3);
+	cJSON_AddNumberToObject(sp, "huffman8_ratio_fp32", h8->bytes / (4.0 * elems));
+	cJSON_AddNumberToObject(sp, "pred8_decode_gb_s", d8->dec_mbs * 1e-3);
+	cJSON_AddNumberToObject(sp, "pred8_ratio_fp32", d8->bytes / (4.0 * elems));
+	cJSON_AddItemToArray(t->per_point, sp);
+}
+
+/* One partition point: its maps, every codec, zstd, into jpoints and the totals. */
+static int bench_point(struct bench *b, int e, int p, cJSON *jpoints, struct totals *t)
+{
+	const struct cr_layer *L = p ? cr_model_exit_layer(b->m, e, p - 1) : NULL;
+	struct result ours8[NQ] = {{0}};
+	int rc;
+	if ((rc = head_maps(b, e, p, cr_model_boundary_floats(b->m, e, p), L)))
+		return rc;
+	cJSON *jp = point_json(b, e, p, L);
+	cJSON_AddItemToArray(jpoints, jp);
+	if ((rc = bench_codecs(b, cJSON_AddArrayToObject(jp, "codecs"), ours8)) ||
+	    (rc = bench_zstds(b, jp, ours8)))
+		return rc;
+	add_to_totals(t, L ? L->name : "input", b->cx.elems, ours8);
+	return 0;
+}
+
+/* ---- the program ---------------------------------------------------------------------- */
+
+/* Buffers for n images at points of at most max_elems floats. */
+static int bench_init(struct bench *b, const struct cr_model *m, const struct ds_dataset *ds,
+		      int n, double secs, size_t max_elems)
+{
+	b->m = m;
+	if (cr_exec_create(m, NULL, BATCH, &b->x)) {
 		fprintf(stderr, "coinfer-bench-codec: cannot create the executor\n");
-		return 1;
+		return -ENOMEM;
 	}
-	size_t in_per = cr_model_boundary_floats(m, 0, 0);
-	float *input = xmalloc((size_t)n_img * in_per * sizeof(float));
-	cr_model_normalize(m, ds.images, input, n_img);
-
+	b->in_per = cr_model_boundary_floats(m, 0, 0);
+	b->input = xmalloc((size_t)n * b->in_per * sizeof(float));
+	cr_model_normalize(m, ds->images, b->input, n);
 	/* Largest frame / zstd bound over everything at the largest point. */
 	uint32_t bd[3] = {(uint32_t)max_elems, 1, 1};
 	size_t slot = ZSTD_compressBound(max_elems * 4);
 	for (int c = 0; c < CC_CODEC_COUNT; c++) {
-		size_t b = cc_frame_bound((enum cc_codec)c, 3, bd, 0);
-		slot = b > slot ? b : slot;
+		size_t bound = cc_frame_bound((enum cc_codec)c, 3, bd, 0);
+		slot = bound > slot ? bound : slot;
 	}
 	slot = (slot + 63) & ~(size_t)63;
-	struct ctx cx = {
-		.n = n_img,
-		.secs = secs,
-		.frames = xmalloc((size_t)n_img * slot),
-		.slot = slot,
-		.len = xmalloc((size_t)n_img * sizeof(size_t)),
-		.out = xmalloc(max_elems * sizeof(float)),
+	b->cx = (struct ctx){
+		.n = n, .secs = secs, .frames = xmalloc((size_t)n * slot), .slot = slot,
+		.len = xmalloc((size_t)n * sizeof(size_t)), .out = xmalloc(max_elems * sizeof(float)),
 		.scratch_bytes = cc_frame_scratch_max(),
 		.lim = {.max_elems = max_elems, .max_frame_bytes = slot},
 	};
-	cx.scratch = xmalloc(cx.scratch_bytes);
-	if (cc_encoder_create(max_elems, 1, CC_BITS_MAX, &cx.enc)) {
+	b->cx.scratch = xmalloc(b->cx.scratch_bytes);
+	if (cc_encoder_create(max_elems, 1, CC_BITS_MAX, &b->cx.enc)) {
 		fprintf(stderr, "coinfer-bench-codec: out of memory\n");
-		return 1;
+		return -ENOMEM;
 	}
-	float *maps = xmalloc((size_t)n_img * max_elems * sizeof(float));
-	uint16_t *q16 = xmalloc(max_elems * sizeof(uint16_t));
-	uint8_t *q8 = xmalloc((size_t)n_img * max_elems);
-	uint8_t *zdec = xmalloc(max_elems * sizeof(float));
-	ZSTD_CCtx *zc = ZSTD_createCCtx();
-	ZSTD_DCtx *zd = ZSTD_createDCtx();
-	const struct cc_kernels *k = cc_kernels();
+	b->maps = xmalloc((size_t)n * max_elems * sizeof(float));
+	b->q16 = xmalloc(max_elems * sizeof(uint16_t));
+	b->q8 = xmalloc((size_t)n * max_elems);
+	b->zdec = xmalloc(max_elems * sizeof(float));
+	b->zc = ZSTD_createCCtx();
+	b->zd = ZSTD_createDCtx();
+	b->k = cc_kernels();
+	return 0;
+}
 
+static void bench_free(struct bench *b)
+{
+	ZSTD_freeCCtx(b->zc);
+	ZSTD_freeDCtx(b->zd);
+	free(b->zdec), free(b->q8), free(b->q16), free(b->maps);
+	free(b->cx.scratch);
+	cc_encoder_destroy(b->cx.enc);
+	free(b->cx.out), free(b->cx.len), free(b->cx.frames);
+	free(b->input);
+	cr_exec_destroy(b->x);
+}
+
+static cJSON *report_head(const struct bench *b)
+{
 	cJSON *root = cJSON_CreateObject();
-	cJSON_AddStringToObject(root, "isa", k->name);
-	cJSON_AddStringToObject(root, "exec_isa", cr_exec_kernels(x)->name);
-	cJSON_AddStringToObject(root, "model", m->name);
-	cJSON_AddNumberToObject(root, "images", n_img);
-	cJSON_AddNumberToObject(root, "seconds", secs);
+	cJSON_AddStringToObject(root, "isa", b->k->name);
+	cJSON_AddStringToObject(root, "exec_isa", cr_exec_kernels(b->x)->name);
+	cJSON_AddStringToObject(root, "model", b->m->name);
+	cJSON_AddNumberToObject(root, "images", b->cx.n);
+	cJSON_AddNumberToObject(root, "seconds", b->cx.secs);
 	cJSON_AddStringToObject(root, "zstd_version", ZSTD_versionString());
 	cJSON_AddStringToObject(root, "quantization", "per-tensor");
 	cJSON_AddStringToObject(root, "speed_basis",
 				"MB (1e6 bytes) of fp32 per second, one thread; zstd q8 excludes "
 				"quantization");
+	return root;
+}
+
+static void print_report(cJSON *root, struct totals *t)
+{
+	cJSON *s = cJSON_AddObjectToObject(root, "summary");
+	cJSON_AddNumberToObject(s, "packed8_decode_gb_s_min", t->p8_min);
+	cJSON_AddNumberToObject(s, "packed8_decode_gb_s_mean", t->p8_sum / t->n_done);
+	cJSON_AddNumberToObject(s, "huffman8_decode_gb_s_min", t->h8_min);
+	cJSON_AddNumberToObject(s, "huffman8_decode_gb_s_mean", t->h8_sum / t->n_done);
+	cJSON_AddBoolToObject(s, "packed8_decode_ge_1_gb_s", t->p8_min >= 1.0);
+	cJSON_AddItemToObject(s, "per_point", t->per_point);
+	t->per_point = NULL;
+	char *str = cJSON_Print(root);
+	puts(str);
+	free(str);
+}
+
+/* Every point of the model over the first n images of ds: the exit status. */
+static int run(const struct cr_model *m, const struct ds_dataset *ds, int n, double secs)
+{
+	enum { NP = sizeof(points) / sizeof(points[0]) };
+	int pe[NP], pp[NP], rc = 0;
+	struct bench b = {0};
+	struct totals t = {.p8_min = 1e300, .h8_min = 1e300, .per_point = cJSON_CreateArray()};
+	size_t max_elems = resolve_points(m, pe, pp, NP);
+	if (!max_elems) {
+		fprintf(stderr, "coinfer-bench-codec: no partition point found in the model\n");
+		return 1;
+	}
+	if (bench_init(&b, m, ds, n, secs, max_elems))
+		return 1;
+	cJSON *root = report_head(&b);
 	cJSON *jpoints = cJSON_AddArrayToObject(root, "points");
-	double p8_min = 1e300, p8_sum = 0, h8_min = 1e300, h8_sum = 0;
-	int n_done = 0, rc = 0;
-	cJSON *sum_points = cJSON_CreateArray();
-
-	for (int i = 0; i < NP && !rc; i++) {
-		if (pp[i] < 0)
-			continue;
-		int e = pe[i], p = pp[i];
-		const struct cr_layer *L = p ? cr_model_exit_layer(m, e, p - 1) : NULL;
-		const char *name = L ? L->name : "input";
-		size_t elems = cr_model_boundary_floats(m, e, p);
-		for (int b0 = 0; b0 < n_img; b0 += batch) {
-			int nb = n_img - b0 < batch ? n_img - b0 : batch;
-			const float *o;
-			if (cr_exec_run(x, e, 0, p, input + (size_t)b0 * in_per, nb, &o)) {
-				fprintf(stderr, "coinfer-bench-codec: executor failed\n");
-				rc = 1;
-				break;
-			}
-			memcpy(maps + (size_t)b0 * elems, o, (size_t)nb * elems * sizeof(float));
-		}
-		if (rc)
-			break;
-		cx.elems = elems;
-		cx.maps = maps;
-		cx.dims[0] = (uint32_t)(L ? L->out_c : m->in_c);
-		cx.dims[1] = (uint32_t)(L ? L->out_h : m->in_h);
-		cx.dims[2] = (uint32_t)(L ? L->out_w : m->in_w);
-		if ((size_t)cx.dims[0] * cx.dims[1] * cx.dims[2] != elems) {
-			cx.dims[0] = (uint32_t)elems; /* flattened: treat as {elems, 1, 1} */
-			cx.dims[1] = cx.dims[2] = 1;
-		}
-		cJSON *jp = cJSON_CreateObject();
-		cJSON_AddItemToArray(jpoints, jp);
-		cJSON_AddNumberToObject(jp, "exit", e + 1);
-		cJSON_AddNumberToObject(jp, "partition", p);
-		cJSON_AddStringToObject(jp, "layer", name);
-		cJSON_AddStringToObject(jp, "type", L ? cr_layer_type_name(L->type) : "input");
-		cJSON *jd = cJSON_AddArrayToObject(jp, "dims");
-		for (int d = 0; d < 3; d++)
-			cJSON_AddItemToArray(jd, cJSON_CreateNumber(cx.dims[d]));
-		cJSON_AddNumberToObject(jp, "elems", (double)elems);
-		size_t zeros = 0;
-		for (size_t j = 0; j < (size_t)n_img * elems; j++)
-			zeros += maps[j] == 0.0f;
-		cJSON_AddNumberToObject(jp, "zero_fraction", (double)zeros / ((double)n_img * elems));
-		cJSON *jc = cJSON_AddArrayToObject(jp, "codecs");
-		struct result r, r_p8 = {0}, r_h8 = {0}, r_z8 = {0}, r_d8 = {0};
-		if ((rc = bench_codec(&cx, CC_CODEC_RAW16, 0, &r)))
-			break;
-		cJSON *o = result_json(&r, elems);
-		cJSON_AddStringToObject(o, "codec", cc_codec_name(CC_CODEC_RAW16));
-		cJSON_AddNumberToObject(o, "bits", 16);
-		cJSON_AddItemToArray(jc, o);
-		for (int ci = 0; ci < NQ && !rc; ci++)
-			for (int bi = 0; bi < 4; bi++) {
-				enum cc_codec codec = quant_codecs[ci];
-				int bits = bits_set[bi];
-				if ((rc = bench_codec(&cx, codec, bits, &r)))
-					break;
-				o = result_json(&r, elems);
-				cJSON_AddStringToObject(o, "codec", cc_codec_name(codec));
-				cJSON_AddNumberToObject(o, "bits", bits);
-				cJSON_AddItemToArray(jc, o);
-				if (bits == 8 && codec == CC_CODEC_PACKED)
-					r_p8 = r;
-				if (bits == 8 && codec == CC_CODEC_HUFFMAN)
-					r_h8 = r;
-				if (bits == 8 && codec == CC_CODEC_HUFFMAN_ZRUN)
-					r_z8 = r;
-				if (bits == 8 && codec == CC_CODEC_PRED)
-					r_d8 = r;
-			}
-		if (rc)
-			break;
-
-		/* 8-bit symbols as bytes, quantized exactly as the codec does. */
-		for (int j = 0; j < n_img; j++) {
-			const float *xm = maps + (size_t)j * elems;
-			float mn, mx;
-			k->minmax(xm, 1, elems, 0, &mn, &mx);
-			k->quantize(xm, 1, elems, 0, &mn, &mx, 8, q16);
-			for (size_t t = 0; t < elems; t++)
-				q8[(size_t)j * elems + t] = (uint8_t)q16[t];
-		}
-		cJSON *jz = cJSON_AddArrayToObject(jp, "zstd");
-		cJSON *jv = cJSON_AddArrayToObject(jp, "vs_zstd");
-		for (int in = 0; in < 2 && !rc; in++)
-			for (int level = 1; level <= 3; level += 2) {
-				const uint8_t *src = in ? q8 : (const uint8_t *)maps;
-				size_t in_bytes = in ? elems : elems * 4;
-				if ((rc = bench_zstd(&cx, zc, zd, src, in_bytes, level, zdec, &r)))
-					break;
-				o = result_json(&r, elems);
-				cJSON_AddStringToObject(o, "input", in ? "q8" : "fp32");
-				cJSON_AddNumberToObject(o, "level", level);
-				cJSON_AddItemToArray(jz, o);
-				const struct result *ours[NQ] = {&r_p8, &r_h8, &r_z8, &r_d8};
-				for (int t = 0; t < NQ; t++) {
-					cJSON *v = cJSON_CreateObject();
-					cJSON_AddStringToObject(v, "ours", cc_codec_name(quant_codecs[t]));
-					cJSON_AddNumberToObject(v, "bits", 8);
-					cJSON_AddStringToObject(v, "zstd_input", in ? "q8" : "fp32");
-					cJSON_AddNumberToObject(v, "zstd_level", level);
-					cJSON_AddNumberToObject(v, "size_ratio", ours[t]->bytes / r.bytes);
-					cJSON_AddNumberToObject(v, "encode_speed_ratio",
-								ours[t]->enc_mbs / r.enc_mbs);
-					cJSON_AddNumberToObject(v, "decode_speed_ratio",
-								ours[t]->dec_mbs / r.dec_mbs);
-					cJSON_AddItemToArray(jv, v);
-				}
-			}
-		if (rc)
-			break;
-
-		double p8 = r_p8.dec_mbs * 1e-3, h8 = r_h8.dec_mbs * 1e-3;
-		p8_min = p8 < p8_min ? p8 : p8_min;
-		h8_min = h8 < h8_min ? h8 : h8_min;
-		p8_sum += p8;
-		h8_sum += h8;
-		n_done++;
-		cJSON *sp = cJSON_CreateObject();
-		cJSON_AddStringToObject(sp, "layer", name);
-		cJSON_AddNumberToObject(sp, "elems", (double)elems);
-		cJSON_AddNumberToObject(sp, "packed8_decode_gb_s", p8);
-		cJSON_AddNumberToObject(sp, "huffman8_decode_gb_s", h8);
-		cJSON_AddNumberToObject(sp, "packed8_encode_gb_s", r_p8.enc_mbs * 1e-3);
-		cJSON_AddNumberToObject(sp, "huffman8_encode_gb_s", r_h8.enc_mbs * 1e-3);
-		cJSON_AddNumberToObject(sp, "huffman8_ratio_fp32", r_h8.bytes / (4.0 * elems));
-		cJSON_AddNumberToObject(sp, "pred8_decode_gb_s", r_d8.dec_mbs * 1e-3);
-		cJSON_AddNumberToObject(sp, "pred8_ratio_fp32", r_d8.bytes / (4.0 * elems));
-		cJSON_AddItemToArray(sum_points, sp);
-	}
-	if (!rc) {
-		cJSON *s = cJSON_AddObjectToObject(root, "summary");
-		cJSON_AddNumberToObject(s, "packed8_decode_gb_s_min", p8_min);
-		cJSON_AddNumberToObject(s, "packed8_decode_gb_s_mean", p8_sum / n_done);
-		cJSON_AddNumberToObject(s, "huffman8_decode_gb_s_min", h8_min);
-		cJSON_AddNumberToObject(s, "huffman8_decode_gb_s_mean", h8_sum / n_done);
-		cJSON_AddBoolToObject(s, "packed8_decode_ge_1_gb_s", p8_min >= 1.0);
-		cJSON_AddItemToObject(s, "per_point", sum_points);
-		char *str = cJSON_Print(root);
-		puts(str);
-		free(str);
-	} else {
-		cJSON_Delete(sum_points);
-	}
+	for (int i = 0; i < NP && !rc; i++)
+		if (pp[i] >= 0)
+			rc = bench_point(&b, pe[i], pp[i], jpoints, &t);
+	if (!rc)
+		print_report(root, &t);
+	cJSON_Delete(t.per_point);
 	cJSON_Delete(root);
-	ZSTD_freeCCtx(zc);
-	ZSTD_freeDCtx(zd);
-	free(zdec);
-	free(q8);
-	free(q16);
-	free(maps);
-	free(cx.scratch);
-	cc_encoder_destroy(cx.enc);
-	free(cx.out);
-	free(cx.len);
-	free(cx.frames);
-	free(input);
-	cr_exec_destroy(x);
+	bench_free(&b);
+	return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct bc_opts o = {.n_img = 256, .secs = 0.2};
+	char err[512];
+	struct cr_model *m;
+	struct ds_dataset ds;
+	int st = cli_args(&prog, &o, argc, argv);
+	if (st != CLI_GO)
+		return st;
+	if (!o.model && !(o.model = cli_default_model_path())) {
+		fprintf(stderr, "coinfer-bench-codec: no model found (give --model or set "
+				"COINFER_MODEL)\n");
+		return 1;
+	}
+	if (!o.data && !(o.data = cli_cifar10_default_dir())) {
+		fprintf(stderr, "coinfer-bench-codec: no CIFAR-10 directory found (give --data DIR "
+				"holding test_batch.bin, or set COINFER_CIFAR10)\n");
+		return 1;
+	}
+	if (cr_model_load(o.model, &m, err, sizeof(err)))
+		goto bad;
+	if (ds_cifar10_load(o.data, "test_batch.bin", &ds, err, sizeof(err))) {
+		cr_model_free(m);
+		goto bad;
+	}
+	if (ds.c != m->in_c || ds.h != m->in_h || ds.w != m->in_w) {
+		fprintf(stderr, "coinfer-bench-codec: dataset images are %dx%dx%d, model wants %dx%dx%d\n",
+			ds.c, ds.h, ds.w, m->in_c, m->in_h, m->in_w);
+		st = 1;
+	} else {
+		st = run(m, &ds, o.n_img < ds.n ? o.n_img : ds.n, o.secs);
+	}
 	ds_dataset_free(&ds);
 	cr_model_free(m);
-	return rc ? 1 : 0;
+	return st;
+bad:
+	fprintf(stderr, "coinfer-bench-codec: %s\n", err);
+	return 1;
 }

@@ -519,216 +519,242 @@ static void bench_dnnl(dnnl_engine_t eng, dnnl_stream_t stream, const struct lay
 }
 #endif
 
-static void usage(FILE *f)
+/* ---- the command line ------------------------------------------------------------------ */
+
+struct bk_opts {
+	int only_isa, only_batch, cpu, no_onednn;
+	double min_time;
+	const char *model;
+};
+
+static int isa_arg(void *opts, const struct cli_opt *o, const char *arg, int use, char *err,
+		   size_t errlen)
 {
-	fputs("usage: coinfer-bench-kernels [--isa scalar|avx2|avx512|neon] [--batch N]\n"
-	      "                             [--quick] [--min-time SECONDS] [--cpu N]\n"
-	      "                             [--no-onednn] [--model PATH] [--help]\n"
-	      "Times the conv and fc kernels on the model's layer shapes (single thread)\n"
-	      "and prints one JSON document: per-ISA FMA peak, per layer/batch/ISA GFLOP/s\n"
-	      "and % of that ISA's peak, the oneDNN peer (when built with it), and the\n"
-	      "FLOP-weighted % of peak of the conv layers at batch 32.\n"
-	      "  --isa       only this ISA (default: every ISA this build and CPU have)\n"
-	      "  --batch     only this batch size (default: 1, 8 and 32)\n"
-	      "  --quick     0.03 s per measurement instead of 0.2 s\n"
-	      "  --min-time  seconds per measurement\n"
-	      "  --cpu       pin to this CPU first (the numbers are per core)\n"
-	      "  --no-onednn skip the oneDNN peer\n"
-	      "  --model     model whose conv/fc layers to time (default: the bundled one)\n",
-	      f);
+	enum ck_isa isa;
+	if (ck_isa_parse(arg, &isa)) {
+		snprintf(err, errlen, "--isa: unknown ISA '%s' (scalar, avx2, avx512, neon)", arg);
+		return -EINVAL;
+	}
+	if (!ck_kernels_for(isa)) {
+		snprintf(err, errlen, "--isa: ISA %s not available here", arg);
+		return -EINVAL;
+	}
+	((struct bk_opts *)opts)->only_isa = (int)isa;
+	return 0;
 }
 
-int main(int argc, char **argv)
+/* --quick sets the time as --min-time does: the later of the two counts */
+static int quick_arg(void *opts, const struct cli_opt *o, const char *arg, int use, char *err,
+		     size_t errlen)
 {
-	int only_isa = -1, only_batch = 0, cpu = -1, onednn = 1;
-	const char *model = NULL;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(a, "--quick")) {
-			min_time = 0.03;
-		} else if (!strcmp(a, "--no-onednn")) {
-			onednn = 0;
-		} else if (i + 1 < argc && !strcmp(a, "--isa")) {
-			enum ck_isa isa;
-			if (ck_isa_parse(argv[++i], &isa)) {
-				fprintf(stderr, "bench: unknown ISA '%s'\n", argv[i]);
-				return 2;
-			}
-			if (!ck_kernels_for(isa)) {
-				fprintf(stderr, "bench: ISA %s not available here\n", argv[i]);
-				return 2;
-			}
-			only_isa = (int)isa;
-		} else if (i + 1 < argc && !strcmp(a, "--batch")) {
-			only_batch = atoi(argv[++i]);
-			if (only_batch < 1) {
-				fprintf(stderr, "bench: bad batch '%s'\n", argv[i]);
-				return 2;
-			}
-		} else if (i + 1 < argc && !strcmp(a, "--min-time")) {
-			min_time = atof(argv[++i]);
-			if (!(min_time > 0)) {
-				fprintf(stderr, "bench: bad time '%s'\n", argv[i]);
-				return 2;
-			}
-		} else if (i + 1 < argc && !strcmp(a, "--model")) {
-			model = argv[++i];
-		} else if (i + 1 < argc && !strcmp(a, "--cpu")) {
-			cpu = atoi(argv[++i]);
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (load_layers(model))
-		return 1;
-	if (cpu >= 0) {
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(cpu, &set);
-		if (sched_setaffinity(0, sizeof set, &set)) {
-			fprintf(stderr, "bench: cannot pin to cpu %d: %s\n", cpu, strerror(errno));
-			return 1;
-		}
-	}
-	int bl[NBATCH + 1], nb = 0;
-	if (only_batch)
-		bl[nb++] = only_batch;
-	else
-		for (size_t i = 0; i < NBATCH; i++)
-			bl[nb++] = batches[i];
-	int have[CK_ISA_COUNT] = {0};
-	for (int i = 0; i < CK_ISA_COUNT; i++)
-		have[i] = ck_kernels_for((enum ck_isa)i) && (only_isa < 0 || only_isa == i);
+	((struct bk_opts *)opts)->min_time = 0.03;
+	return 0;
+}
 
-	double peak[CK_ISA_COUNT] = {0};
-	printf("{\n  \"fma_peak_gflops\": {");
+#define F(f) CLI_FIELD(struct bk_opts, f)
+static const struct cli_opt opts[] = {
+	{.name = "isa", .kind = CLI_CUSTOM, .parse = isa_arg, .arg = "NAME",
+	 .help = "only this ISA: scalar, avx2, avx512, neon",
+	 .dflt = "every ISA this build and CPU have"},
+	{.name = "batch", .kind = CLI_INT, F(only_batch), .lo = 1, .hi = 4096,
+	 .help = "only this batch size", .dflt = "1, 8 and 32"},
+	{.name = "quick", .kind = CLI_FLAG, .parse = quick_arg,
+	 .help = "0.03 s per measurement instead of 0.2 s"},
+	{.name = "min-time", .kind = CLI_DOUBLE, F(min_time), .lo = 1e-6, .hi = 1e6,
+	 .arg = "SECONDS", .help = "seconds per measurement"},
+	{.name = "cpu", .kind = CLI_INT, F(cpu), .lo = -1, .hi = CPU_SETSIZE - 1,
+	 .help = "pin to this CPU first (the numbers are per core)", .dflt = "-1: no pinning"},
+	{.name = "no-onednn", .kind = CLI_FLAG, F(no_onednn), .help = "skip the oneDNN peer"},
+	CLI_OPT_MODEL(struct bk_opts, model),
+};
+static const struct cli_prog prog = {
+	.name = "coinfer-bench-kernels",
+	.head = "usage: coinfer-bench-kernels [options]\n"
+		"Times the conv and fc kernels on the model's layer shapes (single thread)\n"
+		"and prints one JSON document: per-ISA FMA peak, per layer/batch/ISA GFLOP/s\n"
+		"and % of that ISA's peak, the oneDNN peer (when built with it), and the\n"
+		"FLOP-weighted % of peak of the conv layers at batch 32.\n",
+	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct bk_opts)};
+
+/* ---- the report ----------------------------------------------------------------------- */
+
+/* What the sections share: the ISAs and batches to time, the peaks, the conv
+ * layers' FLOPs and times at batch 32 per ISA. */
+struct run {
+	int have[CK_ISA_COUNT];
+	int bl[NBATCH], nb;
+	double peak[CK_ISA_COUNT], best_peak;
+	double conv_flops[CK_ISA_COUNT], conv_time[CK_ISA_COUNT];
+};
+
+static int pin_cpu(int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof set, &set)) {
+		fprintf(stderr, "bench: cannot pin to cpu %d: %s\n", cpu, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static void print_peaks(struct run *r)
+{
 	int first = 1;
+	printf("{\n  \"fma_peak_gflops\": {");
 	for (int i = 0; i < CK_ISA_COUNT; i++) {
 		if (!ck_kernels_for((enum ck_isa)i))
 			continue;
-		peak[i] = measure_peak((enum ck_isa)i);
-		if (peak[i] <= 0)
+		r->peak[i] = measure_peak((enum ck_isa)i);
+		if (r->peak[i] <= 0)
 			continue;
-		printf("%s\"%s\": %.1f", first ? "" : ", ", ck_isa_name((enum ck_isa)i), peak[i]);
+		printf("%s\"%s\": %.1f", first ? "" : ", ", ck_isa_name((enum ck_isa)i), r->peak[i]);
 		first = 0;
 	}
 	printf("},\n");
-	double best_peak = 0;
 	for (int i = 0; i < CK_ISA_COUNT; i++)
-		if (peak[i] > best_peak)
-			best_peak = peak[i];
+		if (r->peak[i] > r->best_peak)
+			r->best_peak = r->peak[i];
 	printf("  \"best_isa\": \"%s\",\n", ck_kernels()->name);
 	fflush(stdout);
+}
 
-	double conv_flops[CK_ISA_COUNT] = {0}, conv_time[CK_ISA_COUNT] = {0};
+static void print_layers(struct run *r)
+{
+	int first = 1;
 	printf("  \"layers\": [");
-	first = 1;
 	for (int i = 0; i < CK_ISA_COUNT; i++) {
-		if (!have[i])
+		if (!r->have[i])
 			continue;
 		const struct ck_kernels *k = ck_kernels_for((enum ck_isa)i);
 		for (size_t li = 0; li < NLAYERS; li++)
-			for (int bi = 0; bi < nb; bi++) {
+			for (int bi = 0; bi < r->nb; bi++) {
 				const struct layer *l = &layers[li];
-				const struct timing t = bench_ours(k, l, bl[bi]);
-				const double fl = layer_flops(l, bl[bi]);
+				const struct timing t = bench_ours(k, l, r->bl[bi]);
+				const double fl = layer_flops(l, r->bl[bi]);
 				const double g = fl / t.best * 1e-9, gm = fl / t.median * 1e-9;
-				if (!l->fc && bl[bi] == 32) {
-					conv_flops[i] += fl;
-					conv_time[i] += t.best;
+				if (!l->fc && r->bl[bi] == 32) {
+					r->conv_flops[i] += fl;
+					r->conv_time[i] += t.best;
 				}
-				printf("%s\n    {\"name\": \"%s\", \"type\": \"%s\", \"batch\": "
-				       "%d, "
-				       "\"isa\": \"%s\", \"gflops\": %.2f, \"gflops_median\": "
-				       "%.2f, "
+				printf("%s\n    {\"name\": \"%s\", \"type\": \"%s\", \"batch\": %d, "
+				       "\"isa\": \"%s\", \"gflops\": %.2f, \"gflops_median\": %.2f, "
 				       "\"us\": %.1f, \"pct_of_peak\": %.1f}",
-				       first ? "" : ",", l->name, l->fc ? "fc" : "conv", bl[bi],
+				       first ? "" : ",", l->name, l->fc ? "fc" : "conv", r->bl[bi],
 				       k->name, g, gm, t.best * 1e6,
-				       peak[i] > 0 ? 100.0 * g / peak[i] : 0.0);
+				       r->peak[i] > 0 ? 100.0 * g / r->peak[i] : 0.0);
 				first = 0;
 				fflush(stdout);
 			}
 	}
 	printf("\n  ],\n");
+}
 
+#ifdef CK_HAVE_DNNL
+static void print_onednn_rows(const struct run *r)
+{
+	dnnl_engine_t eng;
+	dnnl_stream_t stream;
+	int first = 1;
+	if (omp_set_num_threads)
+		omp_set_num_threads(1);
+	DNNL_OK(dnnl_engine_create(&eng, dnnl_cpu, 0));
+	DNNL_OK(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags));
+	for (size_t li = 0; li < NLAYERS; li++)
+		for (int bi = 0; bi < r->nb; bi++) {
+			const struct layer *l = &layers[li];
+			struct timing tp, tn;
+			char impl[64];
+			if (!l->fc && l->cd.groups != 1)
+				continue; /* grouped convs would need goihw weights: not in this peer */
+			/* ours again right before, so a load change on a shared machine hits
+			 * both sides of the ratio alike */
+			const struct timing to = bench_ours(ck_kernels(), l, r->bl[bi]);
+			bench_dnnl(eng, stream, l, r->bl[bi], &tp, &tn, impl, sizeof impl);
+			const double fl = layer_flops(l, r->bl[bi]);
+			const double g = fl / tp.best * 1e-9, gn = fl / tn.best * 1e-9;
+			const double go = fl / to.best * 1e-9;
+			printf("%s\n    {\"name\": \"%s\", \"batch\": %d, \"impl\": \"%s\", "
+			       "\"gflops\": %.2f, \"gflops_with_nchw_reorders\": %.2f, "
+			       "\"ours_isa\": \"%s\", \"ours_gflops\": %.2f, "
+			       "\"ratio_ours_over_onednn\": %.2f}",
+			       first ? "" : ",", l->name, r->bl[bi], impl, g, gn, ck_kernels()->name, go,
+			       go / g);
+			first = 0;
+			fflush(stdout);
+		}
+	dnnl_stream_destroy(stream);
+	dnnl_engine_destroy(eng);
+}
+#endif
+
+static void print_onednn(const struct run *r, int onednn)
+{
 	printf("  \"onednn\": [");
 #ifdef CK_HAVE_DNNL
 	if (onednn) {
-		if (omp_set_num_threads)
-			omp_set_num_threads(1);
-		dnnl_engine_t eng;
-		dnnl_stream_t stream;
-		DNNL_OK(dnnl_engine_create(&eng, dnnl_cpu, 0));
-		DNNL_OK(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags));
-		first = 1;
-		for (size_t li = 0; li < NLAYERS; li++)
-			for (int bi = 0; bi < nb; bi++) {
-				const struct layer *l = &layers[li];
-				struct timing tp, tn;
-				char impl[64];
-				if (!l->fc && l->cd.groups != 1)
-					continue; /* grouped convs would need goihw weights: not in this peer */
-				/* ours again right before, so a load change on a shared
-				 * machine hits both sides of the ratio alike */
-				const struct timing to = bench_ours(ck_kernels(), l, bl[bi]);
-				bench_dnnl(eng, stream, l, bl[bi], &tp, &tn, impl, sizeof impl);
-				const double fl = layer_flops(l, bl[bi]);
-				const double g = fl / tp.best * 1e-9, gn = fl / tn.best * 1e-9;
-				const double go = fl / to.best * 1e-9;
-				printf("%s\n    {\"name\": \"%s\", \"batch\": %d, \"impl\": "
-				       "\"%s\", "
-				       "\"gflops\": %.2f, \"gflops_with_nchw_reorders\": %.2f, "
-				       "\"ours_isa\": \"%s\", \"ours_gflops\": %.2f, "
-				       "\"ratio_ours_over_onednn\": %.2f}",
-				       first ? "" : ",", l->name, bl[bi], impl, g, gn,
-				       ck_kernels()->name, go, go / g);
-				first = 0;
-				fflush(stdout);
-			}
-		dnnl_stream_destroy(stream);
-		dnnl_engine_destroy(eng);
+		print_onednn_rows(r);
 		printf("\n  ],\n  \"onednn_threads\": %d,\n",
 		       omp_get_max_threads ? omp_get_max_threads() : -1);
-	} else {
-		printf("],\n");
+		return;
 	}
-#else
-	(void)onednn;
-	printf("],\n");
 #endif
+	printf("],\n");
+}
 
-	/* Total conv FLOPs over total conv time: the per-layer times weight by FLOPs. */
+/* The ISAs' values of v, those timed at batch 32 with v[i] >= 0, as JSON members. */
+static void print_isas(const struct run *r, const double *v, const char *fmt)
+{
+	int first = 1;
+	for (int i = 0; i < CK_ISA_COUNT; i++) {
+		if (!r->have[i] || r->conv_time[i] <= 0 || v[i] < 0)
+			continue;
+		printf("%s\"%s\": ", first ? "" : ", ", ck_isa_name((enum ck_isa)i));
+		printf(fmt, v[i]);
+		first = 0;
+	}
+}
+
+/* Total conv FLOPs over total conv time: the per-layer times weight by FLOPs. */
+static void print_summary(const struct run *r)
+{
+	double pct[CK_ISA_COUNT], pct_best[CK_ISA_COUNT], gflops[CK_ISA_COUNT];
+	for (int i = 0; i < CK_ISA_COUNT; i++) {
+		double f = r->conv_flops[i], t = r->conv_time[i];
+		gflops[i] = t > 0 ? f / t * 1e-9 : 0;
+		pct[i] = t > 0 && r->peak[i] > 0 ? 100.0 * f / t * 1e-9 / r->peak[i] : -1;
+		pct_best[i] = t > 0 && r->best_peak > 0 ? 100.0 * f / t * 1e-9 / r->best_peak : -1;
+	}
 	printf("  \"conv_b32_flop_weighted_pct_of_peak\": {");
-	first = 1;
-	for (int i = 0; i < CK_ISA_COUNT; i++) {
-		if (!have[i] || conv_time[i] <= 0 || peak[i] <= 0)
-			continue;
-		printf("%s\"%s\": %.1f", first ? "" : ", ", ck_isa_name((enum ck_isa)i),
-		       100.0 * conv_flops[i] / conv_time[i] * 1e-9 / peak[i]);
-		first = 0;
-	}
+	print_isas(r, pct, "%.1f");
 	printf("},\n  \"conv_b32_flop_weighted_pct_of_best_isa_peak\": {");
-	first = 1;
-	for (int i = 0; i < CK_ISA_COUNT; i++) {
-		if (!have[i] || conv_time[i] <= 0 || best_peak <= 0)
-			continue;
-		printf("%s\"%s\": %.1f", first ? "" : ", ", ck_isa_name((enum ck_isa)i),
-		       100.0 * conv_flops[i] / conv_time[i] * 1e-9 / best_peak);
-		first = 0;
-	}
+	print_isas(r, pct_best, "%.1f");
 	printf("},\n  \"conv_b32_gflops\": {");
-	first = 1;
-	for (int i = 0; i < CK_ISA_COUNT; i++) {
-		if (!have[i] || conv_time[i] <= 0)
-			continue;
-		printf("%s\"%s\": %.2f", first ? "" : ", ", ck_isa_name((enum ck_isa)i),
-		       conv_flops[i] / conv_time[i] * 1e-9);
-		first = 0;
-	}
+	print_isas(r, gflops, "%.2f");
 	printf("}\n}\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct bk_opts o = {.only_isa = -1, .cpu = -1, .min_time = min_time};
+	struct run r = {.nb = 0};
+	int st = cli_args(&prog, &o, argc, argv);
+	if (st != CLI_GO)
+		return st;
+	min_time = o.min_time;
+	if (load_layers(o.model) || (o.cpu >= 0 && pin_cpu(o.cpu)))
+		return 1;
+	if (o.only_batch)
+		r.bl[r.nb++] = o.only_batch;
+	else
+		for (size_t i = 0; i < NBATCH; i++)
+			r.bl[r.nb++] = batches[i];
+	for (int i = 0; i < CK_ISA_COUNT; i++)
+		r.have[i] = ck_kernels_for((enum ck_isa)i) && (o.only_isa < 0 || o.only_isa == i);
+	print_peaks(&r);
+	print_layers(&r);
+	print_onednn(&r, !o.no_onednn);
+	print_summary(&r);
 	return 0;
 }

@@ -2,7 +2,6 @@
  * level of this machine (single thread), and PyTorch on the same weights, same
  * thread count, in the same run (bench/torch_model.py), with the ratio. JSON out. */
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,48 +54,33 @@ static double torch_peer(const char *model, int exit, int batch, double secs, cJ
 	return r;
 }
 
-int main(int argc, char **argv)
+struct bm_opts {
+	const char *model;
+	double secs;
+	int no_torch;
+};
+
+#define F(f) CLI_FIELD(struct bm_opts, f)
+static const struct cli_opt opts[] = {
+	CLI_OPT_MODEL(struct bm_opts, model),
+	{.name = "seconds", .kind = CLI_DOUBLE, F(secs), .lo = 0, .hi = 1e6, .arg = "S",
+	 .help = "each measurement at least this long, best of 3 (PyTorch: 3 S)"},
+	{.name = "no-torch", .kind = CLI_FLAG, F(no_torch), .help = "skip the PyTorch peer"},
+};
+static const struct cli_prog prog = {
+	.name = "coinfer-bench-model",
+	.head = "usage: coinfer-bench-model [options]\n"
+		"Images/s of every exit at batch 1 and 32 per kernel level (1 thread), and\n"
+		"PyTorch (Debian python3-torch, 1 thread) on exit 3 at batch 32, as JSON.\n",
+	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct bm_opts)};
+
+/* Every exit at batch 1 and 32 for every kernel level here, rows into `rows`; the
+ * best of the final exit at batch 32 into cmp. */
+static void measure_levels(const struct cr_model *m, const float *in, double secs, cJSON *rows,
+			   cJSON *cmp, double *best_final)
 {
-	const char *model = NULL;
-	double secs = 1.0;
-	int no_torch = 0;
-	static const struct option opts[] = {
-		{"model", required_argument, 0, 'm'}, {"seconds", required_argument, 0, 's'},
-		{"no-torch", no_argument, 0, 'n'},   {"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
-	};
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'm': model = optarg; break;
-		case 's': secs = atof(optarg); break;
-		case 'n': no_torch = 1; break;
-		case 'h':
-			printf("usage: coinfer-bench-model [--model PATH] [--seconds S] [--no-torch]\n"
-			       "Images/s of every exit at batch 1 and 32 per kernel level (1 thread), and\n"
-			       "PyTorch (Debian python3-torch, 1 thread) on exit 3 at batch 32, as JSON.\n");
-			return 0;
-		default: return 2;
-		}
-	}
-	if (!model && !(model = cli_default_model_path())) {
-		fprintf(stderr, "coinfer-bench-model: no model found\n");
-		return 1;
-	}
-	char err[512];
-	struct cr_model *m;
-	if (cr_model_load(model, &m, err, sizeof(err))) {
-		fprintf(stderr, "coinfer-bench-model: %s\n", err);
-		return 1;
-	}
-	size_t per = cr_model_boundary_floats(m, 0, 0);
-	float *in = malloc(32 * per * sizeof(float));
-	for (size_t i = 0; i < 32 * per; i++)
-		in[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
-	cJSON *root = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(root, "runs");
-	cJSON_AddStringToObject(root, "model", m->name);
-	double best_final = 0;
 	const char *best_isa = "";
+	*best_final = 0;
 	for (int isa = 0; isa < CK_ISA_COUNT; isa++) {
 		const struct ck_kernels *k = ck_kernels_for((enum ck_isa)isa);
 		struct cr_exec *x;
@@ -113,19 +97,46 @@ int main(int argc, char **argv)
 				cJSON_AddNumberToObject(o, "gflops",
 							ips * (double)cr_model_exit_flops(m, e, m->exit_len[e]) * 1e-9);
 				cJSON_AddItemToArray(rows, o);
-				if (e == m->n_exits - 1 && b == 32 && ips > best_final) {
-					best_final = ips;
+				if (e == m->n_exits - 1 && b == 32 && ips > *best_final) {
+					*best_final = ips;
 					best_isa = k->name;
 				}
 			}
 		}
 		cr_exec_destroy(x);
 	}
-	cJSON *cmp = cJSON_AddObjectToObject(root, "final_exit_b32");
 	cJSON_AddStringToObject(cmp, "isa", best_isa);
-	cJSON_AddNumberToObject(cmp, "images_per_s", best_final);
-	if (!no_torch) {
-		double t = torch_peer(model, m->n_exits, 32, secs * 3, cmp);
+	cJSON_AddNumberToObject(cmp, "images_per_s", *best_final);
+}
+
+int main(int argc, char **argv)
+{
+	struct bm_opts o = {.secs = 1.0};
+	int st = cli_args(&prog, &o, argc, argv);
+	if (st != CLI_GO)
+		return st;
+	if (!o.model && !(o.model = cli_default_model_path())) {
+		fprintf(stderr, "coinfer-bench-model: no model found\n");
+		return 1;
+	}
+	char err[512];
+	struct cr_model *m;
+	if (cr_model_load(o.model, &m, err, sizeof(err))) {
+		fprintf(stderr, "coinfer-bench-model: %s\n", err);
+		return 1;
+	}
+	size_t per = cr_model_boundary_floats(m, 0, 0);
+	float *in = malloc(32 * per * sizeof(float));
+	for (size_t i = 0; i < 32 * per; i++)
+		in[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+	cJSON *root = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(root, "runs");
+	cJSON_AddStringToObject(root, "model", m->name);
+	cJSON *cmp = cJSON_CreateObject();
+	double best_final;
+	measure_levels(m, in, o.secs, rows, cmp, &best_final);
+	cJSON_AddItemToObject(root, "final_exit_b32", cmp);
+	if (!o.no_torch) {
+		double t = torch_peer(o.model, m->n_exits, 32, o.secs * 3, cmp);
 		if (t > 0)
 			cJSON_AddNumberToObject(cmp, "ratio_ours_over_torch", best_final / t);
 		else

@@ -25,6 +25,7 @@ extern "C" {
 
 #define CW_VERSION 1
 #define CW_HEADER_BYTES 16
+#define CW_DEFAULT_PORT 7878 /* the appliance listens, the agent connects, unless told */
 
 /* String bounds in bytes (printable ASCII, 0x20..0x7e, no terminator on the wire). */
 #define CW_CLASS_MAX 32
