@@ -33,13 +33,6 @@ static void usage(FILE *f)
 			"Without a policy for its class, a device's DECIDE is answered ERROR unsupported.\n");
 }
 
-static long peak_rss_kb(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_maxrss;
-}
-
 /* The edge batches requests: its profile covers the scheduler's batch sizes. */
 static int profile_main(int argc, char **argv)
 {
@@ -84,7 +77,7 @@ static void print_listening(const struct ap_config *conf, const struct ap_server
 	       "\"peak_rss_kb\": %ld, \"metrics\": %s, \"policies\": [",
 	       cfg->host, ap_server_port(s), cfg->workers, ap_server_rx_mode(s), m->name,
 	       cfg->null_model ? "true" : "false", cfg->join ? "true" : "false", cfg->max_batch,
-	       (unsigned long long)cfg->max_delay_us, je_started, peak_rss_kb(),
+	       (unsigned long long)cfg->max_delay_us, je_started, ap_proc_peak_rss_kb(),
 	       *metrics_url ? metrics_url : "null");
 	for (int i = 0; i < conf->n_policy; i++) {
 		const char *f = conf->policy[i];
@@ -127,7 +120,7 @@ static void print_stopped(const struct ap_stats *st, const struct ending *e)
 	       st->batches ? (double)st->batch_images / (double)st->batches : 0.0,
 	       (unsigned long long)st->decisions, (unsigned long long)st->suggestions,
 	       (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out, e->cpu_s,
-	       e->je_before, e->je_started, e->je_at_stop, ap_proc_jemalloc_bytes(), peak_rss_kb());
+	       e->je_before, e->je_started, e->je_at_stop, ap_proc_jemalloc_bytes(), ap_proc_peak_rss_kb());
 }
 
 /* Signals go to sigwait here, not to the workers (they inherit the mask). */

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "procstat.h"
@@ -52,4 +53,11 @@ long long ap_proc_jemalloc_bytes(void)
 	if (mallctl("stats.allocated", &allocated, &sz, NULL, 0))
 		return -1;
 	return (long long)allocated;
+}
+
+long ap_proc_peak_rss_kb(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
 }

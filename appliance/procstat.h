@@ -8,5 +8,7 @@
 long long ap_proc_jemalloc_bytes(void);
 long ap_proc_open_fds(void);
 long long ap_proc_resident_bytes(void);
+/* The largest resident set this process has had, in KiB (getrusage). */
+long ap_proc_peak_rss_kb(void);
 
 #endif

@@ -28,6 +28,7 @@
 #include "coinfer/clock.h"
 #include "coinfer/dataset.h"
 #include "coinfer/model.h"
+#include "procstat.h"
 #include "server.h"
 #include "session.h"
 
@@ -215,13 +216,6 @@ static void worker_free(struct eworker *w)
 	free(w->rx);
 }
 
-static long peak_rss_kb(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_maxrss;
-}
-
 /* The options the bench passes, onto the appliance's own defaults (the same
  * ranges as the appliance's). */
 #define F(f) CLI_FIELD(struct eserver, f)
@@ -319,7 +313,7 @@ static void print_stopped(const struct eserver *s, int sig)
 	       (unsigned long long)t[5], (unsigned long long)t[6], (unsigned long long)t[7],
 	       (unsigned long long)t[8], (unsigned long long)t[9],
 	       t[9] ? (double)t[10] / (double)t[9] : 0.0, (unsigned long long)t[11],
-	       (unsigned long long)t[12], cpu, peak_rss_kb());
+	       (unsigned long long)t[12], cpu, ap_proc_peak_rss_kb());
 	fflush(stdout);
 }
 
@@ -359,7 +353,7 @@ int ab_serve_epoll(int argc, char **argv)
 	       "\"rx\": \"epoll edge-triggered, recv() into a per-worker buffer\", \"model\": \"%s\", "
 	       "\"null_model\": %s, \"max_batch\": %d, \"max_delay_us\": %llu, \"peak_rss_kb\": %ld}\n",
 	       s.port, s.cfg.workers, m->name, s.cfg.null_model ? "true" : "false", s.cfg.max_batch,
-	       (unsigned long long)s.cfg.max_delay_us, peak_rss_kb());
+	       (unsigned long long)s.cfg.max_delay_us, ap_proc_peak_rss_kb());
 	fflush(stdout);
 	int sig;
 	sigwait(&set, &sig);
