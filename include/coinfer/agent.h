@@ -131,7 +131,7 @@ const char *ag_breaker_state_name(enum ag_breaker_state s);
 /* ---- per-layer times and the fallback exit ------------------------------------------ */
 
 #define AG_MAX_EXITS CR_MODEL_MAX_EXITS
-#define AG_MAX_POS 64
+#define AG_MAX_POS CR_MODEL_MAX_EXIT_LAYERS
 
 struct ag_times {
 	int n_exits;
