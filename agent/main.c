@@ -152,7 +152,7 @@ static int policy_decide(void *ctx, const struct ag_state *s, struct ag_action *
 {
 	struct policy_ctx *c = ctx;
 	double ewma = s->bandwidth_bps, last = s->bw_last_bps > 0 ? s->bw_last_bps : ewma;
-	struct pol_action pa;
+	struct cf_action pa;
 	if (s->thread < 0 || s->thread >= c->n)
 		return -EINVAL;
 	if (!s->connected)
@@ -164,7 +164,7 @@ static int policy_decide(void *ctx, const struct ag_state *s, struct ag_action *
 	int ret = pol_policy_decide(c->p[s->thread], &in, 0, &pa, NULL);
 	if (ret)
 		return ret;
-	*a = (struct ag_action){.exit = pa.exit - 1, .partition = pa.partition, .bits = pa.bits,
+	*a = (struct ag_action){.exit = pa.exit, .partition = pa.partition, .bits = pa.bits,
 				.codec = c->codec};
 	return 0;
 }
@@ -194,11 +194,11 @@ static int policy_load(const char *path, const struct cr_model *m, struct pol_po
 		goto err;
 	}
 	for (int k = 0; k < p->n_actions; k++) {
-		const struct pol_action *a = &p->actions[k];
-		if (a->exit < 1 || a->exit > m->n_exits || a->partition < 0 ||
-		    a->partition > m->exit_len[a->exit - 1]) {
+		const struct cf_action *a = &p->actions[k];
+		if (a->exit < 0 || a->exit >= m->n_exits || a->partition < 0 ||
+		    a->partition > m->exit_len[a->exit]) {
 			snprintf(err, errlen, "action %d (exit %d, partition %d) is not in model %s", k,
-				 a->exit, a->partition, m->name);
+				 a->exit + 1, a->partition, m->name);
 			goto err;
 		}
 	}
@@ -227,10 +227,10 @@ static int auto_decide(void *ctx, const struct ag_state *s, struct ag_action *a)
 		.load = 1,
 		.deadline_ms = s->deadline_ms,
 	};
-	struct pol_action pa;
+	struct cf_action pa;
 	if (cost_search_edgent(c->cm, &st, CF_ACTION_BITS_ALL, &pa))
 		return -1;
-	a->exit = pa.exit - 1;
+	a->exit = pa.exit;
 	a->partition = pa.partition;
 	a->bits = pa.bits;
 	a->codec = c->codec;

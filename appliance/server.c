@@ -522,13 +522,13 @@ static int check_policies(const struct ap_server_config *cfg, const struct cr_mo
 				return -EINVAL;
 			}
 		for (int k = 0; k < p->n_actions; k++) {
-			const struct pol_action *a = &p->actions[k];
-			int ok = a->exit >= 1 && a->exit <= m->n_exits && a->partition >= 0 &&
-				 a->partition <= m->exit_len[a->exit - 1] &&
-				 (a->bits == 0) == (a->partition == m->exit_len[a->exit - 1]);
+			const struct cf_action *a = &p->actions[k];
+			int ok = a->exit >= 0 && a->exit < m->n_exits && a->partition >= 0 &&
+				 a->partition <= m->exit_len[a->exit] &&
+				 (a->bits == 0) == (a->partition == m->exit_len[a->exit]);
 			if (!ok) {
 				snprintf(err, errlen, "policy for %s: action %d (exit %d, partition %d, "
-						      "bits %d) does not fit model %s", dc, k, a->exit,
+						      "bits %d) does not fit model %s", dc, k, a->exit + 1,
 					 a->partition, a->bits, m->name);
 				return -EINVAL;
 			}

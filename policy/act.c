@@ -13,18 +13,16 @@ static int name_ok(const char *s)
 	return s && cf_name_ok(s, POL_POLICY_NAME_LEN);
 }
 
-int pol_policy_set_meta(struct pol_policy *p, const struct pol_action *a, int n,
+int pol_policy_set_meta(struct pol_policy *p, const struct cf_action *a, int n,
 			const char *device_class, const char *model, double dev_class_ms)
 {
 	if (!p || !a || n != p->n_actions || !name_ok(device_class) || !name_ok(model) ||
 	    !(dev_class_ms >= 0 && dev_class_ms < 1e9))
 		return -EINVAL;
 	for (int i = 0; i < n; i++)
-		if (a[i].exit < 1 || a[i].exit > 255 || a[i].partition < 0 || a[i].partition > 255 ||
-		    (a[i].bits != 0 && a[i].bits != 4 && a[i].bits != 8 && a[i].bits != 12 &&
-		     a[i].bits != 16))
+		if (pol_action_problem(&a[i]))
 			return -EINVAL;
-	struct pol_action *t = malloc((size_t)n * sizeof(*t));
+	struct cf_action *t = malloc((size_t)n * sizeof(*t));
 	uint8_t *m = malloc((size_t)n);
 	if (!t || !m) {
 		free(t);
@@ -61,7 +59,7 @@ int pol_policy_mask(const struct pol_policy *p, unsigned bits_mask, int link_up,
 }
 
 int pol_policy_decide(struct pol_policy *p, const struct pol_obs_in *in, unsigned bits_mask,
-		      struct pol_action *a, int *index)
+		      struct cf_action *a, int *index)
 {
 	float s[POL_ENV_STATE_DIM];
 	struct pol_obs_in o = *in;

@@ -162,13 +162,15 @@ static const char *name_problem(const char *f, size_t *n)
 	return NULL;
 }
 
-static const char *action_problem(int exit, int partition, int bits)
+/* Whether a's table entry fits the file's bytes (a 1-based exit, a partition,
+ * bits); messages number exits as people do. */
+const char *pol_action_problem(const struct cf_action *a)
 {
-	if (exit < 1 || exit > 255)
+	if (a->exit < 0 || a->exit > 254)
 		return "exit outside 1..255";
-	if (partition < 0 || partition > 255)
+	if (a->partition < 0 || a->partition > 255)
 		return "partition outside 0..255";
-	if (bits != 0 && bits != 4 && bits != 8 && bits != 12 && bits != 16)
+	if (a->bits != 0 && cf_action_bits_index(a->bits) < 0)
 		return "bits not one of 0, 4, 8, 12, 16";
 	return NULL;
 }
@@ -193,11 +195,11 @@ static int meta_check(const struct pol_policy *p, char *err, size_t errlen)
 	if ((why = name_problem(p->model, &n)))
 		return cf_fail(-EINVAL, err, errlen, "model %s", why);
 	for (int i = 0; i < p->n_actions; i++) {
-		const struct pol_action *a = &p->actions[i];
-		if ((why = action_problem(a->exit, a->partition, a->bits)))
+		const struct cf_action *a = &p->actions[i];
+		if ((why = pol_action_problem(a)))
 			return cf_fail(-EINVAL, err, errlen,
-					"action %d (exit %d, partition %d, bits %d): %s", i, a->exit,
-					a->partition, a->bits, why);
+					"action %d (exit %d, partition %d, bits %d): %s", i,
+					a->exit + 1, a->partition, a->bits, why);
 	}
 	return 0;
 }
@@ -241,7 +243,7 @@ int pol_encode(const struct pol_policy *p, uint8_t **buf, size_t *len, char *err
 	wrf_n(o, p->mean, (size_t)p->state_dim), o += 4 * (size_t)p->state_dim;
 	wrf_n(o, p->std, (size_t)p->state_dim), o += 4 * (size_t)p->state_dim;
 	for (int i = 0; i < p->n_actions; i++, o += ACTION_BYTES) {
-		o[0] = (uint8_t)p->actions[i].exit;
+		o[0] = (uint8_t)(p->actions[i].exit + 1); /* the file numbers exits from 1 */
 		o[1] = (uint8_t)p->actions[i].partition;
 		o[2] = (uint8_t)p->actions[i].bits;
 	}
@@ -384,7 +386,7 @@ int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, 
 	}
 	for (uint32_t i = 0; i < na; i++) {
 		const uint8_t *e = pa + ACTION_BYTES * (size_t)i;
-		const char *why = action_problem(e[0], e[1], e[2]);
+		const char *why = pol_action_problem(&(struct cf_action){e[0] - 1, e[1], e[2]});
 		if (why)
 			return cf_fail(-EINVAL, err, errlen,
 					"action %u (exit %u, partition %u, bits %u): %s", i, e[0], e[1],
@@ -410,7 +412,7 @@ int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, 
 	rdf_n(pw, net->params, (size_t)np);
 	for (uint32_t i = 0; i < na; i++) {
 		const uint8_t *e = pa + ACTION_BYTES * (size_t)i;
-		p->actions[i] = (struct pol_action){.exit = e[0], .partition = e[1], .bits = e[2]};
+		p->actions[i] = (struct cf_action){.exit = e[0] - 1, .partition = e[1], .bits = e[2]};
 	}
 	p->updates = le_rd64(b + 48);
 	p->obs_spec = spec;

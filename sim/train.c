@@ -155,7 +155,7 @@ int sim_train(const struct cost_model *cm, const struct sim_trace_set *traces,
 	float *warm = NULL, *warm2 = NULL, *warm_r = NULL;
 	int32_t *warm_a = NULL;
 	uint8_t *warm_m = NULL, *warm_m2 = NULL, *warm_d = NULL;
-	struct pol_action *table = NULL;
+	struct cf_action *table = NULL;
 	const struct sim_train_cfg *c = cfg;
 	int rc;
 

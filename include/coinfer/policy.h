@@ -80,7 +80,7 @@ struct pol_policy {
 	/* What the outputs mean and what the policy was trained for (set by
 	 * pol_policy_set_meta; a file always has them). actions[i] is output i; a
 	 * device-only action has bits 0. */
-	struct pol_action *actions;       /* n_actions entries, NULL until set */
+	struct cf_action *actions;        /* n_actions entries, NULL until set */
 	uint32_t obs_spec;                /* POL_OBS_SPEC of the training states */
 	float dev_class_ms;               /* the device class's pol_obs_in.dev_class_ms */
 	char device_class[POL_POLICY_NAME_LEN], model[POL_POLICY_NAME_LEN];
@@ -100,7 +100,7 @@ int pol_policy_mask(const struct pol_policy *p, unsigned bits_mask, int link_up,
  * mask of pol_policy_mask (link up when bw_last_mbps > 0), pol_act, the action.
  * index may be NULL. Allocates nothing. */
 int pol_policy_decide(struct pol_policy *p, const struct pol_obs_in *in, unsigned bits_mask,
-		      struct pol_action *a, int *index);
+		      struct cf_action *a, int *index);
 /* An independent copy with its own scratch (one per thread that decides), made
  * through pol_encode/pol_parse: exactly what a saved and loaded file gives. */
 int pol_policy_dup(const struct pol_policy *p, struct pol_policy **out, char *err, size_t errlen);

@@ -456,7 +456,7 @@ Test(serving, decision_is_the_class_policys_choice, .timeout = 120)
 	struct client c[2];
 	struct cw_msg m;
 	int distinct = 0, differ = 0;
-	struct pol_action seen[64];
+	struct cf_action seen[64];
 	start_policies(copy);
 	session(&c[0], "pi4-est");
 	session(&c[1], "other");
@@ -467,7 +467,7 @@ Test(serving, decision_is_the_class_policys_choice, .timeout = 120)
 				struct cw_decide q = {.bandwidth_bps = bw[b], .deadline_us = deadline[d],
 						      .energy_uj = l == 1 ? 5000 : 0,
 						      .load_permille = load[l]};
-				struct pol_action want[2];
+				struct cf_action want[2];
 				for (int k = 0; k < 2; k++) {
 					q.request_id = id++;
 					send_decide(&c[k], &q);
@@ -478,14 +478,14 @@ Test(serving, decision_is_the_class_policys_choice, .timeout = 120)
 					struct pol_obs_in in = decide_obs(&q, m.decision.queue_delay_us);
 					cr_assert_eq(pol_policy_decide(copy[k], &in, 0, &want[k], NULL), 0);
 					const struct cw_action *a = &m.decision.action;
-					cr_assert(a->exit + 1 == want[k].exit &&
+					cr_assert(a->exit == want[k].exit &&
 							  a->partition == want[k].partition &&
 							  a->bits == want[k].bits,
 						  "class %d, bw %llu deadline %u load %u: served exit %u "
 						  "partition %u bits %u, the policy says %d/%d/%d",
 						  k, (unsigned long long)q.bandwidth_bps, q.deadline_us,
 						  q.load_permille, a->exit + 1, a->partition, a->bits,
-						  want[k].exit, want[k].partition, want[k].bits);
+						  want[k].exit + 1, want[k].partition, want[k].bits);
 					if (!q.bandwidth_bps)
 						cr_assert_eq(a->partition, model->exit_len[a->exit],
 							     "link down, yet an offloading action");
@@ -587,19 +587,19 @@ Test(serving, result_suggests_the_next_action_after_a_decide, .timeout = 120)
 		const struct cw_action *a = &m.result.next;
 		int in_table = 0;
 		for (int i = 0; i < copy[0]->n_actions; i++)
-			in_table |= copy[0]->actions[i].exit == a->exit + 1 &&
+			in_table |= copy[0]->actions[i].exit == a->exit &&
 				    copy[0]->actions[i].partition == a->partition &&
 				    copy[0]->actions[i].bits == a->bits;
 		cr_assert(in_table, "next exit %u partition %u bits %u is not in the table",
 			  a->exit + 1, a->partition, a->bits);
 		struct pol_obs_in in = decide_obs(&q, m.result.queue_delay_us);
 		in.deadline_ms = (dl + dev) / 1e3;
-		struct pol_action want;
+		struct cf_action want;
 		cr_assert_eq(pol_policy_decide(copy[0], &in, 0, &want, NULL), 0);
-		cr_assert(a->exit + 1 == want.exit && a->partition == want.partition &&
+		cr_assert(a->exit == want.exit && a->partition == want.partition &&
 				  a->bits == want.bits,
 			  "request %d: next %u/%u/%u, the policy says %d/%d/%d", k, a->exit + 1,
-			  a->partition, a->bits, want.exit, want.partition, want.bits);
+			  a->partition, a->bits, want.exit + 1, want.partition, want.bits);
 	}
 	struct ap_stats st;
 	ap_server_stats(srv, &st);
