@@ -419,8 +419,8 @@ static void slot_send(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 		.deadline_us = (uint32_t)(left * 1000),
 		.device_us = (uint32_t)((r->head_ms + r->encode_ms) * 1000),
 		.flags = f->cfg.edge_decides ? CW_INFER_SUGGEST : 0,
-		.action = {.exit = (uint8_t)r->action.exit, .bits = (uint8_t)r->action.bits,
-			   .partition = (uint16_t)r->action.partition},
+		.action = {.exit = r->action.exit, .partition = r->action.partition,
+			   .bits = r->action.bits},
 		.frame_len = s->frame_len,
 	};
 	char err[160];
@@ -473,7 +473,7 @@ static void decide_here(struct ag_agent *a, struct ag_record *r)
 /* An action from the wire (0-based exit; partition N_e: on the device only; bits
  * 0 elsewhere: unquantized) with the configured codec, or raw32 for bits 0. 0
  * when the model has it. */
-static int action_from_wire(const struct ag_fleet *f, const struct cw_action *w,
+static int action_from_wire(const struct ag_fleet *f, const struct cf_action *w,
 			    struct ag_action *out)
 {
 	const struct ag_action *cfg = &f->cfg.action;

@@ -477,12 +477,12 @@ Test(serving, decision_is_the_class_policys_choice, .timeout = 120)
 					cr_assert_eq(m.decision.request_id, q.request_id);
 					struct pol_obs_in in = decide_obs(&q, m.decision.queue_delay_us);
 					cr_assert_eq(pol_policy_decide(copy[k], &in, 0, &want[k], NULL), 0);
-					const struct cw_action *a = &m.decision.action;
+					const struct cf_action *a = &m.decision.action;
 					cr_assert(a->exit == want[k].exit &&
 							  a->partition == want[k].partition &&
 							  a->bits == want[k].bits,
-						  "class %d, bw %llu deadline %u load %u: served exit %u "
-						  "partition %u bits %u, the policy says %d/%d/%d",
+						  "class %d, bw %llu deadline %u load %u: served exit %d "
+						  "partition %d bits %d, the policy says %d/%d/%d",
 						  k, (unsigned long long)q.bandwidth_bps, q.deadline_us,
 						  q.load_permille, a->exit + 1, a->partition, a->bits,
 						  want[k].exit + 1, want[k].partition, want[k].bits);
@@ -584,13 +584,13 @@ Test(serving, result_suggests_the_next_action_after_a_decide, .timeout = 120)
 			     m.type == CW_ERROR ? m.error.msg : "");
 		cr_assert_eq(m.result.label, lbl);
 		cr_assert(m.result.flags & CW_RESULT_NEXT_VALID, "request %d: no next action", k);
-		const struct cw_action *a = &m.result.next;
+		const struct cf_action *a = &m.result.next;
 		int in_table = 0;
 		for (int i = 0; i < copy[0]->n_actions; i++)
 			in_table |= copy[0]->actions[i].exit == a->exit &&
 				    copy[0]->actions[i].partition == a->partition &&
 				    copy[0]->actions[i].bits == a->bits;
-		cr_assert(in_table, "next exit %u partition %u bits %u is not in the table",
+		cr_assert(in_table, "next exit %d partition %d bits %d is not in the table",
 			  a->exit + 1, a->partition, a->bits);
 		struct pol_obs_in in = decide_obs(&q, m.result.queue_delay_us);
 		in.deadline_ms = (dl + dev) / 1e3;
@@ -598,7 +598,7 @@ Test(serving, result_suggests_the_next_action_after_a_decide, .timeout = 120)
 		cr_assert_eq(pol_policy_decide(copy[0], &in, 0, &want, NULL), 0);
 		cr_assert(a->exit == want.exit && a->partition == want.partition &&
 				  a->bits == want.bits,
-			  "request %d: next %u/%u/%u, the policy says %d/%d/%d", k, a->exit + 1,
+			  "request %d: next %d/%d/%d, the policy says %d/%d/%d", k, a->exit + 1,
 			  a->partition, a->bits, want.exit + 1, want.partition, want.bits);
 	}
 	struct ap_stats st;
