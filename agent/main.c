@@ -168,37 +168,9 @@ static int policy_load(const char *path, const struct cr_model *m, struct pol_po
 {
 	struct pol_policy *p;
 	int ret = pol_load(path, &p, err, errlen);
-	if (ret)
-		return ret;
-	ret = -EINVAL;
-	if (!p->actions) {
-		snprintf(err, errlen, "the policy has no action table");
-		goto err;
-	}
-	if (p->state_dim != POL_ENV_STATE_DIM || p->obs_spec != POL_OBS_SPEC) {
-		snprintf(err, errlen, "the policy takes observation layout %u of %d values, the agent "
-				      "builds layout %d of %d", p->obs_spec, p->state_dim, POL_OBS_SPEC,
-			 POL_ENV_STATE_DIM);
-		goto err;
-	}
-	if (strcmp(p->model, m->name)) {
-		snprintf(err, errlen, "the policy was trained for model %s, the agent runs %s", p->model,
-			 m->name);
-		goto err;
-	}
-	for (int k = 0; k < p->n_actions; k++) {
-		const struct cf_action *a = &p->actions[k];
-		if (a->exit < 0 || a->exit >= m->n_exits || a->partition < 0 ||
-		    a->partition > m->exit_len[a->exit]) {
-			snprintf(err, errlen, "action %d (exit %d, partition %d) is not in model %s", k,
-				 a->exit + 1, a->partition, m->name);
-			goto err;
-		}
-	}
-	*out = p;
-	return 0;
-err:
-	pol_policy_free(p);
+	if (!ret && (ret = pol_policy_check_model(p, m, err, errlen)))
+		pol_policy_free(p);
+	*out = ret ? NULL : p;
 	return ret;
 }
 

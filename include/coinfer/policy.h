@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "coinfer/action.h"
+#include "coinfer/model.h"
 
 struct pol_mlp;
 
@@ -109,6 +110,15 @@ int pol_policy_dup(const struct pol_policy *p, struct pol_policy **out, char *er
  * before use. -EINVAL/-EBADMSG with a message naming the field. */
 int pol_parse(const uint8_t *buf, size_t len, struct pol_policy **out, char *err, size_t errlen);
 int pol_load(const char *path, struct pol_policy **out, char *err, size_t errlen);
+
+/* Whether p can serve model m, as whatever deploys it (the appliance, the
+ * agent's --policy) must ask: an action table, the observation layout this
+ * build makes (POL_OBS_SPEC, POL_ENV_STATE_DIM), trained for m (by name), and
+ * every action one of m's: an exit and a partition it has, bits 0 exactly when
+ * the action runs the whole exit on the device (partition N_e). -EINVAL with a
+ * message saying which. The device class is the caller's business. */
+int pol_policy_check_model(const struct pol_policy *p, const struct cr_model *m, char *err,
+			   size_t errlen);
 
 #ifdef __cplusplus
 }

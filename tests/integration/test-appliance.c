@@ -6,7 +6,8 @@
  * Policy serving: DECISION is the class's policy's own choice for the DECIDE
  * state (checked against a copy loaded from a file), per class; DECIDE without
  * a policy for the class is refused; RESULT's next action only after a DECIDE
- * and only when asked for; policies that do not fit are refused at start. */
+ * and only when asked for; policies that do not fit are refused at start, by the
+ * appliance and the agent alike. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -636,6 +638,60 @@ Test(serving, policies_that_do_not_fit_are_refused_at_start, .timeout = 120)
 	cr_assert(strstr(err, "does not fit model"), "%s", err);
 	pol_policy_free(p[0]);
 	pol_policy_free(p[1]);
+	cr_exec_destroy(local);
+	cr_model_free(model);
+}
+
+/* What coinfer-agent (COINFER_AGENT) says on stderr about --policy path: its exit
+ * status, or -1. */
+static int agent_on_policy(const char *path, char *out, size_t cap)
+{
+	const char *agent = getenv("COINFER_AGENT");
+	char cmd[1024];
+	cr_assert(agent, "COINFER_AGENT is not set");
+	snprintf(cmd, sizeof(cmd), "'%s' --policy '%s' --requests 1 --quiet 2>&1 >/dev/null", agent,
+		 path);
+	FILE *f = popen(cmd, "r");
+	cr_assert(f);
+	size_t n = fread(out, 1, cap - 1, f);
+	out[n] = 0;
+	int st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The appliance and the agent's --policy run one check: the same policy file is
+ * refused by both with the same reason (a device-only action with bits 8, which
+ * only the appliance used to refuse). */
+Test(serving, appliance_and_agent_refuse_the_same_policy, .timeout = 120)
+{
+	char err[512], agent_err[1024], path[] = "/tmp/coinfer-unfit-XXXXXX";
+	struct pol_policy *p;
+	struct ap_server_config cfg;
+	load_model();
+	cr_assert_eq(test_policy_make(model, "pi4-est", "pi4-est", 1, &p, err, sizeof(err)), 0,
+		     "%s", err);
+	int k = 0;
+	while (k < p->n_actions && p->actions[k].bits)
+		k++;
+	cr_assert_lt(k, p->n_actions, "no device-only action");
+	p->actions[k].bits = 8;
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(pol_save(p, path, err, sizeof(err)), 0, "%s", err);
+	char want[256];
+	snprintf(want, sizeof(want), "action %d (exit %d, partition %d, bits 8) does not fit model "
+		 "%s: the whole exit on the device sends nothing and has bits 0", k,
+		 p->actions[k].exit + 1, p->actions[k].partition, model->name);
+	config(&cfg, 0, 10000);
+	cfg.policies = &p;
+	cfg.n_policies = 1;
+	cr_assert_neq(ap_server_start(&cfg, model, &srv, err, sizeof(err)), 0);
+	cr_expect(strstr(err, want), "appliance: '%s' lacks '%s'", err, want);
+	cr_expect_eq(agent_on_policy(path, agent_err, sizeof(agent_err)), 1, "%s", agent_err);
+	cr_expect(strstr(agent_err, want), "agent: '%s' lacks '%s'", agent_err, want);
+	unlink(path);
+	pol_policy_free(p);
 	cr_exec_destroy(local);
 	cr_model_free(model);
 }

@@ -1,7 +1,8 @@
 /* The policy file (docs/policy-file.md): round trips through memory and disk,
  * and rejection of truncated, corrupted and lying files with a message naming
  * the problem; then acting with a deployed policy (policy/act.c): its mask and
- * one-call decision, the same before and after a trip through the file. */
+ * one-call decision, the same before and after a trip through the file, and the
+ * check that it fits the model served. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <math.h>
@@ -676,5 +677,72 @@ Test(policy_act, decide_without_valid_action)
 	in.bw_last_mbps = 5;
 	cr_expect_eq(pol_policy_decide(p, &in, 0, &act, &idx), 0);
 	cr_expect_neq(act.bits, 0);
+	pol_policy_free(p);
+}
+
+/* ---- does the policy fit the model served (pol_policy_check_model) ----------- */
+
+/* The model of env_actions: two exits of 3 positions, named as env_policy's meta. */
+static struct cr_model env_model(void)
+{
+	return (struct cr_model){.name = "resnet18", .n_exits = 2, .exit_len = {3, 3}};
+}
+
+/* p is refused for m with a message holding want. */
+static void expect_unfit(const struct pol_policy *p, const struct cr_model *m, const char *want)
+{
+	err[0] = 0;
+	cr_expect_eq(pol_policy_check_model(p, m, err, sizeof(err)), -EINVAL, "accepted ('%s')",
+		     want);
+	cr_expect(strstr(err, want), "'%s' lacks '%s'", err, want);
+}
+
+Test(policy_check, every_refusal_names_its_reason)
+{
+	struct pol_policy *p = env_policy(POL_ALGO_SACD, 1);
+	struct cr_model m = env_model();
+	cr_expect_eq(pol_policy_check_model(p, &m, err, sizeof(err)), 0, "%s", err);
+	/* trained for another model */
+	snprintf(m.name, sizeof(m.name), "vgg16");
+	expect_unfit(p, &m, "the policy was trained for model resnet18, not vgg16");
+	m = env_model();
+	/* actions outside the model: exit, partition */
+	m.n_exits = 1;
+	expect_unfit(p, &m, "action 5 (exit 2, partition 3, bits 0) does not fit model resnet18: "
+			    "the model has exits 1..1");
+	m = env_model();
+	m.exit_len[1] = 2;
+	expect_unfit(p, &m, "action 5 (exit 2, partition 3, bits 0) does not fit model resnet18: "
+			    "exit 2 has partitions 0..2");
+	m = env_model();
+	p->actions[4].exit = -1;
+	expect_unfit(p, &m, "action 4 (exit 0, partition 2, bits 16) does not fit model resnet18: "
+			    "the model has exits 1..2");
+	p->actions[4].exit = 0;
+	/* bits 0 exactly for the whole exit on the device */
+	p->actions[0].bits = 8;
+	expect_unfit(p, &m, "action 0 (exit 1, partition 3, bits 8) does not fit model resnet18: "
+			    "the whole exit on the device sends nothing and has bits 0");
+	p->actions[0].bits = 0;
+	p->actions[1].bits = 0;
+	expect_unfit(p, &m, "action 1 (exit 1, partition 0, bits 0) does not fit model resnet18: "
+			    "an action that sends a tensor has bits 4, 8, 12 or 16, not 0");
+	p->actions[1].bits = 4;
+	cr_expect_eq(pol_policy_check_model(p, &m, err, sizeof(err)), 0, "%s", err);
+	/* observations of another layout */
+	char want[128];
+	p->obs_spec = POL_OBS_SPEC + 1;
+	snprintf(want, sizeof(want), "the policy takes observation layout %d of %d values, this "
+		 "build makes layout %d of %d", POL_OBS_SPEC + 1, POL_ENV_STATE_DIM, POL_OBS_SPEC,
+		 POL_ENV_STATE_DIM);
+	expect_unfit(p, &m, want);
+	pol_policy_free(p);
+	p = small_policy_meta(1);
+	snprintf(want, sizeof(want), "observation layout %d of 3 values", POL_OBS_SPEC);
+	expect_unfit(p, &m, want);
+	pol_policy_free(p);
+	/* nothing to say what the outputs mean */
+	p = small_policy_meta(0);
+	expect_unfit(p, &m, "the policy has no action table: it cannot say what its outputs mean");
 	pol_policy_free(p);
 }
