@@ -420,8 +420,7 @@ static void slot_send(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 		.deadline_us = (uint32_t)(left * 1000),
 		.device_us = (uint32_t)((r->head_ms + r->encode_ms) * 1000),
 		.flags = f->cfg.edge_decides ? CW_INFER_SUGGEST : 0,
-		.action = {.exit = r->action.exit, .partition = r->action.partition,
-			   .bits = r->action.bits},
+		.action = r->action,
 		.frame_len = s->frame_len,
 	};
 	char err[160];

@@ -242,7 +242,7 @@ struct ag_config {
 	/* How the cut tensor is encoded: the codec of `action` and per-channel
 	 * scales. Actions decided elsewhere (decide, the edge) choose bits only:
 	 * bits 0 is sent raw32, others with this codec (huffman when this is a raw
-	 * one); per-channel scales for the edge's actions only. */
+	 * one), and of those only the edge's use per-channel scales. */
 	enum cc_codec codec;
 	int per_channel;
 	/* per request action (NULL: always `action`); may be called from several
