@@ -182,7 +182,8 @@ static double emu_encode_ms(const struct ag_fleet *f, const struct ag_record *r,
 {
 	double emu = real_ms * f->enc_scale;
 	if (f->cfg.encode_model) {
-		double model = f->cfg.encode_model(f->cfg.encode_ctx, r->codec, r->action.bits, elems);
+		double model =
+			f->cfg.encode_model(f->cfg.encode_ctx, r->codec, r->action.bits, elems);
 		if (model > 0)
 			emu = model;
 	}

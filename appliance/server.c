@@ -502,7 +502,8 @@ static int check_policies(const struct ap_server_config *cfg, const struct cr_mo
 		char why[256];
 		int ret = pol_policy_check_model(p, m, why, sizeof(why));
 		if (ret) {
-			snprintf(err, errlen, "policy %d%s%s: %s", i + 1, *dc ? " for " : "", dc, why);
+			snprintf(err, errlen, "policy %d%s%s: %s", i + 1, *dc ? " for " : "", dc,
+				 why);
 			return ret;
 		}
 		for (int j = 0; j < i; j++)

@@ -106,7 +106,8 @@ int pol_policy_check_model(const struct pol_policy *p, const struct cr_model *m,
 {
 	if (!p->actions)
 		return cf_fail(-EINVAL, err, errlen,
-			       "the policy has no action table: it cannot say what its outputs mean");
+			       "the policy has no action table: it cannot say what its "
+			       "outputs mean");
 	if (p->state_dim != POL_ENV_STATE_DIM || p->obs_spec != POL_OBS_SPEC)
 		return cf_fail(-EINVAL, err, errlen,
 			       "the policy takes observation layout %u of %d values, this build "

@@ -487,7 +487,8 @@ Test(serving, decision_is_the_class_policys_choice, .timeout = 120)
 						  "partition %d bits %d, the policy says %d/%d/%d",
 						  k, (unsigned long long)q.bandwidth_bps, q.deadline_us,
 						  q.load_permille, a->exit + 1, a->partition, a->bits,
-						  want[k].exit + 1, want[k].partition, want[k].bits);
+						  want[k].exit + 1, want[k].partition,
+						  want[k].bits);
 					if (!q.bandwidth_bps)
 						cr_assert_eq(a->partition, model->exit_len[a->exit],
 							     "link down, yet an offloading action");

@@ -173,7 +173,7 @@ Test(policy_file, header_layout)
 	for (int i = 64 + 7; i < 96; i++)
 		cr_expect_eq(b[i], 0, "device_class padding byte %d", i);
 	for (int i = 0; i < 4; i++) {
-		cr_expect_eq(b[ACTS + 4 * i], small_actions[i].exit + 1, "exits from 1 in the file");
+		cr_expect_eq(b[ACTS + 4 * i], small_actions[i].exit + 1, "the file counts from 1");
 		cr_expect_eq(b[ACTS + 4 * i + 1], small_actions[i].partition);
 		cr_expect_eq(b[ACTS + 4 * i + 2], small_actions[i].bits);
 		cr_expect_eq(b[ACTS + 4 * i + 3], 0);

@@ -70,12 +70,14 @@ static inline size_t cwt_samples(struct cw_msg *out, size_t max)
 	memset(&m, 0, sizeof(m));
 	m.type = CW_INFER;
 	m.infer = (struct cw_infer){.request_id = 1, .deadline_us = 100000, .device_us = 3500,
-				    .flags = CW_INFER_SUGGEST, .action = {.exit = 1, .partition = 5, .bits = 8},
+				    .flags = CW_INFER_SUGGEST,
+				    .action = {.exit = 1, .partition = 5, .bits = 8},
 				    .frame = cwt_frame_bytes, .frame_len = 300};
 	CWT_PUT();
 	m.infer = (struct cw_infer){.request_id = UINT64_MAX, .deadline_us = UINT32_MAX,
 				    .device_us = UINT32_MAX, .flags = 0,
-				    .action = {.exit = UINT8_MAX, .partition = UINT16_MAX, .bits = 16},
+				    .action = {.exit = UINT8_MAX, .partition = UINT16_MAX,
+					       .bits = 16},
 				    .frame = cwt_frame_bytes, .frame_len = sizeof(cwt_frame_bytes)};
 	CWT_PUT();
 	m.infer = (struct cw_infer){.request_id = 0, .action = {0}, .frame = cwt_frame_bytes,
@@ -90,7 +92,8 @@ static inline size_t cwt_samples(struct cw_msg *out, size_t max)
 	m.result = (struct cw_result){.request_id = 1, .confidence = 0.875f, .label = 3,
 				      .batch = 12, .queue_us = 150, .decode_us = 40,
 				      .compute_us = 900, .queue_delay_us = 200, .exit = 2,
-				      .flags = CW_RESULT_NEXT_VALID, .next = {.exit = 1, .partition = 9, .bits = 4}};
+				      .flags = CW_RESULT_NEXT_VALID,
+				      .next = {.exit = 1, .partition = 9, .bits = 4}};
 	CWT_PUT();
 	m.result = (struct cw_result){.request_id = 2, .confidence = 0.0f, .label = 0, .batch = 1};
 	CWT_PUT(); /* no suggestion */

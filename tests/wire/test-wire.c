@@ -133,7 +133,8 @@ Test(proto, wire_bytes_are_the_documented_layout)
 	m.result = (struct cw_result){.request_id = 0x0807060504030201ull, .confidence = 0.5f,
 				      .label = 0x0201, .batch = 3, .queue_us = 0x11121314,
 				      .decode_us = 5, .compute_us = 6, .queue_delay_us = 7,
-				      .exit = 2, .flags = 1, .next = {.exit = 1, .partition = 0x0a0b, .bits = 8}};
+				      .exit = 2, .flags = 1,
+				      .next = {.exit = 1, .partition = 0x0a0b, .bits = 8}};
 	static const uint8_t want[] = {
 		'C', 'F', 'W', 'P', 1, 4, 0, 0, 38, 0, 0, 0, 0, 0, 0, 0,
 		1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0x3f, 0x01, 0x02, 3, 0,

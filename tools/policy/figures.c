@@ -270,7 +270,8 @@ static int run_sweep(const struct fig *fg, const struct sweep *sw, const char *d
 			}
 			int bits = a.partition == cm->ex[a.exit].n ? 0 : a.bits;
 			cJSON_AddItemToObject(ch, fg->al[k].name, choice_json(cm, &s, &a, &c));
-			fprintf(f[k], "%.9g\t%d\t%d\t%d\t", sw->x[i], a.exit + 1, a.partition, bits);
+			fprintf(f[k], "%.9g\t%d\t%d\t%d\t", sw->x[i], a.exit + 1, a.partition,
+				bits);
 			put_num(f[k], c.latency_ms, "\t");
 			put_num(f[k], c.accuracy, "\t");
 			put_num(f[k], c.energy_j, "\t");
