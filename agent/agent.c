@@ -102,8 +102,8 @@ void ag_config_defaults(struct ag_config *c)
 	c->inflight = 1;
 	c->deadline_ms = 100;
 	c->margin_ms = 2;
-	c->action = (struct ag_action){.exit = 2, .partition = 8, .bits = 8,
-				       .codec = CC_CODEC_HUFFMAN, .per_channel = 0};
+	c->action = (struct cf_action){.exit = 2, .partition = 8, .bits = 8};
+	c->codec = CC_CODEC_HUFFMAN;
 	c->slowdown = 1;
 	c->device_id_base = 1;
 	c->device_class = "host";
@@ -132,7 +132,8 @@ static void boundary_dims(const struct cr_model *m, int e, int p, uint32_t dims[
 	}
 }
 
-static int action_ok(const struct cr_model *m, const struct ag_action *a, char *err, size_t errlen)
+static int action_ok(const struct cr_model *m, const struct cf_action *a, enum cc_codec codec,
+		     int per_channel, char *err, size_t errlen)
 {
 	if (a->exit < 0 || a->exit >= m->n_exits)
 		return cf_fail(0, err, errlen, "exit %d: the model has exits 1..%d", a->exit + 1,
@@ -142,13 +143,13 @@ static int action_ok(const struct cr_model *m, const struct ag_action *a, char *
 			       a->partition, a->exit + 1, m->exit_len[a->exit]);
 	if (a->partition == m->exit_len[a->exit])
 		return 1; /* device only: no codec */
-	if ((int)a->codec < 0 || a->codec >= CC_CODEC_COUNT)
-		return cf_fail(0, err, errlen, "unknown codec %d", (int)a->codec);
-	int raw = a->codec == CC_CODEC_RAW32 || a->codec == CC_CODEC_RAW16;
-	if (raw ? a->bits != 0 || a->per_channel : a->bits < 2 || a->bits > 16)
+	if ((int)codec < 0 || codec >= CC_CODEC_COUNT)
+		return cf_fail(0, err, errlen, "unknown codec %d", (int)codec);
+	int raw = codec == CC_CODEC_RAW32 || codec == CC_CODEC_RAW16;
+	if (raw ? a->bits != 0 || per_channel : a->bits < 2 || a->bits > 16)
 		return cf_fail(0, err, errlen,
 			       "bits %d with codec %s (raw codecs take 0, the others 2..16)",
-			       a->bits, cc_codec_name(a->codec));
+			       a->bits, cc_codec_name(codec));
 	return 1;
 }
 
@@ -165,12 +166,13 @@ static double emu_compute_ms(const struct ag_fleet *f, int e, int from, int to, 
 	return emu > real_ms ? emu : real_ms;
 }
 
-static double emu_encode_ms(const struct ag_fleet *f, const struct ag_action *a, size_t elems,
+static double emu_encode_ms(const struct ag_fleet *f, const struct ag_record *r, size_t elems,
 			    double real_ms)
 {
 	double emu = real_ms * f->enc_scale;
 	if (f->cfg.encode_model) {
-		double model = f->cfg.encode_model(f->cfg.encode_ctx, a, elems);
+		double model =
+			f->cfg.encode_model(f->cfg.encode_ctx, r->codec, r->action.bits, elems);
 		if (model > 0)
 			emu = model;
 	}
@@ -408,8 +410,7 @@ static void slot_send(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 		.deadline_us = (uint32_t)(left * 1000),
 		.device_us = (uint32_t)((r->head_ms + r->encode_ms) * 1000),
 		.flags = f->cfg.edge_decides ? CW_INFER_SUGGEST : 0,
-		.action = {.exit = (uint8_t)r->action.exit, .bits = (uint8_t)r->action.bits,
-			   .partition = (uint16_t)r->action.partition},
+		.action = r->action,
 		.frame_len = s->frame_len,
 	};
 	char err[160];
@@ -441,41 +442,64 @@ static void agent_state(const struct ag_agent *a, struct ag_state *st)
 				.thread = a->th->idx};
 }
 
+/* How the tensor of action a is encoded. The configured action takes the
+ * configured codec and scales as they are; an action decided elsewhere chose its
+ * bits alone: bits 0 is unquantized (raw32), others use the configured codec,
+ * or huffman when that one is raw. A decide callback's actions keep per-tensor
+ * scales, as the codec table its cost model or policy was built on measured. */
+static void encoding_of(const struct ag_config *c, const struct cf_action *a, enum ag_decider by,
+			enum cc_codec *codec, int *per_channel)
+{
+	int raw = c->codec == CC_CODEC_RAW32 || c->codec == CC_CODEC_RAW16;
+	*codec = c->codec;
+	*per_channel = c->per_channel;
+	if (by == AG_BY_FLAGS)
+		return;
+	*codec = !a->bits ? CC_CODEC_RAW32 : raw ? CC_CODEC_HUFFMAN : c->codec;
+	*per_channel = a->bits && !raw && by != AG_BY_LOCAL ? c->per_channel : 0;
+}
+
+/* 1 when action a, decided by `by`, is one the model has and its encoding can carry. */
+static int usable(const struct ag_fleet *f, const struct cf_action *a, enum ag_decider by)
+{
+	enum cc_codec codec;
+	int per_channel;
+	char err[160];
+	encoding_of(&f->cfg, a, by, &codec, &per_channel);
+	return action_ok(f->m, a, codec, per_channel, err, sizeof(err));
+}
+
+static void take_action(const struct ag_fleet *f, struct ag_record *r, const struct cf_action *a,
+			enum ag_decider by)
+{
+	r->action = *a;
+	r->decided_by = by;
+	encoding_of(&f->cfg, a, by, &r->codec, &r->per_channel);
+}
+
 /* The action without the edge's help: the callback's, else the configured one. */
 static void decide_here(struct ag_agent *a, struct ag_record *r)
 {
 	struct ag_fleet *f = a->th->f;
-	r->action = f->cfg.action;
-	r->decided_by = AG_BY_FLAGS;
+	take_action(f, r, &f->cfg.action, AG_BY_FLAGS);
 	if (f->cfg.decide) {
 		struct ag_state st;
-		struct ag_action act;
-		char err[160];
+		struct cf_action act;
 		agent_state(a, &st);
-		if (!f->cfg.decide(f->cfg.decide_ctx, &st, &act) && action_ok(f->m, &act, err, sizeof(err))) {
-			r->action = act;
-			r->decided_by = AG_BY_LOCAL;
-		}
+		if (!f->cfg.decide(f->cfg.decide_ctx, &st, &act) && usable(f, &act, AG_BY_LOCAL))
+			take_action(f, r, &act, AG_BY_LOCAL);
 	}
 }
 
-/* An action from the wire (0-based exit; partition N_e: on the device only; bits
- * 0 elsewhere: unquantized) with the configured codec, or raw32 for bits 0. 0
- * when the model has it. */
-static int action_from_wire(const struct ag_fleet *f, const struct cw_action *w,
-			    struct ag_action *out)
+/* An action from the wire (partition N_e: on the device only; bits 0 elsewhere:
+ * unquantized) into *out when the model has it; else -EINVAL. */
+static int action_from_wire(const struct ag_fleet *f, const struct cf_action *w,
+			    struct cf_action *out)
 {
-	const struct ag_action *cfg = &f->cfg.action;
-	int raw_cfg = cfg->codec == CC_CODEC_RAW32 || cfg->codec == CC_CODEC_RAW16;
-	char err[160];
-	*out = (struct ag_action){.exit = w->exit, .partition = w->partition, .bits = w->bits,
-				  .codec = raw_cfg ? CC_CODEC_HUFFMAN : cfg->codec,
-				  .per_channel = raw_cfg ? 0 : cfg->per_channel};
-	if (!w->bits) {
-		out->codec = CC_CODEC_RAW32;
-		out->per_channel = 0;
-	}
-	return action_ok(f->m, out, err, sizeof(err)) ? 0 : -EINVAL;
+	if (!usable(f, w, AG_BY_EDGE_DECISION))
+		return -EINVAL;
+	*out = *w;
+	return 0;
 }
 
 /* Sends the DECIDE of slot s's request; 0 when it went out (or is queued). */
@@ -537,8 +561,7 @@ static void slot_start(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 			    now - a->t_decide <= NEXT_MAX_AGE;
 		a->have_next = 0; /* one suggestion, one request */
 		if (fresh && a->cs == C_READY && ag_breaker_allows(&a->brk)) {
-			r->action = a->next;
-			r->decided_by = AG_BY_EDGE_NEXT;
+			take_action(f, r, &a->next, AG_BY_EDGE_NEXT);
 			slot_run(a, s, now);
 			return;
 		}
@@ -554,12 +577,10 @@ static void slot_decided(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 {
 	struct ag_record *r = &s->rec;
 	r->decide_ms = ns_to_ms(now - s->t_start);
-	if (r->decide == AG_DECIDE_ANSWERED) {
-		r->action = s->decision;
-		r->decided_by = AG_BY_EDGE_DECISION;
-	} else {
+	if (r->decide == AG_DECIDE_ANSWERED)
+		take_action(a->th->f, r, &s->decision, AG_BY_EDGE_DECISION);
+	else
 		decide_here(a, r);
-	}
 	slot_run(a, s, now);
 }
 
@@ -610,14 +631,14 @@ static void slot_run(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	boundary_dims(m, e, p, dims);
 	char err[160];
 	const float *head = s->store[s->store_of[e]];
-	int ret = cc_encoder_encode(a->th->enc, head, 3, dims, r->action.codec, r->action.bits,
-				    r->action.per_channel, s->msg + CW_INFER_PREFIX_BYTES,
+	int ret = cc_encoder_encode(a->th->enc, head, 3, dims, r->codec, r->action.bits,
+				    r->per_channel, s->msg + CW_INFER_PREFIX_BYTES,
 				    f->msg_cap - CW_INFER_PREFIX_BYTES, &s->frame_len, err, sizeof(err));
 	uint64_t t2 = fnow(f);
 	r->head_real_ms = ns_to_ms(t1 - t0);
 	r->head_ms = emu_compute_ms(f, e, 0, p, r->head_real_ms);
 	r->encode_real_ms = ns_to_ms(t2 - t1);
-	r->encode_ms = emu_encode_ms(f, &r->action, cr_model_boundary_floats(m, e, p),
+	r->encode_ms = emu_encode_ms(f, r, cr_model_boundary_floats(m, e, p),
 				     r->encode_real_ms);
 	s->dilation_ms = (r->head_ms - r->head_real_ms) + (r->encode_ms - r->encode_real_ms);
 	if (ret) {
@@ -1427,7 +1448,7 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
 			       "0 < base <= cap; timeout %llu us > 0)", bc->threshold,
 			       (unsigned long long)bc->base_us, (unsigned long long)bc->cap_us,
 			       (unsigned long long)bc->timeout_us);
-	if (!action_ok(m, &cfg->action, err, errlen))
+	if (!action_ok(m, &cfg->action, cfg->codec, cfg->per_channel, err, errlen))
 		return -EINVAL;
 	struct ag_fleet *f = calloc(1, sizeof(*f));
 	if (!f)

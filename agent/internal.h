@@ -44,7 +44,7 @@ struct ag_slot {
 	int local_label;
 	float local_conf;
 	/* S_DECIDE: t_event is when to stop waiting for the DECISION */
-	struct ag_action decision;
+	struct cf_action decision;
 	uint8_t decide_msg[AG_DECIDE_BYTES];
 	int decide_busy; /* decide_msg is queued for sending */
 };
@@ -78,7 +78,7 @@ struct ag_agent {
 	double queue_ms;
 	/* the edge's suggestion for the next request (--edge-decides) */
 	int have_next;
-	struct ag_action next;
+	struct cf_action next;
 	uint64_t t_next;
 	uint64_t t_decide; /* when the last DECIDE went out: the edge's copy of our state */
 	int edge_no_policy; /* the edge refused a DECIDE: ask no more this session */

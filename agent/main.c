@@ -146,15 +146,13 @@ static int backoff_arg(const char *opt, const char *s, uint64_t *base_us, uint64
 struct policy_ctx {
 	struct pol_policy **p;
 	int n;
-	enum cc_codec codec;
 	double bw_prior_bps;
 };
 
-static int policy_decide(void *ctx, const struct ag_state *s, struct ag_action *a)
+static int policy_decide(void *ctx, const struct ag_state *s, struct cf_action *a)
 {
 	struct policy_ctx *c = ctx;
 	double ewma = s->bandwidth_bps, last = s->bw_last_bps > 0 ? s->bw_last_bps : ewma;
-	struct pol_action pa;
 	if (s->thread < 0 || s->thread >= c->n)
 		return -EINVAL;
 	if (!s->connected)
@@ -163,12 +161,7 @@ static int policy_decide(void *ctx, const struct ag_state *s, struct ag_action *
 		ewma = last = c->bw_prior_bps;
 	struct pol_obs_in in = {.bw_ewma_mbps = ewma / 1e6, .bw_last_mbps = last / 1e6,
 				.deadline_ms = s->deadline_ms, .load = 1, .queue_ms = s->queue_ms};
-	int ret = pol_policy_decide(c->p[s->thread], &in, 0, &pa, NULL);
-	if (ret)
-		return ret;
-	*a = (struct ag_action){.exit = pa.exit - 1, .partition = pa.partition, .bits = pa.bits,
-				.codec = c->codec};
-	return 0;
+	return pol_policy_decide(c->p[s->thread], &in, 0, a, NULL);
 }
 
 /* Loads the policy of --policy and checks it against the model. */
@@ -177,50 +170,19 @@ static int policy_load(const char *path, const struct cr_model *m, struct pol_po
 {
 	struct pol_policy *p;
 	int ret = pol_load(path, &p, err, errlen);
-	if (ret)
-		return ret;
-	if (!p->actions) {
-		ret = cf_fail(-EINVAL, err, errlen, "the policy has no action table");
-		goto err;
-	}
-	if (p->state_dim != POL_ENV_STATE_DIM || p->obs_spec != POL_OBS_SPEC) {
-		ret = cf_fail(-EINVAL, err, errlen,
-			      "the policy takes observation layout %u of %d values, the agent "
-			      "builds layout %d of %d", p->obs_spec, p->state_dim, POL_OBS_SPEC,
-			      POL_ENV_STATE_DIM);
-		goto err;
-	}
-	if (strcmp(p->model, m->name)) {
-		ret = cf_fail(-EINVAL, err, errlen,
-			      "the policy was trained for model %s, the agent runs %s", p->model,
-			      m->name);
-		goto err;
-	}
-	for (int k = 0; k < p->n_actions; k++) {
-		const struct pol_action *a = &p->actions[k];
-		if (a->exit < 1 || a->exit > m->n_exits || a->partition < 0 ||
-		    a->partition > m->exit_len[a->exit - 1]) {
-			ret = cf_fail(-EINVAL, err, errlen,
-				      "action %d (exit %d, partition %d) is not in model %s", k,
-				      a->exit, a->partition, m->name);
-			goto err;
-		}
-	}
-	*out = p;
-	return 0;
-err:
-	pol_policy_free(p);
+	if (!ret && (ret = pol_policy_check_model(p, m, err, errlen)))
+		pol_policy_free(p);
+	*out = ret ? NULL : p;
 	return ret;
 }
 
 #if AG_HAVE_COST
 struct auto_ctx {
 	struct cost_model *cm;
-	enum cc_codec codec;
 	double bw_prior_bps;
 };
 
-static int auto_decide(void *ctx, const struct ag_state *s, struct ag_action *a)
+static int auto_decide(void *ctx, const struct ag_state *s, struct cf_action *a)
 {
 	struct auto_ctx *c = ctx;
 	struct cost_state st = {
@@ -231,25 +193,17 @@ static int auto_decide(void *ctx, const struct ag_state *s, struct ag_action *a)
 		.load = 1,
 		.deadline_ms = s->deadline_ms,
 	};
-	struct pol_action pa;
-	if (cost_search_edgent(c->cm, &st, CF_ACTION_BITS_ALL, &pa))
-		return -1;
-	a->exit = pa.exit - 1;
-	a->partition = pa.partition;
-	a->bits = pa.bits;
-	a->codec = c->codec;
-	a->per_channel = 0;
-	return 0;
+	return cost_search_edgent(c->cm, &st, CF_ACTION_BITS_ALL, a) ? -1 : 0;
 }
 
 /* The class's codec speed (docs/cost-model.md): us_per_frame + ns_per_elem x
  * elements, at the class's nearest bit width; raw codecs have no model. */
-static double class_encode_ms(void *ctx, const struct ag_action *a, size_t elems)
+static double class_encode_ms(void *ctx, enum cc_codec codec, int bits, size_t elems)
 {
 	const struct cost_device_class *dc = ctx;
-	if (a->codec == CC_CODEC_RAW32 || a->codec == CC_CODEC_RAW16)
+	if (codec == CC_CODEC_RAW32 || codec == CC_CODEC_RAW16)
 		return 0;
-	int b = a->bits <= 4 ? 0 : a->bits <= 8 ? 1 : a->bits <= 12 ? 2 : 3;
+	int b = bits <= 4 ? 0 : bits <= 8 ? 1 : bits <= 12 ? 2 : 3;
 	return (dc->codec.enc_us_per_frame[b] + dc->codec.enc_ns_per_elem[b] * 1e-3 * (double)elems) /
 	       1000.0;
 }
@@ -432,10 +386,10 @@ int main(int argc, char **argv)
 						"pred-huffman, packed, raw32 or raw16\n", optarg);
 				return 2;
 			}
-			cfg.action.codec = (enum cc_codec)k;
+			cfg.codec = (enum cc_codec)k;
 			break;
 		}
-		case O_PERCH: cfg.action.per_channel = 1; break;
+		case O_PERCH: cfg.per_channel = 1; break;
 		case O_DEVONLY: device_only = 1; break;
 		case O_POLICY: policy_path = optarg; break;
 		case O_EDGE_DECIDES: cfg.edge_decides = 1; break;
@@ -570,9 +524,9 @@ int main(int argc, char **argv)
 	}
 	if (device_only)
 		cfg.action.partition = m->exit_len[cfg.action.exit];
-	if (cfg.action.codec == CC_CODEC_RAW32 || cfg.action.codec == CC_CODEC_RAW16) {
+	if (cfg.codec == CC_CODEC_RAW32 || cfg.codec == CC_CODEC_RAW16) {
 		cfg.action.bits = 0;
-		cfg.action.per_channel = 0;
+		cfg.per_channel = 0;
 	}
 	static char class_buf[64];
 #if AG_HAVE_COST
@@ -615,9 +569,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "coinfer-agent: --auto: %s\n", err);
 			return 1;
 		}
-		actx.codec = cfg.action.codec == CC_CODEC_RAW32 || cfg.action.codec == CC_CODEC_RAW16
-				     ? CC_CODEC_HUFFMAN
-				     : cfg.action.codec;
 		actx.bw_prior_bps = bw_prior_mbps * 1e6;
 		cfg.decide = auto_decide;
 		cfg.decide_ctx = &actx;
@@ -644,9 +595,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "coinfer-agent: warning: --policy %s was trained for device class "
 					"%s, the agent announces %s\n",
 				policy_path, policy->device_class, cfg.device_class);
-		pctx.codec = cfg.action.codec == CC_CODEC_RAW32 || cfg.action.codec == CC_CODEC_RAW16
-				     ? CC_CODEC_HUFFMAN
-				     : cfg.action.codec;
 		cfg.decide = policy_decide;
 		cfg.decide_ctx = &pctx;
 		cfg.decide_name = "policy";

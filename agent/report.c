@@ -71,7 +71,7 @@ int ag_record_json_named(const struct ag_record *r, const char *local, char *buf
 	ADD("\"exit\": %d, \"action\": {\"exit\": %d, \"partition\": %d, \"bits\": %d, "
 	    "\"codec\": %s%s%s}, ",
 	    r->exit + 1, r->action.exit + 1, r->action.partition, dev_only ? 0 : r->action.bits,
-	    dev_only ? "" : "\"", dev_only ? "null" : cc_codec_name(r->action.codec),
+	    dev_only ? "" : "\"", dev_only ? "null" : cc_codec_name(r->codec),
 	    dev_only ? "" : "\"");
 	if (r->where == AG_DEVICE)
 		ADD("\"resumed_at\": %d, ", r->from);

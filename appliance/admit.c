@@ -31,15 +31,15 @@ int ap_admit_hello(const struct cr_model *m, const struct cw_hello *h, char *why
 
 /* The exit index and partition name a split the tail can run: partition
  * N_e (the whole exit on the device) is a DECISION, never an INFER. */
-static int admit_split(const struct cr_model *m, const struct cw_action *a, char *why, size_t n)
+static int admit_split(const struct cr_model *m, const struct cf_action *a, char *why, size_t n)
 {
-	if (a->exit >= m->n_exits) {
-		snprintf(why, n, "exit index %u: model %s has exit indices 0..%d", a->exit, m->name,
+	if (a->exit < 0 || a->exit >= m->n_exits) {
+		snprintf(why, n, "exit index %d: model %s has exit indices 0..%d", a->exit, m->name,
 			 m->n_exits - 1);
 		return CW_ERR_BAD_REQUEST;
 	}
-	if (a->partition >= m->exit_len[a->exit]) {
-		snprintf(why, n, "exit index %u partition %u: INFER takes partitions 0..%d of it",
+	if (a->partition < 0 || a->partition >= m->exit_len[a->exit]) {
+		snprintf(why, n, "exit index %d partition %d: INFER takes partitions 0..%d of it",
 			 a->exit, a->partition, m->exit_len[a->exit] - 1);
 		return CW_ERR_BAD_REQUEST;
 	}
@@ -48,7 +48,7 @@ static int admit_split(const struct cr_model *m, const struct cw_action *a, char
 
 int ap_admit_infer(const struct cr_model *m, const struct cw_infer *r, char *why, size_t n)
 {
-	const struct cw_action *a = &r->action;
+	const struct cf_action *a = &r->action;
 	struct cc_frame_info info;
 	char err[160];
 	int ret = admit_split(m, a, why, n);
@@ -61,7 +61,7 @@ int ap_admit_infer(const struct cr_model *m, const struct cw_infer *r, char *why
 		return CW_ERR_BAD_FRAME;
 	}
 	if (info.bits != a->bits) {
-		snprintf(why, n, "INFER bits %u, its frame's bits %d (codec %s)", a->bits, info.bits,
+		snprintf(why, n, "INFER bits %d, its frame's bits %d (codec %s)", a->bits, info.bits,
 			 cc_codec_name(info.codec));
 		return CW_ERR_BAD_REQUEST;
 	}
@@ -69,7 +69,7 @@ int ap_admit_infer(const struct cr_model *m, const struct cw_infer *r, char *why
 	if (info.elems != want) {
 		int chw[3];
 		ap_boundary_shape(m, a->exit, a->partition, chw);
-		snprintf(why, n, "frame of %zu elements, exit index %u partition %u takes %zu "
+		snprintf(why, n, "frame of %zu elements, exit index %d partition %d takes %zu "
 				 "(%d x %d x %d)", info.elems, a->exit, a->partition, want, chw[0],
 			 chw[1], chw[2]);
 		return CW_ERR_BAD_FRAME;

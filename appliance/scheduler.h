@@ -35,8 +35,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AP_MAX_EXITS 16
-#define AP_MAX_POSITIONS 64
+#include "coinfer/model.h"
+
+#define AP_MAX_EXITS CR_MODEL_MAX_EXITS
+#define AP_MAX_POSITIONS CR_MODEL_MAX_EXIT_LAYERS
 
 struct ap_req {
 	uint64_t request_id;

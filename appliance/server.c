@@ -494,21 +494,12 @@ static int check_policies(const struct ap_server_config *cfg, const struct cr_mo
 	for (int i = 0; i < cfg->n_policies; i++) {
 		const struct pol_policy *p = cfg->policies[i];
 		const char *dc = p->device_class;
-		if (!p->actions) {
-			snprintf(err, errlen, "policy %d has no action table: it cannot say what its "
-					      "outputs mean", i + 1);
-			return -EINVAL;
-		}
-		if (p->state_dim != POL_ENV_STATE_DIM || p->obs_spec != POL_OBS_SPEC) {
-			snprintf(err, errlen, "policy for %s takes observation layout %u of %d values, "
-					      "the appliance builds layout %d of %d",
-				 dc, p->obs_spec, p->state_dim, POL_OBS_SPEC, POL_ENV_STATE_DIM);
-			return -EINVAL;
-		}
-		if (strcmp(p->model, m->name)) {
-			snprintf(err, errlen, "policy for %s was trained for model %s, the appliance "
-					      "serves %s", dc, p->model, m->name);
-			return -EINVAL;
+		char why[256];
+		int ret = pol_policy_check_model(p, m, why, sizeof(why));
+		if (ret) {
+			snprintf(err, errlen, "policy %d%s%s: %s", i + 1, *dc ? " for " : "", dc,
+				 why);
+			return ret;
 		}
 		for (int j = 0; j < i; j++)
 			if (!strcmp(cfg->policies[j]->device_class, dc)) {
@@ -516,18 +507,6 @@ static int check_policies(const struct ap_server_config *cfg, const struct cr_mo
 					 j + 1, i + 1, dc);
 				return -EINVAL;
 			}
-		for (int k = 0; k < p->n_actions; k++) {
-			const struct pol_action *a = &p->actions[k];
-			int ok = a->exit >= 1 && a->exit <= m->n_exits && a->partition >= 0 &&
-				 a->partition <= m->exit_len[a->exit - 1] &&
-				 (a->bits == 0) == (a->partition == m->exit_len[a->exit - 1]);
-			if (!ok) {
-				snprintf(err, errlen, "policy for %s: action %d (exit %d, partition %d, "
-						      "bits %d) does not fit model %s", dc, k, a->exit,
-					 a->partition, a->bits, m->name);
-				return -EINVAL;
-			}
-		}
 	}
 	return 0;
 }

@@ -232,14 +232,6 @@ static double load_factor(uint16_t permille)
 	return 1.0 / (1.0 - u / 1000.0);
 }
 
-/* exits are 1-based in a policy and 0-based on the wire; a device-only action
- * (partition N_e) keeps bits 0 */
-static struct cw_action wire_action(const struct pol_action *a)
-{
-	return (struct cw_action){.exit = (uint8_t)(a->exit - 1), .bits = (uint8_t)a->bits,
-				  .partition = (uint16_t)a->partition};
-}
-
 static void on_decide(struct ap_sess *s, struct conn *c, const struct cw_decide *m)
 {
 	char why[96];
@@ -260,15 +252,13 @@ static void on_decide(struct ap_sess *s, struct conn *c, const struct cw_decide 
 	c->have_state = 1;
 	struct pol_obs_in in = c->decided;
 	in.queue_ms = s->qdelay_us / 1e3;
-	struct pol_action a;
-	int ret = pol_policy_decide(s->pol[c->pol], &in, 0, &a, NULL);
+	struct cw_decision d = {.request_id = m->request_id, .queue_delay_us = s->qdelay_us};
+	int ret = pol_policy_decide(s->pol[c->pol], &in, 0, &d.action, NULL);
 	if (ret) {
 		snprintf(why, sizeof(why), "policy for %s failed: %s", c->dev_class, strerror(-ret));
 		reply_error(s, c, m->request_id, CW_ERR_INTERNAL, why);
 		return;
 	}
-	struct cw_decision d = {.request_id = m->request_id, .queue_delay_us = s->qdelay_us,
-				.action = wire_action(&a)};
 	if (!cw_encode_decision(s->msgbuf, sizeof(s->msgbuf), &d, &len, NULL, 0))
 		reply(s, c, s->msgbuf, len);
 	stat_add(&s->st.decisions, 1);
@@ -281,14 +271,12 @@ static void suggest(struct ap_sess *s, struct conn *c, const struct ap_req *r, s
 	if (!(r->flags & CW_INFER_SUGGEST) || c->pol < 0 || !c->have_state)
 		return;
 	struct pol_obs_in in = c->decided;
-	struct pol_action a;
 	/* the budget the request had when the device started it */
 	in.deadline_ms = (double)(r->deadline_ns - r->arrival_ns) / 1e6 + r->device_us / 1e3;
 	in.queue_ms = s->qdelay_us / 1e3;
-	if (pol_policy_decide(s->pol[c->pol], &in, 0, &a, NULL))
+	if (pol_policy_decide(s->pol[c->pol], &in, 0, &res->next, NULL))
 		return;
 	res->flags |= CW_RESULT_NEXT_VALID;
-	res->next = wire_action(&a);
 	stat_add(&s->st.suggestions, 1);
 }
 

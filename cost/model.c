@@ -117,7 +117,7 @@ int cost_build(struct cost_model *cm, const struct cost_profile *dev,
 
 double cost_edge_ms(const struct cost_model *cm, int exit, int p, double n)
 {
-	const struct cost_exit *x = &cm->ex[exit - 1];
+	const struct cost_exit *x = &cm->ex[exit];
 	double t[COST_MAX_BATCHES];
 	for (int k = 0; k < cm->n_batches; k++)
 		t[k] = x->edge_ms[p][k];
@@ -125,12 +125,12 @@ double cost_edge_ms(const struct cost_model *cm, int exit, int p, double n)
 }
 
 int cost_eval(const struct cost_model *cm, const struct cost_state *s,
-		  const struct pol_action *a, struct cost_estimate *out)
+		  const struct cf_action *a, struct cost_estimate *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (a->exit < 1 || a->exit > cm->n_exits)
+	if (a->exit < 0 || a->exit >= cm->n_exits)
 		return -EINVAL;
-	const struct cost_exit *x = &cm->ex[a->exit - 1];
+	const struct cost_exit *x = &cm->ex[a->exit];
 	int p = a->partition;
 	if (p < 0 || p > x->n)
 		return -EINVAL;
@@ -172,24 +172,24 @@ int cost_eval(const struct cost_model *cm, const struct cost_state *s,
 	return 0;
 }
 
-int cost_actions(const struct cost_model *cm, unsigned bits_mask, struct pol_action *a,
+int cost_actions(const struct cost_model *cm, unsigned bits_mask, struct cf_action *a,
 		     int max)
 {
 	int n = 0;
 	if (!bits_mask)
 		bits_mask = CF_ACTION_BITS_ALL;
-	for (int e = 1; e <= cm->n_exits; e++)
-		for (int p = 0; p <= cm->ex[e - 1].n; p++) {
-			if (p == cm->ex[e - 1].n) {
+	for (int e = 0; e < cm->n_exits; e++)
+		for (int p = 0; p <= cm->ex[e].n; p++) {
+			if (p == cm->ex[e].n) {
 				if (n < max)
-					a[n] = (struct pol_action){e, p, 0};
+					a[n] = (struct cf_action){e, p, 0};
 				n++;
 				continue;
 			}
 			for (int b = 0; b < CF_ACTION_NBITS; b++)
 				if (bits_mask & (1u << b)) {
 					if (n < max)
-						a[n] = (struct pol_action){e, p, cf_action_bits[b]};
+						a[n] = (struct cf_action){e, p, cf_action_bits[b]};
 					n++;
 				}
 		}

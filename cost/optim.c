@@ -36,11 +36,11 @@ static int faster(const struct cost_estimate *a, const struct cost_estimate *b)
 
 struct best {
 	int have;
-	struct pol_action a;
+	struct cf_action a;
 	struct cost_estimate c;
 };
 
-static void keep_faster(struct best *b, const struct pol_action *a, const struct cost_estimate *c)
+static void keep_faster(struct best *b, const struct cf_action *a, const struct cost_estimate *c)
 {
 	if (!b->have || faster(c, &b->c)) {
 		b->have = 1;
@@ -49,19 +49,19 @@ static void keep_faster(struct best *b, const struct pol_action *a, const struct
 	}
 }
 
-/* The action at (e, p, bits index b) when the mask allows it; p = N_e has one
- * action, reported at b = 0. */
+/* The action at (exit index e, p, bits index b) when the mask allows it; p = N_e
+ * has one action, reported at b = 0. */
 static int action_at(const struct cost_model *cm, int e, int p, int b, unsigned mask,
-		     struct pol_action *a)
+		     struct cf_action *a)
 {
-	int last = p == cm->ex[e - 1].n;
+	int last = p == cm->ex[e].n;
 	if (last ? b != 0 : !((mask >> b) & 1u))
 		return 0;
-	*a = (struct pol_action){e, p, last ? 0 : cf_action_bits[b]};
+	*a = (struct cf_action){e, p, last ? 0 : cf_action_bits[b]};
 	return 1;
 }
 
-static int fallback(const struct best *fast_ok, const struct best *fast_any, struct pol_action *a)
+static int fallback(const struct best *fast_ok, const struct best *fast_any, struct cf_action *a)
 {
 	if (fast_ok->have)
 		*a = fast_ok->a;
@@ -72,17 +72,17 @@ static int fallback(const struct best *fast_ok, const struct best *fast_any, str
 	return 0;
 }
 
-/* Exits 1..n_exits into order[], the most accurate (fp32) first; ties to the
+/* Exit indices into order[], the most accurate (fp32) first; ties to the
  * deeper exit. Right-sizing means "the most accurate that fits", and the exit
  * index need not rank accuracy. */
 static void exits_by_accuracy(const struct cost_model *cm, int *order)
 {
 	int n = cm->n_exits;
 	for (int i = 0; i < n; i++)
-		order[i] = n - i;
+		order[i] = n - 1 - i;
 	for (int i = 1; i < n; i++)
-		for (int j = i; j > 0 && cm->ex[order[j] - 1].fp32_accuracy >
-					 cm->ex[order[j - 1] - 1].fp32_accuracy; j--) {
+		for (int j = i; j > 0 && cm->ex[order[j]].fp32_accuracy >
+					 cm->ex[order[j - 1]].fp32_accuracy; j--) {
 			int t = order[j];
 			order[j] = order[j - 1];
 			order[j - 1] = t;
@@ -91,7 +91,7 @@ static void exits_by_accuracy(const struct cost_model *cm, int *order)
 
 /* The most accurate action within the deadline and the budget; ties to the
  * faster. */
-static void keep_top(struct best *top, const struct cost_state *s, const struct pol_action *a,
+static void keep_top(struct best *top, const struct cost_state *s, const struct cf_action *a,
 		     const struct cost_estimate *c)
 {
 	if (!within_deadline(s, c->latency_ms))
@@ -104,7 +104,7 @@ static void keep_top(struct best *top, const struct cost_state *s, const struct 
 	}
 }
 
-/* Every action of exit e the mask allows: the fastest overall into fast_any,
+/* Every action of exit index e the mask allows: the fastest overall into fast_any,
  * the fastest within the energy budget into fast_ok and in_exit, the most
  * accurate within the budget and the deadline into top (in_exit and top may be
  * NULL). */
@@ -112,9 +112,9 @@ static int scan_exit(const struct cost_model *cm, const struct cost_state *s, in
 		     unsigned bits_mask, struct best *fast_ok, struct best *fast_any,
 		     struct best *in_exit, struct best *top)
 {
-	for (int p = 0; p <= cm->ex[e - 1].n; p++)
+	for (int p = 0; p <= cm->ex[e].n; p++)
 		for (int b = 0; b < CF_ACTION_NBITS; b++) {
-			struct pol_action act;
+			struct cf_action act;
 			struct cost_estimate c;
 			if (!action_at(cm, e, p, b, bits_mask, &act))
 				continue;
@@ -134,7 +134,7 @@ static int scan_exit(const struct cost_model *cm, const struct cost_state *s, in
 }
 
 int cost_search_edgent(const struct cost_model *cm, const struct cost_state *s,
-		      unsigned bits_mask, struct pol_action *a)
+		      unsigned bits_mask, struct cf_action *a)
 {
 	if (!bits_mask)
 		bits_mask = CF_ACTION_BITS_ALL;
@@ -155,12 +155,12 @@ int cost_search_edgent(const struct cost_model *cm, const struct cost_state *s,
 }
 
 int cost_search_oracle(const struct cost_model *cm, const struct cost_state *s,
-		      unsigned bits_mask, struct pol_action *a)
+		      unsigned bits_mask, struct cf_action *a)
 {
 	if (!bits_mask)
 		bits_mask = CF_ACTION_BITS_ALL;
 	struct best top = {0}, fast_ok = {0}, fast_any = {0};
-	for (int e = 1; e <= cm->n_exits; e++) {
+	for (int e = 0; e < cm->n_exits; e++) {
 		int r = scan_exit(cm, s, e, bits_mask, &fast_ok, &fast_any, NULL, &top);
 		if (r)
 			return r;
@@ -173,15 +173,15 @@ int cost_search_oracle(const struct cost_model *cm, const struct cost_state *s,
 }
 
 int cost_search_device_only(const struct cost_model *cm, const struct cost_state *s,
-			   struct pol_action *a)
+			   struct cf_action *a)
 {
-	for (int e = cm->n_exits; e >= 1; e--) {
-		struct pol_action act = {e, cm->ex[e - 1].n, 0};
+	for (int e = cm->n_exits - 1; e >= 0; e--) {
+		struct cf_action act = {e, cm->ex[e].n, 0};
 		struct cost_estimate c;
 		int r = cost_eval(cm, s, &act, &c);
 		if (r)
 			return r;
-		if (within_deadline(s, c.latency_ms) || e == 1) {
+		if (within_deadline(s, c.latency_ms) || e == 0) {
 			*a = act;
 			return 0;
 		}
@@ -205,17 +205,17 @@ static int edge_only_bits(unsigned mask)
 }
 
 int cost_search_edge_only(const struct cost_model *cm, const struct cost_state *s,
-			 unsigned bits_mask, struct pol_action *a)
+			 unsigned bits_mask, struct cf_action *a)
 {
 	(void)s;
 	if (cm->n_exits < 1)
 		return -EINVAL;
-	*a = (struct pol_action){cm->n_exits, 0, edge_only_bits(bits_mask)};
+	*a = (struct cf_action){cm->n_exits - 1, 0, edge_only_bits(bits_mask)};
 	return 0;
 }
 
 int cost_search_partition_only(const struct cost_model *cm, const struct cost_state *s,
-			      unsigned bits_mask, struct pol_action *a)
+			      unsigned bits_mask, struct cf_action *a)
 {
 	if (!bits_mask)
 		bits_mask = CF_ACTION_BITS_ALL;
@@ -223,14 +223,14 @@ int cost_search_partition_only(const struct cost_model *cm, const struct cost_st
 		return -EINVAL;
 	/* no early exit: only the deepest exit, whatever the deadline says */
 	struct best fast_ok = {0}, fast_any = {0};
-	int r = scan_exit(cm, s, cm->n_exits, bits_mask, &fast_ok, &fast_any, NULL, NULL);
+	int r = scan_exit(cm, s, cm->n_exits - 1, bits_mask, &fast_ok, &fast_any, NULL, NULL);
 	if (r)
 		return r;
 	return fallback(&fast_ok, &fast_any, a);
 }
 
 int cost_search_right_sizing_only(const struct cost_model *cm, const struct cost_state *s,
-				 struct pol_action *a)
+				 struct cf_action *a)
 {
 	if (cm->n_exits < 1)
 		return -EINVAL;
@@ -239,7 +239,7 @@ int cost_search_right_sizing_only(const struct cost_model *cm, const struct cost
 	struct best fast_ok = {0}, fast_any = {0};
 	for (int i = 0; i < cm->n_exits; i++) {
 		int e = order[i];
-		struct pol_action act = {e, cm->ex[e - 1].n, 0};
+		struct cf_action act = {e, cm->ex[e].n, 0};
 		struct cost_estimate c;
 		int r = cost_eval(cm, s, &act, &c);
 		if (r)
@@ -261,46 +261,46 @@ struct opt_data {
 	struct cost_opt_cfg cfg;
 };
 
-static int decide_edgent(struct cost_optimizer *o, const struct cost_state *s, struct pol_action *a)
+static int decide_edgent(struct cost_optimizer *o, const struct cost_state *s, struct cf_action *a)
 {
 	const struct opt_data *d = o->data;
 	return cost_search_edgent(d->cfg.cm, s, d->cfg.bits_mask, a);
 }
 
-static int decide_oracle(struct cost_optimizer *o, const struct cost_state *s, struct pol_action *a)
+static int decide_oracle(struct cost_optimizer *o, const struct cost_state *s, struct cf_action *a)
 {
 	const struct opt_data *d = o->data;
 	return cost_search_oracle(d->cfg.cm, s, d->cfg.bits_mask, a);
 }
 
 static int decide_device_only(struct cost_optimizer *o, const struct cost_state *s,
-			      struct pol_action *a)
+			      struct cf_action *a)
 {
 	const struct opt_data *d = o->data;
 	return cost_search_device_only(d->cfg.cm, s, a);
 }
 
-static int decide_edge_only(struct cost_optimizer *o, const struct cost_state *s, struct pol_action *a)
+static int decide_edge_only(struct cost_optimizer *o, const struct cost_state *s, struct cf_action *a)
 {
 	const struct opt_data *d = o->data;
 	return cost_search_edge_only(d->cfg.cm, s, d->cfg.bits_mask, a);
 }
 
 static int decide_partition_only(struct cost_optimizer *o, const struct cost_state *s,
-				 struct pol_action *a)
+				 struct cf_action *a)
 {
 	const struct opt_data *d = o->data;
 	return cost_search_partition_only(d->cfg.cm, s, d->cfg.bits_mask, a);
 }
 
 static int decide_right_sizing_only(struct cost_optimizer *o, const struct cost_state *s,
-				    struct pol_action *a)
+				    struct cf_action *a)
 {
 	const struct opt_data *d = o->data;
 	return cost_search_right_sizing_only(d->cfg.cm, s, a);
 }
 
-static int decide_fixed(struct cost_optimizer *o, const struct cost_state *s, struct pol_action *a)
+static int decide_fixed(struct cost_optimizer *o, const struct cost_state *s, struct cf_action *a)
 {
 	(void)s;
 	const struct opt_data *d = o->data;
@@ -319,7 +319,7 @@ int cost_optimizer_create(const char *name, const struct cost_opt_cfg *cfg, stru
 {
 	static const struct {
 		const char *name;
-		int (*decide)(struct cost_optimizer *, const struct cost_state *, struct pol_action *);
+		int (*decide)(struct cost_optimizer *, const struct cost_state *, struct cf_action *);
 	} impl[] = {
 		{"edgent", decide_edgent},       {"oracle", decide_oracle},
 		{"device-only", decide_device_only}, {"edge-only", decide_edge_only},
@@ -347,11 +347,11 @@ int cost_optimizer_create(const char *name, const struct cost_opt_cfg *cfg, stru
 	if (!strcmp(name, "fixed")) {
 		struct cost_state probe = {.bandwidth_bps = 1e6};
 		struct cost_estimate c;
-		const struct pol_action *a = &cfg->fixed;
+		const struct cf_action *a = &cfg->fixed;
 		if (cost_eval(cfg->cm, &probe, a, &c)) {
 			ret = cf_fail(-EINVAL, err, errlen,
 				       "optimizer fixed: action exit %d partition %d bits %d is not in the model",
-				       a->exit, a->partition, a->bits);
+				       a->exit + 1, a->partition, a->bits);
 			goto err;
 		}
 	}
@@ -362,7 +362,7 @@ int cost_optimizer_create(const char *name, const struct cost_opt_cfg *cfg, stru
 		goto err;
 	}
 	d->cfg = *cfg;
-	if (!strcmp(name, "fixed") && d->cfg.fixed.partition == cfg->cm->ex[d->cfg.fixed.exit - 1].n)
+	if (!strcmp(name, "fixed") && d->cfg.fixed.partition == cfg->cm->ex[d->cfg.fixed.exit].n)
 		d->cfg.fixed.bits = 0;
 	o->name = impl[i].name;
 	o->decide = impl[i].decide;

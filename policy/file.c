@@ -162,15 +162,23 @@ static const char *name_problem(const char *f, size_t *n)
 	return NULL;
 }
 
-static const char *action_problem(int exit, int partition, int bits)
+/* Whether a's table entry fits the file's bytes (a 1-based exit, a partition,
+ * bits); messages number exits as people do. */
+const char *pol_action_problem(const struct cf_action *a)
 {
-	if (exit < 1 || exit > 255)
+	if (a->exit < 0 || a->exit > 254)
 		return "exit outside 1..255";
-	if (partition < 0 || partition > 255)
+	if (a->partition < 0 || a->partition > 255)
 		return "partition outside 0..255";
-	if (bits != 0 && bits != 4 && bits != 8 && bits != 12 && bits != 16)
+	if (a->bits != 0 && cf_action_bits_index(a->bits) < 0)
 		return "bits not one of 0, 4, 8, 12, 16";
 	return NULL;
+}
+
+/* The action of a table entry's bytes: the file numbers exits from 1. */
+static struct cf_action file_action(const uint8_t *e)
+{
+	return (struct cf_action){.exit = e[0] - 1, .partition = e[1], .bits = e[2]};
 }
 
 /* The metadata as pol_parse will check it: whatever pol_encode writes, pol_parse
@@ -193,11 +201,11 @@ static int meta_check(const struct pol_policy *p, char *err, size_t errlen)
 	if ((why = name_problem(p->model, &n)))
 		return cf_fail(-EINVAL, err, errlen, "model %s", why);
 	for (int i = 0; i < p->n_actions; i++) {
-		const struct pol_action *a = &p->actions[i];
-		if ((why = action_problem(a->exit, a->partition, a->bits)))
+		const struct cf_action *a = &p->actions[i];
+		if ((why = pol_action_problem(a)))
 			return cf_fail(-EINVAL, err, errlen,
-					"action %d (exit %d, partition %d, bits %d): %s", i, a->exit,
-					a->partition, a->bits, why);
+					"action %d (exit %d, partition %d, bits %d): %s", i,
+					a->exit + 1, a->partition, a->bits, why);
 	}
 	return 0;
 }
@@ -241,7 +249,7 @@ int pol_encode(const struct pol_policy *p, uint8_t **buf, size_t *len, char *err
 	wrf_n(o, p->mean, (size_t)p->state_dim), o += 4 * (size_t)p->state_dim;
 	wrf_n(o, p->std, (size_t)p->state_dim), o += 4 * (size_t)p->state_dim;
 	for (int i = 0; i < p->n_actions; i++, o += ACTION_BYTES) {
-		o[0] = (uint8_t)p->actions[i].exit;
+		o[0] = (uint8_t)(p->actions[i].exit + 1); /* the file numbers exits from 1 */
 		o[1] = (uint8_t)p->actions[i].partition;
 		o[2] = (uint8_t)p->actions[i].bits;
 	}
@@ -277,11 +285,18 @@ static int name_field_check(const uint8_t *f, const char *field, char *err, size
 	return 0;
 }
 
-int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, size_t errlen)
+/* What pol_parse has validated of a file, on its way to a policy. */
+struct parsed {
+	uint32_t algo, sd, na, nl, spec;
+	uint64_t np;
+	float class_ms;
+	int sizes[POL_MLP_MAX_LAYERS + 1];
+	const uint8_t *mean, *std, *acts, *weights; /* the sections */
+};
+
+/* Magic and version, then the length, the header size and the checksum. */
+static int parse_envelope(const uint8_t *b, size_t len, char *err, size_t errlen)
 {
-	int ret = -EINVAL;
-	struct pol_policy *p = NULL;
-	*out = NULL;
 	/* magic and version first, whatever the length: an old file is named as
 	 * such rather than as a short one */
 	if (len < ID_BYTES)
@@ -315,76 +330,99 @@ int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, 
 				len, POL_FILE_MAX_BYTES);
 	if (XXH64(b, len - TRAILER_BYTES, 0) != le_rd64(b + len - TRAILER_BYTES))
 		return cf_fail(-EBADMSG, err, errlen, "checksum mismatch: policy file is corrupt");
-	uint32_t algo = le_rd32(b + 24), sd = le_rd32(b + 28), na = le_rd32(b + 32), nl = le_rd32(b + 36);
-	uint32_t spec = le_rd32(b + 40);
-	uint64_t np = le_rd64(b + 56);
-	float class_ms;
-	rdf_n(b + 44, &class_ms, 1);
-	if (algo != POL_ALGO_SACD && algo != POL_ALGO_DQN)
-		return cf_fail(-EINVAL, err, errlen, "unknown algorithm id %u", algo);
-	if (sd < 1 || sd > POL_FILE_MAX_STATE)
-		return cf_fail(-EINVAL, err, errlen, "state_dim %u outside 1..%d", sd,
+	return 0;
+}
+
+/* The header's counts, observation spec, device class time and names. */
+static int parse_header(const uint8_t *b, struct parsed *f, char *err, size_t errlen)
+{
+	int ret;
+	f->algo = le_rd32(b + 24), f->sd = le_rd32(b + 28), f->na = le_rd32(b + 32);
+	f->nl = le_rd32(b + 36), f->spec = le_rd32(b + 40);
+	f->np = le_rd64(b + 56);
+	rdf_n(b + 44, &f->class_ms, 1);
+	if (f->algo != POL_ALGO_SACD && f->algo != POL_ALGO_DQN)
+		return cf_fail(-EINVAL, err, errlen, "unknown algorithm id %u", f->algo);
+	if (f->sd < 1 || f->sd > POL_FILE_MAX_STATE)
+		return cf_fail(-EINVAL, err, errlen, "state_dim %u outside 1..%d", f->sd,
 				POL_FILE_MAX_STATE);
-	if (na < 1 || na > POL_FILE_MAX_ACTIONS)
-		return cf_fail(-EINVAL, err, errlen, "n_actions %u outside 1..%d", na,
+	if (f->na < 1 || f->na > POL_FILE_MAX_ACTIONS)
+		return cf_fail(-EINVAL, err, errlen, "n_actions %u outside 1..%d", f->na,
 				POL_FILE_MAX_ACTIONS);
-	if (nl < 1 || nl > POL_MLP_MAX_LAYERS)
-		return cf_fail(-EINVAL, err, errlen, "n_layers %u outside 1..%d", nl,
+	if (f->nl < 1 || f->nl > POL_MLP_MAX_LAYERS)
+		return cf_fail(-EINVAL, err, errlen, "n_layers %u outside 1..%d", f->nl,
 				POL_MLP_MAX_LAYERS);
 	/* a policy trained on other observations would act on misread inputs */
-	if (spec != POL_OBS_SPEC)
+	if (f->spec != POL_OBS_SPEC)
 		return cf_fail(-EINVAL, err, errlen,
 				"obs_spec %u: trained on other observations than this build's spec %d; retrain",
-				spec, POL_OBS_SPEC);
-	if (!class_ms_ok(class_ms))
-		return cf_fail(-EINVAL, err, errlen, "dev_class_ms %g outside [0, 1e9)", class_ms);
+				f->spec, POL_OBS_SPEC);
+	if (!class_ms_ok(f->class_ms))
+		return cf_fail(-EINVAL, err, errlen, "dev_class_ms %g outside [0, 1e9)",
+				f->class_ms);
 	if ((ret = name_field_check(b + CLASS_OFF, "device_class", err, errlen)) ||
 	    (ret = name_field_check(b + MODEL_OFF, "model", err, errlen)))
 		return ret;
+	return 0;
+}
+
+/* The layer sizes against the header's counts and the file's length; where
+ * the sections start. */
+static int parse_layout(const uint8_t *b, size_t len, struct parsed *f, char *err, size_t errlen)
+{
+	uint32_t nl = f->nl;
 	if (HDR_BYTES + 4ull * (nl + 1) > len - TRAILER_BYTES)
 		return cf_fail(-EINVAL, err, errlen, "layer sizes run past the end of the file");
-	int sizes[POL_MLP_MAX_LAYERS + 1];
 	uint64_t want = 0;
 	for (uint32_t l = 0; l <= nl; l++) {
 		uint32_t s = le_rd32(b + HDR_BYTES + 4 * l);
 		if (s < 1 || s > POL_MLP_MAX_WIDTH)
 			return cf_fail(-EINVAL, err, errlen, "layer size %u = %u outside 1..%d", l, s,
 					POL_MLP_MAX_WIDTH);
-		sizes[l] = (int)s;
+		f->sizes[l] = (int)s;
 		if (l)
-			want += (uint64_t)sizes[l - 1] * s + s;
+			want += (uint64_t)f->sizes[l - 1] * s + s;
 	}
-	if ((uint32_t)sizes[0] != sd || (uint32_t)sizes[nl] != na)
+	if ((uint32_t)f->sizes[0] != f->sd || (uint32_t)f->sizes[nl] != f->na)
 		return cf_fail(-EINVAL, err, errlen,
 				"network maps %d inputs to %d outputs, header says %u states, %u actions",
-				sizes[0], sizes[nl], sd, na);
-	if (np != want)
+				f->sizes[0], f->sizes[nl], f->sd, f->na);
+	if (f->np != want)
 		return cf_fail(-EINVAL, err, errlen,
 				"parameter count field %llu, the layer sizes give %llu",
-				(unsigned long long)np, (unsigned long long)want);
-	if (np > POL_MLP_MAX_PARAMS)
+				(unsigned long long)f->np, (unsigned long long)want);
+	if (f->np > POL_MLP_MAX_PARAMS)
 		return cf_fail(-E2BIG, err, errlen, "%llu parameters exceed the limit %u",
-				(unsigned long long)np, POL_MLP_MAX_PARAMS);
-	if (file_bytes((int)nl, sd, na, np) != len)
-		return cf_fail(-EINVAL, err, errlen,
-				"sections add up to %llu bytes, file has %zu",
-				(unsigned long long)file_bytes((int)nl, sd, na, np), len);
-	const uint8_t *pm = b + HDR_BYTES + 4 * ((size_t)nl + 1), *ps = pm + 4 * (size_t)sd,
-		      *pa = ps + 4 * (size_t)sd, *pw = pa + ACTION_BYTES * (size_t)na;
+				(unsigned long long)f->np, POL_MLP_MAX_PARAMS);
+	uint64_t n = file_bytes((int)nl, f->sd, f->na, f->np);
+	if (n != len)
+		return cf_fail(-EINVAL, err, errlen, "sections add up to %llu bytes, file has %zu",
+				(unsigned long long)n, len);
+	f->mean = b + HDR_BYTES + 4 * ((size_t)nl + 1);
+	f->std = f->mean + 4 * (size_t)f->sd;
+	f->acts = f->std + 4 * (size_t)f->sd;
+	f->weights = f->acts + ACTION_BYTES * (size_t)f->na;
+	return 0;
+}
+
+/* The normalisation, the action table and the weights. */
+static int parse_sections(const struct parsed *f, char *err, size_t errlen)
+{
 	long bad;
-	if ((bad = nonfinite_at(pm, sd)) >= 0)
+	if ((bad = nonfinite_at(f->mean, f->sd)) >= 0)
 		return cf_fail(-EINVAL, err, errlen, "state mean[%ld] is not finite", bad);
-	if ((bad = nonfinite_at(ps, sd)) >= 0)
+	if ((bad = nonfinite_at(f->std, f->sd)) >= 0)
 		return cf_fail(-EINVAL, err, errlen, "state std[%ld] is not finite", bad);
-	for (uint32_t i = 0; i < sd; i++) {
+	for (uint32_t i = 0; i < f->sd; i++) {
 		float s;
-		rdf_n(ps + 4 * i, &s, 1);
+		rdf_n(f->std + 4 * i, &s, 1);
 		if (!(s > 0.0f))
 			return cf_fail(-EINVAL, err, errlen, "state std[%u] = %g is not positive", i, s);
 	}
-	for (uint32_t i = 0; i < na; i++) {
-		const uint8_t *e = pa + ACTION_BYTES * (size_t)i;
-		const char *why = action_problem(e[0], e[1], e[2]);
+	for (uint32_t i = 0; i < f->na; i++) {
+		const uint8_t *e = f->acts + ACTION_BYTES * (size_t)i;
+		struct cf_action a = file_action(e);
+		const char *why = pol_action_problem(&a);
 		if (why)
 			return cf_fail(-EINVAL, err, errlen,
 					"action %u (exit %u, partition %u, bits %u): %s", i, e[0], e[1],
@@ -393,35 +431,55 @@ int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, 
 			return cf_fail(-EINVAL, err, errlen, "action %u: reserved byte %u is not zero",
 					i, e[3]);
 	}
-	if ((bad = nonfinite_at(pw, (size_t)np)) >= 0)
+	if ((bad = nonfinite_at(f->weights, (size_t)f->np)) >= 0)
 		return cf_fail(-EINVAL, err, errlen, "weight %ld is not finite", bad);
+	return 0;
+}
 
+/* The policy of a validated file. */
+static int build_policy(const uint8_t *b, const struct parsed *f, struct pol_policy **out)
+{
 	struct pol_mlp *net;
-	if ((ret = pol_mlp_alloc(sizes, (int)nl + 1, 1, &net)) ||
-	    (ret = policy_new((enum pol_algo)algo, net, &p)))
+	struct pol_policy *p = NULL;
+	int ret;
+	if ((ret = pol_mlp_alloc(f->sizes, (int)f->nl + 1, 1, &net)) ||
+	    (ret = policy_new((enum pol_algo)f->algo, net, &p)))
 		goto err;
-	if (!(p->actions = malloc((size_t)na * sizeof(*p->actions))) ||
-	    !(p->mask = malloc((size_t)na))) {
+	if (!(p->actions = malloc((size_t)f->na * sizeof(*p->actions))) ||
+	    !(p->mask = malloc((size_t)f->na))) {
 		ret = -ENOMEM;
 		goto err;
 	}
-	rdf_n(pm, p->mean, sd);
-	rdf_n(ps, p->std, sd);
-	rdf_n(pw, net->params, (size_t)np);
-	for (uint32_t i = 0; i < na; i++) {
-		const uint8_t *e = pa + ACTION_BYTES * (size_t)i;
-		p->actions[i] = (struct pol_action){.exit = e[0], .partition = e[1], .bits = e[2]};
-	}
+	rdf_n(f->mean, p->mean, f->sd);
+	rdf_n(f->std, p->std, f->sd);
+	rdf_n(f->weights, net->params, (size_t)f->np);
+	for (uint32_t i = 0; i < f->na; i++)
+		p->actions[i] = file_action(f->acts + ACTION_BYTES * (size_t)i);
 	p->updates = le_rd64(b + 48);
-	p->obs_spec = spec;
-	p->dev_class_ms = class_ms;
+	p->obs_spec = f->spec;
+	p->dev_class_ms = f->class_ms;
 	memcpy(p->device_class, b + CLASS_OFF, POL_POLICY_NAME_LEN);
 	memcpy(p->model, b + MODEL_OFF, POL_POLICY_NAME_LEN);
 	*out = p;
 	return 0;
 err:
 	pol_policy_free(p);
-	return cf_fail(ret, err, errlen, "out of memory for the policy");
+	return ret;
+}
+
+int pol_parse(const uint8_t *b, size_t len, struct pol_policy **out, char *err, size_t errlen)
+{
+	struct parsed f;
+	int ret;
+	*out = NULL;
+	if ((ret = parse_envelope(b, len, err, errlen)) ||
+	    (ret = parse_header(b, &f, err, errlen)) ||
+	    (ret = parse_layout(b, len, &f, err, errlen)) ||
+	    (ret = parse_sections(&f, err, errlen)))
+		return ret;
+	if ((ret = build_policy(b, &f, out)))
+		return cf_fail(ret, err, errlen, "out of memory for the policy");
+	return 0;
 }
 
 int pol_save(const struct pol_policy *p, const char *path, char *err, size_t errlen)

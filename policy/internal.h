@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "coinfer/action.h"
 #include "coinfer/errmsg.h"
 #include "coinfer/names.h"
 
@@ -43,5 +44,9 @@ int pol_net_sizes(int state_dim, int n_actions, int n_hidden, const int *hidden,
 /* A batch an update can trust: its shape, actions valid where taken, and at least
  * one valid action in every next state it bootstraps from. */
 int pol_batch_check(const struct pol_batch *b, int state_dim, int n_actions, int max_rows);
+
+/* What keeps a from a policy file's action table (its byte ranges, the bit
+ * widths), or NULL. */
+const char *pol_action_problem(const struct cf_action *a);
 
 #endif

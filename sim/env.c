@@ -18,7 +18,7 @@ struct pol_env {
 	struct sim_env_cfg cfg;
 	struct pol_rng rng;
 	int n_actions;
-	struct pol_action act[MAX_ACTIONS];
+	struct cf_action act[MAX_ACTIONS];
 	double dev_class_ms, service_ms, best_acc;
 	/* episode */
 	int episode, step, trace, app;
@@ -210,7 +210,7 @@ int sim_env_create(const struct cost_model *cm, const struct sim_trace_set *trac
 	const struct cost_exit *deep = &cm->ex[cm->n_exits - 1];
 	env->dev_class_ms = deep->dev_ms[deep->n];
 	env->service_ms = c.edge_service_ms > 0 ? c.edge_service_ms
-						: cost_edge_ms(cm, cm->n_exits, 0, 1);
+						: cost_edge_ms(cm, cm->n_exits - 1, 0, 1);
 	if (!(env->service_ms > 0) || !isfinite(env->service_ms)) {
 		double S = env->service_ms;
 		free(env);
@@ -237,7 +237,7 @@ int sim_env_n_actions(const struct pol_env *env)
 	return env->n_actions;
 }
 
-int sim_env_action(const struct pol_env *env, int index, struct pol_action *a)
+int sim_env_action(const struct pol_env *env, int index, struct cf_action *a)
 {
 	if (index < 0 || index >= env->n_actions)
 		return -EINVAL;
@@ -245,22 +245,22 @@ int sim_env_action(const struct pol_env *env, int index, struct pol_action *a)
 	return 0;
 }
 
-void sim_env_action_table(const struct pol_env *env, struct pol_action *a)
+void sim_env_action_table(const struct pol_env *env, struct cf_action *a)
 {
 	for (int i = 0; i < env->n_actions; i++) {
 		a[i] = env->act[i];
-		if (a[i].partition == env->cm->ex[a[i].exit - 1].n)
+		if (a[i].partition == env->cm->ex[a[i].exit].n)
 			a[i].bits = 0;
 	}
 }
 
-int sim_env_action_index(const struct pol_env *env, const struct pol_action *a)
+int sim_env_action_index(const struct pol_env *env, const struct cf_action *a)
 {
 	for (int i = 0; i < env->n_actions; i++) {
-		const struct pol_action *b = &env->act[i];
+		const struct cf_action *b = &env->act[i];
 		if (b->exit != a->exit || b->partition != a->partition)
 			continue;
-		if (b->partition == env->cm->ex[b->exit - 1].n || b->bits == a->bits)
+		if (b->partition == env->cm->ex[b->exit].n || b->bits == a->bits)
 			return i;
 	}
 	return -ENOENT;
@@ -300,9 +300,9 @@ int sim_env_mask(const struct pol_env *env, uint8_t *mask)
 	int valid = 0;
 	int down = env->cfg.mask_offload_when_down && !(env->bw_last > 0);
 	for (int i = 0; i < env->n_actions; i++) {
-		const struct pol_action *a = &env->act[i];
+		const struct cf_action *a = &env->act[i];
 		int ok;
-		if (a->partition == env->cm->ex[a->exit - 1].n)
+		if (a->partition == env->cm->ex[a->exit].n)
 			ok = 1;
 		else {
 			int bi = -1;

@@ -41,7 +41,7 @@ static int opt_decide(void *ctx, struct pol_env *env, const uint8_t *mask, int *
 {
 	struct opt_ctx *c = ctx;
 	struct cost_state s;
-	struct pol_action a;
+	struct cf_action a;
 	if (c->oracle)
 		sim_env_true_state(env, &s);
 	else
@@ -81,7 +81,7 @@ static int run(struct pol_env *env, const char *algo, decide_fn decide, void *ct
 	uint8_t *mask = malloc((size_t)na);
 	double *lat = malloc((size_t)steps * sizeof(double));
 	int *count = calloc((size_t)na, sizeof(int));
-	struct pol_action *table = malloc((size_t)na * sizeof(*table));
+	struct cf_action *table = malloc((size_t)na * sizeof(*table));
 	if (!mask || !lat || !count || !table) {
 		rc = cf_fail(-ENOMEM, err, errlen, "eval: out of memory");
 		goto done;
@@ -191,7 +191,7 @@ int sim_eval_run_policy(const struct cost_model *cm, const struct sim_trace_set 
 		return cf_fail(-EINVAL, err, errlen, "eval: needs a cost model, traces, a policy and steps >= 1");
 	struct sim_env_cfg c = cfg ? *cfg : sim_env_defaults();
 	struct pol_env *env = NULL;
-	struct pol_action *table = NULL;
+	struct cf_action *table = NULL;
 	int rc = sim_env_create(cm, traces, &c, seed, &env, err, errlen);
 	if (rc)
 		return rc;
@@ -216,8 +216,9 @@ int sim_eval_run_policy(const struct cost_model *cm, const struct sim_trace_set 
 			rc = cf_fail(-EINVAL, err, errlen,
 				  "eval: %s: action %d of the policy is (%d, %d, %d), the model's is "
 				  "(%d, %d, %d): trained for another model",
-				  name, i, p->actions[i].exit, p->actions[i].partition,
-				  p->actions[i].bits, table[i].exit, table[i].partition, table[i].bits);
+				  name, i, p->actions[i].exit + 1, p->actions[i].partition,
+				  p->actions[i].bits, table[i].exit + 1, table[i].partition,
+				  table[i].bits);
 			goto done;
 		}
 	rc = run(env, name, policy_decide, p, steps, out, err, errlen);

@@ -200,7 +200,7 @@ struct trainer {
 	float mean[POL_ENV_STATE_DIM], std[POL_ENV_STATE_DIM];
 	uint8_t *mask, *mask2;
 	struct warmup warm;
-	struct pol_action *table;
+	struct cf_action *table;
 	/* the learning curve */
 	struct sim_train_report *rep;
 	void (*progress)(void *ctx, const struct sim_train_point *pt);

@@ -191,10 +191,18 @@ static int check_str(const char *s, size_t n, size_t max, const char *field, cha
 	return 0;
 }
 
-static int check_action(const struct cw_action *a, const char *field, char *err, size_t errlen)
+/* The ranges the bytes hold (exit u8, partition u16): only an encoder can be
+ * handed more. */
+static int check_action(const struct cf_action *a, const char *field, char *err, size_t errlen)
 {
+	if (a->exit < 0 || a->exit > UINT8_MAX)
+		return fail(-EBADMSG, err, errlen, "%s.exit: index %d, must be 0..%d (one byte)",
+			    field, a->exit, UINT8_MAX);
+	if (a->partition < 0 || a->partition > UINT16_MAX)
+		return fail(-EBADMSG, err, errlen, "%s.partition: %d, must be 0..%d (two bytes)",
+			    field, a->partition, UINT16_MAX);
 	if (a->bits && (a->bits < CC_BITS_MIN || a->bits > CC_BITS_MAX))
-		return fail(-EBADMSG, err, errlen, "%s.bits: %u, must be 0 or %d..%d", field,
+		return fail(-EBADMSG, err, errlen, "%s.bits: %d, must be 0 or %d..%d", field,
 			    a->bits, CC_BITS_MIN, CC_BITS_MAX);
 	return 0;
 }
@@ -287,6 +295,15 @@ static int put_header(uint8_t *buf, size_t cap, enum cw_type t, uint64_t body, s
 	return 0;
 }
 
+/* An action's 4 bytes: exit index, bits, partition (check_action has held them
+ * to those widths). */
+static void put_action(uint8_t *b, const struct cf_action *a)
+{
+	b[0] = (uint8_t)a->exit;
+	b[1] = (uint8_t)a->bits;
+	le_wr16(b + 2, (uint16_t)a->partition);
+}
+
 /* Validators speak for the decoder (-EBADMSG); for an encoder the same finding
  * is a bad argument. */
 static int as_einval(int ret)
@@ -364,9 +381,7 @@ int cw_encode_infer_header(uint8_t *buf, size_t cap, const struct cw_infer *m, s
 	le_wr32(b + 8, m->deadline_us);
 	le_wr32(b + 12, m->device_us);
 	le_wr32(b + 16, m->flags);
-	b[20] = m->action.exit;
-	b[21] = m->action.bits;
-	le_wr16(b + 22, m->action.partition);
+	put_action(b + 20, &m->action);
 	return 0;
 }
 
@@ -404,9 +419,7 @@ int cw_encode_result(uint8_t *buf, size_t cap, const struct cw_result *m, size_t
 	le_wr32(b + 28, m->queue_delay_us);
 	b[32] = m->exit;
 	b[33] = m->flags;
-	b[34] = m->next.exit;
-	b[35] = m->next.bits;
-	le_wr16(b + 36, m->next.partition);
+	put_action(b + 34, &m->next);
 	return 0;
 }
 
@@ -487,9 +500,7 @@ int cw_encode_decision(uint8_t *buf, size_t cap, const struct cw_decision *m, si
 	uint8_t *b = buf + CW_HEADER_BYTES;
 	le_wr64(b, m->request_id);
 	le_wr32(b + 8, m->queue_delay_us);
-	b[12] = m->action.exit;
-	b[13] = m->action.bits;
-	le_wr16(b + 14, m->action.partition);
+	put_action(b + 12, &m->action);
 	return 0;
 }
 
@@ -557,15 +568,18 @@ static int dec_welcome(const uint8_t *b, struct cw_welcome *m, char *err, size_t
 	return v_welcome(m, err, errlen);
 }
 
+static void get_action(const uint8_t *b, struct cf_action *a)
+{
+	*a = (struct cf_action){.exit = b[0], .partition = le_rd16(b + 2), .bits = b[1]};
+}
+
 static int dec_infer(const uint8_t *b, size_t n, struct cw_infer *m, char *err, size_t errlen)
 {
 	m->request_id = le_rd64(b);
 	m->deadline_us = le_rd32(b + 8);
 	m->device_us = le_rd32(b + 12);
 	m->flags = le_rd32(b + 16);
-	m->action.exit = b[20];
-	m->action.bits = b[21];
-	m->action.partition = le_rd16(b + 22);
+	get_action(b + 20, &m->action);
 	m->frame = b + INFER_FIXED;
 	m->frame_len = n - INFER_FIXED;
 	return v_infer(m, err, errlen);
@@ -583,9 +597,7 @@ static int dec_result(const uint8_t *b, struct cw_result *m, char *err, size_t e
 	m->queue_delay_us = le_rd32(b + 28);
 	m->exit = b[32];
 	m->flags = b[33];
-	m->next.exit = b[34];
-	m->next.bits = b[35];
-	m->next.partition = le_rd16(b + 36);
+	get_action(b + 34, &m->next);
 	return v_result(m, err, errlen);
 }
 
@@ -630,9 +642,7 @@ static int dec_decision(const uint8_t *b, struct cw_decision *m, char *err, size
 {
 	m->request_id = le_rd64(b);
 	m->queue_delay_us = le_rd32(b + 8);
-	m->action.exit = b[12];
-	m->action.bits = b[13];
-	m->action.partition = le_rd16(b + 14);
+	get_action(b + 12, &m->action);
 	return v_decision(m, err, errlen);
 }
 

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "coinfer/action.h"
 #include "coinfer/clock.h"
 #include "coinfer/codec-frame.h"
 #include "coinfer/dataset.h"
@@ -132,7 +133,7 @@ const char *ag_breaker_state_name(enum ag_breaker_state s);
 /* ---- per-layer times and the fallback exit ------------------------------------------ */
 
 #define AG_MAX_EXITS CR_MODEL_MAX_EXITS
-#define AG_MAX_POS 64
+#define AG_MAX_POS CR_MODEL_MAX_EXIT_LAYERS
 
 struct ag_times {
 	int n_exits;
@@ -163,14 +164,6 @@ void ag_fallback_choose(const struct ag_times *t, int e, int p_done, double left
 double ag_fallback_reserve_ms(const struct ag_times *t, int e, int p_done);
 
 /* ---- the agents ---------------------------------------------------------------------- */
-
-struct ag_action {
-	int exit;          /* 0-based */
-	int partition;     /* 0..N_e; N_e runs everything on the device */
-	int bits;          /* 2..16 for the quantized codecs, 0 for raw32/raw16 */
-	enum cc_codec codec;
-	int per_channel;
-};
 
 /* What a decide callback sees for each request. */
 struct ag_state {
@@ -245,10 +238,17 @@ struct ag_config {
 	double interval_ms;  /* 0: closed loop (next request when one is answered) */
 	double stagger_ms;   /* first request of each agent at a random offset in [0, this) */
 	double margin_ms;    /* kept back besides the fallback reserve */
-	struct ag_action action;
+	/* bits 2..16 for the quantizing codecs, 0 for raw32/raw16 */
+	struct cf_action action;
+	/* How the cut tensor is encoded: the codec of `action` and per-channel
+	 * scales. Actions decided elsewhere (decide, the edge) choose bits only:
+	 * bits 0 is sent raw32, others with this codec (huffman when this is a raw
+	 * one), and of those only the edge's use per-channel scales. */
+	enum cc_codec codec;
+	int per_channel;
 	/* per request action (NULL: always `action`); may be called from several
 	 * threads at once. Returns 0, or non-zero to use `action`. */
-	int (*decide)(void *ctx, const struct ag_state *s, struct ag_action *a);
+	int (*decide)(void *ctx, const struct ag_state *s, struct cf_action *a);
 	void *decide_ctx;
 	const char *decide_name; /* how records name the callback ("local" when NULL) */
 	/* Ask the edge's policy: INFERs carry CW_INFER_SUGGEST and a RESULT's next
@@ -262,9 +262,9 @@ struct ag_config {
 	double slowdown;
 	const struct ag_times *profile;
 	double encode_slowdown; /* 0: slowdown (or the profile's ratio to measured) */
-	/* the device class's encode time of a tensor of elems floats (ms; <= 0: no
-	 * model, use encode_slowdown); NULL: none */
-	double (*encode_model)(void *ctx, const struct ag_action *a, size_t elems);
+	/* the device class's time to encode a tensor of elems floats with codec at
+	 * bits (ms; <= 0: no model, use encode_slowdown); NULL: none */
+	double (*encode_model)(void *ctx, enum cc_codec codec, int bits, size_t elems);
 	void *encode_ctx;
 	uint64_t device_id_base; /* agent k is device_id_base + k */
 	const char *device_class, *app;
@@ -295,7 +295,9 @@ struct ag_record {
 	uint64_t device_id, id;
 	int image, label, true_label;
 	float confidence;
-	struct ag_action action;
+	struct cf_action action;
+	enum cc_codec codec;   /* the encoding of its tensor (ag_config.codec) */
+	int per_channel;
 	int exit;              /* that answered, 0-based */
 	int from;              /* device answers: the position the device resumed at */
 	enum ag_where where;

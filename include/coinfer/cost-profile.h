@@ -22,8 +22,8 @@
 extern "C" {
 #endif
 
-#define COST_MAX_EXITS 8
-#define COST_MAX_POS 64     /* layers per exit */
+#define COST_MAX_EXITS CR_MODEL_MAX_EXITS
+#define COST_MAX_POS CR_MODEL_MAX_EXIT_LAYERS /* layers per exit */
 #define COST_MAX_BATCHES 8
 #define COST_NAME_LEN 64    /* device class names */
 #define COST_PATH_LEN 512

@@ -74,15 +74,15 @@ int cost_build(struct cost_model *cm, const struct cost_profile *dev,
  * p < N_e). A bandwidth of 0 (or below) when something is sent gives an infinite
  * transmit time, latency and energy: the frame never arrives. */
 int cost_eval(const struct cost_model *cm, const struct cost_state *s,
-		  const struct pol_action *a, struct cost_estimate *out);
+		  const struct cf_action *a, struct cost_estimate *out);
 
-/* Edge tail time of [p, N_e) for a batch of n images (interpolated as
- * cost_profile_layer_ms). */
+/* Edge tail time of [p, N_e) of exit index exit for a batch of n images
+ * (interpolated as cost_profile_layer_ms). */
 double cost_edge_ms(const struct cost_model *cm, int exit, int p, double n);
 
 /* Every action allowed by bits_mask, exits and partitions ascending, one action
  * (bits 0) at p = N_e. Returns how many there are; at most max are written. */
-int cost_actions(const struct cost_model *cm, unsigned bits_mask, struct pol_action *a,
+int cost_actions(const struct cost_model *cm, unsigned bits_mask, struct cf_action *a,
 		     int max);
 
 /* ---- optimizers ---------------------------------------------------------------- */
@@ -92,24 +92,24 @@ int cost_actions(const struct cost_model *cm, unsigned bits_mask, struct pol_act
  * whose best latency meets the deadline wins. If none does, the fastest action
  * within the budget (the fastest overall when nothing is). */
 int cost_search_edgent(const struct cost_model *cm, const struct cost_state *s,
-		      unsigned bits_mask, struct pol_action *a);
+		      unsigned bits_mask, struct cf_action *a);
 /* Exhaustive: the highest accuracy with latency <= deadline and energy <= budget,
  * ties to the lower latency; otherwise as Edgent's fallback. */
 int cost_search_oracle(const struct cost_model *cm, const struct cost_state *s,
-		      unsigned bits_mask, struct pol_action *a);
+		      unsigned bits_mask, struct cf_action *a);
 /* The deepest exit whose whole run on the device meets the deadline, else exit 1. */
 int cost_search_device_only(const struct cost_model *cm, const struct cost_state *s,
-			   struct pol_action *a);
+			   struct cf_action *a);
 /* p = 0 on the deepest exit; bits 8 when allowed (the input is 8-bit to begin
  * with), else the smallest allowed above 8, else the largest allowed. */
 int cost_search_edge_only(const struct cost_model *cm, const struct cost_state *s,
-			 unsigned bits_mask, struct pol_action *a);
+			 unsigned bits_mask, struct cf_action *a);
 
 /* Edgent (Li et al. 2018) Fig. 7's ablations. Partitioning alone: no early exit, so the deepest
  * exit always; its (p, b) of least latency within the energy budget (the fastest
  * overall when nothing is), whether or not that meets the deadline. */
 int cost_search_partition_only(const struct cost_model *cm, const struct cost_state *s,
-			      unsigned bits_mask, struct pol_action *a);
+			      unsigned bits_mask, struct cf_action *a);
 /* Right-sizing alone: no partitioning, the chosen exit runs whole on the device
  * (Edgent, Li et al. 2018, does not say where; on the edge it would differ from edge-only only
  * by the edge's compute, small beside the input's upload). Exits from the most
@@ -118,11 +118,11 @@ int cost_search_partition_only(const struct cost_model *cm, const struct cost_st
  * exits ranked by accuracy and no budget it agrees with device-only whenever an
  * exit fits. */
 int cost_search_right_sizing_only(const struct cost_model *cm, const struct cost_state *s,
-				 struct pol_action *a);
+				 struct cf_action *a);
 
 struct cost_optimizer {
 	const char *name;
-	int (*decide)(struct cost_optimizer *o, const struct cost_state *s, struct pol_action *a);
+	int (*decide)(struct cost_optimizer *o, const struct cost_state *s, struct cf_action *a);
 	void (*destroy)(struct cost_optimizer *o);
 	void *data;
 };
@@ -130,7 +130,7 @@ struct cost_optimizer {
 struct cost_opt_cfg {
 	const struct cost_model *cm; /* must outlive the optimizer */
 	unsigned bits_mask;              /* 0 means CF_ACTION_BITS_ALL */
-	struct pol_action fixed;         /* for "fixed" */
+	struct cf_action fixed;          /* for "fixed" */
 };
 
 /* name: "edgent", "oracle", "device-only", "edge-only", "partition-only",
@@ -140,7 +140,7 @@ int cost_optimizer_create(const char *name, const struct cost_opt_cfg *cfg, stru
 			 char *err, size_t errlen);
 void cost_optimizer_free(struct cost_optimizer *o);
 static inline int cost_decide(struct cost_optimizer *o, const struct cost_state *s,
-			     struct pol_action *a)
+			     struct cf_action *a)
 {
 	return o->decide(o, s, a);
 }

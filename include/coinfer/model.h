@@ -19,6 +19,11 @@ extern "C" {
 #define CR_MODEL_MAX_BYTES (256u << 20)
 #define CR_MODEL_MAX_LAYERS 256
 #define CR_MODEL_MAX_EXITS 16
+/* Layers on one exit's path (partitions 0..this) that the cost model, the
+ * device agent and the appliance keep per-position tables for: they refuse a
+ * model with a longer exit, which a model file may have (up to
+ * CR_MODEL_MAX_LAYERS). */
+#define CR_MODEL_MAX_EXIT_LAYERS 64
 #define CR_MODEL_MAX_DIM 4096      /* h, w */
 #define CR_MODEL_MAX_CHANNELS 65536
 #define CR_MODEL_MAX_KERNEL 15

@@ -138,10 +138,10 @@ int pol_sacd_export(struct pol_sacd *ag, const float *mean, const float *std,
 		    struct pol_policy **out);
 int pol_dqn_export(struct pol_dqn *ag, const float *mean, const float *std,
 		   struct pol_policy **out);
-/* Copies the action table (n == p->n_actions; exits 1..255, partitions 0..255,
- * bits 4/8/12/16, or 0 for a device-only action) and names (1..31 characters of
- * [A-Za-z0-9_.-]); obs_spec becomes POL_OBS_SPEC. -EINVAL otherwise. */
-int pol_policy_set_meta(struct pol_policy *p, const struct pol_action *a, int n,
+/* Copies the action table (n == p->n_actions; exit indices 0..254, partitions
+ * 0..255, bits 4/8/12/16, or 0 for a device-only action) and names (1..31
+ * characters of [A-Za-z0-9_.-]); obs_spec becomes POL_OBS_SPEC. -EINVAL otherwise. */
+int pol_policy_set_meta(struct pol_policy *p, const struct cf_action *a, int n,
 			const char *device_class, const char *model, double dev_class_ms);
 /* Serialises into a malloc'd buffer (caller frees). */
 int pol_encode(const struct pol_policy *p, uint8_t **buf, size_t *len, char *err, size_t errlen);

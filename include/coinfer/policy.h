@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "coinfer/action.h"
+#include "coinfer/model.h"
 
 struct pol_mlp;
 
@@ -80,7 +81,7 @@ struct pol_policy {
 	/* What the outputs mean and what the policy was trained for (set by
 	 * pol_policy_set_meta; a file always has them). actions[i] is output i; a
 	 * device-only action has bits 0. */
-	struct pol_action *actions;       /* n_actions entries, NULL until set */
+	struct cf_action *actions;        /* n_actions entries, NULL until set */
 	uint32_t obs_spec;                /* POL_OBS_SPEC of the training states */
 	float dev_class_ms;               /* the device class's pol_obs_in.dev_class_ms */
 	char device_class[POL_POLICY_NAME_LEN], model[POL_POLICY_NAME_LEN];
@@ -100,7 +101,7 @@ int pol_policy_mask(const struct pol_policy *p, unsigned bits_mask, int link_up,
  * mask of pol_policy_mask (link up when bw_last_mbps > 0), pol_act, the action.
  * index may be NULL. Allocates nothing. */
 int pol_policy_decide(struct pol_policy *p, const struct pol_obs_in *in, unsigned bits_mask,
-		      struct pol_action *a, int *index);
+		      struct cf_action *a, int *index);
 /* An independent copy with its own scratch (one per thread that decides), made
  * through pol_encode/pol_parse: exactly what a saved and loaded file gives. */
 int pol_policy_dup(const struct pol_policy *p, struct pol_policy **out, char *err, size_t errlen);
@@ -109,6 +110,15 @@ int pol_policy_dup(const struct pol_policy *p, struct pol_policy **out, char *er
  * before use. -EINVAL/-EBADMSG with a message naming the field. */
 int pol_parse(const uint8_t *buf, size_t len, struct pol_policy **out, char *err, size_t errlen);
 int pol_load(const char *path, struct pol_policy **out, char *err, size_t errlen);
+
+/* Whether p can serve model m, as whatever deploys it (the appliance, the
+ * agent's --policy) must ask: an action table, the observation layout this
+ * build makes (POL_OBS_SPEC, POL_ENV_STATE_DIM), trained for m (by name), and
+ * every action one of m's: an exit and a partition it has, bits 0 exactly when
+ * the action runs the whole exit on the device (partition N_e). -EINVAL with a
+ * message saying which. The device class is the caller's business. */
+int pol_policy_check_model(const struct pol_policy *p, const struct cr_model *m, char *err,
+			   size_t errlen);
 
 #ifdef __cplusplus
 }

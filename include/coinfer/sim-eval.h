@@ -42,7 +42,7 @@ struct sim_eval_result {
 	/* the most frequent choices, most frequent first (bits 0: device-only) */
 	int n_top;
 	struct {
-		struct pol_action action;
+		struct cf_action action;
 		int count;
 	} top[SIM_EVAL_TOP];
 };

@@ -154,7 +154,7 @@ struct sim_env_cfg sim_env_defaults(void);
 struct pol_env;
 
 struct sim_env_outcome {
-	struct pol_action action;
+	struct cf_action action;
 	struct cost_estimate cost;       /* latency_ms, energy_j, accuracy, bytes, terms */
 	double bandwidth_bps;       /* the true bandwidth used */
 	double queue_ms;
@@ -192,12 +192,12 @@ void sim_env_reset(struct pol_env *env, uint64_t seed);
  * partitions ascending, bits ascending, one device-only action per exit), fixed
  * for a model whatever bits_mask says; the mask does the restricting. */
 int sim_env_n_actions(const struct pol_env *env);
-int sim_env_action(const struct pol_env *env, int index, struct pol_action *a);
+int sim_env_action(const struct pol_env *env, int index, struct cf_action *a);
 /* The whole list with the policy-file convention: bits 0 for a device-only
  * action; n_actions entries. */
-void sim_env_action_table(const struct pol_env *env, struct pol_action *a);
+void sim_env_action_table(const struct pol_env *env, struct cf_action *a);
 /* -ENOENT when a is not in the list (bits ignored at p = N_e). */
-int sim_env_action_index(const struct pol_env *env, const struct pol_action *a);
+int sim_env_action_index(const struct pol_env *env, const struct cf_action *a);
 
 /* Observation (POL_ENV_STATE_DIM floats; n must be at least that). Returns the
  * dimension. */

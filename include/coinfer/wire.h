@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coinfer/action.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -97,13 +99,11 @@ struct cw_header {
 	size_t msg_len; /* CW_HEADER_BYTES + body_len */
 };
 
-/* exit and partition are model-dependent and not checked here; bits is 0
- * (unquantized: raw32/raw16 frame) or CC_BITS_MIN..CC_BITS_MAX. */
-struct cw_action {
-	uint8_t exit; /* exit index, from 0 ("exit N" for people is index N - 1) */
-	uint8_t bits;
-	uint16_t partition; /* 0 = the input, N_e = the whole exit on the device */
-};
+/* Actions (INFER's, RESULT's next, DECISION's) are struct cf_action: the exit
+ * index travels as a u8, the bits as a u8, the partition as a u16, so encoding
+ * refuses an exit outside 0..255 or a partition outside 0..65535. bits is 0
+ * (unquantized: raw32/raw16 frame) or CC_BITS_MIN..CC_BITS_MAX. Whether the
+ * exit and partition exist is the model's business, not checked here. */
 
 struct cw_hello {
 	uint64_t device_id;
@@ -127,7 +127,7 @@ struct cw_infer {
 	uint32_t deadline_us; /* budget left when sent (no shared clock) */
 	uint32_t device_us;   /* time the device already spent (head + encode); 0: not reported */
 	uint32_t flags;       /* CW_INFER_* */
-	struct cw_action action;
+	struct cf_action action;
 	const uint8_t *frame; /* decode: points into the message buffer */
 	size_t frame_len;
 };
@@ -141,7 +141,7 @@ struct cw_result {
 	uint32_t queue_delay_us; /* the edge's current estimate */
 	uint8_t exit;            /* the exit taken */
 	uint8_t flags;           /* CW_RESULT_* */
-	struct cw_action next;
+	struct cf_action next;
 };
 
 struct cw_error {
@@ -174,7 +174,7 @@ struct cw_decide {
 struct cw_decision {
 	uint64_t request_id; /* DECIDE's, echoed */
 	uint32_t queue_delay_us;
-	struct cw_action action;
+	struct cf_action action;
 };
 
 struct cw_msg {

@@ -53,7 +53,7 @@ int main(void)
 	/* all on the device, exit 1 */
 	struct ag_config c;
 	tc_config(&c, 1);
-	c.action = (struct ag_action){.exit = 0, .partition = tc_model->exit_len[0]};
+	c.action = (struct cf_action){.exit = 0, .partition = tc_model->exit_len[0]};
 	c.requests = 2;
 	c.deadline_ms = 10000;
 	struct tc_run r;
@@ -73,7 +73,8 @@ int main(void)
 			break;
 		}
 		tc_config(&c, p.port);
-		c.action = (struct ag_action){.exit = 0, .partition = 8, .bits = 8, .codec = CC_CODEC_HUFFMAN};
+		c.action = (struct cf_action){.exit = 0, .partition = 8, .bits = 8};
+		c.codec = CC_CODEC_HUFFMAN;
 		c.requests = 2;
 		c.deadline_ms = 10000;
 		c.connect_wait_ms = 10000;

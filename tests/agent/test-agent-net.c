@@ -69,8 +69,9 @@ Test(net, edge_answers_match_the_runtime)
 		/* every answer from the edge is the point: a deadline only a hung
 		 * peer misses, not a slow (sanitized, loaded) one */
 		c.deadline_ms = 10000;
-		c.action = (struct ag_action){.exit = acts[k].e, .partition = acts[k].p,
-					      .bits = acts[k].bits, .codec = acts[k].codec};
+		c.action = (struct cf_action){.exit = acts[k].e, .partition = acts[k].p,
+					      .bits = acts[k].bits};
+		c.codec = acts[k].codec;
 		c.verify = 1;
 		struct tc_run r;
 		cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
@@ -107,7 +108,8 @@ Test(net, busy_and_deadline_fall_back_reusing_the_head)
 	/* the deepest exit fits, and the deadline is met, unless the fallback of
 	 * one image takes seconds: a defect, not a loaded host */
 	c.deadline_ms = 10000;
-	c.action = (struct ag_action){.exit = 2, .partition = 12, .bits = 8, .codec = CC_CODEC_HUFFMAN};
+	c.action = (struct cf_action){.exit = 2, .partition = 12, .bits = 8};
+	c.codec = CC_CODEC_HUFFMAN;
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
 	expect_all_answered(&r, 6);
@@ -169,7 +171,8 @@ Test(net, silence_times_out_within_the_deadline)
 	c.deadline_ms = 400;
 	c.margin_ms = 200;
 	c.breaker.threshold = 0; /* the timeout itself, every time */
-	c.action = (struct ag_action){.exit = 2, .partition = 4, .bits = 8, .codec = CC_CODEC_HUFFMAN};
+	c.action = (struct cf_action){.exit = 2, .partition = 4, .bits = 8};
+	c.codec = CC_CODEC_HUFFMAN;
 	struct quiet_clock k = {.t = 1000000000ull};
 	c.clock = (struct ag_clock){.now_ns = quiet_now, .wait = quiet_wait, .ctx = &k};
 	struct tc_run r;
@@ -300,7 +303,8 @@ Test(net, unreachable_edge)
 	c.interval_ms = 20;
 	/* answered locally at once: met unless one image takes a second here */
 	c.deadline_ms = 1000;
-	c.action = (struct ag_action){.exit = 2, .partition = 8, .bits = 8, .codec = CC_CODEC_HUFFMAN};
+	c.action = (struct cf_action){.exit = 2, .partition = 8, .bits = 8};
+	c.codec = CC_CODEC_HUFFMAN;
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
 	expect_all_answered(&r, 5);
@@ -344,7 +348,8 @@ Test(net, edge_killed_mid_run_loses_nothing, .timeout = 60)
 	c.interval_ms = 10;
 	c.deadline_ms = 300;
 	/* a cheap tail (exit 1 from lrn2) keeps the scripted edge quick under sanitizers */
-	c.action = (struct ag_action){.exit = 0, .partition = 8, .bits = 8, .codec = CC_CODEC_HUFFMAN};
+	c.action = (struct cf_action){.exit = 0, .partition = 8, .bits = 8};
+	c.codec = CC_CODEC_HUFFMAN;
 	struct tc_run r;
 	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
 	pthread_join(t, NULL);
@@ -380,7 +385,7 @@ struct freezer {
 	atomic_int decided_down, frozen, thawed;
 };
 
-static int note_decision(void *ctx, const struct ag_state *s, struct ag_action *a)
+static int note_decision(void *ctx, const struct ag_state *s, struct cf_action *a)
 {
 	struct freezer *z = ctx;
 	(void)a;
@@ -418,7 +423,8 @@ static void frozen_config(struct ag_config *c, struct freezer *z)
 	c->breaker.base_us = 5000;
 	c->breaker.cap_us = 40000;
 	c->breaker.timeout_us = 50000;
-	c->action = (struct ag_action){.exit = 0, .partition = 4, .bits = 8, .codec = CC_CODEC_HUFFMAN};
+	c->action = (struct cf_action){.exit = 0, .partition = 4, .bits = 8};
+	c->codec = CC_CODEC_HUFFMAN;
 	c->decide = note_decision;
 	c->decide_ctx = z;
 }
@@ -589,7 +595,8 @@ Test(appliance, requests_match_the_runtime, .timeout = 120)
 	c.deadline_ms = 20000; /* every answer from the appliance, even sanitized and loaded */
 	c.verify = 1;
 	c.ping_ms = 20;
-	c.action = (struct ag_action){.exit = 2, .partition = 8, .bits = 8, .codec = CC_CODEC_HUFFMAN};
+	c.action = (struct cf_action){.exit = 2, .partition = 8, .bits = 8};
+	c.codec = CC_CODEC_HUFFMAN;
 	struct tc_run r;
 	int ret = tc_run(&c, &r);
 	kill(pid, SIGTERM);

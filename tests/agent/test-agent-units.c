@@ -600,15 +600,19 @@ Test(device, bad_actions_are_refused)
 	struct ag_config c;
 	struct ag_fleet *f;
 	char err[256];
-	struct ag_action bad[] = {
-		{.exit = 3, .partition = 0, .bits = 8, .codec = CC_CODEC_HUFFMAN},
-		{.exit = 0, .partition = 14, .bits = 8, .codec = CC_CODEC_HUFFMAN},
-		{.exit = 0, .partition = 4, .bits = 1, .codec = CC_CODEC_HUFFMAN},
-		{.exit = 0, .partition = 4, .bits = 8, .codec = CC_CODEC_RAW32},
+	static const struct {
+		struct cf_action a;
+		enum cc_codec codec;
+	} bad[] = {
+		{{.exit = 3, .partition = 0, .bits = 8}, CC_CODEC_HUFFMAN},
+		{{.exit = 0, .partition = 14, .bits = 8}, CC_CODEC_HUFFMAN},
+		{{.exit = 0, .partition = 4, .bits = 1}, CC_CODEC_HUFFMAN},
+		{{.exit = 0, .partition = 4, .bits = 8}, CC_CODEC_RAW32},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		tc_config(&c, 1);
-		c.action = bad[i];
+		c.action = bad[i].a;
+		c.codec = bad[i].codec;
 		cr_expect_eq(ag_fleet_create(&c, tc_model, &tc_ds, &f, err, sizeof(err)), -EINVAL,
 			     "action %zu", i);
 	}
@@ -619,7 +623,8 @@ Test(json, record_and_summary)
 	struct ag_record r = {.agent = 3, .device_id = 7, .id = 2, .image = 5, .label = 1,
 			      .true_label = 1, .confidence = 0.5f, .where = AG_DEVICE,
 			      .reason = AG_FB_TIMEOUT, .exit = 1, .from = 8,
-			      .action = {.exit = 2, .partition = 8, .bits = 8, .codec = CC_CODEC_HUFFMAN},
+			      .action = {.exit = 2, .partition = 8, .bits = 8},
+			      .codec = CC_CODEC_HUFFMAN,
 			      .latency_ms = 12.5, .latency_real_ms = 3.25, .bytes = 3000,
 			      .bw_bps = NAN, .verify_label = -1};
 	char buf[2048];

@@ -137,13 +137,13 @@ static const struct cost_state base = {.bandwidth_bps = 1e6, .rtt_ms = 2, .queue
 static struct cost_estimate eval(const struct cost_model *cm, const struct cost_state *s, int e, int p,
 			    int bits)
 {
-	struct pol_action a = {e, p, bits};
+	struct cf_action a = {e, p, bits};
 	struct cost_estimate c;
 	cr_assert_eq(cost_eval(cm, s, &a, &c), 0, "eval (%d, %d, %d)", e, p, bits);
 	return c;
 }
 
-static void expect_action(struct pol_action a, int e, int p, int bits, const char *what)
+static void expect_action(struct cf_action a, int e, int p, int bits, const char *what)
 {
 	cr_expect(a.exit == e && a.partition == p && a.bits == bits, "%s: got (%d, %d, %d), want (%d, %d, %d)",
 		  what, a.exit, a.partition, a.bits, e, p, bits);
@@ -155,7 +155,7 @@ Test(cost, latency_and_energy_by_hand)
 	/* p = 0, 8 bits: encode 20 us + 2 ns * 1000 = 0.022 ms; 600 bytes at 1 Mbit/s
 	 * = 4.8 ms; RTT + queue 3 ms; edge A+B+C at batch 1 = 1.5 ms; decode 5 us +
 	 * 1 ns * 1000 = 0.006 ms */
-	struct cost_estimate c = eval(cm, &base, 1, 0, 8);
+	struct cost_estimate c = eval(cm, &base, 0, 0, 8);
 	near(c.latency_ms, 0.022 + 4.8 + 3 + 1.5 + 0.006, "p=0 latency");
 	near(c.dev_ms, 0, "p=0 device");
 	near(c.bytes, 600, "p=0 bytes");
@@ -168,12 +168,12 @@ Test(cost, latency_and_energy_by_hand)
 
 	/* p = 1 (after A), 4 bits: device 10 ms; encode 10 us + 1 ns * 2000 =
 	 * 0.012 ms; 500 bytes = 4 ms; edge B+C = 0.5 ms; decode 5 us + 0.5 * 2000 ns */
-	c = eval(cm, &base, 1, 1, 4);
+	c = eval(cm, &base, 0, 1, 4);
 	near(c.latency_ms, 10 + 0.012 + 4 + 3 + 0.5 + 0.006, "p=1 latency");
 	near(c.energy_j, (10e6 + 12000) * 1e-9 + 0.5 * 4000 / 2e6, "p=1 energy");
 
 	/* p = N_e = 3: the whole exit on the device, nothing sent */
-	c = eval(cm, &base, 1, 3, 0);
+	c = eval(cm, &base, 0, 3, 0);
 	near(c.latency_ms, 15, "p=N latency");
 	near(c.energy_j, 15e6 * 1e-9, "p=N energy");
 	near(c.bytes, 0, "p=N bytes");
@@ -182,7 +182,7 @@ Test(cost, latency_and_energy_by_hand)
 
 	/* exit 2 in the middle (after D), 16 bits: device 52 ms; encode 40 us + 4 ns *
 	 * 4000; 4000 bytes = 32 ms; edge E = 0.5 ms; decode 5 us + 2 ns * 4000 */
-	c = eval(cm, &base, 2, 3, 16);
+	c = eval(cm, &base, 1, 3, 16);
 	near(c.latency_ms, 52 + 0.056 + 32 + 3 + 0.5 + 0.013, "exit 2 p=3 latency");
 	near(c.accuracy, 0.90, "exit 2 p=3 accuracy");
 	free(cm);
@@ -193,17 +193,17 @@ Test(cost, batch_load_frequency)
 	struct cost_model *cm = hand_model();
 	struct cost_state s = base;
 	/* edge tail of exit 1 from p = 0: 1.5 ms at batch 1, 3.1 ms at batch 4 */
-	near(cost_edge_ms(cm, 1, 0, 1), 1.5, "batch 1");
-	near(cost_edge_ms(cm, 1, 0, 2.5), 1.5 + 0.5 * 1.6, "batch 2.5 interpolated");
-	near(cost_edge_ms(cm, 1, 0, 8), 3.1 * 2, "batch 8: batch 4's time per image");
+	near(cost_edge_ms(cm, 0, 0, 1), 1.5, "batch 1");
+	near(cost_edge_ms(cm, 0, 0, 2.5), 1.5 + 0.5 * 1.6, "batch 2.5 interpolated");
+	near(cost_edge_ms(cm, 0, 0, 8), 3.1 * 2, "batch 8: batch 4's time per image");
 	s.batch = 2.5;
-	near(eval(cm, &s, 1, 0, 8).edge_ms, 2.3, "state batch");
+	near(eval(cm, &s, 0, 0, 8).edge_ms, 2.3, "state batch");
 	/* load 2 at half the nominal frequency: device time x4; energy kappa f^2 C D
 	 * with the same cycles at f = 0.5 GHz: a quarter */
 	s = base;
 	s.load = 2;
 	s.freq_hz = 0.5e9;
-	struct cost_estimate c = eval(cm, &s, 1, 3, 0);
+	struct cost_estimate c = eval(cm, &s, 0, 3, 0);
 	near(c.latency_ms, 60, "stretched device time");
 	near(c.energy_j, 1e-27 * 0.25e18 * 15e6, "energy at half frequency");
 	free(cm);
@@ -213,24 +213,24 @@ Test(cost, refuses_bad_actions_and_tables)
 {
 	struct cost_model *cm = hand_model();
 	struct cost_estimate c;
-	struct pol_action bad[] = {{0, 0, 8}, {3, 0, 8}, {1, 4, 8}, {1, -1, 8}, {1, 1, 7}};
+	struct cf_action bad[] = {{-1, 0, 8}, {2, 0, 8}, {0, 4, 8}, {0, -1, 8}, {0, 1, 7}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_expect_eq(cost_eval(cm, &base, &bad[i], &c), -EINVAL, "action %zu", i);
 	struct cost_state nobw = base;
 	nobw.bandwidth_bps = 0;
-	struct pol_action send = {1, 1, 8}, keep = {1, 3, 0};
+	struct cf_action send = {0, 1, 8}, keep = {0, 3, 0};
 	cr_expect_eq(cost_eval(cm, &nobw, &send, &c), 0);
 	cr_expect(isinf(c.latency_ms) && isinf(c.energy_j), "no uplink: the frame never arrives");
 	cr_expect_eq(cost_eval(cm, &nobw, &keep, &c), 0);
 	cr_expect_eq(c.latency_ms, 15, "running locally needs no uplink");
-	struct pol_action a;
+	struct cf_action a;
 	nobw.deadline_ms = 100;
 	cost_search_edgent(cm, &nobw, CF_ACTION_BITS_ALL, &a);
-	expect_action(a, 2, 4, 0, "no uplink: Edgent keeps the deepest exit on the device");
-	struct pol_action all[64];
+	expect_action(a, 1, 4, 0, "no uplink: Edgent keeps the deepest exit on the device");
+	struct cf_action all[64];
 	cr_expect_eq(cost_actions(cm, CF_ACTION_BITS_ALL, all, 64), 3 * 4 + 1 + 4 * 4 + 1);
 	cr_expect_eq(cost_actions(cm, 1u << 1, all, 64), 3 + 1 + 4 + 1);
-	cr_expect(all[3].exit == 1 && all[3].partition == 3 && all[3].bits == 0);
+	cr_expect(all[3].exit == 0 && all[3].partition == 3 && all[3].bits == 0);
 
 	struct cost_profile *dp = malloc(sizeof(*dp)), *ep = malloc(sizeof(*ep));
 	struct cost_device_class dc, ec;
@@ -258,22 +258,22 @@ Test(cost, refuses_bad_actions_and_tables)
 }
 
 /* Algorithm 1 written out again, plainly, for the comparison. */
-static struct pol_action edgent_by_hand(const struct cost_model *cm, const struct cost_state *s,
-					unsigned mask)
+static struct cf_action edgent_by_hand(const struct cost_model *cm, const struct cost_state *s,
+				       unsigned mask)
 {
-	struct pol_action fast = {0}, fast_ok = {0};
+	struct cf_action fast = {0}, fast_ok = {0};
 	double t_fast = INFINITY, t_ok = INFINITY;
 	/* exit 2 has the higher fp32 accuracy */
-	for (int e = 2; e >= 1; e--) {
-		struct pol_action best = {0};
+	for (int e = 1; e >= 0; e--) {
+		struct cf_action best = {0};
 		double tb = INFINITY;
-		for (int p = 0; p <= cm->ex[e - 1].n; p++)
+		for (int p = 0; p <= cm->ex[e].n; p++)
 			for (int b = 0; b < 4; b++) {
-				int last = p == cm->ex[e - 1].n;
+				int last = p == cm->ex[e].n;
 				if (last ? b : !(mask >> b & 1))
 					continue;
 				struct cost_estimate c = eval(cm, s, e, p, last ? 0 : cf_action_bits[b]);
-				struct pol_action a = {e, p, last ? 0 : cf_action_bits[b]};
+				struct cf_action a = {e, p, last ? 0 : cf_action_bits[b]};
 				int ok = s->energy_budget_j <= 0 || c.energy_j <= s->energy_budget_j;
 				if (c.latency_ms < t_fast)
 					t_fast = c.latency_ms, fast = a;
@@ -282,33 +282,33 @@ static struct pol_action edgent_by_hand(const struct cost_model *cm, const struc
 				if (ok && c.latency_ms < tb)
 					tb = c.latency_ms, best = a;
 			}
-		if (best.exit && tb <= s->deadline_ms)
+		if (tb <= s->deadline_ms)
 			return best;
 	}
-	return fast_ok.exit ? fast_ok : fast;
+	return t_ok < INFINITY ? fast_ok : fast;
 }
 
 Test(search, edgent_by_hand)
 {
 	struct cost_model *cm = hand_model();
 	struct cost_state s = base;
-	struct pol_action a;
+	struct cf_action a;
 	/* exit 2's fastest is p = 0 at 4 bits: 0.011 + 2.4 + 3 + 5.7 + 0.0055 = 11.1165 ms */
 	s.deadline_ms = 12;
 	cr_assert_eq(cost_search_edgent(cm, &s, CF_ACTION_BITS_ALL, &a), 0);
-	expect_action(a, 2, 0, 4, "deadline 12");
+	expect_action(a, 1, 0, 4, "deadline 12");
 	/* below that, exit 1's fastest: p = 0 at 4 bits, 6.9165 ms */
 	s.deadline_ms = 10;
 	cost_search_edgent(cm, &s, CF_ACTION_BITS_ALL, &a);
-	expect_action(a, 1, 0, 4, "deadline 10");
+	expect_action(a, 0, 0, 4, "deadline 10");
 	/* nothing meets 5 ms: the fastest action overall */
 	s.deadline_ms = 5;
 	cost_search_edgent(cm, &s, CF_ACTION_BITS_ALL, &a);
-	expect_action(a, 1, 0, 4, "deadline 5");
+	expect_action(a, 0, 0, 4, "deadline 5");
 	/* 8 bits only: exit 2 p = 0 takes 13.528 ms */
 	s.deadline_ms = 15;
 	cost_search_edgent(cm, &s, 1u << 1, &a);
-	expect_action(a, 2, 0, 8, "8 bits, deadline 15");
+	expect_action(a, 1, 0, 8, "8 bits, deadline 15");
 	/* an energy budget that excludes sending the input: with a frugal CPU
 	 * (kappa 1e-30: 1e-12 J/cycle) exit 2 p = 0 at 4 bits costs 6.0e-4 J of
 	 * transmission, p = 2 at 4 bits 5.0e-4 + 1.2e-5 J: within 5.5e-4 */
@@ -316,8 +316,8 @@ Test(search, edgent_by_hand)
 	s.deadline_ms = 25;
 	s.energy_budget_j = 5.5e-4;
 	cost_search_edgent(cm, &s, CF_ACTION_BITS_ALL, &a);
-	expect_action(a, 2, 2, 4, "energy budget");
-	struct cost_estimate c = eval(cm, &s, 2, 2, 4);
+	expect_action(a, 1, 2, 4, "energy budget");
+	struct cost_estimate c = eval(cm, &s, 1, 2, 4);
 	near(c.latency_ms, 12 + 0.012 + 2 + 3 + 4.5 + 0.006, "its latency");
 	cr_expect(c.energy_j <= 5.5e-4);
 	/* and against the plain enumeration over a grid of states */
@@ -328,7 +328,7 @@ Test(search, edgent_by_hand)
 					struct cost_state t = base;
 					t.bandwidth_bps = bw, t.deadline_ms = dl;
 					t.energy_budget_j = eb == 0 ? 0 : eb == 1 ? 5.5e-4 : 1e-4;
-					struct pol_action want = edgent_by_hand(cm, &t, mask);
+					struct cf_action want = edgent_by_hand(cm, &t, mask);
 					cr_assert_eq(cost_search_edgent(cm, &t, mask, &a), 0);
 					expect_action(a, want.exit, want.partition, want.bits, "grid");
 				}
@@ -339,43 +339,43 @@ Test(search, oracle_and_baselines)
 {
 	struct cost_model *cm = hand_model();
 	struct cost_state s = base;
-	struct pol_action a;
+	struct cf_action a;
 	/* within 14 ms the most accurate is exit 2, p = 0 at 8 bits (0.89, 13.528 ms);
 	 * Edgent takes that exit's fastest, 4 bits (0.85) */
 	s.deadline_ms = 14;
 	cost_search_oracle(cm, &s, CF_ACTION_BITS_ALL, &a);
-	expect_action(a, 2, 0, 8, "oracle deadline 14");
+	expect_action(a, 1, 0, 8, "oracle deadline 14");
 	cost_search_edgent(cm, &s, CF_ACTION_BITS_ALL, &a);
-	expect_action(a, 2, 0, 4, "edgent deadline 14");
+	expect_action(a, 1, 0, 4, "edgent deadline 14");
 	/* 8 bits' 4800-bit frame costs 1.2e-3 J to send: a 1e-3 J budget forbids it */
 	s.energy_budget_j = 1e-3;
 	cost_search_oracle(cm, &s, CF_ACTION_BITS_ALL, &a);
-	expect_action(a, 2, 0, 4, "oracle within energy");
+	expect_action(a, 1, 0, 4, "oracle within energy");
 	/* the whole of exit 2 on the device (0.90, 57 ms) once the deadline allows,
 	 * with a frugal CPU so the budget does too */
 	cm->kappa = 1e-30;
 	s.deadline_ms = 60;
 	cost_search_oracle(cm, &s, CF_ACTION_BITS_ALL, &a);
-	expect_action(a, 2, 4, 0, "oracle deadline 60");
+	expect_action(a, 1, 4, 0, "oracle deadline 60");
 	cm->kappa = 1e-27;
 	s.energy_budget_j = 0;
 	/* device-only: exit 2 needs 57 ms, exit 1 15 ms */
 	s.deadline_ms = 20;
 	cost_search_device_only(cm, &s, &a);
-	expect_action(a, 1, 3, 0, "device-only 20");
+	expect_action(a, 0, 3, 0, "device-only 20");
 	s.deadline_ms = 57;
 	cost_search_device_only(cm, &s, &a);
-	expect_action(a, 2, 4, 0, "device-only 57");
+	expect_action(a, 1, 4, 0, "device-only 57");
 	s.deadline_ms = 1;
 	cost_search_device_only(cm, &s, &a);
-	expect_action(a, 1, 3, 0, "device-only: exit 1 when nothing fits");
+	expect_action(a, 0, 3, 0, "device-only: exit 1 when nothing fits");
 	/* edge-only: the deepest exit from the input, 8 bits when allowed */
 	cost_search_edge_only(cm, &s, CF_ACTION_BITS_ALL, &a);
-	expect_action(a, 2, 0, 8, "edge-only");
+	expect_action(a, 1, 0, 8, "edge-only");
 	cost_search_edge_only(cm, &s, 1u << 0 | 1u << 3, &a);
-	expect_action(a, 2, 0, 16, "edge-only without 8");
+	expect_action(a, 1, 0, 16, "edge-only without 8");
 	cost_search_edge_only(cm, &s, 1u << 0, &a);
-	expect_action(a, 2, 0, 4, "edge-only 4 only");
+	expect_action(a, 1, 0, 4, "edge-only 4 only");
 	free(cm);
 }
 
@@ -383,12 +383,12 @@ Test(search, optimizer_interface)
 {
 	struct cost_model *cm = hand_model();
 	struct cost_optimizer *o;
-	struct pol_action a;
+	struct cf_action a;
 	struct cost_state s = base;
 	s.deadline_ms = 12;
 	struct cost_opt_cfg cfg = {.cm = cm};
 	const char *names[] = {"edgent", "oracle", "device-only", "edge-only"};
-	const struct pol_action want[] = {{2, 0, 4}, {2, 0, 4}, {1, 3, 0}, {2, 0, 8}};
+	const struct cf_action want[] = {{1, 0, 4}, {1, 0, 4}, {0, 3, 0}, {1, 0, 8}};
 	for (int i = 0; i < 4; i++) {
 		cr_assert_eq(cost_optimizer_create(names[i], &cfg, &o, err, sizeof(err)), 0, "%s", err);
 		cr_expect_str_eq(o->name, names[i]);
@@ -396,17 +396,17 @@ Test(search, optimizer_interface)
 		expect_action(a, want[i].exit, want[i].partition, want[i].bits, names[i]);
 		cost_optimizer_free(o);
 	}
-	cfg.fixed = (struct pol_action){2, 2, 12};
+	cfg.fixed = (struct cf_action){1, 2, 12};
 	cr_assert_eq(cost_optimizer_create("fixed", &cfg, &o, err, sizeof(err)), 0, "%s", err);
 	cost_decide(o, &s, &a);
-	expect_action(a, 2, 2, 12, "fixed");
+	expect_action(a, 1, 2, 12, "fixed");
 	cost_optimizer_free(o);
-	cfg.fixed = (struct pol_action){2, 4, 12};
+	cfg.fixed = (struct cf_action){1, 4, 12};
 	cr_assert_eq(cost_optimizer_create("fixed", &cfg, &o, err, sizeof(err)), 0, "%s", err);
 	cost_decide(o, &s, &a);
-	expect_action(a, 2, 4, 0, "fixed on the device reports bits 0");
+	expect_action(a, 1, 4, 0, "fixed on the device reports bits 0");
 	cost_optimizer_free(o);
-	cfg.fixed = (struct pol_action){3, 0, 8};
+	cfg.fixed = (struct cf_action){2, 0, 8};
 	cr_expect_eq(cost_optimizer_create("fixed", &cfg, &o, err, sizeof(err)), -EINVAL);
 	cr_expect(strstr(err, "exit 3") != NULL, "%s", err);
 	cr_expect_eq(cost_optimizer_create("sacd", &cfg, &o, err, sizeof(err)), -ENOENT);

@@ -62,7 +62,7 @@ static void hand_model(struct cost_model *cm)
 	set_exit(&cm->ex[1], 3, 0.90, n2, dev2, edge2, bytes2);
 }
 
-static void expect_action(struct pol_action a, int e, int p, int bits, const char *what)
+static void expect_action(struct cf_action a, int e, int p, int bits, const char *what)
 {
 	cr_expect(a.exit == e && a.partition == p && a.bits == bits,
 		  "%s: got (%d, %d, %d), want (%d, %d, %d)", what, a.exit, a.partition, a.bits, e, p,
@@ -82,7 +82,7 @@ Test(ablation, hand_sums_hold)
 	struct cost_estimate c;
 	hand_model(&cm);
 	struct cost_state s = at(1e5, 0);
-	cr_assert_eq(cost_eval(&cm, &s, &(struct pol_action){2, 1, 4}, &c), 0);
+	cr_assert_eq(cost_eval(&cm, &s, &(struct cf_action){1, 1, 4}, &c), 0);
 	cr_expect(fabs(c.latency_ms - (20 + 40 + 6.5)) < 1e-9, "exit 2 p 1 4 bits: %g ms", c.latency_ms);
 	cr_expect(fabs(c.energy_j - (0.02 + 0.4)) < 1e-9, "energy %g J", c.energy_j);
 }
@@ -90,106 +90,106 @@ Test(ablation, hand_sums_hold)
 Test(ablation, partition_only_keeps_the_deepest_exit)
 {
 	struct cost_model cm;
-	struct pol_action a;
+	struct cf_action a;
 	hand_model(&cm);
 	/* 1 Mbit/s: exit 2 from the input at 4 bits, 8 + 8.5 = 16.5 ms, beats after
 	 * A (20 + 4 + 6.5) and the device (85) */
 	struct cost_state s = at(1e6, 0);
 	cr_assert_eq(cost_search_partition_only(&cm, &s, CF_ACTION_BITS_ALL, &a), 0);
-	expect_action(a, 2, 0, 4, "1 Mbit/s");
+	expect_action(a, 1, 0, 4, "1 Mbit/s");
 	/* 100 kbit/s: the input costs 80 ms to send; after A 20 + 40 + 6.5 = 66.5
 	 * beats the input (88.5), after D (100.5) and the device (85) */
 	s = at(1e5, 0);
 	cr_assert_eq(cost_search_partition_only(&cm, &s, CF_ACTION_BITS_ALL, &a), 0);
-	expect_action(a, 2, 1, 4, "100 kbit/s: a middle partition");
+	expect_action(a, 1, 1, 4, "100 kbit/s: a middle partition");
 	/* 50 kbit/s: nothing beats the whole of exit 2 on the device (85 ms) */
 	s = at(5e4, 0);
 	cr_assert_eq(cost_search_partition_only(&cm, &s, CF_ACTION_BITS_ALL, &a), 0);
-	expect_action(a, 2, 3, 0, "50 kbit/s");
+	expect_action(a, 1, 3, 0, "50 kbit/s");
 	/* no uplink: the device, not an infinite latency */
 	s = at(0, 0);
 	cr_assert_eq(cost_search_partition_only(&cm, &s, CF_ACTION_BITS_ALL, &a), 0);
-	expect_action(a, 2, 3, 0, "no uplink");
+	expect_action(a, 1, 3, 0, "no uplink");
 	/* a deadline exit 2 cannot meet does not move it to exit 1 (Edgent would:
 	 * exit 1 on the device takes 25 ms) */
 	s = at(5e4, 30);
 	cr_assert_eq(cost_search_partition_only(&cm, &s, CF_ACTION_BITS_ALL, &a), 0);
-	expect_action(a, 2, 3, 0, "deadline ignored");
+	expect_action(a, 1, 3, 0, "deadline ignored");
 	cr_assert_eq(cost_search_edgent(&cm, &s, CF_ACTION_BITS_ALL, &a), 0);
-	expect_action(a, 1, 2, 0, "edgent right-sizes instead");
+	expect_action(a, 0, 2, 0, "edgent right-sizes instead");
 	/* the bits mask: 8 bits only, the input at 16 + 8.5 = 24.5 ms */
 	s = at(1e6, 0);
 	cr_assert_eq(cost_search_partition_only(&cm, &s, 1u << 1, &a), 0);
-	expect_action(a, 2, 0, 8, "8 bits only");
+	expect_action(a, 1, 0, 8, "8 bits only");
 }
 
 Test(ablation, partition_only_respects_the_energy_budget)
 {
 	struct cost_model cm;
-	struct pol_action a;
+	struct cf_action a;
 	hand_model(&cm);
 	/* 1 Mbit/s at 10 W: the input frame costs 0.08 J; after A 0.02 + 0.04 =
 	 * 0.06 J; the device 0.085 J. A 0.07 J budget leaves after A. */
 	struct cost_state s = at(1e6, 0);
 	s.energy_budget_j = 0.07;
 	cr_assert_eq(cost_search_partition_only(&cm, &s, CF_ACTION_BITS_ALL, &a), 0);
-	expect_action(a, 2, 1, 4, "budget 0.07 J");
+	expect_action(a, 1, 1, 4, "budget 0.07 J");
 	/* nothing within 0.01 J: the fastest overall */
 	s.energy_budget_j = 0.01;
 	cr_assert_eq(cost_search_partition_only(&cm, &s, CF_ACTION_BITS_ALL, &a), 0);
-	expect_action(a, 2, 0, 4, "nothing within the budget");
+	expect_action(a, 1, 0, 4, "nothing within the budget");
 }
 
 Test(ablation, right_sizing_only_stays_on_the_device)
 {
 	struct cost_model cm;
-	struct pol_action a;
+	struct cf_action a;
 	hand_model(&cm);
 	/* exit 2 whole on the device takes 85 ms, exit 1 25 ms; the uplink is fast
 	 * enough for exit 2 from the input in 16.5 ms, and it is never used */
 	struct cost_state s = at(1e6, 100);
 	cr_assert_eq(cost_search_right_sizing_only(&cm, &s, &a), 0);
-	expect_action(a, 2, 3, 0, "deadline 100");
+	expect_action(a, 1, 3, 0, "deadline 100");
 	s.deadline_ms = 50;
 	cr_assert_eq(cost_search_right_sizing_only(&cm, &s, &a), 0);
-	expect_action(a, 1, 2, 0, "deadline 50");
+	expect_action(a, 0, 2, 0, "deadline 50");
 	s.deadline_ms = 0;
 	cr_assert_eq(cost_search_right_sizing_only(&cm, &s, &a), 0);
-	expect_action(a, 2, 3, 0, "no deadline");
+	expect_action(a, 1, 3, 0, "no deadline");
 	/* nothing fits 10 ms: the fastest exit */
 	s.deadline_ms = 10;
 	cr_assert_eq(cost_search_right_sizing_only(&cm, &s, &a), 0);
-	expect_action(a, 1, 2, 0, "nothing fits");
+	expect_action(a, 0, 2, 0, "nothing fits");
 	/* exit 2 costs 0.085 J, exit 1 0.025 J */
 	s.deadline_ms = 100;
 	s.energy_budget_j = 0.05;
 	cr_assert_eq(cost_search_right_sizing_only(&cm, &s, &a), 0);
-	expect_action(a, 1, 2, 0, "budget 0.05 J");
+	expect_action(a, 0, 2, 0, "budget 0.05 J");
 	s.energy_budget_j = 0.01;
 	cr_assert_eq(cost_search_right_sizing_only(&cm, &s, &a), 0);
-	expect_action(a, 1, 2, 0, "nothing within the budget: the fastest");
+	expect_action(a, 0, 2, 0, "nothing within the budget: the fastest");
 }
 
 Test(ablation, right_sizing_ranks_exits_by_accuracy)
 {
 	struct cost_model cm;
-	struct pol_action a;
+	struct cf_action a;
 	hand_model(&cm);
 	/* the shallow exit made the more accurate: right-sizing takes it although the
 	 * deeper one fits too; device-only goes by depth */
 	cm.ex[0].fp32_accuracy = 0.95;
 	struct cost_state s = at(1e6, 100);
 	cr_assert_eq(cost_search_right_sizing_only(&cm, &s, &a), 0);
-	expect_action(a, 1, 2, 0, "most accurate first");
+	expect_action(a, 0, 2, 0, "most accurate first");
 	cr_assert_eq(cost_search_device_only(&cm, &s, &a), 0);
-	expect_action(a, 2, 3, 0, "device-only by depth");
+	expect_action(a, 1, 3, 0, "device-only by depth");
 }
 
 Test(ablation, optimizer_interface)
 {
 	struct cost_model cm;
 	struct cost_optimizer *o;
-	struct pol_action a;
+	struct cf_action a;
 	hand_model(&cm);
 	struct cost_opt_cfg cfg = {.cm = &cm};
 	struct cost_state s = at(1e5, 50);
@@ -198,13 +198,13 @@ Test(ablation, optimizer_interface)
 	cr_assert_eq(cost_optimizer_create("partition-only", &cfg, &o, err, sizeof(err)), 0, "%s", err);
 	cr_expect_str_eq(o->name, "partition-only");
 	cr_assert_eq(cost_decide(o, &s, &a), 0);
-	expect_action(a, 2, 1, 4, "partition-only via the interface");
+	expect_action(a, 1, 1, 4, "partition-only via the interface");
 	cost_optimizer_free(o);
 	cr_assert_eq(cost_optimizer_create("right-sizing-only", &cfg, &o, err, sizeof(err)), 0, "%s",
 		     err);
 	cr_expect_str_eq(o->name, "right-sizing-only");
 	cr_assert_eq(cost_decide(o, &s, &a), 0);
-	expect_action(a, 1, 2, 0, "right-sizing-only via the interface");
+	expect_action(a, 0, 2, 0, "right-sizing-only via the interface");
 	cost_optimizer_free(o);
 	cfg.bits_mask = 0x10;
 	cr_expect_eq(cost_optimizer_create("partition-only", &cfg, &o, err, sizeof(err)), -EINVAL);

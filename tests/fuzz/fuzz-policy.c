@@ -37,7 +37,7 @@ static void decide(struct pol_policy *p)
 		return;
 	for (size_t k = 0; k < sizeof(obs) / sizeof(obs[0]); k++)
 		for (size_t j = 0; j < sizeof(bits_masks) / sizeof(bits_masks[0]); j++) {
-			struct pol_action a;
+			struct cf_action a;
 			int idx = -1, up = obs[k].bw_last_mbps > 0;
 			int valid = pol_policy_mask(p, bits_masks[j], up, m);
 			int r = pol_policy_decide(p, &obs[k], bits_masks[j], &a, &idx);

@@ -11,11 +11,11 @@
 
 /* Action i of a table: exits in turn, five per exit: partitions 0..3 at 4, 8,
  * 12 and 16 bits, then the device-only one (all offloading when offload_only). */
-static struct pol_action table_entry(int i, int offload_only)
+static struct cf_action table_entry(int i, int offload_only)
 {
 	static const int bits[5] = {4, 8, 12, 16, 0};
 	int k = offload_only ? i % 4 : i % 5;
-	return (struct pol_action){1 + i / 5, k, bits[k]};
+	return (struct cf_action){i / 5, k, bits[k]};
 }
 
 int main(int argc, char **argv)
@@ -39,7 +39,7 @@ int main(int argc, char **argv)
 		{POL_ALGO_DQN, ENV, 12, 2, {12, 12}, 0, 0, "pi3", "resnet18", 600},
 	};
 	char err[256], path[4096];
-	struct pol_action t[240];
+	struct cf_action t[240];
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s DIR\n", argv[0]);
 		return 2;

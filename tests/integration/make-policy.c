@@ -31,16 +31,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	struct pol_obs_in down = {.deadline_ms = deadline_ms, .load = 1};
-	struct pol_action a;
+	struct cf_action a;
 	if (pol_policy_decide(q, &down, 0, &a, NULL)) {
 		fprintf(stderr, "make-policy: the saved policy does not decide\n");
 		goto out;
 	}
+	/* exits numbered as the agent's JSON numbers them, from 1 */
 	printf("{\"file\": \"%s\", \"class\": \"%s\", \"actions\": [", out, q->device_class);
 	for (int i = 0; i < q->n_actions; i++)
-		printf("%s[%d, %d, %d]", i ? ", " : "", q->actions[i].exit, q->actions[i].partition,
-		       q->actions[i].bits);
-	printf("], \"down\": [%d, %d, %d]}\n", a.exit, a.partition, a.bits);
+		printf("%s[%d, %d, %d]", i ? ", " : "", q->actions[i].exit + 1,
+		       q->actions[i].partition, q->actions[i].bits);
+	printf("], \"down\": [%d, %d, %d]}\n", a.exit + 1, a.partition, a.bits);
 	ret = 0;
 out:
 	pol_policy_free(p);

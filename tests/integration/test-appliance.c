@@ -6,7 +6,8 @@
  * Policy serving: DECISION is the class's policy's own choice for the DECIDE
  * state (checked against a copy loaded from a file), per class; DECIDE without
  * a policy for the class is refused; RESULT's next action only after a DECIDE
- * and only when asked for; policies that do not fit are refused at start. */
+ * and only when asked for; policies that do not fit are refused at start, by the
+ * appliance and the agent alike. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -456,7 +458,7 @@ Test(serving, decision_is_the_class_policys_choice, .timeout = 120)
 	struct client c[2];
 	struct cw_msg m;
 	int distinct = 0, differ = 0;
-	struct pol_action seen[64];
+	struct cf_action seen[64];
 	start_policies(copy);
 	session(&c[0], "pi4-est");
 	session(&c[1], "other");
@@ -467,7 +469,7 @@ Test(serving, decision_is_the_class_policys_choice, .timeout = 120)
 				struct cw_decide q = {.bandwidth_bps = bw[b], .deadline_us = deadline[d],
 						      .energy_uj = l == 1 ? 5000 : 0,
 						      .load_permille = load[l]};
-				struct pol_action want[2];
+				struct cf_action want[2];
 				for (int k = 0; k < 2; k++) {
 					q.request_id = id++;
 					send_decide(&c[k], &q);
@@ -477,15 +479,16 @@ Test(serving, decision_is_the_class_policys_choice, .timeout = 120)
 					cr_assert_eq(m.decision.request_id, q.request_id);
 					struct pol_obs_in in = decide_obs(&q, m.decision.queue_delay_us);
 					cr_assert_eq(pol_policy_decide(copy[k], &in, 0, &want[k], NULL), 0);
-					const struct cw_action *a = &m.decision.action;
-					cr_assert(a->exit + 1 == want[k].exit &&
+					const struct cf_action *a = &m.decision.action;
+					cr_assert(a->exit == want[k].exit &&
 							  a->partition == want[k].partition &&
 							  a->bits == want[k].bits,
-						  "class %d, bw %llu deadline %u load %u: served exit %u "
-						  "partition %u bits %u, the policy says %d/%d/%d",
+						  "class %d, bw %llu deadline %u load %u: served exit %d "
+						  "partition %d bits %d, the policy says %d/%d/%d",
 						  k, (unsigned long long)q.bandwidth_bps, q.deadline_us,
 						  q.load_permille, a->exit + 1, a->partition, a->bits,
-						  want[k].exit, want[k].partition, want[k].bits);
+						  want[k].exit + 1, want[k].partition,
+						  want[k].bits);
 					if (!q.bandwidth_bps)
 						cr_assert_eq(a->partition, model->exit_len[a->exit],
 							     "link down, yet an offloading action");
@@ -584,22 +587,22 @@ Test(serving, result_suggests_the_next_action_after_a_decide, .timeout = 120)
 			     m.type == CW_ERROR ? m.error.msg : "");
 		cr_assert_eq(m.result.label, lbl);
 		cr_assert(m.result.flags & CW_RESULT_NEXT_VALID, "request %d: no next action", k);
-		const struct cw_action *a = &m.result.next;
+		const struct cf_action *a = &m.result.next;
 		int in_table = 0;
 		for (int i = 0; i < copy[0]->n_actions; i++)
-			in_table |= copy[0]->actions[i].exit == a->exit + 1 &&
+			in_table |= copy[0]->actions[i].exit == a->exit &&
 				    copy[0]->actions[i].partition == a->partition &&
 				    copy[0]->actions[i].bits == a->bits;
-		cr_assert(in_table, "next exit %u partition %u bits %u is not in the table",
+		cr_assert(in_table, "next exit %d partition %d bits %d is not in the table",
 			  a->exit + 1, a->partition, a->bits);
 		struct pol_obs_in in = decide_obs(&q, m.result.queue_delay_us);
 		in.deadline_ms = (dl + dev) / 1e3;
-		struct pol_action want;
+		struct cf_action want;
 		cr_assert_eq(pol_policy_decide(copy[0], &in, 0, &want, NULL), 0);
-		cr_assert(a->exit + 1 == want.exit && a->partition == want.partition &&
+		cr_assert(a->exit == want.exit && a->partition == want.partition &&
 				  a->bits == want.bits,
-			  "request %d: next %u/%u/%u, the policy says %d/%d/%d", k, a->exit + 1,
-			  a->partition, a->bits, want.exit, want.partition, want.bits);
+			  "request %d: next %d/%d/%d, the policy says %d/%d/%d", k, a->exit + 1,
+			  a->partition, a->bits, want.exit + 1, want.partition, want.bits);
 	}
 	struct ap_stats st;
 	ap_server_stats(srv, &st);
@@ -636,6 +639,60 @@ Test(serving, policies_that_do_not_fit_are_refused_at_start, .timeout = 120)
 	cr_assert(strstr(err, "does not fit model"), "%s", err);
 	pol_policy_free(p[0]);
 	pol_policy_free(p[1]);
+	cr_exec_destroy(local);
+	cr_model_free(model);
+}
+
+/* What coinfer-agent (COINFER_AGENT) says on stderr about --policy path: its exit
+ * status, or -1. */
+static int agent_on_policy(const char *path, char *out, size_t cap)
+{
+	const char *agent = getenv("COINFER_AGENT");
+	char cmd[1024];
+	cr_assert(agent, "COINFER_AGENT is not set");
+	snprintf(cmd, sizeof(cmd), "'%s' --policy '%s' --requests 1 --quiet 2>&1 >/dev/null", agent,
+		 path);
+	FILE *f = popen(cmd, "r");
+	cr_assert(f);
+	size_t n = fread(out, 1, cap - 1, f);
+	out[n] = 0;
+	int st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The appliance and the agent's --policy run one check: the same policy file is
+ * refused by both with the same reason (a device-only action with bits 8, which
+ * only the appliance used to refuse). */
+Test(serving, appliance_and_agent_refuse_the_same_policy, .timeout = 120)
+{
+	char err[512], agent_err[1024], path[] = "/tmp/coinfer-unfit-XXXXXX";
+	struct pol_policy *p;
+	struct ap_server_config cfg;
+	load_model();
+	cr_assert_eq(test_policy_make(model, "pi4-est", "pi4-est", 1, &p, err, sizeof(err)), 0,
+		     "%s", err);
+	int k = 0;
+	while (k < p->n_actions && p->actions[k].bits)
+		k++;
+	cr_assert_lt(k, p->n_actions, "no device-only action");
+	p->actions[k].bits = 8;
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(pol_save(p, path, err, sizeof(err)), 0, "%s", err);
+	char want[256];
+	snprintf(want, sizeof(want), "action %d (exit %d, partition %d, bits 8) does not fit model "
+		 "%s: the whole exit on the device sends nothing and has bits 0", k,
+		 p->actions[k].exit + 1, p->actions[k].partition, model->name);
+	config(&cfg, 0, 10000);
+	cfg.policies = &p;
+	cfg.n_policies = 1;
+	cr_assert_neq(ap_server_start(&cfg, model, &srv, err, sizeof(err)), 0);
+	cr_expect(strstr(err, want), "appliance: '%s' lacks '%s'", err, want);
+	cr_expect_eq(agent_on_policy(path, agent_err, sizeof(agent_err)), 1, "%s", agent_err);
+	cr_expect(strstr(agent_err, want), "agent: '%s' lacks '%s'", agent_err, want);
+	unlink(path);
+	pol_policy_free(p);
 	cr_exec_destroy(local);
 	cr_model_free(model);
 }

@@ -285,8 +285,8 @@ static void fleet_config(struct run *r, int round, int requests, struct ag_confi
 	/* generous: a refusal comes back at once, only a silent edge times out */
 	c->deadline_ms = 5000;
 	c->interval_ms = r->soak ? 20 : 0;
-	c->action = (struct ag_action){.exit = 0, .partition = 3, .bits = 8,
-				       .codec = CC_CODEC_HUFFMAN_ZRUN};
+	c->action = (struct cf_action){.exit = 0, .partition = 3, .bits = 8};
+	c->codec = CC_CODEC_HUFFMAN_ZRUN;
 	c->verify = 1;
 	c->calib_runs = 1;
 	c->connect_timeout_ms = 5000;

@@ -21,7 +21,7 @@ static int test_policy_make(const struct cr_model *m, const char *cost_class, co
 {
 	struct cost_model *cm = NULL;
 	struct pol_sacd *ag = NULL;
-	struct pol_action *acts = NULL;
+	struct cf_action *acts = NULL;
 	float mean[POL_ENV_STATE_DIM], std[POL_ENV_STATE_DIM];
 	int n, ret;
 

@@ -41,9 +41,9 @@ struct trained {
 /* A file needs an action table; any valid one will do for comparing files. */
 static void set_meta(struct pol_policy *p)
 {
-	struct pol_action a[ENV_NA];
+	struct cf_action a[ENV_NA];
 	for (int i = 0; i < ENV_NA; i++)
-		a[i] = (struct pol_action){1 + i / 4, i % 4, i % 4 == 3 ? 0 : 4 * (i % 4 + 1)};
+		a[i] = (struct cf_action){i / 4, i % 4, i % 4 == 3 ? 0 : 4 * (i % 4 + 1)};
 	cr_assert_eq(pol_policy_set_meta(p, a, ENV_NA, "toy", "toy", 1), 0);
 }
 

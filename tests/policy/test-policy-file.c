@@ -1,7 +1,8 @@
 /* The policy file (docs/policy-file.md): round trips through memory and disk,
  * and rejection of truncated, corrupted and lying files with a message naming
  * the problem; then acting with a deployed policy (policy/act.c): its mask and
- * one-call decision, the same before and after a trip through the file. */
+ * one-call decision, the same before and after a trip through the file, and the
+ * check that it fits the model served. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <math.h>
@@ -26,8 +27,8 @@ enum {
 	N_PARAMS = 3 * 6 + 6 + 6 * 5 + 5 + 5 * 4 + 4,
 };
 
-static const struct pol_action small_actions[4] = {
-	{1, 2, 0}, {1, 0, 8}, {2, 1, 4}, {2, 3, 16}};
+static const struct cf_action small_actions[4] = {
+	{0, 2, 0}, {0, 0, 8}, {1, 1, 4}, {1, 3, 16}};
 
 /* A small trained-looking SAC-d policy: 3 inputs, hidden 6 and 5, 4 actions;
  * meta: whether to give it its action table and names. */
@@ -172,7 +173,7 @@ Test(policy_file, header_layout)
 	for (int i = 64 + 7; i < 96; i++)
 		cr_expect_eq(b[i], 0, "device_class padding byte %d", i);
 	for (int i = 0; i < 4; i++) {
-		cr_expect_eq(b[ACTS + 4 * i], small_actions[i].exit);
+		cr_expect_eq(b[ACTS + 4 * i], small_actions[i].exit + 1, "the file counts from 1");
 		cr_expect_eq(b[ACTS + 4 * i + 1], small_actions[i].partition);
 		cr_expect_eq(b[ACTS + 4 * i + 2], small_actions[i].bits);
 		cr_expect_eq(b[ACTS + 4 * i + 3], 0);
@@ -211,9 +212,9 @@ Test(policy_file, dqn_export_and_disk)
 	cr_expect_eq(pol_save(p, path, err, sizeof(err)), -EINVAL);
 	cr_expect(strstr(err, "action table") != NULL, "%s", err);
 	cr_expect_eq(access(path, F_OK), 0);
-	struct pol_action a[7];
+	struct cf_action a[7];
 	for (int i = 0; i < 7; i++)
-		a[i] = (struct pol_action){1 + i / 4, i % 4, i % 4 == 3 ? 0 : 4 * (i % 4 + 1)};
+		a[i] = (struct cf_action){i / 4, i % 4, i % 4 == 3 ? 0 : 4 * (i % 4 + 1)};
 	cr_assert_eq(pol_policy_set_meta(p, a, 7, "jetson-nano", "mobilenet_v2", 40), 0);
 	cr_assert_eq(pol_save(p, path, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(pol_load(path, &q, err, sizeof(err)), 0, "%s", err);
@@ -270,11 +271,11 @@ Test(policy_file, encode_refuses_bad_meta)
 	strcpy(p->device_class, "pi 4");
 	encode_refuses(p, "device_class");
 	strcpy(p->device_class, "pi4");
-	p->actions[2].exit = 256;
+	p->actions[2].exit = 255;
 	encode_refuses(p, "action 2");
-	p->actions[2].exit = 0;
+	p->actions[2].exit = -1;
 	encode_refuses(p, "exit");
-	p->actions[2].exit = 1;
+	p->actions[2].exit = 0;
 	p->actions[3].partition = -1;
 	encode_refuses(p, "partition");
 	p->actions[3].partition = 256;
@@ -420,7 +421,7 @@ Test(policy_file, lying_meta)
 Test(policy_file, meta_extremes)
 {
 	struct pol_policy *p = small_policy_meta(0), *q;
-	struct pol_action a[4] = {{255, 255, 16}, {1, 0, 0}, {255, 0, 12}, {1, 255, 4}};
+	struct cf_action a[4] = {{254, 255, 16}, {0, 0, 0}, {254, 0, 12}, {0, 255, 4}};
 	char longest[32];
 	memset(longest, 'Z', 31), longest[31] = 0;
 	cr_assert_eq(pol_policy_set_meta(p, a, 4, longest, "x", 0), 0);
@@ -485,9 +486,9 @@ Test(policy_file, huge_claims_do_not_allocate)
 
 /* Two exits of a model with 3 positions: device-only (bits 0) and offloading
  * actions at several bit widths. */
-static const struct pol_action env_actions[] = {
-	{1, 3, 0}, {1, 0, 4}, {1, 0, 8}, {1, 1, 12}, {1, 2, 16},
-	{2, 3, 0}, {2, 0, 8}, {2, 1, 4}, {2, 2, 16}, {2, 2, 12},
+static const struct cf_action env_actions[] = {
+	{0, 3, 0}, {0, 0, 4}, {0, 0, 8}, {0, 1, 12}, {0, 2, 16},
+	{1, 3, 0}, {1, 0, 8}, {1, 1, 4}, {1, 2, 16}, {1, 2, 12},
 };
 #define ENV_N ((int)(sizeof(env_actions) / sizeof(env_actions[0])))
 
@@ -529,7 +530,7 @@ static void random_obs(struct pol_rng *r, struct pol_obs_in *in)
 Test(policy_act, set_meta_checks)
 {
 	struct pol_policy *p = env_policy(POL_ALGO_SACD, 1);
-	struct pol_action a[ENV_N];
+	struct cf_action a[ENV_N];
 	memcpy(a, env_actions, sizeof(a));
 	cr_expect_eq(pol_policy_set_meta(p, NULL, ENV_N, "c", "m", 1), -EINVAL);
 	cr_expect_eq(pol_policy_set_meta(p, a, ENV_N - 1, "c", "m", 1), -EINVAL);
@@ -541,9 +542,9 @@ Test(policy_act, set_meta_checks)
 	cr_expect_eq(pol_policy_set_meta(p, a, ENV_N, "c", "m", -1), -EINVAL);
 	cr_expect_eq(pol_policy_set_meta(p, a, ENV_N, "c", "m", NAN), -EINVAL);
 	cr_expect_eq(pol_policy_set_meta(p, a, ENV_N, "c", "m", INFINITY), -EINVAL);
-	a[3].exit = 0;
+	a[3].exit = -1;
 	cr_expect_eq(pol_policy_set_meta(p, a, ENV_N, "c", "m", 1), -EINVAL);
-	a[3].exit = 1, a[3].bits = 5;
+	a[3].exit = 0, a[3].bits = 5;
 	cr_expect_eq(pol_policy_set_meta(p, a, ENV_N, "c", "m", 1), -EINVAL);
 	a[3].bits = 12, a[3].partition = 256;
 	cr_expect_eq(pol_policy_set_meta(p, a, ENV_N, "c", "m", 1), -EINVAL);
@@ -556,7 +557,7 @@ Test(policy_act, set_meta_checks)
 	p = small_policy_meta(0);
 	uint8_t m[4];
 	struct pol_obs_in in = {.bw_last_mbps = 10};
-	struct pol_action act;
+	struct cf_action act;
 	cr_expect_eq(pol_policy_mask(p, 0, 1, m), -EINVAL);
 	cr_expect_eq(pol_policy_decide(p, &in, 0, &act, NULL), -EINVAL);
 	/* a table, but trained on states other than the environment's */
@@ -596,7 +597,7 @@ Test(policy_act, mask)
 static void check_decide(struct pol_policy *p, const struct pol_obs_in *in, unsigned bm,
 			 int *index)
 {
-	struct pol_action a;
+	struct cf_action a;
 	struct pol_obs_in o = *in;
 	float s[POL_ENV_STATE_DIM];
 	uint8_t m[ENV_N];
@@ -630,7 +631,7 @@ Test(policy_act, decide)
 			struct pol_obs_in in;
 			unsigned bm = (unsigned)i % (CF_ACTION_BITS_ALL + 1);
 			int ip, iq;
-			struct pol_action ap, aq;
+			struct cf_action ap, aq;
 			random_obs(&r, &in);
 			check_decide(p, &in, bm, &ip);
 			check_decide(q, &in, bm, &iq);
@@ -661,7 +662,7 @@ Test(policy_act, decide)
 Test(policy_act, decide_without_valid_action)
 {
 	/* no device-only action: with the link down nothing is valid */
-	struct pol_action a[ENV_N];
+	struct cf_action a[ENV_N];
 	memcpy(a, env_actions, sizeof(a));
 	a[0].bits = 4, a[5].bits = 8;
 	struct pol_policy *p = env_policy(POL_ALGO_SACD, 4);
@@ -669,12 +670,79 @@ Test(policy_act, decide_without_valid_action)
 	uint8_t m[ENV_N];
 	cr_expect_eq(pol_policy_mask(p, 0, 0, m), 0);
 	struct pol_obs_in in = {.bw_ewma_mbps = 5};
-	struct pol_action act;
+	struct cf_action act;
 	int idx = -7;
 	cr_expect_eq(pol_policy_decide(p, &in, 0, &act, &idx), -EINVAL);
 	cr_expect_eq(idx, -7, "index written on failure");
 	in.bw_last_mbps = 5;
 	cr_expect_eq(pol_policy_decide(p, &in, 0, &act, &idx), 0);
 	cr_expect_neq(act.bits, 0);
+	pol_policy_free(p);
+}
+
+/* ---- does the policy fit the model served (pol_policy_check_model) ----------- */
+
+/* The model of env_actions: two exits of 3 positions, named as env_policy's meta. */
+static struct cr_model env_model(void)
+{
+	return (struct cr_model){.name = "resnet18", .n_exits = 2, .exit_len = {3, 3}};
+}
+
+/* p is refused for m with a message holding want. */
+static void expect_unfit(const struct pol_policy *p, const struct cr_model *m, const char *want)
+{
+	err[0] = 0;
+	cr_expect_eq(pol_policy_check_model(p, m, err, sizeof(err)), -EINVAL, "accepted ('%s')",
+		     want);
+	cr_expect(strstr(err, want), "'%s' lacks '%s'", err, want);
+}
+
+Test(policy_check, every_refusal_names_its_reason)
+{
+	struct pol_policy *p = env_policy(POL_ALGO_SACD, 1);
+	struct cr_model m = env_model();
+	cr_expect_eq(pol_policy_check_model(p, &m, err, sizeof(err)), 0, "%s", err);
+	/* trained for another model */
+	snprintf(m.name, sizeof(m.name), "vgg16");
+	expect_unfit(p, &m, "the policy was trained for model resnet18, not vgg16");
+	m = env_model();
+	/* actions outside the model: exit, partition */
+	m.n_exits = 1;
+	expect_unfit(p, &m, "action 5 (exit 2, partition 3, bits 0) does not fit model resnet18: "
+			    "the model has exits 1..1");
+	m = env_model();
+	m.exit_len[1] = 2;
+	expect_unfit(p, &m, "action 5 (exit 2, partition 3, bits 0) does not fit model resnet18: "
+			    "exit 2 has partitions 0..2");
+	m = env_model();
+	p->actions[4].exit = -1;
+	expect_unfit(p, &m, "action 4 (exit 0, partition 2, bits 16) does not fit model resnet18: "
+			    "the model has exits 1..2");
+	p->actions[4].exit = 0;
+	/* bits 0 exactly for the whole exit on the device */
+	p->actions[0].bits = 8;
+	expect_unfit(p, &m, "action 0 (exit 1, partition 3, bits 8) does not fit model resnet18: "
+			    "the whole exit on the device sends nothing and has bits 0");
+	p->actions[0].bits = 0;
+	p->actions[1].bits = 0;
+	expect_unfit(p, &m, "action 1 (exit 1, partition 0, bits 0) does not fit model resnet18: "
+			    "an action that sends a tensor has bits 4, 8, 12 or 16, not 0");
+	p->actions[1].bits = 4;
+	cr_expect_eq(pol_policy_check_model(p, &m, err, sizeof(err)), 0, "%s", err);
+	/* observations of another layout */
+	char want[128];
+	p->obs_spec = POL_OBS_SPEC + 1;
+	snprintf(want, sizeof(want), "the policy takes observation layout %d of %d values, this "
+		 "build makes layout %d of %d", POL_OBS_SPEC + 1, POL_ENV_STATE_DIM, POL_OBS_SPEC,
+		 POL_ENV_STATE_DIM);
+	expect_unfit(p, &m, want);
+	pol_policy_free(p);
+	p = small_policy_meta(1);
+	snprintf(want, sizeof(want), "observation layout %d of 3 values", POL_OBS_SPEC);
+	expect_unfit(p, &m, want);
+	pol_policy_free(p);
+	/* nothing to say what the outputs mean */
+	p = small_policy_meta(0);
+	expect_unfit(p, &m, "the policy has no action table: it cannot say what its outputs mean");
 	pol_policy_free(p);
 }

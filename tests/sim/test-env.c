@@ -86,13 +86,13 @@ Test(env, actions_and_roundtrip)
 	int na = sim_env_n_actions(e);
 	cr_expect_eq(na, 195, "3 exits, N_e 13/15/20, 4 bits + device-only: %d", na);
 	for (int i = 0; i < na; i++) {
-		struct pol_action a;
+		struct cf_action a;
 		cr_assert_eq(sim_env_action(e, i, &a), 0);
 		cr_expect_eq(sim_env_action_index(e, &a), i);
 	}
-	struct pol_action dev = {3, cm->ex[2].n, 16}; /* bits ignored at p = N_e */
+	struct cf_action dev = {2, cm->ex[2].n, 16}; /* bits ignored at p = N_e */
 	cr_expect_geq(sim_env_action_index(e, &dev), 0);
-	struct pol_action bad = {3, 1, 5};
+	struct cf_action bad = {2, 1, 5};
 	cr_expect_eq(sim_env_action_index(e, &bad), -ENOENT);
 	cr_expect_eq(sim_env_action(e, na, &dev), -EINVAL);
 	float s[POL_ENV_STATE_DIM];
@@ -200,9 +200,9 @@ Test(env, masks)
 	cr_expect_eq(valid, sum_n + 3, "48 at 8 bits + 3 device-only: %d", valid);
 	int devonly = 0;
 	for (int i = 0; i < na; i++) {
-		struct pol_action a;
+		struct cf_action a;
 		sim_env_action(e, i, &a);
-		int dev = a.partition == cm->ex[a.exit - 1].n;
+		int dev = a.partition == cm->ex[a.exit].n;
 		devonly += dev;
 		cr_expect_eq(mask[i], dev || a.bits == 8, "action %d (%d,%d,%d)", i, a.exit, a.partition, a.bits);
 		if (!mask[i]) {
@@ -388,7 +388,7 @@ Test(env, queue_grows_with_other_devices)
 		double rho_k = fmin(k * 10 / 200.0, 0.95);
 		cr_expect_float_eq(s.queue_ms, 10 * rho_k / (2 * (1 - rho_k)), 1e-9, "k %d", k);
 		cr_expect_gt(s.queue_ms, prevq);
-		struct pol_action a = {3, 0, 8};
+		struct cf_action a = {2, 0, 8};
 		struct sim_env_outcome o;
 		cr_assert_eq(sim_env_step(e, sim_env_action_index(e, &a), &o), 0);
 		cr_expect_gt(o.cost.latency_ms, prevlat);
@@ -411,7 +411,7 @@ Test(env, step_matches_cost_model_and_oracle)
 		cr_assert(s.load >= 1 && s.load <= 3);
 		double fr = s.freq_hz / cm->f_hz;
 		cr_assert(fabs(fr - 0.6) < 1e-12 || fabs(fr - 0.8) < 1e-12 || fabs(fr - 1) < 1e-12);
-		struct pol_action a;
+		struct cf_action a;
 		cr_assert_eq(cost_search_oracle(cm, &s, CF_ACTION_BITS_ALL, &a), 0);
 		int idx = sim_env_action_index(e, &a);
 		cr_assert_geq(idx, 0);
@@ -426,7 +426,7 @@ Test(env, step_matches_cost_model_and_oracle)
 	struct cost_state s0;
 	sim_env_true_state(e, &s0);
 	for (int x = 0; x < cm->n_exits; x++) {
-		struct pol_action d = {x + 1, cm->ex[x].n, 0}, o8 = {x + 1, 0, 8};
+		struct cf_action d = {x, cm->ex[x].n, 0}, o8 = {x, 0, 8};
 		struct cost_estimate cd, co;
 		cost_eval(cm, &s0, &d, &cd);
 		cost_eval(cm, &s0, &o8, &co);

@@ -177,7 +177,7 @@ Test(train, exported_policy_fits_the_environment)
 	cr_expect_str_eq(p->device_class, "pi4-est");
 	cr_expect_str_eq(p->model, "branchy-alexnet");
 	cr_expect(p->dev_class_ms > 0);
-	struct pol_action *t = malloc(na * sizeof(*t));
+	struct cf_action *t = malloc(na * sizeof(*t));
 	cr_assert(t);
 	sim_env_action_table(env, t);
 	int device_only = 0;

@@ -70,15 +70,17 @@ static inline size_t cwt_samples(struct cw_msg *out, size_t max)
 	memset(&m, 0, sizeof(m));
 	m.type = CW_INFER;
 	m.infer = (struct cw_infer){.request_id = 1, .deadline_us = 100000, .device_us = 3500,
-				    .flags = CW_INFER_SUGGEST, .action = {1, 8, 5},
+				    .flags = CW_INFER_SUGGEST,
+				    .action = {.exit = 1, .partition = 5, .bits = 8},
 				    .frame = cwt_frame_bytes, .frame_len = 300};
 	CWT_PUT();
 	m.infer = (struct cw_infer){.request_id = UINT64_MAX, .deadline_us = UINT32_MAX,
 				    .device_us = UINT32_MAX, .flags = 0,
-				    .action = {UINT8_MAX, 16, UINT16_MAX},
+				    .action = {.exit = UINT8_MAX, .partition = UINT16_MAX,
+					       .bits = 16},
 				    .frame = cwt_frame_bytes, .frame_len = sizeof(cwt_frame_bytes)};
 	CWT_PUT();
-	m.infer = (struct cw_infer){.request_id = 0, .action = {0, 0, 0}, .frame = cwt_frame_bytes,
+	m.infer = (struct cw_infer){.request_id = 0, .action = {0}, .frame = cwt_frame_bytes,
 				    .frame_len = 56}; /* the shortest codec frame */
 	CWT_PUT();
 	m.infer.action.bits = 2;
@@ -90,7 +92,8 @@ static inline size_t cwt_samples(struct cw_msg *out, size_t max)
 	m.result = (struct cw_result){.request_id = 1, .confidence = 0.875f, .label = 3,
 				      .batch = 12, .queue_us = 150, .decode_us = 40,
 				      .compute_us = 900, .queue_delay_us = 200, .exit = 2,
-				      .flags = CW_RESULT_NEXT_VALID, .next = {1, 4, 9}};
+				      .flags = CW_RESULT_NEXT_VALID,
+				      .next = {.exit = 1, .partition = 9, .bits = 4}};
 	CWT_PUT();
 	m.result = (struct cw_result){.request_id = 2, .confidence = 0.0f, .label = 0, .batch = 1};
 	CWT_PUT(); /* no suggestion */
@@ -99,7 +102,7 @@ static inline size_t cwt_samples(struct cw_msg *out, size_t max)
 				      .queue_us = UINT32_MAX, .decode_us = UINT32_MAX,
 				      .compute_us = UINT32_MAX, .queue_delay_us = UINT32_MAX,
 				      .exit = UINT8_MAX, .flags = CW_RESULT_NEXT_VALID,
-				      .next = {UINT8_MAX, 0, UINT16_MAX}};
+				      .next = {.exit = UINT8_MAX, .partition = UINT16_MAX}};
 	CWT_PUT();
 
 	memset(&m, 0, sizeof(m));
@@ -141,15 +144,15 @@ static inline size_t cwt_samples(struct cw_msg *out, size_t max)
 
 	memset(&m, 0, sizeof(m));
 	m.type = CW_DECISION;
-	m.decision = (struct cw_decision){5, 1200, {2, 12, 14}};
+	m.decision = (struct cw_decision){5, 1200, {.exit = 2, .partition = 14, .bits = 12}};
 	CWT_PUT();
-	m.decision = (struct cw_decision){0, 0, {0, 0, 0}};
+	m.decision = (struct cw_decision){0};
 	CWT_PUT();
 #undef CWT_PUT
 	return n;
 }
 
-static inline int cwt_action_eq(const struct cw_action *a, const struct cw_action *b)
+static inline int cwt_action_eq(const struct cf_action *a, const struct cf_action *b)
 {
 	return a->exit == b->exit && a->bits == b->bits && a->partition == b->partition;
 }

@@ -31,7 +31,8 @@ static void golden(void)
 	m = (struct cw_msg){.type = CW_INFER};
 	static const uint8_t frame[56] = {0xaa};
 	m.infer = (struct cw_infer){.request_id = 9, .deadline_us = 0x01020304, .device_us = 5,
-				    .flags = CW_INFER_SUGGEST, .action = {2, 8, 0x0102},
+				    .flags = CW_INFER_SUGGEST,
+				    .action = {.exit = 2, .partition = 0x0102, .bits = 8},
 				    .frame = frame, .frame_len = sizeof(frame)};
 	static const uint8_t want2[] = {
 		'C', 'F', 'W', 'P', 1, 3, 0, 0, 80, 0, 0, 0, 0, 0, 0, 0,

@@ -133,7 +133,8 @@ Test(proto, wire_bytes_are_the_documented_layout)
 	m.result = (struct cw_result){.request_id = 0x0807060504030201ull, .confidence = 0.5f,
 				      .label = 0x0201, .batch = 3, .queue_us = 0x11121314,
 				      .decode_us = 5, .compute_us = 6, .queue_delay_us = 7,
-				      .exit = 2, .flags = 1, .next = {1, 8, 0x0a0b}};
+				      .exit = 2, .flags = 1,
+				      .next = {.exit = 1, .partition = 0x0a0b, .bits = 8}};
 	static const uint8_t want[] = {
 		'C', 'F', 'W', 'P', 1, 4, 0, 0, 38, 0, 0, 0, 0, 0, 0, 0,
 		1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0x3f, 0x01, 0x02, 3, 0,
@@ -245,6 +246,17 @@ Test(proto, encoder_refuses_what_the_decoder_would)
 	REFUSE("infer.action.bits");
 	m.infer.action.bits = 1;
 	REFUSE("infer.action.bits");
+	/* an action's exit index is one byte, its partition two */
+	m = samples[5];
+	m.infer.action.exit = 256;
+	REFUSE("infer.action.exit: index 256, must be 0..255 (one byte)");
+	m.infer.action.exit = -1;
+	REFUSE("infer.action.exit");
+	m = samples[5];
+	m.infer.action.partition = 65536;
+	REFUSE("infer.action.partition: 65536, must be 0..65535 (two bytes)");
+	m.infer.action.partition = -1;
+	REFUSE("infer.action.partition");
 	m = samples[5];
 	m.infer.frame_len = 55;
 	REFUSE("infer.frame");
@@ -274,6 +286,9 @@ Test(proto, encoder_refuses_what_the_decoder_would)
 	m.result.next.bits = 3 * 6;
 	REFUSE("result.next.bits");
 	m = samples[9];
+	m.result.next.exit = 300;
+	REFUSE("result.next.exit");
+	m = samples[9];
 	m.result.flags = 0;
 	REFUSE("result.next");
 
@@ -287,8 +302,10 @@ Test(proto, encoder_refuses_what_the_decoder_would)
 
 	m = (struct cw_msg){.type = CW_DECIDE, .decide = {.load_permille = 1001}};
 	REFUSE("decide.load_permille");
-	m = (struct cw_msg){.type = CW_DECISION, .decision = {.action = {0, 20, 0}}};
+	m = (struct cw_msg){.type = CW_DECISION, .decision = {.action = {.bits = 20}}};
 	REFUSE("decision.action.bits");
+	m = (struct cw_msg){.type = CW_DECISION, .decision = {.action = {.partition = 1 << 16}}};
+	REFUSE("decision.action.partition");
 	m = (struct cw_msg){.type = (enum cw_type)0};
 	REFUSE("type");
 	m.type = CW_TYPE_END;

@@ -194,13 +194,13 @@ static void usage_search(FILE *f)
 		"  --help                 this text\n");
 }
 
-static cJSON *action_json(const struct cost_model *cm, const struct pol_action *a,
+static cJSON *action_json(const struct cost_model *cm, const struct cf_action *a,
 			  const struct cost_estimate *c, const struct cost_state *s)
 {
-	const struct cost_exit *x = &cm->ex[a->exit - 1];
+	const struct cost_exit *x = &cm->ex[a->exit];
 	int b = cf_action_bits_index(a->bits), p = a->partition;
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddNumberToObject(o, "exit", a->exit);
+	cJSON_AddNumberToObject(o, "exit", a->exit + 1);
 	cJSON_AddNumberToObject(o, "partition", p);
 	cJSON_AddNumberToObject(o, "n_layers", x->n);
 	cJSON_AddStringToObject(o, "where", p == 0 ? "edge-only" : p == x->n ? "device-only" : "split");
@@ -234,7 +234,7 @@ static cJSON *action_json(const struct cost_model *cm, const struct pol_action *
 /* Mean microseconds per decision over enough repetitions to fill ~20 ms. */
 static double decision_us(struct cost_optimizer *o, const struct cost_state *s)
 {
-	struct pol_action a;
+	struct cf_action a;
 	int reps = 0;
 	double t0 = cf_now_s(), t;
 	do {
@@ -372,7 +372,7 @@ static int cmd_search(int argc, char **argv)
 			s.bandwidth_bps = v;
 		else if (sweep == 2)
 			s.deadline_ms = v;
-		struct pol_action a;
+		struct cf_action a;
 		struct cost_estimate cost;
 		if ((r = cost_decide(opt, &s, &a)) || (r = cost_eval(cm, &s, &a, &cost))) {
 			fprintf(stderr, PROG ": decision failed: %s\n", strerror(-r));
@@ -395,24 +395,26 @@ static int cmd_search(int argc, char **argv)
 		/* Algorithm 1's inner step per exit: the fastest (p, b) within the energy
 		 * budget, whether or not it meets the deadline */
 		cJSON *ex = cJSON_AddArrayToObject(out, "fastest_per_exit");
-		for (int e = 1; e <= cm->n_exits; e++) {
-			struct pol_action best = {0}, t;
+		for (int e = 0; e < cm->n_exits; e++) {
+			struct cf_action best = {0}, t;
 			struct cost_estimate bc = {0}, tc;
-			for (int p = 0; p <= cm->ex[e - 1].n; p++)
+			int have = 0;
+			for (int p = 0; p <= cm->ex[e].n; p++)
 				for (int b = 0; b < CF_ACTION_NBITS; b++) {
-					int last = p == cm->ex[e - 1].n;
+					int last = p == cm->ex[e].n;
 					if (last ? b != 0 : !(mask & (1u << b)))
 						continue;
-					t = (struct pol_action){e, p, last ? 0 : cf_action_bits[b]};
+					t = (struct cf_action){e, p, last ? 0 : cf_action_bits[b]};
 					if (cost_eval(cm, &s, &t, &tc) ||
 					    (s.energy_budget_j > 0 && tc.energy_j > s.energy_budget_j))
 						continue;
-					if (!best.exit || tc.latency_ms < bc.latency_ms) {
+					if (!have || tc.latency_ms < bc.latency_ms) {
+						have = 1;
 						best = t;
 						bc = tc;
 					}
 				}
-			if (best.exit)
+			if (have)
 				cJSON_AddItemToArray(ex, action_json(cm, &best, &bc, &s));
 		}
 	}
@@ -489,7 +491,7 @@ static cJSON *eval_json(const struct cost_model *cm, const struct sim_trace_set 
 	cJSON *top = cJSON_AddArrayToObject(o, "top_actions");
 	for (int k = 0; k < res.n_top; k++) {
 		cJSON *t = cJSON_CreateObject();
-		cJSON_AddNumberToObject(t, "exit", res.top[k].action.exit);
+		cJSON_AddNumberToObject(t, "exit", res.top[k].action.exit + 1);
 		cJSON_AddNumberToObject(t, "partition", res.top[k].action.partition);
 		cJSON_AddNumberToObject(t, "bits", res.top[k].action.bits);
 		cJSON_AddNumberToObject(t, "share", (double)res.top[k].count / res.steps);

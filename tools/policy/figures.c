@@ -156,7 +156,7 @@ static void put_num(FILE *f, double v, const char *sep)
 /* ---- decisions -------------------------------------------------------------- */
 
 static int algo_decide(const struct fig *fg, const struct algo *al, const struct cost_state *s,
-		       struct pol_action *a)
+		       struct cf_action *a)
 {
 	if (al->opt)
 		return cost_decide(al->opt, s, a);
@@ -180,12 +180,12 @@ static double plotted_accuracy(const struct cost_state *s, const struct cost_est
 }
 
 static cJSON *choice_json(const struct cost_model *cm, const struct cost_state *s,
-			  const struct pol_action *a, const struct cost_estimate *c)
+			  const struct cf_action *a, const struct cost_estimate *c)
 {
-	const struct cost_exit *x = &cm->ex[a->exit - 1];
+	const struct cost_exit *x = &cm->ex[a->exit];
 	int p = a->partition;
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddNumberToObject(o, "exit", a->exit);
+	cJSON_AddNumberToObject(o, "exit", a->exit + 1);
 	cJSON_AddNumberToObject(o, "partition", p);
 	cJSON_AddNumberToObject(o, "n_layers", x->n);
 	/* the last layer run on the device: what is sent, unless p = N_e */
@@ -261,23 +261,24 @@ static int run_sweep(const struct fig *fg, const struct sweep *sw, const char *d
 		cJSON_AddNumberToObject(po, "deadline_ms", s.deadline_ms);
 		ch = cJSON_AddObjectToObject(po, "choices");
 		for (int k = 0; k < fg->n_algos; k++) {
-			struct pol_action a;
+			struct cf_action a;
 			struct cost_estimate c;
 			if ((rc = algo_decide(fg, &fg->al[k], &s, &a)) || (rc = cost_eval(cm, &s, &a, &c))) {
 				fprintf(stderr, PROG " figures: %s: %s at %s %g %s: %s\n", fg->title,
 					fg->al[k].name, sw->name, sw->x[i], sw->unit, strerror(-rc));
 				goto out;
 			}
-			int bits = a.partition == cm->ex[a.exit - 1].n ? 0 : a.bits;
+			int bits = a.partition == cm->ex[a.exit].n ? 0 : a.bits;
 			cJSON_AddItemToObject(ch, fg->al[k].name, choice_json(cm, &s, &a, &c));
-			fprintf(f[k], "%.9g\t%d\t%d\t%d\t", sw->x[i], a.exit, a.partition, bits);
+			fprintf(f[k], "%.9g\t%d\t%d\t%d\t", sw->x[i], a.exit + 1, a.partition,
+				bits);
 			put_num(f[k], c.latency_ms, "\t");
 			put_num(f[k], c.accuracy, "\t");
 			put_num(f[k], c.energy_j, "\t");
 			put_num(f[k], c.bytes, "\t");
 			fprintf(f[k], "%d\t", meets(&s, &c));
 			put_num(f[k], plotted_accuracy(&s, &c), "\t");
-			fprintf(f[k], "%d\n", cm->ex[a.exit - 1].n);
+			fprintf(f[k], "%d\n", cm->ex[a.exit].n);
 		}
 	}
 out:
@@ -351,10 +352,10 @@ static int check_policy(const struct cost_model *cm, const struct pol_policy *p,
 	struct cost_state probe = {.bandwidth_bps = 1e6};
 	for (int i = 0; i < p->n_actions; i++) {
 		struct cost_estimate c;
-		const struct pol_action *a = &p->actions[i];
+		const struct cf_action *a = &p->actions[i];
 		if (cost_eval(cm, &probe, a, &c)) {
 			fprintf(stderr, PROG " figures: %s: output %d is (exit %d, partition %d, bits %d), not an action of %s\n",
-				what, i, a->exit, a->partition, a->bits, cm->model);
+				what, i, a->exit + 1, a->partition, a->bits, cm->model);
 			return -EINVAL;
 		}
 	}
@@ -367,7 +368,7 @@ static int check_policy(const struct cost_model *cm, const struct pol_policy *p,
 static int random_policy(const struct cost_model *cm, enum pol_algo kind, struct pol_policy **out)
 {
 	int n = cost_actions(cm, CF_ACTION_BITS_ALL, NULL, 0), rc;
-	struct pol_action *acts = malloc((size_t)n * sizeof(*acts));
+	struct cf_action *acts = malloc((size_t)n * sizeof(*acts));
 	char err[256] = "";
 	*out = NULL;
 	if (!acts)
@@ -499,7 +500,7 @@ static int parse_bits(const char *s, unsigned *mask)
 }
 
 static int add_opt(struct fig *fg, const char *name, const char *optname, const char *what,
-		   const struct pol_action *fixed)
+		   const struct cf_action *fixed)
 {
 	char err[512];
 	struct algo *a = &fg->al[fg->n_algos];
@@ -618,7 +619,7 @@ int cmd_figures(int argc, char **argv)
 	 * learners train in with only the bandwidth moving */
 	struct sim_env_cfg env = sim_env_defaults();
 	const struct cost_exit *deep000 = &cm000->ex[cm000->n_exits - 1];
-	const struct pol_action whole000 = {cm000->n_exits, deep000->n, 0};
+	const struct cf_action whole000 = {cm000->n_exits - 1, deep000->n, 0};
 	f000 = (struct fig){
 		.name = "seed000-fig6", .title = "seed 000 Fig. 6",
 		.reproduces = "(a) latency and (b) accuracy against the uplink bandwidth, 0-10 MB/s, for SAC-d, DQN and the network run whole on the device; (c) the exit, partition and bits SAC-d chooses",
@@ -675,7 +676,7 @@ int cmd_figures(int argc, char **argv)
 	/* Edgent (Li et al. 2018) Fig. 7: accuracy under deadlines at 400 kbps, Edgent against its
 	 * two knobs alone and the two extremes */
 	const struct cost_exit *deep002 = &cm002->ex[cm002->n_exits - 1];
-	const struct pol_action whole002 = {cm002->n_exits, deep002->n, 0};
+	const struct cf_action whole002 = {cm002->n_exits - 1, deep002->n, 0};
 	f7 = (struct fig){
 		.name = "seed002-fig7", .title = "seed 002 Fig. 7",
 		.reproduces = "accuracy under deadlines of 100-1000 ms at 400 kbps for Edgent, device-only, edge-only, partition-only and right-sizing-only; negative when the deadline is missed",
