@@ -83,18 +83,13 @@ static int measure(const char *prog, struct profile_args *a, const struct ck_ker
 		fprintf(stderr, "%s profile: out of memory\n", prog);
 		return 1;
 	}
-	if (!a->model && !(a->model = cli_default_model_path())) {
-		fprintf(stderr, "%s profile: no model given and models/branchy-alexnet.cfm not found\n",
-			prog);
-		goto out;
-	}
 	if (!a->o.data_dir && !(a->o.data_dir = cli_cifar10_default_dir())) {
 		fprintf(stderr, "%s profile: CIFAR-10 not found; run scripts/fetch-cifar10.sh or pass --data\n",
 			prog);
 		goto out;
 	}
-	if (cr_model_load(a->model, &m, err, sizeof(err))) {
-		fprintf(stderr, "%s profile: %s: %s\n", prog, a->model, err);
+	if (cli_model_load(a->model, &m, err, sizeof(err))) {
+		fprintf(stderr, "%s profile: %s\n", prog, err);
 		goto out;
 	}
 	if (cost_profile_measure(m, k, &a->o, p, err, sizeof(err)) ||

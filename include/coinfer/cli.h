@@ -3,8 +3,8 @@
  * (cli/options.c); the parsers of option arguments: integers, numbers, lists,
  * sweeps, HOST:PORT (cli/args.c); where the bundled model and CIFAR-10 are found
  * when no option names them (cli/paths.c, built into each program, never into a
- * library); and the `profile` command of coinfer-policy, coinfer-agent and
- * coinfer-appliance (cli/profile-cmd.c). */
+ * library) and loading that model (cli/model.c); and the `profile` command of
+ * coinfer-policy, coinfer-agent and coinfer-appliance (cli/profile-cmd.c). */
 #ifndef COINFER_CLI_H
 #define COINFER_CLI_H
 
@@ -81,6 +81,11 @@ struct cli_opt {
 #define CLI_OPT_DATA(type, f)                                                              \
 	{.name = "data", .kind = CLI_STRING, CLI_FIELD(type, f), .arg = "DIR",               \
 	 .help = "CIFAR-10 binary directory", .dflt = "../shared/data/cifar10 or data/cifar10"}
+/* --root DIR, where conf/ and models/ are, into a const char * field the program
+ * sets to cli_default_root() beforehand: the usage prints the folder it would use. */
+#define CLI_OPT_ROOT(type, f)                                                              \
+	{.name = "root", .kind = CLI_STRING, CLI_FIELD(type, f), .arg = "DIR",               \
+	 .help = "where conf/ and models/ are"}
 #define CLI_N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define CLI_MAX_OPTS 128
 
@@ -150,6 +155,11 @@ const char *cli_cifar10_default_dir(void);
 /* The bundled model: $COINFER_MODEL, else models/branchy-alexnet.cfm in the
  * working directory or the source tree. NULL when none exists. */
 const char *cli_default_model_path(void);
+struct cr_model;
+/* The model of --model, or with path NULL the bundled one (cli_default_model_path,
+ * built into the program). 0, or -errno with a message: the file's, or that no
+ * model was given and none was found. */
+int cli_model_load(const char *path, struct cr_model **m, char *err, size_t errlen);
 /* The source tree this was built from (for its scripts: bench/, tools/). */
 const char *cli_source_root(void);
 /* The folder holding conf/ (device classes, SLO files): "." when run from the

@@ -19,7 +19,7 @@
 #include "coinfer/sim-eval.h"
 #include "coinfer/cost-profile.h"
 #include "coinfer/policy-learn.h"
-#include "cli.h"
+#include "common.h"
 #include "figures.h"
 #include "train-cmd.h"
 
@@ -28,7 +28,7 @@
 static int cmd_profile(int argc, char **argv)
 {
 	static const int batches[] = {1, 2, 4, 8, 16, 32};
-	const struct cli_profile_cmd c = {PROG, "this machine's", batches, 6};
+	const struct cli_profile_cmd c = {CP_PROG, "this machine's", batches, 6};
 	return cli_profile_main(argc, argv, &c);
 }
 
@@ -37,7 +37,7 @@ static int cmd_profile(int argc, char **argv)
 static void usage_fit(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " fit (--profile FILE | --class NAME) [options]\n"
+		"usage: " CP_PROG " fit (--profile FILE | --class NAME) [options]\n"
 		"Fit Edgent's per-layer-type linear regressions (Table I variables: conv x1 =\n"
 		"input bytes, x2 = (filter/stride)^2 * filters; relu, lrn, dropout/flatten: input\n"
 		"bytes; pooling, fc: input and output bytes) to a profile, at every batch size\n"
@@ -67,7 +67,7 @@ static int cmd_fit(int argc, char **argv)
 		case 'p': profile_path = optarg; break;
 		case 'c': cls = optarg; break;
 		case 'b':
-			if (cli_parse_num("batch", optarg, 1, 4096, &only_batch))
+			if (cp_parse_num("batch", optarg, 1, 4096, &only_batch))
 				return 2;
 			break;
 		case 'R': root = optarg; break;
@@ -77,26 +77,30 @@ static int cmd_fit(int argc, char **argv)
 		}
 	}
 	if (optind < argc || !profile_path == !cls) {
-		fprintf(stderr, PROG " fit: give exactly one of --profile and --class\n");
+		fprintf(stderr, CP_PROG " fit: give exactly one of --profile and --class\n");
 		return 2;
 	}
 	if (!root)
 		root = cli_default_root();
 	char err[512], note[1024];
-	struct cr_model *m = cli_load_model(model_path);
+	struct cr_model *m = NULL;
 	struct cost_profile *p = malloc(sizeof(*p));
 	struct cost_device_class *dc = malloc(sizeof(*dc));
 	struct cost_regression rg;
 	cJSON *out = NULL;
 	int ret = 1, r;
-	if (!m || !p || !dc)
+	if (!p || !dc)
 		goto done;
+	if (cli_model_load(model_path, &m, err, sizeof(err))) {
+		fprintf(stderr, CP_PROG ": %s\n", err);
+		goto done;
+	}
 	if (profile_path)
 		r = cost_profile_load(profile_path, m, p, err, sizeof(err));
 	else if (!(r = cost_class_load(root, cls, dc, err, sizeof(err))))
 		r = cost_class_profile(root, dc, m, p, err, sizeof(err));
 	if (r) {
-		fprintf(stderr, PROG ": %s\n", err);
+		fprintf(stderr, CP_PROG ": %s\n", err);
 		goto done;
 	}
 	out = cJSON_CreateObject();
@@ -110,7 +114,7 @@ static int cmd_fit(int argc, char **argv)
 		if (only_batch && p->batches[bi] != (int)only_batch)
 			continue;
 		if ((r = cost_regress_fit(p, bi, &rg, note, sizeof(note), err, sizeof(err)))) {
-			fprintf(stderr, PROG ": %s\n", err);
+			fprintf(stderr, CP_PROG ": %s\n", err);
 			goto done;
 		}
 		fitted++;
@@ -153,10 +157,10 @@ static int cmd_fit(int argc, char **argv)
 			}
 	}
 	if (!fitted) {
-		fprintf(stderr, PROG ": --batch %g is not in the profile\n", only_batch);
+		fprintf(stderr, CP_PROG ": --batch %g is not in the profile\n", only_batch);
 		goto done;
 	}
-	ret = cli_print_json(out);
+	ret = cp_print_json(out);
 done:
 	cJSON_Delete(out);
 	free(dc);
@@ -170,7 +174,7 @@ done:
 static void usage_search(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " search --device CLASS --edge CLASS --bandwidth BPS --deadline MS [options]\n"
+		"usage: " CP_PROG " search --device CLASS --edge CLASS --bandwidth BPS --deadline MS [options]\n"
 		"Choose (exit, partition, bits) with an optimizer over the cost model of a device\n"
 		"class and an edge class (ROOT/conf/devices) and the codec table; print the action\n"
 		"and its predicted latency, energy, accuracy and bytes as JSON, with the decision\n"
@@ -271,36 +275,36 @@ static int cmd_search(int argc, char **argv)
 		switch (c) {
 		case 'D': device = optarg; break;
 		case 'E': edge = optarg; break;
-		case 'B': bad = cli_parse_num("bandwidth", optarg, 1, 1e12, &st.bandwidth_bps); have_bw = 1; break;
-		case 'L': bad = cli_parse_num("deadline", optarg, 0, 1e9, &st.deadline_ms); have_dl = 1; break;
+		case 'B': bad = cp_parse_num("bandwidth", optarg, 1, 1e12, &st.bandwidth_bps); have_bw = 1; break;
+		case 'L': bad = cp_parse_num("deadline", optarg, 0, 1e9, &st.deadline_ms); have_dl = 1; break;
 		case 'b':
 			mask = 0;
-			if (!(bad = cli_parse_list("bits", optarg, 4, 16, bl, CF_ACTION_NBITS, &nbits)))
+			if (!(bad = cp_parse_list("bits", optarg, 4, 16, bl, CF_ACTION_NBITS, &nbits)))
 				for (int i = 0; i < nbits; i++) {
 					int k = cf_action_bits_index(bl[i]);
 					if (k < 0) {
-						fprintf(stderr, PROG ": --bits: %d is not 4, 8, 12 or 16\n", bl[i]);
+						fprintf(stderr, CP_PROG ": --bits: %d is not 4, 8, 12 or 16\n", bl[i]);
 						bad = 1;
 					} else {
 						mask |= 1u << k;
 					}
 				}
 			break;
-		case 'r': bad = cli_parse_num("rtt", optarg, 0, 1e7, &st.rtt_ms); break;
-		case 'q': bad = cli_parse_num("queue", optarg, 0, 1e7, &st.queue_ms); break;
-		case 'n': bad = cli_parse_num("batch", optarg, 1, 4096, &st.batch); break;
-		case 'l': bad = cli_parse_num("load", optarg, 0.01, 1000, &st.load); break;
-		case 'f': bad = cli_parse_num("freq", optarg, 1e6, 1e11, &st.freq_hz); break;
-		case 'j': bad = cli_parse_num("energy", optarg, 0, 1e9, &st.energy_budget_j); break;
+		case 'r': bad = cp_parse_num("rtt", optarg, 0, 1e7, &st.rtt_ms); break;
+		case 'q': bad = cp_parse_num("queue", optarg, 0, 1e7, &st.queue_ms); break;
+		case 'n': bad = cp_parse_num("batch", optarg, 1, 4096, &st.batch); break;
+		case 'l': bad = cp_parse_num("load", optarg, 0.01, 1000, &st.load); break;
+		case 'f': bad = cp_parse_num("freq", optarg, 1e6, 1e11, &st.freq_hz); break;
+		case 'j': bad = cp_parse_num("energy", optarg, 0, 1e9, &st.energy_budget_j); break;
 		case 'a': algo = optarg; break;
 		case 'S':
 		case 'T':
 			if (sweep) {
-				fprintf(stderr, PROG ": one sweep at a time\n");
+				fprintf(stderr, CP_PROG ": one sweep at a time\n");
 				return 2;
 			}
 			sweep = c == 'S' ? 1 : 2;
-			bad = cli_parse_sweep(c == 'S' ? "sweep-bandwidth" : "sweep-deadline", optarg, &sw_a,
+			bad = cp_parse_sweep(c == 'S' ? "sweep-bandwidth" : "sweep-deadline", optarg, &sw_a,
 					  &sw_b, &sw_n);
 			break;
 		case 'c': codec = optarg; break;
@@ -313,34 +317,32 @@ static int cmd_search(int argc, char **argv)
 			return 2;
 	}
 	if (optind < argc) {
-		fprintf(stderr, PROG " search: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, CP_PROG " search: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
 	if (!device || !edge || (!have_bw && sweep != 1) || (!have_dl && sweep != 2)) {
-		fprintf(stderr, PROG " search: --device, --edge, --bandwidth and --deadline are needed (see --help)\n");
+		fprintf(stderr, CP_PROG " search: --device, --edge, --bandwidth and --deadline are needed (see --help)\n");
 		return 2;
 	}
 	if (sweep == 1 && !(sw_a >= 1)) {
-		fprintf(stderr, PROG " search: swept bandwidths must be >= 1 bit/s\n");
+		fprintf(stderr, CP_PROG " search: swept bandwidths must be >= 1 bit/s\n");
 		return 2;
 	}
 	if (!root)
 		root = cli_default_root();
 	char err[512];
-	struct cr_model *m = cli_load_model(model_path);
+	struct cr_model *m = NULL;
 	struct cost_model *cm = NULL;
 	struct cost_optimizer *opt = NULL;
 	cJSON *out = NULL;
 	int ret = 1, r;
-	if (!m)
-		return 1;
-	if ((r = cost_load(m, root, device, edge, codec, &cm, err, sizeof(err)))) {
-		fprintf(stderr, PROG ": %s\n", err);
+	const struct cp_world_opts wo = {.device = device, .edge = edge, .codec = codec,
+					 .root = root, .model = model_path};
+	if (cp_cost_load(&wo, &m, &cm))
 		goto done;
-	}
 	struct cost_opt_cfg cfg = {.cm = cm, .bits_mask = mask};
 	if ((r = cost_optimizer_create(algo, &cfg, &opt, err, sizeof(err)))) {
-		fprintf(stderr, PROG ": %s\n", err);
+		fprintf(stderr, CP_PROG ": %s\n", err);
 		ret = 2;
 		goto done;
 	}
@@ -375,7 +377,7 @@ static int cmd_search(int argc, char **argv)
 		struct cf_action a;
 		struct cost_estimate cost;
 		if ((r = cost_decide(opt, &s, &a)) || (r = cost_eval(cm, &s, &a, &cost))) {
-			fprintf(stderr, PROG ": decision failed: %s\n", strerror(-r));
+			fprintf(stderr, CP_PROG ": decision failed: %s\n", strerror(-r));
 			goto done;
 		}
 		double us = decision_us(opt, &s);
@@ -420,7 +422,7 @@ static int cmd_search(int argc, char **argv)
 	}
 	if (sweep)
 		cJSON_AddNumberToObject(out, "decision_us_mean", us_sum / points);
-	ret = cli_print_json(out);
+	ret = cp_print_json(out);
 done:
 	cJSON_Delete(out);
 	cost_optimizer_free(opt);
@@ -434,7 +436,7 @@ done:
 static void usage_eval(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " eval [--traces DIR] [--algos a,b,...] [--slo FILE] [options]\n"
+		"usage: " CP_PROG " eval [--traces DIR] [--algos a,b,...] [--slo FILE] [options]\n"
 		"Run decision-makers over the trace-driven environment (docs/policy-env.md, its\n"
 		"default settings): for each algo a fresh environment with the same seed, STEPS\n"
 		"requests. edgent, device-only and edge-only decide from the state a device\n"
@@ -473,7 +475,7 @@ static cJSON *eval_json(const struct cost_model *cm, const struct sim_trace_set 
 	int r = pol ? sim_eval_run_policy(cm, ts, cfg, seed, name, pol, steps, &res, err, sizeof(err))
 		    : sim_eval_run(cm, ts, cfg, seed, name, steps, &res, err, sizeof(err));
 	if (r) {
-		fprintf(stderr, PROG ": %s\n", err);
+		fprintf(stderr, CP_PROG ": %s\n", err);
 		return NULL;
 	}
 	cJSON *o = cJSON_CreateObject();
@@ -534,8 +536,8 @@ static int cmd_eval(int argc, char **argv)
 		case 'Q': sacd_path = optarg; break;
 		case 'N': dqn_path = optarg; break;
 		case 's': slo_path = optarg; break;
-		case 'n': bad = cli_parse_num("steps", optarg, 1, 1e8, &steps) || steps != floor(steps); break;
-		case 'S': bad = cli_parse_num("seed", optarg, 0, 9007199254740992.0, &seed) || seed != floor(seed); break;
+		case 'n': bad = cp_parse_num("steps", optarg, 1, 1e8, &steps) || steps != floor(steps); break;
+		case 'S': bad = cp_parse_num("seed", optarg, 0, 9007199254740992.0, &seed) || seed != floor(seed); break;
 		case 'D': device = optarg; break;
 		case 'E': edge = optarg; break;
 		case 'c': codec = optarg; break;
@@ -545,12 +547,12 @@ static int cmd_eval(int argc, char **argv)
 		default: usage_eval(stderr); return 2;
 		}
 		if (bad) {
-			fprintf(stderr, PROG " eval: --steps and --seed take integers\n");
+			fprintf(stderr, CP_PROG " eval: --steps and --seed take integers\n");
 			return 2;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, PROG " eval: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, CP_PROG " eval: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
 	char err[512];
@@ -560,16 +562,19 @@ static int cmd_eval(int argc, char **argv)
 	const char *names[16], *paths[16] = {0};
 	struct pol_policy *pols[16] = {0};
 	int na = 0;
-	struct cli_world *w = malloc(sizeof(*w));
+	struct cp_world *w = malloc(sizeof(*w));
 	if (!w) {
-		fprintf(stderr, PROG " eval: out of memory\n");
+		fprintf(stderr, CP_PROG " eval: out of memory\n");
 		return 1;
 	}
-	if (cli_world_load(w, traces_dir, slo_path, model_path, root, device, edge, codec))
+	if (!root)
+		root = cli_default_root();
+	const struct cp_world_opts wo = {traces_dir ? traces_dir : "", slo_path, device, edge,
+					 codec, root, model_path};
+	if (cp_world_load(w, &wo))
 		goto done;
 	struct cost_model *cm = w->cm;
 	struct sim_trace_set ts = w->ts;
-	root = w->root;
 	traces_dir = w->traces_dir;
 	/* learned policies: given, or the model's files for this class when present */
 	char def_sacd[1024], def_dqn[1024];
@@ -586,11 +591,11 @@ static int cmd_eval(int argc, char **argv)
 	for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (strcmp(t, "sacd") && strcmp(t, "dqn") && strcmp(t, "edgent") && strcmp(t, "oracle") &&
 		    strcmp(t, "device-only") && strcmp(t, "edge-only")) {
-			fprintf(stderr, PROG " eval: unknown algo '%s' (sacd, dqn, edgent, oracle, device-only, edge-only)\n", t);
+			fprintf(stderr, CP_PROG " eval: unknown algo '%s' (sacd, dqn, edgent, oracle, device-only, edge-only)\n", t);
 			goto done;
 		}
 		if (na == 16) {
-			fprintf(stderr, PROG " eval: at most 16 algos\n");
+			fprintf(stderr, CP_PROG " eval: at most 16 algos\n");
 			goto done;
 		}
 		const char *path = !strcmp(t, "sacd") ? (sacd_path ? sacd_path : def_sacd)
@@ -598,7 +603,7 @@ static int cmd_eval(int argc, char **argv)
 		pols[na] = NULL;
 		if (path) {
 			if (pol_load(path, &pols[na], err, sizeof(err))) {
-				fprintf(stderr, PROG " eval: %s: %s\n", t, err);
+				fprintf(stderr, CP_PROG " eval: %s: %s\n", t, err);
 				goto done;
 			}
 			paths[na] = path;
@@ -606,10 +611,10 @@ static int cmd_eval(int argc, char **argv)
 		names[na++] = t;
 	}
 	if (!na) {
-		fprintf(stderr, PROG " eval: --algos is empty\n");
+		fprintf(stderr, CP_PROG " eval: --algos is empty\n");
 		goto done;
 	}
-	struct sim_env_cfg cfg = cli_world_env(w);
+	struct sim_env_cfg cfg = cp_world_env(w);
 	if (steps == 0) {
 		/* all traces: each one episode, in path order */
 		cfg.random_traces = 0;
@@ -669,12 +674,12 @@ static int cmd_eval(int argc, char **argv)
 			}
 		}
 	}
-	ret = cli_print_json(out);
+	ret = cp_print_json(out);
 done:
 	for (int i = 0; i < na; i++)
 		pol_policy_free(pols[i]);
 	cJSON_Delete(out);
-	cli_world_free(w);
+	cp_world_free(w);
 	free(w);
 	return ret;
 }
@@ -684,7 +689,7 @@ done:
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " COMMAND [options]   (" PROG " COMMAND --help for each)\n"
+		"usage: " CP_PROG " COMMAND [options]   (" CP_PROG " COMMAND --help for each)\n"
 		"  profile   measure this machine's per-layer latency table -> profile JSON\n"
 		"  fit       Edgent (Li et al. 2018) per-layer-type regressions of a profile, with R^2\n"
 		"  search    choose (exit, partition, bits) for a state; sweeps of bandwidth/deadline\n"
@@ -719,7 +724,7 @@ int main(int argc, char **argv)
 		return cmd_train(argc, argv);
 	if (!strcmp(cmd, "figures"))
 		return cmd_figures(argc, argv);
-	fprintf(stderr, PROG ": unknown command '%s'\n", cmd);
+	fprintf(stderr, CP_PROG ": unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;
 }

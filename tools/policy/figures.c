@@ -21,7 +21,7 @@
 #include "coinfer/cost.h"
 #include "coinfer/sim.h"
 #include "coinfer/policy-learn.h"
-#include "cli.h"
+#include "common.h"
 #include "figures.h"
 
 extern char **environ;
@@ -74,7 +74,7 @@ struct sweep {
 static void usage_figures(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " figures [--out DIR] [--sacd FILE] [--dqn FILE] [options]\n"
+		"usage: " CP_PROG " figures [--out DIR] [--sacd FILE] [--dqn FILE] [options]\n"
 		"Niu et al. (2022) Fig. 6 and Edgent (Li et al. 2018) Figs. 6 and 7 on our model: for every sweep point\n"
 		"and algorithm the chosen (exit, partition, bits) with the cost model's predicted\n"
 		"latency, accuracy, energy and bytes. Writes DIR/seed000-fig6.json,\n"
@@ -241,7 +241,7 @@ static int run_sweep(const struct fig *fg, const struct sweep *sw, const char *d
 			 fg->al[k].name);
 		if (!(f[k] = fopen(path, "w"))) {
 			rc = -errno;
-			fprintf(stderr, PROG " figures: cannot write %s: %s\n", path, strerror(errno));
+			fprintf(stderr, CP_PROG " figures: cannot write %s: %s\n", path, strerror(errno));
 			goto out;
 		}
 		fprintf(f[k], "# %s, %s, %s sweep (%s); device %s, edge %s\n"
@@ -264,7 +264,7 @@ static int run_sweep(const struct fig *fg, const struct sweep *sw, const char *d
 			struct cf_action a;
 			struct cost_estimate c;
 			if ((rc = algo_decide(fg, &fg->al[k], &s, &a)) || (rc = cost_eval(cm, &s, &a, &c))) {
-				fprintf(stderr, PROG " figures: %s: %s at %s %g %s: %s\n", fg->title,
+				fprintf(stderr, CP_PROG " figures: %s: %s at %s %g %s: %s\n", fg->title,
 					fg->al[k].name, sw->name, sw->x[i], sw->unit, strerror(-rc));
 				goto out;
 			}
@@ -285,7 +285,7 @@ out:
 	for (int k = 0; k < fg->n_algos; k++)
 		if (f[k] && fclose(f[k]) && !rc) {
 			rc = -errno;
-			fprintf(stderr, PROG " figures: writing %s's data: %s\n", fg->name, strerror(errno));
+			fprintf(stderr, CP_PROG " figures: writing %s's data: %s\n", fg->name, strerror(errno));
 		}
 	return rc;
 }
@@ -339,13 +339,13 @@ static cJSON *fig_json(const struct fig *fg)
 static int check_policy(const struct cost_model *cm, const struct pol_policy *p, const char *what)
 {
 	if (p->state_dim != POL_ENV_STATE_DIM || !p->actions) {
-		fprintf(stderr, PROG " figures: %s: %s (state dimension %d, want %d)\n", what,
+		fprintf(stderr, CP_PROG " figures: %s: %s (state dimension %d, want %d)\n", what,
 			p->actions ? "not an observation of the environment" : "no action table",
 			p->state_dim, POL_ENV_STATE_DIM);
 		return -EINVAL;
 	}
 	if (p->obs_spec != POL_OBS_SPEC) {
-		fprintf(stderr, PROG " figures: %s: observation layout %u, this build's is %d\n", what,
+		fprintf(stderr, CP_PROG " figures: %s: observation layout %u, this build's is %d\n", what,
 			(unsigned)p->obs_spec, POL_OBS_SPEC);
 		return -EINVAL;
 	}
@@ -354,13 +354,13 @@ static int check_policy(const struct cost_model *cm, const struct pol_policy *p,
 		struct cost_estimate c;
 		const struct cf_action *a = &p->actions[i];
 		if (cost_eval(cm, &probe, a, &c)) {
-			fprintf(stderr, PROG " figures: %s: output %d is (exit %d, partition %d, bits %d), not an action of %s\n",
+			fprintf(stderr, CP_PROG " figures: %s: output %d is (exit %d, partition %d, bits %d), not an action of %s\n",
 				what, i, a->exit + 1, a->partition, a->bits, cm->model);
 			return -EINVAL;
 		}
 	}
 	if (strcmp(p->device_class, cm->device))
-		fprintf(stderr, PROG " figures: warning: %s was trained for device class %s, the figure uses %s\n",
+		fprintf(stderr, CP_PROG " figures: warning: %s was trained for device class %s, the figure uses %s\n",
 			what, p->device_class, cm->device);
 	return 0;
 }
@@ -393,7 +393,7 @@ static int random_policy(const struct cost_model *cm, enum pol_algo kind, struct
 	if (!rc)
 		rc = pol_policy_set_meta(*out, acts, n, cm->device, cm->model, deep->dev_ms[deep->n]);
 	if (rc) {
-		fprintf(stderr, PROG " figures: random %s policy: %s\n", kind == POL_ALGO_SACD ? "SAC-d" : "DQN",
+		fprintf(stderr, CP_PROG " figures: random %s policy: %s\n", kind == POL_ALGO_SACD ? "SAC-d" : "DQN",
 			*err ? err : strerror(-rc));
 		pol_policy_free(*out);
 		*out = NULL;
@@ -436,20 +436,20 @@ static int gnuplot(const char *script, const char *assign)
 	int st, rc = posix_spawnp(&pid, "gnuplot", NULL, NULL, argv, environ);
 	if (rc) {
 		if (rc == ENOENT)
-			fprintf(stderr, PROG " figures: gnuplot not found (Debian: apt-get install gnuplot-nox, or scripts/install-deps.sh): PNGs not drawn, JSON and data written\n");
+			fprintf(stderr, CP_PROG " figures: gnuplot not found (Debian: apt-get install gnuplot-nox, or scripts/install-deps.sh): PNGs not drawn, JSON and data written\n");
 		else
-			fprintf(stderr, PROG " figures: cannot run gnuplot: %s\n", strerror(rc));
+			fprintf(stderr, CP_PROG " figures: cannot run gnuplot: %s\n", strerror(rc));
 		return -rc;
 	}
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return -errno;
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 127) {
-		fprintf(stderr, PROG " figures: gnuplot not found (Debian: apt-get install gnuplot-nox, or scripts/install-deps.sh): PNGs not drawn, JSON and data written\n");
+		fprintf(stderr, CP_PROG " figures: gnuplot not found (Debian: apt-get install gnuplot-nox, or scripts/install-deps.sh): PNGs not drawn, JSON and data written\n");
 		return -ENOENT;
 	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
-		fprintf(stderr, PROG " figures: gnuplot failed on %s\n", script);
+		fprintf(stderr, CP_PROG " figures: gnuplot failed on %s\n", script);
 		return -EIO;
 	}
 	return 0;
@@ -460,7 +460,7 @@ static int plot(const char *root, const char *script_name, const char *out, cons
 {
 	char script[4096], q_out[4096], assign[8192], algos[256] = "";
 	if (find_script(root, script_name, script, sizeof(script))) {
-		fprintf(stderr, PROG " figures: %s not found under %s/tools/policy or the source tree\n",
+		fprintf(stderr, CP_PROG " figures: %s not found under %s/tools/policy or the source tree\n",
 			script_name, root);
 		return -ENOENT;
 	}
@@ -474,7 +474,7 @@ static int plot(const char *root, const char *script_name, const char *out, cons
 			 q_out, fg->name, q_out, fg->name, algos, fg->cm->device, fg->cm->edge,
 			 extra ? extra : "");
 	if (n < 0 || n >= (int)sizeof(assign)) {
-		fprintf(stderr, PROG " figures: output path too long for gnuplot: %s\n", out);
+		fprintf(stderr, CP_PROG " figures: output path too long for gnuplot: %s\n", out);
 		return -ENAMETOOLONG;
 	}
 	return gnuplot(script, assign);
@@ -485,13 +485,13 @@ static int plot(const char *root, const char *script_name, const char *out, cons
 static int parse_bits(const char *s, unsigned *mask)
 {
 	int bl[CF_ACTION_NBITS], n;
-	if (cli_parse_list("edgent-bits", s, 4, 16, bl, CF_ACTION_NBITS, &n))
+	if (cp_parse_list("edgent-bits", s, 4, 16, bl, CF_ACTION_NBITS, &n))
 		return -EINVAL;
 	*mask = 0;
 	for (int i = 0; i < n; i++) {
 		int k = cf_action_bits_index(bl[i]);
 		if (k < 0) {
-			fprintf(stderr, PROG ": --edgent-bits: %d is not 4, 8, 12 or 16\n", bl[i]);
+			fprintf(stderr, CP_PROG ": --edgent-bits: %d is not 4, 8, 12 or 16\n", bl[i]);
 			return -EINVAL;
 		}
 		*mask |= 1u << k;
@@ -509,7 +509,7 @@ static int add_opt(struct fig *fg, const char *name, const char *optname, const 
 		cfg.fixed = *fixed;
 	int rc = cost_optimizer_create(optname, &cfg, &a->opt, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, PROG " figures: %s\n", err);
+		fprintf(stderr, CP_PROG " figures: %s\n", err);
 		return rc;
 	}
 	a->name = name;
@@ -553,7 +553,7 @@ int cmd_figures(int argc, char **argv)
 		case 'r': random_pols = 1; break;
 		case 'D': device = optarg; break;
 		case 'E': edge = optarg; break;
-		case 'L': bad = cli_parse_num("deadline", optarg, 0, 1e9, &deadline); break;
+		case 'L': bad = cp_parse_num("deadline", optarg, 0, 1e9, &deadline); break;
 		case 'd': dev002 = optarg; break;
 		case 'e': edge002 = optarg; break;
 		case 'b': bad = parse_bits(optarg, &mask002); break;
@@ -568,28 +568,27 @@ int cmd_figures(int argc, char **argv)
 			return 2;
 	}
 	if (optind < argc) {
-		fprintf(stderr, PROG " figures: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, CP_PROG " figures: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
 	if (random_pols && (sacd_path || dqn_path)) {
-		fprintf(stderr, PROG " figures: --random-policies replaces --sacd and --dqn; give one or the other\n");
+		fprintf(stderr, CP_PROG " figures: --random-policies replaces --sacd and --dqn; give one or the other\n");
 		return 2;
 	}
 	if (!root)
 		root = cli_default_root();
 
 	char err[512], data_dir[4096];
-	struct cr_model *m = cli_load_model(model_path);
+	struct cr_model *m = NULL;
 	struct cost_model *cm000 = NULL, *cm002 = NULL;
 	struct pol_policy *sacd = NULL, *dqn = NULL;
 	struct fig f000 = {0}, f6 = {0}, f7 = {0};
 	cJSON *summary = NULL, *js[3] = {NULL, NULL, NULL};
 	int ret = 1, rc;
-	if (!m)
-		return 1;
-	if ((rc = cost_load(m, root, device, edge, codec, &cm000, err, sizeof(err))) ||
+	if ((rc = cli_model_load(model_path, &m, err, sizeof(err))) ||
+	    (rc = cost_load(m, root, device, edge, codec, &cm000, err, sizeof(err))) ||
 	    (rc = cost_load(m, root, dev002, edge002, codec, &cm002, err, sizeof(err)))) {
-		fprintf(stderr, PROG ": %s\n", err);
+		fprintf(stderr, CP_PROG ": %s\n", err);
 		goto done;
 	}
 	if (random_pols) {
@@ -599,18 +598,18 @@ int cmd_figures(int argc, char **argv)
 	if (sacd_path && ((rc = pol_load(sacd_path, &sacd, err, sizeof(err))) ||
 			  check_policy(cm000, sacd, sacd_path))) {
 		if (rc)
-			fprintf(stderr, PROG " figures: --sacd: %s\n", err);
+			fprintf(stderr, CP_PROG " figures: --sacd: %s\n", err);
 		goto done;
 	}
 	if (dqn_path && ((rc = pol_load(dqn_path, &dqn, err, sizeof(err))) ||
 			 check_policy(cm000, dqn, dqn_path))) {
 		if (rc)
-			fprintf(stderr, PROG " figures: --dqn: %s\n", err);
+			fprintf(stderr, CP_PROG " figures: --dqn: %s\n", err);
 		goto done;
 	}
 	snprintf(data_dir, sizeof(data_dir), "%s/data", out_dir);
 	if ((rc = mkdirs(data_dir))) {
-		fprintf(stderr, PROG " figures: cannot create %s: %s\n", data_dir, strerror(-rc));
+		fprintf(stderr, CP_PROG " figures: cannot create %s: %s\n", data_dir, strerror(-rc));
 		goto done;
 	}
 
@@ -705,7 +704,7 @@ int cmd_figures(int argc, char **argv)
 		char path[4096];
 		snprintf(path, sizeof(path), "%s/%s.json", out_dir, figs[i]->name);
 		if ((rc = write_json(path, js[i]))) {
-			fprintf(stderr, PROG " figures: cannot write %s: %s\n", path, strerror(-rc));
+			fprintf(stderr, CP_PROG " figures: cannot write %s: %s\n", path, strerror(-rc));
 			goto done;
 		}
 		cJSON_AddItemToArray(files, cJSON_CreateString(path));
@@ -729,7 +728,7 @@ int cmd_figures(int argc, char **argv)
 	}
 plots_done:
 	cJSON_AddBoolToObject(summary, "plotted", plotted);
-	if (cli_print_json(summary))
+	if (cp_print_json(summary))
 		goto done;
 	ret = no_plot || plotted ? 0 : 1;
 done:

@@ -12,13 +12,13 @@
 #include "coinfer/cost.h"
 #include "coinfer/sim-eval.h"
 #include "coinfer/sim-train.h"
-#include "cli.h"
+#include "common.h"
 #include "train-cmd.h"
 
 static void usage_train(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " train --algo sacd|dqn [--out FILE] [options]\n"
+		"usage: " CP_PROG " train --algo sacd|dqn [--out FILE] [options]\n"
 		"Trains a policy in the trace-driven environment (docs/policy-env.md) and saves\n"
 		"it (docs/policy-file.md). Deterministic: the same options give the same file.\n"
 		"Prints {\"algo\", \"wall_s\", \"converged_s\", \"curve\": [{\"env_steps\",\n"
@@ -59,7 +59,7 @@ static void on_point(void *ctx, const struct sim_train_point *p)
 {
 	if (!*(int *)ctx)
 		fprintf(stderr,
-			PROG " train: %7d steps %6llu updates %6.1f s  reward %.4f  slo %.4f  acc %.4f"
+			CP_PROG " train: %7d steps %6llu updates %6.1f s  reward %.4f  slo %.4f  acc %.4f"
 			"  lat %.1f ms  loss %.3g  alpha %.3g  H %.2f/%.2f  eps %.3f\n",
 			p->env_steps, (unsigned long long)p->updates, p->wall_s, p->reward,
 			p->slo_attainment, p->accuracy, p->latency_ms, p->loss, p->alpha, p->entropy,
@@ -100,22 +100,22 @@ int cmd_train(int argc, char **argv)
 		case 'r': reward = optarg; break;
 		case 'D': device = optarg; break;
 		case 'E': edge = optarg; break;
-		case 'n': bad = cli_parse_num("steps", optarg, 1, 1e9, &steps); break;
-		case 'w': bad = cli_parse_num("warmup", optarg, 1, 1e8, &warmup); break;
-		case 'u': bad = cli_parse_num("update-every", optarg, 1, 1e6, &every); break;
-		case 'U': bad = cli_parse_num("updates", optarg, 1, 1e3, &upd); break;
-		case 'b': bad = cli_parse_num("batch", optarg, 1, 4096, &batch); break;
-		case 'H': bad = cli_parse_num("hidden", optarg, 1, 4096, &hidden); break;
-		case 'l': bad = cli_parse_num("lr", optarg, 1e-7, 1, &lr); break;
-		case 'P': bad = cli_parse_num("slo-penalty", optarg, 0, 1e3, &penalty); break;
-		case 'W': bad = cli_parse_num("latency-weight", optarg, 0, 10, &lat_w); break;
-		case 'Y': bad = cli_parse_num("late-weight", optarg, 0, 100, &late_w); break;
-		case 'L': bad = cli_parse_num("lr-final", optarg, 1e-6, 1, &lr_final); break;
-		case 'g': bad = cli_parse_num("gamma", optarg, 0, 1, &gamma); break;
-		case 'T': bad = cli_parse_num("target-entropy", optarg, 0, 1, &ratio); break;
-		case 'e': bad = cli_parse_num("eval-every", optarg, 0, 1e9, &eval_every); break;
-		case 'x': bad = cli_parse_num("eval-steps", optarg, 1, 1e8, &eval_steps); break;
-		case 'S': bad = cli_parse_num("seed", optarg, 0, 9007199254740992.0, &seed); break;
+		case 'n': bad = cp_parse_num("steps", optarg, 1, 1e9, &steps); break;
+		case 'w': bad = cp_parse_num("warmup", optarg, 1, 1e8, &warmup); break;
+		case 'u': bad = cp_parse_num("update-every", optarg, 1, 1e6, &every); break;
+		case 'U': bad = cp_parse_num("updates", optarg, 1, 1e3, &upd); break;
+		case 'b': bad = cp_parse_num("batch", optarg, 1, 4096, &batch); break;
+		case 'H': bad = cp_parse_num("hidden", optarg, 1, 4096, &hidden); break;
+		case 'l': bad = cp_parse_num("lr", optarg, 1e-7, 1, &lr); break;
+		case 'P': bad = cp_parse_num("slo-penalty", optarg, 0, 1e3, &penalty); break;
+		case 'W': bad = cp_parse_num("latency-weight", optarg, 0, 10, &lat_w); break;
+		case 'Y': bad = cp_parse_num("late-weight", optarg, 0, 100, &late_w); break;
+		case 'L': bad = cp_parse_num("lr-final", optarg, 1e-6, 1, &lr_final); break;
+		case 'g': bad = cp_parse_num("gamma", optarg, 0, 1, &gamma); break;
+		case 'T': bad = cp_parse_num("target-entropy", optarg, 0, 1, &ratio); break;
+		case 'e': bad = cp_parse_num("eval-every", optarg, 0, 1e9, &eval_every); break;
+		case 'x': bad = cp_parse_num("eval-steps", optarg, 1, 1e8, &eval_steps); break;
+		case 'S': bad = cp_parse_num("seed", optarg, 0, 9007199254740992.0, &seed); break;
 		case 'c': codec = optarg; break;
 		case 'R': root = optarg; break;
 		case 'm': model_path = optarg; break;
@@ -127,33 +127,35 @@ int cmd_train(int argc, char **argv)
 			return 2;
 	}
 	if (optind < argc) {
-		fprintf(stderr, PROG " train: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, CP_PROG " train: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
 	if (!algo || (strcmp(algo, "sacd") && strcmp(algo, "dqn"))) {
-		fprintf(stderr, PROG " train: --algo sacd or --algo dqn is needed\n");
+		fprintf(stderr, CP_PROG " train: --algo sacd or --algo dqn is needed\n");
 		return 2;
 	}
 	if (strcmp(reward, "slo") && strcmp(reward, "lambda")) {
-		fprintf(stderr, PROG " train: --reward is slo or lambda, not '%s'\n", reward);
+		fprintf(stderr, CP_PROG " train: --reward is slo or lambda, not '%s'\n", reward);
 		return 2;
 	}
 	char err[512];
 	int ret = 1;
-	struct cli_world *w = malloc(sizeof(*w));
+	struct cp_world *w = malloc(sizeof(*w));
 	struct pol_policy *pol = NULL;
 	struct sim_train_report *rep = malloc(sizeof(*rep));
 	cJSON *out = NULL;
 	if (!rep || !w) {
-		fprintf(stderr, PROG " train: out of memory\n");
+		fprintf(stderr, CP_PROG " train: out of memory\n");
 		free(rep);
 		free(w);
 		return 1;
 	}
-	if (cli_world_load(w, traces_dir, slo_path, model_path, root, device, edge, codec))
+	const struct cp_world_opts wo = {traces_dir ? traces_dir : "", slo_path, device, edge,
+					 codec, root ? root : cli_default_root(), model_path};
+	if (cp_world_load(w, &wo))
 		goto done;
 	struct cost_model *cm = w->cm;
-	struct sim_env_cfg ec = cli_world_env(w);
+	struct sim_env_cfg ec = cp_world_env(w);
 	ec.reward = !strcmp(reward, "slo") ? SIM_REWARD_SLO : SIM_REWARD_LAMBDA;
 	ec.slo_penalty = penalty;
 	ec.slo_latency_weight = lat_w;
@@ -180,11 +182,11 @@ int cmd_train(int argc, char **argv)
 	tc.sacd.target_entropy_ratio = (float)ratio;
 	if (sim_train(cm, &w->ts, &ec, &tc, device, cm->model, on_point, &quiet, &pol, rep, err,
 		      sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
+		fprintf(stderr, CP_PROG ": %s\n", err);
 		goto done;
 	}
 	if (out_path && pol_save(pol, out_path, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
+		fprintf(stderr, CP_PROG ": %s\n", err);
 		goto done;
 	}
 	out = cJSON_CreateObject();
@@ -222,7 +224,7 @@ int cmd_train(int argc, char **argv)
 		struct sim_eval_result r;
 		if (sim_eval_run(cm, &w->ts, &ec, tc.eval_seed, ref_algos[i], tc.eval_steps, &r, err,
 				 sizeof(err))) {
-			fprintf(stderr, PROG ": %s\n", err);
+			fprintf(stderr, CP_PROG ": %s\n", err);
 			goto done;
 		}
 		cJSON *o = cJSON_AddObjectToObject(refs, ref_algos[i]);
@@ -230,7 +232,7 @@ int cmd_train(int argc, char **argv)
 		cJSON_AddNumberToObject(o, "accuracy", r.mean_accuracy);
 		cJSON_AddNumberToObject(o, "latency_ms", r.mean_latency_ms);
 		if (!quiet)
-			fprintf(stderr, PROG " train: held-out %-11s slo %.4f  acc %.4f  lat %.1f ms\n",
+			fprintf(stderr, CP_PROG " train: held-out %-11s slo %.4f  acc %.4f  lat %.1f ms\n",
 				ref_algos[i], r.slo_attainment, r.mean_accuracy, r.mean_latency_ms);
 	}
 	cJSON *arr = cJSON_AddArrayToObject(out, "curve");
@@ -254,12 +256,12 @@ int cmd_train(int argc, char **argv)
 		}
 		cJSON_AddItemToArray(arr, o);
 	}
-	ret = cli_print_json(out);
+	ret = cp_print_json(out);
 done:
 	cJSON_Delete(out);
 	pol_policy_free(pol);
 	free(rep);
-	cli_world_free(w);
+	cp_world_free(w);
 	free(w);
 	return ret;
 }

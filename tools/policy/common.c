@@ -1,0 +1,154 @@
+/* What coinfer-policy's commands share (common.h). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coinfer/action.h"
+#include "coinfer/cli.h"
+#include "coinfer/errmsg.h"
+#include "common.h"
+
+int cp_parse_num(const char *opt, const char *s, double lo, double hi, double *out)
+{
+	char *end = NULL;
+	double v = strtod(s, &end);
+	if (!*s || *end || !(v >= lo && v <= hi)) {
+		fprintf(stderr, CP_PROG ": --%s needs a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+int cp_parse_list(const char *opt, const char *s, int lo, int hi, int *out, int max, int *n)
+{
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", s);
+	*n = 0;
+	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		double v;
+		if (*n >= max || cp_parse_num(opt, t, lo, hi, &v) || v != floor(v)) {
+			fprintf(stderr, CP_PROG ": --%s takes up to %d comma-separated integers in [%d, %d]\n",
+				opt, max, lo, hi);
+			return -EINVAL;
+		}
+		out[(*n)++] = (int)v;
+	}
+	return *n ? 0 : -EINVAL;
+}
+
+int cp_parse_sweep(const char *opt, const char *s, double *a, double *b, int *n)
+{
+	char buf[128], *p1, *p2;
+	snprintf(buf, sizeof(buf), "%s", s);
+	double nn;
+	if (!(p1 = strchr(buf, ':')) || !(p2 = strchr(p1 + 1, ':')))
+		goto bad;
+	*p1 = *p2 = 0;
+	if (cp_parse_num(opt, buf, 0, 1e12, a) || cp_parse_num(opt, p1 + 1, 0, 1e12, b) ||
+	    cp_parse_num(opt, p2 + 1, 1, 10000, &nn) || nn != floor(nn))
+		goto bad;
+	*n = (int)nn;
+	return 0;
+bad:
+	fprintf(stderr, CP_PROG ": --%s takes FROM:TO:COUNT, got '%s'\n", opt, s);
+	return -EINVAL;
+}
+
+int cp_print_json(cJSON *root)
+{
+	char *s = cJSON_Print(root);
+	if (!s) {
+		fprintf(stderr, CP_PROG ": out of memory printing JSON\n");
+		return 1;
+	}
+	puts(s);
+	free(s);
+	return 0;
+}
+
+int cp_parse_bits(void *opts, const struct cli_opt *o, const char *arg, int use, char *err,
+		  size_t errlen)
+{
+	int bl[CF_ACTION_NBITS], n, ret;
+	unsigned mask = 0;
+	if ((ret = cli_arg_ints(o->name, arg, 4, 16, bl, CF_ACTION_NBITS, &n, err, errlen)))
+		return ret;
+	for (int i = 0; i < n; i++) {
+		int k = cf_action_bits_index(bl[i]);
+		if (k < 0)
+			return cf_fail(-EINVAL, err, errlen, "--%s: %d is not 4, 8, 12 or 16", o->name,
+				       bl[i]);
+		mask |= 1u << k;
+	}
+	*(unsigned *)((char *)opts + o->off) = mask;
+	return 0;
+}
+
+void cp_show_bits(const void *opts, const struct cli_opt *o, char *buf, size_t len)
+{
+	unsigned mask = *(const unsigned *)((const char *)opts + o->off);
+	size_t used = 0;
+	buf[0] = 0;
+	for (int b = 0; b < CF_ACTION_NBITS && used < len; b++)
+		if (mask & (1u << b))
+			used += (size_t)snprintf(buf + used, len - used, "%s%d", used ? "," : "",
+						 cf_action_bits[b]);
+}
+
+void cp_show_no_slo(const void *opts, const struct cli_opt *o, char *buf, size_t len)
+{
+	snprintf(buf, len, "a deadline of %g ms, no energy budget", sim_env_defaults().deadline_ms);
+}
+
+struct cp_world_opts cp_world_defaults(void)
+{
+	return (struct cp_world_opts){.traces = cli_traces_default_dir(), .device = "pi4-est",
+				      .edge = "edge-x86", .root = cli_default_root()};
+}
+
+int cp_cost_load(const struct cp_world_opts *o, struct cr_model **m, struct cost_model **cm)
+{
+	char err[512];
+	*cm = NULL;
+	if (cli_model_load(o->model, m, err, sizeof(err)) ||
+	    cost_load(*m, o->root, o->device, o->edge, o->codec, cm, err, sizeof(err))) {
+		fprintf(stderr, CP_PROG ": %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+int cp_world_load(struct cp_world *w, const struct cp_world_opts *o)
+{
+	char err[512];
+	memset(w, 0, sizeof(*w));
+	w->traces_dir = *o->traces ? o->traces : cli_traces_default_dir();
+	if ((o->slo && sim_slo_load(o->slo, w->slo, &w->n_slo, err, sizeof(err))) ||
+	    sim_trace_dir_load(w->traces_dir, &w->ts, err, sizeof(err))) {
+		fprintf(stderr, CP_PROG ": %s\n", err);
+		return -1;
+	}
+	return cp_cost_load(o, &w->m, &w->cm);
+}
+
+void cp_world_free(struct cp_world *w)
+{
+	free(w->cm);
+	cr_model_free(w->m);
+	sim_trace_set_free(&w->ts);
+	memset(w, 0, sizeof(*w));
+}
+
+struct sim_env_cfg cp_world_env(const struct cp_world *w)
+{
+	struct sim_env_cfg c = sim_env_defaults();
+	if (w->n_slo) {
+		c.slo = w->slo;
+		c.n_slo = w->n_slo;
+	}
+	return c;
+}
