@@ -1,13 +1,11 @@
 /* coinfer-agent: one device agent, or a fleet of them, against the edge appliance.
  * Prints a JSON line per answered request and a JSON summary (docs/agent.md). */
 #include <errno.h>
-#include <getopt.h>
-#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "coinfer/cli.h"
 #include "coinfer/agent.h"
@@ -21,125 +19,249 @@
 #include "coinfer/cost.h"
 #endif
 
+#define PROG "coinfer-agent"
 
-static void usage(FILE *f)
+/* ---- options ------------------------------------------------------------------------ */
+
+/* The command line: the agent's configuration, whose values on entry are
+ * ag_config_defaults', and what main does with the model and the decisions. */
+struct agent_opts {
+	struct ag_config cfg;
+	char host[256];            /* --edge's host; cfg.host points here once given */
+	const char *model, *data, *policy, *class_name;
+	const char *root, *device_class, *edge_class, *codec_table; /* --auto, --device-class */
+	int exit1;                 /* --exit, 1-based */
+	int device_only, use_auto, quiet, summary;
+	double bw_prior_mbps;
+};
+
+static void opts_defaults(struct agent_opts *o)
 {
-	fprintf(f,
-		"usage: coinfer-agent [options]\n"
+	memset(o, 0, sizeof(*o));
+	ag_config_defaults(&o->cfg);
+	o->exit1 = o->cfg.action.exit + 1;
+	o->root = cli_default_root();
+	o->edge_class = "edge-x86";
+	o->summary = 1;
+	o->bw_prior_mbps = 10;
+}
+
+static int parse_edge(void *opts, const struct cli_opt *o, const char *arg, int use, char *err,
+		      size_t errlen)
+{
+	struct agent_opts *a = opts;
+	int ret = cli_arg_hostport(o->name, arg, a->host, sizeof(a->host), &a->cfg.port, err,
+				   errlen);
+	if (!ret)
+		a->cfg.host = a->host;
+	return ret;
+}
+
+static void show_edge(const void *opts, const struct cli_opt *o, char *buf, size_t len)
+{
+	const struct agent_opts *a = opts;
+	snprintf(buf, len, "%s:%d", a->cfg.host, a->cfg.port);
+}
+
+static int parse_codec(void *opts, const struct cli_opt *o, const char *arg, int use, char *err,
+		       size_t errlen)
+{
+	char names[128] = "";
+	size_t used = 0;
+	int k = ag_codec_parse(arg);
+	if (k >= 0) {
+		((struct agent_opts *)opts)->cfg.codec = (enum cc_codec)k;
+		return 0;
+	}
+	for (int c = 0; c < CC_CODEC_COUNT && used < sizeof(names); c++)
+		used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
+					 !c ? "" : c == CC_CODEC_COUNT - 1 ? " or " : ", ",
+					 cc_codec_name((enum cc_codec)c));
+	return cf_fail(-EINVAL, err, errlen, "--%s is %s, got '%s'", o->name, names, arg);
+}
+
+static void show_codec(const void *opts, const struct cli_opt *o, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", cc_codec_name(((const struct agent_opts *)opts)->cfg.codec));
+}
+
+/* --backoff-ms and --breaker-backoff-ms: BASE,CAP in ms, 0 < BASE <= CAP <= 1 h, into
+ * the option's field and the one after it, both uint64_t microseconds. */
+_Static_assert(offsetof(struct ag_config, backoff_cap_us) ==
+		       offsetof(struct ag_config, backoff_base_us) + sizeof(uint64_t),
+	       "--backoff-ms: cap after base");
+_Static_assert(offsetof(struct ag_breaker_config, cap_us) ==
+		       offsetof(struct ag_breaker_config, base_us) + sizeof(uint64_t),
+	       "--breaker-backoff-ms: cap after base");
+
+static int parse_backoff(void *opts, const struct cli_opt *o, const char *arg, int use, char *err,
+			 size_t errlen)
+{
+	char buf[64], *comma;
+	double base, cap;
+	uint64_t us[2];
+	snprintf(buf, sizeof(buf), "%s", arg);
+	if (strlen(arg) >= sizeof(buf) || !(comma = strchr(buf, ',')))
+		goto bad;
+	*comma = 0;
+	if (cli_arg_double(o->name, buf, 0, 3.6e6, &base, err, errlen) || !(base > 0) ||
+	    cli_arg_double(o->name, comma + 1, base, 3.6e6, &cap, err, errlen))
+		goto bad;
+	us[0] = (uint64_t)(base * 1000);
+	us[1] = (uint64_t)(cap * 1000);
+	memcpy((char *)opts + o->off, us, sizeof(us));
+	return 0;
+bad:
+	return cf_fail(-EINVAL, err, errlen,
+		       "--%s takes BASE,CAP in ms, 0 < BASE <= CAP <= 3.6e6, got '%s'", o->name, arg);
+}
+
+static void show_backoff(const void *opts, const struct cli_opt *o, char *buf, size_t len)
+{
+	uint64_t us[2];
+	memcpy(us, (const char *)opts + o->off, sizeof(us));
+	snprintf(buf, len, "%g,%g", (double)us[0] / 1000, (double)us[1] / 1000);
+}
+
+/* --breaker-timeout-ms: ms in [1, 1 h] into uint64_t microseconds. */
+static int parse_ms_us(void *opts, const struct cli_opt *o, const char *arg, int use, char *err,
+		       size_t errlen)
+{
+	double ms;
+	int ret = cli_arg_double(o->name, arg, 1, 3.6e6, &ms, err, errlen);
+	if (!ret)
+		*(uint64_t *)((char *)opts + o->off) = (uint64_t)(ms * 1000);
+	return ret;
+}
+
+static void show_ms_us(const void *opts, const struct cli_opt *o, char *buf, size_t len)
+{
+	snprintf(buf, len, "%g", (double)*(const uint64_t *)((const char *)opts + o->off) / 1000);
+}
+
+static void show_class(const void *opts, const struct cli_opt *o, char *buf, size_t len)
+{
+	snprintf(buf, len, "the --device-class, else %s",
+		 ((const struct agent_opts *)opts)->cfg.device_class);
+}
+
+#define F(f) CLI_FIELD(struct agent_opts, f)
+#define INT(n, f, l, h, a, text)                                                            \
+	{.name = n, .kind = CLI_INT, F(f), .lo = l, .hi = h, .arg = a, .help = text}
+#define NUM(n, f, l, h, a, text)                                                            \
+	{.name = n, .kind = CLI_DOUBLE, F(f), .lo = l, .hi = h, .arg = a, .help = text}
+#define FLAG(n, f, text) {.name = n, .kind = CLI_FLAG, F(f), .help = text}
+#define STR(n, f, a, text) {.name = n, .kind = CLI_STRING, F(f), .arg = a, .help = text}
+#define TEXT(text) {.kind = CLI_TEXT, .help = text}
+static const struct cli_opt opts[] = {
+	{.name = "edge", .kind = CLI_CUSTOM, .parse = parse_edge, .show = show_edge,
+	 .arg = "HOST:PORT", .help = "appliance address"},
+	CLI_OPT_MODEL(struct agent_opts, model),
+	CLI_OPT_DATA(struct agent_opts, data),
+	INT("requests", cfg.requests, 0, 1e9, "N", "requests per agent"),
+	{.name = "first-image", .kind = CLI_INT, F(cfg.first_image), .lo = 0, .hi = 1e9, .arg = "I",
+	 .help = "agent k, request j uses test image (I + k*N + j) mod 10000"},
+	NUM("deadline-ms", cfg.deadline_ms, 0.001, 3.6e6, "D", "latency budget of each request"),
+	NUM("interval-ms", cfg.interval_ms, 0, 3.6e6, "T",
+	    "start a request every T ms (open loop); 0: when one is answered"),
+	INT("inflight", cfg.inflight, 1, 1024, "M", "outstanding requests per agent"),
+	TEXT("action (exits 1-based; partition p in 0..N_e, N_e = on the device only):"),
+	INT("exit", exit1, 1, 16, "E", ""),
+	INT("partition", cfg.action.partition, 0, 1024, "P", ""),
+	INT("bits", cfg.action.bits, 0, 16, "B",
+	    "2..16 for the quantized codecs, ignored for raw32/raw16"),
+	{.name = "codec", .kind = CLI_CUSTOM, .parse = parse_codec, .show = show_codec,
+	 .arg = "NAME", .help = "huffman, huffman-zrun, pred-huffman, packed, raw32, raw16"},
+	FLAG("per-channel", cfg.per_channel, "min-max per channel instead of per tensor"),
+	FLAG("device-only", device_only, "p = N_e: no network at all"),
+	STR("policy", policy, "FILE",
+	    "per request, the action of this trained policy (coinfer-policy\n"
+	    "train) for the agent's state; while the edge is unreachable,\n"
+	    "with the link down: the best exit on the device"),
+	FLAG("edge-decides", cfg.edge_decides,
+	     "ask the edge's policy: take RESULT's next action (<= 1 s old),\n"
+	     "else send DECIDE and wait min(20% of the deadline, 50 ms) for\n"
+	     "the DECISION; without one, decide as otherwise (--policy,\n"
+	     "--auto or the flags)"),
+	NUM("bw-prior-mbps", bw_prior_mbps, 1e-6, 1e6, "X",
+	    "bandwidth assumed before the first estimate"),
+#if AG_HAVE_COST
+	FLAG("auto", use_auto,
+	     "per request, Edgent's search (Li et al. 2018, Alg. 1) over the cost\n"
+	     "model of --device-class and --edge-class (policy-cost.h)"),
+	STR("edge-class", edge_class, "NAME", "edge class for --auto"),
+	{.name = "codec-table", .kind = CLI_STRING, F(codec_table), .arg = "PATH",
+	 .help = "codec table for --auto", .dflt = "ROOT/models/<model>.codec.json"},
+	CLI_OPT_ROOT(struct agent_opts, root),
+#endif
+	TEXT("device emulation (time dilation):"),
+	NUM("slowdown", cfg.slowdown, 1, 1e6, "K", "stretch measured device compute by K >= 1"),
+#if AG_HAVE_COST
+	STR("device-class", device_class, "NAME|FILE",
+	    "a class of ROOT/conf/devices, or a profile/class JSON file:\n"
+	    "device compute takes at least the profile's per-layer time"),
+#endif
+	{.name = "encode-slowdown", .kind = CLI_DOUBLE, F(cfg.encode_slowdown), .lo = 1, .hi = 1e6,
+	 .arg = "K", .help = "stretch encoding by K (default: the class's codec speed, else\n"
+			    "--slowdown, or the profile's ratio to the measured times)",
+	 .dflt = ""},
+	{.name = "class", .kind = CLI_STRING, F(class_name), .arg = "NAME",
+	 .help = "device class sent in HELLO", .show = show_class},
+	TEXT("fleet:"),
+	INT("fleet", cfg.agents, 1, 100000, "N", "run N independent agents"),
+	INT("threads", cfg.threads, 1, 1024, "T", "threads, each one poll loop over its agents"),
+	NUM("stagger-ms", cfg.stagger_ms, 0, 3.6e6, "S", "spread the agents' first requests over S ms"),
+	INT("device-id", cfg.device_id_base, 0, 1e18, "ID", "agent k is device ID + k"),
+	STR("app", cfg.app, "NAME", "application name in HELLO"),
+	TEXT("network:"),
+	{.name = "backoff-ms", .kind = CLI_CUSTOM, F(cfg.backoff_base_us), .parse = parse_backoff,
+	 .show = show_backoff, .arg = "BASE,CAP",
+	 .help = "reconnect backoff, doubled per attempt, jittered"},
+	INT("breaker-threshold", cfg.breaker.threshold, 0, 1e6, "N",
+	    "consecutive reply timeouts that mark the edge down: new requests\n"
+	    "then run on the device at once, and the edge is probed; 0: never"),
+	{.name = "breaker-backoff-ms", .kind = CLI_CUSTOM, F(cfg.breaker.base_us),
+	 .parse = parse_backoff, .show = show_backoff, .arg = "BASE,CAP",
+	 .help = "probe schedule while down, doubled per unanswered\n"
+		 "probe, jittered"},
+	{.name = "breaker-timeout-ms", .kind = CLI_CUSTOM, F(cfg.breaker.timeout_us),
+	 .parse = parse_ms_us, .show = show_ms_us, .arg = "T",
+	 .help = "a probe unanswered this long failed; every PING unanswered this\n"
+		 "long marks the edge down"},
+	INT("connect-timeout-ms", cfg.connect_timeout_ms, 1, 3.6e6, "T", "connect + WELCOME"),
+	INT("connect-wait-ms", cfg.connect_wait_ms, 0, 3.6e6, "T",
+	    "the first request waits this long for a connection"),
+	NUM("margin-ms", cfg.margin_ms, 0, 3.6e6, "M",
+	    "kept back besides the fallback's own time and timer lateness"),
+	INT("ping-ms", cfg.ping_ms, 0, 3.6e6, "T", "PING every T ms, 0 = never"),
+	{.name = "ping-pad", .kind = CLI_INT, F(cfg.ping_pad), .lo = 0, .hi = 1 << 20,
+	 .arg = "BYTES", .help = "padding of every other PING, the uplink probe"},
+	NUM("bw-alpha", cfg.bw.alpha, 1e-6, 1, "A", "EWMA weight of a bandwidth sample"),
+	TEXT("output:"),
+	FLAG("verify", cfg.verify, "decode each frame sent and run the tail here too (verify_label)"),
+	INT("calib-runs", cfg.calib_runs, 1, 1e6, "N", "timed runs per exit at start"),
+	INT("seed", cfg.seed, 0, 1e18, "S", "jitter and stagger"),
+	FLAG("quiet", quiet, "no per-request lines and no connection log, only the summary"),
+	{.name = "no-summary", .kind = CLI_FLAG, F(summary), .invert = 1, .help = "no summary line"},
+};
+#undef F
+#undef INT
+#undef NUM
+#undef FLAG
+#undef STR
+#undef TEXT
+
+static const struct cli_prog prog = {
+	.name = PROG,
+	.head = "usage: coinfer-agent [options]\n"
 		"       coinfer-agent profile [options]   (coinfer-agent profile --help)\n"
 		"Device agent(s): run the head layers of CIFAR-10 test images, send the encoded\n"
 		"tensor to the edge appliance, print each answer as a JSON line and a JSON summary;\n"
 		"finish on the device when the edge is slow, unreachable or refuses.\n"
 		"`profile` measures this device's per-layer latency table (batch 1) and prints\n"
 		"the profile JSON of its device class (docs/cost-model.md).\n"
-		"\n"
-		"  --edge HOST:PORT        appliance address (127.0.0.1:7878)\n"
-		"  --model PATH            model file (default: the bundled models/branchy-alexnet.cfm)\n"
-		"  --data DIR              CIFAR-10 binary directory (default: ../shared/data/cifar10 or data/cifar10)\n"
-		"  --requests N            requests per agent (20)\n"
-		"  --first-image I         agent k, request j uses test image (I + k*N + j) mod 10000 (0)\n"
-		"  --deadline-ms D         latency budget of each request (100)\n"
-		"  --interval-ms T         start a request every T ms (open loop); 0: when one is answered (0)\n"
-		"  --inflight M            outstanding requests per agent (1)\n"
-		"action (exits 1-based; partition p in 0..N_e, N_e = on the device only):\n"
-		"  --exit E                (3)\n"
-		"  --partition P           (8)\n"
-		"  --bits B                2..16 for the quantized codecs, ignored for raw32/raw16 (8)\n"
-		"  --codec NAME            huffman, huffman-zrun, pred-huffman, packed, raw32, raw16\n"
-		"                          (huffman)\n"
-		"  --per-channel           min-max per channel instead of per tensor\n"
-		"  --device-only           p = N_e: no network at all\n"
-		"  --policy FILE           per request, the action of this trained policy (coinfer-policy\n"
-		"                          train) for the agent's state; while the edge is unreachable,\n"
-		"                          with the link down: the best exit on the device\n"
-		"  --edge-decides          ask the edge's policy: take RESULT's next action (<= 1 s old),\n"
-		"                          else send DECIDE and wait min(20%% of the deadline, 50 ms) for\n"
-		"                          the DECISION; without one, decide as otherwise (--policy,\n"
-		"                          --auto or the flags)\n"
-		"  --bw-prior-mbps X       bandwidth assumed before the first estimate (10)\n"
-#if AG_HAVE_COST
-		"  --auto                  per request, Edgent's search (Li et al. 2018, Alg. 1) over the cost\n"
-		"                          model of --device-class and --edge-class (policy-cost.h)\n"
-		"  --edge-class NAME       edge class for --auto (edge-x86)\n"
-		"  --codec-table PATH      codec table for --auto (ROOT/models/<model>.codec.json)\n"
-		"  --root DIR              where conf/ and models/ are (the source tree)\n"
-#endif
-		"device emulation (time dilation):\n"
-		"  --slowdown K            stretch measured device compute by K >= 1 (1)\n"
-#if AG_HAVE_COST
-		"  --device-class NAME|FILE  a class of ROOT/conf/devices, or a profile/class JSON file:\n"
-		"                          device compute takes at least the profile's per-layer time\n"
-#endif
-		"  --encode-slowdown K     stretch encoding by K (default: the class's codec speed, else\n"
-		"                          --slowdown, or the profile's ratio to the measured times)\n"
-		"  --class NAME            device class sent in HELLO (the --device-class, else host)\n"
-		"fleet:\n"
-		"  --fleet N               run N independent agents (1)\n"
-		"  --threads T             threads, each one poll loop over its agents (1)\n"
-		"  --stagger-ms S          spread the agents' first requests over S ms (0)\n"
-		"  --device-id ID          agent k is device ID + k (1)\n"
-		"  --app NAME              application name in HELLO (default)\n"
-		"network:\n"
-		"  --backoff-ms BASE,CAP   reconnect backoff, doubled per attempt, jittered (50,2000)\n"
-		"  --breaker-threshold N   consecutive reply timeouts that mark the edge down: new requests\n"
-		"                          then run on the device at once, and the edge is probed; 0: never (3)\n"
-		"  --breaker-backoff-ms BASE,CAP  probe schedule while down, doubled per unanswered\n"
-		"                          probe, jittered (50,1000)\n"
-		"  --breaker-timeout-ms T  a probe unanswered this long failed; every PING unanswered this\n"
-		"                          long marks the edge down (1000)\n"
-		"  --connect-timeout-ms T  connect + WELCOME (1000)\n"
-		"  --connect-wait-ms T     the first request waits this long for a connection (2000)\n"
-		"  --margin-ms M           kept back besides the fallback's own time and timer lateness (2)\n"
-		"  --ping-ms T             PING every T ms, 0 = never (500)\n"
-		"  --ping-pad BYTES        padding of every other PING, the uplink probe (16384)\n"
-		"  --bw-alpha A            EWMA weight of a bandwidth sample (0.25)\n"
-		"output:\n"
-		"  --verify                decode each frame sent and run the tail here too (verify_label)\n"
-		"  --calib-runs N          timed runs per exit at start (5)\n"
-		"  --seed S                jitter and stagger (1)\n"
-		"  --quiet                 no per-request lines and no connection log, only the summary\n"
-		"  --no-summary            no summary line\n"
-		"  --help                  this text\n");
-}
-
-enum {
-	O_EDGE = 256, O_MODEL, O_DATA, O_REQUESTS, O_FIRST, O_DEADLINE, O_INTERVAL, O_INFLIGHT,
-	O_EXIT, O_PART, O_BITS, O_CODEC, O_PERCH, O_DEVONLY, O_AUTO, O_EDGE_CLASS, O_CODEC_TABLE,
-	O_BW_PRIOR, O_ROOT, O_SLOWDOWN, O_DEVCLASS, O_ENC_SLOWDOWN, O_CLASS, O_FLEET, O_THREADS,
-	O_STAGGER, O_DEVID, O_APP, O_BACKOFF, O_CONN_TIMEOUT, O_CONN_WAIT, O_MARGIN, O_PING,
-	O_PINGPAD, O_BWALPHA, O_VERIFY, O_CALIB, O_SEED, O_QUIET, O_NOSUMMARY, O_HELP, O_POLICY,
-	O_EDGE_DECIDES, O_BRK_THRESHOLD, O_BRK_BACKOFF, O_BRK_TIMEOUT
-};
-
-static int num_arg(const char *opt, const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-		fprintf(stderr, "coinfer-agent: --%s %s: expected a number in [%g, %g]\n", opt, s, lo, hi);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-/* BASE,CAP in ms, 0 < BASE <= CAP <= 1 h, into microseconds. */
-static int backoff_arg(const char *opt, const char *s, uint64_t *base_us, uint64_t *cap_us)
-{
-	char *end;
-	double base = strtod(s, &end), cap;
-	if (*end != ',' || !(base > 0) || base > 3.6e6) {
-		fprintf(stderr, "coinfer-agent: --%s %s: expected BASE,CAP (ms, 0 < BASE <= CAP)\n", opt,
-			s);
-		return -1;
-	}
-	if (num_arg(opt, end + 1, base, 3.6e6, &cap))
-		return -1;
-	*base_us = (uint64_t)(base * 1000);
-	*cap_us = (uint64_t)(cap * 1000);
-	return 0;
-}
+		"\n",
+	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct agent_opts)};
 
 /* --policy: the actor, one copy per agent thread (deciding uses the policy's
  * scratch). */
@@ -262,366 +384,211 @@ static int load_profile(const char *root, const char *arg, const struct cr_model
 static int profile_main(int argc, char **argv)
 {
 	static const int batches[] = {1};
-	const struct cli_profile_cmd c = {"coinfer-agent", "this device's", batches, 1};
+	const struct cli_profile_cmd c = {PROG, "this device's", batches, 1};
 	return cli_profile_main(argc, argv, &c);
 }
 
-int main(int argc, char **argv)
-{
-	/* the agent's own options would refuse profile's (--exit means another thing) */
-	if (argc > 1 && !strcmp(argv[1], "profile"))
-		return profile_main(argc - 1, argv + 1);
-	static const struct option opts[] = {
-		{"edge", required_argument, 0, O_EDGE}, {"model", required_argument, 0, O_MODEL},
-		{"data", required_argument, 0, O_DATA}, {"requests", required_argument, 0, O_REQUESTS},
-		{"first-image", required_argument, 0, O_FIRST},
-		{"deadline-ms", required_argument, 0, O_DEADLINE},
-		{"interval-ms", required_argument, 0, O_INTERVAL},
-		{"inflight", required_argument, 0, O_INFLIGHT}, {"exit", required_argument, 0, O_EXIT},
-		{"partition", required_argument, 0, O_PART}, {"bits", required_argument, 0, O_BITS},
-		{"codec", required_argument, 0, O_CODEC}, {"per-channel", no_argument, 0, O_PERCH},
-		{"device-only", no_argument, 0, O_DEVONLY},
-		{"policy", required_argument, 0, O_POLICY},
-		{"edge-decides", no_argument, 0, O_EDGE_DECIDES},
-		{"bw-prior-mbps", required_argument, 0, O_BW_PRIOR},
-#if AG_HAVE_COST
-		{"auto", no_argument, 0, O_AUTO}, {"edge-class", required_argument, 0, O_EDGE_CLASS},
-		{"codec-table", required_argument, 0, O_CODEC_TABLE},
-		{"root", required_argument, 0, O_ROOT},
-		{"device-class", required_argument, 0, O_DEVCLASS},
-#endif
-		{"slowdown", required_argument, 0, O_SLOWDOWN},
-		{"encode-slowdown", required_argument, 0, O_ENC_SLOWDOWN},
-		{"class", required_argument, 0, O_CLASS}, {"fleet", required_argument, 0, O_FLEET},
-		{"threads", required_argument, 0, O_THREADS},
-		{"stagger-ms", required_argument, 0, O_STAGGER},
-		{"device-id", required_argument, 0, O_DEVID}, {"app", required_argument, 0, O_APP},
-		{"backoff-ms", required_argument, 0, O_BACKOFF},
-		{"breaker-threshold", required_argument, 0, O_BRK_THRESHOLD},
-		{"breaker-backoff-ms", required_argument, 0, O_BRK_BACKOFF},
-		{"breaker-timeout-ms", required_argument, 0, O_BRK_TIMEOUT},
-		{"connect-timeout-ms", required_argument, 0, O_CONN_TIMEOUT},
-		{"connect-wait-ms", required_argument, 0, O_CONN_WAIT},
-		{"margin-ms", required_argument, 0, O_MARGIN}, {"ping-ms", required_argument, 0, O_PING},
-		{"ping-pad", required_argument, 0, O_PINGPAD},
-		{"bw-alpha", required_argument, 0, O_BWALPHA}, {"verify", no_argument, 0, O_VERIFY},
-		{"calib-runs", required_argument, 0, O_CALIB}, {"seed", required_argument, 0, O_SEED},
-		{"quiet", no_argument, 0, O_QUIET}, {"no-summary", no_argument, 0, O_NOSUMMARY},
-		{"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
-	struct ag_config cfg;
-	ag_config_defaults(&cfg);
-	const char *model_path = NULL, *data_dir = NULL, *class_name = NULL;
-	int exit1 = 3, device_only = 0, quiet = 0, summary = 1, use_auto = 0;
-	static char host[256];
-	const char *root = cli_default_root();
-	const char *devclass = NULL, *edge_class = "edge-x86", *codec_table = NULL;
-	const char *policy_path = NULL;
-	double bw_prior_mbps = 10;
-	(void)devclass;
-	(void)edge_class;
-	(void)codec_table;
-	(void)root;
-	int c;
-	double v;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		const char *name = optind > 0 && optind <= argc ? argv[optind - 1] + 2 : "?";
-		(void)name;
-		switch (c) {
-		case O_EDGE: {
-			const char *colon = strrchr(optarg, ':');
-			if (!colon || colon == optarg || (size_t)(colon - optarg) >= sizeof(host)) {
-				fprintf(stderr, "coinfer-agent: --edge %s: expected HOST:PORT\n", optarg);
-				return 2;
-			}
-			memcpy(host, optarg, (size_t)(colon - optarg));
-			host[colon - optarg] = 0;
-			if (host[0] == '[' && host[strlen(host) - 1] == ']') { /* [v6]:port */
-				memmove(host, host + 1, strlen(host));
-				host[strlen(host) - 1] = 0;
-			}
-			if (num_arg("edge", colon + 1, 1, 65535, &v))
-				return 2;
-			cfg.host = host;
-			cfg.port = (int)v;
-			break;
-		}
-		case O_MODEL: model_path = optarg; break;
-		case O_DATA: data_dir = optarg; break;
-		case O_REQUESTS:
-			if (num_arg("requests", optarg, 0, 1e9, &v)) return 2;
-			cfg.requests = (int)v;
-			break;
-		case O_FIRST:
-			if (num_arg("first-image", optarg, 0, 1e9, &v)) return 2;
-			cfg.first_image = (int)v;
-			break;
-		case O_DEADLINE:
-			if (num_arg("deadline-ms", optarg, 0.001, 3.6e6, &v)) return 2;
-			cfg.deadline_ms = v;
-			break;
-		case O_INTERVAL:
-			if (num_arg("interval-ms", optarg, 0, 3.6e6, &v)) return 2;
-			cfg.interval_ms = v;
-			break;
-		case O_INFLIGHT:
-			if (num_arg("inflight", optarg, 1, 1024, &v)) return 2;
-			cfg.inflight = (int)v;
-			break;
-		case O_EXIT:
-			if (num_arg("exit", optarg, 1, 16, &v)) return 2;
-			exit1 = (int)v;
-			break;
-		case O_PART:
-			if (num_arg("partition", optarg, 0, 1024, &v)) return 2;
-			cfg.action.partition = (int)v;
-			break;
-		case O_BITS:
-			if (num_arg("bits", optarg, 0, 16, &v)) return 2;
-			cfg.action.bits = (int)v;
-			break;
-		case O_CODEC: {
-			int k = ag_codec_parse(optarg);
-			if (k < 0) {
-				fprintf(stderr, "coinfer-agent: --codec %s: expected huffman, huffman-zrun, "
-						"pred-huffman, packed, raw32 or raw16\n", optarg);
-				return 2;
-			}
-			cfg.codec = (enum cc_codec)k;
-			break;
-		}
-		case O_PERCH: cfg.per_channel = 1; break;
-		case O_DEVONLY: device_only = 1; break;
-		case O_POLICY: policy_path = optarg; break;
-		case O_EDGE_DECIDES: cfg.edge_decides = 1; break;
-		case O_AUTO: use_auto = 1; break;
-		case O_EDGE_CLASS: edge_class = optarg; break;
-		case O_CODEC_TABLE: codec_table = optarg; break;
-		case O_BW_PRIOR:
-			if (num_arg("bw-prior-mbps", optarg, 1e-6, 1e6, &v)) return 2;
-			bw_prior_mbps = v;
-			break;
-		case O_ROOT: root = optarg; break;
-		case O_DEVCLASS: devclass = optarg; break;
-		case O_SLOWDOWN:
-			if (num_arg("slowdown", optarg, 1, 1e6, &v)) return 2;
-			cfg.slowdown = v;
-			break;
-		case O_ENC_SLOWDOWN:
-			if (num_arg("encode-slowdown", optarg, 1, 1e6, &v)) return 2;
-			cfg.encode_slowdown = v;
-			break;
-		case O_CLASS: class_name = optarg; break;
-		case O_FLEET:
-			if (num_arg("fleet", optarg, 1, 100000, &v)) return 2;
-			cfg.agents = (int)v;
-			break;
-		case O_THREADS:
-			if (num_arg("threads", optarg, 1, 1024, &v)) return 2;
-			cfg.threads = (int)v;
-			break;
-		case O_STAGGER:
-			if (num_arg("stagger-ms", optarg, 0, 3.6e6, &v)) return 2;
-			cfg.stagger_ms = v;
-			break;
-		case O_DEVID:
-			if (num_arg("device-id", optarg, 0, 1e18, &v)) return 2;
-			cfg.device_id_base = (uint64_t)v;
-			break;
-		case O_APP: cfg.app = optarg; break;
-		case O_BACKOFF:
-			if (backoff_arg("backoff-ms", optarg, &cfg.backoff_base_us, &cfg.backoff_cap_us))
-				return 2;
-			break;
-		case O_BRK_THRESHOLD:
-			if (num_arg("breaker-threshold", optarg, 0, 1e6, &v)) return 2;
-			cfg.breaker.threshold = (int)v;
-			break;
-		case O_BRK_BACKOFF:
-			if (backoff_arg("breaker-backoff-ms", optarg, &cfg.breaker.base_us,
-					&cfg.breaker.cap_us))
-				return 2;
-			break;
-		case O_BRK_TIMEOUT:
-			if (num_arg("breaker-timeout-ms", optarg, 1, 3.6e6, &v)) return 2;
-			cfg.breaker.timeout_us = (uint64_t)(v * 1000);
-			break;
-		case O_CONN_TIMEOUT:
-			if (num_arg("connect-timeout-ms", optarg, 1, 3.6e6, &v)) return 2;
-			cfg.connect_timeout_ms = (int)v;
-			break;
-		case O_CONN_WAIT:
-			if (num_arg("connect-wait-ms", optarg, 0, 3.6e6, &v)) return 2;
-			cfg.connect_wait_ms = (int)v;
-			break;
-		case O_MARGIN:
-			if (num_arg("margin-ms", optarg, 0, 3.6e6, &v)) return 2;
-			cfg.margin_ms = v;
-			break;
-		case O_PING:
-			if (num_arg("ping-ms", optarg, 0, 3.6e6, &v)) return 2;
-			cfg.ping_ms = (int)v;
-			break;
-		case O_PINGPAD:
-			if (num_arg("ping-pad", optarg, 0, 1 << 20, &v)) return 2;
-			cfg.ping_pad = (uint32_t)v;
-			break;
-		case O_BWALPHA:
-			if (num_arg("bw-alpha", optarg, 1e-6, 1, &v)) return 2;
-			cfg.bw.alpha = v;
-			break;
-		case O_VERIFY: cfg.verify = 1; break;
-		case O_CALIB:
-			if (num_arg("calib-runs", optarg, 1, 1e6, &v)) return 2;
-			cfg.calib_runs = (int)v;
-			break;
-		case O_SEED:
-			if (num_arg("seed", optarg, 0, 1e18, &v)) return 2;
-			cfg.seed = (uint64_t)v;
-			break;
-		case O_QUIET: quiet = 1; break;
-		case O_NOSUMMARY: summary = 0; break;
-		case O_HELP: usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "coinfer-agent: unexpected argument %s\n", argv[optind]);
-		usage(stderr);
-		return 2;
-	}
-	if (policy_path && use_auto) {
-		fprintf(stderr, "coinfer-agent: --policy and --auto both decide on the device: "
-				"choose one\n");
-		return 2;
-	}
-	cfg.bw_prior_bps = bw_prior_mbps * 1e6;
+/* ---- the run ------------------------------------------------------------------------ */
 
-	char err[512];
-	if (!model_path && !(model_path = cli_default_model_path())) {
-		fprintf(stderr, "coinfer-agent: no model: pass --model or set COINFER_MODEL\n");
-		return 1;
-	}
+/* What main sets up for the fleet, freed by run_free. */
+struct run {
 	struct cr_model *m;
-	if (cr_model_load(model_path, &m, err, sizeof(err))) {
-		fprintf(stderr, "coinfer-agent: %s: %s\n", model_path, err);
+	struct ds_dataset ds;
+	struct pol_policy *policy;
+	struct policy_ctx pctx;
+#if AG_HAVE_COST
+	struct ag_times *prof_times;
+	struct cost_profile *prof;
+	struct cost_device_class *dclass;
+	struct auto_ctx actx;
+	char class_buf[64];
+#endif
+};
+
+static void run_free(struct run *r)
+{
+	for (int t = 0; r->pctx.p && t < r->pctx.n; t++)
+		pol_policy_free(r->pctx.p[t]);
+	free(r->pctx.p);
+	pol_policy_free(r->policy);
+	ds_dataset_free(&r->ds);
+	cr_model_free(r->m);
+#if AG_HAVE_COST
+	free(r->prof);
+	free(r->prof_times);
+	free(r->dclass);
+	free(r->actx.cm);
+#endif
+}
+
+/* The model and the CIFAR-10 test images: 0, or the exit status (said). */
+static int load_model_data(struct agent_opts *o, struct run *r)
+{
+	char err[512];
+	if (cli_model_load(o->model, &r->m, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
 		return 1;
 	}
-	if (!data_dir && !(data_dir = cli_cifar10_default_dir())) {
-		fprintf(stderr, "coinfer-agent: no CIFAR-10: pass --data, set COINFER_CIFAR10, or run "
+	if (!o->data && !(o->data = cli_cifar10_default_dir())) {
+		fprintf(stderr, PROG ": no CIFAR-10: pass --data, set COINFER_CIFAR10, or run "
 				"scripts/fetch-cifar10.sh\n");
 		return 1;
 	}
-	struct ds_dataset ds;
-	if (ds_cifar10_load(data_dir, "test_batch.bin", &ds, err, sizeof(err))) {
-		fprintf(stderr, "coinfer-agent: %s\n", err);
+	if (ds_cifar10_load(o->data, "test_batch.bin", &r->ds, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
 		return 1;
 	}
+	return 0;
+}
 
-	cfg.action.exit = exit1 - 1;
-	if (exit1 > m->n_exits) {
-		fprintf(stderr, "coinfer-agent: --exit %d: the model has exits 1..%d\n", exit1, m->n_exits);
+/* The fixed action of the flags against the model: 0, or 2 (said). */
+static int set_action(struct agent_opts *o, const struct cr_model *m)
+{
+	struct ag_config *cfg = &o->cfg;
+	cfg->action.exit = o->exit1 - 1;
+	if (o->exit1 > m->n_exits) {
+		fprintf(stderr, PROG ": --exit %d: the model has exits 1..%d\n", o->exit1,
+			m->n_exits);
 		return 2;
 	}
-	if (device_only)
-		cfg.action.partition = m->exit_len[cfg.action.exit];
-	if (cfg.codec == CC_CODEC_RAW32 || cfg.codec == CC_CODEC_RAW16) {
-		cfg.action.bits = 0;
-		cfg.per_channel = 0;
+	if (o->device_only)
+		cfg->action.partition = m->exit_len[cfg->action.exit];
+	if (cfg->codec == CC_CODEC_RAW32 || cfg->codec == CC_CODEC_RAW16) {
+		cfg->action.bits = 0;
+		cfg->per_channel = 0;
 	}
-	static char class_buf[64];
+	return 0;
+}
+
 #if AG_HAVE_COST
-	struct ag_times *prof_times = NULL;
-	struct cost_profile *prof = NULL;
-	struct cost_device_class *dclass = NULL;
-	struct auto_ctx actx = {0};
-	if (devclass) {
-		prof = malloc(sizeof(*prof));
-		if (!prof || load_profile(root, devclass, m, prof, &dclass, class_buf, sizeof(class_buf),
-					  err, sizeof(err))) {
-			fprintf(stderr, "coinfer-agent: --device-class %s: %s\n", devclass,
-				prof ? err : "out of memory");
-			return 1;
-		}
-		prof_times = calloc(1, sizeof(*prof_times));
-		if (!prof_times || ag_times_init(prof_times, m)) {
-			fprintf(stderr, "coinfer-agent: the model exceeds the agent's limits\n");
-			return 1;
-		}
-		for (int e = 0; e < m->n_exits; e++)
-			for (int p = 0; p < m->exit_len[e]; p++)
-				prof_times->ms[e][p] =
-					cost_profile_layer_ms(prof, &prof->exits[e].layers[p], 1);
-		cfg.profile = prof_times;
-		cfg.device_class = class_buf;
-		if (dclass) {
-			cfg.encode_model = class_encode_ms;
-			cfg.encode_ctx = dclass;
-		}
+/* --device-class: the profile's per-layer times as the emulated device's, and the
+ * class's codec speed. 0, or the exit status (said). */
+static int set_device_class(struct agent_opts *o, struct run *r)
+{
+	char err[512];
+	const struct cr_model *m = r->m;
+	r->prof = malloc(sizeof(*r->prof));
+	if (!r->prof || load_profile(o->root, o->device_class, m, r->prof, &r->dclass, r->class_buf,
+				     sizeof(r->class_buf), err, sizeof(err))) {
+		fprintf(stderr, PROG ": --device-class %s: %s\n", o->device_class,
+			r->prof ? err : "out of memory");
+		return 1;
 	}
-	if (use_auto) {
-		const char *dev = class_name ? class_name : devclass;
-		if (!dev) {
-			fprintf(stderr, "coinfer-agent: --auto needs --device-class NAME (or --class NAME) "
-					"for the cost model\n");
-			return 2;
-		}
-		if (cost_load(m, root, dev, edge_class, codec_table, &actx.cm, err, sizeof(err))) {
-			fprintf(stderr, "coinfer-agent: --auto: %s\n", err);
-			return 1;
-		}
-		actx.bw_prior_bps = bw_prior_mbps * 1e6;
-		cfg.decide = auto_decide;
-		cfg.decide_ctx = &actx;
+	r->prof_times = calloc(1, sizeof(*r->prof_times));
+	if (!r->prof_times || ag_times_init(r->prof_times, m)) {
+		fprintf(stderr, PROG ": the model exceeds the agent's limits\n");
+		return 1;
 	}
-#else
-	(void)use_auto;
-	(void)class_buf;
-#endif
-	if (class_name)
-		cfg.device_class = class_name;
-	cfg.out = quiet ? NULL : stdout;
-	cfg.log = quiet ? NULL : stderr;
-	if (use_auto)
-		cfg.decide_name = "auto";
+	for (int e = 0; e < m->n_exits; e++)
+		for (int p = 0; p < m->exit_len[e]; p++)
+			r->prof_times->ms[e][p] =
+				cost_profile_layer_ms(r->prof, &r->prof->exits[e].layers[p], 1);
+	o->cfg.profile = r->prof_times;
+	o->cfg.device_class = r->class_buf;
+	if (r->dclass) {
+		o->cfg.encode_model = class_encode_ms;
+		o->cfg.encode_ctx = r->dclass;
+	}
+	return 0;
+}
 
-	struct pol_policy *policy = NULL;
-	struct policy_ctx pctx = {.bw_prior_bps = bw_prior_mbps * 1e6};
-	if (policy_path) {
-		if (policy_load(policy_path, m, &policy, err, sizeof(err))) {
-			fprintf(stderr, "coinfer-agent: --policy %s: %s\n", policy_path, err);
-			return 1;
-		}
-		if (strcmp(policy->device_class, cfg.device_class))
-			fprintf(stderr, "coinfer-agent: warning: --policy %s was trained for device class "
-					"%s, the agent announces %s\n",
-				policy_path, policy->device_class, cfg.device_class);
-		cfg.decide = policy_decide;
-		cfg.decide_ctx = &pctx;
-		cfg.decide_name = "policy";
-	}
-
-	struct ag_fleet *f;
-	if (ag_fleet_create(&cfg, m, &ds, &f, err, sizeof(err))) {
-		fprintf(stderr, "coinfer-agent: %s\n", err);
+/* --auto: Edgent's search over the cost model of the device and edge classes. */
+static int set_auto(struct agent_opts *o, struct run *r)
+{
+	char err[512];
+	const char *dev = o->class_name ? o->class_name : o->device_class;
+	if (!dev) {
+		fprintf(stderr, PROG ": --auto needs --device-class NAME (or --class NAME) "
+				"for the cost model\n");
 		return 2;
 	}
-	if (policy) {
-		pctx.n = ag_fleet_threads(f);
-		pctx.p = calloc((size_t)pctx.n, sizeof(*pctx.p));
-		for (int t = 0; pctx.p && t < pctx.n; t++)
-			if (pol_policy_dup(policy, &pctx.p[t], err, sizeof(err))) {
-				fprintf(stderr, "coinfer-agent: --policy %s: %s\n", policy_path, err);
-				return 1;
-			}
-		if (!pctx.p) {
-			fprintf(stderr, "coinfer-agent: out of memory\n");
+	if (cost_load(r->m, o->root, dev, o->edge_class, o->codec_table, &r->actx.cm, err,
+		      sizeof(err))) {
+		fprintf(stderr, PROG ": --auto: %s\n", err);
+		return 1;
+	}
+	r->actx.bw_prior_bps = o->bw_prior_mbps * 1e6;
+	o->cfg.decide = auto_decide;
+	o->cfg.decide_ctx = &r->actx;
+	o->cfg.decide_name = "auto";
+	return 0;
+}
+#endif
+
+/* --policy: its actions for the agent's state. 0, or the exit status (said). */
+static int set_policy(struct agent_opts *o, struct run *r)
+{
+	char err[512];
+	struct ag_config *cfg = &o->cfg;
+	if (policy_load(o->policy, r->m, &r->policy, err, sizeof(err))) {
+		fprintf(stderr, PROG ": --policy %s: %s\n", o->policy, err);
+		return 1;
+	}
+	if (strcmp(r->policy->device_class, cfg->device_class))
+		fprintf(stderr, PROG ": warning: --policy %s was trained for device class "
+				"%s, the agent announces %s\n",
+			o->policy, r->policy->device_class, cfg->device_class);
+	r->pctx.bw_prior_bps = o->bw_prior_mbps * 1e6;
+	cfg->decide = policy_decide;
+	cfg->decide_ctx = &r->pctx;
+	cfg->decide_name = "policy";
+	return 0;
+}
+
+/* How each request is decided and what the agent announces: --device-class,
+ * --auto, --class, --policy. 0, or the exit status (said). */
+static int set_deciding(struct agent_opts *o, struct run *r)
+{
+	int ret = 0;
+#if AG_HAVE_COST
+	if (o->device_class && (ret = set_device_class(o, r)))
+		return ret;
+	if (o->use_auto && (ret = set_auto(o, r)))
+		return ret;
+#endif
+	if (o->class_name)
+		o->cfg.device_class = o->class_name;
+	o->cfg.out = o->quiet ? NULL : stdout;
+	o->cfg.log = o->quiet ? NULL : stderr;
+	if (o->policy)
+		ret = set_policy(o, r);
+	return ret;
+}
+
+/* One copy of the policy per thread of the fleet (deciding uses its scratch). */
+static int dup_policy(const struct agent_opts *o, struct run *r, int threads)
+{
+	char err[512];
+	r->pctx.n = threads;
+	if (!(r->pctx.p = calloc((size_t)threads, sizeof(*r->pctx.p)))) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return 1;
+	}
+	for (int t = 0; t < threads; t++)
+		if (pol_policy_dup(r->policy, &r->pctx.p[t], err, sizeof(err))) {
+			fprintf(stderr, PROG ": --policy %s: %s\n", o->policy, err);
 			return 1;
 		}
+	return 0;
+}
+
+/* Runs the fleet and prints the summary: the exit status. */
+static int run_fleet(const struct agent_opts *o, struct run *r)
+{
+	char err[512];
+	struct ag_fleet *f;
+	int ret;
+	if (ag_fleet_create(&o->cfg, r->m, &r->ds, &f, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return 2;
 	}
-	int ret = ag_fleet_run(f, err, sizeof(err));
-	if (ret)
-		fprintf(stderr, "coinfer-agent: %s\n", err);
-	if (summary) {
+	if (r->policy && dup_policy(o, r, ag_fleet_threads(f))) {
+		ag_fleet_destroy(f);
+		return 1;
+	}
+	if ((ret = ag_fleet_run(f, err, sizeof(err))))
+		fprintf(stderr, PROG ": %s\n", err);
+	if (o->summary) {
 		struct ag_summary s;
 		ag_fleet_summary(f, &s);
 		ag_summary_json(&s, stdout);
@@ -630,17 +597,28 @@ int main(int argc, char **argv)
 	}
 	fflush(stdout);
 	ag_fleet_destroy(f);
-	for (int t = 0; pctx.p && t < pctx.n; t++)
-		pol_policy_free(pctx.p[t]);
-	free(pctx.p);
-	pol_policy_free(policy);
-	ds_dataset_free(&ds);
-	cr_model_free(m);
-#if AG_HAVE_COST
-	free(prof);
-	free(prof_times);
-	free(dclass);
-	free(actx.cm);
-#endif
 	return ret ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	/* the agent's own options would refuse profile's (--exit means another thing) */
+	if (argc > 1 && !strcmp(argv[1], "profile"))
+		return profile_main(argc - 1, argv + 1);
+	struct agent_opts o;
+	struct run r = {0};
+	opts_defaults(&o);
+	int ret = cli_args(&prog, &o, argc, argv);
+	if (ret != CLI_GO)
+		return ret;
+	if (o.policy && o.use_auto) {
+		fprintf(stderr, PROG ": --policy and --auto both decide on the device: choose one\n");
+		return 2;
+	}
+	o.cfg.bw_prior_bps = o.bw_prior_mbps * 1e6;
+	if (!(ret = load_model_data(&o, &r)) && !(ret = set_action(&o, r.m)) &&
+	    !(ret = set_deciding(&o, &r)))
+		ret = run_fleet(&o, &r);
+	run_free(&r);
+	return ret;
 }
