@@ -7,7 +7,7 @@
  * bandwidth or deadline (Edgent, Li et al. 2018, Fig. 6 a/c). Everything prints JSON on stdout.
  * docs/cost-model.md has the formulas and file formats. */
 #include <cjson/cJSON.h>
-#include <getopt.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +18,7 @@
 #include "coinfer/cost.h"
 #include "coinfer/sim-eval.h"
 #include "coinfer/cost-profile.h"
+#include "coinfer/errmsg.h"
 #include "coinfer/policy-learn.h"
 #include "common.h"
 #include "figures.h"
@@ -34,136 +35,156 @@ static int cmd_profile(int argc, char **argv)
 
 /* ---- fit ---------------------------------------------------------------------------- */
 
-static void usage_fit(FILE *f)
-{
-	fprintf(f,
-		"usage: " CP_PROG " fit (--profile FILE | --class NAME) [options]\n"
+struct fit_opts {
+	const char *profile, *cls;
+	double batch; /* 0: every batch size of the profile */
+	struct cp_world_opts w; /* root and model */
+};
+
+#define F(f) CLI_FIELD(struct fit_opts, f)
+static const struct cli_opt fit_table[] = {
+	{.name = "profile", .kind = CLI_STRING, F(profile), .arg = "FILE",
+	 .help = "a profile file (checked against the model)"},
+	{.name = "class", .kind = CLI_STRING, F(cls), .arg = "NAME",
+	 .help = "the profile of a device class in ROOT/conf/devices"},
+	{.name = "batch", .kind = CLI_DOUBLE, F(batch), .lo = 1, .hi = 4096, .arg = "B",
+	 .help = "fit only this batch size", .dflt = "every one"},
+	CLI_OPT_ROOT(struct fit_opts, w.root),
+	CLI_OPT_MODEL(struct fit_opts, w.model),
+};
+#undef F
+
+static const struct cli_prog fit_prog = {
+	.name = CP_PROG " fit",
+	.head = "usage: " CP_PROG " fit (--profile FILE | --class NAME) [options]\n"
 		"Fit Edgent's per-layer-type linear regressions (Table I variables: conv x1 =\n"
 		"input bytes, x2 = (filter/stride)^2 * filters; relu, lrn, dropout/flatten: input\n"
 		"bytes; pooling, fc: input and output bytes) to a profile, at every batch size\n"
 		"(data sizes of the whole batch). Prints coefficients, R^2 and the points per layer\n"
-		"type, and each distinct layer's measured and predicted time, as JSON.\n\n"
-		"  --profile FILE   a profile file (checked against the model)\n"
-		"  --class NAME     the profile of a device class in ROOT/conf/devices\n"
-		"  --batch B        fit only this batch size\n"
-		"  --root DIR       repository root for classes (default: . or the source tree)\n"
-		"  --model PATH     model file (default: the bundled one)\n"
-		"  --help           this text\n");
+		"type, and each distinct layer's measured and predicted time, as JSON.\n\n",
+	.opts = fit_table, .n_opts = CLI_N(fit_table), .size = sizeof(struct fit_opts)};
+
+static cJSON *fit_types_json(const struct cost_regression *rg)
+{
+	cJSON *types = cJSON_CreateArray();
+	for (int k = 0; k < COST_REG_KINDS; k++) {
+		const struct cost_reg_line *ln = &rg->line[k];
+		if (!ln->present)
+			continue;
+		cJSON *t = cJSON_CreateObject();
+		cJSON_AddStringToObject(t, "type", cost_reg_kind_name((enum cost_reg_kind)k));
+		cJSON_AddNumberToObject(t, "vars", ln->nvar);
+		cJSON_AddNumberToObject(t, "c1", ln->c1);
+		cJSON_AddNumberToObject(t, "c2", ln->c2);
+		cJSON_AddNumberToObject(t, "c0", ln->c0);
+		cJSON_AddNumberToObject(t, "r2", ln->r2);
+		cJSON_AddNumberToObject(t, "n", ln->n);
+		cJSON_AddItemToArray(types, t);
+	}
+	return types;
+}
+
+/* Each distinct layer of a fitted type: its measured and predicted time at the
+ * profile's batch size bi. */
+static cJSON *fit_layers_json(const struct cost_profile *p, const struct cost_regression *rg,
+			      int bi)
+{
+	cJSON *layers = cJSON_CreateArray();
+	for (int e = 0; e < p->n_exits; e++)
+		for (int pos = 0; pos < p->exits[e].n_layers; pos++) {
+			const struct cost_profile_layer *L = &p->exits[e].layers[pos];
+			int dup = 0;
+			for (int e2 = 0; e2 < e && !dup; e2++)
+				for (int q = 0; q < p->exits[e2].n_layers && !dup; q++)
+					dup = !strcmp(p->exits[e2].layers[q].name, L->name);
+			if (dup || !rg->line[cost_reg_kind_of(L->type)].present)
+				continue;
+			cJSON *lo = cJSON_CreateObject();
+			cJSON_AddStringToObject(lo, "name", L->name);
+			cJSON_AddStringToObject(lo, "type", cost_layer_type_name(L->type));
+			cJSON_AddNumberToObject(lo, "measured_ms", L->mean_ms[bi]);
+			cJSON_AddNumberToObject(lo, "predicted_ms",
+						cost_regress_predict(rg, L, p->batches[bi]));
+			cJSON_AddItemToArray(layers, lo);
+		}
+	return layers;
+}
+
+/* The fit at the profile's batch size bi, into fits: 0, or -1 (said). */
+static int fit_batch(const struct cost_profile *p, int bi, cJSON *fits)
+{
+	char err[512], note[1024];
+	struct cost_regression rg;
+	if (cost_regress_fit(p, bi, &rg, note, sizeof(note), err, sizeof(err))) {
+		fprintf(stderr, CP_PROG ": %s\n", err);
+		return -1;
+	}
+	cJSON *fo = cJSON_CreateObject();
+	cJSON_AddItemToArray(fits, fo);
+	cJSON_AddNumberToObject(fo, "batch", p->batches[bi]);
+	cJSON_AddItemToObject(fo, "types", fit_types_json(&rg));
+	cJSON_AddStringToObject(fo, "note", note);
+	cJSON_AddItemToObject(fo, "layers", fit_layers_json(p, &rg, bi));
+	return 0;
+}
+
+/* The model and the profile of --profile or --class: 0, or -1 (said). */
+static int fit_load(const struct fit_opts *o, struct cr_model **m, struct cost_profile *p)
+{
+	char err[512];
+	struct cost_device_class *dc = NULL;
+	int r = cli_model_load(o->w.model, m, err, sizeof(err));
+	if (!r && o->profile) {
+		r = cost_profile_load(o->profile, *m, p, err, sizeof(err));
+	} else if (!r) {
+		if (!(dc = malloc(sizeof(*dc))))
+			r = cf_fail(-ENOMEM, err, sizeof(err), "out of memory");
+		else if (!(r = cost_class_load(o->w.root, o->cls, dc, err, sizeof(err))))
+			r = cost_class_profile(o->w.root, dc, *m, p, err, sizeof(err));
+	}
+	free(dc);
+	if (r)
+		fprintf(stderr, CP_PROG ": %s\n", err);
+	return r ? -1 : 0;
 }
 
 static int cmd_fit(int argc, char **argv)
 {
-	const char *profile_path = NULL, *cls = NULL, *root = NULL, *model_path = NULL;
-	double only_batch = 0;
-	static const struct option opts[] = {
-		{"profile", required_argument, 0, 'p'}, {"class", required_argument, 0, 'c'},
-		{"batch", required_argument, 0, 'b'},   {"root", required_argument, 0, 'R'},
-		{"model", required_argument, 0, 'm'},   {"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
-	};
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p': profile_path = optarg; break;
-		case 'c': cls = optarg; break;
-		case 'b':
-			if (cp_parse_num("batch", optarg, 1, 4096, &only_batch))
-				return 2;
-			break;
-		case 'R': root = optarg; break;
-		case 'm': model_path = optarg; break;
-		case 'h': usage_fit(stdout); return 0;
-		default: usage_fit(stderr); return 2;
-		}
-	}
-	if (optind < argc || !profile_path == !cls) {
+	struct fit_opts o = {.w = cp_world_defaults()};
+	struct cr_model *m = NULL;
+	struct cost_profile *p = NULL;
+	cJSON *out = NULL;
+	int ret = cli_args(&fit_prog, &o, argc, argv), fitted = 0;
+	if (ret != CLI_GO)
+		return ret;
+	if (!o.profile == !o.cls) {
 		fprintf(stderr, CP_PROG " fit: give exactly one of --profile and --class\n");
 		return 2;
 	}
-	if (!root)
-		root = cli_default_root();
-	char err[512], note[1024];
-	struct cr_model *m = NULL;
-	struct cost_profile *p = malloc(sizeof(*p));
-	struct cost_device_class *dc = malloc(sizeof(*dc));
-	struct cost_regression rg;
-	cJSON *out = NULL;
-	int ret = 1, r;
-	if (!p || !dc)
+	ret = 1;
+	if (!(p = malloc(sizeof(*p))) || fit_load(&o, &m, p))
 		goto done;
-	if (cli_model_load(model_path, &m, err, sizeof(err))) {
-		fprintf(stderr, CP_PROG ": %s\n", err);
-		goto done;
-	}
-	if (profile_path)
-		r = cost_profile_load(profile_path, m, p, err, sizeof(err));
-	else if (!(r = cost_class_load(root, cls, dc, err, sizeof(err))))
-		r = cost_class_profile(root, dc, m, p, err, sizeof(err));
-	if (r) {
-		fprintf(stderr, CP_PROG ": %s\n", err);
-		goto done;
-	}
 	out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "device_class", p->device_class);
 	cJSON_AddStringToObject(out, "source", cost_profile_source_name(p->source));
 	cJSON_AddStringToObject(out, "isa", p->isa);
-	cJSON_AddStringToObject(out, "units", "ms; x1, x2 in bytes of the whole batch (conv x2: (k/s)^2 * filters)");
+	cJSON_AddStringToObject(out, "units", "ms; x1, x2 in bytes of the whole batch "
+					      "(conv x2: (k/s)^2 * filters)");
 	cJSON *fits = cJSON_AddArrayToObject(out, "fits");
-	int fitted = 0;
 	for (int bi = 0; bi < p->n_batches; bi++) {
-		if (only_batch && p->batches[bi] != (int)only_batch)
+		if (o.batch && p->batches[bi] != (int)o.batch)
 			continue;
-		if ((r = cost_regress_fit(p, bi, &rg, note, sizeof(note), err, sizeof(err)))) {
-			fprintf(stderr, CP_PROG ": %s\n", err);
+		if (fit_batch(p, bi, fits))
 			goto done;
-		}
 		fitted++;
-		cJSON *fo = cJSON_CreateObject(), *types, *layers;
-		cJSON_AddItemToArray(fits, fo);
-		cJSON_AddNumberToObject(fo, "batch", p->batches[bi]);
-		types = cJSON_AddArrayToObject(fo, "types");
-		for (int k = 0; k < COST_REG_KINDS; k++) {
-			const struct cost_reg_line *ln = &rg.line[k];
-			if (!ln->present)
-				continue;
-			cJSON *t = cJSON_CreateObject();
-			cJSON_AddStringToObject(t, "type", cost_reg_kind_name((enum cost_reg_kind)k));
-			cJSON_AddNumberToObject(t, "vars", ln->nvar);
-			cJSON_AddNumberToObject(t, "c1", ln->c1);
-			cJSON_AddNumberToObject(t, "c2", ln->c2);
-			cJSON_AddNumberToObject(t, "c0", ln->c0);
-			cJSON_AddNumberToObject(t, "r2", ln->r2);
-			cJSON_AddNumberToObject(t, "n", ln->n);
-			cJSON_AddItemToArray(types, t);
-		}
-		cJSON_AddStringToObject(fo, "note", note);
-		layers = cJSON_AddArrayToObject(fo, "layers");
-		for (int e = 0; e < p->n_exits; e++)
-			for (int pos = 0; pos < p->exits[e].n_layers; pos++) {
-				const struct cost_profile_layer *L = &p->exits[e].layers[pos];
-				int dup = 0;
-				for (int e2 = 0; e2 < e && !dup; e2++)
-					for (int q = 0; q < p->exits[e2].n_layers && !dup; q++)
-						dup = !strcmp(p->exits[e2].layers[q].name, L->name);
-				if (dup || !rg.line[cost_reg_kind_of(L->type)].present)
-					continue;
-				cJSON *lo = cJSON_CreateObject();
-				cJSON_AddStringToObject(lo, "name", L->name);
-				cJSON_AddStringToObject(lo, "type", cost_layer_type_name(L->type));
-				cJSON_AddNumberToObject(lo, "measured_ms", L->mean_ms[bi]);
-				cJSON_AddNumberToObject(lo, "predicted_ms",
-							cost_regress_predict(&rg, L, p->batches[bi]));
-				cJSON_AddItemToArray(layers, lo);
-			}
 	}
 	if (!fitted) {
-		fprintf(stderr, CP_PROG ": --batch %g is not in the profile\n", only_batch);
+		fprintf(stderr, CP_PROG ": --batch %g is not in the profile\n", o.batch);
 		goto done;
 	}
 	ret = cp_print_json(out);
 done:
 	cJSON_Delete(out);
-	free(dc);
 	free(p);
 	cr_model_free(m);
 	return ret;
@@ -171,32 +192,68 @@ done:
 
 /* ---- search ------------------------------------------------------------------------- */
 
-static void usage_search(FILE *f)
+enum { SWEEP_NONE, SWEEP_BANDWIDTH, SWEEP_DEADLINE };
+
+struct search_opts {
+	struct cp_world_opts w; /* device, edge, codec, root, model */
+	struct cost_state st;   /* bandwidth and deadline < 0 until given */
+	unsigned mask;          /* of cf_action_bits */
+	const char *algo;
+	int sweep;              /* SWEEP_*: which of st moves */
+	double from, to;
+	int count;
+};
+
+static int parse_sweep(void *opts, const struct cli_opt *o, const char *arg, int use, char *err,
+		       size_t errlen)
 {
-	fprintf(f,
-		"usage: " CP_PROG " search --device CLASS --edge CLASS --bandwidth BPS --deadline MS [options]\n"
+	struct search_opts *s = opts;
+	if (s->sweep)
+		return cf_fail(-EINVAL, err, errlen, "one sweep at a time");
+	s->sweep = !strcmp(o->name, "sweep-bandwidth") ? SWEEP_BANDWIDTH : SWEEP_DEADLINE;
+	return cli_arg_sweep(o->name, arg, 0, 1e12, 10000, &s->from, &s->to, &s->count, err,
+			     errlen);
+}
+
+#define F(f) CLI_FIELD(struct search_opts, f)
+#define NUM(n, f, l, h, a, text)                                                            \
+	{.name = n, .kind = CLI_DOUBLE, F(f), .lo = l, .hi = h, .arg = a, .help = text}
+static const struct cli_opt search_table[] = {
+	CP_COST_OPTS(struct search_opts, w),
+	{.name = "bandwidth", .kind = CLI_DOUBLE, F(st.bandwidth_bps), .lo = 1, .hi = 1e12,
+	 .arg = "BPS", .help = "uplink bandwidth in bit/s (e.g. 1e6)", .dflt = ""},
+	{.name = "deadline", .kind = CLI_DOUBLE, F(st.deadline_ms), .lo = 0, .hi = 1e9,
+	 .arg = "MS", .help = "latency requirement (0: none)", .dflt = ""},
+	{.name = "bits", .kind = CLI_CUSTOM, F(mask), .parse = cp_parse_bits, .show = cp_show_bits,
+	 .arg = "LIST", .help = "allowed bits, e.g. 8 or 4,8"},
+	NUM("rtt", st.rtt_ms, 0, 1e7, "MS", "round-trip time"),
+	NUM("queue", st.queue_ms, 0, 1e7, "MS", "edge queueing delay"),
+	NUM("batch", st.batch, 1, 4096, "N", "expected batch size at the edge"),
+	NUM("load", st.load, 0.01, 1000, "X", "device load factor, multiplies device time"),
+	{.name = "freq", .kind = CLI_DOUBLE, F(st.freq_hz), .lo = 1e6, .hi = 1e11, .arg = "HZ",
+	 .help = "device CPU frequency", .dflt = "the class's"},
+	{.name = "energy", .kind = CLI_DOUBLE, F(st.energy_budget_j), .lo = 0, .hi = 1e9,
+	 .arg = "J", .help = "device energy budget per request", .dflt = "none"},
+	{.name = "algo", .kind = CLI_STRING, F(algo), .arg = "NAME",
+	 .help = "edgent, oracle, device-only, edge-only"},
+	{.name = "sweep-bandwidth", .kind = CLI_CUSTOM, .parse = parse_sweep, .arg = "A:B:N",
+	 .help = "N bandwidths from A to B bit/s"},
+	{.name = "sweep-deadline", .kind = CLI_CUSTOM, .parse = parse_sweep, .arg = "A:B:N",
+	 .help = "N deadlines from A to B ms"},
+};
+#undef NUM
+#undef F
+
+static const struct cli_prog search_prog = {
+	.name = CP_PROG " search",
+	.head = "usage: " CP_PROG " search --device CLASS --edge CLASS --bandwidth BPS "
+		"--deadline MS [options]\n"
 		"Choose (exit, partition, bits) with an optimizer over the cost model of a device\n"
 		"class and an edge class (ROOT/conf/devices) and the codec table; print the action\n"
 		"and its predicted latency, energy, accuracy and bytes as JSON, with the decision\n"
-		"time in microseconds. Sweeps print one row per point (Edgent, Li et al. 2018, Fig. 6 a/c).\n\n"
-		"  --device CLASS, --edge CLASS\n"
-		"  --bandwidth BPS        uplink bandwidth in bit/s (e.g. 1e6)\n"
-		"  --deadline MS          latency requirement (0: none)\n"
-		"  --bits LIST            allowed bits, e.g. 8 or 4,8 (default: 4,8,12,16)\n"
-		"  --rtt MS               round-trip time (default 0)\n"
-		"  --queue MS             edge queueing delay (default 0)\n"
-		"  --batch N              expected batch size at the edge (default 1)\n"
-		"  --load X               device load factor, multiplies device time (default 1)\n"
-		"  --freq HZ              device CPU frequency (default: the class's)\n"
-		"  --energy J             device energy budget per request (default: none)\n"
-		"  --algo NAME            edgent (default), oracle, device-only, edge-only\n"
-		"  --sweep-bandwidth A:B:N  N bandwidths from A to B bit/s\n"
-		"  --sweep-deadline A:B:N   N deadlines from A to B ms\n"
-		"  --codec FILE           codec table (default: ROOT/models/<model>.codec.json)\n"
-		"  --root DIR             repository root (default: . or the source tree)\n"
-		"  --model PATH           model file (default: the bundled one)\n"
-		"  --help                 this text\n");
-}
+		"time in microseconds. Sweeps print one row per point (Edgent, Li et al. 2018, "
+		"Fig. 6 a/c).\n\n",
+	.opts = search_table, .n_opts = CLI_N(search_table), .size = sizeof(struct search_opts)};
 
 static cJSON *action_json(const struct cost_model *cm, const struct cf_action *a,
 			  const struct cost_estimate *c, const struct cost_state *s)
@@ -215,7 +272,8 @@ static cJSON *action_json(const struct cost_model *cm, const struct cf_action *a
 	cJSON_AddNumberToObject(o, "accuracy", c->accuracy);
 	cJSON_AddNumberToObject(o, "bytes", c->bytes);
 	cJSON_AddBoolToObject(o, "meets_deadline", s->deadline_ms <= 0 || c->latency_ms <= s->deadline_ms);
-	cJSON_AddBoolToObject(o, "within_energy", s->energy_budget_j <= 0 || c->energy_j <= s->energy_budget_j);
+	cJSON_AddBoolToObject(o, "within_energy",
+			      s->energy_budget_j <= 0 || c->energy_j <= s->energy_budget_j);
 	cJSON *t = cJSON_AddObjectToObject(o, "terms_ms");
 	cJSON_AddNumberToObject(t, "device", c->dev_ms);
 	cJSON_AddNumberToObject(t, "encode", c->encode_ms);
@@ -249,179 +307,152 @@ static double decision_us(struct cost_optimizer *o, const struct cost_state *s)
 	return t / reps * 1e6;
 }
 
-static int cmd_search(int argc, char **argv)
+/* The options' checks the table cannot make: 0, or 2 (said). The state's
+ * bandwidth and deadline not given are 0. */
+static int search_check(struct search_opts *o)
 {
-	const char *device = NULL, *edge = NULL, *root = NULL, *model_path = NULL, *codec = NULL;
-	const char *algo = "edgent";
-	struct cost_state st = {.batch = 1, .load = 1};
-	double sw_a = 0, sw_b = 0;
-	int sw_n = 0, sweep = 0, have_bw = 0, have_dl = 0; /* sweep: 1 bandwidth, 2 deadline */
-	unsigned mask = CF_ACTION_BITS_ALL;
-	static const struct option opts[] = {
-		{"device", required_argument, 0, 'D'}, {"edge", required_argument, 0, 'E'},
-		{"bandwidth", required_argument, 0, 'B'}, {"deadline", required_argument, 0, 'L'},
-		{"bits", required_argument, 0, 'b'}, {"rtt", required_argument, 0, 'r'},
-		{"queue", required_argument, 0, 'q'}, {"batch", required_argument, 0, 'n'},
-		{"load", required_argument, 0, 'l'}, {"freq", required_argument, 0, 'f'},
-		{"energy", required_argument, 0, 'j'}, {"algo", required_argument, 0, 'a'},
-		{"sweep-bandwidth", required_argument, 0, 'S'}, {"sweep-deadline", required_argument, 0, 'T'},
-		{"codec", required_argument, 0, 'c'}, {"root", required_argument, 0, 'R'},
-		{"model", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
-	};
-	int c, bl[CF_ACTION_NBITS], nbits;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		int bad = 0;
-		switch (c) {
-		case 'D': device = optarg; break;
-		case 'E': edge = optarg; break;
-		case 'B': bad = cp_parse_num("bandwidth", optarg, 1, 1e12, &st.bandwidth_bps); have_bw = 1; break;
-		case 'L': bad = cp_parse_num("deadline", optarg, 0, 1e9, &st.deadline_ms); have_dl = 1; break;
-		case 'b':
-			mask = 0;
-			if (!(bad = cp_parse_list("bits", optarg, 4, 16, bl, CF_ACTION_NBITS, &nbits)))
-				for (int i = 0; i < nbits; i++) {
-					int k = cf_action_bits_index(bl[i]);
-					if (k < 0) {
-						fprintf(stderr, CP_PROG ": --bits: %d is not 4, 8, 12 or 16\n", bl[i]);
-						bad = 1;
-					} else {
-						mask |= 1u << k;
-					}
-				}
-			break;
-		case 'r': bad = cp_parse_num("rtt", optarg, 0, 1e7, &st.rtt_ms); break;
-		case 'q': bad = cp_parse_num("queue", optarg, 0, 1e7, &st.queue_ms); break;
-		case 'n': bad = cp_parse_num("batch", optarg, 1, 4096, &st.batch); break;
-		case 'l': bad = cp_parse_num("load", optarg, 0.01, 1000, &st.load); break;
-		case 'f': bad = cp_parse_num("freq", optarg, 1e6, 1e11, &st.freq_hz); break;
-		case 'j': bad = cp_parse_num("energy", optarg, 0, 1e9, &st.energy_budget_j); break;
-		case 'a': algo = optarg; break;
-		case 'S':
-		case 'T':
-			if (sweep) {
-				fprintf(stderr, CP_PROG ": one sweep at a time\n");
-				return 2;
-			}
-			sweep = c == 'S' ? 1 : 2;
-			bad = cp_parse_sweep(c == 'S' ? "sweep-bandwidth" : "sweep-deadline", optarg, &sw_a,
-					  &sw_b, &sw_n);
-			break;
-		case 'c': codec = optarg; break;
-		case 'R': root = optarg; break;
-		case 'm': model_path = optarg; break;
-		case 'h': usage_search(stdout); return 0;
-		default: usage_search(stderr); return 2;
-		}
-		if (bad)
-			return 2;
-	}
-	if (optind < argc) {
-		fprintf(stderr, CP_PROG " search: unexpected argument '%s'\n", argv[optind]);
+	int have_bw = o->st.bandwidth_bps >= 0, have_dl = o->st.deadline_ms >= 0;
+	if (!o->w.device || !o->w.edge || (!have_bw && o->sweep != SWEEP_BANDWIDTH) ||
+	    (!have_dl && o->sweep != SWEEP_DEADLINE)) {
+		fprintf(stderr, CP_PROG " search: --device, --edge, --bandwidth and --deadline are "
+				"needed (see --help)\n");
 		return 2;
 	}
-	if (!device || !edge || (!have_bw && sweep != 1) || (!have_dl && sweep != 2)) {
-		fprintf(stderr, CP_PROG " search: --device, --edge, --bandwidth and --deadline are needed (see --help)\n");
-		return 2;
-	}
-	if (sweep == 1 && !(sw_a >= 1)) {
+	if (o->sweep == SWEEP_BANDWIDTH && !(o->from >= 1)) {
 		fprintf(stderr, CP_PROG " search: swept bandwidths must be >= 1 bit/s\n");
 		return 2;
 	}
-	if (!root)
-		root = cli_default_root();
-	char err[512];
-	struct cr_model *m = NULL;
-	struct cost_model *cm = NULL;
-	struct cost_optimizer *opt = NULL;
-	cJSON *out = NULL;
-	int ret = 1, r;
-	const struct cp_world_opts wo = {.device = device, .edge = edge, .codec = codec,
-					 .root = root, .model = model_path};
-	if (cp_cost_load(&wo, &m, &cm))
-		goto done;
-	struct cost_opt_cfg cfg = {.cm = cm, .bits_mask = mask};
-	if ((r = cost_optimizer_create(algo, &cfg, &opt, err, sizeof(err)))) {
-		fprintf(stderr, CP_PROG ": %s\n", err);
-		ret = 2;
-		goto done;
-	}
-	out = cJSON_CreateObject();
+	if (!have_bw)
+		o->st.bandwidth_bps = 0;
+	if (!have_dl)
+		o->st.deadline_ms = 0;
+	return 0;
+}
+
+/* What every search prints first: the classes, the optimizer, the bits, the state. */
+static cJSON *search_head_json(const struct search_opts *o, const struct cost_model *cm,
+			       const struct cost_optimizer *opt)
+{
+	const struct cost_state *st = &o->st;
+	cJSON *out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "model", cm->model);
 	cJSON_AddStringToObject(out, "device", cm->device);
 	cJSON_AddStringToObject(out, "edge", cm->edge);
 	cJSON_AddStringToObject(out, "algo", opt->name);
 	cJSON *ba = cJSON_AddArrayToObject(out, "bits");
 	for (int b = 0; b < CF_ACTION_NBITS; b++)
-		if (mask & (1u << b))
+		if (o->mask & (1u << b))
 			cJSON_AddItemToArray(ba, cJSON_CreateNumber(cf_action_bits[b]));
 	cJSON *so = cJSON_AddObjectToObject(out, "state");
-	cJSON_AddNumberToObject(so, "bandwidth_bps", st.bandwidth_bps);
-	cJSON_AddNumberToObject(so, "deadline_ms", st.deadline_ms);
-	cJSON_AddNumberToObject(so, "rtt_ms", st.rtt_ms);
-	cJSON_AddNumberToObject(so, "queue_ms", st.queue_ms);
-	cJSON_AddNumberToObject(so, "batch", st.batch);
-	cJSON_AddNumberToObject(so, "load", st.load);
-	cJSON_AddNumberToObject(so, "freq_hz", st.freq_hz > 0 ? st.freq_hz : cm->f_hz);
-	cJSON_AddNumberToObject(so, "energy_budget_j", st.energy_budget_j);
-	int points = sweep ? sw_n : 1;
-	cJSON *rows = sweep ? cJSON_AddArrayToObject(out, "rows") : NULL;
-	double us_sum = 0;
-	for (int i = 0; i < points; i++) {
-		struct cost_state s = st;
-		double v = points > 1 ? sw_a + (sw_b - sw_a) * i / (points - 1) : sw_a;
-		if (sweep == 1)
-			s.bandwidth_bps = v;
-		else if (sweep == 2)
-			s.deadline_ms = v;
-		struct cf_action a;
-		struct cost_estimate cost;
-		if ((r = cost_decide(opt, &s, &a)) || (r = cost_eval(cm, &s, &a, &cost))) {
-			fprintf(stderr, CP_PROG ": decision failed: %s\n", strerror(-r));
-			goto done;
-		}
-		double us = decision_us(opt, &s);
-		us_sum += us;
-		cJSON *ao = action_json(cm, &a, &cost, &s);
-		if (sweep) {
-			cJSON *row = cJSON_CreateObject();
-			cJSON_AddNumberToObject(row, "bandwidth_bps", s.bandwidth_bps);
-			cJSON_AddNumberToObject(row, "deadline_ms", s.deadline_ms);
-			cJSON_AddItemToObject(row, "action", ao);
-			cJSON_AddNumberToObject(row, "decision_us", us);
-			cJSON_AddItemToArray(rows, row);
-			continue;
-		}
-		cJSON_AddItemToObject(out, "action", ao);
-		cJSON_AddNumberToObject(out, "decision_us", us);
-		/* Algorithm 1's inner step per exit: the fastest (p, b) within the energy
-		 * budget, whether or not it meets the deadline */
-		cJSON *ex = cJSON_AddArrayToObject(out, "fastest_per_exit");
-		for (int e = 0; e < cm->n_exits; e++) {
-			struct cf_action best = {0}, t;
-			struct cost_estimate bc = {0}, tc;
-			int have = 0;
-			for (int p = 0; p <= cm->ex[e].n; p++)
-				for (int b = 0; b < CF_ACTION_NBITS; b++) {
-					int last = p == cm->ex[e].n;
-					if (last ? b != 0 : !(mask & (1u << b)))
-						continue;
-					t = (struct cf_action){e, p, last ? 0 : cf_action_bits[b]};
-					if (cost_eval(cm, &s, &t, &tc) ||
-					    (s.energy_budget_j > 0 && tc.energy_j > s.energy_budget_j))
-						continue;
-					if (!have || tc.latency_ms < bc.latency_ms) {
-						have = 1;
-						best = t;
-						bc = tc;
-					}
+	cJSON_AddNumberToObject(so, "bandwidth_bps", st->bandwidth_bps);
+	cJSON_AddNumberToObject(so, "deadline_ms", st->deadline_ms);
+	cJSON_AddNumberToObject(so, "rtt_ms", st->rtt_ms);
+	cJSON_AddNumberToObject(so, "queue_ms", st->queue_ms);
+	cJSON_AddNumberToObject(so, "batch", st->batch);
+	cJSON_AddNumberToObject(so, "load", st->load);
+	cJSON_AddNumberToObject(so, "freq_hz", st->freq_hz > 0 ? st->freq_hz : cm->f_hz);
+	cJSON_AddNumberToObject(so, "energy_budget_j", st->energy_budget_j);
+	return out;
+}
+
+/* Algorithm 1's inner step per exit: the fastest (p, b) within the energy budget,
+ * whether or not it meets the deadline. */
+static cJSON *fastest_per_exit_json(const struct cost_model *cm, const struct cost_state *s,
+				    unsigned mask)
+{
+	cJSON *ex = cJSON_CreateArray();
+	for (int e = 0; e < cm->n_exits; e++) {
+		struct cf_action best = {0}, t;
+		struct cost_estimate bc = {0}, tc;
+		int have = 0;
+		for (int p = 0; p <= cm->ex[e].n; p++)
+			for (int b = 0; b < CF_ACTION_NBITS; b++) {
+				int last = p == cm->ex[e].n;
+				if (last ? b != 0 : !(mask & (1u << b)))
+					continue;
+				t = (struct cf_action){e, p, last ? 0 : cf_action_bits[b]};
+				if (cost_eval(cm, s, &t, &tc) ||
+				    (s->energy_budget_j > 0 && tc.energy_j > s->energy_budget_j))
+					continue;
+				if (!have || tc.latency_ms < bc.latency_ms) {
+					have = 1;
+					best = t;
+					bc = tc;
 				}
-			if (have)
-				cJSON_AddItemToArray(ex, action_json(cm, &best, &bc, &s));
-		}
+			}
+		if (have)
+			cJSON_AddItemToArray(ex, action_json(cm, &best, &bc, s));
 	}
-	if (sweep)
-		cJSON_AddNumberToObject(out, "decision_us_mean", us_sum / points);
+	return ex;
+}
+
+/* Point i of the sweep (the state itself without one), into out or its rows;
+ * *us gets its decision time. 0, or -1 (said). */
+static int search_point(const struct search_opts *o, const struct cost_model *cm,
+			struct cost_optimizer *opt, int i, cJSON *out, cJSON *rows, double *us)
+{
+	struct cost_state s = o->st;
+	struct cf_action a;
+	struct cost_estimate cost;
+	int points = o->sweep ? o->count : 1, r;
+	double v = points > 1 ? o->from + (o->to - o->from) * i / (points - 1) : o->from;
+	if (o->sweep == SWEEP_BANDWIDTH)
+		s.bandwidth_bps = v;
+	else if (o->sweep == SWEEP_DEADLINE)
+		s.deadline_ms = v;
+	if ((r = cost_decide(opt, &s, &a)) || (r = cost_eval(cm, &s, &a, &cost))) {
+		fprintf(stderr, CP_PROG ": decision failed: %s\n", strerror(-r));
+		return -1;
+	}
+	*us = decision_us(opt, &s);
+	cJSON *ao = action_json(cm, &a, &cost, &s);
+	if (!o->sweep) {
+		cJSON_AddItemToObject(out, "action", ao);
+		cJSON_AddNumberToObject(out, "decision_us", *us);
+		cJSON_AddItemToObject(out, "fastest_per_exit", fastest_per_exit_json(cm, &s, o->mask));
+		return 0;
+	}
+	cJSON *row = cJSON_CreateObject();
+	cJSON_AddNumberToObject(row, "bandwidth_bps", s.bandwidth_bps);
+	cJSON_AddNumberToObject(row, "deadline_ms", s.deadline_ms);
+	cJSON_AddItemToObject(row, "action", ao);
+	cJSON_AddNumberToObject(row, "decision_us", *us);
+	cJSON_AddItemToArray(rows, row);
+	return 0;
+}
+
+static int cmd_search(int argc, char **argv)
+{
+	struct search_opts o = {.w = cp_world_defaults(), .st = {.batch = 1, .load = 1},
+				.mask = CF_ACTION_BITS_ALL, .algo = "edgent"};
+	char err[512];
+	struct cr_model *m = NULL;
+	struct cost_model *cm = NULL;
+	struct cost_optimizer *opt = NULL;
+	cJSON *out = NULL, *rows = NULL;
+	double us, us_sum = 0;
+	o.w.device = o.w.edge = NULL; /* no default: both are needed */
+	o.st.bandwidth_bps = o.st.deadline_ms = -1;
+	int ret = cli_args(&search_prog, &o, argc, argv);
+	if (ret != CLI_GO || (ret = search_check(&o)))
+		return ret;
+	ret = 1;
+	if (cp_cost_load(&o.w, &m, &cm))
+		goto done;
+	struct cost_opt_cfg cfg = {.cm = cm, .bits_mask = o.mask};
+	if (cost_optimizer_create(o.algo, &cfg, &opt, err, sizeof(err))) {
+		fprintf(stderr, CP_PROG ": %s\n", err);
+		ret = 2;
+		goto done;
+	}
+	out = search_head_json(&o, cm, opt);
+	if (o.sweep)
+		rows = cJSON_AddArrayToObject(out, "rows");
+	for (int i = 0; i < (o.sweep ? o.count : 1); i++, us_sum += us)
+		if (search_point(&o, cm, opt, i, out, rows, &us))
+			goto done;
+	if (o.sweep)
+		cJSON_AddNumberToObject(out, "decision_us_mean", us_sum / o.count);
 	ret = cp_print_json(out);
 done:
 	cJSON_Delete(out);
@@ -433,10 +464,38 @@ done:
 
 /* ---- eval --------------------------------------------------------------------------- */
 
-static void usage_eval(FILE *f)
+struct eval_opts {
+	struct cp_world_opts w;
+	const char *algos, *sacd, *dqn;
+	double steps, seed; /* integers; steps 0: every trace once */
+};
+
+static void show_all_traces(const void *opts, const struct cli_opt *o, char *buf, size_t len)
 {
-	fprintf(f,
-		"usage: " CP_PROG " eval [--traces DIR] [--algos a,b,...] [--slo FILE] [options]\n"
+	snprintf(buf, len, "every trace once, in order: one episode of %d each",
+		 sim_env_defaults().episode_steps);
+}
+
+#define F(f) CLI_FIELD(struct eval_opts, f)
+static const struct cli_opt eval_table[] = {
+	{.name = "algos", .kind = CLI_STRING, F(algos), .arg = "LIST",
+	 .help = "sacd,dqn,edgent,oracle,device-only,edge-only",
+	 .dflt = "sacd and dqn when their files exist, and the other four"},
+	{.name = "sacd", .kind = CLI_STRING, F(sacd), .arg = "FILE", .help = "SAC-d policy",
+	 .dflt = "ROOT/models/<model>.<device>.sacd.policy"},
+	{.name = "dqn", .kind = CLI_STRING, F(dqn), .arg = "FILE", .help = "DQN policy",
+	 .dflt = "ROOT/models/<model>.<device>.dqn.policy"},
+	{.name = "steps", .kind = CLI_DOUBLE, F(steps), .lo = 1, .hi = 1e8, .arg = "N",
+	 .help = "requests per algo, episodes drawn at random", .show = show_all_traces},
+	{.name = "seed", .kind = CLI_DOUBLE, F(seed), .lo = 0, .hi = 9007199254740992.0, .arg = "N",
+	 .help = "environment seed"},
+	CP_WORLD_OPTS(struct eval_opts, w),
+};
+#undef F
+
+static const struct cli_prog eval_prog = {
+	.name = CP_PROG " eval",
+	.head = "usage: " CP_PROG " eval [--traces DIR] [--algos a,b,...] [--slo FILE] [options]\n"
 		"Run decision-makers over the trace-driven environment (docs/policy-env.md, its\n"
 		"default settings): for each algo a fresh environment with the same seed, STEPS\n"
 		"requests. edgent, device-only and edge-only decide from the state a device\n"
@@ -445,25 +504,8 @@ static void usage_eval(FILE *f)
 		"Prints {\"results\": [{\"algo\", \"slo_attainment\", \"mean_accuracy\",\n"
 		"\"mean_latency_ms\", \"p99_latency_ms\", \"energy_j\", \"decision_us\", ...}],\n"
 		"\"by_trace_set\": [{\"set\", \"traces\", \"results\"}]} (the last when every trace\n"
-		"is replayed and DIR has several sets, e.g. fcc and oboe).\n\n"
-		"  --traces DIR     bandwidth traces (default: $COINFER_TRACES, else\n"
-		"                   ../shared/data/traces next to the source tree)\n"
-		"  --algos LIST     sacd,dqn,edgent,oracle,device-only,edge-only (default:\n"
-		"                   sacd and dqn when their files exist, and the other four)\n"
-		"  --sacd FILE      SAC-d policy (default: ROOT/models/<model>.<device>.sacd.policy)\n"
-		"  --dqn FILE       DQN policy (default: ROOT/models/<model>.<device>.dqn.policy)\n"
-		"  --slo FILE       SLO file (one app drawn per episode); default: deadline\n"
-		"                   100 ms, no energy budget\n"
-		"  --steps N        requests per algo, episodes drawn at random (default:\n"
-		"                   every trace once, in order: one episode of 200 each)\n"
-		"  --seed N         environment seed (default 1)\n"
-		"  --device CLASS   device class (default pi4-est)\n"
-		"  --edge CLASS     edge class (default edge-x86)\n"
-		"  --codec FILE     codec table (default: ROOT/models/<model>.codec.json)\n"
-		"  --root DIR       repository root (default: . or the source tree)\n"
-		"  --model PATH     model file (default: the bundled one)\n"
-		"  --help           this text\n");
-}
+		"is replayed and DIR has several sets, e.g. fcc and oboe).\n\n",
+	.opts = eval_table, .n_opts = CLI_N(eval_table), .size = sizeof(struct eval_opts)};
 
 /* One algo over traces: its JSON result, or NULL (message printed). */
 static cJSON *eval_json(const struct cost_model *cm, const struct sim_trace_set *ts,
@@ -511,175 +553,187 @@ static cJSON *eval_json(const struct cost_model *cm, const struct sim_trace_set 
 	return o;
 }
 
-static int cmd_eval(int argc, char **argv)
+#define EVAL_MAX_ALGOS 16
+
+/* The algos of --algos: their names, and the learned ones' policies and files. */
+struct eval_algos {
+	int n;
+	const char *names[EVAL_MAX_ALGOS], *paths[EVAL_MAX_ALGOS];
+	struct pol_policy *pols[EVAL_MAX_ALGOS];
+	char list[256], def_sacd[1024], def_dqn[1024], dflt[128];
+};
+
+static int eval_known(const char *t)
 {
-	const char *traces_dir = NULL, *algos = NULL;
-	const char *sacd_path = NULL, *dqn_path = NULL;
-	const char *slo_path = NULL, *device = "pi4-est", *edge = "edge-x86", *root = NULL;
-	const char *model_path = NULL, *codec = NULL;
-	double steps = 0, seed = 1;
-	static const struct option opts[] = {
-		{"traces", required_argument, 0, 't'}, {"algos", required_argument, 0, 'a'},
-		{"slo", required_argument, 0, 's'}, {"steps", required_argument, 0, 'n'},
-		{"seed", required_argument, 0, 'S'}, {"device", required_argument, 0, 'D'},
-		{"edge", required_argument, 0, 'E'}, {"codec", required_argument, 0, 'c'},
-		{"root", required_argument, 0, 'R'}, {"model", required_argument, 0, 'm'},
-		{"sacd", required_argument, 0, 'Q'}, {"dqn", required_argument, 0, 'N'},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
-	};
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		int bad = 0;
-		switch (c) {
-		case 't': traces_dir = optarg; break;
-		case 'a': algos = optarg; break;
-		case 'Q': sacd_path = optarg; break;
-		case 'N': dqn_path = optarg; break;
-		case 's': slo_path = optarg; break;
-		case 'n': bad = cp_parse_num("steps", optarg, 1, 1e8, &steps) || steps != floor(steps); break;
-		case 'S': bad = cp_parse_num("seed", optarg, 0, 9007199254740992.0, &seed) || seed != floor(seed); break;
-		case 'D': device = optarg; break;
-		case 'E': edge = optarg; break;
-		case 'c': codec = optarg; break;
-		case 'R': root = optarg; break;
-		case 'm': model_path = optarg; break;
-		case 'h': usage_eval(stdout); return 0;
-		default: usage_eval(stderr); return 2;
-		}
-		if (bad) {
-			fprintf(stderr, CP_PROG " eval: --steps and --seed take integers\n");
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, CP_PROG " eval: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
+	static const char *const known[] = {"sacd", "dqn", "edgent", "oracle", "device-only",
+					    "edge-only"};
+	for (int i = 0; i < CLI_N(known); i++)
+		if (!strcmp(t, known[i]))
+			return 1;
+	return 0;
+}
+
+/* --algos, by default the learned policies whose files exist and the other four;
+ * a learned one's file is given, or the model's for the device class. 0, or -1
+ * (said); free the policies whatever it returned. */
+static int eval_algos_load(const struct eval_opts *o, const struct cost_model *cm,
+			   struct eval_algos *ea)
+{
 	char err[512];
-	int ret = 1;
-	cJSON *out = NULL;
-	char list[256], algo_buf[128];
-	const char *names[16], *paths[16] = {0};
-	struct pol_policy *pols[16] = {0};
-	int na = 0;
-	struct cp_world *w = malloc(sizeof(*w));
-	if (!w) {
-		fprintf(stderr, CP_PROG " eval: out of memory\n");
-		return 1;
-	}
-	if (!root)
-		root = cli_default_root();
-	const struct cp_world_opts wo = {traces_dir ? traces_dir : "", slo_path, device, edge,
-					 codec, root, model_path};
-	if (cp_world_load(w, &wo))
-		goto done;
-	struct cost_model *cm = w->cm;
-	struct sim_trace_set ts = w->ts;
-	traces_dir = w->traces_dir;
-	/* learned policies: given, or the model's files for this class when present */
-	char def_sacd[1024], def_dqn[1024];
-	snprintf(def_sacd, sizeof(def_sacd), "%s/models/%s.%s.sacd.policy", root, cm->model, device);
-	snprintf(def_dqn, sizeof(def_dqn), "%s/models/%s.%s.dqn.policy", root, cm->model, device);
+	const char *root = o->w.root, *dev = o->w.device, *algos = o->algos;
+	snprintf(ea->def_sacd, sizeof(ea->def_sacd), "%s/models/%s.%s.sacd.policy", root, cm->model,
+		 dev);
+	snprintf(ea->def_dqn, sizeof(ea->def_dqn), "%s/models/%s.%s.dqn.policy", root, cm->model,
+		 dev);
 	if (!algos) {
 		struct stat st;
-		int hs = sacd_path || !stat(def_sacd, &st), hd = dqn_path || !stat(def_dqn, &st);
-		snprintf(algo_buf, sizeof(algo_buf), "%s%sedgent,oracle,device-only,edge-only",
+		int hs = o->sacd || !stat(ea->def_sacd, &st), hd = o->dqn || !stat(ea->def_dqn, &st);
+		snprintf(ea->dflt, sizeof(ea->dflt), "%s%sedgent,oracle,device-only,edge-only",
 			 hs ? "sacd," : "", hd ? "dqn," : "");
-		algos = algo_buf;
+		algos = ea->dflt;
 	}
-	snprintf(list, sizeof(list), "%s", algos);
-	for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (strcmp(t, "sacd") && strcmp(t, "dqn") && strcmp(t, "edgent") && strcmp(t, "oracle") &&
-		    strcmp(t, "device-only") && strcmp(t, "edge-only")) {
-			fprintf(stderr, CP_PROG " eval: unknown algo '%s' (sacd, dqn, edgent, oracle, device-only, edge-only)\n", t);
-			goto done;
+	snprintf(ea->list, sizeof(ea->list), "%s", algos);
+	for (char *save = NULL, *t = strtok_r(ea->list, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save)) {
+		if (!eval_known(t)) {
+			fprintf(stderr, CP_PROG " eval: unknown algo '%s' (sacd, dqn, edgent, oracle, "
+					"device-only, edge-only)\n", t);
+			return -1;
 		}
-		if (na == 16) {
-			fprintf(stderr, CP_PROG " eval: at most 16 algos\n");
-			goto done;
+		if (ea->n == EVAL_MAX_ALGOS) {
+			fprintf(stderr, CP_PROG " eval: at most %d algos\n", EVAL_MAX_ALGOS);
+			return -1;
 		}
-		const char *path = !strcmp(t, "sacd") ? (sacd_path ? sacd_path : def_sacd)
-				 : !strcmp(t, "dqn") ? (dqn_path ? dqn_path : def_dqn) : NULL;
-		pols[na] = NULL;
-		if (path) {
-			if (pol_load(path, &pols[na], err, sizeof(err))) {
-				fprintf(stderr, CP_PROG " eval: %s: %s\n", t, err);
-				goto done;
-			}
-			paths[na] = path;
+		const char *path = !strcmp(t, "sacd") ? (o->sacd ? o->sacd : ea->def_sacd)
+				 : !strcmp(t, "dqn")  ? (o->dqn ? o->dqn : ea->def_dqn) : NULL;
+		if (path && pol_load(path, &ea->pols[ea->n], err, sizeof(err))) {
+			fprintf(stderr, CP_PROG " eval: %s: %s\n", t, err);
+			return -1;
 		}
-		names[na++] = t;
+		ea->paths[ea->n] = path;
+		ea->names[ea->n++] = t;
 	}
-	if (!na) {
+	if (!ea->n) {
 		fprintf(stderr, CP_PROG " eval: --algos is empty\n");
-		goto done;
+		return -1;
 	}
-	struct sim_env_cfg cfg = cp_world_env(w);
-	if (steps == 0) {
-		/* all traces: each one episode, in path order */
-		cfg.random_traces = 0;
-		steps = (double)ts.n * cfg.episode_steps;
+	return 0;
+}
+
+/* Every algo over ts for steps: the results array, or NULL (said). */
+static cJSON *eval_results(const struct cost_model *cm, const struct sim_trace_set *ts,
+			   const struct sim_env_cfg *cfg, uint64_t seed,
+			   const struct eval_algos *ea, int steps)
+{
+	cJSON *arr = cJSON_CreateArray();
+	for (int i = 0; i < ea->n; i++) {
+		cJSON *o = eval_json(cm, ts, cfg, seed, ea->names[i], ea->pols[i], ea->paths[i],
+				     steps);
+		if (!o) {
+			cJSON_Delete(arr);
+			return NULL;
+		}
+		cJSON_AddItemToArray(arr, o);
 	}
-	out = cJSON_CreateObject();
+	return arr;
+}
+
+/* The results per trace set (the first folder under the traces: fcc, oboe), every
+ * trace once, into sets; nothing with one set. The paths are sorted, so each set
+ * is a contiguous run. 0, or -1 (said). */
+static int eval_by_set(const struct cp_world *w, const struct sim_env_cfg *cfg, uint64_t seed,
+		       const struct eval_algos *ea, cJSON *sets)
+{
+	const struct sim_trace_set *ts = &w->ts;
+	size_t skip = strlen(w->traces_dir) + 1;
+	for (int lo = 0, hi; lo < ts->n; lo = hi) {
+		const char *n0 = ts->tr[lo].name + (strlen(ts->tr[lo].name) > skip ? skip : 0);
+		size_t len = strcspn(n0, "/");
+		for (hi = lo + 1; hi < ts->n; hi++) {
+			const char *n1 = ts->tr[hi].name + (strlen(ts->tr[hi].name) > skip ? skip : 0);
+			if (strncmp(n0, n1, len) || n1[len] != n0[len])
+				break;
+		}
+		if (lo == 0 && hi == ts->n)
+			break; /* one set: the results above */
+		struct sim_trace_set sub = {.n = hi - lo, .tr = ts->tr + lo};
+		cJSON *so = cJSON_CreateObject(), *sr;
+		cJSON_AddItemToArray(sets, so);
+		char set[64];
+		snprintf(set, sizeof(set), "%.*s", (int)(len < 63 ? len : 63), n0);
+		cJSON_AddStringToObject(so, "set", set);
+		cJSON_AddNumberToObject(so, "traces", sub.n);
+		cJSON_AddNumberToObject(so, "steps", sub.n * cfg->episode_steps);
+		if (!(sr = eval_results(w->cm, &sub, cfg, seed, ea, sub.n * cfg->episode_steps)))
+			return -1;
+		cJSON_AddItemToObject(so, "results", sr);
+	}
+	return 0;
+}
+
+/* What the results ran on. */
+static cJSON *eval_head_json(const struct eval_opts *o, const struct cp_world *w,
+			     const struct sim_env_cfg *cfg, double steps)
+{
+	const struct cost_model *cm = w->cm;
+	cJSON *out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "model", cm->model);
 	cJSON_AddStringToObject(out, "device", cm->device);
 	cJSON_AddStringToObject(out, "edge", cm->edge);
-	cJSON_AddStringToObject(out, "traces_dir", traces_dir);
-	cJSON_AddNumberToObject(out, "traces", ts.n);
+	cJSON_AddStringToObject(out, "traces_dir", w->traces_dir);
+	cJSON_AddNumberToObject(out, "traces", w->ts.n);
 	cJSON_AddNumberToObject(out, "steps", steps);
-	cJSON_AddStringToObject(out, "episodes", cfg.random_traces ? "random traces" : "every trace once, in order");
-	cJSON_AddNumberToObject(out, "seed", seed);
-	if (slo_path)
-		cJSON_AddStringToObject(out, "slo", slo_path);
+	cJSON_AddStringToObject(out, "episodes", cfg->random_traces ? "random traces"
+								    : "every trace once, in order");
+	cJSON_AddNumberToObject(out, "seed", o->seed);
+	if (o->w.slo)
+		cJSON_AddStringToObject(out, "slo", o->w.slo);
 	else
-		cJSON_AddNumberToObject(out, "deadline_ms", cfg.deadline_ms);
-	cJSON *arr = cJSON_AddArrayToObject(out, "results");
-	for (int i = 0; i < na; i++) {
-		cJSON *o = eval_json(cm, &ts, &cfg, (uint64_t)seed, names[i], pols[i], paths[i],
-				     (int)steps);
-		if (!o)
-			goto done;
-		cJSON_AddItemToArray(arr, o);
+		cJSON_AddNumberToObject(out, "deadline_ms", cfg->deadline_ms);
+	return out;
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+	struct eval_opts o = {.w = cp_world_defaults(), .seed = 1};
+	struct eval_algos ea = {0};
+	struct cp_world *w = NULL;
+	cJSON *out = NULL, *res;
+	int ret = cli_args(&eval_prog, &o, argc, argv);
+	if (ret != CLI_GO)
+		return ret;
+	if (o.steps != floor(o.steps) || o.seed != floor(o.seed)) {
+		fprintf(stderr, CP_PROG " eval: --steps and --seed take integers\n");
+		return 2;
 	}
-	/* the same per trace set (the first folder under DIR: fcc, oboe), every
-	 * trace once; the paths are sorted, so each set is a contiguous run */
-	if (!cfg.random_traces) {
-		cJSON *sets = cJSON_AddArrayToObject(out, "by_trace_set");
-		size_t skip = strlen(traces_dir) + 1;
-		for (int lo = 0, hi; lo < ts.n; lo = hi) {
-			const char *n0 = ts.tr[lo].name + (strlen(ts.tr[lo].name) > skip ? skip : 0);
-			size_t len = strcspn(n0, "/");
-			for (hi = lo + 1; hi < ts.n; hi++) {
-				const char *n1 = ts.tr[hi].name + (strlen(ts.tr[hi].name) > skip ? skip : 0);
-				if (strncmp(n0, n1, len) || n1[len] != n0[len])
-					break;
-			}
-			if (lo == 0 && hi == ts.n)
-				break; /* one set: the results above */
-			struct sim_trace_set sub = {.n = hi - lo, .tr = ts.tr + lo};
-			cJSON *so = cJSON_CreateObject(), *sr;
-			cJSON_AddItemToArray(sets, so);
-			char set[64];
-			snprintf(set, sizeof(set), "%.*s", (int)(len < 63 ? len : 63), n0);
-			cJSON_AddStringToObject(so, "set", set);
-			cJSON_AddNumberToObject(so, "traces", sub.n);
-			cJSON_AddNumberToObject(so, "steps", sub.n * cfg.episode_steps);
-			sr = cJSON_AddArrayToObject(so, "results");
-			for (int i = 0; i < na; i++) {
-				cJSON *o = eval_json(cm, &sub, &cfg, (uint64_t)seed, names[i], pols[i],
-						     paths[i], sub.n * cfg.episode_steps);
-				if (!o)
-					goto done;
-				cJSON_AddItemToArray(sr, o);
-			}
-		}
+	ret = 1;
+	if (!(w = malloc(sizeof(*w)))) {
+		fprintf(stderr, CP_PROG " eval: out of memory\n");
+		return 1;
 	}
+	if (cp_world_load(w, &o.w) || eval_algos_load(&o, w->cm, &ea))
+		goto done;
+	struct sim_env_cfg cfg = cp_world_env(w);
+	double steps = o.steps;
+	if (steps == 0) {
+		/* all traces: each one episode, in path order */
+		cfg.random_traces = 0;
+		steps = (double)w->ts.n * cfg.episode_steps;
+	}
+	out = eval_head_json(&o, w, &cfg, steps);
+	if (!(res = eval_results(w->cm, &w->ts, &cfg, (uint64_t)o.seed, &ea, (int)steps)))
+		goto done;
+	cJSON_AddItemToObject(out, "results", res);
+	if (!cfg.random_traces &&
+	    eval_by_set(w, &cfg, (uint64_t)o.seed, &ea, cJSON_AddArrayToObject(out, "by_trace_set")))
+		goto done;
 	ret = cp_print_json(out);
 done:
-	for (int i = 0; i < na; i++)
-		pol_policy_free(pols[i]);
+	for (int i = 0; i < ea.n; i++)
+		pol_policy_free(ea.pols[i]);
 	cJSON_Delete(out);
-	cp_world_free(w);
+	if (w)
+		cp_world_free(w);
 	free(w);
 	return ret;
 }
@@ -694,7 +748,8 @@ static void usage(FILE *f)
 		"  fit       Edgent (Li et al. 2018) per-layer-type regressions of a profile, with R^2\n"
 		"  search    choose (exit, partition, bits) for a state; sweeps of bandwidth/deadline\n"
 		"  eval      baselines over bandwidth traces (SLO attainment, accuracy, latency)\n"
-		"  figures   Niu et al. (2022) Fig. 6 and Edgent (Li et al. 2018) Figs. 6-7 on our model -> JSON and PNG\n"
+		"  figures   Niu et al. (2022) Fig. 6 and Edgent (Li et al. 2018) Figs. 6-7 on our "
+		"model -> JSON and PNG\n"
 		"  train     SAC-d or double DQN in the trace-driven environment -> policy file\n");
 }
 
@@ -709,7 +764,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	/* getopt sees the subcommand as argv[0] */
+	/* the command's option parser sees the command word as argv[0] */
 	argc--;
 	argv++;
 	if (!strcmp(cmd, "profile"))

@@ -54,6 +54,9 @@ void cp_show_no_slo(const void *opts, const struct cli_opt *o, char *buf, size_t
 		 "../shared/data/traces next to the source tree"},                           \
 	{.name = "slo", .kind = CLI_STRING, CLI_FIELD(type, w.slo), .arg = "FILE",           \
 	 .help = "SLO file (one app drawn per episode)", .show = cp_show_no_slo},            \
+	CP_COST_OPTS(type, w)
+/* Those that name the model and its cost model (search's, without a default class). */
+#define CP_COST_OPTS(type, w)                                                              \
 	{.name = "device", .kind = CLI_STRING, CLI_FIELD(type, w.device), .arg = "CLASS",    \
 	 .help = "device class"},                                                            \
 	{.name = "edge", .kind = CLI_STRING, CLI_FIELD(type, w.edge), .arg = "CLASS",        \
