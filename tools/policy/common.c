@@ -1,7 +1,5 @@
 /* What coinfer-policy's commands share (common.h). */
-#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,53 +8,6 @@
 #include "coinfer/cli.h"
 #include "coinfer/errmsg.h"
 #include "common.h"
-
-int cp_parse_num(const char *opt, const char *s, double lo, double hi, double *out)
-{
-	char *end = NULL;
-	double v = strtod(s, &end);
-	if (!*s || *end || !(v >= lo && v <= hi)) {
-		fprintf(stderr, CP_PROG ": --%s needs a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
-
-int cp_parse_list(const char *opt, const char *s, int lo, int hi, int *out, int max, int *n)
-{
-	char buf[256];
-	snprintf(buf, sizeof(buf), "%s", s);
-	*n = 0;
-	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		double v;
-		if (*n >= max || cp_parse_num(opt, t, lo, hi, &v) || v != floor(v)) {
-			fprintf(stderr, CP_PROG ": --%s takes up to %d comma-separated integers in [%d, %d]\n",
-				opt, max, lo, hi);
-			return -EINVAL;
-		}
-		out[(*n)++] = (int)v;
-	}
-	return *n ? 0 : -EINVAL;
-}
-
-int cp_parse_sweep(const char *opt, const char *s, double *a, double *b, int *n)
-{
-	char buf[128], *p1, *p2;
-	snprintf(buf, sizeof(buf), "%s", s);
-	double nn;
-	if (!(p1 = strchr(buf, ':')) || !(p2 = strchr(p1 + 1, ':')))
-		goto bad;
-	*p1 = *p2 = 0;
-	if (cp_parse_num(opt, buf, 0, 1e12, a) || cp_parse_num(opt, p1 + 1, 0, 1e12, b) ||
-	    cp_parse_num(opt, p2 + 1, 1, 10000, &nn) || nn != floor(nn))
-		goto bad;
-	*n = (int)nn;
-	return 0;
-bad:
-	fprintf(stderr, CP_PROG ": --%s takes FROM:TO:COUNT, got '%s'\n", opt, s);
-	return -EINVAL;
-}
 
 int cp_print_json(cJSON *root)
 {

@@ -14,12 +14,6 @@
 
 #define CP_PROG "coinfer-policy"
 
-/* The parsers of the commands not yet on an option table (they go with them):
- * a number in [lo, hi]; "1,2,4" into at most max ints within [lo, hi]; "a:b:n".
- * -EINVAL with a message otherwise. */
-int cp_parse_num(const char *opt, const char *s, double lo, double hi, double *out);
-int cp_parse_list(const char *opt, const char *s, int lo, int hi, int *out, int max, int *n);
-int cp_parse_sweep(const char *opt, const char *s, double *a, double *b, int *n);
 /* Prints root to stdout; 0, or 1 when out of memory. */
 int cp_print_json(cJSON *root);
 

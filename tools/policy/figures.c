@@ -1,12 +1,11 @@
-/* coinfer-policy figures: Niu et al. (2022) Fig. 6 and Edgent (Li et al. 2018) Figs. 6 and 7 redrawn on
- * our model. Every point is a decision over the cost model at a given state, so
- * the figures show what each algorithm would choose and what the cost model
- * predicts for it, not measurements of runs. Writes DIR/<figure>.json, the
+/* coinfer-policy figures: Niu et al. (2022) Fig. 6 and Edgent (Li et al. 2018) Figs. 6 and 7
+ * redrawn on our model. Every point is a decision over the cost model at a given
+ * state, so the figures show what each algorithm would choose and what the cost
+ * model predicts for it, not measurements of runs. Writes DIR/<figure>.json, the
  * tab-separated series in DIR/data/ and, with gnuplot, DIR/<figure>.png drawn by
  * tools/policy/fig-*.gp. docs/figures.md says what each figure shows. */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -71,35 +70,60 @@ struct sweep {
 	struct cost_state base;   /* the fixed parameters */
 };
 
-static void usage_figures(FILE *f)
-{
-	fprintf(f,
-		"usage: " CP_PROG " figures [--out DIR] [--sacd FILE] [--dqn FILE] [options]\n"
-		"Niu et al. (2022) Fig. 6 and Edgent (Li et al. 2018) Figs. 6 and 7 on our model: for every sweep point\n"
+struct figures_opts {
+	struct cp_world_opts w; /* Niu et al.'s device and edge, codec, root, model */
+	const char *out, *sacd, *dqn, *dev002, *edge002;
+	double deadline;
+	unsigned mask002;       /* the Edgent figures' bits, of cf_action_bits */
+	int random_pols, no_plot;
+};
+
+#define F(f) CLI_FIELD(struct figures_opts, f)
+static const struct cli_opt figures_table[] = {
+	{.name = "out", .kind = CLI_STRING, F(out), .arg = "DIR",
+	 .help = "output directory, created"},
+	{.name = "sacd", .kind = CLI_STRING, F(sacd), .arg = "FILE",
+	 .help = "trained SAC-d policy for Niu et al. (2022) Fig. 6 (its rows\n"
+		 "left out when not given)"},
+	{.name = "dqn", .kind = CLI_STRING, F(dqn), .arg = "FILE",
+	 .help = "trained DQN policy, the same"},
+	{.name = "random-policies", .kind = CLI_FLAG, F(random_pols),
+	 .help = "random-weight SAC-d and DQN instead of files, to\n"
+		 "exercise the plumbing (their choices mean nothing)"},
+	{.name = "device", .kind = CLI_STRING, F(w.device), .arg = "CLASS",
+	 .help = "Niu et al. (2022) device (pi4-est: its Raspberry Pi 4)"},
+	{.name = "edge", .kind = CLI_STRING, F(w.edge), .arg = "CLASS",
+	 .help = "Niu et al. (2022) edge"},
+	{.name = "deadline", .kind = CLI_DOUBLE, F(deadline), .lo = 0, .hi = 1e9, .arg = "MS",
+	 .help = "Niu et al. (2022) state's deadline (the environment's,\n"
+		 "what the learners train with)"},
+	{.name = "edgent-device", .kind = CLI_STRING, F(dev002), .arg = "CLASS",
+	 .help = "Edgent (Li et al. 2018) device (rpi3-edgent: its Raspberry Pi 3)"},
+	{.name = "edgent-edge", .kind = CLI_STRING, F(edge002), .arg = "CLASS",
+	 .help = "Edgent (Li et al. 2018) edge (pc-edgent: its desktop PC)"},
+	{.name = "edgent-bits", .kind = CLI_CUSTOM, F(mask002), .parse = cp_parse_bits,
+	 .show = cp_show_bits, .arg = "LIST",
+	 .help = "bits allowed in the Edgent (Li et al. 2018) figures (seed\n"
+		 "002 sends tensors unquantized; 16 is the least lossy)"},
+	{.name = "no-plot", .kind = CLI_FLAG, F(no_plot), .help = "write JSON and data only"},
+	CP_OPT_CODEC(struct figures_opts, w.codec),
+	CLI_OPT_ROOT(struct figures_opts, w.root),
+	CLI_OPT_MODEL(struct figures_opts, w.model),
+};
+#undef F
+
+static const struct cli_prog figures_prog = {
+	.name = CP_PROG " figures",
+	.head = "usage: " CP_PROG " figures [--out DIR] [--sacd FILE] [--dqn FILE] [options]\n"
+		"Niu et al. (2022) Fig. 6 and Edgent (Li et al. 2018) Figs. 6 and 7 on our model: "
+		"for every sweep point\n"
 		"and algorithm the chosen (exit, partition, bits) with the cost model's predicted\n"
 		"latency, accuracy, energy and bytes. Writes DIR/seed000-fig6.json,\n"
 		"DIR/seed002-fig6.json, DIR/seed002-fig7.json, their series in DIR/data/ and,\n"
 		"with gnuplot, the PNGs of the same names; prints the list of files as JSON.\n"
-		"docs/figures.md describes each figure.\n\n"
-		"  --out DIR              output directory, created (default: build/figures)\n"
-		"  --sacd FILE, --dqn FILE  trained policies for Niu et al. (2022) Fig. 6 (rows left out\n"
-		"                         when not given)\n"
-		"  --random-policies      random-weight SAC-d and DQN instead of files, to\n"
-		"                         exercise the plumbing (their choices mean nothing)\n"
-		"  --device CLASS         Niu et al. (2022) device (default pi4-est: its Raspberry Pi 4)\n"
-		"  --edge CLASS           Niu et al. (2022) edge (default edge-x86)\n"
-		"  --deadline MS          Niu et al. (2022) state's deadline (default: the environment's,\n"
-		"                         what the learners train with)\n"
-		"  --edgent-device CLASS  Edgent (Li et al. 2018) device (default rpi3-edgent: its Raspberry Pi 3)\n"
-		"  --edgent-edge CLASS    Edgent (Li et al. 2018) edge (default pc-edgent: its desktop PC)\n"
-		"  --edgent-bits LIST     bits allowed in the Edgent (Li et al. 2018) figures (default 16: seed\n"
-		"                         002 sends tensors unquantized; 16 is the least lossy)\n"
-		"  --no-plot              write JSON and data only\n"
-		"  --codec FILE           codec table (default: ROOT/models/<model>.codec.json)\n"
-		"  --root DIR             repository root (default: . or the source tree)\n"
-		"  --model PATH           model file (default: the bundled one)\n"
-		"  --help                 this text\n");
-}
+		"docs/figures.md describes each figure.\n\n",
+	.opts = figures_table, .n_opts = CLI_N(figures_table),
+	.size = sizeof(struct figures_opts)};
 
 /* ---- files ------------------------------------------------------------------ */
 
@@ -245,7 +269,8 @@ static int run_sweep(const struct fig *fg, const struct sweep *sw, const char *d
 			goto out;
 		}
 		fprintf(f[k], "# %s, %s, %s sweep (%s); device %s, edge %s\n"
-			      "# x\texit\tpartition\tbits\tlatency_ms\taccuracy\tenergy_j\tbytes\tmeets\tplotted_accuracy\tn_layers\n",
+			      "# x\texit\tpartition\tbits\tlatency_ms\taccuracy\tenergy_j\tbytes\tmeets"
+			      "\tplotted_accuracy\tn_layers\n",
 			fg->title, fg->al[k].name, sw->name, sw->unit, cm->device, cm->edge);
 	}
 	for (int i = 0; i < sw->n; i++) {
@@ -300,7 +325,8 @@ static cJSON *fig_json(const struct fig *fg)
 	cJSON_AddStringToObject(o, "device", cm->device);
 	cJSON_AddStringToObject(o, "edge", cm->edge);
 	cJSON_AddStringToObject(o, "classes", fg->classes);
-	cJSON_AddStringToObject(o, "predicted_by", "the cost model (docs/cost-model.md): no run is measured");
+	cJSON_AddStringToObject(o, "predicted_by",
+				"the cost model (docs/cost-model.md): no run is measured");
 	const struct cost_exit *deep = &cm->ex[cm->n_exits - 1];
 	cJSON_AddNumberToObject(o, "device_deepest_exit_ms", deep->dev_ms[deep->n]);
 	cJSON *ba = cJSON_AddArrayToObject(o, "bits");
@@ -354,13 +380,15 @@ static int check_policy(const struct cost_model *cm, const struct pol_policy *p,
 		struct cost_estimate c;
 		const struct cf_action *a = &p->actions[i];
 		if (cost_eval(cm, &probe, a, &c)) {
-			fprintf(stderr, CP_PROG " figures: %s: output %d is (exit %d, partition %d, bits %d), not an action of %s\n",
+			fprintf(stderr, CP_PROG " figures: %s: output %d is (exit %d, partition %d, "
+					"bits %d), not an action of %s\n",
 				what, i, a->exit + 1, a->partition, a->bits, cm->model);
 			return -EINVAL;
 		}
 	}
 	if (strcmp(p->device_class, cm->device))
-		fprintf(stderr, CP_PROG " figures: warning: %s was trained for device class %s, the figure uses %s\n",
+		fprintf(stderr, CP_PROG " figures: warning: %s was trained for device class %s, "
+				"the figure uses %s\n",
 			what, p->device_class, cm->device);
 	return 0;
 }
@@ -393,7 +421,8 @@ static int random_policy(const struct cost_model *cm, enum pol_algo kind, struct
 	if (!rc)
 		rc = pol_policy_set_meta(*out, acts, n, cm->device, cm->model, deep->dev_ms[deep->n]);
 	if (rc) {
-		fprintf(stderr, CP_PROG " figures: random %s policy: %s\n", kind == POL_ALGO_SACD ? "SAC-d" : "DQN",
+		fprintf(stderr, CP_PROG " figures: random %s policy: %s\n",
+			kind == POL_ALGO_SACD ? "SAC-d" : "DQN",
 			*err ? err : strerror(-rc));
 		pol_policy_free(*out);
 		*out = NULL;
@@ -428,6 +457,10 @@ static int find_script(const char *root, const char *name, char *path, size_t le
 	return access(path, R_OK) ? -ENOENT : 0;
 }
 
+#define NO_GNUPLOT                                                                         \
+	CP_PROG " figures: gnuplot not found (Debian: apt-get install gnuplot-nox, or "      \
+		"scripts/install-deps.sh): PNGs not drawn, JSON and data written\n"
+
 /* 0 when drawn; -ENOENT when gnuplot is not installed (message printed). */
 static int gnuplot(const char *script, const char *assign)
 {
@@ -436,7 +469,7 @@ static int gnuplot(const char *script, const char *assign)
 	int st, rc = posix_spawnp(&pid, "gnuplot", NULL, NULL, argv, environ);
 	if (rc) {
 		if (rc == ENOENT)
-			fprintf(stderr, CP_PROG " figures: gnuplot not found (Debian: apt-get install gnuplot-nox, or scripts/install-deps.sh): PNGs not drawn, JSON and data written\n");
+			fputs(NO_GNUPLOT, stderr);
 		else
 			fprintf(stderr, CP_PROG " figures: cannot run gnuplot: %s\n", strerror(rc));
 		return -rc;
@@ -445,7 +478,7 @@ static int gnuplot(const char *script, const char *assign)
 		if (errno != EINTR)
 			return -errno;
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 127) {
-		fprintf(stderr, CP_PROG " figures: gnuplot not found (Debian: apt-get install gnuplot-nox, or scripts/install-deps.sh): PNGs not drawn, JSON and data written\n");
+		fputs(NO_GNUPLOT, stderr);
 		return -ENOENT;
 	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
@@ -482,23 +515,6 @@ static int plot(const char *root, const char *script_name, const char *out, cons
 
 /* ---- the command ------------------------------------------------------------ */
 
-static int parse_bits(const char *s, unsigned *mask)
-{
-	int bl[CF_ACTION_NBITS], n;
-	if (cp_parse_list("edgent-bits", s, 4, 16, bl, CF_ACTION_NBITS, &n))
-		return -EINVAL;
-	*mask = 0;
-	for (int i = 0; i < n; i++) {
-		int k = cf_action_bits_index(bl[i]);
-		if (k < 0) {
-			fprintf(stderr, CP_PROG ": --edgent-bits: %d is not 4, 8, 12 or 16\n", bl[i]);
-			return -EINVAL;
-		}
-		*mask |= 1u << k;
-	}
-	return 0;
-}
-
 static int add_opt(struct fig *fg, const char *name, const char *optname, const char *what,
 		   const struct cf_action *fixed)
 {
@@ -525,223 +541,245 @@ static void free_fig(struct fig *fg)
 	fg->n_algos = 0;
 }
 
-int cmd_figures(int argc, char **argv)
+/* What the three figures are drawn from, and what they are. */
+struct figures {
+	struct cr_model *m;
+	struct cost_model *cm000, *cm002; /* Niu et al.'s classes, Edgent's */
+	struct pol_policy *sacd, *dqn;
+	struct fig fig[3];
+	cJSON *js[3];
+};
+
+static void figures_free(struct figures *fs)
 {
-	const char *out_dir = "build/figures", *sacd_path = NULL, *dqn_path = NULL;
-	const char *device = "pi4-est", *edge = "edge-x86", *dev002 = "rpi3-edgent", *edge002 = "pc-edgent";
-	const char *root = NULL, *model_path = NULL, *codec = NULL;
-	double deadline = sim_env_defaults().deadline_ms;
-	unsigned mask002 = 1u << cf_action_bits_index(16);
-	int random_pols = 0, no_plot = 0;
-	static const struct option opts[] = {
-		{"out", required_argument, 0, 'o'}, {"sacd", required_argument, 0, 's'},
-		{"dqn", required_argument, 0, 'q'}, {"random-policies", no_argument, 0, 'r'},
-		{"device", required_argument, 0, 'D'}, {"edge", required_argument, 0, 'E'},
-		{"deadline", required_argument, 0, 'L'}, {"edgent-device", required_argument, 0, 'd'},
-		{"edgent-edge", required_argument, 0, 'e'}, {"edgent-bits", required_argument, 0, 'b'},
-		{"no-plot", no_argument, 0, 'n'}, {"codec", required_argument, 0, 'c'},
-		{"root", required_argument, 0, 'R'}, {"model", required_argument, 0, 'm'},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
-	};
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		int bad = 0;
-		switch (c) {
-		case 'o': out_dir = optarg; break;
-		case 's': sacd_path = optarg; break;
-		case 'q': dqn_path = optarg; break;
-		case 'r': random_pols = 1; break;
-		case 'D': device = optarg; break;
-		case 'E': edge = optarg; break;
-		case 'L': bad = cp_parse_num("deadline", optarg, 0, 1e9, &deadline); break;
-		case 'd': dev002 = optarg; break;
-		case 'e': edge002 = optarg; break;
-		case 'b': bad = parse_bits(optarg, &mask002); break;
-		case 'n': no_plot = 1; break;
-		case 'c': codec = optarg; break;
-		case 'R': root = optarg; break;
-		case 'm': model_path = optarg; break;
-		case 'h': usage_figures(stdout); return 0;
-		default: usage_figures(stderr); return 2;
-		}
-		if (bad)
-			return 2;
+	for (int i = 0; i < 3; i++) {
+		cJSON_Delete(fs->js[i]);
+		free_fig(&fs->fig[i]);
 	}
-	if (optind < argc) {
-		fprintf(stderr, CP_PROG " figures: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
-	if (random_pols && (sacd_path || dqn_path)) {
-		fprintf(stderr, CP_PROG " figures: --random-policies replaces --sacd and --dqn; give one or the other\n");
-		return 2;
-	}
-	if (!root)
-		root = cli_default_root();
+	pol_policy_free(fs->sacd);
+	pol_policy_free(fs->dqn);
+	free(fs->cm000);
+	free(fs->cm002);
+	cr_model_free(fs->m);
+}
 
-	char err[512], data_dir[4096];
-	struct cr_model *m = NULL;
-	struct cost_model *cm000 = NULL, *cm002 = NULL;
-	struct pol_policy *sacd = NULL, *dqn = NULL;
-	struct fig f000 = {0}, f6 = {0}, f7 = {0};
-	cJSON *summary = NULL, *js[3] = {NULL, NULL, NULL};
-	int ret = 1, rc;
-	if ((rc = cli_model_load(model_path, &m, err, sizeof(err))) ||
-	    (rc = cost_load(m, root, device, edge, codec, &cm000, err, sizeof(err))) ||
-	    (rc = cost_load(m, root, dev002, edge002, codec, &cm002, err, sizeof(err)))) {
+/* A learned policy of --sacd or --dqn, checked against the cost model: 0 or -1 (said). */
+static int load_policy(const struct cost_model *cm, const char *opt, const char *path,
+		       struct pol_policy **p)
+{
+	char err[512];
+	if (pol_load(path, p, err, sizeof(err))) {
+		fprintf(stderr, CP_PROG " figures: --%s: %s\n", opt, err);
+		return -1;
+	}
+	return check_policy(cm, *p, path) ? -1 : 0;
+}
+
+/* The model, both cost models and the policies: 0, or -1 (said). */
+static int figures_load(const struct figures_opts *o, struct figures *fs)
+{
+	char err[512];
+	const struct cp_world_opts *w = &o->w;
+	if (cli_model_load(w->model, &fs->m, err, sizeof(err)) ||
+	    cost_load(fs->m, w->root, w->device, w->edge, w->codec, &fs->cm000, err, sizeof(err)) ||
+	    cost_load(fs->m, w->root, o->dev002, o->edge002, w->codec, &fs->cm002, err,
+		      sizeof(err))) {
 		fprintf(stderr, CP_PROG ": %s\n", err);
-		goto done;
+		return -1;
 	}
-	if (random_pols) {
-		if (random_policy(cm000, POL_ALGO_SACD, &sacd) || random_policy(cm000, POL_ALGO_DQN, &dqn))
-			goto done;
-	}
-	if (sacd_path && ((rc = pol_load(sacd_path, &sacd, err, sizeof(err))) ||
-			  check_policy(cm000, sacd, sacd_path))) {
-		if (rc)
-			fprintf(stderr, CP_PROG " figures: --sacd: %s\n", err);
-		goto done;
-	}
-	if (dqn_path && ((rc = pol_load(dqn_path, &dqn, err, sizeof(err))) ||
-			 check_policy(cm000, dqn, dqn_path))) {
-		if (rc)
-			fprintf(stderr, CP_PROG " figures: --dqn: %s\n", err);
-		goto done;
-	}
-	snprintf(data_dir, sizeof(data_dir), "%s/data", out_dir);
-	if ((rc = mkdirs(data_dir))) {
-		fprintf(stderr, CP_PROG " figures: cannot create %s: %s\n", data_dir, strerror(-rc));
-		goto done;
-	}
+	if (o->random_pols && (random_policy(fs->cm000, POL_ALGO_SACD, &fs->sacd) ||
+			       random_policy(fs->cm000, POL_ALGO_DQN, &fs->dqn)))
+		return -1;
+	if ((o->sacd && load_policy(fs->cm000, "sacd", o->sacd, &fs->sacd)) ||
+	    (o->dqn && load_policy(fs->cm000, "dqn", o->dqn, &fs->dqn)))
+		return -1;
+	return 0;
+}
 
-	/* Niu et al. (2022) Fig. 6: the learned policies against the network run whole on the
-	 * device, with Edgent and the oracle for reference, at the state the
-	 * learners train in with only the bandwidth moving */
-	struct sim_env_cfg env = sim_env_defaults();
-	const struct cost_exit *deep000 = &cm000->ex[cm000->n_exits - 1];
-	const struct cf_action whole000 = {cm000->n_exits - 1, deep000->n, 0};
-	f000 = (struct fig){
+/* Niu et al. (2022) Fig. 6: the learned policies against the network run whole on
+ * the device, with Edgent and the oracle for reference, at the state the learners
+ * train in with only the bandwidth moving. 0, or -1 (said). */
+static int fig_seed000(const struct figures_opts *o, struct figures *fs, const char *data_dir)
+{
+	struct fig *f = &fs->fig[0];
+	const struct cost_model *cm = fs->cm000;
+	const struct cf_action whole = {cm->n_exits - 1, cm->ex[cm->n_exits - 1].n, 0};
+	*f = (struct fig){
 		.name = "seed000-fig6", .title = "seed 000 Fig. 6",
-		.reproduces = "(a) latency and (b) accuracy against the uplink bandwidth, 0-10 MB/s, for SAC-d, DQN and the network run whole on the device; (c) the exit, partition and bits SAC-d chooses",
-		.classes = "seed 000 ran a Raspberry Pi 4 against a laptop (i7-10710U): device pi4-est (our Pi 4 estimate), edge edge-x86 (this machine's measured profile, the nearest class to a laptop core)",
-		.cm = cm000, .mask = CF_ACTION_BITS_ALL,
+		.reproduces = "(a) latency and (b) accuracy against the uplink bandwidth, 0-10 MB/s, "
+			      "for SAC-d, DQN and the network run whole on the device; (c) the "
+			      "exit, partition and bits SAC-d chooses",
+		.classes = "seed 000 ran a Raspberry Pi 4 against a laptop (i7-10710U): device "
+			   "pi4-est (our Pi 4 estimate), edge edge-x86 (this machine's measured "
+			   "profile, the nearest class to a laptop core)",
+		.cm = cm, .mask = CF_ACTION_BITS_ALL,
 	};
-	if (sacd) {
-		f000.al[f000.n_algos++] = (struct algo){"sacd", "the SAC-d actor's most probable valid action",
-							 NULL, sacd, sacd_path ? sacd_path : "random weights"};
-	}
-	if (dqn) {
-		f000.al[f000.n_algos++] = (struct algo){"dqn", "the double DQN's highest valid Q-value",
-							 NULL, dqn, dqn_path ? dqn_path : "random weights"};
-	}
-	if (add_opt(&f000, "on-device", "fixed", "the deepest exit whole on the device, no early exit (seed 000's \"On Device\")", &whole000) ||
-	    add_opt(&f000, "edgent", "edgent", "seed 002 Algorithm 1 over the cost model", NULL) ||
-	    add_opt(&f000, "oracle", "oracle", "the most accurate action within the deadline (exhaustive)", NULL))
-		goto done;
-	struct sweep s000 = {
+	if (fs->sacd)
+		f->al[f->n_algos++] = (struct algo){
+			"sacd", "the SAC-d actor's most probable valid action", NULL, fs->sacd,
+			o->sacd ? o->sacd : "random weights"};
+	if (fs->dqn)
+		f->al[f->n_algos++] = (struct algo){"dqn", "the double DQN's highest valid Q-value",
+						    NULL, fs->dqn, o->dqn ? o->dqn : "random weights"};
+	if (add_opt(f, "on-device", "fixed", "the deepest exit whole on the device, no early exit "
+					     "(seed 000's \"On Device\")", &whole) ||
+	    add_opt(f, "edgent", "edgent", "seed 002 Algorithm 1 over the cost model", NULL) ||
+	    add_opt(f, "oracle", "oracle", "the most accurate action within the deadline "
+					   "(exhaustive)", NULL))
+		return -1;
+	const struct sweep sw = {
 		.name = "bandwidth", .var = SWEEP_BANDWIDTH, .unit = "MB/s", .per_unit = BPS_PER_MBYTE,
 		.x = s000_mbyte, .n = (int)(sizeof(s000_mbyte) / sizeof(s000_mbyte[0])),
-		.base = {.deadline_ms = deadline, .rtt_ms = env.rtt_ms, .batch = 1, .load = 1},
+		.base = {.deadline_ms = o->deadline, .rtt_ms = sim_env_defaults().rtt_ms, .batch = 1,
+			 .load = 1},
 	};
-	js[0] = fig_json(&f000);
-	cJSON_AddNumberToObject(js[0], "bytes_per_MB", 1e6);
-	if (run_sweep(&f000, &s000, data_dir, cJSON_AddArrayToObject(js[0], "sweeps")))
-		goto done;
+	fs->js[0] = fig_json(f);
+	cJSON_AddNumberToObject(fs->js[0], "bytes_per_MB", 1e6);
+	return run_sweep(f, &sw, data_dir, cJSON_AddArrayToObject(fs->js[0], "sweeps"));
+}
 
-	/* Edgent (Li et al. 2018) Fig. 6: Edgent's choices over bandwidth and over deadlines. Its
-	 * Algorithm 1 has no round trip or queue term: both 0. */
-	f6 = (struct fig){
+/* Edgent (Li et al. 2018) Fig. 6: Edgent's choices over bandwidth and over
+ * deadlines. Its Algorithm 1 has no round trip or queue term: both 0. */
+static int fig_seed002_6(const struct figures_opts *o, struct figures *fs, const char *data_dir)
+{
+	struct fig *f = &fs->fig[1];
+	*f = (struct fig){
 		.name = "seed002-fig6", .title = "seed 002 Fig. 6",
-		.reproduces = "Edgent's chosen exit and partition (a) against the bandwidth, 50 kbps-1.5 Mbps, at a 1000 ms deadline and (c) against the deadline, 100-1000 ms, at 500 kbps; (b) the predicted latency",
-		.classes = "seed 002 ran a Raspberry Pi 3 against a desktop PC (quad-core Intel, 3.4 GHz): device rpi3-edgent and edge pc-edgent, its Table II regressions applied to our layers",
-		.cm = cm002, .mask = mask002,
+		.reproduces = "Edgent's chosen exit and partition (a) against the bandwidth, 50 "
+			      "kbps-1.5 Mbps, at a 1000 ms deadline and (c) against the deadline, "
+			      "100-1000 ms, at 500 kbps; (b) the predicted latency",
+		.classes = "seed 002 ran a Raspberry Pi 3 against a desktop PC (quad-core Intel, "
+			   "3.4 GHz): device rpi3-edgent and edge pc-edgent, its Table II "
+			   "regressions applied to our layers",
+		.cm = fs->cm002, .mask = o->mask002,
 	};
-	if (add_opt(&f6, "edgent", "edgent", "seed 002 Algorithm 1 over the cost model", NULL))
-		goto done;
-	struct sweep s6bw = {
+	if (add_opt(f, "edgent", "edgent", "seed 002 Algorithm 1 over the cost model", NULL))
+		return -1;
+	const struct sweep bw = {
 		.name = "bandwidth", .var = SWEEP_BANDWIDTH, .unit = "kbps", .per_unit = 1e3,
 		.x = s002_kbps, .n = (int)(sizeof(s002_kbps) / sizeof(s002_kbps[0])),
 		.base = {.deadline_ms = 1000, .batch = 1, .load = 1},
 	};
-	struct sweep s6dl = {
+	const struct sweep dl = {
 		.name = "deadline", .var = SWEEP_DEADLINE, .unit = "ms", .per_unit = 1,
 		.x = s002_deadlines, .n = (int)(sizeof(s002_deadlines) / sizeof(s002_deadlines[0])),
 		.base = {.bandwidth_bps = 500e3, .batch = 1, .load = 1},
 	};
-	js[1] = fig_json(&f6);
-	cJSON *sw6 = cJSON_AddArrayToObject(js[1], "sweeps");
-	if (run_sweep(&f6, &s6bw, data_dir, sw6) || run_sweep(&f6, &s6dl, data_dir, sw6))
-		goto done;
+	fs->js[1] = fig_json(f);
+	cJSON *sweeps = cJSON_AddArrayToObject(fs->js[1], "sweeps");
+	return run_sweep(f, &bw, data_dir, sweeps) || run_sweep(f, &dl, data_dir, sweeps) ? -1 : 0;
+}
 
-	/* Edgent (Li et al. 2018) Fig. 7: accuracy under deadlines at 400 kbps, Edgent against its
-	 * two knobs alone and the two extremes */
-	const struct cost_exit *deep002 = &cm002->ex[cm002->n_exits - 1];
-	const struct cf_action whole002 = {cm002->n_exits - 1, deep002->n, 0};
-	f7 = (struct fig){
+/* Edgent (Li et al. 2018) Fig. 7: accuracy under deadlines at 400 kbps, Edgent
+ * against its two knobs alone and the two extremes. */
+static int fig_seed002_7(const struct figures_opts *o, struct figures *fs, const char *data_dir)
+{
+	struct fig *f = &fs->fig[2];
+	const struct cost_model *cm = fs->cm002;
+	const struct cf_action whole = {cm->n_exits - 1, cm->ex[cm->n_exits - 1].n, 0};
+	*f = (struct fig){
 		.name = "seed002-fig7", .title = "seed 002 Fig. 7",
-		.reproduces = "accuracy under deadlines of 100-1000 ms at 400 kbps for Edgent, device-only, edge-only, partition-only and right-sizing-only; negative when the deadline is missed",
-		.classes = f6.classes, .cm = cm002, .mask = mask002,
+		.reproduces = "accuracy under deadlines of 100-1000 ms at 400 kbps for Edgent, "
+			      "device-only, edge-only, partition-only and right-sizing-only; "
+			      "negative when the deadline is missed",
+		.classes = fs->fig[1].classes, .cm = cm, .mask = o->mask002,
 	};
-	if (add_opt(&f7, "edgent", "edgent", "seed 002 Algorithm 1 over the cost model", NULL) ||
-	    add_opt(&f7, "device-only", "fixed", "the deepest exit whole on the device, no early exit", &whole002) ||
-	    add_opt(&f7, "edge-only", "edge-only", "the deepest exit whole on the edge, the input sent", NULL) ||
-	    add_opt(&f7, "partition-only", "partition-only", "the deepest exit at its fastest partition (no early exit)", NULL) ||
-	    add_opt(&f7, "right-sizing-only", "right-sizing-only", "the most accurate exit whose whole run on the device meets the deadline (no partitioning)", NULL))
-		goto done;
-	struct sweep s7 = {
+	if (add_opt(f, "edgent", "edgent", "seed 002 Algorithm 1 over the cost model", NULL) ||
+	    add_opt(f, "device-only", "fixed", "the deepest exit whole on the device, no early "
+					       "exit", &whole) ||
+	    add_opt(f, "edge-only", "edge-only", "the deepest exit whole on the edge, the input "
+						 "sent", NULL) ||
+	    add_opt(f, "partition-only", "partition-only", "the deepest exit at its fastest "
+							   "partition (no early exit)", NULL) ||
+	    add_opt(f, "right-sizing-only", "right-sizing-only", "the most accurate exit whose "
+			    "whole run on the device meets the deadline (no partitioning)", NULL))
+		return -1;
+	const struct sweep dl = {
 		.name = "deadline", .var = SWEEP_DEADLINE, .unit = "ms", .per_unit = 1,
 		.x = s002_deadlines, .n = (int)(sizeof(s002_deadlines) / sizeof(s002_deadlines[0])),
 		.base = {.bandwidth_bps = 400e3, .batch = 1, .load = 1},
 	};
-	js[2] = fig_json(&f7);
-	if (run_sweep(&f7, &s7, data_dir, cJSON_AddArrayToObject(js[2], "sweeps")))
-		goto done;
+	fs->js[2] = fig_json(f);
+	return run_sweep(f, &dl, data_dir, cJSON_AddArrayToObject(fs->js[2], "sweeps"));
+}
 
-	const struct fig *figs[3] = {&f000, &f6, &f7};
-	summary = cJSON_CreateObject();
-	cJSON_AddStringToObject(summary, "out", out_dir);
-	cJSON *files = cJSON_AddArrayToObject(summary, "files");
+/* DIR/<figure>.json, their names into files: 0, or -1 (said). */
+static int write_figures(const char *out_dir, const struct figures *fs, cJSON *files)
+{
 	for (int i = 0; i < 3; i++) {
 		char path[4096];
-		snprintf(path, sizeof(path), "%s/%s.json", out_dir, figs[i]->name);
-		if ((rc = write_json(path, js[i]))) {
+		int rc;
+		snprintf(path, sizeof(path), "%s/%s.json", out_dir, fs->fig[i].name);
+		if ((rc = write_json(path, fs->js[i]))) {
 			fprintf(stderr, CP_PROG " figures: cannot write %s: %s\n", path, strerror(-rc));
-			goto done;
+			return -1;
 		}
 		cJSON_AddItemToArray(files, cJSON_CreateString(path));
 	}
-	int plotted = 0;
-	if (!no_plot) {
-		/* panels (c) and (d) of Niu et al.'s figure show one algorithm's choices
-		 * each: the learners when given, else the oracle and Edgent */
-		char extra[128];
-		snprintf(extra, sizeof(extra), "featured1='%s'; featured2='%s'", sacd ? "sacd" : "oracle",
-			 dqn ? "dqn" : "edgent");
-		static const char *const scripts[3] = {"fig-seed000-6.gp", "fig-seed002-6.gp", "fig-seed002-7.gp"};
-		for (int i = 0; i < 3; i++) {
-			if ((rc = plot(root, scripts[i], out_dir, figs[i], i ? NULL : extra)))
-				goto plots_done;
-			char path[4096];
-			snprintf(path, sizeof(path), "%s/%s.png", out_dir, figs[i]->name);
-			cJSON_AddItemToArray(files, cJSON_CreateString(path));
-		}
-		plotted = 1;
+	return 0;
+}
+
+/* The PNGs, their names into files: 1 when all three were drawn, else 0 (said). */
+static int plot_figures(const struct figures_opts *o, const struct figures *fs, cJSON *files)
+{
+	/* panels (c) and (d) of Niu et al.'s figure show one algorithm's choices
+	 * each: the learners when given, else the oracle and Edgent */
+	static const char *const scripts[3] = {"fig-seed000-6.gp", "fig-seed002-6.gp",
+					       "fig-seed002-7.gp"};
+	char extra[128];
+	snprintf(extra, sizeof(extra), "featured1='%s'; featured2='%s'",
+		 fs->sacd ? "sacd" : "oracle", fs->dqn ? "dqn" : "edgent");
+	for (int i = 0; i < 3; i++) {
+		char path[4096];
+		if (plot(o->w.root, scripts[i], o->out, &fs->fig[i], i ? NULL : extra))
+			return 0;
+		snprintf(path, sizeof(path), "%s/%s.png", o->out, fs->fig[i].name);
+		cJSON_AddItemToArray(files, cJSON_CreateString(path));
 	}
-plots_done:
+	return 1;
+}
+
+int cmd_figures(int argc, char **argv)
+{
+	struct figures_opts o = {.w = cp_world_defaults(), .out = "build/figures",
+				 .dev002 = "rpi3-edgent", .edge002 = "pc-edgent",
+				 .deadline = sim_env_defaults().deadline_ms,
+				 .mask002 = 1u << cf_action_bits_index(16)};
+	struct figures fs = {0};
+	char data_dir[4096];
+	cJSON *summary = NULL;
+	int ret = cli_args(&figures_prog, &o, argc, argv), rc, plotted = 0;
+	if (ret != CLI_GO)
+		return ret;
+	if (o.random_pols && (o.sacd || o.dqn)) {
+		fprintf(stderr, CP_PROG " figures: --random-policies replaces --sacd and --dqn; give "
+				"one or the other\n");
+		return 2;
+	}
+	ret = 1;
+	if (figures_load(&o, &fs))
+		goto done;
+	snprintf(data_dir, sizeof(data_dir), "%s/data", o.out);
+	if ((rc = mkdirs(data_dir))) {
+		fprintf(stderr, CP_PROG " figures: cannot create %s: %s\n", data_dir, strerror(-rc));
+		goto done;
+	}
+	if (fig_seed000(&o, &fs, data_dir) || fig_seed002_6(&o, &fs, data_dir) ||
+	    fig_seed002_7(&o, &fs, data_dir))
+		goto done;
+	summary = cJSON_CreateObject();
+	cJSON_AddStringToObject(summary, "out", o.out);
+	cJSON *files = cJSON_AddArrayToObject(summary, "files");
+	if (write_figures(o.out, &fs, files))
+		goto done;
+	if (!o.no_plot)
+		plotted = plot_figures(&o, &fs, files);
 	cJSON_AddBoolToObject(summary, "plotted", plotted);
 	if (cp_print_json(summary))
 		goto done;
-	ret = no_plot || plotted ? 0 : 1;
+	ret = o.no_plot || plotted ? 0 : 1;
 done:
 	cJSON_Delete(summary);
-	for (int i = 0; i < 3; i++)
-		cJSON_Delete(js[i]);
-	free_fig(&f000);
-	free_fig(&f6);
-	free_fig(&f7);
-	pol_policy_free(sacd);
-	pol_policy_free(dqn);
-	free(cm000);
-	free(cm002);
-	cr_model_free(m);
+	figures_free(&fs);
 	return ret;
 }
