@@ -91,16 +91,16 @@ static const struct cli_opt figures_table[] = {
 	 .help = "random-weight SAC-d and DQN instead of files, to\n"
 		 "exercise the plumbing (their choices mean nothing)"},
 	{.name = "device", .kind = CLI_STRING, F(w.device), .arg = "CLASS",
-	 .help = "Niu et al. (2022) device (pi4-est: its Raspberry Pi 4)"},
+	 .help = "Niu et al. (2022) device; pi4-est estimates its Raspberry Pi 4"},
 	{.name = "edge", .kind = CLI_STRING, F(w.edge), .arg = "CLASS",
 	 .help = "Niu et al. (2022) edge"},
 	{.name = "deadline", .kind = CLI_DOUBLE, F(deadline), .lo = 0, .hi = 1e9, .arg = "MS",
 	 .help = "Niu et al. (2022) state's deadline (the environment's,\n"
 		 "what the learners train with)"},
 	{.name = "edgent-device", .kind = CLI_STRING, F(dev002), .arg = "CLASS",
-	 .help = "Edgent (Li et al. 2018) device (rpi3-edgent: its Raspberry Pi 3)"},
+	 .help = "Edgent (Li et al. 2018) device; rpi3-edgent is its Raspberry Pi 3"},
 	{.name = "edgent-edge", .kind = CLI_STRING, F(edge002), .arg = "CLASS",
-	 .help = "Edgent (Li et al. 2018) edge (pc-edgent: its desktop PC)"},
+	 .help = "Edgent (Li et al. 2018) edge; pc-edgent is its desktop PC"},
 	{.name = "edgent-bits", .kind = CLI_CUSTOM, F(mask002), .parse = cp_parse_bits,
 	 .show = cp_show_bits, .arg = "LIST",
 	 .help = "bits allowed in the Edgent (Li et al. 2018) figures (seed\n"
