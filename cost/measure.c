@@ -1,10 +1,9 @@
-/* Measuring a profile on this machine (Niu et al. 2022, III-A), and the `profile`
- * command that coinfer-policy, coinfer-agent and coinfer-appliance share. It runs
- * the executor and reads CIFAR-10, so it is a library of its own
- * (coinfer_profile_run) and the policy library keeps to the model's metadata.
- * stdio only: the agent's aarch64 build profiles the device. */
+/* Measuring a profile on this machine (Niu et al. 2022, III-A): every layer of
+ * every exit timed on a CIFAR-10 batch. It runs the executor and reads CIFAR-10,
+ * so it is a library of its own (coinfer_cost_measure) and the rest of the cost
+ * model keeps to the model's metadata. The `profile` command around it is in
+ * cli/profile-cmd.c. stdio only: the agent's aarch64 build profiles the device. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* sim_eval_run: one decision-maker over the trace-driven environment
- * (policy-eval.h). */
+ * (sim-eval.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "coinfer/sim-eval.h"
 #include "coinfer/clock.h"
