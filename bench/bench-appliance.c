@@ -38,6 +38,7 @@
 #include "coinfer/exec.h"
 #include "coinfer/model.h"
 #include "coinfer/wire.h"
+#include "coinfer/stats.h"
 
 #define N_FRAMES 32         /* distinct images a run cycles through */
 #define DEADLINE_US 10000000u /* 10 s: throughput runs must not expire */
@@ -557,17 +558,11 @@ static cJSON *point_json(const struct frames *f)
 
 static cJSON *J_1024;
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 static double median(double *v, int n)
 {
 	if (n < 1)
 		return 0;
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	cf_sort_doubles(v, (size_t)n);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 static double null_256_per_cpu, null_256_ratio = -1;

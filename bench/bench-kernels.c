@@ -36,6 +36,7 @@
 #include "coinfer/dataset.h"
 #include "coinfer/kernels.h"
 #include "coinfer/model.h"
+#include "coinfer/stats.h"
 
 /* The model's conv and fc layers (loaded from the model file at start-up). */
 struct layer {
@@ -79,12 +80,6 @@ static const int batches[] = {1, 8, 32};
 
 static double min_time = 0.2;
 
-static int cmp_double(const void *a, const void *b)
-{
-	const double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 struct timing {
 	double best, median; /* seconds per call */
 };
@@ -107,7 +102,7 @@ static struct timing time_calls(void (*fn)(void *), void *ctx)
 			fn(ctx);
 		rounds[nr++] = (cf_now_s() - a) / (double)per_round;
 	}
-	qsort(rounds, (size_t)nr, sizeof rounds[0], cmp_double);
+	cf_sort_doubles(rounds, (size_t)nr);
 	return (struct timing){rounds[0], rounds[nr / 2]};
 }
 

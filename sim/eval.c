@@ -5,6 +5,7 @@
 #include "coinfer/clock.h"
 #include "coinfer/errmsg.h"
 #include "coinfer/names.h"
+#include "coinfer/stats.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,12 +20,6 @@ void sim_env_est_state(const struct pol_env *env, struct cost_state *s)
 	sim_env_info(env, &in);
 	s->bandwidth_bps = in.bw_est_mbps * 1e6;
 	s->queue_ms = in.last_queue_ms;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 /* One decision: the action index to step with (valid in mask). */
@@ -146,7 +141,7 @@ static int run(struct pol_env *env, const char *algo, decide_fn decide, void *ct
 		out->top[out->n_top].count = count[best];
 		count[best] = 0;
 	}
-	qsort(lat, (size_t)steps, sizeof(double), cmp_double);
+	cf_sort_doubles(lat, (size_t)steps);
 	/* nearest rank */
 	int k = (int)ceil(0.99 * steps) - 1;
 	out->p99_latency_ms = lat[k < 0 ? 0 : k];
