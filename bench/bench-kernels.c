@@ -423,41 +423,44 @@ struct dnnl_user_mds {
 	dnnl_memory_desc_t src, w, dst, b;
 };
 
-/* A primitive for the layer with the layouts oneDNN prefers (format_tag_any),
- * and the plain layouts our data comes in. */
+/* Source, weights and destination of nd dimensions: each in the layout oneDNN
+ * prefers (any[]) and in ours (u, tags[]). */
+static void dnnl_mds(int nd, const dnnl_dims_t dims[3], const dnnl_format_tag_t tags[3],
+		     dnnl_memory_desc_t any[3], struct dnnl_user_mds *u)
+{
+	dnnl_memory_desc_t *user[3] = {&u->src, &u->w, &u->dst};
+	for (int i = 0; i < 3; i++) {
+		DNNL_OK(dnnl_memory_desc_init_by_tag(&any[i], nd, dims[i], dnnl_f32,
+						     dnnl_format_tag_any));
+		DNNL_OK(dnnl_memory_desc_init_by_tag(user[i], nd, dims[i], dnnl_f32, tags[i]));
+	}
+}
+
+/* A primitive for the layer with the layouts oneDNN prefers, and the plain
+ * layouts our data comes in. */
 static dnnl_primitive_desc_t dnnl_layer_pd(dnnl_engine_t eng, const struct layer *l, int n,
 					   struct dnnl_user_mds *u)
 {
-	dnnl_memory_desc_t src_any, w_any, dst_any;
+	dnnl_memory_desc_t any[3];
 	dnnl_primitive_desc_t pd;
-	const dnnl_format_tag_t any = dnnl_format_tag_any;
 	dnnl_memory_desc_init_by_tag(&u->b, 1, (dnnl_dims_t){l->cout}, dnnl_f32, dnnl_a);
 	if (l->fc) {
-		const dnnl_dims_t sd = {n, l->cin}, wd = {l->cout, l->cin}, dd = {n, l->cout};
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&src_any, 2, sd, dnnl_f32, any));
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&w_any, 2, wd, dnnl_f32, any));
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&dst_any, 2, dd, dnnl_f32, any));
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&u->src, 2, sd, dnnl_f32, dnnl_nc));
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&u->w, 2, wd, dnnl_f32, dnnl_oi));
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&u->dst, 2, dd, dnnl_f32, dnnl_nc));
+		const dnnl_dims_t d[3] = {{n, l->cin}, {l->cout, l->cin}, {n, l->cout}};
+		dnnl_mds(2, d, (dnnl_format_tag_t[3]){dnnl_nc, dnnl_oi, dnnl_nc}, any, u);
 		dnnl_inner_product_desc_t ipd;
-		DNNL_OK(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src_any,
-							     &w_any, &u->b, &dst_any));
+		DNNL_OK(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &any[0],
+							     &any[1], &u->b, &any[2]));
 		DNNL_OK(dnnl_primitive_desc_create(&pd, &ipd, NULL, eng, NULL));
 		return pd;
 	}
-	const dnnl_dims_t sd = {n, l->cin, l->h, l->w}, wd = {l->cout, l->cin, l->cd.kh, l->cd.kw};
-	const dnnl_dims_t dd = {n, l->cout, l->cd.oh, l->cd.ow};
-	DNNL_OK(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, any));
-	DNNL_OK(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, any));
-	DNNL_OK(dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, any));
-	DNNL_OK(dnnl_memory_desc_init_by_tag(&u->src, 4, sd, dnnl_f32, dnnl_nchw));
-	DNNL_OK(dnnl_memory_desc_init_by_tag(&u->w, 4, wd, dnnl_f32, dnnl_oihw));
-	DNNL_OK(dnnl_memory_desc_init_by_tag(&u->dst, 4, dd, dnnl_f32, dnnl_nchw));
+	const dnnl_dims_t d[3] = {{n, l->cin, l->h, l->w},
+				  {l->cout, l->cin, l->cd.kh, l->cd.kw},
+				  {n, l->cout, l->cd.oh, l->cd.ow}};
+	dnnl_mds(4, d, (dnnl_format_tag_t[3]){dnnl_nchw, dnnl_oihw, dnnl_nchw}, any, u);
 	dnnl_convolution_desc_t cdesc;
 	DNNL_OK(dnnl_convolution_forward_desc_init(
-		&cdesc, dnnl_forward_inference, dnnl_convolution_auto, &src_any, &w_any, &u->b,
-		&dst_any, (dnnl_dims_t){l->cd.sh, l->cd.sw}, (dnnl_dims_t){l->cd.ph, l->cd.pw},
+		&cdesc, dnnl_forward_inference, dnnl_convolution_auto, &any[0], &any[1], &u->b,
+		&any[2], (dnnl_dims_t){l->cd.sh, l->cd.sw}, (dnnl_dims_t){l->cd.ph, l->cd.pw},
 		(dnnl_dims_t){l->cd.ph, l->cd.pw}));
 	DNNL_OK(dnnl_primitive_desc_create(&pd, &cdesc, NULL, eng, NULL));
 	return pd;
