@@ -1,4 +1,4 @@
-/* Device agent internals shared by agent.c and report.c. */
+/* Device agent internals shared by fleet.c and report.c. */
 #ifndef COINFER_AGENT_INTERNAL_H
 #define COINFER_AGENT_INTERNAL_H
 
