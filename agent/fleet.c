@@ -329,12 +329,37 @@ static void run_head(struct ag_agent *a, struct ag_slot *s, int e, int p)
 	}
 }
 
+/* Runs layers [from, N_e) of exit e on what the slot holds; the answer is given
+ * when their emulated time has passed. */
+static void answer_here(struct ag_agent *a, struct ag_slot *s, int e, int from, enum ag_reason why)
+{
+	struct ag_fleet *f = a->th->f;
+	struct ag_record *r = &s->rec;
+	const int n = f->m->exit_len[e];
+	uint64_t t0 = fnow(f);
+	const float *o;
+	cr_exec_run(a->th->x, e, from, n, s->store[s->store_of[e]], 1, &o);
+	s->local_label = argmax_conf(o, f->m->n_classes, &s->local_conf);
+	double real = ns_to_ms(fnow(f) - t0);
+	double emu = emu_compute_ms(f, e, from, n, real);
+	s->dilation_ms += emu - real;
+	r->where = AG_DEVICE;
+	r->reason = why;
+	r->exit = e;
+	r->from = from;
+	r->label = s->local_label;
+	r->confidence = s->local_conf;
+	r->local_ms = emu;
+	r->local_real_ms = real;
+	s->st = S_LOCAL;
+	s->t_event = t0 + ms_to_ns(emu);
+}
+
 /* Local answer from what the slot holds (p_done: the head position computed). */
 static void go_local(struct ag_agent *a, struct ag_slot *s, enum ag_reason why, uint64_t now)
 {
 	struct ag_fleet *f = a->th->f;
 	struct ag_record *r = &s->rec;
-	const int e = r->action.exit;
 	double left = r->deadline_ms - ns_to_ms(now - s->t_start);
 	if (a->sent_outstanding > 0 && s->st == S_SENT)
 		a->sent_outstanding--;
@@ -342,25 +367,8 @@ static void go_local(struct ag_agent *a, struct ag_slot *s, enum ag_reason why, 
 	if (s->p_done == 0)
 		slot_input(a, s);
 	/* the emulated per-layer times decide what fits */
-	ag_fallback_choose(&f->emulated, e, s->p_done, left - f->cfg.margin_ms, &c);
-	uint64_t t0 = fnow(f);
-	const float *o;
-	cr_exec_run(a->th->x, c.exit, c.from, f->m->exit_len[c.exit], s->store[s->store_of[c.exit]], 1,
-		    &o);
-	s->local_label = argmax_conf(o, f->m->n_classes, &s->local_conf);
-	double real = ns_to_ms(fnow(f) - t0);
-	double emu = emu_compute_ms(f, c.exit, c.from, f->m->exit_len[c.exit], real);
-	s->dilation_ms += emu - real;
-	r->where = AG_DEVICE;
-	r->reason = why;
-	r->exit = c.exit;
-	r->from = c.from;
-	r->label = s->local_label;
-	r->confidence = s->local_conf;
-	r->local_ms = emu;
-	r->local_real_ms = real;
-	s->st = S_LOCAL;
-	s->t_event = t0 + ms_to_ns(emu);
+	ag_fallback_choose(&f->emulated, r->action.exit, s->p_done, left - f->cfg.margin_ms, &c);
+	answer_here(a, s, c.exit, c.from, why);
 }
 
 static void tx_push(struct ag_agent *a, const uint8_t *p, size_t len, int slot,
@@ -593,25 +601,11 @@ static void slot_run(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	struct ag_record *r = &s->rec;
 	const int e = r->action.exit, p = r->action.partition, n = m->exit_len[e];
 
-	if (p == n) { /* device only */
-		float *in = slot_input(a, s);
-		uint64_t t0 = fnow(f);
-		const float *o;
-		cr_exec_run(a->th->x, e, 0, n, in, 1, &o);
-		s->local_label = argmax_conf(o, m->n_classes, &s->local_conf);
-		double real = ns_to_ms(fnow(f) - t0);
-		double emu = emu_compute_ms(f, e, 0, n, real);
-		s->dilation_ms = emu - real;
-		r->where = AG_DEVICE;
-		r->reason = AG_FB_NONE;
-		r->exit = e;
-		r->from = 0;
-		r->label = s->local_label;
-		r->confidence = s->local_conf;
-		r->head_ms = r->local_ms = emu;
-		r->head_real_ms = r->local_real_ms = real;
-		s->st = S_LOCAL;
-		s->t_event = t0 + ms_to_ns(emu);
+	if (p == n) { /* device only: the whole exit is its head */
+		slot_input(a, s);
+		answer_here(a, s, e, 0, AG_FB_NONE);
+		r->head_ms = r->local_ms;
+		r->head_real_ms = r->local_real_ms;
 		return;
 	}
 	/* no head: answer locally at once, the best exit that fits from the input */
@@ -935,110 +929,140 @@ static void on_pong(struct ag_agent *a, const struct cw_pong *p, uint64_t now)
 		ag_bw_probe(&a->bw, p->padding_len, rtt);
 }
 
+/* WELCOME: the session is set up; 0, or -1 when the connection was dropped. */
+static int on_welcome(struct ag_agent *a, const struct cw_welcome *w, uint64_t now)
+{
+	if (a->cs != C_HELLO) {
+		conn_drop(a, "WELCOME out of turn", now);
+		return -1;
+	}
+	if (w->model_checksum != a->th->f->m->checksum) {
+		conn_drop(a, "WELCOME names another model", now);
+		return -1;
+	}
+	a->welcome = *w;
+	a->cs = C_READY;
+	a->edge_no_policy = 0;
+	a->connects++;
+	a->fail_logged = 0;
+	ag_backoff_reset(&a->bo);
+	edge_answered(a, now, 1);
+	a->t_next_ping = now;
+	return 0;
+}
+
+/* An ERROR to no request (id 0): before WELCOME, or for a reason the session
+ * cannot outlive, it ends the connection (the reason logged once); 0, or -1
+ * when the connection was dropped. */
+static int on_session_error(struct ag_agent *a, const struct cw_error *e, uint64_t now)
+{
+	uint16_t c = e->code;
+	if (a->cs != C_READY || c == CW_ERR_SHUTDOWN || c == CW_ERR_VERSION ||
+	    c == CW_ERR_MODEL_MISMATCH || c == CW_ERR_TOO_LARGE || c == CW_ERR_NO_SESSION ||
+	    c == CW_ERR_BAD_REQUEST) {
+		char why[CW_ERRMSG_MAX + 64];
+		snprintf(why, sizeof(why), "edge says %s: %s", cw_error_name((enum cw_error_code)c),
+			 e->msg);
+		if (a->refusal_logged++)
+			why[0] = 0;
+		conn_drop(a, why[0] ? why : NULL, now);
+		return -1;
+	}
+	return 0;
+}
+
+/* A RESULT or ERROR to one of our INFERs or DECIDEs; 0, or -1 when the
+ * connection was dropped. */
+static int on_reply(struct ag_agent *a, const struct cw_msg *msg, uint64_t now)
+{
+	const struct cr_model *m = a->th->f->m;
+	uint64_t id = msg->request_id;
+	if (msg->type == CW_ERROR && (id & DECIDE_ID))
+		return on_decide_reply(a, msg, now);
+	struct ag_slot *s = find_sent(a, id);
+	if (!s) {
+		if (id >= a->next_id || id == 0) {
+			char why[96];
+			snprintf(why, sizeof(why), "%s for request %llu never sent",
+				 cw_type_name(msg->type), (unsigned long long)id);
+			conn_drop(a, why, now);
+			return -1;
+		}
+		a->late++; /* answered locally already */
+		return 0;
+	}
+	if (msg->type == CW_ERROR) {
+		edge_answered(a, now, 0); /* refused, but alive */
+		s->rec.error_code = msg->error.code;
+		go_local(a, s, reason_of(msg->error.code), now);
+		return 0;
+	}
+	if (msg->result.label >= m->n_classes || msg->result.exit >= m->n_exits) {
+		conn_drop(a, "RESULT with a label or exit outside the model", now);
+		return -1;
+	}
+	on_result(a, s, &msg->result, now);
+	return 0;
+}
+
+/* The edge's PING, answered at once unless our PONG to an earlier one is still
+ * queued (that one stands for it). */
+static void on_ping(struct ag_agent *a, const struct cw_ping *ping)
+{
+	if (a->pong_busy)
+		return;
+	struct cw_pong p = {.nonce = ping->nonce, .timestamp = ping->timestamp,
+			    .padding_len = ping->padding_len, .hold_us = 0};
+	size_t len;
+	if (!cw_encode_pong(a->pong, sizeof(a->pong), &p, &len, NULL, 0)) {
+		a->pong_busy = 1;
+		tx_push(a, a->pong, len, -1, TX_PONG);
+	}
+}
+
+/* Why a message of type t that must wait for WELCOME ends a connection that has
+ * none yet; NULL for the types the edge never sends. */
+static const char *before_welcome(enum cw_type t)
+{
+	switch (t) {
+	case CW_RESULT:
+	case CW_ERROR: return "a reply before WELCOME";
+	case CW_DECISION: return "DECISION before WELCOME";
+	case CW_PONG: return "PONG before WELCOME";
+	case CW_PING: return "PING before WELCOME";
+	default: return NULL;
+	}
+}
+
 /* One message from the edge; 0, or -1 when the connection was dropped. */
 static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now)
 {
-	struct ag_fleet *f = a->th->f;
-	char why[CW_ERRMSG_MAX + 64];
-	switch (msg->type) {
-	case CW_WELCOME:
-		if (a->cs != C_HELLO) {
-			conn_drop(a, "WELCOME out of turn", now);
-			return -1;
-		}
-		if (msg->welcome.model_checksum != f->m->checksum) {
-			conn_drop(a, "WELCOME names another model", now);
-			return -1;
-		}
-		a->welcome = msg->welcome;
-		a->cs = C_READY;
-		a->edge_no_policy = 0;
-		a->connects++;
-		a->fail_logged = 0;
-		ag_backoff_reset(&a->bo);
-		edge_answered(a, now, 1);
-		a->t_next_ping = now;
-		return 0;
-	case CW_RESULT:
-	case CW_ERROR: {
-		uint64_t id = msg->request_id;
-		if (msg->type == CW_ERROR && id == 0) {
-			uint16_t c = msg->error.code;
-			if (a->cs != C_READY || c == CW_ERR_SHUTDOWN || c == CW_ERR_VERSION ||
-			    c == CW_ERR_MODEL_MISMATCH || c == CW_ERR_TOO_LARGE ||
-			    c == CW_ERR_NO_SESSION || c == CW_ERR_BAD_REQUEST) {
-				snprintf(why, sizeof(why), "edge says %s: %s",
-					 cw_error_name((enum cw_error_code)c), msg->error.msg);
-				if (a->refusal_logged++)
-					why[0] = 0;
-				conn_drop(a, why[0] ? why : NULL, now);
-				return -1;
-			}
-			return 0;
-		}
-		if (a->cs != C_READY) {
-			conn_drop(a, "a reply before WELCOME", now);
-			return -1;
-		}
-		if (msg->type == CW_ERROR && (id & DECIDE_ID))
-			return on_decide_reply(a, msg, now);
-		struct ag_slot *s = find_sent(a, id);
-		if (!s) {
-			if (id >= a->next_id || id == 0) {
-				snprintf(why, sizeof(why), "%s for request %llu never sent",
-					 cw_type_name(msg->type), (unsigned long long)id);
-				conn_drop(a, why, now);
-				return -1;
-			}
-			a->late++; /* answered locally already */
-			return 0;
-		}
-		if (msg->type == CW_RESULT) {
-			if (msg->result.label >= f->m->n_classes ||
-			    msg->result.exit >= f->m->n_exits) {
-				conn_drop(a, "RESULT with a label or exit outside the model", now);
-				return -1;
-			}
-			on_result(a, s, &msg->result, now);
-		} else {
-			edge_answered(a, now, 0); /* refused, but alive */
-			s->rec.error_code = msg->error.code;
-			go_local(a, s, reason_of(msg->error.code), now);
-		}
-		return 0;
-	}
-	case CW_DECISION:
-		if (a->cs != C_READY) {
-			conn_drop(a, "DECISION before WELCOME", now);
-			return -1;
-		}
-		return on_decide_reply(a, msg, now);
-	case CW_PONG:
-		if (a->cs != C_READY) {
-			conn_drop(a, "PONG before WELCOME", now);
-			return -1;
-		}
-		on_pong(a, &msg->pong, now);
-		return 0;
-	case CW_PING:
-		if (a->cs != C_READY) {
-			conn_drop(a, "PING before WELCOME", now);
-			return -1;
-		}
-		if (!a->pong_busy) {
-			struct cw_pong p = {.nonce = msg->ping.nonce, .timestamp = msg->ping.timestamp,
-					    .padding_len = msg->ping.padding_len, .hold_us = 0};
-			size_t len;
-			if (!cw_encode_pong(a->pong, sizeof(a->pong), &p, &len, NULL, 0)) {
-				a->pong_busy = 1;
-				tx_push(a, a->pong, len, -1, TX_PONG);
-			}
-		}
-		return 0;
-	default:
+	if (msg->type == CW_WELCOME)
+		return on_welcome(a, &msg->welcome, now);
+	if (msg->type == CW_ERROR && msg->request_id == 0)
+		return on_session_error(a, &msg->error, now);
+	const char *early = before_welcome(msg->type);
+	if (!early) {
+		char why[96];
 		snprintf(why, sizeof(why), "unexpected %s from the edge", cw_type_name(msg->type));
 		conn_drop(a, why, now);
 		return -1;
+	}
+	if (a->cs != C_READY) {
+		conn_drop(a, early, now);
+		return -1;
+	}
+	switch (msg->type) {
+	case CW_DECISION:
+		return on_decide_reply(a, msg, now);
+	case CW_PONG:
+		on_pong(a, &msg->pong, now);
+		return 0;
+	case CW_PING:
+		on_ping(a, &msg->ping);
+		return 0;
+	default: /* RESULT or ERROR */
+		return on_reply(a, msg, now);
 	}
 }
 
@@ -1146,21 +1170,25 @@ static void breaker_timers(struct ag_agent *a, uint64_t now)
 	}
 }
 
-static void agent_timers(struct ag_agent *a, uint64_t now)
+/* The connection's timers: the next attempt, the handshake's time limit and the
+ * breaker's. wanted: requests are still to start, and they need the edge. */
+static void conn_timers(struct ag_agent *a, uint64_t now, int wanted)
 {
-	struct ag_fleet *f = a->th->f;
-	if (a->finished)
-		return;
-	int all_started = a->started >= f->cfg.requests;
-	if (a->cs == C_DOWN && !all_started && needs_network(f) && now >= a->t_reconnect)
+	if (a->cs == C_DOWN && wanted && now >= a->t_reconnect)
 		conn_start(a, now);
 	if ((a->cs == C_CONNECTING || a->cs == C_HELLO) && now >= a->t_handshake)
 		conn_drop(a, a->cs == C_CONNECTING ? "connect timed out" : "no WELCOME in time", now);
 	breaker_timers(a, now);
+}
 
+/* The requests' timers: the head's emulated time (then it is sent), the reply's
+ * time limit, the DECIDE's, and a local answer's emulated time. */
+static void request_timers(struct ag_agent *a)
+{
+	struct ag_fleet *f = a->th->f;
 	for (int i = 0; i < a->nslots; i++) {
 		struct ag_slot *s = &a->slots[i];
-		now = fnow(f);
+		uint64_t now = fnow(f);
 		if (s->st == S_HEAD && now >= s->t_event) {
 			note_late(a->th, now, s->t_event);
 			slot_send(a, s, now);
@@ -1174,11 +1202,15 @@ static void agent_timers(struct ag_agent *a, uint64_t now)
 		if (s->st == S_LOCAL && fnow(f) >= s->t_event)
 			slot_finish(a, s, fnow(f));
 	}
+}
 
-	now = fnow(f);
-	/* one start per slot a pass: a device answer can finish within the pass and
-	 * free its slot at once, and the loop must still see sockets and timers (the
-	 * breaker's probes) between such answers */
+/* Starts the requests that are due and have a free slot, at most one per slot:
+ * a device answer can finish within the pass and free its slot at once, and the
+ * loop must still see sockets and timers (the breaker's probes) between such
+ * answers. Returns the time after the last. */
+static uint64_t start_requests(struct ag_agent *a, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
 	for (int starts = 0; starts < a->nslots && a->started < f->cfg.requests &&
 			     now >= a->t_next_start &&
 			     (a->cs == C_READY || now >= a->t_gate || !needs_network(f));
@@ -1194,6 +1226,17 @@ static void agent_timers(struct ag_agent *a, uint64_t now)
 			slot_finish(a, s, fnow(f));
 		now = fnow(f);
 	}
+	return now;
+}
+
+static void agent_timers(struct ag_agent *a, uint64_t now)
+{
+	struct ag_fleet *f = a->th->f;
+	if (a->finished)
+		return;
+	conn_timers(a, now, a->started < f->cfg.requests && needs_network(f));
+	request_timers(a);
+	now = start_requests(a, fnow(f));
 
 	if (a->cs == C_READY && ag_breaker_allows(&a->brk) && f->cfg.ping_ms > 0 && !a->tx_n &&
 	    now >= a->t_next_ping) {
@@ -1250,6 +1293,53 @@ static uint64_t agent_next(const struct ag_agent *a)
 	return t;
 }
 
+/* The poll events the agent's socket waits for: writable to finish a connect,
+ * readable once connected, and writable too while the tx queue holds data. */
+static short poll_events(const struct ag_agent *a)
+{
+	if (a->cs == C_CONNECTING)
+		return POLLOUT;
+	return a->tx_n ? POLLIN | POLLOUT : POLLIN;
+}
+
+/* What poll saw on the agent's socket. */
+static void on_events(struct ag_agent *a, short re, uint64_t now)
+{
+	if (a->cs == C_CONNECTING) {
+		if (re & (POLLOUT | POLLERR | POLLHUP))
+			on_writable(a, now);
+		return;
+	}
+	if (re & (POLLIN | POLLERR | POLLHUP))
+		on_readable(a, now);
+	if (a->fd >= 0 && (re & POLLOUT))
+		on_writable(a, fnow(a->th->f));
+}
+
+/* Runs every agent's due timers and puts the sockets of those not finished in
+ * the poll set (*np of them); returns how many are not finished, *next the
+ * earliest of their timers. */
+static int poll_set(struct ag_thread *th, int *np, uint64_t *next)
+{
+	const struct ag_fleet *f = th->f;
+	int left = 0;
+	for (int i = 0; i < th->n; i++) {
+		struct ag_agent *a = &th->agents[i];
+		agent_timers(a, fnow(f));
+		if (a->finished)
+			continue;
+		left++;
+		uint64_t t = agent_next(a);
+		if (t < *next)
+			*next = t;
+		if (a->fd >= 0) {
+			th->pfd[*np] = (struct pollfd){.fd = a->fd, .events = poll_events(a)};
+			th->pfd_agent[(*np)++] = i;
+		}
+	}
+	return left;
+}
+
 static void *thread_main(void *arg)
 {
 	struct ag_thread *th = arg;
@@ -1259,26 +1349,7 @@ static void *thread_main(void *arg)
 		uint64_t now = fnow(f);
 		uint64_t next = NEVER;
 		int np = 0;
-		left = 0;
-		for (int i = 0; i < th->n; i++) {
-			struct ag_agent *a = &th->agents[i];
-			agent_timers(a, fnow(f));
-			if (a->finished)
-				continue;
-			left++;
-			uint64_t t = agent_next(a);
-			if (t < next)
-				next = t;
-			if (a->fd >= 0) {
-				short ev = POLLIN;
-				if (a->cs == C_CONNECTING || a->tx_n)
-					ev |= POLLOUT;
-				if (a->cs == C_CONNECTING)
-					ev = POLLOUT;
-				th->pfd[np] = (struct pollfd){.fd = a->fd, .events = ev};
-				th->pfd_agent[np++] = i;
-			}
-		}
+		left = poll_set(th, &np, &next);
 		if (!left)
 			break;
 		now = fnow(f);
@@ -1294,18 +1365,8 @@ static void *thread_main(void *arg)
 		for (int k = 0; r > 0 && k < np; k++) {
 			struct ag_agent *a = &th->agents[th->pfd_agent[k]];
 			short re = th->pfd[k].revents;
-			if (!re || a->fd != th->pfd[k].fd)
-				continue;
-			now = fnow(f);
-			if (a->cs == C_CONNECTING) {
-				if (re & (POLLOUT | POLLERR | POLLHUP))
-					on_writable(a, now);
-				continue;
-			}
-			if (re & (POLLIN | POLLERR | POLLHUP))
-				on_readable(a, now);
-			if (a->fd >= 0 && (re & POLLOUT))
-				on_writable(a, fnow(f));
+			if (re && a->fd == th->pfd[k].fd)
+				on_events(a, re, fnow(f));
 		}
 	}
 	return NULL;
@@ -1423,10 +1484,10 @@ static int same_shape(const struct ag_times *t, const struct cr_model *m, const 
 	return 0;
 }
 
-int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
-		    const struct ds_dataset *ds, struct ag_fleet **out, char *err, size_t errlen)
+/* 0 when the configuration, the model and the images make a fleet. */
+static int check_config(const struct ag_config *cfg, const struct cr_model *m,
+			const struct ds_dataset *ds, char *err, size_t errlen)
 {
-	*out = NULL;
 	if (!cfg || !m || !ds || ds->n < 1)
 		return cf_fail(-EINVAL, err, errlen,
 			       "a configuration, a model and images are needed");
@@ -1450,32 +1511,14 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
 			       (unsigned long long)bc->timeout_us);
 	if (!action_ok(m, &cfg->action, cfg->codec, cfg->per_channel, err, errlen))
 		return -EINVAL;
-	struct ag_fleet *f = calloc(1, sizeof(*f));
-	if (!f)
-		return cf_fail(-ENOMEM, err, errlen, "out of memory");
-	f->cfg = *cfg;
-	f->m = m;
-	f->ds = ds;
-	pthread_mutex_init(&f->out_mu, NULL);
-	int ret = ag_times_init(&f->measured, m);
-	if (ret) {
-		cf_fail(ret, err, errlen,
-			"model too large for the agent (%d exits, %d positions max)", AG_MAX_EXITS,
-			AG_MAX_POS);
-		goto fail;
-	}
-	f->emulated = f->measured;
-	if (cfg->profile && (ret = same_shape(cfg->profile, m, "device profile", err, errlen)))
-		goto fail;
-	if (cfg->calibration && (ret = same_shape(cfg->calibration, m, "calibration", err, errlen)))
-		goto fail;
-	if (cfg->host && needs_network(f) && (ret = resolve(f, err, errlen)))
-		goto fail;
-	if (!f->have_addr && needs_network(f)) {
-		ret = cf_fail(-EINVAL, err, errlen, "no edge address");
-		goto fail;
-	}
-	/* sizes: the largest tensor at any partition point and its largest frame */
+	return 0;
+}
+
+/* The sizes of the reused buffers: the largest tensor at any partition point and
+ * its largest frame under any codec. */
+static void buffer_sizes(struct ag_fleet *f)
+{
+	const struct cr_model *m = f->m;
 	for (int e = 0; e < m->n_exits; e++)
 		for (int p = 0; p < m->exit_len[e]; p++) {
 			uint32_t d[3];
@@ -1493,28 +1536,43 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
 				}
 		}
 	f->msg_cap = (f->msg_cap + 63) & ~(size_t)63;
+}
 
+/* The threads, the agents dealt to them round robin, and all their buffers. */
+static int make_threads(struct ag_fleet *f, char *err, size_t errlen)
+{
+	const struct ag_config *cfg = &f->cfg;
 	f->nth = cfg->threads < cfg->agents ? cfg->threads : cfg->agents;
 	f->th = calloc((size_t)f->nth, sizeof(*f->th));
 	if (!f->th)
-		goto nomem;
+		return cf_fail(-ENOMEM, err, errlen, "out of memory");
 	for (int t = 0; t < f->nth; t++) {
 		struct ag_thread *th = &f->th[t];
 		th->idx = t;
 		th->n = cfg->agents / f->nth + (t < cfg->agents % f->nth);
 		th->agents = calloc((size_t)th->n, sizeof(*th->agents));
 		if (!th->agents)
-			goto nomem;
+			return cf_fail(-ENOMEM, err, errlen, "out of memory");
 		for (int i = 0; i < th->n; i++)
 			th->agents[i].idx = t + i * f->nth; /* round robin */
-		if ((ret = thread_init(f, th, err, errlen)))
-			goto fail;
+		int ret = thread_init(f, th, err, errlen);
+		if (ret)
+			return ret;
 	}
+	return 0;
+}
+
+/* The per-layer times requests are emulated with: the profile's, or this
+ * machine's (given as the calibration, or measured now) stretched by the
+ * slowdown; and how much slower than here the device encodes. */
+static void emulated_times(struct ag_fleet *f)
+{
+	const struct ag_config *cfg = &f->cfg;
+	const struct cr_model *m = f->m;
 	if (cfg->calibration)
 		memcpy(f->measured.ms, cfg->calibration->ms, sizeof(f->measured.ms));
 	else
 		calibrate(f, f->th[0].x, f->th[0].input);
-	/* emulated per-layer times: the profile's, or the measured ones stretched */
 	for (int e = 0; e < m->n_exits; e++)
 		for (int p = 0; p < m->exit_len[e]; p++) {
 			/* never faster than this machine: qemu is slower than a Pi */
@@ -1529,10 +1587,47 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
 		double prof = ag_times_range_ms(&f->emulated, d, 0, m->exit_len[d]);
 		f->enc_scale = meas > 0 && prof > meas ? prof / meas : 1;
 	}
+}
+
+int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
+		    const struct ds_dataset *ds, struct ag_fleet **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	int ret = check_config(cfg, m, ds, err, errlen);
+	if (ret)
+		return ret;
+	struct ag_fleet *f = calloc(1, sizeof(*f));
+	if (!f)
+		return cf_fail(-ENOMEM, err, errlen, "out of memory");
+	f->cfg = *cfg;
+	f->m = m;
+	f->ds = ds;
+	pthread_mutex_init(&f->out_mu, NULL);
+	ret = ag_times_init(&f->measured, m);
+	if (ret) {
+		cf_fail(ret, err, errlen,
+			"model too large for the agent (%d exits, %d positions max)", AG_MAX_EXITS,
+			AG_MAX_POS);
+		goto fail;
+	}
+	f->emulated = f->measured;
+	if (cfg->profile && (ret = same_shape(cfg->profile, m, "device profile", err, errlen)))
+		goto fail;
+	if (cfg->calibration && (ret = same_shape(cfg->calibration, m, "calibration", err, errlen)))
+		goto fail;
+	if (cfg->host && needs_network(f) && (ret = resolve(f, err, errlen)))
+		goto fail;
+	if (!f->have_addr && needs_network(f)) {
+		ret = cf_fail(-EINVAL, err, errlen, "no edge address");
+		goto fail;
+	}
+	buffer_sizes(f);
+	ret = make_threads(f, err, errlen);
+	if (ret)
+		goto fail;
+	emulated_times(f);
 	*out = f;
 	return 0;
-nomem:
-	ret = cf_fail(-ENOMEM, err, errlen, "out of memory");
 fail:
 	ag_fleet_destroy(f);
 	return ret;
