@@ -57,6 +57,9 @@ void ag_edge_failed(struct ag_agent *a, uint64_t now, int trip)
 
 /* ---- the connection ------------------------------------------------------------------------ */
 
+/* Queues len bytes at p, not copied (see the ownership above). There is room:
+ * INFERs and DECIDEs leave two places free, one for a PONG and one for a PING,
+ * each queued at most once. */
 void ag_tx_push(struct ag_agent *a, const uint8_t *p, size_t len, int slot, enum ag_tx_kind kind)
 {
 	struct ag_tx *t = &a->tx[(a->tx_head + a->tx_n) % AG_TX_MAX];
@@ -64,6 +67,8 @@ void ag_tx_push(struct ag_agent *a, const uint8_t *p, size_t len, int slot, enum
 	a->tx_n++;
 }
 
+/* Closes the socket and empties the tx queue, handing its buffers back; cs is
+ * the caller's to set. */
 void ag_conn_close(struct ag_agent *a)
 {
 	if (a->fd >= 0)
