@@ -96,6 +96,8 @@ int ag_needs_network(const struct ag_fleet *f)
 	       f->cfg.action.partition < f->m->exit_len[f->cfg.action.exit];
 }
 
+/* An agent's due timers: the connection's, the requests', the starts and the
+ * keepalive; the agent is finished once every request is answered. */
 static void agent_timers(struct ag_agent *a, uint64_t now)
 {
 	struct ag_fleet *f = a->th->f;
@@ -104,9 +106,7 @@ static void agent_timers(struct ag_agent *a, uint64_t now)
 	ag_conn_timers(a, now, a->started < f->cfg.requests && ag_needs_network(f));
 	ag_request_timers(a);
 	now = ag_start_requests(a, fnow(f));
-
 	ag_conn_keepalive(a, now);
-
 	if (a->answered >= f->cfg.requests) {
 		int busy = 0;
 		for (int i = 0; i < a->nslots; i++)
