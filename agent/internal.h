@@ -1,12 +1,16 @@
-/* Device agent internals shared by agent.c and report.c. */
+/* Device agent internals shared by its files: fleet.c (set-up, poll loops),
+ * conn.c (the connection to the appliance), request.c (a request in a slot) and
+ * report.c (records and summaries). */
 #ifndef COINFER_AGENT_INTERNAL_H
 #define COINFER_AGENT_INTERNAL_H
 
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "coinfer/agent.h"
+#include "coinfer/clock.h"
 #include "coinfer/exec.h"
 #include "coinfer/wire.h"
 
@@ -134,5 +138,50 @@ struct ag_fleet {
 	double wall_s;
 	int ran;
 };
+
+#define AG_MS 1000000ull /* ns */
+
+/* The fleet's clock (ag_clock): the injected one, or CLOCK_MONOTONIC. */
+static inline uint64_t fnow(const struct ag_fleet *f)
+{
+	return f->cfg.clock.now_ns ? f->cfg.clock.now_ns(f->cfg.clock.ctx) : cf_now_ns();
+}
+
+static inline uint64_t ms_to_ns(double ms)
+{
+	return ms <= 0 ? 0 : (uint64_t)(ms * 1e6 + 0.5);
+}
+
+static inline double ns_to_ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+/* fleet.c */
+void ag_logf(struct ag_fleet *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* the configured requests need the edge (else they never connect) */
+int ag_needs_network(const struct ag_fleet *f);
+
+/* request.c */
+void ag_boundary_dims(const struct cr_model *m, int e, int p, uint32_t dims[3]);
+int ag_action_ok(const struct cr_model *m, const struct cf_action *a, enum cc_codec codec,
+		 int per_channel, char *err, size_t errlen);
+void ag_go_local(struct ag_agent *a, struct ag_slot *s, enum ag_reason why, uint64_t now);
+int ag_on_decide_reply(struct ag_agent *a, const struct cw_msg *msg, uint64_t now);
+int ag_on_reply(struct ag_agent *a, const struct cw_msg *msg, uint64_t now);
+void ag_request_timers(struct ag_agent *a);
+uint64_t ag_start_requests(struct ag_agent *a, uint64_t now);
+
+/* conn.c */
+void ag_edge_answered(struct ag_agent *a, uint64_t now, int probe);
+void ag_edge_failed(struct ag_agent *a, uint64_t now, int trip);
+void ag_tx_push(struct ag_agent *a, const uint8_t *p, size_t len, int slot, enum ag_tx_kind kind);
+int ag_tx_flush(struct ag_agent *a, uint64_t now);
+void ag_conn_close(struct ag_agent *a);
+void ag_conn_drop(struct ag_agent *a, const char *why, uint64_t now);
+void ag_conn_timers(struct ag_agent *a, uint64_t now, int wanted);
+void ag_conn_keepalive(struct ag_agent *a, uint64_t now);
+short ag_poll_events(const struct ag_agent *a);
+void ag_on_events(struct ag_agent *a, short re, uint64_t now);
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coinfer/stats.h"
 #include "internal.h"
 
 /* JSON has no NaN or infinity: print null for them. */
@@ -117,12 +118,6 @@ int ag_record_json_named(const struct ag_record *r, const char *local, char *buf
 	return n < cap ? (int)n : -1;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Nearest rank. */
 static void latency_stats(double *v, size_t n, struct ag_latency *out)
 {
@@ -131,7 +126,7 @@ static void latency_stats(double *v, size_t n, struct ag_latency *out)
 		out->mean = out->p50 = out->p99 = out->max = NAN;
 		return;
 	}
-	qsort(v, n, sizeof(*v), cmp_double);
+	cf_sort_doubles(v, n);
 	double s = 0;
 	for (size_t i = 0; i < n; i++)
 		s += v[i];

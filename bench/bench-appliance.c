@@ -38,6 +38,7 @@
 #include "coinfer/exec.h"
 #include "coinfer/model.h"
 #include "coinfer/wire.h"
+#include "coinfer/stats.h"
 
 #define N_FRAMES 32         /* distinct images a run cycles through */
 #define DEADLINE_US 10000000u /* 10 s: throughput runs must not expire */
@@ -557,20 +558,96 @@ static cJSON *point_json(const struct frames *f)
 
 static cJSON *J_1024;
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 static double median(double *v, int n)
 {
 	if (n < 1)
 		return 0;
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	cf_sort_doubles(v, (size_t)n);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 static double null_256_per_cpu, null_256_ratio = -1;
+
+/* One server's repeats at one point: medians over the runs that completed. */
+struct side {
+	cJSON *runs;
+	double cpu[16], rps[16];
+	int n;
+	struct run last; /* the last completed run, its JSON kept for the 1024 summary */
+};
+
+static void side_add(struct side *sd, struct run r)
+{
+	cJSON_AddItemToArray(sd->runs, r.json);
+	if (r.ok)
+		sd->cpu[sd->n] = r.per_cpu, sd->rps[sd->n++] = r.rps, sd->last = r;
+}
+
+/* The side's medians into p[name]; its last run with the medians in place. */
+static struct run side_json(struct side *sd, cJSON *p, const char *name)
+{
+	struct run u = sd->last;
+	u.ok = sd->n > 0;
+	u.per_cpu = median(sd->cpu, sd->n);
+	u.rps = median(sd->rps, sd->n);
+	cJSON *o = cJSON_AddObjectToObject(p, name);
+	cJSON_AddNumberToObject(o, "median_requests_per_s", u.rps);
+	cJSON_AddNumberToObject(o, "median_requests_per_server_cpu_s", u.per_cpu);
+	cJSON_AddItemToObject(o, "runs", sd->runs);
+	return u;
+}
+
+/* The summary for 1024 devices, from the server's own stopped line. */
+static void note_1024(const struct run *u)
+{
+	cJSON *st = cJSON_GetObjectItem(u->json, "server_stopped");
+	J_1024 = cJSON_CreateObject();
+	cJSON_AddNumberToObject(J_1024, "devices", 1024);
+	cJSON_AddNumberToObject(J_1024, "connected_and_welcomed", jnum(st, "accepted"));
+	cJSON_AddNumberToObject(J_1024, "peak_rss_kb", jnum(st, "peak_rss_kb"));
+	cJSON *je = cJSON_GetObjectItem(st, "jemalloc_allocated_bytes");
+	if (je)
+		cJSON_AddItemToObject(J_1024, "jemalloc_allocated_bytes", cJSON_Duplicate(je, 1));
+	cJSON_AddNumberToObject(J_1024, "requests_per_server_cpu_s", u->per_cpu);
+	cJSON_AddStringToObject(J_1024, "source",
+				"the stopped line of the last io_uring run at 1024 devices in "
+				"null_model.points");
+}
+
+/* One device count: repeats alternate the two servers, so that drift in the
+ * machine's load (other jobs share it) falls on both alike; medians compared. */
+static cJSON *null_point(int dev, const struct ab_msgset *ms)
+{
+	struct srv_opts so = {.null_model = 1, .max_batch = 32, .max_delay_us = 0,
+			      .max_requests = dev * O.null_depth > 2048 ? dev * O.null_depth : 2048,
+			      .max_conns = dev > 1024 ? dev : 1024};
+	cJSON *p = cJSON_CreateObject();
+	cJSON_AddNumberToObject(p, "devices", dev);
+	cJSON_AddNumberToObject(p, "depth", O.null_depth);
+	struct side su = {.runs = cJSON_CreateArray()}, se = {.runs = cJSON_CreateArray()};
+	for (int rep = 0; rep < O.repeat; rep++) {
+		side_add(&su, measure(K_URING, &so, ms, dev, O.null_depth));
+		if (!O.no_epoll)
+			side_add(&se, measure(K_EPOLL, &so, ms, dev, O.null_depth));
+	}
+	struct run u = side_json(&su, p, "io_uring");
+	if (!O.no_epoll) {
+		struct run ep = side_json(&se, p, "epoll");
+		if (u.ok && ep.ok && ep.per_cpu > 0) {
+			cJSON_AddNumberToObject(p, "ratio_io_uring_over_epoll_per_cpu_s",
+						u.per_cpu / ep.per_cpu);
+			cJSON_AddNumberToObject(p, "ratio_io_uring_over_epoll_wall", u.rps / ep.rps);
+			if (dev == 256)
+				null_256_ratio = u.per_cpu / ep.per_cpu;
+		}
+	} else {
+		cJSON_Delete(se.runs);
+	}
+	if (dev == 256)
+		null_256_per_cpu = u.per_cpu;
+	if (dev == 1024 && u.ok && u.json)
+		note_1024(&u);
+	return p;
+}
 
 static cJSON *null_section(void)
 {
@@ -583,79 +660,21 @@ static cJSON *null_section(void)
 	make_msgset(&f, O.null_depth, &ms);
 	ms.label = NULL; /* the null model answers no class */
 	cJSON_AddItemToObject(sec, "frame", point_json(&f));
-	cJSON_AddStringToObject(sec, "epoll_server", "this binary with --serve-epoll: 2 threads, each an edge-triggered epoll loop with its own SO_REUSEPORT socket, recv() into a 16 KiB per-worker buffer, the appliance's own session layer (appliance/session.c: parsing, reassembly, scheduler, tail, replies), one send() per connection with replies per wakeup");
-	cJSON_AddStringToObject(sec, "server_options", "--null-model --max-delay-us 0 (answered in the loop turn that read them); both servers: 2 workers, same scheduler and frame validation (cc_frame_info + element count)");
+	cJSON_AddStringToObject(
+		sec, "epoll_server",
+		"this binary with --serve-epoll: 2 threads, each an edge-triggered epoll loop with "
+		"its own SO_REUSEPORT socket, recv() into a 16 KiB per-worker buffer, the "
+		"appliance's own session layer (appliance/session.c: parsing, reassembly, "
+		"scheduler, tail, replies), one send() per connection with replies per wakeup");
+	cJSON_AddStringToObject(
+		sec, "server_options",
+		"--null-model --max-delay-us 0 (answered in the loop turn that read them); both "
+		"servers: 2 workers, same scheduler and frame validation (cc_frame_info + element "
+		"count)");
 	cJSON *pts = cJSON_AddArrayToObject(sec, "points");
 	fprintf(stderr, "null model (%0.f-byte frames, depth %d):\n", f.mean_bytes, O.null_depth);
-	for (int i = 0; i < O.n_devices; i++) {
-		int dev = O.devices[i];
-		struct srv_opts so = {.null_model = 1, .max_batch = 32, .max_delay_us = 0,
-				      .max_requests = dev * O.null_depth > 2048 ? dev * O.null_depth : 2048,
-				      .max_conns = dev > 1024 ? dev : 1024};
-		cJSON *p = cJSON_CreateObject();
-		cJSON_AddNumberToObject(p, "devices", dev);
-		cJSON_AddNumberToObject(p, "depth", O.null_depth);
-		/* repeats alternate the two servers, so that drift in the machine's
-		 * load (other jobs share it) falls on both alike; medians compared */
-		struct run u = {0}, ep = {0};
-		double u_cpu[16], u_rps[16], e_cpu[16], e_rps[16];
-		int nu = 0, ne = 0;
-		cJSON *ua = cJSON_CreateArray(), *ea = cJSON_CreateArray();
-		for (int rep = 0; rep < O.repeat; rep++) {
-			struct run r = measure(K_URING, &so, &ms, dev, O.null_depth);
-			cJSON_AddItemToArray(ua, r.json);
-			if (r.ok)
-				u_cpu[nu] = r.per_cpu, u_rps[nu++] = r.rps, u = r;
-			if (O.no_epoll)
-				continue;
-			r = measure(K_EPOLL, &so, &ms, dev, O.null_depth);
-			cJSON_AddItemToArray(ea, r.json);
-			if (r.ok)
-				e_cpu[ne] = r.per_cpu, e_rps[ne++] = r.rps, ep = r;
-		}
-		u.ok = nu > 0;
-		u.per_cpu = median(u_cpu, nu);
-		u.rps = median(u_rps, nu);
-		cJSON *uo = cJSON_AddObjectToObject(p, "io_uring");
-		cJSON_AddNumberToObject(uo, "median_requests_per_s", u.rps);
-		cJSON_AddNumberToObject(uo, "median_requests_per_server_cpu_s", u.per_cpu);
-		cJSON_AddItemToObject(uo, "runs", ua);
-		if (!O.no_epoll) {
-			ep.ok = ne > 0;
-			ep.per_cpu = median(e_cpu, ne);
-			ep.rps = median(e_rps, ne);
-			cJSON *eo = cJSON_AddObjectToObject(p, "epoll");
-			cJSON_AddNumberToObject(eo, "median_requests_per_s", ep.rps);
-			cJSON_AddNumberToObject(eo, "median_requests_per_server_cpu_s", ep.per_cpu);
-			cJSON_AddItemToObject(eo, "runs", ea);
-			if (u.ok && ep.ok && ep.per_cpu > 0) {
-				cJSON_AddNumberToObject(p, "ratio_io_uring_over_epoll_per_cpu_s",
-							u.per_cpu / ep.per_cpu);
-				cJSON_AddNumberToObject(p, "ratio_io_uring_over_epoll_wall", u.rps / ep.rps);
-				if (dev == 256)
-					null_256_ratio = u.per_cpu / ep.per_cpu;
-			}
-		} else {
-			cJSON_Delete(ea);
-		}
-		if (dev == 256)
-			null_256_per_cpu = u.per_cpu;
-		if (dev == 1024 && u.ok && u.json) {
-			cJSON *st = cJSON_GetObjectItem(u.json, "server_stopped");
-			J_1024 = cJSON_CreateObject();
-			cJSON_AddNumberToObject(J_1024, "devices", dev);
-			cJSON_AddNumberToObject(J_1024, "connected_and_welcomed",
-						jnum(st, "accepted"));
-			cJSON_AddNumberToObject(J_1024, "peak_rss_kb", jnum(st, "peak_rss_kb"));
-			cJSON *je = cJSON_GetObjectItem(st, "jemalloc_allocated_bytes");
-			if (je)
-				cJSON_AddItemToObject(J_1024, "jemalloc_allocated_bytes",
-						      cJSON_Duplicate(je, 1));
-			cJSON_AddNumberToObject(J_1024, "requests_per_server_cpu_s", u.per_cpu);
-			cJSON_AddStringToObject(J_1024, "source", "the stopped line of the last io_uring run at 1024 devices in null_model.points");
-		}
-		cJSON_AddItemToArray(pts, p);
-	}
+	for (int i = 0; i < O.n_devices; i++)
+		cJSON_AddItemToArray(pts, null_point(O.devices[i], &ms));
 	free_msgset(&ms);
 	free_frames(&f);
 	return sec;

@@ -36,6 +36,7 @@
 #include "coinfer/dataset.h"
 #include "coinfer/kernels.h"
 #include "coinfer/model.h"
+#include "coinfer/stats.h"
 
 /* The model's conv and fc layers (loaded from the model file at start-up). */
 struct layer {
@@ -79,12 +80,6 @@ static const int batches[] = {1, 8, 32};
 
 static double min_time = 0.2;
 
-static int cmp_double(const void *a, const void *b)
-{
-	const double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 struct timing {
 	double best, median; /* seconds per call */
 };
@@ -107,7 +102,7 @@ static struct timing time_calls(void (*fn)(void *), void *ctx)
 			fn(ctx);
 		rounds[nr++] = (cf_now_s() - a) / (double)per_round;
 	}
-	qsort(rounds, (size_t)nr, sizeof rounds[0], cmp_double);
+	cf_sort_doubles(rounds, (size_t)nr);
 	return (struct timing){rounds[0], rounds[nr / 2]};
 }
 
@@ -423,66 +418,100 @@ static void dnnl_fill(dnnl_memory_t m, const dnnl_memory_desc_t *md, uint32_t se
 
 /* Returns seconds per call: primitive only (t_prim) and with src/dst reorders from and
  * to NCHW (t_nchw), as a NCHW pipeline would pay them. */
+/* The user's (plain-layout) memory descriptors of a layer. */
+struct dnnl_user_mds {
+	dnnl_memory_desc_t src, w, dst, b;
+};
+
+/* Source, weights and destination of nd dimensions: each in the layout oneDNN
+ * prefers (any[]) and in ours (u, tags[]). */
+static void dnnl_mds(int nd, const dnnl_dims_t dims[3], const dnnl_format_tag_t tags[3],
+		     dnnl_memory_desc_t any[3], struct dnnl_user_mds *u)
+{
+	dnnl_memory_desc_t *user[3] = {&u->src, &u->w, &u->dst};
+	for (int i = 0; i < 3; i++) {
+		DNNL_OK(dnnl_memory_desc_init_by_tag(&any[i], nd, dims[i], dnnl_f32,
+						     dnnl_format_tag_any));
+		DNNL_OK(dnnl_memory_desc_init_by_tag(user[i], nd, dims[i], dnnl_f32, tags[i]));
+	}
+}
+
+/* A primitive for the layer with the layouts oneDNN prefers, and the plain
+ * layouts our data comes in. */
+static dnnl_primitive_desc_t dnnl_layer_pd(dnnl_engine_t eng, const struct layer *l, int n,
+					   struct dnnl_user_mds *u)
+{
+	dnnl_memory_desc_t any[3];
+	dnnl_primitive_desc_t pd;
+	dnnl_memory_desc_init_by_tag(&u->b, 1, (dnnl_dims_t){l->cout}, dnnl_f32, dnnl_a);
+	if (l->fc) {
+		const dnnl_dims_t d[3] = {{n, l->cin}, {l->cout, l->cin}, {n, l->cout}};
+		dnnl_mds(2, d, (dnnl_format_tag_t[3]){dnnl_nc, dnnl_oi, dnnl_nc}, any, u);
+		dnnl_inner_product_desc_t ipd;
+		DNNL_OK(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &any[0],
+							     &any[1], &u->b, &any[2]));
+		DNNL_OK(dnnl_primitive_desc_create(&pd, &ipd, NULL, eng, NULL));
+		return pd;
+	}
+	const dnnl_dims_t d[3] = {{n, l->cin, l->h, l->w},
+				  {l->cout, l->cin, l->cd.kh, l->cd.kw},
+				  {n, l->cout, l->cd.oh, l->cd.ow}};
+	dnnl_mds(4, d, (dnnl_format_tag_t[3]){dnnl_nchw, dnnl_oihw, dnnl_nchw}, any, u);
+	dnnl_convolution_desc_t cdesc;
+	DNNL_OK(dnnl_convolution_forward_desc_init(
+		&cdesc, dnnl_forward_inference, dnnl_convolution_auto, &any[0], &any[1], &u->b,
+		&any[2], (dnnl_dims_t){l->cd.sh, l->cd.sw}, (dnnl_dims_t){l->cd.ph, l->cd.pw},
+		(dnnl_dims_t){l->cd.ph, l->cd.pw}));
+	DNNL_OK(dnnl_primitive_desc_create(&pd, &cdesc, NULL, eng, NULL));
+	return pd;
+}
+
+static void dnnl_ctx_destroy(struct dnnl_ctx *c, dnnl_memory_t user_w)
+{
+	dnnl_primitive_destroy(c->prim);
+	if (c->src_reorder) {
+		dnnl_primitive_destroy(c->src_reorder);
+		dnnl_memory_destroy(c->src);
+	}
+	if (c->dst_reorder) {
+		dnnl_primitive_destroy(c->dst_reorder);
+		dnnl_memory_destroy(c->dst);
+	}
+	if (c->w != user_w)
+		dnnl_memory_destroy(c->w);
+	dnnl_memory_destroy(user_w);
+	dnnl_memory_destroy(c->user_src);
+	dnnl_memory_destroy(c->user_dst);
+	dnnl_memory_destroy(c->b);
+}
+
 static void bench_dnnl(dnnl_engine_t eng, dnnl_stream_t stream, const struct layer *l, int n,
 		       struct timing *t_prim, struct timing *t_nchw, char *impl, size_t impl_len)
 {
-	dnnl_memory_desc_t src_any, w_any, b_md, dst_any, src_user, w_user, dst_user;
-	dnnl_primitive_desc_t pd;
-	dnnl_memory_desc_init_by_tag(&b_md, 1, (dnnl_dims_t){l->cout}, dnnl_f32, dnnl_a);
-	if (l->fc) {
-		const dnnl_dims_t sd = {n, l->cin}, wd = {l->cout, l->cin}, dd = {n, l->cout};
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&src_any, 2, sd, dnnl_f32,
-						     dnnl_format_tag_any));
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&w_any, 2, wd, dnnl_f32, dnnl_format_tag_any));
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&dst_any, 2, dd, dnnl_f32,
-						     dnnl_format_tag_any));
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&src_user, 2, sd, dnnl_f32, dnnl_nc));
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&w_user, 2, wd, dnnl_f32, dnnl_oi));
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&dst_user, 2, dd, dnnl_f32, dnnl_nc));
-		dnnl_inner_product_desc_t ipd;
-		DNNL_OK(dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src_any,
-							     &w_any, &b_md, &dst_any));
-		DNNL_OK(dnnl_primitive_desc_create(&pd, &ipd, NULL, eng, NULL));
-	} else {
-		const dnnl_dims_t sd = {n, l->cin, l->h, l->w}, wd = {l->cout, l->cin, l->cd.kh, l->cd.kw};
-		const dnnl_dims_t dd = {n, l->cout, l->cd.oh, l->cd.ow};
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32,
-						     dnnl_format_tag_any));
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any));
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32,
-						     dnnl_format_tag_any));
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&src_user, 4, sd, dnnl_f32, dnnl_nchw));
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&w_user, 4, wd, dnnl_f32, dnnl_oihw));
-		DNNL_OK(dnnl_memory_desc_init_by_tag(&dst_user, 4, dd, dnnl_f32, dnnl_nchw));
-		dnnl_convolution_desc_t cdesc;
-		DNNL_OK(dnnl_convolution_forward_desc_init(
-			&cdesc, dnnl_forward_inference, dnnl_convolution_auto, &src_any, &w_any,
-			&b_md, &dst_any, (dnnl_dims_t){l->cd.sh, l->cd.sw}, (dnnl_dims_t){l->cd.ph, l->cd.pw},
-			(dnnl_dims_t){l->cd.ph, l->cd.pw}));
-		DNNL_OK(dnnl_primitive_desc_create(&pd, &cdesc, NULL, eng, NULL));
-	}
+	struct dnnl_user_mds u;
+	dnnl_primitive_desc_t pd = dnnl_layer_pd(eng, l, n, &u);
 	const char *info = NULL;
 	if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &info) != dnnl_success ||
 	    !info)
 		info = "?";
 	snprintf(impl, impl_len, "%s", info);
 	struct dnnl_ctx c = {.stream = stream};
-	DNNL_OK(dnnl_memory_create(&c.user_src, &src_user, eng, DNNL_MEMORY_ALLOCATE));
-	DNNL_OK(dnnl_memory_create(&c.user_dst, &dst_user, eng, DNNL_MEMORY_ALLOCATE));
+	DNNL_OK(dnnl_memory_create(&c.user_src, &u.src, eng, DNNL_MEMORY_ALLOCATE));
+	DNNL_OK(dnnl_memory_create(&c.user_dst, &u.dst, eng, DNNL_MEMORY_ALLOCATE));
 	dnnl_memory_t user_w;
-	DNNL_OK(dnnl_memory_create(&user_w, &w_user, eng, DNNL_MEMORY_ALLOCATE));
-	DNNL_OK(dnnl_memory_create(&c.b, &b_md, eng, DNNL_MEMORY_ALLOCATE));
-	dnnl_fill(c.user_src, &src_user, 3);
-	dnnl_fill(user_w, &w_user, 1);
-	dnnl_fill(c.b, &b_md, 2);
+	DNNL_OK(dnnl_memory_create(&user_w, &u.w, eng, DNNL_MEMORY_ALLOCATE));
+	DNNL_OK(dnnl_memory_create(&c.b, &u.b, eng, DNNL_MEMORY_ALLOCATE));
+	dnnl_fill(c.user_src, &u.src, 3);
+	dnnl_fill(user_w, &u.w, 1);
+	dnnl_fill(c.b, &u.b, 2);
 
 	const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
 	const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
 	const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
 	dnnl_primitive_t w_reorder;
-	c.src = dnnl_prepare(eng, src_md, c.user_src, &src_user, 0, &c.src_reorder);
-	c.w = dnnl_prepare(eng, w_md, user_w, &w_user, 0, &w_reorder);
-	c.dst = dnnl_prepare(eng, dst_md, c.user_dst, &dst_user, 1, &c.dst_reorder);
+	c.src = dnnl_prepare(eng, src_md, c.user_src, &u.src, 0, &c.src_reorder);
+	c.w = dnnl_prepare(eng, w_md, user_w, &u.w, 0, &w_reorder);
+	c.dst = dnnl_prepare(eng, dst_md, c.user_dst, &u.dst, 1, &c.dst_reorder);
 	if (c.src_reorder) {
 		dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, c.user_src}, {DNNL_ARG_TO, c.src}};
 		DNNL_OK(dnnl_primitive_execute(c.src_reorder, stream, 2, ra));
@@ -499,22 +528,7 @@ static void bench_dnnl(dnnl_engine_t eng, dnnl_stream_t stream, const struct lay
 	*t_prim = time_calls(dnnl_call, &c);
 	c.with_reorders = 1;
 	*t_nchw = time_calls(dnnl_call, &c);
-
-	dnnl_primitive_destroy(c.prim);
-	if (c.src_reorder) {
-		dnnl_primitive_destroy(c.src_reorder);
-		dnnl_memory_destroy(c.src);
-	}
-	if (c.dst_reorder) {
-		dnnl_primitive_destroy(c.dst_reorder);
-		dnnl_memory_destroy(c.dst);
-	}
-	if (c.w != user_w)
-		dnnl_memory_destroy(c.w);
-	dnnl_memory_destroy(user_w);
-	dnnl_memory_destroy(c.user_src);
-	dnnl_memory_destroy(c.user_dst);
-	dnnl_memory_destroy(c.b);
+	dnnl_ctx_destroy(&c, user_w);
 	dnnl_primitive_desc_destroy(pd);
 }
 #endif

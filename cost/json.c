@@ -341,8 +341,94 @@ int cost_profile_load(const char *path, const struct cr_model *m, struct cost_pr
 
 /* ---- device classes -------------------------------------------------------------- */
 
+/* Where the class's layer times come from: exactly one of a profile file, a
+ * built-in regression or a scaled other class. */
+static int class_source(const struct jc *c, const cJSON *root, struct cost_device_class *d)
+{
+	const cJSON *pf = cJSON_GetObjectItemCaseSensitive(root, "profile");
+	const cJSON *rg = cJSON_GetObjectItemCaseSensitive(root, "regression");
+	const cJSON *sc = cJSON_GetObjectItemCaseSensitive(root, "scale");
+	int r;
+	if (!!pf + !!rg + !!sc != 1)
+		return cf_fail(-EINVAL, c->err, c->errlen,
+				"%s: exactly one of the fields profile, regression and scale is needed "
+				"(%d given)",
+				c->what, !!pf + !!rg + !!sc);
+	if (pf) {
+		d->source = COST_CLASS_FILE;
+		return get_str(c, root, "", "profile", d->profile_path, sizeof(d->profile_path));
+	}
+	if (rg) {
+		d->source = COST_CLASS_REGRESSION;
+		if ((r = get_str(c, root, "", "regression", d->regression, sizeof(d->regression))))
+			return r;
+		if (!cost_regression_builtin(d->regression))
+			return bad(c, "", "regression",
+				   "is not a built-in model (rpi3-edgent, pc-edgent, "
+				   "table2-mobile-column, table2-server-column)");
+		return 0;
+	}
+	d->source = COST_CLASS_SCALE;
+	if ((r = need_obj(c, sc, "scale")) ||
+	    (r = get_str(c, sc, "scale", "of", d->scale_of, sizeof(d->scale_of))) ||
+	    (r = get_num(c, sc, "scale", "factor", 1e-6, 1e6, &d->scale_factor)))
+		return r;
+	if (!cost_class_name_ok(d->scale_of))
+		return bad(c, "scale", "of", "is not a class name");
+	return 0;
+}
+
+/* The constants of Niu et al. (2022)'s energy model (computing: kappa f^2 per
+ * cycle; sending: the radio's power over its SINR) and each layer type's cycles
+ * per FLOP, or "profile" to derive them from measured times. */
+static int class_energy(const struct jc *c, const cJSON *root, struct cost_device_class *d)
+{
+	int r = 0;
+	const cJSON *en = field(c, root, "", "energy", &r), *cy;
+	if (!en)
+		return r;
+	if ((r = need_obj(c, en, "energy")) ||
+	    (r = get_num(c, en, "energy", "kappa", 0, 1e-20, &d->kappa)) ||
+	    (r = get_num(c, en, "energy", "f_hz", 1e6, 1e11, &d->f_hz)) ||
+	    (r = get_num(c, en, "energy", "tx_power_w", 0, 100, &d->tx_power_w)) ||
+	    (r = get_num(c, en, "energy", "sinr_db", -30, 60, &d->sinr_db)))
+		return r;
+	if (!(cy = field(c, en, "energy", "cycles_per_flop", &r)))
+		return r;
+	if (cJSON_IsString(cy) && !strcmp(cy->valuestring, "profile")) {
+		d->cycles_from_profile = 1;
+		return 0;
+	}
+	if (!cJSON_IsObject(cy))
+		return bad(c, "energy", "cycles_per_flop",
+			   "is neither \"profile\" nor an object of layer types");
+	for (int t = CR_LAYER_CONV; t <= CR_LAYER_FLATTEN; t++)
+		if ((r = get_num(c, cy, "energy.cycles_per_flop",
+				 cost_layer_type_name((enum cr_layer_type)t), 0, 1e6,
+				 &d->cycles_per_flop[t])))
+			return r;
+	return 0;
+}
+
+/* The codec's speed on this class, per quantization width. */
+static int class_codec(const struct jc *c, const cJSON *root, struct cost_codec_speed *k)
+{
+	int r = 0;
+	const cJSON *cd = field(c, root, "", "codec", &r);
+	const int nb = CF_ACTION_NBITS;
+	if (!cd)
+		return r;
+	if ((r = need_obj(c, cd, "codec")) ||
+	    (r = get_nums(c, cd, "codec", "encode_ns_per_elem", nb, 0, 1e6, k->enc_ns_per_elem)) ||
+	    (r = get_nums(c, cd, "codec", "encode_us_per_frame", nb, 0, 1e9, k->enc_us_per_frame)) ||
+	    (r = get_nums(c, cd, "codec", "decode_ns_per_elem", nb, 0, 1e6, k->dec_ns_per_elem)) ||
+	    (r = get_nums(c, cd, "codec", "decode_us_per_frame", nb, 0, 1e9, k->dec_us_per_frame)))
+		return r;
+	return 0;
+}
+
 int cost_class_parse(const char *text, size_t len, const char *what, struct cost_device_class *d,
-		    char *err, size_t errlen)
+		     char *err, size_t errlen)
 {
 	struct jc c = {what, err, errlen};
 	cJSON *root = NULL;
@@ -352,88 +438,21 @@ int cost_class_parse(const char *text, size_t len, const char *what, struct cost
 		return r;
 	if ((r = need_obj(&c, root, "")) ||
 	    (r = get_str(&c, root, "", "name", d->name, sizeof(d->name))))
-		goto err;
+		goto out;
 	if (!cost_class_name_ok(d->name)) {
 		r = bad(&c, "", "name", "is not [A-Za-z0-9._-]{1,63}");
-		goto err;
+		goto out;
 	}
 	if ((r = get_str(&c, root, "", "role", d->role, sizeof(d->role))))
-		goto err;
+		goto out;
 	if (strcmp(d->role, "device") && strcmp(d->role, "edge") && strcmp(d->role, "any")) {
 		r = bad(&c, "", "role", "is not device, edge or any");
-		goto err;
+		goto out;
 	}
-	const cJSON *pf = cJSON_GetObjectItemCaseSensitive(root, "profile");
-	const cJSON *rg = cJSON_GetObjectItemCaseSensitive(root, "regression");
-	const cJSON *sc = cJSON_GetObjectItemCaseSensitive(root, "scale");
-	if (!!pf + !!rg + !!sc != 1) {
-		r = cf_fail(-EINVAL, err, errlen,
-			     "%s: exactly one of the fields profile, regression and scale is needed (%d given)",
-			     what, !!pf + !!rg + !!sc);
-		goto err;
-	}
-	if (pf) {
-		d->source = COST_CLASS_FILE;
-		if ((r = get_str(&c, root, "", "profile", d->profile_path, sizeof(d->profile_path))))
-			goto err;
-	} else if (rg) {
-		d->source = COST_CLASS_REGRESSION;
-		if ((r = get_str(&c, root, "", "regression", d->regression, sizeof(d->regression))))
-			goto err;
-		if (!cost_regression_builtin(d->regression)) {
-			r = bad(&c, "", "regression",
-				"is not a built-in model (rpi3-edgent, pc-edgent, table2-mobile-column, table2-server-column)");
-			goto err;
-		}
-	} else {
-		d->source = COST_CLASS_SCALE;
-		if ((r = need_obj(&c, sc, "scale")) ||
-		    (r = get_str(&c, sc, "scale", "of", d->scale_of, sizeof(d->scale_of))) ||
-		    (r = get_num(&c, sc, "scale", "factor", 1e-6, 1e6, &d->scale_factor)))
-			goto err;
-		if (!cost_class_name_ok(d->scale_of)) {
-			r = bad(&c, "scale", "of", "is not a class name");
-			goto err;
-		}
-	}
-	int ret = 0;
-	const cJSON *en = field(&c, root, "", "energy", &ret), *cd, *cy;
-	if (!en) {
-		r = ret;
-		goto err;
-	}
-	if ((r = need_obj(&c, en, "energy")) ||
-	    (r = get_num(&c, en, "energy", "kappa", 0, 1e-20, &d->kappa)) ||
-	    (r = get_num(&c, en, "energy", "f_hz", 1e6, 1e11, &d->f_hz)) ||
-	    (r = get_num(&c, en, "energy", "tx_power_w", 0, 100, &d->tx_power_w)) ||
-	    (r = get_num(&c, en, "energy", "sinr_db", -30, 60, &d->sinr_db)))
-		goto err;
-	if (!(cy = field(&c, en, "energy", "cycles_per_flop", &r)))
-		goto err;
-	if (cJSON_IsString(cy) && !strcmp(cy->valuestring, "profile")) {
-		d->cycles_from_profile = 1;
-	} else if (cJSON_IsObject(cy)) {
-		for (int t = CR_LAYER_CONV; t <= CR_LAYER_FLATTEN; t++)
-			if ((r = get_num(&c, cy, "energy.cycles_per_flop",
-					 cost_layer_type_name((enum cr_layer_type)t), 0, 1e6,
-					 &d->cycles_per_flop[t])))
-				goto err;
-	} else {
-		r = bad(&c, "energy", "cycles_per_flop", "is neither \"profile\" nor an object of layer types");
-		goto err;
-	}
-	if (!(cd = field(&c, root, "", "codec", &r)))
-		goto err;
-	struct cost_codec_speed *k = &d->codec;
-	if ((r = need_obj(&c, cd, "codec")) ||
-	    (r = get_nums(&c, cd, "codec", "encode_ns_per_elem", CF_ACTION_NBITS, 0, 1e6, k->enc_ns_per_elem)) ||
-	    (r = get_nums(&c, cd, "codec", "encode_us_per_frame", CF_ACTION_NBITS, 0, 1e9, k->enc_us_per_frame)) ||
-	    (r = get_nums(&c, cd, "codec", "decode_ns_per_elem", CF_ACTION_NBITS, 0, 1e6, k->dec_ns_per_elem)) ||
-	    (r = get_nums(&c, cd, "codec", "decode_us_per_frame", CF_ACTION_NBITS, 0, 1e9, k->dec_us_per_frame)))
-		goto err;
-	cJSON_Delete(root);
-	return 0;
-err:
+	if ((r = class_source(&c, root, d)) || (r = class_energy(&c, root, d)))
+		goto out;
+	r = class_codec(&c, root, &d->codec);
+out:
 	cJSON_Delete(root);
 	return r;
 }

@@ -1,10 +1,9 @@
-/* Measuring a profile on this machine (Niu et al. 2022, III-A), and the `profile`
- * command that coinfer-policy, coinfer-agent and coinfer-appliance share. It runs
- * the executor and reads CIFAR-10, so it is a library of its own
- * (coinfer_profile_run) and the policy library keeps to the model's metadata.
- * stdio only: the agent's aarch64 build profiles the device. */
+/* Measuring a profile on this machine (Niu et al. 2022, III-A): every layer of
+ * every exit timed on a CIFAR-10 batch. It runs the executor and reads CIFAR-10,
+ * so it is a library of its own (coinfer_cost_measure) and the rest of the cost
+ * model keeps to the model's metadata. The `profile` command around it is in
+ * cli/profile-cmd.c. stdio only: the agent's aarch64 build profiles the device. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +38,55 @@ static int report_whole(const struct cost_profile_opts *o, struct cr_exec *x,
 	return 0;
 }
 
+/* The options a measurement can use, or -EINVAL naming the one it cannot. */
+static int check_opts(const struct cr_model *m, const struct cost_profile_opts *o, char *err,
+		      size_t errlen)
+{
+	if (o->runs < CR_TIMER_MIN_RUNS || o->runs > CR_TIMER_MAX_RUNS)
+		return cf_fail(-EINVAL, err, errlen, "%d timed runs: %d..%d make a p95", o->runs,
+				CR_TIMER_MIN_RUNS, CR_TIMER_MAX_RUNS);
+	if (o->warmup < 0)
+		return cf_fail(-EINVAL, err, errlen, "%d warm-up runs: not a count", o->warmup);
+	if (o->only_exit < 0 || o->only_exit > m->n_exits)
+		return cf_fail(-EINVAL, err, errlen, "exit %d: model %s has exits 1..%d", o->only_exit,
+				m->name, m->n_exits);
+	return 0;
+}
+
+/* What timing one exit needs: set up once per measurement. */
+struct timed {
+	const struct cr_model *m;
+	const struct cost_profile_opts *o;
+	struct cr_exec *x;
+	struct cr_timer *pr;
+	const float *input;
+	struct cr_layer_time *lt;
+};
+
+/* Exit e's per-layer mean and p95 at every batch size into p. */
+static int time_exit(const struct timed *t, int e, struct cost_profile *p, char *err,
+		     size_t errlen)
+{
+	const struct cost_profile_opts *o = t->o;
+	int r;
+	for (int b = 0; b < o->n_batches; b++) {
+		int n = o->batches[b];
+		if ((r = cr_timer_run(t->pr, e, t->input, n, o->warmup, o->runs, t->lt)))
+			return cf_fail(r, err, errlen, "profiling exit %d batch %d: %s", e + 1, n,
+					strerror(-r));
+		double sum = 0;
+		for (int pos = 0; pos < t->m->exit_len[e]; pos++) {
+			p->exits[e].layers[pos].mean_ms[b] = t->lt[pos].mean_ms;
+			p->exits[e].layers[pos].p95_ms[b] = t->lt[pos].p95_ms;
+			sum += t->lt[pos].mean_ms;
+		}
+		if (o->progress && (r = report_whole(o, t->x, t->m, e, t->input, n, sum)))
+			return cf_fail(r, err, errlen, "running exit %d whole at batch %d: %s", e + 1,
+					n, strerror(-r));
+	}
+	return 0;
+}
+
 int cost_profile_measure(const struct cr_model *m, const struct ck_kernels *k,
 			const struct cost_profile_opts *o, struct cost_profile *p, char *err,
 			size_t errlen)
@@ -53,14 +101,8 @@ int cost_profile_measure(const struct cr_model *m, const struct ck_kernels *k,
 	int r;
 	if (!k)
 		k = ck_kernels();
-	if (o->runs < CR_TIMER_MIN_RUNS || o->runs > CR_TIMER_MAX_RUNS)
-		return cf_fail(-EINVAL, err, errlen, "%d timed runs: %d..%d make a p95", o->runs,
-				CR_TIMER_MIN_RUNS, CR_TIMER_MAX_RUNS);
-	if (o->warmup < 0)
-		return cf_fail(-EINVAL, err, errlen, "%d warm-up runs: not a count", o->warmup);
-	if (o->only_exit < 0 || o->only_exit > m->n_exits)
-		return cf_fail(-EINVAL, err, errlen, "exit %d: model %s has exits 1..%d", o->only_exit,
-				m->name, m->n_exits);
+	if ((r = check_opts(m, o, err, errlen)))
+		return r;
 	snprintf(name, sizeof(name), "local-%s", k->name);
 	if ((r = cost_profile_init(p, m, o->device_class ? o->device_class : name, o->batches,
 				  o->n_batches, err, errlen)))
@@ -101,24 +143,9 @@ int cost_profile_measure(const struct cr_model *m, const struct ck_kernels *k,
 	for (int e = 0; e < m->n_exits; e++) {
 		if (o->only_exit && e != o->only_exit - 1)
 			continue;
-		for (int b = 0; b < o->n_batches; b++) {
-			int n = o->batches[b];
-			if ((r = cr_timer_run(pr, e, input, n, o->warmup, o->runs, lt))) {
-				cf_fail(r, err, errlen, "profiling exit %d batch %d: %s", e + 1, n, strerror(-r));
-				goto out;
-			}
-			double sum = 0;
-			for (int pos = 0; pos < m->exit_len[e]; pos++) {
-				p->exits[e].layers[pos].mean_ms[b] = lt[pos].mean_ms;
-				p->exits[e].layers[pos].p95_ms[b] = lt[pos].p95_ms;
-				sum += lt[pos].mean_ms;
-			}
-			if (o->progress && (r = report_whole(o, x, m, e, input, n, sum))) {
-				cf_fail(r, err, errlen, "running exit %d whole at batch %d: %s", e + 1, n,
-					 strerror(-r));
-				goto out;
-			}
-		}
+		struct timed t = {m, o, x, pr, input, lt};
+		if ((r = time_exit(&t, e, p, err, errlen)))
+			goto out;
 	}
 	if (o->only_exit) {
 		p->exits[0] = p->exits[o->only_exit - 1];

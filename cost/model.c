@@ -1,6 +1,6 @@
 /* The cost model: prefix and suffix sums of the profiles per partition point,
  * codec table sizes and accuracies, and the latency/energy formula of
- * policy-cost.h evaluated on a state. */
+ * cost.h evaluated on a state. */
 #include <errno.h>
 #include <math.h>
 #include <string.h>

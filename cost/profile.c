@@ -1,7 +1,7 @@
 /* Profiles of device classes: their shape from the model, checks against a model,
  * scaling, batch interpolation; and the Edgent (Li et al. 2018) Table II regression models with
  * the synthesis of a profile from them. Only model fields are read (no runtime
- * calls), so the policy library needs nothing of the runtime's code. */
+ * calls), so the cost library needs nothing of the runtime's code. */
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -11,7 +11,7 @@
 #include "coinfer/errmsg.h"
 #include "coinfer/names.h"
 
-/* The names cr_layer_type_name gives, repeated so the policy library does not
+/* The names cr_layer_type_name gives, repeated so the cost library does not
  * link the runtime for five strings. */
 static const char *const type_names[] = {
 	[CR_LAYER_CONV] = "conv",       [CR_LAYER_FC] = "fc",   [CR_LAYER_RELU] = "relu",

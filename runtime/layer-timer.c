@@ -10,6 +10,7 @@
 
 #include "coinfer/clock.h"
 #include "coinfer/layer-timer.h"
+#include "coinfer/stats.h"
 
 struct cr_timer {
 	const struct cr_model *m;
@@ -86,12 +87,6 @@ double cr_timer_clock_overhead_ms(const struct cr_timer *p)
 	return p->overhead_ms;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 int cr_timer_run(struct cr_timer *p, int e, const float *input, int batch, int warmup,
 		    int runs, struct cr_layer_time *out)
 {
@@ -115,7 +110,7 @@ int cr_timer_run(struct cr_timer *p, int e, const float *input, int batch, int w
 				sum += t;
 			}
 		}
-		qsort(p->samples, (size_t)runs, sizeof(double), cmp_double);
+		cf_sort_doubles(p->samples, (size_t)runs);
 		/* nearest-rank p95: the smallest sample at or above 95% of them */
 		int k = (95 * runs + 99) / 100 - 1;
 		out[pos].mean_ms = sum / runs;

@@ -1,10 +1,11 @@
 /* sim_eval_run: one decision-maker over the trace-driven environment
- * (policy-eval.h). */
+ * (sim-eval.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "coinfer/sim-eval.h"
 #include "coinfer/clock.h"
 #include "coinfer/errmsg.h"
 #include "coinfer/names.h"
+#include "coinfer/stats.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,12 +20,6 @@ void sim_env_est_state(const struct pol_env *env, struct cost_state *s)
 	sim_env_info(env, &in);
 	s->bandwidth_bps = in.bw_est_mbps * 1e6;
 	s->queue_ms = in.last_queue_ms;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 /* One decision: the action index to step with (valid in mask). */
@@ -74,67 +69,50 @@ static int policy_decide(void *ctx, struct pol_env *env, const uint8_t *mask, in
 	return pol_act(p, s, mask, idx);
 }
 
-static int run(struct pol_env *env, const char *algo, decide_fn decide, void *ctx, int steps,
-	       struct sim_eval_result *out, char *err, size_t errlen)
+/* Running sums over an evaluation's steps. */
+struct tally {
+	double slo, dl, en, acc, lsum, esum, bsum, dus;
+};
+
+static void tally_step(struct tally *t, struct sim_eval_result *out,
+		       const struct sim_env_outcome *o)
 {
-	int na = sim_env_n_actions(env), rc;
-	uint8_t *mask = malloc((size_t)na);
-	double *lat = malloc((size_t)steps * sizeof(double));
-	int *count = calloc((size_t)na, sizeof(int));
-	struct cf_action *table = malloc((size_t)na * sizeof(*table));
-	if (!mask || !lat || !count || !table) {
-		rc = cf_fail(-ENOMEM, err, errlen, "eval: out of memory");
-		goto done;
+	t->slo += o->deadline_met && o->energy_met;
+	t->dl += o->deadline_met;
+	t->en += o->energy_met;
+	t->acc += o->cost.accuracy;
+	t->lsum += o->cost.latency_ms;
+	t->esum += o->cost.energy_j;
+	t->bsum += o->cost.bytes;
+	if (o->bandwidth_bps >= SIM_EVAL_FAST_BPS) {
+		out->fast.steps++;
+		out->fast.mean_latency_ms += o->cost.latency_ms;
+		out->fast.mean_accuracy += o->cost.accuracy;
+		out->fast.slo_attainment += o->deadline_met && o->energy_met;
 	}
-	memset(out, 0, sizeof(*out));
-	snprintf(out->algo, sizeof(out->algo), "%s", algo);
-	out->steps = steps;
-	double slo = 0, dl = 0, en = 0, acc = 0, lsum = 0, esum = 0, bsum = 0, dus = 0;
-	for (int i = 0; i < steps; i++) {
-		struct sim_env_outcome o;
-		int idx = -1;
-		sim_env_mask(env, mask);
-		uint64_t t0 = cf_now_ns();
-		rc = decide(ctx, env, mask, &idx, &out->masked);
-		dus += (double)(cf_now_ns() - t0) * 1e-3;
-		if (rc) {
-			cf_fail(rc, err, errlen, "eval: %s: no valid decision at step %d", algo, i);
-			goto done;
-		}
-		if ((rc = sim_env_step(env, idx, &o))) {
-			cf_fail(rc, err, errlen, "eval: %s: step %d failed", algo, i);
-			goto done;
-		}
-		count[idx]++;
-		slo += o.deadline_met && o.energy_met;
-		dl += o.deadline_met;
-		en += o.energy_met;
-		acc += o.cost.accuracy;
-		lat[i] = o.cost.latency_ms;
-		lsum += o.cost.latency_ms;
-		esum += o.cost.energy_j;
-		bsum += o.cost.bytes;
-		if (o.bandwidth_bps >= SIM_EVAL_FAST_BPS) {
-			out->fast.steps++;
-			out->fast.mean_latency_ms += o.cost.latency_ms;
-			out->fast.mean_accuracy += o.cost.accuracy;
-			out->fast.slo_attainment += o.deadline_met && o.energy_met;
-		}
-	}
+}
+
+static void tally_finish(const struct tally *t, int steps, struct sim_eval_result *out)
+{
 	if (out->fast.steps) {
 		out->fast.mean_latency_ms /= out->fast.steps;
 		out->fast.mean_accuracy /= out->fast.steps;
 		out->fast.slo_attainment /= out->fast.steps;
 	}
-	out->slo_attainment = slo / steps;
-	out->deadline_attainment = dl / steps;
-	out->energy_attainment = en / steps;
-	out->mean_accuracy = acc / steps;
-	out->mean_latency_ms = lsum / steps;
-	out->energy_j = esum / steps;
-	out->mean_bytes = bsum / steps;
-	out->decision_us = dus / steps;
-	sim_env_action_table(env, table);
+	out->slo_attainment = t->slo / steps;
+	out->deadline_attainment = t->dl / steps;
+	out->energy_attainment = t->en / steps;
+	out->mean_accuracy = t->acc / steps;
+	out->mean_latency_ms = t->lsum / steps;
+	out->energy_j = t->esum / steps;
+	out->mean_bytes = t->bsum / steps;
+	out->decision_us = t->dus / steps;
+}
+
+/* The SIM_EVAL_TOP most chosen actions, most first (count is consumed). */
+static void top_actions(const struct cf_action *table, int *count, int na,
+			struct sim_eval_result *out)
+{
 	for (out->n_top = 0; out->n_top < SIM_EVAL_TOP; out->n_top++) {
 		int best = -1;
 		for (int i = 0; i < na; i++)
@@ -146,7 +124,47 @@ static int run(struct pol_env *env, const char *algo, decide_fn decide, void *ct
 		out->top[out->n_top].count = count[best];
 		count[best] = 0;
 	}
-	qsort(lat, (size_t)steps, sizeof(double), cmp_double);
+}
+
+static int run(struct pol_env *env, const char *algo, decide_fn decide, void *ctx, int steps,
+	       struct sim_eval_result *out, char *err, size_t errlen)
+{
+	int na = sim_env_n_actions(env), rc;
+	uint8_t *mask = malloc((size_t)na);
+	double *lat = malloc((size_t)steps * sizeof(double));
+	int *count = calloc((size_t)na, sizeof(int));
+	struct cf_action *table = malloc((size_t)na * sizeof(*table));
+	struct tally t = {0};
+	if (!mask || !lat || !count || !table) {
+		rc = cf_fail(-ENOMEM, err, errlen, "eval: out of memory");
+		goto done;
+	}
+	memset(out, 0, sizeof(*out));
+	snprintf(out->algo, sizeof(out->algo), "%s", algo);
+	out->steps = steps;
+	for (int i = 0; i < steps; i++) {
+		struct sim_env_outcome o;
+		int idx = -1;
+		sim_env_mask(env, mask);
+		uint64_t t0 = cf_now_ns();
+		rc = decide(ctx, env, mask, &idx, &out->masked);
+		t.dus += (double)(cf_now_ns() - t0) * 1e-3;
+		if (rc) {
+			cf_fail(rc, err, errlen, "eval: %s: no valid decision at step %d", algo, i);
+			goto done;
+		}
+		if ((rc = sim_env_step(env, idx, &o))) {
+			cf_fail(rc, err, errlen, "eval: %s: step %d failed", algo, i);
+			goto done;
+		}
+		count[idx]++;
+		lat[i] = o.cost.latency_ms;
+		tally_step(&t, out, &o);
+	}
+	tally_finish(&t, steps, out);
+	sim_env_action_table(env, table);
+	top_actions(table, count, na, out);
+	cf_sort_doubles(lat, (size_t)steps);
 	/* nearest rank */
 	int k = (int)ceil(0.99 * steps) - 1;
 	out->p99_latency_ms = lat[k < 0 ? 0 : k];

@@ -51,97 +51,105 @@ void sim_trace_finish(struct sim_trace *t)
 	t->mean_mbps = sum / t->duration_s;
 }
 
+/* One line of a trace: 1 and v = {time s, Mbit/s} for a sample, 0 for a blank
+ * or comment line, else -EINVAL naming what is wrong. */
+static int trace_line(char *buf, const char *path, long line, double v[2], char *err,
+		      size_t errlen)
+{
+	char *tok[3], *save = NULL;
+	int nt = 0;
+	for (char *p = strtok_r(buf, " \t\r\n\v\f", &save); p && nt < 3;
+	     p = strtok_r(NULL, " \t\r\n\v\f", &save))
+		tok[nt++] = p;
+	if (nt == 0 || tok[0][0] == '#')
+		return 0;
+	if (nt != 2)
+		return cf_fail(-EINVAL, err, errlen,
+				"%s:%ld: expected two columns (time in s, throughput in Mbit/s), got %s",
+				path, line, nt < 2 ? "one" : "more");
+	if (parse_num(tok[0], &v[0]))
+		return cf_fail(-EINVAL, err, errlen, "%s:%ld: time '%s' is not a finite number", path,
+				line, tok[0]);
+	if (parse_num(tok[1], &v[1]))
+		return cf_fail(-EINVAL, err, errlen, "%s:%ld: throughput '%s' is not a finite number",
+				path, line, tok[1]);
+	if (v[1] < 0)
+		return cf_fail(-EINVAL, err, errlen, "%s:%ld: negative throughput %g", path, line,
+				v[1]);
+	return 1;
+}
+
+/* Appends a sample, growing both arrays together; 0 or -ENOMEM. */
+static int trace_push(struct sim_trace *t, int *cap, double ts, double mbps)
+{
+	if (t->n == *cap) {
+		int nc = *cap ? 2 * *cap : 256;
+		double *a = realloc(t->t, nc * sizeof(*a));
+		if (a)
+			t->t = a;
+		double *b = a ? realloc(t->mbps, nc * sizeof(*b)) : NULL;
+		if (!a || !b)
+			return -ENOMEM;
+		t->mbps = b;
+		*cap = nc;
+	}
+	t->t[t->n] = ts;
+	t->mbps[t->n] = mbps;
+	t->n++;
+	return 0;
+}
+
+/* Times are kept relative to the first sample's, which need not be 0. */
+static int trace_read(FILE *f, const char *path, struct sim_trace *t, char *err, size_t errlen)
+{
+	int cap = 0, rc;
+	long line = 0;
+	double t0 = 0, v[2] = {0, 0};
+	char buf[SIM_TRACE_MAX_LINE + 2];
+	while (fgets(buf, sizeof(buf), f)) {
+		line++;
+		size_t len = strlen(buf);
+		if (len == sizeof(buf) - 1 && buf[len - 1] != '\n' && !feof(f))
+			return cf_fail(-EINVAL, err, errlen, "%s:%ld: line longer than %d characters",
+					path, line, SIM_TRACE_MAX_LINE);
+		if ((rc = trace_line(buf, path, line, v, err, errlen)) <= 0) {
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (t->n == 0)
+			t0 = v[0];
+		else if (!(v[0] - t0 > t->t[t->n - 1]))
+			return cf_fail(-EINVAL, err, errlen,
+					"%s:%ld: time %g does not increase (previous %g)", path, line,
+					v[0], t->t[t->n - 1] + t0);
+		if (t->n == SIM_TRACE_MAX_SAMPLES)
+			return cf_fail(-E2BIG, err, errlen, "%s:%ld: more than %d samples", path, line,
+					SIM_TRACE_MAX_SAMPLES);
+		if (trace_push(t, &cap, v[0] - t0, v[1]))
+			return cf_fail(-ENOMEM, err, errlen, "%s: out of memory", path);
+	}
+	if (ferror(f))
+		return cf_fail(-EIO, err, errlen, "%s: read error", path);
+	if (t->n == 0)
+		return cf_fail(-EINVAL, err, errlen, "%s: no samples", path);
+	return 0;
+}
+
 int sim_trace_load(const char *path, struct sim_trace *t, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof(*t));
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return cf_fail(errno == ENOENT ? -ENOENT : -EIO, err, errlen, "%s: %s", path,
-			    strerror(errno));
+				strerror(errno));
 	snprintf(t->name, sizeof(t->name), "%s", path);
-	int cap = 0, rc = 0;
-	long line = 0;
-	double t0 = 0;
-	char buf[SIM_TRACE_MAX_LINE + 2];
-	while (fgets(buf, sizeof(buf), f)) {
-		line++;
-		size_t len = strlen(buf);
-		if (len == sizeof(buf) - 1 && buf[len - 1] != '\n' && !feof(f)) {
-			rc = cf_fail(-EINVAL, err, errlen, "%s:%ld: line longer than %d characters",
-				  path, line, SIM_TRACE_MAX_LINE);
-			goto out;
-		}
-		char *tok[3], *save = NULL;
-		int nt = 0;
-		for (char *p = strtok_r(buf, " \t\r\n\v\f", &save); p && nt < 3;
-		     p = strtok_r(NULL, " \t\r\n\v\f", &save))
-			tok[nt++] = p;
-		if (nt == 0 || tok[0][0] == '#')
-			continue;
-		if (nt != 2) {
-			rc = cf_fail(-EINVAL, err, errlen,
-				  "%s:%ld: expected two columns (time in s, throughput in Mbit/s), got %s",
-				  path, line, nt < 2 ? "one" : "more");
-			goto out;
-		}
-		double ts, r;
-		if (parse_num(tok[0], &ts)) {
-			rc = cf_fail(-EINVAL, err, errlen, "%s:%ld: time '%s' is not a finite number",
-				  path, line, tok[0]);
-			goto out;
-		}
-		if (parse_num(tok[1], &r)) {
-			rc = cf_fail(-EINVAL, err, errlen,
-				  "%s:%ld: throughput '%s' is not a finite number", path, line, tok[1]);
-			goto out;
-		}
-		if (r < 0) {
-			rc = cf_fail(-EINVAL, err, errlen, "%s:%ld: negative throughput %g", path, line, r);
-			goto out;
-		}
-		if (t->n == 0)
-			t0 = ts;
-		else if (!(ts - t0 > t->t[t->n - 1])) {
-			rc = cf_fail(-EINVAL, err, errlen,
-				  "%s:%ld: time %g does not increase (previous %g)", path, line, ts,
-				  t->t[t->n - 1] + t0);
-			goto out;
-		}
-		if (t->n == SIM_TRACE_MAX_SAMPLES) {
-			rc = cf_fail(-E2BIG, err, errlen, "%s:%ld: more than %d samples", path, line,
-				  SIM_TRACE_MAX_SAMPLES);
-			goto out;
-		}
-		if (t->n == cap) {
-			int nc = cap ? 2 * cap : 256;
-			double *a = realloc(t->t, nc * sizeof(*a));
-			if (a)
-				t->t = a;
-			double *b = a ? realloc(t->mbps, nc * sizeof(*b)) : NULL;
-			if (!a || !b) {
-				rc = cf_fail(-ENOMEM, err, errlen, "%s: out of memory", path);
-				goto out;
-			}
-			t->mbps = b;
-			cap = nc;
-		}
-		t->t[t->n] = ts - t0;
-		t->mbps[t->n] = r;
-		t->n++;
-	}
-	if (ferror(f)) {
-		rc = cf_fail(-EIO, err, errlen, "%s: read error", path);
-		goto out;
-	}
-	if (t->n == 0) {
-		rc = cf_fail(-EINVAL, err, errlen, "%s: no samples", path);
-		goto out;
-	}
-	sim_trace_finish(t);
-out:
+	int rc = trace_read(f, path, t, err, errlen);
 	fclose(f);
 	if (rc)
 		sim_trace_free(t);
+	else
+		sim_trace_finish(t);
 	return rc;
 }
 
@@ -285,85 +293,103 @@ int sim_trace_dir_load(const char *dir, struct sim_trace_set *set, char *err, si
 
 /* ---- SLO files --------------------------------------------------------------- */
 
+/* The key/value pairs of an app line (tok[2..5]) into s. */
+static int slo_values(char **tok, const char *src, long line, struct sim_slo *s, char *err,
+		      size_t errlen)
+{
+	int have_d = 0, have_e = 0;
+	for (int k = 2; k < 6; k += 2) {
+		double v;
+		int *have;
+		if (!strcmp(tok[k], "deadline_ms"))
+			have = &have_d;
+		else if (!strcmp(tok[k], "energy_j"))
+			have = &have_e;
+		else
+			return cf_fail(-EINVAL, err, errlen,
+					"%s:%ld: unknown key '%s' (deadline_ms, energy_j)", src, line,
+					tok[k]);
+		if (*have)
+			return cf_fail(-EINVAL, err, errlen, "%s:%ld: '%s' given twice", src, line,
+					tok[k]);
+		*have = 1;
+		if (parse_num(tok[k + 1], &v))
+			return cf_fail(-EINVAL, err, errlen, "%s:%ld: %s '%s' is not a finite number",
+					src, line, tok[k], tok[k + 1]);
+		if (have == &have_d && v <= 0)
+			return cf_fail(-EINVAL, err, errlen, "%s:%ld: deadline_ms must be > 0 (got %g)",
+					src, line, v);
+		if (have == &have_e && v < 0)
+			return cf_fail(-EINVAL, err, errlen, "%s:%ld: energy_j must be >= 0 (got %g)",
+					src, line, v);
+		*(have == &have_d ? &s->deadline_ms : &s->energy_j) = v;
+	}
+	return 0;
+}
+
+/* One line (comment already cut): 1 and *s for an app, 0 for a blank line,
+ * else -EINVAL naming what is wrong. */
+static int slo_line(char *buf, const char *src, long line, struct sim_slo *s, char *err,
+		    size_t errlen)
+{
+	const char *ws = " \t\r\v\f";
+	char *tok[8], *save = NULL;
+	int nt = 0, r;
+	for (char *q = strtok_r(buf, ws, &save); q; q = strtok_r(NULL, ws, &save)) {
+		if (nt == 8)
+			return cf_fail(-EINVAL, err, errlen, "%s:%ld: too many fields", src, line);
+		tok[nt++] = q;
+	}
+	if (nt == 0)
+		return 0;
+	if (strcmp(tok[0], "app"))
+		return cf_fail(-EINVAL, err, errlen,
+				"%s:%ld: expected 'app NAME deadline_ms X energy_j Y', got '%s'", src,
+				line, tok[0]);
+	if (nt != 6)
+		return cf_fail(-EINVAL, err, errlen,
+				"%s:%ld: expected 'app NAME deadline_ms X energy_j Y' (6 fields, got %d)",
+				src, line, nt);
+	if (!cf_name_ok(tok[1], SIM_SLO_NAME_LEN))
+		return cf_fail(-EINVAL, err, errlen,
+				"%s:%ld: app name '%s' must be 1..%d of [A-Za-z0-9_.-]", src, line,
+				tok[1], SIM_SLO_NAME_LEN - 1);
+	memset(s, 0, sizeof(*s));
+	snprintf(s->app, sizeof(s->app), "%s", tok[1]);
+	return (r = slo_values(tok, src, line, s, err, errlen)) ? r : 1;
+}
+
 int sim_slo_parse(const char *text, const char *src, struct sim_slo *slo, int *n, char *err,
 		  size_t errlen)
 {
 	*n = 0;
 	long line = 0;
-	const char *p = text;
-	while (*p) {
+	for (const char *p = text; *p;) {
 		const char *eol = strchr(p, '\n');
 		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		char buf[512], *hash;
+		struct sim_slo s;
+		int r;
 		line++;
-		char buf[512];
 		if (len >= sizeof(buf))
 			return cf_fail(-EINVAL, err, errlen, "%s:%ld: line too long", src, line);
 		memcpy(buf, p, len);
 		buf[len] = 0;
 		p += len + (eol ? 1 : 0);
-		char *hash = strchr(buf, '#');
-		if (hash)
+		if ((hash = strchr(buf, '#')))
 			*hash = 0;
-		char *tok[8], *save = NULL;
-		int nt = 0;
-		for (char *q = strtok_r(buf, " \t\r\v\f", &save); q; q = strtok_r(NULL, " \t\r\v\f", &save)) {
-			if (nt == 8)
-				return cf_fail(-EINVAL, err, errlen, "%s:%ld: too many fields", src, line);
-			tok[nt++] = q;
-		}
-		if (nt == 0)
+		if ((r = slo_line(buf, src, line, &s, err, errlen)) <= 0) {
+			if (r)
+				return r;
 			continue;
-		if (strcmp(tok[0], "app"))
-			return cf_fail(-EINVAL, err, errlen, "%s:%ld: expected 'app NAME deadline_ms X energy_j Y', got '%s'",
-				    src, line, tok[0]);
-		if (nt != 6)
-			return cf_fail(-EINVAL, err, errlen,
-				    "%s:%ld: expected 'app NAME deadline_ms X energy_j Y' (6 fields, got %d)",
-				    src, line, nt);
-		if (!cf_name_ok(tok[1], SIM_SLO_NAME_LEN))
-			return cf_fail(-EINVAL, err, errlen,
-				    "%s:%ld: app name '%s' must be 1..%d of [A-Za-z0-9_.-]", src, line,
-				    tok[1], SIM_SLO_NAME_LEN - 1);
+		}
 		if (*n == SIM_SLO_MAX)
 			return cf_fail(-EINVAL, err, errlen, "%s:%ld: more than %d apps", src, line,
-				    SIM_SLO_MAX);
-		struct sim_slo s = {0};
-		snprintf(s.app, sizeof(s.app), "%s", tok[1]);
-		int have_d = 0, have_e = 0;
-		for (int k = 2; k < 6; k += 2) {
-			double v;
-			int *have;
-			if (!strcmp(tok[k], "deadline_ms"))
-				have = &have_d;
-			else if (!strcmp(tok[k], "energy_j"))
-				have = &have_e;
-			else
-				return cf_fail(-EINVAL, err, errlen,
-					    "%s:%ld: unknown key '%s' (deadline_ms, energy_j)", src, line,
-					    tok[k]);
-			if (*have)
-				return cf_fail(-EINVAL, err, errlen, "%s:%ld: '%s' given twice", src, line,
-					    tok[k]);
-			*have = 1;
-			if (parse_num(tok[k + 1], &v))
-				return cf_fail(-EINVAL, err, errlen, "%s:%ld: %s '%s' is not a finite number",
-					    src, line, tok[k], tok[k + 1]);
-			if (have == &have_d) {
-				if (v <= 0)
-					return cf_fail(-EINVAL, err, errlen,
-						    "%s:%ld: deadline_ms must be > 0 (got %g)", src, line, v);
-				s.deadline_ms = v;
-			} else {
-				if (v < 0)
-					return cf_fail(-EINVAL, err, errlen,
-						    "%s:%ld: energy_j must be >= 0 (got %g)", src, line, v);
-				s.energy_j = v;
-			}
-		}
+					SIM_SLO_MAX);
 		for (int i = 0; i < *n; i++)
 			if (!strcmp(slo[i].app, s.app))
-				return cf_fail(-EINVAL, err, errlen, "%s:%ld: app '%s' defined twice", src,
-					    line, s.app);
+				return cf_fail(-EINVAL, err, errlen, "%s:%ld: app '%s' defined twice",
+						src, line, s.app);
 		slo[(*n)++] = s;
 	}
 	if (*n == 0)

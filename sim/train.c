@@ -1,4 +1,4 @@
-/* sim_train: a learner in the trace-driven environment (policy-train.h,
+/* sim_train: a learner in the trace-driven environment (sim-train.h,
  * docs/policy-train.md). */
 #include "coinfer/sim-train.h"
 #include "coinfer/clock.h"

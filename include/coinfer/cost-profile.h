@@ -1,11 +1,13 @@
-/* coinfer cost inputs: per-layer latency profiles of a device class, the Edgent (Li et al. 2018)
- * (Edgent) per-layer-type regression models, device classes and the codec table.
+/* coinfer cost inputs: per-layer latency profiles of a device class, the
+ * per-layer-type regression models of Edgent (Li et al. 2018), device classes
+ * and the codec table.
  * docs/cost-model.md documents the formulas and the file formats.
  *
  * Everything here is plain data, pure computation and the profile writer (it
- * builds in the aarch64 cross build); reading the JSON files is in policy-cost-io
- * (native builds only), declared at the end. Measuring a profile on this machine
- * is in coinfer_profile_run (runtime and CIFAR-10 reader; builds everywhere).
+ * builds in the aarch64 cross build); reading the JSON files is in cost/json.c
+ * (coinfer_cost_io, native builds only), declared at the end. Measuring a profile
+ * on this machine is in cost/measure.c (coinfer_cost_measure: runtime and
+ * CIFAR-10 reader; builds everywhere).
  * Functions return 0 or -errno and write what was wrong, naming the file and the
  * field, into err. */
 #ifndef COINFER_COST_PROFILE_H
@@ -88,7 +90,7 @@ int cost_profile_write(const struct cost_profile *p, FILE *f, char *err, size_t 
 /* Writes PATH.tmp then renames it over PATH. */
 int cost_profile_save(const struct cost_profile *p, const char *path, char *err, size_t errlen);
 
-/* ---- measuring a profile (coinfer_profile_run) ------------------------------------ */
+/* ---- measuring a profile (coinfer_cost_measure) ----------------------------------- */
 
 struct ck_kernels;
 

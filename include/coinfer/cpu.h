@@ -7,6 +7,9 @@
 #define COINFER_CPU_H
 
 #include <errno.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +37,10 @@ static inline struct cf_cpu_features cf_cpu_features(void)
 	__builtin_cpu_init(); /* needed when called before constructors ran */
 	f.avx2 = !!__builtin_cpu_supports("avx2");
 	f.fma = !!__builtin_cpu_supports("fma");
-	f.f16c = !!__builtin_cpu_supports("f16c");
+	/* clang 14 (Debian 12's, which builds the fuzz targets) has no "f16c" for
+	 * __builtin_cpu_supports, so ask CPUID leaf 1 (ECX bit 29) directly. */
+	unsigned a, b, c, d;
+	f.f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 	f.avx512f = !!__builtin_cpu_supports("avx512f");
 	f.avx512bw = !!__builtin_cpu_supports("avx512bw");
 	f.avx512dq = !!__builtin_cpu_supports("avx512dq");

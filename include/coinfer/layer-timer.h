@@ -1,4 +1,5 @@
-/* coinfer layer profiling: the per-layer latency table a device class is made of
+/* coinfer layer timer: times each layer of an exit alone, the measurement behind
+ * the per-layer latency tables (cost profiles, cost-profile.h) a device class is made of
  * (Niu et al. 2022, III-A: the mean of repeated measurements of every layer, not a
  * regression). Each layer position of an exit runs alone, on the real tensor that
  * reaches it when a real image batch goes through the exit, so data-dependent

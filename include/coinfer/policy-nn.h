@@ -1,5 +1,5 @@
 /* coinfer policy learning core, part 1: the numerical pieces the learners in
- * policy-rl.h are built from. A seeded RNG, small fully connected networks with
+ * policy-learn.h are built from. A seeded RNG, small fully connected networks with
  * hand-written backward passes, masked softmax, Adam, Polyak averaging and a
  * replay buffer of abstract transitions.
  *

@@ -1,5 +1,5 @@
-/* coinfer policy evaluation: runs a decision-maker over the trace-driven
- * environment (policy-env.h) and aggregates what `coinfer-policy eval` prints
+/* coinfer simulator, evaluation: runs a decision-maker over the trace-driven
+ * environment (sim.h) and aggregates what `coinfer-policy eval` prints
  * (DESIGN.md, "Interfaces"). Optimizers: "edgent",
  * "device-only" and "edge-only" decide from the state a device can estimate (its
  * EWMA of measured bandwidth, the last reported edge queue, its own load, frequency

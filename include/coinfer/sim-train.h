@@ -1,5 +1,5 @@
-/* coinfer policy training: SAC-d or double DQN (policy-rl.h) learning in the
- * trace-driven environment (policy-env.h), ending in a deployable policy
+/* coinfer simulator, training: SAC-d or double DQN (policy-learn.h) learning in the
+ * trace-driven environment (sim.h), ending in a deployable policy
  * (docs/policy-train.md).
  *
  * Deterministic: the environment, the warm-up actions, the learner and the

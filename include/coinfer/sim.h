@@ -1,9 +1,9 @@
-/* coinfer policy environment: bandwidth traces, SLO files and the trace-driven
+/* coinfer simulator: bandwidth traces, SLO files and the trace-driven
  * environment the learners train on and every decision-maker is evaluated in
  * (docs/policy-env.md; DESIGN.md, "Emulating devices and networks").
  *
  * One step is one request of one device: the environment evaluates the chosen
- * (exit, partition, bits) with the cost model (policy-cost.h) under the TRUE
+ * (exit, partition, bits) with the cost model (cost.h) under the TRUE
  * state (bandwidth from a trace at the step's time, device load and CPU
  * frequency, edge queueing from the other devices) and returns latency, energy,
  * accuracy and a reward. The policy sees an observation vector (sim_env_state)

@@ -65,7 +65,7 @@ static int read_blocks(struct block *out, int max)
 	return n;
 }
 
-Test(proto_doc, hex_dumps_are_the_described_messages)
+Test(wire_doc, hex_dumps_are_the_described_messages)
 {
 	static struct block blk[CWD_SAMPLES + 1];
 	static uint8_t frame[1024], enc[MAX_BYTES];
@@ -94,7 +94,7 @@ Test(proto_doc, hex_dumps_are_the_described_messages)
 	}
 }
 
-Test(proto_doc, the_infers_frame_holds_the_stated_tensor)
+Test(wire_doc, the_infers_frame_holds_the_stated_tensor)
 {
 	static struct block blk[CWD_SAMPLES + 1];
 	struct cw_msg got;

@@ -25,7 +25,7 @@ static void setup(void)
 	lim = cw_limits_default();
 }
 
-TestSuite(proto, .init = setup);
+TestSuite(wire, .init = setup);
 
 /* Encodes m into a fresh buffer of exactly its size. */
 static uint8_t *enc(const struct cw_msg *m, size_t *len)
@@ -71,7 +71,7 @@ static uint64_t rd64(const uint8_t *p)
 
 /* ---- round trips ----------------------------------------------------------- */
 
-Test(proto, round_trip_every_sample)
+Test(wire, round_trip_every_sample)
 {
 	int seen[CW_TYPE_END] = {0};
 	for (size_t i = 0; i < nsamples; i++) {
@@ -98,7 +98,7 @@ Test(proto, round_trip_every_sample)
 }
 
 /* The per-type encoders and the dispatcher write the same bytes. */
-Test(proto, per_type_encoders_match_dispatch)
+Test(wire, per_type_encoders_match_dispatch)
 {
 	uint8_t a[8192], b[8192];
 	for (size_t i = 0; i < nsamples; i++) {
@@ -127,7 +127,7 @@ Test(proto, per_type_encoders_match_dispatch)
 }
 
 /* The layout of docs/protocol.md, byte for byte (little-endian throughout). */
-Test(proto, wire_bytes_are_the_documented_layout)
+Test(wire, wire_bytes_are_the_documented_layout)
 {
 	struct cw_msg m = {.type = CW_RESULT};
 	m.result = (struct cw_result){.request_id = 0x0807060504030201ull, .confidence = 0.5f,
@@ -148,7 +148,7 @@ Test(proto, wire_bytes_are_the_documented_layout)
 		cr_expect_eq(b[i], want[i], "byte %zu: 0x%02x, want 0x%02x", i, b[i], want[i]);
 }
 
-Test(proto, boundaries_of_the_limits)
+Test(wire, boundaries_of_the_limits)
 {
 	/* Under small limits: the largest frame and padding pass, one more byte fails
 	 * on the header alone. */
@@ -192,7 +192,7 @@ Test(proto, boundaries_of_the_limits)
 	cr_expect_eq(l.max_body, UINT32_MAX);
 }
 
-Test(proto, encoder_space)
+Test(wire, encoder_space)
 {
 	for (size_t i = 0; i < nsamples; i++) {
 		size_t len, need;
@@ -206,118 +206,132 @@ Test(proto, encoder_space)
 	}
 }
 
-Test(proto, encoder_refuses_what_the_decoder_would)
+/* cw_encode refuses m, naming field_text in its message: the encoder never
+ * writes what the decoder would reject. */
+static void refuse(const struct cw_msg *m, const char *field_text)
 {
 	uint8_t b[1024];
 	size_t len;
+	err[0] = 0;
+	cr_expect_eq(cw_encode(b, sizeof(b), m, &len, err, sizeof(err)), -EINVAL, "%s accepted",
+		     field_text);
+	cr_expect(strstr(err, field_text), "'%s' lacks '%s'", err, field_text);
+}
+
+Test(wire, encoder_refuses_a_bad_hello_or_welcome)
+{
 	struct cw_msg m;
-#define REFUSE(field_text)                                                             \
-	do {                                                                           \
-		err[0] = 0;                                                            \
-		cr_expect_eq(cw_encode(b, sizeof(b), &m, &len, err, sizeof(err)), -EINVAL, \
-			     "%s accepted", field_text);                               \
-		cr_expect(strstr(err, field_text), "'%s' lacks '%s'", err, field_text); \
-	} while (0)
 	m = samples[0]; /* HELLO */
 	cwt_fill_str(m.hello.device_class, CW_CLASS_MAX + 1, 'a');
-	REFUSE("hello.device_class");
+	refuse(&m, "hello.device_class");
 	m = samples[0];
 	strcpy(m.hello.model, "tab\there");
-	REFUSE("hello.model");
+	refuse(&m, "hello.model");
 	m = samples[0];
 	strcpy(m.hello.app, "caf\xc3\xa9");
-	REFUSE("hello.app");
+	refuse(&m, "hello.app");
 	m = samples[0];
 	m.hello.app[3] = 0x7f;
-	REFUSE("hello.app");
+	refuse(&m, "hello.app");
 	m = samples[0];
 	m.hello.max_inflight = 0;
-	REFUSE("hello.max_inflight");
+	refuse(&m, "hello.max_inflight");
 
 	m = (struct cw_msg){.type = CW_WELCOME, .welcome = {1, 2, 3, 4, 0}};
-	REFUSE("welcome.max_inflight");
+	refuse(&m, "welcome.max_inflight");
+}
 
+Test(wire, encoder_refuses_a_bad_infer)
+{
+	struct cw_msg m;
 	m = samples[5]; /* INFER */
 	cr_assert_eq(m.type, CW_INFER);
 	m.infer.flags = 2;
-	REFUSE("infer.flags");
+	refuse(&m, "infer.flags");
 	m = samples[5];
 	m.infer.action.bits = 17;
-	REFUSE("infer.action.bits");
+	refuse(&m, "infer.action.bits");
 	m.infer.action.bits = 1;
-	REFUSE("infer.action.bits");
+	refuse(&m, "infer.action.bits");
 	/* an action's exit index is one byte, its partition two */
 	m = samples[5];
 	m.infer.action.exit = 256;
-	REFUSE("infer.action.exit: index 256, must be 0..255 (one byte)");
+	refuse(&m, "infer.action.exit: index 256, must be 0..255 (one byte)");
 	m.infer.action.exit = -1;
-	REFUSE("infer.action.exit");
+	refuse(&m, "infer.action.exit");
 	m = samples[5];
 	m.infer.action.partition = 65536;
-	REFUSE("infer.action.partition: 65536, must be 0..65535 (two bytes)");
+	refuse(&m, "infer.action.partition: 65536, must be 0..65535 (two bytes)");
 	m.infer.action.partition = -1;
-	REFUSE("infer.action.partition");
+	refuse(&m, "infer.action.partition");
 	m = samples[5];
 	m.infer.frame_len = 55;
-	REFUSE("infer.frame");
+	refuse(&m, "infer.frame");
 	m.infer.frame_len = SIZE_MAX;
-	REFUSE("infer.frame");
+	refuse(&m, "infer.frame");
 	m = samples[5];
 	m.infer.frame = NULL;
-	REFUSE("infer.frame");
+	refuse(&m, "infer.frame");
+}
 
+Test(wire, encoder_refuses_a_bad_result)
+{
+	struct cw_msg m;
 	m = samples[9]; /* RESULT with a suggestion */
 	cr_assert_eq(m.type, CW_RESULT);
 	m.result.confidence = NAN;
-	REFUSE("result.confidence");
+	refuse(&m, "result.confidence");
 	m.result.confidence = 1.0001f;
-	REFUSE("result.confidence");
+	refuse(&m, "result.confidence");
 	m.result.confidence = -0.01f;
-	REFUSE("result.confidence");
+	refuse(&m, "result.confidence");
 	m.result.confidence = INFINITY;
-	REFUSE("result.confidence");
+	refuse(&m, "result.confidence");
 	m = samples[9];
 	m.result.batch = 0;
-	REFUSE("result.batch");
+	refuse(&m, "result.batch");
 	m = samples[9];
 	m.result.flags = 2;
-	REFUSE("result.flags");
+	refuse(&m, "result.flags");
 	m = samples[9];
 	m.result.next.bits = 3 * 6;
-	REFUSE("result.next.bits");
+	refuse(&m, "result.next.bits");
 	m = samples[9];
 	m.result.next.exit = 300;
-	REFUSE("result.next.exit");
+	refuse(&m, "result.next.exit");
 	m = samples[9];
 	m.result.flags = 0;
-	REFUSE("result.next");
+	refuse(&m, "result.next");
+}
 
+Test(wire, encoder_refuses_other_bad_messages)
+{
+	struct cw_msg m;
 	m = (struct cw_msg){.type = CW_ERROR, .error = {.code = 0}};
-	REFUSE("error.code");
+	refuse(&m, "error.code");
 	m.error.code = CW_ERR_END;
-	REFUSE("error.code");
+	refuse(&m, "error.code");
 	m.error.code = CW_ERR_BUSY;
 	cwt_fill_str(m.error.msg, CW_ERRMSG_MAX + 1, 'x');
-	REFUSE("error.msg");
+	refuse(&m, "error.msg");
 
 	m = (struct cw_msg){.type = CW_DECIDE, .decide = {.load_permille = 1001}};
-	REFUSE("decide.load_permille");
+	refuse(&m, "decide.load_permille");
 	m = (struct cw_msg){.type = CW_DECISION, .decision = {.action = {.bits = 20}}};
-	REFUSE("decision.action.bits");
+	refuse(&m, "decision.action.bits");
 	m = (struct cw_msg){.type = CW_DECISION, .decision = {.action = {.partition = 1 << 16}}};
-	REFUSE("decision.action.partition");
+	refuse(&m, "decision.action.partition");
 	m = (struct cw_msg){.type = (enum cw_type)0};
-	REFUSE("type");
+	refuse(&m, "type");
 	m.type = CW_TYPE_END;
-	REFUSE("type");
+	refuse(&m, "type");
 	/* PING's body must fit the u32 length */
 	m = (struct cw_msg){.type = CW_PING, .ping = {0, 0, UINT32_MAX}};
-	REFUSE("ping");
-#undef REFUSE
+	refuse(&m, "ping");
 }
 
 /* The agent's path: the codec frame is written in place after the prefix. */
-Test(proto, infer_header_in_place)
+Test(wire, infer_header_in_place)
 {
 	static uint8_t a[8192], b[8192];
 	struct cw_infer m = samples[5].infer;
@@ -346,7 +360,7 @@ Test(proto, infer_header_in_place)
 
 /* ---- damaged input --------------------------------------------------------- */
 
-Test(proto, every_truncation_needs_more)
+Test(wire, every_truncation_needs_more)
 {
 	for (size_t i = 0; i < nsamples; i++) {
 		size_t len;
@@ -377,7 +391,7 @@ static int decode_error_ok(int r)
 }
 
 /* Every bit of every message: a clean error or a message that round-trips. */
-Test(proto, every_bit_flip)
+Test(wire, every_bit_flip)
 {
 	size_t ok = 0, bad = 0;
 	for (size_t i = 0; i < nsamples; i++) {
@@ -436,7 +450,7 @@ static size_t raw(uint8_t *b, int version, int type, uint16_t flags, uint32_t bo
 	return CW_HEADER_BYTES + body_len;
 }
 
-Test(proto, hostile_headers)
+Test(wire, hostile_headers)
 {
 	static uint8_t b[CW_HEADER_BYTES + 4096];
 	struct cw_header h;
@@ -550,7 +564,7 @@ static void error_nul(uint8_t *p) { p[11 + 3] = 0; }
 static void decide_load(uint8_t *p) { p[26] = 0xe9; p[27] = 0x03; } /* 1001 */
 static void decision_bits(uint8_t *p) { p[13] = 17; }
 
-Test(proto, hostile_bodies)
+Test(wire, hostile_bodies)
 {
 	/* sample indices: 0 and 2 HELLO, 3 WELCOME, 5 INFER, 9 RESULT, 12 ERROR,
 	 * 22 DECIDE, 24 DECISION */
@@ -600,7 +614,7 @@ Test(proto, hostile_bodies)
 	free(b);
 }
 
-Test(proto, names)
+Test(wire, names)
 {
 	for (int t = CW_HELLO; t < CW_TYPE_END; t++)
 		cr_expect_str_neq(cw_type_name(t), "unknown", "type %d", t);
@@ -745,7 +759,7 @@ static void read_by_take(struct stream *s, size_t chunk, uint64_t seed, size_t *
 	free(buf);
 }
 
-Test(proto, reader_reassembles_any_split)
+Test(wire, reader_reassembles_any_split)
 {
 	struct stream s = make_stream(400, 7);
 	static const size_t chunks[] = {1, 7, 0, 4096, SIZE_MAX};
@@ -761,7 +775,7 @@ Test(proto, reader_reassembles_any_split)
 }
 
 /* The two ways of feeding one reader can be mixed. */
-Test(proto, reader_mixed_feeding)
+Test(wire, reader_mixed_feeding)
 {
 	struct stream s = make_stream(100, 3);
 	struct cw_reader r;
@@ -801,7 +815,7 @@ Test(proto, reader_mixed_feeding)
 	free_stream(&s);
 }
 
-Test(proto, reader_rejects_oversized_length_at_header_time)
+Test(wire, reader_rejects_oversized_length_at_header_time)
 {
 	struct cw_reader r;
 	size_t cap = cw_reader_bytes(&lim), avail;
@@ -843,7 +857,7 @@ Test(proto, reader_rejects_oversized_length_at_header_time)
 	free(buf);
 }
 
-Test(proto, reader_skips_a_bad_body)
+Test(wire, reader_skips_a_bad_body)
 {
 	uint8_t s[4096];
 	size_t len, n = 0;
@@ -885,7 +899,7 @@ Test(proto, reader_skips_a_bad_body)
 	}
 }
 
-Test(proto, reader_init_and_eof)
+Test(wire, reader_init_and_eof)
 {
 	struct cw_reader r;
 	size_t cap = cw_reader_bytes(&lim), avail;
