@@ -216,14 +216,8 @@ int main(int argc, char **argv)
 		ap_config_free(&conf);
 		return 2;
 	}
-	const char *model_path = conf.model;
-	if (!model_path && !(model_path = cli_default_model_path())) {
-		fprintf(stderr, "coinfer-appliance: no model found (--model PATH)\n");
-		goto out;
-	}
-	if (cr_model_load(model_path, &m, err, sizeof(err))) {
-		fprintf(stderr, "coinfer-appliance: %s: %s\n", model_path, err);
-		m = NULL;
+	if (cli_model_load(conf.model, &m, err, sizeof(err))) {
+		fprintf(stderr, "coinfer-appliance: %s\n", err);
 		goto out;
 	}
 	if (!load_policies(&conf, policy, &loaded))

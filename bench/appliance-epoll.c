@@ -328,9 +328,8 @@ int ab_serve_epoll(int argc, char **argv)
 		return ret;
 	char err[512];
 	struct cr_model *m;
-	const char *path = s.model ? s.model : cli_default_model_path();
-	if (!path || cr_model_load(path, &m, err, sizeof(err))) {
-		fprintf(stderr, "serve-epoll: model: %s\n", path ? err : "none found");
+	if (cli_model_load(s.model, &m, err, sizeof(err))) {
+		fprintf(stderr, "serve-epoll: %s\n", err);
 		return 1;
 	}
 	sigset_t set;

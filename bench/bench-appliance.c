@@ -1039,9 +1039,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	char err[512];
-	const char *mp = O.model_path ? O.model_path : cli_default_model_path();
-	if (!mp || cr_model_load(mp, &M, err, sizeof(err)))
-		die("model: %s", mp ? err : "none found (--model PATH)");
+	if (cli_model_load(O.model_path, &M, err, sizeof(err)))
+		die("%s", err);
 
 	double t_start = cf_now_s();
 	cJSON *root = cJSON_CreateObject();

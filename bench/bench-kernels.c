@@ -53,11 +53,7 @@ static int load_layers(const char *path)
 {
 	char err[512];
 	struct cr_model *m;
-	if (!path && !(path = cli_default_model_path())) {
-		fprintf(stderr, "bench: no model found (give --model)\n");
-		return -1;
-	}
-	if (cr_model_load(path, &m, err, sizeof err)) {
+	if (cli_model_load(path, &m, err, sizeof err)) {
 		fprintf(stderr, "bench: %s\n", err);
 		return -1;
 	}

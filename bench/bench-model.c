@@ -115,13 +115,11 @@ int main(int argc, char **argv)
 	int st = cli_args(&prog, &o, argc, argv);
 	if (st != CLI_GO)
 		return st;
-	if (!o.model && !(o.model = cli_default_model_path())) {
-		fprintf(stderr, "coinfer-bench-model: no model found\n");
-		return 1;
-	}
 	char err[512];
 	struct cr_model *m;
-	if (cr_model_load(o.model, &m, err, sizeof(err))) {
+	if (!o.model)
+		o.model = cli_default_model_path(); /* the PyTorch peer loads it too */
+	if (cli_model_load(o.model, &m, err, sizeof(err))) {
 		fprintf(stderr, "coinfer-bench-model: %s\n", err);
 		return 1;
 	}

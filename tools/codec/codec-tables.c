@@ -455,15 +455,11 @@ int main(int argc, char **argv)
 	int st = cli_args(&prog, &o, argc, argv);
 	if (st != CLI_GO)
 		return st;
-	if (!o.model && !(o.model = cli_default_model_path())) {
-		fprintf(stderr, "coinfer-codec-tables: no model found\n");
-		return 1;
-	}
 	if (!o.data && !(o.data = cli_cifar10_default_dir())) {
 		fprintf(stderr, "coinfer-codec-tables: CIFAR-10 not found; run scripts/fetch-cifar10.sh\n");
 		return 1;
 	}
-	if (cr_model_load(o.model, &m, err, sizeof(err)))
+	if (cli_model_load(o.model, &m, err, sizeof(err)))
 		goto bad;
 	if (o.exit > m->n_exits) {
 		fprintf(stderr, "coinfer-codec-tables: --exit %d: the model has %d exits\n", o.exit,

@@ -147,7 +147,7 @@ static int run(const struct eval_opts *o, const struct ck_kernels *k)
 	struct ds_dataset ds = {0};
 	float *input = NULL;
 	int ret = 1, r, n;
-	if (cr_model_load(o->model, &m, err, sizeof(err))) {
+	if (cli_model_load(o->model, &m, err, sizeof(err))) {
 		fprintf(stderr, "coinfer-eval: %s\n", err);
 		return 1;
 	}
@@ -181,10 +181,6 @@ int main(int argc, char **argv)
 				o.isa);
 			return 2;
 		}
-	}
-	if (!o.model && !(o.model = cli_default_model_path())) {
-		fprintf(stderr, "coinfer-eval: no model given and models/branchy-alexnet.cfm not found\n");
-		return 1;
 	}
 	if (!o.data && !(o.data = cli_cifar10_default_dir())) {
 		fprintf(stderr, "coinfer-eval: CIFAR-10 not found; run scripts/fetch-cifar10.sh or pass --data\n");
