@@ -429,12 +429,8 @@ static int load_model_data(struct agent_opts *o, struct run *r)
 		fprintf(stderr, PROG ": %s\n", err);
 		return 1;
 	}
-	if (!o->data && !(o->data = cli_cifar10_default_dir())) {
-		fprintf(stderr, PROG ": no CIFAR-10: pass --data, set COINFER_CIFAR10, or run "
-				"scripts/fetch-cifar10.sh\n");
-		return 1;
-	}
-	if (ds_cifar10_load(o->data, "test_batch.bin", &r->ds, err, sizeof(err))) {
+	if (cli_data_dir(&o->data, err, sizeof(err)) ||
+	    ds_cifar10_load(o->data, "test_batch.bin", &r->ds, err, sizeof(err))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		return 1;
 	}

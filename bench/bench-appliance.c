@@ -88,10 +88,9 @@ static const uint8_t *dataset_images(void)
 	static int loaded;
 	if (!loaded) {
 		char err[512];
-		const char *dir = O.data_dir ? O.data_dir : cli_cifar10_default_dir();
-		if (!dir)
-			die("%s", "no CIFAR-10 directory (--data DIR or COINFER_CIFAR10)");
-		if (ds_cifar10_load(dir, "test_batch.bin", &ds, err, sizeof(err)))
+		const char *dir = O.data_dir;
+		if (cli_data_dir(&dir, err, sizeof(err)) ||
+		    ds_cifar10_load(dir, "test_batch.bin", &ds, err, sizeof(err)))
 			die("%s", err);
 		if (ds.n < N_FRAMES)
 			die("%s", "CIFAR-10 test batch too small");

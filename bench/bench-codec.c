@@ -550,12 +550,8 @@ int main(int argc, char **argv)
 	int st = cli_args(&prog, &o, argc, argv);
 	if (st != CLI_GO)
 		return st;
-	if (!o.data && !(o.data = cli_cifar10_default_dir())) {
-		fprintf(stderr, "coinfer-bench-codec: no CIFAR-10 directory found (give --data DIR "
-				"holding test_batch.bin, or set COINFER_CIFAR10)\n");
-		return 1;
-	}
-	if (cli_model_load(o.model, &m, err, sizeof(err)))
+	if (cli_data_dir(&o.data, err, sizeof(err)) ||
+	    cli_model_load(o.model, &m, err, sizeof(err)))
 		goto bad;
 	if (ds_cifar10_load(o.data, "test_batch.bin", &ds, err, sizeof(err))) {
 		cr_model_free(m);

@@ -83,9 +83,8 @@ static int measure(const char *prog, struct profile_args *a, const struct ck_ker
 		fprintf(stderr, "%s profile: out of memory\n", prog);
 		return 1;
 	}
-	if (!a->o.data_dir && !(a->o.data_dir = cli_cifar10_default_dir())) {
-		fprintf(stderr, "%s profile: CIFAR-10 not found; run scripts/fetch-cifar10.sh or pass --data\n",
-			prog);
+	if (cli_data_dir(&a->o.data_dir, err, sizeof(err))) {
+		fprintf(stderr, "%s profile: %s\n", prog, err);
 		goto out;
 	}
 	if (cli_model_load(a->model, &m, err, sizeof(err))) {

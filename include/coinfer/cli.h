@@ -160,6 +160,10 @@ struct cr_model;
  * built into the program). 0, or -errno with a message: the file's, or that no
  * model was given and none was found. */
 int cli_model_load(const char *path, struct cr_model **m, char *err, size_t errlen);
+/* *dir as --data gave it, or when NULL the default (cli_cifar10_default_dir).
+ * 0, or -ENOENT with a message that says how to get the data ("CIFAR-10 not
+ * found: ...", which the integration scripts read as "skip"). */
+int cli_data_dir(const char **dir, char *err, size_t errlen);
 /* The source tree this was built from (for its scripts: bench/, tools/). */
 const char *cli_source_root(void);
 /* The folder holding conf/ (device classes, SLO files): "." when run from the

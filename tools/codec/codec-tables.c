@@ -455,11 +455,8 @@ int main(int argc, char **argv)
 	int st = cli_args(&prog, &o, argc, argv);
 	if (st != CLI_GO)
 		return st;
-	if (!o.data && !(o.data = cli_cifar10_default_dir())) {
-		fprintf(stderr, "coinfer-codec-tables: CIFAR-10 not found; run scripts/fetch-cifar10.sh\n");
-		return 1;
-	}
-	if (cli_model_load(o.model, &m, err, sizeof(err)))
+	if (cli_data_dir(&o.data, err, sizeof(err)) ||
+	    cli_model_load(o.model, &m, err, sizeof(err)))
 		goto bad;
 	if (o.exit > m->n_exits) {
 		fprintf(stderr, "coinfer-codec-tables: --exit %d: the model has %d exits\n", o.exit,

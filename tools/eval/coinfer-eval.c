@@ -182,8 +182,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!o.data && !(o.data = cli_cifar10_default_dir())) {
-		fprintf(stderr, "coinfer-eval: CIFAR-10 not found; run scripts/fetch-cifar10.sh or pass --data\n");
+	char err[512];
+	if (cli_data_dir(&o.data, err, sizeof(err))) {
+		fprintf(stderr, "coinfer-eval: %s\n", err);
 		return 1;
 	}
 	return run(&o, k);
