@@ -9,7 +9,7 @@ label(a) = a eq 'sacd' ? 'SAC-d' : a eq 'dqn' ? 'DQN' : a eq 'on-device' ? 'On d
 
 set terminal pngcairo size 1400,1000 font ',10'
 set output out
-set multiplot layout 2,2 title sprintf("seed 000 Fig. 6 on branchy-alexnet: device %s, edge %s (cost-model predictions)", device, edge)
+set multiplot layout 2,2 title sprintf("Niu et al. (2022) Fig. 6 on branchy-alexnet: device %s, edge %s (cost-model predictions)", device, edge)
 set grid
 set xrange [0:10]
 set xlabel 'uplink bandwidth (MB/s)'

@@ -8,7 +8,7 @@ label(a) = a eq 'edgent' ? 'Edgent (Alg. 1)' : a
 
 set terminal pngcairo size 1400,1000 font ',10'
 set output out
-set multiplot layout 2,2 title sprintf("seed 002 Fig. 6 on branchy-alexnet: device %s, edge %s (cost-model predictions)", device, edge)
+set multiplot layout 2,2 title sprintf("Li et al. (2018, Edgent) Fig. 6 on branchy-alexnet: device %s, edge %s (cost-model predictions)", device, edge)
 set grid
 set key top left
 

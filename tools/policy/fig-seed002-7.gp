@@ -12,7 +12,7 @@ w = 80.0 / n
 
 set terminal pngcairo size 1300,650 font ',10'
 set output out
-set title sprintf("seed 002 Fig. 7 on branchy-alexnet at 400 kbps: device %s, edge %s (cost-model predictions)", device, edge)
+set title sprintf("Li et al. (2018, Edgent) Fig. 7 on branchy-alexnet at 400 kbps: device %s, edge %s (cost-model predictions)", device, edge)
 set grid ytics
 set xlabel 'latency requirement (ms)'
 set xrange [40:1060]

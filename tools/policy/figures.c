@@ -605,11 +605,11 @@ static int fig_seed000(const struct figures_opts *o, struct figures *fs, const c
 	const struct cost_model *cm = fs->cm000;
 	const struct cf_action whole = {cm->n_exits - 1, cm->ex[cm->n_exits - 1].n, 0};
 	*f = (struct fig){
-		.name = "seed000-fig6", .title = "seed 000 Fig. 6",
+		.name = "seed000-fig6", .title = "Niu et al. (2022) Fig. 6",
 		.reproduces = "(a) latency and (b) accuracy against the uplink bandwidth, 0-10 MB/s, "
 			      "for SAC-d, DQN and the network run whole on the device; (c) the "
 			      "exit, partition and bits SAC-d chooses",
-		.classes = "seed 000 ran a Raspberry Pi 4 against a laptop (i7-10710U): device "
+		.classes = "Niu et al. ran a Raspberry Pi 4 against a laptop (i7-10710U): device "
 			   "pi4-est (our Pi 4 estimate), edge edge-x86 (this machine's measured "
 			   "profile, the nearest class to a laptop core)",
 		.cm = cm, .mask = CF_ACTION_BITS_ALL,
@@ -622,8 +622,8 @@ static int fig_seed000(const struct figures_opts *o, struct figures *fs, const c
 		f->al[f->n_algos++] = (struct algo){"dqn", "the double DQN's highest valid Q-value",
 						    NULL, fs->dqn, o->dqn ? o->dqn : "random weights"};
 	if (add_opt(f, "on-device", "fixed", "the deepest exit whole on the device, no early exit "
-					     "(seed 000's \"On Device\")", &whole) ||
-	    add_opt(f, "edgent", "edgent", "seed 002 Algorithm 1 over the cost model", NULL) ||
+					     "(Niu et al.'s \"On Device\")", &whole) ||
+	    add_opt(f, "edgent", "edgent", "Edgent's search (Li et al. 2018, Algorithm 1) over the cost model", NULL) ||
 	    add_opt(f, "oracle", "oracle", "the most accurate action within the deadline "
 					   "(exhaustive)", NULL))
 		return -1;
@@ -644,16 +644,16 @@ static int fig_seed002_6(const struct figures_opts *o, struct figures *fs, const
 {
 	struct fig *f = &fs->fig[1];
 	*f = (struct fig){
-		.name = "seed002-fig6", .title = "seed 002 Fig. 6",
+		.name = "seed002-fig6", .title = "Li et al. (2018) Fig. 6",
 		.reproduces = "Edgent's chosen exit and partition (a) against the bandwidth, 50 "
 			      "kbps-1.5 Mbps, at a 1000 ms deadline and (c) against the deadline, "
 			      "100-1000 ms, at 500 kbps; (b) the predicted latency",
-		.classes = "seed 002 ran a Raspberry Pi 3 against a desktop PC (quad-core Intel, "
+		.classes = "Li et al. ran a Raspberry Pi 3 against a desktop PC (quad-core Intel, "
 			   "3.4 GHz): device rpi3-edgent and edge pc-edgent, its Table II "
 			   "regressions applied to our layers",
 		.cm = fs->cm002, .mask = o->mask002,
 	};
-	if (add_opt(f, "edgent", "edgent", "seed 002 Algorithm 1 over the cost model", NULL))
+	if (add_opt(f, "edgent", "edgent", "Edgent's search (Li et al. 2018, Algorithm 1) over the cost model", NULL))
 		return -1;
 	const struct sweep bw = {
 		.name = "bandwidth", .var = SWEEP_BANDWIDTH, .unit = "kbps", .per_unit = 1e3,
@@ -678,13 +678,13 @@ static int fig_seed002_7(const struct figures_opts *o, struct figures *fs, const
 	const struct cost_model *cm = fs->cm002;
 	const struct cf_action whole = {cm->n_exits - 1, cm->ex[cm->n_exits - 1].n, 0};
 	*f = (struct fig){
-		.name = "seed002-fig7", .title = "seed 002 Fig. 7",
+		.name = "seed002-fig7", .title = "Li et al. (2018) Fig. 7",
 		.reproduces = "accuracy under deadlines of 100-1000 ms at 400 kbps for Edgent, "
 			      "device-only, edge-only, partition-only and right-sizing-only; "
 			      "negative when the deadline is missed",
 		.classes = fs->fig[1].classes, .cm = cm, .mask = o->mask002,
 	};
-	if (add_opt(f, "edgent", "edgent", "seed 002 Algorithm 1 over the cost model", NULL) ||
+	if (add_opt(f, "edgent", "edgent", "Edgent's search (Li et al. 2018, Algorithm 1) over the cost model", NULL) ||
 	    add_opt(f, "device-only", "fixed", "the deepest exit whole on the device, no early "
 					       "exit", &whole) ||
 	    add_opt(f, "edge-only", "edge-only", "the deepest exit whole on the edge, the input "
