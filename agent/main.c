@@ -188,7 +188,7 @@ static const struct cli_opt opts[] = {
 #if AG_HAVE_COST
 	FLAG("auto", use_auto,
 	     "per request, Edgent's search (Li et al. 2018, Alg. 1) over the cost\n"
-	     "model of --device-class and --edge-class (policy-cost.h)"),
+	     "model of --device-class and --edge-class (docs/cost-model.md)"),
 	STR("edge-class", edge_class, "NAME", "edge class for --auto"),
 	{.name = "codec-table", .kind = CLI_STRING, F(codec_table), .arg = "PATH",
 	 .help = "codec table for --auto", .dflt = "ROOT/models/<model>.codec.json"},
