@@ -10,6 +10,7 @@
 
 #include "coinfer/cli.h"
 #include "coinfer/errmsg.h"
+#include "coinfer/wire-faults.h"
 
 /* strtoll and strtod take leading blanks and strtoll a '+': an option's value
  * never did. */
@@ -136,4 +137,47 @@ int cli_arg_hostport(const char *opt, const char *s, char *host, size_t hostlen,
 	host[len] = 0;
 	*port = (int)p;
 	return 0;
+}
+
+/* One "key=value" of --faults into c; have marks the keys seen. */
+static int fault_item(char *item, struct cw_fault_config *c, unsigned *have)
+{
+	static const char *const keys[] = {"drop", "dup", "reorder", "seed"};
+	double *probs[] = {&c->drop, &c->dup, &c->reorder};
+	char *eq = strchr(item, '=');
+	unsigned long long seed;
+	if (!eq)
+		return -EINVAL;
+	*eq = 0;
+	for (unsigned k = 0; k < 4; k++) {
+		if (strcmp(item, keys[k]) || (*have & (1u << k)))
+			continue;
+		*have |= 1u << k;
+		if (k == 3) {
+			if (cli_arg_uint("faults", eq + 1, 0, UINT64_MAX, &seed, NULL, 0))
+				return -EINVAL;
+			c->seed = seed;
+			return 0;
+		}
+		return cli_arg_double("faults", eq + 1, 0, 1, probs[k], NULL, 0);
+	}
+	return -EINVAL; /* unknown or repeated */
+}
+
+int cli_arg_faults(const char *opt, const char *s, struct cw_fault_config *c, char *err,
+		   size_t errlen)
+{
+	char buf[160], *save = NULL;
+	unsigned have = 0;
+	memset(c, 0, sizeof(*c));
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", s) >= sizeof(buf) || !*buf)
+		goto bad;
+	for (char *it = strtok_r(buf, ",", &save); it; it = strtok_r(NULL, ",", &save))
+		if (fault_item(it, c, &have))
+			goto bad;
+	return 0;
+bad:
+	return cf_fail(-EINVAL, err, errlen,
+		       "--%s takes drop=P,dup=P,reorder=P,seed=N (each at most once, P in [0, 1]), "
+		       "got '%s'", opt, s);
 }

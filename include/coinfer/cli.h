@@ -145,6 +145,11 @@ int cli_arg_sweep(const char *opt, const char *s, double lo, double hi, int max_
  * [1, 65535]; host gets the name, which must fit in hostlen. */
 int cli_arg_hostport(const char *opt, const char *s, char *host, size_t hostlen, int *port,
 		     char *err, size_t errlen);
+struct cw_fault_config;
+/* "drop=P,dup=P,reorder=P,seed=N": any of them, each at most once, probabilities
+ * in [0, 1]; what is not given is 0 (wire-faults.h). */
+int cli_arg_faults(const char *opt, const char *s, struct cw_fault_config *c, char *err,
+		   size_t errlen);
 
 /* ---- where things are ------------------------------------------------------------------ */
 

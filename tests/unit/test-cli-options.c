@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "coinfer/cli.h"
+#include "coinfer/wire-faults.h"
 
 struct t_opts {
 	int quick, torch, join;
@@ -374,5 +375,24 @@ Test(cli_args, numbers_lists_sweeps_and_addresses)
 		cr_assert_eq(ret, -EINVAL, "'%s' accepted", *s);
 		cr_assert(strstr(err, "--edge needs HOST:PORT with PORT in [1, 65535], got '"),
 			  "%s", err);
+	}
+}
+
+Test(cli, fault_specs)
+{
+	char err[256];
+	struct cw_fault_config c;
+	cr_assert_eq(cli_arg_faults("faults", "drop=0.05,dup=0.01,reorder=0.3,seed=18446744073709551615",
+				    &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.drop == 0.05 && c.dup == 0.01 && c.reorder == 0.3 && c.seed == UINT64_MAX);
+	cr_assert_eq(cli_arg_faults("faults", "reorder=1", &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.drop == 0 && c.dup == 0 && c.reorder == 1 && c.seed == 0);
+	static const char *const bad[] = {"", "drop", "drop=", "drop=1.5", "drop=-0.1",
+					  "drop=0.1,drop=0.2", "loss=0.1", "seed=-1", "seed=1.5",
+					  "drop=0.1,,dup=0.1x", "drop=nan", NULL};
+	for (const char *const *s = bad; *s; s++) {
+		cr_assert_eq(cli_arg_faults("faults", *s, &c, err, sizeof(err)), -EINVAL,
+			     "'%s' accepted", *s);
+		cr_assert(strstr(err, "--faults takes drop=P,dup=P,reorder=P,seed=N"), "%s", err);
 	}
 }
