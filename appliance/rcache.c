@@ -83,21 +83,28 @@ static void unlink_entry(struct ap_rc *c, int i)
 	*p = c->e[i].next;
 }
 
+int ap_rc_lookup(struct ap_rc *c, uint64_t session, uint64_t id, const uint8_t **answer,
+		 size_t *len)
+{
+	int i = find(c, session, id);
+	if (i < 0)
+		return AP_RC_NEW;
+	if (c->e[i].state == AP_RC_RUNNING) {
+		c->st.dup_running++;
+		return AP_RC_RUNNING;
+	}
+	c->st.dup_answered++;
+	*answer = c->answers + (size_t)i * c->max_answer;
+	*len = c->e[i].len;
+	return AP_RC_ANSWERED;
+}
+
 int ap_rc_admit(struct ap_rc *c, uint64_t session, uint64_t id, const uint8_t **answer,
 		size_t *len)
 {
-	int i = find(c, session, id);
-	if (i >= 0) {
-		struct entry *e = &c->e[i];
-		if (e->state == AP_RC_RUNNING) {
-			c->st.dup_running++;
-			return AP_RC_RUNNING;
-		}
-		c->st.dup_answered++;
-		*answer = c->answers + (size_t)i * c->max_answer;
-		*len = e->len;
-		return AP_RC_ANSWERED;
-	}
+	int known = ap_rc_lookup(c, session, id, answer, len);
+	if (known != AP_RC_NEW)
+		return known;
 	struct entry *e = &c->e[c->turn];
 	if (e->state == AP_RC_RUNNING) {
 		c->st.busy++;

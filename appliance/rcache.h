@@ -45,6 +45,10 @@ void ap_rc_destroy(struct ap_rc *c);
  * answer's bytes; -EBUSY when no entry is free to admit a new request. */
 int ap_rc_admit(struct ap_rc *c, uint64_t session, uint64_t id, const uint8_t **answer,
 		size_t *len);
+/* The state of (session, id) without admitting it: AP_RC_NEW when unknown (a
+ * copy of a request whose first copy was never whole here, or was evicted). */
+int ap_rc_lookup(struct ap_rc *c, uint64_t session, uint64_t id, const uint8_t **answer,
+		 size_t *len);
 /* The answer of a running request, kept for its copies. An answer longer than
  * max_answer (sized for the longest RESULT or ERROR, so never in practice) is
  * not kept, but the request still counts as answered: its copies get AP_RC_ANSWERED

@@ -132,3 +132,16 @@ Test(rcache, oversized_answers_and_bad_sizes)
 	cr_assert_eq(ap_rc_stats(c)->too_large, 1);
 	ap_rc_destroy(c);
 }
+
+Test(rcache, lookup_admits_nothing)
+{
+	struct ap_rc *c;
+	const uint8_t *a;
+	size_t len;
+	cr_assert_eq(ap_rc_create(1, MAXA, &c), 0);
+	cr_assert_eq(ap_rc_lookup(c, 1, 1, &a, &len), AP_RC_NEW);
+	cr_assert_eq(ap_rc_admit(c, 1, 2, &a, &len), AP_RC_NEW, "the one entry is still free");
+	cr_assert_eq(ap_rc_lookup(c, 1, 2, &a, &len), AP_RC_RUNNING);
+	cr_assert_eq(ap_rc_stats(c)->admitted, 1);
+	ap_rc_destroy(c);
+}
