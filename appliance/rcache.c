@@ -11,7 +11,7 @@
 #include "rcache.h"
 
 struct entry {
-	uint64_t session, id;
+	uint64_t session, id, since_ns;
 	int state; /* AP_RC_NEW: free */
 	int next;  /* chain, -1 at its end */
 	size_t len;
@@ -23,10 +23,11 @@ struct ap_rc {
 	int *bucket;      /* chain heads, -1 empty */
 	int n, mask, turn;
 	size_t max_answer;
+	uint64_t stale_ns;
 	struct ap_rc_stats st;
 };
 
-int ap_rc_create(int entries, size_t max_answer, struct ap_rc **out)
+int ap_rc_create(int entries, size_t max_answer, uint64_t stale_ns, struct ap_rc **out)
 {
 	struct ap_rc *c;
 	int nb = 1;
@@ -47,6 +48,7 @@ int ap_rc_create(int entries, size_t max_answer, struct ap_rc **out)
 	c->n = entries;
 	c->mask = nb - 1;
 	c->max_answer = max_answer;
+	c->stale_ns = stale_ns;
 	*out = c;
 	return 0;
 }
@@ -99,23 +101,26 @@ int ap_rc_lookup(struct ap_rc *c, uint64_t session, uint64_t id, const uint8_t *
 	return AP_RC_ANSWERED;
 }
 
-int ap_rc_admit(struct ap_rc *c, uint64_t session, uint64_t id, const uint8_t **answer,
-		size_t *len)
+int ap_rc_admit(struct ap_rc *c, uint64_t session, uint64_t id, uint64_t now_ns,
+		const uint8_t **answer, size_t *len)
 {
 	int known = ap_rc_lookup(c, session, id, answer, len);
 	if (known != AP_RC_NEW)
 		return known;
 	struct entry *e = &c->e[c->turn];
-	if (e->state == AP_RC_RUNNING) {
+	if (e->state == AP_RC_RUNNING && now_ns - e->since_ns < c->stale_ns) {
 		c->st.busy++;
 		return -EBUSY;
 	}
 	if (e->state != AP_RC_NEW) {
 		unlink_entry(c, c->turn);
-		c->st.evicted++;
+		if (e->state == AP_RC_RUNNING)
+			c->st.stale++;
+		else
+			c->st.evicted++;
 	}
 	int b = slot_of(c, session, id);
-	*e = (struct entry){session, id, AP_RC_RUNNING, c->bucket[b], 0};
+	*e = (struct entry){session, id, now_ns, AP_RC_RUNNING, c->bucket[b], 0};
 	c->bucket[b] = c->turn;
 	c->turn = (c->turn + 1) % c->n;
 	c->st.admitted++;

@@ -8,11 +8,13 @@
  *
  * Bounded: a fixed number of entries, each with room for one answer of at most
  * max_answer bytes (RESULT and ERROR are small), taken in turn (FIFO). An entry
- * still running is never evicted: when the next one in turn is, admission fails
+ * still running is not evicted: when the next one in turn is, admission fails
  * (-EBUSY) and the transport answers ERROR busy, so a flood of distinct requests
  * costs them, not the requests already admitted. Sized at twice the requests the
  * appliance holds at once, that is a request that outlived a whole turn of the
- * ring.
+ * ring. A request can end unanswered (its peer's framing broke and the session
+ * dropped it), so an entry running for longer than stale_ns, far beyond any
+ * deadline, is taken all the same (counted).
  *
  * Ownership: an entry belongs to the key it was admitted for from ap_rc_admit
  * until the ring comes round to it again; a pointer ap_rc_admit hands out (the
@@ -34,17 +36,17 @@ enum ap_rc_state {
 };
 
 struct ap_rc_stats {
-	uint64_t admitted, dup_running, dup_answered, busy, evicted, too_large, unknown;
+	uint64_t admitted, dup_running, dup_answered, busy, evicted, stale, too_large, unknown;
 };
 
 /* entries > 0, max_answer > 0; -ENOMEM or -EINVAL. */
-int ap_rc_create(int entries, size_t max_answer, struct ap_rc **out);
+int ap_rc_create(int entries, size_t max_answer, uint64_t stale_ns, struct ap_rc **out);
 void ap_rc_destroy(struct ap_rc *c);
 
 /* One copy of request (session, id): its state, and for AP_RC_ANSWERED the
  * answer's bytes; -EBUSY when no entry is free to admit a new request. */
-int ap_rc_admit(struct ap_rc *c, uint64_t session, uint64_t id, const uint8_t **answer,
-		size_t *len);
+int ap_rc_admit(struct ap_rc *c, uint64_t session, uint64_t id, uint64_t now_ns,
+		const uint8_t **answer, size_t *len);
 /* The state of (session, id) without admitting it: AP_RC_NEW when unknown (a
  * copy of a request whose first copy was never whole here, or was evicted). */
 int ap_rc_lookup(struct ap_rc *c, uint64_t session, uint64_t id, const uint8_t **answer,
