@@ -27,9 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "admit.h"
 #include "coinfer/bytes.h"
 #include "coinfer/clock.h"
+#include "coinfer/errmsg.h"
 #include "coinfer/policy.h"
 #include "coinfer/wire.h"
 #include "scheduler.h"
@@ -76,6 +79,7 @@ struct ap_sess {
 	struct ap_outcome *outc;
 	struct ap_stats st;
 	uint64_t session_seq;
+	uint8_t session_key[crypto_shorthash_KEYBYTES];
 	struct pol_policy **pol; /* this session's copies of the served policies */
 	uint32_t qdelay_us;      /* queueing-delay estimate: the last answer's */
 	uint8_t msgbuf[512];
@@ -280,6 +284,22 @@ static void suggest(struct ap_sess *s, struct conn *c, const struct ap_req *r, s
 	stat_add(&s->st.suggestions, 1);
 }
 
+/* A session id no one can guess from the ones they saw (a datagram names its
+ * session by it alone: dgram.h): SipHash-2-4 under this session's random key of
+ * the worker and a counter, so ids are unique per worker but for SipHash
+ * collisions (2^-64), and never 0, which means "no session". */
+static uint64_t session_id(struct ap_sess *s)
+{
+	uint64_t id = 0;
+	while (!id) {
+		uint8_t in[8], out[crypto_shorthash_BYTES];
+		le_wr64(in, (uint64_t)s->c.id << 48 | ++s->session_seq);
+		crypto_shorthash(out, in, sizeof(in), s->session_key);
+		id = le_rd64(out);
+	}
+	return id;
+}
+
 static void on_hello(struct ap_sess *s, struct conn *c, const struct cw_hello *h)
 {
 	char err[CW_ERRMSG_MAX + 1];
@@ -299,7 +319,7 @@ static void on_hello(struct ap_sess *s, struct conn *c, const struct cw_hello *h
 	snprintf(c->dev_class, sizeof(c->dev_class), "%s", h->device_class);
 	c->pol = policy_for(s, c->dev_class);
 	struct cw_welcome wm = {
-		.session_id = (uint64_t)s->c.id << 48 | ++s->session_seq,
+		.session_id = session_id(s),
 		.model_checksum = s->c.model->checksum,
 		.max_frame = s->lim.max_frame,
 		.max_padding = s->lim.max_padding,
@@ -748,12 +768,15 @@ static int start_tail(struct ap_sess *s, char *err, size_t errlen)
 int ap_sess_create(const struct ap_sess_config *c, struct ap_sess **out, char *err, size_t errlen)
 {
 	const struct ap_server_config *cfg = c->cfg;
-	struct ap_sess *s = calloc(1, sizeof(*s));
+	struct ap_sess *s;
 	int ret = -ENOMEM;
 	*out = NULL;
-	if (!s)
+	if (sodium_init() < 0)
+		return cf_fail(-EIO, err, errlen, "libsodium cannot start (no entropy source?)");
+	if (!(s = calloc(1, sizeof(*s))))
 		return -ENOMEM;
 	s->c = *c;
+	crypto_shorthash_keygen(s->session_key);
 	if (!s->c.clock)
 		s->c.clock = cf_clock_monotonic;
 	s->cfg = cfg;

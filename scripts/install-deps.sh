@@ -7,7 +7,8 @@ set -euo pipefail
 # libyaml-dev: libcyaml.pc links -lyaml, yet libcyaml-dev does not depend on it
 build=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
        liburing-dev libjemalloc-dev libcriterion-dev dpdk-dev libdpdk-dev
-       libxxhash-dev libzstd-dev libcjson-dev libcyaml-dev libyaml-dev libmicrohttpd-dev)
+       libxxhash-dev libzstd-dev libcjson-dev libcyaml-dev libyaml-dev libmicrohttpd-dev
+       libsodium-dev)
 cross=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
 bench=(libdnnl-dev gnuplot-nox)
 train=(python3-torch python3-numpy python3-xxhash)

@@ -188,6 +188,9 @@ Test(session, messages_split_at_every_byte_give_the_same_replies)
 		uint8_t out[4][1024];
 		size_t out_len[4] = {0};
 		flush(s, out, out_len);
+		/* each session keys its ids afresh: WELCOME's session id differs */
+		cr_assert_geq(out_len[a], CW_HEADER_BYTES + 8);
+		memset(out[a] + CW_HEADER_BYTES, 0, 8);
 		if (!cut) {
 			memcpy(want, out, sizeof(want));
 			memcpy(want_len, out_len, sizeof(want_len));
@@ -240,5 +243,37 @@ Test(session, silent_mid_message_is_swept_on_the_clock)
 	ap_sess_sweep(s);
 	cr_assert_eq(closes[a], 1);
 	cr_assert_eq(closes[b], 0, "an idle peer between messages is kept");
+	ap_sess_destroy(s);
+}
+
+/* Session ids name a session in a datagram by themselves (appliance/dgram.h):
+ * never 0, never repeated, and not a counter one could step along. */
+Test(session, session_ids_are_unique_and_not_a_sequence)
+{
+	enum { N = 2000 };
+	static uint64_t id[N];
+	uint8_t in[256];
+	struct ap_sess *s = setup(); /* loads the model HELLO names */
+	size_t n = hello(in, sizeof(in));
+	int steps_equal = 0;
+	for (int k = 0; k < N; k++) {
+		uint8_t out[4][1024];
+		size_t out_len[4] = {0};
+		int a = ap_sess_open(s);
+		cr_assert_geq(a, 0);
+		ap_sess_input(s, a, in, n);
+		flush(s, out, out_len);
+		cr_assert_geq(out_len[a], CW_HEADER_BYTES + 8);
+		cr_assert_eq(out[a][5], CW_WELCOME);
+		memcpy(&id[k], out[a] + CW_HEADER_BYTES, 8);
+		cr_assert_neq(id[k], 0);
+		for (int j = 0; j < k; j++)
+			cr_assert_neq(id[j], id[k], "session id repeated");
+		if (k >= 2)
+			steps_equal += id[k] - id[k - 1] == id[k - 1] - id[k - 2];
+		ap_sess_close(s, a);
+		flush(s, NULL, NULL);
+	}
+	cr_assert_lt(steps_equal, 2, "the ids step evenly: a counter");
 	ap_sess_destroy(s);
 }
