@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "pkt-sums.h"
 #include "pkt.h"
 
 /* A UDP datagram "coinfer udp" (11 bytes: odd) from 10.77.0.2:40000 to
@@ -37,47 +38,6 @@ static struct ap_pkt_peer peer_of(const struct ap_pkt_local *l)
 	return p;
 }
 
-/* An independent reference: 16-bit big-endian words, one at a time. */
-static uint16_t ref_sum(uint32_t acc, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i += 2)
-		acc += (uint32_t)p[i] << 8 | (i + 1 < n ? p[i + 1] : 0);
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint16_t)acc;
-}
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-/* Recomputes both checksums of an IPv4+UDP frame after a test edited it, with
- * the reference sum (the header's IHL and the UDP length field as they are). */
-static void fix_sums(uint8_t *f)
-{
-	uint8_t *ip = f + 14;
-	size_t ihl = (size_t)(ip[0] & 15) * 4;
-	uint8_t *u = ip + ihl;
-	size_t ulen = rd16(u + 4);
-	wr16(ip + 10, 0);
-	wr16(ip + 10, (uint16_t)~ref_sum(0, ip, ihl));
-	uint8_t ph[12];
-	memcpy(ph, ip + 12, 8);
-	ph[8] = 0;
-	ph[9] = 17;
-	wr16(ph + 10, (uint16_t)ulen);
-	wr16(u + 6, 0);
-	uint16_t c = (uint16_t)~ref_sum(ref_sum(0, ph, 12), u, ulen);
-	wr16(u + 6, c ? c : 0xffff);
-}
-
 Test(csum, rfc1071_example)
 {
 	/* RFC 1071 section 3: the sum of these bytes is ddf2 (either byte order) */
@@ -90,7 +50,7 @@ Test(csum, rfc1071_example)
 			     0xddf2);
 	/* odd lengths: the last byte is a word's high half */
 	cr_assert_eq(ap_pkt_csum_fold(ap_pkt_csum_add(0, b, 3)), 0xf201);
-	cr_assert_eq(ap_pkt_csum_fold(ap_pkt_csum_add(0, b, 7)), ref_sum(0, b, 7));
+	cr_assert_eq(ap_pkt_csum_fold(ap_pkt_csum_add(0, b, 7)), pktt_sum(0, b, 7));
 	cr_assert_eq(ap_pkt_csum_fold(ap_pkt_csum_add(0, (const uint8_t[]){0xab}, 1)), 0xab00);
 	cr_assert_eq(ap_pkt_csum(b, 0), 0xffff);
 }
@@ -101,7 +61,7 @@ Test(csum, ipv4_header_known_answer)
 	uint8_t h[] = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
 		       0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
 	cr_assert_eq(ap_pkt_csum(h, sizeof(h)), 0xb861);
-	wr16(h + 10, 0xb861);
+	pktt_wr16(h + 10, 0xb861);
 	cr_assert_eq(ap_pkt_csum(h, sizeof(h)), 0);
 }
 
@@ -116,7 +76,7 @@ Test(csum, random_lengths_against_reference)
 	for (size_t n = 0; n <= sizeof(b); n += (n < 80 ? 1 : 37))
 		for (size_t off = 0; off < 4 && off <= n; off++)
 			cr_assert_eq(ap_pkt_csum_fold(ap_pkt_csum_add(0, b + off, n - off)),
-				     ref_sum(0, b + off, n - off), "n %zu off %zu", n, off);
+				     pktt_sum(0, b + off, n - off), "n %zu off %zu", n, off);
 }
 
 Test(captured, sums_and_parse)
@@ -124,7 +84,7 @@ Test(captured, sums_and_parse)
 	uint8_t f[sizeof(captured)];
 	memcpy(f, captured, sizeof(f));
 	cr_assert_eq(ap_pkt_csum(f + CAP_IP, 20), 0);
-	wr16(f + CAP_IP + 10, 0);
+	pktt_wr16(f + CAP_IP + 10, 0);
 	cr_assert_eq(ap_pkt_csum(f + CAP_IP, 20), 0x23a3);
 	struct ap_pkt_info in;
 	cr_assert_eq(ap_pkt_parse(captured, sizeof(captured), &server, 0, &in), AP_PKT_UDP);
@@ -152,9 +112,9 @@ Test(captured, built_the_same)
 	cr_assert_arr_eq(f, captured, 18);
 	cr_assert_arr_eq(f + 20, captured + 20, 4);
 	cr_assert_arr_eq(f + 26, captured + 26, sizeof(captured) - 26);
-	cr_assert_eq(rd16(f + CAP_UDP + 6), 0xa55b);
-	cr_assert_eq(rd16(f + 18), 0);
-	cr_assert_eq(rd16(f + 24), ref_sum(0x23a3, (const uint8_t[]){0x02, 0x87}, 2));
+	cr_assert_eq(pktt_rd16(f + CAP_UDP + 6), 0xa55b);
+	cr_assert_eq(pktt_rd16(f + 18), 0);
+	cr_assert_eq(pktt_rd16(f + 24), pktt_sum(0x23a3, (const uint8_t[]){0x02, 0x87}, 2));
 	for (size_t i = sizeof(captured); i < 60; i++)
 		cr_assert_eq(f[i], 0);
 }
@@ -182,10 +142,10 @@ static void round_trip(size_t len, unsigned flags)
 	 * software frame's sums */
 	cr_assert_eq(ap_pkt_parse(f, (size_t)n, &client, 0, &in), AP_PKT_BAD_CSUM);
 	uint8_t *ip = f + 14, *u = ip + 20;
-	cr_assert_eq(rd16(ip + 10), 0);
-	wr16(ip + 10, (uint16_t)~ref_sum(0, ip, 20));
-	uint16_t c = (uint16_t)~ref_sum(0, u, len + 8);
-	wr16(u + 6, c ? c : 0xffff);
+	cr_assert_eq(pktt_rd16(ip + 10), 0);
+	pktt_wr16(ip + 10, (uint16_t)~pktt_sum(0, ip, 20));
+	uint16_t c = (uint16_t)~pktt_sum(0, u, len + 8);
+	pktt_wr16(u + 6, c ? c : 0xffff);
 	cr_assert_eq(ap_pkt_parse(f, (size_t)n, &client, 0, &in), AP_PKT_UDP, "len %zu", len);
 }
 
@@ -385,7 +345,7 @@ static int edited(void (*edit)(uint8_t *f), int raw)
 	memset(f + sizeof(captured), 0, 8);
 	edit(f);
 	if (!raw)
-		fix_sums(f);
+		pktt_fix_sums(f, sizeof(f));
 	return ap_pkt_parse(f, sizeof(captured), &server, 0, &in);
 }
 
@@ -393,27 +353,27 @@ static void e_none(uint8_t *f) { (void)f; }
 static void e_ihl4(uint8_t *f) { f[14] = 0x44; }
 static void e_ihl15(uint8_t *f) { f[14] = 0x4f; }
 static void e_version6(uint8_t *f) { f[14] = 0x65; }
-static void e_tot_short(uint8_t *f) { wr16(f + 16, 19); }
-static void e_tot_long(uint8_t *f) { wr16(f + 16, 0x28); }
+static void e_tot_short(uint8_t *f) { pktt_wr16(f + 16, 19); }
+static void e_tot_long(uint8_t *f) { pktt_wr16(f + 16, 0x28); }
 static void e_mf(uint8_t *f) { f[20] |= 0x20; }
 static void e_offset(uint8_t *f) { f[21] = 1; }
 static void e_evil(uint8_t *f) { f[20] |= 0x80; }
 static void e_tcp(uint8_t *f) { f[23] = 6; }
 static void e_other_ip(uint8_t *f) { f[33] = 9; }
-static void e_other_port(uint8_t *f) { wr16(f + 36, 7880); }
-static void e_src_port0(uint8_t *f) { wr16(f + 34, 0); }
+static void e_other_port(uint8_t *f) { pktt_wr16(f + 36, 7880); }
+static void e_src_port0(uint8_t *f) { pktt_wr16(f + 34, 0); }
 static void e_src_mcast(uint8_t *f) { f[26] = 224; }
 static void e_src_bcast(uint8_t *f) { memset(f + 26, 0xff, 4); }
 static void e_src_lo(uint8_t *f) { f[26] = 127; }
 static void e_mac_mcast(uint8_t *f) { f[6] |= 1; }
 static void e_dst_bcast(uint8_t *f) { memset(f, 0xff, 6); }
 static void e_dst_other(uint8_t *f) { f[5] = 0x0c; }
-static void e_ulen_short(uint8_t *f) { wr16(f + 38, 18); }
-static void e_ulen_long(uint8_t *f) { wr16(f + 38, 20); }
-static void e_ulen_7(uint8_t *f) { wr16(f + 38, 7); }
-static void e_ipv6(uint8_t *f) { wr16(f + 12, 0x86dd); }
-static void e_8023(uint8_t *f) { wr16(f + 12, 0x0040); }
-static void e_udp_csum0(uint8_t *f) { wr16(f + 40, 0); }
+static void e_ulen_short(uint8_t *f) { pktt_wr16(f + 38, 18); }
+static void e_ulen_long(uint8_t *f) { pktt_wr16(f + 38, 20); }
+static void e_ulen_7(uint8_t *f) { pktt_wr16(f + 38, 7); }
+static void e_ipv6(uint8_t *f) { pktt_wr16(f + 12, 0x86dd); }
+static void e_8023(uint8_t *f) { pktt_wr16(f + 12, 0x0040); }
+static void e_udp_csum0(uint8_t *f) { pktt_wr16(f + 40, 0); }
 static void e_udp_csum(uint8_t *f) { f[41] ^= 0x10; }
 static void e_ip_csum(uint8_t *f) { f[25] ^= 0x01; }
 
@@ -457,8 +417,8 @@ Test(hostile, ip_options_skipped)
 	memset(f + 34, 1, 4);
 	memcpy(f + 38, captured + 34, sizeof(captured) - 34);
 	f[14] = 0x46;
-	wr16(f + 16, 0x27 + 4);
-	fix_sums(f);
+	pktt_wr16(f + 16, 0x27 + 4);
+	pktt_fix_sums(f, sizeof(f));
 	cr_assert_eq(ap_pkt_parse(f, sizeof(f), &server, 0, &in), AP_PKT_UDP);
 	cr_assert_eq(in.payload_off, 46);
 	cr_assert_eq(in.payload_len, 11);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../appliance/pkt-sums.h"
 #include "pkt.h"
 
 #define MAX_FRAME 65600
@@ -62,15 +63,10 @@ static void one(const uint8_t *data, size_t size)
 		struct ap_pkt_info r;
 		memcpy(peer.mac, in.peer.mac, 6);
 		int n = ap_pkt_arp_reply(frame, sizeof(frame), &me, &in.peer);
-		if (n != AP_PKT_MIN_FRAME || ap_pkt_parse(frame, (size_t)n, &peer, 0, &r) != AP_PKT_ARP_OTHER)
+		if (n != AP_PKT_MIN_FRAME ||
+		    ap_pkt_parse(frame, (size_t)n, &peer, 0, &r) != AP_PKT_ARP_OTHER)
 			abort();
 	}
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
 }
 
 /* Ours: MAC, ethertype, destination address, protocol and port; then the
@@ -78,31 +74,15 @@ static void wr16(uint8_t *p, uint16_t v)
 static void make_ours(uint8_t *f, size_t size)
 {
 	memcpy(f, me.mac, 6);
-	wr16(f + 12, 0x0800);
+	pktt_wr16(f + 12, 0x0800);
 	uint8_t *ip = f + 14;
 	size_t ihl = (size_t)(ip[0] & 15) * 4;
 	for (int i = 0; i < 4; i++)
 		ip[16 + i] = (uint8_t)(me.ip >> (24 - 8 * i));
 	ip[9] = 17;
-	wr16(ip + 10, 0);
-	if (14 + ihl > size || ihl < 20)
-		return;
-	wr16(ip + 10, ap_pkt_csum(ip, ihl));
-	uint8_t *u = ip + ihl;
-	if (14 + ihl + 8 > size)
-		return;
-	wr16(u + 2, me.port);
-	size_t ulen = (size_t)(u[4] << 8 | u[5]);
-	if (14 + ihl + ulen > size || ulen < 8)
-		return;
-	uint8_t ph[12];
-	memcpy(ph, ip + 12, 8);
-	ph[8] = 0;
-	ph[9] = 17;
-	wr16(ph + 10, (uint16_t)ulen);
-	wr16(u + 6, 0);
-	uint16_t c = (uint16_t)~ap_pkt_csum_fold(ap_pkt_csum_add(ap_pkt_csum_add(0, ph, 12), u, ulen));
-	wr16(u + 6, c ? c : 0xffff);
+	if (ihl >= 20 && 14 + ihl + 8 <= size)
+		pktt_wr16(ip + ihl + 2, me.port);
+	pktt_fix_sums(f, size);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -97,7 +97,8 @@ static int exchange(struct ap_dpdk *dev, int fd, const char **sent, int nsent)
 		socklen_t fl = sizeof(from);
 		ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
 		if (n >= 0) {
-			CHECK(back < nsent && (size_t)n == strlen(sent[back]) && !memcmp(buf, sent[back], (size_t)n),
+			size_t want = strlen(sent[back]);
+			CHECK((size_t)n == want && !memcmp(buf, sent[back], want),
 			      "echo %d: %zd bytes", back, n);
 			CHECK(ntohs(from.sin_port) == UDP_PORT, "echo from port %u", ntohs(from.sin_port));
 			back++;
@@ -153,7 +154,8 @@ static int run(int tap)
 	CHECK(ap_dpdk_open(&c, &dev, err, sizeof(err)) == 0, "%s", err);
 	unsigned off = ap_dpdk_offloads(dev);
 	printf("%s: offloads rx %s, tx %s; max payload %zu; mbufs in use at start %d\n", c.port,
-	       off & AP_DPDK_RX_CSUM ? "checksums" : "none", off & AP_DPDK_TX_CSUM ? "checksums" : "none",
+	       off & AP_DPDK_RX_CSUM ? "checksums" : "none",
+	       off & AP_DPDK_TX_CSUM ? "checksums" : "none",
 	       ap_dpdk_max_payload(dev), ap_dpdk_mbufs_in_use(dev));
 	int start_in_use = ap_dpdk_mbufs_in_use(dev);
 
@@ -177,7 +179,8 @@ static int run(int tap)
 	       "answered, %llu not ours, %llu bad checksums); tx %llu frames, %llu dropped\n",
 	       c.port, back, nsent, (unsigned long long)s.rx_frames,
 	       (unsigned long long)s.kinds[AP_PKT_UDP], (unsigned long long)s.arp_replies,
-	       (unsigned long long)s.kinds[AP_PKT_NOT_OURS], (unsigned long long)s.kinds[AP_PKT_BAD_CSUM],
+	       (unsigned long long)s.kinds[AP_PKT_NOT_OURS],
+	       (unsigned long long)s.kinds[AP_PKT_BAD_CSUM],
 	       (unsigned long long)s.tx_frames, (unsigned long long)s.tx_dropped);
 	CHECK(back == nsent, "%d of %d datagrams came back", back, nsent);
 	CHECK(s.arp_replies >= 1, "the kernel's ARP request not answered");

@@ -107,8 +107,9 @@ static int start(void)
 		printf("test-dpdk-ring: skipped: %s\n", err);
 		return 77;
 	}
-	rx_ring = rte_ring_create("cf_test_rx", RING_SIZE, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	tx_ring = rte_ring_create("cf_test_tx", RING_SIZE, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	unsigned flags = RING_F_SP_ENQ | RING_F_SC_DEQ;
+	rx_ring = rte_ring_create("cf_test_rx", RING_SIZE, SOCKET_ID_ANY, flags);
+	tx_ring = rte_ring_create("cf_test_tx", RING_SIZE, SOCKET_ID_ANY, flags);
 	CHECK(rx_ring && tx_ring, "rings: %s", rte_strerror(rte_errno));
 	CHECK(rte_eth_from_rings("cftest", &rx_ring, 1, &tx_ring, 1, SOCKET_ID_ANY) >= 0, "port: %s",
 	      rte_strerror(rte_errno));
