@@ -443,6 +443,10 @@ int ap_dpdk_tx_prepare(struct ap_dpdk_queue *q, const struct ap_pkt_peer *to, co
 	uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
 	memcpy(f + AP_PKT_HDR_BYTES, payload, len);
 	int n = ap_pkt_udp_build(f, rte_pktmbuf_tailroom(m), &q->me, to, len, q->tx_flags);
+	if (n < 0) { /* max_payload fits any fresh mbuf: not reached */
+		rte_pktmbuf_free(m);
+		return n;
+	}
 	m->data_len = (uint16_t)n;
 	m->pkt_len = (uint32_t)n;
 	if (q->tx_flags & AP_PKT_TX_CSUM_OFFLOAD) {
