@@ -17,10 +17,10 @@
  *   HELD     complete: in the hash (its late fragments are duplicates) and in
  *            no list; its extent belongs to the caller, read-only, until
  *            cw_dg_reasm_release; the reassembler neither writes nor frees it.
- *   DONE     released: in the hash and the done list; owns no arena bytes;
- *            only remembers (peer, id, count, length) for duplicates until
- *            expired, or reclaimed (oldest first) when a new message needs the
- *            slot.
+ *   DONE     released, or a one-fragment message delivered in place: in the
+ *            hash and the done list; owns no arena bytes; only remembers
+ *            (peer, id, count, length) for duplicates until expired, or
+ *            reclaimed (oldest first) when a new message needs the slot.
  * gen changes whenever a slot leaves FREE. A ref names (slot, gen) and is
  * honoured only while that slot is HELD with that gen, so a stale ref (a
  * message released, forgotten and its slot reused) cannot free another
@@ -370,6 +370,27 @@ static int put_frag(struct cw_dg_reasm *r, uint32_t s, const struct cw_dg *d, ui
 	return 0;
 }
 
+/* A one-fragment message: handed back in place, never copied (the DPDK path
+ * keeps it in its mbuf). Only remembered, as a DONE record with no bytes, so
+ * that its retransmission (the ACK was lost) is a duplicate rather than a
+ * second delivery; with every slot busy it goes unremembered. */
+static void whole(struct cw_dg_reasm *r, uint64_t peer, const struct cw_dg *d, uint64_t now_ns,
+		  struct cw_dg_result *res)
+{
+	r->st.completed++;
+	*res = (struct cw_dg_result){.msg = d->payload, .len = d->msg_len, .complete = true,
+				     .ack = true, .received = 1};
+	uint32_t s = slot_take(r);
+	if (s == NIL)
+		return;
+	struct slot *m = &r->slots[s];
+	*m = (struct slot){.peer = peer, .t_ns = now_ns + r->cfg.timeout_ns, .id = d->msg_id,
+			   .gen = m->gen + 1, .msg_len = d->msg_len, .count = 1, .state = S_DONE};
+	hash_put(r, s);
+	list_push(r, &r->done, s);
+	r->st.done++;
+}
+
 int cw_dg_reasm_add(struct cw_dg_reasm *r, uint64_t peer, const struct cw_dg *d,
 		    uint64_t now_ns, struct cw_dg_result *res)
 {
@@ -378,13 +399,11 @@ int cw_dg_reasm_add(struct cw_dg_reasm *r, uint64_t peer, const struct cw_dg *d,
 	if (d->kind != CW_DG_DATA || cw_dg_frag(d->msg_len, d->count, d->index, &off, &len) ||
 	    len != d->payload_len || !d->payload)
 		return -EINVAL; /* not a decoded DATA: never write past a fragment */
-	if (d->count == 1) { /* whole: handed back in place, nothing to hold */
-		r->st.completed++;
-		*res = (struct cw_dg_result){.msg = d->payload, .len = d->msg_len, .complete = true,
-					     .ack = true, .received = 1};
+	uint32_t pos = find(r, peer, d->msg_id);
+	if (pos == NIL && d->count == 1) {
+		whole(r, peer, d, now_ns, res);
 		return 0;
 	}
-	uint32_t pos = find(r, peer, d->msg_id);
 	if (pos == NIL) {
 		int ret = start(r, peer, d, now_ns, &s);
 		return ret ? ret : put_frag(r, s, d, now_ns, res);

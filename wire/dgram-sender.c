@@ -75,18 +75,23 @@ int cw_dg_sender_next(struct cw_dg_sender *s, uint16_t *index)
 	return -EAGAIN;
 }
 
-/* Merges an ACK's bitmap; returns the highest index it acknowledges + 1. */
-static uint32_t merge(struct cw_dg_sender *s, const uint8_t *bm, bool *progress)
+/* Takes an ACK's bitmap as the receiver's whole state: it replaces what the
+ * sender knew rather than adding to it, because a receiver may drop a message
+ * in progress (its timeout, a restart) and start it over, and a sender that
+ * kept the old bits would never resend the fragments lost with it (TCP's SACK
+ * reneging). An ACK that arrives late and says less costs a few resends, never
+ * a message. Returns the highest index acknowledged + 1. */
+static uint32_t take(struct cw_dg_sender *s, const uint8_t *bm, bool *progress)
 {
 	uint32_t top = 0, n = cw_dg_bitmap_bytes(s->count);
+	s->acked_n = 0;
 	for (uint32_t k = 0; k < n; k++) {
 		uint8_t b = bm ? bm[k] : (uint8_t)(k + 1 < n || !(s->count % 8) ? 0xff
 						   : (1u << s->count % 8) - 1);
-		uint8_t fresh = b & (uint8_t)~s->acked[k];
-		s->acked[k] |= b;
+		*progress |= (b & (uint8_t)~s->acked[k]) != 0;
+		s->acked[k] = b;
 		s->due[k] &= (uint8_t)~b;
-		s->acked_n = (uint16_t)(s->acked_n + __builtin_popcount(fresh));
-		*progress |= fresh != 0;
+		s->acked_n = (uint16_t)(s->acked_n + __builtin_popcount(b));
 		if (b)
 			top = 8 * k + 32 - (uint32_t)__builtin_clz(b);
 	}
@@ -103,7 +108,7 @@ int cw_dg_sender_ack(struct cw_dg_sender *s, const struct cw_dg *ack, uint64_t n
 		return -EBADMSG;
 	if (s->done || s->failed)
 		return 0;
-	uint32_t top = merge(s, ack->payload, &progress);
+	uint32_t top = take(s, ack->payload, &progress);
 	if (s->acked_n == s->count) {
 		s->done = true;
 		if (!s->resent) /* Karn: only an ACK that cannot answer a copy */

@@ -137,7 +137,11 @@ struct cw_dg_reasm_stats {
 struct cw_dg_result {
 	/* Complete: the message. A one-fragment message is the datagram's own
 	 * payload (no copy, valid as long as the datagram), ref 0; a reassembled
-	 * one lies in the arena, read-only, until cw_dg_reasm_release(ref). */
+	 * one lies in the arena, read-only, until cw_dg_reasm_release(ref).
+	 * Either is remembered (without its bytes) for timeout_ns while a slot
+	 * is free for it, so that a retransmission is a duplicate; a message
+	 * can still come twice (a record reclaimed for room, a peer key reused):
+	 * the session layer's request ids make that harmless. */
 	const uint8_t *msg;
 	uint32_t len;
 	uint64_t ref;
@@ -232,10 +236,12 @@ int cw_dg_sender_start(struct cw_dg_sender *s, uint32_t msg_len, uint16_t count,
 /* The next fragment to send now (it stops being due); -EAGAIN when none. */
 int cw_dg_sender_next(struct cw_dg_sender *s, uint16_t *index);
 /* An ACK for this message (its count and length must be the message's:
- * -EBADMSG). Returns the fragments now due again (those below the highest
- * acknowledged one that are still missing, each once per round), 0 when done
- * or none; *rtt_ns is a sample for cw_dg_rto_sample when the ACK completes a
- * message nothing of which was resent, else 0. */
+ * -EBADMSG); its bitmap replaces what the sender knew (a receiver may have
+ * dropped and restarted the message), and only a full one ends it. Returns
+ * the fragments now due again (those below the highest acknowledged one that
+ * are missing, each once per round), 0 when done or none; *rtt_ns is a
+ * sample for cw_dg_rto_sample when the ACK completes a message nothing of
+ * which was resent, else 0. */
 int cw_dg_sender_ack(struct cw_dg_sender *s, const struct cw_dg *ack, uint64_t now_ns,
 		     uint64_t *rtt_ns);
 /* The clock. Before the deadline: 0. At it: every unacknowledged fragment is
