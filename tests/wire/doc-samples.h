@@ -8,6 +8,7 @@
 
 #include "coinfer/codec-frame.h"
 #include "coinfer/wire.h"
+#include "coinfer/wire-dgram.h"
 
 #define CWD_SAMPLES 5
 #define CWD_CHECKSUM 0xf2c48b9f70f86203ull
@@ -54,6 +55,29 @@ static inline int cwd_samples(struct cw_msg *out, uint8_t *frame, size_t cap)
 	strcpy(out[4].error.msg, "frame element 17 is NaN");
 	for (int i = 0; i < CWD_SAMPLES; i++)
 		out[i].request_id = i == 2 || i == 3 ? 7 : i == 4 ? 8 : 0;
+	return 0;
+}
+
+/* The datagram samples ("Datagrams (UDP)", "Sample datagrams"): a PING before
+ * HELLO in one DATA, the second of two fragments of the RESULT above, and the
+ * ACK its receiver sends when that fragment arrives first. Payloads point
+ * into msgs (the PING, then the RESULT). 0, or an encoder's error. */
+#define CWD_DGRAM_SAMPLES 3
+static inline int cwd_dgram_samples(struct cw_dg *out, uint8_t msgs[2][64])
+{
+	static uint8_t frame[1024];
+	static const uint8_t bitmap = 0x02;
+	struct cw_msg m[CWD_SAMPLES];
+	struct cw_msg ping = {.type = CW_PING, .ping = {.nonce = 1, .timestamp = 1000000}};
+	size_t ping_len, result_len;
+	int ret;
+	if ((ret = cwd_samples(m, frame, sizeof(frame))) ||
+	    (ret = cw_encode(msgs[0], 64, &ping, &ping_len, NULL, 0)) ||
+	    (ret = cw_encode(msgs[1], 64, &m[3], &result_len, NULL, 0)) ||
+	    (ret = cw_dg_data(&out[0], 0, 1, msgs[0], (uint32_t)ping_len, 1, 0)) ||
+	    (ret = cw_dg_data(&out[1], 1, 5, msgs[1], (uint32_t)result_len, 2, 1)))
+		return ret;
+	out[2] = (struct cw_dg){CW_DG_ACK, 1, 5, 1, 2, (uint32_t)result_len, &bitmap, 1};
 	return 0;
 }
 

@@ -1,7 +1,8 @@
-/* The hex dumps of docs/protocol.md ("Sample messages") are the messages its
- * prose describes (doc-samples.h): each block decodes, re-encodes to the same
- * bytes, and equals the encoding of the described values; the INFER's frame is
- * a valid codec frame holding the stated tensor. Read from the source tree at
+/* The hex dumps of docs/protocol.md ("Sample messages", and ```hex-dgram
+ * blocks: "Sample datagrams") are the messages and datagrams its prose
+ * describes (doc-samples.h): each block decodes, re-encodes to the same bytes,
+ * and equals the encoding of the described values; the INFER's frame is a
+ * valid codec frame holding the stated tensor. Read from the source tree at
  * test time, so the document cannot drift from the code. */
 #include <criterion/criterion.h>
 #include <ctype.h>
@@ -39,9 +40,11 @@ static void parse_line(const char *line, struct block *blk, int lineno)
 	}
 }
 
-/* The ```hex blocks of the document, in order; returns their count. */
-static int read_blocks(struct block *out, int max)
+/* The blocks fenced ```<tag> of the document, in order; returns their count. */
+static int read_blocks(const char *tag, struct block *out, int max)
 {
+	char fence[32];
+	snprintf(fence, sizeof(fence), "```%s", tag);
 	FILE *f = fopen(COINFER_SOURCE_ROOT "/docs/protocol.md", "r");
 	cr_assert(f, "docs/protocol.md not found under " COINFER_SOURCE_ROOT);
 	char line[512];
@@ -49,7 +52,7 @@ static int read_blocks(struct block *out, int max)
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
 		line[strcspn(line, "\r\n")] = 0;
-		if (!in && !strcmp(line, "```hex")) {
+		if (!in && !strcmp(line, fence)) {
 			cr_assert_lt(n, max, "more hex blocks than samples");
 			out[n].n = 0;
 			in = 1;
@@ -74,7 +77,7 @@ Test(wire_doc, hex_dumps_are_the_described_messages)
 	char err[256];
 	size_t len;
 	cr_assert_eq(cwd_samples(want, frame, sizeof(frame)), 0);
-	cr_assert_eq(read_blocks(blk, CWD_SAMPLES + 1), CWD_SAMPLES);
+	cr_assert_eq(read_blocks("hex", blk, CWD_SAMPLES + 1), CWD_SAMPLES);
 	for (int i = 0; i < CWD_SAMPLES; i++) {
 		const char *name = cw_type_name(want[i].type);
 		cr_assert_eq(cw_encode(enc, sizeof(enc), &want[i], &len, err, sizeof(err)), 0, "%s",
@@ -104,7 +107,7 @@ Test(wire_doc, the_infers_frame_holds_the_stated_tensor)
 	static float x[CWD_ELEMS];
 	static uint8_t scratch[1 << 16];
 	char err[256];
-	read_blocks(blk, CWD_SAMPLES + 1);
+	read_blocks("hex", blk, CWD_SAMPLES + 1);
 	cr_assert_eq(cw_decode(blk[2].b, blk[2].n, &lim, &got, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(got.type, CW_INFER);
 	cr_assert_eq(cc_frame_decode(got.infer.frame, got.infer.frame_len, &clim, x, CWD_ELEMS,
@@ -116,4 +119,37 @@ Test(wire_doc, the_infers_frame_holds_the_stated_tensor)
 		  info.dims[2] == 1);
 	for (int i = 0; i < CWD_ELEMS; i++)
 		cr_assert_eq(x[i], (float)(i % 4), "element %d", i);
+}
+
+Test(wire_doc, datagram_dumps_are_the_described_datagrams)
+{
+	static struct block blk[CWD_DGRAM_SAMPLES + 1];
+	static uint8_t msgs[2][64], enc[MAX_BYTES];
+	struct cw_dg want[CWD_DGRAM_SAMPLES], got;
+	struct cw_dg_limits lim = {1024, CW_DG_MAX_FRAGS};
+	char err[256];
+	size_t len;
+	cr_assert_eq(cwd_dgram_samples(want, msgs), 0);
+	cr_assert_eq(read_blocks("hex-dgram", blk, CWD_DGRAM_SAMPLES + 1), CWD_DGRAM_SAMPLES);
+	for (int i = 0; i < CWD_DGRAM_SAMPLES; i++) {
+		cr_assert_eq(cw_dg_encode(enc, sizeof(enc), &want[i], &len, err, sizeof(err)), 0,
+			     "%s", err);
+		cr_assert(blk[i].n == len && !memcmp(blk[i].b, enc, len),
+			  "datagram %d: the document's %zu bytes are not the %zu encoded", i, blk[i].n,
+			  len);
+		cr_assert_eq(cw_dg_decode(blk[i].b, blk[i].n, &lim, &got, err, sizeof(err)), 0,
+			     "datagram %d: %s", i, err);
+		cr_assert(got.kind == want[i].kind && got.session == want[i].session &&
+				  got.msg_id == want[i].msg_id && got.index == want[i].index &&
+				  got.count == want[i].count && got.msg_len == want[i].msg_len &&
+				  got.payload_len == want[i].payload_len &&
+				  !memcmp(got.payload, want[i].payload, got.payload_len),
+			  "datagram %d", i);
+	}
+	/* the first is a whole PING the TCP decoder takes */
+	struct cw_msg m;
+	struct cw_limits tcp = cw_limits_default();
+	cr_assert_eq(cw_decode(blk[0].b + CW_DG_HEADER_BYTES, blk[0].n - CW_DG_HEADER_BYTES, &tcp,
+			       &m, err, sizeof(err)), 0, "%s", err);
+	cr_assert(m.type == CW_PING && m.ping.nonce == 1 && m.ping.timestamp == 1000000);
 }
