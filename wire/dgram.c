@@ -83,6 +83,15 @@ static int check_bitmap(const struct cw_dg *d, char *err, size_t errlen)
 }
 
 /* A DATA's payload against its fragment; before WELCOME only HELLO and PING. */
+/* What may travel before WELCOME names a session: the handshake (HELLO,
+ * WELCOME), its refusals (ERROR) and probes (PING, PONG); never a request or
+ * its answer, which belong to a session. */
+static int session0_type(uint8_t type)
+{
+	return type == CW_HELLO || type == CW_WELCOME || type == CW_ERROR || type == CW_PING ||
+	       type == CW_PONG;
+}
+
 static int check_data(const struct cw_dg *d, char *err, size_t errlen)
 {
 	uint32_t off, len;
@@ -98,9 +107,10 @@ static int check_data(const struct cw_dg *d, char *err, size_t errlen)
 	/* Fragment 0 carries the message's type (byte 5 of its CW header). The
 	 * other fragments of a session-0 message cannot show it: the session
 	 * layer refuses the message once whole, as over TCP. */
-	if (len < 6 || !d->payload || (d->payload[5] != CW_HELLO && d->payload[5] != CW_PING))
+	if (len < 6 || !d->payload || !session0_type(d->payload[5]))
 		return fail(-EBADMSG, err, errlen,
-			    "data.session: 0 for a message that is not a HELLO or a PING");
+			    "data.session: 0 for a message that is not HELLO, WELCOME, ERROR, "
+			    "PING or PONG");
 	return 0;
 }
 

@@ -238,11 +238,18 @@ Test(dgram, lying_counts_and_lengths)
 	TRY(memset(c + 4, 0, 8), 0, ""); /* session 0 on fragment 1: only whole messages show */
 	free(b);
 	free(c);
-	/* session 0 on a first fragment: only HELLO and PING */
+	/* session 0 on a first fragment: the handshake, its refusals and probes only */
 	b = enc(&samples[0], &len);
 	c = malloc(len);
 	TRY(c[24 + 5] = CW_INFER, -EBADMSG, "session");
+	TRY(c[24 + 5] = CW_RESULT, -EBADMSG, "session");
+	TRY(c[24 + 5] = CW_DECIDE, -EBADMSG, "session");
+	TRY(c[24 + 5] = CW_DECISION, -EBADMSG, "session");
 	TRY(c[24 + 5] = CW_HELLO, 0, "");
+	TRY(c[24 + 5] = CW_WELCOME, 0, "");
+	TRY(c[24 + 5] = CW_ERROR, 0, "");
+	TRY(c[24 + 5] = CW_PING, 0, "");
+	TRY(c[24 + 5] = CW_PONG, 0, "");
 	free(b);
 	free(c);
 	/* ACKs: received against the bitmap, bits past the count, bitmap size */
