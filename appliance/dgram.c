@@ -349,6 +349,12 @@ static int find_peer(struct ap_dg *g, const struct ap_dg_addr *from, const struc
 	return i;
 }
 
+/* Requests, whose copies must not run twice: INFER and DECIDE. */
+static int is_request(int type)
+{
+	return type == CW_INFER || type == CW_DECIDE;
+}
+
 /* A copy of a request already here (a fragment 0 carries its id): its answer
  * again, or an ACK while it runs. A HELLO again: WELCOME again. */
 static void on_copy(struct ap_dg *g, int i, const struct cw_dg *d, uint64_t now)
@@ -361,7 +367,7 @@ static void on_copy(struct ap_dg *g, int i, const struct cw_dg *d, uint64_t now)
 		send_message(g, i, p->welcome, p->welcome_len);
 		return;
 	}
-	if (type != CW_INFER || d->payload_len < CW_HEADER_BYTES + 8)
+	if (!is_request(type) || d->payload_len < CW_HEADER_BYTES + 8)
 		return;
 	int st = ap_rc_lookup(g->rc, p->session, le_rd64(d->payload + CW_HEADER_BYTES), &a,
 			      &alen);
@@ -373,13 +379,14 @@ static void on_copy(struct ap_dg *g, int i, const struct cw_dg *d, uint64_t now)
 	}
 }
 
-/* A whole message from peer i: INFERs through the answers cache. */
-static void on_message(struct ap_dg *g, int i, const uint8_t *msg, size_t len, uint64_t now)
+/* A whole message d from peer i: requests through the answers cache. */
+static void on_message(struct ap_dg *g, int i, const struct cw_dg *d, const uint8_t *msg,
+		       size_t len, uint64_t now)
 {
 	struct peer *p = &g->p[i];
 	const uint8_t *a;
 	size_t alen;
-	if (cw_type_of(msg, len) == CW_INFER && len >= CW_HEADER_BYTES + 8) {
+	if (is_request(cw_type_of(msg, len)) && len >= CW_HEADER_BYTES + 8) {
 		uint64_t id = le_rd64(msg + CW_HEADER_BYTES);
 		int st = ap_rc_admit(g->rc, p->session, id, now, &a, &alen);
 		if (st == -EBUSY) {
@@ -395,6 +402,7 @@ static void on_message(struct ap_dg *g, int i, const uint8_t *msg, size_t len, u
 		}
 		if (st == AP_RC_RUNNING) {
 			g->st.copies_running++;
+			send_ack(g, i, d, d->count, NULL); /* here, its answer follows */
 			return;
 		}
 	}
@@ -441,7 +449,7 @@ void ap_dg_input(struct ap_dg *g, const struct ap_dg_addr *from, const uint8_t *
 			goto out;
 		g->p[i].last_ns = now;
 	}
-	on_message(g, i, res.msg, res.len, now);
+	on_message(g, i, &d, res.msg, res.len, now);
 out:
 	if (res.ref)
 		cw_dg_reasm_release(g->ra, res.ref);
@@ -460,7 +468,8 @@ static void on_reply(struct ap_dg *g, int i, const uint8_t *msg, size_t len)
 		index_put(&g->by_session, p->session, i);
 		memcpy(p->welcome, msg, len);
 		p->welcome_len = (uint8_t)len;
-	} else if ((type == CW_RESULT || type == CW_ERROR) && len >= CW_HEADER_BYTES + 8) {
+	} else if ((type == CW_RESULT || type == CW_ERROR || type == CW_DECISION) &&
+		   len >= CW_HEADER_BYTES + 8) {
 		uint64_t id = le_rd64(msg + CW_HEADER_BYTES);
 		if (id)
 			ap_rc_answer(g->rc, p->session, id, msg, len);
