@@ -65,7 +65,8 @@ static void one_datagram(const uint8_t *data, size_t size)
 			abort();
 		return;
 	}
-	if (cw_dg_encode(enc, sizeof(enc), &d, &len, NULL, 0) || len != size || memcmp(enc, data, size))
+	if (cw_dg_encode(enc, sizeof(enc), &d, &len, NULL, 0) || len != size ||
+	    memcmp(enc, data, size))
 		abort(); /* decoded, but not the one encoding of it */
 }
 
@@ -116,7 +117,8 @@ static void add(struct cw_dg_reasm *r, uint64_t peer, const struct cw_dg *d, uin
 	if (res.received == 1)
 		forget(peer, d->msg_id); /* a new try of this key */
 	if (nlog < MAX_LOG)
-		log_[nlog++] = (struct frag){peer, d->msg_id, d->index, d->payload, d->payload_len, 1};
+		log_[nlog++] = (struct frag){peer, d->msg_id, d->index, d->payload, d->payload_len,
+					     1};
 	if (!res.complete)
 		return;
 	if (d->count == 1 && res.msg != d->payload)
