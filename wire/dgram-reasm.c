@@ -131,7 +131,8 @@ int cw_dg_reasm_init(struct cw_dg_reasm **out, void *mem, size_t size,
 	r->fx[0] = (struct extent){0, cfg->max_bytes & ~(size_t)(GRAIN - 1)};
 	r->n_fx = 1;
 	for (uint32_t i = 0; i < cfg->max_msgs; i++)
-		r->slots[i] = (struct slot){.state = S_FREE, .next = i + 1 < cfg->max_msgs ? i + 1 : NIL};
+		r->slots[i] = (struct slot){.state = S_FREE,
+					    .next = i + 1 < cfg->max_msgs ? i + 1 : NIL};
 	r->free_head = 0;
 	r->partial = r->done = (struct list){NIL, NIL};
 	*out = r;

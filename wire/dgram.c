@@ -119,7 +119,8 @@ static int check_dg(const struct cw_dg *d, const struct cw_dg_limits *lim, char 
 {
 	uint32_t off, len;
 	if (d->kind != CW_DG_DATA && d->kind != CW_DG_ACK)
-		return fail(-EBADMSG, err, errlen, "kind: %d, not 1 (data) or 2 (ack)", (int)d->kind);
+		return fail(-EBADMSG, err, errlen, "kind: %d, not 1 (data) or 2 (ack)",
+			    (int)d->kind);
 	if (!d->msg_id)
 		return fail(-EBADMSG, err, errlen, "msg_id: 0");
 	if (!d->msg_len)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "corpus-file.h"
 #include "coinfer/wire.h"
 #include "../wire/samples.h"
 
@@ -15,15 +16,7 @@ static int files;
 
 static int put(const char *name, const uint8_t *b, size_t len)
 {
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(b, 1, len, f) != len || fclose(f)) {
-		fprintf(stderr, "cannot write %s\n", path);
-		return 1;
-	}
-	files++;
-	return 0;
+	return corpus_put(dir, name, b, len, &files);
 }
 
 /* A copy of msg with byte k set to v, written as name. */

@@ -125,12 +125,15 @@ Test(dgram_reasm, every_order_count_and_odd_size)
 	static const uint16_t counts[] = {1, 2, 3, 63, 64};
 	static const uint32_t sizes[] = {1, 7, 1447, 1448};
 	uint32_t seed = 1;
+	/* the last fragment as short as can be (1 byte) and as long (S) */
 	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++)
 		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
-			for (uint32_t last = 1; last <= sizes[s]; last += sizes[s] - 1 ? sizes[s] - 1 : 1)
-				for (int how = FORWARD; how <= RANDOM; how++)
-					one_message(r, sizes[s] * (counts[c] - 1u) + last, counts[c],
-						    how, seed++);
+			for (int full = 0; full <= (sizes[s] > 1); full++)
+				for (int how = FORWARD; how <= RANDOM; how++) {
+					uint32_t last = full ? sizes[s] : 1;
+					one_message(r, sizes[s] * (counts[c] - 1u) + last,
+						    counts[c], how, seed++);
+				}
 	/* the protocol's largest count, at the default payload */
 	one_message(r, CW_DG_DEFAULT_PAYLOAD * 1023u + 5, CW_DG_MAX_FRAGS, RANDOM, seed++);
 	cr_assert_eq(stats(r).refused, 0);
@@ -367,11 +370,13 @@ Test(dgram_reasm, the_memory_bound_holds_under_load)
 					   .peer = cdt_rng(&seed) % 8};
 			m->msg = malloc(m->len);
 			cdt_fill(m->msg, m->len, m->id);
-			cr_assert_eq(cw_dg_frags(m->len, 600 + cdt_rng(&seed) % 1000, &m->count), 0);
+			uint32_t payload = 600 + cdt_rng(&seed) % 1000;
+			cr_assert_eq(cw_dg_frags(m->len, payload, &m->count), 0);
 		}
 		if (m->state == 1) { /* held: sometimes released, checked first */
 			if (cdt_rng(&seed) % 4 == 0) {
-				cr_assert_eq(memcmp(m->held, m->msg, m->len), 0, "overwritten while held");
+				cr_assert_eq(memcmp(m->held, m->msg, m->len), 0,
+					     "overwritten while held");
 				cr_assert_eq(cw_dg_reasm_release(r, m->ref), 0);
 				m->state = 2;
 			}
@@ -379,8 +384,8 @@ Test(dgram_reasm, the_memory_bound_holds_under_load)
 			m->next = (uint16_t)((m->next + 1) % m->count); /* lost */
 		} else {
 			uint8_t *keep = NULL; /* a one-fragment message is returned in place */
-			int ret = add(r, m->peer, m->id, m->msg, m->len, m->count, m->next, now, &res,
-				      m->count == 1 ? &keep : NULL);
+			int ret = add(r, m->peer, m->id, m->msg, m->len, m->count, m->next, now,
+				      &res, m->count == 1 ? &keep : NULL);
 			cr_assert(ret == 0 || ret == -ENOBUFS || ret == -EALREADY, "%d", ret);
 			refused += ret == -ENOBUFS;
 			m->next = (uint16_t)((m->next + 1) % m->count);
@@ -398,7 +403,8 @@ Test(dgram_reasm, the_memory_bound_holds_under_load)
 		struct cw_dg_reasm_stats s = stats(r);
 		cr_assert_leq(s.bytes_in_use, bound);
 		cr_assert_leq(s.partial + s.held, 16);
-		cr_assert(s.refused == refused && s.completed == completed && s.timeouts == timeouts);
+		cr_assert(s.refused == refused && s.completed == completed &&
+			  s.timeouts == timeouts);
 	}
 	cr_assert_gt(refused, 0, "the load never reached the bound");
 	cr_assert_gt(completed, 200, "%llu", (unsigned long long)completed);

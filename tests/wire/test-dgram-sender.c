@@ -202,7 +202,8 @@ Test(dgram_sender, every_message_arrives_once_at_30_percent_loss)
 			delivered += receive(r, &to_rx, &to_tx, now, msg);
 			for (int k = 0; k < to_tx.n; k++) {
 				const struct cw_dg_limits lim = {1 << 20, CW_DG_MAX_FRAGS};
-				cr_assert_eq(cw_dg_decode(to_tx.dg[k], to_tx.len[k], &lim, &d, NULL, 0), 0);
+				cr_assert_eq(cw_dg_decode(to_tx.dg[k], to_tx.len[k], &lim, &d,
+							  NULL, 0), 0);
 				cr_assert_geq(cw_dg_sender_ack(&s, &d, now + step, &rtt), 0);
 				if (rtt)
 					cw_dg_rto_sample(&rto, rtt);
@@ -211,8 +212,8 @@ Test(dgram_sender, every_message_arrives_once_at_30_percent_loss)
 			now += step;
 			cw_dg_reasm_expire(r, now);
 		}
-		cr_assert_eq(delivered, 1, "message %u (%u fragments) delivered %d times", id, count,
-			     delivered);
+		cr_assert_eq(delivered, 1, "message %u (%u fragments) delivered %d times", id,
+			     count, delivered);
 		to_rx.n = 0;
 	}
 	struct cw_dg_reasm_stats st;

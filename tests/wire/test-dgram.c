@@ -73,8 +73,8 @@ Test(dgram, fragments_tile_the_message)
 			uint32_t at = 0, off, len;
 			for (uint16_t i = 0; i < n; i++) {
 				cr_assert_eq(cw_dg_frag(lens[a], n, i, &off, &len), 0);
-				cr_assert(off == at && len > 0 && len <= pays[b], "%u/%u frag %u", lens[a],
-					  pays[b], i);
+				cr_assert(off == at && len > 0 && len <= pays[b], "%u/%u frag %u",
+					  lens[a], pays[b], i);
 				at += len;
 			}
 			cr_assert_eq(at, lens[a]);
@@ -177,8 +177,10 @@ Test(dgram, every_bit_flip)
 				cr_assert(is_decode_error(r), "sample %d bit %zu: %d", i, k, r);
 			} else { /* a valid datagram, then one encoding of it */
 				cr_assert_eq(cw_dg_encode(re, len, &d, &len2, err, sizeof(err)), 0,
-					     "sample %d bit %zu: decoded, not encoded: %s", i, k, err);
-				cr_assert(len2 == len && !memcmp(re, b, len), "sample %d bit %zu", i, k);
+					     "sample %d bit %zu: decoded, not encoded: %s", i, k,
+					     err);
+				cr_assert(len2 == len && !memcmp(re, b, len),
+					  "sample %d bit %zu", i, k);
 			}
 			b[k / 8] ^= (uint8_t)(1u << k % 8);
 		}

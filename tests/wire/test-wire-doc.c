@@ -135,8 +135,8 @@ Test(wire_doc, datagram_dumps_are_the_described_datagrams)
 		cr_assert_eq(cw_dg_encode(enc, sizeof(enc), &want[i], &len, err, sizeof(err)), 0,
 			     "%s", err);
 		cr_assert(blk[i].n == len && !memcmp(blk[i].b, enc, len),
-			  "datagram %d: the document's %zu bytes are not the %zu encoded", i, blk[i].n,
-			  len);
+			  "datagram %d: the document's %zu bytes are not the %zu encoded", i,
+			  blk[i].n, len);
 		cr_assert_eq(cw_dg_decode(blk[i].b, blk[i].n, &lim, &got, err, sizeof(err)), 0,
 			     "datagram %d: %s", i, err);
 		cr_assert(got.kind == want[i].kind && got.session == want[i].session &&
