@@ -190,7 +190,8 @@ int ap_dg_create(const struct ap_dg_config *c, struct ap_dg **out, char *err, si
 		r = cf_fail(-ENOMEM, err, errlen, "out of memory for %d datagram peers", g->n);
 		goto fail;
 	}
-	if ((r = reasm_create(g)) || (r = ap_rc_create(c->answers, ANSWER_MAX, ANSWER_STALE_NS, &g->rc))) {
+	if ((r = reasm_create(g)) ||
+	    (r = ap_rc_create(c->answers, ANSWER_MAX, ANSWER_STALE_NS, &g->rc))) {
 		cf_fail(r, err, errlen, "datagram reassembly (%zu bytes, %u messages) or answers "
 			"(%d): %s", c->reasm_bytes, c->reasm_msgs, c->answers, strerror(-r));
 		goto fail;

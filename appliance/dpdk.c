@@ -429,6 +429,13 @@ static inline struct rte_mbuf *stash_get(struct ap_dpdk_queue *q)
 int ap_dpdk_tx_prepare(struct ap_dpdk_queue *q, const struct ap_pkt_peer *to, const void *payload,
 		       size_t len)
 {
+	return ap_dpdk_tx_prepare2(q, to, payload, len, NULL, 0);
+}
+
+int ap_dpdk_tx_prepare2(struct ap_dpdk_queue *q, const struct ap_pkt_peer *to, const void *head,
+			size_t hlen, const void *body, size_t blen)
+{
+	size_t len = hlen + blen;
 	if (len > q->max_payload) {
 		bump(&q->st.tx_too_big, 1);
 		return -EMSGSIZE;
@@ -441,7 +448,9 @@ int ap_dpdk_tx_prepare(struct ap_dpdk_queue *q, const struct ap_pkt_peer *to, co
 		return -ENOBUFS;
 	}
 	uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
-	memcpy(f + AP_PKT_HDR_BYTES, payload, len);
+	memcpy(f + AP_PKT_HDR_BYTES, head, hlen);
+	if (blen)
+		memcpy(f + AP_PKT_HDR_BYTES + hlen, body, blen);
 	int n = ap_pkt_udp_build(f, rte_pktmbuf_tailroom(m), &q->me, to, len, q->tx_flags);
 	if (n < 0) { /* max_payload fits any fresh mbuf: not reached */
 		rte_pktmbuf_free(m);

@@ -94,6 +94,10 @@ void ap_dpdk_release(struct ap_dpdk_queue *q, const struct ap_dpdk_dgram *dg, in
 /* 0, -EMSGSIZE (len > ap_dpdk_max_payload), -ENOBUFS (the pool is empty). */
 int ap_dpdk_tx_prepare(struct ap_dpdk_queue *q, const struct ap_pkt_peer *to, const void *payload,
 		       size_t len);
+/* The same for a payload in two parts (a datagram header and a slice of a
+ * message lying elsewhere), gathered into the mbuf in one copy each. */
+int ap_dpdk_tx_prepare2(struct ap_dpdk_queue *q, const struct ap_pkt_peer *to, const void *head,
+			size_t hlen, const void *body, size_t blen);
 /* Sends what is prepared; returns how many frames the port took (the rest
  * are freed and counted in tx_dropped). */
 int ap_dpdk_tx_flush(struct ap_dpdk_queue *q);

@@ -31,6 +31,9 @@
 
 #include "appliance-epoll.h"
 #include "appliance-load.h"
+#if COINFER_DPDK
+#include "dpdk-fastpath.h"
+#endif
 #include "coinfer/cli.h"
 #include "coinfer/clock.h"
 #include "coinfer/codec-frame.h"
@@ -47,7 +50,7 @@
 
 struct opts {
 	int quick, workers, load_threads, null_depth, tail_devices, tail_depth, calibrate_runs;
-	int no_null, no_tail, no_epoll, repeat, no_load_cap;
+	int no_null, no_tail, no_epoll, repeat, no_load_cap, dpdk_fastpath;
 	double seconds, warmup, kernel_seconds;
 	int devices[16], n_devices;
 	const char *appliance, *model_path, *data_dir, *points;
@@ -897,6 +900,9 @@ static const struct cli_opt opts[] = {
 	{.name = "no-null", .kind = CLI_FLAG, F(no_null), .help = "skip the null-model section"},
 	{.name = "no-tail", .kind = CLI_FLAG, F(no_tail), .help = "skip the real-tail section"},
 	{.name = "no-epoll", .kind = CLI_FLAG, F(no_epoll), .help = "skip the epoll peer"},
+	{.name = "dpdk-fastpath", .kind = CLI_FLAG, F(dpdk_fastpath),
+	 .help = "add the DPDK fast path alone on a port of rings (one core;\n"
+		 "with --no-null --no-tail, only that)"},
 	{.name = "appliance", .kind = CLI_STRING, F(appliance), .arg = "PATH",
 	 .help = "coinfer-appliance", .dflt = "next to this binary's folder"},
 	CLI_OPT_MODEL(struct opts, model_path),
@@ -1021,6 +1027,18 @@ static void acceptance_json(cJSON *root, const struct tail_summary *ts)
 	}
 }
 
+static cJSON *dpdk_fastpath(void)
+{
+#if COINFER_DPDK
+	fprintf(stderr, "DPDK fast path on a port of rings...\n");
+	return ab_dpdk_fastpath(M, O.quick ? 1000000 : 5000000);
+#else
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "skipped", "built without libdpdk (meson -Ddpdk)");
+	return o;
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "--serve-epoll"))
@@ -1057,6 +1075,8 @@ int main(int argc, char **argv)
 		tail_section(root, &ts);
 	if (J_1024)
 		cJSON_AddItemToObject(root, "devices_1024", J_1024);
+	if (O.dpdk_fastpath)
+		cJSON_AddItemToObject(root, "dpdk_fastpath", dpdk_fastpath());
 	acceptance_json(root, &ts);
 	cJSON_AddNumberToObject(mach, "load_avg_1m_end", ab_loadavg_1m());
 	cJSON_AddNumberToObject(root, "elapsed_s", cf_now_s() - t_start);

@@ -28,7 +28,8 @@ int cw_faults_init(struct cw_faults *f, const struct cw_fault_config *c, char *e
 {
 	if (!prob_ok(c->drop) || !prob_ok(c->dup) || !prob_ok(c->reorder))
 		return cf_fail(-EINVAL, err, errlen,
-			       "fault probabilities must be in [0, 1] (drop %g, dup %g, reorder %g)",
+			       "fault probabilities must be in [0, 1] "
+			       "(drop %g, dup %g, reorder %g)",
 			       c->drop, c->dup, c->reorder);
 	memset(f, 0, sizeof(*f) - sizeof(f->held));
 	f->c = *c;

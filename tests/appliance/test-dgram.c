@@ -54,8 +54,9 @@ static struct ap_dg *setup(void)
 	struct ap_dg_config c;
 	struct ap_dg *g;
 	if (!model)
-		cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &model,
-					   err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm",
+					   &model, err, sizeof(err)),
+			     0, "%s", err);
 	ap_server_defaults(&cfg);
 	cfg.max_conns = 4;
 	cfg.null_model = 1;
@@ -158,8 +159,9 @@ static size_t infer(uint8_t *buf, size_t cap, uint64_t id)
 	for (int i = 0; i < 3 * 32 * 32; i++)
 		img[i] = (float)((i * 7919) % 255) / 255.0f;
 	cr_assert_eq(cc_frame_encode(img, 3, dims, CC_CODEC_RAW16, 0, 0,
-				     buf + CW_INFER_PREFIX_BYTES, cap - CW_INFER_PREFIX_BYTES, &flen,
-				     NULL, 0), 0);
+				     buf + CW_INFER_PREFIX_BYTES, cap - CW_INFER_PREFIX_BYTES,
+				     &flen, NULL, 0),
+		     0);
 	struct cw_infer in = {.request_id = id, .deadline_us = 5000000, .frame_len = flen,
 			      .action = {.exit = 0, .partition = 0, .bits = 0}};
 	cr_assert_eq(cw_encode_infer_header(buf, cap, &in, &len, NULL, 0), 0);

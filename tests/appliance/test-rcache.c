@@ -76,7 +76,8 @@ Test(rcache, agrees_with_the_model)
 		uint8_t ans[MAXA];
 		size_t len = 1 + rnd(&x) % MAXA;
 		memset(ans, (int)(s * 16 + id), len);
-		int i = model_find(s, id), want = i >= 0 && ring[i].state == AP_RC_RUNNING ? 0 : -ENOENT;
+		int i = model_find(s, id);
+		int want = i >= 0 && ring[i].state == AP_RC_RUNNING ? 0 : -ENOENT;
 		cr_assert_eq(ap_rc_answer(c, s, id, ans, len), want, "step %d", step);
 		if (!want) {
 			ring[i].state = AP_RC_ANSWERED;

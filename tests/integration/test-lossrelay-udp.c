@@ -23,8 +23,12 @@
 
 #include "harness.h"
 
-#define N 20000
-#define BURST 64
+/* Bursts small enough that no socket buffer on the way (a few hundred small
+ * datagrams each) can overflow even when the relay is not scheduled for a
+ * while: the kernel must drop nothing, so that every loss is the relay's. */
+#define N 5000
+#define BURST 32
+#define BURST_QUIET_MS 10
 #define QUIET_MS 500
 
 static int udp_socket(int *port)
@@ -75,23 +79,33 @@ static void *echo_main(void *arg)
 	return NULL;
 }
 
+/* Starts the relay and waits for its "relaying" line, so that no datagram is
+ * sent before it listens. */
 static pid_t start_relay(const char *exe, int listen_port, int up_port, int *out_fd)
 {
-	char listen[64], up[64];
-	int pipefd[2];
+	char listen[64], up[64], line[256] = "";
+	int out[2], err[2];
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", listen_port);
 	snprintf(up, sizeof(up), "127.0.0.1:%d", up_port);
-	if (pipe(pipefd))
+	if (pipe(out) || pipe(err))
 		exit(1);
 	pid_t pid = fork();
 	if (pid == 0) {
-		dup2(pipefd[1], 1);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
 		execl(exe, exe, "--listen", listen, "--upstream", up, "--faults",
 		      "drop=0.3,dup=0.05,reorder=0.1,seed=11", (char *)NULL);
 		_exit(127);
 	}
-	close(pipefd[1]);
-	*out_fd = pipefd[0];
+	close(out[1]);
+	close(err[1]);
+	FILE *f = fdopen(err[0], "r");
+	if (!f || !fgets(line, sizeof(line), f) || !strstr(line, "relaying")) {
+		fprintf(stderr, "the relay did not start: %s\n", line);
+		exit(1);
+	}
+	fclose(f); /* the relay writes nothing more there */
+	*out_fd = out[0];
 	return pid;
 }
 
@@ -150,18 +164,18 @@ int main(int argc, char **argv)
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)listen_port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	long got = 0;
-	usleep(200 * 1000); /* the relay binds; a datagram sent before is simply lost */
 	for (uint32_t seq = 0; seq < N; seq++) {
 		sendto(c, &seq, sizeof(seq), 0, (struct sockaddr *)&to, sizeof(to));
 		if (seq % BURST == BURST - 1)
-			got += drain(c, times, 1);
+			got += drain(c, times, BURST_QUIET_MS);
 	}
 	got += drain(c, times, QUIET_MS);
 	e.stop = 1;
 	pthread_join(th, NULL);
 	cJSON *r = stop_relay(pid, rfd);
 	TH_CHECK(r != NULL, "no JSON line from the relay");
-	double up_seen = count(r, "to_upstream", "seen"), up_drop = count(r, "to_upstream", "dropped");
+	double up_seen = count(r, "to_upstream", "seen");
+	double up_drop = count(r, "to_upstream", "dropped");
 	double up_dup = count(r, "to_upstream", "duplicated");
 	double dn_seen = count(r, "to_agents", "seen"), dn_drop = count(r, "to_agents", "dropped");
 	double dn_dup = count(r, "to_agents", "duplicated");

@@ -71,7 +71,8 @@ Test(faults, nothing_lost_or_invented_without_drops)
 		seen[got[i]]++;
 	}
 	for (uint32_t i = 0; i < N; i++)
-		cr_assert(seen[i] == 1 || seen[i] == 2, "datagram %u came out %d times", i, seen[i]);
+		cr_assert(seen[i] == 1 || seen[i] == 2, "datagram %u came out %d times", i,
+			  seen[i]);
 	/* a reorder moves a datagram at most one place back */
 	for (size_t i = 1; i < k; i++)
 		cr_assert(got[i] + 2 >= got[i - 1], "%u after %u", got[i], got[i - 1]);

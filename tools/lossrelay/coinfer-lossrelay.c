@@ -168,7 +168,8 @@ static void from_agents(struct relay *r, double now)
 	for (int b = 0; b < BATCH; b++) {
 		struct sockaddr_storage a;
 		socklen_t len = sizeof(a);
-		ssize_t n = recvfrom(r->lfd, r->buf, sizeof(r->buf), 0, (struct sockaddr *)&a, &len);
+		ssize_t n =
+			recvfrom(r->lfd, r->buf, sizeof(r->buf), 0, (struct sockaddr *)&a, &len);
 		if (n < 0)
 			return;
 		struct client *c = client_for(r, &a, len);
@@ -346,8 +347,8 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	if (!relay_open(&r)) {
 		/* the caller learns the address before the first datagram */
-		fprintf(stderr, PROG ": relaying %s:%d -> %s:%d\n", r.o.listen_host, r.o.listen_port,
-			r.o.up_host, r.o.up_port);
+		fprintf(stderr, PROG ": relaying %s:%d -> %s:%d\n", r.o.listen_host,
+			r.o.listen_port, r.o.up_host, r.o.up_port);
 		run(&r);
 		summary(&r);
 		ret = 0;

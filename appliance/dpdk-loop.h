@@ -1,0 +1,31 @@
+/* The DPDK datagram transport of one worker: its queue pair of the DPDK port
+ * (dpdk.h) in poll mode under the datagram side of the session layer
+ * (dgram.h). A turn, l2fwd style: poll a burst, hand every datagram to the
+ * session, give the mbufs back in bulk, run what is due, turn the replies into
+ * datagrams built straight into mbufs, send them in one burst. Nothing
+ * allocates, locks or makes a system call per datagram.
+ *
+ * Ownership: a received datagram's mbuf is the worker's from ap_dpdk_rx to the
+ * ap_dpdk_release at the end of the same turn's input phase; nothing keeps a
+ * pointer into it past that (the session copies an INFER's frame into its
+ * request slot, the reassembler copies fragments into its arena). Replies are
+ * copied into fresh mbufs by ap_dpdk_tx_prepare2 (dpdk.c owns them from there). */
+#ifndef COINFER_APPLIANCE_DPDK_LOOP_H
+#define COINFER_APPLIANCE_DPDK_LOOP_H
+
+#include <stdint.h>
+
+#include "dgram.h"
+#include "dpdk.h"
+
+struct ap_dpdk_loop;
+
+/* dg's ops are set here (replies go out through q). */
+int ap_dpdk_loop_create(struct ap_dpdk_queue *q, const struct ap_dg_config *dg,
+			struct ap_dpdk_loop **out, char *err, size_t errlen);
+void ap_dpdk_loop_destroy(struct ap_dpdk_loop *l);
+/* One turn at now_ns; returns the datagrams received. */
+int ap_dpdk_loop_turn(struct ap_dpdk_loop *l, uint64_t now_ns);
+struct ap_dg *ap_dpdk_loop_dg(struct ap_dpdk_loop *l);
+
+#endif
