@@ -362,6 +362,20 @@ int ag_on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now)
 	}
 }
 
+/* recv said -1: 1 to call it again (EINTR); else 0, the connection dropped
+ * unless the socket was merely drained. */
+int ag_recv_retry(struct ag_agent *a, uint64_t now)
+{
+	if (errno == EINTR)
+		return 1;
+	if (errno != EAGAIN && errno != EWOULDBLOCK) {
+		char why[96];
+		snprintf(why, sizeof(why), "recv: %s", strerror(errno));
+		ag_conn_drop(a, why, now);
+	}
+	return 0;
+}
+
 static void on_readable(struct ag_agent *a, uint64_t now)
 {
 	for (int rounds = 0; rounds < 16 && a->fd >= 0; rounds++) {
@@ -379,13 +393,8 @@ static void on_readable(struct ag_agent *a, uint64_t now)
 			return;
 		}
 		if (n < 0) {
-			if (errno == EINTR)
+			if (ag_recv_retry(a, now))
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				char why[96];
-				snprintf(why, sizeof(why), "recv: %s", strerror(errno));
-				ag_conn_drop(a, why, now);
-			}
 			return;
 		}
 		if (n > 0)

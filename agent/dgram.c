@@ -490,13 +490,8 @@ void ag_dg_readable(struct ag_agent *a, uint64_t now)
 	for (int rounds = 0; rounds < RX_ROUNDS && a->fd >= 0; rounds++) {
 		ssize_t n = recv(a->fd, g->rx, sizeof(g->rx), MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (ag_recv_retry(a, now))
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				char why[96];
-				snprintf(why, sizeof(why), "recv: %s", strerror(errno));
-				ag_conn_drop(a, why, now);
-			}
 			return;
 		}
 		g->st.datagrams_in++;

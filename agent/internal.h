@@ -239,6 +239,7 @@ void ag_conn_keepalive(struct ag_agent *a, uint64_t now);
 short ag_poll_events(const struct ag_agent *a);
 void ag_on_events(struct ag_agent *a, short re, uint64_t now);
 int ag_on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now);
+int ag_recv_retry(struct ag_agent *a, uint64_t now);
 
 /* dgram.c: the connection's datagram half (conn.c calls these when a->dg) */
 int ag_dg_create(struct ag_agent *a, char *err, size_t errlen);

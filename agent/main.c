@@ -641,6 +641,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": --policy and --auto both decide on the device: choose one\n");
 		return 2;
 	}
+	if (!cw_faults_none(&o.cfg.faults) && o.cfg.transport != AG_TRANSPORT_UDP) {
+		fprintf(stderr, PROG ": --faults acts on datagrams: it needs --transport udp\n");
+		return 2;
+	}
 	o.cfg.bw_prior_bps = o.bw_prior_mbps * 1e6;
 	if (!(ret = load_model_data(&o, &r)) && !(ret = set_action(&o, r.m)) &&
 	    !(ret = set_deciding(&o, &r)))
