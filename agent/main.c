@@ -93,7 +93,8 @@ static int parse_transport(void *opts, const struct cli_opt *o, const char *arg,
 
 static void show_transport(const void *opts, const struct cli_opt *o, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s", ag_transport_name(((const struct agent_opts *)opts)->cfg.transport));
+	const struct agent_opts *a = opts;
+	snprintf(buf, len, "%s", ag_transport_name(a->cfg.transport));
 }
 
 static int parse_faults(void *opts, const struct cli_opt *o, const char *arg, int use, char *err,

@@ -261,8 +261,8 @@ static void udp_json(FILE *f, const struct ag_udp_stats *u)
 		"\"stray\": %llu, \"faults\": {\"seen\": %llu, \"dropped\": %llu, "
 		"\"duplicated\": %llu, \"reordered\": %llu}}, ",
 		U(u->datagrams_out), U(u->datagrams_in), U(u->send_errors), U(u->acks_in),
-		U(u->acks_out), U(u->retransmissions), U(u->timeouts), U(u->fallbacks_after_retries),
-		U(u->duplicate_replies), U(u->duplicate_datagrams), U(u->malformed), U(u->stray),
+		U(u->acks_out), U(u->retransmissions), U(u->timeouts),
+		U(u->fallbacks_after_retries), U(u->duplicate_replies), U(u->duplicate_datagrams), U(u->malformed), U(u->stray),
 		U(u->faults.seen), U(u->faults.dropped), U(u->faults.duplicated),
 		U(u->faults.reordered));
 }

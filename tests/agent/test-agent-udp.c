@@ -39,7 +39,7 @@ struct upeer {
 	int drop_hellos;       /* the first N HELLO datagrams are lost */
 	uint32_t drop_first;   /* bit i: fragment i of each INFER is lost the first time */
 	int drop_infers;       /* every INFER datagram is lost */
-	int dup_results;       /* each RESULT twice as a datagram, then once more as a copy's answer */
+	int dup_results;       /* each RESULT as two datagrams, then again as a copy's answer */
 	/* what it saw and did */
 	int hellos, welcomes, infer_dgrams, results;
 	uint8_t welcome[CW_HEADER_BYTES + 64]; /* the last, for copies of its HELLO */
