@@ -2,7 +2,8 @@
  * connecting -> HELLO sent -> ready), the tx queue, reading the edge's messages
  * out of the stream, PING and PONG (RTT and bandwidth samples), reconnecting
  * under a jittered backoff, and the circuit breaker's hooks: the replies and
- * silences that move it, and its probes.
+ * silences that move it, and its probes. Over UDP (a->dg) the states are the
+ * same; dgram.c sends and reads the datagrams (no tx queue, no stream).
  *
  * Ownership of the buffers the connection sends from and reads into (all
  * allocated at creation, none per message):
@@ -62,6 +63,10 @@ void ag_edge_failed(struct ag_agent *a, uint64_t now, int trip)
  * each queued at most once. */
 void ag_tx_push(struct ag_agent *a, const uint8_t *p, size_t len, int slot, enum ag_tx_kind kind)
 {
+	if (a->dg) {
+		ag_dg_push(a, p, len, slot, kind, fnow(a->th->f));
+		return;
+	}
 	struct ag_tx *t = &a->tx[(a->tx_head + a->tx_n) % AG_TX_MAX];
 	*t = (struct ag_tx){.p = p, .len = len, .off = 0, .slot = slot, .kind = kind};
 	a->tx_n++;
@@ -75,6 +80,8 @@ void ag_conn_close(struct ag_agent *a)
 		close(a->fd);
 	a->fd = -1;
 	cw_reader_reset(&a->rd);
+	if (a->dg)
+		ag_dg_close(a);
 	for (int i = 0; i < a->tx_n; i++) {
 		struct ag_tx *t = &a->tx[(a->tx_head + i) % AG_TX_MAX];
 		if (t->kind == TX_DECIDE)
@@ -147,13 +154,17 @@ static void conn_start(struct ag_agent *a, uint64_t now)
 	a->reconnects += a->drops > 0 || a->connects > 0;
 	if (a->brk.st == AG_BRK_DOWN) /* this attempt is the probe: WELCOME answers it */
 		ag_breaker_probe_sent(&a->brk, now, now + ms_to_ns(f->cfg.connect_timeout_ms));
-	int fd = socket(f->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int type = a->dg ? SOCK_DGRAM : SOCK_STREAM;
+	int fd = socket(f->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		ag_conn_drop(a, strerror(errno), now);
 		return;
 	}
 	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!a->dg)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	else
+		ag_dg_open(a);
 	a->fd = fd;
 	a->t_handshake = now + ms_to_ns(f->cfg.connect_timeout_ms);
 	if (connect(fd, (const struct sockaddr *)&f->addr, f->addrlen) == 0) {
@@ -171,7 +182,7 @@ static void conn_start(struct ag_agent *a, uint64_t now)
 /* Writes what the socket takes; 0, or -1 when the connection was dropped. */
 int ag_tx_flush(struct ag_agent *a, uint64_t now)
 {
-	while (a->tx_n) {
+	while (a->tx_n) { /* never over UDP: ag_tx_push sent the datagrams */
 		struct ag_tx *t = &a->tx[a->tx_head];
 		ssize_t n = send(a->fd, t->p + t->off, t->len - t->off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
@@ -238,8 +249,9 @@ static void on_pong(struct ag_agent *a, const struct cw_pong *p, uint64_t now)
 		return;
 	double rtt = (double)(now - p->timestamp) / 1000.0 - p->hold_us;
 	a->ping_outstanding = 0;
-	/* a probe's PONG, or one long awaited, measures the outage, not the link */
-	if (!was_up || rtt > (double)f->cfg.breaker.timeout_us)
+	/* a probe's PONG, or one long awaited, measures the outage, not the link;
+	 * a PING sent twice, the retransmission (Karn) */
+	if (!was_up || rtt > (double)f->cfg.breaker.timeout_us || (a->dg && ag_dg_ping_resent(a)))
 		return;
 	if (p->padding_len == 0)
 		ag_bw_rtt(&a->bw, rtt);
@@ -319,7 +331,7 @@ static const char *before_welcome(enum cw_type t)
 }
 
 /* One message from the edge; 0, or -1 when the connection was dropped. */
-static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now)
+int ag_on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now)
 {
 	if (msg->type == CW_WELCOME)
 		return on_welcome(a, &msg->welcome, now);
@@ -350,6 +362,20 @@ static int on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now
 	}
 }
 
+/* recv said -1: 1 to call it again (EINTR); else 0, the connection dropped
+ * unless the socket was merely drained. */
+int ag_recv_retry(struct ag_agent *a, uint64_t now)
+{
+	if (errno == EINTR)
+		return 1;
+	if (errno != EAGAIN && errno != EWOULDBLOCK) {
+		char why[96];
+		snprintf(why, sizeof(why), "recv: %s", strerror(errno));
+		ag_conn_drop(a, why, now);
+	}
+	return 0;
+}
+
 static void on_readable(struct ag_agent *a, uint64_t now)
 {
 	for (int rounds = 0; rounds < 16 && a->fd >= 0; rounds++) {
@@ -367,13 +393,8 @@ static void on_readable(struct ag_agent *a, uint64_t now)
 			return;
 		}
 		if (n < 0) {
-			if (errno == EINTR)
+			if (ag_recv_retry(a, now))
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				char why[96];
-				snprintf(why, sizeof(why), "recv: %s", strerror(errno));
-				ag_conn_drop(a, why, now);
-			}
 			return;
 		}
 		if (n > 0)
@@ -390,7 +411,7 @@ static void on_readable(struct ag_agent *a, uint64_t now)
 				ag_conn_drop(a, why, now);
 				return;
 			}
-			if (on_message(a, &msg, now))
+			if (ag_on_message(a, &msg, now))
 				return;
 		}
 		if ((size_t)n < avail)
@@ -447,6 +468,13 @@ void ag_conn_timers(struct ag_agent *a, uint64_t now, int wanted)
 	if ((a->cs == C_CONNECTING || a->cs == C_HELLO) && now >= a->t_handshake)
 		ag_conn_drop(a, a->cs == C_CONNECTING ? "connect timed out" : "no WELCOME in time",
 			     now);
+	if (a->dg) {
+		ag_dg_timers(a, now);
+		/* over UDP the probe is a new HELLO: an appliance that restarted
+		 * forgot the session, and drops its PINGs unanswered */
+		if (a->cs == C_READY && ag_breaker_probe_due(&a->brk, now))
+			ag_conn_drop(a, NULL, now);
+	}
 	breaker_timers(a, now);
 }
 
@@ -466,6 +494,8 @@ void ag_conn_keepalive(struct ag_agent *a, uint64_t now)
  * readable once connected, and writable too while the tx queue holds data. */
 short ag_poll_events(const struct ag_agent *a)
 {
+	if (a->dg)
+		return POLLIN; /* datagrams go out at once, or are lost */
 	if (a->cs == C_CONNECTING)
 		return POLLOUT;
 	return a->tx_n ? POLLIN | POLLOUT : POLLIN;
@@ -474,6 +504,11 @@ short ag_poll_events(const struct ag_agent *a)
 /* What poll saw on the agent's socket. */
 void ag_on_events(struct ag_agent *a, short re, uint64_t now)
 {
+	if (a->dg) {
+		if (re & (POLLIN | POLLERR | POLLHUP))
+			ag_dg_readable(a, now);
+		return;
+	}
 	if (a->cs == C_CONNECTING) {
 		if (re & (POLLOUT | POLLERR | POLLHUP))
 			on_writable(a, now);

@@ -177,6 +177,11 @@ double ag_fallback_reserve_ms(const struct ag_times *t, int e, int p_done)
 	return c.need_ms;
 }
 
+const char *ag_transport_name(enum ag_transport t)
+{
+	return t == AG_TRANSPORT_UDP ? "udp" : "tcp";
+}
+
 const char *ag_reason_name(enum ag_reason r)
 {
 	switch (r) {

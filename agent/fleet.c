@@ -79,6 +79,7 @@ void ag_config_defaults(struct ag_config *c)
 	c->backoff_base_us = 50000;
 	c->backoff_cap_us = 2000000;
 	ag_breaker_defaults(&c->breaker);
+	c->udp_tries = 6;
 	c->connect_timeout_ms = 1000;
 	c->connect_wait_ms = 2000;
 	c->ping_ms = 500;
@@ -130,6 +131,8 @@ static uint64_t agent_next(const struct ag_agent *a)
 		AT(a->t_reconnect);
 	if (a->cs == C_CONNECTING || a->cs == C_HELLO)
 		AT(a->t_handshake);
+	if (a->dg)
+		AT(ag_dg_next(a));
 	int free_slot = 0;
 	for (int i = 0; i < a->nslots; i++) {
 		const struct ag_slot *s = &a->slots[i];
@@ -216,7 +219,8 @@ static void *thread_main(void *arg)
 
 static int resolve(struct ag_fleet *f, char *err, size_t errlen)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+	int type = f->cfg.transport == AG_TRANSPORT_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type}, *res = NULL;
 	char port[16];
 	snprintf(port, sizeof(port), "%d", f->cfg.port);
 	int r = getaddrinfo(f->cfg.host, port, &hints, &res);
@@ -303,6 +307,9 @@ static int thread_init(struct ag_fleet *f, struct ag_thread *th, char *err, size
 				if (posix_memalign((void **)&s->store[x], 64, f->max_floats * sizeof(float)))
 					goto nomem;
 		}
+		int ret = f->cfg.transport == AG_TRANSPORT_UDP ? ag_dg_create(a, err, errlen) : 0;
+		if (ret)
+			return ret;
 	}
 	return 0;
 nomem:
@@ -334,6 +341,10 @@ static int check_config(const struct ag_config *cfg, const struct cr_model *m,
 	if ((size_t)ds->c * ds->h * ds->w != (size_t)m->in_c * m->in_h * m->in_w)
 		return cf_fail(-EINVAL, err, errlen, "images of %dx%dx%d, the model takes %dx%dx%d",
 			       ds->c, ds->h, ds->w, m->in_c, m->in_h, m->in_w);
+	if (cfg->transport != AG_TRANSPORT_TCP &&
+	    (cfg->transport != AG_TRANSPORT_UDP || cfg->udp_tries < 1 || cfg->udp_tries > 1000))
+		return cf_fail(-EINVAL, err, errlen, "bad transport %d or UDP tries %d (1..1000)",
+			       (int)cfg->transport, cfg->udp_tries);
 	if (cfg->agents < 1 || cfg->threads < 1 || cfg->requests < 0 || cfg->inflight < 1 ||
 	    cfg->inflight > 1024 || !(cfg->deadline_ms > 0) || !(cfg->slowdown >= 1) ||
 	    cfg->interval_ms < 0 || cfg->margin_ms < 0 || cfg->ping_pad > (1u << 20) ||
@@ -539,6 +550,7 @@ void ag_fleet_destroy(struct ag_fleet *f)
 			struct ag_agent *a = &th->agents[i];
 			if (a->fd >= 0)
 				close(a->fd);
+			ag_dg_destroy(a);
 			free(a->rdbuf);
 			free(a->ping);
 			for (int k = 0; a->slots && k < a->nslots; k++) {

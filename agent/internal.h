@@ -1,6 +1,7 @@
 /* Device agent internals shared by its files: fleet.c (set-up, poll loops),
- * conn.c (the connection to the appliance), request.c (a request in a slot) and
- * report.c (records and summaries). */
+ * conn.c (the connection to the appliance), dgram.c (the same over UDP
+ * datagrams), request.c (a request in a slot) and report.c (records and
+ * summaries). */
 #ifndef COINFER_AGENT_INTERNAL_H
 #define COINFER_AGENT_INTERNAL_H
 
@@ -13,6 +14,8 @@
 #include "coinfer/clock.h"
 #include "coinfer/exec.h"
 #include "coinfer/wire.h"
+#include "coinfer/wire-dgram.h"
+#include "coinfer/wire-faults.h"
 
 #define AG_TX_MAX 32
 #define AG_PONG_BYTES (CW_HEADER_BYTES + 24)
@@ -53,6 +56,57 @@ struct ag_slot {
 	int decide_busy; /* decide_msg is queued for sending */
 };
 
+/* ---- the datagram transport (dgram.c) ---- */
+
+#define AG_DG_TX_MAX (CW_DG_HEADER_BYTES + CW_DG_DEFAULT_PAYLOAD)
+#define AG_DG_RX_MAX 2048 /* larger datagrams are truncated, hence malformed */
+#define AG_DG_RECENT 32   /* request ids answered by the edge, remembered for duplicates */
+
+enum ag_dg_out_state {
+	DGO_FREE,
+	DGO_SENDING, /* fragments out, not all ACKed: the sender's RTO runs */
+	DGO_WAITING  /* ACKed whole, the reply awaited: fragment 0 again on a timer */
+};
+
+/* One message the agent sent and may send again: the INFER or DECIDE of a
+ * slot, the HELLO, the latest PING. */
+struct ag_dg_out {
+	enum ag_dg_out_state st;
+	enum ag_tx_kind kind;
+	int slot;
+	uint64_t req_id; /* INFER and DECIDE: the slot's request when it was sent */
+	const uint8_t *p;
+	uint32_t len, msg_id;
+	uint64_t session;
+	uint32_t sent; /* fragments sent, first round included */
+	struct cw_dg_sender snd;
+	uint64_t t_copy, copy_ns; /* DGO_WAITING: when fragment 0 goes again, the interval */
+};
+
+struct ag_dg {
+	uint64_t session; /* WELCOME's; 0 before */
+	uint32_t tx_id;   /* the last message id sent in this session */
+	unsigned gen;     /* connections so far: a reply's ref is released only in its own */
+	int err;          /* a send's error (ECONNREFUSED) the timers act on */
+	struct cw_dg_rto rto;
+	struct ag_dg_out *out; /* 2 x nslots + 2: INFERs, DECIDEs, HELLO, PING */
+	int nout;
+	struct cw_dg_limits lim; /* of decoding: max_msg covers our INFERs' ACKs */
+	uint32_t rx_max_msg;     /* of the messages we take in */
+	struct cw_limits msg_lim;
+	struct cw_dg_reasm *ra;
+	void *ra_mem;
+	size_t ra_bytes;
+	struct cw_dg_reasm_config ra_cfg;
+	struct cw_faults faults;
+	int inject;
+	uint64_t recent[AG_DG_RECENT];
+	int recent_next;
+	struct ag_udp_stats st;
+	uint8_t tx[AG_DG_TX_MAX];
+	uint8_t rx[AG_DG_RX_MAX];
+};
+
 struct ag_thread;
 
 struct ag_agent {
@@ -61,6 +115,7 @@ struct ag_agent {
 	struct ag_thread *th;
 	enum ag_conn_state cs;
 	int fd;
+	struct ag_dg *dg; /* UDP only (NULL over TCP) */
 	uint64_t t_reconnect, t_handshake;
 	struct cw_reader rd;
 	uint8_t *rdbuf;
@@ -183,5 +238,21 @@ void ag_conn_timers(struct ag_agent *a, uint64_t now, int wanted);
 void ag_conn_keepalive(struct ag_agent *a, uint64_t now);
 short ag_poll_events(const struct ag_agent *a);
 void ag_on_events(struct ag_agent *a, short re, uint64_t now);
+int ag_on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now);
+int ag_recv_retry(struct ag_agent *a, uint64_t now);
+
+/* dgram.c: the connection's datagram half (conn.c calls these when a->dg) */
+int ag_dg_create(struct ag_agent *a, char *err, size_t errlen);
+void ag_dg_destroy(struct ag_agent *a);
+void ag_dg_open(struct ag_agent *a);
+void ag_dg_close(struct ag_agent *a);
+void ag_dg_push(struct ag_agent *a, const uint8_t *p, size_t len, int slot, enum ag_tx_kind kind,
+		uint64_t now);
+void ag_dg_readable(struct ag_agent *a, uint64_t now);
+void ag_dg_timers(struct ag_agent *a, uint64_t now);
+uint64_t ag_dg_next(const struct ag_agent *a);
+void ag_dg_answered(struct ag_agent *a, uint64_t request_id);
+int ag_dg_was_answered(const struct ag_agent *a, uint64_t request_id);
+int ag_dg_ping_resent(const struct ag_agent *a);
 
 #endif

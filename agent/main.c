@@ -80,6 +80,29 @@ static int parse_codec(void *opts, const struct cli_opt *o, const char *arg, int
 	return cf_fail(-EINVAL, err, errlen, "--%s is %s, got '%s'", o->name, names, arg);
 }
 
+static int parse_transport(void *opts, const struct cli_opt *o, const char *arg, int use,
+			   char *err, size_t errlen)
+{
+	struct agent_opts *a = opts;
+	if (!strcmp(arg, "tcp") || !strcmp(arg, "udp")) {
+		a->cfg.transport = arg[0] == 'u' ? AG_TRANSPORT_UDP : AG_TRANSPORT_TCP;
+		return 0;
+	}
+	return cf_fail(-EINVAL, err, errlen, "--%s is tcp or udp, got '%s'", o->name, arg);
+}
+
+static void show_transport(const void *opts, const struct cli_opt *o, char *buf, size_t len)
+{
+	const struct agent_opts *a = opts;
+	snprintf(buf, len, "%s", ag_transport_name(a->cfg.transport));
+}
+
+static int parse_faults(void *opts, const struct cli_opt *o, const char *arg, int use, char *err,
+			size_t errlen)
+{
+	return cli_arg_faults(o->name, arg, &((struct agent_opts *)opts)->cfg.faults, err, errlen);
+}
+
 static void show_codec(const void *opts, const struct cli_opt *o, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s", cc_codec_name(((const struct agent_opts *)opts)->cfg.codec));
@@ -214,6 +237,14 @@ static const struct cli_opt opts[] = {
 	INT("device-id", cfg.device_id_base, 0, 1e18, "ID", "agent k is device ID + k"),
 	STR("app", cfg.app, "NAME", "application name in HELLO"),
 	TEXT("network:"),
+	{.name = "transport", .kind = CLI_CUSTOM, .parse = parse_transport, .show = show_transport,
+	 .arg = "tcp|udp",
+	 .help = "one TCP connection per agent, or one UDP socket speaking the\n"
+		 "datagram form (selective repeat under an RTO; docs/agent.md)"},
+	INT("udp-tries", cfg.udp_tries, 1, 1000, "N",
+	    "UDP: rounds of a request's fragments before it runs on the device"),
+	{.name = "faults", .kind = CLI_CUSTOM, .parse = parse_faults, .arg = "SPEC",
+	 .help = "UDP: drop=P,dup=P,reorder=P,seed=N on the outgoing datagrams", .dflt = "none"},
 	{.name = "backoff-ms", .kind = CLI_CUSTOM, F(cfg.backoff_base_us), .parse = parse_backoff,
 	 .show = show_backoff, .arg = "BASE,CAP",
 	 .help = "reconnect backoff, doubled per attempt, jittered"},
@@ -609,6 +640,10 @@ int main(int argc, char **argv)
 		return ret;
 	if (o.policy && o.use_auto) {
 		fprintf(stderr, PROG ": --policy and --auto both decide on the device: choose one\n");
+		return 2;
+	}
+	if (!cw_faults_none(&o.cfg.faults) && o.cfg.transport != AG_TRANSPORT_UDP) {
+		fprintf(stderr, PROG ": --faults acts on datagrams: it needs --transport udp\n");
 		return 2;
 	}
 	o.cfg.bw_prior_bps = o.bw_prior_mbps * 1e6;

@@ -137,6 +137,29 @@ static void latency_stats(double *v, size_t n, struct ag_latency *out)
 	out->max = v[n - 1];
 }
 
+static void udp_add(struct ag_udp_stats *u, const struct ag_dg *g)
+{
+	if (!g)
+		return;
+	const struct ag_udp_stats *a = &g->st;
+	u->datagrams_out += a->datagrams_out;
+	u->datagrams_in += a->datagrams_in;
+	u->send_errors += a->send_errors;
+	u->acks_in += a->acks_in;
+	u->acks_out += a->acks_out;
+	u->retransmissions += a->retransmissions;
+	u->timeouts += a->timeouts;
+	u->fallbacks_after_retries += a->fallbacks_after_retries;
+	u->duplicate_replies += a->duplicate_replies;
+	u->duplicate_datagrams += a->duplicate_datagrams;
+	u->malformed += a->malformed;
+	u->stray += a->stray;
+	u->faults.seen += g->faults.n.seen;
+	u->faults.dropped += g->faults.n.dropped;
+	u->faults.duplicated += g->faults.n.duplicated;
+	u->faults.reordered += g->faults.n.reordered;
+}
+
 void ag_fleet_summary(const struct ag_fleet *f, struct ag_summary *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -209,6 +232,10 @@ void ag_fleet_summary(const struct ag_fleet *f, struct ag_summary *s)
 				nrtt++;
 			}
 		}
+	s->udp = f->cfg.transport == AG_TRANSPORT_UDP;
+	for (int t = 0; s->udp && t < f->nth; t++)
+		for (int i = 0; i < f->th[t].n; i++)
+			udp_add(&s->udp_stats, f->th[t].agents[i].dg);
 	s->bandwidth_bps_mean = nbw ? s->bandwidth_bps_mean / nbw : NAN;
 	s->rtt_ms_mean = nrtt ? s->rtt_ms_mean / nrtt : NAN;
 }
@@ -222,6 +249,24 @@ static void lat_json(FILE *f, const char *key, const struct ag_latency *l)
 	num(d, sizeof(d), "max", l->max);
 	fprintf(f, "\"%s\": {%s, %s, %s, %s}", key, a, b, c, d);
 }
+
+#define U(x) (unsigned long long)(x)
+static void udp_json(FILE *f, const struct ag_udp_stats *u)
+{
+	fprintf(f,
+		"\"udp\": {\"datagrams_out\": %llu, \"datagrams_in\": %llu, \"send_errors\": %llu, "
+		"\"acks_in\": %llu, \"acks_out\": %llu, \"retransmissions\": %llu, "
+		"\"timeouts\": %llu, \"fallbacks_after_retries\": %llu, "
+		"\"duplicate_replies\": %llu, \"duplicate_datagrams\": %llu, \"malformed\": %llu, "
+		"\"stray\": %llu, \"faults\": {\"seen\": %llu, \"dropped\": %llu, "
+		"\"duplicated\": %llu, \"reordered\": %llu}}, ",
+		U(u->datagrams_out), U(u->datagrams_in), U(u->send_errors), U(u->acks_in),
+		U(u->acks_out), U(u->retransmissions), U(u->timeouts),
+		U(u->fallbacks_after_retries), U(u->duplicate_replies), U(u->duplicate_datagrams), U(u->malformed), U(u->stray),
+		U(u->faults.seen), U(u->faults.dropped), U(u->faults.duplicated),
+		U(u->faults.reordered));
+}
+#undef U
 
 void ag_summary_json(const struct ag_summary *s, FILE *f)
 {
@@ -268,6 +313,8 @@ void ag_summary_json(const struct ag_summary *s, FILE *f)
 		(unsigned long long)s->edge_ups, (unsigned long long)s->probes,
 		(unsigned long long)s->edge_down_requests, (unsigned long long)s->verified,
 		(unsigned long long)s->verify_mismatches, bw, rtt, late, wall);
+	if (s->udp)
+		udp_json(f, &s->udp_stats);
 	fprintf(f, "\"emulation\": {\"class\": \"%s\", \"mode\": \"%s\", ",
 		s->device_class ? s->device_class : "", s->profile ? "profile" : "slowdown");
 	char k[64];

@@ -545,6 +545,8 @@ static void on_result(struct ag_agent *a, struct ag_slot *s, const struct cw_res
 	struct ag_record *r = &s->rec;
 	a->sent_outstanding--;
 	ag_edge_answered(a, now, 0);
+	if (a->dg) /* its copies' answers may follow */
+		ag_dg_answered(a, r->id);
 	r->where = AG_EDGE;
 	r->reason = AG_FB_NONE;
 	r->label = res->label;
@@ -637,7 +639,10 @@ int ag_on_reply(struct ag_agent *a, const struct cw_msg *msg, uint64_t now)
 			ag_conn_drop(a, why, now);
 			return -1;
 		}
-		a->late++; /* answered locally already */
+		if (a->dg && ag_dg_was_answered(a, id))
+			a->dg->st.duplicate_replies++; /* the answer to a copy */
+		else
+			a->late++; /* answered locally already */
 		return 0;
 	}
 	if (msg->type == CW_ERROR) {

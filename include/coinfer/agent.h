@@ -20,6 +20,7 @@
 #include "coinfer/codec-frame.h"
 #include "coinfer/dataset.h"
 #include "coinfer/model.h"
+#include "coinfer/wire-faults.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -227,9 +228,20 @@ struct ag_clock {
 	void *ctx;
 };
 
+/* How an agent reaches the edge: one TCP connection, or one connected UDP
+ * socket speaking the datagram form (docs/protocol.md, "Datagrams (UDP)"). */
+enum ag_transport { AG_TRANSPORT_TCP = 0, AG_TRANSPORT_UDP };
+const char *ag_transport_name(enum ag_transport t);
+
 struct ag_config {
 	const char *host; /* numeric IPv4/IPv6 address or name */
 	int port;
+	enum ag_transport transport;
+	/* UDP: rounds of a request's fragments (the first send and the RTO's
+	 * retransmissions) before it runs on the device; faults injected into the
+	 * agent's outgoing datagrams (per agent, seeded seed + agent) */
+	int udp_tries;
+	struct cw_fault_config faults;
 	int agents, threads;
 	int requests;      /* per agent */
 	int inflight;      /* outstanding requests per agent */
@@ -318,6 +330,19 @@ struct ag_record {
 	double t_ms;           /* when answered, ms since the fleet started */
 };
 
+/* The datagram transport's counters (the summary's "udp" object). */
+struct ag_udp_stats {
+	uint64_t datagrams_out, datagrams_in, send_errors;
+	uint64_t acks_in, acks_out;
+	uint64_t retransmissions;         /* fragments sent again (RTO, ACK gaps, copies) */
+	uint64_t timeouts;                /* RTO expiries of messages not yet ACKed whole */
+	uint64_t fallbacks_after_retries; /* requests sent to the device after their tries */
+	uint64_t duplicate_replies;       /* whole replies to requests already answered */
+	uint64_t duplicate_datagrams;     /* fragments the reassembler already had */
+	uint64_t malformed, stray;        /* undecodable; of another session */
+	struct cw_fault_counts faults;    /* what --faults did to the outgoing ones */
+};
+
 struct ag_latency {
 	double mean, p50, p99, max;
 };
@@ -333,6 +358,8 @@ struct ag_summary {
 	 * decided on the device because it was open (fallbacks[AG_FB_EDGE_DOWN]) */
 	uint64_t edge_downs, edge_ups, probes, edge_down_requests;
 	uint64_t verified, verify_mismatches;
+	int udp; /* the transport was UDP: udp_stats summed over the agents */
+	struct ag_udp_stats udp_stats;
 	uint64_t decided_by[AG_BY_COUNT], decide[AG_DECIDE_COUNT];
 	const char *decide_name;
 	double bandwidth_bps_mean; /* over agents with an estimate */
