@@ -20,6 +20,7 @@
 #include "coinfer/cli.h"
 #include "coinfer/errmsg.h"
 #include "coinfer/fileio.h"
+#include "coinfer/wire-faults.h"
 #include "config.h"
 
 #ifndef COINFER_METRICS
@@ -31,13 +32,19 @@
 #define BOOL(k, f, inv) .key = k, .type = AP_CFG_BOOL, FIELD(f), .invert = inv
 #define STR(k, f, null) .key = k, .type = AP_CFG_STR, FIELD(f), .nullable = null
 
+static const char *const transports[] = {[AP_TRANSPORT_TCP] = "tcp", [AP_TRANSPORT_UDP] = "udp",
+					 NULL};
+
 /* Ranges: what the server can be built with, not what is wise; the server's
  * allocations fail with a message beyond what the machine holds. */
 static const struct ap_config_opt opts[] = {
 	{STR("model", model, 1), .arg = "PATH", .help = "model file", .dflt = "the bundled one"},
+	{.key = "transport", .type = AP_CFG_CHOICE, FIELD(server.transport), .choices = transports,
+	 .arg = "tcp|udp", .help = "tcp: the stream protocol; udp: its datagram form\n"
+				   "(docs/protocol.md, \"Datagrams (UDP)\")"},
 	{STR("host", server.host, 0), .arg = "ADDR", .help = "IPv4 address to listen on"},
 	{INT("port", server.port, 0, 65535),
-	 .help = "TCP port, 0 = any; the port is printed at start"},
+	 .help = "TCP or UDP port, 0 = any; the port is printed at start"},
 	{INT("workers", server.workers, 1, 1024), .help = "event loops, one per core"},
 	{INT("max_conns", server.max_conns, 1, 1 << 24), .help = "connections per worker"},
 	{INT("max_inflight", server.max_inflight, 1, 65535),
@@ -68,6 +75,12 @@ static const struct ap_config_opt opts[] = {
 	 .help = "provided receive buffers per worker, a power of two"},
 	{INT("rx_buffer_bytes", server.rx_buffer_bytes, 256, 1 << 24), .help = "bytes of each"},
 	{INT("tx_bytes", server.tx_bytes, 512, 1 << 24), .help = "reply buffer per connection"},
+	{INT("tx_datagrams", server.tx_datagrams, 1, 1 << 16),
+	 .help = "udp: datagrams in flight to send per worker; a reply\n"
+		 "finding none free is dropped (the agent asks again)"},
+	{.key = "faults", .type = AP_CFG_FAULTS, FIELD(server.faults), .arg = "SPEC",
+	 .help = "udp: drop, duplicate, reorder replies, drop=P,dup=P,\n"
+		 "reorder=P,seed=N (tests, demos)", .dflt = "none"},
 	{INT("reassembly_buffers", server.reassembly_buffers, 0, 1 << 16),
 	 .help = "buffers per worker for messages split across receives"},
 	{INT("calibrate_runs", server.calibrate_runs, 0, 1000),
@@ -198,6 +211,20 @@ int ap_config_set(struct ap_config *c, const struct ap_config_opt *o, const char
 		((const char **)field)[(*n)++] = value;
 		return 0;
 	}
+	case AP_CFG_CHOICE:
+		for (int k = 0; o->choices[k]; k++)
+			if (!strcmp(value, o->choices[k]))
+				return *(int *)field = k, 0;
+		return cf_fail(-EINVAL, err, errlen, "%s: '%s' is not one of %s", where, value,
+			       o->arg);
+	case AP_CFG_FAULTS: {
+		char why[256];
+		if (!strcmp(value, "none"))
+			return memset(field, 0, sizeof(struct cw_fault_config)), 0;
+		if (cli_arg_faults("faults", value, (struct cw_fault_config *)field, why, sizeof(why)))
+			return cf_fail(-EINVAL, err, errlen, "%s: %s", where, why);
+		return 0;
+	}
 	case AP_CFG_SECONDS: {
 		errno = 0;
 		double v = strtod(value, &end);
@@ -230,6 +257,9 @@ int ap_config_check(const struct ap_config *c, char *err, size_t errlen)
 	if (s->rx_buffers & (s->rx_buffers - 1))
 		return cf_fail(-EINVAL, err, errlen, "rx_buffers (--rx-buffers) %d is not a power of "
 				      "two (the kernel's buffer ring)", s->rx_buffers);
+	if (s->transport != AP_TRANSPORT_UDP && !cw_faults_none(&s->faults))
+		return cf_fail(-EINVAL, err, errlen, "faults (--faults) are injected on datagrams: "
+				      "they need transport udp (--transport udp)");
 	if (!ipv4(s->host))
 		return cf_fail(-EINVAL, err, errlen, "host (--host) '%s' is not a numeric IPv4 address",
 			       s->host ? s->host : "");
@@ -605,7 +635,8 @@ static void flags_init(struct flags *f, const char *head, const char *tail)
 {
 	static const enum cli_kind kinds[] = {
 		[AP_CFG_INT] = CLI_INT, [AP_CFG_BOOL] = CLI_FLAG, [AP_CFG_STR] = CLI_STRING,
-		[AP_CFG_STRS] = CLI_CUSTOM, [AP_CFG_SECONDS] = CLI_DOUBLE};
+		[AP_CFG_STRS] = CLI_CUSTOM, [AP_CFG_SECONDS] = CLI_DOUBLE,
+		[AP_CFG_CHOICE] = CLI_CHOICE, [AP_CFG_FAULTS] = CLI_CUSTOM};
 	for (int i = 0; i < N_OPTS; i++) {
 		const struct ap_config_opt *o = &opts[i];
 		flag_name(o, f->names[i], sizeof(f->names[i]));
@@ -613,7 +644,7 @@ static void flags_init(struct flags *f, const char *head, const char *tail)
 			.name = f->names[i], .kind = kinds[o->type], .off = o->off, .size = o->size,
 			.lo = (double)o->lo, .hi = (double)o->hi, .invert = o->invert,
 			.negatable = o->type == AP_CFG_BOOL, .parse = set_flag, .data = o,
-			.show = o->type == AP_CFG_STRS ? show_list : NULL,
+			.show = o->type == AP_CFG_STRS ? show_list : NULL, .choices = o->choices,
 			.arg = o->arg, .help = o->help, .dflt = o->dflt};
 	}
 	f->cl[N_OPTS] = (struct cli_opt){

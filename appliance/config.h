@@ -43,6 +43,8 @@ enum ap_config_type {
 	AP_CFG_STR,
 	AP_CFG_STRS,    /* a list in the file; the flag repeats */
 	AP_CFG_SECONDS, /* a decimal number */
+	AP_CFG_CHOICE,  /* one of .choices: its index, in an int */
+	AP_CFG_FAULTS,  /* drop=P,dup=P,reorder=P,seed=N (cli_arg_faults), or none */
 };
 
 struct ap_config_opt {
@@ -58,6 +60,7 @@ struct ap_config_opt {
 	const char *arg;   /* the flag's argument in the usage ("N" when NULL) */
 	const char *help;  /* the flag's text in the usage */
 	const char *dflt;  /* the default in the usage, where the value does not say it */
+	const char *const *choices; /* AP_CFG_CHOICE: the names, NULL-terminated */
 };
 
 /* The settings table, n entries. */

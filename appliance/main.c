@@ -18,6 +18,7 @@
 #include "config.h"
 #include "procstat.h"
 #include "server.h"
+#include "udp.h"
 #if COINFER_METRICS
 #include "metrics.h"
 #endif
@@ -27,7 +28,7 @@ static void usage(FILE *f)
 	ap_config_usage(f,
 			"usage: coinfer-appliance [options]\n"
 			"       coinfer-appliance profile [options]   (coinfer-appliance profile --help)\n"
-			"Serves split inference requests of device agents over TCP (io_uring).\n"
+			"Serves split inference requests of device agents over TCP or UDP (io_uring).\n"
 			"`profile` measures the edge's per-layer latency table at batches 1..32 and\n"
 			"prints the profile JSON of its class (docs/cost-model.md).\n",
 			"Without a policy for its class, a device's DECIDE is answered ERROR unsupported.\n");
@@ -71,11 +72,13 @@ static void print_listening(const struct ap_config *conf, const struct ap_server
 			    const char *metrics_url, long long je_started)
 {
 	const struct ap_server_config *cfg = &conf->server;
-	printf("{\"event\": \"listening\", \"host\": \"%s\", \"port\": %d, \"workers\": %d, "
+	printf("{\"event\": \"listening\", \"transport\": \"%s\", \"host\": \"%s\", "
+	       "\"port\": %d, \"workers\": %d, "
 	       "\"rx\": \"%s\", \"model\": \"%s\", \"null_model\": %s, \"join\": %s, "
 	       "\"max_batch\": %d, \"max_delay_us\": %llu, \"jemalloc_allocated_bytes\": %lld, "
 	       "\"peak_rss_kb\": %ld, \"metrics\": %s, \"policies\": [",
-	       cfg->host, ap_server_port(s), cfg->workers, ap_server_rx_mode(s), m->name,
+	       ap_server_transport(s), cfg->host, ap_server_port(s), cfg->workers,
+	       ap_server_rx_mode(s), m->name,
 	       cfg->null_model ? "true" : "false", cfg->join ? "true" : "false", cfg->max_batch,
 	       (unsigned long long)cfg->max_delay_us, je_started, ap_proc_peak_rss_kb(),
 	       *metrics_url ? metrics_url : "null");
@@ -99,17 +102,33 @@ struct ending {
 	int sig, stuck;
 	double cpu_s;
 	long long je_before, je_started, je_at_stop;
+	const char *transport;
+	struct ap_udp_counts dg; /* udp only */
 };
+
+/* The datagram counters as one JSON object (before the line's closing brace). */
+static void print_datagrams(const struct ap_udp_counts *dg)
+{
+	const char *sep = "";
+	printf(", \"datagrams\": {");
+#define FIELD(f, kind, help)                                                                   \
+	printf("%s\"%s\": %llu", sep, #f, (unsigned long long)dg->f);                            \
+	sep = ", ";
+	AP_UDP_COUNTERS(FIELD)
+#undef FIELD
+	printf("}");
+}
 
 static void print_stopped(const struct ap_stats *st, const struct ending *e)
 {
-	printf("{\"event\": \"stopped\", \"signal\": \"%s\", \"clean\": %s, \"accepted\": %llu, \"closed\": %llu, "
+	printf("{\"event\": \"stopped\", \"transport\": \"%s\", ", e->transport);
+	printf("\"signal\": \"%s\", \"clean\": %s, \"accepted\": %llu, \"closed\": %llu, "
 	       "\"requests\": %llu, \"results\": %llu, \"errors\": %llu, \"busy\": %llu, "
 	       "\"expired\": %llu, \"bad_frames\": %llu, \"protocol_errors\": %llu, \"batches\": %llu, "
 	       "\"mean_batch\": %.2f, \"decisions\": %llu, \"suggestions\": %llu, "
 	       "\"bytes_in\": %llu, \"bytes_out\": %llu, \"cpu_s\": %.3f, "
 	       "\"jemalloc_allocated_bytes\": {\"before_start\": %lld, \"started\": %lld, "
-	       "\"at_stop\": %lld, \"after_stop\": %lld}, \"peak_rss_kb\": %ld}\n",
+	       "\"at_stop\": %lld, \"after_stop\": %lld}, \"peak_rss_kb\": %ld",
 	       e->sig == SIGALRM ? "timer" : strsignal(e->sig), e->stuck ? "false" : "true",
 	       (unsigned long long)st->accepted,
 	       (unsigned long long)st->closed, (unsigned long long)st->requests,
@@ -121,6 +140,9 @@ static void print_stopped(const struct ap_stats *st, const struct ending *e)
 	       (unsigned long long)st->decisions, (unsigned long long)st->suggestions,
 	       (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out, e->cpu_s,
 	       e->je_before, e->je_started, e->je_at_stop, ap_proc_jemalloc_bytes(), ap_proc_peak_rss_kb());
+	if (!strcmp(e->transport, "udp"))
+		print_datagrams(&e->dg);
+	printf("}\n");
 }
 
 /* Signals go to sigwait here, not to the workers (they inherit the mask). */
@@ -179,6 +201,8 @@ static int serve(struct ap_config *conf, const struct cr_model *m, struct pol_po
 	arm_timer(conf->run_seconds);
 	sigwait(&set, &e.sig);
 	ap_server_stats(s, &st);
+	ap_server_udp_stats(s, &e.dg);
+	e.transport = ap_server_transport(s);
 	e.cpu_s = cf_process_cpu_s();
 	e.je_at_stop = ap_proc_jemalloc_bytes();
 #if COINFER_METRICS

@@ -19,6 +19,7 @@
 #include "coinfer/errmsg.h"
 #include "metrics.h"
 #include "procstat.h"
+#include "udp.h"
 
 #define PREFIX "coinfer_appliance_"
 
@@ -63,11 +64,11 @@ static const struct counter {
 };
 #define N_COUNTERS (sizeof(counters) / sizeof(counters[0]))
 
-/* Fixed text (every HELP and TYPE, the histogram) is well under 16 KiB; a
- * worker's gauge line under 80 bytes. */
+/* Fixed text (every HELP and TYPE, the histogram) is well under 16 KiB, the
+ * datagram counters under 8 KiB; a worker's gauge line under 80 bytes. */
 size_t ap_metrics_max_bytes(int workers)
 {
-	return 16384 + 80 * (size_t)(workers > 0 ? workers : 0);
+	return 16384 + 8192 + 80 * (size_t)(workers > 0 ? workers : 0);
 }
 
 struct out {
@@ -119,6 +120,24 @@ static void process_gauges(struct out *o)
 	}
 }
 
+/* A UDP server's datagram counters, summed over its workers. */
+static void udp_counters(struct out *o, const struct ap_server *s)
+{
+	struct ap_udp_counts c;
+	if (strcmp(ap_server_transport(s), "udp"))
+		return;
+	ap_server_udp_stats(s, &c);
+#define SUFFIX_counter "_total"
+#define SUFFIX_gauge ""
+#define ONE(f, kind, help)                                                                     \
+	head(o, "udp_" #f SUFFIX_##kind, #kind, help);                                        \
+	put(o, PREFIX "udp_" #f SUFFIX_##kind " %llu\n", (unsigned long long)c.f);
+	AP_UDP_COUNTERS(ONE)
+#undef ONE
+#undef SUFFIX_gauge
+#undef SUFFIX_counter
+}
+
 size_t ap_metrics_render(const struct ap_server *s, char *buf, size_t cap)
 {
 	struct out o = {buf, cap, 0, cap == 0};
@@ -154,6 +173,7 @@ size_t ap_metrics_render(const struct ap_server *s, char *buf, size_t cap)
 	put(&o, PREFIX "request_duration_seconds_sum %.6f\n",
 	    (double)atomic_load(&st.latency_sum_us) / 1e6);
 	put(&o, PREFIX "request_duration_seconds_count %llu\n", (unsigned long long)cum);
+	udp_counters(&o, s);
 	return o.full ? 0 : o.len;
 }
 

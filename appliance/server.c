@@ -39,11 +39,13 @@
 #include <unistd.h>
 
 #include "coinfer/clock.h"
+#include "coinfer/errmsg.h"
 #include "coinfer/policy.h"
 #include "coinfer/wire.h"
 #include "conns.h"
 #include "server.h"
 #include "session.h"
+#include "udp.h"
 #include "watchdog.h"
 
 enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
@@ -71,6 +73,7 @@ struct worker {
 	struct uconn *uc;
 	struct ap_sess *sess;
 	struct ap_conns *slots;  /* the session's */
+	struct ap_udp *udp;      /* the UDP transport instead of all the above but sess */
 	uint64_t next_sweep_ns;
 	_Atomic uint32_t queued;  /* requests in the scheduler, for the metrics thread */
 	_Atomic uint64_t turns;   /* loop turns: the watchdog's sign of progress */
@@ -106,6 +109,7 @@ void ap_server_defaults(struct ap_server_config *c)
 	c->rx_buffers = 1024;
 	c->rx_buffer_bytes = 16384;
 	c->tx_bytes = 16384;
+	c->tx_datagrams = 1024;
 	c->reassembly_buffers = 64;
 	c->idle_timeout_ms = 10000;
 	c->calibrate_runs = 5;
@@ -113,14 +117,19 @@ void ap_server_defaults(struct ap_server_config *c)
 	c->watchdog_ms = 2000;
 }
 
-static struct io_uring_sqe *sqe_get(struct worker *w)
+struct io_uring_sqe *ap_sqe_get(struct io_uring *ring)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 	if (!sqe) {
-		io_uring_submit(&w->ring);
-		sqe = io_uring_get_sqe(&w->ring);
+		io_uring_submit(ring);
+		sqe = io_uring_get_sqe(ring);
 	}
 	return sqe;
+}
+
+static struct io_uring_sqe *sqe_get(struct worker *w)
+{
+	return ap_sqe_get(&w->ring);
 }
 
 /* ---- connections --------------------------------------------------------- */
@@ -329,6 +338,10 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct ap_server *s = w->srv;
 
+	if (w->udp) {
+		ap_udp_run(w->udp);
+		return NULL;
+	}
 	arm_accept(w);
 	while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
 		atomic_fetch_add_explicit(&w->turns, 1, memory_order_relaxed);
@@ -355,10 +368,10 @@ static void *worker_main(void *arg)
 
 /* ---- setup --------------------------------------------------------------- */
 
-int ap_listen_socket(const char *host, int port, int type_flags, char *err, size_t errlen)
+int ap_bound_socket(const char *host, int port, int type, char *err, size_t errlen)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | type_flags, 0), one = 1;
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0), one = 1;
 	if (fd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -errno;
@@ -370,17 +383,40 @@ int ap_listen_socket(const char *host, int port, int type_flags, char *err, size
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4096)) {
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a))) {
 		int e = errno;
-		snprintf(err, errlen, "bind/listen %s:%d: %s", host, port, strerror(e));
+		snprintf(err, errlen, "bind %s:%d: %s", host, port, strerror(e));
 		close(fd);
 		return -e;
 	}
 	return fd;
 }
 
+int ap_listen_socket(const char *host, int port, int type_flags, char *err, size_t errlen)
+{
+	int fd = ap_bound_socket(host, port, SOCK_STREAM | type_flags, err, errlen);
+	if (fd >= 0 && listen(fd, 4096)) {
+		int e = errno;
+		snprintf(err, errlen, "listen %s:%d: %s", host, port, strerror(e));
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int ap_socket_port(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	return getsockname(fd, (struct sockaddr *)&a, &al) ? -errno : ntohs(a.sin_port);
+}
+
 static void worker_free(struct worker *w)
 {
+	if (w->udp) {
+		ap_udp_destroy(w->udp); /* and the session, which is its datagram layer's */
+		return;
+	}
 	if (w->ring_ok) {
 		if (w->br)
 			io_uring_unregister_buf_ring(&w->ring, BGID);
@@ -399,6 +435,30 @@ static void worker_free(struct worker *w)
 	ap_sess_destroy(w->sess);
 }
 
+int ap_buf_ring_setup(struct io_uring *ring, int bgid, uint8_t *mem, int n, int bytes,
+		      struct io_uring_buf_ring **out, size_t *out_bytes)
+{
+	size_t len = (size_t)n * sizeof(struct io_uring_buf);
+	struct io_uring_buf_ring *br =
+		mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (br == MAP_FAILED)
+		return -ENOMEM;
+	struct io_uring_buf_reg reg = {.ring_addr = (unsigned long)br,
+				       .ring_entries = (unsigned)n, .bgid = (uint16_t)bgid};
+	io_uring_buf_ring_init(br);
+	if (io_uring_register_buf_ring(ring, &reg, 0) < 0) {
+		munmap(br, len);
+		return -EOPNOTSUPP;
+	}
+	for (int b = 0; b < n; b++)
+		io_uring_buf_ring_add(br, mem + (size_t)b * (size_t)bytes, (unsigned)bytes,
+				      (unsigned short)b, io_uring_buf_ring_mask((unsigned)n), b);
+	io_uring_buf_ring_advance(br, n);
+	*out = br;
+	*out_bytes = len;
+	return 0;
+}
+
 /* Provided buffers when the kernel has them; otherwise a buffer per peer. */
 static int setup_buf_ring(struct ap_server *s, struct worker *w)
 {
@@ -406,51 +466,54 @@ static int setup_buf_ring(struct ap_server *s, struct worker *w)
 	w->bufs = malloc((size_t)cfg->rx_buffers * (size_t)cfg->rx_buffer_bytes);
 	if (!w->bufs)
 		return -ENOMEM;
-	w->br_bytes = (size_t)cfg->rx_buffers * sizeof(struct io_uring_buf);
-	w->br = mmap(NULL, w->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	if (w->br == MAP_FAILED) {
-		w->br = NULL;
-		return -ENOMEM;
-	}
-	struct io_uring_buf_reg reg = {.ring_addr = (unsigned long)w->br,
-				       .ring_entries = (unsigned)cfg->rx_buffers, .bgid = BGID};
-	io_uring_buf_ring_init(w->br);
-	if (io_uring_register_buf_ring(&w->ring, &reg, 0) < 0) {
-		munmap(w->br, w->br_bytes);
-		w->br = NULL;
+	int ret = ap_buf_ring_setup(&w->ring, BGID, w->bufs, cfg->rx_buffers,
+				    cfg->rx_buffer_bytes, &w->br, &w->br_bytes);
+	if (ret == -EOPNOTSUPP) {
 		free(w->bufs);
 		w->bufs = NULL;
 		s->use_br = 0;
 		return 0;
 	}
-	for (int b = 0; b < cfg->rx_buffers; b++)
-		io_uring_buf_ring_add(w->br, w->bufs + (size_t)b * cfg->rx_buffer_bytes,
-				      (unsigned)cfg->rx_buffer_bytes, (unsigned short)b,
-				      io_uring_buf_ring_mask((unsigned)cfg->rx_buffers), b);
-	io_uring_buf_ring_advance(w->br, cfg->rx_buffers);
-	return 0;
+	return ret;
 }
 
-static int setup_ring(struct worker *w, char *err, size_t errlen)
+int ap_uring_init(struct io_uring *ring, unsigned entries, char *err, size_t errlen)
 {
 	/* COOP_TASKRUN: completions are reaped by this loop only, so the kernel need
 	 * not interrupt it. (SINGLE_ISSUER would bind the ring to the thread that
 	 * creates it, which is the starting thread here, not the worker.) */
 	struct io_uring_params p = {.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE,
 				    .cq_entries = 16384};
-	int ret = io_uring_queue_init_params(4096, &w->ring, &p);
+	int ret = io_uring_queue_init_params(entries, ring, &p);
 	if (ret < 0) {
 		p.flags = IORING_SETUP_CQSIZE; /* older kernels: without the hints */
-		if ((ret = io_uring_queue_init_params(4096, &w->ring, &p)) < 0) {
-			snprintf(err, errlen, "io_uring_queue_init: %s", strerror(-ret));
-			return ret;
-		}
+		if ((ret = io_uring_queue_init_params(entries, ring, &p)) < 0)
+			return cf_fail(ret, err, errlen, "io_uring_queue_init: %s", strerror(-ret));
 	}
-	w->ring_ok = 1;
 	return 0;
 }
 
-static int worker_init(struct ap_server *s, struct worker *w, int id, char *err, size_t errlen)
+static int setup_ring(struct worker *w, char *err, size_t errlen)
+{
+	int ret = ap_uring_init(&w->ring, 4096, err, errlen);
+	w->ring_ok = !ret;
+	return ret;
+}
+
+/* The UDP transport binds host:port itself and owns the worker's ring and session. */
+static int udp_worker_init(struct ap_server *s, struct worker *w, int port, char *err,
+			   size_t errlen)
+{
+	struct ap_udp_config uc = {.cfg = &s->cfg, .model = s->m, .id = w->id, .port = port,
+				   .stop = &s->stop, .turns = &w->turns, .queued = &w->queued};
+	int ret = ap_udp_create(&uc, &w->udp, err, errlen);
+	if (!ret)
+		w->sess = ap_udp_sess(w->udp);
+	return ret;
+}
+
+static int worker_init(struct ap_server *s, struct worker *w, int id, int port, char *err,
+		       size_t errlen)
 {
 	const struct ap_server_config *cfg = &s->cfg;
 	size_t nconn = (size_t)cfg->max_conns;
@@ -459,6 +522,8 @@ static int worker_init(struct ap_server *s, struct worker *w, int id, char *err,
 	w->srv = s;
 	w->id = id;
 	w->lfd = -1;
+	if (cfg->transport == AP_TRANSPORT_UDP)
+		return udp_worker_init(s, w, port, err, errlen);
 	if ((ret = setup_ring(w, err, errlen)))
 		return ret;
 	w->uc = calloc(nconn, sizeof(*w->uc));
@@ -479,7 +544,7 @@ static int worker_init(struct ap_server *s, struct worker *w, int id, char *err,
 	if ((ret = ap_sess_create(&sc, &w->sess, err, errlen)))
 		return ret;
 	w->slots = ap_sess_slots(w->sess);
-	return 0;
+	return (w->lfd = ap_listen_socket(cfg->host, port, 0, err, errlen)) < 0 ? w->lfd : 0;
 }
 
 /* Every policy fits the model served and says what its outputs are; a class
@@ -622,10 +687,12 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m
 	    cfg->max_inflight < 1 || cfg->max_inflight > 65535 || cfg->rx_buffers < 1 ||
 	    (cfg->rx_buffers & (cfg->rx_buffers - 1)) || cfg->rx_buffers > 32768 ||
 	    cfg->tx_bytes < 512 || cfg->small_frame < 0 || (uint32_t)cfg->small_frame > cfg->max_frame ||
-	    cfg->drain_ms < 0 || cfg->watchdog_ms < 0) {
+	    cfg->drain_ms < 0 || cfg->watchdog_ms < 0 ||
+	    (cfg->transport != AP_TRANSPORT_TCP && cfg->transport != AP_TRANSPORT_UDP) ||
+	    (cfg->transport == AP_TRANSPORT_UDP && cfg->tx_datagrams < 1)) {
 		snprintf(err, errlen, "server configuration out of range (workers, max_conns, "
 				      "max_inflight, rx_buffers a power of two <= 32768, tx_bytes >= 512, "
-				      "drain_ms and watchdog_ms >= 0)");
+				      "drain_ms and watchdog_ms >= 0, transport, tx_datagrams >= 1)");
 		return -EINVAL;
 	}
 	if ((ret = check_policies(cfg, m, err, errlen)))
@@ -644,17 +711,11 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m
 	int port = cfg->port;
 	for (int i = 0; i < cfg->workers; i++) {
 		struct worker *w = &s->w[i];
-		if ((ret = worker_init(s, w, i, err, errlen)))
+		if ((ret = worker_init(s, w, i, port, err, errlen)))
 			goto err;
-		if ((ret = w->lfd = ap_listen_socket(cfg->host, port, 0, err, errlen)) < 0)
-			goto err;
-		if (!port) {
-			/* port 0: the first worker picks one, the others share it */
-			struct sockaddr_in a;
-			socklen_t al = sizeof(a);
-			getsockname(w->lfd, (struct sockaddr *)&a, &al);
-			port = ntohs(a.sin_port);
-		}
+		/* port 0: the first worker picks one, the others share it */
+		if (!port)
+			port = w->udp ? ap_udp_port(w->udp) : ap_socket_port(w->lfd);
 	}
 	s->port = port;
 	s->cfg.policies = NULL; /* borrowed: the workers hold their copies */
@@ -711,5 +772,26 @@ int ap_server_port(const struct ap_server *s)
 
 const char *ap_server_rx_mode(const struct ap_server *s)
 {
+	if (s->w[0].udp)
+		return ap_udp_rx_mode(s->w[0].udp);
 	return s->use_br ? "multishot recv with provided buffer ring" : "recv into per-connection buffers";
+}
+
+const char *ap_server_transport(const struct ap_server *s)
+{
+	return s->cfg.transport == AP_TRANSPORT_UDP ? "udp" : "tcp";
+}
+
+void ap_server_udp_stats(const struct ap_server *s, struct ap_udp_counts *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < s->cfg.workers; i++) {
+		struct ap_udp_counts one;
+		if (!s->w[i].udp)
+			continue;
+		ap_udp_stats(s->w[i].udp, &one);
+#define ADD(f, kind, help) out->f += one.f;
+		AP_UDP_COUNTERS(ADD)
+#undef ADD
+	}
 }

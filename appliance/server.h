@@ -1,7 +1,9 @@
 /* The appliance's network side: one io_uring event loop per worker thread, each
  * with its own listening socket (SO_REUSEPORT spreads devices over workers), its
  * own scheduler and tail executor: run to completion, nothing shared on the hot
- * path but the read-only model.
+ * path but the read-only model. The transport is TCP (server.c) or
+ * UDP (udp.c, the datagram form of the protocol): the same workers, session
+ * layer, watchdog, stop and stats either way.
  *
  * A loop turn: wait for completions (or the scheduler's next due time), handle
  * them (accepts, received bytes -> messages, sends done), run the batches that
@@ -13,10 +15,14 @@
 #include <stdint.h>
 
 #include "coinfer/model.h"
+#include "coinfer/wire-faults.h"
 
 struct pol_policy;
 
+enum ap_transport { AP_TRANSPORT_TCP = 0, AP_TRANSPORT_UDP = 1 };
+
 struct ap_server_config {
+	int transport;               /* enum ap_transport */
 	const char *host;            /* numeric IPv4 address to listen on */
 	int port;
 	int workers;                 /* event loops (threads) */
@@ -39,6 +45,8 @@ struct ap_server_config {
 	int drain_ms;                /* at stop: how long replies may take to leave */
 	int watchdog_ms;             /* a worker without a loop turn for this long is reported */
 	int no_buf_ring;             /* force the fallback receive path (tests) */
+	int tx_datagrams;            /* UDP: datagrams in flight to send per worker */
+	struct cw_fault_config faults; /* UDP: injected on the replies (tests, demos) */
 	int quiet;
 	/* Served policies, at most one per device class (p->device_class), each with
 	 * its action table. Borrowed until ap_server_start returns: every worker
@@ -87,8 +95,34 @@ uint32_t ap_server_queued(const struct ap_server *s, int worker);
  * worker of a transport can have its own), with extra socket type flags
  * (SOCK_NONBLOCK); the descriptor or -errno, err saying what failed. */
 int ap_listen_socket(const char *host, int port, int type_flags, char *err, size_t errlen);
+/* A UDP or TCP socket (type: SOCK_DGRAM, SOCK_STREAM | flags) bound to host:port
+ * (numeric IPv4) with SO_REUSEPORT; the descriptor or -errno with a message. */
+int ap_bound_socket(const char *host, int port, int type, char *err, size_t errlen);
+/* The port a socket is bound to, or -errno. */
+int ap_socket_port(int fd);
+
+/* What both io_uring transports share. A ring of entries submission entries
+ * (and 16384 completions), with the kernel's hints where it has them. */
+struct io_uring;
+struct io_uring_buf_ring;
+int ap_uring_init(struct io_uring *ring, unsigned entries, char *err, size_t errlen);
+/* A submission entry, submitting what is queued when the ring is full; NULL
+ * when it stays full. */
+struct io_uring_sqe *ap_sqe_get(struct io_uring *ring);
+/* Provided buffers: n (a power of two) of bytes each at mem, registered as
+ * group bgid, all given to the kernel. -EOPNOTSUPP when the kernel has no
+ * buffer rings (the caller falls back), -ENOMEM. */
+int ap_buf_ring_setup(struct io_uring *ring, int bgid, uint8_t *mem, int n, int bytes,
+		      struct io_uring_buf_ring **br, size_t *br_bytes);
+
 /* The port bound (useful with port 0) and the receive path in use. */
 int ap_server_port(const struct ap_server *s);
 const char *ap_server_rx_mode(const struct ap_server *s);
+const char *ap_server_transport(const struct ap_server *s);
+
+/* The datagram counters of a UDP server, summed over its workers (each
+ * publishes a snapshot once per loop turn); all 0 for TCP. */
+struct ap_udp_counts;
+void ap_server_udp_stats(const struct ap_server *s, struct ap_udp_counts *out);
 
 #endif

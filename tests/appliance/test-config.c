@@ -34,6 +34,14 @@ static const char *differs(const struct ap_config *a, const struct ap_config *b)
 			if (*(const double *)x != *(const double *)y)
 				return o->key;
 			break;
+		case AP_CFG_CHOICE:
+			if (*(const int *)x != *(const int *)y)
+				return o->key;
+			break;
+		case AP_CFG_FAULTS:
+			if (memcmp(x, y, sizeof(struct cw_fault_config)))
+				return o->key;
+			break;
 		case AP_CFG_STR: {
 			const char *s = *(const char *const *)x, *t = *(const char *const *)y;
 			if ((!s || !t) ? s != t : strcmp(s, t) != 0)
@@ -75,6 +83,9 @@ static const struct {
 	const char *key, *yaml, *flags[5];
 } values[] = {
 	{"model", "m.cfm", {"--model", "m.cfm"}},
+	{"transport", "udp", {"--transport", "udp"}},
+	{"tx_datagrams", "64", {"--tx-datagrams", "64"}},
+	{"faults", "drop=0.1,dup=0.05,seed=3", {"--faults", "drop=0.1,dup=0.05,seed=3"}},
 	{"host", "127.0.0.2", {"--host", "127.0.0.2"}},
 	{"port", "9000", {"--port", "9000"}},
 	{"workers", "3", {"--workers", "3"}},
@@ -139,6 +150,9 @@ Test(config, file_and_flags_give_the_same_config)
 	cr_assert_eq(file.server.max_delay_us, 500);
 	cr_assert_eq(file.server.max_frame, 200000u);
 	cr_assert_eq(file.server.no_buf_ring, 1);
+	cr_assert_eq(file.server.transport, AP_TRANSPORT_UDP);
+	cr_assert_float_eq(file.server.faults.drop, 0.1, 1e-12);
+	cr_assert_eq(file.server.faults.seed, 3);
 	cr_assert_eq(file.n_policy, 2);
 	cr_assert_str_eq(file.policy[1], "b.policy");
 	cr_assert_float_eq(file.run_seconds, 2.5, 1e-12);
