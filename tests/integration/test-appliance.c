@@ -26,6 +26,7 @@
 #include "coinfer/exec.h"
 #include "coinfer/wire.h"
 #include "server.h"
+#include "infer-maker.h"
 #include "test-policy.h"
 
 /* How long a reply may take before the test gives up: a guard against a hung
@@ -170,53 +171,12 @@ static void hello(struct client *c, uint64_t checksum)
 	hello_as(c, checksum, "test");
 }
 
-static uint64_t rng = 7;
-static float gauss(void)
-{
-	rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-	double u = ((rng >> 11) + 1.0) / 9007199254740993.0;
-	rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-	double v = (rng >> 11) / 9007199254740992.0;
-	return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
-}
-
-/* An INFER for exit e split at p with a random image; *label gets what the C
- * runtime answers locally for the same (exit, bits). */
+/* An INFER for exit e split at p with a random image (infer-maker.h). */
 static size_t make_infer_as(uint8_t *buf, size_t cap, uint64_t id, int e, int p, int bits,
 			    uint16_t *label, uint32_t flags, uint32_t deadline_us, uint32_t device_us)
 {
-	static float img[3 * 32 * 32], back[32 * 32 * 32];
-	static uint8_t scratch[1 << 20];
-	for (int i = 0; i < 3 * 32 * 32; i++)
-		img[i] = gauss();
-	const float *x;
-	cr_assert_eq(cr_exec_run(local, e, 0, p, img, 1, &x), 0);
-	const struct cr_layer *L = p ? cr_model_exit_layer(model, e, p - 1) : NULL;
-	uint32_t dims[3] = {(uint32_t)(L ? L->out_c : 3), (uint32_t)(L ? L->out_h : 32),
-			    (uint32_t)(L ? L->out_w : 32)};
-	size_t flen;
-	char err[256];
-	uint8_t *frame = buf + CW_INFER_PREFIX_BYTES;
-	cr_assert_eq(cc_frame_encode(x, 3, dims, CC_CODEC_HUFFMAN_ZRUN, bits, 0, frame,
-				     cap - CW_INFER_PREFIX_BYTES, &flen, err, sizeof(err)),
-		     0, "%s", err);
-	struct cc_limits lim = {1u << 20, 1u << 22};
-	cr_assert_eq(cc_frame_decode(frame, flen, &lim, back, sizeof(back) / 4, scratch,
-				     sizeof(scratch), NULL, err, sizeof(err)),
-		     0);
-	const float *o;
-	cr_assert_eq(cr_exec_run(local, e, p, model->exit_len[e], back, 1, &o), 0);
-	int best = 0;
-	for (int i = 1; i < model->n_classes; i++)
-		if (o[i] > o[best])
-			best = i;
-	*label = (uint16_t)best;
-	struct cw_infer in = {.request_id = id, .deadline_us = deadline_us, .device_us = device_us,
-			      .flags = flags, .frame_len = flen,
-			      .action = {.exit = (uint8_t)e, .partition = (uint16_t)p, .bits = (uint8_t)bits}};
-	size_t len;
-	cr_assert_eq(cw_encode_infer_header(buf, cap, &in, &len, err, sizeof(err)), 0, "%s", err);
-	return len;
+	return im_infer(model, local, buf, cap, id, e, p, bits, label, flags, deadline_us,
+			device_us);
 }
 
 static size_t make_infer(uint8_t *buf, size_t cap, uint64_t id, int e, int p, int bits,
@@ -704,7 +664,7 @@ static size_t raw_infer(uint8_t *buf, size_t cap, uint64_t id, enum cc_codec cod
 {
 	static float img[3 * 32 * 32];
 	for (int i = 0; i < 3 * 32 * 32; i++)
-		img[i] = gauss();
+		img[i] = im_gauss();
 	img[at] = v;
 	uint32_t dims[3] = {3, 32, 32};
 	size_t flen, len;
