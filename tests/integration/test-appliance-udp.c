@@ -4,7 +4,9 @@
  * form of the protocol (wire-dgram.h over cw_encode's messages): HELLO and
  * WELCOME with the session in the datagrams' header; INFERs in one fragment
  * and in many, answered with the label the C runtime gives locally; copies of
- * a request answered from the answers cache, byte for byte, and run once.
+ * a request answered from the answers cache, byte for byte, and run once,
+ * also with 30% of the replies dropped (and some duplicated and reordered) by
+ * the appliance's fault injector.
  * Under hostile datagrams (garbage, lying fragment counts, spoofed session
  * ids, floods of fragments of messages never completed) a good client is
  * served all the same (it retransmits, as an agent does); afterwards the
@@ -12,6 +14,7 @@
  * stop the descriptors and the heap are back where they were. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -20,7 +23,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include "coinfer/bytes.h"
 #include "coinfer/wire-dgram.h"
@@ -45,14 +47,21 @@ struct uclient {
 	size_t last_len;
 };
 
-static void start(int no_buf_ring)
+static void load_model(void)
 {
 	char err[256];
-	struct ap_server_config cfg;
 	cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &model, err,
 				   sizeof(err)), 0, "%s", err);
 	cr_assert_eq(cr_exec_create(model, NULL, 1, &local), 0);
+}
+
+static void start_server(int no_buf_ring, const struct cw_fault_config *faults)
+{
+	char err[256];
+	struct ap_server_config cfg;
 	ap_server_defaults(&cfg);
+	if (faults)
+		cfg.faults = *faults;
 	cfg.transport = AP_TRANSPORT_UDP;
 	cfg.port = 0;
 	cfg.workers = 2;
@@ -71,9 +80,8 @@ static void start(int no_buf_ring)
 	cr_assert(strstr(mode, no_buf_ring ? "fixed buffers" : "buffer ring"), "rx: %s", mode);
 }
 
-static void stop(void)
+static void free_model(void)
 {
-	cr_assert_eq(ap_server_stop(srv), 0);
 	cr_exec_destroy(local);
 	cr_model_free(model);
 }
@@ -219,7 +227,8 @@ static void served(int no_buf_ring)
 	struct uclient c;
 	struct cw_msg m;
 	uint16_t want;
-	start(no_buf_ring);
+	load_model();
+	start_server(no_buf_ring, NULL);
 	uc_open(&c);
 	uc_hello(&c);
 	/* 8-bit frames after relu/pool are one fragment; the input at 16 bits and
@@ -251,7 +260,8 @@ static void served(int no_buf_ring)
 	cr_assert_geq(n.acks_out, 1, "requests in fragments are acknowledged");
 	cr_assert_eq(n.malformed + n.unknown_session + n.tx_dropped + n.tx_failed, 0);
 	close(c.fd);
-	stop();
+	cr_assert_eq(ap_server_stop(srv), 0);
+	free_model();
 }
 
 Test(appliance_udp, served_with_buffer_ring, .timeout = 300)
@@ -262,4 +272,184 @@ Test(appliance_udp, served_with_buffer_ring, .timeout = 300)
 Test(appliance_udp, served_with_fallback_recvmsg, .timeout = 300)
 {
 	served(1);
+}
+
+/* ---- hostile datagrams ----------------------------------------------------- */
+
+static uint64_t lcg = 0x9E3779B97F4A7C15ull;
+static uint32_t rnd(void)
+{
+	lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(lcg >> 33);
+}
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	cr_assert_not_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static size_t heap_in_use(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+	return mi.uordblks + mi.hblkhd;
+}
+
+/* Garbage of any length (one empty), and one longer than a receive buffer. */
+static void garbage(int fd, int n)
+{
+	uint8_t b[4096];
+	for (int i = 0; i < n; i++) {
+		size_t len = i ? 1 + rnd() % 1500 : 0;
+		for (size_t k = 0; k < len; k++)
+			b[k] = (uint8_t)rnd();
+		if (i == 1)
+			memcpy(b, "CD\x01\x01", 4); /* a header's start, then noise */
+		send(fd, b, len, 0);
+	}
+	memset(b, 0, sizeof(b));
+	send(fd, b, sizeof(b), 0); /* above rx_buffer_bytes: truncated */
+}
+
+/* Valid DATA under sessions nobody was given. */
+static void spoofed(int fd, const uint8_t *msg, size_t len, int n)
+{
+	for (int i = 0; i < n; i++)
+		send_msg_as(fd, ((uint64_t)rnd() << 32 | rnd()) | 1, 1 + rnd(), msg, len);
+}
+
+/* Counts that lie: in the header (the payload does not fit it), and across the
+ * fragments of one message (another count, another length). */
+static void lying(struct uclient *e, const uint8_t *msg)
+{
+	uint8_t b[2048];
+	size_t n;
+	struct cw_dg d;
+	cr_assert_eq(cw_dg_data(&d, e->session, ++e->msg_id, msg, 4000, 3, 0), 0);
+	cr_assert_eq(cw_dg_encode(b, sizeof(b), &d, &n, NULL, 0), 0);
+	send(e->fd, b, n, 0);
+	le_wr16(b + 18, 7);
+	send(e->fd, b, n, 0);
+	le_wr16(b + 18, 0);
+	send(e->fd, b, n, 0);
+	cr_assert_eq(cw_dg_data(&d, e->session, e->msg_id, msg, 5000, 4, 1), 0);
+	send_dgram(e->fd, &d);
+}
+
+/* First fragments of big messages, each under a new id, never completed: a
+ * peer with a session trying to hold the reassembly memory. */
+static void flood(struct uclient *e, const uint8_t *msg, int n)
+{
+	struct cw_dg d;
+	for (int i = 0; i < n; i++) {
+		cr_assert_eq(cw_dg_data(&d, e->session, ++e->msg_id, msg, 100 * 1448, 100, 0), 0);
+		send_dgram(e->fd, &d);
+	}
+}
+
+static void hostile(int no_buf_ring)
+{
+	static uint8_t junk[100 * 1448];
+	struct uclient good, evil, stranger;
+	load_model();
+	int fds0 = open_fds();
+	size_t heap0 = heap_in_use();
+	start_server(no_buf_ring, NULL);
+	uc_open(&good);
+	uc_open(&evil);
+	uc_open(&stranger);
+	uc_hello(&good);
+	uc_hello(&evil);
+	for (size_t k = 0; k < sizeof(junk); k++)
+		junk[k] = (uint8_t)rnd();
+	int served = 0;
+	for (int round = 0; round < 8; round++) {
+		garbage(stranger.fd, 40);
+		spoofed(stranger.fd, junk, 3000, 20);
+		lying(&evil, junk);
+		flood(&evil, junk, 40);
+		/* alternately dozens of fragments (exit 1 after conv1 at 16 bits) and
+		 * a few (exit 2 after lrn1 at 8 bits) */
+		infer_until_answered(&good, 1000 + (uint64_t)round, round % 2 ? 0 : 1,
+				     round % 2 ? 1 : 3, round % 2 ? 16 : 8);
+		served++;
+	}
+	cr_assert_eq(requests_run(), (uint64_t)served, "only the good client's requests ran, once");
+	struct ap_udp_counts n = counts();
+	cr_assert_gt(n.malformed, 0);
+	cr_assert_gt(n.truncated, 0);
+	cr_assert_gt(n.unknown_session, 0);
+	cr_assert_gt(n.reasm_refused, 0, "the flood met the reassembly bound");
+	cr_assert_gt(n.reasm_inconsistent, 0);
+	/* the flood's messages time out and their memory comes back */
+	for (int waited = 0; (n = counts()).reasm_bytes_in_use; waited += 20) {
+		cr_assert_lt(waited, HANG_MS, "%llu reassembly bytes still held",
+			     (unsigned long long)n.reasm_bytes_in_use);
+		usleep(20000);
+	}
+	cr_assert_gt(n.reasm_timeouts, 0);
+	cr_log_info("udp hostile (%s): %llu datagrams, %llu malformed, %llu truncated, "
+		    "%llu unknown session, %llu refused, %llu inconsistent, %llu timeouts, "
+		    "%llu acks out, %d requests served",
+		    no_buf_ring ? "fallback" : "buffer ring", (unsigned long long)n.datagrams,
+		    (unsigned long long)n.malformed, (unsigned long long)n.truncated,
+		    (unsigned long long)n.unknown_session, (unsigned long long)n.reasm_refused,
+		    (unsigned long long)n.reasm_inconsistent, (unsigned long long)n.reasm_timeouts,
+		    (unsigned long long)n.acks_out, served);
+	/* and the good client is still served */
+	infer_until_answered(&good, 2000, 2, 0, 8);
+	close(good.fd);
+	close(evil.fd);
+	close(stranger.fd);
+	cr_assert_eq(ap_server_stop(srv), 0);
+	int fds1 = open_fds();
+	size_t heap1 = heap_in_use();
+	cr_log_info("udp hostile (%s): fds %d -> %d, heap in use %zu -> %zu bytes",
+		    no_buf_ring ? "fallback" : "buffer ring", fds0, fds1, heap0, heap1);
+	cr_assert_eq(fds1, fds0, "descriptors left open");
+	cr_assert_leq(heap1, heap0 + (64u << 10), "heap not given back");
+	free_model();
+}
+
+Test(appliance_udp, hostile_datagrams_with_buffer_ring, .timeout = 300)
+{
+	hostile(0);
+}
+
+Test(appliance_udp, hostile_datagrams_with_fallback_recvmsg, .timeout = 300)
+{
+	hostile(1);
+}
+
+/* Replies dropped, duplicated and reordered by the appliance's injector
+ * (--faults): the client's retransmissions are copies, answered from the
+ * cache; every request is answered and runs once. */
+Test(appliance_udp, served_under_reply_faults, .timeout = 300)
+{
+	const struct cw_fault_config f = {.drop = 0.3, .dup = 0.1, .reorder = 0.1, .seed = 14};
+	struct uclient c;
+	load_model();
+	start_server(0, &f);
+	uc_open(&c);
+	uc_hello(&c);
+	for (int k = 0; k < 16; k++)
+		infer_until_answered(&c, 300 + (uint64_t)k, k % 3, (k * 5) % model->exit_len[k % 3],
+				     8);
+	cr_assert_eq(requests_run(), 16, "a request ran twice");
+	struct ap_udp_counts n = counts();
+	cr_assert_gt(n.faults_dropped, 0);
+	cr_assert_gt(n.copies_answered + n.copies_running, 0, "no retransmission met the cache");
+	cr_log_info("udp under 30%% reply loss: %llu replies dropped, %llu duplicated, %llu "
+		    "reordered; %llu copies answered from the cache, %llu while running",
+		    (unsigned long long)n.faults_dropped, (unsigned long long)n.faults_duplicated,
+		    (unsigned long long)n.faults_reordered, (unsigned long long)n.copies_answered,
+		    (unsigned long long)n.copies_running);
+	close(c.fd);
+	cr_assert_eq(ap_server_stop(srv), 0);
+	free_model();
 }
