@@ -417,13 +417,8 @@ static void worker_free(struct worker *w)
 		ap_udp_destroy(w->udp); /* and the session, which is its datagram layer's */
 		return;
 	}
-	if (w->ring_ok) {
-		if (w->br)
-			io_uring_unregister_buf_ring(&w->ring, BGID);
-		io_uring_queue_exit(&w->ring);
-	}
-	if (w->br)
-		munmap(w->br, w->br_bytes);
+	if (w->ring_ok)
+		ap_uring_exit(&w->ring, BGID, w->br, w->br_bytes);
 	if (w->lfd >= 0)
 		close(w->lfd);
 	for (int i = 0; w->uc && i < w->srv->cfg.max_conns; i++)
@@ -475,6 +470,16 @@ static int setup_buf_ring(struct ap_server *s, struct worker *w)
 		return 0;
 	}
 	return ret;
+}
+
+void ap_uring_exit(struct io_uring *ring, int bgid, struct io_uring_buf_ring *br,
+		   size_t br_bytes)
+{
+	if (br)
+		io_uring_unregister_buf_ring(ring, bgid);
+	io_uring_queue_exit(ring); /* cancels what is still in flight */
+	if (br)
+		munmap(br, br_bytes);
 }
 
 int ap_uring_init(struct io_uring *ring, unsigned entries, char *err, size_t errlen)

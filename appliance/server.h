@@ -106,6 +106,9 @@ int ap_socket_port(int fd);
 struct io_uring;
 struct io_uring_buf_ring;
 int ap_uring_init(struct io_uring *ring, unsigned entries, char *err, size_t errlen);
+/* The ring and its buffer ring br of group bgid (NULL: none) go. */
+void ap_uring_exit(struct io_uring *ring, int bgid, struct io_uring_buf_ring *br,
+		   size_t br_bytes);
 /* A submission entry, submitting what is queued when the ring is full; NULL
  * when it stays full. */
 struct io_uring_sqe *ap_sqe_get(struct io_uring *ring);

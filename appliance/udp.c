@@ -41,7 +41,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -484,13 +483,8 @@ void ap_udp_destroy(struct ap_udp *u)
 {
 	if (!u)
 		return;
-	if (u->ring_ok) {
-		if (u->br)
-			io_uring_unregister_buf_ring(&u->ring, BGID);
-		io_uring_queue_exit(&u->ring);
-	}
-	if (u->br)
-		munmap(u->br, u->br_bytes);
+	if (u->ring_ok)
+		ap_uring_exit(&u->ring, BGID, u->br, u->br_bytes);
 	if (u->fd >= 0)
 		close(u->fd);
 	ap_dg_destroy(u->g);

@@ -29,6 +29,7 @@
 #include "coinfer/codec-frame.h"
 #include "coinfer/wire.h"
 #include "metrics.h"
+#include "udp.h"
 #include "server.h"
 
 /* Guards against a hung endpoint or counter, not speed checks: far above what
@@ -38,6 +39,8 @@
 static struct cr_model *model;
 static struct ap_server *srv;
 static struct ap_metrics *met;
+
+static int transport = AP_TRANSPORT_TCP;
 
 static void start(void)
 {
@@ -55,6 +58,7 @@ static void start(void)
 	cfg.rx_buffers = 64;
 	cfg.max_delay_us = 500;
 	cfg.quiet = 1;
+	cfg.transport = transport;
 	cr_assert_eq(ap_server_start(&cfg, model, &srv, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(ap_metrics_start(srv, "127.0.0.1", 0, &met, err, sizeof(err)), 0, "%s", err);
 	cr_assert_gt(ap_metrics_port(met), 0);
@@ -322,4 +326,37 @@ Test(metrics, process_gauges_are_there, .init = start, .fini = stop, .timeout = 
 	double more = sample(scrape(), "coinfer_appliance_process_open_fds");
 	close(fd);
 	cr_assert_gt(more, fds, "open fds %g with a connection more, %g before", more, fds);
+}
+
+static void start_udp(void)
+{
+	transport = AP_TRANSPORT_UDP;
+	start();
+}
+
+/* Transport udp: every datagram counter is there (none over TCP: the counters
+ * test above sees only its own), and a datagram moves them. */
+Test(metrics, datagram_counters_over_udp, .init = start_udp, .fini = stop, .timeout = 60)
+{
+	const char *body = scrape();
+#define THERE(f, kind, help)                                                                   \
+	cr_assert_not_null(strstr(body, "# TYPE coinfer_appliance_udp_" #f), #f " missing");
+	AP_UDP_COUNTERS(THERE)
+#undef THERE
+	cr_assert_eq(sample(body, "coinfer_appliance_udp_datagrams_total"), 0);
+	cr_assert_eq(sample(body, "coinfer_appliance_udp_reasm_bytes_in_use"), 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)ap_server_port(srv))};
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	cr_assert(fd >= 0);
+	cr_assert_eq(sendto(fd, "not a datagram", 14, 0, (struct sockaddr *)&a, sizeof(a)), 14);
+	close(fd);
+	cr_assert_eq(wait_for("coinfer_appliance_udp_malformed_total", 1), 1);
+	cr_assert_eq(sample(scrape(), "coinfer_appliance_udp_datagrams_total"), 1);
+}
+
+Test(metrics, no_datagram_counters_over_tcp, .init = start, .fini = stop, .timeout = 30)
+{
+	cr_assert_null(strstr(scrape(), "coinfer_appliance_udp_"));
 }
