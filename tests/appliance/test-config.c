@@ -352,3 +352,26 @@ Test(config, metrics_settings)
 	cr_assert_eq(args(&c, off, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(c.metrics_port, -1);
 }
+
+Test(config, transport_and_faults)
+{
+	struct ap_config c;
+	char err[512];
+	REFUSED("transport: quic\n", "t.yaml:1: transport", "'quic' is not one of tcp|udp");
+	REFUSED("faults: drop=2\n", "t.yaml:1: faults", "drop=P,dup=P,reorder=P,seed=N");
+	REFUSED("faults: loss=0.1\n", "faults");
+	/* faults are injected on datagrams: over TCP they are refused */
+	char *tcp[] = {"coinfer-appliance", "--faults", "drop=0.1", NULL};
+	cr_assert_eq(args(&c, tcp, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "need transport udp"), "%s", err);
+	char *udp[] = {"coinfer-appliance", "--transport", "udp", "--faults", "drop=0.1,seed=9",
+		       NULL};
+	cr_assert_eq(args(&c, udp, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.server.transport, AP_TRANSPORT_UDP);
+	cr_assert_float_eq(c.server.faults.drop, 0.1, 1e-12);
+	cr_assert_eq(c.server.faults.seed, 9);
+	/* none: no faults, as the committed file says */
+	cr_assert_eq(load(&c, "transport: udp\nfaults: none\n", err, sizeof(err)), 0, "%s", err);
+	cr_assert(cw_faults_none(&c.server.faults));
+	ap_config_free(&c);
+}
