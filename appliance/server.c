@@ -290,16 +290,22 @@ static void flush(struct worker *w)
  * the completion queue for the next turn, which then does not sleep. */
 #define TURN_CQES 1024
 
-/* Waits up to wait_ns for completions (0: only submits) and handles them. */
-static void turn(struct worker *w, uint64_t wait_ns)
+void ap_uring_submit_wait(struct io_uring *ring, uint64_t wait_ns)
 {
 	struct io_uring_cqe *cqe;
 	struct __kernel_timespec ts = {.tv_sec = (long long)(wait_ns / 1000000000ull),
 				       .tv_nsec = (long long)(wait_ns % 1000000000ull)};
-	if (wait_ns && !io_uring_cq_ready(&w->ring))
-		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+	if (wait_ns && !io_uring_cq_ready(ring))
+		io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
 	else
-		io_uring_submit(&w->ring);
+		io_uring_submit(ring);
+}
+
+/* Waits up to wait_ns for completions (0: only submits) and handles them. */
+static void turn(struct worker *w, uint64_t wait_ns)
+{
+	struct io_uring_cqe *cqe;
+	ap_uring_submit_wait(&w->ring, wait_ns);
 	unsigned head, n = 0;
 	io_uring_for_each_cqe(&w->ring, head, cqe) {
 		on_cqe(w, cqe);

@@ -109,6 +109,9 @@ int ap_uring_init(struct io_uring *ring, unsigned entries, char *err, size_t err
 /* The ring and its buffer ring br of group bgid (NULL: none) go. */
 void ap_uring_exit(struct io_uring *ring, int bgid, struct io_uring_buf_ring *br,
 		   size_t br_bytes);
+/* Submits what is queued and waits up to wait_ns for a completion (not at all
+ * when one is ready, or for wait_ns 0): one system call. */
+void ap_uring_submit_wait(struct io_uring *ring, uint64_t wait_ns);
 /* A submission entry, submitting what is queued when the ring is full; NULL
  * when it stays full. */
 struct io_uring_sqe *ap_sqe_get(struct io_uring *ring);

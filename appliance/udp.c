@@ -259,17 +259,10 @@ static void handle(struct ap_udp *u)
 	}
 }
 
-/* Submits what the turn queued and waits up to wait_ns for a completion (not
- * at all when one is ready): the turn's one system call. */
+/* The turn's one system call: its sends submitted, and a wait for a completion. */
 static void submit_wait(struct ap_udp *u, uint64_t wait_ns)
 {
-	struct io_uring_cqe *cqe;
-	struct __kernel_timespec ts = {.tv_sec = (long long)(wait_ns / 1000000000ull),
-				       .tv_nsec = (long long)(wait_ns % 1000000000ull)};
-	if (wait_ns && !io_uring_cq_ready(&u->ring))
-		io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
-	else
-		io_uring_submit(&u->ring);
+	ap_uring_submit_wait(&u->ring, wait_ns);
 }
 
 /* ---- the loop ------------------------------------------------------------ */
