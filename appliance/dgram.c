@@ -250,7 +250,8 @@ static void send_dgram(struct ap_dg *g, int i, const uint8_t *head, size_t hlen,
 	}
 	if (head != g->out)
 		memcpy(g->out, head, hlen);
-	memcpy(g->out + hlen, body, blen);
+	if (blen) /* an ACK has no body: memcpy from NULL is undefined even for 0 bytes */
+		memcpy(g->out + hlen, body, blen);
 	int held_by = g->faults.held_len ? g->held_peer : -1;
 	int k = cw_faults_apply(&g->faults, g->out, hlen + blen, out);
 	if (g->faults.held_len && held_by < 0)
