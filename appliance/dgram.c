@@ -357,28 +357,49 @@ static int is_request(int type)
 	return type == CW_INFER || type == CW_DECIDE;
 }
 
+/* Request d's answer again (d is its fragment 0), when the answers cache has
+ * it: the request's state there (rcache.h), or -1 for no request. */
+static int answer_again(struct ap_dg *g, int i, const struct cw_dg *d)
+{
+	const uint8_t *a;
+	size_t alen;
+	if (!is_request(cw_type_of(d->payload, d->payload_len)) ||
+	    d->payload_len < CW_HEADER_BYTES + 8)
+		return -1;
+	int st = ap_rc_lookup(g->rc, g->p[i].session, le_rd64(d->payload + CW_HEADER_BYTES), &a,
+			      &alen);
+	if (st == AP_RC_ANSWERED && alen) {
+		g->st.copies_answered++;
+		send_message(g, i, a, alen);
+	}
+	return st;
+}
+
 /* A copy of a request already here (a fragment 0 carries its id): its answer
  * again, or an ACK while it runs. A HELLO again: WELCOME again. */
 static void on_copy(struct ap_dg *g, int i, const struct cw_dg *d, uint64_t now)
 {
 	struct peer *p = &g->p[i];
-	const uint8_t *a;
-	size_t alen;
-	int type = d->index == 0 ? cw_type_of(d->payload, d->payload_len) : 0;
-	if (type == CW_HELLO && p->welcome_len) {
+	if (d->index == 0 && cw_type_of(d->payload, d->payload_len) == CW_HELLO && p->welcome_len) {
 		send_message(g, i, p->welcome, p->welcome_len);
 		return;
 	}
-	if (!is_request(type) || d->payload_len < CW_HEADER_BYTES + 8)
-		return;
-	int st = ap_rc_lookup(g->rc, p->session, le_rd64(d->payload + CW_HEADER_BYTES), &a,
-			      &alen);
-	if (st == AP_RC_ANSWERED && alen) {
-		g->st.copies_answered++;
-		send_message(g, i, a, alen);
-	} else if (st == AP_RC_RUNNING) {
+	if (d->index == 0 && answer_again(g, i, d) == AP_RC_RUNNING)
 		g->st.copies_running++;
-	}
+}
+
+/* Fragment 0 of a message in fragments the reassembler does not know: an
+ * agent awaiting a lost reply sends it again on a timer that may outlast the
+ * reassembler's memory of the message, and only it. Its request answered:
+ * the answer again (and the fragment is not kept), else it would wait for
+ * nothing. */
+static int answered_before(struct ap_dg *g, int i, uint64_t key, const struct cw_dg *d)
+{
+	const uint8_t *bitmap;
+	uint16_t received;
+	return d->index == 0 && d->count > 1 &&
+	       cw_dg_reasm_bitmap(g->ra, key, d->msg_id, &bitmap, &received) == -ENOENT &&
+	       answer_again(g, i, d) == AP_RC_ANSWERED;
 }
 
 /* A whole message d from peer i: requests through the answers cache. */
@@ -430,6 +451,8 @@ void ap_dg_input(struct ap_dg *g, const struct ap_dg_addr *from, const uint8_t *
 		return;
 	g->p[i].last_ns = now;
 	uint64_t key = d.session ? d.session : g->p[i].addr_key;
+	if (answered_before(g, i, key, &d))
+		return;
 	int r = cw_dg_reasm_add(g->ra, key, &d, now, &res);
 	if (r == -EALREADY) {
 		if (res.ack)

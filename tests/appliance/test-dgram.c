@@ -271,3 +271,32 @@ Test(dgram, a_silent_peer_is_closed)
 	hello_session(g, addr(5));
 	ap_dg_destroy(g);
 }
+
+/* An agent awaiting a lost reply sends fragment 0 again, on a timer that may
+ * outlast the reassembler's memory of the message: a fragment 0 that starts
+ * the message over still gets the answer from the cache, and runs nothing. */
+Test(dgram, fragment_0_of_a_forgotten_request_gets_its_answer)
+{
+	static uint8_t msg[1 << 16];
+	struct ap_dg *g = setup();
+	struct ap_dg_addr a = addr(6);
+	uint64_t s = hello_session(g, a);
+	size_t len = infer(msg, sizeof(msg), 77);
+	uint16_t count;
+	cr_assert_eq(cw_dg_frags((uint32_t)len, CW_DG_DEFAULT_PAYLOAD, &count), 0);
+	cr_assert_gt(count, 1);
+	int from = n_out;
+	send_msg(g, a, s, 2, msg, len);
+	turn(g);
+	const uint8_t *first = NULL, *again = NULL;
+	cr_assert_eq(count_type(from, CW_RESULT, &first), 1);
+	clock_ns += 2000 * MS; /* past the reassembly timeout: message 2 is forgotten */
+	ap_dg_tick(g, clock_ns);
+	from = n_out;
+	frag(g, a, s, 2, msg, len, count, 0);
+	turn(g);
+	cr_assert_eq(count_type(from, CW_RESULT, &again), 1, "fragment 0 again: no answer");
+	cr_assert_eq(memcmp(again, first, CW_HEADER_BYTES + le_rd32(first + 8)), 0);
+	cr_assert_eq(atomic_load(&ap_sess_stats(ap_dg_sess(g))->requests), 1);
+	ap_dg_destroy(g);
+}
