@@ -1,6 +1,7 @@
 #!/bin/sh
 # Appliance + 64 device agents over loopback, 20 requests each with CIFAR-10 test
-# images. usage: fleet.sh BUILD_DIR served|killed|stopped|frozen
+# images. usage: fleet.sh BUILD_DIR served|killed|stopped|frozen|lossy [tcp|udp]
+# (the transport of both sides, tcp by default).
 #   served: every request is answered by the edge, and each class equals what the
 #           C runtime gives locally for the same (exit, bits) (--verify).
 #   killed: the appliance is killed (SIGKILL) once the agents have answered a
@@ -16,17 +17,27 @@
 #           is not checked here: 64 agents overload the appliance on a busy
 #           2-core host, live or not; tests/agent/test-agent-net.c bounds it
 #           against a scripted edge.)
+#   lossy: served with 7% of the datagrams dropped (and 2% duplicated and
+#           reordered) in each direction by both sides' --faults (udp only):
+#           every request answered by the edge with the local runtime's class,
+#           run once (the appliance's requests counter).
 # Every step is triggered by what the agents printed, none by elapsed time: a
 # loaded host only makes it slower. Skips (77) without CIFAR-10.
 set -eu
-build=$1 mode=$2
+build=$1 mode=$2 transport=${3:-tcp}
 work=$(mktemp -d)
 trap 'kill -CONT $app 2>/dev/null || true; kill -9 $app 2>/dev/null || true; rm -rf "$work"' EXIT
 "$build/coinfer-agent" --help >/dev/null
 if ! "$build/coinfer-eval" --help >/dev/null 2>&1; then :; fi
 
 . "$(dirname "$0")/lib.sh"
-start_appliance "$build" "$work"
+app_faults="" agent_faults=""
+if [ "$mode" = lossy ]; then
+	[ "$transport" = udp ] || { echo "lossy needs udp"; exit 2; }
+	app_faults="--faults drop=0.07,dup=0.02,reorder=0.02,seed=5"
+	agent_faults="--faults drop=0.07,dup=0.02,reorder=0.02,seed=6"
+fi
+start_appliance "$build" "$work" --transport "$transport" $app_faults
 
 # wait_for FILE PATTERN COUNT: until FILE has COUNT distinct strings matching
 # PATTERN, while the agents run (bounded: the agents end by themselves)
@@ -38,11 +49,11 @@ wait_for() {
 }
 
 requests=20
-common="--edge 127.0.0.1:$port --fleet 64 --threads 2 --exit 3 --partition 6 --bits 8 --codec huffman-zrun"
+common="--edge 127.0.0.1:$port --fleet 64 --threads 2 --exit 3 --partition 6 --bits 8 --codec huffman-zrun --transport $transport"
 case $mode in
-served)
+served | lossy)
 	set +e
-	"$build/coinfer-agent" $common --requests $requests --deadline-ms 5000 --verify --connect-wait-ms 10000 >"$work/agents.out" 2>"$work/agents.err"
+	"$build/coinfer-agent" $common $agent_faults --requests $requests --deadline-ms 5000 --verify --connect-wait-ms 10000 >"$work/agents.out" 2>"$work/agents.err"
 	rc=$?
 	set -e
 	;;
@@ -66,14 +77,19 @@ killed | stopped | frozen)
 	rc=$?
 	set -e
 	;;
-*) echo "mode served|killed|stopped|frozen"; exit 2 ;;
+*) echo "mode served|killed|stopped|frozen|lossy"; exit 2 ;;
 esac
 if grep -q "CIFAR-10 not found" "$work/agents.err"; then
 	echo "CIFAR-10 not found: skipping"
 	exit 77
 fi
 tail -n 1 "$work/agents.out"
-python3 - "$mode" "$rc" "$work/agents.out" "$requests" <<'PY'
+if [ "$mode" = lossy ]; then
+	kill -TERM $app
+	wait $app || true
+	tail -n 1 "$work/app.out"
+fi
+python3 - "$mode" "$rc" "$work/agents.out" "$requests" "$work/app.out" <<'PY'
 import json, sys
 mode, rc, path, per = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 n = 64 * per
@@ -87,13 +103,21 @@ if s["requests"] != n or s["answered"] != n or s["lost"] != 0:
     fail(f"requests {s['requests']} answered {s['answered']} lost {s['lost']}")
 ids = [(a["agent"], a["id"]) for a in answers]
 if len(ids) != n or len(set(ids)) != n: fail(f"{len(ids)} answer lines, {len(set(ids))} distinct")
-if mode == "served":
+if mode in ("served", "lossy"):
     if s["edge"] != n: fail(f"only {s['edge']} answered by the edge")
     if s["verify"]["mismatches"] != 0: fail("classes differ from the local C runtime")
     bad = [a for a in answers if a["label"] != a["verify_label"]]
     if bad: fail(f"{len(bad)} labels differ: {bad[0]}")
-    print(f"served: {n}/{n} by the edge, classes equal to the local runtime, accuracy {s['accuracy']:.4f}")
-if mode != "served":
+    print(f"{mode}: {n}/{n} by the edge, classes equal to the local runtime, accuracy {s['accuracy']:.4f}")
+if mode == "lossy":
+    stop = [json.loads(l) for l in open(sys.argv[5]) if '"stopped"' in l][0]
+    if stop["requests"] != n: fail(f"the appliance ran {stop['requests']} requests for {n}")
+    dg, u = stop["datagrams"], s["udp"]
+    if not dg["faults_dropped"] or not u["faults"]["dropped"]: fail("no datagram dropped")
+    print(f"lossy: each request run once; replies dropped {dg['faults_dropped']}, requests' "
+          f"datagrams dropped {u['faults']['dropped']}, agent retransmissions "
+          f"{u['retransmissions']}, copies answered from the cache {dg['copies_answered']}")
+if mode not in ("served", "lossy"):
     dev = [a for a in answers if a["where"] == "device"]
     if not dev: fail("no request finished on the device after the stop")
     print(f"{mode}: {n}/{n} answered, {len(dev)} on the device after the stop, none lost, "
