@@ -221,7 +221,8 @@ int ap_config_set(struct ap_config *c, const struct ap_config_opt *o, const char
 		char why[256];
 		if (!strcmp(value, "none"))
 			return memset(field, 0, sizeof(struct cw_fault_config)), 0;
-		if (cli_arg_faults("faults", value, (struct cw_fault_config *)field, why, sizeof(why)))
+		struct cw_fault_config *f = (struct cw_fault_config *)field;
+		if (cli_arg_faults("faults", value, f, why, sizeof(why)))
 			return cf_fail(-EINVAL, err, errlen, "%s: %s", where, why);
 		return 0;
 	}

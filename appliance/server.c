@@ -703,7 +703,8 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m
 	    (cfg->transport == AP_TRANSPORT_UDP && cfg->tx_datagrams < 1)) {
 		snprintf(err, errlen, "server configuration out of range (workers, max_conns, "
 				      "max_inflight, rx_buffers a power of two <= 32768, tx_bytes >= 512, "
-				      "drain_ms and watchdog_ms >= 0, transport, tx_datagrams >= 1)");
+				      "drain_ms and watchdog_ms >= 0, transport, "
+				      "tx_datagrams >= 1)");
 		return -EINVAL;
 	}
 	if ((ret = check_policies(cfg, m, err, errlen)))

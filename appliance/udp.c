@@ -172,7 +172,8 @@ static void on_recv_ms(struct ap_udp *u, struct io_uring_cqe *cqe)
 		if (o)
 			deliver(u, io_uring_recvmsg_name(o), o->namelen,
 				io_uring_recvmsg_payload(o, &u->ms_hdr),
-				io_uring_recvmsg_payload_length(o, cqe->res, &u->ms_hdr), (int)o->flags);
+				io_uring_recvmsg_payload_length(o, cqe->res, &u->ms_hdr),
+				(int)o->flags);
 		io_uring_buf_ring_add(u->br, b, (unsigned)u->rx_bytes, (unsigned short)bid,
 				      io_uring_buf_ring_mask((unsigned)u->n_rx), u->recycled++);
 	}
