@@ -15,8 +15,9 @@
  *   the fallback's time back from the deadline, still applies). PONGs are
  *   sent once: the edge's PING asks again.
  * - An INFER or DECIDE ACKed whole waits for its reply; fragment 0 goes again
- *   on a timer from the RTO (x 1.5 each time) until then: the appliance
- *   answers a copy from its cache, or ACKs it while the request runs.
+ *   on a timer of the RTO plus the edge's smoothed service time and 4 of its
+ *   deviations (x 1.5 each time) until then: the appliance answers a copy
+ *   from its cache, or ACKs it while the request runs.
  * - Replies are reassembled (usually one fragment) and decoded; fragments
  *   out of order or already held are ACKed as the receiver's rules say; a
  *   reply to a request the edge already answered is counted and dropped.
@@ -311,6 +312,7 @@ static void out_timer(struct ag_agent *a, struct ag_dg_out *o, uint64_t now)
 	} else if (o->st == DGO_WAITING && now >= o->t_copy) {
 		send_frag(a, o->session, o->msg_id, o->p, o->len, o->snd.count, 0);
 		g->st.retransmissions++;
+		o->copies++;
 		o->copy_ns = o->copy_ns * 3 / 2 < g->rto.cap ? o->copy_ns * 3 / 2 : g->rto.cap;
 		o->t_copy = now + o->copy_ns;
 	}
@@ -392,7 +394,10 @@ static void on_ack(struct ag_agent *a, const struct cw_dg *d, uint64_t now)
 		return;
 	}
 	o->st = DGO_WAITING;
-	o->copy_ns = g->rto.rto;
+	o->acked_ns = now;
+	o->copies = 0;
+	uint64_t wait = g->rto.rto + g->svc_ns + 4 * g->svc_var;
+	o->copy_ns = wait < g->rto.cap ? wait : g->rto.cap;
 	o->t_copy = now + o->copy_ns;
 }
 
@@ -505,9 +510,31 @@ void ag_dg_readable(struct ag_agent *a, uint64_t now)
 
 /* ---- replies already answered --------------------------------------------------------------- */
 
-void ag_dg_answered(struct ag_agent *a, uint64_t request_id)
+/* Karn's rule again: only a request never asked about twice times the edge. */
+static void service_sample(struct ag_dg *g, uint64_t request_id, uint64_t now)
+{
+	for (int i = 0; i < g->nout; i++) {
+		const struct ag_dg_out *o = &g->out[i];
+		if (o->st != DGO_WAITING || o->req_id != request_id || o->copies ||
+		    (o->kind != TX_INFER && o->kind != TX_DECIDE))
+			continue;
+		uint64_t x = now - o->acked_ns;
+		if (!g->svc_ns) {
+			g->svc_ns = x;
+			g->svc_var = x / 2;
+			return;
+		}
+		uint64_t dev = x > g->svc_ns ? x - g->svc_ns : g->svc_ns - x;
+		g->svc_var = (3 * g->svc_var + dev) / 4;
+		g->svc_ns = (7 * g->svc_ns + x) / 8;
+		return;
+	}
+}
+
+void ag_dg_answered(struct ag_agent *a, uint64_t request_id, uint64_t now)
 {
 	struct ag_dg *g = a->dg;
+	service_sample(g, request_id, now);
 	g->recent[g->recent_next] = request_id;
 	g->recent_next = (g->recent_next + 1) % AG_DG_RECENT;
 }

@@ -81,6 +81,8 @@ struct ag_dg_out {
 	uint32_t sent; /* fragments sent, first round included */
 	struct cw_dg_sender snd;
 	uint64_t t_copy, copy_ns; /* DGO_WAITING: when fragment 0 goes again, the interval */
+	uint64_t acked_ns;        /* DGO_WAITING: when the message was ACKed whole */
+	int copies;               /* fragment-0 copies sent while waiting */
 };
 
 struct ag_dg {
@@ -89,6 +91,11 @@ struct ag_dg {
 	unsigned gen;     /* connections so far: a reply's ref is released only in its own */
 	int err;          /* a send's error (ECONNREFUSED) the timers act on */
 	struct cw_dg_rto rto;
+	/* the edge's time from a request ACKed whole to its reply (queue, batch,
+	 * tail), smoothed as RFC 6298 smooths the RTT (mean 1/8, deviation 1/4):
+	 * the wait before a copy of fragment 0 adds mean + 4 deviations to the
+	 * RTO, so a request that runs is seldom asked about again */
+	uint64_t svc_ns, svc_var;
 	struct ag_dg_out *out; /* 2 x nslots + 2: INFERs, DECIDEs, HELLO, PING */
 	int nout;
 	struct cw_dg_limits lim; /* of decoding: max_msg covers our INFERs' ACKs */
@@ -251,7 +258,7 @@ void ag_dg_push(struct ag_agent *a, const uint8_t *p, size_t len, int slot, enum
 void ag_dg_readable(struct ag_agent *a, uint64_t now);
 void ag_dg_timers(struct ag_agent *a, uint64_t now);
 uint64_t ag_dg_next(const struct ag_agent *a);
-void ag_dg_answered(struct ag_agent *a, uint64_t request_id);
+void ag_dg_answered(struct ag_agent *a, uint64_t request_id, uint64_t now);
 int ag_dg_was_answered(const struct ag_agent *a, uint64_t request_id);
 int ag_dg_ping_resent(const struct ag_agent *a);
 

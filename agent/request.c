@@ -546,7 +546,7 @@ static void on_result(struct ag_agent *a, struct ag_slot *s, const struct cw_res
 	a->sent_outstanding--;
 	ag_edge_answered(a, now, 0);
 	if (a->dg) /* its copies' answers may follow */
-		ag_dg_answered(a, r->id);
+		ag_dg_answered(a, r->id, now);
 	r->where = AG_EDGE;
 	r->reason = AG_FB_NONE;
 	r->label = res->label;
