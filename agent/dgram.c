@@ -398,6 +398,7 @@ static void on_ack(struct ag_agent *a, const struct cw_dg *d, uint64_t now)
 	o->copies = 0;
 	uint64_t wait = g->rto.rto + g->svc_ns + 4 * g->svc_var;
 	o->copy_ns = wait < g->rto.cap ? wait : g->rto.cap;
+	o->first_wait = o->copy_ns;
 	o->t_copy = now + o->copy_ns;
 }
 
@@ -510,15 +511,22 @@ void ag_dg_readable(struct ag_agent *a, uint64_t now)
 
 /* ---- replies already answered --------------------------------------------------------------- */
 
-/* Karn's rule again: only a request never asked about twice times the edge. */
+/* Unlike an RTT, the wait for a reply is sampled after copies of fragment 0
+ * went too: under Karn's rule a first guess too short would get every request
+ * asked about again, and no sample would ever correct it. A copy of a running
+ * request is only ACKed, so the first reply is the first run's unless that
+ * reply was lost; such a sample counts only up to the wait it outlasted, so
+ * lost replies cannot feed a growing estimate. */
 static void service_sample(struct ag_dg *g, uint64_t request_id, uint64_t now)
 {
 	for (int i = 0; i < g->nout; i++) {
 		const struct ag_dg_out *o = &g->out[i];
-		if (o->st != DGO_WAITING || o->req_id != request_id || o->copies ||
+		if (o->st != DGO_WAITING || o->req_id != request_id ||
 		    (o->kind != TX_INFER && o->kind != TX_DECIDE))
 			continue;
 		uint64_t x = now - o->acked_ns;
+		if (o->copies && x > o->first_wait)
+			x = o->first_wait;
 		if (!g->svc_ns) {
 			g->svc_ns = x;
 			g->svc_var = x / 2;

@@ -82,6 +82,7 @@ struct ag_dg_out {
 	struct cw_dg_sender snd;
 	uint64_t t_copy, copy_ns; /* DGO_WAITING: when fragment 0 goes again, the interval */
 	uint64_t acked_ns;        /* DGO_WAITING: when the message was ACKed whole */
+	uint64_t first_wait;      /* and the wait before its first copy */
 	int copies;               /* fragment-0 copies sent while waiting */
 };
 
