@@ -367,8 +367,10 @@ static void hostile(int no_buf_ring)
 	uc_hello(&evil);
 	for (size_t k = 0; k < sizeof(junk); k++)
 		junk[k] = (uint8_t)rnd();
-	int served = 0;
-	for (int round = 0; round < 8; round++) {
+	/* 8 rounds in the test suite; COINFER_HOSTILE_ROUNDS makes a soak of it */
+	const char *env = getenv("COINFER_HOSTILE_ROUNDS");
+	int rounds = env && atoi(env) > 0 ? atoi(env) : 8, served = 0;
+	for (int round = 0; round < rounds; round++) {
 		garbage(stranger.fd, 40);
 		spoofed(stranger.fd, junk, 3000, 20);
 		lying(&evil, junk);
