@@ -76,6 +76,44 @@ double ab_hist_quantile_ns(const struct ab_hist *h, double q)
 	return (double)h->max_ns;
 }
 
+/* ---- counters ---------------------------------------------------------------- */
+
+void ab_count_reply(struct ab_counts *c, const struct cw_msg *m, uint64_t lat_ns,
+		    const struct ab_msgset *ms, int frame)
+{
+	if (m->type == CW_RESULT) {
+		c->results++;
+		ab_hist_add(&c->lat, lat_ns);
+		uint16_t b = m->result.batch ? m->result.batch : 1;
+		c->batch_inv_sum += 1.0 / b;
+		c->batch_sum += b;
+		if (ms->label && m->result.label != ms->label[frame])
+			c->wrong++;
+	} else {
+		c->errors++;
+		if (m->error.code < CW_ERR_END && !c->by_code[m->error.code]++)
+			snprintf(c->msg[m->error.code], sizeof(c->msg[0]), "%.95s", m->error.msg);
+	}
+}
+
+void ab_counts_merge(struct ab_load_result *res, const struct ab_counts *c)
+{
+	res->results += c->results;
+	res->errors += c->errors;
+	res->sent += c->sent;
+	res->closed_by_server += c->closed;
+	res->wrong_labels += c->wrong;
+	res->lost += c->lost;
+	for (int k = 0; k < CW_ERR_END; k++) {
+		res->errors_by_code[k] += c->by_code[k];
+		if (!res->error_msg[k][0])
+			memcpy(res->error_msg[k], c->msg[k], sizeof(res->error_msg[k]));
+	}
+	ab_hist_merge(&res->lat, &c->lat);
+	res->batch_inv_sum += c->batch_inv_sum;
+	res->batch_sum += c->batch_sum;
+}
+
 /* ---- processes --------------------------------------------------------------- */
 
 double ab_proc_cpu_s(pid_t pid)
@@ -128,19 +166,12 @@ struct dev {
 };
 
 struct lthread {
-	pthread_t th;
 	int ep;
 	struct dev **devs;
 	int n_devs;
 	const struct ab_load_config *cfg;
 	_Atomic int *phase; /* 0 warm-up, 1 window, 2 stop */
-	/* window counters */
-	uint64_t results, errors, sent, closed, wrong;
-	uint64_t by_code[CW_ERR_END];
-	char msg[CW_ERR_END][96];
-	struct ab_hist lat;
-	double batch_inv_sum;
-	uint64_t batch_sum;
+	struct ab_counts c;  /* window counters */
 };
 
 static void dev_queue(struct dev *d, int slot)
@@ -155,7 +186,7 @@ static void dev_close(struct lthread *t, struct dev *d)
 		return;
 	epoll_ctl(t->ep, EPOLL_CTL_DEL, d->fd, NULL);
 	d->closed = 1;
-	t->closed++;
+	t->c.closed++;
 }
 
 /* sendmsg every queued request (one call per wakeup, more only if the kernel
@@ -196,7 +227,7 @@ static void dev_flush(struct lthread *t, struct dev *d)
 			d->q_len--;
 			d->q_off = 0;
 			d->next_frame = (d->next_frame + 1) % ms->n_frames;
-			t->sent++;
+			t->c.sent++;
 			k++;
 		}
 		if (k < n) {
@@ -213,22 +244,8 @@ static void on_reply(struct lthread *t, struct dev *d, const struct cw_msg *m, u
 	uint64_t slot = m->request_id - 1; /* ids are slot + 1: 0 is "no request" */
 	if (m->request_id == 0 || slot >= (uint64_t)t->cfg->depth || !d->busy[slot])
 		return; /* not one of ours (e.g. an error with id 0) */
-	if (phase == 1) {
-		if (m->type == CW_RESULT) {
-			t->results++;
-			ab_hist_add(&t->lat, now - d->sent_ns[slot]);
-			uint16_t b = m->result.batch ? m->result.batch : 1;
-			t->batch_inv_sum += 1.0 / b;
-			t->batch_sum += b;
-			const uint16_t *lbl = t->cfg->msgs->label;
-			if (lbl && m->result.label != lbl[d->frame_of[slot]])
-				t->wrong++;
-		} else {
-			t->errors++;
-			if (m->error.code < CW_ERR_END && !t->by_code[m->error.code]++)
-				snprintf(t->msg[m->error.code], sizeof(t->msg[0]), "%.95s", m->error.msg);
-		}
-	}
+	if (phase == 1)
+		ab_count_reply(&t->c, m, now - d->sent_ns[slot], t->cfg->msgs, d->frame_of[slot]);
 	if (phase < 2)
 		dev_queue(d, (int)slot);
 	else
@@ -320,7 +337,7 @@ static int connect_dev(int port, struct dev *d, const struct ab_load_config *cfg
 		       size_t errlen)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	inet_pton(AF_INET, cfg->host ? cfg->host : "127.0.0.1", &a.sin_addr);
 	d->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (d->fd < 0) {
 		snprintf(err, errlen, "socket (device %d): %s", d->id, strerror(errno));
@@ -444,17 +461,21 @@ static void assign_devices(const struct ab_load_config *cfg, struct dev *devs, s
 	}
 }
 
-/* The load threads run through warm-up, the timed window, and stop; the
- * server's and our CPU time and the wall time of the window go into res. */
-static int run_window(const struct ab_load_config *cfg, struct lthread *th, int nt,
-		      _Atomic int *phase, struct ab_load_result *res)
+int ab_load_threads(const struct ab_load_config *cfg, void *(*fn)(void *), void *args,
+		    size_t stride, int nt, _Atomic int *phase, struct ab_load_result *res)
 {
+	pthread_t *th = calloc((size_t)nt, sizeof(*th));
+	if (!th) {
+		snprintf(res->err, sizeof(res->err), "out of memory for %d threads", nt);
+		return -1;
+	}
 	for (int k = 0; k < nt; k++)
-		if (pthread_create(&th[k].th, NULL, lthread_main, &th[k])) {
+		if (pthread_create(&th[k], NULL, fn, (char *)args + (size_t)k * stride)) {
 			snprintf(res->err, sizeof(res->err), "pthread_create failed");
 			atomic_store(phase, 2);
 			for (int j = 0; j < k; j++)
-				pthread_join(th[j].th, NULL);
+				pthread_join(th[j], NULL);
+			free(th);
 			return -1;
 		}
 	sleep_s(cfg->warmup_s);
@@ -467,31 +488,12 @@ static int run_window(const struct ab_load_config *cfg, struct lthread *th, int 
 	double scpu1 = ab_proc_cpu_s(cfg->server_pid), lcpu1 = cf_process_cpu_s();
 	res->load_avg_1m = ab_loadavg_1m();
 	for (int k = 0; k < nt; k++)
-		pthread_join(th[k].th, NULL);
+		pthread_join(th[k], NULL);
+	free(th);
 	res->window_s = (double)(t1 - t0) * 1e-9;
 	res->server_cpu_s = scpu0 >= 0 && scpu1 >= 0 ? scpu1 - scpu0 : -1;
 	res->load_cpu_s = lcpu1 - lcpu0;
 	return 0;
-}
-
-/* The threads' window counters summed into res. */
-static void merge_counts(const struct lthread *th, int nt, struct ab_load_result *res)
-{
-	for (int k = 0; k < nt; k++) {
-		res->results += th[k].results;
-		res->errors += th[k].errors;
-		res->sent += th[k].sent;
-		res->closed_by_server += th[k].closed;
-		res->wrong_labels += th[k].wrong;
-		for (int c = 0; c < CW_ERR_END; c++) {
-			res->errors_by_code[c] += th[k].by_code[c];
-			if (!res->error_msg[c][0])
-				memcpy(res->error_msg[c], th[k].msg[c], sizeof(res->error_msg[c]));
-		}
-		ab_hist_merge(&res->lat, &th[k].lat);
-		res->batch_inv_sum += th[k].batch_inv_sum;
-		res->batch_sum += th[k].batch_sum;
-	}
 }
 
 int ab_load_run(const struct ab_load_config *cfg, struct ab_load_result *res)
@@ -518,9 +520,10 @@ int ab_load_run(const struct ab_load_config *cfg, struct ab_load_result *res)
 	if (connect_all(cfg, devs, res))
 		goto out;
 	assign_devices(cfg, devs, dp, th, nt, &phase);
-	if (run_window(cfg, th, nt, &phase, res))
+	if (ab_load_threads(cfg, lthread_main, th, sizeof(*th), nt, &phase, res))
 		goto out;
-	merge_counts(th, nt, res);
+	for (int k = 0; k < nt; k++)
+		ab_counts_merge(res, &th[k].c);
 	ret = 0;
 out:
 	if (th)

@@ -6,6 +6,7 @@
 #ifndef COINFER_BENCH_APPLIANCE_LOAD_H
 #define COINFER_BENCH_APPLIANCE_LOAD_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -42,6 +43,7 @@ struct ab_msgset {
 /* ---- one run --------------------------------------------------------------- */
 
 struct ab_load_config {
+	const char *host; /* the server's IPv4 address; NULL: 127.0.0.1 */
 	int port;
 	int devices, depth, threads;
 	double warmup_s, seconds;
@@ -56,6 +58,7 @@ struct ab_load_result {
 	double window_s;
 	uint64_t results, errors, sent, closed_by_server;
 	uint64_t wrong_labels;       /* RESULTs whose class differs from msgs->label */
+	uint64_t lost;               /* UDP: requests unanswered for AB_UDP_LOST_NS */
 	uint64_t errors_by_code[CW_ERR_END];
 	char error_msg[CW_ERR_END][96];  /* the first message seen per code */
 	struct ab_hist lat;          /* RESULTs completed in the window */
@@ -70,6 +73,34 @@ struct ab_load_result {
 /* Connects, says HELLO, waits for every WELCOME, then runs warm-up and the
  * timed window. Returns 0, or -1 with res->err set. */
 int ab_load_run(const struct ab_load_config *cfg, struct ab_load_result *res);
+
+/* The same over UDP datagrams (appliance-load-udp.c): a HELLO per device from a
+ * socket of its own, then each thread's devices share one socket, told apart
+ * by session id; one-fragment INFERs (every message must fit CW_DG_DEFAULT_PAYLOAD). */
+#define AB_UDP_LOST_NS 1000000000ull
+int ab_load_run_udp(const struct ab_load_config *cfg, struct ab_load_result *res);
+
+/* ---- shared by the two generators ------------------------------------------ */
+
+/* One thread's counters of the window. */
+struct ab_counts {
+	uint64_t results, errors, sent, closed, wrong, lost;
+	uint64_t by_code[CW_ERR_END];
+	char msg[CW_ERR_END][96];
+	struct ab_hist lat;
+	double batch_inv_sum;
+	uint64_t batch_sum;
+};
+
+/* A RESULT or ERROR m that took lat_ns, for a request of image `frame` of ms. */
+void ab_count_reply(struct ab_counts *c, const struct cw_msg *m, uint64_t lat_ns,
+		    const struct ab_msgset *ms, int frame);
+void ab_counts_merge(struct ab_load_result *res, const struct ab_counts *c);
+/* Starts nt threads fn(args + k * stride), runs warm-up (*phase 0), the window
+ * (1) and stop (2), joins them; the wall time of the window, the server's and
+ * this process's CPU over it into res. 0, or -1 with res->err set. */
+int ab_load_threads(const struct ab_load_config *cfg, void *(*fn)(void *), void *args,
+		    size_t stride, int nt, _Atomic int *phase, struct ab_load_result *res);
 
 /* user+sys seconds of a process from /proc/PID/stat (all its threads); < 0 on error. */
 double ab_proc_cpu_s(pid_t pid);
