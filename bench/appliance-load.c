@@ -104,6 +104,7 @@ void ab_counts_merge(struct ab_load_result *res, const struct ab_counts *c)
 	res->closed_by_server += c->closed;
 	res->wrong_labels += c->wrong;
 	res->lost += c->lost;
+	res->acks += c->acks;
 	for (int k = 0; k < CW_ERR_END; k++) {
 		res->errors_by_code[k] += c->by_code[k];
 		if (!res->error_msg[k][0])

@@ -59,6 +59,7 @@ struct ab_load_result {
 	uint64_t results, errors, sent, closed_by_server;
 	uint64_t wrong_labels;       /* RESULTs whose class differs from msgs->label */
 	uint64_t lost;               /* UDP: requests unanswered for AB_UDP_LOST_NS */
+	uint64_t acks;               /* UDP: ACK datagrams received */
 	uint64_t errors_by_code[CW_ERR_END];
 	char error_msg[CW_ERR_END][96];  /* the first message seen per code */
 	struct ab_hist lat;          /* RESULTs completed in the window */
@@ -84,7 +85,7 @@ int ab_load_run_udp(const struct ab_load_config *cfg, struct ab_load_result *res
 
 /* One thread's counters of the window. */
 struct ab_counts {
-	uint64_t results, errors, sent, closed, wrong, lost;
+	uint64_t results, errors, sent, closed, wrong, lost, acks;
 	uint64_t by_code[CW_ERR_END];
 	char msg[CW_ERR_END][96];
 	struct ab_hist lat;

@@ -31,6 +31,7 @@
 
 #include "appliance-epoll.h"
 #include "appliance-load.h"
+#include "veth-netns.h"
 #if COINFER_DPDK
 #include "dpdk-fastpath.h"
 #endif
@@ -40,6 +41,7 @@
 #include "coinfer/dataset.h"
 #include "coinfer/exec.h"
 #include "coinfer/model.h"
+#include "coinfer/wire-dgram.h"
 #include "coinfer/wire.h"
 #include "coinfer/stats.h"
 
@@ -50,10 +52,10 @@
 
 struct opts {
 	int quick, workers, load_threads, null_depth, tail_devices, tail_depth, calibrate_runs;
-	int no_null, no_tail, no_epoll, repeat, no_load_cap, dpdk_fastpath;
+	int no_null, no_tail, no_epoll, repeat, no_load_cap, dpdk_fastpath, veth, veth_devices;
 	double seconds, warmup, kernel_seconds;
 	int devices[16], n_devices;
-	const char *appliance, *model_path, *data_dir, *points;
+	const char *appliance, *model_path, *data_dir, *points, *transports;
 	char self[PATH_MAX];
 };
 
@@ -193,6 +195,9 @@ static void free_msgset(struct ab_msgset *ms)
 
 /* ---- server processes ---------------------------------------------------------- */
 
+/* --veth: servers start in namespace A (the bench's threads are in B). */
+static const struct ab_veth *SRV_NETNS;
+
 struct server {
 	pid_t pid;
 	int out; /* its stdout */
@@ -234,6 +239,8 @@ static int server_start(struct server *s, char **argv)
 		return -1;
 	if (s->pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM); /* no orphans if the bench dies */
+		if (SRV_NETNS && ab_veth_enter_a(SRV_NETNS))
+			_exit(126);
 		dup2(p[1], 1);
 		execv(argv[0], argv);
 		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
@@ -329,6 +336,49 @@ static double jnum(const cJSON *o, const char *k)
 	return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
+/* A finished load run into o (and r): rates, latency, errors. */
+static void load_json(cJSON *o, const struct ab_load_result *lr, int null_model, struct run *r)
+{
+	r->ok = 1;
+	r->rps = (double)lr->results / lr->window_s;
+	r->per_cpu = lr->server_cpu_s > 0 ? (double)lr->results / lr->server_cpu_s : 0;
+	r->p50_us = ab_hist_quantile_ns(&lr->lat, 0.50) / 1000;
+	r->p99_us = ab_hist_quantile_ns(&lr->lat, 0.99) / 1000;
+	r->p999_us = ab_hist_quantile_ns(&lr->lat, 0.999) / 1000;
+	cJSON_AddNumberToObject(o, "window_s", lr->window_s);
+	cJSON_AddNumberToObject(o, "results", (double)lr->results);
+	cJSON_AddNumberToObject(o, "requests_per_s", r->rps);
+	cJSON_AddNumberToObject(o, "server_cpu_s", lr->server_cpu_s);
+	cJSON_AddNumberToObject(o, "server_cores_busy", lr->server_cpu_s / lr->window_s);
+	cJSON_AddNumberToObject(o, "requests_per_server_cpu_s", r->per_cpu);
+	cJSON_AddNumberToObject(o, "load_generator_cpu_s", lr->load_cpu_s);
+	cJSON *lat = cJSON_AddObjectToObject(o, "latency_us");
+	cJSON_AddNumberToObject(lat, "p50", r->p50_us);
+	cJSON_AddNumberToObject(lat, "p99", r->p99_us);
+	cJSON_AddNumberToObject(lat, "p99.9", r->p999_us);
+	cJSON_AddNumberToObject(lat, "mean", lr->lat.n ? (double)(lr->lat.sum_ns / lr->lat.n) / 1000 : 0);
+	cJSON_AddNumberToObject(lat, "max", (double)lr->lat.max_ns / 1000);
+	cJSON_AddNumberToObject(o, "mean_batch",
+				lr->batch_inv_sum > 0 ? (double)lr->results / lr->batch_inv_sum : 0);
+	cJSON *er = cJSON_AddObjectToObject(o, "errors");
+	cJSON_AddNumberToObject(er, "total", (double)lr->errors);
+	for (int c = 1; c < CW_ERR_END; c++)
+		if (lr->errors_by_code[c])
+			cJSON_AddNumberToObject(er, cw_error_name((enum cw_error_code)c),
+						(double)lr->errors_by_code[c]);
+	cJSON *em = NULL;
+	for (int c = 1; c < CW_ERR_END; c++)
+		if (lr->error_msg[c][0]) {
+			if (!em)
+				em = cJSON_AddObjectToObject(o, "first_error_message");
+			cJSON_AddStringToObject(em, cw_error_name((enum cw_error_code)c), lr->error_msg[c]);
+		}
+	cJSON_AddNumberToObject(o, "connections_closed_by_server", (double)lr->closed_by_server);
+	if (!null_model)
+		cJSON_AddNumberToObject(o, "wrong_labels", (double)lr->wrong_labels);
+	cJSON_AddNumberToObject(o, "load_avg_1m", lr->load_avg_1m);
+}
+
 static struct run measure(enum kind k, const struct srv_opts *so, const struct ab_msgset *ms,
 			  int devices, int depth)
 {
@@ -359,46 +409,7 @@ static struct run measure(enum kind k, const struct srv_opts *so, const struct a
 		cJSON_AddStringToObject(o, "error", lr->err);
 		fprintf(stderr, "coinfer-bench-appliance: load: %s\n", lr->err);
 	} else {
-		r.ok = 1;
-		r.rps = (double)lr->results / lr->window_s;
-		r.per_cpu = lr->server_cpu_s > 0 ? (double)lr->results / lr->server_cpu_s : 0;
-		r.p50_us = ab_hist_quantile_ns(&lr->lat, 0.50) / 1000;
-		r.p99_us = ab_hist_quantile_ns(&lr->lat, 0.99) / 1000;
-		r.p999_us = ab_hist_quantile_ns(&lr->lat, 0.999) / 1000;
-		cJSON_AddNumberToObject(o, "window_s", lr->window_s);
-		cJSON_AddNumberToObject(o, "results", (double)lr->results);
-		cJSON_AddNumberToObject(o, "requests_per_s", r.rps);
-		cJSON_AddNumberToObject(o, "server_cpu_s", lr->server_cpu_s);
-		cJSON_AddNumberToObject(o, "server_cores_busy", lr->server_cpu_s / lr->window_s);
-		cJSON_AddNumberToObject(o, "requests_per_server_cpu_s", r.per_cpu);
-		cJSON_AddNumberToObject(o, "load_generator_cpu_s", lr->load_cpu_s);
-		cJSON *lat = cJSON_AddObjectToObject(o, "latency_us");
-		cJSON_AddNumberToObject(lat, "p50", r.p50_us);
-		cJSON_AddNumberToObject(lat, "p99", r.p99_us);
-		cJSON_AddNumberToObject(lat, "p99.9", r.p999_us);
-		cJSON_AddNumberToObject(lat, "mean",
-					lr->lat.n ? (double)(lr->lat.sum_ns / lr->lat.n) / 1000 : 0);
-		cJSON_AddNumberToObject(lat, "max", (double)lr->lat.max_ns / 1000);
-		cJSON_AddNumberToObject(o, "mean_batch",
-					lr->batch_inv_sum > 0 ? (double)lr->results / lr->batch_inv_sum : 0);
-		cJSON *er = cJSON_AddObjectToObject(o, "errors");
-		cJSON_AddNumberToObject(er, "total", (double)lr->errors);
-		for (int c = 1; c < CW_ERR_END; c++)
-			if (lr->errors_by_code[c])
-				cJSON_AddNumberToObject(er, cw_error_name((enum cw_error_code)c),
-							(double)lr->errors_by_code[c]);
-		cJSON *em = NULL;
-		for (int c = 1; c < CW_ERR_END; c++)
-			if (lr->error_msg[c][0]) {
-				if (!em)
-					em = cJSON_AddObjectToObject(o, "first_error_message");
-				cJSON_AddStringToObject(em, cw_error_name((enum cw_error_code)c),
-							lr->error_msg[c]);
-			}
-		cJSON_AddNumberToObject(o, "connections_closed_by_server", (double)lr->closed_by_server);
-		if (!so->null_model)
-			cJSON_AddNumberToObject(o, "wrong_labels", (double)lr->wrong_labels);
-		cJSON_AddNumberToObject(o, "load_avg_1m", lr->load_avg_1m);
+		load_json(o, lr, so->null_model, &r);
 	}
 	if (s.stopped)
 		cJSON_AddItemToObject(o, "server_stopped", s.stopped);
@@ -851,6 +862,241 @@ static cJSON *tail_point(struct point pt, struct tail_summary *sum)
 	return o;
 }
 
+/* ---- over veth: DPDK, io_uring UDP, io_uring TCP ------------------------------------ */
+
+#define VETH_DPDK_PORT 7878
+#define AF_PACKET_TESTPMD_PPS 250000.0 /* testpmd through net_af_packet on a veth, here */
+
+/* Whether this coinfer-appliance serves transport dpdk: its --help lists --dpdk-eal. */
+static int appliance_has_dpdk(void)
+{
+	char cmd[PATH_MAX + 32], line[512];
+	int found = 0;
+	snprintf(cmd, sizeof(cmd), "'%s' --help 2>&1", O.appliance);
+	FILE *f = popen(cmd, "r");
+	while (f && fgets(line, sizeof(line), f))
+		found |= strstr(line, "--dpdk-eal") != NULL;
+	if (f)
+		pclose(f);
+	return found;
+}
+
+/* The appliance in namespace A on transport tr: one worker (one core: a UDP or
+ * DPDK worker takes one socket or queue), the null model, answers at once. */
+static int spawn_veth(const struct ab_veth *v, const char *tr, int devices, struct server *s)
+{
+	char a[20][192];
+	char *argv[24];
+	int n = 0, dpdk = !strcmp(tr, "dpdk");
+#define ARG(...) (snprintf(a[n], sizeof(a[n]), __VA_ARGS__), argv[n] = a[n], n++)
+	ARG("%s", O.appliance);
+	ARG("--transport=%s", tr);
+	ARG("--host=%s", v->ip_a);
+	ARG("--port=%d", dpdk ? VETH_DPDK_PORT : 0);
+	ARG("--workers=1");
+	ARG("--max-conns=%d", devices > 1024 ? devices : 1024);
+	ARG("--max-requests=%d", devices * O.null_depth > 2048 ? devices * O.null_depth : 2048);
+	ARG("--max-batch=32");
+	ARG("--max-delay-us=0");
+	ARG("--max-inflight=256");
+	ARG("--calibrate-runs=%d", O.calibrate_runs);
+	ARG("--null-model");
+	if (dpdk) {
+		ARG("--dpdk-port=net_af_packet0");
+		ARG("--dpdk-eal=--no-huge --no-pci -m 256 --file-prefix=coinfer-%d "
+		    "--vdev=net_af_packet0,iface=%s", (int)getpid(), v->if_a);
+	}
+	if (O.model_path) {
+		ARG("--model");
+		ARG("%s", O.model_path);
+	}
+	argv[n] = NULL;
+#undef ARG
+	SRV_NETNS = v;
+	int ret = server_start(s, argv);
+	SRV_NETNS = NULL;
+	return ret;
+}
+
+/* The rates of a row that only datagram transports have. */
+static void veth_dgram_json(cJSON *o, const char *tr, const struct ab_load_result *lr,
+			    const struct run *r)
+{
+	cJSON_AddNumberToObject(o, "acks_received", (double)lr->acks);
+	/* a request is one datagram in; its ACK and its RESULT are two out */
+	cJSON_AddNumberToObject(o, "packets_per_s", 3 * r->rps);
+	if (strcmp(tr, "dpdk"))
+		return;
+	cJSON_AddStringToObject(o, "appliance_cpu",
+				"its worker polls: server_cpu_s is its wall time, whatever it did");
+	cJSON_AddNumberToObject(o, "share_of_af_packet_testpmd_pps",
+				3 * r->rps / AF_PACKET_TESTPMD_PPS);
+}
+
+/* One transport over the veth: a row, or NULL with a note why not. */
+static cJSON *veth_row(struct ab_veth *v, const char *tr, const struct ab_msgset *ms, int devices,
+		       cJSON *notes)
+{
+	char why[320];
+	struct server s;
+	struct run r = {0};
+	int dpdk = !strcmp(tr, "dpdk");
+	/* a DPDK port answers ARP itself: the kernel in A must not hold the address too */
+	if (ab_veth_addr_a(v, !dpdk) || spawn_veth(v, tr, devices, &s)) {
+		snprintf(why, sizeof(why), "%s skipped: the appliance did not start on it", tr);
+		cJSON_AddItemToArray(notes, cJSON_CreateString(why));
+		fprintf(stderr, "coinfer-bench-appliance: %s\n", why);
+		return NULL;
+	}
+	struct ab_load_config lc = {.host = v->ip_a, .port = s.port, .devices = devices,
+				    .depth = O.null_depth, .threads = O.load_threads,
+				    .warmup_s = O.warmup, .seconds = O.seconds, .msgs = ms,
+				    .model_checksum = M->checksum, .model_name = M->name,
+				    .server_pid = s.pid};
+	struct ab_load_result *lr = calloc(1, sizeof(*lr));
+	int ret = strcmp(tr, "tcp") ? ab_load_run_udp(&lc, lr) : ab_load_run(&lc, lr);
+	server_stop(&s);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "transport", tr);
+	if (ret) {
+		cJSON_AddStringToObject(o, "error", lr->err);
+		fprintf(stderr, "coinfer-bench-appliance: %s load: %s\n", tr, lr->err);
+	} else {
+		load_json(o, lr, 1, &r);
+		cJSON_AddNumberToObject(o, "lost", (double)lr->lost);
+		cJSON_AddNumberToObject(o, "load_generator_cpu_us_per_request",
+					lr->results ? lr->load_cpu_s / (double)lr->results * 1e6 : 0);
+		if (strcmp(tr, "tcp"))
+			veth_dgram_json(o, tr, lr, &r);
+	}
+	if (s.stopped)
+		cJSON_AddItemToObject(o, "server_stopped", s.stopped);
+	cJSON_Delete(s.listening);
+	fprintf(stderr, "  %-4s %4d dev x %2d: %9.0f req/s, %9.0f req/cpu-s, p50 %7.0f p99 %7.0f us, "
+		"lost %llu, generator %.2f cpu-s\n", tr, devices, O.null_depth, r.rps, r.per_cpu,
+		r.p50_us, r.p99_us, (unsigned long long)lr->lost, lr->load_cpu_s);
+	free(lr);
+	return o;
+}
+
+/* Frames of the last exit's first layer whose every INFER fits one datagram
+ * fragment, so that UDP and DPDK carry each request in one packet. */
+static void veth_frames(struct frames *f)
+{
+	static const char *const layers[] = {"pool5", "flatten5", "fc6", "relu6"};
+	for (size_t i = 0; i < sizeof(layers) / sizeof(layers[0]); i++) {
+		struct point pt;
+		if (find_point(M->n_exits - 1, layers[i], &pt))
+			continue;
+		make_frames(pt, f);
+		size_t big = 0;
+		for (int k = 0; k < N_FRAMES; k++)
+			big = f->len[k] > big ? f->len[k] : big;
+		if (big + CW_INFER_PREFIX_BYTES <= CW_DG_DEFAULT_PAYLOAD)
+			return;
+		free_frames(f);
+	}
+	die("%s", "no layer of the last exit gives one-fragment INFERs");
+}
+
+static void veth_notes(cJSON *notes)
+{
+	static const char *const n[] = {
+		"requests_per_server_cpu_s: RESULTs in the window per second of the appliance's "
+		"utime+stime over it (all its threads, from /proc/PID/stat): requests per "
+		"appliance CPU-second",
+		"dpdk: a DPDK worker polls, so its CPU time is its wall time whether packets come "
+		"or not: its requests_per_server_cpu_s is requests per second of one polling core",
+		"dpdk runs net_af_packet: a PMD over a kernel AF_PACKET socket on the veth, so "
+		"every packet still crosses the kernel (veth transmit, the packet socket's ring, "
+		"a copy each way). testpmd moved ~0.25 Mpps through net_af_packet on a veth here "
+		"against ~445 Mpps on net_ring, and the appliance's fast path alone "
+		"(--dpdk-fastpath, net_ring) answers ~0.6 M requests/s per core: where the dpdk "
+		"row's packets_per_s (3 per request: the INFER in, its ACK and RESULT out) nears "
+		"0.25 M (share_of_af_packet_testpmd_pps near 1), af_packet, not DPDK, limits it",
+		"the generator shares the machine's cores; the kernel's veth and IP work for a "
+		"packet is charged to whoever runs it (the sender's system call, or a softirq on "
+		"either side), so each side's CPU holds some of the other's kernel work",
+		"udp and dpdk: one-fragment INFERs, devices multiplexed by session id over one "
+		"socket per generator thread; a request unanswered for 1 s is counted lost "
+		"and its slot sends a new one (no retransmission)",
+	};
+	for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++)
+		cJSON_AddItemToArray(notes, cJSON_CreateString(n[i]));
+}
+
+static void veth_config(cJSON *sec, const struct ab_veth *v, const struct frames *f, int devices)
+{
+	cJSON *c = cJSON_AddObjectToObject(sec, "config");
+	cJSON_AddNumberToObject(c, "devices", devices);
+	cJSON_AddNumberToObject(c, "depth", O.null_depth);
+	cJSON_AddNumberToObject(c, "seconds", O.seconds);
+	cJSON_AddNumberToObject(c, "warmup_s", O.warmup);
+	cJSON_AddNumberToObject(c, "load_threads", O.load_threads);
+	cJSON_AddNumberToObject(c, "appliance_workers", 1);
+	cJSON_AddStringToObject(c, "appliance_options", "--null-model --max-batch 32 "
+				"--max-delay-us 0 --max-inflight 256 --workers 1");
+	cJSON_AddStringToObject(c, "appliance_address", v->ip_a);
+	cJSON_AddStringToObject(c, "generator_address", v->ip_b);
+	cJSON_AddStringToObject(c, "veth", v->if_a);
+	cJSON_AddStringToObject(c, "veth_peer", v->if_b);
+	cJSON_AddStringToObject(c, "namespaces", "two, unnamed (unshare): the appliance in A, "
+				"this process's load threads in B; MTU 1500; transmit checksum "
+				"offload off on B's end (the af_packet PMD cannot take partial "
+				"checksums), for every transport");
+	cJSON_AddStringToObject(c, "dpdk_eal", "--no-huge --no-pci -m 256 --file-prefix=coinfer-PID "
+				"--vdev=net_af_packet0,iface=VETH_A");
+	cJSON_AddItemToObject(c, "frame", point_json(f));
+	cJSON_AddNumberToObject(c, "infer_datagram_bytes_mean",
+				(double)(CW_DG_HEADER_BYTES + CW_INFER_PREFIX_BYTES) + f->mean_bytes);
+}
+
+/* --veth: each transport of --transports against the same load. */
+static cJSON *veth_section(void)
+{
+	struct ab_veth v;
+	char err[512];
+	if (ab_veth_make(&v, err, sizeof(err))) {
+		fprintf(stderr, "coinfer-bench-appliance: --veth skipped: %s\n", err);
+		exit(77);
+	}
+	int devices = O.veth_devices, has_dpdk = appliance_has_dpdk();
+	struct frames f;
+	veth_frames(&f);
+	struct ab_msgset ms;
+	make_msgset(&f, O.null_depth, &ms);
+	ms.label = NULL;
+	cJSON *sec = cJSON_CreateObject();
+	veth_config(sec, &v, &f, devices);
+	cJSON *rows = cJSON_AddArrayToObject(sec, "rows"), *notes = cJSON_CreateArray();
+	fprintf(stderr, "over veth (%.0f-byte frames, %d devices x %d):\n", f.mean_bytes, devices,
+		O.null_depth);
+	char list[256], why[320];
+	snprintf(list, sizeof(list), "%s", O.transports);
+	for (char *save = NULL, *tr = strtok_r(list, ",", &save); tr;
+	     tr = strtok_r(NULL, ",", &save)) {
+		cJSON *row;
+		why[0] = 0;
+		if (strcmp(tr, "tcp") && strcmp(tr, "udp") && strcmp(tr, "dpdk"))
+			snprintf(why, sizeof(why), "%s skipped: not a transport (tcp, udp, dpdk)", tr);
+		else if (!strcmp(tr, "dpdk") && !has_dpdk)
+			snprintf(why, sizeof(why), "dpdk skipped: %s lists no --dpdk-eal (built "
+				 "without DPDK, or before transport dpdk)", O.appliance);
+		else if ((row = veth_row(&v, tr, &ms, devices, notes)))
+			cJSON_AddItemToArray(rows, row);
+		if (why[0]) {
+			cJSON_AddItemToArray(notes, cJSON_CreateString(why));
+			fprintf(stderr, "coinfer-bench-appliance: %s\n", why);
+		}
+	}
+	veth_notes(notes);
+	cJSON_AddItemToObject(sec, "notes", notes);
+	free_msgset(&ms);
+	free_frames(&f);
+	ab_veth_close(&v);
+	return sec;
+}
+
 /* ---- main ---------------------------------------------------------------------------- */
 
 /* --quick goes first wherever it stands: the values given as well win */
@@ -903,6 +1149,15 @@ static const struct cli_opt opts[] = {
 	{.name = "dpdk-fastpath", .kind = CLI_FLAG, F(dpdk_fastpath),
 	 .help = "add the DPDK fast path alone on a port of rings (one core;\n"
 		 "with --no-null --no-tail, only that)"},
+	{.name = "veth", .kind = CLI_FLAG, F(veth),
+	 .help = "only this: the appliance in a network namespace of its own,\n"
+		 "the load over a veth pair, per transport of --transports\n"
+		 "(null model; exits 77 where namespaces cannot be made)"},
+	{.name = "transports", .kind = CLI_STRING, F(transports), .arg = "LIST",
+	 .help = "--veth: of tcp, udp, dpdk (dpdk only where the appliance\n"
+		 "has it)"},
+	{.name = "veth-devices", .kind = CLI_INT, F(veth_devices), .lo = 1, .hi = 100000,
+	 .help = "--veth: devices (x --depth requests each)"},
 	{.name = "appliance", .kind = CLI_STRING, F(appliance), .arg = "PATH",
 	 .help = "coinfer-appliance", .dflt = "next to this binary's folder"},
 	CLI_OPT_MODEL(struct opts, model_path),
@@ -945,6 +1200,8 @@ static void raise_nofile(cJSON *mach)
 	int maxdev = O.tail_devices, raised = 0, nofile_ok = 1;
 	for (int i = 0; i < O.n_devices; i++)
 		maxdev = O.devices[i] > maxdev ? O.devices[i] : maxdev;
+	if (O.veth && O.veth_devices > maxdev)
+		maxdev = O.veth_devices;
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
 	rlim_t want = (rlim_t)maxdev * 2 + 256;
@@ -1047,11 +1304,14 @@ int main(int argc, char **argv)
 	O = (struct opts){.workers = 2, .load_threads = 2, .null_depth = 4, .tail_devices = 256,
 			  .tail_depth = 2, .calibrate_runs = 0, .seconds = 5, .warmup = 1, .repeat = 3,
 			  .points = "3:input,3:relu2,3:relu4,1:b1_relu",
-			  .devices = {1, 16, 256, 1024}, .n_devices = 4};
+			  .devices = {1, 16, 256, 1024}, .n_devices = 4,
+			  .transports = "tcp,udp,dpdk", .veth_devices = 256};
 	int st = cli_args(&prog, &O, argc, argv);
 	if (st != CLI_GO)
 		return st;
 	O.kernel_seconds = O.quick ? 0.6 : 3;
+	if (O.veth)
+		O.no_null = O.no_tail = 1;
 	find_binaries();
 	signal(SIGPIPE, SIG_IGN);
 
@@ -1077,6 +1337,8 @@ int main(int argc, char **argv)
 		cJSON_AddItemToObject(root, "devices_1024", J_1024);
 	if (O.dpdk_fastpath)
 		cJSON_AddItemToObject(root, "dpdk_fastpath", dpdk_fastpath());
+	if (O.veth)
+		cJSON_AddItemToObject(root, "veth", veth_section());
 	acceptance_json(root, &ts);
 	cJSON_AddNumberToObject(mach, "load_avg_1m_end", ab_loadavg_1m());
 	cJSON_AddNumberToObject(root, "elapsed_s", cf_now_s() - t_start);
