@@ -32,16 +32,21 @@
 #define BOOL(k, f, inv) .key = k, .type = AP_CFG_BOOL, FIELD(f), .invert = inv
 #define STR(k, f, null) .key = k, .type = AP_CFG_STR, FIELD(f), .nullable = null
 
+#ifndef COINFER_DPDK
+#define COINFER_DPDK 0
+#endif
+
 static const char *const transports[] = {[AP_TRANSPORT_TCP] = "tcp", [AP_TRANSPORT_UDP] = "udp",
-					 NULL};
+					 [AP_TRANSPORT_DPDK] = "dpdk", NULL};
 
 /* Ranges: what the server can be built with, not what is wise; the server's
  * allocations fail with a message beyond what the machine holds. */
 static const struct ap_config_opt opts[] = {
 	{STR("model", model, 1), .arg = "PATH", .help = "model file", .dflt = "the bundled one"},
 	{.key = "transport", .type = AP_CFG_CHOICE, FIELD(server.transport), .choices = transports,
-	 .arg = "tcp|udp", .help = "tcp: the stream protocol; udp: its datagram form\n"
-				   "(docs/protocol.md, \"Datagrams (UDP)\")"},
+	 .arg = "tcp|udp|dpdk", .help = "tcp: the stream protocol; udp: its datagram form\n"
+					"(docs/protocol.md, \"Datagrams (UDP)\"); dpdk: the\n"
+					"same datagrams on a DPDK port (docs/appliance.md)"},
 	{STR("host", server.host, 0), .arg = "ADDR", .help = "IPv4 address to listen on"},
 	{INT("port", server.port, 0, 65535),
 	 .help = "TCP or UDP port, 0 = any; the port is printed at start"},
@@ -81,6 +86,17 @@ static const struct ap_config_opt opts[] = {
 	{.key = "faults", .type = AP_CFG_FAULTS, FIELD(server.faults), .arg = "SPEC",
 	 .help = "udp: drop, duplicate, reorder replies, drop=P,dup=P,\n"
 		 "reorder=P,seed=N (tests, demos)", .dflt = "none"},
+	{STR("dpdk_eal", server.dpdk_eal, 1), .arg = "ARGS",
+	 .help = "dpdk: the EAL's arguments, blank-separated, e.g.\n"
+		 "\"--no-huge --no-pci -m 256 --vdev=net_af_packet0,iface=eth1\""},
+	{STR("dpdk_port", server.dpdk_port, 1), .arg = "NAME",
+	 .help = "dpdk: the ethdev to serve on (a vdev's name, a PCI address);\n"
+		 "host is the address it answers ARP for"},
+	{INT("dpdk_mbufs", server.dpdk_mbufs, 1024, 1 << 20),
+	 .help = "dpdk: packet buffers in the pool"},
+	{INT("dpdk_idle_us", server.dpdk_idle_us, 0, 100000),
+	 .help = "dpdk: an idle worker naps this long after 1024 empty polls\n"
+		 "(0: polls always, a core per worker)"},
 	{INT("reassembly_buffers", server.reassembly_buffers, 0, 1 << 16),
 	 .help = "buffers per worker for messages split across receives"},
 	{INT("calibrate_runs", server.calibrate_runs, 0, 1000),
@@ -258,9 +274,16 @@ int ap_config_check(const struct ap_config *c, char *err, size_t errlen)
 	if (s->rx_buffers & (s->rx_buffers - 1))
 		return cf_fail(-EINVAL, err, errlen, "rx_buffers (--rx-buffers) %d is not a power of "
 				      "two (the kernel's buffer ring)", s->rx_buffers);
-	if (s->transport != AP_TRANSPORT_UDP && !cw_faults_none(&s->faults))
+	if (s->transport == AP_TRANSPORT_TCP && !cw_faults_none(&s->faults))
 		return cf_fail(-EINVAL, err, errlen, "faults (--faults) are injected on datagrams: "
-				      "they need transport udp (--transport udp)");
+				      "they need transport udp or dpdk (--transport udp)");
+	if (s->transport == AP_TRANSPORT_DPDK && !COINFER_DPDK)
+		return cf_fail(-ENOTSUP, err, errlen, "transport (--transport) dpdk: this "
+				      "coinfer-appliance was built without DPDK (meson option dpdk; "
+				      "it needs libdpdk-dev)");
+	if (s->transport == AP_TRANSPORT_DPDK && (!s->dpdk_port || !*s->dpdk_port))
+		return cf_fail(-EINVAL, err, errlen, "transport (--transport) dpdk needs dpdk_port "
+				      "(--dpdk-port), the ethdev to serve on");
 	if (!ipv4(s->host))
 		return cf_fail(-EINVAL, err, errlen, "host (--host) '%s' is not a numeric IPv4 address",
 			       s->host ? s->host : "");

@@ -13,10 +13,12 @@
 #ifndef COINFER_APPLIANCE_DPDK_LOOP_H
 #define COINFER_APPLIANCE_DPDK_LOOP_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "dgram.h"
 #include "dpdk.h"
+#include "udp.h"
 
 struct ap_dpdk_loop;
 
@@ -27,5 +29,27 @@ void ap_dpdk_loop_destroy(struct ap_dpdk_loop *l);
 /* One turn at now_ns; returns the datagrams received. */
 int ap_dpdk_loop_turn(struct ap_dpdk_loop *l, uint64_t now_ns);
 struct ap_dg *ap_dpdk_loop_dg(struct ap_dpdk_loop *l);
+
+/* What the server gives a worker's loop. */
+struct ap_dpdk_run {
+	const _Atomic int *stop;   /* nonzero: drain and return */
+	_Atomic uint64_t *turns;   /* the watchdog's sign of progress */
+	_Atomic uint32_t *queued;  /* requests in the scheduler, for the metrics */
+	int drain_ms;
+	unsigned idle_us;          /* nap after IDLE_TURNS empty polls; 0: poll always */
+};
+/* Turns until *stop, then drains (on the worker's thread, registered with
+ * ap_dpdk_thread_register). Counters are published every millisecond and at
+ * the end, for ap_dpdk_loop_stats on any thread. */
+void ap_dpdk_loop_run(struct ap_dpdk_loop *l, const struct ap_dpdk_run *r);
+void ap_dpdk_loop_stats(const struct ap_dpdk_loop *l, struct ap_udp_counts *out);
+
+/* The server's side: its port (the EAL from cfg->dpdk_eal unless already up,
+ * one queue pair per worker, answering ARP for cfg->host at cfg->port), and
+ * worker sess->id's loop on its queue pair with its session. */
+int ap_dpdk_server_open(const struct ap_server_config *cfg, struct ap_dpdk **out, char *err,
+			size_t errlen);
+int ap_dpdk_worker_create(struct ap_dpdk *d, const struct ap_sess_config *sess,
+			  struct ap_dpdk_loop **out, char *err, size_t errlen);
 
 #endif

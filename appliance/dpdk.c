@@ -85,6 +85,13 @@ static inline uint64_t peek(const _Atomic uint64_t *c)
 	return atomic_load_explicit(c, memory_order_relaxed);
 }
 
+static int eal_up;
+
+int ap_dpdk_eal_ready(void)
+{
+	return eal_up;
+}
+
 int ap_dpdk_eal_init(const char *eal_args, const char *vdev, char *err, size_t errlen)
 {
 	/* EAL may keep pointers into argv: both live as long as the process */
@@ -119,7 +126,25 @@ int ap_dpdk_eal_init(const char *eal_args, const char *vdev, char *err, size_t e
 	if (ret != argc - 1)
 		return cf_fail(-EINVAL, err, errlen, "DPDK EAL: '%s' is not an EAL argument",
 			       argv[ret + 1]);
+	eal_up = 1;
 	return 0;
+}
+
+/* A worker thread made by the appliance, not by the EAL: an lcore id of its
+ * own gives it the mempool's per-lcore cache (without one every get and put
+ * goes to the pool's shared ring). */
+int ap_dpdk_thread_register(char *err, size_t errlen)
+{
+	if (rte_thread_register())
+		return cf_fail(-rte_errno, err, errlen, "DPDK: no lcore left for a worker thread "
+			       "(%s): fewer workers, or an EAL with fewer lcores (-l)",
+			       rte_strerror(rte_errno));
+	return 0;
+}
+
+void ap_dpdk_thread_unregister(void)
+{
+	rte_thread_unregister();
 }
 
 void ap_dpdk_eal_cleanup(void)
@@ -129,6 +154,7 @@ void ap_dpdk_eal_cleanup(void)
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
 	rte_eal_cleanup();
+	eal_up = 0;
 	rmdir(dir);
 }
 
@@ -491,6 +517,12 @@ static void sum_queue(const struct qstats *s, struct ap_dpdk_stats *o)
 	o->tx_dropped += peek(&s->tx_dropped);
 	o->tx_nombuf += peek(&s->tx_nombuf);
 	o->tx_too_big += peek(&s->tx_too_big);
+}
+
+void ap_dpdk_queue_stats(const struct ap_dpdk_queue *q, struct ap_dpdk_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	sum_queue(&q->st, out);
 }
 
 void ap_dpdk_stats(const struct ap_dpdk *d, int i, struct ap_dpdk_stats *out)

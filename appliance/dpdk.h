@@ -77,6 +77,13 @@ struct ap_dpdk_stats {
  * --vdev=VDEV when vdev is not NULL or empty. -errno with DPDK's reason. */
 int ap_dpdk_eal_init(const char *eal_args, const char *vdev, char *err, size_t errlen);
 void ap_dpdk_eal_cleanup(void);
+/* Whether the EAL is up (it can be initialised once per process: a second
+ * ap_dpdk_eal_init fails). */
+int ap_dpdk_eal_ready(void);
+/* Gives the calling thread, not made by the EAL, an lcore of its own (the
+ * mempool's per-lcore cache), and takes it back. */
+int ap_dpdk_thread_register(char *err, size_t errlen);
+void ap_dpdk_thread_unregister(void);
 
 int ap_dpdk_open(const struct ap_dpdk_config *c, struct ap_dpdk **out, char *err, size_t errlen);
 /* Stops and closes the port and frees what the queues hold; returns the
@@ -104,6 +111,7 @@ int ap_dpdk_tx_flush(struct ap_dpdk_queue *q);
 
 /* Off the fast path (relaxed loads): queue i, or every queue when i < 0. */
 void ap_dpdk_stats(const struct ap_dpdk *d, int i, struct ap_dpdk_stats *out);
+void ap_dpdk_queue_stats(const struct ap_dpdk_queue *q, struct ap_dpdk_stats *out);
 int ap_dpdk_mbufs_in_use(const struct ap_dpdk *d);
 void ap_dpdk_local(const struct ap_dpdk *d, struct ap_pkt_local *out);
 unsigned ap_dpdk_offloads(const struct ap_dpdk *d);

@@ -19,6 +19,9 @@
 #include "procstat.h"
 #include "server.h"
 #include "udp.h"
+#if COINFER_DPDK
+#include "dpdk.h"
+#endif
 #if COINFER_METRICS
 #include "metrics.h"
 #endif
@@ -28,7 +31,8 @@ static void usage(FILE *f)
 	ap_config_usage(f,
 			"usage: coinfer-appliance [options]\n"
 			"       coinfer-appliance profile [options]   (coinfer-appliance profile --help)\n"
-			"Serves split inference requests of device agents over TCP or UDP (io_uring).\n"
+			"Serves split inference requests of device agents over TCP or UDP (io_uring),\n"
+			"or UDP on a DPDK port.\n"
 			"`profile` measures the edge's per-layer latency table at batches 1..32 and\n"
 			"prints the profile JSON of its class (docs/cost-model.md).\n",
 			"Without a policy for its class, a device's DECIDE is answered ERROR unsupported.\n");
@@ -103,7 +107,8 @@ struct ending {
 	double cpu_s;
 	long long je_before, je_started, je_at_stop;
 	const char *transport;
-	struct ap_udp_counts dg; /* udp only */
+	struct ap_udp_counts dg; /* udp and dpdk */
+	struct ap_stop_report stop;
 };
 
 /* The datagram counters as one JSON object (before the line's closing brace). */
@@ -140,8 +145,18 @@ static void print_stopped(const struct ap_stats *st, const struct ending *e)
 	       (unsigned long long)st->decisions, (unsigned long long)st->suggestions,
 	       (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out, e->cpu_s,
 	       e->je_before, e->je_started, e->je_at_stop, ap_proc_jemalloc_bytes(), ap_proc_peak_rss_kb());
-	if (!strcmp(e->transport, "udp"))
+	if (strcmp(e->transport, "tcp"))
 		print_datagrams(&e->dg);
+	if (e->stop.dpdk) {
+		const struct ap_stop_report *r = &e->stop;
+		printf(", \"dpdk\": {\"mbufs_in_use_at_stop\": %d, \"rx_frames\": %llu, "
+		       "\"tx_frames\": %llu, \"tx_dropped\": %llu, \"tx_nombuf\": %llu, "
+		       "\"tx_too_big\": %llu, \"arp_replies\": %llu, \"rx_not_ours\": %llu}",
+		       r->mbufs_in_use, (unsigned long long)r->rx_frames,
+		       (unsigned long long)r->tx_frames, (unsigned long long)r->tx_dropped,
+		       (unsigned long long)r->tx_nombuf, (unsigned long long)r->tx_too_big,
+		       (unsigned long long)r->arp_replies, (unsigned long long)r->not_ours);
+	}
 	printf("}\n");
 }
 
@@ -208,7 +223,7 @@ static int serve(struct ap_config *conf, const struct cr_model *m, struct pol_po
 #if COINFER_METRICS
 	ap_metrics_stop(metrics); /* it reads the server's counters */
 #endif
-	e.stuck = ap_server_stop(s);
+	e.stuck = ap_server_stop_report(s, &e.stop);
 	print_stopped(&st, &e);
 	if (e.stuck) {
 		/* a worker still runs: freeing the model under it would crash it */
@@ -251,5 +266,9 @@ out:
 		pol_policy_free(policy[i]);
 	cr_model_free(m);
 	ap_config_free(&conf);
+#if COINFER_DPDK
+	if (ap_dpdk_eal_ready())
+		ap_dpdk_eal_cleanup();
+#endif
 	return ret;
 }

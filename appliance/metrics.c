@@ -120,11 +120,11 @@ static void process_gauges(struct out *o)
 	}
 }
 
-/* A UDP server's datagram counters, summed over its workers. */
+/* A datagram server's counters (io_uring UDP or DPDK), summed over its workers. */
 static void udp_counters(struct out *o, const struct ap_server *s)
 {
 	struct ap_udp_counts c;
-	if (strcmp(ap_server_transport(s), "udp"))
+	if (!strcmp(ap_server_transport(s), "tcp"))
 		return;
 	ap_server_udp_stats(s, &c);
 #define SUFFIX_counter "_total"

@@ -47,6 +47,9 @@
 #include "session.h"
 #include "udp.h"
 #include "watchdog.h"
+#if COINFER_DPDK
+#include "dpdk-loop.h"
+#endif
 
 enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
 #define UD(op, idx, gen) ((uint64_t)(op) << 56 | (uint64_t)(uint32_t)(idx) << 24 | ((gen) & 0xFFFFFFu))
@@ -74,6 +77,7 @@ struct worker {
 	struct ap_sess *sess;
 	struct ap_conns *slots;  /* the session's */
 	struct ap_udp *udp;      /* the UDP transport instead of all the above but sess */
+	struct ap_dpdk_loop *dpdk; /* or the DPDK one */
 	uint64_t next_sweep_ns;
 	_Atomic uint32_t queued;  /* requests in the scheduler, for the metrics thread */
 	_Atomic uint64_t turns;   /* loop turns: the watchdog's sign of progress */
@@ -89,6 +93,7 @@ struct ap_server {
 	_Atomic int stop;
 	pthread_t watchdog;
 	int watchdog_started;
+	struct ap_dpdk *dpdk;    /* the port of the DPDK transport, shared by the workers */
 };
 
 void ap_server_defaults(struct ap_server_config *c)
@@ -115,6 +120,8 @@ void ap_server_defaults(struct ap_server_config *c)
 	c->calibrate_runs = 5;
 	c->drain_ms = 500;
 	c->watchdog_ms = 2000;
+	c->dpdk_mbufs = 16384;
+	c->dpdk_idle_us = 50;
 }
 
 struct io_uring_sqe *ap_sqe_get(struct io_uring *ring)
@@ -339,6 +346,29 @@ static void shutdown_gracefully(struct worker *w)
 	turn(w, 0); /* submit nothing new; reap what ended */
 }
 
+#if COINFER_DPDK
+static void *dpdk_worker_main(struct worker *w)
+{
+	char err[256];
+	const struct ap_dpdk_run r = {.stop = &w->srv->stop, .turns = &w->turns,
+				      .queued = &w->queued, .drain_ms = w->srv->cfg.drain_ms,
+				      .idle_us = (unsigned)w->srv->cfg.dpdk_idle_us};
+	int reg = !ap_dpdk_thread_register(err, sizeof(err));
+	if (!reg) /* it still works, each mbuf through the pool's shared ring */
+		fprintf(stderr, "coinfer-appliance: worker %d: %s\n", w->id, err);
+	ap_dpdk_loop_run(w->dpdk, &r);
+	if (reg)
+		ap_dpdk_thread_unregister();
+	return NULL;
+}
+#else
+static void *dpdk_worker_main(struct worker *w)
+{
+	(void)w;
+	return NULL;
+}
+#endif
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -348,6 +378,8 @@ static void *worker_main(void *arg)
 		ap_udp_run(w->udp);
 		return NULL;
 	}
+	if (w->dpdk)
+		return dpdk_worker_main(w);
 	arm_accept(w);
 	while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
 		atomic_fetch_add_explicit(&w->turns, 1, memory_order_relaxed);
@@ -419,10 +451,18 @@ int ap_socket_port(int fd)
 
 static void worker_free(struct worker *w)
 {
+	if (!w->srv) /* never set up (a start that failed before it) */
+		return;
 	if (w->udp) {
 		ap_udp_destroy(w->udp); /* and the session, which is its datagram layer's */
 		return;
 	}
+#if COINFER_DPDK
+	if (w->dpdk) {
+		ap_dpdk_loop_destroy(w->dpdk); /* and its session */
+		return;
+	}
+#endif
 	if (w->ring_ok)
 		ap_uring_exit(&w->ring, BGID, w->br, w->br_bytes);
 	if (w->lfd >= 0)
@@ -523,6 +563,23 @@ static int udp_worker_init(struct ap_server *s, struct worker *w, int port, char
 	return ret;
 }
 
+/* The DPDK transport: worker i's loop on the port's queue pair i. */
+static int dpdk_worker_init(struct ap_server *s, struct worker *w, char *err, size_t errlen)
+{
+#if COINFER_DPDK
+	const struct ap_sess_config sc = {.cfg = &s->cfg, .model = s->m, .id = w->id,
+					  .stop = &s->stop};
+	int ret = ap_dpdk_worker_create(s->dpdk, &sc, &w->dpdk, err, errlen);
+	if (!ret)
+		w->sess = ap_dg_sess(ap_dpdk_loop_dg(w->dpdk));
+	return ret;
+#else
+	(void)s, (void)w;
+	return cf_fail(-ENOTSUP, err, errlen, "transport dpdk: this coinfer-appliance was built "
+		       "without DPDK (meson option dpdk; it needs libdpdk-dev)");
+#endif
+}
+
 static int worker_init(struct ap_server *s, struct worker *w, int id, int port, char *err,
 		       size_t errlen)
 {
@@ -535,6 +592,8 @@ static int worker_init(struct ap_server *s, struct worker *w, int id, int port, 
 	w->lfd = -1;
 	if (cfg->transport == AP_TRANSPORT_UDP)
 		return udp_worker_init(s, w, port, err, errlen);
+	if (cfg->transport == AP_TRANSPORT_DPDK)
+		return dpdk_worker_init(s, w, err, errlen);
 	if ((ret = setup_ring(w, err, errlen)))
 		return ret;
 	w->uc = calloc(nconn, sizeof(*w->uc));
@@ -670,8 +729,33 @@ static int join_workers(struct ap_server *s)
 	return stuck ? -ETIMEDOUT : 0;
 }
 
-int ap_server_stop(struct ap_server *s)
+/* The port closes once no worker uses it; what is still out of its pool then
+ * was kept by someone (dpdk.c's ownership rules). */
+static void dpdk_close(struct ap_server *s, struct ap_stop_report *r)
 {
+#if COINFER_DPDK
+	struct ap_dpdk_stats st;
+	if (!s->dpdk)
+		return;
+	int in_use = ap_dpdk_stop(s->dpdk);
+	ap_dpdk_stats(s->dpdk, -1, &st);
+	if (r)
+		*r = (struct ap_stop_report){
+			.dpdk = 1, .mbufs_in_use = in_use, .rx_frames = st.rx_frames,
+			.tx_frames = st.tx_frames, .tx_dropped = st.tx_dropped,
+			.tx_nombuf = st.tx_nombuf, .tx_too_big = st.tx_too_big,
+			.arp_replies = st.arp_replies, .not_ours = st.rx_frames - st.kinds[AP_PKT_UDP] -
+								   st.kinds[AP_PKT_ARP_REQUEST]};
+	ap_dpdk_destroy(s->dpdk);
+#else
+	(void)s, (void)r;
+#endif
+}
+
+int ap_server_stop_report(struct ap_server *s, struct ap_stop_report *r)
+{
+	if (r)
+		memset(r, 0, sizeof(*r));
 	if (!s)
 		return 0;
 	atomic_store(&s->stop, 1);
@@ -680,11 +764,28 @@ int ap_server_stop(struct ap_server *s)
 	atomic_store(&s->stop, 2);
 	if (s->watchdog_started)
 		pthread_join(s->watchdog, NULL);
-	for (int i = 0; i < s->cfg.workers; i++)
+	for (int i = 0; s->w && i < s->cfg.workers; i++)
 		worker_free(&s->w[i]);
+	dpdk_close(s, r);
 	free(s->w);
 	free(s);
 	return 0;
+}
+
+int ap_server_stop(struct ap_server *s)
+{
+	return ap_server_stop_report(s, NULL);
+}
+
+static int dpdk_open(struct ap_server *s, char *err, size_t errlen)
+{
+#if COINFER_DPDK
+	return ap_dpdk_server_open(&s->cfg, &s->dpdk, err, errlen);
+#else
+	(void)s;
+	return cf_fail(-ENOTSUP, err, errlen, "transport dpdk: this coinfer-appliance was built "
+		       "without DPDK (meson option dpdk; it needs libdpdk-dev)");
+#endif
 }
 
 int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m,
@@ -699,7 +800,7 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m
 	    (cfg->rx_buffers & (cfg->rx_buffers - 1)) || cfg->rx_buffers > 32768 ||
 	    cfg->tx_bytes < 512 || cfg->small_frame < 0 || (uint32_t)cfg->small_frame > cfg->max_frame ||
 	    cfg->drain_ms < 0 || cfg->watchdog_ms < 0 ||
-	    (cfg->transport != AP_TRANSPORT_TCP && cfg->transport != AP_TRANSPORT_UDP) ||
+	    cfg->transport < AP_TRANSPORT_TCP || cfg->transport > AP_TRANSPORT_DPDK ||
 	    (cfg->transport == AP_TRANSPORT_UDP && cfg->tx_datagrams < 1)) {
 		snprintf(err, errlen, "server configuration out of range (workers, max_conns, "
 				      "max_inflight, rx_buffers a power of two <= 32768, tx_bytes >= 512, "
@@ -720,6 +821,8 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m
 		free(s);
 		return -ENOMEM;
 	}
+	if (cfg->transport == AP_TRANSPORT_DPDK && (ret = dpdk_open(s, err, errlen)))
+		goto err;
 	int port = cfg->port;
 	for (int i = 0; i < cfg->workers; i++) {
 		struct worker *w = &s->w[i];
@@ -786,12 +889,16 @@ const char *ap_server_rx_mode(const struct ap_server *s)
 {
 	if (s->w[0].udp)
 		return ap_udp_rx_mode(s->w[0].udp);
+	if (s->w[0].dpdk)
+		return "DPDK poll-mode rx bursts";
 	return s->use_br ? "multishot recv with provided buffer ring" : "recv into per-connection buffers";
 }
 
 const char *ap_server_transport(const struct ap_server *s)
 {
-	return s->cfg.transport == AP_TRANSPORT_UDP ? "udp" : "tcp";
+	static const char *const names[] = {[AP_TRANSPORT_TCP] = "tcp", [AP_TRANSPORT_UDP] = "udp",
+					    [AP_TRANSPORT_DPDK] = "dpdk"};
+	return names[s->cfg.transport];
 }
 
 void ap_server_udp_stats(const struct ap_server *s, struct ap_udp_counts *out)
@@ -799,9 +906,14 @@ void ap_server_udp_stats(const struct ap_server *s, struct ap_udp_counts *out)
 	memset(out, 0, sizeof(*out));
 	for (int i = 0; i < s->cfg.workers; i++) {
 		struct ap_udp_counts one;
-		if (!s->w[i].udp)
+		if (s->w[i].udp)
+			ap_udp_stats(s->w[i].udp, &one);
+#if COINFER_DPDK
+		else if (s->w[i].dpdk)
+			ap_dpdk_loop_stats(s->w[i].dpdk, &one);
+#endif
+		else
 			continue;
-		ap_udp_stats(s->w[i].udp, &one);
 #define ADD(f, kind, help) out->f += one.f;
 		AP_UDP_COUNTERS(ADD)
 #undef ADD

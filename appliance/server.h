@@ -19,7 +19,7 @@
 
 struct pol_policy;
 
-enum ap_transport { AP_TRANSPORT_TCP = 0, AP_TRANSPORT_UDP = 1 };
+enum ap_transport { AP_TRANSPORT_TCP = 0, AP_TRANSPORT_UDP = 1, AP_TRANSPORT_DPDK = 2 };
 
 struct ap_server_config {
 	int transport;               /* enum ap_transport */
@@ -47,6 +47,12 @@ struct ap_server_config {
 	int no_buf_ring;             /* force the fallback receive path (tests) */
 	int tx_datagrams;            /* UDP: datagrams in flight to send per worker */
 	struct cw_fault_config faults; /* UDP: injected on the replies (tests, demos) */
+	/* DPDK (the datagrams over a poll-mode port; host is the address it answers
+	 * ARP for): the EAL's arguments (NULL or "": the EAL is already up in this
+	 * process), the ethdev's name, the mempool's mbufs, the nap of an idle
+	 * worker (dpdk-loop.h). */
+	const char *dpdk_eal, *dpdk_port;
+	int dpdk_mbufs, dpdk_idle_us;
 	int quiet;
 	/* Served policies, at most one per device class (p->device_class), each with
 	 * its action table. Borrowed until ap_server_start returns: every worker
@@ -83,6 +89,15 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m
  * the workers. -ETIMEDOUT when a worker has not returned drain_ms + 1 s after the
  * stop: it is stuck, and the server is left as it is (the caller should exit). */
 int ap_server_stop(struct ap_server *s);
+/* What a stop leaves to report: for DPDK, the port's counters and the mbufs
+ * still out of the pool once the port is closed (0 unless one leaked). */
+struct ap_stop_report {
+	int dpdk;                     /* the rest is set only for the DPDK transport */
+	int mbufs_in_use;
+	uint64_t rx_frames, tx_frames, tx_dropped, tx_nombuf, tx_too_big, arp_replies;
+	uint64_t not_ours;            /* frames for another address, port or protocol */
+};
+int ap_server_stop_report(struct ap_server *s, struct ap_stop_report *r);
 /* Workers stalled now (no loop turn for watchdog_ms), as the watchdog saw them. */
 int ap_server_stalled(const struct ap_server *s, int worker);
 /* Sums of every worker's counters (racy reads of monotonic counters). */

@@ -77,12 +77,6 @@ struct rx_slot {
 	int busy;
 };
 
-#define AP_UDP_ATOMIC(f, kind, help) _Atomic uint64_t f;
-struct snapshot {
-	AP_UDP_COUNTERS(AP_UDP_ATOMIC)
-};
-#undef AP_UDP_ATOMIC
-
 struct ap_udp {
 	struct ap_udp_config c;
 	int fd, port, use_ring, ring_ok, stopping;
@@ -99,7 +93,7 @@ struct ap_udp {
 	struct ap_sess *sess;
 	uint64_t now, next_tick;
 	struct ap_udp_counts own; /* the transport's own counters (the rest are g's) */
-	struct snapshot pub;
+	struct ap_udp_snapshot pub;
 };
 
 /* ---- send ---------------------------------------------------------------- */
@@ -268,31 +262,42 @@ static void submit_wait(struct ap_udp *u, uint64_t wait_ns)
 
 /* ---- the loop ------------------------------------------------------------ */
 
-static void publish(struct ap_udp *u)
+void ap_udp_publish(struct ap_udp_snapshot *pub, const struct ap_dg *g,
+		    const struct ap_udp_counts *own)
 {
 	struct ap_dg_stats d;
-	ap_dg_stats(u->g, &d);
+	ap_dg_stats(g, &d);
 	const struct ap_udp_counts v = {
-		.datagrams = d.datagrams, .malformed = d.malformed, .truncated = u->own.truncated,
+		.datagrams = d.datagrams, .malformed = d.malformed, .truncated = own->truncated,
 		.unknown_session = d.unknown_session, .acks_in = d.acks_in, .acks_out = d.acks_out,
 		.copies_answered = d.copies_answered, .copies_running = d.copies_running,
-		.busy = d.busy, .sent = d.sent, .tx_dropped = u->own.tx_dropped,
-		.tx_failed = u->own.tx_failed, .idle_closed = d.idle_closed,
+		.busy = d.busy, .sent = d.sent, .tx_dropped = own->tx_dropped,
+		.tx_failed = own->tx_failed, .idle_closed = d.idle_closed,
 		.reasm_completed = d.reasm.completed, .reasm_timeouts = d.reasm.timeouts,
 		.reasm_refused = d.reasm.refused, .reasm_inconsistent = d.reasm.inconsistent,
 		.faults_dropped = d.faults.dropped, .faults_duplicated = d.faults.duplicated,
-		.faults_reordered = d.faults.reordered, .rx_rearms = u->own.rx_rearms,
+		.faults_reordered = d.faults.reordered, .rx_rearms = own->rx_rearms,
 		.reasm_bytes_in_use = d.reasm.bytes_in_use};
-#define STORE(f, kind, help) atomic_store_explicit(&u->pub.f, v.f, memory_order_relaxed);
+#define STORE(f, kind, help) atomic_store_explicit(&pub->f, v.f, memory_order_relaxed);
 	AP_UDP_COUNTERS(STORE)
 #undef STORE
 }
 
-void ap_udp_stats(const struct ap_udp *u, struct ap_udp_counts *out)
+void ap_udp_snapshot_read(const struct ap_udp_snapshot *pub, struct ap_udp_counts *out)
 {
-#define LOAD(f, kind, help) out->f = atomic_load_explicit(&u->pub.f, memory_order_relaxed);
+#define LOAD(f, kind, help) out->f = atomic_load_explicit(&pub->f, memory_order_relaxed);
 	AP_UDP_COUNTERS(LOAD)
 #undef LOAD
+}
+
+static void publish(struct ap_udp *u)
+{
+	ap_udp_publish(&u->pub, u->g, &u->own);
+}
+
+void ap_udp_stats(const struct ap_udp *u, struct ap_udp_counts *out)
+{
+	ap_udp_snapshot_read(&u->pub, out);
 }
 
 /* How long the turn may sleep: until the scheduler's due time or the tick. */

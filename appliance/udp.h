@@ -62,6 +62,21 @@ struct ap_udp_counts {
 };
 #undef AP_UDP_FIELD
 
+/* The same, published by a worker for readers on other threads (relaxed
+ * stores and loads: each counter has one writer). The io_uring and the DPDK
+ * transport both publish the datagram layer's counters with their own
+ * (truncated, tx_dropped, tx_failed, rx_rearms: the rest of own is ignored). */
+#define AP_UDP_ATOMIC(f, kind, help) _Atomic uint64_t f;
+struct ap_udp_snapshot {
+	AP_UDP_COUNTERS(AP_UDP_ATOMIC)
+};
+#undef AP_UDP_ATOMIC
+
+struct ap_dg;
+void ap_udp_publish(struct ap_udp_snapshot *pub, const struct ap_dg *g,
+		    const struct ap_udp_counts *own);
+void ap_udp_snapshot_read(const struct ap_udp_snapshot *pub, struct ap_udp_counts *out);
+
 /* Binds the socket, sets up the ring and its buffers, the send slots and the
  * datagram layer with its session. Errors name what failed. */
 int ap_udp_create(const struct ap_udp_config *c, struct ap_udp **out, char *err, size_t errlen);

@@ -1,7 +1,12 @@
 #!/bin/sh
-# Agents and the appliance over UDP on loopback with datagrams dropped,
-# duplicated and reordered in both directions (seeded --faults on each side:
-# this kernel has no netem). usage: udp-loss.sh BUILD_DIR LOSS_PERCENT
+# Agents and the appliance over UDP with datagrams dropped, duplicated and
+# reordered in both directions (seeded --faults on each side: this kernel has
+# no netem). usage: udp-loss.sh BUILD_DIR LOSS_PERCENT [dpdk]
+# Without dpdk: the io_uring UDP transport on loopback. With it: the DPDK
+# transport over net_af_packet on one end of a veth pair in a namespace of its
+# own, the agents' kernel UDP sockets behind the other end in another (both
+# namespaces made here and removed on exit; 77 where they cannot be made); the
+# appliance's mempool must have every mbuf back when it stops.
 # Every request ends exactly once (by the edge or, after its tries, on the
 # device) and none is lost; the appliance ran each at most once: it ran no more
 # requests than the agents sent, answered no more than it ran, and the agents
@@ -9,18 +14,35 @@
 # its answers cache, never run). Every step waits on what the programs print,
 # none on elapsed time. Skips (77) without CIFAR-10.
 set -eu
-build=$1 loss=$2
+build=$1 loss=$2 mode=${3:-uring}
 work=$(mktemp -d)
-trap 'kill -9 $app 2>/dev/null || true; rm -rf "$work"' EXIT
+app= ns=
+cleanup() {
+	[ -z "$app" ] || kill -9 "$app" 2>/dev/null || true
+	[ -z "$ns" ] || { ip netns del "$ns-a"; ip netns del "$ns-b"; } 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
 p=$(awk "BEGIN { print $loss / 100 }")
 faults="drop=$p,dup=0.02,reorder=0.05"
 
 . "$(dirname "$0")/lib.sh"
-start_appliance "$build" "$work" --transport udp --faults "$faults,seed=7"
+edge=127.0.0.1 run=
+if [ "$mode" = dpdk ]; then
+	ns=cf-loss-$$
+	dpdk_netns "$ns" || exit 77
+	edge=10.211.0.2 run="ip netns exec $ns-b"
+	app_wrap="ip netns exec $ns-a"
+	start_appliance "$build" "$work" --transport dpdk --faults "$faults,seed=7" \
+		--host $edge --port 7878 --workers 1 --dpdk-port net_af_packet0 \
+		--dpdk-eal "--no-huge --no-pci -m 256 --file-prefix=$ns --vdev=net_af_packet0,iface=$ns-a"
+else
+	start_appliance "$build" "$work" --transport udp --faults "$faults,seed=7"
+fi
 
 agents=16 requests=25
 set +e
-"$build/coinfer-agent" --edge "127.0.0.1:$port" --transport udp --faults "$faults,seed=11" \
+$run "$build/coinfer-agent" --edge "$edge:$port" --transport udp --faults "$faults,seed=11" \
 	--fleet $agents --threads 2 --exit 3 --partition 6 --bits 8 --codec huffman-zrun \
 	--requests $requests --deadline-ms 5000 --connect-wait-ms 20000 \
 	>"$work/agents.out" 2>"$work/agents.err"
@@ -50,11 +72,13 @@ ids = [(a["agent"], a["id"]) for a in answers]
 if len(ids) != n or len(set(ids)) != n: fail(f"{len(ids)} answer lines, {len(set(ids))} distinct")
 edge = sum(1 for a in answers if a["where"] == "edge")
 if stop["requests"] > n: fail(f"the appliance ran {stop['requests']} requests of {n} sent")
+if "dpdk" in stop and stop["dpdk"]["mbufs_in_use_at_stop"] != 0:
+    fail(f"{stop['dpdk']['mbufs_in_use_at_stop']} mbufs still in use at stop")
 if stop["results"] > stop["requests"]: fail(f"{stop['results']} results of {stop['requests']} run")
 if edge > stop["results"]: fail(f"{edge} edge answers, {stop['results']} given")
 if loss == 0 and edge != n: fail(f"no loss, yet {n - edge} answered on the device")
 u = s.get("udp", {})
-print(f"udp-loss {loss:g}%: {n}/{n} answered once, {edge} by the edge, "
+print(f"udp-loss {stop['transport']} {loss:g}%: {n}/{n} answered once, {edge} by the edge, "
       f"{n - edge} on the device; appliance ran {stop['requests']}, answered {stop['results']}; "
       f"agent retransmissions {u.get('retransmissions')}, fallbacks after tries "
       f"{u.get('fallbacks_after_retries')}; appliance copies answered "
