@@ -117,7 +117,7 @@ void ab_counts_merge(struct ab_load_result *res, const struct ab_counts *c)
 
 /* ---- processes --------------------------------------------------------------- */
 
-double ab_proc_cpu_s(pid_t pid)
+int ab_proc_cpu_split(pid_t pid, double *user_s, double *sys_s)
 {
 	char path[64], buf[2048];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -138,7 +138,9 @@ double ab_proc_cpu_s(pid_t pid)
 	/* fields 3 (state) .. 13 skipped, then 14 utime and 15 stime */
 	if (sscanf(p, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	*user_s = (double)ut / (double)sysconf(_SC_CLK_TCK);
+	*sys_s = (double)st / (double)sysconf(_SC_CLK_TCK);
+	return 0;
 }
 
 static void sleep_s(double s)
@@ -480,19 +482,22 @@ int ab_load_threads(const struct ab_load_config *cfg, void *(*fn)(void *), void 
 			return -1;
 		}
 	sleep_s(cfg->warmup_s);
-	double scpu0 = ab_proc_cpu_s(cfg->server_pid), lcpu0 = cf_process_cpu_s();
+	double u0, s0, u1, s1, lcpu0 = cf_process_cpu_s();
+	int bad = ab_proc_cpu_split(cfg->server_pid, &u0, &s0);
 	uint64_t t0 = cf_now_ns();
 	atomic_store_explicit(phase, 1, memory_order_release);
 	sleep_s(cfg->seconds);
 	atomic_store_explicit(phase, 2, memory_order_release);
 	uint64_t t1 = cf_now_ns();
-	double scpu1 = ab_proc_cpu_s(cfg->server_pid), lcpu1 = cf_process_cpu_s();
+	bad |= ab_proc_cpu_split(cfg->server_pid, &u1, &s1);
+	double lcpu1 = cf_process_cpu_s();
 	res->load_avg_1m = ab_loadavg_1m();
 	for (int k = 0; k < nt; k++)
 		pthread_join(th[k], NULL);
 	free(th);
 	res->window_s = (double)(t1 - t0) * 1e-9;
-	res->server_cpu_s = scpu0 >= 0 && scpu1 >= 0 ? scpu1 - scpu0 : -1;
+	res->server_cpu_s = bad ? -1 : u1 + s1 - u0 - s0;
+	res->server_sys_s = bad ? -1 : s1 - s0;
 	res->load_cpu_s = lcpu1 - lcpu0;
 	return 0;
 }

@@ -66,6 +66,7 @@ struct ab_load_result {
 	double batch_inv_sum;        /* sum over RESULTs of 1/batch: batches seen */
 	uint64_t batch_sum;          /* sum over RESULTs of batch */
 	double server_cpu_s;         /* the server's user+sys over the window */
+	double server_sys_s;         /* of which sys: in the kernel */
 	double load_cpu_s;           /* this process's user+sys over the window */
 	double load_avg_1m;          /* at the window's end */
 	char err[256];
@@ -103,8 +104,9 @@ void ab_counts_merge(struct ab_load_result *res, const struct ab_counts *c);
 int ab_load_threads(const struct ab_load_config *cfg, void *(*fn)(void *), void *args,
 		    size_t stride, int nt, _Atomic int *phase, struct ab_load_result *res);
 
-/* user+sys seconds of a process from /proc/PID/stat (all its threads); < 0 on error. */
-double ab_proc_cpu_s(pid_t pid);
+/* user and sys seconds of a process from /proc/PID/stat (all its threads): 0,
+ * or -1 on error. */
+int ab_proc_cpu_split(pid_t pid, double *user_s, double *sys_s);
 /* The 1-minute load average; -1 when unknown. */
 double ab_loadavg_1m(void);
 

@@ -928,9 +928,16 @@ static void veth_dgram_json(cJSON *o, const char *tr, const struct ab_load_resul
 	if (strcmp(tr, "dpdk"))
 		return;
 	cJSON_AddStringToObject(o, "appliance_cpu",
-				"its worker polls: server_cpu_s is its wall time, whatever it did");
+				"measured: the worker polls while packets come and naps 50 us after "
+				"1024 empty polls (the appliance's --dpdk-idle-us); with "
+				"--dpdk-idle-us 0 it would poll always, its CPU time its wall time");
+	cJSON_AddNumberToObject(o, "requests_per_polling_core_s", r->rps);
 	cJSON_AddNumberToObject(o, "share_of_af_packet_testpmd_pps",
 				3 * r->rps / AF_PACKET_TESTPMD_PPS);
+	double sys = lr->server_cpu_s > 0 ? lr->server_sys_s / lr->server_cpu_s : 0;
+	cJSON_AddStringToObject(o, "appliance_cpu_mostly",
+				sys >= 0.5 ? "kernel: af_packet and the veth, not DPDK, take most of it"
+					   : "user space: DPDK and the appliance's own work");
 }
 
 /* One transport over the veth: a row, or NULL with a note why not. */
@@ -963,6 +970,9 @@ static cJSON *veth_row(struct ab_veth *v, const char *tr, const struct ab_msgset
 		fprintf(stderr, "coinfer-bench-appliance: %s load: %s\n", tr, lr->err);
 	} else {
 		load_json(o, lr, 1, &r);
+		cJSON_AddNumberToObject(o, "server_sys_s", lr->server_sys_s);
+		cJSON_AddNumberToObject(o, "server_sys_share", lr->server_cpu_s > 0
+					? lr->server_sys_s / lr->server_cpu_s : 0);
 		cJSON_AddNumberToObject(o, "lost", (double)lr->lost);
 		cJSON_AddNumberToObject(o, "load_generator_cpu_us_per_request",
 					lr->results ? lr->load_cpu_s / (double)lr->results * 1e6 : 0);
@@ -1005,15 +1015,22 @@ static void veth_notes(cJSON *notes)
 		"requests_per_server_cpu_s: RESULTs in the window per second of the appliance's "
 		"utime+stime over it (all its threads, from /proc/PID/stat): requests per "
 		"appliance CPU-second",
-		"dpdk: a DPDK worker polls, so its CPU time is its wall time whether packets come "
-		"or not: its requests_per_server_cpu_s is requests per second of one polling core",
+		"server_sys_s, server_sys_share: the part of the appliance's CPU in the kernel; for "
+		"dpdk that is the af_packet PMD's path (its sendto kicks, the packet socket's "
+		"rings, the veth and the delivery into the generator's sockets), not DPDK's",
+		"dpdk: a DPDK worker polls: requests_per_server_cpu_s counts the CPU it used "
+		"(it naps when idle, the appliance's default), requests_per_polling_core_s "
+		"counts its wall time, as when it polls always (--dpdk-idle-us 0)",
 		"dpdk runs net_af_packet: a PMD over a kernel AF_PACKET socket on the veth, so "
 		"every packet still crosses the kernel (veth transmit, the packet socket's ring, "
 		"a copy each way). testpmd moved ~0.25 Mpps through net_af_packet on a veth here "
 		"against ~445 Mpps on net_ring, and the appliance's fast path alone "
 		"(--dpdk-fastpath, net_ring) answers ~0.6 M requests/s per core: where the dpdk "
 		"row's packets_per_s (3 per request: the INFER in, its ACK and RESULT out) nears "
-		"0.25 M (share_of_af_packet_testpmd_pps near 1), af_packet, not DPDK, limits it",
+		"0.25 M (share_of_af_packet_testpmd_pps near 1) or server_sys_share passes 0.5, "
+		"af_packet, not DPDK, limits it (appliance_cpu_mostly says which); the af_packet "
+		"receive copy runs in the generator's send (softirq), so it lands on the "
+		"generator's CPU",
 		"the generator shares the machine's cores; the kernel's veth and IP work for a "
 		"packet is charged to whoever runs it (the sender's system call, or a softirq on "
 		"either side), so each side's CPU holds some of the other's kernel work",
