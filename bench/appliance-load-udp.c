@@ -417,10 +417,9 @@ int ab_load_run_udp(const struct ab_load_config *cfg, struct ab_load_result *res
 			snprintf(res->err, sizeof(res->err), "load thread %d: %s", k, strerror(errno));
 			goto out;
 		}
-	if (ab_load_threads(cfg, uthread_main, th, sizeof(*th), nt, &phase, res))
+	if (ab_load_threads(cfg, uthread_main, th, sizeof(*th), offsetof(struct uthread, c), nt,
+			    &phase, res))
 		goto out;
-	for (int k = 0; k < nt; k++)
-		ab_counts_merge(res, &th[k].c);
 	ret = 0;
 out:
 	for (int k = 0; th && k < nt; k++) {

@@ -465,7 +465,8 @@ static void assign_devices(const struct ab_load_config *cfg, struct dev *devs, s
 }
 
 int ab_load_threads(const struct ab_load_config *cfg, void *(*fn)(void *), void *args,
-		    size_t stride, int nt, _Atomic int *phase, struct ab_load_result *res)
+		    size_t stride, size_t counts_off, int nt, _Atomic int *phase,
+		    struct ab_load_result *res)
 {
 	pthread_t *th = calloc((size_t)nt, sizeof(*th));
 	if (!th) {
@@ -492,8 +493,10 @@ int ab_load_threads(const struct ab_load_config *cfg, void *(*fn)(void *), void 
 	bad |= ab_proc_cpu_split(cfg->server_pid, &u1, &s1);
 	double lcpu1 = cf_process_cpu_s();
 	res->load_avg_1m = ab_loadavg_1m();
-	for (int k = 0; k < nt; k++)
+	for (int k = 0; k < nt; k++) {
 		pthread_join(th[k], NULL);
+		ab_counts_merge(res, (const void *)((char *)args + (size_t)k * stride + counts_off));
+	}
 	free(th);
 	res->window_s = (double)(t1 - t0) * 1e-9;
 	res->server_cpu_s = bad ? -1 : u1 + s1 - u0 - s0;
@@ -526,10 +529,9 @@ int ab_load_run(const struct ab_load_config *cfg, struct ab_load_result *res)
 	if (connect_all(cfg, devs, res))
 		goto out;
 	assign_devices(cfg, devs, dp, th, nt, &phase);
-	if (ab_load_threads(cfg, lthread_main, th, sizeof(*th), nt, &phase, res))
+	if (ab_load_threads(cfg, lthread_main, th, sizeof(*th), offsetof(struct lthread, c), nt,
+			    &phase, res))
 		goto out;
-	for (int k = 0; k < nt; k++)
-		ab_counts_merge(res, &th[k].c);
 	ret = 0;
 out:
 	if (th)

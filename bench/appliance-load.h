@@ -100,9 +100,11 @@ void ab_count_reply(struct ab_counts *c, const struct cw_msg *m, uint64_t lat_ns
 void ab_counts_merge(struct ab_load_result *res, const struct ab_counts *c);
 /* Starts nt threads fn(args + k * stride), runs warm-up (*phase 0), the window
  * (1) and stop (2), joins them; the wall time of the window, the server's and
- * this process's CPU over it into res. 0, or -1 with res->err set. */
+ * this process's CPU over it, and each thread's struct ab_counts (at counts_off
+ * in its argument) into res. 0, or -1 with res->err set. */
 int ab_load_threads(const struct ab_load_config *cfg, void *(*fn)(void *), void *args,
-		    size_t stride, int nt, _Atomic int *phase, struct ab_load_result *res);
+		    size_t stride, size_t counts_off, int nt, _Atomic int *phase,
+		    struct ab_load_result *res);
 
 /* user and sys seconds of a process from /proc/PID/stat (all its threads): 0,
  * or -1 on error. */

@@ -901,6 +901,11 @@ static int spawn_veth(const struct ab_veth *v, const char *tr, int devices, stru
 	ARG("--max-inflight=256");
 	ARG("--calibrate-runs=%d", O.calibrate_runs);
 	ARG("--null-model");
+	/* every request in flight may owe an ACK and a RESULT at once: a reply
+	 * finding no free tx slot would be dropped, and its request lost */
+	if (!strcmp(tr, "udp"))
+		ARG("--tx-datagrams=%d", 2 * devices * O.null_depth > 1024
+						 ? 2 * devices * O.null_depth : 1024);
 	if (dpdk) {
 		ARG("--dpdk-port=net_af_packet0");
 		ARG("--dpdk-eal=--no-huge --no-pci -m 256 --file-prefix=coinfer-%d "
@@ -1034,6 +1039,10 @@ static void veth_notes(cJSON *notes)
 		"the generator shares the machine's cores; the kernel's veth and IP work for a "
 		"packet is charged to whoever runs it (the sender's system call, or a softirq on "
 		"either side), so each side's CPU holds some of the other's kernel work",
+		"dpdk: net_af_packet's receive ring holds 512 frames (its default framecnt): "
+		"with more requests in flight (devices x depth) a burst overflows it and the "
+		"kernel drops requests (lost > 0): af_packet's limit, not DPDK's "
+		"(framecnt=4096 in the vdev's arguments removes it)",
 		"udp and dpdk: one-fragment INFERs, devices multiplexed by session id over one "
 		"socket per generator thread; a request unanswered for 1 s is counted lost "
 		"and its slot sends a new one (no retransmission)",
@@ -1174,7 +1183,8 @@ static const struct cli_opt opts[] = {
 	 .help = "--veth: of tcp, udp, dpdk (dpdk only where the appliance\n"
 		 "has it)"},
 	{.name = "veth-devices", .kind = CLI_INT, F(veth_devices), .lo = 1, .hi = 100000,
-	 .help = "--veth: devices (x --depth requests each)"},
+	 .help = "--veth: devices (x --depth requests each; above 512 in\n"
+		 "flight af_packet's receive ring drops requests of dpdk)"},
 	{.name = "appliance", .kind = CLI_STRING, F(appliance), .arg = "PATH",
 	 .help = "coinfer-appliance", .dflt = "next to this binary's folder"},
 	CLI_OPT_MODEL(struct opts, model_path),
@@ -1322,7 +1332,7 @@ int main(int argc, char **argv)
 			  .tail_depth = 2, .calibrate_runs = 0, .seconds = 5, .warmup = 1, .repeat = 3,
 			  .points = "3:input,3:relu2,3:relu4,1:b1_relu",
 			  .devices = {1, 16, 256, 1024}, .n_devices = 4,
-			  .transports = "tcp,udp,dpdk", .veth_devices = 256};
+			  .transports = "tcp,udp,dpdk", .veth_devices = 64};
 	int st = cli_args(&prog, &O, argc, argv);
 	if (st != CLI_GO)
 		return st;
