@@ -2,12 +2,17 @@
  * transport dpdk on a port made of two rte_rings (rte_eth_from_rings), its
  * worker thread polling the port while this thread plays 64 devices: HELLO,
  * then 1,000,000 one-fragment INFER datagrams (null model), at most WINDOW
- * outstanding per device, each with an id of its own. Every frame the test
+ * outstanding per device, each with an id of its own; every 4th round of the
+ * load a hostile burst from a random device's address rides along (garbage, a
+ * spoofed session id, a fragment of a message that never completes, a
+ * fragment lying about its count, a wrong checksum). Every frame the test
  * writes comes from the appliance's own mempool, so the pool's in-use count
  * covers both sides.
  *
  * Passes when every request got exactly one RESULT, the session ran each once
- * (no copy, no busy), and after ap_server_stop_report every mbuf out of the
+ * (no copy, no busy), every hostile datagram was counted as what it was with
+ * the reassembly memory within its bound, and after ap_server_stop_report
+ * every mbuf out of the
  * pool is one the "wire" holds: a port of rings hands a sent frame to its
  * transmit ring, which this test reads, and the stop's drain sends each of
  * the 64 sessions an ERROR shutdown that nobody reads before the pool's count
@@ -33,6 +38,7 @@
 #include "coinfer/codec-frame.h"
 #include "coinfer/model.h"
 #include "coinfer/wire-dgram.h"
+#include "dgram.h"
 #include "dpdk.h"
 #include "pkt.h"
 #include "server.h"
@@ -52,6 +58,7 @@
 #define DEVICES 64
 #define WINDOW 8               /* requests outstanding per device */
 #define RING_SIZE 4096
+#define HOSTILE_EVERY 4        /* load rounds between hostile bursts */
 #define STALL_POLLS 20000000ul /* empty polls in a row, each yielding the core: the
 				* appliance stopped answering */
 #define SERVER_IP "10.88.0.1"
@@ -69,20 +76,18 @@ static uint8_t infer[2048];
 static size_t infer_len;
 static uint64_t results, acks, others;
 
-/* Message msg from device i, one datagram, into the port's receive ring. */
-static int send_msg(int i, const uint8_t *msg, size_t len)
+/* A UDP payload from device i into the port's receive ring; its UDP checksum
+ * broken when bad_csum. */
+static int inject(int i, const uint8_t *payload, size_t n, int bad_csum)
 {
-	struct cw_dg d;
-	size_t n;
 	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
 	if (!m)
 		return -ENOBUFS;
 	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
-	CHECK(!cw_dg_data(&d, session[i], ++msg_id[i], msg, (uint32_t)len, 1, 0) &&
-		      !cw_dg_encode(p + AP_PKT_HDR_BYTES, 2048, &d, &n, NULL, 0),
-	      "datagram of %zu bytes", len);
+	memcpy(p + AP_PKT_HDR_BYTES, payload, n);
 	int f = ap_pkt_udp_build(p, rte_pktmbuf_tailroom(m), &dev[i], &server, n, 0);
 	CHECK(f > 0, "frame");
+	p[40] ^= (uint8_t)(bad_csum ? 0x5a : 0);
 	m->data_len = (uint16_t)f;
 	m->pkt_len = (uint32_t)f;
 	if (rte_ring_enqueue(rx_ring, m)) {
@@ -90,6 +95,60 @@ static int send_msg(int i, const uint8_t *msg, size_t len)
 		return -ENOBUFS;
 	}
 	return 0;
+}
+
+static int send_dg(int i, const struct cw_dg *d)
+{
+	uint8_t b[2048];
+	size_t n;
+	CHECK(!cw_dg_encode(b, sizeof(b), d, &n, NULL, 0), "datagram");
+	return inject(i, b, n, 0);
+}
+
+/* Message msg from device i, one datagram. */
+static int send_msg(int i, const uint8_t *msg, size_t len)
+{
+	struct cw_dg d;
+	CHECK(!cw_dg_data(&d, session[i], ++msg_id[i], msg, (uint32_t)len, 1, 0), "%zu bytes",
+	      len);
+	return send_dg(i, &d);
+}
+
+/* ---- what an attacker or a broken network sends alongside ------------------ */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t next_rand(void)
+{
+	rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+	return rng;
+}
+
+static uint64_t garbage, spoofed, partial, lying, bad_csums;
+
+/* One hostile datagram of each kind, from device i's address: garbage bytes,
+ * a DATA naming a session nobody has, the first fragment of a message of 8
+ * that never completes (it holds reassembly memory until its timeout), a
+ * second fragment of such a message lying about the count, a frame with a
+ * wrong UDP checksum. */
+static void hostile(int i)
+{
+	static uint8_t junk[1448], big[8 * 1448];
+	struct cw_dg d;
+	for (size_t k = 0; k < sizeof(junk); k += 8)
+		memcpy(junk + k, &(uint64_t){next_rand()}, 8);
+	garbage += !inject(i, junk, 24 + next_rand() % 1400, 0);
+	CHECK(!cw_dg_data(&d, next_rand() | 1, 1, junk, 600, 1, 0), "spoof");
+	spoofed += !send_dg(i, &d);
+	uint32_t id = ++msg_id[i];
+	CHECK(!cw_dg_data(&d, session[i], id, big, sizeof(big), 8, 0), "fragment");
+	partial += !send_dg(i, &d);
+	CHECK(!cw_dg_data(&d, session[i], id, big, sizeof(big) - 1448, 7, 1), "lying fragment");
+	lying += !send_dg(i, &d);
+	CHECK(!cw_dg_data(&d, session[i], ++msg_id[i], infer, (uint32_t)infer_len, 1, 0), "csum");
+	uint8_t b[2048];
+	size_t n;
+	CHECK(!cw_dg_encode(b, sizeof(b), &d, &n, NULL, 0), "datagram");
+	bad_csums += !inject(i, b, n, 1);
 }
 
 /* One reply frame: a WELCOME names its device's session, a RESULT ends one
@@ -182,9 +241,10 @@ static int eal_and_port(void)
 	return 0;
 }
 
+static struct ap_server_config cfg;
+
 static struct ap_server *start(const struct cr_model *m)
 {
-	struct ap_server_config cfg;
 	struct ap_server *s;
 	char err[512];
 	uint16_t port;
@@ -234,12 +294,15 @@ static void hello_all(const struct cr_model *m)
 	CHECK(0, "not every device was welcomed");
 }
 
-/* Keeps every device's window full until VOLUME requests are answered. */
+/* Keeps every device's window full until VOLUME requests are answered, with
+ * hostile datagrams from a random device's address every HOSTILE_EVERY rounds. */
 static void load(void)
 {
-	uint64_t sent = 0;
+	uint64_t sent = 0, round = 0;
 	unsigned long idle = 0;
 	while (results < VOLUME) {
+		if (++round % HOSTILE_EVERY == 0)
+			hostile((int)(next_rand() % DEVICES));
 		for (int i = 0; i < DEVICES && sent < VOLUME; i++)
 			while (outstanding[i] < WINDOW && sent < VOLUME) {
 				le_wr64(infer + CW_HEADER_BYTES, ++next_id[i]);
@@ -274,7 +337,14 @@ int main(void)
 	struct ap_stats st;
 	struct ap_udp_counts dg;
 	ap_server_stats(s, &st);
-	ap_server_udp_stats(s, &dg);
+	/* the worker publishes its counters every millisecond: until they show the
+	 * last datagrams sent (a count of polls bounds the wait) */
+	for (unsigned long polls = 0; polls < STALL_POLLS; polls++) {
+		ap_server_udp_stats(s, &dg);
+		if (dg.datagrams >= VOLUME + DEVICES + 4 * garbage)
+			break;
+		sched_yield();
+	}
 	struct ap_stop_report rep;
 	drain();
 	unsigned before = rte_mempool_in_use_count(pool);
@@ -297,6 +367,24 @@ int main(void)
 	      (unsigned long long)st.requests, (unsigned long long)st.results);
 	CHECK(dg.copies_answered == 0 && dg.copies_running == 0 && st.busy == 0 && dg.busy == 0,
 	      "copies or busy");
+	printf("hostile: %llu garbage, %llu spoofed sessions, %llu fragments never completed, "
+	       "%llu lying counts, %llu bad checksums; the appliance counted %llu malformed, "
+	       "%llu unknown sessions, %llu inconsistent, %llu reassembly timeouts, %llu refused, "
+	       "%llu frames not ours; reassembly bytes in use at the end %llu\n",
+	       (unsigned long long)garbage, (unsigned long long)spoofed,
+	       (unsigned long long)partial, (unsigned long long)lying,
+	       (unsigned long long)bad_csums, (unsigned long long)dg.malformed,
+	       (unsigned long long)dg.unknown_session, (unsigned long long)dg.reasm_inconsistent,
+	       (unsigned long long)dg.reasm_timeouts, (unsigned long long)dg.reasm_refused,
+	       (unsigned long long)rep.not_ours, (unsigned long long)dg.reasm_bytes_in_use);
+	CHECK(dg.unknown_session >= spoofed && dg.malformed + dg.unknown_session >= garbage + spoofed,
+	      "hostile datagrams not counted");
+	struct ap_dg_config dc;
+	ap_dg_defaults(&dc, &cfg);
+	CHECK(dg.reasm_bytes_in_use <= dc.reasm_bytes, "reassembly holds %llu bytes, above %zu",
+	      (unsigned long long)dg.reasm_bytes_in_use, dc.reasm_bytes);
+	CHECK(dg.reasm_inconsistent + dg.reasm_refused >= lying && rep.not_ours >= bad_csums,
+	      "lying fragments or bad checksums not counted");
 	CHECK(rep.dpdk && wire == DEVICES, "%u frames sent at stop, not one per device", wire);
 	CHECK(rep.mbufs_in_use == (int)wire, "%d mbufs in use at stop, %u of them on the ring",
 	      rep.mbufs_in_use, wire);
