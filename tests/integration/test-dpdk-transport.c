@@ -12,13 +12,12 @@
  * Passes when every request got exactly one RESULT, the session ran each once
  * (no copy, no busy), every hostile datagram was counted as what it was with
  * the reassembly memory within its bound, and after ap_server_stop_report
- * every mbuf out of the
- * pool is one the "wire" holds: a port of rings hands a sent frame to its
- * transmit ring, which this test reads, and the stop's drain sends each of
- * the 64 sessions an ERROR shutdown that nobody reads before the pool's count
- * (a NIC's driver would have freed them once sent). So the count at stop must
- * equal the frames left on the transmit ring, 64, with none held anywhere in
- * the appliance. The in-use counts are printed. Exits 77 when the EAL cannot
+ * every mbuf out of the pool is one the "wire" holds: a port of rings hands a
+ * sent frame to its transmit ring, which this test reads, and the stop's drain
+ * sends each of the 64 sessions an ERROR shutdown that nobody reads before
+ * the pool's count (a NIC's driver would have freed them once sent). So the
+ * count at stop must equal the frames left on the transmit ring, 64, with
+ * none held anywhere in the appliance. The in-use counts are printed. Exits 77 when the EAL cannot
  * start here. Waits are bounded by counts of polls, never by time. */
 #include <errno.h>
 #include <stdint.h>
