@@ -95,8 +95,8 @@ static const struct ap_config_opt opts[] = {
 	{INT("dpdk_mbufs", server.dpdk_mbufs, 1024, 1 << 20),
 	 .help = "dpdk: packet buffers in the pool"},
 	{INT("dpdk_idle_us", server.dpdk_idle_us, 0, 100000),
-	 .help = "dpdk: an idle worker naps this long after 1024 empty polls\n"
-		 "(0: polls always, a core per worker)"},
+	 .help = "dpdk: an idle worker naps, 8 us after 1024 empty polls,\n"
+		 "doubling while idle up to this; 0: polls always (a core each)"},
 	{INT("reassembly_buffers", server.reassembly_buffers, 0, 1 << 16),
 	 .help = "buffers per worker for messages split across receives"},
 	{INT("calibrate_runs", server.calibrate_runs, 0, 1000),

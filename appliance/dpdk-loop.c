@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "coinfer/clock.h"
@@ -16,6 +17,11 @@
 #define TICK_NS 50000000ull   /* timeouts and silent peers, checked this often */
 #define PUBLISH_NS 1000000ull /* counters for other threads: statistics off the fast path */
 #define IDLE_TURNS 1024       /* empty polls in a row before the worker naps */
+#define NAP_MIN_US 8u
+
+struct idle {
+	unsigned empty, nap_us;
+};
 
 struct ap_dpdk_loop {
 	struct ap_dpdk_queue *q;
@@ -115,19 +121,23 @@ void ap_dpdk_loop_stats(const struct ap_dpdk_loop *l, struct ap_udp_counts *out)
 }
 
 /* A poll-mode worker owns its core; when its queue has been empty for a
- * while and nothing waits in the scheduler it naps idle_us, as DPDK's
- * l3fwd-power does, so an idle appliance leaves the core to others. The first
- * datagram after a lull waits up to idle_us more; idle_us 0 polls always. */
-static void nap(const struct ap_dpdk_run *r, unsigned *empty, int got, struct ap_sess *sess)
+ * while and nothing waits in the scheduler it naps, as DPDK's l3fwd-power
+ * does, so an idle appliance leaves the core to others. The nap starts at
+ * NAP_MIN_US and doubles while the queue stays empty, up to idle_us: a
+ * datagram arriving after a lull of t waits at most about min(t, idle_us)
+ * more; under load the worker never naps. idle_us 0 polls always. */
+static void nap(const struct ap_dpdk_run *r, struct idle *z, int got, struct ap_sess *sess)
 {
 	if (got || ap_sess_queued(sess)) {
-		*empty = 0;
+		z->empty = 0;
+		z->nap_us = NAP_MIN_US;
 		return;
 	}
-	if (!r->idle_us || ++*empty < IDLE_TURNS)
+	if (!r->idle_us || ++z->empty < IDLE_TURNS)
 		return;
-	struct timespec ts = {0, (long)r->idle_us * 1000};
+	struct timespec ts = {0, (long)z->nap_us * 1000};
 	nanosleep(&ts, NULL);
+	z->nap_us = z->nap_us * 2 < r->idle_us ? z->nap_us * 2 : r->idle_us;
 }
 
 /* Stopping: queued requests and sessions are answered ERROR shutdown, and the
@@ -147,7 +157,9 @@ static void drain(struct ap_dpdk_loop *l, const struct ap_dpdk_run *r)
 void ap_dpdk_loop_run(struct ap_dpdk_loop *l, const struct ap_dpdk_run *r)
 {
 	struct ap_sess *sess = ap_dg_sess(l->g);
-	unsigned empty = 0;
+	struct idle z = {0, NAP_MIN_US};
+	/* naps as long as asked, not the default 50 us of timer slack more */
+	prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0);
 	l->last_tick = l->last_publish = cf_now_ns();
 	while (!atomic_load_explicit(r->stop, memory_order_relaxed)) {
 		uint64_t now = cf_now_ns();
@@ -159,7 +171,7 @@ void ap_dpdk_loop_run(struct ap_dpdk_loop *l, const struct ap_dpdk_run *r)
 			atomic_store_explicit(r->queued, (uint32_t)ap_sess_queued(sess),
 					      memory_order_relaxed);
 		}
-		nap(r, &empty, got, sess);
+		nap(r, &z, got, sess);
 	}
 	drain(l, r);
 }

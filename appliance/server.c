@@ -121,7 +121,7 @@ void ap_server_defaults(struct ap_server_config *c)
 	c->drain_ms = 500;
 	c->watchdog_ms = 2000;
 	c->dpdk_mbufs = 16384;
-	c->dpdk_idle_us = 50;
+	c->dpdk_idle_us = 500;
 }
 
 struct io_uring_sqe *ap_sqe_get(struct io_uring *ring)
