@@ -933,9 +933,9 @@ static void veth_dgram_json(cJSON *o, const char *tr, const struct ab_load_resul
 	if (strcmp(tr, "dpdk"))
 		return;
 	cJSON_AddStringToObject(o, "appliance_cpu",
-				"measured: the worker polls while packets come and naps 50 us after "
-				"1024 empty polls (the appliance's --dpdk-idle-us); with "
-				"--dpdk-idle-us 0 it would poll always, its CPU time its wall time");
+				"measured: the worker polls while packets come and naps after 1024 "
+				"empty polls (up to the appliance's --dpdk-idle-us, its default); "
+				"with --dpdk-idle-us 0 it would poll always, its CPU time its wall time");
 	cJSON_AddNumberToObject(o, "requests_per_polling_core_s", r->rps);
 	cJSON_AddNumberToObject(o, "share_of_af_packet_testpmd_pps",
 				3 * r->rps / AF_PACKET_TESTPMD_PPS);
