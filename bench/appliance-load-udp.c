@@ -157,17 +157,20 @@ static void on_dgram(struct uthread *t, const uint8_t *b, size_t len, uint64_t n
 		uq_push(t, (int)dl, (int)slot);
 }
 
-static void udrain(struct uthread *t, int phase)
+/* Reads what has come; returns how many datagrams. */
+static int udrain(struct uthread *t, int phase)
 {
+	int got = 0;
 	for (;;) {
 		int n = recvmmsg(t->fd, t->rmm, BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
-			return;
+			return got;
 		uint64_t now = cf_now_ns();
 		for (int k = 0; k < n; k++)
 			on_dgram(t, t->rbuf[k], t->rmm[k].msg_len, now, phase);
+		got += n;
 		if (n < BATCH)
-			return;
+			return got;
 	}
 }
 
@@ -192,15 +195,20 @@ static void *uthread_main(void *arg)
 	for (int i = 0; i < t->n_devs; i++)
 		for (int s = 0; s < t->cfg->depth; s++)
 			uq_push(t, i, s);
-	for (;;) {
+	for (int got = 0;;) {
 		int phase = atomic_load_explicit(t->phase, memory_order_acquire);
 		if (phase == 2)
 			break;
 		uflush(t);
-		struct pollfd p = {.fd = t->fd, .events = POLLIN | (t->q_len ? POLLOUT : 0)};
-		poll(&p, 1, 50);
-		phase = atomic_load_explicit(t->phase, memory_order_acquire);
-		udrain(t, phase);
+		/* a wait only after a read that found nothing: under load, replies
+		 * have come while the last batch was handled, and poll costs a call */
+		if (!got) {
+			struct pollfd p = {.fd = t->fd,
+					   .events = POLLIN | (t->q_len ? POLLOUT : 0)};
+			poll(&p, 1, 50);
+			phase = atomic_load_explicit(t->phase, memory_order_acquire);
+		}
+		got = udrain(t, phase);
 		uint64_t now = cf_now_ns();
 		if (now - scan >= SCAN_NS) {
 			uexpire(t, now, phase);

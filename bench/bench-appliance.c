@@ -978,6 +978,9 @@ static cJSON *veth_row(struct ab_veth *v, const char *tr, const struct ab_msgset
 		cJSON_AddNumberToObject(o, "server_sys_s", lr->server_sys_s);
 		cJSON_AddNumberToObject(o, "server_sys_share", lr->server_cpu_s > 0
 					? lr->server_sys_s / lr->server_cpu_s : 0);
+		double user = lr->server_cpu_s - lr->server_sys_s;
+		cJSON_AddNumberToObject(o, "requests_per_server_user_cpu_s",
+					user > 0 ? (double)lr->results / user : 0);
 		cJSON_AddNumberToObject(o, "lost", (double)lr->lost);
 		cJSON_AddNumberToObject(o, "load_generator_cpu_us_per_request",
 					lr->results ? lr->load_cpu_s / (double)lr->results * 1e6 : 0);
@@ -1022,7 +1025,9 @@ static void veth_notes(cJSON *notes)
 		"appliance CPU-second",
 		"server_sys_s, server_sys_share: the part of the appliance's CPU in the kernel; for "
 		"dpdk that is the af_packet PMD's path (its sendto kicks, the packet socket's "
-		"rings, the veth and the delivery into the generator's sockets), not DPDK's",
+		"rings, the veth and the delivery into the generator's sockets), not DPDK's; "
+		"requests_per_server_user_cpu_s counts only the rest (for dpdk: DPDK, the "
+		"datagram layer and the session, what a NIC without the kernel would leave)",
 		"dpdk: a DPDK worker polls: requests_per_server_cpu_s counts the CPU it used "
 		"(it naps when idle, the appliance's default), requests_per_polling_core_s "
 		"counts its wall time, as when it polls always (--dpdk-idle-us 0)",
