@@ -908,7 +908,7 @@ static int spawn_veth(const struct ab_veth *v, const char *tr, int devices, stru
 						 ? 2 * devices * O.null_depth : 1024);
 	if (dpdk) {
 		ARG("--dpdk-port=net_af_packet0");
-		ARG("--dpdk-eal=--no-huge --no-pci -m 256 --file-prefix=coinfer-%d "
+		ARG("--dpdk-eal=--no-huge --no-pci --no-shconf -m 256 --file-prefix=coinfer-%d "
 		    "--vdev=net_af_packet0,iface=%s", (int)getpid(), v->if_a);
 	}
 	if (O.model_path) {
@@ -968,6 +968,12 @@ static cJSON *veth_row(struct ab_veth *v, const char *tr, const struct ab_msgset
 	struct ab_load_result *lr = calloc(1, sizeof(*lr));
 	int ret = strcmp(tr, "tcp") ? ab_load_run_udp(&lc, lr) : ab_load_run(&lc, lr);
 	server_stop(&s);
+	if (dpdk) {
+		/* the EAL's runtime folder, empty with --no-shconf but left behind */
+		char dir[64];
+		snprintf(dir, sizeof(dir), "/var/run/dpdk/coinfer-%d", (int)getpid());
+		rmdir(dir);
+	}
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "transport", tr);
 	if (ret) {
@@ -1075,7 +1081,8 @@ static void veth_config(cJSON *sec, const struct ab_veth *v, const struct frames
 				"this process's load threads in B; MTU 1500; transmit checksum "
 				"offload off on B's end (the af_packet PMD cannot take partial "
 				"checksums), for every transport");
-	cJSON_AddStringToObject(c, "dpdk_eal", "--no-huge --no-pci -m 256 --file-prefix=coinfer-PID "
+	cJSON_AddStringToObject(c, "dpdk_eal", "--no-huge --no-pci --no-shconf -m 256 "
+				"--file-prefix=coinfer-PID "
 				"--vdev=net_af_packet0,iface=VETH_A");
 	cJSON_AddItemToObject(c, "frame", point_json(f));
 	cJSON_AddNumberToObject(c, "infer_datagram_bytes_mean",
