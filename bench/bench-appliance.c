@@ -9,7 +9,10 @@
  * - real tail at partition points of the model: the appliance batched against
  *   unbatched (batch 1 swept over load to match the batched p99), against the
  *   epoll loop, and against the kernels alone (the same layers in-process);
- * - 1024 devices connected: the appliance's peak RSS and jemalloc bytes.
+ * - 1024 devices connected: the appliance's peak RSS and jemalloc bytes;
+ * - --veth, alone: the null model over a veth pair between two network
+ *   namespaces, per transport (io_uring TCP, io_uring UDP, DPDK on
+ *   net_af_packet), with a UDP load generator (appliance-load-udp.c).
  *
  * Servers run as separate processes (coinfer-appliance; this binary with
  * --serve-epoll) so that their CPU time is theirs alone; the load generator
