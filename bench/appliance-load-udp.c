@@ -422,7 +422,8 @@ int ab_load_run_udp(const struct ab_load_config *cfg, struct ab_load_result *res
 		goto out;
 	for (int k = 0; k < nt; k++)
 		if (thread_init(&th[k], cfg, &a, devs, k, nt, &phase)) {
-			snprintf(res->err, sizeof(res->err), "load thread %d: %s", k, strerror(errno));
+			snprintf(res->err, sizeof(res->err), "load thread %d: %s", k,
+				 strerror(errno));
 			goto out;
 		}
 	if (ab_load_threads(cfg, uthread_main, th, sizeof(*th), offsetof(struct uthread, c), nt,

@@ -495,7 +495,8 @@ int ab_load_threads(const struct ab_load_config *cfg, void *(*fn)(void *), void 
 	res->load_avg_1m = ab_loadavg_1m();
 	for (int k = 0; k < nt; k++) {
 		pthread_join(th[k], NULL);
-		ab_counts_merge(res, (const void *)((char *)args + (size_t)k * stride + counts_off));
+		const char *arg = (const char *)args + (size_t)k * stride;
+		ab_counts_merge(res, (const struct ab_counts *)(const void *)(arg + counts_off));
 	}
 	free(th);
 	res->window_s = (double)(t1 - t0) * 1e-9;

@@ -359,10 +359,11 @@ static void load_json(cJSON *o, const struct ab_load_result *lr, int null_model,
 	cJSON_AddNumberToObject(lat, "p50", r->p50_us);
 	cJSON_AddNumberToObject(lat, "p99", r->p99_us);
 	cJSON_AddNumberToObject(lat, "p99.9", r->p999_us);
-	cJSON_AddNumberToObject(lat, "mean", lr->lat.n ? (double)(lr->lat.sum_ns / lr->lat.n) / 1000 : 0);
+	cJSON_AddNumberToObject(lat, "mean",
+				lr->lat.n ? (double)(lr->lat.sum_ns / lr->lat.n) / 1000 : 0);
 	cJSON_AddNumberToObject(lat, "max", (double)lr->lat.max_ns / 1000);
-	cJSON_AddNumberToObject(o, "mean_batch",
-				lr->batch_inv_sum > 0 ? (double)lr->results / lr->batch_inv_sum : 0);
+	double batches = lr->batch_inv_sum;
+	cJSON_AddNumberToObject(o, "mean_batch", batches > 0 ? (double)lr->results / batches : 0);
 	cJSON *er = cJSON_AddObjectToObject(o, "errors");
 	cJSON_AddNumberToObject(er, "total", (double)lr->errors);
 	for (int c = 1; c < CW_ERR_END; c++)
@@ -374,7 +375,8 @@ static void load_json(cJSON *o, const struct ab_load_result *lr, int null_model,
 		if (lr->error_msg[c][0]) {
 			if (!em)
 				em = cJSON_AddObjectToObject(o, "first_error_message");
-			cJSON_AddStringToObject(em, cw_error_name((enum cw_error_code)c), lr->error_msg[c]);
+			cJSON_AddStringToObject(em, cw_error_name((enum cw_error_code)c),
+						lr->error_msg[c]);
 		}
 	cJSON_AddNumberToObject(o, "connections_closed_by_server", (double)lr->closed_by_server);
 	if (!null_model)
@@ -938,13 +940,15 @@ static void veth_dgram_json(cJSON *o, const char *tr, const struct ab_load_resul
 	cJSON_AddStringToObject(o, "appliance_cpu",
 				"measured: the worker polls while packets come and naps after 1024 "
 				"empty polls (up to the appliance's --dpdk-idle-us, its default); "
-				"with --dpdk-idle-us 0 it would poll always, its CPU time its wall time");
+				"with --dpdk-idle-us 0 it would poll always, its CPU time its "
+				"wall time");
 	cJSON_AddNumberToObject(o, "requests_per_polling_core_s", r->rps);
 	cJSON_AddNumberToObject(o, "share_of_af_packet_testpmd_pps",
 				3 * r->rps / AF_PACKET_TESTPMD_PPS);
 	double sys = lr->server_cpu_s > 0 ? lr->server_sys_s / lr->server_cpu_s : 0;
 	cJSON_AddStringToObject(o, "appliance_cpu_mostly",
-				sys >= 0.5 ? "kernel: af_packet and the veth, not DPDK, take most of it"
+				sys >= 0.5 ? "kernel: af_packet and the veth, not DPDK, take most "
+					     "of it"
 					   : "user space: DPDK and the appliance's own work");
 }
 
@@ -991,17 +995,18 @@ static cJSON *veth_row(struct ab_veth *v, const char *tr, const struct ab_msgset
 		cJSON_AddNumberToObject(o, "requests_per_server_user_cpu_s",
 					user > 0 ? (double)lr->results / user : 0);
 		cJSON_AddNumberToObject(o, "lost", (double)lr->lost);
+		double n = (double)lr->results;
 		cJSON_AddNumberToObject(o, "load_generator_cpu_us_per_request",
-					lr->results ? lr->load_cpu_s / (double)lr->results * 1e6 : 0);
+					n > 0 ? lr->load_cpu_s / n * 1e6 : 0);
 		if (strcmp(tr, "tcp"))
 			veth_dgram_json(o, tr, lr, &r);
 	}
 	if (s.stopped)
 		cJSON_AddItemToObject(o, "server_stopped", s.stopped);
 	cJSON_Delete(s.listening);
-	fprintf(stderr, "  %-4s %4d dev x %2d: %9.0f req/s, %9.0f req/cpu-s, p50 %7.0f p99 %7.0f us, "
-		"lost %llu, generator %.2f cpu-s\n", tr, devices, O.null_depth, r.rps, r.per_cpu,
-		r.p50_us, r.p99_us, (unsigned long long)lr->lost, lr->load_cpu_s);
+	fprintf(stderr, "  %-4s %4d dev x %2d: %9.0f req/s, %9.0f req/cpu-s, p50 %7.0f p99 %7.0f "
+		"us, lost %llu, generator %.2f cpu-s\n", tr, devices, O.null_depth, r.rps,
+		r.per_cpu, r.p50_us, r.p99_us, (unsigned long long)lr->lost, lr->load_cpu_s);
 	free(lr);
 	return o;
 }
@@ -1032,8 +1037,8 @@ static void veth_notes(cJSON *notes)
 		"requests_per_server_cpu_s: RESULTs in the window per second of the appliance's "
 		"utime+stime over it (all its threads, from /proc/PID/stat): requests per "
 		"appliance CPU-second",
-		"server_sys_s, server_sys_share: the part of the appliance's CPU in the kernel; for "
-		"dpdk that is the af_packet PMD's path (its sendto kicks, the packet socket's "
+		"server_sys_s, server_sys_share: the part of the appliance's CPU in the kernel; "
+		"for dpdk that is the af_packet PMD's path (its sendto kicks, the packet socket's "
 		"rings, the veth and the delivery into the generator's sockets), not DPDK's; "
 		"requests_per_server_user_cpu_s counts only the rest (for dpdk: DPDK, the "
 		"datagram layer and the session, what a NIC without the kernel would leave)",
@@ -1089,7 +1094,7 @@ static void veth_config(cJSON *sec, const struct ab_veth *v, const struct frames
 				"--vdev=net_af_packet0,iface=VETH_A");
 	cJSON_AddItemToObject(c, "frame", point_json(f));
 	cJSON_AddNumberToObject(c, "infer_datagram_bytes_mean",
-				(double)(CW_DG_HEADER_BYTES + CW_INFER_PREFIX_BYTES) + f->mean_bytes);
+				CW_DG_HEADER_BYTES + CW_INFER_PREFIX_BYTES + f->mean_bytes);
 }
 
 /* --veth: each transport of --transports against the same load. */
@@ -1119,7 +1124,8 @@ static cJSON *veth_section(void)
 		cJSON *row;
 		why[0] = 0;
 		if (strcmp(tr, "tcp") && strcmp(tr, "udp") && strcmp(tr, "dpdk"))
-			snprintf(why, sizeof(why), "%s skipped: not a transport (tcp, udp, dpdk)", tr);
+			snprintf(why, sizeof(why), "%s skipped: not a transport (tcp, udp, dpdk)",
+				 tr);
 		else if (!strcmp(tr, "dpdk") && !has_dpdk)
 			snprintf(why, sizeof(why), "dpdk skipped: %s lists no --dpdk-eal (built "
 				 "without DPDK, or before transport dpdk)", O.appliance);
