@@ -415,7 +415,8 @@ int ab_load_run_udp(const struct ab_load_config *cfg, struct ab_load_result *res
 	for (int k = 0; th && k < nt; k++)
 		th[k].fd = -1;
 	if (!devs || !th || server_addr(cfg, &a)) {
-		snprintf(res->err, sizeof(res->err), "out of memory, or a bad host %s", cfg->host);
+		snprintf(res->err, sizeof(res->err), "out of memory, or a bad host %s",
+			 cfg->host ? cfg->host : "127.0.0.1");
 		goto out;
 	}
 	if (hello_all(cfg, &a, devs, res))

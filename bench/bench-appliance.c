@@ -1285,7 +1285,9 @@ static void config_json(cJSON *root)
 	cJSON_AddNumberToObject(cf, "tail_depth", O.tail_depth);
 	cJSON_AddNumberToObject(cf, "deadline_us", DEADLINE_US);
 	cJSON_AddStringToObject(cf, "appliance", O.appliance);
-	cJSON_AddStringToObject(cf, "transport", "TCP over loopback 127.0.0.1");
+	cJSON_AddStringToObject(cf, "transport",
+				O.veth ? "per row of veth, over a veth pair (veth.config)"
+				       : "TCP over loopback 127.0.0.1");
 }
 
 /* The real tail at every point of --points ("EXIT:LAYER,...": EXIT 1-based,
