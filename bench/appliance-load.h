@@ -1,6 +1,7 @@
-/* Load generator of coinfer-bench-appliance: N emulated devices over loopback,
- * each a closed loop keeping `depth` INFER requests outstanding, driven by one
- * or two threads with non-blocking sockets and epoll. Messages are built before
+/* Load generator of coinfer-bench-appliance: N emulated devices (over loopback,
+ * or to the address given), each a closed loop keeping `depth` INFER requests
+ * outstanding, driven by one or two threads: over TCP with non-blocking
+ * sockets and epoll, over UDP as below. Messages are built before
  * the run (no encoding on the load path), latencies go into a fixed log-linear
  * histogram (no allocation per request). */
 #ifndef COINFER_BENCH_APPLIANCE_LOAD_H
