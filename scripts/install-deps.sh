@@ -12,7 +12,8 @@ build=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
 # ethtool: the DPDK tests turn a veth's checksum offload off (af_packet sees partial sums)
 net=(iproute2 ethtool)
 cross=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
-bench=(libdnnl-dev gnuplot-nox)
+# nftables: bench/loss-latency.sh drops packets with nft in network namespaces
+bench=(libdnnl-dev gnuplot-nox nftables)
 train=(python3-torch python3-numpy python3-xxhash)
 data=(python3-numpy)
 
