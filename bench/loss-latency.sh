@@ -33,8 +33,8 @@ done
 # request still unanswered then runs on the device and is counted. No PING
 # (its padded probes would add traffic of their own) and no breaker (a tripped
 # breaker would answer the next requests on the device at once).
-agents=16 per_agent=500
-[ "$quick" = --quick ] && per_agent=25
+agents=8 per_agent=1000
+[ "$quick" = --quick ] && per_agent=50
 deadline_ms=5000
 action="--exit 3 --partition 6 --bits 8 --codec huffman-zrun"
 losses="0 1 5"
