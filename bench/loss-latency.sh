@@ -6,10 +6,13 @@
 # network namespace, a closed-loop fleet of coinfer-agent in another, a veth
 # pair between them. The kernel drops the packets, the same way for both
 # transports and in both directions: an nft rule in each namespace drops
-# `numgen random mod 1000 < P*10` of the IPv4 packets leaving on its veth (this
-# kernel has no netem, and TCP cannot use the programs' own --faults). The veths
-# send no GSO super-packets (gso_max_segs 1), so each packet seen there is one
-# on the wire: a TCP segment or a datagram of at most 1500 bytes.
+# `numgen random mod 1000 < P*10` of the IPv4 packets arriving on its veth (this
+# kernel has no netem, and TCP cannot use the programs' own --faults). They are
+# dropped on arrival, not as they leave: a packet dropped in the sender's output
+# hook fails its send (EPERM), which TCP takes as local congestion and sends
+# again later, never as a loss on the link. The veths send no GSO super-packets
+# (gso_max_segs 1), so each packet seen is one on the wire: a TCP segment or a
+# datagram of at most 1500 bytes.
 # Prints one JSON object on stdout; the progress goes to stderr. Every step
 # waits on what the programs print, none on elapsed time. Exits 77 with the
 # reason on stderr without root, network namespaces, nft or CIFAR-10.
@@ -61,8 +64,8 @@ if ! "$build/coinfer-agent" --device-only --requests 1 --calib-runs 1 --quiet \
 fi
 
 # net_up: fresh namespaces (so that every counter starts at zero), the veth
-# pair, and in each namespace the table `loss` counting what leaves on its veth
-# and dropping $permille of every 1000 such packets.
+# pair, and in each namespace the table `loss` counting what arrives on its
+# veth and dropping $permille of every 1000 such packets.
 net_up() {
 	ip netns add "$ns_a" || skip "cannot create network namespaces"
 	ip netns add "$ns_b"
@@ -78,10 +81,10 @@ net_end() {
 	ip -n "$1" addr add "$2/24" dev "${1}v"
 	ip netns exec "$1" nft -f - <<-EOF || skip "nft cannot load a numgen rule here"
 	table ip loss {
-		chain out {
-			type filter hook output priority 0; policy accept;
-			oifname "${1}v" counter
-			oifname "${1}v" numgen random mod 1000 < $permille counter drop
+		chain in {
+			type filter hook prerouting priority 0; policy accept;
+			iifname "${1}v" counter
+			iifname "${1}v" numgen random mod 1000 < $permille counter drop
 		}
 	}
 	EOF
@@ -147,7 +150,7 @@ def rank(v, q):
     return v[max(math.ceil(q * len(v)), 1) - 1]
 
 def nft_counts(path):
-    """(packets out, packets dropped) on the veth, from the rules' counters."""
+    """(packets in, packets dropped) on the veth, from the rules' counters."""
     rules = [o["rule"] for o in json.load(open(path))["nftables"] if "rule" in o]
     counts = [next(e["counter"]["packets"] for e in r["expr"] if "counter" in e)
               for r in rules]
@@ -164,9 +167,9 @@ def row(t, loss):
     answers = [l for l in lines[:-1] if "summary" not in l]
     lat = sorted(a["latency_ms"] for a in answers)
     stop = [json.loads(l) for l in open(f"{d}/app.out") if '"stopped"' in l][-1]
-    out = {ns: nft_counts(f"{d}/nft-{ns}.json") for ns in (ns_a, ns_b)}
-    sent = sum(c[0] for c in out.values())
-    dropped = sum(c[1] for c in out.values())
+    arrived = {ns: nft_counts(f"{d}/nft-{ns}.json") for ns in (ns_a, ns_b)}
+    sent = sum(c[0] for c in arrived.values())
+    dropped = sum(c[1] for c in arrived.values())
     r = {"transport": t, "loss_percent": loss, "requests": s["requests"],
          "answered": s["answered"], "p50_ms": rank(lat, 0.5), "p99_ms": rank(lat, 0.99),
          "p999_ms": rank(lat, 0.999), "max_ms": lat[-1],
@@ -176,8 +179,9 @@ def row(t, loss):
          "fallbacks": {k: v for k, v in s["fallbacks"].items() if v and k != "total"},
          "wall_s": s["wall_s"], "requests_per_s": round(s["requests"] / s["wall_s"], 1),
          "reconnects": s["reconnects"], "load_avg_1m": float(open(f"{d}/load").read()),
-         "packets": {"appliance_out": out[ns_a][0], "appliance_dropped": out[ns_a][1],
-                     "agents_out": out[ns_b][0], "agents_dropped": out[ns_b][1],
+         "packets": {"to_appliance": arrived[ns_a][0],
+                     "to_appliance_dropped": arrived[ns_a][1],
+                     "to_agents": arrived[ns_b][0], "to_agents_dropped": arrived[ns_b][1],
                      "dropped_percent": round(100 * dropped / sent, 2) if sent else None},
          "appliance": {"requests": stop["requests"], "results": stop["results"],
                        "mean_batch": stop["mean_batch"], "cpu_s": stop["cpu_s"]}}
@@ -191,7 +195,8 @@ def row(t, loss):
         u = s["udp"]
         r["udp_retransmissions"] = u["retransmissions"]
         r["udp_fallbacks_after_retries"] = u["fallbacks_after_retries"]
-        r["appliance"]["copies_answered"] = stop["datagrams"].get("copies_answered")
+        r["udp_send_errors"] = u["send_errors"] + stop["datagrams"]["tx_failed"]
+        r["appliance"]["copies_answered"] = stop["datagrams"]["copies_answered"]
     return r
 
 rows = [row(t, loss) for loss in losses for t in ("tcp", "udp")]
@@ -206,7 +211,7 @@ print(json.dumps({"loss_latency": {
              "appliance_workers": 2, "agent_threads": 2},
     "network": {"link": "veth, MTU 1500, gso_max_segs 1",
                 "loss": "nft in each namespace: numgen random mod 1000 < 10*P, "
-                        "IPv4 leaving on its veth"},
+                        "IPv4 arriving on its veth"},
     "rows": rows,
     "udp_p99_below_tcp_at_5": p99.get(("udp", 5), math.inf) < p99.get(("tcp", 5), -math.inf)},
 }, indent=1))
