@@ -45,9 +45,10 @@ losses="0 1 5"
 work=$(mktemp -d)
 ns_a=llat$$a ns_b=llat$$b
 addr_a=10.214.14.1 addr_b=10.214.14.2
-app=
+app='' agents_pid=''
 cleanup() {
 	[ -z "$app" ] || kill -9 "$app" 2>/dev/null || true
+	[ -z "$agents_pid" ] || kill -9 "$agents_pid" 2>/dev/null || true
 	ip netns del "$ns_a" 2>/dev/null || true
 	ip netns del "$ns_b" 2>/dev/null || true
 	rm -rf "$work"
@@ -107,12 +108,16 @@ run_row() {
 	chmod +x "$work/bin/coinfer-appliance"
 	start_appliance "$work/bin" "$dir" --transport "$t" --host "$addr_a"
 	cut -d' ' -f1 /proc/loadavg >"$dir/load"
-	rc=0
+	# in the background, so that a signal to the script ends them too
 	# shellcheck disable=SC2086 # $action is a list of options
 	ip netns exec "$ns_b" "$build/coinfer-agent" --edge "$addr_a:$port" --transport "$t" \
 		--fleet $agents --threads 2 --requests $per_agent $action \
 		--deadline-ms $deadline_ms --connect-wait-ms 20000 --connect-timeout-ms 5000 \
-		--ping-ms 0 --breaker-threshold 0 >"$dir/agents.out" 2>"$dir/agents.err" || rc=$?
+		--ping-ms 0 --breaker-threshold 0 >"$dir/agents.out" 2>"$dir/agents.err" &
+	agents_pid=$!
+	rc=0
+	wait "$agents_pid" || rc=$?
+	agents_pid=
 	kill -TERM "$app"
 	wait "$app" || true
 	app=
