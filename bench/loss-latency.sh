@@ -102,11 +102,7 @@ run_row() {
 	mkdir "$dir"
 	net_up
 	echo "loss-latency: $t at $loss% loss, $agents agents x $per_agent requests" >&2
-	# lib.sh starts "$_build/coinfer-appliance": let it start the one in A.
-	printf '#!/bin/sh\nexec ip netns exec %s "%s/coinfer-appliance" "$@"\n' \
-		"$ns_a" "$build" >"$work/bin/coinfer-appliance"
-	chmod +x "$work/bin/coinfer-appliance"
-	start_appliance "$work/bin" "$dir" --transport "$t" --host "$addr_a"
+	start_appliance "$build" "$dir" --transport "$t" --host "$addr_a"
 	cut -d' ' -f1 /proc/loadavg >"$dir/load"
 	# in the background, so that a signal to the script ends them too
 	# shellcheck disable=SC2086 # $action is a list of options
@@ -135,7 +131,7 @@ run_row() {
 
 # shellcheck source=SCRIPTDIR/../tests/integration/lib.sh
 . "$(dirname "$0")/../tests/integration/lib.sh"
-mkdir "$work/bin"
+app_wrap="ip netns exec $ns_a" # start_appliance starts it in A
 for loss in $losses; do
 	permille=$((loss * 10))
 	for t in tcp udp; do

@@ -9,11 +9,11 @@ build=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
        liburing-dev libjemalloc-dev libcriterion-dev dpdk-dev libdpdk-dev
        libxxhash-dev libzstd-dev libcjson-dev libcyaml-dev libyaml-dev libmicrohttpd-dev
        libsodium-dev)
-# ethtool: the DPDK tests turn a veth's checksum offload off (af_packet sees partial sums)
-net=(iproute2 ethtool)
-cross=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+# ethtool: the DPDK tests turn a veth's checksum offload off (af_packet sees partial sums);
 # nftables: bench/loss-latency.sh drops packets with nft in network namespaces
-bench=(libdnnl-dev gnuplot-nox nftables)
+net=(iproute2 ethtool nftables)
+cross=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+bench=(libdnnl-dev gnuplot-nox)
 train=(python3-torch python3-numpy python3-xxhash)
 data=(python3-numpy)
 
