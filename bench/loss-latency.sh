@@ -9,8 +9,8 @@
 # `numgen random mod 1000 < P*10` of the IPv4 packets arriving on its veth (this
 # kernel has no netem, and TCP cannot use the programs' own --faults). They are
 # dropped on arrival, not as they leave: a packet dropped in the sender's output
-# hook fails its send (EPERM), which TCP takes as local congestion and sends
-# again later, never as a loss on the link. The veths send no GSO super-packets
+# hook fails its send (EPERM): TCP keeps the segment, unsent, and sends it
+# later, never seeing a loss on the link. The veths send no GSO super-packets
 # (gso_max_segs 1), so each packet seen is one on the wire: a TCP segment or a
 # datagram of at most 1500 bytes.
 # Prints one JSON object on stdout; the progress goes to stderr. Every step
