@@ -224,6 +224,11 @@ static int serve(struct ap_config *conf, const struct cr_model *m, struct pol_po
 	ap_metrics_stop(metrics); /* it reads the server's counters */
 #endif
 	e.stuck = ap_server_stop_report(s, &e.stop);
+#if COINFER_DPDK
+	/* the EAL is the DPDK transport's too: its heap goes before after_stop */
+	if (!e.stuck && ap_dpdk_eal_ready())
+		ap_dpdk_eal_cleanup();
+#endif
 	print_stopped(&st, &e);
 	if (e.stuck) {
 		/* a worker still runs: freeing the model under it would crash it */
