@@ -265,6 +265,17 @@ int ap_pkt_garp(uint8_t *out, size_t cap, const struct ap_pkt_local *me)
 int ap_pkt_udp_build(uint8_t *frame, size_t cap, const struct ap_pkt_local *me,
 		     const struct ap_pkt_peer *peer, size_t payload_len, unsigned flags)
 {
+	uint64_t sum = 0;
+	if (!(flags & AP_PKT_TX_CSUM_OFFLOAD) && payload_len <= AP_PKT_MAX_UDP_PAYLOAD &&
+	    cap >= AP_PKT_HDR_BYTES + payload_len)
+		sum = ap_pkt_csum_add(0, frame + AP_PKT_HDR_BYTES, payload_len);
+	return ap_pkt_udp_build_summed(frame, cap, me, peer, payload_len, flags, sum);
+}
+
+int ap_pkt_udp_build_summed(uint8_t *frame, size_t cap, const struct ap_pkt_local *me,
+			    const struct ap_pkt_peer *peer, size_t payload_len, unsigned flags,
+			    uint64_t payload_sum)
+{
 	if (payload_len > AP_PKT_MAX_UDP_PAYLOAD)
 		return -EMSGSIZE;
 	size_t n = AP_PKT_HDR_BYTES + payload_len;
@@ -297,7 +308,10 @@ int ap_pkt_udp_build(uint8_t *frame, size_t cap, const struct ap_pkt_local *me,
 	}
 	wr16(ip + 10, ap_pkt_csum(ip, AP_PKT_IP_BYTES));
 	wr16(u + 6, 0);
-	uint16_t c = (uint16_t)~ap_pkt_csum_fold(ap_pkt_csum_add(ph, u, ulen));
+	/* the payload starts 8 bytes into the UDP header: an even offset, so
+	 * its sum adds to the header's as is */
+	uint64_t acc = ap_pkt_csum_add(ph + payload_sum, u, AP_PKT_UDP_BYTES);
+	uint16_t c = (uint16_t)~ap_pkt_csum_fold(acc);
 	wr16(u + 6, c ? c : 0xffff); /* RFC 768: a computed zero is sent as all ones */
 	return (int)flen;
 }

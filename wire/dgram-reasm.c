@@ -384,9 +384,19 @@ static void whole(struct cw_dg_reasm *r, uint64_t peer, const struct cw_dg *d, u
 	uint32_t s = slot_take(r);
 	if (s == NIL)
 		return;
+	/* field by field: a DONE record reads none of the bitmap, and clearing
+	 * it would write two more cache lines of a cold slot per message */
 	struct slot *m = &r->slots[s];
-	*m = (struct slot){.peer = peer, .t_ns = now_ns + r->cfg.timeout_ns, .id = d->msg_id,
-			   .gen = m->gen + 1, .msg_len = d->msg_len, .count = 1, .state = S_DONE};
+	m->peer = peer;
+	m->off = m->size = 0;
+	m->t_ns = now_ns + r->cfg.timeout_ns;
+	m->id = d->msg_id;
+	m->gen++;
+	m->msg_len = d->msg_len;
+	m->frag = 0;
+	m->count = 1;
+	m->received = m->top = 0;
+	m->state = S_DONE;
 	hash_put(r, s);
 	list_push(r, &r->done, s);
 	r->st.done++;
