@@ -88,16 +88,26 @@ uint16_t ap_pkt_csum(const void *p, size_t n)
 	return (uint16_t)~ap_pkt_csum_fold(ap_pkt_csum_add(0, p, n));
 }
 
-/* The UDP pseudo-header's sum (RFC 768). */
+/* One's-complement sums of header fields computed from their values, in
+ * network order (the sum is byte-order independent, RFC 1071): the headers a
+ * frame was just given are not read back, which would stall on the stores
+ * still in flight (a 4-byte load spanning two 2-byte stores cannot forward). */
+static inline uint32_t be_sum32(uint32_t v)
+{
+	return (v >> 16) + (v & 0xffff);
+}
+
+static inline uint16_t be_fold(uint64_t acc)
+{
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint16_t)acc;
+}
+
+/* The UDP pseudo-header's sum (RFC 768), in network order. */
 static uint64_t pseudo_sum(uint32_t src, uint32_t dst, uint16_t udp_len)
 {
-	uint8_t ph[12];
-	wr32(ph, src);
-	wr32(ph + 4, dst);
-	ph[8] = 0;
-	ph[9] = IP_PROTO_UDP;
-	wr16(ph + 10, udp_len);
-	return ap_pkt_csum_add(0, ph, sizeof(ph));
+	return (uint64_t)be_sum32(src) + be_sum32(dst) + IP_PROTO_UDP + udp_len;
 }
 
 /* Sources no reply may go to: unspecified, loopback, multicast, class E and
@@ -158,8 +168,8 @@ static int parse_udp(const uint8_t *f, size_t ihl, size_t tot, const struct ap_p
 	if (!rd16(u + 6))
 		return AP_PKT_BAD_CSUM;
 	if (!(flags & AP_PKT_RX_L4_CSUM_OK)) {
-		uint64_t acc = ap_pkt_csum_add(pseudo_sum(src, me->ip, (uint16_t)ulen), u, ulen);
-		if (ap_pkt_csum_fold(acc) != 0xffff)
+		uint64_t acc = ap_pkt_csum_fold(ap_pkt_csum_add(0, u, ulen));
+		if (be_fold(acc + pseudo_sum(src, me->ip, (uint16_t)ulen)) != 0xffff)
 			return AP_PKT_BAD_CSUM;
 	}
 	out->peer.ip = src;
@@ -303,15 +313,17 @@ int ap_pkt_udp_build_summed(uint8_t *frame, size_t cap, const struct ap_pkt_loca
 	wr16(u + 4, ulen);
 	uint64_t ph = pseudo_sum(me->ip, peer->ip, ulen);
 	if (flags & AP_PKT_TX_CSUM_OFFLOAD) {
-		wr16(u + 6, ap_pkt_csum_fold(ph));
+		wr16(u + 6, be_fold(ph));
 		return (int)flen;
 	}
-	wr16(ip + 10, ap_pkt_csum(ip, AP_PKT_IP_BYTES));
-	wr16(u + 6, 0);
-	/* the payload starts 8 bytes into the UDP header: an even offset, so
-	 * its sum adds to the header's as is */
-	uint64_t acc = ap_pkt_csum_add(ph + payload_sum, u, AP_PKT_UDP_BYTES);
-	uint16_t c = (uint16_t)~ap_pkt_csum_fold(acc);
+	uint64_t ipsum = 0x4500u + AP_PKT_IP_BYTES + ulen + IP_FLAG_DF +
+			 ((unsigned)IP_TTL << 8 | IP_PROTO_UDP) + be_sum32(me->ip) +
+			 be_sum32(peer->ip);
+	wr16(ip + 10, (uint16_t)~be_fold(ipsum));
+	/* the UDP header (its checksum field 0) and the payload, which starts at
+	 * an even offset, so its sum adds as is */
+	uint64_t acc = ph + me->port + peer->port + ulen + ap_pkt_csum_fold(payload_sum);
+	uint16_t c = (uint16_t)~be_fold(acc);
 	wr16(u + 6, c ? c : 0xffff); /* RFC 768: a computed zero is sent as all ones */
 	return (int)flen;
 }
