@@ -54,8 +54,9 @@ struct slot {
 	uint16_t count, received;
 	uint16_t top; /* 1 + the highest index received: the next one in order */
 	uint8_t state;
-	uint8_t bitmap[CW_DG_BITMAP_MAX];
 };
+
+_Static_assert(sizeof(struct slot) <= GRAIN, "a slot is one cache line");
 
 struct extent {
 	uint64_t off, len;
@@ -75,6 +76,8 @@ struct bucket {
 struct cw_dg_reasm {
 	struct cw_dg_reasm_config cfg;
 	struct slot *slots;
+	uint8_t *bitmaps; /* slot s's at s * CW_DG_BITMAP_MAX, its PARTIAL fragments: apart,
+			   * so that a slot is one cache line */
 	struct bucket *table;
 	uint32_t mask;
 	struct extent *fx; /* free extents, sorted by offset, coalesced */
@@ -110,6 +113,7 @@ size_t cw_dg_reasm_bytes(const struct cw_dg_reasm_config *cfg)
 		return 0;
 	return GRAIN + align_up(sizeof(struct cw_dg_reasm)) +
 	       align_up(cfg->max_msgs * sizeof(struct slot)) +
+	       align_up((size_t)cfg->max_msgs * CW_DG_BITMAP_MAX) +
 	       align_up(table_size(cfg->max_msgs) * sizeof(struct bucket)) +
 	       align_up((cfg->max_msgs + 1) * sizeof(struct extent)) +
 	       (cfg->max_bytes & ~(size_t)(GRAIN - 1));
@@ -128,6 +132,8 @@ int cw_dg_reasm_init(struct cw_dg_reasm **out, void *mem, size_t size,
 	p += align_up(sizeof(*r));
 	r->slots = (struct slot *)p;
 	p += align_up(cfg->max_msgs * sizeof(struct slot));
+	r->bitmaps = p;
+	p += align_up((size_t)cfg->max_msgs * CW_DG_BITMAP_MAX);
 	r->table = (struct bucket *)p;
 	r->mask = table_size(cfg->max_msgs) - 1;
 	memset(r->table, 0, (r->mask + 1) * sizeof(struct bucket));
@@ -323,6 +329,7 @@ static int start(struct cw_dg_reasm *r, uint64_t peer, const struct cw_dg *d, ui
 			   .t_ns = now_ns + r->cfg.timeout_ns, .id = d->msg_id, .gen = m->gen + 1,
 			   .msg_len = d->msg_len, .frag = frag_len, .count = d->count,
 			   .state = S_PARTIAL};
+	memset(r->bitmaps + (size_t)s * CW_DG_BITMAP_MAX, 0, cw_dg_bitmap_bytes(d->count));
 	hash_put(r, s);
 	list_push(r, &r->partial, s);
 	r->st.partial++;
@@ -360,15 +367,16 @@ static int put_frag(struct cw_dg_reasm *r, uint32_t s, const struct cw_dg *d, ui
 {
 	struct slot *m = &r->slots[s];
 	uint8_t bit = (uint8_t)(1u << d->index % 8);
-	res->bitmap = m->bitmap;
-	if (m->bitmap[d->index / 8] & bit) {
+	uint8_t *bitmap = r->bitmaps + (size_t)s * CW_DG_BITMAP_MAX;
+	res->bitmap = bitmap;
+	if (bitmap[d->index / 8] & bit) {
 		r->st.duplicates++;
 		res->ack = true;
 		res->received = m->received;
 		return -EALREADY;
 	}
 	memcpy(r->arena + m->off + (uint64_t)d->index * m->frag, d->payload, d->payload_len);
-	m->bitmap[d->index / 8] |= bit;
+	bitmap[d->index / 8] |= bit;
 	res->ack = d->index != m->top;
 	if (d->index >= m->top)
 		m->top = (uint16_t)(d->index + 1);
@@ -393,19 +401,9 @@ static void whole(struct cw_dg_reasm *r, uint64_t peer, const struct cw_dg *d, u
 	uint32_t s = slot_take(r);
 	if (s == NIL)
 		return;
-	/* field by field: a DONE record reads none of the bitmap, and clearing
-	 * it would write two more cache lines of a cold slot per message */
 	struct slot *m = &r->slots[s];
-	m->peer = peer;
-	m->off = m->size = 0;
-	m->t_ns = now_ns + r->cfg.timeout_ns;
-	m->id = d->msg_id;
-	m->gen++;
-	m->msg_len = d->msg_len;
-	m->frag = 0;
-	m->count = 1;
-	m->received = m->top = 0;
-	m->state = S_DONE;
+	*m = (struct slot){.peer = peer, .t_ns = now_ns + r->cfg.timeout_ns, .id = d->msg_id,
+			   .gen = m->gen + 1, .msg_len = d->msg_len, .count = 1, .state = S_DONE};
 	hash_put(r, s);
 	list_push(r, &r->done, s);
 	r->st.done++;
@@ -485,7 +483,8 @@ int cw_dg_reasm_bitmap(const struct cw_dg_reasm *r, uint64_t peer, uint32_t msg_
 	if (pos == NIL)
 		return -ENOENT;
 	const struct slot *m = &r->slots[r->table[pos].slot - 1];
-	*bitmap = m->state == S_PARTIAL ? m->bitmap : NULL;
+	*bitmap = m->state == S_PARTIAL ? r->bitmaps + (size_t)(m - r->slots) * CW_DG_BITMAP_MAX
+				       : NULL;
 	*received = m->state == S_PARTIAL ? m->received : m->count;
 	return 0;
 }
