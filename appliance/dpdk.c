@@ -452,6 +452,21 @@ static inline struct rte_mbuf *stash_get(struct ap_dpdk_queue *q)
 	return q->stash[--q->nstash];
 }
 
+/* The payload's checksum sum, from the caller's buffers (warm, and not the
+ * bytes the copy into the mbuf just wrote: reading those back stalls on the
+ * stores); from the frame when the head's length is odd and would shift the
+ * body's bytes in their 16-bit words. */
+static inline uint64_t tx_sum(const struct ap_dpdk_queue *q, const uint8_t *f, const void *head,
+			      size_t hlen, const void *body, size_t blen)
+{
+	if (q->tx_flags & AP_PKT_TX_CSUM_OFFLOAD)
+		return 0;
+	if (hlen & 1)
+		return ap_pkt_csum_add(0, f + AP_PKT_HDR_BYTES, hlen + blen);
+	uint64_t sum = ap_pkt_csum_add(0, head, hlen);
+	return blen ? ap_pkt_csum_add(sum, body, blen) : sum;
+}
+
 int ap_dpdk_tx_prepare(struct ap_dpdk_queue *q, const struct ap_pkt_peer *to, const void *payload,
 		       size_t len)
 {
@@ -477,7 +492,8 @@ int ap_dpdk_tx_prepare2(struct ap_dpdk_queue *q, const struct ap_pkt_peer *to, c
 	memcpy(f + AP_PKT_HDR_BYTES, head, hlen);
 	if (blen)
 		memcpy(f + AP_PKT_HDR_BYTES + hlen, body, blen);
-	int n = ap_pkt_udp_build(f, rte_pktmbuf_tailroom(m), &q->me, to, len, q->tx_flags);
+	int n = ap_pkt_udp_build_summed(f, rte_pktmbuf_tailroom(m), &q->me, to, len, q->tx_flags,
+					tx_sum(q, f, head, hlen, body, blen));
 	if (n < 0) { /* max_payload fits any fresh mbuf: not reached */
 		rte_pktmbuf_free(m);
 		return n;

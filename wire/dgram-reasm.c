@@ -54,8 +54,9 @@ struct slot {
 	uint16_t count, received;
 	uint16_t top; /* 1 + the highest index received: the next one in order */
 	uint8_t state;
-	uint8_t bitmap[CW_DG_BITMAP_MAX];
 };
+
+_Static_assert(sizeof(struct slot) <= GRAIN, "a slot is one cache line");
 
 struct extent {
 	uint64_t off, len;
@@ -65,10 +66,19 @@ struct list {
 	uint32_t head, tail;
 };
 
+/* A hash entry carries its key's hash, so probes and the backward shift
+ * compare and re-home entries without touching their (cold) slots. */
+struct bucket {
+	uint32_t slot; /* slot + 1, 0 empty */
+	uint32_t hash;
+};
+
 struct cw_dg_reasm {
 	struct cw_dg_reasm_config cfg;
 	struct slot *slots;
-	uint32_t *table; /* slot + 1, 0 empty */
+	uint8_t *bitmaps; /* slot s's at s * CW_DG_BITMAP_MAX, its PARTIAL fragments: apart,
+			   * so that a slot is one cache line */
+	struct bucket *table;
 	uint32_t mask;
 	struct extent *fx; /* free extents, sorted by offset, coalesced */
 	uint32_t n_fx;
@@ -103,7 +113,8 @@ size_t cw_dg_reasm_bytes(const struct cw_dg_reasm_config *cfg)
 		return 0;
 	return GRAIN + align_up(sizeof(struct cw_dg_reasm)) +
 	       align_up(cfg->max_msgs * sizeof(struct slot)) +
-	       align_up(table_size(cfg->max_msgs) * sizeof(uint32_t)) +
+	       align_up((size_t)cfg->max_msgs * CW_DG_BITMAP_MAX) +
+	       align_up(table_size(cfg->max_msgs) * sizeof(struct bucket)) +
 	       align_up((cfg->max_msgs + 1) * sizeof(struct extent)) +
 	       (cfg->max_bytes & ~(size_t)(GRAIN - 1));
 }
@@ -121,10 +132,12 @@ int cw_dg_reasm_init(struct cw_dg_reasm **out, void *mem, size_t size,
 	p += align_up(sizeof(*r));
 	r->slots = (struct slot *)p;
 	p += align_up(cfg->max_msgs * sizeof(struct slot));
-	r->table = (uint32_t *)p;
+	r->bitmaps = p;
+	p += align_up((size_t)cfg->max_msgs * CW_DG_BITMAP_MAX);
+	r->table = (struct bucket *)p;
 	r->mask = table_size(cfg->max_msgs) - 1;
-	memset(r->table, 0, (r->mask + 1) * sizeof(uint32_t));
-	p += align_up((r->mask + 1) * sizeof(uint32_t));
+	memset(r->table, 0, (r->mask + 1) * sizeof(struct bucket));
+	p += align_up((r->mask + 1) * sizeof(struct bucket));
 	r->fx = (struct extent *)p;
 	p += align_up((cfg->max_msgs + 1) * sizeof(struct extent));
 	r->arena = p;
@@ -167,22 +180,25 @@ static void list_del(struct cw_dg_reasm *r, struct list *l, uint32_t s)
 
 /* ---- hash: linear probing, deletion by backward shift (no tombstones) ---------- */
 
-static uint32_t home(const struct cw_dg_reasm *r, uint64_t peer, uint32_t id)
+static uint32_t hash_of(const struct cw_dg_reasm *r, uint64_t peer, uint32_t id)
 {
 	uint64_t x = (peer ^ r->cfg.seed) + (uint64_t)id * 0x9e3779b97f4a7c15ull;
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull; /* splitmix64's finaliser */
 	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return (uint32_t)(x ^ (x >> 31)) & r->mask;
+	return (uint32_t)(x ^ (x >> 31));
 }
 
 /* The table position of (peer, id), or NIL. */
 static uint32_t find(const struct cw_dg_reasm *r, uint64_t peer, uint32_t id)
 {
-	for (uint32_t i = home(r, peer, id);; i = (i + 1) & r->mask) {
-		uint32_t e = r->table[i];
-		if (!e)
+	uint32_t h = hash_of(r, peer, id);
+	for (uint32_t i = h & r->mask;; i = (i + 1) & r->mask) {
+		const struct bucket *e = &r->table[i];
+		if (!e->slot)
 			return NIL;
-		const struct slot *m = &r->slots[e - 1];
+		if (e->hash != h)
+			continue;
+		const struct slot *m = &r->slots[e->slot - 1];
 		if (m->peer == peer && m->id == id)
 			return i;
 	}
@@ -190,23 +206,22 @@ static uint32_t find(const struct cw_dg_reasm *r, uint64_t peer, uint32_t id)
 
 static void hash_put(struct cw_dg_reasm *r, uint32_t s)
 {
-	uint32_t i = home(r, r->slots[s].peer, r->slots[s].id);
-	while (r->table[i])
+	uint32_t h = hash_of(r, r->slots[s].peer, r->slots[s].id), i = h & r->mask;
+	while (r->table[i].slot)
 		i = (i + 1) & r->mask;
-	r->table[i] = s + 1;
+	r->table[i] = (struct bucket){s + 1, h};
 }
 
 static void hash_del(struct cw_dg_reasm *r, uint32_t s)
 {
 	uint32_t pos = find(r, r->slots[s].peer, r->slots[s].id);
-	r->table[pos] = 0;
-	for (uint32_t j = (pos + 1) & r->mask; r->table[j]; j = (j + 1) & r->mask) {
-		const struct slot *m = &r->slots[r->table[j] - 1];
-		uint32_t k = home(r, m->peer, m->id);
+	r->table[pos].slot = 0;
+	for (uint32_t j = (pos + 1) & r->mask; r->table[j].slot; j = (j + 1) & r->mask) {
+		uint32_t k = r->table[j].hash & r->mask;
 		/* The entry at j may fill the hole unless its home lies in (pos, j]. */
 		if (((j - k) & r->mask) >= ((j - pos) & r->mask)) {
 			r->table[pos] = r->table[j];
-			r->table[j] = 0;
+			r->table[j].slot = 0;
 			pos = j;
 		}
 	}
@@ -314,6 +329,7 @@ static int start(struct cw_dg_reasm *r, uint64_t peer, const struct cw_dg *d, ui
 			   .t_ns = now_ns + r->cfg.timeout_ns, .id = d->msg_id, .gen = m->gen + 1,
 			   .msg_len = d->msg_len, .frag = frag_len, .count = d->count,
 			   .state = S_PARTIAL};
+	memset(r->bitmaps + (size_t)s * CW_DG_BITMAP_MAX, 0, cw_dg_bitmap_bytes(d->count));
 	hash_put(r, s);
 	list_push(r, &r->partial, s);
 	r->st.partial++;
@@ -351,15 +367,16 @@ static int put_frag(struct cw_dg_reasm *r, uint32_t s, const struct cw_dg *d, ui
 {
 	struct slot *m = &r->slots[s];
 	uint8_t bit = (uint8_t)(1u << d->index % 8);
-	res->bitmap = m->bitmap;
-	if (m->bitmap[d->index / 8] & bit) {
+	uint8_t *bitmap = r->bitmaps + (size_t)s * CW_DG_BITMAP_MAX;
+	res->bitmap = bitmap;
+	if (bitmap[d->index / 8] & bit) {
 		r->st.duplicates++;
 		res->ack = true;
 		res->received = m->received;
 		return -EALREADY;
 	}
 	memcpy(r->arena + m->off + (uint64_t)d->index * m->frag, d->payload, d->payload_len);
-	m->bitmap[d->index / 8] |= bit;
+	bitmap[d->index / 8] |= bit;
 	res->ack = d->index != m->top;
 	if (d->index >= m->top)
 		m->top = (uint16_t)(d->index + 1);
@@ -409,7 +426,7 @@ int cw_dg_reasm_add(struct cw_dg_reasm *r, uint64_t peer, const struct cw_dg *d,
 		int ret = start(r, peer, d, now_ns, &s);
 		return ret ? ret : put_frag(r, s, d, now_ns, res);
 	}
-	s = r->table[pos] - 1;
+	s = r->table[pos].slot - 1;
 	const struct slot *m = &r->slots[s];
 	if (m->count != d->count || m->msg_len != d->msg_len) {
 		r->st.inconsistent++;
@@ -465,8 +482,9 @@ int cw_dg_reasm_bitmap(const struct cw_dg_reasm *r, uint64_t peer, uint32_t msg_
 	uint32_t pos = find(r, peer, msg_id);
 	if (pos == NIL)
 		return -ENOENT;
-	const struct slot *m = &r->slots[r->table[pos] - 1];
-	*bitmap = m->state == S_PARTIAL ? m->bitmap : NULL;
+	const struct slot *m = &r->slots[r->table[pos].slot - 1];
+	*bitmap = m->state == S_PARTIAL ? r->bitmaps + (size_t)(m - r->slots) * CW_DG_BITMAP_MAX
+				       : NULL;
 	*received = m->state == S_PARTIAL ? m->received : m->count;
 	return 0;
 }

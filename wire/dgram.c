@@ -29,6 +29,10 @@ int cw_dg_frags(uint32_t msg_len, uint32_t max_payload, uint16_t *count)
 {
 	if (!msg_len || !max_payload)
 		return -EINVAL;
+	if (msg_len <= max_payload) { /* most messages: no division */
+		*count = 1;
+		return 0;
+	}
 	uint32_t n = (uint32_t)(((uint64_t)msg_len + max_payload - 1) / max_payload);
 	if (n > CW_DG_MAX_FRAGS)
 		return -EMSGSIZE;
@@ -40,6 +44,12 @@ int cw_dg_frag(uint32_t msg_len, uint16_t count, uint16_t index, uint32_t *off, 
 {
 	if (!count || index >= count || !msg_len)
 		return -EBADMSG;
+	if (count == 1) { /* a one-fragment message, asked about several times
+			   * per datagram: spare the division */
+		*off = 0;
+		*len = msg_len;
+		return 0;
+	}
 	/* S = ceil(L / N) for all but the last; the last must not be empty
 	 * (L = 10, N = 6 gives S = 2 and nothing left for fragment 5). */
 	uint64_t s = ((uint64_t)msg_len + count - 1) / count;
