@@ -20,13 +20,13 @@ start_appliance() {
 	[ -n "$port" ] || { echo "appliance did not start"; cat "$_work/app.err"; exit 1; }
 }
 
-# dpdk_netns NAME: namespaces NAME-a (the appliance's: a veth end NAME-a, up,
+# veth_netns NAME: namespaces NAME-a (the appliance's: a veth end NAME-a, up,
 # with no address: DPDK's net_af_packet reads it and answers ARP for
-# 10.211.0.2 itself) and NAME-b (the agents': NAME-b with 10.211.0.1/24). The
+# 10.211.0.2 itself; the io_uring transport's caller adds that address) and NAME-b (the agents': NAME-b with 10.211.0.1/24). The
 # agents' end sends full checksums (ethtool tx off): an AF_PACKET reader is
 # not told that a checksum was left to an offload. Returns 1, saying why,
 # when this machine cannot make them.
-dpdk_netns() {
+veth_netns() {
 	for _t in ip ethtool; do
 		command -v $_t >/dev/null || { echo "no $_t: skipping"; return 1; }
 	done

@@ -2,11 +2,12 @@
 # Agents and the appliance over UDP with datagrams dropped, duplicated and
 # reordered in both directions (seeded --faults on each side: this kernel has
 # no netem). usage: udp-loss.sh BUILD_DIR LOSS_PERCENT [dpdk]
-# Without dpdk: the io_uring UDP transport on loopback. With it: the DPDK
-# transport over net_af_packet on one end of a veth pair in a namespace of its
-# own, the agents' kernel UDP sockets behind the other end in another (both
-# namespaces made here and removed on exit; 77 where they cannot be made); the
-# appliance's mempool must have every mbuf back when it stops.
+# The appliance in a network namespace, on one end of a veth pair, the agents'
+# kernel UDP sockets behind the other end in another (both namespaces made
+# here and removed on exit). Without dpdk: the io_uring UDP transport on the
+# kernel's address of its end (on loopback where namespaces cannot be made).
+# With it: the DPDK transport over net_af_packet on that end (77 without
+# namespaces), whose mempool must have every mbuf back when it stops.
 # Every request ends exactly once (by the edge or, after its tries, on the
 # device) and none is lost; the appliance ran each at most once: it ran no more
 # requests than the agents sent, answered no more than it ran, and the agents
@@ -27,17 +28,25 @@ p=$(awk "BEGIN { print $loss / 100 }")
 faults="drop=$p,dup=0.02,reorder=0.05"
 
 . "$(dirname "$0")/lib.sh"
-edge=127.0.0.1 run=
+ns=cf-loss-$$
+edge=10.211.0.2 run="ip netns exec $ns-b"
+app_wrap="ip netns exec $ns-a"
 if [ "$mode" = dpdk ]; then
-	ns=cf-loss-$$
-	dpdk_netns "$ns" || exit 77
-	edge=10.211.0.2 run="ip netns exec $ns-b"
-	app_wrap="ip netns exec $ns-a"
+	veth_netns "$ns" || { ns=; exit 77; }
 	start_appliance "$build" "$work" --transport dpdk --faults "$faults,seed=7" \
 		--host $edge --port 7878 --workers 1 --dpdk-port net_af_packet0 \
 		--dpdk-eal "--no-huge --no-pci -m 256 --file-prefix=$ns --vdev=net_af_packet0,iface=$ns-a"
 else
-	start_appliance "$build" "$work" --transport udp --faults "$faults,seed=7"
+	# the io_uring transport behind the kernel's address on its veth end; on
+	# loopback where namespaces cannot be made (the protocol is the same)
+	if veth_netns "$ns" && ip -n "$ns-a" addr add $edge/24 dev "$ns-a"; then
+		start_appliance "$build" "$work" --transport udp --faults "$faults,seed=7" \
+			--host $edge
+	else
+		echo "udp-loss: on loopback instead"
+		ns= edge=127.0.0.1 run= app_wrap=
+		start_appliance "$build" "$work" --transport udp --faults "$faults,seed=7"
+	fi
 fi
 
 agents=16 requests=25
