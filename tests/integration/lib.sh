@@ -22,21 +22,27 @@ start_appliance() {
 
 # veth_netns NAME: namespaces NAME-a (the appliance's: a veth end NAME-a, up,
 # with no address: DPDK's net_af_packet reads it and answers ARP for
-# 10.211.0.2 itself; the io_uring transport's caller adds that address) and NAME-b (the agents': NAME-b with 10.211.0.1/24). The
-# agents' end sends full checksums (ethtool tx off): an AF_PACKET reader is
-# not told that a checksum was left to an offload. Returns 1, saying why,
+# 10.211.0.2 itself; the io_uring transport's caller adds that address) and
+# NAME-b (the agents': NAME-b with 10.211.0.1/24). The agents' end sends full
+# checksums (ethtool tx off): an AF_PACKET reader is not told that a checksum
+# was left to an offload. Returns 1, saying why and leaving nothing behind,
 # when this machine cannot make them.
 veth_netns() {
 	for _t in ip ethtool; do
-		command -v $_t >/dev/null || { echo "no $_t: skipping"; return 1; }
+		command -v $_t >/dev/null || { echo "no $_t"; return 1; }
 	done
-	ip netns add "$1-a" 2>/dev/null || { echo "cannot make a network namespace: skipping"; return 1; }
-	ip netns add "$1-b" &&
-	ip link add "$1-a" type veth peer name "$1-b" &&
-	ip link set "$1-a" netns "$1-a" && ip link set "$1-b" netns "$1-b" &&
-	ip -n "$1-a" link set lo up && ip -n "$1-a" link set "$1-a" up &&
-	ip -n "$1-b" link set lo up && ip -n "$1-b" addr add 10.211.0.1/24 dev "$1-b" &&
-	ip -n "$1-b" link set "$1-b" up &&
-	ip netns exec "$1-b" ethtool -K "$1-b" tx off >/dev/null ||
-		{ echo "cannot set up the veth pair: skipping"; return 1; }
+	ip netns add "$1-a" 2>/dev/null || { echo "cannot make a network namespace"; return 1; }
+	if ! { ip netns add "$1-b" &&
+		ip link add "$1-a" type veth peer name "$1-b" &&
+		ip link set "$1-a" netns "$1-a" && ip link set "$1-b" netns "$1-b" &&
+		ip -n "$1-a" link set lo up && ip -n "$1-a" link set "$1-a" up &&
+		ip -n "$1-b" link set lo up && ip -n "$1-b" addr add 10.211.0.1/24 dev "$1-b" &&
+		ip -n "$1-b" link set "$1-b" up &&
+		ip netns exec "$1-b" ethtool -K "$1-b" tx off >/dev/null; }; then
+		echo "cannot set up the veth pair"
+		ip netns del "$1-a" 2>/dev/null
+		ip netns del "$1-b" 2>/dev/null
+		ip link del "$1-a" 2>/dev/null
+		return 1
+	fi
 }
