@@ -355,40 +355,51 @@ static uint64_t acks_skipped(struct ap_dg *g)
 	return ds.acks_deferred_answered;
 }
 
+/* A session from address who and its one-fragment INFER id, sent as message 2
+ * (the turn not flushed yet); from: the captured datagrams before the INFER. */
+struct one {
+	struct ap_dg *g;
+	struct ap_dg_addr a;
+	uint64_t s;
+	uint8_t msg[2048];
+	size_t len;
+	int from;
+};
+
+static void one_request(struct one *o, int acks_later, uint8_t who, uint64_t id)
+{
+	o->g = setup_with(acks_later);
+	o->a = addr(who);
+	o->s = hello_session(o->g, o->a);
+	o->len = small_infer(o->msg, sizeof(o->msg), id);
+	o->from = n_out;
+	frag(o->g, o->a, o->s, 2, o->msg, o->len, 1, 0);
+}
+
 Test(dgram, a_one_fragment_request_answered_in_the_turn_gets_no_ack)
 {
-	uint8_t msg[2048];
-	struct ap_dg *g = setup();
-	struct ap_dg_addr a = addr(7);
-	uint64_t s = hello_session(g, a);
-	size_t len = small_infer(msg, sizeof(msg), 11);
-	int from = n_out;
-	frag(g, a, s, 2, msg, len, 1, 0);
-	cr_assert_eq(n_out, from, "its ACK waits for the end of the turn");
-	turn(g);
-	cr_assert_eq(count_type(from, CW_RESULT, NULL), 1);
-	cr_assert_eq(count_acks(from, s, 0), 0, "the RESULT is the ACK");
-	cr_assert_eq(acks_skipped(g), 1);
-	ap_dg_destroy(g);
+	struct one o;
+	one_request(&o, -1, 7, 11);
+	cr_assert_eq(n_out, o.from, "its ACK waits for the end of the turn");
+	turn(o.g);
+	cr_assert_eq(count_type(o.from, CW_RESULT, NULL), 1);
+	cr_assert_eq(count_acks(o.from, o.s, 0), 0, "the RESULT is the ACK");
+	cr_assert_eq(acks_skipped(o.g), 1);
+	ap_dg_destroy(o.g);
 }
 
 Test(dgram, a_one_fragment_request_not_answered_in_the_turn_gets_its_ack_at_the_flush)
 {
-	uint8_t msg[2048];
-	struct ap_dg *g = setup();
-	struct ap_dg_addr a = addr(8);
-	uint64_t s = hello_session(g, a);
-	size_t len = small_infer(msg, sizeof(msg), 12);
-	int from = n_out;
-	frag(g, a, s, 2, msg, len, 1, 0);
-	ap_dg_flush(g, clock_ns); /* a turn whose batches did not run */
-	cr_assert_eq(count_acks(from, s, 2), 1);
-	cr_assert_eq(count_type(from, CW_RESULT, NULL), 0);
-	turn(g);
-	cr_assert_eq(count_type(from, CW_RESULT, NULL), 1);
-	cr_assert_eq(count_acks(from, s, 0), 1, "ACKed once, then answered");
-	cr_assert_eq(acks_skipped(g), 0);
-	ap_dg_destroy(g);
+	struct one o;
+	one_request(&o, -1, 8, 12);
+	ap_dg_flush(o.g, clock_ns); /* a turn whose batches did not run */
+	cr_assert_eq(count_acks(o.from, o.s, 2), 1);
+	cr_assert_eq(count_type(o.from, CW_RESULT, NULL), 0);
+	turn(o.g);
+	cr_assert_eq(count_type(o.from, CW_RESULT, NULL), 1);
+	cr_assert_eq(count_acks(o.from, o.s, 0), 1, "ACKed once, then answered");
+	cr_assert_eq(acks_skipped(o.g), 0);
+	ap_dg_destroy(o.g);
 }
 
 /* Copies: the same message again (the reassembler remembers it) and under a new
@@ -396,30 +407,26 @@ Test(dgram, a_one_fragment_request_not_answered_in_the_turn_gets_its_ack_at_the_
  * copy while the request runs is ACKed once. */
 Test(dgram, copies_of_a_one_fragment_request_get_the_cache_s_answer)
 {
-	uint8_t msg[2048];
-	struct ap_dg *g = setup();
-	struct ap_dg_addr a = addr(9);
-	uint64_t s = hello_session(g, a);
-	size_t len = small_infer(msg, sizeof(msg), 13);
+	struct one o;
 	const uint8_t *first = NULL, *again = NULL;
-	int from = n_out;
-	frag(g, a, s, 2, msg, len, 1, 0);
+	one_request(&o, -1, 9, 13);
+	struct ap_dg *g = o.g;
 	turn(g);
-	cr_assert_eq(count_type(from, CW_RESULT, &first), 1);
+	cr_assert_eq(count_type(o.from, CW_RESULT, &first), 1);
 	for (uint32_t id = 2; id <= 3; id++) {
-		from = n_out;
-		frag(g, a, s, id, msg, len, 1, 0);
+		int from = n_out;
+		frag(g, o.a, o.s, id, o.msg, o.len, 1, 0);
 		turn(g);
 		cr_assert_eq(count_type(from, CW_RESULT, &again), 1);
 		cr_assert_eq(memcmp(again, first, CW_HEADER_BYTES + le_rd32(first + 8)), 0);
-		cr_assert_eq(count_acks(from, s, id), 1, "a copy is ACKed at once");
+		cr_assert_eq(count_acks(from, o.s, id), 1, "a copy is ACKed at once");
 	}
-	len = small_infer(msg, sizeof(msg), 14);
-	from = n_out;
-	frag(g, a, s, 4, msg, len, 1, 0);
+	size_t len = small_infer(o.msg, sizeof(o.msg), 14);
+	int from = n_out;
+	frag(g, o.a, o.s, 4, o.msg, len, 1, 0);
 	ap_dg_flush(g, clock_ns);
-	frag(g, a, s, 5, msg, len, 1, 0);
-	cr_assert_eq(count_acks(from, s, 5), 1, "a copy while it runs: one ACK");
+	frag(g, o.a, o.s, 5, o.msg, len, 1, 0);
+	cr_assert_eq(count_acks(from, o.s, 5), 1, "a copy while it runs: one ACK");
 	turn(g);
 	cr_assert_eq(count_type(from, CW_RESULT, NULL), 1);
 	cr_assert_eq(atomic_load(&ap_sess_stats(ap_dg_sess(g))->requests), 2);
@@ -428,42 +435,37 @@ Test(dgram, copies_of_a_one_fragment_request_get_the_cache_s_answer)
 
 Test(dgram, beyond_the_acks_left_for_later_a_request_is_acked_at_once)
 {
-	uint8_t msg[2048];
-	struct ap_dg *g = setup_with(2);
-	struct ap_dg_addr a = addr(10);
-	uint64_t s = hello_session(g, a);
-	int from = n_out;
-	for (uint32_t k = 0; k < 3; k++) {
-		size_t len = small_infer(msg, sizeof(msg), 20 + k);
-		frag(g, a, s, 2 + k, msg, len, 1, 0);
+	struct one o;
+	one_request(&o, 2, 10, 20);
+	for (uint32_t k = 1; k < 3; k++) {
+		size_t len = small_infer(o.msg, sizeof(o.msg), 20 + k);
+		frag(o.g, o.a, o.s, 2 + k, o.msg, len, 1, 0);
 	}
-	cr_assert_eq(count_acks(from, s, 4), 1, "the third: no room left, ACKed at once");
-	cr_assert_eq(n_out, from + 1);
-	turn(g);
-	cr_assert_eq(count_type(from, CW_RESULT, NULL), 3);
-	cr_assert_eq(count_acks(from, s, 0), 1);
-	cr_assert_eq(acks_skipped(g), 2);
-	ap_dg_destroy(g);
+	cr_assert_eq(count_acks(o.from, o.s, 4), 1, "the third: no room left, ACKed at once");
+	cr_assert_eq(n_out, o.from + 1);
+	turn(o.g);
+	cr_assert_eq(count_type(o.from, CW_RESULT, NULL), 3);
+	cr_assert_eq(count_acks(o.from, o.s, 0), 1);
+	cr_assert_eq(acks_skipped(o.g), 2);
+	ap_dg_destroy(o.g);
 }
 
 Test(dgram, a_peer_closed_before_the_flush_gets_no_ack)
 {
-	uint8_t msg[2048];
-	struct ap_dg *g = setup();
-	struct ap_dg_addr a = addr(11);
-	uint64_t s = hello_session(g, a);
-	size_t len = small_infer(msg, sizeof(msg), 30);
-	int from = n_out;
-	frag(g, a, s, 2, msg, len, 1, 0);
+	struct one o;
+	one_request(&o, -1, 11, 30);
+	struct ap_dg *g = o.g;
+	struct ap_dg_addr a = o.a;
+	int from = o.from;
 	clock_ns += 31000 * MS; /* a turn long enough for its peer to fall silent */
 	ap_dg_tick(g, clock_ns);
 	turn(g);
 	cr_assert_eq(n_out, from, "nothing to a closed peer");
 	/* a device that started over (a new HELLO) in the same turn: its slot
 	 * holds another session at the flush */
-	s = hello_session(g, a);
+	uint64_t s = hello_session(g, a);
 	from = n_out;
-	frag(g, a, s, 2, msg, len, 1, 0);
+	frag(g, a, s, 2, o.msg, o.len, 1, 0);
 	uint8_t b[256];
 	send_msg(g, a, 0, 99, b, hello_msg(b, sizeof(b)));
 	turn(g);
