@@ -18,6 +18,10 @@
  *   on a timer of the RTO plus the edge's smoothed service time and 4 of its
  *   deviations (x 1.5 each time) until then: the appliance answers a copy
  *   from its cache, or ACKs it while the request runs.
+ * - Its reply ends it as a full ACK would while it is still being sent: the
+ *   appliance leaves out the ACK of a one-fragment request it answers within
+ *   the turn (the answer is the ACK), and an ACK can be lost or come after the
+ *   reply. Such a reply is an RTT sample net of the edge's own time.
  * - Replies are reassembled (usually one fragment) and decoded; fragments
  *   out of order or already held are ACKed as the receiver's rules say; a
  *   reply to a request the edge already answered is counted and dropped.
@@ -45,6 +49,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "coinfer/bytes.h"
 #include "coinfer/errmsg.h"
 #include "internal.h"
 
@@ -426,6 +431,60 @@ static int on_welcome_dgram(struct ag_agent *a, const struct cw_dg *d, const str
 	return 0;
 }
 
+/* One sample x of the edge's service time, smoothed as RFC 6298 does. */
+static void service_add(struct ag_dg *g, uint64_t x)
+{
+	if (!g->svc_ns) {
+		g->svc_ns = x;
+		g->svc_var = x / 2;
+		return;
+	}
+	uint64_t dev = x > g->svc_ns ? x - g->svc_ns : g->svc_ns - x;
+	g->svc_var = (3 * g->svc_var + dev) / 4;
+	g->svc_ns = (7 * g->svc_ns + x) / 8;
+}
+
+/* The edge's own time in a reply, in ns: a RESULT names its queue, decode and
+ * compute; a DECISION is made as the DECIDE arrives (0, as a WELCOME); an
+ * ERROR names nothing (-1). */
+static int64_t edge_ns(const struct cw_msg *m)
+{
+	if (m->type == CW_RESULT)
+		return ((int64_t)m->result.queue_us + m->result.decode_us + m->result.compute_us) *
+		       1000;
+	return m->type == CW_DECISION ? 0 : -1;
+}
+
+/* A reply to a request still being sent (no full ACK came: it was left out,
+ * lost, or is behind the reply) ends it as that ACK would: done, never sent
+ * again. Sent once, request and reply are a round trip plus the edge's own
+ * time (Karn: after a resend the reply may answer a copy): the rest is the RTT
+ * sample, clamped at 0. With no ACK the wait for the reply began at the send,
+ * so the edge's own time is what acked_ns to the reply would have measured:
+ * the RESULT's is the service sample (its copy waits use it), taken whether or
+ * not anything was resent, since it is the run's own. */
+static void reply_ends_out(struct ag_agent *a, const struct cw_msg *m, uint64_t now)
+{
+	struct ag_dg *g = a->dg;
+	int64_t edge = edge_ns(m);
+	for (int i = 0; i < g->nout; i++) {
+		struct ag_dg_out *o = &g->out[i];
+		/* out_live first: only then does o->p hold the request, id included */
+		if (o->st != DGO_SENDING || (o->kind != TX_INFER && o->kind != TX_DECIDE) ||
+		    !out_live(a, o) || le_rd64(o->p + CW_HEADER_BYTES) != m->request_id)
+			continue;
+		o->st = DGO_FREE;
+		if (edge < 0)
+			return;
+		uint64_t rtt = now - o->snd.first_ns;
+		if (!o->snd.resent && o->sent == o->snd.count)
+			cw_dg_rto_sample(&g->rto, rtt > (uint64_t)edge ? rtt - (uint64_t)edge : 0);
+		if (m->type == CW_RESULT)
+			service_add(g, (uint64_t)edge);
+		return;
+	}
+}
+
 /* A whole message from the edge. */
 static void deliver(struct ag_agent *a, const struct cw_dg *d, const uint8_t *msg, uint32_t len,
 		    uint64_t now)
@@ -441,6 +500,8 @@ static void deliver(struct ag_agent *a, const struct cw_dg *d, const uint8_t *ms
 	}
 	if (m.type == CW_WELCOME && on_welcome_dgram(a, d, &m, now))
 		return;
+	if (m.type == CW_RESULT || m.type == CW_DECISION || m.type == CW_ERROR)
+		reply_ends_out(a, &m, now);
 	ag_on_message(a, &m, now);
 }
 
@@ -524,17 +585,14 @@ static void service_sample(struct ag_dg *g, uint64_t request_id, uint64_t now)
 		if (o->st != DGO_WAITING || o->req_id != request_id ||
 		    (o->kind != TX_INFER && o->kind != TX_DECIDE))
 			continue;
+		/* resent before its ACK: the ACK may be a copy's, of a request that
+		 * ran (or was answered) long before, so it marks no start */
+		if (o->snd.resent || o->sent > o->snd.count)
+			return;
 		uint64_t x = now - o->acked_ns;
 		if (o->copies && x > o->first_wait)
 			x = o->first_wait;
-		if (!g->svc_ns) {
-			g->svc_ns = x;
-			g->svc_var = x / 2;
-			return;
-		}
-		uint64_t dev = x > g->svc_ns ? x - g->svc_ns : g->svc_ns - x;
-		g->svc_var = (3 * g->svc_var + dev) / 4;
-		g->svc_ns = (7 * g->svc_ns + x) / 8;
+		service_add(g, x);
 		return;
 	}
 }

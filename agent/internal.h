@@ -64,7 +64,7 @@ struct ag_slot {
 
 enum ag_dg_out_state {
 	DGO_FREE,
-	DGO_SENDING, /* fragments out, not all ACKed: the sender's RTO runs */
+	DGO_SENDING, /* fragments out, not all ACKed: the sender's RTO runs (a reply ends it) */
 	DGO_WAITING  /* ACKed whole, the reply awaited: fragment 0 again on a timer */
 };
 
@@ -81,7 +81,8 @@ struct ag_dg_out {
 	uint32_t sent; /* fragments sent, first round included */
 	struct cw_dg_sender snd;
 	uint64_t t_copy, copy_ns; /* DGO_WAITING: when fragment 0 goes again, the interval */
-	uint64_t acked_ns;        /* DGO_WAITING: when the message was ACKed whole */
+	uint64_t acked_ns;        /* DGO_WAITING: when the message was ACKed whole (a
+				   * reply before that ends it: dgram.c) */
 	uint64_t first_wait;      /* and the wait before its first copy */
 	int copies;               /* fragment-0 copies sent while waiting */
 };
@@ -93,7 +94,8 @@ struct ag_dg {
 	int err;          /* a send's error (ECONNREFUSED) the timers act on */
 	struct cw_dg_rto rto;
 	/* the edge's time from a request ACKed whole to its reply (queue, batch,
-	 * tail), smoothed as RFC 6298 smooths the RTT (mean 1/8, deviation 1/4):
+	 * tail; for a request answered before any ACK, the RESULT's own figure),
+	 * smoothed as RFC 6298 smooths the RTT (mean 1/8, deviation 1/4):
 	 * the wait before a copy of fragment 0 adds mean + 4 deviations to the
 	 * RTO, so a request that runs is seldom asked about again */
 	uint64_t svc_ns, svc_var;

@@ -8,6 +8,14 @@
  * peer's session, answers go into the cache, and each message leaves as
  * fragments numbered by the peer's own message counter.
  *
+ * The ACK of a request that came whole in one fragment and was admitted new
+ * waits for the end of the turn (ap_dg_flush, after the replies): if its answer
+ * left in the turn, that answer is the ACK and none goes (eRPC's rule: "the
+ * response serves as the ACK"), else the ACK goes then, within the same turn,
+ * so no ACK leaves later than before in wall time. The agent ends a request
+ * still being sent on its answer (agent/dgram.c). At most acks_later of them
+ * per turn; beyond, ACKs go at once as for everything else.
+ *
  * The peers' indexes are open-addressed tables of slot numbers keyed by session
  * id and by address hash, with backward-shift deletion, so nothing allocates
  * after create and a lookup is a few probes. */
@@ -27,6 +35,7 @@
 #define DG_MAX (CW_DG_HEADER_BYTES + CW_DG_DEFAULT_PAYLOAD)
 /* A request running this long was dropped unanswered: its cache entry may go. */
 #define ANSWER_STALE_NS 60000000000ull
+#define ACKS_LATER 256 /* per turn: a burst of requests is at most a few dozen */
 
 struct peer {
 	struct ap_dg_addr addr;
@@ -37,6 +46,14 @@ struct peer {
 	int open;
 	uint8_t welcome_len;
 	uint8_t welcome[WELCOME_MAX];
+};
+
+/* An ACK left for the end of the turn: request id of peer (while it holds
+ * session) came whole as message msg_id of msg_len bytes. */
+struct later {
+	uint64_t session, id;
+	uint32_t msg_id, msg_len;
+	int peer;
 };
 
 /* key -> slot, linear probing; key 0 is the empty mark */
@@ -56,6 +73,8 @@ struct ap_dg {
 	struct cw_dg_reasm *ra;
 	void *ra_mem;
 	struct ap_rc *rc;
+	struct later *later; /* c.acks_later of them, n_later used in this turn */
+	int n_later;
 	struct cw_faults faults;
 	cf_clock_fn clock; /* the session's own */
 	void *clock_ctx;
@@ -144,6 +163,7 @@ void ap_dg_defaults(struct ap_dg_config *c, const struct ap_server_config *cfg)
 	c->reasm_timeout_ns = 500000000ull;
 	c->idle_ns = 30000000000ull;
 	c->answers = 2 * cfg->max_requests;
+	c->acks_later = ACKS_LATER;
 }
 
 /* The session closes peer i (framing broken, or ap_dg_tick's idle close). */
@@ -201,8 +221,11 @@ int ap_dg_create(const struct ap_dg_config *c, struct ap_dg **out, char *err, si
 	g->c.sess.clock_ctx = g;
 	lim = cw_limits_make(c->sess.cfg->max_frame, CW_DEFAULT_MAX_PADDING); /* the session's */
 	g->lim = cw_dg_limits_for(&lim);
+	if (g->c.acks_later < 0)
+		g->c.acks_later = 0;
 	if (!(g->p = calloc((size_t)g->n, sizeof(*g->p))) || index_init(&g->by_session, g->n) ||
-	    index_init(&g->by_addr, g->n)) {
+	    index_init(&g->by_addr, g->n) ||
+	    !(g->later = calloc((size_t)g->c.acks_later + 1, sizeof(*g->later)))) {
 		r = cf_fail(-ENOMEM, err, errlen, "out of memory for %d datagram peers", g->n);
 		goto fail;
 	}
@@ -235,6 +258,7 @@ void ap_dg_destroy(struct ap_dg *g)
 	free(g->by_session.val);
 	free(g->by_addr.key);
 	free(g->by_addr.val);
+	free(g->later);
 	free(g->p);
 	free(g);
 }
@@ -418,9 +442,29 @@ static int answered_before(struct ap_dg *g, int i, uint64_t key, const struct cw
 	       answer_again(g, i, d) == AP_RC_ANSWERED;
 }
 
-/* A whole message d from peer i: requests through the answers cache. */
+/* A one-fragment message the reassembler wants ACKed that may be a request:
+ * its ACK waits until on_message knows. */
+static int ack_may_wait(const struct cw_dg_result *res, const struct cw_dg *d)
+{
+	return res->ack && d->count == 1 && is_request(cw_type_of(res->msg, res->len));
+}
+
+/* Leaves the ACK of request id (one-fragment message d from peer i) for the
+ * end of the turn; 0, or -1 when there is no room left in this turn. */
+static int ack_later(struct ap_dg *g, int i, const struct cw_dg *d, uint64_t id)
+{
+	if (g->n_later >= g->c.acks_later)
+		return -1;
+	g->later[g->n_later++] = (struct later){.session = g->p[i].session, .id = id,
+						.msg_id = d->msg_id, .msg_len = d->msg_len,
+						.peer = i};
+	return 0;
+}
+
+/* A whole message d from peer i: requests through the answers cache. ack: the
+ * ACK the reassembler asked for is still to send (ack_may_wait). */
 static void on_message(struct ap_dg *g, int i, const struct cw_dg *d, const uint8_t *msg,
-		       size_t len, uint64_t now)
+		       size_t len, int ack, uint64_t now)
 {
 	struct peer *p = &g->p[i];
 	const uint8_t *a;
@@ -428,6 +472,12 @@ static void on_message(struct ap_dg *g, int i, const struct cw_dg *d, const uint
 	if (is_request(cw_type_of(msg, len)) && len >= CW_HEADER_BYTES + 8) {
 		uint64_t id = le_rd64(msg + CW_HEADER_BYTES);
 		int st = ap_rc_admit(g->rc, p->session, id, now, &a, &alen);
+		/* only a request that runs now may be answered within the turn; a
+		 * copy of one running is ACKed (once): its answer follows */
+		if (ack && st == AP_RC_NEW && !ack_later(g, i, d, id))
+			ack = 0;
+		if (ack || st == AP_RC_RUNNING)
+			send_ack(g, i, d, d->count, NULL);
 		if (st == -EBUSY) {
 			g->st.busy++;
 			send_busy(g, i, id);
@@ -441,9 +491,10 @@ static void on_message(struct ap_dg *g, int i, const struct cw_dg *d, const uint
 		}
 		if (st == AP_RC_RUNNING) {
 			g->st.copies_running++;
-			send_ack(g, i, d, d->count, NULL); /* here, its answer follows */
 			return;
 		}
+	} else if (ack) { /* a short message that only looked like a request */
+		send_ack(g, i, d, d->count, NULL);
 	}
 	ap_sess_input(g->s, i, msg, len);
 }
@@ -477,7 +528,8 @@ static void input(struct ap_dg *g, const struct ap_dg_addr *from, const uint8_t 
 	}
 	if (r < 0)
 		return; /* refused or inconsistent: counted by the reassembler */
-	if (res.ack)
+	int ack = res.complete && ack_may_wait(&res, &d);
+	if (res.ack && !ack)
 		send_ack(g, i, &d, res.received, res.bitmap);
 	if (!res.complete)
 		return;
@@ -489,7 +541,7 @@ static void input(struct ap_dg *g, const struct ap_dg_addr *from, const uint8_t 
 			goto out;
 		g->p[i].last_ns = now;
 	}
-	on_message(g, i, &d, res.msg, res.len, now);
+	on_message(g, i, &d, res.msg, res.len, ack, now);
 out:
 	if (res.ref)
 		cw_dg_reasm_release(g->ra, res.ref);
@@ -526,6 +578,25 @@ static void on_reply(struct ap_dg *g, int i, const uint8_t *msg, size_t len)
 	send_message(g, i, msg, len);
 }
 
+/* The ACKs left for the end of the turn: none for a request answered in it (the
+ * answer left before, in ap_dg_flush), none to a peer closed or reused since. */
+static void acks_at_end(struct ap_dg *g)
+{
+	for (int k = 0; k < g->n_later; k++) {
+		const struct later *l = &g->later[k];
+		if (!g->p[l->peer].open || g->p[l->peer].session != l->session)
+			continue;
+		if (ap_rc_state(g->rc, l->session, l->id) == AP_RC_ANSWERED) {
+			g->st.acks_deferred_answered++;
+			continue;
+		}
+		struct cw_dg d = {.session = l->session, .msg_id = l->msg_id, .count = 1,
+				  .msg_len = l->msg_len};
+		send_ack(g, l->peer, &d, 1, NULL);
+	}
+	g->n_later = 0;
+}
+
 void ap_dg_flush(struct ap_dg *g, uint64_t now)
 {
 	struct ap_conns *slots = ap_sess_slots(g->s);
@@ -545,6 +616,7 @@ void ap_dg_flush(struct ap_dg *g, uint64_t now)
 		}
 		ap_sess_sent(g->s, i, len);
 	}
+	acks_at_end(g);
 }
 
 void ap_dg_tick(struct ap_dg *g, uint64_t now)

@@ -4,7 +4,8 @@
  * owns the sockets or the port and calls, from its worker's thread:
  *
  *   ap_dg_input(g, from, d, n, now)  one datagram received from address from
- *   ap_dg_flush(g, now)              after ap_sess_run: replies into datagrams
+ *   ap_dg_flush(g, now)              after ap_sess_run: replies into datagrams,
+ *                                    then the turn's ACKs left for its end
  *   ap_dg_tick(g, now)               now and then: timeouts, silent peers
  *
  * and sends what the ops->send callback hands it (a header and a body, to an
@@ -24,7 +25,9 @@
  * ap_dg_tick's idle close); the session-id index refers to p only while p's
  * session id is its key, and is cleared before p is reused. A reassembled
  * message's bytes are held from its last fragment to the end of that
- * ap_dg_input call. */
+ * ap_dg_input call. An ACK left for the end of the turn names its peer by slot
+ * and session id, and goes at the flush only if that slot still holds that
+ * session. */
 #ifndef COINFER_APPLIANCE_DGRAM_H
 #define COINFER_APPLIANCE_DGRAM_H
 
@@ -60,6 +63,9 @@ struct ap_dg_config {
 	uint64_t reasm_timeout_ns;   /* a request incomplete this long is dropped */
 	uint64_t idle_ns;            /* a peer silent this long is closed */
 	int answers;                 /* answers kept for copies (rcache.h) */
+	/* ACKs of one-fragment requests left for the end of the turn, where an
+	 * answer that left in it stands for its ACK (0: every ACK at once) */
+	int acks_later;
 	struct cw_fault_config faults; /* injected on the replies (tests, demos) */
 };
 
@@ -71,6 +77,7 @@ struct ap_dg;
 struct ap_dg_stats {
 	uint64_t datagrams, malformed, unknown_session, acks_in, acks_out, copies_running,
 		copies_answered, busy, sent, send_errors, idle_closed;
+	uint64_t acks_deferred_answered; /* ACKs not sent: the answer left in the same turn */
 	struct cw_dg_reasm_stats reasm;
 	struct cw_fault_counts faults;
 };

@@ -101,6 +101,12 @@ int ap_rc_lookup(struct ap_rc *c, uint64_t session, uint64_t id, const uint8_t *
 	return AP_RC_ANSWERED;
 }
 
+int ap_rc_state(const struct ap_rc *c, uint64_t session, uint64_t id)
+{
+	int i = find(c, session, id);
+	return i < 0 ? AP_RC_NEW : c->e[i].state;
+}
+
 int ap_rc_admit(struct ap_rc *c, uint64_t session, uint64_t id, uint64_t now_ns,
 		const uint8_t **answer, size_t *len)
 {

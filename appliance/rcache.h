@@ -51,6 +51,10 @@ int ap_rc_admit(struct ap_rc *c, uint64_t session, uint64_t id, uint64_t now_ns,
  * copy of a request whose first copy was never whole here, or was evicted). */
 int ap_rc_lookup(struct ap_rc *c, uint64_t session, uint64_t id, const uint8_t **answer,
 		 size_t *len);
+/* The state of (session, id) as ap_rc_lookup says it, but counted nowhere: not
+ * a copy's arrival, the transport's own question (whether a request admitted
+ * in this turn has been answered in it, so that its ACK may be left out). */
+int ap_rc_state(const struct ap_rc *c, uint64_t session, uint64_t id);
 /* The answer of a running request, kept for its copies. An answer longer than
  * max_answer (sized for the longest RESULT or ERROR, so never in practice) is
  * not kept, but the request still counts as answered: its copies get AP_RC_ANSWERED

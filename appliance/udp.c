@@ -270,6 +270,7 @@ void ap_udp_publish(struct ap_udp_snapshot *pub, const struct ap_dg *g,
 	const struct ap_udp_counts v = {
 		.datagrams = d.datagrams, .malformed = d.malformed, .truncated = own->truncated,
 		.unknown_session = d.unknown_session, .acks_in = d.acks_in, .acks_out = d.acks_out,
+		.acks_deferred_answered = d.acks_deferred_answered,
 		.copies_answered = d.copies_answered, .copies_running = d.copies_running,
 		.busy = d.busy, .sent = d.sent, .tx_dropped = own->tx_dropped,
 		.tx_failed = own->tx_failed, .idle_closed = d.idle_closed,

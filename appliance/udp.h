@@ -39,6 +39,7 @@ struct ap_udp_config {
 	X(unknown_session, counter, "Datagrams naming no live session (dropped unread).")     \
 	X(acks_in, counter, "ACK datagrams received.")                                        \
 	X(acks_out, counter, "ACK datagrams sent for requests in fragments.")                 \
+	X(acks_deferred_answered, counter, "ACKs not sent: the answer left in the same turn.") \
 	X(copies_answered, counter, "Copies of answered requests answered from the cache.")   \
 	X(copies_running, counter, "Copies of requests still running (not run again).")       \
 	X(busy, counter, "Requests refused busy: the answers cache had no room.")             \

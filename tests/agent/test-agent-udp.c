@@ -7,7 +7,10 @@
  * whole timeout. Loopback delivers a datagram within the send, so no wall
  * time enters: retransmissions, timeouts and fallbacks are counted, never
  * timed. The script drops HELLOs, chosen fragments, every INFER, or a share
- * of everything; it duplicates RESULTs. */
+ * of everything; it duplicates RESULTs; it leaves out the ACK of one-fragment
+ * INFERs (their RESULT is the ACK, as the appliance does for one answered
+ * within its turn) or sends it after the RESULT, and it takes a service time
+ * on the agent's clock that its RESULTs name. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -40,6 +43,11 @@ struct upeer {
 	uint32_t drop_first;   /* bit i: fragment i of each INFER is lost the first time */
 	int drop_infers;       /* every INFER datagram is lost */
 	int dup_results;       /* each RESULT as two datagrams, then again as a copy's answer */
+	int no_acks;           /* one-fragment INFERs: no ACK, the RESULT is it */
+	int ack_late;          /* one-fragment INFERs: the ACK after the RESULT */
+	uint32_t serve_us;     /* each INFER takes this on the agent's clock, named in its RESULT */
+	uint64_t lose_first_from; /* the first copy of each INFER from this request id is lost */
+	uint64_t t_lost, t_again; /* the last such: when its first and second copy came */
 	/* what it saw and did */
 	int hellos, welcomes, infer_dgrams, results;
 	uint8_t welcome[CW_HEADER_BYTES + 64]; /* the last, for copies of its HELLO */
@@ -93,7 +101,8 @@ static void peer_ack(struct upeer *p, const struct cw_dg *d, uint16_t received,
 static void peer_result(struct upeer *p, uint64_t session, const struct cw_infer *in)
 {
 	struct cw_result r = {.request_id = in->request_id, .label = 3, .confidence = 0.5f,
-			      .exit = (uint8_t)in->action.exit, .batch = 1};
+			      .exit = (uint8_t)in->action.exit, .batch = 1,
+			      .compute_us = p->serve_us};
 	uint8_t b[CW_HEADER_BYTES + 64];
 	size_t n;
 	cr_assert_eq(cw_encode_result(b, sizeof(b), &r, &n, NULL, 0), 0);
@@ -123,6 +132,7 @@ static void peer_on_message(struct upeer *p, uint64_t session, const uint8_t *m,
 		p->welcomes++;
 		peer_message(p, w.session_id, p->welcome, p->welcome_len);
 	} else if (msg.type == CW_INFER) {
+		p->t += (uint64_t)p->serve_us * 1000;
 		peer_result(p, session, &msg.infer);
 	} else if (msg.type == CW_PING) {
 		struct cw_pong po = {.nonce = msg.ping.nonce, .timestamp = msg.ping.timestamp,
@@ -145,6 +155,16 @@ static int peer_loses(struct upeer *p, const struct cw_dg *d)
 	p->infer_dgrams++;
 	if (p->drop_infers)
 		return 1;
+	uint64_t id = type == CW_INFER ? le_rd64(d->payload + CW_HEADER_BYTES) : 0;
+	if (p->lose_first_from && id >= p->lose_first_from) {
+		if (p->t_lost && id == p->lose_first_from) {
+			p->t_again = p->t;
+			return 0;
+		}
+		p->lose_first_from = id;
+		p->t_lost = p->t;
+		return 1;
+	}
 	uint32_t key = d->msg_id % MAX_ANSWERS;
 	if (d->index < 32 && (p->drop_first >> d->index & 1) &&
 	    !(p->seen[key][d->index / 8] >> d->index % 8 & 1)) {
@@ -178,13 +198,18 @@ static void peer_on_dgram(struct upeer *p, const uint8_t *b, size_t n)
 	if (cw_dg_decode(b, n, &p->lim, &d, NULL, 0) || d.kind == CW_DG_ACK || peer_loses(p, &d))
 		return;
 	int r = cw_dg_reasm_add(p->ra, d.session ? d.session : 1, &d, p->t, &res);
-	if ((r == 0 || r == -EALREADY) && res.ack)
+	/* a new one-fragment INFER: its ACK left out, or sent after the RESULT */
+	int later = r == 0 && res.ack && d.count == 1 && d.session && d.payload[5] == CW_INFER &&
+		    (p->no_acks || p->ack_late);
+	if ((r == 0 || r == -EALREADY) && res.ack && !later)
 		peer_ack(p, &d, res.received, res.bitmap);
 	if (r == -EALREADY)
 		peer_copy(p, &d);
 	if (r || !res.complete)
 		return;
 	peer_on_message(p, d.session, res.msg, res.len);
+	if (later && p->ack_late)
+		peer_ack(p, &d, res.received, res.bitmap);
 	if (res.ref)
 		cw_dg_reasm_release(p->ra, res.ref);
 }
@@ -410,6 +435,81 @@ Test(udp, at_30_percent_loss_every_request_ends_once)
 	cr_expect_gt(r.s.udp_stats.retransmissions, 0);
 	cr_expect_gt(r.s.udp_stats.faults.dropped, 0);
 	cr_expect_eq(r.s.udp_stats.malformed, 0);
+	tc_done(&r);
+	upeer_stop(&p);
+}
+
+/* The model's smallest tensor between layers, raw16: a one-fragment INFER. */
+static void one_fragment(struct ag_config *c)
+{
+	int be = 0, bp = 1;
+	for (int e = 0; e < tc_model->n_exits; e++)
+		for (int k = 1; k < tc_model->exit_len[e]; k++)
+			if (cr_model_boundary_floats(tc_model, e, k) <
+			    cr_model_boundary_floats(tc_model, be, bp))
+				be = e, bp = k;
+	c->action = (struct cf_action){.exit = be, .partition = bp, .bits = 0};
+	c->codec = CC_CODEC_RAW16;
+	cr_assert_lt(2 * cr_model_boundary_floats(tc_model, be, bp) + 128, CW_DG_DEFAULT_PAYLOAD);
+}
+
+/* The appliance's rule for a one-fragment request answered within its turn: no
+ * ACK, the RESULT is it. Each request ends on its RESULT, sent once: nothing
+ * again, no RTO. And against an appliance whose ACK comes after the RESULT. */
+Test(udp, a_result_ends_a_request_not_acked)
+{
+	for (int late = 0; late < 2; late++) {
+		struct upeer p;
+		struct ag_config c;
+		struct tc_run r;
+		upeer_start(&p);
+		p.no_acks = !late;
+		p.ack_late = late;
+		udp_config(&c, &p, 6);
+		one_fragment(&c);
+		cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
+		expect_each_once(&r, 6);
+		cr_expect_eq(r.s.edge, 6);
+		cr_expect_eq(p.infer_dgrams, 6, "INFER datagrams %d", p.infer_dgrams);
+		cr_expect_eq(r.s.udp_stats.retransmissions, 0);
+		cr_expect_eq(r.s.udp_stats.timeouts, 0);
+		cr_expect_eq(r.s.udp_stats.acks_in, late ? 7 : 1, "ACKs in %llu (the HELLO's)",
+			     (unsigned long long)r.s.udp_stats.acks_in);
+		cr_expect_eq(r.s.udp_stats.malformed + r.s.udp_stats.stray, 0);
+		tc_done(&r);
+		upeer_stop(&p);
+	}
+}
+
+/* The RTT sample of a request its RESULT ended is the round trip net of the
+ * edge's own time: the HELLO lost once (no sample from the WELCOME: Karn), the
+ * first request served in 300 ms with no ACK, and the second's first copy lost.
+ * The RTO that sends it again is the floor (a round trip of microseconds on the
+ * test's clock), not 3 x 300 ms (the RTT with the service time in it) nor the
+ * backed-off initial 150 ms (no sample). On the scripted clock, not wall time. */
+Test(udp, a_result_samples_the_rtt_net_of_the_edge_s_time)
+{
+	struct upeer p;
+	struct ag_config c;
+	struct tc_run r;
+	upeer_start(&p);
+	p.no_acks = 1;
+	p.drop_hellos = 1;
+	p.serve_us = 300000;
+	p.lose_first_from = 2;
+	udp_config(&c, &p, 2);
+	one_fragment(&c);
+	c.deadline_ms = 5000;
+	cr_assert_eq(tc_run(&c, &r), 0, "%s", r.err);
+	expect_each_once(&r, 2);
+	cr_expect_eq(r.s.edge, 2);
+	cr_assert(p.t_lost && p.t_again, "request 2 went twice");
+	uint64_t rto = p.t_again - p.t_lost;
+	cr_expect_geq(rto, CW_DG_RTO_FLOOR_NS);
+	cr_expect_lt(rto, 2 * CW_DG_RTO_FLOOR_NS, "sent again after %llu ns",
+		     (unsigned long long)rto);
+	cr_expect_eq(r.s.udp_stats.timeouts, 2, "the HELLO's and request 2's");
+	cr_expect_eq(r.s.udp_stats.retransmissions, 2);
 	tc_done(&r);
 	upeer_stop(&p);
 }

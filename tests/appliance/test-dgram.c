@@ -3,7 +3,9 @@
  * sent in every order with copies of fragments and of the whole message, runs
  * once and every copy after the answer gets the same answer; datagrams naming
  * no session are dropped unread; a HELLO sent again gets the same WELCOME; a
- * silent peer is closed, and its session then names nothing. */
+ * silent peer is closed, and its session then names nothing. A request in one
+ * fragment answered within the turn gets its answer and no ACK; one that is
+ * not gets its ACK at the turn's end (the flush), and never after a close. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,7 +50,8 @@ static int capture(void *ctx, const struct ap_dg_addr *to, const uint8_t *h, siz
 	return 0;
 }
 
-static struct ap_dg *setup(void)
+/* acks_later < 0: the default */
+static struct ap_dg *setup_with(int acks_later)
 {
 	char err[256];
 	struct ap_dg_config c;
@@ -68,8 +71,15 @@ static struct ap_dg *setup(void)
 	c.sess = (struct ap_sess_config){.cfg = &cfg, .model = model, .stop = &stop,
 					 .clock = test_clock};
 	c.ops = (struct ap_dg_ops){.send = capture};
+	if (acks_later >= 0)
+		c.acks_later = acks_later;
 	cr_assert_eq(ap_dg_create(&c, &g, err, sizeof(err)), 0, "%s", err);
 	return g;
+}
+
+static struct ap_dg *setup(void)
+{
+	return setup_with(-1);
 }
 
 static struct ap_dg_addr addr(uint8_t who)
@@ -120,6 +130,20 @@ static int count_type(int from, int type, const uint8_t **last)
 			if (last)
 				*last = d.payload;
 		}
+	}
+	return n;
+}
+
+/* The ACKs among the captured datagrams from index from on, of message msg_id
+ * of session (msg_id 0: of any message of it). */
+static int count_acks(int from, uint64_t session, uint32_t msg_id)
+{
+	int n = 0;
+	for (int i = from; i < n_out; i++) {
+		struct cw_dg d;
+		struct cw_dg_limits lim = {1 << 20, CW_DG_MAX_FRAGS};
+		cr_assert_eq(cw_dg_decode(out[i].b, out[i].len, &lim, &d, NULL, 0), 0);
+		n += d.kind == CW_DG_ACK && d.session == session && (!msg_id || d.msg_id == msg_id);
 	}
 	return n;
 }
@@ -298,5 +322,154 @@ Test(dgram, fragment_0_of_a_forgotten_request_gets_its_answer)
 	cr_assert_eq(count_type(from, CW_RESULT, &again), 1, "fragment 0 again: no answer");
 	cr_assert_eq(memcmp(again, first, CW_HEADER_BYTES + le_rd32(first + 8)), 0);
 	cr_assert_eq(atomic_load(&ap_sess_stats(ap_dg_sess(g))->requests), 1);
+	ap_dg_destroy(g);
+}
+
+/* An INFER of the model's smallest tensor between layers: one fragment. */
+static size_t small_infer(uint8_t *buf, size_t cap, uint64_t id)
+{
+	static float x[4096];
+	int be = 0, bp = 1;
+	for (int e = 0; e < model->n_exits; e++)
+		for (int p = 1; p < model->exit_len[e]; p++)
+			if (cr_model_boundary_floats(model, e, p) <
+			    cr_model_boundary_floats(model, be, bp))
+				be = e, bp = p;
+	uint32_t n = (uint32_t)cr_model_boundary_floats(model, be, bp);
+	size_t flen, len;
+	cr_assert_leq(n, sizeof(x) / sizeof(x[0]));
+	cr_assert_eq(cc_frame_encode(x, 1, &n, CC_CODEC_RAW16, 0, 0, buf + CW_INFER_PREFIX_BYTES,
+				     cap - CW_INFER_PREFIX_BYTES, &flen, NULL, 0),
+		     0);
+	struct cw_infer in = {.request_id = id, .deadline_us = 5000000, .frame_len = flen,
+			      .action = {.exit = (uint8_t)be, .partition = (uint8_t)bp}};
+	cr_assert_eq(cw_encode_infer_header(buf, cap, &in, &len, NULL, 0), 0);
+	cr_assert_leq(len, CW_DG_DEFAULT_PAYLOAD, "one fragment");
+	return len;
+}
+
+static uint64_t acks_skipped(struct ap_dg *g)
+{
+	struct ap_dg_stats ds;
+	ap_dg_stats(g, &ds);
+	return ds.acks_deferred_answered;
+}
+
+/* A session from address who and its one-fragment INFER id, sent as message 2
+ * (the turn not flushed yet); from: the captured datagrams before the INFER. */
+struct one {
+	struct ap_dg *g;
+	struct ap_dg_addr a;
+	uint64_t s;
+	uint8_t msg[2048];
+	size_t len;
+	int from;
+};
+
+static void one_request(struct one *o, int acks_later, uint8_t who, uint64_t id)
+{
+	o->g = setup_with(acks_later);
+	o->a = addr(who);
+	o->s = hello_session(o->g, o->a);
+	o->len = small_infer(o->msg, sizeof(o->msg), id);
+	o->from = n_out;
+	frag(o->g, o->a, o->s, 2, o->msg, o->len, 1, 0);
+}
+
+Test(dgram, a_one_fragment_request_answered_in_the_turn_gets_no_ack)
+{
+	struct one o;
+	one_request(&o, -1, 7, 11);
+	cr_assert_eq(n_out, o.from, "its ACK waits for the end of the turn");
+	turn(o.g);
+	cr_assert_eq(count_type(o.from, CW_RESULT, NULL), 1);
+	cr_assert_eq(count_acks(o.from, o.s, 0), 0, "the RESULT is the ACK");
+	cr_assert_eq(acks_skipped(o.g), 1);
+	ap_dg_destroy(o.g);
+}
+
+Test(dgram, a_one_fragment_request_not_answered_in_the_turn_gets_its_ack_at_the_flush)
+{
+	struct one o;
+	one_request(&o, -1, 8, 12);
+	ap_dg_flush(o.g, clock_ns); /* a turn whose batches did not run */
+	cr_assert_eq(count_acks(o.from, o.s, 2), 1);
+	cr_assert_eq(count_type(o.from, CW_RESULT, NULL), 0);
+	turn(o.g);
+	cr_assert_eq(count_type(o.from, CW_RESULT, NULL), 1);
+	cr_assert_eq(count_acks(o.from, o.s, 0), 1, "ACKed once, then answered");
+	cr_assert_eq(acks_skipped(o.g), 0);
+	ap_dg_destroy(o.g);
+}
+
+/* Copies: the same message again (the reassembler remembers it) and under a new
+ * id (it does not): each ACKed and answered from the cache, never run again; a
+ * copy while the request runs is ACKed once. */
+Test(dgram, copies_of_a_one_fragment_request_get_the_cache_s_answer)
+{
+	struct one o;
+	const uint8_t *first = NULL, *again = NULL;
+	one_request(&o, -1, 9, 13);
+	struct ap_dg *g = o.g;
+	turn(g);
+	cr_assert_eq(count_type(o.from, CW_RESULT, &first), 1);
+	for (uint32_t id = 2; id <= 3; id++) {
+		int from = n_out;
+		frag(g, o.a, o.s, id, o.msg, o.len, 1, 0);
+		turn(g);
+		cr_assert_eq(count_type(from, CW_RESULT, &again), 1);
+		cr_assert_eq(memcmp(again, first, CW_HEADER_BYTES + le_rd32(first + 8)), 0);
+		cr_assert_eq(count_acks(from, o.s, id), 1, "a copy is ACKed at once");
+	}
+	size_t len = small_infer(o.msg, sizeof(o.msg), 14);
+	int from = n_out;
+	frag(g, o.a, o.s, 4, o.msg, len, 1, 0);
+	ap_dg_flush(g, clock_ns);
+	frag(g, o.a, o.s, 5, o.msg, len, 1, 0);
+	cr_assert_eq(count_acks(from, o.s, 5), 1, "a copy while it runs: one ACK");
+	turn(g);
+	cr_assert_eq(count_type(from, CW_RESULT, NULL), 1);
+	cr_assert_eq(atomic_load(&ap_sess_stats(ap_dg_sess(g))->requests), 2);
+	ap_dg_destroy(g);
+}
+
+Test(dgram, beyond_the_acks_left_for_later_a_request_is_acked_at_once)
+{
+	struct one o;
+	one_request(&o, 2, 10, 20);
+	for (uint32_t k = 1; k < 3; k++) {
+		size_t len = small_infer(o.msg, sizeof(o.msg), 20 + k);
+		frag(o.g, o.a, o.s, 2 + k, o.msg, len, 1, 0);
+	}
+	cr_assert_eq(count_acks(o.from, o.s, 4), 1, "the third: no room left, ACKed at once");
+	cr_assert_eq(n_out, o.from + 1);
+	turn(o.g);
+	cr_assert_eq(count_type(o.from, CW_RESULT, NULL), 3);
+	cr_assert_eq(count_acks(o.from, o.s, 0), 1);
+	cr_assert_eq(acks_skipped(o.g), 2);
+	ap_dg_destroy(o.g);
+}
+
+Test(dgram, a_peer_closed_before_the_flush_gets_no_ack)
+{
+	struct one o;
+	one_request(&o, -1, 11, 30);
+	struct ap_dg *g = o.g;
+	struct ap_dg_addr a = o.a;
+	int from = o.from;
+	clock_ns += 31000 * MS; /* a turn long enough for its peer to fall silent */
+	ap_dg_tick(g, clock_ns);
+	turn(g);
+	cr_assert_eq(n_out, from, "nothing to a closed peer");
+	/* a device that started over (a new HELLO) in the same turn: its slot
+	 * holds another session at the flush */
+	uint64_t s = hello_session(g, a);
+	from = n_out;
+	frag(g, a, s, 2, o.msg, o.len, 1, 0);
+	uint8_t b[256];
+	send_msg(g, a, 0, 99, b, hello_msg(b, sizeof(b)));
+	turn(g);
+	cr_assert_eq(count_acks(from, s, 0), 0, "the old session is not ACKed");
+	cr_assert_eq(count_type(from, CW_WELCOME, NULL), 1);
 	ap_dg_destroy(g);
 }
