@@ -114,6 +114,11 @@ static const struct ap_config_opt opts[] = {
 		 "INFERs that ask; repeat for more classes, one per class"},
 	{.key = "run_seconds", .type = AP_CFG_SECONDS, FIELD(run_seconds), .lo = 0,
 	 .hi = 1000000000, .arg = "S", .help = "stop after S seconds; 0: at SIGINT/SIGTERM"},
+	{.key = "slo_deadlines_ms", .type = AP_CFG_INTS, .off = offsetof(struct ap_config,
+	 server.slo_deadlines_ms), .size = AP_SLO_DEADLINES_MAX,
+	 .count_off = offsetof(struct ap_config, server.n_slo_deadlines), .lo = 1, .hi = 3600000,
+	 .arg = "MS[,MS...]", .help = "the served SLO deadlines: each is a bucket edge of the\n"
+				      "metrics' time histograms (up to 16)"},
 	{BOOL("quiet", server.quiet, 0), .help = "no start-up line"},
 	{STR("metrics_host", metrics_host, 0), .arg = "ADDR",
 	 .help = "IPv4 address of the metrics endpoint"},
@@ -179,6 +184,30 @@ static int parse_bool(const char *s, int *v)
 	return -EINVAL;
 }
 
+/* Appends each of a comma-separated list to an AP_CFG_INTS setting. */
+static int set_ints(struct ap_config *c, const struct ap_config_opt *o, const char *value,
+		    const char *where, char *err, size_t errlen)
+{
+	int *v = (int *)((char *)c + o->off), *n = (int *)((char *)c + o->count_off);
+	const char *p = value;
+	do {
+		char *end;
+		errno = 0;
+		long long x = strtoll(p, &end, 10);
+		if (end == p || errno || (*end && *end != ',') || *p < '0' || *p > '9')
+			return cf_fail(-EINVAL, err, errlen, "%s: '%s' is not a list of integers",
+				       where, value);
+		if (x < o->lo || x > o->hi)
+			return cf_fail(-ERANGE, err, errlen, "%s: %lld is out of range (%lld..%lld)",
+				       where, x, o->lo, o->hi);
+		if ((size_t)*n == o->size)
+			return cf_fail(-E2BIG, err, errlen, "%s: more than %zu", where, o->size);
+		v[(*n)++] = (int)x;
+		p = *end ? end + 1 : end;
+	} while (*p);
+	return 0;
+}
+
 int ap_config_set(struct ap_config *c, const struct ap_config_opt *o, const char *value,
 		  const char *where, char *err, size_t errlen)
 {
@@ -227,6 +256,8 @@ int ap_config_set(struct ap_config *c, const struct ap_config_opt *o, const char
 		((const char **)field)[(*n)++] = value;
 		return 0;
 	}
+	case AP_CFG_INTS:
+		return set_ints(c, o, value, where, err, errlen);
 	case AP_CFG_CHOICE:
 		for (int k = 0; o->choices[k]; k++)
 			if (!strcmp(value, o->choices[k]))
@@ -531,7 +562,7 @@ int ap_config_load_text(struct ap_config *c, const char *name, const char *text,
 	for (int i = 0; i < N_OPTS; i++) {
 		cyaml_schema_field_t *f = &fields[i];
 		f->key = opts[i].key;
-		if (opts[i].type == AP_CFG_STRS) {
+		if (opts[i].type == AP_CFG_STRS || opts[i].type == AP_CFG_INTS) {
 			f->data_offset = (uint32_t)(i * sizeof(struct slot) + offsetof(struct slot, list));
 			f->count_offset = (uint32_t)(i * sizeof(struct slot) + offsetof(struct slot, count));
 			f->count_size = sizeof(unsigned);
@@ -568,7 +599,7 @@ int ap_config_load_text(struct ap_config *c, const char *name, const char *text,
 			snprintf(where, sizeof(where), "%s:%d: %s", name, line, o->key);
 		else
 			snprintf(where, sizeof(where), "%s: %s", name, o->key);
-		if (o->type == AP_CFG_STRS) {
+		if (o->type == AP_CFG_STRS || o->type == AP_CFG_INTS) {
 			if (!sl->list && !line)
 				continue;
 			*(int *)((char *)c + o->count_off) = 0; /* the file's list replaces */
@@ -613,7 +644,7 @@ static int set_flag(void *opts, const struct cli_opt *cl, const char *arg, int u
 	const struct ap_config_opt *o = cl->data;
 	char where[64];
 	snprintf(where, sizeof(where), "--%s", cl->name);
-	if (o->type == AP_CFG_STRS && !use)
+	if ((o->type == AP_CFG_STRS || o->type == AP_CFG_INTS) && !use)
 		*(int *)((char *)opts + o->count_off) = 0; /* the flags' list replaces the file's */
 	return ap_config_set(opts, o, arg, where, err, errlen);
 }
@@ -623,10 +654,13 @@ static void show_list(const void *opts, const struct cli_opt *cl, char *buf, siz
 {
 	const struct ap_config_opt *o = cl->data;
 	const char *const *v = (const char *const *)((const char *)opts + o->off);
+	const int *x = (const int *)((const char *)opts + o->off);
 	int n = *(const int *)((const char *)opts + o->count_off);
 	size_t used = (size_t)snprintf(buf, len, "%s", n ? "" : "none");
 	for (int i = 0; i < n && used < len; i++)
-		used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", v[i]);
+		used += o->type == AP_CFG_INTS
+				? (size_t)snprintf(buf + used, len - used, "%s%d", i ? "," : "", x[i])
+				: (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", v[i]);
 }
 
 /* --config: the file is read once every --config has been seen */
@@ -660,7 +694,8 @@ static void flags_init(struct flags *f, const char *head, const char *tail)
 	static const enum cli_kind kinds[] = {
 		[AP_CFG_INT] = CLI_INT, [AP_CFG_BOOL] = CLI_FLAG, [AP_CFG_STR] = CLI_STRING,
 		[AP_CFG_STRS] = CLI_CUSTOM, [AP_CFG_SECONDS] = CLI_DOUBLE,
-		[AP_CFG_CHOICE] = CLI_CHOICE, [AP_CFG_FAULTS] = CLI_CUSTOM};
+		[AP_CFG_CHOICE] = CLI_CHOICE, [AP_CFG_FAULTS] = CLI_CUSTOM,
+		[AP_CFG_INTS] = CLI_CUSTOM};
 	for (int i = 0; i < N_OPTS; i++) {
 		const struct ap_config_opt *o = &opts[i];
 		flag_name(o, f->names[i], sizeof(f->names[i]));
@@ -668,7 +703,7 @@ static void flags_init(struct flags *f, const char *head, const char *tail)
 			.name = f->names[i], .kind = kinds[o->type], .off = o->off, .size = o->size,
 			.lo = (double)o->lo, .hi = (double)o->hi, .invert = o->invert,
 			.negatable = o->type == AP_CFG_BOOL, .parse = set_flag, .data = o,
-			.show = o->type == AP_CFG_STRS ? show_list : NULL, .choices = o->choices,
+			.show = o->type == AP_CFG_STRS || o->type == AP_CFG_INTS ? show_list : NULL, .choices = o->choices,
 			.arg = o->arg, .help = o->help, .dflt = o->dflt};
 	}
 	f->cl[N_OPTS] = (struct cli_opt){

@@ -45,6 +45,8 @@ enum ap_config_type {
 	AP_CFG_SECONDS, /* a decimal number */
 	AP_CFG_CHOICE,  /* one of .choices: its index, in an int */
 	AP_CFG_FAULTS,  /* drop=P,dup=P,reorder=P,seed=N (cli_arg_faults), or none */
+	AP_CFG_INTS,    /* a list in the file, comma-separated as a flag (which repeats):
+			 * integers in .lo..hi into an int array, at most .size of them */
 };
 
 struct ap_config_opt {
@@ -52,8 +54,8 @@ struct ap_config_opt {
 	const char *flag;  /* long option without "--" (and without "no-" for a bool) */
 	enum ap_config_type type;
 	size_t off;        /* of the value in struct ap_config */
-	size_t size;       /* of an AP_CFG_INT's field */
-	size_t count_off;  /* AP_CFG_STRS: of its count */
+	size_t size;       /* of an AP_CFG_INT's field; AP_CFG_INTS: its capacity */
+	size_t count_off;  /* AP_CFG_STRS, AP_CFG_INTS: of its count */
 	long long lo, hi;  /* inclusive range of an AP_CFG_INT or AP_CFG_SECONDS */
 	int invert;        /* AP_CFG_BOOL stored negated (buf_ring sets no_buf_ring) */
 	int nullable;      /* AP_CFG_STR: `null` gives NULL (the default) */

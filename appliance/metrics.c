@@ -64,11 +64,12 @@ static const struct counter {
 };
 #define N_COUNTERS (sizeof(counters) / sizeof(counters[0]))
 
-/* Fixed text (every HELP and TYPE, the histogram) is well under 16 KiB, the
- * datagram counters under 8 KiB; a worker's gauge line under 80 bytes. */
-size_t ap_metrics_max_bytes(int workers)
+/* Fixed text (every HELP and TYPE, the three histograms) is well under 24 KiB,
+ * the datagram counters under 8 KiB; a worker's gauge line under 80 bytes, a
+ * decided action's under 160. */
+size_t ap_metrics_max_bytes(const struct ap_server *s)
 {
-	return 16384 + 8192 + 80 * (size_t)(workers > 0 ? workers : 0);
+	return 24576 + 8192 + 80 * (size_t)ap_server_workers(s) + 160 * ap_server_act_slots(s);
 }
 
 struct out {
@@ -138,6 +139,76 @@ static void udp_counters(struct out *o, const struct ap_server *s)
 #undef SUFFIX_counter
 }
 
+static void histogram(struct out *o, const char *name, const char *help,
+		      const struct ap_hist_edges *e, const struct ap_hist *h)
+{
+	uint64_t cum = 0;
+	head(o, name, "histogram", help);
+	for (int b = 0; b <= e->n; b++) {
+		cum += atomic_load(&h->n[b]);
+		if (b < e->n)
+			put(o, PREFIX "%s_bucket{le=\"%g\"} %llu\n", name, (double)e->us[b] / 1e6,
+			    (unsigned long long)cum);
+		else
+			put(o, PREFIX "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+	}
+	put(o, PREFIX "%s_sum %.6f\n", name, (double)atomic_load(&h->sum_us) / 1e6);
+	put(o, PREFIX "%s_count %llu\n", name, (unsigned long long)cum);
+}
+
+static void histograms(struct out *o, const struct ap_server *s, const struct ap_stats *st)
+{
+	const struct ap_hist_edges *e = ap_server_hist_edges(s);
+	histogram(o, "request_duration_seconds", "Server time of each RESULT: from its INFER "
+		  "parsed to its reply queued (queue, decode, batch compute).", e, &st->server_time);
+	histogram(o, "request_queue_duration_seconds", "Queueing part of each RESULT's server "
+		  "time: the server time less decode and compute.", e, &st->queue_time);
+	histogram(o, "request_compute_duration_seconds", "Edge compute part of each RESULT's "
+		  "server time: decoding its frame and running its batch's tail layers.", e,
+		  &st->compute_time);
+}
+
+/* Devices: with a session now, and refused by reason (every reason, 0 too). */
+static void devices(struct out *o, const struct ap_stats *st)
+{
+	/* admitted is read before departed: a leave in between could make it
+	 * look negative for one scrape */
+	uint64_t in = atomic_load(&st->admitted), out = atomic_load(&st->departed);
+	uint64_t acc = atomic_load(&st->accepted), clo = atomic_load(&st->closed);
+	head(o, "connected_devices", "gauge", "Devices with a session: HELLO accepted, not gone.");
+	put(o, PREFIX "connected_devices %llu\n", (unsigned long long)(in > out ? in - out : 0));
+	head(o, "open_connections", "gauge", "Open device connections (TCP) or peers (datagrams), "
+		 "with a session or not yet.");
+	put(o, PREFIX "open_connections %llu\n", (unsigned long long)(acc > clo ? acc - clo : 0));
+	head(o, "refused_devices_total", "counter", "Devices refused, by reason.");
+#define REFUSED(e, label, help)                                                                \
+	put(o, PREFIX "refused_devices_total{reason=\"" #label "\"} %llu\n",                   \
+	    (unsigned long long)atomic_load(&st->refused[AP_REFUSE_##e]));
+	AP_REFUSALS(REFUSED)
+#undef REFUSED
+}
+
+/* The served policies' decided actions, only those decided at least once: exit
+ * numbered as people number it (index + 1), partition and bits as on the wire. */
+static void actions(struct out *o, const struct ap_server *s)
+{
+	static const char *const source[AP_ACT_SOURCES] = {"decision", "next_action"};
+	const struct cr_model *m = ap_server_model(s);
+	head(o, "decided_actions_total", "counter", "Actions decided by the served policies, by "
+		 "source (a DECIDE's DECISION, a RESULT's next action), exit, partition and bits.");
+	for (size_t k = 0; k < ap_server_act_slots(s); k++) {
+		uint64_t n = ap_server_action(s, k);
+		struct cf_action a;
+		int src;
+		if (!n)
+			continue;
+		ap_act_decode(m, k, &src, &a);
+		put(o, PREFIX "decided_actions_total{source=\"%s\",exit=\"%d\",partition=\"%d\","
+			 "bits=\"%d\"} %llu\n", source[src], a.exit + 1, a.partition, a.bits,
+		    (unsigned long long)n);
+	}
+}
+
 size_t ap_metrics_render(const struct ap_server *s, char *buf, size_t cap)
 {
 	struct out o = {buf, cap, 0, cap == 0};
@@ -148,31 +219,14 @@ size_t ap_metrics_render(const struct ap_server *s, char *buf, size_t cap)
 		head(&o, counters[i].name, "counter", counters[i].help);
 		put(&o, PREFIX "%s %llu\n", counters[i].name, (unsigned long long)atomic_load(v));
 	}
-	/* accepted is read before closed: a close in between could make it look
-	 * negative for one scrape */
-	uint64_t acc = atomic_load(&st.accepted), clo = atomic_load(&st.closed);
-	head(&o, "connected_devices", "gauge", "Open device connections (accepted minus closed).");
-	put(&o, PREFIX "connected_devices %llu\n", (unsigned long long)(acc > clo ? acc - clo : 0));
+	devices(&o, &st);
 	process_gauges(&o);
 	head(&o, "queued_requests", "gauge", "Requests waiting in a worker's scheduler at the end "
 					     "of its last loop turn.");
 	for (int w = 0; w < ap_server_workers(s); w++)
 		put(&o, PREFIX "queued_requests{worker=\"%d\"} %u\n", w, ap_server_queued(s, w));
-	head(&o, "request_duration_seconds", "histogram", "Server time of each RESULT: from its "
-		 "INFER parsed to its reply queued (queue, decode, batch compute).");
-	uint64_t cum = 0;
-	for (int b = 0; b < AP_LATENCY_BUCKETS; b++) {
-		cum += atomic_load(&st.latency[b]);
-		if (b < AP_LATENCY_BUCKETS - 1)
-			put(&o, PREFIX "request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-			    ap_latency_bounds_us[b] / 1e6, (unsigned long long)cum);
-		else
-			put(&o, PREFIX "request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-			    (unsigned long long)cum);
-	}
-	put(&o, PREFIX "request_duration_seconds_sum %.6f\n",
-	    (double)atomic_load(&st.latency_sum_us) / 1e6);
-	put(&o, PREFIX "request_duration_seconds_count %llu\n", (unsigned long long)cum);
+	histograms(&o, s, &st);
+	actions(&o, s);
 	udp_counters(&o, s);
 	return o.full ? 0 : o.len;
 }
@@ -240,7 +294,7 @@ int ap_metrics_start(const struct ap_server *s, const char *host, int port,
 	if (!(m = calloc(1, sizeof(*m))))
 		return cf_fail(-ENOMEM, err, errlen, "metrics: out of memory");
 	m->srv = s;
-	m->cap = ap_metrics_max_bytes(ap_server_workers(s));
+	m->cap = ap_metrics_max_bytes(s);
 	if (!(m->buf = malloc(m->cap))) {
 		ret = cf_fail(-ENOMEM, err, errlen, "metrics: out of memory for %zu bytes", m->cap);
 		goto err;

@@ -24,8 +24,9 @@ void ap_metrics_stop(struct ap_metrics *m);
 /* The port bound (useful with port 0). */
 int ap_metrics_port(const struct ap_metrics *m);
 
-/* The largest text ap_metrics_render writes for a server of that many workers. */
-size_t ap_metrics_max_bytes(int workers);
+/* The largest text ap_metrics_render writes for this server (its workers, its
+ * model's grid of decided actions). */
+size_t ap_metrics_max_bytes(const struct ap_server *s);
 /* The exposition text into buf: its length, or 0 when cap is too small. */
 size_t ap_metrics_render(const struct ap_server *s, char *buf, size_t cap);
 

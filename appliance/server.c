@@ -87,6 +87,7 @@ struct worker {
 
 struct ap_server {
 	struct ap_server_config cfg;
+	struct ap_hist_edges edges;
 	const struct cr_model *m;
 	struct worker *w;
 	int port, use_br;
@@ -122,6 +123,11 @@ void ap_server_defaults(struct ap_server_config *c)
 	c->watchdog_ms = 2000;
 	c->dpdk_mbufs = 16384;
 	c->dpdk_idle_us = 500;
+	/* the usual interactive deadlines, until a configuration names its own */
+	c->slo_deadlines_ms[0] = 20;
+	c->slo_deadlines_ms[1] = 50;
+	c->slo_deadlines_ms[2] = 100;
+	c->n_slo_deadlines = 3;
 }
 
 struct io_uring_sqe *ap_sqe_get(struct io_uring *ring)
@@ -815,6 +821,7 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m
 		return -ENOMEM;
 	s->cfg = *cfg;
 	s->m = m;
+	ap_hist_edges(cfg, &s->edges);
 	s->use_br = !cfg->no_buf_ring;
 	s->w = calloc((size_t)cfg->workers, sizeof(*s->w));
 	if (!s->w) {
@@ -853,6 +860,13 @@ err:
 	return ret;
 }
 
+static void hist_sum(struct ap_hist *o, const struct ap_hist *t)
+{
+	atomic_store(&o->sum_us, atomic_load(&o->sum_us) + atomic_load(&t->sum_us));
+	for (int b = 0; b < AP_HIST_BUCKETS; b++)
+		atomic_store(&o->n[b], atomic_load(&o->n[b]) + atomic_load(&t->n[b]));
+}
+
 void ap_server_stats(const struct ap_server *s, struct ap_stats *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -862,12 +876,38 @@ void ap_server_stats(const struct ap_server *s, struct ap_stats *o)
 		SUM(accepted), SUM(closed), SUM(requests), SUM(results), SUM(errors), SUM(busy);
 		SUM(expired), SUM(bad_frames), SUM(batches), SUM(batch_images), SUM(bytes_in);
 		SUM(bytes_out), SUM(protocol_errors), SUM(decisions), SUM(suggestions);
-		SUM(latency_sum_us);
-		atomic_store(&o->stalls, atomic_load(&o->stalls) + atomic_load(&s->w[i].stalls));
-		for (int b = 0; b < AP_LATENCY_BUCKETS; b++)
-			SUM(latency[b]);
+		SUM(admitted), SUM(departed);
+		for (int r = 0; r < AP_REFUSE_N; r++)
+			SUM(refused[r]);
 #undef SUM
+		atomic_store(&o->stalls, atomic_load(&o->stalls) + atomic_load(&s->w[i].stalls));
+		hist_sum(&o->server_time, &t->server_time);
+		hist_sum(&o->queue_time, &t->queue_time);
+		hist_sum(&o->compute_time, &t->compute_time);
 	}
+}
+
+const struct ap_hist_edges *ap_server_hist_edges(const struct ap_server *s)
+{
+	return &s->edges;
+}
+
+size_t ap_server_act_slots(const struct ap_server *s)
+{
+	return ap_act_slots(s->m);
+}
+
+uint64_t ap_server_action(const struct ap_server *s, size_t k)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < s->cfg.workers; i++)
+		n += atomic_load_explicit(&ap_sess_actions(s->w[i].sess)[k], memory_order_relaxed);
+	return n;
+}
+
+const struct cr_model *ap_server_model(const struct ap_server *s)
+{
+	return s->m;
 }
 
 int ap_server_workers(const struct ap_server *s)

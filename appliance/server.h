@@ -14,10 +14,13 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "coinfer/action.h"
 #include "coinfer/model.h"
 #include "coinfer/wire-faults.h"
 
 struct pol_policy;
+
+#define AP_SLO_DEADLINES_MAX 16
 
 enum ap_transport { AP_TRANSPORT_TCP = 0, AP_TRANSPORT_UDP = 1, AP_TRANSPORT_DPDK = 2 };
 
@@ -54,6 +57,10 @@ struct ap_server_config {
 	const char *dpdk_eal, *dpdk_port;
 	int dpdk_mbufs, dpdk_idle_us;
 	int quiet;
+	/* The SLO deadlines of the served configuration, in ms: edges of the time
+	 * histograms, so a histogram says exactly how many requests met each */
+	int slo_deadlines_ms[AP_SLO_DEADLINES_MAX];
+	int n_slo_deadlines;
 	/* Served policies, at most one per device class (p->device_class), each with
 	 * its action table. Borrowed until ap_server_start returns: every worker
 	 * decides with its own copy (a policy's scratch is not shareable). */
@@ -63,11 +70,31 @@ struct ap_server_config {
 
 void ap_server_defaults(struct ap_server_config *c);
 
-/* Server time of each RESULT, from its INFER parsed to its reply queued, counted
- * in buckets with these upper bounds in microseconds (the last is unbounded):
- * per worker, one relaxed add per answer, no lock. */
-#define AP_LATENCY_BUCKETS 14
-extern const uint32_t ap_latency_bounds_us[AP_LATENCY_BUCKETS - 1];
+/* Time histograms of each RESULT (server time from its INFER parsed to its
+ * reply queued; the queueing part of it; the decoding and tail compute part):
+ * per worker, one relaxed add per observation (and one to the sum), no lock.
+ * Bucket upper bounds (ap_hist_edges): a fixed log-spaced set, 1, 2.5 and 5
+ * per decade from 100 us to 10 s, merged with the SLO deadlines, so every
+ * deadline is an edge; n[edges.n] counts what is above the last (+Inf). */
+#define AP_HIST_FIXED_EDGES 16
+#define AP_HIST_BUCKETS (AP_HIST_FIXED_EDGES + AP_SLO_DEADLINES_MAX + 1)
+struct ap_hist_edges {
+	int n;
+	uint64_t us[AP_HIST_BUCKETS - 1]; /* ascending, no repeats */
+};
+void ap_hist_edges(const struct ap_server_config *c, struct ap_hist_edges *e);
+struct ap_hist {
+	_Atomic uint64_t sum_us, n[AP_HIST_BUCKETS];
+};
+
+/* Why a device was not served: X(ENUM, label, help). */
+#define AP_REFUSALS(X)                                                                         \
+	X(MODEL_MISMATCH, model_mismatch, "HELLO named another model or checksum")             \
+	X(CAPACITY, capacity, "no connection slot free (max_conns)")                           \
+	X(NO_HELLO, no_hello, "no HELLO within idle_timeout_ms")
+#define AP_REFUSAL_ENUM(e, label, help) AP_REFUSE_##e,
+enum ap_refusal { AP_REFUSALS(AP_REFUSAL_ENUM) AP_REFUSE_N };
+#undef AP_REFUSAL_ENUM
 
 struct ap_stats {
 	_Atomic uint64_t accepted, closed, requests, results, errors, busy, expired, bad_frames,
@@ -75,8 +102,19 @@ struct ap_stats {
 		decisions,   /* DECIDEs answered with a DECISION */
 		suggestions, /* RESULTs sent with a next action */
 		stalls;      /* times the watchdog found a worker without progress */
-	_Atomic uint64_t latency_sum_us, latency[AP_LATENCY_BUCKETS];
+	/* devices: sessions opened by an accepted HELLO, and gone since */
+	_Atomic uint64_t admitted, departed, refused[AP_REFUSE_N];
+	struct ap_hist server_time, queue_time, compute_time;
 };
+
+/* Actions the served policies decided, counted per source and action in a dense
+ * grid over the served model: source x exit x partition (0..N_e) x bits (0, 4,
+ * 8, 12, 16). Per worker, as the stats. */
+enum ap_act_source { AP_ACT_DECISION, AP_ACT_NEXT, AP_ACT_SOURCES };
+size_t ap_act_slots(const struct cr_model *m);
+/* The slot of an action, -1 when it is not one a policy decides for m. */
+long ap_act_index(const struct cr_model *m, int source, const struct cf_action *a);
+void ap_act_decode(const struct cr_model *m, size_t idx, int *source, struct cf_action *a);
 
 struct ap_server;
 
@@ -102,6 +140,13 @@ int ap_server_stop_report(struct ap_server *s, struct ap_stop_report *r);
 int ap_server_stalled(const struct ap_server *s, int worker);
 /* Sums of every worker's counters (racy reads of monotonic counters). */
 void ap_server_stats(const struct ap_server *s, struct ap_stats *out);
+/* The histograms' bucket edges of this server. */
+const struct ap_hist_edges *ap_server_hist_edges(const struct ap_server *s);
+/* The decided actions: how many slots (ap_act_index), and slot k summed over
+ * the workers. */
+size_t ap_server_act_slots(const struct ap_server *s);
+uint64_t ap_server_action(const struct ap_server *s, size_t k);
+const struct cr_model *ap_server_model(const struct ap_server *s);
 /* Requests waiting in worker i's scheduler, as the worker stored it at the end
  * of its last loop turn (at least 10 times a second). */
 int ap_server_workers(const struct ap_server *s);

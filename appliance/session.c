@@ -61,6 +61,7 @@ struct conn {
 	 * and the state the device sent with its last DECIDE */
 	int pol;
 	int have_state;
+	int admitted; /* HELLO accepted: a device, counted as departed when closed */
 	struct pol_obs_in decided;
 	char dev_class[CW_CLASS_MAX + 1];
 };
@@ -82,6 +83,8 @@ struct ap_sess {
 	uint8_t session_key[crypto_shorthash_KEYBYTES];
 	struct pol_policy **pol; /* this session's copies of the served policies */
 	uint32_t qdelay_us;      /* queueing-delay estimate: the last answer's */
+	struct ap_hist_edges edges;
+	_Atomic uint64_t *acts;  /* decided actions (ap_act_index), one writer: this worker */
 	uint8_t msgbuf[512];
 };
 
@@ -96,16 +99,81 @@ static inline void stat_add(_Atomic uint64_t *c, uint64_t v)
 			      memory_order_relaxed);
 }
 
-const uint32_t ap_latency_bounds_us[AP_LATENCY_BUCKETS - 1] = {
-	250, 500, 1000, 2000, 3000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000};
+void ap_hist_edges(const struct ap_server_config *c, struct ap_hist_edges *e)
+{
+	static const uint64_t fixed[AP_HIST_FIXED_EDGES] = {
+		100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+		1000000, 2500000, 5000000, 10000000};
+	int n = 0, i = 0, j = 0, nd = c->n_slo_deadlines;
+	uint64_t d[AP_SLO_DEADLINES_MAX];
+	for (int k = 0; k < nd; k++) { /* insertion sort: a config's list is short */
+		uint64_t v = (uint64_t)c->slo_deadlines_ms[k] * 1000;
+		int m = k;
+		for (; m > 0 && d[m - 1] > v; m--)
+			d[m] = d[m - 1];
+		d[m] = v;
+	}
+	while (i < AP_HIST_FIXED_EDGES || j < nd) {
+		uint64_t v = j == nd || (i < AP_HIST_FIXED_EDGES && fixed[i] < d[j]) ? fixed[i++]
+										       : d[j++];
+		if (!n || e->us[n - 1] != v)
+			e->us[n++] = v;
+	}
+	e->n = n;
+}
 
-static void latency_add(struct ap_stats *st, uint64_t us)
+static void hist_add(struct ap_hist *h, const struct ap_hist_edges *e, uint64_t us)
 {
 	int b = 0;
-	while (b < AP_LATENCY_BUCKETS - 1 && us > ap_latency_bounds_us[b])
+	while (b < e->n && us > e->us[b])
 		b++;
-	stat_add(&st->latency[b], 1);
-	stat_add(&st->latency_sum_us, us);
+	stat_add(&h->n[b], 1);
+	stat_add(&h->sum_us, us);
+}
+
+/* The grid's partitions: 0..N_e of the longest exit. */
+static int act_parts(const struct cr_model *m)
+{
+	int p = 0;
+	for (int e = 0; e < m->n_exits; e++)
+		p = m->exit_len[e] > p ? m->exit_len[e] : p;
+	return p + 1;
+}
+
+#define ACT_BITS 5 /* 0, 4, 8, 12, 16 */
+
+size_t ap_act_slots(const struct cr_model *m)
+{
+	return (size_t)AP_ACT_SOURCES * (size_t)m->n_exits * (size_t)act_parts(m) * ACT_BITS;
+}
+
+long ap_act_index(const struct cr_model *m, int source, const struct cf_action *a)
+{
+	int parts = act_parts(m);
+	if (source < 0 || source >= AP_ACT_SOURCES || a->exit < 0 || a->exit >= m->n_exits ||
+	    a->partition < 0 || a->partition > m->exit_len[a->exit] || a->bits < 0 ||
+	    a->bits > 16 || a->bits % 4)
+		return -1;
+	return (((long)source * m->n_exits + a->exit) * parts + a->partition) * ACT_BITS +
+	       a->bits / 4;
+}
+
+void ap_act_decode(const struct cr_model *m, size_t idx, int *source, struct cf_action *a)
+{
+	size_t parts = (size_t)act_parts(m);
+	a->bits = (int)(idx % ACT_BITS) * 4;
+	idx /= ACT_BITS;
+	a->partition = (int)(idx % parts);
+	idx /= parts;
+	a->exit = (int)(idx % (size_t)m->n_exits);
+	*source = (int)(idx / (size_t)m->n_exits);
+}
+
+static void act_count(struct ap_sess *s, int source, const struct cf_action *a)
+{
+	long i = ap_act_index(s->c.model, source, a);
+	if (i >= 0)
+		stat_add(&s->acts[i], 1);
 }
 
 static int conn_idx(const struct ap_sess *s, const struct conn *c)
@@ -266,6 +334,7 @@ static void on_decide(struct ap_sess *s, struct conn *c, const struct cw_decide 
 	if (!cw_encode_decision(s->msgbuf, sizeof(s->msgbuf), &d, &len, NULL, 0))
 		reply(s, c, s->msgbuf, len);
 	stat_add(&s->st.decisions, 1);
+	act_count(s, AP_ACT_DECISION, &d.action);
 }
 
 /* RESULT's next action for a request that asked for one: the connection's last
@@ -282,6 +351,7 @@ static void suggest(struct ap_sess *s, struct conn *c, const struct ap_req *r, s
 		return;
 	res->flags |= CW_RESULT_NEXT_VALID;
 	stat_add(&s->st.suggestions, 1);
+	act_count(s, AP_ACT_NEXT, &res->next);
 }
 
 /* A session id no one can guess from the ones they saw (a datagram names its
@@ -310,12 +380,15 @@ static void on_hello(struct ap_sess *s, struct conn *c, const struct cw_hello *h
 		return;
 	}
 	if ((ret = ap_admit_hello(s->c.model, h, err, sizeof(err)))) {
+		stat_add(&s->st.refused[AP_REFUSE_MODEL_MISMATCH], 1);
 		reply_error(s, c, 0, ret, err);
 		c->state = C_CLOSING;
 		return;
 	}
 	c->device_id = h->device_id;
 	c->state = C_READY;
+	c->admitted = 1;
+	stat_add(&s->st.admitted, 1);
 	snprintf(c->dev_class, sizeof(c->dev_class), "%s", h->device_class);
 	c->pol = policy_for(s, c->dev_class);
 	struct cw_welcome wm = {
@@ -489,6 +562,8 @@ static void conn_close(struct ap_sess *s, struct conn *c)
 	c->tx_len = 0;
 	c->inflight = 0;
 	stat_add(&s->st.closed, 1);
+	if (c->admitted)
+		stat_add(&s->st.departed, 1);
 	s->c.transport.close(s->c.transport.ctx, i);
 	ap_conns_kill(&s->slots, i);
 }
@@ -501,8 +576,10 @@ void ap_sess_close(struct ap_sess *s, int i)
 int ap_sess_open(struct ap_sess *s)
 {
 	int i = ap_conns_take(&s->slots);
-	if (i < 0)
+	if (i < 0) {
+		stat_add(&s->st.refused[AP_REFUSE_CAPACITY], 1);
 		return i;
+	}
 	/* the slot's lifetime fields live in s->slots, so wiping the session's
 	 * fields here cannot unlink anything (conns.h) */
 	struct conn *c = &s->conns[i];
@@ -558,8 +635,11 @@ void ap_sess_sweep(struct ap_sess *s)
 	for (int i = 0; i < s->cfg->max_conns; i++) {
 		struct conn *c = &s->conns[i];
 		if ((c->state == C_HELLO || c->have || c->discard) && c->state != C_DEAD &&
-		    now - c->since_ns > limit)
+		    now - c->since_ns > limit) {
+			if (c->state == C_HELLO)
+				stat_add(&s->st.refused[AP_REFUSE_NO_HELLO], 1);
 			conn_close(s, c);
+		}
 	}
 }
 
@@ -602,7 +682,9 @@ static void answer(struct ap_sess *s, struct ap_req *r, const struct ap_outcome 
 	}
 	reply(s, c, s->msgbuf, len);
 	stat_add(&s->st.results, 1);
-	latency_add(&s->st, total_us);
+	hist_add(&s->st.server_time, &s->edges, total_us);
+	hist_add(&s->st.queue_time, &s->edges, res.queue_us);
+	hist_add(&s->st.compute_time, &s->edges, work_us);
 }
 
 static void answer_expired(struct ap_sess *s, const struct ap_batch *b, uint64_t now)
@@ -683,6 +765,11 @@ const struct ap_stats *ap_sess_stats(const struct ap_sess *s)
 	return &s->st;
 }
 
+const _Atomic uint64_t *ap_sess_actions(const struct ap_sess *s)
+{
+	return s->acts;
+}
+
 int ap_sess_queued(const struct ap_sess *s)
 {
 	return ap_sched_queued(&s->sched);
@@ -700,6 +787,7 @@ void ap_sess_destroy(struct ap_sess *s)
 	free(s->pool_mem);
 	free(s->pool_free);
 	free(s->outc);
+	free(s->acts);
 	for (int i = 0; s->pol && i < s->cfg->n_policies; i++)
 		pol_policy_free(s->pol[i]);
 	free(s->pol);
@@ -781,6 +869,11 @@ int ap_sess_create(const struct ap_sess_config *c, struct ap_sess **out, char *e
 		s->c.clock = cf_clock_monotonic;
 	s->cfg = cfg;
 	s->lim = cw_limits_make(cfg->max_frame, CW_DEFAULT_MAX_PADDING);
+	ap_hist_edges(cfg, &s->edges);
+	if (!(s->acts = calloc(ap_act_slots(c->model), sizeof(*s->acts)))) {
+		snprintf(err, errlen, "out of memory for the decided actions' counters");
+		goto fail;
+	}
 	if (alloc_buffers(s)) {
 		snprintf(err, errlen, "out of memory for %d connections", cfg->max_conns);
 		goto fail;

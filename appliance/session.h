@@ -90,6 +90,8 @@ void ap_sess_close_all(struct ap_sess *s);
 struct ap_conns *ap_sess_slots(struct ap_sess *s);
 /* This session's counters (one writer: its worker; read with relaxed loads). */
 const struct ap_stats *ap_sess_stats(const struct ap_sess *s);
+/* Its decided actions, ap_act_slots(model) counters indexed by ap_act_index. */
+const _Atomic uint64_t *ap_sess_actions(const struct ap_sess *s);
 /* Requests in the scheduler. */
 int ap_sess_queued(const struct ap_sess *s);
 

@@ -48,6 +48,13 @@ static const char *differs(const struct ap_config *a, const struct ap_config *b)
 				return o->key;
 			break;
 		}
+		case AP_CFG_INTS: {
+			int na = *(const int *)((const char *)a + o->count_off);
+			int nb = *(const int *)((const char *)b + o->count_off);
+			if (na != nb || memcmp(x, y, (size_t)na * sizeof(int)))
+				return o->key;
+			break;
+		}
 		case AP_CFG_STRS: {
 			int na = *(const int *)((const char *)a + o->count_off);
 			int nb = *(const int *)((const char *)b + o->count_off);
@@ -116,6 +123,7 @@ static const struct {
 	{"policies", "[a.policy, b.policy]", {"--policy", "a.policy", "--policy", "b.policy"}},
 	{"run_seconds", "2.5", {"--run-seconds", "2.5"}},
 	{"quiet", "true", {"--quiet"}},
+	{"slo_deadlines_ms", "[100, 30]", {"--slo-deadlines-ms", "100", "--slo-deadlines-ms", "30"}},
 	{"metrics_host", "127.0.0.3", {"--metrics-host", "127.0.0.3"}},
 #if COINFER_METRICS
 	{"metrics_port", "9100", {"--metrics-port", "9100"}},
@@ -272,6 +280,11 @@ Test(config, values_out_of_range_are_named_as_for_flags)
 	REFUSED("port: 70000\n", "port: 70000 is out of range (0..65535)");
 	REFUSED("run_seconds: -1\n", "run_seconds", "out of range");
 	REFUSED("metrics_port: -2\n", "metrics_port: -2 is out of range (-1..65535)");
+	REFUSED("slo_deadlines_ms: [20, 0]\n", "t.yaml:1: slo_deadlines_ms: 0 is out of range");
+	REFUSED("slo_deadlines_ms: [20, 2x]\n", "slo_deadlines_ms: '2x' is not a list of integers");
+	REFUSED("slo_deadlines_ms: 20\n", "slo_deadlines_ms", "expected a list");
+	REFUSED("slo_deadlines_ms: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]\n",
+		"slo_deadlines_ms: more than 16");
 	/* the flag goes through the same check */
 	struct ap_config c;
 	char err[512];
