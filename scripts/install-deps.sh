@@ -14,11 +14,14 @@ build=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
 net=(iproute2 ethtool nftables)
 cross=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
 bench=(libdnnl-dev gnuplot-nox)
+# promtool checks the appliance's GET /metrics (tests/integration/promtool-metrics.sh);
+# it comes with the whole Prometheus server: 19 MB to fetch, 96 MB installed
+testing=(prometheus)
 train=(python3-torch python3-numpy python3-xxhash)
 data=(python3-numpy)
 
 # --train adds offline training (PyTorch); --data what fetching CIFAR-10 needs.
-want=("${build[@]}" "${net[@]}" "${cross[@]}" "${bench[@]}")
+want=("${build[@]}" "${net[@]}" "${cross[@]}" "${bench[@]}" "${testing[@]}")
 for arg in "$@"; do
 	case $arg in
 	--train) want+=("${train[@]}") ;;

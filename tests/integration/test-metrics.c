@@ -214,7 +214,13 @@ Test(metrics, counters_move_with_requests, .init = start, .fini = stop, .timeout
 		"queued_requests{worker=\"0\"}", "queued_requests{worker=\"1\"}",
 		"request_duration_seconds_bucket{le=\"0.001\"}",
 		"request_duration_seconds_bucket{le=\"+Inf\"}", "request_duration_seconds_sum",
-		"request_duration_seconds_count",
+		"request_duration_seconds_count", "open_connections",
+		"request_queue_duration_seconds_bucket{le=\"0.02\"}",
+		"request_compute_duration_seconds_bucket{le=\"0.05\"}",
+		"request_compute_duration_seconds_count",
+		"refused_devices_total{reason=\"model_mismatch\"}",
+		"refused_devices_total{reason=\"capacity\"}",
+		"refused_devices_total{reason=\"no_hello\"}",
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char full[128];
@@ -241,6 +247,9 @@ Test(metrics, counters_move_with_requests, .init = start, .fini = stop, .timeout
 	cr_assert_eq(sample(body, "coinfer_appliance_batch_images_total"), 3);
 	cr_assert_gt(sample(body, "coinfer_appliance_received_bytes_total"), 3 * 32);
 	cr_assert_eq(sample(body, "coinfer_appliance_request_duration_seconds_count"), 3);
+	cr_assert_eq(sample(body, "coinfer_appliance_request_queue_duration_seconds_count"), 3);
+	cr_assert_eq(sample(body, "coinfer_appliance_request_compute_duration_seconds_count"), 3);
+	cr_assert_eq(sample(body, "coinfer_appliance_open_connections"), 1);
 	cr_assert_eq(sample(body, "coinfer_appliance_request_duration_seconds_bucket{le=\"+Inf\"}"), 3);
 	cr_assert_gt(sample(body, "coinfer_appliance_request_duration_seconds_sum"), 0);
 	/* buckets are cumulative */
@@ -359,4 +368,25 @@ Test(metrics, datagram_counters_over_udp, .init = start_udp, .fini = stop, .time
 Test(metrics, no_datagram_counters_over_tcp, .init = start, .fini = stop, .timeout = 30)
 {
 	cr_assert_null(strstr(scrape(), "coinfer_appliance_udp_"));
+}
+
+/* A HELLO for another model is refused and counted by its reason; the device
+ * is never connected. */
+Test(metrics, refused_devices_by_reason, .init = start, .fini = stop, .timeout = 60)
+{
+	uint8_t buf[512];
+	char err[256];
+	size_t len;
+	int fd = connect_to(ap_server_port(srv));
+	struct cw_hello h = {.device_id = 9, .model_checksum = model->checksum ^ 1,
+			     .max_inflight = 1};
+	strcpy(h.device_class, "test");
+	strcpy(h.model, model->name);
+	strcpy(h.app, "tests");
+	cr_assert_eq(cw_encode_hello(buf, sizeof(buf), &h, &len, err, sizeof(err)), 0, "%s", err);
+	send_all(fd, buf, len);
+	cr_assert_eq(wait_for("coinfer_appliance_refused_devices_total{reason=\"model_mismatch\"}",
+			      1), 1);
+	cr_assert_eq(sample(scrape(), "coinfer_appliance_connected_devices"), 0);
+	close(fd);
 }
