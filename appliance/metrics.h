@@ -1,6 +1,7 @@
 /* The appliance's counters over HTTP: GET /metrics answers Prometheus text
  * (exposition format 0.0.4) built from ap_server_stats, the per-worker queue
- * gauges, the server-time histogram, and the process's open descriptors,
+ * gauges, the time histograms (server, queue, compute: edges include every SLO
+ * deadline), the decided actions, and the process's open descriptors,
  * resident bytes and jemalloc allocated bytes (what a leak would move; the
  * jemalloc gauge only when the program links jemalloc). One libmicrohttpd
  * thread, off the
