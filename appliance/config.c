@@ -198,8 +198,9 @@ static int set_ints(struct ap_config *c, const struct ap_config_opt *o, const ch
 			return cf_fail(-EINVAL, err, errlen, "%s: '%s' is not a list of integers",
 				       where, value);
 		if (x < o->lo || x > o->hi)
-			return cf_fail(-ERANGE, err, errlen, "%s: %lld is out of range (%lld..%lld)",
-				       where, x, o->lo, o->hi);
+			return cf_fail(-ERANGE, err, errlen,
+				       "%s: %lld is out of range (%lld..%lld)", where, x, o->lo,
+				       o->hi);
 		if ((size_t)*n == o->size)
 			return cf_fail(-E2BIG, err, errlen, "%s: more than %zu", where, o->size);
 		v[(*n)++] = (int)x;
@@ -657,10 +658,12 @@ static void show_list(const void *opts, const struct cli_opt *cl, char *buf, siz
 	const int *x = (const int *)((const char *)opts + o->off);
 	int n = *(const int *)((const char *)opts + o->count_off);
 	size_t used = (size_t)snprintf(buf, len, "%s", n ? "" : "none");
-	for (int i = 0; i < n && used < len; i++)
-		used += o->type == AP_CFG_INTS
-				? (size_t)snprintf(buf + used, len - used, "%s%d", i ? "," : "", x[i])
-				: (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", v[i]);
+	for (int i = 0; i < n && used < len; i++) {
+		char *p = buf + used;
+		size_t room = len - used;
+		used += o->type == AP_CFG_INTS ? (size_t)snprintf(p, room, "%s%d", i ? "," : "", x[i])
+					       : (size_t)snprintf(p, room, "%s%s", i ? ", " : "", v[i]);
+	}
 }
 
 /* --config: the file is read once every --config has been seen */
@@ -703,7 +706,8 @@ static void flags_init(struct flags *f, const char *head, const char *tail)
 			.name = f->names[i], .kind = kinds[o->type], .off = o->off, .size = o->size,
 			.lo = (double)o->lo, .hi = (double)o->hi, .invert = o->invert,
 			.negatable = o->type == AP_CFG_BOOL, .parse = set_flag, .data = o,
-			.show = o->type == AP_CFG_STRS || o->type == AP_CFG_INTS ? show_list : NULL, .choices = o->choices,
+			.show = o->type == AP_CFG_STRS || o->type == AP_CFG_INTS ? show_list : NULL,
+			.choices = o->choices,
 			.arg = o->arg, .help = o->help, .dflt = o->dflt};
 	}
 	f->cl[N_OPTS] = (struct cli_opt){

@@ -150,7 +150,8 @@ static void histogram(struct out *o, const char *name, const char *help,
 			put(o, PREFIX "%s_bucket{le=\"%g\"} %llu\n", name, (double)e->us[b] / 1e6,
 			    (unsigned long long)cum);
 		else
-			put(o, PREFIX "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+			put(o, PREFIX "%s_bucket{le=\"+Inf\"} %llu\n", name,
+			    (unsigned long long)cum);
 	}
 	put(o, PREFIX "%s_sum %.6f\n", name, (double)atomic_load(&h->sum_us) / 1e6);
 	put(o, PREFIX "%s_count %llu\n", name, (unsigned long long)cum);
@@ -160,7 +161,8 @@ static void histograms(struct out *o, const struct ap_server *s, const struct ap
 {
 	const struct ap_hist_edges *e = ap_server_hist_edges(s);
 	histogram(o, "request_duration_seconds", "Server time of each RESULT: from its INFER "
-		  "parsed to its reply queued (queue, decode, batch compute).", e, &st->server_time);
+		  "parsed to its reply queued (queue, decode, batch compute).", e,
+		  &st->server_time);
 	histogram(o, "request_queue_duration_seconds", "Queueing part of each RESULT's server "
 		  "time: the server time less decode and compute.", e, &st->queue_time);
 	histogram(o, "request_compute_duration_seconds", "Edge compute part of each RESULT's "

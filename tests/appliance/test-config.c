@@ -123,7 +123,8 @@ static const struct {
 	{"policies", "[a.policy, b.policy]", {"--policy", "a.policy", "--policy", "b.policy"}},
 	{"run_seconds", "2.5", {"--run-seconds", "2.5"}},
 	{"quiet", "true", {"--quiet"}},
-	{"slo_deadlines_ms", "[100, 30]", {"--slo-deadlines-ms", "100", "--slo-deadlines-ms", "30"}},
+	{"slo_deadlines_ms", "[100, 30]",
+	 {"--slo-deadlines-ms", "100", "--slo-deadlines-ms", "30"}},
 	{"metrics_host", "127.0.0.3", {"--metrics-host", "127.0.0.3"}},
 #if COINFER_METRICS
 	{"metrics_port", "9100", {"--metrics-port", "9100"}},
