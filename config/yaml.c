@@ -165,6 +165,24 @@ static int key_lines(const struct cfg_yaml *y, const char *k, int line, int col,
 	return 1;
 }
 
+/* The first line of the innermost mapping holding line:col (libcyaml points
+ * at a mapping's end), line itself when none does. */
+static int enclosing_line(const struct cfg_yaml *y, int line, int col)
+{
+	yaml_document_t *d = y->doc;
+	yaml_node_t *best = NULL;
+	for (yaml_node_t *n = d->nodes.start; n < d->nodes.top; n++) {
+		int l = (int)n->start_mark.line + 1, c = (int)n->start_mark.column + 1;
+		int el = (int)n->end_mark.line + 1, ec = (int)n->end_mark.column + 1;
+		if (n->type != YAML_MAPPING_NODE || l > line || (l == line && c > col) ||
+		    el < line || (el == line && ec < col))
+			continue;
+		if (!best || n->start_mark.index > best->start_mark.index)
+			best = n;
+	}
+	return best ? (int)best->start_mark.line + 1 : line;
+}
+
 /* ---- libcyaml: the schema ------------------------------------------------------ */
 
 /* libcyaml reports an error as a message, then "Backtrace:", then the places
@@ -323,7 +341,7 @@ static int cyaml_error(const struct cfg_yaml *y, const cyaml_schema_value_t *top
 		return cf_fail(-EINVAL, err, errlen, "%s: key '%s' given twice", name, k);
 	}
 	if (!strncmp(m, "Missing required mapping field: ", 32)) {
-		int line = pl.line ? pl.line : cfg_yaml_line(y, "");
+		int line = pl.line ? enclosing_line(y, pl.line, pl.col) : cfg_yaml_line(y, "");
 		return cf_fail(-EINVAL, err, errlen, "%s:%d: %s: missing (a required key)", name,
 			       line, m + 32);
 	}
