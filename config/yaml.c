@@ -165,30 +165,12 @@ static int key_lines(const struct cfg_yaml *y, const char *k, int line, int col,
 	return 1;
 }
 
-/* The first line of the innermost mapping holding line:col (libcyaml points
- * at a mapping's end), line itself when none does. */
-static int enclosing_line(const struct cfg_yaml *y, int line, int col)
-{
-	yaml_document_t *d = y->doc;
-	yaml_node_t *best = NULL;
-	for (yaml_node_t *n = d->nodes.start; n < d->nodes.top; n++) {
-		int l = (int)n->start_mark.line + 1, c = (int)n->start_mark.column + 1;
-		int el = (int)n->end_mark.line + 1, ec = (int)n->end_mark.column + 1;
-		if (n->type != YAML_MAPPING_NODE || l > line || (l == line && c > col) ||
-		    el < line || (el == line && ec < col))
-			continue;
-		if (!best || n->start_mark.index > best->start_mark.index)
-			best = n;
-	}
-	return best ? (int)best->start_mark.line + 1 : line;
-}
-
 /* ---- libcyaml: the schema ------------------------------------------------------ */
 
 /* libcyaml reports an error as a message, then "Backtrace:", then the places
  * innermost first: kept to be turned into one line of ours. */
 struct yaml_log {
-	char msg[200], in[2][200];
+	char msg[200], in[8][200];
 	int n_in;
 };
 
@@ -203,7 +185,7 @@ static void log_line(cyaml_log_t level, void *ctx, const char *fmt, va_list ap)
 		return;
 	t += strspn(t, " ");
 	if (!strncmp(t, "in ", 3)) {
-		if (l->n_in < 2)
+		if (l->n_in < 8)
 			snprintf(l->in[l->n_in++], sizeof(l->in[0]), "%s", t);
 	} else if (!*l->msg) {
 		snprintf(l->msg, sizeof(l->msg), "%s", t);
@@ -282,10 +264,12 @@ static const char *event_words(const char *e)
 	return e;
 }
 
-/* Where libcyaml's backtrace points: the innermost field's key, and the line,
- * column and entry (-1: none) of the innermost place. */
+/* Where libcyaml's backtrace points: the innermost field's key, the line,
+ * column and entry (-1: none; libcyaml counts from 1) of the innermost place,
+ * and the path of the innermost place ("groups.2") for cfg_yaml_line, and of
+ * the mapping holding it (a missing field is reported in the last one read). */
 struct place {
-	char key[80];
+	char key[80], path[200], parent[200];
 	int line, col, entry;
 };
 
@@ -294,13 +278,23 @@ static void backtrace_place(const struct yaml_log *l, struct place *pl)
 	*pl = (struct place){.entry = -1};
 	for (int i = l->n_in - 1; i >= 0; i--) {
 		int n, ln, cl;
-		char k[80];
+		char k[80], seg[90];
+		size_t used = strlen(pl->path);
 		if (sscanf(l->in[i], "in mapping field '%79[^']' (line: %d, column: %d)", k, &ln,
-			   &cl) == 3)
+			   &cl) == 3) {
 			snprintf(pl->key, sizeof(pl->key), "%s", k), pl->line = ln, pl->col = cl;
-		else if (sscanf(l->in[i], "in sequence entry '%d' (line: %d, column: %d)", &n, &ln,
-				&cl) == 3)
+			snprintf(seg, sizeof(seg), "%s%s", used ? "." : "", k);
+		} else if (sscanf(l->in[i], "in sequence entry '%d' (line: %d, column: %d)", &n,
+				  &ln, &cl) == 3) {
 			pl->entry = n, pl->line = ln, pl->col = cl;
+			snprintf(seg, sizeof(seg), "%s%d", used ? "." : "", n - 1);
+		} else {
+			continue;
+		}
+		memcpy(pl->parent, pl->path, sizeof(pl->parent));
+		if (pl->entry >= 0 && !i && !strncmp(l->in[i], "in seq", 6))
+			snprintf(pl->parent + used, sizeof(pl->parent) - used, "%s", seg);
+		snprintf(pl->path + used, sizeof(pl->path) - used, "%s", seg);
 	}
 }
 
@@ -341,7 +335,7 @@ static int cyaml_error(const struct cfg_yaml *y, const cyaml_schema_value_t *top
 		return cf_fail(-EINVAL, err, errlen, "%s: key '%s' given twice", name, k);
 	}
 	if (!strncmp(m, "Missing required mapping field: ", 32)) {
-		int line = pl.line ? enclosing_line(y, pl.line, pl.col) : cfg_yaml_line(y, "");
+		int line = cfg_yaml_line(y, pl.parent);
 		return cf_fail(-EINVAL, err, errlen, "%s:%d: %s: missing (a required key)", name,
 			       line, m + 32);
 	}
