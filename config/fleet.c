@@ -28,9 +28,7 @@ struct raw_fleet {
 	unsigned groups_count; /* libcyaml's name for it */
 };
 
-#define TEXT(t, k, key, req)                                                                  \
-	CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_POINTER | ((req) ? 0 : CYAML_FLAG_OPTIONAL), t, k, \
-			       0, CYAML_UNLIMITED)
+#define TEXT CFG_YAML_TEXT
 
 static const cyaml_schema_field_t arrival_fields[] = {
 	TEXT(struct raw_arrival, process, "process", 1),

@@ -20,9 +20,7 @@ struct raw_slo {
 	unsigned apps_count; /* libcyaml's name for it */
 };
 
-#define TEXT(k, req)                                                                     \
-	CYAML_FIELD_STRING_PTR(#k, CYAML_FLAG_POINTER | ((req) ? 0 : CYAML_FLAG_OPTIONAL), \
-			       struct raw_app, k, 0, CYAML_UNLIMITED)
+#define TEXT(k, req) CFG_YAML_TEXT(struct raw_app, k, #k, req)
 
 static const cyaml_schema_field_t app_fields[] = {
 	TEXT(name, 1), TEXT(deadline_ms, 1), TEXT(objective, 0), TEXT(window_s, 0),

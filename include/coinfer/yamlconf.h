@@ -38,6 +38,11 @@ int cfg_yaml_map(const struct cfg_yaml *y, const cyaml_schema_value_t *top, void
 		 const char *unknown, char *err, size_t errlen);
 void cfg_yaml_unmap(const cyaml_schema_value_t *top, void *data);
 
+/* A schema field read as text (a char * member), optional unless required. */
+#define CFG_YAML_TEXT(type, member, key, required)                                       \
+	CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_POINTER | ((required) ? 0 : CYAML_FLAG_OPTIONAL), \
+			       type, member, 0, CYAML_UNLIMITED)
+
 /* The line (1-based) of the node at path, 0 when there is none: path is keys
  * and 0-based list indices joined by '.' ("groups.2.count"); a key's line is
  * the key's own, "" the document's. */
