@@ -40,7 +40,8 @@ static const cyaml_schema_field_t group_fields[] = {
 	TEXT(struct raw_group, name, "name", 0), TEXT(struct raw_group, count, "count", 1),
 	TEXT(struct raw_group, device_class, "class", 1),
 	TEXT(struct raw_group, application, "application", 1),
-	TEXT(struct raw_group, trace, "trace", 0), TEXT(struct raw_group, trace_set, "trace_set", 0),
+	TEXT(struct raw_group, trace, "trace", 0),
+	TEXT(struct raw_group, trace_set, "trace_set", 0),
 	CYAML_FIELD_MAPPING_PTR("arrival", CYAML_FLAG_POINTER, struct raw_group, arrival,
 				arrival_fields),
 	TEXT(struct raw_group, transport, "transport", 0), TEXT(struct raw_group, seed, "seed", 0),
@@ -101,7 +102,8 @@ static int existing(struct ctx *c, const char *where, const char *base, const ch
 	if (!(*out = join(base, rel)))
 		return cf_fail(-ENOMEM, c->err, c->errlen, "%s: out of memory", where);
 	if (stat(*out, &st))
-		return cf_fail(-ENOENT, c->err, c->errlen, "%s: %s: %s", where, *out, strerror(errno));
+		return cf_fail(-ENOENT, c->err, c->errlen, "%s: %s: %s", where, *out,
+			       strerror(errno));
 	if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
 		return cf_fail(-ENOENT, c->err, c->errlen, "%s: %s is not a %s", where, *out,
 			       dir ? "directory" : "regular file");
@@ -258,7 +260,8 @@ static int fleet(struct ctx *c, const struct raw_fleet *r, struct cfg_fleet *f)
 	if (ret)
 		return ret;
 	if (!r->groups_count)
-		return cf_fail(-EINVAL, c->err, c->errlen, "%s: an empty list", at(c, -1, "groups"));
+		return cf_fail(-EINVAL, c->err, c->errlen, "%s: an empty list",
+			       at(c, -1, "groups"));
 	if (r->groups_count > CFG_FLEET_MAX_GROUPS)
 		return cf_fail(-E2BIG, c->err, c->errlen, "%s: more than %d", at(c, -1, "groups"),
 			       CFG_FLEET_MAX_GROUPS);

@@ -330,8 +330,8 @@ static int cyaml_error(const struct cfg_yaml *y, const cyaml_schema_value_t *top
 	if (!strncmp(m, "Mapping field already seen: ", 28)) {
 		const char *k = m + 28;
 		if (key_lines(y, k, pl.line, pl.col, 1, &first, &again))
-			return cf_fail(-EINVAL, err, errlen, "%s:%d: key '%s' given twice (first at "
-					      "line %d)", name, again, k, first);
+			return cf_fail(-EINVAL, err, errlen, "%s:%d: key '%s' given twice "
+					      "(first at line %d)", name, again, k, first);
 		return cf_fail(-EINVAL, err, errlen, "%s: key '%s' given twice", name, k);
 	}
 	if (!strncmp(m, "Missing required mapping field: ", 32)) {
@@ -341,8 +341,9 @@ static int cyaml_error(const struct cfg_yaml *y, const cyaml_schema_value_t *top
 	}
 	if (sscanf(m, "Expecting %39[A-Z_], got event: %39[A-Z_]", want, got) == 2) {
 		if (!*pl.key)
-			return cf_fail(-EINVAL, err, errlen, "%s: expected key: value lines, got %s",
-				       name, event_words(got));
+			return cf_fail(-EINVAL, err, errlen,
+				       "%s: expected key: value lines, got %s", name,
+				       event_words(got));
 		if (pl.entry >= 0)
 			return cf_fail(-EINVAL, err, errlen, "%s:%d:%d: %s: entry %d: expected %s, "
 					      "got %s", name, pl.line, pl.col, pl.key, pl.entry,
@@ -392,8 +393,8 @@ int cfg_yaml_number(const char *where, const char *s, double lo, double hi, doub
 	    !(*s == '-' || *s == '.' || (*s >= '0' && *s <= '9')))
 		return cf_fail(-EINVAL, err, errlen, "%s: '%s' is not a number", where, s);
 	if (x < lo || x > hi)
-		return cf_fail(-ERANGE, err, errlen, "%s: %g is out of range (%g..%g)", where, x, lo,
-			       hi);
+		return cf_fail(-ERANGE, err, errlen, "%s: %g is out of range (%g..%g)", where, x,
+			       lo, hi);
 	*v = x;
 	return 0;
 }
