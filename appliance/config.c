@@ -1,26 +1,23 @@
 /* The appliance's settings (design in config.h).
  *
- * A file goes through two readers. libyaml parses it first, alone, because its
- * syntax errors carry the exact line and column, which libcyaml's backtrace
- * does not give. libcyaml then maps it onto a schema made from the settings
- * table, every value read as text: libcyaml's own integer reader takes "3.5" as
- * 3, and reading text lets the file and the flags share ap_config_set. */
+ * A file goes through the configuration files' YAML reader (coinfer/yamlconf.h:
+ * libyaml for syntax and positions, libcyaml for the schema), the schema made
+ * from the settings table, every value read as text: reading text lets the file
+ * and the flags share ap_config_set. */
 #include <arpa/inet.h>
 #include <cyaml/cyaml.h>
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "coinfer/cli.h"
 #include "coinfer/errmsg.h"
 #include "coinfer/fileio.h"
 #include "coinfer/wire-faults.h"
+#include "coinfer/yamlconf.h"
 #include "config.h"
 
 #ifndef COINFER_METRICS
@@ -343,223 +340,11 @@ struct slot {
 	unsigned count;
 };
 
-/* libcyaml reports an error as a message, then "Backtrace:", then the places
- * innermost first: kept to be turned into one line of ours. */
-struct yaml_log {
-	char msg[200], in[2][200];
-	int n_in;
-	char warning[200];
-};
-
-static void log_line(cyaml_log_t level, void *ctx, const char *fmt, va_list ap)
-{
-	struct yaml_log *l = ctx;
-	char line[200];
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = 0;
-	const char *t = strncmp(line, "Load: ", 6) ? line : line + 6;
-	if (level == CYAML_LOG_WARNING && !*l->warning)
-		snprintf(l->warning, sizeof(l->warning), "%s", t);
-	if (level < CYAML_LOG_ERROR || !strcmp(t, "Backtrace:"))
-		return;
-	t += strspn(t, " ");
-	if (!strncmp(t, "in ", 3)) {
-		if (l->n_in < 2)
-			snprintf(l->in[l->n_in++], sizeof(l->in[0]), "%s", t);
-	} else if (!*l->msg) {
-		snprintf(l->msg, sizeof(l->msg), "%s", t);
-	}
-}
-
-/* The first line (1-based) after line `after` where key: starts a line, 0 if
- * none does. */
-static int key_line_after(const char *text, size_t len, const char *key, int after)
-{
-	size_t kl = strlen(key);
-	int line = 1;
-	for (size_t i = 0; i < len; line++) {
-		size_t j = i;
-		while (j < len && (text[j] == ' ' || text[j] == '\t'))
-			j++;
-		if (len - j > kl && !memcmp(text + j, key, kl)) {
-			size_t k = j + kl;
-			while (k < len && (text[k] == ' ' || text[k] == '\t'))
-				k++;
-			if (k < len && text[k] == ':' && line > after)
-				return line;
-		}
-		while (i < len && text[i] != '\n')
-			i++;
-		i++;
-	}
-	return 0;
-}
-
-static int key_line(const char *text, size_t len, const char *key)
-{
-	return key_line_after(text, len, key, 0);
-}
-
-/* Optimal string alignment distance (a swap of two letters counts one): the
- * typos people make in keys. */
-static int typo_distance(const char *a, const char *b)
-{
-	int la = (int)strlen(a), lb = (int)strlen(b);
-	if (la > 63 || lb > 63)
-		return INT_MAX;
-	int d[64][64];
-	for (int i = 0; i <= la; i++)
-		d[i][0] = i;
-	for (int j = 0; j <= lb; j++)
-		d[0][j] = j;
-	for (int i = 1; i <= la; i++)
-		for (int j = 1; j <= lb; j++) {
-			int cost = a[i - 1] != b[j - 1];
-			int v = d[i - 1][j - 1] + cost;
-			if (d[i - 1][j] + 1 < v)
-				v = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < v)
-				v = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-			    d[i - 2][j - 2] + 1 < v)
-				v = d[i - 2][j - 2] + 1;
-			d[i][j] = v;
-		}
-	return d[la][lb];
-}
-
-/* The setting a mistyped key most likely meant, or NULL. */
-static const char *closest_key(const char *key)
-{
-	char k[64];
-	snprintf(k, sizeof(k), "%s", key);
-	for (char *p = k; *p; p++)
-		*p = *p == '-' ? '_' : (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-	const char *best = NULL;
-	int bd = INT_MAX, allowed = strlen(k) < 5 ? 1 : 2;
-	for (int i = 0; i < N_OPTS; i++) {
-		int d = typo_distance(k, opts[i].key);
-		if (d < bd)
-			bd = d, best = opts[i].key;
-	}
-	return bd <= allowed ? best : NULL;
-}
-
-static const char *event_words(const char *e)
-{
-	if (!strncmp(e, "SEQUENCE", 8))
-		return "a list";
-	if (!strncmp(e, "MAPPING", 7))
-		return "a mapping (key: value lines)";
-	if (!strncmp(e, "SCALAR", 6) || !strncmp(e, "STRING", 6))
-		return "a single value";
-	return e;
-}
-
-/* One line for what libcyaml said: file:line: key: what. */
-static int cyaml_error(const struct yaml_log *l, cyaml_err_t e, const char *name, const char *text,
-		       size_t len, char *err, size_t errlen)
-{
-	char key[80] = "", want[40], got[40];
-	int line = 0, col = 0, entry = -1;
-	for (int i = l->n_in - 1; i >= 0; i--) {
-		int n, ln, cl;
-		char k[80];
-		if (sscanf(l->in[i], "in mapping field '%79[^']' (line: %d, column: %d)", k, &ln, &cl) ==
-		    3)
-			snprintf(key, sizeof(key), "%s", k), line = ln, col = cl;
-		else if (sscanf(l->in[i], "in sequence entry '%d' (line: %d, column: %d)", &n, &ln,
-				&cl) == 3)
-			entry = n, line = ln, col = cl;
-	}
-	const char *m = *l->msg ? l->msg : cyaml_strerror(e);
-	if (!strncmp(m, "Unexpected key: ", 16)) {
-		const char *k = m + 16, *hint = closest_key(k);
-		char at[160];
-		int kl = key_line(text, len, k);
-		if (kl)
-			snprintf(at, sizeof(at), "%s:%d", name, kl);
-		else
-			snprintf(at, sizeof(at), "%s", name);
-		if (hint)
-			return cf_fail(-EINVAL, err, errlen, "%s: unknown key '%s' (did you mean "
-					      "'%s'?%s)", at, k, hint,
-				       strchr(k, '-') ? " keys are spelt with '_'" : "");
-		return cf_fail(-EINVAL, err, errlen, "%s: unknown key '%s': not a setting of "
-				      "coinfer-appliance (conf/appliance.yaml lists them)", at, k);
-	}
-	if (!strncmp(m, "Mapping field already seen: ", 28)) {
-		const char *k = m + 28;
-		int first = key_line(text, len, k), again = key_line_after(text, len, k, first);
-		if (again)
-			return cf_fail(-EINVAL, err, errlen, "%s:%d: key '%s' given twice (first at "
-					      "line %d)", name, again, k, first);
-		return cf_fail(-EINVAL, err, errlen, "%s: key '%s' given twice", name, k);
-	}
-	if (sscanf(m, "Expecting %39[A-Z_], got event: %39[A-Z_]", want, got) == 2) {
-		if (!*key)
-			return cf_fail(-EINVAL, err, errlen, "%s: expected key: value lines, got %s",
-				       name, event_words(got));
-		if (entry >= 0)
-			return cf_fail(-EINVAL, err, errlen, "%s:%d:%d: %s: entry %d: expected %s, "
-					      "got %s", name, line, col, key, entry, event_words(want),
-				       event_words(got));
-		return cf_fail(-EINVAL, err, errlen, "%s:%d:%d: %s: expected %s, got %s", name, line,
-			       col, key, event_words(want), event_words(got));
-	}
-	if (*key)
-		return cf_fail(-EINVAL, err, errlen, "%s:%d:%d: %s: %s", name, line, col, key, m);
-	return cf_fail(-EINVAL, err, errlen, "%s: %s", name, m);
-}
-
-/* YAML syntax, checked with libyaml for its exact position of a problem; and
- * one document, neither none (nothing set: surely a mistake) nor more (which
- * libcyaml would ignore but for the first). */
-static int yaml_syntax(const char *name, const char *text, size_t len, char *err, size_t errlen)
-{
-	yaml_parser_t p;
-	yaml_event_t ev;
-	int ret = 0, docs = 0, done = 0, empty = 1;
-	if (!yaml_parser_initialize(&p))
-		return cf_fail(-ENOMEM, err, errlen, "%s: out of memory for the YAML parser", name);
-	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-	while (!done) {
-		if (!yaml_parser_parse(&p, &ev)) {
-			ret = cf_fail(-EINVAL, err, errlen, "%s:%zu:%zu: not valid YAML: %s%s%s", name,
-				      p.problem_mark.line + 1, p.problem_mark.column + 1,
-				      p.problem ? p.problem : "parse error",
-				      p.context ? " " : "", p.context ? p.context : "");
-			goto err;
-		}
-		docs += ev.type == YAML_DOCUMENT_START_EVENT;
-		empty &= !(ev.type == YAML_SCALAR_EVENT && ev.data.scalar.length) &&
-			 ev.type != YAML_MAPPING_START_EVENT && ev.type != YAML_SEQUENCE_START_EVENT;
-		done = ev.type == YAML_STREAM_END_EVENT;
-		yaml_event_delete(&ev);
-	}
-	if (!docs || empty)
-		ret = cf_fail(-EINVAL, err, errlen, "%s: empty: no settings in it", name);
-	else if (docs > 1)
-		ret = cf_fail(-EINVAL, err, errlen, "%s: %d YAML documents: the settings go in one",
-			      name, docs);
-err:
-	yaml_parser_delete(&p);
-	return ret;
-}
-
-int ap_config_load_text(struct ap_config *c, const char *name, const char *text, size_t len,
-			char *err, size_t errlen)
+static void schema_fields(cyaml_schema_field_t *fields)
 {
 	static const cyaml_schema_value_t entry = {.type = CYAML_STRING, .flags = CYAML_FLAG_POINTER,
 						   .data_size = 1, .string = {0, CYAML_UNLIMITED}};
-	cyaml_schema_field_t fields[N_OPTS + 1];
-	struct yaml_log log = {.n_in = 0};
-	struct slot *raw = NULL;
-	int ret;
-
-	if ((ret = yaml_syntax(name, text, len, err, errlen)))
-		return ret;
-	memset(fields, 0, sizeof(fields));
+	memset(fields, 0, (N_OPTS + 1) * sizeof(*fields));
 	for (int i = 0; i < N_OPTS; i++) {
 		cyaml_schema_field_t *f = &fields[i];
 		f->key = opts[i].key;
@@ -580,46 +365,56 @@ int ap_config_load_text(struct ap_config *c, const char *name, const char *text,
 				.data_size = 1, .string = {0, CYAML_UNLIMITED}};
 		}
 	}
+}
+
+/* One setting's slot onto c: a list replaces the one before. */
+static int apply_slot(struct ap_config *c, const struct cfg_yaml *y, const struct ap_config_opt *o,
+		      const struct slot *sl, char *err, size_t errlen)
+{
+	char where[160];
+	int line = cfg_yaml_line(y, o->key), ret = 0;
+	cfg_yaml_where(y, o->key, o->key, where, sizeof(where));
+	if (o->type == AP_CFG_STRS || o->type == AP_CFG_INTS) {
+		if (!sl->list && !line)
+			return 0;
+		*(int *)((char *)c + o->count_off) = 0; /* the file's list replaces */
+		for (unsigned k = 0; k < sl->count && !ret; k++) {
+			const char *v = own(c, sl->list[k]);
+			ret = v ? ap_config_set(c, o, v, where, err, errlen)
+				: cf_fail(-ENOMEM, err, errlen, "%s: out of memory", where);
+		}
+		return ret;
+	}
+	if (!sl->s && !(o->nullable && line))
+		return 0;
+	const char *v = sl->s ? own(c, sl->s) : NULL;
+	if (sl->s && !v)
+		return cf_fail(-ENOMEM, err, errlen, "%s: out of memory", where);
+	return ap_config_set(c, o, v, where, err, errlen);
+}
+
+int ap_config_load_text(struct ap_config *c, const char *name, const char *text, size_t len,
+			char *err, size_t errlen)
+{
+	cyaml_schema_field_t fields[N_OPTS + 1];
+	struct slot *raw = NULL;
+	struct cfg_yaml y;
+	int ret;
+
+	if ((ret = cfg_yaml_open(&y, name, text, len, "settings", err, errlen)))
+		return ret;
+	schema_fields(fields);
 	const cyaml_schema_value_t top = {.type = CYAML_MAPPING, .flags = CYAML_FLAG_POINTER,
 					  .data_size = N_OPTS * sizeof(struct slot),
 					  .mapping = {fields}};
-	const cyaml_config_t cc = {.log_fn = log_line, .log_ctx = &log, .mem_fn = cyaml_mem,
-				   .log_level = CYAML_LOG_WARNING, .flags = CYAML_CFG_NO_ALIAS};
-	cyaml_err_t e = cyaml_load_data((const uint8_t *)text, len, &cc, &top, (cyaml_data_t **)&raw,
-					NULL);
-	if (e != CYAML_OK)
-		return cyaml_error(&log, e, name, text, len, err, errlen);
-	if (!raw)
-		return cf_fail(-EINVAL, err, errlen, "%s: empty: no settings in it", name);
-	for (int i = 0; i < N_OPTS && !ret; i++) {
-		const struct ap_config_opt *o = &opts[i];
-		const struct slot *sl = &raw[i];
-		char where[160];
-		int line = key_line(text, len, o->key);
-		if (line)
-			snprintf(where, sizeof(where), "%s:%d: %s", name, line, o->key);
-		else
-			snprintf(where, sizeof(where), "%s: %s", name, o->key);
-		if (o->type == AP_CFG_STRS || o->type == AP_CFG_INTS) {
-			if (!sl->list && !line)
-				continue;
-			*(int *)((char *)c + o->count_off) = 0; /* the file's list replaces */
-			for (unsigned k = 0; k < sl->count && !ret; k++) {
-				const char *v = own(c, sl->list[k]);
-				ret = v ? ap_config_set(c, o, v, where, err, errlen)
-					: cf_fail(-ENOMEM, err, errlen, "%s: out of memory", where);
-			}
-			continue;
-		}
-		if (!sl->s && !(o->nullable && line))
-			continue;
-		const char *v = sl->s ? own(c, sl->s) : NULL;
-		if (sl->s && !v)
-			ret = cf_fail(-ENOMEM, err, errlen, "%s: out of memory", where);
-		else
-			ret = ap_config_set(c, o, v, where, err, errlen);
-	}
-	cyaml_free(&cc, &top, raw, 0);
+	ret = cfg_yaml_map(&y, &top, (void **)&raw, "not a setting of coinfer-appliance "
+			   "(conf/appliance.yaml lists them)", err, errlen);
+	if (!ret && !raw)
+		ret = cf_fail(-EINVAL, err, errlen, "%s: empty: no settings in it", name);
+	for (int i = 0; i < N_OPTS && !ret; i++)
+		ret = apply_slot(c, &y, &opts[i], &raw[i], err, errlen);
+	cfg_yaml_unmap(&top, raw);
+	cfg_yaml_close(&y);
 	return ret;
 }
 

@@ -9,7 +9,7 @@
 #  3. compares the trained SAC-d and DQN policies with Edgent, the clairvoyant
 #     oracle, device-only and edge-only over every bandwidth trace of
 #     ../shared/data/traces (coinfer-policy eval, the applications of
-#     conf/slo/apps.slo);
+#     conf/slo/apps.yaml);
 #  4. serves with the trained policy: the appliance loads it, 16 agents emulating
 #     a Raspberry Pi 4 (pi4-est) ask it for each request's action and keep it to
 #     decide alone; the agents' summary and the appliance's counters.
@@ -51,7 +51,7 @@ start_appliance
 	--exit 3 --partition 6 --bits 8 --codec huffman-zrun --deadline-ms 1000 --quiet
 stop_appliance
 
-./build/coinfer-policy eval --slo conf/slo/apps.slo | tr -d '\n' | sed 's/[[:space:]]\+/ /g'
+./build/coinfer-policy eval --slo conf/slo/apps.yaml | tr -d '\n' | sed 's/[[:space:]]\+/ /g'
 echo
 
 policy=models/branchy-alexnet.pi4-est.sacd.policy

@@ -22,6 +22,7 @@
 #include "coinfer/cost.h"
 #include "coinfer/policy.h"
 #include "coinfer/policy-nn.h"
+#include "coinfer/slo.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,24 +74,9 @@ double sim_trace_bw(const struct sim_trace *t, double time_s);
 
 /* ---- SLO files ------------------------------------------------------------- */
 
-/* Line-based (docs/policy-env.md):  app NAME deadline_ms X energy_j Y
- * '#' starts a comment; blank lines are skipped; the two keys may come in either
- * order, each exactly once. NAME: 1..31 of [A-Za-z0-9_.-], unique. deadline_ms:
- * finite, > 0. energy_j: finite, >= 0 (0: no energy budget). */
-#define SIM_SLO_NAME_LEN 32
-#define SIM_SLO_MAX 64
-
-struct sim_slo {
-	char app[SIM_SLO_NAME_LEN];
-	double deadline_ms, energy_j;
-};
-
-/* text: the whole file; src names it in errors ("SRC:LINE: ..."). Writes at most
- * SIM_SLO_MAX entries to slo and their number to *n. -EINVAL when malformed or
- * empty. */
-int sim_slo_parse(const char *text, const char *src, struct sim_slo *slo, int *n, char *err,
-		  size_t errlen);
-int sim_slo_load(const char *path, struct sim_slo *slo, int *n, char *err, size_t errlen);
+/* The applications' SLOs: struct cfg_slo of coinfer/slo.h (YAML files, read by
+ * cfg_slo_load); the environment uses deadline_ms and energy_j. */
+#define SIM_SLO_MAX CFG_SLO_MAX
 
 /* ---- environment ----------------------------------------------------------- */
 
@@ -128,7 +114,7 @@ struct sim_env_cfg {
 	double queue_cap_ms;       /* queue delay cap */
 	/* SLO: a list (one app drawn per episode, uniformly by the seed) or, when
 	 * n_slo == 0, deadline_ms / energy_j below */
-	const struct sim_slo *slo;
+	const struct cfg_slo *slo;
 	int n_slo;
 	double deadline_ms, energy_j;
 	/* reward */

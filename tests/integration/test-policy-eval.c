@@ -1,11 +1,11 @@
 /* `coinfer-policy eval` end to end (path in $COINFER_POLICY) on the committed
- * policies and every trace of ../shared/data/traces with conf/slo/apps.slo: the
+ * policies and every trace of ../shared/data/traces with conf/slo/apps.yaml: the
  * JSON holds the six algos and the per-set breakdown, and the committed SAC-d
  * keeps what issue 6 asks of it on this replay (SLO attainment >= 0.99, within
  * one point of the oracle's accuracy, more accurate than DQN and Edgent at equal
  * or better attainment) — a change to the cost model, the environment or the
  * learners that breaks this shows here, and the policies are to be retrained.
- * The same on the Pi 3 class with conf/slo/pi3.slo, with Niu et al.'s headline.
+ * The same on the Pi 3 class with conf/slo/pi3.yaml, with Niu et al.'s headline.
  * A corrupt policy file is refused with a message. Skips without the traces. */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -115,7 +115,7 @@ static const cJSON *expect_sacd_leads(const cJSON *res, const char *label, doubl
 Test(policy_eval, committed_sacd_on_every_trace, .timeout = 120)
 {
 	need_traces();
-	cJSON *j = eval_json("--slo conf/slo/apps.slo");
+	cJSON *j = eval_json("--slo conf/slo/apps.yaml");
 	cr_expect_eq(num(j, "traces"), 414);
 	cr_expect_eq(num(j, "steps"), 414 * 200);
 	const cJSON *res = cJSON_GetObjectItem(j, "results");
@@ -142,7 +142,7 @@ Test(policy_eval, committed_sacd_on_every_trace, .timeout = 120)
 Test(policy_eval, committed_sacd_rpi3, .timeout = 120)
 {
 	need_traces();
-	cJSON *j = eval_json("--slo conf/slo/pi3.slo --device rpi3-edgent "
+	cJSON *j = eval_json("--slo conf/slo/pi3.yaml --device rpi3-edgent "
 			     "--algos sacd,dqn,edgent,oracle,device-only");
 	const cJSON *res = cJSON_GetObjectItem(j, "results");
 	/* Edgent's misses here are all but one the oracle's: the requests no action
@@ -177,7 +177,7 @@ Test(policy_eval, corrupt_policy_refused)
 	buf[n / 2] ^= 0x40;
 	cr_assert_eq(write(fd, buf, n), (ssize_t)n);
 	close(fd);
-	snprintf(cmd, sizeof(cmd), "cd %s && %s eval --slo conf/slo/apps.slo --steps 100 --sacd %s 2>&1",
+	snprintf(cmd, sizeof(cmd), "cd %s && %s eval --slo conf/slo/apps.yaml --steps 100 --sacd %s 2>&1",
 		 ROOT, prog(), path);
 	char *out = run(cmd, &st);
 	unlink(path);

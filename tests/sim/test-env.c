@@ -334,11 +334,9 @@ Test(env, slo_mode)
 	sim_env_free(e);
 
 	/* a generous SLO drawn from a list: the reward is the accuracy */
-	struct sim_slo slo[2];
-	int n;
-	cr_assert_eq(sim_slo_parse("app slow deadline_ms 100000 energy_j 0\n"
-				   "app slow2 deadline_ms 50000 energy_j 100\n", "t", slo, &n, err,
-				   sizeof(err)), 0, "%s", err);
+	struct cfg_slo slo[2] = {{.app = "slow", .deadline_ms = 100000},
+				 {.app = "slow2", .deadline_ms = 50000, .energy_j = 100}};
+	int n = 2;
 	c.slo = slo, c.n_slo = n, c.episode_steps = 5;
 	e = make(&c, 5);
 	int apps[2] = {0};

@@ -1,4 +1,4 @@
-/* Bandwidth traces and SLO files: the real FCC and Oboe traces load (skipped
+/* Bandwidth traces: the real FCC and Oboe traces load (skipped
  * when ../shared/data/traces is absent), broken files fail with an error naming
  * file and line, the step-wise rate and its wrap-around, the statistics. */
 #include <criterion/criterion.h>
@@ -172,48 +172,4 @@ Test(trace, dir_sorted_skips_and_fails_whole)
 	snprintf(empty, sizeof(empty), "%s/none", dir);
 	mkdir(empty, 0700);
 	cr_expect_eq(sim_trace_dir_load(empty, &s, err, sizeof(err)), -ENOENT);
-}
-
-Test(slo, parse)
-{
-	struct sim_slo s[SIM_SLO_MAX];
-	int n;
-	const char *ok = "# apps\napp camera deadline_ms 100 energy_j 0.05\n\n"
-			 "app voice-1 energy_j 0 deadline_ms 250.5  # no budget\n";
-	cr_assert_eq(sim_slo_parse(ok, "t", s, &n, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(n, 2);
-	cr_expect_str_eq(s[0].app, "camera");
-	cr_expect_eq(s[0].deadline_ms, 100);
-	cr_expect_eq(s[0].energy_j, 0.05);
-	cr_expect_str_eq(s[1].app, "voice-1");
-	cr_expect_eq(s[1].deadline_ms, 250.5);
-	cr_expect_eq(s[1].energy_j, 0);
-
-	static const struct { const char *text, *want; } bad[] = {
-		{"app a deadline_ms 10\n", "t:1: expected"},
-		{"ap a deadline_ms 10 energy_j 1\n", "t:1: expected"},
-		{"\napp a deadline_ms 0 energy_j 1\n", "t:2: deadline_ms must be > 0"},
-		{"app a deadline_ms 10 energy_j -1\n", "t:1: energy_j must be >= 0"},
-		{"app a deadline_ms x energy_j 1\n", "t:1: deadline_ms 'x' is not"},
-		{"app a deadline_ms 10 deadline_ms 1\n", "given twice"},
-		{"app a deadline_ms 10 budget 1\n", "unknown key 'budget'"},
-		{"app a/b deadline_ms 10 energy_j 1\n", "app name"},
-		{"app a deadline_ms 1 energy_j 1\napp a deadline_ms 2 energy_j 1\n", "t:2: app 'a' defined twice"},
-		{"# only a comment\n", "no app lines"},
-	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		cr_expect_eq(sim_slo_parse(bad[i].text, "t", s, &n, err, sizeof(err)), -EINVAL, "case %zu", i);
-		cr_expect(strstr(err, bad[i].want), "case %zu: '%s' lacks '%s'", i, err, bad[i].want);
-	}
-}
-
-Test(slo, load_file, .init = mkdir_tmp, .fini = rm_tmp)
-{
-	const char *p = write_file("slo.txt", "app x deadline_ms 50 energy_j 0.2\n");
-	struct sim_slo s[SIM_SLO_MAX];
-	int n;
-	cr_assert_eq(sim_slo_load(p, s, &n, err, sizeof(err)), 0, "%s", err);
-	cr_expect_eq(n, 1);
-	cr_expect_eq(s[0].deadline_ms, 50);
-	cr_expect_eq(sim_slo_load("/nonexistent/slo", s, &n, err, sizeof(err)), -ENOENT);
 }

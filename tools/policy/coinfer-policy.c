@@ -711,7 +711,10 @@ static int cmd_eval(int argc, char **argv)
 		fprintf(stderr, CP_PROG " eval: out of memory\n");
 		return 1;
 	}
-	if (cp_world_load(w, &o.w) || eval_algos_load(&o, w->cm, &ea))
+	if ((ret = cp_world_load(w, &o.w)))
+		goto done;
+	ret = 1;
+	if (eval_algos_load(&o, w->cm, &ea))
 		goto done;
 	struct sim_env_cfg cfg = cp_world_env(w);
 	double steps = o.steps;

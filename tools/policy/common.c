@@ -78,12 +78,16 @@ int cp_world_load(struct cp_world *w, const struct cp_world_opts *o)
 	char err[512];
 	memset(w, 0, sizeof(*w));
 	w->traces_dir = *o->traces ? o->traces : cli_traces_default_dir();
-	if ((o->slo && sim_slo_load(o->slo, w->slo, &w->n_slo, err, sizeof(err))) ||
-	    sim_trace_dir_load(w->traces_dir, &w->ts, err, sizeof(err))) {
+	/* a bad SLO file is the caller's mistake, as a bad option is: exit 2 */
+	if (o->slo && cfg_slo_load(o->slo, w->slo, &w->n_slo, err, sizeof(err))) {
 		fprintf(stderr, CP_PROG ": %s\n", err);
-		return -1;
+		return 2;
 	}
-	return cp_cost_load(o, &w->m, &w->cm);
+	if (sim_trace_dir_load(w->traces_dir, &w->ts, err, sizeof(err))) {
+		fprintf(stderr, CP_PROG ": %s\n", err);
+		return 1;
+	}
+	return cp_cost_load(o, &w->m, &w->cm) ? 1 : 0;
 }
 
 void cp_world_free(struct cp_world *w)

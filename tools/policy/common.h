@@ -47,7 +47,7 @@ void cp_show_no_slo(const void *opts, const struct cli_opt *o, char *buf, size_t
 	 .help = "bandwidth traces: $COINFER_TRACES, else\n"                                 \
 		 "../shared/data/traces next to the source tree"},                           \
 	{.name = "slo", .kind = CLI_STRING, CLI_FIELD(type, w.slo), .arg = "FILE",           \
-	 .help = "SLO file (one app drawn per episode)", .show = cp_show_no_slo},            \
+	 .help = "SLO file, YAML (docs/config.md); one app drawn per episode", .show = cp_show_no_slo},            \
 	CP_COST_OPTS(type, w)
 /* Those that name the model and its cost model (search's, without a default class). */
 #define CP_COST_OPTS(type, w)                                                              \
@@ -60,7 +60,7 @@ void cp_show_no_slo(const void *opts, const struct cli_opt *o, char *buf, size_t
 /* What eval and train run on: the SLO file (optional), the traces, the model and
  * its cost model for a device and an edge class. */
 struct cp_world {
-	struct sim_slo slo[SIM_SLO_MAX];
+	struct cfg_slo slo[CFG_SLO_MAX];
 	int n_slo;
 	struct sim_trace_set ts;
 	struct cr_model *m;
@@ -68,7 +68,8 @@ struct cp_world {
 	const char *traces_dir; /* as loaded (the default filled in) */
 };
 
-/* Prints what failed; 0 or -1. Free with cp_world_free whatever it returned. */
+/* Prints what failed; 0, 2 for a bad SLO file (as for a bad option) or 1.
+ * Free with cp_world_free whatever it returned. */
 int cp_world_load(struct cp_world *w, const struct cp_world_opts *o);
 void cp_world_free(struct cp_world *w);
 /* sim_env_defaults() with the world's SLO list (when there is one). */

@@ -250,7 +250,7 @@ int cmd_train(int argc, char **argv)
 	ret = 1;
 	if (!rep || !w)
 		fprintf(stderr, CP_PROG " train: out of memory\n");
-	else if (!cp_world_load(w, &o.w))
+	else if (!(ret = cp_world_load(w, &o.w)))
 		ret = train(&o, w, rep);
 	if (w)
 		cp_world_free(w);
