@@ -42,6 +42,7 @@
 #include "coinfer/errmsg.h"
 #include "coinfer/policy.h"
 #include "coinfer/wire.h"
+#include "auth.h"
 #include "conns.h"
 #include "server.h"
 #include "session.h"
@@ -87,6 +88,7 @@ struct worker {
 
 struct ap_server {
 	struct ap_server_config cfg;
+	struct ap_keys *own_keys; /* the key file loaded at start (cfg.keys unless handed) */
 	const struct cr_model *m;
 	struct worker *w;
 	int port, use_br;
@@ -122,6 +124,9 @@ void ap_server_defaults(struct ap_server_config *c)
 	c->watchdog_ms = 2000;
 	c->dpdk_mbufs = 16384;
 	c->dpdk_idle_us = 500;
+	c->auth_rate_addr = 200;  /* a fleet behind one NAT starts at once */
+	c->auth_rate_device = 2;  /* a device reconnects a few times a second at most */
+	c->auth_timeout_ms = 5000;
 }
 
 struct io_uring_sqe *ap_sqe_get(struct io_uring *ring)
@@ -186,6 +191,10 @@ static void on_accept(struct worker *w, int fd)
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
+	if (!getpeername(fd, (struct sockaddr *)&sa, &salen) && sa.sin_family == AF_INET)
+		ap_sess_set_addr(w->sess, i, (uint64_t)ntohl(sa.sin_addr.s_addr) + 1);
 	struct uconn *u = &w->uc[i];
 	u->fd = fd;
 	u->recv_armed = u->send_busy = 0;
@@ -768,6 +777,7 @@ int ap_server_stop_report(struct ap_server *s, struct ap_stop_report *r)
 		worker_free(&s->w[i]);
 	dpdk_close(s, r);
 	free(s->w);
+	ap_keys_free(s->own_keys);
 	free(s);
 	return 0;
 }
@@ -816,8 +826,23 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m
 	s->cfg = *cfg;
 	s->m = m;
 	s->use_br = !cfg->no_buf_ring;
+	if (cfg->auth && !cfg->keys) {
+		if (!cfg->keys_path) {
+			ret = cf_fail(-EINVAL, err, errlen, "auth: keys needs a key file (keys: FILE)");
+			free(s);
+			return ret;
+		}
+		if ((ret = ap_keys_load(cfg->keys_path, &s->own_keys, err, errlen))) {
+			free(s);
+			return ret;
+		}
+		s->cfg.keys = s->own_keys;
+	}
+	if (!cfg->auth)
+		s->cfg.keys = NULL;
 	s->w = calloc((size_t)cfg->workers, sizeof(*s->w));
 	if (!s->w) {
+		ap_keys_free(s->own_keys);
 		free(s);
 		return -ENOMEM;
 	}
