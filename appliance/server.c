@@ -887,6 +887,8 @@ void ap_server_stats(const struct ap_server *s, struct ap_stats *o)
 		SUM(accepted), SUM(closed), SUM(requests), SUM(results), SUM(errors), SUM(busy);
 		SUM(expired), SUM(bad_frames), SUM(batches), SUM(batch_images), SUM(bytes_in);
 		SUM(bytes_out), SUM(protocol_errors), SUM(decisions), SUM(suggestions);
+		SUM(auth_ok), SUM(auth_unknown), SUM(auth_revoked), SUM(auth_failed);
+		SUM(auth_rate_limited);
 		SUM(latency_sum_us);
 		atomic_store(&o->stalls, atomic_load(&o->stalls) + atomic_load(&s->w[i].stalls));
 		for (int b = 0; b < AP_LATENCY_BUCKETS; b++)
