@@ -831,7 +831,8 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m
 			       "datagram transports do not take AUTH yet)");
 	if (cfg->auth && !cfg->keys) {
 		if (!cfg->keys_path) {
-			ret = cf_fail(-EINVAL, err, errlen, "auth: keys needs a key file (keys: FILE)");
+			ret = cf_fail(-EINVAL, err, errlen,
+				      "auth: keys needs a key file (keys: FILE)");
 			free(s);
 			return ret;
 		}

@@ -67,8 +67,8 @@ static struct ap_sess *setup(void)
 	char err[256];
 	cr_assert_geq(sodium_init(), 0);
 	if (!model)
-		cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm", &model,
-					   err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm",
+					   &model, err, sizeof(err)), 0, "%s", err);
 	write_keys();
 	cr_assert_eq(ap_keys_load(keys_path, &keys, err, sizeof(err)), 0, "%s", err);
 	ap_server_defaults(&cfg);
@@ -219,6 +219,19 @@ static void infer_refused(struct ap_sess *s, int i)
 	cr_assert_eq(count(&r, CW_RESULT), 0);
 }
 
+/* A new connection's HELLO of device id (with a client nonce or not) is
+ * refused with code, and an INFER after it is not served. */
+static void refused_at_hello(struct ap_sess *s, uint64_t id, int nonce, int code)
+{
+	struct replies r;
+	int i = ap_sess_open(s);
+	struct cw_hello h = hello_of(id, nonce);
+	send_hello(s, i, &h);
+	take(s, i, &r);
+	expect_error(&r, code);
+	infer_refused(s, i);
+}
+
 Test(auth, only_the_device_that_proves_its_key_is_served)
 {
 	struct ap_sess *s = setup();
@@ -247,12 +260,7 @@ Test(auth, only_the_device_that_proves_its_key_is_served)
 	expect_error(&r, CW_ERR_NO_SESSION);
 
 	/* no key: a HELLO without a client nonce */
-	int nokey = ap_sess_open(s);
-	struct cw_hello hn = hello_of(1, 0);
-	send_hello(s, nokey, &hn);
-	take(s, nokey, &r);
-	expect_error(&r, CW_ERR_AUTH_FAILED);
-	infer_refused(s, nokey);
+	refused_at_hello(s, 1, 0, CW_ERR_AUTH_FAILED);
 
 	/* a wrong key */
 	clock_ns += 1000 * MS; /* the device id's HELLO budget refills */
@@ -287,18 +295,8 @@ Test(auth, only_the_device_that_proves_its_key_is_served)
 	infer_refused(s, early);
 
 	/* revoked, unknown */
-	int rev = ap_sess_open(s);
-	struct cw_hello hr = hello_of(2, 1);
-	send_hello(s, rev, &hr);
-	take(s, rev, &r);
-	expect_error(&r, CW_ERR_REVOKED);
-	infer_refused(s, rev);
-	int unk = ap_sess_open(s);
-	struct cw_hello hu = hello_of(3, 1);
-	send_hello(s, unk, &hu);
-	take(s, unk, &r);
-	expect_error(&r, CW_ERR_UNKNOWN_DEVICE);
-	infer_refused(s, unk);
+	refused_at_hello(s, 2, 1, CW_ERR_REVOKED);
+	refused_at_hello(s, 3, 1, CW_ERR_UNKNOWN_DEVICE);
 
 	const struct ap_stats *st = ap_sess_stats(s);
 	cr_assert_eq(st->requests, 1, "only the good device's INFER was queued");

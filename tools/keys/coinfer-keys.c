@@ -52,6 +52,23 @@ static void keyset_free(struct keyset *k)
 	free(k->e);
 }
 
+/* Room for at least need entries (the old ones wiped as they move). */
+static int grow(struct keyset *k, int need)
+{
+	if (need <= k->cap)
+		return 0;
+	int cap = need > k->cap * 2 + 16 ? need : k->cap * 2 + 16;
+	struct cw_key_entry *e = calloc((size_t)cap, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	if (k->e)
+		memcpy(e, k->e, (size_t)k->n * sizeof(*e));
+	keyset_free(k);
+	k->e = e;
+	k->cap = cap;
+	return 0;
+}
+
 /* FILE's entries; a missing file is an empty set (create makes it). */
 static int load(const char *path, struct keyset *k, int missing_ok)
 {
@@ -67,18 +84,8 @@ static int load(const char *path, struct keyset *k, int missing_ok)
 	for (size_t pos = 0; pos < len && !ret;) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t end = nl ? (size_t)(nl - text) : len;
-		if (k->n == k->cap) {
-			struct cw_key_entry *e = calloc((size_t)(k->cap * 2 + 16), sizeof(*e));
-			if (!e) {
-				ret = -ENOMEM;
-				break;
-			}
-			if (k->e)
-				memcpy(e, k->e, (size_t)k->n * sizeof(*e));
-			keyset_free(k);
-			k->e = e;
-			k->cap = k->cap * 2 + 16;
-		}
+		if ((ret = grow(k, k->n + 1)))
+			break;
 		ret = cw_keys_line(text + pos, end - pos, path, ++lineno, &k->e[k->n], err,
 				   sizeof(err));
 		if (ret < 0)
@@ -210,19 +217,9 @@ int main(int argc, char **argv)
 			printf("%llu %s\n", (unsigned long long)k.e[i].device_id,
 			       k.e[i].revoked ? "revoked" : "active");
 	} else if (!strcmp(cmd, "create")) {
-		if (k.n == k.cap) {
-			struct cw_key_entry *e = calloc((size_t)k.n + 1, sizeof(*e));
-			if (!e) {
-				ret = -ENOMEM;
-				goto out;
-			}
-			if (k.e)
-				memcpy(e, k.e, (size_t)k.n * sizeof(*e));
-			keyset_free(&k);
-			k.e = e;
-			k.cap = k.n + 1;
-		}
-		ret = cmd_create(&o, &k);
+		ret = grow(&k, k.n + 1);
+		if (!ret)
+			ret = cmd_create(&o, &k);
 	} else {
 		ret = cmd_revoke(&o, &k);
 	}
