@@ -137,6 +137,7 @@ static void conn_connected(struct ag_agent *a, uint64_t now)
 	snprintf(h.device_class, sizeof(h.device_class), "%s", f->cfg.device_class);
 	snprintf(h.model, sizeof(h.model), "%s", f->m->name);
 	snprintf(h.app, sizeof(h.app), "%s", f->cfg.app);
+	ag_hello_nonce(a, &h);
 	size_t len;
 	char err[160];
 	if (cw_encode_hello(a->hello, sizeof(a->hello), &h, &len, err, sizeof(err))) {
@@ -330,11 +331,27 @@ static const char *before_welcome(enum cw_type t)
 	}
 }
 
+/* CHALLENGE: AUTH proves the key (once per HELLO); 0, or -1 when dropped. */
+static int on_challenge(struct ag_agent *a, const struct cw_challenge *c, uint64_t now)
+{
+	size_t len;
+	if (a->cs != C_HELLO || ag_auth_for(a, c, a->auth, sizeof(a->auth), &len)) {
+		ag_conn_drop(a, a->has_key ? "CHALLENGE out of turn"
+					   : "the edge asks for a device key: --key-file", now);
+		return -1;
+	}
+	ag_tx_push(a, a->auth, len, -1, TX_HELLO);
+	ag_tx_flush(a, now);
+	return 0;
+}
+
 /* One message from the edge; 0, or -1 when the connection was dropped. */
 int ag_on_message(struct ag_agent *a, const struct cw_msg *msg, uint64_t now)
 {
 	if (msg->type == CW_WELCOME)
 		return on_welcome(a, &msg->welcome, now);
+	if (msg->type == CW_CHALLENGE)
+		return on_challenge(a, &msg->challenge, now);
 	if (msg->type == CW_ERROR && msg->request_id == 0)
 		return on_session_error(a, &msg->error, now);
 	const char *early = before_welcome(msg->type);

@@ -474,8 +474,13 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
 	}
 	buffer_sizes(f);
 	ret = make_threads(f, err, errlen);
-	if (ret)
+	if (ret || (ret = ag_keys_load(f, err, errlen)))
 		goto fail;
+	if (cfg->key_file && cfg->transport == AG_TRANSPORT_UDP) {
+		ret = cf_fail(-ENOTSUP, err, errlen, "--key-file: the datagram transport "
+			      "does not speak AUTH yet; use tcp");
+		goto fail;
+	}
 	emulated_times(f);
 	*out = f;
 	return 0;
@@ -551,6 +556,7 @@ void ag_fleet_destroy(struct ag_fleet *f)
 			if (a->fd >= 0)
 				close(a->fd);
 			ag_dg_destroy(a);
+			memset(a->key, 0, sizeof(a->key)); /* (explicit: the agent is freed next) */
 			free(a->rdbuf);
 			free(a->ping);
 			for (int k = 0; a->slots && k < a->nslots; k++) {

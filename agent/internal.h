@@ -132,6 +132,11 @@ struct ag_agent {
 	struct ag_tx tx[AG_TX_MAX];
 	int tx_head, tx_n;
 	uint8_t hello[AG_HELLO_BYTES];
+	/* device identity: its key, the HELLO it sent (AUTH's transcript) and AUTH */
+	int has_key, auth_sent;
+	uint8_t key[CW_DEVICE_KEY_BYTES];
+	struct cw_hello hello_sent;
+	uint8_t auth[CW_HEADER_BYTES + CW_AUTH_MAC_BYTES];
 	uint8_t pong[AG_PONG_BYTES];
 	int pong_busy;
 	uint8_t *ping;
@@ -236,6 +241,14 @@ int ag_on_decide_reply(struct ag_agent *a, const struct cw_msg *msg, uint64_t no
 int ag_on_reply(struct ag_agent *a, const struct cw_msg *msg, uint64_t now);
 void ag_request_timers(struct ag_agent *a);
 uint64_t ag_start_requests(struct ag_agent *a, uint64_t now);
+
+/* auth.c: --key-file into each agent (an agent without its line is an error);
+ * HELLO's client nonce when the agent has a key; AUTH for a CHALLENGE (once per
+ * HELLO; -EPROTO without a key or for a second CHALLENGE). */
+int ag_keys_load(struct ag_fleet *f, char *err, size_t errlen);
+void ag_hello_nonce(struct ag_agent *a, struct cw_hello *h);
+int ag_auth_for(struct ag_agent *a, const struct cw_challenge *c, uint8_t *buf, size_t cap,
+		size_t *len);
 
 /* conn.c */
 void ag_edge_answered(struct ag_agent *a, uint64_t now, int probe);

@@ -236,6 +236,9 @@ static const struct cli_opt opts[] = {
 	NUM("stagger-ms", cfg.stagger_ms, 0, 3.6e6, "S", "spread the agents' first requests over S ms"),
 	INT("device-id", cfg.device_id_base, 0, 1e18, "ID", "agent k is device ID + k"),
 	STR("app", cfg.app, "NAME", "application name in HELLO"),
+	STR("key-file", cfg.key_file, "FILE",
+	    "device keys (coinfer-keys; mode 0600): each agent's line by its\n"
+	    "device id; HELLO then answers the appliance's CHALLENGE"),
 	TEXT("network:"),
 	{.name = "transport", .kind = CLI_CUSTOM, .parse = parse_transport, .show = show_transport,
 	 .arg = "tcp|udp",

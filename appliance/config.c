@@ -33,6 +33,7 @@
 #define COINFER_DPDK 0
 #endif
 
+static const char *const auths[] = {"none", "keys", NULL};
 static const char *const transports[] = {[AP_TRANSPORT_TCP] = "tcp", [AP_TRANSPORT_UDP] = "udp",
 					 [AP_TRANSPORT_DPDK] = "dpdk", NULL};
 
@@ -68,6 +69,18 @@ static const struct ap_config_opt opts[] = {
 	 .help = "frame bytes held inline in each request slot"},
 	{INT("big_frames", server.big_frames, 0, 1 << 16),
 	 .help = "buffers of max-frame bytes per worker for larger frames"},
+	{.key = "auth", .type = AP_CFG_CHOICE, FIELD(server.auth), .choices = auths,
+	 .arg = "none|keys", .help = "keys: serve only devices of the key file that answer\n"
+				     "CHALLENGE (docs/protocol.md, \"Device identity\");\n"
+				     "none: any device (warned at start-up)"},
+	{STR("keys", server.keys_path, 1), .arg = "FILE",
+	 .help = "the device key file (coinfer-keys; mode 0600)"},
+	{INT("auth_rate_addr", server.auth_rate_addr, 0, 1000000),
+	 .help = "HELLOs per second per source address, 0 = no limit"},
+	{INT("auth_rate_device", server.auth_rate_device, 0, 1000000),
+	 .help = "HELLOs per second per device id, 0 = no limit"},
+	{INT("auth_timeout_ms", server.auth_timeout_ms, 1, 600000),
+	 .help = "how long a CHALLENGE waits for its AUTH"},
 	{INT("idle_timeout_ms", server.idle_timeout_ms, 1, 86400000),
 	 .help = "close peers that stall mid-message"},
 	{BOOL("buf_ring", server.no_buf_ring, 1),

@@ -191,6 +191,10 @@ static int serve(struct ap_config *conf, const struct cr_model *m, struct pol_po
 	sigset_t set;
 	cfg.policies = policy;
 	cfg.n_policies = conf->n_policy;
+	if (!cfg.auth)
+		fprintf(stderr, "coinfer-appliance: warning: auth: none serves any device "
+				"that speaks the protocol; set auth: keys and keys: FILE "
+				"(coinfer-keys)\n");
 	block_signals(&set);
 	e.je_before = ap_proc_jemalloc_bytes();
 	if (ap_server_start(&cfg, m, &s, err, sizeof(err))) {

@@ -60,6 +60,13 @@ static const struct counter {
 	C(suggestions, "suggestions_total", "RESULTs that carried a policy's next action."),
 	C(stalls, "worker_stalls_total", "Times the watchdog found a worker whose loop had not "
 					 "turned for watchdog_ms."),
+	C(auth_ok, "auth_ok_total", "Devices that proved their key (AUTH) and were welcomed."),
+	C(auth_unknown, "auth_unknown_device_total", "HELLOs refused: no key for the device id."),
+	C(auth_revoked, "auth_revoked_total", "HELLOs refused: the device's key is revoked."),
+	C(auth_failed, "auth_failed_total", "Handshakes refused: no client nonce, a wrong MAC "
+					    "or an expired challenge."),
+	C(auth_rate_limited, "auth_rate_limited_total", "HELLOs refused over the per-address or "
+							"per-device rate."),
 #undef C
 };
 #define N_COUNTERS (sizeof(counters) / sizeof(counters[0]))

@@ -42,6 +42,7 @@
 #include "coinfer/errmsg.h"
 #include "coinfer/policy.h"
 #include "coinfer/wire.h"
+#include "auth.h"
 #include "conns.h"
 #include "server.h"
 #include "session.h"
@@ -88,6 +89,7 @@ struct worker {
 struct ap_server {
 	struct ap_server_config cfg;
 	struct ap_hist_edges edges;
+	struct ap_keys *own_keys; /* the key file loaded at start (cfg.keys unless handed) */
 	const struct cr_model *m;
 	struct worker *w;
 	int port, use_br;
@@ -128,6 +130,9 @@ void ap_server_defaults(struct ap_server_config *c)
 	c->slo_deadlines_ms[1] = 50;
 	c->slo_deadlines_ms[2] = 100;
 	c->n_slo_deadlines = 3;
+	c->auth_rate_addr = 200;  /* a fleet behind one NAT starts at once */
+	c->auth_rate_device = 2;  /* a device reconnects a few times a second at most */
+	c->auth_timeout_ms = 5000;
 }
 
 struct io_uring_sqe *ap_sqe_get(struct io_uring *ring)
@@ -192,6 +197,10 @@ static void on_accept(struct worker *w, int fd)
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
+	if (!getpeername(fd, (struct sockaddr *)&sa, &salen) && sa.sin_family == AF_INET)
+		ap_sess_set_addr(w->sess, i, (uint64_t)ntohl(sa.sin_addr.s_addr) + 1);
 	struct uconn *u = &w->uc[i];
 	u->fd = fd;
 	u->recv_armed = u->send_busy = 0;
@@ -774,6 +783,7 @@ int ap_server_stop_report(struct ap_server *s, struct ap_stop_report *r)
 		worker_free(&s->w[i]);
 	dpdk_close(s, r);
 	free(s->w);
+	ap_keys_free(s->own_keys);
 	free(s);
 	return 0;
 }
@@ -823,8 +833,27 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m
 	s->m = m;
 	ap_hist_edges(cfg, &s->edges);
 	s->use_br = !cfg->no_buf_ring;
+	if (cfg->auth && cfg->transport != AP_TRANSPORT_TCP)
+		return cf_fail(-ENOTSUP, err, errlen, "auth: keys: transport tcp only for now (the "
+			       "datagram transports do not take AUTH yet)");
+	if (cfg->auth && !cfg->keys) {
+		if (!cfg->keys_path) {
+			ret = cf_fail(-EINVAL, err, errlen,
+				      "auth: keys needs a key file (keys: FILE)");
+			free(s);
+			return ret;
+		}
+		if ((ret = ap_keys_load(cfg->keys_path, &s->own_keys, err, errlen))) {
+			free(s);
+			return ret;
+		}
+		s->cfg.keys = s->own_keys;
+	}
+	if (!cfg->auth)
+		s->cfg.keys = NULL;
 	s->w = calloc((size_t)cfg->workers, sizeof(*s->w));
 	if (!s->w) {
+		ap_keys_free(s->own_keys);
 		free(s);
 		return -ENOMEM;
 	}
@@ -879,6 +908,8 @@ void ap_server_stats(const struct ap_server *s, struct ap_stats *o)
 		SUM(admitted), SUM(departed);
 		for (int r = 0; r < AP_REFUSE_N; r++)
 			SUM(refused[r]);
+		SUM(auth_ok), SUM(auth_unknown), SUM(auth_revoked), SUM(auth_failed);
+		SUM(auth_rate_limited);
 #undef SUM
 		atomic_store(&o->stalls, atomic_load(&o->stalls) + atomic_load(&s->w[i].stalls));
 		hist_sum(&o->server_time, &t->server_time);

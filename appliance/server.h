@@ -66,6 +66,17 @@ struct ap_server_config {
 	 * decides with its own copy (a policy's scratch is not shareable). */
 	struct pol_policy *const *policies;
 	int n_policies;
+	/* Device identity (docs/protocol.md, "Device identity"): auth 0 serves any
+	 * HELLO, 1 only devices of the key file keys_path that answer CHALLENGE.
+	 * HELLOs per second per source address and per device id (per worker; 0:
+	 * no limit), and how long a CHALLENGE waits for its AUTH. */
+	int auth;
+	const char *keys_path;
+	uint32_t auth_rate_addr, auth_rate_device;
+	int auth_timeout_ms;
+	/* The loaded key file: ap_server_start loads keys_path when auth is set
+	 * and this is NULL (tests hand their own). Read-only once workers run. */
+	const struct ap_keys *keys;
 };
 
 void ap_server_defaults(struct ap_server_config *c);
@@ -101,7 +112,8 @@ struct ap_stats {
 		batches, batch_images, bytes_in, bytes_out, protocol_errors,
 		decisions,   /* DECIDEs answered with a DECISION */
 		suggestions, /* RESULTs sent with a next action */
-		stalls;      /* times the watchdog found a worker without progress */
+		stalls,      /* times the watchdog found a worker without progress */
+		auth_ok, auth_unknown, auth_revoked, auth_failed, auth_rate_limited;
 	/* devices: sessions opened by an accepted HELLO, and gone since */
 	_Atomic uint64_t admitted, departed, refused[AP_REFUSE_N];
 	struct ap_hist server_time, queue_time, compute_time;

@@ -30,6 +30,7 @@
 #include <sodium.h>
 
 #include "admit.h"
+#include "auth.h"
 #include "coinfer/bytes.h"
 #include "coinfer/clock.h"
 #include "coinfer/errmsg.h"
@@ -43,7 +44,7 @@
 
 /* A connection's protocol state; whether its slot may be reused is conns.h's
  * business (C_DEAD: no live peer, whatever the slot still waits for). */
-enum { C_DEAD = 0, C_HELLO, C_READY, C_CLOSING };
+enum { C_DEAD = 0, C_HELLO, C_AUTH, C_READY, C_CLOSING };
 
 struct conn {
 	int state;
@@ -64,6 +65,11 @@ struct conn {
 	int admitted; /* HELLO accepted: a device, counted as departed when closed */
 	struct pol_obs_in decided;
 	char dev_class[CW_CLASS_MAX + 1];
+	/* device identity: the source address (rate limit) and, in C_AUTH, the
+	 * HELLO waiting for its AUTH with the single-use server nonce */
+	uint64_t addr, challenge_ns;
+	struct cw_hello hello;
+	uint8_t snonce[CW_SERVER_NONCE_BYTES];
 };
 
 struct ap_sess {
@@ -82,6 +88,7 @@ struct ap_sess {
 	uint64_t session_seq;
 	uint8_t session_key[crypto_shorthash_KEYBYTES];
 	struct pol_policy **pol; /* this session's copies of the served policies */
+	struct ap_rate rate_addr, rate_device;
 	uint32_t qdelay_us;      /* queueing-delay estimate: the last answer's */
 	struct ap_hist_edges edges;
 	_Atomic uint64_t *acts;  /* decided actions (ap_act_index), one writer: this worker */
@@ -370,21 +377,10 @@ static uint64_t session_id(struct ap_sess *s)
 	return id;
 }
 
-static void on_hello(struct ap_sess *s, struct conn *c, const struct cw_hello *h)
+/* The session proper: WELCOME (after HELLO, or after AUTH with keys). */
+static void open_session(struct ap_sess *s, struct conn *c, const struct cw_hello *h)
 {
-	char err[CW_ERRMSG_MAX + 1];
 	size_t len;
-	int ret;
-	if (c->state != C_HELLO) {
-		reply_error(s, c, 0, CW_ERR_NO_SESSION, "second HELLO");
-		return;
-	}
-	if ((ret = ap_admit_hello(s->c.model, h, err, sizeof(err)))) {
-		stat_add(&s->st.refused[AP_REFUSE_MODEL_MISMATCH], 1);
-		reply_error(s, c, 0, ret, err);
-		c->state = C_CLOSING;
-		return;
-	}
 	c->device_id = h->device_id;
 	c->state = C_READY;
 	c->admitted = 1;
@@ -400,6 +396,100 @@ static void on_hello(struct ap_sess *s, struct conn *c, const struct cw_hello *h
 	};
 	if (!cw_encode_welcome(s->msgbuf, sizeof(s->msgbuf), &wm, &len, NULL, 0))
 		reply(s, c, s->msgbuf, len);
+}
+
+/* A refusal of the handshake: counted, said, and the connection ends. */
+static void refuse(struct ap_sess *s, struct conn *c, _Atomic uint64_t *counter, int code,
+		   const char *why)
+{
+	stat_add(counter, 1);
+	reply_error(s, c, 0, code, why);
+	sodium_memzero(c->snonce, sizeof(c->snonce));
+	c->state = C_CLOSING;
+}
+
+/* With keys: the device named must have one, not revoked, and the HELLO a
+ * client nonce; then CHALLENGE with a fresh single-use server nonce. */
+static void challenge(struct ap_sess *s, struct conn *c, const struct cw_hello *h)
+{
+	const uint8_t *key;
+	char why[96];
+	size_t len;
+	int ret = ap_keys_find(s->cfg->keys, h->device_id, &key);
+	if (!h->has_nonce) {
+		refuse(s, c, &s->st.auth_failed, CW_ERR_AUTH_FAILED,
+		       "this appliance requires device keys: HELLO has no client nonce");
+		return;
+	}
+	if (ret) {
+		snprintf(why, sizeof(why), "device %llu %s", (unsigned long long)h->device_id,
+			 ret == -ENOENT ? "has no key here" : "has its key revoked");
+		refuse(s, c, ret == -ENOENT ? &s->st.auth_unknown : &s->st.auth_revoked,
+		       ret == -ENOENT ? CW_ERR_UNKNOWN_DEVICE : CW_ERR_REVOKED, why);
+		return;
+	}
+	struct cw_challenge ch;
+	randombytes_buf(ch.nonce, sizeof(ch.nonce));
+	memcpy(c->snonce, ch.nonce, sizeof(ch.nonce));
+	c->hello = *h;
+	c->challenge_ns = ap_sess_now(s);
+	c->state = C_AUTH;
+	if (!cw_encode_challenge(s->msgbuf, sizeof(s->msgbuf), &ch, &len, NULL, 0))
+		reply(s, c, s->msgbuf, len);
+}
+
+static void on_hello(struct ap_sess *s, struct conn *c, const struct cw_hello *h)
+{
+	char err[CW_ERRMSG_MAX + 1];
+	int ret;
+	if (c->state != C_HELLO) {
+		reply_error(s, c, 0, CW_ERR_NO_SESSION, "second HELLO");
+		return;
+	}
+	if (s->cfg->keys) {
+		uint64_t now = ap_sess_now(s);
+		if (ap_rate_take(&s->rate_addr, c->addr, now) ||
+		    ap_rate_take(&s->rate_device, h->device_id, now)) {
+			refuse(s, c, &s->st.auth_rate_limited, CW_ERR_RATE_LIMITED,
+			       "too many HELLOs from this address or device id");
+			return;
+		}
+	}
+	if ((ret = ap_admit_hello(s->c.model, h, err, sizeof(err)))) {
+		stat_add(&s->st.refused[AP_REFUSE_MODEL_MISMATCH], 1);
+		reply_error(s, c, 0, ret, err);
+		c->state = C_CLOSING;
+		return;
+	}
+	if (s->cfg->keys)
+		challenge(s, c, h);
+	else
+		open_session(s, c, h);
+}
+
+/* The answer to CHALLENGE: the server nonce is spent whatever the outcome. */
+static void on_auth(struct ap_sess *s, struct conn *c, const struct cw_auth *m)
+{
+	const uint8_t *key;
+	uint64_t age = ap_sess_now(s) - c->challenge_ns;
+	if (c->state != C_AUTH) {
+		reply_error(s, c, 0, CW_ERR_NO_SESSION, "AUTH without a CHALLENGE pending");
+		return;
+	}
+	if (age > (uint64_t)s->cfg->auth_timeout_ms * 1000000ull) {
+		refuse(s, c, &s->st.auth_failed, CW_ERR_AUTH_FAILED, "challenge expired");
+		return;
+	}
+	/* the key file cannot change under a running server: still there */
+	if (ap_keys_find(s->cfg->keys, c->hello.device_id, &key) ||
+	    ap_auth_verify(key, &c->hello, c->snonce, m->mac)) {
+		refuse(s, c, &s->st.auth_failed, CW_ERR_AUTH_FAILED,
+		       "AUTH's MAC does not prove the device's key");
+		return;
+	}
+	sodium_memzero(c->snonce, sizeof(c->snonce));
+	stat_add(&s->st.auth_ok, 1);
+	open_session(s, c, &c->hello);
 }
 
 /* Answered in the turn that read it: the hold is below the loop's granularity,
@@ -427,6 +517,10 @@ static void handle_msg(struct ap_sess *s, struct conn *c, const uint8_t *msg, si
 		reply_error(s, c, m.request_id, CW_ERR_NO_SESSION, "HELLO first");
 		return;
 	}
+	if (c->state == C_AUTH && m.type != CW_AUTH && m.type != CW_PING) {
+		reply_error(s, c, m.request_id, CW_ERR_NO_SESSION, "AUTH first");
+		return;
+	}
 	switch (m.type) {
 	case CW_HELLO:
 		on_hello(s, c, &m.hello);
@@ -436,6 +530,9 @@ static void handle_msg(struct ap_sess *s, struct conn *c, const uint8_t *msg, si
 		return;
 	case CW_PING:
 		on_ping(s, c, &m.ping);
+		return;
+	case CW_AUTH:
+		on_auth(s, c, &m.auth);
 		return;
 	case CW_DECIDE:
 		on_decide(s, c, &m.decide);
@@ -516,7 +613,7 @@ void ap_sess_input(struct ap_sess *s, int i, const uint8_t *d, size_t n)
 	char err[160];
 
 	stat_add(&s->st.bytes_in, n);
-	while (n && (c->state == C_HELLO || c->state == C_READY)) {
+	while (n && (c->state == C_HELLO || c->state == C_AUTH || c->state == C_READY)) {
 		size_t k;
 		if (c->discard) {
 			k = n < c->discard ? n : c->discard;
@@ -595,10 +692,15 @@ int ap_sess_open(struct ap_sess *s)
 	return i;
 }
 
+void ap_sess_set_addr(struct ap_sess *s, int i, uint64_t addr)
+{
+	s->conns[i].addr = addr;
+}
+
 int ap_sess_reading(const struct ap_sess *s, int i)
 {
 	int st = s->conns[i].state;
-	return st == C_HELLO || st == C_READY;
+	return st == C_HELLO || st == C_AUTH || st == C_READY;
 }
 
 int ap_sess_tx(const struct ap_sess *s, int i, const uint8_t **p, size_t *len)
@@ -634,9 +736,9 @@ void ap_sess_sweep(struct ap_sess *s)
 	uint64_t now = ap_sess_now(s), limit = (uint64_t)s->cfg->idle_timeout_ms * 1000000ull;
 	for (int i = 0; i < s->cfg->max_conns; i++) {
 		struct conn *c = &s->conns[i];
-		if ((c->state == C_HELLO || c->have || c->discard) && c->state != C_DEAD &&
-		    now - c->since_ns > limit) {
-			if (c->state == C_HELLO)
+		if ((c->state == C_HELLO || c->state == C_AUTH || c->have || c->discard) &&
+		    c->state != C_DEAD && now - c->since_ns > limit) {
+			if (c->state == C_HELLO || c->state == C_AUTH)
 				stat_add(&s->st.refused[AP_REFUSE_NO_HELLO], 1);
 			conn_close(s, c);
 		}
@@ -794,6 +896,8 @@ void ap_sess_destroy(struct ap_sess *s)
 	ap_batch_free(&s->batch);
 	ap_sched_free(&s->sched);
 	ap_tail_destroy(s->tail);
+	ap_rate_free(&s->rate_addr);
+	ap_rate_free(&s->rate_device);
 	free(s);
 }
 
@@ -878,6 +982,9 @@ int ap_sess_create(const struct ap_sess_config *c, struct ap_sess **out, char *e
 		snprintf(err, errlen, "out of memory for %d connections", cfg->max_conns);
 		goto fail;
 	}
+	if (ap_rate_init(&s->rate_addr, 4096, cfg->auth_rate_addr) ||
+	    ap_rate_init(&s->rate_device, 4096, cfg->auth_rate_device))
+		goto fail;
 	if (cfg->n_policies) {
 		if (!(s->pol = calloc((size_t)cfg->n_policies, sizeof(*s->pol))))
 			goto fail;

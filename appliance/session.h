@@ -64,6 +64,9 @@ int ap_sess_create(const struct ap_sess_config *c, struct ap_sess **out, char *e
 void ap_sess_destroy(struct ap_sess *s);
 
 int ap_sess_open(struct ap_sess *s);
+/* Peer i's source address (any u64 the transport derives from it: the IPv4
+ * address, a hash), for the per-address HELLO rate limit; 0 until set. */
+void ap_sess_set_addr(struct ap_sess *s, int i, uint64_t addr);
 void ap_sess_input(struct ap_sess *s, int i, const uint8_t *d, size_t n);
 void ap_sess_close(struct ap_sess *s, int i);
 /* Is peer i still read from (HELLO or READY: not closing, not gone)? */

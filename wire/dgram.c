@@ -94,12 +94,12 @@ static int check_bitmap(const struct cw_dg *d, char *err, size_t errlen)
 
 /* A DATA's payload against its fragment; before WELCOME only HELLO and PING. */
 /* What may travel before WELCOME names a session: the handshake (HELLO,
- * WELCOME), its refusals (ERROR) and probes (PING, PONG); never a request or
- * its answer, which belong to a session. */
+ * CHALLENGE, AUTH, WELCOME), its refusals (ERROR) and probes (PING, PONG);
+ * never a request or its answer, which belong to a session. */
 static int session0_type(uint8_t type)
 {
 	return type == CW_HELLO || type == CW_WELCOME || type == CW_ERROR || type == CW_PING ||
-	       type == CW_PONG;
+	       type == CW_PONG || type == CW_CHALLENGE || type == CW_AUTH;
 }
 
 static int check_data(const struct cw_dg *d, char *err, size_t errlen)
@@ -119,8 +119,8 @@ static int check_data(const struct cw_dg *d, char *err, size_t errlen)
 	 * layer refuses the message once whole, as over TCP. */
 	if (len < 6 || !d->payload || !session0_type(d->payload[5]))
 		return fail(-EBADMSG, err, errlen,
-			    "data.session: 0 for a message that is not HELLO, WELCOME, ERROR, "
-			    "PING or PONG");
+			    "data.session: 0 for a message that is not HELLO, CHALLENGE, AUTH, "
+			    "WELCOME, ERROR, PING or PONG");
 	return 0;
 }
 

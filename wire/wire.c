@@ -29,11 +29,16 @@ enum {
 	PONG_BYTES = 24,
 	DECIDE_BYTES = 28,
 	DECISION_BYTES = 16,
+	CHALLENGE_BYTES = CW_SERVER_NONCE_BYTES,
+	AUTH_BYTES = CW_AUTH_MAC_BYTES,
+	HELLO_MAX = HELLO_FIXED + CW_CLASS_MAX + CW_MODEL_MAX + CW_APP_MAX + CW_CLIENT_NONCE_BYTES,
 	MIN_FRAME = CC_FRAME_HEADER_BYTES + CC_FRAME_TRAILER_BYTES,
 };
-_Static_assert(HELLO_FIXED + CW_CLASS_MAX + CW_MODEL_MAX + CW_APP_MAX <= CW_SMALL_BODY_MAX,
+_Static_assert(HELLO_MAX <= CW_SMALL_BODY_MAX,
 	       "CW_SMALL_BODY_MAX below HELLO");
 _Static_assert(ERROR_FIXED + CW_ERRMSG_MAX == CW_SMALL_BODY_MAX, "CW_SMALL_BODY_MAX is ERROR's");
+_Static_assert(sizeof(CW_AUTH_LABEL) - 1 + 1 + CW_SERVER_NONCE_BYTES + HELLO_MAX <=
+		       CW_AUTH_TRANSCRIPT_MAX, "CW_AUTH_TRANSCRIPT_MAX below the transcript");
 _Static_assert(CW_ERRMSG_MAX <= 255 && CW_MODEL_MAX <= 255, "string lengths are one byte");
 
 #define fail cf_fail
@@ -50,6 +55,8 @@ const char *cw_type_name(enum cw_type t)
 	case CW_PONG: return "pong";
 	case CW_DECIDE: return "decide";
 	case CW_DECISION: return "decision";
+	case CW_CHALLENGE: return "challenge";
+	case CW_AUTH: return "auth";
 	case CW_TYPE_END: break;
 	}
 	return "unknown";
@@ -69,6 +76,10 @@ const char *cw_error_name(enum cw_error_code c)
 	case CW_ERR_TOO_LARGE: return "too-large";
 	case CW_ERR_NO_SESSION: return "no-session";
 	case CW_ERR_UNSUPPORTED: return "unsupported";
+	case CW_ERR_UNKNOWN_DEVICE: return "unknown-device";
+	case CW_ERR_REVOKED: return "revoked";
+	case CW_ERR_AUTH_FAILED: return "auth-failed";
+	case CW_ERR_RATE_LIMITED: return "rate-limited";
 	case CW_ERR_END: break;
 	}
 	return "unknown";
@@ -107,7 +118,7 @@ struct cw_limits cw_limits_default(void)
 static void body_bounds(enum cw_type t, const struct cw_limits *lim, uint64_t *min, uint64_t *max)
 {
 	switch (t) {
-	case CW_HELLO: *min = HELLO_FIXED; *max = HELLO_FIXED + CW_CLASS_MAX + CW_MODEL_MAX + CW_APP_MAX; break;
+	case CW_HELLO: *min = HELLO_FIXED; *max = HELLO_MAX; break;
 	case CW_WELCOME: *min = *max = WELCOME_BYTES; break;
 	case CW_INFER: *min = INFER_FIXED + MIN_FRAME; *max = (uint64_t)INFER_FIXED + lim->max_frame; break;
 	case CW_RESULT: *min = *max = RESULT_BYTES; break;
@@ -116,6 +127,8 @@ static void body_bounds(enum cw_type t, const struct cw_limits *lim, uint64_t *m
 	case CW_PONG: *min = *max = PONG_BYTES; break;
 	case CW_DECIDE: *min = *max = DECIDE_BYTES; break;
 	case CW_DECISION: *min = *max = DECISION_BYTES; break;
+	case CW_CHALLENGE: *min = *max = CHALLENGE_BYTES; break;
+	case CW_AUTH: *min = *max = AUTH_BYTES; break;
 	default: *min = 1; *max = 0; break;
 	}
 	if (*max > lim->max_body)
@@ -211,6 +224,9 @@ static int v_hello(const struct cw_hello *m, char *err, size_t errlen)
 {
 	if (!m->max_inflight)
 		return fail(-EBADMSG, err, errlen, "hello.max_inflight: 0, must be >= 1");
+	if (m->has_nonce > 1)
+		return fail(-EBADMSG, err, errlen, "hello.has_nonce: %u, must be 0 or 1",
+			    m->has_nonce);
 	return 0;
 }
 
@@ -328,7 +344,9 @@ int cw_encode_hello(uint8_t *buf, size_t cap, const struct cw_hello *m, size_t *
 	    (ret = enc_str(m->device_class, CW_CLASS_MAX, "hello.device_class", &cl, err, errlen)) ||
 	    (ret = enc_str(m->model, CW_MODEL_MAX, "hello.model", &ml, err, errlen)) ||
 	    (ret = enc_str(m->app, CW_APP_MAX, "hello.app", &al, err, errlen)) ||
-	    (ret = put_header(buf, cap, CW_HELLO, HELLO_FIXED + cl + ml + al, len, err, errlen)))
+	    (ret = put_header(buf, cap, CW_HELLO,
+			      HELLO_FIXED + cl + ml + al + (m->has_nonce ? CW_CLIENT_NONCE_BYTES : 0),
+			      len, err, errlen)))
 		return ret;
 	uint8_t *b = buf + CW_HEADER_BYTES;
 	le_wr64(b, m->device_id);
@@ -340,6 +358,8 @@ int cw_encode_hello(uint8_t *buf, size_t cap, const struct cw_hello *m, size_t *
 	memcpy(b + HELLO_FIXED, m->device_class, cl);
 	memcpy(b + HELLO_FIXED + cl, m->model, ml);
 	memcpy(b + HELLO_FIXED + cl + ml, m->app, al);
+	if (m->has_nonce)
+		memcpy(b + HELLO_FIXED + cl + ml + al, m->nonce, CW_CLIENT_NONCE_BYTES);
 	return 0;
 }
 
@@ -504,6 +524,42 @@ int cw_encode_decision(uint8_t *buf, size_t cap, const struct cw_decision *m, si
 	return 0;
 }
 
+int cw_encode_challenge(uint8_t *buf, size_t cap, const struct cw_challenge *m, size_t *len,
+			char *err, size_t errlen)
+{
+	int ret = put_header(buf, cap, CW_CHALLENGE, CHALLENGE_BYTES, len, err, errlen);
+	if (!ret)
+		memcpy(buf + CW_HEADER_BYTES, m->nonce, CHALLENGE_BYTES);
+	return ret;
+}
+
+int cw_encode_auth(uint8_t *buf, size_t cap, const struct cw_auth *m, size_t *len, char *err,
+		   size_t errlen)
+{
+	int ret = put_header(buf, cap, CW_AUTH, AUTH_BYTES, len, err, errlen);
+	if (!ret)
+		memcpy(buf + CW_HEADER_BYTES, m->mac, AUTH_BYTES);
+	return ret;
+}
+
+int cw_auth_transcript(uint8_t *buf, size_t cap, const struct cw_hello *h,
+		       const uint8_t snonce[CW_SERVER_NONCE_BYTES], size_t *len)
+{
+	const size_t pre = sizeof(CW_AUTH_LABEL) - 1 + 1 + CW_SERVER_NONCE_BYTES;
+	uint8_t msg[CW_HEADER_BYTES + HELLO_MAX];
+	size_t mlen;
+	*len = 0;
+	if (!h->has_nonce || cap < CW_AUTH_TRANSCRIPT_MAX ||
+	    cw_encode_hello(msg, sizeof(msg), h, &mlen, NULL, 0))
+		return -EINVAL;
+	memcpy(buf, CW_AUTH_LABEL, sizeof(CW_AUTH_LABEL) - 1);
+	buf[sizeof(CW_AUTH_LABEL) - 1] = CW_VERSION;
+	memcpy(buf + sizeof(CW_AUTH_LABEL), snonce, CW_SERVER_NONCE_BYTES);
+	memcpy(buf + pre, msg + CW_HEADER_BYTES, mlen - CW_HEADER_BYTES);
+	*len = pre + mlen - CW_HEADER_BYTES;
+	return 0;
+}
+
 int cw_encode(uint8_t *buf, size_t cap, const struct cw_msg *m, size_t *len, char *err,
 	      size_t errlen)
 {
@@ -517,6 +573,8 @@ int cw_encode(uint8_t *buf, size_t cap, const struct cw_msg *m, size_t *len, cha
 	case CW_PONG: return cw_encode_pong(buf, cap, &m->pong, len, err, errlen);
 	case CW_DECIDE: return cw_encode_decide(buf, cap, &m->decide, len, err, errlen);
 	case CW_DECISION: return cw_encode_decision(buf, cap, &m->decision, len, err, errlen);
+	case CW_CHALLENGE: return cw_encode_challenge(buf, cap, &m->challenge, len, err, errlen);
+	case CW_AUTH: return cw_encode_auth(buf, cap, &m->auth, len, err, errlen);
 	case CW_TYPE_END: break;
 	}
 	*len = 0;
@@ -544,10 +602,17 @@ static int dec_hello(const uint8_t *b, size_t n, struct cw_hello *m, char *err, 
 	m->device_id = le_rd64(b);
 	m->model_checksum = le_rd64(b + 8);
 	m->max_inflight = le_rd16(b + 16);
-	if (HELLO_FIXED + cl + ml + al != n)
+	/* the strings fill the body, or leave exactly a client nonce after them */
+	size_t strs = HELLO_FIXED + cl + ml + al;
+	if (strs != n && strs + CW_CLIENT_NONCE_BYTES != n)
 		return fail(-EBADMSG, err, errlen,
-			    "hello: string lengths %zu + %zu + %zu do not match the body of %zu bytes",
-			    cl, ml, al, n);
+			    "hello: string lengths %zu + %zu + %zu do not match the body of %zu bytes"
+			    " (with or without a %d-byte client nonce)",
+			    cl, ml, al, n, CW_CLIENT_NONCE_BYTES);
+	if (strs != n) {
+		m->has_nonce = 1;
+		memcpy(m->nonce, b + strs, CW_CLIENT_NONCE_BYTES);
+	}
 	if ((ret = get_str(m->device_class, b + HELLO_FIXED, cl, CW_CLASS_MAX,
 			   "hello.device_class", err, errlen)) ||
 	    (ret = get_str(m->model, b + HELLO_FIXED + cl, ml, CW_MODEL_MAX, "hello.model", err,
@@ -683,6 +748,8 @@ int cw_decode(const uint8_t *msg, size_t len, const struct cw_limits *lim, struc
 	case CW_PONG: dec_pong(b, &out->pong); return 0;
 	case CW_DECIDE: return dec_decide(b, &out->decide, err, errlen);
 	case CW_DECISION: return dec_decision(b, &out->decision, err, errlen);
+	case CW_CHALLENGE: memcpy(out->challenge.nonce, b, CHALLENGE_BYTES); return 0;
+	case CW_AUTH: memcpy(out->auth.mac, b, AUTH_BYTES); return 0;
 	case CW_TYPE_END: break;
 	}
 	return fail(-EBADMSG, err, errlen, "header.type: %d unknown", (int)h.type); /* unreachable */

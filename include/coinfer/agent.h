@@ -280,6 +280,9 @@ struct ag_config {
 	void *encode_ctx;
 	uint64_t device_id_base; /* agent k is device_id_base + k */
 	const char *device_class, *app;
+	/* device keys (coinfer-keys): each agent's line by its device id; NULL:
+	 * none, HELLO without a client nonce (an appliance with auth: keys refuses) */
+	const char *key_file;
 	uint64_t backoff_base_us, backoff_cap_us;
 	/* when the edge counts as down and how it is probed; timeout_us is also
 	 * how long the edge may leave every PING unanswered */

@@ -44,6 +44,15 @@ extern "C" {
  * (HELLO and ERROR with their longest strings): max_body must be at least this. */
 #define CW_SMALL_BODY_MAX 211
 
+/* The handshake with device keys (docs/protocol.md, "Device identity"). */
+#define CW_CLIENT_NONCE_BYTES 24 /* HELLO's, when it has one */
+#define CW_SERVER_NONCE_BYTES 32 /* CHALLENGE's */
+#define CW_AUTH_MAC_BYTES 32     /* AUTH's: HMAC-SHA-256 */
+#define CW_DEVICE_KEY_BYTES 32
+#define CW_AUTH_LABEL "coinfer-hello-v1"
+/* The transcript's largest size: label, version, server nonce, HELLO's body. */
+#define CW_AUTH_TRANSCRIPT_MAX 256
+
 #define CW_DEFAULT_MAX_FRAME (1u << 20)
 #define CW_DEFAULT_MAX_PADDING (256u << 10)
 
@@ -57,6 +66,8 @@ enum cw_type {
 	CW_PONG = 7,     /* reply to PING */
 	CW_DECIDE = 8,   /* device -> edge: the policy state, asking for an action */
 	CW_DECISION = 9, /* edge -> device: the action */
+	CW_CHALLENGE = 10, /* edge -> device: the server nonce a keyed HELLO must answer */
+	CW_AUTH = 11,      /* device -> edge: the MAC over the handshake's transcript */
 	CW_TYPE_END
 };
 
@@ -72,6 +83,10 @@ enum cw_error_code {
 	CW_ERR_TOO_LARGE = 9,      /* a length above the limits of WELCOME */
 	CW_ERR_NO_SESSION = 10,    /* a message other than PING before HELLO, or a second HELLO */
 	CW_ERR_UNSUPPORTED = 11,   /* a valid message the receiver does not serve */
+	CW_ERR_UNKNOWN_DEVICE = 12, /* no key for HELLO's device id: the sender closes */
+	CW_ERR_REVOKED = 13,       /* the device's key is revoked: the sender closes */
+	CW_ERR_AUTH_FAILED = 14,   /* no client nonce, a wrong MAC or a stale challenge: closes */
+	CW_ERR_RATE_LIMITED = 15,  /* too many HELLOs from this address or device id: closes */
 	CW_ERR_END
 };
 
@@ -112,6 +127,18 @@ struct cw_hello {
 	char device_class[CW_CLASS_MAX + 1];
 	char model[CW_MODEL_MAX + 1];
 	char app[CW_APP_MAX + 1];
+	/* A device with a key sends a client nonce (after the strings on the
+	 * wire); without one the HELLO is version 1's original layout. */
+	uint8_t has_nonce;
+	uint8_t nonce[CW_CLIENT_NONCE_BYTES];
+};
+
+struct cw_challenge {
+	uint8_t nonce[CW_SERVER_NONCE_BYTES];
+};
+
+struct cw_auth {
+	uint8_t mac[CW_AUTH_MAC_BYTES];
 };
 
 struct cw_welcome {
@@ -194,6 +221,8 @@ struct cw_msg {
 		struct cw_pong pong;
 		struct cw_decide decide;
 		struct cw_decision decision;
+		struct cw_challenge challenge;
+		struct cw_auth auth;
 	};
 };
 
@@ -230,9 +259,22 @@ int cw_encode_decide(uint8_t *buf, size_t cap, const struct cw_decide *m, size_t
 		     char *err, size_t errlen);
 int cw_encode_decision(uint8_t *buf, size_t cap, const struct cw_decision *m, size_t *len,
 		       char *err, size_t errlen);
+int cw_encode_challenge(uint8_t *buf, size_t cap, const struct cw_challenge *m, size_t *len,
+			char *err, size_t errlen);
+int cw_encode_auth(uint8_t *buf, size_t cap, const struct cw_auth *m, size_t *len, char *err,
+		   size_t errlen);
 /* Dispatches on m->type. */
 int cw_encode(uint8_t *buf, size_t cap, const struct cw_msg *m, size_t *len, char *err,
 	      size_t errlen);
+
+/* The bytes AUTH's MAC covers: CW_AUTH_LABEL, the version byte, the server
+ * nonce, then HELLO's whole body as encoded (device id, model checksum,
+ * max_inflight, class, model, application, client nonce), into
+ * buf[0..CW_AUTH_TRANSCRIPT_MAX). -EINVAL for a HELLO without a client nonce or
+ * one the encoder refuses. Both sides build it from the decoded HELLO, so a
+ * HELLO field changed on the way fails the MAC. */
+int cw_auth_transcript(uint8_t *buf, size_t cap, const struct cw_hello *h,
+		       const uint8_t snonce[CW_SERVER_NONCE_BYTES], size_t *len);
 
 /* ---- decoding ------------------------------------------------------------ */
 

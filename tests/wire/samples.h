@@ -148,6 +148,32 @@ static inline size_t cwt_samples(struct cw_msg *out, size_t max)
 	CWT_PUT();
 	m.decision = (struct cw_decision){0};
 	CWT_PUT();
+
+	/* device identity: a HELLO with a client nonce (the longest HELLO),
+	 * CHALLENGE and AUTH */
+	memset(&m, 0, sizeof(m));
+	m.type = CW_HELLO;
+	m.hello = (struct cw_hello){.device_id = 7, .model_checksum = 9, .max_inflight = 2,
+				    .has_nonce = 1};
+	cwt_fill_str(m.hello.device_class, CW_CLASS_MAX, ' ');
+	cwt_fill_str(m.hello.model, CW_MODEL_MAX, 'A');
+	cwt_fill_str(m.hello.app, CW_APP_MAX, '~');
+	for (int i = 0; i < CW_CLIENT_NONCE_BYTES; i++)
+		m.hello.nonce[i] = (uint8_t)(0xa0 + i);
+	CWT_PUT();
+	memset(&m, 0, sizeof(m));
+	m.type = CW_CHALLENGE;
+	for (int i = 0; i < CW_SERVER_NONCE_BYTES; i++)
+		m.challenge.nonce[i] = (uint8_t)(i * 7 + 1);
+	CWT_PUT();
+	memset(m.challenge.nonce, 0xff, sizeof(m.challenge.nonce));
+	CWT_PUT();
+	memset(&m, 0, sizeof(m));
+	m.type = CW_AUTH;
+	memset(m.auth.mac, 0xff, sizeof(m.auth.mac));
+	CWT_PUT();
+	memset(m.auth.mac, 0, sizeof(m.auth.mac));
+	CWT_PUT();
 #undef CWT_PUT
 	return n;
 }
@@ -177,6 +203,14 @@ static inline int cwt_msg_eq(const struct cw_msg *a, const struct cw_msg *b, cha
 		CWT_F(!strcmp(a->hello.device_class, b->hello.device_class));
 		CWT_F(!strcmp(a->hello.model, b->hello.model));
 		CWT_F(!strcmp(a->hello.app, b->hello.app));
+		CWT_F(a->hello.has_nonce == b->hello.has_nonce);
+		CWT_F(!memcmp(a->hello.nonce, b->hello.nonce, sizeof(a->hello.nonce)));
+		break;
+	case CW_CHALLENGE:
+		CWT_F(!memcmp(a->challenge.nonce, b->challenge.nonce, CW_SERVER_NONCE_BYTES));
+		break;
+	case CW_AUTH:
+		CWT_F(!memcmp(a->auth.mac, b->auth.mac, CW_AUTH_MAC_BYTES));
 		break;
 	case CW_WELCOME:
 		CWT_F(a->welcome.session_id == b->welcome.session_id);

@@ -118,6 +118,8 @@ Test(wire, per_type_encoders_match_dispatch)
 		case CW_PONG: r = cw_encode_pong(b, sizeof(b), &m->pong, &lb, err, sizeof(err)); break;
 		case CW_DECIDE: r = cw_encode_decide(b, sizeof(b), &m->decide, &lb, err, sizeof(err)); break;
 		case CW_DECISION: r = cw_encode_decision(b, sizeof(b), &m->decision, &lb, err, sizeof(err)); break;
+		case CW_CHALLENGE: r = cw_encode_challenge(b, sizeof(b), &m->challenge, &lb, err, sizeof(err)); break;
+		case CW_AUTH: r = cw_encode_auth(b, sizeof(b), &m->auth, &lb, err, sizeof(err)); break;
 		default: r = -1; break;
 		}
 		cr_assert_eq(r, 0, "%s", err);
@@ -511,7 +513,7 @@ Test(wire, hostile_headers)
 		int type;
 		uint32_t size;
 	} fixed[] = {{CW_WELCOME, 26}, {CW_RESULT, 38}, {CW_PONG, 24}, {CW_DECIDE, 28},
-		     {CW_DECISION, 16}};
+		     {CW_DECISION, 16}, {CW_CHALLENGE, 32}, {CW_AUTH, 32}};
 	for (size_t k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++) {
 		raw(b, 1, fixed[k].type, 0, fixed[k].size + 1, 0);
 		cr_expect_eq(cw_parse_header(b, 12, &lim, &h, err, sizeof(err)), -EMSGSIZE);
@@ -522,7 +524,7 @@ Test(wire, hostile_headers)
 	}
 	raw(b, 1, CW_INFER, 0, CW_INFER_FIXED_BYTES + 55, 0); /* shorter than any codec frame */
 	cr_expect_eq(cw_parse_header(b, 12, &lim, &h, err, sizeof(err)), -EBADMSG);
-	raw(b, 1, CW_HELLO, 0, 21 + 32 + 64 + 64 + 1, 0);
+	raw(b, 1, CW_HELLO, 0, 21 + 32 + 64 + 64 + 24 + 1, 0); /* longest with a client nonce */
 	cr_expect_eq(cw_parse_header(b, 12, &lim, &h, err, sizeof(err)), -EMSGSIZE);
 	raw(b, 1, CW_ERROR, 0, 11 + 201, 0);
 	cr_expect_eq(cw_parse_header(b, 12, &lim, &h, err, sizeof(err)), -EMSGSIZE);
