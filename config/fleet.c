@@ -284,10 +284,15 @@ int cfg_fleet_parse(const char *text, size_t len, const char *name,
 	if (!c)
 		return cf_fail(-ENOMEM, err, errlen, "%s: out of memory", name);
 	*c = (struct ctx){.y = &y, .p = p, .err = err, .errlen = errlen};
+	/* the fleet file's folder: its relative paths start there */
 	const char *slash = strrchr(name, '/');
-	snprintf(c->dir, sizeof(c->dir), "%.*s", slash ? (int)(slash - name) : 0, name);
+	size_t dlen = slash ? (size_t)(slash - name) : 0;
 	if (slash == name)
-		snprintf(c->dir, sizeof(c->dir), "/");
+		dlen = 1; /* "/x.yaml": the root */
+	if (dlen >= sizeof(c->dir))
+		dlen = sizeof(c->dir) - 1;
+	memcpy(c->dir, name, dlen);
+	c->dir[dlen] = 0;
 	if (!(ret = cfg_yaml_open(&y, name, text, len, "groups", err, errlen))) {
 		ret = cfg_yaml_map(&y, &top, (void **)&raw, "not a key of a fleet file "
 				   "(docs/config.md)", err, errlen);
