@@ -344,6 +344,45 @@ int ap_config_check(const struct ap_config *c, char *err, size_t errlen)
 	return 0;
 }
 
+static int str_differs(const char *a, const char *b)
+{
+	return a && b ? strcmp(a, b) != 0 : a != b;
+}
+
+int ap_config_differs(const struct ap_config *a, const struct ap_config *b,
+		      const struct ap_config_opt *o)
+{
+	const char *fa = (const char *)a + o->off, *fb = (const char *)b + o->off;
+	switch (o->type) {
+	case AP_CFG_STR:
+		return str_differs(*(const char *const *)fa, *(const char *const *)fb);
+	case AP_CFG_STRS: {
+		int n = *(const int *)((const char *)a + o->count_off);
+		if (n != *(const int *)((const char *)b + o->count_off))
+			return 1;
+		for (int i = 0; i < n; i++)
+			if (str_differs(((const char *const *)fa)[i], ((const char *const *)fb)[i]))
+				return 1;
+		return 0;
+	}
+	case AP_CFG_INTS: {
+		int n = *(const int *)((const char *)a + o->count_off);
+		return n != *(const int *)((const char *)b + o->count_off) ||
+		       memcmp(fa, fb, (size_t)n * sizeof(int));
+	}
+	case AP_CFG_BOOL:
+	case AP_CFG_CHOICE:
+		return *(const int *)fa != *(const int *)fb;
+	case AP_CFG_SECONDS:
+		return *(const double *)fa != *(const double *)fb;
+	case AP_CFG_FAULTS:
+		return memcmp(fa, fb, sizeof(struct cw_fault_config)) != 0;
+	case AP_CFG_INT:
+		return memcmp(fa, fb, o->size) != 0;
+	}
+	return 1;
+}
+
 /* ---- the file ------------------------------------------------------------- */
 
 /* What libcyaml fills: one slot per setting, the text of a scalar or a list. */

@@ -89,6 +89,11 @@ int ap_config_set(struct ap_config *c, const struct ap_config_opt *o, const char
  * power-of-two ring, numeric addresses, metrics built in). */
 int ap_config_check(const struct ap_config *c, char *err, size_t errlen);
 
+/* Does setting o hold different values in a and b? (Strings by content, lists
+ * item by item: a reload's list of what changed.) */
+int ap_config_differs(const struct ap_config *a, const struct ap_config *b,
+		      const struct ap_config_opt *o);
+
 #define AP_CONFIG_HELP 1
 /* The command line: --config FILE first (at most one), then every other flag
  * on top, then ap_config_check. 0, AP_CONFIG_HELP for --help, or -EINVAL with a

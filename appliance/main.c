@@ -1,6 +1,8 @@
 /* coinfer-appliance: the edge server. Loads the model, listens, serves devices
- * until SIGINT/SIGTERM, then prints its counters as JSON. */
+ * until SIGINT/SIGTERM, then prints its counters as JSON. SIGHUP reloads the
+ * settings (docs/appliance.md, "Reload"). */
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +162,103 @@ static void print_stopped(const struct ap_stats *st, const struct ending *e)
 	printf("}\n");
 }
 
+/* A reload: the command line again (so flags still override the --config file
+ * read anew), against the settings started with and the live ones in force. */
+struct reloader {
+	int argc;
+	char **argv;
+	const struct ap_config *started;
+	struct ap_live live;
+};
+
+/* The settings a running server takes (ap_server_set_live), by key. */
+static const struct {
+	const char *key;
+	size_t off, size;
+} live_fields[] = {
+#define LIVE(f) {#f, offsetof(struct ap_live, f), sizeof(((struct ap_live *)0)->f)}
+	LIVE(max_batch), LIVE(max_delay_us), LIVE(run_late), LIVE(idle_timeout_ms),
+#undef LIVE
+};
+#define N_LIVE ((int)(sizeof(live_fields) / sizeof(live_fields[0])))
+
+static int is_live(const char *key)
+{
+	for (int i = 0; i < N_LIVE; i++)
+		if (!strcmp(key, live_fields[i].key))
+			return 1;
+	return 0;
+}
+
+/* An error message in JSON: it quotes the user's file names and values. */
+static void print_json_str(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+/* The reload line of a good configuration: the live settings that changed, and
+ * the others that differ from the ones started with (not applied). */
+static void print_reloaded(const struct reloader *r, const struct ap_config *next,
+			   const struct ap_live *l)
+{
+	int n, first = 1, over = next->server.max_batch > r->started->server.max_batch;
+	const struct ap_config_opt *opts = ap_config_opts(&n);
+	printf("{\"event\": \"reload\", \"ok\": true, \"changed\": [");
+	for (int i = 0; i < N_LIVE; i++)
+		if (memcmp((const char *)&r->live + live_fields[i].off,
+			   (const char *)l + live_fields[i].off, live_fields[i].size)) {
+			printf("%s\"%s\"", first ? "" : ", ", live_fields[i].key);
+			first = 0;
+		}
+	printf("], \"needs_restart\": [%s", over ? "\"max_batch\"" : "");
+	first = !over;
+	for (int i = 0; i < n; i++)
+		if (!is_live(opts[i].key) && ap_config_differs(next, r->started, &opts[i])) {
+			printf("%s\"%s\"", first ? "" : ", ", opts[i].key);
+			first = 0;
+		}
+	printf("]}\n");
+}
+
+/* SIGHUP: a bad configuration changes nothing (the line says why); a good one
+ * is applied where it can be live. */
+static void reload(struct ap_server *s, struct reloader *r)
+{
+	struct ap_config next;
+	struct ap_live l;
+	char err[512];
+	ap_config_defaults(&next);
+	int ret = ap_config_args(&next, r->argc, r->argv, err, sizeof(err));
+	if (!ret) {
+		ap_live_from(&next.server, &l);
+		/* its buffers are sized at start: above that it waits for a restart */
+		if (l.max_batch > r->started->server.max_batch)
+			l.max_batch = r->live.max_batch;
+		ret = ap_server_set_live(s, &l, err, sizeof(err));
+	}
+	if (ret) {
+		fprintf(stderr, "coinfer-appliance: reload: %s; still serving on the settings "
+				"before\n", err);
+		printf("{\"event\": \"reload\", \"ok\": false, \"error\": ");
+		print_json_str(err);
+		printf("}\n");
+	} else {
+		print_reloaded(r, &next, &l);
+		r->live = l;
+	}
+	fflush(stdout);
+	ap_config_free(&next);
+}
+
 /* Signals go to sigwait here, not to the workers (they inherit the mask). */
 static void block_signals(sigset_t *set)
 {
@@ -167,6 +266,7 @@ static void block_signals(sigset_t *set)
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGALRM);
+	sigaddset(set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
@@ -181,8 +281,10 @@ static void arm_timer(double run_seconds)
 
 /* Serves until a signal (or --run-seconds): the exit status, 0 or 1; never
  * returns when a worker is stuck (it would run on the freed model). */
-static int serve(struct ap_config *conf, const struct cr_model *m, struct pol_policy **policy)
+static int serve(struct ap_config *conf, const struct cr_model *m, struct pol_policy **policy,
+		 int argc, char **argv)
 {
+	struct reloader r = {.argc = argc, .argv = argv, .started = conf};
 	struct ap_server_config cfg = conf->server;
 	struct ap_server *s;
 	struct ap_stats st;
@@ -218,7 +320,9 @@ static int serve(struct ap_config *conf, const struct cr_model *m, struct pol_po
 	if (!cfg.quiet)
 		print_listening(conf, s, m, policy, metrics_url, e.je_started);
 	arm_timer(conf->run_seconds);
-	sigwait(&set, &e.sig);
+	ap_live_from(&conf->server, &r.live);
+	while (!sigwait(&set, &e.sig) && e.sig == SIGHUP)
+		reload(s, &r);
 	ap_server_stats(s, &st);
 	ap_server_udp_stats(s, &e.dg);
 	e.transport = ap_server_transport(s);
@@ -269,7 +373,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (!load_policies(&conf, policy, &loaded))
-		ret = serve(&conf, m, policy);
+		ret = serve(&conf, m, policy, argc, argv);
 out:
 	for (int i = 0; i < loaded; i++)
 		pol_policy_free(policy[i]);

@@ -40,6 +40,7 @@ int ap_sched_init(struct ap_sched *s, const struct ap_sched_config *cfg)
 	    cfg->small_frame > cfg->big_frame)
 		return -EINVAL;
 	s->cfg = *cfg;
+	s->batch_cap = cfg->max_batch;
 	int n_lanes = 0;
 	for (int e = 0; e < cfg->n_exits; e++) {
 		if (cfg->exit_len[e] < 1 || cfg->exit_len[e] > AP_MAX_POSITIONS)
@@ -76,6 +77,16 @@ int ap_sched_init(struct ap_sched *s, const struct ap_sched_config *cfg)
 	for (int b = 0; b < cfg->big_frames; b++)
 		s->big_free[b] = b;
 	s->n_big_free = cfg->big_frames;
+	return 0;
+}
+
+int ap_sched_set_live(struct ap_sched *s, int max_batch, uint64_t max_delay_ns, int run_late)
+{
+	if (max_batch < 1 || max_batch > s->batch_cap)
+		return -EINVAL;
+	s->cfg.max_batch = max_batch;
+	s->cfg.max_delay_ns = max_delay_ns;
+	s->cfg.run_late = run_late;
 	return 0;
 }
 

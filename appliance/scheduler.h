@@ -86,6 +86,7 @@ struct ap_lane {
 
 struct ap_sched {
 	struct ap_sched_config cfg;
+	int batch_cap;           /* max_batch at init: what the batches are sized for */
 	struct ap_req *slots;
 	uint8_t *small_mem, *big_mem;
 	int *big_free, n_big_free;
@@ -96,6 +97,11 @@ struct ap_sched {
 	/* counters, read by the statistics thread */
 	uint64_t queued, expired, batches, batched_requests;
 };
+
+/* The settings that may change between two ap_sched_next calls (a reload):
+ * -EINVAL for max_batch outside 1..batch_cap. Queued requests stay; the next
+ * ap_sched_next judges them by the new values. */
+int ap_sched_set_live(struct ap_sched *s, int max_batch, uint64_t max_delay_ns, int run_late);
 
 /* What ap_sched_next hands out: up to max_batch requests of one lane, EDF order,
  * plus the ones it found already too late. The caller runs the batch, answers

@@ -97,6 +97,14 @@ struct ap_server {
 	pthread_t watchdog;
 	int watchdog_started;
 	struct ap_dpdk *dpdk;    /* the port of the DPDK transport, shared by the workers */
+	/* the live settings published (NULL: cfg's), and every snapshot so far */
+	_Atomic(const struct ap_live *) live;
+	struct live_node *lives;
+};
+
+struct live_node {
+	struct ap_live l;
+	struct live_node *next;
 };
 
 void ap_server_defaults(struct ap_server_config *c)
@@ -767,6 +775,37 @@ static void dpdk_close(struct ap_server *s, struct ap_stop_report *r)
 #endif
 }
 
+void ap_live_from(const struct ap_server_config *cfg, struct ap_live *l)
+{
+	*l = (struct ap_live){.max_batch = cfg->max_batch, .max_delay_us = cfg->max_delay_us,
+			      .run_late = cfg->run_late, .idle_timeout_ms = cfg->idle_timeout_ms};
+}
+
+int ap_server_set_live(struct ap_server *s, const struct ap_live *l, char *err, size_t errlen)
+{
+	if (l->max_batch < 1 || l->max_batch > s->cfg.max_batch)
+		return cf_fail(-EINVAL, err, errlen, "max_batch %d: 1..%d, the max_batch the "
+			       "server started with (its buffers' size)", l->max_batch,
+			       s->cfg.max_batch);
+	struct live_node *n = malloc(sizeof(*n));
+	if (!n)
+		return cf_fail(-ENOMEM, err, errlen, "out of memory for the live settings");
+	/* kept until the stop: a worker may be copying the one before right now */
+	*n = (struct live_node){.l = *l, .next = s->lives};
+	s->lives = n;
+	atomic_store_explicit(&s->live, &n->l, memory_order_release);
+	return 0;
+}
+
+static void free_lives(struct ap_server *s)
+{
+	while (s->lives) {
+		struct live_node *n = s->lives;
+		s->lives = n->next;
+		free(n);
+	}
+}
+
 int ap_server_stop_report(struct ap_server *s, struct ap_stop_report *r)
 {
 	if (r)
@@ -784,6 +823,7 @@ int ap_server_stop_report(struct ap_server *s, struct ap_stop_report *r)
 	dpdk_close(s, r);
 	free(s->w);
 	ap_keys_free(s->own_keys);
+	free_lives(s);
 	free(s);
 	return 0;
 }
@@ -831,6 +871,8 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m
 		return -ENOMEM;
 	s->cfg = *cfg;
 	s->m = m;
+	atomic_init(&s->live, NULL);
+	s->cfg.live = &s->live;
 	ap_hist_edges(cfg, &s->edges);
 	s->use_br = !cfg->no_buf_ring;
 	if (cfg->auth && cfg->transport != AP_TRANSPORT_TCP)

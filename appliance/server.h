@@ -77,9 +77,25 @@ struct ap_server_config {
 	/* The loaded key file: ap_server_start loads keys_path when auth is set
 	 * and this is NULL (tests hand their own). Read-only once workers run. */
 	const struct ap_keys *keys;
+	/* The live settings (ap_server_set_live): set by ap_server_start, NULL
+	 * elsewhere (tests, benches: the values above hold throughout). */
+	_Atomic(const struct ap_live *) *live;
 };
 
 void ap_server_defaults(struct ap_server_config *c);
+
+/* The settings a running server takes without touching its workers' memory (a
+ * SIGHUP reload, docs/appliance.md "Reload"). Each worker loads the published
+ * snapshot's pointer once per loop turn (one acquire load, no lock) and copies
+ * it into its own session when it changed. */
+struct ap_live {
+	int max_batch;        /* at most the max_batch the server started with */
+	uint64_t max_delay_us;
+	int run_late;
+	int idle_timeout_ms;
+};
+/* cfg's live settings, as it was started with. */
+void ap_live_from(const struct ap_server_config *cfg, struct ap_live *l);
 
 /* Time histograms of each RESULT (server time from its INFER parsed to its
  * reply queued; the queueing part of it; the decoding and tail compute part):
@@ -148,6 +164,11 @@ struct ap_stop_report {
 	uint64_t not_ours;            /* frames for another address, port or protocol */
 };
 int ap_server_stop_report(struct ap_server *s, struct ap_stop_report *r);
+/* Publishes live settings to every worker (each takes them at its next loop
+ * turn). -EINVAL when max_batch is above the started one (its buffers are
+ * sized for that), -ENOMEM. Snapshots are freed at ap_server_stop: a worker
+ * may still read the one before. */
+int ap_server_set_live(struct ap_server *s, const struct ap_live *l, char *err, size_t errlen);
 /* Workers stalled now (no loop turn for watchdog_ms), as the watchdog saw them. */
 int ap_server_stalled(const struct ap_server *s, int worker);
 /* Sums of every worker's counters (racy reads of monotonic counters). */

@@ -91,6 +91,8 @@ struct ap_sess {
 	struct ap_rate rate_addr, rate_device;
 	uint32_t qdelay_us;      /* queueing-delay estimate: the last answer's */
 	struct ap_hist_edges edges;
+	const struct ap_live *live; /* the live settings taken last (NULL: cfg's) */
+	int idle_timeout_ms;        /* live */
 	_Atomic uint64_t *acts;  /* decided actions (ap_act_index), one writer: this worker */
 	uint8_t msgbuf[512];
 };
@@ -733,7 +735,7 @@ void ap_sess_sent(struct ap_sess *s, int i, size_t n)
  * or never said HELLO. */
 void ap_sess_sweep(struct ap_sess *s)
 {
-	uint64_t now = ap_sess_now(s), limit = (uint64_t)s->cfg->idle_timeout_ms * 1000000ull;
+	uint64_t now = ap_sess_now(s), limit = (uint64_t)s->idle_timeout_ms * 1000000ull;
 	for (int i = 0; i < s->cfg->max_conns; i++) {
 		struct conn *c = &s->conns[i];
 		if ((c->state == C_HELLO || c->state == C_AUTH || c->have || c->discard) &&
@@ -802,10 +804,24 @@ static void answer_expired(struct ap_sess *s, const struct ap_batch *b, uint64_t
 	stat_add(&s->st.expired, (uint64_t)b->n_expired);
 }
 
+/* Once per loop turn: one acquire load; the copy only when a reload published
+ * new settings (the server checked max_batch against the bound). */
+static void take_live(struct ap_sess *s)
+{
+	const struct ap_live *l;
+	if (!s->cfg->live ||
+	    (l = atomic_load_explicit(s->cfg->live, memory_order_acquire)) == s->live || !l)
+		return;
+	s->live = l;
+	s->idle_timeout_ms = l->idle_timeout_ms;
+	ap_sched_set_live(&s->sched, l->max_batch, l->max_delay_us * 1000, l->run_late);
+}
+
 uint64_t ap_sess_run(struct ap_sess *s)
 {
 	uint64_t wake = UINT64_MAX;
 	struct ap_batch *b = &s->batch;
+	take_live(s);
 	for (;;) {
 		uint64_t now = ap_sess_now(s);
 		if (!ap_sched_next(&s->sched, now, b, &wake))
@@ -972,6 +988,7 @@ int ap_sess_create(const struct ap_sess_config *c, struct ap_sess **out, char *e
 	if (!s->c.clock)
 		s->c.clock = cf_clock_monotonic;
 	s->cfg = cfg;
+	s->idle_timeout_ms = cfg->idle_timeout_ms;
 	s->lim = cw_limits_make(cfg->max_frame, CW_DEFAULT_MAX_PADDING);
 	ap_hist_edges(cfg, &s->edges);
 	if (!(s->acts = calloc(ap_act_slots(c->model), sizeof(*s->acts)))) {

@@ -109,6 +109,37 @@ Test(sched, latest_start_beats_max_delay)
 	ap_sched_free(&s);
 }
 
+/* A reload's settings apply to what is queued already; max_batch stays within
+ * what the batches were sized for. */
+Test(sched, live_settings_apply_to_queued_requests)
+{
+	struct ap_sched s;
+	struct ap_batch b;
+	struct ap_sched_config c = base_cfg();
+	cr_assert_eq(ap_sched_init(&s, &c), 0);
+	cr_assert_eq(ap_batch_init(&b, &s), 0);
+	cr_assert_eq(ap_sched_set_live(&s, 5, 5 * MS, 0), -EINVAL);
+	cr_assert_eq(ap_sched_set_live(&s, 0, 5 * MS, 0), -EINVAL);
+	for (int k = 0; k < 3; k++)
+		push(&s, (uint64_t)k, 0, 2, 0, 100 * MS, NULL);
+	uint64_t wake;
+	cr_assert_eq(ap_sched_next(&s, 1 * MS, &b, &wake), 0);
+	cr_assert_eq(wake, 5 * MS);
+	/* max_batch 2: two of the three are a full batch now; then 1 ms of delay */
+	cr_assert_eq(ap_sched_set_live(&s, 2, 1 * MS, 0), 0);
+	cr_assert_eq(ap_sched_next(&s, 0, &b, &wake), 1);
+	cr_assert_eq(b.n, 2);
+	give_back(&s, &b);
+	cr_assert_eq(ap_sched_next(&s, 0, &b, &wake), 0);
+	cr_assert_eq(wake, 1 * MS);
+	cr_assert_eq(ap_sched_set_live(&s, 4, 5 * MS, 0), 0);
+	cr_assert_eq(ap_sched_next(&s, 5 * MS, &b, &wake), 1);
+	cr_assert_eq(b.n, 1);
+	give_back(&s, &b);
+	ap_batch_free(&b);
+	ap_sched_free(&s);
+}
+
 Test(sched, expired_are_refused_or_run_late)
 {
 	for (int late = 0; late < 2; late++) {
