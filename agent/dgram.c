@@ -4,8 +4,12 @@
  * and calls this file where TCP would write or read the stream:
  *
  * - HELLO goes in session 0 under a random message id and is sent again under
- *   the RTO (the same id: the appliance answers a copy with its WELCOME) until
- *   WELCOME, whose datagram names the session id of every later one.
+ *   the RTO (the same id: the appliance answers a copy with its WELCOME, or
+ *   its CHALLENGE) until WELCOME, whose datagram names the session id of every
+ *   later one. With a key, the CHALLENGE (a session-0 DATA) is answered by
+ *   AUTH, which takes the handshake's out (TX_HELLO: the HELLO needs no more
+ *   sending once its CHALLENGE came) and is sent again the same way until
+ *   WELCOME or an ERROR; copies of the CHALLENGE are dropped.
  * - Each message leaves as fragments under the session's next message id. The
  *   INFER and DECIDE of a slot, the HELLO and the latest PING each keep a
  *   cw_dg_sender: the appliance's ACK bitmaps resend the fragments it lacks,
@@ -500,6 +504,13 @@ static void deliver(struct ag_agent *a, const struct cw_dg *d, const uint8_t *ms
 	}
 	if (m.type == CW_WELCOME && on_welcome_dgram(a, d, &m, now))
 		return;
+	/* the appliance answers a copy of our HELLO with the same CHALLENGE again
+	 * (under a new message id): the one AUTH answers it, and a copy that comes
+	 * late, even after WELCOME, is a duplicate, not a CHALLENGE out of turn */
+	if (m.type == CW_CHALLENGE && a->auth_sent) {
+		g->st.duplicate_replies++;
+		return;
+	}
 	if (m.type == CW_RESULT || m.type == CW_DECISION || m.type == CW_ERROR)
 		reply_ends_out(a, &m, now);
 	ag_on_message(a, &m, now);

@@ -476,11 +476,6 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
 	ret = make_threads(f, err, errlen);
 	if (ret || (ret = ag_keys_load(f, err, errlen)))
 		goto fail;
-	if (cfg->key_file && cfg->transport == AG_TRANSPORT_UDP) {
-		ret = cf_fail(-ENOTSUP, err, errlen, "--key-file: the datagram transport "
-			      "does not speak AUTH yet; use tcp");
-		goto fail;
-	}
 	emulated_times(f);
 	*out = f;
 	return 0;

@@ -1,8 +1,10 @@
 /* Datagrams to and from the session layer (the interface and ownership rules are
  * in dgram.h; the protocol in docs/protocol.md, "Datagrams (UDP)").
  *
- * Receive: decode; find the peer (its session id, or for a HELLO or PING
- * before WELCOME its address); reassemble; a whole INFER passes the answers
+ * Receive: decode; find the peer (its session id, or for a HELLO, AUTH or PING
+ * before WELCOME its address; an AUTH never opens one); copies of the
+ * handshake answered from what the peer keeps (its CHALLENGE, its WELCOME);
+ * reassemble; a whole INFER passes the answers
  * cache (run once, copies answered again) before the session sees it. Send:
  * the session's replies are split back into messages, WELCOME names the
  * peer's session, answers go into the cache, and each message leaves as
@@ -19,7 +21,9 @@
  * The peers' indexes are open-addressed tables of slot numbers keyed by session
  * id and by address hash, with backward-shift deletion, so nothing allocates
  * after create and a lookup is a few probes. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -31,6 +35,7 @@
 #include "rcache.h"
 
 #define WELCOME_MAX 128 /* a WELCOME, kept to answer a HELLO sent again */
+#define CHALLENGE_LEN (CW_HEADER_BYTES + CW_SERVER_NONCE_BYTES)
 #define ANSWER_MAX (CW_HEADER_BYTES + CW_SMALL_BODY_MAX)
 #define DG_MAX (CW_DG_HEADER_BYTES + CW_DG_DEFAULT_PAYLOAD)
 /* A request running this long was dropped unanswered: its cache entry may go. */
@@ -43,9 +48,13 @@ struct peer {
 	uint64_t addr_key; /* its key in the address index */
 	uint64_t last_ns;
 	uint32_t tx_id;    /* the last message id sent to it */
+	/* session-0 message ids of the HELLO that opened it and of its AUTH (0:
+	 * none yet): a datagram under one of them is a copy, answered again */
+	uint32_t hello_id, auth_id;
 	int open;
-	uint8_t welcome_len;
+	uint8_t welcome_len, challenge_len;
 	uint8_t welcome[WELCOME_MAX];
+	uint8_t challenge[CHALLENGE_LEN]; /* kept to answer a HELLO sent again */
 };
 
 /* An ACK left for the end of the turn: request id of peer (while it holds
@@ -353,12 +362,26 @@ static int cw_type_of(const uint8_t *msg, size_t len)
 	return len >= CW_HEADER_BYTES ? msg[5] : 0;
 }
 
-/* A peer for a one-fragment HELLO or PING before WELCOME: the one this address
- * opened, or a new one. -1 to drop the datagram. */
+/* The source host, for the session's HELLO rate limit per address: an IPv4
+ * socket address gives its address + 1 (the port is the sender's to choose),
+ * as over TCP; another form (DPDK's MAC, IP and port) a hash of all of it. */
+static uint64_t host_of(const struct ap_dg *g, const struct ap_dg_addr *a)
+{
+	struct sockaddr_in sa;
+	if (a->len != sizeof(sa))
+		return addr_key(g, a);
+	memcpy(&sa, a->b, sizeof(sa));
+	return sa.sin_family == AF_INET ? (uint64_t)ntohl(sa.sin_addr.s_addr) + 1
+					: addr_key(g, a);
+}
+
+/* A peer for a one-fragment HELLO, AUTH or PING before WELCOME: the one this
+ * address opened, or a new one (never for an AUTH: only its HELLO's peer may
+ * take it). -1 to drop the datagram. */
 static int peer_by_addr(struct ap_dg *g, const struct ap_dg_addr *from, const struct cw_dg *d)
 {
 	int type = cw_type_of(d->payload, d->payload_len);
-	if (d->count != 1 || (type != CW_HELLO && type != CW_PING))
+	if (d->count != 1 || (type != CW_HELLO && type != CW_PING && type != CW_AUTH))
 		return -1;
 	uint64_t k = addr_key(g, from);
 	int i = index_get(&g->by_addr, k);
@@ -366,7 +389,7 @@ static int peer_by_addr(struct ap_dg *g, const struct ap_dg_addr *from, const st
 		return g->p[i].addr.len == from->len && !memcmp(g->p[i].addr.b, from->b, from->len)
 			       ? i
 			       : -1; /* another address with the same key: never guessed */
-	if ((i = ap_sess_open(g->s)) < 0)
+	if (type == CW_AUTH || (i = ap_sess_open(g->s)) < 0)
 		return -1;
 	struct peer *p = &g->p[i];
 	memset(p, 0, sizeof(*p));
@@ -374,6 +397,7 @@ static int peer_by_addr(struct ap_dg *g, const struct ap_dg_addr *from, const st
 	p->addr = *from;
 	p->addr_key = k;
 	index_put(&g->by_addr, k, i);
+	ap_sess_set_addr(g->s, i, host_of(g, from));
 	return i;
 }
 
@@ -416,16 +440,39 @@ static int answer_again(struct ap_dg *g, int i, const struct cw_dg *d)
 }
 
 /* A copy of a request already here (a fragment 0 carries its id): its answer
- * again, or an ACK while it runs. A HELLO again: WELCOME again. */
+ * again, or an ACK while it runs. */
 static void on_copy(struct ap_dg *g, int i, const struct cw_dg *d, uint64_t now)
 {
-	struct peer *p = &g->p[i];
-	if (d->index == 0 && cw_type_of(d->payload, d->payload_len) == CW_HELLO && p->welcome_len) {
-		send_message(g, i, p->welcome, p->welcome_len);
-		return;
-	}
 	if (d->index == 0 && answer_again(g, i, d) == AP_RC_RUNNING)
 		g->st.copies_running++;
+}
+
+/* A session-0 datagram d of peer i under the id of its HELLO or AUTH: a copy
+ * (the device did not hear the answer), ACKed and answered with what the
+ * peer keeps, whether or not the reassembler still remembers the message:
+ * a HELLO with the CHALLENGE (the same server nonce: a copy brings no new
+ * client nonce) or the WELCOME, an AUTH with the WELCOME. Never passed to
+ * the session, which would take it for a second HELLO or an AUTH without a
+ * challenge. An AUTH under another id once the session is open is no copy:
+ * dropped (the nonce it answered is spent). 1 when d was taken here. */
+static int handshake_copy(struct ap_dg *g, int i, const struct cw_dg *d)
+{
+	struct peer *p = &g->p[i];
+	int type = cw_type_of(d->payload, d->payload_len);
+	int hello = type == CW_HELLO && d->msg_id == p->hello_id;
+	if (!hello && !(type == CW_AUTH && d->msg_id == p->auth_id)) {
+		if (type != CW_AUTH || !p->session)
+			return 0;
+		g->st.unknown_session++;
+		return 1;
+	}
+	g->st.handshake_copies++;
+	send_ack(g, i, d, 1, NULL);
+	if (p->welcome_len)
+		send_message(g, i, p->welcome, p->welcome_len);
+	else if (hello && p->challenge_len)
+		send_message(g, i, p->challenge, p->challenge_len);
+	return 1;
 }
 
 /* Fragment 0 of a message in fragments the reassembler does not know: an
@@ -516,6 +563,8 @@ static void input(struct ap_dg *g, const struct ap_dg_addr *from, const uint8_t 
 	if (i < 0)
 		return;
 	g->p[i].last_ns = now;
+	if (!d.session && handshake_copy(g, i, &d))
+		return;
 	uint64_t key = d.session ? d.session : g->p[i].addr_key;
 	if (answered_before(g, i, key, &d))
 		return;
@@ -533,14 +582,19 @@ static void input(struct ap_dg *g, const struct ap_dg_addr *from, const uint8_t 
 		send_ack(g, i, &d, res.received, res.bitmap);
 	if (!res.complete)
 		return;
-	/* a new HELLO (a new message, not a copy) from a device with a session:
-	 * it started over, so its old session ends */
-	if (cw_type_of(res.msg, res.len) == CW_HELLO && g->p[i].session) {
+	/* a new HELLO (a new message, not a copy) from a device with a session or
+	 * a handshake under way: it started over, so the old one ends */
+	int type = cw_type_of(res.msg, res.len);
+	if (type == CW_HELLO && (g->p[i].session || g->p[i].hello_id)) {
 		ap_sess_close(g->s, i);
 		if ((i = peer_by_addr(g, from, &d)) < 0)
 			goto out;
 		g->p[i].last_ns = now;
 	}
+	if (!d.session && type == CW_HELLO)
+		g->p[i].hello_id = d.msg_id;
+	else if (!d.session && type == CW_AUTH)
+		g->p[i].auth_id = d.msg_id;
 	on_message(g, i, &d, res.msg, res.len, ack, now);
 out:
 	if (res.ref)
@@ -558,8 +612,9 @@ void ap_dg_input(struct ap_dg *g, const struct ap_dg_addr *from, const uint8_t *
 
 /* ---- replies and time ------------------------------------------------------ */
 
-/* One reply to peer i: WELCOME names its session (and is kept to answer a HELLO
- * sent again), an answer goes into the cache for the request's copies. */
+/* One reply to peer i: WELCOME names its session (and is kept, as CHALLENGE
+ * is, to answer a HELLO or AUTH sent again), an answer goes into the cache for
+ * the request's copies. */
 static void on_reply(struct ap_dg *g, int i, const uint8_t *msg, size_t len)
 {
 	struct peer *p = &g->p[i];
@@ -569,6 +624,9 @@ static void on_reply(struct ap_dg *g, int i, const uint8_t *msg, size_t len)
 		index_put(&g->by_session, p->session, i);
 		memcpy(p->welcome, msg, len);
 		p->welcome_len = (uint8_t)len;
+	} else if (type == CW_CHALLENGE && len == CHALLENGE_LEN) {
+		memcpy(p->challenge, msg, len);
+		p->challenge_len = (uint8_t)len;
 	} else if ((type == CW_RESULT || type == CW_ERROR || type == CW_DECISION) &&
 		   len >= CW_HEADER_BYTES + 8) {
 		uint64_t id = le_rd64(msg + CW_HEADER_BYTES);

@@ -78,6 +78,7 @@ struct ap_dg_stats {
 	uint64_t datagrams, malformed, unknown_session, acks_in, acks_out, copies_running,
 		copies_answered, busy, sent, send_errors, idle_closed;
 	uint64_t acks_deferred_answered; /* ACKs not sent: the answer left in the same turn */
+	uint64_t handshake_copies; /* HELLOs and AUTHs again, answered with what was sent */
 	struct cw_dg_reasm_stats reasm;
 	struct cw_fault_counts faults;
 };

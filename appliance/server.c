@@ -875,9 +875,6 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m
 	s->cfg.live = &s->live;
 	ap_hist_edges(cfg, &s->edges);
 	s->use_br = !cfg->no_buf_ring;
-	if (cfg->auth && cfg->transport != AP_TRANSPORT_TCP)
-		return cf_fail(-ENOTSUP, err, errlen, "auth: keys: transport tcp only for now (the "
-			       "datagram transports do not take AUTH yet)");
 	if (cfg->auth && !cfg->keys) {
 		if (!cfg->keys_path) {
 			ret = cf_fail(-EINVAL, err, errlen,

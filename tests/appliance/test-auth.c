@@ -2,7 +2,10 @@
  * only a device that answers CHALLENGE with its own key is ever served an
  * INFER; no key, a wrong key, a replayed AUTH, a revoked key and an unknown
  * device are refused with their ERROR and counted; HELLOs over the rate limit
- * are refused; no reply carries a key. On the test's clock: no wall time. */
+ * are refused; no reply carries a key. The same over datagrams (appliance/
+ * dgram.c): CHALLENGE and AUTH in session 0, an AUTH only from the address of
+ * a pending HELLO, copies of HELLO and AUTH answered with the same CHALLENGE
+ * and WELCOME. On the test's clock: no wall time. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 #include <sodium.h>
 
 #include "auth.h"
+#include "dgram.h"
 #include "coinfer/codec-frame.h"
 #include "coinfer/model.h"
 #include "coinfer/wire-keys.h"
@@ -62,6 +66,64 @@ static void write_keys(void)
 	fclose(f);
 }
 
+/* Over datagrams (dg set): what the tests send goes from address dg_from in
+ * session dg_session under message id dg_id, then dg_id counts on; dg_last
+ * keeps it to send again as a copy. The appliance's datagrams are captured. */
+static struct ap_dg *dg;
+static struct ap_dg_addr dg_from;
+static uint64_t dg_session;
+static uint32_t dg_id = 100;
+static struct {
+	uint8_t b[16384];
+	size_t len;
+	uint32_t id;
+} dg_last;
+static struct {
+	struct ap_dg_addr to;
+	uint8_t b[1600];
+	size_t len;
+} dg_out[64];
+static int dg_n;
+
+static void dg_send_as(uint32_t id, const uint8_t *b, size_t len)
+{
+	uint16_t count;
+	uint8_t d[1600];
+	size_t n;
+	struct cw_dg m;
+	cr_assert_eq(cw_dg_frags((uint32_t)len, CW_DG_DEFAULT_PAYLOAD, &count), 0);
+	for (uint16_t k = 0; k < count; k++) {
+		cr_assert_eq(cw_dg_data(&m, dg_session, id, b, (uint32_t)len, count, k), 0);
+		cr_assert_eq(cw_dg_encode(d, sizeof(d), &m, &n, NULL, 0), 0);
+		ap_dg_input(dg, &dg_from, d, n, clock_ns);
+	}
+}
+
+static void deliver(struct ap_sess *s, int i, const uint8_t *b, size_t len)
+{
+	if (!dg) {
+		ap_sess_input(s, i, b, len);
+		return;
+	}
+	memcpy(dg_last.b, b, len);
+	dg_last.len = len;
+	dg_last.id = dg_id;
+	dg_send_as(dg_id++, b, len);
+}
+
+static int dg_capture(void *ctx, const struct ap_dg_addr *to, const uint8_t *h, size_t hl,
+		      const uint8_t *b, size_t bl)
+{
+	(void)ctx;
+	cr_assert_lt(dg_n, 64);
+	dg_out[dg_n].to = *to;
+	memcpy(dg_out[dg_n].b, h, hl);
+	if (bl)
+		memcpy(dg_out[dg_n].b + hl, b, bl);
+	dg_out[dg_n++].len = hl + bl;
+	return 0;
+}
+
 static struct ap_sess *setup(void)
 {
 	char err[256];
@@ -82,13 +144,25 @@ static struct ap_sess *setup(void)
 	struct ap_sess_config sc = {.cfg = &cfg, .model = model, .stop = &stop,
 				    .transport = {.close = test_close}, .clock = test_clock};
 	struct ap_sess *s;
+	if (dg) { /* the datagram layer makes the session, its transport */
+		struct ap_dg_config c;
+		ap_dg_defaults(&c, &cfg);
+		c.sess = sc;
+		c.ops = (struct ap_dg_ops){.send = dg_capture};
+		cr_assert_eq(ap_dg_create(&c, &dg, err, sizeof(err)), 0, "%s", err);
+		return ap_dg_sess(dg);
+	}
 	cr_assert_eq(ap_sess_create(&sc, &s, err, sizeof(err)), 0, "%s", err);
 	return s;
 }
 
 static void teardown(struct ap_sess *s)
 {
-	ap_sess_destroy(s);
+	if (dg)
+		ap_dg_destroy(dg);
+	else
+		ap_sess_destroy(s);
+	dg = NULL;
 	ap_keys_free(keys);
 	unlink(keys_path);
 }
@@ -109,7 +183,7 @@ static void send_hello(struct ap_sess *s, int i, const struct cw_hello *h)
 	uint8_t b[256];
 	size_t len;
 	cr_assert_eq(cw_encode_hello(b, sizeof(b), h, &len, NULL, 0), 0);
-	ap_sess_input(s, i, b, len);
+	deliver(s, i, b, len);
 }
 
 /* The device's side of AUTH: HMAC-SHA-256 under key over the transcript. */
@@ -124,7 +198,7 @@ static void send_auth(struct ap_sess *s, int i, const struct cw_hello *h, const 
 	if (sent)
 		*sent = a;
 	cr_assert_eq(cw_encode_auth(b, sizeof(b), &a, &len, NULL, 0), 0);
-	ap_sess_input(s, i, b, len);
+	deliver(s, i, b, len);
 }
 
 static void send_raw_auth(struct ap_sess *s, int i, const struct cw_auth *a)
@@ -132,7 +206,7 @@ static void send_raw_auth(struct ap_sess *s, int i, const struct cw_auth *a)
 	uint8_t b[64];
 	size_t len;
 	cr_assert_eq(cw_encode_auth(b, sizeof(b), a, &len, NULL, 0), 0);
-	ap_sess_input(s, i, b, len);
+	deliver(s, i, b, len);
 }
 
 static void send_infer(struct ap_sess *s, int i, uint64_t id)
@@ -146,7 +220,7 @@ static void send_infer(struct ap_sess *s, int i, uint64_t id)
 				     &flen, NULL, 0), 0);
 	struct cw_infer in = {.request_id = id, .deadline_us = 5000000, .frame_len = flen};
 	cr_assert_eq(cw_encode_infer_header(buf, sizeof(buf), &in, &len, NULL, 0), 0);
-	ap_sess_input(s, i, buf, len);
+	deliver(s, i, buf, len);
 }
 
 /* Replies of the turn, decoded; the raw bytes are scanned for the keys. */
@@ -374,4 +448,147 @@ Test(auth, a_malformed_key_line_names_the_file_and_line_not_the_key)
 	cr_assert_eq(cw_keys_line(state, strlen(state), "f.keys", 5, &e, err, sizeof(err)),
 		     -EINVAL);
 	cr_assert_eq(cw_keys_line("# c", 3, "f.keys", 6, &e, err, sizeof(err)), 0);
+}
+
+/* ---- over datagrams ------------------------------------------------------ */
+
+static struct ap_dg_addr dg_addr(uint8_t who)
+{
+	struct ap_dg_addr a = {.len = 6, .b = {10, 0, 0, who, 0x1e, 0xc8}};
+	return a;
+}
+
+/* The turn's messages to the current address (one fragment each), decoded;
+ * the session of the last DATA in *session. */
+static void dg_take(struct replies *r, uint64_t *session)
+{
+	struct cw_limits lim = cw_limits_default();
+	struct cw_dg_limits dl = {1 << 20, CW_DG_MAX_FRAGS};
+	ap_sess_run(ap_dg_sess(dg));
+	ap_dg_flush(dg, clock_ns);
+	r->n = 0;
+	for (int k = 0; k < dg_n; k++) {
+		struct cw_dg d;
+		cr_assert(!key_in(dg_out[k].b, dg_out[k].len), "a datagram carries a device key");
+		cr_assert_eq(cw_dg_decode(dg_out[k].b, dg_out[k].len, &dl, &d, NULL, 0), 0);
+		if (d.kind != CW_DG_DATA || memcmp(&dg_out[k].to, &dg_from, sizeof(dg_from)) ||
+		    r->n == 16)
+			continue;
+		cr_assert_eq(d.count, 1);
+		cr_assert_eq(cw_decode(d.payload, d.payload_len, &lim, &r->m[r->n++], NULL, 0), 0);
+		if (session)
+			*session = d.session;
+	}
+	dg_n = 0;
+}
+
+/* From address who, a HELLO of device id: the replies to it. */
+static void dg_hello(struct ap_sess *s, uint8_t who, const struct cw_hello *h, struct replies *r)
+{
+	dg_from = dg_addr(who);
+	dg_session = 0;
+	send_hello(s, -1, h);
+	dg_take(r, NULL);
+}
+
+/* An INFER from the current address in session: never served. A refused
+ * device has no session: session 0 cannot carry an INFER (the encoder refuses
+ * it), so it tries a guessed one. */
+#define GUESS 0x5eed5eed5eed5eedull
+static void dg_infer_refused(struct ap_sess *s, uint64_t session)
+{
+	struct replies r;
+	dg_session = session;
+	send_infer(s, -1, 99);
+	dg_take(&r, NULL);
+	cr_assert_eq(count(&r, CW_RESULT), 0);
+}
+
+Test(auth_dgram, only_the_device_that_proves_its_key_is_served)
+{
+	dg = (struct ap_dg *)1; /* setup makes the datagram layer */
+	struct ap_sess *s = setup();
+	struct replies r;
+	struct cw_auth recorded;
+	uint64_t session = 0;
+
+	/* a good device; a copy of its HELLO gets the same CHALLENGE again */
+	struct cw_hello h = hello_of(1, 1);
+	dg_hello(s, 1, &h, &r);
+	cr_assert_eq(r.n, 1);
+	cr_assert_eq(r.m[0].type, CW_CHALLENGE);
+	uint8_t snonce[32];
+	memcpy(snonce, r.m[0].challenge.nonce, 32);
+	dg_send_as(dg_last.id, dg_last.b, dg_last.len);
+	dg_take(&r, NULL);
+	cr_assert_eq(r.n, 1);
+	cr_assert_eq(r.m[0].type, CW_CHALLENGE);
+	cr_assert_eq(memcmp(r.m[0].challenge.nonce, snonce, 32), 0);
+
+	/* AUTH: WELCOME naming the session in its datagram; a copy: the same */
+	send_auth(s, -1, &h, snonce, key_good, &recorded);
+	dg_take(&r, &session);
+	cr_assert_eq(count(&r, CW_WELCOME), 1);
+	cr_assert_eq(r.m[0].welcome.session_id, session);
+	cr_assert_neq(session, 0);
+	dg_send_as(dg_last.id, dg_last.b, dg_last.len);
+	dg_take(&r, NULL);
+	cr_assert_eq(count(&r, CW_WELCOME), 1);
+	cr_assert_eq(r.m[0].welcome.session_id, session);
+	cr_assert_eq(count(&r, CW_ERROR), 0);
+
+	/* the recorded AUTH again under a new id, from its address: dropped */
+	send_raw_auth(s, -1, &recorded);
+	dg_take(&r, NULL);
+	cr_assert_eq(r.n, 0);
+	dg_session = session;
+	send_infer(s, -1, 1);
+	dg_take(&r, NULL);
+	cr_assert_eq(count(&r, CW_RESULT), 1);
+
+	/* the recorded AUTH from an address with no HELLO: no peer, no answer */
+	dg_from = dg_addr(2);
+	dg_session = 0;
+	send_raw_auth(s, -1, &recorded);
+	dg_take(&r, NULL);
+	cr_assert_eq(r.n, 0);
+
+	/* replayed: the good device's HELLO and AUTH from another address */
+	clock_ns += 1000 * MS; /* the device id's HELLO budget refills */
+	dg_hello(s, 3, &h, &r);
+	cr_assert_eq(r.m[0].type, CW_CHALLENGE);
+	cr_assert_neq(memcmp(r.m[0].challenge.nonce, snonce, 32), 0, "a server nonce came twice");
+	send_raw_auth(s, -1, &recorded);
+	dg_take(&r, NULL);
+	expect_error(&r, CW_ERR_AUTH_FAILED);
+	dg_infer_refused(s, GUESS);
+
+	/* a wrong key */
+	clock_ns += 1000 * MS;
+	struct cw_hello hw = hello_of(1, 1);
+	dg_hello(s, 4, &hw, &r);
+	cr_assert_eq(r.m[0].type, CW_CHALLENGE);
+	send_auth(s, -1, &hw, r.m[0].challenge.nonce, key_other, NULL);
+	dg_take(&r, NULL);
+	expect_error(&r, CW_ERR_AUTH_FAILED);
+	dg_infer_refused(s, GUESS);
+
+	/* no key, revoked, unknown */
+	struct cw_hello hn = hello_of(1, 0), hr = hello_of(2, 1), hu = hello_of(3, 1);
+	dg_hello(s, 5, &hn, &r);
+	expect_error(&r, CW_ERR_AUTH_FAILED);
+	dg_infer_refused(s, GUESS);
+	dg_hello(s, 6, &hr, &r);
+	expect_error(&r, CW_ERR_REVOKED);
+	dg_infer_refused(s, GUESS);
+	dg_hello(s, 7, &hu, &r);
+	expect_error(&r, CW_ERR_UNKNOWN_DEVICE);
+	dg_infer_refused(s, GUESS);
+
+	const struct ap_stats *st = ap_sess_stats(s);
+	cr_assert_eq(st->auth_ok, 1);
+	cr_assert_eq(st->auth_failed, 3);
+	cr_assert_eq(st->auth_revoked, 1);
+	cr_assert_eq(st->auth_unknown, 1);
+	teardown(s);
 }

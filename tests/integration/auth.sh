@@ -1,14 +1,16 @@
 #!/bin/sh
 # Device identity end to end over loopback (docs/protocol.md, "Device identity"):
 # coinfer-keys makes a fleet file (device 100 good, 101 revoked), the appliance
-# runs with auth: keys, then coinfer-agent over TCP as the good device, the
+# runs with auth: keys, then coinfer-agent over TRANSPORT (tcp, or udp on both
+# sides: CHALLENGE and AUTH as session-0 datagrams) as the good device, the
 # revoked one, device 100 with another key, and a device without a key. Only the
 # good device is answered by the edge (its summary's "edge" count; the others'
 # is 0, their requests run on the device); the appliance counts each refusal;
 # no key's hex appears in any output, log or metrics scrape.
-# usage: auth.sh BUILD_DIR
+# usage: auth.sh BUILD_DIR [TRANSPORT]
 set -eu
 build=$1
+transport=${2:-tcp}
 work=$(mktemp -d)
 app=
 trap '[ -n "$app" ] && kill -9 $app 2>/dev/null; rm -rf "$work"' EXIT
@@ -28,13 +30,15 @@ metrics=
 if "$build/coinfer-appliance" --help | grep -q -- --metrics-port; then metrics=1; fi
 # no per-device rate limit here (tests/appliance/test-auth.c counts it): the
 # agents retry with backoff, and three of them share device id 100
-start_appliance "$build" "$work" --auth keys --keys "$work/fleet.keys" --auth-rate-device 0 \
+start_appliance "$build" "$work" --transport "$transport" --auth keys --keys "$work/fleet.keys" \
+	--auth-rate-device 0 \
 	${metrics:+--metrics-port 0}
 
 agent() { # NAME options...: one agent, 4 requests, its edge-answered count
 	_n=$1
 	shift
-	"$build/coinfer-agent" --edge 127.0.0.1:$port --requests 4 --connect-wait-ms 300 "$@" \
+	"$build/coinfer-agent" --edge 127.0.0.1:$port --requests 4 --connect-wait-ms 300 \
+		--transport "$transport" "$@" \
 		>"$work/$_n.json" 2>"$work/$_n.err"
 	sed -n 's/.*"summary": {[^}]*"edge": \([0-9]*\).*/\1/p' "$work/$_n.json" | tail -1
 }
