@@ -367,12 +367,7 @@ static int cw_type_of(const uint8_t *msg, size_t len)
  * as over TCP; another form (DPDK's MAC, IP and port) a hash of all of it. */
 static uint64_t host_of(const struct ap_dg *g, const struct ap_dg_addr *a)
 {
-	struct sockaddr_in sa;
-	if (a->len != sizeof(sa))
-		return addr_key(g, a);
-	memcpy(&sa, a->b, sizeof(sa));
-	return sa.sin_family == AF_INET ? (uint64_t)ntohl(sa.sin_addr.s_addr) + 1
-					: addr_key(g, a);
+	return a->host ? a->host : addr_key(g, a);
 }
 
 /* A peer for a one-fragment HELLO, AUTH or PING before WELCOME: the one this

@@ -39,11 +39,14 @@
 #include "session.h"
 
 /* A transport's address of a peer: opaque bytes compared whole (a sockaddr_in or
- * _in6 for sockets; IP, port and MAC for DPDK). */
+ * _in6 for sockets; IP, port and MAC for DPDK), and the sender's host as the
+ * transport knows it (its IPv4 address + 1; 0: the whole address is the host),
+ * which the limits per address count by: a new source port is the same host. */
 #define AP_DG_ADDR_MAX 32
 struct ap_dg_addr {
 	uint8_t len;
 	uint8_t b[AP_DG_ADDR_MAX];
+	uint64_t host;
 };
 
 struct ap_dg_ops {

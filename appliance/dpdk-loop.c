@@ -38,6 +38,7 @@ static void addr_of(const struct ap_pkt_peer *p, struct ap_dg_addr *a)
 	memcpy(a->b, p->mac, 6);
 	memcpy(a->b + 6, &p->ip, 4);
 	memcpy(a->b + 10, &p->port, 2);
+	a->host = (uint64_t)p->ip + 1; /* the limits per address count hosts, not ports */
 }
 
 static int send_cb(void *ctx, const struct ap_dg_addr *to, const uint8_t *head, size_t hlen,

@@ -141,6 +141,13 @@ static void deliver(struct ap_udp *u, const void *name, uint32_t namelen, const 
 	from.len = (uint8_t)(namelen < sizeof(struct sockaddr_in) ? namelen
 								   : sizeof(struct sockaddr_in));
 	memcpy(from.b, name, from.len);
+	from.host = 0;
+	if (from.len == sizeof(struct sockaddr_in)) {
+		struct sockaddr_in sa;
+		memcpy(&sa, name, sizeof(sa));
+		if (sa.sin_family == AF_INET)
+			from.host = (uint64_t)ntohl(sa.sin_addr.s_addr) + 1;
+	}
 	ap_dg_input(u->g, &from, p, n, u->now);
 }
 
@@ -278,6 +285,7 @@ void ap_udp_publish(struct ap_udp_snapshot *pub, const struct ap_dg *g,
 		.reasm_refused = d.reasm.refused, .reasm_inconsistent = d.reasm.inconsistent,
 		.faults_dropped = d.faults.dropped, .faults_duplicated = d.faults.duplicated,
 		.faults_reordered = d.faults.reordered, .rx_rearms = own->rx_rearms,
+		.handshake_copies = d.handshake_copies,
 		.reasm_bytes_in_use = d.reasm.bytes_in_use};
 #define STORE(f, kind, help) atomic_store_explicit(&pub->f, v.f, memory_order_relaxed);
 	AP_UDP_COUNTERS(STORE)

@@ -54,6 +54,7 @@ struct ap_udp_config {
 	X(faults_dropped, counter, "Replies dropped by the injected faults (--faults).")      \
 	X(faults_duplicated, counter, "Replies duplicated by the injected faults.")           \
 	X(faults_reordered, counter, "Replies reordered by the injected faults.")             \
+	X(handshake_copies, counter, "Copies of HELLO or AUTH answered with what was sent.")  \
 	X(rx_rearms, counter, "Receives armed again (multishot ended or buffers ran out).")   \
 	X(reasm_bytes_in_use, gauge, "Bytes held by messages being reassembled.")
 
