@@ -107,13 +107,9 @@ static void drain(struct fp *f)
  * request of the fast path (raw16, 8-bit-free, so any size fits its bytes). */
 static int small_infer(struct fp *f, const struct cr_model *m, cJSON *o)
 {
-	int be = 0, bp = 1;
+	int be, bp;
 	static float x[4096];
-	for (int e = 0; e < m->n_exits; e++)
-		for (int p = 1; p < m->exit_len[e]; p++)
-			if (cr_model_boundary_floats(m, e, p) < cr_model_boundary_floats(m, be, bp))
-				be = e, bp = p;
-	uint32_t n = (uint32_t)cr_model_boundary_floats(m, be, bp);
+	uint32_t n = (uint32_t)cr_model_smallest_boundary(m, &be, &bp);
 	size_t flen;
 	if (n > sizeof(x) / sizeof(x[0]))
 		return -EMSGSIZE;

@@ -426,6 +426,18 @@ size_t cr_model_boundary_floats(const struct cr_model *m, int e, int p)
 	return (size_t)L->out_c * L->out_h * L->out_w;
 }
 
+size_t cr_model_smallest_boundary(const struct cr_model *m, int *e, int *p)
+{
+	int be = 0, bp = 1;
+	for (int x = 0; x < m->n_exits; x++)
+		for (int k = 1; k < m->exit_len[x]; k++)
+			if (cr_model_boundary_floats(m, x, k) < cr_model_boundary_floats(m, be, bp))
+				be = x, bp = k;
+	*e = be;
+	*p = bp;
+	return cr_model_boundary_floats(m, be, bp);
+}
+
 uint64_t cr_model_exit_flops(const struct cr_model *m, int e, int p)
 {
 	uint64_t f = 0;

@@ -86,6 +86,9 @@ static inline const struct cr_layer *cr_model_exit_layer(const struct cr_model *
 /* Floats per image of the tensor at partition point p of exit e: p = 0 is the
  * model input, p = exit_len[e] the exit's logits. */
 size_t cr_model_boundary_floats(const struct cr_model *m, int e, int p);
+/* The split point (exit *e, partition *p >= 1, before the logits) whose tensor
+ * is the smallest the device can send; the first such point on a tie. */
+size_t cr_model_smallest_boundary(const struct cr_model *m, int *e, int *p);
 /* FLOPs per image of layers [0, p) of exit e. */
 uint64_t cr_model_exit_flops(const struct cr_model *m, int e, int p);
 

@@ -200,14 +200,10 @@ static unsigned drain(void)
 /* The smallest tensor between layers, as raw16: a one-fragment request. */
 static void small_infer(const struct cr_model *m)
 {
-	int be = 0, bp = 1;
+	int be, bp;
 	static float x[4096];
 	size_t flen;
-	for (int e = 0; e < m->n_exits; e++)
-		for (int p = 1; p < m->exit_len[e]; p++)
-			if (cr_model_boundary_floats(m, e, p) < cr_model_boundary_floats(m, be, bp))
-				be = e, bp = p;
-	uint32_t n = (uint32_t)cr_model_boundary_floats(m, be, bp);
+	uint32_t n = (uint32_t)cr_model_smallest_boundary(m, &be, &bp);
 	CHECK(n <= 4096, "%u floats", n);
 	for (uint32_t i = 0; i < n; i++)
 		x[i] = (float)(i % 13) / 13.0f;
