@@ -35,7 +35,11 @@ app_faults="" agent_faults=""
 if [ "$mode" = lossy ]; then
 	[ "$transport" = udp ] || { echo "lossy needs udp"; exit 2; }
 	app_faults="--faults drop=0.07,dup=0.02,reorder=0.02,seed=5"
-	agent_faults="--faults drop=0.07,dup=0.02,reorder=0.02,seed=6"
+	# 12 rounds of the RTO (5 ms floor, 1.5x backoff: about 1.3 s in all)
+	# rather than the default 6 (about 0.1 s): a CI host this loaded can
+	# leave the appliance unread for longer than that, and the test is about
+	# loss, not about how long a stalled edge is waited for
+	agent_faults="--faults drop=0.07,dup=0.02,reorder=0.02,seed=6 --udp-tries 12"
 fi
 start_appliance "$build" "$work" --transport "$transport" $app_faults
 
