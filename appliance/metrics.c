@@ -189,12 +189,25 @@ static void devices(struct out *o, const struct ap_stats *st)
 	head(o, "open_connections", "gauge", "Open device connections (TCP) or peers (datagrams), "
 		 "with a session or not yet.");
 	put(o, PREFIX "open_connections %llu\n", (unsigned long long)(acc > clo ? acc - clo : 0));
-	head(o, "refused_devices_total", "counter", "Devices refused, by reason.");
+	head(o, "refused_devices_total", "counter", "Devices refused, by reason (the handshake's "
+		 "too: unknown_device, revoked, auth_failed, rate_limited).");
 #define REFUSED(e, label, help)                                                                \
 	put(o, PREFIX "refused_devices_total{reason=\"" #label "\"} %llu\n",                   \
 	    (unsigned long long)atomic_load(&st->refused[AP_REFUSE_##e]));
 	AP_REFUSALS(REFUSED)
 #undef REFUSED
+	/* the handshake's refusals, counted where device identity counts them */
+	static const struct {
+		const char *label;
+		size_t off;
+	} auth[] = {{"unknown_device", offsetof(struct ap_stats, auth_unknown)},
+		    {"revoked", offsetof(struct ap_stats, auth_revoked)},
+		    {"auth_failed", offsetof(struct ap_stats, auth_failed)},
+		    {"rate_limited", offsetof(struct ap_stats, auth_rate_limited)}};
+	for (size_t i = 0; i < sizeof(auth) / sizeof(auth[0]); i++)
+		put(o, PREFIX "refused_devices_total{reason=\"%s\"} %llu\n", auth[i].label,
+		    (unsigned long long)atomic_load((const _Atomic uint64_t *)((const char *)st +
+									 auth[i].off)));
 }
 
 /* The served policies' decided actions, only those decided at least once: exit
