@@ -17,6 +17,7 @@
 #include "coinfer/model.h"
 #include "coinfer/cost-profile.h"
 #include "coinfer/policy.h"
+#include "coinfer/slo.h"
 #include "config.h"
 #include "procstat.h"
 #include "server.h"
@@ -346,12 +347,29 @@ static int serve(struct ap_config *conf, const struct cr_model *m, struct pol_po
 	return 0;
 }
 
+/* The SLO file of `slo`, into the server's configuration: 0, or -1 (said). */
+static int load_slo(struct ap_config *conf, struct cfg_slo *slo)
+{
+	char err[512];
+	int n = 0;
+	if (!conf->slo)
+		return 0;
+	if (cfg_slo_load(conf->slo, slo, &n, err, sizeof(err))) {
+		fprintf(stderr, "coinfer-appliance: slo: %s\n", err);
+		return -1;
+	}
+	conf->server.slo = slo;
+	conf->server.n_slo = n;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "profile"))
 		return profile_main(argc - 1, argv + 1);
 	struct ap_config conf;
 	struct pol_policy *policy[AP_CONFIG_MAX_POLICIES];
+	static struct cfg_slo slo[CFG_SLO_MAX];
 	struct cr_model *m = NULL;
 	char err[512];
 	int ret = 1, loaded = 0;
@@ -367,6 +385,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "coinfer-appliance: %s\n", err);
 		ap_config_free(&conf);
 		return 2;
+	}
+	if (load_slo(&conf, slo)) {
+		ret = 2;
+		goto out;
 	}
 	if (cli_model_load(conf.model, &m, err, sizeof(err))) {
 		fprintf(stderr, "coinfer-appliance: %s\n", err);

@@ -46,6 +46,7 @@
 #include "conns.h"
 #include "server.h"
 #include "session.h"
+#include "slo.h"
 #include "udp.h"
 #include "watchdog.h"
 #if COINFER_DPDK
@@ -90,6 +91,7 @@ struct ap_server {
 	struct ap_server_config cfg;
 	struct ap_hist_edges edges;
 	struct ap_keys *own_keys; /* the key file loaded at start (cfg.keys unless handed) */
+	struct cfg_slo slo[CFG_SLO_MAX]; /* cfg.slo's copy */
 	const struct cr_model *m;
 	struct worker *w;
 	int port, use_br;
@@ -844,6 +846,28 @@ static int dpdk_open(struct ap_server *s, char *err, size_t errlen)
 #endif
 }
 
+/* The SLO file's deadlines become histogram edges: at most AP_SLO_DEADLINES_MAX
+ * distinct ones, as slo_deadlines_ms. */
+static int check_slo(const struct ap_server_config *cfg, char *err, size_t errlen)
+{
+	int distinct = 0;
+	if (!cfg->slo || cfg->n_slo <= 0)
+		return 0;
+	if (cfg->n_slo > CFG_SLO_MAX)
+		return cf_fail(-EINVAL, err, errlen, "%d SLO applications, more than %d",
+			       cfg->n_slo, CFG_SLO_MAX);
+	for (int i = 0; i < cfg->n_slo; i++) {
+		int seen = 0;
+		for (int j = 0; j < i; j++)
+			seen |= cfg->slo[j].deadline_ms == cfg->slo[i].deadline_ms;
+		distinct += !seen;
+	}
+	if (distinct > AP_SLO_DEADLINES_MAX)
+		return cf_fail(-EINVAL, err, errlen, "the SLO file has %d distinct deadlines; the "
+			       "time histograms take at most %d", distinct, AP_SLO_DEADLINES_MAX);
+	return 0;
+}
+
 int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m,
 		    struct ap_server **out, char *err, size_t errlen)
 {
@@ -864,13 +888,17 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m
 				      "tx_datagrams >= 1)");
 		return -EINVAL;
 	}
-	if ((ret = check_policies(cfg, m, err, errlen)))
+	if ((ret = check_policies(cfg, m, err, errlen)) || (ret = check_slo(cfg, err, errlen)))
 		return ret;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->cfg = *cfg;
 	s->m = m;
+	s->cfg.n_slo = cfg->slo && cfg->n_slo > 0 ? cfg->n_slo : 0;
+	if (s->cfg.n_slo)
+		memcpy(s->slo, cfg->slo, (size_t)s->cfg.n_slo * sizeof(*s->slo));
+	s->cfg.slo = s->slo;
 	atomic_init(&s->live, NULL);
 	s->cfg.live = &s->live;
 	ap_hist_edges(cfg, &s->edges);
@@ -955,6 +983,25 @@ void ap_server_stats(const struct ap_server *s, struct ap_stats *o)
 		hist_sum(&o->queue_time, &t->queue_time);
 		hist_sum(&o->compute_time, &t->compute_time);
 	}
+}
+
+void ap_server_slo(const struct ap_server *s, int app, uint64_t now_ns, struct ap_slo_sum *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (app < 0 || app >= s->cfg.n_slo)
+		return;
+	uint64_t bucket_ns = ap_slo_bucket_ns(s->cfg.slo[app].window_s);
+	for (int i = 0; i < s->cfg.workers; i++) {
+		const struct ap_slo_app *a = ap_sess_slo(s->w[i].sess, app);
+		o->total += atomic_load_explicit(&a->total, memory_order_relaxed);
+		o->met += atomic_load_explicit(&a->met, memory_order_relaxed);
+		ap_slo_window(a, bucket_ns, now_ns, &o->window_total, &o->window_met);
+	}
+}
+
+const struct ap_server_config *ap_server_config(const struct ap_server *s)
+{
+	return &s->cfg;
 }
 
 const struct ap_hist_edges *ap_server_hist_edges(const struct ap_server *s)

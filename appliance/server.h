@@ -16,6 +16,7 @@
 
 #include "coinfer/action.h"
 #include "coinfer/model.h"
+#include "coinfer/slo.h"
 #include "coinfer/wire-faults.h"
 
 struct pol_policy;
@@ -61,6 +62,11 @@ struct ap_server_config {
 	 * histograms, so a histogram says exactly how many requests met each */
 	int slo_deadlines_ms[AP_SLO_DEADLINES_MAX];
 	int n_slo_deadlines;
+	/* The applications' SLOs (an SLO file, conf/slo/): each session's HELLO
+	 * names its application, and the answers to it are counted against that
+	 * deadline and objective (slo.h); others are not counted. Copied at start. */
+	const struct cfg_slo *slo;
+	int n_slo;
 	/* Served policies, at most one per device class (p->device_class), each with
 	 * its action table. Borrowed until ap_server_start returns: every worker
 	 * decides with its own copy (a policy's scratch is not shareable). */
@@ -101,10 +107,11 @@ void ap_live_from(const struct ap_server_config *cfg, struct ap_live *l);
  * reply queued; the queueing part of it; the decoding and tail compute part):
  * per worker, one relaxed add per observation (and one to the sum), no lock.
  * Bucket upper bounds (ap_hist_edges): a fixed log-spaced set, 1, 2.5 and 5
- * per decade from 100 us to 10 s, merged with the SLO deadlines, so every
- * deadline is an edge; n[edges.n] counts what is above the last (+Inf). */
+ * per decade from 100 us to 10 s, merged with the SLO deadlines (those of
+ * slo_deadlines_ms and of the SLO file's applications, up to 16 distinct of
+ * each: ap_server_start checks the file's), so every deadline is an edge; n[edges.n] counts what is above the last (+Inf). */
 #define AP_HIST_FIXED_EDGES 16
-#define AP_HIST_BUCKETS (AP_HIST_FIXED_EDGES + AP_SLO_DEADLINES_MAX + 1)
+#define AP_HIST_BUCKETS (AP_HIST_FIXED_EDGES + 2 * AP_SLO_DEADLINES_MAX + 1)
 struct ap_hist_edges {
 	int n;
 	uint64_t us[AP_HIST_BUCKETS - 1]; /* ascending, no repeats */
@@ -173,6 +180,13 @@ int ap_server_set_live(struct ap_server *s, const struct ap_live *l, char *err, 
 int ap_server_stalled(const struct ap_server *s, int worker);
 /* Sums of every worker's counters (racy reads of monotonic counters). */
 void ap_server_stats(const struct ap_server *s, struct ap_stats *out);
+/* Application app of cfg.slo: answers met and in all, since start and over its
+ * objective's window ending at now_ns (the workers' clock: CLOCK_MONOTONIC). */
+struct ap_slo_sum {
+	uint64_t total, met, window_total, window_met;
+};
+void ap_server_slo(const struct ap_server *s, int app, uint64_t now_ns, struct ap_slo_sum *out);
+const struct ap_server_config *ap_server_config(const struct ap_server *s);
 /* The histograms' bucket edges of this server. */
 const struct ap_hist_edges *ap_server_hist_edges(const struct ap_server *s);
 /* The decided actions: how many slots (ap_act_index), and slot k summed over
