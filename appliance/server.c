@@ -106,6 +106,7 @@ struct ap_server {
 
 struct live_node {
 	struct ap_live l;
+	struct ap_policy_set set; /* owned when set.w: l.policies points here */
 	struct live_node *next;
 };
 
@@ -783,17 +784,67 @@ void ap_live_from(const struct ap_server_config *cfg, struct ap_live *l)
 			      .run_late = cfg->run_late, .idle_timeout_ms = cfg->idle_timeout_ms};
 }
 
-int ap_server_set_live(struct ap_server *s, const struct ap_live *l, char *err, size_t errlen)
+static void policy_set_free(struct ap_policy_set *set, int workers)
 {
+	for (int w = 0; set->w && w < workers; w++) {
+		for (int k = 0; set->w[w] && k < set->n; k++)
+			pol_policy_free(set->w[w][k]);
+		free(set->w[w]);
+	}
+	free(set->w);
+	set->w = NULL;
+}
+
+/* Copies of policies for every worker, checked against the model as at start. */
+static int policy_set_make(struct ap_server *s, struct pol_policy *const *policies, int n,
+			   struct ap_policy_set *set, char *err, size_t errlen)
+{
+	struct ap_server_config c = s->cfg;
+	int ret;
+	c.policies = policies;
+	c.n_policies = n;
+	if ((ret = check_policies(&c, s->m, err, errlen)))
+		return ret;
+	set->n = n;
+	if (!(set->w = calloc((size_t)s->cfg.workers, sizeof(*set->w))))
+		goto nomem;
+	for (int w = 0; w < s->cfg.workers; w++) {
+		if (n && !(set->w[w] = calloc((size_t)n, sizeof(**set->w))))
+			goto nomem;
+		for (int k = 0; k < n; k++)
+			if ((ret = pol_policy_dup(policies[k], &set->w[w][k], err, errlen))) {
+				policy_set_free(set, s->cfg.workers);
+				return ret;
+			}
+	}
+	return 0;
+nomem:
+	policy_set_free(set, s->cfg.workers);
+	return cf_fail(-ENOMEM, err, errlen, "out of memory for the policies' copies");
+}
+
+int ap_server_set_live(struct ap_server *s, const struct ap_live *l,
+		       struct pol_policy *const *policies, int n_policies, char *err,
+		       size_t errlen)
+{
+	int ret;
 	if (l->max_batch < 1 || l->max_batch > s->cfg.max_batch)
 		return cf_fail(-EINVAL, err, errlen, "max_batch %d: 1..%d, the max_batch the "
 			       "server started with (its buffers' size)", l->max_batch,
 			       s->cfg.max_batch);
-	struct live_node *n = malloc(sizeof(*n));
+	struct live_node *n = calloc(1, sizeof(*n));
 	if (!n)
 		return cf_fail(-ENOMEM, err, errlen, "out of memory for the live settings");
+	n->l = *l;
+	n->l.policies = s->lives ? s->lives->l.policies : NULL;
+	if (policies && (ret = policy_set_make(s, policies, n_policies, &n->set, err, errlen))) {
+		free(n);
+		return ret;
+	}
+	if (policies)
+		n->l.policies = &n->set;
 	/* kept until the stop: a worker may be copying the one before right now */
-	*n = (struct live_node){.l = *l, .next = s->lives};
+	n->next = s->lives;
 	s->lives = n;
 	atomic_store_explicit(&s->live, &n->l, memory_order_release);
 	return 0;
@@ -804,6 +855,7 @@ static void free_lives(struct ap_server *s)
 	while (s->lives) {
 		struct live_node *n = s->lives;
 		s->lives = n->next;
+		policy_set_free(&n->set, s->cfg.workers);
 		free(n);
 	}
 }

@@ -94,11 +94,19 @@ void ap_server_defaults(struct ap_server_config *c);
  * SIGHUP reload, docs/appliance.md "Reload"). Each worker loads the published
  * snapshot's pointer once per loop turn (one acquire load, no lock) and copies
  * it into its own session when it changed. */
+/* The served policies of a reload: each worker's own copies (a policy's
+ * scratch is not shareable), made by ap_server_set_live, freed at stop. */
+struct ap_policy_set {
+	int n;                  /* one per device class */
+	struct pol_policy ***w; /* w[worker][0..n) */
+};
 struct ap_live {
 	int max_batch;        /* at most the max_batch the server started with */
 	uint64_t max_delay_us;
 	int run_late;
 	int idle_timeout_ms;
+	/* set by ap_server_set_live: the policies served (NULL: the ones started with) */
+	const struct ap_policy_set *policies;
 };
 /* cfg's live settings, as it was started with. */
 void ap_live_from(const struct ap_server_config *cfg, struct ap_live *l);
@@ -172,10 +180,14 @@ struct ap_stop_report {
 };
 int ap_server_stop_report(struct ap_server *s, struct ap_stop_report *r);
 /* Publishes live settings to every worker (each takes them at its next loop
- * turn). -EINVAL when max_batch is above the started one (its buffers are
- * sized for that), -ENOMEM. Snapshots are freed at ap_server_stop: a worker
- * may still read the one before. */
-int ap_server_set_live(struct ap_server *s, const struct ap_live *l, char *err, size_t errlen);
+ * turn). policies (NULL: keep those served now): the policies to serve from
+ * now on, checked as at start and copied for every worker (borrowed). -EINVAL
+ * when max_batch is above the started one (its buffers are sized for that) or
+ * a policy does not fit, -ENOMEM. Snapshots and their policy copies are freed
+ * at ap_server_stop: a worker may still use the ones before. */
+int ap_server_set_live(struct ap_server *s, const struct ap_live *l,
+		       struct pol_policy *const *policies, int n_policies, char *err,
+		       size_t errlen);
 /* Workers stalled now (no loop turn for watchdog_ms), as the watchdog saw them. */
 int ap_server_stalled(const struct ap_server *s, int worker);
 /* Sums of every worker's counters (racy reads of monotonic counters). */

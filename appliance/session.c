@@ -21,7 +21,12 @@
  *     connection's generation and answer() checks it before replying.
  *   - reassembly pool buffers: held by one connection from a message's header
  *     to its last byte (c->pool), given back by pool_release, which is
- *     idempotent, when the message is handled or the connection closes. */
+ *     idempotent, when the message is handled or the connection closes.
+ *   - the served policies: the copies made at start (pol_own) are this
+ *     session's until ap_sess_destroy; a reload's copies (pol_set) are the
+ *     server's, which frees them only at its stop, after the workers are
+ *     joined, so a set this worker has left may still be mid-decision in no
+ *     one (one thread decides per session) and is never freed under it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,7 +94,11 @@ struct ap_sess {
 	struct ap_stats st;
 	uint64_t session_seq;
 	uint8_t session_key[crypto_shorthash_KEYBYTES];
-	struct pol_policy **pol; /* this session's copies of the served policies */
+	/* the policies served now: the copies made at start (pol_own) or a
+	 * reload's copies for this worker (the server's, freed at its stop) */
+	struct pol_policy **pol, **pol_own;
+	int n_pol;
+	const struct ap_policy_set *pol_set; /* the reload's set in use, NULL: pol_own */
 	struct ap_rate rate_addr, rate_device;
 	uint32_t qdelay_us;      /* queueing-delay estimate: the last answer's */
 	struct ap_hist_edges edges;
@@ -322,7 +331,7 @@ static void on_infer(struct ap_sess *s, struct conn *c, const struct cw_infer *m
 
 static int policy_for(const struct ap_sess *s, const char *device_class)
 {
-	for (int i = 0; i < s->cfg->n_policies; i++)
+	for (int i = 0; i < s->n_pol; i++)
 		if (!strcmp(s->pol[i]->device_class, device_class))
 			return i;
 	return -1;
@@ -836,6 +845,19 @@ static void answer_expired(struct ap_sess *s, const struct ap_batch *b, uint64_t
 
 /* Once per loop turn: one acquire load; the copy only when a reload published
  * new settings (the server checked max_batch against the bound). */
+/* A reload's policies: every session looks its class up again (a class may
+ * have gained, kept or lost its policy); a state a device sent with its last
+ * DECIDE stays, it is the device's, not the policy's. */
+static void take_policies(struct ap_sess *s, const struct ap_policy_set *set)
+{
+	s->pol_set = set;
+	s->pol = set ? set->w[s->c.id] : s->pol_own;
+	s->n_pol = set ? set->n : s->cfg->n_policies;
+	for (int i = 0; i < s->cfg->max_conns; i++)
+		if (s->conns[i].state == C_READY || s->conns[i].state == C_CLOSING)
+			s->conns[i].pol = policy_for(s, s->conns[i].dev_class);
+}
+
 static void take_live(struct ap_sess *s)
 {
 	const struct ap_live *l;
@@ -845,6 +867,8 @@ static void take_live(struct ap_sess *s)
 	s->live = l;
 	s->idle_timeout_ms = l->idle_timeout_ms;
 	ap_sched_set_live(&s->sched, l->max_batch, l->max_delay_us * 1000, l->run_late);
+	if (l->policies != s->pol_set)
+		take_policies(s, l->policies);
 }
 
 uint64_t ap_sess_run(struct ap_sess *s)
@@ -943,9 +967,9 @@ void ap_sess_destroy(struct ap_sess *s)
 	free(s->acts);
 	free(s->slo);
 	free(s->slo_bucket_ns);
-	for (int i = 0; s->pol && i < s->cfg->n_policies; i++)
-		pol_policy_free(s->pol[i]);
-	free(s->pol);
+	for (int i = 0; s->pol_own && i < s->cfg->n_policies; i++)
+		pol_policy_free(s->pol_own[i]);
+	free(s->pol_own);
 	ap_batch_free(&s->batch);
 	ap_sched_free(&s->sched);
 	ap_tail_destroy(s->tail);
@@ -1050,12 +1074,14 @@ int ap_sess_create(const struct ap_sess_config *c, struct ap_sess **out, char *e
 	    ap_rate_init(&s->rate_device, 4096, cfg->auth_rate_device))
 		goto fail;
 	if (cfg->n_policies) {
-		if (!(s->pol = calloc((size_t)cfg->n_policies, sizeof(*s->pol))))
+		if (!(s->pol_own = calloc((size_t)cfg->n_policies, sizeof(*s->pol_own))))
 			goto fail;
 		for (int i = 0; i < cfg->n_policies; i++)
-			if ((ret = pol_policy_dup(cfg->policies[i], &s->pol[i], err, errlen)))
+			if ((ret = pol_policy_dup(cfg->policies[i], &s->pol_own[i], err, errlen)))
 				goto fail;
 	}
+	s->pol = s->pol_own;
+	s->n_pol = cfg->n_policies;
 	if ((ret = start_tail(s, err, errlen)))
 		goto fail;
 	*out = s;
