@@ -113,7 +113,7 @@ static void emit_object(struct rp_doc *d, const cJSON *o, const char *title, int
 		goto out;
 	if (sc.n) {
 		rp_h(d, 3, *title ? title : "Fields");
-		rp_table(d, 2, h);
+		rp_table_kv(d, h);
 		for (int i = 0; i < sc.n; i++) {
 			const char *c[2] = {sc.e[i].key, v};
 			cell(v, sc.e[i].v);

@@ -24,7 +24,7 @@ static const char css[] =
 	"div.t{overflow-x:auto;margin:8px 0 14px}\n"
 	"table{border-collapse:collapse;font-size:13px}\n"
 	"th,td{border:1px solid #ccc;padding:3px 8px;white-space:nowrap}\n"
-	"th{background:#e8edf2;text-align:left}\n"
+	"th{background:#e8edf2;text-align:left;white-space:normal;vertical-align:bottom}\n"
 	"tr:nth-child(even) td{background:#f7f9fb}\n"
 	"td.n{text-align:right;font-variant-numeric:tabular-nums}\n"
 	"td.pass{color:#fff;background:#2e7d32!important;font-weight:bold}\n"
@@ -45,6 +45,19 @@ static void html_esc(FILE *f, const char *s)
 		case '\'': fputs("&#39;", f); break;
 		default: fputc(*s, f);
 		}
+	}
+}
+
+/* A header: escaped, with a break opportunity after each '.' and '_', so that
+ * the long dotted names of benchmark fields wrap instead of widening the table. */
+static void html_head(FILE *f, const char *s)
+{
+	char one[2] = "";
+	for (; *s; s++) {
+		one[0] = *s;
+		html_esc(f, one);
+		if (*s == '.' || *s == '_')
+			fputs("<wbr>", f);
 	}
 }
 
@@ -128,13 +141,20 @@ void rp_p(struct rp_doc *d, const char *fmt, ...)
 	fputs("\n\n", d->md);
 }
 
+void rp_table_kv(struct rp_doc *d, const char *const *heads)
+{
+	rp_table(d, 2, heads);
+	d->plain = 1;
+}
+
 void rp_table(struct rp_doc *d, int ncols, const char *const *heads)
 {
+	d->plain = 0;
 	fputs("<div class=\"t\"><table>\n<tr>", d->html);
 	fputs("|", d->md);
 	for (int i = 0; i < ncols; i++) {
 		fputs("<th>", d->html);
-		html_esc(d->html, heads[i]);
+		html_head(d->html, heads[i]);
 		fputs("</th>", d->html);
 		fputc(' ', d->md);
 		md_esc(d->md, heads[i]);
@@ -165,7 +185,7 @@ void rp_row(struct rp_doc *d, int ncols, const char *const *cells)
 		const char *c = cells[i] ? cells[i] : "";
 		const char *cls = !strcmp(c, "PASS") ? " class=\"pass\""
 				  : !strcmp(c, "MISS") ? " class=\"miss\""
-				  : numeric(c)	       ? " class=\"n\""
+				  : !d->plain && numeric(c) ? " class=\"n\""
 							: "";
 		fprintf(d->html, "<td%s>", cls);
 		html_esc(d->html, c);

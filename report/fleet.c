@@ -96,10 +96,9 @@ static void verdict(struct rp_doc *d, const cJSON *run)
 
 static void totals(struct rp_doc *d, const cJSON *run, struct row *r)
 {
-	static const char *const h[] = {"requests", "answered", "edge", "device",
-					 "throughput (req/s)", "accuracy", "mean (ms)",
-					 "p50 (ms)", "p90 (ms)", "p99 (ms)", "p99.9 (ms)",
-					 "max (ms)", "late starts", "max lag (ms)"};
+	static const char *const h[] = {"requests", "answered", "by the edge", "on the device",
+					 "throughput (req/s)", "accuracy", "late starts",
+					 "max lag (ms)"};
 	const cJSON *t = get(run, "totals"), *s = get(t, "schedule");
 	rp_h(d, 3, "Totals");
 	row_reset(r);
@@ -109,27 +108,28 @@ static void totals(struct rp_doc *d, const cJSON *run, struct row *r)
 	add_num(r, t, "device");
 	add_num(r, t, "throughput_rps");
 	add_pct(r, t, "accuracy");
-	add_latency(r, t);
 	add_num(r, s, "late_starts");
 	add_num(r, s, "max_lag_ms");
 	rp_table(d, r->n, h);
 	rp_row(d, r->n, r->p);
 	rp_table_end(d);
+	if (get(s, "late_starts"))
+		rp_p(d, "Late starts: open-loop sends that left later than scheduled (latency is "
+			"timed from the scheduled time all the same).");
 }
 
 static void applications(struct rp_doc *d, const cJSON *run, struct row *r)
 {
 	static const char *const h[] = {"application", "deadline (ms)", "requests",
 					"within deadline", "attainment", "objective", "SLO",
-					"accuracy", "min accuracy", "accuracy ok", "p50 (ms)",
-					"p90 (ms)", "p99 (ms)", "p99.9 (ms)", "max (ms)"};
-	static const char *const hs[] = {"application", "head", "uplink", "queue", "compute",
+					"accuracy", "min accuracy", "accuracy ok"};
+	static const char *const hs[] = {"application", "mean", "p50", "p90", "p99", "p99.9",
+					 "max", "head", "uplink", "queue", "compute",
 					 "downlink"};
 	const cJSON *a;
 	rp_h(d, 3, "Applications against their SLOs");
-	rp_table(d, 15, h);
+	rp_table(d, 10, h);
 	cJSON_ArrayForEach(a, get(run, "applications")) {
-		const cJSON *l = get(a, "latency_ms");
 		row_reset(r);
 		add_s(r, rp_str(a, "name"));
 		add_num(r, a, "deadline_ms");
@@ -141,18 +141,19 @@ static void applications(struct rp_doc *d, const cJSON *run, struct row *r)
 		add_pct(r, a, "accuracy");
 		add_pct(r, a, "min_accuracy");
 		add_verdict(r, a, "accuracy_met");
-		for (int i = 1; i < 6; i++)
-			add_num(r, l, lat_keys[i]);
 		rp_row(d, r->n, r->p);
 	}
 	rp_table_end(d);
-	rp_p(d, "Where the time goes: mean milliseconds per request in each stage.");
-	rp_table(d, 6, hs);
+	rp_h(d, 3, "Latency per application (ms)");
+	rp_p(d, "End-to-end latency, then its mean split by stage: head layers on the device, "
+		"uplink, queue at the edge, edge compute, downlink.");
+	rp_table(d, 12, hs);
 	cJSON_ArrayForEach(a, get(run, "applications")) {
 		const cJSON *s = get(a, "split_ms");
 		row_reset(r);
 		add_s(r, rp_str(a, "name"));
-		for (int i = 1; i < 6; i++)
+		add_latency(r, a);
+		for (int i = 7; i < 12; i++)
 			add_num(r, s, hs[i]);
 		rp_row(d, r->n, r->p);
 	}
@@ -161,14 +162,19 @@ static void applications(struct rp_doc *d, const cJSON *run, struct row *r)
 
 static void classes_groups(struct rp_doc *d, const cJSON *run, struct row *r)
 {
-	static const char *const hc[] = {"class", "requests", "mean (ms)", "p50 (ms)",
-					 "p90 (ms)", "p99 (ms)", "p99.9 (ms)", "max (ms)"};
+	static const char *const hc[] = {"device class", "requests", "mean", "p50", "p90",
+					 "p99", "p99.9", "max"};
 	static const char *const hg[] = {"group", "devices", "class", "application",
 					 "transport", "arrival", "requests", "attainment"};
 	const cJSON *c;
+	rp_h(d, 3, "Latency per device class (ms)");
+	rp_table(d, 8, hc);
+	row_reset(r);
+	add_s(r, "all requests");
+	add_num(r, get(run, "totals"), "requests");
+	add_latency(r, get(run, "totals"));
+	rp_row(d, r->n, r->p);
 	if (get(run, "classes")) {
-		rp_h(d, 3, "Device classes");
-		rp_table(d, 8, hc);
 		cJSON_ArrayForEach(c, get(run, "classes")) {
 			row_reset(r);
 			add_s(r, rp_str(c, "name"));
@@ -176,8 +182,8 @@ static void classes_groups(struct rp_doc *d, const cJSON *run, struct row *r)
 			add_latency(r, c);
 			rp_row(d, r->n, r->p);
 		}
-		rp_table_end(d);
 	}
+	rp_table_end(d);
 	if (get(run, "groups")) {
 		rp_h(d, 3, "Groups");
 		rp_table(d, 8, hg);
@@ -303,7 +309,7 @@ static void meta(struct rp_doc *d, const struct rp_input *in, struct row *r)
 	static const char *const h[] = {"", "value"};
 	const cJSON *m = get(in->docs[0], "meta"), *mc = get(m, "machine");
 	rp_h(d, 3, "Where this run comes from");
-	rp_table(d, 2, h);
+	rp_table_kv(d, h);
 	kv(d, r, "command", m, "command");
 	kv(d, r, "commit", m, "commit");
 	kv(d, r, "started", m, "started");

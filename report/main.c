@@ -96,6 +96,50 @@ static void inputs_table(struct rp_doc *d, const struct rp_input *in, int n, con
 	rp_table_end(d);
 }
 
+/* One line per fleet run before the details: what a reader looks at first. */
+static void summary(struct rp_doc *d, const struct rp_input *in, int n)
+{
+	static const char *const h[] = {"run", "file", "requests", "throughput (req/s)",
+					"p99 (ms)", "accuracy", "verdict", "missed"};
+	char c[8][256];
+	const char *p[8];
+	int k = 0;
+	for (int i = 0; i < n; i++) {
+		const cJSON *run = in[i].docs[0], *t, *v, *m;
+		double x;
+		if (!in[i].is_fleet)
+			continue;
+		if (!k)
+			rp_h(d, 2, "Summary"), rp_table(d, 8, h);
+		t = cJSON_GetObjectItemCaseSensitive(run, "totals");
+		v = cJSON_GetObjectItemCaseSensitive(run, "verdict");
+		for (int j = 0; j < 8; j++)
+			p[j] = strcpy(c[j], "-");
+		snprintf(c[0], sizeof(c[0]), "%d", ++k);
+		snprintf(c[1], sizeof(c[1]), "%s", in[i].path);
+		if (rp_num(t, "requests", &x))
+			rp_fmt(c[2], sizeof(c[2]), x);
+		if (rp_num(t, "throughput_rps", &x))
+			rp_fmt(c[3], sizeof(c[3]), x);
+		if (rp_num(cJSON_GetObjectItemCaseSensitive(t, "latency_ms"), "p99", &x))
+			rp_fmt(c[4], sizeof(c[4]), x);
+		if (rp_num(t, "accuracy", &x))
+			rp_fmt_pct(c[5], sizeof(c[5]), x);
+		if (rp_num(v, "passed", &x))
+			strcpy(c[6], x ? "PASS" : "MISS");
+		c[7][0] = 0;
+		cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(v, "missed")) {
+			size_t len = strlen(c[7]);
+			if (cJSON_IsString(m) && len < sizeof(c[7]))
+				snprintf(c[7] + len, sizeof(c[7]) - len, "%s%s", len ? ", " : "",
+					 m->valuestring);
+		}
+		rp_row(d, 8, p);
+	}
+	if (k)
+		rp_table_end(d);
+}
+
 /* Every fleet run: its tables and plots, and its point of the load plot. */
 static int fleet_sections(struct rp_doc *d, const struct rp_plot *pl, const struct rp_input *in,
 			  int n, int plots, struct rp_load_point **pts, int *npts, int *nfleet,
@@ -139,6 +183,7 @@ static int write_report(const struct report_opts *o, struct rp_input *in, int n,
 	int npts = 0, nfleet = 0, ret = rp_doc_open(&d, o->out, o->title, err, errlen);
 	if (ret)
 		return ret;
+	summary(&d, in, n);
 	ret = fleet_sections(&d, &pl, in, n, !o->no_plots, &pts, &npts, &nfleet, err, errlen);
 	for (int i = 0; i < n && !ret; i++)
 		if (!in[i].is_fleet)

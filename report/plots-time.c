@@ -180,13 +180,14 @@ static void decisions_script(FILE *f, const cJSON *run, const char *dat, const i
 {
 	static const char *const panels[] = {"exit (1-based)", "partition (layers on the "
 					     "device)", "quantization bits"};
+	static const char *const ylabels[] = {"exit", "partition", "bits"};
 	fprintf(f, "set multiplot layout 1,3 title 'Decisions against bandwidth (%d requests; "
 		   "points jittered, so a cloud is one value)' font ',13'\n"
 		   "set xlabel 'bandwidth (Mbit/s)'\nset key top left box opaque\n", total);
 	for (int p = 0; p < 3; p++) {
 		const cJSON *a;
 		int i = 0, first = 1;
-		fprintf(f, "set title '%s'\nset ylabel '%s'\n%s\n%s\nplot ", panels[p], panels[p],
+		fprintf(f, "set title '%s'\nset ylabel '%s'\n%s\n%s\nplot ", panels[p], ylabels[p],
 			p == 0 ? "set ytics 1\nset yrange [0.5:3.5]" : "set ytics autofreq\n"
 			"set autoscale y", p == 0 ? "" : "unset key");
 		cJSON_ArrayForEach(a, get(run, "applications")) {

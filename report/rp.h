@@ -42,6 +42,7 @@ struct rp_doc {
 	FILE *html, *md;
 	const char *dir;
 	int fig;          /* figures so far, for their numbers */
+	int plain;        /* this table aligns no numbers (a key/value table) */
 };
 
 /* Creates DIR/report.html and DIR/report.md (DIR must exist). */
@@ -56,6 +57,8 @@ void rp_p(struct rp_doc *d, const char *fmt, ...) __attribute__((format(printf, 
 /* A table: rp_table then one rp_row per row (each ncols cells, escaped; a cell
  * that reads PASS or MISS is coloured, a number is right-aligned), rp_table_end. */
 void rp_table(struct rp_doc *d, int ncols, const char *const *heads);
+/* A two-column key/value table: values left-aligned, numbers or not. */
+void rp_table_kv(struct rp_doc *d, const char *const *heads);
 void rp_row(struct rp_doc *d, int ncols, const char *const *cells);
 void rp_table_end(struct rp_doc *d);
 /* A figure: the PNG DIR/file, embedded as a data URI in the HTML and linked
