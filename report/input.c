@@ -145,6 +145,24 @@ static int check_fleet(const struct rp_input *in, const cJSON *run, char *err, s
 	return 0;
 }
 
+int rp_input_parse(struct rp_input *in, const char *path, const char *text, size_t len,
+		   char *err, size_t errlen)
+{
+	int ret;
+	memset(in, 0, sizeof(*in));
+	in->path = path;
+	in->xxh64 = XXH64(text, len, 0);
+	in->bytes = len;
+	if ((ret = parse_all(in, text, len, err, errlen)))
+		return ret;
+	const char *kind = rp_str(in->docs[0], "kind");
+	if (kind && !strcmp(kind, "coinfer-fleet")) {
+		in->is_fleet = 1;
+		ret = check_fleet(in, in->docs[0], err, errlen);
+	}
+	return ret;
+}
+
 int rp_input_load(struct rp_input *in, const char *path, char *err, size_t errlen)
 {
 	char *text = NULL;
@@ -152,18 +170,8 @@ int rp_input_load(struct rp_input *in, const char *path, char *err, size_t errle
 	memset(in, 0, sizeof(*in));
 	in->path = path;
 	int ret = cf_read_text(path, INPUT_MAX, &text, &len, err, errlen);
-	if (ret)
-		return ret;
-	in->xxh64 = XXH64(text, len, 0);
-	in->bytes = len;
-	if ((ret = parse_all(in, text, len, err, errlen)))
-		goto out;
-	const char *kind = rp_str(in->docs[0], "kind");
-	if (kind && !strcmp(kind, "coinfer-fleet")) {
-		in->is_fleet = 1;
-		ret = check_fleet(in, in->docs[0], err, errlen);
-	}
-out:
+	if (!ret)
+		ret = rp_input_parse(in, path, text, len, err, errlen);
 	free(text);
 	return ret;
 }

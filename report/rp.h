@@ -28,6 +28,11 @@ struct rp_input {
  * a section it must have (err names the key); -errno when the file cannot be
  * read. */
 int rp_input_load(struct rp_input *in, const char *path, char *err, size_t errlen);
+/* The same on len bytes at text (a NUL after them), named path in messages:
+ * what rp_input_load does once the file is read, and what the fuzz target calls.
+ * in holds what was parsed even on error (rp_input_free it). */
+int rp_input_parse(struct rp_input *in, const char *path, const char *text, size_t len,
+		   char *err, size_t errlen);
 void rp_input_free(struct rp_input *in);
 
 /* Lookups that tolerate absent keys (the fleet JSON omits what it has not
