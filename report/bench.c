@@ -103,6 +103,23 @@ static void cell(char *buf, const cJSON *v)
 static void emit_array(struct rp_doc *d, const struct kvs *elems, const char *title,
 		       int max_rows);
 
+/* The objects of arr into el, labelled "K" or, under a parent row, "PARENT.K". */
+static int add_elements(struct kvs *el, const cJSON *arr, const char *parent)
+{
+	const cJSON *e;
+	char label[32];
+	int k = 0;
+	cJSON_ArrayForEach(e, arr) {
+		if (parent)
+			snprintf(label, sizeof(label), "%.20s.%d", parent, ++k);
+		else
+			snprintf(label, sizeof(label), "%d", ++k);
+		if (cJSON_IsObject(e) && kvs_add(el, "", NULL, e, label))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 /* An object's fields as a two-column table, then its arrays of objects. */
 static void emit_object(struct rp_doc *d, const cJSON *o, const char *title, int max_rows)
 {
@@ -123,13 +140,8 @@ static void emit_object(struct rp_doc *d, const cJSON *o, const char *title, int
 	}
 	for (int i = 0; i < arrs.n; i++) {
 		struct kvs el = {0};
-		const cJSON *e;
-		char t[2 * KEY], label[32];
-		int k = 0, bad = 0;
-		cJSON_ArrayForEach(e, arrs.e[i].v) {
-			snprintf(label, sizeof(label), "%d", ++k);
-			bad |= cJSON_IsObject(e) && kvs_add(&el, "", NULL, e, label);
-		}
+		char t[2 * KEY];
+		int bad = add_elements(&el, arrs.e[i].v, NULL);
 		snprintf(t, sizeof(t), "%s%s%s[]", title, *title ? "." : "", arrs.e[i].key);
 		if (!bad)
 			emit_array(d, &el, t, max_rows);
@@ -208,22 +220,15 @@ static void emit_array(struct rp_doc *d, const struct kvs *elems, const char *ti
 	}
 	for (int i = 0; i < subs.n; i++) {
 		struct kvs el = {0};
-		char t[2 * KEY], label[32];
+		char t[2 * KEY];
 		int dup = 0, bad = 0;
 		for (int j = 0; j < i && !dup; j++)
 			dup = !strcmp(subs.e[j].key, subs.e[i].key);
 		if (dup)
 			continue; /* gathered with the first of its key */
-		for (int j = i; j < subs.n && !bad; j++) {
-			const cJSON *e;
-			int k = 0;
-			if (strcmp(subs.e[j].key, subs.e[i].key))
-				continue;
-			cJSON_ArrayForEach(e, subs.e[j].v) {
-				snprintf(label, sizeof(label), "%.20s.%d", subs.e[j].label, ++k);
-				bad |= cJSON_IsObject(e) && kvs_add(&el, "", NULL, e, label);
-			}
-		}
+		for (int j = i; j < subs.n && !bad; j++)
+			if (!strcmp(subs.e[j].key, subs.e[i].key))
+				bad = add_elements(&el, subs.e[j].v, subs.e[j].label);
 		snprintf(t, sizeof(t), "%s.%s[]", title, subs.e[i].key);
 		if (!bad)
 			emit_array(d, &el, t, max_rows);
@@ -246,16 +251,12 @@ void rp_bench_tables(struct rp_doc *d, const struct rp_input *in, int max_rows)
 		return;
 	}
 	for (int i = 0; i < in->n_docs && !bad; i++) {
-		const cJSON *e, *v = in->docs[i];
-		int k = 0;
-		if (cJSON_IsObject(v)) {
-			snprintf(label, sizeof(label), "%d", i + 1);
+		const cJSON *v = in->docs[i];
+		snprintf(label, sizeof(label), "%d", i + 1);
+		if (cJSON_IsObject(v))
 			bad = kvs_add(&el, "", NULL, v, label);
-		}
-		cJSON_ArrayForEach(e, (cJSON_IsArray(v) ? v : NULL)) {
-			snprintf(label, sizeof(label), "%d.%d", i + 1, ++k);
-			bad |= cJSON_IsObject(e) && kvs_add(&el, "", NULL, e, label);
-		}
+		else if (cJSON_IsArray(v))
+			bad = add_elements(&el, v, label);
 	}
 	if (!bad && el.n)
 		emit_array(d, &el, "lines", max_rows);

@@ -32,24 +32,27 @@ static void add_s(struct row *r, const char *s)
 	snprintf(row_next(r), CELL, "%s", s ? s : "-");
 }
 
-static void add_num(struct row *r, const cJSON *obj, const char *key)
+/* The number at key as a number or (pct) a percentage; "-" when absent. */
+static void add_val(struct row *r, const cJSON *obj, const char *key, int pct)
 {
 	double v;
 	char *c = row_next(r);
-	if (rp_num(obj, key, &v))
-		rp_fmt(c, CELL, v);
-	else
+	if (!rp_num(obj, key, &v))
 		snprintf(c, CELL, "-");
+	else if (pct)
+		rp_fmt_pct(c, CELL, v);
+	else
+		rp_fmt(c, CELL, v);
+}
+
+static void add_num(struct row *r, const cJSON *obj, const char *key)
+{
+	add_val(r, obj, key, 0);
 }
 
 static void add_pct(struct row *r, const cJSON *obj, const char *key)
 {
-	double v;
-	char *c = row_next(r);
-	if (rp_num(obj, key, &v))
-		rp_fmt_pct(c, CELL, v);
-	else
-		snprintf(c, CELL, "-");
+	add_val(r, obj, key, 1);
 }
 
 /* PASS or MISS from a boolean key, "-" when absent. */
