@@ -120,6 +120,12 @@ static void load_script(FILE *f, const struct rp_load_point *p, int n, const dou
 		fputs("set logscale x\nset format x '%g'\n", f);
 	if (lo[1] > 0 && hi[1] / lo[1] > 20)
 		fputs("set logscale y\nset format y '%g'\n", f);
+	/* One value on an axis (one point): a range around it, which gnuplot would
+	 * otherwise widen with a warning. */
+	if (lo[0] == hi[0])
+		fprintf(f, "set xrange [%g:%g]\n", 0.0, hi[0] > 0 ? hi[0] * 1.5 : 1);
+	if (lo[1] == hi[1])
+		fprintf(f, "set yrange [%g:%g]\n", 0.0, hi[1] > 0 ? hi[1] * 1.5 : 1);
 	if (nfleet == 1)
 		fputs("set label 1 'one fleet run: one load level (give several runs for a "
 		      "curve)' at graph 0.5, graph 0.92 center\n", f);

@@ -241,8 +241,12 @@ int rp_plot_decisions(struct rp_doc *d, const struct rp_plot *pl, const cJSON *r
 	if (!f)
 		return -EIO;
 	int total = decisions_data(f, run, &c, count);
-	if ((ret = rp_gp_close(f, pl, "decisions.dat", err, errlen)) || !total)
+	if ((ret = rp_gp_close(f, pl, "decisions.dat", err, errlen)))
 		return ret;
+	if (!total) {
+		rp_p(d, "No records of the applications: no decisions plot.");
+		return 0;
+	}
 	if (!(f = rp_gp_open(pl, prefix, "decisions.gp", err, errlen)))
 		return -EIO;
 	snprintf(png, sizeof(png), "%sdecisions.png", prefix);

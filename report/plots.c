@@ -143,9 +143,15 @@ static int plot_cdf(struct rp_doc *d, const struct rp_plot *pl, const cJSON *run
 	FILE *f = rp_gp_open(pl, prefix, "cdf.dat", err, errlen);
 	if (!f)
 		return -EIO;
-	int apps = cdf_data(f, run, rec, ca, cl, n, &xmax);
+	int apps = cdf_data(f, run, rec, ca, cl, n, &xmax), total = 0;
 	if ((ret = rp_gp_close(f, pl, "cdf.dat", err, errlen)) || apps < 0)
 		return ret ? ret : cf_fail(apps, err, errlen, "out of memory");
+	for (int i = 0; i < apps; i++)
+		total += (int)n[i];
+	if (!total) {
+		rp_p(d, "No records of the applications: no latency CDF.");
+		return 0;
+	}
 	if (!(f = rp_gp_open(pl, prefix, "cdf.gp", err, errlen)))
 		return -EIO;
 	snprintf(png, sizeof(png), "%scdf.png", prefix);

@@ -72,7 +72,7 @@ def fmt(v):
     return "%.3g" % v
 
 
-def run(cmd):
+def run_cmd(cmd):
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
@@ -132,6 +132,25 @@ def check_escaping(out):
         check(os.path.isfile(os.path.join(out, link)), "report.md links a missing %s" % link)
 
 
+def check_minimal(report, tmp, full):
+    """A run with only what must be there (meta, totals, applications): the tables,
+    a sentence for each plot whose data are absent, exit 0."""
+    with open(full) as f:
+        run = json.load(f)
+    small = {k: run[k] for k in ("kind", "version", "meta", "totals", "applications")}
+    p = os.path.join(tmp, "minimal.json")
+    with open(p, "w") as f:
+        json.dump(small, f)
+    out = os.path.join(tmp, "minimal-out")
+    r = run_cmd([report, p, "--out", out])
+    check(r.returncode == 0, "minimal run: exit %d: %s" % (r.returncode, r.stderr))
+    if r.returncode == 0:
+        with open(os.path.join(out, "report.html")) as f:
+            text = f.read()
+        check("no latency CDF" in text and "no attainment over time" in text,
+              "minimal run: no sentence for the absent plots")
+
+
 def check_errors(report, tmp):
     cases = {
         "malformed.json": ('{"kind": "coinfer-fleet", "version": 1,\n "meta": {"seed": 1,,}}',
@@ -145,7 +164,7 @@ def check_errors(report, tmp):
         p = os.path.join(tmp, name)
         with open(p, "w") as f:
             f.write(text)
-        r = run([report, p, "--out", os.path.join(tmp, "bad-out")])
+        r = run_cmd([report, p, "--out", os.path.join(tmp, "bad-out")])
         check(r.returncode == 2, "%s: exit %d, expected 2" % (name, r.returncode))
         check(name in r.stderr and want in r.stderr,
               "%s: the error does not name the file and %r: %s" % (name, want, r.stderr))
@@ -165,7 +184,7 @@ def main():
         subprocess.run([sys.executable, gen, f2, "--seed", "2", "--rate-scale", "2"],
                        check=True)
         out = os.path.join(tmp, "out")
-        r = run([report, f1, f2, os.path.join(here, "bench-model.json"),
+        r = run_cmd([report, f1, f2, os.path.join(here, "bench-model.json"),
                  os.path.join(here, "bench-appliance-quick.json"), "--out", out])
         check(r.returncode == 0, "exit %d: %s" % (r.returncode, r.stderr))
         if r.returncode == 0:
@@ -179,6 +198,7 @@ def main():
             check_escaping(out)
             check(any("avx2" in r for r in page.rows),
                   "no row of bench-model.json's runs")
+        check_minimal(report, tmp, f1)
         check_errors(report, tmp)
     print("%d failures" % len(failures))
     return 1 if failures else 0
