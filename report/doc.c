@@ -27,6 +27,7 @@ static const char css[] =
 	"th{background:#e8edf2;text-align:left;white-space:normal;vertical-align:bottom}\n"
 	"tr:nth-child(even) td{background:#f7f9fb}\n"
 	"td.n{text-align:right;font-variant-numeric:tabular-nums}\n"
+	"table.kv td+td{white-space:normal;overflow-wrap:anywhere}\n"
 	"td.pass{color:#fff;background:#2e7d32!important;font-weight:bold}\n"
 	"td.miss{color:#fff;background:#c62828!important;font-weight:bold}\n"
 	"figure{margin:14px 0}\n"
@@ -141,16 +142,12 @@ void rp_p(struct rp_doc *d, const char *fmt, ...)
 	fputs("\n\n", d->md);
 }
 
-void rp_table_kv(struct rp_doc *d, const char *const *heads)
+/* A table's start; plain: a key/value table (no numbers aligned, long values
+ * wrapped: a command line must not widen the page). */
+static void table_open(struct rp_doc *d, int ncols, const char *const *heads, int plain)
 {
-	rp_table(d, 2, heads);
-	d->plain = 1;
-}
-
-void rp_table(struct rp_doc *d, int ncols, const char *const *heads)
-{
-	d->plain = 0;
-	fputs("<div class=\"t\"><table>\n<tr>", d->html);
+	d->plain = plain;
+	fprintf(d->html, "<div class=\"t\"><table%s>\n<tr>", plain ? " class=\"kv\"" : "");
 	fputs("|", d->md);
 	for (int i = 0; i < ncols; i++) {
 		fputs("<th>", d->html);
@@ -165,6 +162,16 @@ void rp_table(struct rp_doc *d, int ncols, const char *const *heads)
 	for (int i = 0; i < ncols; i++)
 		fputs("---|", d->md);
 	fputc('\n', d->md);
+}
+
+void rp_table(struct rp_doc *d, int ncols, const char *const *heads)
+{
+	table_open(d, ncols, heads, 0);
+}
+
+void rp_table_kv(struct rp_doc *d, const char *const *heads)
+{
+	table_open(d, 2, heads, 1);
 }
 
 /* Whether a cell is a number rp_fmt or rp_fmt_pct wrote (right-aligned). */

@@ -175,34 +175,47 @@ static int decisions_data(FILE *f, const cJSON *run, const struct dec_cols *c, i
 	return total;
 }
 
+/* The legend of the first panel: a large point per application, drawn from NaN
+ * (the clouds' own points are too small to read in a key). */
+static void decisions_key(FILE *f, const cJSON *run, const int *count)
+{
+	const cJSON *a;
+	int i = 0;
+	cJSON_ArrayForEach(a, get(run, "applications")) {
+		if (i < MAX_APPS && count[i]) {
+			fprintf(f, ", NaN with points pt 7 ps 1.5 lc rgb '%s' title ", RP_COLOUR(i));
+			rp_gp_str(f, rp_str(a, "name"));
+		}
+		i++;
+	}
+}
+
 static void decisions_script(FILE *f, const cJSON *run, const char *dat, const int *count,
 			     int total)
 {
 	static const char *const panels[] = {"exit (1-based)", "partition (layers on the "
 					     "device)", "quantization bits"};
 	static const char *const ylabels[] = {"exit", "partition", "bits"};
+	/* The legend goes in a strip under the three panels, where no point is. */
 	fprintf(f, "set multiplot layout 1,3 title 'Decisions against bandwidth (%d requests; "
 		   "points jittered, so a cloud is one value)' font ',13'\n"
-		   "set xlabel 'bandwidth (Mbit/s)'\nset key top left box opaque\n", total);
+		   "set xlabel 'bandwidth (Mbit/s)'\nset bmargin 7\n"
+		   "set key at screen 0.5, screen 0.02 center bottom horizontal box\n", total);
 	for (int p = 0; p < 3; p++) {
 		const cJSON *a;
-		int i = 0, first = 1;
-		fprintf(f, "set title '%s'\nset ylabel '%s'\n%s\n%s\nplot ", panels[p], ylabels[p],
-			p == 0 ? "set ytics 1\nset yrange [0.5:3.5]" : "set ytics autofreq\n"
-			"set autoscale y", p == 0 ? "" : "unset key");
+		int i = 0;
+		fprintf(f, "set title '%s'\nset ylabel '%s'\n%s\nplot NaN notitle", panels[p],
+			ylabels[p], p == 0 ? "set ytics 1, 1, 3\nset yrange [0.5:3.5]"
+					   : "set ytics autofreq\nset autoscale y");
 		cJSON_ArrayForEach(a, get(run, "applications")) {
-			if (i < MAX_APPS && count[i]) {
-				fprintf(f, "%s'%s' index %d using 1:%d with points pt 7 ps 0.35 "
-					   "lc rgb '#70%s' ", first ? "" : ", ", dat, i, p + 2,
+			if (i < MAX_APPS && count[i])
+				fprintf(f, ", '%s' index %d using 1:%d with points pt 7 ps 0.35 "
+					   "lc rgb '#70%s' notitle", dat, i, p + 2,
 					RP_COLOUR(i) + 1);
-				if (p == 0)
-					fputs("title ", f), rp_gp_str(f, rp_str(a, "name"));
-				else
-					fputs("notitle", f);
-				first = 0;
-			}
 			i++;
 		}
+		if (p == 0)
+			decisions_key(f, run, count);
 		fputc('\n', f);
 	}
 	fputs("unset multiplot\n", f);
@@ -251,7 +264,7 @@ int rp_plot_decisions(struct rp_doc *d, const struct rp_plot *pl, const cJSON *r
 		return -EIO;
 	snprintf(png, sizeof(png), "%sdecisions.png", prefix);
 	snprintf(dat, sizeof(dat), "%sdecisions.dat", prefix);
-	rp_gp_head(f, png, 1200, 500);
+	rp_gp_head(f, png, 1200, 560);
 	decisions_script(f, run, dat, count, total);
 	return rp_gp_draw(d, pl, f, prefix, "decisions",
 			  "Decisions against bandwidth: every recorded request's exit, partition "
