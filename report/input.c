@@ -101,8 +101,8 @@ static int check_objects(const struct rp_input *in, const cJSON *run, const char
 			       a ? "is not an array" : "is missing");
 	cJSON_ArrayForEach(e, a) {
 		if (!cJSON_IsObject(e))
-			return cf_fail(-EINVAL, err, errlen, "%s: fleet run: %s[%d] is not an object",
-				       in->path, key, i);
+			return cf_fail(-EINVAL, err, errlen,
+				       "%s: fleet run: %s[%d] is not an object", in->path, key, i);
 		if (name_key && !rp_str(e, name_key))
 			return cf_fail(-EINVAL, err, errlen,
 				       "%s: fleet run: %s[%d] has no string \"%s\"", in->path, key,

@@ -183,7 +183,8 @@ static void decisions_key(FILE *f, const cJSON *run, const int *count)
 	int i = 0;
 	cJSON_ArrayForEach(a, get(run, "applications")) {
 		if (i < MAX_APPS && count[i]) {
-			fprintf(f, ", NaN with points pt 7 ps 1.5 lc rgb '%s' title ", RP_COLOUR(i));
+			fprintf(f, ", NaN with points pt 7 ps 1.5 lc rgb '%s' title ",
+				RP_COLOUR(i));
 			rp_gp_str(f, rp_str(a, "name"));
 		}
 		i++;
@@ -230,7 +231,8 @@ int rp_plot_decisions(struct rp_doc *d, const struct rp_plot *pl, const cJSON *r
 	char dat[256], png[256];
 	c.app = -1;
 	if (rec) {
-		const char *names[] = {"application", "bandwidth_mbps", "exit", "partition", "bits"};
+		static const char *const names[] = {"application", "bandwidth_mbps", "exit",
+						    "partition", "bits"};
 		int *idx[] = {&c.app, &c.bw, &c.exit, &c.part, &c.bits};
 		for (int j = 0; j < 5; j++) {
 			const cJSON *col;

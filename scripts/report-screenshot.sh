@@ -8,7 +8,10 @@ dir=${1:?usage: report-screenshot.sh DIR [WIDTHxHEIGHT]}
 size=${2:-1280x4000}
 here=$(cd "$(dirname "$0")" && pwd)
 page=$(cd "$dir" && pwd)/report.html
-[ -f "$page" ] || { echo "report-screenshot: no $page (run coinfer-report --out $dir)" >&2; exit 2; }
+if [ ! -f "$page" ]; then
+	echo "report-screenshot: no $page (run coinfer-report --out $dir)" >&2
+	exit 2
+fi
 command -v chromium >/dev/null || "$here/install-deps.sh" --report
 # --no-sandbox: Chromium's sandbox refuses to run as root, as CI does; the page
 # is our own file. A throwaway profile so that no state of a user's is touched.
