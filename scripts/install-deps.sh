@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package coinfer needs for building, testing and
-# benchmarking; --train and --data add offline training and the CIFAR-10 fetcher. Idempotent; run as root. Packages already present are skipped
-# so a warm machine pays nothing.
+# benchmarking; --train and --data add offline training and the CIFAR-10 fetcher,
+# --report the browser that screenshots coinfer-report's page. Idempotent; run as
+# root. Packages already present are skipped so a warm machine pays nothing.
 set -euo pipefail
 
 # libyaml-dev: libcyaml.pc links -lyaml, yet libcyaml-dev does not depend on it
@@ -19,16 +20,20 @@ bench=(libdnnl-dev gnuplot-nox)
 testing=(prometheus)
 train=(python3-torch python3-numpy python3-xxhash)
 data=(python3-numpy)
+# scripts/report-screenshot.sh: headless Chromium, about 100 MB, so only on demand
+report=(chromium)
 
-# --train adds offline training (PyTorch); --data what fetching CIFAR-10 needs.
+# --train adds offline training (PyTorch); --data what fetching CIFAR-10 needs;
+# --report the screenshot's browser.
 want=("${build[@]}" "${net[@]}" "${cross[@]}" "${bench[@]}" "${testing[@]}")
 for arg in "$@"; do
 	case $arg in
 	--train) want+=("${train[@]}") ;;
+	--report) want+=("${report[@]}") ;;
 	--data)
 		want+=("${data[@]}")
 		command -v npm >/dev/null || want+=(npm) ;;
-	*) echo "install-deps: unknown option $arg (use --train, --data)" >&2; exit 2 ;;
+	*) echo "install-deps: unknown option $arg (use --train, --data, --report)" >&2; exit 2 ;;
 	esac
 done
 
