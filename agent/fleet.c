@@ -362,6 +362,11 @@ static int check_config(const struct ag_config *cfg, const struct cr_model *m,
 			       (unsigned long long)bc->timeout_us);
 	if (!ag_action_ok(m, &cfg->action, cfg->codec, cfg->per_channel, err, errlen))
 		return -EINVAL;
+	/* not implemented yet (this commit publishes the API) */
+	if (cfg->arrival.kind != AG_ARRIVAL_CLOSED || cfg->arrival.think_ms || cfg->duration_s ||
+	    cfg->warmup_s || cfg->link_bps || cfg->open_socket || cfg->host_of || cfg->on_record)
+		return cf_fail(-ENOTSUP, err, errlen, "arrival, duration, warm-up, shaping and "
+			       "socket hooks are not implemented yet");
 	return 0;
 }
 
@@ -591,6 +596,24 @@ const struct ag_times *ag_fleet_measured(const struct ag_fleet *f)
 const struct ag_times *ag_fleet_emulated(const struct ag_fleet *f)
 {
 	return &f->emulated;
+}
+
+void ag_fleet_progress(const struct ag_fleet *f, struct ag_progress *p)
+{
+	memset(p, 0, sizeof(*p));
+	for (int t = 0; t < f->nth; t++) {
+		const struct ag_thread *th = &f->th[t];
+		p->started += atomic_load_explicit(&th->n_started, memory_order_relaxed);
+		p->answered += atomic_load_explicit(&th->n_answered, memory_order_relaxed);
+		p->deadline_met += atomic_load_explicit(&th->n_met, memory_order_relaxed);
+		p->edge += atomic_load_explicit(&th->n_edge, memory_order_relaxed);
+		p->device += atomic_load_explicit(&th->n_device, memory_order_relaxed);
+	}
+}
+
+void ag_fleet_stop(struct ag_fleet *f)
+{
+	atomic_store_explicit(&f->stop, 1, memory_order_relaxed);
 }
 
 const struct ag_record *ag_fleet_records(const struct ag_fleet *f, size_t *n)

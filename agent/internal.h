@@ -7,6 +7,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -184,6 +185,8 @@ struct ag_thread {
 	struct ag_record *recs;
 	size_t nrec, caprec;
 	double late_ms; /* how late timers fire here: decaying maximum */
+	/* ag_fleet_progress: written by this thread alone, read by any (relaxed) */
+	_Atomic uint64_t n_started, n_answered, n_met, n_edge, n_device;
 	int failed;
 	char err[256];
 };
@@ -207,6 +210,7 @@ struct ag_fleet {
 	uint64_t t0;
 	double wall_s;
 	int ran;
+	atomic_int stop; /* ag_fleet_stop: start no more requests */
 };
 
 #define AG_MS 1000000ull /* ns */

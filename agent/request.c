@@ -117,6 +117,11 @@ static void emit(struct ag_thread *th, struct ag_record *r)
 		th->caprec = cap;
 	}
 	th->recs[th->nrec++] = *r;
+	atomic_fetch_add_explicit(&th->n_answered, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(r->where == AG_EDGE ? &th->n_edge : &th->n_device, 1,
+				  memory_order_relaxed);
+	if (r->deadline_met)
+		atomic_fetch_add_explicit(&th->n_met, 1, memory_order_relaxed);
 	if (f->cfg.out) {
 		char line[2048];
 		ag_record_json_named(r, f->cfg.decide_name, line, sizeof(line));
@@ -421,6 +426,7 @@ static void slot_start(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	r->device_id = a->device_id;
 	r->id = a->next_id++;
 	int j = a->started++;
+	atomic_fetch_add_explicit(&a->th->n_started, 1, memory_order_relaxed);
 	r->image = (int)(((long long)f->cfg.first_image + (long long)a->idx * f->cfg.requests + j) %
 			 f->ds->n);
 	r->true_label = f->ds->labels[r->image];
