@@ -108,6 +108,7 @@ struct fl_result {
 	double max_lag_ms;
 	double measured_s;          /* the measured seconds (duration - warm-up, or until stopped) */
 	int connected;              /* some agent reached the edge */
+	int interrupted;            /* SIGINT stopped the run before its duration */
 	char started[32];           /* ISO 8601, UTC */
 	char cls_names[CFG_FLEET_MAX_GROUPS][CFG_FLEET_NAME_LEN]; /* the classes met */
 	int n_cls;

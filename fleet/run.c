@@ -258,7 +258,8 @@ static int group_config(struct setup *su, struct group_run *gr, char *err, size_
 	c->first_image = (int)((su->device_base - 1) * 97 % 10000);
 	su->device_base += (uint64_t)g->count;
 	c->key_file = su->o->key_file;
-	c->connect_wait_ms = 10000;
+	/* connections come up during the warm-up, which is not measured */
+	c->connect_wait_ms = (int)(su->o->warmup_s * 1000);
 	c->bw_prior_bps = 10e6;
 	c->link_bps = link_bps;
 	c->link_ctx = gr;
@@ -475,6 +476,7 @@ int fl_run(const struct cfg_fleet *fleet, const struct fl_opts *o, struct fl_res
 	if (sh.oom)
 		fprintf(stderr, "coinfer-fleet: out of memory: some requests are not in the report\n");
 	collect(grs, fleet->n_groups, &sh, res);
+	res->interrupted = interrupted;
 	res->measured_s = (elapsed < o->duration_s ? elapsed : o->duration_s) - o->warmup_s;
 out:
 	for (int g = 0; grs && g < fleet->n_groups; g++) {
