@@ -5,9 +5,9 @@
 # over a trace the test writes, 4 s with 1 s of warm-up. Checks the run JSON
 # (parses, answered == requests, every record's where is edge|device, both
 # applications listed), the CSV (a row per record), exit 0 for a generous SLO
-# file, 1 for an impossible one (deadline 0.01 ms) and 2 with FILE:LINE: KEY for
-# a typo in the fleet file. usage: fleet-tool.sh BUILD_DIR. Skips (77) without
-# CIFAR-10.
+# file, 1 for an impossible one (deadline 0.01 ms), 2 with FILE:LINE: KEY for a
+# typo in the fleet file, 3 when no device reaches the edge.
+# usage: fleet-tool.sh BUILD_DIR. Skips (77) without CIFAR-10.
 set -eu
 build=$1
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -115,3 +115,9 @@ run "$work/typo.yaml" --duration 2 --warmup 0.5
 [ $rc = 2 ] || { echo "FAIL: a typo exited $rc"; exit 1; }
 grep -Eq 'typo\.yaml:[0-9]+: .*cout' "$work/err.txt" || { echo "FAIL: no FILE:LINE: KEY"; cat "$work/err.txt"; exit 1; }
 echo "typo: exit 2, $(cat "$work/err.txt")"
+
+# each group sent to the other transport's appliance: no HELLO is ever answered
+run "$work/fleet.yaml" --duration 1 --warmup 0.5 --edge 127.0.0.1:$udp_port \
+	--edge-udp 127.0.0.1:$tcp_port
+[ $rc = 3 ] || { echo "FAIL: an unreachable edge exited $rc"; cat "$work/out.txt"; exit 1; }
+echo "unreachable edge: exit 3"
