@@ -480,8 +480,8 @@ static void summary(const cJSON *root, const struct fl_result *r, FILE *f)
 {
 	const cJSON *t = cJSON_GetObjectItem(root, "totals"), *a;
 	const cJSON *lat = cJSON_GetObjectItem(t, "latency_ms");
-	fprintf(f, "coinfer-fleet: %d devices in %d groups against %s for %g s (%g s warm-up)%s\n",
-		r->fleet->devices, r->fleet->n_groups, cJSON_GetStringValue(cJSON_GetObjectItem(
+	fprintf(f, "coinfer-fleet: %d devices in %d group%s against %s for %g s (%g s warm-up)%s\n",
+		r->fleet->devices, r->fleet->n_groups, r->fleet->n_groups > 1 ? "s" : "", cJSON_GetStringValue(cJSON_GetObjectItem(
 		cJSON_GetObjectItem(root, "meta"), "edge")), r->o->duration_s, r->o->warmup_s,
 		r->interrupted ? ", interrupted" : "");
 	fprintf(f, "answered %.0f of %.0f (edge %.0f, device %.0f), %.1f requests/s, accuracy %.4f\n",
