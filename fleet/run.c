@@ -370,7 +370,7 @@ static int run_groups(struct group_run *grs, int ng, struct shared *sh, const st
 {
 	struct sigaction sa = {.sa_handler = on_sigint}, old;
 	int tty = isatty(2), stopped = 0, ret = 0;
-	double t0 = now_s(), next = tty ? 1 : 10;
+	double t0 = now_s(), next = tty ? 1 : 10, shown = 0;
 	sigset_t intr, prev;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old);
@@ -397,13 +397,15 @@ static int run_groups(struct group_run *grs, int ng, struct shared *sh, const st
 		if (!o->quiet && t >= next) {
 			progress(grs, ng, sh, t, tty);
 			next += tty ? 1 : 10;
+			shown = t;
 		}
 	}
 	for (int g = 0; g < ng; g++)
 		if (grs[g].started)
 			pthread_join(grs[g].th, NULL);
 	*elapsed = now_s() - t0;
-	if (!o->quiet && !ret) {
+	/* the final count, unless a line just said it */
+	if (!o->quiet && !ret && (tty || *elapsed - shown > 0.5)) {
 		progress(grs, ng, sh, *elapsed, tty);
 		if (tty)
 			fputc('\n', stderr);
