@@ -106,7 +106,7 @@ struct fl_result {
 	uint64_t requests;          /* measured requests started (warm-up excluded) */
 	uint64_t late_starts;
 	double max_lag_ms;
-	double measured_s;          /* the measured seconds (duration - warm-up, or until stopped) */
+	double measured_s;          /* duration - warm-up, or less when stopped */
 	int connected;              /* some agent reached the edge */
 	int interrupted;            /* SIGINT stopped the run before its duration */
 	char started[32];           /* ISO 8601, UTC */

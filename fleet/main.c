@@ -56,7 +56,8 @@ static const struct cli_opt opts[] = {
 	CLI_OPT_ROOT(struct fl_opts, root),
 	{.name = "threads", .kind = CLI_INT, F(threads), .lo = 1, .hi = 1024, .arg = "N",
 	 .help = "agent threads in all, shared by the groups (at least one each)"},
-	{.name = "json", .kind = CLI_FLAG, F(json), .help = "the run JSON on stdout, not the summary"},
+	{.name = "json", .kind = CLI_FLAG, F(json),
+	 .help = "the run JSON on stdout, not the summary"},
 	{.name = "quiet", .kind = CLI_FLAG, F(quiet), .help = "no progress line on stderr"},
 };
 #undef F
@@ -64,9 +65,10 @@ static const struct cli_opt opts[] = {
 static const struct cli_prog prog = {
 	.name = PROG,
 	.head = "usage: coinfer-fleet --fleet FILE --edge HOST:PORT [options]\n"
-		"Runs a fleet file's emulated devices against an appliance, each paced by its own\n"
-		"bandwidth trace, and checks the SLO file's objectives (docs/fleet.md). Exit status:\n"
-		"0 all met, 1 one missed, 2 bad usage or configuration, 3 the edge never reached.\n"
+		"Runs a fleet file's emulated devices against an appliance, each paced by its\n"
+		"own bandwidth trace, and checks the SLO file's objectives (docs/fleet.md).\n"
+		"Exit status: 0 all met, 1 one missed, 2 bad usage or configuration, 3 the\n"
+		"edge never reached.\n"
 		"\n",
 	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct fl_opts)};
 

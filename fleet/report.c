@@ -371,7 +371,8 @@ static int add_errors(cJSON *root, const struct fl_result *r)
 	cJSON *f = cJSON_AddObjectToObject(root, "fallbacks");
 	for (int k = AG_FB_NONE + 1; k < AG_FB_COUNT; k++)
 		if (fb[k])
-			cJSON_AddNumberToObject(f, ag_reason_name((enum ag_reason)k), (double)fb[k]);
+			cJSON_AddNumberToObject(f, ag_reason_name((enum ag_reason)k),
+						(double)fb[k]);
 	free(c);
 	return 0;
 }
@@ -480,11 +481,13 @@ static void summary(const cJSON *root, const struct fl_result *r, FILE *f)
 {
 	const cJSON *t = cJSON_GetObjectItem(root, "totals"), *a;
 	const cJSON *lat = cJSON_GetObjectItem(t, "latency_ms");
+	const char *edge = cJSON_GetStringValue(
+		cJSON_GetObjectItem(cJSON_GetObjectItem(root, "meta"), "edge"));
 	fprintf(f, "coinfer-fleet: %d devices in %d group%s against %s for %g s (%g s warm-up)%s\n",
-		r->fleet->devices, r->fleet->n_groups, r->fleet->n_groups > 1 ? "s" : "", cJSON_GetStringValue(cJSON_GetObjectItem(
-		cJSON_GetObjectItem(root, "meta"), "edge")), r->o->duration_s, r->o->warmup_s,
-		r->interrupted ? ", interrupted" : "");
-	fprintf(f, "answered %.0f of %.0f (edge %.0f, device %.0f), %.1f requests/s, accuracy %.4f\n",
+		r->fleet->devices, r->fleet->n_groups, r->fleet->n_groups > 1 ? "s" : "", edge,
+		r->o->duration_s, r->o->warmup_s, r->interrupted ? ", interrupted" : "");
+	fprintf(f, "answered %.0f of %.0f (edge %.0f, device %.0f), %.1f requests/s, "
+		   "accuracy %.4f\n",
 		num(t, "answered"), num(t, "requests"), num(t, "edge"), num(t, "device"),
 		num(t, "throughput_rps"), num(t, "accuracy"));
 	if (lat)
@@ -496,7 +499,8 @@ static void summary(const cJSON *root, const struct fl_result *r, FILE *f)
 			   cJSON_IsTrue(cJSON_GetObjectItem(a, "accuracy_met"));
 		fprintf(f, "  %-12s %6.2f%% within %g ms (objective %g%%), p99 %.1f ms, accuracy "
 			   "%.4f  %s\n", cJSON_GetStringValue(cJSON_GetObjectItem(a, "name")),
-			100 * num(a, "attainment"), num(a, "deadline_ms"), 100 * num(a, "objective"),
+			100 * num(a, "attainment"), num(a, "deadline_ms"),
+			100 * num(a, "objective"),
 			num(cJSON_GetObjectItem(a, "latency_ms"), "p99"), num(a, "accuracy"),
 			pass ? "PASS" : "MISS");
 	}

@@ -83,7 +83,8 @@ static void on_record(void *ctx, const struct ag_record *r)
 		.bw_mbps = r->link_bps > 0 ? r->link_bps / 1e6
 					   : fl_link_mbps(&gr->links[r->agent], r->t_ms / 1000),
 		.head_ms = r->head_ms + r->encode_ms, .uplink_ms = r->uplink_ms,
-		.queue_ms = r->queue_us / 1000.0, .compute_ms = (r->decode_us + r->compute_us) / 1000.0,
+		.queue_ms = r->queue_us / 1000.0,
+		.compute_ms = (r->decode_us + r->compute_us) / 1000.0,
 		.downlink_ms = r->downlink_ms, .device = r->device_id, .group = gr->index,
 		.app = gr->g->app, .cls = gr->cls, .exit = r->action.exit + 1,
 		.partition = r->action.partition, .bits = r->action.bits,
@@ -144,7 +145,8 @@ static int load_gaps(const char *path, double **gaps, int *n, char *err, size_t 
 			break;
 		}
 		if (*n == cap) {
-			double *p = realloc(*gaps, (size_t)(cap = cap ? 2 * cap : 256) * sizeof(*p));
+			cap = cap ? 2 * cap : 256;
+			double *p = realloc(*gaps, (size_t)cap * sizeof(*p));
 			if (!p) {
 				ret = cf_fail(-ENOMEM, err, errlen, "out of memory");
 				break;
@@ -275,6 +277,29 @@ static int group_config(struct setup *su, struct group_run *gr, char *err, size_
 	return set_policy(gr, su->o, su->m, err, errlen);
 }
 
+/* Group g's traces into res->sets[g], unless an earlier group named the same
+ * path: *set is where they are. */
+static int group_traces(const struct cfg_fleet *fleet, int g, struct fl_result *res,
+			const struct sim_trace_set **set, char *err, size_t errlen)
+{
+	const struct cfg_fleet_group *gr = &fleet->groups[g];
+	struct sim_trace_set *own = &res->sets[g];
+	int ret;
+	for (int e = 0; e < g; e++)
+		if (res->sets[e].n && !strcmp(fleet->groups[e].trace, gr->trace)) {
+			*set = &res->sets[e];
+			return 0;
+		}
+	*set = own;
+	if (gr->trace_set)
+		return sim_trace_dir_load(gr->trace, own, err, errlen);
+	if (!(own->tr = calloc(1, sizeof(*own->tr))))
+		return cf_fail(-ENOMEM, err, errlen, "out of memory");
+	if (!(ret = sim_trace_load(gr->trace, own->tr, err, errlen)))
+		own->n = 1;
+	return ret;
+}
+
 /* The traces of every group (a set loaded once however many groups name it) and
  * each device's link: trace i mod n of its group's set, from a seeded offset. */
 static int load_links(const struct cfg_fleet *fleet, struct fl_result *res, char *err,
@@ -289,21 +314,14 @@ static int load_links(const struct cfg_fleet *fleet, struct fl_result *res, char
 	res->n_sets = ng;
 	for (int g = 0; g < ng && !ret; g++) {
 		const struct cfg_fleet_group *gr = &fleet->groups[g];
-		const struct sim_trace_set *set = &res->sets[g];
-		for (int e = 0; e < g; e++)
-			if (res->sets[e].n && !strcmp(fleet->groups[e].trace, gr->trace))
-				set = &res->sets[e];
-		if (set == &res->sets[g] && gr->trace_set)
-			ret = sim_trace_dir_load(gr->trace, &res->sets[g], err, errlen);
-		else if (set == &res->sets[g] && !(res->sets[g].tr = calloc(1, sizeof(struct sim_trace))))
-			ret = cf_fail(-ENOMEM, err, errlen, "out of memory");
-		else if (set == &res->sets[g] &&
-			 !(ret = sim_trace_load(gr->trace, res->sets[g].tr, err, errlen)))
-			res->sets[g].n = 1;
+		const struct sim_trace_set *set;
+		if ((ret = group_traces(fleet, g, res, &set, err, errlen)))
+			break;
 		res->link_base[g] = k;
-		for (int d = 0; !ret && d < gr->count; d++, k++) {
-			res->links[k].tr = &set->tr[d % set->n];
-			res->links[k].offset_s = fl_trace_offset(gr->seed, d, set->tr[d % set->n].duration_s);
+		for (int d = 0; d < gr->count; d++, k++) {
+			const struct sim_trace *tr = &set->tr[d % set->n];
+			res->links[k].tr = tr;
+			res->links[k].offset_s = fl_trace_offset(gr->seed, d, tr->duration_s);
 		}
 	}
 	return ret;
@@ -329,7 +347,8 @@ static int create_fleets(struct setup *su, struct group_run *grs, const struct d
 		if ((ret = ag_fleet_create(&gr->cfg, su->m, ds, &gr->f, gerr, sizeof(gerr))))
 			return cf_fail(ret, err, errlen, "group %s: %s", gr->g->name, gerr);
 		if (gr->pol.policy &&
-		    (ret = ag_policy_threads(&gr->pol, ag_fleet_threads(gr->f), gerr, sizeof(gerr))))
+		    (ret = ag_policy_threads(&gr->pol, ag_fleet_threads(gr->f), gerr,
+					     sizeof(gerr))))
 			return cf_fail(ret, err, errlen, "group %s: %s", gr->g->name, gerr);
 	}
 	return 0;
@@ -357,7 +376,8 @@ static void progress(const struct group_run *grs, int ng, const struct shared *s
 	}
 	uint64_t n = __atomic_load_n(&sh->measured, __ATOMIC_RELAXED);
 	uint64_t met = __atomic_load_n(&sh->met, __ATOMIC_RELAXED);
-	fprintf(stderr, "%s%6.1f s  requests %llu  answered %llu  p99 %.1f ms  SLO attainment %.2f%%%s",
+	fprintf(stderr, "%s%6.1f s  requests %llu  answered %llu  p99 %.1f ms  "
+			"SLO attainment %.2f%%%s",
 		tty ? "\r" : "", t, (unsigned long long)sum.started,
 		(unsigned long long)sum.answered, fl_hist_quantile(&sh->hist, 0.99),
 		100 * fl_attainment(met, n), tty ? "   " : "\n");
@@ -474,9 +494,11 @@ int fl_run(const struct cfg_fleet *fleet, const struct fl_opts *o, struct fl_res
 		goto out;
 	for (int g = 0; g < fleet->n_groups; g++)
 		if (grs[g].rc)
-			fprintf(stderr, "coinfer-fleet: group %s: %s\n", grs[g].g->name, grs[g].err);
+			fprintf(stderr, "coinfer-fleet: group %s: %s\n", grs[g].g->name,
+				grs[g].err);
 	if (sh.oom)
-		fprintf(stderr, "coinfer-fleet: out of memory: some requests are not in the report\n");
+		fprintf(stderr, "coinfer-fleet: out of memory: some requests are not in the "
+				"report\n");
 	collect(grs, fleet->n_groups, &sh, res);
 	res->interrupted = interrupted;
 	res->measured_s = (elapsed < o->duration_s ? elapsed : o->duration_s) - o->warmup_s;
