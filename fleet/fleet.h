@@ -3,7 +3,7 @@
  * own bandwidth trace, and writes the run JSON (docs/fleet-json.md).
  *
  *   stats.c   the aggregation: percentiles, attainment, timeline, the live
- *             histogram, the trace lookup with offsets (pure functions: tested
+ *             histogram, the trace lookup with offsets, gap files (pure: tested
  *             in tests/fleet/)
  *   run.c     the groups' agent fleets, their threads, shaping, progress, SIGINT
  *   report.c  the run JSON (cJSON), the CSV, the human summary, the verdict
@@ -80,6 +80,12 @@ struct fl_link {
  * uniform in [0, duration_s) from seed and device. */
 double fl_trace_offset(uint64_t seed, int device, double duration_s);
 double fl_link_mbps(const struct fl_link *l, double t_s);
+
+/* A gap file's text (NUL-terminated; name for messages): one gap in ms a line,
+ * finite and > 0, blank lines and '#' comments skipped. *gaps malloc'd, their
+ * number in *n (>= 1). 0, or -EINVAL with "NAME:LINE: ..." / -ENOMEM. */
+int fl_gaps_parse(const char *text, const char *name, double **gaps, int *n, char *err,
+		  size_t errlen);
 
 /* ---- the run (run.c) ----------------------------------------------------------------- */
 

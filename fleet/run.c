@@ -119,45 +119,18 @@ static void *group_thread(void *arg)
 
 /* ---- setting up the groups -------------------------------------------------------------- */
 
-/* A gap file: one gap in ms per line (> 0), blank lines and '#' comments skipped. */
+/* A gap file (fl_gaps_parse) read whole. */
 static int load_gaps(const char *path, double **gaps, int *n, char *err, size_t errlen)
 {
-	char *text, *line, *save = NULL;
+	char *text;
 	size_t len;
-	int ret = cf_read_text(path, 64u << 20, &text, &len, err, errlen), cap = 0, lineno = 0;
+	int ret = cf_read_text(path, 64u << 20, &text, &len, err, errlen);
 	*gaps = NULL;
 	*n = 0;
-	if (ret)
-		return ret;
-	for (line = strtok_r(text, "\n", &save); line && !ret; line = strtok_r(NULL, "\n", &save)) {
-		char *end;
-		lineno++;
-		while (*line == ' ' || *line == '\t')
-			line++;
-		if (!*line || *line == '#' || *line == '\r')
-			continue;
-		double v = strtod(line, &end);
-		while (*end == ' ' || *end == '\t' || *end == '\r')
-			end++;
-		if (end == line || *end || !(v > 0) || !isfinite(v)) {
-			ret = cf_fail(-EINVAL, err, errlen, "%s:%d: a gap is a number of ms > 0",
-				      path, lineno);
-			break;
-		}
-		if (*n == cap) {
-			cap = cap ? 2 * cap : 256;
-			double *p = realloc(*gaps, (size_t)cap * sizeof(*p));
-			if (!p) {
-				ret = cf_fail(-ENOMEM, err, errlen, "out of memory");
-				break;
-			}
-			*gaps = p;
-		}
-		(*gaps)[(*n)++] = v;
+	if (!ret) {
+		ret = fl_gaps_parse(text, path, gaps, n, err, errlen);
+		free(text);
 	}
-	if (!ret && !*n)
-		ret = cf_fail(-EINVAL, err, errlen, "%s: no gaps", path);
-	free(text);
 	return ret;
 }
 

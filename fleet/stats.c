@@ -1,10 +1,12 @@
 /* coinfer-fleet's aggregation (design in fleet.h): pure functions over the
  * measured requests, so tests/fleet/ checks them on known lists. */
 #include <errno.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "coinfer/errmsg.h"
 #include "fleet.h"
 
 static int cmp_double(const void *a, const void *b)
@@ -156,4 +158,60 @@ double fl_link_mbps(const struct fl_link *l, double t_s)
 {
 	double mbps = sim_trace_bw(l->tr, l->offset_s + t_s);
 	return mbps > FL_MIN_MBPS ? mbps : FL_MIN_MBPS;
+}
+
+/* One line of a gap file: 1 and *v for a gap, 0 for a blank or comment line, -1 when bad. */
+static int gap_line(const char *line, size_t len, double *v)
+{
+	char buf[128], *p = buf, *end;
+	if (len >= sizeof(buf))
+		return -1;
+	memcpy(buf, line, len);
+	buf[len] = 0;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!*p || *p == '#' || *p == '\r')
+		return 0;
+	*v = strtod(p, &end);
+	while (*end == ' ' || *end == '\t' || *end == '\r')
+		end++;
+	return end != p && !*end && *v > 0 && isfinite(*v) ? 1 : -1;
+}
+
+int fl_gaps_parse(const char *text, const char *name, double **gaps, int *n, char *err,
+		  size_t errlen)
+{
+	int cap = 0, lineno = 0, ret = 0;
+	*gaps = NULL;
+	*n = 0;
+	for (const char *line = text; *line && !ret; lineno++) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		double v;
+		int k = gap_line(line, len, &v);
+		line = nl ? nl + 1 : line + len;
+		if (k < 0)
+			ret = cf_fail(-EINVAL, err, errlen, "%s:%d: a gap is a number of ms > 0",
+				      name, lineno + 1);
+		if (k <= 0)
+			continue;
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 256;
+			double *p = realloc(*gaps, (size_t)cap * sizeof(*p));
+			if (!p) {
+				ret = cf_fail(-ENOMEM, err, errlen, "out of memory");
+				break;
+			}
+			*gaps = p;
+		}
+		(*gaps)[(*n)++] = v;
+	}
+	if (!ret && !*n)
+		ret = cf_fail(-EINVAL, err, errlen, "%s: no gaps", name);
+	if (ret) {
+		free(*gaps);
+		*gaps = NULL;
+		*n = 0;
+	}
+	return ret;
 }

@@ -2,6 +2,7 @@
  * percentiles, attainment, the per-second timeline, the live histogram and a
  * device's trace lookup from its seeded offset. No network, no clock. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -136,4 +137,26 @@ Test(fleet_stats, offsets_seeded_in_range_and_distinct)
 		seen[d] = o;
 	}
 	cr_expect_neq(fl_trace_offset(7, 0, 100), fl_trace_offset(8, 0, 100));
+}
+
+Test(fleet_stats, gap_files)
+{
+	double *g;
+	int n;
+	char err[256];
+	cr_assert_eq(fl_gaps_parse("# gaps in ms\n100\n\n 50.5 \r\n200", "g.txt", &g, &n, err,
+				   sizeof(err)), 0, "%s", err);
+	cr_assert_eq(n, 3);
+	cr_expect_eq(g[0], 100);
+	cr_expect_eq(g[1], 50.5);
+	cr_expect_eq(g[2], 200);
+	free(g);
+	cr_expect_eq(fl_gaps_parse("100\nabc\n", "g.txt", &g, &n, err, sizeof(err)), -EINVAL);
+	cr_expect_str_eq(err, "g.txt:2: a gap is a number of ms > 0");
+	cr_expect_null(g);
+	cr_expect_eq(fl_gaps_parse("1\n0\n", "g.txt", &g, &n, err, sizeof(err)), -EINVAL);
+	cr_expect_eq(fl_gaps_parse("1 2\n", "g.txt", &g, &n, err, sizeof(err)), -EINVAL);
+	cr_expect_eq(fl_gaps_parse("nan\n", "g.txt", &g, &n, err, sizeof(err)), -EINVAL);
+	cr_expect_eq(fl_gaps_parse("# none\n\n", "g.txt", &g, &n, err, sizeof(err)), -EINVAL);
+	cr_expect_str_eq(err, "g.txt: no gaps");
 }
