@@ -6,10 +6,16 @@
  * and gathers the records.
  *
  * Ownership: every buffer is allocated at creation, none per request, and freed
- * only by ag_fleet_destroy. A thread's executor, encoder, input, verify buffers,
- * poll set, records and agents belong to that thread's loop alone; threads share
- * only what does not change while they run (the configuration, the model, the
- * measured and emulated times) and the output streams, under out_mu. */
+ * only by ag_fleet_destroy; but for the records. A thread's records are
+ * reserved at ag_fleet_run, sized from the cap, or from the duration and the
+ * arrival rate (expected_records, at most 64 Ki), and grown in chunks (by half)
+ * between the loop's passes (poll_set keeps a pass's worth of room), never in
+ * the request path (emit reallocates only should that room run out). A thread's
+ * executor, encoder, input, verify buffers, poll set, records and agents belong
+ * to that thread's loop alone; threads share only what does not change while
+ * they run (the configuration, the model, the measured and emulated times), the
+ * output streams, under out_mu, the progress counters (atomics each written by
+ * one thread) and the stop flag (atomic). */
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
@@ -583,7 +589,7 @@ static int by_answer(const void *pa, const void *pb)
 
 /* How many records n agents make: the cap, or an estimate from the duration and
  * the arrival rate (closed loop: a request per slot every think time, or every
- * 5 ms), bounded; reserve_records_between grows the array past it. */
+ * 5 ms); at most 64 Ki (18 MB) up front: poll_set grows the array past it. */
 static size_t expected_records(const struct ag_fleet *f, int n)
 {
 	const struct ag_config *c = &f->cfg;
@@ -607,7 +613,7 @@ static size_t expected_records(const struct ag_fleet *f, int n)
 	if (c->requests > 0 && per > c->requests)
 		per = c->requests;
 	double total = per * n;
-	return total > 1e6 ? 1000000 : (size_t)total;
+	return total > 65536 ? 65536 : (size_t)total;
 }
 
 int ag_reserve_records(struct ag_thread *th, size_t cap)

@@ -95,6 +95,39 @@ static void show_transport(const void *opts, const struct cli_opt *o, char *buf,
 	snprintf(buf, len, "%s", ag_transport_name(a->cfg.transport));
 }
 
+/* closed[:THINK_MS], fixed (every --interval-ms) or poisson:RATE_HZ; a file of
+ * gaps is coinfer-fleet's (its fleet file). */
+static int parse_arrival(void *opts, const struct cli_opt *o, const char *arg, int use,
+			 char *err, size_t errlen)
+{
+	struct ag_arrival_config *ac = &((struct agent_opts *)opts)->cfg.arrival;
+	const char *colon = strchr(arg, ':');
+	size_t kl = colon ? (size_t)(colon - arg) : strlen(arg);
+	if (kl == 6 && !strncmp(arg, "closed", kl)) {
+		ac->kind = AG_ARRIVAL_CLOSED;
+		ac->think_ms = 0;
+		return colon ? cli_arg_double(o->name, colon + 1, 0, 3.6e6, &ac->think_ms, err,
+					      errlen) : 0;
+	}
+	if (kl == 5 && !strncmp(arg, "fixed", kl) && !colon) {
+		ac->kind = AG_ARRIVAL_FIXED;
+		return 0;
+	}
+	if (kl == 7 && !strncmp(arg, "poisson", kl) && colon) {
+		ac->kind = AG_ARRIVAL_POISSON;
+		return cli_arg_double(o->name, colon + 1, 1e-6, 1e5, &ac->rate_hz, err, errlen);
+	}
+	return cf_fail(-EINVAL, err, errlen,
+		       "--%s is closed[:THINK_MS], fixed or poisson:RATE_HZ, got '%s'", o->name,
+		       arg);
+}
+
+static void show_arrival(const void *opts, const struct cli_opt *o, char *buf, size_t len)
+{
+	const struct ag_arrival_config *ac = &((const struct agent_opts *)opts)->cfg.arrival;
+	snprintf(buf, len, "%s", ag_arrival_name(ac->kind));
+}
+
 static int parse_faults(void *opts, const struct cli_opt *o, const char *arg, int use, char *err,
 			size_t errlen)
 {
@@ -185,6 +218,13 @@ static const struct cli_opt opts[] = {
 	NUM("deadline-ms", cfg.deadline_ms, 0.001, 3.6e6, "D", "latency budget of each request"),
 	NUM("interval-ms", cfg.interval_ms, 0, 3.6e6, "T",
 	    "start a request every T ms (open loop); 0: when one is answered"),
+	{.name = "arrival", .kind = CLI_CUSTOM, .parse = parse_arrival, .show = show_arrival,
+	 .arg = "KIND", .help = "closed[:THINK_MS], fixed (every --interval-ms) or poisson:RATE_HZ "
+	 "(open loop, per agent); open-loop latency counts from the schedule"},
+	NUM("duration-s", cfg.duration_s, 0, 1e7, "S",
+	    "start requests for S s (then --requests caps each agent, 0: no cap)"),
+	NUM("warmup-s", cfg.warmup_s, 0, 1e7, "S",
+	    "requests scheduled in the first S s are marked warmup"),
 	INT("inflight", cfg.inflight, 1, 1024, "M", "outstanding requests per agent"),
 	TEXT("action (exits 1-based; partition p in 0..N_e, N_e = on the device only):"),
 	INT("exit", exit1, 1, 16, "E", ""),

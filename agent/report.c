@@ -114,16 +114,16 @@ int ag_record_json_named(const struct ag_record *r, const char *local, char *buf
 	if (r->verify_label >= 0)
 		ADD("\"verify_label\": %d, ", r->verify_label);
 	NUM("t_ms", r->t_ms);
-	ADD(", ");
-	NUM("t_sched_ms", r->t_sched_ms);
-	ADD(", ");
-	NUM("sched_lag_ms", r->sched_lag_ms);
-	ADD(", \"warmup\": %s, ", r->warmup ? "true" : "false");
-	NUM("uplink_ms", r->uplink_ms);
-	ADD(", ");
-	NUM("downlink_ms", r->downlink_ms);
-	ADD(", ");
-	NUM("link_bps", r->link_bps);
+	/* the schedule (docs/agent.md, "Arrivals") and the emulated links ("Shaping") */
+	const struct { const char *key; double v; } sched[] = {
+		{"t_sched_ms", r->t_sched_ms}, {"sched_lag_ms", r->sched_lag_ms},
+		{"uplink_ms", r->uplink_ms}, {"downlink_ms", r->downlink_ms},
+		{"link_bps", r->link_bps}};
+	ADD(", \"warmup\": %s", r->warmup ? "true" : "false");
+	for (size_t i = 0; i < sizeof(sched) / sizeof(sched[0]); i++) {
+		ADD(", ");
+		NUM(sched[i].key, sched[i].v);
+	}
 	ADD("}\n");
 	return n < cap ? (int)n : -1;
 }

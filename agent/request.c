@@ -456,8 +456,9 @@ static void slot_start(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	r->id = a->next_id++;
 	int j = a->started++;
 	atomic_fetch_add_explicit(&a->th->n_started, 1, memory_order_relaxed);
-	r->image = (int)(((long long)f->cfg.first_image + (long long)a->idx * f->cfg.requests + j) %
-			 f->ds->n);
+	/* without a cap (a duration alone) agents start AG_IMAGE_STRIDE images apart */
+	long long per = f->cfg.requests > 0 ? f->cfg.requests : AG_IMAGE_STRIDE;
+	r->image = (int)(((long long)f->cfg.first_image + (long long)a->idx * per + j) % f->ds->n);
 	r->true_label = f->ds->labels[r->image];
 	r->deadline_ms = f->cfg.deadline_ms;
 	r->verify_label = -1;

@@ -253,6 +253,8 @@ struct ag_arrival_config {
 
 struct ag_record;
 
+#define AG_IMAGE_STRIDE 997 /* images between agents' first ones when requests are uncapped */
+
 struct ag_config {
 	const char *host; /* numeric IPv4/IPv6 address or name */
 	int port;
@@ -265,7 +267,8 @@ struct ag_config {
 	int agents, threads;
 	int requests;      /* per agent */
 	int inflight;      /* outstanding requests per agent */
-	int first_image;   /* agent k, request j: image (first + k * requests + j) mod n */
+	int first_image;   /* agent k, request j: image (first + k * requests + j) mod n;
+			      requests 0 (a duration, no cap): AG_IMAGE_STRIDE for requests */
 	double deadline_ms;
 	double interval_ms;  /* FIXED (and CLOSED with think_ms 0): the gap between starts
 				(0: the next request when one is answered) */

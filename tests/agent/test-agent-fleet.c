@@ -98,14 +98,17 @@ static void expect_each_once(const struct tc_run *r)
 		     (unsigned long long)r->s.answered, (unsigned long long)r->s.requests);
 }
 
-/* A configuration whose requests run whole on the device (exit 1): no edge. */
-static void device_only(struct ag_config *c)
+/* A configuration whose requests run whole on the device (exit 1): no edge;
+ * on clock k unless NULL. */
+static void device_only(struct ag_config *c, struct vclock *k)
 {
 	cr_assert_eq(tc_load(), 0);
 	tc_config(c, 1);
 	c->host = NULL;
 	c->action = (struct cf_action){.exit = 0, .partition = tc_model->exit_len[0], .bits = 0};
 	c->deadline_ms = 1000;
+	if (k)
+		use_vclock(c, k);
 }
 
 /* ---- arrivals ---------------------------------------------------------------------------- */
@@ -113,9 +116,8 @@ static void device_only(struct ag_config *c)
 Test(arrival, poisson_gaps_average_one_over_the_rate)
 {
 	struct ag_config c;
-	device_only(&c);
 	struct vclock k;
-	use_vclock(&c, &k);
+	device_only(&c, &k);
 	c.agents = 2;
 	c.requests = 1500;
 	c.inflight = 8; /* a slot is always free: the schedule is kept */
@@ -149,9 +151,8 @@ Test(arrival, gaps_are_replayed_in_order_each_agent_from_its_own)
 {
 	static const double gaps[] = {3, 7, 11, 2};
 	struct ag_config c;
-	device_only(&c);
 	struct vclock k;
-	use_vclock(&c, &k);
+	device_only(&c, &k);
 	c.agents = 3;
 	c.requests = 9;
 	c.inflight = 4;
@@ -176,9 +177,8 @@ Test(arrival, gaps_are_replayed_in_order_each_agent_from_its_own)
 Test(arrival, closed_loop_thinks_after_each_answer)
 {
 	struct ag_config c;
-	device_only(&c);
 	struct vclock k;
-	use_vclock(&c, &k);
+	device_only(&c, &k);
 	c.requests = 8;
 	c.arrival = (struct ag_arrival_config){.kind = AG_ARRIVAL_CLOSED, .think_ms = 25};
 	struct tc_run r;
@@ -199,7 +199,7 @@ Test(arrival, closed_loop_thinks_after_each_answer)
 Test(arrival, bad_arrivals_are_refused)
 {
 	struct ag_config c;
-	device_only(&c);
+	device_only(&c, NULL);
 	struct ag_fleet *f = NULL;
 	char err[256];
 	c.arrival = (struct ag_arrival_config){.kind = AG_ARRIVAL_POISSON, .rate_hz = 0};
@@ -236,9 +236,8 @@ static void on_rec(void *ctx, const struct ag_record *r)
 Test(duration, starts_stop_at_the_duration_and_each_is_answered_once)
 {
 	struct ag_config c;
-	device_only(&c);
 	struct vclock k;
-	use_vclock(&c, &k);
+	device_only(&c, &k);
 	c.agents = 3;
 	c.requests = 0; /* no cap */
 	c.inflight = 4;
@@ -287,9 +286,8 @@ Test(duration, starts_stop_at_the_duration_and_each_is_answered_once)
 Test(duration, stop_ends_the_starts_and_the_outstanding_finish)
 {
 	struct ag_config c;
-	device_only(&c);
 	struct vclock k;
-	use_vclock(&c, &k);
+	device_only(&c, &k);
 	c.agents = 2;
 	c.requests = 0;
 	c.inflight = 2;
