@@ -230,7 +230,9 @@ static int group_config(struct setup *su, struct group_run *gr, char *err, size_
 	c->app = su->fleet->slo[g->app].app;
 	c->seed = g->seed;
 	c->device_id_base = su->device_base;
-	c->first_image = (int)((su->device_base - 1) * 97 % 10000);
+	/* the agents of a group start AG_IMAGE_STRIDE images apart: the groups go on
+	 * where the one before ended, so no two devices of the fleet start alike */
+	c->first_image = (int)((su->device_base - 1) * AG_IMAGE_STRIDE % 10000);
 	su->device_base += (uint64_t)g->count;
 	c->key_file = su->o->key_file;
 	/* connections come up during the warm-up, which is not measured */
