@@ -26,6 +26,7 @@ struct fl_sample {
 	double latency_ms;     /* from its scheduled send (open loop) or its start */
 	double bw_mbps;        /* the device's trace rate when it was sent */
 	double head_ms, uplink_ms, queue_ms, compute_ms, downlink_ms;
+	double lag_ms;         /* its start after its schedule (open loop) */
 	uint64_t device;
 	int group, app, cls;   /* indices: fleet group, SLO application, class */
 	int exit, partition, bits; /* the action (exit 1-based) */
@@ -101,7 +102,9 @@ struct fl_opts {
 	char command[1024]; /* the command line, for the JSON's meta */
 };
 
-struct fl_group_run;
+/* A start more than this after its schedule is late: the agent summary's threshold
+ * (AG_LATE_START_MS, private to agent/), applied here to the measured requests only. */
+#define FL_LATE_START_MS 1.0
 
 /* What a whole run measured, for the report. */
 struct fl_result {
@@ -110,7 +113,7 @@ struct fl_result {
 	struct fl_sample *samples;  /* measured requests, in the order answered */
 	size_t n_samples;
 	uint64_t requests;          /* measured requests started (warm-up excluded) */
-	uint64_t late_starts;
+	uint64_t late_starts;       /* measured requests started over FL_LATE_START_MS late */
 	double max_lag_ms;
 	double measured_s;          /* duration - warm-up, or less when stopped */
 	int connected;              /* some agent reached the edge */

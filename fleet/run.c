@@ -85,7 +85,8 @@ static void on_record(void *ctx, const struct ag_record *r)
 		.head_ms = r->head_ms + r->encode_ms, .uplink_ms = r->uplink_ms,
 		.queue_ms = r->queue_us / 1000.0,
 		.compute_ms = (r->decode_us + r->compute_us) / 1000.0,
-		.downlink_ms = r->downlink_ms, .device = r->device_id, .group = gr->index,
+		.downlink_ms = r->downlink_ms, .lag_ms = r->sched_lag_ms,
+		.device = r->device_id, .group = gr->index,
 		.app = gr->g->app, .cls = gr->cls, .exit = r->action.exit + 1,
 		.partition = r->action.partition, .bits = r->action.bits,
 		.met = r->deadline_met, .correct = r->label == r->true_label,
@@ -410,7 +411,8 @@ static int run_groups(struct group_run *grs, int ng, struct shared *sh, const st
 }
 
 /* What the fleets' summaries add to the samples: requests started after the
- * warm-up, the schedule's lag, whether any agent reached the edge. */
+ * warm-up, whether any agent reached the edge; and the measured requests' lag
+ * behind their schedule (the summaries' count the warm-up's too). */
 static void collect(struct group_run *grs, int ng, struct shared *sh, struct fl_result *res)
 {
 	uint64_t all = 0;
@@ -418,10 +420,12 @@ static void collect(struct group_run *grs, int ng, struct shared *sh, struct fl_
 		struct ag_summary s;
 		ag_fleet_summary(grs[g].f, &s);
 		all += s.requests;
-		res->late_starts += s.late_starts;
-		if (s.max_sched_lag_ms > res->max_lag_ms)
-			res->max_lag_ms = s.max_sched_lag_ms;
 		res->connected |= s.connects > 0;
+	}
+	for (size_t i = 0; i < sh->n; i++) {
+		double lag = sh->s[i].lag_ms;
+		res->late_starts += lag > FL_LATE_START_MS;
+		res->max_lag_ms = lag > res->max_lag_ms ? lag : res->max_lag_ms;
 	}
 	res->requests = all - sh->warm;
 	res->samples = sh->s;
