@@ -587,31 +587,39 @@ static int by_answer(const void *pa, const void *pb)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
-/* How many records n agents make: the cap, or an estimate from the duration and
- * the arrival rate (closed loop: a request per slot every think time, or every
- * 5 ms); at most 64 Ki (18 MB) up front: poll_set grows the array past it. */
-static size_t expected_records(const struct ag_fleet *f, int n)
+/* How many requests an agent schedules in the duration, about: from the arrival
+ * rate (closed loop: one per slot every think time, or every 5 ms). */
+static double requests_in_duration(const struct ag_fleet *f)
 {
 	const struct ag_config *c = &f->cfg;
-	if (!f->t_end)
-		return (size_t)n * (size_t)c->requests;
-	double dur_ms = c->duration_s * 1000, per = 0;
 	const struct ag_arrival_config *ac = &c->arrival;
-	if (f->arrival == AG_ARRIVAL_FIXED) {
-		per = dur_ms / c->interval_ms;
-	} else if (f->arrival == AG_ARRIVAL_POISSON) {
-		per = ac->rate_hz * c->duration_s;
-	} else if (f->arrival == AG_ARRIVAL_GAPS) {
-		double sum = 0;
+	double dur_ms = c->duration_s * 1000, sum = 0;
+	switch (f->arrival) {
+	case AG_ARRIVAL_FIXED:
+		return dur_ms / c->interval_ms;
+	case AG_ARRIVAL_POISSON:
+		return ac->rate_hz * c->duration_s;
+	case AG_ARRIVAL_GAPS:
 		for (int i = 0; i < ac->n_gaps; i++)
 			sum += ac->gaps_ms[i];
-		per = dur_ms * ac->n_gaps / sum;
-	} else {
-		per = c->inflight * dur_ms / (ac->think_ms > 5 ? ac->think_ms : 5);
+		return dur_ms * ac->n_gaps / sum;
+	case AG_ARRIVAL_CLOSED:
+		break;
 	}
-	per += 4 * sqrt(per) + 4;
-	if (c->requests > 0 && per > c->requests)
-		per = c->requests;
+	return c->inflight * dur_ms / (ac->think_ms > 5 ? ac->think_ms : 5);
+}
+
+/* How many records n agents make: the cap, or fewer when the duration ends
+ * them first; at most 64 Ki (18 MB) up front: poll_set grows the array past it. */
+static size_t expected_records(const struct ag_fleet *f, int n)
+{
+	double per = f->cfg.requests;
+	if (f->t_end) {
+		double d = requests_in_duration(f);
+		d += 4 * sqrt(d) + 4;
+		if (!(per > 0) || d < per)
+			per = d;
+	}
 	double total = per * n;
 	return total > 65536 ? 65536 : (size_t)total;
 }
