@@ -636,20 +636,16 @@ int ag_reserve_records(struct ag_thread *th, size_t cap)
 	return 0;
 }
 
-int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
+/* The fleet's start: its clock, the threads' records, the agents' first
+ * schedules; 0 or -ENOMEM. */
+static int fleet_start(struct ag_fleet *f)
 {
-	int ret = 0;
-	if (f->ran)
-		return cf_fail(-EINVAL, err, errlen, "a fleet runs once");
-	f->ran = 1;
 	f->t0 = fnow(f);
 	f->t_end = f->cfg.duration_s > 0 ? f->t0 + ms_to_ns(f->cfg.duration_s * 1000) : 0;
 	f->t_warmup = f->t0 + ms_to_ns(f->cfg.warmup_s * 1000);
 	for (int t = 0; t < f->nth; t++) {
-		if (ag_reserve_records(&f->th[t], expected_records(f, f->th[t].n))) {
-			ret = cf_fail(-ENOMEM, err, errlen, "out of memory for records");
-			return ret;
-		}
+		if (ag_reserve_records(&f->th[t], expected_records(f, f->th[t].n)))
+			return -ENOMEM;
 		for (int i = 0; i < f->th[t].n; i++) {
 			struct ag_agent *a = &f->th[t].agents[i];
 			a->t_gate = f->t0 + ms_to_ns(f->cfg.connect_wait_ms);
@@ -657,6 +653,17 @@ int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
 			a->t_reconnect = f->t0;
 		}
 	}
+	return 0;
+}
+
+int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
+{
+	int ret = 0;
+	if (f->ran)
+		return cf_fail(-EINVAL, err, errlen, "a fleet runs once");
+	f->ran = 1;
+	if (fleet_start(f))
+		return cf_fail(-ENOMEM, err, errlen, "out of memory for records");
 	int started = 0;
 	for (int t = 1; t < f->nth; t++) {
 		if (pthread_create(&f->th[t].tid, NULL, thread_main, &f->th[t])) {
