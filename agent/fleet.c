@@ -587,31 +587,39 @@ static int by_answer(const void *pa, const void *pb)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
-/* How many records n agents make: the cap, or an estimate from the duration and
- * the arrival rate (closed loop: a request per slot every think time, or every
- * 5 ms); at most 64 Ki (18 MB) up front: poll_set grows the array past it. */
-static size_t expected_records(const struct ag_fleet *f, int n)
+/* How many requests an agent schedules in the duration, about: from the arrival
+ * rate (closed loop: one per slot every think time, or every 5 ms). */
+static double requests_in_duration(const struct ag_fleet *f)
 {
 	const struct ag_config *c = &f->cfg;
-	if (!f->t_end)
-		return (size_t)n * (size_t)c->requests;
-	double dur_ms = c->duration_s * 1000, per = 0;
 	const struct ag_arrival_config *ac = &c->arrival;
-	if (f->arrival == AG_ARRIVAL_FIXED) {
-		per = dur_ms / c->interval_ms;
-	} else if (f->arrival == AG_ARRIVAL_POISSON) {
-		per = ac->rate_hz * c->duration_s;
-	} else if (f->arrival == AG_ARRIVAL_GAPS) {
-		double sum = 0;
+	double dur_ms = c->duration_s * 1000, sum = 0;
+	switch (f->arrival) {
+	case AG_ARRIVAL_FIXED:
+		return dur_ms / c->interval_ms;
+	case AG_ARRIVAL_POISSON:
+		return ac->rate_hz * c->duration_s;
+	case AG_ARRIVAL_GAPS:
 		for (int i = 0; i < ac->n_gaps; i++)
 			sum += ac->gaps_ms[i];
-		per = dur_ms * ac->n_gaps / sum;
-	} else {
-		per = c->inflight * dur_ms / (ac->think_ms > 5 ? ac->think_ms : 5);
+		return dur_ms * ac->n_gaps / sum;
+	case AG_ARRIVAL_CLOSED:
+		break;
 	}
-	per += 4 * sqrt(per) + 4;
-	if (c->requests > 0 && per > c->requests)
-		per = c->requests;
+	return c->inflight * dur_ms / (ac->think_ms > 5 ? ac->think_ms : 5);
+}
+
+/* How many records n agents make: the cap, or fewer when the duration ends
+ * them first; at most 64 Ki (18 MB) up front: poll_set grows the array past it. */
+static size_t expected_records(const struct ag_fleet *f, int n)
+{
+	double per = f->cfg.requests;
+	if (f->t_end) {
+		double d = requests_in_duration(f);
+		d += 4 * sqrt(d) + 4;
+		if (!(per > 0) || d < per)
+			per = d;
+	}
 	double total = per * n;
 	return total > 65536 ? 65536 : (size_t)total;
 }
@@ -628,20 +636,16 @@ int ag_reserve_records(struct ag_thread *th, size_t cap)
 	return 0;
 }
 
-int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
+/* The fleet's start: its clock, the threads' records, the agents' first
+ * schedules; 0 or -ENOMEM. */
+static int fleet_start(struct ag_fleet *f)
 {
-	int ret = 0;
-	if (f->ran)
-		return cf_fail(-EINVAL, err, errlen, "a fleet runs once");
-	f->ran = 1;
 	f->t0 = fnow(f);
 	f->t_end = f->cfg.duration_s > 0 ? f->t0 + ms_to_ns(f->cfg.duration_s * 1000) : 0;
 	f->t_warmup = f->t0 + ms_to_ns(f->cfg.warmup_s * 1000);
 	for (int t = 0; t < f->nth; t++) {
-		if (ag_reserve_records(&f->th[t], expected_records(f, f->th[t].n))) {
-			ret = cf_fail(-ENOMEM, err, errlen, "out of memory for records");
-			return ret;
-		}
+		if (ag_reserve_records(&f->th[t], expected_records(f, f->th[t].n)))
+			return -ENOMEM;
 		for (int i = 0; i < f->th[t].n; i++) {
 			struct ag_agent *a = &f->th[t].agents[i];
 			a->t_gate = f->t0 + ms_to_ns(f->cfg.connect_wait_ms);
@@ -649,6 +653,17 @@ int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
 			a->t_reconnect = f->t0;
 		}
 	}
+	return 0;
+}
+
+int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
+{
+	int ret = 0;
+	if (f->ran)
+		return cf_fail(-EINVAL, err, errlen, "a fleet runs once");
+	f->ran = 1;
+	if (fleet_start(f))
+		return cf_fail(-ENOMEM, err, errlen, "out of memory for records");
 	int started = 0;
 	for (int t = 1; t < f->nth; t++) {
 		if (pthread_create(&f->th[t].tid, NULL, thread_main, &f->th[t])) {

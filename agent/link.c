@@ -100,7 +100,8 @@ int ag_agent_addresses(struct ag_fleet *f, char *err, size_t errlen)
 	for (int t = 0; t < f->nth; t++)
 		for (int i = 0; i < f->th[t].n; i++) {
 			struct ag_agent *a = &f->th[t].agents[i];
-			const char *h = f->cfg.host_of ? f->cfg.host_of(f->cfg.net_ctx, a->idx) : NULL;
+			const char *h =
+				f->cfg.host_of ? f->cfg.host_of(f->cfg.net_ctx, a->idx) : NULL;
 			if (!h) {
 				a->addr = f->addr;
 				a->addrlen = f->addrlen;

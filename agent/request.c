@@ -253,6 +253,28 @@ void ag_go_local(struct ag_agent *a, struct ag_slot *s, enum ag_reason why, uint
 	answer_here(a, s, c.exit, c.from, why);
 }
 
+/* The INFER in slot s's msg goes to the socket. */
+static void push_infer(struct ag_agent *a, struct ag_slot *s, uint64_t now)
+{
+	s->st = S_SENT;
+	s->tx_pending = 1;
+	ag_tx_push(a, s->msg, s->msg_len, (int)(s - a->slots), TX_INFER);
+	ag_tx_flush(a, now);
+}
+
+/* The INFER goes to the socket, or first into the emulated uplink. */
+static void send_infer(struct ag_agent *a, struct ag_slot *s, uint64_t now)
+{
+	uint64_t done = ag_link_carry(a, 0, s->msg_len, now, &s->rec.link_bps);
+	s->rec.uplink_ms = ns_to_ms(done - now);
+	if (done > now) {
+		s->st = S_UPLINK;
+		s->t_event = done;
+		return;
+	}
+	push_infer(a, s, now);
+}
+
 /* The head is done and its emulated time has passed: send, or answer locally. */
 static void slot_send(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 {
@@ -305,17 +327,7 @@ static void slot_send(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	s->t_sent = now; /* the bandwidth estimate sees the emulated uplink, as tc's */
 	s->t_timeout = s->t_start + ms_to_ns(wait_ms);
 	a->sent_outstanding++;
-	uint64_t done = ag_link_carry(a, 0, len, now, &r->link_bps);
-	r->uplink_ms = ns_to_ms(done - now);
-	if (done > now) {
-		s->st = S_UPLINK;
-		s->t_event = done;
-		return;
-	}
-	s->st = S_SENT;
-	s->tx_pending = 1;
-	ag_tx_push(a, s->msg, len, (int)(s - a->slots), TX_INFER);
-	ag_tx_flush(a, now);
+	send_infer(a, s, now);
 }
 
 /* The emulated uplink carried the INFER: the socket takes it now. */
@@ -329,10 +341,7 @@ static void uplink_done(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 		ag_go_local(a, s, AG_FB_LIMIT, now);
 		return;
 	}
-	s->st = S_SENT;
-	s->tx_pending = 1;
-	ag_tx_push(a, s->msg, s->msg_len, (int)(s - a->slots), TX_INFER);
-	ag_tx_flush(a, now);
+	push_infer(a, s, now);
 }
 
 /* What decide callbacks see of an agent. */

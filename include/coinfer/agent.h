@@ -273,8 +273,9 @@ struct ag_config {
 	double interval_ms;  /* FIXED (and CLOSED with think_ms 0): the gap between starts
 				(0: the next request when one is answered) */
 	struct ag_arrival_config arrival;
-	double duration_s;   /* > 0: start requests until this long after the fleet starts, then
-				wait for those outstanding; requests then caps each agent (0: none) */
+	double duration_s;   /* > 0: start requests until this long after the fleet starts,
+				then wait for those outstanding; requests then caps each
+				agent (0: none) */
 	double warmup_s;     /* records of requests scheduled before this are marked warmup */
 	/* In-process shaping: the rate (bit/s) of agent k's uplink (dir 0) or downlink (dir 1)
 	 * at t_s seconds since the fleet started; NULL: no shaping. An INFER of B bytes (UDP: its

@@ -139,7 +139,8 @@ Test(arrival, poisson_gaps_average_one_over_the_rate)
 		}
 		double mean = sum / 1499, sd = sqrt(sq / 1499 - mean * mean);
 		/* 1/rate = 5 ms; an exponential's deviation equals its mean */
-		cr_expect(fabs(mean - 5.0) < 0.25, "agent %d: mean gap %g ms, want 5 +- 5%%", a, mean);
+		cr_expect(fabs(mean - 5.0) < 0.25, "agent %d: mean gap %g ms, want 5 +- 5%%", a,
+			  mean);
 		cr_expect(fabs(sd - 5.0) < 0.5, "agent %d: gaps' deviation %g ms, want ~5", a, sd);
 	}
 	cr_expect_eq(r.s.late_starts, 0, "%llu late starts", (unsigned long long)r.s.late_starts);
@@ -156,7 +157,8 @@ Test(arrival, gaps_are_replayed_in_order_each_agent_from_its_own)
 	c.agents = 3;
 	c.requests = 9;
 	c.inflight = 4;
-	c.arrival = (struct ag_arrival_config){.kind = AG_ARRIVAL_GAPS, .gaps_ms = gaps, .n_gaps = 4};
+	c.arrival = (struct ag_arrival_config){
+		.kind = AG_ARRIVAL_GAPS, .gaps_ms = gaps, .n_gaps = 4};
 	struct tc_run r;
 	cr_assert_eq(run_marked(&c, &k, &r), 0, "%s", r.err);
 	cr_assert_eq(r.n, 27);
@@ -167,8 +169,9 @@ Test(arrival, gaps_are_replayed_in_order_each_agent_from_its_own)
 		double t = 0;
 		for (int j = 0; j < 9; j++) {
 			t += gaps[(a + j) % 4];
-			cr_expect(fabs(x[j]->t_sched_ms - t) < 1e-6, "agent %d request %d at %g, want %g",
-				  a, j + 1, x[j]->t_sched_ms, t);
+			cr_expect(fabs(x[j]->t_sched_ms - t) < 1e-6,
+				  "agent %d request %d at %g, want %g", a, j + 1,
+				  x[j]->t_sched_ms, t);
 		}
 	}
 	tc_done(&r);
@@ -187,8 +190,8 @@ Test(arrival, closed_loop_thinks_after_each_answer)
 	cr_assert_eq(records_of(&r, 0, x, 8), 8);
 	for (int j = 1; j < 8; j++) {
 		double think = x[j]->t_sched_ms - x[j - 1]->t_ms;
-		cr_expect(fabs(think - 25) < 0.01, "request %d: %g ms after the answer, want 25", j + 1,
-			  think);
+		cr_expect(fabs(think - 25) < 0.01, "request %d: %g ms after the answer, want 25",
+			  j + 1, think);
 		cr_expect_lt(x[j]->sched_lag_ms, 0.01);
 		/* closed loop: the think time is not latency */
 		cr_expect_lt(x[j]->latency_ms, 25);
@@ -206,7 +209,8 @@ Test(arrival, bad_arrivals_are_refused)
 	cr_expect_neq(ag_fleet_create(&c, tc_model, &tc_ds, &f, err, sizeof(err)), 0);
 	cr_expect(strstr(err, "rate_hz"), "%s", err);
 	static const double zero[] = {0, 0};
-	c.arrival = (struct ag_arrival_config){.kind = AG_ARRIVAL_GAPS, .gaps_ms = zero, .n_gaps = 2};
+	c.arrival = (struct ag_arrival_config){
+		.kind = AG_ARRIVAL_GAPS, .gaps_ms = zero, .n_gaps = 2};
 	cr_expect_neq(ag_fleet_create(&c, tc_model, &tc_ds, &f, err, sizeof(err)), 0);
 	c.arrival = (struct ag_arrival_config){.kind = AG_ARRIVAL_FIXED};
 	cr_expect_neq(ag_fleet_create(&c, tc_model, &tc_ds, &f, err, sizeof(err)), 0);
@@ -370,8 +374,9 @@ Test(edge, a_stalled_edge_shows_in_latency_from_the_schedule, .timeout = 60)
 		cr_expect(fabs(x[j]->t_sched_ms - 10.0 * j) < 1e-6, "request %d scheduled at %g",
 			  j + 1, x[j]->t_sched_ms);
 		/* started lag after its schedule, held 30 ms from then at least */
-		cr_expect_geq(x[j]->latency_ms, 30 + x[j]->sched_lag_ms, "request %d: %g ms, lag %g",
-			      j + 1, x[j]->latency_ms, x[j]->sched_lag_ms);
+		cr_expect_geq(x[j]->latency_ms, 30 + x[j]->sched_lag_ms,
+			      "request %d: %g ms, lag %g", j + 1, x[j]->latency_ms,
+			      x[j]->sched_lag_ms);
 		if (j > 0) /* the previous one held the slot 30 ms, 10 ms apart */
 			cr_expect_geq(x[j]->sched_lag_ms, 20.0 * j - 1, "request %d: lag %g", j + 1,
 				      x[j]->sched_lag_ms);
@@ -412,10 +417,12 @@ Test(edge, the_emulated_uplink_serialises_and_queues, .timeout = 60)
 		double ser = (double)q->bytes * 8 / rate * 1e3; /* ms, headers not counted */
 		cr_expect_gt(q->bytes, 1000);
 		cr_expect_eq(q->link_bps, rate);
-		cr_expect_geq(q->uplink_ms, ser, "request %d: %g ms in the uplink, %zu bytes take %g",
-			      j + 1, q->uplink_ms, q->bytes, ser);
+		cr_expect_geq(q->uplink_ms, ser,
+			      "request %d: %g ms in the uplink, %zu bytes take %g", j + 1,
+			      q->uplink_ms, q->bytes, ser);
 		cr_expect_gt(q->downlink_ms, 0);
-		cr_expect_geq(q->latency_ms, q->head_ms + q->encode_ms + q->uplink_ms + q->downlink_ms);
+		cr_expect_geq(q->latency_ms,
+			      q->head_ms + q->encode_ms + q->uplink_ms + q->downlink_ms);
 		/* the edge saw it no earlier than its carriage after it was ready */
 		double ready = q->t_sched_ms + q->sched_lag_ms + q->head_ms + q->encode_ms;
 		uint64_t at = arrival_of(q->id);
