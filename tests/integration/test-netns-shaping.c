@@ -11,15 +11,18 @@
  *     one to 0.0.0.0: both answer from the edge address);
  *  4. a burst above the rate: tbf counts overlimits (it held packets back),
  *     drops none, and every byte sent arrives;
- *  5. destroy leaves no namespace, veth or fd, twice in a row;
- *  6. 20 create/destroy rounds leak no fd and no name;
- *  7. a run that died without destroy is swept.
+ *  5. a 64 KiB message over TCP at 1 Mbit/s arrives whole, tbf dropping none;
+ *  6. destroy leaves no namespace, veth or fd, twice in a row;
+ *  7. 20 create/destroy rounds leak no fd and no name;
+ *  8. bad blocks and edges, no ip on PATH, no CAP_NET_ADMIN: the errors;
+ *  9. a run that died without destroy is swept.
  * Prints (does not assert) the time of a step over rtnetlink and of the same
  * changes by `tc` processes. Exits 77 with the reason where namespaces, ip, tc
  * or tbf are not available. Waits are bounded, never asserted on. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -29,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -205,6 +209,41 @@ static void burst(struct fl_netns *ns, int edge_fd)
 	close(fd);
 }
 
+/* A 64 KiB message over TCP from device 1 at 1 Mbit/s: the veth hands tbf
+ * GSO packets larger than its burst, which tbf cuts to frames; the bucket and
+ * the queue must pass the whole message with no drop. */
+static void tcp_message(struct fl_netns *ns)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(UDP_PORT + 2)};
+	static char msg[65536], got[65536];
+	inet_pton(AF_INET, fl_netns_edge(ns), &sa.sin_addr);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	      listen(lfd, 1) == 0, "listen: %s", strerror(errno));
+	int fd = fl_netns_socket(ns, 1, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s",
+	      strerror(errno));
+	int afd = accept(lfd, NULL, NULL);
+	CHECK(afd >= 0, "accept: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (char)(i * 7);
+	CHECK(send(fd, msg, sizeof(msg), 0) == (ssize_t)sizeof(msg), "send: %s", strerror(errno));
+	size_t have = 0;
+	while (have < sizeof(got)) {
+		struct pollfd p = {.fd = afd, .events = POLLIN};
+		CHECK(poll(&p, 1, WAIT_MS) == 1, "the message stopped at %zu bytes", have);
+		ssize_t n = recv(afd, got + have, sizeof(got) - have, 0);
+		CHECK(n > 0, "recv: %s", n ? strerror(errno) : "closed");
+		have += (size_t)n;
+	}
+	CHECK(!memcmp(msg, got, sizeof(msg)), "the message changed on the way");
+	capture("tc -s -n %s qdisc show dev eth0", fl_netns_name(ns, 1));
+	CHECK(counter(out, "dropped ") == 0, "tbf dropped: %s", out);
+	close(afd);
+	close(fd);
+	close(lfd);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -277,6 +316,36 @@ static void crashed_run(void)
 	CHECK(leftovers(pid) == 0, "after the sweep: %d", leftovers(pid));
 }
 
+/* No ip on PATH: -ENOENT naming ip; no CAP_NET_ADMIN (a child drops it):
+ * -EPERM naming it. */
+static void missing_tools(void)
+{
+	char err[256], path[4096];
+	int ret;
+	snprintf(path, sizeof(path), "%s", getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	setenv("PATH", "/nonexistent", 1);
+	CHECK(!make(1, err, sizeof(err), &ret) && ret == -ENOENT && strstr(err, "`ip`"),
+	      "%d %s", ret, err);
+	setenv("PATH", path, 1);
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+		struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+		if (syscall(SYS_capget, &h, d) < 0)
+			_exit(3);
+		d[0].effective &= ~(1u << CAP_NET_ADMIN);
+		if (syscall(SYS_capset, &h, d) < 0)
+			_exit(3);
+		ret = -1;
+		_exit(!make(1, err, sizeof(err), &ret) && ret == -EPERM &&
+		      strstr(err, "no CAP_NET_ADMIN") ? 0 : 1);
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) != 1,
+	      "without CAP_NET_ADMIN");
+}
+
 static void bad_configs(void)
 {
 	struct fl_netns_config c;
@@ -302,6 +371,16 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (unshare(CLONE_NEWNET) < 0)
 		return skip("cannot make a network namespace (needs root)");
+	/* strict reverse-path filtering, as on many hosts: the route to each
+	 * device's /30 goes out of its host end, so its packets still pass */
+	for (int i = 0; i < 2; i++) {
+		FILE *f = fopen(i ? "/proc/sys/net/ipv4/conf/default/rp_filter" :
+				"/proc/sys/net/ipv4/conf/all/rp_filter", "w");
+		if (f) {
+			fputs("1\n", f);
+			fclose(f);
+		}
+	}
 	if (system("tc -V >/dev/null 2>&1") != 0)
 		return skip("no tc (iproute2)");
 	int fds0 = count_fds();
@@ -324,6 +403,7 @@ int main(void)
 	CHECK(fl_netns_step(ns, 2.5, trace, NULL, err, sizeof(err)) == 0, "step: %s", err);
 	check_rate(ns, 1, "rate 1Mbit", "rate 4Mbit");
 	burst(ns, edge_fd);
+	tcp_message(ns);
 	measure(ns);
 	close(edge_fd);
 	close(any_fd);
@@ -339,7 +419,17 @@ int main(void)
 	CHECK(count_fds() == fds0 && leftovers(getpid()) == 0,
 	      "after 20 rounds: fds %d before, %d after; %d names left", fds0, count_fds(),
 	      leftovers(getpid()));
+	/* the README demo's size, timed for the log only */
+	double t0 = now_s();
+	ns = make(32, err, sizeof(err), &ret);
+	CHECK(ret == 0, "32 devices: %s", err);
+	double t1 = now_s();
+	fl_netns_free(ns);
+	printf("32 devices: create %.0f ms, destroy %.0f ms\n", (t1 - t0) * 1e3,
+	       (now_s() - t1) * 1e3);
+	CHECK(count_fds() == fds0 && leftovers(getpid()) == 0, "after 32 devices");
 	bad_configs();
+	missing_tools();
 	crashed_run();
 	printf("test-netns-shaping: ok (20 rounds, fds %d)\n", fds0);
 	return 0;
