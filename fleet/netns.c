@@ -487,7 +487,9 @@ static const char *addr_str(uint32_t host_order, char *buf)
 
 /* The home namespace's part: namespaces, veth pairs, host ends' addresses
  * (the /30's first without its prefix route, the edge as /32) and the route
- * to each device's /30 from the edge address. */
+ * to each device's /30 from the edge address. No IPv6 link-local address on
+ * either end (addrgenmode none): no router solicitations or DAD in the shaped
+ * links, only the run's own traffic and ARP. */
 static char *home_batch(const struct fl_netns *ns)
 {
 	char *text = NULL, gw[INET_ADDRSTRLEN], net[INET_ADDRSTRLEN];
@@ -503,6 +505,7 @@ static char *home_batch(const struct fl_netns *ns)
 		fprintf(f, "netns add %s\n", d->name);
 		fprintf(f, "link add %s mtu %d type veth peer name eth0 mtu %d netns %s\n",
 			d->host, VETH_MTU, VETH_MTU, d->name);
+		fprintf(f, "link set %s addrgenmode none\n", d->host);
 		fprintf(f, "addr add %s/30 dev %s noprefixroute\n", gw, d->host);
 		fprintf(f, "addr add %s/32 dev %s\n", ns->edge_str, d->host);
 		fprintf(f, "link set %s up\n", d->host);
@@ -521,7 +524,8 @@ static int device_setup(const struct fl_netns *ns, int k, char *err, size_t errl
 	char batch[512], me[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN];
 	uint32_t b = ns->base + 4u * (uint32_t)k;
 	snprintf(batch, sizeof(batch),
-		 "link set lo up\naddr add %s/30 dev eth0\nlink set eth0 up\n"
+		 "link set lo up\nlink set eth0 addrgenmode none\naddr add %s/30 dev eth0\n"
+		 "link set eth0 up\n"
 		 "route add default via %s dev eth0\n", addr_str(b + 2, me), addr_str(b + 1, gw));
 	return ip_must(ns->dev[k].name, batch, ns->dev[k].name, err, errlen);
 }

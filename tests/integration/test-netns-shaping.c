@@ -12,6 +12,7 @@
  *  4. a burst above the rate: tbf counts overlimits (it held packets back),
  *     drops none, and every byte sent arrives;
  *  5. a 64 KiB message over TCP at 1 Mbit/s arrives whole, tbf dropping none;
+ *     three threads make sockets in three namespaces at once, each in its own;
  *  6. destroy leaves no namespace, veth or fd, twice in a row;
  *  7. 20 create/destroy rounds leak no fd and no name;
  *  8. bad blocks and edges, no ip on PATH, no CAP_NET_ADMIN: the errors;
@@ -26,6 +27,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -244,6 +246,46 @@ static void tcp_message(struct fl_netns *ns)
 	close(lfd);
 }
 
+/* Threads making sockets in different namespaces at once: setns moves only
+ * the calling thread, so each socket is in its own thread's device's
+ * namespace (a connected UDP socket's local address is that device's). */
+struct sock_job {
+	struct fl_netns *ns;
+	int k, wrong;
+};
+
+static void *sockets_of(void *arg)
+{
+	struct sock_job *j = arg;
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(UDP_PORT)}, me;
+	inet_pton(AF_INET, fl_netns_edge(j->ns), &to.sin_addr);
+	for (int i = 0; i < 200; i++) {
+		socklen_t len = sizeof(me);
+		int fd = fl_netns_socket(j->ns, j->k, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&to, sizeof(to)) ||
+		    getsockname(fd, (struct sockaddr *)&me, &len) ||
+		    me.sin_addr.s_addr != fl_netns_device_addr(j->ns, j->k).s_addr)
+			j->wrong++;
+		if (fd >= 0)
+			close(fd);
+	}
+	return NULL;
+}
+
+static void threads(struct fl_netns *ns)
+{
+	pthread_t t[N_DEV];
+	struct sock_job j[N_DEV];
+	for (int k = 0; k < N_DEV; k++) {
+		j[k] = (struct sock_job){.ns = ns, .k = k};
+		CHECK(pthread_create(&t[k], NULL, sockets_of, &j[k]) == 0, "pthread_create");
+	}
+	for (int k = 0; k < N_DEV; k++) {
+		pthread_join(t[k], NULL);
+		CHECK(j[k].wrong == 0, "device %d: %d of 200 sockets elsewhere", k, j[k].wrong);
+	}
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -404,6 +446,7 @@ int main(void)
 	check_rate(ns, 1, "rate 1Mbit", "rate 4Mbit");
 	burst(ns, edge_fd);
 	tcp_message(ns);
+	threads(ns);
 	measure(ns);
 	close(edge_fd);
 	close(any_fd);
