@@ -9,7 +9,7 @@ set -euo pipefail
 build=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
        liburing-dev libjemalloc-dev libcriterion-dev dpdk-dev libdpdk-dev
        libxxhash-dev libzstd-dev libcjson-dev libcyaml-dev libyaml-dev libmicrohttpd-dev
-       libsodium-dev)
+       libsodium-dev libmnl-dev)
 # ethtool: the DPDK tests turn a veth's checksum offload off (af_packet sees partial sums);
 # nftables: bench/loss-latency.sh drops packets with nft in network namespaces
 net=(iproute2 ethtool nftables)
