@@ -99,6 +99,7 @@ struct fl_opts {
 	double duration_s, warmup_s;
 	enum fl_policy policy;
 	int threads, json, quiet, max_records;
+	int netns;                     /* real shaping: tbf in network namespaces (netns.h) */
 	char command[1024]; /* the command line, for the JSON's meta */
 };
 

@@ -59,6 +59,10 @@ static const struct cli_opt opts[] = {
 	{.name = "json", .kind = CLI_FLAG, F(json),
 	 .help = "the run JSON on stdout, not the summary"},
 	{.name = "quiet", .kind = CLI_FLAG, F(quiet), .help = "no progress line on stderr"},
+	{.name = "netns", .kind = CLI_FLAG, F(netns),
+	 .help = "real shaping: each device in a network namespace of its own\n"
+		 "behind a veth pair whose tbf rate follows its trace (root; the\n"
+		 "appliance must listen on 0.0.0.0; --edge gives only the port)"},
 };
 #undef F
 

@@ -181,7 +181,7 @@ static void add_meta(cJSON *root, const struct fl_result *r)
 			 o->udp_host, o->udp_port);
 		cJSON_AddStringToObject(meta, "edge_udp", edge);
 	}
-	cJSON_AddStringToObject(meta, "shaping", "process");
+	cJSON_AddStringToObject(meta, "shaping", r->o->netns ? "netns" : "process");
 	add_num(meta, "duration_s", o->duration_s);
 	add_num(meta, "warmup_s", o->warmup_s);
 	cJSON_AddNumberToObject(meta, "devices", r->fleet->devices);

@@ -24,6 +24,7 @@
 #include "coinfer/fileio.h"
 #include "coinfer/policy.h"
 #include "fleet.h"
+#include "netns.h"
 
 /* What the run shares with the agents' threads. */
 struct shared {
@@ -45,6 +46,7 @@ struct group_run {
 	struct ag_class_setup dc;
 	double *gaps;
 	struct fl_link *links;          /* the group's devices' (into the result's array) */
+	struct fl_netns_slice slice;    /* --netns: the group's devices' namespaces */
 	struct shared *sh;
 	pthread_t th;
 	int started, rc;
@@ -191,6 +193,7 @@ struct setup {
 	struct shared *sh;
 	uint64_t device_base;
 	int threads_left, devices_left;
+	struct fl_netns *ns;            /* --netns, else NULL */
 };
 
 /* The index of a class name in the result's list, added when new. */
@@ -239,8 +242,15 @@ static int group_config(struct setup *su, struct group_run *gr, char *err, size_
 	/* connections come up during the warm-up, which is not measured */
 	c->connect_wait_ms = (int)(su->o->warmup_s * 1000);
 	c->bw_prior_bps = 10e6;
-	c->link_bps = link_bps;
-	c->link_ctx = gr;
+	if (su->ns) { /* the kernel shapes: each device's sockets in its namespace */
+		gr->slice = (struct fl_netns_slice){su->ns, (int)(c->device_id_base - 1)};
+		c->open_socket = fl_netns_open_socket;
+		c->host_of = fl_netns_host_of;
+		c->net_ctx = &gr->slice;
+	} else {
+		c->link_bps = link_bps;
+		c->link_ctx = gr;
+	}
 	c->on_record = on_record;
 	c->record_ctx = gr;
 	if ((ret = ag_class_load(su->o->root, g->device_class, su->m, &gr->dc, cerr, sizeof(cerr))))
@@ -359,11 +369,30 @@ static void progress(const struct group_run *grs, int ng, const struct shared *s
 		100 * fl_attainment(met, n), tty ? "   " : "\n");
 }
 
-/* Starts the groups' threads and waits for them, printing progress and passing
- * SIGINT on as ag_fleet_stop. */
-static int run_groups(struct group_run *grs, int ng, struct shared *sh, const struct fl_opts *o,
+/* --netns: device k's rate at t is its trace's, as link_bps gives it in process
+ * (ctx: the result, whose links are all groups' devices in a row). */
+static double netns_rate(void *ctx, int device, int dir, double t_s)
+{
+	const struct fl_result *res = ctx;
+	return fl_link_mbps(&res->links[device], t_s) * 1e6;
+}
+
+/* --netns: the tbf rates at t (only those a trace step changed); a failure is
+ * said once and the run goes on at the rates in force. */
+static void netns_step(struct fl_netns *ns, const struct fl_result *res, double t, int *said)
+{
+	char err[256];
+	if (ns && fl_netns_step(ns, t, netns_rate, (void *)res, err, sizeof(err)) && !(*said)++)
+		fprintf(stderr, "coinfer-fleet: --netns: %s (the rates stay as they are)\n", err);
+}
+
+/* Starts the groups' threads and waits for them, printing progress, stepping
+ * --netns's rates and passing SIGINT on as ag_fleet_stop. */
+static int run_groups(struct group_run *grs, int ng, struct shared *sh, const struct setup *su,
 		      double *elapsed, char *err, size_t errlen)
 {
+	const struct fl_opts *o = su->o;
+	int said = 0;
 	struct sigaction sa = {.sa_handler = on_sigint}, old;
 	int tty = isatty(2), stopped = 0, ret = 0;
 	double t0 = now_s(), next = tty ? 1 : 10, shown = 0;
@@ -375,6 +404,7 @@ static int run_groups(struct group_run *grs, int ng, struct shared *sh, const st
 	sigemptyset(&intr);
 	sigaddset(&intr, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &intr, &prev);
+	netns_step(su->ns, su->res, 0, &said);
 	for (int g = 0; g < ng && !ret; g++) {
 		if ((ret = -pthread_create(&grs[g].th, NULL, group_thread, &grs[g])))
 			cf_fail(ret, err, errlen, "cannot start a thread: %s", strerror(-ret));
@@ -385,6 +415,7 @@ static int run_groups(struct group_run *grs, int ng, struct shared *sh, const st
 		struct timespec nap = {0, 50 * 1000 * 1000};
 		nanosleep(&nap, NULL);
 		double t = now_s() - t0;
+		netns_step(su->ns, su->res, t, &said);
 		if (interrupted && !stopped) {
 			for (int g = 0; g < ng; g++)
 				ag_fleet_stop(grs[g].f);
@@ -433,6 +464,20 @@ static void collect(struct group_run *grs, int ng, struct shared *sh, struct fl_
 	sh->s = NULL;
 }
 
+/* --netns: a namespace per device of the fleet, behind its veth pair. */
+static int netns_create(const struct cfg_fleet *fleet, struct fl_netns **ns, char *err,
+			size_t errlen)
+{
+	struct fl_netns_config c;
+	char why[400];
+	int ret;
+	fl_netns_config_defaults(&c);
+	c.n_devices = fleet->devices;
+	if ((ret = fl_netns_create(&c, ns, why, sizeof(why))))
+		return cf_fail(ret, err, errlen, "--netns: %s", why);
+	return 0;
+}
+
 static void started_now(char *buf, size_t len)
 {
 	time_t t = time(NULL);
@@ -466,10 +511,11 @@ int fl_run(const struct cfg_fleet *fleet, const struct fl_opts *o, struct fl_res
 		goto out;
 	su.m = m;
 	if ((ret = load_links(fleet, res, err, errlen)) ||
+	    (o->netns && (ret = netns_create(fleet, &su.ns, err, errlen))) ||
 	    (ret = create_fleets(&su, grs, &ds, err, errlen)))
 		goto out;
 	started_now(res->started, sizeof(res->started));
-	if ((ret = run_groups(grs, fleet->n_groups, &sh, o, &elapsed, err, errlen)))
+	if ((ret = run_groups(grs, fleet->n_groups, &sh, &su, &elapsed, err, errlen)))
 		goto out;
 	for (int g = 0; g < fleet->n_groups; g++)
 		if (grs[g].rc)
@@ -491,6 +537,7 @@ out:
 		free(gr->gaps);
 	}
 	free(grs);
+	fl_netns_free(su.ns); /* after the fleets: their sockets were in the namespaces */
 	free(sh.s);
 	ds_dataset_free(&ds);
 	cr_model_free(m);
