@@ -387,12 +387,6 @@ Test(edge, a_stalled_edge_shows_in_latency_from_the_schedule, .timeout = 60)
 	stop_peer();
 }
 
-static double const_rate(void *ctx, int agent, int dir, double t_s)
-{
-	(void)agent, (void)dir, (void)t_s;
-	return *(const double *)ctx;
-}
-
 Test(edge, the_emulated_uplink_serialises_and_queues, .timeout = 60)
 {
 	struct vclock k;
@@ -403,7 +397,7 @@ Test(edge, the_emulated_uplink_serialises_and_queues, .timeout = 60)
 	c.requests = 6;
 	c.inflight = 3;
 	c.interval_ms = 2; /* back to back: each INFER takes ~10 ms at 2 Mbit/s */
-	c.link_bps = const_rate;
+	c.link_bps = tc_const_rate;
 	c.link_ctx = &rate;
 	struct tc_run r;
 	cr_assert_eq(run_marked(&c, &k, &r), 0, "%s", r.err);

@@ -525,12 +525,6 @@ Test(udp, a_result_samples_the_rtt_net_of_the_edge_s_time)
 	upeer_stop(&p);
 }
 
-static double const_rate(void *ctx, int agent, int dir, double t_s)
-{
-	(void)agent, (void)dir, (void)t_s;
-	return *(const double *)ctx;
-}
-
 /* Shaped in process over UDP: an INFER's datagrams leave when the emulated
  * uplink has carried them all (its fragments' headers counted), one INFER
  * behind the other. */
@@ -546,7 +540,7 @@ Test(udp, the_emulated_uplink_holds_an_infer_s_datagrams)
 	c.inflight = 2;
 	c.interval_ms = 1;
 	double rate = 8e6;
-	c.link_bps = const_rate;
+	c.link_bps = tc_const_rate;
 	c.link_ctx = &rate;
 	memset(&r, 0, sizeof(r));
 	cr_assert_eq(ag_fleet_create(&c, tc_model, &tc_ds, &r.f, r.err, sizeof(r.err)), 0, "%s",
