@@ -5,8 +5,9 @@
 #  - lintian leaves no error nor warning (overrides: packaging/deb/lintian-overrides);
 #  - the arm64 agent of the package runs under qemu-aarch64: --help, two requests
 #    on the device, `profile --exit 1` (50 runs, the fewest it takes);
-#  - as root, packaging/check-install.sh: dpkg -i, the service run, an agent
-#    answered, a reload, dpkg -P leaving nothing.
+#  - as root, packaging/check-install.sh: for each package dpkg -i, the service
+#    run (the appliance answering an agent and reloading; the arm64 agent under
+#    qemu where dpkg has arm64 multiarch), dpkg -P leaving nothing.
 # Exit 77 (skip) when the tools are missing and this is not root to install them.
 #
 #   package.sh SRC BUILD
@@ -80,7 +81,8 @@ else
 fi
 
 if [ "$(id -u)" -eq 0 ]; then
-	"$src/packaging/check-install.sh" "$app_deb" "$build/coinfer-agent" || {
+	COINFER_CIFAR10=$data "$src/packaging/check-install.sh" "$app_deb" "$build/coinfer-agent" \
+		"$agent_deb" "$build/coinfer-appliance" || {
 		rc=$?
 		[ $rc -eq 77 ] && echo "install check skipped" && exit 0
 		exit $rc
