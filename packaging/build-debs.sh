@@ -11,7 +11,8 @@
 # OUT receives the .deb files, the build trees (amd64/, arm64/), the staged
 # installs (stage-amd64/, stage-arm64/) and the packages' trees (debian/PKG/).
 # Needs dpkg-dev, lintian, help2man and the cross compiler: as root it installs
-# what is missing (scripts/install-deps.sh --package), otherwise it names them.
+# what is missing (scripts/install-deps.sh --package, which adds libsodium-dev:arm64
+# when that changes no package of this machine), otherwise it names them.
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$src/build-deb}
@@ -35,9 +36,16 @@ tools_present()
 	done
 }
 
-if ! tools_present; then
-	[ "$(id -u)" -eq 0 ] || die "missing tools: run scripts/install-deps.sh --package as root"
+# libsodium for the arm64 agent (multiarch) is looked at once per OUT: where
+# installing it would change this machine's packages, install-deps says so
+# and the agent is built without device keys.
+sodium_checked=$out/.arm64-sodium-checked
+if [ "$(id -u)" -ne 0 ]; then
+	tools_present || die "missing tools: run scripts/install-deps.sh --package as root"
+elif ! tools_present || { [ ! -e "$sodium_checked" ] &&
+	! dpkg-query -W -f='${Status}' libsodium-dev:arm64 2>/dev/null | grep -q 'ok installed'; }; then
 	"$src/scripts/install-deps.sh" --package
+	: >"$sodium_checked"
 fi
 
 # Debian's hardening flags (PIE, stack protector, fortify, relro, bindnow), as
