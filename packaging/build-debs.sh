@@ -40,10 +40,10 @@ tools_present()
 # installing it would change this machine's packages, install-deps says so
 # and the agent is built without device keys.
 sodium_checked=$out/.arm64-sodium-checked
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
 if [ "$(id -u)" -ne 0 ]; then
 	tools_present || die "missing tools: run scripts/install-deps.sh --package as root"
-elif ! tools_present || { [ ! -e "$sodium_checked" ] &&
-	! dpkg-query -W -f='${Status}' libsodium-dev:arm64 2>/dev/null | grep -q 'ok installed'; }; then
+elif ! tools_present || { [ ! -e "$sodium_checked" ] && ! installed libsodium-dev:arm64; }; then
 	"$src/scripts/install-deps.sh" --package
 	: >"$sodium_checked"
 fi
@@ -63,18 +63,22 @@ build()
 	shift
 	if [ ! -f "$dir/build.ninja" ]; then
 		meson setup "$dir" "$src" --prefix=/usr --buildtype=release -Dbench=disabled \
-			-Db_pie=true "$@" >>"$log" 2>&1 || { cat "$log"; die "meson setup $arch failed"; }
+			-Db_pie=true "$@" >>"$log" 2>&1 ||
+			{ cat "$log"; die "meson setup $arch failed"; }
 	fi
 	targets=$(meson introspect "$dir" --targets |
-		python3 -c 'import json,sys; print(" ".join(t["name"] for t in json.load(sys.stdin) if t["installed"]))')
+		python3 -c 'import json, sys
+print(" ".join(t["name"] for t in json.load(sys.stdin) if t["installed"]))')
 	# shellcheck disable=SC2086 # one word per target
-	nice ninja -C "$dir" $targets >>"$log" 2>&1 || { tail -n 40 "$log"; die "build $arch failed"; }
+	nice ninja -C "$dir" $targets >>"$log" 2>&1 ||
+		{ tail -n 40 "$log"; die "build $arch failed"; }
 	rm -rf "$out/stage-$arch"
 	meson install -C "$dir" --no-rebuild --destdir "$out/stage-$arch" >>"$log" 2>&1 ||
 		{ tail -n 40 "$log"; die "meson install $arch failed"; }
 }
 
-cross_cflags=$(sed -n "s/^c_args *= *\[\(.*\)\]\$/\1/p" "$src/cross/aarch64-linux-gnu.ini" | tr -d "',")
+cross_cflags=$(sed -n "s/^c_args *= *\[\(.*\)\]\$/\1/p" "$src/cross/aarch64-linux-gnu.ini" |
+	tr -d "',")
 say "amd64: meson build and install (log: $log)"
 build amd64 -Dc_args="$(flags amd64 CPPFLAGS) $(flags amd64 CFLAGS)" \
 	-Dc_link_args="$(flags amd64 LDFLAGS)"
@@ -85,7 +89,8 @@ build arm64 --cross-file "$src/cross/aarch64-linux-gnu.ini" \
 
 # ---- the packages' trees -------------------------------------------------------------
 
-export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$src" log -1 --format=%ct 2>/dev/null || date +%s)}"
+commit_time=$(git -C "$src" log -1 --format=%ct 2>/dev/null || date +%s)
+export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$commit_time}"
 commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 # binaries PKG STRIP STAGE PROG...: the programs, stripped as dh_strip does
@@ -96,7 +101,8 @@ binaries()
 	mkdir -p "$t/usr/bin"
 	for p in "$@"; do
 		install -m 755 "$stage/usr/bin/$p" "$t/usr/bin/$p"
-		$strip --remove-section=.comment --remove-section=.note --strip-unneeded "$t/usr/bin/$p"
+		$strip --remove-section=.comment --remove-section=.note --strip-unneeded \
+			"$t/usr/bin/$p"
 	done
 }
 
@@ -146,11 +152,13 @@ pack()
 	find "$t" -type d -exec chmod 755 {} +
 	find "$t" -type f ! -path "$t/usr/bin/*" -exec chmod 644 {} +
 	shlibs=$(cd "$out" && dpkg-architecture -a"$arch" -c \
-		dpkg-shlibdeps -O "debian/$pkg"/usr/bin/* 2>>"$log" | sed -n 's/^shlibs:Depends=//p')
+		dpkg-shlibdeps -O "debian/$pkg"/usr/bin/* 2>>"$log" |
+		sed -n 's/^shlibs:Depends=//p')
 	[ -n "$shlibs" ] || die "dpkg-shlibdeps found no libraries for $pkg (see $log)"
 	mkdir -p "$t/DEBIAN"
 	for f in postinst prerm postrm; do
-		sed -e "s|#UNIT#|$unit|g" -e "s|#CONF#|$conf|g" "$src/packaging/deb/$f" >"$t/DEBIAN/$f"
+		sed -e "s|#UNIT#|$unit|g" -e "s|#CONF#|$conf|g" "$src/packaging/deb/$f" \
+			>"$t/DEBIAN/$f"
 		chmod 755 "$t/DEBIAN/$f"
 	done
 	(cd "$t" && find etc -type f | sort | sed 's|^|/|') >"$t/DEBIAN/conffiles"
@@ -187,7 +195,8 @@ pkg_appliance()
 {
 	s=$out/stage-amd64 pkg=coinfer-appliance
 	binaries $pkg strip "$s" coinfer-appliance coinfer-keys coinfer-eval coinfer-policy
-	data "$s" $pkg usr/share/coinfer etc/coinfer/appliance.yaml etc/coinfer/slo etc/coinfer/fleet \
+	data "$s" $pkg usr/share/coinfer etc/coinfer/appliance.yaml etc/coinfer/slo \
+		etc/coinfer/fleet \
 		usr/lib/systemd/system/coinfer-appliance.service
 	manpage $pkg coinfer-appliance "edge appliance of device-edge co-inference"
 	manpage $pkg coinfer-keys "device keys of a coinfer fleet"
@@ -237,8 +246,9 @@ $keys"
 
 rm -rf "$out/debian"
 mkdir -p "$out/debian"
-printf 'Source: coinfer\n\nPackage: coinfer-appliance\nArchitecture: amd64\n\nPackage: coinfer-agent\nArchitecture: arm64\n' \
-	>"$out/debian/control"
+# dpkg-shlibdeps reads debian/control
+printf 'Source: coinfer\n\nPackage: %s\nArchitecture: %s\n\nPackage: %s\nArchitecture: %s\n' \
+	coinfer-appliance amd64 coinfer-agent arm64 >"$out/debian/control"
 
 say "coinfer-appliance (amd64)"
 pkg_appliance
@@ -247,7 +257,7 @@ $qemu "$out/stage-arm64/usr/bin/coinfer-agent" --help | head -n 1
 pkg_agent
 
 say "lintian"
-for deb in "$out"/coinfer-appliance_"${debver}"_amd64.deb "$out"/coinfer-agent_"${debver}"_arm64.deb; do
+for deb in "$out/coinfer-appliance_${debver}_amd64.deb" "$out/coinfer-agent_${debver}_arm64.deb"; do
 	lintian -I "$deb" >"$deb.lintian" 2>&1 || true
 	tags=$(grep -c '^[EWIP]:' "$deb.lintian" || true)
 	say "$(basename "$deb"): $tags lintian tags"

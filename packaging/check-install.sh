@@ -49,8 +49,12 @@ install_pkg() {
 	getent passwd coinfer >/dev/null || fail "no user coinfer"
 	[ -L "$wants" ] || fail "the unit is not enabled ($wants)"
 	say "$1 installed: $(wc -l <"$work/$1.files") paths, user coinfer, unit enabled"
-	systemd-analyze verify "$unit" >"$work/verify" 2>&1 && say "systemd-analyze verify: ok" ||
-		{ say "systemd-analyze verify said:"; sed 's/^/  /' "$work/verify"; }
+	if systemd-analyze verify "$unit" >"$work/verify" 2>&1; then
+		say "systemd-analyze verify: ok"
+	else
+		say "systemd-analyze verify said:"
+		sed 's/^/  /' "$work/verify"
+	fi
 	exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 }
 
@@ -86,7 +90,8 @@ wait_listening() {
 # program's pid
 as_unit="prlimit --memlock=unlimited -- setpriv --reuid=coinfer --regid=coinfer --init-groups \
 --no-new-privs"
-prlimit --memlock=unlimited -- true 2>/dev/null || as_unit=${as_unit#prlimit --memlock=unlimited -- }
+memlock="prlimit --memlock=unlimited --"
+$memlock true 2>/dev/null || as_unit=${as_unit#"$memlock "}
 
 check_appliance() {
 	install_pkg coinfer-appliance "$app_deb" /usr/bin/coinfer-appliance ||
@@ -96,9 +101,11 @@ check_appliance() {
 		say "systemctl start: $(systemctl is-active coinfer-appliance)"
 		port=7878
 	else
+		limit=$(prlimit --memlock --output=SOFT --noheadings)
+		limit="not raised (no CAP_SYS_RESOURCE), $limit bytes"
+		$memlock true 2>/dev/null && limit=unlimited
 		say "systemd is not PID 1 ($(ps -o comm= -p 1)): ExecStart by hand as coinfer," \
-			"on free ports; LimitMEMLOCK: $(prlimit --memlock=unlimited -- true 2>/dev/null &&
-			echo unlimited || echo "not raised (no CAP_SYS_RESOURCE), $(ulimit -l) KiB")"
+			"on free ports; LimitMEMLOCK: $limit"
 		# shellcheck disable=SC2086 # the prefix's and the unit's words
 		$as_unit $exec_start --port 0 --metrics-port 0 --calibrate-runs 1 \
 			>"$work/app.out" 2>"$work/app.err" &
@@ -107,7 +114,8 @@ check_appliance() {
 		say "start-up line: $(head -n 1 "$work/app.out")"
 	fi
 	"$agent" --edge "127.0.0.1:$port" --requests 8 --exit 3 --partition 8 --bits 8 --quiet \
-		>"$work/agent.out" 2>"$work/agent.err" || { cat "$work/agent.err"; fail "agent run"; }
+		>"$work/agent.out" 2>"$work/agent.err" ||
+		{ cat "$work/agent.err"; fail "agent run"; }
 	say "agent summary: $(tail -n 1 "$work/agent.out" | cut -c 1-120)..."
 	grep -q '"edge": 8' "$work/agent.out" || fail "not every request answered by the appliance"
 	if [ -n "${app:-}" ]; then
@@ -130,9 +138,13 @@ check_appliance() {
 
 check_agent() {
 	data=${COINFER_CIFAR10:-}
-	[ -f "$data/test_batch.bin" ] || { say "coinfer-agent: no \$COINFER_CIFAR10, skipped"; return; }
+	if [ ! -f "$data/test_batch.bin" ]; then
+		say "coinfer-agent: no \$COINFER_CIFAR10, skipped"
+		return
+	fi
 	if ! install_pkg coinfer-agent "$agent_deb" /usr/bin/coinfer-agent; then
-		say "coinfer-agent: dpkg -i refused (arm64 multiarch and its libraries needed), skipped:"
+		say "coinfer-agent: dpkg -i refused (arm64 multiarch and its libraries needed)," \
+			"skipped:"
 		grep -i 'depend\|architecture' "$work/dpkg.out" | sed 's/^/  /'
 		dpkg -P coinfer-agent >/dev/null 2>&1 || true
 		return
@@ -144,8 +156,10 @@ check_agent() {
 	# the unit's environment, then ExecStart as systemd expands it: ${EDGE} one
 	# word, $AGENT_ARGS split; a short run with a patient deadline (qemu is slow)
 	set -a
+	# shellcheck source=/dev/null
 	. /etc/coinfer/agent.env
 	set +a
+	# shellcheck disable=SC2034 # read by the eval below
 	EDGE=127.0.0.1:$port AGENT_ARGS="--requests 4 --partition 0 --deadline-ms 10000 --quiet"
 	eval "set -- $exec_start"
 	cmd=$1

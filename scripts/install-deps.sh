@@ -51,8 +51,9 @@ done
 # fresh image whose libc6 is behind the archive's would have it upgraded: then
 # the agent is cross-built without keys, and the package says so).
 arm64_sodium() {
-	dpkg-query -W -f='${Status}' libsodium-dev:arm64 2>/dev/null | grep -q 'install ok installed' &&
-		return 0
+	local st
+	st=$(dpkg-query -W -f='${Status}' libsodium-dev:arm64 2>/dev/null) || true
+	[ "$st" != "install ok installed" ] || return 0
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "install-deps: need root to look at libsodium-dev:arm64" >&2
 		return 0
@@ -65,15 +66,19 @@ arm64_sodium() {
 	apt-get update -qq
 	local plan
 	plan=$(apt-get -s install --no-install-recommends libsodium-dev:arm64 2>&1) || true
-	if grep -qE '^(Remv |Inst [^ ]+ \[)' <<<"$plan" || ! grep -q '^Inst libsodium-dev:arm64' <<<"$plan"; then
-		echo "install-deps: libsodium-dev:arm64 not installed: it would change this machine's packages:"
+	# an upgrade shows the installed version in brackets after the name
+	if grep -qE '^(Remv |Inst [^ ]+ \[)' <<<"$plan" ||
+		! grep -q '^Inst libsodium-dev:arm64' <<<"$plan"; then
+		echo "install-deps: libsodium-dev:arm64 not installed: it would change" \
+			"this machine's packages:"
 		grep -E '^(Remv|Inst)' <<<"$plan" | sed 's/^/  /'
 		[ -z "$added" ] || { dpkg --remove-architecture arm64; apt-get update -qq; }
 		return 0
 	fi
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get install -y -qq --no-install-recommends libsodium-dev:arm64
-	echo "install-deps: installed libsodium-dev:arm64 (multiarch; no package of this machine changed)"
+	echo "install-deps: installed libsodium-dev:arm64 (multiarch; no package of this" \
+		"machine changed)"
 }
 
 missing=()

@@ -42,7 +42,8 @@ contents "$app_deb" /usr/bin/coinfer-appliance /usr/bin/coinfer-keys /usr/bin/co
 	/usr/share/man/man1/coinfer-appliance.1.gz /usr/share/doc/coinfer-appliance/copyright \
 	/usr/share/doc/coinfer-appliance/changelog.Debian.gz
 contents "$agent_deb" /usr/bin/coinfer-agent /etc/coinfer/agent.env \
-	/usr/lib/systemd/system/coinfer-agent.service /usr/share/coinfer/models/branchy-alexnet.cfm \
+	/usr/lib/systemd/system/coinfer-agent.service \
+	/usr/share/coinfer/models/branchy-alexnet.cfm \
 	/usr/share/man/man1/coinfer-agent.1.gz /usr/share/doc/coinfer-agent/copyright
 [ "$(dpkg-deb -f "$agent_deb" Architecture)" = arm64 ] || { echo "agent not arm64"; exit 1; }
 dpkg-deb --info "$app_deb" | grep -q 'conffiles' || { echo "no conffiles"; exit 1; }
@@ -76,7 +77,8 @@ else
 	echo "agent under qemu: 2 requests on the device answered"
 	$qemu "$root/usr/bin/coinfer-agent" profile --model "$model" --data "$data" --exit 1 \
 		--runs 50 --warmup 1 --out "$out/agent-profile.json" 2>"$out/agent-profile.err"
-	grep -q '"isa":	"neon"' "$out/agent-profile.json" || { echo "profile not on neon"; exit 1; }
+	grep -q '"isa":	"neon"' "$out/agent-profile.json" ||
+		{ echo "profile not on neon"; exit 1; }
 	echo "agent profile under qemu: $(tail -n 1 "$out/agent-profile.err")"
 fi
 
