@@ -110,14 +110,16 @@ void ag_conn_drop(struct ag_agent *a, const char *why, uint64_t now)
 	a->have_next = 0;
 	for (int i = 0; i < a->nslots; i++) {
 		struct ag_slot *s = &a->slots[i];
-		if (s->st == S_SENT)
+		if (s->st == S_SENT || s->st == S_UPLINK) /* a reply in the downlink arrived */
 			ag_go_local(a, s, AG_FB_DISCONNECTED, now);
 		else if (s->st == S_DECIDE) {
 			s->rec.decide = AG_DECIDE_DROPPED;
 			s->t_event = now;
 		}
 	}
-	a->sent_outstanding = 0;
+	a->sent_outstanding = 0; /* but for replies in the emulated downlink */
+	for (int i = 0; i < a->nslots; i++)
+		a->sent_outstanding += a->slots[i].st == S_DOWNLINK;
 	if (ag_breaker_allows(&a->brk)) {
 		a->t_reconnect = now + ag_backoff_next(&a->bo) * 1000;
 		return;
@@ -156,9 +158,9 @@ static void conn_start(struct ag_agent *a, uint64_t now)
 	if (a->brk.st == AG_BRK_DOWN) /* this attempt is the probe: WELCOME answers it */
 		ag_breaker_probe_sent(&a->brk, now, now + ms_to_ns(f->cfg.connect_timeout_ms));
 	int type = a->dg ? SOCK_DGRAM : SOCK_STREAM;
-	int fd = socket(f->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = ag_socket(a, type);
 	if (fd < 0) {
-		ag_conn_drop(a, strerror(errno), now);
+		ag_conn_drop(a, strerror(-fd), now);
 		return;
 	}
 	int one = 1;
@@ -168,7 +170,7 @@ static void conn_start(struct ag_agent *a, uint64_t now)
 		ag_dg_open(a);
 	a->fd = fd;
 	a->t_handshake = now + ms_to_ns(f->cfg.connect_timeout_ms);
-	if (connect(fd, (const struct sockaddr *)&f->addr, f->addrlen) == 0) {
+	if (connect(fd, (const struct sockaddr *)&a->addr, a->addrlen) == 0) {
 		conn_connected(a, now);
 	} else if (errno == EINPROGRESS) {
 		a->cs = C_CONNECTING;
@@ -254,6 +256,11 @@ static void on_pong(struct ag_agent *a, const struct cw_pong *p, uint64_t now)
 	 * a PING sent twice, the retransmission (Karn) */
 	if (!was_up || rtt > (double)f->cfg.breaker.timeout_us || (a->dg && ag_dg_ping_resent(a)))
 		return;
+	/* shaped in process: the PING and PONG were not delayed (control messages), so
+	 * add the time the emulated links would have taken to carry them */
+	if (f->cfg.link_bps)
+		rtt += ag_link_ser_us(a, 0, CW_HEADER_BYTES + CW_PING_FIXED_BYTES + p->padding_len,
+				      now) + ag_link_ser_us(a, 1, AG_PONG_BYTES, now);
 	if (p->padding_len == 0)
 		ag_bw_rtt(&a->bw, rtt);
 	else
@@ -462,7 +469,7 @@ static void breaker_timers(struct ag_agent *a, uint64_t now)
 {
 	struct ag_fleet *f = a->th->f;
 	ag_breaker_tick(&a->brk, now);
-	if (a->cs != C_READY || a->started >= f->cfg.requests)
+	if (a->cs != C_READY || !ag_more_requests(a))
 		return;
 	if (ag_breaker_allows(&a->brk) && a->t_ping_wait &&
 	    now - a->t_ping_wait >= f->cfg.breaker.timeout_us * 1000) {

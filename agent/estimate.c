@@ -177,6 +177,17 @@ double ag_fallback_reserve_ms(const struct ag_times *t, int e, int p_done)
 	return c.need_ms;
 }
 
+const char *ag_arrival_name(enum ag_arrival a)
+{
+	switch (a) {
+	case AG_ARRIVAL_CLOSED: return "closed";
+	case AG_ARRIVAL_FIXED: return "fixed";
+	case AG_ARRIVAL_POISSON: return "poisson";
+	case AG_ARRIVAL_GAPS: return "gaps";
+	}
+	return "?";
+}
+
 const char *ag_transport_name(enum ag_transport t)
 {
 	return t == AG_TRANSPORT_UDP ? "udp" : "tcp";

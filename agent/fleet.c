@@ -6,11 +6,18 @@
  * and gathers the records.
  *
  * Ownership: every buffer is allocated at creation, none per request, and freed
- * only by ag_fleet_destroy. A thread's executor, encoder, input, verify buffers,
- * poll set, records and agents belong to that thread's loop alone; threads share
- * only what does not change while they run (the configuration, the model, the
- * measured and emulated times) and the output streams, under out_mu. */
+ * only by ag_fleet_destroy; but for the records. A thread's records are
+ * reserved at ag_fleet_run, sized from the cap, or from the duration and the
+ * arrival rate (expected_records, at most 64 Ki), and grown in chunks (by half)
+ * between the loop's passes (poll_set keeps a pass's worth of room), never in
+ * the request path (emit reallocates only should that room run out). A thread's
+ * executor, encoder, input, verify buffers, poll set, records and agents belong
+ * to that thread's loop alone; threads share only what does not change while
+ * they run (the configuration, the model, the measured and emulated times), the
+ * output streams, under out_mu, the progress counters (atomics each written by
+ * one thread) and the stop flag (atomic). */
 #include <errno.h>
+#include <math.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -89,6 +96,80 @@ void ag_config_defaults(struct ag_config *c)
 	c->seed = 1;
 }
 
+/* ---- arrivals ------------------------------------------------------------------------------ */
+
+int ag_more_requests(const struct ag_agent *a)
+{
+	const struct ag_fleet *f = a->th->f;
+	if (atomic_load_explicit(&f->stop, memory_order_relaxed))
+		return 0;
+	/* with a duration, requests 0 means no cap */
+	if ((f->cfg.requests > 0 || f->t_end == 0) && a->started >= f->cfg.requests)
+		return 0;
+	return f->t_end == 0 || a->t_next_start < f->t_end;
+}
+
+uint64_t ag_next_gap(struct ag_agent *a)
+{
+	const struct ag_fleet *f = a->th->f;
+	const struct ag_arrival_config *ac = &f->cfg.arrival;
+	switch (f->arrival) {
+	case AG_ARRIVAL_FIXED:
+		return ms_to_ns(f->cfg.interval_ms);
+	case AG_ARRIVAL_POISSON: /* exponential, by inversion; 1 - u is in (0, 1] */
+		return ms_to_ns(-log(1.0 - rng_unit(&a->rng)) * 1000.0 / ac->rate_hz);
+	case AG_ARRIVAL_GAPS: {
+		double g = ac->gaps_ms[a->gap_next];
+		a->gap_next = (a->gap_next + 1) % ac->n_gaps;
+		return ms_to_ns(g);
+	}
+	case AG_ARRIVAL_CLOSED:
+		break;
+	}
+	return 0;
+}
+
+/* The agent's first schedule: the stagger (drawn first, so a seed staggers as it
+ * did before arrivals), then for POISSON and GAPS a first gap, as if the
+ * process had started at the fleet's start. */
+static void first_schedule(struct ag_fleet *f, struct ag_agent *a)
+{
+	a->t_next_start = f->t0 + ms_to_ns(rng_unit(&a->rng) * f->cfg.stagger_ms);
+	if (f->arrival == AG_ARRIVAL_GAPS)
+		a->gap_next = a->idx % f->cfg.arrival.n_gaps;
+	if (f->arrival == AG_ARRIVAL_POISSON || f->arrival == AG_ARRIVAL_GAPS)
+		a->t_next_start += ag_next_gap(a);
+}
+
+static int check_arrival(const struct ag_config *cfg, char *err, size_t errlen)
+{
+	const struct ag_arrival_config *ac = &cfg->arrival;
+	if ((unsigned)ac->kind > AG_ARRIVAL_GAPS || !(ac->think_ms >= 0) ||
+	    !(cfg->duration_s >= 0) || !(cfg->warmup_s >= 0))
+		return cf_fail(-EINVAL, err, errlen, "bad arrival %d, think_ms %g, duration_s %g "
+			       "or warmup_s %g (>= 0)", (int)ac->kind, ac->think_ms, cfg->duration_s,
+			       cfg->warmup_s);
+	if (ac->kind == AG_ARRIVAL_FIXED && !(cfg->interval_ms > 0))
+		return cf_fail(-EINVAL, err, errlen, "fixed arrivals need interval_ms > 0");
+	if (ac->kind == AG_ARRIVAL_POISSON && !(ac->rate_hz > 0 && ac->rate_hz < 1e6))
+		return cf_fail(-EINVAL, err, errlen, "poisson arrivals: rate_hz %g (0 < rate < 1e6)",
+			       ac->rate_hz);
+	if (ac->kind != AG_ARRIVAL_GAPS)
+		return 0;
+	if (!ac->gaps_ms || ac->n_gaps < 1)
+		return cf_fail(-EINVAL, err, errlen, "gap arrivals without gaps");
+	double sum = 0;
+	for (int i = 0; i < ac->n_gaps; i++) {
+		if (!(ac->gaps_ms[i] >= 0 && ac->gaps_ms[i] < 3.6e6))
+			return cf_fail(-EINVAL, err, errlen, "gap %d: %g ms (0 <= gap < 1 h)", i,
+				       ac->gaps_ms[i]);
+		sum += ac->gaps_ms[i];
+	}
+	if (!(sum > 0))
+		return cf_fail(-EINVAL, err, errlen, "gap arrivals: every gap is 0");
+	return 0;
+}
+
 /* ---- the poll loops ------------------------------------------------------------------------ */
 
 int ag_needs_network(const struct ag_fleet *f)
@@ -104,11 +185,11 @@ static void agent_timers(struct ag_agent *a, uint64_t now)
 	struct ag_fleet *f = a->th->f;
 	if (a->finished)
 		return;
-	ag_conn_timers(a, now, a->started < f->cfg.requests && ag_needs_network(f));
+	ag_conn_timers(a, now, ag_more_requests(a) && ag_needs_network(f));
 	ag_request_timers(a);
 	now = ag_start_requests(a, fnow(f));
 	ag_conn_keepalive(a, now);
-	if (a->answered >= f->cfg.requests) {
+	if (!ag_more_requests(a)) {
 		int busy = 0;
 		for (int i = 0; i < a->nslots; i++)
 			busy |= a->slots[i].st != S_FREE;
@@ -127,7 +208,8 @@ static uint64_t agent_next(const struct ag_agent *a)
 #define AT(x) do { if ((x) < t) t = (x); } while (0)
 	if (a->finished)
 		return t;
-	if (a->cs == C_DOWN && a->started < f->cfg.requests && ag_needs_network(f))
+	int more = ag_more_requests(a);
+	if (a->cs == C_DOWN && more && ag_needs_network(f))
 		AT(a->t_reconnect);
 	if (a->cs == C_CONNECTING || a->cs == C_HELLO)
 		AT(a->t_handshake);
@@ -140,9 +222,11 @@ static uint64_t agent_next(const struct ag_agent *a)
 			AT(s->t_event);
 		else if (s->st == S_SENT)
 			AT(s->t_timeout);
+		else if (s->st == S_UPLINK || s->st == S_DOWNLINK)
+			AT(s->t_event < s->t_timeout ? s->t_event : s->t_timeout);
 		free_slot |= s->st == S_FREE && !s->tx_pending;
 	}
-	if (a->started < f->cfg.requests && free_slot) {
+	if (more && free_slot) {
 		uint64_t st = a->t_next_start;
 		if (a->cs != C_READY && ag_needs_network(f) && a->t_gate > st)
 			st = a->t_gate;
@@ -150,9 +234,9 @@ static uint64_t agent_next(const struct ag_agent *a)
 	}
 	if (a->cs == C_READY && ag_breaker_allows(&a->brk) && f->cfg.ping_ms > 0 && !a->tx_n)
 		AT(a->t_next_ping);
-	if (a->brk.st == AG_BRK_HALF_OPEN || (a->cs == C_READY && a->started < f->cfg.requests))
+	if (a->brk.st == AG_BRK_HALF_OPEN || (a->cs == C_READY && more))
 		AT(ag_breaker_next_ns(&a->brk));
-	if (a->cs == C_READY && a->started < f->cfg.requests && ag_breaker_allows(&a->brk) &&
+	if (a->cs == C_READY && more && ag_breaker_allows(&a->brk) &&
 	    a->t_ping_wait)
 		AT(a->t_ping_wait + f->cfg.breaker.timeout_us * 1000);
 #undef AT
@@ -166,6 +250,15 @@ static int poll_set(struct ag_thread *th, int *np, uint64_t *next)
 {
 	const struct ag_fleet *f = th->f;
 	int left = 0;
+	/* room for every record this pass can make, so emit never allocates: each
+	 * slot finishes at most twice a pass (a timer, then a device-only restart) */
+	size_t room = (size_t)th->n * (size_t)f->cfg.inflight * 4 + 16;
+	if (th->caprec - th->nrec < room &&
+	    ag_reserve_records(th, th->caprec + (th->caprec / 2 > room ? th->caprec / 2 : room))) {
+		th->failed = 1;
+		snprintf(th->err, sizeof(th->err), "out of memory for records");
+		return 0;
+	}
 	for (int i = 0; i < th->n; i++) {
 		struct ag_agent *a = &th->agents[i];
 		agent_timers(a, fnow(f));
@@ -220,18 +313,9 @@ static void *thread_main(void *arg)
 static int resolve(struct ag_fleet *f, char *err, size_t errlen)
 {
 	int type = f->cfg.transport == AG_TRANSPORT_UDP ? SOCK_DGRAM : SOCK_STREAM;
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type}, *res = NULL;
-	char port[16];
-	snprintf(port, sizeof(port), "%d", f->cfg.port);
-	int r = getaddrinfo(f->cfg.host, port, &hints, &res);
-	if (r || !res)
-		return cf_fail(-EINVAL, err, errlen, "edge address %s:%d: %s", f->cfg.host,
-			       f->cfg.port, r ? gai_strerror(r) : "no address");
-	memcpy(&f->addr, res->ai_addr, res->ai_addrlen);
-	f->addrlen = res->ai_addrlen;
-	freeaddrinfo(res);
-	f->have_addr = 1;
-	return 0;
+	int ret = ag_resolve(f->cfg.host, f->cfg.port, type, &f->addr, &f->addrlen, err, errlen);
+	f->have_addr = !ret;
+	return ret;
 }
 
 static int calibrate(struct ag_fleet *f, struct cr_exec *x, float *input)
@@ -362,6 +446,9 @@ static int check_config(const struct ag_config *cfg, const struct cr_model *m,
 			       (unsigned long long)bc->timeout_us);
 	if (!ag_action_ok(m, &cfg->action, cfg->codec, cfg->per_channel, err, errlen))
 		return -EINVAL;
+	int ret = check_arrival(cfg, err, errlen);
+	if (ret)
+		return ret;
 	return 0;
 }
 
@@ -451,6 +538,9 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
 	if (!f)
 		return cf_fail(-ENOMEM, err, errlen, "out of memory");
 	f->cfg = *cfg;
+	f->arrival = cfg->arrival.kind;
+	if (f->arrival == AG_ARRIVAL_CLOSED && !(cfg->arrival.think_ms > 0) && cfg->interval_ms > 0)
+		f->arrival = AG_ARRIVAL_FIXED; /* the old interval_ms */
 	f->m = m;
 	f->ds = ds;
 	pthread_mutex_init(&f->out_mu, NULL);
@@ -476,6 +566,8 @@ int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
 	ret = make_threads(f, err, errlen);
 	if (ret || (ret = ag_keys_load(f, err, errlen)))
 		goto fail;
+	if (ag_needs_network(f) && (ret = ag_agent_addresses(f, err, errlen)))
+		goto fail;
 	emulated_times(f);
 	*out = f;
 	return 0;
@@ -484,20 +576,95 @@ fail:
 	return ret;
 }
 
-int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
+/* Records in the order answered; ties (one clock reading) by agent and request. */
+static int by_answer(const void *pa, const void *pb)
 {
-	if (f->ran)
-		return cf_fail(-EINVAL, err, errlen, "a fleet runs once");
-	f->ran = 1;
+	const struct ag_record *a = pa, *b = pb;
+	if (a->t_ms != b->t_ms)
+		return a->t_ms < b->t_ms ? -1 : 1;
+	if (a->agent != b->agent)
+		return a->agent < b->agent ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* How many requests an agent schedules in the duration, about: from the arrival
+ * rate (closed loop: one per slot every think time, or every 5 ms). */
+static double requests_in_duration(const struct ag_fleet *f)
+{
+	const struct ag_config *c = &f->cfg;
+	const struct ag_arrival_config *ac = &c->arrival;
+	double dur_ms = c->duration_s * 1000, sum = 0;
+	switch (f->arrival) {
+	case AG_ARRIVAL_FIXED:
+		return dur_ms / c->interval_ms;
+	case AG_ARRIVAL_POISSON:
+		return ac->rate_hz * c->duration_s;
+	case AG_ARRIVAL_GAPS:
+		for (int i = 0; i < ac->n_gaps; i++)
+			sum += ac->gaps_ms[i];
+		return dur_ms * ac->n_gaps / sum;
+	case AG_ARRIVAL_CLOSED:
+		break;
+	}
+	return c->inflight * dur_ms / (ac->think_ms > 5 ? ac->think_ms : 5);
+}
+
+/* How many records n agents make: the cap, or fewer when the duration ends
+ * them first; at most 64 Ki (18 MB) up front: poll_set grows the array past it. */
+static size_t expected_records(const struct ag_fleet *f, int n)
+{
+	double per = f->cfg.requests;
+	if (f->t_end) {
+		double d = requests_in_duration(f);
+		d += 4 * sqrt(d) + 4;
+		if (!(per > 0) || d < per)
+			per = d;
+	}
+	double total = per * n;
+	return total > 65536 ? 65536 : (size_t)total;
+}
+
+int ag_reserve_records(struct ag_thread *th, size_t cap)
+{
+	if (cap <= th->caprec)
+		return 0;
+	struct ag_record *r = realloc(th->recs, cap * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	th->recs = r;
+	th->caprec = cap;
+	return 0;
+}
+
+/* The fleet's start: its clock, the threads' records, the agents' first
+ * schedules; 0 or -ENOMEM. */
+static int fleet_start(struct ag_fleet *f)
+{
 	f->t0 = fnow(f);
-	for (int t = 0; t < f->nth; t++)
+	f->t_end = f->cfg.duration_s > 0 ? f->t0 + ms_to_ns(f->cfg.duration_s * 1000) : 0;
+	f->t_warmup = f->t0 + ms_to_ns(f->cfg.warmup_s * 1000);
+	for (int t = 0; t < f->nth; t++) {
+		if (ag_reserve_records(&f->th[t], expected_records(f, f->th[t].n)))
+			return -ENOMEM;
 		for (int i = 0; i < f->th[t].n; i++) {
 			struct ag_agent *a = &f->th[t].agents[i];
 			a->t_gate = f->t0 + ms_to_ns(f->cfg.connect_wait_ms);
-			a->t_next_start = f->t0 + ms_to_ns(rng_unit(&a->rng) * f->cfg.stagger_ms);
+			first_schedule(f, a);
 			a->t_reconnect = f->t0;
 		}
-	int started = 0, ret = 0;
+	}
+	return 0;
+}
+
+int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
+{
+	int ret = 0;
+	if (f->ran)
+		return cf_fail(-EINVAL, err, errlen, "a fleet runs once");
+	f->ran = 1;
+	if (fleet_start(f))
+		return cf_fail(-ENOMEM, err, errlen, "out of memory for records");
+	int started = 0;
 	for (int t = 1; t < f->nth; t++) {
 		if (pthread_create(&f->th[t].tid, NULL, thread_main, &f->th[t])) {
 			ret = cf_fail(-EAGAIN, err, errlen, "pthread_create failed");
@@ -527,16 +694,7 @@ int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen)
 		memcpy(f->records + f->nrec, f->th[t].recs, f->th[t].nrec * sizeof(*f->records));
 		f->nrec += f->th[t].nrec;
 	}
-	/* in the order answered */
-	for (size_t i = 1; i < f->nrec; i++) {
-		struct ag_record r = f->records[i];
-		size_t j = i;
-		while (j > 0 && f->records[j - 1].t_ms > r.t_ms) {
-			f->records[j] = f->records[j - 1];
-			j--;
-		}
-		f->records[j] = r;
-	}
+	qsort(f->records, f->nrec, sizeof(*f->records), by_answer); /* in the order answered */
 	return ret;
 }
 
@@ -591,6 +749,24 @@ const struct ag_times *ag_fleet_measured(const struct ag_fleet *f)
 const struct ag_times *ag_fleet_emulated(const struct ag_fleet *f)
 {
 	return &f->emulated;
+}
+
+void ag_fleet_progress(const struct ag_fleet *f, struct ag_progress *p)
+{
+	memset(p, 0, sizeof(*p));
+	for (int t = 0; t < f->nth; t++) {
+		const struct ag_thread *th = &f->th[t];
+		p->started += atomic_load_explicit(&th->n_started, memory_order_relaxed);
+		p->answered += atomic_load_explicit(&th->n_answered, memory_order_relaxed);
+		p->deadline_met += atomic_load_explicit(&th->n_met, memory_order_relaxed);
+		p->edge += atomic_load_explicit(&th->n_edge, memory_order_relaxed);
+		p->device += atomic_load_explicit(&th->n_device, memory_order_relaxed);
+	}
+}
+
+void ag_fleet_stop(struct ag_fleet *f)
+{
+	atomic_store_explicit(&f->stop, 1, memory_order_relaxed);
 }
 
 const struct ag_record *ag_fleet_records(const struct ag_fleet *f, size_t *n)

@@ -7,6 +7,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -23,7 +24,9 @@
 #define AG_SERVER_PAD_MAX 4096 /* padding accepted in the edge's own PINGs */
 
 enum ag_conn_state { C_DOWN, C_CONNECTING, C_HELLO, C_READY, C_CLOSED };
-enum ag_slot_state { S_FREE, S_DECIDE, S_HEAD, S_SENT, S_LOCAL };
+/* S_UPLINK: the INFER in the emulated uplink (link_bps), S_DOWNLINK: its reply
+ * in the emulated downlink; both wait for t_event or the reply timeout */
+enum ag_slot_state { S_FREE, S_DECIDE, S_HEAD, S_UPLINK, S_SENT, S_DOWNLINK, S_LOCAL };
 enum ag_tx_kind { TX_INFER, TX_HELLO, TX_PING, TX_PONG, TX_DECIDE };
 #define AG_DECIDE_BYTES (CW_HEADER_BYTES + 28)
 
@@ -38,6 +41,7 @@ struct ag_slot {
 	enum ag_slot_state st;
 	int tx_pending;
 	uint64_t t_start, t_event, t_timeout, t_sent;
+	uint64_t t_sched; /* when the request was scheduled (open loop: t_start too) */
 	double dilation_ms;
 	int p_done;
 	struct ag_record rec;
@@ -50,6 +54,9 @@ struct ag_slot {
 	/* a local answer waiting for its emulated time */
 	int local_label;
 	float local_conf;
+	/* S_DOWNLINK: the reply on its way (a RESULT, or an ERROR's code) */
+	struct cw_result dn_res;
+	uint16_t dn_err;
 	/* S_DECIDE: t_event is when to stop waiting for the DECISION */
 	struct cf_action decision;
 	uint8_t decide_msg[AG_DECIDE_BYTES];
@@ -125,6 +132,9 @@ struct ag_agent {
 	struct ag_thread *th;
 	enum ag_conn_state cs;
 	int fd;
+	struct sockaddr_storage addr; /* the edge's (host_of, else the fleet's) */
+	socklen_t addrlen;
+	uint64_t link_free[2]; /* when the emulated uplink, downlink is free (link.c) */
 	struct ag_dg *dg; /* UDP only (NULL over TCP) */
 	uint64_t t_reconnect, t_handshake;
 	struct cw_reader rd;
@@ -159,7 +169,8 @@ struct ag_agent {
 	int decide_logged;
 	int started, answered;
 	uint64_t next_id;
-	uint64_t t_next_start, t_gate;
+	uint64_t t_next_start, t_gate; /* open loop: t_next_start is the next schedule */
+	int gap_next; /* GAPS: the index of the next gap */
 	struct ag_slot *slots;
 	int nslots;
 	int finished;
@@ -184,6 +195,8 @@ struct ag_thread {
 	struct ag_record *recs;
 	size_t nrec, caprec;
 	double late_ms; /* how late timers fire here: decaying maximum */
+	/* ag_fleet_progress: written by this thread alone, read by any (relaxed) */
+	_Atomic uint64_t n_started, n_answered, n_met, n_edge, n_device;
 	int failed;
 	char err[256];
 };
@@ -205,8 +218,12 @@ struct ag_fleet {
 	size_t nrec;
 	pthread_mutex_t out_mu;
 	uint64_t t0;
+	uint64_t t_end;    /* duration_s: no request scheduled from here (0: none) */
+	uint64_t t_warmup; /* records scheduled before this are warm-up */
+	enum ag_arrival arrival; /* cfg.arrival.kind, FIXED for the old interval_ms */
 	double wall_s;
 	int ran;
+	atomic_int stop; /* ag_fleet_stop: start no more requests */
 };
 
 #define AG_MS 1000000ull /* ns */
@@ -228,9 +245,30 @@ static inline double ns_to_ms(uint64_t ns)
 }
 
 /* fleet.c */
+#define AG_LATE_START_MS 1.0 /* a start this much after its schedule is late */
+/* the agent may start another request (its cap, the duration, ag_fleet_stop) */
+int ag_more_requests(const struct ag_agent *a);
+/* the gap to the agent's next scheduled request (open loop), ns */
+uint64_t ag_next_gap(struct ag_agent *a);
+/* grows the thread's records to cap (between passes; emit only as a last resort) */
+int ag_reserve_records(struct ag_thread *th, size_t cap);
 void ag_logf(struct ag_fleet *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* the configured requests need the edge (else they never connect) */
 int ag_needs_network(const struct ag_fleet *f);
+
+/* link.c: the emulated links and the network hooks */
+double ag_wire_bytes(const struct ag_agent *a, size_t len);
+/* a message of len bytes ready at now in direction dir (0 up, 1 down) is carried
+ * at the returned time (now when not shaped); *bps the rate (0: not shaped) */
+uint64_t ag_link_carry(struct ag_agent *a, int dir, size_t len, uint64_t now, double *bps);
+/* its serialisation alone, us (0 when not shaped) */
+double ag_link_ser_us(const struct ag_agent *a, int dir, size_t len, uint64_t now);
+/* a non-blocking socket to a->addr (open_socket or socket()): fd or -errno */
+int ag_socket(struct ag_agent *a, int type);
+int ag_resolve(const char *host, int port, int type, struct sockaddr_storage *addr,
+	       socklen_t *addrlen, char *err, size_t errlen);
+/* each agent's edge address (host_of, else the fleet's) */
+int ag_agent_addresses(struct ag_fleet *f, char *err, size_t errlen);
 
 /* request.c */
 void ag_boundary_dims(const struct cr_model *m, int e, int p, uint32_t dims[3]);

@@ -5,15 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "coinfer/cli.h"
 #include "coinfer/agent.h"
+#include "coinfer/agent-setup.h"
 #include "coinfer/dataset.h"
 #include "coinfer/errmsg.h"
-#include "coinfer/fileio.h"
 #include "coinfer/model.h"
-#include "coinfer/cost-profile.h"
 #include "coinfer/policy.h"
 #if AG_HAVE_COST
 #include "coinfer/cost.h"
@@ -95,6 +93,39 @@ static void show_transport(const void *opts, const struct cli_opt *o, char *buf,
 {
 	const struct agent_opts *a = opts;
 	snprintf(buf, len, "%s", ag_transport_name(a->cfg.transport));
+}
+
+/* closed[:THINK_MS], fixed (every --interval-ms) or poisson:RATE_HZ; a file of
+ * gaps is coinfer-fleet's (its fleet file). */
+static int parse_arrival(void *opts, const struct cli_opt *o, const char *arg, int use,
+			 char *err, size_t errlen)
+{
+	struct ag_arrival_config *ac = &((struct agent_opts *)opts)->cfg.arrival;
+	const char *colon = strchr(arg, ':');
+	size_t kl = colon ? (size_t)(colon - arg) : strlen(arg);
+	if (kl == 6 && !strncmp(arg, "closed", kl)) {
+		ac->kind = AG_ARRIVAL_CLOSED;
+		ac->think_ms = 0;
+		return colon ? cli_arg_double(o->name, colon + 1, 0, 3.6e6, &ac->think_ms, err,
+					      errlen) : 0;
+	}
+	if (kl == 5 && !strncmp(arg, "fixed", kl) && !colon) {
+		ac->kind = AG_ARRIVAL_FIXED;
+		return 0;
+	}
+	if (kl == 7 && !strncmp(arg, "poisson", kl) && colon) {
+		ac->kind = AG_ARRIVAL_POISSON;
+		return cli_arg_double(o->name, colon + 1, 1e-6, 1e5, &ac->rate_hz, err, errlen);
+	}
+	return cf_fail(-EINVAL, err, errlen,
+		       "--%s is closed[:THINK_MS], fixed or poisson:RATE_HZ, got '%s'", o->name,
+		       arg);
+}
+
+static void show_arrival(const void *opts, const struct cli_opt *o, char *buf, size_t len)
+{
+	const struct ag_arrival_config *ac = &((const struct agent_opts *)opts)->cfg.arrival;
+	snprintf(buf, len, "%s", ag_arrival_name(ac->kind));
 }
 
 static int parse_faults(void *opts, const struct cli_opt *o, const char *arg, int use, char *err,
@@ -187,6 +218,13 @@ static const struct cli_opt opts[] = {
 	NUM("deadline-ms", cfg.deadline_ms, 0.001, 3.6e6, "D", "latency budget of each request"),
 	NUM("interval-ms", cfg.interval_ms, 0, 3.6e6, "T",
 	    "start a request every T ms (open loop); 0: when one is answered"),
+	{.name = "arrival", .kind = CLI_CUSTOM, .parse = parse_arrival, .show = show_arrival,
+	 .arg = "KIND", .help = "closed[:THINK_MS], fixed (every --interval-ms) or poisson:RATE_HZ "
+	 "(open loop, per agent); open-loop latency counts from the schedule"},
+	NUM("duration-s", cfg.duration_s, 0, 1e7, "S",
+	    "start requests for S s (then --requests caps each agent, 0: no cap)"),
+	NUM("warmup-s", cfg.warmup_s, 0, 1e7, "S",
+	    "requests scheduled in the first S s are marked warmup"),
 	INT("inflight", cfg.inflight, 1, 1024, "M", "outstanding requests per agent"),
 	TEXT("action (exits 1-based; partition p in 0..N_e, N_e = on the device only):"),
 	INT("exit", exit1, 1, 16, "E", ""),
@@ -297,41 +335,6 @@ static const struct cli_prog prog = {
 		"\n",
 	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct agent_opts)};
 
-/* --policy: the actor, one copy per agent thread (deciding uses the policy's
- * scratch). */
-struct policy_ctx {
-	struct pol_policy **p;
-	int n;
-	double bw_prior_bps;
-};
-
-static int policy_decide(void *ctx, const struct ag_state *s, struct cf_action *a)
-{
-	struct policy_ctx *c = ctx;
-	double ewma = s->bandwidth_bps, last = s->bw_last_bps > 0 ? s->bw_last_bps : ewma;
-	if (s->thread < 0 || s->thread >= c->n)
-		return -EINVAL;
-	if (!s->connected)
-		last = 0; /* link down: the policy's mask leaves the on-device actions */
-	else if (!(ewma > 0))
-		ewma = last = c->bw_prior_bps;
-	struct pol_obs_in in = {.bw_ewma_mbps = ewma / 1e6, .bw_last_mbps = last / 1e6,
-				.deadline_ms = s->deadline_ms, .load = 1, .queue_ms = s->queue_ms};
-	return pol_policy_decide(c->p[s->thread], &in, 0, a, NULL);
-}
-
-/* Loads the policy of --policy and checks it against the model. */
-static int policy_load(const char *path, const struct cr_model *m, struct pol_policy **out,
-		       char *err, size_t errlen)
-{
-	struct pol_policy *p;
-	int ret = pol_load(path, &p, err, errlen);
-	if (!ret && (ret = pol_policy_check_model(p, m, err, errlen)))
-		pol_policy_free(p);
-	*out = ret ? NULL : p;
-	return ret;
-}
-
 #if AG_HAVE_COST
 struct auto_ctx {
 	struct cost_model *cm;
@@ -352,66 +355,6 @@ static int auto_decide(void *ctx, const struct ag_state *s, struct cf_action *a)
 	return cost_search_edgent(c->cm, &st, CF_ACTION_BITS_ALL, a) ? -1 : 0;
 }
 
-/* The class's codec speed (docs/cost-model.md): us_per_frame + ns_per_elem x
- * elements, at the class's nearest bit width; raw codecs have no model. */
-static double class_encode_ms(void *ctx, enum cc_codec codec, int bits, size_t elems)
-{
-	const struct cost_device_class *dc = ctx;
-	if (codec == CC_CODEC_RAW32 || codec == CC_CODEC_RAW16)
-		return 0;
-	int b = bits <= 4 ? 0 : bits <= 8 ? 1 : bits <= 12 ? 2 : 3;
-	return (dc->codec.enc_us_per_frame[b] + dc->codec.enc_ns_per_elem[b] * 1e-3 * (double)elems) /
-	       1000.0;
-}
-
-#define PROFILE_MAX_BYTES (64u << 20) /* what cost/json.c reads of a profile or class */
-
-/* A class name of ROOT/conf/devices, or a JSON file holding a profile or a class.
- * *dcp gets the class (NULL for a bare profile). */
-static int load_profile(const char *root, const char *arg, const struct cr_model *m,
-			struct cost_profile *prof, struct cost_device_class **dcp, char *name,
-			size_t namelen, char *err, size_t errlen)
-{
-	struct stat st;
-	struct cost_device_class *dc = malloc(sizeof(*dc));
-	int r, is_class = 1;
-	*dcp = NULL;
-	if (!dc)
-		return -ENOMEM;
-	if (!stat(arg, &st) && S_ISREG(st.st_mode)) {
-		char *text;
-		size_t len;
-		if ((r = cf_read_text(arg, PROFILE_MAX_BYTES, &text, &len, err, errlen))) {
-			free(dc);
-			return r;
-		}
-		char perr[200];
-		r = cost_profile_parse(text, len, arg, m, prof, perr, sizeof(perr));
-		is_class = r != 0;
-		if (r) { /* not a profile: a class? */
-			char cerr[200];
-			int rc = cost_class_parse(text, len, arg, dc, cerr, sizeof(cerr));
-			if (!rc)
-				r = cost_class_profile(root, dc, m, prof, err, errlen);
-			else
-				r = cf_fail(r, err, errlen,
-					    "%s is neither a profile (%s) nor a device class (%s)",
-					    arg, perr, cerr);
-		}
-		free(text);
-	} else {
-		r = cost_class_load(root, arg, dc, err, errlen);
-		if (!r)
-			r = cost_class_profile(root, dc, m, prof, err, errlen);
-	}
-	if (!r)
-		snprintf(name, namelen, "%s", prof->device_class);
-	if (!r && is_class)
-		*dcp = dc;
-	else
-		free(dc);
-	return r;
-}
 #endif
 
 /* A device serves one request at a time: its profile needs batch 1 only. */
@@ -428,29 +371,20 @@ static int profile_main(int argc, char **argv)
 struct run {
 	struct cr_model *m;
 	struct ds_dataset ds;
-	struct pol_policy *policy;
-	struct policy_ctx pctx;
+	struct ag_policy_ctx pctx;
+	struct ag_class_setup dclass;
 #if AG_HAVE_COST
-	struct ag_times *prof_times;
-	struct cost_profile *prof;
-	struct cost_device_class *dclass;
 	struct auto_ctx actx;
-	char class_buf[64];
 #endif
 };
 
 static void run_free(struct run *r)
 {
-	for (int t = 0; r->pctx.p && t < r->pctx.n; t++)
-		pol_policy_free(r->pctx.p[t]);
-	free(r->pctx.p);
-	pol_policy_free(r->policy);
+	ag_policy_free(&r->pctx);
+	ag_class_free(&r->dclass);
 	ds_dataset_free(&r->ds);
 	cr_model_free(r->m);
 #if AG_HAVE_COST
-	free(r->prof);
-	free(r->prof_times);
-	free(r->dclass);
 	free(r->actx.cm);
 #endif
 }
@@ -496,29 +430,11 @@ static int set_action(struct agent_opts *o, const struct cr_model *m)
 static int set_device_class(struct agent_opts *o, struct run *r)
 {
 	char err[512];
-	const struct cr_model *m = r->m;
-	r->prof = malloc(sizeof(*r->prof));
-	if (!r->prof || load_profile(o->root, o->device_class, m, r->prof, &r->dclass, r->class_buf,
-				     sizeof(r->class_buf), err, sizeof(err))) {
-		fprintf(stderr, PROG ": --device-class %s: %s\n", o->device_class,
-			r->prof ? err : "out of memory");
+	if (ag_class_load(o->root, o->device_class, r->m, &r->dclass, err, sizeof(err))) {
+		fprintf(stderr, PROG ": --device-class %s: %s\n", o->device_class, err);
 		return 1;
 	}
-	r->prof_times = calloc(1, sizeof(*r->prof_times));
-	if (!r->prof_times || ag_times_init(r->prof_times, m)) {
-		fprintf(stderr, PROG ": the model exceeds the agent's limits\n");
-		return 1;
-	}
-	for (int e = 0; e < m->n_exits; e++)
-		for (int p = 0; p < m->exit_len[e]; p++)
-			r->prof_times->ms[e][p] =
-				cost_profile_layer_ms(r->prof, &r->prof->exits[e].layers[p], 1);
-	o->cfg.profile = r->prof_times;
-	o->cfg.device_class = r->class_buf;
-	if (r->dclass) {
-		o->cfg.encode_model = class_encode_ms;
-		o->cfg.encode_ctx = r->dclass;
-	}
+	ag_class_attach(&r->dclass, &o->cfg);
 	return 0;
 }
 
@@ -550,18 +466,15 @@ static int set_policy(struct agent_opts *o, struct run *r)
 {
 	char err[512];
 	struct ag_config *cfg = &o->cfg;
-	if (policy_load(o->policy, r->m, &r->policy, err, sizeof(err))) {
+	if (ag_policy_load(o->policy, r->m, o->bw_prior_mbps * 1e6, &r->pctx, err, sizeof(err))) {
 		fprintf(stderr, PROG ": --policy %s: %s\n", o->policy, err);
 		return 1;
 	}
-	if (strcmp(r->policy->device_class, cfg->device_class))
+	if (strcmp(r->pctx.policy->device_class, cfg->device_class))
 		fprintf(stderr, PROG ": warning: --policy %s was trained for device class "
 				"%s, the agent announces %s\n",
-			o->policy, r->policy->device_class, cfg->device_class);
-	r->pctx.bw_prior_bps = o->bw_prior_mbps * 1e6;
-	cfg->decide = policy_decide;
-	cfg->decide_ctx = &r->pctx;
-	cfg->decide_name = "policy";
+			o->policy, r->pctx.policy->device_class, cfg->device_class);
+	ag_policy_attach(&r->pctx, cfg);
 	return 0;
 }
 
@@ -585,23 +498,6 @@ static int set_deciding(struct agent_opts *o, struct run *r)
 	return ret;
 }
 
-/* One copy of the policy per thread of the fleet (deciding uses its scratch). */
-static int dup_policy(const struct agent_opts *o, struct run *r, int threads)
-{
-	char err[512];
-	r->pctx.n = threads;
-	if (!(r->pctx.p = calloc((size_t)threads, sizeof(*r->pctx.p)))) {
-		fprintf(stderr, PROG ": out of memory\n");
-		return 1;
-	}
-	for (int t = 0; t < threads; t++)
-		if (pol_policy_dup(r->policy, &r->pctx.p[t], err, sizeof(err))) {
-			fprintf(stderr, PROG ": --policy %s: %s\n", o->policy, err);
-			return 1;
-		}
-	return 0;
-}
-
 /* Runs the fleet and prints the summary: the exit status. */
 static int run_fleet(const struct agent_opts *o, struct run *r)
 {
@@ -612,7 +508,8 @@ static int run_fleet(const struct agent_opts *o, struct run *r)
 		fprintf(stderr, PROG ": %s\n", err);
 		return 2;
 	}
-	if (r->policy && dup_policy(o, r, ag_fleet_threads(f))) {
+	if (r->pctx.policy && ag_policy_threads(&r->pctx, ag_fleet_threads(f), err, sizeof(err))) {
+		fprintf(stderr, PROG ": --policy %s: %s\n", o->policy, err);
 		ag_fleet_destroy(f);
 		return 1;
 	}

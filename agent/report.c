@@ -114,6 +114,16 @@ int ag_record_json_named(const struct ag_record *r, const char *local, char *buf
 	if (r->verify_label >= 0)
 		ADD("\"verify_label\": %d, ", r->verify_label);
 	NUM("t_ms", r->t_ms);
+	/* the schedule (docs/agent.md, "Arrivals") and the emulated links ("Shaping") */
+	const struct { const char *key; double v; } sched[] = {
+		{"t_sched_ms", r->t_sched_ms}, {"sched_lag_ms", r->sched_lag_ms},
+		{"uplink_ms", r->uplink_ms}, {"downlink_ms", r->downlink_ms},
+		{"link_bps", r->link_bps}};
+	ADD(", \"warmup\": %s", r->warmup ? "true" : "false");
+	for (size_t i = 0; i < sizeof(sched) / sizeof(sched[0]); i++) {
+		ADD(", ");
+		NUM(sched[i].key, sched[i].v);
+	}
 	ADD("}\n");
 	return n < cap ? (int)n : -1;
 }
@@ -164,7 +174,9 @@ void ag_fleet_summary(const struct ag_fleet *f, struct ag_summary *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->agents = f->cfg.agents;
-	s->requests = (uint64_t)f->cfg.agents * (uint64_t)f->cfg.requests;
+	for (int t = 0; t < f->nth; t++) /* started: a duration or a stop ends them early */
+		for (int i = 0; i < f->th[t].n; i++)
+			s->requests += (uint64_t)f->th[t].agents[i].started;
 	s->wall_s = f->wall_s;
 	s->device_class = f->cfg.device_class;
 	s->decide_name = f->cfg.decide_name;
@@ -192,6 +204,9 @@ void ag_fleet_summary(const struct ag_fleet *f, struct ag_summary *s)
 		s->correct += r->label == r->true_label;
 		s->deadline_met += (uint64_t)r->deadline_met;
 		s->bytes_sent += r->bytes;
+		s->late_starts += r->sched_lag_ms > AG_LATE_START_MS;
+		if (r->sched_lag_ms > s->max_sched_lag_ms)
+			s->max_sched_lag_ms = r->sched_lag_ms;
 		if (r->verify_label >= 0) {
 			s->verified++;
 			s->verify_mismatches += r->verify_label != r->label;
@@ -270,7 +285,8 @@ static void udp_json(FILE *f, const struct ag_udp_stats *u)
 
 void ag_summary_json(const struct ag_summary *s, FILE *f)
 {
-	char acc[64], bw[64], rtt[64], wall[64], late[64];
+	char acc[64], bw[64], rtt[64], wall[64], late[64], lag[64];
+	num(lag, sizeof(lag), "max_sched_lag_ms", s->max_sched_lag_ms);
 	num(late, sizeof(late), "timer_late_ms", s->timer_late_ms);
 	num(acc, sizeof(acc), "accuracy", s->accuracy);
 	num(bw, sizeof(bw), "bandwidth_bps_mean", s->bandwidth_bps_mean);
@@ -306,13 +322,15 @@ void ag_summary_json(const struct ag_summary *s, FILE *f)
 		", \"bytes_sent\": %llu, \"late_replies\": %llu, \"connects\": %llu, "
 		"\"reconnects\": %llu, \"drops\": %llu, \"breaker\": {\"edge_down\": %llu, "
 		"\"edge_up\": %llu, \"probes\": %llu, \"device_while_down\": %llu}, "
-		"\"verify\": {\"checked\": %llu, \"mismatches\": %llu}, %s, %s, %s, %s, ",
+		"\"verify\": {\"checked\": %llu, \"mismatches\": %llu}, %s, %s, %s, %s, "
+		"\"late_starts\": %llu, %s, ",
 		(unsigned long long)s->bytes_sent, (unsigned long long)s->late_replies,
 		(unsigned long long)s->connects, (unsigned long long)s->reconnects,
 		(unsigned long long)s->drops, (unsigned long long)s->edge_downs,
 		(unsigned long long)s->edge_ups, (unsigned long long)s->probes,
 		(unsigned long long)s->edge_down_requests, (unsigned long long)s->verified,
-		(unsigned long long)s->verify_mismatches, bw, rtt, late, wall);
+		(unsigned long long)s->verify_mismatches, bw, rtt, late, wall,
+		(unsigned long long)s->late_starts, lag);
 	if (s->udp)
 		udp_json(f, &s->udp_stats);
 	fprintf(f, "\"emulation\": {\"class\": \"%s\", \"mode\": \"%s\", ",

@@ -105,18 +105,20 @@ static int argmax_conf(const float *logits, int n, float *conf)
 static void emit(struct ag_thread *th, struct ag_record *r)
 {
 	struct ag_fleet *f = th->f;
-	if (th->nrec == th->caprec) {
-		size_t cap = th->caprec ? th->caprec * 2 : 64;
-		struct ag_record *n = realloc(th->recs, cap * sizeof(*n));
-		if (!n) {
-			th->failed = 1;
-			snprintf(th->err, sizeof(th->err), "out of memory for records");
-			return;
-		}
-		th->recs = n;
-		th->caprec = cap;
+	/* the loop keeps room between its passes (fleet.c); this is the last resort */
+	if (th->nrec == th->caprec && ag_reserve_records(th, th->caprec ? th->caprec * 2 : 64)) {
+		th->failed = 1;
+		snprintf(th->err, sizeof(th->err), "out of memory for records");
+		return;
 	}
 	th->recs[th->nrec++] = *r;
+	atomic_fetch_add_explicit(&th->n_answered, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(r->where == AG_EDGE ? &th->n_edge : &th->n_device, 1,
+				  memory_order_relaxed);
+	if (r->deadline_met)
+		atomic_fetch_add_explicit(&th->n_met, 1, memory_order_relaxed);
+	if (f->cfg.on_record)
+		f->cfg.on_record(f->cfg.record_ctx, r);
 	if (f->cfg.out) {
 		char line[2048];
 		ag_record_json_named(r, f->cfg.decide_name, line, sizeof(line));
@@ -144,8 +146,10 @@ static void slot_finish(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	emit(a->th, r);
 	s->st = S_FREE;
 	a->answered++;
-	if (f->cfg.interval_ms <= 0 && a->t_next_start < now)
-		a->t_next_start = now; /* closed loop: the next one starts now */
+	/* closed loop: the next one starts a think time after this answer */
+	uint64_t next = now + ms_to_ns(f->cfg.arrival.think_ms);
+	if (f->arrival == AG_ARRIVAL_CLOSED && a->t_next_start < next)
+		a->t_next_start = next;
 }
 
 /* Normalised input of the slot's image into store 0, every exit resuming at 0. */
@@ -238,7 +242,8 @@ void ag_go_local(struct ag_agent *a, struct ag_slot *s, enum ag_reason why, uint
 	struct ag_fleet *f = a->th->f;
 	struct ag_record *r = &s->rec;
 	double left = r->deadline_ms - ns_to_ms(now - s->t_start);
-	if (a->sent_outstanding > 0 && s->st == S_SENT)
+	if (a->sent_outstanding > 0 &&
+	    (s->st == S_SENT || s->st == S_UPLINK || s->st == S_DOWNLINK))
 		a->sent_outstanding--;
 	struct ag_choice c;
 	if (s->p_done == 0)
@@ -246,6 +251,28 @@ void ag_go_local(struct ag_agent *a, struct ag_slot *s, enum ag_reason why, uint
 	/* the emulated per-layer times decide what fits */
 	ag_fallback_choose(&f->emulated, r->action.exit, s->p_done, left - f->cfg.margin_ms, &c);
 	answer_here(a, s, c.exit, c.from, why);
+}
+
+/* The INFER in slot s's msg goes to the socket. */
+static void push_infer(struct ag_agent *a, struct ag_slot *s, uint64_t now)
+{
+	s->st = S_SENT;
+	s->tx_pending = 1;
+	ag_tx_push(a, s->msg, s->msg_len, (int)(s - a->slots), TX_INFER);
+	ag_tx_flush(a, now);
+}
+
+/* The INFER goes to the socket, or first into the emulated uplink. */
+static void send_infer(struct ag_agent *a, struct ag_slot *s, uint64_t now)
+{
+	uint64_t done = ag_link_carry(a, 0, s->msg_len, now, &s->rec.link_bps);
+	s->rec.uplink_ms = ns_to_ms(done - now);
+	if (done > now) {
+		s->st = S_UPLINK;
+		s->t_event = done;
+		return;
+	}
+	push_infer(a, s, now);
 }
 
 /* The head is done and its emulated time has passed: send, or answer locally. */
@@ -297,13 +324,24 @@ static void slot_send(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	}
 	s->msg_len = len;
 	r->bytes = len;
-	s->t_sent = now;
+	s->t_sent = now; /* the bandwidth estimate sees the emulated uplink, as tc's */
 	s->t_timeout = s->t_start + ms_to_ns(wait_ms);
-	s->st = S_SENT;
-	s->tx_pending = 1;
 	a->sent_outstanding++;
-	ag_tx_push(a, s->msg, len, (int)(s - a->slots), TX_INFER);
-	ag_tx_flush(a, now);
+	send_infer(a, s, now);
+}
+
+/* The emulated uplink carried the INFER: the socket takes it now. */
+static void uplink_done(struct ag_agent *a, struct ag_slot *s, uint64_t now)
+{
+	if (a->cs != C_READY) { /* (a drop sends the slot local itself) */
+		ag_go_local(a, s, AG_FB_DISCONNECTED, now);
+		return;
+	}
+	if (a->tx_n >= AG_TX_MAX - 2) {
+		ag_go_local(a, s, AG_FB_LIMIT, now);
+		return;
+	}
+	push_infer(a, s, now);
 }
 
 /* What decide callbacks see of an agent. */
@@ -416,18 +454,25 @@ static void slot_start(struct ag_agent *a, struct ag_slot *s, uint64_t now)
 	s->dilation_ms = 0;
 	s->p_done = 0;
 	s->frame_len = s->msg_len = 0;
-	s->t_start = now;
+	/* open loop: timed from the schedule, however late the slot came free */
+	s->t_sched = a->t_next_start < now ? a->t_next_start : now;
+	s->t_start = f->arrival == AG_ARRIVAL_CLOSED ? now : s->t_sched;
+	r->t_sched_ms = ns_to_ms(s->t_sched - f->t0);
+	r->sched_lag_ms = ns_to_ms(now - s->t_sched);
+	r->warmup = s->t_sched < f->t_warmup;
 	r->agent = a->idx;
 	r->device_id = a->device_id;
 	r->id = a->next_id++;
 	int j = a->started++;
-	r->image = (int)(((long long)f->cfg.first_image + (long long)a->idx * f->cfg.requests + j) %
-			 f->ds->n);
+	atomic_fetch_add_explicit(&a->th->n_started, 1, memory_order_relaxed);
+	/* without a cap (a duration alone) agents start AG_IMAGE_STRIDE images apart */
+	long long per = f->cfg.requests > 0 ? f->cfg.requests : AG_IMAGE_STRIDE;
+	r->image = (int)(((long long)f->cfg.first_image + (long long)a->idx * per + j) % f->ds->n);
 	r->true_label = f->ds->labels[r->image];
 	r->deadline_ms = f->cfg.deadline_ms;
 	r->verify_label = -1;
-	if (f->cfg.interval_ms > 0)
-		a->t_next_start += ms_to_ns(f->cfg.interval_ms);
+	if (f->arrival != AG_ARRIVAL_CLOSED)
+		a->t_next_start += ag_next_gap(a);
 	if (f->cfg.edge_decides) {
 		/* a suggestion is made from the state of our last DECIDE: take it
 		 * while that state is recent, else send a DECIDE to refresh it */
@@ -543,9 +588,10 @@ static void on_result(struct ag_agent *a, struct ag_slot *s, const struct cw_res
 {
 	struct ag_fleet *f = a->th->f;
 	struct ag_record *r = &s->rec;
-	a->sent_outstanding--;
+	if (a->sent_outstanding > 0) /* (a drop zeroes it under a reply in the downlink) */
+		a->sent_outstanding--;
 	ag_edge_answered(a, now, 0);
-	if (a->dg) /* its copies' answers may follow */
+	if (a->dg && s->st == S_SENT) /* its copies' answers may follow */
 		ag_dg_answered(a, r->id, now);
 	r->where = AG_EDGE;
 	r->reason = AG_FB_NONE;
@@ -622,6 +668,45 @@ int ag_on_decide_reply(struct ag_agent *a, const struct cw_msg *msg, uint64_t no
 	return 0;
 }
 
+/* A reply to slot s's INFER reaches the request path: an ERROR's code, else
+ * the RESULT. */
+static void deliver(struct ag_agent *a, struct ag_slot *s, uint16_t err,
+		    const struct cw_result *res, uint64_t now)
+{
+	if (err) {
+		ag_edge_answered(a, now, 0); /* refused, but alive */
+		s->rec.error_code = err;
+		ag_go_local(a, s, reason_of(err), now);
+		return;
+	}
+	on_result(a, s, res, now);
+}
+
+/* Shaped in process: the reply goes into the emulated downlink; 1 when it is
+ * held there (the slot waits in S_DOWNLINK), 0 when it arrives now. */
+static int downlink(struct ag_agent *a, struct ag_slot *s, const struct cw_msg *msg,
+		    uint64_t now)
+{
+	uint8_t b[CW_HEADER_BYTES + CW_SMALL_BODY_MAX];
+	size_t len = sizeof(b);
+	if (msg->type == CW_ERROR ? cw_encode_error(b, sizeof(b), &msg->error, &len, NULL, 0)
+				  : cw_encode_result(b, sizeof(b), &msg->result, &len, NULL, 0))
+		len = sizeof(b); /* (not re-encodable: its size is at most this) */
+	double bps;
+	uint64_t done = ag_link_carry(a, 1, len, now, &bps);
+	s->rec.downlink_ms = ns_to_ms(done - now);
+	if (done <= now)
+		return 0;
+	if (a->dg) /* answered: its copies' answers are duplicates */
+		ag_dg_answered(a, s->rec.id, now);
+	s->dn_err = msg->type == CW_ERROR ? msg->error.code : 0;
+	if (!s->dn_err)
+		s->dn_res = msg->result;
+	s->st = S_DOWNLINK;
+	s->t_event = done;
+	return 1;
+}
+
 /* A RESULT or ERROR to one of our INFERs or DECIDEs; 0, or -1 when the
  * connection was dropped. */
 int ag_on_reply(struct ag_agent *a, const struct cw_msg *msg, uint64_t now)
@@ -645,17 +730,14 @@ int ag_on_reply(struct ag_agent *a, const struct cw_msg *msg, uint64_t now)
 			a->late++; /* answered locally already */
 		return 0;
 	}
-	if (msg->type == CW_ERROR) {
-		ag_edge_answered(a, now, 0); /* refused, but alive */
-		s->rec.error_code = msg->error.code;
-		ag_go_local(a, s, reason_of(msg->error.code), now);
-		return 0;
-	}
-	if (msg->result.label >= m->n_classes || msg->result.exit >= m->n_exits) {
+	if (msg->type == CW_RESULT &&
+	    (msg->result.label >= m->n_classes || msg->result.exit >= m->n_exits)) {
 		ag_conn_drop(a, "RESULT with a label or exit outside the model", now);
 		return -1;
 	}
-	on_result(a, s, &msg->result, now);
+	if (a->th->f->cfg.link_bps && downlink(a, s, msg, now))
+		return 0;
+	deliver(a, s, msg->type == CW_ERROR ? msg->error.code : 0, &msg->result, now);
 	return 0;
 }
 
@@ -669,6 +751,22 @@ static void note_late(struct ag_thread *th, uint64_t now, uint64_t due)
 	th->late_ms *= 0.98;
 	if (late > th->late_ms)
 		th->late_ms = late;
+}
+
+/* A slot in an emulated link: carried (sent, or delivered), or out of time
+ * first (as a reply timeout: the agent cannot tell a slow link from a slow edge). */
+static void link_timers(struct ag_agent *a, struct ag_slot *s, uint64_t now)
+{
+	if (s->t_event <= s->t_timeout && now >= s->t_event) {
+		if (s->st == S_UPLINK)
+			uplink_done(a, s, now);
+		else
+			deliver(a, s, s->dn_err, &s->dn_res, now);
+	} else if (now >= s->t_timeout) {
+		note_late(a->th, now, s->t_timeout);
+		ag_edge_failed(a, now, 0);
+		ag_go_local(a, s, AG_FB_TIMEOUT, now);
+	}
 }
 
 /* The requests' timers: the head's emulated time (then it is sent), the reply's
@@ -688,6 +786,8 @@ void ag_request_timers(struct ag_agent *a)
 			ag_go_local(a, s, AG_FB_TIMEOUT, now);
 		} else if (s->st == S_DECIDE && now >= s->t_event) {
 			slot_decided(a, s, now);
+		} else if (s->st == S_UPLINK || s->st == S_DOWNLINK) {
+			link_timers(a, s, now);
 		}
 		if (s->st == S_LOCAL && fnow(f) >= s->t_event)
 			slot_finish(a, s, fnow(f));
@@ -701,7 +801,7 @@ void ag_request_timers(struct ag_agent *a)
 uint64_t ag_start_requests(struct ag_agent *a, uint64_t now)
 {
 	struct ag_fleet *f = a->th->f;
-	for (int starts = 0; starts < a->nslots && a->started < f->cfg.requests &&
+	for (int starts = 0; starts < a->nslots && ag_more_requests(a) &&
 			     now >= a->t_next_start &&
 			     (a->cs == C_READY || now >= a->t_gate || !ag_needs_network(f));
 	     starts++) {

@@ -129,6 +129,10 @@ static const struct ap_config_opt opts[] = {
 	 .count_off = offsetof(struct ap_config, server.n_slo_deadlines), .lo = 1, .hi = 3600000,
 	 .arg = "MS[,MS...]", .help = "the served SLO deadlines: each is a bucket edge of the\n"
 				      "metrics' time histograms (up to 16)"},
+	{STR("slo", slo, 1), .arg = "FILE",
+	 .help = "an SLO file (conf/slo/*.yaml): each application's answers\n"
+		 "are counted against its deadline and objective (metrics\n"
+		 "slo_*), its deadline added to slo_deadlines_ms"},
 	{BOOL("quiet", server.quiet, 0), .help = "no start-up line"},
 	{STR("metrics_host", metrics_host, 0), .arg = "ADDR",
 	 .help = "IPv4 address of the metrics endpoint"},

@@ -32,6 +32,7 @@ struct ap_config {
 	const char *metrics_host;
 	int metrics_port;            /* -1: no metrics endpoint; 0: any free port */
 	const char *config;          /* the --config file applied, NULL: none */
+	const char *slo;             /* an SLO file (conf/slo/): the caller loads it */
 	/* strings read from files, owned until ap_config_free */
 	char **owned;
 	int n_owned;

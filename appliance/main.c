@@ -14,9 +14,11 @@
 #include "coinfer/cli.h"
 #include "coinfer/clock.h"
 #include "coinfer/dataset.h"
+#include "coinfer/errmsg.h"
 #include "coinfer/model.h"
 #include "coinfer/cost-profile.h"
 #include "coinfer/policy.h"
+#include "coinfer/slo.h"
 #include "config.h"
 #include "procstat.h"
 #include "server.h"
@@ -48,27 +50,35 @@ static int profile_main(int argc, char **argv)
 	return cli_profile_main(argc, argv, &c);
 }
 
-/* The policies of --policy, one per device class: 0, or -1 (said) with *loaded
- * of them to free. */
-static int load_policies(const struct ap_config *conf, struct pol_policy **policy, int *loaded)
+/* The policies of --policy, one per device class: 0, or -1 with the error in
+ * err and *loaded of them to free. */
+static int read_policies(const struct ap_config *conf, struct pol_policy **policy, int *loaded,
+			 char *err, size_t errlen)
 {
-	char err[512];
+	char why[400];
 	for (*loaded = 0; *loaded < conf->n_policy; ++*loaded) {
 		const char *path = conf->policy[*loaded];
-		if (pol_load(path, &policy[*loaded], err, sizeof(err))) {
-			fprintf(stderr, "coinfer-appliance: --policy %s: %s\n", path, err);
-			return -1;
-		}
+		if (pol_load(path, &policy[*loaded], why, sizeof(why)))
+			return cf_fail(-1, err, errlen, "policy %s", why);
 		for (int j = 0; j < *loaded; j++)
 			if (!strcmp(policy[j]->device_class, policy[*loaded]->device_class)) {
-				fprintf(stderr, "coinfer-appliance: --policy %s: a second policy for device "
-						"class %s (--policy %s is one); give one per class\n",
-					path, policy[*loaded]->device_class, conf->policy[j]);
 				++*loaded;
-				return -1;
+				return cf_fail(-1, err, errlen, "--policy %s: a second policy for "
+					       "device class %s (--policy %s is one); give one per "
+					       "class", path, policy[*loaded - 1]->device_class,
+					       conf->policy[j]);
 			}
 	}
 	return 0;
+}
+
+static int load_policies(const struct ap_config *conf, struct pol_policy **policy, int *loaded)
+{
+	char err[600];
+	if (!read_policies(conf, policy, loaded, err, sizeof(err)))
+		return 0;
+	fprintf(stderr, "coinfer-appliance: %s\n", err);
+	return -1;
 }
 
 /* The start-up line; file paths are the user's own words: printed only when
@@ -178,6 +188,7 @@ static const struct {
 } live_fields[] = {
 #define LIVE(f) {#f, offsetof(struct ap_live, f), sizeof(((struct ap_live *)0)->f)}
 	LIVE(max_batch), LIVE(max_delay_us), LIVE(run_late), LIVE(idle_timeout_ms),
+	{"policies", 0, 0}, /* always live: read again at every reload */
 #undef LIVE
 };
 #define N_LIVE ((int)(sizeof(live_fields) / sizeof(live_fields[0])))
@@ -208,7 +219,7 @@ static void print_json_str(const char *s)
 /* The reload line of a good configuration: the live settings that changed, and
  * the others that differ from the ones started with (not applied). */
 static void print_reloaded(const struct reloader *r, const struct ap_config *next,
-			   const struct ap_live *l)
+			   const struct ap_live *l, struct pol_policy *const *policy, int n_policy)
 {
 	int n, first = 1, over = next->server.max_batch > r->started->server.max_batch;
 	const struct ap_config_opt *opts = ap_config_opts(&n);
@@ -226,6 +237,11 @@ static void print_reloaded(const struct reloader *r, const struct ap_config *nex
 			printf("%s\"%s\"", first ? "" : ", ", opts[i].key);
 			first = 0;
 		}
+	printf("], \"policies\": [");
+	for (int i = 0; i < n_policy; i++) {
+		printf("%s", i ? ", " : "");
+		print_json_str(policy[i]->device_class);
+	}
 	printf("]}\n");
 }
 
@@ -235,15 +251,20 @@ static void reload(struct ap_server *s, struct reloader *r)
 {
 	struct ap_config next;
 	struct ap_live l;
-	char err[512];
+	struct pol_policy *policy[AP_CONFIG_MAX_POLICIES];
+	char err[600];
+	int loaded = 0;
 	ap_config_defaults(&next);
 	int ret = ap_config_args(&next, r->argc, r->argv, err, sizeof(err));
+	/* the policy files are read again: a retrained policy is served at once */
+	if (!ret)
+		ret = read_policies(&next, policy, &loaded, err, sizeof(err));
 	if (!ret) {
 		ap_live_from(&next.server, &l);
 		/* its buffers are sized at start: above that it waits for a restart */
 		if (l.max_batch > r->started->server.max_batch)
 			l.max_batch = r->live.max_batch;
-		ret = ap_server_set_live(s, &l, err, sizeof(err));
+		ret = ap_server_set_live(s, &l, policy, loaded, err, sizeof(err));
 	}
 	if (ret) {
 		fprintf(stderr, "coinfer-appliance: reload: %s; still serving on the settings "
@@ -252,10 +273,12 @@ static void reload(struct ap_server *s, struct reloader *r)
 		print_json_str(err);
 		printf("}\n");
 	} else {
-		print_reloaded(r, &next, &l);
+		print_reloaded(r, &next, &l, policy, loaded);
 		r->live = l;
 	}
 	fflush(stdout);
+	for (int i = 0; i < loaded; i++) /* the server serves its own copies */
+		pol_policy_free(policy[i]);
 	ap_config_free(&next);
 }
 
@@ -346,12 +369,29 @@ static int serve(struct ap_config *conf, const struct cr_model *m, struct pol_po
 	return 0;
 }
 
+/* The SLO file of `slo`, into the server's configuration: 0, or -1 (said). */
+static int load_slo(struct ap_config *conf, struct cfg_slo *slo)
+{
+	char err[512];
+	int n = 0;
+	if (!conf->slo)
+		return 0;
+	if (cfg_slo_load(conf->slo, slo, &n, err, sizeof(err))) {
+		fprintf(stderr, "coinfer-appliance: slo: %s\n", err);
+		return -1;
+	}
+	conf->server.slo = slo;
+	conf->server.n_slo = n;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "profile"))
 		return profile_main(argc - 1, argv + 1);
 	struct ap_config conf;
 	struct pol_policy *policy[AP_CONFIG_MAX_POLICIES];
+	static struct cfg_slo slo[CFG_SLO_MAX];
 	struct cr_model *m = NULL;
 	char err[512];
 	int ret = 1, loaded = 0;
@@ -367,6 +407,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "coinfer-appliance: %s\n", err);
 		ap_config_free(&conf);
 		return 2;
+	}
+	if (load_slo(&conf, slo)) {
+		ret = 2;
+		goto out;
 	}
 	if (cli_model_load(conf.model, &m, err, sizeof(err))) {
 		fprintf(stderr, "coinfer-appliance: %s\n", err);

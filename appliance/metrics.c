@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "coinfer/clock.h"
 #include "coinfer/errmsg.h"
 #include "metrics.h"
 #include "procstat.h"
@@ -76,7 +77,9 @@ static const struct counter {
  * decided action's under 160. */
 size_t ap_metrics_max_bytes(const struct ap_server *s)
 {
-	return 24576 + 8192 + 80 * (size_t)ap_server_workers(s) + 160 * ap_server_act_slots(s);
+	const struct ap_server_config *c = ap_server_config(s);
+	return 24576 + 8192 + 80 * (size_t)ap_server_workers(s) + 160 * ap_server_act_slots(s) +
+	       3 * 80 * 2 * AP_SLO_DEADLINES_MAX + 2048 + 8 * 120 * (size_t)c->n_slo;
 }
 
 struct out {
@@ -189,12 +192,25 @@ static void devices(struct out *o, const struct ap_stats *st)
 	head(o, "open_connections", "gauge", "Open device connections (TCP) or peers (datagrams), "
 		 "with a session or not yet.");
 	put(o, PREFIX "open_connections %llu\n", (unsigned long long)(acc > clo ? acc - clo : 0));
-	head(o, "refused_devices_total", "counter", "Devices refused, by reason.");
+	head(o, "refused_devices_total", "counter", "Devices refused, by reason (the handshake's "
+		 "too: unknown_device, revoked, auth_failed, rate_limited).");
 #define REFUSED(e, label, help)                                                                \
 	put(o, PREFIX "refused_devices_total{reason=\"" #label "\"} %llu\n",                   \
 	    (unsigned long long)atomic_load(&st->refused[AP_REFUSE_##e]));
 	AP_REFUSALS(REFUSED)
 #undef REFUSED
+	/* the handshake's refusals, counted where device identity counts them */
+	static const struct {
+		const char *label;
+		size_t off;
+	} auth[] = {{"unknown_device", offsetof(struct ap_stats, auth_unknown)},
+		    {"revoked", offsetof(struct ap_stats, auth_revoked)},
+		    {"auth_failed", offsetof(struct ap_stats, auth_failed)},
+		    {"rate_limited", offsetof(struct ap_stats, auth_rate_limited)}};
+	for (size_t i = 0; i < sizeof(auth) / sizeof(auth[0]); i++)
+		put(o, PREFIX "refused_devices_total{reason=\"%s\"} %llu\n", auth[i].label,
+		    (unsigned long long)atomic_load((const _Atomic uint64_t *)((const char *)st +
+									 auth[i].off)));
 }
 
 /* The served policies' decided actions, only those decided at least once: exit
@@ -218,6 +234,46 @@ static void actions(struct out *o, const struct ap_server *s)
 	}
 }
 
+/* Per application of the SLO file: answers met and in all (counters), and over
+ * its window the attainment and the error budget's burn rate and what is left of
+ * it (gauges), as Sloth derives them: burn = (1 - attainment) / (1 - objective),
+ * 1 spends the budget exactly over the window; remaining = 1 - the misses over
+ * what the objective allows in the window's answers (below 0: overspent). */
+static void slo_metrics(struct out *o, const struct ap_server *s)
+{
+	const struct ap_server_config *c = ap_server_config(s);
+	static const char *const names[] = {
+		"slo_requests_total", "slo_requests_met_total", "slo_objective_ratio",
+		"slo_window_seconds", "slo_attainment_ratio", "slo_error_budget_burn_rate",
+		"slo_error_budget_remaining_ratio"};
+	static const char *const helps[] = {
+		"Answers to devices of the application (RESULT or ERROR).",
+		"Of those, RESULTs queued within the request's deadline (its budget on arrival).",
+		"The application's objective: the fraction of requests to meet the deadline.",
+		"The objective's window.",
+		"Fraction of the window's answers that met the deadline (1 with none).",
+		"Error budget burn rate over the window: (1 - attainment) / (1 - objective).",
+		"Error budget left over the window: 1 - misses / ((1 - objective) x answers)."};
+	struct ap_slo_sum t[CFG_SLO_MAX];
+	uint64_t now = cf_now_ns();
+	for (int a = 0; a < c->n_slo; a++)
+		ap_server_slo(s, a, now, &t[a]);
+	for (int k = 0; k < 7 && c->n_slo; k++) {
+		head(o, names[k], k < 2 ? "counter" : "gauge", helps[k]);
+		for (int a = 0; a < c->n_slo; a++) {
+			const struct cfg_slo *l = &c->slo[a];
+			double wt = (double)t[a].window_total, miss = wt - (double)t[a].window_met;
+			double att = wt > 0 ? (double)t[a].window_met / wt : 1;
+			double allow = 1 - l->objective; /* objective 1: any miss overspends */
+			double v[] = {(double)t[a].total, (double)t[a].met, l->objective, l->window_s,
+				      att, allow > 0 ? (1 - att) / allow : (miss > 0 ? 1e9 : 0),
+				      allow > 0 && wt > 0 ? 1 - miss / (allow * wt)
+							  : (miss > 0 ? -1e9 : 1)};
+			put(o, PREFIX "%s{application=\"%s\"} %.17g\n", names[k], l->app, v[k]);
+		}
+	}
+}
+
 size_t ap_metrics_render(const struct ap_server *s, char *buf, size_t cap)
 {
 	struct out o = {buf, cap, 0, cap == 0};
@@ -236,6 +292,7 @@ size_t ap_metrics_render(const struct ap_server *s, char *buf, size_t cap)
 		put(&o, PREFIX "queued_requests{worker=\"%d\"} %u\n", w, ap_server_queued(s, w));
 	histograms(&o, s, &st);
 	actions(&o, s);
+	slo_metrics(&o, s);
 	udp_counters(&o, s);
 	return o.full ? 0 : o.len;
 }

@@ -46,6 +46,7 @@
 #include "conns.h"
 #include "server.h"
 #include "session.h"
+#include "slo.h"
 #include "udp.h"
 #include "watchdog.h"
 #if COINFER_DPDK
@@ -90,6 +91,7 @@ struct ap_server {
 	struct ap_server_config cfg;
 	struct ap_hist_edges edges;
 	struct ap_keys *own_keys; /* the key file loaded at start (cfg.keys unless handed) */
+	struct cfg_slo slo[CFG_SLO_MAX]; /* cfg.slo's copy */
 	const struct cr_model *m;
 	struct worker *w;
 	int port, use_br;
@@ -104,6 +106,7 @@ struct ap_server {
 
 struct live_node {
 	struct ap_live l;
+	struct ap_policy_set set; /* owned when set.w: l.policies points here */
 	struct live_node *next;
 };
 
@@ -781,17 +784,67 @@ void ap_live_from(const struct ap_server_config *cfg, struct ap_live *l)
 			      .run_late = cfg->run_late, .idle_timeout_ms = cfg->idle_timeout_ms};
 }
 
-int ap_server_set_live(struct ap_server *s, const struct ap_live *l, char *err, size_t errlen)
+static void policy_set_free(struct ap_policy_set *set, int workers)
 {
+	for (int w = 0; set->w && w < workers; w++) {
+		for (int k = 0; set->w[w] && k < set->n; k++)
+			pol_policy_free(set->w[w][k]);
+		free(set->w[w]);
+	}
+	free(set->w);
+	set->w = NULL;
+}
+
+/* Copies of policies for every worker, checked against the model as at start. */
+static int policy_set_make(struct ap_server *s, struct pol_policy *const *policies, int n,
+			   struct ap_policy_set *set, char *err, size_t errlen)
+{
+	struct ap_server_config c = s->cfg;
+	int ret;
+	c.policies = policies;
+	c.n_policies = n;
+	if ((ret = check_policies(&c, s->m, err, errlen)))
+		return ret;
+	set->n = n;
+	if (!(set->w = calloc((size_t)s->cfg.workers, sizeof(*set->w))))
+		goto nomem;
+	for (int w = 0; w < s->cfg.workers; w++) {
+		if (n && !(set->w[w] = calloc((size_t)n, sizeof(**set->w))))
+			goto nomem;
+		for (int k = 0; k < n; k++)
+			if ((ret = pol_policy_dup(policies[k], &set->w[w][k], err, errlen))) {
+				policy_set_free(set, s->cfg.workers);
+				return ret;
+			}
+	}
+	return 0;
+nomem:
+	policy_set_free(set, s->cfg.workers);
+	return cf_fail(-ENOMEM, err, errlen, "out of memory for the policies' copies");
+}
+
+int ap_server_set_live(struct ap_server *s, const struct ap_live *l,
+		       struct pol_policy *const *policies, int n_policies, char *err,
+		       size_t errlen)
+{
+	int ret;
 	if (l->max_batch < 1 || l->max_batch > s->cfg.max_batch)
 		return cf_fail(-EINVAL, err, errlen, "max_batch %d: 1..%d, the max_batch the "
 			       "server started with (its buffers' size)", l->max_batch,
 			       s->cfg.max_batch);
-	struct live_node *n = malloc(sizeof(*n));
+	struct live_node *n = calloc(1, sizeof(*n));
 	if (!n)
 		return cf_fail(-ENOMEM, err, errlen, "out of memory for the live settings");
+	n->l = *l;
+	n->l.policies = s->lives ? s->lives->l.policies : NULL;
+	if (policies && (ret = policy_set_make(s, policies, n_policies, &n->set, err, errlen))) {
+		free(n);
+		return ret;
+	}
+	if (policies)
+		n->l.policies = &n->set;
 	/* kept until the stop: a worker may be copying the one before right now */
-	*n = (struct live_node){.l = *l, .next = s->lives};
+	n->next = s->lives;
 	s->lives = n;
 	atomic_store_explicit(&s->live, &n->l, memory_order_release);
 	return 0;
@@ -802,6 +855,7 @@ static void free_lives(struct ap_server *s)
 	while (s->lives) {
 		struct live_node *n = s->lives;
 		s->lives = n->next;
+		policy_set_free(&n->set, s->cfg.workers);
 		free(n);
 	}
 }
@@ -844,6 +898,28 @@ static int dpdk_open(struct ap_server *s, char *err, size_t errlen)
 #endif
 }
 
+/* The SLO file's deadlines become histogram edges: at most AP_SLO_DEADLINES_MAX
+ * distinct ones, as slo_deadlines_ms. */
+static int check_slo(const struct ap_server_config *cfg, char *err, size_t errlen)
+{
+	int distinct = 0;
+	if (!cfg->slo || cfg->n_slo <= 0)
+		return 0;
+	if (cfg->n_slo > CFG_SLO_MAX)
+		return cf_fail(-EINVAL, err, errlen, "%d SLO applications, more than %d",
+			       cfg->n_slo, CFG_SLO_MAX);
+	for (int i = 0; i < cfg->n_slo; i++) {
+		int seen = 0;
+		for (int j = 0; j < i; j++)
+			seen |= cfg->slo[j].deadline_ms == cfg->slo[i].deadline_ms;
+		distinct += !seen;
+	}
+	if (distinct > AP_SLO_DEADLINES_MAX)
+		return cf_fail(-EINVAL, err, errlen, "the SLO file has %d distinct deadlines; the "
+			       "time histograms take at most %d", distinct, AP_SLO_DEADLINES_MAX);
+	return 0;
+}
+
 int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m,
 		    struct ap_server **out, char *err, size_t errlen)
 {
@@ -864,13 +940,17 @@ int ap_server_start(const struct ap_server_config *cfg, const struct cr_model *m
 				      "tx_datagrams >= 1)");
 		return -EINVAL;
 	}
-	if ((ret = check_policies(cfg, m, err, errlen)))
+	if ((ret = check_policies(cfg, m, err, errlen)) || (ret = check_slo(cfg, err, errlen)))
 		return ret;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->cfg = *cfg;
 	s->m = m;
+	s->cfg.n_slo = cfg->slo && cfg->n_slo > 0 ? cfg->n_slo : 0;
+	if (s->cfg.n_slo)
+		memcpy(s->slo, cfg->slo, (size_t)s->cfg.n_slo * sizeof(*s->slo));
+	s->cfg.slo = s->slo;
 	atomic_init(&s->live, NULL);
 	s->cfg.live = &s->live;
 	ap_hist_edges(cfg, &s->edges);
@@ -955,6 +1035,25 @@ void ap_server_stats(const struct ap_server *s, struct ap_stats *o)
 		hist_sum(&o->queue_time, &t->queue_time);
 		hist_sum(&o->compute_time, &t->compute_time);
 	}
+}
+
+void ap_server_slo(const struct ap_server *s, int app, uint64_t now_ns, struct ap_slo_sum *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (app < 0 || app >= s->cfg.n_slo)
+		return;
+	uint64_t bucket_ns = ap_slo_bucket_ns(s->cfg.slo[app].window_s);
+	for (int i = 0; i < s->cfg.workers; i++) {
+		const struct ap_slo_app *a = ap_sess_slo(s->w[i].sess, app);
+		o->total += atomic_load_explicit(&a->total, memory_order_relaxed);
+		o->met += atomic_load_explicit(&a->met, memory_order_relaxed);
+		ap_slo_window(a, bucket_ns, now_ns, &o->window_total, &o->window_met);
+	}
+}
+
+const struct ap_server_config *ap_server_config(const struct ap_server *s)
+{
+	return &s->cfg;
 }
 
 const struct ap_hist_edges *ap_server_hist_edges(const struct ap_server *s)

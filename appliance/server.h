@@ -16,6 +16,7 @@
 
 #include "coinfer/action.h"
 #include "coinfer/model.h"
+#include "coinfer/slo.h"
 #include "coinfer/wire-faults.h"
 
 struct pol_policy;
@@ -61,6 +62,11 @@ struct ap_server_config {
 	 * histograms, so a histogram says exactly how many requests met each */
 	int slo_deadlines_ms[AP_SLO_DEADLINES_MAX];
 	int n_slo_deadlines;
+	/* The applications' SLOs (an SLO file, conf/slo/): each session's HELLO
+	 * names its application, and the answers to it are counted against that
+	 * deadline and objective (slo.h); others are not counted. Copied at start. */
+	const struct cfg_slo *slo;
+	int n_slo;
 	/* Served policies, at most one per device class (p->device_class), each with
 	 * its action table. Borrowed until ap_server_start returns: every worker
 	 * decides with its own copy (a policy's scratch is not shareable). */
@@ -88,11 +94,19 @@ void ap_server_defaults(struct ap_server_config *c);
  * SIGHUP reload, docs/appliance.md "Reload"). Each worker loads the published
  * snapshot's pointer once per loop turn (one acquire load, no lock) and copies
  * it into its own session when it changed. */
+/* The served policies of a reload: each worker's own copies (a policy's
+ * scratch is not shareable), made by ap_server_set_live, freed at stop. */
+struct ap_policy_set {
+	int n;                  /* one per device class */
+	struct pol_policy ***w; /* w[worker][0..n) */
+};
 struct ap_live {
 	int max_batch;        /* at most the max_batch the server started with */
 	uint64_t max_delay_us;
 	int run_late;
 	int idle_timeout_ms;
+	/* set by ap_server_set_live: the policies served (NULL: the ones started with) */
+	const struct ap_policy_set *policies;
 };
 /* cfg's live settings, as it was started with. */
 void ap_live_from(const struct ap_server_config *cfg, struct ap_live *l);
@@ -101,10 +115,11 @@ void ap_live_from(const struct ap_server_config *cfg, struct ap_live *l);
  * reply queued; the queueing part of it; the decoding and tail compute part):
  * per worker, one relaxed add per observation (and one to the sum), no lock.
  * Bucket upper bounds (ap_hist_edges): a fixed log-spaced set, 1, 2.5 and 5
- * per decade from 100 us to 10 s, merged with the SLO deadlines, so every
- * deadline is an edge; n[edges.n] counts what is above the last (+Inf). */
+ * per decade from 100 us to 10 s, merged with the SLO deadlines (those of
+ * slo_deadlines_ms and of the SLO file's applications, up to 16 distinct of
+ * each: ap_server_start checks the file's), so every deadline is an edge; n[edges.n] counts what is above the last (+Inf). */
 #define AP_HIST_FIXED_EDGES 16
-#define AP_HIST_BUCKETS (AP_HIST_FIXED_EDGES + AP_SLO_DEADLINES_MAX + 1)
+#define AP_HIST_BUCKETS (AP_HIST_FIXED_EDGES + 2 * AP_SLO_DEADLINES_MAX + 1)
 struct ap_hist_edges {
 	int n;
 	uint64_t us[AP_HIST_BUCKETS - 1]; /* ascending, no repeats */
@@ -165,14 +180,25 @@ struct ap_stop_report {
 };
 int ap_server_stop_report(struct ap_server *s, struct ap_stop_report *r);
 /* Publishes live settings to every worker (each takes them at its next loop
- * turn). -EINVAL when max_batch is above the started one (its buffers are
- * sized for that), -ENOMEM. Snapshots are freed at ap_server_stop: a worker
- * may still read the one before. */
-int ap_server_set_live(struct ap_server *s, const struct ap_live *l, char *err, size_t errlen);
+ * turn). policies (NULL: keep those served now): the policies to serve from
+ * now on, checked as at start and copied for every worker (borrowed). -EINVAL
+ * when max_batch is above the started one (its buffers are sized for that) or
+ * a policy does not fit, -ENOMEM. Snapshots and their policy copies are freed
+ * at ap_server_stop: a worker may still use the ones before. */
+int ap_server_set_live(struct ap_server *s, const struct ap_live *l,
+		       struct pol_policy *const *policies, int n_policies, char *err,
+		       size_t errlen);
 /* Workers stalled now (no loop turn for watchdog_ms), as the watchdog saw them. */
 int ap_server_stalled(const struct ap_server *s, int worker);
 /* Sums of every worker's counters (racy reads of monotonic counters). */
 void ap_server_stats(const struct ap_server *s, struct ap_stats *out);
+/* Application app of cfg.slo: answers met and in all, since start and over its
+ * objective's window ending at now_ns (the workers' clock: CLOCK_MONOTONIC). */
+struct ap_slo_sum {
+	uint64_t total, met, window_total, window_met;
+};
+void ap_server_slo(const struct ap_server *s, int app, uint64_t now_ns, struct ap_slo_sum *out);
+const struct ap_server_config *ap_server_config(const struct ap_server *s);
 /* The histograms' bucket edges of this server. */
 const struct ap_hist_edges *ap_server_hist_edges(const struct ap_server *s);
 /* The decided actions: how many slots (ap_act_index), and slot k summed over

@@ -21,7 +21,12 @@
  *     connection's generation and answer() checks it before replying.
  *   - reassembly pool buffers: held by one connection from a message's header
  *     to its last byte (c->pool), given back by pool_release, which is
- *     idempotent, when the message is handled or the connection closes. */
+ *     idempotent, when the message is handled or the connection closes.
+ *   - the served policies: the copies made at start (pol_own) are this
+ *     session's until ap_sess_destroy; a reload's copies (pol_set) are the
+ *     server's, which frees them only at its stop, after the workers are
+ *     joined, so a set this worker has left may still be mid-decision in no
+ *     one (one thread decides per session) and is never freed under it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +43,7 @@
 #include "coinfer/wire.h"
 #include "scheduler.h"
 #include "session.h"
+#include "slo.h"
 #include "tail.h"
 
 #define INLINE_RX 256 /* holds any control message whole */
@@ -70,6 +76,7 @@ struct conn {
 	uint64_t addr, challenge_ns;
 	struct cw_hello hello;
 	uint8_t snonce[CW_SERVER_NONCE_BYTES];
+	int app; /* the application of HELLO in cfg->slo, -1: none (not counted) */
 };
 
 struct ap_sess {
@@ -87,13 +94,19 @@ struct ap_sess {
 	struct ap_stats st;
 	uint64_t session_seq;
 	uint8_t session_key[crypto_shorthash_KEYBYTES];
-	struct pol_policy **pol; /* this session's copies of the served policies */
+	/* the policies served now: the copies made at start (pol_own) or a
+	 * reload's copies for this worker (the server's, freed at its stop) */
+	struct pol_policy **pol, **pol_own;
+	int n_pol;
+	const struct ap_policy_set *pol_set; /* the reload's set in use, NULL: pol_own */
 	struct ap_rate rate_addr, rate_device;
 	uint32_t qdelay_us;      /* queueing-delay estimate: the last answer's */
 	struct ap_hist_edges edges;
 	const struct ap_live *live; /* the live settings taken last (NULL: cfg's) */
 	int idle_timeout_ms;        /* live */
 	_Atomic uint64_t *acts;  /* decided actions (ap_act_index), one writer: this worker */
+	struct ap_slo_app *slo;  /* per application of cfg->slo, one writer: this worker */
+	uint64_t *slo_bucket_ns;
 	uint8_t msgbuf[512];
 };
 
@@ -108,16 +121,35 @@ static inline void stat_add(_Atomic uint64_t *c, uint64_t v)
 			      memory_order_relaxed);
 }
 
+/* An answer to a device of an application with an SLO: met or not (slo.h). */
+static void slo_count(struct ap_sess *s, const struct conn *c, int met)
+{
+	if (c->app >= 0)
+		ap_slo_count(&s->slo[c->app], s->slo_bucket_ns[c->app], ap_sess_now(s), met);
+}
+
+static int slo_app(const struct ap_sess *s, const char *app)
+{
+	for (int i = 0; i < s->cfg->n_slo; i++)
+		if (!strcmp(s->cfg->slo[i].app, app))
+			return i;
+	return -1;
+}
+
 void ap_hist_edges(const struct ap_server_config *c, struct ap_hist_edges *e)
 {
 	static const uint64_t fixed[AP_HIST_FIXED_EDGES] = {
 		100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
 		1000000, 2500000, 5000000, 10000000};
-	int n = 0, i = 0, j = 0, nd = c->n_slo_deadlines;
-	uint64_t d[AP_SLO_DEADLINES_MAX];
-	for (int k = 0; k < nd; k++) { /* insertion sort: a config's list is short */
-		uint64_t v = (uint64_t)c->slo_deadlines_ms[k] * 1000;
-		int m = k;
+	int n = 0, i = 0, j = 0, nd = 0;
+	uint64_t d[2 * AP_SLO_DEADLINES_MAX];
+	int n_slo = c->slo && c->n_slo > 0 ? c->n_slo : 0;
+	for (int k = 0; k < c->n_slo_deadlines + n_slo && nd < 2 * AP_SLO_DEADLINES_MAX; k++) {
+		/* insertion sort: a configuration's lists are short */
+		uint64_t v = k < c->n_slo_deadlines
+				     ? (uint64_t)c->slo_deadlines_ms[k] * 1000
+				     : (uint64_t)(c->slo[k - c->n_slo_deadlines].deadline_ms * 1000 + 0.5);
+		int m = nd++;
 		for (; m > 0 && d[m - 1] > v; m--)
 			d[m] = d[m - 1];
 		d[m] = v;
@@ -272,6 +304,7 @@ static void on_infer(struct ap_sess *s, struct conn *c, const struct cw_infer *m
 	}
 	if (c->inflight >= s->cfg->max_inflight) {
 		stat_add(&s->st.busy, 1);
+		slo_count(s, c, 0);
 		reply_error(s, c, m->request_id, CW_ERR_BUSY, "in-flight limit of the device reached");
 		return;
 	}
@@ -286,6 +319,7 @@ static void on_infer(struct ap_sess *s, struct conn *c, const struct cw_infer *m
 	int i = ap_sched_alloc(&s->sched, m->frame_len);
 	if (i < 0) {
 		stat_add(&s->st.busy, 1);
+		slo_count(s, c, 0);
 		reply_error(s, c, m->request_id, i == -EMSGSIZE ? CW_ERR_TOO_LARGE : CW_ERR_BUSY,
 			    i == -EMSGSIZE ? "frame above the limit" : "appliance queue full");
 		return;
@@ -297,7 +331,7 @@ static void on_infer(struct ap_sess *s, struct conn *c, const struct cw_infer *m
 
 static int policy_for(const struct ap_sess *s, const char *device_class)
 {
-	for (int i = 0; i < s->cfg->n_policies; i++)
+	for (int i = 0; i < s->n_pol; i++)
 		if (!strcmp(s->pol[i]->device_class, device_class))
 			return i;
 	return -1;
@@ -389,6 +423,7 @@ static void open_session(struct ap_sess *s, struct conn *c, const struct cw_hell
 	stat_add(&s->st.admitted, 1);
 	snprintf(c->dev_class, sizeof(c->dev_class), "%s", h->device_class);
 	c->pol = policy_for(s, c->dev_class);
+	c->app = slo_app(s, h->app);
 	struct cw_welcome wm = {
 		.session_id = session_id(s),
 		.model_checksum = s->c.model->checksum,
@@ -578,6 +613,8 @@ static int begin_split(struct ap_sess *s, struct conn *c, const uint8_t *d, size
 		c->discard = c->need - c->have;
 		c->discard_id = h.type == CW_INFER && n >= 8 ? le_rd64(d) : 0;
 		stat_add(&s->st.busy, 1);
+		if (h.type == CW_INFER)
+			slo_count(s, c, 0);
 		c->have = c->need = 0;
 		return 0;
 	}
@@ -688,6 +725,7 @@ int ap_sess_open(struct ap_sess *s)
 	c->state = C_HELLO;
 	c->pool = -1;
 	c->pol = -1;
+	c->app = -1;
 	c->rx = c->head;
 	c->since_ns = ap_sess_now(s);
 	stat_add(&s->st.accepted, 1);
@@ -756,6 +794,7 @@ static void answer(struct ap_sess *s, struct ap_req *r, const struct ap_outcome 
 	if (conn_gen(s, c) != r->owner_gen || (c->state != C_READY && c->state != C_CLOSING))
 		return; /* the device went away */
 	c->inflight--;
+	slo_count(s, c, !o->code && now <= r->deadline_ns);
 	if (o->code) {
 		if (o->code == CW_ERR_BAD_FRAME)
 			stat_add(&s->st.bad_frames, 1);
@@ -806,6 +845,19 @@ static void answer_expired(struct ap_sess *s, const struct ap_batch *b, uint64_t
 
 /* Once per loop turn: one acquire load; the copy only when a reload published
  * new settings (the server checked max_batch against the bound). */
+/* A reload's policies: every session looks its class up again (a class may
+ * have gained, kept or lost its policy); a state a device sent with its last
+ * DECIDE stays, it is the device's, not the policy's. */
+static void take_policies(struct ap_sess *s, const struct ap_policy_set *set)
+{
+	s->pol_set = set;
+	s->pol = set ? set->w[s->c.id] : s->pol_own;
+	s->n_pol = set ? set->n : s->cfg->n_policies;
+	for (int i = 0; i < s->cfg->max_conns; i++)
+		if (s->conns[i].state == C_READY || s->conns[i].state == C_CLOSING)
+			s->conns[i].pol = policy_for(s, s->conns[i].dev_class);
+}
+
 static void take_live(struct ap_sess *s)
 {
 	const struct ap_live *l;
@@ -815,6 +867,8 @@ static void take_live(struct ap_sess *s)
 	s->live = l;
 	s->idle_timeout_ms = l->idle_timeout_ms;
 	ap_sched_set_live(&s->sched, l->max_batch, l->max_delay_us * 1000, l->run_late);
+	if (l->policies != s->pol_set)
+		take_policies(s, l->policies);
 }
 
 uint64_t ap_sess_run(struct ap_sess *s)
@@ -883,6 +937,11 @@ const struct ap_stats *ap_sess_stats(const struct ap_sess *s)
 	return &s->st;
 }
 
+const struct ap_slo_app *ap_sess_slo(const struct ap_sess *s, int app)
+{
+	return app >= 0 && app < s->cfg->n_slo ? &s->slo[app] : NULL;
+}
+
 const _Atomic uint64_t *ap_sess_actions(const struct ap_sess *s)
 {
 	return s->acts;
@@ -906,9 +965,11 @@ void ap_sess_destroy(struct ap_sess *s)
 	free(s->pool_free);
 	free(s->outc);
 	free(s->acts);
-	for (int i = 0; s->pol && i < s->cfg->n_policies; i++)
-		pol_policy_free(s->pol[i]);
-	free(s->pol);
+	free(s->slo);
+	free(s->slo_bucket_ns);
+	for (int i = 0; s->pol_own && i < s->cfg->n_policies; i++)
+		pol_policy_free(s->pol_own[i]);
+	free(s->pol_own);
 	ap_batch_free(&s->batch);
 	ap_sched_free(&s->sched);
 	ap_tail_destroy(s->tail);
@@ -995,6 +1056,16 @@ int ap_sess_create(const struct ap_sess_config *c, struct ap_sess **out, char *e
 		snprintf(err, errlen, "out of memory for the decided actions' counters");
 		goto fail;
 	}
+	if (cfg->n_slo > 0) {
+		s->slo = calloc((size_t)cfg->n_slo, sizeof(*s->slo));
+		s->slo_bucket_ns = calloc((size_t)cfg->n_slo, sizeof(*s->slo_bucket_ns));
+		if (!s->slo || !s->slo_bucket_ns) {
+			snprintf(err, errlen, "out of memory for the SLO counters");
+			goto fail;
+		}
+		for (int i = 0; i < cfg->n_slo; i++)
+			s->slo_bucket_ns[i] = ap_slo_bucket_ns(cfg->slo[i].window_s);
+	}
 	if (alloc_buffers(s)) {
 		snprintf(err, errlen, "out of memory for %d connections", cfg->max_conns);
 		goto fail;
@@ -1003,12 +1074,14 @@ int ap_sess_create(const struct ap_sess_config *c, struct ap_sess **out, char *e
 	    ap_rate_init(&s->rate_device, 4096, cfg->auth_rate_device))
 		goto fail;
 	if (cfg->n_policies) {
-		if (!(s->pol = calloc((size_t)cfg->n_policies, sizeof(*s->pol))))
+		if (!(s->pol_own = calloc((size_t)cfg->n_policies, sizeof(*s->pol_own))))
 			goto fail;
 		for (int i = 0; i < cfg->n_policies; i++)
-			if ((ret = pol_policy_dup(cfg->policies[i], &s->pol[i], err, errlen)))
+			if ((ret = pol_policy_dup(cfg->policies[i], &s->pol_own[i], err, errlen)))
 				goto fail;
 	}
+	s->pol = s->pol_own;
+	s->n_pol = cfg->n_policies;
 	if ((ret = start_tail(s, err, errlen)))
 		goto fail;
 	*out = s;

@@ -95,6 +95,9 @@ struct ap_conns *ap_sess_slots(struct ap_sess *s);
 const struct ap_stats *ap_sess_stats(const struct ap_sess *s);
 /* Its decided actions, ap_act_slots(model) counters indexed by ap_act_index. */
 const _Atomic uint64_t *ap_sess_actions(const struct ap_sess *s);
+/* Application app's SLO counters (slo.h), NULL when app is not one of cfg->slo. */
+struct ap_slo_app;
+const struct ap_slo_app *ap_sess_slo(const struct ap_sess *s, int app);
 /* Requests in the scheduler. */
 int ap_sess_queued(const struct ap_sess *s);
 

@@ -171,7 +171,8 @@ Architecture: $arch
 Maintainer: $maint
 Installed-Size: $(du -sk --exclude=DEBIAN "$t" | cut -f1)
 Depends: adduser, $shlibs
-Section: net
+${recommends:+Recommends: $recommends
+}Section: net
 Priority: optional
 Description: $summary
 $descr
@@ -194,7 +195,8 @@ data()
 pkg_appliance()
 {
 	s=$out/stage-amd64 pkg=coinfer-appliance
-	binaries $pkg strip "$s" coinfer-appliance coinfer-keys coinfer-eval coinfer-policy
+	binaries $pkg strip "$s" coinfer-appliance coinfer-keys coinfer-eval coinfer-policy \
+		coinfer-fleet coinfer-report
 	data "$s" $pkg usr/share/coinfer etc/coinfer/appliance.yaml etc/coinfer/slo \
 		etc/coinfer/fleet \
 		usr/lib/systemd/system/coinfer-appliance.service
@@ -202,7 +204,11 @@ pkg_appliance()
 	manpage $pkg coinfer-keys "device keys of a coinfer fleet"
 	manpage $pkg coinfer-eval "accuracy, FLOPs and latency of a coinfer model on CIFAR-10"
 	manpage $pkg coinfer-policy "profiles, cost model and learned policies of coinfer"
+	manpage $pkg coinfer-fleet "a fleet of emulated devices against a coinfer appliance"
+	manpage $pkg coinfer-report "HTML and Markdown report of coinfer fleet runs and benchmarks"
 	docs $pkg README.Debian.appliance
+	# coinfer-report draws with gnuplot, coinfer-fleet --netns shapes with tc
+	recommends="gnuplot-nox, iproute2"
 	pack $pkg amd64 coinfer-appliance.service /etc/coinfer/appliance.yaml \
 		"edge appliance for device-edge co-inference of DNNs" \
 " coinfer splits a multi-exit CNN between devices and an edge server: the
@@ -211,7 +217,8 @@ pkg_appliance()
  many devices on io_uring (TCP or UDP) or DPDK, within each request's deadline.
  .
  The package holds coinfer-appliance and its systemd unit (reload on SIGHUP),
- coinfer-keys (device identity), coinfer-policy and coinfer-eval, the bundled
+ coinfer-keys (device identity), coinfer-fleet (load from emulated devices),
+ coinfer-report, coinfer-policy and coinfer-eval, the bundled
  branchy AlexNet for CIFAR-10 with its codec tables, profiles and trained
  policies, the device classes, and example settings in /etc/coinfer."
 }
@@ -229,6 +236,7 @@ pkg_agent()
 	aarch64-linux-gnu-readelf -d "$out/debian/$pkg/usr/bin/coinfer-agent" | grep -q libsodium ||
 		keys=" Built without libsodium (libsodium-dev:arm64 was not installed): device
  keys (--key-file) are refused, so the appliance must run with auth: none."
+	recommends=
 	pack $pkg arm64 coinfer-agent.service /etc/coinfer/agent.env \
 		"device agent for device-edge co-inference of DNNs" \
 " coinfer splits a multi-exit CNN between devices and an edge server: this

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package coinfer needs for building, testing and
 # benchmarking; --train and --data add offline training and the CIFAR-10 fetcher,
-# --peers the benchmarks' peers, --package what packaging/build-debs.sh needs.
-# Idempotent; run as root. Packages already present are skipped so a warm
-# machine pays nothing.
+# --peers the benchmarks' peers, --package what packaging/build-debs.sh needs,
+# --report the browser that screenshots coinfer-report's page. Idempotent; run
+# as root. Packages already present are skipped so a warm machine pays nothing.
 set -euo pipefail
 
 # libyaml-dev: libcyaml.pc links -lyaml, yet libcyaml-dev does not depend on it
 build=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
        liburing-dev libjemalloc-dev libcriterion-dev dpdk-dev libdpdk-dev
        libxxhash-dev libcjson-dev libcyaml-dev libyaml-dev libmicrohttpd-dev
-       libsodium-dev)
+       libsodium-dev libmnl-dev)
 # ethtool: the DPDK tests turn a veth's checksum offload off (af_packet sees partial sums);
 # nftables: bench/loss-latency.sh drops packets with nft in network namespaces
 net=(iproute2 ethtool nftables)
@@ -28,8 +28,11 @@ package=(dpkg-dev help2man lintian)
 testing=(prometheus)
 train=(python3-torch python3-numpy python3-xxhash)
 data=(python3-numpy)
+# scripts/report-screenshot.sh: headless Chromium, about 100 MB, so only on demand
+report=(chromium)
 
-# --train adds offline training (PyTorch); --data what fetching CIFAR-10 needs.
+# --train adds offline training (PyTorch); --data what fetching CIFAR-10 needs;
+# --report the screenshot's browser.
 want=("${build[@]}" "${net[@]}" "${cross[@]}" "${bench[@]}" "${testing[@]}")
 for arg in "$@"; do
 	case $arg in
@@ -38,10 +41,12 @@ for arg in "$@"; do
 	--package)
 		want+=("${package[@]}")
 		arm64_sodium=1 ;;
+	--report) want+=("${report[@]}") ;;
 	--data)
 		want+=("${data[@]}")
 		command -v npm >/dev/null || want+=(npm) ;;
-	*) echo "install-deps: unknown option $arg (use --train, --data, --peers, --package)" >&2
+	*) echo "install-deps: unknown option $arg (use --train, --data, --peers, --package," \
+		"--report)" >&2
 		exit 2 ;;
 	esac
 done

@@ -233,6 +233,28 @@ struct ag_clock {
 enum ag_transport { AG_TRANSPORT_TCP = 0, AG_TRANSPORT_UDP };
 const char *ag_transport_name(enum ag_transport t);
 
+/* How an agent's requests arrive. CLOSED: the next starts think_ms after the last answer
+ * (think_ms 0 and interval_ms > 0 keeps today's fixed interval, which is FIXED). POISSON:
+ * open loop, exponential gaps of mean 1/rate_hz from the agent's RNG. GAPS: open loop,
+ * the gaps (ms) of gaps_ms[0..n_gaps) in turn, agent k starting at gap k mod n_gaps.
+ * FIXED: open loop, a request every interval_ms. Open-loop requests are timed from
+ * their scheduled time (wrk2: no coordinated omission): one whose slot was not free
+ * then starts late (ag_record.sched_lag_ms) but still counts from its schedule. */
+enum ag_arrival { AG_ARRIVAL_CLOSED = 0, AG_ARRIVAL_FIXED, AG_ARRIVAL_POISSON, AG_ARRIVAL_GAPS };
+const char *ag_arrival_name(enum ag_arrival a);
+
+struct ag_arrival_config {
+	enum ag_arrival kind;   /* CLOSED (default) */
+	double think_ms;        /* CLOSED */
+	double rate_hz;         /* POISSON, per agent */
+	const double *gaps_ms;  /* GAPS (borrowed: lives as long as the fleet) */
+	int n_gaps;
+};
+
+struct ag_record;
+
+#define AG_IMAGE_STRIDE 997 /* images between agents' first ones when requests are uncapped */
+
 struct ag_config {
 	const char *host; /* numeric IPv4/IPv6 address or name */
 	int port;
@@ -245,9 +267,38 @@ struct ag_config {
 	int agents, threads;
 	int requests;      /* per agent */
 	int inflight;      /* outstanding requests per agent */
-	int first_image;   /* agent k, request j: image (first + k * requests + j) mod n */
+	int first_image;   /* agent k, request j: image (first + k * requests + j) mod n;
+			      requests 0 (a duration, no cap): AG_IMAGE_STRIDE for requests */
 	double deadline_ms;
-	double interval_ms;  /* 0: closed loop (next request when one is answered) */
+	double interval_ms;  /* FIXED (and CLOSED with think_ms 0): the gap between starts
+				(0: the next request when one is answered) */
+	struct ag_arrival_config arrival;
+	double duration_s;   /* > 0: start requests until this long after the fleet starts,
+				then wait for those outstanding; requests then caps each
+				agent (0: none) */
+	double warmup_s;     /* records of requests scheduled before this are marked warmup */
+	/* In-process shaping: the rate (bit/s) of agent k's uplink (dir 0) or downlink (dir 1)
+	 * at t_s seconds since the fleet started; NULL: no shaping. An INFER of B bytes (UDP: its
+	 * datagrams) leaves the agent when the emulated link has carried it: serialisation
+	 * B*8/rate, the link busy with earlier messages first (one FIFO link per agent and
+	 * direction, rate re-read at each message). A reply is delivered to the request path
+	 * only after the emulated downlink carried it. Control messages (HELLO, PING, ACK) are
+	 * not delayed. Called from the agent's thread; a rate <= 0 counts as no shaping. */
+	double (*link_bps)(void *ctx, int agent, int dir, double t_s);
+	void *link_ctx;
+	/* Real shaping (coinfer-fleet --netns): the socket of agent k (e.g. made inside its
+	 * network namespace) and the address it connects to; NULL: socket() and host.
+	 * open_socket returns an fd or -errno; called at every (re)connect, from the agent's
+	 * thread (the agent sets O_NONBLOCK itself). host_of: a numeric address or a name,
+	 * NULL for host; called once per agent at ag_fleet_create (resolved then). */
+	int (*open_socket)(void *ctx, int agent, int domain, int type, int protocol);
+	const char *(*host_of)(void *ctx, int agent);
+	void *net_ctx;
+	/* Each record as it is made, from the agent's thread (several threads at once:
+	 * the callback locks what it shares); NULL: none. Records stay available through
+	 * ag_fleet_records after the run. */
+	void (*on_record)(void *ctx, const struct ag_record *r);
+	void *record_ctx;
 	double stagger_ms;   /* first request of each agent at a random offset in [0, this) */
 	double margin_ms;    /* kept back besides the fallback reserve */
 	/* bits 2..16 for the quantizing codecs, 0 for raw32/raw16 */
@@ -331,6 +382,15 @@ struct ag_record {
 	double rtt_ms, bw_bps; /* estimates when answered */
 	int verify_label;      /* -1: not verified */
 	double t_ms;           /* when answered, ms since the fleet started */
+	double t_sched_ms;     /* when the request was scheduled, ms since the fleet started;
+				  open-loop latency counts from here */
+	double sched_lag_ms;   /* its start minus its schedule: > 0 when the agent could not
+				  keep the schedule (e.g. all its slots busy) */
+	int warmup;            /* scheduled before warmup_s */
+	double uplink_ms;      /* in the emulated uplink, queueing behind earlier messages
+				  included (0 without shaping) */
+	double downlink_ms;    /* the reply in the emulated downlink, likewise */
+	double link_bps;       /* the uplink rate when it was sent (0 without shaping) */
 };
 
 /* The datagram transport's counters (the summary's "udp" object). */
@@ -368,6 +428,9 @@ struct ag_summary {
 	double bandwidth_bps_mean; /* over agents with an estimate */
 	double rtt_ms_mean;
 	double timer_late_ms; /* the threads' decaying maximum of timer lateness, at the end */
+	/* requests started after their schedule (open loop), and the largest lag */
+	uint64_t late_starts;
+	double max_sched_lag_ms;
 	double wall_s;
 	/* device emulation: each exit run whole, measured here and emulated */
 	const char *device_class;
@@ -382,8 +445,21 @@ struct ag_fleet;
  * times (calib_runs) and allocates everything the agents need. */
 int ag_fleet_create(const struct ag_config *cfg, const struct cr_model *m,
 		    const struct ds_dataset *ds, struct ag_fleet **out, char *err, size_t errlen);
-/* Runs until every request of every agent is answered. */
+/* Runs until every request of every agent is answered (with duration_s: every
+ * request started before the duration, or before ag_fleet_stop). */
 int ag_fleet_run(struct ag_fleet *f, char *err, size_t errlen);
+
+/* A live view of a running fleet, summed over its agents. */
+struct ag_progress {
+	uint64_t started, answered, deadline_met, edge, device;
+};
+/* May be called from another thread while ag_fleet_run runs (relaxed atomics: each
+ * count is exact, the five need not be of one instant). */
+void ag_fleet_progress(const struct ag_fleet *f, struct ag_progress *p);
+/* Ask a running fleet to stop starting requests (e.g. on SIGINT); returns at once.
+ * Those outstanding are still answered. Safe from another thread (not a signal
+ * handler: set a flag there and call this from a thread). */
+void ag_fleet_stop(struct ag_fleet *f);
 void ag_fleet_destroy(struct ag_fleet *f);
 /* Threads that run agents (and call decide): min(threads, agents). */
 int ag_fleet_threads(const struct ag_fleet *f);

@@ -79,6 +79,13 @@ static inline int tc_run(const struct ag_config *c, struct tc_run *out)
 	return out->ret;
 }
 
+/* An ag_config.link_bps of one rate (ctx: a double, bit/s) both ways, always. */
+static inline double tc_const_rate(void *ctx, int agent, int dir, double t_s)
+{
+	(void)agent, (void)dir, (void)t_s;
+	return *(const double *)ctx;
+}
+
 static inline void tc_done(struct tc_run *r)
 {
 	ag_fleet_destroy(r->f);

@@ -44,6 +44,7 @@ enum peer_act {
 
 #define PEER_MAX_CONNS 128
 #define PEER_MAX_DELAYED 1024
+#define PEER_MAX_ARRIVALS 1024
 
 struct peer;
 typedef enum peer_act (*peer_script)(struct peer *p, uint64_t k /* INFERs so far, 0-based */);
@@ -69,6 +70,13 @@ struct peer {
 	uint64_t checksum; /* announced in WELCOME (the model's unless a test changes it) */
 	uint16_t max_inflight;
 	int delay_ms; /* RESULTs are sent this long after the INFER arrived */
+	/* The test's clock (ns), when its agents run on one: delay_ms is timed on it,
+	 * and each INFER's arrival is noted on it (arr_id, arr_ns; n_arr of them).
+	 * The clock only moves forward, so a reply is never sent before delay_ms of
+	 * it passed, and an INFER's noted arrival is never before its send. */
+	_Atomic uint64_t *vclock;
+	uint64_t arr_id[PEER_MAX_ARRIVALS], arr_ns[PEER_MAX_ARRIVALS];
+	atomic_int n_arr;
 	int lfd, port;
 	pthread_t tid;
 	atomic_int stop;
@@ -84,6 +92,11 @@ struct peer {
 	void *scratch;
 	size_t scratch_bytes, max_floats;
 };
+
+static inline uint64_t peer_now(const struct peer *p)
+{
+	return p->vclock ? atomic_load(p->vclock) : cf_now_ns();
+}
 
 static inline void peer_send(int fd, const uint8_t *b, size_t n)
 {
@@ -185,6 +198,11 @@ static inline int peer_on_msg(struct peer *p, int i, const struct cw_msg *msg)
 	if (msg->type != CW_INFER)
 		return -1;
 	uint64_t k = atomic_fetch_add(&p->infers, 1);
+	if (p->vclock && k < PEER_MAX_ARRIVALS) {
+		p->arr_id[k] = msg->infer.request_id;
+		p->arr_ns[k] = atomic_load(p->vclock);
+		atomic_store(&p->n_arr, (int)k + 1);
+	}
 	enum peer_act act = p->script ? p->script(p, k) : PEER_ANSWER;
 	switch (act) {
 	case PEER_ANSWER: {
@@ -201,7 +219,7 @@ static inline int peer_on_msg(struct peer *p, int i, const struct cw_msg *msg)
 			struct peer_delayed *d = &p->d[p->nd++];
 			d->conn = i;
 			d->fd = fd;
-			d->due_ns = cf_now_ns() + (uint64_t)p->delay_ms * 1000000ull;
+			d->due_ns = peer_now(p) + (uint64_t)p->delay_ms * 1000000ull;
 			memcpy(d->msg, b, len);
 			d->len = len;
 		} else {
@@ -260,7 +278,7 @@ static inline void *peer_main(void *arg)
 		if (p->nd)
 			timeout = 1;
 		poll(pfd, (nfds_t)n, timeout);
-		uint64_t now = cf_now_ns();
+		uint64_t now = peer_now(p);
 		for (int k = 0; k < p->nd;) {
 			if (p->d[k].due_ns <= now) {
 				if (p->d[k].fd >= 0)

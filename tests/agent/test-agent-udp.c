@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -54,6 +55,9 @@ struct upeer {
 	size_t welcome_len;
 	uint8_t seen[MAX_ANSWERS][4]; /* per request id: fragments seen once (bits 0..31) */
 	uint64_t answered[MAX_ANSWERS];
+	uint64_t infer_at[MAX_ANSWERS]; /* per request id: when its first fragment 0 came */
+	int mark;    /* 1: the next clock reading is the fleet's start */
+	uint64_t t0; /* that reading */
 	uint8_t buf[4096];
 };
 
@@ -156,6 +160,8 @@ static int peer_loses(struct upeer *p, const struct cw_dg *d)
 	if (p->drop_infers)
 		return 1;
 	uint64_t id = type == CW_INFER ? le_rd64(d->payload + CW_HEADER_BYTES) : 0;
+	if (id && id < MAX_ANSWERS && !p->infer_at[id])
+		p->infer_at[id] = p->t;
 	if (p->lose_first_from && id >= p->lose_first_from) {
 		if (p->t_lost && id == p->lose_first_from) {
 			p->t_again = p->t;
@@ -237,7 +243,12 @@ static int peer_pump(struct upeer *p)
 static uint64_t upeer_now(void *ctx)
 {
 	struct upeer *p = ctx;
-	return p->t += 1000; /* a reading: 1 us */
+	p->t += 1000; /* a reading: 1 us */
+	if (p->mark == 1) {
+		p->t0 = p->t;
+		p->mark = 2;
+	}
+	return p->t;
 }
 
 static int upeer_wait(void *ctx, struct pollfd *fds, nfds_t n, uint64_t timeout_ns)
@@ -510,6 +521,60 @@ Test(udp, a_result_samples_the_rtt_net_of_the_edge_s_time)
 		     (unsigned long long)rto);
 	cr_expect_eq(r.s.udp_stats.timeouts, 2, "the HELLO's and request 2's");
 	cr_expect_eq(r.s.udp_stats.retransmissions, 2);
+	tc_done(&r);
+	upeer_stop(&p);
+}
+
+/* Shaped in process over UDP: an INFER's datagrams leave when the emulated
+ * uplink has carried them all (its fragments' headers counted), one INFER
+ * behind the other. */
+Test(udp, the_emulated_uplink_holds_an_infer_s_datagrams)
+{
+	struct upeer p;
+	struct ag_config c;
+	struct tc_run r;
+	upeer_start(&p);
+	udp_config(&c, &p, 4);
+	c.action = (struct cf_action){.exit = 2, .partition = 0, .bits = 0};
+	c.codec = CC_CODEC_RAW32; /* 9 fragments */
+	c.inflight = 2;
+	c.interval_ms = 1;
+	double rate = 8e6;
+	c.link_bps = tc_const_rate;
+	c.link_ctx = &rate;
+	memset(&r, 0, sizeof(r));
+	cr_assert_eq(ag_fleet_create(&c, tc_model, &tc_ds, &r.f, r.err, sizeof(r.err)), 0, "%s",
+		     r.err);
+	p.mark = 1;
+	cr_assert_eq(ag_fleet_run(r.f, r.err, sizeof(r.err)), 0, "%s", r.err);
+	r.r = ag_fleet_records(r.f, &r.n);
+	ag_fleet_summary(r.f, &r.s);
+	expect_each_once(&r, 4);
+	cr_expect_eq(r.s.edge, 4);
+	double prev_ready = -1, prev_ser = 0;
+	for (uint64_t id = 1; id <= 4; id++) {
+		const struct ag_record *q = NULL;
+		for (size_t i = 0; i < r.n; i++)
+			if (r.r[i].id == id)
+				q = &r.r[i];
+		cr_assert(q);
+		/* the message and, per datagram, its fragment header at least */
+		double frags = ceil((double)q->bytes / CW_DG_DEFAULT_PAYLOAD);
+		double ser = ((double)q->bytes + frags * CW_DG_HEADER_BYTES) * 8 / rate * 1e3;
+		cr_expect_geq(q->uplink_ms, ser, "request %llu: %g ms in the uplink, want >= %g",
+			      (unsigned long long)id, q->uplink_ms, ser);
+		double ready = q->t_sched_ms + q->sched_lag_ms + q->head_ms + q->encode_ms;
+		cr_assert_neq(p.infer_at[id], 0);
+		double arrived = (double)(p.infer_at[id] - p.t0) / 1e6;
+		cr_expect_geq(arrived, ready + ser, "request %llu came at %g, ready at %g + %g",
+			      (unsigned long long)id, arrived, ready, ser);
+		if (prev_ready >= 0)
+			cr_expect_geq(arrived, prev_ready + prev_ser + ser,
+				      "request %llu came at %g, not behind the one before",
+				      (unsigned long long)id, arrived);
+		prev_ready = ready;
+		prev_ser = ser;
+	}
 	tc_done(&r);
 	upeer_stop(&p);
 }

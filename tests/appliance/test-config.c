@@ -114,6 +114,7 @@ static const struct {
 	{"idle_timeout_ms", "5000", {"--idle-timeout-ms", "5000"}},
 	{"auth", "keys", {"--auth", "keys"}},
 	{"keys", "/etc/coinfer/devices.keys", {"--keys", "/etc/coinfer/devices.keys"}},
+	{"slo", "/etc/coinfer/slo/apps.yaml", {"--slo", "/etc/coinfer/slo/apps.yaml"}},
 	{"auth_rate_addr", "50", {"--auth-rate-addr", "50"}},
 	{"auth_rate_device", "3", {"--auth-rate-device", "3"}},
 	{"auth_timeout_ms", "2000", {"--auth-timeout-ms", "2000"}},

@@ -4,6 +4,7 @@
  * so it does not need ../shared/data/traces. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,26 @@ Test(fleet, example_loads)
 	cr_expect(!f.groups[2].trace_set);
 	cr_expect_eq(f.groups[2].seed, 42);
 	cfg_fleet_free(&f);
+}
+
+/* Every bundled fleet file loads, with its SLO file, traces and classes. */
+Test(fleet, every_bundled_file_loads)
+{
+	const struct cfg_fleet_paths p = {.traces = COINFER_SOURCE_ROOT "/../shared/data/traces",
+					  .devices = COINFER_SOURCE_ROOT "/conf/devices"};
+	struct stat st;
+	glob_t g;
+	if (stat(p.traces, &st))
+		cr_skip_test("no %s", p.traces);
+	cr_assert_eq(glob(COINFER_SOURCE_ROOT "/conf/fleet/*.yaml", 0, NULL, &g), 0);
+	cr_assert_geq(g.gl_pathc, 2);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		struct cfg_fleet f;
+		cr_expect_eq(cfg_fleet_load(g.gl_pathv[i], &p, &f, err, sizeof(err)), 0, "%s",
+			     err);
+		cfg_fleet_free(&f);
+	}
+	globfree(&g);
 }
 
 Test(fleet, defaults_and_paths, .init = setup, .fini = teardown)

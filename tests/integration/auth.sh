@@ -59,8 +59,10 @@ if [ -n "$metrics" ]; then
 		curl -sf "$url" >"$work/metrics.txt"
 		grep -Eq 'auth_ok_total [1-9]' "$work/metrics.txt" &&
 			grep -Eq 'auth_revoked_total [1-9]' "$work/metrics.txt" &&
-			grep -Eq 'auth_failed_total [1-9]' "$work/metrics.txt" ||
-			{ grep auth_ "$work/metrics.txt"; exit 1; }
+			grep -Eq 'auth_failed_total [1-9]' "$work/metrics.txt" &&
+			grep -Eq 'refused_devices_total\{reason="revoked"\} [1-9]' "$work/metrics.txt" &&
+			grep -Eq 'refused_devices_total\{reason="auth_failed"\} [1-9]' "$work/metrics.txt" ||
+			{ grep -E 'auth_|refused_' "$work/metrics.txt"; exit 1; }
 	fi
 fi
 kill -TERM $app

@@ -36,7 +36,8 @@ contents() {
 	echo "$(basename "$deb"): $(grep -vc '/$' "$deb.list") files, the expected ones among them"
 }
 contents "$app_deb" /usr/bin/coinfer-appliance /usr/bin/coinfer-keys /usr/bin/coinfer-eval \
-	/usr/bin/coinfer-policy /etc/coinfer/appliance.yaml /etc/coinfer/slo/apps.yaml \
+	/usr/bin/coinfer-policy /usr/bin/coinfer-fleet /usr/bin/coinfer-report \
+	/etc/coinfer/appliance.yaml /etc/coinfer/slo/apps.yaml \
 	/etc/coinfer/fleet/example.yaml /usr/lib/systemd/system/coinfer-appliance.service \
 	/usr/share/coinfer/models/branchy-alexnet.cfm /usr/share/coinfer/conf/devices/pi4-est.json \
 	/usr/share/man/man1/coinfer-appliance.1.gz /usr/share/doc/coinfer-appliance/copyright \

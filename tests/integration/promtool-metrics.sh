@@ -5,7 +5,9 @@
 # silent past the idle timeout; `promtool check metrics` (Debian package
 # prometheus) must print nothing. The scrape must also hold each deadline as a
 # bucket edge of the three time histograms, as many server times as RESULTs,
-# the decided actions and the silent peer as refused (no_hello).
+# the decided actions and the silent peer as refused (no_hello); and, from an
+# SLO file (applications camera and ar), its deadlines as edges too and every
+# RESULT counted against camera's SLO, none against ar's.
 # usage: promtool-metrics.sh BUILD_DIR MAKE_POLICY
 # Skips (77) without promtool or CIFAR-10.
 set -eu
@@ -18,8 +20,16 @@ trap '[ -n "$app" ] && kill -9 $app 2>/dev/null; rm -rf "$work"' EXIT
 
 . "$(dirname "$0")/lib.sh"
 
+cat >"$work/slo.yaml" <<'YAML'
+applications:
+  - name: camera
+    deadline_ms: 250
+    objective: 0.9
+  - name: ar
+    deadline_ms: 20
+YAML
 start_appliance "$build" "$work" --policy "$work/p.policy" --metrics-port 0 \
-	--slo-deadlines-ms 150,30 --idle-timeout-ms 300
+	--slo-deadlines-ms 150,30 --idle-timeout-ms 300 --slo "$work/slo.yaml"
 url=$(sed -n 's/.*"metrics": "\([^"]*\)".*/\1/p' "$work/app.out" | head -1)
 [ -n "$url" ] || { echo "FAIL: no metrics URL in the start-up line"; cat "$work/app.out"; exit 1; }
 
@@ -41,7 +51,7 @@ silent=$!
 set +e
 # the deadline and the connect wait only guard against a hung host
 "$build/coinfer-agent" --edge 127.0.0.1:$port --fleet 4 --threads 2 --requests 10 \
-	--deadline-ms 250 --codec huffman-zrun --class pi4-est --edge-decides \
+	--deadline-ms 250 --codec huffman-zrun --class pi4-est --edge-decides --app camera \
 	--connect-wait-ms 60000 >"$work/agents.out" 2>"$work/agents.err"
 set -e
 wait $silent
@@ -73,7 +83,7 @@ P = "coinfer_appliance_"
 fail = []
 for h in ("request_duration_seconds", "request_queue_duration_seconds",
           "request_compute_duration_seconds"):
-    for le in ("0.03", "0.15", "0.025", "+Inf"):
+    for le in ("0.03", "0.15", "0.025", "0.02", "0.25", "+Inf"):
         if P + h + '_bucket{le="%s"}' % le not in s:
             fail.append("%s has no bucket le=%s" % (h, le))
     if s.get(P + h + "_count") != s.get(P + "results_total"):
@@ -81,6 +91,20 @@ for h in ("request_duration_seconds", "request_queue_duration_seconds",
                                                          s.get(P + "results_total")))
 if s.get(P + 'refused_devices_total{reason="no_hello"}', 0) < 1:
     fail.append("the silent peer is not counted refused (no_hello)")
+def slo(name, app):
+    return s.get(P + 'slo_%s{application="%s"}' % (name, app))
+if slo("objective_ratio", "camera") != 0.9 or slo("window_seconds", "ar") != 300:
+    fail.append("SLO objective/window: %s %s" % (slo("objective_ratio", "camera"),
+                                                slo("window_seconds", "ar")))
+if slo("requests_total", "ar") != 0 or slo("attainment_ratio", "ar") != 1:
+    fail.append("ar has answers: %s" % slo("requests_total", "ar"))
+tot, met = slo("requests_total", "camera"), slo("requests_met_total", "camera")
+if tot is None or tot < s.get(P + "results_total", 0) or met > tot:
+    fail.append("camera's SLO counts: %s answers, %s met, %s RESULTs" % (
+        tot, met, s.get(P + "results_total")))
+if tot and abs(slo("attainment_ratio", "camera") - met / tot) > 1e-9:
+    fail.append("camera's attainment %s, met/answers %s" % (
+        slo("attainment_ratio", "camera"), met / tot))
 if not nodata:
     acts = sum(v for k, v in s.items() if k.startswith(P + 'decided_actions_total{source="decision"'))
     if s.get(P + "results_total", 0) < 1:
@@ -92,6 +116,8 @@ if not nodata:
         fail.append("next actions %s, suggestions %s" % (nxt, s.get(P + "suggestions_total")))
 for f in fail:
     print("FAIL:", f)
+print("camera: %s answers, %s met, burn rate %s; " % (
+    tot, met, slo("error_budget_burn_rate", "camera")), end="")
 print("results %d, decisions %d, next actions %d, refused no_hello %d%s" % (
     s.get(P + "results_total", 0), s.get(P + "decisions_total", 0),
     s.get(P + "suggestions_total", 0), s.get(P + 'refused_devices_total{reason="no_hello"}', 0),
