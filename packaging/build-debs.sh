@@ -66,6 +66,9 @@ build()
 			-Db_pie=true "$@" >>"$log" 2>&1 ||
 			{ cat "$log"; die "meson setup $arch failed"; }
 	fi
+	# regenerated first when meson.build changed, so the list below is current
+	nice ninja -C "$dir" build.ninja >>"$log" 2>&1 ||
+		{ tail -n 40 "$log"; die "meson regenerate $arch failed"; }
 	targets=$(meson introspect "$dir" --targets |
 		python3 -c 'import json, sys
 print(" ".join(t["name"] for t in json.load(sys.stdin) if t["installed"]))')
