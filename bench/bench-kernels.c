@@ -709,6 +709,12 @@ static void print_onednn(const struct run *r, int onednn)
 		       omp_get_max_threads ? omp_get_max_threads() : -1);
 		return;
 	}
+#else
+	/* the peer is installed on demand (and found when meson configures) */
+	if (onednn)
+		fprintf(stderr, "coinfer-bench-kernels: built without oneDNN, the peer: run "
+				"scripts/install-deps.sh --peers as root (libdnnl-dev), then "
+				"meson setup --reconfigure BUILD; --no-onednn skips it\n");
 #endif
 	printf("],\n");
 }

@@ -133,7 +133,14 @@ int main(int argc, char **argv)
 	double best_final;
 	measure_levels(m, in, o.secs, rows, cmp, &best_final);
 	cJSON_AddItemToObject(root, "final_exit_b32", cmp);
-	if (!o.no_torch) {
+	if (!o.no_torch && system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+		/* the peer is installed on demand, not by the build's packages */
+		fprintf(stderr, "coinfer-bench-model: PyTorch, the peer, is not installed: run "
+				"scripts/install-deps.sh --peers as root (python3-torch), or pass "
+				"--no-torch\n");
+		cJSON_AddStringToObject(cmp, "torch_error",
+					"not installed: scripts/install-deps.sh --peers");
+	} else if (!o.no_torch) {
 		double t = torch_peer(o.model, m->n_exits, 32, o.secs * 3, cmp);
 		if (t > 0)
 			cJSON_AddNumberToObject(cmp, "ratio_ours_over_torch", best_final / t);

@@ -153,12 +153,18 @@ int cli_arg_faults(const char *opt, const char *s, struct cw_fault_config *c, ch
 
 /* ---- where things are ------------------------------------------------------------------ */
 
+/* A program run from its build tree takes the source tree's files (below: "the tree");
+ * once installed (`meson install`) it takes the installed ones: the tree is then the
+ * data folder (PREFIX/share/coinfer: models/, conf/devices/) and what a package cannot
+ * ship lies in the state folder (/var/lib/coinfer: cifar10/, traces/). */
+
 /* The CIFAR-10 directory to use when none is given: $COINFER_CIFAR10, else the
  * first of ../shared/data/cifar10 and data/cifar10 (from the working directory,
- * then from the source tree) holding test_batch.bin. NULL when none does. */
+ * then from the source tree) holding test_batch.bin; installed, data/cifar10 or
+ * the state folder's cifar10/. NULL when none does. */
 const char *cli_cifar10_default_dir(void);
 /* The bundled model: $COINFER_MODEL, else models/branchy-alexnet.cfm in the
- * working directory or the source tree. NULL when none exists. */
+ * working directory or the tree. NULL when none exists. */
 const char *cli_default_model_path(void);
 struct cr_model;
 /* The model of --model, or with path NULL the bundled one (cli_default_model_path,
@@ -171,11 +177,11 @@ int cli_model_load(const char *path, struct cr_model **m, char *err, size_t errl
 int cli_data_dir(const char **dir, char *err, size_t errlen);
 /* The source tree this was built from (for its scripts: bench/, tools/). */
 const char *cli_source_root(void);
-/* The folder holding conf/ (device classes, SLO files): "." when run from the
- * source tree, else the tree this was built from. */
+/* The folder holding conf/ (device classes, SLO files): "." when the working
+ * directory has conf/devices, else the tree. */
 const char *cli_default_root(void);
 /* Bandwidth traces: $COINFER_TRACES, else ../shared/data/traces beside the
- * source tree. */
+ * source tree; installed, the state folder's traces/. */
 const char *cli_traces_default_dir(void);
 
 /* The `profile` command of coinfer-policy, coinfer-agent and coinfer-appliance:
