@@ -34,7 +34,7 @@ ARCHS = {
 }
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="../shared/data/cifar10")
     ap.add_argument("--out", default="build/train")
@@ -54,6 +54,48 @@ def main():
     for k, v in ARCHS[a.arch].items():
         if k != "make" and getattr(a, k) is None:
             setattr(a, k, v)
+    return a
+
+
+def make_optimizer(model, a, steps_per_epoch):
+    """SGD Nesterov without weight decay on biases and BN, one-cycle over all epochs."""
+    decay, no_decay = [], []
+    for n_, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": a.wd},
+                           {"params": no_decay, "weight_decay": 0}],
+                          lr=a.lr, momentum=0.9, nesterov=True)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr,
+                                                total_steps=steps_per_epoch * a.epochs,
+                                                pct_start=0.2, div_factor=10,
+                                                final_div_factor=100)
+    return opt, sched
+
+
+def train_epoch(model, opt, sched, a, data, weights, gen):
+    """One pass over the shuffled, augmented training set; the mean joint loss."""
+    xtr_n, ytr = data
+    steps = math.ceil(xtr_n.shape[0] / a.batch)
+    perm = torch.randperm(xtr_n.shape[0], generator=gen)
+    model.train()
+    tl = 0.0
+    for i in range(steps):
+        idx = perm[i * a.batch:(i + 1) * a.batch]
+        xb = cifar.augment(xtr_n[idx], gen).contiguous(memory_format=torch.channels_last)
+        yb = ytr[idx]
+        outs = model(xb)
+        loss = sum(w * F.cross_entropy(o, yb, label_smoothing=a.label_smoothing)
+                   for w, o in zip(weights, outs))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        tl += loss.item()
+    return tl / steps
+
+
+def main():
+    a = parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     os.makedirs(a.out, exist_ok=True)
@@ -66,17 +108,7 @@ def main():
     weights = [float(w) for w in a.exit_weights.split(",")]
 
     model = ARCHS[a.arch]["make"](a).to(memory_format=torch.channels_last)
-    decay, no_decay = [], []
-    for n_, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": a.wd},
-                           {"params": no_decay, "weight_decay": 0}],
-                          lr=a.lr, momentum=0.9, nesterov=True)
-    steps_per_epoch = math.ceil(xtr.shape[0] / a.batch)
-    total = steps_per_epoch * a.epochs
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=total,
-                                                pct_start=0.2, div_factor=10,
-                                                final_div_factor=100)
+    opt, sched = make_optimizer(model, a, math.ceil(xtr.shape[0] / a.batch))
     gen = torch.Generator().manual_seed(a.seed)
     start = 0
     ck = os.path.join(a.out, "ckpt.pt")
@@ -90,25 +122,11 @@ def main():
         print(f"resumed at epoch {start}", flush=True)
 
     for ep in range(start, a.epochs):
-        model.train()
         t0 = time.time()
-        perm = torch.randperm(xtr.shape[0], generator=gen)
-        tl = 0.0
-        for i in range(steps_per_epoch):
-            idx = perm[i * a.batch:(i + 1) * a.batch]
-            xb = cifar.augment(xtr_n[idx], gen).contiguous(memory_format=torch.channels_last)
-            yb = ytr[idx]
-            outs = model(xb)
-            loss = sum(w * F.cross_entropy(o, yb, label_smoothing=a.label_smoothing)
-                       for w, o in zip(weights, outs))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            tl += loss.item()
+        loss = train_epoch(model, opt, sched, a, (xtr_n, ytr), weights, gen)
         dt = time.time() - t0
         acc = cifar.evaluate(model, xte, yte)
-        rec = {"epoch": ep + 1, "loss": tl / steps_per_epoch, "test_acc": acc,
+        rec = {"epoch": ep + 1, "loss": loss, "test_acc": acc,
                "epoch_s": round(dt, 1), "lr": sched.get_last_lr()[0]}
         print(json.dumps(rec), flush=True)
         with open(os.path.join(a.out, "log.jsonl"), "a") as f:
