@@ -8,8 +8,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import cifar
+
 # (name, type, params). conv: (cin, cout, k, stride, pad); pool: (k, stride, pad);
-# lrn: (size, alpha, beta, k); fc: (cin, cout).
+# lrn: (size, alpha, beta, k); fc: (cin, cout[, output scale]); add: (earlier layer,).
 LRN = (5, 1e-4, 0.75, 2.0)
 TRUNK = [
     ("conv1", "conv", (3, 32, 3, 1, 1)), ("relu1", "relu", ()),
@@ -39,19 +41,31 @@ BRANCHES = [
         ("b2_fc", "fc", (2048, 10)),
     ]),
 ]
-MEAN = (0.49139968, 0.48215841, 0.44653091)
-STD = (0.24703223, 0.24348513, 0.26158784)
+# export writes the model file's normalisation from here
+MEAN, STD = cifar.MEAN, cifar.STD
 DROPOUT_BEFORE = {"fc6": 0.3, "fc7": 0.3}
 
 
-def exits():
+def exits(trunk=TRUNK, branches=BRANCHES):
     """Each exit as a list of (name, type, params): the trunk prefix + its branch."""
     out = []
-    for attach, layers in BRANCHES:
-        idx = [n for n, _, _ in TRUNK].index(attach)
-        out.append(TRUNK[: idx + 1] + layers)
-    out.append(list(TRUNK))
+    for attach, layers in branches:
+        idx = [n for n, _, _ in trunk].index(attach)
+        out.append(trunk[: idx + 1] + layers)
+    out.append(list(trunk))
     return out
+
+
+def single_tensor_cuts(layers):
+    """Partition points p (layers [0, p) on the device) where one tensor crosses the
+    link: no residual add at or after p reads a layer before p - 1."""
+    index = {n: i for i, (n, _, _) in enumerate(layers)}
+    cuts = []
+    for p in range(len(layers) + 1):
+        if all(index[q[0]] >= p - 1 for i, (_, t, q) in enumerate(layers)
+               if t == "add" and i >= p):
+            cuts.append(p)
+    return cuts
 
 
 class LRNFn(torch.autograd.Function):
@@ -96,38 +110,48 @@ def make_layer(typ, p):
         cin, cout, k, s, pad = p
         return nn.Sequential(nn.Conv2d(cin, cout, k, s, pad, bias=False), nn.BatchNorm2d(cout))
     if typ == "fc":
-        return nn.Linear(*p)
+        return nn.Linear(p[0], p[1])
     return None
 
 
-class BranchyAlexNet(nn.Module):
-    def __init__(self):
+class TableNet(nn.Module):
+    """A multi-exit network run from a layer table: trunk + (attach, layers) branches.
+    Shared by every model in tools/train so training and export read one table."""
+
+    def __init__(self, trunk, branches, dropout_before=None):
         super().__init__()
+        self.trunk, self.branches = trunk, branches
+        self.dropout_before = dropout_before or {}
         self.mods = nn.ModuleDict()
-        for _, layers in [(None, TRUNK)] + BRANCHES:
+        for layers in [trunk] + [b for _, b in branches]:
             for name, typ, p in layers:
                 m = make_layer(typ, p)
                 if m is not None:
                     self.mods[name] = m
         self.drop = nn.Dropout(0.3)
 
-    def run(self, x, name, typ, p):
+    def run(self, x, name, typ, p, feats):
         if typ in ("conv",):
             return self.mods[name](x)
         if typ == "fc":
-            if self.training and name in DROPOUT_BEFORE:
+            if self.training and name in self.dropout_before:
                 x = self.drop(x)
             # fc as a 1x1 "valid" conv: torch's CPU matmul here is reference BLAS
             w = self.mods[name].weight
             b = self.mods[name].bias
             y = F.conv2d(x.reshape(x.shape[0], -1, 1, 1), w[:, :, None, None], b)
-            return y.reshape(y.shape[0], -1)
+            y = y.reshape(y.shape[0], -1)
+            # an fc's optional third parameter scales its output; export folds it
+            return y * p[2] if len(p) > 2 else y
         if typ == "relu":
             return F.relu(x)
         if typ == "maxpool":
             return F.max_pool2d(x, p[0], p[1], p[2])
         if typ == "avgpool":
             return F.avg_pool2d(x, p[0], p[1], p[2], count_include_pad=True)
+        if typ == "add":
+            # residual add: this layer's input plus an earlier layer's output
+            return x + feats[p[0]]
         if typ == "lrn":
             return LRNFn.apply(x, *p)
         if typ == "flatten":
@@ -138,20 +162,26 @@ class BranchyAlexNet(nn.Module):
     def forward(self, x, taps=None):
         outs = []
         feats = {}
-        for name, typ, p in TRUNK:
-            x = self.run(x, name, typ, p)
+        for name, typ, p in self.trunk:
+            x = self.run(x, name, typ, p, feats)
             feats[name] = x
             if taps is not None and name in taps:
                 taps[name] = x
-        for attach, layers in BRANCHES:
+        for attach, layers in self.branches:
             y = feats[attach]
             for name, typ, p in layers:
-                y = self.run(y, name, typ, p)
+                y = self.run(y, name, typ, p, feats)
+                feats[name] = y
                 if taps is not None and name in taps:
                     taps[name] = y
             outs.append(y)
         outs.append(x)
         return outs
+
+
+class BranchyAlexNet(TableNet):
+    def __init__(self):
+        super().__init__(TRUNK, BRANCHES, DROPOUT_BEFORE)
 
 
 def flops(layers, shape=(3, 32, 32)):
@@ -176,7 +206,7 @@ def flops(layers, shape=(3, 32, 32)):
             c, h, w = p[1], 1, 1
         elif typ == "flatten":
             c, h, w = c * h * w, 1, 1
-        elif typ == "relu":
+        elif typ in ("relu", "add"):
             f = c * h * w
         elif typ == "lrn":
             f = c * h * w * (p[0] + 4)
