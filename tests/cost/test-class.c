@@ -13,6 +13,8 @@
 
 #include "coinfer/cost.h"
 
+#include "text-edit.h"
+
 static char err[512];
 
 /* Line numbers matter: the refusals below name them. */
@@ -30,19 +32,6 @@ static const char *class_yaml = "name: c1\n"                                    
 				"  encode_us_per_frame: [1, 2, 3, 4]\n"          /* 12 */
 				"  decode_ns_per_elem: [1, 2, 3, 4]\n"           /* 13 */
 				"  decode_us_per_frame: [1, 2, 3, 4.5]\n";       /* 14 */
-
-static char *edit(const char *text, const char *from, const char *to)
-{
-	const char *at = strstr(text, from);
-	cr_assert(at, "'%s' not in the text", from);
-	size_t n = strlen(text) - strlen(from) + strlen(to);
-	char *out = malloc(n + 1);
-	size_t pre = (size_t)(at - text);
-	memcpy(out, text, pre);
-	strcpy(out + pre, to);
-	strcat(out, at + strlen(from));
-	return out;
-}
 
 static void refused(const char *text, const char *what, const char *needle)
 {

@@ -16,6 +16,8 @@
 #include "coinfer/cost.h"
 #include "coinfer/layer-timer.h"
 
+#include "text-edit.h"
+
 #define MODEL COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm"
 
 static char err[512];
@@ -49,20 +51,6 @@ static char *profile_text(struct cost_profile *p)
 	cr_assert_eq(cost_profile_write(p, f, err, sizeof(err)), 0, "%s", err);
 	fclose(f);
 	return buf;
-}
-
-/* text with the first occurrence of from replaced by to (malloc'd) */
-static char *edit(const char *text, const char *from, const char *to)
-{
-	const char *at = strstr(text, from);
-	cr_assert(at, "'%s' not in the text", from);
-	size_t n = strlen(text) - strlen(from) + strlen(to);
-	char *out = malloc(n + 1);
-	size_t pre = (size_t)(at - text);
-	memcpy(out, text, pre);
-	strcpy(out + pre, to);
-	strcat(out, at + strlen(from));
-	return out;
 }
 
 static void expect_refused(const char *text, const char *what, const char *needle)
