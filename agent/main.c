@@ -259,8 +259,9 @@ static const struct cli_opt opts[] = {
 	NUM("slowdown", cfg.slowdown, 1, 1e6, "K", "stretch measured device compute by K >= 1"),
 #if AG_HAVE_COST
 	STR("device-class", device_class, "NAME|FILE",
-	    "a class of ROOT/conf/devices, or a profile/class JSON file:\n"
-	    "device compute takes at least the profile's per-layer time"),
+	    "a class of ROOT/conf/devices, or a profile (JSON) or class\n"
+	    "(YAML) file: device compute takes at least the profile's\n"
+	    "per-layer time"),
 #endif
 	{.name = "encode-slowdown", .kind = CLI_DOUBLE, F(cfg.encode_slowdown), .lo = 1, .hi = 1e6,
 	 .arg = "K", .help = "stretch encoding by K (default: the class's codec speed, else\n"
@@ -432,7 +433,7 @@ static int set_device_class(struct agent_opts *o, struct run *r)
 	char err[512];
 	if (ag_class_load(o->root, o->device_class, r->m, &r->dclass, err, sizeof(err))) {
 		fprintf(stderr, PROG ": --device-class %s: %s\n", o->device_class, err);
-		return 1;
+		return 2; /* the argument's class or file is wrong, as a bad option */
 	}
 	ag_class_attach(&r->dclass, &o->cfg);
 	return 0;
@@ -448,6 +449,14 @@ static int set_auto(struct agent_opts *o, struct run *r)
 				"for the cost model\n");
 		return 2;
 	}
+	/* a bad class file is the caller's mistake (2), a missing codec table not */
+	const char *const classes[] = {dev, o->edge_class};
+	struct cost_device_class dc;
+	for (int i = 0; i < 2; i++)
+		if (cost_class_load(o->root, classes[i], &dc, err, sizeof(err))) {
+			fprintf(stderr, PROG ": --auto: %s\n", err);
+			return 2;
+		}
 	if (cost_load(r->m, o->root, dev, o->edge_class, o->codec_table, &r->actx.cm, err,
 		      sizeof(err))) {
 		fprintf(stderr, PROG ": --auto: %s\n", err);

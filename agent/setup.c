@@ -88,9 +88,10 @@ static double class_encode_ms(void *ctx, enum cc_codec codec, int bits, size_t e
 	       1000.0;
 }
 
-#define PROFILE_MAX_BYTES (64u << 20) /* what cost/json.c reads of a profile or class */
+#define PROFILE_MAX_BYTES (64u << 20) /* what cost/json.c reads of a profile */
 
-/* A JSON file holding a profile or a class into prof (and dc, is_class). */
+/* A file holding a profile (JSON) or a class (YAML) into prof (and dc,
+ * is_class): a class is tried when the file is no profile. */
 static int load_file(const char *root, const char *arg, const struct cr_model *m,
 		     struct cost_profile *prof, struct cost_device_class *dc, int *is_class,
 		     char *err, size_t errlen)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "coinfer/devclass.h"
 #include "coinfer/errmsg.h"
 #include "coinfer/fileio.h"
 #include "coinfer/fleet.h"
@@ -192,8 +193,24 @@ static int name_into(struct ctx *c, int g, const char *key, const char *s, char 
 	return 0;
 }
 
-/* Group g's names: its own, its device class (which must exist when the
- * caller gave the folder) and its application (which must be in the SLO file). */
+/* The class file at path read through (the fleet's devices all take it):
+ * its errors named after the group's key. */
+static int class_ok(struct ctx *c, int g, const char *path)
+{
+	struct cfg_class *cls = malloc(sizeof(*cls));
+	char cerr[512];
+	int ret = cls ? cfg_class_load(path, cls, cerr, sizeof(cerr)) : -ENOMEM;
+	free(cls);
+	if (ret == -ENOMEM && !cls)
+		return cf_fail(ret, c->err, c->errlen, "out of memory");
+	if (ret)
+		return cf_fail(ret, c->err, c->errlen, "%s: %s", at(c, g, "class"), cerr);
+	return 0;
+}
+
+/* Group g's names: its own, its device class (which must exist and be a valid
+ * class file when the caller gave the folder) and its application (which must
+ * be in the SLO file). */
 static int group_names(struct ctx *c, int g, const struct raw_group *r, struct cfg_fleet *f,
 		       struct cfg_fleet_group *gr)
 {
@@ -206,8 +223,10 @@ static int group_names(struct ctx *c, int g, const struct raw_group *r, struct c
 	if (!ret)
 		ret = name_into(c, g, "class", r->device_class, gr->device_class);
 	if (!ret && c->p && c->p->devices) {
-		snprintf(file, sizeof(file), "%s.json", gr->device_class);
+		snprintf(file, sizeof(file), "%s.yaml", gr->device_class);
 		ret = existing(c, at(c, g, "class"), c->p->devices, file, 0, &path);
+		if (!ret)
+			ret = class_ok(c, g, path);
 		free(path);
 	}
 	if (!ret && (gr->app = cfg_slo_find(f->slo, f->n_slo, r->application)) < 0)

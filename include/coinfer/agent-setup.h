@@ -40,8 +40,8 @@ void ag_policy_attach(struct ag_policy_ctx *c, struct ag_config *cfg);
 int ag_policy_threads(struct ag_policy_ctx *c, int threads, char *err, size_t errlen);
 void ag_policy_free(struct ag_policy_ctx *c);
 
-/* A device class (a name of ROOT/conf/devices, or a JSON file holding a profile
- * or a class) as the emulated device: its profile's per-layer times and, for a
+/* A device class (a name of ROOT/conf/devices, or a file holding a profile
+ * (JSON) or a class (YAML)) as the emulated device: its profile's per-layer times and, for a
  * class, its codec speed. */
 struct ag_class_setup {
 	struct cost_profile *prof;

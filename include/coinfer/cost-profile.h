@@ -4,8 +4,9 @@
  * docs/cost-model.md documents the formulas and the file formats.
  *
  * Everything here is plain data, pure computation and the profile writer (it
- * builds in the aarch64 cross build); reading the JSON files is in cost/json.c
- * (coinfer_cost_io, native builds only), declared at the end. Measuring a profile
+ * builds in the aarch64 cross build); reading the files (JSON profiles and codec
+ * tables: cost/json.c; YAML device classes: cost/class.c) is in coinfer_cost_io
+ * (native builds only), declared at the end. Measuring a profile
  * on this machine is in cost/measure.c (coinfer_cost_measure: runtime and
  * CIFAR-10 reader; builds everywhere).
  * Functions return 0 or -errno and write what was wrong, naming the file and the
@@ -217,7 +218,7 @@ struct cost_codec_table {
 	char layer[COST_MAX_EXITS][COST_MAX_POS][CR_NAME_LEN];
 };
 
-/* ---- JSON files (native builds only: libcjson) ------------------------------ */
+/* ---- files (native builds only: libcjson, libcyaml) ------------------------- */
 
 /* Profile files (docs/cost-model.md). parse reads text of len bytes; what names
  * it in messages. When m is not NULL the profile must describe m
@@ -227,10 +228,13 @@ int cost_profile_parse(const char *text, size_t len, const char *what, const str
 int cost_profile_load(const char *path, const struct cr_model *m, struct cost_profile *out, char *err,
 		     size_t errlen);
 
-/* Device class files: ROOT/conf/devices/NAME.json. */
+/* Device class files: ROOT/conf/devices/NAME.yaml (docs/config.md), read
+ * through the configuration reader (coinfer/devclass.h: keys, types, ranges),
+ * then the regression named must be built in. Errors are "FILE:LINE: KEY: ...". */
 int cost_class_parse(const char *text, size_t len, const char *what, struct cost_device_class *out,
 		    char *err, size_t errlen);
-/* -ENOENT for an unknown class, with the known ones listed in err. */
+/* -ENOENT for an unknown class, with the known ones listed in err; the file's
+ * name must be NAME, and the class a scaled one names must exist. */
 int cost_class_load(const char *root, const char *name, struct cost_device_class *out, char *err,
 		   size_t errlen);
 /* The class's profile for model m: its file (checked against m), the built-in

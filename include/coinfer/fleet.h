@@ -66,7 +66,8 @@ struct cfg_fleet {
 
 /* Where the program looks when the file does not say: traces, the trace
  * directory (the file's `traces` key overrides it); devices, the device-class
- * folder (conf/devices; NULL: classes are not checked). */
+ * folder (conf/devices: each group's CLASS.yaml is read through; NULL: classes
+ * are not checked). */
 struct cfg_fleet_paths {
 	const char *traces;
 	const char *devices;

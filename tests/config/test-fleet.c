@@ -192,3 +192,21 @@ Test(fleet, malformed_files_name_the_line_and_the_key, .init = setup, .fini = te
 			  "case %zu: '%s' lacks '%s' or '%s'", i, err, bad[i].at, bad[i].key);
 	}
 }
+
+/* A group's class file is read through: its own error, with its file and line,
+ * named after the group's class key. */
+Test(fleet, a_bad_class_file_is_named, .init = setup, .fini = teardown)
+{
+	char devices[400], p[500];
+	snprintf(devices, sizeof(devices), "%s/devices", dir);
+	mkdir(devices, 0700);
+	snprintf(p, sizeof(p), "%s/pi4-est.yaml", devices);
+	put(p, "name: pi4-est\nrole: device\nregression: rpi3-edgent\nenergy:\n  kappa: 1\n");
+	const struct cfg_fleet_paths paths = {.traces = traces, .devices = devices};
+	const char *text = G "    trace_set: fcc\n" POISSON;
+	struct cfg_fleet f;
+	cr_expect_lt(cfg_fleet_parse(text, strlen(text), fleet_path, &paths, &f, err, sizeof(err)),
+		     0);
+	cr_expect(strstr(err, "fleet.yaml:4: class: ") &&
+		  strstr(err, "/pi4-est.yaml:4: f_hz: missing"), "%s", err);
+}

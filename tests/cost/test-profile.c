@@ -1,5 +1,5 @@
-/* Profiles, device classes and codec tables as files: round trips, and refusal of
- * truncated JSON, wrong types, missing fields, unknown classes and profiles of
+/* Profiles and codec tables as files: round trips, and refusal of truncated
+ * JSON, wrong types, missing fields and profiles of
  * another model, with messages naming the file and the field. Then the profiler
  * on the real model: every layer gets a positive time; and the whole loader on the
  * shipped device classes. */
@@ -15,6 +15,8 @@
 #include "coinfer/exec.h"
 #include "coinfer/cost.h"
 #include "coinfer/layer-timer.h"
+
+#include "text-edit.h"
 
 #define MODEL COINFER_SOURCE_ROOT "/models/branchy-alexnet.cfm"
 
@@ -49,20 +51,6 @@ static char *profile_text(struct cost_profile *p)
 	cr_assert_eq(cost_profile_write(p, f, err, sizeof(err)), 0, "%s", err);
 	fclose(f);
 	return buf;
-}
-
-/* text with the first occurrence of from replaced by to (malloc'd) */
-static char *edit(const char *text, const char *from, const char *to)
-{
-	const char *at = strstr(text, from);
-	cr_assert(at, "'%s' not in the text", from);
-	size_t n = strlen(text) - strlen(from) + strlen(to);
-	char *out = malloc(n + 1);
-	size_t pre = (size_t)(at - text);
-	memcpy(out, text, pre);
-	strcpy(out + pre, to);
-	strcat(out, at + strlen(from));
-	return out;
 }
 
 static void expect_refused(const char *text, const char *what, const char *needle)
@@ -168,66 +156,6 @@ Test(profile_file, round_trip_and_refusals, .init = load_model, .fini = free_mod
 	free(text);
 	free(p);
 	free(q);
-}
-
-static const char *class_json =
-	"{\"name\": \"c1\", \"role\": \"device\", \"regression\": \"rpi3-edgent\",\n"
-	" \"energy\": {\"kappa\": 3e-28, \"f_hz\": 1.2e9, \"cycles_per_flop\": \"profile\",\n"
-	"            \"tx_power_w\": 0.1, \"sinr_db\": 0},\n"
-	" \"codec\": {\"encode_ns_per_elem\": [1, 2, 3, 4], \"encode_us_per_frame\": [1, 2, 3, 4],\n"
-	"           \"decode_ns_per_elem\": [1, 2, 3, 4], \"decode_us_per_frame\": [1, 2, 3, 4]}}";
-
-static void class_refused(const char *text, const char *what, const char *needle)
-{
-	struct cost_device_class c;
-	int r = cost_class_parse(text, strlen(text), "c1.json", &c, err, sizeof(err));
-	cr_expect_eq(r, -EINVAL, "%s: accepted", what);
-	cr_expect(strstr(err, needle) != NULL, "%s: message '%s' lacks '%s'", what, err, needle);
-}
-
-Test(device_class, parse_and_refusals)
-{
-	struct cost_device_class c;
-	cr_assert_eq(cost_class_parse(class_json, strlen(class_json), "c1.json", &c, err, sizeof(err)), 0,
-		     "%s", err);
-	cr_expect_eq(c.source, COST_CLASS_REGRESSION);
-	cr_expect(c.cycles_from_profile && c.f_hz == 1.2e9 && c.codec.enc_ns_per_elem[3] == 4);
-	char *t;
-	for (size_t cut = 1; cut < strlen(class_json) - 1; cut += 23) {
-		t = strndup(class_json, cut);
-		class_refused(t, "truncated", "not valid JSON");
-		free(t);
-	}
-	t = edit(class_json, "\"kappa\": 3e-28, ", "");
-	class_refused(t, "missing kappa", "c1.json: field energy.kappa missing");
-	free(t);
-	t = edit(class_json, "\"f_hz\": 1.2e9", "\"f_hz\": \"fast\"");
-	class_refused(t, "string f_hz", "field energy.f_hz is not a number");
-	free(t);
-	t = edit(class_json, "[1, 2, 3, 4]", "[1, 2, 3]");
-	class_refused(t, "3 codec speeds", "codec.encode_ns_per_elem has 3 entries, expected 4");
-	free(t);
-	t = edit(class_json, "\"regression\": \"rpi3-edgent\"", "\"regression\": \"rpi9\"");
-	class_refused(t, "unknown regression", "field regression is not a built-in model");
-	free(t);
-	t = edit(class_json, "\"regression\": \"rpi3-edgent\"",
-		 "\"regression\": \"rpi3-edgent\", \"profile\": \"x.json\"");
-	class_refused(t, "two profile sources", "exactly one of the fields profile, regression and scale");
-	free(t);
-	t = edit(class_json, "\"regression\": \"rpi3-edgent\"", "\"scale\": {\"of\": \"x\", \"factor\": 0}");
-	class_refused(t, "zero scale", "field scale.factor = 0 is outside");
-	free(t);
-	t = edit(class_json, "\"cycles_per_flop\": \"profile\"", "\"cycles_per_flop\": {\"conv\": 1}");
-	class_refused(t, "partial cycles_per_flop", "field energy.cycles_per_flop.fc missing");
-	free(t);
-	t = edit(class_json, "\"role\": \"device\"", "\"role\": \"cloud\"");
-	class_refused(t, "unknown role", "field role is not device, edge or any");
-	free(t);
-
-	cr_expect_eq(cost_class_load(COINFER_SOURCE_ROOT, "no-such-class", &c, err, sizeof(err)), -ENOENT);
-	cr_expect(strstr(err, "unknown device class 'no-such-class'") != NULL, "%s", err);
-	cr_expect(strstr(err, "rpi3-edgent") != NULL, "the known classes are listed: %s", err);
-	cr_expect_eq(cost_class_load(COINFER_SOURCE_ROOT, "../etc/passwd", &c, err, sizeof(err)), -EINVAL);
 }
 
 /* A codec table for the real model: every exit, partition with data, bits. */

@@ -39,7 +39,7 @@ contents "$app_deb" /usr/bin/coinfer-appliance /usr/bin/coinfer-keys /usr/bin/co
 	/usr/bin/coinfer-policy /usr/bin/coinfer-fleet /usr/bin/coinfer-report \
 	/etc/coinfer/appliance.yaml /etc/coinfer/slo/apps.yaml \
 	/etc/coinfer/fleet/example.yaml /usr/lib/systemd/system/coinfer-appliance.service \
-	/usr/share/coinfer/models/branchy-alexnet.cfm /usr/share/coinfer/conf/devices/pi4-est.json \
+	/usr/share/coinfer/models/branchy-alexnet.cfm /usr/share/coinfer/conf/devices/pi4-est.yaml \
 	/usr/share/man/man1/coinfer-appliance.1.gz /usr/share/doc/coinfer-appliance/copyright \
 	/usr/share/doc/coinfer-appliance/changelog.Debian.gz
 contents "$agent_deb" /usr/bin/coinfer-agent /etc/coinfer/agent.env \

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Codec speed block of a device class (conf/devices/*.json, "codec") from a
+"""Codec speed block of a device class (conf/devices/*.yaml, "codec", printed
+as YAML to paste into the class file) from a
 coinfer-bench-codec run: per bits 4/8/12/16, time per frame = us_per_frame +
 ns_per_elem * elements, fitted by least squares over the benchmark's partition
 points (one image per frame). The three entropy coders (huffman, huffman-zrun,
@@ -60,9 +61,12 @@ def main():
             us.append(round(worst_a / 1e3 * scale, 2))
         out[side + "_ns_per_elem"] = ns
         out[side + "_us_per_frame"] = us
-    out["source"] = "tools/policy/codec-speed.py (%d runs) --scale %g (isa %s, %d images)" % (
-        len(runs), scale, bench.get("isa"), bench.get("images", 0))
-    print(json.dumps(out))
+    # the block to paste into the class file, its source as a comment
+    print("# tools/policy/codec-speed.py (%d runs) --scale %g (isa %s, %d images)" % (
+        len(runs), scale, bench.get("isa"), bench.get("images", 0)))
+    print("codec:")
+    for key, values in out.items():
+        print("  %s: %s" % (key, json.dumps(values)))
     return 0
 
 

@@ -128,24 +128,27 @@ static int fit_batch(const struct cost_profile *p, int bi, cJSON *fits)
 	return 0;
 }
 
-/* The model and the profile of --profile or --class: 0, or -1 (said). */
+/* The model and the profile of --profile or --class: 0, or the exit status
+ * (said): 2 for a bad class file, as for a bad option. */
 static int fit_load(const struct fit_opts *o, struct cr_model **m, struct cost_profile *p)
 {
-	char err[512];
+	char err[1024];
 	struct cost_device_class *dc = NULL;
-	int r = cli_model_load(o->w.model, m, err, sizeof(err));
+	int r = cli_model_load(o->w.model, m, err, sizeof(err)), status = 1;
 	if (!r && o->profile) {
 		r = cost_profile_load(o->profile, *m, p, err, sizeof(err));
 	} else if (!r) {
 		if (!(dc = malloc(sizeof(*dc))))
 			r = cf_fail(-ENOMEM, err, sizeof(err), "out of memory");
-		else if (!(r = cost_class_load(o->w.root, o->cls, dc, err, sizeof(err))))
+		else if ((r = cost_class_load(o->w.root, o->cls, dc, err, sizeof(err))))
+			status = 2;
+		else
 			r = cost_class_profile(o->w.root, dc, *m, p, err, sizeof(err));
 	}
 	free(dc);
 	if (r)
 		fprintf(stderr, CP_PROG ": %s\n", err);
-	return r ? -1 : 0;
+	return r ? status : 0;
 }
 
 static int cmd_fit(int argc, char **argv)
@@ -162,8 +165,9 @@ static int cmd_fit(int argc, char **argv)
 		return 2;
 	}
 	ret = 1;
-	if (!(p = malloc(sizeof(*p))) || fit_load(&o, &m, p))
+	if (!(p = malloc(sizeof(*p))) || (ret = fit_load(&o, &m, p)))
 		goto done;
+	ret = 1;
 	out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "device_class", p->device_class);
 	cJSON_AddStringToObject(out, "source", cost_profile_source_name(p->source));
@@ -436,9 +440,9 @@ static int cmd_search(int argc, char **argv)
 	int ret = cli_args(&search_prog, &o, argc, argv);
 	if (ret != CLI_GO || (ret = search_check(&o)))
 		return ret;
-	ret = 1;
-	if (cp_cost_load(&o.w, &m, &cm))
+	if ((ret = cp_cost_load(&o.w, &m, &cm)))
 		goto done;
+	ret = 1;
 	struct cost_opt_cfg cfg = {.cm = cm, .bits_mask = o.mask};
 	if (cost_optimizer_create(o.algo, &cfg, &opt, err, sizeof(err))) {
 		fprintf(stderr, CP_PROG ": %s\n", err);

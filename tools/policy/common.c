@@ -61,14 +61,31 @@ struct cp_world_opts cp_world_defaults(void)
 				      .edge = "edge-x86", .root = cli_default_root()};
 }
 
+/* Both classes of the cost model read first: a bad class file is the caller's
+ * mistake, as a bad option is (exit 2), where a missing profile or codec table
+ * is not. */
+static int classes_ok(const struct cp_world_opts *o, char *err, size_t errlen)
+{
+	struct cost_device_class *c = malloc(sizeof(*c));
+	int r = c ? 0 : cf_fail(-ENOMEM, err, errlen, "out of memory");
+	if (!r && !(r = cost_class_load(o->root, o->device, c, err, errlen)))
+		r = cost_class_load(o->root, o->edge, c, err, errlen);
+	free(c);
+	return r;
+}
+
 int cp_cost_load(const struct cp_world_opts *o, struct cr_model **m, struct cost_model **cm)
 {
-	char err[512];
+	char err[1024];
 	*cm = NULL;
+	if (classes_ok(o, err, sizeof(err))) {
+		fprintf(stderr, CP_PROG ": %s\n", err);
+		return 2;
+	}
 	if (cli_model_load(o->model, m, err, sizeof(err)) ||
 	    cost_load(*m, o->root, o->device, o->edge, o->codec, cm, err, sizeof(err))) {
 		fprintf(stderr, CP_PROG ": %s\n", err);
-		return -1;
+		return 1;
 	}
 	return 0;
 }
@@ -87,7 +104,7 @@ int cp_world_load(struct cp_world *w, const struct cp_world_opts *o)
 		fprintf(stderr, CP_PROG ": %s\n", err);
 		return 1;
 	}
-	return cp_cost_load(o, &w->m, &w->cm) ? 1 : 0;
+	return cp_cost_load(o, &w->m, &w->cm);
 }
 
 void cp_world_free(struct cp_world *w)

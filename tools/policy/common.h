@@ -75,6 +75,7 @@ void cp_world_free(struct cp_world *w);
 /* sim_env_defaults() with the world's SLO list (when there is one). */
 struct sim_env_cfg cp_world_env(const struct cp_world *w);
 /* The model of --model (NULL: the bundled one) and its cost model for a device
- * and an edge class; prints what failed. 0 or -1, *m and *cm to free either way. */
+ * and an edge class; prints what failed. 0, or the exit status: 2 for a bad
+ * class file, 1 for the rest; *m and *cm to free either way. */
 int cp_cost_load(const struct cp_world_opts *o, struct cr_model **m, struct cost_model **cm);
 #endif
