@@ -23,6 +23,7 @@
 	void ck_fc_run__##isa(const struct ck_fc_desc *d, const float *packed,              \
 			      const float *in, float *out, int n, void *ws);                \
 	void ck_relu__##isa(const float *in, float *out, size_t count);                     \
+	void ck_add__##isa(const float *a, const float *b, float *out, size_t count);       \
 	void ck_maxpool__##isa(const struct ck_pool_desc *d, const float *in, float *out,    \
 			       int n);                                                      \
 	void ck_avgpool__##isa(const struct ck_pool_desc *d, const float *in, float *out,   \

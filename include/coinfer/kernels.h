@@ -78,6 +78,9 @@ struct ck_kernels {
 
 	/* Elementwise over count floats; in == out allowed. */
 	void (*relu)(const float *in, float *out, size_t count);
+	/* Residual add: out = a + b over count floats; out may be a or b (not a
+	 * partial overlap). Bit-exact across ISAs: one rounded add per element. */
+	void (*add)(const float *a, const float *b, float *out, size_t count);
 	/* Pooling: max pads with -inf; avg divides by kh*kw (padding counted). */
 	void (*maxpool)(const struct ck_pool_desc *d, const float *in, float *out, int n);
 	void (*avgpool)(const struct ck_pool_desc *d, const float *in, float *out, int n);
