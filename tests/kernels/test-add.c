@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "coinfer/kernels.h"
+#include "eltwise.h"
 #include "harness.h"
 
 #define GUARD 16
@@ -53,22 +54,19 @@ static int same(const float *want, const float *got, const float *orig, const st
 		       (r->len - GUARD - r->mo - r->count) * sizeof(float));
 }
 
-/* out == a, then out == b: the operand being overwritten is a copy of the input. */
-static void in_place(const struct run *r, const float *a, const float *b, const float *want)
+/* out == a (on_b 0) or out == b (on_b 1): the operand overwritten is a copy. */
+static void in_place(const struct run *r, const float *a, const float *b, const float *want,
+		     int on_b)
 {
+	const float *orig = on_b ? b : a;
 	float *buf = th_alloc(r->len * sizeof(float));
-	memcpy(buf, a, r->len * sizeof(float));
-	r->k->add(buf + GUARD + r->ma, b + GUARD + r->mb, buf + GUARD + r->ma, r->count);
-	struct run as_a = *r;
-	as_a.mo = r->ma;
-	TH_CHECK(same(want, buf, a, &as_a), "%s add out == a count %zu differs or overran",
-		 r->k->name, r->count);
-	memcpy(buf, b, r->len * sizeof(float));
-	r->k->add(a + GUARD + r->ma, buf + GUARD + r->mb, buf + GUARD + r->mb, r->count);
-	struct run as_b = *r;
-	as_b.mo = r->mb;
-	TH_CHECK(same(want, buf, b, &as_b), "%s add out == b count %zu differs or overran",
-		 r->k->name, r->count);
+	memcpy(buf, orig, r->len * sizeof(float));
+	struct run at = *r;
+	at.mo = on_b ? r->mb : r->ma;
+	float *o = buf + GUARD + at.mo;
+	r->k->add(on_b ? a + GUARD + r->ma : o, on_b ? o : b + GUARD + r->mb, o, r->count);
+	TH_CHECK(same(want, buf, orig, &at), "%s add out == %c count %zu differs or overran",
+		 r->k->name, on_b ? 'b' : 'a', r->count);
 	free(buf);
 }
 
@@ -99,7 +97,8 @@ static void compare(const struct ck_kernels *k, size_t count, size_t misalign, u
 	float *orig = guarded(r.len);
 	TH_CHECK(same(want, got, orig, &r), "%s add count %zu misalign %zu differs or overran",
 		 k->name, count, misalign);
-	in_place(&r, a, b, want);
+	in_place(&r, a, b, want, 0);
+	in_place(&r, a, b, want, 1);
 	free(orig);
 	free(a);
 	free(b);
@@ -110,15 +109,6 @@ static void compare(const struct ck_kernels *k, size_t count, size_t misalign, u
 int main(void)
 {
 	hand();
-	static const size_t big[] = {255, 256, 257, 1000, 4099, 65536 + 63};
-	for (int isa = 0; isa < CK_ISA_COUNT; isa++) {
-		const struct ck_kernels *k = ck_kernels_for((enum ck_isa)isa);
-		if (!k)
-			continue;
-		for (size_t count = 0; count <= 130; count++)
-			compare(k, count, count % 3, count);
-		for (size_t i = 0; i < sizeof big / sizeof big[0]; i++)
-			compare(k, big[i], i % 2, 1000 + i);
-	}
+	th_eltwise_sweep(compare);
 	return th_finish("kernel-add");
 }

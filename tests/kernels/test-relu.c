@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "coinfer/kernels.h"
+#include "eltwise.h"
 #include "harness.h"
 
 #define GUARD 16
@@ -73,15 +74,6 @@ static void compare(const struct ck_kernels *k, size_t count, size_t misalign, u
 int main(void)
 {
 	hand();
-	static const size_t big[] = {255, 256, 257, 1000, 4099, 65536 + 63};
-	for (int isa = 0; isa < CK_ISA_COUNT; isa++) {
-		const struct ck_kernels *k = ck_kernels_for((enum ck_isa)isa);
-		if (!k)
-			continue;
-		for (size_t count = 0; count <= 130; count++)
-			compare(k, count, count % 3, count);
-		for (size_t i = 0; i < sizeof big / sizeof big[0]; i++)
-			compare(k, big[i], i % 2, 1000 + i);
-	}
+	th_eltwise_sweep(compare);
 	return th_finish("kernel-relu");
 }
