@@ -15,13 +15,15 @@
 
 /* ---- the injected clock ---------------------------------------------------------------- */
 
-/* Each reading adds 1 us (so compute takes a little time). A wait with no
+/* Each reading adds read_ns (1 us: compute takes a little time; 0: none, so a
+ * device-only run's times are exact sums of the waits asked). A wait with no
  * socket moves the clock by exactly the wait asked; with sockets, the sockets
  * are really polled for up to 1 ms, and when nothing came the clock moves by the
  * wait asked, at most 1 ms: the edge's replies, which come in real time, find
  * the clock where it was, near enough, and the hold of peer.h runs on it. */
 struct vclock {
 	_Atomic uint64_t t;
+	uint64_t read_ns;
 	int mark;    /* 1: the next reading is the fleet's start (ag_fleet_run's first) */
 	uint64_t t0; /* that reading */
 };
@@ -31,7 +33,7 @@ struct vclock {
 static uint64_t v_now(void *ctx)
 {
 	struct vclock *k = ctx;
-	uint64_t t = atomic_fetch_add(&k->t, 1000) + 1000;
+	uint64_t t = atomic_fetch_add(&k->t, k->read_ns) + k->read_ns;
 	if (k->mark == 1) {
 		k->t0 = t;
 		k->mark = 2;
@@ -57,6 +59,7 @@ static int v_wait(void *ctx, struct pollfd *fds, nfds_t n, uint64_t timeout_ns)
 static void use_vclock(struct ag_config *c, struct vclock *k)
 {
 	atomic_store(&k->t, 1000000000ull);
+	k->read_ns = 1000;
 	k->mark = 0;
 	c->clock = (struct ag_clock){.now_ns = v_now, .wait = v_wait, .ctx = k};
 }
@@ -123,6 +126,7 @@ Test(arrival, poisson_gaps_average_one_over_the_rate)
 	c.inflight = 8; /* a slot is always free: the schedule is kept */
 	c.arrival = (struct ag_arrival_config){.kind = AG_ARRIVAL_POISSON, .rate_hz = 200};
 	c.seed = 7;
+	k.read_ns = 0; /* compute takes no time: every start is exactly on schedule */
 	struct tc_run r;
 	cr_assert_eq(run_marked(&c, &k, &r), 0, "%s", r.err);
 	cr_assert_eq(r.n, 3000);
@@ -144,7 +148,7 @@ Test(arrival, poisson_gaps_average_one_over_the_rate)
 		cr_expect(fabs(sd - 5.0) < 0.5, "agent %d: gaps' deviation %g ms, want ~5", a, sd);
 	}
 	cr_expect_eq(r.s.late_starts, 0, "%llu late starts", (unsigned long long)r.s.late_starts);
-	cr_expect_lt(r.s.max_sched_lag_ms, 0.1);
+	cr_expect_eq(r.s.max_sched_lag_ms, 0);
 	tc_done(&r);
 }
 
@@ -159,6 +163,7 @@ Test(arrival, gaps_are_replayed_in_order_each_agent_from_its_own)
 	c.inflight = 4;
 	c.arrival = (struct ag_arrival_config){
 		.kind = AG_ARRIVAL_GAPS, .gaps_ms = gaps, .n_gaps = 4};
+	k.read_ns = 0; /* the schedule is the sum of whole-ms gaps, exactly */
 	struct tc_run r;
 	cr_assert_eq(run_marked(&c, &k, &r), 0, "%s", r.err);
 	cr_assert_eq(r.n, 27);
@@ -169,7 +174,7 @@ Test(arrival, gaps_are_replayed_in_order_each_agent_from_its_own)
 		double t = 0;
 		for (int j = 0; j < 9; j++) {
 			t += gaps[(a + j) % 4];
-			cr_expect(fabs(x[j]->t_sched_ms - t) < 1e-6,
+			cr_expect(x[j]->t_sched_ms == t,
 				  "agent %d request %d at %g, want %g", a, j + 1,
 				  x[j]->t_sched_ms, t);
 		}
@@ -184,15 +189,15 @@ Test(arrival, closed_loop_thinks_after_each_answer)
 	device_only(&c, &k);
 	c.requests = 8;
 	c.arrival = (struct ag_arrival_config){.kind = AG_ARRIVAL_CLOSED, .think_ms = 25};
+	k.read_ns = 0; /* the answer's time plus the think time, exactly */
 	struct tc_run r;
 	cr_assert_eq(run_marked(&c, &k, &r), 0, "%s", r.err);
 	const struct ag_record *x[8];
 	cr_assert_eq(records_of(&r, 0, x, 8), 8);
 	for (int j = 1; j < 8; j++) {
 		double think = x[j]->t_sched_ms - x[j - 1]->t_ms;
-		cr_expect(fabs(think - 25) < 0.01, "request %d: %g ms after the answer, want 25",
-			  j + 1, think);
-		cr_expect_lt(x[j]->sched_lag_ms, 0.01);
+		cr_expect(think == 25, "request %d: %g ms after the answer, want 25", j + 1, think);
+		cr_expect_eq(x[j]->sched_lag_ms, 0);
 		/* closed loop: the think time is not latency */
 		cr_expect_lt(x[j]->latency_ms, 25);
 	}
