@@ -50,6 +50,8 @@ def parse_args():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--exit-weights")
+    ap.add_argument("--init", help="start from the weights of a finished run's ckpt.pt "
+                    "(a second one-cycle over --epochs at peak --lr: a warm restart)")
     a = ap.parse_args()
     for k, v in ARCHS[a.arch].items():
         if k != "make" and getattr(a, k) is None:
@@ -112,6 +114,9 @@ def main():
     gen = torch.Generator().manual_seed(a.seed)
     start = 0
     ck = os.path.join(a.out, "ckpt.pt")
+    if a.init and not os.path.exists(ck):
+        model.load_state_dict(torch.load(a.init)["model"])
+        print(f"weights from {a.init}", flush=True)
     if os.path.exists(ck):
         s = torch.load(ck)
         model.load_state_dict(s["model"])
