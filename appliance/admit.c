@@ -43,6 +43,11 @@ static int admit_split(const struct cr_model *m, const struct cf_action *a, char
 			 a->exit, a->partition, m->exit_len[a->exit] - 1);
 		return CW_ERR_BAD_REQUEST;
 	}
+	if (!cr_model_cut_ok(m, a->exit, a->partition)) {
+		snprintf(why, n, "exit index %d partition %d lies inside a residual block of "
+			 "model %s: not a partition point", a->exit, a->partition, m->name);
+		return CW_ERR_BAD_REQUEST;
+	}
 	return 0;
 }
 

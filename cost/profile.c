@@ -199,7 +199,8 @@ enum cost_reg_kind cost_reg_kind_of(enum cr_layer_type t)
 {
 	switch (t) {
 	case CR_LAYER_CONV: return COST_REG_CONV;
-	case CR_LAYER_RELU: return COST_REG_RELU;
+	case CR_LAYER_RELU:
+	case CR_LAYER_ADD: return COST_REG_RELU; /* both one pass over the tensor */
 	case CR_LAYER_MAXPOOL:
 	case CR_LAYER_AVGPOOL: return COST_REG_POOL;
 	case CR_LAYER_LRN: return COST_REG_LRN;

@@ -93,6 +93,8 @@ static const char *model_action_problem(const struct cf_action *a, const struct 
 		snprintf(buf, n, "exit %d has partitions 0..%d", a->exit + 1, last);
 		return buf;
 	}
+	if (!cr_model_cut_ok(m, a->exit, a->partition))
+		return "the partition lies inside a residual block";
 	/* what the wire and the agent take bits 0 to mean: nothing sent, or a raw frame */
 	if (a->partition == last && a->bits)
 		return "the whole exit on the device sends nothing and has bits 0";

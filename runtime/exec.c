@@ -1,6 +1,14 @@
 /* Executor: weights are packed once for the chosen kernel table; activations
- * ping-pong between two buffers sized for the largest layer boundary of any exit
- * at max_batch, and one workspace serves every conv/fc. A run allocates nothing. */
+ * rotate through three buffers sized for the largest layer boundary of any exit
+ * at max_batch, and one workspace serves every conv/fc. A run allocates nothing.
+ *
+ * Buffer ownership during a run: `cur` holds the last layer's output; `pinned`
+ * (NULL, the caller's input, or one of ours) holds the skip operand of a
+ * residual add still to come. A layer writes into a buffer that is neither, so
+ * with three buffers one is always free; it writes in place (relu, add) only
+ * into `cur`, and only when `cur` is ours and not pinned. The loader allows one
+ * skip tensor alive at a time (no nested blocks) and runs may start and end
+ * only at partition points, so `pinned` is set before every add reads it. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +21,7 @@ struct cr_exec {
 	const struct ck_kernels *k;
 	int max_batch;
 	float **packed;         /* per layer, NULL where the layer has no weights */
-	float *buf[2];
+	float *buf[3];
 	size_t buf_floats;
 	void *ws;
 	uint64_t *timing;
@@ -69,7 +77,7 @@ int cr_exec_create(const struct cr_model *m, const struct ck_kernels *k, int max
 		}
 	}
 	x->buf_floats = most * (size_t)max_batch;
-	for (int j = 0; j < 2; j++)
+	for (int j = 0; j < 3; j++)
 		if (!(x->buf[j] = aligned(x->buf_floats * sizeof(float))))
 			goto err;
 	if (!(x->ws = aligned(ws)))
@@ -89,8 +97,8 @@ void cr_exec_destroy(struct cr_exec *x)
 		for (int i = 0; i < x->m->n_layers; i++)
 			free(x->packed[i]);
 	free(x->packed);
-	free(x->buf[0]);
-	free(x->buf[1]);
+	for (int j = 0; j < 3; j++)
+		free(x->buf[j]);
 	free(x->ws);
 	free(x);
 }
@@ -105,48 +113,78 @@ const struct ck_kernels *cr_exec_kernels(const struct cr_exec *x)
 	return x->k;
 }
 
+/* The output buffer of position pos's layer: in place where that is allowed. */
+static float *pick_dst(struct cr_exec *x, const struct cr_layer *L, const float *cur,
+		       const float *pinned)
+{
+	int ours = cur == x->buf[0] || cur == x->buf[1] || cur == x->buf[2];
+	/* flatten is a no-op on NCHW and exists only as a partition point */
+	if (L->type == CR_LAYER_FLATTEN ||
+	    ((L->type == CR_LAYER_RELU || L->type == CR_LAYER_ADD) && ours && cur != pinned))
+		return (float *)cur;
+	for (int j = 0;; j++)
+		if (x->buf[j] != cur && x->buf[j] != pinned)
+			return x->buf[j];
+}
+
+/* Is the output of position pos (-1: the input) the skip operand of an add in
+ * (pos, to) of exit e. */
+static int feeds_skip(const struct cr_model *m, int e, int pos, int to)
+{
+	for (int j = pos + 1; j < to; j++)
+		if (m->exit_skip[e][j] == pos)
+			return 1;
+	return 0;
+}
+
+static void run_layer(struct cr_exec *x, int li, const float *cur, const float *pinned,
+		      float *dst, int n)
+{
+	const struct cr_layer *L = &x->m->layers[li];
+	size_t count = (size_t)n * L->in_c * L->in_h * L->in_w;
+	switch (L->type) {
+	case CR_LAYER_CONV:
+		x->k->conv_run(&L->d.conv, x->packed[li], cur, dst, n, x->ws);
+		break;
+	case CR_LAYER_FC:
+		x->k->fc_run(&L->d.fc, x->packed[li], cur, dst, n, x->ws);
+		break;
+	case CR_LAYER_RELU:
+		x->k->relu(cur, dst, count);
+		break;
+	case CR_LAYER_ADD:
+		x->k->add(cur, pinned, dst, count);
+		break;
+	case CR_LAYER_MAXPOOL:
+		x->k->maxpool(&L->d.pool, cur, dst, n);
+		break;
+	case CR_LAYER_AVGPOOL:
+		x->k->avgpool(&L->d.pool, cur, dst, n);
+		break;
+	case CR_LAYER_LRN:
+		x->k->lrn(&L->d.lrn, cur, dst, n);
+		break;
+	case CR_LAYER_FLATTEN:
+		break;
+	}
+}
+
 int cr_exec_run(struct cr_exec *x, int e, int from, int to, const float *in, int n,
 		const float **out)
 {
 	const struct cr_model *m = x->m;
-	if (e < 0 || e >= m->n_exits || from < 0 || to < from || to > m->exit_len[e] || n < 1 ||
-	    n > x->max_batch || !in)
+	if (e < 0 || e >= m->n_exits || to < from || !cr_model_cut_ok(m, e, from) ||
+	    !cr_model_cut_ok(m, e, to) || n < 1 || n > x->max_batch || !in)
 		return -EINVAL;
-	const float *cur = in;
+	const float *cur = in, *pinned = feeds_skip(m, e, from - 1, to) ? in : NULL;
 	for (int pos = from; pos < to; pos++) {
 		int li = m->exit_layers[e][pos];
-		const struct cr_layer *L = &m->layers[li];
 		uint64_t t0 = x->timing ? cf_now_ns() : 0;
-		size_t count = (size_t)n * L->in_c * L->in_h * L->in_w;
-		int ours = cur == x->buf[0] || cur == x->buf[1];
-		/* ReLU runs in place on our own buffers (never on the caller's); flatten
-		 * is a no-op on NCHW and exists only as a partition point. */
-		float *dst = x->buf[cur == x->buf[0]];
-		if (L->type == CR_LAYER_FLATTEN || (L->type == CR_LAYER_RELU && ours))
-			dst = (float *)cur;
-		switch (L->type) {
-		case CR_LAYER_CONV:
-			x->k->conv_run(&L->d.conv, x->packed[li], cur, dst, n, x->ws);
-			break;
-		case CR_LAYER_FC:
-			x->k->fc_run(&L->d.fc, x->packed[li], cur, dst, n, x->ws);
-			break;
-		case CR_LAYER_RELU:
-			x->k->relu(cur, dst, count);
-			break;
-		case CR_LAYER_MAXPOOL:
-			x->k->maxpool(&L->d.pool, cur, dst, n);
-			break;
-		case CR_LAYER_AVGPOOL:
-			x->k->avgpool(&L->d.pool, cur, dst, n);
-			break;
-		case CR_LAYER_LRN:
-			x->k->lrn(&L->d.lrn, cur, dst, n);
-			break;
-		case CR_LAYER_FLATTEN:
-			break;
-		}
+		float *dst = pick_dst(x, &m->layers[li], cur, pinned);
+		run_layer(x, li, cur, pinned, dst, n);
 		cur = dst;
+		if (feeds_skip(m, e, pos, to))
+			pinned = cur;
 		if (x->timing)
 			x->timing[pos] += cf_now_ns() - t0;
 	}

@@ -30,6 +30,7 @@ const char *cr_layer_type_name(enum cr_layer_type t)
 	case CR_LAYER_AVGPOOL: return "avgpool";
 	case CR_LAYER_LRN: return "lrn";
 	case CR_LAYER_FLATTEN: return "flatten";
+	case CR_LAYER_ADD: return "add";
 	}
 	return "unknown";
 }
@@ -130,7 +131,8 @@ static int layer_shape(struct cr_layer *L, const uint8_t *rec, int idx, char *er
 	for (int i = 0; i < 10; i++)
 		v[i] = le_rd32(p + 4 * i);
 	uint64_t in_elems = (uint64_t)L->in_c * L->in_h * L->in_w;
-	for (int i = 0; i < 8; i++)
+	/* an add's parameter 0 is a layer index (or the input's), checked by read_skip */
+	for (int i = L->type == CR_LAYER_ADD; i < 8; i++)
 		if (v[i] > CR_MODEL_MAX_CHANNELS)
 			return fail(err, el, "layer %d (%s): parameter %d = %u out of range", idx,
 				    L->name, i, v[i]);
@@ -155,6 +157,10 @@ static int layer_shape(struct cr_layer *L, const uint8_t *rec, int idx, char *er
 		break;
 	case CR_LAYER_FLATTEN:
 		L->out_c = (int)in_elems, L->out_h = 1, L->out_w = 1;
+		break;
+	case CR_LAYER_ADD: /* the skip operand is checked by read_layer, which knows it */
+		L->out_c = L->in_c, L->out_h = L->in_h, L->out_w = L->in_w;
+		L->flops = in_elems;
 		break;
 	default:
 		return fail(err, el, "layer %d (%s): unknown type %u", idx, L->name, (unsigned)L->type);
@@ -196,6 +202,7 @@ static int weights_at(const uint8_t *blob, uint64_t woff, uint64_t wbytes, const
 
 /* The header fields the tables are found by. */
 struct hdr {
+	uint32_t version;
 	uint32_t nl, ne, ncls, ic, ih, iw, lt_off, et_off;
 	uint64_t woff, wbytes, sum;
 };
@@ -212,9 +219,9 @@ static int check_file(const uint8_t *h, size_t len, uint64_t *sum, char *err, si
 	if (memcmp(h, CR_MODEL_MAGIC, 8))
 		return fail(err, el, "bad magic: not a coinfer model file");
 	uint32_t version = le_rd32(h + 8);
-	if (version != CR_MODEL_VERSION)
-		return fail(err, el, "format version %u is not supported (this build reads %d)", version,
-			    CR_MODEL_VERSION);
+	if (version < 1 || version > CR_MODEL_VERSION)
+		return fail(err, el, "format version %u is not supported (this build reads 1..%d)",
+			    version, CR_MODEL_VERSION);
 	if (le_rd32(h + 12) != HDR_BYTES)
 		return fail(err, el, "header size %u, expected %d", le_rd32(h + 12), HDR_BYTES);
 	uint64_t file_bytes = le_rd64(h + 16);
@@ -231,6 +238,7 @@ static int check_file(const uint8_t *h, size_t len, uint64_t *sum, char *err, si
 /* The counts, the input shape and where the tables and weights lie, all in range. */
 static int read_header(const uint8_t *h, size_t len, struct hdr *hd, char *err, size_t el)
 {
+	hd->version = le_rd32(h + 8);
 	hd->nl = le_rd32(h + 24), hd->ne = le_rd32(h + 28), hd->ncls = le_rd32(h + 32);
 	hd->ic = le_rd32(h + 36), hd->ih = le_rd32(h + 40), hd->iw = le_rd32(h + 44);
 	hd->lt_off = le_rd32(h + 48), hd->et_off = le_rd32(h + 52);
@@ -275,6 +283,30 @@ static int read_norm(struct cr_model *m, const uint8_t *h, char *err, size_t el)
 	return 0;
 }
 
+/* An add's other operand (integer parameter 0): an earlier layer, or the input,
+ * whose output has the add's input shape. Only version 2 files hold adds. */
+static int read_skip(struct cr_model *m, const struct hdr *hd, const uint8_t *rec, uint32_t i,
+		     char *err, size_t el)
+{
+	struct cr_layer *L = &m->layers[i];
+	uint32_t s = le_rd32(rec + 40);
+	int c = (int)hd->ic, h = (int)hd->ih, w = (int)hd->iw;
+	if (hd->version < 2)
+		return fail(err, el, "layer %u (%s): an add in a version %u file (adds came in 2)",
+			    i, L->name, hd->version);
+	if (s != NO_PARENT && s >= i)
+		return fail(err, el, "layer %u (%s): skip %u is not an earlier layer", i, L->name, s);
+	L->skip = s == NO_PARENT ? -1 : (int)s;
+	if (L->skip >= 0) {
+		const struct cr_layer *S = &m->layers[L->skip];
+		c = S->out_c, h = S->out_h, w = S->out_w;
+	}
+	if (c != L->in_c || h != L->in_h || w != L->in_w)
+		return fail(err, el, "layer %u (%s): adds %dx%dx%d to %dx%dx%d", i, L->name, c, h, w,
+			    L->in_c, L->in_h, L->in_w);
+	return 0;
+}
+
 /* Layer i from its record: a unique name, an earlier parent (or the input) whose
  * output is its input, its shape and its weights. */
 static int read_layer(struct cr_model *m, const struct hdr *hd, uint32_t i, char *err, size_t el)
@@ -300,12 +332,72 @@ static int read_layer(struct cr_model *m, const struct hdr *hd, uint32_t i, char
 		const struct cr_layer *P = &m->layers[L->parent];
 		L->in_c = P->out_c, L->in_h = P->out_h, L->in_w = P->out_w;
 	}
+	L->skip = CR_NO_SKIP;
+	if (L->type == CR_LAYER_ADD && (ret = read_skip(m, hd, rec, i, err, el)))
+		return ret;
 	if ((ret = layer_shape(L, rec, (int)i, err, el)) ||
 	    (ret = weights_at(blob, hd->woff, hd->wbytes, rec, 0, L->w_count, &L->w, L, (int)i, err,
 			      el)) ||
 	    (ret = weights_at(blob, hd->woff, hd->wbytes, rec, 1, L->b_count, &L->b, L, (int)i, err,
 			      el)))
 		return ret;
+	return 0;
+}
+
+/* Where each add of exit e finds its skip operand on the chain. The executor
+ * keeps one skip tensor aside at a time, so a residual block may not start
+ * inside another (k1 < k2 < j1 for adds at j1, j2 with skips at k1 != k2). */
+static int exit_skip_positions(struct cr_model *m, int e, char *err, size_t el)
+{
+	const int n = m->exit_len[e];
+	int *sk = m->exit_skip[e];
+	for (int j = 0; j < n; j++) {
+		const struct cr_layer *L = &m->layers[m->exit_layers[e][j]];
+		sk[j] = CR_NO_SKIP;
+		if (L->type != CR_LAYER_ADD)
+			continue;
+		sk[j] = -1;
+		if (L->skip >= 0) {
+			int k = j - 1;
+			while (k >= 0 && m->exit_layers[e][k] != L->skip)
+				k--;
+			if (k < 0)
+				return fail(err, el, "exit %d position %d: add %s reads %s, which is "
+					    "not on the exit's path before it", e + 1, j, L->name,
+					    m->layers[L->skip].name);
+			sk[j] = k;
+		}
+		/* skip tensors live over (k, j]: two distinct ones overlap when the
+		 * later start comes before the earlier end */
+		for (int i = 0; i < j; i++)
+			if (sk[i] != CR_NO_SKIP && sk[i] != sk[j] &&
+			    (sk[i] > sk[j] ? sk[i] : sk[j]) < i)
+				return fail(err, el, "exit %d: the residual block ending at %s starts "
+					    "inside the one ending at %s (overlapping blocks are "
+					    "not supported)", e + 1, L->name,
+					    m->layers[m->exit_layers[e][i]].name);
+	}
+	return 0;
+}
+
+/* The skip positions of exit e, then its partition points: p is one unless an
+ * add at or after p reads a tensor from before p - 1. */
+static int exit_skips(struct cr_model *m, int e, char *err, size_t el)
+{
+	const int n = m->exit_len[e];
+	int ret;
+	m->exit_skip[e] = calloc((size_t)n, sizeof(int));
+	m->exit_cut[e] = calloc((size_t)n + 1, 1);
+	if (!m->exit_skip[e] || !m->exit_cut[e])
+		return -ENOMEM;
+	if ((ret = exit_skip_positions(m, e, err, el)))
+		return ret;
+	for (int p = 0; p <= n; p++) {
+		m->exit_cut[e][p] = 1;
+		for (int j = p; j < n; j++)
+			if (m->exit_skip[e][j] != CR_NO_SKIP && m->exit_skip[e][j] < p - 1)
+				m->exit_cut[e][p] = 0;
+	}
 	return 0;
 }
 
@@ -337,6 +429,9 @@ static int read_exit(struct cr_model *m, const struct hdr *hd, uint32_t e, uint6
 		m->exit_layers[e][j] = (int)li;
 	}
 	*pos += 4ull * n;
+	int ret = exit_skips(m, e, err, el);
+	if (ret)
+		return ret;
 	const struct cr_layer *last = &m->layers[m->exit_layers[e][n - 1]];
 	if ((uint64_t)last->out_c * last->out_h * last->out_w != hd->ncls)
 		return fail(err, el, "exit %u ends in layer %s with %d outputs, not %u classes", e + 1,
@@ -411,8 +506,11 @@ void cr_model_free(struct cr_model *m)
 {
 	if (!m)
 		return;
-	for (int e = 0; e < CR_MODEL_MAX_EXITS; e++)
+	for (int e = 0; e < CR_MODEL_MAX_EXITS; e++) {
 		free(m->exit_layers[e]);
+		free(m->exit_skip[e]);
+		free(m->exit_cut[e]);
+	}
 	free(m->layers);
 	free(m->blob);
 	free(m);
@@ -431,7 +529,9 @@ size_t cr_model_smallest_boundary(const struct cr_model *m, int *e, int *p)
 	int be = 0, bp = 1;
 	for (int x = 0; x < m->n_exits; x++)
 		for (int k = 1; k < m->exit_len[x]; k++)
-			if (cr_model_boundary_floats(m, x, k) < cr_model_boundary_floats(m, be, bp))
+			if (cr_model_cut_ok(m, x, k) &&
+			    (!cr_model_cut_ok(m, be, bp) ||
+			     cr_model_boundary_floats(m, x, k) < cr_model_boundary_floats(m, be, bp)))
 				be = x, bp = k;
 	*e = be;
 	*p = bp;

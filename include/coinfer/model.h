@@ -15,7 +15,8 @@ extern "C" {
 #endif
 
 #define CR_MODEL_MAGIC "CFMODEL"
-#define CR_MODEL_VERSION 1
+/* Version 2 added the residual add; a file without one is still written as 1. */
+#define CR_MODEL_VERSION 2
 #define CR_MODEL_MAX_BYTES (256u << 20)
 #define CR_MODEL_MAX_LAYERS 256
 #define CR_MODEL_MAX_EXITS 16
@@ -38,12 +39,14 @@ enum cr_layer_type {
 	CR_LAYER_AVGPOOL = 5,
 	CR_LAYER_LRN = 6,
 	CR_LAYER_FLATTEN = 7,
+	CR_LAYER_ADD = 8,       /* residual: parent's output + skip's output (version 2) */
 };
 
 struct cr_layer {
 	char name[CR_NAME_LEN];
 	enum cr_layer_type type;
 	int parent;             /* index of the input layer, -1 = the model input */
+	int skip;               /* add: the other operand's layer, -1 = the model input */
 	int in_c, in_h, in_w;
 	int out_c, out_h, out_w;
 	union {
@@ -65,6 +68,12 @@ struct cr_model {
 	struct cr_layer *layers;
 	int exit_len[CR_MODEL_MAX_EXITS];
 	int *exit_layers[CR_MODEL_MAX_EXITS]; /* layer indices, trunk first */
+	/* Per position of each exit: where its add's skip operand is on the chain
+	 * (-1 the input; CR_NO_SKIP for layers that are not adds). */
+	int *exit_skip[CR_MODEL_MAX_EXITS];
+	/* Per partition point 0..exit_len: 1 where one tensor crosses the cut, 0
+	 * inside a residual block (the skip operand would have to cross too). */
+	uint8_t *exit_cut[CR_MODEL_MAX_EXITS];
 	uint64_t checksum;      /* XXH64 of the file body: the model's identity */
 	size_t file_bytes;
 	void *blob;             /* the file, 64-byte aligned */
@@ -82,6 +91,16 @@ const char *cr_layer_type_name(enum cr_layer_type t);
 static inline const struct cr_layer *cr_model_exit_layer(const struct cr_model *m, int e, int pos)
 {
 	return &m->layers[m->exit_layers[e][pos]];
+}
+#define CR_NO_SKIP (-2)
+/* 1 if p is a partition point of exit e: 0 <= p <= exit_len[e] and outside any
+ * residual block, so the tensor at p is all that later layers read. Every
+ * model of version 1 has all its points; in a residual network the cuts inside
+ * a block are not points at all (not for the cost model, the policy, the agent
+ * or the appliance). */
+static inline int cr_model_cut_ok(const struct cr_model *m, int e, int p)
+{
+	return e >= 0 && e < m->n_exits && p >= 0 && p <= m->exit_len[e] && m->exit_cut[e][p];
 }
 /* Floats per image of the tensor at partition point p of exit e: p = 0 is the
  * model input, p = exit_len[e] the exit's logits. */

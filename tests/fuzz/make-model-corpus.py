@@ -50,6 +50,15 @@ def main(out):
             L("n", "lrn", 2, (5,), (1e-4, 0.75, 1.0)), L("f", "flatten", 3),
             L("fc", "fc", 4, (4,), wshape=(4, 4 * 4 * 3), bias=4)],
             [[0, 1, 2, 3, 4, 5]]),
+        "residual": ((3, 8, 8), 5, [
+            L("c0", "conv", -1, (3, 3, 3, 1, 1, 1, 1, 1), wshape=(3, 3, 3, 3), bias=3),
+            L("a0", "add", 0, (0xFFFFFFFF,)),
+            L("c1", "conv", 1, (4, 3, 3, 1, 1, 1, 1, 1), wshape=(4, 3, 3, 3), bias=4),
+            L("p1", "maxpool", 2, (2, 2, 2, 2, 0, 0)),
+            L("ra", "conv", 3, (4, 3, 3, 1, 1, 1, 1, 1), wshape=(4, 4, 3, 3), bias=4),
+            L("rr", "relu", 4), L("a1", "add", 5, (3,)), L("f", "flatten", 6),
+            L("fc", "fc", 7, (5,), wshape=(5, 64), bias=5)],
+            [[0, 1, 2, 3, 4, 5, 6, 7, 8]]),
     }
     for name, (shape, ncls, layers, exits) in models.items():
         modelfile.write(os.path.join(out, name + ".cfm"), name, shape, ncls, [0.5] * shape[0],

@@ -683,9 +683,13 @@ Test(policy_act, decide_without_valid_action)
 /* ---- does the policy fit the model served (pol_policy_check_model) ----------- */
 
 /* The model of env_actions: two exits of 3 positions, named as env_policy's meta. */
+static uint8_t env_cuts[2][4];
+
 static struct cr_model env_model(void)
 {
-	return (struct cr_model){.name = "resnet18", .n_exits = 2, .exit_len = {3, 3}};
+	memset(env_cuts, 1, sizeof(env_cuts));
+	return (struct cr_model){.name = "resnet18", .n_exits = 2, .exit_len = {3, 3},
+				 .exit_cut = {env_cuts[0], env_cuts[1]}};
 }
 
 /* p is refused for m with a message holding want. */
@@ -719,6 +723,11 @@ Test(policy_check, every_refusal_names_its_reason)
 	expect_unfit(p, &m, "action 4 (exit 0, partition 2, bits 16) does not fit model resnet18: "
 			    "the model has exits 1..2");
 	p->actions[4].exit = 0;
+	/* a cut inside a residual block is no partition point */
+	env_cuts[1][1] = 0;
+	expect_unfit(p, &m, "action 7 (exit 2, partition 1, bits 4) does not fit model resnet18: "
+			    "the partition lies inside a residual block");
+	env_cuts[1][1] = 1;
 	/* bits 0 exactly for the whole exit on the device */
 	p->actions[0].bits = 8;
 	expect_unfit(p, &m, "action 0 (exit 1, partition 3, bits 8) does not fit model resnet18: "

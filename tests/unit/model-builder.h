@@ -51,7 +51,10 @@ static inline size_t mb_build(const struct mb_layer *L, int nl, const int *const
 	size_t len = woff + wb + 8;
 	uint8_t *b = calloc(1, len);
 	memcpy(b, "CFMODEL", 8);
-	mb_put32(b, 8, 1);
+	int version = 1; /* as the exporter: 2 only where an add needs it */
+	for (int i = 0; i < nl; i++)
+		version = L[i].type == CR_LAYER_ADD ? 2 : version;
+	mb_put32(b, 8, (uint32_t)version);
 	mb_put32(b, 12, MB_HDR);
 	mb_put64(b, 16, len);
 	mb_put32(b, 24, (uint32_t)nl);
@@ -127,6 +130,39 @@ static inline size_t mb_tiny(uint8_t **out)
 	static const int *const ex[] = {e1, e2};
 	static const int el[] = {6, 9};
 	return mb_build(L, 11, ex, el, 2, 5, 3, 8, 8, out);
+}
+
+/* Residual blocks on 3x8x8 input, one starting at the input itself:
+ * conv0(3->3) add0(+input) conv1(3->4) relu1 pool1 | ra(4->4) ra_relu rb(4->4)
+ * add1(+pool1) | exit 1: b1_flat b1_fc(64->5)
+ *              | exit 2: conv2(4->6, s2) relu2 add2(+conv2) flat2 fc2(24->5)
+ * Partition points: exit 1 {0, 2..5, 9..11}, exit 2 {0, 2..5, 9, 10, 12..14}. */
+#define MB_INPUT 0xFFFFFFFFu
+static inline size_t mb_residual(uint8_t **out)
+{
+	static const struct mb_layer L[] = {
+		{"conv0", CR_LAYER_CONV, -1, {3, 3, 3, 1, 1, 1, 1, 1}, {0}, 3 * 3 * 9, 3},
+		{"add0", CR_LAYER_ADD, 0, {MB_INPUT}, {0}, 0, 0},
+		{"conv1", CR_LAYER_CONV, 1, {4, 3, 3, 1, 1, 1, 1, 1}, {0}, 4 * 3 * 9, 4},
+		{"relu1", CR_LAYER_RELU, 2, {0}, {0}, 0, 0},
+		{"pool1", CR_LAYER_MAXPOOL, 3, {2, 2, 2, 2, 0, 0}, {0}, 0, 0},
+		{"ra", CR_LAYER_CONV, 4, {4, 3, 3, 1, 1, 1, 1, 1}, {0}, 4 * 4 * 9, 4},
+		{"ra_relu", CR_LAYER_RELU, 5, {0}, {0}, 0, 0},
+		{"rb", CR_LAYER_CONV, 6, {4, 3, 3, 1, 1, 1, 1, 1}, {0}, 4 * 4 * 9, 4},
+		{"add1", CR_LAYER_ADD, 7, {4}, {0}, 0, 0},
+		{"b1_flat", CR_LAYER_FLATTEN, 8, {0}, {0}, 0, 0},
+		{"b1_fc", CR_LAYER_FC, 9, {5}, {0}, 64 * 5, 5},
+		{"conv2", CR_LAYER_CONV, 8, {6, 3, 3, 2, 2, 1, 1, 1}, {0}, 6 * 4 * 9, 6},
+		{"relu2", CR_LAYER_RELU, 11, {0}, {0}, 0, 0},
+		{"add2", CR_LAYER_ADD, 12, {11}, {0}, 0, 0},
+		{"flat2", CR_LAYER_FLATTEN, 13, {0}, {0}, 0, 0},
+		{"fc2", CR_LAYER_FC, 14, {5}, {0}, 24 * 5, 5},
+	};
+	static const int e1[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+	static const int e2[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 14, 15};
+	static const int *const ex[] = {e1, e2};
+	static const int el[] = {11, 14};
+	return mb_build(L, 16, ex, el, 2, 5, 3, 8, 8, out);
 }
 
 #endif

@@ -94,12 +94,32 @@ static uint32_t fbits(float f)
 	return u;
 }
 
+/* Each case applied alone to a copy of b (resealed, so only the field checks
+ * can refuse it): refused with an error naming cases[i].want. */
+static void expect_stomps_refused(const uint8_t *b, size_t len, const struct stomp *cases,
+				  size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *c = malloc(len);
+		memcpy(c, b, len);
+		if (cases[i].width == 8)
+			mb_put64(c, cases[i].off, cases[i].value);
+		else
+			mb_put32(c, cases[i].off, (uint32_t)cases[i].value);
+		mb_reseal(c, len);
+		cr_expect_neq(parse(c, len), 0, "case %zu (offset %zu) accepted", i, cases[i].off);
+		cr_expect(strstr(err, cases[i].want) != NULL, "case %zu: error '%s' does not name '%s'", i,
+			  err, cases[i].want);
+		free(c);
+	}
+}
+
 Test(model, hostile_fields_named)
 {
 	uint8_t *b;
 	size_t len = mb_tiny(&b);
 	const struct stomp cases[] = {
-		{8, 4, 2, "version"},
+		{8, 4, 3, "version"},
 		{12, 4, 64, "header size"},
 		{24, 4, 0, "layer count"},
 		{24, 4, 100000, "layer count"},
@@ -142,19 +162,7 @@ Test(model, hostile_fields_named)
 		{LR(5, 36), 4, 3, "flat"},
 		{32, 4, 7, "classes"},
 	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		uint8_t *c = malloc(len);
-		memcpy(c, b, len);
-		if (cases[i].width == 4)
-			mb_put32(c, cases[i].off, (uint32_t)cases[i].value);
-		else
-			mb_put64(c, cases[i].off, cases[i].value);
-		mb_reseal(c, len);
-		cr_expect_neq(parse(c, len), 0, "case %zu (offset %zu) accepted", i, cases[i].off);
-		cr_expect(strstr(err, cases[i].want) != NULL, "case %zu: error '%s' does not name '%s'", i,
-			  err, cases[i].want);
-		free(c);
-	}
+	expect_stomps_refused(b, len, cases, sizeof(cases) / sizeof(cases[0]));
 	free(b);
 }
 
@@ -185,16 +193,7 @@ Test(model, exit_table_checked)
 		{et + 8, 4, 2, "does not follow"},
 		{et + 4 + 4 * 6, 4, 5, "classes"}, /* exit 2 of length 5: ends at pool2 */
 	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		uint8_t *c = malloc(len);
-		memcpy(c, b, len);
-		mb_put32(c, cases[i].off, (uint32_t)cases[i].value);
-		mb_reseal(c, len);
-		cr_expect_neq(parse(c, len), 0, "case %zu accepted", i);
-		cr_expect(strstr(err, cases[i].want) != NULL, "case %zu: '%s' lacks '%s'", i, err,
-			  cases[i].want);
-		free(c);
-	}
+	expect_stomps_refused(b, len, cases, sizeof(cases) / sizeof(cases[0]));
 	free(b);
 }
 
@@ -239,4 +238,48 @@ Test(model, load_errors_name_the_file)
 	cr_expect_eq(cr_model_load(path, &m, err, sizeof(err)), -EINVAL);
 	cr_expect(strstr(err, path) && strstr(err, "shorter"), "%s", err);
 	unlink(path);
+}
+
+Test(model, residual_partition_points)
+{
+	uint8_t *b;
+	size_t len = mb_residual(&b);
+	struct cr_model *m;
+	cr_assert_eq(cr_model_parse(b, len, &m, err, sizeof(err)), 0, "%s", err);
+	static const char *want[2] = {"101111000111", "101111000110111"};
+	for (int e = 0; e < 2; e++)
+		for (int p = 0; p <= m->exit_len[e]; p++)
+			cr_expect_eq(cr_model_cut_ok(m, e, p), want[e][p] == '1', "exit %d p %d",
+				     e + 1, p);
+	cr_expect(!cr_model_cut_ok(m, 0, -1) && !cr_model_cut_ok(m, 0, 12) &&
+		  !cr_model_cut_ok(m, 2, 0));
+	cr_expect_eq(m->layers[1].skip, -1);
+	cr_expect_eq(m->layers[8].skip, 4);
+	cr_expect_eq(m->layers[8].flops, 64);
+	int e, p;
+	cr_expect_eq(cr_model_smallest_boundary(m, &e, &p), 24);
+	cr_expect(cr_model_cut_ok(m, e, p), "smallest boundary at exit %d p %d", e + 1, p);
+	cr_model_free(m);
+	free(b);
+}
+
+Test(model, residual_fields_named)
+{
+	uint8_t *b;
+	size_t len = mb_residual(&b);
+	const struct stomp cases[] = {
+		{8, 4, 1, "version 1 file"},
+		{LR(8, 40), 4, 8, "not an earlier layer"},
+		{LR(8, 40), 4, 2, "adds 4x8x8 to 4x4x4"},
+		{LR(13, 40), 4, 10, "adds 5x1x1"},
+		{LR(8, 40), 4, 0xFFFFFFFEu, "not an earlier layer"},
+	};
+	expect_stomps_refused(b, len, cases, sizeof(cases) / sizeof(cases[0]));
+	/* a block inside another: ra_relu becomes ra + ra within add1's block */
+	mb_put32(b, LR(6, 32), CR_LAYER_ADD);
+	mb_put32(b, LR(6, 40), 5);
+	mb_reseal(b, len);
+	cr_expect_neq(parse(b, len), 0);
+	cr_expect(strstr(err, "overlapping blocks"), "%s", err);
+	free(b);
 }

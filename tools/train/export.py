@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """Export a trained checkpoint to the coinfer model format, fold batch norm into the
-convs, measure PyTorch's per-exit accuracy on the exported weights and write the
-golden fixture the C tests compare against.
+convs (and an fc's output scale into its weights), measure PyTorch's per-exit accuracy
+on the exported weights and write the golden fixture the C tests compare against.
 
     /usr/bin/python3 tools/train/export.py --ckpt /work/train/ckpt.pt \
-        --out models/branchy-alexnet.cfm --golden tests/golden/branchy-alexnet.golden \
-        --data ../shared/data/cifar10
+        --data ../shared/data/cifar10                  # the branchy AlexNet
+    /usr/bin/python3 tools/train/export.py --arch resnet9 --ckpt /work/train-resnet/ckpt.pt \
+        --data ../shared/data/cifar10                  # the branchy ResNet-9
 """
 import argparse
 import json
@@ -20,13 +21,22 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import modelfile  # noqa: E402
 import net  # noqa: E402
+import resnet  # noqa: E402
 
-GOLDEN_TAPS = ["lrn2", "pool4", "pool5", "b2_pool"]
+# Per architecture: the model, its file name, and the intermediate tensors the golden
+# fixture keeps (each a partition point, so the C test can run from one to the next).
+ARCHS = {
+    "alexnet": dict(make=lambda width: net.BranchyAlexNet(), name="branchy-alexnet",
+                    taps=["lrn2", "pool4", "pool5", "b2_pool"]),
+    "resnet9": dict(make=resnet.BranchyResNet9, name="branchy-resnet9",
+                    taps=["pool1", "add1", "add2", "b2_pool", "add3"]),
+}
 GOLDEN_N = 32
 
 
 def fold(model):
-    """Layer list in file order (trunk, then branches) with BN folded into conv."""
+    """Layer list in file order (trunk, then branches) with BN folded into conv and
+    an fc's output scale into its weights and bias."""
     sd = model.state_dict()
     index = {}
     layers = []
@@ -46,9 +56,12 @@ def fold(model):
             L["b"] = (beta - mu * sc).float().numpy()
             L["p"] = [cout, k, k, s, s, pad, pad, 1]
         elif typ == "fc":
-            L["w"] = sd[f"mods.{name}.weight"].float().numpy()
-            L["b"] = sd[f"mods.{name}.bias"].float().numpy()
+            sc = p[2] if len(p) > 2 else 1.0
+            L["w"] = (sd[f"mods.{name}.weight"].double() * sc).float().numpy()
+            L["b"] = (sd[f"mods.{name}.bias"].double() * sc).float().numpy()
             L["p"] = [p[1]]
+        elif typ == "add":
+            L["p"] = [index[p[0]]]
         elif typ in ("maxpool", "avgpool"):
             k, s, pad = p
             L["p"] = [k, k, s, s, pad, pad]
@@ -59,15 +72,15 @@ def fold(model):
         layers.append(L)
 
     prev = -1
-    for name, typ, p in net.TRUNK:
+    for name, typ, p in model.trunk:
         add(name, typ, p, prev)
         prev = index[name]
-    for attach, blayers in net.BRANCHES:
+    for attach, blayers in model.branches:
         prev = index[attach]
         for name, typ, p in blayers:
             add(name, typ, p, prev)
             prev = index[name]
-    exits = [[index[n] for n, _, _ in e] for e in net.exits()]
+    exits = [[index[n] for n, _, _ in e] for e in net.exits(model.trunk, model.branches)]
     return layers, exits
 
 
@@ -77,6 +90,7 @@ def torch_forward(mf, x, e, upto=None, taps=None):
     seq = mf["exits"][e]
     if upto is None:
         upto = len(seq)
+    outs = {}
     for pos in range(upto):
         L = mf["layers"][seq[pos]]
         p = L["p"]
@@ -99,6 +113,9 @@ def torch_forward(mf, x, e, upto=None, taps=None):
             x = F.local_response_norm(x, p[0], L["f"][0], L["f"][1], L["f"][2])
         elif t == "flatten":
             x = x.reshape(x.shape[0], -1)
+        elif t == "add":
+            x = x + outs[p[0]]
+        outs[seq[pos]] = x
         if taps is not None and L["name"] in taps:
             taps[L["name"]] = (pos + 1, x.clone())
     return x
@@ -125,12 +142,12 @@ def accuracy(mf, imgs, labels, bs=500):
     return (correct / len(labels)).tolist()
 
 
-def write_golden(path, mf, checksum, imgs, labels):
+def write_golden(path, mf, checksum, imgs, labels, tap_names):
     x = normalize(mf, torch.from_numpy(imgs))
     tensors = []
     with torch.no_grad():
         for e in range(len(mf["exits"])):
-            taps = {n: None for n in GOLDEN_TAPS}
+            taps = {n: None for n in tap_names}
             out = torch_forward(mf, x, e, taps=taps)
             for n, v in taps.items():
                 if v is not None and not any(t[0] == n for t in tensors):
@@ -149,16 +166,23 @@ def write_golden(path, mf, checksum, imgs, labels):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", required=True)
-    ap.add_argument("--out", default="models/branchy-alexnet.cfm")
-    ap.add_argument("--golden", default="tests/golden/branchy-alexnet.golden")
+    ap.add_argument("--arch", choices=sorted(ARCHS), default="alexnet")
+    ap.add_argument("--out", help="default models/NAME.cfm")
+    ap.add_argument("--golden", help="default tests/golden/NAME.golden")
     ap.add_argument("--data", default="../shared/data/cifar10")
-    ap.add_argument("--name", default="branchy-alexnet")
+    ap.add_argument("--name", help="default: the architecture's (branchy-alexnet, ...)")
     ap.add_argument("--random", action="store_true", help="export an untrained model (tests)")
+    ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    torch.set_num_threads(2)
-    model = net.BranchyAlexNet()
+    arch = ARCHS[a.arch]
+    a.name = a.name or arch["name"]
+    a.out = a.out or f"models/{a.name}.cfm"
+    a.golden = a.golden or f"tests/golden/{a.name}.golden"
+    torch.set_num_threads(a.threads)
+    ck = None if a.random else torch.load(a.ckpt)
+    model = arch["make"](ck["args"].get("width", resnet.WIDTH) if ck else resnet.WIDTH)
     if not a.random:
-        model.load_state_dict(torch.load(a.ckpt)["model"])
+        model.load_state_dict(ck["model"])
     else:
         torch.manual_seed(0)
         for m_ in model.modules():  # non-trivial BN statistics so folding is exercised
@@ -181,7 +205,7 @@ def main():
             d = (ref[e] - torch_forward(mf, x, e)).abs().max().item()
             assert d <= 1e-3 * ref[e].abs().max().item(), f"fold mismatch exit {e + 1}: {d}"
     os.makedirs(os.path.dirname(a.golden) or ".", exist_ok=True)
-    write_golden(a.golden, mf, checksum, imgs[:GOLDEN_N], labels[:GOLDEN_N])
+    write_golden(a.golden, mf, checksum, imgs[:GOLDEN_N], labels[:GOLDEN_N], arch["taps"])
     res = {"model": a.out, "bytes": size, "checksum": f"{checksum:016x}"}
     if not a.random:
         res["torch_accuracy"] = accuracy(mf, imgs, labels)

@@ -8,10 +8,11 @@ import numpy as np
 import xxhash
 
 MAGIC = b"CFMODEL\0"
-VERSION = 1
+VERSION = 2  # 2 added the residual add; files without one are written as 1
 HDR = 128
 LREC = 128
-TYPES = {"conv": 1, "fc": 2, "relu": 3, "maxpool": 4, "avgpool": 5, "lrn": 6, "flatten": 7}
+TYPES = {"conv": 1, "fc": 2, "relu": 3, "maxpool": 4, "avgpool": 5, "lrn": 6, "flatten": 7,
+         "add": 8}
 TYPE_NAMES = {v: k for k, v in TYPES.items()}
 NO_PARENT = 0xFFFFFFFF
 
@@ -58,7 +59,8 @@ def write(path, name, in_shape, n_classes, mean, std, layers, exits):
     std4 = list(std) + [1.0] * (4 - len(std))
     nm = name.encode()
     assert 0 < len(nm) < 24
-    hdr = (MAGIC + struct.pack("<II", VERSION, HDR) + struct.pack("<Q", total) +
+    version = 2 if any(L["type"] == "add" for L in layers) else 1
+    hdr = (MAGIC + struct.pack("<II", version, HDR) + struct.pack("<Q", total) +
            struct.pack("<III", n, len(exits), n_classes) + struct.pack("<III", *in_shape) +
            struct.pack("<II", lt_off, et_off) + struct.pack("<QQ", w_off, w_bytes) +
            struct.pack("<4f", *mean4) + struct.pack("<4f", *std4) + nm.ljust(24, b"\0"))
