@@ -397,6 +397,10 @@ static int codec_entry(const struct jc *c, const cJSON *v, const char *path,
 		return cf_fail(-EINVAL, c->err, c->errlen,
 			       "%s: %s: exit %d has no partition %d with data to send (the model's exit has %d layers)",
 			       what, path, e, p, m->exit_len[e - 1]);
+	if (m && !cr_model_cut_ok(m, e - 1, p))
+		return cf_fail(-EINVAL, c->err, c->errlen,
+			       "%s: %s: exit %d partition %d lies inside a residual block: not a "
+			       "partition point", what, path, e, p);
 	if (m) {
 		const char *want = p ? cr_model_exit_layer(m, e - 1, p - 1)->name : "input";
 		if (strcmp(layer, want))
@@ -449,6 +453,9 @@ int cost_codec_table_parse(const char *text, size_t len, const char *what, const
 		if ((r = codec_entry(&c, v, path, m, t)))
 			goto err;
 	}
+	for (int e = 0; m && e < m->n_exits && e < COST_MAX_EXITS; e++)
+		for (int p = 0; p < m->exit_len[e] && p < COST_MAX_POS; p++)
+			t->in_block[e][p] = (unsigned char)!cr_model_cut_ok(m, e, p);
 	cJSON_Delete(root);
 	return 0;
 err:

@@ -88,11 +88,14 @@ int cost_build(struct cost_model *cm, const struct cost_profile *dev,
 			x->dev_cycles[p + 1] = x->dev_cycles[p] + cyc;
 			x->elems[p] = L->in_bytes / 4;
 			const char *want = p ? de->layers[p - 1].name : "input";
+			snprintf(x->layer[p], sizeof(x->layer[p]), "%s", want);
+			/* inside a residual block: no action cuts here (the table says) */
+			if ((x->in_block[p] = ct->in_block[e][p]))
+				continue;
 			if (strcmp(ct->layer[e][p], want))
 				return cf_fail(-EINVAL, err, errlen,
 						"codec table: exit %d partition %d is layer %s, the model's is %s",
 						e + 1, p, ct->layer[e][p], want);
-			snprintf(x->layer[p], sizeof(x->layer[p]), "%s", want);
 			for (int b = 0; b < CF_ACTION_NBITS; b++) {
 				if (ct->bytes[e][p][b] < 0)
 					return cf_fail(-EINVAL, err, errlen,
@@ -132,7 +135,7 @@ int cost_eval(const struct cost_model *cm, const struct cost_state *s,
 		return -EINVAL;
 	const struct cost_exit *x = &cm->ex[a->exit];
 	int p = a->partition;
-	if (p < 0 || p > x->n)
+	if (p < 0 || p > x->n || x->in_block[p])
 		return -EINVAL;
 	double load = s->load > 0 ? s->load : 1, f = s->freq_hz > 0 ? s->freq_hz : cm->f_hz;
 	/* Profiles hold time at the class's nominal frequency with the CPU to
@@ -180,6 +183,8 @@ int cost_actions(const struct cost_model *cm, unsigned bits_mask, struct cf_acti
 		bits_mask = CF_ACTION_BITS_ALL;
 	for (int e = 0; e < cm->n_exits; e++)
 		for (int p = 0; p <= cm->ex[e].n; p++) {
+			if (cm->ex[e].in_block[p])
+				continue;
 			if (p == cm->ex[e].n) {
 				if (n < max)
 					a[n] = (struct cf_action){e, p, 0};

@@ -55,7 +55,7 @@ static int action_at(const struct cost_model *cm, int e, int p, int b, unsigned 
 		     struct cf_action *a)
 {
 	int last = p == cm->ex[e].n;
-	if (last ? b != 0 : !((mask >> b) & 1u))
+	if (cm->ex[e].in_block[p] || (last ? b != 0 : !((mask >> b) & 1u)))
 		return 0;
 	*a = (struct cf_action){e, p, last ? 0 : cf_action_bits[b]};
 	return 1;

@@ -212,6 +212,9 @@ struct cost_codec_table {
 	int images;
 	int n_exits;
 	int n_part[COST_MAX_EXITS];                          /* partitions p < N_e seen */
+	/* 1 where p < N_e lies inside a residual block, so it is no partition point
+	 * (cr_model_cut_ok), when the table was read against the model; 0 elsewhere */
+	unsigned char in_block[COST_MAX_EXITS][COST_MAX_POS];
 	double fp32_accuracy[COST_MAX_EXITS];
 	double bytes[COST_MAX_EXITS][COST_MAX_POS][CF_ACTION_NBITS]; /* < 0: no entry */
 	double accuracy[COST_MAX_EXITS][COST_MAX_POS][CF_ACTION_NBITS];

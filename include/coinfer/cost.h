@@ -21,6 +21,7 @@ extern "C" {
 
 struct cost_exit {
 	int n;                                        /* N_e: partitions 0..n */
+	unsigned char in_block[COST_MAX_POS + 1];     /* 1: p is inside a residual block */
 	double fp32_accuracy;
 	double dev_ms[COST_MAX_POS + 1];               /* head [0,p), one image, nominal f, load 1 */
 	double dev_cycles[COST_MAX_POS + 1];           /* sum of C_i D_i over [0,p) */

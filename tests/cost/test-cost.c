@@ -251,6 +251,21 @@ Test(cost, refuses_bad_actions_and_tables)
 	ep->model_checksum = 99;
 	cr_expect_eq(cost_build(cm, dp, &dc, ep, &ec, ct, err, sizeof(err)), -EINVAL);
 	cr_expect(strstr(err, "different models") != NULL, "%s", err);
+	/* a cut inside a residual block: no entries there, and no action either */
+	fill_codec(ct);
+	ep->model_checksum = dp->model_checksum;
+	ct->in_block[1][2] = 1;
+	for (int b = 0; b < CF_ACTION_NBITS; b++)
+		ct->bytes[1][2][b] = -1;
+	cr_assert_eq(cost_build(cm, dp, &dc, ep, &ec, ct, err, sizeof(err)), 0, "%s", err);
+	struct cf_action at = {1, 2, 8};
+	int n = cost_actions(cm, CF_ACTION_BITS_ALL, all, 64);
+	cr_expect_eq(n, 3 * 4 + 1 + 3 * 4 + 1);
+	for (int i = 0; i < n; i++)
+		cr_expect(!(all[i].exit == 1 && all[i].partition == 2), "action %d cuts a block", i);
+	cr_expect_eq(cost_eval(cm, &base, &at, &c), -EINVAL);
+	cost_search_edgent(cm, &base, CF_ACTION_BITS_ALL, &at);
+	cr_expect(!(at.exit == 1 && at.partition == 2));
 	free(dp);
 	free(ep);
 	free(ct);

@@ -296,7 +296,7 @@ static int measure_exit(struct tables *t, int e, struct acc *a, long *fp_correct
 			*fp_correct += argmax(out + (size_t)j * m->n_classes, m->n_classes) ==
 				       t->ds->labels[i0 + j];
 		for (int p = 0; p < len; p++)
-			if (measure_point(t, e, p, i0, nb, a))
+			if (cr_model_cut_ok(m, e, p) && measure_point(t, e, p, i0, nb, a))
 				return -EINVAL;
 	}
 	return 0;
@@ -387,7 +387,7 @@ static int emit_exit(struct tables *t, int e, const struct acc *a, double fp_acc
 	cJSON_AddNumberToObject(fo, "accuracy", fp_acc);
 	cJSON_AddItemToArray(t->fp32, fo);
 	for (int p = 0; p < t->m->exit_len[e]; p++)
-		for (int bi = 0; bi < NB; bi++) {
+		for (int bi = 0; bi < NB && cr_model_cut_ok(t->m, e, p); bi++) {
 			struct entry y = entry_of(t, &a[(size_t)p * NB + bi], e, p, bi, fp_acc);
 			if (t->known && known_accuracy(t->known, e + 1, p, bits_set[bi], &y.acc))
 				return -ENOENT;

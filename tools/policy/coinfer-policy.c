@@ -372,7 +372,7 @@ static cJSON *fastest_per_exit_json(const struct cost_model *cm, const struct co
 		for (int p = 0; p <= cm->ex[e].n; p++)
 			for (int b = 0; b < CF_ACTION_NBITS; b++) {
 				int last = p == cm->ex[e].n;
-				if (last ? b != 0 : !(mask & (1u << b)))
+				if (cm->ex[e].in_block[p] || (last ? b != 0 : !(mask & (1u << b))))
 					continue;
 				t = (struct cf_action){e, p, last ? 0 : cf_action_bits[b]};
 				if (cost_eval(cm, s, &t, &tc) ||
