@@ -20,6 +20,13 @@
 /* every failure here is a malformed file or a bad argument */
 #define fail(err, errlen, ...) cf_fail(-EINVAL, err, errlen, __VA_ARGS__)
 
+const char *cr_variant_name(enum cr_variant v)
+{
+	static const char *const names[CR_VARIANT_COUNT] = {"plain", "pruned", "codec",
+							    "pruned+codec"};
+	return (int)v >= 0 && v < CR_VARIANT_COUNT ? names[v] : "unknown";
+}
+
 const char *cr_layer_type_name(enum cr_layer_type t)
 {
 	switch (t) {
@@ -401,16 +408,46 @@ static int exit_skips(struct cr_model *m, int e, char *err, size_t el)
 	return 0;
 }
 
+/* Version 2's variant fields of exit e (variant, of, split), before its layers:
+ * a plain exit is its own and has no split point; a variant varies an earlier
+ * plain exit and has one split point strictly inside its chain of n layers. */
+static int read_variant(struct cr_model *m, const struct hdr *hd, uint32_t e, uint32_t n,
+			uint64_t *pos, char *err, size_t el)
+{
+	if (*pos + 12 > hd->woff)
+		return fail(err, el, "exit %u: table runs into the weight section", e + 1);
+	uint32_t v = le_rd32(m->blob + *pos), of = le_rd32(m->blob + *pos + 4);
+	uint32_t split = le_rd32(m->blob + *pos + 8);
+	*pos += 12;
+	if (v >= CR_VARIANT_COUNT)
+		return fail(err, el, "exit %u: unknown variant %u", e + 1, v);
+	if (v == CR_VARIANT_PLAIN && (of != e || split != NO_PARENT))
+		return fail(err, el, "exit %u: a plain exit is its own (of %u) with no split point",
+			    e + 1, of);
+	if (v != CR_VARIANT_PLAIN && (of >= e || m->exit_variant[of] != CR_VARIANT_PLAIN))
+		return fail(err, el, "exit %u: variant of exit index %u, which is not an earlier "
+			    "plain exit", e + 1, of);
+	if (v != CR_VARIANT_PLAIN && (split < 1 || split >= n))
+		return fail(err, el, "exit %u: split point %u not in 1..%u", e + 1, split, n - 1);
+	m->exit_variant[e] = (enum cr_variant)v;
+	m->exit_of[e] = (int)of;
+	m->exit_split[e] = v == CR_VARIANT_PLAIN ? -1 : (int)split;
+	return 0;
+}
+
 /* Exit e at *pos of the exit table (moved past it): a chain from the input
  * through parents, ending in n_classes logits. */
 static int read_exit(struct cr_model *m, const struct hdr *hd, uint32_t e, uint64_t *pos,
 		     char *err, size_t el)
 {
 	const uint8_t *blob = m->blob;
+	int ret;
 	if (*pos + 4 > hd->woff)
 		return fail(err, el, "exit %u: table runs into the weight section", e + 1);
 	uint32_t n = le_rd32(blob + *pos);
 	*pos += 4;
+	if (hd->version >= 2 && (ret = read_variant(m, hd, e, n, pos, err, el)))
+		return ret;
 	if (n < 1 || n > hd->nl || *pos + 4ull * n > hd->woff)
 		return fail(err, el, "exit %u: length %u invalid or beyond the exit table", e + 1, n);
 	m->exit_layers[e] = calloc(n, sizeof(int));
@@ -429,9 +466,14 @@ static int read_exit(struct cr_model *m, const struct hdr *hd, uint32_t e, uint6
 		m->exit_layers[e][j] = (int)li;
 	}
 	*pos += 4ull * n;
-	int ret = exit_skips(m, e, err, el);
-	if (ret)
+	if ((ret = exit_skips(m, e, err, el)))
 		return ret;
+	if (m->exit_split[e] >= 0)
+		for (int p = 0; p <= (int)n; p++)
+			m->exit_cut[e][p] = m->exit_cut[e][p] && p == m->exit_split[e];
+	if (m->exit_split[e] >= 0 && !m->exit_cut[e][m->exit_split[e]])
+		return fail(err, el, "exit %u: split point %d lies inside a residual block", e + 1,
+			    m->exit_split[e]);
 	const struct cr_layer *last = &m->layers[m->exit_layers[e][n - 1]];
 	if ((uint64_t)last->out_c * last->out_h * last->out_w != hd->ncls)
 		return fail(err, el, "exit %u ends in layer %s with %d outputs, not %u classes", e + 1,
@@ -474,6 +516,8 @@ int cr_model_parse(const void *buf, size_t len, struct cr_model **out, char *err
 		if ((ret = read_layer(m, &hd, i, err, el)))
 			goto err;
 	uint64_t pos = hd.et_off;
+	for (uint32_t e = 0; e < hd.ne; e++)
+		m->exit_of[e] = (int)e, m->exit_split[e] = -1;
 	for (uint32_t e = 0; e < hd.ne; e++)
 		if ((ret = read_exit(m, &hd, e, &pos, err, el)))
 			goto err;

@@ -15,7 +15,8 @@ extern "C" {
 #endif
 
 #define CR_MODEL_MAGIC "CFMODEL"
-/* Version 2 added the residual add; a file without one is still written as 1. */
+/* Version 2 added the residual add and exit variants; a file with neither is still
+ * written as 1. */
 #define CR_MODEL_VERSION 2
 #define CR_MODEL_MAX_BYTES (256u << 20)
 #define CR_MODEL_MAX_LAYERS 256
@@ -40,6 +41,18 @@ enum cr_layer_type {
 	CR_LAYER_LRN = 6,
 	CR_LAYER_FLATTEN = 7,
 	CR_LAYER_ADD = 8,       /* residual: parent's output + skip's output (version 2) */
+};
+
+/* What an exit is (seed 003): a plain exit of the network, or a variant of one
+ * that serves the same classifier with its device part pruned, a learned
+ * encoder/decoder pair around its split point, or both. A variant is meant to
+ * be cut at its split point only. */
+enum cr_variant {
+	CR_VARIANT_PLAIN = 0,
+	CR_VARIANT_PRUNED = 1,
+	CR_VARIANT_CODEC = 2,
+	CR_VARIANT_BOTH = 3,    /* pruned head + learned codec */
+	CR_VARIANT_COUNT
 };
 
 struct cr_layer {
@@ -67,6 +80,9 @@ struct cr_model {
 	float mean[4], std[4];  /* input normalisation per channel (first in_c used) */
 	struct cr_layer *layers;
 	int exit_len[CR_MODEL_MAX_EXITS];
+	enum cr_variant exit_variant[CR_MODEL_MAX_EXITS];
+	int exit_of[CR_MODEL_MAX_EXITS];    /* the plain exit a variant varies; e for plain */
+	int exit_split[CR_MODEL_MAX_EXITS]; /* a variant's one partition point; -1 plain */
 	int *exit_layers[CR_MODEL_MAX_EXITS]; /* layer indices, trunk first */
 	/* Per position of each exit: where its add's skip operand is on the chain
 	 * (-1 the input; CR_NO_SKIP for layers that are not adds). */
@@ -87,6 +103,8 @@ int cr_model_load(const char *path, struct cr_model **out, char *err, size_t err
 void cr_model_free(struct cr_model *m);
 
 const char *cr_layer_type_name(enum cr_layer_type t);
+/* "plain", "pruned", "codec", "pruned+codec" */
+const char *cr_variant_name(enum cr_variant v);
 /* The layer at position pos (0-based) of exit e (0-based). */
 static inline const struct cr_layer *cr_model_exit_layer(const struct cr_model *m, int e, int pos)
 {
@@ -94,10 +112,10 @@ static inline const struct cr_layer *cr_model_exit_layer(const struct cr_model *
 }
 #define CR_NO_SKIP (-2)
 /* 1 if p is a partition point of exit e: 0 <= p <= exit_len[e] and outside any
- * residual block, so the tensor at p is all that later layers read. Every
- * model of version 1 has all its points; in a residual network the cuts inside
- * a block are not points at all (not for the cost model, the policy, the agent
- * or the appliance). */
+ * residual block, so the tensor at p is all that later layers read; for a
+ * variant exit, only its split point. Every model of version 1 has all its
+ * points; the others are not points at all (not for the cost model, the
+ * policy, the agent or the appliance). */
 static inline int cr_model_cut_ok(const struct cr_model *m, int e, int p)
 {
 	return e >= 0 && e < m->n_exits && p >= 0 && p <= m->exit_len[e] && m->exit_cut[e][p];

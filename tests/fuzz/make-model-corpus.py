@@ -25,6 +25,18 @@ def L(name, typ, parent, p=(), f=(), wshape=None, bias=None):
             "w": w(*wshape) if wshape else None, "b": w(bias) if bias else None}
 
 
+def residual():
+    """A block from the input itself, then a conv block; one exit."""
+    return [
+        L("c0", "conv", -1, (3, 3, 3, 1, 1, 1, 1, 1), wshape=(3, 3, 3, 3), bias=3),
+        L("a0", "add", 0, (0xFFFFFFFF,)),
+        L("c1", "conv", 1, (4, 3, 3, 1, 1, 1, 1, 1), wshape=(4, 3, 3, 3), bias=4),
+        L("p1", "maxpool", 2, (2, 2, 2, 2, 0, 0)),
+        L("ra", "conv", 3, (4, 3, 3, 1, 1, 1, 1, 1), wshape=(4, 4, 3, 3), bias=4),
+        L("rr", "relu", 4), L("a1", "add", 5, (3,)), L("f", "flatten", 6),
+        L("fc", "fc", 7, (5,), wshape=(5, 64), bias=5)]
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     models = {
@@ -50,15 +62,18 @@ def main(out):
             L("n", "lrn", 2, (5,), (1e-4, 0.75, 1.0)), L("f", "flatten", 3),
             L("fc", "fc", 4, (4,), wshape=(4, 4 * 4 * 3), bias=4)],
             [[0, 1, 2, 3, 4, 5]]),
-        "residual": ((3, 8, 8), 5, [
-            L("c0", "conv", -1, (3, 3, 3, 1, 1, 1, 1, 1), wshape=(3, 3, 3, 3), bias=3),
-            L("a0", "add", 0, (0xFFFFFFFF,)),
-            L("c1", "conv", 1, (4, 3, 3, 1, 1, 1, 1, 1), wshape=(4, 3, 3, 3), bias=4),
-            L("p1", "maxpool", 2, (2, 2, 2, 2, 0, 0)),
-            L("ra", "conv", 3, (4, 3, 3, 1, 1, 1, 1, 1), wshape=(4, 4, 3, 3), bias=4),
-            L("rr", "relu", 4), L("a1", "add", 5, (3,)), L("f", "flatten", 6),
-            L("fc", "fc", 7, (5,), wshape=(5, 64), bias=5)],
+        "residual": ((3, 8, 8), 5, residual(),
             [[0, 1, 2, 3, 4, 5, 6, 7, 8]]),
+        # the residual model plus a codec-style variant of its exit: its own encoder
+        # conv at the split, then the tail again with the plain exit's weights
+        "variant": ((3, 8, 8), 5, residual() + [
+            L("enc", "conv", 3, (4, 1, 1, 1, 1, 0, 0, 4), wshape=(4, 1, 1, 1), bias=4),
+            {**L("ra.v", "conv", 9, (4, 3, 3, 1, 1, 1, 1, 1)), "alias": 4},
+            L("rr.v", "relu", 10), L("a1.v", "add", 11, (9,)), L("f.v", "flatten", 12),
+            {**L("fc.v", "fc", 13, (5,)), "alias": 8}],
+            [[0, 1, 2, 3, 4, 5, 6, 7, 8],
+             {"layers": [0, 1, 2, 3, 9, 10, 11, 12, 13, 14], "variant": "codec", "of": 0,
+              "split": 5}]),
     }
     for name, (shape, ncls, layers, exits) in models.items():
         modelfile.write(os.path.join(out, name + ".cfm"), name, shape, ncls, [0.5] * shape[0],

@@ -37,23 +37,27 @@ static inline void mb_reseal(uint8_t *b, size_t len)
 	mb_put64(b, len - 8, XXH64(b, len - 8, 0));
 }
 
+/* Version 2 exit fields (variant, of, split) per exit: set by a test before
+ * building a variant model, NULL for plain exits. */
+static const uint32_t (*mb_variants)[3];
+
 /* exits: n_exits arrays of layer indices, lengths in elen. Weights are a
  * deterministic pattern in [-0.5, 0.5). Caller frees *out. */
 static inline size_t mb_build(const struct mb_layer *L, int nl, const int *const *exits,
 			      const int *elen, int ne, int ncls, int c, int h, int w, uint8_t **out)
 {
-	size_t et_off = MB_HDR + (size_t)nl * MB_LREC, et = 0;
+	int version = mb_variants ? 2 : 1; /* as the exporter: 2 only where needed */
+	for (int i = 0; i < nl; i++)
+		version = L[i].type == CR_LAYER_ADD ? 2 : version;
+	size_t et_off = MB_HDR + (size_t)nl * MB_LREC, et = 0, vf = version == 2 ? 12 : 0;
 	for (int e = 0; e < ne; e++)
-		et += 4 + 4 * (size_t)elen[e];
+		et += 4 + vf + 4 * (size_t)elen[e];
 	size_t woff = (et_off + et + 63) / 64 * 64, wb = 0;
 	for (int i = 0; i < nl; i++)
 		wb += (L[i].nw + 15) / 16 * 64 + (L[i].nb + 15) / 16 * 64;
 	size_t len = woff + wb + 8;
 	uint8_t *b = calloc(1, len);
 	memcpy(b, "CFMODEL", 8);
-	int version = 1; /* as the exporter: 2 only where an add needs it */
-	for (int i = 0; i < nl; i++)
-		version = L[i].type == CR_LAYER_ADD ? 2 : version;
 	mb_put32(b, 8, (uint32_t)version);
 	mb_put32(b, 12, MB_HDR);
 	mb_put64(b, 16, len);
@@ -98,9 +102,14 @@ static inline size_t mb_build(const struct mb_layer *L, int nl, const int *const
 	size_t pos = et_off;
 	for (int e = 0; e < ne; e++) {
 		mb_put32(b, pos, (uint32_t)elen[e]);
+		pos += 4;
+		for (size_t k = 0; k < vf / 4; k++)
+			mb_put32(b, pos + 4 * k, mb_variants ? mb_variants[e][k]
+					     : (uint32_t[3]){0, (uint32_t)e, 0xFFFFFFFFu}[k]);
+		pos += vf;
 		for (int j = 0; j < elen[e]; j++)
-			mb_put32(b, pos + 4 + 4 * (size_t)j, (uint32_t)exits[e][j]);
-		pos += 4 + 4 * (size_t)elen[e];
+			mb_put32(b, pos + 4 * (size_t)j, (uint32_t)exits[e][j]);
+		pos += 4 * (size_t)elen[e];
 	}
 	mb_reseal(b, len);
 	*out = b;
@@ -138,7 +147,7 @@ static inline size_t mb_tiny(uint8_t **out)
  *              | exit 2: conv2(4->6, s2) relu2 add2(+conv2) flat2 fc2(24->5)
  * Partition points: exit 1 {0, 2..5, 9..11}, exit 2 {0, 2..5, 9, 10, 12..14}. */
 #define MB_INPUT 0xFFFFFFFFu
-static inline size_t mb_residual(uint8_t **out)
+static inline size_t mb_residual_exits(uint8_t **out, int ne)
 {
 	static const struct mb_layer L[] = {
 		{"conv0", CR_LAYER_CONV, -1, {3, 3, 3, 1, 1, 1, 1, 1}, {0}, 3 * 3 * 9, 3},
@@ -160,9 +169,26 @@ static inline size_t mb_residual(uint8_t **out)
 	};
 	static const int e1[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
 	static const int e2[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 14, 15};
-	static const int *const ex[] = {e1, e2};
-	static const int el[] = {11, 14};
-	return mb_build(L, 16, ex, el, 2, 5, 3, 8, 8, out);
+	static const int *const ex[] = {e1, e2, e2};
+	static const int el[] = {11, 14, 14};
+	return mb_build(L, 16, ex, el, ne, 5, 3, 8, 8, out);
+}
+
+static inline size_t mb_residual(uint8_t **out)
+{
+	return mb_residual_exits(out, 2);
+}
+
+/* mb_residual plus exit 3, a codec variant of exit 2 (the same layers, which
+ * the format allows) split after add1: exit fields at 12 bytes per exit from
+ * the exit table on (mb_variant_field). */
+static inline size_t mb_variant(uint8_t **out)
+{
+	static const uint32_t v[3][3] = {{0, 0, 0xFFFFFFFFu}, {0, 1, 0xFFFFFFFFu}, {2, 1, 9}};
+	mb_variants = v;
+	size_t len = mb_residual_exits(out, 3);
+	mb_variants = NULL;
+	return len;
 }
 
 #endif

@@ -283,3 +283,43 @@ Test(model, residual_fields_named)
 	cr_expect(strstr(err, "overlapping blocks"), "%s", err);
 	free(b);
 }
+
+/* Where exit e's field k (0 variant, 1 of, 2 split) lies in an mb_variant file. */
+static size_t variant_field(const uint8_t *b, int e, int k)
+{
+	uint32_t et;
+	memcpy(&et, b + 52, 4);
+	static const int len[3] = {11, 14, 14};
+	size_t off = et;
+	for (int i = 0; i < e; i++)
+		off += 16 + 4 * (size_t)len[i];
+	return off + 4 + 4 * (size_t)k;
+}
+
+Test(model, variant_exits)
+{
+	uint8_t *b;
+	size_t len = mb_variant(&b);
+	struct cr_model *m;
+	cr_assert_eq(cr_model_parse(b, len, &m, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(m->exit_variant[2], CR_VARIANT_CODEC);
+	cr_expect_eq(m->exit_of[2], 1);
+	cr_expect_eq(m->exit_split[2], 9);
+	cr_expect_eq(m->exit_split[1], -1);
+	cr_expect_str_eq(cr_variant_name(m->exit_variant[2]), "codec");
+	for (int p = 0; p <= m->exit_len[2]; p++)
+		cr_expect_eq(cr_model_cut_ok(m, 2, p), p == 9, "p %d", p);
+	cr_model_free(m);
+	const struct stomp cases[] = {
+		{variant_field(b, 2, 0), 4, 4, "unknown variant 4"},
+		{variant_field(b, 1, 0), 4, 1, "not an earlier plain exit"},
+		{variant_field(b, 2, 1), 4, 2, "not an earlier plain exit"},
+		{variant_field(b, 1, 2), 4, 3, "a plain exit is its own"},
+		{variant_field(b, 1, 1), 4, 0, "a plain exit is its own"},
+		{variant_field(b, 2, 2), 4, 0, "split point 0 not in 1..13"},
+		{variant_field(b, 2, 2), 4, 14, "split point 14 not in 1..13"},
+		{variant_field(b, 2, 2), 4, 7, "split point 7 lies inside a residual block"},
+	};
+	expect_stomps_refused(b, len, cases, sizeof(cases) / sizeof(cases[0]));
+	free(b);
+}

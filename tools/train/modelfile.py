@@ -8,7 +8,9 @@ import numpy as np
 import xxhash
 
 MAGIC = b"CFMODEL\0"
-VERSION = 2  # 2 added the residual add; files without one are written as 1
+VERSION = 2  # 2 added the residual add and exit variants; files without are written as 1
+VARIANTS = {"plain": 0, "pruned": 1, "codec": 2, "pruned+codec": 3}
+VARIANT_NAMES = {v: k for k, v in VARIANTS.items()}
 HDR = 128
 LREC = 128
 TYPES = {"conv": 1, "fc": 2, "relu": 3, "maxpool": 4, "avgpool": 5, "lrn": 6, "flatten": 7,
@@ -21,18 +23,57 @@ def _align(n, a=64):
     return (n + a - 1) // a * a
 
 
+def _exit(e, i):
+    """An exit as a dict {layers, variant, of, split}: a plain list of layer indices
+    is a plain exit (its own, no split point)."""
+    if isinstance(e, dict):
+        return {"variant": "plain", "of": i, "split": None, **e}
+    return {"layers": list(e), "variant": "plain", "of": i, "split": None}
+
+
+def _exit_record(x, version):
+    rec = struct.pack("<I", len(x["layers"]))
+    if version >= 2:
+        split = NO_PARENT if x["split"] is None else x["split"]
+        rec += struct.pack("<III", VARIANTS[x["variant"]], x["of"], split)
+    return rec + struct.pack(f"<{len(x['layers'])}I", *x["layers"])
+
+
+def _record(L, offs):
+    p = list(L.get("p", [])) + [0] * (10 - len(L.get("p", [])))
+    f = list(L.get("f", [])) + [0.0] * (4 - len(L.get("f", [])))
+    nm = L["name"].encode()
+    assert 0 < len(nm) < 32
+    rec = (nm.ljust(32, b"\0") +
+           struct.pack("<II", TYPES[L["type"]], NO_PARENT if L["parent"] < 0 else L["parent"]) +
+           struct.pack("<10I", *p) + struct.pack("<4f", *f) +
+           struct.pack("<QQQQ", offs[0][0], offs[0][1], offs[1][0], offs[1][1]))
+    assert len(rec) == LREC
+    return rec
+
+
 def write(path, name, in_shape, n_classes, mean, std, layers, exits):
     """layers: list of dicts {name, type, parent (index or -1), p (list of ints),
-    f (list of floats), w (np.float32 array or None), b (np.float32 or None)}.
-    exits: list of lists of layer indices."""
+    f (list of floats), w (np.float32 array or None), b (np.float32 or None)}; a
+    layer may give "alias": an earlier layer index whose weights it shares.
+    exits: lists of layer indices (plain exits) or dicts {layers, variant (a
+    VARIANTS name), of (the plain exit's index), split (its partition point)}."""
     n = len(layers)
+    xs = [_exit(e, i) for i, e in enumerate(exits)]
+    version = 2 if (any(L["type"] == "add" for L in layers) or
+                    any(x["variant"] != "plain" for x in xs)) else 1
     lt_off = HDR
     et_off = lt_off + n * LREC
-    et = b"".join(struct.pack("<I", len(e)) + struct.pack(f"<{len(e)}I", *e) for e in exits)
+    et = b"".join(_exit_record(x, version) for x in xs)
     w_off = _align(et_off + len(et))
     blobs = bytearray()
-    recs = []
+    recs, recs_offs = [], []
     for L in layers:
+        if L.get("alias") is not None:  # another layer's weights, not stored twice
+            offs = recs_offs[L["alias"]]
+            recs.append(_record(L, offs))
+            recs_offs.append(offs)
+            continue
         offs = []
         for arr in (L.get("w"), L.get("b")):
             if arr is None:
@@ -43,23 +84,14 @@ def write(path, name, in_shape, n_classes, mean, std, layers, exits):
             blobs.extend(b"\0" * (o - len(blobs)))
             blobs.extend(a.tobytes())
             offs.append((o, a.size))
-        p = list(L.get("p", [])) + [0] * (10 - len(L.get("p", [])))
-        f = list(L.get("f", [])) + [0.0] * (4 - len(L.get("f", [])))
-        nm = L["name"].encode()
-        assert 0 < len(nm) < 32
-        rec = (nm.ljust(32, b"\0") +
-               struct.pack("<II", TYPES[L["type"]], NO_PARENT if L["parent"] < 0 else L["parent"]) +
-               struct.pack("<10I", *p) + struct.pack("<4f", *f) +
-               struct.pack("<QQQQ", offs[0][0], offs[0][1], offs[1][0], offs[1][1]))
-        assert len(rec) == LREC
-        recs.append(rec)
+        recs.append(_record(L, offs))
+        recs_offs.append(offs)
     w_bytes = len(blobs)
     total = w_off + w_bytes + 8
     mean4 = list(mean) + [0.0] * (4 - len(mean))
     std4 = list(std) + [1.0] * (4 - len(std))
     nm = name.encode()
     assert 0 < len(nm) < 24
-    version = 2 if any(L["type"] == "add" for L in layers) else 1
     hdr = (MAGIC + struct.pack("<II", version, HDR) + struct.pack("<Q", total) +
            struct.pack("<III", n, len(exits), n_classes) + struct.pack("<III", *in_shape) +
            struct.pack("<II", lt_off, et_off) + struct.pack("<QQ", w_off, w_bytes) +
@@ -96,11 +128,21 @@ def read(path):
         layers.append({"name": r[:32].split(b"\0")[0].decode(), "type": TYPE_NAMES[typ],
                        "parent": -1 if parent == NO_PARENT else parent, "p": p, "f": f,
                        "w": w, "b": b})
-    exits = []
+    version = struct.unpack_from("<I", data, 8)[0]
+    exits, variants = [], []
     pos = et_off
-    for _ in range(ne):
+    for i in range(ne):
         (k,) = struct.unpack_from("<I", data, pos)
-        exits.append(list(struct.unpack_from(f"<{k}I", data, pos + 4)))
-        pos += 4 + 4 * k
+        pos += 4
+        v = {"variant": "plain", "of": i, "split": None}
+        if version >= 2:
+            var, of, split = struct.unpack_from("<III", data, pos)
+            v = {"variant": VARIANT_NAMES[var], "of": of,
+                 "split": None if split == NO_PARENT else split}
+            pos += 12
+        exits.append(list(struct.unpack_from(f"<{k}I", data, pos)))
+        variants.append(v)
+        pos += 4 * k
     return {"name": name, "in_shape": in_shape, "n_classes": ncls, "mean": mean[:in_shape[0]],
-            "std": std[:in_shape[0]], "layers": layers, "exits": exits}
+            "std": std[:in_shape[0]], "layers": layers, "exits": exits,
+            "variants": variants}
