@@ -520,7 +520,7 @@ static void emulated_times(struct ag_fleet *f)
 		}
 	f->enc_scale = cfg->encode_slowdown > 0 ? cfg->encode_slowdown : cfg->slowdown;
 	if (cfg->profile && !(cfg->encode_slowdown > 0)) {
-		int d = m->n_exits - 1;
+		int d = m->n_plain - 1;
 		double meas = ag_times_range_ms(&f->measured, d, 0, m->exit_len[d]);
 		double prof = ag_times_range_ms(&f->emulated, d, 0, m->exit_len[d]);
 		f->enc_scale = meas > 0 && prof > meas ? prof / meas : 1;

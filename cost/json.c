@@ -453,9 +453,14 @@ int cost_codec_table_parse(const char *text, size_t len, const char *what, const
 		if ((r = codec_entry(&c, v, path, m, t)))
 			goto err;
 	}
-	for (int e = 0; m && e < m->n_exits && e < COST_MAX_EXITS; e++)
+	t->n_plain = m ? m->n_plain : t->n_exits;
+	for (int e = 0; e < t->n_exits; e++)
+		t->of[e] = e;
+	for (int e = 0; m && e < m->n_exits && e < COST_MAX_EXITS; e++) {
+		t->variant[e] = (int)m->exit_variant[e], t->of[e] = m->exit_of[e];
 		for (int p = 0; p < m->exit_len[e] && p < COST_MAX_POS; p++)
 			t->in_block[e][p] = (unsigned char)!cr_model_cut_ok(m, e, p);
+	}
 	cJSON_Delete(root);
 	return 0;
 err:

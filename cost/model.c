@@ -57,6 +57,7 @@ int cost_build(struct cost_model *cm, const struct cost_profile *dev,
 	snprintf(cm->device, sizeof(cm->device), "%s", dc->name);
 	snprintf(cm->edge, sizeof(cm->edge), "%s", ec->name);
 	cm->n_exits = dev->n_exits;
+	cm->n_plain = ct->n_plain > 0 && ct->n_plain <= cm->n_exits ? ct->n_plain : cm->n_exits;
 	cm->n_batches = edge->n_batches;
 	memcpy(cm->batches, edge->batches, sizeof(cm->batches));
 	cm->f_hz = dc->f_hz;
@@ -75,6 +76,7 @@ int cost_build(struct cost_model *cm, const struct cost_profile *dev,
 		int n = de->n_layers;
 		x->n = n;
 		x->fp32_accuracy = ct->fp32_accuracy[e];
+		x->variant = ct->variant[e], x->of = ct->of[e];
 		if (ct->n_part[e] != n)
 			return cf_fail(-EINVAL, err, errlen,
 					"codec table: exit %d has partitions 0..%d, the model 0..%d",

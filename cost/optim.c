@@ -175,7 +175,7 @@ int cost_search_oracle(const struct cost_model *cm, const struct cost_state *s,
 int cost_search_device_only(const struct cost_model *cm, const struct cost_state *s,
 			   struct cf_action *a)
 {
-	for (int e = cm->n_exits - 1; e >= 0; e--) {
+	for (int e = cm->n_plain - 1; e >= 0; e--) {
 		struct cf_action act = {e, cm->ex[e].n, 0};
 		struct cost_estimate c;
 		int r = cost_eval(cm, s, &act, &c);
@@ -210,7 +210,7 @@ int cost_search_edge_only(const struct cost_model *cm, const struct cost_state *
 	(void)s;
 	if (cm->n_exits < 1)
 		return -EINVAL;
-	*a = (struct cf_action){cm->n_exits - 1, 0, edge_only_bits(bits_mask)};
+	*a = (struct cf_action){cm->n_plain - 1, 0, edge_only_bits(bits_mask)};
 	return 0;
 }
 
@@ -223,7 +223,7 @@ int cost_search_partition_only(const struct cost_model *cm, const struct cost_st
 		return -EINVAL;
 	/* no early exit: only the deepest exit, whatever the deadline says */
 	struct best fast_ok = {0}, fast_any = {0};
-	int r = scan_exit(cm, s, cm->n_exits - 1, bits_mask, &fast_ok, &fast_any, NULL, NULL);
+	int r = scan_exit(cm, s, cm->n_plain - 1, bits_mask, &fast_ok, &fast_any, NULL, NULL);
 	if (r)
 		return r;
 	return fallback(&fast_ok, &fast_any, a);

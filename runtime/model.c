@@ -424,6 +424,9 @@ static int read_variant(struct cr_model *m, const struct hdr *hd, uint32_t e, ui
 	if (v == CR_VARIANT_PLAIN && (of != e || split != NO_PARENT))
 		return fail(err, el, "exit %u: a plain exit is its own (of %u) with no split point",
 			    e + 1, of);
+	if (v == CR_VARIANT_PLAIN && e > 0 && m->exit_variant[e - 1] != CR_VARIANT_PLAIN)
+		return fail(err, el, "exit %u: a plain exit after a variant (plain exits come first)",
+			    e + 1);
 	if (v != CR_VARIANT_PLAIN && (of >= e || m->exit_variant[of] != CR_VARIANT_PLAIN))
 		return fail(err, el, "exit %u: variant of exit index %u, which is not an earlier "
 			    "plain exit", e + 1, of);
@@ -521,6 +524,8 @@ int cr_model_parse(const void *buf, size_t len, struct cr_model **out, char *err
 	for (uint32_t e = 0; e < hd.ne; e++)
 		if ((ret = read_exit(m, &hd, e, &pos, err, el)))
 			goto err;
+	while (m->n_plain < m->n_exits && m->exit_variant[m->n_plain] == CR_VARIANT_PLAIN)
+		m->n_plain++;
 	*out = m;
 	return 0;
 err:

@@ -207,10 +207,10 @@ int sim_env_create(const struct cost_model *cm, const struct sim_trace_set *trac
 		free(env);
 		return fail(err, errlen, "cost model has %d actions", na);
 	}
-	const struct cost_exit *deep = &cm->ex[cm->n_exits - 1];
+	const struct cost_exit *deep = &cm->ex[cm->n_plain - 1];
 	env->dev_class_ms = deep->dev_ms[deep->n];
 	env->service_ms = c.edge_service_ms > 0 ? c.edge_service_ms
-						: cost_edge_ms(cm, cm->n_exits - 1, 0, 1);
+						: cost_edge_ms(cm, cm->n_plain - 1, 0, 1);
 	if (!(env->service_ms > 0) || !isfinite(env->service_ms)) {
 		double S = env->service_ms;
 		free(env);
@@ -269,7 +269,7 @@ int sim_env_action_index(const struct pol_env *env, const struct cf_action *a)
 void sim_obs_from_state(const struct cost_model *cm, const struct cost_state *st,
 			struct pol_obs_in *in)
 {
-	const struct cost_exit *deep = &cm->ex[cm->n_exits - 1];
+	const struct cost_exit *deep = &cm->ex[cm->n_plain - 1];
 	memset(in, 0, sizeof(*in));
 	in->bw_ewma_mbps = in->bw_last_mbps = st->bandwidth_bps / 1e6;
 	in->deadline_ms = st->deadline_ms > 0 ? st->deadline_ms : 0;

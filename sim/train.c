@@ -507,7 +507,7 @@ static int export_policy(struct trainer *t, const struct cost_model *cm, const c
 		goto out;
 	}
 	sim_env_action_table(t->env, t->table);
-	const struct cost_exit *deep = &cm->ex[cm->n_exits - 1];
+	const struct cost_exit *deep = &cm->ex[cm->n_plain - 1];
 	if ((rc = pol_policy_set_meta(pol, t->table, t->na, device_class, model,
 				      deep->dev_ms[deep->n]))) {
 		cf_fail(rc, err, errlen, "train: bad device class '%s' or model '%s' name",

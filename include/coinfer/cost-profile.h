@@ -215,6 +215,9 @@ struct cost_codec_table {
 	/* 1 where p < N_e lies inside a residual block, so it is no partition point
 	 * (cr_model_cut_ok), when the table was read against the model; 0 elsewhere */
 	unsigned char in_block[COST_MAX_EXITS][COST_MAX_POS];
+	/* the model's exit variants when read against it (else every exit plain) */
+	int n_plain;
+	int variant[COST_MAX_EXITS], of[COST_MAX_EXITS];
 	double fp32_accuracy[COST_MAX_EXITS];
 	double bytes[COST_MAX_EXITS][COST_MAX_POS][CF_ACTION_NBITS]; /* < 0: no entry */
 	double accuracy[COST_MAX_EXITS][COST_MAX_POS][CF_ACTION_NBITS];

@@ -21,7 +21,8 @@ extern "C" {
 
 struct cost_exit {
 	int n;                                        /* N_e: partitions 0..n */
-	unsigned char in_block[COST_MAX_POS + 1];     /* 1: p is inside a residual block */
+	unsigned char in_block[COST_MAX_POS + 1];     /* 1: not a partition point */
+	int variant, of;                              /* enum cr_variant; the plain exit */
 	double fp32_accuracy;
 	double dev_ms[COST_MAX_POS + 1];               /* head [0,p), one image, nominal f, load 1 */
 	double dev_cycles[COST_MAX_POS + 1];           /* sum of C_i D_i over [0,p) */
@@ -36,6 +37,7 @@ struct cost_model {
 	char model[24];
 	char device[COST_NAME_LEN], edge[COST_NAME_LEN];
 	int n_exits;
+	int n_plain;                                   /* plain exits first, then variants */
 	int n_batches, batches[COST_MAX_BATCHES];      /* of the edge profile */
 	struct cost_exit ex[COST_MAX_EXITS];
 	/* device energy and speed (Niu et al. 2022, eqs. 1-2) */

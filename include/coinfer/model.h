@@ -76,6 +76,7 @@ struct cr_layer {
 struct cr_model {
 	char name[24];
 	int n_layers, n_exits, n_classes;
+	int n_plain;            /* exits 0..n_plain-1 are plain; the variants follow */
 	int in_c, in_h, in_w;
 	float mean[4], std[4];  /* input normalisation per channel (first in_c used) */
 	struct cr_layer *layers;

@@ -51,7 +51,7 @@ static void hand_model(struct cost_model *cm)
 	snprintf(cm->model, sizeof(cm->model), "hand");
 	snprintf(cm->device, sizeof(cm->device), "hand-dev");
 	snprintf(cm->edge, sizeof(cm->edge), "hand-edge");
-	cm->n_exits = 2;
+	cm->n_exits = cm->n_plain = 2;
 	cm->n_batches = 1;
 	cm->batches[0] = 1;
 	cm->f_hz = 1e9;

@@ -306,6 +306,7 @@ Test(model, variant_exits)
 	cr_expect_eq(m->exit_of[2], 1);
 	cr_expect_eq(m->exit_split[2], 9);
 	cr_expect_eq(m->exit_split[1], -1);
+	cr_expect_eq(m->n_plain, 2);
 	cr_expect_str_eq(cr_variant_name(m->exit_variant[2]), "codec");
 	for (int p = 0; p <= m->exit_len[2]; p++)
 		cr_expect_eq(cr_model_cut_ok(m, 2, p), p == 9, "p %d", p);
@@ -321,5 +322,13 @@ Test(model, variant_exits)
 		{variant_field(b, 2, 2), 4, 7, "split point 7 lies inside a residual block"},
 	};
 	expect_stomps_refused(b, len, cases, sizeof(cases) / sizeof(cases[0]));
+	/* plain exits come first: exit 2 a variant of exit 1, then exit 3 plain */
+	const uint32_t swap[2][3] = {{2, 0, 9}, {0, 2, 0xFFFFFFFFu}};
+	for (int e = 1; e < 3; e++)
+		for (int k = 0; k < 3; k++)
+			mb_put32(b, variant_field(b, e, k), swap[e - 1][k]);
+	mb_reseal(b, len);
+	cr_expect_neq(parse(b, len), 0);
+	cr_expect(strstr(err, "exit 3: a plain exit after a variant"), "%s", err);
 	free(b);
 }

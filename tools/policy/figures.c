@@ -327,7 +327,7 @@ static cJSON *fig_json(const struct fig *fg)
 	cJSON_AddStringToObject(o, "classes", fg->classes);
 	cJSON_AddStringToObject(o, "predicted_by",
 				"the cost model (docs/cost-model.md): no run is measured");
-	const struct cost_exit *deep = &cm->ex[cm->n_exits - 1];
+	const struct cost_exit *deep = &cm->ex[cm->n_plain - 1];
 	cJSON_AddNumberToObject(o, "device_deepest_exit_ms", deep->dev_ms[deep->n]);
 	cJSON *ba = cJSON_AddArrayToObject(o, "bits");
 	for (int b = 0; b < CF_ACTION_NBITS; b++)
@@ -417,7 +417,7 @@ static int random_policy(const struct cost_model *cm, enum pol_algo kind, struct
 			rc = pol_dqn_export(ag, NULL, NULL, out);
 		pol_dqn_free(ag);
 	}
-	const struct cost_exit *deep = &cm->ex[cm->n_exits - 1];
+	const struct cost_exit *deep = &cm->ex[cm->n_plain - 1];
 	if (!rc)
 		rc = pol_policy_set_meta(*out, acts, n, cm->device, cm->model, deep->dev_ms[deep->n]);
 	if (rc) {
@@ -603,7 +603,7 @@ static int fig_seed000(const struct figures_opts *o, struct figures *fs, const c
 {
 	struct fig *f = &fs->fig[0];
 	const struct cost_model *cm = fs->cm000;
-	const struct cf_action whole = {cm->n_exits - 1, cm->ex[cm->n_exits - 1].n, 0};
+	const struct cf_action whole = {cm->n_plain - 1, cm->ex[cm->n_plain - 1].n, 0};
 	*f = (struct fig){
 		.name = "seed000-fig6", .title = "Niu et al. (2022) Fig. 6",
 		.reproduces = "(a) latency and (b) accuracy against the uplink bandwidth, 0-10 MB/s, "
@@ -676,7 +676,7 @@ static int fig_seed002_7(const struct figures_opts *o, struct figures *fs, const
 {
 	struct fig *f = &fs->fig[2];
 	const struct cost_model *cm = fs->cm002;
-	const struct cf_action whole = {cm->n_exits - 1, cm->ex[cm->n_exits - 1].n, 0};
+	const struct cf_action whole = {cm->n_plain - 1, cm->ex[cm->n_plain - 1].n, 0};
 	*f = (struct fig){
 		.name = "seed002-fig7", .title = "Li et al. (2018) Fig. 7",
 		.reproduces = "accuracy under deadlines of 100-1000 ms at 400 kbps for Edgent, "
