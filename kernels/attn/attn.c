@@ -1,0 +1,256 @@
+/* Self-attention over spatial positions (SAGAN), one image at a time, on the packed
+ * GEMM of each ISA (gemm/gemm.h). With N = h*w positions and x one image [C][N]:
+ *   1. projections  P[2d + C][N] = [s*Wq; Wk; Wv | s*bq; bk; bv] . [x; 1]
+ *      one GEMM, the weights prepacked by attn_pack() into MR-row panels with the
+ *      biases as the K column matched by a row of ones (conv's bias trick), the
+ *      scale s folded into the q rows so the scores need no pass of their own;
+ *   2. scores       S^T[j][i] = sum_r k[r][j] q[r][i]      (M = keys, N = queries)
+ *   3. softmax over j of every column i of S^T            (per-ISA, attn.h)
+ *   4. output       out = x + V . A^T                       (M = C, N = queries, K = N)
+ *      out is first a copy of x and the GEMM accumulates into it: the residual
+ *      costs no pass either.
+ * Step 2 computes the transposed scores so that the microkernel, told to store rows
+ * NR floats apart and to move on by N*NR floats per panel, writes them straight
+ * into the NR-column B panels step 4 reads (a query per lane, k-major): no
+ * transposition of the N x N matrix, and step 3 becomes a softmax down the columns
+ * of each panel, NR lanes at a time. The other operands are small repacks of P: q
+ * into B panels and k into A panels (plain row copies, d*N floats) and v into A
+ * panels (a transposition, C*N floats, against 2*C*N*N flops in step 4).
+ * Padding lanes (queries past N in the last panel) are zero in every B panel, so
+ * step 3 sees finite numbers there; the microkernels never store them.
+ * Nothing allocates; attn_workspace_bytes() bounds every buffer run() uses. */
+#include <string.h>
+
+#include "attn/attn.h"
+#include "gemm/gemm.h"
+#include "internal.h"
+
+static size_t div_up(size_t a, size_t b)
+{
+	return (a + b - 1) / b;
+}
+
+static size_t align64(size_t x)
+{
+	return (x + 63) & ~(size_t)63;
+}
+
+/* Sizes (floats) and workspace offsets (bytes, 64-byte aligned: the B panels are
+ * loaded with aligned vector loads). xs (packed [x; 1]) is dead once P exists, so
+ * the scores reuse its place. */
+struct geom {
+	size_t c, d, n, m1, k1; /* channels, dqk, positions, 2d + C rows, C + 1 */
+	size_t mr, nr, npn;     /* tile, B panels over the positions */
+	size_t xs_off, pr_off, qb_off, ka_off, va_off, total;
+};
+
+static void geom_init(const struct ck_gemm_ops *o, const struct ck_attn_desc *d, struct geom *g)
+{
+	g->c = (size_t)d->c;
+	g->d = (size_t)d->dqk;
+	g->n = (size_t)d->h * (size_t)d->w;
+	g->m1 = 2 * g->d + g->c;
+	g->k1 = g->c + 1;
+	g->mr = (size_t)o->mr;
+	g->nr = (size_t)o->nr;
+	g->npn = div_up(g->n, g->nr);
+	const size_t xs = g->npn * g->nr * g->k1, sp = g->npn * g->nr * g->n;
+	g->xs_off = 0;
+	g->pr_off = align64((xs > sp ? xs : sp) * sizeof(float));
+	g->qb_off = g->pr_off + align64(g->m1 * g->n * sizeof(float));
+	g->ka_off = g->qb_off + align64(g->npn * g->nr * g->d * sizeof(float));
+	g->va_off = g->ka_off + align64(div_up(g->n, g->mr) * g->mr * g->d * sizeof(float));
+	g->total = g->va_off + align64(div_up(g->c, g->mr) * g->mr * g->n * sizeof(float));
+}
+
+static size_t attn_packed_floats(const struct ck_gemm_ops *o, const struct ck_attn_desc *d)
+{
+	struct geom g;
+	geom_init(o, d, &g);
+	return div_up(g.m1, g.mr) * g.mr * g.k1;
+}
+
+/* Row `row` of the stacked projection [s*Wq | s*bq; Wk | bk; Wv | bv], column k. */
+static float stacked(const struct ck_attn_desc *d, const float *const w[3], const float *const b[3],
+		     size_t row, size_t k)
+{
+	const size_t c = (size_t)d->c, dq = (size_t)d->dqk;
+	const int part = row < dq ? 0 : row < 2 * dq ? 1 : 2;
+	const size_t r = row - (size_t)(part < 2 ? part : 2) * dq;
+	const float s = part == 0 ? d->scale : 1.0f;
+	if (k < c)
+		return s * w[part][r * c + k];
+	return b[part] ? s * b[part][r] : 0.0f;
+}
+
+static void attn_pack(const struct ck_gemm_ops *o, const struct ck_attn_desc *d, const float *wq,
+		      const float *bq, const float *wk, const float *bk, const float *wv,
+		      const float *bv, float *packed)
+{
+	const float *const w[3] = {wq, wk, wv}, *const b[3] = {bq, bk, bv};
+	struct geom g;
+	geom_init(o, d, &g);
+	for (size_t ip = 0; ip < div_up(g.m1, g.mr); ip++)
+		for (size_t k = 0; k < g.k1; k++)
+			for (size_t r = 0; r < g.mr; r++) {
+				const size_t row = ip * g.mr + r;
+				*packed++ = row < g.m1 ? stacked(d, w, b, row, k) : 0.0f;
+			}
+}
+
+static size_t attn_workspace_bytes(const struct ck_gemm_ops *o, const struct ck_attn_desc *d,
+				   int n)
+{
+	if (n < 1)
+		return 0;
+	struct geom g;
+	geom_init(o, d, &g);
+	return g.total;
+}
+
+/* Columns of `rows` rows of src (ld apart) into width-wide k-major panels `depth`
+ * rows deep (depth >= rows: the rows past are the caller's):
+ * dst[p * depth * width + r * width + j] = src[r * ld + p * width + j], zero past
+ * cols. With width = NR these are B panels; with width = MR, A panels of the
+ * transposed matrix (k^T). */
+static void pack_cols(const float *src, size_t ld, size_t rows, size_t cols, size_t width,
+		      size_t depth, float *dst)
+{
+	for (size_t c0 = 0; c0 < cols; c0 += width, dst += depth * width) {
+		const size_t nv = cols - c0 < width ? cols - c0 : width;
+		for (size_t r = 0; r < rows; r++) {
+			memcpy(dst + r * width, src + r * ld + c0, nv * sizeof(float));
+			memset(dst + r * width + nv, 0, (width - nv) * sizeof(float));
+		}
+	}
+}
+
+/* Rows of src ([rows][k], row-major) into MR-row A panels, k-major:
+ * dst[ip * k * MR + kk * MR + r] = src[(ip * MR + r) * k + kk], zero past rows. */
+static void pack_rows(const float *src, size_t rows, size_t k, size_t mr, float *dst)
+{
+	for (size_t r0 = 0; r0 < rows; r0 += mr) {
+		const size_t nv = rows - r0 < mr ? rows - r0 : mr;
+		for (size_t r = 0; r < mr; r++)
+			for (size_t kk = 0; kk < k; kk++)
+				dst[kk * mr + r] = r < nv ? src[(r0 + r) * k + kk] : 0.0f;
+		dst += k * mr;
+	}
+}
+
+/* The output layout of one GEMM: tile (row0, panel pi) starts at
+ * base + row0 * ldc + pi * pstride. Row-major [m][ncols]: ldc = ncols, pstride = NR;
+ * B panels of a later GEMM: ldc = NR, pstride = m * NR. */
+struct cout {
+	float *base;
+	size_t ldc, pstride;
+};
+
+/* C[m][ncols] (+)= A . B over packed operands of depth k (A: MR-row panels, B:
+ * NR-column panels, both k-major), K blocked as conv and fc do. Loop order K block,
+ * B panel, A panel: a B panel slice is reused from L1 by every row tile. */
+static void gemm(const struct ck_gemm_ops *o, size_t m, size_t ncols, size_t k, const float *a,
+		 const float *b, const struct cout *c, int accumulate)
+{
+	const size_t mr_full = (size_t)o->mr, nr = (size_t)o->nr, vl = (size_t)o->vl;
+	const size_t nkb = div_up(k, (size_t)o->kc), kc = div_up(k, nkb);
+	for (size_t kb = 0; kb < nkb; kb++) {
+		const size_t k0 = kb * kc, kcb = k - k0 < kc ? k - k0 : kc;
+		for (size_t pi = 0; pi * nr < ncols; pi++) {
+			const size_t nvalid = ncols - pi * nr < nr ? ncols - pi * nr : nr;
+			const float *bp = b + pi * k * nr + k0 * nr;
+			for (size_t row0 = 0; row0 < m; row0 += mr_full) {
+				const size_t mr = m - row0 < mr_full ? m - row0 : mr_full;
+				const float *ap = a + row0 * k + k0 * mr_full;
+				float *c0 = c->base + row0 * c->ldc + pi * c->pstride;
+				float *cv[CK_GEMM_MAX_NV];
+				for (size_t v = 0; v < nr / vl; v++)
+					cv[v] = v * vl < nvalid ? c0 + v * vl : c0;
+				ck_gemm_pick(o, mr, nvalid)(kcb, ap, bp, cv, c->ldc, nvalid,
+							    accumulate || kb > 0);
+			}
+		}
+	}
+}
+
+/* Steps 1-3 for one image: the attention weights A^T end up in B panels at sp. */
+static void attn_weights(const struct ck_gemm_ops *o, ck_attn_softmax_cols_fn softmax,
+			 const struct geom *g, const float *packed, const float *x, char *ws)
+{
+	float *xs = (float *)(ws + g->xs_off), *pr = (float *)(ws + g->pr_off);
+	float *qb = (float *)(ws + g->qb_off), *ka = (float *)(ws + g->ka_off);
+	float *va = (float *)(ws + g->va_off), *sp = xs;
+	const size_t n = g->n, nr = g->nr;
+
+	pack_cols(x, n, g->c, n, nr, g->k1, xs);
+	for (size_t p = 0; p < g->npn; p++) { /* the bias row: ones under valid columns */
+		float *ones = xs + (p * g->k1 + g->c) * nr;
+		for (size_t j = 0; j < nr; j++)
+			ones[j] = p * nr + j < n ? 1.0f : 0.0f;
+	}
+	gemm(o, g->m1, n, g->k1, packed, xs, &(struct cout){pr, n, nr}, 0);
+
+	pack_cols(pr, n, g->d, n, nr, g->d, qb);
+	pack_cols(pr + g->d * n, n, g->d, n, g->mr, g->d, ka);
+	pack_rows(pr + 2 * g->d * n, g->c, n, g->mr, va);
+
+	gemm(o, n, n, g->d, ka, qb, &(struct cout){sp, nr, n * nr}, 0);
+	if (n % nr) { /* padding lanes of the last panel: finite for the softmax */
+		const size_t nv = n % nr;
+		float *last = sp + (g->npn - 1) * n * nr;
+		for (size_t j = 0; j < n; j++)
+			memset(last + j * nr + nv, 0, (nr - nv) * sizeof(float));
+	}
+	for (size_t p = 0; p < g->npn; p++)
+		softmax(sp + p * n * nr, n, nr);
+}
+
+static void attn_run(const struct ck_gemm_ops *o, ck_attn_softmax_cols_fn softmax,
+		     const struct ck_attn_desc *d, const float *packed, const float *in, float *out,
+		     int n, void *ws)
+{
+	struct geom g;
+	geom_init(o, d, &g);
+	const size_t plane = g.c * g.n;
+	for (int img = 0; img < n; img++) {
+		const float *x = in + (size_t)img * plane;
+		float *y = out + (size_t)img * plane;
+		attn_weights(o, softmax, &g, packed, x, ws);
+		memcpy(y, x, plane * sizeof(float));
+		gemm(o, g.c, g.n, g.n, (float *)((char *)ws + g.va_off),
+		     (float *)((char *)ws + g.xs_off), &(struct cout){y, g.n, g.nr}, 1);
+	}
+}
+
+#define CK_ATTN_ISA(isa)                                                                           \
+	size_t ck_attn_packed_floats__##isa(const struct ck_attn_desc *d)                          \
+	{                                                                                          \
+		return attn_packed_floats(&ck_gemm_ops__##isa, d);                                 \
+	}                                                                                          \
+	void ck_attn_pack__##isa(const struct ck_attn_desc *d, const float *wq, const float *bq,   \
+				 const float *wk, const float *bk, const float *wv,                \
+				 const float *bv, float *packed)                                   \
+	{                                                                                          \
+		attn_pack(&ck_gemm_ops__##isa, d, wq, bq, wk, bk, wv, bv, packed);                 \
+	}                                                                                          \
+	size_t ck_attn_workspace_bytes__##isa(const struct ck_attn_desc *d, int n)                 \
+	{                                                                                          \
+		return attn_workspace_bytes(&ck_gemm_ops__##isa, d, n);                            \
+	}                                                                                          \
+	void ck_attn_run__##isa(const struct ck_attn_desc *d, const float *packed,                 \
+				const float *in, float *out, int n, void *ws)                      \
+	{                                                                                          \
+		attn_run(&ck_gemm_ops__##isa, ck_attn_softmax_cols__##isa, d, packed, in, out, n,  \
+			 ws);                                                                      \
+	}
+
+CK_ATTN_ISA(scalar)
+#ifdef CK_HAVE_AVX2
+CK_ATTN_ISA(avx2)
+#endif
+#ifdef CK_HAVE_AVX512
+CK_ATTN_ISA(avx512)
+#endif
+#ifdef CK_HAVE_NEON
+CK_ATTN_ISA(neon)
+#endif
