@@ -1,6 +1,7 @@
 /* coinfer-bench-kernels: single-thread throughput of the conv and fc kernels on the
  * model's layer shapes, against the measured FMA peak of this core and, when built
- * with oneDNN, against oneDNN on the same shapes. Prints one JSON document.
+ * with oneDNN, against oneDNN on the same shapes; and of the self-attention kernel on
+ * the learned codec's decoder shapes. Prints one JSON document.
  *
  * Timing: each measurement runs rounds of back-to-back calls (a round lasts >= ~2 ms
  * so clock reads do not distort microsecond calls) until >= --min-time seconds have
@@ -260,7 +261,8 @@ struct run_ctx {
 	const struct ck_kernels *k;
 	struct ck_conv_desc cd;
 	struct ck_fc_desc fd;
-	int fc, n;
+	struct ck_attn_desc ad;
+	int fc, attn, n;
 	float *packed, *in, *out;
 	void *ws;
 };
@@ -268,7 +270,9 @@ struct run_ctx {
 static void run_call(void *p)
 {
 	struct run_ctx *c = p;
-	if (c->fc)
+	if (c->attn)
+		c->k->attn_run(&c->ad, c->packed, c->in, c->out, c->n, c->ws);
+	else if (c->fc)
 		c->k->fc_run(&c->fd, c->packed, c->in, c->out, c->n, c->ws);
 	else
 		c->k->conv_run(&c->cd, c->packed, c->in, c->out, c->n, c->ws);
@@ -330,6 +334,50 @@ static struct timing bench_ours(const struct ck_kernels *k, const struct layer *
 		k->fc_pack(&c.fd, w, b, c.packed);
 	else
 		k->conv_pack(&c.cd, w, b, c.packed);
+	const struct timing t = time_calls(run_call, &c);
+	free(w);
+	free(b);
+	free(c.packed);
+	free(c.in);
+	free(c.out);
+	free(c.ws);
+	return t;
+}
+
+/* ---- self-attention: the learned codec's decoder (no model file has it yet) ---- */
+
+/* c, h, w, dqk (SAGAN's C/8), scale */
+static const struct ck_attn_desc attn_shapes[] = {
+	{16, 16, 16, 2, 1.0f}, {32, 16, 16, 4, 1.0f},  {64, 8, 8, 8, 1.0f},
+	{128, 8, 8, 16, 1.0f}, {256, 4, 4, 32, 1.0f}, {64, 32, 32, 8, 1.0f},
+};
+#define NATTN (sizeof attn_shapes / sizeof attn_shapes[0])
+
+/* The three GEMMs' multiply-adds: projections (2d + C rows, K = C + 1), scores
+ * (N x N, K = d), output (C x N, K = N); the softmax's N*N exps are not counted. */
+static double attn_flops(const struct ck_attn_desc *d, int n)
+{
+	const double c = d->c, dq = d->dqk, np = (double)d->h * d->w;
+	return 2.0 * n * np * ((2 * dq + c) * (c + 1) + dq * np + c * np);
+}
+
+static struct timing bench_attn(const struct ck_kernels *k, const struct ck_attn_desc *d, int n)
+{
+	struct run_ctx c = {.k = k, .ad = *d, .attn = 1, .n = n};
+	const size_t ch = (size_t)d->c, dq = (size_t)d->dqk;
+	const size_t nw = (2 * dq + ch) * ch, nio = (size_t)n * ch * (size_t)(d->h * d->w);
+	float *w = xalloc(nw * sizeof(float)), *b = xalloc((2 * dq + ch) * sizeof(float));
+	/* small weights keep the scores moderate, as a trained layer's are */
+	fill(w, nw, 1);
+	for (size_t i = 0; i < nw; i++)
+		w[i] *= 0.1f;
+	fill(b, 2 * dq + ch, 2);
+	c.packed = xalloc(k->attn_packed_floats(d) * sizeof(float));
+	c.in = xalloc(nio * sizeof(float));
+	c.out = xalloc(nio * sizeof(float));
+	c.ws = xalloc(k->attn_workspace_bytes(d, n));
+	fill(c.in, nio, 3);
+	k->attn_pack(d, w, b, w + dq * ch, b + dq, w + 2 * dq * ch, b + 2 * dq, c.packed);
 	const struct timing t = time_calls(run_call, &c);
 	free(w);
 	free(b);
@@ -582,8 +630,9 @@ static const struct cli_prog prog = {
 	.head = "usage: coinfer-bench-kernels [options]\n"
 		"Times the conv and fc kernels on the model's layer shapes (single thread)\n"
 		"and prints one JSON document: per-ISA FMA peak, per layer/batch/ISA GFLOP/s\n"
-		"and % of that ISA's peak, the oneDNN peer (when built with it), and the\n"
-		"FLOP-weighted % of peak of the conv layers at batch 32.\n",
+		"and % of that ISA's peak, the oneDNN peer (when built with it), the\n"
+		"FLOP-weighted % of peak of the conv layers at batch 32, and GFLOP/s of the\n"
+		"self-attention kernel on the learned codec's decoder shapes.\n",
 	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct bk_opts)};
 
 /* ---- the report ----------------------------------------------------------------------- */
@@ -653,6 +702,33 @@ static void print_layers(struct run *r)
 				       "\"us\": %.1f, \"pct_of_peak\": %.1f}",
 				       first ? "" : ",", l->name, l->fc ? "fc" : "conv", r->bl[bi],
 				       k->name, g, gm, t.best * 1e6,
+				       r->peak[i] > 0 ? 100.0 * g / r->peak[i] : 0.0);
+				first = 0;
+				fflush(stdout);
+			}
+	}
+	printf("\n  ],\n");
+}
+
+static void print_attn(const struct run *r)
+{
+	int first = 1;
+	printf("  \"attention\": [");
+	for (int i = 0; i < CK_ISA_COUNT; i++) {
+		if (!r->have[i])
+			continue;
+		const struct ck_kernels *k = ck_kernels_for((enum ck_isa)i);
+		for (size_t si = 0; si < NATTN; si++)
+			for (int bi = 0; bi < r->nb; bi++) {
+				const struct ck_attn_desc *d = &attn_shapes[si];
+				const struct timing t = bench_attn(k, d, r->bl[bi]);
+				const double fl = attn_flops(d, r->bl[bi]);
+				const double g = fl / t.best * 1e-9;
+				printf("%s\n    {\"c\": %d, \"h\": %d, \"w\": %d, \"dqk\": %d, "
+				       "\"batch\": %d, \"isa\": \"%s\", \"gflops\": %.2f, "
+				       "\"gflops_median\": %.2f, \"us\": %.1f, \"pct_of_peak\": %.1f}",
+				       first ? "" : ",", d->c, d->h, d->w, d->dqk, r->bl[bi], k->name, g,
+				       fl / t.median * 1e-9, t.best * 1e6,
 				       r->peak[i] > 0 ? 100.0 * g / r->peak[i] : 0.0);
 				first = 0;
 				fflush(stdout);
@@ -770,6 +846,7 @@ int main(int argc, char **argv)
 		r.have[i] = ck_kernels_for((enum ck_isa)i) && (o.only_isa < 0 || o.only_isa == i);
 	print_peaks(&r);
 	print_layers(&r);
+	print_attn(&r);
 	print_onednn(&r, !o.no_onednn);
 	print_summary(&r);
 	return 0;
