@@ -35,12 +35,19 @@ static size_t align64(size_t x)
 	return (x + 63) & ~(size_t)63;
 }
 
+/* Scores are computed for a block of query panels at a time and consumed at once
+ * by the output GEMM, so the block (N x block floats) stays in L2 between the
+ * score GEMM, the softmax passes and the output GEMM instead of a whole N x N
+ * matrix going to memory and back four times (it is 4 MiB at N = 1024). */
+#define SCORE_BLOCK_FLOATS 65536 /* 256 KiB */
+
 /* Sizes (floats) and workspace offsets (bytes, 64-byte aligned: the B panels are
  * loaded with aligned vector loads). xs (packed [x; 1]) is dead once P exists, so
  * the scores reuse its place. */
 struct geom {
 	size_t c, d, n, m1, k1; /* channels, dqk, positions, 2d + C rows, C + 1 */
 	size_t mr, nr, npn;     /* tile, B panels over the positions */
+	size_t qpb;             /* query panels per score block */
 	size_t xs_off, pr_off, qb_off, ka_off, va_off, total;
 };
 
@@ -54,7 +61,9 @@ static void geom_init(const struct ck_gemm_ops *o, const struct ck_attn_desc *d,
 	g->mr = (size_t)o->mr;
 	g->nr = (size_t)o->nr;
 	g->npn = div_up(g->n, g->nr);
-	const size_t xs = g->npn * g->nr * g->k1, sp = g->npn * g->nr * g->n;
+	g->qpb = SCORE_BLOCK_FLOATS / (g->n * g->nr);
+	g->qpb = g->qpb < 1 ? 1 : g->qpb > g->npn ? g->npn : g->qpb;
+	const size_t xs = g->npn * g->nr * g->k1, sp = g->qpb * g->nr * g->n;
 	g->xs_off = 0;
 	g->pr_off = align64((xs > sp ? xs : sp) * sizeof(float));
 	g->qb_off = g->pr_off + align64(g->m1 * g->n * sizeof(float));
@@ -146,40 +155,52 @@ struct cout {
 	size_t ldc, pstride;
 };
 
+/* One MR x NR tile: rows [row0, row0 + mr) of A (a: their K block slice) times B
+ * panel pi (b: its K block slice, kcb deep). */
+static void tile(const struct ck_gemm_ops *o, const float *a, const float *b, const struct cout *c,
+		 size_t row0, size_t mr, size_t pi, size_t nvalid, size_t kcb, int accumulate)
+{
+	const size_t nr = (size_t)o->nr, vl = (size_t)o->vl;
+	float *c0 = c->base + row0 * c->ldc + pi * c->pstride;
+	float *cv[CK_GEMM_MAX_NV];
+	for (size_t v = 0; v < nr / vl; v++)
+		cv[v] = v * vl < nvalid ? c0 + v * vl : c0;
+	ck_gemm_pick(o, mr, nvalid)(kcb, a, b, cv, c->ldc, nvalid, accumulate);
+}
+
 /* C[m][ncols] (+)= A . B over packed operands of depth k (A: MR-row panels, B:
- * NR-column panels, both k-major), K blocked as conv and fc do. Loop order K block,
- * B panel, A panel: a B panel slice is reused from L1 by every row tile. */
+ * NR-column panels, both k-major), K blocked as conv and fc do, and N in chunks of
+ * nc columns as conv does: per K block and chunk, each A micro-panel (MR x kc,
+ * 12 KiB) stays in L1 while the chunk's B panels (kc x nc, <= 512 KiB) stream from
+ * L2 under it. */
 static void gemm(const struct ck_gemm_ops *o, size_t m, size_t ncols, size_t k, const float *a,
 		 const float *b, const struct cout *c, int accumulate)
 {
-	const size_t mr_full = (size_t)o->mr, nr = (size_t)o->nr, vl = (size_t)o->vl;
+	const size_t mr_full = (size_t)o->mr, nr = (size_t)o->nr, nc = (size_t)o->nc;
 	const size_t nkb = div_up(k, (size_t)o->kc), kc = div_up(k, nkb);
 	for (size_t kb = 0; kb < nkb; kb++) {
 		const size_t k0 = kb * kc, kcb = k - k0 < kc ? k - k0 : kc;
-		for (size_t pi = 0; pi * nr < ncols; pi++) {
-			const size_t nvalid = ncols - pi * nr < nr ? ncols - pi * nr : nr;
-			const float *bp = b + pi * k * nr + k0 * nr;
+		for (size_t j0 = 0; j0 < ncols; j0 += nc) {
+			const size_t j1 = ncols - j0 < nc ? ncols : j0 + nc;
 			for (size_t row0 = 0; row0 < m; row0 += mr_full) {
 				const size_t mr = m - row0 < mr_full ? m - row0 : mr_full;
 				const float *ap = a + row0 * k + k0 * mr_full;
-				float *c0 = c->base + row0 * c->ldc + pi * c->pstride;
-				float *cv[CK_GEMM_MAX_NV];
-				for (size_t v = 0; v < nr / vl; v++)
-					cv[v] = v * vl < nvalid ? c0 + v * vl : c0;
-				ck_gemm_pick(o, mr, nvalid)(kcb, ap, bp, cv, c->ldc, nvalid,
-							    accumulate || kb > 0);
+				for (size_t pi = j0 / nr; pi * nr < j1; pi++) {
+					const size_t nv = ncols - pi * nr < nr ? ncols - pi * nr : nr;
+					tile(o, ap, b + pi * k * nr + k0 * nr, c, row0, mr, pi, nv,
+					     kcb, accumulate || kb > 0);
+				}
 			}
 		}
 	}
 }
 
-/* Steps 1-3 for one image: the attention weights A^T end up in B panels at sp. */
-static void attn_weights(const struct ck_gemm_ops *o, ck_attn_softmax_cols_fn softmax,
-			 const struct geom *g, const float *packed, const float *x, char *ws)
+/* Step 1 for one image x and the repacks: q into B panels (qb), k into A panels
+ * (ka), v into A panels (va). */
+static void attn_project(const struct ck_gemm_ops *o, const struct geom *g, const float *packed,
+			 const float *x, char *ws)
 {
 	float *xs = (float *)(ws + g->xs_off), *pr = (float *)(ws + g->pr_off);
-	float *qb = (float *)(ws + g->qb_off), *ka = (float *)(ws + g->ka_off);
-	float *va = (float *)(ws + g->va_off), *sp = xs;
 	const size_t n = g->n, nr = g->nr;
 
 	pack_cols(x, n, g->c, n, nr, g->k1, xs);
@@ -190,19 +211,34 @@ static void attn_weights(const struct ck_gemm_ops *o, ck_attn_softmax_cols_fn so
 	}
 	gemm(o, g->m1, n, g->k1, packed, xs, &(struct cout){pr, n, nr}, 0);
 
-	pack_cols(pr, n, g->d, n, nr, g->d, qb);
-	pack_cols(pr + g->d * n, n, g->d, n, g->mr, g->d, ka);
-	pack_rows(pr + 2 * g->d * n, g->c, n, g->mr, va);
+	pack_cols(pr, n, g->d, n, nr, g->d, (float *)(ws + g->qb_off));
+	pack_cols(pr + g->d * n, n, g->d, n, g->mr, g->d, (float *)(ws + g->ka_off));
+	pack_rows(pr + 2 * g->d * n, g->c, n, g->mr, (float *)(ws + g->va_off));
+}
 
-	gemm(o, n, n, g->d, ka, qb, &(struct cout){sp, nr, n * nr}, 0);
-	if (n % nr) { /* padding lanes of the last panel: finite for the softmax */
-		const size_t nv = n % nr;
-		float *last = sp + (g->npn - 1) * n * nr;
+/* Steps 2-4 for the queries of panels [p0, p0 + np) of one image: their scores
+ * (transposed, in B panels at sp), the softmax, and their output columns of y
+ * (which holds x). */
+static void attn_queries(const struct ck_gemm_ops *o, ck_attn_softmax_cols_fn softmax,
+			 const struct geom *g, char *ws, size_t p0, size_t np, float *y)
+{
+	float *sp = (float *)(ws + g->xs_off);
+	const float *qb = (const float *)(ws + g->qb_off) + p0 * g->d * g->nr;
+	const size_t n = g->n, nr = g->nr, i0 = p0 * nr;
+	const size_t cols = n - i0 < np * nr ? n - i0 : np * nr;
+
+	gemm(o, n, cols, g->d, (const float *)(ws + g->ka_off), qb,
+	     &(struct cout){sp, nr, n * nr}, 0);
+	if (cols % nr) { /* padding lanes of the last panel: finite for the softmax */
+		const size_t nv = cols % nr;
+		float *last = sp + (np - 1) * n * nr;
 		for (size_t j = 0; j < n; j++)
 			memset(last + j * nr + nv, 0, (nr - nv) * sizeof(float));
 	}
-	for (size_t p = 0; p < g->npn; p++)
+	for (size_t p = 0; p < np; p++)
 		softmax(sp + p * n * nr, n, nr);
+	gemm(o, g->c, cols, n, (const float *)(ws + g->va_off), sp,
+	     &(struct cout){y + i0, n, nr}, 1);
 }
 
 static void attn_run(const struct ck_gemm_ops *o, ck_attn_softmax_cols_fn softmax,
@@ -215,10 +251,11 @@ static void attn_run(const struct ck_gemm_ops *o, ck_attn_softmax_cols_fn softma
 	for (int img = 0; img < n; img++) {
 		const float *x = in + (size_t)img * plane;
 		float *y = out + (size_t)img * plane;
-		attn_weights(o, softmax, &g, packed, x, ws);
+		attn_project(o, &g, packed, x, ws);
 		memcpy(y, x, plane * sizeof(float));
-		gemm(o, g.c, g.n, g.n, (float *)((char *)ws + g.va_off),
-		     (float *)((char *)ws + g.xs_off), &(struct cout){y, g.n, g.nr}, 1);
+		for (size_t p0 = 0; p0 < g.npn; p0 += g.qpb)
+			attn_queries(o, softmax, &g, ws, p0, g.npn - p0 < g.qpb ? g.npn - p0 : g.qpb,
+				     y);
 	}
 }
 
