@@ -296,6 +296,19 @@ static void fill(float *x, size_t n, uint32_t seed)
 	}
 }
 
+/* Times c's kernel, then frees its buffers and the unpacked weights w, b. */
+static struct timing time_and_free(struct run_ctx *c, float *w, float *b)
+{
+	const struct timing t = time_calls(run_call, c);
+	free(w);
+	free(b);
+	free(c->packed);
+	free(c->in);
+	free(c->out);
+	free(c->ws);
+	return t;
+}
+
 static double layer_flops(const struct layer *l, int n)
 {
 	if (l->fc)
@@ -334,14 +347,7 @@ static struct timing bench_ours(const struct ck_kernels *k, const struct layer *
 		k->fc_pack(&c.fd, w, b, c.packed);
 	else
 		k->conv_pack(&c.cd, w, b, c.packed);
-	const struct timing t = time_calls(run_call, &c);
-	free(w);
-	free(b);
-	free(c.packed);
-	free(c.in);
-	free(c.out);
-	free(c.ws);
-	return t;
+	return time_and_free(&c, w, b);
 }
 
 /* ---- self-attention: the learned codec's decoder (no model file has it yet) ---- */
@@ -378,14 +384,7 @@ static struct timing bench_attn(const struct ck_kernels *k, const struct ck_attn
 	c.ws = xalloc(k->attn_workspace_bytes(d, n));
 	fill(c.in, nio, 3);
 	k->attn_pack(d, w, b, w + dq * ch, b + dq, w + 2 * dq * ch, b + 2 * dq, c.packed);
-	const struct timing t = time_calls(run_call, &c);
-	free(w);
-	free(b);
-	free(c.packed);
-	free(c.in);
-	free(c.out);
-	free(c.ws);
-	return t;
+	return time_and_free(&c, w, b);
 }
 
 /* ---- oneDNN peer ---- */
@@ -679,30 +678,32 @@ static void print_peaks(struct run *r)
 	fflush(stdout);
 }
 
-static void print_layers(struct run *r)
+/* One row of a section: times (item, batch) on ISA isa into *t, writes the row's own
+ * JSON members into label and returns the FLOPs of one call. */
+typedef double row_fn(struct run *r, int isa, size_t item, int batch, struct timing *t,
+		      char *label, size_t len);
+
+/* A JSON array `key` of rows per ISA, item and batch: GFLOP/s and % of that ISA's peak. */
+static void print_rows(struct run *r, const char *key, size_t nitems, row_fn *row)
 {
 	int first = 1;
-	printf("  \"layers\": [");
+	printf("  \"%s\": [", key);
 	for (int i = 0; i < CK_ISA_COUNT; i++) {
 		if (!r->have[i])
 			continue;
-		const struct ck_kernels *k = ck_kernels_for((enum ck_isa)i);
-		for (size_t li = 0; li < NLAYERS; li++)
+		const char *isa = ck_isa_name((enum ck_isa)i);
+		for (size_t it = 0; it < nitems; it++)
 			for (int bi = 0; bi < r->nb; bi++) {
-				const struct layer *l = &layers[li];
-				const struct timing t = bench_ours(k, l, r->bl[bi]);
-				const double fl = layer_flops(l, r->bl[bi]);
+				struct timing t;
+				char label[160];
+				const int n = r->bl[bi];
+				const double fl = row(r, i, it, n, &t, label, sizeof label);
 				const double g = fl / t.best * 1e-9, gm = fl / t.median * 1e-9;
-				if (!l->fc && r->bl[bi] == 32) {
-					r->conv_flops[i] += fl;
-					r->conv_time[i] += t.best;
-				}
-				printf("%s\n    {\"name\": \"%s\", \"type\": \"%s\", \"batch\": %d, "
-				       "\"isa\": \"%s\", \"gflops\": %.2f, \"gflops_median\": %.2f, "
-				       "\"us\": %.1f, \"pct_of_peak\": %.1f}",
-				       first ? "" : ",", l->name, l->fc ? "fc" : "conv", r->bl[bi],
-				       k->name, g, gm, t.best * 1e6,
-				       r->peak[i] > 0 ? 100.0 * g / r->peak[i] : 0.0);
+				const double pct = r->peak[i] > 0 ? 100.0 * g / r->peak[i] : 0.0;
+				printf("%s\n    {%s, \"batch\": %d, \"isa\": \"%s\", "
+				       "\"gflops\": %.2f, \"gflops_median\": %.2f, \"us\": %.1f, "
+				       "\"pct_of_peak\": %.1f}",
+				       first ? "" : ",", label, n, isa, g, gm, t.best * 1e6, pct);
 				first = 0;
 				fflush(stdout);
 			}
@@ -710,31 +711,29 @@ static void print_layers(struct run *r)
 	printf("\n  ],\n");
 }
 
-static void print_attn(const struct run *r)
+/* The model's conv and fc layers; conv at batch 32 also adds to the summary. */
+static double layer_row(struct run *r, int isa, size_t item, int batch, struct timing *t,
+			char *label, size_t len)
 {
-	int first = 1;
-	printf("  \"attention\": [");
-	for (int i = 0; i < CK_ISA_COUNT; i++) {
-		if (!r->have[i])
-			continue;
-		const struct ck_kernels *k = ck_kernels_for((enum ck_isa)i);
-		for (size_t si = 0; si < NATTN; si++)
-			for (int bi = 0; bi < r->nb; bi++) {
-				const struct ck_attn_desc *d = &attn_shapes[si];
-				const struct timing t = bench_attn(k, d, r->bl[bi]);
-				const double fl = attn_flops(d, r->bl[bi]);
-				const double g = fl / t.best * 1e-9;
-				printf("%s\n    {\"c\": %d, \"h\": %d, \"w\": %d, \"dqk\": %d, "
-				       "\"batch\": %d, \"isa\": \"%s\", \"gflops\": %.2f, "
-				       "\"gflops_median\": %.2f, \"us\": %.1f, \"pct_of_peak\": %.1f}",
-				       first ? "" : ",", d->c, d->h, d->w, d->dqk, r->bl[bi], k->name, g,
-				       fl / t.median * 1e-9, t.best * 1e6,
-				       r->peak[i] > 0 ? 100.0 * g / r->peak[i] : 0.0);
-				first = 0;
-				fflush(stdout);
-			}
+	const struct layer *l = &layers[item];
+	*t = bench_ours(ck_kernels_for((enum ck_isa)isa), l, batch);
+	const double fl = layer_flops(l, batch);
+	if (!l->fc && batch == 32) {
+		r->conv_flops[isa] += fl;
+		r->conv_time[isa] += t->best;
 	}
-	printf("\n  ],\n");
+	snprintf(label, len, "\"name\": \"%s\", \"type\": \"%s\"", l->name, l->fc ? "fc" : "conv");
+	return fl;
+}
+
+static double attn_row(struct run *r, int isa, size_t item, int batch, struct timing *t,
+		       char *label, size_t len)
+{
+	const struct ck_attn_desc *d = &attn_shapes[item];
+	*t = bench_attn(ck_kernels_for((enum ck_isa)isa), d, batch);
+	snprintf(label, len, "\"c\": %d, \"h\": %d, \"w\": %d, \"dqk\": %d", d->c, d->h, d->w,
+		 d->dqk);
+	return attn_flops(d, batch);
 }
 
 #ifdef CK_HAVE_DNNL
@@ -845,8 +844,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < CK_ISA_COUNT; i++)
 		r.have[i] = ck_kernels_for((enum ck_isa)i) && (o.only_isa < 0 || o.only_isa == i);
 	print_peaks(&r);
-	print_layers(&r);
-	print_attn(&r);
+	print_rows(&r, "layers", NLAYERS, layer_row);
+	print_rows(&r, "attention", NATTN, attn_row);
 	print_onednn(&r, !o.no_onednn);
 	print_summary(&r);
 	return 0;

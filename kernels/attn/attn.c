@@ -186,9 +186,9 @@ static void gemm(const struct ck_gemm_ops *o, size_t m, size_t ncols, size_t k, 
 				const size_t mr = m - row0 < mr_full ? m - row0 : mr_full;
 				const float *ap = a + row0 * k + k0 * mr_full;
 				for (size_t pi = j0 / nr; pi * nr < j1; pi++) {
-					const size_t nv = ncols - pi * nr < nr ? ncols - pi * nr : nr;
-					tile(o, ap, b + pi * k * nr + k0 * nr, c, row0, mr, pi, nv,
-					     kcb, accumulate || kb > 0);
+					const size_t left = ncols - pi * nr;
+					tile(o, ap, b + pi * k * nr + k0 * nr, c, row0, mr, pi,
+					     left < nr ? left : nr, kcb, accumulate || kb > 0);
 				}
 			}
 		}
@@ -253,9 +253,10 @@ static void attn_run(const struct ck_gemm_ops *o, ck_attn_softmax_cols_fn softma
 		float *y = out + (size_t)img * plane;
 		attn_project(o, &g, packed, x, ws);
 		memcpy(y, x, plane * sizeof(float));
-		for (size_t p0 = 0; p0 < g.npn; p0 += g.qpb)
-			attn_queries(o, softmax, &g, ws, p0, g.npn - p0 < g.qpb ? g.npn - p0 : g.qpb,
-				     y);
+		for (size_t p0 = 0; p0 < g.npn; p0 += g.qpb) {
+			const size_t np = g.npn - p0 < g.qpb ? g.npn - p0 : g.qpb;
+			attn_queries(o, softmax, &g, ws, p0, np, y);
+		}
 	}
 }
 

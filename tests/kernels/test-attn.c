@@ -24,6 +24,7 @@
 
 #include "coinfer/kernels.h"
 #include "harness.h"
+#include "canary.h"
 
 #define TOL 2e-5
 #define CANARY 64 /* floats */
@@ -83,20 +84,6 @@ static void naive_image(const struct ck_attn_desc *d, const struct weights *wt, 
 	free(a);
 }
 
-static void set_canary(void *p, size_t bytes)
-{
-	memset(p, 0xA5, bytes);
-}
-
-static int canary_ok(const void *p, size_t bytes)
-{
-	const unsigned char *c = p;
-	for (size_t i = 0; i < bytes; i++)
-		if (c[i] != 0xA5)
-			return 0;
-	return 1;
-}
-
 /* Pack and run one ISA into out (count floats + canary), checking all bounds. */
 static void run(const struct ck_kernels *t, const char *name, const struct ck_attn_desc *d,
 		const struct weights *wt, const float *in, float *out, size_t count, int n)
@@ -110,11 +97,7 @@ static void run(const struct ck_kernels *t, const char *name, const struct ck_at
 
 	const size_t wsb = t->attn_workspace_bytes(d, n);
 	unsigned char *ws = th_alloc(wsb + 256);
-	memset(ws, 0xff, wsb);
-	set_canary(ws + wsb, 256);
-	for (size_t i = 0; i < count; i++)
-		out[i] = NAN;
-	set_canary(out + count, CANARY * sizeof(float));
+	poison_run(ws, wsb, out, count, CANARY);
 	t->attn_run(d, packed, in, out, n, ws);
 	TH_CHECK(canary_ok(ws + wsb, 256), "%s/%s: workspace overran %zu bytes", t->name, name,
 		 wsb);
