@@ -1,14 +1,19 @@
-/* Self-attention over spatial positions (SAGAN), one image at a time, on the packed
- * GEMM of each ISA (gemm/gemm.h). With N = h*w positions and x one image [C][N]:
+/* Self-attention over spatial positions (SAGAN) on the packed GEMM of each ISA
+ * (gemm/gemm.h). With N = h*w positions and x one image [C][N]:
  *   1. projections  P[2d + C][N] = [s*Wq; Wk; Wv | s*bq; bk; bv] . [x; 1]
  *      one GEMM, the weights prepacked by attn_pack() into MR-row panels with the
  *      biases as the K column matched by a row of ones (conv's bias trick), the
- *      scale s folded into the q rows so the scores need no pass of their own;
+ *      scale s folded into the q rows so the scores need no pass of their own.
+ *      Its columns run across a group of images, as conv's do across the batch:
+ *      a 4x4 map alone would fill only half of a 32-column tile, and this GEMM is
+ *      nearly all of the work on small maps; the group is bounded so that it
+ *      spans about one N chunk (nc columns), which bounds the workspace too;
  *   2. scores       S^T[j][i] = sum_r k[r][j] q[r][i]      (M = keys, N = queries)
  *   3. softmax over j of every column i of S^T            (per-ISA, attn.h)
  *   4. output       out = x + V . A^T                       (M = C, N = queries, K = N)
  *      out is first a copy of x and the GEMM accumulates into it: the residual
  *      costs no pass either.
+ * Steps 2-4 run per image, for a block of query panels at a time (SCORE_BLOCK).
  * Step 2 computes the transposed scores so that the microkernel, told to store rows
  * NR floats apart and to move on by N*NR floats per panel, writes them straight
  * into the NR-column B panels step 4 reads (a query per lane, k-major): no
@@ -42,16 +47,19 @@ static size_t align64(size_t x)
 #define SCORE_BLOCK_FLOATS 65536 /* 256 KiB */
 
 /* Sizes (floats) and workspace offsets (bytes, 64-byte aligned: the B panels are
- * loaded with aligned vector loads). xs (packed [x; 1]) is dead once P exists, so
- * the scores reuse its place. */
+ * loaded with aligned vector loads). xs (packed [x; 1] of a group) is dead once P
+ * exists, so the scores reuse its place. */
 struct geom {
 	size_t c, d, n, m1, k1; /* channels, dqk, positions, 2d + C rows, C + 1 */
 	size_t mr, nr, npn;     /* tile, B panels over the positions */
 	size_t qpb;             /* query panels per score block */
+	size_t grp;             /* images per projection group */
 	size_t xs_off, pr_off, qb_off, ka_off, va_off, total;
 };
 
-static void geom_init(const struct ck_gemm_ops *o, const struct ck_attn_desc *d, struct geom *g)
+/* nimg: images per run (1 for the packed weights, which do not depend on it). */
+static void geom_init(const struct ck_gemm_ops *o, const struct ck_attn_desc *d, size_t nimg,
+		      struct geom *g)
 {
 	g->c = (size_t)d->c;
 	g->d = (size_t)d->dqk;
@@ -63,10 +71,13 @@ static void geom_init(const struct ck_gemm_ops *o, const struct ck_attn_desc *d,
 	g->npn = div_up(g->n, g->nr);
 	g->qpb = SCORE_BLOCK_FLOATS / (g->n * g->nr);
 	g->qpb = g->qpb < 1 ? 1 : g->qpb > g->npn ? g->npn : g->qpb;
-	const size_t xs = g->npn * g->nr * g->k1, sp = g->qpb * g->nr * g->n;
+	g->grp = div_up((size_t)o->nc, g->n);
+	g->grp = g->grp < nimg ? g->grp : nimg;
+	const size_t gcols = g->grp * g->n;
+	const size_t xs = div_up(gcols, g->nr) * g->nr * g->k1, sp = g->qpb * g->nr * g->n;
 	g->xs_off = 0;
 	g->pr_off = align64((xs > sp ? xs : sp) * sizeof(float));
-	g->qb_off = g->pr_off + align64(g->m1 * g->n * sizeof(float));
+	g->qb_off = g->pr_off + align64(g->m1 * gcols * sizeof(float));
 	g->ka_off = g->qb_off + align64(g->npn * g->nr * g->d * sizeof(float));
 	g->va_off = g->ka_off + align64(div_up(g->n, g->mr) * g->mr * g->d * sizeof(float));
 	g->total = g->va_off + align64(div_up(g->c, g->mr) * g->mr * g->n * sizeof(float));
@@ -75,7 +86,7 @@ static void geom_init(const struct ck_gemm_ops *o, const struct ck_attn_desc *d,
 static size_t attn_packed_floats(const struct ck_gemm_ops *o, const struct ck_attn_desc *d)
 {
 	struct geom g;
-	geom_init(o, d, &g);
+	geom_init(o, d, 1, &g);
 	return div_up(g.m1, g.mr) * g.mr * g.k1;
 }
 
@@ -98,7 +109,7 @@ static void attn_pack(const struct ck_gemm_ops *o, const struct ck_attn_desc *d,
 {
 	const float *const w[3] = {wq, wk, wv}, *const b[3] = {bq, bk, bv};
 	struct geom g;
-	geom_init(o, d, &g);
+	geom_init(o, d, 1, &g);
 	for (size_t ip = 0; ip < div_up(g.m1, g.mr); ip++)
 		for (size_t k = 0; k < g.k1; k++)
 			for (size_t r = 0; r < g.mr; r++) {
@@ -113,7 +124,7 @@ static size_t attn_workspace_bytes(const struct ck_gemm_ops *o, const struct ck_
 	if (n < 1)
 		return 0;
 	struct geom g;
-	geom_init(o, d, &g);
+	geom_init(o, d, (size_t)n, &g);
 	return g.total;
 }
 
@@ -134,16 +145,26 @@ static void pack_cols(const float *src, size_t ld, size_t rows, size_t cols, siz
 	}
 }
 
-/* Rows of src ([rows][k], row-major) into MR-row A panels, k-major:
- * dst[ip * k * MR + kk * MR + r] = src[(ip * MR + r) * k + kk], zero past rows. */
-static void pack_rows(const float *src, size_t rows, size_t k, size_t mr, float *dst)
+/* [x; 1] of images in[0, nimg) (each [C][N]) into B panels of depth C + 1: the
+ * columns run over the images one after another (column img * N + i), so a panel
+ * may take segments of two or more images; the last row is the bias row, ones
+ * under the valid columns. */
+static void pack_x(const struct geom *g, const float *in, size_t nimg, float *xs)
 {
-	for (size_t r0 = 0; r0 < rows; r0 += mr) {
-		const size_t nv = rows - r0 < mr ? rows - r0 : mr;
-		for (size_t r = 0; r < mr; r++)
-			for (size_t kk = 0; kk < k; kk++)
-				dst[kk * mr + r] = r < nv ? src[(r0 + r) * k + kk] : 0.0f;
-		dst += k * mr;
+	const size_t n = g->n, nr = g->nr, total = nimg * n;
+	for (size_t j0 = 0; j0 < total; j0 += nr, xs += g->k1 * nr) {
+		const size_t nv = total - j0 < nr ? total - j0 : nr;
+		for (size_t j = 0, len; j < nv; j += len) {
+			const size_t i = (j0 + j) % n;
+			const float *src = in + (j0 + j) / n * g->c * n + i;
+			len = nv - j < n - i ? nv - j : n - i;
+			for (size_t r = 0; r < g->c; r++)
+				memcpy(xs + r * nr + j, src + r * n, len * sizeof(float));
+		}
+		for (size_t r = 0; r < g->c; r++)
+			memset(xs + r * nr + nv, 0, (nr - nv) * sizeof(float));
+		for (size_t j = 0; j < nr; j++)
+			xs[g->c * nr + j] = j < nv ? 1.0f : 0.0f;
 	}
 }
 
@@ -195,25 +216,33 @@ static void gemm(const struct ck_gemm_ops *o, size_t m, size_t ncols, size_t k, 
 	}
 }
 
-/* Step 1 for one image x and the repacks: q into B panels (qb), k into A panels
- * (ka), v into A panels (va). */
+/* Step 1 for images in[0, nimg): P of image img is columns [img * N, (img + 1) * N)
+ * of the row-major pr, rows nimg * N floats apart. */
 static void attn_project(const struct ck_gemm_ops *o, const struct geom *g, const float *packed,
-			 const float *x, char *ws)
+			 const float *in, size_t nimg, char *ws)
 {
 	float *xs = (float *)(ws + g->xs_off), *pr = (float *)(ws + g->pr_off);
-	const size_t n = g->n, nr = g->nr;
+	const size_t cols = nimg * g->n;
+	pack_x(g, in, nimg, xs);
+	gemm(o, g->m1, cols, g->k1, packed, xs, &(struct cout){pr, cols, g->nr}, 0);
+}
 
-	pack_cols(x, n, g->c, n, nr, g->k1, xs);
-	for (size_t p = 0; p < g->npn; p++) { /* the bias row: ones under valid columns */
-		float *ones = xs + (p * g->k1 + g->c) * nr;
-		for (size_t j = 0; j < nr; j++)
-			ones[j] = p * nr + j < n ? 1.0f : 0.0f;
+/* One image's operands out of its P (rows ld floats apart): q into B panels (qb),
+ * k into A panels (ka), v into A panels (va). */
+static void attn_repack(const struct geom *g, const float *p, size_t ld, char *ws)
+{
+	const size_t n = g->n;
+	float *va = (float *)(ws + g->va_off);
+	pack_cols(p, ld, g->d, n, g->nr, g->d, (float *)(ws + g->qb_off));
+	pack_cols(p + g->d * ld, ld, g->d, n, g->mr, g->d, (float *)(ws + g->ka_off));
+	for (size_t c0 = 0; c0 < g->c; c0 += g->mr, va += n * g->mr) {
+		const size_t mr = g->c - c0 < g->mr ? g->c - c0 : g->mr;
+		for (size_t r = 0; r < g->mr; r++) {
+			const float *src = p + (2 * g->d + c0 + r) * ld;
+			for (size_t j = 0; j < n; j++)
+				va[j * g->mr + r] = r < mr ? src[j] : 0.0f;
+		}
 	}
-	gemm(o, g->m1, n, g->k1, packed, xs, &(struct cout){pr, n, nr}, 0);
-
-	pack_cols(pr, n, g->d, n, nr, g->d, (float *)(ws + g->qb_off));
-	pack_cols(pr + g->d * n, n, g->d, n, g->mr, g->d, (float *)(ws + g->ka_off));
-	pack_rows(pr + 2 * g->d * n, g->c, n, g->mr, (float *)(ws + g->va_off));
 }
 
 /* Steps 2-4 for the queries of panels [p0, p0 + np) of one image: their scores
@@ -245,17 +274,22 @@ static void attn_run(const struct ck_gemm_ops *o, ck_attn_softmax_cols_fn softma
 		     const struct ck_attn_desc *d, const float *packed, const float *in, float *out,
 		     int n, void *ws)
 {
+	if (n < 1)
+		return;
 	struct geom g;
-	geom_init(o, d, &g);
+	geom_init(o, d, (size_t)n, &g);
 	const size_t plane = g.c * g.n;
-	for (int img = 0; img < n; img++) {
-		const float *x = in + (size_t)img * plane;
-		float *y = out + (size_t)img * plane;
-		attn_project(o, &g, packed, x, ws);
-		memcpy(y, x, plane * sizeof(float));
-		for (size_t p0 = 0; p0 < g.npn; p0 += g.qpb) {
-			const size_t np = g.npn - p0 < g.qpb ? g.npn - p0 : g.qpb;
-			attn_queries(o, softmax, &g, ws, p0, np, y);
+	memcpy(out, in, (size_t)n * plane * sizeof(float));
+	for (size_t g0 = 0; g0 < (size_t)n; g0 += g.grp) {
+		const size_t gn = (size_t)n - g0 < g.grp ? (size_t)n - g0 : g.grp;
+		attn_project(o, &g, packed, in + g0 * plane, gn, ws);
+		for (size_t img = 0; img < gn; img++) {
+			const float *p = (const float *)((char *)ws + g.pr_off) + img * g.n;
+			attn_repack(&g, p, gn * g.n, ws);
+			for (size_t p0 = 0; p0 < g.npn; p0 += g.qpb) {
+				const size_t np = g.npn - p0 < g.qpb ? g.npn - p0 : g.qpb;
+				attn_queries(o, softmax, &g, ws, p0, np, out + (g0 + img) * plane);
+			}
 		}
 	}
 }

@@ -1,7 +1,8 @@
 /* Self-attention kernels: every ISA this build and CPU have (the scalar reference
  * included) against a naive attention computed in double straight from the
  * definition in coinfer/kernels.h, over positions N around every ISA's tile (MR 4, 6,
- * 8, 12; NR 8, 12, 16, 32) and the K block (256), odd and even C and dqk, batch 1 and 3.
+ * 8, 12; NR 8, 12, 16, 32) and the K block (256), odd and even C and dqk, batch 1 and 3,
+ * and batches that split into several projection groups.
  *
  * Tolerance (normalised error, th_nerr = max |diff| / max |ref|): 2e-5. The weights
  * are scaled so q and k have unit variance and the scores a spread of about
@@ -267,6 +268,11 @@ int main(void)
 		snprintf(name, sizeof name, "c%d", ns[i]);
 		check_shape(name, ns[i], ns[i] % 4 + 1, 3, 3, 1, 1.0f, 0);
 	}
+	/* projection groups (about nc = 240..512 columns of images each) with a partial
+	 * last group, and panels that span many images */
+	check_shape("7x7-b13", 9, 2, 7, 7, 13, 1.0f, 0);
+	check_shape("1x1-b40", 6, 3, 1, 1, 40, 1.0f, 0);
+	check_shape("4x4-b35", 12, 2, 4, 4, 35, 1.0f, 0);
 	/* the scaled dot product convention, and no biases */
 	check_shape("scale-1/sqrt(d)", 32, 4, 5, 6, 2, 0.5f, 0);
 	check_shape("scale-0", 12, 3, 4, 5, 1, 0.0f, 0);
