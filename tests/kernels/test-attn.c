@@ -268,10 +268,11 @@ int main(void)
 		snprintf(name, sizeof name, "c%d", ns[i]);
 		check_shape(name, ns[i], ns[i] % 4 + 1, 3, 3, 1, 1.0f, 0);
 	}
-	/* projection groups (about nc = 240..512 columns of images each) with a partial
-	 * last group, and panels that span many images */
+	/* projection groups (the fewest images that fill NR columns) with a partial
+	 * last group, and panels that span several images */
 	check_shape("7x7-b13", 9, 2, 7, 7, 13, 1.0f, 0);
 	check_shape("1x1-b40", 6, 3, 1, 1, 40, 1.0f, 0);
+	check_shape("1x3-b7", 10, 3, 1, 3, 7, 1.0f, 0);
 	check_shape("4x4-b35", 12, 2, 4, 4, 35, 1.0f, 0);
 	/* the scaled dot product convention, and no biases */
 	check_shape("scale-1/sqrt(d)", 32, 4, 5, 6, 2, 0.5f, 0);
