@@ -1,6 +1,7 @@
 /* coinfer-bench-kernels: single-thread throughput of the conv and fc kernels on the
  * model's layer shapes, against the measured FMA peak of this core and, when built
- * with oneDNN, against oneDNN on the same shapes. Prints one JSON document.
+ * with oneDNN, against oneDNN on the same shapes; and of the self-attention kernel on
+ * the learned codec's decoder shapes. Prints one JSON document.
  *
  * Timing: each measurement runs rounds of back-to-back calls (a round lasts >= ~2 ms
  * so clock reads do not distort microsecond calls) until >= --min-time seconds have
@@ -260,7 +261,8 @@ struct run_ctx {
 	const struct ck_kernels *k;
 	struct ck_conv_desc cd;
 	struct ck_fc_desc fd;
-	int fc, n;
+	struct ck_attn_desc ad;
+	int fc, attn, n;
 	float *packed, *in, *out;
 	void *ws;
 };
@@ -268,7 +270,9 @@ struct run_ctx {
 static void run_call(void *p)
 {
 	struct run_ctx *c = p;
-	if (c->fc)
+	if (c->attn)
+		c->k->attn_run(&c->ad, c->packed, c->in, c->out, c->n, c->ws);
+	else if (c->fc)
 		c->k->fc_run(&c->fd, c->packed, c->in, c->out, c->n, c->ws);
 	else
 		c->k->conv_run(&c->cd, c->packed, c->in, c->out, c->n, c->ws);
@@ -290,6 +294,19 @@ static void fill(float *x, size_t n, uint32_t seed)
 		seed = seed * 1664525u + 1013904223u;
 		x[i] = (float)(seed >> 8) * (1.0f / 8388608.0f) - 1.0f;
 	}
+}
+
+/* Times c's kernel, then frees its buffers and the unpacked weights w, b. */
+static struct timing time_and_free(struct run_ctx *c, float *w, float *b)
+{
+	const struct timing t = time_calls(run_call, c);
+	free(w);
+	free(b);
+	free(c->packed);
+	free(c->in);
+	free(c->out);
+	free(c->ws);
+	return t;
 }
 
 static double layer_flops(const struct layer *l, int n)
@@ -330,14 +347,44 @@ static struct timing bench_ours(const struct ck_kernels *k, const struct layer *
 		k->fc_pack(&c.fd, w, b, c.packed);
 	else
 		k->conv_pack(&c.cd, w, b, c.packed);
-	const struct timing t = time_calls(run_call, &c);
-	free(w);
-	free(b);
-	free(c.packed);
-	free(c.in);
-	free(c.out);
-	free(c.ws);
-	return t;
+	return time_and_free(&c, w, b);
+}
+
+/* ---- self-attention: the learned codec's decoder (no model file has it yet) ---- */
+
+/* c, h, w, dqk (SAGAN's C/8), scale */
+static const struct ck_attn_desc attn_shapes[] = {
+	{16, 16, 16, 2, 1.0f}, {32, 16, 16, 4, 1.0f},  {64, 8, 8, 8, 1.0f},
+	{128, 8, 8, 16, 1.0f}, {256, 4, 4, 32, 1.0f}, {64, 32, 32, 8, 1.0f},
+};
+#define NATTN (sizeof attn_shapes / sizeof attn_shapes[0])
+
+/* The three GEMMs' multiply-adds: projections (2d + C rows, K = C + 1), scores
+ * (N x N, K = d), output (C x N, K = N); the softmax's N*N exps are not counted. */
+static double attn_flops(const struct ck_attn_desc *d, int n)
+{
+	const double c = d->c, dq = d->dqk, np = (double)d->h * d->w;
+	return 2.0 * n * np * ((2 * dq + c) * (c + 1) + dq * np + c * np);
+}
+
+static struct timing bench_attn(const struct ck_kernels *k, const struct ck_attn_desc *d, int n)
+{
+	struct run_ctx c = {.k = k, .ad = *d, .attn = 1, .n = n};
+	const size_t ch = (size_t)d->c, dq = (size_t)d->dqk;
+	const size_t nw = (2 * dq + ch) * ch, nio = (size_t)n * ch * (size_t)(d->h * d->w);
+	float *w = xalloc(nw * sizeof(float)), *b = xalloc((2 * dq + ch) * sizeof(float));
+	/* small weights keep the scores moderate, as a trained layer's are */
+	fill(w, nw, 1);
+	for (size_t i = 0; i < nw; i++)
+		w[i] *= 0.1f;
+	fill(b, 2 * dq + ch, 2);
+	c.packed = xalloc(k->attn_packed_floats(d) * sizeof(float));
+	c.in = xalloc(nio * sizeof(float));
+	c.out = xalloc(nio * sizeof(float));
+	c.ws = xalloc(k->attn_workspace_bytes(d, n));
+	fill(c.in, nio, 3);
+	k->attn_pack(d, w, b, w + dq * ch, b + dq, w + 2 * dq * ch, b + 2 * dq, c.packed);
+	return time_and_free(&c, w, b);
 }
 
 /* ---- oneDNN peer ---- */
@@ -582,8 +629,9 @@ static const struct cli_prog prog = {
 	.head = "usage: coinfer-bench-kernels [options]\n"
 		"Times the conv and fc kernels on the model's layer shapes (single thread)\n"
 		"and prints one JSON document: per-ISA FMA peak, per layer/batch/ISA GFLOP/s\n"
-		"and % of that ISA's peak, the oneDNN peer (when built with it), and the\n"
-		"FLOP-weighted % of peak of the conv layers at batch 32.\n",
+		"and % of that ISA's peak, the oneDNN peer (when built with it), the\n"
+		"FLOP-weighted % of peak of the conv layers at batch 32, and GFLOP/s of the\n"
+		"self-attention kernel on the learned codec's decoder shapes.\n",
 	.opts = opts, .n_opts = CLI_N(opts), .size = sizeof(struct bk_opts)};
 
 /* ---- the report ----------------------------------------------------------------------- */
@@ -630,35 +678,62 @@ static void print_peaks(struct run *r)
 	fflush(stdout);
 }
 
-static void print_layers(struct run *r)
+/* One row of a section: times (item, batch) on ISA isa into *t, writes the row's own
+ * JSON members into label and returns the FLOPs of one call. */
+typedef double row_fn(struct run *r, int isa, size_t item, int batch, struct timing *t,
+		      char *label, size_t len);
+
+/* A JSON array `key` of rows per ISA, item and batch: GFLOP/s and % of that ISA's peak. */
+static void print_rows(struct run *r, const char *key, size_t nitems, row_fn *row)
 {
 	int first = 1;
-	printf("  \"layers\": [");
+	printf("  \"%s\": [", key);
 	for (int i = 0; i < CK_ISA_COUNT; i++) {
 		if (!r->have[i])
 			continue;
-		const struct ck_kernels *k = ck_kernels_for((enum ck_isa)i);
-		for (size_t li = 0; li < NLAYERS; li++)
+		const char *isa = ck_isa_name((enum ck_isa)i);
+		for (size_t it = 0; it < nitems; it++)
 			for (int bi = 0; bi < r->nb; bi++) {
-				const struct layer *l = &layers[li];
-				const struct timing t = bench_ours(k, l, r->bl[bi]);
-				const double fl = layer_flops(l, r->bl[bi]);
+				struct timing t;
+				char label[160];
+				const int n = r->bl[bi];
+				const double fl = row(r, i, it, n, &t, label, sizeof label);
 				const double g = fl / t.best * 1e-9, gm = fl / t.median * 1e-9;
-				if (!l->fc && r->bl[bi] == 32) {
-					r->conv_flops[i] += fl;
-					r->conv_time[i] += t.best;
-				}
-				printf("%s\n    {\"name\": \"%s\", \"type\": \"%s\", \"batch\": %d, "
-				       "\"isa\": \"%s\", \"gflops\": %.2f, \"gflops_median\": %.2f, "
-				       "\"us\": %.1f, \"pct_of_peak\": %.1f}",
-				       first ? "" : ",", l->name, l->fc ? "fc" : "conv", r->bl[bi],
-				       k->name, g, gm, t.best * 1e6,
-				       r->peak[i] > 0 ? 100.0 * g / r->peak[i] : 0.0);
+				const double pct = r->peak[i] > 0 ? 100.0 * g / r->peak[i] : 0.0;
+				printf("%s\n    {%s, \"batch\": %d, \"isa\": \"%s\", "
+				       "\"gflops\": %.2f, \"gflops_median\": %.2f, \"us\": %.1f, "
+				       "\"pct_of_peak\": %.1f}",
+				       first ? "" : ",", label, n, isa, g, gm, t.best * 1e6, pct);
 				first = 0;
 				fflush(stdout);
 			}
 	}
 	printf("\n  ],\n");
+}
+
+/* The model's conv and fc layers; conv at batch 32 also adds to the summary. */
+static double layer_row(struct run *r, int isa, size_t item, int batch, struct timing *t,
+			char *label, size_t len)
+{
+	const struct layer *l = &layers[item];
+	*t = bench_ours(ck_kernels_for((enum ck_isa)isa), l, batch);
+	const double fl = layer_flops(l, batch);
+	if (!l->fc && batch == 32) {
+		r->conv_flops[isa] += fl;
+		r->conv_time[isa] += t->best;
+	}
+	snprintf(label, len, "\"name\": \"%s\", \"type\": \"%s\"", l->name, l->fc ? "fc" : "conv");
+	return fl;
+}
+
+static double attn_row(struct run *r, int isa, size_t item, int batch, struct timing *t,
+		       char *label, size_t len)
+{
+	const struct ck_attn_desc *d = &attn_shapes[item];
+	*t = bench_attn(ck_kernels_for((enum ck_isa)isa), d, batch);
+	snprintf(label, len, "\"c\": %d, \"h\": %d, \"w\": %d, \"dqk\": %d", d->c, d->h, d->w,
+		 d->dqk);
+	return attn_flops(d, batch);
 }
 
 #ifdef CK_HAVE_DNNL
@@ -769,7 +844,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < CK_ISA_COUNT; i++)
 		r.have[i] = ck_kernels_for((enum ck_isa)i) && (o.only_isa < 0 || o.only_isa == i);
 	print_peaks(&r);
-	print_layers(&r);
+	print_rows(&r, "layers", NLAYERS, layer_row);
+	print_rows(&r, "attention", NATTN, attn_row);
 	print_onednn(&r, !o.no_onednn);
 	print_summary(&r);
 	return 0;

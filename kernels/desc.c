@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 
 #include "coinfer/kernels.h"
 
@@ -38,6 +39,16 @@ int ck_pool_desc_init(struct ck_pool_desc *d)
 	if (d->ph >= d->kh || d->pw >= d->kw)
 		return -EINVAL;
 	if (out_dim(d->h, d->kh, d->sh, d->ph, &d->oh) || out_dim(d->w, d->kw, d->sw, d->pw, &d->ow))
+		return -EINVAL;
+	return 0;
+}
+
+int ck_attn_desc_check(const struct ck_attn_desc *d)
+{
+	if (d->c < 1 || d->h < 1 || d->w < 1 || d->dqk < 1 || d->c > CK_DIM_MAX ||
+	    d->dqk > CK_DIM_MAX || d->h > CK_ATTN_N_MAX || d->w > CK_ATTN_N_MAX)
+		return -EINVAL;
+	if (d->h * d->w > CK_ATTN_N_MAX || !isfinite(d->scale))
 		return -EINVAL;
 	return 0;
 }

@@ -20,7 +20,11 @@ _Static_assert(CK_ISA_SCALAR == (int)CF_ISA_SCALAR && CK_ISA_AVX2 == (int)CF_ISA
 		.conv_run = ck_conv_run__##sfx,                                           \
 		.fc_packed_floats = ck_fc_packed_floats__##sfx, .fc_pack = ck_fc_pack__##sfx, \
 		.fc_workspace_bytes = ck_fc_workspace_bytes__##sfx,                       \
-		.fc_run = ck_fc_run__##sfx, .relu = ck_relu__##sfx,                       \
+		.fc_run = ck_fc_run__##sfx,                                               \
+		.attn_packed_floats = ck_attn_packed_floats__##sfx,                       \
+		.attn_pack = ck_attn_pack__##sfx,                                         \
+		.attn_workspace_bytes = ck_attn_workspace_bytes__##sfx,                   \
+		.attn_run = ck_attn_run__##sfx, .relu = ck_relu__##sfx,                   \
 		.add = ck_add__##sfx,                                                     \
 		.maxpool = ck_maxpool__##sfx, .avgpool = ck_avgpool__##sfx,               \
 		.lrn = ck_lrn__##sfx, .softmax = ck_softmax__##sfx,                       \

@@ -22,6 +22,13 @@
 	size_t ck_fc_workspace_bytes__##isa(const struct ck_fc_desc *d, int n);             \
 	void ck_fc_run__##isa(const struct ck_fc_desc *d, const float *packed,              \
 			      const float *in, float *out, int n, void *ws);                \
+	size_t ck_attn_packed_floats__##isa(const struct ck_attn_desc *d);                  \
+	void ck_attn_pack__##isa(const struct ck_attn_desc *d, const float *wq,             \
+				 const float *bq, const float *wk, const float *bk,         \
+				 const float *wv, const float *bv, float *packed);          \
+	size_t ck_attn_workspace_bytes__##isa(const struct ck_attn_desc *d, int n);         \
+	void ck_attn_run__##isa(const struct ck_attn_desc *d, const float *packed,          \
+				const float *in, float *out, int n, void *ws);              \
 	void ck_relu__##isa(const float *in, float *out, size_t count);                     \
 	void ck_add__##isa(const float *a, const float *b, float *out, size_t count);       \
 	void ck_maxpool__##isa(const struct ck_pool_desc *d, const float *in, float *out,    \

@@ -49,9 +49,23 @@ struct ck_fc_desc {
 	int cin, cout;
 };
 
+/* Self-attention over the h*w positions of each image (SAGAN; see attn_run below). */
+struct ck_attn_desc {
+	int c;             /* channels of input and output */
+	int h, w;          /* N = h*w positions, at most CK_ATTN_N_MAX */
+	int dqk;           /* rows of the query and key projections (C/8 in SAGAN) */
+	float scale;       /* multiplies the scores before the softmax: 1 (SAGAN) or
+			    * 1/sqrt(dqk) (scaled dot product), finite */
+};
+
+/* The scores are an N x N matrix per image: bound N so it stays a sane workspace. */
+#define CK_ATTN_N_MAX 4096
+
 /* Validate and fill oh/ow. Return 0 or -EINVAL on impossible shapes. */
 int ck_conv_desc_init(struct ck_conv_desc *d);
 int ck_pool_desc_init(struct ck_pool_desc *d);
+/* 0, or -EINVAL when a size is < 1 or too large or scale is not finite. */
+int ck_attn_desc_check(const struct ck_attn_desc *d);
 
 struct ck_kernels {
 	enum ck_isa isa;
@@ -75,6 +89,22 @@ struct ck_kernels {
 	size_t (*fc_workspace_bytes)(const struct ck_fc_desc *d, int n);
 	void (*fc_run)(const struct ck_fc_desc *d, const float *packed, const float *in,
 		       float *out, int n, void *ws);
+
+	/* Self-attention, per image x = in[img] as [C][N] (N = h*w, d = dqk):
+	 *   q = Wq x + bq, k = Wk x + bk (d x N), v = Wv x + bv (C x N),
+	 *   A[i][.] = softmax over j of scale * sum_r q[r][i] k[r][j],
+	 *   out[c][i] = x[c][i] + sum_j v[c][j] A[i][j].
+	 * SAGAN's gamma is folded into Wv, bv by the exporter. Weights are row-major
+	 * [d][C], [d][C], [C][C]; biases [d], [d], [C] (each may be NULL: zero). pack()
+	 * arranges them once (attn_packed_floats() floats, 64-byte aligned); run() needs
+	 * attn_workspace_bytes(d, n) bytes, 64-byte aligned; out must not overlap in. */
+	size_t (*attn_packed_floats)(const struct ck_attn_desc *d);
+	void (*attn_pack)(const struct ck_attn_desc *d, const float *wq, const float *bq,
+			  const float *wk, const float *bk, const float *wv, const float *bv,
+			  float *packed);
+	size_t (*attn_workspace_bytes)(const struct ck_attn_desc *d, int n);
+	void (*attn_run)(const struct ck_attn_desc *d, const float *packed, const float *in,
+			 float *out, int n, void *ws);
 
 	/* Elementwise over count floats; in == out allowed. */
 	void (*relu)(const float *in, float *out, size_t count);

@@ -8,47 +8,13 @@
  * several accumulators so FMA latency does not cap them below load bandwidth.
  * Loop order: K block, then weight panel, then row tiles, so a weight panel slice is
  * fetched from memory once and reused from L1 by all row tiles of the batch. */
-#if defined(__SSE2__)
-#include <xmmintrin.h>
-#endif
-
 #include "gemm/gemm.h"
+#include "gemm/pack-rows.h"
 #include "internal.h"
 
 static size_t div_up(size_t a, size_t b)
 {
 	return (a + b - 1) / b;
-}
-
-/* Transpose mr rows of x (row-major, cin long) into ap[k * MR + r]. This is most of
- * an fc's cost when cout is small, so rows go four at a time through SSE 4x4
- * transposes (baseline on x86-64); elsewhere a plain loop. Rows mr..MR-1 are left
- * as they are: the mr-row microkernels never use them. */
-static void pack_rows(const float *x, size_t cin, size_t mr, size_t MR, float *ap)
-{
-	size_t r = 0;
-#if defined(__SSE2__)
-	for (; r + 4 <= mr; r += 4) {
-		const float *x0 = x + r * cin, *x1 = x0 + cin, *x2 = x1 + cin, *x3 = x2 + cin;
-		size_t k = 0;
-		for (; k + 4 <= cin; k += 4) {
-			__m128 a0 = _mm_loadu_ps(x0 + k), a1 = _mm_loadu_ps(x1 + k);
-			__m128 a2 = _mm_loadu_ps(x2 + k), a3 = _mm_loadu_ps(x3 + k);
-			_MM_TRANSPOSE4_PS(a0, a1, a2, a3);
-			float *d = ap + k * MR + r;
-			_mm_storeu_ps(d, a0);
-			_mm_storeu_ps(d + MR, a1);
-			_mm_storeu_ps(d + 2 * MR, a2);
-			_mm_storeu_ps(d + 3 * MR, a3);
-		}
-		for (; k < cin; k++)
-			for (size_t i = 0; i < 4; i++)
-				ap[k * MR + r + i] = x[(r + i) * cin + k];
-	}
-#endif
-	for (; r < mr; r++)
-		for (size_t k = 0; k < cin; k++)
-			ap[k * MR + r] = x[r * cin + k];
 }
 
 static size_t fc_packed_floats(const struct ck_gemm_ops *o, const struct ck_fc_desc *d)
@@ -94,7 +60,7 @@ static void fc_run(const struct ck_gemm_ops *o, const struct ck_fc_desc *d, cons
 	for (size_t ip = 0; ip < mpanels; ip++) {
 		float *ap = a + ip * k1 * mr_full;
 		const size_t mr = rows - ip * mr_full < mr_full ? rows - ip * mr_full : mr_full;
-		pack_rows(in + ip * mr_full * cin, cin, mr, mr_full, ap);
+		ck_pack_rows(in + ip * mr_full * cin, cin, cin, mr, mr_full, ap);
 		for (size_t r = 0; r < mr_full; r++)
 			ap[cin * mr_full + r] = 1.0f;
 	}

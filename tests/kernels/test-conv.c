@@ -18,6 +18,7 @@
 
 #include "coinfer/kernels.h"
 #include "harness.h"
+#include "canary.h"
 
 #define TOL_REF 1e-5
 #define TOL_SIMD 1e-5
@@ -62,20 +63,6 @@ static void naive(const struct ck_conv_desc *d, const float *w, const float *b, 
 					*out++ = (float)naive_at(d, w, b, in, img, co, oy, ox);
 }
 
-static void set_canary(void *p, size_t bytes)
-{
-	memset(p, 0xA5, bytes);
-}
-
-static int canary_ok(const void *p, size_t bytes)
-{
-	const unsigned char *c = p;
-	for (size_t i = 0; i < bytes; i++)
-		if (c[i] != 0xA5)
-			return 0;
-	return 1;
-}
-
 /* Pack and run one ISA into out (count floats + canary), checking all bounds. */
 static void run(const struct ck_kernels *t, const struct shape *s, const struct ck_conv_desc *d,
 		const float *w, const float *b, const float *in, float *out, size_t count)
@@ -89,12 +76,7 @@ static void run(const struct ck_kernels *t, const struct shape *s, const struct 
 
 	const size_t wsb = t->conv_workspace_bytes(d, s->n);
 	unsigned char *ws = th_alloc(wsb + 256);
-	memset(ws, 0xff, wsb); /* NaN bit patterns: reading unwritten workspace shows */
-	set_canary(ws + wsb, 256);
-
-	for (size_t i = 0; i < count; i++)
-		out[i] = NAN;
-	set_canary(out + count, CANARY * sizeof(float));
+	poison_run(ws, wsb, out, count, CANARY);
 	t->conv_run(d, packed, in, out, s->n, ws);
 	TH_CHECK(canary_ok(ws + wsb, 256), "%s/%s: workspace overran %zu bytes", t->name, s->name,
 		 wsb);

@@ -14,8 +14,9 @@ static int complete(const struct ck_kernels *k)
 {
 	return k->name && k->conv_packed_floats && k->conv_pack && k->conv_workspace_bytes &&
 	       k->conv_run && k->fc_packed_floats && k->fc_pack && k->fc_workspace_bytes &&
-	       k->fc_run && k->relu && k->add && k->maxpool && k->avgpool && k->lrn && k->softmax &&
-	       k->softmax_entropy;
+	       k->fc_run && k->attn_packed_floats && k->attn_pack && k->attn_workspace_bytes &&
+	       k->attn_run && k->relu && k->add && k->maxpool && k->avgpool && k->lrn &&
+	       k->softmax && k->softmax_entropy;
 }
 
 /* The best level ck_kernels_for offers: what ck_kernels() picks unforced. */

@@ -12,6 +12,7 @@
 
 #include "coinfer/kernels.h"
 #include "harness.h"
+#include "canary.h"
 
 #define TOL_REF 1e-5
 #define TOL_SIMD 1e-5
@@ -19,31 +20,18 @@
 
 static double worst_ref, worst_simd;
 
-static int canary_ok(const void *p, size_t bytes)
-{
-	const unsigned char *c = p;
-	for (size_t i = 0; i < bytes; i++)
-		if (c[i] != 0xA5)
-			return 0;
-	return 1;
-}
-
 static void run(const struct ck_kernels *t, const struct ck_fc_desc *d, int n, const float *w,
 		const float *b, const float *in, float *out)
 {
 	const size_t pf = t->fc_packed_floats(d), count = (size_t)n * (size_t)d->cout;
 	float *packed = th_alloc((pf + CANARY) * sizeof(float));
-	memset(packed + pf, 0xA5, CANARY * sizeof(float));
+	set_canary(packed + pf, CANARY * sizeof(float));
 	t->fc_pack(d, w, b, packed);
 	TH_CHECK(canary_ok(packed + pf, CANARY * sizeof(float)), "%s: fc pack %dx%d overran",
 		 t->name, d->cin, d->cout);
 	const size_t wsb = t->fc_workspace_bytes(d, n);
 	unsigned char *ws = th_alloc(wsb + 256);
-	memset(ws, 0xff, wsb);
-	memset(ws + wsb, 0xA5, 256);
-	for (size_t i = 0; i < count; i++)
-		out[i] = NAN;
-	memset(out + count, 0xA5, CANARY * sizeof(float));
+	poison_run(ws, wsb, out, count, CANARY);
 	t->fc_run(d, packed, in, out, n, ws);
 	TH_CHECK(canary_ok(ws + wsb, 256), "%s: fc %dx%d n=%d workspace overran", t->name, d->cin,
 		 d->cout, n);
