@@ -198,7 +198,8 @@ const char *cost_reg_kind_name(enum cost_reg_kind k)
 enum cost_reg_kind cost_reg_kind_of(enum cr_layer_type t)
 {
 	switch (t) {
-	case CR_LAYER_CONV: return COST_REG_CONV;
+	case CR_LAYER_CONV:
+	case CR_LAYER_ATTN: return COST_REG_CONV; /* GEMMs over the map, as a conv */
 	case CR_LAYER_RELU:
 	case CR_LAYER_ADD: return COST_REG_RELU; /* both one pass over the tensor */
 	case CR_LAYER_MAXPOOL:

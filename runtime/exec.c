@@ -33,6 +33,21 @@ static void *aligned(size_t bytes)
 	return posix_memalign(&p, 64, bytes ? bytes : 64) ? NULL : p;
 }
 
+/* Weights into this ISA's layout; attention's are Wq, Wk, Wv stacked (model.h). */
+static void pack_layer(struct cr_exec *x, const struct cr_layer *L, float *packed)
+{
+	if (L->type == CR_LAYER_CONV) {
+		x->k->conv_pack(&L->d.conv, L->w, L->b, packed);
+	} else if (L->type == CR_LAYER_FC) {
+		x->k->fc_pack(&L->d.fc, L->w, L->b, packed);
+	} else {
+		const struct ck_attn_desc *d = &L->d.attn;
+		size_t dc = (size_t)d->dqk * (size_t)d->c;
+		x->k->attn_pack(d, L->w, L->b, L->w + dc, L->b + d->dqk, L->w + 2 * dc,
+				L->b + 2 * d->dqk, packed);
+	}
+}
+
 int cr_exec_create(const struct cr_model *m, const struct ck_kernels *k, int max_batch,
 		   struct cr_exec **out)
 {
@@ -63,6 +78,9 @@ int cr_exec_create(const struct cr_model *m, const struct ck_kernels *k, int max
 		} else if (L->type == CR_LAYER_FC) {
 			np = x->k->fc_packed_floats(&L->d.fc);
 			w = x->k->fc_workspace_bytes(&L->d.fc, max_batch);
+		} else if (L->type == CR_LAYER_ATTN) {
+			np = x->k->attn_packed_floats(&L->d.attn);
+			w = x->k->attn_workspace_bytes(&L->d.attn, max_batch);
 		}
 		if (w > ws)
 			ws = w;
@@ -70,10 +88,7 @@ int cr_exec_create(const struct cr_model *m, const struct ck_kernels *k, int max
 			x->packed[i] = aligned(np * sizeof(float));
 			if (!x->packed[i])
 				goto err;
-			if (L->type == CR_LAYER_CONV)
-				x->k->conv_pack(&L->d.conv, L->w, L->b, x->packed[i]);
-			else
-				x->k->fc_pack(&L->d.fc, L->w, L->b, x->packed[i]);
+			pack_layer(x, L, x->packed[i]);
 		}
 	}
 	x->buf_floats = most * (size_t)max_batch;
@@ -163,6 +178,9 @@ static void run_layer(struct cr_exec *x, int li, const float *cur, const float *
 		break;
 	case CR_LAYER_LRN:
 		x->k->lrn(&L->d.lrn, cur, dst, n);
+		break;
+	case CR_LAYER_ATTN:
+		x->k->attn_run(&L->d.attn, x->packed[li], cur, dst, n, x->ws);
 		break;
 	case CR_LAYER_FLATTEN:
 		break;

@@ -38,6 +38,7 @@ const char *cr_layer_type_name(enum cr_layer_type t)
 	case CR_LAYER_LRN: return "lrn";
 	case CR_LAYER_FLATTEN: return "flatten";
 	case CR_LAYER_ADD: return "add";
+	case CR_LAYER_ATTN: return "attn";
 	}
 	return "unknown";
 }
@@ -129,6 +130,26 @@ static int lrn_shape(struct cr_layer *L, const uint8_t *rec, const uint32_t *v, 
 	return 0;
 }
 
+/* Self-attention (kernels.h, attn_run): dqk and the score scale; weights are
+ * Wq, Wk, Wv stacked, (2 dqk + C) x C, and their biases likewise. */
+static int attn_shape(struct cr_layer *L, const uint8_t *rec, const uint32_t *v, int idx,
+		      char *err, size_t el)
+{
+	struct ck_attn_desc *d = &L->d.attn;
+	*d = (struct ck_attn_desc){.c = L->in_c, .h = L->in_h, .w = L->in_w, .dqk = (int)v[0],
+				   .scale = le_rdf(rec + 80)};
+	if (ck_attn_desc_check(d))
+		return fail(err, el, "layer %d (%s): impossible attention (C %d, %dx%d positions, "
+			    "dqk %u, scale %g)", idx, L->name, L->in_c, L->in_h, L->in_w, v[0],
+			    (double)d->scale);
+	uint64_t c = (uint64_t)L->in_c, n = (uint64_t)L->in_h * L->in_w, rows = 2 * v[0] + c;
+	L->out_c = L->in_c, L->out_h = L->in_h, L->out_w = L->in_w;
+	L->w_count = (size_t)(rows * c);
+	L->b_count = (size_t)rows;
+	L->flops = 2 * rows * c * n + 2 * (v[0] + c) * n * n;
+	return 0;
+}
+
 /* Shape inference and parameter checks for one layer whose input shape is set. */
 static int layer_shape(struct cr_layer *L, const uint8_t *rec, int idx, char *err, size_t el)
 {
@@ -164,6 +185,9 @@ static int layer_shape(struct cr_layer *L, const uint8_t *rec, int idx, char *er
 		break;
 	case CR_LAYER_FLATTEN:
 		L->out_c = (int)in_elems, L->out_h = 1, L->out_w = 1;
+		break;
+	case CR_LAYER_ATTN:
+		ret = attn_shape(L, rec, v, idx, err, el);
 		break;
 	case CR_LAYER_ADD: /* the skip operand is checked by read_layer, which knows it */
 		L->out_c = L->in_c, L->out_h = L->in_h, L->out_w = L->in_w;
@@ -342,6 +366,9 @@ static int read_layer(struct cr_model *m, const struct hdr *hd, uint32_t i, char
 	L->skip = CR_NO_SKIP;
 	if (L->type == CR_LAYER_ADD && (ret = read_skip(m, hd, rec, i, err, el)))
 		return ret;
+	if (L->type == CR_LAYER_ATTN && hd->version < 2)
+		return fail(err, el, "layer %u (%s): attention in a version %u file (it came in 2)",
+			    i, L->name, hd->version);
 	if ((ret = layer_shape(L, rec, (int)i, err, el)) ||
 	    (ret = weights_at(blob, hd->woff, hd->wbytes, rec, 0, L->w_count, &L->w, L, (int)i, err,
 			      el)) ||

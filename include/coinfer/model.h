@@ -41,6 +41,7 @@ enum cr_layer_type {
 	CR_LAYER_LRN = 6,
 	CR_LAYER_FLATTEN = 7,
 	CR_LAYER_ADD = 8,       /* residual: parent's output + skip's output (version 2) */
+	CR_LAYER_ATTN = 9,      /* self-attention over positions, with residual (version 2) */
 };
 
 /* What an exit is (seed 003): a plain exit of the network, or a variant of one
@@ -67,6 +68,7 @@ struct cr_layer {
 		struct ck_pool_desc pool;
 		struct ck_lrn_desc lrn;
 		struct ck_fc_desc fc;
+		struct ck_attn_desc attn;
 	} d;
 	const float *w, *b;     /* into the model's weight section, or NULL */
 	size_t w_count, b_count;

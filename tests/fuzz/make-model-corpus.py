@@ -74,6 +74,11 @@ def main(out):
             [[0, 1, 2, 3, 4, 5, 6, 7, 8],
              {"layers": [0, 1, 2, 3, 9, 10, 11, 12, 13, 14], "variant": "codec", "of": 0,
               "split": 5}]),
+        "attention": ((3, 6, 7), 5, [
+            L("conv", "conv", -1, (8, 3, 3, 1, 1, 1, 0, 1), wshape=(8, 3, 3, 3), bias=8),
+            L("attn", "attn", 0, (3,), (0.5,), wshape=(14, 8), bias=14),
+            L("flat", "flatten", 1), L("fc", "fc", 2, (5,), wshape=(5, 240), bias=5)],
+            [[0, 1, 2, 3]]),
     }
     for name, (shape, ncls, layers, exits) in models.items():
         modelfile.write(os.path.join(out, name + ".cfm"), name, shape, ncls, [0.5] * shape[0],

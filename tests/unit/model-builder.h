@@ -48,7 +48,7 @@ static inline size_t mb_build(const struct mb_layer *L, int nl, const int *const
 {
 	int version = mb_variants ? 2 : 1; /* as the exporter: 2 only where needed */
 	for (int i = 0; i < nl; i++)
-		version = L[i].type == CR_LAYER_ADD ? 2 : version;
+		version = L[i].type == CR_LAYER_ADD || L[i].type == CR_LAYER_ATTN ? 2 : version;
 	size_t et_off = MB_HDR + (size_t)nl * MB_LREC, et = 0, vf = version == 2 ? 12 : 0;
 	for (int e = 0; e < ne; e++)
 		et += 4 + vf + 4 * (size_t)elen[e];
@@ -139,6 +139,22 @@ static inline size_t mb_tiny(uint8_t **out)
 	static const int *const ex[] = {e1, e2};
 	static const int el[] = {6, 9};
 	return mb_build(L, 11, ex, el, 2, 5, 3, 8, 8, out);
+}
+
+/* conv(3->8) then self-attention over the 6x5 positions (dqk 3, scale 0.5), one
+ * exit: flatten fc(240->5). The attention's weights are Wq, Wk, Wv stacked. */
+static inline size_t mb_attn(uint8_t **out)
+{
+	static const struct mb_layer L[] = {
+		{"conv", CR_LAYER_CONV, -1, {8, 3, 3, 1, 1, 1, 0, 1}, {0}, 8 * 3 * 9, 8},
+		{"attn", CR_LAYER_ATTN, 0, {3}, {0.5f}, (2 * 3 + 8) * 8, 2 * 3 + 8},
+		{"flat", CR_LAYER_FLATTEN, 1, {0}, {0}, 0, 0},
+		{"fc", CR_LAYER_FC, 2, {5}, {0}, 240 * 5, 5},
+	};
+	static const int e1[] = {0, 1, 2, 3};
+	static const int *const ex[] = {e1};
+	static const int el[] = {4};
+	return mb_build(L, 4, ex, el, 1, 5, 3, 6, 7, out);
 }
 
 /* Residual blocks on 3x8x8 input, one starting at the input itself:

@@ -132,6 +132,85 @@ Test(exec, batch_matches_single_images)
 	cr_model_free(m);
 }
 
+/* out = x + V softmax(scale Q^T K)^T for one image, in double, from the
+ * stacked weights as the file holds them. */
+static void naive_attn(const struct cr_layer *L, const float *x, double *out)
+{
+	const int c = L->in_c, n = L->in_h * L->in_w, d = L->d.attn.dqk;
+	double *proj = calloc((size_t)(2 * d + c) * n, sizeof(double)), s[64];
+	for (int r = 0; r < 2 * d + c; r++)
+		for (int i = 0; i < n; i++) {
+			double acc = L->b[r];
+			for (int k = 0; k < c; k++)
+				acc += (double)L->w[r * c + k] * x[k * n + i];
+			proj[r * n + i] = acc;
+		}
+	for (int i = 0; i < n; i++) {
+		double mx = -1e300, sum = 0;
+		for (int j = 0; j < n; j++) {
+			s[j] = 0;
+			for (int r = 0; r < d; r++)
+				s[j] += proj[r * n + i] * proj[(d + r) * n + j];
+			s[j] *= L->d.attn.scale;
+			mx = s[j] > mx ? s[j] : mx;
+		}
+		for (int j = 0; j < n; j++)
+			sum += (s[j] = exp(s[j] - mx));
+		for (int ch = 0; ch < c; ch++) {
+			double acc = 0;
+			for (int j = 0; j < n; j++)
+				acc += proj[(2 * d + ch) * n + j] * s[j] / sum;
+			out[ch * n + i] = x[ch * n + i] + acc;
+		}
+	}
+	free(proj);
+}
+
+/* The attention layer reads its stacked weights as model.h says: against a
+ * naive attention on the executor's own conv output, at every level. */
+Test(exec, attention_layer)
+{
+	uint8_t *b;
+	size_t len = mb_attn(&b);
+	struct cr_model *m;
+	cr_assert_eq(cr_model_parse(b, len, &m, err, sizeof(err)), 0, "%s", err);
+	const int n = 3;
+	float *in = inputs(m, n);
+	const struct cr_layer *L = &m->layers[1];
+	size_t per = (size_t)L->in_c * L->in_h * L->in_w;
+	cr_assert_eq(per, 240);
+	float *conv = malloc(n * per * sizeof(float));
+	double *want = malloc(per * sizeof(double));
+	for (int isa = 0; isa < CK_ISA_COUNT; isa++) {
+		const struct ck_kernels *k = ck_kernels_for((enum ck_isa)isa);
+		struct cr_exec *x;
+		const float *out;
+		if (!k)
+			continue;
+		cr_assert_eq(cr_exec_create(m, k, n, &x), 0);
+		cr_assert_eq(cr_exec_run(x, 0, 0, 1, in, n, &out), 0);
+		memcpy(conv, out, n * per * sizeof(float));
+		cr_assert_eq(cr_exec_run(x, 0, 1, 2, conv, n, &out), 0);
+		for (int i = 0; i < n; i++) {
+			naive_attn(L, conv + i * per, want);
+			double worst = 0, big = 0;
+			for (size_t j = 0; j < per; j++) {
+				worst = fmax(worst, fabs(out[i * per + j] - want[j]));
+				big = fmax(big, fabs(want[j]));
+			}
+			cr_expect(worst <= 1e-5 * big, "%s image %d: error %g of %g", k->name, i,
+				  worst, big);
+		}
+		cr_exec_destroy(x);
+	}
+	check_splits(m, n);
+	free(conv);
+	free(want);
+	free(in);
+	cr_model_free(m);
+	free(b);
+}
+
 Test(exec, refuses_bad_arguments)
 {
 	uint8_t *b;

@@ -332,3 +332,25 @@ Test(model, variant_exits)
 	cr_expect(strstr(err, "exit 3: a plain exit after a variant"), "%s", err);
 	free(b);
 }
+
+Test(model, attention_layer)
+{
+	uint8_t *b;
+	size_t len = mb_attn(&b);
+	struct cr_model *m;
+	cr_assert_eq(cr_model_parse(b, len, &m, err, sizeof(err)), 0, "%s", err);
+	const struct cr_layer *L = &m->layers[1];
+	cr_expect_eq(L->d.attn.dqk, 3);
+	cr_expect_eq(L->d.attn.scale, 0.5f);
+	cr_expect_eq(L->out_c * L->out_h * L->out_w, 240);
+	cr_expect_eq(L->flops, 2ull * 14 * 8 * 30 + 2ull * (3 + 8) * 30 * 30);
+	cr_model_free(m);
+	const struct stomp cases[] = {
+		{8, 4, 1, "attention in a version 1 file"},
+		{LR(1, 40), 4, 0, "impossible attention"},
+		{LR(1, 80), 4, 0x7f800000u, "impossible attention"},
+		{LR(1, 40), 4, 4, "weights count 112, expected 128"},
+	};
+	expect_stomps_refused(b, len, cases, sizeof(cases) / sizeof(cases[0]));
+	free(b);
+}

@@ -14,7 +14,7 @@ VARIANT_NAMES = {v: k for k, v in VARIANTS.items()}
 HDR = 128
 LREC = 128
 TYPES = {"conv": 1, "fc": 2, "relu": 3, "maxpool": 4, "avgpool": 5, "lrn": 6, "flatten": 7,
-         "add": 8}
+         "add": 8, "attn": 9}
 TYPE_NAMES = {v: k for k, v in TYPES.items()}
 NO_PARENT = 0xFFFFFFFF
 
@@ -60,7 +60,7 @@ def write(path, name, in_shape, n_classes, mean, std, layers, exits):
     VARIANTS name), of (the plain exit's index), split (its partition point)}."""
     n = len(layers)
     xs = [_exit(e, i) for i, e in enumerate(exits)]
-    version = 2 if (any(L["type"] == "add" for L in layers) or
+    version = 2 if (any(L["type"] in ("add", "attn") for L in layers) or
                     any(x["variant"] != "plain" for x in xs)) else 1
     lt_off = HDR
     et_off = lt_off + n * LREC
