@@ -77,6 +77,7 @@ int cost_build(struct cost_model *cm, const struct cost_profile *dev,
 		x->n = n;
 		x->fp32_accuracy = ct->fp32_accuracy[e];
 		x->variant = ct->variant[e], x->of = ct->of[e];
+		x->in_block[n] = x->variant != CR_VARIANT_PLAIN; /* a variant's one point: its split */
 		if (ct->n_part[e] != n)
 			return cf_fail(-EINVAL, err, errlen,
 					"codec table: exit %d has partitions 0..%d, the model 0..%d",

@@ -381,3 +381,38 @@ void cost_optimizer_free(struct cost_optimizer *o)
 	if (o)
 		o->destroy(o);
 }
+
+/* The exits serving the deepest plain exit by method `variant`. */
+static int method_exit(const struct cost_model *cm, int variant, int e)
+{
+	const int deep = cm->n_plain - 1;
+	return variant ? cm->ex[e].variant == variant && cm->ex[e].of == deep : e == deep;
+}
+
+int cost_search_method(const struct cost_model *cm, const struct cost_state *s, int variant,
+		       double max_loss, unsigned bits_mask, struct cf_action *a)
+{
+	struct best ok = {0}, acc = {0};
+	struct cost_estimate c;
+	if (cm->n_plain < 1 || variant < 0)
+		return -EINVAL;
+	const double floor = cm->ex[cm->n_plain - 1].fp32_accuracy - max_loss;
+	if (!bits_mask)
+		bits_mask = CF_ACTION_BITS_ALL;
+	for (int e = 0; e < cm->n_exits; e++)
+		for (int p = 0; method_exit(cm, variant, e) && p <= cm->ex[e].n; p++)
+			for (int b = 0; b < CF_ACTION_NBITS; b++) {
+				struct cf_action t;
+				if (!action_at(cm, e, p, b, bits_mask, &t) || cost_eval(cm, s, &t, &c))
+					continue;
+				if (c.accuracy >= floor - 1e-12)
+					keep_faster(&ok, &t, &c);
+				if (!acc.have || c.accuracy > acc.c.accuracy ||
+				    (c.accuracy == acc.c.accuracy && c.latency_ms < acc.c.latency_ms))
+					acc = (struct best){.have = 1, .a = t, .c = c};
+			}
+	if (!ok.have && !acc.have)
+		return -ENOENT;
+	*a = ok.have ? ok.a : acc.a;
+	return 0;
+}

@@ -210,3 +210,36 @@ Test(ablation, optimizer_interface)
 	cr_expect_eq(cost_optimizer_create("partition-only", &cfg, &o, err, sizeof(err)), -EINVAL);
 	cr_expect(strstr(err, "partition-only") != NULL, "%s", err);
 }
+
+/* Seed 003's methods: split-only searches the deepest plain exit, a method its
+ * variants of that kind (at their split point only), within the accuracy loss. */
+Test(ablation, method_search)
+{
+	struct cost_model cm;
+	static const char *const n3[] = {"A", "D", "E"};
+	static const double dev3[] = {20, 60, 5}, edge3[] = {2, 6, 0.5}, bytes3[] = {1000, 500, 25};
+	hand_model(&cm);
+	set_exit(&cm.ex[2], 3, 0.85, n3, dev3, edge3, bytes3);
+	cm.ex[2].variant = CR_VARIANT_CODEC, cm.ex[2].of = 1;
+	for (int p = 0; p <= 3; p++)
+		cm.ex[2].in_block[p] = p != 2;
+	cm.n_exits = 3;
+	struct cost_state s = at(1e6, 0);
+	struct cf_action a;
+	cr_assert_eq(cost_search_method(&cm, &s, CR_VARIANT_PLAIN, 0.01, 0, &a), 0);
+	cr_expect_eq(a.exit, 1, "split-only stays on the plain exit");
+	cr_assert_eq(cost_search_method(&cm, &s, CR_VARIANT_CODEC, 0.1, 0, &a), 0);
+	cr_expect(a.exit == 2 && a.partition == 2, "codec at its split: (%d, %d)", a.exit,
+		  a.partition);
+	cr_expect_eq(a.bits, 4, "the fewest bytes within the loss");
+	/* 0.85 is 5 points below 0.90: nothing within 1 point, the most accurate */
+	cr_assert_eq(cost_search_method(&cm, &s, CR_VARIANT_CODEC, 0.01, 0, &a), 0);
+	cr_expect(a.exit == 2 && a.partition == 2 && a.bits == 16, "(%d, %d, %d)", a.exit,
+		  a.partition, a.bits);
+	cr_expect_eq(cost_search_method(&cm, &s, CR_VARIANT_PRUNED, 0.01, 0, &a), -ENOENT);
+	struct cf_action all[64];
+	int n = cost_actions(&cm, CF_ACTION_BITS_ALL, all, 64);
+	for (int i = 0; i < n; i++)
+		cr_expect(all[i].exit != 2 || all[i].partition == 2, "variant action at p %d",
+			  all[i].partition);
+}

@@ -16,31 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "run-cmd.h"
+
 #define ROOT COINFER_SOURCE_ROOT
 #define TRACES ROOT "/../shared/data/traces"
-
-/* Runs the command, returns its stdout (malloc'd) and exit status. */
-static char *run(const char *cmd, int *status)
-{
-	FILE *p = popen(cmd, "r");
-	cr_assert(p, "cannot run %s", cmd);
-	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap);
-	cr_assert(buf);
-	size_t k;
-	while ((k = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-		n += k;
-		if (cap - n < 4096) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-			cr_assert(buf);
-		}
-	}
-	buf[n] = 0;
-	int st = pclose(p);
-	*status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	return buf;
-}
 
 static const char *prog(void)
 {
@@ -83,7 +62,7 @@ static cJSON *eval_json(const char *args)
 	char cmd[2048];
 	int st;
 	snprintf(cmd, sizeof(cmd), "cd %s && %s eval %s", ROOT, prog(), args);
-	char *out = run(cmd, &st);
+	char *out = run_cmd(cmd, &st);
 	cr_assert_eq(st, 0, "eval %s failed", args);
 	cJSON *j = cJSON_Parse(out);
 	cr_assert(j, "not JSON: %.200s", out);
@@ -179,7 +158,7 @@ Test(policy_eval, corrupt_policy_refused)
 	close(fd);
 	snprintf(cmd, sizeof(cmd), "cd %s && %s eval --slo conf/slo/apps.yaml --steps 100 --sacd %s 2>&1",
 		 ROOT, prog(), path);
-	char *out = run(cmd, &st);
+	char *out = run_cmd(cmd, &st);
 	unlink(path);
 	cr_expect_eq(st, 1, "status %d: %s", st, out);
 	cr_expect(strstr(out, "sacd") && strstr(out, "checksum"), "message: %s", out);

@@ -22,6 +22,7 @@
 #include "coinfer/policy-learn.h"
 #include "common.h"
 #include "figures.h"
+#include "table2.h"
 #include "train-cmd.h"
 
 /* ---- profile ------------------------------------------------------------------------ */
@@ -757,7 +758,8 @@ static void usage(FILE *f)
 		"  eval      baselines over bandwidth traces (SLO attainment, accuracy, latency)\n"
 		"  figures   Niu et al. (2022) Fig. 6 and Edgent (Li et al. 2018) Figs. 6-7 on our "
 		"model -> JSON and PNG\n"
-		"  train     SAC-d or double DQN in the trace-driven environment -> policy file\n");
+		"  train     SAC-d or double DQN in the trace-driven environment -> policy file\n"
+		"  table2    seed 003's Table 2: split-only, pruning, codec, both at one bandwidth\n");
 }
 
 int main(int argc, char **argv)
@@ -786,6 +788,8 @@ int main(int argc, char **argv)
 		return cmd_train(argc, argv);
 	if (!strcmp(cmd, "figures"))
 		return cmd_figures(argc, argv);
+	if (!strcmp(cmd, "table2"))
+		return cmd_table2(argc, argv);
 	fprintf(stderr, CP_PROG ": unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;
