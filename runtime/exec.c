@@ -8,7 +8,7 @@
  * with three buffers one is always free; it writes in place (relu, add) only
  * into `cur`, and only when `cur` is ours and not pinned. The loader allows one
  * skip tensor alive at a time (no nested blocks) and runs may start and end
- * only at partition points, so `pinned` is set before every add reads it. */
+ * only outside residual blocks, so `pinned` is set before every add reads it. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,8 +191,8 @@ int cr_exec_run(struct cr_exec *x, int e, int from, int to, const float *in, int
 		const float **out)
 {
 	const struct cr_model *m = x->m;
-	if (e < 0 || e >= m->n_exits || to < from || !cr_model_cut_ok(m, e, from) ||
-	    !cr_model_cut_ok(m, e, to) || n < 1 || n > x->max_batch || !in)
+	if (e < 0 || e >= m->n_exits || to < from || !cr_model_boundary_ok(m, e, from) ||
+	    !cr_model_boundary_ok(m, e, to) || n < 1 || n > x->max_batch || !in)
 		return -EINVAL;
 	const float *cur = in, *pinned = feeds_skip(m, e, from - 1, to) ? in : NULL;
 	for (int pos = from; pos < to; pos++) {

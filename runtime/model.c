@@ -461,7 +461,7 @@ static int read_variant(struct cr_model *m, const struct hdr *hd, uint32_t e, ui
 		return fail(err, el, "exit %u: split point %u not in 1..%u", e + 1, split, n - 1);
 	m->exit_variant[e] = (enum cr_variant)v;
 	m->exit_of[e] = (int)of;
-	m->exit_split[e] = v == CR_VARIANT_PLAIN ? -1 : (int)split;
+	m->exit_split[e] = v == CR_VARIANT_PLAIN ? 0 : (int)split;
 	return 0;
 }
 
@@ -498,10 +498,7 @@ static int read_exit(struct cr_model *m, const struct hdr *hd, uint32_t e, uint6
 	*pos += 4ull * n;
 	if ((ret = exit_skips(m, e, err, el)))
 		return ret;
-	if (m->exit_split[e] >= 0)
-		for (int p = 0; p <= (int)n; p++)
-			m->exit_cut[e][p] = m->exit_cut[e][p] && p == m->exit_split[e];
-	if (m->exit_split[e] >= 0 && !m->exit_cut[e][m->exit_split[e]])
+	if (m->exit_split[e] > 0 && !m->exit_cut[e][m->exit_split[e]])
 		return fail(err, el, "exit %u: split point %d lies inside a residual block", e + 1,
 			    m->exit_split[e]);
 	const struct cr_layer *last = &m->layers[m->exit_layers[e][n - 1]];
@@ -547,7 +544,7 @@ int cr_model_parse(const void *buf, size_t len, struct cr_model **out, char *err
 			goto err;
 	uint64_t pos = hd.et_off;
 	for (uint32_t e = 0; e < hd.ne; e++)
-		m->exit_of[e] = (int)e, m->exit_split[e] = -1;
+		m->exit_of[e] = (int)e;
 	for (uint32_t e = 0; e < hd.ne; e++)
 		if ((ret = read_exit(m, &hd, e, &pos, err, el)))
 			goto err;

@@ -85,13 +85,13 @@ struct cr_model {
 	int exit_len[CR_MODEL_MAX_EXITS];
 	enum cr_variant exit_variant[CR_MODEL_MAX_EXITS];
 	int exit_of[CR_MODEL_MAX_EXITS];    /* the plain exit a variant varies; e for plain */
-	int exit_split[CR_MODEL_MAX_EXITS]; /* a variant's one partition point; -1 plain */
+	int exit_split[CR_MODEL_MAX_EXITS]; /* a variant's one partition point; 0 plain */
 	int *exit_layers[CR_MODEL_MAX_EXITS]; /* layer indices, trunk first */
 	/* Per position of each exit: where its add's skip operand is on the chain
 	 * (-1 the input; CR_NO_SKIP for layers that are not adds). */
 	int *exit_skip[CR_MODEL_MAX_EXITS];
-	/* Per partition point 0..exit_len: 1 where one tensor crosses the cut, 0
-	 * inside a residual block (the skip operand would have to cross too). */
+	/* Per boundary 0..exit_len: 1 where one tensor crosses the cut, 0 inside a
+	 * residual block (the skip operand would have to cross too). */
 	uint8_t *exit_cut[CR_MODEL_MAX_EXITS];
 	uint64_t checksum;      /* XXH64 of the file body: the model's identity */
 	size_t file_bytes;
@@ -114,14 +114,19 @@ static inline const struct cr_layer *cr_model_exit_layer(const struct cr_model *
 	return &m->layers[m->exit_layers[e][pos]];
 }
 #define CR_NO_SKIP (-2)
-/* 1 if p is a partition point of exit e: 0 <= p <= exit_len[e] and outside any
- * residual block, so the tensor at p is all that later layers read; for a
- * variant exit, only its split point. Every model of version 1 has all its
- * points; the others are not points at all (not for the cost model, the
- * policy, the agent or the appliance). */
-static inline int cr_model_cut_ok(const struct cr_model *m, int e, int p)
+/* boundary_ok: 1 if 0 <= p <= exit_len[e] and p is outside any residual block,
+ * so the tensor at p is all that later layers read: where the executor may
+ * start or stop. cut_ok: 1 if p is a partition point, a boundary and, for a
+ * variant exit, its split point: what an action may cut at. Every model of
+ * version 1 has all its points; the others are not points at all (not for the
+ * cost model, the policy, the agent or the appliance). */
+static inline int cr_model_boundary_ok(const struct cr_model *m, int e, int p)
 {
 	return e >= 0 && e < m->n_exits && p >= 0 && p <= m->exit_len[e] && m->exit_cut[e][p];
+}
+static inline int cr_model_cut_ok(const struct cr_model *m, int e, int p)
+{
+	return cr_model_boundary_ok(m, e, p) && (m->exit_split[e] <= 0 || p == m->exit_split[e]);
 }
 /* Floats per image of the tensor at partition point p of exit e: p = 0 is the
  * model input, p = exit_len[e] the exit's logits. */

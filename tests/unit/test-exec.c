@@ -41,7 +41,7 @@ static void check_splits(const struct cr_model *m, int n)
 			memcpy(full, out, nout * sizeof(float));
 			for (int p = 0; p <= len; p++) {
 				const float *mid;
-				if (!cr_model_cut_ok(m, e, p)) {
+				if (!cr_model_boundary_ok(m, e, p)) {
 					/* inside a residual block: the skip would have to travel too */
 					cr_expect_eq(cr_exec_run(x, e, 0, p, in, n, &mid), -EINVAL);
 					cr_expect_eq(cr_exec_run(x, e, p, len, in, n, &mid), -EINVAL);

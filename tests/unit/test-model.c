@@ -305,11 +305,12 @@ Test(model, variant_exits)
 	cr_expect_eq(m->exit_variant[2], CR_VARIANT_CODEC);
 	cr_expect_eq(m->exit_of[2], 1);
 	cr_expect_eq(m->exit_split[2], 9);
-	cr_expect_eq(m->exit_split[1], -1);
+	cr_expect_eq(m->exit_split[1], 0);
 	cr_expect_eq(m->n_plain, 2);
 	cr_expect_str_eq(cr_variant_name(m->exit_variant[2]), "codec");
 	for (int p = 0; p <= m->exit_len[2]; p++)
-		cr_expect_eq(cr_model_cut_ok(m, 2, p), p == 9, "p %d", p);
+		cr_expect(cr_model_cut_ok(m, 2, p) == (p == 9) &&
+			  cr_model_boundary_ok(m, 2, p) == cr_model_boundary_ok(m, 1, p), "p %d", p);
 	cr_model_free(m);
 	const struct stomp cases[] = {
 		{variant_field(b, 2, 0), 4, 4, "unknown variant 4"},

@@ -34,42 +34,54 @@ ARCHS = {
 GOLDEN_N = 32
 
 
+def fold_layer(model, name, typ, p, parent, index):
+    """One model-file layer record (modelfile.write's dict) of a table entry, BN folded
+    into a conv, an fc's output scale into its weights, an attention's gamma into its
+    values; index maps the names of this chain's earlier layers to record indices."""
+    sd = model.state_dict()
+    L = {"name": name, "type": typ, "parent": parent, "p": [], "f": [], "w": None, "b": None}
+    if typ == "conv":
+        cin, cout, k, s, pad = p[:5]
+        w = sd[f"mods.{name}.0.weight"].double()
+        g = sd[f"mods.{name}.1.weight"].double()
+        beta = sd[f"mods.{name}.1.bias"].double()
+        mu = sd[f"mods.{name}.1.running_mean"].double()
+        var = sd[f"mods.{name}.1.running_var"].double()
+        eps = model.mods[name][1].eps
+        sc = g / torch.sqrt(var + eps)
+        L["w"] = (w * sc[:, None, None, None]).float().numpy()
+        L["b"] = (beta - mu * sc).float().numpy()
+        L["p"] = [cout, k, k, s, s, pad, pad, p[5] if len(p) > 5 else 1]
+    elif typ == "fc":
+        sc = p[2] if len(p) > 2 else 1.0
+        L["w"] = (sd[f"mods.{name}.weight"].double() * sc).float().numpy()
+        L["b"] = (sd[f"mods.{name}.bias"].double() * sc).float().numpy()
+        L["p"] = [p[1]]
+    elif typ == "attn":
+        wq, bq, wk, bk, wv, bv, scale = model.mods[name].export_weights()
+        L["w"] = torch.cat([wq, wk, wv]).numpy()
+        L["b"] = torch.cat([bq, bk, bv]).numpy()
+        L["p"], L["f"] = [p[1]], [scale]
+    elif typ == "add":
+        L["p"] = [index[p[0]]]
+    elif typ in ("maxpool", "avgpool"):
+        k, s, pad = p
+        L["p"] = [k, k, s, s, pad, pad]
+    elif typ == "lrn":
+        L["p"] = [p[0]]
+        L["f"] = [p[1], p[2], p[3]]
+    return L
+
+
 def fold(model):
     """Layer list in file order (trunk, then branches) with BN folded into conv and
     an fc's output scale into its weights and bias."""
-    sd = model.state_dict()
     index = {}
     layers = []
 
     def add(name, typ, p, parent):
-        L = {"name": name, "type": typ, "parent": parent, "p": [], "f": [], "w": None, "b": None}
-        if typ == "conv":
-            cin, cout, k, s, pad = p
-            w = sd[f"mods.{name}.0.weight"].double()
-            g = sd[f"mods.{name}.1.weight"].double()
-            beta = sd[f"mods.{name}.1.bias"].double()
-            mu = sd[f"mods.{name}.1.running_mean"].double()
-            var = sd[f"mods.{name}.1.running_var"].double()
-            eps = model.mods[name][1].eps
-            sc = g / torch.sqrt(var + eps)
-            L["w"] = (w * sc[:, None, None, None]).float().numpy()
-            L["b"] = (beta - mu * sc).float().numpy()
-            L["p"] = [cout, k, k, s, s, pad, pad, 1]
-        elif typ == "fc":
-            sc = p[2] if len(p) > 2 else 1.0
-            L["w"] = (sd[f"mods.{name}.weight"].double() * sc).float().numpy()
-            L["b"] = (sd[f"mods.{name}.bias"].double() * sc).float().numpy()
-            L["p"] = [p[1]]
-        elif typ == "add":
-            L["p"] = [index[p[0]]]
-        elif typ in ("maxpool", "avgpool"):
-            k, s, pad = p
-            L["p"] = [k, k, s, s, pad, pad]
-        elif typ == "lrn":
-            L["p"] = [p[0]]
-            L["f"] = [p[1], p[2], p[3]]
         index[name] = len(layers)
-        layers.append(L)
+        layers.append(fold_layer(model, name, typ, p, parent, index))
 
     prev = -1
     for name, typ, p in model.trunk:
@@ -82,6 +94,41 @@ def fold(model):
             prev = index[name]
     exits = [[index[n] for n, _, _ in e] for e in net.exits(model.trunk, model.branches)]
     return layers, exits
+
+
+def same_layer(a, b):
+    """Records equal in all but the name and the parent: weights that can be shared."""
+    def arr_eq(x, y):
+        return (x is None) == (y is None) and (x is None or (x.shape == y.shape and
+                                                             np.array_equal(x, y)))
+    return (a["type"] == b["type"] and list(a["p"]) == list(b["p"]) and
+            list(a["f"]) == list(b["f"]) and arr_eq(a["w"], b["w"]) and arr_eq(a["b"], b["b"]))
+
+
+def add_variant(layers, model, path, tag):
+    """Appends the records exit `path` (table entries of model) needs to `layers`: a
+    layer equal to an existing record with the same parent is that record; equal to
+    one elsewhere, a new record named NAME@tag sharing its weights; else a new record
+    with its own. Returns the exit's record indices."""
+    index, prev, chain = {}, -1, []
+    for name, typ, p in path:
+        L = fold_layer(model, name, typ, p, prev, index)
+        same = [j for j, R in enumerate(layers) if R["name"].split("@")[0] == name and
+                same_layer(R, L)]
+        here = [j for j in same if layers[j]["parent"] == prev]
+        if here:
+            j = here[0]
+        else:
+            if same:
+                L["alias"] = same[0] if layers[same[0]].get("alias") is None \
+                    else layers[same[0]]["alias"]
+            if any(R["name"] == name for R in layers):
+                L["name"] = f"{name}@{tag}"
+            j = len(layers)
+            layers.append(L)
+        index[name] = prev = j
+        chain.append(j)
+    return chain
 
 
 def torch_forward(mf, x, e, upto=None, taps=None):
