@@ -131,6 +131,19 @@ def add_variant(layers, model, path, tag):
     return chain
 
 
+def attn_forward(x, L):
+    """The file's attention layer (model-format.md): x + V softmax(scale Q^T K)^T from
+    the stacked Wq, Wk, Wv and biases."""
+    n, c, h, w = x.shape
+    d = L["p"][0]
+    W = torch.from_numpy(L["w"]).reshape(2 * d + c, c)
+    B = torch.from_numpy(L["b"])
+    proj = torch.einsum("rc,ncp->nrp", W, x.reshape(n, c, h * w)) + B[None, :, None]
+    q, k, v = proj[:, :d], proj[:, d:2 * d], proj[:, 2 * d:]
+    a = torch.softmax(torch.bmm(q.transpose(1, 2), k) * L["f"][0], dim=2)
+    return x + torch.bmm(v, a.transpose(1, 2)).reshape(n, c, h, w)
+
+
 def torch_forward(mf, x, e, upto=None, taps=None):
     """Run exit e (0-based) of a model read by modelfile.read on a float batch,
     independently of the training code (torch's own LRN)."""
@@ -162,6 +175,8 @@ def torch_forward(mf, x, e, upto=None, taps=None):
             x = x.reshape(x.shape[0], -1)
         elif t == "add":
             x = x + outs[p[0]]
+        elif t == "attn":
+            x = attn_forward(x, L)
         outs[seq[pos]] = x
         if taps is not None and L["name"] in taps:
             taps[L["name"]] = (pos + 1, x.clone())
@@ -210,6 +225,33 @@ def write_golden(path, mf, checksum, imgs, labels, tap_names):
             f.write(t.tobytes())
 
 
+def variant(spec, base_ckpt, layers, tag):
+    """Appends the records of variant `spec` (KIND=CKPT) to layers; returns (its model
+    with the link's quantizer off, its exit dict, the model output it reproduces)."""
+    kind, _, path = spec.partition("=")
+    if kind != "codec" or not path:
+        raise SystemExit(f"--variant {spec}: give codec=CKPT (a featcodec.py run)")
+    import featcodec  # noqa: E402 (its torch modules only when a codec is exported)
+    vm = featcodec.load(path, base_ckpt)
+    vm.bits = 0  # the export check compares fp32; the link quantizes at run time
+    split = vm.quant_after
+    served = featcodec.served_exit(vm.trunk, vm.branches, split)
+    path_ = net.exits(vm.trunk, vm.branches)[served]
+    chain = add_variant(layers, vm, path_, tag)
+    pos = [n for n, _, _ in path_].index(split) + 1
+    return vm, {"layers": chain, "variant": "codec", "of": served, "split": pos}, served
+
+
+def check_fold(mf, refs, x):
+    """Every exit of the written file against the training graph it came from."""
+    with torch.no_grad():
+        outs = {}
+        for e, (model, k) in enumerate(refs):
+            ref = outs.setdefault(id(model), model(x))[k]
+            d = (ref - torch_forward(mf, x, e)).abs().max().item()
+            assert d <= 1e-3 * ref.abs().max().item(), f"fold mismatch exit {e + 1}: {d}"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", required=True)
@@ -220,6 +262,9 @@ def main():
     ap.add_argument("--name", help="default: the architecture's (branchy-alexnet, ...)")
     ap.add_argument("--random", action="store_true", help="export an untrained model (tests)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--variant", action="append", default=[], metavar="KIND=CKPT",
+                    help="append a variant exit (model-format.md): codec=a featcodec.py run's "
+                    "ckpt.pt; repeatable")
     a = ap.parse_args()
     arch = ARCHS[a.arch]
     a.name = a.name or arch["name"]
@@ -240,19 +285,21 @@ def main():
                 m_.bias.data.uniform_(-0.2, 0.2)
     model.eval()
     layers, exits = fold(model)
+    # (model, its exit's output index) that each exit of the file must reproduce
+    refs = [(model, e) for e in range(len(exits))]
+    taps = list(arch["taps"])
+    for i, spec in enumerate(a.variant):
+        vmodel, x, e = variant(spec, a.ckpt, layers, len(exits) + 1)
+        exits.append(x)
+        refs.append((vmodel, e))
+        taps.append(layers[x["layers"][x["split"] - 1]]["name"])
     size = modelfile.write(a.out, a.name, (3, 32, 32), 10, net.MEAN, net.STD, layers, exits)
     mf = modelfile.read(a.out)
     checksum = struct.unpack("<Q", open(a.out, "rb").read()[-8:])[0]
     imgs, labels = load_test(a.data)
-    # the folded export must agree with the training graph
-    with torch.no_grad():
-        x = normalize(mf, torch.from_numpy(imgs[:64]))
-        ref = model(x)
-        for e in range(len(exits)):
-            d = (ref[e] - torch_forward(mf, x, e)).abs().max().item()
-            assert d <= 1e-3 * ref[e].abs().max().item(), f"fold mismatch exit {e + 1}: {d}"
+    check_fold(mf, refs, normalize(mf, torch.from_numpy(imgs[:64])))
     os.makedirs(os.path.dirname(a.golden) or ".", exist_ok=True)
-    write_golden(a.golden, mf, checksum, imgs[:GOLDEN_N], labels[:GOLDEN_N], arch["taps"])
+    write_golden(a.golden, mf, checksum, imgs[:GOLDEN_N], labels[:GOLDEN_N], taps)
     res = {"model": a.out, "bytes": size, "checksum": f"{checksum:016x}"}
     if not a.random:
         res["torch_accuracy"] = accuracy(mf, imgs, labels)
