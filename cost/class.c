@@ -146,6 +146,17 @@ out:
 
 static const int default_batches[] = {1, 2, 4, 8, 16, 32};
 
+/* A class's profile path with its first "{model}" replaced by the model's name:
+ * one class file serves every model (m NULL: left as it is). */
+static void profile_path(const char *pat, const struct cr_model *m, char *out, size_t n)
+{
+	const char *at = m ? strstr(pat, "{model}") : NULL;
+	if (!at)
+		snprintf(out, n, "%s", pat);
+	else
+		snprintf(out, n, "%.*s%s%s", (int)(at - pat), pat, m->name, at + 7);
+}
+
 static int class_profile(const char *root, const struct cost_device_class *c,
 			 const struct cr_model *m, struct cost_profile *out, int depth, char *err,
 			 size_t errlen)
@@ -153,11 +164,12 @@ static int class_profile(const char *root, const struct cost_device_class *c,
 	int r;
 	switch (c->source) {
 	case COST_CLASS_FILE: {
-		char path[2 * COST_PATH_LEN + 2];
-		if (c->profile_path[0] == '/')
-			snprintf(path, sizeof(path), "%s", c->profile_path);
+		char path[2 * COST_PATH_LEN + 2], rel[COST_PATH_LEN + 32];
+		profile_path(c->profile_path, m, rel, sizeof(rel));
+		if (rel[0] == '/')
+			snprintf(path, sizeof(path), "%s", rel);
 		else
-			snprintf(path, sizeof(path), "%s/%s", root, c->profile_path);
+			snprintf(path, sizeof(path), "%s/%s", root, rel);
 		return cost_profile_load(path, m, out, err, errlen);
 	}
 	case COST_CLASS_REGRESSION: {

@@ -232,7 +232,7 @@ Test(device_class, bundled_classes_load)
 	cr_expect(c.codec.dec_ns_per_elem[2] == 13.409 && c.codec.dec_us_per_frame[1] == 12.11);
 	cr_assert_eq(cost_class_load(COINFER_SOURCE_ROOT, "edge-x86", &c, err, sizeof(err)), 0);
 	cr_expect_eq(c.source, COST_CLASS_FILE);
-	cr_expect_str_eq(c.profile_path, "models/branchy-alexnet.profile.edge-x86.json");
+	cr_expect_str_eq(c.profile_path, "models/{model}.profile.edge-x86.json");
 	cr_expect_str_eq(c.role, "edge");
 	cr_assert_eq(cost_class_load(COINFER_SOURCE_ROOT, "rpi3-edgent", &c, err, sizeof(err)), 0);
 	cr_expect(c.kappa == 3.2e-28 && c.f_hz == 1.2e9);
