@@ -209,3 +209,17 @@ int cr_exec_run(struct cr_exec *x, int e, int from, int to, const float *in, int
 	*out = cur;
 	return 0;
 }
+
+int cr_exec_layer(struct cr_exec *x, int e, int pos, const float *in, const float *skip, int n,
+		  const float **out)
+{
+	const struct cr_model *m = x->m;
+	if (e < 0 || e >= m->n_exits || pos < 0 || pos >= m->exit_len[e] || n < 1 ||
+	    n > x->max_batch || !in || (m->exit_skip[e][pos] != CR_NO_SKIP) != !!skip)
+		return -EINVAL;
+	int li = m->exit_layers[e][pos];
+	float *dst = pick_dst(x, &m->layers[li], in, skip);
+	run_layer(x, li, in, skip, dst, n);
+	*out = dst;
+	return 0;
+}

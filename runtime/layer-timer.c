@@ -17,6 +17,7 @@ struct cr_timer {
 	struct cr_exec *x;
 	int max_batch, max_runs;
 	float *cur;
+	float *skip; /* the skip operand of an add still to come (one at a time: model.c) */
 	double *samples;
 	clockid_t clock;
 	double overhead_ms;
@@ -46,8 +47,10 @@ int cr_timer_create(const struct cr_model *m, struct cr_exec *x, int max_batch, 
 	p->max_runs = max_runs;
 	if (posix_memalign((void **)&p->cur, 64, most * (size_t)max_batch * sizeof(float)))
 		p->cur = NULL;
+	if (posix_memalign((void **)&p->skip, 64, most * (size_t)max_batch * sizeof(float)))
+		p->skip = NULL;
 	p->samples = malloc((size_t)max_runs * sizeof(double));
-	if (!p->cur || !p->samples)
+	if (!p->cur || !p->skip || !p->samples)
 		goto err;
 	cr_timer_set_clock(p, CR_TIMER_WALL);
 	*out = p;
@@ -62,6 +65,7 @@ void cr_timer_destroy(struct cr_timer *p)
 	if (!p)
 		return;
 	free(p->cur);
+	free(p->skip);
 	free(p->samples);
 	free(p);
 }
@@ -87,6 +91,19 @@ double cr_timer_clock_overhead_ms(const struct cr_timer *p)
 	return p->overhead_ms;
 }
 
+/* Keeps the tensor at boundary pos (in p->cur) aside when an add of exit e
+ * reads it later. */
+static void keep_skip(struct cr_timer *p, int e, int pos, int batch)
+{
+	const struct cr_model *m = p->m;
+	for (int j = pos; j < m->exit_len[e]; j++)
+		if (m->exit_skip[e][j] == pos - 1) {
+			memcpy(p->skip, p->cur, (size_t)batch * cr_model_boundary_floats(m, e, pos) *
+						sizeof(float));
+			return;
+		}
+}
+
 int cr_timer_run(struct cr_timer *p, int e, const float *input, int batch, int warmup,
 		    int runs, struct cr_layer_time *out)
 {
@@ -96,11 +113,12 @@ int cr_timer_run(struct cr_timer *p, int e, const float *input, int batch, int w
 		return -EINVAL;
 	memcpy(p->cur, input, (size_t)batch * cr_model_boundary_floats(m, e, 0) * sizeof(float));
 	for (int pos = 0; pos < m->exit_len[e]; pos++) {
-		const float *o = NULL;
+		const float *o = NULL, *skip = m->exit_skip[e][pos] != CR_NO_SKIP ? p->skip : NULL;
 		double sum = 0;
+		keep_skip(p, e, pos, batch);
 		for (int i = 0; i < warmup + runs; i++) {
 			uint64_t t0 = cf_clock_ns(p->clock);
-			int r = cr_exec_run(p->x, e, pos, pos + 1, p->cur, batch, &o);
+			int r = cr_exec_layer(p->x, e, pos, p->cur, skip, batch, &o);
 			double t = (double)(cf_clock_ns(p->clock) - t0) * 1e-6 - p->overhead_ms;
 			if (r)
 				return r;

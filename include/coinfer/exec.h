@@ -27,6 +27,14 @@ void cr_exec_destroy(struct cr_exec *x);
 int cr_exec_run(struct cr_exec *x, int e, int from, int to, const float *in, int n,
 		const float **out);
 
+/* Runs the single layer at position pos of exit e on n images, whatever the
+ * boundaries (the layer timer times each layer alone, also inside a residual
+ * block): `in` is its input, `skip` an add's other operand (NULL for other
+ * layers). *out points inside the executor, valid until the next run.
+ * Returns 0 or -EINVAL. */
+int cr_exec_layer(struct cr_exec *x, int e, int pos, const float *in, const float *skip, int n,
+		  const float **out);
+
 /* Optional per-layer timing: when set, ns[pos] accumulates the time spent in each
  * layer position of exit e across runs (profiling; off the hot path when NULL). */
 void cr_exec_set_timing(struct cr_exec *x, uint64_t *ns);

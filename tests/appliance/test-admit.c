@@ -126,3 +126,30 @@ Test(admit, frames_that_disagree_with_the_infer_refused)
 	cr_assert_eq(ap_admit_infer(m, &r, why, sizeof(why)), CW_ERR_BAD_FRAME);
 	cr_assert(strstr(why, "magic"), "%s", why);
 }
+
+/* The ResNet-9: every partition point admitted; a cut inside a residual block
+ * (its skip operand would have to travel too) refused by name. */
+Test(admit, residual_cuts_refused, .init = NULL, .fini = NULL)
+{
+	char why[CW_ERRMSG_MAX + 1], err[256];
+	struct cr_model *r9;
+	cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-resnet9.cfm", &r9, err,
+				   sizeof(err)), 0, "%s", err);
+	int refused = 0;
+	for (int p = 0; p < r9->exit_len[2]; p++) {
+		size_t n = cr_model_boundary_floats(r9, 2, p);
+		if (n > sizeof(zeros) / sizeof(zeros[0]))
+			continue;
+		struct cw_infer r = infer(2, p, CC_CODEC_PACKED, 4, n);
+		int rc = ap_admit_infer(r9, &r, why, sizeof(why));
+		if (cr_model_cut_ok(r9, 2, p)) {
+			cr_expect_eq(rc, 0, "partition %d: %s", p, why);
+			continue;
+		}
+		refused++;
+		cr_expect_eq(rc, CW_ERR_BAD_REQUEST, "partition %d admitted", p);
+		cr_expect(strstr(why, "inside a residual block"), "%s", why);
+	}
+	cr_expect_eq(refused, 12, "exit 3 has 4 + 4 + 4 cuts inside its blocks");
+	cr_model_free(r9);
+}

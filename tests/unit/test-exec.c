@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "coinfer/exec.h"
+#include "coinfer/layer-timer.h"
 #include "model-builder.h"
 
 static char err[512];
@@ -104,6 +105,17 @@ Test(exec, bundled_splits_bit_exact, .timeout = 600)
 	cr_model_free(m);
 }
 
+/* The ResNet-9: every partition point of every exit, one image (its exits cost
+ * about three times the AlexNet's). */
+Test(exec, bundled_resnet_splits_bit_exact, .timeout = 600)
+{
+	struct cr_model *m;
+	cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-resnet9.cfm", &m, err,
+				   sizeof(err)), 0, "%s", err);
+	check_splits(m, 1);
+	cr_model_free(m);
+}
+
 Test(exec, batch_matches_single_images)
 {
 	struct cr_model *m;
@@ -130,6 +142,49 @@ Test(exec, batch_matches_single_images)
 	cr_exec_destroy(x);
 	free(in);
 	cr_model_free(m);
+}
+
+/* Layer by layer with cr_exec_layer, the skip kept aside by the caller (as the
+ * layer timer does, inside residual blocks too): bit-exact with the whole run. */
+Test(exec, single_layers_chain_to_the_whole_run)
+{
+	uint8_t *b;
+	size_t len = mb_residual(&b);
+	struct cr_model *m;
+	struct cr_exec *x;
+	cr_assert_eq(cr_model_parse(b, len, &m, err, sizeof(err)), 0, "%s", err);
+	const int n = 2, e = 1, last = m->exit_len[e];
+	float *in = inputs(m, n), *cur = malloc(n * 4 * 8 * 8 * sizeof(float));
+	float *skip = malloc(n * 4 * 8 * 8 * sizeof(float)), *whole = malloc(n * 5 * sizeof(float));
+	const float *o;
+	cr_assert_eq(cr_exec_create(m, NULL, n, &x), 0);
+	cr_assert_eq(cr_exec_run(x, e, 0, last, in, n, &o), 0);
+	memcpy(whole, o, n * 5 * sizeof(float));
+	memcpy(cur, in, n * cr_model_boundary_floats(m, e, 0) * sizeof(float));
+	for (int pos = 0; pos < last; pos++) {
+		size_t bytes = n * cr_model_boundary_floats(m, e, pos) * sizeof(float);
+		for (int j = pos; j < last; j++)
+			if (m->exit_skip[e][j] == pos - 1)
+				memcpy(skip, cur, bytes);
+		int is_add = m->exit_skip[e][pos] != CR_NO_SKIP;
+		cr_expect_eq(cr_exec_layer(x, e, pos, cur, is_add ? NULL : skip, n, &o), -EINVAL,
+			     "pos %d: a skip operand where there is none, or none for an add", pos);
+		cr_assert_eq(cr_exec_layer(x, e, pos, cur, is_add ? skip : NULL, n, &o), 0);
+		memcpy(cur, o, n * cr_model_boundary_floats(m, e, pos + 1) * sizeof(float));
+	}
+	cr_expect(memcmp(cur, whole, n * 5 * sizeof(float)) == 0);
+	struct cr_timer *t;
+	struct cr_layer_time lt[CR_MODEL_MAX_EXIT_LAYERS];
+	cr_assert_eq(cr_timer_create(m, x, n, CR_TIMER_MIN_RUNS, &t), 0);
+	cr_expect_eq(cr_timer_run(t, e, in, n, 1, CR_TIMER_MIN_RUNS, lt), 0);
+	cr_timer_destroy(t);
+	cr_exec_destroy(x);
+	free(in);
+	free(cur);
+	free(skip);
+	free(whole);
+	cr_model_free(m);
+	free(b);
 }
 
 /* out = x + V softmax(scale Q^T K)^T for one image, in double, from the
