@@ -50,7 +50,7 @@ def parse_args(argv=None):
                     help="a group with convs on both sides of the split: leave it, or "
                     "prune it as one (the server's convs of the group too)")
     ap.add_argument("--l1", type=float, default=0.02, help="L1 strength on BN scales")
-    ap.add_argument("--epochs-per-layer", type=int, default=1)
+    ap.add_argument("--epochs-per-layer", type=int, default=2)
     ap.add_argument("--final-epochs", type=int, default=2)
     ap.add_argument("--subset", type=int, default=10000, help="training images per epoch")
     ap.add_argument("--lr", type=float, default=0.02, help="one-cycle peak per phase")
