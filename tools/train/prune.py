@@ -476,15 +476,22 @@ def run_none(a, state, p, data, calib, gen):
 METHODS = {"fbm": run_fbm, "slim": run_slim, "none": run_none}
 
 
+def load_data(a):
+    """(training images, labels), (test images, labels); --limit: the first N and N/5."""
+    tr = cifar.load_cifar(a.data, [f"data_batch_{i}.bin" for i in range(1, 6)])
+    te = cifar.load_cifar(a.data, ["test_batch.bin"])
+    if a.limit:
+        tr = tuple(t[:a.limit] for t in tr)
+        te = tuple(t[:a.limit // 5] for t in te)
+    return tr, te
+
+
 def main(argv=None):
     a = parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     os.makedirs(a.out, exist_ok=True)
-    xtr, ytr = cifar.load_cifar(a.data, [f"data_batch_{i}.bin" for i in range(1, 6)])
-    xte, yte = cifar.load_cifar(a.data, ["test_batch.bin"])
-    if a.limit:
-        xtr, ytr, xte, yte = xtr[:a.limit], ytr[:a.limit], xte[:a.limit // 5], yte[:a.limit // 5]
+    (xtr, ytr), (xte, yte) = load_data(a)
     data = (cifar.normalize(xtr), ytr)
     calib = xtr[:a.calib]
     state = load(a.ckpt)
