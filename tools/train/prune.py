@@ -400,11 +400,12 @@ def bn_terms(model, groups, masks=None):
     return out
 
 
-def run_fbm(a, state, p, data, calib, gen):
+def run_fbm(a, state, p, data, calib, gen, info):
     """Seed 003 (section 3.2, steps 1-5), a group at a time in table order: rank by feature
     bias, mask the least important (the planned count plus --reactivate's share more),
     fine-tune with L1 on the masked BN scales, rank again, give the best of the masked
-    back (reactivate) and remove the rest; a final fine-tune at the end."""
+    back (reactivate) and remove the rest; a final fine-tune at the end. info gets per
+    group the masked and the removed channels and the phase's last epoch loss."""
     trunk, branches, sd = state
     groups = device_groups(trunk, branches, p, a.straddle)
     drops = plan(a, trunk, branches, p, groups)
@@ -417,14 +418,18 @@ def run_fbm(a, state, p, data, calib, gen):
         masked = torch.argsort(fb)[:m]
         mask = torch.zeros(n)
         mask[masked] = 1
-        finetune(a, model, data, a.epochs_per_layer, bn_terms(model, [g], [mask]), gen)
+        loss = finetune(a, model, data, a.epochs_per_layer, bn_terms(model, [g], [mask]), gen)
+        gone = masked[:0]
+        if k:
+            fb = feature_bias(model, trunk, branches, g, input_means(model, taps, calib))
+            gone = masked[torch.argsort(fb[masked])[:k]]
+        info.setdefault("groups", []).append({"convs": g, "masked": sorted(masked.tolist()),
+                                              "removed": sorted(gone.tolist()), "loss": loss})
         if not k:
             continue
-        fb = feature_bias(model, trunk, branches, g, input_means(model, taps, calib))
-        gone = masked[torch.argsort(fb[masked])[:k]]
         trunk, branches, sd = remove(a, model, trunk, branches, {tuple(g): gone}, calib)
         model = build(trunk, branches, sd)
-    finetune(a, model, data, a.final_epochs, [], gen)
+    info["final_loss"] = finetune(a, model, data, a.final_epochs, [], gen)
     return model, trunk, branches
 
 
@@ -448,7 +453,7 @@ def slim_drop(a, model, trunk, branches, p, groups, target):
     return {tuple(g): torch.tensor(x, dtype=torch.long) for g, x in zip(groups, gone) if x}
 
 
-def run_slim(a, state, p, data, calib, gen):
+def run_slim(a, state, p, data, calib, gen, info):
     """Liu et al. 2017 on the device part: L1 on all its BN scales for as many epochs as
     fbm's per-group phases, prune to the FLOPs fbm's plan reaches, the same final
     fine-tune."""
@@ -456,20 +461,23 @@ def run_slim(a, state, p, data, calib, gen):
     groups = device_groups(trunk, branches, p, a.straddle)
     target = flops_after(trunk, branches, p, groups, plan(a, trunk, branches, p, groups))
     model = build(trunk, branches, sd)
-    finetune(a, model, data, a.epochs_per_layer * len(groups), bn_terms(model, groups), gen)
+    info["sparse_loss"] = finetune(a, model, data, a.epochs_per_layer * len(groups),
+                                   bn_terms(model, groups), gen)
     drop = slim_drop(a, model, trunk, branches, p, groups, target)
+    info["groups"] = [{"convs": list(g), "removed": sorted(i.tolist())} for g, i in drop.items()]
     trunk, branches, sd = remove(a, model, trunk, branches, drop, calib)
     model = build(trunk, branches, sd)
-    finetune(a, model, data, a.final_epochs, [], gen)
+    info["final_loss"] = finetune(a, model, data, a.final_epochs, [], gen)
     return model, trunk, branches
 
 
-def run_none(a, state, p, data, calib, gen):
+def run_none(a, state, p, data, calib, gen, info):
     """The control: the same fine-tuning budget, nothing removed."""
     trunk, branches, sd = state
     model = build(trunk, branches, sd)
     n = len(device_groups(trunk, branches, p, a.straddle))
-    finetune(a, model, data, a.epochs_per_layer * n + a.final_epochs, [], gen)
+    info["final_loss"] = finetune(a, model, data, a.epochs_per_layer * n + a.final_epochs,
+                                  [], gen)
     return model, trunk, branches
 
 
@@ -501,7 +509,8 @@ def main(argv=None):
         t0 = time.time()
         trunk0 = state[0]
         p = cut_index(trunk0, split)
-        model, trunk, branches = METHODS[a.method](a, state, p, data, calib, gen)
+        info = {}
+        model, trunk, branches = METHODS[a.method](a, state, p, data, calib, gen, info)
         rec = {"split": split, "method": a.method, "ckpt": a.ckpt,
                "flops_device_before": device_flops(trunk0, p),
                "flops_device_after": device_flops(trunk, p),
@@ -510,6 +519,7 @@ def main(argv=None):
                "acc_before": acc0, "acc_after": cifar.evaluate(model, xte, yte),
                "wall_s": round(time.time() - t0, 1)}
         rec["flops_fraction"] = round(rec["flops_device_after"] / rec["flops_device_before"], 4)
+        rec["channels"] = info
         rec["args"] = vars(a)
         print(json.dumps(rec), flush=True)
         with open(os.path.join(a.out, "log.jsonl"), "a") as f:
