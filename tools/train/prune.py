@@ -46,6 +46,12 @@ def parse_args(argv=None):
     ap.add_argument("--min-keep", type=float, default=0.1, help="fraction kept per group")
     ap.add_argument("--reactivate", type=float, default=0.25,
                     help="fbm: share of the masked channels given back after fine-tuning")
+    ap.add_argument("--train", choices=["frozen", "server"], default="frozen",
+                    help="frozen: only the device part is fine-tuned, on the served exit's "
+                    "loss; the server's layers keep their weights (seed 003 section 3.4). "
+                    "server: the whole network, joint loss over the exits")
+    ap.add_argument("--exit", type=int, default=0,
+                    help="the served exit, 1-based (default: the deepest)")
     ap.add_argument("--straddle", choices=["keep", "prune"], default="keep",
                     help="a group with convs on both sides of the split: leave it, or "
                     "prune it as one (the server's convs of the group too)")
@@ -171,10 +177,45 @@ def conv_widths(trunk):
 
 # ---- weights: channel means, feature bias, surgery ----
 
-def build(trunk, branches, sd):
-    model = net.TableNet(trunk, branches)
+class ServedNet(net.TableNet):
+    """A TableNet whose `frozen` layers get no gradient and keep their BN in eval mode
+    whatever train() says (train.train_epoch calls model.train()): their running stats
+    stay too, so their state dict is the input checkpoint's."""
+
+    def __init__(self, trunk, branches, frozen=()):
+        super().__init__(trunk, branches)
+        self.frozen = [n for n in frozen if n in self.mods]
+        for n in self.frozen:
+            self.mods[n].requires_grad_(False)
+
+    def train(self, mode=True):
+        super().train(mode)
+        for n in self.frozen:
+            self.mods[n].eval()
+        return self
+
+
+def build(trunk, branches, sd, frozen=()):
+    model = ServedNet(trunk, branches, frozen)
     model.load_state_dict(sd)
     return model.to(memory_format=torch.channels_last)
+
+
+def served(a, trunk, branches, p):
+    """(frozen layers, consumers the criterion counts, loss weights per exit) of --train:
+    frozen: every layer but the device part trunk[:p] is frozen (the served exit's server
+    layers and the other exits' heads alike), the loss is the served exit's alone and the
+    criterion counts only consumers on its path; server: nothing frozen, the joint loss,
+    every consumer."""
+    if a.train == "server":
+        return (), None, [float(w) for w in a.exit_weights.split(",")]
+    dev = set(n for n, _, _ in trunk[:p])
+    frozen = [n for layers in [trunk] + [b for _, b in branches] for n, _, _ in layers
+              if n not in dev]
+    path = set(n for n, _, _ in net.exits(trunk, branches)[a.exit - 1])
+    weights = [0.0] * (len(branches) + 1)
+    weights[a.exit - 1] = 1.0
+    return frozen, path, weights
 
 
 def input_means(model, taps, x, bs=500):
@@ -215,25 +256,26 @@ def layer_index(trunk, branches):
     return {n: (t, p) for layers in [trunk] + [b for _, b in branches] for n, t, p in layers}
 
 
-def shifts(model, trunk, branches, group, means):
-    """Per consumer of the group's channels: (name, delta[e, d]) (see mean_shift)."""
+def shifts(model, trunk, branches, group, means, only=None):
+    """Per consumer of the group's channels (those in `only` if given): (name, delta[e, d])
+    (see mean_shift)."""
     feeds, taps, _, _ = wiring(trunk, branches)
     info = layer_index(trunk, branches)
     out = []
     for c, (s, mult) in feeds.items():
-        if s in group:
+        if s in group and (only is None or c in only):
             typ, p = info[c]
             w = model.mods[c][0].weight if typ == "conv" else model.mods[c].weight
             out.append((c, mean_shift(w.detach(), typ, p, means[taps[c]], mult)))
     return out
 
 
-def feature_bias(model, trunk, branches, group, means):
+def feature_bias(model, trunk, branches, group, means, only=None):
     """Seed 003's criterion: per channel of the group, the total feature bias its removal
     causes, sum over the consumers' outputs e of |change of the mean after their BN|
     (|gamma_e| / sigma_e times the mean shift; an fc's logits have no BN)."""
     total = 0
-    for c, d in shifts(model, trunk, branches, group, means):
+    for c, d in shifts(model, trunk, branches, group, means, only):
         m = model.mods[c]
         if isinstance(m, torch.nn.Sequential):
             bn = m[1]
@@ -352,9 +394,11 @@ class L1Step:
         self.opt.step()
 
 
-def finetune(a, model, data, epochs, terms, gen):
+def finetune(a, model, data, epochs, terms, gen, weights):
     """`epochs` epochs of --subset random training images each, one one-cycle over them,
-    train.py's optimizer and joint loss over the exits; the last epoch's mean loss."""
+    train.py's optimizer and the loss over the exits weighted by `weights`; the last
+    epoch's mean loss. Frozen parameters get no gradient, so SGD leaves them (and their
+    weight decay) alone."""
     if epochs <= 0:
         return None
     xtr_n, ytr = data
@@ -363,7 +407,6 @@ def finetune(a, model, data, epochs, terms, gen):
                                label_smoothing=a.label_smoothing)
     opt, sched = train.make_optimizer(model, ns, math.ceil(n / a.batch))
     step = L1Step(opt, terms, a.l1)
-    weights = [float(w) for w in a.exit_weights.split(",")]
     loss = None
     for _ in range(epochs):
         idx = torch.randperm(xtr_n.shape[0], generator=gen)[:n]
@@ -409,27 +452,30 @@ def run_fbm(a, state, p, data, calib, gen, info):
     trunk, branches, sd = state
     groups = device_groups(trunk, branches, p, a.straddle)
     drops = plan(a, trunk, branches, p, groups)
-    model = build(trunk, branches, sd)
+    frozen, only, w = served(a, trunk, branches, p)
+    model = build(trunk, branches, sd, frozen)
     for g, k in zip(groups, drops):
         n = model.mods[g[0]][1].weight.shape[0]
         m = min(n - min_keep(a, n), math.ceil(k / (1 - a.reactivate))) if k else 0
         taps = wiring(trunk, branches)[1]
-        fb = feature_bias(model, trunk, branches, g, input_means(model, taps, calib))
+        fb = feature_bias(model, trunk, branches, g, input_means(model, taps, calib), only)
         masked = torch.argsort(fb)[:m]
         mask = torch.zeros(n)
         mask[masked] = 1
-        loss = finetune(a, model, data, a.epochs_per_layer, bn_terms(model, [g], [mask]), gen)
+        loss = finetune(a, model, data, a.epochs_per_layer, bn_terms(model, [g], [mask]), gen,
+                        w)
         gone = masked[:0]
         if k:
-            fb = feature_bias(model, trunk, branches, g, input_means(model, taps, calib))
+            fb = feature_bias(model, trunk, branches, g, input_means(model, taps, calib),
+                              only)
             gone = masked[torch.argsort(fb[masked])[:k]]
         info.setdefault("groups", []).append({"convs": g, "masked": sorted(masked.tolist()),
                                               "removed": sorted(gone.tolist()), "loss": loss})
         if not k:
             continue
         trunk, branches, sd = remove(a, model, trunk, branches, {tuple(g): gone}, calib)
-        model = build(trunk, branches, sd)
-    info["final_loss"] = finetune(a, model, data, a.final_epochs, [], gen)
+        model = build(trunk, branches, sd, frozen)
+    info["final_loss"] = finetune(a, model, data, a.final_epochs, [], gen, w)
     return model, trunk, branches
 
 
@@ -460,28 +506,49 @@ def run_slim(a, state, p, data, calib, gen, info):
     trunk, branches, sd = state
     groups = device_groups(trunk, branches, p, a.straddle)
     target = flops_after(trunk, branches, p, groups, plan(a, trunk, branches, p, groups))
-    model = build(trunk, branches, sd)
+    frozen, _, w = served(a, trunk, branches, p)
+    model = build(trunk, branches, sd, frozen)
     info["sparse_loss"] = finetune(a, model, data, a.epochs_per_layer * len(groups),
-                                   bn_terms(model, groups), gen)
+                                   bn_terms(model, groups), gen, w)
     drop = slim_drop(a, model, trunk, branches, p, groups, target)
     info["groups"] = [{"convs": list(g), "removed": sorted(i.tolist())} for g, i in drop.items()]
     trunk, branches, sd = remove(a, model, trunk, branches, drop, calib)
-    model = build(trunk, branches, sd)
-    info["final_loss"] = finetune(a, model, data, a.final_epochs, [], gen)
+    model = build(trunk, branches, sd, frozen)
+    info["final_loss"] = finetune(a, model, data, a.final_epochs, [], gen, w)
     return model, trunk, branches
 
 
 def run_none(a, state, p, data, calib, gen, info):
     """The control: the same fine-tuning budget, nothing removed."""
     trunk, branches, sd = state
-    model = build(trunk, branches, sd)
+    frozen, _, w = served(a, trunk, branches, p)
+    model = build(trunk, branches, sd, frozen)
     n = len(device_groups(trunk, branches, p, a.straddle))
     info["final_loss"] = finetune(a, model, data, a.epochs_per_layer * n + a.final_epochs,
-                                  [], gen)
+                                  [], gen, w)
     return model, trunk, branches
 
 
 METHODS = {"fbm": run_fbm, "slim": run_slim, "none": run_none}
+
+
+def check_served(a, trunk, branches, p):
+    """--exit names an exit whose path crosses the split; --train frozen refuses the
+    options that would change a server weight beyond slicing its input columns."""
+    n = len(branches) + 1
+    a.exit = a.exit or n
+    if not 1 <= a.exit <= n:
+        raise SystemExit(f"--exit {a.exit}: the model has exits 1..{n}")
+    names = [x for x, _, _ in trunk]
+    if a.exit < n and names.index(branches[a.exit - 1][0]) < p - 1:
+        raise SystemExit(f"--exit {a.exit}: its branch leaves the trunk at "
+                         f"{branches[a.exit - 1][0]}, before the split {names[p - 1]}")
+    if a.train == "frozen" and a.straddle == "prune":
+        raise SystemExit("--straddle prune with --train frozen: it would remove a server "
+                         "conv's output channels")
+    if a.train == "frozen" and a.compensate:
+        raise SystemExit("--compensate with --train frozen: it would change the server's "
+                         "BN means")
 
 
 def load_data(a):
@@ -509,6 +576,7 @@ def main(argv=None):
         t0 = time.time()
         trunk0 = state[0]
         p = cut_index(trunk0, split)
+        check_served(a, trunk0, state[1], p)
         info = {}
         model, trunk, branches = METHODS[a.method](a, state, p, data, calib, gen, info)
         rec = {"split": split, "method": a.method, "ckpt": a.ckpt,
@@ -517,7 +585,9 @@ def main(argv=None):
                "cut_values_before": cut_values(trunk0, p), "cut_values_after": cut_values(trunk, p),
                "widths_before": conv_widths(trunk0[:p]), "widths_after": conv_widths(trunk[:p]),
                "acc_before": acc0, "acc_after": cifar.evaluate(model, xte, yte),
-               "wall_s": round(time.time() - t0, 1)}
+               "wall_s": round(time.time() - t0, 1), "exit": a.exit, "train": a.train}
+        rec["acc_served_before"] = acc0[a.exit - 1]
+        rec["acc_served_after"] = rec["acc_after"][a.exit - 1]
         rec["flops_fraction"] = round(rec["flops_device_after"] / rec["flops_device_before"], 4)
         rec["channels"] = info
         rec["args"] = vars(a)
@@ -525,7 +595,7 @@ def main(argv=None):
         with open(os.path.join(a.out, "log.jsonl"), "a") as f:
             f.write(json.dumps(rec) + "\n")
         torch.save({"trunk": trunk, "branches": branches, "model": model.state_dict(),
-                    "split": split, "method": a.method, "log": rec},
+                    "split": split, "exit": a.exit, "method": a.method, "log": rec},
                    os.path.join(a.out, f"{a.method}-{split}.pt"))
 
 

@@ -116,6 +116,54 @@ def test_compensate():
     assert err[1] < 0.5 * err[0], err
 
 
+def server_changes(method, train):
+    """Prune a small ResNet-9 at add2 with `method` and a tiny fine-tuning; per layer of
+    the served exit (3) after the split, the state entries that differ from the input's,
+    sliced input columns of a pruned group's consumer taken into account."""
+    trunk, branches, model = small()
+    sd0 = {k: v.clone() for k, v in model.state_dict().items()}
+    x = (torch.rand(64, 3, 32, 32) * 255).to(torch.uint8)
+    y = torch.randint(0, 10, (64,))
+    a = prune.parse_args(["--ckpt", "-", "--split", "add2", "--method", method,
+                          "--train", train, "--subset", "64", "--batch", "32",
+                          "--epochs-per-layer", "1", "--final-epochs", "1", "--lr", "0.5"])
+    p = prune.cut_index(trunk, "add2")
+    prune.check_served(a, trunk, branches, p)
+    info = {}
+    gen = torch.Generator().manual_seed(0)
+    m2, t2, b2 = prune.METHODS[method](a, (trunk, branches, sd0), p,
+                                       (prune.cifar.normalize(x), y), x, gen, info)
+    feeds = prune.wiring(trunk, branches)[0]
+    removed = {c: g["removed"] for g in info["groups"] for c in g["convs"]}
+    sd = m2.state_dict()
+    changed, device_changed = [], False
+    for k, v in sd.items():
+        layer = k.split(".")[1]
+        if layer not in [n for n, _, _ in trunk[p:]]:
+            device_changed |= layer in [n for n, _, _ in trunk[:p]] and \
+                v.shape == sd0[k].shape and not torch.equal(v, sd0[k])
+            continue
+        ref = sd0[k]
+        src = feeds[layer][0]
+        if k.endswith("0.weight") and removed.get(src):
+            keep = [i for i in range(ref.shape[1]) if i not in removed[src]]
+            ref = ref[:, keep]
+        if not torch.equal(v, ref):
+            changed.append(k)
+    assert removed, "nothing pruned"
+    assert device_changed, "the device part was not fine-tuned"
+    return changed
+
+
+def test_frozen_server():
+    """--train frozen: every layer of exit 3 after the split keeps the input's weights and
+    BN statistics bitwise, except the columns of removed channels; --train server moves
+    them (so the check is not vacuous)."""
+    for method in ("fbm", "slim"):
+        assert server_changes(method, "frozen") == [], method
+    assert server_changes("slim", "server"), "server mode left the server unchanged"
+
+
 if __name__ == "__main__":
     for name, fn in list(globals().items()):
         if name.startswith("test_"):
