@@ -207,10 +207,13 @@ def parse_args():
                     help="train on the first N images and test on N/5")
     ap.add_argument("--test", type=int, help="test on the first N test images instead")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--lr", type=float, help="Adam one-cycle peak (1e-3; 3e-4 with --init)")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, help="Adam one-cycle peak (3e-3; 1e-3 with --init)")
     ap.add_argument("--distill", type=float, default=0.0,
                     help="weight of the feature-distillation term (0: task loss only)")
+    ap.add_argument("--kd", type=float, default=0.0,
+                    help="weight of a distillation term to the plain network's own logits "
+                    "at the served exit (KL at temperature 2; 0: labels only)")
     ap.add_argument("--init", help="codec weights from an earlier run's ckpt.pt "
                     "(the 4-bit fine-tune starts from the 8-bit codec)")
     ap.add_argument("--no-baseline", action="store_true",
@@ -225,7 +228,7 @@ def parse_args():
                     help="compare the quantizer with codec/quant-scalar.c and exit")
     a = ap.parse_args()
     if a.lr is None:
-        a.lr = 3e-4 if a.init else 1e-3
+        a.lr = 1e-3 if a.init else 3e-3
     return a
 
 
@@ -244,6 +247,19 @@ def build(a, base_sd=None):
             raise ValueError(f"{a.ckpt}: keys do not match the model: {bad[:4]}")
     ex = served_exit(t2, b2, a.split, a.exit)
     return model, names, ex, (c, h, w)
+
+
+def load(path, base=None):
+    """The network with a trained codec spliced in, from a featcodec run's ckpt.pt (and
+    the base network's, default the one it was trained on): for the exporter. The
+    partition point is after model.quant_after; model.bits is the link's width."""
+    s = torch.load(path)
+    a = argparse.Namespace(**s["args"])
+    if base:
+        a.ckpt = base
+    model, names, ex, chw = build(a, torch.load(a.ckpt)["model"])
+    model.load_state_dict(s["codec"], strict=False)
+    return model.eval()
 
 
 def codec_state(model, names):
@@ -278,7 +294,7 @@ def baseline(a, base_sd, ex, chw, xte, yte):
     return rec
 
 
-def train_epoch(model, mods, opt, sched, a, data, ex, gen):
+def train_epoch(model, mods, opt, sched, a, data, ex, gen, teacher=None):
     xtr_n, ytr = data
     steps = math.ceil(xtr_n.shape[0] / a.batch)
     perm = torch.randperm(xtr_n.shape[0], generator=gen)
@@ -292,6 +308,11 @@ def train_epoch(model, mods, opt, sched, a, data, ex, gen):
         taps = {a.split: None, mods.last: None} if a.distill else None
         outs = model(xb, taps)
         loss = F.cross_entropy(outs[ex], ytr[idx])
+        if teacher is not None:
+            with torch.no_grad():
+                t = F.softmax(teacher(xb)[ex] / 2.0, 1)
+            kl = F.kl_div(F.log_softmax(outs[ex] / 2.0, 1), t, reduction="batchmean")
+            loss = loss + a.kd * 4.0 * kl
         if a.distill:
             t = taps[a.split]
             loss = loss + a.distill * F.mse_loss(taps[mods.last], t) / t.var()
@@ -322,7 +343,10 @@ def train(a):
     base_sd = torch.load(a.ckpt)["model"]
     model, names, ex, chw = build(a, base_sd)
     if a.init:
-        model.load_state_dict(torch.load(a.init)["codec"], strict=False)
+        _, unexpected = model.load_state_dict(torch.load(a.init)["codec"], strict=False)
+        if unexpected:
+            raise ValueError(f"{a.init}: not a codec for {a.split} at ratio {a.ratio}: "
+                             f"{unexpected[:4]}")
     model = model.to(memory_format=torch.channels_last)
     mods = Mods(model.mods[n] for n in names if n in model.mods)
     mods.last = names[-1]
@@ -348,6 +372,11 @@ def train(a):
     elif not a.no_baseline:
         write(log, baseline(a, base_sd, ex, chw, xte, yte))
 
+    teacher = None
+    if a.kd:
+        teacher = resnet.BranchyResNet9()
+        teacher.load_state_dict(base_sd)
+        teacher = teacher.to(memory_format=torch.channels_last).eval()
     enc_layers = [t for t in model.trunk if t[0] in names[:3]]
     dec_layers = [t for t in model.trunk if t[0] in names[3:]]
     cr = (chw[0] // a.ratio, chw[1], chw[2])
@@ -355,7 +384,7 @@ def train(a):
              "dec_mflop": sum(r[3] for r in net.flops(dec_layers, cr)) / 1e6}
     for ep in range(start, a.epochs):
         t0 = time.time()
-        loss = train_epoch(model, mods, opt, sched, a, (xtr_n, ytr), ex, gen)
+        loss = train_epoch(model, mods, opt, sched, a, (xtr_n, ytr), ex, gen, teacher)
         dt = time.time() - t0
         acc, ent = evaluate(model, xte, yte)
         rec = {"epoch": ep + 1, "split": a.split, "ratio": a.ratio, "bits": a.bits,
