@@ -325,22 +325,24 @@ def train_epoch(model, mods, opt, sched, a, data, ex, gen, teacher=None):
 
 
 class Mods(list):
-    """The codec's modules (conv+BN, attn), plus the decoder's last layer's name."""
+    """The codec's modules (conv+BN, attn), with the codec's layer names and the
+    decoder's last one."""
 
 
-def train(a):
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
-    os.makedirs(a.out, exist_ok=True)
+def load_data(a):
+    """(normalized training images, labels, test images, labels) after --limit/--test."""
     xtr, ytr = cifar.load_cifar(a.data, [f"data_batch_{i}.bin" for i in range(1, 6)])
     xte_all, yte_all = xte, yte = cifar.load_cifar(a.data, ["test_batch.bin"])
     if a.limit:
         xtr, ytr, xte, yte = xtr[:a.limit], ytr[:a.limit], xte[:a.limit // 5], yte[:a.limit // 5]
     if a.test:
         xte, yte = xte_all[:a.test], yte_all[:a.test]
-    xtr_n = cifar.normalize(xtr)
+    return cifar.normalize(xtr), ytr, xte, yte
 
-    base_sd = torch.load(a.ckpt)["model"]
+
+def frozen_with_codec(a, base_sd):
+    """(model, codec modules, exit, (C, H, W)): the network frozen, the codec (from
+    --init if given) the only trainable part."""
     model, names, ex, chw = build(a, base_sd)
     if a.init:
         _, unexpected = model.load_state_dict(torch.load(a.init)["codec"], strict=False)
@@ -349,11 +351,30 @@ def train(a):
                              f"{unexpected[:4]}")
     model = model.to(memory_format=torch.channels_last)
     mods = Mods(model.mods[n] for n in names if n in model.mods)
-    mods.last = names[-1]
+    mods.names, mods.last = names, names[-1]
     for n_, p in model.named_parameters():
         p.requires_grad = n_.split(".")[1] in names
+    return model, mods, ex, chw
+
+
+def codec_mflop(model, names, chw, ratio):
+    enc = [t for t in model.trunk if t[0] in names[:3]]
+    dec = [t for t in model.trunk if t[0] in names[3:]]
+    cr = (chw[0] // ratio, chw[1], chw[2])
+    return {"enc_mflop": sum(r[3] for r in net.flops(enc, chw)) / 1e6,
+            "dec_mflop": sum(r[3] for r in net.flops(dec, cr)) / 1e6}
+
+
+def train(a):
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    os.makedirs(a.out, exist_ok=True)
+    xtr_n, ytr, xte, yte = load_data(a)
+    base_sd = torch.load(a.ckpt)["model"]
+    model, mods, ex, chw = frozen_with_codec(a, base_sd)
+    names = mods.names
     params = [p for m in mods for p in m.parameters()]
-    steps = math.ceil(xtr.shape[0] / a.batch)
+    steps = math.ceil(xtr_n.shape[0] / a.batch)
     opt = torch.optim.Adam(params, lr=a.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps * a.epochs,
                                                 pct_start=0.2)
@@ -377,11 +398,7 @@ def train(a):
         teacher = resnet.BranchyResNet9()
         teacher.load_state_dict(base_sd)
         teacher = teacher.to(memory_format=torch.channels_last).eval()
-    enc_layers = [t for t in model.trunk if t[0] in names[:3]]
-    dec_layers = [t for t in model.trunk if t[0] in names[3:]]
-    cr = (chw[0] // a.ratio, chw[1], chw[2])
-    mflop = {"enc_mflop": sum(r[3] for r in net.flops(enc_layers, chw)) / 1e6,
-             "dec_mflop": sum(r[3] for r in net.flops(dec_layers, cr)) / 1e6}
+    mflop = codec_mflop(model, names, chw, a.ratio)
     for ep in range(start, a.epochs):
         t0 = time.time()
         loss = train_epoch(model, mods, opt, sched, a, (xtr_n, ytr), ex, gen, teacher)
@@ -392,7 +409,7 @@ def train(a):
                "acc": acc[ex], "test_acc": acc, "entropy_bytes": ent}
         rec.update(sizes(*chw, a.ratio, a.bits, not a.per_tensor))
         rec.update(mflop, epoch_s=round(dt, 1), lr=sched.get_last_lr()[0],
-                   train_images=xtr.shape[0], test_images=xte.shape[0])
+                   train_images=xtr_n.shape[0], test_images=xte.shape[0])
         write(log, rec)
         torch.save({"codec": codec_state(model, names), "opt": opt.state_dict(),
                     "sched": sched.state_dict(), "gen": gen.get_state(), "epoch": ep + 1,
