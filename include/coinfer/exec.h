@@ -23,7 +23,8 @@ void cr_exec_destroy(struct cr_exec *x);
 /* Run positions [from, to) of exit e (0-based) on n images. `in` holds the tensor
  * at partition point `from` (n * cr_model_boundary_floats(m, e, from) floats).
  * *out points to the result inside the executor, valid until the next run.
- * Returns 0 or -EINVAL (bad exit, range or batch). from == to returns in. */
+ * Returns 0 or -EINVAL (bad exit, range or batch, or from or to inside a
+ * residual block: cr_model_boundary_ok). from == to returns in. */
 int cr_exec_run(struct cr_exec *x, int e, int from, int to, const float *in, int n,
 		const float **out);
 

@@ -229,17 +229,27 @@ def variant(spec, base_ckpt, layers, tag):
     """Appends the records of variant `spec` (KIND=CKPT) to layers; returns (its model
     with the link's quantizer off, its exit dict, the model output it reproduces)."""
     kind, _, path = spec.partition("=")
-    if kind != "codec" or not path:
-        raise SystemExit(f"--variant {spec}: give codec=CKPT (a featcodec.py run)")
-    import featcodec  # noqa: E402 (its torch modules only when a codec is exported)
-    vm = featcodec.load(path, base_ckpt)
-    vm.bits = 0  # the export check compares fp32; the link quantizes at run time
-    split = vm.quant_after
-    served = featcodec.served_exit(vm.trunk, vm.branches, split)
+    if kind == "codec" and path:
+        import featcodec  # noqa: E402 (its torch modules only when a codec is exported)
+        vm = featcodec.load(path, base_ckpt)
+        vm.bits = 0  # the export check compares fp32; the link quantizes at run time
+        split = vm.quant_after
+        served = featcodec.served_exit(vm.trunk, vm.branches, split)
+    elif kind == "pruned" and path:
+        s = torch.load(path)
+        if "split" not in s:
+            raise SystemExit(f"--variant {spec}: not a prune.py result (no split point)")
+        vm = net.TableNet(s["trunk"], s["branches"])
+        vm.load_state_dict(s["model"])
+        vm.eval()
+        split, served = s["split"], s.get("exit", len(s["branches"]) + 1) - 1
+    else:
+        raise SystemExit(f"--variant {spec}: give codec=CKPT (a featcodec.py run) or "
+                         "pruned=RESULT (a prune.py run)")
     path_ = net.exits(vm.trunk, vm.branches)[served]
     chain = add_variant(layers, vm, path_, tag)
     pos = [n for n, _, _ in path_].index(split) + 1
-    return vm, {"layers": chain, "variant": "codec", "of": served, "split": pos}, served
+    return vm, {"layers": chain, "variant": kind, "of": served, "split": pos}, served
 
 
 def check_fold(mf, refs, x):
@@ -264,7 +274,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variant", action="append", default=[], metavar="KIND=CKPT",
                     help="append a variant exit (model-format.md): codec=a featcodec.py run's "
-                    "ckpt.pt; repeatable")
+                    "ckpt.pt, pruned=a prune.py result; repeatable")
     a = ap.parse_args()
     arch = ARCHS[a.arch]
     a.name = a.name or arch["name"]

@@ -12,6 +12,8 @@ import cifar
 
 # (name, type, params). conv: (cin, cout, k, stride, pad); pool: (k, stride, pad);
 # lrn: (size, alpha, beta, k); fc: (cin, cout[, output scale]); add: (earlier layer,).
+# conv takes an optional sixth parameter, groups (groups == cin: depthwise);
+# attn: (c, d), SAGAN self-attention over the spatial positions (Attn below).
 LRN = (5, 1e-4, 0.75, 2.0)
 TRUNK = [
     ("conv1", "conv", (3, 32, 3, 1, 1)), ("relu1", "relu", ()),
@@ -105,12 +107,52 @@ class LRNFn(torch.autograd.Function):
         return g * sb - (2.0 * alpha * beta / n) * x * acc, None, None, None, None
 
 
+class Attn(nn.Module):
+    """SAGAN self-attention with a residual, over the H*W positions of a C x H x W map:
+    Q = Wq x + bq (d x N), K = Wk x + bk (d x N), V = Wv x + bv (C x N),
+    out = x + gamma * V softmax_j(scale * Q^T K)^T, scale = 1/sqrt(d).
+    gamma starts at 0 (SAGAN): the layer starts as the identity. The C runtime's attn
+    layer computes out = x + V softmax(scale Q^T K)^T, gamma folded into Wv and bv
+    (export_weights)."""
+
+    def __init__(self, c, d):
+        super().__init__()
+        self.d = d
+        self.q = nn.Conv2d(c, d, 1)
+        self.k = nn.Conv2d(c, d, 1)
+        self.v = nn.Conv2d(c, c, 1)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        q = self.q(x).reshape(n, self.d, h * w)
+        k = self.k(x).reshape(n, self.d, h * w)
+        v = self.v(x).reshape(n, c, h * w)
+        a = torch.softmax(torch.bmm(q.transpose(1, 2), k) * self.d ** -0.5, dim=2)
+        return x + self.gamma * torch.bmm(v, a.transpose(1, 2)).reshape(n, c, h, w)
+
+    def export_weights(self, fold_scale=False):
+        """(Wq, bq, Wk, bk, Wv, bv, scale) as float32 tensors, gamma folded into Wv, bv;
+        with fold_scale the scale too, into Wq, bq (scale returned as 1.0)."""
+        sc = self.d ** -0.5
+        qs = sc if fold_scale else 1.0
+        g = self.gamma.detach().double()
+        f = [self.q.weight.detach().double()[:, :, 0, 0] * qs, self.q.bias.detach().double() * qs,
+             self.k.weight.detach().double()[:, :, 0, 0], self.k.bias.detach().double(),
+             self.v.weight.detach().double()[:, :, 0, 0] * g, self.v.bias.detach().double() * g]
+        return [t.float() for t in f] + [1.0 if fold_scale else sc]
+
+
 def make_layer(typ, p):
     if typ == "conv":
-        cin, cout, k, s, pad = p
-        return nn.Sequential(nn.Conv2d(cin, cout, k, s, pad, bias=False), nn.BatchNorm2d(cout))
+        cin, cout, k, s, pad = p[:5]
+        groups = p[5] if len(p) > 5 else 1
+        return nn.Sequential(nn.Conv2d(cin, cout, k, s, pad, groups=groups, bias=False),
+                             nn.BatchNorm2d(cout))
     if typ == "fc":
         return nn.Linear(p[0], p[1])
+    if typ == "attn":
+        return Attn(*p)
     return None
 
 
@@ -131,7 +173,7 @@ class TableNet(nn.Module):
         self.drop = nn.Dropout(0.3)
 
     def run(self, x, name, typ, p, feats):
-        if typ in ("conv",):
+        if typ in ("conv", "attn"):
             return self.mods[name](x)
         if typ == "fc":
             if self.training and name in self.dropout_before:
@@ -191,10 +233,10 @@ def flops(layers, shape=(3, 32, 32)):
     for name, typ, p in layers:
         f = 0
         if typ == "conv":
-            cin, cout, k, s, pad = p
+            cin, cout, k, s, pad = p[:5]
             h = (h + 2 * pad - k) // s + 1
             w = (w + 2 * pad - k) // s + 1
-            f = 2 * cout * h * w * cin * k * k
+            f = 2 * cout * h * w * (cin // (p[5] if len(p) > 5 else 1)) * k * k
             c = cout
         elif typ in ("maxpool", "avgpool"):
             k, s, pad = p
@@ -210,5 +252,10 @@ def flops(layers, shape=(3, 32, 32)):
             f = c * h * w
         elif typ == "lrn":
             f = c * h * w * (p[0] + 4)
+        elif typ == "attn":
+            # Q, K, V projections; Q^T K; softmax (max, exp, sum, divide: ~4 per
+            # entry); V A^T; the residual add
+            n, d = h * w, p[1]
+            f = 2 * n * c * (2 * d + c) + 2 * n * n * d + 4 * n * n + 2 * n * n * c + c * n
         res.append((name, typ, (c, h, w), f))
     return res

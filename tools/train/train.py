@@ -88,12 +88,17 @@ def train_epoch(model, opt, sched, a, data, weights, gen):
         outs = model(xb)
         loss = sum(w * F.cross_entropy(o, yb, label_smoothing=a.label_smoothing)
                    for w, o in zip(weights, outs))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        tl += loss.item()
+        tl += step(opt, sched, loss)
     return tl / steps
+
+
+def step(opt, sched, loss):
+    """One optimizer and schedule step on loss; its value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    return loss.item()
 
 
 def main():
