@@ -11,8 +11,8 @@
 #include "coinfer/names.h"
 #include "coinfer/yamlconf.h"
 
-const char *const cfg_class_types[CFG_CLASS_NTYPES] = {"conv",    "fc",  "relu",   "maxpool",
-						       "avgpool", "lrn", "flatten"};
+const char *const cfg_class_types[CFG_CLASS_NTYPES] = {
+	"conv", "fc", "relu", "maxpool", "avgpool", "lrn", "flatten", "add", "attn"};
 
 struct raw_scale {
 	char *of, *factor;
@@ -52,10 +52,11 @@ static const cyaml_schema_field_t scale_fields[] = {
 	TEXT(struct raw_scale, of, "of", 1), TEXT(struct raw_scale, factor, "factor", 1),
 	CYAML_FIELD_END};
 
-#define CYC(i, k) TEXT(struct raw_cycles, t[i], k, 1)
+#define CYC(i, k, req) TEXT(struct raw_cycles, t[i], k, req)
 static const cyaml_schema_field_t cycles_fields[] = {
-	CYC(0, "conv"), CYC(1, "fc"),  CYC(2, "relu"),    CYC(3, "maxpool"),
-	CYC(4, "avgpool"), CYC(5, "lrn"), CYC(6, "flatten"), CYAML_FIELD_END};
+	CYC(0, "conv", 1),    CYC(1, "fc", 1),  CYC(2, "relu", 1),    CYC(3, "maxpool", 1),
+	CYC(4, "avgpool", 1), CYC(5, "lrn", 1), CYC(6, "flatten", 1), CYC(7, "add", 0),
+	CYC(8, "attn", 0),    CYAML_FIELD_END};
 
 static const cyaml_schema_field_t energy_fields[] = {
 	TEXT(struct raw_energy, kappa, "kappa", 1), TEXT(struct raw_energy, f_hz, "f_hz", 1),
@@ -171,6 +172,13 @@ static int energy(struct ctx *c, const struct raw_energy *e, struct cfg_class *o
 		return ret;
 	o->cycles_from_profile = !e->cycles;
 	for (int t = 0; e->cycles && t < CFG_CLASS_NTYPES; t++) {
+		/* add and attn came with the residual models: a file written before them
+		 * gives add relu's figure (one pass over the tensor) and attn conv's
+		 * (GEMMs over the map), as the regression models do (cost/profile.c). */
+		if (!e->cycles->t[t]) {
+			o->cycles_per_flop[t] = o->cycles_per_flop[t == 7 ? 2 : 0];
+			continue;
+		}
 		snprintf(path, sizeof(path), "energy.cycles_per_flop.%s", cfg_class_types[t]);
 		if ((ret = num(c, path, e->cycles->t[t], 0, 1e6, &o->cycles_per_flop[t])))
 			return ret;

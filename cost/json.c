@@ -258,7 +258,7 @@ static int profile_layer(const struct jc *c, const cJSON *ly, const char *path, 
 	    (r = get_str(c, ly, path, "type", s, sizeof(s))))
 		return r;
 	if (cost_layer_type_parse(s, &L->type))
-		return bad(c, path, "type", "is not a layer type (conv, fc, relu, maxpool, avgpool, lrn, flatten)");
+		return bad(c, path, "type", "is not a layer type (conv, fc, relu, maxpool, avgpool, lrn, flatten, add, attn)");
 	const double big = 1e18;
 	if ((r = get_num(c, ly, path, "in_bytes", 0, big, &L->in_bytes)) ||
 	    (r = get_num(c, ly, path, "out_bytes", 0, big, &L->out_bytes)) ||

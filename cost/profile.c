@@ -16,7 +16,7 @@
 static const char *const type_names[] = {
 	[CR_LAYER_CONV] = "conv",       [CR_LAYER_FC] = "fc",   [CR_LAYER_RELU] = "relu",
 	[CR_LAYER_MAXPOOL] = "maxpool", [CR_LAYER_AVGPOOL] = "avgpool", [CR_LAYER_LRN] = "lrn",
-	[CR_LAYER_FLATTEN] = "flatten",
+	[CR_LAYER_FLATTEN] = "flatten", [CR_LAYER_ADD] = "add",       [CR_LAYER_ATTN] = "attn",
 };
 #define N_TYPES (int)(sizeof(type_names) / sizeof(type_names[0]))
 

@@ -196,7 +196,7 @@ struct cost_device_class {
 	double kappa;                      /* J / (cycle * Hz^2) */
 	double f_hz;                       /* nominal CPU frequency */
 	int cycles_from_profile;           /* C_i * D_i = f_hz * t_i (measured cycles) ... */
-	double cycles_per_flop[8];         /* ... or C per cr_layer_type times the layer's FLOPs */
+	double cycles_per_flop[CR_LAYER_ATTN + 1]; /* ... or C per cr_layer_type times FLOPs */
 	double tx_power_w;
 	double sinr_db;
 	struct cost_codec_speed codec;

@@ -33,7 +33,7 @@ enum cfg_class_source { CFG_CLASS_PROFILE = 1, CFG_CLASS_REGRESSION, CFG_CLASS_S
 
 /* The layer types of energy.cycles_per_flop, in this order (the runtime's
  * names: cost_layer_type_parse maps them). */
-#define CFG_CLASS_NTYPES 7
+#define CFG_CLASS_NTYPES 9
 extern const char *const cfg_class_types[CFG_CLASS_NTYPES];
 
 struct cfg_class {

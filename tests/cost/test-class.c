@@ -69,6 +69,14 @@ Test(device_class, parse_every_key)
 	cr_expect(!c.cycles_from_profile && c.sinr_db == -3);
 	cr_expect(c.cycles_per_flop[CR_LAYER_CONV] == 1 && c.cycles_per_flop[CR_LAYER_FC] == 2);
 	cr_expect(c.cycles_per_flop[CR_LAYER_LRN] == 6 && c.cycles_per_flop[CR_LAYER_FLATTEN] == 7);
+	/* a file without add and attn: relu's and conv's figures */
+	cr_expect(c.cycles_per_flop[CR_LAYER_ADD] == 3 && c.cycles_per_flop[CR_LAYER_ATTN] == 1);
+	free(t);
+	t = edit(class_yaml, "  sinr_db: 0\n",
+		 "  sinr_db: 0\n  cycles_per_flop: {conv: 1, fc: 2, relu: 3, maxpool: 4,\n"
+		 "    avgpool: 5, lrn: 6, flatten: 7, add: 8, attn: 9}\n");
+	cr_assert_eq(cost_class_parse(t, strlen(t), "c1.yaml", &c, err, sizeof(err)), 0, "%s", err);
+	cr_expect(c.cycles_per_flop[CR_LAYER_ADD] == 8 && c.cycles_per_flop[CR_LAYER_ATTN] == 9);
 	free(t);
 	t = edit(class_yaml, "regression: rpi3-edgent\n", "scale: {of: x86-avx2, factor: 2.5}\n");
 	cr_assert_eq(cost_class_parse(t, strlen(t), "c1.yaml", &c, err, sizeof(err)), 0, "%s", err);

@@ -106,7 +106,7 @@ static int known_accuracy(const cJSON *known, int e, int p, int bits, double *ac
 }
 
 struct ct_opts {
-	const char *model, *data, *tsv, *acc_from;
+	const char *model, *data, *tsv, *acc_from, *merge;
 	int limit, exit;
 };
 
@@ -126,6 +126,11 @@ static const struct cli_opt opts[] = {
 		 "(every codec decodes the same quantized symbols, so a codec\n"
 		 "change leaves the accuracy as it was, and the tails, most of\n"
 		 "the 30 minutes, need not run again)",
+	 .dflt = ""},
+	{.name = "merge", .kind = CLI_STRING, F(merge), .arg = "LIST",
+	 .help = "print the one table that TABLE1,TABLE2,... make: outputs of\n"
+		 "--exit runs of one model over the same images (run in\n"
+		 "parallel, a core each), each exit in one of them",
 	 .dflt = ""},
 };
 static const struct cli_prog prog = {
@@ -446,6 +451,106 @@ static int run(const struct ct_opts *o, const struct cr_model *m, const struct d
 	return ret;
 }
 
+/* ---- --merge ------------------------------------------------------------------------- */
+
+#define MERGE_MAX 64
+
+/* Why table j (after the first, t0) cannot be merged, or NULL. */
+static const char *merge_refusal(const cJSON *j, const cJSON *t0)
+{
+	const cJSON *mo = cJSON_GetObjectItem(j, "model"), *im = cJSON_GetObjectItem(j, "images");
+	if (!cJSON_IsString(mo) || !cJSON_IsNumber(im) ||
+	    !cJSON_IsArray(cJSON_GetObjectItem(j, "fp32_accuracy")) ||
+	    !cJSON_IsArray(cJSON_GetObjectItem(j, "entries")))
+		return "not a codec table";
+	if (t0 && strcmp(mo->valuestring, cJSON_GetObjectItem(t0, "model")->valuestring))
+		return "another model's table";
+	if (t0 && im->valuedouble != cJSON_GetObjectItem(t0, "images")->valuedouble)
+		return "measured over another number of images";
+	const cJSON *o;
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(j, "fp32_accuracy")) {
+		const cJSON *e = cJSON_GetObjectItem(o, "exit");
+		if (!cJSON_IsNumber(e) || e->valueint < 1 || e->valueint > CR_MODEL_MAX_EXITS)
+			return "an fp32_accuracy entry without a valid exit";
+	}
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(j, "entries")) {
+		const cJSON *e = cJSON_GetObjectItem(o, "exit");
+		if (!cJSON_IsNumber(e) || e->valueint < 1 || e->valueint > CR_MODEL_MAX_EXITS)
+			return "an entry without a valid exit";
+	}
+	return NULL;
+}
+
+/* Moves array `key`'s items of exit e from table j to the end of array to. */
+static void move_exit(cJSON *to, cJSON *j, const char *key, int e)
+{
+	cJSON *from = cJSON_GetObjectItem(j, key);
+	for (cJSON *o = from->child, *next; o; o = next) {
+		next = o->next;
+		if (cJSON_GetObjectItem(o, "exit")->valueint == e)
+			cJSON_AddItemToArray(to, cJSON_DetachItemViaPointer(from, o));
+	}
+}
+
+/* The tables of --merge as the one a single run over all their exits prints: the
+ * first's header, then exit by exit their fp32 accuracies and entries. An exit in
+ * two tables is refused (a run of it twice is a mistake, not a merge). */
+static int merge_tables(const char *list)
+{
+	cJSON *t[MERGE_MAX] = {0};
+	int n = 0, ret = 1;
+	char path[PATH_MAX];
+	for (const char *p = list; *p && n < MERGE_MAX; n++) {
+		size_t len = strcspn(p, ",");
+		snprintf(path, sizeof(path), "%.*s", (int)len, p);
+		p += len + (p[len] == ',');
+		char err[256];
+		void *text;
+		size_t tl;
+		if (cf_read_file(path, 64u << 20, &text, &tl, err, sizeof(err))) {
+			fprintf(stderr, "coinfer-codec-tables: --merge: %s\n", err);
+			goto out;
+		}
+		t[n] = cJSON_ParseWithLength(text, tl);
+		free(text);
+		const char *why = t[n] ? merge_refusal(t[n], n ? t[0] : NULL) : "not JSON";
+		if (why) {
+			fprintf(stderr, "coinfer-codec-tables: --merge %s: %s\n", path, why);
+			n++;
+			goto out;
+		}
+	}
+	unsigned char seen[CR_MODEL_MAX_EXITS + 1] = {0};
+	for (int i = 0; i < n; i++) {
+		unsigned char mine[CR_MODEL_MAX_EXITS + 1] = {0};
+		const cJSON *o;
+		cJSON_ArrayForEach(o, cJSON_GetObjectItem(t[i], "fp32_accuracy"))
+			mine[cJSON_GetObjectItem(o, "exit")->valueint] = 1;
+		for (int e = 1; e <= CR_MODEL_MAX_EXITS; e++)
+			if (mine[e] && seen[e]++) {
+				fprintf(stderr, "coinfer-codec-tables: --merge: exit %d is in two "
+						"tables\n", e);
+				goto out;
+			}
+	}
+	cJSON *fp = cJSON_CreateArray(), *en = cJSON_CreateArray();
+	for (int e = 1; e <= CR_MODEL_MAX_EXITS; e++)
+		for (int i = 0; i < n && seen[e]; i++) {
+			move_exit(fp, t[i], "fp32_accuracy", e);
+			move_exit(en, t[i], "entries", e);
+		}
+	cJSON_ReplaceItemInObject(t[0], "fp32_accuracy", fp);
+	cJSON_ReplaceItemInObject(t[0], "entries", en);
+	char *s = cJSON_Print(t[0]);
+	puts(s);
+	free(s);
+	ret = 0;
+out:
+	for (int i = 0; i < n; i++)
+		cJSON_Delete(t[i]);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	struct ct_opts o = {0};
@@ -455,6 +560,8 @@ int main(int argc, char **argv)
 	int st = cli_args(&prog, &o, argc, argv);
 	if (st != CLI_GO)
 		return st;
+	if (o.merge && *o.merge)
+		return merge_tables(o.merge);
 	if (cli_data_dir(&o.data, err, sizeof(err)) ||
 	    cli_model_load(o.model, &m, err, sizeof(err)))
 		goto bad;

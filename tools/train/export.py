@@ -231,7 +231,8 @@ def variant(spec, base_ckpt, layers, tag):
     kind, _, path = spec.partition("=")
     if kind == "codec" and path:
         import featcodec  # noqa: E402 (its torch modules only when a codec is exported)
-        vm = featcodec.load(path, base_ckpt)
+        vm, pruned = featcodec.load(path, base_ckpt)
+        kind = "pruned+codec" if pruned else kind  # a codec trained on a prune result
         vm.bits = 0  # the export check compares fp32; the link quantizes at run time
         split = vm.quant_after
         served = featcodec.served_exit(vm.trunk, vm.branches, split)
@@ -274,7 +275,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variant", action="append", default=[], metavar="KIND=CKPT",
                     help="append a variant exit (model-format.md): codec=a featcodec.py run's "
-                    "ckpt.pt, pruned=a prune.py result; repeatable")
+                    "ckpt.pt (pruned+codec when it was trained on a prune.py result), "
+                    "pruned=a prune.py result; repeatable")
     a = ap.parse_args()
     arch = ARCHS[a.arch]
     a.name = a.name or arch["name"]

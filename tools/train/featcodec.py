@@ -113,6 +113,11 @@ def shape_at(trunk, split):
     raise KeyError(split)
 
 
+def code_channels(c, ratio):
+    """Channels of the code: C/r, rounded up (a pruned split point has any C)."""
+    return -(-c // ratio)
+
+
 def codec_layers(split, c, ratio):
     """(encoder, decoder) layer lists for a C-channel map at `split`, names prefixed
     with the split point so that several codecs can live in one model file.
@@ -122,12 +127,12 @@ def codec_layers(split, c, ratio):
     relu, self-attention (d = C/8), a ResNet bottleneck (1x1 C -> C/4, 3x3, 1x1 C/4
     -> C, residual from the attention's output) and a final relu: every candidate
     split's tensor is nonnegative (a relu's, a max pool of one, a sum of those)."""
-    if c % ratio or c % 8:
-        raise ValueError(f"{split}: {c} channels, ratio {ratio}")
-    p, m, b = f"{split}_enc", f"{split}_dec", c // 4
+    if c < 8:
+        raise ValueError(f"{split}: {c} channels, too few for a codec")
+    p, m, b, k = f"{split}_enc", f"{split}_dec", c // 4, code_channels(c, ratio)
     enc = [(f"{p}_dw", "conv", (c, c, 3, 1, 1, c)), (f"{p}_dw_relu", "relu", ()),
-           (f"{p}_pw", "conv", (c, c // ratio, 1, 1, 0))]
-    dec = [(f"{m}_pw", "conv", (c // ratio, c, 1, 1, 0)), (f"{m}_pw_relu", "relu", ()),
+           (f"{p}_pw", "conv", (c, k, 1, 1, 0))]
+    dec = [(f"{m}_pw", "conv", (k, c, 1, 1, 0)), (f"{m}_pw_relu", "relu", ()),
            (f"{m}_attn", "attn", (c, c // 8)),
            (f"{m}_b1", "conv", (c, b, 1, 1, 0)), (f"{m}_b1_relu", "relu", ()),
            (f"{m}_b2", "conv", (b, b, 3, 1, 1)), (f"{m}_b2_relu", "relu", ()),
@@ -185,8 +190,8 @@ class CodecNet(net.TableNet):
 def sizes(c, h, w, ratio, bits, per_channel):
     """Per image: floats at the split point before and after the encoder, and the raw
     quantized tensor's bytes (packed symbols; + the (min, max) pairs)."""
-    after = (c // ratio) * h * w
-    pairs = c // ratio if per_channel else 1
+    after = code_channels(c, ratio) * h * w
+    pairs = code_channels(c, ratio) if per_channel else 1
     packed = (after * bits + 7) // 8
     return {"floats_before": c * h * w, "floats_after": after, "bytes_packed": packed,
             "bytes_with_pairs": packed + PAIR_BYTES * pairs}
@@ -220,7 +225,8 @@ def parse_args():
     ap.add_argument("--no-baseline", action="store_true",
                     help="skip the plain / plain-quantized accuracies")
     ap.add_argument("--ckpt", default="/work/train-resnet2/ckpt.pt",
-                    help="the trained branchy ResNet-9 (frozen)")
+                    help="the trained branchy ResNet-9 (frozen), or a prune.py result at the "
+                    "same split (the pruned+codec variant)")
     ap.add_argument("--data", default="/work/shared/data/cifar10")
     ap.add_argument("--out", default="build/featcodec")
     ap.add_argument("--seed", type=int, default=1)
@@ -233,9 +239,20 @@ def parse_args():
     return a
 
 
-def build(a, base_sd=None):
-    """(model, codec layer names, exit index, (C, H, W)) with the codec for a.split."""
-    trunk, branches = resnet.table()
+def base_net(path):
+    """(trunk, branches, state dict, pruned) of the network a codec is trained on: a
+    train.py checkpoint (the plain ResNet-9) or a prune.py result (its own table with the
+    device part pruned; the codec then makes the pruned+codec variant)."""
+    s = torch.load(path)
+    if "trunk" in s:
+        return s["trunk"], s["branches"], s["model"], True
+    return (*resnet.table(), s["model"], False)
+
+
+def build(a, base=None):
+    """(model, codec layer names, exit index, (C, H, W)) with the codec for a.split, on
+    base = base_net(...) (default: the plain table, no weights)."""
+    trunk, branches, base_sd, _ = base or (*resnet.table(), None, False)
     c, h, w = shape_at(trunk, a.split)
     enc, dec = codec_layers(a.split, c, a.ratio)
     t2, b2 = with_codec(trunk, branches, a.split, enc, dec)
@@ -251,16 +268,16 @@ def build(a, base_sd=None):
 
 
 def load(path, base=None):
-    """The network with a trained codec spliced in, from a featcodec run's ckpt.pt (and
-    the base network's, default the one it was trained on): for the exporter. The
-    partition point is after model.quant_after; model.bits is the link's width."""
+    """(the network with a trained codec spliced in, whether its base is pruned), from a
+    featcodec run's ckpt.pt (and the base network's: default the one it was trained on;
+    a pruned base is always its own): for the exporter. The partition point is after
+    model.quant_after; model.bits is the link's width."""
     s = torch.load(path)
     a = argparse.Namespace(**s["args"])
-    if base:
-        a.ckpt = base
-    model, names, ex, chw = build(a, torch.load(a.ckpt)["model"])
+    own = base_net(a.ckpt)
+    model, names, ex, chw = build(a, own if own[3] or not base else base_net(base))
     model.load_state_dict(s["codec"], strict=False)
-    return model.eval()
+    return model.eval(), own[3]
 
 
 def codec_state(model, names):
@@ -275,10 +292,10 @@ def evaluate(model, x, y):
     return acc, (st["entropy_bytes"] / st["images"] if st else None)
 
 
-def baseline(a, base_sd, ex, chw, xte, yte):
+def baseline(a, base, ex, chw, xte, yte):
     """The honest comparison: the served exit's accuracy without any codec, and with
     the plain link quantizer at the split point (no encoder/decoder) at 8 and 4 bits."""
-    trunk, branches = resnet.table()
+    trunk, branches, base_sd, _ = base
     rec = {"baseline": True, "split": a.split, "exit": ex + 1}
     for bits in (0, 8, 4):
         m = CodecNet(trunk, branches, a.split, bits, not a.per_tensor)
@@ -337,10 +354,10 @@ def load_data(a):
     return cifar.normalize(xtr), ytr, xte, yte
 
 
-def frozen_with_codec(a, base_sd):
+def frozen_with_codec(a, base):
     """(model, codec modules, exit, (C, H, W)): the network frozen, the codec (from
     --init if given) the only trainable part."""
-    model, names, ex, chw = build(a, base_sd)
+    model, names, ex, chw = build(a, base)
     if a.init:
         _, unexpected = model.load_state_dict(torch.load(a.init)["codec"], strict=False)
         if unexpected:
@@ -357,7 +374,7 @@ def frozen_with_codec(a, base_sd):
 def codec_mflop(model, names, chw, ratio):
     enc = [t for t in model.trunk if t[0] in names[:3]]
     dec = [t for t in model.trunk if t[0] in names[3:]]
-    cr = (chw[0] // ratio, chw[1], chw[2])
+    cr = (code_channels(chw[0], ratio), chw[1], chw[2])
     return {"enc_mflop": sum(r[3] for r in net.flops(enc, chw)) / 1e6,
             "dec_mflop": sum(r[3] for r in net.flops(dec, cr)) / 1e6}
 
@@ -367,8 +384,8 @@ def train(a):
     torch.manual_seed(a.seed)
     os.makedirs(a.out, exist_ok=True)
     xtr_n, ytr, xte, yte = load_data(a)
-    base_sd = torch.load(a.ckpt)["model"]
-    model, mods, ex, chw = frozen_with_codec(a, base_sd)
+    base = base_net(a.ckpt)
+    model, mods, ex, chw = frozen_with_codec(a, base)
     names = mods.names
     params = [p for m in mods for p in m.parameters()]
     steps = math.ceil(xtr_n.shape[0] / a.batch)
@@ -388,12 +405,12 @@ def train(a):
         start = s["epoch"]
         print(f"resumed at epoch {start}", flush=True)
     elif not a.no_baseline:
-        write(log, baseline(a, base_sd, ex, chw, xte, yte))
+        write(log, baseline(a, base, ex, chw, xte, yte))
 
     teacher = None
     if a.kd:
-        teacher = resnet.BranchyResNet9()
-        teacher.load_state_dict(base_sd)
+        teacher = net.TableNet(base[0], base[1])  # the base itself: pruned or plain
+        teacher.load_state_dict(base[2])
         teacher = teacher.to(memory_format=torch.channels_last).eval()
     mflop = codec_mflop(model, names, chw, a.ratio)
     for ep in range(start, a.epochs):
@@ -431,7 +448,7 @@ def describe():
         for ratio in (8, 16):
             enc, dec = codec_layers(split, c, ratio)
             fe = sum(r[3] for r in net.flops(enc, (c, h, w))) / 1e6
-            fd = sum(r[3] for r in net.flops(dec, (c // ratio, h, w))) / 1e6
+            fd = sum(r[3] for r in net.flops(dec, (code_channels(c, ratio), h, w))) / 1e6
             s8, s4 = sizes(c, h, w, ratio, 8, True), sizes(c, h, w, ratio, 4, True)
             print(f"{split:6s} {c}x{h}x{w} r={ratio:2d}: {s8['floats_before']:6d} -> "
                   f"{s8['floats_after']:5d} floats, 8 bits {s8['bytes_with_pairs']:5d} B, "
