@@ -142,16 +142,6 @@ static float *pick_dst(struct cr_exec *x, const struct cr_layer *L, const float 
 			return x->buf[j];
 }
 
-/* Is the output of position pos (-1: the input) the skip operand of an add in
- * (pos, to) of exit e. */
-static int feeds_skip(const struct cr_model *m, int e, int pos, int to)
-{
-	for (int j = pos + 1; j < to; j++)
-		if (m->exit_skip[e][j] == pos)
-			return 1;
-	return 0;
-}
-
 static void run_layer(struct cr_exec *x, int li, const float *cur, const float *pinned,
 		      float *dst, int n)
 {
@@ -194,14 +184,14 @@ int cr_exec_run(struct cr_exec *x, int e, int from, int to, const float *in, int
 	if (e < 0 || e >= m->n_exits || to < from || !cr_model_boundary_ok(m, e, from) ||
 	    !cr_model_boundary_ok(m, e, to) || n < 1 || n > x->max_batch || !in)
 		return -EINVAL;
-	const float *cur = in, *pinned = feeds_skip(m, e, from - 1, to) ? in : NULL;
+	const float *cur = in, *pinned = cr_model_feeds_skip(m, e, from - 1, to) ? in : NULL;
 	for (int pos = from; pos < to; pos++) {
 		int li = m->exit_layers[e][pos];
 		uint64_t t0 = x->timing ? cf_now_ns() : 0;
 		float *dst = pick_dst(x, &m->layers[li], cur, pinned);
 		run_layer(x, li, cur, pinned, dst, n);
 		cur = dst;
-		if (feeds_skip(m, e, pos, to))
+		if (cr_model_feeds_skip(m, e, pos, to))
 			pinned = cur;
 		if (x->timing)
 			x->timing[pos] += cf_now_ns() - t0;

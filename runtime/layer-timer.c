@@ -96,12 +96,9 @@ double cr_timer_clock_overhead_ms(const struct cr_timer *p)
 static void keep_skip(struct cr_timer *p, int e, int pos, int batch)
 {
 	const struct cr_model *m = p->m;
-	for (int j = pos; j < m->exit_len[e]; j++)
-		if (m->exit_skip[e][j] == pos - 1) {
-			memcpy(p->skip, p->cur, (size_t)batch * cr_model_boundary_floats(m, e, pos) *
-						sizeof(float));
-			return;
-		}
+	if (cr_model_feeds_skip(m, e, pos - 1, m->exit_len[e]))
+		memcpy(p->skip, p->cur,
+		       (size_t)batch * cr_model_boundary_floats(m, e, pos) * sizeof(float));
 }
 
 int cr_timer_run(struct cr_timer *p, int e, const float *input, int batch, int warmup,

@@ -128,6 +128,16 @@ static inline int cr_model_cut_ok(const struct cr_model *m, int e, int p)
 {
 	return cr_model_boundary_ok(m, e, p) && (m->exit_split[e] <= 0 || p == m->exit_split[e]);
 }
+/* 1 if the output of position pos of exit e (-1: the exit's input, so boundary
+ * pos + 1) is the skip operand of an add at a position in (pos, to): a tensor the
+ * executor keeps aside until then. */
+static inline int cr_model_feeds_skip(const struct cr_model *m, int e, int pos, int to)
+{
+	for (int j = pos + 1; j < to; j++)
+		if (m->exit_skip[e][j] == pos)
+			return 1;
+	return 0;
+}
 /* Floats per image of the tensor at partition point p of exit e: p = 0 is the
  * model input, p = exit_len[e] the exit's logits. */
 size_t cr_model_boundary_floats(const struct cr_model *m, int e, int p);

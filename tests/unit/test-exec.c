@@ -163,9 +163,8 @@ Test(exec, single_layers_chain_to_the_whole_run)
 	memcpy(cur, in, n * cr_model_boundary_floats(m, e, 0) * sizeof(float));
 	for (int pos = 0; pos < last; pos++) {
 		size_t bytes = n * cr_model_boundary_floats(m, e, pos) * sizeof(float);
-		for (int j = pos; j < last; j++)
-			if (m->exit_skip[e][j] == pos - 1)
-				memcpy(skip, cur, bytes);
+		if (cr_model_feeds_skip(m, e, pos - 1, last))
+			memcpy(skip, cur, bytes);
 		int is_add = m->exit_skip[e][pos] != CR_NO_SKIP;
 		cr_expect_eq(cr_exec_layer(x, e, pos, cur, is_add ? NULL : skip, n, &o), -EINVAL,
 			     "pos %d: a skip operand where there is none, or none for an add", pos);
