@@ -33,14 +33,15 @@ static void *xmalloc(size_t n)
 }
 
 /* Partition points: (exit, layer name); the tensor after that layer ("input":
- * partition 0, the image itself, what the policies send most). */
-static const struct {
+ * partition 0, the image itself, what the policies send most). The default is the
+ * AlexNet's; --points names others (a variant's split point, say). */
+#define MAX_POINTS 32
+struct point_name {
 	int exit; /* 1-based */
-	const char *layer;
-} points[] = {
-	{3, "input"}, {3, "conv1"}, {3, "relu1"}, {3, "pool1"}, {3, "lrn1"},  {3, "relu2"},
-	{3, "lrn2"},  {3, "relu4"}, {3, "pool5"}, {3, "relu6"}, {1, "b1_relu"},
+	char layer[CR_NAME_LEN];
 };
+static const char default_points[] =
+	"3:input,3:conv1,3:relu1,3:pool1,3:lrn1,3:relu2,3:lrn2,3:relu4,3:pool5,3:relu6,1:b1_relu";
 
 static const int bits_set[] = {4, 8, 12, 16};
 static const enum cc_codec quant_codecs[] = {CC_CODEC_PACKED, CC_CODEC_HUFFMAN,
@@ -174,7 +175,7 @@ static cJSON *result_json(const struct result *r, size_t elems)
 /* ---- the command line ------------------------------------------------------------------ */
 
 struct bc_opts {
-	const char *model, *data;
+	const char *model, *data, *points;
 	int n_img, quick;
 	double secs;
 };
@@ -198,6 +199,10 @@ static const struct cli_opt opts[] = {
 	 .help = "each timing runs at least S seconds"},
 	{.name = "quick", .kind = CLI_FLAG, F(quick), .parse = quick_arg, .early = 1,
 	 .help = "32 images, 0.05 s (unless --images, --seconds say otherwise)"},
+	{.name = "points", .kind = CLI_STRING, F(points), .arg = "LIST",
+	 .help = "partition points E:LAYER,... (exit from 1; the tensor after\n"
+		 "LAYER, or input), e.g. 5:pool2_enc_pw",
+	 .dflt = "the AlexNet's eleven"},
 };
 static const struct cli_prog prog = {
 	.name = "coinfer-bench-codec",
@@ -233,9 +238,32 @@ struct totals {
 	cJSON *per_point;
 };
 
+/* LIST ("E:LAYER,...") into pts: their number, or -1 saying what is wrong. */
+static int parse_points(const char *list, struct point_name *pts)
+{
+	int n = 0;
+	for (const char *p = list; *p; n++) {
+		size_t len = strcspn(p, ",");
+		char *end;
+		long e = strtol(p, &end, 10);
+		size_t name_len = len - (size_t)(end + 1 - p);
+		if (n == MAX_POINTS || end == p || *end != ':' || end + 1 > p + len || e < 1 ||
+		    e > CR_MODEL_MAX_EXITS || !name_len || name_len >= CR_NAME_LEN) {
+			fprintf(stderr, "coinfer-bench-codec: --points: '%.*s' is not EXIT:LAYER "
+					"(at most %d points)\n", (int)len, p, MAX_POINTS);
+			return -1;
+		}
+		pts[n].exit = (int)e;
+		snprintf(pts[n].layer, sizeof(pts[n].layer), "%.*s", (int)name_len, end + 1);
+		p += len + (p[len] == ',');
+	}
+	return n;
+}
+
 /* The points' exits (0-based) and partitions (-1: not in this model), and the
  * largest point's floats; 0 when there is none. */
-static size_t resolve_points(const struct cr_model *m, int *pe, int *pp, int np)
+static size_t resolve_points(const struct cr_model *m, const struct point_name *points, int *pe,
+			     int *pp, int np)
 {
 	size_t max_elems = 0;
 	for (int i = 0; i < np; i++) {
@@ -515,14 +543,18 @@ static void print_report(cJSON *root, struct totals *t)
 }
 
 /* Every point of the model over the first n images of ds: the exit status. */
-static int run(const struct cr_model *m, const struct ds_dataset *ds, int n, double secs)
+static int run(const struct cr_model *m, const struct ds_dataset *ds, int n, double secs,
+	       const char *list)
 {
-	enum { NP = sizeof(points) / sizeof(points[0]) };
-	int pe[NP], pp[NP], rc = 0;
+	struct point_name points[MAX_POINTS];
+	int pe[MAX_POINTS], pp[MAX_POINTS], rc = 0, NP = parse_points(list, points);
+	if (NP < 0)
+		return 2;
 	struct bench b = {0};
 	struct totals t = {.p8_min = 1e300, .h8_min = 1e300, .per_point = cJSON_CreateArray()};
-	size_t max_elems = resolve_points(m, pe, pp, NP);
+	size_t max_elems = resolve_points(m, points, pe, pp, NP);
 	if (!max_elems) {
+		cJSON_Delete(t.per_point);
 		fprintf(stderr, "coinfer-bench-codec: no partition point found in the model\n");
 		return 1;
 	}
@@ -562,7 +594,8 @@ int main(int argc, char **argv)
 			ds.c, ds.h, ds.w, m->in_c, m->in_h, m->in_w);
 		st = 1;
 	} else {
-		st = run(m, &ds, o.n_img < ds.n ? o.n_img : ds.n, o.secs);
+		st = run(m, &ds, o.n_img < ds.n ? o.n_img : ds.n, o.secs,
+			 o.points && *o.points ? o.points : default_points);
 	}
 	ds_dataset_free(&ds);
 	cr_model_free(m);

@@ -390,17 +390,18 @@ static int method_exit(const struct cost_model *cm, int variant, int e)
 }
 
 int cost_search_method(const struct cost_model *cm, const struct cost_state *s, int variant,
-		       double max_loss, unsigned bits_mask, struct cf_action *a)
+		       double max_loss, unsigned bits_mask, int min_partition,
+		       struct cf_action *a)
 {
 	struct best ok = {0}, acc = {0};
 	struct cost_estimate c;
-	if (cm->n_plain < 1 || variant < 0)
+	if (cm->n_plain < 1 || variant < 0 || min_partition < 0)
 		return -EINVAL;
 	const double floor = cm->ex[cm->n_plain - 1].fp32_accuracy - max_loss;
 	if (!bits_mask)
 		bits_mask = CF_ACTION_BITS_ALL;
 	for (int e = 0; e < cm->n_exits; e++)
-		for (int p = 0; method_exit(cm, variant, e) && p <= cm->ex[e].n; p++)
+		for (int p = min_partition; method_exit(cm, variant, e) && p <= cm->ex[e].n; p++)
 			for (int b = 0; b < CF_ACTION_NBITS; b++) {
 				struct cf_action t;
 				if (!action_at(cm, e, p, b, bits_mask, &t) || cost_eval(cm, s, &t, &c))

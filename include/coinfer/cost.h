@@ -124,13 +124,14 @@ int cost_search_right_sizing_only(const struct cost_model *cm, const struct cost
 				 struct cf_action *a);
 
 /* Seed 003's Table 2, one method: the deepest plain exit (variant 0: split-only,
- * any of its partition points) or its variants of one kind (pruned, codec, both:
- * each at its split point); of their actions the allowed bits give, the least
- * latency whose accuracy is within max_loss of the plain exit's fp32 accuracy.
- * When none is, the most accurate (ties to the lower latency). Returns 0,
- * -ENOENT when the model has no exit of that kind, or -EINVAL. */
+ * any of its partition points from min_partition on) or its variants of one kind
+ * (pruned, codec, both: each at its split point); of their actions the allowed bits
+ * give, the least latency whose accuracy is within max_loss of the plain exit's
+ * fp32 accuracy. When none is, the most accurate (ties to the lower latency).
+ * Returns 0, -ENOENT when the model has no exit of that kind, or -EINVAL. */
 int cost_search_method(const struct cost_model *cm, const struct cost_state *s, int variant,
-		       double max_loss, unsigned bits_mask, struct cf_action *a);
+		       double max_loss, unsigned bits_mask, int min_partition,
+		       struct cf_action *a);
 
 struct cost_optimizer {
 	const char *name;

@@ -153,3 +153,35 @@ Test(admit, residual_cuts_refused, .init = NULL, .fini = NULL)
 	cr_expect_eq(refused, 12, "exit 3 has 4 + 4 + 4 cuts inside its blocks");
 	cr_model_free(r9);
 }
+
+/* The ResNet-9's variant exits (pruned, codec, pruned+codec): each admitted at its
+ * split point only; another boundary is refused naming the variant and its split. */
+Test(admit, variant_exits_at_their_split_only, .init = NULL, .fini = NULL)
+{
+	char why[CW_ERRMSG_MAX + 1], err[256];
+	struct cr_model *r9;
+	cr_assert_eq(cr_model_load(COINFER_SOURCE_ROOT "/models/branchy-resnet9.cfm", &r9, err,
+				   sizeof(err)), 0, "%s", err);
+	int variants = 0;
+	for (int e = r9->n_plain; e < r9->n_exits; e++, variants++) {
+		int split = r9->exit_split[e], admitted = 0;
+		cr_assert(split > 0, "exit %d", e + 1);
+		for (int p = 0; p < r9->exit_len[e]; p++) {
+			size_t n = cr_model_boundary_floats(r9, e, p);
+			if (n > sizeof(zeros) / sizeof(zeros[0]) || !cr_model_boundary_ok(r9, e, p))
+				continue;
+			struct cw_infer r = infer(e, p, CC_CODEC_PACKED, 4, n);
+			int rc = ap_admit_infer(r9, &r, why, sizeof(why));
+			if (p == split) {
+				cr_expect_eq(rc, 0, "exit %d at its split %d: %s", e + 1, p, why);
+				admitted++;
+				continue;
+			}
+			cr_expect_eq(rc, CW_ERR_BAD_REQUEST, "exit %d partition %d admitted", e + 1, p);
+			cr_expect(strstr(why, "variant") && strstr(why, "only"), "%s", why);
+		}
+		cr_expect_eq(admitted, 1, "exit %d", e + 1);
+	}
+	cr_expect_eq(variants, 3, "pruned, codec and pruned+codec");
+	cr_model_free(r9);
+}

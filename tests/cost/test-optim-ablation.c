@@ -226,17 +226,29 @@ Test(ablation, method_search)
 	cm.n_exits = 3;
 	struct cost_state s = at(1e6, 0);
 	struct cf_action a;
-	cr_assert_eq(cost_search_method(&cm, &s, CR_VARIANT_PLAIN, 0.01, 0, &a), 0);
+	cr_assert_eq(cost_search_method(&cm, &s, CR_VARIANT_PLAIN, 0.01, 0, 0, &a), 0);
 	cr_expect_eq(a.exit, 1, "split-only stays on the plain exit");
-	cr_assert_eq(cost_search_method(&cm, &s, CR_VARIANT_CODEC, 0.1, 0, &a), 0);
+	/* from min_partition on only (the seed's Only Splitting: 1, the input never sent) */
+	for (int min = 0; min <= cm.ex[1].n + 1; min++) {
+		int r = cost_search_method(&cm, &s, CR_VARIANT_PLAIN, 0.01, 0, min, &a);
+		if (min > cm.ex[1].n) {
+			cr_expect_eq(r, -ENOENT, "no partition from %d on", min);
+			continue;
+		}
+		cr_assert_eq(r, 0, "min %d", min);
+		cr_expect(a.exit == 1 && a.partition >= min, "min %d: (%d, %d)", min, a.exit,
+			  a.partition);
+	}
+	cr_expect_eq(cost_search_method(&cm, &s, CR_VARIANT_PLAIN, 0.01, 0, -1, &a), -EINVAL);
+	cr_assert_eq(cost_search_method(&cm, &s, CR_VARIANT_CODEC, 0.1, 0, 0, &a), 0);
 	cr_expect(a.exit == 2 && a.partition == 2, "codec at its split: (%d, %d)", a.exit,
 		  a.partition);
 	cr_expect_eq(a.bits, 4, "the fewest bytes within the loss");
 	/* 0.85 is 5 points below 0.90: nothing within 1 point, the most accurate */
-	cr_assert_eq(cost_search_method(&cm, &s, CR_VARIANT_CODEC, 0.01, 0, &a), 0);
+	cr_assert_eq(cost_search_method(&cm, &s, CR_VARIANT_CODEC, 0.01, 0, 0, &a), 0);
 	cr_expect(a.exit == 2 && a.partition == 2 && a.bits == 16, "(%d, %d, %d)", a.exit,
 		  a.partition, a.bits);
-	cr_expect_eq(cost_search_method(&cm, &s, CR_VARIANT_PRUNED, 0.01, 0, &a), -ENOENT);
+	cr_expect_eq(cost_search_method(&cm, &s, CR_VARIANT_PRUNED, 0.01, 0, 0, &a), -ENOENT);
 	struct cf_action all[64];
 	int n = cost_actions(&cm, CF_ACTION_BITS_ALL, all, 64);
 	for (int i = 0; i < n; i++)

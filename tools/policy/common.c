@@ -87,6 +87,8 @@ int cp_cost_load(const struct cp_world_opts *o, struct cr_model **m, struct cost
 		fprintf(stderr, CP_PROG ": %s\n", err);
 		return 1;
 	}
+	if (o->no_variants) /* variants come after the plain exits: drop them */
+		(*cm)->n_exits = (*cm)->n_plain;
 	return 0;
 }
 

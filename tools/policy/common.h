@@ -34,6 +34,7 @@ struct cp_world_opts {
 	const char *traces; /* "": cli_traces_default_dir() */
 	const char *slo;    /* NULL: none */
 	const char *device, *edge, *codec, *root, *model;
+	int no_variants; /* the plain exits only: the baseline of a model's variants */
 };
 /* The defaults: the traces and the root found from here, device pi4-est, edge
  * edge-x86, the model's codec table, the bundled model. */
@@ -55,7 +56,10 @@ void cp_show_no_slo(const void *opts, const struct cli_opt *o, char *buf, size_t
 	 .help = "device class"},                                                            \
 	{.name = "edge", .kind = CLI_STRING, CLI_FIELD(type, w.edge), .arg = "CLASS",        \
 	 .help = "edge class"},                                                              \
-	CP_OPT_CODEC(type, w.codec), CLI_OPT_ROOT(type, w.root), CLI_OPT_MODEL(type, w.model)
+	CP_OPT_CODEC(type, w.codec), CLI_OPT_ROOT(type, w.root), CLI_OPT_MODEL(type, w.model),  \
+	{.name = "no-variants", .kind = CLI_FLAG, CLI_FIELD(type, w.no_variants),            \
+	 .help = "the plain exits' actions only: the model as if it had no\n"                \
+		 "pruned or codec variants (what they are measured against)"}
 
 /* What eval and train run on: the SLO file (optional), the traces, the model and
  * its cost model for a device and an edge class. */

@@ -20,6 +20,7 @@ struct table2_opts {
 	const char *devices;
 	double bandwidth_bps, max_loss;
 	unsigned mask;
+	int min_partition;
 };
 
 #define F(f) CLI_FIELD(struct table2_opts, f)
@@ -35,6 +36,10 @@ static const struct cli_opt table2_table[] = {
 	 .help = "accuracy a method may lose against the plain exit's fp32 (the seed's < 1 point)"},
 	{.name = "bits", .kind = CLI_CUSTOM, F(mask), .parse = cp_parse_bits, .show = cp_show_bits,
 	 .arg = "LIST", .help = "allowed bits, e.g. 8 or 4,8"},
+	{.name = "min-partition", .kind = CLI_INT, F(min_partition), .lo = 0, .hi = 1000, .arg = "P",
+	 .help = "split-only cuts at partition P or later: 1 keeps a part of the\n"
+		 "network on the device and never sends the input, as the seed's\n"
+		 "Only Splitting does"},
 };
 #undef F
 
@@ -87,7 +92,8 @@ static int device_rows(struct table2_opts *o, const char *device, cJSON *rows)
 	for (int v = 0; !ret && v < CR_VARIANT_COUNT; v++) {
 		struct cf_action a;
 		struct cost_estimate c;
-		int r = cost_search_method(cm, &s, v, o->max_loss, o->mask, &a);
+		int r = cost_search_method(cm, &s, v, o->max_loss, o->mask,
+					   v ? 0 : o->min_partition, &a);
 		if (r == -ENOENT) {
 			fprintf(stderr, CP_PROG ": %s: no %s variant of exit %d: no %s row\n",
 				cm->model, cr_variant_name((enum cr_variant)v), cm->n_plain,

@@ -231,6 +231,9 @@ def parse_args():
     ap.add_argument("--out", default="build/featcodec")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--describe", action="store_true", help="print the codecs and exit")
+    ap.add_argument("--entropy-study", metavar="CKPT",
+                    help="a trained codec's symbols: per-image entropy against a static "
+                    "per-channel model (would a range coder pay?), and exit")
     ap.add_argument("--check-c", action="store_true",
                     help="compare the quantizer with codec/quant-scalar.c and exit")
     a = ap.parse_args()
@@ -511,8 +514,49 @@ def check_c():
     return 1 if bad else 0
 
 
+def entropy_study(path, data, n_fit=10000):
+    """Would a static per-channel entropy model with a range coder pay (issue 16 item
+    3)? For a trained codec at its bits: the code's symbols per image under (a) the
+    per-image order-0 entropy (what an adaptive Huffman frame approaches), (b) a
+    static per-channel model fitted on the first n_fit training images and measured
+    on the 10,000 test images (cross-entropy: a range coder's size up to a few
+    bytes), against the packed symbols; the (min, max) pairs cost the same in all."""
+    model, _ = load(path)
+    xtr, _ = cifar.load_cifar(data, ["data_batch_1.bin", "data_batch_2.bin"])
+    xte, _ = cifar.load_cifar(data, ["test_batch.bin"])
+    L = 1 << model.bits
+
+    def symbols(x):
+        taps = {model.quant_after: None}
+        out = []
+        with torch.no_grad():
+            for i in range(0, x.shape[0], 500):
+                model.bits, b = 0, model.bits  # the tap before the quantizer
+                model(cifar.normalize(x[i:i + 500]), taps)
+                model.bits = b
+                out.append(quantize(taps[model.quant_after], b, model.per_channel)[0].long())
+        return torch.cat(out)  # N, C, H, W
+
+    fit, test = symbols(xtr[:n_fit]), symbols(xte)
+    n, c = test.shape[0], test.shape[1]
+    per_image = symbol_stats(test, model.bits) / n
+    counts = torch.stack([torch.bincount(fit[:, k].reshape(-1), minlength=L)
+                          for k in range(c)]).double() + 0.5  # KT: no zero probabilities
+    logp = torch.log2(counts / counts.sum(1, keepdim=True))
+    bits = sum(-logp[k][test[:, k].reshape(-1)].sum().item() for k in range(c))
+    rec = {"codec": path, "bits": model.bits, "channels": c, "values": test[0].numel(),
+           "bytes_packed": test[0].numel() * model.bits / 8,
+           "per_image_order0_bytes": per_image, "static_per_channel_bytes": bits / 8 / n,
+           "fit_images": n_fit, "test_images": n}
+    print(json.dumps(rec), flush=True)
+    return rec
+
+
 def main():
     a = parse_args()
+    if a.entropy_study:
+        entropy_study(a.entropy_study, a.data)
+        return 0
     if a.describe:
         describe()
         return 0
