@@ -397,7 +397,6 @@ int cost_search_method(const struct cost_model *cm, const struct cost_state *s, 
 	struct cost_estimate c;
 	if (cm->n_plain < 1 || variant < 0 || min_partition < 0)
 		return -EINVAL;
-	const double floor = cm->ex[cm->n_plain - 1].fp32_accuracy - max_loss;
 	if (!bits_mask)
 		bits_mask = CF_ACTION_BITS_ALL;
 	for (int e = 0; e < cm->n_exits; e++)
@@ -406,7 +405,9 @@ int cost_search_method(const struct cost_model *cm, const struct cost_state *s, 
 				struct cf_action t;
 				if (!action_at(cm, e, p, b, bits_mask, &t) || cost_eval(cm, s, &t, &c))
 					continue;
-				if (c.accuracy >= floor - 1e-12)
+				/* the link may cost max_loss of the exit's own float
+				 * accuracy; what a variant loses itself is its row's */
+				if (c.accuracy >= cm->ex[e].fp32_accuracy - max_loss - 1e-12)
 					keep_faster(&ok, &t, &c);
 				if (!acc.have || c.accuracy > acc.c.accuracy ||
 				    (c.accuracy == acc.c.accuracy && c.latency_ms < acc.c.latency_ms))

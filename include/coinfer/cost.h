@@ -126,9 +126,11 @@ int cost_search_right_sizing_only(const struct cost_model *cm, const struct cost
 /* Seed 003's Table 2, one method: the deepest plain exit (variant 0: split-only,
  * any of its partition points from min_partition on) or its variants of one kind
  * (pruned, codec, both: each at its split point); of their actions the allowed bits
- * give, the least latency whose accuracy is within max_loss of the plain exit's
- * fp32 accuracy. When none is, the most accurate (ties to the lower latency).
- * Returns 0, -ENOENT when the model has no exit of that kind, or -EINVAL. */
+ * give, the least latency whose accuracy is within max_loss of that exit's own fp32
+ * accuracy (the link's quantization may cost max_loss; what a variant loses against
+ * the plain exit is the method's own, reported beside it). When none is, the most
+ * accurate (ties to the lower latency). Returns 0, -ENOENT when the model has no
+ * exit of that kind, or -EINVAL. */
 int cost_search_method(const struct cost_model *cm, const struct cost_state *s, int variant,
 		       double max_loss, unsigned bits_mask, int min_partition,
 		       struct cf_action *a);

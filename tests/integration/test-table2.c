@@ -68,3 +68,43 @@ Test(table2, bad_class_refused)
 	cr_expect_eq(st, 2);
 	cJSON_Delete(j);
 }
+
+/* The ResNet-9 with its variants: per class the four methods in order, each on its
+ * own exit (split-only on exit 3, pruning 4, codec 5, both 6; a variant at its split
+ * only), the terms adding up. --min-partition 1 (the seed's Only Splitting) never
+ * sends the input, and no split-only row is faster than the unrestricted one. */
+Test(table2, resnet9_methods_on_their_exits)
+{
+	static const char *const method[] = {"split-only", "pruning", "codec", "both"};
+	static const int exit_of[] = {3, 4, 5, 6}, split_of[] = {-1, 18, 16, 21};
+	int st;
+	cJSON *j = table2("--model " ROOT "/models/branchy-resnet9.cfm", &st);
+	cr_assert_eq(st, 0);
+	cr_assert(j);
+	const cJSON *rows = cJSON_GetObjectItem(j, "rows");
+	cr_assert_eq(cJSON_GetArraySize(rows), 8, "2 classes x 4 methods");
+	double split_ms[2];
+	for (int i = 0; i < 8; i++) {
+		const cJSON *r = cJSON_GetArrayItem(rows, i);
+		int k = i % 4;
+		cr_expect_str_eq(cJSON_GetObjectItem(r, "method")->valuestring, method[k]);
+		cr_expect_eq((int)num(r, "exit"), exit_of[k], "row %d", i);
+		if (split_of[k] >= 0)
+			cr_expect_eq((int)num(r, "partition"), split_of[k], "row %d", i);
+		double sum = num(r, "device_ms") + num(r, "transmit_ms") + num(r, "server_ms");
+		cr_expect(fabs(sum - num(r, "latency_ms")) <= 1e-9 * sum, "row %d", i);
+		if (!k)
+			split_ms[i / 4] = num(r, "latency_ms");
+	}
+	cJSON_Delete(j);
+	j = table2("--model " ROOT "/models/branchy-resnet9.cfm --min-partition 1", &st);
+	cr_assert_eq(st, 0);
+	rows = cJSON_GetObjectItem(j, "rows");
+	for (int c = 0; c < 2; c++) {
+		const cJSON *r = cJSON_GetArrayItem(rows, 4 * c);
+		cr_expect(num(r, "partition") >= 1, "the input sent");
+		cr_expect(num(r, "latency_ms") >= split_ms[c], "%g < %g", num(r, "latency_ms"),
+			  split_ms[c]);
+	}
+	cJSON_Delete(j);
+}

@@ -3,9 +3,10 @@
  * T_server of one request at a fixed bandwidth for each method: split-only (the
  * deepest plain exit at its best partition point), pruning, codec and both (the
  * model's variants of that exit, each at its split point). Every method gets the
- * same rule: the least latency whose accuracy is within --max-loss of the plain
- * exit's fp32 accuracy (cost_search_method); a method the model has no variant
- * for prints no row and says so on stderr. */
+ * same rule: the least latency whose accuracy is within --max-loss of its exit's
+ * own fp32 accuracy (cost_search_method: the link may cost that much; the
+ * method's own loss against the plain exit is the row's accuracy_loss); a method
+ * the model has no variant for prints no row and says so on stderr. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,8 @@ static const struct cli_opt table2_table[] = {
 	{.name = "bandwidth", .kind = CLI_DOUBLE, F(bandwidth_bps), .lo = 1, .hi = 1e12,
 	 .arg = "BPS", .help = "uplink bandwidth in bit/s (the seed's 1 Mbit/s)"},
 	{.name = "max-loss", .kind = CLI_DOUBLE, F(max_loss), .lo = 0, .hi = 1, .arg = "X",
-	 .help = "accuracy a method may lose against the plain exit's fp32 (the seed's < 1 point)"},
+	 .help = "accuracy the link's quantization may cost a method against its\n"
+		 "exit's own fp32 (a variant's own loss is its row's)"},
 	{.name = "bits", .kind = CLI_CUSTOM, F(mask), .parse = cp_parse_bits, .show = cp_show_bits,
 	 .arg = "LIST", .help = "allowed bits, e.g. 8 or 4,8"},
 	{.name = "min-partition", .kind = CLI_INT, F(min_partition), .lo = 0, .hi = 1000, .arg = "P",
