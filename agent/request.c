@@ -49,9 +49,10 @@ int ag_action_ok(const struct cr_model *m, const struct cf_action *a, enum cc_co
 	if (a->partition < 0 || a->partition > m->exit_len[a->exit])
 		return cf_fail(0, err, errlen, "partition %d: exit %d has partitions 0..%d",
 			       a->partition, a->exit + 1, m->exit_len[a->exit]);
-	if (!cr_model_cut_ok(m, a->exit, a->partition))
-		return cf_fail(0, err, errlen, "partition %d of exit %d lies inside a residual "
-			       "block: not a partition point", a->partition, a->exit + 1);
+	const char *no = cr_model_cut_problem(m, a->exit, a->partition);
+	if (no)
+		return cf_fail(0, err, errlen, "partition %d of exit %d %s", a->partition,
+			       a->exit + 1, no);
 	if (a->partition == m->exit_len[a->exit])
 		return 1; /* device only: no codec */
 	if ((int)codec < 0 || codec >= CC_CODEC_COUNT)

@@ -43,17 +43,10 @@ static int admit_split(const struct cr_model *m, const struct cf_action *a, char
 			 a->exit, a->partition, m->exit_len[a->exit] - 1);
 		return CW_ERR_BAD_REQUEST;
 	}
-	if (cr_model_boundary_ok(m, a->exit, a->partition) &&
-	    !cr_model_cut_ok(m, a->exit, a->partition)) {
-		snprintf(why, n, "exit index %d of model %s is a %s variant: its device part was "
-			 "made to stop at partition %d only, not %d", a->exit, m->name,
-			 cr_variant_name(m->exit_variant[a->exit]), m->exit_split[a->exit],
-			 a->partition);
-		return CW_ERR_BAD_REQUEST;
-	}
-	if (!cr_model_cut_ok(m, a->exit, a->partition)) {
-		snprintf(why, n, "exit index %d partition %d lies inside a residual block of "
-			 "model %s: not a partition point", a->exit, a->partition, m->name);
+	const char *no = cr_model_cut_problem(m, a->exit, a->partition);
+	if (no) {
+		snprintf(why, n, "partition %d of exit index %d of model %s %s", a->partition,
+			 a->exit, m->name, no);
 		return CW_ERR_BAD_REQUEST;
 	}
 	return 0;

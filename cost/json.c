@@ -397,10 +397,10 @@ static int codec_entry(const struct jc *c, const cJSON *v, const char *path,
 		return cf_fail(-EINVAL, c->err, c->errlen,
 			       "%s: %s: exit %d has no partition %d with data to send (the model's exit has %d layers)",
 			       what, path, e, p, m->exit_len[e - 1]);
-	if (m && !cr_model_cut_ok(m, e - 1, p))
-		return cf_fail(-EINVAL, c->err, c->errlen,
-			       "%s: %s: exit %d partition %d lies inside a residual block: not a "
-			       "partition point", what, path, e, p);
+	const char *no = m ? cr_model_cut_problem(m, e - 1, p) : NULL;
+	if (no)
+		return cf_fail(-EINVAL, c->err, c->errlen, "%s: %s: partition %d of exit %d %s",
+			       what, path, p, e, no);
 	if (m) {
 		const char *want = p ? cr_model_exit_layer(m, e - 1, p - 1)->name : "input";
 		if (strcmp(layer, want))

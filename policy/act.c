@@ -93,8 +93,11 @@ static const char *model_action_problem(const struct cf_action *a, const struct 
 		snprintf(buf, n, "exit %d has partitions 0..%d", a->exit + 1, last);
 		return buf;
 	}
-	if (!cr_model_cut_ok(m, a->exit, a->partition))
-		return "the partition lies inside a residual block";
+	const char *no = cr_model_cut_problem(m, a->exit, a->partition);
+	if (no) {
+		snprintf(buf, n, "partition %d %s", a->partition, no);
+		return buf;
+	}
 	/* what the wire and the agent take bits 0 to mean: nothing sent, or a raw frame */
 	if (a->partition == last && a->bits)
 		return "the whole exit on the device sends nothing and has bits 0";
@@ -120,7 +123,7 @@ int pol_policy_check_model(const struct pol_policy *p, const struct cr_model *m,
 			       p->model, m->name);
 	for (int k = 0; k < p->n_actions; k++) {
 		const struct cf_action *a = &p->actions[k];
-		char buf[64];
+		char buf[128];
 		const char *why = model_action_problem(a, m, buf, sizeof(buf));
 		if (why)
 			return cf_fail(-EINVAL, err, errlen,

@@ -128,6 +128,18 @@ static inline int cr_model_cut_ok(const struct cr_model *m, int e, int p)
 {
 	return cr_model_boundary_ok(m, e, p) && (m->exit_split[e] <= 0 || p == m->exit_split[e]);
 }
+/* Why partition p (in 0..exit_len[e]) of exit e is no partition point, as a
+ * predicate to follow "partition P of exit E": NULL when it is one. One wording for
+ * the appliance, the agent, the policy and the cost model (inline: the cost and
+ * policy libraries link no runtime code). */
+static inline const char *cr_model_cut_problem(const struct cr_model *m, int e, int p)
+{
+	if (cr_model_cut_ok(m, e, p))
+		return NULL;
+	if (cr_model_boundary_ok(m, e, p))
+		return "is not this variant exit's split point, its only partition point";
+	return "lies inside a residual block: not a partition point";
+}
 /* 1 if the output of position pos of exit e (-1: the exit's input, so boundary
  * pos + 1) is the skip operand of an add at a position in (pos, to): a tensor the
  * executor keeps aside until then. */

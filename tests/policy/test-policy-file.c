@@ -726,7 +726,7 @@ Test(policy_check, every_refusal_names_its_reason)
 	/* a cut inside a residual block is no partition point */
 	env_cuts[1][1] = 0;
 	expect_unfit(p, &m, "action 7 (exit 2, partition 1, bits 4) does not fit model resnet18: "
-			    "the partition lies inside a residual block");
+			    "partition 1 lies inside a residual block");
 	env_cuts[1][1] = 1;
 	/* bits 0 exactly for the whole exit on the device */
 	p->actions[0].bits = 8;
